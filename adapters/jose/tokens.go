@@ -1,0 +1,229 @@
+package jose
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/core"
+)
+
+// Token types (the JOSE typ header). Access tokens follow RFC 9068; refresh
+// tokens have a distinct type so neither is ever accepted as the other.
+const (
+	TypeAccess  = "at+jwt"
+	TypeRefresh = "rt+jwt"
+)
+
+// MaxTokenLength bounds what is parsed at all.
+const MaxTokenLength = 4096
+
+// clockSkew is the leeway allowed for iat/nbf in the future. exp is strict:
+// the issuer and the verifier are the same service.
+const clockSkew = 30 * time.Second
+
+// Codec implements core.TokenCodec.
+type Codec struct {
+	keys     *KeySet
+	signers  map[string]gojose.Signer // by typ
+	issuer   string
+	audience string
+	clientID string
+}
+
+var _ core.TokenCodec = (*Codec)(nil)
+
+// NewCodec returns a Codec signing with the first key of keys.
+func NewCodec(keys *KeySet, issuer, audience, clientID string) (*Codec, error) {
+	if issuer == "" || audience == "" {
+		return nil, errors.New("tokens: issuer and audience are required")
+	}
+	signKey := keys.keys[0]
+	c := &Codec{keys: keys, signers: map[string]gojose.Signer{}, issuer: issuer, audience: audience, clientID: clientID}
+	for _, typ := range []string{TypeAccess, TypeRefresh} {
+		s, err := gojose.NewSigner(
+			gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(signKey.Algorithm), Key: signKey},
+			(&gojose.SignerOptions{}).WithType(gojose.ContentType(typ)))
+		if err != nil {
+			return nil, fmt.Errorf("tokens: signer: %w", err)
+		}
+		c.signers[typ] = s
+	}
+	return c, nil
+}
+
+// JWKS returns the public verification keys.
+func (c *Codec) JWKS() gojose.JSONWebKeySet { return c.keys.PublicJWKS() }
+
+type accessClaims struct {
+	jwt.Claims
+	SessionID string `json:"sid"`
+	TenantID  string `json:"tid"`
+	Role      string `json:"role"`
+	ClientID  string `json:"client_id,omitempty"`
+}
+
+type refreshClaims struct {
+	jwt.Claims
+	SessionID string `json:"sid"`
+	TenantID  string `json:"tid,omitempty"`
+	AuthTime  *int64 `json:"auth_time,omitempty"`
+	IdleMax   *int64 `json:"idle_max,omitempty"`
+	AbsMax    *int64 `json:"abs_max,omitempty"`
+}
+
+// SignAccess implements core.TokenCodec.
+func (c *Codec) SignAccess(a core.AccessClaims) (string, error) {
+	cl := accessClaims{
+		Claims: jwt.Claims{
+			Issuer: c.issuer, Audience: jwt.Audience{c.audience}, Subject: a.Subject.String(), ID: a.JTI,
+			IssuedAt: jwt.NewNumericDate(a.IssuedAt), NotBefore: jwt.NewNumericDate(a.IssuedAt),
+			Expiry: jwt.NewNumericDate(a.ExpiresAt),
+		},
+		SessionID: a.SessionID.String(), TenantID: a.AccountID.String(), Role: string(a.Role), ClientID: c.clientID,
+	}
+	return jwt.Signed(c.signers[TypeAccess]).Claims(cl).Serialize()
+}
+
+// SignRefresh implements core.TokenCodec.
+func (c *Codec) SignRefresh(r core.RefreshClaims) (string, error) {
+	cl := refreshClaims{
+		Claims: jwt.Claims{
+			Issuer: c.issuer, Audience: jwt.Audience{c.audience}, Subject: r.Subject.String(), ID: r.JTI,
+			IssuedAt: jwt.NewNumericDate(r.IssuedAt), Expiry: jwt.NewNumericDate(r.ExpiresAt),
+		},
+		SessionID: r.SessionID.String(),
+	}
+	if r.AccountID != uuid.Nil {
+		cl.TenantID = r.AccountID.String()
+	}
+	if r.AuthTime != nil {
+		at, idle, abs := r.AuthTime.Unix(), r.IdleMax, r.AbsMax
+		cl.AuthTime, cl.IdleMax, cl.AbsMax = &at, &idle, &abs
+	}
+	return jwt.Signed(c.signers[TypeRefresh]).Claims(cl).Serialize()
+}
+
+// verify parses token, pins the algorithm to the key named by kid, checks
+// the typ header case-insensitively (RFC 9068 §4) and the issuer, and
+// decodes the claims into out. It never follows jku/x5u/jwk headers: keys
+// come only from the configured set.
+func (c *Codec) verify(token, wantTyp string, out any) error {
+	if token == "" || len(token) > MaxTokenLength {
+		return errors.New("token missing or too long")
+	}
+	tok, err := jwt.ParseSigned(token, allowedAlgs)
+	if err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	if len(tok.Headers) != 1 {
+		return errors.New("exactly one signature expected")
+	}
+	h := tok.Headers[0]
+	if h.JSONWebKey != nil {
+		return errors.New("embedded keys are not accepted")
+	}
+	for _, name := range []string{"jku", "x5u", "crit"} {
+		if _, ok := h.ExtraHeaders[gojose.HeaderKey(name)]; ok {
+			return fmt.Errorf("header %q is not accepted", name)
+		}
+	}
+	typ, _ := h.ExtraHeaders[gojose.HeaderType].(string)
+	if !typMatches(typ, wantTyp) {
+		return fmt.Errorf("token type %q is not %q", typ, wantTyp)
+	}
+	key, ok := c.keys.byKID(h.KeyID)
+	if !ok {
+		return errors.New("unknown kid")
+	}
+	if h.Algorithm != key.Algorithm {
+		return errors.New("algorithm does not match the key")
+	}
+	if err := tok.Claims(key.Public().Key, out); err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	return nil
+}
+
+// typMatches compares JOSE typ values case-insensitively, accepting the
+// "application/" prefix (RFC 7515 §4.1.9).
+func typMatches(got, want string) bool {
+	got = strings.ToLower(got)
+	return got == want || got == "application/"+want
+}
+
+// VerifyAccess implements core.TokenCodec.
+func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, error) {
+	var cl accessClaims
+	if err := c.verify(token, TypeAccess, &cl); err != nil {
+		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token is not valid")
+	}
+	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) {
+		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token is not for this service")
+	}
+	if cl.Expiry == nil || cl.IssuedAt == nil || cl.ID == "" {
+		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token lacks required claims")
+	}
+	if !now.Before(cl.Expiry.Time()) {
+		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token has expired")
+	}
+	if cl.IssuedAt.Time().After(now.Add(clockSkew)) || (cl.NotBefore != nil && cl.NotBefore.Time().After(now.Add(clockSkew))) {
+		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token is not valid yet")
+	}
+	sub, err1 := uuid.Parse(cl.Subject)
+	sid, err2 := uuid.Parse(cl.SessionID)
+	tid, err3 := uuid.Parse(cl.TenantID)
+	role := core.Role(cl.Role)
+	if err1 != nil || err2 != nil || err3 != nil || !role.Valid() {
+		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token claims are malformed")
+	}
+	return core.AccessClaims{
+		Subject: sub, SessionID: sid, AccountID: tid, Role: role, JTI: cl.ID,
+		IssuedAt: cl.IssuedAt.Time(), ExpiresAt: cl.Expiry.Time(),
+	}, nil
+}
+
+// VerifyRefresh implements core.TokenCodec. Expiry is not judged here.
+func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
+	bad := invalid(core.CodeInvalidRefreshToken, "refresh token is not valid")
+	var cl refreshClaims
+	if err := c.verify(token, TypeRefresh, &cl); err != nil {
+		return core.RefreshClaims{}, bad
+	}
+	if cl.Issuer != c.issuer || cl.ID == "" || cl.Expiry == nil {
+		return core.RefreshClaims{}, bad
+	}
+	sub, err1 := uuid.Parse(cl.Subject)
+	sid, err2 := uuid.Parse(cl.SessionID)
+	if err1 != nil || err2 != nil {
+		return core.RefreshClaims{}, bad
+	}
+	out := core.RefreshClaims{Subject: sub, SessionID: sid, JTI: cl.ID, ExpiresAt: cl.Expiry.Time()}
+	if cl.IssuedAt != nil {
+		out.IssuedAt = cl.IssuedAt.Time()
+	}
+	if cl.TenantID != "" {
+		tid, err := uuid.Parse(cl.TenantID)
+		if err != nil {
+			return core.RefreshClaims{}, bad
+		}
+		out.AccountID = tid
+	}
+	switch {
+	case cl.AuthTime == nil && cl.IdleMax == nil && cl.AbsMax == nil:
+		// legacy token: grandfather path
+	case cl.AuthTime != nil && cl.IdleMax != nil && cl.AbsMax != nil && *cl.IdleMax > 0 && *cl.AbsMax > 0:
+		at := time.Unix(*cl.AuthTime, 0)
+		out.AuthTime, out.IdleMax, out.AbsMax = &at, *cl.IdleMax, *cl.AbsMax
+	default:
+		return core.RefreshClaims{}, bad
+	}
+	return out, nil
+}
+
+func invalid(code core.Code, msg string) error { return &core.Error{Code: code, Message: msg} }

@@ -1,0 +1,128 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/adapters/audit"
+	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/core"
+)
+
+// tenantTx implements core.TenantTx on one tenant-scoped transaction. Every
+// query also names the account explicitly; row-level security is the
+// database's second, independent guarantee.
+type tenantTx struct {
+	accountID uuid.UUID
+	q         *sqlcgen.Queries
+	audit     *audit.Writer
+}
+
+var _ core.TenantTx = (*tenantTx)(nil)
+
+func (t *tenantTx) AccountCreate(ctx context.Context, a core.Account) error {
+	return mapErr(t.q.AccountCreate(ctx, sqlcgen.AccountCreateParams{ID: a.ID, Name: a.Name, Now: a.CreatedAt}))
+}
+
+func (t *tenantTx) AccountPolicy(ctx context.Context) (core.PolicyOverride, error) {
+	r, err := t.q.AccountGetPolicy(ctx, t.accountID)
+	if err != nil {
+		return core.PolicyOverride{}, mapErr(err)
+	}
+	return core.PolicyOverride{IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes)}, nil
+}
+
+func (t *tenantTx) UserCreate(ctx context.Context, u core.User, passwordHash string) error {
+	return mapErr(t.q.UserCreate(ctx, sqlcgen.UserCreateParams{
+		AccountID: t.accountID, ID: u.ID, Email: u.Email, Name: u.Name,
+		PasswordHash: passwordHash, AccountRole: string(u.Role), Now: u.CreatedAt,
+	}))
+}
+
+func (t *tenantTx) UserGet(ctx context.Context, id uuid.UUID) (core.User, error) {
+	r, err := t.q.UserGetByID(ctx, sqlcgen.UserGetByIDParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return core.User{}, mapErr(err)
+	}
+	return core.User{ID: r.ID, AccountID: r.AccountID, Email: r.Email, Name: r.Name, Role: core.Role(r.AccountRole), Active: r.IsActive, CreatedAt: r.CreatedAt}, nil
+}
+
+func (t *tenantTx) UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error {
+	return mapErr(t.q.UserUpdatePasswordHash(ctx, sqlcgen.UserUpdatePasswordHashParams{AccountID: t.accountID, ID: id, PasswordHash: hash, Now: now}))
+}
+
+func (t *tenantTx) SessionCreate(ctx context.Context, s core.NewSession) error {
+	return mapErr(t.q.SessionCreate(ctx, sqlcgen.SessionCreateParams{
+		AccountID: t.accountID, ID: s.ID, UserID: s.UserID,
+		DeviceName: optString(s.DeviceName), DeviceID: optString(s.Client.DeviceID),
+		IpAddress: optAddr(s.Client.IP), UserAgent: optString(s.Client.UserAgent),
+		AuthTime: s.AuthTime, IdleSeconds: int32(s.Snapshot.IdleSeconds), AbsoluteSeconds: int32(s.Snapshot.AbsoluteSeconds),
+		Now: s.Now, IdleExpiresAt: s.IdleExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt,
+		JtiHash: s.JTIHash, TokenExpiresAt: s.TokenExpiresAt,
+	}))
+}
+
+func (t *tenantTx) SessionLockByRefreshToken(ctx context.Context, jtiHash []byte) (core.FamilyState, error) {
+	r, err := t.q.SessionLockByRefreshToken(ctx, sqlcgen.SessionLockByRefreshTokenParams{AccountID: t.accountID, JtiHash: jtiHash})
+	if err != nil {
+		return core.FamilyState{}, mapErr(err)
+	}
+	return core.FamilyState{
+		SessionID: r.ID, UserID: r.UserID, UserActive: r.UserIsActive, Role: core.Role(r.AccountRole),
+		AuthTime: r.AuthTime, Snapshot: core.Snapshot{IdleSeconds: int64(r.IdleSeconds), AbsoluteSeconds: int64(r.AbsoluteSeconds)},
+		IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt,
+		CurrentJTIHash: r.CurrentJtiHash, PreviousJTIHash: r.PreviousJtiHash, CurrentJTISealed: r.CurrentJtiSealed,
+		RotatedAt: r.RotatedAt, Generation: int(r.Generation), RevokedAt: r.RevokedAt,
+	}, nil
+}
+
+func (t *tenantTx) SessionRotate(ctx context.Context, r core.Rotation) error {
+	return mapErr(t.q.SessionRotate(ctx, sqlcgen.SessionRotateParams{
+		AccountID: t.accountID, SessionID: r.SessionID, OldJtiHash: r.OldJTIHash,
+		NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, Now: r.Now,
+		AuthTime: r.AuthTime, IdleSeconds: int32(r.Snapshot.IdleSeconds), AbsoluteSeconds: int32(r.Snapshot.AbsoluteSeconds),
+		IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt, TokenExpiresAt: r.TokenExpiresAt,
+	}))
+}
+
+func (t *tenantTx) SessionRevoke(ctx context.Context, sessionID uuid.UUID, now time.Time, reason string) (bool, error) {
+	n, err := t.q.SessionRevoke(ctx, sqlcgen.SessionRevokeParams{AccountID: t.accountID, SessionID: sessionID, Now: now, Reason: reason})
+	return n > 0, mapErr(err)
+}
+
+func (t *tenantTx) SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error) {
+	n, err := t.q.SessionRevokeAllForUser(ctx, sqlcgen.SessionRevokeAllForUserParams{
+		AccountID: t.accountID, UserID: userID, ExceptSessionID: except, Now: now, Reason: reason,
+	})
+	return n, mapErr(err)
+}
+
+func (t *tenantTx) SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error) {
+	id, err := t.q.SessionGetOwner(ctx, sqlcgen.SessionGetOwnerParams{AccountID: t.accountID, ID: sessionID})
+	return id, mapErr(err)
+}
+
+func (t *tenantTx) Audit(ctx context.Context, e core.AuditEvent) error {
+	return mapErr(t.audit.Record(ctx, auditInserter{t.q}, t.accountID, e))
+}
+
+// auditInserter adapts the transaction's queries to the audit writer.
+type auditInserter struct{ q *sqlcgen.Queries }
+
+func (a auditInserter) InsertAuditEvent(ctx context.Context, r audit.Row) error {
+	return a.q.AuditEventInsert(ctx, sqlcgen.AuditEventInsertParams{
+		AccountID: r.AccountID, ID: r.ID, ActorUserID: r.ActorUserID, Action: r.Action,
+		ResourceType: r.ResourceType, ResourceID: optString(r.ResourceID), Details: r.Details,
+		IpAddress: optAddr(r.IP), UserAgent: optString(r.UserAgent), CreatedAt: r.CreatedAt,
+	})
+}
+
+func intPtr(v *int32) *int {
+	if v == nil {
+		return nil
+	}
+	n := int(*v)
+	return &n
+}

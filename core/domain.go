@@ -1,0 +1,135 @@
+package core
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Role is a user's role within its account.
+type Role string
+
+const (
+	RoleOwner  Role = "owner"
+	RoleMember Role = "member"
+)
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleMember }
+
+// Account is a tenant.
+type Account struct {
+	ID        uuid.UUID
+	Name      string
+	CreatedAt time.Time
+}
+
+// User belongs to exactly one account.
+type User struct {
+	ID        uuid.UUID
+	AccountID uuid.UUID
+	Email     string
+	Name      string
+	Role      Role
+	Active    bool
+	CreatedAt time.Time
+}
+
+// LoginUser is what the pre-tenant sign-in lookup returns: just enough to
+// check a password and open the tenant's transaction.
+type LoginUser struct {
+	UserID       uuid.UUID
+	AccountID    uuid.UUID
+	PasswordHash string
+	Active       bool
+	Role         Role
+}
+
+// Client describes where a request came from. IP is the zero Addr when
+// unknown.
+type Client struct {
+	IP        netip.Addr
+	UserAgent string
+	DeviceID  string
+}
+
+// Principal is the verified caller of an authenticated request, derived only
+// from a verified access token.
+type Principal struct {
+	UserID    uuid.UUID
+	AccountID uuid.UUID
+	SessionID uuid.UUID
+	Role      Role
+}
+
+// NewSession is one sign-in to persist: the session row and its first
+// refresh token.
+type NewSession struct {
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	DeviceName        string
+	Client            Client
+	AuthTime          time.Time
+	Snapshot          Snapshot
+	Now               time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+	JTIHash           []byte
+	TokenExpiresAt    time.Time
+}
+
+// FamilyState is a session row as read, locked, at the start of a refresh.
+// It holds everything the refresh decision needs.
+type FamilyState struct {
+	SessionID         uuid.UUID
+	UserID            uuid.UUID
+	UserActive        bool
+	Role              Role
+	AuthTime          time.Time
+	Snapshot          Snapshot
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+	CurrentJTIHash    []byte
+	PreviousJTIHash   []byte
+	CurrentJTISealed  []byte
+	RotatedAt         *time.Time
+	Generation        int
+	RevokedAt         *time.Time
+}
+
+// Rotation is one refresh-token rotation to persist.
+type Rotation struct {
+	SessionID         uuid.UUID
+	OldJTIHash        []byte
+	NewJTIHash        []byte
+	NewJTISealed      []byte
+	Now               time.Time
+	AuthTime          time.Time
+	Snapshot          Snapshot
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+	TokenExpiresAt    time.Time
+}
+
+// Revoke reasons stored on sessions.
+const (
+	ReasonLogout          = "logout"
+	ReasonLogoutAll       = "logout_all"
+	ReasonRefreshReuse    = "refresh_token_reused"
+	ReasonAbsoluteTimeout = "absolute_timeout"
+	ReasonRevokedByUser   = "revoked_by_user"
+	ReasonPasswordChanged = "password_changed"
+	ReasonPasswordReset   = "password_reset"
+	ReasonBulkRevoke      = "bulk_revoke"
+)
+
+// TokenPair is what sign-in and refresh hand to the client.
+type TokenPair struct {
+	AccessToken       string
+	RefreshToken      string
+	AccessExpiresIn   time.Duration
+	SessionID         uuid.UUID
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+}

@@ -1,0 +1,84 @@
+// Package core is the domain of the session service: session-policy
+// resolution, the refresh decision, token claims, the services that drive
+// them, the ports they need and the one error type they return. It imports
+// no database, HTTP or JOSE package.
+package core
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error code. Clients branch on it, so a
+// code never changes meaning. adapters/http/errors.go is the one place codes
+// become HTTP statuses.
+type Code string
+
+const (
+	CodeInvalidCredentials     Code = "invalid_credentials"
+	CodeInvalidToken           Code = "invalid_token"
+	CodeInvalidRefreshToken    Code = "invalid_refresh_token"
+	CodeSessionExpiredIdle     Code = "session_expired_idle"
+	CodeSessionExpiredAbsolute Code = "session_expired_absolute"
+	CodeRefreshTokenReused     Code = "refresh_token_reused"
+	CodeForbidden              Code = "forbidden"
+	CodeCSRFFailed             Code = "csrf_failed"
+	CodeNotFound               Code = "not_found"
+	CodeEmailTaken             Code = "email_taken"
+	CodeConflict               Code = "conflict"
+	CodeValidation             Code = "validation_failed"
+	CodePolicyOutOfBounds      Code = "policy_out_of_bounds"
+	CodePolicyInvariant        Code = "policy_invariant_violated"
+	CodeBadRequest             Code = "bad_request"
+	CodeInvalidResetToken      Code = "invalid_reset_token"
+	CodeRateLimited            Code = "rate_limited"
+	CodeNotImplemented         Code = "not_implemented"
+	CodeUnavailable            Code = "unavailable"
+	CodeInternal               Code = "internal"
+)
+
+// Error is the domain error. Message is safe to show to the caller; Field
+// names the offending input field where there is one.
+type Error struct {
+	Code    Code
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns a validation *Error naming the offending field.
+func FieldError(code Code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err if it is (or wraps) an *Error, and
+// CodeInternal otherwise.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// ErrNotFound is returned by ports when a row does not exist (or is not
+// visible to the current tenant, which is the same thing by design).
+var ErrNotFound = &Error{Code: CodeNotFound, Message: "not found"}
+
+// ErrConflict is returned by ports on a unique-key violation.
+var ErrConflict = &Error{Code: CodeConflict, Message: "conflict"}
+
+// errInvalidCredentials is the one generic sign-in failure: unknown email,
+// wrong password and inactive user answer identically.
+var errInvalidCredentials = &Error{Code: CodeInvalidCredentials, Message: "invalid email or password"}

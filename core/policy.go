@@ -1,0 +1,121 @@
+package core
+
+import "time"
+
+// PolicySettings are the system-wide session-policy settings: the defaults
+// used where an account has no override, and the bounds an override must
+// respect. All values are minutes.
+type PolicySettings struct {
+	IdleDefault     int
+	AbsoluteDefault int
+	IdleMin         int
+	IdleMax         int
+	AbsoluteMin     int
+	AbsoluteMax     int
+}
+
+// DefaultPolicySettings are the product defaults (SPEC §3): idle 3 days (the
+// "Strict" preset), absolute 14 days.
+func DefaultPolicySettings() PolicySettings {
+	return PolicySettings{
+		IdleDefault:     4320,
+		AbsoluteDefault: 20160,
+		IdleMin:         15,
+		IdleMax:         43200,
+		AbsoluteMin:     60,
+		AbsoluteMax:     129600,
+	}
+}
+
+// Validate checks the settings themselves: bounds ordered and defaults
+// inside them, default idle ≤ default absolute.
+func (s PolicySettings) Validate() error {
+	switch {
+	case s.IdleMin <= 0 || s.AbsoluteMin <= 0:
+		return Errorf(CodeValidation, "policy minimums must be positive")
+	case s.IdleMin > s.IdleMax:
+		return Errorf(CodeValidation, "idle bounds are inverted (%d > %d)", s.IdleMin, s.IdleMax)
+	case s.AbsoluteMin > s.AbsoluteMax:
+		return Errorf(CodeValidation, "absolute bounds are inverted (%d > %d)", s.AbsoluteMin, s.AbsoluteMax)
+	case s.IdleDefault < s.IdleMin || s.IdleDefault > s.IdleMax:
+		return Errorf(CodeValidation, "idle default %d is outside %d..%d", s.IdleDefault, s.IdleMin, s.IdleMax)
+	case s.AbsoluteDefault < s.AbsoluteMin || s.AbsoluteDefault > s.AbsoluteMax:
+		return Errorf(CodeValidation, "absolute default %d is outside %d..%d", s.AbsoluteDefault, s.AbsoluteMin, s.AbsoluteMax)
+	case s.IdleDefault > s.AbsoluteDefault:
+		return Errorf(CodeValidation, "idle default %d exceeds absolute default %d", s.IdleDefault, s.AbsoluteDefault)
+	}
+	return nil
+}
+
+// PolicyOverride is an account's override; nil means "system default".
+type PolicyOverride struct {
+	IdleMinutes     *int
+	AbsoluteMinutes *int
+}
+
+// EffectivePolicy is the policy in force for an account: override if set,
+// else default.
+type EffectivePolicy struct {
+	IdleMinutes     int
+	AbsoluteMinutes int
+}
+
+// Effective resolves an override against the defaults.
+func (s PolicySettings) Effective(o PolicyOverride) EffectivePolicy {
+	p := EffectivePolicy{IdleMinutes: s.IdleDefault, AbsoluteMinutes: s.AbsoluteDefault}
+	if o.IdleMinutes != nil {
+		p.IdleMinutes = *o.IdleMinutes
+	}
+	if o.AbsoluteMinutes != nil {
+		p.AbsoluteMinutes = *o.AbsoluteMinutes
+	}
+	return p
+}
+
+// ValidateOverride checks an override: each set field within its bounds
+// first (naming the field), then the invariant on the *effective* values, so
+// a partial override that breaks it against a default is rejected too (the
+// database CHECK only sees the both-set case).
+func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
+	if o.IdleMinutes != nil && (*o.IdleMinutes < s.IdleMin || *o.IdleMinutes > s.IdleMax) {
+		return FieldError(CodePolicyOutOfBounds, "idle_minutes",
+			"idle_minutes must be between %d and %d (got %d)", s.IdleMin, s.IdleMax, *o.IdleMinutes)
+	}
+	if o.AbsoluteMinutes != nil && (*o.AbsoluteMinutes < s.AbsoluteMin || *o.AbsoluteMinutes > s.AbsoluteMax) {
+		return FieldError(CodePolicyOutOfBounds, "absolute_minutes",
+			"absolute_minutes must be between %d and %d (got %d)", s.AbsoluteMin, s.AbsoluteMax, *o.AbsoluteMinutes)
+	}
+	e := s.Effective(o)
+	if e.IdleMinutes > e.AbsoluteMinutes {
+		field := "idle_minutes"
+		if o.IdleMinutes == nil {
+			field = "absolute_minutes"
+		}
+		return FieldError(CodePolicyInvariant, field,
+			"effective idle (%d min) cannot exceed effective absolute (%d min)", e.IdleMinutes, e.AbsoluteMinutes)
+	}
+	return nil
+}
+
+// Snapshot is the policy frozen into a session at sign-in and carried by its
+// refresh tokens. It never slides.
+type Snapshot struct {
+	IdleSeconds     int64
+	AbsoluteSeconds int64
+}
+
+// Snapshot converts the effective policy to the seconds stored in a session
+// and its token claims. Should the settings ever have changed so that a
+// stored override now breaks the invariant, idle is clamped to absolute: a
+// session is never issued with idle > absolute.
+func (p EffectivePolicy) Snapshot() Snapshot {
+	idle, abs := int64(p.IdleMinutes)*60, int64(p.AbsoluteMinutes)*60
+	if idle > abs {
+		idle = abs
+	}
+	return Snapshot{IdleSeconds: idle, AbsoluteSeconds: abs}
+}
+
+// Idle and Absolute return the snapshot's windows as durations.
+func (s Snapshot) Idle() time.Duration     { return time.Duration(s.IdleSeconds) * time.Second }
+func (s Snapshot) Absolute() time.Duration { return time.Duration(s.AbsoluteSeconds) * time.Second }

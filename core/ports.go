@@ -1,0 +1,89 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Clock is the source of "now" for every policy and expiry decision, so
+// tests drive time instead of sleeping.
+type Clock interface {
+	Now() time.Time
+}
+
+// PasswordHasher hashes and verifies passwords (argon2id in production).
+type PasswordHasher interface {
+	// Hash returns an encoded hash (PHC string) with a fresh random salt.
+	Hash(password string) (string, error)
+	// Verify reports whether password matches encoded, and whether encoded
+	// was made with weaker parameters than the current ones (re-hash it).
+	// A malformed encoded hash is an error.
+	Verify(encoded, password string) (ok, rehash bool, err error)
+	// VerifyDummy spends the same work as Verify against a fixed hash made
+	// with the current parameters, so that an unknown email takes as long
+	// as a wrong password.
+	VerifyDummy(password string)
+}
+
+// TokenCodec signs and verifies tokens.
+type TokenCodec interface {
+	SignAccess(AccessClaims) (string, error)
+	SignRefresh(RefreshClaims) (string, error)
+	// VerifyAccess checks signature (pinned algorithm, known kid), type
+	// at+jwt, issuer, audience and time claims at now. Failures are an
+	// *Error with CodeInvalidToken.
+	VerifyAccess(token string, now time.Time) (AccessClaims, error)
+	// VerifyRefresh checks signature and the refresh type only: expiry is
+	// the refresh decision's, which needs the session row too. Failures are
+	// an *Error with CodeInvalidRefreshToken.
+	VerifyRefresh(token string) (RefreshClaims, error)
+}
+
+// Store is the persistence port. Methods outside InTenantTx are the narrow
+// pre-tenant path; everything else runs inside one tenant transaction.
+type Store interface {
+	// UserForLogin finds a user by normalised email across tenants.
+	// ErrNotFound when there is none.
+	UserForLogin(ctx context.Context, email string) (LoginUser, error)
+	// RefreshTokenAccount returns the tenant of a refresh token by jti hash,
+	// for tokens that carry no tid claim. ErrNotFound when unknown.
+	RefreshTokenAccount(ctx context.Context, jtiHash []byte) (uuid.UUID, error)
+	// SessionIsLive reports whether the session exists, is not revoked and
+	// has not passed its idle or absolute deadline at now.
+	SessionIsLive(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time) (bool, error)
+	// InTenantTx runs fn in one transaction scoped to accountID: every row
+	// fn reads or writes is that tenant's. fn's error rolls back; nil
+	// commits.
+	InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(TenantTx) error) error
+}
+
+// TenantTx is the set of operations available inside a tenant transaction.
+// The tenant is implicit. Not-found is ErrNotFound; a unique-key violation
+// is ErrConflict.
+type TenantTx interface {
+	AccountCreate(ctx context.Context, a Account) error
+	AccountPolicy(ctx context.Context) (PolicyOverride, error)
+
+	UserCreate(ctx context.Context, u User, passwordHash string) error
+	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
+
+	SessionCreate(ctx context.Context, s NewSession) error
+	// SessionLockByRefreshToken locks the session the token belongs to and
+	// returns its state. ErrNotFound for an unknown token.
+	SessionLockByRefreshToken(ctx context.Context, jtiHash []byte) (FamilyState, error)
+	SessionRotate(ctx context.Context, r Rotation) error
+	// SessionRevoke revokes one live session and its tokens; false when it
+	// was already revoked or does not exist.
+	SessionRevoke(ctx context.Context, sessionID uuid.UUID, now time.Time, reason string) (bool, error)
+	// SessionRevokeAllForUser revokes the user's live sessions except
+	// `except` (when not nil) and returns how many.
+	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	// SessionOwner returns the user a session belongs to. ErrNotFound.
+	SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error)
+
+	// Audit records an event in this transaction.
+	Audit(ctx context.Context, e AuditEvent) error
+}

@@ -1,0 +1,471 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Config is the service's tunable behaviour.
+type Config struct {
+	Policy PolicySettings
+	// AccessTTL is the access-token lifetime (default 5 min).
+	AccessTTL time.Duration
+	// Grace is the refresh grace window (default 10 s; 0 disables).
+	Grace time.Duration
+}
+
+// DefaultConfig returns the product defaults.
+func DefaultConfig() Config {
+	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second}
+}
+
+// DeviceNamer derives a human device name ("Firefox on Linux") from a user
+// agent; "" when it cannot tell.
+type DeviceNamer func(userAgent string) string
+
+// Service is the session service: sign-up, sign-in, rotation, sign-out.
+type Service struct {
+	store  Store
+	tokens TokenCodec
+	hasher PasswordHasher
+	clock  Clock
+	cfg    Config
+	device DeviceNamer
+	log    *slog.Logger
+}
+
+// NewService wires a Service. device may be nil.
+func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clock, cfg Config, device DeviceNamer, log *slog.Logger) (*Service, error) {
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("session policy settings: %w", err)
+	}
+	if cfg.AccessTTL <= 0 {
+		return nil, errors.New("access token lifetime must be positive")
+	}
+	if cfg.Grace < 0 {
+		return nil, errors.New("grace window must not be negative")
+	}
+	if device == nil {
+		device = func(string) string { return "" }
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, log: log}, nil
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Now is the service clock's current time.
+func (s *Service) Now() time.Time { return s.clock.Now() }
+
+// Password length limits, in characters (SPEC §4).
+const (
+	PasswordMinLen = 8
+	PasswordMaxLen = 128
+)
+
+// NormalizeEmail trims and lower-cases an email address.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ValidateEmail checks a normalised address: a bare addr-spec, at most 254
+// bytes, with a dot-free-or-not domain part.
+func ValidateEmail(email string) error {
+	if email == "" || len(email) > 254 {
+		return FieldError(CodeValidation, "email", "email must be 1 to 254 characters")
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" || !strings.Contains(email, "@") {
+		return FieldError(CodeValidation, "email", "email is not a valid address")
+	}
+	return nil
+}
+
+// ValidatePassword checks a new password's length in characters.
+func ValidatePassword(field, password string) error {
+	n := utf8.RuneCountInString(password)
+	if n < PasswordMinLen || n > PasswordMaxLen {
+		return FieldError(CodeValidation, field, "%s must be %d to %d characters", field, PasswordMinLen, PasswordMaxLen)
+	}
+	return nil
+}
+
+// RegisterInput is a sign-up: a new account and its owner.
+type RegisterInput struct {
+	Email       string
+	Password    string
+	Name        string
+	AccountName string
+}
+
+// Register creates an account (tenant) and its owner. It does not sign in.
+// Errors: CodeValidation, CodeEmailTaken.
+func (s *Service) Register(ctx context.Context, in RegisterInput, client Client) (User, error) {
+	email := NormalizeEmail(in.Email)
+	if err := ValidateEmail(email); err != nil {
+		return User{}, err
+	}
+	if err := ValidatePassword("password", in.Password); err != nil {
+		return User{}, err
+	}
+	name, accountName := strings.TrimSpace(in.Name), strings.TrimSpace(in.AccountName)
+	if name == "" || utf8.RuneCountInString(name) > 200 {
+		return User{}, FieldError(CodeValidation, "name", "name must be 1 to 200 characters")
+	}
+	if accountName == "" || utf8.RuneCountInString(accountName) > 200 {
+		return User{}, FieldError(CodeValidation, "account_name", "account_name must be 1 to 200 characters")
+	}
+	hash, err := s.hasher.Hash(in.Password)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.clock.Now()
+	acct := Account{ID: uuid.New(), Name: accountName, CreatedAt: now}
+	user := User{ID: uuid.New(), AccountID: acct.ID, Email: email, Name: name, Role: RoleOwner, Active: true, CreatedAt: now}
+	err = s.store.InTenantTx(ctx, acct.ID, func(tx TenantTx) error {
+		if err := tx.AccountCreate(ctx, acct); err != nil {
+			return err
+		}
+		if err := tx.UserCreate(ctx, user, hash); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, s.event(acct.ID, &user.ID, ActionAccountCreated, "account", acct.ID.String(),
+			map[string]any{"owner_user_id": user.ID.String()}, client, now))
+	})
+	if errors.Is(err, ErrConflict) {
+		return User{}, FieldError(CodeEmailTaken, "email", "an account with this email already exists")
+	}
+	if err != nil {
+		return User{}, err
+	}
+	return user, nil
+}
+
+// Login signs a user in with email and password and opens a session on the
+// caller's device. Every failure is the same CodeInvalidCredentials, and
+// the password hasher runs exactly once whether or not the user exists.
+func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
+	email = NormalizeEmail(email)
+	lu, err := s.store.UserForLogin(ctx, email)
+	if errors.Is(err, ErrNotFound) {
+		s.hasher.VerifyDummy(password)
+		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
+		return TokenPair{}, errInvalidCredentials
+	}
+	if err != nil {
+		return TokenPair{}, err
+	}
+	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, password)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("verify password: %w", err)
+	}
+	now := s.clock.Now()
+	if !ok || !lu.Active {
+		reason := "wrong_password"
+		if ok {
+			reason = "inactive_user"
+		}
+		err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+			return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(),
+				map[string]any{"reason": reason}, client, now))
+		})
+		if err != nil {
+			return TokenPair{}, err
+		}
+		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
+		return TokenPair{}, errInvalidCredentials
+	}
+	var newHash string
+	if rehash {
+		if newHash, err = s.hasher.Hash(password); err != nil {
+			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
+		}
+	}
+
+	sess := NewSession{
+		ID:         uuid.New(),
+		UserID:     lu.UserID,
+		DeviceName: s.device(client.UserAgent),
+		Client:     client,
+		AuthTime:   now.Truncate(time.Second), // auth_time travels as Unix seconds
+		Now:        now,
+	}
+	jti := NewJTI()
+	sess.JTIHash = HashJTI(jti)
+	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		override, err := tx.AccountPolicy(ctx)
+		if err != nil {
+			return err
+		}
+		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
+		sess.TokenExpiresAt = now.Add(sess.Snapshot.Idle())
+		sess.IdleExpiresAt = sess.TokenExpiresAt
+		sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
+		if newHash != "" {
+			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
+				return err
+			}
+		}
+		if err := tx.SessionCreate(ctx, sess); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginSucceeded, "session", sess.ID.String(),
+			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != ""}, client, now))
+	})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	authTime := sess.AuthTime
+	refresh := RefreshClaims{
+		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: jti,
+		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
+		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
+	}
+	return s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
+}
+
+// Refresh rotates a refresh token (SPEC §3). The rotation is one
+// transaction: lock the session row, let DecideRefresh decide, write.
+// Rejections that change state (absolute cap consumes the token; reuse
+// revokes the family) commit that change before the error is returned.
+func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (TokenPair, error) {
+	claims, err := s.tokens.VerifyRefresh(rawToken)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	hash := HashJTI(claims.JTI)
+	accountID := claims.AccountID
+	if accountID == uuid.Nil {
+		accountID, err = s.store.RefreshTokenAccount(ctx, hash)
+		if errors.Is(err, ErrNotFound) {
+			return TokenPair{}, Errorf(CodeInvalidRefreshToken, "refresh token is not valid")
+		}
+		if err != nil {
+			return TokenPair{}, err
+		}
+	}
+	now := s.clock.Now()
+
+	var (
+		decision RefreshDecision
+		family   FamilyState
+		newJTI   string
+	)
+	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+		var err error
+		family, err = tx.SessionLockByRefreshToken(ctx, hash)
+		if errors.Is(err, ErrNotFound) {
+			decision = reject(CodeInvalidRefreshToken)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var current EffectivePolicy
+		if claims.Legacy() {
+			override, err := tx.AccountPolicy(ctx)
+			if err != nil {
+				return err
+			}
+			current = s.cfg.Policy.Effective(override)
+		}
+		decision = DecideRefresh(RefreshInput{
+			Now: now, Claims: claims, PresentedHash: hash, Family: family, Current: current, Grace: s.cfg.Grace,
+		})
+		switch decision.Outcome {
+		case RefreshReject:
+			if !decision.RevokeFamily {
+				return nil
+			}
+			if _, err := tx.SessionRevoke(ctx, family.SessionID, now, decision.RevokeReason); err != nil {
+				return err
+			}
+			if decision.Code == CodeRefreshTokenReused {
+				return tx.Audit(ctx, s.event(accountID, &family.UserID, ActionRefreshReuseDetected, "session",
+					family.SessionID.String(), map[string]any{
+						"session_id": family.SessionID.String(), "generation": family.Generation,
+						"presented_jti_hash": fmt.Sprintf("%x", hash),
+					}, client, now))
+			}
+			return nil
+		case RefreshRotate:
+			newJTI = NewJTI()
+			return tx.SessionRotate(ctx, Rotation{
+				SessionID: family.SessionID, OldJTIHash: hash,
+				NewJTIHash: HashJTI(newJTI), NewJTISealed: SealSuccessor(claims.JTI, newJTI),
+				Now: now, AuthTime: decision.AuthTime, Snapshot: decision.Snapshot,
+				IdleExpiresAt: decision.IdleExpiresAt, AbsoluteExpiresAt: decision.AbsoluteExpiresAt,
+				TokenExpiresAt: decision.TokenExpiresAt,
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return TokenPair{}, err
+	}
+
+	switch decision.Outcome {
+	case RefreshRotate:
+		authTime := decision.AuthTime
+		refresh := RefreshClaims{
+			Subject: family.UserID, SessionID: family.SessionID, AccountID: accountID, JTI: newJTI,
+			IssuedAt: now, ExpiresAt: decision.TokenExpiresAt, AuthTime: &authTime,
+			IdleMax: decision.Snapshot.IdleSeconds, AbsMax: decision.Snapshot.AbsoluteSeconds,
+		}
+		return s.issue(accountID, family.Role, refresh, decision.IdleExpiresAt, decision.AbsoluteExpiresAt, now)
+	case RefreshConverge:
+		// The current token, re-signed from the row: same jti, same claims.
+		currentJTI, ok := OpenSuccessor(claims.JTI, family.CurrentJTISealed)
+		if !ok || family.RotatedAt == nil {
+			return TokenPair{}, Errorf(CodeInvalidRefreshToken, "refresh token is not valid")
+		}
+		authTime := family.AuthTime
+		refresh := RefreshClaims{
+			Subject: family.UserID, SessionID: family.SessionID, AccountID: accountID, JTI: currentJTI,
+			IssuedAt:  *family.RotatedAt,
+			ExpiresAt: family.RotatedAt.Add(family.Snapshot.Idle()),
+			AuthTime:  &authTime, IdleMax: family.Snapshot.IdleSeconds, AbsMax: family.Snapshot.AbsoluteSeconds,
+		}
+		return s.issue(accountID, family.Role, refresh, family.IdleExpiresAt, family.AbsoluteExpiresAt, now)
+	default:
+		if decision.Code == CodeRefreshTokenReused {
+			s.log.WarnContext(ctx, "refresh token reuse detected; session revoked",
+				"account_id", accountID, "session_id", family.SessionID)
+		}
+		return TokenPair{}, &Error{Code: decision.Code, Message: refreshRejectMessage[decision.Code]}
+	}
+}
+
+var refreshRejectMessage = map[Code]string{
+	CodeInvalidRefreshToken:    "refresh token is not valid",
+	CodeSessionExpiredIdle:     "session expired after inactivity",
+	CodeSessionExpiredAbsolute: "session reached its maximum lifetime; sign in again",
+	CodeRefreshTokenReused:     "refresh token was already used; the session has been revoked",
+}
+
+// issue signs an access token and the given refresh claims.
+func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, idleExp, absExp, now time.Time) (TokenPair, error) {
+	access := AccessClaims{
+		Subject: refresh.Subject, SessionID: refresh.SessionID, AccountID: accountID, Role: role,
+		JTI: NewJTI(), IssuedAt: now, ExpiresAt: now.Add(s.cfg.AccessTTL),
+	}
+	at, err := s.tokens.SignAccess(access)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("sign access token: %w", err)
+	}
+	rt, err := s.tokens.SignRefresh(refresh)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("sign refresh token: %w", err)
+	}
+	return TokenPair{
+		AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
+		IdleExpiresAt: idleExp, AbsoluteExpiresAt: absExp,
+	}, nil
+}
+
+// Authenticate verifies an access token and, when requireLive, that its
+// session is still live, so that revocation bites at once (JWT-09).
+// Failures are CodeInvalidToken.
+func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive bool) (Principal, error) {
+	now := s.clock.Now()
+	c, err := s.tokens.VerifyAccess(rawToken, now)
+	if err != nil {
+		return Principal{}, err
+	}
+	if requireLive {
+		live, err := s.store.SessionIsLive(ctx, c.AccountID, c.SessionID, now)
+		if err != nil {
+			return Principal{}, err
+		}
+		if !live {
+			return Principal{}, Errorf(CodeInvalidToken, "session has ended")
+		}
+	}
+	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role}, nil
+}
+
+// Logout ends the caller's current session and, when a refresh token of
+// the same user is given, that token's session too. Idempotent.
+func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, client Client) error {
+	ids := []uuid.UUID{p.SessionID}
+	if rawRefresh != "" {
+		rc, err := s.tokens.VerifyRefresh(rawRefresh)
+		if err != nil {
+			return err
+		}
+		if rc.Subject != p.UserID || (rc.AccountID != uuid.Nil && rc.AccountID != p.AccountID) {
+			return Errorf(CodeInvalidRefreshToken, "refresh token does not belong to the caller")
+		}
+		if rc.SessionID != p.SessionID {
+			ids = append(ids, rc.SessionID)
+		}
+	}
+	now := s.clock.Now()
+	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		for _, id := range ids {
+			owner, err := tx.SessionOwner(ctx, id)
+			if errors.Is(err, ErrNotFound) || (err == nil && owner != p.UserID) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			changed, err := tx.SessionRevoke(ctx, id, now, ReasonLogout)
+			if err != nil {
+				return err
+			}
+			if changed {
+				if err := tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogout, "session", id.String(), nil, client, now)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// LogoutAll ends every session of the caller, the current one included.
+func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (int64, error) {
+	now := s.clock.Now()
+	var n int64
+	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		var err error
+		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogoutAll, "user", p.UserID.String(),
+			map[string]any{"revoked_count": n}, client, now))
+	})
+	return n, err
+}
+
+// Me returns the caller's profile.
+func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
+	var u User
+	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		var err error
+		u, err = tx.UserGet(ctx, p.UserID)
+		return err
+	})
+	return u, err
+}
+
+func (s *Service) event(accountID uuid.UUID, actor *uuid.UUID, action, resourceType, resourceID string, details map[string]any, c Client, now time.Time) AuditEvent {
+	if details == nil {
+		details = map[string]any{}
+	}
+	return AuditEvent{
+		ID: uuid.New(), AccountID: accountID, ActorUserID: actor, Action: action,
+		ResourceType: resourceType, ResourceID: resourceID, Details: details,
+		IP: c.IP, UserAgent: c.UserAgent, At: now,
+	}
+}

@@ -1,0 +1,91 @@
+package core
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// AccessClaims are the claims of an access token (typ at+jwt, RFC 9068).
+// Issuer and audience are the token adapter's configuration.
+type AccessClaims struct {
+	Subject   uuid.UUID
+	SessionID uuid.UUID
+	AccountID uuid.UUID
+	Role      Role
+	JTI       string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// RefreshClaims are the claims of a refresh token. AuthTime, IdleMax and
+// AbsMax are the policy snapshot taken at sign-in and carried forward
+// unchanged by every rotation; only JTI, IssuedAt and ExpiresAt change.
+type RefreshClaims struct {
+	Subject   uuid.UUID
+	SessionID uuid.UUID
+	// AccountID is the tid claim; uuid.Nil on tokens issued before it existed.
+	AccountID uuid.UUID
+	JTI       string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// AuthTime is nil on a legacy token, which gets the grandfather path.
+	AuthTime *time.Time
+	IdleMax  int64 // seconds
+	AbsMax   int64 // seconds
+}
+
+// Legacy reports whether the token predates the policy-snapshot claims.
+func (c RefreshClaims) Legacy() bool { return c.AuthTime == nil }
+
+// NewJTI returns a fresh token identifier: 256 bits from crypto/rand,
+// base64url without padding.
+func NewJTI() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24 aborts instead).
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashJTI is how a jti is stored and looked up: SHA-256 of its text.
+func HashJTI(jti string) []byte {
+	h := sha256.Sum256([]byte(jti))
+	return h[:]
+}
+
+// SealSuccessor encrypts the successor's jti under a key derived from the
+// parent's raw jti. The database keeps only the sealed value: a reader of
+// the database cannot recover any raw jti, while the holder of the parent
+// token, replaying it inside the grace window, can be answered with the
+// successor (the same jti, never a new one). Each key seals exactly one
+// message (jtis are unique), so a fixed nonce is safe.
+func SealSuccessor(parentJTI, successorJTI string) []byte {
+	return successorAEAD(parentJTI).Seal(nil, make([]byte, 12), []byte(successorJTI), nil)
+}
+
+// OpenSuccessor reverses SealSuccessor; ok is false when parentJTI is not
+// the jti the value was sealed under.
+func OpenSuccessor(parentJTI string, sealed []byte) (string, bool) {
+	pt, err := successorAEAD(parentJTI).Open(nil, make([]byte, 12), sealed, nil)
+	if err != nil {
+		return "", false
+	}
+	return string(pt), true
+}
+
+func successorAEAD(parentJTI string) cipher.AEAD {
+	key := sha256.Sum256([]byte("sessiond/successor-jti/v1\x00" + parentJTI))
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic(err) // 32-byte key: cannot happen
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
+}

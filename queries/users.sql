@@ -1,0 +1,12 @@
+-- name: UserCreate :exec
+INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at)
+VALUES (@account_id, @id, @email, @name, @password_hash, @account_role, true, @now, @now);
+
+-- name: UserGetByID :one
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = @account_id AND id = @id;
+
+-- name: UserUpdatePasswordHash :exec
+UPDATE users SET password_hash = @password_hash, updated_at = @now
+WHERE account_id = @account_id AND id = @id;
