@@ -1,0 +1,97 @@
+package http
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond/core"
+)
+
+// Cookie transport (SPEC §4, §6). The refresh cookie is HttpOnly,
+// SameSite=Strict, scoped to the auth path (so it cannot use the __Host-
+// prefix; __Secure- when Secure), no Domain, Max-Age = seconds to the
+// session's absolute deadline. A readable csrf_token cookie carries the
+// double-submit value that cookie-borne refresh and logout must echo in
+// X-CSRF-Token.
+const (
+	cookiePath      = "/api/v1/auth"
+	csrfCookieName  = "csrf_token"
+	csrfHeader      = "X-CSRF-Token"
+	transportHeader = "X-Session-Transport"
+)
+
+func (s *Server) refreshCookieName() string {
+	if s.cfg.CookieSecure {
+		return "__Secure-refresh_token"
+	}
+	return "refresh_token"
+}
+
+func (s *Server) refreshCookie(token string, absoluteDeadline, now time.Time) *http.Cookie {
+	maxAge := int(absoluteDeadline.Sub(now).Seconds())
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	return &http.Cookie{
+		Name: s.refreshCookieName(), Value: token, Path: cookiePath, MaxAge: maxAge,
+		HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode,
+	}
+}
+
+func (s *Server) csrfCookie(value string, absoluteDeadline, now time.Time) *http.Cookie {
+	maxAge := int(absoluteDeadline.Sub(now).Seconds())
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	return &http.Cookie{
+		Name: csrfCookieName, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: false, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// clearedCookies expire both cookies (empty value, Max-Age=0).
+func (s *Server) clearedCookies() []*http.Cookie {
+	return []*http.Cookie{
+		{Name: s.refreshCookieName(), Value: "", Path: cookiePath, MaxAge: -1, HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode},
+		{Name: csrfCookieName, Value: "", Path: "/", MaxAge: -1, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode},
+	}
+}
+
+func newCSRFValue() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// checkCSRF is the defence for cookie-borne requests: a foreign Origin is
+// refused, and the X-CSRF-Token header must equal the csrf_token cookie
+// (double submit: a cross-site page can make the browser send cookies but
+// can neither read them nor set custom headers). SameSite=Strict is
+// defence in depth only.
+func (s *Server) checkCSRF(r *http.Request) error {
+	fail := &core.Error{Code: core.CodeCSRFFailed, Message: "cookie-borne requests must send the csrf_token cookie value in X-CSRF-Token from the same origin"}
+	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin, r.Host) {
+		return fail
+	}
+	c, err := r.Cookie(csrfCookieName)
+	h := r.Header.Get(csrfHeader)
+	if err != nil || c.Value == "" || h == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(h)) != 1 {
+		return fail
+	}
+	return nil
+}
+
+func (s *Server) originAllowed(origin, host string) bool {
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}

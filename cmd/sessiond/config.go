@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sessiond/sessiond/adapters/argon2"
+	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/core"
+)
+
+// Config is the whole program's configuration, read from the environment
+// (documented in README.md).
+type Config struct {
+	DatabaseURL          string
+	MigrationDatabaseURL string
+	DBMaxConns           int32
+	HTTPAddr             string
+	DevMode              bool
+	SigningKeysFile      string
+	TokenIssuer          string
+	TokenAudience        string
+	TokenClientID        string
+	Core                 core.Config
+	HTTP                 httpadapter.Config
+	Argon2               argon2.Params
+	RateLimitEnabled     bool
+	LogLevel             string
+}
+
+// TokenSettings groups what the token codec needs.
+type TokenSettings struct {
+	KeysFile, Issuer, Audience, ClientID string
+	Generate                             bool
+}
+
+func loadConfig() (Config, error) {
+	var errs []string
+	env := func(k, def string) string {
+		if v, ok := os.LookupEnv(k); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	boolean := func(k string, def bool) bool {
+		v := env(k, strconv.FormatBool(def))
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q is not a boolean", k, v))
+		}
+		return b
+	}
+	integer := func(k string, def int) int {
+		v := env(k, strconv.Itoa(def))
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q is not an integer", k, v))
+		}
+		return n
+	}
+	duration := func(k string, def time.Duration) time.Duration {
+		v := env(k, def.String())
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (e.g. 5m, 10s)", k, v))
+		}
+		return d
+	}
+
+	c := Config{
+		DatabaseURL:      env("DATABASE_URL", ""),
+		DBMaxConns:       int32(integer("DB_MAX_CONNS", 20)),
+		HTTPAddr:         env("HTTP_ADDR", ":8080"),
+		DevMode:          boolean("DEV_MODE", false),
+		TokenIssuer:      env("TOKEN_ISSUER", "sessiond"),
+		TokenAudience:    env("TOKEN_AUDIENCE", "sessiond-api"),
+		TokenClientID:    env("TOKEN_CLIENT_ID", "sessiond"),
+		RateLimitEnabled: boolean("RATE_LIMIT_ENABLED", true),
+		LogLevel:         env("LOG_LEVEL", "info"),
+	}
+	c.MigrationDatabaseURL = env("MIGRATION_DATABASE_URL", c.DatabaseURL)
+	keysDefault := ""
+	if c.DevMode {
+		keysDefault = ".data/jwks.private.json"
+	}
+	c.SigningKeysFile = env("SIGNING_KEYS_FILE", keysDefault)
+
+	d := core.DefaultConfig()
+	c.Core = core.Config{
+		Policy: core.PolicySettings{
+			IdleDefault:     integer("SESSION_IDLE_DEFAULT_MINUTES", d.Policy.IdleDefault),
+			AbsoluteDefault: integer("SESSION_ABSOLUTE_DEFAULT_MINUTES", d.Policy.AbsoluteDefault),
+			IdleMin:         integer("SESSION_IDLE_MIN_MINUTES", d.Policy.IdleMin),
+			IdleMax:         integer("SESSION_IDLE_MAX_MINUTES", d.Policy.IdleMax),
+			AbsoluteMin:     integer("SESSION_ABSOLUTE_MIN_MINUTES", d.Policy.AbsoluteMin),
+			AbsoluteMax:     integer("SESSION_ABSOLUTE_MAX_MINUTES", d.Policy.AbsoluteMax),
+		},
+		AccessTTL: duration("ACCESS_TOKEN_TTL", d.AccessTTL),
+		Grace:     duration("REFRESH_GRACE_WINDOW", d.Grace),
+	}
+	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true)}
+	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("TRUSTED_PROXIES: %q is not a CIDR prefix", s))
+			continue
+		}
+		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, p)
+	}
+	c.HTTP.AllowedOrigins = splitList(env("ALLOWED_ORIGINS", ""))
+	a := argon2.OWASPParams()
+	a.MemoryKiB = uint32(integer("ARGON2_MEMORY_KIB", int(a.MemoryKiB)))
+	a.Iterations = uint32(integer("ARGON2_ITERATIONS", int(a.Iterations)))
+	a.Parallelism = uint8(integer("ARGON2_PARALLELISM", int(a.Parallelism)))
+	c.Argon2 = a
+
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return c, nil
+}
+
+func (c Config) tokenSettings() TokenSettings {
+	return TokenSettings{KeysFile: c.SigningKeysFile, Issuer: c.TokenIssuer, Audience: c.TokenAudience, ClientID: c.TokenClientID, Generate: c.DevMode}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

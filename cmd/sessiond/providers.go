@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sessiond/sessiond/adapters/argon2"
+	"github.com/sessiond/sessiond/adapters/audit"
+	"github.com/sessiond/sessiond/adapters/clock"
+	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/adapters/jose"
+	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/core"
+)
+
+// Providers for the wire graph (see wire.go). Each owns at most one
+// resource and returns its cleanup.
+
+func providePool(ctx context.Context, c Config) (*pgxpool.Pool, func(), error) {
+	if c.DatabaseURL == "" {
+		return nil, nil, errors.New("DATABASE_URL is not set (make run starts a private database for you)")
+	}
+	return postgres.NewPool(ctx, c.DatabaseURL, c.DBMaxConns)
+}
+
+func provideCodec(c Config) (*jose.Codec, error) {
+	t := c.tokenSettings()
+	if t.KeysFile == "" {
+		return nil, errors.New("SIGNING_KEYS_FILE is not set")
+	}
+	keys, err := jose.LoadKeySet(t.KeysFile, t.Generate)
+	if err != nil {
+		return nil, err
+	}
+	return jose.NewCodec(keys, t.Issuer, t.Audience, t.ClientID)
+}
+
+func provideHasher(c Config) (*argon2.Hasher, error) { return argon2.New(c.Argon2) }
+
+func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, c Config, log *slog.Logger) (*core.Service, error) {
+	return core.NewService(store, codec, hasher, clock.System{}, c.Core, nil, log)
+}
+
+func provideStore(pool *pgxpool.Pool) *postgres.Store { return postgres.NewStore(pool, audit.NewWriter()) }
+
+func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, c Config, log *slog.Logger) (*httpadapter.Server, error) {
+	return httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, c.HTTP, log)
+}
+
+func provideHTTPServer(api *httpadapter.Server, c Config) *http.Server {
+	return &http.Server{
+		Addr:              c.HTTPAddr,
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+}
