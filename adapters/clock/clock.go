@@ -15,7 +15,9 @@ type System struct{}
 var _ core.Clock = System{}
 
 // Now implements core.Clock.
-func (System) Now() time.Time { return time.Now().UTC() }
+// Truncated to microseconds, the precision PostgreSQL stores, so a time
+// read back from the database equals the one written.
+func (System) Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 // Fake is a clock that moves only when told to. Safe for concurrent use.
 type Fake struct {

@@ -182,4 +182,3 @@ func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMe
 	}
 	return api.GetMe200JSONResponse(userBody(u)), nil
 }
-

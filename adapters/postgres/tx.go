@@ -14,7 +14,7 @@ import (
 // SECURITY: the tenant setting is transaction-local (set_config's third
 // argument is true), so it ends with the transaction: a pooled connection
 // can never carry one tenant's scope into another request. Row-level
-// security policies read it with NULLIF(current_setting(...), ''), which
+// security policies read it with NULLIF(current_setting(...), ”), which
 // sees "no tenant" (no rows) on a connection whose earlier local setting
 // committed. The account id is a uuid.UUID formatted by the uuid package
 // (hex and dashes only), so embedding it as a literal cannot inject SQL.

@@ -46,7 +46,9 @@ func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, 
 	return core.NewService(store, codec, hasher, clock.System{}, c.Core, nil, log)
 }
 
-func provideStore(pool *pgxpool.Pool) *postgres.Store { return postgres.NewStore(pool, audit.NewWriter()) }
+func provideStore(pool *pgxpool.Pool) *postgres.Store {
+	return postgres.NewStore(pool, audit.NewWriter())
+}
 
 func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, c Config, log *slog.Logger) (*httpadapter.Server, error) {
 	return httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, c.HTTP, log)

@@ -1,0 +1,375 @@
+package http_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/adapters/argon2"
+	"github.com/sessiond/sessiond/adapters/audit"
+	"github.com/sessiond/sessiond/adapters/clock"
+	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/adapters/jose"
+	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/core"
+)
+
+// t0 is where every test's fake clock starts. Whole seconds, so auth_time
+// (Unix seconds) equals the clock.
+var t0 = time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// harness is the real stack: real handler over httptest, real PostgreSQL
+// as the runtime role, real signing. Only the clock is fake.
+type harness struct {
+	t      testing.TB
+	srv    *httptest.Server
+	clock  *clock.Fake
+	codec  *jose.Codec
+	db     *pgtest.DB
+	cfg    core.Config
+	client *http.Client
+}
+
+type harnessOption func(*core.Config, *httpadapter.Config)
+
+func withGrace(d time.Duration) harnessOption {
+	return func(c *core.Config, _ *httpadapter.Config) { c.Grace = d }
+}
+
+func newHarness(t testing.TB, opts ...harnessOption) *harness {
+	t.Helper()
+	db := pgtest.Shared(t)
+	pool := db.AppPool(t, 30)
+	cfg := core.DefaultConfig()
+	hcfg := httpadapter.Config{CookieSecure: true}
+	for _, o := range opts {
+		o(&cfg, &hcfg)
+	}
+	key, err := jose.GenerateEd25519()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := mustKeySet(t, key)
+	codec, err := jose.NewCodec(keys, "sessiond-test", "sessiond-api", "test-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cheap argon2 parameters keep the suite fast under -race; the
+	// production parameters are tested in adapters/argon2.
+	hasher, err := argon2.New(argon2.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(t0)
+	store := postgres.NewStore(pool, audit.NewWriter())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err := core.NewService(store, codec, hasher, clk, cfg, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hcfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	return &harness{t: t, srv: srv, clock: clk, codec: codec, db: db, cfg: cfg, client: srv.Client()}
+}
+
+func mustKeySet(t testing.TB, keys ...any) *jose.KeySet {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := jose.ParseKeySet(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// The contract every response is checked against.
+var (
+	specOnce   sync.Once
+	specRouter routers.Router
+	specErr    error
+)
+
+func contractRouter(t testing.TB) routers.Router {
+	t.Helper()
+	specOnce.Do(func() {
+		openapi3filter.RegisterBodyDecoder("application/problem+json", openapi3filter.JSONBodyDecoder)
+		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(
+			`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`))
+		var doc *openapi3.T
+		if doc, specErr = httpadapter.LoadSpec(); specErr != nil {
+			return
+		}
+		specRouter, specErr = gorillamux.NewRouter(doc)
+	})
+	if specErr != nil {
+		t.Fatalf("load contract: %v", specErr)
+	}
+	return specRouter
+}
+
+// response is a received response, already validated against the contract.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Problem decodes a problem+json body.
+func (r response) Problem(t testing.TB) problem {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("status %d: content type %q, want problem+json; body %s", r.Status, ct, r.Body)
+	}
+	var p problem
+	r.JSON(t, &p)
+	return p
+}
+
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+	Errors []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+type req struct {
+	method, path string
+	body         any    // JSON-encoded unless string (sent as is)
+	contentType  string // default application/json when body is set
+	headers      map[string]string
+	cookies      []*http.Cookie
+	bearer       string
+}
+
+// do sends a request and validates the response against openapi.yaml:
+// status documented, headers and body matching the schema. A response the
+// contract does not describe fails the test, whichever test sent it.
+func (h *harness) do(t testing.TB, rq req) response {
+	t.Helper()
+	var body io.Reader
+	var raw []byte
+	if rq.body != nil {
+		switch b := rq.body.(type) {
+		case string:
+			raw = []byte(b)
+		default:
+			var err error
+			if raw, err = json.Marshal(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		body = bytes.NewReader(raw)
+	}
+	r, err := http.NewRequest(rq.method, h.srv.URL+rq.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rq.body != nil {
+		ct := rq.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		r.Header.Set("Content-Type", ct)
+	}
+	for k, v := range rq.headers {
+		r.Header.Set(k, v)
+	}
+	for _, c := range rq.cookies {
+		r.AddCookie(c)
+	}
+	if rq.bearer != "" {
+		r.Header.Set("Authorization", "Bearer "+rq.bearer)
+	}
+	res, err := h.client.Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
+	}
+	defer res.Body.Close()
+	resBody, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validateAgainstContract(t, r, raw, res, resBody)
+	return response{Status: res.StatusCode, Header: res.Header, Body: resBody}
+}
+
+func validateAgainstContract(t testing.TB, r *http.Request, reqBody []byte, res *http.Response, resBody []byte) {
+	t.Helper()
+	router := contractRouter(t)
+	// Route on a copy of the request as the client sent it.
+	rr := r.Clone(context.Background())
+	rr.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := router.FindRoute(rr)
+	if err != nil {
+		if res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusMethodNotAllowed {
+			return // a path outside the contract: nothing to validate against
+		}
+		t.Fatalf("%s %s: no route in openapi.yaml: %v", r.Method, r.URL.Path, err)
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: rr, PathParams: params, Route: route},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(resBody)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		t.Fatalf("%s %s → %d does not match openapi.yaml: %v\nbody: %s", r.Method, r.URL.Path, res.StatusCode, err, resBody)
+	}
+}
+
+// --- flows -----------------------------------------------------------------
+
+type registered struct {
+	UserID    uuid.UUID
+	AccountID uuid.UUID
+	Email     string
+	Password  string
+}
+
+func uniqueEmail(prefix string) string {
+	return prefix + "-" + uuid.NewString()[:8] + "@example.com"
+}
+
+func (h *harness) register(t testing.TB, email string) registered {
+	t.Helper()
+	pw := "correct horse " + email
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+		"email": email, "password": pw, "name": "Test User", "account_name": "Acme " + email,
+	}})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", res.Status, res.Body)
+	}
+	var u struct {
+		ID        uuid.UUID `json:"id"`
+		AccountID uuid.UUID `json:"account_id"`
+	}
+	res.JSON(t, &u)
+	return registered{UserID: u.ID, AccountID: u.AccountID, Email: email, Password: pw}
+}
+
+type tokens struct {
+	AccessToken       string    `json:"access_token"`
+	RefreshToken      string    `json:"refresh_token"`
+	TokenType         string    `json:"token_type"`
+	ExpiresIn         int       `json:"expires_in"`
+	IdleExpiresAt     time.Time `json:"idle_expires_at"`
+	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
+	SessionID         uuid.UUID `json:"session_id"`
+}
+
+func (h *harness) login(t testing.TB, u registered, headers map[string]string) tokens {
+	t.Helper()
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: headers,
+		body: map[string]string{"email": u.Email, "password": u.Password}})
+	if res.Status != http.StatusOK {
+		t.Fatalf("login: %d %s", res.Status, res.Body)
+	}
+	var tk tokens
+	res.JSON(t, &tk)
+	return tk
+}
+
+func (h *harness) refresh(t testing.TB, rt string) response {
+	t.Helper()
+	return h.do(t, req{method: "POST", path: "/api/v1/auth/refresh", body: map[string]string{"refresh_token": rt}})
+}
+
+func (h *harness) mustRefresh(t testing.TB, rt string) tokens {
+	t.Helper()
+	res := h.refresh(t, rt)
+	if res.Status != http.StatusOK {
+		t.Fatalf("refresh: %d %s", res.Status, res.Body)
+	}
+	var tk tokens
+	res.JSON(t, &tk)
+	return tk
+}
+
+func expectProblem(t testing.TB, res response, status int, code string) problem {
+	t.Helper()
+	if res.Status != status {
+		t.Fatalf("status %d, want %d; body %s", res.Status, status, res.Body)
+	}
+	p := res.Problem(t)
+	if p.Code != code {
+		t.Fatalf("code %q, want %q; body %s", p.Code, code, res.Body)
+	}
+	return p
+}
+
+// claims decodes a JWT's payload without verifying it (the server verified
+// it; tests look at what was issued).
+func claims(t testing.TB, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func header(t testing.TB, token string) map[string]any {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func num(t testing.TB, m map[string]any, k string) int64 {
+	t.Helper()
+	v, ok := m[k].(float64)
+	if !ok {
+		t.Fatalf("claim %q missing or not a number in %v", k, m)
+	}
+	return int64(v)
+}
