@@ -1,0 +1,365 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sessiond/sessiond/adapters/audit"
+	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/core"
+)
+
+var now = time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// tenant creates an account with one user and one session through the
+// real store (as the runtime role) and returns their ids.
+type tenant struct{ account, user, session uuid.UUID }
+
+func seedTenant(t *testing.T, store *postgres.Store) tenant {
+	t.Helper()
+	ctx := context.Background()
+	tn := tenant{account: uuid.New(), user: uuid.New(), session: uuid.New()}
+	err := store.InTenantTx(ctx, tn.account, func(tx core.TenantTx) error {
+		if err := tx.AccountCreate(ctx, core.Account{ID: tn.account, Name: "acct", CreatedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.UserCreate(ctx, core.User{ID: tn.user, Email: "u-" + tn.user.String() + "@example.com", Name: "U", Role: core.RoleOwner, Active: true, CreatedAt: now}, "$argon2id$x"); err != nil {
+			return err
+		}
+		return tx.SessionCreate(ctx, core.NewSession{
+			ID: tn.session, UserID: tn.user, Client: core.Client{IP: netip.MustParseAddr("192.0.2.1")},
+			AuthTime: now, Snapshot: core.Snapshot{IdleSeconds: 60, AbsoluteSeconds: 120}, Now: now,
+			IdleExpiresAt: now.Add(time.Minute), AbsoluteExpiresAt: now.Add(2 * time.Minute),
+			JTIHash: core.HashJTI(core.NewJTI()), TokenExpiresAt: now.Add(time.Minute),
+		})
+	})
+	if err != nil {
+		t.Fatalf("seed tenant: %v", err)
+	}
+	return tn
+}
+
+// selectSessionsAs runs a plain `SELECT * FROM sessions` (no WHERE) in a
+// transaction scoped to accountID (uuid.Nil: no tenant set) on conn.
+func selectSessionAccounts(t *testing.T, conn *pgx.Conn, accountID uuid.UUID) []uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if accountID != uuid.Nil {
+		if _, err := tx.Exec(ctx, "SELECT set_config('app.account_id', $1, true)", accountID.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := tx.Query(ctx, "SELECT * FROM sessions")
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	defer rows.Close()
+	var out []uuid.UUID
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, uuid.UUID(vals[0].([16]byte)))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func appConn(t *testing.T, db *pgtest.DB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), db.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestRLS_PlainSelect_SeesOnlyTheScopedTenant_AndNothingWithoutOne(t *testing.T) {
+	db := pgtest.Fresh(t) // a database of its own: the test counts every row
+	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	a, b := seedTenant(t, store), seedTenant(t, store)
+	conn := appConn(t, db)
+
+	got := selectSessionAccounts(t, conn, a.account)
+	if len(got) != 1 || got[0] != a.account {
+		t.Fatalf("scoped to A, SELECT * FROM sessions returned accounts %v; want only %v", got, a.account)
+	}
+	got = selectSessionAccounts(t, conn, b.account)
+	if len(got) != 1 || got[0] != b.account {
+		t.Fatalf("scoped to B: %v", got)
+	}
+	// RLS-02: no tenant at all, and on a connection whose earlier LOCAL
+	// setting committed (the setting then reads '' rather than NULL).
+	if got := selectSessionAccounts(t, conn, uuid.Nil); len(got) != 0 {
+		t.Fatalf("no tenant set: %d rows, want 0", len(got))
+	}
+	fresh := appConn(t, db)
+	if got := selectSessionAccounts(t, fresh, uuid.Nil); len(got) != 0 {
+		t.Fatalf("fresh connection, no tenant: %d rows, want 0", len(got))
+	}
+}
+
+func TestRLS03_PooledConnection_DoesNotCarryTenantScope(t *testing.T) {
+	db := pgtest.Shared(t)
+	pool := db.AppPool(t, 1) // one connection: B must reuse A's
+	store := postgres.NewStore(pool, audit.NewWriter())
+	a := seedTenant(t, store)
+	ctx := context.Background()
+
+	err := store.InTenantTx(ctx, a.account, func(tx core.TenantTx) error {
+		_, err := tx.SessionOwner(ctx, a.session)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var setting string
+	if err := pool.QueryRow(ctx, "SELECT count(*), coalesce(current_setting('app.account_id', true), '') FROM sessions").Scan(&n, &setting); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || setting != "" {
+		t.Fatalf("after A's transaction the pooled connection sees %d rows with setting %q", n, setting)
+	}
+}
+
+func TestRLS03_Lint_NoSessionLevelTenantSetting(t *testing.T) {
+	out, err := exec.Command("git", "-C", "../..", "ls-files", "*.go", "*.sql").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	bad := regexp.MustCompile(`set_config\([^)]*,\s*false\)|(?i)\bSET\s+(SESSION\s+)?app\.`)
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile("../../" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loc := bad.FindIndex(b); loc != nil {
+			t.Errorf("%s: session-level tenant setting %q", f, b[loc[0]:loc[1]])
+		}
+	}
+}
+
+func TestRLS04_CrossTenantWrites_AffectNothing_AndInsertsAreRefused(t *testing.T) {
+	db := pgtest.Shared(t)
+	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	a, b := seedTenant(t, store), seedTenant(t, store)
+	conn := appConn(t, db)
+	ctx := context.Background()
+
+	scoped := func(fn func(pgx.Tx) error) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SELECT set_config('app.account_id', $1, true)", a.account.String()); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	}
+	for _, q := range []string{
+		"UPDATE sessions SET revoked_at = now() WHERE id = $1",
+		"DELETE FROM refresh_tokens WHERE session_id = $1",
+		"DELETE FROM sessions WHERE id = $1",
+	} {
+		err := scoped(func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, q, b.session)
+			if err == nil && tag.RowsAffected() != 0 {
+				t.Errorf("%q on B's row affected %d rows", q, tag.RowsAffected())
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("%q: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		"UPDATE users SET name = 'x' WHERE id = $1",
+		"DELETE FROM users WHERE id = $1",
+	} {
+		_ = scoped(func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, q, b.user)
+			if err != nil || tag.RowsAffected() != 0 {
+				t.Errorf("%q on B's user: %v, %d rows", q, err, tag.RowsAffected())
+			}
+			return nil
+		})
+	}
+	// Writing a row into B while scoped to A violates the policy's WITH CHECK.
+	err := scoped(func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO audit_events (account_id, id, action, resource_type, created_at) VALUES ($1, $2, 'x', 'y', now())`, b.account, uuid.New())
+		return err
+	})
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) || pg.Code != "42501" || !strings.Contains(pg.Message, "row-level security") {
+		t.Fatalf("insert into B scoped to A: %v, want a row-level security violation", err)
+	}
+	err = scoped(func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "UPDATE sessions SET account_id = $1 WHERE id = $2", b.account, a.session)
+		return err
+	})
+	if !errors.As(err, &pg) || pg.Code != "42501" {
+		t.Fatalf("moving A's row to B: %v, want a row-level security violation", err)
+	}
+}
+
+func TestAUD01_RuntimeRole_CannotRewriteAuditTrail(t *testing.T) {
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	conn := appConn(t, db)
+	for _, q := range []string{"UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"} {
+		_, err := conn.Exec(ctx, q)
+		var pg *pgconn.PgError
+		if !errors.As(err, &pg) || pg.Code != "42501" {
+			t.Errorf("%q as the runtime role: %v, want permission denied", q, err)
+		}
+	}
+}
+
+func TestRLS01_RuntimeRole_IsNotPrivileged_AndEveryTenantTableForcesRLS(t *testing.T) {
+	db := pgtest.Shared(t)
+	admin := db.Admin(t)
+	ctx := context.Background()
+
+	var super, bypass bool
+	if err := admin.QueryRow(ctx, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'sessiond_app'").Scan(&super, &bypass); err != nil {
+		t.Fatal(err)
+	}
+	if super || bypass {
+		t.Fatalf("sessiond_app: superuser=%v bypassrls=%v", super, bypass)
+	}
+	var owned int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+		WHERE r.rolname IN ('sessiond_app', 'sessiond_definer') AND c.relkind IN ('r', 'v', 'm', 'p')`).Scan(&owned); err != nil {
+		t.Fatal(err)
+	}
+	if owned != 0 {
+		t.Fatalf("runtime roles own %d relations", owned)
+	}
+
+	// Every table with an account_id column (and accounts itself) has RLS
+	// enabled and forced, and (RLS-07) a policy for ALL commands with both
+	// USING and WITH CHECK.
+	rows, err := admin.Query(ctx, `
+		SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+		       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polcmd = '*'
+		               AND p.polqual IS NOT NULL AND p.polwithcheck IS NOT NULL)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind = 'r'
+		  AND (c.relname = 'accounts' OR EXISTS (SELECT 1 FROM pg_attribute a
+		       WHERE a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var name string
+		var enabled, forced, allPolicy bool
+		if err := rows.Scan(&name, &enabled, &forced, &allPolicy); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if !enabled || !forced || !allPolicy {
+			t.Errorf("%s: rls=%v force=%v all-command policy with USING+CHECK=%v", name, enabled, forced, allPolicy)
+		}
+	}
+	if seen < 5 {
+		t.Fatalf("only %d tenant tables found", seen)
+	}
+}
+
+func TestRLS06_DefinerFunctions_OwnedByNonBypassRole_WithSearchPath(t *testing.T) {
+	db := pgtest.Shared(t)
+	admin := db.Admin(t)
+	rows, err := admin.Query(context.Background(), `
+		SELECT p.proname, r.rolname, r.rolsuper OR r.rolbypassrls, coalesce(array_to_string(p.proconfig, ','), ''), p.proleakproof
+		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles r ON r.oid = p.proowner
+		WHERE n.nspname = 'public' AND p.prosecdef`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name, owner, config string
+		var privileged, leakproof bool
+		if err := rows.Scan(&name, &owner, &privileged, &config, &leakproof); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if privileged || !strings.Contains(config, "search_path=") || leakproof {
+			t.Errorf("%s: owner %s privileged=%v config=%q leakproof=%v", name, owner, privileged, config, leakproof)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no SECURITY DEFINER functions found")
+	}
+	var views int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind = 'v' AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)`).Scan(&views); err != nil {
+		t.Fatal(err)
+	}
+	if views != 0 {
+		t.Errorf("%d views without security_invoker", views)
+	}
+}
+
+func TestPreTenantLookups_ReturnOnlyWhatIsNeeded(t *testing.T) {
+	db := pgtest.Shared(t)
+	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	a := seedTenant(t, store)
+	ctx := context.Background()
+
+	lu, err := store.UserForLogin(ctx, "u-"+a.user.String()+"@example.com")
+	if err != nil || lu.UserID != a.user || lu.AccountID != a.account {
+		t.Fatalf("UserForLogin: %+v %v", lu, err)
+	}
+	if _, err := store.UserForLogin(ctx, "nobody@example.com"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("unknown email: %v", err)
+	}
+	if _, err := store.RefreshTokenAccount(ctx, []byte("unknown")); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("unknown jti hash: %v", err)
+	}
+	live, err := store.SessionIsLive(ctx, a.account, a.session, now)
+	if err != nil || !live {
+		t.Fatalf("live session: %v %v", live, err)
+	}
+	live, _ = store.SessionIsLive(ctx, a.account, a.session, now.Add(time.Hour))
+	if live {
+		t.Fatal("session past its idle deadline reported live")
+	}
+	live, _ = store.SessionIsLive(ctx, uuid.New(), a.session, now)
+	if live {
+		t.Fatal("session reported live under another tenant")
+	}
+	// The runtime role cannot read the users table outside a tenant: the
+	// lookup function is the only way.
+	conn := appConn(t, db)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("users visible without tenant: %d %v", n, err)
+	}
+}
