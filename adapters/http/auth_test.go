@@ -1,0 +1,318 @@
+package http_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+func TestRegister_NormalisesEmail_Returns201_AndDoesNotSignIn(t *testing.T) {
+	h := newHarness(t)
+	email := uniqueEmail("Norm")
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+		"email": "  " + strings.ToUpper(email) + " ", "password": "long enough pw", "name": "N", "account_name": "A",
+	}})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	var u struct {
+		Email, AccountRole string
+	}
+	res.JSON(t, &struct {
+		Email       *string `json:"email"`
+		AccountRole *string `json:"account_role"`
+	}{&u.Email, &u.AccountRole})
+	if u.Email != strings.ToLower(email) || u.AccountRole != "owner" {
+		t.Fatalf("registered %+v", u)
+	}
+	if sc := res.Header.Values("Set-Cookie"); len(sc) != 0 {
+		t.Fatalf("register set cookies: %v", sc)
+	}
+	// Duplicate, in another case: 409.
+	dup := h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+		"email": strings.ToUpper(email), "password": "long enough pw", "name": "N", "account_name": "B",
+	}})
+	expectProblem(t, dup, http.StatusConflict, "email_taken")
+}
+
+func TestRegister_Validation_422NamesTheField(t *testing.T) {
+	h := newHarness(t)
+	valid := func() map[string]any {
+		return map[string]any{"email": uniqueEmail("v"), "password": "long enough pw", "name": "N", "account_name": "A"}
+	}
+	cases := []struct {
+		name  string
+		edit  func(map[string]any)
+		field string
+	}{
+		{"not an email", func(b map[string]any) { b["email"] = "not-an-email" }, "email"},
+		{"password too short", func(b map[string]any) { b["password"] = "short" }, "password"},
+		{"password too long", func(b map[string]any) { b["password"] = strings.Repeat("x", 129) }, "password"},
+		{"missing name", func(b map[string]any) { delete(b, "name") }, ""},
+		{"unknown field", func(b map[string]any) { b["role"] = "owner" }, ""},
+		{"blank account name", func(b map[string]any) { b["account_name"] = "   " }, "account_name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := valid()
+			c.edit(b)
+			p := expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: b}), http.StatusUnprocessableEntity, "validation_failed")
+			if c.field != "" && !strings.Contains(p.Detail, c.field) {
+				t.Errorf("detail %q does not name %q", p.Detail, c.field)
+			}
+		})
+	}
+	t.Run("malformed JSON is 400", func(t *testing.T) {
+		expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: `{"email":`}), http.StatusBadRequest, "bad_request")
+	})
+	t.Run("wrong content type is 415", func(t *testing.T) {
+		expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: "email=x", contentType: "text/plain"}),
+			http.StatusUnsupportedMediaType, "unsupported_media_type")
+	})
+	t.Run("a 1 MiB body is 413 before any hashing (LGN-04)", func(t *testing.T) {
+		big := `{"email":"a@b.c","password":"` + strings.Repeat("p", 1<<20) + `","name":"n","account_name":"a"}`
+		expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: big}), http.StatusRequestEntityTooLarge, "payload_too_large")
+	})
+}
+
+func TestLogin_LGN01_EveryFailureIsTheSameGenericAnswer(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("generic"))
+	inactive := h.register(t, uniqueEmail("inactive"))
+	if _, err := h.db.Admin(t).Exec(context.Background(), "UPDATE users SET is_active = false WHERE id = $1", inactive.UserID); err != nil {
+		t.Fatal(err)
+	}
+	attempts := map[string]map[string]string{
+		"unknown user":   {"email": uniqueEmail("nobody"), "password": "whatever password"},
+		"wrong password": {"email": u.Email, "password": u.Password + "x"},
+		"inactive user":  {"email": inactive.Email, "password": inactive.Password},
+		"weird email":    {"email": "<script>", "password": "x"},
+	}
+	var first *response
+	for name, body := range attempts {
+		res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: body})
+		expectProblem(t, res, http.StatusUnauthorized, "invalid_credentials")
+		if first == nil {
+			first = &res
+			continue
+		}
+		if string(res.Body) != string(first.Body) {
+			t.Errorf("%s: body %s differs from %s", name, res.Body, first.Body)
+		}
+		for _, hdr := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate"} {
+			if res.Header.Get(hdr) != first.Header.Get(hdr) {
+				t.Errorf("%s: header %s differs", name, hdr)
+			}
+		}
+	}
+	// LGN-04: no truncation — the password plus a suffix is wrong.
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
+		body: map[string]string{"email": u.Email, "password": u.Password + " "}}), http.StatusUnauthorized, "invalid_credentials")
+}
+
+func TestLoginForm_OAuth2PasswordForm_SameResult(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("form"))
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login", contentType: "application/x-www-form-urlencoded",
+		body: "grant_type=password&username=" + strings.ToUpper(u.Email) + "&password=" + strings.ReplaceAll(u.Password, " ", "+")})
+	if res.Status != http.StatusOK {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	var tk tokens
+	res.JSON(t, &tk)
+	if tk.RefreshToken == "" || tk.AccessToken == "" || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("form login: %+v cache=%q", tk, res.Header.Get("Cache-Control"))
+	}
+}
+
+func TestMe_ReturnsTheCaller(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("me"))
+	tk := h.login(t, u, nil)
+	res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken})
+	if res.Status != http.StatusOK {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	var me struct {
+		ID        uuid.UUID `json:"id"`
+		AccountID uuid.UUID `json:"account_id"`
+	}
+	res.JSON(t, &me)
+	if me.ID != u.UserID || me.AccountID != u.AccountID {
+		t.Fatalf("me = %+v", me)
+	}
+	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me"}), http.StatusUnauthorized, "invalid_token")
+	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: "garbage"}), http.StatusUnauthorized, "invalid_token")
+}
+
+func TestLogout_REV01_EndsSession_RefreshAndAccessRejected_Idempotent(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("logout"))
+	tk := h.login(t, u, nil)
+	other := h.login(t, u, nil) // a second device stays signed in
+
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken})
+	if res.Status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", res.Status, res.Body)
+	}
+	expectProblem(t, h.refresh(t, tk.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
+	// Idempotent: logging out again with the same (still unexpired) token is 204.
+	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken}); res.Status != http.StatusNoContent {
+		t.Fatalf("second logout: %d %s", res.Status, res.Body)
+	}
+	// The other device is untouched.
+	h.mustRefresh(t, other.RefreshToken)
+
+	var events int
+	if err := h.db.Admin(t).QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_events WHERE account_id = $1 AND action = 'auth.logout'`, u.AccountID).Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	if events != 1 {
+		t.Fatalf("logout audit events = %d, want 1", events)
+	}
+}
+
+func TestLogout_WithRefreshTokenOfAnotherOwnSession_EndsBoth(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("logout2"))
+	a := h.login(t, u, nil)
+	b := h.login(t, u, nil)
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: a.AccessToken, body: map[string]string{"refresh_token": b.RefreshToken}})
+	if res.Status != http.StatusNoContent {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	expectProblem(t, h.refresh(t, b.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+
+	// Someone else's refresh token is refused and their session survives.
+	v := h.register(t, uniqueEmail("victim"))
+	vt := h.login(t, v, nil)
+	c := h.login(t, u, nil)
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: c.AccessToken, body: map[string]string{"refresh_token": vt.RefreshToken}}),
+		http.StatusUnauthorized, "invalid_refresh_token")
+	h.mustRefresh(t, vt.RefreshToken)
+}
+
+func TestLogoutAll_EndsEverySessionOfTheCaller_OnlyTheirs(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("all"))
+	s1, s2, s3 := h.login(t, u, nil), h.login(t, u, nil), h.login(t, u, nil)
+	bystander := h.register(t, uniqueEmail("bystander"))
+	bt := h.login(t, bystander, nil)
+
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: s1.AccessToken})
+	if res.Status != http.StatusOK {
+		t.Fatalf("%d %s", res.Status, res.Body)
+	}
+	var out struct {
+		RevokedCount int `json:"revoked_count"`
+	}
+	res.JSON(t, &out)
+	if out.RevokedCount != 3 {
+		t.Fatalf("revoked_count = %d, want 3", out.RevokedCount)
+	}
+	for _, s := range []tokens{s1, s2, s3} {
+		expectProblem(t, h.refresh(t, s.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+	}
+	h.mustRefresh(t, bt.RefreshToken)
+}
+
+func TestSES03_DatabaseHoldsNoRawTokens(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("ses03"))
+	tk := h.login(t, u, nil)
+	next := h.mustRefresh(t, tk.RefreshToken)
+	jti := claims(t, next.RefreshToken)["jti"].(string)
+
+	var dump string
+	err := h.db.Admin(t).QueryRow(context.Background(), `
+		SELECT concat_ws('|',
+			(SELECT string_agg(t::text, '|') FROM refresh_tokens t WHERE t.account_id = $1),
+			(SELECT string_agg(s::text, '|') FROM sessions s WHERE s.account_id = $1),
+			(SELECT string_agg(a::text, '|') FROM audit_events a WHERE a.account_id = $1),
+			(SELECT string_agg(u::text, '|') FROM users u WHERE u.account_id = $1))`, u.AccountID).Scan(&dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, secret := range map[string]string{
+		"refresh token": next.RefreshToken, "access token": next.AccessToken, "jti": jti, "password": u.Password,
+		"first refresh token": tk.RefreshToken,
+	} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("the database holds the raw %s", name)
+		}
+	}
+}
+
+func TestPlatformEndpoints_AtTheRoot(t *testing.T) {
+	h := newHarness(t)
+	for _, p := range []string{"/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.yaml", "/metrics"} {
+		res := h.do(t, req{method: "GET", path: p})
+		if res.Status != http.StatusOK {
+			t.Errorf("GET %s: %d", p, res.Status)
+		}
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	h.do(t, req{method: "GET", path: "/.well-known/jwks.json"}).JSON(t, &set)
+	if len(set.Keys) != 1 || set.Keys[0]["d"] != nil || set.Keys[0]["kid"] == nil {
+		t.Fatalf("jwks = %v (must be public keys with kid)", set.Keys)
+	}
+	// Outside the contract: a problem, never a panic or HTML.
+	res := h.do(t, req{method: "GET", path: "/api/v1/nope"})
+	expectProblem(t, res, http.StatusNotFound, "not_found")
+	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/healthz"}), http.StatusNotFound, "not_found")
+}
+
+func TestCK03_TokenInQueryString_Rejected(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("query"))
+	tk := h.login(t, u, nil)
+	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me?access_token=" + tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/refresh?refresh_token=" + tk.RefreshToken}), http.StatusUnauthorized, "invalid_refresh_token")
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: map[string]string{"email": u.Email, "password": u.Password}})
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("token response Cache-Control = %q, want no-store", cc)
+	}
+}
+
+func TestAudit_LoginSuccessAndFailure_AreRecordedWithoutSecrets(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("audit"))
+	h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: map[string]string{"email": u.Email, "password": "wrong password!"}})
+	tk := h.login(t, u, map[string]string{"User-Agent": "audit-agent/2"})
+
+	rows, err := h.db.Admin(t).Query(context.Background(),
+		`SELECT action, actor_user_id, resource_type, coalesce(resource_id, ''), details::text, host(ip_address), coalesce(user_agent, '')
+		   FROM audit_events WHERE account_id = $1 ORDER BY created_at, action`, u.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]int{}
+	for rows.Next() {
+		var action, rtype, rid, details, ip, ua string
+		var actor *uuid.UUID
+		if err := rows.Scan(&action, &actor, &rtype, &rid, &details, &ip, &ua); err != nil {
+			t.Fatal(err)
+		}
+		got[action]++
+		if actor == nil || *actor != u.UserID || ip != "127.0.0.1" {
+			t.Errorf("%s: actor %v ip %q", action, actor, ip)
+		}
+		if strings.Contains(details, "wrong password") || strings.Contains(details, tk.RefreshToken) {
+			t.Errorf("%s: secret in details %s", action, details)
+		}
+		if action == "auth.login_succeeded" && (rid != tk.SessionID.String() || ua != "audit-agent/2") {
+			t.Errorf("login event: resource %q ua %q", rid, ua)
+		}
+	}
+	if got["account.created"] != 1 || got["auth.login_failed"] != 1 || got["auth.login_succeeded"] != 1 {
+		t.Fatalf("audit events = %v", got)
+	}
+}
