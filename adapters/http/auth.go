@@ -89,6 +89,9 @@ func cookieTransport(v *api.SessionTransport) bool { return v != nil && *v == ap
 
 // LoginJson signs in with a JSON body.
 func (s *Server) LoginJson(ctx context.Context, req api.LoginJsonRequestObject) (api.LoginJsonResponseObject, error) {
+	if err := s.limitEmail(ctx, "login", req.Body.Email); err != nil {
+		return nil, err
+	}
 	p, err := s.svc.Login(ctx, req.Body.Email, req.Body.Password, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -98,6 +101,9 @@ func (s *Server) LoginJson(ctx context.Context, req api.LoginJsonRequestObject) 
 
 // LoginForm signs in with the OAuth2 password form.
 func (s *Server) LoginForm(ctx context.Context, req api.LoginFormRequestObject) (api.LoginFormResponseObject, error) {
+	if err := s.limitEmail(ctx, "login", req.Body.Username); err != nil {
+		return nil, err
+	}
 	p, err := s.svc.Login(ctx, req.Body.Username, req.Body.Password, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,9 @@ func problemFor(e *core.Error) (int, api.Problem) {
 // *core.Error is an internal error: logged, never shown.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *core.Error
-	if !errors.As(err, &e) {
+	if le, ok := asLimited(w, err); ok {
+		e = le
+	} else if !errors.As(err, &e) {
 		log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
 		e = &core.Error{Code: core.CodeInternal, Message: "an internal error occurred"}
 	}

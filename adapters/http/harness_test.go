@@ -52,6 +52,10 @@ func withGrace(d time.Duration) harnessOption {
 	return func(c *core.Config, _ *httpadapter.Config) { c.Grace = d }
 }
 
+func withHTTPConfig(f func(*httpadapter.Config)) harnessOption {
+	return func(_ *core.Config, h *httpadapter.Config) { f(h) }
+}
+
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	db := pgtest.Shared(t)

@@ -179,6 +179,10 @@ func (s *Server) gate(next http.Handler) http.Handler {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.op = opID
 		}
+		if err := s.limitIP(opID, ri.client); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		if s.contract.bearerOps[opID] {
 			// Only the Authorization header is read: a token in the query
 			// string (CK-03) is never accepted, so it authenticates nothing.

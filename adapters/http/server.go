@@ -29,6 +29,8 @@ type Config struct {
 	// AllowedOrigins are extra origins (scheme://host[:port]) allowed to make
 	// cookie-borne requests besides the server's own host.
 	AllowedOrigins []string
+	// Limits are the rate limits; the zero value disables them.
+	Limits RateLimits
 }
 
 // JWKSource returns the public key set to publish.

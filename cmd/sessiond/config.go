@@ -29,7 +29,19 @@ type Config struct {
 	HTTP                 httpadapter.Config
 	Argon2               argon2.Params
 	RateLimitEnabled     bool
+	RateLimits           RateLimitSettings
 	LogLevel             string
+}
+
+// RateLimitSettings are the abuse-defence rates: N events per window, with
+// a burst of N.
+type RateLimitSettings struct {
+	LoginPerIPPerMinute   int
+	LoginPerEmailPerHour  int
+	RefreshPerIPPerMinute int
+	RegisterPerIPPerHour  int
+	ResetPerIPPerHour     int
+	ResetPerEmailPerHour  int
 }
 
 // TokenSettings groups what the token codec needs.
@@ -81,6 +93,23 @@ func loadConfig() (Config, error) {
 		TokenClientID:    env("TOKEN_CLIENT_ID", "sessiond"),
 		RateLimitEnabled: boolean("RATE_LIMIT_ENABLED", true),
 		LogLevel:         env("LOG_LEVEL", "info"),
+	}
+	c.RateLimits = RateLimitSettings{
+		LoginPerIPPerMinute:   integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 30),
+		LoginPerEmailPerHour:  integer("RATE_LIMIT_LOGIN_PER_EMAIL_PER_HOUR", 40),
+		RefreshPerIPPerMinute: integer("RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE", 120),
+		RegisterPerIPPerHour:  integer("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", 20),
+		ResetPerIPPerHour:     integer("RATE_LIMIT_RESET_PER_IP_PER_HOUR", 20),
+		ResetPerEmailPerHour:  integer("RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR", 5),
+	}
+	for name, v := range map[string]int{
+		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": c.RateLimits.LoginPerIPPerMinute, "RATE_LIMIT_LOGIN_PER_EMAIL_PER_HOUR": c.RateLimits.LoginPerEmailPerHour,
+		"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE": c.RateLimits.RefreshPerIPPerMinute, "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR": c.RateLimits.RegisterPerIPPerHour,
+		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour, "RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR": c.RateLimits.ResetPerEmailPerHour,
+	} {
+		if v <= 0 {
+			errs = append(errs, fmt.Sprintf("%s must be positive (disable limits with RATE_LIMIT_ENABLED=false)", name))
+		}
 	}
 	c.MigrationDatabaseURL = env("MIGRATION_DATABASE_URL", c.DatabaseURL)
 	keysDefault := ""

@@ -15,6 +15,7 @@ import (
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/ratelimit"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -51,7 +52,32 @@ func provideStore(pool *pgxpool.Pool) *postgres.Store {
 }
 
 func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, c Config, log *slog.Logger) (*httpadapter.Server, error) {
-	return httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, c.HTTP, log)
+	hc := c.HTTP
+	if c.RateLimitEnabled {
+		hc.Limits = rateLimits(c.RateLimits)
+	}
+	return httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hc, log)
+}
+
+// rateLimits builds the per-IP and per-email rules (SPEC §8).
+func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
+	rule := func(n int, per time.Duration) httpadapter.Limiter {
+		return ratelimit.New(ratelimit.Rule{Events: n, Per: per, Burst: n}, time.Now)
+	}
+	loginIP := rule(r.LoginPerIPPerMinute, time.Minute)
+	resetIP := rule(r.ResetPerIPPerHour, time.Hour)
+	return httpadapter.RateLimits{
+		ByIP: map[string]httpadapter.Limiter{
+			"loginJson": loginIP, "loginForm": loginIP,
+			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
+			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
+			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
+		},
+		ByEmail: map[string]httpadapter.Limiter{
+			"login":          rule(r.LoginPerEmailPerHour, time.Hour),
+			"password_reset": rule(r.ResetPerEmailPerHour, time.Hour),
+		},
+	}
 }
 
 func provideHTTPServer(api *httpadapter.Server, c Config) *http.Server {

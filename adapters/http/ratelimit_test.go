@@ -1,0 +1,65 @@
+package http_test
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/adapters/ratelimit"
+)
+
+func TestRateLimit_LGN07_PerIP_429WithRetryAfter_ForgedXFFIgnored(t *testing.T) {
+	var h *harness
+	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
+		lim := ratelimit.New(ratelimit.Rule{Events: 3, Per: time.Minute, Burst: 3}, func() time.Time { return h.clock.Now() })
+		c.Limits.ByIP = map[string]httpadapter.Limiter{"loginJson": lim, "refreshToken": lim}
+	}))
+	body := map[string]string{"email": uniqueEmail("nobody"), "password": "whatever pw"}
+	for range 3 {
+		expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: body}), http.StatusUnauthorized, "invalid_credentials")
+	}
+	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: body})
+	expectProblem(t, res, http.StatusTooManyRequests, "rate_limited")
+	if ra, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 60 {
+		t.Fatalf("Retry-After = %q", res.Header.Get("Retry-After"))
+	}
+	// A forged X-Forwarded-For from an untrusted peer changes nothing.
+	forged := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: body, headers: map[string]string{"X-Forwarded-For": "203.0.113.9"}})
+	expectProblem(t, forged, http.StatusTooManyRequests, "rate_limited")
+	// Refresh shares the rule here, so it is limited too; after the window
+	// the client may try again.
+	expectProblem(t, h.refresh(t, "x"), http.StatusTooManyRequests, "rate_limited")
+	h.clock.Advance(time.Minute)
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: body}), http.StatusUnauthorized, "invalid_credentials")
+}
+
+func TestRateLimit_LGN05_PerEmail_CaseVariantsAndRotatingIPsShareTheCounter(t *testing.T) {
+	var h *harness
+	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the test client is the proxy
+		c.Limits.ByEmail = map[string]httpadapter.Limiter{
+			"login": ratelimit.New(ratelimit.Rule{Events: 5, Per: time.Hour, Burst: 5}, func() time.Time { return h.clock.Now() }),
+		}
+	}))
+	u := h.register(t, uniqueEmail("victim"))
+	limited := 0
+	for i := range 101 {
+		email := u.Email
+		if i%2 == 1 {
+			email = strings.ToUpper(email)
+		}
+		res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
+			headers: map[string]string{"X-Forwarded-For": "198.51.100." + strconv.Itoa(i%250+1)},
+			body:    map[string]string{"email": email, "password": "wrong password " + strconv.Itoa(i)}})
+		if res.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited < 90 {
+		t.Fatalf("only %d of 101 failed logins were throttled; want the account throttled long before 100 failures", limited)
+	}
+}
