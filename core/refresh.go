@@ -70,9 +70,10 @@ func revokeFamily(code Code, reason string) RefreshDecision {
 //     deadline instant itself is already past the window, matching JWT exp
 //     semantics). The token is consumed with its family, so a replay of it
 //     gets invalid_refresh_token.
-//  4. Idle expiry: now ≥ exp (or the row's idle deadline).
-//  5. The immediate parent converges inside the grace window and is reuse
-//     after it.
+//  4. The immediate parent replayed after the grace window is reuse, even
+//     past its own exp (RT-02: a theft signal either way).
+//  5. Idle expiry: now ≥ exp (or the row's idle deadline). Inside the
+//     window, an unexpired parent converges on the current token.
 //  6. The current token rotates; the snapshot is carried forward unchanged
 //     (the absolute window never slides), except for a legacy token, which
 //     gets one rotation with claims snapshotted from the current policy.
@@ -96,6 +97,14 @@ func DecideRefresh(in RefreshInput) RefreshDecision {
 		return revokeFamily(CodeSessionExpiredAbsolute, ReasonAbsoluteTimeout)
 	}
 
+	if isParent {
+		if in.Grace == 0 || f.RotatedAt == nil || !now.Before(f.RotatedAt.Add(in.Grace)) {
+			// Outside the window a spent parent is a theft signal, whatever
+			// its own exp says (RT-02).
+			return revokeFamily(CodeRefreshTokenReused, ReasonRefreshReuse)
+		}
+	}
+
 	idleDeadline := f.IdleExpiresAt
 	if !c.ExpiresAt.IsZero() {
 		idleDeadline = earliest(idleDeadline, c.ExpiresAt)
@@ -103,12 +112,8 @@ func DecideRefresh(in RefreshInput) RefreshDecision {
 	if !now.Before(idleDeadline) {
 		return reject(CodeSessionExpiredIdle)
 	}
-
 	if isParent {
-		if in.Grace > 0 && f.RotatedAt != nil && now.Before(f.RotatedAt.Add(in.Grace)) {
-			return RefreshDecision{Outcome: RefreshConverge}
-		}
-		return revokeFamily(CodeRefreshTokenReused, ReasonRefreshReuse)
+		return RefreshDecision{Outcome: RefreshConverge}
 	}
 
 	d := RefreshDecision{Outcome: RefreshRotate}

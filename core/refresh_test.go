@@ -324,6 +324,20 @@ func TestDecideRefresh(t *testing.T) {
 			want: decReused,
 		},
 		{
+			name: "RT02_GraceZero_RotatedAtAheadOfClock_RevokesFamily",
+			in: with(presenting(scenario(now, now.Add(2*sec)), jtiPar), func(in *core.RefreshInput) {
+				in.Grace = 0
+			}),
+			want: decReused,
+		},
+		{
+			name: "RT01_EmptyPresentedHashWithoutParent_NotTakenForParent",
+			in: with(presenting(scenario(now, now.Add(-sec)), jtiPar), func(in *core.RefreshInput) {
+				in.PresentedHash, in.Family.PreviousJTIHash = nil, nil
+			}),
+			want: decReused,
+		},
+		{
 			name: "RT02_ParentWithoutRotatedAt_RevokesFamily",
 			in: with(presenting(scenario(now, now.Add(-5*sec)), jtiPar), func(in *core.RefreshInput) {
 				in.Family.RotatedAt = nil
@@ -334,6 +348,15 @@ func TestDecideRefresh(t *testing.T) {
 			name: "RT02_ParentInsideGraceButPastAbsoluteCap_AbsoluteExpiry",
 			in:   presenting(scenario(absCap, absCap.Add(-5*sec)), jtiPar),
 			want: decAbsolute,
+		},
+		{
+			// The parent's own exp has passed, but outside the window a spent
+			// parent is still the theft signal, not an idle expiry.
+			name: "RT02_ParentAfterGrace_PastItsOwnExp_StillReuse",
+			in: with(presenting(scenario(now, now.Add(-60*sec)), jtiPar), func(in *core.RefreshInput) {
+				in.Claims.ExpiresAt = now.Add(-sec)
+			}),
+			want: decReused,
 		},
 		{
 			name: "RT02_ParentInsideGraceButIdleExpired_ExpiredIdle",
