@@ -195,7 +195,7 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	if err := c.verify(token, TypeRefresh, &cl); err != nil {
 		return core.RefreshClaims{}, bad
 	}
-	if cl.Issuer != c.issuer || cl.ID == "" || cl.Expiry == nil {
+	if cl.Issuer != c.issuer || cl.ID == "" || cl.Expiry == nil || (len(cl.Audience) > 0 && !cl.Audience.Contains(c.audience)) {
 		return core.RefreshClaims{}, bad
 	}
 	sub, err1 := uuid.Parse(cl.Subject)
@@ -217,7 +217,7 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	switch {
 	case cl.AuthTime == nil && cl.IdleMax == nil && cl.AbsMax == nil:
 		// legacy token: grandfather path
-	case cl.AuthTime != nil && cl.IdleMax != nil && cl.AbsMax != nil && *cl.IdleMax > 0 && *cl.AbsMax > 0:
+	case cl.AuthTime != nil && cl.IdleMax != nil && cl.AbsMax != nil && *cl.IdleMax > 0 && *cl.IdleMax <= *cl.AbsMax:
 		at := time.Unix(*cl.AuthTime, 0)
 		out.AuthTime, out.IdleMax, out.AbsMax = &at, *cl.IdleMax, *cl.AbsMax
 	default:
