@@ -1,0 +1,125 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/core"
+)
+
+// spyHasher counts the password work done per attempt (LGN-02).
+type spyHasher struct{ verify, dummy, hash int }
+
+func (s *spyHasher) Hash(string) (string, error) { s.hash++; return "hashed", nil }
+func (s *spyHasher) Verify(encoded, pw string) (bool, bool, error) {
+	s.verify++
+	return encoded == "hash-of:"+pw, false, nil
+}
+func (s *spyHasher) VerifyDummy(string) { s.dummy++ }
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// fakeStore knows one user; tenant transactions record audit events and
+// accept session writes. Unused TenantTx methods panic (nil embedded).
+type fakeStore struct {
+	user   core.LoginUser
+	events []core.AuditEvent
+}
+
+func (f *fakeStore) UserForLogin(_ context.Context, email string) (core.LoginUser, error) {
+	if email != "known@example.com" {
+		return core.LoginUser{}, core.ErrNotFound
+	}
+	return f.user, nil
+}
+func (f *fakeStore) RefreshTokenAccount(context.Context, []byte) (uuid.UUID, error) {
+	return uuid.Nil, core.ErrNotFound
+}
+func (f *fakeStore) SessionIsLive(context.Context, uuid.UUID, uuid.UUID, time.Time) (bool, error) {
+	return true, nil
+}
+func (f *fakeStore) InTenantTx(_ context.Context, _ uuid.UUID, fn func(core.TenantTx) error) error {
+	return fn(&fakeTx{store: f})
+}
+
+type fakeTx struct {
+	core.TenantTx
+	store *fakeStore
+}
+
+func (t *fakeTx) AccountPolicy(context.Context) (core.PolicyOverride, error) {
+	return core.PolicyOverride{}, nil
+}
+func (t *fakeTx) SessionCreate(context.Context, core.NewSession) error { return nil }
+func (t *fakeTx) Audit(_ context.Context, e core.AuditEvent) error {
+	t.store.events = append(t.store.events, e)
+	return nil
+}
+
+type nopCodec struct{ core.TokenCodec }
+
+func (nopCodec) SignAccess(core.AccessClaims) (string, error)   { return "at", nil }
+func (nopCodec) SignRefresh(core.RefreshClaims) (string, error) { return "rt", nil }
+
+func TestLogin_LGN02_HasherRunsExactlyOncePerAttempt_IncludingUnknownUsers(t *testing.T) {
+	cases := []struct {
+		name, email, password string
+		active                bool
+		wantVerify, wantDummy int
+		wantErr               bool
+	}{
+		{"unknown user", "nobody@example.com", "pw", true, 0, 1, true},
+		{"wrong password", "known@example.com", "wrong", true, 1, 0, true},
+		{"inactive user", "known@example.com", "right", false, 1, 0, true},
+		{"success", "known@example.com", "right", true, 1, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := &spyHasher{}
+			st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: c.active, Role: core.RoleMember}}
+			svc, err := core.NewService(st, nopCodec{}, h, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = svc.Login(context.Background(), c.email, c.password, core.Client{})
+			if (err != nil) != c.wantErr {
+				t.Fatalf("err = %v", err)
+			}
+			if err != nil && core.ErrorCode(err) != core.CodeInvalidCredentials {
+				t.Fatalf("code = %s, want the one generic invalid_credentials", core.ErrorCode(err))
+			}
+			if h.verify != c.wantVerify || h.dummy != c.wantDummy || h.verify+h.dummy != 1 {
+				t.Fatalf("verify=%d dummy=%d: the hasher must run exactly once", h.verify, h.dummy)
+			}
+		})
+	}
+}
+
+func TestLogin_FailureOfKnownUser_IsAudited_UnknownIsNot(t *testing.T) {
+	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleOwner}}
+	svc, err := core.NewService(st, nopCodec{}, &spyHasher{}, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = svc.Login(context.Background(), "nobody@example.com", "x", core.Client{})
+	if len(st.events) != 0 {
+		t.Fatalf("unknown email wrote %d tenant audit events", len(st.events))
+	}
+	_, err = svc.Login(context.Background(), " KNOWN@example.com ", "wrong", core.Client{})
+	var ce *core.Error
+	if !errors.As(err, &ce) || len(st.events) != 1 || st.events[0].Action != core.ActionLoginFailed {
+		t.Fatalf("err=%v events=%+v", err, st.events)
+	}
+	if _, err := svc.Login(context.Background(), "known@example.com", "right", core.Client{}); err != nil {
+		t.Fatal(err)
+	}
+	if last := st.events[len(st.events)-1]; last.Action != core.ActionLoginSucceeded {
+		t.Fatalf("last event %s", last.Action)
+	}
+}
