@@ -65,9 +65,22 @@ type Store interface {
 type TenantTx interface {
 	AccountCreate(ctx context.Context, a Account) error
 	AccountPolicy(ctx context.Context) (PolicyOverride, error)
+	// AccountPolicyForUpdate reads the override and locks the account row
+	// until the transaction ends, so policy changes apply one at a time.
+	// ErrNotFound when the account does not exist.
+	AccountPolicyForUpdate(ctx context.Context) (PolicyOverride, error)
+	// AccountSetPolicy replaces the whole override (nil fields clear it).
+	// ErrNotFound when the account does not exist; a conflict error when
+	// the database CHECK (idle ≤ absolute, both set) refuses it.
+	AccountSetPolicy(ctx context.Context, o PolicyOverride, now time.Time) error
 
 	UserCreate(ctx context.Context, u User, passwordHash string) error
 	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	// UserAccess returns the user's current role and active flag, which may
+	// differ from what an older access token claims. ErrNotFound.
+	UserAccess(ctx context.Context, id uuid.UUID) (role Role, active bool, err error)
+	// UserList returns every user of the account, oldest first.
+	UserList(ctx context.Context) ([]User, error)
 	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
 
 	SessionCreate(ctx context.Context, s NewSession) error
@@ -81,9 +94,18 @@ type TenantTx interface {
 	// SessionRevokeAllForUser revokes the user's live sessions except
 	// `except` (when not nil) and returns how many.
 	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	// SessionRevokeAllForAccount revokes, in one statement, every live
+	// session of the account and their refresh tokens, except the sessions
+	// of exceptUser (when not nil), and returns how many sessions. Sessions
+	// already revoked or expired are left as they are.
+	SessionRevokeAllForAccount(ctx context.Context, exceptUser *uuid.UUID, now time.Time, reason string) (int64, error)
 	// SessionOwner returns the user a session belongs to. ErrNotFound.
 	SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error)
 
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error
+	// AuditList returns at most q.Limit of the account's events, newest
+	// first (created_at, then id, descending), filtered by q.Action when
+	// set, and only those strictly after the position q.After when set.
+	AuditList(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }

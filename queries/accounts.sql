@@ -6,3 +6,20 @@ VALUES (@id, @name, @now, @now);
 SELECT session_idle_minutes, session_absolute_minutes
 FROM accounts
 WHERE id = @id;
+
+-- name: AccountGetPolicyForUpdate :one
+-- Locks the account row for a policy change, so concurrent changes apply
+-- one after the other, each validated against the state it replaces.
+SELECT session_idle_minutes, session_absolute_minutes
+FROM accounts
+WHERE id = @id
+FOR UPDATE;
+
+-- name: AccountUpdatePolicy :execrows
+-- Writes both override columns at once (NULL = system default); the
+-- accounts_idle_le_absolute CHECK backs the both-set case of the invariant.
+UPDATE accounts
+SET session_idle_minutes = sqlc.narg(idle_minutes)::integer,
+    session_absolute_minutes = sqlc.narg(absolute_minutes)::integer,
+    updated_at = @now
+WHERE id = @id;

@@ -85,3 +85,21 @@ SELECT count(*) AS revoked FROM s;
 
 -- name: SessionGetOwner :one
 SELECT user_id FROM sessions WHERE account_id = @account_id AND id = @id;
+
+-- name: SessionRevokeAllForAccount :one
+-- Bulk revocation, one statement: every live session of the account (except
+-- those of one user, when given) and their unrevoked refresh tokens. Already
+-- revoked or expired sessions are not touched, so a second call counts 0.
+WITH s AS (
+    UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
+    WHERE sessions.account_id = @account_id AND sessions.revoked_at IS NULL
+      AND sessions.idle_expires_at > @now::timestamptz
+      AND sessions.absolute_expires_at > @now::timestamptz
+      AND (sqlc.narg(except_user_id)::uuid IS NULL OR sessions.user_id <> sqlc.narg(except_user_id)::uuid)
+    RETURNING sessions.account_id, sessions.id
+), t AS (
+    UPDATE refresh_tokens rt SET revoked_at = @now::timestamptz
+    FROM s
+    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
+)
+SELECT count(*) AS revoked FROM s;

@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +37,33 @@ func (t *tenantTx) AccountPolicy(ctx context.Context) (core.PolicyOverride, erro
 	return core.PolicyOverride{IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes)}, nil
 }
 
+func (t *tenantTx) AccountPolicyForUpdate(ctx context.Context) (core.PolicyOverride, error) {
+	r, err := t.q.AccountGetPolicyForUpdate(ctx, t.accountID)
+	if err != nil {
+		return core.PolicyOverride{}, mapErr(err)
+	}
+	return core.PolicyOverride{IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes)}, nil
+}
+
+func (t *tenantTx) AccountSetPolicy(ctx context.Context, o core.PolicyOverride, now time.Time) error {
+	idle, err := int32Ptr("idle_minutes", o.IdleMinutes)
+	if err != nil {
+		return err
+	}
+	abs, err := int32Ptr("absolute_minutes", o.AbsoluteMinutes)
+	if err != nil {
+		return err
+	}
+	n, err := t.q.AccountUpdatePolicy(ctx, sqlcgen.AccountUpdatePolicyParams{ID: t.accountID, IdleMinutes: idle, AbsoluteMinutes: abs, Now: now})
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return core.ErrNotFound
+	}
+	return nil
+}
+
 func (t *tenantTx) UserCreate(ctx context.Context, u core.User, passwordHash string) error {
 	return mapErr(t.q.UserCreate(ctx, sqlcgen.UserCreateParams{
 		AccountID: t.accountID, ID: u.ID, Email: u.Email, Name: u.Name,
@@ -47,6 +77,26 @@ func (t *tenantTx) UserGet(ctx context.Context, id uuid.UUID) (core.User, error)
 		return core.User{}, mapErr(err)
 	}
 	return core.User{ID: r.ID, AccountID: r.AccountID, Email: r.Email, Name: r.Name, Role: core.Role(r.AccountRole), Active: r.IsActive, CreatedAt: r.CreatedAt}, nil
+}
+
+func (t *tenantTx) UserAccess(ctx context.Context, id uuid.UUID) (core.Role, bool, error) {
+	r, err := t.q.UserGetAccess(ctx, sqlcgen.UserGetAccessParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	return core.Role(r.AccountRole), r.IsActive, nil
+}
+
+func (t *tenantTx) UserList(ctx context.Context) ([]core.User, error) {
+	rows, err := t.q.UserListByAccount(ctx, t.accountID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	users := make([]core.User, len(rows))
+	for i, r := range rows {
+		users[i] = core.User{ID: r.ID, AccountID: r.AccountID, Email: r.Email, Name: r.Name, Role: core.Role(r.AccountRole), Active: r.IsActive, CreatedAt: r.CreatedAt}
+	}
+	return users, nil
 }
 
 func (t *tenantTx) UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error {
@@ -99,6 +149,13 @@ func (t *tenantTx) SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID
 	return n, mapErr(err)
 }
 
+func (t *tenantTx) SessionRevokeAllForAccount(ctx context.Context, exceptUser *uuid.UUID, now time.Time, reason string) (int64, error) {
+	n, err := t.q.SessionRevokeAllForAccount(ctx, sqlcgen.SessionRevokeAllForAccountParams{
+		AccountID: t.accountID, ExceptUserID: exceptUser, Now: now, Reason: reason,
+	})
+	return n, mapErr(err)
+}
+
 func (t *tenantTx) SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error) {
 	id, err := t.q.SessionGetOwner(ctx, sqlcgen.SessionGetOwnerParams{AccountID: t.accountID, ID: sessionID})
 	return id, mapErr(err)
@@ -106,6 +163,43 @@ func (t *tenantTx) SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.
 
 func (t *tenantTx) Audit(ctx context.Context, e core.AuditEvent) error {
 	return mapErr(t.audit.Record(ctx, auditInserter{t.q}, t.accountID, e))
+}
+
+func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.AuditEvent, error) {
+	if q.Limit < 0 || q.Limit > math.MaxInt32 {
+		return nil, fmt.Errorf("postgres: audit list limit %d out of range", q.Limit)
+	}
+	p := sqlcgen.AuditEventListParams{AccountID: t.accountID, Action: optString(q.Action), MaxRows: int32(q.Limit)}
+	if q.After != nil {
+		at, id := q.After.CreatedAt, q.After.ID
+		p.BeforeCreatedAt, p.BeforeID = &at, &id
+	}
+	rows, err := t.q.AuditEventList(ctx, p)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	events := make([]core.AuditEvent, len(rows))
+	for i, r := range rows {
+		details := map[string]any{}
+		if err := json.Unmarshal(r.Details, &details); err != nil {
+			return nil, fmt.Errorf("postgres: audit event %s details: %w", r.ID, err)
+		}
+		e := core.AuditEvent{
+			ID: r.ID, AccountID: t.accountID, ActorUserID: r.ActorUserID, Action: r.Action,
+			ResourceType: r.ResourceType, Details: details, At: r.CreatedAt,
+		}
+		if r.ResourceID != nil {
+			e.ResourceID = *r.ResourceID
+		}
+		if r.IpAddress != nil {
+			e.IP = *r.IpAddress
+		}
+		if r.UserAgent != nil {
+			e.UserAgent = *r.UserAgent
+		}
+		events[i] = e
+	}
+	return events, nil
 }
 
 // auditInserter adapts the transaction's queries to the audit writer.
@@ -117,6 +211,19 @@ func (a auditInserter) InsertAuditEvent(ctx context.Context, r audit.Row) error 
 		ResourceType: r.ResourceType, ResourceID: optString(r.ResourceID), Details: r.Details,
 		IpAddress: optAddr(r.IP), UserAgent: optString(r.UserAgent), CreatedAt: r.CreatedAt,
 	})
+}
+
+// int32Ptr converts an override value for its integer column; a value the
+// column cannot hold is refused rather than wrapped.
+func int32Ptr(field string, v *int) (*int32, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v < math.MinInt32 || *v > math.MaxInt32 {
+		return nil, core.FieldError(core.CodePolicyOutOfBounds, field, "%s is out of range", field)
+	}
+	n := int32(*v)
+	return &n, nil
 }
 
 func intPtr(v *int32) *int {

@@ -45,3 +45,54 @@ func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGe
 	err := row.Scan(&i.SessionIdleMinutes, &i.SessionAbsoluteMinutes)
 	return i, err
 }
+
+const accountGetPolicyForUpdate = `-- name: AccountGetPolicyForUpdate :one
+SELECT session_idle_minutes, session_absolute_minutes
+FROM accounts
+WHERE id = $1
+FOR UPDATE
+`
+
+type AccountGetPolicyForUpdateRow struct {
+	SessionIdleMinutes     *int32
+	SessionAbsoluteMinutes *int32
+}
+
+// Locks the account row for a policy change, so concurrent changes apply
+// one after the other, each validated against the state it replaces.
+func (q *Queries) AccountGetPolicyForUpdate(ctx context.Context, id uuid.UUID) (AccountGetPolicyForUpdateRow, error) {
+	row := q.db.QueryRow(ctx, accountGetPolicyForUpdate, id)
+	var i AccountGetPolicyForUpdateRow
+	err := row.Scan(&i.SessionIdleMinutes, &i.SessionAbsoluteMinutes)
+	return i, err
+}
+
+const accountUpdatePolicy = `-- name: AccountUpdatePolicy :execrows
+UPDATE accounts
+SET session_idle_minutes = $1::integer,
+    session_absolute_minutes = $2::integer,
+    updated_at = $3
+WHERE id = $4
+`
+
+type AccountUpdatePolicyParams struct {
+	IdleMinutes     *int32
+	AbsoluteMinutes *int32
+	Now             time.Time
+	ID              uuid.UUID
+}
+
+// Writes both override columns at once (NULL = system default); the
+// accounts_idle_le_absolute CHECK backs the both-set case of the invariant.
+func (q *Queries) AccountUpdatePolicy(ctx context.Context, arg AccountUpdatePolicyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, accountUpdatePolicy,
+		arg.IdleMinutes,
+		arg.AbsoluteMinutes,
+		arg.Now,
+		arg.ID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

@@ -181,6 +181,44 @@ func (q *Queries) SessionRevoke(ctx context.Context, arg SessionRevokeParams) (i
 	return revoked, err
 }
 
+const sessionRevokeAllForAccount = `-- name: SessionRevokeAllForAccount :one
+WITH s AS (
+    UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text
+    WHERE sessions.account_id = $3 AND sessions.revoked_at IS NULL
+      AND sessions.idle_expires_at > $1::timestamptz
+      AND sessions.absolute_expires_at > $1::timestamptz
+      AND ($4::uuid IS NULL OR sessions.user_id <> $4::uuid)
+    RETURNING sessions.account_id, sessions.id
+), t AS (
+    UPDATE refresh_tokens rt SET revoked_at = $1::timestamptz
+    FROM s
+    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
+)
+SELECT count(*) AS revoked FROM s
+`
+
+type SessionRevokeAllForAccountParams struct {
+	Now          time.Time
+	Reason       string
+	AccountID    uuid.UUID
+	ExceptUserID *uuid.UUID
+}
+
+// Bulk revocation, one statement: every live session of the account (except
+// those of one user, when given) and their unrevoked refresh tokens. Already
+// revoked or expired sessions are not touched, so a second call counts 0.
+func (q *Queries) SessionRevokeAllForAccount(ctx context.Context, arg SessionRevokeAllForAccountParams) (int64, error) {
+	row := q.db.QueryRow(ctx, sessionRevokeAllForAccount,
+		arg.Now,
+		arg.Reason,
+		arg.AccountID,
+		arg.ExceptUserID,
+	)
+	var revoked int64
+	err := row.Scan(&revoked)
+	return revoked, err
+}
+
 const sessionRevokeAllForUser = `-- name: SessionRevokeAllForUser :one
 WITH s AS (
     UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text

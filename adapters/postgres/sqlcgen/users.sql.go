@@ -40,6 +40,31 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) error {
 	return err
 }
 
+const userGetAccess = `-- name: UserGetAccess :one
+SELECT account_role, is_active
+FROM users
+WHERE account_id = $1 AND id = $2
+`
+
+type UserGetAccessParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+type UserGetAccessRow struct {
+	AccountRole string
+	IsActive    bool
+}
+
+// The user's current role and active flag: what an access token claimed may
+// have changed since it was issued.
+func (q *Queries) UserGetAccess(ctx context.Context, arg UserGetAccessParams) (UserGetAccessRow, error) {
+	row := q.db.QueryRow(ctx, userGetAccess, arg.AccountID, arg.ID)
+	var i UserGetAccessRow
+	err := row.Scan(&i.AccountRole, &i.IsActive)
+	return i, err
+}
+
 const userGetByID = `-- name: UserGetByID :one
 SELECT account_id, id, email, name, account_role, is_active, created_at
 FROM users
@@ -74,6 +99,51 @@ func (q *Queries) UserGetByID(ctx context.Context, arg UserGetByIDParams) (UserG
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const userListByAccount = `-- name: UserListByAccount :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = $1
+ORDER BY created_at, id
+`
+
+type UserListByAccountRow struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Email       string
+	Name        string
+	AccountRole string
+	IsActive    bool
+	CreatedAt   time.Time
+}
+
+func (q *Queries) UserListByAccount(ctx context.Context, accountID uuid.UUID) ([]UserListByAccountRow, error) {
+	rows, err := q.db.Query(ctx, userListByAccount, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserListByAccountRow{}
+	for rows.Next() {
+		var i UserListByAccountRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.AccountRole,
+			&i.IsActive,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const userUpdatePasswordHash = `-- name: UserUpdatePasswordHash :exec

@@ -1,0 +1,168 @@
+package http
+
+import (
+	"context"
+
+	"github.com/oapi-codegen/nullable"
+	openapi_types "github.com/oapi-codegen/runtime/types"
+
+	"github.com/sessiond/sessiond/adapters/http/api"
+	"github.com/sessiond/sessiond/core"
+)
+
+// Account administration (owner only). The owner check is core's: a
+// member's call reaches the service and is refused there with 403.
+
+// GetAccountSecurity returns the account's session policy.
+func (s *Server) GetAccountSecurity(ctx context.Context, _ api.GetAccountSecurityRequestObject) (api.GetAccountSecurityResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	sec, err := s.svc.AccountSecurity(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return api.GetAccountSecurity200JSONResponse(accountSecurityBody(sec)), nil
+}
+
+// UpdateAccountSecurity sets or clears the account's policy override.
+func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccountSecurityRequestObject) (api.UpdateAccountSecurityResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	var patch core.PolicyPatch
+	if req.Body != nil {
+		patch.Idle = minutesChange(req.Body.IdleMinutes)
+		patch.Absolute = minutesChange(req.Body.AbsoluteMinutes)
+	}
+	sec, err := s.svc.UpdateAccountSecurity(ctx, p, patch, requestFrom(ctx).client)
+	if err != nil {
+		return nil, err
+	}
+	return api.UpdateAccountSecurity200JSONResponse(accountSecurityBody(sec)), nil
+}
+
+// minutesChange maps a JSON merge-patch field: absent = unchanged, null =
+// clear, a number = set.
+func minutesChange(v nullable.Nullable[int]) core.MinutesChange {
+	if !v.IsSpecified() {
+		return core.MinutesChange{}
+	}
+	if v.IsNull() {
+		return core.MinutesChange{Set: true}
+	}
+	n := v.MustGet()
+	return core.MinutesChange{Set: true, Minutes: &n}
+}
+
+func accountSecurityBody(sec core.AccountSecurity) api.AccountSecurity {
+	ps := sec.Settings
+	return api.AccountSecurity{
+		// Nullable fields are always set explicitly: an unset one would
+		// serialise as 0, which reads as an override.
+		IdleMinutes:     nullableInt(sec.Override.IdleMinutes),
+		AbsoluteMinutes: nullableInt(sec.Override.AbsoluteMinutes),
+		Effective:       api.SessionPolicy{IdleMinutes: sec.Effective.IdleMinutes, AbsoluteMinutes: sec.Effective.AbsoluteMinutes},
+		Defaults:        api.SessionPolicy{IdleMinutes: ps.IdleDefault, AbsoluteMinutes: ps.AbsoluteDefault},
+		Bounds: api.PolicyBounds{
+			IdleMinutesMin: ps.IdleMin, IdleMinutesMax: ps.IdleMax,
+			AbsoluteMinutesMin: ps.AbsoluteMin, AbsoluteMinutesMax: ps.AbsoluteMax,
+		},
+	}
+}
+
+func nullableInt(v *int) nullable.Nullable[int] {
+	if v == nil {
+		return nullable.NewNullNullable[int]()
+	}
+	return nullable.NewNullableWithValue(*v)
+}
+
+func nullableString(v string) nullable.Nullable[string] {
+	if v == "" {
+		return nullable.NewNullNullable[string]()
+	}
+	return nullable.NewNullableWithValue(v)
+}
+
+// RevokeAccountSessions revokes sessions across the account.
+func (s *Server) RevokeAccountSessions(ctx context.Context, req api.RevokeAccountSessionsRequestObject) (api.RevokeAccountSessionsResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	scope := core.RevokeAll // an absent body or scope means all (the contract's default)
+	if req.Body != nil && req.Body.Scope != nil {
+		scope = core.RevokeScope(*req.Body.Scope)
+	}
+	n, err := s.svc.RevokeAccountSessions(ctx, p, scope, requestFrom(ctx).client)
+	if err != nil {
+		return nil, err
+	}
+	return api.RevokeAccountSessions200JSONResponse{RevokedCount: int(n)}, nil
+}
+
+// ListMembers lists the account's users.
+func (s *Server) ListMembers(ctx context.Context, _ api.ListMembersRequestObject) (api.ListMembersResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	users, err := s.svc.ListMembers(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]api.User, len(users))
+	for i, u := range users {
+		items[i] = userBody(u)
+	}
+	return api.ListMembers200JSONResponse{Items: items}, nil
+}
+
+// CreateMember adds a user to the account.
+func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestObject) (api.CreateMemberResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	b := req.Body
+	u, err := s.svc.CreateMember(ctx, p, core.CreateMemberInput{
+		Email: b.Email, Password: b.Password, Name: b.Name, Role: core.Role(b.Role),
+	}, requestFrom(ctx).client)
+	if err != nil {
+		return nil, err
+	}
+	return api.CreateMember201JSONResponse(userBody(u)), nil
+}
+
+// ListAuditEvents returns one page of the account's audit trail.
+func (s *Server) ListAuditEvents(ctx context.Context, req api.ListAuditEventsRequestObject) (api.ListAuditEventsResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	var action, cursor string
+	limit := 0 // the service's default
+	if req.Params.Action != nil {
+		action = *req.Params.Action
+	}
+	if req.Params.Limit != nil {
+		limit = *req.Params.Limit
+	}
+	if req.Params.Cursor != nil {
+		cursor = *req.Params.Cursor
+	}
+	page, err := s.svc.ListAuditEvents(ctx, p, action, limit, cursor)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]api.AuditEvent, len(page.Events))
+	for i, e := range page.Events {
+		items[i] = auditEventBody(e)
+	}
+	return api.ListAuditEvents200JSONResponse{Items: items, NextCursor: nullableString(page.NextCursor)}, nil
+}
+
+func auditEventBody(e core.AuditEvent) api.AuditEvent {
+	body := api.AuditEvent{
+		Id: e.ID, Action: e.Action, ResourceType: e.ResourceType, Details: e.Details, CreatedAt: e.At.UTC(),
+		ActorUserId: nullable.NewNullNullable[openapi_types.UUID](),
+		ResourceId:  nullableString(e.ResourceID),
+		IpAddress:   nullable.NewNullNullable[string](),
+		UserAgent:   nullableString(e.UserAgent),
+	}
+	if e.ActorUserID != nil {
+		body.ActorUserId = nullable.NewNullableWithValue(*e.ActorUserID)
+	}
+	if e.IP.IsValid() {
+		body.IpAddress = nullable.NewNullableWithValue(e.IP.String())
+	}
+	if body.Details == nil {
+		body.Details = map[string]any{}
+	}
+	return body
+}
