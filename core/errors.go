@@ -33,8 +33,8 @@ const (
 	CodeInvalidResetToken      Code = "invalid_reset_token"
 	CodeRateLimited            Code = "rate_limited"
 	CodeNotImplemented         Code = "not_implemented"
-	CodeUnavailable            Code = "unavailable"
-	CodeInternal               Code = "internal"
+	CodeUnavailable            Code = "service_unavailable"
+	CodeInternal               Code = "internal_error"
 )
 
 // Error is the domain error. Message is safe to show to the caller; Field

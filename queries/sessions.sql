@@ -70,10 +70,12 @@ WITH s AS (
 SELECT count(*) AS revoked FROM s;
 
 -- name: SessionRevokeAllForUser :one
--- Revokes every live session of one user except (optionally) one.
+-- Revokes every live session (not revoked, neither deadline passed) of one
+-- user except (optionally) one; the count is of sessions that were live.
 WITH s AS (
     UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
     WHERE sessions.account_id = @account_id AND sessions.user_id = @user_id AND sessions.revoked_at IS NULL
+      AND sessions.idle_expires_at > @now::timestamptz AND sessions.absolute_expires_at > @now::timestamptz
       AND (sqlc.narg(except_session_id)::uuid IS NULL OR sessions.id <> sqlc.narg(except_session_id)::uuid)
     RETURNING sessions.account_id, sessions.id
 ), t AS (

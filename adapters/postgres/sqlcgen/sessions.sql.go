@@ -223,6 +223,7 @@ const sessionRevokeAllForUser = `-- name: SessionRevokeAllForUser :one
 WITH s AS (
     UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text
     WHERE sessions.account_id = $3 AND sessions.user_id = $4 AND sessions.revoked_at IS NULL
+      AND sessions.idle_expires_at > $1::timestamptz AND sessions.absolute_expires_at > $1::timestamptz
       AND ($5::uuid IS NULL OR sessions.id <> $5::uuid)
     RETURNING sessions.account_id, sessions.id
 ), t AS (
@@ -241,7 +242,8 @@ type SessionRevokeAllForUserParams struct {
 	ExceptSessionID *uuid.UUID
 }
 
-// Revokes every live session of one user except (optionally) one.
+// Revokes every live session (not revoked, neither deadline passed) of one
+// user except (optionally) one; the count is of sessions that were live.
 func (q *Queries) SessionRevokeAllForUser(ctx context.Context, arg SessionRevokeAllForUserParams) (int64, error) {
 	row := q.db.QueryRow(ctx, sessionRevokeAllForUser,
 		arg.Now,
