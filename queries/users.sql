@@ -10,3 +10,11 @@ WHERE account_id = @account_id AND id = @id;
 -- name: UserUpdatePasswordHash :exec
 UPDATE users SET password_hash = @password_hash, updated_at = @now
 WHERE account_id = @account_id AND id = @id;
+
+-- name: UserLockCredentials :one
+-- Locks the user row for a password change, so that two concurrent changes
+-- are serialised and each verifies the hash the other left.
+SELECT password_hash, is_active
+FROM users
+WHERE account_id = @account_id AND id = @id
+FOR UPDATE;
