@@ -32,18 +32,3 @@ func (s *Server) UpdateAccountSecurity(context.Context, api.UpdateAccountSecurit
 func (s *Server) RevokeAccountSessions(context.Context, api.RevokeAccountSessionsRequestObject) (api.RevokeAccountSessionsResponseObject, error) {
 	return nil, notImplemented()
 }
-func (s *Server) ChangePassword(context.Context, api.ChangePasswordRequestObject) (api.ChangePasswordResponseObject, error) {
-	return nil, notImplemented()
-}
-func (s *Server) ConfirmPasswordReset(context.Context, api.ConfirmPasswordResetRequestObject) (api.ConfirmPasswordResetResponseObject, error) {
-	return nil, notImplemented()
-}
-func (s *Server) RequestPasswordReset(context.Context, api.RequestPasswordResetRequestObject) (api.RequestPasswordResetResponseObject, error) {
-	return nil, notImplemented()
-}
-func (s *Server) ListSessions(context.Context, api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
-	return nil, notImplemented()
-}
-func (s *Server) RevokeSession(context.Context, api.RevokeSessionRequestObject) (api.RevokeSessionResponseObject, error) {
-	return nil, notImplemented()
-}

@@ -6,11 +6,15 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/sessiond/sessiond/core"
 )
 
 // Log is the development mailer: it delivers nothing and logs only that a
 // mail would have been sent, and to whom — never the token.
 type Log struct{ log *slog.Logger }
+
+var _ core.Mailer = (*Log)(nil)
 
 // NewLog returns a Log mailer writing to log.
 func NewLog(log *slog.Logger) *Log { return &Log{log: log} }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sessiond/sessiond/core"
 )
 
 // SMTPConfig configures the SMTP mailer.
@@ -51,6 +53,8 @@ type SMTP struct {
 	mu     sync.RWMutex // guards closed and sending on queue
 	closed bool
 }
+
+var _ core.Mailer = (*SMTP)(nil)
 
 type outgoing struct {
 	to  string
