@@ -36,7 +36,7 @@ func (j *cleanupJob) runOnce(ctx context.Context) (postgres.PurgeCounts, error) 
 		return n, err
 	}
 	j.log.InfoContext(ctx, "cleanup done", "removed_sessions", n.Sessions, "removed_refresh_tokens", n.RefreshTokens,
-		"removed_password_reset_tokens", n.ResetTokens, "retention", j.cfg.Retention, "duration", time.Since(start))
+		"removed_password_reset_tokens", n.ResetTokens, "retention", j.cfg.Retention.String(), "duration", time.Since(start))
 	return n, nil
 }
 
