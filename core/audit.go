@@ -18,6 +18,7 @@ const (
 	ActionSessionRevoked       = "session.revoked"
 	ActionPasswordChanged      = "auth.password_changed"
 	ActionPasswordReset        = "auth.password_reset"
+	ActionPasswordResetAsked   = "auth.password_reset_requested"
 	ActionPolicyUpdate         = "account.session_policy_update"
 	ActionSessionsRevokedBulk  = "account.sessions_revoked_bulk"
 	ActionMemberCreated        = "member.created"

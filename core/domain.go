@@ -133,3 +133,36 @@ type TokenPair struct {
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
 }
+
+// SessionInfo is one of a user's sessions as the user sees it in the
+// session list: device details and deadlines, no token material.
+type SessionInfo struct {
+	ID                uuid.UUID
+	DeviceName        string // "" when unknown
+	DeviceID          string // "" when none was sent
+	IP                netip.Addr
+	UserAgent         string
+	CreatedAt         time.Time
+	LastUsedAt        time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+	// Current marks the session of the access token that asked.
+	Current bool
+}
+
+// PasswordResetToken is a stored password-reset token: only the SHA-256 of
+// the raw token is kept.
+type PasswordResetToken struct {
+	Hash      []byte
+	UserID    uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+// Usable reports whether the token may still be consumed at now: unused,
+// and now before its expiry (the expiry instant itself is already too late,
+// as for every deadline in this service).
+func (t PasswordResetToken) Usable(now time.Time) bool {
+	return t.UsedAt == nil && now.Before(t.ExpiresAt)
+}

@@ -41,6 +41,14 @@ type TokenCodec interface {
 	VerifyRefresh(token string) (RefreshClaims, error)
 }
 
+// Mailer delivers mail to users. Implementations must not log the token.
+type Mailer interface {
+	// SendPasswordReset delivers a password-reset token to the address,
+	// valid until expiresAt. An error means the mail was not accepted for
+	// delivery; the caller logs it and tells the user nothing different.
+	SendPasswordReset(ctx context.Context, to, token string, expiresAt time.Time) error
+}
+
 // Store is the persistence port. Methods outside InTenantTx are the narrow
 // pre-tenant path; everything else runs inside one tenant transaction.
 type Store interface {
@@ -53,6 +61,10 @@ type Store interface {
 	// SessionIsLive reports whether the session exists, is not revoked and
 	// has not passed its idle or absolute deadline at now.
 	SessionIsLive(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time) (bool, error)
+	// PasswordResetAccount returns the tenant of a password-reset token by
+	// its hash, whatever the token's state (the tenant transaction judges
+	// it). ErrNotFound when unknown.
+	PasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
 	// InTenantTx runs fn in one transaction scoped to accountID: every row
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
@@ -82,6 +94,9 @@ type TenantTx interface {
 	// UserList returns every user of the account, oldest first.
 	UserList(ctx context.Context) ([]User, error)
 	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
+	// UserLockCredentials locks the user's row until the transaction ends
+	// and returns its password hash and whether it is active. ErrNotFound.
+	UserLockCredentials(ctx context.Context, id uuid.UUID) (passwordHash string, active bool, err error)
 
 	SessionCreate(ctx context.Context, s NewSession) error
 	// SessionLockByRefreshToken locks the session the token belongs to and
@@ -101,6 +116,17 @@ type TenantTx interface {
 	SessionRevokeAllForAccount(ctx context.Context, exceptUser *uuid.UUID, now time.Time, reason string) (int64, error)
 	// SessionOwner returns the user a session belongs to. ErrNotFound.
 	SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error)
+	// SessionListLive returns the user's sessions that are live at now (not
+	// revoked, neither deadline passed), most recently used first.
+	SessionListLive(ctx context.Context, userID uuid.UUID, now time.Time) ([]SessionInfo, error)
+
+	PasswordResetTokenCreate(ctx context.Context, t PasswordResetToken) error
+	// PasswordResetTokenLock locks one token by hash until the transaction
+	// ends and returns it as it is then. ErrNotFound.
+	PasswordResetTokenLock(ctx context.Context, tokenHash []byte) (PasswordResetToken, error)
+	// PasswordResetTokensConsume marks every unused token of the user used
+	// at now and returns how many.
+	PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error)
 
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error

@@ -20,11 +20,14 @@ type Config struct {
 	AccessTTL time.Duration
 	// Grace is the refresh grace window (default 10 s; 0 disables).
 	Grace time.Duration
+	// ResetTokenTTL is how long a password-reset token is valid (default
+	// 30 min).
+	ResetTokenTTL time.Duration
 }
 
 // DefaultConfig returns the product defaults.
 func DefaultConfig() Config {
-	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second}
+	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute}
 }
 
 // DeviceNamer derives a human device name ("Firefox on Linux") from a user
@@ -39,11 +42,13 @@ type Service struct {
 	clock  Clock
 	cfg    Config
 	device DeviceNamer
+	mailer Mailer
 	log    *slog.Logger
 }
 
-// NewService wires a Service. device may be nil.
-func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clock, cfg Config, device DeviceNamer, log *slog.Logger) (*Service, error) {
+// NewService wires a Service. device may be nil (no device names); mailer
+// may be nil (password-reset mails are then not sent, which is logged).
+func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clock, cfg Config, device DeviceNamer, mailer Mailer, log *slog.Logger) (*Service, error) {
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("session policy settings: %w", err)
 	}
@@ -53,13 +58,16 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if cfg.Grace < 0 {
 		return nil, errors.New("grace window must not be negative")
 	}
+	if cfg.ResetTokenTTL <= 0 {
+		return nil, errors.New("password-reset token lifetime must be positive")
+	}
 	if device == nil {
 		device = func(string) string { return "" }
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, log: log}, nil
+	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
 // Config returns the service's configuration.

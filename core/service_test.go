@@ -41,6 +41,9 @@ func (f *fakeStore) UserForLogin(_ context.Context, email string) (core.LoginUse
 func (f *fakeStore) RefreshTokenAccount(context.Context, []byte) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound
 }
+func (f *fakeStore) PasswordResetAccount(context.Context, []byte) (uuid.UUID, error) {
+	return uuid.Nil, core.ErrNotFound
+}
 func (f *fakeStore) SessionIsLive(context.Context, uuid.UUID, uuid.UUID, time.Time) (bool, error) {
 	return true, nil
 }
@@ -83,7 +86,7 @@ func TestLogin_LGN02_HasherRunsExactlyOncePerAttempt_IncludingUnknownUsers(t *te
 		t.Run(c.name, func(t *testing.T) {
 			h := &spyHasher{}
 			st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: c.active, Role: core.RoleMember}}
-			svc, err := core.NewService(st, nopCodec{}, h, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil)
+			svc, err := core.NewService(st, nopCodec{}, h, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +106,7 @@ func TestLogin_LGN02_HasherRunsExactlyOncePerAttempt_IncludingUnknownUsers(t *te
 
 func TestLogin_FailureOfKnownUser_IsAudited_UnknownIsNot(t *testing.T) {
 	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleOwner}}
-	svc, err := core.NewService(st, nopCodec{}, &spyHasher{}, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil)
+	svc, err := core.NewService(st, nopCodec{}, &spyHasher{}, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,3 +11,6 @@ SELECT auth_refresh_token_account(@jti_hash::bytea)::uuid AS account_id;
 
 -- name: AuthSessionIsLive :one
 SELECT auth_session_is_live(@account_id::uuid, @session_id::uuid, @now::timestamptz)::boolean AS live;
+
+-- name: AuthPasswordResetAccount :one
+SELECT auth_password_reset_account(@token_hash::bytea)::uuid AS account_id;

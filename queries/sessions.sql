@@ -105,3 +105,13 @@ WITH s AS (
     WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s;
+
+-- name: SessionListLiveByUser :many
+-- The user's live sessions (not revoked, neither deadline passed at now),
+-- most recently used first.
+SELECT id, device_name, device_id, ip_address, user_agent, created_at,
+       last_used_at, idle_expires_at, absolute_expires_at
+FROM sessions
+WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
+  AND idle_expires_at > @now AND absolute_expires_at > @now
+ORDER BY last_used_at DESC, id;

@@ -23,3 +23,11 @@ SELECT account_id, id, email, name, account_role, is_active, created_at
 FROM users
 WHERE account_id = @account_id
 ORDER BY created_at, id;
+
+-- name: UserLockCredentials :one
+-- Locks the user row for a password change, so that two concurrent changes
+-- are serialised and each verifies the hash the other left.
+SELECT password_hash, is_active
+FROM users
+WHERE account_id = @account_id AND id = @id
+FOR UPDATE;

@@ -74,13 +74,6 @@ func nullableInt(v *int) nullable.Nullable[int] {
 	return nullable.NewNullableWithValue(*v)
 }
 
-func nullableString(v string) nullable.Nullable[string] {
-	if v == "" {
-		return nullable.NewNullNullable[string]()
-	}
-	return nullable.NewNullableWithValue(v)
-}
-
 // RevokeAccountSessions revokes sessions across the account.
 func (s *Server) RevokeAccountSessions(ctx context.Context, req api.RevokeAccountSessionsRequestObject) (api.RevokeAccountSessionsResponseObject, error) {
 	p, _ := principalFrom(ctx)

@@ -151,19 +151,27 @@ func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.L
 	r := requestFrom(ctx).r
 	var raw string
 	var cookies []*http.Cookie
+	fromCookie := false
 	if req.Body != nil && req.Body.RefreshToken != nil {
-		raw = *req.Body.RefreshToken
+		raw = strings.TrimSpace(*req.Body.RefreshToken)
 	}
 	if c, err := r.Cookie(s.refreshCookieName()); err == nil && c.Value != "" {
 		if err := s.checkCSRF(r); err != nil {
 			return nil, err
 		}
 		if raw == "" {
-			raw = c.Value
+			raw, fromCookie = c.Value, true
 		}
 		cookies = s.clearedCookies()
 	}
-	if err := s.svc.Logout(ctx, p, strings.TrimSpace(raw), requestFrom(ctx).client); err != nil {
+	client := requestFrom(ctx).client
+	err := s.svc.Logout(ctx, p, raw, client)
+	if err != nil && fromCookie && core.ErrorCode(err) == core.CodeInvalidRefreshToken {
+		// A stale or foreign refresh cookie must not keep a browser from
+		// signing out: end the current session and clear the cookies anyway.
+		err = s.svc.Logout(ctx, p, "", client)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return loggedOut{cookies: cookies}, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -43,7 +45,11 @@ type harness struct {
 	codec  *jose.Codec
 	db     *pgtest.DB
 	cfg    core.Config
+	hcfg   httpadapter.Config
 	client *http.Client
+	// mailer captures what the service mails: the one fake in the stack,
+	// because mail leaves our walls.
+	mailer *fakeMailer
 }
 
 type harnessOption func(*core.Config, *httpadapter.Config)
@@ -56,6 +62,14 @@ func withHTTPConfig(f func(*httpadapter.Config)) harnessOption {
 	return func(_ *core.Config, h *httpadapter.Config) { f(h) }
 }
 
+// withCookieSecure sets COOKIE_SECURE (on by default, as in production).
+func withCookieSecure(secure bool) harnessOption {
+	return func(_ *core.Config, h *httpadapter.Config) { h.CookieSecure = secure }
+}
+
+// deviceNamer is the real user-agent parser, compiled once per test binary.
+var deviceNamer = sync.OnceValues(func() (*useragent.Namer, error) { return useragent.New() })
+
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	db := pgtest.Shared(t)
@@ -65,6 +79,11 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	for _, o := range opts {
 		o(&cfg, &hcfg)
 	}
+	namer, err := deviceNamer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := &fakeMailer{}
 	key, err := jose.GenerateEd25519()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +102,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	clk := clock.NewFake(t0)
 	store := postgres.NewStore(pool, audit.NewWriter())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := core.NewService(store, codec, hasher, clk, cfg, nil, log)
+	svc, err := core.NewService(store, codec, hasher, clk, cfg, namer.DeviceNamer(), mail, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +112,42 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, clock: clk, codec: codec, db: db, cfg: cfg, client: srv.Client()}
+	return &harness{t: t, srv: srv, clock: clk, codec: codec, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail}
+}
+
+// fakeMailer records password-reset mails instead of sending them.
+type fakeMailer struct {
+	mu    sync.Mutex
+	sent  []sentMail
+	fails bool
+}
+
+type sentMail struct {
+	To, Token string
+	ExpiresAt time.Time
+}
+
+func (m *fakeMailer) SendPasswordReset(_ context.Context, to, token string, expiresAt time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fails {
+		return errors.New("fake mailer: refused")
+	}
+	m.sent = append(m.sent, sentMail{To: to, Token: token, ExpiresAt: expiresAt})
+	return nil
+}
+
+// mails returns the mails sent to one address so far.
+func (m *fakeMailer) mails(to string) []sentMail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []sentMail
+	for _, s := range m.sent {
+		if s.To == to {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func mustKeySet(t testing.TB, keys ...any) *jose.KeySet {

@@ -25,12 +25,12 @@ var now = time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
 
 // tenant creates an account with one user and one session through the
 // real store (as the runtime role) and returns their ids.
-type tenant struct{ account, user, session uuid.UUID }
+type seeded struct{ account, user, session uuid.UUID }
 
-func seedTenant(t *testing.T, store *postgres.Store) tenant {
+func seedTenant(t *testing.T, store *postgres.Store) seeded {
 	t.Helper()
 	ctx := context.Background()
-	tn := tenant{account: uuid.New(), user: uuid.New(), session: uuid.New()}
+	tn := seeded{account: uuid.New(), user: uuid.New(), session: uuid.New()}
 	err := store.InTenantTx(ctx, tn.account, func(tx core.TenantTx) error {
 		if err := tx.AccountCreate(ctx, core.Account{ID: tn.account, Name: "acct", CreatedAt: now}); err != nil {
 			return err

@@ -63,6 +63,18 @@ func (s *Store) SessionIsLive(ctx context.Context, accountID, sessionID uuid.UUI
 	return live, mapErr(err)
 }
 
+// PasswordResetAccount implements core.Store through the SECURITY DEFINER lookup.
+func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	id, err := s.q.AuthPasswordResetAccount(ctx, tokenHash)
+	if err != nil {
+		return uuid.Nil, mapErr(err)
+	}
+	if id == uuid.Nil { // the function answers NULL for an unknown hash
+		return uuid.Nil, core.ErrNotFound
+	}
+	return id, nil
+}
+
 // InTenantTx implements core.Store.
 func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(core.TenantTx) error) error {
 	return s.inTenantTx(ctx, accountID, func(tx pgx.Tx) error {

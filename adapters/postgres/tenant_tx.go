@@ -161,6 +161,52 @@ func (t *tenantTx) SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.
 	return id, mapErr(err)
 }
 
+func (t *tenantTx) UserLockCredentials(ctx context.Context, id uuid.UUID) (string, bool, error) {
+	r, err := t.q.UserLockCredentials(ctx, sqlcgen.UserLockCredentialsParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	return r.PasswordHash, r.IsActive, nil
+}
+
+func (t *tenantTx) SessionListLive(ctx context.Context, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
+	rows, err := t.q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: t.accountID, UserID: userID, Now: now})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]core.SessionInfo, 0, len(rows))
+	for _, r := range rows {
+		si := core.SessionInfo{
+			ID: r.ID, DeviceName: deref(r.DeviceName), DeviceID: deref(r.DeviceID), UserAgent: deref(r.UserAgent),
+			CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt,
+		}
+		if r.IpAddress != nil {
+			si.IP = *r.IpAddress
+		}
+		out = append(out, si)
+	}
+	return out, nil
+}
+
+func (t *tenantTx) PasswordResetTokenCreate(ctx context.Context, p core.PasswordResetToken) error {
+	return mapErr(t.q.PasswordResetTokenCreate(ctx, sqlcgen.PasswordResetTokenCreateParams{
+		AccountID: t.accountID, TokenHash: p.Hash, UserID: p.UserID, ExpiresAt: p.ExpiresAt, CreatedAt: p.CreatedAt,
+	}))
+}
+
+func (t *tenantTx) PasswordResetTokenLock(ctx context.Context, tokenHash []byte) (core.PasswordResetToken, error) {
+	r, err := t.q.PasswordResetTokenLock(ctx, sqlcgen.PasswordResetTokenLockParams{AccountID: t.accountID, TokenHash: tokenHash})
+	if err != nil {
+		return core.PasswordResetToken{}, mapErr(err)
+	}
+	return core.PasswordResetToken{Hash: tokenHash, UserID: r.UserID, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, UsedAt: r.UsedAt}, nil
+}
+
+func (t *tenantTx) PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error) {
+	n, err := t.q.PasswordResetTokenConsumeAllForUser(ctx, sqlcgen.PasswordResetTokenConsumeAllForUserParams{AccountID: t.accountID, UserID: userID, Now: now})
+	return n, mapErr(err)
+}
+
 func (t *tenantTx) Audit(ctx context.Context, e core.AuditEvent) error {
 	return mapErr(t.audit.Record(ctx, auditInserter{t.q}, t.accountID, e))
 }
@@ -224,6 +270,13 @@ func int32Ptr(field string, v *int) (*int32, error) {
 	}
 	n := int32(*v)
 	return &n, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func intPtr(v *int32) *int {

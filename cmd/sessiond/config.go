@@ -10,6 +10,7 @@ import (
 
 	"github.com/sessiond/sessiond/adapters/argon2"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -31,6 +32,19 @@ type Config struct {
 	RateLimitEnabled     bool
 	RateLimits           RateLimitSettings
 	LogLevel             string
+	SMTP                 mailer.SMTPConfig
+	Cleanup              CleanupSettings
+}
+
+// CleanupSettings configures the purge of expired rows.
+type CleanupSettings struct {
+	// Interval between background purges in serve; 0 disables the loop
+	// (run `sessiond cleanup` from cron instead).
+	Interval time.Duration
+	// Retention keeps sessions this long past their absolute deadline.
+	Retention time.Duration
+	// BatchSize is the number of rows of each kind deleted per transaction.
+	BatchSize int
 }
 
 // RateLimitSettings are the abuse-defence rates: N events per window, with
@@ -128,8 +142,9 @@ func loadConfig() (Config, error) {
 			AbsoluteMin:     integer("SESSION_ABSOLUTE_MIN_MINUTES", d.Policy.AbsoluteMin),
 			AbsoluteMax:     integer("SESSION_ABSOLUTE_MAX_MINUTES", d.Policy.AbsoluteMax),
 		},
-		AccessTTL: duration("ACCESS_TOKEN_TTL", d.AccessTTL),
-		Grace:     duration("REFRESH_GRACE_WINDOW", d.Grace),
+		AccessTTL:     duration("ACCESS_TOKEN_TTL", d.AccessTTL),
+		Grace:         duration("REFRESH_GRACE_WINDOW", d.Grace),
+		ResetTokenTTL: duration("PASSWORD_RESET_TTL", d.ResetTokenTTL),
 	}
 	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true)}
 	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
@@ -146,6 +161,28 @@ func loadConfig() (Config, error) {
 	a.Iterations = uint32(integer("ARGON2_ITERATIONS", int(a.Iterations)))
 	a.Parallelism = uint8(integer("ARGON2_PARALLELISM", int(a.Parallelism)))
 	c.Argon2 = a
+
+	// Mail: SMTP when SMTP_ADDR is set, else the log mailer (development).
+	c.SMTP = mailer.SMTPConfig{
+		Addr: env("SMTP_ADDR", ""), From: env("SMTP_FROM", ""),
+		Username: env("SMTP_USERNAME", ""), Password: env("SMTP_PASSWORD", ""),
+		ResetURL: env("PASSWORD_RESET_URL", ""),
+	}
+	if c.SMTP.Addr != "" && c.SMTP.From == "" {
+		errs = append(errs, "SMTP_FROM: required when SMTP_ADDR is set")
+	}
+
+	c.Cleanup = CleanupSettings{
+		Interval:  duration("CLEANUP_INTERVAL", 10*time.Minute),
+		Retention: duration("CLEANUP_RETENTION", 168*time.Hour),
+		BatchSize: integer("CLEANUP_BATCH_SIZE", 1000),
+	}
+	if c.Cleanup.Interval < 0 || c.Cleanup.Retention < 0 {
+		errs = append(errs, "CLEANUP_INTERVAL, CLEANUP_RETENTION: must not be negative")
+	}
+	if c.Cleanup.BatchSize < 1 || c.Cleanup.BatchSize > 100000 {
+		errs = append(errs, fmt.Sprintf("CLEANUP_BATCH_SIZE: %d is not between 1 and 100000", c.Cleanup.BatchSize))
+	}
 
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))

@@ -1,11 +1,13 @@
 // Command sessiond is the multi-tenant session service.
 //
-//	sessiond serve     serve the API (default)
+//	sessiond serve     serve the API (default), purging expired rows in the background
 //	sessiond migrate   apply database migrations (as the schema owner)
+//	sessiond cleanup   purge expired sessions and tokens once (for cron), print the counts
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,20 +49,24 @@ func run(args []string) error {
 			return errors.New("MIGRATION_DATABASE_URL (or DATABASE_URL) is not set")
 		}
 		return postgres.Migrate(ctx, c.MigrationDatabaseURL, log)
+	case "cleanup":
+		return cleanupOnce(ctx, c, log)
 	case "help", "-h", "--help":
-		fmt.Println("usage: sessiond [serve|migrate]")
+		fmt.Println("usage: sessiond [serve|migrate|cleanup]")
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", cmd)
+		return fmt.Errorf("unknown command %q (want serve, migrate or cleanup)", cmd)
 	}
 }
 
 func serve(ctx context.Context, c Config, log *slog.Logger) error {
-	srv, cleanup, err := initServer(ctx, c, log)
+	prog, cleanup, err := initServer(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	srv := prog.http
+	go prog.cleanup.loop(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("serving", "addr", c.HTTPAddr, "dev_mode", c.DevMode, "rate_limit", c.RateLimitEnabled)
@@ -91,4 +97,18 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// cleanupOnce runs one purge and prints the counts as JSON on stdout.
+func cleanupOnce(ctx context.Context, c Config, log *slog.Logger) error {
+	job, cleanup, err := initCleanup(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	n, err := job.runOnce(ctx)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(n)
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/sessiond/sessiond/adapters/clock"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
+	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/ratelimit"
+	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -43,8 +45,34 @@ func provideCodec(c Config) (*jose.Codec, error) {
 
 func provideHasher(c Config) (*argon2.Hasher, error) { return argon2.New(c.Argon2) }
 
-func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, c Config, log *slog.Logger) (*core.Service, error) {
-	return core.NewService(store, codec, hasher, clock.System{}, c.Core, nil, log)
+func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, device core.DeviceNamer, mail core.Mailer, c Config, log *slog.Logger) (*core.Service, error) {
+	return core.NewService(store, codec, hasher, clock.System{}, c.Core, device, mail, log)
+}
+
+func provideDeviceNamer() (core.DeviceNamer, error) {
+	n, err := useragent.New()
+	if err != nil {
+		return nil, err
+	}
+	return n.DeviceNamer(), nil
+}
+
+// provideMailer sends mail over SMTP when SMTP_ADDR is set; otherwise it
+// only logs that a mail would have been sent (development).
+func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
+	if c.SMTP.Addr == "" {
+		log.Warn("SMTP_ADDR is not set: password-reset mails are logged, not sent")
+		return mailer.NewLog(log), func() {}, nil
+	}
+	return mailer.NewSMTP(c.SMTP, log)
+}
+
+func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *cleanupJob {
+	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, log: log}
+}
+
+func provideProgram(srv *http.Server, job *cleanupJob) *program {
+	return &program{http: srv, cleanup: job}
 }
 
 func provideStore(pool *pgxpool.Pool) *postgres.Store {

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/http"
 
 	"github.com/google/wire"
 
@@ -14,16 +13,26 @@ import (
 )
 
 // initServer builds the serving program from its configuration.
-func initServer(ctx context.Context, c Config, log *slog.Logger) (*http.Server, func(), error) {
+func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
 	wire.Build(
 		providePool,
 		provideStore,
 		wire.Bind(new(core.Store), new(*postgres.Store)),
 		provideCodec,
 		provideHasher,
+		provideDeviceNamer,
+		provideMailer,
 		provideService,
 		provideAPI,
 		provideHTTPServer,
+		provideCleanupJob,
+		provideProgram,
 	)
+	return nil, nil, nil
+}
+
+// initCleanup builds the one-shot purge of the cleanup command.
+func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
+	wire.Build(providePool, provideStore, provideCleanupJob)
 	return nil, nil, nil
 }

@@ -9,13 +9,12 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/http"
 )
 
 // Injectors from wire.go:
 
 // initServer builds the serving program from its configuration.
-func initServer(ctx context.Context, c Config, log *slog.Logger) (*http.Server, func(), error) {
+func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
 	pool, cleanup, err := providePool(ctx, c)
 	if err != nil {
 		return nil, nil, err
@@ -31,18 +30,46 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*http.Server, 
 		cleanup()
 		return nil, nil, err
 	}
-	service, err := provideService(store, codec, hasher, c, log)
+	deviceNamer, err := provideDeviceNamer()
 	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	mailer, cleanup2, err := provideMailer(c, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	service, err := provideService(store, codec, hasher, deviceNamer, mailer, c, log)
+	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	server, err := provideAPI(service, codec, store, c, log)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	httpServer := provideHTTPServer(server, c)
-	return httpServer, func() {
+	mainCleanupJob := provideCleanupJob(store, c, log)
+	mainProgram := provideProgram(httpServer, mainCleanupJob)
+	return mainProgram, func() {
+		cleanup2()
+		cleanup()
+	}, nil
+}
+
+// initCleanup builds the one-shot purge of the cleanup command.
+func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
+	pool, cleanup, err := providePool(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	store := provideStore(pool)
+	mainCleanupJob := provideCleanupJob(store, c, log)
+	return mainCleanupJob, func() {
 		cleanup()
 	}, nil
 }

@@ -12,6 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const authPasswordResetAccount = `-- name: AuthPasswordResetAccount :one
+SELECT auth_password_reset_account($1::bytea)::uuid AS account_id
+`
+
+func (q *Queries) AuthPasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, authPasswordResetAccount, tokenHash)
+	var account_id uuid.UUID
+	err := row.Scan(&account_id)
+	return account_id, err
+}
+
 const authRefreshTokenAccount = `-- name: AuthRefreshTokenAccount :one
 SELECT auth_refresh_token_account($1::bytea)::uuid AS account_id
 `

@@ -33,6 +33,15 @@ type AuditEvent struct {
 	CreatedAt    time.Time
 }
 
+type PasswordResetToken struct {
+	AccountID uuid.UUID
+	TokenHash []byte
+	UserID    uuid.UUID
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
 type RefreshToken struct {
 	AccountID uuid.UUID
 	JtiHash   []byte

@@ -85,6 +85,65 @@ func (q *Queries) SessionGetOwner(ctx context.Context, arg SessionGetOwnerParams
 	return user_id, err
 }
 
+const sessionListLiveByUser = `-- name: SessionListLiveByUser :many
+SELECT id, device_name, device_id, ip_address, user_agent, created_at,
+       last_used_at, idle_expires_at, absolute_expires_at
+FROM sessions
+WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL
+  AND idle_expires_at > $3 AND absolute_expires_at > $3
+ORDER BY last_used_at DESC, id
+`
+
+type SessionListLiveByUserParams struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+	Now       time.Time
+}
+
+type SessionListLiveByUserRow struct {
+	ID                uuid.UUID
+	DeviceName        *string
+	DeviceID          *string
+	IpAddress         *netip.Addr
+	UserAgent         *string
+	CreatedAt         time.Time
+	LastUsedAt        time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+}
+
+// The user's live sessions (not revoked, neither deadline passed at now),
+// most recently used first.
+func (q *Queries) SessionListLiveByUser(ctx context.Context, arg SessionListLiveByUserParams) ([]SessionListLiveByUserRow, error) {
+	rows, err := q.db.Query(ctx, sessionListLiveByUser, arg.AccountID, arg.UserID, arg.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SessionListLiveByUserRow{}
+	for rows.Next() {
+		var i SessionListLiveByUserRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.DeviceName,
+			&i.DeviceID,
+			&i.IpAddress,
+			&i.UserAgent,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.IdleExpiresAt,
+			&i.AbsoluteExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sessionLockByRefreshToken = `-- name: SessionLockByRefreshToken :one
 SELECT s.id, s.user_id, s.auth_time, s.idle_seconds, s.absolute_seconds,
        s.idle_expires_at, s.absolute_expires_at, s.current_jti_hash,

@@ -146,6 +146,32 @@ func (q *Queries) UserListByAccount(ctx context.Context, accountID uuid.UUID) ([
 	return items, nil
 }
 
+const userLockCredentials = `-- name: UserLockCredentials :one
+SELECT password_hash, is_active
+FROM users
+WHERE account_id = $1 AND id = $2
+FOR UPDATE
+`
+
+type UserLockCredentialsParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+type UserLockCredentialsRow struct {
+	PasswordHash string
+	IsActive     bool
+}
+
+// Locks the user row for a password change, so that two concurrent changes
+// are serialised and each verifies the hash the other left.
+func (q *Queries) UserLockCredentials(ctx context.Context, arg UserLockCredentialsParams) (UserLockCredentialsRow, error) {
+	row := q.db.QueryRow(ctx, userLockCredentials, arg.AccountID, arg.ID)
+	var i UserLockCredentialsRow
+	err := row.Scan(&i.PasswordHash, &i.IsActive)
+	return i, err
+}
+
 const userUpdatePasswordHash = `-- name: UserUpdatePasswordHash :exec
 UPDATE users SET password_hash = $1, updated_at = $2
 WHERE account_id = $3 AND id = $4

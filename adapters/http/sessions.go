@@ -1,0 +1,58 @@
+package http
+
+import (
+	"context"
+
+	"github.com/sessiond/sessiond/adapters/http/api"
+	"github.com/sessiond/sessiond/core"
+)
+
+// ListSessions returns the caller's live sessions (REV-02: only the
+// caller's, and no token material).
+func (s *Server) ListSessions(ctx context.Context, _ api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	list, err := s.svc.ListSessions(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]api.Session, 0, len(list))
+	for _, si := range list {
+		items = append(items, sessionBody(si))
+	}
+	return api.ListSessions200JSONResponse{Items: items}, nil
+}
+
+// sessionBody maps a session to its wire form. Every nullable field is set
+// explicitly: a zero nullable.Nullable would be omitted from the JSON, but
+// the contract requires the key, with null when unknown.
+func sessionBody(si core.SessionInfo) api.Session {
+	ip := ""
+	if si.IP.IsValid() {
+		ip = si.IP.String()
+	}
+	return api.Session{
+		Id:                si.ID,
+		DeviceName:        nullableString(si.DeviceName),
+		DeviceId:          nullableString(si.DeviceID),
+		IpAddress:         nullableString(ip),
+		UserAgent:         nullableString(si.UserAgent),
+		CreatedAt:         si.CreatedAt.UTC(),
+		LastUsedAt:        si.LastUsedAt.UTC(),
+		IdleExpiresAt:     si.IdleExpiresAt.UTC(),
+		AbsoluteExpiresAt: si.AbsoluteExpiresAt.UTC(),
+		IsCurrent:         si.Current,
+	}
+}
+
+// RevokeSession ends one of the caller's sessions. A session the caller may
+// not revoke — unknown, another user's or tenant's, already ended — is the
+// same 404 (REV-03). The current session may be revoked this way: it is a
+// logout (the refresh cookie, path-scoped to /api/v1/auth, is not sent
+// here and so is not cleared; it is dead server-side all the same).
+func (s *Server) RevokeSession(ctx context.Context, req api.RevokeSessionRequestObject) (api.RevokeSessionResponseObject, error) {
+	p, _ := principalFrom(ctx)
+	if err := s.svc.RevokeSession(ctx, p, req.SessionId, requestFrom(ctx).client); err != nil {
+		return nil, err
+	}
+	return api.RevokeSession204Response{}, nil
+}

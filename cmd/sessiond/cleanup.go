@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/core"
+)
+
+// program is what serve runs: the HTTP server and the background purge.
+type program struct {
+	http    *http.Server
+	cleanup *cleanupJob
+}
+
+// cleanupJob purges expired sessions, their refresh tokens and spent
+// password-reset tokens (postgres.Store.PurgeExpired). Safe to run on
+// several instances at once and from cron at the same time.
+type cleanupJob struct {
+	store *postgres.Store
+	clock core.Clock
+	cfg   CleanupSettings
+	log   *slog.Logger
+}
+
+// runOnce purges everything that is due now and logs the counts.
+func (j *cleanupJob) runOnce(ctx context.Context) (postgres.PurgeCounts, error) {
+	start := time.Now()
+	n, err := j.store.PurgeExpired(ctx, j.clock.Now(), j.cfg.Retention, j.cfg.BatchSize)
+	if err != nil {
+		j.log.ErrorContext(ctx, "cleanup failed", "err", err, "removed_sessions", n.Sessions,
+			"removed_refresh_tokens", n.RefreshTokens, "removed_password_reset_tokens", n.ResetTokens)
+		return n, err
+	}
+	j.log.InfoContext(ctx, "cleanup done", "removed_sessions", n.Sessions, "removed_refresh_tokens", n.RefreshTokens,
+		"removed_password_reset_tokens", n.ResetTokens, "retention", j.cfg.Retention.String(), "duration", time.Since(start))
+	return n, nil
+}
+
+// loop purges at start and then every Interval until ctx ends. A failed
+// run is logged and retried at the next tick.
+func (j *cleanupJob) loop(ctx context.Context) {
+	if j.cfg.Interval <= 0 {
+		j.log.Info("background cleanup disabled (CLEANUP_INTERVAL=0)")
+		return
+	}
+	t := time.NewTicker(j.cfg.Interval)
+	defer t.Stop()
+	for {
+		_, _ = j.runOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

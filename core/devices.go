@@ -1,0 +1,63 @@
+package core
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+)
+
+// errSessionNotFound is the one answer for a session the caller may not
+// revoke: unknown, another user's, another tenant's (invisible by row-level
+// security, so the same thing), or already ended. One answer, so the
+// endpoint is no oracle for which session ids exist (REV-03).
+var errSessionNotFound = &Error{Code: CodeNotFound, Message: "session not found"}
+
+// ListSessions returns the caller's live sessions, most recently used
+// first, marking the one the caller's access token belongs to.
+func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
+	now := s.clock.Now()
+	var out []SessionInfo
+	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		var err error
+		out, err = tx.SessionListLive(ctx, p.UserID, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Current = out[i].ID == p.SessionID
+	}
+	return out, nil
+}
+
+// RevokeSession ends one of the caller's own sessions (signs that device
+// out): its refresh tokens stop working and, because authenticated requests
+// check session liveness, so do its access tokens. Revoking the current
+// session is allowed; it is a logout. Errors: CodeNotFound, the same for
+// every session the caller may not revoke (see errSessionNotFound).
+func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
+	now := s.clock.Now()
+	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		// SECURITY: the tenant transaction already hides other tenants'
+		// sessions; the owner check hides other users' sessions of this
+		// tenant.
+		owner, err := tx.SessionOwner(ctx, sessionID)
+		if errors.Is(err, ErrNotFound) || (err == nil && owner != p.UserID) {
+			return errSessionNotFound
+		}
+		if err != nil {
+			return err
+		}
+		revoked, err := tx.SessionRevoke(ctx, sessionID, now, ReasonRevokedByUser)
+		if err != nil {
+			return err
+		}
+		if !revoked {
+			return errSessionNotFound
+		}
+		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionSessionRevoked, "session", sessionID.String(),
+			map[string]any{"current": sessionID == p.SessionID, "reason": ReasonRevokedByUser}, client, now))
+	})
+}
