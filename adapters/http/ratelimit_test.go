@@ -63,3 +63,25 @@ func TestRateLimit_LGN05_PerEmail_CaseVariantsAndRotatingIPsShareTheCounter(t *t
 		t.Fatalf("only %d of 101 failed logins were throttled; want the account throttled long before 100 failures", limited)
 	}
 }
+
+func TestRateLimit_PasswordResetPerEmail_SameForUnknownAndKnownEmails(t *testing.T) {
+	var h *harness
+	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
+		c.Limits.ByEmail = map[string]httpadapter.Limiter{
+			"password_reset": ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Hour, Burst: 2}, func() time.Time { return h.clock.Now() }),
+		}
+	}))
+	known := h.register(t, uniqueEmail("reset-limit"))
+	for _, email := range []string{known.Email, uniqueEmail("reset-unknown")} {
+		for i := range 3 {
+			res := h.do(t, req{method: "POST", path: "/api/v1/auth/password-reset/request", body: map[string]string{"email": email}})
+			want := http.StatusOK
+			if i == 2 {
+				want = http.StatusTooManyRequests
+			}
+			if res.Status != want {
+				t.Fatalf("%s attempt %d: %d, want %d", email, i+1, res.Status, want)
+			}
+		}
+	}
+}
