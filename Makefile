@@ -13,7 +13,8 @@ TEST_FLAGS  ?=
 BENCH_FLAGS ?=
 
 .PHONY: all generate check-generated run db-start db-stop db-destroy \
-        test test-short bench lint build clean tools
+        test test-go test-short bench lint build clean tools \
+        contract-deps spec-lint
 
 all: build
 
@@ -55,11 +56,37 @@ db-stop:
 db-destroy:
 	scripts/pg.sh destroy $(DEV_PG_DIR)
 
+## Contract tooling (Node, from the npm registry) ------------------------------
+# Pinned in contract/package-lock.json and installed into contract/node_modules
+# only (no global installs). The stamp makes a second run a no-op until the
+# lock file changes. Works as root (CI) as well.
+
+NPM_ENV := npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# Redocly: no usage telemetry, no update banner.
+REDOCLY_ENV := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
+CONTRACT_STAMP := contract/node_modules/.installed
+
+contract-deps: $(CONTRACT_STAMP)
+
+$(CONTRACT_STAMP): contract/package.json contract/package-lock.json
+	$(NPM_ENV) npm ci --prefix contract --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Lint openapi.yaml with Redocly CLI (contract/redocly.yaml: recommended rules
+# plus stricter ones; zero errors, zero warnings).
+spec-lint: $(CONTRACT_STAMP)
+	cd contract && $(REDOCLY_ENV) node_modules/.bin/redocly lint --config redocly.yaml --max-problems 200 ../openapi.yaml
+
 ## Tests -----------------------------------------------------------------------
-# Each run gets its own temporary PostgreSQL cluster (TEST_DATABASE_URL),
+# make test is the whole gate, in order: the spec lint, then the Go tests.
+# Each Go run gets its own temporary PostgreSQL cluster (TEST_DATABASE_URL),
 # stopped and removed afterwards.
 
 test:
+	$(MAKE) --no-print-directory spec-lint
+	$(MAKE) --no-print-directory test-go
+
+test-go:
 	scripts/pg.sh with-temp-cluster go test -race -count=1 $(TEST_FLAGS) ./...
 
 test-short:
