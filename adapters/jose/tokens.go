@@ -188,14 +188,17 @@ func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, er
 	}, nil
 }
 
-// VerifyRefresh implements core.TokenCodec. Expiry is not judged here.
+// VerifyRefresh implements core.TokenCodec. Time claims (exp, nbf) are not
+// judged here: that is the refresh decision's, which knows now.
 func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	bad := invalid(core.CodeInvalidRefreshToken, "refresh token is not valid")
 	var cl refreshClaims
 	if err := c.verify(token, TypeRefresh, &cl); err != nil {
 		return core.RefreshClaims{}, bad
 	}
-	if cl.Issuer != c.issuer || cl.ID == "" || cl.Expiry == nil {
+	// aud is checked as for access tokens: RFC 7519 §4.1.3 requires a
+	// token whose aud does not name this service to be rejected.
+	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) || cl.ID == "" || cl.Expiry == nil {
 		return core.RefreshClaims{}, bad
 	}
 	sub, err1 := uuid.Parse(cl.Subject)
@@ -206,6 +209,9 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	out := core.RefreshClaims{Subject: sub, SessionID: sid, JTI: cl.ID, ExpiresAt: cl.Expiry.Time()}
 	if cl.IssuedAt != nil {
 		out.IssuedAt = cl.IssuedAt.Time()
+	}
+	if cl.NotBefore != nil {
+		out.NotBefore = cl.NotBefore.Time() // judged by core.DecideRefresh, which knows now
 	}
 	if cl.TenantID != "" {
 		tid, err := uuid.Parse(cl.TenantID)
