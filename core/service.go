@@ -448,7 +448,8 @@ func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (in
 	return n, err
 }
 
-// Me returns the caller's profile.
+// Me returns the caller's profile. A token whose subject is not a user of
+// its tenant identifies nobody: CodeInvalidToken, like any other bad token.
 func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 	var u User
 	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
@@ -456,6 +457,9 @@ func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 		u, err = tx.UserGet(ctx, p.UserID)
 		return err
 	})
+	if errors.Is(err, ErrNotFound) {
+		return User{}, Errorf(CodeInvalidToken, "the access token does not identify a user")
+	}
 	return u, err
 }
 
