@@ -166,7 +166,9 @@ func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, er
 	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) {
 		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token is not for this service")
 	}
-	if cl.Expiry == nil || cl.IssuedAt == nil || cl.ID == "" {
+	// A time claim at or before the Unix epoch is not one we issue; iat at
+	// year 1 would even read back as the zero time (found by FuzzVerifyAccess).
+	if cl.Expiry == nil || cl.IssuedAt == nil || *cl.IssuedAt <= 0 || cl.ID == "" {
 		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token lacks required claims")
 	}
 	if !now.Before(cl.Expiry.Time()) {
@@ -198,7 +200,10 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	}
 	// aud is checked as for access tokens: RFC 7519 §4.1.3 requires a
 	// token whose aud does not name this service to be rejected.
-	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) || cl.ID == "" || cl.Expiry == nil {
+	// exp at or before the Unix epoch is malformed: at year 1 it would read
+	// back as the zero time, which DecideRefresh takes for "no exp" and so
+	// skip the token's idle deadline (found by FuzzVerifyRefresh).
+	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) || cl.ID == "" || cl.Expiry == nil || *cl.Expiry <= 0 {
 		return core.RefreshClaims{}, bad
 	}
 	sub, err1 := uuid.Parse(cl.Subject)
