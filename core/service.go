@@ -124,6 +124,14 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 	if accountName == "" || utf8.RuneCountInString(accountName) > 200 {
 		return User{}, FieldError(CodeValidation, "account_name", "account_name must be 1 to 200 characters")
 	}
+	// PostgreSQL text cannot hold NUL: refuse it here, naming the field,
+	// rather than fail in the INSERT.
+	if strings.ContainsRune(name, 0) {
+		return User{}, FieldError(CodeValidation, "name", "name must not contain NUL characters")
+	}
+	if strings.ContainsRune(accountName, 0) {
+		return User{}, FieldError(CodeValidation, "account_name", "account_name must not contain NUL characters")
+	}
 	hash, err := s.hasher.Hash(in.Password)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
@@ -155,7 +163,15 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 // the password hasher runs exactly once whether or not the user exists.
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
 	email = NormalizeEmail(email)
-	lu, err := s.store.UserForLogin(ctx, email)
+	var lu LoginUser
+	var err error
+	if strings.ContainsRune(email, 0) {
+		// No stored email has a NUL (PostgreSQL text cannot hold one), so
+		// this is an unknown email, answered like any other.
+		err = ErrNotFound
+	} else {
+		lu, err = s.store.UserForLogin(ctx, email)
+	}
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.VerifyDummy(password)
 		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
