@@ -11,9 +11,13 @@ DEV_PG_DIR  ?= .data/pg
 DEV_PG_PORT ?= 54329
 TEST_FLAGS  ?=
 BENCH_FLAGS ?=
+# Scales the execution budget of every target in make fuzz-smoke (part of
+# make test; 1 ≈ 5 s per target).
+FUZZ_MULTIPLIER ?= 1
 
 .PHONY: all generate check-generated run db-start db-stop db-destroy \
-        test test-short bench lint build clean tools
+        test test-go test-short bench lint build clean tools \
+        contract-deps spec-lint contract-client fuzz-smoke
 
 all: build
 
@@ -55,12 +59,52 @@ db-stop:
 db-destroy:
 	scripts/pg.sh destroy $(DEV_PG_DIR)
 
+## Contract tooling (Node, from the npm registry) ------------------------------
+# Pinned in contract/package-lock.json and installed into contract/node_modules
+# only (no global installs). The stamp makes a second run a no-op until the
+# lock file changes. Works as root (CI) as well.
+
+NPM_ENV := npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# Redocly: no usage telemetry, no update banner.
+REDOCLY_ENV := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
+CONTRACT_STAMP := contract/node_modules/.installed
+
+contract-deps: $(CONTRACT_STAMP)
+
+$(CONTRACT_STAMP): contract/package.json contract/package-lock.json
+	$(NPM_ENV) npm ci --prefix contract --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Lint openapi.yaml with Redocly CLI (contract/redocly.yaml: recommended rules
+# plus stricter ones; zero errors, zero warnings).
+spec-lint: $(CONTRACT_STAMP)
+	cd contract && $(REDOCLY_ENV) node_modules/.bin/redocly lint --config redocly.yaml --max-problems 200 ../openapi.yaml
+
 ## Tests -----------------------------------------------------------------------
-# Each run gets its own temporary PostgreSQL cluster (TEST_DATABASE_URL),
-# stopped and removed afterwards.
+# make test is the whole gate, in this order, stopping at the first failure:
+#   spec-lint        Redocly lint of openapi.yaml
+#   test-go          unit, integration, contract-validation, attack and
+#                    isolation tests, fuzz seeds (go test -race)
+#   contract-client  TypeScript types from the spec, tsc --noEmit, and the
+#                    typed client's flow against a live server
+#   fuzz-smoke       every fuzz target, about 5 s each
+# Each step that needs PostgreSQL gets its own temporary cluster
+# (TEST_DATABASE_URL), stopped and removed afterwards.
 
 test:
+	$(MAKE) --no-print-directory spec-lint
+	$(MAKE) --no-print-directory test-go
+	$(MAKE) --no-print-directory contract-client
+	$(MAKE) --no-print-directory fuzz-smoke
+
+test-go:
 	scripts/pg.sh with-temp-cluster go test -race -count=1 $(TEST_FLAGS) ./...
+
+contract-client: $(CONTRACT_STAMP)
+	scripts/pg.sh with-temp-cluster scripts/contract-client.sh
+
+fuzz-smoke:
+	scripts/pg.sh with-temp-cluster env FUZZ_MULTIPLIER=$(FUZZ_MULTIPLIER) scripts/fuzz-smoke.sh
 
 test-short:
 	scripts/pg.sh with-temp-cluster go test -short -count=1 $(TEST_FLAGS) ./...

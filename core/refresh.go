@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// NotBeforeLeeway is the clock skew allowed for a refresh token's nbf, the
+// same as for access tokens (adapters/jose).
+const NotBeforeLeeway = 30 * time.Second
+
 // RefreshOutcome is what a refresh attempt leads to.
 type RefreshOutcome int
 
@@ -62,8 +66,9 @@ func revokeFamily(code Code, reason string) RefreshDecision {
 // where they disagree, the stricter wins.
 //
 // The order matters:
-//  1. A revoked family, an inactive user, or claims that do not match the
-//     row are plainly invalid.
+//  1. A revoked family, an inactive user, claims that do not match the
+//     row, or a token not valid yet (nbf after now + NotBeforeLeeway) are
+//     plainly invalid.
 //  2. A token that is neither current nor the immediate parent is an older
 //     ancestor: reuse, so the family is revoked (theft signal).
 //  3. The absolute cap: refused when now ≥ auth_time + abs_max (≥: the
@@ -81,6 +86,9 @@ func DecideRefresh(in RefreshInput) RefreshDecision {
 	f, c, now := in.Family, in.Claims, in.Now
 
 	if f.RevokedAt != nil || !f.UserActive || c.Subject != f.UserID || c.SessionID != f.SessionID {
+		return reject(CodeInvalidRefreshToken)
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(NotBeforeLeeway)) {
 		return reject(CodeInvalidRefreshToken)
 	}
 	isCurrent := bytes.Equal(in.PresentedHash, f.CurrentJTIHash)

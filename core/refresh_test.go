@@ -272,6 +272,16 @@ func TestDecideRefresh(t *testing.T) {
 			in:   with(base, func(in *core.RefreshInput) { in.Claims.SessionID = rtOther }),
 			want: decInvalid,
 		},
+		{
+			name: "JWT05_NotBeforeBeyondLeeway_InvalidRefreshToken_FamilyKept",
+			in:   with(base, func(in *core.RefreshInput) { in.Claims.NotBefore = now.Add(core.NotBeforeLeeway + sec) }),
+			want: decInvalid,
+		},
+		{
+			name: "JWT05_NotBeforeWithinLeeway_Rotates",
+			in:   with(base, func(in *core.RefreshInput) { in.Claims.NotBefore = now.Add(core.NotBeforeLeeway) }),
+			want: rotated(authT, snapDefault, now.Add(hour), absFromAuthT, now.Add(hour)),
+		},
 
 		// Reuse detection and the grace window.
 		{

@@ -132,6 +132,14 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 	if accountName == "" || utf8.RuneCountInString(accountName) > 200 {
 		return User{}, FieldError(CodeValidation, "account_name", "account_name must be 1 to 200 characters")
 	}
+	// PostgreSQL text cannot hold NUL: refuse it here, naming the field,
+	// rather than fail in the INSERT.
+	if strings.ContainsRune(name, 0) {
+		return User{}, FieldError(CodeValidation, "name", "name must not contain NUL characters")
+	}
+	if strings.ContainsRune(accountName, 0) {
+		return User{}, FieldError(CodeValidation, "account_name", "account_name must not contain NUL characters")
+	}
 	hash, err := s.hasher.Hash(in.Password)
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
@@ -163,7 +171,15 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 // the password hasher runs exactly once whether or not the user exists.
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
 	email = NormalizeEmail(email)
-	lu, err := s.store.UserForLogin(ctx, email)
+	var lu LoginUser
+	var err error
+	if strings.ContainsRune(email, 0) {
+		// No stored email has a NUL (PostgreSQL text cannot hold one), so
+		// this is an unknown email, answered like any other.
+		err = ErrNotFound
+	} else {
+		lu, err = s.store.UserForLogin(ctx, email)
+	}
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.VerifyDummy(password)
 		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
@@ -456,7 +472,8 @@ func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (in
 	return n, err
 }
 
-// Me returns the caller's profile.
+// Me returns the caller's profile. A token whose subject is not a user of
+// its tenant identifies nobody: CodeInvalidToken, like any other bad token.
 func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 	var u User
 	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
@@ -464,6 +481,9 @@ func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 		u, err = tx.UserGet(ctx, p.UserID)
 		return err
 	})
+	if errors.Is(err, ErrNotFound) {
+		return User{}, Errorf(CodeInvalidToken, "the access token does not identify a user")
+	}
 	return u, err
 }
 

@@ -34,6 +34,9 @@ type RefreshClaims struct {
 	JTI       string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// NotBefore is the nbf claim; zero when absent (we never issue one, but
+	// a token that carries one is not valid before it, RFC 7519 §4.1.5).
+	NotBefore time.Time
 	// AuthTime is nil on a legacy token, which gets the grandfather path.
 	AuthTime *time.Time
 	IdleMax  int64 // seconds

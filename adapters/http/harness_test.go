@@ -19,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
@@ -43,6 +44,7 @@ type harness struct {
 	srv    *httptest.Server
 	clock  *clock.Fake
 	codec  *jose.Codec
+	key    gojose.JSONWebKey // the private key behind codec (attack tests forge tokens with it)
 	db     *pgtest.DB
 	cfg    core.Config
 	hcfg   httpadapter.Config
@@ -112,7 +114,7 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, clock: clk, codec: codec, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail}
+	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail}
 }
 
 // fakeMailer records password-reset mails instead of sending them.

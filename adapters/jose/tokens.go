@@ -166,7 +166,9 @@ func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, er
 	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) {
 		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token is not for this service")
 	}
-	if cl.Expiry == nil || cl.IssuedAt == nil || cl.ID == "" {
+	// A time claim at or before the Unix epoch is not one we issue; iat at
+	// year 1 would even read back as the zero time (found by FuzzVerifyAccess).
+	if cl.Expiry == nil || cl.IssuedAt == nil || *cl.IssuedAt <= 0 || cl.ID == "" {
 		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token lacks required claims")
 	}
 	if !now.Before(cl.Expiry.Time()) {
@@ -188,14 +190,20 @@ func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, er
 	}, nil
 }
 
-// VerifyRefresh implements core.TokenCodec. Expiry is not judged here.
+// VerifyRefresh implements core.TokenCodec. Time claims (exp, nbf) are not
+// judged here: that is the refresh decision's, which knows now.
 func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	bad := invalid(core.CodeInvalidRefreshToken, "refresh token is not valid")
 	var cl refreshClaims
 	if err := c.verify(token, TypeRefresh, &cl); err != nil {
 		return core.RefreshClaims{}, bad
 	}
-	if cl.Issuer != c.issuer || cl.ID == "" || cl.Expiry == nil || (len(cl.Audience) > 0 && !cl.Audience.Contains(c.audience)) {
+	// aud is checked as for access tokens: RFC 7519 §4.1.3 requires a
+	// token whose aud does not name this service to be rejected.
+	// exp at or before the Unix epoch is malformed: at year 1 it would read
+	// back as the zero time, which DecideRefresh takes for "no exp" and so
+	// skip the token's idle deadline (found by FuzzVerifyRefresh).
+	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) || cl.ID == "" || cl.Expiry == nil || *cl.Expiry <= 0 {
 		return core.RefreshClaims{}, bad
 	}
 	sub, err1 := uuid.Parse(cl.Subject)
@@ -206,6 +214,9 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	out := core.RefreshClaims{Subject: sub, SessionID: sid, JTI: cl.ID, ExpiresAt: cl.Expiry.Time()}
 	if cl.IssuedAt != nil {
 		out.IssuedAt = cl.IssuedAt.Time()
+	}
+	if cl.NotBefore != nil {
+		out.NotBefore = cl.NotBefore.Time() // judged by core.DecideRefresh, which knows now
 	}
 	if cl.TenantID != "" {
 		tid, err := uuid.Parse(cl.TenantID)

@@ -98,6 +98,8 @@ func mapErr(err error) error {
 			return core.ErrConflict
 		case "23503", "23514": // foreign_key_violation, check_violation
 			return fmt.Errorf("%w: %s", core.Errorf(core.CodeConflict, "the change conflicts with existing data"), pg.ConstraintName)
+		case "22021": // character_not_in_repertoire: client text PostgreSQL cannot store (NUL)
+			return core.Errorf(core.CodeValidation, "a text value contains a character that cannot be stored (NUL)")
 		}
 	}
 	return err

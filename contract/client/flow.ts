@@ -1,0 +1,189 @@
+// The main flow of a frontend, written the way a frontend team writes it:
+// types generated from openapi.yaml by openapi-typescript, calls made with
+// openapi-fetch. `make contract-client` regenerates the types, type-checks
+// this file (tsc --noEmit) and runs it with node against a live sessiond,
+// so a spec change that breaks a client breaks CI.
+//
+//   register → login → me → sessions → refresh → policy read/patch → logout
+//
+// SESSIOND_URL is the server root (e.g. http://127.0.0.1:8080).
+
+import createClient from "openapi-fetch";
+import type { components, paths } from "./generated/schema.js";
+
+type Problem = components["schemas"]["Problem"];
+type TokenResponse = components["schemas"]["TokenResponse"];
+type User = components["schemas"]["User"];
+
+const base = process.env["SESSIOND_URL"];
+if (!base) {
+  throw new Error("SESSIOND_URL is not set (make contract-client sets it)");
+}
+
+// Everything under /api/v1; the platform paths live at the server root.
+const api = createClient<paths>({ baseUrl: `${base}/api/v1` });
+const root = createClient<paths>({ baseUrl: base });
+
+const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+let passed = 0;
+
+function check(ok: boolean, what: string, detail?: unknown): asserts ok {
+  if (!ok) {
+    throw new Error(`${what}${detail === undefined ? "" : `: ${JSON.stringify(detail)}`}`);
+  }
+}
+
+function step(name: string): void {
+  passed++;
+  console.log(`ok   ${name}`);
+}
+
+/** The problem a call failed with, checked to be the expected one. */
+function expectProblem(r: { error?: Problem; response: Response }, status: number, code: string, what: string): Problem {
+  check(r.response.status === status, `${what}: status ${r.response.status}, want ${status}`, r.error);
+  check(r.response.headers.get("content-type")?.startsWith("application/problem+json") === true, `${what}: not problem+json`);
+  check(r.error !== undefined && r.error.code === code, `${what}: code ${r.error?.code}, want ${code}`, r.error);
+  return r.error;
+}
+
+function tokenPair(r: { data?: TokenResponse; response: Response }, what: string): TokenResponse & { refresh_token: string } {
+  check(r.response.status === 200 && r.data !== undefined, `${what}: status ${r.response.status}`);
+  const t = r.data;
+  check(t.token_type === "Bearer" && t.access_token.split(".").length === 3, `${what}: not a bearer JWT`, t);
+  check(t.refresh_token !== undefined, `${what}: body transport must return the refresh token`);
+  check(t.expires_in > 0, `${what}: expires_in`, t.expires_in);
+  const idle = Date.parse(t.idle_expires_at);
+  const abs = Date.parse(t.absolute_expires_at);
+  check(idle > Date.now() - 60_000 && idle <= abs, `${what}: deadlines`, t);
+  check(r.response.headers.get("cache-control") === "no-store", `${what}: tokens must not be cached`);
+  return { ...t, refresh_token: t.refresh_token };
+}
+
+async function main(): Promise<void> {
+  {
+    const { data, response } = await root.GET("/readyz");
+    check(response.status === 200 && data?.status === "ok", "readyz", data);
+    const jwks = await root.GET("/.well-known/jwks.json");
+    check(jwks.data !== undefined && jwks.data.keys.length > 0 && jwks.data.keys.every((k) => k.kid !== ""), "jwks", jwks.data);
+    step("platform: readyz, jwks");
+  }
+
+  // register
+  const email = `Contract.Client+${Date.now()}@Example.com`;
+  const password = "correct horse battery staple";
+  let me: User;
+  {
+    const { data, response } = await api.POST("/auth/register", {
+      body: { email, password, name: "Contract Client", account_name: "Contract Co" },
+    });
+    check(response.status === 201 && data !== undefined, `register: status ${response.status}`);
+    check(data.email === email.toLowerCase() && data.account_role === "owner" && data.is_active, "register: user", data);
+    me = data;
+    const again = await api.POST("/auth/register", {
+      body: { email: email.toUpperCase(), password, name: "Again", account_name: "Again Co" },
+    });
+    expectProblem(again, 409, "email_taken", "register twice");
+    step("register (201; 409 email_taken for the same address in another case)");
+  }
+
+  // login (JSON, then the OAuth2 form); a wrong password is the generic 401
+  let tokens: TokenResponse & { refresh_token: string };
+  {
+    const wrong = await api.POST("/auth/login/json", { body: { email, password: "not the password" } });
+    expectProblem(wrong, 401, "invalid_credentials", "login with a wrong password");
+    const form = await api.POST("/auth/login", {
+      body: { grant_type: "password", username: email, password },
+      bodySerializer: (b) => new URLSearchParams(b as Record<string, string>).toString(),
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    });
+    tokenPair(form, "login (form)");
+    tokens = tokenPair(
+      await api.POST("/auth/login/json", {
+        body: { email, password },
+        params: { header: { "X-Device-Id": "contract-client" } },
+      }),
+      "login",
+    );
+    step("login (JSON and OAuth2 form; 401 invalid_credentials)");
+  }
+
+  // me
+  {
+    const { data, response } = await api.GET("/auth/me", { headers: bearer(tokens.access_token) });
+    check(response.status === 200 && data?.id === me.id && data.account_id === me.account_id, "me", data);
+    const anonymous = await api.GET("/auth/me");
+    expectProblem(anonymous, 401, "invalid_token", "me without a token");
+    step("me");
+  }
+
+  // sessions
+  {
+    const { data, response } = await api.GET("/sessions", { headers: bearer(tokens.access_token) });
+    check(response.status === 200 && data !== undefined, `sessions: status ${response.status}`);
+    const current = data.items.filter((s) => s.is_current);
+    check(current.length === 1 && current[0]?.id === tokens.session_id, "sessions: current", data);
+    check(current[0]?.device_id === "contract-client", "sessions: device id", current[0]);
+    step("sessions");
+  }
+
+  // refresh
+  {
+    const next = tokenPair(await api.POST("/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), "refresh");
+    check(next.session_id === tokens.session_id, "refresh: same session", next);
+    check(next.refresh_token !== tokens.refresh_token && next.access_token !== tokens.access_token, "refresh: rotated");
+    check(next.absolute_expires_at === tokens.absolute_expires_at, "refresh: the absolute deadline never moves", next);
+    const forged = await api.POST("/auth/refresh", { body: { refresh_token: tokens.access_token } });
+    expectProblem(forged, 401, "invalid_refresh_token", "an access token as refresh token");
+    tokens = next;
+    step("refresh (rotates; absolute deadline fixed; access token refused)");
+  }
+
+  // policy read / patch (owner)
+  {
+    const read = await api.GET("/accounts/me/security", { headers: bearer(tokens.access_token) });
+    check(read.response.status === 200 && read.data !== undefined, `policy read: status ${read.response.status}`);
+    const p = read.data;
+    check(p.idle_minutes === null && p.absolute_minutes === null, "policy read: a new account has no override", p);
+    check(p.effective.idle_minutes === p.defaults.idle_minutes && p.effective.idle_minutes <= p.effective.absolute_minutes, "policy read: effective", p);
+    check(p.bounds.idle_minutes_min <= p.effective.idle_minutes && p.effective.idle_minutes <= p.bounds.idle_minutes_max, "policy read: bounds", p);
+    step("policy read");
+    const patch = await api.PATCH("/accounts/me/security", {
+      headers: bearer(tokens.access_token),
+      body: { idle_minutes: 60, absolute_minutes: null },
+    });
+    check(patch.response.status === 200 && patch.data !== undefined, `policy patch: status ${patch.response.status}`);
+    check(patch.data.idle_minutes === 60 && patch.data.effective.idle_minutes === 60, "policy patch", patch.data);
+    const invariant = await api.PATCH("/accounts/me/security", {
+      headers: bearer(tokens.access_token),
+      body: { idle_minutes: patch.data.bounds.idle_minutes_max, absolute_minutes: patch.data.bounds.absolute_minutes_min },
+    });
+    expectProblem(invariant, 422, "policy_invariant_violated", "policy patch breaking idle ≤ absolute");
+    step("policy patch (200; 422 policy_invariant_violated)");
+  }
+
+  // logout: the session ends at once, for both tokens
+  {
+    const { response } = await api.POST("/auth/logout", {
+      headers: bearer(tokens.access_token),
+      body: { refresh_token: tokens.refresh_token },
+    });
+    check(response.status === 204, `logout: status ${response.status}`);
+    expectProblem(await api.GET("/auth/me", { headers: bearer(tokens.access_token) }), 401, "invalid_token", "me after logout");
+    expectProblem(
+      await api.POST("/auth/refresh", { body: { refresh_token: tokens.refresh_token } }),
+      401,
+      "invalid_refresh_token",
+      "refresh after logout",
+    );
+    step("logout (204; both tokens dead)");
+  }
+
+  console.log(`contract client: ${passed} passed, 0 failed`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`FAIL ${err instanceof Error ? err.message : String(err)}`);
+  console.log(`contract client: ${passed} passed, 1 failed`);
+  process.exit(1);
+});
