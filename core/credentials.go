@@ -2,9 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -15,21 +12,12 @@ import (
 // inactive.
 var errInvalidResetToken = &Error{Code: CodeInvalidResetToken, Message: "the password-reset token is invalid or has expired"}
 
-// NewResetToken returns a fresh password-reset token: 256 bits from
-// crypto/rand, base64url without padding (43 characters).
-func NewResetToken() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24 aborts instead).
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// NewResetToken returns a fresh password-reset token (256 random bits).
+func NewResetToken() string { return newSecret() }
 
 // HashResetToken is how a reset token is stored and looked up: SHA-256 of
-// its text. A fast hash is enough: the token has 256 bits of entropy, so
-// there is nothing to brute-force.
-func HashResetToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+// its text.
+func HashResetToken(token string) []byte { return digest(token) }
 
 // ChangePassword replaces the caller's password after checking the
 // current one, and ends the caller's other sessions (REV-04); the current

@@ -46,19 +46,27 @@ type RefreshClaims struct {
 // Legacy reports whether the token predates the policy-snapshot claims.
 func (c RefreshClaims) Legacy() bool { return c.AuthTime == nil }
 
-// NewJTI returns a fresh token identifier: 256 bits from crypto/rand,
-// base64url without padding.
-func NewJTI() string {
+// newSecret returns 256 bits from crypto/rand, base64url without padding
+// (43 characters): the form of every bearer secret the service mints.
+func newSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24 aborts instead).
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// HashJTI is how a jti is stored and looked up: SHA-256 of its text.
-func HashJTI(jti string) []byte {
-	h := sha256.Sum256([]byte(jti))
+// digest is how a high-entropy secret is stored and looked up: SHA-256 of
+// its text. A fast hash is enough: 256 random bits leave nothing to
+// brute-force.
+func digest(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
+
+// NewJTI returns a fresh token identifier (256 random bits).
+func NewJTI() string { return newSecret() }
+
+// HashJTI is how a jti is stored and looked up: SHA-256 of its text.
+func HashJTI(jti string) []byte { return digest(jti) }
 
 // SealSuccessor encrypts the successor's jti under a key derived from the
 // parent's raw jti. The database keeps only the sealed value: a reader of
