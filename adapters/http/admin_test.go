@@ -36,6 +36,19 @@ func (h *harness) addMember(t testing.TB, ownerAT, role string) registered {
 	return registered{UserID: u.ID, AccountID: u.AccountID, Email: email, Password: pw}
 }
 
+// memberOf adds a member to owner's account through the API from a
+// short-lived owner session, which it ends again, so the owner's session
+// list is as it was.
+func (h *harness) memberOf(t testing.TB, owner registered) registered {
+	t.Helper()
+	tk := h.login(t, owner, nil)
+	m := h.addMember(t, tk.AccessToken, "member")
+	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken}); res.Status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", res.Status, res.Body)
+	}
+	return m
+}
+
 // owner registers a new account and signs its owner in.
 func (h *harness) owner(t testing.TB, prefix string) (registered, tokens) {
 	t.Helper()

@@ -57,18 +57,7 @@ func newTenant(t *testing.T, h *harness, prefix string) tenantFixture {
 		f.devices = append(f.devices, h.login(t, f.owner, map[string]string{"X-Device-Id": dev}))
 	}
 	// A member of the account.
-	m := registered{Email: uniqueEmail(prefix + "-member"), Password: "member password " + prefix}
-	res := h.do(t, req{method: "POST", path: "/api/v1/accounts/me/members",
-		bearer: f.devices[0].AccessToken, body: map[string]string{"email": m.Email, "password": m.Password, "name": "Member", "role": "member"}})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("create member: %d %s", res.Status, res.Body)
-	}
-	var u struct {
-		ID        uuid.UUID `json:"id"`
-		AccountID uuid.UUID `json:"account_id"`
-	}
-	res.JSON(t, &u)
-	m.UserID, m.AccountID = u.ID, u.AccountID
+	m := h.addMember(t, f.devices[0].AccessToken, "member")
 	tk := h.login(t, m, nil)
 	f.member, f.memberTk = &m, &tk
 	return f

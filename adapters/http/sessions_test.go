@@ -132,7 +132,7 @@ func TestSessions_UnknownDeviceFields_AreNull(t *testing.T) {
 func TestSessions_REV02_ListShowsOnlyCallersSessions(t *testing.T) {
 	h := newHarness(t)
 	u1 := h.register(t, uniqueEmail("rev02-u1"))
-	u2 := h.addMemberSQL(t, u1)
+	u2 := h.memberOf(t, u1)
 	u3 := h.register(t, uniqueEmail("rev02-u3"))
 	a := h.login(t, u1, nil)
 	b := h.login(t, u1, nil)
@@ -208,7 +208,7 @@ func TestSessions_RevokeOtherDevice_ItsTokensStopWorking(t *testing.T) {
 func TestSessions_REV03_ForeignOrUnknownSessionID_Same404(t *testing.T) {
 	h := newHarness(t)
 	u1 := h.register(t, uniqueEmail("rev03-u1"))
-	u2 := h.addMemberSQL(t, u1)
+	u2 := h.memberOf(t, u1)
 	u3 := h.register(t, uniqueEmail("rev03-u3"))
 	me := h.login(t, u1, nil)
 	ended := h.login(t, u1, nil)
@@ -255,18 +255,4 @@ func TestSessions_MalformedIDOrNoToken_NeverA500(t *testing.T) {
 	expectProblem(t, h.do(t, req{method: "DELETE", path: "/api/v1/sessions/not-a-uuid", bearer: tk.AccessToken}), http.StatusUnprocessableEntity, "validation_failed")
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/sessions"}), http.StatusUnauthorized, "invalid_token")
 	expectProblem(t, h.do(t, req{method: "DELETE", path: "/api/v1/sessions/" + uuid.NewString()}), http.StatusUnauthorized, "invalid_token")
-}
-
-// addMemberSQL creates a second user (role member) in owner's account with the
-// owner's password, directly in the database: member management is another
-// issue's endpoint.
-func (h *harness) addMemberSQL(t testing.TB, owner registered) registered {
-	t.Helper()
-	m := registered{UserID: uuid.New(), AccountID: owner.AccountID, Email: uniqueEmail("member"), Password: owner.Password}
-	if _, err := h.db.Admin(t).Exec(context.Background(), `INSERT INTO users (account_id, id, email, name, password_hash, account_role, created_at, updated_at)
-		SELECT account_id, $2, $3, 'Member', password_hash, 'member', now(), now() FROM users WHERE account_id = $1 AND id = $4`,
-		owner.AccountID, m.UserID, m.Email, owner.UserID); err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
