@@ -110,6 +110,9 @@ type Rotation struct {
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
 	TokenExpiresAt    time.Time
+	// Client is who refreshed: recorded as the session's latest activity
+	// (last_ip, last_user_agent).
+	Client Client
 }
 
 // Revoke reasons stored on sessions.

@@ -328,7 +328,7 @@ func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (
 				NewJTIHash: HashJTI(newJTI), NewJTISealed: SealSuccessor(claims.JTI, newJTI),
 				Now: now, AuthTime: decision.AuthTime, Snapshot: decision.Snapshot,
 				IdleExpiresAt: decision.IdleExpiresAt, AbsoluteExpiresAt: decision.AbsoluteExpiresAt,
-				TokenExpiresAt: decision.TokenExpiresAt,
+				TokenExpiresAt: decision.TokenExpiresAt, Client: client,
 			})
 		}
 		return nil

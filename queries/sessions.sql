@@ -3,11 +3,11 @@
 WITH s AS (
     INSERT INTO sessions (
         account_id, id, user_id, device_name, device_id, ip_address, user_agent,
-        auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
+        last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
         idle_expires_at, absolute_expires_at, current_jti_hash)
     VALUES (
         @account_id, @id, @user_id, @device_name, @device_id, @ip_address, @user_agent,
-        @auth_time, @idle_seconds, @absolute_seconds, @now, @now,
+        @ip_address, @user_agent, @auth_time, @idle_seconds, @absolute_seconds, @now, @now,
         @idle_expires_at, @absolute_expires_at, @jti_hash)
     RETURNING account_id, id
 )
@@ -39,6 +39,8 @@ WITH s AS (
         current_jti_sealed  = @new_jti_sealed,
         rotated_at          = @now,
         last_used_at        = @now,
+        last_ip             = @last_ip,
+        last_user_agent     = @last_user_agent,
         generation          = generation + 1,
         auth_time           = @auth_time,
         idle_seconds        = @idle_seconds,

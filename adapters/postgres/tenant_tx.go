@@ -134,6 +134,7 @@ func (t *tenantTx) SessionRotate(ctx context.Context, r core.Rotation) error {
 		NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, Now: r.Now,
 		AuthTime: r.AuthTime, IdleSeconds: int32(r.Snapshot.IdleSeconds), AbsoluteSeconds: int32(r.Snapshot.AbsoluteSeconds),
 		IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt, TokenExpiresAt: r.TokenExpiresAt,
+		LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
 	}))
 }
 

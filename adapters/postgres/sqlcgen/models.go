@@ -74,6 +74,8 @@ type Session struct {
 	Generation        int32
 	RevokedAt         *time.Time
 	RevokeReason      *string
+	LastIp            *netip.Addr
+	LastUserAgent     *string
 }
 
 type User struct {

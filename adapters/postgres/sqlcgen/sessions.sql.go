@@ -17,11 +17,11 @@ const sessionCreate = `-- name: SessionCreate :exec
 WITH s AS (
     INSERT INTO sessions (
         account_id, id, user_id, device_name, device_id, ip_address, user_agent,
-        auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
+        last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
         idle_expires_at, absolute_expires_at, current_jti_hash)
     VALUES (
         $4, $5, $6, $7, $8, $9, $10,
-        $11, $12, $13, $2, $2,
+        $9, $10, $11, $12, $13, $2, $2,
         $14, $15, $1)
     RETURNING account_id, id
 )
@@ -324,17 +324,19 @@ WITH s AS (
         current_jti_sealed  = $4,
         rotated_at          = $2,
         last_used_at        = $2,
+        last_ip             = $5,
+        last_user_agent     = $6,
         generation          = generation + 1,
-        auth_time           = $5,
-        idle_seconds        = $6,
-        absolute_seconds    = $7,
-        idle_expires_at     = $8,
-        absolute_expires_at = $9
-    WHERE sessions.account_id = $10 AND sessions.id = $11
+        auth_time           = $7,
+        idle_seconds        = $8,
+        absolute_seconds    = $9,
+        idle_expires_at     = $10,
+        absolute_expires_at = $11
+    WHERE sessions.account_id = $12 AND sessions.id = $13
     RETURNING sessions.account_id, sessions.id
 ), used AS (
     UPDATE refresh_tokens SET used_at = $2
-    WHERE refresh_tokens.account_id = $10 AND refresh_tokens.jti_hash = $12
+    WHERE refresh_tokens.account_id = $12 AND refresh_tokens.jti_hash = $14
       AND refresh_tokens.used_at IS NULL
 )
 INSERT INTO refresh_tokens (account_id, jti_hash, session_id, issued_at, expires_at)
@@ -346,6 +348,8 @@ type SessionRotateParams struct {
 	Now               time.Time
 	TokenExpiresAt    time.Time
 	NewJtiSealed      []byte
+	LastIp            *netip.Addr
+	LastUserAgent     *string
 	AuthTime          time.Time
 	IdleSeconds       int32
 	AbsoluteSeconds   int32
@@ -364,6 +368,8 @@ func (q *Queries) SessionRotate(ctx context.Context, arg SessionRotateParams) er
 		arg.Now,
 		arg.TokenExpiresAt,
 		arg.NewJtiSealed,
+		arg.LastIp,
+		arg.LastUserAgent,
 		arg.AuthTime,
 		arg.IdleSeconds,
 		arg.AbsoluteSeconds,
