@@ -26,6 +26,7 @@ budget() {
   local n
   case $1 in
     FuzzRequestBodies) n=3000 ;;    # real HTTP + PostgreSQL: ~600/s
+    FuzzSignInHeaders) n=1000 ;;    # two sign-ins (argon2, a session row) per input
     FuzzDecideRefresh) n=200000 ;;  # pure function: ~55k/s
     *) n=40000 ;;                   # token parsing and the like: ~10k/s
   esac

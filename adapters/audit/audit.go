@@ -44,8 +44,6 @@ type Writer struct{}
 // NewWriter returns a Writer.
 func NewWriter() *Writer { return &Writer{} }
 
-const maxUserAgent = 512
-
 // secretKey reports whether a details key names something that must never
 // be stored. Hashes are allowed ("…_hash").
 func secretKey(k string) bool {
@@ -83,10 +81,9 @@ func (w *Writer) Record(ctx context.Context, ins Inserter, accountID uuid.UUID, 
 	if id == uuid.Nil {
 		id = uuid.New()
 	}
-	ua := e.UserAgent
-	if len(ua) > maxUserAgent {
-		ua = ua[:maxUserAgent]
-	}
+	// The edge already cleaned it; a row that PostgreSQL refuses would
+	// roll back the change it records, so clean again.
+	ua := core.CleanText(e.UserAgent, core.MaxUserAgentChars)
 	return ins.InsertAuditEvent(ctx, Row{
 		AccountID: accountID, ID: id, ActorUserID: e.ActorUserID, Action: e.Action,
 		ResourceType: e.ResourceType, ResourceID: e.ResourceID, Details: b,

@@ -159,11 +159,13 @@ func (s *Server) gate(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		// SECURITY: header text is made valid UTF-8 without NUL and cut by
+		// characters here, at the edge (core.CleanText explains why).
 		ri := requestInfo{r: r, client: core.Client{
 			IP:        clientIP(r, s.cfg.TrustedProxies),
-			UserAgent: truncate(r.UserAgent(), 512),
-			DeviceID:  truncate(r.Header.Get("X-Device-Id"), 200),
-		}}
+			UserAgent: r.UserAgent(),
+			DeviceID:  r.Header.Get("X-Device-Id"),
+		}.Clean()}
 		ctx = context.WithValue(ctx, requestKey, ri)
 
 		route, params, err := s.contract.router.FindRoute(r)
@@ -249,13 +251,6 @@ func requestValidationError(err error) *core.Error {
 		return &core.Error{Code: codeUnsupportedMediaType, Message: "unsupported content type"}
 	}
 	return &core.Error{Code: core.CodeBadRequest, Message: "the request is not valid"}
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // recoverer answers a panic with a 500 problem instead of a dropped
