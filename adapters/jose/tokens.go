@@ -43,6 +43,11 @@ func NewCodec(keys *KeySet, issuer, audience, clientID string) (*Codec, error) {
 	if issuer == "" || audience == "" {
 		return nil, errors.New("tokens: issuer and audience are required")
 	}
+	if issuer == audience {
+		// Refresh tokens are addressed to the issuer (refreshAudience); an
+		// access audience equal to it would let them pass as access tokens.
+		return nil, errors.New("tokens: the access-token audience must differ from the issuer")
+	}
 	signKey := keys.keys[0]
 	c := &Codec{keys: keys, signers: map[string]gojose.Signer{}, issuer: issuer, audience: audience, clientID: clientID}
 	for _, typ := range []string{TypeAccess, TypeRefresh} {
@@ -90,11 +95,22 @@ func (c *Codec) SignAccess(a core.AccessClaims) (string, error) {
 	return jwt.Signed(c.signers[TypeAccess]).Claims(cl).Serialize()
 }
 
+// refreshAudience is the aud of refresh tokens: the issuer, this service's
+// token endpoint, the only party that ever consumes them (as Keycloak does).
+//
+// SECURITY: refresh and access tokens are signed with the same published
+// key and carry the same iss. A resource server that verifies access tokens
+// offline with the JWKS but ignores typ (golang-jwt cannot check it) would
+// otherwise accept a stolen, spent or revoked refresh token as an access
+// token for its whole idle window. With its own aud, every audience check
+// refuses it (JWT-10, outside review finding 2).
+func (c *Codec) refreshAudience() string { return c.issuer }
+
 // SignRefresh implements core.TokenCodec.
 func (c *Codec) SignRefresh(r core.RefreshClaims) (string, error) {
 	cl := refreshClaims{
 		Claims: jwt.Claims{
-			Issuer: c.issuer, Audience: jwt.Audience{c.audience}, Subject: r.Subject.String(), ID: r.JTI,
+			Issuer: c.issuer, Audience: jwt.Audience{c.refreshAudience()}, Subject: r.Subject.String(), ID: r.JTI,
 			IssuedAt: jwt.NewNumericDate(r.IssuedAt), Expiry: jwt.NewNumericDate(r.ExpiresAt),
 		},
 		SessionID: r.SessionID.String(),
@@ -198,12 +214,16 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 	if err := c.verify(token, TypeRefresh, &cl); err != nil {
 		return core.RefreshClaims{}, bad
 	}
-	// aud is checked as for access tokens: RFC 7519 §4.1.3 requires a
-	// token whose aud does not name this service to be rejected.
+	// aud must name the refresh audience: RFC 7519 §4.1.3 requires a token
+	// whose aud does not name this service to be rejected. Tokens signed
+	// before refresh tokens had their own aud carry the access audience;
+	// they are still accepted here (typ already tells them apart), so that
+	// the upgrade signs nobody out, and their successors get the new aud.
 	// exp at or before the Unix epoch is malformed: at year 1 it would read
 	// back as the zero time, which DecideRefresh takes for "no exp" and so
 	// skip the token's idle deadline (found by FuzzVerifyRefresh).
-	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.audience) || cl.ID == "" || cl.Expiry == nil || *cl.Expiry <= 0 {
+	audOK := cl.Audience.Contains(c.refreshAudience()) || cl.Audience.Contains(c.audience)
+	if cl.Issuer != c.issuer || !audOK || cl.ID == "" || cl.Expiry == nil || *cl.Expiry <= 0 {
 		return core.RefreshClaims{}, bad
 	}
 	sub, err1 := uuid.Parse(cl.Subject)
