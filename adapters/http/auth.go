@@ -137,7 +137,7 @@ func (s *Server) RefreshToken(ctx context.Context, req api.RefreshTokenRequestOb
 	}
 	csrf := ""
 	if fromCookie {
-		if c, err := r.Cookie(csrfCookieName); err == nil {
+		if c, err := r.Cookie(s.csrfCookieName()); err == nil {
 			csrf = c.Value
 		}
 	}

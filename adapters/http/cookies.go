@@ -15,15 +15,25 @@ import (
 // Cookie transport (SPEC §4, §6). The refresh cookie is HttpOnly,
 // SameSite=Strict, scoped to the auth path (so it cannot use the __Host-
 // prefix; __Secure- when Secure), no Domain, Max-Age = seconds to the
-// session's absolute deadline. A readable csrf_token cookie carries the
+// session's absolute deadline. A readable CSRF cookie carries the
 // double-submit value that cookie-borne refresh and logout must echo in
 // X-CSRF-Token.
 const (
 	cookiePath      = "/api/v1/auth"
-	csrfCookieName  = "csrf_token"
 	csrfHeader      = "X-CSRF-Token"
 	transportHeader = "X-Session-Transport"
 )
+
+// csrfCookieName is __Host-csrf_token when Secure: the CSRF cookie has
+// Path=/ and no Domain, so it can take the __Host- prefix, which tells the
+// browser to refuse it from a sibling subdomain or plain HTTP (a planted
+// double-submit value would defeat the check). csrf_token for local HTTP.
+func (s *Server) csrfCookieName() string {
+	if s.cfg.CookieSecure {
+		return "__Host-csrf_token"
+	}
+	return "csrf_token"
+}
 
 func (s *Server) refreshCookieName() string {
 	if s.cfg.CookieSecure {
@@ -49,7 +59,7 @@ func (s *Server) csrfCookie(value string, absoluteDeadline, now time.Time) *http
 		maxAge = 1
 	}
 	return &http.Cookie{
-		Name: csrfCookieName, Value: value, Path: "/", MaxAge: maxAge,
+		Name: s.csrfCookieName(), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: false, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode,
 	}
 }
@@ -58,7 +68,7 @@ func (s *Server) csrfCookie(value string, absoluteDeadline, now time.Time) *http
 func (s *Server) clearedCookies() []*http.Cookie {
 	return []*http.Cookie{
 		{Name: s.refreshCookieName(), Value: "", Path: cookiePath, MaxAge: -1, HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode},
-		{Name: csrfCookieName, Value: "", Path: "/", MaxAge: -1, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode},
+		{Name: s.csrfCookieName(), Value: "", Path: "/", MaxAge: -1, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode},
 	}
 }
 
@@ -84,7 +94,7 @@ func (s *Server) checkCSRF(r *http.Request) error {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" && !s.explicitlyAllowed(origin) {
 		return fail
 	}
-	c, err := r.Cookie(csrfCookieName)
+	c, err := r.Cookie(s.csrfCookieName())
 	h := r.Header.Get(csrfHeader)
 	if err != nil || c.Value == "" || h == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(h)) != 1 {
 		return fail

@@ -11,7 +11,8 @@ import (
 const (
 	secureRefreshCookie = "__Secure-refresh_token"
 	plainRefreshCookie  = "refresh_token"
-	csrfCookie          = "csrf_token"
+	secureCSRFCookie    = "__Host-csrf_token"
+	plainCSRFCookie     = "csrf_token"
 )
 
 var cookieTransport = map[string]string{"X-Session-Transport": "cookie"}
@@ -47,9 +48,9 @@ func (h *harness) cookieLogin(t testing.TB, u registered) (res response, refresh
 		t.Fatalf("cookie login: %d %s", res.Status, res.Body)
 	}
 	cs := setCookies(res)
-	name := secureRefreshCookie
+	name, csrfCookie := secureRefreshCookie, secureCSRFCookie
 	if !h.hcfg.CookieSecure {
-		name = plainRefreshCookie
+		name, csrfCookie = plainRefreshCookie, plainCSRFCookie
 	}
 	if cs[name] == nil || cs[csrfCookie] == nil {
 		t.Fatalf("cookie login set %v", res.Header.Values("Set-Cookie"))
@@ -106,8 +107,12 @@ func TestCookie_CK01_LoginSetsHardenedCookies_RefreshTokenOnlyInCookie(t *testin
 	res, refresh, csrf := h.cookieLogin(t, u)
 
 	checkRefreshCookie(t, res, refresh, defaultAbs)
-	if csrf.HttpOnly || !csrf.Secure || csrf.SameSite != http.SameSiteStrictMode || csrf.Path != "/" || csrf.MaxAge != defaultAbs || len(csrf.Value) < 32 {
-		t.Errorf("csrf cookie = %+v: want readable by scripts, Secure, SameSite=Strict, Path=/", csrf)
+	// The readable CSRF cookie has Path=/ and no Domain, so it carries the
+	// __Host- prefix: a sibling subdomain cannot plant a double-submit value
+	// (outside review, finding 6).
+	if csrf.Name != secureCSRFCookie || csrf.HttpOnly || !csrf.Secure || csrf.SameSite != http.SameSiteStrictMode || csrf.Path != "/" ||
+		csrf.Domain != "" || csrf.MaxAge != defaultAbs || len(csrf.Value) < 32 {
+		t.Errorf("csrf cookie = %+v: want __Host-csrf_token, readable by scripts, Secure, SameSite=Strict, Path=/, no Domain", csrf)
 	}
 	assertNoRefreshInBody(t, res)
 	// CK-03: token responses are never cached.
@@ -161,14 +166,14 @@ func TestCookie_CK02_RefreshWithoutCSRFDefence_Refused(t *testing.T) {
 	}
 	cs := setCookies(res)
 	next := cs[secureRefreshCookie]
-	if next == nil || cs[csrfCookie] == nil {
+	if next == nil || cs[secureCSRFCookie] == nil {
 		t.Fatalf("refresh set %v, want both cookies", res.Header.Values("Set-Cookie"))
 	}
 	checkRefreshCookie(t, res, next, defaultAbs-3600) // Max-Age counts down to the unmoved absolute deadline
 	if next.Value == refresh.Value || claims(t, next.Value)["jti"] == claims(t, refresh.Value)["jti"] {
 		t.Error("refresh cookie was not rotated")
 	}
-	if cs[csrfCookie].Value != csrf.Value {
+	if cs[secureCSRFCookie].Value != csrf.Value {
 		t.Error("csrf token changed on refresh; open tabs would lose it")
 	}
 	assertNoRefreshInBody(t, res)
@@ -211,6 +216,10 @@ func TestCookie_REV01_LogoutClearsBothCookies(t *testing.T) {
 func assertCleared(t testing.TB, res response, refreshName string, secure bool) {
 	t.Helper()
 	cs := setCookies(res)
+	csrfCookie := secureCSRFCookie
+	if !secure {
+		csrfCookie = plainCSRFCookie
+	}
 	for _, name := range []string{refreshName, csrfCookie} {
 		c := cs[name]
 		if c == nil {
