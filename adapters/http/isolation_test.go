@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/core"
 )
 
 // tenantFixture is one tenant with an owner signed in on two devices (and,
@@ -115,13 +117,46 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 			t.Fatalf("refresh: %d %s", res.Status, res.Body)
 		}
 		noneOf(t, "refresh", res.Body, bIDs)
-		// RT-04: B's refresh token does not become A's by being sent with
-		// A's access token (the Authorization header is the refresh
-		// token's place, so A's access token there is simply refused).
+		// B's refresh token in the body with A's access token in the
+		// Authorization header: the header is read as the refresh token
+		// and refused, so B's token is never even looked at (this proves
+		// only that the header wins; RT-04 below presents B's token itself).
 		res = h.do(t, req{method: "POST", path: "/api/v1/auth/refresh", bearer: tk.AccessToken,
 			body: map[string]string{"refresh_token": b.devices[1].RefreshToken}})
 		expectProblem(t, res, http.StatusUnauthorized, "invalid_refresh_token")
 		bLive(t)
+	})
+
+	// RT-04 (outside review, finding 6): B's current refresh token, signed
+	// by us with the real key, presented as tenant A's, or as A's user's.
+	// Only the tenant or the user differs from the genuine token; both are
+	// refused and B's family is untouched: the genuine token still rotates.
+	t.Run("RT-04: B's refresh token with A's tenant or A's user", func(t *testing.T) {
+		genuine := b.devices[1].RefreshToken
+		c := claims(t, genuine)
+		authTime := time.Unix(num(t, c, "auth_time"), 0)
+		forge := func(sub, tid uuid.UUID) string {
+			tok, err := h.codec.SignRefresh(core.RefreshClaims{
+				Subject: sub, SessionID: uuid.MustParse(c["sid"].(string)), AccountID: tid, JTI: c["jti"].(string),
+				IssuedAt: time.Unix(num(t, c, "iat"), 0), ExpiresAt: time.Unix(num(t, c, "exp"), 0),
+				AuthTime: &authTime, IdleMax: num(t, c, "idle_max"), AbsMax: num(t, c, "abs_max"),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		for name, tok := range map[string]string{
+			"tenant A":                 forge(b.owner.UserID, a.owner.AccountID),
+			"A's owner as the subject": forge(a.owner.UserID, b.owner.AccountID),
+			"A's owner and A's tenant": forge(a.owner.UserID, a.owner.AccountID),
+		} {
+			t.Run(name, func(t *testing.T) {
+				expectProblem(t, h.refresh(t, tok), http.StatusUnauthorized, "invalid_refresh_token")
+			})
+		}
+		bLive(t)
+		b.devices[1] = h.mustRefresh(t, genuine)
 	})
 
 	t.Run("POST /auth/logout with B's refresh token", func(t *testing.T) {
