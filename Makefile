@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TOOL := go tool -modfile=tools/go.mod
 
 # Directories that hold generated code (checked for untracked files).
-GENERATED_DIRS ?= adapters/http/api adapters/postgres/sqlcgen cmd/sessiond
+GENERATED_DIRS ?= adapters/http/api adapters/postgres/sqlcgen cmd/sessiond adapters/http/docs/dist
 
 DEV_PG_DIR  ?= .data/pg
 DEV_PG_PORT ?= 54329
@@ -17,16 +17,23 @@ FUZZ_MULTIPLIER ?= 1
 
 .PHONY: all generate check-generated run db-start db-stop db-destroy \
         test test-go test-short bench lint build clean tools \
-        contract-deps spec-lint contract-client fuzz-smoke
+        contract-deps spec-lint contract-client fuzz-smoke docs-assets \
+        browser-deps browser-test
 
 all: build
 
 ## Code generation ------------------------------------------------------------
 
-generate:
+generate: docs-assets
 	$(TOOL) oapi-codegen -config adapters/http/api/oapi-codegen.yaml openapi.yaml
 	$(TOOL) sqlc generate
 	$(TOOL) wire gen ./cmd/sessiond
+
+# Swagger UI for /docs: the files of the swagger-ui-dist version pinned in
+# adapters/http/docs/npm/package-lock.json, copied verbatim (npm ci into a
+# temporary directory) into adapters/http/docs/dist, which is embedded.
+docs-assets:
+	scripts/docs-assets.sh
 
 check-generated: generate
 	@if ! git diff --exit-code --stat; then \
@@ -87,6 +94,8 @@ spec-lint: $(CONTRACT_STAMP)
 #                    isolation tests, fuzz seeds (go test -race)
 #   contract-client  TypeScript types from the spec, tsc --noEmit, and the
 #                    typed client's flow against a live server
+#   browser-test     Debian's Chromium (playwright-core) against a live
+#                    server: browser-tests/*.test.js
 #   fuzz-smoke       every fuzz target, about 5 s each
 # Each step that needs PostgreSQL gets its own temporary cluster
 # (TEST_DATABASE_URL), stopped and removed afterwards.
@@ -95,6 +104,7 @@ test:
 	$(MAKE) --no-print-directory spec-lint
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory contract-client
+	$(MAKE) --no-print-directory browser-test
 	$(MAKE) --no-print-directory fuzz-smoke
 
 test-go:
@@ -102,6 +112,22 @@ test-go:
 
 contract-client: $(CONTRACT_STAMP)
 	scripts/pg.sh with-temp-cluster scripts/contract-client.sh
+
+# Browser tests: playwright-core pinned in browser-tests/package-lock.json
+# (installed like the contract tooling, never a downloaded browser), driving
+# Debian's chromium (scripts/ensure-chromium.sh). BROWSER_TEST_FLAGS go to
+# node --test (e.g. --test-name-pattern=docs).
+BROWSER_STAMP := browser-tests/node_modules/.installed
+BROWSER_TEST_FLAGS ?=
+
+browser-deps: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): browser-tests/package.json browser-tests/package-lock.json
+	$(NPM_ENV) npm ci --prefix browser-tests --no-audit --no-fund --loglevel=error
+	@touch $@
+
+browser-test: $(BROWSER_STAMP)
+	scripts/pg.sh with-temp-cluster env BROWSER_TEST_FLAGS="$(BROWSER_TEST_FLAGS)" scripts/browser-tests.sh
 
 fuzz-smoke:
 	scripts/pg.sh with-temp-cluster env FUZZ_MULTIPLIER=$(FUZZ_MULTIPLIER) scripts/fuzz-smoke.sh

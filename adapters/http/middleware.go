@@ -116,6 +116,11 @@ type contract struct {
 	liveOptional map[string]bool
 }
 
+// accessTokenSchemes are the security schemes satisfied by an access token
+// in the Authorization header: bearerAuth, and oauth2Password, the same
+// token obtained through the OAuth2 password form (for Swagger UI at /docs).
+var accessTokenSchemes = map[string]bool{"bearerAuth": true, "oauth2Password": true}
+
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func newContract(doc *openapi3.T) (*contract, error) {
@@ -135,8 +140,10 @@ func newContract(doc *openapi3.T) (*contract, error) {
 				sec = *op.Security
 			}
 			for _, req := range sec {
-				if _, ok := req["bearerAuth"]; ok {
-					c.bearerOps[op.OperationID] = true
+				for name := range req {
+					if accessTokenSchemes[name] {
+						c.bearerOps[op.OperationID] = true
+					}
 				}
 			}
 		}

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/adapters/http/api"
+	"github.com/sessiond/sessiond/adapters/http/docs"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -31,6 +33,8 @@ type Config struct {
 	AllowedOrigins []string
 	// Limits are the rate limits; the zero value disables them.
 	Limits RateLimits
+	// DocsEnabled serves the interactive API documentation at /docs.
+	DocsEnabled bool
 }
 
 // JWKSource returns the public key set to publish.
@@ -102,7 +106,36 @@ func (s *Server) Handler() http.Handler {
 		root.Handle(p, inner)
 	}
 	root.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-	return s.accessLog(s.recoverer(s.gate(root)))
+	return s.accessLog(s.recoverer(s.withDocs(s.gate(root))))
+}
+
+// withDocs serves /docs and the files under /docs/ (see package docs) and
+// hands every other request to api. The documentation is not part of the
+// contract, so it bypasses gate rather than widening it: gate still routes,
+// authenticates and validates every other path exactly as before (and so
+// still answers 404 for /docs when the documentation is off).
+func (s *Server) withDocs(api http.Handler) http.Handler {
+	if !s.cfg.DocsEnabled {
+		return api
+	}
+	ui := docs.Handler(func(w http.ResponseWriter, r *http.Request, status int) {
+		if status == http.StatusMethodNotAllowed {
+			writeError(w, r, s.log, &core.Error{Code: codeMethodNotAllowed, Message: "method not allowed"})
+			return
+		}
+		writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "no such resource"})
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p != docs.Prefix && !strings.HasPrefix(p, docs.Prefix+"/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.op = "docs"
+		}
+		ui.ServeHTTP(w, r)
+	})
 }
 
 // writeJSON writes a JSON response with the given status.

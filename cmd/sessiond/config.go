@@ -146,7 +146,7 @@ func loadConfig() (Config, error) {
 		Grace:         duration("REFRESH_GRACE_WINDOW", d.Grace),
 		ResetTokenTTL: duration("PASSWORD_RESET_TTL", d.ResetTokenTTL),
 	}
-	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true)}
+	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true)}
 	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
