@@ -23,11 +23,16 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench.XXXXXX")
 PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench-pg.XXXXXX")
 DATADIR=$PGDIR/data
 SERVER_PID=
+BENCH_PID=
 PG_STARTED=0
 
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [[ -n $BENCH_PID ]] && kill -0 "$BENCH_PID" 2>/dev/null; then
+    kill -TERM "$BENCH_PID" 2>/dev/null || true
+    wait "$BENCH_PID" 2>/dev/null || true
+  fi
   if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
     for _ in $(seq 1 100); do
@@ -94,4 +99,10 @@ SERVER_PID=$!
 "$WORK/authbench" -base "http://127.0.0.1:$HTTP_PORT" \
   -server-pid "$SERVER_PID" -pg-pids "$PG_PID" \
   -db "$MIGRATION_DATABASE_URL" -app-db "$DATABASE_URL" \
-  -out "$ROOT/bench/results" "$@"
+  -out "$ROOT/bench/results" "$@" &
+# In the background, so that a signal reaches the trap at once.
+BENCH_PID=$!
+rc=0
+wait "$BENCH_PID" || rc=$?
+BENCH_PID=
+exit "$rc"
