@@ -11,12 +11,13 @@ DEV_PG_DIR  ?= .data/pg
 DEV_PG_PORT ?= 54329
 TEST_FLAGS  ?=
 BENCH_FLAGS ?=
+BENCH_ARGS  ?=
 # Scales the execution budget of every target in make fuzz-smoke (part of
 # make test; 1 ≈ 5 s per target).
 FUZZ_MULTIPLIER ?= 1
 
 .PHONY: all generate check-generated run db-start db-stop db-destroy \
-        test test-go test-short bench lint build clean tools \
+        test test-go test-short bench bench-go lint build clean tools \
         contract-deps spec-lint contract-client fuzz-smoke docs-assets \
         browser-deps browser-test
 
@@ -135,8 +136,16 @@ fuzz-smoke:
 test-short:
 	scripts/pg.sh with-temp-cluster go test -short -count=1 $(TEST_FLAGS) ./...
 
-bench:
+# Go micro-benchmarks (go test -bench) against a temporary cluster.
+bench-go:
 	scripts/pg.sh with-temp-cluster go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./...
+
+# The load harness (bench/README.md): builds the server, starts a private
+# durable cluster and the server with production settings, seeds, measures
+# the floors and runs the scenarios, e.g.
+#   make bench BENCH_ARGS="-scenario refresh -c 32 -d 20s -sessions 1000000"
+bench:
+	scripts/bench.sh $(BENCH_ARGS)
 
 ## Quality ---------------------------------------------------------------------
 

@@ -1,0 +1,348 @@
+// Command authbench is sessiond's closed-loop load generator: one goroutine
+// per virtual client, each sending its next request as soon as the previous
+// one is answered, over the public HTTP API only. It seeds tenants, users and
+// background sessions directly in PostgreSQL, measures the floors (argon2id,
+// Ed25519, pgbench with the schema's hot statements) and, per scenario,
+// prints one table row (requests/s, latency percentiles, errors by status and
+// problem code, server and PostgreSQL CPU per request) and writes the same as
+// JSON. scripts/bench.sh (make bench) runs it against a private cluster and
+// a freshly built server; see bench/README.md.
+//
+//	authbench [flags]              seed, measure floors, run scenarios
+//	authbench -keygen FILE         write a private Ed25519 JWK Set for the server
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	gojose "github.com/go-jose/go-jose/v4"
+
+	"github.com/sessiond/sessiond/adapters/jose"
+)
+
+type options struct {
+	scenarios      []string
+	concurrency    int
+	loginC         int
+	perChain       int
+	mix            string
+	d, warmup      time.Duration
+	base           string
+	tenants, users int
+	sessions       int
+	password       string
+	out            string
+	serverPID      int
+	pgPIDs         []int
+	pgDatadir      string
+	db, appDB      string
+	doSeed, floors bool
+	floorD         time.Duration
+	pgbench        string
+	pgbenchC       int
+	argon2N        int
+	wait           time.Duration
+	keygen         string
+}
+
+func main() {
+	if err := mainErr(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "authbench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("authbench", flag.ContinueOnError)
+	scen := fs.String("scenario", "all", "scenarios: a comma list of "+strings.Join(scenarioNames, ", ")+", or all")
+	fs.IntVar(&o.concurrency, "c", 32, "virtual clients (closed loop)")
+	fs.IntVar(&o.loginC, "login-c", 8, "virtual clients of the login scenario")
+	fs.IntVar(&o.perChain, "per-chain", 8, "refresh-contended: clients sharing one session")
+	fs.StringVar(&o.mix, "mix", "70,25,5", "mixed: percentages of me, refresh, login")
+	fs.DurationVar(&o.d, "d", 20*time.Second, "measured duration per scenario")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unrecorded warm-up per scenario")
+	fs.StringVar(&o.base, "base", "http://127.0.0.1:8080", "server root URL (the API is under /api/v1)")
+	fs.IntVar(&o.tenants, "tenants", 10, "seeded tenants")
+	fs.IntVar(&o.users, "users", 1000, "seeded users per tenant")
+	fs.IntVar(&o.sessions, "sessions", 10000, "seeded background sessions")
+	fs.StringVar(&o.password, "password", "bench-password-1", "password of every seeded user")
+	fs.StringVar(&o.out, "out", "bench/results", "directory for the JSON results")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "server process id, for CPU accounting")
+	pgPIDs := fs.String("pg-pids", "", "PostgreSQL root process ids (the postmaster), comma separated; their children are counted too")
+	fs.StringVar(&o.pgDatadir, "pg-datadir", "", "PostgreSQL data directory (its postmaster.pid names the root process)")
+	fs.StringVar(&o.db, "db", os.Getenv("MIGRATION_DATABASE_URL"), "superuser DSN for seeding (default $MIGRATION_DATABASE_URL)")
+	fs.StringVar(&o.appDB, "app-db", os.Getenv("DATABASE_URL"), "runtime-role DSN for the pgbench floor (default $DATABASE_URL)")
+	fs.BoolVar(&o.doSeed, "seed", true, "seed tenants, users and sessions before running")
+	fs.BoolVar(&o.floors, "floors", true, "measure the floors")
+	fs.DurationVar(&o.floorD, "floor-d", 0, "duration of each pgbench floor (default: -d)")
+	fs.StringVar(&o.pgbench, "pgbench", "", "pgbench binary (default: newest /usr/lib/postgresql/*/bin/pgbench)")
+	fs.IntVar(&o.pgbenchC, "pgbench-c", 32, "pgbench clients")
+	fs.IntVar(&o.argon2N, "argon2-n", 8, "argon2id hashes timed for the login floor")
+	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server's /readyz")
+	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(*scen, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "all":
+			o.scenarios = append(o.scenarios, scenarioNames...)
+		default:
+			o.scenarios = append(o.scenarios, s)
+		}
+	}
+	for _, p := range strings.Split(*pgPIDs, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return o, fmt.Errorf("-pg-pids: %q is not a process id", p)
+		}
+		o.pgPIDs = append(o.pgPIDs, n)
+	}
+	if o.floorD == 0 {
+		o.floorD = o.d
+	}
+	if o.tenants < 1 || o.users < 1 || o.sessions < 0 || o.perChain < 1 {
+		return o, errors.New("-tenants, -users and -per-chain must be positive, -sessions not negative")
+	}
+	return o, nil
+}
+
+func parseMix(s string) (me, login float64, err error) {
+	f := strings.Split(s, ",")
+	if len(f) != 3 {
+		return 0, 0, fmt.Errorf("-mix %q: want three percentages me,refresh,login", s)
+	}
+	var v [3]float64
+	for i, x := range f {
+		if v[i], err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil || v[i] < 0 {
+			return 0, 0, fmt.Errorf("-mix %q: %q is not a percentage", s, x)
+		}
+	}
+	sum := v[0] + v[1] + v[2]
+	if sum <= 0 {
+		return 0, 0, fmt.Errorf("-mix %q: the shares add up to zero", s)
+	}
+	return v[0] / sum, v[2] / sum, nil
+}
+
+func writeKeySet(path string) error {
+	k, err := jose.GenerateEd25519()
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(gojose.JSONWebKeySet{Keys: []gojose.JSONWebKey{k}}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// postmasterPID reads the first line of DATADIR/postmaster.pid.
+func postmasterPID(datadir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(datadir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(line))
+}
+
+func mainErr(args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	if o.keygen != "" {
+		return writeKeySet(o.keygen)
+	}
+	mixMe, mixLogin, err := parseMix(o.mix)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if o.pgDatadir != "" {
+		pid, err := postmasterPID(o.pgDatadir)
+		if err != nil {
+			return fmt.Errorf("-pg-datadir: %w", err)
+		}
+		o.pgPIDs = append(o.pgPIDs, pid)
+	}
+	probe := cpuProbe{serverPID: o.serverPID, pgRoots: o.pgPIDs}
+	host, _ := os.Hostname()
+	machine := Machine{Cores: runtime.NumCPU(), GoOS: runtime.GOOS + "/" + runtime.GOARCH, Hostname: host}
+	if o.db != "" {
+		if machine.Fsync, machine.PGVer, err = dbFacts(ctx, o.db); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if machine.Fsync != "on" {
+			log.Warn("PostgreSQL runs with fsync off: the figures do not represent a durable setup")
+		}
+	}
+	sp := seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password}
+	if o.doSeed {
+		if o.db == "" {
+			return errors.New("seeding needs -db (or MIGRATION_DATABASE_URL): a superuser DSN")
+		}
+		if err := seed(ctx, o.db, sp, log); err != nil {
+			return err
+		}
+	}
+	if err := waitReady(ctx, o.base, o.wait); err != nil {
+		return err
+	}
+
+	stamp := time.Now().UTC().Format("2006-01-02T15-04-05Z")
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	var floors *Floors
+	if o.floors {
+		floors = &Floors{}
+		log.Info("measuring floors: argon2id, Ed25519")
+		if err := measureCrypto(floors, o.argon2N); err != nil {
+			return fmt.Errorf("floors: %w", err)
+		}
+		switch bin, err := findPgbench(o.pgbench); {
+		case err != nil:
+			floors.PgbenchSkipped = "pgbench not found"
+		case o.appDB == "":
+			floors.PgbenchSkipped = "no -app-db"
+		case o.sessions < 1:
+			floors.PgbenchSkipped = "no seeded sessions"
+		default:
+			log.Info("measuring floors: pgbench", "bin", bin, "clients", o.pgbenchC, "each", o.floorD)
+			if err := measurePgbench(ctx, floors, bin, o.appDB, o.pgbenchC, o.floorD, sp); err != nil {
+				return fmt.Errorf("floors: %w", err)
+			}
+		}
+		if floors.PgbenchSkipped != "" {
+			log.Warn("pgbench floor skipped", "why", floors.PgbenchSkipped)
+		}
+		if err := writeFile(filepath.Join(o.out, stamp+"-floors.json"), floors); err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, floorsTable(*floors))
+	}
+
+	a := newAPI(o.base, max(o.concurrency, o.loginC))
+	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}}
+	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
+	var results []Result
+	for _, name := range o.scenarios {
+		spec, err := newScenario(name, e, so)
+		if err != nil {
+			return err
+		}
+		log.Info("running", "scenario", name, "clients", spec.clients, "warmup", o.warmup, "duration", o.d)
+		rr, err := run(ctx, spec, o.warmup, o.d, probe)
+		if err != nil {
+			return err
+		}
+		r := Result{
+			Scenario: name, StartedAt: rr.started.UTC(), Concurrency: spec.clients,
+			Duration: roundTo(rr.window.Seconds(), 3), Warmup: o.warmup.Seconds(),
+			Sessions: o.sessions, Tenants: o.tenants, Users: o.users,
+			OpSummary: summarize(rr.samples, rr.window),
+			CPU:       cpuPerRequest(rr.cpuStart, rr.cpuEnd, len(rr.samples)),
+			Ops:       byOp(rr.samples, rr.window),
+			Floors:    floors, Machine: machine,
+		}
+		r.Floor = floorFor(name, r.RPS, floors)
+		if err := writeFile(filepath.Join(o.out, stamp+"-"+name+".json"), r); err != nil {
+			return err
+		}
+		results = append(results, r)
+		a.hc.CloseIdleConnections()
+	}
+	if len(results) > 0 {
+		fmt.Fprintf(stdout, "\n%s, %d cores, PostgreSQL %s (fsync %s), %d tenants x %d users, %d background sessions\n\n",
+			time.Now().UTC().Format("2006-01-02"), machine.Cores, machine.PGVer, machine.Fsync, o.tenants, o.users, o.sessions)
+		fmt.Fprint(stdout, tableHeader)
+		for _, r := range results {
+			fmt.Fprint(stdout, tableRow(r))
+		}
+		for _, r := range results {
+			if line := outcomesLine(r); line != "" {
+				fmt.Fprintln(stdout, "\n"+line)
+			}
+		}
+		fmt.Fprintf(stdout, "\nJSON: %s/%s-*.json\n", o.out, stamp)
+	}
+	return nil
+}
+
+// floorFor relates a scenario's rate to its floor: refresh to the pgbench
+// rotation write, me to the pgbench authenticated read, login to cores ÷
+// argon2id CPU time.
+func floorFor(scenario string, rps float64, f *Floors) *FloorRatio {
+	if f == nil {
+		return nil
+	}
+	var name string
+	var rate float64
+	switch scenario {
+	case "refresh":
+		name, rate = "pgbench rotate", f.RotatePerS
+	case "me":
+		name, rate = "pgbench read", f.ReadPerS
+	case "login":
+		name, rate = "argon2id", f.LoginFloorPerS
+	}
+	if rate <= 0 {
+		return nil
+	}
+	return &FloorRatio{Name: name, Rate: rate, Ratio: roundTo(rps/rate, 3)}
+}
+
+func floorsTable(f Floors) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nFloors (%d cores)\n\n| floor | value |\n|---|---:|\n", f.Cores)
+	fmt.Fprintf(&b, "| argon2id hash (m=19456 KiB, t=2, p=1), CPU | %.1f ms (wall %.1f ms) |\n", f.Argon2CPUMs, f.Argon2WallMs)
+	fmt.Fprintf(&b, "| login floor = cores ÷ hash CPU | %.1f/s |\n", f.LoginFloorPerS)
+	fmt.Fprintf(&b, "| Ed25519 sign / verify | %.1f / %.1f µs |\n", f.Ed25519SignUs, f.Ed25519VerifyUs)
+	fmt.Fprintf(&b, "| go-jose JWS sign / parse+verify | %.1f / %.1f µs |\n", f.JoseSignUs, f.JoseVerifyUs)
+	if f.PgbenchSkipped != "" {
+		fmt.Fprintf(&b, "| pgbench | skipped: %s |\n", f.PgbenchSkipped)
+	} else {
+		fmt.Fprintf(&b, "| pgbench (a) tenant + rotation UPDATE, pipelined, %d clients | %.0f/s (avg %.2f ms) |\n", f.PgbenchClients, f.RotatePerS, f.RotateLatencyMs)
+		fmt.Fprintf(&b, "| pgbench (b) tenant + liveness + user read, pipelined, %d clients | %.0f/s (avg %.2f ms) |\n", f.PgbenchClients, f.ReadPerS, f.ReadLatencyMs)
+	}
+	return b.String()
+}
+
+func writeFile(path string, v any) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(f, v); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,20 @@
+-- Floor (b): an authenticated read. The tenant setting, the session's
+-- liveness and the user row, pipelined: one round trip.
+-- Variables (pgbench -D): nsessions, ntenants, nusers. Ids as seeded by authbench.
+\set i random(0, :nsessions - 1)
+\set t :i % :ntenants
+\set k (:i / :ntenants) % :nusers
+\startpipeline
+SELECT set_config('app.account_id', md5('bench-t-' || :t::text)::uuid::text, true);
+SELECT EXISTS (
+    SELECT 1 FROM sessions
+     WHERE account_id = md5('bench-t-' || :t::text)::uuid
+       AND id = md5('bench-s-' || :i::text)::uuid
+       AND revoked_at IS NULL
+       AND idle_expires_at > now()
+       AND absolute_expires_at > now());
+SELECT id, email, name, account_role, is_active, created_at, updated_at
+  FROM users
+ WHERE account_id = md5('bench-t-' || :t::text)::uuid
+   AND id = md5('bench-u-' || :t::text || '-' || :k::text)::uuid;
+\endpipeline

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # trap handlers are reached indirectly
+# bench.sh (make bench): build the server and cmd/authbench, start a private
+# PostgreSQL cluster (fsync on: durable, unlike the test clusters), migrate,
+# start the server with production settings (real argon2id, a real Ed25519
+# signing key, rate limits off, log level warn), seed, measure the floors,
+# run the scenarios and print the table. Everything started here is stopped
+# on exit, whatever happens.
+#
+#   scripts/bench.sh [authbench flags...]     e.g. -scenario refresh -c 32 -d 20s -sessions 1000000
+#
+# Extra server settings pass through the environment (e.g. DB_MAX_CONNS=40).
+# See bench/README.md.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+PG=scripts/pg.sh
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench.XXXXXX")
+PGDIR=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench-pg.XXXXXX")
+DATADIR=$PGDIR/data
+SERVER_PID=
+BENCH_PID=
+PG_STARTED=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n $BENCH_PID ]] && kill -0 "$BENCH_PID" 2>/dev/null; then
+    kill -TERM "$BENCH_PID" 2>/dev/null || true
+    wait "$BENCH_PID" 2>/dev/null || true
+  fi
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if ((rc != 0)) && [[ -s $WORK/server.log ]]; then
+    log "last lines of the server log:"
+    tail -n 20 "$WORK/server.log" >&2 || true
+  fi
+  if ((PG_STARTED)); then
+    "$PG" destroy "$DATADIR" >/dev/null 2>&1 || true
+  fi
+  rm -rf -- "$WORK" "$PGDIR"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  log "no free TCP port found"
+  return 1
+}
+
+log "building sessiond and authbench"
+go build -o "$WORK/sessiond" ./cmd/sessiond
+go build -o "$WORK/authbench" ./cmd/authbench
+
+# The cluster user must be able to reach its data directory.
+if [[ $(id -u) -eq 0 ]]; then chown postgres: "$PGDIR"; fi
+PG_PORT=$(pick_port)
+# Durable settings: PG_FAST (fsync off) is for tests only.
+PG_STARTED=1
+env -u PG_FAST "$PG" start "$DATADIR" "$PG_PORT"
+"$PG" ensure-db "$PG_PORT" sessiond
+PG_PID=$(head -n 1 "$DATADIR/postmaster.pid")
+
+export MIGRATION_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/sessiond?sslmode=disable"
+export DATABASE_URL="postgres://sessiond_app@127.0.0.1:$PG_PORT/sessiond?sslmode=disable"
+log "migrating"
+LOG_LEVEL=warn "$WORK/sessiond" migrate
+
+HTTP_PORT=$(pick_port)
+"$WORK/authbench" -keygen "$WORK/jwks.private.json"
+log "starting sessiond on 127.0.0.1:$HTTP_PORT (production settings, rate limits off)"
+env DEV_MODE=false \
+  SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
+  HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
+  RATE_LIMIT_ENABLED=false \
+  LOG_LEVEL="${LOG_LEVEL:-warn}" \
+  "$WORK/sessiond" serve 2>"$WORK/server.log" &
+SERVER_PID=$!
+
+"$WORK/authbench" -base "http://127.0.0.1:$HTTP_PORT" \
+  -server-pid "$SERVER_PID" -pg-pids "$PG_PID" \
+  -db "$MIGRATION_DATABASE_URL" -app-db "$DATABASE_URL" \
+  -out "$ROOT/bench/results" "$@" &
+# In the background, so that a signal reaches the trap at once.
+BENCH_PID=$!
+rc=0
+wait "$BENCH_PID" || rc=$?
+BENCH_PID=
+exit "$rc"
