@@ -77,6 +77,24 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for SessionLimitAction.
+const (
+	Deny        SessionLimitAction = "deny"
+	EvictOldest SessionLimitAction = "evict_oldest"
+)
+
+// Valid indicates whether the value is a known member of the SessionLimitAction enum.
+func (e SessionLimitAction) Valid() bool {
+	switch e {
+	case Deny:
+		return true
+	case EvictOldest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTransport.
 const (
 	Body   SessionTransport = "body"
@@ -113,22 +131,101 @@ func (e TokenResponseTokenType) Valid() bool {
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
 
-// AccountSecurity The account's session-policy override, effective values, system defaults and bounds.
+// AccountSecurity The account's session policy, flat: the overrides (`null` = system
+// default), the values in force, the bounds, all in minutes, and the
+// per-user session limit.
 type AccountSecurity struct {
 	// AbsoluteMinutes The account's absolute override in minutes; `null` = system default.
 	AbsoluteMinutes nullable.Nullable[int] `json:"absolute_minutes"`
 
-	// Bounds The allowed range of each policy value, in minutes (inclusive).
-	Bounds PolicyBounds `json:"bounds"`
+	// AbsoluteMinutesMax Largest allowed absolute override.
+	AbsoluteMinutesMax int `json:"absolute_minutes_max"`
 
-	// Defaults A session policy in minutes.
-	Defaults SessionPolicy `json:"defaults"`
+	// AbsoluteMinutesMin Smallest allowed absolute override.
+	AbsoluteMinutesMin int `json:"absolute_minutes_min"`
 
-	// Effective A session policy in minutes.
-	Effective SessionPolicy `json:"effective"`
+	// EffectiveAbsoluteMinutes The absolute lifetime in force (the override, else the system default).
+	EffectiveAbsoluteMinutes int `json:"effective_absolute_minutes"`
+
+	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
+	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
 
 	// IdleMinutes The account's idle override in minutes; `null` = system default.
 	IdleMinutes nullable.Nullable[int] `json:"idle_minutes"`
+
+	// IdleMinutesMax Largest allowed idle override.
+	IdleMinutesMax int `json:"idle_minutes_max"`
+
+	// IdleMinutesMin Smallest allowed idle override.
+	IdleMinutesMin int `json:"idle_minutes_min"`
+
+	// MaxSessionsPerUser At most this many live sessions per user; `null` = unlimited.
+	MaxSessionsPerUser nullable.Nullable[int] `json:"max_sessions_per_user"`
+
+	// MaxSessionsPerUserMax Largest allowed `max_sessions_per_user`.
+	MaxSessionsPerUserMax int `json:"max_sessions_per_user_max"`
+
+	// MaxSessionsPerUserMin Smallest allowed `max_sessions_per_user`.
+	MaxSessionsPerUserMin int `json:"max_sessions_per_user_min"`
+
+	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
+	// default): the sign-in succeeds and the user's least recently used live
+	// sessions beyond the limit are revoked (audited `session.evicted`).
+	// `deny`: the sign-in is refused with `409 session_limit_reached`.
+	SessionLimitAction SessionLimitAction `json:"session_limit_action"`
+}
+
+// AccountSession One live session of a user of the account, as an owner sees it.
+type AccountSession struct {
+	// AbsoluteExpiresAt When the session ends at the latest.
+	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
+
+	// CreatedAt When the session started (sign-in time).
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeviceId The `X-Device-Id` sent at login, if any.
+	DeviceId nullable.Nullable[string] `json:"device_id"`
+
+	// DeviceName A human-readable device description, when known.
+	DeviceName nullable.Nullable[string] `json:"device_name"`
+
+	// Id The session's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// IdleExpiresAt When the session ends if it is not refreshed.
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+
+	// IpAddress The client IP address the session signed in from.
+	IpAddress nullable.Nullable[string] `json:"ip_address"`
+
+	// IsCurrent Whether this is the session of the access token used for the request.
+	IsCurrent bool `json:"is_current"`
+
+	// LastIpAddress The client IP address of the session's latest refresh (the sign-in's before the first refresh).
+	LastIpAddress nullable.Nullable[string] `json:"last_ip_address"`
+
+	// LastUsedAt When the session was last refreshed (its latest activity).
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// LastUserAgent The client user agent of the session's latest refresh (the sign-in's before the first refresh).
+	LastUserAgent nullable.Nullable[string] `json:"last_user_agent"`
+
+	// UserAgent The client user agent the session signed in with.
+	UserAgent nullable.Nullable[string] `json:"user_agent"`
+
+	// UserEmail That user's email.
+	UserEmail openapi_types.Email `json:"user_email"`
+
+	// UserId The id of the user the session belongs to.
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// AccountSessionPage One page of the account's live sessions, most recent activity first.
+type AccountSessionPage struct {
+	Items []AccountSession `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
 // AuditEvent One recorded change or security event of the account.
@@ -145,10 +242,20 @@ type AuditEvent struct {
 	// Details Action-specific details (never secrets). For the account
 	// administration actions:
 	// `account.session_policy_update` → `{old, new, effective_old,
-	// effective_new}`, each `{idle_minutes, absolute_minutes}` in minutes
-	// (`null` in `old`/`new` = no override);
+	// effective_new}`, each `{idle_minutes, absolute_minutes,
+	// max_sessions_per_user, session_limit_action}` (minutes; `null` in
+	// `old`/`new` = no override, `max_sessions_per_user` `null` =
+	// unlimited);
 	// `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
-	// `member.created` → `{user_id, role}`.
+	// `member.created` → `{user_id, role}`;
+	// `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
+	// are `{role, is_active}`);
+	// `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
+	// `member.sessions_revoked` → `{user_id, revoked_count}`;
+	// `session.revoked` → `{current, reason}` (plus `user_id` when an
+	// owner revoked it);
+	// `session.evicted` → `{user_id, reason, max_sessions_per_user,
+	// new_session_id}`.
 	Details map[string]interface{} `json:"details"`
 
 	// Id The event's id.
@@ -300,6 +407,15 @@ type MemberList struct {
 	Items []User `json:"items"`
 }
 
+// MemberPatch A partial update of a member; an omitted field is unchanged.
+type MemberPatch struct {
+	// IsActive `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them.
+	IsActive *bool `json:"is_active,omitempty"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role *AccountRole `json:"role,omitempty"`
+}
+
 // Message A human-readable confirmation.
 type Message struct {
 	// Message The message.
@@ -321,17 +437,9 @@ type PasswordResetRequest struct {
 	Email string `json:"email"`
 }
 
-// PolicyBounds The allowed range of each policy value, in minutes (inclusive).
-type PolicyBounds struct {
-	AbsoluteMinutesMax int `json:"absolute_minutes_max"`
-	AbsoluteMinutesMin int `json:"absolute_minutes_min"`
-	IdleMinutesMax     int `json:"idle_minutes_max"`
-	IdleMinutesMin     int `json:"idle_minutes_min"`
-}
-
 // Problem An RFC 9457 problem document. Clients branch on `code`.
 type Problem struct {
-	// Code A stable machine-readable error code, e.g. `invalid_credentials`, `session_expired_idle`, `validation_failed`.
+	// Code A stable machine-readable error code, e.g. `invalid_credentials`, `session_expired_idle`, `validation_failed`, `last_owner`, `session_limit_reached`.
 	//
 	// Example: invalid_credentials
 	Code string `json:"code"`
@@ -414,25 +522,28 @@ type Session struct {
 	// IsCurrent Whether this is the session of the access token used for the request.
 	IsCurrent bool `json:"is_current"`
 
+	// LastIpAddress The client IP address of the session's latest refresh (the sign-in's before the first refresh).
+	LastIpAddress nullable.Nullable[string] `json:"last_ip_address"`
+
 	// LastUsedAt When the session was last refreshed.
 	LastUsedAt time.Time `json:"last_used_at"`
+
+	// LastUserAgent The client user agent of the session's latest refresh (the sign-in's before the first refresh).
+	LastUserAgent nullable.Nullable[string] `json:"last_user_agent"`
 
 	// UserAgent The client user agent the session signed in with (`device_name` is derived from it).
 	UserAgent nullable.Nullable[string] `json:"user_agent"`
 }
 
+// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
+// default): the sign-in succeeds and the user's least recently used live
+// sessions beyond the limit are revoked (audited `session.evicted`).
+// `deny`: the sign-in is refused with `409 session_limit_reached`.
+type SessionLimitAction string
+
 // SessionList The caller's active sessions.
 type SessionList struct {
 	Items []Session `json:"items"`
-}
-
-// SessionPolicy A session policy in minutes.
-type SessionPolicy struct {
-	// AbsoluteMinutes Absolute session lifetime in minutes.
-	AbsoluteMinutes int `json:"absolute_minutes"`
-
-	// IdleMinutes Idle timeout in minutes.
-	IdleMinutes int `json:"idle_minutes"`
 }
 
 // SessionPolicyPatch A partial update of the account's session-policy override, in minutes.
@@ -444,6 +555,15 @@ type SessionPolicyPatch struct {
 
 	// IdleMinutes Idle timeout override in minutes, or `null` to clear it.
 	IdleMinutes nullable.Nullable[int] `json:"idle_minutes,omitempty"`
+
+	// MaxSessionsPerUser At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit.
+	MaxSessionsPerUser nullable.Nullable[int] `json:"max_sessions_per_user,omitempty"`
+
+	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
+	// default): the sign-in succeeds and the user's least recently used live
+	// sessions beyond the limit are revoked (audited `session.evicted`).
+	// `deny`: the sign-in is refused with `409 session_limit_reached`.
+	SessionLimitAction *SessionLimitAction `json:"session_limit_action,omitempty"`
 }
 
 // SessionTransport Refresh-token delivery requested at login.
@@ -509,6 +629,9 @@ type DeviceId = string
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
 
+// UserId defines model for UserId.
+type UserId = openapi_types.UUID
+
 // BadRequest An RFC 9457 problem document. Clients branch on `code`.
 type BadRequest = Problem
 
@@ -521,6 +644,9 @@ type Forbidden = Problem
 // InternalError An RFC 9457 problem document. Clients branch on `code`.
 type InternalError = Problem
 
+// LastOwner An RFC 9457 problem document. Clients branch on `code`.
+type LastOwner = Problem
+
 // NotFound An RFC 9457 problem document. Clients branch on `code`.
 type NotFound = Problem
 
@@ -529,6 +655,9 @@ type PayloadTooLarge = Problem
 
 // ServiceUnavailable An RFC 9457 problem document. Clients branch on `code`.
 type ServiceUnavailable = Problem
+
+// SessionLimitReached An RFC 9457 problem document. Clients branch on `code`.
+type SessionLimitReached = Problem
 
 // TokenIssued A token pair and the session's deadlines.
 type TokenIssued = TokenResponse
@@ -551,6 +680,18 @@ type ListAuditEventsParams struct {
 	Action *string `form:"action,omitempty" json:"action,omitempty"`
 
 	// Limit Maximum number of events in the page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAccountSessionsParams defines parameters for ListAccountSessions.
+type ListAccountSessionsParams struct {
+	// UserId Only this user's sessions.
+	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Limit Maximum number of sessions in the page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
@@ -593,6 +734,9 @@ type RefreshTokenParams struct {
 
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = CreateMemberRequest
+
+// UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
+type UpdateMemberJSONRequestBody = MemberPatch
 
 // UpdateAccountSecurityJSONRequestBody defines body for UpdateAccountSecurity for application/json ContentType.
 type UpdateAccountSecurityJSONRequestBody = SessionPolicyPatch
@@ -792,6 +936,15 @@ type ServerInterface interface {
 	// CreateMember Add a user to the account
 	// (POST /accounts/me/members)
 	CreateMember(w http.ResponseWriter, r *http.Request)
+	// RemoveMember Remove a member from the account
+	// (DELETE /accounts/me/members/{user_id})
+	RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId)
+	// UpdateMember Change a member's role or active flag
+	// (PATCH /accounts/me/members/{user_id})
+	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
+	// RevokeMemberSessions End every session of one member
+	// (POST /accounts/me/members/{user_id}/revoke-sessions)
+	RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId)
 	// GetAccountSecurity Get the account's session policy
 	// (GET /accounts/me/security)
 	GetAccountSecurity(w http.ResponseWriter, r *http.Request)
@@ -801,6 +954,12 @@ type ServerInterface interface {
 	// RevokeAccountSessions Revoke sessions across the account
 	// (POST /accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(w http.ResponseWriter, r *http.Request)
+	// ListAccountSessions List every live session of the account
+	// (GET /accounts/me/sessions)
+	ListAccountSessions(w http.ResponseWriter, r *http.Request, params ListAccountSessionsParams)
+	// RevokeAccountSession Revoke any session of the account
+	// (DELETE /accounts/me/sessions/{session_id})
+	RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 	// ChangePassword Change the caller's password
 	// (POST /auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
@@ -961,6 +1120,84 @@ func (siw *ServerInterfaceWrapper) CreateMember(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// RemoveMember operation middleware
+func (siw *ServerInterfaceWrapper) RemoveMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RemoveMember(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateMember operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMember(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeMemberSessions operation middleware
+func (siw *ServerInterfaceWrapper) RevokeMemberSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeMemberSessions(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetAccountSecurity operation middleware
 func (siw *ServerInterfaceWrapper) GetAccountSecurity(w http.ResponseWriter, r *http.Request) {
 
@@ -994,6 +1231,91 @@ func (siw *ServerInterfaceWrapper) RevokeAccountSessions(w http.ResponseWriter, 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeAccountSessions(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAccountSessions operation middleware
+func (siw *ServerInterfaceWrapper) ListAccountSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAccountSessionsParams
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", r.URL.Query(), &params.UserId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAccountSessions(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeAccountSession operation middleware
+func (siw *ServerInterfaceWrapper) RevokeAccountSession(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeAccountSession(w, r, sessionId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1522,6 +1844,11 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/security/revoke-sessions", wrapper.RevokeAccountSessions)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/members", wrapper.ListMembers)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members", wrapper.CreateMember)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/accounts/me/members/{user_id}", wrapper.RemoveMember)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/accounts/me/members/{user_id}", wrapper.UpdateMember)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/sessions", wrapper.ListAccountSessions)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/audit-events", wrapper.ListAuditEvents)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealthz)
@@ -1540,11 +1867,15 @@ type ForbiddenApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
+type LastOwnerApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
 type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+
+type SessionLimitReachedApplicationProblemPlusJSONResponse Problem
 
 type TokenIssuedResponseHeaders struct {
 	CacheControl string
@@ -1913,6 +2244,387 @@ func (response CreateMember500ApplicationProblemPlusJSONResponse) VisitCreateMem
 	return err
 }
 
+type RemoveMemberRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RemoveMemberResponseObject interface {
+	VisitRemoveMemberResponse(w http.ResponseWriter) error
+}
+
+type RemoveMember204Response struct {
+}
+
+func (response RemoveMember204Response) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RemoveMember401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember403ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember404ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember409ApplicationProblemPlusJSONResponse struct {
+	LastOwnerApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember409ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember422ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember500ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMemberRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Body   *UpdateMemberJSONRequestBody
+}
+
+type UpdateMemberResponseObject interface {
+	VisitUpdateMemberResponse(w http.ResponseWriter) error
+}
+
+type UpdateMember200JSONResponse User
+
+func (response UpdateMember200JSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember400ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember401ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember403ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember404ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember409ApplicationProblemPlusJSONResponse struct {
+	LastOwnerApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember409ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember413ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember415ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember422ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember500ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessionsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RevokeMemberSessionsResponseObject interface {
+	VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error
+}
+
+type RevokeMemberSessions200JSONResponse RevokedCount
+
+func (response RevokeMemberSessions200JSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions401ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions403ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions404ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions422ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions500ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAccountSecurityRequestObject struct {
 }
 
@@ -2250,6 +2962,188 @@ func (response RevokeAccountSessions500ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type ListAccountSessionsRequestObject struct {
+	Params ListAccountSessionsParams
+}
+
+type ListAccountSessionsResponseObject interface {
+	VisitListAccountSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListAccountSessions200JSONResponse AccountSessionPage
+
+func (response ListAccountSessions200JSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions401ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions403ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions422ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions500ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSessionRequestObject struct {
+	SessionId SessionId `json:"session_id"`
+}
+
+type RevokeAccountSessionResponseObject interface {
+	VisitRevokeAccountSessionResponse(w http.ResponseWriter) error
+}
+
+type RevokeAccountSession204Response struct {
+}
+
+func (response RevokeAccountSession204Response) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeAccountSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession401ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession403ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession404ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession422ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession500ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePasswordRequestObject struct {
 	Body *ChangePasswordJSONRequestBody
 }
@@ -2421,6 +3315,22 @@ func (response LoginForm401ApplicationProblemPlusJSONResponse) VisitLoginFormRes
 	return err
 }
 
+type LoginForm409ApplicationProblemPlusJSONResponse struct {
+	SessionLimitReachedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginForm409ApplicationProblemPlusJSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginForm413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -2557,6 +3467,22 @@ func (response LoginJson401ApplicationProblemPlusJSONResponse) VisitLoginJsonRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson409ApplicationProblemPlusJSONResponse struct {
+	SessionLimitReachedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginJson409ApplicationProblemPlusJSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3722,6 +4648,15 @@ type StrictServerInterface interface {
 	// CreateMember Add a user to the account
 	// (POST /accounts/me/members)
 	CreateMember(ctx context.Context, request CreateMemberRequestObject) (CreateMemberResponseObject, error)
+	// RemoveMember Remove a member from the account
+	// (DELETE /accounts/me/members/{user_id})
+	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
+	// UpdateMember Change a member's role or active flag
+	// (PATCH /accounts/me/members/{user_id})
+	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
+	// RevokeMemberSessions End every session of one member
+	// (POST /accounts/me/members/{user_id}/revoke-sessions)
+	RevokeMemberSessions(ctx context.Context, request RevokeMemberSessionsRequestObject) (RevokeMemberSessionsResponseObject, error)
 	// GetAccountSecurity Get the account's session policy
 	// (GET /accounts/me/security)
 	GetAccountSecurity(ctx context.Context, request GetAccountSecurityRequestObject) (GetAccountSecurityResponseObject, error)
@@ -3731,6 +4666,12 @@ type StrictServerInterface interface {
 	// RevokeAccountSessions Revoke sessions across the account
 	// (POST /accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(ctx context.Context, request RevokeAccountSessionsRequestObject) (RevokeAccountSessionsResponseObject, error)
+	// ListAccountSessions List every live session of the account
+	// (GET /accounts/me/sessions)
+	ListAccountSessions(ctx context.Context, request ListAccountSessionsRequestObject) (ListAccountSessionsResponseObject, error)
+	// RevokeAccountSession Revoke any session of the account
+	// (DELETE /accounts/me/sessions/{session_id})
+	RevokeAccountSession(ctx context.Context, request RevokeAccountSessionRequestObject) (RevokeAccountSessionResponseObject, error)
 	// ChangePassword Change the caller's password
 	// (POST /auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -3925,6 +4866,91 @@ func (sh *strictHandler) CreateMember(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// RemoveMember operation middleware
+func (sh *strictHandler) RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RemoveMemberRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RemoveMember(ctx, request.(RemoveMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RemoveMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RemoveMemberResponseObject); ok {
+		if err := validResponse.VisitRemoveMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateMember operation middleware
+func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request UpdateMemberRequestObject
+
+	request.UserId = userId
+
+	var body UpdateMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMember(ctx, request.(UpdateMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMemberResponseObject); ok {
+		if err := validResponse.VisitUpdateMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeMemberSessions operation middleware
+func (sh *strictHandler) RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RevokeMemberSessionsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeMemberSessions(ctx, request.(RevokeMemberSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeMemberSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeMemberSessionsResponseObject); ok {
+		if err := validResponse.VisitRevokeMemberSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetAccountSecurity operation middleware
 func (sh *strictHandler) GetAccountSecurity(w http.ResponseWriter, r *http.Request) {
 	var request GetAccountSecurityRequestObject
@@ -4007,6 +5033,58 @@ func (sh *strictHandler) RevokeAccountSessions(w http.ResponseWriter, r *http.Re
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeAccountSessionsResponseObject); ok {
 		if err := validResponse.VisitRevokeAccountSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAccountSessions operation middleware
+func (sh *strictHandler) ListAccountSessions(w http.ResponseWriter, r *http.Request, params ListAccountSessionsParams) {
+	var request ListAccountSessionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAccountSessions(ctx, request.(ListAccountSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAccountSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAccountSessionsResponseObject); ok {
+		if err := validResponse.VisitListAccountSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeAccountSession operation middleware
+func (sh *strictHandler) RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId) {
+	var request RevokeAccountSessionRequestObject
+
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeAccountSession(ctx, request.(RevokeAccountSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeAccountSession")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeAccountSessionResponseObject); ok {
+		if err := validResponse.VisitRevokeAccountSessionResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -4479,217 +5557,259 @@ func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, s
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tcuM20i9+KyjuvyrSrCRLsuwZ25Wqv+OdSTzJZCa288xmo5QJkZCEMQVoCdCykpqq/XSqnq/nPJdw",
-	"Xu7jXEqu5BQaAAmSoCzZzu5sKl92JxYJAo1Gd6Nffv1LEPHFkjPCpAiOfwnmBMckhX+e4WhOzjiTKU++",
-	"5ZeSp0T9OSYiSulSUs6C4+A0WeG1QCHjXaGeCDtIcCTnWCLJbwgTCKcEMXJLUhSpAeNe0AnIHV4sExIc",
-	"B/a9oBOk5O8ZTUkcHMs0I51ARHOywOqTcr1UzwqZUjYLPn7sBGcJwekFmaZEzM84v6Geqb1lyRqt5oQh",
-	"OSco1Q+jCJ5GVCDKUCYI+vUf/4UiNZxAVKJW+AbfdU9n5PO+WgpeEMTU/2AWoyWW83Z5+tfXlyTKUtI1",
-	"w1/Doj8/Qe+wnH++h5d073awhzM5P0H5wCfoKymXanonSL9+gi7xglxSST6/lCmNZLB5+RdEpuvTqSRp",
-	"fdmXJOIsFkhytMJUogmZ8lStX6Zrymal+e/3N5F9QRldZIvguN+xc6BMkhlJYRKXRG61A1TmVJcpZmLJ",
-	"U3mMBJHCszFj1gobiPrrP/73RrrC7/dSNmyPGWZxR20/RgKIhcJLIrt6FSHSR6BjJodjPEkICiORTvVE",
-	"QjPV3phtwwtk/Xo++TKib2mv19u4gMGwf3TYfzR7fOwES5ziBZH2IIt0eqXmUt+hqzlBtzjJCOJTWLBv",
-	"nejCsEj9NMGDKOILItA05QvPjp4gLuckXVFBEJ0xnmoRQNXnNamDTqDOWHAc/LV7dnnxqqsnW2JFfPcN",
-	"YTM5D46HB4cdz5H4C7mlETmPPSIKCQl7GCWUMNmN5lwQhmhMmKRTSlK79hiG6CAQSLFmXPV3QYSgnIEM",
-	"EHO+Yop33B8SKmRZLiR4Kfmy+3y6j5vXqqfcPY8bl9rv+5Z6qT/rW+tVMavPBKIVYdufHE4PyAvSHU5H",
-	"UXeED/a7R3ifdA+ng/goGk6e40HfTlcJu2KyZsxrGm8U1FOeLrAMjoMsgycb535lBUF9CV/xlYfFqEAx",
-	"SegtUeyDwgmP1yFqxWSKs0S2j+2OvL58+y1SP/bGLNT8F+Y/2mNV1QVc/a21TDKBsO8AtDsgMhBfUClJ",
-	"XDC6+hDojylP0STlK6G0HHCZ0NKhYecNFboFGVwq/n8pmQbHwZ/2CtW8p38VezX6wXlPiVhyJggc9y9w",
-	"rA4sEUDciDNJGPwTL5cJjbCi894y5ZOELP78QXAQC4ZJYIAJjq/TYgSRLRY4XQfHwRucqB0mMaw86AQg",
-	"OvRXYrUy981OEBOJaWK40vxZ04wKxLhUkofGsGeKT4XEMhPB8Qi4nkpg2S9wjC7yEQ0/4QnP5PEkwewG",
-	"mIoyGOk6JYJIvXfliX/PMgEiAJ7QLOWZvm+cyjKWWIgVT+OuM5I2JvRieIrmWCByt6RG0D10WR+3ZYl3",
-	"eiv1K3VxYAkf8SyJgewTrdd66IzHRByj0Nm2ELUW+S7DaeLpmKn/hp3roIzlOtG80u6g0EO5ELXKxBoz",
-	"Ta2M3TC+Yh1lfQHBDLHa6sgo246zaaKU3M7c62wlWWCaXEtc20IqEPymNg0nai1KHsyokKS2YUfFhuWT",
-	"8u/Wk++V/prQSojcUSEpm6EYS6y3DYXOCkPUUuJow7raPTXHVzyd0DjWp+MBggFE4xTThMTl86W0Norm",
-	"JLpB5uf64XJfdnbEVfko5kRLhgWWkVa+hTi25khpi/aLLSpW1ygopi4Bium/XTFlBbDEJ9OmzrD5rEGN",
-	"4CjiGZOIq9cFWuA1itXdh4qHz/GpOCnCSUJSmJOip51XfuTzVRne0c9/JlDKE5Lvw5jhJOErRGUHkd6s",
-	"hzBakMUEiIUw0yvvgv4kLF5yykAaOFsdohYeM71z3QlPWcHkirV5JtWYarcVf4cuN4RWIJwzSVKGk5dp",
-	"ytNHSQVqRromMJSzoadKLpG7JYmUhoefEY+iLK0IhQNXituJoUuSqgvuSzPqbyQhynMU+pswVSsTyusL",
-	"4dB/y+UrnrH4UYRjXF5PYRSHZsYWAQaDH8tsPyoI9S2X6JV5/TcVn4JnaVTwr5acSsfI+pkQhCAqLeny",
-	"FWqqvcPrhOP4ivNvcDojjyLeUo91LTm/TmC0TbYRuYsIiQU6HKGv6Rclkg4cSWImiK44R9+YQf8Jmsma",
-	"b5JzBGux9KstUtNRnQwake8ZvsU0UWbDo0gp9HDXmTNehZhKR06wINbITAmO5urB8jF2SGnmiL4vDfob",
-	"EtOsAkWYaUZMb3MKC5TS2VwixleoBTJXVhYFFpheUttS30MXTX+QpOdCZGSTAPDeAni8Ll3TCn35hWKC",
-	"3JdTXMNc7YkngieZJNfauhPXcC8c9ocH3f6gOzy66h8d7/eP+/2/BZ0ARxERwlruQeEyef3qby8vrr67",
-	"PBfnC7n829n54flC3J3TFY2/SlbnHzj94a/fpZjF/XPW75H165/j9+f0LT3f/+HnJPn2ww/7by9fH/Wi",
-	"YcImi1f9+K+vE7gR6ymp29m+Eug0ThomOnhRmmjJtbPjTCO2+0yde/fW13eY27Vh3y8ITo2/Tivhhi09",
-	"qzjoUKt8/wYdb+7R5lb8+9/tp6P+1pIDzuuFuc57jQDEyMpsyhLTtIfCElOGcAGYCMJkxVHhOGLHzNlo",
-	"Ko03HPx/dU8ookxIgvX9rFOLEHRNiKBpZeb5PV84QXuRu4X/eNMANX8zUOeK8zeYrc1lWjxKu6RYkuuE",
-	"Lqgs31GUjl1gts5l9Il2pyui7feNE7ls9A+du6N6Xc0R5ZP8zbTLBZYEwQqMHUFiqyLcxYV2AXgqSYpC",
-	"iCd0IaAQustx9tp55L6NcqITMMXvGc7knKf0ZxI/8OZp/QtRSsBtixNRll/vU85m5gbM09xNs8HJ4w7l",
-	"7PW5ceTUhiobt4Nie0vLu9dH5fFOfYHBDZKSW35DYqTF471OKq97yn1XneoFFYKyWcf1T3l9Uzuvx8pG",
-	"M9q11QDlpZ2avzqu8imRdEG0WeZ1FDSOXFmrHdKMhKhUd/A7usgW+WdOkKAz8NfjGabsUWt+kitcJueK",
-	"6TTLG2dJcSv38GaIWgmfUdZRW7dSXD5mcC1lMmdN1wNnfW/5zufuvI7deYfZxszlGPiGIqMlLbgyWUzi",
-	"so/PVTedMQurO6YUbNhBYdNOwkulYa5TkgnwFlizg0P8S93RwndvL68QxMr2zK+5a+B7tky5WoCyeF8y",
-	"SeX6gRJmyRMara/VIlOKmby+pTzBsurpOo8TglbgStUCFjnsWeXk5jEdVibTKYkkvSVIkQ21RvvDfh8t",
-	"KGvb+4H5UPGg/SRqDfuDQ/1wSfkMXc52KIQMiRpPtZkxz+Q1n15P1H24Imj/Q0cLMyloTIxxAU81Lr88",
-	"mLNysMMWlGVSMf8iE+CanhC5IoShwQEE3IAcyopLU6400Y+/BFNKkrjyftAJFmqR6qoebBzq409PQik4",
-	"C8BWXo/oJcgCVDzV7Bitj+TQyB7xgj5YooRgIdELFM1xiiMI83oJ5GjBOnH84zwJdZ7a6UAFWpEk6drg",
-	"UyatPitEZ42K2vMIpOjkMf0llnMl5P6ekXSN8jA5mqQE3+h8BD23ExRqgoYQ3RVjprQM4tMpYTFlMwQD",
-	"K7Ho43L1bStEu/oBE2anYszcwxNxNqWzLIWYmnrVGbIuN0LUyqXAmNGaLKqLiEJQimyp7H0SvyExxVew",
-	"b4+wlbNiwOuFGlHfeRzWPdNDd9WnCu6teB3K/q0Dl9/y8RHMGF3p8f9JTq7PBDK0QeqL1puk1OVSFla1",
-	"nwxhLygOAQjQUx0ruOCJL4kKZaJwvuubGE1tfKGH3uoAA44XlEFAB1jH/qzOPssWwfGPAfjj4bQvJiQN",
-	"fqpF4Dt2IpBYYrQljmOqZoKTdylfklRSpRKnOBHERyXz3c9ElcP5LUlTGpOOw4fA9aKDxFpIskDGUyRA",
-	"HmuGV/NfOt91nAlWtnvTHIpp5OrQTkCR0Lx7gkKWJUmIPq9MQX1W/aJdkjqRoZrk1AkKDbiRrWD9X+hn",
-	"gbP0KrcM5uvX1Ys53XZ+s6QL76EXyI2nptVHNy/kx6purm2pu1aHYDnFC9blkw8kksC6WUzly1srrrbn",
-	"2rcQdYp4GpNYKTs2I0oJCHMGEFFj2iwg51hV2DLSw1WJ+36OJZrj5ZIwMLJ7sx4K7SjWBDYiPVvGWCrx",
-	"4DmZOJI8vVaSABxOvj1UP6LVnCOlreN8v6ZqMXrHeIow42y94JlAesZwwqqZOQ3bWcwmSonSOOAfq6/Y",
-	"pIFpwtm1l76j1tlVVzDfUrWOEM3bqCdVkZKwmq5YkohOaYTMIKils0sFiVIiRbuHXvGSgBwzKzhTbYkZ",
-	"shyP2T3bhH79b/8dhb9wZUEwsnLk2rX625gV/83I6mPYQWAkhL+43N9BVeb/GDqHbsxaZhcpQyFP4nAv",
-	"ZGSlDiHj+Sltn9QnK67NJe56kiU3drIi4kvSsfe7a3jjY6he10qhZzbWPm/4rQO652OofXy1o9fEkMAA",
-	"eabZPelfnYAur3Ecp0Q0yCidO4XO3yHzmD2UVjNDYnGEIXMkZ8DeNvxsY4ONZwvDXpI4jyLCsjp5zmMK",
-	"NgBnZLfPSWNo1T94Q1ms1pdHLe0MKjLEuUmrf6oN8wsQ2Eo8M/KxkbogROCxp6JuTfaDkx++XBVrVcqU",
-	"N6aQDCVeKS2tJJo2q4l3WEdud1QVSzyDfFisBtJEECAAFI2mNBUe5UAlWZT/sUl9O5rsY2HRpikGXc7I",
-	"nbyOslRwT3r3GfwdRL7aIvUsTDhXBlyL5kRd7dQPD9g/WEJ5Hj5Cf5ElNxcgZ5x8wx1o/X5Oo7k1IkVF",
-	"/yLJjRCrExtknCYN2A2KeEkSVMcPcZKEx2oD0zVKlDVq/VrlT3VQKQOGsijJwHEeQuayCI/dbN/qRD8T",
-	"OsEZzpVwrXE9Jz2Gxxb/6CHpGRgn78y9/WFkhaNe8RCCva35ZWVlWJmm5o3r3GfgFyGWSNUPqAGdzOVB",
-	"fzjqBAvK8j945BUjq3s+p2abL6H14td//I/B0HVXtKufHb4offXFfaxeW3VlVj62PwPx8wa06cN2SMfw",
-	"QA4bXsrp2mh9Qjyi2Sr8zKQ1niCmlHBClQxvyZQuwPOb8BVJuxEW4MqVSqUZhwmJ0WRt+BsSilrhaDhE",
-	"HncKwwvI0YLvhFov6tghXIyZ1dntDnDbLOETnCRrlDH694xUdmp4MPJxBCRIb1hjTMUywWuoyamO2O/f",
-	"y3Gbuc18gzIqKU6emPE6QWru/hsVg+MmqPKq5oCO69UDepmRfaz6ipIkztPmdlSDNmQEni7Qh9ZQqHOn",
-	"8Tj6qFpxmVlfnA6tWf+b3c+iVsFZZY2SuTPTexWjQsdJdMCbVioz7nOjbpYXep3FDHxE/4rgRPHATgR/",
-	"l3JIyxbmul1ReMZDVl1vyG/MQZzDR9fltfKbexdkRvat4/X7r3e8oKFlNklopPPG35MJ+pqsUevi1Rl6",
-	"fjB43u6ht6Ao9UVEJ8xOCFqmRBDvhTuZ+QoOZzylcr5ArfBl/JfL01BxUvjycnhwGLa9dnGU3nrtqFsC",
-	"YwwPDgZHepR33eZRbnwXB7VAdUmADFYS6ygjWNIEvX5/ZXj9M4HCGxr7rfYb7YSrjwtux1b49ut3+oZv",
-	"ZtpB4csz/ReYbrvpLlAf9Z3enhuyhsrHVijorGG1dxvfvkMR52lMGZYEtSZYkMNRlib+odYbh1r7hzpB",
-	"L8/U7wICgb6BK4x8A+EItUkNvHxJdlfTJUa+JNJl5hq7qtlufQNQh6tm+leXpAb0reYbPqPsFU8Xu0r1",
-	"00zO0bDXz++cXfAYF6pulmJmVnn4fHSE/u//GfX2PWvVV0nvXfrUeMjBCHAK/mp8Ad9quB+/MVI6tDMz",
-	"Ym5GbwlzbWyPpbajut9owdaGdK4eD1q0+ui9Vg5o+i0Mpgq/5GN3go0GLLDPwyzXl5AVo4uhDdnQlVt6",
-	"onPB0wWWXagHUcanLQjHbA1R0CwlsJEm3oYXBIWj/gD5sh8ebAijlrJ2u5QJwgSV9Ja0tzJBH88zG23Q",
-	"+2y6hv3imXzYhr1d6geTtaeo0lw+7K14QpSVBvkedbJXMl/rIazy0PntHWEdvK2QatQ/OtzqRqzvWd/Q",
-	"B12D4Uq+/R1rNyfO90LHiDbKcD3ST96F5UbsTjppni0w6+ZFeBBAVueN6mBqeUWNlrKijvnxft26ydot",
-	"fBWCyDM9mZ3X5K2qdF0W7oErr/Bf4UQwWb7+z+nJO8XwakU+iX4wGN5HeJvjd69PorQLD3RKiBswKnF1",
-	"N/K5by2HrQvvgXpMj+xdphtofUDkOkn4isQo1RHAqQ7XuPkZHScyg1rgCRRWdWwOUl8v8J2DxuDEkOtP",
-	"UuZ/0g0bNY9Xfso/1oZoLLzi+VbDRDv+lXp3x2RX7Mh3DClz82h08ByZtBMU8yhbqDshOtPV9GiSYhbN",
-	"EWcojHhMPHaBzktpBH9Y4GhOGSkEp67xU2/ZeIvP/vBkMdrsxrqLrHz79icaN8RCPTgIZTlP7pYJZjqA",
-	"CQqNClugyCLSsd45Wfe4KMs5JbUQVm0iNoGsdlkjaVcP5GSz6YdRC3wsvuQrsBH1ydLPwhnaSrE6XitP",
-	"dETdrzGLvHv9/cW5skMI0MQifKw1XUr0KkcrU9rN3/JRpsn9omTKV1dX75B+AJipxAOQY2xykoPjg6Oj",
-	"TgGqM+j3fRknJv/Jw8dznspOVf2bjENr49gDpMYtc6M/w9nRaN572GaSlr+HWqGTlFU4iOdYXQtQTGIa",
-	"gb95iWekgqPkZnNtvzNVbWkSxICC+a51tGTwCSxTTvLwMEvJ5u24LnGov2GEgsMLC4TRBGqBjHnAeFqu",
-	"ptrZ4K59HkxuLrEkDzW1LwxcwGOCGlb1tyRhmMm2vhBLoUvFfUk18Px1853YGfUz8VDH/wZjBSb2ew+f",
-	"2EX+pvET+5HfNGLXHAUpsZL/uENOzJl6akfm/oqvdAVYHgTGcL81dRyNd2YnCaeBuzMNpzAtRjZvAaE2",
-	"I7C5dCl/y7d8kzP4gEiQoDPWpUxZX5xZnCzU4iwXQV1z68ELary1DdayW3bZmFZmHRKExQJhafIZpIk8",
-	"bZditlX+mv2QkBgSjVt2pWrU9i75bFB93ZRaFDpYX6FWDVgiU9ZDpwiz9VZJReYz/mNe8wyYbXKeMhoK",
-	"4He2+iDdEmLs/sSvasntdntPp46INKy2S57h7vlmJa6gM0ZipafVbX47golrk1LgXSJYA2CK0vKnipSS",
-	"onwP0rBsno8TeTUfnXCeEAzJ/QkW8lo9vh1pV1jo9KAHUHT3HDM/ReHe0Aodjg41xltKby3EGpXtByaf",
-	"uQfFPZ1bZpVVKFpn345XoJW2f4MEfqAz0/FfSieZSTzWj2n1wsNdmeVs9F3NRssc5rZYOGAeUhnQXHBa",
-	"HnezW6U+LtT9qXE4FB9tGmrHTPh7CfoOy2j+AJdqClksOpW5nrPWWLvhLG7M3hrIw89RxnTifOxUCQBs",
-	"rnY52GqCViZ0YVO5gqDdGzPttgM8YFv1BHpKWbsmVlS2pXUu8oM5IN95T6kDVLqadUhuFkK3LArZgVOe",
-	"9tMfm1llA6DmRclEMyiaOZYBiXNbxI2r6lsp1GPEa29wtYxUsSt7FgAWuZ+/MCpiguOEso0S4JGGJGqF",
-	"OJPza7VRIfozCvEEHJthWxlJWEJJgT4xkt5Sud5eRZbhTRr844Wab71+f9VBoVwvQxRi+ecPK9mQk+EC",
-	"mTShPmdM0qRuS5hX77tTPLGhpqHlSl6KzwQKyd0y3MG43tUR0kNWanmhp72kdZFensTgdWFgmjDTNTpM",
-	"6B47Axjz031WTonHSl8rscn2lotDAJ9CgljnrmdcG4H6dNMULRMceaobG11CTXtBY6vNTDS+6nPaaoPs",
-	"V3bOytzyaqlLtbBA5mmdVLO/v3/UQd9fne3A/1snPBSuK9djVf6SdZ9sfdWzSbFb3vPENc4LGCt6kRm7",
-	"VQflLfaZhufw32t2Tgfe4mpgCVBxGpmaFYcn3MXcU3MCAkTXEkLdvwFQg7N8mulcUP1frywBX7+/Cjr3",
-	"qobw1Pjswc10jLR4QOOs39+PXBkAfyFh+xhhyDtUE4zHzOoTzXxH/cMX7Y41yQr76KAwTW5JSqcUzLIc",
-	"/vyGrMWYYYnCvR6U4YP/YO/D6kb0PgjOwh46dzBDIMFWSJokaEKg7ELbcXCYYIO1jMupOJdy6ch5IwK3",
-	"J1nZC669KwJtJF1JpRja9dBblqzHzAc3Ysq+BaLyxCo6sBBsObiJsWFmNtBiHVOAgoaqrt2o0NRSob5g",
-	"CkisFtu8U20VYPWfIFJZ12Dowd6OWegBIj82z4c99C1ekBg1dGMwDmz9sGKPlJhmBVrpW7sf5H/oe9U8",
-	"TYWLgcCnU0CbRgmPcALBtRMU1nomhB3EOAr/wheYKv6zwFo6zywlyRpxhqgcM+BGEs15U3eDz4RFZmAV",
-	"+FkHwT23hg2Cu58mDjjBkn5N1hpmgLIpt0gLWKNal0H1Y6RWITFlOgM9SxPDD+J4b29G5Tyb9CK+2LPP",
-	"5/8IaigG+ZBUiIzoMvsFZnhGhNZIuZdZp3osskTSrtabaJnyOItkb8xewg0BXpiQhLMZtBMhdziSQFpS",
-	"07knhvcLQOSi7FaJe+/l01z5O3lGuJqurrqTKaZJb8zG7E9/QrAfYsyeoWfPTh0B+ewZoO9jHRvtJuA6",
-	"smiUhVhrIzCxTd2BsrSPkRGMY4ZKstE4qED2qQWJ9WJB1DmCXOUWJJyr+xukm7fRas4F0bndgOyBdAY8",
-	"2L4bBeZZgukCEJ8E5BjgLIZUg2wC/0djPTNDp7a6H1BANNEkVH9QSko9/EFS9X8UQ6Gosq176FILQTXG",
-	"riqkhxyMKhLnuM4C4URwfVFX4+oWPzbfydlTKoz0V9sByZ9OoETiGyJMGbWiEGeRUg9qYy9cqZbvrFJm",
-	"UHoSAwR6ZNA4IpxCN5sSySwxYNmKEEBYe8lTNIKLO76DH8x9TykvnRWhEb21OJ+sYRCvKlACzfkhgezM",
-	"8KQQ/gX8GigJNVI+MNaRI1eAqwHBU39LUoEtz1+WjsiYvcRFraTJ4vDHZXroasXRirKYr4TG2EBUHmsi",
-	"KwoY2tbTQc2FwKGTxQI0OIFUgkULsiU+UesixpWgh9HhZ1GwhW6ZktAY/kiFmdaJnoy9iTgTKl0q8z2q",
-	"TAMcTimdUYYTSwM4Ls5uN13jT9x5GCWuJwiEh1zmHLzEeiSr4iv36mitL4jsIJKUHF9jZsSQjuaqQ8Hw",
-	"Usw5XEwpk7zcWsa4YI7BPZHaL2uXmxizmOsosT44eT+A3AWMXpZRxPTCLJS0gxlkaW7ZDNJshJX4OieK",
-	"KkHcnJSl6NwAFRS2xyw/mrgx9UqncJ3YVim15K6OmT9nYxZCOocuz9GpUkrfq/uSwbJ0JRQTKyXhR8Oj",
-	"UMvwErKlVugJjYjxWBk9/Ob8qqZ2+ZIwXSLR4+lsz7wk9tSzRZZOoW8VA5eUaR7y0MjMQSdQx1tr6UGv",
-	"3+urYdRX8JIGx8F+r9/bh7C2nMPtwa861C8z0hB72VCtkucH5YU3xlaC+1fJZhVGZhtQAu2Khfuavh2A",
-	"h3ahLLWEMoJaRasGownGDBRiW6mhW5LiRH/OVHslFHyOcaauaKBVQWpQzvT28CXRMB3ncXAcfEnk69WN",
-	"CCotbob9/vZo1kVtzo+mpiwAPR6YyrDAFFaZ8qHj4GYQmLKs4O3X7wJTTBUIOgugMCoYDP7+w+kPX9+d",
-	"pdP/uLx+frV+/91Xb2fP59HtO7ykb5J0dY7xu+ir7y948PGnrdGpTJFSAziVra17/7XaWwD3PtBk8I2Z",
-	"k2uv3D3BvasGxz/+1AnMBgN1qj5FyGhJOQcvjT4gexoiLge6+5JIl7MUP5mNhWxHPBNQppNgOeXpIgBq",
-	"7P7Fj51gz8hfsbcge2AkdjU0w8Yz4aBENaI5dIyjUCMrLLFSLNpYWmIdEh6zZUpuKc8EJK99JlDogCOE",
-	"cN+0/5YczQxNCnCGMSu/QEUjXANySjamNIH2LermBtY3oMCon0MDDg8qrwe641pkkYb8BftmI7JN5144",
-	"mbaBHQPDyHc0v6FCFjgWIih3nfvR2wtQU982tdG3CdDHelGVnMBNK7A3MwDyKy5mOeqIt5/awNtPrVZ7",
-	"ZjBki9QcM22TsGdBNXzfB51U+nwOUXHQd1JBbbKVSQX1hXpqBFziv2fEcikEyDHayJZNkzSQHg1E8pYl",
-	"/PRYAWwi0T8WMFr37m8FDyt4Hh2Rw8PnR93no+FBd9SPSfdoNJp0Sf/5NBpMj/qYPC976hxg98OrwfC4",
-	"b4HdHfypEoSTP8IIIKvVsN9h38Vru+a6/H3Ll0f7w74GwPC/pESD94ONn/G9of720bh2gwEZxvvRaNI9",
-	"wIdH3dHzFy+6R4f4oDsZRfvxkAymfXxUzo9Q1FNmyWCw33teAeo5Dvan+/v78fSwe9THo+5oGuPuizje",
-	"7x6NXhzEw+cRIfuHNbSffNPLyRfHwRv+M00SvHfQ66PWXweDE/QNZdkduntxeH04OkHp7fFg+KLXb6Mv",
-	"SXTD94b9Qb8/6A/QK5qSKb/bg19BNZXQcwKyft0//8Dpmw+n628v+6s3l/27b5Pv7t584Ks3f+GrN684",
-	"/ebstW428OFV8mbx3c8//HxBz1l/e1jJCuKQR4E3wQqBGh/1B/er8VL+Nry0f/9LRbsp9cZwuM1n6oDK",
-	"T2JplP3hP/5UtiKUMqlcshw/kGNIWCMg+Olj1SYwTqRGc8BxajVUBHZsK68CAsjRgV4N+MZ89CnlYxH+",
-	"2vaUlYNZOQyoXxQelHpcmOhSgNUV5/83M+pFfBEYwbGl2HUiPzp5wSibUzUuemlWqtTaEyzQ4JtuEPaD",
-	"QtjbFU74xLe+o8kwHkUD0j3Ez6fdEdmfdF9EB3F3MB3i/ckoOogPyYb1fcEnxeq2t/WdstYGe784CQZY",
-	"6p8nKf4Fpx3W6D/nnWDJhec8axwmgbA+07aconKmizgWYAcAzGG5Zn3M7s351350g0lQycwfs1Y46h8h",
-	"tx9ju4fepxQmx1x5f59N7UJLmUa7RMgveLzesXmTOSDlXgxxnPfvc2HIm8+Hh8XdGoAAMwA36yaczbrq",
-	"78t5ikWOSJSf0x0QwX3gWh/LgVx1/D7W5O1gN3n7OxZC25Ja16/7hU81e8FIny3EgtN9+J9o2vSP7n8j",
-	"b+GqXhhs8YlqD0B472Cb9Xiw1j9xA0wLB9h245ouLPUtbC/hwIlv4YtpSD5FrTy1tCGNtDNmsuSit/ji",
-	"9WdFnlhoy741tHRH/TeibMxsmus9QvlLIqug6Y+19prubwXcuL+8fDA8Ouz3m0rKq/dM/Q50vfBVjQ8O",
-	"KlDlu11eS1jlu1yaPX/a8ppV2YV7DadymPn3ZEFZr2vTWhstKZtLXinxLieLtyCSsCDpjCBBFphJGon2",
-	"MXT8tT3woSAculGavPDOmJnTCynNJr5QHO0Jjm6sbKmeajWycX0hQaQYMyp7CFrNmIRxkx/u4qvVWmeA",
-	"JTYcIm9HjnYuDvK2GqjSeufX//yfvlBZBxElZSAabry1z/LHnhkJ5IQmNT0qk/H08jCwA+P7OwCN2VYt",
-	"gMZBu4e+Jat8SstlslYktx7eMbOFbjDbFU5jcVKPJqIbQpYmS9NGLXODljNyP276Dibv9/CKT8A+1PYF",
-	"9jv1tiM7ywsWaj0jvN0sa640QeR5nFRGvSQSYUWY7pxnqd5EUwDgjlqTe9tbxZ56kK2M4j/U0qejlvTZ",
-	"iP1K6ZM1rP+wk8uKV511njqVT/catbsZ0Hs6CNe1sli3phPesh71oCgBm9dA1KnODMKSL2gEMCUEcHXG",
-	"LAQkw2NlDIeVlM3UjOwHTidVNyr0ENyAo36C7LcMnHr+AQ+qej5YGVYdlLdSSwKs94r/tofOY7JYciXm",
-	"jhE26UJjpn5HKZFZygQKSxXyx6gfujoN3RMOHTNHpzW22bhP2ek9ywWG2eLHKDuDLl/WR3TG9DaphUFi",
-	"UkUVGRRL+/YOmqiO+e+LdpgIts6J072IoQXxgmC1Ew7r9YJHa60KysJguPViSoAQjb3aDX+uSEoKbIY/",
-	"pPa/k9TWG+2Ad0QpF2JLN0cm53vapu+6+CcNTmmdsVeWhEUXBrgkwGXGIijZRgrqqLZwU4dXg5faCJPa",
-	"1i7t/ItwsMesWHDBuyelz+Zpall6qz7h9UqXmlI8zjaHoSpGuZmKEvEuVmOpVWatO0UQ8TQlkezOeSpI",
-	"d4KlJOm6KyTWbuoyLmSAu5MUs7jLyMr1VO/imfa25tjKDB/5/WH55oKj1VZXy9o+fgoy6A+JUpYomhv8",
-	"x9yVJeplR45Aolaz9FBcsTVI95Sniy5hEY9JrNtCaRgNrEyfAji73UFq8VjSvKrrcoVnM5Ki788/E2gc",
-	"2AoBMg5QTHHCZz1nvDEz+c8azRN9QeZYySKbv5XQG1JNiKf69IfHGt3Z8O+YGdPYOhU6+ue8NFeg1saa",
-	"JPANaSuxsSxpr1ZtZAqgTM1TvZYILZNMIOwrDmqbGc4IIymNxqxRAJsH07z/vleSFsDttWw5H6cWj+xp",
-	"/KDzGCLo9zxbgwTQ6VvbyOy77mq1gj673SxNDHPVWmUb1vpS8WFZlgPzDius6gpyF/TdxfDaXrAXCOqe",
-	"nIUd5HmxF9u7UjaLEyhTOofiiD9k8wbZPBoebUNM/gazta3se7p05/I1yUIRSSt5Head6oO6UZbnVo5f",
-	"oP8H1NNae7CQF7owRmIl8zBYPdYQq6OqjZmBVcvBoGyhz6kDqP/rP/4LZQzKBbSk7pguOHY5nTGjbgk2",
-	"vLEtDD/AwkQcoFclODfzcpnivl54p6uQPpurX451UM/uIZIkSUTed7GAraJJYmqUEJ2ijGWCxGPWCisY",
-	"B8bVX4P7qOMehG1YxbNnuajsPXuGvljnJdITLk1xlDWhZZYaBCvd+j5e99D7+6tpPdVWVCDKhCQ4htpc",
-	"rHhizO6t42Ubq3IVOTYU25py3RIGj666ReWi23bHqyo7KHyD77qnMwJNgk1Vlg0YW5e6hW+xpU9jlkeN",
-	"LCq6ItwJVMLlJUE15Qt1SIngur4KSi3HTNfq2lQcEs253o1y6S7itjS5O+FpcaBgQrpgD3b+IlfXJEZL",
-	"dTUrAOGY/ou2epp0+WsB2eafpC733b9y+7MQg/WWHr7kIF964LY6e1elvNPd6g+9/LvWy6TGnTo63d6s",
-	"mHkm7/ecu8qlhpjk1L23qBS6wriNJJ9pFEd9nVC/rOY88QOh9lC1LcoCr7VMm9h8RK1Jxgz8oy1ApF8Q",
-	"t32Efl1LMyUyS3JNLxWVUA7GzCtMqzLSlKyGo/4+gucNUHHbIFyMmXE0IMm5AXhyiFLcfMved4M8r3QZ",
-	"TpR4X3cBHdetXTaAx1Bt2kM5ZE55rVpBKlOlYh6Y9AKqlLrRRp/37QVMqUdTol3TXu0GMa6d47vJ8DOR",
-	"ToGOjxTIio1M5fuVxbdysrISkffRgTqpEje5croCkhWQ9ev55MuIvqWvX/3t5cXVd5fn4nwhdZ3DQtyd",
-	"0xWNv0pW5x84jdh3KWZx/5z1e2T9+uf4/Tl9S8/3f/g5Sb798MP+28vXR71omLDJ4lU//uvrZEeJ7jQv",
-	"2hgs2K1B0dZuNvv2HIsCqFmDQcCLl0R2C7gV31rMw3uQPnBRAmiBBf0RCfi38du9NElAFf/3vdqki5Pk",
-	"fo3S3Gpai8qOMkz1Q/oO13EnM2Yc2q7qsKm2nm30cl4DIC/5gtEZThJ1OKjUOVJKejfGPRvF4Cl0rH7S",
-	"cNz+k0bjcl/rJpf4A07WP4PtPIHrfBkb+E9DoHmTai/MFud4czUrpoDrQJL3fKmtb8jjs1l/3xVLT5BO",
-	"X4QIUj6lCfl0GdUmllZnvIFBy+3C9qKiB1xDiJQzkS2gcMfb960lKJslwNEd7e+hbKZ9Otb/jxhZjVnR",
-	"gvK0OFoGGdAX+eyhU2Z9ZB0Nr87TMTN9nczX80BrP3eEweSMOd3b5DTwBk81OUoN2h4XQi3oW2zbVbnp",
-	"XHFrqjbQc23G7UKkebO74Gj64jDuvxi8eDGKnseHB0d4OCUY96ODAxz3Bwd4fzIdTQeT4aQ/eTEcRvHg",
-	"ID6MBgeT/rTfx/0Xu5iN3raCTx1s1X7CZt55knDrH16Ah3kBIKm21LtRo7IhR1ZsL5XSoqeRXypdaoxo",
-	"pIVPtyR83E/m3k7TMKJ6MR4zwAHL3ew6McMgE4FHE8B/C5f7sK8uryvTHIKncDvWmXD2EwIZmSW4+piB",
-	"Tp0QLcMkR4RlCwKxR5u80nucc9Ns7NNJLYf+zvU2bzmpCZxQaP+1hfPxoZJkd9fi9mZQ3ms1OJ+WWMTx",
-	"mhQgiZ26+lPLh1vqhFggU8kBGn6HsmI9hwY7xOwCyMAckq6V86LhUrUlOpCk+MQGlcxqiGj/IQr/uaLQ",
-	"DN3QmXWDDDTOlGah9/LOIMzVQAn1sTS914r7BChM+HMZcl2HAuu+zogvdEsJ3X8xjXXW8DIlEYl140pl",
-	"tIyZH6Yy1PdjKEcCB2n4S8nR9TGEbgqO42jMjPew1RQi0/0X7g+SaUxbPp22e+jUH03SUMfEmFkbwGXH",
-	"bGv3q/pY4ZTWuICzomdOvr48acakRVN5nBt7tUCjYpZSu0GdJOQNy5mQ6IVFZXv2DAH2pB3UIsvClwBw",
-	"s4zyaKqYNMLimLUAiRN9jhhfoT872JLtkyZ0Tu2/zcEfcUo0qiDV/ZBWOI2dsjPdXt4TfjQgggt+SwSA",
-	"Yira5ZmVtkkBJJ5zZgErlySd8nRRwrp1AOoUZb5McWTXp6hzQZYJzjtiAnoAxZIk626OzmQu41TOKbNw",
-	"tWM2cwYqYGsHfSTagDlpgONN90hGZwzBG3AIQVQbqFrtIC96FDwzi3zmQRrFyERCnWPdQ28zKWhMtN1h",
-	"ZqRxrp1ZyDmZGi7TMQ/HpW9jBTr5bNQfoNIJu06JslVC/agOohtyqmcjHhOhaOlvtotacBEDcDkss5QY",
-	"oFuQhyRun4xZ7UXLDiFqKc779T//F2ro+HFiOpkSpXFJ7EB3R/qmGitW9S+nJYjiPH5LYBLFjbEkXVoT",
-	"XJq8Tsww5uR6STpogRPFdlBFaRUuT1ERgQFveJ4J2r4neu036Zwow78q3KEEjCfOcVFFNLfC6N8ixFFp",
-	"I7sxxqHlmPDEOh7VPPbfKi7++49i/OsMx1+qbRR+/Olj55dqVwH4Y6VEArCbPXwJzWjzy3jRt2mj3akb",
-	"CW/wAebYPd6mwSbJye3oGuadhAGzE+7WnTFbzTmaEGVmVkGaQ/Aph2WsH2973zHbFusHtdQzXcoEYYKq",
-	"O367h3TbZC1pxyzmRAe4AVk398xTdgw+VYRNCwaLWuyUYvd2F+mazuB6ftztvNgw53pe2hxFFuumLyql",
-	"S+2bA+M0R2c8Xd7jqfc623+TnKJqW+tPFE7odx4Ccdko7weuPaxmxdoO0393zcQH66bfOybQJ+Oe0Oer",
-	"IsxLG+1XFnOCEzn/uTG+eQqXHKF9pGg1pwkxtjpQA7gkY4yy2YkuqlOSF8VkSVhMWLT2Bjy/Mh99rLtP",
-	"SCwzoQ7uzfYnRH+8EeK7WBeGxkmfCsj3N/SWMDWzZcon5IlxvXWDlWbczjf6d2vyvkv5gsg5UddqcicR",
-	"uVtyAU3pkG5P1hDm1h+5d9fVmHvLBNPyfgd/Ql+9/OYdmku5vDaKVlxLLnGCruB/v7q6emcdrEqV/wld",
-	"/fDupfcFOCAkHTPPj7+ou/DnYzWzcdBRK+Xx5+Pgy5dX4+AjGg3HZXTrKlCzP/xsfB6G0p8MWzlbucj3",
-	"5ylZy/RX6K3xItkITfZ2Sdjpu/OixwXYwVq2mBYI4DSfZDSReTvwGpeZYS6XJNpNvtgJFhvr77SotXRV",
-	"SubT3+/18yX0kNIx2n3EkG5Vh1qQeok0u7SV5YwzQdAPp2++6eIVTgFQjcZY8lSgmChezO/iaEKm3GIx",
-	"6Vwjp+de3gvPy4E1+rbUJ9ufWBcDKmoTfWKGhITY7RVeXgEDPUSgBwd8GMkUT6c0MsAdWOIJFjZ+I9od",
-	"FB7090NdPbyigniZ9ULP5RPUg3a9YAXieP1gNlFvbWHUXervfc/wLaa6A/OTc5iiNv3NdKgLF9Mo5PKc",
-	"njJkTEv37AVPYweursaH2u6gBRfqt4gwmQDoSzxmbs8MncWIKNOql3J2gsKiC36IFji9KWfaOzgvRVwJ",
-	"Atm6vA02HTRiU9eJEnDKE4Fu+9pK57ev4VHp9rXNDU0TRt8HE7yUfNl9Pt3HxS/mpmXw6xFnGvHeXuD6",
-	"k8PpAXlBusPpKOqO8MF+9wjvk+7hdBAfRcPJczzoe9r7OvM5uuq/OB4Mj0ejv23G9S+2y+qXBAt5rbak",
-	"BmnrDvmbAPh37t2L0dXgRYGr69+LfukZZy80nllpC2znhOA4OMCDaBjvk+5oetDvjg4Hz7sv8NGk248G",
-	"8ZDsT0f4YLKZ6AdX/efHowPzYZfo5jMOrU3X5CZiD0tDucQGMLqfdgWP24Q17oBmu/Wb4tPNU8whxJum",
-	"7gjY/E/61mn/c++Xoun1Ry0xEyJJc3Y3Z6SWwMtXzJGkgs6YAb40kpFnst1DpzkUi/nROgkBe7GjL3yg",
-	"6gpBzNNy4oiBdAFvYp6kOFKjXE95xmJog3rLa8AyTpDOAuFCkI78PaO3ODFZJgmfzdSbujKyAbjqMk+W",
-	"363yQlnOj07RHumvbH7pWy5fKWL8mwAS+ThqMwPvGrgzW3YeK0Nho32hNuzi5eUVOn133kPvjFHidNdr",
-	"vX7/9SW0UU3kvGNvbB2tsq293IaEW/iKk1cgCtvFFj07Noyu0QJ7yay4fgILF3vHtnzsGNvBhCvM33km",
-	"y+WCuv0t3IicPlFqV+o9lq6aj7baqiVJTYfYLmXmhLedUfN9qo98anrh6jU0NSApWtg7QHIneXvcGZE6",
-	"YWRqo2OhuyaLW+XrHWUOM06cDd20S2AUZgwa5poNCt2l5kbrx58+/r8AAAD//w==",
+	"7L3dciM3sj/4KgjORpjsISmS+uiWFI5Yud1tq+1290jy9HiGDhVYBZKwigCnAIqiHR0xVxtxbnf3EXbP",
+	"vsc+ip/kH8gEqlBFFEWqZU+PT1+cM22qCgUkEpmJ/PjlL41YzuZSMKFV4+SXxpTRhGXwz+c0nrLnUuhM",
+	"pt/JSy0zZn5OmIozPtdcisZJ4yxd0pUikZAdZZ6I2kRJoqdUEy1vmFCEZowIdssyEpsBk26j3WB3dDZP",
+	"WeOk4d5rtBsZ++eCZyxpnOhswdoNFU/ZjJpP6tXcPKt0xsWk8f59u/E8ZTS7YOOMqelzKW94YGpvRLoi",
+	"yykTRE8ZyfBhEsPThCvCBVkoRn791/9NYjOcIlyTZvSa3nXOJuzznlkKnTEizP+jIiFzqqet8vSvry9Z",
+	"vMhYxw5/DYv+/JS8pXr6+R6d873b/h5d6OkpyQc+JV9rPTfTOyX4+im5pDN2yTX7/FJnPNaNzcu/YDpb",
+	"nY01y9aXfcliKRJFtCRLyjUZsbHMzPp1tuJiUpr/fm8T2Wdc8Nli1jjptd0cuNBswjKYxCXTW+0A1znV",
+	"dUaFmstMnxDFtApszFA0oxqi/vqv/95IV/j7vZSNWkNBRdI220+JAmKR6JLpDq4iIngE2nZyNKGjlJEo",
+	"VtkYJxLZqXaHYhteYKtX09FXMX/Du93uxgX0B73jo94Hs8f7dmNOMzpj2h1klY2vzFzWd+hqysgtTReM",
+	"yDEsOLROcmFZZP00wYMkljOmyDiTs8COnhKppyxbcsUInwiZoQjg5vNI6ka7Yc5Y46Txt87zy4uXHZxs",
+	"iRXp3bdMTPS0cTI4PGoHjsSX7JbH7DwJiCiiNOxhnHImdCeeSsUE4QkTmo85y9zaExiiTUAgJci45nfF",
+	"lOJSgAxQU7kUhnf8P6Rc6bJcSOlcy3nn6Xif1q8Vp9w5T2qX2uuFlnqJnw2t9aqY1WeK8Iqw7Y2Oxofs",
+	"GesMxgdx54Ae7neO6T7rHI37yXE8GD2l/Z6brhF2xWTtmNc82SioxzKbUd04aSwW8GTt3K+cIFhfwtdy",
+	"GWAxrkjCUn7LDPuQaCSTVUSaCRvTRapbJ25HXl2++Y6YP3aHIkL+i/I/umNV1QXS/NacpwtFaOgAtNog",
+	"Moicca1ZUjC6+RDoj7HMyCiTS2W0HHCZQulQs/OWCp2CDD4V/7eMjRsnjT/tFap5D/+q9tboZ4j6vWJZ",
+	"HTcsFMsCrHA8GiQHcZ91jujTceeA7Y86z+LDpNMfD+j+6CA+TI5YmBXMgB/KB+/Ny2ouhWIgob6giZEx",
+	"TAE/xFJoJuCfdD5PeUzNevbmmRylbPbnn5QESWYXAwOMaHKdFSOoxWxGs1XjpPGapmYyLIHNarQbIO3w",
+	"K4mZk/9mu5EwTXlqSWd/xm3migipjbDkCbCZoafSVC9U4+QADirXQNovaEIu8hHt0ulILvTJKKXiBraM",
+	"CxjpOmOKaWS38sS/FwsFUguewFMQmH5onMoy5lSppcySjjcS2j+4GJmRKVWE3c25lc0PXdb7bbn4LW4l",
+	"vrLOs47wsVykCZB9hKq4S57LhKkTEnnbFpHmLN9lEAAyGwrz37BzbbIQuRq3r7TaJApQLiLNMrGGAqm1",
+	"EDdCLkXbnCYgmCVWy5xyY45KMU6NXt6Ze72tZDPK02tN17aQKwJ/M5tGU7MWI8ImXGm2tmHHxYblkwrv",
+	"1qPvFX5Nod5kd1xpLiYkoZritpHIW2FEmkaCblhXq2vm+FJmI54keDoeIBhAmo8pT1lSPl/G0CDxlMU3",
+	"xP55/XD5L3s74lspJJEMJcOM6hjthUKDOAuqtEX7xRYVq6sVFGOfAMX03yyFMVxEGpJpY2/YfNag+Wgc",
+	"y4XQRJrXFZnRFUnMdY2rh8/xsTgppmnKMpiToaebV37k81VZ3sHnP1MkkynL92EoaJrKJeG6TVh30iWU",
+	"zNhsBMQiVODKO6DymUjmkguQBt5WR6RJhwJ3rjOSmSiY3LC2XGgzptltw9+Rzw2REwjnQrNM0PRFlsns",
+	"g6QCtyNdMxjK29AzI5fY3ZzFxiiBPxMZx4usIhQOfSnuJkYuWWbu5C/sqL+RhCjPUeE3YapOJpTXF8Gh",
+	"/5YqDQz+QZRLqdLXsN1VjehOwWyhNLlhbE6oJimjShMpzJ81v2XIKadknsmZ1IxQAfcYx01a4gNkzDO0",
+	"/v+NQjieUjFhZAn6MmX0loEgcuvM2VaU1oZbMBRRQanoZMv1Ipt/J/VLuRDJB+2TkPp6DKN422TtXJAE",
+	"8McyhQ8KCn8nNXlpX/9N9ZySiywuBA2qOGMM6HXhpRgjXDsez1eI7P2WrlJJkyspv6XZhH0Q8eY41rWW",
+	"8jqF0TYZsewuZixR5OiAfMO/KJG074l8O0FyJSX51g76O5gQzs7WUhJYi6Pf2iKRjkaE8Zh9L+gt5amx",
+	"7z6IlAqHu15441WIaYyZEVXM3QYyRuOpebAsbz1S2jmS70uD/obEtKsgMRXIiNltTmFFMj6ZaiLkkjRB",
+	"OerKosBUxiW1HPUDdHH0hzP6LZ9xfcHAufuBG4BOhtQMeJ3ZEaumsLl/5uaiubiYNczoHZ8tZkQsUNWP",
+	"naCzY6pTovhEECMFWarYcsoy9lGI7vJyZJooX3R/pvKlyTFJ/RWBO0pP2VAUz0ZlEhoaSBGZjY0SJlZR",
+	"LvGDpI5OiZC5U2tJFYkzRjVLuuSST4Sxdgz9pBgKpxzQZUaaMsttK5KxW3ljHqZurBaZ0RtmDDU5s5oD",
+	"zKVzpRYbeSZ41ZfJquQ+KoziL4wAyX3MhXvIN5HpSMl0odk1XuHUNfgpBr3BYafX7wyOr3rHJ/u9k17v",
+	"7412g8YxU8pdzxuFK/fVy7+/uLj6y+W5Op/p+d+fnx+dz9TdOV/y5Ot0ef6T5D/87S8ZFUnvXPS6bPXq",
+	"5+TdOX/Dz/d/+DlNv/vph/03l6+Ou/EgFaPZy17yt1cpuGdwSlw0TvaN1caTtGai/WeliZZczjvONBa7",
+	"z9TzB27tVoS5Xduj9AWjmY0joKVds6XPK4ED0iz7BcGQt/4966374+/241F/aykG5/XC+uyClj4RbGk3",
+	"ZU551iVRiSlBCtGRYkJXHKhegGgovI3m2kbpIC6xHqEhXCjNKDph2muRy44NXdatzD6/FwpzYnSrU8S1",
+	"Ng2wFgcD6lxJ+ZqKlfWYqQ9SjBnVDEV1RR9KSWZUrHL9fophPkO0/Z4NbpVv9gNPwZnXzRxJPsnfTNNd",
+	"UM0IrMDaoCxx5oW/uMgtgI41y0gEcc4OBDojfzneXnuP3LdRXtQUpvi9oAs9lRn/+SGGC3zdORHjjEE4",
+	"iaaqLL/eZVJMrJtLZrkvdoMn1x/K2+tz661dG6psv/SL7S0t715HdMAF/QUFXyfoc5YQFI/3eqKDPmj/",
+	"XXOqZ1wpLiZt3wkddEDvvB4nG+1o104DlJd2Zn/1QnhjpvmMkcLsrC6wduTKWt2QdiTCdWHEuc9Yc5QL",
+	"QieUiw9a86P4aRZ6apgOWd56RAvXW4A3I9JM5YSLttm6peHyoQDfk9A5a/pududgz3c+99m33c57zAZG",
+	"bc4x8A1DRkdaiFeIhCVlR76vbtqelet2zCjYqE2iup2El0rDXGdsocAl6MwOCXF5c7+P3r65vCIQw9+z",
+	"f839f9+LeSbNAsxt6YXQXK8eKGHmMuXx6tosMuNU6OtbLlNjlJcZ+jxJnf8HBSzx2LPKyfVjeqzMxmOG",
+	"dyhDNtI82B/0emTGRcvdLe2HigfdJ0lz0Osf4cMl5TPwOdujELEkqj3VdsZyoa/l+HokFyKpCNq/YhbD",
+	"QiueMGtcwFO1yy8P5q0c7LAZFwttmB+chCNGRkwvGROkfwg3LyCHseKyTBpN9I9fGmPO0qTyfqPdmJlF",
+	"TsyHNw71/sdHoRScBWCrYNjjEmQBKZ6qj36sj+TRyB3xgj65C/UZiac0ozGknwQJ5GnBdeKEx3kU6jy2",
+	"w4orsmRp2nER5oV2+qwQnWtUxPACkKKd5xrNqZ4aIffPBctWJE/fIaOM0Rv0CODcTkmEBI0g60QNhdEy",
+	"RI7HTCTm0g0DG7EY4nLzbSdEO/iATf/haij8wxNLMeaTRQaBc/Nqm0QzenftvA/Xc5ZdL5Sxy+xrQ9H/",
+	"9V//3e/1vI+vS5iINCuCxRdaQ7EuTAqRqhZzczNgyWuWcHoFO/wBVvWiGPB6ZkbE25HH5M9x6I75VMHn",
+	"Ff9E2Yt66HNmPj6BGZMrHP93cqV+poilDTFfdD5Lo1jnurC/w2SIuo3iuICoPUMv04VMQ2mgLs8EYnF4",
+	"Z+OZ82J1yRuMN9JkxgXEd30nF2SmiMWscfKPhovXYNSh8eNa7kjbTQRS46xepUnCzUxo+jaTc5ZpbpTn",
+	"mKaKhahUOMycQYH82ibjlOoTmJu8ZVnGE6ZIMxKLNI3I50StlGazoXB+JcwRhAMEF9WxzGLW9pRPm9A0",
+	"NX+x2qBdOO3mLOuA76+wQGdc41V27i3C82E4lRLM8ynWlGthtwRvAqekshhi12L2wPwFveiYz1PN+Wyv",
+	"TeV6Ru/WpwMhA6UJBGI9SySfULex3eA8kLF4OaNp+oDRc8FyvSU93bD5zcBtMEaf3dfa4E9GCV2iaOu+",
+	"eZTMhOAcQD6ab0vQLI/x+fs/WjASfP7xmcifwnYMVJrI/evaknG2GDWo8QLST5OZVBryFdAhU/bUz1kG",
+	"8tEj3EJYl8d2NAtOZDvi1ajtHRa8JT13+lAoULFl7iPEm87wDcwkdGmI/6ia3mtHvfb8bRQQAfYKsHGN",
+	"BKuRmnXMtWkPNvFBDUkLBSpHP7FYlxQoPL+j/nwjWIm7IdaGUSybRm0FSJtQVQSFFDMqEiREjXbzHd9V",
+	"Xnvn8s7dR5lIlLkpmN+MXYlhvDztNKGadYzgbATsBxvU2u5DSlMw4JqKT0THGDZ8xlrbfwwDZOCpDwnb",
+	"yMsCjwg4x839Bx0rfEyoWG0QEGufwRTddeNsuphR0cmzIG3Uznuqjan9kOW41Qf5lsnn92QCB4Ie2+09",
+	"HxOMD2AYHrwvLNl+X/j8miZJxlSNFsQsbnL+ltjHylzBJ8JoEAGhjO0Ipq6teyy4RIimgv7g5U8Vh6pw",
+	"oEIW6thmnliT3xOzIylTRuHSBJk9u6/VfrTYTDxjeeI8mCD2RHymXImR+RFC6u651laUgTmaJW23/Utq",
+	"pqO8XSdNrvMpQtyf69UOZ9RNILumk+D+eETCcL157Pcl0u7TC/Prkuvp9h+EYEPog1S7Cx88UqI1vlQ3",
+	"ZJ3g4IkjKKzBn/2IpVJMDPNvIVHWDIJG2ytZ8FZVFpq+pC5JhxLp1w/UOveUFEyFu9fFXTuoAEvi4n4V",
+	"/pZiFtmOanxOJ6yitA0X+6ZrGw3bjMWgmuzZKhJnyrqcazYr/2OTOVcxQ94XjpEsoyvz34LdaUMGJQNG",
+	"93P4PReD5llYUW5kS2HNA4V/2ILtq8wDyyjPI7gbi4TrF7fOC7XbLmQsllnCEpfEKY2xhK4Nwm49QeN5",
+	"SyomVG49V0Un1WRK53MmIMrSnXRJ5EZx1qL11C3mRkT6xnpxbmmspbU0+YYqI7KcSsMiLMm3wGyOvSJC",
+	"hpAUq5lcKIIzVqHjfK9g2sp8Q8K5te9irmnKMYYb3kacVMW+gtV01JzFfMxjYgchTSx7VizOmFatLnkp",
+	"S36voXD+sAxd8ZYsJ0NxzzaRX/+P/5NEv8g0aRPBlu0iBnNtfvPcqNeCLd9HbQJe4ugX/9LSJtWLSXso",
+	"gheMNgndLd5DNK/sEeBiKCKZJtFeJNjSXHSF9HwVdS5kdy0eivxe3Dpdp4K6tuHB69EivXFUULGcs7aL",
+	"HF7DG+8j8zo6EbuWY9zzlpHb4KssPYjUXX+woHPlI6TpLXYoaMZI9IsZtk24usYUxPdRy/tExmbyNvAJ",
+	"0Ek4pbYxcezLm5ZVJcr6+tZfte90K69YVWNeoQp3FsohIztWhNcDKobCy/GD2HbLH9ao0CClYdg2CXPX",
+	"UAi2vC6Smt5H6AZdk7N10gdO+w5Xjofaw867DvAGMQUzPJc2W1lVLou8VpBSOLgsyfPNYVntvPI6Az++",
+	"FGy3z2kbLFn/4A0XYHnl+e1uBhWF4cXNzT+rrp0PsVQfibohy8+qxqoOq1KmvDGFGthkCXp6aLNN8IHW",
+	"GTUDIREUSCFDo8cxwAqz5T/Y+Ppikd5cgDjySoh3oPW7KY+nha+2bGwRLa2sWyc26B0kDXi/DfFSvFf4",
+	"40c0TaMTs4HZas1zVvKXlYrauIjTBaTJRZBqraIT/1Kk1g13zMg2PKr8iBrOCccIxNPeB0j6HCzRtzZK",
+	"/zCywlGv5AO56BekiloZVqapfeM6zxAIixBHpOoHuugidfgJ/d7goN2YcZH/EJBXRvds/pyZbb6E5rNf",
+	"//V/9Qd+ckKr+tnBs9JXn93H6murrswqxPbPQfy8BlPgYTuEGbu+5zana+1Vo9YhwEr+gFMijBJOuZHh",
+	"TZ3xGeR5pXLJsk5MFSRuaaPSbHoES8hoZfkbagSb0cFgQALJE4LOoOwSvmPtksITSIXT2S2MtU5SOaJp",
+	"uiILwf+5YJWdGhwehDgi6EX11phwNU/pCpCBqiP2evdy3GZuc4ANgmtO00dmvHYjs/H7LW7mEOqv8qpz",
+	"nvi8ig4UGDnEqi85S5O8EnZHNegSRCGvBYMNnsezzJ02vyhE1UqCjMu8wURal23j9rOAyfBWuUbJPHUp",
+	"eO/mCrMiMb2dV/Bh7kua2iwvcJ3FDEJE/5rR1PDATgR/m0lAWlA2mFtReDbLpbreSN7YgziFj67Ka5U3",
+	"9y7Ijhxax6t33+x4GyfzxSjlMUJBvGMj8g1bkebFy+fk6WH/aatL3nh1rVgDP2JknjHFgt6VdBKCPZvI",
+	"jOvpjDSjF8mXl2eR4aToxeXg8ChqdcNhp9ugHXXLYIzB4WH/GEd526kf5SZ0cTALNJcEKEpnCeYUK3QB",
+	"v3p3ZXn9M0WiG56ErfYbTKRZHxdSh5rRm2/eojvHzrRNohfP8ReYbqvuLrA+6lvcnhu2Avy1ZqT4pGa1",
+	"dxvfviOxlFnCBdWMNEdUsaODRZaGh1ptHGoVHuqUvHhu/q4g7Tc0cIWRbyD50GxSDS9fst3VdImRL5n2",
+	"mXmNXc1st74BmMO1ZvpXl2QGDK3mWznh4qXMZrtK9bOFnpJBt5ffOTvoVMhV3SSjwq7y6OnBMfn//7+D",
+	"7n5grXiVDN6lz2yWGxgBHuzYGl/At2rux6+tlI7czKyYm/BbJnwbO2Cp7ajuN1qwa0N6V48HLdp89F4r",
+	"J4/s3GMwVfglH7vd2GjAAvs8zHJ9ATUwCMloyUaufDQZRA3IZlR3AOLFGJ8OlpKKFeQ8LzIGG2nDrXTG",
+	"SHTQ65NQrcODDWHSNNZuhwvFhOKa37LWViboh/PMRhv0PpuuZr/kQj9sw97M8cF0FYB2K8dRyYgZKw2q",
+	"O9bJXqlzXc90KA+d394JxVTtCqkOesdHW92I8Z71LX/QNRiu5NvfsXZz4nyvMKFqowzHkX6sXdhbYzjs",
+	"rJfmNIMrCrrN0TZHq+oUEn8cXB5Y7gAugCGuwL7m3vKAdQlfj0jC4Amq7YmFi2uTpqnNNc4dI0wkpy7u",
+	"bj6bsfHC3DhPSWTsxQgKs7yRZuHUiYdclALkze8IO5G2krAD2fhGnHHMNy8Tr/YiYpjP/vF+02XTZaJw",
+	"BSmmn+NkHsAuARw63yPky7PyCv8dPhpbMh3+HE7eQzw1KwopzMP+4D7Cu4LJe10+pV14oM9H3YDNTqu7",
+	"kc99azXnPKQPNBNw5OAybYnDjisTxNiLxweHT4mt/SCJjBczc6kjzxGUk4wyKuIpkYJEsUxYQLFjcUgt",
+	"huyMxlMuWHE0EXfLvOUCJiEDIlB06IoR131cbeIjMrVJDVpH+ZYdLh+uCXAHUFfLAofdzVMqMCoNiosr",
+	"hy0mYtZ2Xji97lkhCK1SDVWtTcSVha1dyljWwYG8GjV8mDTBlxIqqQJbEOuZ8Fk471spUM87FYiCmHs0",
+	"FXGQJb6/ODfKhQFNHJ7wCulSolc5KpnxTv5WiDJ1bhZz6L6+unpL8AHguRIPQOWwrTRunBweH7cLCO9+",
+	"rxdKw7a1SgF2n8pMt6t6yNYROlvGnTMzbpkbw3XLnmgN3rc2k7T8PdKMvAKqwhE8pcb8JwlLeAx+5Tmd",
+	"sApqu195tf3OVMW2LeYCCua71kYBEpJrFiTi4eGUkm3b9l3fkDgsGAfHFlWEkhEgfFg9JWRWxkjZ2bBe",
+	"+zyY1lJTzR5qUl9YpM8PCV44HdTUTFChW3jx1cri2wUypeD56/q7rzfqZ+qhDv4NWhMm9kcPk7hF/qZx",
+	"EveR3zQyVx/tKLFS+LhDisxz89SOzP21XGIZUYH1BfdYi85Qezf20n1quDuHR8tHtm8BoTb3e/DpUv5W",
+	"aPkPry5xVzdjeghWQIyJXAR1rPlNZ9x6ZT/VlHyqKflUU/KppuTRako+VY/UVY+QZuRJhgg7c2T81jXG",
+	"4Lr1wGS9/+B6jEBpajgtgObqbcRW0HqoJiU6kUx1SQQZtdcyTbDRAUAHFF1PPB4hahEjuK9zqdkoAeYX",
+	"YAVHusJznvJbNhS5DWCnAooPMNooNIzCFN8mJCCyhKxl+ba6Q4G4ouWZFD5XZJjooHdManwY2EPJhtH8",
+	"xQIHiFUwopZT+2FZaYUHvgQR+6Ge+NpClq2d8a6cBxwZj+WT1yHACwf+UqTmF+X93aF4Y133nxc+e692",
+	"HbqllUAySHNRA0IwFF8AEgawlAOVAYPBsKkNzpUvNQ/DwDhbw2sIIBcAkJhdh5Z2IfwBuAXr3z/3sRoe",
+	"+9OPjENAmghPEqZ/mxRAPsWcjWkgpEUp2WrSj1jiX3dSNrSRuihdFWzvqBwpkyW5TezH8dE70mgDyHBQ",
+	"9JRxUHc9nQU8ai6lCwMgYTRJuWDqt7vQkGZEF3p6bfg0In8mER0BGkHUMsY61VCvhAIDK/22N4PK4Lk1",
+	"AYPC3Gy+enfVJpFezSMSUf3nn5a6JgfIh8mt63W4EJqn6zatffW+u+0jXxjQdCt5yz5TJGJ382iHS96u",
+	"DrkucUI72HAxSFofR/hRLl4+yHBdp1DEHo78Y2fhiH+8z0os8VjpayU22d6q8wgQ0sffWym70xlHIxpP",
+	"N8/IPKVxABGr1jW5XX10kT+Q+z632iD3lZ2D21u6OLAOtECOxySu/f394zb5/ur5Dvy/dYJN4UL1Paet",
+	"7UrS+TZd8+73N9RnL5wLa2ViEojryoDgr+H79c7p51tcrRwBKs5LWyPl8YS/mHtqnECAYKEyoEpaeH44",
+	"y2cLzD3G/3rpCPjq3VWjfa9qiM5s7AjcnScExQMZLnq9/diXAfALi1onhEKeq5lgMhROnyDzHfeOnrXa",
+	"ziItzMPDwjK7ZRkfc7BK86afN2ylhoJqEu11AeQR/Fh7Py1vVPcnJUXUJeceIi0kdCvN05SMECAHzVg4",
+	"TLDBKONyKk61nnty3orA7UlWjsagl0+RjaQrqRRLuy55I9LVUITAbC1UoCJcnzpFBxaCgxC0sV5oK2R2",
+	"xbXL49BNEKoId6NCXSPh9QVzaOblOnq2qw1ynf5TTBvjFgw92NuhiALtN0/s81GXfEdn5q4bbuZrAyn4",
+	"sMKCX3wOlb679oD8j0Kv2qe58hE25XgMDQtJKmOaQpD3lERrnYKjtrHAoy/ljHLDfw62HfMaM5auiBSE",
+	"66EAbmTxVNb19P1MOdxPUelg5vUtza1h2/kzTBMP0HLOv2ErhKbkYiwdOifFxojlVrIJMavQlAuseFhk",
+	"qeUHdbK3N+F6uhh1Yznbc8/n/2isIV/mQ3KlFgw9IDMq6ITZdjH5DQhzX2aLVPMO6k0yz2SyiHV3KF7A",
+	"DQFeKCBHCLujsQbSsjWde2p5v+ipV9T0G3GvN4JNugoEM12s8tQZ5Wl3KIbiT38isB9qKJ6QJ0/OPAH5",
+	"5An0nKUYo++k4HpzvU4KsdYiYGLbOhdjaZ8QKxiHgpRko3XwgewzC1Kr2YyZcwS58U0ocDBXQShvaJHl",
+	"VCqGtQSAG0uw4gJs340C83lK+QzwxBWkxNAFJLuoxQj+hyc4M9c1xtwPOODlIgnND0ZJmYd/0tz8D6dQ",
+	"mGxs6y65RCFoxthVhXSJh4DOkrw1oCI0VRLvyWZcbGzvEsC8PeXKSv8UqvaV9AN2GrrfICaDoZAUsVEP",
+	"ZmMvfKmW76xRZpBOmUAXzdgiuMY0gx7uJZI5YsCyDSGAsO6SZ2gEfgt6B3+w9z2jvDA7B5tCojgfrWCQ",
+	"oCowAs37QwrZwNFpIfwLcH9QEmakfGCKEUxfgJsBIWJ0yzJFHc9flo7IULygRW2uzSYKxwe75GopyZKL",
+	"RC4Voq8Srk+QyIYClrbr6cf2QuDRyXWasF0ouAaLFmRLcmrWxawrAYfBNAhVsAU2Ck8BPBZcMTitU5yM",
+	"u4l4EypdKvM9qkwD/G0Zn3BBU0cDOC7ebtdd40/9eVgljhMEwkPufA68bF2DvCq+cqcWan3F9Br4aO6b",
+	"xqwCcygEnauphIspF1qWG6pbF8wJuCcy92X0OKqhSCRmK+DByVvK5g5b8qIMJY0Lc03u8hUNhaO5YzNI",
+	"91JO4mMKHwe0wtocQkPnGnjpqDUU+dGktZmCmHF46hqEr+Uitu38pRiKCNKKsBwMU/aMvjf3JQuP4kso",
+	"oZZGwh8MjiPrcPf7pqBCT3nMrMfK6uHX51dralfOmcCSnK7MJnv2JbVnni2yxQp9axi4pEzzkBH2jGu0",
+	"G+Z4o5bud3vdnhnGfIXOeeOksd/tdfchvUJP4fYQVh3mLxNWE7vaUB2V56nlhV7WVoL7V8lmVVZmWxAM",
+	"9ITCfQ1vB+AgnRlLLeWCkWbR7ddqgqEAhdgyauiWZTTFz9nqwpSDzzFZmCsaaFWQGlwK3B45Z4gBdJ40",
+	"ThpfMf1qeaMalS7pg15v+15pRS3YP2wNYwP0eMNWIjZsIZ8tVztp3PQbtgyw8eabtw1bvNdQfNKAQrxG",
+	"v//PH85++ObueTb+6+X106vVu798/WbydBrfvqVz/jrNlueUvo2//v5CNt7/uDWiuS2KqwE0d7Wc774x",
+	"ewttBw+RDKExc3LtlRvw+nfVxsk/fmw37AYDdao+RcisyqQELw0ekD1sQJC3UfiKaZ+zlG2PBwRvNzSd",
+	"KCgLS6key2zWAGrs/sX37caelb9qb8b2wEjsIBTIxjPhgYHXooe0raMQkTzm1CgWNJbmFFMThmKesVsu",
+	"FwqSKD9TJPLAOCK4b7p/a0kmliYFGMhQlF/gqhYehHglQmOeQgdwc3MD6xuQoLCVYdOC0iz0tAu649rG",
+	"PTFvejNsVvteSKmWhaoHwyh0NL/lShe4KQpkly0fD20tNN1G6ru+6HibAH2Mi6rkpm5agbuZQZuI4mKW",
+	"o9wUJ65UD9YL+IjWah3XOmjaadvEUQfiEvo+6KTS53NIlMOel5Lskv5sSnIoy2yNgHP6zwVzXAoJBpRs",
+	"ZMu6SVoImRoiBes0fvxQAWzjxv8oMPru3d8K2F7jaXzMjo6eHneeHgwOOwe9hHWODw5GHdZ7Oo774+Me",
+	"ZU/LnjqvbeDRVX9w0nNtAz1wuxI+XDjACi18qlHPo14Jwl4i3MKWLx/sD3oIuBJ+yYiG4AdrPxN6w/z2",
+	"3rp2G302SPbjg1HnkB4ddw6ePnvWOT6ih53RQbyfDFh/3KPH5fwSQz1jlvT7+92nFWCok8b+eH9/Pxkf",
+	"dY579KBzME5o51mS7HeOD54dJoOnMWP7R2voUvmml5NXThqv5c88TeneYbdHmn/r90/Jt1ws7sjds6Pr",
+	"o4NTkt2e9AfPur0W+YrFN3Jv0Ov3ev1en7zkGRvLuz34K6imElpTg61e9c5/kvz1T2er7y57y9eXvbvv",
+	"0r/cvf5JLl9/KZevX0r+7fNX2Mryp5fp69lffv7h5wt+LnrbtyKpIFwFFHgdjBWo8YNe/341XqojgJf2",
+	"73/ppcxGPEkYeNMPBoNtPrPerutRLI2yP/wfP5atCKNMKpcszw/kGRLOCGj8+L5qE1gnUq054Dm1aipQ",
+	"2+i58iGnPB0Y1ICv7UcfUz4W4a9tT1k5mJW3jgmLwsNSB1UbXWpQc8X53+2MurGcNazg2FLsepEfTIOw",
+	"yubMjEte2JUatfYIC7Q9cTYI+34h7N0KR3IUWt/xaJAcxH3WOaJPx50Dtj/qPIsPk05/PKD7o4P4MDli",
+	"G9b3hRwVq9ve1vfKqGvs/eIkWCCz309S/BtOO6wxfM7bjblUgfOMuF/K9VxwZT2VM13EsQCrAnBFyxgJ",
+	"Q3Fv7Qn60S0GRqVCZCiakNYHw11resOEMZ7fZRwmJ3x5f59N7UOZNTB4yZT+QiarHVuD2wNS7vSZJHlZ",
+	"ut/krv58BFjcr0Vp2N7nnVSKScf8Pp9mVOUIWPk53aHfXAjM7X05kGuO3/s1edvfTd7+gYXQtqRGvIQN",
+	"vfj9vvcoSLYQC1/QHCbxdzRtesf3v/FcinHKMZ/loL/FJ97SVSppciUldBLC9w63WU+gP99HboChcMCG",
+	"A9KXzTvZXnsO6Pg9iuuU6UAM+0v4vcCuOAngVrjgEIS8mMLQoI0zOEclUVrOyVJmN1xMsD5wBX5KIYkR",
+	"SSxz6SVtLw0JTuJQjFgsZ0yRccaYWTKgvWEdJvbfpUniAMRQX3gGKblhbK6GAkfkNvxvYw0rhH7Hl8Cv",
+	"YxNfENvJJr7A9wAB2ykQr9Idw6n4/Iyu7JPgeFUsvWWKLKccMocR6pRa776DpJ5RLlSXnOXWbvEgKkWu",
+	"SHTQOyBC6uuxXIgkyjWWFCwA0u0pMdLcAq17KCqY2/f6ky7gU57uK4n3gzpMD/DRGEllp/q73qhwWpvf",
+	"+E7ql4bCW8upb6nSQKqPXWbgjuU2RQECslF0rPkJQ/MrHgE1dZ7A1X7uCgEqQAmlTP+TexB3bOSczDM5",
+	"k8Dw2VAkDP59SqJcxZ6QTXA7KI4MhyvobCnHThrkUswapICnBdmn6Pmy+Fs2BXIb0ZbLQoim2pgvxrpw",
+	"RhMmWMbjoaiF7SovDMF/UqYR9afSgR2joE5SUExWBYGHIe5Clp0QoJuZoswKOlmQgqEA4ScFs+KmJOJI",
+	"E/IJEM19KYlaxFMX7yQZjRlohdVQGEPO5pxoQm2F6G6ibSgK2UbWWhzUiba818G6LMNpKzljempWa+d9",
+	"n4j7Hj75COZ9wZJlE//L/PfiVDYx+X0NHarl3wE8wxK4HjqN4wEpf+E1vfHGdkrKH6rkg9jB8vfxt7ay",
+	"+Hv/wyx+m2X9W5n8bksV4ZoIuSRcffRW/2+vfj/dE8o6HwHxcwng+lxLZ4OScUonD7wz7KGY7TgJZRby",
+	"cFsh6DO6sCo73IPAqIdA/07MaHWOJbCy20RNoVs72PsCVHxunLdOavU75kiooQjp91MczRj8ZY1MzhM2",
+	"m0sj6E4ItdlQQ2FmRDKmF5lQJCrpqBPSizYrSTAW6i4ApL6zjqctzcWltsfOFva+eR6l/qXb8Q8V8hXk",
+	"j/2tJWMJo2SjhCxSHRVZsqI8+OO+eHzEIuWFSOx5rBzFXN1uIUyU1wN/i2SQcgIy4ZhAOU7NSYSiDqzj",
+	"rlaxKsPyfpDVZpKWgrGRVyAcKARuo21c6ZVPmlERTH4Stfze+WBmuZRD8EIburMYDuAT81kzjSeufLHc",
+	"aP80r68M99k3Y4QL79uBHt1tB+Kvir7+RhRFoRLX+2XAV0znvQ/t/n2wmVcTGg837O8Pjo96vbqO+0e9",
+	"zd3ybWy/rpF9KGkg1PT9YB/SQdYbt/cPawueDzd2QodElw0dzPt1Ncll4IHtA+CVTbw3pFU+f3+k2JbL",
+	"h6tba71TZAvfBmlCjueMZRNjuMyo0Dw29sZGl0d7KOxJhlp7m/lZIBaMaHzjvL5rwooaOwSSkohiWg0F",
+	"113yVxRegGRgC+f9TgteQQ9KCXBxDgaWBNdyoa/l+Br/FrVyCcXFLc04FdrLwYZ05l//6/8JJTG3CTNi",
+	"FOoUbB7dk/yxJ8SK2CJpHOlRmUz+0etbLlNwCVj80mGjMo0mnFQjWVvWjTsUmGPtTdhNjjRBPMDTw0ar",
+	"S75jy3xK4NPQMrckjEGIUFgw2yXNEnW6nucNbhh3j7f55JDJXYed0vS2z0huXvssqJFf//XfUa1YiTDJ",
+	"3RiOdVt5GlAZhlRzhW03HRBLGXTF+Q15hhmTRVnDKQkrFqLoSkGC/1Cs4cigsT4H3BijVku4MZhGLlaY",
+	"nuyIT9OM0cReCAxXYxk7wr5A1dySZQ57M6ZzoLlvLt/TpNR3MWFeukwTSMIUbAllO34ima0xKWWmucal",
+	"mJnipmI1OBz5Lb1PIX37UDcUiBMHN1L2Ez3PkVHy8+AEju8sCmvr90VFPuBfVOLYObZHxlzRS4HocWoR",
+	"dwglY7nI9NSxh//ZGqW6X6sWAYAHp6XPk7Sy2EumCTWM0JnKRYaywpqOJSdbNZ9ve+dYAA/nN/GRfTKe",
+	"Plrjyfqrw6bTR+ui++Q/K5uHRlTIzAOOuheQarf7b9CHttEVVgZGqni+7MWYajnjMcBtM4CRNze+WM7Z",
+	"ibltRpWS72yjk41V0zCHYnPfT2ME4Lds+8/8A4EuoPlg5TagoFFtDAuidaVPPdjBtsEEqJRTDIVvA9S1",
+	"6t7OZ5YLDM9p9lAVbruhltUZnwjcJrMwKGysaDLbdcm9vYMiW+9RG8qWthUwWFM7AkiHkUxWZMao2QmP",
+	"9bqN94/sM+wPHtVpuMlX+Elq/4dIbdxoD4Q6zqRSu6dJ+VJ5Q456SWQ2vbtIGy4mtm9G6z5pClYywl3m",
+	"9c8WM7UZ+eifkcVWjzhcSsyUsJFF6/7SuGoJUrXS7d7SOFJTGTcUG0vjXKzGd8c38y79py6ZTY6Hohr8",
+	"UHxmrt/YH0EwMmUZa3UJVNhzzWbwF8SXNfcqGCP66sUVyfcvIvN0oUj+ObywwX8hzDzmW1ic1IjMaHZj",
+	"Cwlz9SaXws18q1K7NaF/f7kdlNZViFSusds2Ch2oIis6yBfC8h58qG1q7arpM5+q7T6smiSEl5inLAyO",
+	"S7Ug29SLeJDrjZTOtZx3no73aQW0+KRhC7OIFFjK5fIeeqOj8SF7xjqD8UHcOaCH+51jus86R+N+chwP",
+	"Rk9pvxfArfPmc3zVe3bSH5wcHPx9c8GaDwpukyfWELsb/eNn3cN+t9/rdQf7VVTkUnKH/9U1qOvHqmD7",
+	"beri7Kj1KSlFleVWEqG2zu7uu59f77/+8kX/9dUPvddfni3d/xU1dl/w72Y/9P9+NU13q7Eryb9t6uzK",
+	"t6u0DHD8qewuL8QJX9MebNvs/VJgSW5MA3cXUECyKT5MxSqUhHECQccdMya75CwfGoIe4BNGG4or3Qao",
+	"E/T95kl+5nrugV7tnDntdHooY6KUX2hlk7kEUiVFkTJhLJ/t739b50r7EP+fchYe5ULgdabZ6szsmvts",
+	"txhSmuC8LfR0D6NYHb8nUE2BnM2mLXlV8iZBGBaD8F0e2UCOhBPZpNi1fyjcr0VTaugVXJtr3MLKh8LQ",
+	"NefHC/d4kPqnpc/mkDmL7NZ8IlghB2t6WzQh+oDoBQxVCVvYqRgB4zfS9J0fdrpeG85GLLOMxbozlZli",
+	"nRHVmmWrjtIUS+bKTTsbtDPKqEg6gi39qrldquRKVNipTq5GOOSbC0VfDuher+3jx+DP+OSdCOZkBo+5",
+	"L4fMy1ZvW+A6RBIPSw/DFVs3qDcXvw4TsUyYvQhjSxRMDsqbxrfaxCyeap4jzF4u6WTCMvL9+WeKDBsO",
+	"rZANGyThNJWTrjfeUFgsNmy1Sr5gU2pkkcOSSfkNq4LzcTz90QlWYlj+HQrrZndh9LZXqGH2X5HmRnxU",
+	"yIbAK30tROreGvKpBWO1+KvruKboV6AhoNKWneH9xR7t0kqLNK/65iO2DMNz/CdMcKZc7NQ1RhkKrt08",
+	"MqptADooqKGp/UuZzRq7Kj1s2WV0XntbBVl0P8C78zYq4a6zXC47wLiLLLW8W9URjnO/MmxeVhVwNgaV",
+	"k+DrCfjB4Z5453F7veH4PgjPsIO6KPZi+6DxZmkFiKzngAP5+7qyt0jg9ztnXCCD/0eqjYPB8TYbIV9T",
+	"sXIAyI+HCleOBrmOV9opBY/xx3jIN6qZ3AAL65q/Auy4M1ULUYYVb5oacUzBIMu94mtNEIfCdkHMe7c5",
+	"PNQzsSJjytNFxgCncSEAVdHVroKZmy+nPRTcR6qHN9Dizav5NkheLkgsoVOyhhSQHFW08EQUqWLVLOTN",
+	"IKEnUGFI3B4SzdJUFZI7v97xNLUhAsLHZCEWCmuMKy41m3e31hVl3WEI7a2G4smTXMx2nzwhX6xyJPmR",
+	"1K6ywVr3epHZRmmYxpysuuTd/aDjAVBarggXSjOaAIQ5NTwxFPfCnYuN4OWGHBswyS2qealTE4KTkzI2",
+	"easd1OJtEr2md52zCYvI5zl4raurd/lQrsuNQ4gdijyF0xXSGsKdAmBwjpy6ZhegD0NJhKEFRGqbXZ4j",
+	"lrB4KnE3ygjnRDoE985IZsWBggkhrrHd+UvfljC7/65qMECSX7jJ0qYUc8UYwdhKKJsB0tkLiN9Kgp/t",
+	"8uxnA2zf6a0ZzCw8IaV0wTbxEhtO0dqrdplrEYTM3bbRm6EGZCCeEiF9RGfrfcfDdpFbVywBQnptJAX+",
+	"gjZwnen1SoFr6KM0vUK38fw24hWGAEAPLDdwDd8EXLWtibWrDbXTTfuTGfXJjKoxo9gaZ2Nmf2uzHSUX",
+	"+v58Lt8WWOsD5jm2m1wrxM1vES0n2CMXL6bmL8upTMNtprvkrKKjZ3SFKmjkULZQ8Q8FZO00ZWau/azQ",
+	"a+51VD5Gw5XUEC6VlHp3DEVQ91VVmgVijw56+wSet23gW7ZvS+Hm11LatmUeUQofSjknDNMhwPSw8YIO",
+	"9B735bdtJw8Y6t1CQZbXivaM0UgVa86WZnBjg1nj4fOeu8pDgSk2HlgzNlo1KgBTtnaT/89VNgY6fqAw",
+	"N2xk+zlcua5tXgJ3aptC3DBMUShxUwlLoNz6rcFWr6ajr2L+hr96+fcXF1d/uTxX5zONkcWZujvnS558",
+	"nS7Pf5I8Fn/JqEh656LXZatXPyfvzvkbfr7/w89p+t1PP+y/uXx13I0HqRjNXvaSv71Kd9QGcqG3SmFb",
+	"N2nLDY/JiBnWsq3s3+8azZlSVbTBxxYn8OIl052iiVBoLfbhPUjVvyi1HYIFfcpP+4/xAL9wVnE5knKv",
+	"NunQNL1fo9QHiFFUts09Ah/CK3fbn8wQcqxcMm/bxm4xp3Yql9idNRxVIM9pmprDwTXWlxnpXZuNWysG",
+	"z9L04y4sz732j1xY/nuwXSCdOl/GBv7Dxn7BHMgLu8U51tKaFVM0oSFadkNVxa9Z4yPAi/mYcXgfATGm",
+	"CDZlcsxT9vEyqivKrc54A4M6w7yTMcX0HriBstmGYLsUajEDONryq66Xo+JikgJHt9E9x8UEXXAukkQE",
+	"Ww6Fe7tLzoqjVc10pb6UPBPOpdlGV4fMhsImCduv5yH7Xu63hMlZc7q7yeEQDMMjOYoItGL6w4LxBX2L",
+	"bbvCW4e7NRS3JkusoF9gu2C77ZnbOGkcj58dJb1n/WfPDuKnydHhMR2MGaW9+PCQJr3+Id0fjQ/G/dFg",
+	"1Bs9GwzipH+YHMX9w1Fv3OvR3rNdzMYSvSwNHz1sj27det55lMD9Jy/Aw7wAUCnqs67tNUg8WbG9VLLn",
+	"rV4qXSL4G0Hh0ykJH/+TuXMa82LXLsZDUUD/GX6yiKjYbwsc0IASWERIBj1zeV1O0a0AHfO1LU9wn1DE",
+	"yiwlzccKXFSQYVoSJhYzBmFm5xvufphj1G7s40ktj/7e9Vbd2O6aSOCUi5vtHJcPlSS7uyW3N4Nm5ihN",
+	"jAVxPi6xSClHsuigsKb+zPLhljpirj2vNhvebewADYhzqLFD7C6ADMwbLTZzXrRcarYE436GT1wM0K6G",
+	"qdYnUfj7ikI79DrD5C3Ka2SgdabUC70Xdw5HtNpqE4+lEb+l+wQoTPi59LhFQl33dcZyxtro4+SKyCzB",
+	"bOV5xmKWMGEuwMZoGYpw81UbVgIoF3CQRr+UHF3vozaxIew8ydl6D5t1EU14Y4uYJnZqluMxYKgGg3/Y",
+	"wJtZM2tDy+Sh2Nr9upaIncrJBEOS6HK268vTr2yxLrdAXGt7A8FypvOuD/g6pJsFo6g2jnnheg0+eYL1",
+	"Xm5Q1y8ZvgRtZMu9Sy0CDPYNHYom9JclnwNQ5p+9jqmt07qes+i/zVua0oxhr0zOIIViSbPEg+yxIMHr",
+	"0WLbGnMmb5mCVq+GdnmOrl0OUw5DDYk1Z9lYZrNSB2ev7aKhzFcZjd36DHUu2DylK5cZDD0xONUsXXXy",
+	"Kih7GQdYGdeEeSgm3kBFM+Z+j6gWdFLFuzA2wh0xwScC4H7xEIKotkFUdJBbrvlMkSd2kU8C/XMpsYFr",
+	"71h3yZuFVjxhaHfYGWH3dm8WesrGlssw5uG59F2sANMYD3p9Ujph1xkztkqEj2LOgyWneTaWCVOGlnmo",
+	"2V7KAOoiIk24iEF4m+pFxmz7ZpCHLGmderBq7kXHDhFpGs779b/+X5/dDCc6Bjt1xZlG47LEa0gf4001",
+	"MawaXk5TMcN58pbBJIobY0m6NEe0NHnMo7Hm5GrO2mRGU8N2gEDlFK7MSBGBAW94nlN8X+Q7bNJ5UYZ/",
+	"V7jDCJhAnOOi2qffCaP/iBCHnf1WMQ6UYyoQ6wAVhGcOTD9hkzbs8Yde5PikkFlZmteW9n+kMfU/fBTj",
+	"32c45scEDShw8LXzH12YC36s1OlAR/IAXxqlMckv41ZLUp5ttDuxPcgGH2DekcqamBY9GDpCt1xOmnMS",
+	"5xnyUNmGdfnmbt0eiuVUEtegpFzGGCF6frmDFQk1sBqKbTtYkaZ5psOFYkJxc8dvdckFrBYl7VDkdXMA",
+	"TJx75rk4AZ8qodi+PO/F7cHYdXcX6UhncD1/2O282DDvel7aHEOWNQh7f4fgPgFjkucym9/jqQ8623+T",
+	"fCRHpY+8SdYfPATis5E5xVgdAx5Wu2K0w/B330x8sG76o3e6+mjcE3i+KsK8tNFhZTFlNNXTn2vjm2e2",
+	"cwv4SG0jJ7TVgRrAJQshuJicYnmmkbwkYXMmEibiVTDg+bX96Ie6+5SmeqHMwb3Z/oTgx2sb1xfroim/",
+	"ZR9N6/pv+S0TZmbzTI7YI3ernzGd8bge6ec1/t2ZvG8zaCbDzLWa3QHGjzS6WILTakZ1TZgbP3Lvrpsx",
+	"9+Yp5eX9bvyJfP3i27dkqvX82ipada2lpim5gv//9dXVW+dgNar8T+Tqh7cvgi/AAWHZUAT++Iu5C38+",
+	"NDMbNtpmpTL5fNj46sXVsPGeHAyG5Z7tVUCUcPjZ+jwspT8atvK2cpbvz2OylpwzQee8u6KzdCPe/Zs5",
+	"E2dvz0ki48UMHO/GDkbZQvDj4DQfLXiqwV8W5DI7zOWcxbvJFzfBYmNpknC8NL7NzHc0N+Oglq5KyXz6",
+	"+91evoQuMToG3UfCYvUjRBYlyC4tYznThWLkh7PX33bokmaMgAODapkpkjDDi/ldnIzYWDoca8w16hbI",
+	"RfiBOg5co2/TfLL10XAipj1wtTbRR2ZISIjdXuHlBUvZrTHIYiqQGYnO6HjMYwsnSTUdUeXiN6rVJtFh",
+	"bz/COvQlVyzIrBc4l49QD7r1ghVIk9WD2cS8tb9NAj9873tBbylPjZH1+BxmqM1/Mx16L1xeKQupXHxU",
+	"D5tXAsaz1UFDAfdvC3eHWYyEC1S9HIDIg3hulYRIAN8r4koQyMZqRNh00IhdEhUAVD5yHGA+2cCAnkqV",
+	"gxjZiqNTElXgq+zbFTCqiLi30YNuS/uc/6Mps8rAbScDEfMuKx5u1aHRPVrDnk9IZVWkMlSG/0OByt63",
+	"72WEg6v+s6LLXpgReqVnPEZAOPPS/uNPsOOHtB8Pkn3WORgf9joHR/2nnWf0eNTpxf1kwPbHB/RwtHnH",
+	"D696T08ODu2H/f2zn9kCkg6frNveQekLa9uLL1d/AXG6E9K8OeT35n3SUhmz+njzPwHnTG+Yuqe48p/w",
+	"Nv9BsGbVxGgP81ORphG/thmL1ThyoVtdcpaXqd4HWlYouCBo2VCAlzZP/iyjlsFEq9BPXvCTpqlcuuAn",
+	"++eC39LUZu+kcjKBrq9QIFwDU/Zvxif746GNhThqMwN/EN7YRrvNbNjFi8srcvb2vEveWmMv9/8r0nz1",
+	"7pvLNkFnWNvdhNtoCrl7SAsSmeErXr6GKmxCV/vv2YZY+wZ2qF3x+gksQhftwshBm8xaNvZ3udDlMswZ",
+	"FXSCGPeFOx+ce+sYsVf1R9ts1dz2n2dJhwt7wlveqPk+rY98lsy4yNewtunVyJKPH3xq2+YpCG9BIs7Y",
+	"RR0jf00OlS6EfWsPM029Dd20S2BsL0TCMhLZDYr8peaXgfc/vv9fAQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
