@@ -71,8 +71,9 @@ func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecu
 	return s.accountSecurity(o), nil
 }
 
-// MinutesChange is one field of a PolicyPatch. Set false leaves the field
-// unchanged; Set with a nil Minutes clears the override.
+// MinutesChange is one nullable integer field of a PolicyPatch (minutes, or
+// a session count). Set false leaves the field unchanged; Set with a nil
+// Minutes clears it.
 type MinutesChange struct {
 	Set     bool
 	Minutes *int
@@ -83,6 +84,10 @@ type MinutesChange struct {
 type PolicyPatch struct {
 	Idle     MinutesChange
 	Absolute MinutesChange
+	// MaxSessions is max_sessions_per_user (null = unlimited).
+	MaxSessions MinutesChange
+	// LimitAction, when not nil, sets session_limit_action (not nullable).
+	LimitAction *SessionLimitAction
 }
 
 // Apply returns o with the patch applied.
@@ -92,6 +97,12 @@ func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
 	}
 	if p.Absolute.Set {
 		o.AbsoluteMinutes = p.Absolute.Minutes
+	}
+	if p.MaxSessions.Set {
+		o.MaxSessionsPerUser = p.MaxSessions.Minutes
+	}
+	if p.LimitAction != nil {
+		o.SessionLimitAction = *p.LimitAction
 	}
 	return o
 }
@@ -114,6 +125,9 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 		if err := s.cfg.Policy.ValidateOverride(updated); err != nil {
 			return err
 		}
+		if err := validateSessionLimit(updated); err != nil {
+			return err
+		}
 		if err := tx.AccountSetPolicy(ctx, updated, now); err != nil {
 			return err
 		}
@@ -121,8 +135,8 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 			map[string]any{
 				"old":           overrideDetails(old),
 				"new":           overrideDetails(updated),
-				"effective_old": effectiveDetails(s.cfg.Policy.Effective(old)),
-				"effective_new": effectiveDetails(s.cfg.Policy.Effective(updated)),
+				"effective_old": s.effectiveDetails(old),
+				"effective_new": s.effectiveDetails(updated),
 			}, client, now))
 	})
 	if err != nil {
@@ -131,19 +145,33 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 	return s.accountSecurity(updated), nil
 }
 
+// overrideDetails is the policy as stored, for the audit trail: null where
+// unset (no override, no session limit).
 func overrideDetails(o PolicyOverride) map[string]any {
-	m := map[string]any{"idle_minutes": nil, "absolute_minutes": nil}
+	m := map[string]any{"idle_minutes": nil, "absolute_minutes": nil, "max_sessions_per_user": nil,
+		"session_limit_action": string(o.EffectiveSessionLimitAction())}
 	if o.IdleMinutes != nil {
 		m["idle_minutes"] = *o.IdleMinutes
 	}
 	if o.AbsoluteMinutes != nil {
 		m["absolute_minutes"] = *o.AbsoluteMinutes
 	}
+	if o.MaxSessionsPerUser != nil {
+		m["max_sessions_per_user"] = *o.MaxSessionsPerUser
+	}
 	return m
 }
 
-func effectiveDetails(e EffectivePolicy) map[string]any {
-	return map[string]any{"idle_minutes": e.IdleMinutes, "absolute_minutes": e.AbsoluteMinutes}
+// effectiveDetails is the policy in force; max_sessions_per_user stays
+// null when unlimited (there is no default limit).
+func (s *Service) effectiveDetails(o PolicyOverride) map[string]any {
+	e := s.cfg.Policy.Effective(o)
+	m := map[string]any{"idle_minutes": e.IdleMinutes, "absolute_minutes": e.AbsoluteMinutes,
+		"max_sessions_per_user": nil, "session_limit_action": string(o.EffectiveSessionLimitAction())}
+	if o.MaxSessionsPerUser != nil {
+		m["max_sessions_per_user"] = *o.MaxSessionsPerUser
+	}
+	return m
 }
 
 // RevokeScope says which sessions a bulk revocation ends.

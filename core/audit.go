@@ -22,6 +22,10 @@ const (
 	ActionPolicyUpdate         = "account.session_policy_update"
 	ActionSessionsRevokedBulk  = "account.sessions_revoked_bulk"
 	ActionMemberCreated        = "member.created"
+	ActionMemberUpdated        = "member.updated"
+	ActionMemberRemoved        = "member.removed"
+	ActionMemberSessionsRevoke = "member.sessions_revoked"
+	ActionSessionEvicted       = "session.evicted"
 )
 
 // AuditEvent records one change. It is written in the same transaction as

@@ -125,6 +125,11 @@ const (
 	ReasonPasswordChanged = "password_changed"
 	ReasonPasswordReset   = "password_reset"
 	ReasonBulkRevoke      = "bulk_revoke"
+	// Account administration (SPEC §4).
+	ReasonRevokedByOwner    = "revoked_by_owner"
+	ReasonMemberDeactivated = "member_deactivated"
+	ReasonMemberRemoved     = "member_removed"
+	ReasonEvicted           = "evicted"
 )
 
 // TokenPair is what sign-in and refresh hand to the client.
@@ -140,17 +145,25 @@ type TokenPair struct {
 // SessionInfo is one of a user's sessions as the user sees it in the
 // session list: device details and deadlines, no token material.
 type SessionInfo struct {
-	ID                uuid.UUID
-	DeviceName        string // "" when unknown
-	DeviceID          string // "" when none was sent
-	IP                netip.Addr
-	UserAgent         string
+	ID         uuid.UUID
+	DeviceName string // "" when unknown
+	DeviceID   string // "" when none was sent
+	IP         netip.Addr
+	UserAgent  string
+	// LastIP and LastUserAgent are those of the session's latest use
+	// (sign-in, then every refresh); zero/"" when unknown.
+	LastIP            netip.Addr
+	LastUserAgent     string
 	CreatedAt         time.Time
 	LastUsedAt        time.Time
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
 	// Current marks the session of the access token that asked.
 	Current bool
+	// UserID and UserEmail say whose session it is (the account-wide list
+	// fills them; a user's own list leaves them zero).
+	UserID    uuid.UUID
+	UserEmail string
 }
 
 // PasswordResetToken is a stored password-reset token: only the SHA-256 of

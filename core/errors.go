@@ -31,10 +31,16 @@ const (
 	CodePolicyInvariant        Code = "policy_invariant_violated"
 	CodeBadRequest             Code = "bad_request"
 	CodeInvalidResetToken      Code = "invalid_reset_token"
-	CodeRateLimited            Code = "rate_limited"
-	CodeNotImplemented         Code = "not_implemented"
-	CodeUnavailable            Code = "service_unavailable"
-	CodeInternal               Code = "internal_error"
+	// CodeLastOwner: the change would leave the account without an active
+	// owner (demoting, deactivating or removing the last one).
+	CodeLastOwner Code = "last_owner"
+	// CodeSessionLimitReached: a sign-in refused because the user already
+	// holds the account's maximum of live sessions (action "deny").
+	CodeSessionLimitReached Code = "session_limit_reached"
+	CodeRateLimited         Code = "rate_limited"
+	CodeNotImplemented      Code = "not_implemented"
+	CodeUnavailable         Code = "service_unavailable"
+	CodeInternal            Code = "internal_error"
 )
 
 // Error is the domain error. Message is safe to show to the caller; Field

@@ -47,10 +47,16 @@ func (s PolicySettings) Validate() error {
 	return nil
 }
 
-// PolicyOverride is an account's override; nil means "system default".
+// PolicyOverride is an account's session policy as stored: the timeout
+// overrides (nil means "system default") and the per-user session limit
+// (see session_limit.go).
 type PolicyOverride struct {
 	IdleMinutes     *int
 	AbsoluteMinutes *int
+	// MaxSessionsPerUser: nil = unlimited.
+	MaxSessionsPerUser *int
+	// SessionLimitAction: "" reads as SessionLimitEvictOldest.
+	SessionLimitAction SessionLimitAction
 }
 
 // EffectivePolicy is the policy in force for an account: override if set,

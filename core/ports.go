@@ -128,6 +128,33 @@ type TenantTx interface {
 	// at now and returns how many.
 	PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error)
 
+	// Account administration (SPEC §4).
+
+	// UserLockActiveOwners locks the account's active owners (in id order)
+	// until the transaction ends and returns their ids. Every change that
+	// could remove an active owner takes these locks before it counts.
+	UserLockActiveOwners(ctx context.Context) ([]uuid.UUID, error)
+	// UserLockForUpdate locks one user's row and returns it. ErrNotFound.
+	UserLockForUpdate(ctx context.Context, id uuid.UUID) (User, error)
+	// UserUpdateMembership sets a user's role and active flag.
+	UserUpdateMembership(ctx context.Context, id uuid.UUID, role Role, active bool, now time.Time) error
+	// UserDelete removes a user; their sessions and reset tokens go with
+	// them, audit events keep their id. ErrNotFound.
+	UserDelete(ctx context.Context, id uuid.UUID) error
+	// UserLockForSignIn locks the user's row inside a sign-in and reports
+	// whether it is (still) active. ErrNotFound when it was removed.
+	UserLockForSignIn(ctx context.Context, id uuid.UUID) (active bool, err error)
+	// SessionListAccount returns at most q.Limit live sessions of the
+	// account (of q.UserID when set), most recent activity first
+	// (last_used_at, then id, descending), after q.After when set, with
+	// UserID and UserEmail filled.
+	SessionListAccount(ctx context.Context, q AccountSessionQuery) ([]SessionInfo, error)
+	// SessionCountLive counts the user's live sessions at now.
+	SessionCountLive(ctx context.Context, userID uuid.UUID, now time.Time) (int, error)
+	// SessionEvictBeyond revokes the user's live sessions beyond the keep
+	// most recently used ones and returns their ids.
+	SessionEvictBeyond(ctx context.Context, userID uuid.UUID, keep int, now time.Time, reason string) ([]uuid.UUID, error)
+
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error
 	// AuditList returns at most q.Limit of the account's events, newest

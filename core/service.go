@@ -230,6 +230,9 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		if err != nil {
 			return err
 		}
+		if err := s.admitSession(ctx, tx, lu, override, sess.ID, client, now); err != nil {
+			return err // session_limit.go: user lock, still active, session limit
+		}
 		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
 		sess.TokenExpiresAt = now.Add(sess.Snapshot.Idle())
 		sess.IdleExpiresAt = sess.TokenExpiresAt

@@ -60,6 +60,9 @@ func (t *fakeTx) AccountPolicy(context.Context) (core.PolicyOverride, error) {
 	return core.PolicyOverride{}, nil
 }
 func (t *fakeTx) SessionCreate(context.Context, core.NewSession) error { return nil }
+func (t *fakeTx) UserLockForSignIn(context.Context, uuid.UUID) (bool, error) {
+	return t.store.user.Active, nil
+}
 func (t *fakeTx) Audit(_ context.Context, e core.AuditEvent) error {
 	t.store.events = append(t.store.events, e)
 	return nil

@@ -111,9 +111,62 @@ SELECT count(*) AS revoked FROM s;
 -- name: SessionListLiveByUser :many
 -- The user's live sessions (not revoked, neither deadline passed at now),
 -- most recently used first.
-SELECT id, device_name, device_id, ip_address, user_agent, created_at,
-       last_used_at, idle_expires_at, absolute_expires_at
+SELECT id, device_name, device_id, ip_address, user_agent, last_ip, last_user_agent,
+       created_at, last_used_at, idle_expires_at, absolute_expires_at
 FROM sessions
 WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
   AND idle_expires_at > @now AND absolute_expires_at > @now
 ORDER BY last_used_at DESC, id;
+
+-- Account administration (SPEC §4) ------------------------------------------
+-- These revoke by updating sessions only: a revoked session refuses every
+-- refresh token of its family and, through the liveness check, every access
+-- token.
+
+-- name: SessionListLiveByAccount :many
+-- One page of the account's live sessions (optionally one user's), most
+-- recent activity first. Keyset pagination on (last_used_at, id), both
+-- descending, so pages neither skip nor repeat. Reads through
+-- sessions_live_by_user (account_id prefix, or the exact (account_id,
+-- user_id) with the filter) and a top-N sort: there is deliberately no
+-- index on last_used_at (see migrations/00006). Callers ask for one row
+-- more than the page to learn whether another page follows.
+SELECT s.id, s.user_id, u.email AS user_email, s.device_name, s.device_id,
+       s.ip_address, s.user_agent, s.last_ip, s.last_user_agent, s.created_at,
+       s.last_used_at, s.idle_expires_at, s.absolute_expires_at
+FROM sessions s
+JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
+WHERE s.account_id = @account_id AND s.revoked_at IS NULL
+  AND s.idle_expires_at > @now AND s.absolute_expires_at > @now
+  AND (sqlc.narg(user_id)::uuid IS NULL OR s.user_id = sqlc.narg(user_id)::uuid)
+  AND (sqlc.narg(before_last_used_at)::timestamptz IS NULL
+       OR (s.last_used_at, s.id) < (sqlc.narg(before_last_used_at)::timestamptz, sqlc.narg(before_id)::uuid))
+ORDER BY s.last_used_at DESC, s.id DESC
+LIMIT @max_rows;
+
+-- name: SessionCountLiveByUser :one
+-- How many live sessions (not revoked, neither deadline passed) the user
+-- holds: the session limit's count, read with the user's row locked.
+SELECT count(*) AS live
+FROM sessions
+WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
+  AND idle_expires_at > @now AND absolute_expires_at > @now;
+
+-- name: SessionEvictLeastRecentlyUsed :many
+-- Revokes the user's live sessions beyond the `keep` most recently used
+-- ones and returns their ids (least recently used last). Run with the
+-- user's row locked, so concurrent sign-ins of one user evict one after
+-- the other.
+WITH victims AS (
+    SELECT x.account_id, x.id
+    FROM sessions x
+    WHERE x.account_id = @account_id AND x.user_id = @user_id AND x.revoked_at IS NULL
+      AND x.idle_expires_at > @now::timestamptz AND x.absolute_expires_at > @now::timestamptz
+    ORDER BY x.last_used_at DESC, x.id DESC
+    OFFSET @keep::integer
+    FOR UPDATE
+)
+UPDATE sessions s SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
+FROM victims v
+WHERE s.account_id = v.account_id AND s.id = v.id
+RETURNING s.id;

@@ -31,3 +31,48 @@ SELECT password_hash, is_active
 FROM users
 WHERE account_id = @account_id AND id = @id
 FOR UPDATE;
+
+-- name: UserLockActiveOwners :many
+-- Locks the account's active owners, in id order (one lock order for
+-- every caller, so two member changes cannot deadlock), until the
+-- transaction ends. Every change that could remove an active owner (demote,
+-- deactivate, remove) takes these locks first and then counts: two such
+-- changes serialise here, and the second re-reads the rows the first
+-- changed (READ COMMITTED re-checks a locked row's newest version against
+-- the WHERE clause), so it sees one owner fewer. FOR NO KEY UPDATE: it
+-- does not block sign-ins, whose session INSERT only takes KEY SHARE on
+-- the user row.
+SELECT id
+FROM users
+WHERE account_id = @account_id AND account_role = 'owner' AND is_active
+ORDER BY id
+FOR NO KEY UPDATE;
+
+-- name: UserLockForUpdate :one
+-- Locks one user's row for a membership change and returns it as it is.
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = @account_id AND id = @id
+FOR NO KEY UPDATE;
+
+-- name: UserUpdateMembership :exec
+UPDATE users SET account_role = @account_role, is_active = @is_active, updated_at = @now
+WHERE account_id = @account_id AND id = @id;
+
+-- name: UserDelete :execrows
+-- Removes a user. Their sessions and password-reset tokens go with the row
+-- (ON DELETE CASCADE); audit events keep the id (no foreign key), so the
+-- trail still says who did what.
+DELETE FROM users WHERE account_id = @account_id AND id = @id;
+
+-- name: UserLockForSignIn :one
+-- Locks the user's row inside the sign-in transaction: concurrent sign-ins
+-- of one user serialise here (the session limit counts under this lock),
+-- and a deactivation or removal that committed after the pre-tenant lookup
+-- is seen (no row, or is_active false). FOR NO KEY UPDATE conflicts with
+-- itself and with the membership changes above, not with the KEY SHARE
+-- that other sessions' inserts take.
+SELECT is_active
+FROM users
+WHERE account_id = @account_id AND id = @id
+FOR NO KEY UPDATE;

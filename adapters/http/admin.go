@@ -30,6 +30,11 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 	if req.Body != nil {
 		patch.Idle = minutesChange(req.Body.IdleMinutes)
 		patch.Absolute = minutesChange(req.Body.AbsoluteMinutes)
+		patch.MaxSessions = minutesChange(req.Body.MaxSessionsPerUser)
+		if a := req.Body.SessionLimitAction; a != nil {
+			action := core.SessionLimitAction(*a)
+			patch.LimitAction = &action
+		}
 	}
 	sec, err := s.svc.UpdateAccountSecurity(ctx, p, patch, requestFrom(ctx).client)
 	if err != nil {
@@ -51,19 +56,24 @@ func minutesChange(v nullable.Nullable[int]) core.MinutesChange {
 	return core.MinutesChange{Set: true, Minutes: &n}
 }
 
+// accountSecurityBody is the policy in the seed's flat shape.
 func accountSecurityBody(sec core.AccountSecurity) api.AccountSecurity {
 	ps := sec.Settings
 	return api.AccountSecurity{
 		// Nullable fields are always set explicitly: an unset one would
 		// serialise as 0, which reads as an override.
-		IdleMinutes:     nullableInt(sec.Override.IdleMinutes),
-		AbsoluteMinutes: nullableInt(sec.Override.AbsoluteMinutes),
-		Effective:       api.SessionPolicy{IdleMinutes: sec.Effective.IdleMinutes, AbsoluteMinutes: sec.Effective.AbsoluteMinutes},
-		Defaults:        api.SessionPolicy{IdleMinutes: ps.IdleDefault, AbsoluteMinutes: ps.AbsoluteDefault},
-		Bounds: api.PolicyBounds{
-			IdleMinutesMin: ps.IdleMin, IdleMinutesMax: ps.IdleMax,
-			AbsoluteMinutesMin: ps.AbsoluteMin, AbsoluteMinutesMax: ps.AbsoluteMax,
-		},
+		IdleMinutes:              nullableInt(sec.Override.IdleMinutes),
+		AbsoluteMinutes:          nullableInt(sec.Override.AbsoluteMinutes),
+		EffectiveIdleMinutes:     sec.Effective.IdleMinutes,
+		EffectiveAbsoluteMinutes: sec.Effective.AbsoluteMinutes,
+		IdleMinutesMin:           ps.IdleMin,
+		IdleMinutesMax:           ps.IdleMax,
+		AbsoluteMinutesMin:       ps.AbsoluteMin,
+		AbsoluteMinutesMax:       ps.AbsoluteMax,
+		MaxSessionsPerUser:       nullableInt(sec.Override.MaxSessionsPerUser),
+		MaxSessionsPerUserMin:    core.MaxSessionsPerUserMin,
+		MaxSessionsPerUserMax:    core.MaxSessionsPerUserMax,
+		SessionLimitAction:       api.SessionLimitAction(sec.Override.EffectiveSessionLimitAction()),
 	}
 }
 

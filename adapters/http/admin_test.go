@@ -61,17 +61,31 @@ type policyMinutes struct {
 	Abs  int `json:"absolute_minutes"`
 }
 
+// securityBody is the policy answer, in the seed's flat shape.
 type securityBody struct {
-	IdleMinutes     *int          `json:"idle_minutes"`
-	AbsoluteMinutes *int          `json:"absolute_minutes"`
-	Effective       policyMinutes `json:"effective"`
-	Defaults        policyMinutes `json:"defaults"`
-	Bounds          struct {
-		IdleMin int `json:"idle_minutes_min"`
-		IdleMax int `json:"idle_minutes_max"`
-		AbsMin  int `json:"absolute_minutes_min"`
-		AbsMax  int `json:"absolute_minutes_max"`
-	} `json:"bounds"`
+	IdleMinutes        *int   `json:"idle_minutes"`
+	AbsoluteMinutes    *int   `json:"absolute_minutes"`
+	EffectiveIdle      int    `json:"effective_idle_minutes"`
+	EffectiveAbs       int    `json:"effective_absolute_minutes"`
+	IdleMin            int    `json:"idle_minutes_min"`
+	IdleMax            int    `json:"idle_minutes_max"`
+	AbsMin             int    `json:"absolute_minutes_min"`
+	AbsMax             int    `json:"absolute_minutes_max"`
+	MaxSessions        *int   `json:"max_sessions_per_user"`
+	MaxSessionsMin     int    `json:"max_sessions_per_user_min"`
+	MaxSessionsMax     int    `json:"max_sessions_per_user_max"`
+	SessionLimitAction string `json:"session_limit_action"`
+	// Effective gathers the two effective fields (filled by UnmarshalJSON).
+	Effective policyMinutes `json:"-"`
+}
+
+func (b *securityBody) UnmarshalJSON(data []byte) error {
+	type flat securityBody
+	if err := json.Unmarshal(data, (*flat)(b)); err != nil {
+		return err
+	}
+	b.Effective = policyMinutes{b.EffectiveIdle, b.EffectiveAbs}
+	return nil
 }
 
 func (h *harness) getSecurity(t testing.TB, at string) securityBody {
@@ -208,13 +222,31 @@ func TestAccountSecurity_Get_NoOverride_DefaultsAndBounds(t *testing.T) {
 	if string(raw["idle_minutes"]) != "null" || string(raw["absolute_minutes"]) != "null" {
 		t.Errorf("override = %s / %s, want null / null", raw["idle_minutes"], raw["absolute_minutes"])
 	}
+	// The seed's flat shape, exactly: no nested objects, no other keys.
+	wantKeys := []string{"idle_minutes", "absolute_minutes", "effective_idle_minutes", "effective_absolute_minutes",
+		"idle_minutes_min", "idle_minutes_max", "absolute_minutes_min", "absolute_minutes_max",
+		"max_sessions_per_user", "max_sessions_per_user_min", "max_sessions_per_user_max", "session_limit_action"}
+	if len(raw) != len(wantKeys) {
+		t.Errorf("answer has %d keys, want %d: %s", len(raw), len(wantKeys), res.Body)
+	}
+	for _, k := range wantKeys {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("answer lacks %q: %s", k, res.Body)
+		}
+	}
+	if string(raw["max_sessions_per_user"]) != "null" {
+		t.Errorf("max_sessions_per_user = %s, want null (unlimited)", raw["max_sessions_per_user"])
+	}
 	var b securityBody
 	res.JSON(t, &b)
-	if b.Effective != (policyMinutes{4320, 20160}) || b.Defaults != (policyMinutes{4320, 20160}) {
-		t.Errorf("effective %+v defaults %+v, want 4320/20160", b.Effective, b.Defaults)
+	if b.Effective != (policyMinutes{4320, 20160}) {
+		t.Errorf("effective %+v, want the defaults 4320/20160", b.Effective)
 	}
-	if bd := b.Bounds; bd.IdleMin != 15 || bd.IdleMax != 43200 || bd.AbsMin != 60 || bd.AbsMax != 129600 {
-		t.Errorf("bounds = %+v, want idle 15..43200, absolute 60..129600", bd)
+	if b.IdleMin != 15 || b.IdleMax != 43200 || b.AbsMin != 60 || b.AbsMax != 129600 {
+		t.Errorf("bounds = %+v, want idle 15..43200, absolute 60..129600", b)
+	}
+	if b.MaxSessionsMin != 1 || b.MaxSessionsMax != 100 || b.SessionLimitAction != "evict_oldest" {
+		t.Errorf("session limit = %d..%d %q, want 1..100 evict_oldest", b.MaxSessionsMin, b.MaxSessionsMax, b.SessionLimitAction)
 	}
 }
 
@@ -229,7 +261,7 @@ func TestAccountSecurity_TMO03_PatchPersists_NextLoginSnapshotsIt_LiveSessionsKe
 	var b securityBody
 	res.JSON(t, &b)
 	if b.IdleMinutes == nil || *b.IdleMinutes != 60 || b.AbsoluteMinutes == nil || *b.AbsoluteMinutes != 240 ||
-		b.Effective != (policyMinutes{60, 240}) || b.Defaults != (policyMinutes{4320, 20160}) {
+		b.Effective != (policyMinutes{60, 240}) {
 		t.Fatalf("patch answer = %s", res.Body)
 	}
 	if got := h.getSecurity(t, tk.AccessToken); got.Effective != (policyMinutes{60, 240}) {
@@ -368,11 +400,15 @@ func TestAccountSecurity_Patch_AUD01_OneAuditEventWithOldNewAndEffective(t *test
 	if r.ActorUserID == nil || *r.ActorUserID != u.UserID || r.ResourceType != "account" || r.ResourceID == nil || *r.ResourceID != u.AccountID.String() {
 		t.Errorf("audit row actor=%v resource=%s/%v", r.ActorUserID, r.ResourceType, r.ResourceID)
 	}
+	limit := func(m map[string]any) map[string]any {
+		m["max_sessions_per_user"], m["session_limit_action"] = nil, "evict_oldest"
+		return m
+	}
 	want := map[string]any{
-		"old":           map[string]any{"idle_minutes": nil, "absolute_minutes": nil},
-		"new":           map[string]any{"idle_minutes": 60.0, "absolute_minutes": nil},
-		"effective_old": map[string]any{"idle_minutes": 4320.0, "absolute_minutes": 20160.0},
-		"effective_new": map[string]any{"idle_minutes": 60.0, "absolute_minutes": 20160.0},
+		"old":           limit(map[string]any{"idle_minutes": nil, "absolute_minutes": nil}),
+		"new":           limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": nil}),
+		"effective_old": limit(map[string]any{"idle_minutes": 4320.0, "absolute_minutes": 20160.0}),
+		"effective_new": limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": 20160.0}),
 	}
 	if fmt.Sprint(r.Details) != fmt.Sprint(want) {
 		t.Errorf("details = %s\nwant      %v", r.RawDetails, want)

@@ -23,6 +23,8 @@ var statusByCode = map[core.Code]int{
 	core.CodeCSRFFailed:             http.StatusForbidden,
 	core.CodeNotFound:               http.StatusNotFound,
 	core.CodeEmailTaken:             http.StatusConflict,
+	core.CodeLastOwner:              http.StatusConflict,
+	core.CodeSessionLimitReached:    http.StatusConflict,
 	core.CodeConflict:               http.StatusConflict,
 	core.CodeValidation:             http.StatusUnprocessableEntity,
 	core.CodePolicyOutOfBounds:      http.StatusUnprocessableEntity,

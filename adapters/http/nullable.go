@@ -1,6 +1,10 @@
 package http
 
-import "github.com/oapi-codegen/nullable"
+import (
+	"net/netip"
+
+	"github.com/oapi-codegen/nullable"
+)
 
 // nullableString maps "" to JSON null. Required nullable fields must be set
 // explicitly: an unset nullable.Nullable serialises as the zero value.
@@ -9,4 +13,12 @@ func nullableString(v string) nullable.Nullable[string] {
 		return nullable.NewNullNullable[string]()
 	}
 	return nullable.NewNullableWithValue(v)
+}
+
+// nullableAddr maps an unknown (zero) address to JSON null.
+func nullableAddr(a netip.Addr) nullable.Nullable[string] {
+	if !a.IsValid() {
+		return nullable.NewNullNullable[string]()
+	}
+	return nullable.NewNullableWithValue(a.String())
 }

@@ -26,16 +26,14 @@ func (s *Server) ListSessions(ctx context.Context, _ api.ListSessionsRequestObje
 // explicitly: a zero nullable.Nullable would be omitted from the JSON, but
 // the contract requires the key, with null when unknown.
 func sessionBody(si core.SessionInfo) api.Session {
-	ip := ""
-	if si.IP.IsValid() {
-		ip = si.IP.String()
-	}
 	return api.Session{
 		Id:                si.ID,
 		DeviceName:        nullableString(si.DeviceName),
 		DeviceId:          nullableString(si.DeviceID),
-		IpAddress:         nullableString(ip),
+		IpAddress:         nullableAddr(si.IP),
 		UserAgent:         nullableString(si.UserAgent),
+		LastIpAddress:     nullableAddr(si.LastIP),
+		LastUserAgent:     nullableString(si.LastUserAgent),
 		CreatedAt:         si.CreatedAt.UTC(),
 		LastUsedAt:        si.LastUsedAt.UTC(),
 		IdleExpiresAt:     si.IdleExpiresAt.UTC(),

@@ -154,7 +154,8 @@ func TestSessions_REV02_ListShowsOnlyCallersSessions(t *testing.T) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		want := []string{"absolute_expires_at", "created_at", "device_id", "device_name", "id", "idle_expires_at", "ip_address", "is_current", "last_used_at", "user_agent"}
+		want := []string{"absolute_expires_at", "created_at", "device_id", "device_name", "id", "idle_expires_at", "ip_address", "is_current",
+			"last_ip_address", "last_used_at", "last_user_agent", "user_agent"}
 		if len(keys) != len(want) {
 			t.Errorf("session fields %v, want exactly %v", keys, want)
 		}

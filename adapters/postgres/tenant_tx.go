@@ -34,7 +34,7 @@ func (t *tenantTx) AccountPolicy(ctx context.Context) (core.PolicyOverride, erro
 	if err != nil {
 		return core.PolicyOverride{}, mapErr(err)
 	}
-	return core.PolicyOverride{IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes)}, nil
+	return policyFromRow(sqlcgen.AccountGetPolicyForUpdateRow(r)), nil
 }
 
 func (t *tenantTx) AccountPolicyForUpdate(ctx context.Context) (core.PolicyOverride, error) {
@@ -42,7 +42,7 @@ func (t *tenantTx) AccountPolicyForUpdate(ctx context.Context) (core.PolicyOverr
 	if err != nil {
 		return core.PolicyOverride{}, mapErr(err)
 	}
-	return core.PolicyOverride{IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes)}, nil
+	return policyFromRow(r), nil
 }
 
 func (t *tenantTx) AccountSetPolicy(ctx context.Context, o core.PolicyOverride, now time.Time) error {
@@ -54,7 +54,14 @@ func (t *tenantTx) AccountSetPolicy(ctx context.Context, o core.PolicyOverride, 
 	if err != nil {
 		return err
 	}
-	n, err := t.q.AccountUpdatePolicy(ctx, sqlcgen.AccountUpdatePolicyParams{ID: t.accountID, IdleMinutes: idle, AbsoluteMinutes: abs, Now: now})
+	maxSessions, err := int32Ptr("max_sessions_per_user", o.MaxSessionsPerUser)
+	if err != nil {
+		return err
+	}
+	n, err := t.q.AccountUpdatePolicy(ctx, sqlcgen.AccountUpdatePolicyParams{
+		ID: t.accountID, IdleMinutes: idle, AbsoluteMinutes: abs,
+		MaxSessionsPerUser: maxSessions, SessionLimitAction: string(o.EffectiveSessionLimitAction()), Now: now,
+	})
 	if err != nil {
 		return mapErr(err)
 	}
@@ -184,6 +191,10 @@ func (t *tenantTx) SessionListLive(ctx context.Context, userID uuid.UUID, now ti
 		if r.IpAddress != nil {
 			si.IP = *r.IpAddress
 		}
+		if r.LastIp != nil {
+			si.LastIP = *r.LastIp
+		}
+		si.LastUserAgent = deref(r.LastUserAgent)
 		out = append(out, si)
 	}
 	return out, nil

@@ -4,7 +4,9 @@
 // this file (tsc --noEmit) and runs it with node against a live sessiond,
 // so a spec change that breaks a client breaks CI.
 //
-//   register → login → me → sessions → refresh → policy read/patch → logout
+//   register → login → me → sessions → refresh → policy read/patch →
+//   members and account sessions (list, revoke one, revoke a member's,
+//   deactivate, session limit, last owner, remove) → logout
 //
 // SESSIOND_URL is the server root (e.g. http://127.0.0.1:8080).
 
@@ -14,6 +16,8 @@ import type { components, paths } from "./generated/schema.js";
 type Problem = components["schemas"]["Problem"];
 type TokenResponse = components["schemas"]["TokenResponse"];
 type User = components["schemas"]["User"];
+type AccountSecurity = components["schemas"]["AccountSecurity"];
+type AccountSession = components["schemas"]["AccountSession"];
 
 const base = process.env["SESSIOND_URL"];
 if (!base) {
@@ -143,23 +147,112 @@ async function main(): Promise<void> {
   {
     const read = await api.GET("/accounts/me/security", { headers: bearer(tokens.access_token) });
     check(read.response.status === 200 && read.data !== undefined, `policy read: status ${read.response.status}`);
-    const p = read.data;
+    const p: AccountSecurity = read.data;
     check(p.idle_minutes === null && p.absolute_minutes === null, "policy read: a new account has no override", p);
-    check(p.effective.idle_minutes === p.defaults.idle_minutes && p.effective.idle_minutes <= p.effective.absolute_minutes, "policy read: effective", p);
-    check(p.bounds.idle_minutes_min <= p.effective.idle_minutes && p.effective.idle_minutes <= p.bounds.idle_minutes_max, "policy read: bounds", p);
-    step("policy read");
+    check(p.effective_idle_minutes <= p.effective_absolute_minutes, "policy read: effective", p);
+    check(p.idle_minutes_min <= p.effective_idle_minutes && p.effective_idle_minutes <= p.idle_minutes_max, "policy read: bounds", p);
+    check(p.max_sessions_per_user === null && p.session_limit_action === "evict_oldest", "policy read: no session limit", p);
+    check(p.max_sessions_per_user_min === 1 && p.max_sessions_per_user_max === 100, "policy read: session limit bounds", p);
+    step("policy read (flat shape)");
     const patch = await api.PATCH("/accounts/me/security", {
       headers: bearer(tokens.access_token),
       body: { idle_minutes: 60, absolute_minutes: null },
     });
     check(patch.response.status === 200 && patch.data !== undefined, `policy patch: status ${patch.response.status}`);
-    check(patch.data.idle_minutes === 60 && patch.data.effective.idle_minutes === 60, "policy patch", patch.data);
+    check(patch.data.idle_minutes === 60 && patch.data.effective_idle_minutes === 60, "policy patch", patch.data);
     const invariant = await api.PATCH("/accounts/me/security", {
       headers: bearer(tokens.access_token),
-      body: { idle_minutes: patch.data.bounds.idle_minutes_max, absolute_minutes: patch.data.bounds.absolute_minutes_min },
+      body: { idle_minutes: patch.data.idle_minutes_max, absolute_minutes: patch.data.absolute_minutes_min },
     });
     expectProblem(invariant, 422, "policy_invariant_violated", "policy patch breaking idle ≤ absolute");
     step("policy patch (200; 422 policy_invariant_violated)");
+  }
+
+  // members and every session of the account (owner)
+  {
+    const owner = bearer(tokens.access_token);
+    const memberEmail = `contract.member+${Date.now()}@example.com`;
+    const memberPassword = "member password, long enough";
+    const created = await api.POST("/accounts/me/members", {
+      headers: owner,
+      body: { email: memberEmail, password: memberPassword, name: "Contract Member", role: "member" },
+    });
+    check(created.response.status === 201 && created.data !== undefined, `member create: status ${created.response.status}`);
+    const member: User = created.data;
+    const memberLogin = () => api.POST("/auth/login/json", { body: { email: memberEmail, password: memberPassword } });
+    const m1 = tokenPair(await memberLogin(), "member login");
+    const m2 = tokenPair(await memberLogin(), "member login 2");
+
+    const list = await api.GET("/accounts/me/sessions", { headers: owner, params: { query: { user_id: member.id, limit: 1 } } });
+    check(list.response.status === 200 && list.data !== undefined, `account sessions: status ${list.response.status}`);
+    const first: AccountSession | undefined = list.data.items[0];
+    check(list.data.items.length === 1 && first?.user_id === member.id && first.user_email === memberEmail, "account sessions: item", list.data);
+    check(first.last_ip_address !== undefined && first.last_user_agent !== undefined, "account sessions: activity fields", first);
+    check(list.data.next_cursor !== null, "account sessions: a next page", list.data);
+    const next = await api.GET("/accounts/me/sessions", {
+      headers: owner,
+      params: { query: { user_id: member.id, limit: 1, cursor: list.data.next_cursor } },
+    });
+    check(next.data?.items.length === 1 && next.data.items[0]?.id !== first.id && next.data.next_cursor === null, "account sessions: page 2", next.data);
+    step("account sessions (paginated, filtered by user)");
+
+    const cut = await api.DELETE("/accounts/me/sessions/{session_id}", { headers: owner, params: { path: { session_id: m1.session_id } } });
+    check(cut.response.status === 204, `revoke account session: status ${cut.response.status}`);
+    expectProblem(await api.GET("/auth/me", { headers: bearer(m1.access_token) }), 401, "invalid_token", "member token after its session was revoked");
+    const again = await api.DELETE("/accounts/me/sessions/{session_id}", { headers: owner, params: { path: { session_id: m1.session_id } } });
+    expectProblem(again, 404, "not_found", "revoking it twice");
+    const all = await api.POST("/accounts/me/members/{user_id}/revoke-sessions", { headers: owner, params: { path: { user_id: member.id } } });
+    check(all.response.status === 200 && all.data?.revoked_count === 1, "revoke member sessions", all.data);
+    expectProblem(await api.GET("/auth/me", { headers: bearer(m2.access_token) }), 401, "invalid_token", "member token after revoke-sessions");
+    step("revoke one session (204; 404 twice), revoke a member's sessions");
+
+    const m3 = tokenPair(await memberLogin(), "member login 3");
+    const forbidden = await api.GET("/accounts/me/sessions", { headers: bearer(m3.access_token) });
+    expectProblem(forbidden, 403, "forbidden", "a member listing the account's sessions");
+    const deact = await api.PATCH("/accounts/me/members/{user_id}", {
+      headers: owner,
+      params: { path: { user_id: member.id } },
+      body: { is_active: false },
+    });
+    check(deact.response.status === 200 && deact.data?.is_active === false, "deactivate member", deact.data);
+    expectProblem(await api.GET("/auth/me", { headers: bearer(m3.access_token) }), 401, "invalid_token", "deactivated member's token");
+    expectProblem(await memberLogin(), 401, "invalid_credentials", "deactivated member signing in");
+    const react = await api.PATCH("/accounts/me/members/{user_id}", {
+      headers: owner,
+      params: { path: { user_id: member.id } },
+      body: { is_active: true },
+    });
+    check(react.response.status === 200 && react.data?.is_active === true, "reactivate member", react.data);
+    step("deactivate (tokens die, 401 on sign-in), reactivate");
+
+    const limit = await api.PATCH("/accounts/me/security", {
+      headers: owner,
+      body: { max_sessions_per_user: 1, session_limit_action: "deny" },
+    });
+    check(limit.data?.max_sessions_per_user === 1 && limit.data.session_limit_action === "deny", "session limit patch", limit.data);
+    tokenPair(await memberLogin(), "member login under the limit");
+    expectProblem(await memberLogin(), 409, "session_limit_reached", "member login beyond the limit");
+    expectProblem(
+      await api.PATCH("/accounts/me/security", { headers: owner, body: { max_sessions_per_user: 101 } }),
+      422,
+      "policy_out_of_bounds",
+      "session limit beyond its bounds",
+    );
+    await api.PATCH("/accounts/me/security", { headers: owner, body: { max_sessions_per_user: null } });
+    step("session limit (deny: 409 session_limit_reached; 422 out of bounds)");
+
+    const demoteSelf = await api.PATCH("/accounts/me/members/{user_id}", {
+      headers: owner,
+      params: { path: { user_id: me.id } },
+      body: { role: "member" },
+    });
+    expectProblem(demoteSelf, 409, "last_owner", "demoting the last owner");
+    const removed = await api.DELETE("/accounts/me/members/{user_id}", { headers: owner, params: { path: { user_id: member.id } } });
+    check(removed.response.status === 204, `remove member: status ${removed.response.status}`);
+    expectProblem(await memberLogin(), 401, "invalid_credentials", "removed member signing in");
+    const gone = await api.DELETE("/accounts/me/members/{user_id}", { headers: owner, params: { path: { user_id: member.id } } });
+    expectProblem(gone, 404, "not_found", "removing twice");
+    step("last owner (409), remove member (204; sign-in impossible; 404 twice)");
   }
 
   // logout: the session ends at once, for both tokens

@@ -77,6 +77,24 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for SessionLimitAction.
+const (
+	Deny        SessionLimitAction = "deny"
+	EvictOldest SessionLimitAction = "evict_oldest"
+)
+
+// Valid indicates whether the value is a known member of the SessionLimitAction enum.
+func (e SessionLimitAction) Valid() bool {
+	switch e {
+	case Deny:
+		return true
+	case EvictOldest:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTransport.
 const (
 	Body   SessionTransport = "body"
@@ -113,22 +131,101 @@ func (e TokenResponseTokenType) Valid() bool {
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
 
-// AccountSecurity The account's session-policy override, effective values, system defaults and bounds.
+// AccountSecurity The account's session policy, flat: the overrides (`null` = system
+// default), the values in force, the bounds, all in minutes, and the
+// per-user session limit.
 type AccountSecurity struct {
 	// AbsoluteMinutes The account's absolute override in minutes; `null` = system default.
 	AbsoluteMinutes nullable.Nullable[int] `json:"absolute_minutes"`
 
-	// Bounds The allowed range of each policy value, in minutes (inclusive).
-	Bounds PolicyBounds `json:"bounds"`
+	// AbsoluteMinutesMax Largest allowed absolute override.
+	AbsoluteMinutesMax int `json:"absolute_minutes_max"`
 
-	// Defaults A session policy in minutes.
-	Defaults SessionPolicy `json:"defaults"`
+	// AbsoluteMinutesMin Smallest allowed absolute override.
+	AbsoluteMinutesMin int `json:"absolute_minutes_min"`
 
-	// Effective A session policy in minutes.
-	Effective SessionPolicy `json:"effective"`
+	// EffectiveAbsoluteMinutes The absolute lifetime in force (the override, else the system default).
+	EffectiveAbsoluteMinutes int `json:"effective_absolute_minutes"`
+
+	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
+	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
 
 	// IdleMinutes The account's idle override in minutes; `null` = system default.
 	IdleMinutes nullable.Nullable[int] `json:"idle_minutes"`
+
+	// IdleMinutesMax Largest allowed idle override.
+	IdleMinutesMax int `json:"idle_minutes_max"`
+
+	// IdleMinutesMin Smallest allowed idle override.
+	IdleMinutesMin int `json:"idle_minutes_min"`
+
+	// MaxSessionsPerUser At most this many live sessions per user; `null` = unlimited.
+	MaxSessionsPerUser nullable.Nullable[int] `json:"max_sessions_per_user"`
+
+	// MaxSessionsPerUserMax Largest allowed `max_sessions_per_user`.
+	MaxSessionsPerUserMax int `json:"max_sessions_per_user_max"`
+
+	// MaxSessionsPerUserMin Smallest allowed `max_sessions_per_user`.
+	MaxSessionsPerUserMin int `json:"max_sessions_per_user_min"`
+
+	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
+	// default): the sign-in succeeds and the user's least recently used live
+	// sessions beyond the limit are revoked (audited `session.evicted`).
+	// `deny`: the sign-in is refused with `409 session_limit_reached`.
+	SessionLimitAction SessionLimitAction `json:"session_limit_action"`
+}
+
+// AccountSession One live session of a user of the account, as an owner sees it.
+type AccountSession struct {
+	// AbsoluteExpiresAt When the session ends at the latest.
+	AbsoluteExpiresAt time.Time `json:"absolute_expires_at"`
+
+	// CreatedAt When the session started (sign-in time).
+	CreatedAt time.Time `json:"created_at"`
+
+	// DeviceId The `X-Device-Id` sent at login, if any.
+	DeviceId nullable.Nullable[string] `json:"device_id"`
+
+	// DeviceName A human-readable device description, when known.
+	DeviceName nullable.Nullable[string] `json:"device_name"`
+
+	// Id The session's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// IdleExpiresAt When the session ends if it is not refreshed.
+	IdleExpiresAt time.Time `json:"idle_expires_at"`
+
+	// IpAddress The client IP address the session signed in from.
+	IpAddress nullable.Nullable[string] `json:"ip_address"`
+
+	// IsCurrent Whether this is the session of the access token used for the request.
+	IsCurrent bool `json:"is_current"`
+
+	// LastIpAddress The client IP address of the session's latest refresh (the sign-in's before the first refresh).
+	LastIpAddress nullable.Nullable[string] `json:"last_ip_address"`
+
+	// LastUsedAt When the session was last refreshed (its latest activity).
+	LastUsedAt time.Time `json:"last_used_at"`
+
+	// LastUserAgent The client user agent of the session's latest refresh (the sign-in's before the first refresh).
+	LastUserAgent nullable.Nullable[string] `json:"last_user_agent"`
+
+	// UserAgent The client user agent the session signed in with.
+	UserAgent nullable.Nullable[string] `json:"user_agent"`
+
+	// UserEmail That user's email.
+	UserEmail openapi_types.Email `json:"user_email"`
+
+	// UserId The id of the user the session belongs to.
+	UserId openapi_types.UUID `json:"user_id"`
+}
+
+// AccountSessionPage One page of the account's live sessions, most recent activity first.
+type AccountSessionPage struct {
+	Items []AccountSession `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
 // AuditEvent One recorded change or security event of the account.
@@ -145,10 +242,20 @@ type AuditEvent struct {
 	// Details Action-specific details (never secrets). For the account
 	// administration actions:
 	// `account.session_policy_update` → `{old, new, effective_old,
-	// effective_new}`, each `{idle_minutes, absolute_minutes}` in minutes
-	// (`null` in `old`/`new` = no override);
+	// effective_new}`, each `{idle_minutes, absolute_minutes,
+	// max_sessions_per_user, session_limit_action}` (minutes; `null` in
+	// `old`/`new` = no override, `max_sessions_per_user` `null` =
+	// unlimited);
 	// `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
-	// `member.created` → `{user_id, role}`.
+	// `member.created` → `{user_id, role}`;
+	// `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
+	// are `{role, is_active}`);
+	// `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
+	// `member.sessions_revoked` → `{user_id, revoked_count}`;
+	// `session.revoked` → `{current, reason}` (plus `user_id` when an
+	// owner revoked it);
+	// `session.evicted` → `{user_id, reason, max_sessions_per_user,
+	// new_session_id}`.
 	Details map[string]interface{} `json:"details"`
 
 	// Id The event's id.
@@ -300,6 +407,15 @@ type MemberList struct {
 	Items []User `json:"items"`
 }
 
+// MemberPatch A partial update of a member; an omitted field is unchanged.
+type MemberPatch struct {
+	// IsActive `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them.
+	IsActive *bool `json:"is_active,omitempty"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role *AccountRole `json:"role,omitempty"`
+}
+
 // Message A human-readable confirmation.
 type Message struct {
 	// Message The message.
@@ -321,17 +437,9 @@ type PasswordResetRequest struct {
 	Email string `json:"email"`
 }
 
-// PolicyBounds The allowed range of each policy value, in minutes (inclusive).
-type PolicyBounds struct {
-	AbsoluteMinutesMax int `json:"absolute_minutes_max"`
-	AbsoluteMinutesMin int `json:"absolute_minutes_min"`
-	IdleMinutesMax     int `json:"idle_minutes_max"`
-	IdleMinutesMin     int `json:"idle_minutes_min"`
-}
-
 // Problem An RFC 9457 problem document. Clients branch on `code`.
 type Problem struct {
-	// Code A stable machine-readable error code, e.g. `invalid_credentials`, `session_expired_idle`, `validation_failed`.
+	// Code A stable machine-readable error code, e.g. `invalid_credentials`, `session_expired_idle`, `validation_failed`, `last_owner`, `session_limit_reached`.
 	//
 	// Example: invalid_credentials
 	Code string `json:"code"`
@@ -414,25 +522,28 @@ type Session struct {
 	// IsCurrent Whether this is the session of the access token used for the request.
 	IsCurrent bool `json:"is_current"`
 
+	// LastIpAddress The client IP address of the session's latest refresh (the sign-in's before the first refresh).
+	LastIpAddress nullable.Nullable[string] `json:"last_ip_address"`
+
 	// LastUsedAt When the session was last refreshed.
 	LastUsedAt time.Time `json:"last_used_at"`
+
+	// LastUserAgent The client user agent of the session's latest refresh (the sign-in's before the first refresh).
+	LastUserAgent nullable.Nullable[string] `json:"last_user_agent"`
 
 	// UserAgent The client user agent the session signed in with (`device_name` is derived from it).
 	UserAgent nullable.Nullable[string] `json:"user_agent"`
 }
 
+// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
+// default): the sign-in succeeds and the user's least recently used live
+// sessions beyond the limit are revoked (audited `session.evicted`).
+// `deny`: the sign-in is refused with `409 session_limit_reached`.
+type SessionLimitAction string
+
 // SessionList The caller's active sessions.
 type SessionList struct {
 	Items []Session `json:"items"`
-}
-
-// SessionPolicy A session policy in minutes.
-type SessionPolicy struct {
-	// AbsoluteMinutes Absolute session lifetime in minutes.
-	AbsoluteMinutes int `json:"absolute_minutes"`
-
-	// IdleMinutes Idle timeout in minutes.
-	IdleMinutes int `json:"idle_minutes"`
 }
 
 // SessionPolicyPatch A partial update of the account's session-policy override, in minutes.
@@ -444,6 +555,15 @@ type SessionPolicyPatch struct {
 
 	// IdleMinutes Idle timeout override in minutes, or `null` to clear it.
 	IdleMinutes nullable.Nullable[int] `json:"idle_minutes,omitempty"`
+
+	// MaxSessionsPerUser At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit.
+	MaxSessionsPerUser nullable.Nullable[int] `json:"max_sessions_per_user,omitempty"`
+
+	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
+	// default): the sign-in succeeds and the user's least recently used live
+	// sessions beyond the limit are revoked (audited `session.evicted`).
+	// `deny`: the sign-in is refused with `409 session_limit_reached`.
+	SessionLimitAction *SessionLimitAction `json:"session_limit_action,omitempty"`
 }
 
 // SessionTransport Refresh-token delivery requested at login.
@@ -509,6 +629,9 @@ type DeviceId = string
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
 
+// UserId defines model for UserId.
+type UserId = openapi_types.UUID
+
 // BadRequest An RFC 9457 problem document. Clients branch on `code`.
 type BadRequest = Problem
 
@@ -521,6 +644,9 @@ type Forbidden = Problem
 // InternalError An RFC 9457 problem document. Clients branch on `code`.
 type InternalError = Problem
 
+// LastOwner An RFC 9457 problem document. Clients branch on `code`.
+type LastOwner = Problem
+
 // NotFound An RFC 9457 problem document. Clients branch on `code`.
 type NotFound = Problem
 
@@ -529,6 +655,9 @@ type PayloadTooLarge = Problem
 
 // ServiceUnavailable An RFC 9457 problem document. Clients branch on `code`.
 type ServiceUnavailable = Problem
+
+// SessionLimitReached An RFC 9457 problem document. Clients branch on `code`.
+type SessionLimitReached = Problem
 
 // TokenIssued A token pair and the session's deadlines.
 type TokenIssued = TokenResponse
@@ -551,6 +680,18 @@ type ListAuditEventsParams struct {
 	Action *string `form:"action,omitempty" json:"action,omitempty"`
 
 	// Limit Maximum number of events in the page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListAccountSessionsParams defines parameters for ListAccountSessions.
+type ListAccountSessionsParams struct {
+	// UserId Only this user's sessions.
+	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// Limit Maximum number of sessions in the page.
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
@@ -593,6 +734,9 @@ type RefreshTokenParams struct {
 
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = CreateMemberRequest
+
+// UpdateMemberJSONRequestBody defines body for UpdateMember for application/json ContentType.
+type UpdateMemberJSONRequestBody = MemberPatch
 
 // UpdateAccountSecurityJSONRequestBody defines body for UpdateAccountSecurity for application/json ContentType.
 type UpdateAccountSecurityJSONRequestBody = SessionPolicyPatch
@@ -792,6 +936,15 @@ type ServerInterface interface {
 	// CreateMember Add a user to the account
 	// (POST /accounts/me/members)
 	CreateMember(w http.ResponseWriter, r *http.Request)
+	// RemoveMember Remove a member from the account
+	// (DELETE /accounts/me/members/{user_id})
+	RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId)
+	// UpdateMember Change a member's role or active flag
+	// (PATCH /accounts/me/members/{user_id})
+	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
+	// RevokeMemberSessions End every session of one member
+	// (POST /accounts/me/members/{user_id}/revoke-sessions)
+	RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId)
 	// GetAccountSecurity Get the account's session policy
 	// (GET /accounts/me/security)
 	GetAccountSecurity(w http.ResponseWriter, r *http.Request)
@@ -801,6 +954,12 @@ type ServerInterface interface {
 	// RevokeAccountSessions Revoke sessions across the account
 	// (POST /accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(w http.ResponseWriter, r *http.Request)
+	// ListAccountSessions List every live session of the account
+	// (GET /accounts/me/sessions)
+	ListAccountSessions(w http.ResponseWriter, r *http.Request, params ListAccountSessionsParams)
+	// RevokeAccountSession Revoke any session of the account
+	// (DELETE /accounts/me/sessions/{session_id})
+	RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 	// ChangePassword Change the caller's password
 	// (POST /auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
@@ -961,6 +1120,84 @@ func (siw *ServerInterfaceWrapper) CreateMember(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// RemoveMember operation middleware
+func (siw *ServerInterfaceWrapper) RemoveMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RemoveMember(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateMember operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMember(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMember(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeMemberSessions operation middleware
+func (siw *ServerInterfaceWrapper) RevokeMemberSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeMemberSessions(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetAccountSecurity operation middleware
 func (siw *ServerInterfaceWrapper) GetAccountSecurity(w http.ResponseWriter, r *http.Request) {
 
@@ -994,6 +1231,91 @@ func (siw *ServerInterfaceWrapper) RevokeAccountSessions(w http.ResponseWriter, 
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeAccountSessions(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListAccountSessions operation middleware
+func (siw *ServerInterfaceWrapper) ListAccountSessions(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAccountSessionsParams
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", r.URL.Query(), &params.UserId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListAccountSessions(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeAccountSession operation middleware
+func (siw *ServerInterfaceWrapper) RevokeAccountSession(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeAccountSession(w, r, sessionId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1522,6 +1844,11 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/security/revoke-sessions", wrapper.RevokeAccountSessions)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/members", wrapper.ListMembers)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members", wrapper.CreateMember)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/accounts/me/members/{user_id}", wrapper.RemoveMember)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/accounts/me/members/{user_id}", wrapper.UpdateMember)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/sessions", wrapper.ListAccountSessions)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/audit-events", wrapper.ListAuditEvents)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealthz)
@@ -1540,11 +1867,15 @@ type ForbiddenApplicationProblemPlusJSONResponse Problem
 
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
+type LastOwnerApplicationProblemPlusJSONResponse Problem
+
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
 type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+
+type SessionLimitReachedApplicationProblemPlusJSONResponse Problem
 
 type TokenIssuedResponseHeaders struct {
 	CacheControl string
@@ -1913,6 +2244,387 @@ func (response CreateMember500ApplicationProblemPlusJSONResponse) VisitCreateMem
 	return err
 }
 
+type RemoveMemberRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RemoveMemberResponseObject interface {
+	VisitRemoveMemberResponse(w http.ResponseWriter) error
+}
+
+type RemoveMember204Response struct {
+}
+
+func (response RemoveMember204Response) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RemoveMember401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember401ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember403ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember404ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember409ApplicationProblemPlusJSONResponse struct {
+	LastOwnerApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember409ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember422ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember500ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMemberRequestObject struct {
+	UserId UserId `json:"user_id"`
+	Body   *UpdateMemberJSONRequestBody
+}
+
+type UpdateMemberResponseObject interface {
+	VisitUpdateMemberResponse(w http.ResponseWriter) error
+}
+
+type UpdateMember200JSONResponse User
+
+func (response UpdateMember200JSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember400ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember401ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember403ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember404ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember409ApplicationProblemPlusJSONResponse struct {
+	LastOwnerApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember409ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember413ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember415ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember422ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMember500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember500ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessionsRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type RevokeMemberSessionsResponseObject interface {
+	VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error
+}
+
+type RevokeMemberSessions200JSONResponse RevokedCount
+
+func (response RevokeMemberSessions200JSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions401ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions403ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions404ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions422ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions500ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAccountSecurityRequestObject struct {
 }
 
@@ -2250,6 +2962,188 @@ func (response RevokeAccountSessions500ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type ListAccountSessionsRequestObject struct {
+	Params ListAccountSessionsParams
+}
+
+type ListAccountSessionsResponseObject interface {
+	VisitListAccountSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListAccountSessions200JSONResponse AccountSessionPage
+
+func (response ListAccountSessions200JSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions401ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions403ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions422ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAccountSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions500ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSessionRequestObject struct {
+	SessionId SessionId `json:"session_id"`
+}
+
+type RevokeAccountSessionResponseObject interface {
+	VisitRevokeAccountSessionResponse(w http.ResponseWriter) error
+}
+
+type RevokeAccountSession204Response struct {
+}
+
+func (response RevokeAccountSession204Response) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeAccountSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession401ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession403ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession404ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession422ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession500ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePasswordRequestObject struct {
 	Body *ChangePasswordJSONRequestBody
 }
@@ -2421,6 +3315,22 @@ func (response LoginForm401ApplicationProblemPlusJSONResponse) VisitLoginFormRes
 	return err
 }
 
+type LoginForm409ApplicationProblemPlusJSONResponse struct {
+	SessionLimitReachedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginForm409ApplicationProblemPlusJSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginForm413ApplicationProblemPlusJSONResponse struct {
 	PayloadTooLargeApplicationProblemPlusJSONResponse
 }
@@ -2557,6 +3467,22 @@ func (response LoginJson401ApplicationProblemPlusJSONResponse) VisitLoginJsonRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson409ApplicationProblemPlusJSONResponse struct {
+	SessionLimitReachedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginJson409ApplicationProblemPlusJSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3722,6 +4648,15 @@ type StrictServerInterface interface {
 	// CreateMember Add a user to the account
 	// (POST /accounts/me/members)
 	CreateMember(ctx context.Context, request CreateMemberRequestObject) (CreateMemberResponseObject, error)
+	// RemoveMember Remove a member from the account
+	// (DELETE /accounts/me/members/{user_id})
+	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
+	// UpdateMember Change a member's role or active flag
+	// (PATCH /accounts/me/members/{user_id})
+	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
+	// RevokeMemberSessions End every session of one member
+	// (POST /accounts/me/members/{user_id}/revoke-sessions)
+	RevokeMemberSessions(ctx context.Context, request RevokeMemberSessionsRequestObject) (RevokeMemberSessionsResponseObject, error)
 	// GetAccountSecurity Get the account's session policy
 	// (GET /accounts/me/security)
 	GetAccountSecurity(ctx context.Context, request GetAccountSecurityRequestObject) (GetAccountSecurityResponseObject, error)
@@ -3731,6 +4666,12 @@ type StrictServerInterface interface {
 	// RevokeAccountSessions Revoke sessions across the account
 	// (POST /accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(ctx context.Context, request RevokeAccountSessionsRequestObject) (RevokeAccountSessionsResponseObject, error)
+	// ListAccountSessions List every live session of the account
+	// (GET /accounts/me/sessions)
+	ListAccountSessions(ctx context.Context, request ListAccountSessionsRequestObject) (ListAccountSessionsResponseObject, error)
+	// RevokeAccountSession Revoke any session of the account
+	// (DELETE /accounts/me/sessions/{session_id})
+	RevokeAccountSession(ctx context.Context, request RevokeAccountSessionRequestObject) (RevokeAccountSessionResponseObject, error)
 	// ChangePassword Change the caller's password
 	// (POST /auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -3925,6 +4866,91 @@ func (sh *strictHandler) CreateMember(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// RemoveMember operation middleware
+func (sh *strictHandler) RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RemoveMemberRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RemoveMember(ctx, request.(RemoveMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RemoveMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RemoveMemberResponseObject); ok {
+		if err := validResponse.VisitRemoveMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateMember operation middleware
+func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request UpdateMemberRequestObject
+
+	request.UserId = userId
+
+	var body UpdateMemberJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMember(ctx, request.(UpdateMemberRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMember")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMemberResponseObject); ok {
+		if err := validResponse.VisitUpdateMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeMemberSessions operation middleware
+func (sh *strictHandler) RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request RevokeMemberSessionsRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeMemberSessions(ctx, request.(RevokeMemberSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeMemberSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeMemberSessionsResponseObject); ok {
+		if err := validResponse.VisitRevokeMemberSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetAccountSecurity operation middleware
 func (sh *strictHandler) GetAccountSecurity(w http.ResponseWriter, r *http.Request) {
 	var request GetAccountSecurityRequestObject
@@ -4007,6 +5033,58 @@ func (sh *strictHandler) RevokeAccountSessions(w http.ResponseWriter, r *http.Re
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeAccountSessionsResponseObject); ok {
 		if err := validResponse.VisitRevokeAccountSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListAccountSessions operation middleware
+func (sh *strictHandler) ListAccountSessions(w http.ResponseWriter, r *http.Request, params ListAccountSessionsParams) {
+	var request ListAccountSessionsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAccountSessions(ctx, request.(ListAccountSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAccountSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListAccountSessionsResponseObject); ok {
+		if err := validResponse.VisitListAccountSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeAccountSession operation middleware
+func (sh *strictHandler) RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId) {
+	var request RevokeAccountSessionRequestObject
+
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeAccountSession(ctx, request.(RevokeAccountSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeAccountSession")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeAccountSessionResponseObject); ok {
+		if err := validResponse.VisitRevokeAccountSessionResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -4479,221 +5557,263 @@ func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, s
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tchs30i9+K6jZf1VIL0mRFCVbUqXqr2jtWE4cO5L8eLNhSgPOgCSsIcAMMKKYlKv206l6vp7zXMJ5",
-	"uY9zKbmSU2gAM5gZDEXKym6SypddR5zBAI1Gd6Nffv1zEPHFkjPCpAiOfw7mBMckhX+e4WhOzjiTKU++",
-	"4ZeSp0T9OSYiSulSUs6C4+A0WeG1QCHjXaGeCDtIcCTnWCLJbwgTCKcEMXJLUhSpAeNe0AnIHV4sExIc",
-	"B/a9oBOk5MeMpiQOjmWakU4gojlZYPVJuV6qZ4VMKZsFHz92grOE4PSCTFMi5mec31DP1N6wZI1Wc8KQ",
-	"nBOU6odRBE8jKhBlKBME/fLP/0KRGk4gKlErfI3vuqcz8nlfLQUvCGLqfzCL0RLLebs8/evrSxJlKema",
-	"4a9h0Z+foLdYzj/fw0u6dzvYw5mcn6B84BP0Usqlmt4J0q+foEu8IJdUks8vZUojGWxe/gWR6fp0Kkla",
-	"X/YliTiLBZIcrTCVaEKmPFXrl+masllp/vv9TWRfUEYX2SI47nfsHCiTZEZSmMQlkVvtAJU51WWKmVjy",
-	"VB4jQaTwbMyYtcIGov7yz/+9ka7w+72UDdtjhlncUduPkQBiofCSyK5eRYj0EeiYyeEYTxKCzi4vXpSm",
-	"+JIL2Y1EOq3PrjKlpol0EE/HLCzGCDW36ucVh/LptN0bs204jqxfzSdfRvQN7fV6G8k0GPaPDvufzIQf",
-	"O8ESp3hBpBUXIp1eqbnU+eBqTtAtTjKC+BTI6lATeYgJpEH3UgZdGNatn3J4C0V8QQSapnzh4bQTxOWc",
-	"pCsqCKIzxlMtmqiasGaBoBOosx8cB3/vqhl39fJKRwTffU3YTM6D4+HBYcdzVP9GbmlEzmOP6ERCAm9F",
-	"CSVMdqM5F4QhGhMm6ZSS1FIrhiE6CARlrA+U+rsgQlDOQDaJOV8xxdPuDwkVsiyvEryUfNl9Ot3HzWvV",
-	"U+6ex41L7fd9S73Un/Wt9aqY1WcC0YoS6E8OpwfkGekOp6OoO8IH+90jvE+6h9NBfBQNJ0/xoG+nq4Rw",
-	"MVkz5jWNNyqQKU8XWAbHQZbBk41zv7ICqr6El3zlYTEqUEwSeksU+6BwwuN1iFoxmeIske1juyOvLt98",
-	"g9SPPXXitaDJf7QHsaqjuPpba5lkonpo2h0QYogvqJQkLlhcfQI02pSnaJLylVB6F/hLaEnSsOdm/d2C",
-	"AC79/r+UTIPj4C97hbGwp38VezXKgWxIiVhyJgiIhi9wrI4qEUDWiDNJGPwTL5cJjbCi8N4y5ZOELP76",
-	"QXAQIYY9YIAJjq/TYgSRLRY4XQfHwWucqL0lMaw86AQgZvRXYrUy981OEBOJaWL40fxZ04wKxLhUUorG",
-	"sFuKQ4XEMhPB8Qj4nUpg1i9wjC7yEQ0n4QnP5PEkwewG2IkyGOk6JYJILcPKE3/HMgGHH57QzOSZvm+c",
-	"yjKWWIgVT+OuM5I2b/RieIrmWCByt6RGxD10WR+3ZYm3eiv1K3VBYAkf8SyJgewTrWl76IzHRByj0Nm2",
-	"ELUW+S7DOVJqU/037FwHZSzX0uaVdgeFHsqFqFUm1phpamXshvEV6yh7EAhmiAXKV1mbnE0TpRB35l5n",
-	"K8kC0+Ra4toWUoHgN7VpOFFrUZJgRoUktQ07KjYsn5R/tx59r/TXhFY/5I4KSdkMxVhivW0odFYYopYS",
-	"RxvW1e6pOb7g6YTGsT4dDxAMYCJMMU1IXD5fWljOSXSDzM/1w+W+7OyIq+xRzImWDAsso3lVDpc3Z7/Y",
-	"nGJdjSJi6i69mPibFVOanyU+aTZ1hs3nC6oDRxHPmERcvS7QAq9RrO5hVDx8jo/FQxFOEpLCnBQl7bzy",
-	"w56vynCNfv4zgVKekHwHxgwnCV8hKjuI9GY9hNGCLCZALISZXnkXdCZh8ZJTBnLA2eQQtfCY6Z3rTnjK",
-	"CvZWTM0zqcZU+6w4O3T5ILSi4JxJkjKcPE9Tnn6SPKBmpGsCQzkbeqokErlbkkjpdvgZ8SjK0oo4OHDl",
-	"t50YuiSpumw/N6P+SrKhPEehvwlTtdKgvL4Qjvs3XL7gGYs/iXCMy+spjOLQzFghwGDwY5ntRwWhvuES",
-	"vTCv/6qCU/AsjQr+1TJTaRdZPxOCEESlJV2+Qk21t3idcBxfcf41Tmfkk4i31GNdS86vExhtk1VE7iJC",
-	"YoEOR+gr+kWJpANHkpgJoivO0ddm0H+BTrKGm+QcwVos/WqL1HRUJ4NG5B3Dt5gmymD4JFIKPdx15oxX",
-	"IabSjhMsiDUvU4KjuXqwfIwdUpo5onelQX9FYppVoAgzzYjpbU5hgVI6m0vE+Aq1QObKyqLA9tJLalvq",
-	"e+ii6Q+S9FyIjGwSAF77n8fr0tWs0JdfKCbI/UrF1cvVnngieJJJcq3tOnENd8Fhf3jQ7Q+6w6Or/tHx",
-	"fv+43/9H0AlwFBEhrM0eFI6VVy/+8fzi6tvLc3G+kMt/nJ0fni/E3Tld0fhlsjr/wOl3f/82xSzun7N+",
-	"j6xf/RS/P6dv6Pn+dz8lyTcfvtt/c/nqqBcNEzZZvOjHf3+VwC1YT0ndy/aVQKdx0jDRwbPSREsOoB1n",
-	"GrHdZ+rctbe+ssPcrg37fkFwanyHWgk3bOlZxVmIWuU7N+h4c3c29+E//m4/HvW3lhxwXi/MRd5rBCBG",
-	"VmZTlpimPRSWmDIE038iCJMVF4XjFB4zZ6OpNJ559aTHK4soE5Lg2LhFq9GKrglXNK3MPL/nC21oj3a3",
-	"8GVvGqDm+wbqXHH+GrO1uUaLT9IuKZbkOqELKsu3E6VjF5itcxl9ol37imj7fePQLhv9Q+fWqF5Xc0T5",
-	"JH817XKBJUGwAmNHkNiqCHdxoV0AnkqSohBiG10IboTucpy9dh65b6OcSAlM8R3DmZzzlP5E4gfeOa1n",
-	"IUoJuGpxIsry633K2czcfXmaO2g2uHfcoZy9PjcunNpQZeN2UGxvaXn3eqc8fqkvMDhAUnLLb0iMtHi8",
-	"1z3ldUy576pTvaBCUDbruJ4pr1dq5/VY2WhGu7YaoLy0U/NXxz0+JZIuiDbLvC6CxpEra7VDmpEQleoO",
-	"fkcX2SL/zAkSdAY+ejzDlH3Smh/lCpfJuWI6zfLGTVLcyj28GaJWwmeUQXhmpbh8zOBaymTOmq7vzXrd",
-	"8p3PHXkdu/MOs42ZyzHwDUVGS1pwYrKYxGXvnqtuOmMWVndMKdiwg8KmnYSXSsNcpyQT4C2wZgeHKJm6",
-	"o4Vv31xeIYio7Zlfc9fAO7ZMuVqAsnifM0nl+oESZskTGq2v1SJTipm8vqU8wbLq4zqPE4JW4ETVAhY5",
-	"7Fnl5OYxHVYm0ymJJL0lSJENtUb7w34fLShr2/uB+VDxoP0kag37g0P9cEn5DF3OdiiEDIkaT7WZMc/k",
-	"NZ9eT9R9uCJo/0PHFDMpaEyMcQFPNS6/PJizcrDDFpRlUjH/IhPglJ4QuSKEocEBBNmAHMqKS1OuNNH3",
-	"PwdTSpK48n7QCRZqkeqqHmwc6uMPj0IpOAvAVl5f6CXIAlQ81ewSrY/k0Mge8YI+WKKEYCHRMxTNcYoj",
-	"CAZ7CeRowTpx/OM8CnUe2+lABVqRJOnasFMmrT4rRGeNitrzCKTo5PkFSyznSsj9mJF0jfJgOpqkBN/o",
-	"kJ+e2wkKNUFDiOiKMVNaBvHplLCYshmCgZVY9HG5+rYVol39gAnGUzFm7uGJOJvSWZZCNE296gxZlxsh",
-	"auVSYMxoTRbVRUQhKEW2VPY+iV+TmOIr2LdPsJWzYsDrhRpR33kc1j3TQ3fVpwrurXgdyv6tA5ff8vER",
-	"zBhd6fH/RU6uzwQytEHqi9abpNTlUhZWtZ8MYS8oDgEI0FMdK7jgiS+hC2WicL7rmxhNbXyhh97oAAOO",
-	"F5RBKAdYx/6szj7LFsHx9wH44+G0LyYkDX6oRd07diKQ1mG0JY5jqmaCk7cpX5JUUqUSpzgRxEcl893P",
-	"RJXD+S1JUxqTjsOHwPWig8RaSLJAxlMkQB5rhlfzXzrfdZwJVrZ7UxuKaeTq0E5AkdC8e4JCliVJiD6v",
-	"TEF9Vv2iXZI6eaGacNUJCg24ka1g/V/oZ4Gz9Cq3DOPr19WLOd12frOkC++hF8iNx6bVRzcX5Puqbq5t",
-	"qbtWh2A5xQvW5ZMPJJLAullM5fNbK66259o3EHWKeBqTWCk7NiNKCQhzBhBRY9rMH+dYVdgy0sNVift+",
-	"jiWa4+WSMDCye7MeCu0o1gQ2Ij1bxlgq8eA5mTiSPL1WkgAcTr49VD+i1Zwjpa3jfL+majF6x3iKMONs",
-	"veCZQHrGcMKq2TgN21nMJkqJ0jjgH6uv2KR+acLZtZe+o9bZVVcw31K1jhDN26gnVZGSsJquWJKITmmE",
-	"zCCopTNdBYlSIkW7h17wkoAcMys4U22JGbIcj9k924R++W//HYU/c2VBMLJy5Nq1+tuYFf/NyOpj2EFg",
-	"JIQ/u9zfQVXm/xg6h27MWmYXKUMhT+JwL2RkpQ4h4/kpbZ/UJyuuzSXuepIlN3ayIuJL0rH3u2t442Oo",
-	"XtdKoWc21j5v+K0DuudjqH18taPXxJDAAHl22T0pX52ALq9xHKdENMgonTWFzt8i85g9lFYzQ5JzhCFn",
-	"JGfA3jb8bGODjWcLw16SOI8iwrI6eZ6jSYJkZLfPSWNo1T94Q1ms1pdHLe0MKjLEuUmrf6oN8wsQ2Eo8",
-	"M/KxkbogROCxx6JuTfaDkx++XBVrVcqUN6aQDCVeKS2tJJo2q4m3WEdud1QVSzyDrFmsBtJEECAAFI2m",
-	"NBUe5UAlWZT/sUl9O5rsY2HRpikGXc7InbyOslRwT6r5GfwdRL7aIvUsTDhXBlyL5kRd7dQPD9g/WEJ5",
-	"Hj5Cf5ElNxcgZ5xMwx1o/X5Oo7k1IkVF/yLJjRCrExtknCYN2A2KeEkSVMcPcZKEx2oD0zVKlDVq/Vrl",
-	"T3VQKQOGsijJwHEeQrayCI/dDN/qRD8TOqkZzpVwrXE9Jz2Gxxb/6CHpGRgnb829/WFkhaNe8RCCva35",
-	"ZWVlWJmm5o3r3GfgFyGWSNUPqAGdbOVBfzjqBAvK8j945BUjq3s+p2abL6H17Jd//o/B0HVXtKufHT4r",
-	"ffXZfaxeW3VlVj62PwPx8xq06cN2SMfwQA4bXsrp2mh9Qjyi2Sr8zCQ0niCmlHBClQxvyZQuwPOb8BVJ",
-	"uxEW4MqVSqUZhwmJ0WRt+BsSilrhaDhEHncKwwvI0YLvmOoAHTuEizGzOrvdAW6bJXyCk2SNMkZ/zEhl",
-	"p4YHIx9HQGr0hjXGVCwTvIb6oOqI/f69HLeZ28w3KKOS4uSRGa8TpObuv1ExOG6CKq9qDui4Xj2glxnZ",
-	"x6ovKEniPG1uRzVoQ0bg6QJ9aA2FOncaj6OPqhWXmfXF6dCa9b/Z/SzqE5xV1iiZOzO9VzEqdJxEB7xp",
-	"pRrjPjfqZnmh11nMwEf0lwQnigd2IvjblENCtjDX7YrCMx6y6npDfmMO4hw+ui6vld/cuyAzsm8dr95/",
-	"teMFDS2zSUIjnTH+nkzQV2SNWhcvztDTg8HTdg+9AUWpLyI6YXZC0DIlgngv3MnMV/w44ymV8wVqhc/j",
-	"v12ehlC39PxyeHAYtr12cZTeeu2oWwJjDA8OBkd6lLfd5lFufBcHtUB1SYAMVhLrKCNY0gS9en9leP0z",
-	"gcIbGvut9hvthKuPC27HVvjmq7f6hm9m2kHh8zP9F5huu+kuUB/1rd6eG7KGKsxWKOisYbV3G9++QxHn",
-	"aUwZlgS1JliQw1GWJv6h1huHWvuHOkHPz9TvAgKBvoErjHwD4Qi1SQ28fEl2V9MlRr4k0mXmGruq2W59",
-	"A1CHq2b6V5ekBvSt5ms+o+wFTxe7SvXTTM7RsNfP75xd8BgXqm6WYmZWefh0dIT+7/8Z9fY9a9VXSe9d",
-	"+tR4yMEIcIr8anwB32q4H782Ujq0MzNibkZvCXNtbI+ltqO632jB1oZ0rh4PWrT66L1WDmj6LQymCr/k",
-	"Y3eCjQYssM/DLNfnkBWjC7MN2dCVW3Sic8HTBZZdqARRxqctTsdsDVHQLCWwkSbehhcEhaP+APmyHx5s",
-	"CKOWsna7lAnCBJX0lrS3MkE/nWc22qD32XQN+8Uz+bANe7PUDyZrTyGluXzYW/GEKCsN8j3qZK9kvtZD",
-	"WOWh89s7wjp4WyHVqH90uNWNWN+zvqYPugbDlXz7O9ZuTpx3QseINspwPdIP3oXlRuxOOmmeLTDr5uV3",
-	"EEBW543qYGp5RY2WsqKO+fF+3brJ2i18FYLIMz2Zndfkrad0XRbugSuv8N/hRDBZvv7P6ck7BfBqRT6J",
-	"fjAY3kd4m+N3r0+itAsPdEqIGzAqcXU38rlvLYetC++BekyP7F2mG2h9QOQ6SfiKxCjVEcCpDte4+Rkd",
-	"JzKDWuAJFFZ1bA5SXy/wnYPZ4MSQ609S5n/SDRs1j1d+yj/WhmgsvOL5VsNEO/6VenfHZFfsyHcMKXPz",
-	"aHTwFJm0ExTzKFuoOyE603X0aJJiFs0RZyiMeEw8doHOS2kEfFjgaE4ZKQSnrvFTb9l4i8/+8GQx2uzG",
-	"uousfPv2Jxo3xEI92AdlOU/ulglmOoAJCo0KW6DIItKx3jlZ97goyzkltRBWbSI2gax2WSNpVw/kZLPp",
-	"h1ELfCy+5CuwEfXJ0s/CGdpKsTpeK090RN2vMYu8e/3u4lzZIQRoYlE91pouJXqVo5Up7eZv+SjT5H5R",
-	"MuXl1dVbpB8AZirxAOQYm5zk4Pjg6KhTAPwM+n1fxonJf/Lw8ZynslNV/ybj0No49gCpccvc6M9wdjSa",
-	"9x62maTl76FW6CRlFQ7iOVbXAhSTmEbgb17iGalgOrnZXNvvTFVbmgQxoGC+ax0tGXwCy5STPDzMUrJ5",
-	"O65LHOpvGKHg8MICYTSBWiBjHjCelqupdja4a58Hk5tLLMlDTe0LAxTwKUENq/pbkjDMZFtfiKXQpeK+",
-	"pBp4/rr5TuyM+pl4qON/g7ECE/ujh0/sIn/V+In9yK8asWuOgpRYyX/cISfmTD21I3O/5CtdAZYHgTHc",
-	"b00dR+Od2UnCaeDuTMMpTIuRzVtAqM1ocC5dyt/yLd/kDD4gEiTojHUpU9YXZxYbC7U4y0VQ19x68IIa",
-	"b22DteyWXTamlVmHBGGxQFiafAZpIk/bpZhtlb9mPyQkhkTjll2pGrW9Sz4bVF83pRaFDr5XqFUDlsiU",
-	"9dApwmy9VVKR+Yz/mNc8A2abnKeMhgLgna0+SLeEFbs/8atacrvd3tOpIyINq+2SZ7h7vlmJK+iMkVjp",
-	"aXWb345g4tqkFHiXCNYAmKK0/KkipaQo34M0LJvn40RezUcnnCcEQ3J/goW8Vo9vR9oVFjo96AEU3T3H",
-	"zE9RuDe0QoejQ43rltJbC65GZfuByWfuQXFP55ZZZRWK1tm34xVope3fIIEf6Mx0/JfSSWYSn+rHtHrh",
-	"4a7Mcjb6rmajZQ5zWywcMA+pDGguOC2Pu9mtUh8X6v7UOByKjzYNtWMm/L0EfYtlNH+ASzWFLBadylzP",
-	"WWus3XAWN2ZvDNjh5yhjOnE+dqoEAMJXuxxsNUErE7qwqVxB0O6NmXbbATaxrXoCPaWsXRMrKtvSOhf5",
-	"wRyQ77yn1EGDnep1SG4WQrcsCtmBUx730x+bWWUDiOZFyUQzyJk5lgGJc1vEjavqWynUY8Rrb3C1jFSx",
-	"K3sWABa5n78wKmKC44SyjRLgEw1J1ApxJufXaqNC9FcU4gk4NsO2MpKwhJICfWIkvaVyvb2KLMObNPjH",
-	"CzXfevX+qoNCuV6GKMTyrx9WsiEnwwUyaUKgzpikSd2WMK/ed6d4ZENNQ8uVvBSfCRSSu2W4g3G9qyOk",
-	"h6zU8sJge0nrIr08isHrwsA04bdrdJjQPXYGMOaH+6ycEo+VvlZik+0tF4cAPoUEsc5dz7g2AvXppila",
-	"JjjyVDc2uoSa9oLGVpuZaHzV57TVBtmv7JyVueXVUpdqYYHM0zqpZn9//6iD3l2d7cD/Wyc8FK4r12NV",
-	"/pJ1n2x91bNJsVve88Q1zgsYK3qRGbtVB+Ut9pmG5/Dfa3ZOB97iamAJUHEamZoVhyfcxdxTcwICRNcS",
-	"Qt2/AVCDs3ya6VxQ/V8vLAFfvb8KOveqhvDU+OzBzXSMtHhA46zf349cGQB/IWH7GGHIO1QTjMfM6hPN",
-	"fEf9w2ftjjXJCvvooDBNbklKpxTMshzy/IasxZhhicK9HpThg/9g78PqRvQ+CM7CHjp3MEMgwVZImiRo",
-	"QqDsQttxcJhgg7WMy6k4l3KpdpsrhTx8u9HFCMlCJRphgcKC0mEH8YnElLmY7Xna25hVEt3Uogy6SAHb",
-	"vwfGUIhaoU2oCu11HZhH2bLqCkfiou2GEktMktSwuI1fmnpDRbqYRyJUXG9ZfsxMfrJA48DuMxkHaJJJ",
-	"ydkJDJoD+WinkRizXVkCmRjECq/1PkwTvtKIJw6lIa1N/dWqrndpEhwHdbKUjFDYMEdFG+21PbeXAxhm",
-	"jWjjEkvWgFljD71hyXrMfEgxpmJfICpPrI0Cxp2t5DfhUcwMX1mAagr43VCQtyUDp5s7c9QXTAFE10LR",
-	"d6q9IKzpIohUFyOgP3D1mIUe9Phj83zYQ9/gBYlRQ1MPE3vQD6uTnRLb5aGlWx/oKxuo7tD3atETwoGv",
-	"4NMpQISjhEc4gbjoCQprTTHCDmIchX/jC0yV6LCYaPogpSRZI84QlWMGgoREc15FgP5MGDCNrdpYjJmn",
-	"jwUU25bAhh2k/vzuY5D6/WR0oCiW9Cuy1qASlE25xdXAGr283DYhRmrhIKKg3iCDg6ZYSBzv7c2onGeT",
-	"XsQXe/b5/B9BDbMiH5IKkRENqrDADM+I0PZHHlPQiT2LLJG0q60ktEx5nEWyN2bP4T4IL0xIwtkMGtmQ",
-	"OxxJ2A1Ss7BOzHEp4K+LImul3L2uBuPg6eT5/2q6usZSppgmvTEbs7/8BcF+iDF7gp48OXVE/ZMn0GUB",
-	"60h4NwFHocUeLZRYG8GFylSZqHvVMTJqcMxQSRMadyTIYbUgsV4siDp6kJnegvICxU5QXNBGqzkXRGfy",
-	"A44L0vUOcNPZqB7PEkwXgO8lIKMEZzEklmQT+D8a65kZOrXVbZACfo0mofqDMknUwx8kVf9HMZQFq5tU",
-	"D11a3YDQrtqhhxxEMhLnKN4C4URw7ZZR4+Zazl7i7J4q1QS6Xm0HpPo6YTGJb4gwRfOKQpxFyhhQG3vh",
-	"CsJ8Z5XpAoVGMUDdRwZ7JcIp9FEqkcwSA5atCAGEtVd6RSNw0+A7+MHc7pWponNgNH671gCTNQzi1R5K",
-	"Bjo/JJCLG54U+qLQ0aBX1Ej5wFjHCV2ZrwaEuMwtSQW2PH9ZOiJj9hwXlbEmZ8cfheuhqxVHK8pivhIa",
-	"UQVReayJrChgaFtP/jXXP4dOFvnRoEJSCfcXkC3xiVoXMY4jPYxONhCOnQJNcRIawx+pMNM60ZOx905n",
-	"QiUXQr5HlWmAezGlM8pwYmkAx8XZ7SanzYk7D6P39QSB8JC5nkPVWP9zVXzlPjxtKAgiO4gkJTfnmBkx",
-	"pGP36lAwvBRzDm4IyiQvNw8yDrdjcEal9svawSrGLOY6J0AfnLzvQ+7wR8/LmHF6YRY43EGIsjS3bAZJ",
-	"VcJKfJ0BR5Ugbk7BU3RuAIYK22OWH03cmGinE/ZObEucWipfx8yfszELIXlHF2PpxDhlIqjbsUEudSUU",
-	"Eysl4UfDo1DL8BKOqVboCY2I8U8aPfz6/KqmdvmSMF0Q0+PpbM+8JPbUs0VOVqFvFQOXlGke4NI43EEn",
-	"UMdba+lBr9/rwwVnSRhe0uA42O/1e/uQxCDnYIv7VYf6ZUYaIm0bapPybLC8zMqYV3D1KJm5wshsA0Gh",
-	"He9wO9d3QfDHL5TNlFBGUKtoyWE0wZiBQmwrNXRLUpzoz5navkTfk+JMXchBq4LUoJzp7eFLokFZzuPg",
-	"OPiSyFerGxFUWhkN+/3tscuLSqzvTQVhAHo8MHWAgSmjM8Vix8HNIDBFeMGbr94GpnQuEHQWQBlcMBj8",
-	"+N3pd1/dnaXT/7i8fnq1fv/tyzezp/Po9i1e0tdJujrH+G308t0FDz7+sDUWmSlJa4Ais5WU779SewtQ",
-	"7geaDL4xc3LtlXtluJ6J4Pj7HzqB2WCgTtWDDPlLKefgk9MHZE8DAuawhl8S6XKW4iezsZDbimcCirIS",
-	"LKc8XQRAjd2/+LET7Bn5K/YWZA+MxK4G4th4JhxMsEbsjo5xC2scjSVWikUbS+pCrFY3ZsuU3FKeCUhV",
-	"/Eyg0IHCCOGKav8tOZoZmhRQHGNWfoGKRnAO5BToTGkCbXrUZQ+sb8D8UT+HphUAqLwe6I5rkUUa4Bns",
-	"m404Rp17wYPaBmQODCPf0fyaClmgloig3Inwe28XSk1927xI3yZAH+tFVTJAN63A3swAtrG4mOUYM96O",
-	"eQNvx7xapaFBDC4Sscy0TXqmhVDxfR90UunzOSDJQd9J/LWpdSbx1xfYqxFwiX/MiOVSSIfAaCNbNk3S",
-	"ALg0EMlbhPLDpwpgk3fwfQGadu/+VtDPgqfRETk8fHrUfToaHnRH/Zh0j0ajSZf0n06jwfSoj8nTsl/W",
-	"gfE/vBoMj/sWxt9BGysBdvnjyQCpWw3yHvZddL5rrsEOtnx5tD/sa7gT/0tKNHg/2PgZ3xvqbx+NIz8Y",
-	"kGG8H40m3QN8eNQdPX32rHt0iA+6k1G0Hw/JYNrHR+VsGEU9ZZYMBvu9pxVYpuNgf7q/vx9PD7tHfTzq",
-	"jqYx7j6L4/3u0ejZQTx8GhGyf1jDdso3vZxqcxy85j/RJMF7B70+av19MDhBX1OW3aG7Z4fXh6MTlN4e",
-	"D4bPev02+pJEN3xv2B/0+4P+AL2gKZnyuz34FVRTCSspIOtX/fMPnL7+cLr+5rK/en3Zv/sm+fbu9Qe+",
-	"ev03vnr9gtOvz17p1hIfXiSvF9/+9N1PF/Sc9bcHEa3gS3kUeBOIFKjxUX9wvxovZevDS/v3v1Q0F1Nv",
-	"DIfbfKYOn/0olkY5+vH9D0rAVf373/9Qti2UiqlcvRzvkGNeWNMg+OFj1VIwrqVGI8FxdTVUhXZsO7cC",
-	"BsrRjF69+Np89DGlZhEC3fbslQOaORSsX0AelPqcmAhjgNXF5/83M+pFfBEYcbKlMHaifzqBxaigUzUu",
-	"em5WqnjhERZoMG43qIBBoQLsCid84lvf0WQYj6IB6R7ip9PuiOxPus+ig7g7mA7x/mQUHcSHZMP6vuCT",
-	"YnXb3wCc0uaGW0BxEgy42L9OfvxmZACs3H/6O8GSC88p1whdAmF90m2hTeWkFwFCQJUAAMwymsGY3VsN",
-	"on3uBq2iUrMxZq1w1D9Cbo/Odg+9TylMjrm64T772wUdM22XiZBf8Hi9Y1svc2zKXTriOO/s6ALUN58a",
-	"D+O71SEBZgB71004m3XV35fzFIscqyo/vTtgxftg1z6WQ/zqUH6sSeHBblL4DyyatiW1Rjbwi6RqXouR",
-	"SVsIC6cj9b/QDOof3f9G3tZXvTDY4hPV7pDw3sE26/Gg8P8ujTUtMoAZjHO7sPW3sNOEAz+/hTenIVkZ",
-	"tfJU5Ia0486YyZKT3+LR158VeSKqhQnQUOQd9d+Qr2HTou8R1V8SWQXZ/1TLsOkGWMDT++EIBsOjw36/",
-	"CYKgelPV70CXFB/KwOCgAm2/2/W3hG2/y7Xb86ctL2qVXbjXyCoHqv/41pb15jZRoNHqshUJFaCAcslB",
-	"CyIUC5LOCBJkgZmkkWgfQ99ok6CrYQWgp6mpLuiMmTnTkBhv4hbFgZ/g6MZKnOpZVyMblxoSRIoxo7KH",
-	"oGGRKTswVQYuSl+tAQtYbcMh8vZ1aedCIm/OgioNnH75z//pC8F1EFGyB6Lsxgv8JH/siZFLTshT06My",
-	"GU9HGANeMb6/j9SYbdVIahy0e+gbssqntFwma0Vy6zkeM1suCbNd4TQWJ/UoJbohZGlyfW00NDd+OSP3",
-	"o+/vYB6/g1d8YvehdjKw36m3qd1ZXvZS6zzi7Ylac9EJIs/jpDLqJZEIK8J05zxL9SaaMhJ31Jo03N6C",
-	"9lQVbWVA/6msfjvKSp+N2K+qfrNG+J829TbqWEkAnjpVdfcawLsZ23s65Ne1Elq3PRTekjH1oCiB5tcA",
-	"+qnOQ8KSL2gEEDgEMJvGLIR04mNlOIeVnNLUjOwH5SdV9yz0p9yA0X+C7LcMVH/+AQ9ifz5YGbIfVLpS",
-	"VgIs/YpfuIfOY7JYciX8jhE2yUljpn5HKZFZygQKS+gLx6gfupoO3RN8HTNH0zW2cLlPBeo9y8WI2eJP",
-	"UYGmc0FZS9EZ09ukFgZpUBUFZRBS7ds76Kd6PwlfbMXEy3UGnu5zDe2tFwSrnXBYrxd8si6rIHgMhlsv",
-	"pgQ20iDMc/5ckZQUuB9/yvLfvyzX2+/AxUQpF2JLR0km53va/u+6RRoNzm6dNViWj0XfD7hQwMXHYnbZ",
-	"1h3qALdwU09hg9DbCMzb1q7y/Itw3MesWHDB0Selz+apcll6qz7h9XaX2qB8mh0PQ1UMeDMVJfhddNBS",
-	"c9ZaP5Qg4mlKItmd81SQ7gRLSdJ1V0is3d9lJNIAdycpZnGXkZXrAd/F4+1tBrOVyT7ye9TyzQUHrq3n",
-	"l7V9/C1Ipj/lzDZyRvOI//C7EkYN6UgXXcvVKFOu3Kq5+8DipzxddAmLeExi5NTMYWUmFQDu7Q5SJMGS",
-	"5tWFlys8m5EUvTv/rFoEF1Oc8FnPGW/M3CK8HvqCzLGSUDazLKE3pJqqT7VMCI914aDh6jEzZrR1S3T0",
-	"z3mJuECtjQVW4F3SFmVjjdVerXTKVHOZAq56YRRaJpmo1jq1zdxmhJGURmPWKJDNgykG6IsFlV7JWrQO",
-	"qGXw+Ti3eGRPI1idxxC/v+fZGiiFTinbRobfdVerFXR67mZpYtiq1qzdMNWXigPLsh3YdlhhUlewu20H",
-	"XBS57QV9geHvyZjYQb4Xe7G9G2azeIHSqXMo2PhTVm+Q1aPh0TbE5K8xW9sCxcdLwS5fpiwYVl6p7DDv",
-	"VB/UjVI8t3r8ovw/oKLb2oeFvNDFOhIraYfBCrKGWR3Xb8wMsF8OR2aLj06dlg6//PO/UMaghEHL6I7p",
-	"w2SX0xkz6oIAwBvbNoIAYKKIA/ivBMdoXsJT3OoLz3YVVGpzRc6xDhPaPUSSJInIO38WwGk0SUzdFKJT",
-	"lLFMkHjMWmEFZcOECWqAM3XkjbANq3jyJBeVvSdP0BfrvEh/wqUp2LImtcxSg6GmBldX3x56f39RsKcC",
-	"jApEmZAEx1BijBVPjNm95chsY3GxIseGmmFTdVxCgdLFw6hcO9zueJVkB4Wv8V33dEagTbWpFLMhaOuO",
-	"twBCthxrzPKIk8XlV4Q7geo8U6bkKF2oiUoEB7J4i4zzuYUds7IauU4soZz3kKcUuaPrSsdM1zTbXCIS",
-	"zbne5nKdMuK2dLs74WlxUmGlujoRWOoitwNIjJbqDlhgHTL9F21INRkJrwSk1v8mjQTfRS83aQv5Wu9W",
-	"48tu8mU9bmsM7Krtd7rE/anw/9AKn9S4U4fM25s1Ps/k/Y57V2vVwMCcIv8WlUKXU7eR5DMNUKpvKOqX",
-	"1ZwnfozfHqp2/FngtRaaE5tQqVXUmIF7tgXNFhbE7YyiX9fSTMniklzTS0UlFIgxK0npqmw0dbnhqL+P",
-	"QOoa7O22Qf4YM+PJQJJzg1nmEKO4RJed/qaZglKOOFH6Yt0FwGe3QNtgeENJbQ/lKFDlNWqNq2yfir1h",
-	"ch2o0jZGvX3etzc6Bpg3UIdeU4ftBvGtffK7ye4zkU6Bjp8oiBX7mPL+KwvZ5iSOJSJvDQXFYCUucuVz",
-	"BfctIOtX88mXEX1DX734x/OLq28vz8X5QupijoW4O6crGr9MVucfOI3Ytylmcf+c9Xtk/eqn+P05fUPP",
-	"97/7KUm++fDd/pvLV0e9aJiwyeJFP/77q2RHSe7049oYo9it59bWfjz79hyLAntcI17Ai5dEdgsYGt9a",
-	"zMN7kMtwUQKugQX9GYD4nTsGn5s8pYrb/V7d0sVJcr9+ae6prgVoR5mp+iF9Vey4kxkzDv2FdQxXG+k2",
-	"lDqvIe2XXNDoDCeJOjJU6jQuJdMbg7CNwvEUWrM/amxw/1FDg7kzd5Mn/gHn7d/HjJ7Yer64DVypEQC9",
-	"OcIXZuNzuMWapVPglyDJe75M3dfk05Nz/9jFWo9QM1BEJlI+pQn5vbGvzZOtrmMD25Z76O1FRWPEhigu",
-	"ZyJbQM2StxliS1A2S4DPO9oFRdlMu5lsMAIxsioQDnvotDhwBi7TF5ztoVNm3XYd3XOAp2Nmmp2Zr+ex",
-	"4H7um4PJGbdGb5O7wRvf1eQodS38tChvQd9i267KnRiL+1a1q6RrdW4Xxc07QAZH02eHcf/Z4NmzUfQ0",
-	"Pjw4wsMpwbgfHRzguD84wPuT6Wg6mAwn/cmz4TCKBwfxYTQ4mPSn/T7uP9vF8PT22nzseLB2XTbzzqNE",
-	"hP/0HzzMfwA5wqWGphq8DjmyYnuplBaNvvxS6VIDpyMtfLol4eN+MnfAmi4q1av1mAFcWu7517kjBsAJ",
-	"nK2AiF1EAYZ9df1dmY4pPIX7tU7hs58QyMgswdXHDJ7whGgZJjkiLFsQCIfa/Jrep7lFzcY+ntRy6O9c",
-	"kPM+rJrACYWeeFu4LR8qSXZ3Sm5vHOUNiIPzaYlFHL9LgSXZqas/tXy4506IhYiVHPol7FBnrefQYJ2Y",
-	"XQAZmCP3tXJeNFyqtkTHthSf2DiXWQ0R7T9F4b9WFJqhG9oVb5CBxh3TLPSe3xkgvhp2oz6WpiGhA0Gt",
-	"FCb8udyHQEcn617SiC90nxXdlDSNdbrzMiURiXU3V2W0NGE9h/ouDdVV4FoNfy65yj5qDFzH9TRmxv/Y",
-	"aoraadTc++N2Gi2YT6ftHjr1x6E0/jcxZpYHtnfMtnbcqo8UbmwNmzgrGkjl68ozd0weN5XHuZFXi3kq",
-	"Jin13tSZSt4IoYnOXljQuidPEEBz2kEt8C58CfBIyyCYphhLA1COWQuAStHniPEV+qsDvdk+aQIv1Z7f",
-	"HBsTp0SDLlLdHGyF09ipntOI5J5IqMFYXPBbIgAzVNEuT/q0HTsgU54zi+e5JOmUp4sSFLCD36co82WK",
-	"I7s+RZ0Lskxw3h4WABMoliRZd3PwKnM1p3JOmUXzHbOZM1CB6jvoI9EGSE7TRcG0UmV0xhC8AYcPRLRB",
-	"8tWu9aJhxxOzyCceIFaMTOzUOc499CaTgsZE2xtmRho53JmFnJOp4TIdJXGCATbKoDPgRv0BKp2s65Qo",
-	"GyXUj+p4viGnejbiMRGKlv7O06gFFzDA3sMSIs+aq5QcJHH7ZMxqL1p2CFFLcd4v//m/UEP7mxPT1pco",
-	"TUtiBww90jfUWLGqfzktQRTn8VsCkyhuiiWp0prg0uR1jogxI9dL0kELnCi2g2JQq2h5iorYDfjR8yTV",
-	"9j3xbr8p58Qn/l2BEiVgPBGSiypGvBVGv4vgSKWn8sboiJZjwhMl+aROyr+rSPofP/7x7zMYf642ptDu",
-	"vkqfBvhjpXoDoK09fAmdmfNLeNHEbKO9qbtqb/D95XBF3g7aJo3IbW8c5m21AdIU7tSdMVvNOZoQZV5W",
-	"MaxD8DCHZXgjb6/rMdsW3gi11DNdygRhgqq7fbuHdA9xLWnHLOZEh8YBeDj301N2DL5UhE1TCwvq7FSU",
-	"93YX6ZrO4Ij+tFt5sWHOtby0OYos1mlfFHyXepkHxoWOzni6vMdv73W9/ypZSNUe779RBKU/eEDEZaO8",
-	"Ob72rJoVaztM/901Ex+sm/7oMEi/GbeEPl8VYV7aaL+ymBOcyPlPjdHOU7jkCO0bRas5TYix1YEawCUZ",
-	"Y5TNTnS9n5K8KCZLwmLCorU3/PnSfPRT3XxCYpkJdXBvtj8h+uONCOjFujB0EfutYKB/TW8JUzNbpnxC",
-	"Hhn2XPefaQYwfa1/tybv25QviJwTda0mdxKRuyUX0KER6V59DUFv/ZF7d12NubdMMC3vd/AX9PL512/R",
-	"XMrltVG04lpyiRN0Bf/78urqrXWsKlX+F3T13dvn3hfggJB0zDw//qzuwp+P1czGQUetlMefj4Mvn1+N",
-	"g49oNByXwb+rONb+YLTxeRhK/2bYytnKRb4/j8lapv1Eb40XyUbctTdLwk7fnhctQMAO1rLFdIgAZ/kk",
-	"o4nMe+PXuMwMc7kk0W7yxU6w2Fh/21GtpatSMp/+fq+fL6GHlI7R7iOGdN9G1IKkTaTZpa0sZ5wJgr47",
-	"ff11F69wCmhxNMaSpwLFRPFifhdHEzLlFlJK5yM5DSjzxpBeDqzRt6U+2f6NNXmgojbRR2ZISKXdXuHl",
-	"xTjQYkW3UlTDI5ni6ZRGBmkESzzBwsZtRLuDwoP+fqgLm1dUEC+zXui5/Ab1oF0vWIE4Xj+YTdRbWxh1",
-	"l/p77xi+xVS3I390DlPUpr+aDnXxbRqFXJ7LU8a4aekG1uBp7MDV1fhQ2x204EL9FhEmE0CpicfMbSmi",
-	"Mx0RZVr1Us5OUEjFtdE4IVrg9Kacm+8A0xTxJAhg60o72HTQiE1NOUpIL4+EPu7rsZ7fvoZHpdvXNjc0",
-	"TRh9H0zwUvJl9+l0Hxe/mJuWgfdHnOmGAPYC158cTg/IM9IdTkdRd4QP9rtHeJ90D6eD+CgaTp7iQd/T",
-	"69qZz9FV/9nxYHg8Gv1jc9uDYrusfkmwkNdqS2oovu6Qv0p/g869ezG6GjwroIT9e9EvPePshYZlK22B",
-	"bSwRHAcHeBAN433SHU0P+t3R4eBp9xk+mnT70SAekv3pCB9MNhP94Kr/9Hh0YD7sEt18xqG1aSHeROxh",
-	"aSiX2ICp98OuGHibQNcdnHC3lFT83rIWcyz1pgU5Yjf/k76L2v/c+7noC/9Ry9GESNKcF84ZqSX58hVz",
-	"5KugM2ZQPY285Jls99Bpjh1jfrSuQwCW7OhrICjAQjzztJxGYjBowMeYpyyO1CjXU56xGNrN3vIaEo4T",
-	"urPYvxC6Iz9m9BYnJuck4bOZelNXWDbgb13mafa7VXIoe/qTk7tH+iubX/qGyxeKGL9rXCUfn21m612D",
-	"fGYjz2NlVGy0RdQ2Xjy/vEKnb8976K0xYJxGha1X77+6hI60iZx37O2uo9W7ta3bkJQLX3FyEERh59ha",
-	"bcfe0ZVgYFuZFdfPZeGO79jumR1jZ5jQhvk7z2S5GFF3Eobbk9NyS+1VvV3VVfOBV1u1JKlpttulzJz7",
-	"tjNqvk/1kU9NW2G9hqauLXm0xEXJO8k7Dc+I1MklUxtJC901WfgtXxsuc8Rx4mzopl0CAzJj0HvYbFDo",
-	"LjU3cD/+8PH/BQAA//8=",
+	"7L3dkhs3sif+KgjOP8Kkpsgm2R9Ss8MR/7Ys2S1blqa7NRqP6egCq0AS7iLAKYBN0Q5FzNVGnNvdfYTd",
+	"s++xj+In2UAmUIUqVvGj1fbIc3RxzsjsKhSQSGQm8uOXvzQiOZtLwYRWjcEvjSmjMUvhn09pNGVPpdCp",
+	"TL6TV1qmzPwcMxWlfK65FI1B4zxZ0pUioZBtZZ4IA6Ik0VOqiZa3TChCU0YEu2MpicyAcacRNNg7Opsn",
+	"rDFouPcaQSNl/1jwlMWNgU4XLGioaMpm1HxSr+bmWaVTLiaN9++DxtOE0fSSjVOmpk+lvOUVU3slkhVZ",
+	"TpkgespIig+TCJ4mXBEuyEIx8us//yeJzHCKcE2a4Uv6rn0+YZ93zVLojBFh/h8VMZlTPW0Vp39zc8Wi",
+	"RcradvgbWPTnZ+Q11dPPD+icH9z1DuhCT89INvAZ+VrruZneGcHXz8gVnbErrtnnVzrlkW5sXv4l0+nq",
+	"fKxZur7sKxZJESuiJVlSrsmIjWVq1q/TFReTwvwPu5vIPuOCzxazxqAbuDlwodmEpTCJK6Z32gGuM6rr",
+	"lAo1l6keEMW0qtiYoWiGNUT99Z//uZGu8PetlA1bQ0FFHJjtp0QBsUh4xXQbVxESPAKBnRyN6Shh5OnV",
+	"5fPCFL+WSrcjlY7XZ1eaUt1EAiLToQjzMULkVnzecKgcj1udodiF49jqxXT0VcRf8U6ns5FMvX739KT7",
+	"wUz4PmjMaUpnTDtxodLxtZnLOh9cTxm5o8mCETkGsnrUJBXEBNKQrZQhl5Z11085vEUiOWOKjFM5q+C0",
+	"MyL1lKVLrhjhEyFTFE3cTBhZoBE0zNlvDBp/a5sZt3F5hSNC333LxERPG4P+8UlQcVS/ZHc8Yhdxhegk",
+	"SgNvRQlnQrejqVRMEB4zofmYs9RRK4YhAgKCMsYDZX5XTCkuBcgmNZVLYXja/0PClS7Kq4TOtZy3H48P",
+	"af1accrti7h2qd1u1VKv8LNVa73OZ/WZIrykBLqjk/Exe8La/fFR1D6ix4ftU3rI2ifjXnwa9UePaa/r",
+	"pmuEcD5ZO+YNjzcqkLFMZ1Q3Bo3FAp6snfu1E1DrS/haLitYjCsSs4TfMcM+JBzJeBWSZszGdJHo1sDt",
+	"yIurV98R88eOOfEoaLI/uoNY1lHS/NacJwtVPjStAIQYkTOuNYtzFjefAI02likZpXKpjN4F/lIoSWr2",
+	"3K6/nRPAp9//l7JxY9D400FuLBzgX9XBGuUMOd8oltbxwUKxtIIJTkf9+CjqsfYJfTxuH7HDUftJdBy3",
+	"e+M+PRwdRcfxCatmAjPgh3LAe/OymkuhGEizL2hspAtTwAmRFJoJ+CedzxMeUbOeg3kqRwmb/fknJUHq",
+	"2cXAACMa36T5CGoxm9F01Rg0XtLETIbFsFmNoAGSEb8Smzn5bwaNmGnKE0s6+zNuM1dESG0EK4+BwQw9",
+	"laZ6oRqDIziiXANpv6AxucxGtEunI7nQg1FCxS1sGRcw0k3KFNModosTfyMWCuQVPIH8XzH9qnFKy5hT",
+	"pZYyjdveSGiR4WJkSqZUEfZuzq1Uvu+y3u/Kxa9xK/GVdZ51hI/kIomB7CM0DjrkqYyZGpDQ27aQNGfZ",
+	"LsPRN5re/DfsXEAWIjMs7CutgIQVlAtJs0isoUBqLcStkEsRmNMEBLPEAnvBGMhSjBOjw/fmXm8r2Yzy",
+	"5EbTtS3kisDfzKbRxKzFCK8JV5qtbdhpvmHZpKp368H3Cr+mUGOyd1xpLiYkppritpHQW2FImkaCblhX",
+	"q2Pm+FymIx7HeDruIRjAqhlTnrC4eL5Qvk9ZdEvsn9cPl/+ytyO+fUJiyVAyzKiOpmXVUdycw3xz8nXV",
+	"ioixv/R84q+WwhgrIqmSZmNv2Gy+oO1oFMmF0ESa1xWZ0RWJzdWRq/vP8aF4KKJJwlKYk6Gkm1d22LNV",
+	"Wa7B5z9TJJUJy3ZgKGiSyCXhOiCsM+kQSmZsNgJiESpw5W1Q80zEc8kFyAFvk0PSpEOBO9ceyVTk7G2Y",
+	"Wi60GdPss+Hs0OeD0ImCC6FZKmjyLE1l+kHygNuRbhgM5W3ouZFI7N2cRcYcgT8TGUWLtCQOjn357SZG",
+	"rlh6x1LyzI76G8mG4hwVfhOm6qRBcX0hHPdvqdLA4B9EuYQqfQPbXdaF7hTMFkqTW8bmhGqSMKo0kcL8",
+	"WfM7hpxyRuapnEnNCBVwd3HcpCU+QMY8RYv/Xyh+oykVE0aWoCkTRu8YiCC3zoxtRWFtuAVDEeaUCgc7",
+	"rhfZ/Dupn8uFiD9on4TUN2MYxdsma+GCJIA/Fil8lFP4O6nJc/v6b6rhlFykUS5oULkZM0CvCy/FGOHa",
+	"8Xi2QmTv13SVSBpfS/ktTSfsg4g3x7FutJQ3CYy2yXxl7yLGYkVOjsg3/IsCSXueyLcTJNdSkm/toL+D",
+	"8eAsbC0lgbU4+q0tEuloRBiP2BtB7yhPjGX3QaRUONzNwhuvRExjxoyoYu4ekDIaTc2DRXnrkdLOkbwp",
+	"DPobEtOugkRUICOmdxmFFUn5ZKqJkEvSBOWoS4sCIxmX1HLUr6CLoz+c0W/5jOtLBo7mD9wAdCwkZsCb",
+	"1I5YNoLNzTMzFM2VxaxhRt/x2WJGxAJV/dgJOjumOiOKTwQxUpAlii2nLGUfheguLkcmsfJF92cqW5oc",
+	"k8RfEbig9JQNRf5sWCShoYEUodnYMGZiFWYSv5LU4RkRMnNkLakiUcqoZnGHXPGJMNaOoZ8UQ+GUA7rJ",
+	"SFOmmW1FUnYnb83D1I3VIjN6y4yhJmdWc4C5dKHUYiPPVF7yZbwquIxyo/gLI0Ayf3fuEvJNZDpSMllo",
+	"doOXN3UDHop+t3/c7vba/dPr7ungsDvodv/eCBo0iphS7mLeyB2+L57//dnl9V+uLtTFTM///vTi5GKm",
+	"3l3wJY+/TpYXP0n+/d/+klIRdy9Et8NWL36O317wV/zi8Pufk+S7n74/fHX14rQT9RMxmj3vxn97kYBj",
+	"BqfERWNwaKw2Hic1E+09KUy04Jjec6aR2H+mng9wZ1cizO3GHqUvGE1tTAMt7ZotfVoKYpBm0RcIhrz1",
+	"6Vk/3b//bj8c9XeWYnBeL623rtLSJ4It7abMKU87JCwwJUghOlJM6JLr1AtWDYW30VzbiKF5siJaRLhQ",
+	"mtHYhmvKUdS2DaPWrcw+f1AVcsVIWzuPsW0aYC0mB9S5lvIlFSvrK1MfpBhTqhmK6pI+lJLMqFhl+v0M",
+	"Q46GaIddG2gr3uz7noIzr5s5kmySv5mmu6SaEViBtUFZ7MwLf3GhWwAda5aSEGKubQi6hv5yvL32Htm2",
+	"UV4EF6b4RtCFnsqU/3wfwwW+7tyHUcoghEQTVZRfb1MpJtbBJdPMC7vBh+sP5e31hfXTrg1VtF96+fYW",
+	"lrfVBV3hfP6CgpcT9DmLCYrHrT7oSu+z/6451TOuFBeTwHc/V7qe916Pk412tBunAYpLO7e/emG7MdN8",
+	"xkhudpYXWDtyaa1uSDsS4To34txnrDnKBaETysUHrflB/DQLPTVMhyxvfaG5662CN0PSTOSECwgbLw2X",
+	"DwX4noTOWNN3sDvXerbzmbc+cDvvMRsYtRnHwDcMGR1pIVIhYhYXXfi+ugk8K9ftmFGwYUDCup2ElwrD",
+	"3KRsocAl6MwOCdF7c78PX7+6uiYQ6T+wf838f2/EPJVmAea29Exorlf3lDBzmfBodWMWmXIq9M0dl4kx",
+	"yosMfREnzv+DApZ47Fnm5PoxPVZm4zHDO5QhG2keHfa7XTLjouXulvZD+YPuk6TZ7/ZO8OGC8un7nO1R",
+	"iFgS1Z5qO2O50DdyfDOSCxGXBO1fMddhoRWPmTUu4Kna5RcH81YOdtiMi4U2zA9OwhEjI6aXjAnSO4ab",
+	"F5DDWHFpKo0m+uGXxpizJC693wgaM7PIifnwxqHe//gglIKzAGxVGfC4AllA8qfq4x7rI3k0ckc8p0/m",
+	"Qn1CoilNaQRJKpUE8rTgOnGqx3kQ6jy0w4orsmRJ0nax5YV2+iwXnWtUxPACkCLI8p7mVE+NkPvHgqUr",
+	"kiX5kFHK6C16BHBuZyREgoaQaaKGwmgZIsdjJmJz6YaBjVis4nLzbSdE2/iATRLiaij8wxNJMeaTRQoh",
+	"c/NqQMIZfXfjvA83c5beLJSxy+xrQ9H79Z//2et2vY+vS5iQNEuCxRdaQ7EuTHKRqhZzczNg8UsWc3oN",
+	"O/wBVvUiH/BmZkbE25HH5E9x6Lb5VM7nJf9E0Yt67HNmNj6BGZNrHP93cqV+poilDTFfdD5Lo1jnOre/",
+	"q8kQdhr5cQFRe45epkuZVKWkugwTiMXhnY2nzovVIa8w3kjjGRcQ2fWdXJCTIhazxuCHhovXYNSh8eNa",
+	"1kjgJgKJaVav0jjmZiY0eZ3KOUs1N8pzTBPFqqiUO8ycQYH8GpBxQvUA5ibvWJrymCnSDMUiSULyOVEr",
+	"pdlsKJxfCfMV4QDBRXUs04gFnvIJCE0S8xerDYLcaTdnaRt8f7kFOuMar7JzbxGeD8OplMoMn3xNmRZ2",
+	"S/AmcEZKiyF2LWYPzF/Qi46ZPOX802BtKjcz+m59OhAyUJpAINazRLIJdRq7Dc4r8hqvZjRJ7jF6Jlhu",
+	"dqSnGza7GbgNxuiz+1oA/mSU0AWKtrbNo2AmVM4B5KP5tgTN8hCf3/7RnJHg8w/PRP4UdmOgwkS2r2tH",
+	"xtlh1EqNVyH9NJlJpSFfAR0yRU/9nKUgHz3CLYR1eexGs8qJ7Ea8GrW9x4J3pOdeH6oKVOyY9QjxpnN8",
+	"A3MIXQLiD2XTe+2o156/jQKigr0q2LhGgtVIzTrm2rQHm/ighqS5ApWjn1ikCwoUnt9Tf74SrMDdEGvD",
+	"KJZNnbYCJCBU5UEhxYyKBAlRo918x3eZ1966XHP3USZiZW4K5jdjV2IYL0s4jalmbSM4GxX2gw1q7fYh",
+	"pSkYcE3FJ6JtDBs+Y63dP4YBMvDUVwnb0Mv8Dgk4x839Bx0rfEyoWG0QEGufweTcdeNsuphR0c7yH23U",
+	"znsqwHR+yG/c6YN8x4TzLTnAFUGP3faejwnGBzAMD94XFu++L3x+Q+M4ZapGC2L+Nrl4TexjRa7gE2E0",
+	"iIBQxm4EUzfWPVa5RIimgv7gxU/lhyp3oEL+6dhmnliT3xOzIykTRuHSBJk9+6/VfjTfTDxjWbI8mCD2",
+	"RHymXLmT+RFC6u651k6UgTmaJe22/UtqpqO8XSdNrrMpQtyf69UeZ9RNIL2hk8r98YiE4Xrz2O9LpP2n",
+	"V82vS66nu38Qgg1VH6TaXfjgkQKt8aW6IesEB48dQWEN/uxHLJFiYph/B4myZhA0Aq9YwVtVUWj6krog",
+	"HQqkXz9Q69xTUDAl7l4Xd0GlAiyIi+0q/DXFLLI91ficTlhJaRsu9k3XAA3blEWgmuzZyhNnirqcazYr",
+	"/mOTOVcyQ97njpE0pSvz34K904YMSlYY3U/h90wMmmdhRZmRLYU1DxT+YQe2LzMPLKM4j8rdWMRcP7tz",
+	"Xqj9diFlkUxjFrskTmmMJXRtEHbnCRrPW1IyoTLruSw6qSZTOp8zAVGWzqRDQjeKsxatp24xNyLSN9bz",
+	"c0sjLa2lyTfUF5HlVBoWYXG2BWZz7BURMoSkWM3kQhGcsao6zlsF007mGxLOrX0fc01TjjHc6m3ESZXs",
+	"K1hNW81ZxMc8InYQ0sQSbMWilGnV6pDnsuD3GgrnD0vRFW/JMhiKLdtEfv1v/52Ev8gkDohgyyCPwdyY",
+	"3zw36o1gy/dhQMBLHP7iX1oCUr6YBENRecEISNXd4j1E84oeAS6GIpRJHB6Egi3NRVdIz1dR50J21+Kh",
+	"yO7FrbN1KqgbGx68GS2SW0cFFck5C1zk8AbeeB+a19GJ2LEc4563jByAr7LwIFJ3/cGczqWPkKa32KGg",
+	"KSPhL2bYgHB1gymI78OW94mUzeRdxSdAJ+GUAmPi2Jc3LatMlPX1rb9q3+mUXrGqxrxCFe4slECGdixb",
+	"C0zFUHg5fhDbbvnDGhVaSWkYNiDV3DUUgi1v8qSm9yG6QdfkbJ30gdO+x5Xjvvaw864D1EJEwQzPpM1O",
+	"VpXLIq8VpBQOLouzfHNYVpBVW9tSbMH2+5y2wZL1D95yAZZXlt/uZlBSGF7c3Pyz7Nr5EEv1gahbZflZ",
+	"1VjWYWXKFDcmVwObLEFPD222CT7QOqNmICSCAilkaPQwBlhutvyBja8vFsntJYgjr3h4D1q/nfJomvtq",
+	"i8YW0dLKunVig95B0oD32xAvwXuFP35IkyQcmA1MV2ues4K/rFDUxkWULCBNLoRUaxUO/EuRWjfcMSPb",
+	"8KjyI2o4JxyjIp72voKkT8ESfW2j9PcjKxz1Uj6Qi35BqqiVYUWa2jdusgyBahHiiFT+QAddpA4zodft",
+	"HwWNGRfZDxXyyuiezZ8zs82W0Hzy6z//R6/vJye0yp/tPyl89ck2Vl9bdWlWVWz/FMTPSzAF7rdDmLHr",
+	"e24zutZeNWodAqzgDzgjwijhhBsZ3tQpn0GeVyKXLG1HVEHiljYqzaZHsJiMVpa/oUawGR71+6QieULQ",
+	"GZRdwnesXZJ7AqlwOruFsdZJIkc0SVZkIfg/Fqy0U/3joyqOqPSiemuMuZondAUoReURu92tHLeZ2xxU",
+	"g+Ca0+SBGS9opDZ+v8PNHEL9ZV51zhOfV9GBAiNXsepzzpI4q4TdUw26BFHIa8Fgg+fxLHKnzS+qomop",
+	"QcZl3mAircu2cfuZA2R4q1yjZJa6VHnv5gqzIjG9nZcwYbYlTW2WF7jOfAZVRP+a0cTwwF4Ef51KwFhQ",
+	"NphbUng2y6W83lDe2oM4hY+uimuVt1sXZEeuWseLt9/seRsn88Uo4RGCQLxlI/INW5Hm5fOn5PFx73Gr",
+	"Q155da1YAz9iZJ4yxSq9K8mkCoJtIlOupzPSDJ/FX16dh4Ce9Oyqf3wStjrVYae7SjvqjsEY/ePj3imO",
+	"8rpdP8pt1cXBLNBcEqAoncWYU6zQBfzi7bXl9c8UCW95XG2132Iizfq4kDrUDF998xrdOXamAQmfPcVf",
+	"YLqturvA+qivcXtu2Qqw4Jqh4pOa1b7b+PY7EkmZxlxQzUhzRBU7OVqkSfVQq41DraqHOiPPnpq/K0j7",
+	"rRq4xMi3kHxoNqmGl6/Y/mq6wMhXTPvMvMauZrY73wDM4Voz/ctLMgNWreZbOeHiuUxn+0r184Wekn6n",
+	"m9052+hUyFTdJKXCrvLk8dEp+b//56hzWLFWvEpW3qXPbZYbGAEe1NgaX8C3au7HL62UDt3MrJib8Dsm",
+	"fBu7wlLbU91vtGDXhvSuHvdatPnoVisni+xsMZhK/JKNHTQ2GrDAPvezXJ9BDQzCQ1qykWsfRwZRA9IZ",
+	"1W0AdzHGp4PIpGIFOc+LlMFG2nArnTESHnV7pKrW4d6GMGkaa7fNhWJCcc3vWGsnE/TDeWajDbrNpqvZ",
+	"L7nQ99uwV3N8MFlVwLkV46hkxIyVBtUd62Qv1bmuZzoUh85u74RiqnaJVEfd05OdbsR4z/qW3+saDFfy",
+	"3e9Y+zlx3ihMqNoow3GkH2sX9toYDnvrpTlN4YqCbnO0zdGqOoPEHweUB5Y7gAtgiKtiXzNveYV1CV8P",
+	"SczgCartiYWLa5Mmic01zhwjTMRnLu5uPpuy8cLcOM9IaOzFEAqzvJFm1akT97koVZA3uyPsRdpSwg5k",
+	"4xtxxjHfvEi82ouIYT77x+2my6bLRO4KUkw/xcncg10qEOh8j5Avz4or/Ff4aGzJdPXncPIeyqlZUZXC",
+	"PO71txHeFUxudfkUduGePh91CzY7Le9GNved1ZzzkN7TTMCRK5dpSxz2XJkgxl48PTp+TGztB4lltJiZ",
+	"Sx15inCcZJRSEU2JFCSMZMwqFDsWh9Tixs5oNOWC5UcTcbfMWy5gUmVAVBQdumLEdR9XQHxEpoDUoHUU",
+	"b9nV5cM1Ae4KpNWiwGHv5gkVGJUGxcWVwxYTEQucF06ve1YIQquUQ1VrE3FlYWuXMpa2cSCvRg0fJk3w",
+	"pVSVVIEtiPVM+Cyc950UqOedqoiCmHs0FVElS7y5vDDKhQFNHIbwCulSoFcxKpnydvZWFWXq3Czm0H19",
+	"ff2a4APAcwUegMphW2ncGByfngY5nHiv261Kw7a1ShXsPpWpDsp6yNYROlvGnTMzbpEbq+uWPdFaed/a",
+	"TNLi90gz9AqockfwlBrzn8Qs5hH4led0wkoI8n7l1e47UxbbtpgLKJjtWoACpEquWZCI+4dTCrZt4Lu+",
+	"IXFYMA6OLaoIJSNA+LB6Ssi0iJGyt2G99nkwraWmmt3XpL60GJ8fErxwOqipmaBCt/Diq5XFt6vIlILn",
+	"b+rvvt6on6n7Ovg3aE2Y2L97mMQt8jeNk7iP/KaRufpoR4GVqo87pMg8NU/tydxfyyWWEeVYX3CPtegM",
+	"tXdjL92nhrszeLRsZPsWEGpz7wmfLsVvVS3//tUl7upmTA/BcogxkYmgtjW/6Yxbr+ynmpJPNSWfako+",
+	"1ZQ8WE3Jp+qRuuoR0gw9yRBiN46U37mWGFy37pms9weux6goTa1OC6CZehuxFbRBqkmJjiVTHRJCRu2N",
+	"TGJscQDQAXmnE49HiFpECO7rXGo2SoD5BVjBkazwnCf8jg1FZgPYqYDiA4w2Cs2rMMW3CQmILCZrWb6t",
+	"zlAgrmhxJrnPFRkmPOqekhofBnZasmE0f7HAAWJVGVHLqH2/rLTcA1+AiP1QT3xtIcvOznhXzgOOjIfy",
+	"yesqwAsH/pKn5ufl/Z2heGVd95/nPnuvdh06txVAMkhzUQNCMBRfABIGsJQDlQGDwbCpDc4VLzX3w8A4",
+	"X8NrqEAuwB5XuA4t7UL4PXAL1r9/4WM1PPSnHxiHgDQRnqSa/gHJgXzyORvTQEiLUrLTpB+wxL/upGxo",
+	"HXVZuCrYflEZUiaLM5vYj+Ojd6QRAMhwpegp4qDuezpzeNRMSucGQMxonHDB1G93oSHNkC709MbwaUj+",
+	"TEI6AjSCsGWMdaqhXgkFBlb67W4GFcFzawIGubnZfPH2OiChXs1DElL955+WuiYHyIfJreu7uBCaJ+s2",
+	"rX112932gS8MaLoVvGWfKRKyd/Nwj0vevg65DnFCu7L5YyVpfRzhB7l4+SDDdV1LEXs49I+dhSP+cZuV",
+	"WOCxwtcKbLK7VecRoEofv7FSdq8zjkY0nm6eknlCowpErFrX5G710Xn+QOb73GmD3Ff2Dm7v6OLAOtAc",
+	"OR6TuA4PD08D8ub66R78v3OCTe5C9T2nrd1K0vku/fK2+xvqsxcuhLUyMQnEdWVA8Nfq+/Xe6ec7XK0c",
+	"AUrOS1sj5fGEv5gtNU4gQLBQGVAlLTw/nOXzBeYe4389dwR88fa6EWxVDeG5jR2Bu3NAUDyQ4aLbPYx8",
+	"GQC/sLA1IBTyXM0E46Fw+gSZ77R78qQVOIs0Nw+Pc8vsjqV8zMEqzRp93rKVGgqqSXjQAZBH8GMd/LS8",
+	"VZ2flBRhh1x4iLSQ0K00TxIyQoAcNGPhMMEGo4zLqDjVem52WxqF3H+90dUNyWkFGlFFwpzSYUDkSFMu",
+	"/E6lWZrlUJQSK82iLHZt3qz2AIyhkDRDl8AXOrcRMI8x5c2Fi8V5s2kjloRmqWVxF263xcyGdLGMVGi4",
+	"3rH8UNh8eEWGDbfPbNggo4XWUpzBoBlMNDov1VDsyxLExsKWdIX7ME7kEvF0PUpDGqX51amuN2nSGDTW",
+	"yVIwQmHDPBVttdfu3F4MpNk1ko1LLFgDdo0d8kokq6GowiG2KI+KcH3mbBQw7hz6ow3TQ0coQz3X45BD",
+	"C0goAN2RgdPN/ajXF8yhD5trwBqUOyA700Uxbe4lQH/g6qEIK3qmDuzzYYd8R2csJjWtrG0MDB9WWKtt",
+	"exs3seEv3lhBdYdVr+adkD1wVDkeQ5dJksiIJhCfPyPhWivoMDCXp/BLOaPciA6HuI8HKWXJikhBuB4K",
+	"ECQsmspyE8HPlIVq3al581BUdG82pC/2q/P602Z3H9vhtZqMHnzpnH/DVghEysVYOixWig0wi82CY2IW",
+	"DiIK6lsWcNAMC6nBwcGE6+li1Ink7MA9n/2jsYZzmg3JlVow9HfNqKATZpsDZfddzHSaLRLN22glkXkq",
+	"40WkO0PxDO6D8EIOMEPYOxpp2A22ZmGd2eOSd1DMERyMctcboUVdvYmZLtb06pTypDMUQ/GnPxHYDzUU",
+	"j8ijR+eeqH/0CHoLU8zIaCfgaHWdbXIl1iJwobJVTeZeNSBWDQ4FKWhC684FOWwWpFazGTNHDyohmlDO",
+	"YtgJillaZDmVimHlCKAEE6yvgZvORvX4NKF8BujxChKg6AJSm9RiBP/DY5yZ6xFkboMc0JGRhOYHY5KY",
+	"h3/S3PwPp1CGbm5SHXLldAMh+2qHDvHw7lmcNYJUhCZKolfEjJtpOXeJc3tqVBPo+gQwGpT0w7Maeh0h",
+	"AoehkBSRMQbMxl76gjDbWWO6QPJsDN1SI4vXG9E0hdQXn2SOGLBsQwggrLvSGxqBl4q+gz/Y270xVTAX",
+	"C1uAogYYrWCQSu1hZKD3hwRyv8OzXF/kOhr0ihkpG5hivNqX+WZAiA/esVRRx/NXhSMyFM9oXoltc8eq",
+	"o8Edcr2UZMlFLJcKsXYJ1wMksqGApe16srm9/nl0cn1FbM8RruH+ArIlPjPrYtZxhMNg0ovy7BRoBZ8A",
+	"VDA43nBaZzgZd+/0JlRwIWR7VJoGeFdTPuGCJo4GcFy83a5z2pz587B6HycIhIdKiQxm2zqCeVl8ZS5M",
+	"NBQU02tQs1kkAnNIzKEQdK6mEtwQXGhZbJlvHW4DcEal7svoX1ZDEUvMTcGDk7UOztzz5FkROBwX5loa",
+	"ZisaCkdzx2aQ3KecxMeETQ7YlLUZo4bONWDiYWsosqNJa/NCMb/0zDWCX8s8Dez8pRiKEJLIsPgPEzSN",
+	"iWBuxxYMx5dQQi2NhD/qn4Y2vOJ3yUGFnvCIWf+k1cMvL67X1K6cM4EFWB2ZTg7sS+rAPJvnBub61jBw",
+	"QZlmAULsENgIGuZ4o5budbqdLlxw5kzQOW8MGoedbucQkmn0FGzxatVh/jJhNZHKDbVwWVZiVtZnzSu4",
+	"ehTMXGVltoU8Qb833M7xLgju8JmxmRIuGGnmXZ2tJhgKUIgto4buWEoT/JytJU3wnhQvzIUctCpIDS4F",
+	"bo+cM0R8uogbg8ZXTL9Y3qpGqRt+v9vdvTNeXvn3g61YbYAeb9i604Yt27TFiYPGba9hiz4br7553bCl",
+	"mg3FJw0ou2z0ev/4/vz7b949Tcd/vbp5fL16+5evX00eT6O713TOXybp8oLS19HXby5l4/2PO+PX2xLI",
+	"Gvh6V7n79huzt9Bk8hjJUDVmRq6DYrtl3zPRGPzwY9CwGwzUKXuQIY8ulRJ8cnhADrDdRNY04yumfc5S",
+	"thkiEDxoaDpRUASYUD2W6awB1Nj/i++DxoGVv+pgxg7ASGwj8MvGM+FBv9dixQTWLYy4LXNqFAsaS+ZC",
+	"bCHpU3bH5UJByuxnioQe9EoIV1T3by3JxNIkh34ZiuILXNWCwRCvIGzME+j0bi57YH0D7hc2rmxaCKKF",
+	"nnZAd9zYKDdmyW8GSQu2Aoi1bGMCMIyqjua3XOkcJUeB7LJgAVVbCy3Wkfqu/z3eJkAf46JKmcibVuBu",
+	"ZtAUJL+YZZhG+YkrVP91KzyCa5Wta/1S7bRtmrCD7Kn6PuikwuczAJzjrpeA7lI8bQJ6VU7hGgHn9B8L",
+	"5rgU0kko2ciWdZO0gEE1RKqsyvnxQwWwzRL4IUdk3Lq/JWjFxuPolJ2cPD5tPz7qH7ePujFrnx4djdqs",
+	"+3gc9canXcoeF/2yXpPIk+tef9B1TSI9KMMCGmB1OB0aNpVj3CfdQsMCieAaO758dNjvIrxO9UtGNFR+",
+	"sPYzVW+Y395bR36jx/rxYXQ0ah/Tk9P20eMnT9qnJ/S4PTqKDuM+64279LSYTWSoZ8ySXu+w87gEAzZo",
+	"HI4PDw/j8Un7tEuP2kfjmLafxPFh+/ToyXHcfxwxdniyhiWWbXoxVWnQeCl/5klCD447XdL8W693Rr7l",
+	"YvGOvHtycnNydEbSu0Gv/6TTbZGvWHQrD/rdXrfb6/bIc56ysXx3AH8F1VTA5mqw1YvuxU+Sv/zpfPXd",
+	"VXf58qr77rvkL+9e/iSXL7+Uy5fPJf/26QtsXPrT8+Tl7C8/f//zJb8Q3d0bz5TwzCoUeB1oGajxo25v",
+	"uxovVI3AS4fbX3ou0xGPYwaxk6N+f5fPrDdnexBLoxj9+OFHI+DK/v0ffizaFkbFlK5ennfIMy+cadD4",
+	"8X3ZUrCupVojwXN11VQhB+jP8mHHPM1YqRdf2o8+pNTMQ6C7nr1iQDNrH1QtII8LXXRthLFBzcXn/7cz",
+	"6kRy1rDiZEdh7EX/MBXGqqBzMy55ZldqeOEBFmj7Im1QAb1cBbgVjuSoan2no358FPVY+4Q+HreP2OGo",
+	"/SQ6jtu9cZ8ejo6i4/iEbVjfF3KUr273G4BXSl9zC8hPggWz+/3kx0cjA2Dl1ac/aMylqjjliAinXDcO",
+	"V/BVOul5gBBQTABxtoieMRRbq5LQ527RUUq1Q0PRhIRPGO5G01smjKH9NuUwOeHrhm32tw9y18CwNlP6",
+	"Cxmv9mwab49NsQdsHGeABX77w/pTU8H4fpVSw3bFbydSTNrm9/k0pSrDRstO7x6dCKtg/t4XQ/zmUL5f",
+	"k8K9/aTwv7Fo2pXUiKRRLZLKeS1WJu0gLL6gGYDm72gGdU+3v/FUinHCMdPpqLfDJ17TVSJpfC0l9JjC",
+	"9453WU9F58Y/pLGGIgMbVEhfYu9lpx04YOz3KMQTpisC51/C7znWyaAC58SFlyBoxhQGF22kwrk6idJy",
+	"TpYyveVigvWkK/B0CkmMoGKpy80IvLQ1OJ9DMWKRnDFFxiljZsmADoh1u9ivmcaxA5xDLeIZr+SWsbka",
+	"ChyR25wDG61YYasAfAk8QzaLBLHAbKIUfA8Q051a8ZARMCCLz8/oyj4JrlvFkjumyHLKIdMcoXGpjQ84",
+	"CPMZ5UJ1yHlmGecPoqrkioRH3SMipL4Zy4WIw0yPScEqQN091UaaO6C7D0UJo32rR+oSPuVpxILQP6rD",
+	"gAEvj5Ffdqq/650Mp7X5je+kfm4ovLP0+pYqDaT6Y0oS3MfM/sihZDYKlDX/Y9Ws80dApV3E4DKYu3KS",
+	"EtxGoV5ksAW3yUbkyTyVMwnHIB2KmMG/z0iYqeMB2QTahELK8L2C/qhy7GREJtus8QqJb5DDjB41i+Jm",
+	"E2l3EXiZhIQorY0lYwwNZzRhgqU8Gopa8LfiwhBCKmEasaNKffwxuurkB8WUZxCDGDrPJdyAAN3MFGWa",
+	"08lCXQwFiEQpmBVCBcFHmpCngD0BlpKoRTR1cVSS0oiBrlgNhTH6bC6LJtTWGe8n8IYil3hkrVFGncDL",
+	"OmasSzictpIzpqdmtXbe2wTfG/jkA1wFcpYsXge+zH7PT2UTSyjWMMZa/n3BM0KB66FfPR6Q4hde0ltv",
+	"bKe6/KEKXow9bgk+ittOt4Puf7Hbgc3V/62uB25LFeGaCLkkXH30N4TfXil/ulPsYglgs4VMLrge6tLZ",
+	"q2Sc0Mk97xcHKHzbTm5hAvR9LYhKr9OlVeTV/S2M0qjoDYspt841BRZ5QNRULpIY7wYCFH9myLcGtVof",
+	"MzLUUFRp/TMczVwOinqaXMRsNpdG/A0ItblXQ2FmRFKmF6lQJCxorgHphptVJ5gQdZcFUt+1ydOh5pJT",
+	"279ph7uBeR51wZXb8Q8V/SVUmcOd5WUB/2aj3MwTKxVZsrz0/OO+pPzhBM0zEdtTWjqgmWreQcTkc9gp",
+	"IaWYBE04JnGOE3M+oYwIkQPKddPKHAQ/0GuzWQsB4dArSa8oPQ/QjgbbSnnd88M8oP0oxKeILYc2JplL",
+	"ewTvttkNFsGxfGQ+a6bxyBXMGlnhN8V3Fb1zlrb9PHSsmTZjVEM9BBVd4QOSlcng3MA3k3daKxRVb5cM",
+	"XzGdddu0+/fBJmFNeL6y2fmg1z896XZrOqQPTrob26+7/IKa1u2DqsSFiv7skJHQrejlPugd15bYH2/s",
+	"vQ/JNht65vfqquCLUBe7B+FLm7g1gFY8f//+kTSXqVdHgXq3yg7eEdKE7NMZSyfGyJlRoXlkbJONTpNg",
+	"KOz5BswHm5OaI2eMaHTrvMlrIowKYtOliGJaDQXXHfJXFGmAqGEBHPyOH151EsoOcJ32+5YEN3Khb+T4",
+	"Bv8WtjK5xcUdTTkV2ssOh0TrX//jf1WlVweEGeEKFRQ2w+9R9tgjYgVvns6O9ChNJvvozR2XCTgVLI7u",
+	"sFGaRhPOr5G3LeseHgrM/vYm7CZHmiA04Olho9Uh37FlNiXwimiZWR3GeERINpjtkqaxOlvPQAdHjvME",
+	"2Ex3yDGvw/Bpettn5DmvfRaUy6///M+wVtiEmH5vjMy6rTyrUCSGVHOF7V8dIFAR/Md5HnmKuZx5wcUZ",
+	"qVY3RNGVgtKDoVjDM0LDfg74RUbZFvCLMMFdrDBx2hGfJimjsb08GK5GOAWEH4ISwCVLHQZsROdAc9+0",
+	"3tIs13dSYca8TGJIDxVsCQVFfoqbrX4p5My5BrqYHeOmYvU6HPkd/VdVWvi+jiwQJw72puhpepoh9GTn",
+	"wQkc391UrcPf58gQgMNSippnGDMpc+U4ObLMmUV+IpSM5SLVU8ce/mdrVO1hrbIEICiclr6Ik9Jir5gm",
+	"1DBCeyoXKcoKa1AW3HTlTMPd3WsVuEy/iZftk0n10ZpU1uNdbVB9tE6+Tx64XYxGI0Bk6sGabYVL2++u",
+	"XOmF2+hMK8J2lXxn9hJNtZzxCMDgGTQ5MLfDSM7ZwNxMw1JVe7rRTcfKCaJDsbkrrTEN8Fu2OW32gYoe",
+	"tdlgxSa1oGdtbAyigIVP3dtFt8EwKJV/DIVvGdQ1kt/N65aJEc/tdl/Fbnv1FpUcnwjcJrMwKMQs6Tfb",
+	"E8y9vYd6W++gXJXdbSt2sAZ4BKgVIxmvyIxRsxMe63Ua7x/Y69jrP6jbcZO38ZMs/0PLctx+Dzg9SqVS",
+	"+6dq+bJ6Q059QZA2vXtLAJcY2+ultU3GgkWNEK1ZFbfF+W2GPmJtaPsBhBwuMGZK2Hyltb3Ar1xIVa7X",
+	"21rgR2rq+4ZiY4GfiwH5bn5EGbrhcXjmEurkeCjKQRXFZ+aqjj09BCNTlrJWhwBOANdsBn9BTGRzB4Mx",
+	"wq+eXZNs/0IyTxaKZJ/Dyx38F7ZGwOwOi+0bkhlNb205ZKb05FK4me9UMLimCrYXDUKBYIlIxUrBXWPe",
+	"FbVwrrzMF6FbMM12qRgsJ+t8qhn8sOqXKozPLEGif1qoXdmlvsVrE9BI6FzLefvx+JCWgLYHDVteRqTA",
+	"gjSXZdEdnYyP2RPW7o+PovYRPT5sn9JD1j4Z9+LTqD96THvdCqxFbz6n190ng15/cHT0981ldz6QvU3V",
+	"WEOZb/ROn3SOe51et9vpH5aRvAupJP5X1+DZH6oO77ep7rOj1ifA5LWiO0mE2mrBd9/9/PLw5ZfPei+v",
+	"v+++/PJ86f4vrxT8gn83+7739+tpsl+lYEH+7VItWLxzJUVQ7k/Fg1sKh6qvdPe2eA5+yVFRNyaou8sq",
+	"oPTkH6ZiVZXyMYBg5p5Zmx1yng0NYRPwKqNlxZUOAMYFvcdZoqG5ynuAXnvndDtNX5WfUchxtBLLXBip",
+	"kiJP0DD20O53xZ2zuP1mFZ8yJH7Dy4PXeWmnk7RvVrbdeEirglO40NMDjI61fXjKmjI/m+db8MtkCJ8Y",
+	"boOwYBYxQT6Fc9qkZJlKMRkK92uODQq9sGuzoFtYqZEbxeZUeWEkr2XEWeGzGUjQIr0zn6is84M1vc6b",
+	"bH1AVASGKoVD7FSM2PEbxfruEztdr81sI5JpyiLdnspUsfaIas3SVVtpioV/xaa0DdoepVTEbcGWfu3f",
+	"PrV+BSrsVe1XIzKyzYXSNdfIQa/t48fgEfnk39gjW7Ty8PvSyQxpdXyOYlsrU659vOAMF6uNhVIl9OCm",
+	"uTq2mYhkzOxVGtGCMUHJPR22AmJIQjXPcJWvlnQyYSl5c/FZGf435jSRk4433lD48MMd8gWbUiOhHKZO",
+	"wm9ZGaSQo0wIB1g5Yrl6KKz73gXtA6+wxHCFIs2N0LKQe4FOgVp02YM10FiLY2uha9chYdEzUUJ5bdm5",
+	"bS9LCQprzJPM6pvt2IIRL5QQM8GZcjFa1whoKLh280iptoHuSsH9raH5c5nOGvsqQWxRZ3RgsKvCzLt9",
+	"4L17FxXxrr1cLtvAsos0sVxb1hmOZ78yDF5UHXAq+qUz4OsN+MEhv3gncXc94ji+EopiD/WR78XuwenN",
+	"0gswaS8ACfP3dY7vUGrgd4q5RAb/Q6qRo/7pLhshX1KxcqjRD4eLV4wvuQ5vGXy8x/hjPOQbFUxmkFVr",
+	"mb8CzL4zXXNRhrV5mhpBTMFAyzzqa00/h8J2/cx6FTpE2HOxImPKk0XKAKlyIQBX0tXegtmbLScYCu53",
+	"ZoA30ALO6g43SF4uSCShM7iGVJMMVzX3YuQpaeUc6M0wqQOohSRuD4lmSaJyyZ1dAnmS2PAC4WOyEAuF",
+	"NdIld5zN71vrArTubIR2bkPx6FEmZjuPHpEvVlnnhJHUrtrCWvt6kdrGgJhEHa865O12pPYKWF6uCBdK",
+	"MxoD7js1PDEUWzHixUbEd0OODUDuFgq+0JkMEd1JEdC9FVTq74CEL+m79vmEheTzDL7X4QK4vCvX1clh",
+	"5A5FlirqSn4N4c4AMtlix3r2AHo4lASyVCK/Z3MLA7uyNXKdOUJ575EKfPgAwb5t0nwG8MKiqcRtLoLH",
+	"E+nw9NsjmeYnFVaKkNGWpa58I8Ww1duyJQJZitXdyjZlzivGCAZ8qhIvIEs/R08uZSjaFhF+4sLuLROb",
+	"lamRA1LIdwyIl4NxhgZkuV1jiyAa8a4dEw01IIXyjAjpg2XbkACe4svMbGMxENLrxyrwFzSr62y6Fwo8",
+	"Ux+lTVd17c8uOF69C+AZwXIr7vub0L92td32Nc72utJ/ss8+2Wc19hlb42wsTWhtNtDkQm9PPfONjLWG",
+	"ep5fvcm1wpYELaLlBJtN413X/GU5lUl1v/YOOS8p/xldoY4bOVAytCiGAhKMmjIlkZyxXGG611H5GNVZ",
+	"UEO4VFLopDIUBaVaVmUW2z486h4SUJLGkmRx2LLdc/LogpbS9v3ziJG7Y4ppa5ibAbaMDVO0oXm/L7cB",
+	"814gLH0nV4zFNaKBZDRRyTy0NSXcGAfWGvm863wDUEWLvRzWrJdWjejHrLL95P5TlY6Bjh8oxA372BYZ",
+	"167toZd5ntg+G7cM8yUKXFSAUSj2Tmyw1Yvp6KuIv+Ivnv/92eX1X64u1MVMY5hzpt5d8CWPv06WFz9J",
+	"Hom/pFTE3QvR7bDVi5/jtxf8Fb84/P7nJPnup+8PX129OO1E/USMZs+78d9eJHtqAbnQO2XZrdvIxY7h",
+	"ZMQMawE7VSXcbQkiTaly7wYN7BoDL14x3c5bOVWtxT58ADUGl4XmT7CgTyl0f3AX8zNnIxcDOFt1S5sm",
+	"yXb9Uh+tRgEamFsFPoQ3+8CfzBDSwFwWcmADyZgMPJVLbHpcHcwgT2mSmCPDNZbLGZlem0ZcKxzPk+Tj",
+	"rqnPwgIPXFP/r2PGiuzwbHEbuBK7aFYmb17ajc8gqdYsnbwHENGyU1VQ/ZI1PgJYnY8Z8PgBgHXyGFcq",
+	"xzxhfzT2dfXI5XVsYFtn0rdTppg+AM9UOtuQDyCFWswA97f4qmunqriYJMDnAXoMuZigV9CFtYhgy7xL",
+	"aIec5weunLhLfYl6LpyXNUAniUyHwuY8269nWQXdzJUKk7NeqM4mV0VlpgCSIw+SK6Y/LF8gp2++bdd4",
+	"X3H3jfy+ZYlV6VHYLR/AdhptDBqn4ycncfdJ78mTo+hxfHJ8SvtjRmk3Oj6mcbd3TA9H46Nxb9QfdUdP",
+	"+v0o7h3HJ1HveNQdd7u0+2Qfw7NAL0vDB88sQE9zPe88SG7BJ//B/fwHUCTrs65tAEk8WbG7VLLnrV4q",
+	"XSFyHkHh0y4IH/+Tmb8c03zXrtZDkeMmGn6yILPYBA184wCxmAdt+l1z/V1O0SEhU7hfY7WF+4QiVmYp",
+	"aT6WQ82CDNOSMLGYMYh8O69y58NcqnZjH05qefT3Lsjq1rY8RQInXNzu5vK8ryTZ36G5u3E0M0dpYuyK",
+	"i3GBRQrJnXkDizX1Z5YP99wRc22WtdnwTmMPXEWcQ411YncBZGDW/bKZ8aLlUrMlGIo0fOLCknY1TLU+",
+	"icLfVxTaodcZxjXJr5OB1h1TL/SevXMgrOX+p3gsjfgttnE3ChN+LjxuYWTXvaSRnLEAvaNcEZnGmGY9",
+	"T1nEYibMZdkYLXX90m1AClBswLUa/lJwlb3HPtKe62korP+xWRdkxc7T28Os2HFbjscAQFsZNsQe+sya",
+	"WRWtr4diZ8ftWuZ4IicTDGKik9quK8sBs5XI3CKSre0JtqPXWVsNfB1y3ioDujbyeekaPz56hGVrblDX",
+	"vBq+BD19i41kLegNNnEdiiY0+yWfA7ron732ta2zugbA6PnN+svSlGHjUs4gm2NJ09hDKbLIyuuBa9un",
+	"dCbvmIK+u4Z2WfqwXQ5TDkwOiTVn6Vims0I7ba8HpqHMVymN3PoMdS7ZPKErl7QMTUc41SxZtbNiLns1",
+	"ByQd1xF7KCbeQHln7F6XqBa0tcWbMXYlHjHBJwIwkvHwgYi2YVd0rVuu+UyRR3aRjyqaGVNiQ93ece6Q",
+	"VwuteMzQ3rAzwu773iz0lI0tl2GUxAsGuCgD5lIedXukcLJuUmZslBAfxfQLS07zbCRjpgwts+C0vYwB",
+	"ukdImnABg4A41ZAogFxl5CCLW2cevpx70bFDSJqG8379j//ts5vhRMdgZ67G1GhaFtu6Dtsu39xQY8Oq",
+	"1ctpKmY4T94xmER+UyxIleaIFiaPKT3WjFzNWUBmNDFsB6BbTtHKlOSxG/CjZ+nO22Ll1aacF5/4VwVK",
+	"jICpiJBcFgVWnpbzhwiO2NnvFB1BOaYqoiSgevDMgcknbJqHPf7QGB6fFDItSvNa3IKPNAr/bx//+NcZ",
+	"jNkxQcPJufvSQrgLfyyVEEF7+Aq+NEpjkl3CrZakPN1ob2KnlQ2+v6zllzUtLbgytOduuawv5zLO0vSh",
+	"FA/hBcydOhiK5VQS1+ulWI0ZYsuBYoswUtUhbCh2bRFGmuaZNheKCcXN3b7VIZewWpS0Q5EV+gFuc+an",
+	"52IAvlRCsZd81hjdQ+7r7C/Skc7giP6wW3m+Yd61vLA5hixruP/+DsE9AsYkT2U63+K3r3S9/yYZTI5K",
+	"H3kXsn/zgIjPRuYUY4kOeFbtitEOw999M/HeuunfvZXYR+OWwPNVEuaFja5WFlNGEz39uTbaeW7b3YBv",
+	"1PbEQlsdqAFcshCCi8kZVo4ayUtiNmciZiJaVYY/v7Yf/VA3n9JUL5Q5uLe7nxD8eN0Z8dZFE36Hdt3D",
+	"7Nb+Xf2L5fp3TJiZzVM58mOA84RqKLCANqr7f8RwwYzplEf1gEUv8e/O5H2dQgceZq7V7B1AFUmjiyU4",
+	"q2ZU1wS98SNbd92MeTBPKC/ud+NP5Otn374mU63nN1bRqhstNU3INfz/r6+vXzvHqlHlfyLX379+VvkC",
+	"HBCWDkXFH38xd+HPh2Zmw0ZgVirjz4eNr55dDxvvyVF/WGygX8Z1qQ5GW5+HpfRHw1beVs6y/XlI1pJz",
+	"Juicd1Z0lmwE/n81Z+L89QWJZbSYgcPd2MEoWwh+HJzlowVPNPjLKrnMDnM1Z9F+8sVNMN9YGsccL42v",
+	"U/Mdzc04qKXLUjKb/mGnmy2hQ4yOQfeRsE0LEOmLEmSXlrGc6UIx8v35y2/bdElTRsCBQbVMFYmZ4cXs",
+	"Lk5GbCwddDfmI3VyACb8QB0HrtG3aT7Z+mg4EdMduFqb6AMzJKTS7q7wstqp9M4YZBEVyIxEp3Q85pHF",
+	"yqSajqhycRvVCkh43D0MsUR+yRWrZNZLnMtHqAfdesEKpPHq3mxi3jrcJeUfvvdG0DvKE2NkPTyHGWrz",
+	"30yHbkX9K+QkFcuV6tH/Cvh+tp5oKOD+bVH7MNORcIGqlwP2eiUsXSlpEjAE83gSBLCxMBI2HTRih4Q5",
+	"jpYPgAfQVTYwoKdSZVhMtkbpjIQlFC77dglTKyTubfSg2ypD5/9oyrQ0cOBkIEL3pfnDrTpQvQfrZ/QJ",
+	"cK0MuIbK8L8o3tr7YCsjHF33nuStCasZoVt4xmMERHAv7D/+BDt+THtRPz5k7aPxcbd9dNJ73H5CT0ft",
+	"btSL++xwfESPR5t3/Pi6+3hwdGw/7O+f/cwOyHr4ZN329gtfWNtefLn8C4jTvcD1zSHfmgVKCxXV6o+W",
+	"DQpwbXrDgjx1lv2Ed/wPQmcrJ097gKaKNI1Qtl1prB6SC93qkPOs3HUb9lqu9iqx14YCfLdZKmgRfA0m",
+	"Wsaq8kKiNEnk0oVE2T8W/I4mNpcnkZMJNNCFQuMatLV/MczafxXQtCo+28zWHwSbttHGM9t4+ezqmpy/",
+	"vuiQ19YwzGIFijRfvP3mKiDoOAvcrTlAs8ndWVqQ7Axf8XI7VG4/OsgCz47ECjuwWe2K189lHuYIcoMI",
+	"7TdrBdnf5UIXizxnVNAJgv3nrn9wBK7D4l7XH3izVXPb9p/FbS7suW95o2b7tD7yeTzjIlvD2qaXo1A+",
+	"ZPKZ7TWoIBQGSTtjF6EM/TU5cL0quF97xGnibeimXQLDfCFilpLQblDoLzW7OLz/8f3/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

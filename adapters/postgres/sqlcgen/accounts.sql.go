@@ -29,7 +29,7 @@ func (q *Queries) AccountCreate(ctx context.Context, arg AccountCreateParams) er
 }
 
 const accountGetPolicy = `-- name: AccountGetPolicy :one
-SELECT session_idle_minutes, session_absolute_minutes
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action
 FROM accounts
 WHERE id = $1
 `
@@ -37,17 +37,24 @@ WHERE id = $1
 type AccountGetPolicyRow struct {
 	SessionIdleMinutes     *int32
 	SessionAbsoluteMinutes *int32
+	MaxSessionsPerUser     *int32
+	SessionLimitAction     string
 }
 
 func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGetPolicyRow, error) {
 	row := q.db.QueryRow(ctx, accountGetPolicy, id)
 	var i AccountGetPolicyRow
-	err := row.Scan(&i.SessionIdleMinutes, &i.SessionAbsoluteMinutes)
+	err := row.Scan(
+		&i.SessionIdleMinutes,
+		&i.SessionAbsoluteMinutes,
+		&i.MaxSessionsPerUser,
+		&i.SessionLimitAction,
+	)
 	return i, err
 }
 
 const accountGetPolicyForUpdate = `-- name: AccountGetPolicyForUpdate :one
-SELECT session_idle_minutes, session_absolute_minutes
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action
 FROM accounts
 WHERE id = $1
 FOR UPDATE
@@ -56,6 +63,8 @@ FOR UPDATE
 type AccountGetPolicyForUpdateRow struct {
 	SessionIdleMinutes     *int32
 	SessionAbsoluteMinutes *int32
+	MaxSessionsPerUser     *int32
+	SessionLimitAction     string
 }
 
 // Locks the account row for a policy change, so concurrent changes apply
@@ -63,7 +72,12 @@ type AccountGetPolicyForUpdateRow struct {
 func (q *Queries) AccountGetPolicyForUpdate(ctx context.Context, id uuid.UUID) (AccountGetPolicyForUpdateRow, error) {
 	row := q.db.QueryRow(ctx, accountGetPolicyForUpdate, id)
 	var i AccountGetPolicyForUpdateRow
-	err := row.Scan(&i.SessionIdleMinutes, &i.SessionAbsoluteMinutes)
+	err := row.Scan(
+		&i.SessionIdleMinutes,
+		&i.SessionAbsoluteMinutes,
+		&i.MaxSessionsPerUser,
+		&i.SessionLimitAction,
+	)
 	return i, err
 }
 
@@ -71,23 +85,30 @@ const accountUpdatePolicy = `-- name: AccountUpdatePolicy :execrows
 UPDATE accounts
 SET session_idle_minutes = $1::integer,
     session_absolute_minutes = $2::integer,
-    updated_at = $3
-WHERE id = $4
+    max_sessions_per_user = $3::integer,
+    session_limit_action = $4::text,
+    updated_at = $5
+WHERE id = $6
 `
 
 type AccountUpdatePolicyParams struct {
-	IdleMinutes     *int32
-	AbsoluteMinutes *int32
-	Now             time.Time
-	ID              uuid.UUID
+	IdleMinutes        *int32
+	AbsoluteMinutes    *int32
+	MaxSessionsPerUser *int32
+	SessionLimitAction string
+	Now                time.Time
+	ID                 uuid.UUID
 }
 
-// Writes both override columns at once (NULL = system default); the
-// accounts_idle_le_absolute CHECK backs the both-set case of the invariant.
+// Writes the whole policy at once (NULL = system default, or no session
+// limit); the accounts_idle_le_absolute CHECK backs the both-set case of the
+// invariant.
 func (q *Queries) AccountUpdatePolicy(ctx context.Context, arg AccountUpdatePolicyParams) (int64, error) {
 	result, err := q.db.Exec(ctx, accountUpdatePolicy,
 		arg.IdleMinutes,
 		arg.AbsoluteMinutes,
+		arg.MaxSessionsPerUser,
+		arg.SessionLimitAction,
 		arg.Now,
 		arg.ID,
 	)

@@ -18,6 +18,8 @@ type Account struct {
 	SessionAbsoluteMinutes *int32
 	CreatedAt              time.Time
 	UpdatedAt              time.Time
+	MaxSessionsPerUser     *int32
+	SessionLimitAction     string
 }
 
 type AuditEvent struct {

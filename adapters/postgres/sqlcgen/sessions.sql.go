@@ -13,6 +13,28 @@ import (
 	"github.com/google/uuid"
 )
 
+const sessionCountLiveByUser = `-- name: SessionCountLiveByUser :one
+SELECT count(*) AS live
+FROM sessions
+WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL
+  AND idle_expires_at > $3 AND absolute_expires_at > $3
+`
+
+type SessionCountLiveByUserParams struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+	Now       time.Time
+}
+
+// How many live sessions (not revoked, neither deadline passed) the user
+// holds: the session limit's count, read with the user's row locked.
+func (q *Queries) SessionCountLiveByUser(ctx context.Context, arg SessionCountLiveByUserParams) (int64, error) {
+	row := q.db.QueryRow(ctx, sessionCountLiveByUser, arg.AccountID, arg.UserID, arg.Now)
+	var live int64
+	err := row.Scan(&live)
+	return live, err
+}
+
 const sessionCreate = `-- name: SessionCreate :exec
 WITH s AS (
     INSERT INTO sessions (
@@ -69,6 +91,60 @@ func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) er
 	return err
 }
 
+const sessionEvictLeastRecentlyUsed = `-- name: SessionEvictLeastRecentlyUsed :many
+WITH victims AS (
+    SELECT x.account_id, x.id
+    FROM sessions x
+    WHERE x.account_id = $3 AND x.user_id = $4 AND x.revoked_at IS NULL
+      AND x.idle_expires_at > $1::timestamptz AND x.absolute_expires_at > $1::timestamptz
+    ORDER BY x.last_used_at DESC, x.id DESC
+    OFFSET $5::integer
+    FOR UPDATE
+)
+UPDATE sessions s SET revoked_at = $1::timestamptz, revoke_reason = $2::text
+FROM victims v
+WHERE s.account_id = v.account_id AND s.id = v.id
+RETURNING s.id
+`
+
+type SessionEvictLeastRecentlyUsedParams struct {
+	Now       time.Time
+	Reason    string
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+	Keep      int32
+}
+
+// Revokes the user's live sessions beyond the `keep` most recently used
+// ones and returns their ids (least recently used last). Run with the
+// user's row locked, so concurrent sign-ins of one user evict one after
+// the other.
+func (q *Queries) SessionEvictLeastRecentlyUsed(ctx context.Context, arg SessionEvictLeastRecentlyUsedParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, sessionEvictLeastRecentlyUsed,
+		arg.Now,
+		arg.Reason,
+		arg.AccountID,
+		arg.UserID,
+		arg.Keep,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sessionGetOwner = `-- name: SessionGetOwner :one
 SELECT user_id FROM sessions WHERE account_id = $1 AND id = $2
 `
@@ -85,9 +161,102 @@ func (q *Queries) SessionGetOwner(ctx context.Context, arg SessionGetOwnerParams
 	return user_id, err
 }
 
+const sessionListLiveByAccount = `-- name: SessionListLiveByAccount :many
+
+SELECT s.id, s.user_id, u.email AS user_email, s.device_name, s.device_id,
+       s.ip_address, s.user_agent, s.last_ip, s.last_user_agent, s.created_at,
+       s.last_used_at, s.idle_expires_at, s.absolute_expires_at
+FROM sessions s
+JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
+WHERE s.account_id = $1 AND s.revoked_at IS NULL
+  AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2
+  AND ($3::uuid IS NULL OR s.user_id = $3::uuid)
+  AND ($4::timestamptz IS NULL
+       OR (s.last_used_at, s.id) < ($4::timestamptz, $5::uuid))
+ORDER BY s.last_used_at DESC, s.id DESC
+LIMIT $6
+`
+
+type SessionListLiveByAccountParams struct {
+	AccountID        uuid.UUID
+	Now              time.Time
+	UserID           *uuid.UUID
+	BeforeLastUsedAt *time.Time
+	BeforeID         *uuid.UUID
+	MaxRows          int32
+}
+
+type SessionListLiveByAccountRow struct {
+	ID                uuid.UUID
+	UserID            uuid.UUID
+	UserEmail         string
+	DeviceName        *string
+	DeviceID          *string
+	IpAddress         *netip.Addr
+	UserAgent         *string
+	LastIp            *netip.Addr
+	LastUserAgent     *string
+	CreatedAt         time.Time
+	LastUsedAt        time.Time
+	IdleExpiresAt     time.Time
+	AbsoluteExpiresAt time.Time
+}
+
+// Account administration (SPEC §4) ------------------------------------------
+// These revoke by updating sessions only: a revoked session refuses every
+// refresh token of its family and, through the liveness check, every access
+// token.
+// One page of the account's live sessions (optionally one user's), most
+// recent activity first. Keyset pagination on (last_used_at, id), both
+// descending, so pages neither skip nor repeat. Reads through
+// sessions_live_by_user (account_id prefix, or the exact (account_id,
+// user_id) with the filter) and a top-N sort: there is deliberately no
+// index on last_used_at (see migrations/00006). Callers ask for one row
+// more than the page to learn whether another page follows.
+func (q *Queries) SessionListLiveByAccount(ctx context.Context, arg SessionListLiveByAccountParams) ([]SessionListLiveByAccountRow, error) {
+	rows, err := q.db.Query(ctx, sessionListLiveByAccount,
+		arg.AccountID,
+		arg.Now,
+		arg.UserID,
+		arg.BeforeLastUsedAt,
+		arg.BeforeID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SessionListLiveByAccountRow{}
+	for rows.Next() {
+		var i SessionListLiveByAccountRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.UserEmail,
+			&i.DeviceName,
+			&i.DeviceID,
+			&i.IpAddress,
+			&i.UserAgent,
+			&i.LastIp,
+			&i.LastUserAgent,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.IdleExpiresAt,
+			&i.AbsoluteExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sessionListLiveByUser = `-- name: SessionListLiveByUser :many
-SELECT id, device_name, device_id, ip_address, user_agent, created_at,
-       last_used_at, idle_expires_at, absolute_expires_at
+SELECT id, device_name, device_id, ip_address, user_agent, last_ip, last_user_agent,
+       created_at, last_used_at, idle_expires_at, absolute_expires_at
 FROM sessions
 WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL
   AND idle_expires_at > $3 AND absolute_expires_at > $3
@@ -106,6 +275,8 @@ type SessionListLiveByUserRow struct {
 	DeviceID          *string
 	IpAddress         *netip.Addr
 	UserAgent         *string
+	LastIp            *netip.Addr
+	LastUserAgent     *string
 	CreatedAt         time.Time
 	LastUsedAt        time.Time
 	IdleExpiresAt     time.Time
@@ -129,6 +300,8 @@ func (q *Queries) SessionListLiveByUser(ctx context.Context, arg SessionListLive
 			&i.DeviceID,
 			&i.IpAddress,
 			&i.UserAgent,
+			&i.LastIp,
+			&i.LastUserAgent,
 			&i.CreatedAt,
 			&i.LastUsedAt,
 			&i.IdleExpiresAt,

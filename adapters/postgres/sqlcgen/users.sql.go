@@ -40,6 +40,26 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) error {
 	return err
 }
 
+const userDelete = `-- name: UserDelete :execrows
+DELETE FROM users WHERE account_id = $1 AND id = $2
+`
+
+type UserDeleteParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// Removes a user. Their sessions and password-reset tokens go with the row
+// (ON DELETE CASCADE); audit events keep the id (no foreign key), so the
+// trail still says who did what.
+func (q *Queries) UserDelete(ctx context.Context, arg UserDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, userDelete, arg.AccountID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const userGetAccess = `-- name: UserGetAccess :one
 SELECT account_role, is_active
 FROM users
@@ -146,6 +166,43 @@ func (q *Queries) UserListByAccount(ctx context.Context, accountID uuid.UUID) ([
 	return items, nil
 }
 
+const userLockActiveOwners = `-- name: UserLockActiveOwners :many
+SELECT id
+FROM users
+WHERE account_id = $1 AND account_role = 'owner' AND is_active
+ORDER BY id
+FOR NO KEY UPDATE
+`
+
+// Locks the account's active owners, in id order (one lock order for
+// every caller, so two member changes cannot deadlock), until the
+// transaction ends. Every change that could remove an active owner (demote,
+// deactivate, remove) takes these locks first and then counts: two such
+// changes serialise here, and the second re-reads the rows the first
+// changed (READ COMMITTED re-checks a locked row's newest version against
+// the WHERE clause), so it sees one owner fewer. FOR NO KEY UPDATE: it
+// does not block sign-ins, whose session INSERT only takes KEY SHARE on
+// the user row.
+func (q *Queries) UserLockActiveOwners(ctx context.Context, accountID uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, userLockActiveOwners, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userLockCredentials = `-- name: UserLockCredentials :one
 SELECT password_hash, is_active
 FROM users
@@ -170,6 +227,93 @@ func (q *Queries) UserLockCredentials(ctx context.Context, arg UserLockCredentia
 	var i UserLockCredentialsRow
 	err := row.Scan(&i.PasswordHash, &i.IsActive)
 	return i, err
+}
+
+const userLockForSignIn = `-- name: UserLockForSignIn :one
+SELECT is_active
+FROM users
+WHERE account_id = $1 AND id = $2
+FOR NO KEY UPDATE
+`
+
+type UserLockForSignInParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// Locks the user's row inside the sign-in transaction: concurrent sign-ins
+// of one user serialise here (the session limit counts under this lock),
+// and a deactivation or removal that committed after the pre-tenant lookup
+// is seen (no row, or is_active false). FOR NO KEY UPDATE conflicts with
+// itself and with the membership changes above, not with the KEY SHARE
+// that other sessions' inserts take.
+func (q *Queries) UserLockForSignIn(ctx context.Context, arg UserLockForSignInParams) (bool, error) {
+	row := q.db.QueryRow(ctx, userLockForSignIn, arg.AccountID, arg.ID)
+	var is_active bool
+	err := row.Scan(&is_active)
+	return is_active, err
+}
+
+const userLockForUpdate = `-- name: UserLockForUpdate :one
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = $1 AND id = $2
+FOR NO KEY UPDATE
+`
+
+type UserLockForUpdateParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+type UserLockForUpdateRow struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Email       string
+	Name        string
+	AccountRole string
+	IsActive    bool
+	CreatedAt   time.Time
+}
+
+// Locks one user's row for a membership change and returns it as it is.
+func (q *Queries) UserLockForUpdate(ctx context.Context, arg UserLockForUpdateParams) (UserLockForUpdateRow, error) {
+	row := q.db.QueryRow(ctx, userLockForUpdate, arg.AccountID, arg.ID)
+	var i UserLockForUpdateRow
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.AccountRole,
+		&i.IsActive,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const userUpdateMembership = `-- name: UserUpdateMembership :exec
+UPDATE users SET account_role = $1, is_active = $2, updated_at = $3
+WHERE account_id = $4 AND id = $5
+`
+
+type UserUpdateMembershipParams struct {
+	AccountRole string
+	IsActive    bool
+	Now         time.Time
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+}
+
+func (q *Queries) UserUpdateMembership(ctx context.Context, arg UserUpdateMembershipParams) error {
+	_, err := q.db.Exec(ctx, userUpdateMembership,
+		arg.AccountRole,
+		arg.IsActive,
+		arg.Now,
+		arg.AccountID,
+		arg.ID,
+	)
+	return err
 }
 
 const userUpdatePasswordHash = `-- name: UserUpdatePasswordHash :exec

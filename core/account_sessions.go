@@ -1,0 +1,112 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Account-wide sessions (SPEC §4, owner only): every live session of the
+// account, and revoking any one of them.
+
+// Account session listing page sizes.
+const (
+	AccountSessionPageDefault = 50
+	AccountSessionPageMax     = 200
+)
+
+// SessionPosition is a place in the account session list's order
+// (last_used_at, then id, both descending).
+type SessionPosition struct {
+	LastUsedAt time.Time
+	ID         uuid.UUID
+}
+
+// AccountSessionQuery selects live sessions of the account (see
+// TenantTx.SessionListAccount).
+type AccountSessionQuery struct {
+	UserID *uuid.UUID // nil = every user
+	Now    time.Time
+	Limit  int
+	After  *SessionPosition
+}
+
+// AccountSessionPage is one page of the account's live sessions.
+// NextCursor is "" on the last page.
+type AccountSessionPage struct {
+	Sessions   []SessionInfo
+	NextCursor string
+}
+
+// ListAccountSessions returns one page of the caller's account's live
+// sessions, most recent activity first, optionally one user's. cursor is
+// "" for the first page, else a previous page's NextCursor; limit 0 means
+// the default. The caller's own current session is marked Current.
+// Errors: CodeForbidden, CodeValidation (limit, cursor).
+func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *uuid.UUID, limit int, cursor string) (AccountSessionPage, error) {
+	if limit == 0 {
+		limit = AccountSessionPageDefault
+	}
+	if limit < 1 || limit > AccountSessionPageMax {
+		return AccountSessionPage{}, FieldError(CodeValidation, "limit", "limit must be between 1 and %d", AccountSessionPageMax)
+	}
+	q := AccountSessionQuery{UserID: userID, Now: s.clock.Now(), Limit: limit + 1} // one more: is there a next page?
+	if cursor != "" {
+		// Same opaque encoding as the audit trail's cursor: a position
+		// only, never a tenant, so a cursor cannot widen what a caller sees.
+		pos, err := decodeAuditCursor(cursor)
+		if err != nil {
+			return AccountSessionPage{}, err
+		}
+		q.After = &SessionPosition{LastUsedAt: pos.CreatedAt, ID: pos.ID}
+	}
+	var list []SessionInfo
+	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+		var err error
+		list, err = tx.SessionListAccount(ctx, q)
+		return err
+	})
+	if err != nil {
+		return AccountSessionPage{}, err
+	}
+	page := AccountSessionPage{Sessions: list}
+	if len(list) > limit {
+		page.Sessions = list[:limit]
+		last := page.Sessions[limit-1]
+		page.NextCursor = encodeAuditCursor(AuditPosition{CreatedAt: last.LastUsedAt, ID: last.ID})
+	}
+	for i := range page.Sessions {
+		page.Sessions[i].Current = page.Sessions[i].ID == p.SessionID
+	}
+	return page, nil
+}
+
+// RevokeAccountSession ends any session of the caller's account: its
+// refresh tokens stop at once and, through the liveness check, its access
+// tokens too. Audited session.revoked. Errors: CodeForbidden; CodeNotFound
+// for a session that is unknown, another tenant's (invisible, so the same
+// thing) or already revoked.
+func (s *Service) RevokeAccountSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
+	now := s.clock.Now()
+	return s.asOwner(ctx, p, func(tx TenantTx) error {
+		owner, err := tx.SessionOwner(ctx, sessionID)
+		if errors.Is(err, ErrNotFound) {
+			return errSessionNotFound
+		}
+		if err != nil {
+			return err
+		}
+		revoked, err := tx.SessionRevoke(ctx, sessionID, now, ReasonRevokedByOwner)
+		if err != nil {
+			return err
+		}
+		if !revoked {
+			return errSessionNotFound
+		}
+		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionSessionRevoked, "session", sessionID.String(),
+			map[string]any{"user_id": owner.String(), "current": sessionID == p.SessionID, "reason": ReasonRevokedByOwner},
+			client, now))
+	})
+}
