@@ -18,7 +18,7 @@ var errSessionNotFound = &Error{Code: CodeNotFound, Message: "session not found"
 func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
 	now := s.clock.Now()
 	var out []SessionInfo
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
 		var err error
 		out, err = tx.SessionListLive(ctx, p.UserID, now)
 		return err
@@ -39,7 +39,7 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 // every session the caller may not revoke (see errSessionNotFound).
 func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	return s.callerTx(ctx, p, now, func(tx TenantTx) error {
 		// SECURITY: the tenant transaction already hides other tenants'
 		// sessions; the owner check hides other users' sessions of this
 		// tenant.

@@ -116,6 +116,16 @@ type contract struct {
 	liveOptional map[string]bool
 }
 
+// liveInHandler are the bearer operations whose service call checks the
+// session's liveness in its own first round trip (core.Service.
+// AuthenticateDeferred), so the request costs one round trip less. Every
+// other bearer operation has it checked here, before the handler: an
+// operation added later is safe by default (revocation bites at once,
+// JWT-09; TestJWT09_EveryBearerOperation_RefusesRevokedSession).
+var liveInHandler = map[string]bool{
+	"getMe": true, "listSessions": true, "revokeSession": true, "logoutAll": true,
+}
+
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 func newContract(doc *openapi3.T) (*contract, error) {
@@ -191,7 +201,13 @@ func (s *Server) gate(next http.Handler) http.Handler {
 				writeError(w, r, s.log, core.Errorf(core.CodeInvalidToken, "an access token is required"))
 				return
 			}
-			p, err := s.svc.Authenticate(ctx, raw, !s.contract.liveOptional[opID])
+			var p core.Principal
+			var err error
+			if liveInHandler[opID] {
+				p, err = s.svc.AuthenticateDeferred(ctx, raw)
+			} else {
+				p, err = s.svc.Authenticate(ctx, raw, !s.contract.liveOptional[opID])
+			}
 			if err != nil {
 				writeError(w, r, s.log, err)
 				return
