@@ -127,7 +127,7 @@ func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core
 			AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
 			Now: g.Now, AuthTime: g.AuthTime, IdleSeconds: int32(g.Snapshot.IdleSeconds), AbsoluteSeconds: int32(g.Snapshot.AbsoluteSeconds),
 			AbsoluteExpiresAt: g.AbsoluteExpiresAt,
-			NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
+			NewJtiHash:        r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
 			LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
 		})
 		if err != nil {

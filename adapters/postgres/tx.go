@@ -22,7 +22,7 @@ import (
 // the implicit one of a pipelined batch, which ends at its Sync), so a
 // pooled connection can never carry one tenant's scope into another
 // request. Row-level security policies read the setting with
-// NULLIF(current_setting(...), ''), which sees "no tenant" (no rows) once
+// NULLIF(current_setting(...), ”), which sees "no tenant" (no rows) once
 // the transaction ended. SET takes no bind parameter, so the account id is
 // a literal: it is formatted from a uuid.UUID by the uuid package (hex
 // digits and dashes only), never from client text, so it cannot inject SQL.
