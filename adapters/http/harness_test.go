@@ -111,7 +111,13 @@ func newHarnessOn(t testing.TB, db *pgtest.DB, pool *pgxpool.Pool, opts ...harne
 	clk := clock.NewFake(t0)
 	store := postgres.NewStore(pool, audit.NewWriter())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := core.NewService(store, codec, hasher, clk, cfg, namer.DeviceNamer(), mail, log)
+	// The verified-token cache as in production: revocation must bite
+	// through it (TestJWT09_EveryBearerOperation_RefusesRevokedSession).
+	tokens, err := jose.NewVerifyCache(codec, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := core.NewService(store, tokens, hasher, clk, cfg, namer.DeviceNamer(), mail, log)
 	if err != nil {
 		t.Fatal(err)
 	}

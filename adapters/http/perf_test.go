@@ -196,6 +196,11 @@ func TestJWT09_EveryBearerOperation_RefusesRevokedSession(t *testing.T) {
 	u := h.register(t, uniqueEmail("jwt09"))
 	tk := h.login(t, u, nil)
 	other := h.login(t, u, nil)
+	// The token is verified once while live, so the verified-token cache
+	// holds it: liveness must still be checked.
+	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
+		t.Fatalf("me: %d %s", res.Status, res.Body)
+	}
 	res := h.do(t, req{method: "DELETE", path: "/api/v1/sessions/" + tk.SessionID.String(), bearer: other.AccessToken})
 	if res.Status != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", res.Status, res.Body)
