@@ -67,6 +67,9 @@ type Store interface {
 	// SessionIsLive). ErrNotFound when the session is not live or the user
 	// does not exist.
 	UserIfSessionLive(ctx context.Context, accountID, sessionID, userID uuid.UUID, now time.Time) (User, error)
+	// SessionListLive is TenantTx.SessionListLive as one statement in one
+	// round trip, outside any explicit transaction.
+	SessionListLive(ctx context.Context, accountID, userID uuid.UUID, now time.Time) ([]SessionInfo, error)
 	// RotateIfCurrent is the refresh fast path: in one round trip (tenant
 	// scope and one conditional write, one implicit transaction) it applies
 	// r to the session only if the row meets every condition of g. ok is

@@ -303,7 +303,8 @@ func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive
 // that an authenticated request costs one round trip, not two. Only
 // operations that honour the deferral may be given its principal: Me,
 // ListSessions, RevokeSession and LogoutAll (each checks liveness in its
-// first round trip and answers CodeInvalidToken when the session ended);
+// first round trip, or in its one statement, and answers CodeInvalidToken
+// when the session ended);
 // any other method taking a Principal expects Authenticate's.
 func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Principal, error) {
 	c, err := s.tokens.VerifyAccess(rawToken, s.clock.Now())

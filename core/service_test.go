@@ -44,6 +44,9 @@ func (f *fakeStore) SessionAccount(context.Context, uuid.UUID) (uuid.UUID, error
 func (f *fakeStore) UserIfSessionLive(context.Context, uuid.UUID, uuid.UUID, uuid.UUID, time.Time) (core.User, error) {
 	return core.User{}, core.ErrNotFound
 }
+func (f *fakeStore) SessionListLive(context.Context, uuid.UUID, uuid.UUID, time.Time) ([]core.SessionInfo, error) {
+	return nil, nil
+}
 func (f *fakeStore) RotateIfCurrent(context.Context, uuid.UUID, core.RotationGuard, core.Rotation) (core.RotatedSession, bool, error) {
 	return core.RotatedSession{}, false, nil
 }

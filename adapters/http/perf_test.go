@@ -90,6 +90,12 @@ func TestRoundTrips_PerRequest(t *testing.T) {
 	}
 
 	tk = h.login(t, u, nil)
+	others := []tokens{h.login(t, u, nil), h.login(t, u, nil)}
+	revokeOther := func() response {
+		id := others[0].SessionID
+		others = others[1:]
+		return h.do(t, req{method: "DELETE", path: "/api/v1/sessions/" + id.String(), bearer: tk.AccessToken})
+	}
 	for _, c := range []struct {
 		name   string
 		do     func() response
@@ -98,8 +104,10 @@ func TestRoundTrips_PerRequest(t *testing.T) {
 	}{
 		{"refresh (fast path)", refresh, http.StatusOK, 1},
 		{"GET /auth/me", me, http.StatusOK, 1},
-		{"GET /sessions", listSessions, http.StatusOK, 3}, // BEGIN+SET+liveness, list, COMMIT
-		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 3},
+		{"GET /sessions", listSessions, http.StatusOK, 1},
+		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 3}, // BEGIN+SET+liveness, owner, ROLLBACK
+		// BEGIN+SET+liveness, owner, revoke, audit, COMMIT
+		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 5},
 		{"login", login, http.StatusOK, 5},
 	} {
 		count(c.do, c.status) // warm-up: statements get prepared

@@ -81,6 +81,7 @@ var hotStatements = sync.OnceValue(func() []string {
 	_, _ = q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{})
 	_, _ = q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{})
 	_, _ = q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{})
+	_, _ = q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{})
 	return rec.sql
 })
 

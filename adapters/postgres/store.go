@@ -118,6 +118,17 @@ func (s *Store) UserIfSessionLive(ctx context.Context, accountID, sessionID, use
 	return u, err
 }
 
+// SessionListLive implements core.Store: one statement, one round trip.
+func (s *Store) SessionListLive(ctx context.Context, accountID, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
+	var out []core.SessionInfo
+	err := s.oneShot(ctx, accountID, func(q *sqlcgen.Queries) error {
+		var err error
+		out, err = sessionListLive(ctx, q, accountID, userID, now)
+		return err
+	})
+	return out, err
+}
+
 // RotateIfCurrent implements core.Store: the tenant setting and the
 // conditional UPDATE in one round trip, one implicit transaction.
 func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (core.RotatedSession, bool, error) {

@@ -178,7 +178,11 @@ func (t *tenantTx) UserLockCredentials(ctx context.Context, id uuid.UUID) (strin
 }
 
 func (t *tenantTx) SessionListLive(ctx context.Context, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
-	rows, err := t.q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: t.accountID, UserID: userID, Now: now})
+	return sessionListLive(ctx, t.q, t.accountID, userID, now)
+}
+
+func sessionListLive(ctx context.Context, q *sqlcgen.Queries, accountID, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
+	rows, err := q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: accountID, UserID: userID, Now: now})
 	if err != nil {
 		return nil, mapErr(err)
 	}
