@@ -16,16 +16,19 @@ const (
 	ActionLogoutAll            = "auth.logout_all"
 	ActionRefreshReuseDetected = "auth.refresh_reuse_detected"
 	ActionSessionRevoked       = "session.revoked"
-	ActionPasswordChanged      = "auth.password_changed"
-	ActionPasswordReset        = "auth.password_reset"
-	ActionPasswordResetAsked   = "auth.password_reset_requested"
-	ActionPolicyUpdate         = "account.session_policy_update"
-	ActionSessionsRevokedBulk  = "account.sessions_revoked_bulk"
-	ActionMemberCreated        = "member.created"
-	ActionMemberUpdated        = "member.updated"
-	ActionMemberRemoved        = "member.removed"
-	ActionMemberSessionsRevoke = "member.sessions_revoked"
-	ActionSessionEvicted       = "session.evicted"
+	// ActionSessionExpiredAbsolute: a refresh reached the absolute cap and
+	// the family was revoked (the token is consumed with it).
+	ActionSessionExpiredAbsolute = "session.expired_absolute"
+	ActionPasswordChanged        = "auth.password_changed"
+	ActionPasswordReset          = "auth.password_reset"
+	ActionPasswordResetAsked     = "auth.password_reset_requested"
+	ActionPolicyUpdate           = "account.session_policy_update"
+	ActionSessionsRevokedBulk    = "account.sessions_revoked_bulk"
+	ActionMemberCreated          = "member.created"
+	ActionMemberUpdated          = "member.updated"
+	ActionMemberRemoved          = "member.removed"
+	ActionMemberSessionsRevoke   = "member.sessions_revoked"
+	ActionSessionEvicted         = "session.evicted"
 )
 
 // AuditEvent records one change. It is written in the same transaction as

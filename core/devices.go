@@ -15,19 +15,34 @@ var errSessionNotFound = &Error{Code: CodeNotFound, Message: "session not found"
 
 // ListSessions returns the caller's live sessions, most recently used
 // first, marking the one the caller's access token belongs to.
+//
+// With a deferred liveness check it is one round trip: the caller's own
+// session is one of the user's sessions, listed exactly when it is live, so
+// a list without it means the session has ended (CodeInvalidToken) and
+// nothing is returned.
 func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
 	now := s.clock.Now()
 	var out []SessionInfo
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		var err error
-		out, err = tx.SessionListLive(ctx, p.UserID, now)
-		return err
-	})
+	var err error
+	if p.liveDeferred {
+		out, err = s.store.SessionListLive(ctx, p.AccountID, p.UserID, now)
+	} else {
+		err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+			var err error
+			out, err = tx.SessionListLive(ctx, p.UserID, now)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
+	current := false
 	for i := range out {
 		out[i].Current = out[i].ID == p.SessionID
+		current = current || out[i].Current
+	}
+	if p.liveDeferred && !current {
+		return nil, errSessionEnded
 	}
 	return out, nil
 }
@@ -39,7 +54,7 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 // every session the caller may not revoke (see errSessionNotFound).
 func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	return s.callerTx(ctx, p, now, func(tx TenantTx) error {
 		// SECURITY: the tenant transaction already hides other tenants'
 		// sessions; the owner check hides other users' sessions of this
 		// tenant.

@@ -61,6 +61,9 @@ type Principal struct {
 	AccountID uuid.UUID
 	SessionID uuid.UUID
 	Role      Role
+	// liveDeferred: the session's liveness is still to be checked, by the
+	// operation's first round trip (Service.AuthenticateDeferred).
+	liveDeferred bool
 }
 
 // NewSession is one sign-in to persist: the session row and its first

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,12 +56,27 @@ type Store interface {
 	// UserForLogin finds a user by normalised email across tenants.
 	// ErrNotFound when there is none.
 	UserForLogin(ctx context.Context, email string) (LoginUser, error)
-	// RefreshTokenAccount returns the tenant of a refresh token by jti hash,
-	// for tokens that carry no tid claim. ErrNotFound when unknown.
-	RefreshTokenAccount(ctx context.Context, jtiHash []byte) (uuid.UUID, error)
+	// SessionAccount returns the tenant of a session by id, for refresh
+	// tokens that carry no tid claim (legacy). ErrNotFound when unknown.
+	SessionAccount(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error)
 	// SessionIsLive reports whether the session exists, is not revoked and
 	// has not passed its idle or absolute deadline at now.
 	SessionIsLive(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time) (bool, error)
+	// UserIfSessionLive returns the user userID of the tenant, in one round
+	// trip, only while session sessionID is that user's and live at now (as
+	// SessionIsLive). ErrNotFound when the session is not live or the user
+	// does not exist.
+	UserIfSessionLive(ctx context.Context, accountID, sessionID, userID uuid.UUID, now time.Time) (User, error)
+	// SessionListLive is TenantTx.SessionListLive as one statement in one
+	// round trip, outside any explicit transaction.
+	SessionListLive(ctx context.Context, accountID, userID uuid.UUID, now time.Time) ([]SessionInfo, error)
+	// RotateIfCurrent is the refresh fast path: in one round trip (tenant
+	// scope and one conditional write, one implicit transaction) it applies
+	// r to the session only if the row meets every condition of g. ok is
+	// false, with a nil error, when the row does not meet them (or does not
+	// exist): nothing was written and the caller falls back to the slow
+	// path. Other errors are infrastructure failures; nothing was written.
+	RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g RotationGuard, r Rotation) (s RotatedSession, ok bool, err error)
 	// PasswordResetAccount returns the tenant of a password-reset token by
 	// its hash, whatever the token's state (the tenant transaction judges
 	// it). ErrNotFound when unknown.
@@ -69,7 +85,16 @@ type Store interface {
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
 	InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(TenantTx) error) error
+	// InSessionTx is InTenantTx for an authenticated caller whose session
+	// liveness is still to be checked: the check (as SessionIsLive) goes in
+	// the transaction's first round trip. When the session is not live, fn
+	// does not run, nothing is written and the error is ErrSessionNotLive.
+	InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(TenantTx) error) error
 }
+
+// ErrSessionNotLive is InSessionTx's answer for a session that is revoked,
+// past a deadline or unknown.
+var ErrSessionNotLive = errors.New("session is not live")
 
 // TenantTx is the set of operations available inside a tenant transaction.
 // The tenant is implicit. Not-found is ErrNotFound; a unique-key violation
@@ -99,18 +124,22 @@ type TenantTx interface {
 	UserLockCredentials(ctx context.Context, id uuid.UUID) (passwordHash string, active bool, err error)
 
 	SessionCreate(ctx context.Context, s NewSession) error
-	// SessionLockByRefreshToken locks the session the token belongs to and
-	// returns its state. ErrNotFound for an unknown token.
-	SessionLockByRefreshToken(ctx context.Context, jtiHash []byte) (FamilyState, error)
+	// SessionLockForRefresh locks the session row (the refresh slow path)
+	// and returns its state with its user's. ErrNotFound for an unknown
+	// session.
+	SessionLockForRefresh(ctx context.Context, sessionID uuid.UUID) (FamilyState, error)
+	// SessionRotate writes a rotation decided on the locked row. An error
+	// when the row's current token is no longer r.OldJTIHash (cannot happen
+	// under the lock).
 	SessionRotate(ctx context.Context, r Rotation) error
-	// SessionRevoke revokes one live session and its tokens; false when it
+	// SessionRevoke revokes one live session (its whole token family); false when it
 	// was already revoked or does not exist.
 	SessionRevoke(ctx context.Context, sessionID uuid.UUID, now time.Time, reason string) (bool, error)
 	// SessionRevokeAllForUser revokes the user's live sessions except
 	// `except` (when not nil) and returns how many.
 	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
 	// SessionRevokeAllForAccount revokes, in one statement, every live
-	// session of the account and their refresh tokens, except the sessions
+	// session of the account, except the sessions
 	// of exceptUser (when not nil), and returns how many sessions. Sessions
 	// already revoked or expired are left as they are.
 	SessionRevokeAllForAccount(ctx context.Context, exceptUser *uuid.UUID, now time.Time, reason string) (int64, error)

@@ -260,125 +260,6 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	return s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
 }
 
-// Refresh rotates a refresh token (SPEC §3). The rotation is one
-// transaction: lock the session row, let DecideRefresh decide, write.
-// Rejections that change state (absolute cap consumes the token; reuse
-// revokes the family) commit that change before the error is returned.
-func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (TokenPair, error) {
-	claims, err := s.tokens.VerifyRefresh(rawToken)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	hash := HashJTI(claims.JTI)
-	accountID := claims.AccountID
-	if accountID == uuid.Nil {
-		accountID, err = s.store.RefreshTokenAccount(ctx, hash)
-		if errors.Is(err, ErrNotFound) {
-			return TokenPair{}, Errorf(CodeInvalidRefreshToken, "refresh token is not valid")
-		}
-		if err != nil {
-			return TokenPair{}, err
-		}
-	}
-	now := s.clock.Now()
-
-	var (
-		decision RefreshDecision
-		family   FamilyState
-		newJTI   string
-	)
-	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		var err error
-		family, err = tx.SessionLockByRefreshToken(ctx, hash)
-		if errors.Is(err, ErrNotFound) {
-			decision = reject(CodeInvalidRefreshToken)
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var current EffectivePolicy
-		if claims.Legacy() {
-			override, err := tx.AccountPolicy(ctx)
-			if err != nil {
-				return err
-			}
-			current = s.cfg.Policy.Effective(override)
-		}
-		decision = DecideRefresh(RefreshInput{
-			Now: now, Claims: claims, PresentedHash: hash, Family: family, Current: current, Grace: s.cfg.Grace,
-		})
-		switch decision.Outcome {
-		case RefreshReject:
-			if !decision.RevokeFamily {
-				return nil
-			}
-			if _, err := tx.SessionRevoke(ctx, family.SessionID, now, decision.RevokeReason); err != nil {
-				return err
-			}
-			if decision.Code == CodeRefreshTokenReused {
-				return tx.Audit(ctx, s.event(accountID, &family.UserID, ActionRefreshReuseDetected, "session",
-					family.SessionID.String(), map[string]any{
-						"session_id": family.SessionID.String(), "generation": family.Generation,
-						"presented_jti_hash": fmt.Sprintf("%x", hash),
-					}, client, now))
-			}
-			return nil
-		case RefreshRotate:
-			newJTI = NewJTI()
-			return tx.SessionRotate(ctx, Rotation{
-				SessionID: family.SessionID, OldJTIHash: hash,
-				NewJTIHash: HashJTI(newJTI), NewJTISealed: SealSuccessor(claims.JTI, newJTI),
-				Now: now, AuthTime: decision.AuthTime, Snapshot: decision.Snapshot,
-				IdleExpiresAt: decision.IdleExpiresAt, AbsoluteExpiresAt: decision.AbsoluteExpiresAt,
-				TokenExpiresAt: decision.TokenExpiresAt, Client: client,
-			})
-		}
-		return nil
-	})
-	if err != nil {
-		return TokenPair{}, err
-	}
-
-	switch decision.Outcome {
-	case RefreshRotate:
-		authTime := decision.AuthTime
-		refresh := RefreshClaims{
-			Subject: family.UserID, SessionID: family.SessionID, AccountID: accountID, JTI: newJTI,
-			IssuedAt: now, ExpiresAt: decision.TokenExpiresAt, AuthTime: &authTime,
-			IdleMax: decision.Snapshot.IdleSeconds, AbsMax: decision.Snapshot.AbsoluteSeconds,
-		}
-		return s.issue(accountID, family.Role, refresh, decision.IdleExpiresAt, decision.AbsoluteExpiresAt, now)
-	case RefreshConverge:
-		// The current token, re-signed from the row: same jti, same claims.
-		currentJTI, ok := OpenSuccessor(claims.JTI, family.CurrentJTISealed)
-		if !ok || family.RotatedAt == nil {
-			return TokenPair{}, Errorf(CodeInvalidRefreshToken, "refresh token is not valid")
-		}
-		authTime := family.AuthTime
-		refresh := RefreshClaims{
-			Subject: family.UserID, SessionID: family.SessionID, AccountID: accountID, JTI: currentJTI,
-			IssuedAt:  *family.RotatedAt,
-			ExpiresAt: family.RotatedAt.Add(family.Snapshot.Idle()),
-			AuthTime:  &authTime, IdleMax: family.Snapshot.IdleSeconds, AbsMax: family.Snapshot.AbsoluteSeconds,
-		}
-		return s.issue(accountID, family.Role, refresh, family.IdleExpiresAt, family.AbsoluteExpiresAt, now)
-	default:
-		if decision.Code == CodeRefreshTokenReused {
-			s.log.WarnContext(ctx, "refresh token reuse detected; session revoked",
-				"account_id", accountID, "session_id", family.SessionID)
-		}
-		return TokenPair{}, &Error{Code: decision.Code, Message: refreshRejectMessage[decision.Code]}
-	}
-}
-
-var refreshRejectMessage = map[Code]string{
-	CodeInvalidRefreshToken:    "refresh token is not valid",
-	CodeSessionExpiredIdle:     "session expired after inactivity",
-	CodeSessionExpiredAbsolute: "session reached its maximum lifetime; sign in again",
-	CodeRefreshTokenReused:     "refresh token was already used; the session has been revoked",
-}
-
 // issue signs an access token and the given refresh claims.
 func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, idleExp, absExp, now time.Time) (TokenPair, error) {
 	access := AccessClaims{
@@ -414,10 +295,43 @@ func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive
 			return Principal{}, err
 		}
 		if !live {
-			return Principal{}, Errorf(CodeInvalidToken, "session has ended")
+			return Principal{}, errSessionEnded
 		}
 	}
 	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role}, nil
+}
+
+// AuthenticateDeferred verifies an access token like Authenticate but
+// leaves the session-liveness check to the operation's own store call, so
+// that an authenticated request costs one round trip, not two. Only
+// operations that honour the deferral may be given its principal: Me,
+// ListSessions, RevokeSession and LogoutAll (each checks liveness in its
+// first round trip, or in its one statement, and answers CodeInvalidToken
+// when the session ended);
+// any other method taking a Principal expects Authenticate's.
+func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Principal, error) {
+	c, err := s.tokens.VerifyAccess(rawToken, s.clock.Now())
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, liveDeferred: true}, nil
+}
+
+// errSessionEnded answers an access token whose session is no longer live.
+var errSessionEnded = &Error{Code: CodeInvalidToken, Message: "session has ended"}
+
+// callerTx runs fn in the caller's tenant transaction. For a principal whose
+// liveness check was deferred, the transaction's first round trip checks it
+// too, and fn does not run when the session has ended.
+func (s *Service) callerTx(ctx context.Context, p Principal, now time.Time, fn func(TenantTx) error) error {
+	if !p.liveDeferred {
+		return s.store.InTenantTx(ctx, p.AccountID, fn)
+	}
+	err := s.store.InSessionTx(ctx, p.AccountID, p.SessionID, now, fn)
+	if errors.Is(err, ErrSessionNotLive) {
+		return errSessionEnded
+	}
+	return err
 }
 
 // Logout ends the caller's current session and, when a refresh token of
@@ -464,7 +378,7 @@ func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, cl
 func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (int64, error) {
 	now := s.clock.Now()
 	var n int64
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
 			return err
@@ -477,9 +391,19 @@ func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (in
 
 // Me returns the caller's profile. A token whose subject is not a user of
 // its tenant identifies nobody: CodeInvalidToken, like any other bad token.
+// With a deferred liveness check it is one round trip: the user row only
+// while the session is live.
 func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
 	var u User
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	var err error
+	if p.liveDeferred {
+		u, err = s.store.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
+		if errors.Is(err, ErrNotFound) {
+			return User{}, errSessionEnded
+		}
+		return u, err
+	}
+	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
 		var err error
 		u, err = tx.UserGet(ctx, p.UserID)
 		return err

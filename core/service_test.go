@@ -38,8 +38,20 @@ func (f *fakeStore) UserForLogin(_ context.Context, email string) (core.LoginUse
 	}
 	return f.user, nil
 }
-func (f *fakeStore) RefreshTokenAccount(context.Context, []byte) (uuid.UUID, error) {
+func (f *fakeStore) SessionAccount(context.Context, uuid.UUID) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound
+}
+func (f *fakeStore) UserIfSessionLive(context.Context, uuid.UUID, uuid.UUID, uuid.UUID, time.Time) (core.User, error) {
+	return core.User{}, core.ErrNotFound
+}
+func (f *fakeStore) SessionListLive(context.Context, uuid.UUID, uuid.UUID, time.Time) ([]core.SessionInfo, error) {
+	return nil, nil
+}
+func (f *fakeStore) RotateIfCurrent(context.Context, uuid.UUID, core.RotationGuard, core.Rotation) (core.RotatedSession, bool, error) {
+	return core.RotatedSession{}, false, nil
+}
+func (f *fakeStore) InSessionTx(ctx context.Context, id uuid.UUID, _ uuid.UUID, _ time.Time, fn func(core.TenantTx) error) error {
+	return f.InTenantTx(ctx, id, fn)
 }
 func (f *fakeStore) PasswordResetAccount(context.Context, []byte) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound

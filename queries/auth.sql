@@ -6,8 +6,8 @@ SELECT f.user_id::uuid AS user_id, f.account_id::uuid AS account_id,
        f.account_role::text AS account_role
 FROM auth_user_for_login(@email::text) AS f(user_id, account_id, password_hash, is_active, account_role);
 
--- name: AuthRefreshTokenAccount :one
-SELECT auth_refresh_token_account(@jti_hash::bytea)::uuid AS account_id;
+-- name: AuthSessionAccount :one
+SELECT auth_session_account(@session_id::uuid)::uuid AS account_id;
 
 -- name: AuthSessionIsLive :one
 SELECT auth_session_is_live(@account_id::uuid, @session_id::uuid, @now::timestamptz)::boolean AS live;

@@ -1,73 +1,107 @@
 -- name: SessionCreate :exec
--- One sign-in: the session row and its first refresh token.
-WITH s AS (
-    INSERT INTO sessions (
-        account_id, id, user_id, device_name, device_id, ip_address, user_agent,
-        last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
-        idle_expires_at, absolute_expires_at, current_jti_hash)
-    VALUES (
-        @account_id, @id, @user_id, @device_name, @device_id, @ip_address, @user_agent,
-        @ip_address, @user_agent, @auth_time, @idle_seconds, @absolute_seconds, @now, @now,
-        @idle_expires_at, @absolute_expires_at, @jti_hash)
-    RETURNING account_id, id
-)
-INSERT INTO refresh_tokens (account_id, jti_hash, session_id, issued_at, expires_at)
-SELECT s.account_id, @jti_hash, s.id, @now, @token_expires_at FROM s;
+-- One sign-in: the session row, which holds its first refresh token's hash.
+INSERT INTO sessions (
+    account_id, id, user_id, device_name, device_id, ip_address, user_agent,
+    last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
+    idle_expires_at, absolute_expires_at, current_jti_hash)
+VALUES (
+    @account_id, @id, @user_id, @device_name, @device_id, @ip_address, @user_agent,
+    @ip_address, @user_agent, @auth_time, @idle_seconds, @absolute_seconds, @now, @now,
+    @idle_expires_at, @absolute_expires_at, @jti_hash);
 
--- name: SessionLockByRefreshToken :one
--- Locks the family's session row. Only immutable columns of the token row are
--- read (its session); everything the decision needs lives on the session row,
--- which READ COMMITTED re-reads at its newest version after waiting for the
--- lock, so two concurrent rotations cannot both see the same "current" token.
+-- name: SessionRotateIfCurrent :one
+-- The refresh fast path: one statement, sent in the same round trip as the
+-- tenant setting. It rotates only when the row is exactly what core's
+-- RotationGuard states (the presented token is the current one, of this
+-- user, not revoked, idle deadline ahead, the snapshot and absolute deadline
+-- those of the claims, the user active); anything else matches no row and
+-- core's slow path decides. A concurrent rotation of the same token waits
+-- for the row lock, re-checks the WHERE against the new version (READ
+-- COMMITTED) and matches nothing, so one token rotates once. Only unindexed
+-- columns change: a HOT update (migrations/00004).
+UPDATE sessions s SET
+    previous_jti_hash  = s.current_jti_hash,
+    current_jti_hash   = @new_jti_hash,
+    current_jti_sealed = @new_jti_sealed,
+    rotated_at         = @now::timestamptz,
+    last_used_at       = @now::timestamptz,
+    last_ip            = @last_ip,
+    last_user_agent    = @last_user_agent,
+    generation         = s.generation + 1,
+    idle_expires_at    = @idle_expires_at
+FROM users u
+WHERE s.account_id = @account_id AND s.id = @session_id
+  AND s.current_jti_hash = @presented_jti_hash
+  AND s.user_id = @user_id
+  AND s.revoked_at IS NULL
+  AND s.idle_expires_at > @now::timestamptz
+  AND s.absolute_expires_at > @now::timestamptz
+  AND s.absolute_expires_at = @absolute_expires_at
+  AND s.auth_time = @auth_time
+  AND s.idle_seconds = @idle_seconds
+  AND s.absolute_seconds = @absolute_seconds
+  AND u.account_id = s.account_id AND u.id = s.user_id AND u.is_active
+RETURNING u.account_role, s.generation;
+
+-- name: SessionLockForRefresh :one
+-- The refresh slow path: locks the family's session row (by the token's sid)
+-- with its user's state. READ COMMITTED re-reads the row at its newest
+-- version after waiting for the lock, so two concurrent rotations cannot
+-- both see the same "current" token.
 SELECT s.id, s.user_id, s.auth_time, s.idle_seconds, s.absolute_seconds,
        s.idle_expires_at, s.absolute_expires_at, s.current_jti_hash,
        s.previous_jti_hash, s.current_jti_sealed, s.rotated_at, s.generation,
        s.revoked_at, u.is_active AS user_is_active, u.account_role
-FROM refresh_tokens rt
-JOIN sessions s ON s.account_id = rt.account_id AND s.id = rt.session_id
+FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
-WHERE rt.account_id = @account_id AND rt.jti_hash = @jti_hash
+WHERE s.account_id = @account_id AND s.id = @session_id
 FOR UPDATE OF s;
 
--- name: SessionRotate :exec
--- One rotation: the session slides and records the new current token, the
--- presented token is marked used, the new token row is inserted.
-WITH s AS (
-    UPDATE sessions SET
-        previous_jti_hash   = current_jti_hash,
-        current_jti_hash    = @new_jti_hash,
-        current_jti_sealed  = @new_jti_sealed,
-        rotated_at          = @now,
-        last_used_at        = @now,
-        last_ip             = @last_ip,
-        last_user_agent     = @last_user_agent,
-        generation          = generation + 1,
-        auth_time           = @auth_time,
-        idle_seconds        = @idle_seconds,
-        absolute_seconds    = @absolute_seconds,
-        idle_expires_at     = @idle_expires_at,
-        absolute_expires_at = @absolute_expires_at
-    WHERE sessions.account_id = @account_id AND sessions.id = @session_id
-    RETURNING sessions.account_id, sessions.id
-), used AS (
-    UPDATE refresh_tokens SET used_at = @now
-    WHERE refresh_tokens.account_id = @account_id AND refresh_tokens.jti_hash = @old_jti_hash
-      AND refresh_tokens.used_at IS NULL
-)
-INSERT INTO refresh_tokens (account_id, jti_hash, session_id, issued_at, expires_at)
-SELECT s.account_id, @new_jti_hash, s.id, @now, @token_expires_at FROM s;
+-- name: SessionRotate :execrows
+-- One rotation decided by the slow path on the locked row: the session
+-- slides and records the new current token; the presented one becomes the
+-- previous.
+UPDATE sessions SET
+    previous_jti_hash   = current_jti_hash,
+    current_jti_hash    = @new_jti_hash,
+    current_jti_sealed  = @new_jti_sealed,
+    rotated_at          = @now::timestamptz,
+    last_used_at        = @now::timestamptz,
+    last_ip             = @last_ip,
+    last_user_agent     = @last_user_agent,
+    generation          = generation + 1,
+    auth_time           = @auth_time,
+    idle_seconds        = @idle_seconds,
+    absolute_seconds    = @absolute_seconds,
+    idle_expires_at     = @idle_expires_at,
+    absolute_expires_at = @absolute_expires_at
+WHERE account_id = @account_id AND id = @session_id AND current_jti_hash = @old_jti_hash;
+
+-- name: SessionIsLive :one
+-- The liveness of the caller's session, inside the tenant's transaction
+-- (its first round trip).
+SELECT EXISTS (
+    SELECT 1 FROM sessions
+    WHERE account_id = @account_id AND id = @session_id AND revoked_at IS NULL
+      AND idle_expires_at > @now AND absolute_expires_at > @now) AS live;
+
+-- name: UserGetIfSessionLive :one
+-- GET /auth/me in one statement: the caller's user row, only while the
+-- access token's session is live (revocation bites at once, JWT-09).
+SELECT u.account_id, u.id, u.email, u.name, u.account_role, u.is_active, u.created_at
+FROM sessions s
+JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
+WHERE s.account_id = @account_id AND s.id = @session_id AND s.user_id = @user_id
+  AND s.revoked_at IS NULL AND s.idle_expires_at > @now AND s.absolute_expires_at > @now;
 
 -- name: SessionRevoke :one
--- Revokes one live session and its tokens; returns how many sessions changed
--- (0 when it was already revoked: already revoked rows are not re-stamped).
+-- Revokes one live session (and so every token of its family); returns how
+-- many sessions changed (0 when it was already revoked: already revoked rows
+-- are not re-stamped).
 WITH s AS (
     UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
     WHERE sessions.account_id = @account_id AND sessions.id = @session_id AND sessions.revoked_at IS NULL
     RETURNING sessions.account_id, sessions.id
-), t AS (
-    UPDATE refresh_tokens rt SET revoked_at = @now
-    FROM s
-    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s;
 
@@ -80,10 +114,6 @@ WITH s AS (
       AND sessions.idle_expires_at > @now::timestamptz AND sessions.absolute_expires_at > @now::timestamptz
       AND (sqlc.narg(except_session_id)::uuid IS NULL OR sessions.id <> sqlc.narg(except_session_id)::uuid)
     RETURNING sessions.account_id, sessions.id
-), t AS (
-    UPDATE refresh_tokens rt SET revoked_at = @now
-    FROM s
-    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s;
 
@@ -92,8 +122,8 @@ SELECT user_id FROM sessions WHERE account_id = @account_id AND id = @id;
 
 -- name: SessionRevokeAllForAccount :one
 -- Bulk revocation, one statement: every live session of the account (except
--- those of one user, when given) and their unrevoked refresh tokens. Already
--- revoked or expired sessions are not touched, so a second call counts 0.
+-- those of one user, when given). Already revoked or expired sessions are
+-- not touched, so a second call counts 0.
 WITH s AS (
     UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
     WHERE sessions.account_id = @account_id AND sessions.revoked_at IS NULL
@@ -101,10 +131,6 @@ WITH s AS (
       AND sessions.absolute_expires_at > @now::timestamptz
       AND (sqlc.narg(except_user_id)::uuid IS NULL OR sessions.user_id <> sqlc.narg(except_user_id)::uuid)
     RETURNING sessions.account_id, sessions.id
-), t AS (
-    UPDATE refresh_tokens rt SET revoked_at = @now::timestamptz
-    FROM s
-    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s;
 

@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
 	"github.com/sessiond/sessiond/adapters/audit"
@@ -75,7 +76,13 @@ var deviceNamer = sync.OnceValues(func() (*useragent.Namer, error) { return user
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	db := pgtest.Shared(t)
-	pool := db.AppPool(t, 30)
+	return newHarnessOn(t, db, db.AppPool(t, 30), opts...)
+}
+
+// newHarnessOn is newHarness over a given pool of db (perf_test.go counts
+// the round trips of a pool's connections).
+func newHarnessOn(t testing.TB, db *pgtest.DB, pool *pgxpool.Pool, opts ...harnessOption) *harness {
+	t.Helper()
 	cfg := core.DefaultConfig()
 	hcfg := httpadapter.Config{CookieSecure: true}
 	for _, o := range opts {
@@ -104,7 +111,13 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	clk := clock.NewFake(t0)
 	store := postgres.NewStore(pool, audit.NewWriter())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := core.NewService(store, codec, hasher, clk, cfg, namer.DeviceNamer(), mail, log)
+	// The verified-token cache as in production: revocation must bite
+	// through it (TestJWT09_EveryBearerOperation_RefusesRevokedSession).
+	tokens, err := jose.NewVerifyCache(codec, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := core.NewService(store, tokens, hasher, clk, cfg, namer.DeviceNamer(), mail, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,38 +6,44 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
 )
 
 // PurgeCounts is how many rows a purge removed.
 type PurgeCounts struct {
-	Sessions      int64 `json:"sessions"`
-	RefreshTokens int64 `json:"refresh_tokens"`
-	ResetTokens   int64 `json:"password_reset_tokens"`
+	Sessions    int64 `json:"sessions"`
+	ResetTokens int64 `json:"password_reset_tokens"`
 }
 
 func (c *PurgeCounts) add(r sqlcgen.MaintenancePurgeExpiredRow) {
 	c.Sessions += r.Sessions
-	c.RefreshTokens += r.RefreshTokens
 	c.ResetTokens += r.ResetTokens
 }
 
+// MinPurgeRetention is the floor the database puts under the retention
+// (migrations/00004): no caller can purge a session whose absolute deadline
+// passed less than this long ago.
+const MinPurgeRetention = 24 * time.Hour
+
 // PurgeExpired removes, in batches of batchSize, the sessions whose
-// absolute deadline passed more than retention before now (with their
-// refresh tokens: such a session can never be refreshed again, and the
-// retention keeps recent ones for support and forensics), and the reset
-// tokens that are used or expired at now. now comes from the caller's
-// clock.
+// absolute deadline passed more than retention before the database's now
+// (such a session can never be refreshed again; the retention, at least
+// MinPurgeRetention, keeps recent ones for support and forensics), and the
+// reset tokens that are used or expired.
 //
 // Each batch is its own short transaction through the SECURITY DEFINER
-// function maintenance_purge_expired (migrations/00002): row-level security
+// function maintenance_purge_expired (migrations/00004): row-level security
 // hides every row from the runtime role without a tenant, so a cross-tenant
-// purge needs that one narrow, audited path. Rows are picked FOR UPDATE
+// purge needs that one narrow, audited path. The function takes no time
+// from its caller (finding 4 of the outside review: a caller-chosen "now"
+// let the runtime role purge live sessions). Rows are picked FOR UPDATE
 // SKIP LOCKED, so several instances purging at once split the work, each
 // row is removed (and counted) by exactly one of them, and none waits on
 // another. The loop ends when a batch comes back short: the rest, if any,
 // is locked by another purge (which deletes it) or by a request (next run).
-func (s *Store) PurgeExpired(ctx context.Context, now time.Time, retention time.Duration, batchSize int) (PurgeCounts, error) {
+func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batchSize int) (PurgeCounts, error) {
 	var total PurgeCounts
 	if batchSize < 1 || batchSize > 1<<20 {
 		return total, fmt.Errorf("purge: batch size %d out of range", batchSize)
@@ -45,13 +51,12 @@ func (s *Store) PurgeExpired(ctx context.Context, now time.Time, retention time.
 	if retention < 0 {
 		return total, errors.New("purge: negative retention")
 	}
-	cutoff := now.Add(-retention)
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
 		r, err := s.q.MaintenancePurgeExpired(ctx, sqlcgen.MaintenancePurgeExpiredParams{
-			Cutoff: cutoff, Now: now, BatchSize: int32(batchSize),
+			Retention: pgtype.Interval{Microseconds: retention.Microseconds(), Valid: true}, BatchSize: int32(batchSize),
 		})
 		if err != nil {
 			return total, fmt.Errorf("purge: %w", err)

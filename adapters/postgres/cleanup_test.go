@@ -18,9 +18,9 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// The purge is global (every tenant), so each test works in its own era,
-// long before anything else in the shared database: rows of other tests
-// are never older than its cutoff.
+// The purge is global (every tenant) and uses the database's clock
+// (migrations/00004), so tests place rows relative to now; no other test of
+// this package leaves sessions past their absolute deadline.
 const retention = 7 * 24 * time.Hour
 
 // tenant is an account with one user, created as the superuser.
@@ -42,9 +42,9 @@ func newTenant(t *testing.T, admin *pgx.Conn, at time.Time) tenant {
 	return tn
 }
 
-// addSessions inserts n sessions of tn whose absolute deadline is abs, each
-// with tokensEach refresh tokens, and returns their ids.
-func addSessions(t *testing.T, admin *pgx.Conn, tn tenant, n, tokensEach int, abs time.Time) []uuid.UUID {
+// addSessions inserts n sessions of tn whose absolute deadline is abs and
+// returns their ids.
+func addSessions(t *testing.T, admin *pgx.Conn, tn tenant, n int, abs time.Time) []uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
 	start := abs.Add(-time.Hour)
@@ -56,12 +56,6 @@ func addSessions(t *testing.T, admin *pgx.Conn, tn tenant, n, tokensEach int, ab
 			VALUES ($1, $2, $3, $4, 60, 3600, $4, $4, $5, $5, $6)`,
 			tn.AccountID, id, tn.UserID, start, abs, randomHash()); err != nil {
 			t.Fatal(err)
-		}
-		for range tokensEach {
-			if _, err := admin.Exec(ctx, `INSERT INTO refresh_tokens (account_id, jti_hash, session_id, issued_at, expires_at)
-				VALUES ($1, $2, $3, $4, $5)`, tn.AccountID, randomHash(), id, start, abs); err != nil {
-				t.Fatal(err)
-			}
 		}
 		ids = append(ids, id)
 	}
@@ -101,23 +95,22 @@ func TestPurgeExpired_RemovesOnlyWhatIsPastDeadlinePlusRetention(t *testing.T) {
 	db := pgtest.Shared(t)
 	admin := db.Admin(t)
 	store := newStore(t, db, 4)
-	now := time.Date(1995, 6, 1, 12, 0, 0, 0, time.UTC)
+	now := time.Now()
 	tn := newTenant(t, admin, now.AddDate(0, -1, 0))
 
-	expired := addSessions(t, admin, tn, 3, 2, now.Add(-retention-time.Second))
-	withinRetention := addSessions(t, admin, tn, 1, 2, now.Add(-retention+time.Second))
-	atCutoff := addSessions(t, admin, tn, 1, 1, now.Add(-retention)) // cutoff is exclusive (<)
-	live := addSessions(t, admin, tn, 1, 3, now.Add(time.Hour))
+	expired := addSessions(t, admin, tn, 3, now.Add(-retention-time.Hour))
+	withinRetention := addSessions(t, admin, tn, 1, now.Add(-retention+time.Hour))
+	live := addSessions(t, admin, tn, 1, now.Add(time.Hour))
 	usedAt := now.Add(-time.Minute)
 	spentExpired := addResetToken(t, admin, tn, now.Add(-time.Hour), now.Add(-time.Minute), nil)
 	spentUsed := addResetToken(t, admin, tn, now.Add(-10*time.Minute), now.Add(20*time.Minute), &usedAt)
 	fresh := addResetToken(t, admin, tn, now.Add(-10*time.Minute), now.Add(20*time.Minute), nil)
 
-	got, err := store.PurgeExpired(context.Background(), now, retention, 2) // batches of 2: several rounds
+	got, err := store.PurgeExpired(context.Background(), retention, 2) // batches of 2: several rounds
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := postgres.PurgeCounts{Sessions: 3, RefreshTokens: 6, ResetTokens: 2}
+	want := postgres.PurgeCounts{Sessions: 3, ResetTokens: 2}
 	if got != want {
 		t.Fatalf("purged %+v, want %+v", got, want)
 	}
@@ -126,15 +119,9 @@ func TestPurgeExpired_RemovesOnlyWhatIsPastDeadlinePlusRetention(t *testing.T) {
 			t.Errorf("expired session %s survived", id)
 		}
 	}
-	if n := count(t, admin, `SELECT count(*) FROM refresh_tokens WHERE session_id = ANY($1)`, expired); n != 0 {
-		t.Errorf("%d refresh tokens of expired sessions survived", n)
-	}
-	kept := append(append(append([]uuid.UUID{}, withinRetention...), atCutoff...), live...)
+	kept := append(append([]uuid.UUID{}, withinRetention...), live...)
 	if n := count(t, admin, `SELECT count(*) FROM sessions WHERE id = ANY($1)`, kept); n != len(kept) {
 		t.Errorf("%d of %d sessions inside retention or live survived", n, len(kept))
-	}
-	if n := count(t, admin, `SELECT count(*) FROM refresh_tokens WHERE session_id = ANY($1)`, kept); n != 6 {
-		t.Errorf("%d refresh tokens of kept sessions, want 6", n)
 	}
 	if n := count(t, admin, `SELECT count(*) FROM password_reset_tokens WHERE token_hash = ANY($1)`, [][]byte{spentExpired, spentUsed}); n != 0 {
 		t.Errorf("%d spent reset tokens survived", n)
@@ -144,23 +131,55 @@ func TestPurgeExpired_RemovesOnlyWhatIsPastDeadlinePlusRetention(t *testing.T) {
 	}
 
 	// Nothing left to do: a second run removes nothing.
-	again, err := store.PurgeExpired(context.Background(), now, retention, 2)
+	again, err := store.PurgeExpired(context.Background(), retention, 2)
 	if err != nil || again != (postgres.PurgeCounts{}) {
 		t.Fatalf("second run: %+v, %v", again, err)
+	}
+}
+
+// Finding 4 of the outside review: the runtime role could call the purge
+// with times of its choosing, ('infinity', 'infinity', 100000), and delete
+// every tenant's live sessions. Now the function takes no time from its
+// caller and the retention has a floor: whatever the runtime role passes,
+// live sessions (and sessions expired less than the floor ago) survive.
+func TestPurge_Finding4_RuntimeRoleCannotPurgeLiveSessions(t *testing.T) {
+	db := pgtest.Shared(t)
+	admin := db.Admin(t)
+	now := time.Now()
+	a, b := newTenant(t, admin, now.AddDate(0, -1, 0)), newTenant(t, admin, now.AddDate(0, -1, 0))
+	live := append(addSessions(t, admin, a, 2, now.Add(time.Hour)), addSessions(t, admin, b, 2, now.Add(24*time.Hour))...)
+	recent := addSessions(t, admin, a, 1, now.Add(-time.Hour)) // expired, but inside the floor
+
+	app := appConn(t, db)
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT * FROM maintenance_purge_expired('infinity'::timestamptz, 'infinity'::timestamptz, 100000)`,
+		`SELECT * FROM maintenance_purge_expired('-100 years'::interval, 100000)`,
+		`SELECT * FROM maintenance_purge_expired('0'::interval, 100000)`,
+	} {
+		// The old signature no longer exists (an error is a fine answer);
+		// the new one must not touch what is live.
+		if _, err := app.Exec(ctx, q); err != nil {
+			t.Logf("%s: %v", q, err)
+		}
+	}
+	all := append(append([]uuid.UUID{}, live...), recent...)
+	if n := count(t, admin, `SELECT count(*) FROM sessions WHERE id = ANY($1)`, all); n != len(all) {
+		t.Fatalf("the runtime role purged %d of %d live or recently expired sessions", len(all)-n, len(all))
 	}
 }
 
 func TestPurgeExpired_TwoConcurrentRuns_RemoveEachRowOnce(t *testing.T) {
 	db := pgtest.Shared(t)
 	admin := db.Admin(t)
-	now := time.Date(1992, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := time.Now()
 	tn := newTenant(t, admin, now.AddDate(-1, 0, 0))
 	const sessions, resetTokens = 400, 150
-	addSessions(t, admin, tn, sessions, 2, now.Add(-retention-time.Hour))
+	addSessions(t, admin, tn, sessions, now.Add(-retention-time.Hour))
 	for range resetTokens {
 		addResetToken(t, admin, tn, now.Add(-2*time.Hour), now.Add(-time.Hour), nil)
 	}
-	live := addSessions(t, admin, tn, 5, 1, now.Add(time.Hour))
+	live := addSessions(t, admin, tn, 5, now.Add(time.Hour))
 
 	// Two "instances": separate pools, started together.
 	stores := []*postgres.Store{newStore(t, db, 2), newStore(t, db, 2)}
@@ -173,7 +192,7 @@ func TestPurgeExpired_TwoConcurrentRuns_RemoveEachRowOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i], errs[i] = s.PurgeExpired(context.Background(), now, retention, 20)
+			results[i], errs[i] = s.PurgeExpired(context.Background(), retention, 20)
 		}()
 	}
 	close(start)
@@ -185,10 +204,9 @@ func TestPurgeExpired_TwoConcurrentRuns_RemoveEachRowOnce(t *testing.T) {
 			t.Fatalf("run %d: %v", i, err)
 		}
 		total.Sessions += results[i].Sessions
-		total.RefreshTokens += results[i].RefreshTokens
 		total.ResetTokens += results[i].ResetTokens
 	}
-	want := postgres.PurgeCounts{Sessions: sessions, RefreshTokens: 2 * sessions, ResetTokens: resetTokens}
+	want := postgres.PurgeCounts{Sessions: sessions, ResetTokens: resetTokens}
 	if total != want {
 		t.Fatalf("runs removed %+v and %+v, sum %+v; want each row once: %+v", results[0], results[1], total, want)
 	}
@@ -203,11 +221,11 @@ func TestPurgeExpired_TwoConcurrentRuns_RemoveEachRowOnce(t *testing.T) {
 func TestPurgeExpired_RejectsBadArguments(t *testing.T) {
 	store := newStore(t, pgtest.Shared(t), 1)
 	for _, batch := range []int{0, -1} {
-		if _, err := store.PurgeExpired(context.Background(), time.Now(), retention, batch); err == nil {
+		if _, err := store.PurgeExpired(context.Background(), retention, batch); err == nil {
 			t.Errorf("batch %d accepted", batch)
 		}
 	}
-	if _, err := store.PurgeExpired(context.Background(), time.Now(), -time.Hour, 10); err == nil {
+	if _, err := store.PurgeExpired(context.Background(), -time.Hour, 10); err == nil {
 		t.Error("negative retention accepted")
 	}
 }

@@ -2,10 +2,16 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
 )
 
 func pgxConfig(databaseURL string) (*pgx.ConnConfig, error) {
@@ -16,17 +22,30 @@ func pgxConfig(databaseURL string) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
+// DefaultMaxConns sizes the pool for the machine: 4 connections per CPU
+// the Go runtime uses, at least 4. A request holds a connection for one
+// round trip (refresh, /auth/me) or a short transaction, and PostgreSQL on
+// the same few cores gains nothing from more concurrently active backends.
+func DefaultMaxConns() int32 {
+	return int32(max(4, 4*runtime.GOMAXPROCS(0)))
+}
+
 // NewPool connects to databaseURL (the runtime role) and checks the
-// connection. The returned cleanup closes the pool.
+// connection. maxConns 0 means DefaultMaxConns. pgx's default query mode
+// caches prepared statements per connection; the hot statements (refresh,
+// liveness, /auth/me) are prepared when a connection opens, so no request
+// pays for it. The returned cleanup closes the pool.
 func NewPool(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, func(), error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse database url: %w", err)
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns()
 	}
+	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["application_name"] = "sessiond"
+	cfg.AfterConnect = prepareHotStatements
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: %w", err)
@@ -37,3 +56,56 @@ func NewPool(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.
 	}
 	return pool, pool.Close, nil
 }
+
+// prepareHotStatements prepares, on a new connection, the statements the
+// one-round-trip paths send as prepared statements (prefixedDB): a few
+// round trips once per connection instead of one per statement on its
+// first request.
+func prepareHotStatements(ctx context.Context, conn *pgx.Conn) error {
+	for _, sql := range hotStatements() {
+		if _, err := conn.Prepare(ctx, stmtName(sql), sql); err != nil {
+			return fmt.Errorf("prepare hot statement: %w", err)
+		}
+	}
+	return nil
+}
+
+// hotStatements are the SQL texts of the queries on the hot paths, taken
+// from the generated code (never copied by hand) by running the generated
+// methods against a recorder.
+var hotStatements = sync.OnceValue(func() []string {
+	rec := &sqlRecorder{}
+	q := sqlcgen.New(rec)
+	ctx := context.Background()
+	_, _ = q.SessionRotateIfCurrent(ctx, sqlcgen.SessionRotateIfCurrentParams{})
+	_, _ = q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{})
+	_, _ = q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{})
+	_, _ = q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{})
+	_, _ = q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{})
+	return rec.sql
+})
+
+// sqlRecorder is a sqlcgen.DBTX that records the SQL it is given and runs
+// nothing.
+type sqlRecorder struct{ sql []string }
+
+var errRecorded = errors.New("recorded, not run")
+
+func (r *sqlRecorder) Exec(_ context.Context, sql string, _ ...any) (pgconn.CommandTag, error) {
+	r.sql = append(r.sql, sql)
+	return pgconn.CommandTag{}, errRecorded
+}
+
+func (r *sqlRecorder) Query(_ context.Context, sql string, _ ...any) (pgx.Rows, error) {
+	r.sql = append(r.sql, sql)
+	return nil, errRecorded
+}
+
+func (r *sqlRecorder) QueryRow(_ context.Context, sql string, _ ...any) pgx.Row {
+	r.sql = append(r.sql, sql)
+	return recordedRow{}
+}
+
+type recordedRow struct{}
+
+func (recordedRow) Scan(...any) error { return errRecorded }

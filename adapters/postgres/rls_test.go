@@ -181,7 +181,6 @@ func TestRLS04_CrossTenantWrites_AffectNothing_AndInsertsAreRefused(t *testing.T
 	}
 	for _, q := range []string{
 		"UPDATE sessions SET revoked_at = now() WHERE id = $1",
-		"DELETE FROM refresh_tokens WHERE session_id = $1",
 		"DELETE FROM sessions WHERE id = $1",
 	} {
 		err := scoped(func(tx pgx.Tx) error {
@@ -340,8 +339,11 @@ func TestPreTenantLookups_ReturnOnlyWhatIsNeeded(t *testing.T) {
 	if _, err := store.UserForLogin(ctx, "nobody@example.com"); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("unknown email: %v", err)
 	}
-	if _, err := store.RefreshTokenAccount(ctx, []byte("unknown")); !errors.Is(err, core.ErrNotFound) {
-		t.Fatalf("unknown jti hash: %v", err)
+	if _, err := store.SessionAccount(ctx, uuid.New()); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("unknown session: %v", err)
+	}
+	if id, err := store.SessionAccount(ctx, a.session); err != nil || id != a.account {
+		t.Fatalf("SessionAccount = %v, %v; want %v", id, err, a.account)
 	}
 	live, err := store.SessionIsLive(ctx, a.account, a.session, now)
 	if err != nil || !live {

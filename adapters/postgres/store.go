@@ -45,9 +45,10 @@ func (s *Store) UserForLogin(ctx context.Context, email string) (core.LoginUser,
 	return core.LoginUser{UserID: r.UserID, AccountID: r.AccountID, PasswordHash: r.PasswordHash, Active: r.IsActive, Role: core.Role(r.AccountRole)}, nil
 }
 
-// RefreshTokenAccount implements core.Store through the SECURITY DEFINER lookup.
-func (s *Store) RefreshTokenAccount(ctx context.Context, jtiHash []byte) (uuid.UUID, error) {
-	id, err := s.q.AuthRefreshTokenAccount(ctx, jtiHash)
+// SessionAccount implements core.Store through the SECURITY DEFINER lookup
+// (legacy refresh tokens without tid; migrations/00004).
+func (s *Store) SessionAccount(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error) {
+	id, err := s.q.AuthSessionAccount(ctx, sessionID)
 	if err != nil {
 		return uuid.Nil, mapErr(err)
 	}
@@ -77,9 +78,82 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 
 // InTenantTx implements core.Store.
 func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(core.TenantTx) error) error {
-	return s.inTenantTx(ctx, accountID, func(tx pgx.Tx) error {
-		return fn(&tenantTx{accountID: accountID, q: s.q.WithTx(tx), audit: s.audit})
+	return s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries) error {
+		return fn(&tenantTx{accountID: accountID, q: q, audit: s.audit})
 	})
+}
+
+// InSessionTx implements core.Store: the liveness check is the
+// transaction's first query, so it travels with BEGIN and the tenant
+// setting (one round trip).
+func (s *Store) InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(core.TenantTx) error) error {
+	live := func(q *sqlcgen.Queries) error {
+		ok, err := q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{AccountID: accountID, SessionID: sessionID, Now: now})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return core.ErrSessionNotLive
+		}
+		return nil
+	}
+	return s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries) error {
+		return fn(&tenantTx{accountID: accountID, q: q, audit: s.audit})
+	})
+}
+
+// UserIfSessionLive implements core.Store: one statement, one round trip.
+func (s *Store) UserIfSessionLive(ctx context.Context, accountID, sessionID, userID uuid.UUID, now time.Time) (core.User, error) {
+	var u core.User
+	err := s.oneShot(ctx, accountID, func(q *sqlcgen.Queries) error {
+		r, err := q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{
+			AccountID: accountID, SessionID: sessionID, UserID: userID, Now: now,
+		})
+		if err != nil {
+			return mapErr(err)
+		}
+		u = core.User{ID: r.ID, AccountID: r.AccountID, Email: r.Email, Name: r.Name, Role: core.Role(r.AccountRole), Active: r.IsActive, CreatedAt: r.CreatedAt}
+		return nil
+	})
+	return u, err
+}
+
+// SessionListLive implements core.Store: one statement, one round trip.
+func (s *Store) SessionListLive(ctx context.Context, accountID, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
+	var out []core.SessionInfo
+	err := s.oneShot(ctx, accountID, func(q *sqlcgen.Queries) error {
+		var err error
+		out, err = sessionListLive(ctx, q, accountID, userID, now)
+		return err
+	})
+	return out, err
+}
+
+// RotateIfCurrent implements core.Store: the tenant setting and the
+// conditional UPDATE in one round trip, one implicit transaction.
+func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (core.RotatedSession, bool, error) {
+	var out core.RotatedSession
+	err := s.oneShot(ctx, accountID, func(q *sqlcgen.Queries) error {
+		row, err := q.SessionRotateIfCurrent(ctx, sqlcgen.SessionRotateIfCurrentParams{
+			AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
+			Now: g.Now, AuthTime: g.AuthTime, IdleSeconds: int32(g.Snapshot.IdleSeconds), AbsoluteSeconds: int32(g.Snapshot.AbsoluteSeconds),
+			AbsoluteExpiresAt: g.AbsoluteExpiresAt,
+			NewJtiHash:        r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
+			LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
+		})
+		if err != nil {
+			return err
+		}
+		out = core.RotatedSession{Role: core.Role(row.AccountRole), Generation: int(row.Generation)}
+		return nil
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return core.RotatedSession{}, false, nil
+	}
+	if err != nil {
+		return core.RotatedSession{}, false, mapErr(err)
+	}
+	return out, true, nil
 }
 
 // mapErr turns driver errors into core errors by type and SQLSTATE, never

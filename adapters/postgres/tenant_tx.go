@@ -117,12 +117,12 @@ func (t *tenantTx) SessionCreate(ctx context.Context, s core.NewSession) error {
 		IpAddress: optAddr(s.Client.IP), UserAgent: optString(s.Client.UserAgent),
 		AuthTime: s.AuthTime, IdleSeconds: int32(s.Snapshot.IdleSeconds), AbsoluteSeconds: int32(s.Snapshot.AbsoluteSeconds),
 		Now: s.Now, IdleExpiresAt: s.IdleExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt,
-		JtiHash: s.JTIHash, TokenExpiresAt: s.TokenExpiresAt,
+		JtiHash: s.JTIHash,
 	}))
 }
 
-func (t *tenantTx) SessionLockByRefreshToken(ctx context.Context, jtiHash []byte) (core.FamilyState, error) {
-	r, err := t.q.SessionLockByRefreshToken(ctx, sqlcgen.SessionLockByRefreshTokenParams{AccountID: t.accountID, JtiHash: jtiHash})
+func (t *tenantTx) SessionLockForRefresh(ctx context.Context, sessionID uuid.UUID) (core.FamilyState, error) {
+	r, err := t.q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{AccountID: t.accountID, SessionID: sessionID})
 	if err != nil {
 		return core.FamilyState{}, mapErr(err)
 	}
@@ -136,13 +136,20 @@ func (t *tenantTx) SessionLockByRefreshToken(ctx context.Context, jtiHash []byte
 }
 
 func (t *tenantTx) SessionRotate(ctx context.Context, r core.Rotation) error {
-	return mapErr(t.q.SessionRotate(ctx, sqlcgen.SessionRotateParams{
+	n, err := t.q.SessionRotate(ctx, sqlcgen.SessionRotateParams{
 		AccountID: t.accountID, SessionID: r.SessionID, OldJtiHash: r.OldJTIHash,
 		NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, Now: r.Now,
 		AuthTime: r.AuthTime, IdleSeconds: int32(r.Snapshot.IdleSeconds), AbsoluteSeconds: int32(r.Snapshot.AbsoluteSeconds),
-		IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt, TokenExpiresAt: r.TokenExpiresAt,
+		IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt,
 		LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
-	}))
+	})
+	if err != nil {
+		return mapErr(err)
+	}
+	if n != 1 {
+		return fmt.Errorf("postgres: rotation of session %s matched %d rows", r.SessionID, n)
+	}
+	return nil
 }
 
 func (t *tenantTx) SessionRevoke(ctx context.Context, sessionID uuid.UUID, now time.Time, reason string) (bool, error) {
@@ -178,7 +185,11 @@ func (t *tenantTx) UserLockCredentials(ctx context.Context, id uuid.UUID) (strin
 }
 
 func (t *tenantTx) SessionListLive(ctx context.Context, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
-	rows, err := t.q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: t.accountID, UserID: userID, Now: now})
+	return sessionListLive(ctx, t.q, t.accountID, userID, now)
+}
+
+func sessionListLive(ctx context.Context, q *sqlcgen.Queries, accountID, userID uuid.UUID, now time.Time) ([]core.SessionInfo, error) {
+	rows, err := q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: accountID, UserID: userID, Now: now})
 	if err != nil {
 		return nil, mapErr(err)
 	}

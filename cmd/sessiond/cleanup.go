@@ -16,7 +16,7 @@ type program struct {
 	cleanup *cleanupJob
 }
 
-// cleanupJob purges expired sessions, their refresh tokens and spent
+// cleanupJob purges expired sessions (with their token families) and spent
 // password-reset tokens (postgres.Store.PurgeExpired). Safe to run on
 // several instances at once and from cron at the same time.
 type cleanupJob struct {
@@ -29,13 +29,13 @@ type cleanupJob struct {
 // runOnce purges everything that is due now and logs the counts.
 func (j *cleanupJob) runOnce(ctx context.Context) (postgres.PurgeCounts, error) {
 	start := time.Now()
-	n, err := j.store.PurgeExpired(ctx, j.clock.Now(), j.cfg.Retention, j.cfg.BatchSize)
+	n, err := j.store.PurgeExpired(ctx, j.cfg.Retention, j.cfg.BatchSize)
 	if err != nil {
 		j.log.ErrorContext(ctx, "cleanup failed", "err", err, "removed_sessions", n.Sessions,
-			"removed_refresh_tokens", n.RefreshTokens, "removed_password_reset_tokens", n.ResetTokens)
+			"removed_password_reset_tokens", n.ResetTokens)
 		return n, err
 	}
-	j.log.InfoContext(ctx, "cleanup done", "removed_sessions", n.Sessions, "removed_refresh_tokens", n.RefreshTokens,
+	j.log.InfoContext(ctx, "cleanup done", "removed_sessions", n.Sessions,
 		"removed_password_reset_tokens", n.ResetTokens, "retention", j.cfg.Retention.String(), "duration", time.Since(start))
 	return n, nil
 }

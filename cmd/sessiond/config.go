@@ -19,7 +19,12 @@ import (
 type Config struct {
 	DatabaseURL          string
 	MigrationDatabaseURL string
-	DBMaxConns           int32
+	// DBMaxConns is the pool size; 0 sizes it for the machine
+	// (postgres.DefaultMaxConns).
+	DBMaxConns int32
+	// AccessTokenCacheSize bounds the verified-access-token cache
+	// (jose.VerifyCache); 0 disables it.
+	AccessTokenCacheSize int
 	HTTPAddr             string
 	DevMode              bool
 	SigningKeysFile      string
@@ -99,7 +104,7 @@ func loadConfig() (Config, error) {
 
 	c := Config{
 		DatabaseURL:      env("DATABASE_URL", ""),
-		DBMaxConns:       int32(integer("DB_MAX_CONNS", 20)),
+		DBMaxConns:       int32(integer("DB_MAX_CONNS", 0)),
 		HTTPAddr:         env("HTTP_ADDR", ":8080"),
 		DevMode:          boolean("DEV_MODE", false),
 		TokenIssuer:      env("TOKEN_ISSUER", "sessiond"),
@@ -107,6 +112,10 @@ func loadConfig() (Config, error) {
 		TokenClientID:    env("TOKEN_CLIENT_ID", "sessiond"),
 		RateLimitEnabled: boolean("RATE_LIMIT_ENABLED", true),
 		LogLevel:         env("LOG_LEVEL", "info"),
+	}
+	c.AccessTokenCacheSize = integer("ACCESS_TOKEN_CACHE_SIZE", 65536)
+	if c.DBMaxConns < 0 || c.AccessTokenCacheSize < 0 {
+		errs = append(errs, "DB_MAX_CONNS and ACCESS_TOKEN_CACHE_SIZE must not be negative")
 	}
 	c.RateLimits = RateLimitSettings{
 		LoginPerIPPerMinute:   integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 30),

@@ -46,7 +46,15 @@ func provideCodec(c Config) (*jose.Codec, error) {
 func provideHasher(c Config) (*argon2.Hasher, error) { return argon2.New(c.Argon2) }
 
 func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, device core.DeviceNamer, mail core.Mailer, c Config, log *slog.Logger) (*core.Service, error) {
-	return core.NewService(store, codec, hasher, clock.System{}, c.Core, device, mail, log)
+	var tokens core.TokenCodec = codec
+	if c.AccessTokenCacheSize > 0 {
+		cache, err := jose.NewVerifyCache(codec, c.AccessTokenCacheSize)
+		if err != nil {
+			return nil, err
+		}
+		tokens = cache
+	}
+	return core.NewService(store, tokens, hasher, clock.System{}, c.Core, device, mail, log)
 }
 
 func provideDeviceNamer() (core.DeviceNamer, error) {

@@ -23,12 +23,12 @@ func (q *Queries) AuthPasswordResetAccount(ctx context.Context, tokenHash []byte
 	return account_id, err
 }
 
-const authRefreshTokenAccount = `-- name: AuthRefreshTokenAccount :one
-SELECT auth_refresh_token_account($1::bytea)::uuid AS account_id
+const authSessionAccount = `-- name: AuthSessionAccount :one
+SELECT auth_session_account($1::uuid)::uuid AS account_id
 `
 
-func (q *Queries) AuthRefreshTokenAccount(ctx context.Context, jtiHash []byte) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, authRefreshTokenAccount, jtiHash)
+func (q *Queries) AuthSessionAccount(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, authSessionAccount, sessionID)
 	var account_id uuid.UUID
 	err := row.Scan(&account_id)
 	return account_id, err

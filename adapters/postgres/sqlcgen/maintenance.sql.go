@@ -7,34 +7,32 @@ package sqlcgen
 
 import (
 	"context"
-	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const maintenancePurgeExpired = `-- name: MaintenancePurgeExpired :one
 
-SELECT f.purged_sessions::bigint AS sessions, f.purged_refresh_tokens::bigint AS refresh_tokens,
-       f.purged_reset_tokens::bigint AS reset_tokens
-FROM maintenance_purge_expired($1::timestamptz, $2::timestamptz, $3::integer)
-    AS f(purged_sessions, purged_refresh_tokens, purged_reset_tokens)
+SELECT f.purged_sessions::bigint AS sessions, f.purged_reset_tokens::bigint AS reset_tokens
+FROM maintenance_purge_expired($1::interval, $2::integer)
+    AS f(purged_sessions, purged_reset_tokens)
 `
 
 type MaintenancePurgeExpiredParams struct {
-	Cutoff    time.Time
-	Now       time.Time
+	Retention pgtype.Interval
 	BatchSize int32
 }
 
 type MaintenancePurgeExpiredRow struct {
-	Sessions      int64
-	RefreshTokens int64
-	ResetTokens   int64
+	Sessions    int64
+	ResetTokens int64
 }
 
 // Housekeeping across tenants, through the SECURITY DEFINER purge (see
-// migrations/00002).
+// migrations/00004: the database's clock and a retention floor decide).
 func (q *Queries) MaintenancePurgeExpired(ctx context.Context, arg MaintenancePurgeExpiredParams) (MaintenancePurgeExpiredRow, error) {
-	row := q.db.QueryRow(ctx, maintenancePurgeExpired, arg.Cutoff, arg.Now, arg.BatchSize)
+	row := q.db.QueryRow(ctx, maintenancePurgeExpired, arg.Retention, arg.BatchSize)
 	var i MaintenancePurgeExpiredRow
-	err := row.Scan(&i.Sessions, &i.RefreshTokens, &i.ResetTokens)
+	err := row.Scan(&i.Sessions, &i.ResetTokens)
 	return i, err
 }

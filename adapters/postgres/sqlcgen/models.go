@@ -44,16 +44,6 @@ type PasswordResetToken struct {
 	CreatedAt time.Time
 }
 
-type RefreshToken struct {
-	AccountID uuid.UUID
-	JtiHash   []byte
-	SessionID uuid.UUID
-	IssuedAt  time.Time
-	ExpiresAt time.Time
-	UsedAt    *time.Time
-	RevokedAt *time.Time
-}
-
 type Session struct {
 	AccountID         uuid.UUID
 	ID                uuid.UUID

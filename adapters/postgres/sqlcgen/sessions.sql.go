@@ -36,25 +36,17 @@ func (q *Queries) SessionCountLiveByUser(ctx context.Context, arg SessionCountLi
 }
 
 const sessionCreate = `-- name: SessionCreate :exec
-WITH s AS (
-    INSERT INTO sessions (
-        account_id, id, user_id, device_name, device_id, ip_address, user_agent,
-        last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
-        idle_expires_at, absolute_expires_at, current_jti_hash)
-    VALUES (
-        $4, $5, $6, $7, $8, $9, $10,
-        $9, $10, $11, $12, $13, $2, $2,
-        $14, $15, $1)
-    RETURNING account_id, id
-)
-INSERT INTO refresh_tokens (account_id, jti_hash, session_id, issued_at, expires_at)
-SELECT s.account_id, $1, s.id, $2, $3 FROM s
+INSERT INTO sessions (
+    account_id, id, user_id, device_name, device_id, ip_address, user_agent,
+    last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
+    idle_expires_at, absolute_expires_at, current_jti_hash)
+VALUES (
+    $1, $2, $3, $4, $5, $6, $7,
+    $6, $7, $8, $9, $10, $11, $11,
+    $12, $13, $14)
 `
 
 type SessionCreateParams struct {
-	JtiHash           []byte
-	Now               time.Time
-	TokenExpiresAt    time.Time
 	AccountID         uuid.UUID
 	ID                uuid.UUID
 	UserID            uuid.UUID
@@ -65,16 +57,15 @@ type SessionCreateParams struct {
 	AuthTime          time.Time
 	IdleSeconds       int32
 	AbsoluteSeconds   int32
+	Now               time.Time
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
+	JtiHash           []byte
 }
 
-// One sign-in: the session row and its first refresh token.
+// One sign-in: the session row, which holds its first refresh token's hash.
 func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) error {
 	_, err := q.db.Exec(ctx, sessionCreate,
-		arg.JtiHash,
-		arg.Now,
-		arg.TokenExpiresAt,
 		arg.AccountID,
 		arg.ID,
 		arg.UserID,
@@ -85,8 +76,10 @@ func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) er
 		arg.AuthTime,
 		arg.IdleSeconds,
 		arg.AbsoluteSeconds,
+		arg.Now,
 		arg.IdleExpiresAt,
 		arg.AbsoluteExpiresAt,
+		arg.JtiHash,
 	)
 	return err
 }
@@ -159,6 +152,28 @@ func (q *Queries) SessionGetOwner(ctx context.Context, arg SessionGetOwnerParams
 	var user_id uuid.UUID
 	err := row.Scan(&user_id)
 	return user_id, err
+}
+
+const sessionIsLive = `-- name: SessionIsLive :one
+SELECT EXISTS (
+    SELECT 1 FROM sessions
+    WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL
+      AND idle_expires_at > $3 AND absolute_expires_at > $3) AS live
+`
+
+type SessionIsLiveParams struct {
+	AccountID uuid.UUID
+	SessionID uuid.UUID
+	Now       time.Time
+}
+
+// The liveness of the caller's session, inside the tenant's transaction
+// (its first round trip).
+func (q *Queries) SessionIsLive(ctx context.Context, arg SessionIsLiveParams) (bool, error) {
+	row := q.db.QueryRow(ctx, sessionIsLive, arg.AccountID, arg.SessionID, arg.Now)
+	var live bool
+	err := row.Scan(&live)
+	return live, err
 }
 
 const sessionListLiveByAccount = `-- name: SessionListLiveByAccount :many
@@ -317,24 +332,23 @@ func (q *Queries) SessionListLiveByUser(ctx context.Context, arg SessionListLive
 	return items, nil
 }
 
-const sessionLockByRefreshToken = `-- name: SessionLockByRefreshToken :one
+const sessionLockForRefresh = `-- name: SessionLockForRefresh :one
 SELECT s.id, s.user_id, s.auth_time, s.idle_seconds, s.absolute_seconds,
        s.idle_expires_at, s.absolute_expires_at, s.current_jti_hash,
        s.previous_jti_hash, s.current_jti_sealed, s.rotated_at, s.generation,
        s.revoked_at, u.is_active AS user_is_active, u.account_role
-FROM refresh_tokens rt
-JOIN sessions s ON s.account_id = rt.account_id AND s.id = rt.session_id
+FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
-WHERE rt.account_id = $1 AND rt.jti_hash = $2
+WHERE s.account_id = $1 AND s.id = $2
 FOR UPDATE OF s
 `
 
-type SessionLockByRefreshTokenParams struct {
+type SessionLockForRefreshParams struct {
 	AccountID uuid.UUID
-	JtiHash   []byte
+	SessionID uuid.UUID
 }
 
-type SessionLockByRefreshTokenRow struct {
+type SessionLockForRefreshRow struct {
 	ID                uuid.UUID
 	UserID            uuid.UUID
 	AuthTime          time.Time
@@ -352,13 +366,13 @@ type SessionLockByRefreshTokenRow struct {
 	AccountRole       string
 }
 
-// Locks the family's session row. Only immutable columns of the token row are
-// read (its session); everything the decision needs lives on the session row,
-// which READ COMMITTED re-reads at its newest version after waiting for the
-// lock, so two concurrent rotations cannot both see the same "current" token.
-func (q *Queries) SessionLockByRefreshToken(ctx context.Context, arg SessionLockByRefreshTokenParams) (SessionLockByRefreshTokenRow, error) {
-	row := q.db.QueryRow(ctx, sessionLockByRefreshToken, arg.AccountID, arg.JtiHash)
-	var i SessionLockByRefreshTokenRow
+// The refresh slow path: locks the family's session row (by the token's sid)
+// with its user's state. READ COMMITTED re-reads the row at its newest
+// version after waiting for the lock, so two concurrent rotations cannot
+// both see the same "current" token.
+func (q *Queries) SessionLockForRefresh(ctx context.Context, arg SessionLockForRefreshParams) (SessionLockForRefreshRow, error) {
+	row := q.db.QueryRow(ctx, sessionLockForRefresh, arg.AccountID, arg.SessionID)
+	var i SessionLockForRefreshRow
 	err := row.Scan(
 		&i.ID,
 		&i.UserID,
@@ -384,10 +398,6 @@ WITH s AS (
     UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text
     WHERE sessions.account_id = $3 AND sessions.id = $4 AND sessions.revoked_at IS NULL
     RETURNING sessions.account_id, sessions.id
-), t AS (
-    UPDATE refresh_tokens rt SET revoked_at = $1
-    FROM s
-    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s
 `
@@ -399,8 +409,9 @@ type SessionRevokeParams struct {
 	SessionID uuid.UUID
 }
 
-// Revokes one live session and its tokens; returns how many sessions changed
-// (0 when it was already revoked: already revoked rows are not re-stamped).
+// Revokes one live session (and so every token of its family); returns how
+// many sessions changed (0 when it was already revoked: already revoked rows
+// are not re-stamped).
 func (q *Queries) SessionRevoke(ctx context.Context, arg SessionRevokeParams) (int64, error) {
 	row := q.db.QueryRow(ctx, sessionRevoke,
 		arg.Now,
@@ -421,10 +432,6 @@ WITH s AS (
       AND sessions.absolute_expires_at > $1::timestamptz
       AND ($4::uuid IS NULL OR sessions.user_id <> $4::uuid)
     RETURNING sessions.account_id, sessions.id
-), t AS (
-    UPDATE refresh_tokens rt SET revoked_at = $1::timestamptz
-    FROM s
-    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s
 `
@@ -437,8 +444,8 @@ type SessionRevokeAllForAccountParams struct {
 }
 
 // Bulk revocation, one statement: every live session of the account (except
-// those of one user, when given) and their unrevoked refresh tokens. Already
-// revoked or expired sessions are not touched, so a second call counts 0.
+// those of one user, when given). Already revoked or expired sessions are
+// not touched, so a second call counts 0.
 func (q *Queries) SessionRevokeAllForAccount(ctx context.Context, arg SessionRevokeAllForAccountParams) (int64, error) {
 	row := q.db.QueryRow(ctx, sessionRevokeAllForAccount,
 		arg.Now,
@@ -458,10 +465,6 @@ WITH s AS (
       AND sessions.idle_expires_at > $1::timestamptz AND sessions.absolute_expires_at > $1::timestamptz
       AND ($5::uuid IS NULL OR sessions.id <> $5::uuid)
     RETURNING sessions.account_id, sessions.id
-), t AS (
-    UPDATE refresh_tokens rt SET revoked_at = $1
-    FROM s
-    WHERE rt.account_id = s.account_id AND rt.session_id = s.id AND rt.revoked_at IS NULL
 )
 SELECT count(*) AS revoked FROM s
 `
@@ -489,38 +492,28 @@ func (q *Queries) SessionRevokeAllForUser(ctx context.Context, arg SessionRevoke
 	return revoked, err
 }
 
-const sessionRotate = `-- name: SessionRotate :exec
-WITH s AS (
-    UPDATE sessions SET
-        previous_jti_hash   = current_jti_hash,
-        current_jti_hash    = $1,
-        current_jti_sealed  = $4,
-        rotated_at          = $2,
-        last_used_at        = $2,
-        last_ip             = $5,
-        last_user_agent     = $6,
-        generation          = generation + 1,
-        auth_time           = $7,
-        idle_seconds        = $8,
-        absolute_seconds    = $9,
-        idle_expires_at     = $10,
-        absolute_expires_at = $11
-    WHERE sessions.account_id = $12 AND sessions.id = $13
-    RETURNING sessions.account_id, sessions.id
-), used AS (
-    UPDATE refresh_tokens SET used_at = $2
-    WHERE refresh_tokens.account_id = $12 AND refresh_tokens.jti_hash = $14
-      AND refresh_tokens.used_at IS NULL
-)
-INSERT INTO refresh_tokens (account_id, jti_hash, session_id, issued_at, expires_at)
-SELECT s.account_id, $1, s.id, $2, $3 FROM s
+const sessionRotate = `-- name: SessionRotate :execrows
+UPDATE sessions SET
+    previous_jti_hash   = current_jti_hash,
+    current_jti_hash    = $1,
+    current_jti_sealed  = $2,
+    rotated_at          = $3::timestamptz,
+    last_used_at        = $3::timestamptz,
+    last_ip             = $4,
+    last_user_agent     = $5,
+    generation          = generation + 1,
+    auth_time           = $6,
+    idle_seconds        = $7,
+    absolute_seconds    = $8,
+    idle_expires_at     = $9,
+    absolute_expires_at = $10
+WHERE account_id = $11 AND id = $12 AND current_jti_hash = $13
 `
 
 type SessionRotateParams struct {
 	NewJtiHash        []byte
-	Now               time.Time
-	TokenExpiresAt    time.Time
 	NewJtiSealed      []byte
+	Now               time.Time
 	LastIp            *netip.Addr
 	LastUserAgent     *string
 	AuthTime          time.Time
@@ -533,14 +526,14 @@ type SessionRotateParams struct {
 	OldJtiHash        []byte
 }
 
-// One rotation: the session slides and records the new current token, the
-// presented token is marked used, the new token row is inserted.
-func (q *Queries) SessionRotate(ctx context.Context, arg SessionRotateParams) error {
-	_, err := q.db.Exec(ctx, sessionRotate,
+// One rotation decided by the slow path on the locked row: the session
+// slides and records the new current token; the presented one becomes the
+// previous.
+func (q *Queries) SessionRotate(ctx context.Context, arg SessionRotateParams) (int64, error) {
+	result, err := q.db.Exec(ctx, sessionRotate,
 		arg.NewJtiHash,
-		arg.Now,
-		arg.TokenExpiresAt,
 		arg.NewJtiSealed,
+		arg.Now,
 		arg.LastIp,
 		arg.LastUserAgent,
 		arg.AuthTime,
@@ -552,5 +545,134 @@ func (q *Queries) SessionRotate(ctx context.Context, arg SessionRotateParams) er
 		arg.SessionID,
 		arg.OldJtiHash,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const sessionRotateIfCurrent = `-- name: SessionRotateIfCurrent :one
+UPDATE sessions s SET
+    previous_jti_hash  = s.current_jti_hash,
+    current_jti_hash   = $1,
+    current_jti_sealed = $2,
+    rotated_at         = $3::timestamptz,
+    last_used_at       = $3::timestamptz,
+    last_ip            = $4,
+    last_user_agent    = $5,
+    generation         = s.generation + 1,
+    idle_expires_at    = $6
+FROM users u
+WHERE s.account_id = $7 AND s.id = $8
+  AND s.current_jti_hash = $9
+  AND s.user_id = $10
+  AND s.revoked_at IS NULL
+  AND s.idle_expires_at > $3::timestamptz
+  AND s.absolute_expires_at > $3::timestamptz
+  AND s.absolute_expires_at = $11
+  AND s.auth_time = $12
+  AND s.idle_seconds = $13
+  AND s.absolute_seconds = $14
+  AND u.account_id = s.account_id AND u.id = s.user_id AND u.is_active
+RETURNING u.account_role, s.generation
+`
+
+type SessionRotateIfCurrentParams struct {
+	NewJtiHash        []byte
+	NewJtiSealed      []byte
+	Now               time.Time
+	LastIp            *netip.Addr
+	LastUserAgent     *string
+	IdleExpiresAt     time.Time
+	AccountID         uuid.UUID
+	SessionID         uuid.UUID
+	PresentedJtiHash  []byte
+	UserID            uuid.UUID
+	AbsoluteExpiresAt time.Time
+	AuthTime          time.Time
+	IdleSeconds       int32
+	AbsoluteSeconds   int32
+}
+
+type SessionRotateIfCurrentRow struct {
+	AccountRole string
+	Generation  int32
+}
+
+// The refresh fast path: one statement, sent in the same round trip as the
+// tenant setting. It rotates only when the row is exactly what core's
+// RotationGuard states (the presented token is the current one, of this
+// user, not revoked, idle deadline ahead, the snapshot and absolute deadline
+// those of the claims, the user active); anything else matches no row and
+// core's slow path decides. A concurrent rotation of the same token waits
+// for the row lock, re-checks the WHERE against the new version (READ
+// COMMITTED) and matches nothing, so one token rotates once. Only unindexed
+// columns change: a HOT update (migrations/00004).
+func (q *Queries) SessionRotateIfCurrent(ctx context.Context, arg SessionRotateIfCurrentParams) (SessionRotateIfCurrentRow, error) {
+	row := q.db.QueryRow(ctx, sessionRotateIfCurrent,
+		arg.NewJtiHash,
+		arg.NewJtiSealed,
+		arg.Now,
+		arg.LastIp,
+		arg.LastUserAgent,
+		arg.IdleExpiresAt,
+		arg.AccountID,
+		arg.SessionID,
+		arg.PresentedJtiHash,
+		arg.UserID,
+		arg.AbsoluteExpiresAt,
+		arg.AuthTime,
+		arg.IdleSeconds,
+		arg.AbsoluteSeconds,
+	)
+	var i SessionRotateIfCurrentRow
+	err := row.Scan(&i.AccountRole, &i.Generation)
+	return i, err
+}
+
+const userGetIfSessionLive = `-- name: UserGetIfSessionLive :one
+SELECT u.account_id, u.id, u.email, u.name, u.account_role, u.is_active, u.created_at
+FROM sessions s
+JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
+WHERE s.account_id = $1 AND s.id = $2 AND s.user_id = $3
+  AND s.revoked_at IS NULL AND s.idle_expires_at > $4 AND s.absolute_expires_at > $4
+`
+
+type UserGetIfSessionLiveParams struct {
+	AccountID uuid.UUID
+	SessionID uuid.UUID
+	UserID    uuid.UUID
+	Now       time.Time
+}
+
+type UserGetIfSessionLiveRow struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Email       string
+	Name        string
+	AccountRole string
+	IsActive    bool
+	CreatedAt   time.Time
+}
+
+// GET /auth/me in one statement: the caller's user row, only while the
+// access token's session is live (revocation bites at once, JWT-09).
+func (q *Queries) UserGetIfSessionLive(ctx context.Context, arg UserGetIfSessionLiveParams) (UserGetIfSessionLiveRow, error) {
+	row := q.db.QueryRow(ctx, userGetIfSessionLive,
+		arg.AccountID,
+		arg.SessionID,
+		arg.UserID,
+		arg.Now,
+	)
+	var i UserGetIfSessionLiveRow
+	err := row.Scan(
+		&i.AccountID,
+		&i.ID,
+		&i.Email,
+		&i.Name,
+		&i.AccountRole,
+		&i.IsActive,
+		&i.CreatedAt,
+	)
+	return i, err
 }

@@ -1,0 +1,236 @@
+package http_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+)
+
+// countingConn counts the client's writes to PostgreSQL: pgconn flushes
+// everything it sends before waiting for an answer in one write, so each
+// write is one round trip.
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(b)
+}
+
+// countedPool is a one-connection pool of the runtime role whose round
+// trips are counted.
+func countedPool(t *testing.T, db *pgtest.DB) (*pgxpool.Pool, *atomic.Int64) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(db.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &atomic.Int64{}
+	var d net.Dialer
+	cfg.MaxConns = 1
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{Conn: c, n: n}, nil
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool, n
+}
+
+// The round trips to PostgreSQL per request on the hot paths, measured on
+// the wire (issue 15). Each request runs twice and the second is counted:
+// the first prepares its statements on the connection (once per
+// connection's lifetime).
+func TestRoundTrips_PerRequest(t *testing.T) {
+	db := pgtest.Shared(t)
+	pool, n := countedPool(t, db)
+	h := newHarnessOn(t, db, pool)
+	u := h.register(t, uniqueEmail("trips"))
+
+	count := func(do func() response, status int) int64 {
+		t.Helper()
+		before := n.Load()
+		if res := do(); res.Status != status {
+			t.Fatalf("status %d, want %d: %s", res.Status, status, res.Body)
+		}
+		return n.Load() - before
+	}
+	var tk tokens
+	refresh := func() response {
+		res := h.refresh(t, tk.RefreshToken)
+		if res.Status == http.StatusOK {
+			res.JSON(t, &tk)
+		}
+		return res
+	}
+	me := func() response { return h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}) }
+	revoke := func() response {
+		return h.do(t, req{method: "DELETE", path: "/api/v1/sessions/" + uuid.NewString(), bearer: tk.AccessToken})
+	}
+	listSessions := func() response { return h.do(t, req{method: "GET", path: "/api/v1/sessions", bearer: tk.AccessToken}) }
+	login := func() response {
+		return h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
+			body: map[string]string{"email": u.Email, "password": u.Password}})
+	}
+
+	tk = h.login(t, u, nil)
+	others := []tokens{h.login(t, u, nil), h.login(t, u, nil)}
+	revokeOther := func() response {
+		id := others[0].SessionID
+		others = others[1:]
+		return h.do(t, req{method: "DELETE", path: "/api/v1/sessions/" + id.String(), bearer: tk.AccessToken})
+	}
+	for _, c := range []struct {
+		name   string
+		do     func() response
+		status int
+		max    int64
+	}{
+		{"refresh (fast path)", refresh, http.StatusOK, 1},
+		{"GET /auth/me", me, http.StatusOK, 1},
+		{"GET /sessions", listSessions, http.StatusOK, 1},
+		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 3}, // BEGIN+SET+liveness, owner, ROLLBACK
+		// BEGIN+SET+liveness, owner, revoke, audit, COMMIT
+		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 5},
+		{"login", login, http.StatusOK, 5},
+	} {
+		count(c.do, c.status) // warm-up: statements get prepared
+		got := count(c.do, c.status)
+		t.Logf("%-45s %d round trip(s)", c.name, got)
+		if got > c.max {
+			t.Errorf("%s: %d round trips, want at most %d", c.name, got, c.max)
+		}
+	}
+}
+
+// Fast/slow path boundary: the token is the session's current one, so core
+// plans the one-statement rotation, but the row changed behind its back
+// (driven as the owner, between the claims check and the write as far as
+// the request can tell). The conditional UPDATE matches nothing, the slow
+// path decides with the same codes as ever, and nothing rotates.
+func TestRefresh_FastPathBoundary_RowChangedBehindTheClaims(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		change string // run as owner with $1 = session id, $2 = now
+		code   string
+	}{
+		{"user deactivated", `UPDATE users u SET is_active = false FROM sessions s WHERE s.id = $1 AND u.account_id = s.account_id AND u.id = s.user_id AND $2::timestamptz IS NOT NULL`, "invalid_refresh_token"},
+		{"session revoked", `UPDATE sessions SET revoked_at = $2, revoke_reason = 'logout' WHERE id = $1`, "invalid_refresh_token"},
+		{"idle deadline passed", `UPDATE sessions SET idle_expires_at = $2::timestamptz - interval '1 second' WHERE id = $1`, "session_expired_idle"},
+		{"idle deadline is now", `UPDATE sessions SET idle_expires_at = $2 WHERE id = $1`, "session_expired_idle"},
+		{"absolute deadline passed on the row", `UPDATE sessions SET absolute_expires_at = $2 WHERE id = $1`, "session_expired_absolute"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := h.register(t, uniqueEmail("boundary"))
+			r0 := h.login(t, u, nil)
+			h.clock.Advance(time.Minute)
+			if _, err := h.db.Admin(t).Exec(ctx, c.change, r0.SessionID, h.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			expectProblem(t, h.refresh(t, r0.RefreshToken), http.StatusUnauthorized, c.code)
+			if gen, _ := familyGeneration(t, h, r0.SessionID); gen != 0 {
+				t.Errorf("generation %d after a refused refresh, want 0 (nothing rotated)", gen)
+			}
+		})
+	}
+}
+
+// Finding 5 of the outside review: a refresh that reaches the absolute cap
+// revokes the family and, in the same transaction, writes an audit row
+// session.expired_absolute. A successful rotation writes none (the session
+// row records it: generation, rotated_at, last_used_at).
+func TestRefresh_Finding5_AbsoluteCapRevocationIsAudited(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("abscap"))
+	tk := h.login(t, u, nil)
+	abs := tk.AbsoluteExpiresAt
+	var res response
+	for {
+		h.clock.Advance(48 * time.Hour) // inside the 3-day idle window
+		res = h.refresh(t, tk.RefreshToken)
+		if res.Status != http.StatusOK {
+			break
+		}
+		res.JSON(t, &tk)
+		if h.clock.Now().After(abs.Add(time.Hour)) {
+			t.Fatal("refreshed past the absolute deadline")
+		}
+	}
+	expectProblem(t, res, http.StatusUnauthorized, "session_expired_absolute")
+	rows := auditRows(t, h, u.AccountID, "session.expired_absolute")
+	if len(rows) != 1 || rows[0].ResourceType != "session" || rows[0].ResourceID == nil || *rows[0].ResourceID != tk.SessionID.String() {
+		t.Fatalf("session.expired_absolute audit rows: %+v", rows)
+	}
+	if at, reason := sessionRevocation(t, h, tk.SessionID); at == nil || reason == nil || *reason != "absolute_timeout" {
+		t.Errorf("session revoked_at=%v reason=%v", at, reason)
+	}
+	var audited int
+	if err := h.db.Admin(t).QueryRow(context.Background(),
+		`SELECT count(*) FROM audit_events WHERE account_id = $1 AND action NOT IN ('account.created', 'auth.login_succeeded', 'session.expired_absolute')`,
+		u.AccountID).Scan(&audited); err != nil {
+		t.Fatal(err)
+	}
+	if audited != 0 {
+		t.Errorf("%d other audit rows: successful rotations must write none", audited)
+	}
+	// The consumed token is invalid from now on.
+	expectProblem(t, h.refresh(t, tk.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
+}
+
+// JWT-09 for every bearer operation: once the session is revoked, its
+// still-unexpired access token is refused by every authenticated endpoint,
+// whether the liveness check runs before the handler or inside it
+// (liveInHandler). Logout alone accepts it (idempotent).
+func TestJWT09_EveryBearerOperation_RefusesRevokedSession(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("jwt09"))
+	tk := h.login(t, u, nil)
+	other := h.login(t, u, nil)
+	// The token is verified once while live, so the verified-token cache
+	// holds it: liveness must still be checked.
+	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
+		t.Fatalf("me: %d %s", res.Status, res.Body)
+	}
+	res := h.do(t, req{method: "DELETE", path: "/api/v1/sessions/" + tk.SessionID.String(), bearer: other.AccessToken})
+	if res.Status != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", res.Status, res.Body)
+	}
+	for _, rq := range []req{
+		{method: "GET", path: "/api/v1/auth/me"},
+		{method: "POST", path: "/api/v1/auth/logout-all"},
+		{method: "POST", path: "/api/v1/auth/change-password", body: map[string]string{"current_password": u.Password, "new_password": "another long password"}},
+		{method: "GET", path: "/api/v1/sessions"},
+		{method: "DELETE", path: "/api/v1/sessions/" + other.SessionID.String()},
+		{method: "GET", path: "/api/v1/accounts/me/security"},
+		{method: "PATCH", path: "/api/v1/accounts/me/security", body: map[string]any{"idle_minutes": 60}},
+		{method: "POST", path: "/api/v1/accounts/me/security/revoke-sessions", body: map[string]string{"scope": "all"}},
+		{method: "GET", path: "/api/v1/accounts/me/members"},
+		{method: "POST", path: "/api/v1/accounts/me/members", body: map[string]string{"email": uniqueEmail("m"), "password": "a long password", "name": "M", "role": "member"}},
+		{method: "GET", path: "/api/v1/accounts/me/audit-events"},
+	} {
+		rq.bearer = tk.AccessToken
+		expectProblem(t, h.do(t, rq), http.StatusUnauthorized, "invalid_token")
+	}
+	// Nothing the dead token asked for happened: the other session lives.
+	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: other.AccessToken}); res.Status != http.StatusOK {
+		t.Fatalf("the other session: %d %s", res.Status, res.Body)
+	}
+}

@@ -1,0 +1,172 @@
+package postgres_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+)
+
+// Cost flat with data (issue 15): every hot query is planned, as the
+// runtime role with the tenant set and planner statistics over a few
+// thousand rows of many tenants, as an index lookup of the tenant's rows:
+// no sequential scan of a tenant table, and the primary key (account_id,
+// id) wherever one session is meant (not the scan of a user's sessions).
+func TestExplain_HotQueries_UseIndexes(t *testing.T) {
+	db := pgtest.Fresh(t) // its own statistics
+	ctx := context.Background()
+	admin := db.Admin(t)
+	now := time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
+
+	// 40 tenants × 25 users × 5 sessions, and 40,000 audit events.
+	if _, err := admin.Exec(ctx, `
+		INSERT INTO accounts (id, name, created_at, updated_at)
+		SELECT gen_random_uuid(), 'a' || g, $1, $1 FROM generate_series(1, 40) g;
+		`, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO users (account_id, id, email, name, password_hash, account_role, created_at, updated_at)
+		 SELECT a.id, gen_random_uuid(), gen_random_uuid() || '@x.test', 'U', 'x', 'member', $1, $1
+		 FROM accounts a, generate_series(1, 25)`,
+		`INSERT INTO sessions (account_id, id, user_id, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
+		   idle_expires_at, absolute_expires_at, current_jti_hash)
+		 SELECT u.account_id, gen_random_uuid(), u.id, $1, 3600, 7200, $1, $1, $1::timestamptz + interval '1 hour',
+		   $1::timestamptz + interval '2 hours', sha256(gen_random_uuid()::text::bytea)
+		 FROM users u, generate_series(1, 5)`,
+		`INSERT INTO audit_events (account_id, id, action, resource_type, created_at)
+		 SELECT a.id, gen_random_uuid(), 'auth.login_succeeded', 'session', $1::timestamptz - g * interval '1 second'
+		 FROM accounts a, generate_series(1, 1000) g`,
+	} {
+		if _, err := admin.Exec(ctx, q, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	var account, user, session uuid.UUID
+	if err := admin.QueryRow(ctx, `SELECT account_id, user_id, id FROM sessions LIMIT 1`).Scan(&account, &user, &session); err != nil {
+		t.Fatal(err)
+	}
+
+	h := []byte("0123456789abcdef0123456789abcdef")
+	at := now.Add(time.Minute)
+	sqls, args := postgres.RecordQueries(func(q *sqlcgen.Queries) {
+		_, _ = q.SessionRotateIfCurrent(ctx, sqlcgen.SessionRotateIfCurrentParams{
+			AccountID: account, SessionID: session, UserID: user, PresentedJtiHash: h, Now: at, AuthTime: now,
+			IdleSeconds: 3600, AbsoluteSeconds: 7200, AbsoluteExpiresAt: now.Add(2 * time.Hour),
+			NewJtiHash: h, NewJtiSealed: h, IdleExpiresAt: at.Add(time.Hour)})
+		_, _ = q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{AccountID: account, SessionID: session})
+		_, _ = q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{AccountID: account, SessionID: session, Now: at})
+		_, _ = q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{AccountID: account, SessionID: session, UserID: user, Now: at})
+		_, _ = q.SessionRotate(ctx, sqlcgen.SessionRotateParams{AccountID: account, SessionID: session, OldJtiHash: h, NewJtiHash: h, Now: at,
+			AuthTime: now, IdleSeconds: 3600, AbsoluteSeconds: 7200, IdleExpiresAt: at, AbsoluteExpiresAt: at})
+		_, _ = q.SessionRevoke(ctx, sqlcgen.SessionRevokeParams{AccountID: account, SessionID: session, Now: at, Reason: "logout"})
+		_, _ = q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: account, UserID: user, Now: at})
+		_, _ = q.AuditEventList(ctx, sqlcgen.AuditEventListParams{AccountID: account, MaxRows: 51})
+		before, id := now.Add(-time.Minute), uuid.New()
+		_, _ = q.AuditEventList(ctx, sqlcgen.AuditEventListParams{AccountID: account, MaxRows: 51, BeforeCreatedAt: &before, BeforeID: &id})
+	})
+	names := []string{"refresh fast-path write", "refresh slow-path read", "liveness", "/auth/me", "refresh slow-path write",
+		"session revoke", "session list", "audit page", "audit page 2"}
+	// wantPK: one session is meant: a lookup by its id (the primary key, or
+	// sessions_id, the same one row by the id alone), never the scan of a
+	// user's sessions.
+	wantPK := map[string]bool{"refresh fast-path write": true, "refresh slow-path read": true, "liveness": true, "/auth/me": true,
+		"refresh slow-path write": true, "session revoke": true}
+
+	app, err := pgx.Connect(ctx, db.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = app.Close(context.Background()) })
+	onePerID := regexp.MustCompile(`Index Scan using (sessions_pkey|sessions_id) on sessions`)
+	seq := regexp.MustCompile(`Seq Scan on (sessions|users|audit_events|accounts|password_reset_tokens)\b`)
+	for i, sql := range sqls {
+		name := names[i]
+		tx, err := app.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, postgres.SetLocalTenant(account)); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+sql, args[i]...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var lines []string
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, l)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		_ = tx.Rollback(ctx)
+		plan := strings.Join(lines, "\n")
+		t.Logf("%s:\n%s", name, plan)
+		if m := seq.FindString(plan); m != "" {
+			t.Errorf("%s: %s, want an index lookup\n%s", name, m, plan)
+		}
+		if wantPK[name] && (!onePerID.MatchString(plan) || strings.Contains(plan, "sessions_live_by_user") || strings.Contains(plan, "Bitmap Heap Scan on sessions")) {
+			t.Errorf("%s: the session is not looked up by its id\n%s", name, plan)
+		}
+		if strings.HasPrefix(name, "audit page") && !strings.Contains(plan, "audit_events_listing") {
+			t.Errorf("%s: the page does not walk audit_events_listing (newest first, LIMIT)\n%s", name, plan)
+		}
+	}
+}
+
+// The rotation's UPDATE stays a HOT update (migrations/00004): no index on
+// sessions covers, or has in its predicate, a column the rotation writes.
+// (An index on last_used_at or idle_expires_at would make every refresh
+// write an entry in every index of the table.)
+func TestSessionsIndexes_LeaveTheRotationHOT(t *testing.T) {
+	admin := pgtest.Shared(t).Admin(t)
+	rotated := []string{"previous_jti_hash", "current_jti_hash", "current_jti_sealed", "rotated_at", "last_used_at",
+		"last_ip", "last_user_agent", "generation", "idle_expires_at"}
+	rows, err := admin.Query(context.Background(), `
+		SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+		FROM pg_index i WHERE i.indrelid = 'sessions'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		for _, col := range rotated {
+			if regexp.MustCompile(`\b` + col + `\b`).MatchString(def) {
+				t.Errorf("index %s covers %s, which every rotation writes: %s", name, col, def)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil || n == 0 {
+		t.Fatalf("%d indexes, %v", n, err)
+	}
+	var fillfactor string
+	if err := admin.QueryRow(context.Background(),
+		`SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class WHERE relname = 'sessions'`).Scan(&fillfactor); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fillfactor, "fillfactor=80") {
+		t.Errorf("sessions reloptions %q: want fillfactor=80 (room for HOT versions)", fillfactor)
+	}
+}
