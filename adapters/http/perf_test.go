@@ -108,7 +108,10 @@ func TestRoundTrips_PerRequest(t *testing.T) {
 		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 3}, // BEGIN+SET+liveness, owner, ROLLBACK
 		// BEGIN+SET+liveness, owner, revoke, audit, COMMIT
 		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 5},
-		{"login", login, http.StatusOK, 5},
+		// Login (argon2id-bound, ~25 ms of CPU): lookup, then BEGIN+SET+policy,
+		// the user-row lock that serialises sign-ins for the session limit,
+		// session insert, audit, COMMIT.
+		{"login", login, http.StatusOK, 6},
 	} {
 		count(c.do, c.status) // warm-up: statements get prepared
 		got := count(c.do, c.status)
