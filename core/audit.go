@@ -17,6 +17,7 @@ const (
 	ActionRefreshReuseDetected = "auth.refresh_reuse_detected"
 	ActionSessionRevoked       = "session.revoked"
 	ActionPasswordChanged      = "auth.password_changed"
+	ActionPasswordChangeFailed = "auth.password_change_failed"
 	ActionPasswordReset        = "auth.password_reset"
 	ActionPasswordResetAsked   = "auth.password_reset_requested"
 	ActionPolicyUpdate         = "account.session_policy_update"

@@ -69,6 +69,9 @@ type Store interface {
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
 	InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(TenantTx) error) error
+	// LoginThrottle is the brute-force counter, outside any tenant (the
+	// email is global).
+	LoginThrottle
 }
 
 // TenantTx is the set of operations available inside a tenant transaction.

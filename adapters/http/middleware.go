@@ -276,8 +276,12 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	op     string // operationId, set by gate once routed
+	status    int
+	op        string // operationId, set by gate once routed
+	code      string // the problem code of an error answer
+	limitRule string // the rate-limit rule that refused, if any
+	faultKind string // the dependency fault behind a 503, if any
+	outcome   string // a successful refresh: "rotated" or "converged"
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -304,6 +308,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		s.metrics.observe(rec.op, rec.status, time.Since(start))
+		s.metrics.observeOutcome(rec)
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))

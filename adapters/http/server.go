@@ -31,6 +31,10 @@ type Config struct {
 	AllowedOrigins []string
 	// Limits are the rate limits; the zero value disables them.
 	Limits RateLimits
+	// MetricsSeparate leaves /metrics off the API handler: MetricsHandler
+	// serves it on its own listener (METRICS_ADDR), so it need not be
+	// public.
+	MetricsSeparate bool
 }
 
 // JWKSource returns the public key set to publish.
@@ -101,8 +105,19 @@ func (s *Server) Handler() http.Handler {
 	for _, p := range rootPaths {
 		root.Handle(p, inner)
 	}
-	root.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if !s.cfg.MetricsSeparate {
+		root.Handle("/metrics", s.MetricsHandler())
+	} else {
+		root.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "metrics are served on their own listener"})
+		})
+	}
 	return s.accessLog(s.recoverer(s.gate(root)))
+}
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 }
 
 // writeJSON writes a JSON response with the given status.

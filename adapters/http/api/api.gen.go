@@ -1544,7 +1544,14 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
-type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
 
 type TokenIssuedResponseHeaders struct {
 	CacheControl string
@@ -1604,6 +1611,23 @@ func (response GetJwks500ApplicationProblemPlusJSONResponse) VisitGetJwksRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks503ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1694,6 +1718,23 @@ func (response ListAuditEvents500ApplicationProblemPlusJSONResponse) VisitListAu
 	return err
 }
 
+type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMembersRequestObject struct {
 }
 
@@ -1759,6 +1800,23 @@ func (response ListMembers500ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers503ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1913,6 +1971,23 @@ func (response CreateMember500ApplicationProblemPlusJSONResponse) VisitCreateMem
 	return err
 }
 
+type CreateMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateMember503ApplicationProblemPlusJSONResponse) VisitCreateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAccountSecurityRequestObject struct {
 }
 
@@ -1978,6 +2053,23 @@ func (response GetAccountSecurity500ApplicationProblemPlusJSONResponse) VisitGet
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAccountSecurity503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAccountSecurity503ApplicationProblemPlusJSONResponse) VisitGetAccountSecurityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2116,6 +2208,23 @@ func (response UpdateAccountSecurity500ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type UpdateAccountSecurity503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAccountSecurity503ApplicationProblemPlusJSONResponse) VisitUpdateAccountSecurityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeAccountSessionsRequestObject struct {
 	Body *RevokeAccountSessionsJSONRequestBody
 }
@@ -2250,6 +2359,23 @@ func (response RevokeAccountSessions500ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type RevokeAccountSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSessions503ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePasswordRequestObject struct {
 	Body *ChangePasswordJSONRequestBody
 }
@@ -2346,6 +2472,23 @@ func (response ChangePassword422ApplicationProblemPlusJSONResponse) VisitChangeP
 	return err
 }
 
+type ChangePassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePassword500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -2358,6 +2501,23 @@ func (response ChangePassword500ApplicationProblemPlusJSONResponse) VisitChangeP
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2502,6 +2662,23 @@ func (response LoginForm500ApplicationProblemPlusJSONResponse) VisitLoginFormRes
 	return err
 }
 
+type LoginForm503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response LoginForm503ApplicationProblemPlusJSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginJsonRequestObject struct {
 	Params LoginJsonParams
 	Body   *LoginJsonJSONRequestBody
@@ -2638,6 +2815,23 @@ func (response LoginJson500ApplicationProblemPlusJSONResponse) VisitLoginJsonRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response LoginJson503ApplicationProblemPlusJSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2779,6 +2973,23 @@ func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(
 	return err
 }
 
+type Logout503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Logout503ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LogoutAllRequestObject struct {
 }
 
@@ -2832,6 +3043,23 @@ func (response LogoutAll500ApplicationProblemPlusJSONResponse) VisitLogoutAllRes
 	return err
 }
 
+type LogoutAll503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response LogoutAll503ApplicationProblemPlusJSONResponse) VisitLogoutAllResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMeRequestObject struct {
 }
 
@@ -2881,6 +3109,23 @@ func (response GetMe500ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe503ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2994,6 +3239,23 @@ func (response ConfirmPasswordReset500ApplicationProblemPlusJSONResponse) VisitC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmPasswordReset503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmPasswordReset503ApplicationProblemPlusJSONResponse) VisitConfirmPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3113,6 +3375,23 @@ func (response RequestPasswordReset500ApplicationProblemPlusJSONResponse) VisitR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RequestPasswordReset503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RequestPasswordReset503ApplicationProblemPlusJSONResponse) VisitRequestPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3273,6 +3552,23 @@ func (response RefreshToken500ApplicationProblemPlusJSONResponse) VisitRefreshTo
 	return err
 }
 
+type RefreshToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken503ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegisterUserRequestObject struct {
 	Body *RegisterUserJSONRequestBody
 }
@@ -3408,6 +3704,23 @@ func (response RegisterUser500ApplicationProblemPlusJSONResponse) VisitRegisterU
 	return err
 }
 
+type RegisterUser503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterUser503ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthzRequestObject struct {
 }
 
@@ -3445,6 +3758,23 @@ func (response GetHealthz500ApplicationProblemPlusJSONResponse) VisitGetHealthzR
 	return err
 }
 
+type GetHealthz503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealthz503ApplicationProblemPlusJSONResponse) VisitGetHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMetricsRequestObject struct {
 }
 
@@ -3475,6 +3805,23 @@ func (response GetMetrics500ApplicationProblemPlusJSONResponse) VisitGetMetricsR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetrics503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetrics503ApplicationProblemPlusJSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3518,6 +3865,23 @@ func (response GetOpenAPISpec500ApplicationProblemPlusJSONResponse) VisitGetOpen
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPISpec503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPISpec503ApplicationProblemPlusJSONResponse) VisitGetOpenAPISpecResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3566,10 +3930,11 @@ type GetReadyz503ApplicationProblemPlusJSONResponse struct {
 func (response GetReadyz503ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3624,6 +3989,23 @@ func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessi
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions503ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3704,6 +4086,23 @@ func (response RevokeSession500ApplicationProblemPlusJSONResponse) VisitRevokeSe
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession503ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4479,217 +4878,222 @@ func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, s
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tcuM20i9+KyjuvyrSrCRLsuwZ25Wqv+OdSTzJZCa288xmo5QJkZCEMQVoCdCykpqq/XSqnq/nPJdw",
-	"Xu7jXEqu5BQaAAmSoCzZzu5sKl92JxYJAo1Gd6Nffv1LEPHFkjPCpAiOfwnmBMckhX+e4WhOzjiTKU++",
-	"5ZeSp0T9OSYiSulSUs6C4+A0WeG1QCHjXaGeCDtIcCTnWCLJbwgTCKcEMXJLUhSpAeNe0AnIHV4sExIc",
-	"B/a9oBOk5O8ZTUkcHMs0I51ARHOywOqTcr1UzwqZUjYLPn7sBGcJwekFmaZEzM84v6Geqb1lyRqt5oQh",
-	"OSco1Q+jCJ5GVCDKUCYI+vUf/4UiNZxAVKJW+AbfdU9n5PO+WgpeEMTU/2AWoyWW83Z5+tfXlyTKUtI1",
-	"w1/Doj8/Qe+wnH++h5d073awhzM5P0H5wCfoKymXanonSL9+gi7xglxSST6/lCmNZLB5+RdEpuvTqSRp",
-	"fdmXJOIsFkhytMJUogmZ8lStX6Zrymal+e/3N5F9QRldZIvguN+xc6BMkhlJYRKXRG61A1TmVJcpZmLJ",
-	"U3mMBJHCszFj1gobiPrrP/73RrrC7/dSNmyPGWZxR20/RgKIhcJLIrt6FSHSR6BjJodjPEkICiORTvVE",
-	"QjPV3phtwwtk/Xo++TKib2mv19u4gMGwf3TYfzR7fOwES5ziBZH2IIt0eqXmUt+hqzlBtzjJCOJTWLBv",
-	"nejCsEj9NMGDKOILItA05QvPjp4gLuckXVFBEJ0xnmoRQNXnNamDTqDOWHAc/LV7dnnxqqsnW2JFfPcN",
-	"YTM5D46HB4cdz5H4C7mlETmPPSIKCQl7GCWUMNmN5lwQhmhMmKRTSlK79hiG6CAQSLFmXPV3QYSgnIEM",
-	"EHO+Yop33B8SKmRZLiR4Kfmy+3y6j5vXqqfcPY8bl9rv+5Z6qT/rW+tVMavPBKIVYdufHE4PyAvSHU5H",
-	"UXeED/a7R3ifdA+ng/goGk6e40HfTlcJu2KyZsxrGm8U1FOeLrAMjoMsgycb535lBUF9CV/xlYfFqEAx",
-	"SegtUeyDwgmP1yFqxWSKs0S2j+2OvL58+y1SP/bGLNT8F+Y/2mNV1QVc/a21TDKBsO8AtDsgMhBfUClJ",
-	"XDC6+hDojylP0STlK6G0HHCZ0NKhYecNFboFGVwq/n8pmQbHwZ/2CtW8p38VezX6wXlPiVhyJggc9y9w",
-	"rA4sEUDciDNJGPwTL5cJjbCi894y5ZOELP78QXAQC4ZJYIAJjq/TYgSRLRY4XQfHwRucqB0mMaw86AQg",
-	"OvRXYrUy981OEBOJaWK40vxZ04wKxLhUkofGsGeKT4XEMhPB8Qi4nkpg2S9wjC7yEQ0/4QnP5PEkwewG",
-	"mIoyGOk6JYJIvXfliX/PMgEiAJ7QLOWZvm+cyjKWWIgVT+OuM5I2JvRieIrmWCByt6RG0D10WR+3ZYl3",
-	"eiv1K3VxYAkf8SyJgewTrdd66IzHRByj0Nm2ELUW+S7DaeLpmKn/hp3roIzlOtG80u6g0EO5ELXKxBoz",
-	"Ta2M3TC+Yh1lfQHBDLHa6sgo246zaaKU3M7c62wlWWCaXEtc20IqEPymNg0nai1KHsyokKS2YUfFhuWT",
-	"8u/Wk++V/prQSojcUSEpm6EYS6y3DYXOCkPUUuJow7raPTXHVzyd0DjWp+MBggFE4xTThMTl86W0Norm",
-	"JLpB5uf64XJfdnbEVfko5kRLhgWWkVa+hTi25khpi/aLLSpW1ygopi4Bium/XTFlBbDEJ9OmzrD5rEGN",
-	"4CjiGZOIq9cFWuA1itXdh4qHz/GpOCnCSUJSmJOip51XfuTzVRne0c9/JlDKE5Lvw5jhJOErRGUHkd6s",
-	"hzBakMUEiIUw0yvvgv4kLF5yykAaOFsdohYeM71z3QlPWcHkirV5JtWYarcVf4cuN4RWIJwzSVKGk5dp",
-	"ytNHSQVqRromMJSzoadKLpG7JYmUhoefEY+iLK0IhQNXituJoUuSqgvuSzPqbyQhynMU+pswVSsTyusL",
-	"4dB/y+UrnrH4UYRjXF5PYRSHZsYWAQaDH8tsPyoI9S2X6JV5/TcVn4JnaVTwr5acSsfI+pkQhCAqLeny",
-	"FWqqvcPrhOP4ivNvcDojjyLeUo91LTm/TmC0TbYRuYsIiQU6HKGv6Rclkg4cSWImiK44R9+YQf8Jmsma",
-	"b5JzBGux9KstUtNRnQwake8ZvsU0UWbDo0gp9HDXmTNehZhKR06wINbITAmO5urB8jF2SGnmiL4vDfob",
-	"EtOsAkWYaUZMb3MKC5TS2VwixleoBTJXVhYFFpheUttS30MXTX+QpOdCZGSTAPDeAni8Ll3TCn35hWKC",
-	"3JdTXMNc7YkngieZJNfauhPXcC8c9ocH3f6gOzy66h8d7/eP+/2/BZ0ARxERwlruQeEyef3qby8vrr67",
-	"PBfnC7n829n54flC3J3TFY2/SlbnHzj94a/fpZjF/XPW75H165/j9+f0LT3f/+HnJPn2ww/7by9fH/Wi",
-	"YcImi1f9+K+vE7gR6ymp29m+Eug0ThomOnhRmmjJtbPjTCO2+0yde/fW13eY27Vh3y8ITo2/Tivhhi09",
-	"qzjoUKt8/wYdb+7R5lb8+9/tp6P+1pIDzuuFuc57jQDEyMpsyhLTtIfCElOGcAGYCMJkxVHhOGLHzNlo",
-	"Ko03HPx/dU8ookxIgvX9rFOLEHRNiKBpZeb5PV84QXuRu4X/eNMANX8zUOeK8zeYrc1lWjxKu6RYkuuE",
-	"Lqgs31GUjl1gts5l9Il2pyui7feNE7ls9A+du6N6Xc0R5ZP8zbTLBZYEwQqMHUFiqyLcxYV2AXgqSYpC",
-	"iCd0IaAQustx9tp55L6NcqITMMXvGc7knKf0ZxI/8OZp/QtRSsBtixNRll/vU85m5gbM09xNs8HJ4w7l",
-	"7PW5ceTUhiobt4Nie0vLu9dH5fFOfYHBDZKSW35DYqTF471OKq97yn1XneoFFYKyWcf1T3l9Uzuvx8pG",
-	"M9q11QDlpZ2avzqu8imRdEG0WeZ1FDSOXFmrHdKMhKhUd/A7usgW+WdOkKAz8NfjGabsUWt+kitcJueK",
-	"6TTLG2dJcSv38GaIWgmfUdZRW7dSXD5mcC1lMmdN1wNnfW/5zufuvI7deYfZxszlGPiGIqMlLbgyWUzi",
-	"so/PVTedMQurO6YUbNhBYdNOwkulYa5TkgnwFlizg0P8S93RwndvL68QxMr2zK+5a+B7tky5WoCyeF8y",
-	"SeX6gRJmyRMara/VIlOKmby+pTzBsurpOo8TglbgStUCFjnsWeXk5jEdVibTKYkkvSVIkQ21RvvDfh8t",
-	"KGvb+4H5UPGg/SRqDfuDQ/1wSfkMXc52KIQMiRpPtZkxz+Q1n15P1H24Imj/Q0cLMyloTIxxAU81Lr88",
-	"mLNysMMWlGVSMf8iE+CanhC5IoShwQEE3IAcyopLU6400Y+/BFNKkrjyftAJFmqR6qoebBzq409PQik4",
-	"C8BWXo/oJcgCVDzV7Bitj+TQyB7xgj5YooRgIdELFM1xiiMI83oJ5GjBOnH84zwJdZ7a6UAFWpEk6drg",
-	"UyatPitEZ42K2vMIpOjkMf0llnMl5P6ekXSN8jA5mqQE3+h8BD23ExRqgoYQ3RVjprQM4tMpYTFlMwQD",
-	"K7Ho43L1bStEu/oBE2anYszcwxNxNqWzLIWYmnrVGbIuN0LUyqXAmNGaLKqLiEJQimyp7H0SvyExxVew",
-	"b4+wlbNiwOuFGlHfeRzWPdNDd9WnCu6teB3K/q0Dl9/y8RHMGF3p8f9JTq7PBDK0QeqL1puk1OVSFla1",
-	"nwxhLygOAQjQUx0ruOCJL4kKZaJwvuubGE1tfKGH3uoAA44XlEFAB1jH/qzOPssWwfGPAfjj4bQvJiQN",
-	"fqpF4Dt2IpBYYrQljmOqZoKTdylfklRSpRKnOBHERyXz3c9ElcP5LUlTGpOOw4fA9aKDxFpIskDGUyRA",
-	"HmuGV/NfOt91nAlWtnvTHIpp5OrQTkCR0Lx7gkKWJUmIPq9MQX1W/aJdkjqRoZrk1AkKDbiRrWD9X+hn",
-	"gbP0KrcM5uvX1Ys53XZ+s6QL76EXyI2nptVHNy/kx6purm2pu1aHYDnFC9blkw8kksC6WUzly1srrrbn",
-	"2rcQdYp4GpNYKTs2I0oJCHMGEFFj2iwg51hV2DLSw1WJ+36OJZrj5ZIwMLJ7sx4K7SjWBDYiPVvGWCrx",
-	"4DmZOJI8vVaSABxOvj1UP6LVnCOlreN8v6ZqMXrHeIow42y94JlAesZwwqqZOQ3bWcwmSonSOOAfq6/Y",
-	"pIFpwtm1l76j1tlVVzDfUrWOEM3bqCdVkZKwmq5YkohOaYTMIKils0sFiVIiRbuHXvGSgBwzKzhTbYkZ",
-	"shyP2T3bhH79b/8dhb9wZUEwsnLk2rX625gV/83I6mPYQWAkhL+43N9BVeb/GDqHbsxaZhcpQyFP4nAv",
-	"ZGSlDiHj+Sltn9QnK67NJe56kiU3drIi4kvSsfe7a3jjY6he10qhZzbWPm/4rQO652OofXy1o9fEkMAA",
-	"eabZPelfnYAur3Ecp0Q0yCidO4XO3yHzmD2UVjNDYnGEIXMkZ8DeNvxsY4ONZwvDXpI4jyLCsjp5zmMK",
-	"NgBnZLfPSWNo1T94Q1ms1pdHLe0MKjLEuUmrf6oN8wsQ2Eo8M/KxkbogROCxp6JuTfaDkx++XBVrVcqU",
-	"N6aQDCVeKS2tJJo2q4l3WEdud1QVSzyDfFisBtJEECAAFI2mNBUe5UAlWZT/sUl9O5rsY2HRpikGXc7I",
-	"nbyOslRwT3r3GfwdRL7aIvUsTDhXBlyL5kRd7dQPD9g/WEJ5Hj5Cf5ElNxcgZ5x8wx1o/X5Oo7k1IkVF",
-	"/yLJjRCrExtknCYN2A2KeEkSVMcPcZKEx2oD0zVKlDVq/VrlT3VQKQOGsijJwHEeQuayCI/dbN/qRD8T",
-	"OsEZzpVwrXE9Jz2Gxxb/6CHpGRgn78y9/WFkhaNe8RCCva35ZWVlWJmm5o3r3GfgFyGWSNUPqAGdzOVB",
-	"fzjqBAvK8j945BUjq3s+p2abL6H14td//I/B0HVXtKufHb4offXFfaxeW3VlVj62PwPx8wa06cN2SMfw",
-	"QA4bXsrp2mh9Qjyi2Sr8zKQ1niCmlHBClQxvyZQuwPOb8BVJuxEW4MqVSqUZhwmJ0WRt+BsSilrhaDhE",
-	"HncKwwvI0YLvhFov6tghXIyZ1dntDnDbLOETnCRrlDH694xUdmp4MPJxBCRIb1hjTMUywWuoyamO2O/f",
-	"y3Gbuc18gzIqKU6emPE6QWru/hsVg+MmqPKq5oCO69UDepmRfaz6ipIkztPmdlSDNmQEni7Qh9ZQqHOn",
-	"8Tj6qFpxmVlfnA6tWf+b3c+iVsFZZY2SuTPTexWjQsdJdMCbVioz7nOjbpYXep3FDHxE/4rgRPHATgR/",
-	"l3JIyxbmul1ReMZDVl1vyG/MQZzDR9fltfKbexdkRvat4/X7r3e8oKFlNklopPPG35MJ+pqsUevi1Rl6",
-	"fjB43u6ht6Ao9UVEJ8xOCFqmRBDvhTuZ+QoOZzylcr5ArfBl/JfL01BxUvjycnhwGLa9dnGU3nrtqFsC",
-	"YwwPDgZHepR33eZRbnwXB7VAdUmADFYS6ygjWNIEvX5/ZXj9M4HCGxr7rfYb7YSrjwtux1b49ut3+oZv",
-	"ZtpB4csz/ReYbrvpLlAf9Z3enhuyhsrHVijorGG1dxvfvkMR52lMGZYEtSZYkMNRlib+odYbh1r7hzpB",
-	"L8/U7wICgb6BK4x8A+EItUkNvHxJdlfTJUa+JNJl5hq7qtlufQNQh6tm+leXpAb0reYbPqPsFU8Xu0r1",
-	"00zO0bDXz++cXfAYF6pulmJmVnn4fHSE/u//GfX2PWvVV0nvXfrUeMjBCHAK/mp8Ad9quB+/MVI6tDMz",
-	"Ym5GbwlzbWyPpbajut9owdaGdK4eD1q0+ui9Vg5o+i0Mpgq/5GN3go0GLLDPwyzXl5AVo4uhDdnQlVt6",
-	"onPB0wWWXagHUcanLQjHbA1R0CwlsJEm3oYXBIWj/gD5sh8ebAijlrJ2u5QJwgSV9Ja0tzJBH88zG23Q",
-	"+2y6hv3imXzYhr1d6geTtaeo0lw+7K14QpSVBvkedbJXMl/rIazy0PntHWEdvK2QatQ/OtzqRqzvWd/Q",
-	"B12D4Uq+/R1rNyfO90LHiDbKcD3ST96F5UbsTjppni0w6+ZFeBBAVueN6mBqeUWNlrKijvnxft26ydot",
-	"fBWCyDM9mZ3X5K2qdF0W7oErr/Bf4UQwWb7+z+nJO8XwakU+iX4wGN5HeJvjd69PorQLD3RKiBswKnF1",
-	"N/K5by2HrQvvgXpMj+xdphtofUDkOkn4isQo1RHAqQ7XuPkZHScyg1rgCRRWdWwOUl8v8J2DxuDEkOtP",
-	"UuZ/0g0bNY9Xfso/1oZoLLzi+VbDRDv+lXp3x2RX7Mh3DClz82h08ByZtBMU8yhbqDshOtPV9GiSYhbN",
-	"EWcojHhMPHaBzktpBH9Y4GhOGSkEp67xU2/ZeIvP/vBkMdrsxrqLrHz79icaN8RCPTgIZTlP7pYJZjqA",
-	"CQqNClugyCLSsd45Wfe4KMs5JbUQVm0iNoGsdlkjaVcP5GSz6YdRC3wsvuQrsBH1ydLPwhnaSrE6XitP",
-	"dETdrzGLvHv9/cW5skMI0MQifKw1XUr0KkcrU9rN3/JRpsn9omTKV1dX75B+AJipxAOQY2xykoPjg6Oj",
-	"TgGqM+j3fRknJv/Jw8dznspOVf2bjENr49gDpMYtc6M/w9nRaN572GaSlr+HWqGTlFU4iOdYXQtQTGIa",
-	"gb95iWekgqPkZnNtvzNVbWkSxICC+a51tGTwCSxTTvLwMEvJ5u24LnGov2GEgsMLC4TRBGqBjHnAeFqu",
-	"ptrZ4K59HkxuLrEkDzW1LwxcwGOCGlb1tyRhmMm2vhBLoUvFfUk18Px1853YGfUz8VDH/wZjBSb2ew+f",
-	"2EX+pvET+5HfNGLXHAUpsZL/uENOzJl6akfm/oqvdAVYHgTGcL81dRyNd2YnCaeBuzMNpzAtRjZvAaE2",
-	"I7C5dCl/y7d8kzP4gEiQoDPWpUxZX5xZnCzU4iwXQV1z68ELary1DdayW3bZmFZmHRKExQJhafIZpIk8",
-	"bZditlX+mv2QkBgSjVt2pWrU9i75bFB93ZRaFDpYX6FWDVgiU9ZDpwiz9VZJReYz/mNe8wyYbXKeMhoK",
-	"4He2+iDdEmLs/sSvasntdntPp46INKy2S57h7vlmJa6gM0ZipafVbX47golrk1LgXSJYA2CK0vKnipSS",
-	"onwP0rBsno8TeTUfnXCeEAzJ/QkW8lo9vh1pV1jo9KAHUHT3HDM/ReHe0Aodjg41xltKby3EGpXtByaf",
-	"uQfFPZ1bZpVVKFpn345XoJW2f4MEfqAz0/FfSieZSTzWj2n1wsNdmeVs9F3NRssc5rZYOGAeUhnQXHBa",
-	"HnezW6U+LtT9qXE4FB9tGmrHTPh7CfoOy2j+AJdqClksOpW5nrPWWLvhLG7M3hrIw89RxnTifOxUCQBs",
-	"rnY52GqCViZ0YVO5gqDdGzPttgM8YFv1BHpKWbsmVlS2pXUu8oM5IN95T6kDVLqadUhuFkK3LArZgVOe",
-	"9tMfm1llA6DmRclEMyiaOZYBiXNbxI2r6lsp1GPEa29wtYxUsSt7FgAWuZ+/MCpiguOEso0S4JGGJGqF",
-	"OJPza7VRIfozCvEEHJthWxlJWEJJgT4xkt5Sud5eRZbhTRr844Wab71+f9VBoVwvQxRi+ecPK9mQk+EC",
-	"mTShPmdM0qRuS5hX77tTPLGhpqHlSl6KzwQKyd0y3MG43tUR0kNWanmhp72kdZFensTgdWFgmjDTNTpM",
-	"6B47Axjz031WTonHSl8rscn2lotDAJ9CgljnrmdcG4H6dNMULRMceaobG11CTXtBY6vNTDS+6nPaaoPs",
-	"V3bOytzyaqlLtbBA5mmdVLO/v3/UQd9fne3A/1snPBSuK9djVf6SdZ9sfdWzSbFb3vPENc4LGCt6kRm7",
-	"VQflLfaZhufw32t2Tgfe4mpgCVBxGpmaFYcn3MXcU3MCAkTXEkLdvwFQg7N8mulcUP1frywBX7+/Cjr3",
-	"qobw1Pjswc10jLR4QOOs39+PXBkAfyFh+xhhyDtUE4zHzOoTzXxH/cMX7Y41yQr76KAwTW5JSqcUzLIc",
-	"/vyGrMWYYYnCvR6U4YP/YO/D6kb0PgjOwh46dzBDIMFWSJokaEKg7ELbcXCYYIO1jMupOJdy6ch5IwK3",
-	"J1nZC669KwJtJF1JpRja9dBblqzHzAc3Ysq+BaLyxCo6sBBsObiJsWFmNtBiHVOAgoaqrt2o0NRSob5g",
-	"CkisFtu8U20VYPWfIFJZ12Dowd6OWegBIj82z4c99C1ekBg1dGMwDmz9sGKPlJhmBVrpW7sf5H/oe9U8",
-	"TYWLgcCnU0CbRgmPcALBtRMU1nomhB3EOAr/wheYKv6zwFo6zywlyRpxhqgcM+BGEs15U3eDz4RFZmAV",
-	"+FkHwT23hg2Cu58mDjjBkn5N1hpmgLIpt0gLWKNal0H1Y6RWITFlOgM9SxPDD+J4b29G5Tyb9CK+2LPP",
-	"5/8IaigG+ZBUiIzoMvsFZnhGhNZIuZdZp3osskTSrtabaJnyOItkb8xewg0BXpiQhLMZtBMhdziSQFpS",
-	"07knhvcLQOSi7FaJe+/l01z5O3lGuJqurrqTKaZJb8zG7E9/QrAfYsyeoWfPTh0B+ewZoO9jHRvtJuA6",
-	"smiUhVhrIzCxTd2BsrSPkRGMY4ZKstE4qED2qQWJ9WJB1DmCXOUWJJyr+xukm7fRas4F0bndgOyBdAY8",
-	"2L4bBeZZgukCEJ8E5BjgLIZUg2wC/0djPTNDp7a6H1BANNEkVH9QSko9/EFS9X8UQ6Gosq176FILQTXG",
-	"riqkhxyMKhLnuM4C4URwfVFX4+oWPzbfydlTKoz0V9sByZ9OoETiGyJMGbWiEGeRUg9qYy9cqZbvrFJm",
-	"UHoSAwR6ZNA4IpxCN5sSySwxYNmKEEBYe8lTNIKLO76DH8x9TykvnRWhEb21OJ+sYRCvKlACzfkhgezM",
-	"8KQQ/gX8GigJNVI+MNaRI1eAqwHBU39LUoEtz1+WjsiYvcRFraTJ4vDHZXroasXRirKYr4TG2EBUHmsi",
-	"KwoY2tbTQc2FwKGTxQI0OIFUgkULsiU+UesixpWgh9HhZ1GwhW6ZktAY/kiFmdaJnoy9iTgTKl0q8z2q",
-	"TAMcTimdUYYTSwM4Ls5uN13jT9x5GCWuJwiEh1zmHLzEeiSr4iv36mitL4jsIJKUHF9jZsSQjuaqQ8Hw",
-	"Usw5XEwpk7zcWsa4YI7BPZHaL2uXmxizmOsosT44eT+A3AWMXpZRxPTCLJS0gxlkaW7ZDNJshJX4OieK",
-	"KkHcnJSl6NwAFRS2xyw/mrgx9UqncJ3YVim15K6OmT9nYxZCOocuz9GpUkrfq/uSwbJ0JRQTKyXhR8Oj",
-	"UMvwErKlVugJjYjxWBk9/Ob8qqZ2+ZIwXSLR4+lsz7wk9tSzRZZOoW8VA5eUaR7y0MjMQSdQx1tr6UGv",
-	"3+urYdRX8JIGx8F+r9/bh7C2nMPtwa861C8z0hB72VCtkucH5YU3xlaC+1fJZhVGZhtQAu2Khfuavh2A",
-	"h3ahLLWEMoJaRasGownGDBRiW6mhW5LiRH/OVHslFHyOcaauaKBVQWpQzvT28CXRMB3ncXAcfEnk69WN",
-	"CCotbob9/vZo1kVtzo+mpiwAPR6YyrDAFFaZ8qHj4GYQmLKs4O3X7wJTTBUIOgugMCoYDP7+w+kPX9+d",
-	"pdP/uLx+frV+/91Xb2fP59HtO7ykb5J0dY7xu+ir7y948PGnrdGpTJFSAziVra17/7XaWwD3PtBk8I2Z",
-	"k2uv3D3BvasGxz/+1AnMBgN1qj5FyGhJOQcvjT4gexoiLge6+5JIl7MUP5mNhWxHPBNQppNgOeXpIgBq",
-	"7P7Fj51gz8hfsbcge2AkdjU0w8Yz4aBENaI5dIyjUCMrLLFSLNpYWmIdEh6zZUpuKc8EJK99JlDogCOE",
-	"cN+0/5YczQxNCnCGMSu/QEUjXANySjamNIH2LermBtY3oMCon0MDDg8qrwe641pkkYb8BftmI7JN5144",
-	"mbaBHQPDyHc0v6FCFjgWIih3nfvR2wtQU982tdG3CdDHelGVnMBNK7A3MwDyKy5mOeqIt5/awNtPrVZ7",
-	"ZjBki9QcM22TsGdBNXzfB51U+nwOUXHQd1JBbbKVSQX1hXpqBFziv2fEcikEyDHayJZNkzSQHg1E8pYl",
-	"/PRYAWwi0T8WMFr37m8FDyt4Hh2Rw8PnR93no+FBd9SPSfdoNJp0Sf/5NBpMj/qYPC976hxg98OrwfC4",
-	"b4HdHfypEoSTP8IIIKvVsN9h38Vru+a6/H3Ll0f7w74GwPC/pESD94ONn/G9of720bh2gwEZxvvRaNI9",
-	"wIdH3dHzFy+6R4f4oDsZRfvxkAymfXxUzo9Q1FNmyWCw33teAeo5Dvan+/v78fSwe9THo+5oGuPuizje",
-	"7x6NXhzEw+cRIfuHNbSffNPLyRfHwRv+M00SvHfQ66PWXweDE/QNZdkduntxeH04OkHp7fFg+KLXb6Mv",
-	"SXTD94b9Qb8/6A/QK5qSKb/bg19BNZXQcwKyft0//8Dpmw+n628v+6s3l/27b5Pv7t584Ks3f+GrN684",
-	"/ebstW428OFV8mbx3c8//HxBz1l/e1jJCuKQR4E3wQqBGh/1B/er8VL+Nry0f/9LRbsp9cZwuM1n6oDK",
-	"T2JplP3hP/5UtiKUMqlcshw/kGNIWCMg+Olj1SYwTqRGc8BxajVUBHZsK68CAsjRgV4N+MZ89CnlYxH+",
-	"2vaUlYNZOQyoXxQelHpcmOhSgNUV5/83M+pFfBEYwbGl2HUiPzp5wSibUzUuemlWqtTaEyzQ4JtuEPaD",
-	"QtjbFU74xLe+o8kwHkUD0j3Ez6fdEdmfdF9EB3F3MB3i/ckoOogPyYb1fcEnxeq2t/WdstYGe784CQZY",
-	"6p8nKf4Fpx3W6D/nnWDJhec8axwmgbA+07aconKmizgWYAcAzGG5Zn3M7s351350g0lQycwfs1Y46h8h",
-	"tx9ju4fepxQmx1x5f59N7UJLmUa7RMgveLzesXmTOSDlXgxxnPfvc2HIm8+Hh8XdGoAAMwA36yaczbrq",
-	"78t5ikWOSJSf0x0QwX3gWh/LgVx1/D7W5O1gN3n7OxZC25Ja16/7hU81e8FIny3EgtN9+J9o2vSP7n8j",
-	"b+GqXhhs8YlqD0B472Cb9Xiw1j9xA0wLB9h245ouLPUtbC/hwIlv4YtpSD5FrTy1tCGNtDNmsuSit/ji",
-	"9WdFnlhoy741tHRH/TeibMxsmus9QvlLIqug6Y+19prubwXcuL+8fDA8Ouz3m0rKq/dM/Q50vfBVjQ8O",
-	"KlDlu11eS1jlu1yaPX/a8ppV2YV7DadymPn3ZEFZr2vTWhstKZtLXinxLieLtyCSsCDpjCBBFphJGon2",
-	"MXT8tT3woSAculGavPDOmJnTCynNJr5QHO0Jjm6sbKmeajWycX0hQaQYMyp7CFrNmIRxkx/u4qvVWmeA",
-	"JTYcIm9HjnYuDvK2GqjSeufX//yfvlBZBxElZSAabry1z/LHnhkJ5IQmNT0qk/H08jCwA+P7OwCN2VYt",
-	"gMZBu4e+Jat8SstlslYktx7eMbOFbjDbFU5jcVKPJqIbQpYmS9NGLXODljNyP276Dibv9/CKT8A+1PYF",
-	"9jv1tiM7ywsWaj0jvN0sa640QeR5nFRGvSQSYUWY7pxnqd5EUwDgjlqTe9tbxZ56kK2M4j/U0qejlvTZ",
-	"iP1K6ZM1rP+wk8uKV511njqVT/catbsZ0Hs6CNe1sli3phPesh71oCgBm9dA1KnODMKSL2gEMCUEcHXG",
-	"LAQkw2NlDIeVlM3UjOwHTidVNyr0ENyAo36C7LcMnHr+AQ+qej5YGVYdlLdSSwKs94r/tofOY7JYciXm",
-	"jhE26UJjpn5HKZFZygQKSxXyx6gfujoN3RMOHTNHpzW22bhP2ek9ywWG2eLHKDuDLl/WR3TG9DaphUFi",
-	"UkUVGRRL+/YOmqiO+e+LdpgIts6J072IoQXxgmC1Ew7r9YJHa60KysJguPViSoAQjb3aDX+uSEoKbIY/",
-	"pPa/k9TWG+2Ad0QpF2JLN0cm53vapu+6+CcNTmmdsVeWhEUXBrgkwGXGIijZRgrqqLZwU4dXg5faCJPa",
-	"1i7t/ItwsMesWHDBuyelz+Zpall6qz7h9UqXmlI8zjaHoSpGuZmKEvEuVmOpVWatO0UQ8TQlkezOeSpI",
-	"d4KlJOm6KyTWbuoyLmSAu5MUs7jLyMr1VO/imfa25tjKDB/5/WH55oKj1VZXy9o+fgoy6A+JUpYomhv8",
-	"x9yVJeplR45Aolaz9FBcsTVI95Sniy5hEY9JrNtCaRgNrEyfAji73UFq8VjSvKrrcoVnM5Ki788/E2gc",
-	"2AoBMg5QTHHCZz1nvDEz+c8azRN9QeZYySKbv5XQG1JNiKf69IfHGt3Z8O+YGdPYOhU6+ue8NFeg1saa",
-	"JPANaSuxsSxpr1ZtZAqgTM1TvZYILZNMIOwrDmqbGc4IIymNxqxRAJsH07z/vleSFsDttWw5H6cWj+xp",
-	"/KDzGCLo9zxbgwTQ6VvbyOy77mq1gj673SxNDHPVWmUb1vpS8WFZlgPzDius6gpyF/TdxfDaXrAXCOqe",
-	"nIUd5HmxF9u7UjaLEyhTOofiiD9k8wbZPBoebUNM/gazta3se7p05/I1yUIRSSt5Head6oO6UZbnVo5f",
-	"oP8H1NNae7CQF7owRmIl8zBYPdYQq6OqjZmBVcvBoGyhz6kDqP/rP/4LZQzKBbSk7pguOHY5nTGjbgk2",
-	"vLEtDD/AwkQcoFclODfzcpnivl54p6uQPpurX451UM/uIZIkSUTed7GAraJJYmqUEJ2ijGWCxGPWCisY",
-	"B8bVX4P7qOMehG1YxbNnuajsPXuGvljnJdITLk1xlDWhZZYaBCvd+j5e99D7+6tpPdVWVCDKhCQ4htpc",
-	"rHhizO6t42Ubq3IVOTYU25py3RIGj666ReWi23bHqyo7KHyD77qnMwJNgk1Vlg0YW5e6hW+xpU9jlkeN",
-	"LCq6ItwJVMLlJUE15Qt1SIngur4KSi3HTNfq2lQcEs253o1y6S7itjS5O+FpcaBgQrpgD3b+IlfXJEZL",
-	"dTUrAOGY/ou2epp0+WsB2eafpC733b9y+7MQg/WWHr7kIF964LY6e1elvNPd6g+9/LvWy6TGnTo63d6s",
-	"mHkm7/ecu8qlhpjk1L23qBS6wriNJJ9pFEd9nVC/rOY88QOh9lC1LcoCr7VMm9h8RK1Jxgz8oy1ApF8Q",
-	"t32Efl1LMyUyS3JNLxWVUA7GzCtMqzLSlKyGo/4+gucNUHHbIFyMmXE0IMm5AXhyiFLcfMved4M8r3QZ",
-	"TpR4X3cBHdetXTaAx1Bt2kM5ZE55rVpBKlOlYh6Y9AKqlLrRRp/37QVMqUdTol3TXu0GMa6d47vJ8DOR",
-	"ToGOjxTIio1M5fuVxbdysrISkffRgTqpEje5croCkhWQ9ev55MuIvqWvX/3t5cXVd5fn4nwhdZ3DQtyd",
-	"0xWNv0pW5x84jdh3KWZx/5z1e2T9+uf4/Tl9S8/3f/g5Sb798MP+28vXR71omLDJ4lU//uvrZEeJ7jQv",
-	"2hgs2K1B0dZuNvv2HIsCqFmDQcCLl0R2C7gV31rMw3uQPnBRAmiBBf0RCfi38du9NElAFf/3vdqki5Pk",
-	"fo3S3Gpai8qOMkz1Q/oO13EnM2Yc2q7qsKm2nm30cl4DIC/5gtEZThJ1OKjUOVJKejfGPRvF4Cl0rH7S",
-	"cNz+k0bjcl/rJpf4A07WP4PtPIHrfBkb+E9DoHmTai/MFud4czUrpoDrQJL3fKmtb8jjs1l/3xVLT5BO",
-	"X4QIUj6lCfl0GdUmllZnvIFBy+3C9qKiB1xDiJQzkS2gcMfb960lKJslwNEd7e+hbKZ9Otb/jxhZjVnR",
-	"gvK0OFoGGdAX+eyhU2Z9ZB0Nr87TMTN9nczX80BrP3eEweSMOd3b5DTwBk81OUoN2h4XQi3oW2zbVbnp",
-	"XHFrqjbQc23G7UKkebO74Gj64jDuvxi8eDGKnseHB0d4OCUY96ODAxz3Bwd4fzIdTQeT4aQ/eTEcRvHg",
-	"ID6MBgeT/rTfx/0Xu5iN3raCTx1s1X7CZt55knDrH16Ah3kBIKm21LtRo7IhR1ZsL5XSoqeRXypdaoxo",
-	"pIVPtyR83E/m3k7TMKJ6MR4zwAHL3ew6McMgE4FHE8B/C5f7sK8uryvTHIKncDvWmXD2EwIZmSW4+piB",
-	"Tp0QLcMkR4RlCwKxR5u80nucc9Ns7NNJLYf+zvU2bzmpCZxQaP+1hfPxoZJkd9fi9mZQ3ms1OJ+WWMTx",
-	"mhQgiZ26+lPLh1vqhFggU8kBGn6HsmI9hwY7xOwCyMAckq6V86LhUrUlOpCk+MQGlcxqiGj/IQr/uaLQ",
-	"DN3QmXWDDDTOlGah9/LOIMzVQAn1sTS914r7BChM+HMZcl2HAuu+zogvdEsJ3X8xjXXW8DIlEYl140pl",
-	"tIyZH6Yy1PdjKEcCB2n4S8nR9TGEbgqO42jMjPew1RQi0/0X7g+SaUxbPp22e+jUH03SUMfEmFkbwGXH",
-	"bGv3q/pY4ZTWuICzomdOvr48acakRVN5nBt7tUCjYpZSu0GdJOQNy5mQ6IVFZXv2DAH2pB3UIsvClwBw",
-	"s4zyaKqYNMLimLUAiRN9jhhfoT872JLtkyZ0Tu2/zcEfcUo0qiDV/ZBWOI2dsjPdXt4TfjQgggt+SwSA",
-	"Yira5ZmVtkkBJJ5zZgErlySd8nRRwrp1AOoUZb5McWTXp6hzQZYJzjtiAnoAxZIk626OzmQu41TOKbNw",
-	"tWM2cwYqYGsHfSTagDlpgONN90hGZwzBG3AIQVQbqFrtIC96FDwzi3zmQRrFyERCnWPdQ28zKWhMtN1h",
-	"ZqRxrp1ZyDmZGi7TMQ/HpW9jBTr5bNQfoNIJu06JslVC/agOohtyqmcjHhOhaOlvtotacBEDcDkss5QY",
-	"oFuQhyRun4xZ7UXLDiFqKc779T//F2ro+HFiOpkSpXFJ7EB3R/qmGitW9S+nJYjiPH5LYBLFjbEkXVoT",
-	"XJq8Tsww5uR6STpogRPFdlBFaRUuT1ERgQFveJ4J2r4neu036Zwow78q3KEEjCfOcVFFNLfC6N8ixFFp",
-	"I7sxxqHlmPDEOh7VPPbfKi7++49i/OsMx1+qbRR+/Olj55dqVwH4Y6VEArCbPXwJzWjzy3jRt2mj3akb",
-	"CW/wAebYPd6mwSbJye3oGuadhAGzE+7WnTFbzTmaEGVmVkGaQ/Aph2WsH2973zHbFusHtdQzXcoEYYKq",
-	"O367h3TbZC1pxyzmRAe4AVk398xTdgw+VYRNCwaLWuyUYvd2F+mazuB6ftztvNgw53pe2hxFFuumLyql",
-	"S+2bA+M0R2c8Xd7jqfc623+TnKJqW+tPFE7odx4Ccdko7weuPaxmxdoO0393zcQH66bfOybQJ+Oe0Oer",
-	"IsxLG+1XFnOCEzn/uTG+eQqXHKF9pGg1pwkxtjpQA7gkY4yy2YkuqlOSF8VkSVhMWLT2Bjy/Mh99rLtP",
-	"SCwzoQ7uzfYnRH+8EeK7WBeGxkmfCsj3N/SWMDWzZcon5IlxvXWDlWbczjf6d2vyvkv5gsg5UddqcicR",
-	"uVtyAU3pkG5P1hDm1h+5d9fVmHvLBNPyfgd/Ql+9/OYdmku5vDaKVlxLLnGCruB/v7q6emcdrEqV/wld",
-	"/fDupfcFOCAkHTPPj7+ou/DnYzWzcdBRK+Xx5+Pgy5dX4+AjGg3HZXTrKlCzP/xsfB6G0p8MWzlbucj3",
-	"5ylZy/RX6K3xItkITfZ2Sdjpu/OixwXYwVq2mBYI4DSfZDSReTvwGpeZYS6XJNpNvtgJFhvr77SotXRV",
-	"SubT3+/18yX0kNIx2n3EkG5Vh1qQeok0u7SV5YwzQdAPp2++6eIVTgFQjcZY8lSgmChezO/iaEKm3GIx",
-	"6Vwjp+de3gvPy4E1+rbUJ9ufWBcDKmoTfWKGhITY7RVeXgEDPUSgBwd8GMkUT6c0MsAdWOIJFjZ+I9od",
-	"FB7090NdPbyigniZ9ULP5RPUg3a9YAXieP1gNlFvbWHUXervfc/wLaa6A/OTc5iiNv3NdKgLF9Mo5PKc",
-	"njJkTEv37AVPYweursaH2u6gBRfqt4gwmQDoSzxmbs8MncWIKNOql3J2gsKiC36IFji9KWfaOzgvRVwJ",
-	"Atm6vA02HTRiU9eJEnDKE4Fu+9pK57ev4VHp9rXNDU0TRt8HE7yUfNl9Pt3HxS/mpmXw6xFnGvHeXuD6",
-	"k8PpAXlBusPpKOqO8MF+9wjvk+7hdBAfRcPJczzoe9r7OvM5uuq/OB4Mj0ejv23G9S+2y+qXBAt5rbak",
-	"BmnrDvmbAPh37t2L0dXgRYGr69+LfukZZy80nllpC2znhOA4OMCDaBjvk+5oetDvjg4Hz7sv8NGk248G",
-	"8ZDsT0f4YLKZ6AdX/efHowPzYZfo5jMOrU3X5CZiD0tDucQGMLqfdgWP24Q17oBmu/Wb4tPNU8whxJum",
-	"7gjY/E/61mn/c++Xoun1Ry0xEyJJc3Y3Z6SWwMtXzJGkgs6YAb40kpFnst1DpzkUi/nROgkBe7GjL3yg",
-	"6gpBzNNy4oiBdAFvYp6kOFKjXE95xmJog3rLa8AyTpDOAuFCkI78PaO3ODFZJgmfzdSbujKyAbjqMk+W",
-	"363yQlnOj07RHumvbH7pWy5fKWL8mwAS+ThqMwPvGrgzW3YeK0Nho32hNuzi5eUVOn133kPvjFHidNdr",
-	"vX7/9SW0UU3kvGNvbB2tsq293IaEW/iKk1cgCtvFFj07Noyu0QJ7yay4fgILF3vHtnzsGNvBhCvM33km",
-	"y+WCuv0t3IicPlFqV+o9lq6aj7baqiVJTYfYLmXmhLedUfN9qo98anrh6jU0NSApWtg7QHIneXvcGZE6",
-	"YWRqo2OhuyaLW+XrHWUOM06cDd20S2AUZgwa5poNCt2l5kbrx58+/r8AAAD//w==",
+	"7L3rchs3tij8Kqieryqkh6RIipItqlL1KR47kRPHjqRsTyZMqcFukITVBDgNtCgm5ar5dar233P2I5zL",
+	"e5xHyZOcwgLQje5GU6SszM54508is7txWVhY98svQcSXK84IkyIY/xIsCI5JCn8+x9GCPOdMpjz5ll9K",
+	"nhL1c0xElNKVpJwF4+AsWeONQCHjXaHeCDtIcCQXWCLJbwgTCKcEMXJLUhSpAeNe0AnIHV6uEhKMA/td",
+	"0AlS8veMpiQOxjLNSCcQ0YIssZpSblbqXSFTyubBhw+d4HlCcHpBZikRi+ec31DP0t6wZIPWC8KQXBCU",
+	"6pdRBG8jKhBlKBME/fqP/0CRGk4gKlErfI3vumdz8nlfbQUvCWLqP5jFaIXlol1e/vX1JYmylHTN8New",
+	"6c9P0VssF58f4BU9uB0c4EwuTlE+8Cn6SsqVWt4p0p+foku8JJdUks8vZUojGWzf/gWR6eZsJkla3/Yl",
+	"iTiLBZIcrTGVaEpmPFX7l+mGsnlp/Yf9bWBfUkaX2TIY9zt2DZRJMicpLOKSyJ1OgMoc6jLFTKx4KsdI",
+	"ECk8BzNhrbABqL/+439vhSs8vxeyYXvCMIs76vgxEgAsFF4S2dW7CJG+Ah2zOBzjaUJQGIl0phcSmqX2",
+	"JmwXXCCbV4vplxF9Q3u93tYNDIb9k+P+R6PHh06wwileEmkvskhnV2ot9RO6WhB0i5OMID6DDfv2iS4M",
+	"itRvE7yIIr4kAs1SvvSc6CnickHSNRUE0TnjqSYBVE2vQR10AnXHgnHw1+7zy4uXXb3YEiriu28Im8tF",
+	"MB4eHXc8V+Iv5JZG5Dz2kCgkJJxhlFDCZDdacEEYojFhks4oSe3eYxiig4AgxRpx1e+CCEE5AxogFnzN",
+	"FO64DxIqZJkuJHgl+ar7dHaIm/eql9w9jxu32u/7tnqpp/Xt9apY1WcC0Qqx7U+PZ0fkGekOZ6OoO8JH",
+	"h90TfEi6x7NBfBINp0/xoG+Xq4hdsVgz5jWNtxLqGU+XWAbjIMvgzca1X1lCUN/CV3ztQTEqUEwSeksU",
+	"+qBwyuNNiFoxmeEske2xPZFXl2++Rephb8JCjX9h/tBeqyov4Oq31irJBMK+C9DuAMlAfEmlJHGB6Goi",
+	"4B8znqJpytdCcTnAMqGpQ8PJGyh0CzC4UPz/UjILxsGfDgrWfKCfioMa/OC+p0SsOBMErvsXOFYXlggA",
+	"bsSZJAz+xKtVQiOs4HywSvk0Ics/vxccyIJBEhhgiuPrtBhBZMslTjfBOHiNE3XCJIadB50ASIeeJVY7",
+	"c7/sBDGRmCYGK83PGmZUIMalojw0hjNTeCoklpkIxiPAeioBZb/AMbrIRzT4hKc8k+NpgtkNIBVlMNJ1",
+	"SgSR+uzKC/+eZQJIALyhUcqzfN84lW2ssBBrnsZdZyQtTOjN8BQtsEDkbkUNoXvotj7sihJv9VHqT+rk",
+	"wAI+4lkSA9inmq/10HMeEzFGoXNsIWot81OG28TTCVP/hpProIzlPNF80u6g0AO5ELXKwJowDa2M3TC+",
+	"Zh0lfQHADLDa6soo2Y6zWaKY3N7Y6xwlWWKaXEtcO0IqEDxTh4YTtRdFD+ZUSFI7sJPiwPJF+U/r0c9K",
+	"zyY0EyJ3VEjK5ijGEutjQ6GzwxC1FDnasq92T63xJU+nNI717XgAYQDSOMM0IXH5fimujaIFiW6QeVy/",
+	"XO7Hzom4LB/FnGjKsMQy0sy3IMdWHCkd0WFxRMXuGgnFzAVAsfw3a6akAJb4aNrMGTZfNbARHEU8YxJx",
+	"9blAS7xBsdJ9qHj4Gh8LkyKcJCSFNSl42nXlVz7flcEd/f5nAqU8Ifk5TBhOEr5GVHYQ6c17CKMlWU4B",
+	"WAgzvfMu8E/C4hWnDKiBc9QhauEJ0yfXnfKUFUiuUJtnUo2pTlvhd+hiQ2gJwjmTJGU4eZGmPP0oqkDN",
+	"SNcEhnIO9EzRJXK3IpHi8PAY8SjK0gpROHKpuF0YuiSpUnBfmFF/IwpRXqPQc8JSLU0o7y+ES/8tly95",
+	"xuKPAhzj8noGozgwM7IIIBg8LKP9qADUt1yil+bz35R8Cp6lUYG/mnIqHiPrd0IQgqi0oMt3qKH2Fm8S",
+	"juMrzr/B6Zx8FPBWeqxryfl1AqNtk43IXURILNDxCH1NvyiBdOBQErNAdMU5+sYM+k/gTFZ8k5wj2IuF",
+	"X22TGo7qZtCIfM/wLaaJEhs+CpRCD3edOeNVgKl45BQLYoXMlOBooV4sX2MHlGaN6PvSoL8hMM0uUISZ",
+	"RsT0NoewQCmdLyRifD3WWqmzHxC+9G46E5YSIXGqBIMOUoSUz5TgwEikphKA9ZwjoQh4S22cLAmDy1C8",
+	"1V1jqgQzuiQ8k217mB4wh6cKmkCl11igdap0IXaq7UoIzyRJJywEw1QXLFOhMa4YTcgxLDovNQHSvH3g",
+	"GLoAlsAYzoXIyDZ65lVqeLwpaZ0F+/9C4XRumiq0SlcYwFPBk0ySay2simtQc4f94VG3P+gOT676J+PD",
+	"/rjf/1vQCXAUESGsIhIUFqBXL//24uLqu8tzcb6Uq789Pz8+X4q7c7qm8VfJ+vw9pz/89bsUs7h/zvo9",
+	"snn1c/zunL6h54c//Jwk377/4fDN5auTXjRM2HT5sh//9VUCCr5eklI2DxV/onHSsNDBs9JCS5aqPVca",
+	"sf1X6pgRdrZGwNquzW38guDUmB+1TNFwpM8r9kbUKpsTQGQxZgGj5H/6p/140N+ZEMJ9vTDWCa9MgxhZ",
+	"m0NZYZr2UFhCyhD0malQlKtsd3HsyhPmHDSVxrgP5sy6YRdRJiTBWt3s1BweXePxuI8y+bwj2ijeLczh",
+	"2waomc8NgeOvMdsY24D4KGaZYkmuE7qksqxyKZFhidkmZzmWilOGDvs52XYlj6GjCqvP1RpRvsjfjFle",
+	"YEkQ7MCIRSS2LMrdXFhiQ8jPhR6NB33PcCYXPKU/k/iBirQ1l0QpASs0TkSZfr1LOZsbhZ6nudVpi83K",
+	"Hco563Njl6oNVZbVB8XxlrZ3r8nNY2z7AoNVJyW3/IbESJPHe21uXmub+6261UsqBIg7jrnNa2rbez+W",
+	"NprRri0HKG/tzPzqWP5nRAlPWsr02j0aR67s1Q5pRkJUCrTEd3SZLfNpTpGgc3A/4Dmm7KP2/CgaaSYX",
+	"Cuk0yhvbT2Fk8OBmiFoJn1PWUUe3Vlg+YaBlM5mjpmtQtKbE/ORz62THnryDbBPmYgzMocBoQQuWWRaT",
+	"uGyydNlNZ8LC6okpBht2UNh0kvBRaZjrlGQCjB9W7ODgzlMqZ/j2zeUVAtffgXmaWzq+Z6uUqw0oifsF",
+	"k1RuHkhhVjyh0eZabTKlmMnrW8oTLKuGu/M4IWgNlmFNYJGDnlVMbh7TQWUymynV4pYgBTbUGh0O+320",
+	"pKxt1R0zUfGinRK1hv3BsX65xHyGLmY7EEIGRI232qyYZ/Kaz66nSr2vENp/087PTAoaEyNcwFuN2y8P",
+	"5uwc5LAlZZlUyL/MBFjap0SuCWFocAT+QwCHkuLSlCtO9OMvwYySJK58H3SCpdrkXE28dagPPz0KpOAu",
+	"AFp5DbyXQAtQ8Vaznbc+kgMje8UL+GCJEoKFRM9QtMApjsBr7QWQwwXrwPGP8yjQeWwbChVoTZKka31p",
+	"mbT8rCCdNShqQyqAopOHKKywXCgi9/eMpBuUe/3RNCX4RodX6LWdolADNARntZgwxWUQn80Ii5VODwMr",
+	"sujDcjW3JaJd/YKJGqBiwtzLE3E2o/MsBReh+tQZsk43QtTKqcCE0RotqpOIglCKbKXkfRK/JjHFV3Bu",
+	"HyErZ8WA10s1otZ5HNR9rofuqqkK7K1YHcrmuiMX3/LxEawYXenx/0k2u88EMrBBakZrHFPsciULqdoP",
+	"hrAXFJcACOiZdn1c8MQXE4YyUfgStCZGU+su6aE32l+C4yVl4J8C1LGP1d1n2TIY/xiAewFu+3JK0uCn",
+	"WkBBxy4E4mQMt8RxTNVKcPI25SuSSqpY4gwngvigZOb9TFQxnN+SNKUx6Th4CFgvOkhshCRLZCxFAuix",
+	"Rni1/pUzr2NMsLTdG7VRLCNnh3YBCoTm21MUsixJQvR5ZQlqWvVEW1h1XEY1ZqsTFBxwK1rB/r/Q7wJm",
+	"6V3uGJugP1cf5nDb+8sSL7wHXkA3HhtWH9wwlx+rvLl2pO5eHYDlEC9Ql0/fk0gC6mYxlS9uLbnaHWvf",
+	"gBMt4mlMYsXs2JwoJiDMHUDkFuy8s+q1qqBlpIerAvfdAku0wKsVYSBk9+Y9FNpRrAhsSHq2irFU5MFz",
+	"M3EkeXqtKAEYnHxnqB6i9YIjxa3j/LxmajP6xHiKMONss+SZQHrFcMOqgUYNx1msJkqJ4jhgH6vv2ES1",
+	"acDZvZfmUfvsKhXMt1XNI0TzMepFVaikNsCLFYnojEbIDIJaOlhWkCglUrR76CUvEcgJs4Qz1ZKYAct4",
+	"wu45JvTrf/vvKPyFKwmCkbVD167VbxNW/JuR9Yewg0BICH9xsb+Dqsj/IXQu3YS1zClShkKexOFByMha",
+	"XULG81vaPq0vVlwbJe56miU3drEi4ivSsfrdNXzxIVSfa6bQMwdr3zf41gHe8yHUNr7a1WtCSECAPHDu",
+	"nmi2TkBX1ziOUyIaaJQOBUPnb5F5zV5Ky5khTjrCEAiTI2BvF3y2rs7Gu4XhLEmcO0VhW508hDMFGYAz",
+	"st900gha9QlvKIvV/nInrF1BhYY4mrT6Ux2Yn4DAUeK5oY+N0AUiAq89FnRrtB+M/DBzlaxVIVM+mIIy",
+	"lHCltLUSadrOJt5i7Yjek1Ws8BzCe7EaSANBAAFQMJrRVHiYA5VkWf5jG/t2ONmHQqJNUwy8nJE7eR1l",
+	"qeCeaPXn8DuQfHVE6l1YcM4MuCbNiVLt1IMHnB9sobwOH6C/yJKbC6AzTvjkHrB+t6DRwgqRosJ/keSG",
+	"iNWBDTROgwbkBgW8JAmq44c4ScKxOsB0gxIljVq7VnmqDioF9FAWJRkYzkMIxBbh2A1eri70M6HjteFe",
+	"CVca12vSY3hk8Q8ekD4H4eSt0dsfBla46hULIcjbGl/WloaVYWq+uM5tBn4SYoFUnUAN6ARiD/rDUSdY",
+	"Upb/4KFXjKzvmU6tNt9C69mv//gfg6FrrmhXpx0+K8367D5Ur+26siof2j8H8vMauOnDTkj78IAOG1zK",
+	"4doofYI/olkq/MxEaZ4ipphwQhUNb8mULsHym/A1SbsRFmDKlYqlGYMJidF0Y/Ab4qNa4Wg4RB5zCsNL",
+	"CDmDeULNF7XvEBRjZnl2uwPYNk/4FCfJBmWM/j0jlZMaHo18GAHx3lv2GFOxSvAGUoyqI/b792Lcdmwz",
+	"c1BGJcXJIyNeJ0iN7r+VMThmgiquagzouFY9gJcZ2YeqLylJ4jwKcE82aF1GYOkCfmgFhTp2GoujD6oV",
+	"k5m1xWnXmrW/2fMsUi+cXdYgmRszvaoYFdpPoh3etJJocp8ZdTu90PssVuAD+lcEJwoH9gL425RDlLkw",
+	"6naF4RkLWXW/Ib8xF3EBk27Ke+U3927IjOzbx6t3X++poKFVNk1opMPg35Ep+ppsUOvi5XP09GjwtN1D",
+	"b4BRakVEx/9OCVqlRBCvwp3MffmTc55SuViiVvgi/svlWagwKXxxOTw6DtteuThKb71y1C2BMYZHR4MT",
+	"PcrbbvMoNz7FQW1QKQkQkEti7WUESZqgV++uDK5/JlB4Q2O/1H6jjXD1ccHs2ArffP1Wa/hmpR0Uvniu",
+	"f4Hltpt0gfqob/Xx3JANJHK2QkHnDbu92/r1HYo4T2PKsCSoNcWCHI+yNPEPtdk61MY/1Cl68Vw9F+AI",
+	"9A1cQeQbcEeoQ2rA5UuyP5suIfIlkS4y19BVrXZnDUBdrproX92SGtC3m2/4nLKXPF3uS9XPMrlAw14/",
+	"1zm7YDEuWN08xczs8vjp6AT93/8z6h169qpVSa8ufWYs5CAEOPmLNbyAuRr049eGSod2ZYbMzektYa6M",
+	"7ZHU9mT3WyXY2pCO6vGgTatJ75VygNPvIDBV8CUfuxNsFWABfR4mub6AqBid223Ahq7cTBod2p4usexC",
+	"eosSPm1+O2Yb8IJmKYGDNP42vCQoHPUHyBf98GBBGLWUtNulTBAmqKS3pL2TCPrxOLNVBr1Ppms4L57J",
+	"hx3Ym5V+Mdl4ckSN8mG14ilRUhrEe9TBXol8rbuwykPn2jvC2nlbAdWof3K8k0as9axv6IPUYFDJd9ex",
+	"9jPifC+0j2grDdcj/eTdWC7E7sWTFtkSs26eUwgOZHXfqHamlnfUKCkr6JiH9/PWbdJuYasQRD7Xi9l7",
+	"T94kUddk4V648g7/M4wIJsrXP51evJPbr3bko+hHg+F9gLcxfvfaJEqn8ECjhLgBoRJXTyNf+8502Jrw",
+	"HsjH9MjebbqO1gd4rpOEr0mMUu0BnGl3jRuf0XE8M6gFlkBhWcd2J/X1Et85xSUcH3L9Tcr8b7puo+bx",
+	"ym/5x9rijYVPPHM1LLTj36n3dEx0xZ54x5ASN09GR0+RCTtBMY+ypdIJ0XNdHABNU8yiBeIMhRGPiUcu",
+	"0HEpjbUsljhaUEYKwqlTFtVX1t/ikz88UYw2urFuIitr3/5A4wZfqKesQ5nOk7tVgpl2YAJDo8LmW7KI",
+	"dKx1TtYtLkpyTknNhVVbiA0gqylrJO3qgZxoNv0yaoGNxRd8BTKivln6XbhDOzFWx2rl8Y4o/RqzyHvW",
+	"31+cKzmEAExswZKNhksJXmVvZUq7+Vc+yDSZXxRN+erq6i3SLwAylXAAYoxNTHIwPjo56RQ1ggb9vi/i",
+	"xMQ/efB4wVPZqbJ/E3FoZRx7gdS4ZWz0Rzg7HM2rh20HaXk+1AqdoKzCQLzASi1AMYlpBPbmFZ6TSlko",
+	"N5pr95OpcksTIAYQzE+toymDj2CZdJKHu1lKMm/HNYlD/g0jFAxeWCCMppALZMQDxtNyNtXeAndtehC5",
+	"ucSSPFTUvjDVDz7GqWFZf0sShplsa4VYCp357guqgfevm3ViZ9TPxEMN/1uEFVjYp+4+sZv8Tf0ndpLf",
+	"1GPX7AUpoZL/ukNMzHP11p7I/RVf6wyw3AmMQb81eRyNOrMThNOA3ZmuDjErRjZfAaC2F5Rz4VKey7d9",
+	"EzP4AE+QoHPWpUxJX5zZsl+oxVlOgrpG68FLaqy1DdKym3bZGFZmDRKExQJhaeIZpPE87RZitlP8mp0I",
+	"0sLVjbc7VaO294lng+zvptCi0CldFmrWgCUyaT10hjDb7BRUZKbxX/OaZcAck/OW4VBQTWinCemOFdPu",
+	"D/yqptzudvZ05pBIg2r7xBnuH29Wwgo6ZyRWfFpp87sBTFybkALvFkEaAFGUlqcqQkqK9D0Iw7JxPo7n",
+	"1Uw65TwhGIL7EyzktXp9N9CusdDhQQ+A6P4xZn6Igt7QCh2MDnXJupTe2opxVLYfGHzmXhT3du4YVVaB",
+	"aB19O16CVjr+LRT4gcZMx34pnWAm8bF2TMsXHm7KLEej7ys2WuQw2mJhgHlIZkBzwml53O1mlfq4kPdn",
+	"qn7cM9SekfD3AvQtltHiASbVFKJYdChzPWatMXfD2dyEvTEVHD9HGdOB87GTJQBVgLXJwWYTtDKhE5vK",
+	"GQTt3oRpsx2UN7ZZT8CnlLRrfEVlWVrHIj8YA/KT96Q6QKar2YfkZiN0x6SQPTDlcaf+0IwqW+qDXpRE",
+	"NFMUNK9lQOJcFnH9qlorhXyMeON1rpYrVeyLnkUBi9zOXwgVMcFxQtlWCvCRgiRqhTiTi2t1UCH6Mwrx",
+	"FAybYVsJSVhCSoG+MZLeUrnZnUWWy5s02McLNt969e6qg0K5WYUoxPLP79eyISbDLWTSVMQ6Y5ImdVnC",
+	"fHqfTvHIgpqulFeyUnwmUEjuVuEewvW+hpAeslTLW0nbC1q30sujCLxuGZimEvC6OkzoXjtTMOan+6Sc",
+	"Eo6VZiuhye6SiwMAH0MCX+e+d1wLgfp20xStEhx5shsbTUJNZ0Fjy82MN75qc9rpgOwse0dl7qha6lQt",
+	"LJB5WwfVHB4ennTQ91fP98D/nQMeCtOVa7Eqz2TNJzurejYodkc9T1zjPIGxwheZkVu1U96WctPlOfx6",
+	"zd7hwDuoBhYAFaORyVlxcMLdzD05J0BAdC4h5P2bAmpwl88yHQuq//XSAvDVu6ugcy9rCM+MzR7MTGOk",
+	"yQOaZP3+YeTSAPiFhO0xwhB3qBYYT5jlJxr5TvrHz9odK5IV8tFRIZrckpTOKIhleTX3G7IRE4YlCg96",
+	"kIYP9oOD9+sb0XsvOAt76NypGQIBtkLSJEFTAmkXWo6DywQHrGlcDsWFlCuHzhsSuDvIylZwbV0RaCvo",
+	"SizFwK6H3rBkM2G+ciMm7VsgKk8towMJwaaDGx8bZuYAbelmCpWtIatrPyg0dYiob5hCYVlbqr1T7Xxg",
+	"+Z8gUknXIOjB2U5Y6KmrPjbvhz30LV6SGDU0lzAGbP2yQo+UmN4LmulbuR/of+j71LxNhVsDgc9mUDwb",
+	"JTzCCTjXTlFYawERdhDjKPwLX2Kq8M8W1tJxZilJNogzROWEATaSaMGbmjV8JmxlBlappusUpM+lYVOQ",
+	"3g8TpzjBin5NNrrMAGUzbistYF2ku9wjIEZqFxJTpiPQszQx+CDGBwdzKhfZtBfx5YF9P/8jqFUxyIek",
+	"QmREp9kvMcNzIjRHyq3MOtRjmSWSdjXfRKuUx1kkexP2AjQE+GBKEs7m0B2F3OFIAmhJjeeeGtwv6jsX",
+	"abeK3HuVT6Pyd/KIcLVcnXUnU0yT3oRN2J/+hOA8xIQ9QU+enDkE8skTaCaAtW+0m4DpyFajLMhaG4GI",
+	"bfIOlKQ9RoYwThgq0UZjoALapzYkNsslUfcIYpVbEHCu9DcIN2+j9YILomO7obIH0hHwIPtuJZjPE0yX",
+	"UPFJQIwBzmIINcim8D8a65UZOLWVfkChookGofpBMSn18ntJ1f8ohkRRJVv30KUmgmqMfVlIDzk1qkic",
+	"l6kWCCeCa0Vdjas7Ftl4J+dMqTDUXx0HBH86jhKJb4gwadQKQpxFij2og71wqVp+soqZQepJDBXdI1ON",
+	"I8IpNOcpgcwCA7atAAGAtUqeghEo7vgOHhh9TzEvHRWhC5Rrcj7dwCBeVqAImvMggejM8LQg/kX5NWAS",
+	"aqR8YKw9Ry4BVwOCpf6WpAJbnL8sXZEJe4GLXEkTxeH3y/TQ1ZqjNWUxXwtdYwNROdZAVhAwsK2HgxqF",
+	"wIGTrQVo6gRSCRIt0Jb4VO2LGFOCHka7n0WBFroDTEJj+JEKs6xTvRiriTgLKimV+RlVlgEGp5TOKcOJ",
+	"hQFcF+e0m9T4U3cdhonrBQLgIZY5L15iLZJV8pVbdTTXF0R2EElKhq8JM2RIe3PVpWB4JRYcFFPKJC93",
+	"yjEmmDGYJ1I7sza5iQmLufYS64uTtzfITcDoRbmKmN6YrYzt1AyyMLdoBmE2wlJ8HRNFFSFuDspScG4o",
+	"FRS2Jyy/mrgx9EqHcJ3azi+14K6OWT9nExZCOIdOz9GhUorfK33J1LJ0KRQTa0XhR8OTUNPwUmVLzdAT",
+	"GhFjsTJ8+PX5VY3t8hVhOkWix9P5gflIHKh3iyidgt8qBC4x09zloStDB51AXW/NpQe9fq+vhlGz4BUN",
+	"xsFhr987BLe2XID24Gcd6smcNPhetmSr5PFBeeKNkZVA/yrJrMLQbFOUQJtiQV/T2gFYaJdKUksoI6hV",
+	"dJ4wnGDCgCG2FRu6JSlO9HQm2yuhYHOMM6WiAVcFqkE508fDV0SX6TiPg3HwJZGv1jciqHTsGfb7u1ez",
+	"LnJzfjQ5ZQHw8cBkhgUmscqkD42Dm0Fg0rKCN1+/DUwyVSDoPIDEqGAw+PsPZz98ffc8nf3b5fXTq827",
+	"7756M3+6iG7f4hV9naTrc4zfRl99f8GDDz/tXJ3KJCk1FKeyuXXvvlZnC7XijzQYfGPm4DooN4OArw7v",
+	"/8pTht5Vc4Pxjz91AoMbANiqORKCYVLOwcCj79aBri6X18j7kkgXKRUqGpyAQEk8F5Dhk2A54+kyAEDu",
+	"P+OHTnBgSLc4WJIDkC+7uqrD1uvkFJhqLATRMTZGXZRhhRVP0nLWCmtv8oStUnJLeSYg7u0zgUKnrkII",
+	"qqr9W3I0NzAp6jpMWPkDKhorPSAn22NGE2hko5Q+ENyhgIx6HKKWqS+SyUUP2M61yCJdLRhEo61FcTr3",
+	"VqJpm4plIFP5bvU3VMiiBIYIyv33fvR2RdTQt+19tCICrFxvqhJOuG0HVqmDGoCFTpcXLPF2lht4O8vV",
+	"0tZM+dkiqscs28T62XocvvmBnZWmz6tbHPWdKFIbp2WiSH1eohoAV/jvGbFYCr51jLaiZdMiTTWQBiB5",
+	"Mxp++ljabZzYPxYVuO4930opreBpdEKOj5+edJ+OhkfdUT8m3ZPRaNol/aezaDA76WPytGzkc2rCH18N",
+	"huO+rQnvlK4qVX/yOyehPmvVY3jcd0u9XXOdOb/jx6PDYV/XzvB/pEiDd8LGaXxfqN8+GKtwMCDD+DAa",
+	"TbtH+PikO3r67Fn35Bgfdaej6DAeksGsj0/KoRUKekqiGQwOe08rNX7GweHs8PAwnh13T/p41B3NYtx9",
+	"FseH3ZPRs6N4+DQi5PC4VigoP/Ry3MY4eM1/pkmCD456fdT662Bwir6hLLtDd8+Or49Hpyi9HQ+Gz3r9",
+	"NvqSRDf8YNgf9PuD/gC9pCmZ8bsDeAqsqVR4JyCbV/3z95y+fn+2+fayv3592b/7Nvnu7vV7vn79F75+",
+	"/ZLTb56/0n0K3r9MXi+/+/mHny/oOevvXpGyUqzIw/ubKhKBBDDqD+7n5aXQb/hoBwGgaLylvhgOd5mm",
+	"Xov5P1tIKVvhf/ypLIAoPlRR7RzrkyODWPkh+OlDVZwwpqtGScIxpTXkIXZsP7Si8JDDPr3M87WZ9DFJ",
+	"a+F02/WCll1oefFRPxU9KnXWMD6tACvF6v83K+pFfBkYmrMjxXb8TTpkwvCpMzUuemF2qjjiI2zQVFXd",
+	"wicGBZ+wO5zyqW9/J9NhPIoGpHuMn866I3I47T6LjuLuYDbEh9NRdBQfky37+4JPi93trmE4ybQNWkZx",
+	"E0w5q38ekfnXIhQAHj+J6AQrLjykQBeOEghrcmDzPyrkoHC8QbEDqMtYTrKfsHuTFLTh3xRRqKQSTFgr",
+	"HPVPkNsPs91D71IKi2Mul7lPkndrYZlGx0TIL3i82bPblLlb5eYRcZz3T3TrpjdfLc/tcJMWAsygGls3",
+	"4WzeVb+vFikWeQml/IrvUcLcVw3sQ9nzrG7uhxqpHuxHqj9h+rUrqHXCvZ9uVcMtDOHagaI43Z//iQJV",
+	"/+T+L/IWuuqDwQ5TVHswwndHu+zHUxz+0xX7NF0BjDFm+EK12EHiE07p9B2MRw2BtqiVh9E2hMx2JkyW",
+	"3BG2lnr9XZEHUdoUd11Gu6P+jSibMBvSew89/5LIaoH4j5UxmxTOorS6P5V+MDw57veb0uerirH+Bjp8",
+	"+DLkB0eVsuz7aduluuz7aPmen3bUCyuncK+4Vnap/yG3lSzMTWBqlN9syH0lE74cU98Ch8uSpHOCBFli",
+	"Jmkk2mPo82wiUHXePDQiNeHznQkzFx8iv40bpqAKUxzdWLJUJQhqZGPmQ4JIMWFU9hB05DFx9SaM3i1D",
+	"V+swAvLfcIi8jUvaOSXJu4+gSoeiX//9f/o8ih1EFIGCoAFjmX6Sv/bEEC/Hg6vhUVmMp+WJqc4wub9R",
+	"0oTt1ClpErR76Fuyzpe0WiUbBXJrzZ4wmw8Iq13jNBandacruiFkZYJZrXM3F6M5I/eXl99D0P4ePvHR",
+	"5odK3IB+Z96ubc/zvI5aaw1v08+a2VAQeR4nlVEviURYAaa74FmqD9HkSbij1kjm7rK4J21mJ1H8D472",
+	"++Fo+m7Efn72uxXn/5DOH41nKzLBUye37F5Rej+x/UD7KruWjOvmf8KbOKVeFKXS8bUy9VTHXmHJlzRC",
+	"edfw3oSFUCtyrETwsBIUm5qR/aXpSdVkDF0at1SqP0V2LlOwPp/AU7c+H6xcuB74vuJoAnSGiq26h85j",
+	"slxxRSHHCJuArAlTz1FKZJYygcJSDYIx6ocuO0T3eI0nzGGHjY1M7uOT+sxyWmOO+GP4pKnfX2ZldM70",
+	"MamNQehXhYuZOqH26z2YWL2rgs8pZBz9OupQd3uGJs9LgtVJOKjXCz6a4VXqWAyGO2+mVHKjsbm/wc81",
+	"SUlR/eIPgv9fhOBrHHEqq0QpF2JHu0wmFwdak+i6xWkaDPA6nLJMRIsWGaCagAply1vZLhfqlrdwU/td",
+	"U8y2sYZtW5vv8xmBJkxYseEC7U9L0+YxhFl6q6ZQ5JSzuX0+YXYFApnAe1aU1F2RtGuZ1DTNJOnOeBoR",
+	"/aYuSpXHzkLcfUq0QkJiE0nbs8NfawjbUkbtU7V1E/29SIlY8CQ2rEVHYFIBQZio1HPcE5HZQSZtBlRG",
+	"sxyvn6HUF+Xj9B4YqqLwGICrhbjlQkvdWmsNUoKIpymJZHfBU0G6UywlSTddIbF2PJRLkwa4O00xi7uM",
+	"rF3fwz6+Bm93mJ1UnJHfTJmjMJjObYK/rGHr74FI/6uR3NFwBxv/FeevMdvYBKbfOanWCOinny6RVh87",
+	"BBpiDJvJskLEnUvTz3i67BIW8ZjEuhmaLh6DlThalItvd5CCAJY0z2W8XOP5nKTo+/PPBJoENi+GTAIU",
+	"U5zwec8Zb8JM1L+uYYu+IAusiLwNPUzoDammgVBNcMKxJsDmykyYUVesjaijH+cJ6QK1tmbigalPk9fG",
+	"ZLyDWo6dSfszmX71DDq0SjKBsC8lrm1WOCeMpDSasEbOZl5UZB4BmRfecM+8XUEt0NOHrsUrB7pq1nkM",
+	"ERz3vFsrhKEjD3dhE3fd9XoN3aW7WZoY5Ko1iDeo9aXCwzL7AOQdVlDV5R1uqwO3ct3uvKToG+CJmdmD",
+	"hRRnsbtl7D4KdkPYOaQE/cEOPjV2ULbM6Fz9IkClivczfce3soFcJvPzgn+DBHQroxekRmeSSazIJQYZ",
+	"zQrH9TKEE2bqEObV02xm3JnTgeLXf/wHyhjk12gi3zFto+x2OhNG3ZoF8MWufSugjlLEoVaxBDN3nl9W",
+	"mF8KP0W1Btb2dLGx9gzbg0SSJInIG5UWdd5okpikPkRnKGOZIPGEtcJKURDj9KnVx6kXCgnbsIsnT3Iq",
+	"23vyBH2xyWsKTLk02YRWrZFZakq+qcGnPN700Lv708896YlUIMqEJDiGZHascGLC7k18Z1vT2BU4tmSn",
+	"m/z2UtEqnaaOylnq7Y6Xy3ZQ+Brfdc/mBLpqmzRGG3VgnSu23pHNFZyw3H9o2wgowJ1C6mieQ1fj25C4",
+	"lwiuExIhN3nCdHK7DQUj0YLr0yjnuiv1Sw/SnfK0uFCwIJ3hCid/kXN6EisNs6ig2EMvQTtEinMtV9LC",
+	"TCmb+lW4ZBPWwmyDIizAYUjSDbIFvZFYYEgKUxdapzmPtaKJq2pm3m5GLlIuZZKnbKN5ytdqjJgkeNMx",
+	"GYHq/Gvq6IT59FFd4DrSKTQ81bUyAQolWqHpEbkFYmNLNNL5wmmICeUkLLUxCnqjdPRKQOrJ71I68inR",
+	"uURfcId6ayBfzJ4v4HdXKWhfMWcvBfkPSecPSccv6ZAaYuvIj/Z2UYdn8n7Xksuua0XbnNIbLSqFLnLQ",
+	"RpLPdSFZrdupJ+sFT/y1mHuo2plpiTeaS0xthLHmzRMGDoQWNMVYEreDjf5c8wfFhEqcQm8VlQqtTJiX",
+	"PVW5jsmaD0f9QwTvFwZGKLIzYcbQhCTnpsacA5TCDFF2T5nmF0o6wIlimJsuFOh2yyeYmuuQ8N5DedWu",
+	"8l61yKGEv4rAZUJ3qBKTDH//vG+1YSVwmCoRNXmg3cABtPdoP/L/XKQzgONH0nKFRqb4xpUtsecESyYi",
+	"b+UF+ZYlbHJJfKVOX0A2rxbTLyP6hr56+bcXF1ffXZ6L86XU+VJLcXdO1zT+Klmfv+c0Yt+lmMX9c9bv",
+	"kc2rn+N35/QNPT/84eck+fb9D4dvLl+d9KJhwqbLl/34r6+SPZmB0z9tqzdtvx5pO5tZ7dcLLIpa8boe",
+	"DXx4SWS3qPjk24t5+QBCcy5KNaJgQ3+4yv4ruMpemNi8ioPoXkbUxUlyPzNqbpSvqWxHaQn6Ja1Qd9zF",
+	"TBiHptE6JEGrMjYyYFFrn1ByI6DnOEnUvaJShy4qwt8YU9BIQc+g3/6juroPH9XTndvMt3lTHnApf+cY",
+	"64knySGwBXV17UdvhP2FwY680GZNdirqFCHJe74499fk40PbP+2kyUdIyym8RCmf0YR8kjhuo8yrm92C",
+	"2+UWiwdR0TezIXKBM5EtIXfQ2yuzJSibJ3AZOtrkR9lcm/Ws9wgxsi4iBnrorLiVppqqLyChh86YNX10",
+	"dEsKnk6Y6YVnZs/jH/q5LRQWZ+T/3la7kc/br8FRamr5cT7/Ar7FsV2VG3UWal616agr5O7m088bhAYn",
+	"s2fHcf/Z4NmzUfQ0Pj46wcMZwbgfHR3huD84wofT2Wg2mA6n/emz4TCKB0fxcTQ4mvZn/T7uP9tHzvW2",
+	"Yn3s6ABtKm7GnUeJD/jD4vFPt3hAcH6pVa6xqDpkZneClhYt5PwE7VKX5EeabnVLdMudMreVm/48VSPA",
+	"hEHZxdxJo0OtijAkrGutFw6bYV8p6mvTi4enYAnQsUt2CoEMuRNcTWYqVU+JJn+SI8KyJQGntw1H20ri",
+	"tO3IWsD9UasArscjeA78HVU+7/CrAZxQ6La4g432oURofwvs7sJX3to6OJ+VUMSxEBU1aTt1zqm2Dxr5",
+	"lNi60ZJDJ4496inoNTRIP+YUgHzmFUBbOS4aLPW7GcxuiGj/QUX/ZaioWVVDD+0t5NPYnJrp5Ys7Uwu0",
+	"Vj5W32jTJbNQgIBNw8/l5hjaB103CUd8qZv/6E65aayzD1YpiUisWwwrUWnC/AWFQ20LgIxIsCOHv5Ts",
+	"gR9C6Hvj2NcmzBhZW02+Wd0p537vrK4+zmezdg+d+d2Yuig9McLdljLgE7azlVpNVtjudQXXedHdLN9f",
+	"Huhl0iuoHOciZs3DrZCl1BhWB7Z5/cHGF39h62c+eYKgSrAd1NYAh5mgNHK5Hq9JpNS1cCesBTWT0eeI",
+	"8TX6s1MFuH3aVEdZm7nzMr04Jbr+K9Wd69Y4jZ3MV8VPvX5vU+51ySHG+WrNFezyMGvbTgYSWDizpYVX",
+	"JJ3xdFmqSu6UElWQ+TLFkd2fgs4FWSU4710MZVMoliTZdPNieMZ6QOWCMltYfMLmzkBFgfFBH4k2eKFN",
+	"iw/T55fROUPwBVxC64LWSFHudPTEbPKJpyY0RsYF71zrHnqTSUFjokUWsyLdkcBZhVyQmcEy7RpyPB/W",
+	"paIDJkf9ASrdsOuUKDEn1K/q6A0DTvVuxGMiFCz9bdFRC9Q/COXGMkuJKUkO9JDE7dMJq31o0SFELYV5",
+	"v/77/0INvZlOTc9popg1iZ0mC5HWj2OFqv7ttARRmMdvCSyi0FNL1KU1xaXF64ggI4luVqSDljhRaAeJ",
+	"3JZX8xQVjipwGuQB0+37wia80qDjjPnP8gopAuNxB11Ue09YYvQv4QmqNPze6grSdEx4XEIf1eb7Xyry",
+	"4NN39vyLBulXeuX8+NOHzi/V1jHwYyXVCgr0e1AaOo7nJoCiOd9WkVV3i99itMzrnXk7w5vAPLdtd5i3",
+	"i4fqyqDRdyZsveBoSpSEWq3EH4L9PCzXR/P2cJ+wXeujoZZ6p0uZIExQSW9Ju4d0b3xNpCcs5kSHEED5",
+	"9NwLQdkYjMAImz47tjS9U0iitz830HAGM/vH2QSKA3OMAqXDgUws45Io6jyUevQHxkGAnvN0dY9XwutY",
+	"+E0CviyUfucl2D5xd4+LRuoW6xQeMAmbHWsRTv/uSpgPZmufeh21T8Eooq9mhQ+UcMTPZxYEJ3Lxc6Mb",
+	"+AxUK6GNumi9oAkxGgIAEhAsY4yy+anO61VEG8VkRVhMWLTx+oW/MpN+rH1SSCwzoe78ze6XS0/e2AKi",
+	"2BeGxnqfQBOIb+gtYWpTq5RPySP3fdC9u5qLM7/Wz62M/jblSyIXJBNIkjuJyN2KC+h3inTny4ZAAj3J",
+	"vQijxjxYJZiWUSX4E/rqxTdv0ULK1bVh7+JacokTdAX//erq6q01JisB4k/o6oe3L7wfmOzuCfM8/EUp",
+	"759P1MomQUftlMefT4IvX1xNgg9oNJyUux9UC/n7HfzGSGMg/SlgpIMFy/xoHxMrTdef3gYvk61FJN+s",
+	"CDt7e150XgLBXVM005gHfAvTjCYSbINeBDXDXK5ItB9VswsscMLf/1eLFVXanC//sNfPt9BDiilqUxlD",
+	"uoEqakE0LtKY1laiPs4EQT+cvf6mi9c4hdKXNMaSpwLFRKFxbndAUzLjtvSdjiFzOsHmHVq9yFuDb0tN",
+	"2f50eutQUdvjI+MyhFfvzqHzDDWAADSVgomRTPFsRiNTJwlLPMXCeshEu4PCo/5hqGsRrKkgXjy/0Gv5",
+	"HTJuu1+QeHG8+RQwTEGb/mac263O1Ugf84CrcoWulm5CDwbZDqjpxtTc7qAlF+pZRJhMoMZWPGFuJycd",
+	"2Ioo0wyfcnaKQiquDZ8L0RKnN+W8DaesVuF+g1ABnRkGhw58uKkXUqlO1SP1c/B0eS80zeFJSdPcRRvV",
+	"gNG6b4JXkq+6T2eHuHhitErTVQVxpvuwWGW1Pz2eHZFnpDucjaLuCB8ddk/wIekezwbxSTScPsWDvqdf",
+	"vbOek6v+s/FgOB6N/ra920xxXJY1JVjIa3UktZLn7pC/SVuZzr1nMboaPCvqrvvPol96xzkLXXmydAS2",
+	"n08wDo7wIBrGh6Q7mh31u6PjwdPuM3wy7fajQTwkh7MRPppuB/rRVf/peHRkJnaBbqZxYD3DidgC7GFp",
+	"KBfYUDb0p33LfG5rY+E0VXDzq8UnGX+ad6do2rVDm/OftIZt/3nwi/XK0fiDJrYJkaQ5V4AzUovp5mvm",
+	"EGFB58xUNzZElWey3UNneeUr89DaUqHAbkcrt8AlCxrO03JUj6mgBUbXPPh0pEa5nvGMxdAS/JbX6ng5",
+	"blBbKB3coOTvGb3FiQkBSvh8DnnImWwuMXiZp17slwKk5PWPDvgf6Vm2f/Qtly8VMD790nE+ZNyO+/t6",
+	"Vc1pn8dKPNkq1aizvnhxeYXO3p730FsjCjlNaluv3n19Cd3IE7noWBWzowUFK6W3IQYbZnGCPkQhMdlS",
+	"CI7kpPMMQUozO65f3sKJ0bHl1jpGYjEOIfM7z2Q55VV3kQcVzumZqE6l3m/wqpkqqKNakdQ0Wu9SZohD",
+	"2xk1P6f6yGempbzeQ1NHrdzH5FYLPc27zM+J1NE8M+u6DN092QqDvj6Khg7gxDnQbacEomjGoO+8OaDQ",
+	"3WouKn/46cP/CwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
