@@ -25,9 +25,9 @@ import (
 
 // Fault kinds: the label of the database-error metric.
 const (
-	FaultConnect          = "connect"           // cannot connect (refused, unreachable, authentication during a restart)
-	FaultConnection       = "connection"        // the connection broke mid-request
-	FaultShutdown         = "shutdown"          // 57P01/57P02/57P03: the server is stopping or starting
+	FaultConnect          = "connect"    // cannot connect (refused, unreachable, authentication during a restart)
+	FaultConnection       = "connection" // the connection broke mid-request
+	FaultShutdown         = "shutdown"   // 57P01/57P02/57P03: the server is stopping or starting
 	FaultTooManyConns     = "too_many_connections"
 	FaultStatementTimeout = "statement_timeout" // 57014: statement_timeout (DB_STATEMENT_TIMEOUT)
 	FaultTimeout          = "timeout"           // a deadline: pool acquire (DB_ACQUIRE_TIMEOUT) or network

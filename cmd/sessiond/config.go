@@ -101,19 +101,19 @@ func loadConfig() (Config, error) {
 	}
 
 	c := Config{
-		DatabaseURL:      env("DATABASE_URL", ""),
-		DBMaxConns:       int32(integer("DB_MAX_CONNS", 20)),
+		DatabaseURL:        env("DATABASE_URL", ""),
+		DBMaxConns:         int32(integer("DB_MAX_CONNS", 20)),
 		DBStatementTimeout: duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
 		DBAcquireTimeout:   duration("DB_ACQUIRE_TIMEOUT", 5*time.Second),
-		HTTPAddr:         env("HTTP_ADDR", ":8080"),
-		MetricsAddr:      env("METRICS_ADDR", ""),
-		ShutdownTimeout:  duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		DevMode:          boolean("DEV_MODE", false),
-		TokenIssuer:      env("TOKEN_ISSUER", "sessiond"),
-		TokenAudience:    env("TOKEN_AUDIENCE", "sessiond-api"),
-		TokenClientID:    env("TOKEN_CLIENT_ID", "sessiond"),
-		RateLimitEnabled: boolean("RATE_LIMIT_ENABLED", true),
-		LogLevel:         env("LOG_LEVEL", "info"),
+		HTTPAddr:           env("HTTP_ADDR", ":8080"),
+		MetricsAddr:        env("METRICS_ADDR", ""),
+		ShutdownTimeout:    duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		DevMode:            boolean("DEV_MODE", false),
+		TokenIssuer:        env("TOKEN_ISSUER", "sessiond"),
+		TokenAudience:      env("TOKEN_AUDIENCE", "sessiond-api"),
+		TokenClientID:      env("TOKEN_CLIENT_ID", "sessiond"),
+		RateLimitEnabled:   boolean("RATE_LIMIT_ENABLED", true),
+		LogLevel:           env("LOG_LEVEL", "info"),
 	}
 	c.RateLimits = RateLimitSettings{
 		LoginPerIPPerMinute:   integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 30),
@@ -123,7 +123,7 @@ func loadConfig() (Config, error) {
 		ResetPerEmailPerHour:  integer("RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR", 5),
 	}
 	for name, v := range map[string]int{
-		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": c.RateLimits.LoginPerIPPerMinute,
+		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE":   c.RateLimits.LoginPerIPPerMinute,
 		"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE": c.RateLimits.RefreshPerIPPerMinute, "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR": c.RateLimits.RegisterPerIPPerHour,
 		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour, "RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR": c.RateLimits.ResetPerEmailPerHour,
 	} {
