@@ -52,6 +52,7 @@ type harness struct {
 	// mailer captures what the service mails: the one fake in the stack,
 	// because mail leaves our walls.
 	mailer *fakeMailer
+	store  *postgres.Store
 }
 
 type harnessOption func(*core.Config, *httpadapter.Config)
@@ -74,8 +75,33 @@ var deviceNamer = sync.OnceValues(func() (*useragent.Namer, error) { return user
 
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
-	db := pgtest.Shared(t)
-	pool := db.AppPool(t, 30)
+	return newHarnessOn(t, harnessSetup{}, opts...)
+}
+
+// harnessSetup picks the database and the pool's settings (faults tests);
+// the zero value is the package's shared database with the default pool.
+type harnessSetup struct {
+	DB   *pgtest.DB
+	Pool postgres.PoolOptions
+	// Key is the signing key (nil: a fresh one); two instances of one
+	// deployment share it.
+	Key *gojose.JSONWebKey
+}
+
+func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
+	t.Helper()
+	db := setup.DB
+	if db == nil {
+		db = pgtest.Shared(t)
+	}
+	if setup.Pool.MaxConns == 0 {
+		setup.Pool.MaxConns = 30
+	}
+	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL, setup.Pool)
+	if err != nil {
+		t.Fatalf("app pool: %v", err)
+	}
+	t.Cleanup(closePool)
 	cfg := core.DefaultConfig()
 	hcfg := httpadapter.Config{CookieSecure: true}
 	for _, o := range opts {
@@ -89,6 +115,9 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	key, err := jose.GenerateEd25519()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup.Key != nil {
+		key = *setup.Key
 	}
 	keys := mustKeySet(t, key)
 	codec, err := jose.NewCodec(keys, "sessiond-test", "sessiond-api", "test-client")
@@ -112,9 +141,15 @@ func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As cmd/sessiond wires it: pool statistics and the store's counts in
+	// the server's metrics.
+	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+		t.Fatal(err)
+	}
+	store.SetObserver(api.StoreObserver())
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail}
+	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail, store: store}
 }
 
 // fakeMailer records password-reset mails instead of sending them.
