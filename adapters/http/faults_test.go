@@ -82,7 +82,7 @@ func startPrivateCluster(t *testing.T) *privateCluster {
 func expectUnavailable(t testing.TB, what string, res response) {
 	t.Helper()
 	if res.Status != http.StatusServiceUnavailable {
-		t.Fatalf("%s with the database down: %d, want 503; body %s", what, res.Status, res.Body)
+		t.Fatalf("%s: %d, want 503; body %s", what, res.Status, res.Body)
 	}
 	if p := res.Problem(t); p.Code != "service_unavailable" {
 		t.Fatalf("%s: code %q, want service_unavailable", what, p.Code)
@@ -109,7 +109,7 @@ func TestFaults_DB01_DatabaseStopped_503WithRetryAfter_RecoversWithoutRestart(t 
 
 	c.stop()
 	for round := range 3 { // stale pooled connections first, then refused connects
-		expectUnavailable(t, fmt.Sprintf("round %d: GET /auth/me", round), h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}))
+		expectUnavailable(t, fmt.Sprintf("database down, round %d: GET /auth/me", round), h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}))
 		expectUnavailable(t, fmt.Sprintf("round %d: POST /auth/refresh", round), h.refresh(t, tk.RefreshToken))
 		expectUnavailable(t, fmt.Sprintf("round %d: sign-in", round), h.signIn(t, u.Email, u.Password))
 		expectUnavailable(t, fmt.Sprintf("round %d: register", round), h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
