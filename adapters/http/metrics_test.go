@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	httpadapter "github.com/sessiond/sessiond/adapters/http"
 )
 
 // Every series an operator alerts on is exposed (issue 9), and the
@@ -64,4 +66,11 @@ func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 			t.Errorf("want %s in /metrics", series)
 		}
 	}
+}
+
+// With METRICS_ADDR the metrics leave the API listener (404 there) for
+// their own handler.
+func TestMetrics_SeparateListener_NotOnTheAPI(t *testing.T) {
+	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsSeparate = true }))
+	expectProblem(t, h.do(t, req{method: "GET", path: "/metrics"}), http.StatusNotFound, "not_found")
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,11 +30,17 @@ func TestServe_SIGTERMDuringSlowRequest_LetsItFinish(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := mln.Addr().String()
+	_ = mln.Close()
 	for k, v := range map[string]string{
 		"DATABASE_URL": db.AppURL, "HTTP_ADDR": addr, "DEV_MODE": "true",
 		"SIGNING_KEYS_FILE": filepath.Join(t.TempDir(), "jwks.private.json"),
 		"CLEANUP_INTERVAL":  "0", "LOG_LEVEL": "error", "SHUTDOWN_TIMEOUT": "60s",
-		"DB_STATEMENT_TIMEOUT": "60s", "RATE_LIMIT_ENABLED": "false",
+		"DB_STATEMENT_TIMEOUT": "60s", "RATE_LIMIT_ENABLED": "false", "METRICS_ADDR": metricsAddr,
 	} {
 		t.Setenv(k, v)
 	}
@@ -49,6 +56,24 @@ func TestServe_SIGTERMDuringSlowRequest_LetsItFinish(t *testing.T) {
 		}
 		return err == nil && res.StatusCode == http.StatusOK
 	})
+	// METRICS_ADDR: the metrics (pool statistics included, as wired in
+	// production) on their own listener, not on the API's.
+	get := func(url string) (int, string) {
+		res, err := client.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer res.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(res.Body)
+		return res.StatusCode, b.String()
+	}
+	if code, text := get("http://" + metricsAddr + "/metrics"); code != http.StatusOK || !strings.Contains(text, "sessiond_db_pool_total_conns") {
+		t.Fatalf("metrics listener: %d, pool statistics present: %v", code, strings.Contains(text, "sessiond_db_pool_total_conns"))
+	}
+	if code, _ := get(base + "/metrics"); code != http.StatusNotFound {
+		t.Fatalf("/metrics on the API listener with METRICS_ADDR set: %d, want 404", code)
+	}
 	post := func(path, bearer string, body any) (*http.Response, []byte) {
 		b, _ := json.Marshal(body)
 		r, _ := http.NewRequest(http.MethodPost, base+"/api/v1"+path, bytes.NewReader(b))
