@@ -19,6 +19,7 @@ const (
 	// ActionSessionExpiredAbsolute: a refresh reached the absolute cap and
 	// the family was revoked (the token is consumed with it).
 	ActionSessionExpiredAbsolute = "session.expired_absolute"
+	ActionPasswordChangeFailed   = "auth.password_change_failed"
 	ActionPasswordChanged        = "auth.password_changed"
 	ActionPasswordReset          = "auth.password_reset"
 	ActionPasswordResetAsked     = "auth.password_reset_requested"

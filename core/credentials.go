@@ -22,32 +22,70 @@ func HashResetToken(token string) []byte { return digest(token) }
 // ChangePassword replaces the caller's password after checking the
 // current one, and ends the caller's other sessions (REV-04); the current
 // session survives. Outstanding reset tokens are spent as well, so an old
-// reset mail cannot undo the change. One transaction: the user row is
-// locked, so concurrent changes are serialised and each checks the hash
-// the other left. Errors: CodeValidation (new password), CodeInvalidCredentials
-// (wrong current password; the same generic message as sign-in).
+// reset mail cannot undo the change.
+//
+// The current password is verified before the new one is hashed, and a
+// wrong one counts on the same per-email brute-force counter as sign-in
+// (LGN-08): guessing here is throttled (429) exactly like sign-in, and
+// audited. The write is one transaction with the user row locked; if the
+// hash changed since it was verified (a concurrent change), the current
+// password is checked again against the new hash, so each change checks
+// the hash the other left. Errors: CodeValidation (new password),
+// CodeInvalidCredentials (wrong current password; the same generic message
+// as sign-in), CodeRateLimited (*ThrottledError).
 func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string, client Client) error {
 	if err := ValidatePassword("new_password", next); err != nil {
 		return err
 	}
-	// Hashed before the transaction, so the row lock is held for one
-	// argon2 run (the verify), not two.
+	var (
+		email, hash string
+		active      bool
+	)
+	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		u, err := tx.UserGet(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		email, active = u.Email, u.Active
+		hash, _, err = tx.UserLockCredentials(ctx, p.UserID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	key := ThrottleKey(email)
+	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(hash, current)
+	if err != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	now := s.clock.Now()
+	if !ok || !active {
+		return s.changePasswordRefused(ctx, p, key, client, now)
+	}
 	newHash, err := s.hasher.Hash(next)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	now := s.clock.Now()
 	var revoked int64
 	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		hash, active, err := tx.UserLockCredentials(ctx, p.UserID)
+		locked, active, err := tx.UserLockCredentials(ctx, p.UserID)
 		if err != nil {
 			return err
 		}
-		ok, _, err := s.hasher.Verify(hash, current)
-		if err != nil {
-			return fmt.Errorf("verify password: %w", err)
+		if locked != hash {
+			ok, _, err := s.hasher.Verify(locked, current)
+			if err != nil {
+				return fmt.Errorf("verify password: %w", err)
+			}
+			if !ok {
+				return errInvalidCredentials
+			}
 		}
-		if !ok || !active {
+		if !active {
 			return errInvalidCredentials
 		}
 		if err := tx.UserSetPasswordHash(ctx, p.UserID, newHash, now); err != nil {
@@ -64,10 +102,33 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 			map[string]any{"revoked_sessions": revoked, "kept_session_id": p.SessionID.String()}, client, now))
 	})
 	if errors.Is(err, errInvalidCredentials) {
-		s.log.InfoContext(ctx, "password change refused", "reason", "wrong_current_password",
-			"account_id", p.AccountID, "user_id", p.UserID)
+		return s.changePasswordRefused(ctx, p, key, client, now)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
+		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
+	}
+	return nil
+}
+
+// changePasswordRefused counts, audits and answers a wrong current
+// password.
+func (s *Service) changePasswordRefused(ctx context.Context, p Principal, key []byte, client Client, now time.Time) error {
+	if err := s.throttleFailure(ctx, key, now); err != nil {
+		return err
+	}
+	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionPasswordChangeFailed, "user", p.UserID.String(),
+			map[string]any{"reason": "wrong_current_password", "session_id": p.SessionID.String()}, client, now))
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "password change refused", "reason", "wrong_current_password",
+		"account_id", p.AccountID, "user_id", p.UserID)
+	return errInvalidCredentials
 }
 
 // RequestPasswordReset sends a single-use, expiring reset token to the

@@ -90,6 +90,9 @@ type Store interface {
 	// the transaction's first round trip. When the session is not live, fn
 	// does not run, nothing is written and the error is ErrSessionNotLive.
 	InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(TenantTx) error) error
+	// LoginThrottle is the brute-force counter, outside any tenant (the
+	// email is global).
+	LoginThrottle
 }
 
 // ErrSessionNotLive is InSessionTx's answer for a session that is revoked,

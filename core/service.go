@@ -23,11 +23,13 @@ type Config struct {
 	// ResetTokenTTL is how long a password-reset token is valid (default
 	// 30 min).
 	ResetTokenTTL time.Duration
+	// Throttle is the per-email brute-force defence (SPEC §8).
+	Throttle ThrottleRule
 }
 
 // DefaultConfig returns the product defaults.
 func DefaultConfig() Config {
-	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute}
+	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute, Throttle: DefaultThrottleRule()}
 }
 
 // DeviceNamer derives a human device name ("Firefox on Linux") from a user
@@ -60,6 +62,9 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	}
 	if cfg.ResetTokenTTL <= 0 {
 		return nil, errors.New("password-reset token lifetime must be positive")
+	}
+	if err := cfg.Throttle.Validate(); err != nil {
+		return nil, err
 	}
 	if device == nil {
 		device = func(string) string { return "" }
@@ -171,8 +176,14 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 // the password hasher runs exactly once whether or not the user exists.
 func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
 	email = NormalizeEmail(email)
+	// Brute force (SPEC §8): checked before the lookup and the hash, so a
+	// throttled known and unknown email answer alike, and cheaply.
+	key := ThrottleKey(email)
+	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
+	if err != nil {
+		return TokenPair{}, err
+	}
 	var lu LoginUser
-	var err error
 	if strings.ContainsRune(email, 0) {
 		// No stored email has a NUL (PostgreSQL text cannot hold one), so
 		// this is an unknown email, answered like any other.
@@ -183,6 +194,9 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	if errors.Is(err, ErrNotFound) {
 		s.hasher.VerifyDummy(password)
 		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
+		if err := s.throttleFailure(ctx, key, s.clock.Now()); err != nil {
+			return TokenPair{}, err
+		}
 		return TokenPair{}, errInvalidCredentials
 	}
 	if err != nil {
@@ -206,6 +220,9 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 			return TokenPair{}, err
 		}
 		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
+		if err := s.throttleFailure(ctx, key, now); err != nil {
+			return TokenPair{}, err
+		}
 		return TokenPair{}, errInvalidCredentials
 	}
 	var newHash string
@@ -250,6 +267,11 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	})
 	if err != nil {
 		return TokenPair{}, err
+	}
+	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
+		// The session exists: answer with it; the stale count only
+		// shortens the next budget.
+		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
 	}
 	authTime := sess.AuthTime
 	refresh := RefreshClaims{

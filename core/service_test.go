@@ -28,8 +28,36 @@ func (c fixedClock) Now() time.Time { return c.t }
 // fakeStore knows one user; tenant transactions record audit events and
 // accept session writes. Unused TenantTx methods panic (nil embedded).
 type fakeStore struct {
-	user   core.LoginUser
-	events []core.AuditEvent
+	user     core.LoginUser
+	events   []core.AuditEvent
+	throttle map[string]core.ThrottleState
+	hashSet  string // the last UserSetPasswordHash
+}
+
+// The brute-force counter in memory: the real one is SQL (migrations/00005,
+// tested over PostgreSQL); this fake counts failures and locks at the
+// threshold, enough for the core's control flow.
+func (f *fakeStore) ThrottleCheck(_ context.Context, key []byte, _ time.Time) (core.ThrottleState, error) {
+	return f.throttle[string(key)], nil
+}
+func (f *fakeStore) ThrottleFailure(_ context.Context, key []byte, now time.Time, r core.ThrottleRule) (core.ThrottleState, error) {
+	if f.throttle == nil {
+		f.throttle = map[string]core.ThrottleState{}
+	}
+	st := f.throttle[string(key)]
+	if st.Locked(now) {
+		return st, nil
+	}
+	st.Failures++
+	if st.Failures >= r.Threshold {
+		st.LockedUntil = now.Add(r.BaseDelay)
+	}
+	f.throttle[string(key)] = st
+	return st, nil
+}
+func (f *fakeStore) ThrottleReset(_ context.Context, key []byte) error {
+	delete(f.throttle, string(key))
+	return nil
 }
 
 func (f *fakeStore) UserForLogin(_ context.Context, email string) (core.LoginUser, error) {
@@ -74,6 +102,24 @@ func (t *fakeTx) AccountPolicy(context.Context) (core.PolicyOverride, error) {
 func (t *fakeTx) SessionCreate(context.Context, core.NewSession) error { return nil }
 func (t *fakeTx) UserLockForSignIn(context.Context, uuid.UUID) (bool, error) {
 	return t.store.user.Active, nil
+
+}
+func (t *fakeTx) UserGet(context.Context, uuid.UUID) (core.User, error) {
+	u := t.store.user
+	return core.User{ID: u.UserID, AccountID: u.AccountID, Email: "known@example.com", Role: u.Role, Active: u.Active}, nil
+}
+func (t *fakeTx) UserLockCredentials(context.Context, uuid.UUID) (string, bool, error) {
+	return t.store.user.PasswordHash, t.store.user.Active, nil
+}
+func (t *fakeTx) UserSetPasswordHash(_ context.Context, _ uuid.UUID, hash string, _ time.Time) error {
+	t.store.hashSet = hash
+	return nil
+}
+func (t *fakeTx) SessionRevokeAllForUser(context.Context, uuid.UUID, *uuid.UUID, time.Time, string) (int64, error) {
+	return 0, nil
+}
+func (t *fakeTx) PasswordResetTokensConsume(context.Context, uuid.UUID, time.Time) (int64, error) {
+	return 0, nil
 }
 func (t *fakeTx) Audit(_ context.Context, e core.AuditEvent) error {
 	t.store.events = append(t.store.events, e)
@@ -139,5 +185,42 @@ func TestLogin_FailureOfKnownUser_IsAudited_UnknownIsNot(t *testing.T) {
 	}
 	if last := st.events[len(st.events)-1]; last.Action != core.ActionLoginSucceeded {
 		t.Fatalf("last event %s", last.Action)
+	}
+}
+
+// LGN-08 (issue 8, finding 3): a wrong current password is refused before
+// the new password is hashed, audited, and counted on the sign-in counter:
+// the threshold-th failure locks change-password and sign-in alike.
+func TestChangePassword_LGN08_Finding3_VerifiesFirst_CountsAndAuditsFailures(t *testing.T) {
+	h := &spyHasher{}
+	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleMember}}
+	cfg := core.DefaultConfig()
+	svc, err := core.NewService(st, nopCodec{}, h, fixedClock{time.Unix(2_000_000_000, 0)}, cfg, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := core.Principal{UserID: st.user.UserID, AccountID: st.user.AccountID, SessionID: uuid.New(), Role: core.RoleMember}
+	ctx := context.Background()
+	for i := range cfg.Throttle.Threshold {
+		err := svc.ChangePassword(ctx, p, "wrong", "a brand new password", core.Client{})
+		if core.ErrorCode(err) != core.CodeInvalidCredentials {
+			t.Fatalf("attempt %d: %v, want invalid_credentials", i+1, err)
+		}
+	}
+	if h.hash != 0 {
+		t.Fatalf("the new password was hashed %d times for wrong current passwords; verify first", h.hash)
+	}
+	if len(st.events) != cfg.Throttle.Threshold || st.events[0].Action != core.ActionPasswordChangeFailed {
+		t.Fatalf("audit: %d events (first %+v), want %d %s", len(st.events), st.events, cfg.Throttle.Threshold, core.ActionPasswordChangeFailed)
+	}
+	var te *core.ThrottledError
+	if err := svc.ChangePassword(ctx, p, "right", "a brand new password", core.Client{}); !errors.As(err, &te) || core.ErrorCode(err) != core.CodeRateLimited {
+		t.Fatalf("right password while throttled: %v, want rate_limited", err)
+	}
+	if _, err := svc.Login(ctx, "KNOWN@example.com", "right", core.Client{}); !errors.As(err, &te) {
+		t.Fatalf("sign-in after change-password failures: %v, want the shared counter to throttle it", err)
+	}
+	if st.hashSet != "" || h.hash != 0 {
+		t.Fatal("a throttled change wrote or hashed a password")
 	}
 }

@@ -19,9 +19,13 @@ import (
 type tokenIssued struct {
 	body    api.TokenResponse
 	cookies []*http.Cookie
+	outcome string // refresh only: "rotated" or "converged" (metrics)
 }
 
 func (t tokenIssued) write(w http.ResponseWriter) error {
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.outcome = t.outcome
+	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -89,9 +93,6 @@ func cookieTransport(v *api.SessionTransport) bool { return v != nil && *v == ap
 
 // LoginJson signs in with a JSON body.
 func (s *Server) LoginJson(ctx context.Context, req api.LoginJsonRequestObject) (api.LoginJsonResponseObject, error) {
-	if err := s.limitEmail(ctx, "login", req.Body.Email); err != nil {
-		return nil, err
-	}
 	p, err := s.svc.Login(ctx, req.Body.Email, req.Body.Password, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -101,9 +102,6 @@ func (s *Server) LoginJson(ctx context.Context, req api.LoginJsonRequestObject) 
 
 // LoginForm signs in with the OAuth2 password form.
 func (s *Server) LoginForm(ctx context.Context, req api.LoginFormRequestObject) (api.LoginFormResponseObject, error) {
-	if err := s.limitEmail(ctx, "login", req.Body.Username); err != nil {
-		return nil, err
-	}
 	p, err := s.svc.Login(ctx, req.Body.Username, req.Body.Password, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -141,7 +139,9 @@ func (s *Server) RefreshToken(ctx context.Context, req api.RefreshTokenRequestOb
 			csrf = c.Value
 		}
 	}
-	return s.tokenResponse(p, fromCookie, csrf), nil
+	t := s.tokenResponse(p, fromCookie, csrf)
+	t.outcome = refreshOutcome(p)
+	return t, nil
 }
 
 // Logout ends the current session (and the session of a refresh token

@@ -78,6 +78,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var e *core.Error
 	if le, ok := asLimited(w, err); ok {
 		e = le
+	} else if fe, ok := asUnavailable(w, r, log, err); ok {
+		e = fe
 	} else if !errors.As(err, &e) {
 		log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
 		e = &core.Error{Code: core.CodeInternal, Message: "an internal error occurred"}
@@ -92,6 +94,12 @@ func writeProblem(w http.ResponseWriter, status int, p api.Problem) {
 	h.Set("Cache-Control", "no-store")
 	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", strconv.Itoa(1))
+	}
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", strconv.Itoa(unavailableRetryAfterSeconds))
+	}
+	if rec, ok := w.(*statusRecorder); ok {
+		rec.code = p.Code
 	}
 	if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", `Bearer realm="sessiond"`)

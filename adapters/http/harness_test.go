@@ -53,6 +53,7 @@ type harness struct {
 	// mailer captures what the service mails: the one fake in the stack,
 	// because mail leaves our walls.
 	mailer *fakeMailer
+	store  *postgres.Store
 }
 
 type harnessOption func(*core.Config, *httpadapter.Config)
@@ -75,14 +76,41 @@ var deviceNamer = sync.OnceValues(func() (*useragent.Namer, error) { return user
 
 func newHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
-	db := pgtest.Shared(t)
-	return newHarnessOn(t, db, db.AppPool(t, 30), opts...)
+	return newHarnessOn(t, harnessSetup{}, opts...)
 }
 
-// newHarnessOn is newHarness over a given pool of db (perf_test.go counts
-// the round trips of a pool's connections).
-func newHarnessOn(t testing.TB, db *pgtest.DB, pool *pgxpool.Pool, opts ...harnessOption) *harness {
+// harnessSetup picks the database and the pool's settings (faults tests);
+// the zero value is the package's shared database with the default pool.
+type harnessSetup struct {
+	DB   *pgtest.DB
+	Pool postgres.PoolOptions
+	// Key is the signing key (nil: a fresh one); two instances of one
+	// deployment share it.
+	Key *gojose.JSONWebKey
+	// AppPool is a ready pool of DB to use instead of opening one
+	// (perf_test.go counts the round trips of its connections).
+	AppPool *pgxpool.Pool
+}
+
+func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
 	t.Helper()
+	db := setup.DB
+	if db == nil {
+		db = pgtest.Shared(t)
+	}
+	if setup.Pool.MaxConns == 0 {
+		setup.Pool.MaxConns = 30
+	}
+	pool := setup.AppPool
+	if pool == nil {
+		var closePool func()
+		var err error
+		pool, closePool, err = postgres.NewPoolWithOptions(context.Background(), db.AppURL, setup.Pool)
+		if err != nil {
+			t.Fatalf("app pool: %v", err)
+		}
+		t.Cleanup(closePool)
+	}
 	cfg := core.DefaultConfig()
 	hcfg := httpadapter.Config{CookieSecure: true}
 	for _, o := range opts {
@@ -96,6 +124,9 @@ func newHarnessOn(t testing.TB, db *pgtest.DB, pool *pgxpool.Pool, opts ...harne
 	key, err := jose.GenerateEd25519()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup.Key != nil {
+		key = *setup.Key
 	}
 	keys := mustKeySet(t, key)
 	codec, err := jose.NewCodec(keys, "sessiond-test", "sessiond-api", "test-client")
@@ -125,9 +156,15 @@ func newHarnessOn(t testing.TB, db *pgtest.DB, pool *pgxpool.Pool, opts ...harne
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As cmd/sessiond wires it: pool statistics and the store's counts in
+	// the server's metrics.
+	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+		t.Fatal(err)
+	}
+	store.SetObserver(api.StoreObserver())
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail}
+	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail, store: store}
 }
 
 // fakeMailer records password-reset mails instead of sending them.
@@ -445,4 +482,28 @@ func num(t testing.TB, m map[string]any, k string) int64 {
 		t.Fatalf("claim %q missing or not a number in %v", k, m)
 	}
 	return int64(v)
+}
+
+// sameAnswer fails unless a and b are the same answer: status, body and
+// every header but the request id (and Date, the response's wall clock).
+func sameAnswer(t testing.TB, what string, a, b response) {
+	t.Helper()
+	if a.Status != b.Status || string(a.Body) != string(b.Body) {
+		t.Errorf("%s: %d %s vs %d %s", what, a.Status, a.Body, b.Status, b.Body)
+	}
+	names := map[string]bool{}
+	for k := range a.Header {
+		names[k] = true
+	}
+	for k := range b.Header {
+		names[k] = true
+	}
+	for k := range names {
+		if k == "X-Request-Id" || k == "Date" {
+			continue
+		}
+		if strings.Join(a.Header.Values(k), "\n") != strings.Join(b.Header.Values(k), "\n") {
+			t.Errorf("%s: header %s: %q vs %q", what, k, a.Header.Values(k), b.Header.Values(k))
+		}
+	}
 }

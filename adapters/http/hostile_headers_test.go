@@ -33,30 +33,6 @@ var hostileHeaders = map[string]map[string]string{
 	"100-character CJK device id":       {"X-Device-Id": cjkDeviceID},
 }
 
-// sameAnswer fails unless a and b are the same answer: status, body and
-// every header but the request id (and Date, the response's wall clock).
-func sameAnswer(t testing.TB, what string, a, b response) {
-	t.Helper()
-	if a.Status != b.Status || string(a.Body) != string(b.Body) {
-		t.Errorf("%s: %d %s vs %d %s", what, a.Status, a.Body, b.Status, b.Body)
-	}
-	names := map[string]bool{}
-	for k := range a.Header {
-		names[k] = true
-	}
-	for k := range b.Header {
-		names[k] = true
-	}
-	for k := range names {
-		if k == "X-Request-Id" || k == "Date" {
-			continue
-		}
-		if strings.Join(a.Header.Values(k), "\n") != strings.Join(b.Header.Values(k), "\n") {
-			t.Errorf("%s: header %s: %q vs %q", what, k, a.Header.Values(k), b.Header.Values(k))
-		}
-	}
-}
-
 func TestSignIn_HDR01_Finding1_HostileHeaders_AnsweredLikeCleanOnes(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("hdr"))

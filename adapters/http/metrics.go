@@ -1,20 +1,54 @@
 package http
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sessiond/sessiond/core"
 )
 
 // metrics are the HTTP layer's Prometheus collectors, on their own registry
-// so that tests can build many servers in one process.
+// so that tests can build many servers in one process. Besides requests and
+// latencies they count what an operator alerts on: sign-in and refresh
+// outcomes, revocations by reason, rate-limit refusals by rule, database
+// faults by kind, purges (the store reports those through StoreObserver),
+// and the pool's state (a collector registered with Register).
 type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	signIns     *prometheus.CounterVec
+	refreshes   *prometheus.CounterVec
+	revoked     *prometheus.CounterVec
+	rateLimited *prometheus.CounterVec
+	dbErrors    *prometheus.CounterVec
+	purgeRuns   *prometheus.CounterVec
+	purgedRows  *prometheus.CounterVec
 }
+
+// Label values declared up front, so every series exists (at 0) from the
+// start and an alert on a rate has something to compare against.
+var (
+	signInOutcomes  = []string{"success", "invalid_credentials", "throttled", "unavailable", "error"}
+	refreshOutcomes = []string{"rotated", "converged", string(core.CodeInvalidRefreshToken), string(core.CodeSessionExpiredIdle),
+		string(core.CodeSessionExpiredAbsolute), string(core.CodeRefreshTokenReused), string(core.CodeCSRFFailed),
+		"rate_limited", "unavailable", "error"}
+	revokeReasons = []string{core.ReasonLogout, core.ReasonLogoutAll, core.ReasonRefreshReuse, core.ReasonAbsoluteTimeout,
+		core.ReasonRevokedByUser, core.ReasonPasswordChanged, core.ReasonPasswordReset, core.ReasonBulkRevoke}
+	// DBFaultKinds mirrors adapters/postgres.FaultKinds (this package does
+	// not import the database adapter); "unavailable" is a fault of unknown
+	// kind.
+	dbFaultKinds = []string{"connect", "connection", "shutdown", "too_many_connections", "statement_timeout",
+		"timeout", "serialization", "deadlock", "read_only", "pool_closed", "unavailable"}
+	purgedKinds = []string{"sessions", "password_reset_tokens", "login_throttle"}
+)
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -28,8 +62,56 @@ func newMetrics() *metrics {
 			Help:    "HTTP request latency by operation.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"operation"}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_signins_total",
+			Help: "Sign-in attempts by outcome (success, invalid_credentials, throttled, unavailable, error).",
+		}, []string{"outcome"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_refreshes_total",
+			Help: "Refresh attempts by outcome: rotated, converged (grace-window replay), or the rejection code.",
+		}, []string{"outcome"}),
+		revoked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_sessions_revoked_total",
+			Help: "Sessions revoked, by reason, counted when the revoking transaction commits.",
+		}, []string{"reason"}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_rate_limited_total",
+			Help: "Requests refused with 429, by rule (ip:<operation>, email:<rule>, account = the brute-force throttle).",
+		}, []string{"rule"}),
+		dbErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_db_errors_total",
+			Help: "Requests answered 503 because of a database fault, by kind.",
+		}, []string{"kind"}),
+		purgeRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_purge_runs_total",
+			Help: "Runs of the expired-row purge, by result (ok, error).",
+		}, []string{"result"}),
+		purgedRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_purge_rows_removed_total",
+			Help: "Rows removed by the purge, by kind.",
+		}, []string{"kind"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration,
+	for _, v := range signInOutcomes {
+		m.signIns.WithLabelValues(v)
+	}
+	for _, v := range refreshOutcomes {
+		m.refreshes.WithLabelValues(v)
+	}
+	for _, v := range revokeReasons {
+		m.revoked.WithLabelValues(v)
+	}
+	for _, v := range dbFaultKinds {
+		m.dbErrors.WithLabelValues(v)
+	}
+	for _, v := range []string{"ok", "error"} {
+		m.purgeRuns.WithLabelValues(v)
+	}
+	for _, v := range purgedKinds {
+		m.purgedRows.WithLabelValues(v)
+	}
+	m.rateLimited.WithLabelValues("account")
+	m.registry.MustRegister(m.requests, m.duration, m.signIns, m.refreshes, m.revoked, m.rateLimited, m.dbErrors,
+		m.purgeRuns, m.purgedRows,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -40,4 +122,112 @@ func (m *metrics) observe(op string, status int, d time.Duration) {
 	}
 	m.requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// observeOutcome counts what one answered request means.
+func (m *metrics) observeOutcome(rec *statusRecorder) {
+	if rec.limitRule != "" {
+		m.rateLimited.WithLabelValues(rec.limitRule).Inc()
+	}
+	if rec.faultKind != "" {
+		m.dbErrors.WithLabelValues(rec.faultKind).Inc()
+	}
+	switch rec.op {
+	case "loginJson", "loginForm":
+		m.signIns.WithLabelValues(signInOutcome(rec)).Inc()
+	case "refreshToken":
+		m.refreshes.WithLabelValues(refreshOutcomeLabel(rec)).Inc()
+	}
+}
+
+func signInOutcome(rec *statusRecorder) string {
+	switch {
+	case rec.status == http.StatusOK:
+		return "success"
+	case rec.code == string(core.CodeInvalidCredentials):
+		return "invalid_credentials"
+	case rec.code == string(core.CodeRateLimited):
+		return "throttled"
+	case rec.code == string(core.CodeUnavailable):
+		return "unavailable"
+	}
+	return "error" // a malformed request, or a bug
+}
+
+func refreshOutcomeLabel(rec *statusRecorder) string {
+	switch {
+	case rec.status == http.StatusOK && rec.outcome != "":
+		return rec.outcome
+	case rec.code == string(core.CodeRateLimited):
+		return "rate_limited"
+	case rec.code == string(core.CodeUnavailable):
+		return "unavailable"
+	}
+	for _, c := range refreshOutcomes[2:7] {
+		if rec.code == c {
+			return c
+		}
+	}
+	return "error"
+}
+
+// refreshOutcome tells a rotation from a convergence (a grace-window replay
+// answered with the current pair) by the issued tokens alone: a rotation
+// signs a refresh token issued now, like the access token; a convergence
+// re-signs the current one, issued at the earlier rotation. Times are
+// whole seconds, so a convergence in the same second as its rotation
+// counts as a rotation.
+func refreshOutcome(p core.TokenPair) string {
+	if iat(p.RefreshToken) < iat(p.AccessToken) {
+		return "converged"
+	}
+	return "rotated"
+}
+
+// iat reads a JWT's iat claim without verifying anything (the service
+// signed the token a moment ago); 0 when unreadable.
+func iat(token string) int64 {
+	parts := strings.SplitN(token, ".", 3)
+	if len(parts) != 3 {
+		return 0
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return 0
+	}
+	var c struct {
+		IssuedAt int64 `json:"iat"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return 0
+	}
+	return c.IssuedAt
+}
+
+// Register adds a collector (the database pool's statistics) to the
+// server's registry.
+func (s *Server) Register(c prometheus.Collector) error { return s.metrics.registry.Register(c) }
+
+// StoreObserver counts what the database adapter reports: revocations and
+// purges (it implements adapters/postgres.Observer).
+func (s *Server) StoreObserver() StoreObserver { return StoreObserver{m: s.metrics} }
+
+// StoreObserver is the metrics side of adapters/postgres.Observer.
+type StoreObserver struct{ m *metrics }
+
+// SessionsRevoked counts n sessions revoked for reason.
+func (o StoreObserver) SessionsRevoked(reason string, n int64) {
+	o.m.revoked.WithLabelValues(reason).Add(float64(n))
+}
+
+// PurgeRun counts one purge run and the rows it removed, by kind.
+func (o StoreObserver) PurgeRun(removed map[string]int64, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	o.m.purgeRuns.WithLabelValues(result).Inc()
+	for kind, n := range removed {
+		o.m.purgedRows.WithLabelValues(kind).Add(float64(n))
+	}
 }

@@ -296,8 +296,12 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	op     string // operationId, set by gate once routed
+	status    int
+	op        string // operationId, set by gate once routed
+	code      string // the problem code of an error answer
+	limitRule string // the rate-limit rule that refused, if any
+	faultKind string // the dependency fault behind a 503, if any
+	outcome   string // a successful refresh: "rotated" or "converged"
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -343,6 +347,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r)
 		took := time.Since(start)
 		s.metrics.observe(rec.op, rec.status, took)
+		s.metrics.observeOutcome(rec)
 		ctx := r.Context()
 		if !s.log.Enabled(ctx, slog.LevelInfo) {
 			return

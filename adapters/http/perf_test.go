@@ -60,7 +60,7 @@ func countedPool(t *testing.T, db *pgtest.DB) (*pgxpool.Pool, *atomic.Int64) {
 func TestRoundTrips_PerRequest(t *testing.T) {
 	db := pgtest.Shared(t)
 	pool, n := countedPool(t, db)
-	h := newHarnessOn(t, db, pool)
+	h := newHarnessOn(t, harnessSetup{DB: db, AppPool: pool})
 	u := h.register(t, uniqueEmail("trips"))
 
 	count := func(do func() response, status int) int64 {

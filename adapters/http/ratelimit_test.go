@@ -37,13 +37,11 @@ func TestRateLimit_LGN07_PerIP_429WithRetryAfter_ForgedXFFIgnored(t *testing.T) 
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: body}), http.StatusUnauthorized, "invalid_credentials")
 }
 
+// The per-account counter is the brute-force throttle in PostgreSQL (the
+// default core.ThrottleRule), not an in-process bucket.
 func TestRateLimit_LGN05_PerEmail_CaseVariantsAndRotatingIPsShareTheCounter(t *testing.T) {
-	var h *harness
-	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
+	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the test client is the proxy
-		c.Limits.ByEmail = map[string]httpadapter.Limiter{
-			"login": ratelimit.New(ratelimit.Rule{Events: 5, Per: time.Hour, Burst: 5}, func() time.Time { return h.clock.Now() }),
-		}
 	}))
 	u := h.register(t, uniqueEmail("victim"))
 	limited := 0
@@ -82,6 +80,38 @@ func TestRateLimit_PasswordResetPerEmail_SameForUnknownAndKnownEmails(t *testing
 			if res.Status != want {
 				t.Fatalf("%s attempt %d: %d, want %d", email, i+1, res.Status, want)
 			}
+		}
+	}
+}
+
+// Per-IP buckets key IPv6 clients by their /64 (SPEC §8): two addresses of
+// one /64 share a bucket, another /64 has its own.
+func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
+	var h *harness
+	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the test client is the proxy
+		c.Limits.ByIP = map[string]httpadapter.Limiter{
+			"registerUser": ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Hour, Burst: 2}, func() time.Time { return h.clock.Now() }),
+		}
+	}))
+	register := func(xff string) response {
+		return h.do(t, req{method: "POST", path: "/api/v1/auth/register", headers: map[string]string{"X-Forwarded-For": xff},
+			body: map[string]string{"email": uniqueEmail("v6"), "password": "correct horse battery", "name": "V6", "account_name": "V6 Inc"}})
+	}
+	for _, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"} {
+		if res := register(ip); res.Status != http.StatusCreated {
+			t.Fatalf("register from %s: %d %s", ip, res.Status, res.Body)
+		}
+	}
+	res := register("2001:db8:1:2:abcd::77")
+	expectProblem(t, res, http.StatusTooManyRequests, "rate_limited")
+	if res := register("2001:db8:1:3::1"); res.Status != http.StatusCreated {
+		t.Fatalf("another /64 shares the bucket: %d %s", res.Status, res.Body)
+	}
+	// IPv4 stays per address.
+	for _, ip := range []string{"198.51.100.1", "198.51.100.2"} {
+		if res := register(ip); res.Status != http.StatusCreated {
+			t.Fatalf("register from %s: %d %s", ip, res.Status, res.Body)
 		}
 	}
 }

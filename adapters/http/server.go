@@ -35,6 +35,10 @@ type Config struct {
 	Limits RateLimits
 	// DocsEnabled serves the interactive API documentation at /docs.
 	DocsEnabled bool
+	// MetricsSeparate leaves /metrics off the API handler: MetricsHandler
+	// serves it on its own listener (METRICS_ADDR), so it need not be
+	// public.
+	MetricsSeparate bool
 }
 
 // JWKSource returns the public key set to publish.
@@ -105,7 +109,13 @@ func (s *Server) Handler() http.Handler {
 	for _, p := range rootPaths {
 		root.Handle(p, inner)
 	}
-	root.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if !s.cfg.MetricsSeparate {
+		root.Handle("/metrics", s.MetricsHandler())
+	} else {
+		root.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "metrics are served on their own listener"})
+		})
+	}
 	return s.accessLog(s.recoverer(s.withDocs(s.gate(root))))
 }
 
@@ -136,6 +146,11 @@ func (s *Server) withDocs(api http.Handler) http.Handler {
 		}
 		ui.ServeHTTP(w, r)
 	})
+}
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 }
 
 // writeJSON writes a JSON response with the given status.

@@ -15,6 +15,8 @@ import (
 type PurgeCounts struct {
 	Sessions    int64 `json:"sessions"`
 	ResetTokens int64 `json:"password_reset_tokens"`
+	// LoginThrottle counts brute-force counters that expired (migrations/00005).
+	LoginThrottle int64 `json:"login_throttle"`
 }
 
 func (c *PurgeCounts) add(r sqlcgen.MaintenancePurgeExpiredRow) {
@@ -43,8 +45,12 @@ const MinPurgeRetention = 24 * time.Hour
 // row is removed (and counted) by exactly one of them, and none waits on
 // another. The loop ends when a batch comes back short: the rest, if any,
 // is locked by another purge (which deletes it) or by a request (next run).
-func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batchSize int) (PurgeCounts, error) {
-	var total PurgeCounts
+func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batchSize int) (total PurgeCounts, err error) {
+	if s.observer != nil {
+		defer func() {
+			s.observer.PurgeRun(map[string]int64{"sessions": total.Sessions, "password_reset_tokens": total.ResetTokens, "login_throttle": total.LoginThrottle}, err)
+		}()
+	}
 	if batchSize < 1 || batchSize > 1<<20 {
 		return total, fmt.Errorf("purge: batch size %d out of range", batchSize)
 	}
@@ -59,10 +65,17 @@ func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batch
 			Retention: pgtype.Interval{Microseconds: retention.Microseconds(), Valid: true}, BatchSize: int32(batchSize),
 		})
 		if err != nil {
-			return total, fmt.Errorf("purge: %w", err)
+			return total, fmt.Errorf("purge: %w", asFault(err))
 		}
 		total.add(r)
-		if r.Sessions < int64(batchSize) && r.ResetTokens < int64(batchSize) {
+		// Brute-force counters past their window, judged by the database's
+		// own clock (the function takes no time from the caller).
+		nt, err := s.q.MaintenancePurgeLoginThrottle(ctx, int32(batchSize))
+		if err != nil {
+			return total, fmt.Errorf("purge login throttle: %w", asFault(err))
+		}
+		total.LoginThrottle += nt
+		if r.Sessions < int64(batchSize) && r.ResetTokens < int64(batchSize) && nt < int64(batchSize) {
 			return total, nil
 		}
 	}

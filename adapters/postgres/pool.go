@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,22 +32,47 @@ func DefaultMaxConns() int32 {
 	return int32(max(4, 4*runtime.GOMAXPROCS(0)))
 }
 
+// PoolOptions tune the runtime pool. Zero values keep the defaults.
+type PoolOptions struct {
+	MaxConns int32
+	// StatementTimeout is the server-side statement_timeout of every
+	// connection (a startup parameter, so it costs no round trip); a
+	// statement that runs longer fails with 57014 → 503. 0: the server's.
+	StatementTimeout time.Duration
+	// AcquireTimeout bounds the wait for a pooled connection, connecting
+	// included; past it the request fails → 503. 0: the request's own
+	// deadline only.
+	AcquireTimeout time.Duration
+}
+
 // NewPool connects to databaseURL (the runtime role) and checks the
 // connection. maxConns 0 means DefaultMaxConns. pgx's default query mode
 // caches prepared statements per connection; the hot statements (refresh,
 // liveness, /auth/me) are prepared when a connection opens, so no request
 // pays for it. The returned cleanup closes the pool.
 func NewPool(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, func(), error) {
+	return NewPoolWithOptions(ctx, databaseURL, PoolOptions{MaxConns: maxConns})
+}
+
+// NewPoolWithOptions is NewPool with timeouts.
+func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) (*pgxpool.Pool, func(), error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse database url: %w", err)
 	}
+	maxConns := o.MaxConns
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns()
 	}
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["application_name"] = "sessiond"
 	cfg.AfterConnect = prepareHotStatements
+	if o.StatementTimeout > 0 {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
+	}
+	if o.AcquireTimeout > 0 {
+		cfg.ConnConfig.Tracer = acquireTimeout{d: o.AcquireTimeout}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: %w", err)

@@ -21,9 +21,10 @@ import (
 
 // Store implements core.Store.
 type Store struct {
-	pool  *pgxpool.Pool
-	q     *sqlcgen.Queries
-	audit *audit.Writer
+	pool     *pgxpool.Pool
+	q        *sqlcgen.Queries
+	audit    *audit.Writer
+	observer Observer
 }
 
 var _ core.Store = (*Store)(nil)
@@ -34,7 +35,7 @@ func NewStore(pool *pgxpool.Pool, w *audit.Writer) *Store {
 }
 
 // Ping checks the database (readiness).
-func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return asFault(s.pool.Ping(ctx)) }
 
 // UserForLogin implements core.Store through the SECURITY DEFINER lookup.
 func (s *Store) UserForLogin(ctx context.Context, email string) (core.LoginUser, error) {
@@ -76,10 +77,19 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 	return id, nil
 }
 
-// InTenantTx implements core.Store.
+// InTenantTx implements core.Store. A transaction aborted by a
+// serialization failure or deadlock runs once more (faults.go); database
+// faults, from begin and commit too, come back as *core.Fault.
 func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(core.TenantTx) error) error {
-	return s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries) error {
-		return fn(&tenantTx{accountID: accountID, q: q, audit: s.audit})
+	return retryOnce(ctx, func() error {
+		var rec revocations
+		err := s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries) error {
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, audit: s.audit}))
+		})
+		if err == nil {
+			rec.report(s.observer)
+		}
+		return err
 	})
 }
 
@@ -97,8 +107,15 @@ func (s *Store) InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID,
 		}
 		return nil
 	}
-	return s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries) error {
-		return fn(&tenantTx{accountID: accountID, q: q, audit: s.audit})
+	return retryOnce(ctx, func() error {
+		var rec revocations
+		err := s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries) error {
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, audit: s.audit}))
+		})
+		if err == nil {
+			rec.report(s.observer)
+		}
+		return err
 	})
 }
 
@@ -164,6 +181,12 @@ func mapErr(err error) error {
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return core.ErrNotFound
+	}
+	if retryable(err) {
+		return err // InTenantTx retries it once, then classifies it
+	}
+	if f := asFault(err); f != err {
+		return f
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {

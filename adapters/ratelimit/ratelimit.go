@@ -2,40 +2,56 @@
 // golang.org/x/time/rate, one per (rule, key), in process memory.
 //
 // Buckets live in one process: with several instances behind a load
-// balancer each enforces its own share, so configure per-instance rates.
+// balancer each enforces its own share, so configure per-instance rates;
+// limits per client IP across instances belong at the edge proxy. (The
+// per-account brute-force defence is not here: it is shared in PostgreSQL,
+// see core.ThrottleRule.)
 package ratelimit
 
 import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 )
+
+// DefaultMaxKeys bounds the buckets one rule keeps: 100 000 buckets of
+// about 100 bytes each is ~10 MB at worst, whatever a client sends.
+const DefaultMaxKeys = 100_000
 
 // Rule is a sustained rate (events per Per) with a burst.
 type Rule struct {
 	Events int
 	Per    time.Duration
 	Burst  int
+	// MaxKeys bounds the number of buckets kept (0: DefaultMaxKeys). Past
+	// it the least recently used bucket is forgotten; a forgotten key
+	// starts again with a full bucket, so the bound must comfortably exceed
+	// the number of clients active within one refill period.
+	MaxKeys int
 }
 
-// Limiter enforces one Rule per key (an IP address, an email).
+// Limiter enforces one Rule per key (an IP address or /64, an email), in
+// bounded memory.
 type Limiter struct {
 	rule    Rule
 	now     func() time.Time
 	mu      sync.Mutex
-	buckets map[string]*bucket
-	calls   int
-}
-
-type bucket struct {
-	lim  *rate.Limiter
-	seen time.Time
+	buckets *lru.LRU[string, *rate.Limiter]
 }
 
 // New returns a Limiter for rule using now as its clock.
 func New(rule Rule, now func() time.Time) *Limiter {
-	return &Limiter{rule: rule, now: now, buckets: map[string]*bucket{}}
+	n := rule.MaxKeys
+	if n <= 0 {
+		n = DefaultMaxKeys
+	}
+	buckets, err := lru.NewLRU[string, *rate.Limiter](n, nil)
+	if err != nil {
+		panic(err) // only for a non-positive size, excluded above
+	}
+	return &Limiter{rule: rule, now: now, buckets: buckets}
 }
 
 // Allow takes one event for key. When the bucket is empty it returns false
@@ -45,17 +61,12 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.calls++
-	if l.calls%1024 == 0 {
-		l.sweep(now)
-	}
-	b, ok := l.buckets[key]
+	b, ok := l.buckets.Get(key)
 	if !ok {
-		b = &bucket{lim: rate.NewLimiter(rate.Every(l.rule.Per/time.Duration(l.rule.Events)), l.rule.Burst)}
-		l.buckets[key] = b
+		b = rate.NewLimiter(rate.Every(l.rule.Per/time.Duration(l.rule.Events)), l.rule.Burst)
+		l.buckets.Add(key, b)
 	}
-	b.seen = now
-	r := b.lim.ReserveN(now, 1)
+	r := b.ReserveN(now, 1)
 	if !r.OK() {
 		return false, l.rule.Per
 	}
@@ -66,12 +77,9 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	return true, 0
 }
 
-// sweep forgets buckets idle long enough to have refilled completely.
-func (l *Limiter) sweep(now time.Time) {
-	idle := l.rule.Per * time.Duration(l.rule.Burst+1) / time.Duration(l.rule.Events)
-	for k, b := range l.buckets {
-		if now.Sub(b.seen) > idle {
-			delete(l.buckets, k)
-		}
-	}
+// Len is the number of buckets kept.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buckets.Len()
 }

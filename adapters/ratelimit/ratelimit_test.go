@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -27,5 +28,21 @@ func TestLimiter_BurstThenRefusedWithRetryAfter_ThenRefills(t *testing.T) {
 	now = now.Add(10 * time.Second)
 	if ok, _ := l.Allow("ip"); !ok {
 		t.Fatal("not refilled after the interval")
+	}
+}
+
+// Limiter memory is bounded (SPEC §8): a client cycling through keys
+// evicts the least recently used buckets instead of growing the map.
+func TestLimiter_KeysBeyondTheCap_EvictLeastRecentlyUsed(t *testing.T) {
+	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := New(Rule{Events: 1, Per: time.Hour, Burst: 1, MaxKeys: 100}, func() time.Time { return now })
+	for i := range 10_000 {
+		l.Allow(fmt.Sprintf("key-%d", i))
+	}
+	if n := l.Len(); n != 100 {
+		t.Fatalf("%d buckets kept, want the cap of 100", n)
+	}
+	if ok, _ := l.Allow("key-9999"); ok {
+		t.Fatal("a recent key lost its bucket")
 	}
 }

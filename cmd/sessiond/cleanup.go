@@ -12,7 +12,10 @@ import (
 
 // program is what serve runs: the HTTP server and the background purge.
 type program struct {
-	http    *http.Server
+	http *http.Server
+	// metrics serves /metrics on METRICS_ADDR; nil when it is served by
+	// http.
+	metrics *http.Server
 	cleanup *cleanupJob
 }
 

@@ -21,11 +21,15 @@ type Config struct {
 	MigrationDatabaseURL string
 	// DBMaxConns is the pool size; 0 sizes it for the machine
 	// (postgres.DefaultMaxConns).
-	DBMaxConns int32
+	DBMaxConns         int32
+	DBStatementTimeout time.Duration
+	DBAcquireTimeout   time.Duration
 	// AccessTokenCacheSize bounds the verified-access-token cache
 	// (jose.VerifyCache); 0 disables it.
 	AccessTokenCacheSize int
 	HTTPAddr             string
+	MetricsAddr          string
+	ShutdownTimeout      time.Duration
 	DevMode              bool
 	SigningKeysFile      string
 	TokenIssuer          string
@@ -56,7 +60,6 @@ type CleanupSettings struct {
 // a burst of N.
 type RateLimitSettings struct {
 	LoginPerIPPerMinute   int
-	LoginPerEmailPerHour  int
 	RefreshPerIPPerMinute int
 	RegisterPerIPPerHour  int
 	ResetPerIPPerHour     int
@@ -103,15 +106,19 @@ func loadConfig() (Config, error) {
 	}
 
 	c := Config{
-		DatabaseURL:      env("DATABASE_URL", ""),
-		DBMaxConns:       int32(integer("DB_MAX_CONNS", 0)),
-		HTTPAddr:         env("HTTP_ADDR", ":8080"),
-		DevMode:          boolean("DEV_MODE", false),
-		TokenIssuer:      env("TOKEN_ISSUER", "sessiond"),
-		TokenAudience:    env("TOKEN_AUDIENCE", "sessiond-api"),
-		TokenClientID:    env("TOKEN_CLIENT_ID", "sessiond"),
-		RateLimitEnabled: boolean("RATE_LIMIT_ENABLED", true),
-		LogLevel:         env("LOG_LEVEL", "info"),
+		DatabaseURL:        env("DATABASE_URL", ""),
+		DBMaxConns:         int32(integer("DB_MAX_CONNS", 0)),
+		DBStatementTimeout: duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
+		DBAcquireTimeout:   duration("DB_ACQUIRE_TIMEOUT", 5*time.Second),
+		HTTPAddr:           env("HTTP_ADDR", ":8080"),
+		MetricsAddr:        env("METRICS_ADDR", ""),
+		ShutdownTimeout:    duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+		DevMode:            boolean("DEV_MODE", false),
+		TokenIssuer:        env("TOKEN_ISSUER", "sessiond"),
+		TokenAudience:      env("TOKEN_AUDIENCE", "sessiond-api"),
+		TokenClientID:      env("TOKEN_CLIENT_ID", "sessiond"),
+		RateLimitEnabled:   boolean("RATE_LIMIT_ENABLED", true),
+		LogLevel:           env("LOG_LEVEL", "info"),
 	}
 	c.AccessTokenCacheSize = integer("ACCESS_TOKEN_CACHE_SIZE", 65536)
 	if c.DBMaxConns < 0 || c.AccessTokenCacheSize < 0 {
@@ -119,14 +126,13 @@ func loadConfig() (Config, error) {
 	}
 	c.RateLimits = RateLimitSettings{
 		LoginPerIPPerMinute:   integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 30),
-		LoginPerEmailPerHour:  integer("RATE_LIMIT_LOGIN_PER_EMAIL_PER_HOUR", 40),
 		RefreshPerIPPerMinute: integer("RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE", 120),
 		RegisterPerIPPerHour:  integer("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", 20),
 		ResetPerIPPerHour:     integer("RATE_LIMIT_RESET_PER_IP_PER_HOUR", 20),
 		ResetPerEmailPerHour:  integer("RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR", 5),
 	}
 	for name, v := range map[string]int{
-		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE": c.RateLimits.LoginPerIPPerMinute, "RATE_LIMIT_LOGIN_PER_EMAIL_PER_HOUR": c.RateLimits.LoginPerEmailPerHour,
+		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE":   c.RateLimits.LoginPerIPPerMinute,
 		"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE": c.RateLimits.RefreshPerIPPerMinute, "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR": c.RateLimits.RegisterPerIPPerHour,
 		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour, "RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR": c.RateLimits.ResetPerEmailPerHour,
 	} {
@@ -154,6 +160,29 @@ func loadConfig() (Config, error) {
 		AccessTTL:     duration("ACCESS_TOKEN_TTL", d.AccessTTL),
 		Grace:         duration("REFRESH_GRACE_WINDOW", d.Grace),
 		ResetTokenTTL: duration("PASSWORD_RESET_TTL", d.ResetTokenTTL),
+		Throttle: core.ThrottleRule{
+			Threshold: integer("LOGIN_THROTTLE_THRESHOLD", d.Throttle.Threshold),
+			BaseDelay: duration("LOGIN_THROTTLE_BASE_DELAY", d.Throttle.BaseDelay),
+			MaxDelay:  duration("LOGIN_THROTTLE_MAX_DELAY", d.Throttle.MaxDelay),
+			Window:    duration("LOGIN_THROTTLE_WINDOW", d.Throttle.Window),
+		},
+	}
+	if err := c.Core.Throttle.Validate(); err != nil {
+		errs = append(errs, "LOGIN_THROTTLE_*: "+err.Error()+" (LOGIN_THROTTLE_THRESHOLD=0 turns it off)")
+	}
+	// Whole milliseconds: statement_timeout is set in ms; below 100 ms
+	// ordinary statements would fail under load.
+	if c.DBStatementTimeout != 0 && (c.DBStatementTimeout < 100*time.Millisecond || c.DBStatementTimeout%time.Millisecond != 0) {
+		errs = append(errs, fmt.Sprintf("DB_STATEMENT_TIMEOUT: %s must be 0 (the server's) or at least 100ms, in whole milliseconds", c.DBStatementTimeout))
+	}
+	if c.DBAcquireTimeout != 0 && c.DBAcquireTimeout < 10*time.Millisecond {
+		errs = append(errs, fmt.Sprintf("DB_ACQUIRE_TIMEOUT: %s must be 0 (no bound) or at least 10ms", c.DBAcquireTimeout))
+	}
+	if c.DBStatementTimeout < 0 || c.DBAcquireTimeout < 0 {
+		errs = append(errs, "DB_STATEMENT_TIMEOUT, DB_ACQUIRE_TIMEOUT: must not be negative")
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, "SHUTDOWN_TIMEOUT: must be positive")
 	}
 	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true)}
 	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {

@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/sessiond/sessiond/adapters/postgres"
 )
@@ -59,29 +59,64 @@ func run(args []string) error {
 	}
 }
 
+// serve runs the API (and the metrics listener, the background purge)
+// until ctx ends — SIGTERM or SIGINT in production — then shuts down
+// gracefully: the listeners close at once (no new connections), requests
+// in flight get up to SHUTDOWN_TIMEOUT to finish, the purge loop stops,
+// and only then is the database pool closed.
 func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	prog, cleanup, err := initServer(ctx, c, log)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	srv := prog.http
-	go prog.cleanup.loop(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("serving", "addr", c.HTTPAddr, "dev_mode", c.DevMode, "rate_limit", c.RateLimitEnabled)
+	defer cleanup() // closes the pool, after everything below returned
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{prog.http}
+	listeners := []net.Listener{ln}
+	if prog.metrics != nil {
+		mln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		servers = append(servers, prog.metrics)
+		listeners = append(listeners, mln)
+	}
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); prog.cleanup.loop(loopCtx) }()
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "metrics_addr", c.MetricsAddr, "dev_mode", c.DevMode, "rate_limit", c.RateLimitEnabled)
+	var serveErr error
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+			serveErr = err
 		}
 	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
+		log.Info("shutting down", "timeout", c.ShutdownTimeout.String())
 	}
-	return nil
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Error("shutdown: requests still running at the deadline were cut off", "err", err)
+			_ = srv.Close()
+			if serveErr == nil {
+				serveErr = err
+			}
+		}
+	}
+	stopLoop()
+	<-loopDone
+	log.Info("stopped")
+	return serveErr
 }
 
 func newLogger(level string) *slog.Logger {

@@ -28,7 +28,9 @@ func providePool(ctx context.Context, c Config) (*pgxpool.Pool, func(), error) {
 	if c.DatabaseURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set (make run starts a private database for you)")
 	}
-	return postgres.NewPool(ctx, c.DatabaseURL, c.DBMaxConns)
+	return postgres.NewPoolWithOptions(ctx, c.DatabaseURL, postgres.PoolOptions{
+		MaxConns: c.DBMaxConns, StatementTimeout: c.DBStatementTimeout, AcquireTimeout: c.DBAcquireTimeout,
+	})
 }
 
 func provideCodec(c Config) (*jose.Codec, error) {
@@ -79,20 +81,36 @@ func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *clean
 	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, log: log}
 }
 
-func provideProgram(srv *http.Server, job *cleanupJob) *program {
-	return &program{http: srv, cleanup: job}
+func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, c Config) *program {
+	p := &program{http: srv, cleanup: job}
+	if c.MetricsAddr != "" {
+		p.metrics = &http.Server{
+			Addr: c.MetricsAddr, Handler: api.MetricsHandler(),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
+		}
+	}
+	return p
 }
 
 func provideStore(pool *pgxpool.Pool) *postgres.Store {
 	return postgres.NewStore(pool, audit.NewWriter())
 }
 
-func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, c Config, log *slog.Logger) (*httpadapter.Server, error) {
+func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, c Config, log *slog.Logger) (*httpadapter.Server, error) {
 	hc := c.HTTP
 	if c.RateLimitEnabled {
 		hc.Limits = rateLimits(c.RateLimits)
 	}
-	return httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hc, log)
+	hc.MetricsSeparate = c.MetricsAddr != ""
+	api, err := httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hc, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+		return nil, err
+	}
+	store.SetObserver(api.StoreObserver())
+	return api, nil
 }
 
 // rateLimits builds the per-IP and per-email rules (SPEC §8).
@@ -109,8 +127,9 @@ func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
 			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
 		},
+		// Sign-in has no per-email bucket: the brute-force throttle (shared
+		// in PostgreSQL, failures only) is its per-account defence.
 		ByEmail: map[string]httpadapter.Limiter{
-			"login":          rule(r.LoginPerEmailPerHour, time.Hour),
 			"password_reset": rule(r.ResetPerEmailPerHour, time.Hour),
 		},
 	}

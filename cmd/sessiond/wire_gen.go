@@ -46,7 +46,7 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		cleanup()
 		return nil, nil, err
 	}
-	server, err := provideAPI(service, codec, store, c, log)
+	server, err := provideAPI(service, codec, store, pool, c, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -54,7 +54,7 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 	}
 	httpServer := provideHTTPServer(server, c)
 	mainCleanupJob := provideCleanupJob(store, c, log)
-	mainProgram := provideProgram(httpServer, mainCleanupJob)
+	mainProgram := provideProgram(httpServer, server, mainCleanupJob, c)
 	return mainProgram, func() {
 		cleanup2()
 		cleanup()

@@ -1873,7 +1873,14 @@ type NotFoundApplicationProblemPlusJSONResponse Problem
 
 type PayloadTooLargeApplicationProblemPlusJSONResponse Problem
 
-type ServiceUnavailableApplicationProblemPlusJSONResponse Problem
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter int
+}
+type ServiceUnavailableApplicationProblemPlusJSONResponse struct {
+	Body Problem
+
+	Headers ServiceUnavailableResponseHeaders
+}
 
 type SessionLimitReachedApplicationProblemPlusJSONResponse Problem
 
@@ -1935,6 +1942,23 @@ func (response GetJwks500ApplicationProblemPlusJSONResponse) VisitGetJwksRespons
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetJwks503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks503ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2025,6 +2049,23 @@ func (response ListAuditEvents500ApplicationProblemPlusJSONResponse) VisitListAu
 	return err
 }
 
+type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListMembersRequestObject struct {
 }
 
@@ -2090,6 +2131,23 @@ func (response ListMembers500ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers503ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2240,6 +2298,23 @@ func (response CreateMember500ApplicationProblemPlusJSONResponse) VisitCreateMem
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateMember503ApplicationProblemPlusJSONResponse) VisitCreateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2694,6 +2769,23 @@ func (response GetAccountSecurity500ApplicationProblemPlusJSONResponse) VisitGet
 	return err
 }
 
+type GetAccountSecurity503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetAccountSecurity503ApplicationProblemPlusJSONResponse) VisitGetAccountSecurityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateAccountSecurityRequestObject struct {
 	Body *UpdateAccountSecurityJSONRequestBody
 }
@@ -2828,6 +2920,23 @@ func (response UpdateAccountSecurity500ApplicationProblemPlusJSONResponse) Visit
 	return err
 }
 
+type UpdateAccountSecurity503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateAccountSecurity503ApplicationProblemPlusJSONResponse) VisitUpdateAccountSecurityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeAccountSessionsRequestObject struct {
 	Body *RevokeAccountSessionsJSONRequestBody
 }
@@ -2958,6 +3067,23 @@ func (response RevokeAccountSessions500ApplicationProblemPlusJSONResponse) Visit
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSessions503ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3240,6 +3366,23 @@ func (response ChangePassword422ApplicationProblemPlusJSONResponse) VisitChangeP
 	return err
 }
 
+type ChangePassword429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword429ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ChangePassword500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -3252,6 +3395,23 @@ func (response ChangePassword500ApplicationProblemPlusJSONResponse) VisitChangeP
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ChangePassword503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangePasswordResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3412,6 +3572,23 @@ func (response LoginForm500ApplicationProblemPlusJSONResponse) VisitLoginFormRes
 	return err
 }
 
+type LoginForm503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response LoginForm503ApplicationProblemPlusJSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginJsonRequestObject struct {
 	Params LoginJsonParams
 	Body   *LoginJsonJSONRequestBody
@@ -3568,6 +3745,23 @@ func (response LoginJson500ApplicationProblemPlusJSONResponse) VisitLoginJsonRes
 	return err
 }
 
+type LoginJson503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response LoginJson503ApplicationProblemPlusJSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LogoutRequestObject struct {
 	Params LogoutParams
 	Body   *LogoutJSONRequestBody
@@ -3705,6 +3899,23 @@ func (response Logout500ApplicationProblemPlusJSONResponse) VisitLogoutResponse(
 	return err
 }
 
+type Logout503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Logout503ApplicationProblemPlusJSONResponse) VisitLogoutResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LogoutAllRequestObject struct {
 }
 
@@ -3758,6 +3969,23 @@ func (response LogoutAll500ApplicationProblemPlusJSONResponse) VisitLogoutAllRes
 	return err
 }
 
+type LogoutAll503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response LogoutAll503ApplicationProblemPlusJSONResponse) VisitLogoutAllResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMeRequestObject struct {
 }
 
@@ -3807,6 +4035,23 @@ func (response GetMe500ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe503ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3920,6 +4165,23 @@ func (response ConfirmPasswordReset500ApplicationProblemPlusJSONResponse) VisitC
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmPasswordReset503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmPasswordReset503ApplicationProblemPlusJSONResponse) VisitConfirmPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4039,6 +4301,23 @@ func (response RequestPasswordReset500ApplicationProblemPlusJSONResponse) VisitR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RequestPasswordReset503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RequestPasswordReset503ApplicationProblemPlusJSONResponse) VisitRequestPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4199,6 +4478,23 @@ func (response RefreshToken500ApplicationProblemPlusJSONResponse) VisitRefreshTo
 	return err
 }
 
+type RefreshToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RefreshToken503ApplicationProblemPlusJSONResponse) VisitRefreshTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegisterUserRequestObject struct {
 	Body *RegisterUserJSONRequestBody
 }
@@ -4334,6 +4630,23 @@ func (response RegisterUser500ApplicationProblemPlusJSONResponse) VisitRegisterU
 	return err
 }
 
+type RegisterUser503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RegisterUser503ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthzRequestObject struct {
 }
 
@@ -4371,6 +4684,23 @@ func (response GetHealthz500ApplicationProblemPlusJSONResponse) VisitGetHealthzR
 	return err
 }
 
+type GetHealthz503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealthz503ApplicationProblemPlusJSONResponse) VisitGetHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMetricsRequestObject struct {
 }
 
@@ -4389,6 +4719,22 @@ func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.Respons
 	return err
 }
 
+type GetMetrics404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetrics404ApplicationProblemPlusJSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMetrics500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -4401,6 +4747,23 @@ func (response GetMetrics500ApplicationProblemPlusJSONResponse) VisitGetMetricsR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetrics503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetrics503ApplicationProblemPlusJSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4444,6 +4807,23 @@ func (response GetOpenAPISpec500ApplicationProblemPlusJSONResponse) VisitGetOpen
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetOpenAPISpec503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPISpec503ApplicationProblemPlusJSONResponse) VisitGetOpenAPISpecResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4492,10 +4872,11 @@ type GetReadyz503ApplicationProblemPlusJSONResponse struct {
 func (response GetReadyz503ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -4550,6 +4931,23 @@ func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessi
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions503ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4630,6 +5028,23 @@ func (response RevokeSession500ApplicationProblemPlusJSONResponse) VisitRevokeSe
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession503ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5557,263 +5972,270 @@ func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, s
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3dkhs3sif+KgjOP8Kkpsgm2R9Ss8MR/7Ys2S1blqa7NRqP6egCq0AS7iLAKYBN0Q5FzNVGnNvdfYTd",
-	"s++xj+In2UAmUIUqVvGj1fbIc3RxzsjsKhSQSGQm8uOXvzQiOZtLwYRWjcEvjSmjMUvhn09pNGVPpdCp",
-	"TL6TV1qmzPwcMxWlfK65FI1B4zxZ0pUioZBtZZ4IA6Ik0VOqiZa3TChCU0YEu2MpicyAcacRNNg7Opsn",
-	"rDFouPcaQSNl/1jwlMWNgU4XLGioaMpm1HxSr+bmWaVTLiaN9++DxtOE0fSSjVOmpk+lvOUVU3slkhVZ",
-	"TpkgespIig+TCJ4mXBEuyEIx8us//yeJzHCKcE2a4Uv6rn0+YZ93zVLojBFh/h8VMZlTPW0Vp39zc8Wi",
-	"RcradvgbWPTnZ+Q11dPPD+icH9z1DuhCT89INvAZ+VrruZneGcHXz8gVnbErrtnnVzrlkW5sXv4l0+nq",
-	"fKxZur7sKxZJESuiJVlSrsmIjWVq1q/TFReTwvwPu5vIPuOCzxazxqAbuDlwodmEpTCJK6Z32gGuM6rr",
-	"lAo1l6keEMW0qtiYoWiGNUT99Z//uZGu8PetlA1bQ0FFHJjtp0QBsUh4xXQbVxESPAKBnRyN6Shh5OnV",
-	"5fPCFL+WSrcjlY7XZ1eaUt1EAiLToQjzMULkVnzecKgcj1udodiF49jqxXT0VcRf8U6ns5FMvX739KT7",
-	"wUz4PmjMaUpnTDtxodLxtZnLOh9cTxm5o8mCETkGsnrUJBXEBNKQrZQhl5Z11085vEUiOWOKjFM5q+C0",
-	"MyL1lKVLrhjhEyFTFE3cTBhZoBE0zNlvDBp/a5sZt3F5hSNC333LxERPG4P+8UlQcVS/ZHc8Yhdxhegk",
-	"SgNvRQlnQrejqVRMEB4zofmYs9RRK4YhAgKCMsYDZX5XTCkuBcgmNZVLYXja/0PClS7Kq4TOtZy3H48P",
-	"af1accrti7h2qd1u1VKv8LNVa73OZ/WZIrykBLqjk/Exe8La/fFR1D6ix4ftU3rI2ifjXnwa9UePaa/r",
-	"pmuEcD5ZO+YNjzcqkLFMZ1Q3Bo3FAp6snfu1E1DrS/haLitYjCsSs4TfMcM+JBzJeBWSZszGdJHo1sDt",
-	"yIurV98R88eOOfEoaLI/uoNY1lHS/NacJwtVPjStAIQYkTOuNYtzFjefAI02likZpXKpjN4F/lIoSWr2",
-	"3K6/nRPAp9//l7JxY9D400FuLBzgX9XBGuUMOd8oltbxwUKxtIIJTkf9+CjqsfYJfTxuH7HDUftJdBy3",
-	"e+M+PRwdRcfxCatmAjPgh3LAe/OymkuhGEizL2hspAtTwAmRFJoJ+CedzxMeUbOeg3kqRwmb/fknJUHq",
-	"2cXAACMa36T5CGoxm9F01Rg0XtLETIbFsFmNoAGSEb8Smzn5bwaNmGnKE0s6+zNuM1dESG0EK4+BwQw9",
-	"laZ6oRqDIziiXANpv6AxucxGtEunI7nQg1FCxS1sGRcw0k3KFNModosTfyMWCuQVPIH8XzH9qnFKy5hT",
-	"pZYyjdveSGiR4WJkSqZUEfZuzq1Uvu+y3u/Kxa9xK/GVdZ51hI/kIomB7CM0DjrkqYyZGpDQ27aQNGfZ",
-	"LsPRN5re/DfsXEAWIjMs7CutgIQVlAtJs0isoUBqLcStkEsRmNMEBLPEAnvBGMhSjBOjw/fmXm8r2Yzy",
-	"5EbTtS3kisDfzKbRxKzFCK8JV5qtbdhpvmHZpKp368H3Cr+mUGOyd1xpLiYkppritpHQW2FImkaCblhX",
-	"q2Pm+FymIx7HeDruIRjAqhlTnrC4eL5Qvk9ZdEvsn9cPl/+ytyO+fUJiyVAyzKiOpmXVUdycw3xz8nXV",
-	"ioixv/R84q+WwhgrIqmSZmNv2Gy+oO1oFMmF0ESa1xWZ0RWJzdWRq/vP8aF4KKJJwlKYk6Gkm1d22LNV",
-	"Wa7B5z9TJJUJy3ZgKGiSyCXhOiCsM+kQSmZsNgJiESpw5W1Q80zEc8kFyAFvk0PSpEOBO9ceyVTk7G2Y",
-	"Wi60GdPss+Hs0OeD0ImCC6FZKmjyLE1l+kHygNuRbhgM5W3ouZFI7N2cRcYcgT8TGUWLtCQOjn357SZG",
-	"rlh6x1LyzI76G8mG4hwVfhOm6qRBcX0hHPdvqdLA4B9EuYQqfQPbXdaF7hTMFkqTW8bmhGqSMKo0kcL8",
-	"WfM7hpxyRuapnEnNCBVwd3HcpCU+QMY8RYv/Xyh+oykVE0aWoCkTRu8YiCC3zoxtRWFtuAVDEeaUCgc7",
-	"rhfZ/Dupn8uFiD9on4TUN2MYxdsma+GCJIA/Fil8lFP4O6nJc/v6b6rhlFykUS5oULkZM0CvCy/FGOHa",
-	"8Xi2QmTv13SVSBpfS/ktTSfsg4g3x7FutJQ3CYy2yXxl7yLGYkVOjsg3/IsCSXueyLcTJNdSkm/toL+D",
-	"8eAsbC0lgbU4+q0tEuloRBiP2BtB7yhPjGX3QaRUONzNwhuvRExjxoyoYu4ekDIaTc2DRXnrkdLOkbwp",
-	"DPobEtOugkRUICOmdxmFFUn5ZKqJkEvSBOWoS4sCIxmX1HLUr6CLoz+c0W/5jOtLBo7mD9wAdCwkZsCb",
-	"1I5YNoLNzTMzFM2VxaxhRt/x2WJGxAJV/dgJOjumOiOKTwQxUpAlii2nLGUfheguLkcmsfJF92cqW5oc",
-	"k8RfEbig9JQNRf5sWCShoYEUodnYMGZiFWYSv5LU4RkRMnNkLakiUcqoZnGHXPGJMNaOoZ8UQ+GUA7rJ",
-	"SFOmmW1FUnYnb83D1I3VIjN6y4yhJmdWc4C5dKHUYiPPVF7yZbwquIxyo/gLI0Ayf3fuEvJNZDpSMllo",
-	"doOXN3UDHop+t3/c7vba/dPr7ungsDvodv/eCBo0iphS7mLeyB2+L57//dnl9V+uLtTFTM///vTi5GKm",
-	"3l3wJY+/TpYXP0n+/d/+klIRdy9Et8NWL36O317wV/zi8Pufk+S7n74/fHX14rQT9RMxmj3vxn97kYBj",
-	"BqfERWNwaKw2Hic1E+09KUy04Jjec6aR2H+mng9wZ1cizO3GHqUvGE1tTAMt7ZotfVoKYpBm0RcIhrz1",
-	"6Vk/3b//bj8c9XeWYnBeL623rtLSJ4It7abMKU87JCwwJUghOlJM6JLr1AtWDYW30VzbiKF5siJaRLhQ",
-	"mtHYhmvKUdS2DaPWrcw+f1AVcsVIWzuPsW0aYC0mB9S5lvIlFSvrK1MfpBhTqhmK6pI+lJLMqFhl+v0M",
-	"Q46GaIddG2gr3uz7noIzr5s5kmySv5mmu6SaEViBtUFZ7MwLf3GhWwAda5aSEGKubQi6hv5yvL32Htm2",
-	"UV4EF6b4RtCFnsqU/3wfwwW+7tyHUcoghEQTVZRfb1MpJtbBJdPMC7vBh+sP5e31hfXTrg1VtF96+fYW",
-	"lrfVBV3hfP6CgpcT9DmLCYrHrT7oSu+z/6451TOuFBeTwHc/V7qe916Pk412tBunAYpLO7e/emG7MdN8",
-	"xkhudpYXWDtyaa1uSDsS4To34txnrDnKBaETysUHrflB/DQLPTVMhyxvfaG5662CN0PSTOSECwgbLw2X",
-	"DwX4noTOWNN3sDvXerbzmbc+cDvvMRsYtRnHwDcMGR1pIVIhYhYXXfi+ugk8K9ftmFGwYUDCup2ElwrD",
-	"3KRsocAl6MwOCdF7c78PX7+6uiYQ6T+wf838f2/EPJVmAea29Exorlf3lDBzmfBodWMWmXIq9M0dl4kx",
-	"yosMfREnzv+DApZ47Fnm5PoxPVZm4zHDO5QhG2keHfa7XTLjouXulvZD+YPuk6TZ7/ZO8OGC8un7nO1R",
-	"iFgS1Z5qO2O50DdyfDOSCxGXBO1fMddhoRWPmTUu4Kna5RcH81YOdtiMi4U2zA9OwhEjI6aXjAnSO4ab",
-	"F5DDWHFpKo0m+uGXxpizJC693wgaM7PIifnwxqHe//gglIKzAGxVGfC4AllA8qfq4x7rI3k0ckc8p0/m",
-	"Qn1CoilNaQRJKpUE8rTgOnGqx3kQ6jy0w4orsmRJ0nax5YV2+iwXnWtUxPACkCLI8p7mVE+NkPvHgqUr",
-	"kiX5kFHK6C16BHBuZyREgoaQaaKGwmgZIsdjJmJz6YaBjVis4nLzbSdE2/iATRLiaij8wxNJMeaTRQoh",
-	"c/NqQMIZfXfjvA83c5beLJSxy+xrQ9H79Z//2et2vY+vS5iQNEuCxRdaQ7EuTHKRqhZzczNg8UsWc3oN",
-	"O/wBVvUiH/BmZkbE25HH5E9x6Lb5VM7nJf9E0Yt67HNmNj6BGZNrHP93cqV+poilDTFfdD5Lo1jnOre/",
-	"q8kQdhr5cQFRe45epkuZVKWkugwTiMXhnY2nzovVIa8w3kjjGRcQ2fWdXJCTIhazxuCHhovXYNSh8eNa",
-	"1kjgJgKJaVav0jjmZiY0eZ3KOUs1N8pzTBPFqqiUO8ycQYH8GpBxQvUA5ibvWJrymCnSDMUiSULyOVEr",
-	"pdlsKJxfCfMV4QDBRXUs04gFnvIJCE0S8xerDYLcaTdnaRt8f7kFOuMar7JzbxGeD8OplMoMn3xNmRZ2",
-	"S/AmcEZKiyF2LWYPzF/Qi46ZPOX802BtKjcz+m59OhAyUJpAINazRLIJdRq7Dc4r8hqvZjRJ7jF6Jlhu",
-	"dqSnGza7GbgNxuiz+1oA/mSU0AWKtrbNo2AmVM4B5KP5tgTN8hCf3/7RnJHg8w/PRP4UdmOgwkS2r2tH",
-	"xtlh1EqNVyH9NJlJpSFfAR0yRU/9nKUgHz3CLYR1eexGs8qJ7Ea8GrW9x4J3pOdeH6oKVOyY9QjxpnN8",
-	"A3MIXQLiD2XTe+2o156/jQKigr0q2LhGgtVIzTrm2rQHm/ighqS5ApWjn1ikCwoUnt9Tf74SrMDdEGvD",
-	"KJZNnbYCJCBU5UEhxYyKBAlRo918x3eZ1966XHP3USZiZW4K5jdjV2IYL0s4jalmbSM4GxX2gw1q7fYh",
-	"pSkYcE3FJ6JtDBs+Y63dP4YBMvDUVwnb0Mv8Dgk4x839Bx0rfEyoWG0QEGufweTcdeNsuphR0c7yH23U",
-	"znsqwHR+yG/c6YN8x4TzLTnAFUGP3faejwnGBzAMD94XFu++L3x+Q+M4ZapGC2L+Nrl4TexjRa7gE2E0",
-	"iIBQxm4EUzfWPVa5RIimgv7gxU/lhyp3oEL+6dhmnliT3xOzIykTRuHSBJk9+6/VfjTfTDxjWbI8mCD2",
-	"RHymXLmT+RFC6u651k6UgTmaJe22/UtqpqO8XSdNrrMpQtyf69UeZ9RNIL2hk8r98YiE4Xrz2O9LpP2n",
-	"V82vS66nu38Qgg1VH6TaXfjgkQKt8aW6IesEB48dQWEN/uxHLJFiYph/B4myZhA0Aq9YwVtVUWj6krog",
-	"HQqkXz9Q69xTUDAl7l4Xd0GlAiyIi+0q/DXFLLI91ficTlhJaRsu9k3XAA3blEWgmuzZyhNnirqcazYr",
-	"/mOTOVcyQ97njpE0pSvz34K904YMSlYY3U/h90wMmmdhRZmRLYU1DxT+YQe2LzMPLKM4j8rdWMRcP7tz",
-	"Xqj9diFlkUxjFrskTmmMJXRtEHbnCRrPW1IyoTLruSw6qSZTOp8zAVGWzqRDQjeKsxatp24xNyLSN9bz",
-	"c0sjLa2lyTfUF5HlVBoWYXG2BWZz7BURMoSkWM3kQhGcsao6zlsF007mGxLOrX0fc01TjjHc6m3ESZXs",
-	"K1hNW81ZxMc8InYQ0sQSbMWilGnV6pDnsuD3GgrnD0vRFW/JMhiKLdtEfv1v/52Ev8gkDohgyyCPwdyY",
-	"3zw36o1gy/dhQMBLHP7iX1oCUr6YBENRecEISNXd4j1E84oeAS6GIpRJHB6Egi3NRVdIz1dR50J21+Kh",
-	"yO7FrbN1KqgbGx68GS2SW0cFFck5C1zk8AbeeB+a19GJ2LEc4563jByAr7LwIFJ3/cGczqWPkKa32KGg",
-	"KSPhL2bYgHB1gymI78OW94mUzeRdxSdAJ+GUAmPi2Jc3LatMlPX1rb9q3+mUXrGqxrxCFe4slECGdixb",
-	"C0zFUHg5fhDbbvnDGhVaSWkYNiDV3DUUgi1v8qSm9yG6QdfkbJ30gdO+x5Xjvvaw864D1EJEwQzPpM1O",
-	"VpXLIq8VpBQOLouzfHNYVpBVW9tSbMH2+5y2wZL1D95yAZZXlt/uZlBSGF7c3Pyz7Nr5EEv1gahbZflZ",
-	"1VjWYWXKFDcmVwObLEFPD222CT7QOqNmICSCAilkaPQwBlhutvyBja8vFsntJYgjr3h4D1q/nfJomvtq",
-	"i8YW0dLKunVig95B0oD32xAvwXuFP35IkyQcmA1MV2ues4K/rFDUxkWULCBNLoRUaxUO/EuRWjfcMSPb",
-	"8KjyI2o4JxyjIp72voKkT8ESfW2j9PcjKxz1Uj6Qi35BqqiVYUWa2jdusgyBahHiiFT+QAddpA4zodft",
-	"HwWNGRfZDxXyyuiezZ8zs82W0Hzy6z//R6/vJye0yp/tPyl89ck2Vl9bdWlWVWz/FMTPSzAF7rdDmLHr",
-	"e24zutZeNWodAqzgDzgjwijhhBsZ3tQpn0GeVyKXLG1HVEHiljYqzaZHsJiMVpa/oUawGR71+6QieULQ",
-	"GZRdwnesXZJ7AqlwOruFsdZJIkc0SVZkIfg/Fqy0U/3joyqOqPSiemuMuZondAUoReURu92tHLeZ2xxU",
-	"g+Ca0+SBGS9opDZ+v8PNHEL9ZV51zhOfV9GBAiNXsepzzpI4q4TdUw26BFHIa8Fgg+fxLHKnzS+qomop",
-	"QcZl3mAircu2cfuZA2R4q1yjZJa6VHnv5gqzIjG9nZcwYbYlTW2WF7jOfAZVRP+a0cTwwF4Ef51KwFhQ",
-	"NphbUng2y6W83lDe2oM4hY+uimuVt1sXZEeuWseLt9/seRsn88Uo4RGCQLxlI/INW5Hm5fOn5PFx73Gr",
-	"Q155da1YAz9iZJ4yxSq9K8mkCoJtIlOupzPSDJ/FX16dh4Ce9Oyqf3wStjrVYae7SjvqjsEY/ePj3imO",
-	"8rpdP8pt1cXBLNBcEqAoncWYU6zQBfzi7bXl9c8UCW95XG2132Iizfq4kDrUDF998xrdOXamAQmfPcVf",
-	"YLqturvA+qivcXtu2Qqw4Jqh4pOa1b7b+PY7EkmZxlxQzUhzRBU7OVqkSfVQq41DraqHOiPPnpq/K0j7",
-	"rRq4xMi3kHxoNqmGl6/Y/mq6wMhXTPvMvMauZrY73wDM4Voz/ctLMgNWreZbOeHiuUxn+0r184Wekn6n",
-	"m9052+hUyFTdJKXCrvLk8dEp+b//56hzWLFWvEpW3qXPbZYbGAEe1NgaX8C3au7HL62UDt3MrJib8Dsm",
-	"fBu7wlLbU91vtGDXhvSuHvdatPnoVisni+xsMZhK/JKNHTQ2GrDAPvezXJ9BDQzCQ1qykWsfRwZRA9IZ",
-	"1W0AdzHGp4PIpGIFOc+LlMFG2nArnTESHnV7pKrW4d6GMGkaa7fNhWJCcc3vWGsnE/TDeWajDbrNpqvZ",
-	"L7nQ99uwV3N8MFlVwLkV46hkxIyVBtUd62Qv1bmuZzoUh85u74RiqnaJVEfd05OdbsR4z/qW3+saDFfy",
-	"3e9Y+zlx3ihMqNoow3GkH2sX9toYDnvrpTlN4YqCbnO0zdGqOoPEHweUB5Y7gAtgiKtiXzNveYV1CV8P",
-	"SczgCartiYWLa5Mmic01zhwjTMRnLu5uPpuy8cLcOM9IaOzFEAqzvJFm1akT97koVZA3uyPsRdpSwg5k",
-	"4xtxxjHfvEi82ouIYT77x+2my6bLRO4KUkw/xcncg10qEOh8j5Avz4or/Ff4aGzJdPXncPIeyqlZUZXC",
-	"PO71txHeFUxudfkUduGePh91CzY7Le9GNved1ZzzkN7TTMCRK5dpSxz2XJkgxl48PTp+TGztB4lltJiZ",
-	"Sx15inCcZJRSEU2JFCSMZMwqFDsWh9Tixs5oNOWC5UcTcbfMWy5gUmVAVBQdumLEdR9XQHxEpoDUoHUU",
-	"b9nV5cM1Ae4KpNWiwGHv5gkVGJUGxcWVwxYTEQucF06ve1YIQquUQ1VrE3FlYWuXMpa2cSCvRg0fJk3w",
-	"pVSVVIEtiPVM+Cyc950UqOedqoiCmHs0FVElS7y5vDDKhQFNHIbwCulSoFcxKpnydvZWFWXq3Czm0H19",
-	"ff2a4APAcwUegMphW2ncGByfngY5nHiv261Kw7a1ShXsPpWpDsp6yNYROlvGnTMzbpEbq+uWPdFaed/a",
-	"TNLi90gz9AqockfwlBrzn8Qs5hH4led0wkoI8n7l1e47UxbbtpgLKJjtWoACpEquWZCI+4dTCrZt4Lu+",
-	"IXFYMA6OLaoIJSNA+LB6Ssi0iJGyt2G99nkwraWmmt3XpL60GJ8fErxwOqipmaBCt/Diq5XFt6vIlILn",
-	"b+rvvt6on6n7Ovg3aE2Y2L97mMQt8jeNk7iP/KaRufpoR4GVqo87pMg8NU/tydxfyyWWEeVYX3CPtegM",
-	"tXdjL92nhrszeLRsZPsWEGpz7wmfLsVvVS3//tUl7upmTA/BcogxkYmgtjW/6Yxbr+ynmpJPNSWfako+",
-	"1ZQ8WE3Jp+qRuuoR0gw9yRBiN46U37mWGFy37pms9weux6goTa1OC6CZehuxFbRBqkmJjiVTHRJCRu2N",
-	"TGJscQDQAXmnE49HiFpECO7rXGo2SoD5BVjBkazwnCf8jg1FZgPYqYDiA4w2Cs2rMMW3CQmILCZrWb6t",
-	"zlAgrmhxJrnPFRkmPOqekhofBnZasmE0f7HAAWJVGVHLqH2/rLTcA1+AiP1QT3xtIcvOznhXzgOOjIfy",
-	"yesqwAsH/pKn5ufl/Z2heGVd95/nPnuvdh06txVAMkhzUQNCMBRfABIGsJQDlQGDwbCpDc4VLzX3w8A4",
-	"X8NrqEAuwB5XuA4t7UL4PXAL1r9/4WM1PPSnHxiHgDQRnqSa/gHJgXzyORvTQEiLUrLTpB+wxL/upGxo",
-	"HXVZuCrYflEZUiaLM5vYj+Ojd6QRAMhwpegp4qDuezpzeNRMSucGQMxonHDB1G93oSHNkC709MbwaUj+",
-	"TEI6AjSCsGWMdaqhXgkFBlb67W4GFcFzawIGubnZfPH2OiChXs1DElL955+WuiYHyIfJreu7uBCaJ+s2",
-	"rX112932gS8MaLoVvGWfKRKyd/Nwj0vevg65DnFCu7L5YyVpfRzhB7l4+SDDdV1LEXs49I+dhSP+cZuV",
-	"WOCxwtcKbLK7VecRoEofv7FSdq8zjkY0nm6eknlCowpErFrX5G710Xn+QOb73GmD3Ff2Dm7v6OLAOtAc",
-	"OR6TuA4PD08D8ub66R78v3OCTe5C9T2nrd1K0vku/fK2+xvqsxcuhLUyMQnEdWVA8Nfq+/Xe6ec7XK0c",
-	"AUrOS1sj5fGEv5gtNU4gQLBQGVAlLTw/nOXzBeYe4389dwR88fa6EWxVDeG5jR2Bu3NAUDyQ4aLbPYx8",
-	"GQC/sLA1IBTyXM0E46Fw+gSZ77R78qQVOIs0Nw+Pc8vsjqV8zMEqzRp93rKVGgqqSXjQAZBH8GMd/LS8",
-	"VZ2flBRhh1x4iLSQ0K00TxIyQoAcNGPhMMEGo4zLqDjVem52WxqF3H+90dUNyWkFGlFFwpzSYUDkSFMu",
-	"/E6lWZrlUJQSK82iLHZt3qz2AIyhkDRDl8AXOrcRMI8x5c2Fi8V5s2kjloRmqWVxF263xcyGdLGMVGi4",
-	"3rH8UNh8eEWGDbfPbNggo4XWUpzBoBlMNDov1VDsyxLExsKWdIX7ME7kEvF0PUpDGqX51amuN2nSGDTW",
-	"yVIwQmHDPBVttdfu3F4MpNk1ko1LLFgDdo0d8kokq6GowiG2KI+KcH3mbBQw7hz6ow3TQ0coQz3X45BD",
-	"C0goAN2RgdPN/ajXF8yhD5trwBqUOyA700Uxbe4lQH/g6qEIK3qmDuzzYYd8R2csJjWtrG0MDB9WWKtt",
-	"exs3seEv3lhBdYdVr+adkD1wVDkeQ5dJksiIJhCfPyPhWivoMDCXp/BLOaPciA6HuI8HKWXJikhBuB4K",
-	"ECQsmspyE8HPlIVq3al581BUdG82pC/2q/P602Z3H9vhtZqMHnzpnH/DVghEysVYOixWig0wi82CY2IW",
-	"DiIK6lsWcNAMC6nBwcGE6+li1Ink7MA9n/2jsYZzmg3JlVow9HfNqKATZpsDZfddzHSaLRLN22glkXkq",
-	"40WkO0PxDO6D8EIOMEPYOxpp2A22ZmGd2eOSd1DMERyMctcboUVdvYmZLtb06pTypDMUQ/GnPxHYDzUU",
-	"j8ijR+eeqH/0CHoLU8zIaCfgaHWdbXIl1iJwobJVTeZeNSBWDQ4FKWhC684FOWwWpFazGTNHDyohmlDO",
-	"YtgJillaZDmVimHlCKAEE6yvgZvORvX4NKF8BujxChKg6AJSm9RiBP/DY5yZ6xFkboMc0JGRhOYHY5KY",
-	"h3/S3PwPp1CGbm5SHXLldAMh+2qHDvHw7lmcNYJUhCZKolfEjJtpOXeJc3tqVBPo+gQwGpT0w7Maeh0h",
-	"AoehkBSRMQbMxl76gjDbWWO6QPJsDN1SI4vXG9E0hdQXn2SOGLBsQwggrLvSGxqBl4q+gz/Y270xVTAX",
-	"C1uAogYYrWCQSu1hZKD3hwRyv8OzXF/kOhr0ihkpG5hivNqX+WZAiA/esVRRx/NXhSMyFM9oXoltc8eq",
-	"o8Edcr2UZMlFLJcKsXYJ1wMksqGApe16srm9/nl0cn1FbM8RruH+ArIlPjPrYtZxhMNg0ovy7BRoBZ8A",
-	"VDA43nBaZzgZd+/0JlRwIWR7VJoGeFdTPuGCJo4GcFy83a5z2pz587B6HycIhIdKiQxm2zqCeVl8ZS5M",
-	"NBQU02tQs1kkAnNIzKEQdK6mEtwQXGhZbJlvHW4DcEal7svoX1ZDEUvMTcGDk7UOztzz5FkROBwX5loa",
-	"ZisaCkdzx2aQ3KecxMeETQ7YlLUZo4bONWDiYWsosqNJa/NCMb/0zDWCX8s8Dez8pRiKEJLIsPgPEzSN",
-	"iWBuxxYMx5dQQi2NhD/qn4Y2vOJ3yUGFnvCIWf+k1cMvL67X1K6cM4EFWB2ZTg7sS+rAPJvnBub61jBw",
-	"QZlmAULsENgIGuZ4o5budbqdLlxw5kzQOW8MGoedbucQkmn0FGzxatVh/jJhNZHKDbVwWVZiVtZnzSu4",
-	"ehTMXGVltoU8Qb833M7xLgju8JmxmRIuGGnmXZ2tJhgKUIgto4buWEoT/JytJU3wnhQvzIUctCpIDS4F",
-	"bo+cM0R8uogbg8ZXTL9Y3qpGqRt+v9vdvTNeXvn3g61YbYAeb9i604Yt27TFiYPGba9hiz4br7553bCl",
-	"mg3FJw0ou2z0ev/4/vz7b949Tcd/vbp5fL16+5evX00eT6O713TOXybp8oLS19HXby5l4/2PO+PX2xLI",
-	"Gvh6V7n79huzt9Bk8hjJUDVmRq6DYrtl3zPRGPzwY9CwGwzUKXuQIY8ulRJ8cnhADrDdRNY04yumfc5S",
-	"thkiEDxoaDpRUASYUD2W6awB1Nj/i++DxoGVv+pgxg7ASGwj8MvGM+FBv9dixQTWLYy4LXNqFAsaS+ZC",
-	"bCHpU3bH5UJByuxnioQe9EoIV1T3by3JxNIkh34ZiuILXNWCwRCvIGzME+j0bi57YH0D7hc2rmxaCKKF",
-	"nnZAd9zYKDdmyW8GSQu2Aoi1bGMCMIyqjua3XOkcJUeB7LJgAVVbCy3Wkfqu/z3eJkAf46JKmcibVuBu",
-	"ZtAUJL+YZZhG+YkrVP91KzyCa5Wta/1S7bRtmrCD7Kn6PuikwuczAJzjrpeA7lI8bQJ6VU7hGgHn9B8L",
-	"5rgU0kko2ciWdZO0gEE1RKqsyvnxQwWwzRL4IUdk3Lq/JWjFxuPolJ2cPD5tPz7qH7ePujFrnx4djdqs",
-	"+3gc9canXcoeF/2yXpPIk+tef9B1TSI9KMMCGmB1OB0aNpVj3CfdQsMCieAaO758dNjvIrxO9UtGNFR+",
-	"sPYzVW+Y395bR36jx/rxYXQ0ah/Tk9P20eMnT9qnJ/S4PTqKDuM+64279LSYTWSoZ8ySXu+w87gEAzZo",
-	"HI4PDw/j8Un7tEuP2kfjmLafxPFh+/ToyXHcfxwxdniyhiWWbXoxVWnQeCl/5klCD447XdL8W693Rr7l",
-	"YvGOvHtycnNydEbSu0Gv/6TTbZGvWHQrD/rdXrfb6/bIc56ysXx3AH8F1VTA5mqw1YvuxU+Sv/zpfPXd",
-	"VXf58qr77rvkL+9e/iSXL7+Uy5fPJf/26QtsXPrT8+Tl7C8/f//zJb8Q3d0bz5TwzCoUeB1oGajxo25v",
-	"uxovVI3AS4fbX3ou0xGPYwaxk6N+f5fPrDdnexBLoxj9+OFHI+DK/v0ffizaFkbFlK5ennfIMy+cadD4",
-	"8X3ZUrCupVojwXN11VQhB+jP8mHHPM1YqRdf2o8+pNTMQ6C7nr1iQDNrH1QtII8LXXRthLFBzcXn/7cz",
-	"6kRy1rDiZEdh7EX/MBXGqqBzMy55ZldqeOEBFmj7Im1QAb1cBbgVjuSoan2no358FPVY+4Q+HreP2OGo",
-	"/SQ6jtu9cZ8ejo6i4/iEbVjfF3KUr273G4BXSl9zC8hPggWz+/3kx0cjA2Dl1ac/aMylqjjliAinXDcO",
-	"V/BVOul5gBBQTABxtoieMRRbq5LQ527RUUq1Q0PRhIRPGO5G01smjKH9NuUwOeHrhm32tw9y18CwNlP6",
-	"Cxmv9mwab49NsQdsHGeABX77w/pTU8H4fpVSw3bFbydSTNrm9/k0pSrDRstO7x6dCKtg/t4XQ/zmUL5f",
-	"k8K9/aTwv7Fo2pXUiKRRLZLKeS1WJu0gLL6gGYDm72gGdU+3v/FUinHCMdPpqLfDJ17TVSJpfC0l9JjC",
-	"9453WU9F58Y/pLGGIgMbVEhfYu9lpx04YOz3KMQTpisC51/C7znWyaAC58SFlyBoxhQGF22kwrk6idJy",
-	"TpYyveVigvWkK/B0CkmMoGKpy80IvLQ1OJ9DMWKRnDFFxiljZsmADoh1u9ivmcaxA5xDLeIZr+SWsbka",
-	"ChyR25wDG61YYasAfAk8QzaLBLHAbKIUfA8Q051a8ZARMCCLz8/oyj4JrlvFkjumyHLKIdMcoXGpjQ84",
-	"CPMZ5UJ1yHlmGecPoqrkioRH3SMipL4Zy4WIw0yPScEqQN091UaaO6C7D0UJo32rR+oSPuVpxILQP6rD",
-	"gAEvj5Ffdqq/650Mp7X5je+kfm4ovLP0+pYqDaT6Y0oS3MfM/sihZDYKlDX/Y9Ws80dApV3E4DKYu3KS",
-	"EtxGoV5ksAW3yUbkyTyVMwnHIB2KmMG/z0iYqeMB2QTahELK8L2C/qhy7GREJtus8QqJb5DDjB41i+Jm",
-	"E2l3EXiZhIQorY0lYwwNZzRhgqU8Gopa8LfiwhBCKmEasaNKffwxuurkB8WUZxCDGDrPJdyAAN3MFGWa",
-	"08lCXQwFiEQpmBVCBcFHmpCngD0BlpKoRTR1cVSS0oiBrlgNhTH6bC6LJtTWGe8n8IYil3hkrVFGncDL",
-	"OmasSzictpIzpqdmtXbe2wTfG/jkA1wFcpYsXge+zH7PT2UTSyjWMMZa/n3BM0KB66FfPR6Q4hde0ltv",
-	"bKe6/KEKXow9bgk+ittOt4Puf7Hbgc3V/62uB25LFeGaCLkkXH30N4TfXil/ulPsYglgs4VMLrge6tLZ",
-	"q2Sc0Mk97xcHKHzbTm5hAvR9LYhKr9OlVeTV/S2M0qjoDYspt841BRZ5QNRULpIY7wYCFH9myLcGtVof",
-	"MzLUUFRp/TMczVwOinqaXMRsNpdG/A0ItblXQ2FmRFKmF6lQJCxorgHphptVJ5gQdZcFUt+1ydOh5pJT",
-	"279ph7uBeR51wZXb8Q8V/SVUmcOd5WUB/2aj3MwTKxVZsrz0/OO+pPzhBM0zEdtTWjqgmWreQcTkc9gp",
-	"IaWYBE04JnGOE3M+oYwIkQPKddPKHAQ/0GuzWQsB4dArSa8oPQ/QjgbbSnnd88M8oP0oxKeILYc2JplL",
-	"ewTvttkNFsGxfGQ+a6bxyBXMGlnhN8V3Fb1zlrb9PHSsmTZjVEM9BBVd4QOSlcng3MA3k3daKxRVb5cM",
-	"XzGdddu0+/fBJmFNeL6y2fmg1z896XZrOqQPTrob26+7/IKa1u2DqsSFiv7skJHQrejlPugd15bYH2/s",
-	"vQ/JNht65vfqquCLUBe7B+FLm7g1gFY8f//+kTSXqVdHgXq3yg7eEdKE7NMZSyfGyJlRoXlkbJONTpNg",
-	"KOz5BswHm5OaI2eMaHTrvMlrIowKYtOliGJaDQXXHfJXFGmAqGEBHPyOH151EsoOcJ32+5YEN3Khb+T4",
-	"Bv8WtjK5xcUdTTkV2ssOh0TrX//jf1WlVweEGeEKFRQ2w+9R9tgjYgVvns6O9ChNJvvozR2XCTgVLI7u",
-	"sFGaRhPOr5G3LeseHgrM/vYm7CZHmiA04Olho9Uh37FlNiXwimiZWR3GeERINpjtkqaxOlvPQAdHjvME",
-	"2Ex3yDGvw/Bpettn5DmvfRaUy6///M+wVtiEmH5vjMy6rTyrUCSGVHOF7V8dIFAR/Md5HnmKuZx5wcUZ",
-	"qVY3RNGVgtKDoVjDM0LDfg74RUbZFvCLMMFdrDBx2hGfJimjsb08GK5GOAWEH4ISwCVLHQZsROdAc9+0",
-	"3tIs13dSYca8TGJIDxVsCQVFfoqbrX4p5My5BrqYHeOmYvU6HPkd/VdVWvi+jiwQJw72puhpepoh9GTn",
-	"wQkc391UrcPf58gQgMNSippnGDMpc+U4ObLMmUV+IpSM5SLVU8ce/mdrVO1hrbIEICiclr6Ik9Jir5gm",
-	"1DBCeyoXKcoKa1AW3HTlTMPd3WsVuEy/iZftk0n10ZpU1uNdbVB9tE6+Tx64XYxGI0Bk6sGabYVL2++u",
-	"XOmF2+hMK8J2lXxn9hJNtZzxCMDgGTQ5MLfDSM7ZwNxMw1JVe7rRTcfKCaJDsbkrrTEN8Fu2OW32gYoe",
-	"tdlgxSa1oGdtbAyigIVP3dtFt8EwKJV/DIVvGdQ1kt/N65aJEc/tdl/Fbnv1FpUcnwjcJrMwKMQs6Tfb",
-	"E8y9vYd6W++gXJXdbSt2sAZ4BKgVIxmvyIxRsxMe63Ua7x/Y69jrP6jbcZO38ZMs/0PLctx+Dzg9SqVS",
-	"+6dq+bJ6Q059QZA2vXtLAJcY2+ultU3GgkWNEK1ZFbfF+W2GPmJtaPsBhBwuMGZK2Hyltb3Ar1xIVa7X",
-	"21rgR2rq+4ZiY4GfiwH5bn5EGbrhcXjmEurkeCjKQRXFZ+aqjj09BCNTlrJWhwBOANdsBn9BTGRzB4Mx",
-	"wq+eXZNs/0IyTxaKZJ/Dyx38F7ZGwOwOi+0bkhlNb205ZKb05FK4me9UMLimCrYXDUKBYIlIxUrBXWPe",
-	"FbVwrrzMF6FbMM12qRgsJ+t8qhn8sOqXKozPLEGif1qoXdmlvsVrE9BI6FzLefvx+JCWgLYHDVteRqTA",
-	"gjSXZdEdnYyP2RPW7o+PovYRPT5sn9JD1j4Z9+LTqD96THvdCqxFbz6n190ng15/cHT0981ldz6QvU3V",
-	"WEOZb/ROn3SOe51et9vpH5aRvAupJP5X1+DZH6oO77ep7rOj1ifA5LWiO0mE2mrBd9/9/PLw5ZfPei+v",
-	"v+++/PJ86f4vrxT8gn83+7739+tpsl+lYEH+7VItWLxzJUVQ7k/Fg1sKh6qvdPe2eA5+yVFRNyaou8sq",
-	"oPTkH6ZiVZXyMYBg5p5Zmx1yng0NYRPwKqNlxZUOAMYFvcdZoqG5ynuAXnvndDtNX5WfUchxtBLLXBip",
-	"kiJP0DD20O53xZ2zuP1mFZ8yJH7Dy4PXeWmnk7RvVrbdeEirglO40NMDjI61fXjKmjI/m+db8MtkCJ8Y",
-	"boOwYBYxQT6Fc9qkZJlKMRkK92uODQq9sGuzoFtYqZEbxeZUeWEkr2XEWeGzGUjQIr0zn6is84M1vc6b",
-	"bH1AVASGKoVD7FSM2PEbxfruEztdr81sI5JpyiLdnspUsfaIas3SVVtpioV/xaa0DdoepVTEbcGWfu3f",
-	"PrV+BSrsVe1XIzKyzYXSNdfIQa/t48fgEfnk39gjW7Ty8PvSyQxpdXyOYlsrU659vOAMF6uNhVIl9OCm",
-	"uTq2mYhkzOxVGtGCMUHJPR22AmJIQjXPcJWvlnQyYSl5c/FZGf435jSRk4433lD48MMd8gWbUiOhHKZO",
-	"wm9ZGaSQo0wIB1g5Yrl6KKz73gXtA6+wxHCFIs2N0LKQe4FOgVp02YM10FiLY2uha9chYdEzUUJ5bdm5",
-	"bS9LCQprzJPM6pvt2IIRL5QQM8GZcjFa1whoKLh280iptoHuSsH9raH5c5nOGvsqQWxRZ3RgsKvCzLt9",
-	"4L17FxXxrr1cLtvAsos0sVxb1hmOZ78yDF5UHXAq+qUz4OsN+MEhv3gncXc94ji+EopiD/WR78XuwenN",
-	"0gswaS8ACfP3dY7vUGrgd4q5RAb/Q6qRo/7pLhshX1KxcqjRD4eLV4wvuQ5vGXy8x/hjPOQbFUxmkFVr",
-	"mb8CzL4zXXNRhrV5mhpBTMFAyzzqa00/h8J2/cx6FTpE2HOxImPKk0XKAKlyIQBX0tXegtmbLScYCu53",
-	"ZoA30ALO6g43SF4uSCShM7iGVJMMVzX3YuQpaeUc6M0wqQOohSRuD4lmSaJyyZ1dAnmS2PAC4WOyEAuF",
-	"NdIld5zN71vrArTubIR2bkPx6FEmZjuPHpEvVlnnhJHUrtrCWvt6kdrGgJhEHa865O12pPYKWF6uCBdK",
-	"MxoD7js1PDEUWzHixUbEd0OODUDuFgq+0JkMEd1JEdC9FVTq74CEL+m79vmEheTzDL7X4QK4vCvX1clh",
-	"5A5FlirqSn4N4c4AMtlix3r2AHo4lASyVCK/Z3MLA7uyNXKdOUJ575EKfPgAwb5t0nwG8MKiqcRtLoLH",
-	"E+nw9NsjmeYnFVaKkNGWpa58I8Ww1duyJQJZitXdyjZlzivGCAZ8qhIvIEs/R08uZSjaFhF+4sLuLROb",
-	"lamRA1LIdwyIl4NxhgZkuV1jiyAa8a4dEw01IIXyjAjpg2XbkACe4svMbGMxENLrxyrwFzSr62y6Fwo8",
-	"Ux+lTVd17c8uOF69C+AZwXIr7vub0L92td32Nc72utJ/ss8+2Wc19hlb42wsTWhtNtDkQm9PPfONjLWG",
-	"ep5fvcm1wpYELaLlBJtN413X/GU5lUl1v/YOOS8p/xldoY4bOVAytCiGAhKMmjIlkZyxXGG611H5GNVZ",
-	"UEO4VFLopDIUBaVaVmUW2z486h4SUJLGkmRx2LLdc/LogpbS9v3ziJG7Y4ppa5ibAbaMDVO0oXm/L7cB",
-	"814gLH0nV4zFNaKBZDRRyTy0NSXcGAfWGvm863wDUEWLvRzWrJdWjejHrLL95P5TlY6Bjh8oxA372BYZ",
-	"167toZd5ntg+G7cM8yUKXFSAUSj2Tmyw1Yvp6KuIv+Ivnv/92eX1X64u1MVMY5hzpt5d8CWPv06WFz9J",
-	"Hom/pFTE3QvR7bDVi5/jtxf8Fb84/P7nJPnup+8PX129OO1E/USMZs+78d9eJHtqAbnQO2XZrdvIxY7h",
-	"ZMQMawE7VSXcbQkiTaly7wYN7BoDL14x3c5bOVWtxT58ADUGl4XmT7CgTyl0f3AX8zNnIxcDOFt1S5sm",
-	"yXb9Uh+tRgEamFsFPoQ3+8CfzBDSwFwWcmADyZgMPJVLbHpcHcwgT2mSmCPDNZbLGZlem0ZcKxzPk+Tj",
-	"rqnPwgIPXFP/r2PGiuzwbHEbuBK7aFYmb17ajc8gqdYsnbwHENGyU1VQ/ZI1PgJYnY8Z8PgBgHXyGFcq",
-	"xzxhfzT2dfXI5XVsYFtn0rdTppg+AM9UOtuQDyCFWswA97f4qmunqriYJMDnAXoMuZigV9CFtYhgy7xL",
-	"aIec5weunLhLfYl6LpyXNUAniUyHwuY8269nWQXdzJUKk7NeqM4mV0VlpgCSIw+SK6Y/LF8gp2++bdd4",
-	"X3H3jfy+ZYlV6VHYLR/AdhptDBqn4ycncfdJ78mTo+hxfHJ8SvtjRmk3Oj6mcbd3TA9H46Nxb9QfdUdP",
-	"+v0o7h3HJ1HveNQdd7u0+2Qfw7NAL0vDB88sQE9zPe88SG7BJ//B/fwHUCTrs65tAEk8WbG7VLLnrV4q",
-	"XSFyHkHh0y4IH/+Tmb8c03zXrtZDkeMmGn6yILPYBA184wCxmAdt+l1z/V1O0SEhU7hfY7WF+4QiVmYp",
-	"aT6WQ82CDNOSMLGYMYh8O69y58NcqnZjH05qefT3Lsjq1rY8RQInXNzu5vK8ryTZ36G5u3E0M0dpYuyK",
-	"i3GBRQrJnXkDizX1Z5YP99wRc22WtdnwTmMPXEWcQ411YncBZGDW/bKZ8aLlUrMlGIo0fOLCknY1TLU+",
-	"icLfVxTaodcZxjXJr5OB1h1TL/SevXMgrOX+p3gsjfgttnE3ChN+LjxuYWTXvaSRnLEAvaNcEZnGmGY9",
-	"T1nEYibMZdkYLXX90m1AClBswLUa/lJwlb3HPtKe62korP+xWRdkxc7T28Os2HFbjscAQFsZNsQe+sya",
-	"WRWtr4diZ8ftWuZ4IicTDGKik9quK8sBs5XI3CKSre0JtqPXWVsNfB1y3ioDujbyeekaPz56hGVrblDX",
-	"vBq+BD19i41kLegNNnEdiiY0+yWfA7ron732ta2zugbA6PnN+svSlGHjUs4gm2NJ09hDKbLIyuuBa9un",
-	"dCbvmIK+u4Z2WfqwXQ5TDkwOiTVn6Vims0I7ba8HpqHMVymN3PoMdS7ZPKErl7QMTUc41SxZtbNiLns1",
-	"ByQd1xF7KCbeQHln7F6XqBa0tcWbMXYlHjHBJwIwkvHwgYi2YVd0rVuu+UyRR3aRjyqaGVNiQ93ece6Q",
-	"VwuteMzQ3rAzwu773iz0lI0tl2GUxAsGuCgD5lIedXukcLJuUmZslBAfxfQLS07zbCRjpgwts+C0vYwB",
-	"ukdImnABg4A41ZAogFxl5CCLW2cevpx70bFDSJqG8379j//ts5vhRMdgZ67G1GhaFtu6Dtsu39xQY8Oq",
-	"1ctpKmY4T94xmER+UyxIleaIFiaPKT3WjFzNWUBmNDFsB6BbTtHKlOSxG/CjZ+nO22Ll1aacF5/4VwVK",
-	"jICpiJBcFgVWnpbzhwiO2NnvFB1BOaYqoiSgevDMgcknbJqHPf7QGB6fFDItSvNa3IKPNAr/bx//+NcZ",
-	"jNkxQcPJufvSQrgLfyyVEEF7+Aq+NEpjkl3CrZakPN1ob2KnlQ2+v6zllzUtLbgytOduuawv5zLO0vSh",
-	"FA/hBcydOhiK5VQS1+ulWI0ZYsuBYoswUtUhbCh2bRFGmuaZNheKCcXN3b7VIZewWpS0Q5EV+gFuc+an",
-	"52IAvlRCsZd81hjdQ+7r7C/Skc7giP6wW3m+Yd61vLA5hixruP/+DsE9AsYkT2U63+K3r3S9/yYZTI5K",
-	"H3kXsn/zgIjPRuYUY4kOeFbtitEOw999M/HeuunfvZXYR+OWwPNVEuaFja5WFlNGEz39uTbaeW7b3YBv",
-	"1PbEQlsdqAFcshCCi8kZVo4ayUtiNmciZiJaVYY/v7Yf/VA3n9JUL5Q5uLe7nxD8eN0Z8dZFE36Hdt3D",
-	"7Nb+Xf2L5fp3TJiZzVM58mOA84RqKLCANqr7f8RwwYzplEf1gEUv8e/O5H2dQgceZq7V7B1AFUmjiyU4",
-	"q2ZU1wS98SNbd92MeTBPKC/ud+NP5Otn374mU63nN1bRqhstNU3INfz/r6+vXzvHqlHlfyLX379+VvkC",
-	"HBCWDkXFH38xd+HPh2Zmw0ZgVirjz4eNr55dDxvvyVF/WGygX8Z1qQ5GW5+HpfRHw1beVs6y/XlI1pJz",
-	"Juicd1Z0lmwE/n81Z+L89QWJZbSYgcPd2MEoWwh+HJzlowVPNPjLKrnMDnM1Z9F+8sVNMN9YGsccL42v",
-	"U/Mdzc04qKXLUjKb/mGnmy2hQ4yOQfeRsE0LEOmLEmSXlrGc6UIx8v35y2/bdElTRsCBQbVMFYmZ4cXs",
-	"Lk5GbCwddDfmI3VyACb8QB0HrtG3aT7Z+mg4EdMduFqb6AMzJKTS7q7wstqp9M4YZBEVyIxEp3Q85pHF",
-	"yqSajqhycRvVCkh43D0MsUR+yRWrZNZLnMtHqAfdesEKpPHq3mxi3jrcJeUfvvdG0DvKE2NkPTyHGWrz",
-	"30yHbkX9K+QkFcuV6tH/Cvh+tp5oKOD+bVH7MNORcIGqlwP2eiUsXSlpEjAE83gSBLCxMBI2HTRih4Q5",
-	"jpYPgAfQVTYwoKdSZVhMtkbpjIQlFC77dglTKyTubfSg2ypD5/9oyrQ0cOBkIEL3pfnDrTpQvQfrZ/QJ",
-	"cK0MuIbK8L8o3tr7YCsjHF33nuStCasZoVt4xmMERHAv7D/+BDt+THtRPz5k7aPxcbd9dNJ73H5CT0ft",
-	"btSL++xwfESPR5t3/Pi6+3hwdGw/7O+f/cwOyHr4ZN329gtfWNtefLn8C4jTvcD1zSHfmgVKCxXV6o+W",
-	"DQpwbXrDgjx1lv2Ed/wPQmcrJ097gKaKNI1Qtl1prB6SC93qkPOs3HUb9lqu9iqx14YCfLdZKmgRfA0m",
-	"Wsaq8kKiNEnk0oVE2T8W/I4mNpcnkZMJNNCFQuMatLV/MczafxXQtCo+28zWHwSbttHGM9t4+ezqmpy/",
-	"vuiQ19YwzGIFijRfvP3mKiDoOAvcrTlAs8ndWVqQ7Axf8XI7VG4/OsgCz47ECjuwWe2K189lHuYIcoMI",
-	"7TdrBdnf5UIXizxnVNAJgv3nrn9wBK7D4l7XH3izVXPb9p/FbS7suW95o2b7tD7yeTzjIlvD2qaXo1A+",
-	"ZPKZ7TWoIBQGSTtjF6EM/TU5cL0quF97xGnibeimXQLDfCFilpLQblDoLzW7OLz/8f3/CwAA//8=",
+	"7L3dkhs3si76KgjOiTCpKbJJ9o/U7HDEacuS3bJlabrbo/GYji6wCiThLgKcAtgU7VDEXJ2IdXvOeYS9",
+	"136P/Sh+kh3IBKpQxSr+tNoe2dbFWiOzq1BAIpGZyJ8vf25EcjaXggmtGoOfG1NGY5bCP5/SaMqeSqFT",
+	"mXwjr7RMmfk5ZipK+VxzKRqDxnmypCtFQiHbyjwRBkRJoqdUEy1vmVCEpowIdsdSEpkB404jaLC3dDZP",
+	"WGPQcO81gkbK/rXgKYsbA50uWNBQ0ZTNqPmkXs3Ns0qnXEwa794FjacJo+klG6dMTZ9KecsrpvZKJCuy",
+	"nDJB9JSRFB8mETxNuCJckIVi5Jd///8kMsMpwjVphi/p2/b5hH3aNUuhM0aE+X9UxGRO9bRVnP7NzRWL",
+	"Filr2+FvYNGfnpHXVE8/PaBzfnDXO6ALPT0j2cBn5Eut52Z6ZwRfPyNXdMauuGafXumUR7qxefmXTKer",
+	"87Fm6fqyr1gkRayIlmRJuSYjNpapWb9OV1xMCvM/7G4i+4wLPlvMGoNu4ObAhWYTlsIkrpjeaQe4zqiu",
+	"UyrUXKZ6QBTTqmJjhqIZ1hD1l3//90a6wt+3UjZsDQUVcWC2nxIFxCLhFdNtXEVI8AgEdnI0pqOEkadX",
+	"l88LU/xSKt2OVDpen11pSnUTCYhMhyLMxwiRW/F5w6FyPG51hmIXjmOrF9PRFxF/xTudzkYy9frd05Pu",
+	"ezPhu6AxpymdMe3EhUrH12Yu63xwPWXkjiYLRuQYyOpRk1QQE0hDtlKGXFrWXT/l8BaJ5IwpMk7lrILT",
+	"zojUU5YuuWKET4RMUTRxM2FkgUbQMGe/MWj8o21m3MblFY4Iffs1ExM9bQz6xydBxVH9nN3xiF3EFaKT",
+	"KA28FSWcCd2OplIxQXjMhOZjzlJHrRiGCAgIyhgPlPldMaW4FCCb1FQuheFp/w8JV7oorxI613Lefjw+",
+	"pPVrxSm3L+LapXa7VUu9ws9WrfU6n9UnivCSEuiOTsbH7Alr98dHUfuIHh+2T+kha5+Me/Fp1B89pr2u",
+	"m64Rwvlk7Zg3PN6oQMYynVHdGDQWC3iydu7XTkCtL+FLuaxgMa5IzBJ+xwz7kHAk41VImjEb00WiWwO3",
+	"Iy+uXn1DzB875sSjoMn+6A5iWUdJ81tznixU+dC0AhBiRM641izOWdx8AjTaWKZklMqlMnoX+EuhJKnZ",
+	"c7v+dk4An37/V8rGjUHjLwe5sXCAf1UHa5Qz5PxWsbSODxaKpRVMcDrqx0dRj7VP6ONx+4gdjtpPouO4",
+	"3Rv36eHoKDqOT1g1E5gB35cD3pmX1VwKxUCafUZjI12YAk6IpNBMwD/pfJ7wiJr1HMxTOUrY7K8/KglS",
+	"zy4GBhjR+CbNR1CL2Yymq8ag8ZImZjIshs1qBA2QjPiV2MzJfzNoxExTnljS2Z9xm7kiQmojWHkMDGbo",
+	"qTTVC9UYHMER5RpI+xmNyWU2ol06HcmFHowSKm5hy7iAkW5SpphGsVuc+LdioUBewRPI/xXTrxqntIw5",
+	"VWop07jtjYQWGS5GpmRKFWFv59xK5fsu692uXPwatxJfWedZR/hILpIYyD5C46BDnsqYqQEJvW0LSXOW",
+	"7TIcfaPpzX/DzgVkITLDwr7SCkhYQbmQNIvEGgqk1kLcCrkUgTlNQDBLLLAXjIEsxTgxOnxv7vW2ks0o",
+	"T240XdtCrgj8zWwaTcxajPCacKXZ2oad5huWTap6tx58r/BrCjUme8uV5mJCYqopbhsJvRWGpGkk6IZ1",
+	"tTpmjs9lOuJxjKfjHoIBrJox5QmLi+cL5fuURbfE/nn9cPkvezvi2ycklgwlw4zqaFpWHcXNOcw3J19X",
+	"rYgY+0vPJ/5qKYyxIpIqaTb2hs3mC9qORpFcCE2keV2RGV2R2Fwdubr/HB+KhyKaJCyFORlKunllhz1b",
+	"leUafP4TRVKZsGwHhoImiVwSrgPCOpMOoWTGZiMgFqECV94GNc9EPJdcgBzwNjkkTToUuHPtkUxFzt6G",
+	"qeVCmzHNPhvODn0+CJ0ouBCapYImz9JUpu8lD7gd6YbBUN6GnhuJxN7OWWTMEfgzkVG0SEvi4NiX325i",
+	"5Iqldywlz+yov5JsKM5R4Tdhqk4aFNcXwnH/mioNDP5elEuo0jew3WVd6E7BbKE0uWVsTqgmCaNKEynM",
+	"nzW/Y8gpZ2SeypnUjFABdxfHTVriA2TMU7T4/4PiN5pSMWFkCZoyYfSOgQhy68zYVhTWhlswFGFOqXCw",
+	"43qRzb+R+rlciPi99klIfTOGUbxtshYuSAL4Y5HCRzmFv5GaPLev/6oaTslFGuWCBpWbMQP0uvBSjBGu",
+	"HY9nK0T2fk1XiaTxtZRf03TC3ot4cxzrRkt5k8Bom8xX9jZiLFbk5Ih8xT8rkLTniXw7QXItJfnaDvob",
+	"GA/OwtZSEliLo9/aIpGORoTxiH0r6B3libHs3ouUCoe7WXjjlYhpzJgRVczdA1JGo6l5sChvPVLaOZJv",
+	"C4P+isS0qyARFciI6V1GYUVSPplqIuRygF4Obz1gH+NqgqFImdI0NbZbQIzokGNj2wkWmU8p4HopiTKa",
+	"tmkWzmZMwGHIn2ovKTe2M58xudAtt5kVZA7PDDVBnS6pIsvU3LDFGfpPCR1rlg5FCA7YNnhgQ+tEtPdr",
+	"z4HuPVRHSPv0gefQfee5I77mM64vGfjN35Of0E+SmAFvUjti2aY3F+nM7jU3MLMvM/qWzxYzIhZouYyd",
+	"3LZjqjOi+ETAzrBEseWUpeyD0ETF5cgkVr4m+kRlS5NjkvgrAo+anrKhyJ8NiySkwFahYdYwZmIVZgqs",
+	"ktTAVZlfzjBWlDKqWdwhV3wiDLcBZ4uhcLoOvX6kKdPMVCQpu5O35mHqxmqRGb1lxu6UM6sIwfq7UGqx",
+	"kWcqfRYyXhU8YLmN/5mRh5n7Pvdw+RY/HSmZLDS7wbuougGHS7/bP253e+3+6XX3dHDYHXS7/2wEDRpF",
+	"TCnnZ2jk/usXz//57PL6b1cX6mKm5/98enFyMVNvL/iSx18my4sfJf/uH39LqYi7F6LbYasXP8VvLvgr",
+	"fnH43U9J8s2P3x2+unpx2on6iRjNnnfjf7xIwM+EU+KiMTg0RiiPk5qJ9p4UJlrws+8500jsP1PPpbmz",
+	"ZxTmdmOP0meMpjZEgxeHmi19WorJkGbRtQn3EuuitG7HP/5uPxz1d5ZicF4vrfOx8uJCBFvaTZlTnnZI",
+	"WGBKkEJ0pIzWK3qCvdjbUHgbzbUNgJonK4JfhAulGY1bazoNgsJtGxXeptWqIsgYOGznIcNNA6yFGIE6",
+	"11K+pGJlXX/qvRRjSjVDUV3Sh1KSGRWrzFxxFgAX5LCbqXxfwfU9BWdeN3Mk2SR/NU13STUjsAJrUrPY",
+	"mTf+4sKCCUOqLZgHs1++FXShpzLlP93HcIGvO29olDKIiNFEFeXXm1SKifXXyTRzKm9wSftDeXt9Yd3O",
+	"a0MV7Zdevr2F5W31qFf40j+j4LQFfc5iguJxq0u90pnuv2tO9YwrBaay502v9KTvvR4nG+1oN04DFJd2",
+	"bn/1opBjZgxvkpud5QXWjlxaqxvSjkS4zo049xlrjnJB6IRy8V5rfhC300JPDdMhy1vXbu5JrODNkDQT",
+	"OeECouBLw+VDAa40oTPW9OMFLlKQ7XwWfAjcznvMBkZtxjHwDUNGR1oIvIiYxcWIhK9uAs/KdTtmFGwY",
+	"kLBuJ+GlwjA3KVso8HA6s0NCMoJijISvX11dE0hcOLB/zdyZ34p5Ks0CzG3tmdBcr+4pYeYy4dHqxiwy",
+	"5VTomzsuE2OUFxn6Ik6cOwsFLPHYs8zJ9WN6rMzGY4Z3KEM20jw67He7ZMZFy12V7YfyB90nSbPf7Z3g",
+	"wwXl0/c526MQsSSqPdV2xnKhb+T4ZiQXIi4J2r9j6sZCKx4za1zAU7XLLw7mrRzssBkXC22YH3yeI0ZG",
+	"TC8ZE6R3DDcvIIex4tJUGk30/c+NMWdJXHq/ETRmZpET8+GNQ7374UEoBWcB2KoyfnMFsoDkT9WHcdZH",
+	"8mjkjnhOn8wj/IREU5rSCHJuKgnkacF14lSP8yDUeWj/G1dkyZKk7ULlC+30WS4616iI0RIgRZClcc2p",
+	"nhoh968FS1cky1kio5TRW/QI4NzOSIgEDSFxRg2F0TJEjsdMxObSDQMbsVjF5ebbToi28QGb88TVUPiH",
+	"J5JizCeLFDIAzKsBCWf07Y3zPtzMWXqzUMYus68NRe+Xf/93r9v1Pr4uYULSLAkWX2gNxbowyUWqWszN",
+	"zYDFL1nM6TXs8HtY1Yt8wJuZGRFvRx6TP8Wh2+ZTOZ+X/BNFp/Cxz5nZ+ARmTK5x/N/IM/yJIpY2xHzR",
+	"uWCNYp3r3P6uJkPYaeTHBUTtOXqZLmVSlWHrEmYgtIh3Np46L1aHvMLwKY1nXECg2ndyQYqNWMwag+8b",
+	"LvyEQZTGD2tJMIGbCOTZWb1K45ibmdDkdSrnLNXcKM8xTRSrolLuMHMGBfJrQMYJ1ejplXcsTXnMFGmG",
+	"YpEkIfmUqJXSbDYUzq+E6ZdwgOCiOpZpxAJP+QSEJon5i9UGQe60m7O0Db6/3AKdcY1X2bm3CM+H4VRK",
+	"ZcJSvqZMC7sleBM4I6XFELsWswfmLxgUwMSkcjptsDaVmxl9uz4diIAoTSCu7Fki2YQ6jd0G5xVpmlcz",
+	"miT3GD0TLDc70tMNm90M3AZjMN19LQB/MkroAkVb2+ZRMBMq5wDy0YYDHujz2z+aMxJ8/uGZyJ/CbgxU",
+	"mMj2de3IODuMWqnxKqSfJjOpNKRfoEOm6KmfsxTko0e4hbAuj91oVjmR3YhXo7b3WPCO9NzrQ1WBih2T",
+	"OCHedI5vYEqky6f8vmx6rx312vO3UUBUsFcFG9dIsBqpWcdcm/ZgEx/UkDRXoHL0I4t0QYHC83vqz1eC",
+	"FbgbYm0YxbKZ4FaABISqPCikmFGRICFqtJvv+C7z2huXOu8+ykSszE3B/GbsSgzjZfmzMdWsbQRno8J+",
+	"sEGt3T4EQV0Wk6biE9E2hg2fsdbuH8MAGXjqq4Rt6CWyhwSc4+b+g44VPiZUrDYIiLXPYK7xunE2Xcyo",
+	"aGfpnDZq5z0VYHUCpGvu9EG+Y/78lpTmiqDHbnvPxwTjA5hVAN4XFu++L3x+Q+M4ZapGC2I6Orl4Texj",
+	"Ra7gE2E0iIBQxm4EUzfWPVa5RIimgv7gxU/lhyp3oEI67dgm0liT3xOzIykTRuHSBIlK+6/VfjTfTDxj",
+	"We4/mCD2RHyiXPWW+RFC6u651k6UgTmaJe22/UtqpqO8XSdNrrMpQtyf69UeZ9RNIL2hk8r98YiE4foJ",
+	"5G78lkTaf3rV/Lrkerr7ByHYUPVBqt2FDx4p0BpfqhuyTnDw2BEU1uDPfsQSKSaG+XeQKGsGQSPwai+8",
+	"VRWFpi+pC9KhQPr1A7XOPQUFU+LudXEXVCrAgrjYrsJfU0yK21ONz+mElZS24WLfdA3QsE1ZBKrJnq08",
+	"caaoy7lms+I/NplzJTPkXe4YSVO6Mv8t2FttyKBkhdH9FH7PxKB5FlaUGdlSWPNA4R92YPsy88AyivOo",
+	"3I1FzPWzO+eF2m8XUhbJNGaxy0mVxlhC1wZhd56g8bwlJRMqs57LopNqMqXzORMQZelMOiR0ozhr0Xrq",
+	"FnMjIn1jPT+3NNLSWpp8Q7kUWU6lYREWZ1tgNsdeESFDSIrVTC4UwRmrquO8VTDtZL4h4dza9zHXNOUY",
+	"w63eRpxUyb7C7D01ZxEf84jYQUgTK8oVi1KmVatDnsuC32sonD8sRVe8JctgKLZsE/nl//l/SfizTOKA",
+	"CLYM8hjMjfnNc6PeCLZ8FwYEvMThz/6lJSDli0kwFJUXjIBU3S3eQTSv6BHgYihCmcThQSjY0lx0hfR8",
+	"FXUuZHctHorsXtw6W6eCurHhwZvRIrl1VFCRnLPARQ5v4I13oXkdnYgdyzHuecvIAfgqCw8iddcfzOlc",
+	"+ghpeosdCpoyEv5shg0IVzeYgvgubHmfSNlM3lV8AnQSTikwJo59edOyykRZX9/6q/adTukVq2rMK1Th",
+	"zkJFZ2jHsqXNVAyFl+MHse2WP6xRoZWUhmEDUs1dQyHY8iZPanoXoht0Tc7WSR847XtcOe5rDzvvOiBH",
+	"RBTM8Eza7GRVuaT4WkFK4eCyOEufh2UFWfG4rSwXbL/PaRssWf/gLRdgeWXp+m4GJYXhxc3NP8uunfex",
+	"VB+IulWWn1WNZR1WpkxxY3I1sMkS9PTQZpvgPa0zagZCIiiQQoZGD2OA5WbL79j4+myR3F6COPJqofeg",
+	"9Zspj6a5r7ZobBEtraxbJzboHSQNeL8N8RK8V/jjhzRJwoHZwHS15jkr+MsKNXpcRMkC0uRCSLVW4cC/",
+	"FKl1wx0zsg2PKj+ihnPCMSriae8qSPoULNHXNkp/P7LCUS/lA7noF6SKWhlWpKl94ybLEKgWIY5I5Q90",
+	"0EXqICB63f5R0Jhxkf1QIa+M7tn8OTPbbAnNJ7/8+//r9f3khFb5s/0nha8+2cbqa6suzaqK7Z+C+HkJ",
+	"psD9dggzdn3PbUbX2qtGrUOAFfwBZ0QYJZxwI8ObOuUzyPNK5JKl7YgqSNzSRqXZ9AgWk9HK8jeUPDbD",
+	"o36fVCRPCDqDKlL4jrVLck8gFU5ntzDWOknkiCbJiiwE/9eClXaqf3xUxRGVXlRvjTFX84SuAHSpPGK3",
+	"u5XjNnObQ54QXHOaPDDjBY3Uxu93uJlDqL/Mq8554vMqOlBg5CpWfc5ZEmeFvXuqQZcgCnktGGzwPJ5F",
+	"7rT5RVVULSXIuMwbTKR12TZuP3O8D2+Va5TMUpcq791cYVYkprfzEsTNtqSpzfIC15nPoIroXzKaGB7Y",
+	"i+CvUwmQEcoGc0sKz2a5lNcbylt7EKfw0VVxrfJ264LsyFXrePHmqz1v42S+GCU8QkyLN2xEvmIr0rx8",
+	"/pQ8Pu49bnXIK69MF0v6R4zMU6ZYpXclmVQhyk1kyvV0Rprhs/jzq/MQwKCeXfWPT8JWpzrsdFdpR90x",
+	"GKN/fNw7xVFet+tHua26OJgFmksC1NizGHOKFbqAX7y5trz+iSLhLY+rrfZbTKRZHxdSh5rhq69eozvH",
+	"zjQg4bOn+AtMt1V3F1gf9TVuzy1bAbRdM1R8UrPatxvffksiKdOYC6oZaY6oYidHizSpHmq1cahV9VBn",
+	"5NlT83cFab9VA5cY+RaSD80m1fDyFdtfTRcY+Yppn5nX2NXMducbgDlca6Z/eUlmwKrVfC0nXDyX6Wxf",
+	"qX6+0FPS73SzO2cbnQqZqpukVNhVnjw+OiX/+38ddQ4r1opXycq79LnNcgMjwENOW+ML+FbN/filldKh",
+	"m5kVcxN+x4RvY1dYanuq+40W7NqQ3tXjXos2H91q5WSRnS0GU4lfsrGDxkYDFtjnfpbrM6iBQbRLSzZy",
+	"7cPiIAhCOqO6DVg1xvh0iJ9UrCDneZEy2EgbbqUzRsKjbo9U1Trc2xAmTWPttrlQTCiu+R1r7WSCvj/P",
+	"bLRBt9l0NfslF/p+G/Zqjg8mqwp0umIclYyYsdKgumOd7KU61/VMh+LQ2e2dUEzVLpHqqHt6stONGO9Z",
+	"X/N7XYPhSr77HWs/J863ChOqNspwHOmH2oW9NobD3nppTlO4oqDbHG1ztKrOIPHH4f6B5Q6ACRjiqtjX",
+	"zFteYV3C10MSM3iCanti4eLapElic40zxwgT8ZmLu5vPpmy8MDfOMxIaezGEwixvpFl16sR9LkoV5M3u",
+	"CHuRtpSwA9n4RpxxzDcvEq/2ImKYz/5xu+my6TKRu4IU009xMvdglwpAPd8j5Muz4gr/Ez4aWzJd/Tmc",
+	"vAfaalZUpTCPe/1thHcFk1tdPoVduKfPR92CzU7Lu5HNfWc15zyk9zQTcOTKZdoShz1XJoixF0+Pjh8T",
+	"W/tBYhktZuZSR54iuigZpVREUyIFCSMZswrFjsUhtTC4MxpNuWD50UQYMfOWC5hUGRAVRYeuGHHdxxUQ",
+	"H2AqIDVoHcVbdnX5cE2AuwI4tihw2Nt5QgVGpUFxceWg0kTEAueF0+ueFYLQKuVQ1dpEXFnY2qWMpW0c",
+	"yKtRw4dJE3wpVSVVYAtiPRM+C+d9JwXqeacqoiDmHk1FVMkS315eGOXCgCYOEnmFdCnQqxiVTHk7e6uK",
+	"MnVuFnPovry+fk3wAeC5Ag9A5bCtNG4Mjk9PgxwdvdftVqVh21qlCnafylQHZT1k6widLePOmRm3yI3V",
+	"dcueaK28b20mafF7pBl6BVS5I3hKjflPYhbzCPzKczphJUB8v/Jq950pi21bzAUUzHYtQAFSJdcsSMT9",
+	"wykF2zbwXd+QOCwYB8cWVYSSESB8WD0lZFrESNnbsF77PJjWUlPN7mtSX1rI0vcJXjgd1NRMUKFbePHV",
+	"ysL1VWRKwfM39Xdfb9RP1H0d/Bu0Jkzsjx4mcYv8VeMk7iO/amSuPtpRYKXq4w4pMk/NU3sy95dyiWVE",
+	"OdYX3GMtOkPt3dhL96nh7gweLRvZvgWE2txKw6dL8VtVy79/dYm7uhnTQ7AcYkxkIqhtzW8649Yr+7Gm",
+	"5GNNyceako81JQ9WU/KxeqSueoQ0Q08yhNhcJOV3rsMH1617Juv9jusxKkpTq9MCaKbeRmwFXZ1qUqJj",
+	"yVSHhJBReyOTGDs2AHRA3rjF4xGiFhFiFTuXmo0SYH4BVnAkKzznCb9jQ5HZAHYqoPgAo41CLy5M8W1C",
+	"AiKLyVqWb6szFIgrWpxJ7nNFhgmPuqekxoeBjaNsGM1fLHCAWFVG1DJq3y8rLffAFyBi39cTX1vIsrMz",
+	"3pXzgCPjoXzyugrwwoG/5Kn5eXl/ZyheWdf9p7nP3qtdh0Z0BZAM0lzUgBAMxWeAhAEs5UBlwGAwbGqD",
+	"c8VLzf0wMM7X8BoqkAuwZReuQ0u7EH4P3IL171/4WA0P/ekHxiEgTYQnqaZ/QHIgn3zOxjQQ0qKU7DTp",
+	"ByzxrzspGzphXRauCrb9VYaUyeLMJvbj+OgdaQQAMlwpeoo4qPuezhweNZPSuQEQMxonXDD1611oSDOk",
+	"Cz29MXwakr+SkI4AjSBsGWOdaqhXQoGBlX67m0FF8NyagEFubjZfvLkOSKhX85CEVP/1x6WuyQHyYXLr",
+	"2kguhObJuk1rX912t33gCwOabgVv2SeKhOztPNzjkrevQ65DnNCu7GVZSVofR/hBLl4+yHBdE1bEHg79",
+	"Y2fhiH/YZiUWeKzwtQKb7G7VeQSo0sffWim71xlHIxpPN0/JPKFRBSJWrWtyt/roPH8g833utEHuK3sH",
+	"t3d0cWAdaI4cj0lch4eHpwH59vrpHvy/c4JN7kL1Paet3UrS+S7t/7b7G+qzFy6EtTIxCcQ1mUDw1+r7",
+	"9d7p5ztcrRwBSs5LWyPl8YS/mC01TiBAsFAZUCUtPD+c5fMF5h7jfz13BHzx5roRbFUN4bmNHYG7c0BQ",
+	"PJDhots9jHwZAL+wsDUgFPJczQTjoXD6BJnvtHvypBU4izQ3D49zy+yOpXzMwSrN+pbespUaCqpJeNAB",
+	"kEfwYx38uLxVnR+VFGGHXHiItJDQrTRPEjJCgBw0Y+EwwQajjMuoONV6bnZbGoXcf73R1Q3JaQUaUUXC",
+	"nNJhQORIUy78xqtZmuVQlBIrzaIsdm3ee/cAjKGQNEOXwBc6txEwjzHlzYWLxXnvbCOWhGapZXEXbrfF",
+	"zIZ0sYxUaLjesfxQ2Hx4RYYNt89s2CCjhdZSnMGgGUw0Oi/VUOzLEsTGwpZ0hfswTuQS8XQ9SkMapfnV",
+	"qa5v06QxaKyTpWCEwoZ5Ktpqr925vRhIs2skG5dYsAbsGjvklUhWQ1GFQ2xRHhXh+szZKGDcOfRHG6aH",
+	"BleGeq5lI4eOllAAuiMDp5vba68vmENbOddPNig3dHami2La3EuA/sDVQxFWtIAd2OfDDvmGzlhMajpz",
+	"2xgYPqywVtu2am5i/2K8sYLqDqtezRs7e+CocjyGppkkkRFNID5/RsK1ztZhYC5P4edyRrkRHQ5xHw9S",
+	"ypIVkYJwPRQgSFg0leWeiJ8oC9W6Uy/qoahoRm1IX2y/57Xbze4+tmFtNRk9+NI5/4qtEIiUi7F0WKwU",
+	"+3kWex/HxCwcRBTUtyzgoBkWUoODgwnX08WoE8nZgXs++0djDec0G5IrtWDo75pRQSfMNgfK7ruY6TRb",
+	"JJq30Uoi81TGi0h3huIZ3AfhhRxghrC3NNKwG2zNwjqzxyVvCJkjOBjlrjdCi7p6EzNdrOnVKeVJZyiG",
+	"4i9/IbAfaigekUePzj1R/+gRtEqmmJHRTsDR6jrb5EqsReBCZauazL1qQKwaHApS0ITWnQty2CxIrWYz",
+	"Zo4eVEI0oZzFsBMUs7TIcioVw8oRQAkmWF8DN52N6vFpQvkM0OMVJEDRBaQ2qcUI/ofHODPXI8jcBjmg",
+	"IyMJzQ/GJDEP/6i5+R9OoQzd3KQ65MrpBkL21Q4d4uHdszjra6kITZREr4gZN9Ny7hLn9tSoJtD1CWA0",
+	"KOmHZzX0OkIEDkMhKSJjDJiNvfQFYbazxnSB5NkYmr9GFq83omkKqS8+yRwxYNmGEEBYd6U3NAIvFX0L",
+	"f7C3e2OqYC4WdjRFDTBawSCV2sPIQO8PCeR+h2e5vsh1NOgVM1I2MMV4tS/zzYAQH7xjqaKO568KR2Qo",
+	"ntG8EtvmjlVHgzvkeinJkotYLhVi7RKuB0hkQwFL2/Vkc3v98+jk+orYniNcw/0FZEt8ZtbFrOMIh8Gk",
+	"F+XZKdDZPgGoYHC84bTOcDLu3ulNqOBCyPaoNA3wrqZ8wgVNHA3guHi7Xee0OfPnYfU+ThAID5USGcy2",
+	"dQTzsvjKXJhoKCim16Bms0gE5pCYQyHoXE0luCG40LKwXudwG4AzKnVfRv+yGopYYm4KHpysE3LmnifP",
+	"isDhuDDXoTFb0VA4mjs2g+Q+5SQ+JmxywKaszRg1dK4BEw9bQ5EdTVqbF4r5pWeur/1a5mlg5y/FUISQ",
+	"RIbFf5igaUwEczu2YDi+hBJqaST8Uf80tOEVv0sOKvSER8z6J60efnlxvaZ25ZwJLMDqyHRyYF9SB+bZ",
+	"PDcw17eGgQvKNAsQYofCRtAwxxu1dK/T7XThgjNngs55Y9A47HQ7h5BMo6dgi1erDvOXCauJVG6ohcuy",
+	"ErOyPmtewdWjYOYqK7Mt5An6veF2jndBcIfPjM2UcMFIM29SbTXBUIBCbBk1dMdSmuDnbC1pgvekeGEu",
+	"5KBVQWpwKXB75Jwh4tNF3Bg0vmD6xfJWNUrN/fvd7u6d8fLKv+9txWoD9HjD1p02bNmmLU4cNG57DVv0",
+	"2Xj11euGLdVsKD5pQNllo9f713fn33319mk6/vvVzePr1Zu/fflq8nga3b2mc/4ySZcXlL6Ovvz2Ujbe",
+	"/bAzfr0tgayBr3eVu2++MnsLPUuPkQxVY2bkOih2j4a3Dre/VdEO1XdqNAbf/xA0LG8AYcvOZ0jBS6UE",
+	"dx6erQPsVJH12/iCaZ8ple2jCHsVNDSdKKgfTKgey3TWAELu/8V3QePAim51MGMHYF+2ETNm43HyUONr",
+	"YWYC61FGyJc5NToJ7Sxzl7Zo9im743KhINv2E0VCD7UlhNut+7eWZGJpkqPGDEXxBa5qcWSIV0s25gn0",
+	"vDf3RDDcATIMe142LXrRQk87oHZubIAcE+w346sFW7HHWranAdhUVaf6a650DrCjQOxZnIGqrYVm80h9",
+	"JLe7iIAqx0WVkpg3rcBd6qCfSH6ny+CQ8sNaKBzsVjgT14pi11qt2mnbDGOH9lP1fVBnhc9n2DnHXS93",
+	"3WWH2tz1qnTENQLO6b8WzHEpZKJQspEt6yZpsYZqiFRZ0PPD+8pum2DwfQ7muHV/S6iMjcfRKTs5eXza",
+	"fnzUP24fdWPWPj06GrVZ9/E46o1Pu5Q9Lrp0vf6SJ9e9/qDr+kt6KIgFIMHqSDz0eiqHx0+6hV4HEnE5",
+	"dnz56LDfRWSe6peMaKj8YO1nqt4wv72zMYBGj/Xjw+ho1D6mJ6fto8dPnrRPT+hxe3QUHcZ91ht36Wkx",
+	"EclQz1g0vd5h53EJQWzQOBwfHh7G45P2aZcetY/GMW0/iePD9unRk+O4/zhi7PBkDYYs2/RiltOg8VL+",
+	"xJOEHhx3uqT5j17vjHzNxeItefvk5Obk6Iykd4Ne/0mn2yJfsOhWHvS7vW631+2R5zxlY/n2AP4KqqkA",
+	"69Vgqxfdix8lf/nj+eqbq+7y5VX37TfJ396+/FEuX34uly+fS/710xfY8/TH58nL2d9++u6nS34hurv3",
+	"rClBoVXo/jq8M7AAjrq97bq8UHACL+1gADyX6YjHMYOwy1G/v8tn1vu6/aeNlGLM5fsfjGwsRxW+/6Fo",
+	"lhjtVLrweT4pzzJxVkXjh3dlI8M6tGrtC8/BVlP7HKAXzQc785RqpUp9aT/6kAI3D7zuemyLYdSsaVG1",
+	"bD0u9O61cc0GNdet/9vOqBPJWcNKoh3luBdzxAQcq73OzbjkmV2p4YUHWKDtxrRBe/Ry7eFWOJKjqvWd",
+	"jvrxUdRj7RP6eNw+Yoej9pPoOG73xn16ODqKjuMTtmF9n8lRvrrd7x1eAX/N3SM/CRZC77cTPX8E8QFE",
+	"qxYcQWMuVYWAQAg75dqHuAq1kpDII5oAuwIQuUW4j6HYWkaFQQIL51IqdhqKJmSownA3mt4yYcz7NymH",
+	"yQlfI22z+n1UvgbG4ZnSn8l4tWeXe3viik1r4zhDWPD7NdYfuIoz45dVNWwb/3YixaRtfp9PU6oyMLfs",
+	"4O/ROrEKl/BdMSfBnOd3awK8t58A/wNLtV1JjdAf1dKsnIhjxdkOcuYzmiF+/obGV/d0+xtPpRgnHFOz",
+	"jno7fOI1XSWSxtdSQlMsfO94l/VUtJr8s5mIKG2wGYf0hf1e1uGBAwF/h/I/YboiSeBz+D3HdRlUYLq4",
+	"UBoECJnCQKqNyji3LlFazslSprdcTLB2dgVeXSGJkXEsdXkogZeiB0d7KEYskjOmyDhlzCwZkBCxRhl7",
+	"U9M4duB6qIA8k5ncMjZXQ4EjcptfYSMzK2yLgC+BK8tmzCDumU0Kg+8BOrzTSB4KBAaf8fkZXdknwU2t",
+	"WHLHFFlOOWTVIwwwtbEQB9c+o1yoDjnP7PH8QdSyXJHwqHtEhNQ3Y7kQcZipQClYBYC9pxVJcwck+6Eo",
+	"4dFvdaFdwqc8ZVrQF0d1eDfgljKiz071N71E4rQ2v/GN1M8NhXcWfF9TpYFU/wkh9P6SBPcxM11y2JyN",
+	"AmXNYVo16/wR0IYXMfg45q50pgQtUqiNGWzBqLLZB2SeypmEY5AORczg32ckzDT5gGwCqEIhZfheQS9Y",
+	"OXYyIpNt1u6FJD/I10YXoEWss0nDuwi8TEJCRNrGzTFeiDOaMMFSHg1FLdBdcWEIl5UwjThZTnZaEYiR",
+	"ZCc/KKZ3gxjENIFcwg0I0M1MUaY5nSysx1CASJSCWSFUEHykCTkZ2P9gKYlaRFMXMyYpjRjoitVQGHvR",
+	"5u1oQm1N9X4CbyhyiUfWmoLUCbysO8i6hMNpKzljempWa+e9TfB9C598gFtEzpLFm8Tn2e/5qWxiucga",
+	"nlrLv2p49itwPfTmxwNS/MJLeuuN7VSXP1TBd7LHBcNHrNvpYtH9k10sbF3Cr3WzcFuqCNdEyCXh6oO/",
+	"XPz6SvnPcB15f0sAG0tkcsH1i5fOXiXjhE7ueb84QOHbdnILk73va0FUOqwurSKv7uVhlEZFH1xML3Ze",
+	"LbDIA6KmcpHEeDcQoPgzQ741qNX6mH2ihqJK65/haOZyUNTT5CJms7k04m9AqM0zGwozI5IyvUiFImFB",
+	"cw1IN9ysOsGEqLsskPoOVZ4ONZec2l5VO9wNzPOoC67cjr+v6C8h6BzuLC8LWD8b5WaeRKrIkuVl9h/2",
+	"JeV3J2ieidie0tIBzVTzDiImn8NOGTTFhG/CMWF1nJjzCSVTiJJQrhFX5iD4kWmbuVuIYIde+X1FmX2A",
+	"djTYVnChGMs0YqQZ5hH4RyE+RWzptzHJXIonOMbNbrAIjuUj81kzjUeuONjIiryW/SyrXp6ztO3n3GN9",
+	"uBmjGtYiqOiAH5CsJAjnBr6ZvKtcoYB8u2T4gumss6jdv/c2CWvyCSobuw96/dOTbremG/zgpLux1bxL",
+	"iKhpUz+oyrSo6EUPKRTdir71g95xLZzA8ab+8pgdVN+bftCrq/gvwnrsnjVQ2sStYbvi+fsYv9sgHl1W",
+	"Yh3x6j0yOzhWSBOSdGcsnRj7aEaF5pExazb6W4KhsKIBoDFs6m4OMDKi0a1zRK9JPyqITQ0jimk1FFx3",
+	"yN9RGgLwiMW58BujeEVcKHbA69rvWxLcyIW+keMb/FvYykQeF3c05VRoL4ke8tF/+a//UZWFHhBm5DIU",
+	"mthsxkfZY4+Ildl51j/SozSZ7KM3d1wm4I+wcMPDRmkaTTj6RlS3rGd5KDBJ3puwmxxpgryBp4eNVod8",
+	"w5bZlMChomVmsBi7E5HrYLZLmsbqbD1RH3xAzolgCwIgFb8O6qjpbZ9RBbz2WdBLv/z7v8NaORVilYKx",
+	"T+u28qxCBxlSzRV2yXW4SUWMJOe05CnmreZ1KWekWlMRRVcKKjSGYg32Ce8Ec4B5Mnq6APOEdQBihfnl",
+	"jvg0SRmN7b3DcDWiTiBKE1RKLlnqoHIjOgea+1b5lp7Cvn8LCwtkEkMqrGBLqLvy0/lskVAhP9D1GcZ0",
+	"HjcVaxLAkd/R9VWlwO/rAwNx4tCBik6qpxmQUXYenMDxPVXV6v9dDqABcDWlWH0GxZMyV7WUA/CcWYAs",
+	"QslYLlI9dezhf7ZGSx/W6lnAy8Jp6Ys4KS32imlCDSO0p3KRoqywtmjBw1fOqtzdM1cBX/WrOOg+WmMf",
+	"rDVmneXVttgH6x/8mEvwK9ubRvbI1AOO2wpIt98NvdL3t9GFVwRGK3ns7NWdajnjEcDtM2gjYe6kkZyz",
+	"gbkPhyXcgHSjc5CVk2GHYnPfX2NV4Lds+9/sAxVdgLPBim2AQUXbiBzEHgufurdjcINNUaqSGQrfqKhr",
+	"1b+bry+TQJ6z7742ge2GXNSPfCJwm8zCoNS1pBpt1zX39h6acb1HdVUSvC1swirrEeCCjGS8IjNGzU54",
+	"rNdpvHtgX2ev/6DOzk0+zo9q4M+qBpBzPFT7KJVK7Z9b5ov5DaUHBRnc9G5LAVydbCOe1jbxDHY84udm",
+	"JfYWhLkZ+nDCoW3WEHK4NpkpYWec1vYSynKpWrkicmsJJampoByKjSWULmjlxyUQAuqGx+GZywCU46Eo",
+	"R4EUn82TlW24IhiZspS1OgRAHLhmM/gLAlabmx+MEX7x7Jpk+xeSebJQJPscXinhv7BvBaajWODlkMxo",
+	"emsLTjN9KZfCzXynksw1LbK9LBNKMEtEKtZi7hqkr6g2dAV8vvTdAji3S01mObvoY1Xm+xUJVQGwZhkd",
+	"/dNCic8uZUBeD4dGQudaztuPx4e0hII+aNgCPiIFlvy5tJDu6GR8zJ6wdn98FLWP6PFh+5QesvbJuBef",
+	"Rv3RY9rrVgBhevM5ve4+GfT6g6Ojf24ubPS7DNjckrUWAI3e6ZPOca/T63Y7/cMyzHoh98X/6hp2/kNV",
+	"Ov469ZN21PqMnbwadyeJUFuP+fabn14evvz8We/l9Xfdl5+fL93/5bWYn/FvZt/1/nk9TfarxSzIv13q",
+	"MYvXtaSImP7HLc98oCKp6tvgvS2eg59zyNqNGfXungsQSvmHqVhV5agMIPq6Z5pph5xnQ0OwBnzZaFlx",
+	"pQPA2EGfdZYZSWQBbW3vJHSn6asSSgpJmVZimbsmVVLkGSXGHtr9mrlz2rnfSeRjSsevk0WOjZzFaq+T",
+	"tG8aud14yAODU7jQ0wOMybV97NCakkabmFxw6WTwqxjkg2BkFqdBPoVz2qRkmUoxGQr3aw7cCo3Ka9O2",
+	"W1hakhvF5lR5wSuvn8dZ4bMZgtMivTOfMMdNion7ew4dq4iFPfSS1ecsbbuTO0oXmrUx7QR+wRTRDLkM",
+	"UA9TWzLDYotj1nHD3yCFXfu61plZusXemxpJJDFbzgwE+FcgKfqnJKWa3dggXhUeVkAszikEX+10Kis3",
+	"YQKv8z5v7xFxgqFKoSZLcDMRv1ex71+yRPc6HTcimaYs0u2pTBVrj6jWLF21laZYylnsi9yg7VFKRdwW",
+	"bOlXc+5TvVmgwl71mzWCMWNhKEZ0vUT0Grd+CC6j35sD6Ki/Q57ytZQvqVg5xNnfpePI5g1XSlVf7Jsh",
+	"rfGUYzfXCutrHyU7Q4NrY8lcCTO7ae7kbSYiGTPro0CMbExVc0+HrYAYulDNMzTxqyWdTFhKvr34pAx6",
+	"HXOayEnHG28ofNDtDvmMTakR/Q4OKuG3rAzNyVEMhQMUy/YgDYUNqbgcjMArMTKMqEhzI6AypNKg0K3F",
+	"VD5Yg0q26M0WsHkdCBldPiVs45ad2/YCpaCwxjzdsL7FlC0d8sI7MROcZbrJtb8aCq7dPIxWwbFVpSPJ",
+	"0Py5TGeNfa0LbMxojItgV0sk73GDDo1dtNLb9nK5bAPLLtLEcm1ZTTme/cIweFFbwanol86Ar6rgBwda",
+	"5J3E3VWX4/hKKJQ9NFa+F7vnGmwTmLdMXAD+628bsDjdRbzmCSeXyOAfNddviQZZDBe6lohZvwXvzIxR",
+	"PmzUTZn5WK2g/g59Kdx1IpeCWOCpqZHhFMzJLMqx1iV3KGyb3Ky5p4NQPhcrYuztRcoA2nUhAIjVFXDD",
+	"VSRbTjAU3G9lAm/grSS7D2wQ2lyQSEIrfQ1JRxkQce5ZypMTy4n0m3GFB1BQS9xGEs2SROVCP7uY8ySx",
+	"IR/Cx2QhFgoL7UsuUpvpudY2a90BDP0Ph+LRo0xCdx49Ip+tslYjI6ldyY69gelFajtpYiZ+vOqQN9tb",
+	"G1TgWHNFuFCa0RgaJVDDE0OxtamC2NgiwZBjQ+cD2zuh0MoPWyCQYgeEVlCp+gMSvqRv2+cTFpJPM7xr",
+	"By7hMvBcGzQHKj0UWdKwqxs3hDsDjHELtuyZEuh1UhLIUtkqIZtbGNiVrZHrzBHKe49UNFQIEB3fVl5k",
+	"AEMsmkrc5mK3BXMFxVm2RzLNTyqsFDHWLUtd+faNYas3ZSMG8lWr2/ttKr9QjBEMwlXl0UCpR35pL+Wq",
+	"2p4qfh7K7j1Gm5VJsgNSyHwNiJdSc4a2Z7m/aYsgfPeuLUYNNSCZ9owI6aPL2zANnuLLzOJjMRAya2Dc",
+	"Ic/BKUGMBTOba8f/C+EetfghTSpWJKIKMr5ZuoIDSkXEiJpSSMw1whl7GwzQv0HL3g0HaWV+l1onWZ8G",
+	"Mknl0owRs4SuAlvWb1h0zQtiW+yU3CA8xn4HgJsrU2zLDYxXkPuoW9gdKA7XDZpPprkvCtvOOM1h/UK1",
+	"VvILBU7UD9JKrvLdZFdGr5YM9sSQpcppswnPb1dreF9zdy+/zEeL96PF+/AWL1s7FFj209ps8sqF3p6b",
+	"6Zttaz09vehRk2uFXVFaRMsJ9rtHx4P5y3Iqk5IxTNAW7pDzkjk1oyu0GkYOZhBttKGADLymTEkkZyw3",
+	"QdzrqM6NMVJQ7LhUUmjmNBQFM6VsHNj2GuFR95CA2ZH7wjmWXLsYmpbSth71iJH7xop5nZiBBNahDca1",
+	"mYi9FG3bvpQK7IzRyU2N4hrR5DS6vWRw23otbswta9992nWOGihux3Yya/Zgq0ZrYNrlfirjqUrHQMf3",
+	"lP+GfWyXnmvXedWr6khsq59bhllBBS4qoJsU27c22OrFdPRFxF/xF8//+ezy+m9XF+pipjGYP1NvL/iS",
+	"x18my4sfJY/E31Iq4u6F6HbY6sVP8ZsL/opfHH73U5J88+N3h6+uXpx2on4iRrPn3fgfL5I9FYhc6J3S",
+	"UNdvHTbg5lhnxAxrATtVZaRuCZVOqXLvBg1sXAUvXjHdzrvJVa3FPnwA9TuXhf5zsKCPOaZ/3hzTZ+7C",
+	"UoxwblVLbZok21VTfToHyt7AXPHwIXSzBP5khpAn6TL8A5tpgYn2U7nElu3VcTDylCaJOW1cYxWrUQe1",
+	"Kfq1cvU8ST5slIwsvPPAKBm/Sz6uKNrI6LKBobF9cGVi9KXlmQyfbs2+ypufES07VegKL1njA8DY+pAx",
+	"1x8AZSsPc6ZyzBP2J+J8B05QJsEGjnd3kHbKFNMH4JxMZxvSdKRQixlAjxdfdS2oFReTBI5IgE5jLibo",
+	"GHZBUSLYMk+P6ZDz/KyW8+mpL8fPhXO4BOgnk+lQ2FIE+/Us2aebedNhctYR2dnorapKbUFy5Fkdiun3",
+	"S3DJ6Ztv2zVesNwFKb8gWmJVek92S2Cx3Zkbg8bp+MlJ3H3Se/LkKHocnxyf0v6YUdqNjo9p3O0d08PR",
+	"+GjcG/VH3dGTfj+Ke8fxSdQ7HnXH3S7tPtnHUi7Qy9LwwVNhMNhQzzsPkgzz0Vfym/tKoNje53rnx/XE",
+	"zO4CzR7VeoF2heCdBOVWuyC3/E9m0RZM3F9zIwxFDt1qWNHiXGc5dxblNQ/59bvmqr+covNFpuBLwEQ9",
+	"9wlFrLhT0nwsR7sG8aclYWIxY5By4WISG0Ucep2c3706kxfI9XACz6O/5wxQt7bDNBI44eJ2N8/wfYXQ",
+	"/n7f3U2ymTmFE2PNXIwLLFJI184796xpTrN8uNOPmOtqr82Gdxp7QLviHGpsIrsLID6zZsPNjBctl1YH",
+	"N+xqmGp9lKK/GylqZ7XOa3i06sWn9VrVy8tnbx2EdLlTNZ5oI7kL1yJQ0/Bz4XELgr3uTI7kjAXoROaK",
+	"yDTGmot5yiIWMxGxAEyloajuXW4joQCkBR7o8OeCR/FdGBAXnXOlGtZN26yL7sMbO8T3h8IYrHI8Bvjs",
+	"yng1+LUVs8ad59b+RCF61FDs7N9eKyNJ5GSC0XP05dt1ZXmLFtGAWzzFtT2BhBGms35C+DrkaVZmEtiQ",
+	"+6Vr0fvoEdawukHhNuwSbaD7erHlt8XdwnbbQ9GEtuzkU8BG/qvXaLx1VteqHR3kWSdwmjJsMc0ZpBEt",
+	"aRp7QGkWF349Y8J2lJ5JSOS/XkpDu6yWwC6HKQeFicSas3Qs01mWYAoJRHm3YkOZL1IaufUZ6lyyeUJX",
+	"roIBui1xqlmyameVndaXAGBexiyZylQPxcQbiDRdmkyvS1QLYt54lcf+8SMm+EQAwjsePhfwRqbw3NCf",
+	"KPLILvJRRdt5SmyOhXecO+TVQiseMzRV7IwgzOLPQk/Z2HIZBpO8mIkLxmD+71G3Rwon6yZlxrwJ8VHM",
+	"+7HkNM9GMmbK0DLLirBXQAAYCkkTrn2QiUE1ZKggVxk5yOLWmYeO6V507BCSpuG8X/7rf/rsZjjRMdiZ",
+	"Kzg3SprFtsgLUiLwXhwbVq1eTlMxw3nyjsEk8vtpQao0R7Qwecwlsxboas4CMqOJYTvA/XM6WqYkD3FB",
+	"uCGrCtiapFFpBXphnP9UPMkImIpA0mVRYOX5YL+LGJKd/U5BJJRjqiKYBKoHzxxYi8LmF9njb9SgfVLI",
+	"tCjNa/FPPtA8hz98mOh3WoliGRJtLuefTAsBRfyxVIpo9COrYGmjbybZ1d8qWMrTjaYqtpja4KzM2iRa",
+	"q9SiyjNBhW65TEXnHs+qUqCkF2FKzE0+GIrlVBLX5KpY1R1ir5ViW0VS1VVxKHZtq0ia5pk2F4oJxTW/",
+	"Y60OuYTVopAeiqxgGADrs5gEFwNw/hJKIB2LMBHPJRfawx3t7K8NkM7gdH8/X0C+YZ4zoLA5UG5Ybnji",
+	"7xBcQWBM8lSm8y0xisoww6+SXuao9IF3bvyDB398NjKnGCvSwBVsV4wmHP7uW5j3Vmt/9PaLfwRnCB7N",
+	"kh4o8Ei1npkymujpT7VB4XPbIgycubaPIN4QgJDAYAshuJicYfG6EdokZnMmYiaiVWWU+Ev70ff1SypN",
+	"9UKZM3+7++HCj9cdL29dNOF3aE3+xzeapXfVGFRX8BeSSqkNpRepkWYHjTLYyB0TZlHzVI78UOk8oRpK",
+	"kaBX9v4fMQw0YzrlUT3c2kv8u7PRX6fQ8IwtFNHsLQCtSWMBSPCuzaj2cgxxRpDe6JWU2FiJYuZGphmx",
+	"EyCJOQFG5jXDl8+uLy+eXt2cf/75ZehafYLnBIYEz1TKAAvM9frkisypGdjxexFqxGEbnL++GAr3pZoO",
+	"E3bF27nbEOBgnlBe5OvGX8iXz75+TaZaz2+sLaJutNQ0Idfw/7+8vn7tPN7G2vkLuf7u9bPKFyzewlBU",
+	"/PHnSMbs06GZ2bARmG2R8afDxhfProeNd+SoD8vLD1UZQqs6N8F6lOyudO4FQPI7P28ej88yXnjIMyfn",
+	"TNA576zoLNnYgObVnInz1xckltFiBlEXcy1Bee2O15IqMlrwRIPns1Je22Gu5izaT2a7CeZMROOY4/X/",
+	"dWq+o7kZB42msubJpn/Y6WZL6BCj8tERKGzzHARwpARZs2UuMnShGPnu/OXXbbqkKSPgiqJaporEzPB9",
+	"5lUhIzaWrg8EZtF1clw9/EAdt6/Rt2k+2fojKA3MtOFqbY0PzMuQdr67/eGpBmNaR1QgHxOd0vGYRxZ4",
+	"mWo6osrF/VQrIOFx9zBEOJElV6ySzy9xLh+gWeLWC/Y8jVd/BA4z1Oa/ml2yFQe2kElXLJasx4MtIL7a",
+	"asahAE+KxXHF1F7CBZozHHqAVAKVlrKEAVU2DypCAgRW2cGmg+LukDBHVvQhUQHM0EaH9FSqDJ3PVkie",
+	"kbCEy2jfLqEshsS9jWEUW+PsPFlNmZYGDpz4RDDXNH+4VQez+mAt+T5CcJYhOFGP/kkRON8FWxnh6Lr3",
+	"JO+uW80I3cIzHiNgJ5HC/uNPsOPHtBf140PWPhofd9tHJ73H7Sf0dNTuRr24zw7HR/R4tHnHj6+7jwdH",
+	"x/bD/v7Zz+yAtYpP1m1vv/CFte3Fl8u/gDjdq8mLOeRbc5dpAc9B/YlymAH7U2+ghacJs5/QW/NeUJ/l",
+	"agEPHVuRppHntrGaVWFyoVsdcp7V6W8D8sw1ZiWQ51CAAz9LYC4iecJEy8CHXkidJolcupA6+9eC39HE",
+	"ppElcjKBCvqFrofu/A9jdn7gCJwfAvJ/FYtuPhHvBd+50bI0HHD57OqanL++6JDX1hzNYk2KNF+8+eoq",
+	"IOg9Ddw1P0Bjzd2UWpDdb11OWVqRyq1WB9PiWa9YAwuWsl3x+pHOw2RBboah1WhtL/u7XOhiGfaMCjrB",
+	"fjV56Ai8wevw7Nf1ssJs1Zyl8BEWt7mwIqPljZrt0/rI5/GMi2wNa5tejmL60P1ntkmvglAq5IuNXXA8",
+	"9NfkQF6rYOetdKCJt6GbdgmuAwsRs5SEdoNCf6nZdeXdD+/+TwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

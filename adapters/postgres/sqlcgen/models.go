@@ -35,6 +35,15 @@ type AuditEvent struct {
 	CreatedAt    time.Time
 }
 
+type LoginThrottle struct {
+	KeyHash       []byte
+	Failures      int32
+	WindowStart   time.Time
+	LastFailureAt time.Time
+	LockedUntil   *time.Time
+	ExpiresAt     time.Time
+}
+
 type PasswordResetToken struct {
 	AccountID uuid.UUID
 	TokenHash []byte

@@ -1,0 +1,76 @@
+package http_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	httpadapter "github.com/sessiond/sessiond/adapters/http"
+)
+
+// Every series an operator alerts on is exposed (issue 9), and the
+// outcomes are counted where they happen.
+func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("metrics"))
+	tk := h.login(t, u, nil)
+	expectProblem(t, h.signIn(t, u.Email, "wrong"), http.StatusUnauthorized, "invalid_credentials")
+	next := h.mustRefresh(t, tk.RefreshToken)
+	h.clock.Advance(2 * time.Second) // a replay inside the grace window, a second later
+	if res := h.refresh(t, tk.RefreshToken); res.Status != http.StatusOK {
+		t.Fatalf("grace replay: %d %s", res.Status, res.Body)
+	}
+	expectProblem(t, h.refresh(t, "not-a-token"), http.StatusUnauthorized, "invalid_refresh_token")
+	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: next.AccessToken}); res.Status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", res.Status, res.Body)
+	}
+	if _, err := h.store.PurgeExpired(context.Background(), 0, 100); err != nil {
+		t.Fatal(err)
+	}
+
+	res := h.do(t, req{method: "GET", path: "/metrics"})
+	if res.Status != http.StatusOK {
+		t.Fatalf("/metrics: %d", res.Status)
+	}
+	text := string(res.Body)
+	for _, name := range []string{
+		"sessiond_http_requests_total", "sessiond_http_request_duration_seconds_bucket",
+		"sessiond_signins_total", "sessiond_refreshes_total", "sessiond_sessions_revoked_total",
+		"sessiond_rate_limited_total", "sessiond_db_errors_total",
+		"sessiond_db_pool_acquired_conns", "sessiond_db_pool_idle_conns", "sessiond_db_pool_total_conns",
+		"sessiond_db_pool_max_conns", "sessiond_db_pool_acquires_total", "sessiond_db_pool_acquire_waits_total",
+		"sessiond_db_pool_acquire_wait_seconds_total", "sessiond_db_pool_acquires_cancelled_total",
+		"sessiond_purge_runs_total", "sessiond_purge_rows_removed_total",
+	} {
+		if !strings.Contains(text, "\n"+name+"{") && !strings.Contains(text, "\n"+name+" ") {
+			t.Errorf("series %s missing from /metrics", name)
+		}
+	}
+	for _, series := range []string{
+		`sessiond_signins_total{outcome="success"} 1`,
+		`sessiond_signins_total{outcome="invalid_credentials"} 1`,
+		`sessiond_signins_total{outcome="throttled"} 0`,
+		`sessiond_refreshes_total{outcome="rotated"} 1`,
+		`sessiond_refreshes_total{outcome="converged"} 1`,
+		`sessiond_refreshes_total{outcome="invalid_refresh_token"} 1`,
+		`sessiond_refreshes_total{outcome="refresh_token_reused"} 0`,
+		`sessiond_sessions_revoked_total{reason="logout"} 1`,
+		`sessiond_db_errors_total{kind="statement_timeout"} 0`,
+		`sessiond_rate_limited_total{rule="account"} 0`,
+		`sessiond_purge_runs_total{result="ok"} 1`,
+		`sessiond_purge_rows_removed_total{kind="sessions"}`,
+	} {
+		if !strings.Contains(text, "\n"+series) {
+			t.Errorf("want %s in /metrics", series)
+		}
+	}
+}
+
+// With METRICS_ADDR the metrics leave the API listener (404 there) for
+// their own handler.
+func TestMetrics_SeparateListener_NotOnTheAPI(t *testing.T) {
+	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsSeparate = true }))
+	expectProblem(t, h.do(t, req{method: "GET", path: "/metrics"}), http.StatusNotFound, "not_found")
+}
