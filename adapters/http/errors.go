@@ -58,7 +58,7 @@ func problemFor(e *core.Error) (int, api.Problem) {
 		Type:   "https://sessiond.dev/problems/" + string(e.Code),
 		Title:  http.StatusText(status),
 		Status: status,
-		Code:   string(e.Code),
+		Code:   api.ProblemCode(e.Code),
 	}
 	if e.Message != "" {
 		d := e.Message

@@ -20,9 +20,10 @@ if (!base) {
   throw new Error("SESSIOND_URL is not set (make contract-client sets it)");
 }
 
-// Everything under /api/v1; the platform paths live at the server root.
-const api = createClient<paths>({ baseUrl: `${base}/api/v1` });
-const root = createClient<paths>({ baseUrl: base });
+// One base URL reaches every operation: the spec writes its paths out in
+// full (the REST API under /api/v1, the platform paths at the root).
+const api = createClient<paths>({ baseUrl: base });
+const root = api;
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
@@ -74,13 +75,13 @@ async function main(): Promise<void> {
   const password = "correct horse battery staple";
   let me: User;
   {
-    const { data, response } = await api.POST("/auth/register", {
+    const { data, response } = await api.POST("/api/v1/auth/register", {
       body: { email, password, name: "Contract Client", account_name: "Contract Co" },
     });
     check(response.status === 201 && data !== undefined, `register: status ${response.status}`);
     check(data.email === email.toLowerCase() && data.account_role === "owner" && data.is_active, "register: user", data);
     me = data;
-    const again = await api.POST("/auth/register", {
+    const again = await api.POST("/api/v1/auth/register", {
       body: { email: email.toUpperCase(), password, name: "Again", account_name: "Again Co" },
     });
     expectProblem(again, 409, "email_taken", "register twice");
@@ -90,16 +91,16 @@ async function main(): Promise<void> {
   // login (JSON, then the OAuth2 form); a wrong password is the generic 401
   let tokens: TokenResponse & { refresh_token: string };
   {
-    const wrong = await api.POST("/auth/login/json", { body: { email, password: "not the password" } });
+    const wrong = await api.POST("/api/v1/auth/login/json", { body: { email, password: "not the password" } });
     expectProblem(wrong, 401, "invalid_credentials", "login with a wrong password");
-    const form = await api.POST("/auth/login", {
+    const form = await api.POST("/api/v1/auth/login", {
       body: { grant_type: "password", username: email, password },
       bodySerializer: (b) => new URLSearchParams(b as Record<string, string>).toString(),
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
     });
     tokenPair(form, "login (form)");
     tokens = tokenPair(
-      await api.POST("/auth/login/json", {
+      await api.POST("/api/v1/auth/login/json", {
         body: { email, password },
         params: { header: { "X-Device-Id": "contract-client" } },
       }),
@@ -110,16 +111,16 @@ async function main(): Promise<void> {
 
   // me
   {
-    const { data, response } = await api.GET("/auth/me", { headers: bearer(tokens.access_token) });
+    const { data, response } = await api.GET("/api/v1/auth/me", { headers: bearer(tokens.access_token) });
     check(response.status === 200 && data?.id === me.id && data.account_id === me.account_id, "me", data);
-    const anonymous = await api.GET("/auth/me");
+    const anonymous = await api.GET("/api/v1/auth/me");
     expectProblem(anonymous, 401, "invalid_token", "me without a token");
     step("me");
   }
 
   // sessions
   {
-    const { data, response } = await api.GET("/sessions", { headers: bearer(tokens.access_token) });
+    const { data, response } = await api.GET("/api/v1/sessions", { headers: bearer(tokens.access_token) });
     check(response.status === 200 && data !== undefined, `sessions: status ${response.status}`);
     const current = data.items.filter((s) => s.is_current);
     check(current.length === 1 && current[0]?.id === tokens.session_id, "sessions: current", data);
@@ -129,11 +130,11 @@ async function main(): Promise<void> {
 
   // refresh
   {
-    const next = tokenPair(await api.POST("/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), "refresh");
+    const next = tokenPair(await api.POST("/api/v1/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), "refresh");
     check(next.session_id === tokens.session_id, "refresh: same session", next);
     check(next.refresh_token !== tokens.refresh_token && next.access_token !== tokens.access_token, "refresh: rotated");
     check(next.absolute_expires_at === tokens.absolute_expires_at, "refresh: the absolute deadline never moves", next);
-    const forged = await api.POST("/auth/refresh", { body: { refresh_token: tokens.access_token } });
+    const forged = await api.POST("/api/v1/auth/refresh", { body: { refresh_token: tokens.access_token } });
     expectProblem(forged, 401, "invalid_refresh_token", "an access token as refresh token");
     tokens = next;
     step("refresh (rotates; absolute deadline fixed; access token refused)");
@@ -141,20 +142,20 @@ async function main(): Promise<void> {
 
   // policy read / patch (owner)
   {
-    const read = await api.GET("/accounts/me/security", { headers: bearer(tokens.access_token) });
+    const read = await api.GET("/api/v1/accounts/me/security", { headers: bearer(tokens.access_token) });
     check(read.response.status === 200 && read.data !== undefined, `policy read: status ${read.response.status}`);
     const p = read.data;
     check(p.idle_minutes === null && p.absolute_minutes === null, "policy read: a new account has no override", p);
     check(p.effective.idle_minutes === p.defaults.idle_minutes && p.effective.idle_minutes <= p.effective.absolute_minutes, "policy read: effective", p);
     check(p.bounds.idle_minutes_min <= p.effective.idle_minutes && p.effective.idle_minutes <= p.bounds.idle_minutes_max, "policy read: bounds", p);
     step("policy read");
-    const patch = await api.PATCH("/accounts/me/security", {
+    const patch = await api.PATCH("/api/v1/accounts/me/security", {
       headers: bearer(tokens.access_token),
       body: { idle_minutes: 60, absolute_minutes: null },
     });
     check(patch.response.status === 200 && patch.data !== undefined, `policy patch: status ${patch.response.status}`);
     check(patch.data.idle_minutes === 60 && patch.data.effective.idle_minutes === 60, "policy patch", patch.data);
-    const invariant = await api.PATCH("/accounts/me/security", {
+    const invariant = await api.PATCH("/api/v1/accounts/me/security", {
       headers: bearer(tokens.access_token),
       body: { idle_minutes: patch.data.bounds.idle_minutes_max, absolute_minutes: patch.data.bounds.absolute_minutes_min },
     });
@@ -164,14 +165,14 @@ async function main(): Promise<void> {
 
   // logout: the session ends at once, for both tokens
   {
-    const { response } = await api.POST("/auth/logout", {
+    const { response } = await api.POST("/api/v1/auth/logout", {
       headers: bearer(tokens.access_token),
       body: { refresh_token: tokens.refresh_token },
     });
     check(response.status === 204, `logout: status ${response.status}`);
-    expectProblem(await api.GET("/auth/me", { headers: bearer(tokens.access_token) }), 401, "invalid_token", "me after logout");
+    expectProblem(await api.GET("/api/v1/auth/me", { headers: bearer(tokens.access_token) }), 401, "invalid_token", "me after logout");
     expectProblem(
-      await api.POST("/auth/refresh", { body: { refresh_token: tokens.refresh_token } }),
+      await api.POST("/api/v1/auth/refresh", { body: { refresh_token: tokens.refresh_token } }),
       401,
       "invalid_refresh_token",
       "refresh after logout",

@@ -77,6 +77,87 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for ProblemCode.
+const (
+	ProblemCodeBadRequest              ProblemCode = "bad_request"
+	ProblemCodeConflict                ProblemCode = "conflict"
+	ProblemCodeCsrfFailed              ProblemCode = "csrf_failed"
+	ProblemCodeEmailTaken              ProblemCode = "email_taken"
+	ProblemCodeForbidden               ProblemCode = "forbidden"
+	ProblemCodeInternalError           ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
+	ProblemCodeMethodNotAllowed        ProblemCode = "method_not_allowed"
+	ProblemCodeNotFound                ProblemCode = "not_found"
+	ProblemCodeNotImplemented          ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge         ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds       ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited             ProblemCode = "rate_limited"
+	ProblemCodeRefreshTokenReused      ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable      ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
+	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the ProblemCode enum.
+func (e ProblemCode) Valid() bool {
+	switch e {
+	case ProblemCodeBadRequest:
+		return true
+	case ProblemCodeConflict:
+		return true
+	case ProblemCodeCsrfFailed:
+		return true
+	case ProblemCodeEmailTaken:
+		return true
+	case ProblemCodeForbidden:
+		return true
+	case ProblemCodeInternalError:
+		return true
+	case ProblemCodeInvalidCredentials:
+		return true
+	case ProblemCodeInvalidRefreshToken:
+		return true
+	case ProblemCodeInvalidResetToken:
+		return true
+	case ProblemCodeInvalidToken:
+		return true
+	case ProblemCodeMethodNotAllowed:
+		return true
+	case ProblemCodeNotFound:
+		return true
+	case ProblemCodeNotImplemented:
+		return true
+	case ProblemCodePayloadTooLarge:
+		return true
+	case ProblemCodePolicyInvariantViolated:
+		return true
+	case ProblemCodePolicyOutOfBounds:
+		return true
+	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeRefreshTokenReused:
+		return true
+	case ProblemCodeServiceUnavailable:
+		return true
+	case ProblemCodeSessionExpiredAbsolute:
+		return true
+	case ProblemCodeSessionExpiredIdle:
+		return true
+	case ProblemCodeUnsupportedMediaType:
+		return true
+	case ProblemCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionTransport.
 const (
 	Body   SessionTransport = "body"
@@ -331,10 +412,13 @@ type PolicyBounds struct {
 
 // Problem An RFC 9457 problem document. Clients branch on `code`.
 type Problem struct {
-	// Code A stable machine-readable error code, e.g. `invalid_credentials`, `session_expired_idle`, `validation_failed`.
+	// Code The stable machine-readable error code of a problem; clients branch on it.
+	// A closed set: the server sends no other code (a Go test keeps this list
+	// equal to the codes in the server's source).
+	//
 	//
 	// Example: invalid_credentials
-	Code string `json:"code"`
+	Code ProblemCode `json:"code"`
 
 	// Detail Human-readable explanation of this occurrence, naming the offending field where there is one.
 	Detail *string `json:"detail,omitempty"`
@@ -355,11 +439,18 @@ type Problem struct {
 	// Example: Unauthorized
 	Title string `json:"title"`
 
-	// Type A URI reference identifying the problem type (`about:blank` when it has no dedicated page).
+	// Type A URI reference identifying the problem type, `https://sessiond.dev/problems/<code>`.
 	//
-	// Example: about:blank
+	// Example: https://sessiond.dev/problems/invalid_credentials
 	Type string `json:"type"`
 }
+
+// ProblemCode The stable machine-readable error code of a problem; clients branch on it.
+// A closed set: the server sends no other code (a Go test keeps this list
+// equal to the codes in the server's source).
+//
+// Example: invalid_credentials
+type ProblemCode string
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
 type RefreshRequest struct {
@@ -437,13 +528,16 @@ type SessionPolicy struct {
 
 // SessionPolicyPatch A partial update of the account's session-policy override, in minutes.
 // Omitted = unchanged; `null` = clear the override (use the system default).
-// Bounds are configurable and checked by the server.
+// Bounds are configurable and checked by the server. The fields carry
+// `x-go-type: nullable.Nullable[int]` so that oapi-codegen's Go client,
+// with its default config, can send `null` (a `*int` with `omitempty`
+// could not).
 type SessionPolicyPatch struct {
 	// AbsoluteMinutes Absolute lifetime override in minutes, or `null` to clear it.
-	AbsoluteMinutes nullable.Nullable[int] `json:"absolute_minutes,omitempty"`
+	AbsoluteMinutes nullable.Nullable[nullable.Nullable[int]] `json:"absolute_minutes,omitempty"`
 
 	// IdleMinutes Idle timeout override in minutes, or `null` to clear it.
-	IdleMinutes nullable.Nullable[int] `json:"idle_minutes,omitempty"`
+	IdleMinutes nullable.Nullable[nullable.Nullable[int]] `json:"idle_minutes,omitempty"`
 }
 
 // SessionTransport Refresh-token delivery requested at login.
@@ -784,53 +878,59 @@ type ServerInterface interface {
 	// (GET /.well-known/jwks.json)
 	GetJwks(w http.ResponseWriter, r *http.Request)
 	// ListAuditEvents List the account's audit trail
-	// (GET /accounts/me/audit-events)
+	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
 	// ListMembers List the account's users
-	// (GET /accounts/me/members)
+	// (GET /api/v1/accounts/me/members)
 	ListMembers(w http.ResponseWriter, r *http.Request)
 	// CreateMember Add a user to the account
-	// (POST /accounts/me/members)
+	// (POST /api/v1/accounts/me/members)
 	CreateMember(w http.ResponseWriter, r *http.Request)
 	// GetAccountSecurity Get the account's session policy
-	// (GET /accounts/me/security)
+	// (GET /api/v1/accounts/me/security)
 	GetAccountSecurity(w http.ResponseWriter, r *http.Request)
 	// UpdateAccountSecurity Set or clear the account's session-policy override
-	// (PATCH /accounts/me/security)
+	// (PATCH /api/v1/accounts/me/security)
 	UpdateAccountSecurity(w http.ResponseWriter, r *http.Request)
 	// RevokeAccountSessions Revoke sessions across the account
-	// (POST /accounts/me/security/revoke-sessions)
+	// (POST /api/v1/accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(w http.ResponseWriter, r *http.Request)
 	// ChangePassword Change the caller's password
-	// (POST /auth/change-password)
+	// (POST /api/v1/auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
 	// LoginForm Sign in with the OAuth2 password form
-	// (POST /auth/login)
+	// (POST /api/v1/auth/login)
 	LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams)
 	// LoginJson Sign in with email and password (JSON)
-	// (POST /auth/login/json)
+	// (POST /api/v1/auth/login/json)
 	LoginJson(w http.ResponseWriter, r *http.Request, params LoginJsonParams)
 	// Logout End the current session
-	// (POST /auth/logout)
+	// (POST /api/v1/auth/logout)
 	Logout(w http.ResponseWriter, r *http.Request, params LogoutParams)
 	// LogoutAll End all of the caller's sessions
-	// (POST /auth/logout-all)
+	// (POST /api/v1/auth/logout-all)
 	LogoutAll(w http.ResponseWriter, r *http.Request)
 	// GetMe Get the caller's profile
-	// (GET /auth/me)
+	// (GET /api/v1/auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
 	// ConfirmPasswordReset Set a new password with a reset token
-	// (POST /auth/password-reset/confirm)
+	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(w http.ResponseWriter, r *http.Request)
 	// RequestPasswordReset Request a password-reset email
-	// (POST /auth/password-reset/request)
+	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(w http.ResponseWriter, r *http.Request)
 	// RefreshToken Rotate the refresh token and get a new token pair
-	// (POST /auth/refresh)
+	// (POST /api/v1/auth/refresh)
 	RefreshToken(w http.ResponseWriter, r *http.Request, params RefreshTokenParams)
 	// RegisterUser Register a new account and its owner
-	// (POST /auth/register)
+	// (POST /api/v1/auth/register)
 	RegisterUser(w http.ResponseWriter, r *http.Request)
+	// ListSessions List the caller's active sessions
+	// (GET /api/v1/sessions)
+	ListSessions(w http.ResponseWriter, r *http.Request)
+	// RevokeSession Revoke one of the caller's sessions
+	// (DELETE /api/v1/sessions/{session_id})
+	RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 	// GetHealthz Liveness probe
 	// (GET /healthz)
 	GetHealthz(w http.ResponseWriter, r *http.Request)
@@ -843,12 +943,6 @@ type ServerInterface interface {
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(w http.ResponseWriter, r *http.Request)
-	// ListSessions List the caller's active sessions
-	// (GET /sessions)
-	ListSessions(w http.ResponseWriter, r *http.Request)
-	// RevokeSession Revoke one of the caller's sessions
-	// (DELETE /sessions/{session_id})
-	RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -1289,6 +1383,46 @@ func (siw *ServerInterfaceWrapper) RegisterUser(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// ListSessions operation middleware
+func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListSessions(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeSession operation middleware
+func (siw *ServerInterfaceWrapper) RevokeSession(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeSession(w, r, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealthz operation middleware
 func (siw *ServerInterfaceWrapper) GetHealthz(w http.ResponseWriter, r *http.Request) {
 
@@ -1336,46 +1470,6 @@ func (siw *ServerInterfaceWrapper) GetReadyz(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetReadyz(w, r)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
-
-// ListSessions operation middleware
-func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListSessions(w, r)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
-
-// RevokeSession operation middleware
-func (siw *ServerInterfaceWrapper) RevokeSession(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// ------------- Path parameter "session_id" -------------
-	var sessionId SessionId
-
-	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
-	if err != nil {
-		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
-		return
-	}
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.RevokeSession(w, r, sessionId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1505,24 +1599,24 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 		ErrorHandlerFunc:   options.ErrorHandlerFunc,
 	}
 
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/register", wrapper.RegisterUser)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/login/json", wrapper.LoginJson)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/login", wrapper.LoginForm)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/refresh", wrapper.RefreshToken)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/logout", wrapper.Logout)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/logout-all", wrapper.LogoutAll)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/auth/me", wrapper.GetMe)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/password-reset/request", wrapper.RequestPasswordReset)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/change-password", wrapper.ChangePassword)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/sessions", wrapper.ListSessions)
-	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/sessions/{session_id}", wrapper.RevokeSession)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/security", wrapper.GetAccountSecurity)
-	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/accounts/me/security", wrapper.UpdateAccountSecurity)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/security/revoke-sessions", wrapper.RevokeAccountSessions)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/members", wrapper.ListMembers)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members", wrapper.CreateMember)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/audit-events", wrapper.ListAuditEvents)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/register", wrapper.RegisterUser)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login/json", wrapper.LoginJson)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login", wrapper.LoginForm)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/refresh", wrapper.RefreshToken)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout", wrapper.Logout)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout-all", wrapper.LogoutAll)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/me", wrapper.GetMe)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/sessions/{session_id}", wrapper.RevokeSession)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/security", wrapper.GetAccountSecurity)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/security", wrapper.UpdateAccountSecurity)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/security/revoke-sessions", wrapper.RevokeAccountSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/members", wrapper.ListMembers)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members", wrapper.CreateMember)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealthz)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReadyz)
@@ -3408,6 +3502,139 @@ func (response RegisterUser500ApplicationProblemPlusJSONResponse) VisitRegisterU
 	return err
 }
 
+type ListSessionsRequestObject struct {
+}
+
+type ListSessionsResponseObject interface {
+	VisitListSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListSessions200JSONResponse SessionList
+
+func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSessionRequestObject struct {
+	SessionId SessionId `json:"session_id"`
+}
+
+type RevokeSessionResponseObject interface {
+	VisitRevokeSessionResponse(w http.ResponseWriter) error
+}
+
+type RevokeSession204Response struct {
+}
+
+func (response RevokeSession204Response) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession401ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession404ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession422ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession500ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthzRequestObject struct {
 }
 
@@ -3575,192 +3802,65 @@ func (response GetReadyz503ApplicationProblemPlusJSONResponse) VisitGetReadyzRes
 	return err
 }
 
-type ListSessionsRequestObject struct {
-}
-
-type ListSessionsResponseObject interface {
-	VisitListSessionsResponse(w http.ResponseWriter) error
-}
-
-type ListSessions200JSONResponse SessionList
-
-func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListSessions401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListSessions500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSessionRequestObject struct {
-	SessionId SessionId `json:"session_id"`
-}
-
-type RevokeSessionResponseObject interface {
-	VisitRevokeSessionResponse(w http.ResponseWriter) error
-}
-
-type RevokeSession204Response struct {
-}
-
-func (response RevokeSession204Response) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-	w.WriteHeader(204)
-	return nil
-}
-
-type RevokeSession401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession401ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession404ApplicationProblemPlusJSONResponse struct {
-	NotFoundApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession404ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(404)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession422ApplicationProblemPlusJSONResponse struct {
-	UnprocessableEntityApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession422ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(422)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession500ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetJwks Get the public signing keys
 	// (GET /.well-known/jwks.json)
 	GetJwks(ctx context.Context, request GetJwksRequestObject) (GetJwksResponseObject, error)
 	// ListAuditEvents List the account's audit trail
-	// (GET /accounts/me/audit-events)
+	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListMembers List the account's users
-	// (GET /accounts/me/members)
+	// (GET /api/v1/accounts/me/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
 	// CreateMember Add a user to the account
-	// (POST /accounts/me/members)
+	// (POST /api/v1/accounts/me/members)
 	CreateMember(ctx context.Context, request CreateMemberRequestObject) (CreateMemberResponseObject, error)
 	// GetAccountSecurity Get the account's session policy
-	// (GET /accounts/me/security)
+	// (GET /api/v1/accounts/me/security)
 	GetAccountSecurity(ctx context.Context, request GetAccountSecurityRequestObject) (GetAccountSecurityResponseObject, error)
 	// UpdateAccountSecurity Set or clear the account's session-policy override
-	// (PATCH /accounts/me/security)
+	// (PATCH /api/v1/accounts/me/security)
 	UpdateAccountSecurity(ctx context.Context, request UpdateAccountSecurityRequestObject) (UpdateAccountSecurityResponseObject, error)
 	// RevokeAccountSessions Revoke sessions across the account
-	// (POST /accounts/me/security/revoke-sessions)
+	// (POST /api/v1/accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(ctx context.Context, request RevokeAccountSessionsRequestObject) (RevokeAccountSessionsResponseObject, error)
 	// ChangePassword Change the caller's password
-	// (POST /auth/change-password)
+	// (POST /api/v1/auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
 	// LoginForm Sign in with the OAuth2 password form
-	// (POST /auth/login)
+	// (POST /api/v1/auth/login)
 	LoginForm(ctx context.Context, request LoginFormRequestObject) (LoginFormResponseObject, error)
 	// LoginJson Sign in with email and password (JSON)
-	// (POST /auth/login/json)
+	// (POST /api/v1/auth/login/json)
 	LoginJson(ctx context.Context, request LoginJsonRequestObject) (LoginJsonResponseObject, error)
 	// Logout End the current session
-	// (POST /auth/logout)
+	// (POST /api/v1/auth/logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
 	// LogoutAll End all of the caller's sessions
-	// (POST /auth/logout-all)
+	// (POST /api/v1/auth/logout-all)
 	LogoutAll(ctx context.Context, request LogoutAllRequestObject) (LogoutAllResponseObject, error)
 	// GetMe Get the caller's profile
-	// (GET /auth/me)
+	// (GET /api/v1/auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
 	// ConfirmPasswordReset Set a new password with a reset token
-	// (POST /auth/password-reset/confirm)
+	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(ctx context.Context, request ConfirmPasswordResetRequestObject) (ConfirmPasswordResetResponseObject, error)
 	// RequestPasswordReset Request a password-reset email
-	// (POST /auth/password-reset/request)
+	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(ctx context.Context, request RequestPasswordResetRequestObject) (RequestPasswordResetResponseObject, error)
 	// RefreshToken Rotate the refresh token and get a new token pair
-	// (POST /auth/refresh)
+	// (POST /api/v1/auth/refresh)
 	RefreshToken(ctx context.Context, request RefreshTokenRequestObject) (RefreshTokenResponseObject, error)
 	// RegisterUser Register a new account and its owner
-	// (POST /auth/register)
+	// (POST /api/v1/auth/register)
 	RegisterUser(ctx context.Context, request RegisterUserRequestObject) (RegisterUserResponseObject, error)
+	// ListSessions List the caller's active sessions
+	// (GET /api/v1/sessions)
+	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
+	// RevokeSession Revoke one of the caller's sessions
+	// (DELETE /api/v1/sessions/{session_id})
+	RevokeSession(ctx context.Context, request RevokeSessionRequestObject) (RevokeSessionResponseObject, error)
 	// GetHealthz Liveness probe
 	// (GET /healthz)
 	GetHealthz(ctx context.Context, request GetHealthzRequestObject) (GetHealthzResponseObject, error)
@@ -3773,12 +3873,6 @@ type StrictServerInterface interface {
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(ctx context.Context, request GetReadyzRequestObject) (GetReadyzResponseObject, error)
-	// ListSessions List the caller's active sessions
-	// (GET /sessions)
-	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
-	// RevokeSession Revoke one of the caller's sessions
-	// (DELETE /sessions/{session_id})
-	RevokeSession(ctx context.Context, request RevokeSessionRequestObject) (RevokeSessionResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -4328,6 +4422,56 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListSessions operation middleware
+func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
+	var request ListSessionsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSessions(ctx, request.(ListSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
+		if err := validResponse.VisitListSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeSession operation middleware
+func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId) {
+	var request RevokeSessionRequestObject
+
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeSession(ctx, request.(RevokeSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeSession")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeSessionResponseObject); ok {
+		if err := validResponse.VisitRevokeSessionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealthz operation middleware
 func (sh *strictHandler) GetHealthz(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthzRequestObject
@@ -4424,272 +4568,230 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ListSessions operation middleware
-func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
-	var request ListSessionsRequestObject
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.ListSessions(ctx, request.(ListSessionsRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "ListSessions")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
-		if err := validResponse.VisitListSessionsResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
-// RevokeSession operation middleware
-func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId) {
-	var request RevokeSessionRequestObject
-
-	request.SessionId = sessionId
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.RevokeSession(ctx, request.(RevokeSessionRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "RevokeSession")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(RevokeSessionResponseObject); ok {
-		if err := validResponse.VisitRevokeSessionResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tcuM20i9+KyjuvyrSrCRLsuwZ25Wqv+OdSTzJZCa288xmo5QJkZCEMQVoCdCykpqq/XSqnq/nPJdw",
-	"Xu7jXEqu5BQaAAmSoCzZzu5sKl92JxYJAo1Gd6Nffv1LEPHFkjPCpAiOfwnmBMckhX+e4WhOzjiTKU++",
-	"5ZeSp0T9OSYiSulSUs6C4+A0WeG1QCHjXaGeCDtIcCTnWCLJbwgTCKcEMXJLUhSpAeNe0AnIHV4sExIc",
-	"B/a9oBOk5O8ZTUkcHMs0I51ARHOywOqTcr1UzwqZUjYLPn7sBGcJwekFmaZEzM84v6Geqb1lyRqt5oQh",
-	"OSco1Q+jCJ5GVCDKUCYI+vUf/4UiNZxAVKJW+AbfdU9n5PO+WgpeEMTU/2AWoyWW83Z5+tfXlyTKUtI1",
-	"w1/Doj8/Qe+wnH++h5d073awhzM5P0H5wCfoKymXanonSL9+gi7xglxSST6/lCmNZLB5+RdEpuvTqSRp",
-	"fdmXJOIsFkhytMJUogmZ8lStX6Zrymal+e/3N5F9QRldZIvguN+xc6BMkhlJYRKXRG61A1TmVJcpZmLJ",
-	"U3mMBJHCszFj1gobiPrrP/73RrrC7/dSNmyPGWZxR20/RgKIhcJLIrt6FSHSR6BjJodjPEkICiORTvVE",
-	"QjPV3phtwwtk/Xo++TKib2mv19u4gMGwf3TYfzR7fOwES5ziBZH2IIt0eqXmUt+hqzlBtzjJCOJTWLBv",
-	"nejCsEj9NMGDKOILItA05QvPjp4gLuckXVFBEJ0xnmoRQNXnNamDTqDOWHAc/LV7dnnxqqsnW2JFfPcN",
-	"YTM5D46HB4cdz5H4C7mlETmPPSIKCQl7GCWUMNmN5lwQhmhMmKRTSlK79hiG6CAQSLFmXPV3QYSgnIEM",
-	"EHO+Yop33B8SKmRZLiR4Kfmy+3y6j5vXqqfcPY8bl9rv+5Z6qT/rW+tVMavPBKIVYdufHE4PyAvSHU5H",
-	"UXeED/a7R3ifdA+ng/goGk6e40HfTlcJu2KyZsxrGm8U1FOeLrAMjoMsgycb535lBUF9CV/xlYfFqEAx",
-	"SegtUeyDwgmP1yFqxWSKs0S2j+2OvL58+y1SP/bGLNT8F+Y/2mNV1QVc/a21TDKBsO8AtDsgMhBfUClJ",
-	"XDC6+hDojylP0STlK6G0HHCZ0NKhYecNFboFGVwq/n8pmQbHwZ/2CtW8p38VezX6wXlPiVhyJggc9y9w",
-	"rA4sEUDciDNJGPwTL5cJjbCi894y5ZOELP78QXAQC4ZJYIAJjq/TYgSRLRY4XQfHwRucqB0mMaw86AQg",
-	"OvRXYrUy981OEBOJaWK40vxZ04wKxLhUkofGsGeKT4XEMhPB8Qi4nkpg2S9wjC7yEQ0/4QnP5PEkwewG",
-	"mIoyGOk6JYJIvXfliX/PMgEiAJ7QLOWZvm+cyjKWWIgVT+OuM5I2JvRieIrmWCByt6RG0D10WR+3ZYl3",
-	"eiv1K3VxYAkf8SyJgewTrdd66IzHRByj0Nm2ELUW+S7DaeLpmKn/hp3roIzlOtG80u6g0EO5ELXKxBoz",
-	"Ta2M3TC+Yh1lfQHBDLHa6sgo246zaaKU3M7c62wlWWCaXEtc20IqEPymNg0nai1KHsyokKS2YUfFhuWT",
-	"8u/Wk++V/prQSojcUSEpm6EYS6y3DYXOCkPUUuJow7raPTXHVzyd0DjWp+MBggFE4xTThMTl86W0Norm",
-	"JLpB5uf64XJfdnbEVfko5kRLhgWWkVa+hTi25khpi/aLLSpW1ygopi4Bium/XTFlBbDEJ9OmzrD5rEGN",
-	"4CjiGZOIq9cFWuA1itXdh4qHz/GpOCnCSUJSmJOip51XfuTzVRne0c9/JlDKE5Lvw5jhJOErRGUHkd6s",
-	"hzBakMUEiIUw0yvvgv4kLF5yykAaOFsdohYeM71z3QlPWcHkirV5JtWYarcVf4cuN4RWIJwzSVKGk5dp",
-	"ytNHSQVqRromMJSzoadKLpG7JYmUhoefEY+iLK0IhQNXituJoUuSqgvuSzPqbyQhynMU+pswVSsTyusL",
-	"4dB/y+UrnrH4UYRjXF5PYRSHZsYWAQaDH8tsPyoI9S2X6JV5/TcVn4JnaVTwr5acSsfI+pkQhCAqLeny",
-	"FWqqvcPrhOP4ivNvcDojjyLeUo91LTm/TmC0TbYRuYsIiQU6HKGv6Rclkg4cSWImiK44R9+YQf8Jmsma",
-	"b5JzBGux9KstUtNRnQwake8ZvsU0UWbDo0gp9HDXmTNehZhKR06wINbITAmO5urB8jF2SGnmiL4vDfob",
-	"EtOsAkWYaUZMb3MKC5TS2VwixleoBTJXVhYFFpheUttS30MXTX+QpOdCZGSTAPDeAni8Ll3TCn35hWKC",
-	"3JdTXMNc7YkngieZJNfauhPXcC8c9ocH3f6gOzy66h8d7/eP+/2/BZ0ARxERwlruQeEyef3qby8vrr67",
-	"PBfnC7n829n54flC3J3TFY2/SlbnHzj94a/fpZjF/XPW75H165/j9+f0LT3f/+HnJPn2ww/7by9fH/Wi",
-	"YcImi1f9+K+vE7gR6ymp29m+Eug0ThomOnhRmmjJtbPjTCO2+0yde/fW13eY27Vh3y8ITo2/Tivhhi09",
-	"qzjoUKt8/wYdb+7R5lb8+9/tp6P+1pIDzuuFuc57jQDEyMpsyhLTtIfCElOGcAGYCMJkxVHhOGLHzNlo",
-	"Ko03HPx/dU8ookxIgvX9rFOLEHRNiKBpZeb5PV84QXuRu4X/eNMANX8zUOeK8zeYrc1lWjxKu6RYkuuE",
-	"Lqgs31GUjl1gts5l9Il2pyui7feNE7ls9A+du6N6Xc0R5ZP8zbTLBZYEwQqMHUFiqyLcxYV2AXgqSYpC",
-	"iCd0IaAQustx9tp55L6NcqITMMXvGc7knKf0ZxI/8OZp/QtRSsBtixNRll/vU85m5gbM09xNs8HJ4w7l",
-	"7PW5ceTUhiobt4Nie0vLu9dH5fFOfYHBDZKSW35DYqTF471OKq97yn1XneoFFYKyWcf1T3l9Uzuvx8pG",
-	"M9q11QDlpZ2avzqu8imRdEG0WeZ1FDSOXFmrHdKMhKhUd/A7usgW+WdOkKAz8NfjGabsUWt+kitcJueK",
-	"6TTLG2dJcSv38GaIWgmfUdZRW7dSXD5mcC1lMmdN1wNnfW/5zufuvI7deYfZxszlGPiGIqMlLbgyWUzi",
-	"so/PVTedMQurO6YUbNhBYdNOwkulYa5TkgnwFlizg0P8S93RwndvL68QxMr2zK+5a+B7tky5WoCyeF8y",
-	"SeX6gRJmyRMara/VIlOKmby+pTzBsurpOo8TglbgStUCFjnsWeXk5jEdVibTKYkkvSVIkQ21RvvDfh8t",
-	"KGvb+4H5UPGg/SRqDfuDQ/1wSfkMXc52KIQMiRpPtZkxz+Q1n15P1H24Imj/Q0cLMyloTIxxAU81Lr88",
-	"mLNysMMWlGVSMf8iE+CanhC5IoShwQEE3IAcyopLU6400Y+/BFNKkrjyftAJFmqR6qoebBzq409PQik4",
-	"C8BWXo/oJcgCVDzV7Bitj+TQyB7xgj5YooRgIdELFM1xiiMI83oJ5GjBOnH84zwJdZ7a6UAFWpEk6drg",
-	"UyatPitEZ42K2vMIpOjkMf0llnMl5P6ekXSN8jA5mqQE3+h8BD23ExRqgoYQ3RVjprQM4tMpYTFlMwQD",
-	"K7Ho43L1bStEu/oBE2anYszcwxNxNqWzLIWYmnrVGbIuN0LUyqXAmNGaLKqLiEJQimyp7H0SvyExxVew",
-	"b4+wlbNiwOuFGlHfeRzWPdNDd9WnCu6teB3K/q0Dl9/y8RHMGF3p8f9JTq7PBDK0QeqL1puk1OVSFla1",
-	"nwxhLygOAQjQUx0ruOCJL4kKZaJwvuubGE1tfKGH3uoAA44XlEFAB1jH/qzOPssWwfGPAfjj4bQvJiQN",
-	"fqpF4Dt2IpBYYrQljmOqZoKTdylfklRSpRKnOBHERyXz3c9ElcP5LUlTGpOOw4fA9aKDxFpIskDGUyRA",
-	"HmuGV/NfOt91nAlWtnvTHIpp5OrQTkCR0Lx7gkKWJUmIPq9MQX1W/aJdkjqRoZrk1AkKDbiRrWD9X+hn",
-	"gbP0KrcM5uvX1Ys53XZ+s6QL76EXyI2nptVHNy/kx6purm2pu1aHYDnFC9blkw8kksC6WUzly1srrrbn",
-	"2rcQdYp4GpNYKTs2I0oJCHMGEFFj2iwg51hV2DLSw1WJ+36OJZrj5ZIwMLJ7sx4K7SjWBDYiPVvGWCrx",
-	"4DmZOJI8vVaSABxOvj1UP6LVnCOlreN8v6ZqMXrHeIow42y94JlAesZwwqqZOQ3bWcwmSonSOOAfq6/Y",
-	"pIFpwtm1l76j1tlVVzDfUrWOEM3bqCdVkZKwmq5YkohOaYTMIKils0sFiVIiRbuHXvGSgBwzKzhTbYkZ",
-	"shyP2T3bhH79b/8dhb9wZUEwsnLk2rX625gV/83I6mPYQWAkhL+43N9BVeb/GDqHbsxaZhcpQyFP4nAv",
-	"ZGSlDiHj+Sltn9QnK67NJe56kiU3drIi4kvSsfe7a3jjY6he10qhZzbWPm/4rQO652OofXy1o9fEkMAA",
-	"eabZPelfnYAur3Ecp0Q0yCidO4XO3yHzmD2UVjNDYnGEIXMkZ8DeNvxsY4ONZwvDXpI4jyLCsjp5zmMK",
-	"NgBnZLfPSWNo1T94Q1ms1pdHLe0MKjLEuUmrf6oN8wsQ2Eo8M/KxkbogROCxp6JuTfaDkx++XBVrVcqU",
-	"N6aQDCVeKS2tJJo2q4l3WEdud1QVSzyDfFisBtJEECAAFI2mNBUe5UAlWZT/sUl9O5rsY2HRpikGXc7I",
-	"nbyOslRwT3r3GfwdRL7aIvUsTDhXBlyL5kRd7dQPD9g/WEJ5Hj5Cf5ElNxcgZ5x8wx1o/X5Oo7k1IkVF",
-	"/yLJjRCrExtknCYN2A2KeEkSVMcPcZKEx2oD0zVKlDVq/VrlT3VQKQOGsijJwHEeQuayCI/dbN/qRD8T",
-	"OsEZzpVwrXE9Jz2Gxxb/6CHpGRgn78y9/WFkhaNe8RCCva35ZWVlWJmm5o3r3GfgFyGWSNUPqAGdzOVB",
-	"fzjqBAvK8j945BUjq3s+p2abL6H14td//I/B0HVXtKufHb4offXFfaxeW3VlVj62PwPx8wa06cN2SMfw",
-	"QA4bXsrp2mh9Qjyi2Sr8zKQ1niCmlHBClQxvyZQuwPOb8BVJuxEW4MqVSqUZhwmJ0WRt+BsSilrhaDhE",
-	"HncKwwvI0YLvhFov6tghXIyZ1dntDnDbLOETnCRrlDH694xUdmp4MPJxBCRIb1hjTMUywWuoyamO2O/f",
-	"y3Gbuc18gzIqKU6emPE6QWru/hsVg+MmqPKq5oCO69UDepmRfaz6ipIkztPmdlSDNmQEni7Qh9ZQqHOn",
-	"8Tj6qFpxmVlfnA6tWf+b3c+iVsFZZY2SuTPTexWjQsdJdMCbVioz7nOjbpYXep3FDHxE/4rgRPHATgR/",
-	"l3JIyxbmul1ReMZDVl1vyG/MQZzDR9fltfKbexdkRvat4/X7r3e8oKFlNklopPPG35MJ+pqsUevi1Rl6",
-	"fjB43u6ht6Ao9UVEJ8xOCFqmRBDvhTuZ+QoOZzylcr5ArfBl/JfL01BxUvjycnhwGLa9dnGU3nrtqFsC",
-	"YwwPDgZHepR33eZRbnwXB7VAdUmADFYS6ygjWNIEvX5/ZXj9M4HCGxr7rfYb7YSrjwtux1b49ut3+oZv",
-	"ZtpB4csz/ReYbrvpLlAf9Z3enhuyhsrHVijorGG1dxvfvkMR52lMGZYEtSZYkMNRlib+odYbh1r7hzpB",
-	"L8/U7wICgb6BK4x8A+EItUkNvHxJdlfTJUa+JNJl5hq7qtlufQNQh6tm+leXpAb0reYbPqPsFU8Xu0r1",
-	"00zO0bDXz++cXfAYF6pulmJmVnn4fHSE/u//GfX2PWvVV0nvXfrUeMjBCHAK/mp8Ad9quB+/MVI6tDMz",
-	"Ym5GbwlzbWyPpbajut9owdaGdK4eD1q0+ui9Vg5o+i0Mpgq/5GN3go0GLLDPwyzXl5AVo4uhDdnQlVt6",
-	"onPB0wWWXagHUcanLQjHbA1R0CwlsJEm3oYXBIWj/gD5sh8ebAijlrJ2u5QJwgSV9Ja0tzJBH88zG23Q",
-	"+2y6hv3imXzYhr1d6geTtaeo0lw+7K14QpSVBvkedbJXMl/rIazy0PntHWEdvK2QatQ/OtzqRqzvWd/Q",
-	"B12D4Uq+/R1rNyfO90LHiDbKcD3ST96F5UbsTjppni0w6+ZFeBBAVueN6mBqeUWNlrKijvnxft26ydot",
-	"fBWCyDM9mZ3X5K2qdF0W7oErr/Bf4UQwWb7+z+nJO8XwakU+iX4wGN5HeJvjd69PorQLD3RKiBswKnF1",
-	"N/K5by2HrQvvgXpMj+xdphtofUDkOkn4isQo1RHAqQ7XuPkZHScyg1rgCRRWdWwOUl8v8J2DxuDEkOtP",
-	"UuZ/0g0bNY9Xfso/1oZoLLzi+VbDRDv+lXp3x2RX7Mh3DClz82h08ByZtBMU8yhbqDshOtPV9GiSYhbN",
-	"EWcojHhMPHaBzktpBH9Y4GhOGSkEp67xU2/ZeIvP/vBkMdrsxrqLrHz79icaN8RCPTgIZTlP7pYJZjqA",
-	"CQqNClugyCLSsd45Wfe4KMs5JbUQVm0iNoGsdlkjaVcP5GSz6YdRC3wsvuQrsBH1ydLPwhnaSrE6XitP",
-	"dETdrzGLvHv9/cW5skMI0MQifKw1XUr0KkcrU9rN3/JRpsn9omTKV1dX75B+AJipxAOQY2xykoPjg6Oj",
-	"TgGqM+j3fRknJv/Jw8dznspOVf2bjENr49gDpMYtc6M/w9nRaN572GaSlr+HWqGTlFU4iOdYXQtQTGIa",
-	"gb95iWekgqPkZnNtvzNVbWkSxICC+a51tGTwCSxTTvLwMEvJ5u24LnGov2GEgsMLC4TRBGqBjHnAeFqu",
-	"ptrZ4K59HkxuLrEkDzW1LwxcwGOCGlb1tyRhmMm2vhBLoUvFfUk18Px1853YGfUz8VDH/wZjBSb2ew+f",
-	"2EX+pvET+5HfNGLXHAUpsZL/uENOzJl6akfm/oqvdAVYHgTGcL81dRyNd2YnCaeBuzMNpzAtRjZvAaE2",
-	"I7C5dCl/y7d8kzP4gEiQoDPWpUxZX5xZnCzU4iwXQV1z68ELary1DdayW3bZmFZmHRKExQJhafIZpIk8",
-	"bZditlX+mv2QkBgSjVt2pWrU9i75bFB93ZRaFDpYX6FWDVgiU9ZDpwiz9VZJReYz/mNe8wyYbXKeMhoK",
-	"4He2+iDdEmLs/sSvasntdntPp46INKy2S57h7vlmJa6gM0ZipafVbX47golrk1LgXSJYA2CK0vKnipSS",
-	"onwP0rBsno8TeTUfnXCeEAzJ/QkW8lo9vh1pV1jo9KAHUHT3HDM/ReHe0Aodjg41xltKby3EGpXtByaf",
-	"uQfFPZ1bZpVVKFpn345XoJW2f4MEfqAz0/FfSieZSTzWj2n1wsNdmeVs9F3NRssc5rZYOGAeUhnQXHBa",
-	"HnezW6U+LtT9qXE4FB9tGmrHTPh7CfoOy2j+AJdqClksOpW5nrPWWLvhLG7M3hrIw89RxnTifOxUCQBs",
-	"rnY52GqCViZ0YVO5gqDdGzPttgM8YFv1BHpKWbsmVlS2pXUu8oM5IN95T6kDVLqadUhuFkK3LArZgVOe",
-	"9tMfm1llA6DmRclEMyiaOZYBiXNbxI2r6lsp1GPEa29wtYxUsSt7FgAWuZ+/MCpiguOEso0S4JGGJGqF",
-	"OJPza7VRIfozCvEEHJthWxlJWEJJgT4xkt5Sud5eRZbhTRr844Wab71+f9VBoVwvQxRi+ecPK9mQk+EC",
-	"mTShPmdM0qRuS5hX77tTPLGhpqHlSl6KzwQKyd0y3MG43tUR0kNWanmhp72kdZFensTgdWFgmjDTNTpM",
-	"6B47Axjz031WTonHSl8rscn2lotDAJ9CgljnrmdcG4H6dNMULRMceaobG11CTXtBY6vNTDS+6nPaaoPs",
-	"V3bOytzyaqlLtbBA5mmdVLO/v3/UQd9fne3A/1snPBSuK9djVf6SdZ9sfdWzSbFb3vPENc4LGCt6kRm7",
-	"VQflLfaZhufw32t2Tgfe4mpgCVBxGpmaFYcn3MXcU3MCAkTXEkLdvwFQg7N8mulcUP1frywBX7+/Cjr3",
-	"qobw1Pjswc10jLR4QOOs39+PXBkAfyFh+xhhyDtUE4zHzOoTzXxH/cMX7Y41yQr76KAwTW5JSqcUzLIc",
-	"/vyGrMWYYYnCvR6U4YP/YO/D6kb0PgjOwh46dzBDIMFWSJokaEKg7ELbcXCYYIO1jMupOJdy6ch5IwK3",
-	"J1nZC669KwJtJF1JpRja9dBblqzHzAc3Ysq+BaLyxCo6sBBsObiJsWFmNtBiHVOAgoaqrt2o0NRSob5g",
-	"CkisFtu8U20VYPWfIFJZ12Dowd6OWegBIj82z4c99C1ekBg1dGMwDmz9sGKPlJhmBVrpW7sf5H/oe9U8",
-	"TYWLgcCnU0CbRgmPcALBtRMU1nomhB3EOAr/wheYKv6zwFo6zywlyRpxhqgcM+BGEs15U3eDz4RFZmAV",
-	"+FkHwT23hg2Cu58mDjjBkn5N1hpmgLIpt0gLWKNal0H1Y6RWITFlOgM9SxPDD+J4b29G5Tyb9CK+2LPP",
-	"5/8IaigG+ZBUiIzoMvsFZnhGhNZIuZdZp3osskTSrtabaJnyOItkb8xewg0BXpiQhLMZtBMhdziSQFpS",
-	"07knhvcLQOSi7FaJe+/l01z5O3lGuJqurrqTKaZJb8zG7E9/QrAfYsyeoWfPTh0B+ewZoO9jHRvtJuA6",
-	"smiUhVhrIzCxTd2BsrSPkRGMY4ZKstE4qED2qQWJ9WJB1DmCXOUWJJyr+xukm7fRas4F0bndgOyBdAY8",
-	"2L4bBeZZgukCEJ8E5BjgLIZUg2wC/0djPTNDp7a6H1BANNEkVH9QSko9/EFS9X8UQ6Gosq176FILQTXG",
-	"riqkhxyMKhLnuM4C4URwfVFX4+oWPzbfydlTKoz0V9sByZ9OoETiGyJMGbWiEGeRUg9qYy9cqZbvrFJm",
-	"UHoSAwR6ZNA4IpxCN5sSySwxYNmKEEBYe8lTNIKLO76DH8x9TykvnRWhEb21OJ+sYRCvKlACzfkhgezM",
-	"8KQQ/gX8GigJNVI+MNaRI1eAqwHBU39LUoEtz1+WjsiYvcRFraTJ4vDHZXroasXRirKYr4TG2EBUHmsi",
-	"KwoY2tbTQc2FwKGTxQI0OIFUgkULsiU+UesixpWgh9HhZ1GwhW6ZktAY/kiFmdaJnoy9iTgTKl0q8z2q",
-	"TAMcTimdUYYTSwM4Ls5uN13jT9x5GCWuJwiEh1zmHLzEeiSr4iv36mitL4jsIJKUHF9jZsSQjuaqQ8Hw",
-	"Usw5XEwpk7zcWsa4YI7BPZHaL2uXmxizmOsosT44eT+A3AWMXpZRxPTCLJS0gxlkaW7ZDNJshJX4OieK",
-	"KkHcnJSl6NwAFRS2xyw/mrgx9UqncJ3YVim15K6OmT9nYxZCOocuz9GpUkrfq/uSwbJ0JRQTKyXhR8Oj",
-	"UMvwErKlVugJjYjxWBk9/Ob8qqZ2+ZIwXSLR4+lsz7wk9tSzRZZOoW8VA5eUaR7y0MjMQSdQx1tr6UGv",
-	"3+urYdRX8JIGx8F+r9/bh7C2nMPtwa861C8z0hB72VCtkucH5YU3xlaC+1fJZhVGZhtQAu2Khfuavh2A",
-	"h3ahLLWEMoJaRasGownGDBRiW6mhW5LiRH/OVHslFHyOcaauaKBVQWpQzvT28CXRMB3ncXAcfEnk69WN",
-	"CCotbob9/vZo1kVtzo+mpiwAPR6YyrDAFFaZ8qHj4GYQmLKs4O3X7wJTTBUIOgugMCoYDP7+w+kPX9+d",
-	"pdP/uLx+frV+/91Xb2fP59HtO7ykb5J0dY7xu+ir7y948PGnrdGpTJFSAziVra17/7XaWwD3PtBk8I2Z",
-	"k2uv3D3BvasGxz/+1AnMBgN1qj5FyGhJOQcvjT4gexoiLge6+5JIl7MUP5mNhWxHPBNQppNgOeXpIgBq",
-	"7P7Fj51gz8hfsbcge2AkdjU0w8Yz4aBENaI5dIyjUCMrLLFSLNpYWmIdEh6zZUpuKc8EJK99JlDogCOE",
-	"cN+0/5YczQxNCnCGMSu/QEUjXANySjamNIH2LermBtY3oMCon0MDDg8qrwe641pkkYb8BftmI7JN5144",
-	"mbaBHQPDyHc0v6FCFjgWIih3nfvR2wtQU982tdG3CdDHelGVnMBNK7A3MwDyKy5mOeqIt5/awNtPrVZ7",
-	"ZjBki9QcM22TsGdBNXzfB51U+nwOUXHQd1JBbbKVSQX1hXpqBFziv2fEcikEyDHayJZNkzSQHg1E8pYl",
-	"/PRYAWwi0T8WMFr37m8FDyt4Hh2Rw8PnR93no+FBd9SPSfdoNJp0Sf/5NBpMj/qYPC976hxg98OrwfC4",
-	"b4HdHfypEoSTP8IIIKvVsN9h38Vru+a6/H3Ll0f7w74GwPC/pESD94ONn/G9of720bh2gwEZxvvRaNI9",
-	"wIdH3dHzFy+6R4f4oDsZRfvxkAymfXxUzo9Q1FNmyWCw33teAeo5Dvan+/v78fSwe9THo+5oGuPuizje",
-	"7x6NXhzEw+cRIfuHNbSffNPLyRfHwRv+M00SvHfQ66PWXweDE/QNZdkduntxeH04OkHp7fFg+KLXb6Mv",
-	"SXTD94b9Qb8/6A/QK5qSKb/bg19BNZXQcwKyft0//8Dpmw+n628v+6s3l/27b5Pv7t584Ks3f+GrN684",
-	"/ebstW428OFV8mbx3c8//HxBz1l/e1jJCuKQR4E3wQqBGh/1B/er8VL+Nry0f/9LRbsp9cZwuM1n6oDK",
-	"T2JplP3hP/5UtiKUMqlcshw/kGNIWCMg+Olj1SYwTqRGc8BxajVUBHZsK68CAsjRgV4N+MZ89CnlYxH+",
-	"2vaUlYNZOQyoXxQelHpcmOhSgNUV5/83M+pFfBEYwbGl2HUiPzp5wSibUzUuemlWqtTaEyzQ4JtuEPaD",
-	"QtjbFU74xLe+o8kwHkUD0j3Ez6fdEdmfdF9EB3F3MB3i/ckoOogPyYb1fcEnxeq2t/WdstYGe784CQZY",
-	"6p8nKf4Fpx3W6D/nnWDJhec8axwmgbA+07aconKmizgWYAcAzGG5Zn3M7s351350g0lQycwfs1Y46h8h",
-	"tx9ju4fepxQmx1x5f59N7UJLmUa7RMgveLzesXmTOSDlXgxxnPfvc2HIm8+Hh8XdGoAAMwA36yaczbrq",
-	"78t5ikWOSJSf0x0QwX3gWh/LgVx1/D7W5O1gN3n7OxZC25Ja16/7hU81e8FIny3EgtN9+J9o2vSP7n8j",
-	"b+GqXhhs8YlqD0B472Cb9Xiw1j9xA0wLB9h245ouLPUtbC/hwIlv4YtpSD5FrTy1tCGNtDNmsuSit/ji",
-	"9WdFnlhoy741tHRH/TeibMxsmus9QvlLIqug6Y+19prubwXcuL+8fDA8Ouz3m0rKq/dM/Q50vfBVjQ8O",
-	"KlDlu11eS1jlu1yaPX/a8ppV2YV7DadymPn3ZEFZr2vTWhstKZtLXinxLieLtyCSsCDpjCBBFphJGon2",
-	"MXT8tT3woSAculGavPDOmJnTCynNJr5QHO0Jjm6sbKmeajWycX0hQaQYMyp7CFrNmIRxkx/u4qvVWmeA",
-	"JTYcIm9HjnYuDvK2GqjSeufX//yfvlBZBxElZSAabry1z/LHnhkJ5IQmNT0qk/H08jCwA+P7OwCN2VYt",
-	"gMZBu4e+Jat8SstlslYktx7eMbOFbjDbFU5jcVKPJqIbQpYmS9NGLXODljNyP276Dibv9/CKT8A+1PYF",
-	"9jv1tiM7ywsWaj0jvN0sa640QeR5nFRGvSQSYUWY7pxnqd5EUwDgjlqTe9tbxZ56kK2M4j/U0qejlvTZ",
-	"iP1K6ZM1rP+wk8uKV511njqVT/catbsZ0Hs6CNe1sli3phPesh71oCgBm9dA1KnODMKSL2gEMCUEcHXG",
-	"LAQkw2NlDIeVlM3UjOwHTidVNyr0ENyAo36C7LcMnHr+AQ+qej5YGVYdlLdSSwKs94r/tofOY7JYciXm",
-	"jhE26UJjpn5HKZFZygQKSxXyx6gfujoN3RMOHTNHpzW22bhP2ek9ywWG2eLHKDuDLl/WR3TG9DaphUFi",
-	"UkUVGRRL+/YOmqiO+e+LdpgIts6J072IoQXxgmC1Ew7r9YJHa60KysJguPViSoAQjb3aDX+uSEoKbIY/",
-	"pPa/k9TWG+2Ad0QpF2JLN0cm53vapu+6+CcNTmmdsVeWhEUXBrgkwGXGIijZRgrqqLZwU4dXg5faCJPa",
-	"1i7t/ItwsMesWHDBuyelz+Zpall6qz7h9UqXmlI8zjaHoSpGuZmKEvEuVmOpVWatO0UQ8TQlkezOeSpI",
-	"d4KlJOm6KyTWbuoyLmSAu5MUs7jLyMr1VO/imfa25tjKDB/5/WH55oKj1VZXy9o+fgoy6A+JUpYomhv8",
-	"x9yVJeplR45Aolaz9FBcsTVI95Sniy5hEY9JrNtCaRgNrEyfAji73UFq8VjSvKrrcoVnM5Ki788/E2gc",
-	"2AoBMg5QTHHCZz1nvDEz+c8azRN9QeZYySKbv5XQG1JNiKf69IfHGt3Z8O+YGdPYOhU6+ue8NFeg1saa",
-	"JPANaSuxsSxpr1ZtZAqgTM1TvZYILZNMIOwrDmqbGc4IIymNxqxRAJsH07z/vleSFsDttWw5H6cWj+xp",
-	"/KDzGCLo9zxbgwTQ6VvbyOy77mq1gj673SxNDHPVWmUb1vpS8WFZlgPzDius6gpyF/TdxfDaXrAXCOqe",
-	"nIUd5HmxF9u7UjaLEyhTOofiiD9k8wbZPBoebUNM/gazta3se7p05/I1yUIRSSt5Head6oO6UZbnVo5f",
-	"oP8H1NNae7CQF7owRmIl8zBYPdYQq6OqjZmBVcvBoGyhz6kDqP/rP/4LZQzKBbSk7pguOHY5nTGjbgk2",
-	"vLEtDD/AwkQcoFclODfzcpnivl54p6uQPpurX451UM/uIZIkSUTed7GAraJJYmqUEJ2ijGWCxGPWCisY",
-	"B8bVX4P7qOMehG1YxbNnuajsPXuGvljnJdITLk1xlDWhZZYaBCvd+j5e99D7+6tpPdVWVCDKhCQ4htpc",
-	"rHhizO6t42Ubq3IVOTYU25py3RIGj666ReWi23bHqyo7KHyD77qnMwJNgk1Vlg0YW5e6hW+xpU9jlkeN",
-	"LCq6ItwJVMLlJUE15Qt1SIngur4KSi3HTNfq2lQcEs253o1y6S7itjS5O+FpcaBgQrpgD3b+IlfXJEZL",
-	"dTUrAOGY/ou2epp0+WsB2eafpC733b9y+7MQg/WWHr7kIF964LY6e1elvNPd6g+9/LvWy6TGnTo63d6s",
-	"mHkm7/ecu8qlhpjk1L23qBS6wriNJJ9pFEd9nVC/rOY88QOh9lC1LcoCr7VMm9h8RK1Jxgz8oy1ApF8Q",
-	"t32Efl1LMyUyS3JNLxWVUA7GzCtMqzLSlKyGo/4+gucNUHHbIFyMmXE0IMm5AXhyiFLcfMved4M8r3QZ",
-	"TpR4X3cBHdetXTaAx1Bt2kM5ZE55rVpBKlOlYh6Y9AKqlLrRRp/37QVMqUdTol3TXu0GMa6d47vJ8DOR",
-	"ToGOjxTIio1M5fuVxbdysrISkffRgTqpEje5croCkhWQ9ev55MuIvqWvX/3t5cXVd5fn4nwhdZ3DQtyd",
-	"0xWNv0pW5x84jdh3KWZx/5z1e2T9+uf4/Tl9S8/3f/g5Sb798MP+28vXR71omLDJ4lU//uvrZEeJ7jQv",
-	"2hgs2K1B0dZuNvv2HIsCqFmDQcCLl0R2C7gV31rMw3uQPnBRAmiBBf0RCfi38du9NElAFf/3vdqki5Pk",
-	"fo3S3Gpai8qOMkz1Q/oO13EnM2Yc2q7qsKm2nm30cl4DIC/5gtEZThJ1OKjUOVJKejfGPRvF4Cl0rH7S",
-	"cNz+k0bjcl/rJpf4A07WP4PtPIHrfBkb+E9DoHmTai/MFud4czUrpoDrQJL3fKmtb8jjs1l/3xVLT5BO",
-	"X4QIUj6lCfl0GdUmllZnvIFBy+3C9qKiB1xDiJQzkS2gcMfb960lKJslwNEd7e+hbKZ9Otb/jxhZjVnR",
-	"gvK0OFoGGdAX+eyhU2Z9ZB0Nr87TMTN9nczX80BrP3eEweSMOd3b5DTwBk81OUoN2h4XQi3oW2zbVbnp",
-	"XHFrqjbQc23G7UKkebO74Gj64jDuvxi8eDGKnseHB0d4OCUY96ODAxz3Bwd4fzIdTQeT4aQ/eTEcRvHg",
-	"ID6MBgeT/rTfx/0Xu5iN3raCTx1s1X7CZt55knDrH16Ah3kBIKm21LtRo7IhR1ZsL5XSoqeRXypdaoxo",
-	"pIVPtyR83E/m3k7TMKJ6MR4zwAHL3ew6McMgE4FHE8B/C5f7sK8uryvTHIKncDvWmXD2EwIZmSW4+piB",
-	"Tp0QLcMkR4RlCwKxR5u80nucc9Ns7NNJLYf+zvU2bzmpCZxQaP+1hfPxoZJkd9fi9mZQ3ms1OJ+WWMTx",
-	"mhQgiZ26+lPLh1vqhFggU8kBGn6HsmI9hwY7xOwCyMAckq6V86LhUrUlOpCk+MQGlcxqiGj/IQr/uaLQ",
-	"DN3QmXWDDDTOlGah9/LOIMzVQAn1sTS914r7BChM+HMZcl2HAuu+zogvdEsJ3X8xjXXW8DIlEYl140pl",
-	"tIyZH6Yy1PdjKEcCB2n4S8nR9TGEbgqO42jMjPew1RQi0/0X7g+SaUxbPp22e+jUH03SUMfEmFkbwGXH",
-	"bGv3q/pY4ZTWuICzomdOvr48acakRVN5nBt7tUCjYpZSu0GdJOQNy5mQ6IVFZXv2DAH2pB3UIsvClwBw",
-	"s4zyaKqYNMLimLUAiRN9jhhfoT872JLtkyZ0Tu2/zcEfcUo0qiDV/ZBWOI2dsjPdXt4TfjQgggt+SwSA",
-	"Yira5ZmVtkkBJJ5zZgErlySd8nRRwrp1AOoUZb5McWTXp6hzQZYJzjtiAnoAxZIk626OzmQu41TOKbNw",
-	"tWM2cwYqYGsHfSTagDlpgONN90hGZwzBG3AIQVQbqFrtIC96FDwzi3zmQRrFyERCnWPdQ28zKWhMtN1h",
-	"ZqRxrp1ZyDmZGi7TMQ/HpW9jBTr5bNQfoNIJu06JslVC/agOohtyqmcjHhOhaOlvtotacBEDcDkss5QY",
-	"oFuQhyRun4xZ7UXLDiFqKc779T//F2ro+HFiOpkSpXFJ7EB3R/qmGitW9S+nJYjiPH5LYBLFjbEkXVoT",
-	"XJq8Tsww5uR6STpogRPFdlBFaRUuT1ERgQFveJ4J2r4neu036Zwow78q3KEEjCfOcVFFNLfC6N8ixFFp",
-	"I7sxxqHlmPDEOh7VPPbfKi7++49i/OsMx1+qbRR+/Olj55dqVwH4Y6VEArCbPXwJzWjzy3jRt2mj3akb",
-	"CW/wAebYPd6mwSbJye3oGuadhAGzE+7WnTFbzTmaEGVmVkGaQ/Aph2WsH2973zHbFusHtdQzXcoEYYKq",
-	"O367h3TbZC1pxyzmRAe4AVk398xTdgw+VYRNCwaLWuyUYvd2F+mazuB6ftztvNgw53pe2hxFFuumLyql",
-	"S+2bA+M0R2c8Xd7jqfc623+TnKJqW+tPFE7odx4Ccdko7weuPaxmxdoO0393zcQH66bfOybQJ+Oe0Oer",
-	"IsxLG+1XFnOCEzn/uTG+eQqXHKF9pGg1pwkxtjpQA7gkY4yy2YkuqlOSF8VkSVhMWLT2Bjy/Mh99rLtP",
-	"SCwzoQ7uzfYnRH+8EeK7WBeGxkmfCsj3N/SWMDWzZcon5IlxvXWDlWbczjf6d2vyvkv5gsg5UddqcicR",
-	"uVtyAU3pkG5P1hDm1h+5d9fVmHvLBNPyfgd/Ql+9/OYdmku5vDaKVlxLLnGCruB/v7q6emcdrEqV/wld",
-	"/fDupfcFOCAkHTPPj7+ou/DnYzWzcdBRK+Xx5+Pgy5dX4+AjGg3HZXTrKlCzP/xsfB6G0p8MWzlbucj3",
-	"5ylZy/RX6K3xItkITfZ2Sdjpu/OixwXYwVq2mBYI4DSfZDSReTvwGpeZYS6XJNpNvtgJFhvr77SotXRV",
-	"SubT3+/18yX0kNIx2n3EkG5Vh1qQeok0u7SV5YwzQdAPp2++6eIVTgFQjcZY8lSgmChezO/iaEKm3GIx",
-	"6Vwjp+de3gvPy4E1+rbUJ9ufWBcDKmoTfWKGhITY7RVeXgEDPUSgBwd8GMkUT6c0MsAdWOIJFjZ+I9od",
-	"FB7090NdPbyigniZ9ULP5RPUg3a9YAXieP1gNlFvbWHUXervfc/wLaa6A/OTc5iiNv3NdKgLF9Mo5PKc",
-	"njJkTEv37AVPYweursaH2u6gBRfqt4gwmQDoSzxmbs8MncWIKNOql3J2gsKiC36IFji9KWfaOzgvRVwJ",
-	"Atm6vA02HTRiU9eJEnDKE4Fu+9pK57ev4VHp9rXNDU0TRt8HE7yUfNl9Pt3HxS/mpmXw6xFnGvHeXuD6",
-	"k8PpAXlBusPpKOqO8MF+9wjvk+7hdBAfRcPJczzoe9r7OvM5uuq/OB4Mj0ejv23G9S+2y+qXBAt5rbak",
-	"BmnrDvmbAPh37t2L0dXgRYGr69+LfukZZy80nllpC2znhOA4OMCDaBjvk+5oetDvjg4Hz7sv8NGk248G",
-	"8ZDsT0f4YLKZ6AdX/efHowPzYZfo5jMOrU3X5CZiD0tDucQGMLqfdgWP24Q17oBmu/Wb4tPNU8whxJum",
-	"7gjY/E/61mn/c++Xoun1Ry0xEyJJc3Y3Z6SWwMtXzJGkgs6YAb40kpFnst1DpzkUi/nROgkBe7GjL3yg",
-	"6gpBzNNy4oiBdAFvYp6kOFKjXE95xmJog3rLa8AyTpDOAuFCkI78PaO3ODFZJgmfzdSbujKyAbjqMk+W",
-	"363yQlnOj07RHumvbH7pWy5fKWL8mwAS+ThqMwPvGrgzW3YeK0Nho32hNuzi5eUVOn133kPvjFHidNdr",
-	"vX7/9SW0UU3kvGNvbB2tsq293IaEW/iKk1cgCtvFFj07Noyu0QJ7yay4fgILF3vHtnzsGNvBhCvM33km",
-	"y+WCuv0t3IicPlFqV+o9lq6aj7baqiVJTYfYLmXmhLedUfN9qo98anrh6jU0NSApWtg7QHIneXvcGZE6",
-	"YWRqo2OhuyaLW+XrHWUOM06cDd20S2AUZgwa5poNCt2l5kbrx58+/r8AAAD//w==",
+	"7L3tchs30i9+K6jZf5VJL0mR1IstqlL1V7R2IieOHUl+vNnQpQFnQBLWEOAOMKKYlKv206l6vp7zXMJ5",
+	"uY9zKbmSU2gAM5gZDEXKym42lS+7jjiDARqN7ka//PrnIOKLJWeESRGMfg7mBMckhX+e4WhOzjiTKU++",
+	"45eSp0T9OSYiSulSUs6CUXCarPBaoJDxrlBPhB0kOJJzLJHkN4QJhFOCGLklKYrUgHEv6ATkDi+WCQlG",
+	"gX0v6AQp+XtGUxIHI5lmpBOIaE4WWH1SrpfqWSFTymbBp0+d4CwhOL0g05SI+RnnN9QztTcsWaPVnDAk",
+	"5wSl+mEUwdOICkQZygRBv/zjv1CkhhOIStQKX+O77umMfNFXS8ELgpj6H8xitMRy3i5P//r6kkRZSrpm",
+	"+GtY9Bcn6C2W8y/28JLu3Q72cCbnJygf+AR9LeVSTe8E6ddP0CVekEsqyReXMqWRDDYv/4LIdH06lSSt",
+	"L/uSRJzFAkmOVphKNCFTnqr1y3RN2aw0//3+JrIvKKOLbBGM+h07B8okmZEUJnFJ5FY7QGVOdZliJpY8",
+	"lSMkiBSejRmzVthA1F/+8b830hV+v5eyYXvMMIs7avsxEkAsFF4S2dWrCJE+Ah0zORzjSUJQGIl0qicS",
+	"mqn2xmwbXiDrV/PJVxF9Q3u93sYFDIb946P+Z7PHp06wxCleEGkPskinV2ou9R26mhN0i5OMID6FBfvW",
+	"iS4Mi9RPEzyIIr4gAk1TvvDs6Anick7SFRUE0RnjqRYBVH1ekzroBOqMBaPgr92zy4uXXT3ZEiviu28J",
+	"m8l5MBoeHnU8R+Iv5JZG5Dz2iCgkJOxhlFDCZDeac0EYojFhkk4pSe3aYxiig0AgxZpx1d8FEYJyBjJA",
+	"zPmKKd5xf0iokGW5kOCl5Mvus+k+bl6rnnL3PG5car/vW+ql/qxvrVfFrJ4IRCvCtj85mh6S56Q7nB5E",
+	"3QN8uN89xvukezQdxMfRcPIMD/p2ukrYFZM1Y17TeKOgnvJ0gWUwCrIMnmyc+5UVBPUlfM1XHhajAsUk",
+	"obdEsQ8KJzxeh6gVkynOEtke2R15dfnmO6R+7I1ZqPkvzH+0x6qqC7j6W2uZZAJh3wFod0BkIL6gUpK4",
+	"YHT1IdAfU56iScpXQmk54DKhpUPDzhsqdAsyuFT8/1IyDUbBn/YK1bynfxV7NfrBeU+JWHImCBz3L3Gs",
+	"DiwRQNyIM0kY/BMvlwmNsKLz3jLlk4Qs/vxRcBALhklggAmOr9NiBJEtFjhdB6PgNU7UDpMYVh50AhAd",
+	"+iuxWpn7ZieIicQ0MVxp/qxpRgViXCrJQ2PYM8WnQmKZiWB0AFxPJbDslzhGF/mIhp/mUi7FaG/PcGXc",
+	"i8mtXZHYcyehiEMZfOc6JYJIvbPlZb1jmQABAU9ohvMszjdOZZFLLMSKp3HXGUmbGnqpPEVzLBC5W1Ij",
+	"Bh9r0b7JAWtsx1Zv9Tj6lbpIsZsX8SyJYesmWjf20BmPiRih0KF6iFqLnFPgRPJ0zNR/w+53UMZyvWpe",
+	"aXdQ6FlCiFplko6ZpmnGbhhfsY6y4ICshqRtdeyUfcjZNFGKcucT4Gw4WWCaXEtc22gqEPymthYnai1K",
+	"psyokKS2rcfFtuaT2nJP3e8//k7quQit5sgdFZKyGYqxxHpTUeh8P0QtJfA2rLrdU3N8ydMJjWN9wh4g",
+	"ekD4TjFNSFw+o8ouQNGcRDfI/Fw/oO7Lzn65RgWKOdGyZ4FlpNV7IfCtwVPawP1iA4vVbbmD7ozUfkxd",
+	"8hSLe7NiygphiU+mTp2P5msCNYajiGdMIq5eF2iB1yhWdy8qHm8FxdcfT5pEOElICvNVO2HnnIuS/JuG",
+	"6/TzTwRKeULyHRwznCR8hajsINKb9RBGC7KYACERZpoqXdDthMVLThlIGWdLQtTCY6b3vDvhKSuOhzoU",
+	"PJNqTMUn6mSELh+FVtCcM0lShpMXacrTz5I21Ix0TWAoZ7NPlbwjd0sSKesDfkY8irK0ImwOXR1iJ4Yu",
+	"Saou3y/MqFtqk9JcHmPjy4sQelIwvBU35Y+GIE++4/Ilz1j8WZRlXF5PYRSHqMaQAg6EH8tn5qCg5Hdc",
+	"opfm9a2oV3zv8aS24FkaFcyvBbZSfLJ+oAQhiEpL1nw2mqJv8TrhOL7i/FuczshnEXapx7qWnF8nMNom",
+	"o4/cRYTEAh0doG/olyVyDxwRZSaIrjhH35pBtyJ7fTaPrTSt7So5R/AFS+PapzWt1dGjEXnH8C2mibJ3",
+	"PovcQg93nTnjVQiu1PcEC2It7JTgaK4eLMsJh9xmjuhdadCtCO6bz2OR3IyNIsw0S6e3+T4IlNLZXCLG",
+	"V6gFol9Wlg4Gpl542+6RZ7Z6l0CgnwuRkU1ixntR4vG6dJMtVPqXilVyd1dxU3UVPJ4InmSSXGvjVVzD",
+	"1XnYHx52+4Pu8Piqfzza74/6/b8FnQBHERHCXl+Cwqv06uXfXlxcfX95Ls4Xcvm3s/Oj84W4O6crGn+d",
+	"rM4/cvrDX79PMYv756zfI+tXP8Xvz+kber7/w09J8t3HH/bfXL467kXDhE0WL/vxX18l4DTQU1IX2H2l",
+	"V2icNEx08Lw00ZL3a8eZRmz3mTquia09HDC3a8PkXxKcGpemtgUatvSs4sNErbKLAkwN42owjoPf/24/",
+	"HvW3lhxwXi+Mx8NraiBGVmZTlpimPRSWmDKEG8xEECYrvhzHVz1mzkZTaQIG4CKtO4sRZUISrK+fnVoQ",
+	"pWuiKE0rM8/v+SIu2tHeLVzsmwaoueSBOlecv8ZsbTwK4rN0UIoluU7ogsryJUtp6wVm61xGn+iIgyLa",
+	"ft/42cv3kqFzNVavqzmifJJb6qDSfB5D+VxgSRAMaAwWElsN4n4rtOvDU0lSFEJEpgshmdBdrcMKziP3",
+	"7aMT34EpvmM4k3Oe0p9I/MCbtfWuRCkBxzdORFm8vU85m5kbPk9zV9YGR5g7lMMK58bZVRuqbGEPit0v",
+	"LW9Hh5c7Cdfb5/HzfYnBVZSSW35DYqRl7L3uPq+jz31XiYYFFYKyWcf19Hm9fI+0auvgKwSw+dq1VTPl",
+	"pZ+avzohiymRdEG0heh1pzSOXKGFHdKMhKgUaIHv6CJb5J85QYLOIG6CZ5iyR6VJ4zwfx2Nxmsm5YjB9",
+	"xoz3qXBWePgwRK2EzyjrKC5YqWM1ZnBbZzI/C67D07o6cybKvacdy0QO346Zy3zwDUVxuwvgX2Yxicsu",
+	"VVf9dcYsrBJNKfywg8ImYsJLpWGuU5IJcKJYM4hDyFLdPsO3by6vkBvl3DMP5Y6Td2yZcrUOZYi/YJLK",
+	"9QMl25InNFpfq7WmFDN5fUt5gmXVg3geJwStwIGtBTtyGLrK+81jOsxPplMSSXpLkKIeah3sD/t9tKCs",
+	"ba8t5kPFg/aTqDXsD470wyWdOHTPgkMhZEi07V24cf4QHta/8kxe8+n1hGcsriiD/9Ax4UwKGhNjH8FT",
+	"jaQqD+ZQCUzJBWWZVOdlkQkIHkyIXBHC0OAQwqpAOmWIpilX2vLHn4MpJUlceT/oBAtFkJn68MahPn34",
+	"9ahaXqoiKJwy4FSv8/oSpAwqnmr2YddHckhphUdBRixRQrCQ6DmK5jjFEcT8vXR0FHqdhv5xfhUi1lf4",
+	"+HEqKtCKJEnXRiszaRVzIbhr89DuYCBXJ08CWWI5VyL27xlJ1yjPq0CTlOAbncCi53aCQk30ENIBxJgp",
+	"dYj4dEpYTNkMwcBKKPu4SH3bivCufsDkZVAxZu45jDib0lmWQhBWveoMWT/uIWrlwmfMaE0E1iVTIZ9F",
+	"tlS3HxK/JjHFV7C3n3FzyIoBrxdqRH0DdNj7TA/dVZ8qOLzigyn7DQ9dnszHRzBjdKXH34orG2b3a3gQ",
+	"nwhkiIjUN6yrTmn1pSxuG/4Zhb2gOC0gtE91FOiCJ770PJSJInSiL7A0tZGjHnqjQ0c4XlAGgTzgMfuz",
+	"EiQsWwSjHwOIpoDoWExIGnyo5XZ07EQgZclocxzHVM0EJ29TviSppEplT3EiiI9K5rtPRPUo8FuSpjQm",
+	"HYdh4XiIDhJrIckCGQebAB2gT4aa/9L5ruODsfrEm0BTTCNX13YCioTm3RMUsixJQvRFZQrqs+oX7e/V",
+	"KTLV9LlOUGjdjWwF6//SaBpFM73KLdNE9OvqxZxuO79Z0r/30AsEzGPT6pObcfRj1R6obam7VodgOcUL",
+	"1uWTjySSwLpZTOWLWyvXtufaNxAzjHgak1hpTjYjSlsIcwYQUWPa/DLnWFXYMtLDVYn7fo4lmuPlkjC4",
+	"C/RmPRTaUaylbmR/toyxVOLBczJxJHl6rSQB+Ol8e6h+RKs5R0r1x/l+TdVi9I7xFGHG2XrBM4H0jOGE",
+	"VXO+GrazmE2UEqWawK1YX7FJMNSEs2svfUets6sulb6lamUimrdRT6oiJWE1XbEkEZ3SCJlBUEvnLQsS",
+	"pUSKdg+95CUBOWZWcKbarDNkGY3ZPduEfvlv/x2FP3NlajCycuTatfrbmBX/zcjqU9hBYE2EP7vc30FV",
+	"5v8UOoduzFpmFylDIU/icC9kZKUOIeP5KW2f1Ccrrs1d83qSJTd2siLiS9Kx19BreONTqF7XSqFnNtY+",
+	"b/itA7rnU6hdo7Wj18SQwAB5DuM9iYWdgC6vcRynRDTIKJ2Vh87fIvOYPZRWM0PKeoQhnyhnwN42/GyD",
+	"s41nC8NekjgP48KyOnk2bQo2AGdkt89JY5HVP3hDWazWl4eN7QwqMsS58Kt/qg3zCxDYSjwz8rGRuiBE",
+	"4LHHom5N9kNsBL5cFWtVypQ3ppAMJV4pLa0kmjaribdYh853VBVLPINMa6wG0kQQIAAUjaY0FR7lQCVZ",
+	"lP+xSX07muxTvgKcphh0OSN38jrKUsE9hQNn8HcQ+WqL1LMw4VwZcC2aE3VPVD88YP9gCeV5+Aj9ZZbc",
+	"XICccTJZd6D1+zmN5taIFBX9iyQ3QqxObJBxmjRgNyjiJUlQHT/ESRKO1Aama5Qoa9S638qf6qBS/hJl",
+	"UZJBQCGEnHgRjtw88upEnwidOg/nSrjWuJ6THsNji3/ykPQMjJO3xgnwMLLCUa84MsHe1vyysjKsTFPz",
+	"xnXugPCLEEuk6gfUgE5O/KA/POgEC8ryP3jkFSOrez6nZpsvofX8l3/8j8HQ9X20q58dPi999fl9rF5b",
+	"dWVWPrY/A/HzGrTpw3ZIhz5BDhteyunaaH1CnKbZKnxikl1PEFNKOKFKhrdkShfgoE74iqTdCAvwOEul",
+	"0oxnhcRosjb8DdlerfBgOEQevwvDC8iwg++EWi/qkCtcjJnV2e0OcNss4ROcJGuUMfr3jFR2anh44OMI",
+	"SL3fsMaYimWC11DtVR2x37+X4zZzm/kGZVRSnDwy43WC1Nz9NyoGx01Q5VXNAR3XRQj0MiP7WPUlJUmc",
+	"Jz3uqAZtkAxcYqAPraFQ507jvvRRteJbs047HXK0jjq7n0UVjLPKGiVzz6j3KkaFDufoPAFaqfm5zye7",
+	"WV7odRYz8BH9a4ITxQM7EfxtyiFZX5jrdkXhGVdadb0hvzEHcQ4fXZfXym/uXZAZ2beOV++/2fGChpbZ",
+	"JKGRriZ4TyboG7JGrYuXZ+jZ4eBZu4fegKLUFxGdCj0haJkSQbwX7mTmK2Wd8ZTK+QK1whfxXy5PQ8VJ",
+	"4YvL4eFR2PbaxVF667WjbgmMMTw8HBzrUd52m0e58V0c1ALVJQHyj0ms46ZgSRP06v2V4fUnAoU3NPZb",
+	"7TfaCVcfF9yOrfDNN2/1Dd/MtIPCF2f6LzDddtNdoD7qW709N2QNNbWtUNBZw2rvNr59hyLO05gyLAlq",
+	"TbAgRwdZmviHWm8cau0f6gS9OFO/C4hX+gauMPINxDbUJjXw8iXZXU2XGPmSSJeZa+yqZrv1DUAdrprp",
+	"X12SGtC3mm/5jLKXPF3sKtVPMzlHw14/v3N2wWNcqLpZiplZ5dGzg2P0f//PQW/fs1Z9lfTepU+NhxyM",
+	"AKeUtMYX8K2G+/FrI6VDOzMj5mb0ljDXxvZYajuq+40WbG1I5+rxoEWrj95r5YCm38JgqvBLPnYn2GjA",
+	"Avs8zHJ9AdlCuszekA1duSVHOlE/XWDZhTogZXxaqAHM1hBSzVICG2kCc3hBUHjQHyBfksaDDWHUUtZu",
+	"lzJBmKCS3pL2Vibo5/PMRhv0PpuuYb94Jh+2YW+W+sFk7SnXNZcPeyueEGWlQVpKneyVhOF6CKs8dH57",
+	"R1hHeSukOugfH211I9b3rG/pg67BcCXf/o61mxPnndAxoo0yXI/0wbuw3IjdSSfNswVm3bw0EyLN6rxR",
+	"HXUtr6jRUlbUMT/er1s3WbuFr0IQeaYns/OavBW5rsvCPXDlFf4rnAgmOdr/OT15B2ZBrcgn0Q8Hw/sI",
+	"b7Ma7/VJlHbhgU4JcQNGJa7uRj73reWwdeE9UI/pkb3LdAOtD4hcJwlfkRilOgI41eEaN5Gj40RmUAs8",
+	"gcKqjs1B6usFvnNwPpwYcv1JyvxPumGj5vHKT/nH2hCNhVc832qYaMe/Uu/umOyKHfmOIWVuHh8cPkMm",
+	"0QPFPMoW6k6IzjROA5qkmEVzxBkKIx4Tj12gE1i2yv84U49+KnJaauAWZRFL7pYJZjp2CLqEClvZySLS",
+	"sY4xWXd2KKM1JbXoUU2c2ESw2j2JpF09kJOVph9GLXBv+BKkwDzTTK2fBfbdSqc5DiNPYEJdbTGLvBks",
+	"7y7OlQlAgCYWtmWt6VKiVzlQmNJu/paPMk2eD3Wcv766eov0A0jtfsn5AQnLJsE5GB0eH3cKpKRBv+9L",
+	"9jA5Sh5kmjlPZaeqeU3moDUvLO+qcctuGH+6tKNMvFegzSQtf6+Dws2JU+Os39+PFJHgX/r8FDPcPYl/",
+	"+z2sqjST7gW0zve3o4/vBqlyZo63pwhR4wYtcDSnjDjHFkqw1bjaeWnWc2KxXxyZQmVvzE5RlHABZc9y",
+	"5HrEBWGxgGg8uK9gxBZGX3EkiZDohpCl0FyeUCHHjPw9w4mygHUmYExEAUWkBnwikL59m0Ike5ct47JE",
+	"BQ5FGTKhDHjhAg/UitP9O+fNNw86DdAp1QqLBZFzHl8zLq+NPlUGilO8rf5NFWMpCQ6/+iqQN+VuNyQr",
+	"V6qafHnuUOvmq7/dUCbhS7IPOs2ZkPXU2A/uWfLTvHboTQXYw0N8pftWxw3HQMkcIxS4FQuE0QTK94xp",
+	"ynhaLoDc+bJX+zxc97jEkjz0mndhIEo+J6Bmzc6WJAwz2dbOGCk0yIQvoQuev272xzijPhEPDTptMJRh",
+	"Yr/30J1d5K8au7Mf+VWjxc0RuBIrffDyN+RjnamndmTur/lKF23mCQgYfCum1KnRX+MkgDVwd6aBWKbF",
+	"yOYtINRmXEmXLuVv+ZZv8lUfEIUUdMa6lCktzZlF/0MtznIR1DU3brygJlLQcFNzK6UbUxqtMwx0PpYm",
+	"l0aaqOd26Y1b5U7aDwmJIRu+ZVeqRm3vkksJ6q4prS10EAxDrRqwRKbyjU4RZuutEtrMZ/zHvOaVMtvk",
+	"PGU0FACCbfVBuiVw4v1Jh9Uq+e32nk4dEWlYbZcc191zHUtcQWeMxEpPT1O+2I5g4tqks3iXCNYAWKm0",
+	"/KkinakoloUUQJtj5kT9zUcnnCcEQwVKgoW8Vo9vR9oVFjo17QEU3T2/0U9RuDi3QoejQ41cmdJbCxxJ",
+	"ZfuBiY/uQXFP55YZjRWK1tm34xVope3fIIEf6Eh3fOfSSaQTn+tDt3rh4W70ciXErmajZQ7jLimcfw+p",
+	"Smku3y6Pu9mlVx8XamLVOBwq5DYNtWMVxr0EfYtlNH+AOz+FDCqdRl/Pl2ysG3IWN2ZvDJDrFyhjumgj",
+	"dipUAAxc+9xsJUsrE7r6rly9om7Z2mUMKOe2NA/0lLJ2TZyybEvrsCb43gSKcJquxyy86854VxFshKxg",
+	"6H1n/vEjZfJDmMc6OV7Srrr7z4hSVV9xI506Y2bSkoSdn5lRB0WYga/BLrKFUfiUMhlqiRVydfNdLOU6",
+	"HLMc49P4EB7MqzmPegqCoGzdTEZyQ3K6TTlQJ8hpFYwCP7Hch7p0YaF8ANJ4FMyonGeTXsQXey4t9/IP",
+	"f3JfFzd02eUm1tkFGEGS6rntdrx+t1T41HzUN8A8X5RMbIPtnMPHkDi3Jd2cDO1VgFqueO1NzCiDA+0q",
+	"XgrMoDxGWBiFMcFxQtlGCf6ZFwHUCnEm59eKZ0L0ZxTiCQRFwrYycrGEciQt8SS9pXK9vYlTRpRqiK0V",
+	"Zlrr1furDgrlehmiEMs/f1zJhnwuFzuqqRdBxiRN6ragefW+O+EjG9oaVLTkZXoiUEjuluEOl6NdHVk9",
+	"ZLWOtyGCl7QuuNajXFhc5K2mTh4akCt0j53B6Ppwn5Va4rHS10pssr3l6RDAZ1BAnsSuZ1wb8fp00xQt",
+	"Exx5KqMbXXpNe0Fja42YTJ6qz3CrDbJf2Tmje0vXgC7zxAKZp3VC3v7+/nEHvbs624H/t06WKlyPrsex",
+	"/CXr/tr6qm4T6re8p4trnBc/V1Q0M/cOndBj4SY1WJH/XrpzKcEWVztLgIrTz9S7OTzhLuaeejUQILoO",
+	"GQBIDGYlnOXTTOeR6/96aQn46v1V0LlXNYSnJugIbsIR0uIB6UigKwNMRLA9QhhyltUE4zGz+kQz33H/",
+	"6Hm7k5usudV4WFhJtySlUwpmdd6U44asxZhhicK9HmB9gP9n7+PqRvQ+Cs7CHjp3YJEgOV9ImiRoQqBk",
+	"S1u3cJhgg7WMK8FFOHK+qcVNPWBBAX3a9proVFu3WMkviFT3AjBxYFVjFnoaQ4zM82EPfYcXJEYN3XGM",
+	"610/rAiTEtM8Rqs7e2MByRf6XjVPU+FCjPDpFJD7UcIjnEBc/ASFtR42YQcxjsK/8AWmivIWxU/fWFKS",
+	"rHUsdMxgH0g0503dZp4IC3zCKpDbTkeN3A40HTX8NCk2Ey/pN2StwTkom3ILZIJ1h4Byk5MYqVVITJmu",
+	"28jSxAlkO3azfT7/R1DD/siHpEJkRINTLDDDMyK0LM794zpBapElkna1xkDLlMdZJHtj9gJsY3hhQhLO",
+	"ZtDeidzhSAJpSU3bnEDsxQWIL4rVlaDzXpuNs6KT11Go6epaVZlimvTGbMz+9CcE+yHG7Cl6+vTUEQ1P",
+	"n0I3FKzTGroJOL0s9G1xoNsIjEtTraNszBEyImHMUEkqGNcanHq1ILFeLIg6R5Dh34IyDXWJgiKNNlrN",
+	"uSC6IgKAc5CuGwGrb6OoOEswXQCcmxBhB4U4i6E4OpvA/9FYz8zQqa0sYwqAQZqE6g9KPKuHP0qq/o9i",
+	"KK9WVmUPXYJzHCa0q/DsIQeAjsQ5lr1AOBFcuxjUuLrlms0SdPaUCiP31HZAyrQT4pH4hggDPqAoxFmk",
+	"BKPa2AtXquU7q8Q45DzE0DAiMhg24MeAQKBDMksMWLYiBBDWXm8UjeD2jO/gB3PTUWJbJzTpDgc6+X2y",
+	"hkGaYeW0XKv/nkCGc2iPQwm0EdAd1Lj5Z7COgLniXI0LEYdbkgpsT8Bl6cCM2Qtc1BubdCx/fKmHrlYc",
+	"rSiL+UponBpE5UiTXNHDULqeUm0MY4dqFmfUYJBSCZYdSJr4RK2LmCu1HkaH0UXBJLqhVUJjYpJM9LRO",
+	"9GSsRe5MqHS5ynesMg1wnKV0RhlOLA3g8Dh733SdPXHnYboG6gkC4aEeIAcAsp7VqjDLHS06RU4Q2UEk",
+	"KTnwxswIJR2VVkeE4aWYc7igUWYybPLGX8YVMYJremq/rF2HYsxirqPd+hjlvVRyVzZ6UUYK1AuzePgO",
+	"QJeluWUzyJcTVv7rtCOqxHJzYqOicwMuV9ges/yg4sbsJp0G6Utm0r90zPw5G7MQsq10iZvOeVTaX90b",
+	"TDaNK6+YWCl5fzA8tn5HFzVXq/eERsR4boxWfn1+VVPCfEmYTnTq8XS2Z14Se+rZIt2u0L6KgUuqNQ/d",
+	"6JSeoBOo46119qDX7/XVMOoreEmDUbDf6/f2ITwv52BF+xWJ+mVGGmJIGyq+8kS/vHjNWE5wD9Fiy3Q+",
+	"EkaCG2AP7VKGe4u2ksHTvFB2W0IZQa2izY3RC2MG6rGtlNItSXGiP2cqJhMKvrc4U1cV0LEgNShnenvU",
+	"jRj+8zwORsFXRL5a3Yig0oBs2O9vD6Rf1Lf9aOoyA9DqgamuDExxoinBGwU3g8CUNgZvvnkbmILEQNBZ",
+	"AMWFwWDw9x9Of/jm7iyd/sfl9bOr9fvvv34zezaPbt/iJX2dpKtzjN9GX7+74MGnD1sjvJlCvwaAN1uf",
+	"+v4btbfQV+BQk8E3Zk6uvXL/GPfOFox+/NBxQCS/ItJlEsUaZo8gCwzPBFStJViq+3DwQY2Vq0ItHMXe",
+	"guyBPdfV2CMbGdaBQWuEK+kYb5aGDlliJfW1XbPEOu48ZsuU3FKeCcAMeSJQ6KB/hErlhvbfkqOZWWWB",
+	"PjJm5ReoaMQjQU5N0pQm0JdKXbLAUAaYI/VzaJpGgD7qgWC/Flmksb7BFNkI3dS5Fy+pbXD1wIbxnZtv",
+	"qZAFUIsIyg07f/S2UdXUt926tOEPylIvqpx1u3EF9hIFkJbFHSqH1fG2ohx4W1HWiisN7HOR/2OmbbIC",
+	"LWqM7/ugMEqfzzFYDvtOwrXN6DIJ175IZY2AS/z3jFguhSg8RhvZsmmSBrOmgUjeupsPnysdTbj7xwIn",
+	"7t79rQC+Bc+iY3J09Oy4++xgeNg96Meke3xwMOmS/rNpNJge9zF5VnYnOQ0fjq4Gw1HfNnxwANZKGGX+",
+	"4CCgHFfDZEd9F5Dwmmt8hy1fPtgf9jXCi/8lJRq8H2z8jO8N9bdPxv8YDMgw3o8OJt1DfHTcPXj2/Hn3",
+	"+AgfdicH0X48JINpHx+XkzAU9ZTNMBjs955VkKhGwf50f38/nh51j/v4oHswjXH3eRzvd48Pnh/Gw2cR",
+	"IftHNTirfNPLGR6j4DX/iSYJ3jvs9VHrr4PBCfqWsuwO3T0/uj46OEHp7WgwfN7rt9FXJLrhe8P+oN8f",
+	"9AfoJU3JlN/twa+A9VuChwrI+lX//COnrz+err+77K9eX/bvvku+v3v9ka9e/4WvXr/k9NuzV7oJyceX",
+	"yevF9z/98NMFPWf97XFTK5BaHu3ahJsFOvagP7hfx5aqJOCl/ftfKjrlqTeGw20+U0c0fxQzoOy0/fHD",
+	"p5JdoJRJ5QbkuGwc08AaAc2mgXH7NFoFjhuqofK1Y5sRFlBXjir0KsLX5qOPKSaLUM22h60ceMnhbv0S",
+	"8bDUAsdEQgKsriH/v5lRL+KLwMiPLaWvE6XQMX+jc07VuOiFWanSbo+wQIPju0HmDwqZb1c44RPf+o4n",
+	"w/ggGpDuEX427R6Q/Un3eXQYdwfTId6fHESH8RHZsL4v+aRY3fb2uFO+3WCTFwfCAKj98wTGv+DQwxr9",
+	"x70TLLnwnGeNNyYQ1mfalm5UznQRcwGMDIDzLGMzjNm99QXa822wNypVAGPWCg/6x8jtN9vuofcphckx",
+	"V+zfZ1q7EGqmVTkR8kser3fs7WYOSLmLShznXUZd7P7m8+FhcbfeIMAMKr+6CWezrvr7cp5ikSNv5ed0",
+	"B4h8H4jcp3LQ0SQvVeTtYDd5+zsWQtuSWuM0+IVPNdJupM8WYsHp3/5PtHD6x/e/kTewVi8MtvhEtdko",
+	"vHe4zXo8zQd+43aYFg6w7cZ9XBjs25tgwkHP38Iz05Dvilp5NmtD5mpnzGTJm27h9OvPijwXzqIc6LrJ",
+	"jvpvRNmY2czae2TzV0RWewR8rtHXdJsr0PX9aAqD4fFRv9+EoFC9dep3oLGMDyRhcFhB5t/tKluC5t/l",
+	"Cu3505aXrsou3Gs/lePDvydDynpVm9baaFDZ9PUKrEI5P70FTv8FSWcECbLATNJItEfQntxkA2oQBuhZ",
+	"a1LRO2NmTi8kBJtQQHG0Jzi6sSKmeqrVyMYRhgSRYsyo7CHo5mRy1E1KugsnWGspAwbZcIi8nWrauTjI",
+	"K6xRpRPWL//5P31RrQ4iSspAGNv4bp/mjz01EsiJImp6VCbj6XFjUM3H9zfkGrOtOnKNg3YPfUdW+ZSW",
+	"y2StSG79vWNma+tgtiucxuKkHviDAn6TWGgDjLldyxm5v03ADpbvO3jFJ2AfagID+516+wme5TUStRYp",
+	"3p63NceaIPI8TiqjXhKJsCJMd86zVG+iSZ93R63Jve2NY08Jyla28R9q6bejlvTZiP1K6TdrX/9hLpcV",
+	"rzrrPHWKre41ah9kR+/pyFzXimTdMFJ4C1LUg6IE519rHUB1Lg+WfEEjQAgCLJLemIWA3zlSNnFYSblM",
+	"zcj+dgGk6lSFBp8bugecIPst00Qg/4Cnl0A+WLmZAOhwDS+jjPiKN7eHzmOyWHIl7UYImwSfMVO/o5TI",
+	"LGUChaXa/BHqh65qQ/fESMfMUW2NzWXu03l6z3K5Ybb4c3Se6alQVkt0xvQ2qYVBKlFFIxnsVvv2Dgqp",
+	"3unCFwIxYW2dxaYbl0O/8gXBaicc1usFn628KvgOg+HWiylBUTRI75w/VyQlBSrEH8L730l46412YEOi",
+	"lAuxm9Mjk/M9beF3XQCWBk+1TrUrC8SiBQlcGeBqYzHMbBcRdWJbuKkLswELbsQIbms/d/5FON9jVqy7",
+	"YOGT0mfz/LIsvVWf8LqqSx1ZPs9Sh6EqJrqZipL0LlBpqelsrTVLEPE0JZHsznkqSHeCpSTpuisk1r7r",
+	"MihqgLuTFLO4y8jKdV/v4q729qXZyig/8HvH8s0F76st75a1ffwtiKI/BEtZsGhu8B9zV6Sol+viBHK5",
+	"moWIYo6tgeqnPF10CYt4TGLdGk3DeWBlCBXg8e0OUjTAkubVSZcrPJuRFL07fyLQOLD5/mQcoJjihM96",
+	"znhjZvKXNaIt+pLMsRJJNsUroTekIa+dalkQjjTQueHmMTNms3U4dPTPeaWpQK2NhUbgN9KmY2Ot0V6t",
+	"hMhUNZlCpnqBEFommUDYV/HTNjOcEUZSGo1Zozg2D6YY0AUWVHrlatHDoJZX5+Pb4pE9DWd0HkOQ/Z5n",
+	"axXuOtFrGwl+112tVtCbupulieGxWld7w2FfKXYsS3bg4WGFY12x7vY/cCHFthfzRTMBT1rDDtK92Ivt",
+	"3SybhQvUHp1DjcMfknqDpD4YHm9DTP4as7Ut1/sVspYvdSVtkUNQZd6pPqjbSPbc9PGL9/+AKlFrJBZi",
+	"Q5e5SKxEHwZTyFpnday3MTNgbzlElS3bOXVaTPzyj/9CGYPkfy23O6YvlF1VZ8yoW1gMb2zbmALAaiIO",
+	"iMgS/J958Utxly8c2FWgoc21LCMd97NbiSRJEpF3Ii3AtGiSmIojRKcoY5kg8Zi1wkrlvokG1EAs6tX8",
+	"YRtW8fRpLjF7T5+iL9d54e+ES1PqZO1qmaUGV0sNri68PfT+/kpZT+0UFYgyIQkGCF4o82Jjdm+NLttY",
+	"cavIsaGQ1pTilpCBdEUtKhfUtjtejdlB4Wt81z2dEWibbWqsbGjZet0tKIktZBqzPLBk+wQowp1AXVte",
+	"4FPTwVBVlAiuq6WgjHLMdB2uTdoh0Zzr3SiX5SJuy467E54WBwompMvvYOcvcq1NYrRU97UCpo7pv2gb",
+	"qEmlvxKQnv6bVOm+S1lujRbSsN7kxpdG5Esk3FZ176qbd7pw/aGef9fqmdS4Uwew21vpZ57J+53rro6p",
+	"wQE5pe0tKoUuIm4jyWcaYlJfLtQvqzlP/CitPVTtF7TAay3aJjaBUSuUMQMXaguQ3BfE7auiX9dCTUnO",
+	"knjTS0UlIIMx88rUqqg0dajhQX8fOcjrYftE4xSNmXFCIMm5QS9yiFLcissOetMXQqk0nCgpv+4CdK9b",
+	"kGzQmKGEtIdyPJjyWrWeVBZLxUowiQhU6XajlL7o2+uY0pKm/LqmxNoN0lz7z3cT5WcinQIdP1MuKzYy",
+	"xe1XFrzJSeNKRN5gCuqrStzkiusKAlRA1q/mk68i+oa+evm3FxdX31+ei/OF1PURC3F3Tlc0/jpZnX/k",
+	"NGLfp5jF/XPW75H1q5/i9+f0DT3f/+GnJPnu4w/7by5fHfeiYcImi5f9+K+vkh0Fu9PVa2M8YbfOXVu7",
+	"4OzbcywKFGmN9wAvXhLZLRBVfGsxD+9BosFFCYMFFvRHsODfxqf3wqQLVXzj2yqVLk6S+xVLcyt2LTE7",
+	"ykzVD+kbXced05hxaEusA6zalrZxznkNJL3kLkZnOEnUGaFSJ1UpId4YIW2UhqfQ0f1RA3f7jxq3y92x",
+	"m7zmDzhg/wzu84S482Xcz4Ya7cubjHthdjqHVqvZNAUiB5K850uJfU0+Pwv2913w9AjZ+EUwIeVTmpDf",
+	"Lr/ahNTqjO/n03Jzvb2o6JjYEFPlTGQLKP/xdklsCcpmCTB2R/uCKJtpf48NESBGVmNWNGw9LQ6awcLz",
+	"hUp76JRZ/1lHA8LzdMxMlxzz9Twy20ee7kFKkjY7FLzRVk2OUjvDz4u5FvQtdu+q3KKxuFFV2026huR2",
+	"MdW8NWRwPH1+FPefD54/P4iexUeHx3g4JRj3o8NDHPcHh3h/Mj2YDibDSX/yfDiM4sFhfBQNDif9ab+P",
+	"+893sSW9TTgfOzqrfYjNvPMo8dk/PAQP8xBATm6p06lGY0OOrNhZOKVFMya/cLrU4MhIy6BuSQa5X84d",
+	"oqbTRfXSPGYA/JV74nVCh4EiAqcnoN4WXvlhX11sV6arBU/h5qwT6ewnBDKiS3D1MYMZOiFalEmOCMsW",
+	"BKKUNvel93n+T7O/jye8HPo7V9+8T6smcELZzXb+yYcKlN29j9sbRXmD4uB8WmIRx6NSYCR26lpQLR9u",
+	"sBNCmO5vIznAs+9Qo6zn0GCVmF0AUZhj0LVyXjRcqrZEx5oUn9i4k1kNEe0/JOI/VyKaoRvaGd8vCo2/",
+	"pVn2vbgzyHI1MEJ9Ok3vuOKSAeoT/lyGHNdBw7o7NOIL3RJDN1BNY517vExJRGLdeVaZMGO2Eayy5P8y",
+	"aJX6Vg1VT+BdDX8uPfUp7IxZ3vun5HpsNYXZdJMET6BtzDyRNj6d2kCjrSPoICxQTKIEp6b1EGSaYMlT",
+	"0Xv6FAG8ktcZOmb5a9hAJOZyGewT/QHwITPOyCiPt0FYW2cPPoCK8LZJz17xFJIaJ5k0M0roBJRLsgbd",
+	"ZKfYyTuEMG5XSGKrZbCUOJoTk9jzVLPPU8MTppVwyrOZ7h+SiQzAG8H+B5yscM90elT3kgmObnqK/Maw",
+	"rQEgWzLA3iXmRjNJ+UqYpqduj0h06o8fashm+/AGqOAx29rTrj5WxB80ruOs6N00ZlVcfrML1PRtrZ0x",
+	"3RVTltte6iQxbyDW8OaFRdV7+hQBdqgd1OIEw5cAPrWM0mlK2zRC5pi1AFcVfYEYX6E/O9ig7ZMmrFXt",
+	"qs/BO3FKNCok1YdjhdPYqUXUTOUJOBsQyAW/JQJATRXt8gRb22wByhA4s4CjS5ICa7vIxQ7AoKLMVymO",
+	"7PoUdS7IMsF5a2JAlqDA/N0cwMt4WqicU2bBh8ds5gxUgBAP+ki0ATPUAOCbLqaMzhiCN0CYguY1wMM6",
+	"FlL0WnhqFvnUgxSLkYl9O+K5h95kUtCY6LNnZqQbUzizkHMyNVymw1tO9MaGhXTy4UF/gHwtakP9qE6b",
+	"MORUz0KjYEXL0NeQNkQtuF4DoiCWWUoMbDGoNxK3T8YsbGpyG6KW4rxf/vN/oYbOJSempTQR0LPXwFga",
+	"mHGRLdQHKuI9X05LEMV5/JbAJLzdhUPUmuDS5HUqjrkdQAvrBU4U20FprbWfeIqKYBsEPvKE4PY9+Qp+",
+	"C90JKP2rIltKwHhCWhdN4vnfIppVaWe8MZyl5ZjwKKVKY9qyuG5pp4PSeSCeplqfd63GMki47cbimt9m",
+	"TsTvP3T1r7sR/FxtDPHjh0+dnytVMgC47WFG6ISc+1WKplPb3B10M+sNXt0c08nbuNqktLldhcO8mzVA",
+	"uoKbpDNmqzlHE6KuClWA7RCCBWEZA8rbYnrMtsWAQi31TJcyQZigkt6Sdg/p1t1ayo5ZzIk+vICKnIdc",
+	"KBuBUYqwaaZhEaed2vze7uJc0xliCp/naCk2zPG0lDZHkcXGX4rS+VIL8cBEQ9AZT5f3hGC8UZRfJYOs",
+	"2lr9Nwoz9TuPbblslPek1z5zs2Jtg+m/uybig7XR7x0r6jfjadLnqyLMSxu9UWe4Ve+NaFJ5pLFc+d7S",
+	"TfPARO6A3DXGf7uDFhz6LEeEqVuczg138cBNk27KdGsuytkJCos2wiFa4PTG1ysaytW9zaKBb3W36AZE",
+	"7VL99yMhifr6OuaiY3hcEh3biBenpXqQ4KXky+6z6T6uNHceBQabF3Gm0Xyt9OlPjqaH5DnpDqcHUfcA",
+	"H+53j/E+6R5NB/FxNJw8w4O+p7+eM5/jq/7z0WA4Ojj422bMYrfptxZh5YbcLk6fO+SvAk7cuXcvDq4G",
+	"zwuwQP9e9EvPOHuh0VlKW2BRoYNRcIgH0TDeJ92D6WG/e3A0eNZ9jo8n3X40iIdkf3qADyebiX541X82",
+	"Ojg0H3aJbj7j0Nq0LWwi9rA0lEtsgNb5sCsUziYA1ebe3L/V7IkcF7Vp6o64zP/kFZl7PxfNJz9pwZkQ",
+	"SZoz0DgjtSQjvmKOQFV2q0HzMgKSZ7LdQ6d5Rbn50Rq6ACjV0WFKyOst5DFPy3EsU5kOFnGeOnGgRrme",
+	"8ozF0JTtltfq4x0nk0X3AyeTMuJucWKCXgmfzdSbupajAYbjMs/r2y1JdIXF56eRHeivbH7pOy5fKmL8",
+	"m8Ar+DhqMx/v6ngyW3Yea+DlvTnBiZz/1GgunIJfVOgoOVrNaUKMew+oBMZlxhhlsxMNx6D4GMVkSVhM",
+	"WLT2JsB9bT76uWpbSCwzpcf4zfaGtf54Y1eXYl0Yekb+Ckbet/SWMPWRZconpLmVi+5712zKvda/W9fW",
+	"25QviJyTTCBJ7sB44wK65CJtlDUkI+qP3LsXasy9ZYJpeReCP6GvX3z7Fs2lXF4be01cSy5xgq7gf7++",
+	"unprLTl1L/8Tuvrh7QvvC2DtKqnm+fHniMfki7Ga2TjoqJXy+Itx8NWLq3HwCR0Mx+VOJtWmHH51Z2Si",
+	"ofSvsdnOrixyUjdsuGk/1VvjRbLRgH+zJOz07XnRAgw8Tvocmg5RIGQnGU0khKO8e2+GuVySaLezaCfo",
+	"dm5pmuN+r1/MEwv0w+nrb4FBfY1yvbtUW21LjdH+9VouUVH7ZvOmgZreXoDmZbfQhgzaeMGGIZni6ZRG",
+	"BkkMSzzBwmaEiHYHhYf9/VDjmKyoIN4NvdBz+Q3KVbteuNTheP3gzVNvbeFbuNTfe8fwLaaJUub33Ltx",
+	"TO+VyTAAtF/z9GyyqyQpSjmXPaR7ZyyxnKtVr1IqJWHKoFICe5olid7qixeXV0ixWsZiJfpCY5eazAr7",
+	"fbetnjnvnMs2hGuV2QDc8u7iW9u6UVmYajLKJoXejPBDSnROgK6LyPlHzUj/KU+U0FafbsK3B1EqQ5G6",
+	"NVy4bDu2/WPHXOeNF9z8Xa29VGyoG+MCnp7TlkpZSPWWTlfNZrZa/5KkpndslzJjbbedUXObqT7yqemS",
+	"a2jR0OikaOvuQNSd5I1zZ0Tq5IOpja+E7posIpavVZXZBJw4ewyb52QSOJyl/TTALShnFnepOct++vDp",
+	"/wUAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
