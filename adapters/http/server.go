@@ -99,7 +99,7 @@ func (s *Server) Handler() http.Handler {
 	root := http.NewServeMux()
 	root.Handle("/", inner)
 	root.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-	return s.accessLog(s.recoverer(s.gate(root)))
+	return s.accessLog(s.recoverer(s.cors(s.gate(root))))
 }
 
 // writeJSON writes a JSON response with the given status.
