@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TOOL := go tool -modfile=tools/go.mod
 
 # Directories that hold generated code (checked for untracked files).
-GENERATED_DIRS ?= adapters/http/api adapters/postgres/sqlcgen cmd/sessiond adapters/http/docs/dist
+GENERATED_DIRS ?= adapters/http/api adapters/postgres/sqlcgen cmd/sessiond adapters/http/docs/dist clients/go/client
 
 DEV_PG_DIR  ?= .data/pg
 DEV_PG_PORT ?= 54329
@@ -19,7 +19,7 @@ FUZZ_MULTIPLIER ?= 1
 .PHONY: all generate check-generated run db-start db-stop db-destroy \
         test test-go test-short bench bench-go lint build clean tools \
         contract-deps spec-lint contract-client fuzz-smoke docs-assets \
-        browser-deps browser-test
+        browser-deps browser-test clients-deps clients-matrix browser-client-tests
 
 all: build
 
@@ -27,6 +27,7 @@ all: build
 
 generate: docs-assets
 	$(TOOL) oapi-codegen -config adapters/http/api/oapi-codegen.yaml openapi.yaml
+	$(TOOL) oapi-codegen -config clients/go/oapi-codegen.yaml openapi.yaml
 	$(TOOL) sqlc generate
 	$(TOOL) wire gen ./cmd/sessiond
 
@@ -88,6 +89,17 @@ $(CONTRACT_STAMP): contract/package.json contract/package-lock.json
 spec-lint: $(CONTRACT_STAMP)
 	cd contract && $(REDOCLY_ENV) node_modules/.bin/redocly lint --config redocly.yaml --max-problems 200 ../openapi.yaml
 
+## Generated clients and the browser client (Node, from the npm registry) ----
+# Pinned in clients/package-lock.json, installed into clients/node_modules.
+
+CLIENTS_STAMP := clients/node_modules/.installed
+
+clients-deps: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): clients/package.json clients/package-lock.json
+	$(NPM_ENV) npm ci --prefix clients --no-audit --no-fund --loglevel=error
+	@touch $@
+
 ## Tests -----------------------------------------------------------------------
 # make test is the whole gate, in this order, stopping at the first failure:
 #   spec-lint        Redocly lint of openapi.yaml
@@ -97,6 +109,10 @@ spec-lint: $(CONTRACT_STAMP)
 #                    typed client's flow against a live server
 #   browser-test     Debian's Chromium (playwright-core) against a live
 #                    server: browser-tests/*.test.js
+#   clients-matrix   openapi-fetch, hey-api, orval and oapi-codegen's Go
+#                    client, generated unedited, compiled, run live
+#   browser-client-tests  the browser client in Debian's Chromium: cookie
+#                    transport, silent refresh across tabs, CORS
 #   fuzz-smoke       every fuzz target, about 5 s each
 # Each step that needs PostgreSQL gets its own temporary cluster
 # (TEST_DATABASE_URL), stopped and removed afterwards.
@@ -106,6 +122,8 @@ test:
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory contract-client
 	$(MAKE) --no-print-directory browser-test
+	$(MAKE) --no-print-directory clients-matrix
+	$(MAKE) --no-print-directory browser-client-tests
 	$(MAKE) --no-print-directory fuzz-smoke
 
 test-go:
@@ -129,6 +147,12 @@ $(BROWSER_STAMP): browser-tests/package.json browser-tests/package-lock.json
 
 browser-test: $(BROWSER_STAMP)
 	scripts/pg.sh with-temp-cluster env BROWSER_TEST_FLAGS="$(BROWSER_TEST_FLAGS)" scripts/browser-tests.sh
+
+clients-matrix: $(CLIENTS_STAMP)
+	scripts/pg.sh with-temp-cluster scripts/clients-matrix.sh matrix
+
+browser-client-tests: $(CLIENTS_STAMP)
+	scripts/pg.sh with-temp-cluster scripts/clients-matrix.sh browser
 
 fuzz-smoke:
 	scripts/pg.sh with-temp-cluster env FUZZ_MULTIPLIER=$(FUZZ_MULTIPLIER) scripts/fuzz-smoke.sh

@@ -44,15 +44,23 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 }
 
 // minutesChange maps a JSON merge-patch field: absent = unchanged, null =
-// clear, a number = set.
-func minutesChange(v nullable.Nullable[int]) core.MinutesChange {
+// clear, a number = set. The field is nullable.Nullable twice over: the spec
+// types it `x-go-type: nullable.Nullable[int]` so that every oapi-codegen
+// client can send null, and this server's nullable-type option wraps
+// nullable fields once more. JSON null lands in the outer layer, a number in
+// the inner one.
+func minutesChange(v nullable.Nullable[nullable.Nullable[int]]) core.MinutesChange {
 	if !v.IsSpecified() {
 		return core.MinutesChange{}
 	}
 	if v.IsNull() {
 		return core.MinutesChange{Set: true}
 	}
-	n := v.MustGet()
+	inner := v.MustGet()
+	if !inner.IsSpecified() || inner.IsNull() {
+		return core.MinutesChange{Set: true}
+	}
+	n := inner.MustGet()
 	return core.MinutesChange{Set: true, Minutes: &n}
 }
 

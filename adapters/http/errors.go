@@ -60,7 +60,7 @@ func problemFor(e *core.Error) (int, api.Problem) {
 		Type:   "https://sessiond.dev/problems/" + string(e.Code),
 		Title:  http.StatusText(status),
 		Status: status,
-		Code:   string(e.Code),
+		Code:   api.ProblemCode(e.Code),
 	}
 	if e.Message != "" {
 		d := e.Message
@@ -99,7 +99,7 @@ func writeProblem(w http.ResponseWriter, status int, p api.Problem) {
 		h.Set("Retry-After", strconv.Itoa(unavailableRetryAfterSeconds))
 	}
 	if rec, ok := w.(*statusRecorder); ok {
-		rec.code = p.Code
+		rec.code = string(p.Code)
 	}
 	if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", `Bearer realm="sessiond"`)

@@ -82,9 +82,6 @@ func LoadSpec() (*openapi3.T, error) {
 	return doc, nil
 }
 
-// rootPaths are served at the server root; everything else under /api/v1.
-var rootPaths = []string{"/.well-known/jwks.json", "/healthz", "/readyz", "/openapi.yaml"}
-
 // Handler returns the complete HTTP handler.
 func (s *Server) Handler() http.Handler {
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
@@ -104,11 +101,11 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, r, s.log, &core.Error{Code: core.CodeValidation, Message: err.Error()})
 		},
 	})
+	// openapi.yaml writes every path out in full under one server ("/"), so
+	// the generated router serves them as they are: the REST API under
+	// /api/v1, the platform paths at the root (SPEC §4 "Root paths").
 	root := http.NewServeMux()
-	root.Handle("/api/v1/", http.StripPrefix("/api/v1", inner))
-	for _, p := range rootPaths {
-		root.Handle(p, inner)
-	}
+	root.Handle("/", inner)
 	if !s.cfg.MetricsSeparate {
 		root.Handle("/metrics", s.MetricsHandler())
 	} else {
@@ -116,7 +113,7 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "metrics are served on their own listener"})
 		})
 	}
-	return s.accessLog(s.recoverer(s.withDocs(s.gate(root))))
+	return s.accessLog(s.recoverer(s.cors(s.withDocs(s.gate(root)))))
 }
 
 // withDocs serves /docs and the files under /docs/ (see package docs) and

@@ -24,9 +24,10 @@ if (!base) {
   throw new Error("SESSIOND_URL is not set (make contract-client sets it)");
 }
 
-// Everything under /api/v1; the platform paths live at the server root.
-const api = createClient<paths>({ baseUrl: `${base}/api/v1` });
-const root = createClient<paths>({ baseUrl: base });
+// One base URL reaches every operation: the spec writes its paths out in
+// full (the REST API under /api/v1, the platform paths at the root).
+const api = createClient<paths>({ baseUrl: base });
+const root = api;
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
@@ -78,13 +79,13 @@ async function main(): Promise<void> {
   const password = "correct horse battery staple";
   let me: User;
   {
-    const { data, response } = await api.POST("/auth/register", {
+    const { data, response } = await api.POST("/api/v1/auth/register", {
       body: { email, password, name: "Contract Client", account_name: "Contract Co" },
     });
     check(response.status === 201 && data !== undefined, `register: status ${response.status}`);
     check(data.email === email.toLowerCase() && data.account_role === "owner" && data.is_active, "register: user", data);
     me = data;
-    const again = await api.POST("/auth/register", {
+    const again = await api.POST("/api/v1/auth/register", {
       body: { email: email.toUpperCase(), password, name: "Again", account_name: "Again Co" },
     });
     expectProblem(again, 409, "email_taken", "register twice");
@@ -94,16 +95,16 @@ async function main(): Promise<void> {
   // login (JSON, then the OAuth2 form); a wrong password is the generic 401
   let tokens: TokenResponse & { refresh_token: string };
   {
-    const wrong = await api.POST("/auth/login/json", { body: { email, password: "not the password" } });
+    const wrong = await api.POST("/api/v1/auth/login/json", { body: { email, password: "not the password" } });
     expectProblem(wrong, 401, "invalid_credentials", "login with a wrong password");
-    const form = await api.POST("/auth/login", {
+    const form = await api.POST("/api/v1/auth/login", {
       body: { grant_type: "password", username: email, password },
       bodySerializer: (b) => new URLSearchParams(b as Record<string, string>).toString(),
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
     });
     tokenPair(form, "login (form)");
     tokens = tokenPair(
-      await api.POST("/auth/login/json", {
+      await api.POST("/api/v1/auth/login/json", {
         body: { email, password },
         params: { header: { "X-Device-Id": "contract-client" } },
       }),
@@ -114,16 +115,16 @@ async function main(): Promise<void> {
 
   // me
   {
-    const { data, response } = await api.GET("/auth/me", { headers: bearer(tokens.access_token) });
+    const { data, response } = await api.GET("/api/v1/auth/me", { headers: bearer(tokens.access_token) });
     check(response.status === 200 && data?.id === me.id && data.account_id === me.account_id, "me", data);
-    const anonymous = await api.GET("/auth/me");
+    const anonymous = await api.GET("/api/v1/auth/me");
     expectProblem(anonymous, 401, "invalid_token", "me without a token");
     step("me");
   }
 
   // sessions
   {
-    const { data, response } = await api.GET("/sessions", { headers: bearer(tokens.access_token) });
+    const { data, response } = await api.GET("/api/v1/sessions", { headers: bearer(tokens.access_token) });
     check(response.status === 200 && data !== undefined, `sessions: status ${response.status}`);
     const current = data.items.filter((s) => s.is_current);
     check(current.length === 1 && current[0]?.id === tokens.session_id, "sessions: current", data);
@@ -133,11 +134,11 @@ async function main(): Promise<void> {
 
   // refresh
   {
-    const next = tokenPair(await api.POST("/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), "refresh");
+    const next = tokenPair(await api.POST("/api/v1/auth/refresh", { body: { refresh_token: tokens.refresh_token } }), "refresh");
     check(next.session_id === tokens.session_id, "refresh: same session", next);
     check(next.refresh_token !== tokens.refresh_token && next.access_token !== tokens.access_token, "refresh: rotated");
     check(next.absolute_expires_at === tokens.absolute_expires_at, "refresh: the absolute deadline never moves", next);
-    const forged = await api.POST("/auth/refresh", { body: { refresh_token: tokens.access_token } });
+    const forged = await api.POST("/api/v1/auth/refresh", { body: { refresh_token: tokens.access_token } });
     expectProblem(forged, 401, "invalid_refresh_token", "an access token as refresh token");
     tokens = next;
     step("refresh (rotates; absolute deadline fixed; access token refused)");
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
 
   // policy read / patch (owner)
   {
-    const read = await api.GET("/accounts/me/security", { headers: bearer(tokens.access_token) });
+    const read = await api.GET("/api/v1/accounts/me/security", { headers: bearer(tokens.access_token) });
     check(read.response.status === 200 && read.data !== undefined, `policy read: status ${read.response.status}`);
     const p: AccountSecurity = read.data;
     check(p.idle_minutes === null && p.absolute_minutes === null, "policy read: a new account has no override", p);
@@ -154,13 +155,13 @@ async function main(): Promise<void> {
     check(p.max_sessions_per_user === null && p.session_limit_action === "evict_oldest", "policy read: no session limit", p);
     check(p.max_sessions_per_user_min === 1 && p.max_sessions_per_user_max === 100, "policy read: session limit bounds", p);
     step("policy read (flat shape)");
-    const patch = await api.PATCH("/accounts/me/security", {
+    const patch = await api.PATCH("/api/v1/accounts/me/security", {
       headers: bearer(tokens.access_token),
       body: { idle_minutes: 60, absolute_minutes: null },
     });
     check(patch.response.status === 200 && patch.data !== undefined, `policy patch: status ${patch.response.status}`);
     check(patch.data.idle_minutes === 60 && patch.data.effective_idle_minutes === 60, "policy patch", patch.data);
-    const invariant = await api.PATCH("/accounts/me/security", {
+    const invariant = await api.PATCH("/api/v1/accounts/me/security", {
       headers: bearer(tokens.access_token),
       body: { idle_minutes: patch.data.idle_minutes_max, absolute_minutes: patch.data.absolute_minutes_min },
     });
@@ -173,51 +174,51 @@ async function main(): Promise<void> {
     const owner = bearer(tokens.access_token);
     const memberEmail = `contract.member+${Date.now()}@example.com`;
     const memberPassword = "member password, long enough";
-    const created = await api.POST("/accounts/me/members", {
+    const created = await api.POST("/api/v1/accounts/me/members", {
       headers: owner,
       body: { email: memberEmail, password: memberPassword, name: "Contract Member", role: "member" },
     });
     check(created.response.status === 201 && created.data !== undefined, `member create: status ${created.response.status}`);
     const member: User = created.data;
-    const memberLogin = () => api.POST("/auth/login/json", { body: { email: memberEmail, password: memberPassword } });
+    const memberLogin = () => api.POST("/api/v1/auth/login/json", { body: { email: memberEmail, password: memberPassword } });
     const m1 = tokenPair(await memberLogin(), "member login");
     const m2 = tokenPair(await memberLogin(), "member login 2");
 
-    const list = await api.GET("/accounts/me/sessions", { headers: owner, params: { query: { user_id: member.id, limit: 1 } } });
+    const list = await api.GET("/api/v1/accounts/me/sessions", { headers: owner, params: { query: { user_id: member.id, limit: 1 } } });
     check(list.response.status === 200 && list.data !== undefined, `account sessions: status ${list.response.status}`);
     const first: AccountSession | undefined = list.data.items[0];
     check(list.data.items.length === 1 && first?.user_id === member.id && first.user_email === memberEmail, "account sessions: item", list.data);
     check(first.last_ip_address !== undefined && first.last_user_agent !== undefined, "account sessions: activity fields", first);
     check(list.data.next_cursor !== null, "account sessions: a next page", list.data);
-    const next = await api.GET("/accounts/me/sessions", {
+    const next = await api.GET("/api/v1/accounts/me/sessions", {
       headers: owner,
       params: { query: { user_id: member.id, limit: 1, cursor: list.data.next_cursor } },
     });
     check(next.data?.items.length === 1 && next.data.items[0]?.id !== first.id && next.data.next_cursor === null, "account sessions: page 2", next.data);
     step("account sessions (paginated, filtered by user)");
 
-    const cut = await api.DELETE("/accounts/me/sessions/{session_id}", { headers: owner, params: { path: { session_id: m1.session_id } } });
+    const cut = await api.DELETE("/api/v1/accounts/me/sessions/{session_id}", { headers: owner, params: { path: { session_id: m1.session_id } } });
     check(cut.response.status === 204, `revoke account session: status ${cut.response.status}`);
-    expectProblem(await api.GET("/auth/me", { headers: bearer(m1.access_token) }), 401, "invalid_token", "member token after its session was revoked");
-    const again = await api.DELETE("/accounts/me/sessions/{session_id}", { headers: owner, params: { path: { session_id: m1.session_id } } });
+    expectProblem(await api.GET("/api/v1/auth/me", { headers: bearer(m1.access_token) }), 401, "invalid_token", "member token after its session was revoked");
+    const again = await api.DELETE("/api/v1/accounts/me/sessions/{session_id}", { headers: owner, params: { path: { session_id: m1.session_id } } });
     expectProblem(again, 404, "not_found", "revoking it twice");
-    const all = await api.POST("/accounts/me/members/{user_id}/revoke-sessions", { headers: owner, params: { path: { user_id: member.id } } });
+    const all = await api.POST("/api/v1/accounts/me/members/{user_id}/revoke-sessions", { headers: owner, params: { path: { user_id: member.id } } });
     check(all.response.status === 200 && all.data?.revoked_count === 1, "revoke member sessions", all.data);
-    expectProblem(await api.GET("/auth/me", { headers: bearer(m2.access_token) }), 401, "invalid_token", "member token after revoke-sessions");
+    expectProblem(await api.GET("/api/v1/auth/me", { headers: bearer(m2.access_token) }), 401, "invalid_token", "member token after revoke-sessions");
     step("revoke one session (204; 404 twice), revoke a member's sessions");
 
     const m3 = tokenPair(await memberLogin(), "member login 3");
-    const forbidden = await api.GET("/accounts/me/sessions", { headers: bearer(m3.access_token) });
+    const forbidden = await api.GET("/api/v1/accounts/me/sessions", { headers: bearer(m3.access_token) });
     expectProblem(forbidden, 403, "forbidden", "a member listing the account's sessions");
-    const deact = await api.PATCH("/accounts/me/members/{user_id}", {
+    const deact = await api.PATCH("/api/v1/accounts/me/members/{user_id}", {
       headers: owner,
       params: { path: { user_id: member.id } },
       body: { is_active: false },
     });
     check(deact.response.status === 200 && deact.data?.is_active === false, "deactivate member", deact.data);
-    expectProblem(await api.GET("/auth/me", { headers: bearer(m3.access_token) }), 401, "invalid_token", "deactivated member's token");
+    expectProblem(await api.GET("/api/v1/auth/me", { headers: bearer(m3.access_token) }), 401, "invalid_token", "deactivated member's token");
     expectProblem(await memberLogin(), 401, "invalid_credentials", "deactivated member signing in");
-    const react = await api.PATCH("/accounts/me/members/{user_id}", {
+    const react = await api.PATCH("/api/v1/accounts/me/members/{user_id}", {
       headers: owner,
       params: { path: { user_id: member.id } },
       body: { is_active: true },
@@ -225,7 +226,7 @@ async function main(): Promise<void> {
     check(react.response.status === 200 && react.data?.is_active === true, "reactivate member", react.data);
     step("deactivate (tokens die, 401 on sign-in), reactivate");
 
-    const limit = await api.PATCH("/accounts/me/security", {
+    const limit = await api.PATCH("/api/v1/accounts/me/security", {
       headers: owner,
       body: { max_sessions_per_user: 1, session_limit_action: "deny" },
     });
@@ -233,38 +234,38 @@ async function main(): Promise<void> {
     tokenPair(await memberLogin(), "member login under the limit");
     expectProblem(await memberLogin(), 409, "session_limit_reached", "member login beyond the limit");
     expectProblem(
-      await api.PATCH("/accounts/me/security", { headers: owner, body: { max_sessions_per_user: 101 } }),
+      await api.PATCH("/api/v1/accounts/me/security", { headers: owner, body: { max_sessions_per_user: 101 } }),
       422,
       "policy_out_of_bounds",
       "session limit beyond its bounds",
     );
-    await api.PATCH("/accounts/me/security", { headers: owner, body: { max_sessions_per_user: null } });
+    await api.PATCH("/api/v1/accounts/me/security", { headers: owner, body: { max_sessions_per_user: null } });
     step("session limit (deny: 409 session_limit_reached; 422 out of bounds)");
 
-    const demoteSelf = await api.PATCH("/accounts/me/members/{user_id}", {
+    const demoteSelf = await api.PATCH("/api/v1/accounts/me/members/{user_id}", {
       headers: owner,
       params: { path: { user_id: me.id } },
       body: { role: "member" },
     });
     expectProblem(demoteSelf, 409, "last_owner", "demoting the last owner");
-    const removed = await api.DELETE("/accounts/me/members/{user_id}", { headers: owner, params: { path: { user_id: member.id } } });
+    const removed = await api.DELETE("/api/v1/accounts/me/members/{user_id}", { headers: owner, params: { path: { user_id: member.id } } });
     check(removed.response.status === 204, `remove member: status ${removed.response.status}`);
     expectProblem(await memberLogin(), 401, "invalid_credentials", "removed member signing in");
-    const gone = await api.DELETE("/accounts/me/members/{user_id}", { headers: owner, params: { path: { user_id: member.id } } });
+    const gone = await api.DELETE("/api/v1/accounts/me/members/{user_id}", { headers: owner, params: { path: { user_id: member.id } } });
     expectProblem(gone, 404, "not_found", "removing twice");
     step("last owner (409), remove member (204; sign-in impossible; 404 twice)");
   }
 
   // logout: the session ends at once, for both tokens
   {
-    const { response } = await api.POST("/auth/logout", {
+    const { response } = await api.POST("/api/v1/auth/logout", {
       headers: bearer(tokens.access_token),
       body: { refresh_token: tokens.refresh_token },
     });
     check(response.status === 204, `logout: status ${response.status}`);
-    expectProblem(await api.GET("/auth/me", { headers: bearer(tokens.access_token) }), 401, "invalid_token", "me after logout");
+    expectProblem(await api.GET("/api/v1/auth/me", { headers: bearer(tokens.access_token) }), 401, "invalid_token", "me after logout");
     expectProblem(
-      await api.POST("/auth/refresh", { body: { refresh_token: tokens.refresh_token } }),
+      await api.POST("/api/v1/auth/refresh", { body: { refresh_token: tokens.refresh_token } }),
       401,
       "invalid_refresh_token",
       "refresh after logout",

@@ -77,6 +77,93 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for ProblemCode.
+const (
+	ProblemCodeBadRequest              ProblemCode = "bad_request"
+	ProblemCodeConflict                ProblemCode = "conflict"
+	ProblemCodeCsrfFailed              ProblemCode = "csrf_failed"
+	ProblemCodeEmailTaken              ProblemCode = "email_taken"
+	ProblemCodeForbidden               ProblemCode = "forbidden"
+	ProblemCodeInternalError           ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
+	ProblemCodeLastOwner               ProblemCode = "last_owner"
+	ProblemCodeMethodNotAllowed        ProblemCode = "method_not_allowed"
+	ProblemCodeNotFound                ProblemCode = "not_found"
+	ProblemCodeNotImplemented          ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge         ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds       ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited             ProblemCode = "rate_limited"
+	ProblemCodeRefreshTokenReused      ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable      ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
+	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
+)
+
+// Valid indicates whether the value is a known member of the ProblemCode enum.
+func (e ProblemCode) Valid() bool {
+	switch e {
+	case ProblemCodeBadRequest:
+		return true
+	case ProblemCodeConflict:
+		return true
+	case ProblemCodeCsrfFailed:
+		return true
+	case ProblemCodeEmailTaken:
+		return true
+	case ProblemCodeForbidden:
+		return true
+	case ProblemCodeInternalError:
+		return true
+	case ProblemCodeInvalidCredentials:
+		return true
+	case ProblemCodeInvalidRefreshToken:
+		return true
+	case ProblemCodeInvalidResetToken:
+		return true
+	case ProblemCodeInvalidToken:
+		return true
+	case ProblemCodeLastOwner:
+		return true
+	case ProblemCodeMethodNotAllowed:
+		return true
+	case ProblemCodeNotFound:
+		return true
+	case ProblemCodeNotImplemented:
+		return true
+	case ProblemCodePayloadTooLarge:
+		return true
+	case ProblemCodePolicyInvariantViolated:
+		return true
+	case ProblemCodePolicyOutOfBounds:
+		return true
+	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeRefreshTokenReused:
+		return true
+	case ProblemCodeServiceUnavailable:
+		return true
+	case ProblemCodeSessionExpiredAbsolute:
+		return true
+	case ProblemCodeSessionExpiredIdle:
+		return true
+	case ProblemCodeSessionLimitReached:
+		return true
+	case ProblemCodeUnsupportedMediaType:
+		return true
+	case ProblemCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SessionLimitAction.
 const (
 	Deny        SessionLimitAction = "deny"
@@ -439,10 +526,13 @@ type PasswordResetRequest struct {
 
 // Problem An RFC 9457 problem document. Clients branch on `code`.
 type Problem struct {
-	// Code A stable machine-readable error code, e.g. `invalid_credentials`, `session_expired_idle`, `validation_failed`, `last_owner`, `session_limit_reached`.
+	// Code The stable machine-readable error code of a problem; clients branch on it.
+	// A closed set: the server sends no other code (a Go test keeps this list
+	// equal to the codes in the server's source).
+	//
 	//
 	// Example: invalid_credentials
-	Code string `json:"code"`
+	Code ProblemCode `json:"code"`
 
 	// Detail Human-readable explanation of this occurrence, naming the offending field where there is one.
 	Detail *string `json:"detail,omitempty"`
@@ -463,11 +553,18 @@ type Problem struct {
 	// Example: Unauthorized
 	Title string `json:"title"`
 
-	// Type A URI reference identifying the problem type (`about:blank` when it has no dedicated page).
+	// Type A URI reference identifying the problem type, `https://sessiond.dev/problems/<code>`.
 	//
-	// Example: about:blank
+	// Example: https://sessiond.dev/problems/invalid_credentials
 	Type string `json:"type"`
 }
+
+// ProblemCode The stable machine-readable error code of a problem; clients branch on it.
+// A closed set: the server sends no other code (a Go test keeps this list
+// equal to the codes in the server's source).
+//
+// Example: invalid_credentials
+type ProblemCode string
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
 type RefreshRequest struct {
@@ -548,16 +645,19 @@ type SessionList struct {
 
 // SessionPolicyPatch A partial update of the account's session-policy override, in minutes.
 // Omitted = unchanged; `null` = clear the override (use the system default).
-// Bounds are configurable and checked by the server.
+// Bounds are configurable and checked by the server. The fields carry
+// `x-go-type: nullable.Nullable[int]` so that oapi-codegen's Go client,
+// with its default config, can send `null` (a `*int` with `omitempty`
+// could not).
 type SessionPolicyPatch struct {
 	// AbsoluteMinutes Absolute lifetime override in minutes, or `null` to clear it.
-	AbsoluteMinutes nullable.Nullable[int] `json:"absolute_minutes,omitempty"`
+	AbsoluteMinutes nullable.Nullable[nullable.Nullable[int]] `json:"absolute_minutes,omitempty"`
 
 	// IdleMinutes Idle timeout override in minutes, or `null` to clear it.
-	IdleMinutes nullable.Nullable[int] `json:"idle_minutes,omitempty"`
+	IdleMinutes nullable.Nullable[nullable.Nullable[int]] `json:"idle_minutes,omitempty"`
 
 	// MaxSessionsPerUser At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit.
-	MaxSessionsPerUser nullable.Nullable[int] `json:"max_sessions_per_user,omitempty"`
+	MaxSessionsPerUser nullable.Nullable[nullable.Nullable[int]] `json:"max_sessions_per_user,omitempty"`
 
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
@@ -928,68 +1028,74 @@ type ServerInterface interface {
 	// (GET /.well-known/jwks.json)
 	GetJwks(w http.ResponseWriter, r *http.Request)
 	// ListAuditEvents List the account's audit trail
-	// (GET /accounts/me/audit-events)
+	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
 	// ListMembers List the account's users
-	// (GET /accounts/me/members)
+	// (GET /api/v1/accounts/me/members)
 	ListMembers(w http.ResponseWriter, r *http.Request)
 	// CreateMember Add a user to the account
-	// (POST /accounts/me/members)
+	// (POST /api/v1/accounts/me/members)
 	CreateMember(w http.ResponseWriter, r *http.Request)
 	// RemoveMember Remove a member from the account
-	// (DELETE /accounts/me/members/{user_id})
+	// (DELETE /api/v1/accounts/me/members/{user_id})
 	RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId)
 	// UpdateMember Change a member's role or active flag
-	// (PATCH /accounts/me/members/{user_id})
+	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
 	// RevokeMemberSessions End every session of one member
-	// (POST /accounts/me/members/{user_id}/revoke-sessions)
+	// (POST /api/v1/accounts/me/members/{user_id}/revoke-sessions)
 	RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId)
 	// GetAccountSecurity Get the account's session policy
-	// (GET /accounts/me/security)
+	// (GET /api/v1/accounts/me/security)
 	GetAccountSecurity(w http.ResponseWriter, r *http.Request)
 	// UpdateAccountSecurity Set or clear the account's session-policy override
-	// (PATCH /accounts/me/security)
+	// (PATCH /api/v1/accounts/me/security)
 	UpdateAccountSecurity(w http.ResponseWriter, r *http.Request)
 	// RevokeAccountSessions Revoke sessions across the account
-	// (POST /accounts/me/security/revoke-sessions)
+	// (POST /api/v1/accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(w http.ResponseWriter, r *http.Request)
 	// ListAccountSessions List every live session of the account
-	// (GET /accounts/me/sessions)
+	// (GET /api/v1/accounts/me/sessions)
 	ListAccountSessions(w http.ResponseWriter, r *http.Request, params ListAccountSessionsParams)
 	// RevokeAccountSession Revoke any session of the account
-	// (DELETE /accounts/me/sessions/{session_id})
+	// (DELETE /api/v1/accounts/me/sessions/{session_id})
 	RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 	// ChangePassword Change the caller's password
-	// (POST /auth/change-password)
+	// (POST /api/v1/auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
 	// LoginForm Sign in with the OAuth2 password form
-	// (POST /auth/login)
+	// (POST /api/v1/auth/login)
 	LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams)
 	// LoginJson Sign in with email and password (JSON)
-	// (POST /auth/login/json)
+	// (POST /api/v1/auth/login/json)
 	LoginJson(w http.ResponseWriter, r *http.Request, params LoginJsonParams)
 	// Logout End the current session
-	// (POST /auth/logout)
+	// (POST /api/v1/auth/logout)
 	Logout(w http.ResponseWriter, r *http.Request, params LogoutParams)
 	// LogoutAll End all of the caller's sessions
-	// (POST /auth/logout-all)
+	// (POST /api/v1/auth/logout-all)
 	LogoutAll(w http.ResponseWriter, r *http.Request)
 	// GetMe Get the caller's profile
-	// (GET /auth/me)
+	// (GET /api/v1/auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
 	// ConfirmPasswordReset Set a new password with a reset token
-	// (POST /auth/password-reset/confirm)
+	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(w http.ResponseWriter, r *http.Request)
 	// RequestPasswordReset Request a password-reset email
-	// (POST /auth/password-reset/request)
+	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(w http.ResponseWriter, r *http.Request)
 	// RefreshToken Rotate the refresh token and get a new token pair
-	// (POST /auth/refresh)
+	// (POST /api/v1/auth/refresh)
 	RefreshToken(w http.ResponseWriter, r *http.Request, params RefreshTokenParams)
 	// RegisterUser Register a new account and its owner
-	// (POST /auth/register)
+	// (POST /api/v1/auth/register)
 	RegisterUser(w http.ResponseWriter, r *http.Request)
+	// ListSessions List the caller's active sessions
+	// (GET /api/v1/sessions)
+	ListSessions(w http.ResponseWriter, r *http.Request)
+	// RevokeSession Revoke one of the caller's sessions
+	// (DELETE /api/v1/sessions/{session_id})
+	RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 	// GetHealthz Liveness probe
 	// (GET /healthz)
 	GetHealthz(w http.ResponseWriter, r *http.Request)
@@ -1002,12 +1108,6 @@ type ServerInterface interface {
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(w http.ResponseWriter, r *http.Request)
-	// ListSessions List the caller's active sessions
-	// (GET /sessions)
-	ListSessions(w http.ResponseWriter, r *http.Request)
-	// RevokeSession Revoke one of the caller's sessions
-	// (DELETE /sessions/{session_id})
-	RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
 }
 
 // ServerInterfaceWrapper converts contexts to parameters.
@@ -1611,6 +1711,46 @@ func (siw *ServerInterfaceWrapper) RegisterUser(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// ListSessions operation middleware
+func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListSessions(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeSession operation middleware
+func (siw *ServerInterfaceWrapper) RevokeSession(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "session_id" -------------
+	var sessionId SessionId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeSession(w, r, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // GetHealthz operation middleware
 func (siw *ServerInterfaceWrapper) GetHealthz(w http.ResponseWriter, r *http.Request) {
 
@@ -1658,46 +1798,6 @@ func (siw *ServerInterfaceWrapper) GetReadyz(w http.ResponseWriter, r *http.Requ
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.GetReadyz(w, r)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
-
-// ListSessions operation middleware
-func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListSessions(w, r)
-	}))
-
-	for _, middleware := range siw.HandlerMiddlewares {
-		handler = middleware(handler)
-	}
-
-	handler.ServeHTTP(w, r)
-}
-
-// RevokeSession operation middleware
-func (siw *ServerInterfaceWrapper) RevokeSession(w http.ResponseWriter, r *http.Request) {
-
-	var err error
-	_ = err
-
-	// ------------- Path parameter "session_id" -------------
-	var sessionId SessionId
-
-	err = runtime.BindStyledParameterWithOptions("simple", "session_id", r.PathValue("session_id"), &sessionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
-	if err != nil {
-		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
-		return
-	}
-
-	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.RevokeSession(w, r, sessionId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1827,29 +1927,29 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 		ErrorHandlerFunc:   options.ErrorHandlerFunc,
 	}
 
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/register", wrapper.RegisterUser)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/login/json", wrapper.LoginJson)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/login", wrapper.LoginForm)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/refresh", wrapper.RefreshToken)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/logout", wrapper.Logout)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/logout-all", wrapper.LogoutAll)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/auth/me", wrapper.GetMe)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/password-reset/request", wrapper.RequestPasswordReset)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/auth/change-password", wrapper.ChangePassword)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/sessions", wrapper.ListSessions)
-	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/sessions/{session_id}", wrapper.RevokeSession)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/security", wrapper.GetAccountSecurity)
-	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/accounts/me/security", wrapper.UpdateAccountSecurity)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/security/revoke-sessions", wrapper.RevokeAccountSessions)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/members", wrapper.ListMembers)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members", wrapper.CreateMember)
-	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/accounts/me/members/{user_id}", wrapper.RemoveMember)
-	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/accounts/me/members/{user_id}", wrapper.UpdateMember)
-	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/sessions", wrapper.ListAccountSessions)
-	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
-	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/accounts/me/audit-events", wrapper.ListAuditEvents)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/register", wrapper.RegisterUser)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login/json", wrapper.LoginJson)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login", wrapper.LoginForm)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/refresh", wrapper.RefreshToken)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout", wrapper.Logout)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout-all", wrapper.LogoutAll)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/me", wrapper.GetMe)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/sessions/{session_id}", wrapper.RevokeSession)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/security", wrapper.GetAccountSecurity)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/security", wrapper.UpdateAccountSecurity)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/security/revoke-sessions", wrapper.RevokeAccountSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/members", wrapper.ListMembers)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members", wrapper.CreateMember)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.RemoveMember)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.UpdateMember)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealthz)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReadyz)
@@ -4647,6 +4747,173 @@ func (response RegisterUser503ApplicationProblemPlusJSONResponse) VisitRegisterU
 	return err
 }
 
+type ListSessionsRequestObject struct {
+}
+
+type ListSessionsResponseObject interface {
+	VisitListSessionsResponse(w http.ResponseWriter) error
+}
+
+type ListSessions200JSONResponse SessionList
+
+func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions503ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSessionRequestObject struct {
+	SessionId SessionId `json:"session_id"`
+}
+
+type RevokeSessionResponseObject interface {
+	VisitRevokeSessionResponse(w http.ResponseWriter) error
+}
+
+type RevokeSession204Response struct {
+}
+
+func (response RevokeSession204Response) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeSession401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession401ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession404ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession422ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession500ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSession503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession503ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthzRequestObject struct {
 }
 
@@ -4882,241 +5149,80 @@ func (response GetReadyz503ApplicationProblemPlusJSONResponse) VisitGetReadyzRes
 	return err
 }
 
-type ListSessionsRequestObject struct {
-}
-
-type ListSessionsResponseObject interface {
-	VisitListSessionsResponse(w http.ResponseWriter) error
-}
-
-type ListSessions200JSONResponse SessionList
-
-func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListSessions401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response ListSessions401ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListSessions500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response ListSessions500ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type ListSessions503ApplicationProblemPlusJSONResponse struct {
-	ServiceUnavailableApplicationProblemPlusJSONResponse
-}
-
-func (response ListSessions503ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSessionRequestObject struct {
-	SessionId SessionId `json:"session_id"`
-}
-
-type RevokeSessionResponseObject interface {
-	VisitRevokeSessionResponse(w http.ResponseWriter) error
-}
-
-type RevokeSession204Response struct {
-}
-
-func (response RevokeSession204Response) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-	w.WriteHeader(204)
-	return nil
-}
-
-type RevokeSession401ApplicationProblemPlusJSONResponse struct {
-	UnauthorizedApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession401ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(401)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession404ApplicationProblemPlusJSONResponse struct {
-	NotFoundApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession404ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(404)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession422ApplicationProblemPlusJSONResponse struct {
-	UnprocessableEntityApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession422ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(422)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession500ApplicationProblemPlusJSONResponse struct {
-	InternalErrorApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession500ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(500)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
-type RevokeSession503ApplicationProblemPlusJSONResponse struct {
-	ServiceUnavailableApplicationProblemPlusJSONResponse
-}
-
-func (response RevokeSession503ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
-
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
-	w.WriteHeader(503)
-	_, err := buf.WriteTo(w)
-	return err
-}
-
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// GetJwks Get the public signing keys
 	// (GET /.well-known/jwks.json)
 	GetJwks(ctx context.Context, request GetJwksRequestObject) (GetJwksResponseObject, error)
 	// ListAuditEvents List the account's audit trail
-	// (GET /accounts/me/audit-events)
+	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListMembers List the account's users
-	// (GET /accounts/me/members)
+	// (GET /api/v1/accounts/me/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
 	// CreateMember Add a user to the account
-	// (POST /accounts/me/members)
+	// (POST /api/v1/accounts/me/members)
 	CreateMember(ctx context.Context, request CreateMemberRequestObject) (CreateMemberResponseObject, error)
 	// RemoveMember Remove a member from the account
-	// (DELETE /accounts/me/members/{user_id})
+	// (DELETE /api/v1/accounts/me/members/{user_id})
 	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
 	// UpdateMember Change a member's role or active flag
-	// (PATCH /accounts/me/members/{user_id})
+	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
 	// RevokeMemberSessions End every session of one member
-	// (POST /accounts/me/members/{user_id}/revoke-sessions)
+	// (POST /api/v1/accounts/me/members/{user_id}/revoke-sessions)
 	RevokeMemberSessions(ctx context.Context, request RevokeMemberSessionsRequestObject) (RevokeMemberSessionsResponseObject, error)
 	// GetAccountSecurity Get the account's session policy
-	// (GET /accounts/me/security)
+	// (GET /api/v1/accounts/me/security)
 	GetAccountSecurity(ctx context.Context, request GetAccountSecurityRequestObject) (GetAccountSecurityResponseObject, error)
 	// UpdateAccountSecurity Set or clear the account's session-policy override
-	// (PATCH /accounts/me/security)
+	// (PATCH /api/v1/accounts/me/security)
 	UpdateAccountSecurity(ctx context.Context, request UpdateAccountSecurityRequestObject) (UpdateAccountSecurityResponseObject, error)
 	// RevokeAccountSessions Revoke sessions across the account
-	// (POST /accounts/me/security/revoke-sessions)
+	// (POST /api/v1/accounts/me/security/revoke-sessions)
 	RevokeAccountSessions(ctx context.Context, request RevokeAccountSessionsRequestObject) (RevokeAccountSessionsResponseObject, error)
 	// ListAccountSessions List every live session of the account
-	// (GET /accounts/me/sessions)
+	// (GET /api/v1/accounts/me/sessions)
 	ListAccountSessions(ctx context.Context, request ListAccountSessionsRequestObject) (ListAccountSessionsResponseObject, error)
 	// RevokeAccountSession Revoke any session of the account
-	// (DELETE /accounts/me/sessions/{session_id})
+	// (DELETE /api/v1/accounts/me/sessions/{session_id})
 	RevokeAccountSession(ctx context.Context, request RevokeAccountSessionRequestObject) (RevokeAccountSessionResponseObject, error)
 	// ChangePassword Change the caller's password
-	// (POST /auth/change-password)
+	// (POST /api/v1/auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
 	// LoginForm Sign in with the OAuth2 password form
-	// (POST /auth/login)
+	// (POST /api/v1/auth/login)
 	LoginForm(ctx context.Context, request LoginFormRequestObject) (LoginFormResponseObject, error)
 	// LoginJson Sign in with email and password (JSON)
-	// (POST /auth/login/json)
+	// (POST /api/v1/auth/login/json)
 	LoginJson(ctx context.Context, request LoginJsonRequestObject) (LoginJsonResponseObject, error)
 	// Logout End the current session
-	// (POST /auth/logout)
+	// (POST /api/v1/auth/logout)
 	Logout(ctx context.Context, request LogoutRequestObject) (LogoutResponseObject, error)
 	// LogoutAll End all of the caller's sessions
-	// (POST /auth/logout-all)
+	// (POST /api/v1/auth/logout-all)
 	LogoutAll(ctx context.Context, request LogoutAllRequestObject) (LogoutAllResponseObject, error)
 	// GetMe Get the caller's profile
-	// (GET /auth/me)
+	// (GET /api/v1/auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
 	// ConfirmPasswordReset Set a new password with a reset token
-	// (POST /auth/password-reset/confirm)
+	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(ctx context.Context, request ConfirmPasswordResetRequestObject) (ConfirmPasswordResetResponseObject, error)
 	// RequestPasswordReset Request a password-reset email
-	// (POST /auth/password-reset/request)
+	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(ctx context.Context, request RequestPasswordResetRequestObject) (RequestPasswordResetResponseObject, error)
 	// RefreshToken Rotate the refresh token and get a new token pair
-	// (POST /auth/refresh)
+	// (POST /api/v1/auth/refresh)
 	RefreshToken(ctx context.Context, request RefreshTokenRequestObject) (RefreshTokenResponseObject, error)
 	// RegisterUser Register a new account and its owner
-	// (POST /auth/register)
+	// (POST /api/v1/auth/register)
 	RegisterUser(ctx context.Context, request RegisterUserRequestObject) (RegisterUserResponseObject, error)
+	// ListSessions List the caller's active sessions
+	// (GET /api/v1/sessions)
+	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
+	// RevokeSession Revoke one of the caller's sessions
+	// (DELETE /api/v1/sessions/{session_id})
+	RevokeSession(ctx context.Context, request RevokeSessionRequestObject) (RevokeSessionResponseObject, error)
 	// GetHealthz Liveness probe
 	// (GET /healthz)
 	GetHealthz(ctx context.Context, request GetHealthzRequestObject) (GetHealthzResponseObject, error)
@@ -5129,12 +5235,6 @@ type StrictServerInterface interface {
 	// GetReadyz Readiness probe
 	// (GET /readyz)
 	GetReadyz(ctx context.Context, request GetReadyzRequestObject) (GetReadyzResponseObject, error)
-	// ListSessions List the caller's active sessions
-	// (GET /sessions)
-	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
-	// RevokeSession Revoke one of the caller's sessions
-	// (DELETE /sessions/{session_id})
-	RevokeSession(ctx context.Context, request RevokeSessionRequestObject) (RevokeSessionResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx context.Context, w http.ResponseWriter, r *http.Request, request any) (any, error)
@@ -5821,6 +5921,56 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// ListSessions operation middleware
+func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
+	var request ListSessionsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSessions(ctx, request.(ListSessionsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSessions")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
+		if err := validResponse.VisitListSessionsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeSession operation middleware
+func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId) {
+	var request RevokeSessionRequestObject
+
+	request.SessionId = sessionId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeSession(ctx, request.(RevokeSessionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeSession")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeSessionResponseObject); ok {
+		if err := validResponse.VisitRevokeSessionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // GetHealthz operation middleware
 func (sh *strictHandler) GetHealthz(w http.ResponseWriter, r *http.Request) {
 	var request GetHealthzRequestObject
@@ -5917,325 +6067,286 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ListSessions operation middleware
-func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
-	var request ListSessionsRequestObject
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.ListSessions(ctx, request.(ListSessionsRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "ListSessions")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(ListSessionsResponseObject); ok {
-		if err := validResponse.VisitListSessionsResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
-// RevokeSession operation middleware
-func (sh *strictHandler) RevokeSession(w http.ResponseWriter, r *http.Request, sessionId SessionId) {
-	var request RevokeSessionRequestObject
-
-	request.SessionId = sessionId
-
-	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
-		return sh.ssi.RevokeSession(ctx, request.(RevokeSessionRequestObject))
-	}
-	for _, middleware := range sh.middlewares {
-		handler = middleware(handler, "RevokeSession")
-	}
-
-	response, err := handler(r.Context(), w, r, request)
-
-	if err != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, err)
-	} else if validResponse, ok := response.(RevokeSessionResponseObject); ok {
-		if err := validResponse.VisitRevokeSessionResponse(w); err != nil {
-			sh.options.ResponseErrorHandlerFunc(w, r, err)
-		}
-	} else if response != nil {
-		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
-	}
-}
-
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3dkhs3si76KgjOiTCpKbJJ9o/U7HDEacuS3bJlabrbo/GYji6wCiThLgKcAtgU7VDEXJ2IdXvOeYS9",
-	"136P/Sh+kh3IBKpQxSr+tNoe2dbFWiOzq1BAIpGZyJ8vf25EcjaXggmtGoOfG1NGY5bCP5/SaMqeSqFT",
-	"mXwjr7RMmfk5ZipK+VxzKRqDxnmypCtFQiHbyjwRBkRJoqdUEy1vmVCEpowIdsdSEpkB404jaLC3dDZP",
-	"WGPQcO81gkbK/rXgKYsbA50uWNBQ0ZTNqPmkXs3Ns0qnXEwa794FjacJo+klG6dMTZ9KecsrpvZKJCuy",
-	"nDJB9JSRFB8mETxNuCJckIVi5Jd///8kMsMpwjVphi/p2/b5hH3aNUuhM0aE+X9UxGRO9bRVnP7NzRWL",
-	"Filr2+FvYNGfnpHXVE8/PaBzfnDXO6ALPT0j2cBn5Eut52Z6ZwRfPyNXdMauuGafXumUR7qxefmXTKer",
-	"87Fm6fqyr1gkRayIlmRJuSYjNpapWb9OV1xMCvM/7G4i+4wLPlvMGoNu4ObAhWYTlsIkrpjeaQe4zqiu",
-	"UyrUXKZ6QBTTqmJjhqIZ1hD1l3//90a6wt+3UjZsDQUVcWC2nxIFxCLhFdNtXEVI8AgEdnI0pqOEkadX",
-	"l88LU/xSKt2OVDpen11pSnUTCYhMhyLMxwiRW/F5w6FyPG51hmIXjmOrF9PRFxF/xTudzkYy9frd05Pu",
-	"ezPhu6AxpymdMe3EhUrH12Yu63xwPWXkjiYLRuQYyOpRk1QQE0hDtlKGXFrWXT/l8BaJ5IwpMk7lrILT",
-	"zojUU5YuuWKET4RMUTRxM2FkgUbQMGe/MWj8o21m3MblFY4Iffs1ExM9bQz6xydBxVH9nN3xiF3EFaKT",
-	"KA28FSWcCd2OplIxQXjMhOZjzlJHrRiGCAgIyhgPlPldMaW4FCCb1FQuheFp/w8JV7oorxI613Lefjw+",
-	"pPVrxSm3L+LapXa7VUu9ws9WrfU6n9UnivCSEuiOTsbH7Alr98dHUfuIHh+2T+kha5+Me/Fp1B89pr2u",
-	"m64Rwvlk7Zg3PN6oQMYynVHdGDQWC3iydu7XTkCtL+FLuaxgMa5IzBJ+xwz7kHAk41VImjEb00WiWwO3",
-	"Iy+uXn1DzB875sSjoMn+6A5iWUdJ81tznixU+dC0AhBiRM641izOWdx8AjTaWKZklMqlMnoX+EuhJKnZ",
-	"c7v+dk4An37/V8rGjUHjLwe5sXCAf1UHa5Qz5PxWsbSODxaKpRVMcDrqx0dRj7VP6ONx+4gdjtpPouO4",
-	"3Rv36eHoKDqOT1g1E5gB35cD3pmX1VwKxUCafUZjI12YAk6IpNBMwD/pfJ7wiJr1HMxTOUrY7K8/KglS",
-	"zy4GBhjR+CbNR1CL2Yymq8ag8ZImZjIshs1qBA2QjPiV2MzJfzNoxExTnljS2Z9xm7kiQmojWHkMDGbo",
-	"qTTVC9UYHMER5RpI+xmNyWU2ol06HcmFHowSKm5hy7iAkW5SpphGsVuc+LdioUBewRPI/xXTrxqntIw5",
-	"VWop07jtjYQWGS5GpmRKFWFv59xK5fsu692uXPwatxJfWedZR/hILpIYyD5C46BDnsqYqQEJvW0LSXOW",
-	"7TIcfaPpzX/DzgVkITLDwr7SCkhYQbmQNIvEGgqk1kLcCrkUgTlNQDBLLLAXjIEsxTgxOnxv7vW2ks0o",
-	"T240XdtCrgj8zWwaTcxajPCacKXZ2oad5huWTap6tx58r/BrCjUme8uV5mJCYqopbhsJvRWGpGkk6IZ1",
-	"tTpmjs9lOuJxjKfjHoIBrJox5QmLi+cL5fuURbfE/nn9cPkvezvi2ycklgwlw4zqaFpWHcXNOcw3J19X",
-	"rYgY+0vPJ/5qKYyxIpIqaTb2hs3mC9qORpFcCE2keV2RGV2R2Fwdubr/HB+KhyKaJCyFORlKunllhz1b",
-	"leUafP4TRVKZsGwHhoImiVwSrgPCOpMOoWTGZiMgFqECV94GNc9EPJdcgBzwNjkkTToUuHPtkUxFzt6G",
-	"qeVCmzHNPhvODn0+CJ0ouBCapYImz9JUpu8lD7gd6YbBUN6GnhuJxN7OWWTMEfgzkVG0SEvi4NiX325i",
-	"5Iqldywlz+yov5JsKM5R4Tdhqk4aFNcXwnH/mioNDP5elEuo0jew3WVd6E7BbKE0uWVsTqgmCaNKEynM",
-	"nzW/Y8gpZ2SeypnUjFABdxfHTVriA2TMU7T4/4PiN5pSMWFkCZoyYfSOgQhy68zYVhTWhlswFGFOqXCw",
-	"43qRzb+R+rlciPi99klIfTOGUbxtshYuSAL4Y5HCRzmFv5GaPLev/6oaTslFGuWCBpWbMQP0uvBSjBGu",
-	"HY9nK0T2fk1XiaTxtZRf03TC3ot4cxzrRkt5k8Bom8xX9jZiLFbk5Ih8xT8rkLTniXw7QXItJfnaDvob",
-	"GA/OwtZSEliLo9/aIpGORoTxiH0r6B3libHs3ouUCoe7WXjjlYhpzJgRVczdA1JGo6l5sChvPVLaOZJv",
-	"C4P+isS0qyARFciI6V1GYUVSPplqIuRygF4Obz1gH+NqgqFImdI0NbZbQIzokGNj2wkWmU8p4HopiTKa",
-	"tmkWzmZMwGHIn2ovKTe2M58xudAtt5kVZA7PDDVBnS6pIsvU3LDFGfpPCR1rlg5FCA7YNnhgQ+tEtPdr",
-	"z4HuPVRHSPv0gefQfee5I77mM64vGfjN35Of0E+SmAFvUjti2aY3F+nM7jU3MLMvM/qWzxYzIhZouYyd",
-	"3LZjqjOi+ETAzrBEseWUpeyD0ETF5cgkVr4m+kRlS5NjkvgrAo+anrKhyJ8NiySkwFahYdYwZmIVZgqs",
-	"ktTAVZlfzjBWlDKqWdwhV3wiDLcBZ4uhcLoOvX6kKdPMVCQpu5O35mHqxmqRGb1lxu6UM6sIwfq7UGqx",
-	"kWcqfRYyXhU8YLmN/5mRh5n7Pvdw+RY/HSmZLDS7wbuougGHS7/bP253e+3+6XX3dHDYHXS7/2wEDRpF",
-	"TCnnZ2jk/usXz//57PL6b1cX6mKm5/98enFyMVNvL/iSx18my4sfJf/uH39LqYi7F6LbYasXP8VvLvgr",
-	"fnH43U9J8s2P3x2+unpx2on6iRjNnnfjf7xIwM+EU+KiMTg0RiiPk5qJ9p4UJlrws+8500jsP1PPpbmz",
-	"ZxTmdmOP0meMpjZEgxeHmi19WorJkGbRtQn3EuuitG7HP/5uPxz1d5ZicF4vrfOx8uJCBFvaTZlTnnZI",
-	"WGBKkEJ0pIzWK3qCvdjbUHgbzbUNgJonK4JfhAulGY1bazoNgsJtGxXeptWqIsgYOGznIcNNA6yFGIE6",
-	"11K+pGJlXX/qvRRjSjVDUV3Sh1KSGRWrzFxxFgAX5LCbqXxfwfU9BWdeN3Mk2SR/NU13STUjsAJrUrPY",
-	"mTf+4sKCCUOqLZgHs1++FXShpzLlP93HcIGvO29olDKIiNFEFeXXm1SKifXXyTRzKm9wSftDeXt9Yd3O",
-	"a0MV7Zdevr2F5W31qFf40j+j4LQFfc5iguJxq0u90pnuv2tO9YwrBaay502v9KTvvR4nG+1oN04DFJd2",
-	"bn/1opBjZgxvkpud5QXWjlxaqxvSjkS4zo049xlrjnJB6IRy8V5rfhC300JPDdMhy1vXbu5JrODNkDQT",
-	"OeECouBLw+VDAa40oTPW9OMFLlKQ7XwWfAjcznvMBkZtxjHwDUNGR1oIvIiYxcWIhK9uAs/KdTtmFGwY",
-	"kLBuJ+GlwjA3KVso8HA6s0NCMoJijISvX11dE0hcOLB/zdyZ34p5Ks0CzG3tmdBcr+4pYeYy4dHqxiwy",
-	"5VTomzsuE2OUFxn6Ik6cOwsFLPHYs8zJ9WN6rMzGY4Z3KEM20jw67He7ZMZFy12V7YfyB90nSbPf7Z3g",
-	"wwXl0/c526MQsSSqPdV2xnKhb+T4ZiQXIi4J2r9j6sZCKx4za1zAU7XLLw7mrRzssBkXC22YH3yeI0ZG",
-	"TC8ZE6R3DDcvIIex4tJUGk30/c+NMWdJXHq/ETRmZpET8+GNQ7374UEoBWcB2KoyfnMFsoDkT9WHcdZH",
-	"8mjkjnhOn8wj/IREU5rSCHJuKgnkacF14lSP8yDUeWj/G1dkyZKk7ULlC+30WS4616iI0RIgRZClcc2p",
-	"nhoh968FS1cky1kio5TRW/QI4NzOSIgEDSFxRg2F0TJEjsdMxObSDQMbsVjF5ebbToi28QGb88TVUPiH",
-	"J5JizCeLFDIAzKsBCWf07Y3zPtzMWXqzUMYus68NRe+Xf/93r9v1Pr4uYULSLAkWX2gNxbowyUWqWszN",
-	"zYDFL1nM6TXs8HtY1Yt8wJuZGRFvRx6TP8Wh2+ZTOZ+X/BNFp/Cxz5nZ+ARmTK5x/N/IM/yJIpY2xHzR",
-	"uWCNYp3r3P6uJkPYaeTHBUTtOXqZLmVSlWHrEmYgtIh3Np46L1aHvMLwKY1nXECg2ndyQYqNWMwag+8b",
-	"LvyEQZTGD2tJMIGbCOTZWb1K45ibmdDkdSrnLNXcKM8xTRSrolLuMHMGBfJrQMYJ1ejplXcsTXnMFGmG",
-	"YpEkIfmUqJXSbDYUzq+E6ZdwgOCiOpZpxAJP+QSEJon5i9UGQe60m7O0Db6/3AKdcY1X2bm3CM+H4VRK",
-	"ZcJSvqZMC7sleBM4I6XFELsWswfmLxgUwMSkcjptsDaVmxl9uz4diIAoTSCu7Fki2YQ6jd0G5xVpmlcz",
-	"miT3GD0TLDc70tMNm90M3AZjMN19LQB/MkroAkVb2+ZRMBMq5wDy0YYDHujz2z+aMxJ8/uGZyJ/CbgxU",
-	"mMj2de3IODuMWqnxKqSfJjOpNKRfoEOm6KmfsxTko0e4hbAuj91oVjmR3YhXo7b3WPCO9NzrQ1WBih2T",
-	"OCHedI5vYEqky6f8vmx6rx312vO3UUBUsFcFG9dIsBqpWcdcm/ZgEx/UkDRXoHL0I4t0QYHC83vqz1eC",
-	"FbgbYm0YxbKZ4FaABISqPCikmFGRICFqtJvv+C7z2huXOu8+ykSszE3B/GbsSgzjZfmzMdWsbQRno8J+",
-	"sEGt3T4EQV0Wk6biE9E2hg2fsdbuH8MAGXjqq4Rt6CWyhwSc4+b+g44VPiZUrDYIiLXPYK7xunE2Xcyo",
-	"aGfpnDZq5z0VYHUCpGvu9EG+Y/78lpTmiqDHbnvPxwTjA5hVAN4XFu++L3x+Q+M4ZapGC2I6Orl4Texj",
-	"Ra7gE2E0iIBQxm4EUzfWPVa5RIimgv7gxU/lhyp3oEI67dgm0liT3xOzIykTRuHSBIlK+6/VfjTfTDxj",
-	"We4/mCD2RHyiXPWW+RFC6u651k6UgTmaJe22/UtqpqO8XSdNrrMpQtyf69UeZ9RNIL2hk8r98YiE4foJ",
-	"5G78lkTaf3rV/Lrkerr7ByHYUPVBqt2FDx4p0BpfqhuyTnDw2BEU1uDPfsQSKSaG+XeQKGsGQSPwai+8",
-	"VRWFpi+pC9KhQPr1A7XOPQUFU+LudXEXVCrAgrjYrsJfU0yK21ONz+mElZS24WLfdA3QsE1ZBKrJnq08",
-	"caaoy7lms+I/NplzJTPkXe4YSVO6Mv8t2FttyKBkhdH9FH7PxKB5FlaUGdlSWPNA4R92YPsy88AyivOo",
-	"3I1FzPWzO+eF2m8XUhbJNGaxy0mVxlhC1wZhd56g8bwlJRMqs57LopNqMqXzORMQZelMOiR0ozhr0Xrq",
-	"FnMjIn1jPT+3NNLSWpp8Q7kUWU6lYREWZ1tgNsdeESFDSIrVTC4UwRmrquO8VTDtZL4h4dza9zHXNOUY",
-	"w63eRpxUyb7C7D01ZxEf84jYQUgTK8oVi1KmVatDnsuC32sonD8sRVe8JctgKLZsE/nl//l/SfizTOKA",
-	"CLYM8hjMjfnNc6PeCLZ8FwYEvMThz/6lJSDli0kwFJUXjIBU3S3eQTSv6BHgYihCmcThQSjY0lx0hfR8",
-	"FXUuZHctHorsXtw6W6eCurHhwZvRIrl1VFCRnLPARQ5v4I13oXkdnYgdyzHuecvIAfgqCw8iddcfzOlc",
-	"+ghpeosdCpoyEv5shg0IVzeYgvgubHmfSNlM3lV8AnQSTikwJo59edOyykRZX9/6q/adTukVq2rMK1Th",
-	"zkJFZ2jHsqXNVAyFl+MHse2WP6xRoZWUhmEDUs1dQyHY8iZPanoXoht0Tc7WSR847XtcOe5rDzvvOiBH",
-	"RBTM8Eza7GRVuaT4WkFK4eCyOEufh2UFWfG4rSwXbL/PaRssWf/gLRdgeWXp+m4GJYXhxc3NP8uunfex",
-	"VB+IulWWn1WNZR1WpkxxY3I1sMkS9PTQZpvgPa0zagZCIiiQQoZGD2OA5WbL79j4+myR3F6COPJqofeg",
-	"9Zspj6a5r7ZobBEtraxbJzboHSQNeL8N8RK8V/jjhzRJwoHZwHS15jkr+MsKNXpcRMkC0uRCSLVW4cC/",
-	"FKl1wx0zsg2PKj+ihnPCMSriae8qSPoULNHXNkp/P7LCUS/lA7noF6SKWhlWpKl94ybLEKgWIY5I5Q90",
-	"0EXqICB63f5R0Jhxkf1QIa+M7tn8OTPbbAnNJ7/8+//r9f3khFb5s/0nha8+2cbqa6suzaqK7Z+C+HkJ",
-	"psD9dggzdn3PbUbX2qtGrUOAFfwBZ0QYJZxwI8ObOuUzyPNK5JKl7YgqSNzSRqXZ9AgWk9HK8jeUPDbD",
-	"o36fVCRPCDqDKlL4jrVLck8gFU5ntzDWOknkiCbJiiwE/9eClXaqf3xUxRGVXlRvjTFX84SuAHSpPGK3",
-	"u5XjNnObQ54QXHOaPDDjBY3Uxu93uJlDqL/Mq8554vMqOlBg5CpWfc5ZEmeFvXuqQZcgCnktGGzwPJ5F",
-	"7rT5RVVULSXIuMwbTKR12TZuP3O8D2+Va5TMUpcq791cYVYkprfzEsTNtqSpzfIC15nPoIroXzKaGB7Y",
-	"i+CvUwmQEcoGc0sKz2a5lNcbylt7EKfw0VVxrfJ264LsyFXrePHmqz1v42S+GCU8QkyLN2xEvmIr0rx8",
-	"/pQ8Pu49bnXIK69MF0v6R4zMU6ZYpXclmVQhyk1kyvV0Rprhs/jzq/MQwKCeXfWPT8JWpzrsdFdpR90x",
-	"GKN/fNw7xVFet+tHua26OJgFmksC1NizGHOKFbqAX7y5trz+iSLhLY+rrfZbTKRZHxdSh5rhq69eozvH",
-	"zjQg4bOn+AtMt1V3F1gf9TVuzy1bAbRdM1R8UrPatxvffksiKdOYC6oZaY6oYidHizSpHmq1cahV9VBn",
-	"5NlT83cFab9VA5cY+RaSD80m1fDyFdtfTRcY+Yppn5nX2NXMducbgDlca6Z/eUlmwKrVfC0nXDyX6Wxf",
-	"qX6+0FPS73SzO2cbnQqZqpukVNhVnjw+OiX/+38ddQ4r1opXycq79LnNcgMjwENOW+ML+FbN/filldKh",
-	"m5kVcxN+x4RvY1dYanuq+40W7NqQ3tXjXos2H91q5WSRnS0GU4lfsrGDxkYDFtjnfpbrM6iBQbRLSzZy",
-	"7cPiIAhCOqO6DVg1xvh0iJ9UrCDneZEy2EgbbqUzRsKjbo9U1Trc2xAmTWPttrlQTCiu+R1r7WSCvj/P",
-	"bLRBt9l0NfslF/p+G/Zqjg8mqwp0umIclYyYsdKgumOd7KU61/VMh+LQ2e2dUEzVLpHqqHt6stONGO9Z",
-	"X/N7XYPhSr77HWs/J863ChOqNspwHOmH2oW9NobD3nppTlO4oqDbHG1ztKrOIPHH4f6B5Q6ACRjiqtjX",
-	"zFteYV3C10MSM3iCanti4eLapElic40zxwgT8ZmLu5vPpmy8MDfOMxIaezGEwixvpFl16sR9LkoV5M3u",
-	"CHuRtpSwA9n4RpxxzDcvEq/2ImKYz/5xu+my6TKRu4IU009xMvdglwpAPd8j5Muz4gr/Ez4aWzJd/Tmc",
-	"vAfaalZUpTCPe/1thHcFk1tdPoVduKfPR92CzU7Lu5HNfWc15zyk9zQTcOTKZdoShz1XJoixF0+Pjh8T",
-	"W/tBYhktZuZSR54iuigZpVREUyIFCSMZswrFjsUhtTC4MxpNuWD50UQYMfOWC5hUGRAVRYeuGHHdxxUQ",
-	"H2AqIDVoHcVbdnX5cE2AuwI4tihw2Nt5QgVGpUFxceWg0kTEAueF0+ueFYLQKuVQ1dpEXFnY2qWMpW0c",
-	"yKtRw4dJE3wpVSVVYAtiPRM+C+d9JwXqeacqoiDmHk1FVMkS315eGOXCgCYOEnmFdCnQqxiVTHk7e6uK",
-	"MnVuFnPovry+fk3wAeC5Ag9A5bCtNG4Mjk9PgxwdvdftVqVh21qlCnafylQHZT1k6widLePOmRm3yI3V",
-	"dcueaK28b20mafF7pBl6BVS5I3hKjflPYhbzCPzKczphJUB8v/Jq950pi21bzAUUzHYtQAFSJdcsSMT9",
-	"wykF2zbwXd+QOCwYB8cWVYSSESB8WD0lZFrESNnbsF77PJjWUlPN7mtSX1rI0vcJXjgd1NRMUKFbePHV",
-	"ysL1VWRKwfM39Xdfb9RP1H0d/Bu0Jkzsjx4mcYv8VeMk7iO/amSuPtpRYKXq4w4pMk/NU3sy95dyiWVE",
-	"OdYX3GMtOkPt3dhL96nh7gweLRvZvgWE2txKw6dL8VtVy79/dYm7uhnTQ7AcYkxkIqhtzW8649Yr+7Gm",
-	"5GNNyceako81JQ9WU/KxeqSueoQ0Q08yhNhcJOV3rsMH1617Juv9jusxKkpTq9MCaKbeRmwFXZ1qUqJj",
-	"yVSHhJBReyOTGDs2AHRA3rjF4xGiFhFiFTuXmo0SYH4BVnAkKzznCb9jQ5HZAHYqoPgAo41CLy5M8W1C",
-	"AiKLyVqWb6szFIgrWpxJ7nNFhgmPuqekxoeBjaNsGM1fLHCAWFVG1DJq3y8rLffAFyBi39cTX1vIsrMz",
-	"3pXzgCPjoXzyugrwwoG/5Kn5eXl/ZyheWdf9p7nP3qtdh0Z0BZAM0lzUgBAMxWeAhAEs5UBlwGAwbGqD",
-	"c8VLzf0wMM7X8BoqkAuwZReuQ0u7EH4P3IL171/4WA0P/ekHxiEgTYQnqaZ/QHIgn3zOxjQQ0qKU7DTp",
-	"ByzxrzspGzphXRauCrb9VYaUyeLMJvbj+OgdaQQAMlwpeoo4qPuezhweNZPSuQEQMxonXDD1611oSDOk",
-	"Cz29MXwakr+SkI4AjSBsGWOdaqhXQoGBlX67m0FF8NyagEFubjZfvLkOSKhX85CEVP/1x6WuyQHyYXLr",
-	"2kguhObJuk1rX912t33gCwOabgVv2SeKhOztPNzjkrevQ65DnNCu7GVZSVofR/hBLl4+yHBdE1bEHg79",
-	"Y2fhiH/YZiUWeKzwtQKb7G7VeQSo0sffWim71xlHIxpPN0/JPKFRBSJWrWtyt/roPH8g833utEHuK3sH",
-	"t3d0cWAdaI4cj0lch4eHpwH59vrpHvy/c4JN7kL1Paet3UrS+S7t/7b7G+qzFy6EtTIxCcQ1mUDw1+r7",
-	"9d7p5ztcrRwBSs5LWyPl8YS/mC01TiBAsFAZUCUtPD+c5fMF5h7jfz13BHzx5roRbFUN4bmNHYG7c0BQ",
-	"PJDhots9jHwZAL+wsDUgFPJczQTjoXD6BJnvtHvypBU4izQ3D49zy+yOpXzMwSrN+pbespUaCqpJeNAB",
-	"kEfwYx38uLxVnR+VFGGHXHiItJDQrTRPEjJCgBw0Y+EwwQajjMuoONV6bnZbGoXcf73R1Q3JaQUaUUXC",
-	"nNJhQORIUy78xqtZmuVQlBIrzaIsdm3ee/cAjKGQNEOXwBc6txEwjzHlzYWLxXnvbCOWhGapZXEXbrfF",
-	"zIZ0sYxUaLjesfxQ2Hx4RYYNt89s2CCjhdZSnMGgGUw0Oi/VUOzLEsTGwpZ0hfswTuQS8XQ9SkMapfnV",
-	"qa5v06QxaKyTpWCEwoZ5Ktpqr925vRhIs2skG5dYsAbsGjvklUhWQ1GFQ2xRHhXh+szZKGDcOfRHG6aH",
-	"BleGeq5lI4eOllAAuiMDp5vba68vmENbOddPNig3dHami2La3EuA/sDVQxFWtIAd2OfDDvmGzlhMajpz",
-	"2xgYPqywVtu2am5i/2K8sYLqDqtezRs7e+CocjyGppkkkRFNID5/RsK1ztZhYC5P4edyRrkRHQ5xHw9S",
-	"ypIVkYJwPRQgSFg0leWeiJ8oC9W6Uy/qoahoRm1IX2y/57Xbze4+tmFtNRk9+NI5/4qtEIiUi7F0WKwU",
-	"+3kWex/HxCwcRBTUtyzgoBkWUoODgwnX08WoE8nZgXs++0djDec0G5IrtWDo75pRQSfMNgfK7ruY6TRb",
-	"JJq30Uoi81TGi0h3huIZ3AfhhRxghrC3NNKwG2zNwjqzxyVvCJkjOBjlrjdCi7p6EzNdrOnVKeVJZyiG",
-	"4i9/IbAfaigekUePzj1R/+gRtEqmmJHRTsDR6jrb5EqsReBCZauazL1qQKwaHApS0ITWnQty2CxIrWYz",
-	"Zo4eVEI0oZzFsBMUs7TIcioVw8oRQAkmWF8DN52N6vFpQvkM0OMVJEDRBaQ2qcUI/ofHODPXI8jcBjmg",
-	"IyMJzQ/GJDEP/6i5+R9OoQzd3KQ65MrpBkL21Q4d4uHdszjra6kITZREr4gZN9Ny7hLn9tSoJtD1CWA0",
-	"KOmHZzX0OkIEDkMhKSJjDJiNvfQFYbazxnSB5NkYmr9GFq83omkKqS8+yRwxYNmGEEBYd6U3NAIvFX0L",
-	"f7C3e2OqYC4WdjRFDTBawSCV2sPIQO8PCeR+h2e5vsh1NOgVM1I2MMV4tS/zzYAQH7xjqaKO568KR2Qo",
-	"ntG8EtvmjlVHgzvkeinJkotYLhVi7RKuB0hkQwFL2/Vkc3v98+jk+orYniNcw/0FZEt8ZtbFrOMIh8Gk",
-	"F+XZKdDZPgGoYHC84bTOcDLu3ulNqOBCyPaoNA3wrqZ8wgVNHA3guHi7Xee0OfPnYfU+ThAID5USGcy2",
-	"dQTzsvjKXJhoKCim16Bms0gE5pCYQyHoXE0luCG40LKwXudwG4AzKnVfRv+yGopYYm4KHpysE3LmnifP",
-	"isDhuDDXoTFb0VA4mjs2g+Q+5SQ+JmxywKaszRg1dK4BEw9bQ5EdTVqbF4r5pWeur/1a5mlg5y/FUISQ",
-	"RIbFf5igaUwEczu2YDi+hBJqaST8Uf80tOEVv0sOKvSER8z6J60efnlxvaZ25ZwJLMDqyHRyYF9SB+bZ",
-	"PDcw17eGgQvKNAsQYofCRtAwxxu1dK/T7XThgjNngs55Y9A47HQ7h5BMo6dgi1erDvOXCauJVG6ohcuy",
-	"ErOyPmtewdWjYOYqK7Mt5An6veF2jndBcIfPjM2UcMFIM29SbTXBUIBCbBk1dMdSmuDnbC1pgvekeGEu",
-	"5KBVQWpwKXB75Jwh4tNF3Bg0vmD6xfJWNUrN/fvd7u6d8fLKv+9txWoD9HjD1p02bNmmLU4cNG57DVv0",
-	"2Xj11euGLdVsKD5pQNllo9f713fn33319mk6/vvVzePr1Zu/fflq8nga3b2mc/4ySZcXlL6Ovvz2Ujbe",
-	"/bAzfr0tgayBr3eVu2++MnsLPUuPkQxVY2bkOih2j4a3Dre/VdEO1XdqNAbf/xA0LG8AYcvOZ0jBS6UE",
-	"dx6erQPsVJH12/iCaZ8ple2jCHsVNDSdKKgfTKgey3TWAELu/8V3QePAim51MGMHYF+2ETNm43HyUONr",
-	"YWYC61FGyJc5NToJ7Sxzl7Zo9im743KhINv2E0VCD7UlhNut+7eWZGJpkqPGDEXxBa5qcWSIV0s25gn0",
-	"vDf3RDDcATIMe142LXrRQk87oHZubIAcE+w346sFW7HHWranAdhUVaf6a650DrCjQOxZnIGqrYVm80h9",
-	"JLe7iIAqx0WVkpg3rcBd6qCfSH6ny+CQ8sNaKBzsVjgT14pi11qt2mnbDGOH9lP1fVBnhc9n2DnHXS93",
-	"3WWH2tz1qnTENQLO6b8WzHEpZKJQspEt6yZpsYZqiFRZ0PPD+8pum2DwfQ7muHV/S6iMjcfRKTs5eXza",
-	"fnzUP24fdWPWPj06GrVZ9/E46o1Pu5Q9Lrp0vf6SJ9e9/qDr+kt6KIgFIMHqSDz0eiqHx0+6hV4HEnE5",
-	"dnz56LDfRWSe6peMaKj8YO1nqt4wv72zMYBGj/Xjw+ho1D6mJ6fto8dPnrRPT+hxe3QUHcZ91ht36Wkx",
-	"EclQz1g0vd5h53EJQWzQOBwfHh7G45P2aZcetY/GMW0/iePD9unRk+O4/zhi7PBkDYYs2/RiltOg8VL+",
-	"xJOEHhx3uqT5j17vjHzNxeItefvk5Obk6Iykd4Ne/0mn2yJfsOhWHvS7vW631+2R5zxlY/n2AP4KqqkA",
-	"69Vgqxfdix8lf/nj+eqbq+7y5VX37TfJ396+/FEuX34uly+fS/710xfY8/TH58nL2d9++u6nS34hurv3",
-	"rClBoVXo/jq8M7AAjrq97bq8UHACL+1gADyX6YjHMYOwy1G/v8tn1vu6/aeNlGLM5fsfjGwsRxW+/6Fo",
-	"lhjtVLrweT4pzzJxVkXjh3dlI8M6tGrtC8/BVlP7HKAXzQc785RqpUp9aT/6kAI3D7zuemyLYdSsaVG1",
-	"bD0u9O61cc0GNdet/9vOqBPJWcNKoh3luBdzxAQcq73OzbjkmV2p4YUHWKDtxrRBe/Ry7eFWOJKjqvWd",
-	"jvrxUdRj7RP6eNw+Yoej9pPoOG73xn16ODqKjuMTtmF9n8lRvrrd7x1eAX/N3SM/CRZC77cTPX8E8QFE",
-	"qxYcQWMuVYWAQAg75dqHuAq1kpDII5oAuwIQuUW4j6HYWkaFQQIL51IqdhqKJmSownA3mt4yYcz7NymH",
-	"yQlfI22z+n1UvgbG4ZnSn8l4tWeXe3viik1r4zhDWPD7NdYfuIoz45dVNWwb/3YixaRtfp9PU6oyMLfs",
-	"4O/ROrEKl/BdMSfBnOd3awK8t58A/wNLtV1JjdAf1dKsnIhjxdkOcuYzmiF+/obGV/d0+xtPpRgnHFOz",
-	"jno7fOI1XSWSxtdSQlMsfO94l/VUtJr8s5mIKG2wGYf0hf1e1uGBAwF/h/I/YboiSeBz+D3HdRlUYLq4",
-	"UBoECJnCQKqNyji3LlFazslSprdcTLB2dgVeXSGJkXEsdXkogZeiB0d7KEYskjOmyDhlzCwZkBCxRhl7",
-	"U9M4duB6qIA8k5ncMjZXQ4EjcptfYSMzK2yLgC+BK8tmzCDumU0Kg+8BOrzTSB4KBAaf8fkZXdknwU2t",
-	"WHLHFFlOOWTVIwwwtbEQB9c+o1yoDjnP7PH8QdSyXJHwqHtEhNQ3Y7kQcZipQClYBYC9pxVJcwck+6Eo",
-	"4dFvdaFdwqc8ZVrQF0d1eDfgljKiz071N71E4rQ2v/GN1M8NhXcWfF9TpYFU/wkh9P6SBPcxM11y2JyN",
-	"AmXNYVo16/wR0IYXMfg45q50pgQtUqiNGWzBqLLZB2SeypmEY5AORczg32ckzDT5gGwCqEIhZfheQS9Y",
-	"OXYyIpNt1u6FJD/I10YXoEWss0nDuwi8TEJCRNrGzTFeiDOaMMFSHg1FLdBdcWEIl5UwjThZTnZaEYiR",
-	"ZCc/KKZ3gxjENIFcwg0I0M1MUaY5nSysx1CASJSCWSFUEHykCTkZ2P9gKYlaRFMXMyYpjRjoitVQGHvR",
-	"5u1oQm1N9X4CbyhyiUfWmoLUCbysO8i6hMNpKzljempWa+e9TfB9C598gFtEzpLFm8Tn2e/5qWxiucga",
-	"nlrLv2p49itwPfTmxwNS/MJLeuuN7VSXP1TBd7LHBcNHrNvpYtH9k10sbF3Cr3WzcFuqCNdEyCXh6oO/",
-	"XPz6SvnPcB15f0sAG0tkcsH1i5fOXiXjhE7ueb84QOHbdnILk73va0FUOqwurSKv7uVhlEZFH1xML3Ze",
-	"LbDIA6KmcpHEeDcQoPgzQ741qNX6mH2ihqJK65/haOZyUNTT5CJms7k04m9AqM0zGwozI5IyvUiFImFB",
-	"cw1IN9ysOsGEqLsskPoOVZ4ONZec2l5VO9wNzPOoC67cjr+v6C8h6BzuLC8LWD8b5WaeRKrIkuVl9h/2",
-	"JeV3J2ieidie0tIBzVTzDiImn8NOGTTFhG/CMWF1nJjzCSVTiJJQrhFX5iD4kWmbuVuIYIde+X1FmX2A",
-	"djTYVnChGMs0YqQZ5hH4RyE+RWzptzHJXIonOMbNbrAIjuUj81kzjUeuONjIiryW/SyrXp6ztO3n3GN9",
-	"uBmjGtYiqOiAH5CsJAjnBr6ZvKtcoYB8u2T4gumss6jdv/c2CWvyCSobuw96/dOTbremG/zgpLux1bxL",
-	"iKhpUz+oyrSo6EUPKRTdir71g95xLZzA8ab+8pgdVN+bftCrq/gvwnrsnjVQ2sStYbvi+fsYv9sgHl1W",
-	"Yh3x6j0yOzhWSBOSdGcsnRj7aEaF5pExazb6W4KhsKIBoDFs6m4OMDKi0a1zRK9JPyqITQ0jimk1FFx3",
-	"yN9RGgLwiMW58BujeEVcKHbA69rvWxLcyIW+keMb/FvYykQeF3c05VRoL4ke8tF/+a//UZWFHhBm5DIU",
-	"mthsxkfZY4+Ildl51j/SozSZ7KM3d1wm4I+wcMPDRmkaTTj6RlS3rGd5KDBJ3puwmxxpgryBp4eNVod8",
-	"w5bZlMChomVmsBi7E5HrYLZLmsbqbD1RH3xAzolgCwIgFb8O6qjpbZ9RBbz2WdBLv/z7v8NaORVilYKx",
-	"T+u28qxCBxlSzRV2yXW4SUWMJOe05CnmreZ1KWekWlMRRVcKKjSGYg32Ce8Ec4B5Mnq6APOEdQBihfnl",
-	"jvg0SRmN7b3DcDWiTiBKE1RKLlnqoHIjOgea+1b5lp7Cvn8LCwtkEkMqrGBLqLvy0/lskVAhP9D1GcZ0",
-	"HjcVaxLAkd/R9VWlwO/rAwNx4tCBik6qpxmQUXYenMDxPVXV6v9dDqABcDWlWH0GxZMyV7WUA/CcWYAs",
-	"QslYLlI9dezhf7ZGSx/W6lnAy8Jp6Ys4KS32imlCDSO0p3KRoqywtmjBw1fOqtzdM1cBX/WrOOg+WmMf",
-	"rDVmneXVttgH6x/8mEvwK9ubRvbI1AOO2wpIt98NvdL3t9GFVwRGK3ns7NWdajnjEcDtM2gjYe6kkZyz",
-	"gbkPhyXcgHSjc5CVk2GHYnPfX2NV4Lds+9/sAxVdgLPBim2AQUXbiBzEHgufurdjcINNUaqSGQrfqKhr",
-	"1b+bry+TQJ6z7742ge2GXNSPfCJwm8zCoNS1pBpt1zX39h6acb1HdVUSvC1swirrEeCCjGS8IjNGzU54",
-	"rNdpvHtgX2ev/6DOzk0+zo9q4M+qBpBzPFT7KJVK7Z9b5ov5DaUHBRnc9G5LAVydbCOe1jbxDHY84udm",
-	"JfYWhLkZ+nDCoW3WEHK4NpkpYWec1vYSynKpWrkicmsJJampoByKjSWULmjlxyUQAuqGx+GZywCU46Eo",
-	"R4EUn82TlW24IhiZspS1OgRAHLhmM/gLAlabmx+MEX7x7Jpk+xeSebJQJPscXinhv7BvBaajWODlkMxo",
-	"emsLTjN9KZfCzXynksw1LbK9LBNKMEtEKtZi7hqkr6g2dAV8vvTdAji3S01mObvoY1Xm+xUJVQGwZhkd",
-	"/dNCic8uZUBeD4dGQudaztuPx4e0hII+aNgCPiIFlvy5tJDu6GR8zJ6wdn98FLWP6PFh+5QesvbJuBef",
-	"Rv3RY9rrVgBhevM5ve4+GfT6g6Ojf24ubPS7DNjckrUWAI3e6ZPOca/T63Y7/cMyzHoh98X/6hp2/kNV",
-	"Ov469ZN21PqMnbwadyeJUFuP+fabn14evvz8We/l9Xfdl5+fL93/5bWYn/FvZt/1/nk9TfarxSzIv13q",
-	"MYvXtaSImP7HLc98oCKp6tvgvS2eg59zyNqNGfXungsQSvmHqVhV5agMIPq6Z5pph5xnQ0OwBnzZaFlx",
-	"pQPA2EGfdZYZSWQBbW3vJHSn6asSSgpJmVZimbsmVVLkGSXGHtr9mrlz2rnfSeRjSsevk0WOjZzFaq+T",
-	"tG8aud14yAODU7jQ0wOMybV97NCakkabmFxw6WTwqxjkg2BkFqdBPoVz2qRkmUoxGQr3aw7cCo3Ka9O2",
-	"W1hakhvF5lR5wSuvn8dZ4bMZgtMivTOfMMdNion7ew4dq4iFPfSS1ecsbbuTO0oXmrUx7QR+wRTRDLkM",
-	"UA9TWzLDYotj1nHD3yCFXfu61plZusXemxpJJDFbzgwE+FcgKfqnJKWa3dggXhUeVkAszikEX+10Kis3",
-	"YQKv8z5v7xFxgqFKoSZLcDMRv1ex71+yRPc6HTcimaYs0u2pTBVrj6jWLF21laZYylnsi9yg7VFKRdwW",
-	"bOlXc+5TvVmgwl71mzWCMWNhKEZ0vUT0Grd+CC6j35sD6Ki/Q57ytZQvqVg5xNnfpePI5g1XSlVf7Jsh",
-	"rfGUYzfXCutrHyU7Q4NrY8lcCTO7ae7kbSYiGTPro0CMbExVc0+HrYAYulDNMzTxqyWdTFhKvr34pAx6",
-	"HXOayEnHG28ofNDtDvmMTakR/Q4OKuG3rAzNyVEMhQMUy/YgDYUNqbgcjMArMTKMqEhzI6AypNKg0K3F",
-	"VD5Yg0q26M0WsHkdCBldPiVs45ad2/YCpaCwxjzdsL7FlC0d8sI7MROcZbrJtb8aCq7dPIxWwbFVpSPJ",
-	"0Py5TGeNfa0LbMxojItgV0sk73GDDo1dtNLb9nK5bAPLLtLEcm1ZTTme/cIweFFbwanol86Ar6rgBwda",
-	"5J3E3VWX4/hKKJQ9NFa+F7vnGmwTmLdMXAD+628bsDjdRbzmCSeXyOAfNddviQZZDBe6lohZvwXvzIxR",
-	"PmzUTZn5WK2g/g59Kdx1IpeCWOCpqZHhFMzJLMqx1iV3KGyb3Ky5p4NQPhcrYuztRcoA2nUhAIjVFXDD",
-	"VSRbTjAU3G9lAm/grSS7D2wQ2lyQSEIrfQ1JRxkQce5ZypMTy4n0m3GFB1BQS9xGEs2SROVCP7uY8ySx",
-	"IR/Cx2QhFgoL7UsuUpvpudY2a90BDP0Ph+LRo0xCdx49Ip+tslYjI6ldyY69gelFajtpYiZ+vOqQN9tb",
-	"G1TgWHNFuFCa0RgaJVDDE0OxtamC2NgiwZBjQ+cD2zuh0MoPWyCQYgeEVlCp+gMSvqRv2+cTFpJPM7xr",
-	"By7hMvBcGzQHKj0UWdKwqxs3hDsDjHELtuyZEuh1UhLIUtkqIZtbGNiVrZHrzBHKe49UNFQIEB3fVl5k",
-	"AEMsmkrc5mK3BXMFxVm2RzLNTyqsFDHWLUtd+faNYas3ZSMG8lWr2/ttKr9QjBEMwlXl0UCpR35pL+Wq",
-	"2p4qfh7K7j1Gm5VJsgNSyHwNiJdSc4a2Z7m/aYsgfPeuLUYNNSCZ9owI6aPL2zANnuLLzOJjMRAya2Dc",
-	"Ic/BKUGMBTOba8f/C+EetfghTSpWJKIKMr5ZuoIDSkXEiJpSSMw1whl7GwzQv0HL3g0HaWV+l1onWZ8G",
-	"Mknl0owRs4SuAlvWb1h0zQtiW+yU3CA8xn4HgJsrU2zLDYxXkPuoW9gdKA7XDZpPprkvCtvOOM1h/UK1",
-	"VvILBU7UD9JKrvLdZFdGr5YM9sSQpcppswnPb1dreF9zdy+/zEeL96PF+/AWL1s7FFj209ps8sqF3p6b",
-	"6Zttaz09vehRk2uFXVFaRMsJ9rtHx4P5y3Iqk5IxTNAW7pDzkjk1oyu0GkYOZhBttKGADLymTEkkZyw3",
-	"QdzrqM6NMVJQ7LhUUmjmNBQFM6VsHNj2GuFR95CA2ZH7wjmWXLsYmpbSth71iJH7xop5nZiBBNahDca1",
-	"mYi9FG3bvpQK7IzRyU2N4hrR5DS6vWRw23otbswta9992nWOGihux3Yya/Zgq0ZrYNrlfirjqUrHQMf3",
-	"lP+GfWyXnmvXedWr6khsq59bhllBBS4qoJsU27c22OrFdPRFxF/xF8//+ezy+m9XF+pipjGYP1NvL/iS",
-	"x18my4sfJY/E31Iq4u6F6HbY6sVP8ZsL/opfHH73U5J88+N3h6+uXpx2on4iRrPn3fgfL5I9FYhc6J3S",
-	"UNdvHTbg5lhnxAxrATtVZaRuCZVOqXLvBg1sXAUvXjHdzrvJVa3FPnwA9TuXhf5zsKCPOaZ/3hzTZ+7C",
-	"UoxwblVLbZok21VTfToHyt7AXPHwIXSzBP5khpAn6TL8A5tpgYn2U7nElu3VcTDylCaJOW1cYxWrUQe1",
-	"Kfq1cvU8ST5slIwsvPPAKBm/Sz6uKNrI6LKBobF9cGVi9KXlmQyfbs2+ypufES07VegKL1njA8DY+pAx",
-	"1x8AZSsPc6ZyzBP2J+J8B05QJsEGjnd3kHbKFNMH4JxMZxvSdKRQixlAjxdfdS2oFReTBI5IgE5jLibo",
-	"GHZBUSLYMk+P6ZDz/KyW8+mpL8fPhXO4BOgnk+lQ2FIE+/Us2aebedNhctYR2dnorapKbUFy5Fkdiun3",
-	"S3DJ6Ztv2zVesNwFKb8gWmJVek92S2Cx3Zkbg8bp+MlJ3H3Se/LkKHocnxyf0v6YUdqNjo9p3O0d08PR",
-	"+GjcG/VH3dGTfj+Ke8fxSdQ7HnXH3S7tPtnHUi7Qy9LwwVNhMNhQzzsPkgzz0Vfym/tKoNje53rnx/XE",
-	"zO4CzR7VeoF2heCdBOVWuyC3/E9m0RZM3F9zIwxFDt1qWNHiXGc5dxblNQ/59bvmqr+covNFpuBLwEQ9",
-	"9wlFrLhT0nwsR7sG8aclYWIxY5By4WISG0Ucep2c3706kxfI9XACz6O/5wxQt7bDNBI44eJ2N8/wfYXQ",
-	"/n7f3U2ymTmFE2PNXIwLLFJI184796xpTrN8uNOPmOtqr82Gdxp7QLviHGpsIrsLID6zZsPNjBctl1YH",
-	"N+xqmGp9lKK/GylqZ7XOa3i06sWn9VrVy8tnbx2EdLlTNZ5oI7kL1yJQ0/Bz4XELgr3uTI7kjAXoROaK",
-	"yDTGmot5yiIWMxGxAEyloajuXW4joQCkBR7o8OeCR/FdGBAXnXOlGtZN26yL7sMbO8T3h8IYrHI8Bvjs",
-	"yng1+LUVs8ad59b+RCF61FDs7N9eKyNJ5GSC0XP05dt1ZXmLFtGAWzzFtT2BhBGms35C+DrkaVZmEtiQ",
-	"+6Vr0fvoEdawukHhNuwSbaD7erHlt8XdwnbbQ9GEtuzkU8BG/qvXaLx1VteqHR3kWSdwmjJsMc0ZpBEt",
-	"aRp7QGkWF349Y8J2lJ5JSOS/XkpDu6yWwC6HKQeFicSas3Qs01mWYAoJRHm3YkOZL1IaufUZ6lyyeUJX",
-	"roIBui1xqlmyameVndaXAGBexiyZylQPxcQbiDRdmkyvS1QLYt54lcf+8SMm+EQAwjsePhfwRqbw3NCf",
-	"KPLILvJRRdt5SmyOhXecO+TVQiseMzRV7IwgzOLPQk/Z2HIZBpO8mIkLxmD+71G3Rwon6yZlxrwJ8VHM",
-	"+7HkNM9GMmbK0DLLirBXQAAYCkkTrn2QiUE1ZKggVxk5yOLWmYeO6V507BCSpuG8X/7rf/rsZjjRMdiZ",
-	"Kzg3SprFtsgLUiLwXhwbVq1eTlMxw3nyjsEk8vtpQao0R7Qwecwlsxboas4CMqOJYTvA/XM6WqYkD3FB",
-	"uCGrCtiapFFpBXphnP9UPMkImIpA0mVRYOX5YL+LGJKd/U5BJJRjqiKYBKoHzxxYi8LmF9njb9SgfVLI",
-	"tCjNa/FPPtA8hz98mOh3WoliGRJtLuefTAsBRfyxVIpo9COrYGmjbybZ1d8qWMrTjaYqtpja4KzM2iRa",
-	"q9SiyjNBhW65TEXnHs+qUqCkF2FKzE0+GIrlVBLX5KpY1R1ir5ViW0VS1VVxKHZtq0ia5pk2F4oJxTW/",
-	"Y60OuYTVopAeiqxgGADrs5gEFwNw/hJKIB2LMBHPJRfawx3t7K8NkM7gdH8/X0C+YZ4zoLA5UG5Ybnji",
-	"7xBcQWBM8lSm8y0xisoww6+SXuao9IF3bvyDB398NjKnGCvSwBVsV4wmHP7uW5j3Vmt/9PaLfwRnCB7N",
-	"kh4o8Ei1npkymujpT7VB4XPbIgycubaPIN4QgJDAYAshuJicYfG6EdokZnMmYiaiVWWU+Ev70ff1SypN",
-	"9UKZM3+7++HCj9cdL29dNOF3aE3+xzeapXfVGFRX8BeSSqkNpRepkWYHjTLYyB0TZlHzVI78UOk8oRpK",
-	"kaBX9v4fMQw0YzrlUT3c2kv8u7PRX6fQ8IwtFNHsLQCtSWMBSPCuzaj2cgxxRpDe6JWU2FiJYuZGphmx",
-	"EyCJOQFG5jXDl8+uLy+eXt2cf/75ZehafYLnBIYEz1TKAAvM9frkisypGdjxexFqxGEbnL++GAr3pZoO",
-	"E3bF27nbEOBgnlBe5OvGX8iXz75+TaZaz2+sLaJutNQ0Idfw/7+8vn7tPN7G2vkLuf7u9bPKFyzewlBU",
-	"/PHnSMbs06GZ2bARmG2R8afDxhfProeNd+SoD8vLD1UZQqs6N8F6lOyudO4FQPI7P28ej88yXnjIMyfn",
-	"TNA576zoLNnYgObVnInz1xckltFiBlEXcy1Bee2O15IqMlrwRIPns1Je22Gu5izaT2a7CeZMROOY4/X/",
-	"dWq+o7kZB42msubJpn/Y6WZL6BCj8tERKGzzHARwpARZs2UuMnShGPnu/OXXbbqkKSPgiqJaporEzPB9",
-	"5lUhIzaWrg8EZtF1clw9/EAdt6/Rt2k+2fojKA3MtOFqbY0PzMuQdr67/eGpBmNaR1QgHxOd0vGYRxZ4",
-	"mWo6osrF/VQrIOFx9zBEOJElV6ySzy9xLh+gWeLWC/Y8jVd/BA4z1Oa/ml2yFQe2kElXLJasx4MtIL7a",
-	"asahAE+KxXHF1F7CBZozHHqAVAKVlrKEAVU2DypCAgRW2cGmg+LukDBHVvQhUQHM0EaH9FSqDJ3PVkie",
-	"kbCEy2jfLqEshsS9jWEUW+PsPFlNmZYGDpz4RDDXNH+4VQez+mAt+T5CcJYhOFGP/kkRON8FWxnh6Lr3",
-	"JO+uW80I3cIzHiNgJ5HC/uNPsOPHtBf140PWPhofd9tHJ73H7Sf0dNTuRr24zw7HR/R4tHnHj6+7jwdH",
-	"x/bD/v7Zz+yAtYpP1m1vv/CFte3Fl8u/gDjdq8mLOeRbc5dpAc9B/YlymAH7U2+ghacJs5/QW/NeUJ/l",
-	"agEPHVuRppHntrGaVWFyoVsdcp7V6W8D8sw1ZiWQ51CAAz9LYC4iecJEy8CHXkidJolcupA6+9eC39HE",
-	"ppElcjKBCvqFrofu/A9jdn7gCJwfAvJ/FYtuPhHvBd+50bI0HHD57OqanL++6JDX1hzNYk2KNF+8+eoq",
-	"IOg9Ddw1P0Bjzd2UWpDdb11OWVqRyq1WB9PiWa9YAwuWsl3x+pHOw2RBboah1WhtL/u7XOhiGfaMCjrB",
-	"fjV56Ai8wevw7Nf1ssJs1Zyl8BEWt7mwIqPljZrt0/rI5/GMi2wNa5tejmL60P1ntkmvglAq5IuNXXA8",
-	"9NfkQF6rYOetdKCJt6GbdgmuAwsRs5SEdoNCf6nZdeXdD+/+TwAAAP//",
+	"7L3dciM3sj/4KgjORpjsU6RIfXWLCkesLHfbane7eyR5ejymQwVWgSSsIsApgKJoR0fM1Uac2919hN2z",
+	"77GP4if5BzKBKlSxih9qeaZt98U50xarUEAikZnIj1/+0ojkdCYFE1o1+r80JozGLIV/ntNows6l0KlM",
+	"vpVXWqbM/DlmKkr5THMpGv3GWbKgS0VCIdvKPBEGREmiJ1QTLW+ZUISmjAh2x1ISmQHjTiNosHs6nSWs",
+	"0W+49xpBI2X/nPOUxY2+TucsaKhowqbUfFIvZ+ZZpVMuxo3374PGecJoeslGKVOTcylvecXU3ohkSRYT",
+	"JoieMJLiwySCpwlXhAsyV4z8+q//m0RmOEW4Js3wNb1vn43Z512zFDplRJj/R0VMZlRPWsXp39xcsWie",
+	"srYd/gYW/fkpeUv15PM9OuN7d709OteTU5INfEq+1npmpndK8PVTckWn7Ipr9vmVTnmkG+uXf8l0ujwb",
+	"aZauLvuKRVLEimhJFpRrMmQjmZr163TJxbgw/4PuOrJPueDT+bTR7wZuDlxoNmYpTOKK6a12gOuM6jql",
+	"Qs1kqvtEMa0qNmYgmmENUX/91/+spSv8vpGyYWsgqIgDs/2UKCAWCa+YbuMqQoJHILCTozEdJoycX12+",
+	"KEzxa6l0O1LpaHV2pSnVTSQgMh2IMB8jRG7F5w2HytGo1RmIbTiOLV9Ohl9F/A3vdDprydTb754cdz+Y",
+	"Cd8HjRlN6ZRpJy5UOro2c1nlg+sJI3c0mTMiR0BWj5qkgphAGrKRMuTSsu7qKYe3SCSnTJFRKqcVnHZK",
+	"pJ6wdMEVI3wsZIqiiZsJIws0goY5+41+4+9tM+M2Lq9wROj9KybGetLo7x8dBxVH9Ut2xyN2EVeITqI0",
+	"8FaUcCZ0O5pIxQThMROajzhLHbViGCIgIChjPFDm74opxaUA2aQmciEMT/s/JFzporxK6EzLWfvp6IDW",
+	"rxWn3L6Ia5fa7VYt9Qo/W7XW63xWnynCS0qgOzweHbFnrL0/Oozah/TooH1CD1j7eNSLT6L94VPa67rp",
+	"GiGcT9aOecPjtQpkJNMp1Y1+Yz6HJ2vnfu0E1OoSvpaLChbjisQs4XfMsA8JhzJehqQZsxGdJ7rVdzvy",
+	"8urNt8T82DEnHgVN9qM7iGUdJc3fmrNkrsqHphWAECNyyrVmcc7i5hOg0UYyJcNULpTRu8BfCiVJzZ7b",
+	"9bdzAvj0+99SNmr0G3/Zy42FPfxV7a1QzpDzO8XSOj6YK5ZWMMHJcD8+jHqsfUyfjtqH7GDYfhYdxe3e",
+	"aJ8eDA+jo/iYVTOBGfBDOeC9eVnNpFAMpNkXNDbShSnghEgKzQT8k85mCY+oWc/eLJXDhE3/6yclQerZ",
+	"xcAAQxrfpPkIaj6d0nTZ6Dde08RMhsWwWY2gAZIRvxKbOflvBo2YacoTSzr7Z9xmroiQ2ghWHgODGXoq",
+	"TfVcNfqHcES5BtJ+QWNymY1olz7Reqb6e3v2CMWdmN25Fak9fxKGOFzAd25SpphGoVxc1ndirkCawRN4",
+	"OioWVzVOaZEzqtRCpnHbGwntNVyqTMmEKsLuZ9zK7MdadNXkgDW2OwlvcRx8ZZXv3eZFcp7EsHVDNDA6",
+	"5FzGTPVJ6FE9JM1pxikgPoy1YP4bdj8gc5EZJ/aVVkDCiiWEpFkk6UAgTefiVsiFCMyJBLJakoLNYYxs",
+	"KUaJsQN2PgHehrMp5cmNpisbzRWB38zW0sSsxQjAMVearWzrSb6t2aS23FP/+4+/kzgXhTqZ3XOluRiT",
+	"mGqKm0pC7/shaRoZvWbVrY6Z4wuZDnkc4wl7gOgBu2lEecLi4hlFDTJh0S2xP68eUP9lb798C4jEkqHs",
+	"mVIdTcrKqbh1B/nW5evacu/8uZidGPmEyZf1ZiGMsSSSKmk68j6arQa0LY0iOReaSPO6IlO6JLG5unL1",
+	"eCvIv/54ciSiScJSmK/ZAzfnTIhk37T8hs9/pkgqE5bt3UDQJJELwnVAWGfcIZRM2XQIhCRUIFXaYIIw",
+	"Ec8kFyBfvC0JSZMOBO55eyhTkR8McxzkXJsxDYeYMxH6HBQ6EXMhNEsFTZ6nqUw/SM5wO9INg6G8zT4z",
+	"ko7dz1hkTCX4mcgomqclMXPkaw83MXLF0juWkud21C31SGEuj7HxxUUonBQM7wRN8aMhSJJXVGk4HR9E",
+	"2oQqfQP8UFbV7ghN50qTW8ZmhGqSMKo0kcL8rPkdQ1Y6JbNUTqVmhAq4eDl20xIfICOe4nVlS7lPh3Ku",
+	"+8OEittHk+zRhIoxIwtQ0Qmjdwykm1tnxteisDbcgoEIc0qF/S3Xi+fgW6lfyLmIP2ifhNQ3IxjF2yZr",
+	"noOogB+LFD7MKfyt1OSFfX0rNs+/93iKVcl5GuVSCnWqsU30quRTjBGuHf9ns0HWf0uXiaTxtZSvaDpm",
+	"H0TYGY51o6W8SWC0dXY5u48YixU5PiTf8C8K5O55usROkFxLSV7ZQbci++psHtuucdcLLSWBLzgar3wa",
+	"aW1kJI/Yd4LeUZ4Yk/SDyK1wuJu5N16J4MbCGlLF3CUoZTSamAeLAt0jt50j+a4w6FYEr5rPY5Hcjk0i",
+	"KpCl07tsHxRJ+XiiiZCLPjqCvFWD+Y9rDgYiZUrT1BifATECSo6McSpYZD6l4PxISZRR+E1DHjZlAo5V",
+	"/lR7Qbm5GvApk3Pdcltesfjw1NActPqCKrJIudZMnKKLmdCRZulAhOCjboOTOrR+VuuC8GIM3kN1hLRP",
+	"73k+7/eex+YVn3J9ySC08IFch66kxAx4k9oRy1eWuWJpZriba6jZlym959P5lIg5GlAjpx3smOqUKD4W",
+	"sDMsUWwxYSn7KPRdcTkyiZWv7z5T2dLkiCT+isDpqCdsIPJnwyIJKbBVaJg1jJlYhpmarCQ1cFXmujSM",
+	"FaWMahZ3yBUfC8NtwNliIJxGRccoaco0s1hJyu7krXmYurFaZEpvmTF/5dSqWzBCL5Sar+WZSreOjJcF",
+	"J2F+DfnCSM0swpE7Af1LCR0qmcw1u8GrtroBn9R+d/+o3e2190+uuyf9g26/2/1HI2jQKGJKOWdLI3fx",
+	"v3zxj+eX13+9ulAXUz37x/nF8cVU3V/wBY+/ThYXP0n+/d//mlIRdy9Et8OWL3+O313wN/zi4Pufk+Tb",
+	"n74/eHP18qQT7SdiOH3Rjf/+MgFXHE6Ji0b/wNjCPE5qJtp7VphoIRSx40wjsftMPa/v1s5jmNuNPUpf",
+	"MJraKBbeX2q29LwUtiLNovcXrkfWi2s9s3/83X486m8txeC8Xlr/bOX1iAi2sJsyozztkLDAlCCF6FAZ",
+	"rVd0lnvhyYHwNpprGyM2T1bEBwkXSjMat1Z0GsTN2zZwvkmrVQXZMbbazqOq6wZYicICda6lfE3F0vo/",
+	"1QcpxpRqhqK6pA+lJFMqlpm54iwALshBN1P5voLb9xSced3MkWST3NIcK8znMRThJdWMwIDWdmexs378",
+	"b4UFC4dUGziPZt58J+hcT2TKf36IXQNfd77gKGUQU6SJKoq3d6kUY+uPlGnmeF/jtveH8ljhwrrmV4Yq",
+	"mje9fPcLy9vRPe9Pwo9NVEQlvqDg2AajgMUEZezG4ERlWMJ/14iGKVcK7G0vLlEZk3ikVbtwRC6A7ddu",
+	"nJopLv3M/tWLBo+Yse5JbtuWCVA7cokWbkg7EuE6txTdZ6zNywWhY8rFo9Kkdp6P42U9m+uJYTA8Y9ZX",
+	"njtYK/gwJM1EjrmAxIWFOVYDAR5GobOz4IdnXGAmY6Is1hM4JvL4FozsjPngG4bibhcgGiZiFhcDQL76",
+	"Czyr2xHNKPwwIGEdMeGlwjA3KZsrcPw6M0hC/ohijIRv31xdEz/lZM8+lDl7vxOzVJp1mEvkc6G5Xj5Q",
+	"ss1kwqPljVlryqnQN3dcJuauUDwCF3HifHko2InH0GXerx/TY342GjG82hnqkebhwX63S6ZctNwN3n4o",
+	"f9B9kjT3u71jfLigE/f9s+BRiFgSbesWqp0/5Orgr3Kub+ToZijnIi4pg79hgs5cKx4zax/BU7WkKg7m",
+	"UQlMySkXc23OCziHh4wMmV4wJkjvCC6PQDpjiKapNNryh18aI86SuPR+I2hMDUHG5sNrh3r/429H1eJS",
+	"DUHhlAGnVobarkDKkPyp+ojb6kgeKZ3wyMmYedifkWhCUxpBAlYlHT2FvkrD6nF+EyKurvDxo+pckQVL",
+	"krbLrZhrp5hzwb0yDwxhAbmCLO9vRvXEiNh/zlm6JFmSGxmmjN6ifwTndkpCJHoImVZqIIw6JHI0YiLm",
+	"YkxgYCOUq7jIfNuJ8DY+YJPkuBoI/xxGUoz4eJ5Cyoh5NSDhlN7fOF/MzYylN3NlzFD72kD0fv3X//S6",
+	"Xe/jq4IhJM2SPPNl5UCsyrBckqv5zNyTWPyaxZxeAxd8wB1jng94MzUj4l3ROwjnOHTbfCo/CyVvTdHZ",
+	"fuRzbzY+gRmTaxx/K/6tmd1v4Xb/TBFLRGK+4fzbRv/PdH4vqZ5R2Gnk5wrE+xk65y5lUpW77VKxIDCM",
+	"V12eOudfh7zBwDiNp1xAgoLvG4TkLTGfNvo/NFxsECNcjR9X0qsCNxHI4LR6n8YxNzOhydtUzliquVHu",
+	"I5ooVkWl3M/o7B5k7ICMEqrRQS7vWJrymCnSDMU8SULyOVFLpdl0IJw7DhN74aTB/X4k04gFnsILCE0S",
+	"84vVQEHu65yxtA0u09ymnnKNHoCZtwjP9ePUWGUqXL6mzEpwS/AmcEpKiyF2LWYPzC8YccGUt3KidrAy",
+	"lZspvV+dDoSglCaQFeBZStmEOo3tBucVCcBXU5okDxg9k0A3W9LTDZvdddwGYyqE+1oAbngU5QWKtjbN",
+	"o2CaVM4BBKmNojzS5zd/NGck+PzjM5E/he0YqDCRzevaknG2GLVSNVZIP02mUmlInkE/VjHAMWMpyEeP",
+	"cHNhXUHb0axyItsRr0a/77DgLem504eq4jtbpgdDmO4M38BkW5ep+0PZ3F856rXnb62AqGCvCjaukWA1",
+	"UrOOudbtwTo+qCFprkDl8CcW6YIChed31J9vBCtwN4QoMfhnawysAAkIVXksTTGjIkFC1Gg3P15Q5rV3",
+	"rijDfZSJWJlrh/mbMUAx+pllZsdUs7YRnI0K+8HGArf7EMTCWUyaio9F2xg2fMpa238M44oQ4KgStqFX",
+	"IhESiCmYyxT6f/iIULFcIyBWPoNZ7KvG2WQ+paKdJfnaYKf3VIB1L5DEu9UH+ZaVGRuS5StiRdvtPR8R",
+	"DKtgygZ4h1i8/b7w2Q2N45SpGi2IhQ7k4i2xjxW5go+F0SACIkDbEUzdWC9e5RIhCA36gxc/lR+q3GUM",
+	"SdYjm8lkTX5PzA6lTBiF2xVkke2+VvvRfDPxjGVVJWCC2BPxmXJ1geaPkIngnmttRRmYo1nSdtu/oGY6",
+	"ytt10uQ6myKkS3C93OGMugmkN3RcuT8ekTDLYQwpL/9OIu0+vWp+XXA92f6DEISp+iDV7sIHjxRojS/V",
+	"DVknOHjsCApr8Gc/ZIkUY8P8W0iUFYOgEXhVPd6qikLTl9QF6VAg/eqBWuWegoIpcfequAsqFWBBXGxW",
+	"4W8pZiXuqMZndMxKSttwsW+6BmjYpiwC1WTPVp5vVNTlXLNp8R/rzLmSGfI+z05KU7o0/y3YvTZkULLC",
+	"6D6Hv2di0DwLK8qMbCmseaDwhy3Yvsw8sIziPCp3Yx5z/fzOuat224WURTKNWewShqUxltC1QdidJ2g8",
+	"b0nJhMqs57LopJpM6GzGBASDOuMOCd0ozlq0Lr35zIhI31jPzy2NtLSWJl9TiEcWE2lYhMXZFpjNsVdE",
+	"SKySYjmVc0VwxqrqOG8UTFuZb0g4t/ZdzDVNOca2q7cRJ1WyrzDpUc1YxEc8InYQ0kSsAsWilGnV6pAX",
+	"suD3GgjnD0vRr2/J0h+IDdtEfv0//k8S/iKTOCCCLYI8RnRj/ub5W28EW7wPAwLu5PAX/9ISkPLFJBiI",
+	"ygtGQKruFu8h6Fj0CHAxEKFM4nAvFGxhLrpCer6KOl+zuxYPRHYvbp2uUkHd2CjmzXCe3DoqqEjOWOAC",
+	"nDfwxvvQvI5OxI7lGPe8ZeQAfJWFB5G6qw/mdC59hDS9xQ4ETRkJfzHDBoSrG8zcfB+2vE+kbCrvKj4B",
+	"OgmnFBgTx768bllloqyub/VV+06n9IpVNeYVqnBnoVY4tGPZonkqBsJLjYRofcsf1qjQSkrDsAGp5q6B",
+	"EGxxk+eCvQ/RDboiZ+ukD5z2Ha4cD7WHnXcdMEkiCmZ4Jm22sqpcVUKtIKVwcFmc1S/AsoIMlsBiFgi2",
+	"2+e0jaqsfvCWC7C8snoJN4OSwvDC++afZdfOh1iqj0TdKsvPqsayDitTprgxuRpYZwl6emi9TfCB1hk1",
+	"AyERFEghQ6PHMcBys+V3bHx9MU9uL0EceVX2O9D63YRHk9xXWzS2iJZW1q0SG/QOkga834Z4Cd4r/PFD",
+	"miRh32xgulzxnBX8ZYUKSy6iZA7pgyFkqKuw71+K1KrhjonshkeVH1HDOeEYFfG09xUkPQdL9K0N+T+M",
+	"rHDUS2lLLvoFGbZWhhVpat+4ydINqkWII1L5Ax10kTpwkV53/zBoTLnI/lAhr4zuWf85M9tsCc1nv/7r",
+	"/+rt+5kOrfJn958VvvpsE6uvrLo0qyq2Pwfx8xpMgYftECY6+57bjK61V41ahwAr+ANOiTBKOOFGhjd1",
+	"yqeQjpbIBUvbEVWQX6aNSrN5FCwmw6Xlb6hHbYaH+/ukIstC0CnUAMN3rF2SewKpcDq7hbHWcSKHNEmW",
+	"ZC74P+estFP7R4dVHFHpRfXWGHM1S+gS4LzKI3a7GzluPbc5TBPBNafJIzNe0Eht/H6LmzmE+su86pwn",
+	"Pq+iAwVGrmLVF5wlcVaWvaMadCmxkACDwQbP41nkTpusVEXVUiaNS9HBBGOXluP2M0eS8Va5QsksD6ry",
+	"3s0VJm9iVQAvgSdtysBaLy9wnfkMqoj+NaOJ4YGdCP42lQAkomwwt6TwbDpMeb2hvLUHcQIfXRbXKm83",
+	"LsiOXLWOl+++2fE2TmbzYcIjRDp5x4bkG7YkzcsX5+TpUe9pq0PeeDXUCNYwZGSWMsUqvSvJuAqrcCxT",
+	"ridT0gyfx19enYUAM/b8av/oOGx1qsNOd5V21B2DMfaPjnonOMrbdv0ot1UXB7NAc0kAhAQWY5a0Qhfw",
+	"y3fXltc/UyS85XG11X6LiTSr40LqUDN8881bdOfYmQYkfH6Of4HpturuAqujvsXtuWVLAE1shoqPa1Z7",
+	"v/btexJJmcZcUM1Ic0gVOz6cp0n1UMu1Qy2rhzolz8/N7wqyk6sGLjHyLWQymk2q4eUrtruaLjDyFdM+",
+	"M6+wq5nt1jcAc7hWTP/yksyAVat5JcdcvJDpdFepfjbXE7Lf6WZ3zjY6FTJVN06psKs8fnp4Qv7//++w",
+	"c1CxVrxKVt6lz2yWGxgBHibfCl/At2rux6+tlA7dzKyYG/M7Jnwbu8JS21Hdr7VgV4b0rh4PWrT56EYr",
+	"J4vsbDCYSvySjR001hqwwD4Ps1yfQ20Q4qhaspFrHw4JESrSKdVtwCgyxqfDkqViCQnU85TBRtpwK50y",
+	"Eh52e6SqJOPBhjBpGmu3zYViQnHN71hrKxP0w3lmrQ26yaar2S851w/bsDczfDBZVuAeFuOoZMiMlQZF",
+	"KKtkL5UHr2Y6FIfObu+EYk53iVSH3ZPjrW7EeM96xR90DYYr+fZ3rN2cON8pTKhaK8NxpB9rF/bWGA47",
+	"66UZTeGKgm5ztM3RqjqFxB+HKAmWO+BMYIirYl8zb3mFdQlfD0nM4Amq7YmFi2uTJonNNc4cI0zEpy7u",
+	"bj6bstHc3DhPSWjsxRBKzbyRptWpEw+5KFWQN7sj7ETaUsIOpO0bccYxMb1IvNqLiGE+++Nm02XdZSJ3",
+	"BSmmz3EyD2CXCjBG3yPky7PiCv8TPhpbaV79OZy8BwdsVlSlMI96+5sI70pEN7p8CrvwQJ+PugWbnZZ3",
+	"I5v71mrOeUgfaCbgyJXLtCUOO65MEGMvnhwePSW22oLEMppPzaWOnCNuLRmmVEQTIgUJIxmzCsWOVSRb",
+	"FWGcm0ff54UlKzC/xUPM7mcJFRjpBWXAlQOPExELnGdLr3orCKK8lMM/Kwzr6rZWLjosbeNAXhEZPkya",
+	"4J+oqmcC+wqLifBZOENbKSXP41MRWTB3UyqiykzF7y4vjMBmQBMHYL1EuhToVYz0pbydvVVFmTrXhWHk",
+	"r6+v3xJ8gJjdL3gvoL7Y1iM3+kcnJ0GOZd/rdqtSm22hUAVG90SmOijLdlvo5+wDx7tm3KIfpbq62RNX",
+	"lXeY9SQtfi8g4frqpcG82z2IDJHgX3h+8hnuXnO//R6WhaatuQJaZ/sb4PFdI1XO7fGuyFxFBPUpjSZc",
+	"MO/YAsqjGRctHLueU4eF7ckUqN85I1EiFSAr6r7v0laQuCqkDdTAiE1KvpIE0gZvGZsp5PKEKz0Q7J9z",
+	"mhgTFgv3YqZyUHYz4GeK4PXZAfvby2gR9DnKwZ+KeKxFNF0f23QF/7J65yrLwxtBDS5zGRChgAQ5ZXoi",
+	"4xsh9Y2tJjD60MMgNP/mhsuMOIdfq4D01tVd1xQalxBJqmrUIbW+CkZuDcRBVYH8Sop+Dp5QW7O4Wu76",
+	"o3/gqjdmRTJYVJeHB/IKt6rAD7pAyrpgHFiaKkLJECB5rIUkZFoENdr5SrfyebjUSU01e+hl7tKCJH9I",
+	"2MxZP03NBBW6hS4XrSyKZ0WOHjx/U+918Ub9TD00tLTGXoOJ/dEDdG6Rv2mEzn3kN40J18fZCqz0YyV/",
+	"Q3LWuXlqR+b+Wi6wgC0H5wMPioUvqfXKeIlmNdyd4RlmI9u3gFDr2wP5dCl+q2r5D69rck4DY6ALlmMC",
+	"ikwEte3Fj065jQd8qmb6VM30qZrpUzXTo1UzfapbqqtbIs3QkwwhNkxK+Z3rWsR164Fpor/jSqCKoujq",
+	"hBSaqbchW0Knuppk/Fgy1SEh5HLfyCTGDjIAWpE3o/J4hKh5hDDlzplr41OY2YK1Q8kSz3nC79hAZDaA",
+	"nQooPkBNpNBfEJPLm5D6ymKykl9ubrwIBFycSe7tR4YJD7snpBoiuHhn9hcLHCCWlbHcjNoPy4fMYz8F",
+	"TOcPjQHVllBtHQZyhWRwSX6saJCuglpx+ER5UUgOLNEZiDc2aPR5Hi3yUBOguWYBnoU05zXwFwPxBVzy",
+	"gaUc7hEYDIZNbVi4eKnBKDJ4ShWJaJouByK8b49l2xCsT5xk6Xxr//EDF/rHMAstSzrj7UjGbMyM5PxK",
+	"WvEWDITNAlNufnZGAYmoAM+QW2STkvAJFzq0HCynZtdmehkORNbuqfUwnJizFUyTCnQPbJiIk9HSkpxv",
+	"g+0RNDJaNfqNamL5D7X51OEkQxe2fmPM9WQ+7ERyuufTci/78Hv/dXXLZ21pQ8tt6CvDUpzbRqSTCx9a",
+	"5Q9MhUdGMCFN9JxVn5+A5FhhOfmMaSekxTf6vdHvEXFK6oTumkaRl4Vbp+0OmaEkszi7XvnJSOhoawQA",
+	"MF+pxYoY2LsK+hwaO1P4uS0ZMxonXDD1292NSTOkcz25Mac3JP9FQjoESJWwZe59VEPRJeoeLFfe3qIu",
+	"AqfXRD3zm0vz5bvrgIR6OQtJSPV//bTQNYmMPkR6XZfludA8Wb0e2Vc3uUke+e6Jt4CC4/UzRUJ2Pwt3",
+	"8Bfs6tvtEKf/K1s9V5LWx5B/lDu8DzBf16MccedD/9hZKPofN104CjxW+FqBTba/IHgEqDLtvrMCf6cz",
+	"jvcxPN08JbOERhWwfrVe7u1AHvIkqMyNvtUGua/snKGzpbcMi9nzriGYiXpwcHASkO+uz3fg/62zBHNv",
+	"vO+Eb22Hq8G36Y672XVVn4J1IeyFBTPZXIMhxOSudtXsXEOzxS3dEaDkB7eFnh5P+IvZUKgJAgTRFgBn",
+	"17ZmgbN8NscCCvyvF46AL99dN4KNqiE8s8F68Jz3CYoHghF0XwbYSHqrTygk65sJxgPh9Aky30n3+Fkr",
+	"yC4Pmf1+lNurdyzlIw4XnKyt9y1bqoGgmoR7HYC0BZfo3k+LW9X5SUkRdsiFh/4NVSlK8yQhQ0T5wnsG",
+	"HCbYYJRxBaxTs9vSKOT9t2ujJpBhW6ARVSTMKR0GRA415cLvS57lig9EKTvcLGoVJxyMoZA0Q5eFHDoP",
+	"JDCPuTeZuzuLszub+Q1MPsviLmfIIjIY0sUyUiFe1JDlvevcoOH2mQ0aZDjXWopTGDRD90c/uBqIXVmC",
+	"2LDqgi5xH0aJXCBouUdpyAU3f3Wq67s0afQbq2QpGKGwYZ6KzjuEbAq/cujp6RqNB+VO/05pK6bN5QC+",
+	"DPs5EGFFb/C+fT7skG/plMUkvLnB3vztUtcVcOnjwwqhFmwP/yY2tsdrPyitsOrVvOO/B4IsRyPohEwS",
+	"GdEEUoFOSfiW6snnPgHDwNxgwi/llHJzaFyfEWShlCVLTP8YCDhCLJrIcivbz5SFZG6GNzdfS6XbkI5h",
+	"MfXhuuT9YSBKc5ajUcuQvtj71OvDnln9tpN5NRm9FmAz/g1bIo4wFyPpMJcpNmkuNsWPiVk4HE4oT5sD",
+	"i7l0H+++5Z7P/tFYgSnOhuRKzRk6DadU0DGzLdGySycmKk7nieZttA/ILJXxPNKdgXgONyF4IceHIuye",
+	"Rhp2g63YFqfYa9Pr1JsDsBi1ptciA7tyMTNdLMnXKeVJZyAG4i9/IbAfaiCekCdPzjwh9+QJ9NCnmPzV",
+	"TsBb7fp55eK7ReAqYYsSzY2iT6wCGAhS0AHWJw4SyCxILadTZo4eFDI1oRrNsBPUorXIYiIVw8IvQAMn",
+	"WB4HNv5axXCeUD6FHhVKhQEJ6TwGDIj5EP6Hxzgz1xnN3IM4oKAjCc0fjDI2D/+kufkfTgFFwtwhOuTK",
+	"SUVCdpWLHeJ11WBx1lRYEZooia4JM24m3931xe2pEcqg5RKAWFHSj3Fr6PCGADqGQlJERg2ajb30BWG2",
+	"s0ZpQ2ZYDD27Iwu3Df5DyITwSOaIAcs2hADCususoRF4reg9/GDvtUZJY9ontprGGp/hEgap75WBorBS",
+	"R8q5Dt1xKHSiAcQiM272GYopAL4GMONCyPWOpYq6E3BVODAD8ZzmsAo2abU6wN4h1wtJFlzEcqEQOJtw",
+	"3UeSG3pYSq9WjthrkEc11zzJNlbiGux4kDTxqVkXsw4UHAbziJSnr83aVAK43+ALw2md4mTc/cubUOEq",
+	"ne1YaRrgsE75mAuaOBrA4fH2vs55cerPg1hEKZggEB7KnjJwfetb52Vhljk4MZFYMb2CG50FdzAtxxwR",
+	"QWdqIuE6zoXNQ3TrdY6nPjhlUvdldNmrgYglpvvgMcra2WcRD/K82C4AF+b63WYrGghHc8dmX6RyAbeQ",
+	"5vmby6vWQLwBwmLSJMYKCymS4dmrV2/ePf/y5s3lxVcX316FZMw0yRPmWEzMQANBhVqwVPUhxZONEuiX",
+	"2gzfvL2+eGNeQ3c8ynbXkq1tDYH2a0hgBDNBm6GIuRUXU72dYdmC/nHwMWPu7HcPw9zexURI0DID4QBx",
+	"bF8veODs7YVReipYmcpZkshF+zzPBOwTLHeBsSiZ0vs2ILTQSM9pQlLr/8NcM49HYf/Z/Qz0RqEzGYwU",
+	"/j1b9UUcumpqaXfBEFdIIKnTZhQgot3+QVa4cvobk2uBIPXp++ac1LSACFsDkQlaWpvDi8n+VSm7+Etg",
+	"+U+KgQghpxgrsTGz3xh85pZv00R9fQPbSMLD/RPHID7B0DxLeMSsn9VaVa8vrleMKDljAtN5OzId79mX",
+	"1J55Nk8qz60nI4AKplEWM8dc1UbQMOIZba5ep9vpwkVtxgSd8Ua/cdDpdg4gv0xP4E5RbQiYX8asJni/",
+	"pjA5S2fPaqytsQxXKFQ7AwEyV1kNbPGn8OSClwHvtBBhmBoLOOGCkSZUuft6fSDAvGkZo+KOpTTBz9nC",
+	"fisX4nlqeMTYSCD1uRS4PdlJvYgb/cZXTL9c3CpEhMLzYda+3+1u3901L8P+wcIHNMAqa1gQgIatobeV",
+	"4v3Gba9hK/Abb75527B18w3Fxw2ogW/0ev/8/uz7b+7P09Hfrm6eXi/f/fXrN+Onk+juLZ3x10m6uKD0",
+	"bfT1d5ey8f7HrZuJ2Hr0ml4iDkbh3Tdmb6E79xGSoWrMjFx7FzZ9PKv/OOoebH6rovG375xp9H/4MfCa",
+	"In3FtM9fyrb1BbIHDU3HCuqyE6pHMp02fjRjZVYQ6kW1N2V7YMq3EV1rLa97/TVqAbkC67ZGcKwZNQof",
+	"TVpzYbd9P1J2x+VcASqW0U8evlUILhH3by1BmhbxtQai+AJXtYhbxKu6HfFEg74ZLvGOBOCK2FS5aXHe",
+	"5nrSAZ1+YxM6GNir65Eog40ojS3b/QXM16oj94ornUORKZBJFpEFj1A5UTOxwKgKye3ufKBlcVHFspS1",
+	"K3D3Z2jRlF+fM+C4/CQVSqy7FR7LFfiAlV7edtrWRnG4aFXfB11T+HyGMnbU9SqSXDazrUiqSp9dIeCM",
+	"/nPOHJdC5hSYPPVsWTdJi8pWQ6TK0scfP1Sw2oSYH3LY2437W8KvbTyNTtjx8dOT9tPD/aP2YTdm7ZPD",
+	"w2GbdZ+Oot7opEvZ06Lf2GtgfHzd2+93XQNjDy+2ALlanY8BXfvKmQnH3UJXGIkIRlu+fHiw30UMs+qX",
+	"jGio/GDtZ6reMH97bwMNjR7bjw+iw2H7iB6ftA+fPnvWPjmmR+3hYXQQ77PeqEtPiolzhnrG3Oj1DjpP",
+	"S1iL/cbB6ODgIB4dt0+69LB9OIpp+1kcH7RPDp8dxftPI8YOjlcAG7NNL2bl9Ruv5c88SejeUadLmn/v",
+	"9U7JKy7m9+T+2fHN8eEpSe/6vf1nnW6LfMWiW7m33+11u71uj7zgKRvJ+z34FXrXFQAQG2z5snvxk+Sv",
+	"fzpbfnvVXby+6t5/m/z1/vVPcvH6S7l4/ULyV+cvsan2Ty+S19O//vz9z5f8QnS37+5VAo2sUMx1yJCg",
+	"ng+7vc2KtlBGCC9toZ1fZOVh5o39/W0+s9qh8z9tQRQDOz/8aGRjOXTxw4/vC4aG0U6l27Tn/vNsDWdV",
+	"1Nsa1oVYa2Z4Ls0asIgA/ZY+OqSnWys162v70ceUu3mQd9vTWwzZZl3eqkXsUaFHvI2hNqi5Ev3vdkad",
+	"SE4bViBtKc69+CbmHVkldmbGJc/tSg1LPMICbfu6NUqklysRt8KhHFat72S4Hx9GPdY+pk9H7UN2MGw/",
+	"i47idm+0Tw+Gh9FRfMzWrO8LOcxXt/3dwEM8qbkf5AfCYo7++yTQH0GKANGq5UfQmElVISAQ81O5fkuu",
+	"sLIkJHJvEuBUAaZ4ER9pIDZW/2FYxuJflWr0BqIJidVeBbGx8t+lHCYnfMW0yfj3YUwbGPNnSn8h4+X2",
+	"4smCoMAQxb7lcZxB0vjdcusPXMWZ8asBG1RA8XY7kWLcNn+fTVKqMvTL7ODv0JS2Csj1fTH/weYilgR4",
+	"bzcB/geWatuSGrGSqqVZOenHirMt5MwXNINI/jfaYN2TzW+cu9p/80Jvi0+8xaL6aymhiyC+d7TNeiqa",
+	"+P7ZLEWUNti9SPrC/iFG4p5rnvAe1UDCdEV2xpfw9xwPq1+BheVimBCZZQoj2DYA5jywRGk5IwuZ3nIx",
+	"xsrvJThghSRG1LHUpb4EXlYgnPCBGLJITpkio5Qxs3JAkMUKexZD35c4dqCkqIc8AxphLwYCR+QW6sYG",
+	"wZbYTgZfAseWTdJBvEibhwbfg64aTjHl2BIhRv3x+Sld2ifBo6xYcscUWUw41IQgKge1YSfX5mJKuVAd",
+	"cpaZ5fmDqGy5IuFh95BkaBVhpgmlYBWNPzzlSJpbdAAZiFIfj40OtUv4lKdTC2rjsA4nDJxURgLaqf5b",
+	"r5Q4rfVvfCv1C8AD2Vb+vaJKA6n+E7LowwUK7mNmweRwY2vlyor7tGrW+SOgFC9i8HjMXOFXCT6qUNnV",
+	"34DtZ9M+yCyVUwnHIB2ImMG/T0mYKfQ+WQfsh0LK8L2CHtpy5GREJttcpBeilykVCh2CFunT5ilvI/Ay",
+	"CQnBf5uiYMPBaEczwVIeDUQtQGhxYRh3TZhGfEEnO60IxKC9kx8UM8oR/YeKgoTrE6CbmaJMczpZ6KaB",
+	"AJEoBbNCqCD4SBOSYbBvzEISNY8mLjxPUhox0BXLgTBmo02Y0oRaRIDdBN5A5BKPrDRTqhN4WVelVQmH",
+	"01ZyyvTErNbOe5Pg+w4++QiXiZwlixeKL7O/56eyiRUqKziULf/G4ZmxwPVGOtgDUvzCa3rrje1Ulz9U",
+	"wYWywz3DR/rc6n7R/ZPdL2wpxG91wXBbqgjXRMgF4eqjv2P89kr5z3Ar+XBLABvyZHLhMwVmItjWqC5G",
+	"CR1/2DVjD2Vw24kvTDN/qCFR6b66tPq8uhWS0R0VbcQxvdv5uMAwD4iaQCU0XBFc9pK151v9WuWP+SJq",
+	"IKqU/ymOZu4IRXVNLmI2nUkjBfuE2sy+gTAzIinT81QoEhYUWJ90w/UaFCyJujsDqW/w56lSc9epbfW3",
+	"xRXBPI8q4crt+IdqgBIM1MHWYrMAWLVWfOZJvIosWI4V8XHfVX538ua5iO0pLR3QTENvL2nyqWyVXVPM",
+	"uyccM4VHiTmmULOFiB/l0n1lzoMftbYJ1IXoduhBSVRARgRoVYOlBdeLkUwjRpphHp1/EuJTxJbBGwPN",
+	"5daCt9xsCovgdD4xnzXTeOKqk43IyCEGTrPy6RlL237pA9bKmzGqIVqCfBlZv9SAZDVJOLfApmtWVbBv",
+	"FhBfMZ31Z7b798EGYk2uQfnvhlqNfm//5LjbrfqVi0b/uOvnTNQmS+SPlFMgVpMiin/BSRweQH5N8Qfz",
+	"/d5RLbRC3S92Wd1u7e8wcB3kQBGiZvuMgtImbozlFc/fp6DeGinpchDriFfvn9nCzUKakF07ZenYmElT",
+	"KjSPjHWz1vsSDIQVDYBYYnNuc7CcIY1unXd6RfpRQWzaGFFMq4HgukP+htIQQHQs5offXsqrpUOxAz7Y",
+	"/X1ShbcbtjKRl2H0etULUAjw63//P1Xp/wFhRi5DvY/NdHySPfaEWJmdl1sgPUqTWQUGDm2X20GjNI0m",
+	"HH0jqlvWzzwQWJ3gTdhNjjRB3sDTg0arQ75li2xK4F7RMrNbjPmJKIww2wVNY3W6WiEBHiHnUrCVGJBD",
+	"Xwfb1fS2z6gCXvss6KVf//U/Ya2cCrE8xJipdVt5WqGDDKlmCnuNOwywIt6Xc2HyFHNa84KgU1KtqYii",
+	"SwWlMQOxAmGGV4MZQJYZPV2ALMMEfrHExHBHfJqkjMb2+mG4GmEvEHEMClYXLHXg6BGdAc1943xDZ3bf",
+	"22URnJIY0mQFW0D5m5/qZ4u0CrmDrls75vi4qViTAMGptnOEVSnwh3rEQJw4/Kiiy+o8A+XKzoMTOL7f",
+	"qlr9v88RPAAvpxTAz2CJUubKxXIwolML9kYoGcl5qieOPfzP1mjpg1o9C9hvOC19ESelxV4xTahhhPZE",
+	"zlOUFdYWLfj7yhmX2/vpKqDYfhN33Sdr7KO1xqzrvNoW+2i9hZ8SDH5je9PIHpl6IIgbwRUfdFGv9ASu",
+	"degVseJK/jt7g6daTnkEfVagiUPHXE0jOWN9cy0OSygO6VpXISsnyg7E+ibqxrjAb9le6tkHKlqqZ4MV",
+	"e6qDprZhOghIFj71YDfhGtOiVEgzEL5tEf4CK1px/W3n+csEkef6e6hpYFvLF9UkHwvcJrMwKDUuaUjb",
+	"wtK9vYOCXG34X5Unb2ufsMp9CBgsQxkvyZRRsxMe63Ua7x/Z89nbf1TX5zqP5ydt8GfVBsg5XqOGKJVK",
+	"PTjvzJf2a6oTCqK46d2doPTdIjLErU1SGqx6RIbOkA4svHgz9IGyQ9uGJORwiTJTws5orc3FluWitnLt",
+	"5MZiS1JTazkQa4stXSTLD1YgItUNj8NTlyQoRwNRDg0pPp0lSzKhiggzzISlrNUhgKXBNZvCLzoHKTZj",
+	"hF89vybZ/oVklswVyT6HF0z4L+zIgqkqFlI8JFOa3trS1ExtyoVwM9+qeHNFmWwu4IRizRKRilWb2wbw",
+	"K+oSXamfL4Q34N9tU71Zzjz6VL/5YXVEVXiwWbbH/kmhCmibSiGvO0kjoTMtZ+2nowNawvfvN2ypH5EC",
+	"iwNdykh3eDw6Ys9Ye390GLUP6dFB+4QesPbxqBefRPvDp7TXrcDl9OZzct191u/t9w8P/7G+BNLvn2Hz",
+	"TlaaWzR6J886R71Or9vt7B+UGwgU8mL8r650hXismsjfptLSjlqfzZPX7W4lEWorN++//fn1wesvn/de",
+	"X3/fff3l2cL9X161+QX/dvp97x/Xk2S3qs2C/NumcrN4eUuKvQD+uIWcj1RHVX0p/FDDZ++XHEh3bdK9",
+	"u/UCoFX+fSqWVfkrfQjJ7piJ2iFn2dAQwQEHNxpYXOkAEHPQkZ0lTxJZQMLbOU/dKfyqZJNC3qYVXObm",
+	"SZUUebaJMYu2v3RunZnut8r5lO7x2ySaY498sdzpQO2aaW43HnLE/MM415M9jNe1fWDTmhpIm8Jc8PNk",
+	"2LAYAIRAZRbDQXaF49qkZJFKMR4I99ccVZbfMTgi1QneLSxCyU1kc7i8wJbXt+a08NkMlmme3plPmFMn",
+	"xdj9nuPaKmKRKb209hlL2+4AD9O5Zm1MSYG/YDJpBicHwJSpLa5hsQWX67jhb5DCrk1j69Qs3cIjToxA",
+	"kphQ54DQUGDsnxC/Q2oVyFUAlxQQbbZjU5tXQivhzr3N+xl+QDQKhiqFoSzBzUT8bvC+08kS3esl34hk",
+	"mrJItycyVaw9pFqzdNlWmmLtZ7HzfIO2hykVcVuwhV/+uUu5Z4EKOxV81sjHjIWhetH1zNEr3Pox+JF+",
+	"b16hw/0tMpqvpXxNxdKBAv8uvUk2w7hSqvrS3wxZNKVyfOlamX3tI3lnSG9trLEr4Xo3zUW9zUQkY2Yd",
+	"F4jjjdls7umwFRBDHqp5hnh+taDjMUvJdxeflYG5Y04TOe544w2EDwzeIV+wCTUawKFJJfyW1SKMg1AK",
+	"+yik7bEaCBt8cdkagVeaZNhSkeZaBGxIukERXAuCvbeCbW3hti3C9ipyNbqDSmDULTu3zYVNQWGNeWJi",
+	"fWM1W3LkRYBiJjjLNJVr+jYQXLt5GB2DY6tKJ5Oh+QuZThu7mhzYjtRYHMG25knejgedHdvoqPv2YrFo",
+	"A+fO08Qyb1lpOdb9yvB5UXfB4dgvHQVfccEfHPSRdy63V2SO8SuRVHbQX/lebJ+VsEl83jJxARC9/96Y",
+	"xsk2wjZPTbm07do/6bH/BODjlS3KKLaG8M7MCOXDNpoqsymr1dXfoJOGu2PkwhDrQzU1opyCjZkFQlZa",
+	"RA+E7RGddbZ1YNdnYkmMET5PGYC4zgVArrr6b7ifZKsKBoL7zVfgDbyqZJeENbKbCxJJobRRrJpPWQYZ",
+	"nTuf8mzGcub9egToPtTjZijCRLMkUbnszy7tPElsVIjwEZmLucI6/ZIX1aaGrjT6WvURQ/PPgXjyJBPU",
+	"nSdPyBfLrDnKUGpX6mOvZXqeihwaeijjZYe829ySogJxnCvChdKMxtDgghqeGIiNzTDE2tYWhhxrOlbY",
+	"nheFPpbYuoIUO1e0gkoLICDha3rfPhuzkHyeIZM7iAqXsucatzn474HIsoxd2bkh3CmgwVtYZc+iQI+U",
+	"kkCWyhYX2dzCwK5shVynjlDee6SiEUaAXQ1sqUYGU8SiicRtLnbJMPdSnGV7KNP8pMJKEQ3fstSVb+YY",
+	"tnpXtmUgwbW6N+K6eg3FGME4XVXGDdSG5Df5UnKr7QLjZ6xs32C3WZlV2yeFVNmAeMk3p2iClpv7tggC",
+	"dW/bX9dQA7JvT4mQfh8AG8nBU3yZGX4sBkJm3bs75AV4KogxZKYz7fh/LtyjFn6kScWSRFRBijhLl3BA",
+	"qYgYURMKmbxGOGNPij46PWjZ5eGAsczfpdZJ1l+DjFO5MGPELKHLwMNtX3GN2KZAJd8Ij7FPBYDwyhR7",
+	"0gPjFeQ+6hZ2B4rDtUIHBHqnCToE4qZWc1hnUa2x/FKBg/WjNJarHDrZBdKrQYM9MWSp8uSsQwXc1ije",
+	"1erdyVnzyfD9ZPg+vuHLVg4F1gm1trJ85VxvTub0rbeVZqRegKnJtcKmNi2i5ZhhqzKwqswvi4lMSjYx",
+	"QZO4Q85KVtWULtF4GDrMQjTVBgJS9poyJZGcstwSca+jVjc2SUG/41JJoRfXQBSslbKNYPuhhIfdAwLW",
+	"R+4n51ix7cJsWkrbM9UjRu43KyaCYq4SGIk2XtdmIvZSu23fVSqwFUYntziKa0TL06j4kt1t67y4sbqs",
+	"mfd517ltoDYe2wCtmIWtGuWBeZq7aY5zlY6Ajh+oBgz72CZL165lrFcNkthOTbcM84cKXFTASCn2nW2w",
+	"5cvJ8KuIv+EvX/zj+eX1X68u1MVUY9h/qu4v+ILHXyeLi58kj8RfUyri7oXodtjy5c/xuwv+hl8cfP9z",
+	"knz70/cHb65ennSi/UQMpy+68d9fJjvqETnXW+Wtrl4+bEzOsc6QGdYCdqpKYd0QTZ1Q5d4NGrbDjHnj",
+	"iul23gywai324T2o+7kstA+EBX1KSv3zJqU+d/eWYvRzW+3UpkmyWUPV53+gCA7MhQ8fQqdL4M9pAImV",
+	"rjIgsDkZmKA/kQvsfl8dKiPnNEnMoeMai2CNVqhN7a8Vr2dJ8nFjbWQRoEfG2vhdsnNFsUdGl818jV2Q",
+	"KxOqLy3rZJh3K9ZW3ruOaNmpwmh4zRofAW7Xxwzn/gjIXXlANJUjnrA/0QFwEAdlEmxmfHc/aadMMb0H",
+	"jst0uiavRwo1nwK4efFV11BbcTFO4KQE6FDmYoxOYxc3JYIt8nyaDjnLT245HZ/6Uv1MOGdMgD40mQ6E",
+	"rWSwX8+yg7qZpx0mZ52UnbWerKpcGCRHngaimP6wjJicvvnuXeOty92a8sujJValZ2W7jBfba7rRb5yM",
+	"nh3H3We9Z88Oo6fx8dEJ3R8xSrvR0RGNu70jejAcHY56w/1hd/hsfz+Ke0fxcdQ7GnZH3S7tPtvFfC7Q",
+	"y9Lw0XNnMBBRzzuPkj3zyY/yb/ejQOW+z/XOx+uJmZ3lmj2x9XLtCuFBCYqvdkF8+V/OAjKY/r/iYoCu",
+	"ol4k0CJpZ7l6Fkc2jwrud7thQBYTZvtzgp8BE/zcJxSxUk9J87EcTxukoJaEifmUQXKGC1uslXTomHKu",
+	"+epEYCDX48k9j/6eo0Dd2ubhSOCEi9vtnMcPlUW7u4a3N9Cm5jCOjW1zMSqwSCHbO28RtKJAzfLhvj9k",
+	"TBAohdVmwzuNHcBjcQ41FpLrVGukaNY5upnxouXS6viHXQ1TrU/C9HcjTO2sVnkNj9ZGKWodW/Vi8/m9",
+	"w6oudx/Hg23keOGuBEob/lx43KJtr/qbIzllAfqZuSIyjbFyY5ayiMVMRCwAw2kg1nanLzgabXt69DYA",
+	"ehe4r8NfCk+9D4OBcCG+oo+3WZchEACYUUWOwEBUJAnI0aiVBbRx/wJCFYlZlFBj0xoSQuof1TJVnSdP",
+	"iK3JrPA6D0T2GrU90TORDlYRfgCc9EIKhBXHhY9kOsW8+QdQEd62eAuuOmY413ZGCR+CXkqWoNbcFC32",
+	"O4Ue1HaFLHYKimpNowmzOZZPkH2eWJ6AJHY9SeV8jCiKczWHbu1w64Bc+nAPL1BwGxrS6LZjyG/N6VKe",
+	"SJ5qAnuX2HvUELuXGyFsHWVA5w45q85QgBBG9rAXwfhMIcDYQGwdylgpKkrkeIz5Ehi2sXueJaxa6nML",
+	"ublytiBFiOmsDxW+Dnm6lbkjlicvXfvlJ0+wsNkNCq4Ol1oV/qR5WGzHb6HZsBX+QDRDdj8LyecApv1f",
+	"xKJ/0vuwdUq8xvqB9wvGQrIu/TRl2D6c46FY0DT2sPRsI4HVHBnbLXwqoZ7jeiEN7bKSErscphxoKhJr",
+	"xlJgaZdgDCljeSdqQ5mvUhq59RnqXLJZQpeukAW6dHFg+nZW7msdRYD3ZqzMiUz1QIy9gUjTJUb1ukRB",
+	"93mNfhpIXyJDJvhYQEsAFKIuxQGZwos4fKbIE7vIJyVOQOlrs2o8sdwhb+Za8ZjhmbMzgoiaPws9YSPL",
+	"ZRg39MJjLu6G+d+H3R4piIublBlrNcRHMdPLktM8G8mYgYTL8mDsxR4wqELShMs85N5QDTlJyFVGrbG4",
+	"deoBqLoXHTuEpGk479f//n99djOc6Bjs1KEQGJuLxbbkD5Jg0NsRG1atXk5TMcN58o7BJHKvQ0EHNIe0",
+	"MHnMHrQXiuWMBWRKE8N2AA3pTC6ZkjyaCZGlrDhkY1pOpVHvRez+U6FDI2AqYoaXdWL5dxEutLPfKl6I",
+	"ckxVKCPIoMMzZ5RlUVw30cVhdB2IpxHq8bbTVLjz1jj/HeW4/OFjg7/T0qS0EDBGN3SpGtUoRVbBx0bJ",
+	"jDMvjtWqlKfbXDewH9ka93PWWtPeLGzvASao0C2Xl+riHllFEliKiFszVywNBmIxkcR1RCuW+YfYmKfY",
+	"ipNUdeIciG1bcZKmeabNhWJCcc3vWKtDLmG1KKAHIisdh7YGWbCJiz7YsYQSSL4jTMQzyY2ZnMHSdnbX",
+	"BEhniKZ8mFsn3zDPr1PYHKg4LXfH8XcIrpEwJjmX6WxD8KkyfvSbJBM6Kn3k3T7/4FE9n43MKcZqRHDu",
+	"2xWj+YZ/963LByuyP3rLzj+CXwuPZkkPFHhkrbrZCKNWCCgXCwnq4dQKgGk2038gQO9YGDRMdCFcIM4V",
+	"B0DtSpyvUs4MgLLlbjTw/GMGOrA8bFKHhDkwkY8oBlhA9h6tJ1Jl4Da2euCUhCVYI/t2CaQoJO5tvHDa",
+	"+h+n/psyLQ0ckCEbyZRZLLQ0f7hVh1L2aG1uPiFYlRGsUFT/SQGs3gcbGeHwuvcsb1xXzQjdwjMeIyAs",
+	"d2H/8U+w40e0F+3HB6x9ODrqtg+Pe0/bz+jJsN2NevE+Oxgd0qPh+h0/uu4+7R8e2Q/7+2c/swVUGT5Z",
+	"t737hS+sbC++XP4LQMTshJhuDvnGFB5aqHVUf6JUHoDO0mto4em17E+Vuu1BSFnlFDoPY1KRphHrtlmJ",
+	"1WRyrlsdcpaVsm3CwcoVZyUO1kDArSfL4ykCYcFEy4BBng+SJuZCZn2QxlC/o4kNoyZyPIYis7muR776",
+	"D0NefeQAVh8DjG4Vi64/GB+KfjVhNNGTn2sNxTPbgBgSOWyXcnQnA9nhRjIXgovxKQJemYNBYjZjImYi",
+	"Wlbmi35tP/qhNpDSVM+Nipe329/G8ON1ItpbFzV2cefjuhm84ndMmPnNUjn08x9nCdWAPYCycsp0yqN6",
+	"+/81/u68sG9TaHLM5opodg8Wv1TcPEvQkvcqghRL7+AqCuEmVwduk5gUM7ymGbETIIm5yJirazN8/fz6",
+	"8uL86ubsyy8vQ9feH4x2GBKCiykDjF/X358rMqNmYMeFRZHpUMrO3l4MhPtSTR85u+LNPGcIsDdLKC9y",
+	"W+Mv5Ovnr96SidazG3sjUTdaapqQa/j/X19fv3V3FdUZiL+Q6+/fPq98wSKnDUTFj79EMmafD8zMBo3A",
+	"bIuMPx80vnp+PWi8J4f7sLyc1cvQuNWGh1Umdlc6DxLIH88p8Nh1mm1rzUmQMybojHeWdJqsvQ6/mTFx",
+	"9vaCxDKaT0GtTpiTbY7pjSYcznmiIaRcKdvsMFczFu0m39wEfazmujkedLr5PKki35+9fgUnt1OBKV3J",
+	"ESurbZoxWh+ZuMPEb65Wplu/32CGba/PPKFm7L2ICtxrolM6GvHIdgShmg6pcjlkqhWQ8Kh7ECKk3YIr",
+	"VskLlziXj1DNufWCd4XGy87H5gCjMd+o52AAcy6r8N2vc1WVSqk7BDsHgDrhiixSrjUTxmCGHqvzJMGt",
+	"vnx+dW0UCpmL2Ejo0N47bEKV+34WqFAOLcZ8pQXZGsaKA2757vIVQOUglAVMxtw5Uj7mAn5AmApXS5bx",
+	"j5kR/inLj0KtNk+TRr+xB0FqS5HV204edglyRxX61ax3yv7drL1QxD2lgo6xL04eigDv4ir++3X9Ncqs",
+	"f8ZS+AiL21zY21TLGzUzYVdHPounXGRrWLGHy1ExvzfAqW0NrCBCB7lHIxdeDf01OfjYKlx7uwk08fbY",
+	"WihZIpHHWegwBW4hGbP4S81Y9v2P7/9XAAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
