@@ -422,6 +422,9 @@ func TestMembers_RevokeSessions_CountsEndsAllOfThem_OthersKept_Audited(t *testin
 	expectAccessLive(t, h, otk)
 	h.login(t, member, nil) // they may sign in again
 
+	// A second later, so the audit rows read back in the order they were
+	// written (auditRows orders by created_at, then by the random id).
+	h.clock.Advance(time.Second)
 	res = h.revokeMemberSessions(t, otk.AccessToken, other.UserID)
 	res.JSON(t, &n)
 	if n.RevokedCount != 1 {

@@ -172,7 +172,7 @@ func TestSpec_EveryAccessTokenOperation_OffersTheOAuth2PasswordFlow(t *testing.T
 	if got := s.Value.Flows.Password.TokenURL; got != "/api/v1/auth/login" {
 		t.Fatalf("tokenUrl = %q", got)
 	}
-	form := doc.Paths.Find("/auth/login")
+	form := doc.Paths.Find("/api/v1/auth/login")
 	if form == nil || form.Post == nil || form.Post.OperationID != "loginForm" {
 		t.Fatal("the token URL is not the OAuth2 password form")
 	}
