@@ -78,8 +78,8 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 
 // InTenantTx implements core.Store.
 func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(core.TenantTx) error) error {
-	return s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries) error {
-		return fn(&tenantTx{accountID: accountID, q: q, audit: s.audit})
+	return s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries, db *prefixedDB) error {
+		return fn(&tenantTx{accountID: accountID, q: q, db: db, audit: s.audit})
 	})
 }
 
@@ -97,8 +97,8 @@ func (s *Store) InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID,
 		}
 		return nil
 	}
-	return s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries) error {
-		return fn(&tenantTx{accountID: accountID, q: q, audit: s.audit})
+	return s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries, db *prefixedDB) error {
+		return fn(&tenantTx{accountID: accountID, q: q, db: db, audit: s.audit})
 	})
 }
 
