@@ -60,3 +60,19 @@ func MigrateUpTo(ctx context.Context, databaseURL string, version int64) error {
 	_, err = p.UpTo(ctx, version)
 	return err
 }
+
+// MigrateDownTo rolls the migrations back to version (the down steps).
+func MigrateDownTo(ctx context.Context, databaseURL string, version int64) error {
+	cfg, err := pgxConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
+}

@@ -213,3 +213,35 @@ func mustPool(t *testing.T, dsn string) *pgxpool.Pool {
 	t.Cleanup(cleanup)
 	return pool
 }
+
+// Migration 00007 rolls back (the SQL-language functions and the global
+// index on users.email return, with the emails intact) and applies again.
+func TestMigration00007_DownAndUpAgain(t *testing.T) {
+	ctx := context.Background()
+	conn := freshUpTo(t, 7)
+	dsn := conn.Config().ConnString()
+	acct, user := uuid.New(), uuid.New()
+	if _, err := conn.Exec(ctx, `INSERT INTO accounts (id, name, created_at, updated_at) VALUES ($1, 'a', now(), now())`, acct); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO users (account_id, id, email, name, password_hash, account_role, created_at, updated_at)
+		VALUES ($1, $2, 'down@example.com', 'D', 'x', 'owner', now(), now())`, acct, user); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.MigrateDownTo(ctx, dsn, 6); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	var lang string
+	if err := conn.QueryRow(ctx, `SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang WHERE p.proname = 'auth_user_for_login'`).Scan(&lang); err != nil || lang != "sql" {
+		t.Fatalf("after down, auth_user_for_login is %q (%v)", lang, err)
+	}
+	if n := count(t, conn, `SELECT count(*) FROM pg_indexes WHERE indexname = 'users_email_key'`); n != 1 {
+		t.Fatal("after down, users_email_key is missing")
+	}
+	if err := postgres.MigrateUpTo(ctx, dsn, 7); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if got := userEmailRows(t, conn, acct, user); len(got) != 1 || got[0] != "down@example.com" {
+		t.Fatalf("after up again: %v", got)
+	}
+}
