@@ -1,6 +1,20 @@
 -- name: UserCreate :exec
+-- Sent pipelined with UserEmailCreate, in the same transaction (tenantTx.UserCreate).
 INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at)
 VALUES (@account_id, @id, @email, @name, @password_hash, @account_role, true, @now, @now);
+
+-- name: UserEmailCreate :exec
+-- The global email key (migrations/00007): a duplicate email, of any
+-- tenant, fails here with 23505 on user_emails_pkey.
+INSERT INTO user_emails (email, account_id, user_id)
+VALUES (@email, @account_id, @user_id);
+
+-- name: UserEmailDelete :execrows
+-- Frees a removed user's email, in the same transaction as UserDelete. By
+-- the email (the key, one shard on Citus) and the owner, so it can only
+-- ever remove that user's own row.
+DELETE FROM user_emails
+WHERE email = @email AND account_id = @account_id AND user_id = @user_id;
 
 -- name: UserGetByID :one
 SELECT account_id, id, email, name, account_role, is_active, created_at
@@ -59,11 +73,13 @@ FOR NO KEY UPDATE;
 UPDATE users SET account_role = @account_role, is_active = @is_active, updated_at = @now
 WHERE account_id = @account_id AND id = @id;
 
--- name: UserDelete :execrows
--- Removes a user. Their sessions and password-reset tokens go with the row
+-- name: UserDelete :one
+-- Removes a user and returns their email (for UserEmailDelete, in the same
+-- transaction). Their sessions and password-reset tokens go with the row
 -- (ON DELETE CASCADE); audit events keep the id (no foreign key), so the
 -- trail still says who did what.
-DELETE FROM users WHERE account_id = @account_id AND id = @id;
+DELETE FROM users WHERE account_id = @account_id AND id = @id
+RETURNING email;
 
 -- name: UserLockForSignIn :one
 -- Locks the user's row inside the sign-in transaction: concurrent sign-ins

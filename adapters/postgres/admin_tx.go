@@ -41,15 +41,16 @@ func (t *tenantTx) UserUpdateMembership(ctx context.Context, id uuid.UUID, role 
 	}))
 }
 
+// UserDelete removes the user and, in the same transaction, their global
+// email key (user_emails has no foreign key to users: on Citus the two are
+// distributed by different columns), so the email can be registered again.
 func (t *tenantTx) UserDelete(ctx context.Context, id uuid.UUID) error {
-	n, err := t.q.UserDelete(ctx, sqlcgen.UserDeleteParams{AccountID: t.accountID, ID: id})
+	email, err := t.q.UserDelete(ctx, sqlcgen.UserDeleteParams{AccountID: t.accountID, ID: id})
 	if err != nil {
-		return mapErr(err)
+		return mapErr(err) // no row: core.ErrNotFound
 	}
-	if n == 0 {
-		return core.ErrNotFound
-	}
-	return nil
+	_, err = t.q.UserEmailDelete(ctx, sqlcgen.UserEmailDeleteParams{Email: email, AccountID: t.accountID, UserID: id})
+	return mapErr(err)
 }
 
 func (t *tenantTx) UserLockForSignIn(ctx context.Context, id uuid.UUID) (bool, error) {

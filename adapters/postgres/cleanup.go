@@ -40,11 +40,12 @@ const MinPurgeRetention = 24 * time.Hour
 // hides every row from the runtime role without a tenant, so a cross-tenant
 // purge needs that one narrow, audited path. The function takes no time
 // from its caller (finding 4 of the outside review: a caller-chosen "now"
-// let the runtime role purge live sessions). Rows are picked FOR UPDATE
-// SKIP LOCKED, so several instances purging at once split the work, each
-// row is removed (and counted) by exactly one of them, and none waits on
-// another. The loop ends when a batch comes back short: the rest, if any,
-// is locked by another purge (which deletes it) or by a request (next run).
+// let the runtime role purge live sessions). No cross-tenant FOR UPDATE
+// SKIP LOCKED (Citus refuses it across shards; migrations/00007): each
+// batch takes a per-database advisory lock first, so several instances
+// purge in turns, one batch at a time, and each row is removed (and
+// counted) by exactly one of them. The loop ends when a batch comes back
+// short: the rest, if any, was taken by another instance's batch.
 func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batchSize int) (total PurgeCounts, err error) {
 	if s.observer != nil {
 		defer func() {

@@ -5,8 +5,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 
 	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/migrations"
 )
 
 // SetLocalTenant exposes the tenant statement to the external tests.
@@ -39,4 +42,37 @@ func RecordQueries(fn func(q *sqlcgen.Queries)) (sql []string, args [][]any) {
 	rec := &argRecorder{}
 	fn(sqlcgen.New(rec))
 	return rec.sql, rec.args
+}
+
+// MigrateUpTo applies the migrations up to and including version (a test
+// of one migration's data step starts from the schema before it).
+func MigrateUpTo(ctx context.Context, databaseURL string, version int64) error {
+	cfg, err := pgxConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return err
+	}
+	_, err = p.UpTo(ctx, version)
+	return err
+}
+
+// MigrateDownTo rolls the migrations back to version (the down steps).
+func MigrateDownTo(ctx context.Context, databaseURL string, version int64) error {
+	cfg, err := pgxConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, version)
+	return err
 }

@@ -15,8 +15,11 @@ import (
 // do not include account_id, each with the product decision behind it.
 var globalUniqueKeys = map[string]string{
 	// Sign-in takes only an email, so an email is unique across the
-	// service (SECURITY.md: RLS-05 does not apply to users.email).
-	"users_email_key": "email is globally unique (sign-in by email alone)",
+	// service (SECURITY.md: RLS-05 does not apply to the email). Since
+	// migrations/00007 the key is user_emails (email), its own table
+	// distributed by email on Citus; users.email is no longer unique by
+	// itself (users_email_key is gone).
+	"user_emails_pkey": "email is globally unique (sign-in by email alone)",
 }
 
 // RLS-05 (outside review, finding 6), from the catalog: every primary key

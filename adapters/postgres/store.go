@@ -83,8 +83,8 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(core.TenantTx) error) error {
 	return retryOnce(ctx, func() error {
 		var rec revocations
-		err := s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries) error {
-			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, audit: s.audit}))
+		err := s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries, db *prefixedDB) error {
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db, audit: s.audit}))
 		})
 		if err == nil {
 			rec.report(s.observer)
@@ -109,8 +109,8 @@ func (s *Store) InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID,
 	}
 	return retryOnce(ctx, func() error {
 		var rec revocations
-		err := s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries) error {
-			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, audit: s.audit}))
+		err := s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries, db *prefixedDB) error {
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db, audit: s.audit}))
 		})
 		if err == nil {
 			rec.report(s.observer)

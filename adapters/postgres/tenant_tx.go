@@ -20,6 +20,7 @@ import (
 type tenantTx struct {
 	accountID uuid.UUID
 	q         *sqlcgen.Queries
+	db        *prefixedDB // for statements sent pipelined (execPipelined)
 	audit     *audit.Writer
 }
 
@@ -71,10 +72,19 @@ func (t *tenantTx) AccountSetPolicy(ctx context.Context, o core.PolicyOverride, 
 	return nil
 }
 
+// UserCreate writes the user row and its global email key (user_emails,
+// migrations/00007) in one round trip, two statements of this transaction.
+// A duplicate email, of this tenant or another, fails on user_emails_pkey
+// (23505 → core.ErrConflict).
 func (t *tenantTx) UserCreate(ctx context.Context, u core.User, passwordHash string) error {
-	return mapErr(t.q.UserCreate(ctx, sqlcgen.UserCreateParams{
-		AccountID: t.accountID, ID: u.ID, Email: u.Email, Name: u.Name,
-		PasswordHash: passwordHash, AccountRole: string(u.Role), Now: u.CreatedAt,
+	return mapErr(t.db.execPipelined(ctx, func(q *sqlcgen.Queries) error {
+		if err := q.UserCreate(ctx, sqlcgen.UserCreateParams{
+			AccountID: t.accountID, ID: u.ID, Email: u.Email, Name: u.Name,
+			PasswordHash: passwordHash, AccountRole: string(u.Role), Now: u.CreatedAt,
+		}); err != nil {
+			return err
+		}
+		return q.UserEmailCreate(ctx, sqlcgen.UserEmailCreateParams{Email: u.Email, AccountID: t.accountID, UserID: u.ID})
 	}))
 }
 

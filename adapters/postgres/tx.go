@@ -232,7 +232,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *sql
 // first query (one round trip saved per transaction); when first is given,
 // it is that first query (the caller's liveness check) and fn runs only
 // when first returns nil.
-func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(q *sqlcgen.Queries) error, fn func(q *sqlcgen.Queries) error) (err error) {
+func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(q *sqlcgen.Queries) error, fn func(q *sqlcgen.Queries, db *prefixedDB) error) (err error) {
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant transaction without a tenant")
 	}
@@ -256,7 +256,7 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 		err = first(q)
 	}
 	if err == nil {
-		err = fn(q)
+		err = fn(q, db)
 	}
 	if !db.sent {
 		return err // nothing was sent: no transaction was opened

@@ -67,6 +67,12 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now()
 			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
 			ON CONFLICT DO NOTHING`, []any{s.tenants, s.users, hash}},
+		// The global email key of each user (migrations/00007), which
+		// sign-in looks up first.
+		{"user_emails", `INSERT INTO user_emails (email, account_id, user_id)
+			SELECT 'u' || k || '@t' || j || '.bench', md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid
+			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
+			ON CONFLICT DO NOTHING`, []any{s.tenants, s.users}},
 	} {
 		t := time.Now()
 		tag, err := conn.Exec(ctx, st.sql, st.args...)
@@ -78,7 +84,7 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 	if err := seedSessions(ctx, dsn, s, idle, abs, log); err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) accounts, users, sessions"); err != nil {
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) accounts, users, user_emails, sessions"); err != nil {
 		return fmt.Errorf("seed: vacuum: %w", err)
 	}
 	log.Info("seed done", "tenants", s.tenants, "users", s.tenants*s.users, "sessions", s.sessions, "took", time.Since(t0).Round(time.Millisecond))

@@ -90,3 +90,9 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+type UserEmail struct {
+	Email     string
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+}

@@ -27,6 +27,7 @@ type UserCreateParams struct {
 	Now          time.Time
 }
 
+// Sent pipelined with UserEmailCreate, in the same transaction (tenantTx.UserCreate).
 func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) error {
 	_, err := q.db.Exec(ctx, userCreate,
 		arg.AccountID,
@@ -40,8 +41,9 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) error {
 	return err
 }
 
-const userDelete = `-- name: UserDelete :execrows
+const userDelete = `-- name: UserDelete :one
 DELETE FROM users WHERE account_id = $1 AND id = $2
+RETURNING email
 `
 
 type UserDeleteParams struct {
@@ -49,11 +51,51 @@ type UserDeleteParams struct {
 	ID        uuid.UUID
 }
 
-// Removes a user. Their sessions and password-reset tokens go with the row
+// Removes a user and returns their email (for UserEmailDelete, in the same
+// transaction). Their sessions and password-reset tokens go with the row
 // (ON DELETE CASCADE); audit events keep the id (no foreign key), so the
 // trail still says who did what.
-func (q *Queries) UserDelete(ctx context.Context, arg UserDeleteParams) (int64, error) {
-	result, err := q.db.Exec(ctx, userDelete, arg.AccountID, arg.ID)
+func (q *Queries) UserDelete(ctx context.Context, arg UserDeleteParams) (string, error) {
+	row := q.db.QueryRow(ctx, userDelete, arg.AccountID, arg.ID)
+	var email string
+	err := row.Scan(&email)
+	return email, err
+}
+
+const userEmailCreate = `-- name: UserEmailCreate :exec
+INSERT INTO user_emails (email, account_id, user_id)
+VALUES ($1, $2, $3)
+`
+
+type UserEmailCreateParams struct {
+	Email     string
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+}
+
+// The global email key (migrations/00007): a duplicate email, of any
+// tenant, fails here with 23505 on user_emails_pkey.
+func (q *Queries) UserEmailCreate(ctx context.Context, arg UserEmailCreateParams) error {
+	_, err := q.db.Exec(ctx, userEmailCreate, arg.Email, arg.AccountID, arg.UserID)
+	return err
+}
+
+const userEmailDelete = `-- name: UserEmailDelete :execrows
+DELETE FROM user_emails
+WHERE email = $1 AND account_id = $2 AND user_id = $3
+`
+
+type UserEmailDeleteParams struct {
+	Email     string
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+}
+
+// Frees a removed user's email, in the same transaction as UserDelete. By
+// the email (the key, one shard on Citus) and the owner, so it can only
+// ever remove that user's own row.
+func (q *Queries) UserEmailDelete(ctx context.Context, arg UserEmailDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, userEmailDelete, arg.Email, arg.AccountID, arg.UserID)
 	if err != nil {
 		return 0, err
 	}

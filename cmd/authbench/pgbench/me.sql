@@ -4,6 +4,12 @@
 \set i random(0, :nsessions - 1)
 \set t :i % :ntenants
 \set k (:i / :ntenants) % :nusers
+-- set_config, not SET LOCAL as the server sends (adapters/postgres/tx.go):
+-- pgbench -M prepared prepares every command and SET cannot be prepared
+-- or take a bind parameter, and the tenant is computed from :t here. A
+-- floor on plain PostgreSQL, not product code: exempt from the set_config
+-- rule (adapters/postgres/distribution_rules_test.go); it would not scope
+-- the workers on Citus.
 \startpipeline
 SELECT set_config('app.account_id', md5('bench-t-' || :t::text)::uuid::text, true);
 SELECT EXISTS (
