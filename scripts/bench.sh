@@ -86,6 +86,14 @@ log "migrating"
 LOG_LEVEL=warn "$WORK/sessiond" migrate
 
 HTTP_PORT=$(pick_port)
+# BENCH_PROFILE=1: the server serves pprof on a loopback port and authbench
+# captures a CPU profile of each scenario's measured window (bench/results).
+PPROF_ENV=() PPROF_ARGS=()
+if [[ -n ${BENCH_PROFILE:-} ]]; then
+  PPROF_PORT=$(pick_port)
+  PPROF_ENV=(PPROF_ADDR="127.0.0.1:$PPROF_PORT")
+  PPROF_ARGS=(-pprof "http://127.0.0.1:$PPROF_PORT")
+fi
 "$WORK/authbench" -keygen "$WORK/jwks.private.json"
 log "starting sessiond on 127.0.0.1:$HTTP_PORT (production settings, rate limits off)"
 env DEV_MODE=false \
@@ -93,13 +101,14 @@ env DEV_MODE=false \
   HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
   RATE_LIMIT_ENABLED=false \
   LOG_LEVEL="${LOG_LEVEL:-warn}" \
+  "${PPROF_ENV[@]}" \
   "$WORK/sessiond" serve 2>"$WORK/server.log" &
 SERVER_PID=$!
 
 "$WORK/authbench" -base "http://127.0.0.1:$HTTP_PORT" \
   -server-pid "$SERVER_PID" -pg-pids "$PG_PID" \
   -db "$MIGRATION_DATABASE_URL" -app-db "$DATABASE_URL" \
-  -out "$ROOT/bench/results" "$@" &
+  -out "$ROOT/bench/results" "${PPROF_ARGS[@]}" "$@" &
 # In the background, so that a signal reaches the trap at once.
 BENCH_PID=$!
 rc=0

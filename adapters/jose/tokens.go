@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -92,7 +93,7 @@ func (c *Codec) SignAccess(a core.AccessClaims) (string, error) {
 		},
 		SessionID: a.SessionID.String(), TenantID: a.AccountID.String(), Role: string(a.Role), ClientID: c.clientID,
 	}
-	return jwt.Signed(c.signers[TypeAccess]).Claims(cl).Serialize()
+	return c.sign(TypeAccess, cl)
 }
 
 // refreshAudience is the aud of refresh tokens: the issuer, this service's
@@ -122,7 +123,26 @@ func (c *Codec) SignRefresh(r core.RefreshClaims) (string, error) {
 		at, idle, abs := r.AuthTime.Unix(), r.IdleMax, r.AbsMax
 		cl.AuthTime, cl.IdleMax, cl.AbsMax = &at, &idle, &abs
 	}
-	return jwt.Signed(c.signers[TypeRefresh]).Claims(cl).Serialize()
+	return c.sign(TypeRefresh, cl)
+}
+
+// sign serialises claims with encoding/json and signs them with the typ's
+// go-jose signer, compact form. jwt.Signed(...).Claims(...) would marshal
+// the claims, unmarshal them into a map and marshal that again (to merge
+// claim sets): under load that was a third of the cost of issuing a token
+// pair (make bench, CPU profile of the refresh scenario). The claims types
+// are plain structs with the registered claims' own JSON marshalling
+// (jwt.NumericDate, jwt.Audience), so the payload is the same claim set.
+func (c *Codec) sign(typ string, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("tokens: claims: %w", err)
+	}
+	jws, err := c.signers[typ].Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("tokens: sign: %w", err)
+	}
+	return jws.CompactSerialize()
 }
 
 // verify parses token, pins the algorithm to the key named by kid, checks

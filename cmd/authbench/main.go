@@ -41,6 +41,7 @@ type options struct {
 	perChain       int
 	mix            string
 	d, warmup      time.Duration
+	pprof          string
 	base           string
 	tenants, users int
 	sessions       int
@@ -95,6 +96,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.argon2N, "argon2-n", 8, "argon2id hashes timed for the login floor")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server's /readyz")
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
+	fs.StringVar(&o.pprof, "pprof", "", "the server's PPROF_ADDR root URL (e.g. http://127.0.0.1:6060): capture a CPU profile of each scenario's measured window into -out")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -259,9 +261,20 @@ func mainErr(args []string, stdout io.Writer) error {
 			return err
 		}
 		log.Info("running", "scenario", name, "clients", spec.clients, "warmup", o.warmup, "duration", o.d)
+		var profiled func() (string, error)
+		if o.pprof != "" {
+			profiled = captureProfile(ctx, o.pprof, o.out, stamp, name, o.warmup, o.d)
+		}
 		rr, err := run(ctx, spec, o.warmup, o.d, probe)
 		if err != nil {
 			return err
+		}
+		if profiled != nil {
+			if path, err := profiled(); err != nil {
+				log.Warn("no CPU profile", "scenario", name, "err", err)
+			} else {
+				log.Info("CPU profile", "scenario", name, "file", path)
+			}
 		}
 		r := Result{
 			Scenario: name, StartedAt: rr.started.UTC(), Concurrency: spec.clients,

@@ -29,20 +29,23 @@ type Config struct {
 	AccessTokenCacheSize int
 	HTTPAddr             string
 	MetricsAddr          string
-	ShutdownTimeout      time.Duration
-	DevMode              bool
-	SigningKeysFile      string
-	TokenIssuer          string
-	TokenAudience        string
-	TokenClientID        string
-	Core                 core.Config
-	HTTP                 httpadapter.Config
-	Argon2               argon2.Params
-	RateLimitEnabled     bool
-	RateLimits           RateLimitSettings
-	LogLevel             string
-	SMTP                 mailer.SMTPConfig
-	Cleanup              CleanupSettings
+	// PprofAddr serves net/http/pprof on a loopback address; "" (the
+	// default) serves nothing.
+	PprofAddr        string
+	ShutdownTimeout  time.Duration
+	DevMode          bool
+	SigningKeysFile  string
+	TokenIssuer      string
+	TokenAudience    string
+	TokenClientID    string
+	Core             core.Config
+	HTTP             httpadapter.Config
+	Argon2           argon2.Params
+	RateLimitEnabled bool
+	RateLimits       RateLimitSettings
+	LogLevel         string
+	SMTP             mailer.SMTPConfig
+	Cleanup          CleanupSettings
 }
 
 // CleanupSettings configures the purge of expired rows.
@@ -112,6 +115,7 @@ func loadConfig() (Config, error) {
 		DBAcquireTimeout:   duration("DB_ACQUIRE_TIMEOUT", 5*time.Second),
 		HTTPAddr:           env("HTTP_ADDR", ":8080"),
 		MetricsAddr:        env("METRICS_ADDR", ""),
+		PprofAddr:          env("PPROF_ADDR", ""),
 		ShutdownTimeout:    duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		DevMode:            boolean("DEV_MODE", false),
 		TokenIssuer:        env("TOKEN_ISSUER", "sessiond"),

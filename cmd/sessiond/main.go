@@ -85,6 +85,18 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		servers = append(servers, prog.metrics)
 		listeners = append(listeners, mln)
 	}
+	if c.PprofAddr != "" {
+		psrv, pln, err := pprofServer(c.PprofAddr)
+		if err != nil {
+			for _, l := range listeners {
+				_ = l.Close()
+			}
+			return err
+		}
+		servers = append(servers, psrv)
+		listeners = append(listeners, pln)
+		log.Warn("profiling endpoints served", "pprof_addr", pln.Addr().String())
+	}
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); prog.cleanup.loop(loopCtx) }()
