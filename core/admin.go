@@ -71,42 +71,6 @@ func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecu
 	return s.accountSecurity(o), nil
 }
 
-// MinutesChange is one nullable integer field of a PolicyPatch (minutes, or
-// a session count). Set false leaves the field unchanged; Set with a nil
-// Minutes clears it.
-type MinutesChange struct {
-	Set     bool
-	Minutes *int
-}
-
-// PolicyPatch is a partial update of an account's override (JSON merge
-// semantics: omitted = unchanged, null = clear).
-type PolicyPatch struct {
-	Idle     MinutesChange
-	Absolute MinutesChange
-	// MaxSessions is max_sessions_per_user (null = unlimited).
-	MaxSessions MinutesChange
-	// LimitAction, when not nil, sets session_limit_action (not nullable).
-	LimitAction *SessionLimitAction
-}
-
-// Apply returns o with the patch applied.
-func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
-	if p.Idle.Set {
-		o.IdleMinutes = p.Idle.Minutes
-	}
-	if p.Absolute.Set {
-		o.AbsoluteMinutes = p.Absolute.Minutes
-	}
-	if p.MaxSessions.Set {
-		o.MaxSessionsPerUser = p.MaxSessions.Minutes
-	}
-	if p.LimitAction != nil {
-		o.SessionLimitAction = *p.LimitAction
-	}
-	return o
-}
-
 // UpdateAccountSecurity sets or clears the caller's account override. The
 // account row is locked, the patched override validated as a whole (bounds
 // per field, then the invariant on the effective values), and the change

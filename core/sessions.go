@@ -1,5 +1,8 @@
 package core
 
+// The caller's own sessions, one per device: list them, sign one out
+// (adapters/http/sessions.go).
+
 import (
 	"context"
 	"errors"
