@@ -9,43 +9,26 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
 
 // RegisterInput is a sign-up: a new account and its owner.
 type RegisterInput struct {
-	Email       string
-	Password    string
-	Name        string
+	NewUser
 	AccountName string
 }
 
 // Register creates an account (tenant) and its owner. It does not sign in.
 // Errors: CodeValidation, CodeEmailTaken.
 func (s *Service) Register(ctx context.Context, in RegisterInput, client Client) (User, error) {
-	email := NormalizeEmail(in.Email)
-	if err := ValidateEmail(email); err != nil {
+	u := in.NewUser.normalized()
+	if err := u.Validate(); err != nil {
 		return User{}, err
 	}
-	if err := ValidatePassword("password", in.Password); err != nil {
+	accountName := strings.TrimSpace(in.AccountName)
+	if err := validateName("account_name", accountName); err != nil {
 		return User{}, err
-	}
-	name, accountName := strings.TrimSpace(in.Name), strings.TrimSpace(in.AccountName)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		return User{}, FieldError(CodeValidation, "name", "name must be 1 to 200 characters")
-	}
-	if accountName == "" || utf8.RuneCountInString(accountName) > 200 {
-		return User{}, FieldError(CodeValidation, "account_name", "account_name must be 1 to 200 characters")
-	}
-	// PostgreSQL text cannot hold NUL: refuse it here, naming the field,
-	// rather than fail in the INSERT.
-	if strings.ContainsRune(name, 0) {
-		return User{}, FieldError(CodeValidation, "name", "name must not contain NUL characters")
-	}
-	if strings.ContainsRune(accountName, 0) {
-		return User{}, FieldError(CodeValidation, "account_name", "account_name must not contain NUL characters")
 	}
 	hash, err := s.hasher.Hash(in.Password)
 	if err != nil {
@@ -53,7 +36,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 	}
 	now := s.clock.Now()
 	acct := Account{ID: uuid.New(), Name: accountName, CreatedAt: now}
-	user := User{ID: uuid.New(), AccountID: acct.ID, Email: email, Name: name, Role: RoleOwner, Active: true, CreatedAt: now}
+	user := User{ID: uuid.New(), AccountID: acct.ID, Email: u.Email, Name: u.Name, Role: RoleOwner, Active: true, CreatedAt: now}
 	err = s.store.InTenantTx(ctx, acct.ID, func(tx TenantTx) error {
 		if err := tx.AccountCreate(ctx, acct); err != nil {
 			return err
@@ -64,11 +47,8 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 		return tx.Audit(ctx, s.event(acct.ID, &user.ID, ActionAccountCreated, "account", acct.ID.String(),
 			map[string]any{"owner_user_id": user.ID.String()}, client, now))
 	})
-	if errors.Is(err, ErrConflict) {
-		return User{}, FieldError(CodeEmailTaken, "email", "an account with this email already exists")
-	}
 	if err != nil {
-		return User{}, err
+		return User{}, userCreateError(err)
 	}
 	return user, nil
 }

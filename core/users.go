@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -45,4 +46,58 @@ func ValidatePassword(field, password string) error {
 		return FieldError(CodeValidation, field, "%s must be %d to %d characters", field, PasswordMinLen, PasswordMaxLen)
 	}
 	return nil
+}
+
+// NameMaxLen is the longest user or account name, in characters.
+const NameMaxLen = 200
+
+// NewUser is what a person is created from, whoever types it: the
+// registrant at sign-up (RegisterInput) or an owner adding a member
+// (CreateMemberInput). One set of rules for both (SPEC §4).
+type NewUser struct {
+	Email    string
+	Password string
+	Name     string
+}
+
+// normalized returns u as it is stored: the email trimmed and lower-cased,
+// the name trimmed. The password is taken as typed.
+func (u NewUser) normalized() NewUser {
+	u.Email, u.Name = NormalizeEmail(u.Email), strings.TrimSpace(u.Name)
+	return u
+}
+
+// Validate checks normalised input: the email (ValidateEmail), the
+// password's length, the name (validateName). Errors: CodeValidation
+// naming the field.
+func (u NewUser) Validate() error {
+	if err := ValidateEmail(u.Email); err != nil {
+		return err
+	}
+	if err := ValidatePassword("password", u.Password); err != nil {
+		return err
+	}
+	return validateName("name", u.Name)
+}
+
+// validateName checks a trimmed name (a user's or an account's): 1 to
+// NameMaxLen characters, and no NUL, which PostgreSQL text cannot hold —
+// refused here, naming the field, rather than failing in the INSERT.
+func validateName(field, name string) error {
+	if name == "" || utf8.RuneCountInString(name) > NameMaxLen {
+		return FieldError(CodeValidation, field, "%s must be 1 to %d characters", field, NameMaxLen)
+	}
+	if strings.ContainsRune(name, 0) {
+		return FieldError(CodeValidation, field, "%s must not contain NUL characters", field)
+	}
+	return nil
+}
+
+// userCreateError maps the store's unique-key refusal of a new user to
+// the answer a client can act on: the email is some user's already.
+func userCreateError(err error) error {
+	if errors.Is(err, ErrConflict) {
+		return FieldError(CodeEmailTaken, "email", "an account with this email already exists")
+	}
+	return err
 }

@@ -75,7 +75,9 @@ func (s *Server) tokenResponse(p core.TokenPair, cookieMode bool, csrf string) t
 // RegisterUser creates an account and its owner.
 func (s *Server) RegisterUser(ctx context.Context, req api.RegisterUserRequestObject) (api.RegisterUserResponseObject, error) {
 	b := req.Body
-	u, err := s.svc.Register(ctx, core.RegisterInput{Email: b.Email, Password: b.Password, Name: b.Name, AccountName: b.AccountName}, requestFrom(ctx).client)
+	u, err := s.svc.Register(ctx, core.RegisterInput{
+		NewUser: core.NewUser{Email: b.Email, Password: b.Password, Name: b.Name}, AccountName: b.AccountName,
+	}, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
 	}
