@@ -84,7 +84,7 @@ func newCSRFValue() string {
 // can neither read them nor set custom headers). SameSite=Strict is
 // defence in depth only.
 func (s *Server) checkCSRF(r *http.Request) error {
-	fail := &core.Error{Code: core.CodeCSRFFailed, Message: "cookie-borne requests must send the csrf_token cookie value in X-CSRF-Token from the same origin"}
+	fail := &core.Error{Code: codeCSRFFailed, Message: "cookie-borne requests must send the csrf_token cookie value in X-CSRF-Token from the same origin"}
 	origin := r.Header.Get("Origin")
 	if origin != "" && !s.originAllowed(origin, r.Host) {
 		return fail

@@ -247,7 +247,7 @@ func requestValidationError(err error) *core.Error {
 	}
 	var re *openapi3filter.RequestError
 	if !errors.As(err, &re) {
-		return &core.Error{Code: core.CodeBadRequest, Message: "the request is not valid"}
+		return &core.Error{Code: codeBadRequest, Message: "the request is not valid"}
 	}
 	if re.Parameter != nil {
 		msg := fmt.Sprintf("parameter %q (%s) is not valid", re.Parameter.Name, re.Parameter.In)
@@ -267,7 +267,7 @@ func requestValidationError(err error) *core.Error {
 	}
 	var ue *openapi3filter.ParseError
 	if errors.As(re.Err, &ue) {
-		return &core.Error{Code: core.CodeBadRequest, Message: "the request body is not well-formed"}
+		return &core.Error{Code: codeBadRequest, Message: "the request body is not well-formed"}
 	}
 	if errors.Is(re.Err, openapi3filter.ErrInvalidRequired) || strings.Contains(re.Reason, "required") {
 		return &core.Error{Code: core.CodeValidation, Message: "a request body is required"}
@@ -275,7 +275,7 @@ func requestValidationError(err error) *core.Error {
 	if strings.Contains(re.Reason, "Content-Type") || strings.Contains(re.Error(), "unsupported content type") {
 		return &core.Error{Code: codeUnsupportedMediaType, Message: "unsupported content type"}
 	}
-	return &core.Error{Code: core.CodeBadRequest, Message: "the request is not valid"}
+	return &core.Error{Code: codeBadRequest, Message: "the request is not valid"}
 }
 
 // recoverer answers a panic with a 500 problem instead of a dropped

@@ -3,10 +3,8 @@ package http
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/sessiond/sessiond/core"
@@ -42,10 +40,6 @@ func (e *limitedError) Error() string { return "rate limited" }
 
 func (e *limitedError) domain() *core.Error {
 	return &core.Error{Code: core.CodeRateLimited, Message: "too many requests; retry later"}
-}
-
-func retryAfterSeconds(d time.Duration) string {
-	return strconv.Itoa(int(math.Max(1, math.Ceil(d.Seconds()))))
 }
 
 // limitIP applies the operation's per-IP rule.
@@ -92,9 +86,9 @@ func (s *Server) limitEmail(ctx context.Context, opID, email string) error {
 }
 
 // asLimited reports a rate-limit refusal — an in-process bucket, or the
-// shared per-email brute-force throttle (*core.ThrottledError) — and sets
-// Retry-After for it.
-func asLimited(w http.ResponseWriter, err error) (*core.Error, bool) {
+// shared per-email brute-force throttle (*core.ThrottledError) — and how
+// long the caller must wait (writeError's Retry-After).
+func asLimited(w http.ResponseWriter, err error) (*core.Error, time.Duration, bool) {
 	var (
 		wait time.Duration
 		rule string
@@ -109,11 +103,10 @@ func asLimited(w http.ResponseWriter, err error) (*core.Error, bool) {
 		wait, rule = te.RetryAfter, "account"
 		_ = errors.As(err, &e)
 	default:
-		return nil, false
+		return nil, 0, false
 	}
-	w.Header().Set("Retry-After", retryAfterSeconds(wait))
 	if rec, ok := w.(*statusRecorder); ok {
 		rec.limitRule = rule
 	}
-	return e, true
+	return e, wait, true
 }

@@ -88,7 +88,7 @@ func (s *Server) Handler() http.Handler {
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			// The contract was already validated by gate; what reaches here is
 			// a body that validates but does not decode into the Go types.
-			writeError(w, r, s.log, core.Errorf(core.CodeBadRequest, "the request body could not be decoded"))
+			writeError(w, r, s.log, core.Errorf(codeBadRequest, "the request body could not be decoded"))
 		},
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, err)
