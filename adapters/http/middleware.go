@@ -111,6 +111,8 @@ func bearerToken(r *http.Request) (string, bool) {
 // contract is the OpenAPI document prepared for request validation.
 type contract struct {
 	router routers.Router
+	// operations are the contract's operationIds.
+	operations map[string]bool
 	// bearerOps are the operations whose security requires an access token.
 	bearerOps map[string]bool
 	// liveOptional are bearer operations that accept an access token whose
@@ -144,9 +146,10 @@ func newContract(doc *openapi3.T) (*contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
-	c := &contract{router: router, bearerOps: map[string]bool{}, liveOptional: map[string]bool{"logout": true}}
+	c := &contract{router: router, operations: map[string]bool{}, bearerOps: map[string]bool{}, liveOptional: map[string]bool{"logout": true}}
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
+			c.operations[op.OperationID] = true
 			sec := doc.Security
 			if op.Security != nil {
 				sec = *op.Security

@@ -70,6 +70,9 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.Limits.check(c); err != nil {
+		return nil, err
+	}
 	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics()}, nil
 }
 
