@@ -77,9 +77,6 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
-// Now is the service clock's current time.
-func (s *Service) Now() time.Time { return s.clock.Now() }
-
 // issue signs an access token and the given refresh claims.
 func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, idleExp, absExp, now time.Time) (TokenPair, error) {
 	access := AccessClaims{
@@ -95,7 +92,7 @@ func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, i
 		return TokenPair{}, fmt.Errorf("sign refresh token: %w", err)
 	}
 	return TokenPair{
-		AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
+		IssuedAt: now, AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
 		IdleExpiresAt: idleExp, AbsoluteExpiresAt: absExp,
 	}, nil
 }

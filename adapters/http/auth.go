@@ -62,13 +62,12 @@ func (s *Server) tokenResponse(p core.TokenPair, cookieMode bool, csrf string) t
 		body.RefreshToken = &rt
 		return tokenIssued{body: body}
 	}
-	now := s.svc.Now()
 	if csrf == "" {
 		csrf = newCSRFValue()
 	}
 	return tokenIssued{body: body, cookies: []*http.Cookie{
-		s.refreshCookie(p.RefreshToken, p.AbsoluteExpiresAt, now),
-		s.csrfCookie(csrf, p.AbsoluteExpiresAt, now),
+		s.refreshCookie(p.RefreshToken, p.AbsoluteExpiresAt, p.IssuedAt),
+		s.csrfCookie(csrf, p.AbsoluteExpiresAt, p.IssuedAt),
 	}}
 }
 

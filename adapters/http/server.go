@@ -6,16 +6,13 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/adapters/http/api"
 	"github.com/sessiond/sessiond/adapters/http/docs"
 	"github.com/sessiond/sessiond/core"
@@ -74,15 +71,6 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 		return nil, err
 	}
 	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics()}, nil
-}
-
-// LoadSpec parses the embedded openapi.yaml.
-func LoadSpec() (*openapi3.T, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(sessiond.OpenAPIYAML)
-	if err != nil {
-		return nil, fmt.Errorf("openapi: %w", err)
-	}
-	return doc, nil
 }
 
 // Handler returns the complete HTTP handler.
