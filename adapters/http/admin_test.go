@@ -690,12 +690,7 @@ type userBody struct {
 
 func (h *harness) listMembers(t testing.TB, at string) []userBody {
 	t.Helper()
-	res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/members", bearer: at}, http.StatusOK)
-	var b struct {
-		Items []userBody `json:"items"`
-	}
-	res.JSON(t, &b)
-	return b.Items
+	return listItems[userBody](t, h, "/api/v1/accounts/me/members", at)
 }
 
 func TestMembers_Create_NormalisesEmail_CanSignIn_Listed_AuditedWithoutPassword(t *testing.T) {

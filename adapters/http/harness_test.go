@@ -435,6 +435,16 @@ func concurrently(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// listItems GETs an unpaginated list (200) and returns its items.
+func listItems[T any](t testing.TB, h *harness, path, accessToken string) []T {
+	t.Helper()
+	var body struct {
+		Items []T `json:"items"`
+	}
+	h.mustDo(t, req{method: "GET", path: path, bearer: accessToken}, http.StatusOK).JSON(t, &body)
+	return body.Items
+}
+
 // logout ends the session of accessToken (POST /auth/logout, 204).
 func (h *harness) logout(t testing.TB, accessToken string) {
 	t.Helper()
@@ -510,24 +520,22 @@ func expectProblem(t testing.TB, res response, status int, code string) problem 
 // it; tests look at what was issued).
 func claims(t testing.TB, token string) map[string]any {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", token)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return jwsPart(t, token, 1)
 }
 
 func header(t testing.TB, token string) map[string]any {
 	t.Helper()
-	b, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	return jwsPart(t, token, 0)
+}
+
+// jwsPart decodes part i (0 header, 1 payload) of a compact JWS as JSON.
+func jwsPart(t testing.TB, token string, i int) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,7 @@ type sessionItem struct {
 
 func (h *harness) listSessions(t testing.TB, access string) []sessionItem {
 	t.Helper()
-	res := h.mustDo(t, req{method: "GET", path: "/api/v1/sessions", bearer: access}, http.StatusOK)
-	var body struct {
-		Items []sessionItem `json:"items"`
-	}
-	res.JSON(t, &body)
-	return body.Items
+	return listItems[sessionItem](t, h, "/api/v1/sessions", access)
 }
 
 func (h *harness) revokeSession(t testing.TB, access string, id uuid.UUID) response {
