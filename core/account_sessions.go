@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,22 +90,6 @@ func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *
 func (s *Service) RevokeAccountSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
 	now := s.clock.Now()
 	return s.asOwner(ctx, p, func(tx TenantTx) error {
-		owner, err := tx.SessionOwner(ctx, sessionID)
-		if errors.Is(err, ErrNotFound) {
-			return errSessionNotFound
-		}
-		if err != nil {
-			return err
-		}
-		revoked, err := tx.SessionRevoke(ctx, sessionID, now, ReasonRevokedByOwner)
-		if err != nil {
-			return err
-		}
-		if !revoked {
-			return errSessionNotFound
-		}
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionSessionRevoked, "session", sessionID.String(),
-			map[string]any{"user_id": owner.String(), "current": sessionID == p.SessionID, "reason": ReasonRevokedByOwner},
-			client, now))
+		return s.revokeSession(ctx, tx, p, sessionID, false, client, now)
 	})
 }

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -69,42 +67,6 @@ func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecu
 		return AccountSecurity{}, err
 	}
 	return s.accountSecurity(o), nil
-}
-
-// MinutesChange is one nullable integer field of a PolicyPatch (minutes, or
-// a session count). Set false leaves the field unchanged; Set with a nil
-// Minutes clears it.
-type MinutesChange struct {
-	Set     bool
-	Minutes *int
-}
-
-// PolicyPatch is a partial update of an account's override (JSON merge
-// semantics: omitted = unchanged, null = clear).
-type PolicyPatch struct {
-	Idle     MinutesChange
-	Absolute MinutesChange
-	// MaxSessions is max_sessions_per_user (null = unlimited).
-	MaxSessions MinutesChange
-	// LimitAction, when not nil, sets session_limit_action (not nullable).
-	LimitAction *SessionLimitAction
-}
-
-// Apply returns o with the patch applied.
-func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
-	if p.Idle.Set {
-		o.IdleMinutes = p.Idle.Minutes
-	}
-	if p.Absolute.Set {
-		o.AbsoluteMinutes = p.Absolute.Minutes
-	}
-	if p.MaxSessions.Set {
-		o.MaxSessionsPerUser = p.MaxSessions.Minutes
-	}
-	if p.LimitAction != nil {
-		o.SessionLimitAction = *p.LimitAction
-	}
-	return o
 }
 
 // UpdateAccountSecurity sets or clears the caller's account override. The
@@ -231,10 +193,8 @@ func (s *Service) ListMembers(ctx context.Context, p Principal) ([]User, error) 
 // CreateMemberInput is a new user of the caller's account, added by an
 // owner with an initial password.
 type CreateMemberInput struct {
-	Email    string
-	Password string
-	Name     string
-	Role     Role
+	NewUser
+	Role Role
 }
 
 // CreateMember adds a user to the caller's account and records a
@@ -244,16 +204,9 @@ func (s *Service) CreateMember(ctx context.Context, p Principal, in CreateMember
 	if p.Role != RoleOwner { // before hashing: a member must not cost an argon2 run
 		return User{}, errOwnerOnly
 	}
-	email := NormalizeEmail(in.Email)
-	if err := ValidateEmail(email); err != nil {
+	u := in.NewUser.normalized()
+	if err := u.Validate(); err != nil {
 		return User{}, err
-	}
-	if err := ValidatePassword("password", in.Password); err != nil {
-		return User{}, err
-	}
-	name := strings.TrimSpace(in.Name)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		return User{}, FieldError(CodeValidation, "name", "name must be 1 to 200 characters")
 	}
 	if !in.Role.Valid() {
 		return User{}, FieldError(CodeValidation, "role", "role must be %q or %q", RoleOwner, RoleMember)
@@ -263,7 +216,7 @@ func (s *Service) CreateMember(ctx context.Context, p Principal, in CreateMember
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
 	now := s.clock.Now()
-	user := User{ID: uuid.New(), AccountID: p.AccountID, Email: email, Name: name, Role: in.Role, Active: true, CreatedAt: now}
+	user := User{ID: uuid.New(), AccountID: p.AccountID, Email: u.Email, Name: u.Name, Role: in.Role, Active: true, CreatedAt: now}
 	err = s.asOwner(ctx, p, func(tx TenantTx) error {
 		if err := tx.UserCreate(ctx, user, hash); err != nil {
 			return err
@@ -271,11 +224,8 @@ func (s *Service) CreateMember(ctx context.Context, p Principal, in CreateMember
 		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionMemberCreated, "user", user.ID.String(),
 			map[string]any{"user_id": user.ID.String(), "role": string(user.Role)}, client, now))
 	})
-	if errors.Is(err, ErrConflict) {
-		return User{}, FieldError(CodeEmailTaken, "email", "an account with this email already exists")
-	}
 	if err != nil {
-		return User{}, err
+		return User{}, userCreateError(err)
 	}
 	return user, nil
 }

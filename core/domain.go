@@ -137,6 +137,9 @@ const (
 
 // TokenPair is what sign-in and refresh hand to the client.
 type TokenPair struct {
+	// IssuedAt is when the pair was issued (the service clock): cookie
+	// lifetimes count from it.
+	IssuedAt          time.Time
 	AccessToken       string
 	RefreshToken      string
 	AccessExpiresIn   time.Duration

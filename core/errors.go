@@ -11,7 +11,9 @@ import (
 
 // Code is a stable, machine-readable error code. Clients branch on it, so a
 // code never changes meaning. adapters/http/errors.go is the one place codes
-// become HTTP statuses.
+// become HTTP statuses, and holds the codes only the HTTP layer answers with
+// (CSRF, malformed requests, the router's); these are the codes the core
+// returns.
 type Code string
 
 const (
@@ -22,14 +24,12 @@ const (
 	CodeSessionExpiredAbsolute Code = "session_expired_absolute"
 	CodeRefreshTokenReused     Code = "refresh_token_reused"
 	CodeForbidden              Code = "forbidden"
-	CodeCSRFFailed             Code = "csrf_failed"
 	CodeNotFound               Code = "not_found"
 	CodeEmailTaken             Code = "email_taken"
 	CodeConflict               Code = "conflict"
 	CodeValidation             Code = "validation_failed"
 	CodePolicyOutOfBounds      Code = "policy_out_of_bounds"
 	CodePolicyInvariant        Code = "policy_invariant_violated"
-	CodeBadRequest             Code = "bad_request"
 	CodeInvalidResetToken      Code = "invalid_reset_token"
 	// CodeLastOwner: the change would leave the account without an active
 	// owner (demoting, deactivating or removing the last one).
@@ -37,10 +37,13 @@ const (
 	// CodeSessionLimitReached: a sign-in refused because the user already
 	// holds the account's maximum of live sessions (action "deny").
 	CodeSessionLimitReached Code = "session_limit_reached"
-	CodeRateLimited         Code = "rate_limited"
-	CodeNotImplemented      Code = "not_implemented"
-	CodeUnavailable         Code = "service_unavailable"
-	CodeInternal            Code = "internal_error"
+	// CodeRateLimited: the per-email brute-force throttle (throttle.go);
+	// the HTTP layer's own rate limits answer with it too.
+	CodeRateLimited Code = "rate_limited"
+	// CodeUnavailable: a dependency is down or overloaded (ErrUnavailable,
+	// *Fault); retry later.
+	CodeUnavailable Code = "service_unavailable"
+	CodeInternal    Code = "internal_error"
 )
 
 // Error is the domain error. Message is safe to show to the caller; Field

@@ -103,6 +103,42 @@ func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
 	return nil
 }
 
+// MinutesChange is one nullable integer field of a PolicyPatch (minutes, or
+// a session count). Set false leaves the field unchanged; Set with a nil
+// Minutes clears it.
+type MinutesChange struct {
+	Set     bool
+	Minutes *int
+}
+
+// PolicyPatch is a partial update of an account's override (JSON merge
+// semantics: omitted = unchanged, null = clear).
+type PolicyPatch struct {
+	Idle     MinutesChange
+	Absolute MinutesChange
+	// MaxSessions is max_sessions_per_user (null = unlimited).
+	MaxSessions MinutesChange
+	// LimitAction, when not nil, sets session_limit_action (not nullable).
+	LimitAction *SessionLimitAction
+}
+
+// Apply returns o with the patch applied.
+func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
+	if p.Idle.Set {
+		o.IdleMinutes = p.Idle.Minutes
+	}
+	if p.Absolute.Set {
+		o.AbsoluteMinutes = p.Absolute.Minutes
+	}
+	if p.MaxSessions.Set {
+		o.MaxSessionsPerUser = p.MaxSessions.Minutes
+	}
+	if p.LimitAction != nil {
+		o.SessionLimitAction = *p.LimitAction
+	}
+	return o
+}
+
 // Snapshot is the policy frozen into a session at sign-in and carried by its
 // refresh tokens. It never slides.
 type Snapshot struct {

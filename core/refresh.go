@@ -215,32 +215,87 @@ func PlanFastRotation(c RefreshClaims, presentedHash []byte, now time.Time) (Rot
 	return g, d, true
 }
 
-// rotatedClaims are the claims of the successor a RefreshRotate decision
-// issues.
-func rotatedClaims(d RefreshDecision, userID, sessionID, accountID uuid.UUID, jti string, now time.Time) RefreshClaims {
-	authTime := d.AuthTime
-	return RefreshClaims{
-		Subject: userID, SessionID: sessionID, AccountID: accountID, JTI: jti,
-		IssuedAt: now, ExpiresAt: d.TokenExpiresAt, AuthTime: &authTime,
-		IdleMax: d.Snapshot.IdleSeconds, AbsMax: d.Snapshot.AbsoluteSeconds,
+// refreshAnswer is what a successful refresh signs: the refresh token's
+// claims and the session's deadlines reported with it.
+type refreshAnswer struct {
+	claims            RefreshClaims
+	idleExpiresAt     time.Time
+	absoluteExpiresAt time.Time
+}
+
+// answer turns the decision into what the caller gets, from the decision's
+// input (the presented claims, the row) and the jti minted for a successor.
+//   - RefreshRotate: the successor, carrying the decision's snapshot and
+//     deadlines, issued now under newJTI.
+//   - RefreshConverge: the session's current token, re-signed from the row:
+//     the jti sealed under the presented (parent) token's jti, issued at the
+//     rotation and expiring one idle window later. A seal that does not open
+//     under the presented jti (or a row never rotated) means the token is
+//     not the parent after all: refused as invalid.
+//   - RefreshReject: the refusal, with its stable message.
+//
+// Pure, like DecideRefresh; split from it because only a token that is
+// really the parent can open the seal, which DecideRefresh's table of
+// hashes does not need to know.
+func (d RefreshDecision) answer(in RefreshInput, accountID uuid.UUID, newJTI string) (refreshAnswer, error) {
+	c, f := in.Claims, in.Family
+	switch d.Outcome {
+	case RefreshRotate:
+		authTime := d.AuthTime
+		return refreshAnswer{
+			claims: RefreshClaims{
+				Subject: c.Subject, SessionID: c.SessionID, AccountID: accountID, JTI: newJTI,
+				IssuedAt: in.Now, ExpiresAt: d.TokenExpiresAt, AuthTime: &authTime,
+				IdleMax: d.Snapshot.IdleSeconds, AbsMax: d.Snapshot.AbsoluteSeconds,
+			},
+			idleExpiresAt: d.IdleExpiresAt, absoluteExpiresAt: d.AbsoluteExpiresAt,
+		}, nil
+	case RefreshConverge:
+		currentJTI, ok := OpenSuccessor(c.JTI, f.CurrentJTISealed)
+		if !ok || f.RotatedAt == nil {
+			return refreshAnswer{}, refreshReject(CodeInvalidRefreshToken)
+		}
+		authTime := f.AuthTime
+		return refreshAnswer{
+			claims: RefreshClaims{
+				Subject: f.UserID, SessionID: f.SessionID, AccountID: accountID, JTI: currentJTI,
+				IssuedAt: *f.RotatedAt, ExpiresAt: f.RotatedAt.Add(f.Snapshot.Idle()),
+				AuthTime: &authTime, IdleMax: f.Snapshot.IdleSeconds, AbsMax: f.Snapshot.AbsoluteSeconds,
+			},
+			idleExpiresAt: f.IdleExpiresAt, absoluteExpiresAt: f.AbsoluteExpiresAt,
+		}, nil
+	}
+	return refreshAnswer{}, refreshReject(d.Code)
+}
+
+// rotation is the write of a RefreshRotate decision: the presented token
+// becomes the parent, the successor (newJTI) the current token, sealed
+// under the parent's jti for a grace-window convergence.
+func (d RefreshDecision) rotation(in RefreshInput, newJTI string, client Client) Rotation {
+	return Rotation{
+		SessionID: in.Claims.SessionID, OldJTIHash: in.PresentedHash,
+		NewJTIHash: HashJTI(newJTI), NewJTISealed: SealSuccessor(in.Claims.JTI, newJTI),
+		Now: in.Now, AuthTime: d.AuthTime, Snapshot: d.Snapshot,
+		IdleExpiresAt: d.IdleExpiresAt, AbsoluteExpiresAt: d.AbsoluteExpiresAt,
+		TokenExpiresAt: d.TokenExpiresAt, Client: client,
 	}
 }
 
-// convergeClaims are the claims of the grace-window answer: the session's
-// current token, re-signed from the row (same jti, same claims). ok is false
-// when the sealed successor does not open under the presented token's jti
-// (or the row was never rotated): the token is then refused as invalid.
-func convergeClaims(c RefreshClaims, f FamilyState, accountID uuid.UUID) (RefreshClaims, bool) {
-	currentJTI, ok := OpenSuccessor(c.JTI, f.CurrentJTISealed)
-	if !ok || f.RotatedAt == nil {
-		return RefreshClaims{}, false
+// familyRevocation is what a refusal that revokes the family records: the
+// audit action and details and, for reuse (a theft signal), the warning
+// for the operator's log. action is "" for a refusal that records nothing.
+func (d RefreshDecision) familyRevocation(in RefreshInput) (action string, details map[string]any, warning string) {
+	f := in.Family
+	details = map[string]any{"session_id": f.SessionID.String(), "generation": f.Generation}
+	switch d.Code {
+	case CodeRefreshTokenReused:
+		details["presented_jti_hash"] = fmt.Sprintf("%x", in.PresentedHash)
+		return ActionRefreshReuseDetected, details, "refresh token reuse detected; session revoked"
+	case CodeSessionExpiredAbsolute:
+		details["absolute_expires_at"] = f.AbsoluteExpiresAt.UTC().Format(time.RFC3339)
+		return ActionSessionExpiredAbsolute, details, ""
 	}
-	authTime := f.AuthTime
-	return RefreshClaims{
-		Subject: f.UserID, SessionID: f.SessionID, AccountID: accountID, JTI: currentJTI,
-		IssuedAt: *f.RotatedAt, ExpiresAt: f.RotatedAt.Add(f.Snapshot.Idle()),
-		AuthTime: &authTime, IdleMax: f.Snapshot.IdleSeconds, AbsMax: f.Snapshot.AbsoluteSeconds,
-	}, true
+	return "", nil, ""
 }
 
 var refreshRejectMessage = map[Code]string{
@@ -252,139 +307,120 @@ var refreshRejectMessage = map[Code]string{
 
 func refreshReject(code Code) error { return &Error{Code: code, Message: refreshRejectMessage[code]} }
 
-// Refresh rotates a refresh token (SPEC §3).
+// Refresh rotates a refresh token (SPEC §3): load, decide, apply, sign.
 //
 // Fast path, one round trip: when the claims allow it (PlanFastRotation),
 // the store writes the successor only if the row is exactly as the guard
 // states. That is the common case: the presented token is the session's
 // current one and everything is live.
 //
-// Slow path, when the row did not match: one transaction locks the row, lets
-// DecideRefresh decide (converge inside the grace window, reuse, expiry,
-// invalid, or a rotation the fast path could not plan, such as a legacy
-// token's) and writes that. Rejections that change state (the absolute cap
-// consumes the family; reuse revokes it) commit that change, with its audit
-// row, before the error is returned. A successful rotation writes no audit
-// row: the session row records it (generation, rotated_at, last_*).
+// Slow path, when the row did not match (refreshLocked): one transaction
+// locks the row, lets DecideRefresh decide (converge inside the grace
+// window, reuse, expiry, invalid, or a rotation the fast path could not
+// plan, such as a legacy token's) and writes that. Rejections that change
+// state (the absolute cap consumes the family; reuse revokes it) commit
+// that change, with its audit row, before the error is returned. A
+// successful rotation writes no audit row: the session row records it
+// (generation, rotated_at, last_*).
 func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (TokenPair, error) {
-	claims, err := s.tokens.VerifyRefresh(rawToken)
+	claims, accountID, err := s.refreshClaims(ctx, rawToken)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	hash := HashJTI(claims.JTI)
-	accountID := claims.AccountID
-	if accountID == uuid.Nil {
-		accountID, err = s.store.SessionAccount(ctx, claims.SessionID)
-		if errors.Is(err, ErrNotFound) {
-			return TokenPair{}, refreshReject(CodeInvalidRefreshToken)
-		}
-		if err != nil {
-			return TokenPair{}, err
-		}
-	}
 	now := s.clock.Now()
+	in := RefreshInput{Now: now, Claims: claims, PresentedHash: HashJTI(claims.JTI), Grace: s.cfg.Grace}
+	newJTI := NewJTI() // the successor's, if there is one
 
-	if guard, d, ok := PlanFastRotation(claims, hash, now); ok {
-		newJTI := NewJTI()
-		rotated, ok, err := s.store.RotateIfCurrent(ctx, accountID, guard, s.rotation(claims, hash, newJTI, d, now, client))
-		if err != nil {
-			return TokenPair{}, err
-		}
-		if ok {
-			return s.issue(accountID, rotated.Role,
-				rotatedClaims(d, claims.Subject, claims.SessionID, accountID, newJTI, now), d.IdleExpiresAt, d.AbsoluteExpiresAt, now)
-		}
+	rotated, d, ok, err := s.refreshFast(ctx, in, accountID, newJTI, client)
+	role := rotated.Role
+	if err == nil && !ok {
+		in, d, err = s.refreshLocked(ctx, in, accountID, newJTI, client)
+		role = in.Family.Role
 	}
-	return s.refreshSlow(ctx, claims, hash, accountID, now, client)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	ans, err := d.answer(in, accountID, newJTI)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return s.issue(accountID, role, ans.claims, ans.idleExpiresAt, ans.absoluteExpiresAt, now)
 }
 
-// rotation is the write of a RefreshRotate decision.
-func (s *Service) rotation(c RefreshClaims, presented []byte, newJTI string, d RefreshDecision, now time.Time, client Client) Rotation {
-	return Rotation{
-		SessionID: c.SessionID, OldJTIHash: presented,
-		NewJTIHash: HashJTI(newJTI), NewJTISealed: SealSuccessor(c.JTI, newJTI),
-		Now: now, AuthTime: d.AuthTime, Snapshot: d.Snapshot,
-		IdleExpiresAt: d.IdleExpiresAt, AbsoluteExpiresAt: d.AbsoluteExpiresAt,
-		TokenExpiresAt: d.TokenExpiresAt, Client: client,
+// refreshClaims verifies the presented token and finds its tenant: the
+// claim, or for a token minted before the claim existed, the session's row.
+func (s *Service) refreshClaims(ctx context.Context, rawToken string) (RefreshClaims, uuid.UUID, error) {
+	claims, err := s.tokens.VerifyRefresh(rawToken)
+	if err != nil {
+		return RefreshClaims{}, uuid.Nil, err
 	}
+	if claims.AccountID != uuid.Nil {
+		return claims, claims.AccountID, nil
+	}
+	accountID, err := s.store.SessionAccount(ctx, claims.SessionID)
+	if errors.Is(err, ErrNotFound) {
+		return RefreshClaims{}, uuid.Nil, refreshReject(CodeInvalidRefreshToken)
+	}
+	return claims, accountID, err
 }
 
-// refreshSlow is the locked read, the decision and its write.
-func (s *Service) refreshSlow(ctx context.Context, claims RefreshClaims, hash []byte, accountID uuid.UUID, now time.Time, client Client) (TokenPair, error) {
-	var (
-		decision RefreshDecision
-		family   FamilyState
-		newJTI   string
-	)
+// refreshFast is the one-statement rotation PlanFastRotation allows; ok is
+// false when the plan or the row ruled it out, and nothing was written.
+func (s *Service) refreshFast(ctx context.Context, in RefreshInput, accountID uuid.UUID, newJTI string, client Client) (RotatedSession, RefreshDecision, bool, error) {
+	guard, d, ok := PlanFastRotation(in.Claims, in.PresentedHash, in.Now)
+	if !ok {
+		return RotatedSession{}, RefreshDecision{}, false, nil
+	}
+	rotated, ok, err := s.store.RotateIfCurrent(ctx, accountID, guard, d.rotation(in, newJTI, client))
+	return rotated, d, ok, err
+}
+
+// refreshLocked is the slow path: it loads the locked row (and, for a
+// legacy token, the policy in force) into the input, decides, and applies
+// the decision in the same transaction. It returns the completed input and
+// the decision; the caller answers with them.
+func (s *Service) refreshLocked(ctx context.Context, in RefreshInput, accountID uuid.UUID, newJTI string, client Client) (RefreshInput, RefreshDecision, error) {
+	var d RefreshDecision
+	var warning string
 	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
 		var err error
-		family, err = tx.SessionLockForRefresh(ctx, claims.SessionID)
+		in.Family, err = tx.SessionLockForRefresh(ctx, in.Claims.SessionID)
 		if errors.Is(err, ErrNotFound) {
-			decision = reject(CodeInvalidRefreshToken)
+			d = reject(CodeInvalidRefreshToken)
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		var current EffectivePolicy
-		if claims.Legacy() {
+		if in.Claims.Legacy() {
 			override, err := tx.AccountPolicy(ctx)
 			if err != nil {
 				return err
 			}
-			current = s.cfg.Policy.Effective(override)
+			in.Current = s.cfg.Policy.Effective(override)
 		}
-		decision = DecideRefresh(RefreshInput{
-			Now: now, Claims: claims, PresentedHash: hash, Family: family, Current: current, Grace: s.cfg.Grace,
-		})
-		switch decision.Outcome {
-		case RefreshReject:
-			if !decision.RevokeFamily {
-				return nil
-			}
-			if _, err := tx.SessionRevoke(ctx, family.SessionID, now, decision.RevokeReason); err != nil {
+		d = DecideRefresh(in)
+		switch {
+		case d.Outcome == RefreshRotate:
+			return tx.SessionRotate(ctx, d.rotation(in, newJTI, client))
+		case d.RevokeFamily:
+			if _, err := tx.SessionRevoke(ctx, in.Family.SessionID, in.Now, d.RevokeReason); err != nil {
 				return err
 			}
-			switch decision.Code {
-			case CodeRefreshTokenReused:
-				return tx.Audit(ctx, s.event(accountID, &family.UserID, ActionRefreshReuseDetected, "session",
-					family.SessionID.String(), map[string]any{
-						"session_id": family.SessionID.String(), "generation": family.Generation,
-						"presented_jti_hash": fmt.Sprintf("%x", hash),
-					}, client, now))
-			case CodeSessionExpiredAbsolute:
-				return tx.Audit(ctx, s.event(accountID, &family.UserID, ActionSessionExpiredAbsolute, "session",
-					family.SessionID.String(), map[string]any{
-						"session_id": family.SessionID.String(), "generation": family.Generation,
-						"absolute_expires_at": family.AbsoluteExpiresAt.UTC().Format(time.RFC3339),
-					}, client, now))
+			action, details, warn := d.familyRevocation(in)
+			if action == "" {
+				return nil
 			}
-			return nil
-		case RefreshRotate:
-			newJTI = NewJTI()
-			return tx.SessionRotate(ctx, s.rotation(claims, hash, newJTI, decision, now, client))
+			warning = warn
+			return tx.Audit(ctx, s.event(accountID, &in.Family.UserID, action, "session", in.Family.SessionID.String(), details, client, in.Now))
 		}
 		return nil
 	})
 	if err != nil {
-		return TokenPair{}, err
+		return in, RefreshDecision{}, err
 	}
-
-	switch decision.Outcome {
-	case RefreshRotate:
-		return s.issue(accountID, family.Role,
-			rotatedClaims(decision, family.UserID, family.SessionID, accountID, newJTI, now), decision.IdleExpiresAt, decision.AbsoluteExpiresAt, now)
-	case RefreshConverge:
-		refresh, ok := convergeClaims(claims, family, accountID)
-		if !ok {
-			return TokenPair{}, refreshReject(CodeInvalidRefreshToken)
-		}
-		return s.issue(accountID, family.Role, refresh, family.IdleExpiresAt, family.AbsoluteExpiresAt, now)
-	default:
-		if decision.Code == CodeRefreshTokenReused {
-			s.log.WarnContext(ctx, "refresh token reuse detected; session revoked",
-				"account_id", accountID, "session_id", family.SessionID)
-		}
-		return TokenPair{}, refreshReject(decision.Code)
+	if warning != "" {
+		s.log.WarnContext(ctx, warning, "account_id", accountID, "session_id", in.Family.SessionID)
 	}
+	return in, d, nil
 }

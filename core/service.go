@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -37,6 +34,11 @@ func DefaultConfig() Config {
 type DeviceNamer func(userAgent string) string
 
 // Service is the session service: sign-up, sign-in, rotation, sign-out.
+// Its methods live in files named like the HTTP adapter's handlers:
+// auth.go (register, login, authenticate, logout, me), refresh.go,
+// sessions.go (the caller's own devices), credentials.go (passwords),
+// admin.go, members.go and account_sessions.go (owner administration);
+// users.go holds the rules for user input, policy.go the session policy.
 type Service struct {
 	store  Store
 	tokens TokenCodec
@@ -75,223 +77,6 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
-// Config returns the service's configuration.
-func (s *Service) Config() Config { return s.cfg }
-
-// Now is the service clock's current time.
-func (s *Service) Now() time.Time { return s.clock.Now() }
-
-// Password length limits, in characters (SPEC §4).
-const (
-	PasswordMinLen = 8
-	PasswordMaxLen = 128
-)
-
-// NormalizeEmail trims and lower-cases an email address.
-func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
-
-// emailPattern is the address syntax the server accepts: a dot-atom local
-// part of [a-z0-9_'+-] (no leading, trailing or doubled dot, not ending in
-// an apostrophe) and a domain of at least two LDH labels ending in an
-// alphabetic TLD. It is deliberately the intersection of what common
-// validators of the spec's `format: email` accept (zod's email(), ajv-formats,
-// kin-openapi), so that every address the server stores validates in every
-// generated client (SPEC §4; issue 11: net/mail accepted "a@localhost" and
-// quoted or bang-laden local parts that zod then rejected on the way back).
-var emailPattern = regexp.MustCompile(`^[a-z0-9_'+-]+(\.[a-z0-9_'+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-
-// ValidateEmail checks a normalised (trimmed, lower-cased) address: at most
-// 254 bytes, a local part of at most 64, and emailPattern.
-func ValidateEmail(email string) error {
-	if email == "" || len(email) > 254 {
-		return FieldError(CodeValidation, "email", "email must be 1 to 254 characters")
-	}
-	at := strings.LastIndexByte(email, '@')
-	if at < 1 || at > 64 || !emailPattern.MatchString(email) || strings.HasSuffix(email[:at], "'") {
-		return FieldError(CodeValidation, "email", "email is not a valid address")
-	}
-	return nil
-}
-
-// ValidatePassword checks a new password's length in characters.
-func ValidatePassword(field, password string) error {
-	n := utf8.RuneCountInString(password)
-	if n < PasswordMinLen || n > PasswordMaxLen {
-		return FieldError(CodeValidation, field, "%s must be %d to %d characters", field, PasswordMinLen, PasswordMaxLen)
-	}
-	return nil
-}
-
-// RegisterInput is a sign-up: a new account and its owner.
-type RegisterInput struct {
-	Email       string
-	Password    string
-	Name        string
-	AccountName string
-}
-
-// Register creates an account (tenant) and its owner. It does not sign in.
-// Errors: CodeValidation, CodeEmailTaken.
-func (s *Service) Register(ctx context.Context, in RegisterInput, client Client) (User, error) {
-	email := NormalizeEmail(in.Email)
-	if err := ValidateEmail(email); err != nil {
-		return User{}, err
-	}
-	if err := ValidatePassword("password", in.Password); err != nil {
-		return User{}, err
-	}
-	name, accountName := strings.TrimSpace(in.Name), strings.TrimSpace(in.AccountName)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		return User{}, FieldError(CodeValidation, "name", "name must be 1 to 200 characters")
-	}
-	if accountName == "" || utf8.RuneCountInString(accountName) > 200 {
-		return User{}, FieldError(CodeValidation, "account_name", "account_name must be 1 to 200 characters")
-	}
-	// PostgreSQL text cannot hold NUL: refuse it here, naming the field,
-	// rather than fail in the INSERT.
-	if strings.ContainsRune(name, 0) {
-		return User{}, FieldError(CodeValidation, "name", "name must not contain NUL characters")
-	}
-	if strings.ContainsRune(accountName, 0) {
-		return User{}, FieldError(CodeValidation, "account_name", "account_name must not contain NUL characters")
-	}
-	hash, err := s.hasher.Hash(in.Password)
-	if err != nil {
-		return User{}, fmt.Errorf("hash password: %w", err)
-	}
-	now := s.clock.Now()
-	acct := Account{ID: uuid.New(), Name: accountName, CreatedAt: now}
-	user := User{ID: uuid.New(), AccountID: acct.ID, Email: email, Name: name, Role: RoleOwner, Active: true, CreatedAt: now}
-	err = s.store.InTenantTx(ctx, acct.ID, func(tx TenantTx) error {
-		if err := tx.AccountCreate(ctx, acct); err != nil {
-			return err
-		}
-		if err := tx.UserCreate(ctx, user, hash); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(acct.ID, &user.ID, ActionAccountCreated, "account", acct.ID.String(),
-			map[string]any{"owner_user_id": user.ID.String()}, client, now))
-	})
-	if errors.Is(err, ErrConflict) {
-		return User{}, FieldError(CodeEmailTaken, "email", "an account with this email already exists")
-	}
-	if err != nil {
-		return User{}, err
-	}
-	return user, nil
-}
-
-// Login signs a user in with email and password and opens a session on the
-// caller's device. Every failure is the same CodeInvalidCredentials, and
-// the password hasher runs exactly once whether or not the user exists.
-func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
-	email = NormalizeEmail(email)
-	// Brute force (SPEC §8): checked before the lookup and the hash, so a
-	// throttled known and unknown email answer alike, and cheaply.
-	key := ThrottleKey(email)
-	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
-	if err != nil {
-		return TokenPair{}, err
-	}
-	var lu LoginUser
-	if strings.ContainsRune(email, 0) {
-		// No stored email has a NUL (PostgreSQL text cannot hold one), so
-		// this is an unknown email, answered like any other.
-		err = ErrNotFound
-	} else {
-		lu, err = s.store.UserForLogin(ctx, email)
-	}
-	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(password)
-		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
-		if err := s.throttleFailure(ctx, key, s.clock.Now()); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, errInvalidCredentials
-	}
-	if err != nil {
-		return TokenPair{}, err
-	}
-	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, password)
-	if err != nil {
-		return TokenPair{}, fmt.Errorf("verify password: %w", err)
-	}
-	now := s.clock.Now()
-	if !ok || !lu.Active {
-		reason := "wrong_password"
-		if ok {
-			reason = "inactive_user"
-		}
-		err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-			return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(),
-				map[string]any{"reason": reason}, client, now))
-		})
-		if err != nil {
-			return TokenPair{}, err
-		}
-		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
-		if err := s.throttleFailure(ctx, key, now); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, errInvalidCredentials
-	}
-	var newHash string
-	if rehash {
-		if newHash, err = s.hasher.Hash(password); err != nil {
-			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
-		}
-	}
-
-	sess := NewSession{
-		ID:         uuid.New(),
-		UserID:     lu.UserID,
-		DeviceName: s.device(client.UserAgent),
-		Client:     client,
-		AuthTime:   now.Truncate(time.Second), // auth_time travels as Unix seconds
-		Now:        now,
-	}
-	jti := NewJTI()
-	sess.JTIHash = HashJTI(jti)
-	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-		override, err := tx.AccountPolicy(ctx)
-		if err != nil {
-			return err
-		}
-		if err := s.admitSession(ctx, tx, lu, override, sess.ID, client, now); err != nil {
-			return err // session_limit.go: user lock, still active, session limit
-		}
-		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
-		sess.TokenExpiresAt = now.Add(sess.Snapshot.Idle())
-		sess.IdleExpiresAt = sess.TokenExpiresAt
-		sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
-		if newHash != "" {
-			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
-				return err
-			}
-		}
-		if err := tx.SessionCreate(ctx, sess); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginSucceeded, "session", sess.ID.String(),
-			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != ""}, client, now))
-	})
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
-		// The session exists: answer with it; the stale count only
-		// shortens the next budget.
-		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
-	}
-	authTime := sess.AuthTime
-	refresh := RefreshClaims{
-		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: jti,
-		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
-		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
-	}
-	return s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
-}
-
 // issue signs an access token and the given refresh claims.
 func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, idleExp, absExp, now time.Time) (TokenPair, error) {
 	access := AccessClaims{
@@ -307,46 +92,9 @@ func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, i
 		return TokenPair{}, fmt.Errorf("sign refresh token: %w", err)
 	}
 	return TokenPair{
-		AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
+		IssuedAt: now, AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
 		IdleExpiresAt: idleExp, AbsoluteExpiresAt: absExp,
 	}, nil
-}
-
-// Authenticate verifies an access token and, when requireLive, that its
-// session is still live, so that revocation bites at once (JWT-09).
-// Failures are CodeInvalidToken.
-func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive bool) (Principal, error) {
-	now := s.clock.Now()
-	c, err := s.tokens.VerifyAccess(rawToken, now)
-	if err != nil {
-		return Principal{}, err
-	}
-	if requireLive {
-		live, err := s.store.SessionIsLive(ctx, c.AccountID, c.SessionID, now)
-		if err != nil {
-			return Principal{}, err
-		}
-		if !live {
-			return Principal{}, errSessionEnded
-		}
-	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role}, nil
-}
-
-// AuthenticateDeferred verifies an access token like Authenticate but
-// leaves the session-liveness check to the operation's own store call, so
-// that an authenticated request costs one round trip, not two. Only
-// operations that honour the deferral may be given its principal: Me,
-// ListSessions, RevokeSession and LogoutAll (each checks liveness in its
-// first round trip, or in its one statement, and answers CodeInvalidToken
-// when the session ended);
-// any other method taking a Principal expects Authenticate's.
-func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Principal, error) {
-	c, err := s.tokens.VerifyAccess(rawToken, s.clock.Now())
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, liveDeferred: true}, nil
 }
 
 // errSessionEnded answers an access token whose session is no longer live.
@@ -366,86 +114,8 @@ func (s *Service) callerTx(ctx context.Context, p Principal, now time.Time, fn f
 	return err
 }
 
-// Logout ends the caller's current session and, when a refresh token of
-// the same user is given, that token's session too. Idempotent.
-func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, client Client) error {
-	ids := []uuid.UUID{p.SessionID}
-	if rawRefresh != "" {
-		rc, err := s.tokens.VerifyRefresh(rawRefresh)
-		if err != nil {
-			return err
-		}
-		if rc.Subject != p.UserID || (rc.AccountID != uuid.Nil && rc.AccountID != p.AccountID) {
-			return Errorf(CodeInvalidRefreshToken, "refresh token does not belong to the caller")
-		}
-		if rc.SessionID != p.SessionID {
-			ids = append(ids, rc.SessionID)
-		}
-	}
-	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		for _, id := range ids {
-			owner, err := tx.SessionOwner(ctx, id)
-			if errors.Is(err, ErrNotFound) || (err == nil && owner != p.UserID) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			changed, err := tx.SessionRevoke(ctx, id, now, ReasonLogout)
-			if err != nil {
-				return err
-			}
-			if changed {
-				if err := tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogout, "session", id.String(), nil, client, now)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// LogoutAll ends every session of the caller, the current one included.
-func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (int64, error) {
-	now := s.clock.Now()
-	var n int64
-	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
-		var err error
-		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogoutAll, "user", p.UserID.String(),
-			map[string]any{"revoked_count": n}, client, now))
-	})
-	return n, err
-}
-
-// Me returns the caller's profile. A token whose subject is not a user of
-// its tenant identifies nobody: CodeInvalidToken, like any other bad token.
-// With a deferred liveness check it is one round trip: the user row only
-// while the session is live.
-func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
-	var u User
-	var err error
-	if p.liveDeferred {
-		u, err = s.store.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
-		if errors.Is(err, ErrNotFound) {
-			return User{}, errSessionEnded
-		}
-		return u, err
-	}
-	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		var err error
-		u, err = tx.UserGet(ctx, p.UserID)
-		return err
-	})
-	if errors.Is(err, ErrNotFound) {
-		return User{}, Errorf(CodeInvalidToken, "the access token does not identify a user")
-	}
-	return u, err
-}
-
+// event builds an audit event of the caller's request (where it came from,
+// when); details nil is recorded as {}.
 func (s *Service) event(accountID uuid.UUID, actor *uuid.UUID, action, resourceType, resourceID string, details map[string]any, c Client, now time.Time) AuditEvent {
 	if details == nil {
 		details = map[string]any{}

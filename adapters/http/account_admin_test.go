@@ -49,10 +49,7 @@ func (h *harness) accountSessions(t testing.TB, at string, q url.Values) account
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	res := h.do(t, req{method: "GET", path: path, bearer: at})
-	if res.Status != http.StatusOK {
-		t.Fatalf("account sessions: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "GET", path: path, bearer: at}, http.StatusOK)
 	var p accountSessionPage
 	res.JSON(t, &p)
 	return p
@@ -240,12 +237,9 @@ func TestAccountSessions_EveryLiveSession_MostRecentActivityFirst_PaginatedAndFi
 	h.clock.Advance(time.Minute)
 	ownerTk2 := h.login(t, owner, nil)
 	h.clock.Advance(time.Minute)
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/refresh",
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/refresh",
 		headers: map[string]string{"User-Agent": "refresh-agent/2", "X-Forwarded-For": "198.51.100.20"},
-		body:    map[string]string{"refresh_token": memberTks[0].RefreshToken}})
-	if res.Status != http.StatusOK {
-		t.Fatalf("refresh: %d %s", res.Status, res.Body)
-	}
+		body:    map[string]string{"refresh_token": memberTks[0].RefreshToken}}, http.StatusOK)
 	h.clock.Advance(time.Minute)
 	otk = h.mustRefresh(t, otk.RefreshToken) // same session, an access token of now
 	h.revokeAccountSession(t, otk.AccessToken, memberTks[3].SessionID)
@@ -547,11 +541,8 @@ func TestMembers_Remove_SessionsEnd_SignInImpossible_EmailReusable_AuditKeepsAct
 	}
 
 	// The email is free again: added back, a new user signs in with it.
-	res := h.do(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: otk.AccessToken,
-		body: map[string]string{"email": member.Email, "password": "a new password!", "name": "Back", "role": "member"}})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("re-adding the email: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: otk.AccessToken,
+		body: map[string]string{"email": member.Email, "password": "a new password!", "name": "Back", "role": "member"}}, http.StatusCreated)
 	var back userBody
 	res.JSON(t, &back)
 	if back.ID == member.UserID {
@@ -786,18 +777,7 @@ func TestSessionLimit_20ConcurrentSignIns_Limit3_Atomic(t *testing.T) {
 			}
 			const n = 20
 			results := make([]response, n)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					results[i] = h.loginRes(t, member)
-				}()
-			}
-			close(start)
-			wg.Wait()
+			concurrently(n, func(i int) { results[i] = h.loginRes(t, member) })
 			codes := map[string]int{}
 			for _, r := range results {
 				key := fmt.Sprint(r.Status)

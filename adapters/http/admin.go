@@ -125,7 +125,7 @@ func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestOb
 	p, _ := principalFrom(ctx)
 	b := req.Body
 	u, err := s.svc.CreateMember(ctx, p, core.CreateMemberInput{
-		Email: b.Email, Password: b.Password, Name: b.Name, Role: core.Role(b.Role),
+		NewUser: core.NewUser{Email: b.Email, Password: b.Password, Name: b.Name}, Role: core.Role(b.Role),
 	}, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err

@@ -23,11 +23,8 @@ func (h *harness) addMember(t testing.TB, ownerAT, role string) registered {
 	t.Helper()
 	email := uniqueEmail(role)
 	pw := "initial password " + email
-	res := h.do(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: ownerAT,
-		body: map[string]string{"email": email, "password": pw, "name": "Added " + role, "role": role}})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("create member: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: ownerAT,
+		body: map[string]string{"email": email, "password": pw, "name": "Added " + role, "role": role}}, http.StatusCreated)
 	var u struct {
 		ID        uuid.UUID `json:"id"`
 		AccountID uuid.UUID `json:"account_id"`
@@ -43,9 +40,7 @@ func (h *harness) memberOf(t testing.TB, owner registered) registered {
 	t.Helper()
 	tk := h.login(t, owner, nil)
 	m := h.addMember(t, tk.AccessToken, "member")
-	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken}); res.Status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", res.Status, res.Body)
-	}
+	h.logout(t, tk.AccessToken)
 	return m
 }
 
@@ -90,10 +85,7 @@ func (b *securityBody) UnmarshalJSON(data []byte) error {
 
 func (h *harness) getSecurity(t testing.TB, at string) securityBody {
 	t.Helper()
-	res := h.do(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: at})
-	if res.Status != http.StatusOK {
-		t.Fatalf("get security: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: at}, http.StatusOK)
 	var b securityBody
 	res.JSON(t, &b)
 	return b
@@ -132,43 +124,6 @@ func rawFields(t testing.TB, res response) map[string]json.RawMessage {
 	var m map[string]json.RawMessage
 	res.JSON(t, &m)
 	return m
-}
-
-type auditRow struct {
-	ID           uuid.UUID
-	ActorUserID  *uuid.UUID
-	ResourceType string
-	ResourceID   *string
-	Details      map[string]any
-	RawDetails   string
-}
-
-// auditRows reads an account's events of one action, as the database holds
-// them (admin connection: assertions only).
-func auditRows(t testing.TB, h *harness, accountID uuid.UUID, action string) []auditRow {
-	t.Helper()
-	rows, err := h.db.Admin(t).Query(context.Background(),
-		`SELECT id, actor_user_id, resource_type, resource_id, details::text FROM audit_events
-		 WHERE account_id = $1 AND action = $2 ORDER BY created_at, id`, accountID, action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []auditRow
-	for rows.Next() {
-		var r auditRow
-		if err := rows.Scan(&r.ID, &r.ActorUserID, &r.ResourceType, &r.ResourceID, &r.RawDetails); err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal([]byte(r.RawDetails), &r.Details); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // sessionRevocation returns a session's revoked_at and revoke_reason.
@@ -213,10 +168,7 @@ func TestAccountSecurity_Get_NoOverride_DefaultsAndBounds(t *testing.T) {
 	h := newHarness(t)
 	_, tk := h.owner(t, "secget")
 
-	res := h.do(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: tk.AccessToken})
-	if res.Status != http.StatusOK {
-		t.Fatalf("get security: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: tk.AccessToken}, http.StatusOK)
 	raw := rawFields(t, res)
 	// No override is an explicit null, not 0 and not absent.
 	if string(raw["idle_minutes"]) != "null" || string(raw["absolute_minutes"]) != "null" {
@@ -439,15 +391,10 @@ func TestAccountSecurity_TMO03_PatchRacingLogins_EverySnapshotIsOneWholePolicy(t
 	}
 
 	const patchers, loginers, rounds = 3, 4, 8
-	var wg sync.WaitGroup
-	start := make(chan struct{})
 	var mu sync.Mutex
 	issued := map[uuid.UUID]snap{}
-	for i := range patchers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
+	concurrently(patchers+loginers, func(i int) {
+		if i < patchers {
 			for r := range rounds {
 				p := policies[(i+r)%len(policies)]
 				if res := h.patchSecurity(t, otk.AccessToken, p.body); res.Status != http.StatusOK {
@@ -455,28 +402,20 @@ func TestAccountSecurity_TMO03_PatchRacingLogins_EverySnapshotIsOneWholePolicy(t
 					return
 				}
 			}
-		}()
-	}
-	for i := range loginers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			u := owner
-			if i%2 == 1 {
-				u = member
-			}
-			for range rounds {
-				tk := h.login(t, u, nil)
-				c := claims(t, tk.RefreshToken)
-				mu.Lock()
-				issued[tk.SessionID] = snap{num(t, c, "idle_max"), num(t, c, "abs_max")}
-				mu.Unlock()
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
+			return
+		}
+		u := owner
+		if (i-patchers)%2 == 1 {
+			u = member
+		}
+		for range rounds {
+			tk := h.login(t, u, nil)
+			c := claims(t, tk.RefreshToken)
+			mu.Lock()
+			issued[tk.SessionID] = snap{num(t, c, "idle_max"), num(t, c, "abs_max")}
+			mu.Unlock()
+		}
+	})
 	if t.Failed() {
 		return
 	}
@@ -684,9 +623,7 @@ func TestBulkRevoke_REV05_AlreadyRevokedRowsNotRestamped_DefaultScopeIsAll(t *te
 	owner, otk := h.owner(t, "bulkstamp")
 	member := h.addMember(t, otk.AccessToken, "member")
 	gone := h.login(t, member, nil)
-	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: gone.AccessToken}); res.Status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", res.Status, res.Body)
-	}
+	h.logout(t, gone.AccessToken)
 	loggedOutAt := h.clock.Now()
 	mtk := h.login(t, member, nil)
 
@@ -753,15 +690,7 @@ type userBody struct {
 
 func (h *harness) listMembers(t testing.TB, at string) []userBody {
 	t.Helper()
-	res := h.do(t, req{method: "GET", path: "/api/v1/accounts/me/members", bearer: at})
-	if res.Status != http.StatusOK {
-		t.Fatalf("list members: %d %s", res.Status, res.Body)
-	}
-	var b struct {
-		Items []userBody `json:"items"`
-	}
-	res.JSON(t, &b)
-	return b.Items
+	return listItems[userBody](t, h, "/api/v1/accounts/me/members", at)
 }
 
 func TestMembers_Create_NormalisesEmail_CanSignIn_Listed_AuditedWithoutPassword(t *testing.T) {
@@ -772,11 +701,8 @@ func TestMembers_Create_NormalisesEmail_CanSignIn_Listed_AuditedWithoutPassword(
 	email := uniqueEmail("bob")
 	pw := "bobs initial password"
 	h.clock.Advance(time.Second)
-	res := h.do(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: otk.AccessToken,
-		body: map[string]string{"email": "  " + strings.ToUpper(email) + " ", "password": pw, "name": " Bob ", "role": "member"}})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("create member: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: otk.AccessToken,
+		body: map[string]string{"email": "  " + strings.ToUpper(email) + " ", "password": pw, "name": " Bob ", "role": "member"}}, http.StatusCreated)
 	var bob userBody
 	res.JSON(t, &bob)
 	if bob.Email != email || bob.Name != "Bob" || bob.AccountID != owner.AccountID || bob.AccountRole != "member" ||
@@ -888,10 +814,7 @@ func (h *harness) auditPage(t testing.TB, at string, q url.Values) auditPage {
 	if len(q) > 0 {
 		path += "?" + q.Encode()
 	}
-	res := h.do(t, req{method: "GET", path: path, bearer: at})
-	if res.Status != http.StatusOK {
-		t.Fatalf("list audit events: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "GET", path: path, bearer: at}, http.StatusOK)
 	if _, ok := rawFields(t, res)["next_cursor"]; !ok {
 		t.Fatalf("next_cursor absent: %s", res.Body)
 	}
@@ -921,28 +844,6 @@ func (h *harness) allAuditPages(t testing.TB, at string, q url.Values, limit int
 	}
 	t.Fatal("listing did not end")
 	return nil
-}
-
-// auditIDs is the account's events in listing order, straight from the
-// database.
-func auditIDs(t testing.TB, h *harness, accountID uuid.UUID, action string) []uuid.UUID {
-	t.Helper()
-	rows, err := h.db.Admin(t).Query(context.Background(),
-		`SELECT id FROM audit_events WHERE account_id = $1 AND ($2 = '' OR action = $2) ORDER BY created_at DESC, id DESC`,
-		accountID, action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	return ids
 }
 
 func itemIDs(items []auditItem) []uuid.UUID {

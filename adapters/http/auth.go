@@ -62,20 +62,21 @@ func (s *Server) tokenResponse(p core.TokenPair, cookieMode bool, csrf string) t
 		body.RefreshToken = &rt
 		return tokenIssued{body: body}
 	}
-	now := s.svc.Now()
 	if csrf == "" {
 		csrf = newCSRFValue()
 	}
 	return tokenIssued{body: body, cookies: []*http.Cookie{
-		s.refreshCookie(p.RefreshToken, p.AbsoluteExpiresAt, now),
-		s.csrfCookie(csrf, p.AbsoluteExpiresAt, now),
+		s.refreshCookie(p.RefreshToken, p.AbsoluteExpiresAt, p.IssuedAt),
+		s.csrfCookie(csrf, p.AbsoluteExpiresAt, p.IssuedAt),
 	}}
 }
 
 // RegisterUser creates an account and its owner.
 func (s *Server) RegisterUser(ctx context.Context, req api.RegisterUserRequestObject) (api.RegisterUserResponseObject, error) {
 	b := req.Body
-	u, err := s.svc.Register(ctx, core.RegisterInput{Email: b.Email, Password: b.Password, Name: b.Name, AccountName: b.AccountName}, requestFrom(ctx).client)
+	u, err := s.svc.Register(ctx, core.RegisterInput{
+		NewUser: core.NewUser{Email: b.Email, Password: b.Password, Name: b.Name}, AccountName: b.AccountName,
+	}, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
 	}

@@ -12,12 +12,9 @@ import (
 func TestRegister_NormalisesEmail_Returns201_AndDoesNotSignIn(t *testing.T) {
 	h := newHarness(t)
 	email := uniqueEmail("Norm")
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
 		"email": "  " + strings.ToUpper(email) + " ", "password": "long enough pw", "name": "N", "account_name": "A",
-	}})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("%d %s", res.Status, res.Body)
-	}
+	}}, http.StatusCreated)
 	var u struct {
 		Email, AccountRole string
 	}
@@ -110,11 +107,8 @@ func TestLogin_LGN01_EveryFailureIsTheSameGenericAnswer(t *testing.T) {
 func TestLoginForm_OAuth2PasswordForm_SameResult(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("form"))
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login", contentType: "application/x-www-form-urlencoded",
-		body: "grant_type=password&username=" + strings.ToUpper(u.Email) + "&password=" + strings.ReplaceAll(u.Password, " ", "+")})
-	if res.Status != http.StatusOK {
-		t.Fatalf("%d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/login", contentType: "application/x-www-form-urlencoded",
+		body: "grant_type=password&username=" + strings.ToUpper(u.Email) + "&password=" + strings.ReplaceAll(u.Password, " ", "+")}, http.StatusOK)
 	var tk tokens
 	res.JSON(t, &tk)
 	if tk.RefreshToken == "" || tk.AccessToken == "" || res.Header.Get("Cache-Control") != "no-store" {
@@ -126,10 +120,7 @@ func TestMe_ReturnsTheCaller(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("me"))
 	tk := h.login(t, u, nil)
-	res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken})
-	if res.Status != http.StatusOK {
-		t.Fatalf("%d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}, http.StatusOK)
 	var me struct {
 		ID        uuid.UUID `json:"id"`
 		AccountID uuid.UUID `json:"account_id"`
@@ -148,25 +139,15 @@ func TestLogout_REV01_EndsSession_RefreshAndAccessRejected_Idempotent(t *testing
 	tk := h.login(t, u, nil)
 	other := h.login(t, u, nil) // a second device stays signed in
 
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken})
-	if res.Status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", res.Status, res.Body)
-	}
+	h.logout(t, tk.AccessToken)
 	expectProblem(t, h.refresh(t, tk.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	// Idempotent: logging out again with the same (still unexpired) token is 204.
-	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken}); res.Status != http.StatusNoContent {
-		t.Fatalf("second logout: %d %s", res.Status, res.Body)
-	}
+	h.logout(t, tk.AccessToken)
 	// The other device is untouched.
 	h.mustRefresh(t, other.RefreshToken)
 
-	var events int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM audit_events WHERE account_id = $1 AND action = 'auth.logout'`, u.AccountID).Scan(&events); err != nil {
-		t.Fatal(err)
-	}
-	if events != 1 {
+	if events := len(auditRows(t, h, u.AccountID, "auth.logout")); events != 1 {
 		t.Fatalf("logout audit events = %d, want 1", events)
 	}
 }
@@ -176,10 +157,7 @@ func TestLogout_WithRefreshTokenOfAnotherOwnSession_EndsBoth(t *testing.T) {
 	u := h.register(t, uniqueEmail("logout2"))
 	a := h.login(t, u, nil)
 	b := h.login(t, u, nil)
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: a.AccessToken, body: map[string]string{"refresh_token": b.RefreshToken}})
-	if res.Status != http.StatusNoContent {
-		t.Fatalf("%d %s", res.Status, res.Body)
-	}
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: a.AccessToken, body: map[string]string{"refresh_token": b.RefreshToken}}, http.StatusNoContent)
 	expectProblem(t, h.refresh(t, b.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 
 	// Someone else's refresh token is refused and their session survives.
@@ -198,10 +176,7 @@ func TestLogoutAll_EndsEverySessionOfTheCaller_OnlyTheirs(t *testing.T) {
 	bystander := h.register(t, uniqueEmail("bystander"))
 	bt := h.login(t, bystander, nil)
 
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: s1.AccessToken})
-	if res.Status != http.StatusOK {
-		t.Fatalf("%d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: s1.AccessToken}, http.StatusOK)
 	var out struct {
 		RevokedCount int `json:"revoked_count"`
 	}

@@ -47,7 +47,7 @@ func TestBruteForce_LGN05_LGN06_TenFailuresThen429_RightPasswordAndUnknownEmailI
 	ghost := h.signIn(t, unknown, "anything at all")
 	sameAnswer(t, "right and wrong password while throttled", right, wrong)
 	sameAnswer(t, "known and unknown email while throttled", right, ghost)
-	if n := h.auditCount(t, u.AccountID, "auth.login_failed"); n != 10 {
+	if n := len(auditRows(t, h, u.AccountID, "auth.login_failed")); n != 10 {
 		t.Fatalf("%d auth.login_failed rows, want 10", n)
 	}
 	// After the delay the right password works, and resets the count.
@@ -119,7 +119,7 @@ func TestChangePassword_LGN08_Finding3_WrongCurrentPasswordsThrottledAndAudited(
 	res := h.changePassword(t, tk.AccessToken, u.Password, "a brand new password")
 	expectProblem(t, res, http.StatusTooManyRequests, "rate_limited")
 	retryAfter(t, res)
-	if n := h.auditCount(t, u.AccountID, "auth.password_change_failed"); n != 10 {
+	if n := len(auditRows(t, h, u.AccountID, "auth.password_change_failed")); n != 10 {
 		t.Fatalf("%d auth.password_change_failed rows, want 10", n)
 	}
 	// One counter: sign-in for the account is throttled as well.

@@ -42,24 +42,22 @@ func (s *Server) refreshCookieName() string {
 	return "refresh_token"
 }
 
-func (s *Server) refreshCookie(token string, absoluteDeadline, now time.Time) *http.Cookie {
-	maxAge := int(absoluteDeadline.Sub(now).Seconds())
-	if maxAge < 1 {
-		maxAge = 1
-	}
+// cookieMaxAge is the seconds from issue to the session's absolute
+// deadline (at least 1: Max-Age 0 would delete the cookie at once).
+func cookieMaxAge(absoluteDeadline, issuedAt time.Time) int {
+	return max(1, int(absoluteDeadline.Sub(issuedAt).Seconds()))
+}
+
+func (s *Server) refreshCookie(token string, absoluteDeadline, issuedAt time.Time) *http.Cookie {
 	return &http.Cookie{
-		Name: s.refreshCookieName(), Value: token, Path: cookiePath, MaxAge: maxAge,
+		Name: s.refreshCookieName(), Value: token, Path: cookiePath, MaxAge: cookieMaxAge(absoluteDeadline, issuedAt),
 		HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode,
 	}
 }
 
-func (s *Server) csrfCookie(value string, absoluteDeadline, now time.Time) *http.Cookie {
-	maxAge := int(absoluteDeadline.Sub(now).Seconds())
-	if maxAge < 1 {
-		maxAge = 1
-	}
+func (s *Server) csrfCookie(value string, absoluteDeadline, issuedAt time.Time) *http.Cookie {
 	return &http.Cookie{
-		Name: s.csrfCookieName(), Value: value, Path: "/", MaxAge: maxAge,
+		Name: s.csrfCookieName(), Value: value, Path: "/", MaxAge: cookieMaxAge(absoluteDeadline, issuedAt),
 		HttpOnly: false, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode,
 	}
 }
@@ -84,7 +82,7 @@ func newCSRFValue() string {
 // can neither read them nor set custom headers). SameSite=Strict is
 // defence in depth only.
 func (s *Server) checkCSRF(r *http.Request) error {
-	fail := &core.Error{Code: core.CodeCSRFFailed, Message: "cookie-borne requests must send the csrf_token cookie value in X-CSRF-Token from the same origin"}
+	fail := &core.Error{Code: codeCSRFFailed, Message: "cookie-borne requests must send the csrf_token cookie value in X-CSRF-Token from the same origin"}
 	origin := r.Header.Get("Origin")
 	if origin != "" && !s.originAllowed(origin, r.Host) {
 		return fail

@@ -42,11 +42,8 @@ func rawSetCookie(t testing.TB, res response, name string) string {
 // the two cookies it set.
 func (h *harness) cookieLogin(t testing.TB, u registered) (res response, refresh, csrf *http.Cookie) {
 	t.Helper()
-	res = h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: cookieTransport,
-		body: map[string]string{"email": u.Email, "password": u.Password}})
-	if res.Status != http.StatusOK {
-		t.Fatalf("cookie login: %d %s", res.Status, res.Body)
-	}
+	res = h.mustDo(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: cookieTransport,
+		body: map[string]string{"email": u.Email, "password": u.Password}}, http.StatusOK)
 	cs := setCookies(res)
 	name, csrfCookie := secureRefreshCookie, secureCSRFCookie
 	if !h.hcfg.CookieSecure {
@@ -203,11 +200,8 @@ func TestCookie_REV01_LogoutClearsBothCookies(t *testing.T) {
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken, cookies: []*http.Cookie{refresh, csrf}}),
 		http.StatusForbidden, "csrf_failed")
 
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
-		cookies: []*http.Cookie{refresh, csrf}, headers: csrfHeader(csrf)})
-	if res.Status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
+		cookies: []*http.Cookie{refresh, csrf}, headers: csrfHeader(csrf)}, http.StatusNoContent)
 	assertCleared(t, res, secureRefreshCookie, true)
 	expectProblem(t, h.cookieRefresh(t, refresh, csrf, csrfHeader(csrf)), http.StatusUnauthorized, "invalid_refresh_token")
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
@@ -246,11 +240,8 @@ func TestCookie_LogoutWithStaleCookie_StillEndsSessionAndClears(t *testing.T) {
 	var tk tokens
 	login.JSON(t, &tk)
 
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
-		cookies: []*http.Cookie{foreign, csrf}, headers: csrfHeader(csrf)})
-	if res.Status != http.StatusNoContent {
-		t.Fatalf("logout with a foreign cookie: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
+		cookies: []*http.Cookie{foreign, csrf}, headers: csrfHeader(csrf)}, http.StatusNoContent)
 	assertCleared(t, res, secureRefreshCookie, true)
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	// The other user's session is not touched by someone else's logout.
@@ -289,11 +280,8 @@ func TestCookie_SecureOff_PlainNameWithoutSecure(t *testing.T) {
 
 	var tk tokens
 	next.JSON(t, &tk)
-	out := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
-		cookies: []*http.Cookie{setCookies(next)[plainRefreshCookie], csrf}, headers: csrfHeader(csrf)})
-	if out.Status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", out.Status, out.Body)
-	}
+	out := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
+		cookies: []*http.Cookie{setCookies(next)[plainRefreshCookie], csrf}, headers: csrfHeader(csrf)}, http.StatusNoContent)
 	assertCleared(t, out, plainRefreshCookie, false)
 }
 
@@ -303,11 +291,8 @@ func TestCookie_SES01_LoginIgnoresPresentedCookie(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("fixation"))
 	_, first, csrf := h.cookieLogin(t, u)
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: cookieTransport, cookies: []*http.Cookie{first, csrf},
-		body: map[string]string{"email": u.Email, "password": u.Password}})
-	if res.Status != http.StatusOK {
-		t.Fatalf("login: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: cookieTransport, cookies: []*http.Cookie{first, csrf},
+		body: map[string]string{"email": u.Email, "password": u.Password}}, http.StatusOK)
 	second := setCookies(res)[secureRefreshCookie]
 	if second == nil || second.Value == first.Value || claims(t, second.Value)["sid"] == claims(t, first.Value)["sid"] {
 		t.Error("the presented session was adopted")

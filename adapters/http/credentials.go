@@ -24,7 +24,7 @@ const resetRequestedMessage = "If the address belongs to an account, a password-
 // RequestPasswordReset always answers the same 200 body (no enumeration).
 func (s *Server) RequestPasswordReset(ctx context.Context, req api.RequestPasswordResetRequestObject) (api.RequestPasswordResetResponseObject, error) {
 	// Per email whether or not it exists, so the limit reveals nothing.
-	if err := s.limitEmail(ctx, "password_reset", req.Body.Email); err != nil {
+	if err := s.limitEmail(ctx, EmailRulePasswordReset, req.Body.Email); err != nil {
 		return nil, err
 	}
 	if err := s.svc.RequestPasswordReset(ctx, req.Body.Email, requestFrom(ctx).client); err != nil {

@@ -6,11 +6,8 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 func (h *harness) changePassword(t testing.TB, access, current, next string) response {
@@ -50,16 +47,6 @@ func (h *harness) loginStatus(t testing.TB, email, password string) int {
 		body: map[string]string{"email": email, "password": password}}).Status
 }
 
-func (h *harness) auditCount(t testing.TB, accountID uuid.UUID, action string) int {
-	t.Helper()
-	var n int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM audit_events WHERE account_id = $1 AND action = $2`, accountID, action).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // REV-04: changing the password ends the other sessions, not this one.
 func TestChangePassword_REV04_RevokesOtherSessionsKeepsCurrent(t *testing.T) {
 	h := newHarness(t)
@@ -85,7 +72,7 @@ func TestChangePassword_REV04_RevokesOtherSessionsKeepsCurrent(t *testing.T) {
 	if s := h.loginStatus(t, u.Email, next); s != http.StatusOK {
 		t.Errorf("new password: %d", s)
 	}
-	if n := h.auditCount(t, u.AccountID, "auth.password_changed"); n != 1 {
+	if n := len(auditRows(t, h, u.AccountID, "auth.password_changed")); n != 1 {
 		t.Errorf("auth.password_changed events = %d", n)
 	}
 	// LGN-03: the new hash is argon2id.
@@ -208,7 +195,7 @@ func TestPasswordReset_TokenRandomHashedAndExpiring(t *testing.T) {
 			t.Errorf("SHA-256 of a mailed token is not what is stored")
 		}
 	}
-	if h.auditCount(t, u.AccountID, "auth.password_reset_requested") != 2 {
+	if len(auditRows(t, h, u.AccountID, "auth.password_reset_requested")) != 2 {
 		t.Error("reset requests not audited")
 	}
 }
@@ -241,7 +228,7 @@ func TestPasswordReset_TokenWorksOnce_RevokesAllSessions(t *testing.T) {
 	if s := h.loginStatus(t, u.Email, next); s != http.StatusOK {
 		t.Errorf("reused token changed the password: login %d", s)
 	}
-	if n := h.auditCount(t, u.AccountID, "auth.password_reset"); n != 1 {
+	if n := len(auditRows(t, h, u.AccountID, "auth.password_reset")); n != 1 {
 		t.Errorf("auth.password_reset events = %d", n)
 	}
 }
@@ -286,18 +273,9 @@ func TestPasswordReset_ConcurrentConfirms_ExactlyOneWins(t *testing.T) {
 	token := h.resetToken(t, u)
 	const n = 8
 	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			statuses[i] = h.confirmReset(t, token, "racing passphrase "+string(rune('a'+i))).Status
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently(n, func(i int) {
+		statuses[i] = h.confirmReset(t, token, "racing passphrase "+string(rune('a'+i))).Status
+	})
 	won := 0
 	for _, s := range statuses {
 		switch s {
@@ -311,7 +289,7 @@ func TestPasswordReset_ConcurrentConfirms_ExactlyOneWins(t *testing.T) {
 	if won != 1 {
 		t.Fatalf("%d confirms succeeded, want exactly 1 (%v)", won, statuses)
 	}
-	if n := h.auditCount(t, u.AccountID, "auth.password_reset"); n != 1 {
+	if n := len(auditRows(t, h, u.AccountID, "auth.password_reset")); n != 1 {
 		t.Errorf("auth.password_reset events = %d", n)
 	}
 }

@@ -207,12 +207,9 @@ func TestLoginForm_AcceptsSwaggerUIsPasswordGrant(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("swagger"))
 	body := url.Values{"grant_type": {"password"}, "scope": {""}, "username": {u.Email}, "password": {u.Password}}
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login", contentType: "application/x-www-form-urlencoded",
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/login", contentType: "application/x-www-form-urlencoded",
 		headers: map[string]string{"Authorization": "Basic Og==", "Accept": "application/json, text/plain, */*"},
-		body:    body.Encode()})
-	if res.Status != http.StatusOK {
-		t.Fatalf("%d %s", res.Status, res.Body)
-	}
+		body:    body.Encode()}, http.StatusOK)
 	var tk tokens
 	res.JSON(t, &tk)
 	if tk.AccessToken == "" || !strings.EqualFold(tk.TokenType, "bearer") {

@@ -4,14 +4,28 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sessiond/sessiond/adapters/http/api"
 	"github.com/sessiond/sessiond/core"
 )
 
-// statusByCode is the one place domain error codes become HTTP statuses.
+// Codes only the HTTP layer answers with: the request never reached the
+// core service (CSRF, the contract, the router) or is not the service's.
+const (
+	codeCSRFFailed           core.Code = "csrf_failed"
+	codeBadRequest           core.Code = "bad_request"
+	codeNotImplemented       core.Code = "not_implemented"
+	codePayloadTooLarge      core.Code = "payload_too_large"
+	codeUnsupportedMediaType core.Code = "unsupported_media_type"
+	codeMethodNotAllowed     core.Code = "method_not_allowed"
+)
+
+// statusByCode is the one place error codes become HTTP statuses: the
+// domain's (core) and the HTTP layer's own.
 var statusByCode = map[core.Code]int{
 	core.CodeInvalidCredentials:     http.StatusUnauthorized,
 	core.CodeInvalidToken:           http.StatusUnauthorized,
@@ -20,7 +34,6 @@ var statusByCode = map[core.Code]int{
 	core.CodeSessionExpiredAbsolute: http.StatusUnauthorized,
 	core.CodeRefreshTokenReused:     http.StatusUnauthorized,
 	core.CodeForbidden:              http.StatusForbidden,
-	core.CodeCSRFFailed:             http.StatusForbidden,
 	core.CodeNotFound:               http.StatusNotFound,
 	core.CodeEmailTaken:             http.StatusConflict,
 	core.CodeLastOwner:              http.StatusConflict,
@@ -29,25 +42,17 @@ var statusByCode = map[core.Code]int{
 	core.CodeValidation:             http.StatusUnprocessableEntity,
 	core.CodePolicyOutOfBounds:      http.StatusUnprocessableEntity,
 	core.CodePolicyInvariant:        http.StatusUnprocessableEntity,
-	core.CodeBadRequest:             http.StatusBadRequest,
 	core.CodeInvalidResetToken:      http.StatusBadRequest,
 	core.CodeRateLimited:            http.StatusTooManyRequests,
-	core.CodeNotImplemented:         http.StatusNotImplemented,
 	core.CodeUnavailable:            http.StatusServiceUnavailable,
 	core.CodeInternal:               http.StatusInternalServerError,
-}
 
-// Codes used only at the HTTP layer.
-const (
-	codePayloadTooLarge      core.Code = "payload_too_large"
-	codeUnsupportedMediaType core.Code = "unsupported_media_type"
-	codeMethodNotAllowed     core.Code = "method_not_allowed"
-)
-
-func init() {
-	statusByCode[codePayloadTooLarge] = http.StatusRequestEntityTooLarge
-	statusByCode[codeUnsupportedMediaType] = http.StatusUnsupportedMediaType
-	statusByCode[codeMethodNotAllowed] = http.StatusMethodNotAllowed
+	codeCSRFFailed:           http.StatusForbidden,
+	codeBadRequest:           http.StatusBadRequest,
+	codeNotImplemented:       http.StatusNotImplemented,
+	codePayloadTooLarge:      http.StatusRequestEntityTooLarge,
+	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
 }
 
 // problemFor builds the RFC 9457 body for a domain error.
@@ -72,12 +77,14 @@ func problemFor(e *core.Error) (int, api.Problem) {
 	return status, p
 }
 
-// writeError answers err as problem+json. Anything that is not a
-// *core.Error is an internal error: logged, never shown.
+// writeError answers err as problem+json. A rate-limit refusal carries
+// its wait and a dependency fault answers 503 (faults.go); any other error
+// that is not a *core.Error is an internal error: logged, never shown.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *core.Error
-	if le, ok := asLimited(w, err); ok {
-		e = le
+	var wait time.Duration
+	if le, lw, ok := asLimited(w, err); ok {
+		e, wait = le, lw
 	} else if fe, ok := asUnavailable(w, r, log, err); ok {
 		e = fe
 	} else if !errors.As(err, &e) {
@@ -85,18 +92,36 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		e = &core.Error{Code: core.CodeInternal, Message: "an internal error occurred"}
 	}
 	status, p := problemFor(e)
-	writeProblem(w, status, p)
+	writeProblem(w, status, p, wait)
 }
 
-func writeProblem(w http.ResponseWriter, status int, p api.Problem) {
+// unavailableRetryAfter is the Retry-After of a 503: long enough for a
+// database restart or failover to make progress, short enough that
+// clients come back soon.
+const unavailableRetryAfter = 2 * time.Second
+
+// retryAfter is the one place Retry-After is decided: a 429 waits for the
+// limiter that refused (at least a second), a 503 for
+// unavailableRetryAfter; other statuses have none.
+func retryAfter(status int, wait time.Duration) (string, bool) {
+	switch status {
+	case http.StatusTooManyRequests:
+	case http.StatusServiceUnavailable:
+		wait = unavailableRetryAfter
+	default:
+		return "", false
+	}
+	return strconv.Itoa(int(math.Max(1, math.Ceil(wait.Seconds())))), true
+}
+
+// writeProblem writes the problem body with the headers every error
+// answer carries; wait is the limiter's, for a 429.
+func writeProblem(w http.ResponseWriter, status int, p api.Problem, wait time.Duration) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusTooManyRequests && h.Get("Retry-After") == "" {
-		h.Set("Retry-After", strconv.Itoa(1))
-	}
-	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-		h.Set("Retry-After", strconv.Itoa(unavailableRetryAfterSeconds))
+	if v, ok := retryAfter(status, wait); ok {
+		h.Set("Retry-After", v)
 	}
 	if rec, ok := w.(*statusRecorder); ok {
 		rec.code = string(p.Code)

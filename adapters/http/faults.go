@@ -12,11 +12,6 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// unavailableRetryAfterSeconds is the Retry-After of a 503: long enough
-// for a database restart or failover to make progress, short enough that
-// clients come back soon.
-const unavailableRetryAfterSeconds = 2
-
 // asUnavailable recognises a dependency fault: a *core.Fault from the
 // database adapter, or — the safety net for an error that escaped the
 // adapter's classification — a network error, a deadline, or a driver error

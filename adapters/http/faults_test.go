@@ -197,9 +197,7 @@ func TestFaults_MI01_TwoInstancesOneDatabase(t *testing.T) {
 	if res := b.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
 		t.Fatalf("instance b: %d %s", res.Status, res.Body)
 	}
-	if res := a.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken}); res.Status != http.StatusNoContent {
-		t.Fatalf("logout on a: %d %s", res.Status, res.Body)
-	}
+	a.logout(t, tk.AccessToken)
 	expectProblem(t, b.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	if res := b.refresh(t, tk.RefreshToken); res.Status != http.StatusUnauthorized {
 		t.Fatalf("refresh on b after logout on a: %d %s", res.Status, res.Body)
@@ -224,19 +222,13 @@ func TestFaults_MI01_TwoInstancesOneDatabase(t *testing.T) {
 		t.Fatalf("%d sessions due, want at least 41", due)
 	}
 	var (
-		wg     sync.WaitGroup
 		counts [2]postgres.PurgeCounts
 		errs   [2]error
-		start  = make(chan struct{})
 	)
-	for i, inst := range []*harness{a, b} {
-		wg.Go(func() {
-			<-start
-			counts[i], errs[i] = inst.store.PurgeExpired(ctx, 0, 3)
-		})
-	}
-	close(start)
-	wg.Wait()
+	instances := []*harness{a, b}
+	concurrently(len(instances), func(i int) {
+		counts[i], errs[i] = instances[i].store.PurgeExpired(ctx, 0, 3)
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("purge %d: %v", i, err)

@@ -407,6 +407,50 @@ type registered struct {
 	Password  string
 }
 
+// mustDo is h.do for a request the test depends on: any status but the
+// expected one fails the test at once, with the body.
+func (h *harness) mustDo(t testing.TB, rq req, status int) response {
+	t.Helper()
+	res := h.do(t, rq)
+	if res.Status != status {
+		t.Fatalf("%s %s: status %d, want %d; body %s", rq.method, rq.path, res.Status, status, res.Body)
+	}
+	return res
+}
+
+// concurrently runs fn(0) … fn(n-1) in n goroutines released together by
+// one start barrier, as close to simultaneously as the scheduler allows,
+// and returns when every one has. In fn, t.Error reports; t.Fatal would
+// end only fn's goroutine.
+func concurrently(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// listItems GETs an unpaginated list (200) and returns its items.
+func listItems[T any](t testing.TB, h *harness, path, accessToken string) []T {
+	t.Helper()
+	var body struct {
+		Items []T `json:"items"`
+	}
+	h.mustDo(t, req{method: "GET", path: path, bearer: accessToken}, http.StatusOK).JSON(t, &body)
+	return body.Items
+}
+
+// logout ends the session of accessToken (POST /auth/logout, 204).
+func (h *harness) logout(t testing.TB, accessToken string) {
+	t.Helper()
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: accessToken}, http.StatusNoContent)
+}
+
 func uniqueEmail(prefix string) string {
 	return prefix + "-" + uuid.NewString()[:8] + "@example.com"
 }
@@ -414,12 +458,9 @@ func uniqueEmail(prefix string) string {
 func (h *harness) register(t testing.TB, email string) registered {
 	t.Helper()
 	pw := "correct horse " + email
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
 		"email": email, "password": pw, "name": "Test User", "account_name": "Acme " + email,
-	}})
-	if res.Status != http.StatusCreated {
-		t.Fatalf("register: %d %s", res.Status, res.Body)
-	}
+	}}, http.StatusCreated)
 	var u struct {
 		ID        uuid.UUID `json:"id"`
 		AccountID uuid.UUID `json:"account_id"`
@@ -440,11 +481,8 @@ type tokens struct {
 
 func (h *harness) login(t testing.TB, u registered, headers map[string]string) tokens {
 	t.Helper()
-	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: headers,
-		body: map[string]string{"email": u.Email, "password": u.Password}})
-	if res.Status != http.StatusOK {
-		t.Fatalf("login: %d %s", res.Status, res.Body)
-	}
+	res := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/login/json", headers: headers,
+		body: map[string]string{"email": u.Email, "password": u.Password}}, http.StatusOK)
 	var tk tokens
 	res.JSON(t, &tk)
 	return tk
@@ -482,24 +520,22 @@ func expectProblem(t testing.TB, res response, status int, code string) problem 
 // it; tests look at what was issued).
 func claims(t testing.TB, token string) map[string]any {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS: %q", token)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return jwsPart(t, token, 1)
 }
 
 func header(t testing.TB, token string) map[string]any {
 	t.Helper()
-	b, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	return jwsPart(t, token, 0)
+}
+
+// jwsPart decodes part i (0 header, 1 payload) of a compact JWS as JSON.
+func jwsPart(t testing.TB, token string, i int) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWS: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,4 +577,70 @@ func sameAnswer(t testing.TB, what string, a, b response) {
 			t.Errorf("%s: header %s: %q vs %q", what, k, a.Header.Values(k), b.Header.Values(k))
 		}
 	}
+}
+
+// auditRow is one audit event as the database holds it.
+type auditRow struct {
+	ID           uuid.UUID
+	ActorUserID  *uuid.UUID
+	ResourceType string
+	ResourceID   *string
+	Details      map[string]any
+	RawDetails   string
+}
+
+// auditTrail is an account's audit events, oldest first.
+type auditTrail []auditRow
+
+// auditRows is the one reader of the audit trail in these tests: an
+// account's events of one action ("" for every action), oldest first (by
+// created_at, then id), straight from the database (admin connection:
+// assertions only).
+func auditRows(t testing.TB, h *harness, accountID uuid.UUID, action string) auditTrail {
+	t.Helper()
+	rows, err := h.db.Admin(t).Query(context.Background(),
+		`SELECT id, actor_user_id, resource_type, resource_id, details::text FROM audit_events
+		 WHERE account_id = $1 AND ($2 = '' OR action = $2) ORDER BY created_at, id`, accountID, action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out auditTrail
+	for rows.Next() {
+		var r auditRow
+		if err := rows.Scan(&r.ID, &r.ActorUserID, &r.ResourceType, &r.ResourceID, &r.RawDetails); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(r.RawDetails), &r.Details); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// about keeps the events about one resource (resource_id).
+func (a auditTrail) about(resourceID string) auditTrail {
+	var out auditTrail
+	for _, r := range a {
+		if r.ResourceID != nil && *r.ResourceID == resourceID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// auditIDs is the account's events in the listing's order (newest first):
+// auditRows reversed.
+func auditIDs(t testing.TB, h *harness, accountID uuid.UUID, action string) []uuid.UUID {
+	t.Helper()
+	rows := auditRows(t, h, accountID, action)
+	ids := make([]uuid.UUID, len(rows))
+	for i, r := range rows {
+		ids[len(rows)-1-i] = r.ID
+	}
+	return ids
 }

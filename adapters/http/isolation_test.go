@@ -102,10 +102,7 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 
 	t.Run("GET /auth/me", func(t *testing.T) {
 		for _, hdr := range []map[string]string{nil, {"X-Tenant-ID": b.owner.AccountID.String()}} {
-			res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: a.devices[0].AccessToken, headers: hdr})
-			if res.Status != http.StatusOK {
-				t.Fatalf("me: %d %s", res.Status, res.Body)
-			}
+			res := h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: a.devices[0].AccessToken, headers: hdr}, http.StatusOK)
 			noneOf(t, "me", res.Body, bIDs)
 		}
 	})
@@ -172,20 +169,14 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 
 	t.Run("POST /auth/logout-all", func(t *testing.T) {
 		tk := aFresh(t)
-		res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: tk.AccessToken})
-		if res.Status != http.StatusOK {
-			t.Fatalf("logout-all: %d %s", res.Status, res.Body)
-		}
+		h.mustDo(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: tk.AccessToken}, http.StatusOK)
 		bLive(t)
 		// A's owner's sessions are gone; sign in again for what follows.
 		a.devices = []tokens{aFresh(t), aFresh(t)}
 	})
 
 	t.Run("GET /sessions", func(t *testing.T) {
-		res := h.do(t, req{method: "GET", path: "/api/v1/sessions", bearer: a.devices[0].AccessToken})
-		if res.Status != http.StatusOK {
-			t.Fatalf("sessions: %d %s", res.Status, res.Body)
-		}
+		res := h.mustDo(t, req{method: "GET", path: "/api/v1/sessions", bearer: a.devices[0].AccessToken}, http.StatusOK)
 		noneOf(t, "sessions", res.Body, bIDs)
 		var list struct {
 			Items []struct {
@@ -233,20 +224,14 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 
 	t.Run("GET /accounts/me/security shows A's policy, PATCH changes only A's", func(t *testing.T) {
 		// B's owner sets an override; A has none.
-		res := h.do(t, req{method: "PATCH", path: "/api/v1/accounts/me/security",
-			bearer: b.devices[0].AccessToken, body: map[string]any{"idle_minutes": 60}})
-		if res.Status != http.StatusOK {
-			t.Fatalf("B's patch: %d %s", res.Status, res.Body)
-		}
+		h.mustDo(t, req{method: "PATCH", path: "/api/v1/accounts/me/security",
+			bearer: b.devices[0].AccessToken, body: map[string]any{"idle_minutes": 60}}, http.StatusOK)
 		type security struct {
 			IdleMinutes     *int `json:"idle_minutes"`
 			AbsoluteMinutes *int `json:"absolute_minutes"`
 		}
 		get := func(t *testing.T, tk tokens) security {
-			res := h.do(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: tk.AccessToken})
-			if res.Status != http.StatusOK {
-				t.Fatalf("get security: %d %s", res.Status, res.Body)
-			}
+			res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: tk.AccessToken}, http.StatusOK)
 			var s security
 			res.JSON(t, &s)
 			return s
@@ -254,21 +239,15 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 		if s := get(t, a.devices[0]); s.IdleMinutes != nil || s.AbsoluteMinutes != nil {
 			t.Fatalf("A sees an override it never set: %+v", s)
 		}
-		res = h.do(t, req{method: "PATCH", path: "/api/v1/accounts/me/security",
-			bearer: a.devices[0].AccessToken, body: map[string]any{"idle_minutes": 120, "absolute_minutes": 1440}})
-		if res.Status != http.StatusOK {
-			t.Fatalf("A's patch: %d %s", res.Status, res.Body)
-		}
+		h.mustDo(t, req{method: "PATCH", path: "/api/v1/accounts/me/security",
+			bearer: a.devices[0].AccessToken, body: map[string]any{"idle_minutes": 120, "absolute_minutes": 1440}}, http.StatusOK)
 		if s := get(t, b.devices[0]); s.IdleMinutes == nil || *s.IdleMinutes != 60 || s.AbsoluteMinutes != nil {
 			t.Fatalf("A's patch changed B's policy: %+v", s)
 		}
 	})
 
 	t.Run("GET /accounts/me/members lists only A's users", func(t *testing.T) {
-		res := h.do(t, req{method: "GET", path: "/api/v1/accounts/me/members", bearer: a.devices[0].AccessToken})
-		if res.Status != http.StatusOK {
-			t.Fatalf("members: %d %s", res.Status, res.Body)
-		}
+		res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/members", bearer: a.devices[0].AccessToken}, http.StatusOK)
 		noneOf(t, "members", res.Body, bIDs)
 		var list struct {
 			Items []struct {
@@ -285,10 +264,7 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 
 	t.Run("POST /accounts/me/members creates in A, whatever the body says", func(t *testing.T) {
 		body := map[string]any{"email": uniqueEmail("iso-new"), "password": "a long password", "name": "New", "role": "member"}
-		res := h.do(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: a.devices[0].AccessToken, body: body})
-		if res.Status != http.StatusCreated {
-			t.Fatalf("create member: %d %s", res.Status, res.Body)
-		}
+		res := h.mustDo(t, req{method: "POST", path: "/api/v1/accounts/me/members", bearer: a.devices[0].AccessToken, body: body}, http.StatusCreated)
 		var u struct {
 			AccountID uuid.UUID `json:"account_id"`
 		}
@@ -303,10 +279,7 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 	})
 
 	t.Run("GET /accounts/me/audit-events shows only A's events, even with B's cursor", func(t *testing.T) {
-		res := h.do(t, req{method: "GET", path: "/api/v1/accounts/me/audit-events?limit=200", bearer: a.devices[0].AccessToken})
-		if res.Status != http.StatusOK {
-			t.Fatalf("audit: %d %s", res.Status, res.Body)
-		}
+		res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/audit-events?limit=200", bearer: a.devices[0].AccessToken}, http.StatusOK)
 		noneOf(t, "audit events", res.Body, bIDs)
 		var page struct {
 			Items      []map[string]any `json:"items"`
@@ -336,11 +309,8 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 
 	t.Run("POST /accounts/me/security/revoke-sessions revokes only A's", func(t *testing.T) {
 		tk := aFresh(t)
-		res := h.do(t, req{method: "POST",
-			path: "/api/v1/accounts/me/security/revoke-sessions", bearer: tk.AccessToken, body: map[string]string{"scope": "all"}})
-		if res.Status != http.StatusOK {
-			t.Fatalf("revoke-sessions: %d %s", res.Status, res.Body)
-		}
+		res := h.mustDo(t, req{method: "POST",
+			path: "/api/v1/accounts/me/security/revoke-sessions", bearer: tk.AccessToken, body: map[string]string{"scope": "all"}}, http.StatusOK)
 		var n struct {
 			RevokedCount int `json:"revoked_count"`
 		}
@@ -360,11 +330,8 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 	t.Run("POST /auth/change-password changes only A's owner", func(t *testing.T) {
 		tk := aFresh(t)
 		newPassword := "a brand new password for A"
-		res := h.do(t, req{method: "POST", path: "/api/v1/auth/change-password",
-			bearer: tk.AccessToken, body: map[string]string{"current_password": a.owner.Password, "new_password": newPassword}})
-		if res.Status != http.StatusNoContent {
-			t.Fatalf("change-password: %d %s", res.Status, res.Body)
-		}
+		h.mustDo(t, req{method: "POST", path: "/api/v1/auth/change-password",
+			bearer: tk.AccessToken, body: map[string]string{"current_password": a.owner.Password, "new_password": newPassword}}, http.StatusNoContent)
 		a.owner.Password = newPassword
 		bLive(t)
 		h.login(t, b.owner, nil) // B's password is unchanged

@@ -38,7 +38,7 @@ type metrics struct {
 var (
 	signInOutcomes  = []string{"success", "invalid_credentials", "throttled", "unavailable", "error"}
 	refreshOutcomes = []string{"rotated", "converged", string(core.CodeInvalidRefreshToken), string(core.CodeSessionExpiredIdle),
-		string(core.CodeSessionExpiredAbsolute), string(core.CodeRefreshTokenReused), string(core.CodeCSRFFailed),
+		string(core.CodeSessionExpiredAbsolute), string(core.CodeRefreshTokenReused), string(codeCSRFFailed),
 		"rate_limited", "unavailable", "error"}
 	revokeReasons = []string{core.ReasonLogout, core.ReasonLogoutAll, core.ReasonRefreshReuse, core.ReasonAbsoluteTimeout,
 		core.ReasonRevokedByUser, core.ReasonPasswordChanged, core.ReasonPasswordReset, core.ReasonBulkRevoke}

@@ -23,17 +23,12 @@ func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 		t.Fatalf("grace replay: %d %s", res.Status, res.Body)
 	}
 	expectProblem(t, h.refresh(t, "not-a-token"), http.StatusUnauthorized, "invalid_refresh_token")
-	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: next.AccessToken}); res.Status != http.StatusNoContent {
-		t.Fatalf("logout: %d %s", res.Status, res.Body)
-	}
+	h.logout(t, next.AccessToken)
 	if _, err := h.store.PurgeExpired(context.Background(), 0, 100); err != nil {
 		t.Fatal(err)
 	}
 
-	res := h.do(t, req{method: "GET", path: "/metrics"})
-	if res.Status != http.StatusOK {
-		t.Fatalf("/metrics: %d", res.Status)
-	}
+	res := h.mustDo(t, req{method: "GET", path: "/metrics"}, http.StatusOK)
 	text := string(res.Body)
 	for _, name := range []string{
 		"sessiond_http_requests_total", "sessiond_http_request_duration_seconds_bucket",

@@ -39,7 +39,7 @@ func (s *Server) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (a
 // GetMetrics is served by promhttp directly (see Handler); this method only
 // satisfies the interface.
 func (s *Server) GetMetrics(ctx context.Context, _ api.GetMetricsRequestObject) (api.GetMetricsResponseObject, error) {
-	return nil, core.Errorf(core.CodeNotImplemented, "metrics are served by the metrics handler")
+	return nil, core.Errorf(codeNotImplemented, "metrics are served by the metrics handler")
 }
 
 // GetOpenAPISpec serves the spec the server was built from.

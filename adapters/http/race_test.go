@@ -3,7 +3,6 @@ package http_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 )
@@ -17,20 +16,16 @@ func TestRefresh_RT05_RacingLogout_SessionEndsWithNoLiveToken(t *testing.T) {
 	admin := h.db.Admin(t)
 	for i := range 100 {
 		tk := h.login(t, u, nil)
-		var wg sync.WaitGroup
 		var refreshed response
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			refreshed = h.refresh(t, tk.RefreshToken)
-		}()
-		go func() {
-			defer wg.Done()
+		concurrently(2, func(j int) {
+			if j == 0 {
+				refreshed = h.refresh(t, tk.RefreshToken)
+				return
+			}
 			if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken}); res.Status != http.StatusNoContent {
 				t.Errorf("iteration %d: logout %d %s", i, res.Status, res.Body)
 			}
-		}()
-		wg.Wait()
+		})
 
 		var revoked *time.Time
 		if err := admin.QueryRow(context.Background(), `SELECT revoked_at FROM sessions WHERE id = $1`, tk.SessionID).Scan(&revoked); err != nil {

@@ -3,10 +3,9 @@ package http
 import (
 	"context"
 	"errors"
-	"math"
+	"fmt"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/sessiond/sessiond/core"
@@ -18,17 +17,49 @@ type Limiter interface {
 	Allow(key string) (bool, time.Duration)
 }
 
+// Operation is an operationId of openapi.yaml: the key of a per-IP rule.
+// NewServer refuses a rule for an operation the contract does not have, so
+// a typo cannot silently turn a limit off.
+type Operation string
+
+// EmailRule names a per-email rule; the handlers apply exactly these, and
+// NewServer refuses any other.
+type EmailRule string
+
+// EmailRulePasswordReset limits password-reset requests per email, known
+// or not (so the limit reveals nothing).
+const EmailRulePasswordReset EmailRule = "password_reset"
+
+// emailRules are the per-email rules some handler applies.
+var emailRules = map[EmailRule]bool{EmailRulePasswordReset: true}
+
 // RateLimits are the abuse defences (SPEC §8). The zero value disables
 // them (RATE_LIMIT_ENABLED=false, load tests, black-box suites).
 type RateLimits struct {
-	// ByIP maps an operationId to its per-client-IP limiter. The client IP
+	// ByIP maps an operation to its per-client-IP limiter. The client IP
 	// honours X-Forwarded-For only from trusted proxies (LGN-07).
-	ByIP map[string]Limiter
-	// ByEmail maps a rule name ("password_reset") to its per-email
-	// limiter; the key is the normalised email, so case variants share one
-	// counter. Sign-in has none: its per-email defence is the brute-force
-	// throttle in PostgreSQL, which counts only failures (core.ThrottleRule).
-	ByEmail map[string]Limiter
+	ByIP map[Operation]Limiter
+	// ByEmail maps a rule to its per-email limiter; the key is the
+	// normalised email, so case variants share one counter. Sign-in has
+	// none: its per-email defence is the brute-force throttle in
+	// PostgreSQL, which counts only failures (core.ThrottleRule).
+	ByEmail map[EmailRule]Limiter
+}
+
+// check refuses a rule that nothing would apply: a per-IP rule for an
+// operation the contract does not have, a per-email rule no handler uses.
+func (l RateLimits) check(c *contract) error {
+	for op := range l.ByIP {
+		if !c.operations[string(op)] {
+			return fmt.Errorf("rate limit: per-IP rule for %q, which is no operationId of openapi.yaml", op)
+		}
+	}
+	for rule := range l.ByEmail {
+		if !emailRules[rule] {
+			return fmt.Errorf("rate limit: unknown per-email rule %q", rule)
+		}
+	}
+	return nil
 }
 
 // limitedError is a refusal with the time to wait (the Retry-After header)
@@ -44,13 +75,9 @@ func (e *limitedError) domain() *core.Error {
 	return &core.Error{Code: core.CodeRateLimited, Message: "too many requests; retry later"}
 }
 
-func retryAfterSeconds(d time.Duration) string {
-	return strconv.Itoa(int(math.Max(1, math.Ceil(d.Seconds()))))
-}
-
 // limitIP applies the operation's per-IP rule.
 func (s *Server) limitIP(opID string, c core.Client) error {
-	l := s.cfg.Limits.ByIP[opID]
+	l := s.cfg.Limits.ByIP[Operation(opID)]
 	if l == nil {
 		return nil
 	}
@@ -78,23 +105,23 @@ func ipKey(a netip.Addr) string {
 	return p.String()
 }
 
-// limitEmail applies the operation's per-email rule.
-func (s *Server) limitEmail(ctx context.Context, opID, email string) error {
-	l := s.cfg.Limits.ByEmail[opID]
+// limitEmail applies a per-email rule.
+func (s *Server) limitEmail(ctx context.Context, rule EmailRule, email string) error {
+	l := s.cfg.Limits.ByEmail[rule]
 	if l == nil {
 		return nil
 	}
 	if ok, wait := l.Allow(core.NormalizeEmail(email)); !ok {
-		s.log.InfoContext(ctx, "rate limited", "operation", opID, "rule", "per_email")
-		return &limitedError{wait: wait, rule: "email:" + opID}
+		s.log.InfoContext(ctx, "rate limited", "operation", string(rule), "rule", "per_email")
+		return &limitedError{wait: wait, rule: "email:" + string(rule)}
 	}
 	return nil
 }
 
 // asLimited reports a rate-limit refusal — an in-process bucket, or the
-// shared per-email brute-force throttle (*core.ThrottledError) — and sets
-// Retry-After for it.
-func asLimited(w http.ResponseWriter, err error) (*core.Error, bool) {
+// shared per-email brute-force throttle (*core.ThrottledError) — and how
+// long the caller must wait (writeError's Retry-After).
+func asLimited(w http.ResponseWriter, err error) (*core.Error, time.Duration, bool) {
 	var (
 		wait time.Duration
 		rule string
@@ -109,11 +136,10 @@ func asLimited(w http.ResponseWriter, err error) (*core.Error, bool) {
 		wait, rule = te.RetryAfter, "account"
 		_ = errors.As(err, &e)
 	default:
-		return nil, false
+		return nil, 0, false
 	}
-	w.Header().Set("Retry-After", retryAfterSeconds(wait))
 	if rec, ok := w.(*statusRecorder); ok {
 		rec.limitRule = rule
 	}
-	return e, true
+	return e, wait, true
 }

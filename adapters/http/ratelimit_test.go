@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -16,7 +17,7 @@ func TestRateLimit_LGN07_PerIP_429WithRetryAfter_ForgedXFFIgnored(t *testing.T) 
 	var h *harness
 	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
 		lim := ratelimit.New(ratelimit.Rule{Events: 3, Per: time.Minute, Burst: 3}, func() time.Time { return h.clock.Now() })
-		c.Limits.ByIP = map[string]httpadapter.Limiter{"loginJson": lim, "refreshToken": lim}
+		c.Limits.ByIP = map[httpadapter.Operation]httpadapter.Limiter{"loginJson": lim, "refreshToken": lim}
 	}))
 	body := map[string]string{"email": uniqueEmail("nobody"), "password": "whatever pw"}
 	for range 3 {
@@ -65,8 +66,8 @@ func TestRateLimit_LGN05_PerEmail_CaseVariantsAndRotatingIPsShareTheCounter(t *t
 func TestRateLimit_PasswordResetPerEmail_SameForUnknownAndKnownEmails(t *testing.T) {
 	var h *harness
 	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
-		c.Limits.ByEmail = map[string]httpadapter.Limiter{
-			"password_reset": ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Hour, Burst: 2}, func() time.Time { return h.clock.Now() }),
+		c.Limits.ByEmail = map[httpadapter.EmailRule]httpadapter.Limiter{
+			httpadapter.EmailRulePasswordReset: ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Hour, Burst: 2}, func() time.Time { return h.clock.Now() }),
 		}
 	}))
 	known := h.register(t, uniqueEmail("reset-limit"))
@@ -90,7 +91,7 @@ func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
 	var h *harness
 	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} // the test client is the proxy
-		c.Limits.ByIP = map[string]httpadapter.Limiter{
+		c.Limits.ByIP = map[httpadapter.Operation]httpadapter.Limiter{
 			"registerUser": ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Hour, Burst: 2}, func() time.Time { return h.clock.Now() }),
 		}
 	}))
@@ -112,6 +113,33 @@ func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
 	for _, ip := range []string{"198.51.100.1", "198.51.100.2"} {
 		if res := register(ip); res.Status != http.StatusCreated {
 			t.Fatalf("register from %s: %d %s", ip, res.Status, res.Body)
+		}
+	}
+}
+
+// A rate-limit rule nothing would apply is a start-up error, not a limit
+// silently off: a per-IP rule keyed by an operationId the contract does not
+// have (a typo, a renamed operation), or an unknown per-email rule. Rules
+// for real operations and the known per-email rule start.
+func TestNewServer_RateLimitRuleUnknownToTheContract_IsAStartUpError(t *testing.T) {
+	lim := ratelimit.New(ratelimit.Rule{Events: 1, Per: time.Minute, Burst: 1}, time.Now)
+	start := func(l httpadapter.RateLimits) error {
+		_, err := httpadapter.NewServer(nil, func() any { return nil }, nil, httpadapter.Config{Limits: l}, slog.New(slog.DiscardHandler))
+		return err
+	}
+	known := httpadapter.RateLimits{
+		ByIP:    map[httpadapter.Operation]httpadapter.Limiter{"loginJson": lim, "loginForm": lim, "refreshToken": lim, "registerUser": lim},
+		ByEmail: map[httpadapter.EmailRule]httpadapter.Limiter{httpadapter.EmailRulePasswordReset: lim},
+	}
+	if err := start(known); err != nil {
+		t.Fatalf("known rules refused: %v", err)
+	}
+	for name, l := range map[string]httpadapter.RateLimits{
+		"per-IP rule for a misspelt operation": {ByIP: map[httpadapter.Operation]httpadapter.Limiter{"loginJSON": lim}},
+		"unknown per-email rule":               {ByEmail: map[httpadapter.EmailRule]httpadapter.Limiter{"password-reset": lim}},
+	} {
+		if err := start(l); err == nil || !strings.Contains(err.Error(), "rate limit") {
+			t.Errorf("%s: NewServer error %v, want a rate-limit start-up error", name, err)
 		}
 	}
 }

@@ -6,16 +6,13 @@ package http
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/adapters/http/api"
 	"github.com/sessiond/sessiond/adapters/http/docs"
 	"github.com/sessiond/sessiond/core"
@@ -70,16 +67,10 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 	if err != nil {
 		return nil, err
 	}
-	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics()}, nil
-}
-
-// LoadSpec parses the embedded openapi.yaml.
-func LoadSpec() (*openapi3.T, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(sessiond.OpenAPIYAML)
-	if err != nil {
-		return nil, fmt.Errorf("openapi: %w", err)
+	if err := cfg.Limits.check(c); err != nil {
+		return nil, err
 	}
-	return doc, nil
+	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics()}, nil
 }
 
 // Handler returns the complete HTTP handler.
@@ -88,7 +79,7 @@ func (s *Server) Handler() http.Handler {
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			// The contract was already validated by gate; what reaches here is
 			// a body that validates but does not decode into the Go types.
-			writeError(w, r, s.log, core.Errorf(core.CodeBadRequest, "the request body could not be decoded"))
+			writeError(w, r, s.log, core.Errorf(codeBadRequest, "the request body could not be decoded"))
 		},
 		ResponseErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeError(w, r, s.log, err)

@@ -121,7 +121,7 @@ func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 	loginIP := rule(r.LoginPerIPPerMinute, time.Minute)
 	resetIP := rule(r.ResetPerIPPerHour, time.Hour)
 	return httpadapter.RateLimits{
-		ByIP: map[string]httpadapter.Limiter{
+		ByIP: map[httpadapter.Operation]httpadapter.Limiter{
 			"loginJson": loginIP, "loginForm": loginIP,
 			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
 			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
@@ -129,8 +129,8 @@ func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 		},
 		// Sign-in has no per-email bucket: the brute-force throttle (shared
 		// in PostgreSQL, failures only) is its per-account defence.
-		ByEmail: map[string]httpadapter.Limiter{
-			"password_reset": rule(r.ResetPerEmailPerHour, time.Hour),
+		ByEmail: map[httpadapter.EmailRule]httpadapter.Limiter{
+			httpadapter.EmailRulePasswordReset: rule(r.ResetPerEmailPerHour, time.Hour),
 		},
 	}
 }

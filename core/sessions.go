@@ -1,8 +1,12 @@
 package core
 
+// The caller's own sessions, one per device: list them, sign one out
+// (adapters/http/sessions.go).
+
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -55,24 +59,39 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
 	now := s.clock.Now()
 	return s.callerTx(ctx, p, now, func(tx TenantTx) error {
-		// SECURITY: the tenant transaction already hides other tenants'
-		// sessions; the owner check hides other users' sessions of this
-		// tenant.
-		owner, err := tx.SessionOwner(ctx, sessionID)
-		if errors.Is(err, ErrNotFound) || (err == nil && owner != p.UserID) {
-			return errSessionNotFound
-		}
-		if err != nil {
-			return err
-		}
-		revoked, err := tx.SessionRevoke(ctx, sessionID, now, ReasonRevokedByUser)
-		if err != nil {
-			return err
-		}
-		if !revoked {
-			return errSessionNotFound
-		}
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionSessionRevoked, "session", sessionID.String(),
-			map[string]any{"current": sessionID == p.SessionID, "reason": ReasonRevokedByUser}, client, now))
+		return s.revokeSession(ctx, tx, p, sessionID, true, client, now)
 	})
+}
+
+// revokeSession ends one session inside the caller's tenant transaction
+// and records session.revoked. ownOnly: the caller ends one of their own
+// sessions (ReasonRevokedByUser); otherwise an owner ends any session of
+// the account (ReasonRevokedByOwner), and the event names whose it was.
+// One answer, errSessionNotFound, for a session that is unknown, another
+// tenant's (invisible, so the same thing), not the caller's to end, or
+// already ended.
+func (s *Service) revokeSession(ctx context.Context, tx TenantTx, p Principal, sessionID uuid.UUID, ownOnly bool, client Client, now time.Time) error {
+	// SECURITY: the tenant transaction already hides other tenants'
+	// sessions; with ownOnly the owner check hides other users' sessions of
+	// this tenant.
+	owner, err := tx.SessionOwner(ctx, sessionID)
+	if errors.Is(err, ErrNotFound) || (err == nil && ownOnly && owner != p.UserID) {
+		return errSessionNotFound
+	}
+	if err != nil {
+		return err
+	}
+	reason, details := ReasonRevokedByUser, map[string]any{"current": sessionID == p.SessionID}
+	if !ownOnly {
+		reason, details["user_id"] = ReasonRevokedByOwner, owner.String()
+	}
+	details["reason"] = reason
+	revoked, err := tx.SessionRevoke(ctx, sessionID, now, reason)
+	if err != nil {
+		return err
+	}
+	if !revoked {
+		return errSessionNotFound
+	}
+	return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionSessionRevoked, "session", sessionID.String(), details, client, now))
 }

@@ -3,7 +3,6 @@ package http_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -241,13 +240,7 @@ func TestRefresh_RT01_ReplayAfterGrace_RevokesFamily_AndAudits(t *testing.T) {
 		t.Errorf("session not revoked for reuse: %v %v", revokedAt, reason)
 	}
 	// The session row is the whole family (migrations/00004): revoked above.
-	var events int
-	if err := admin.QueryRow(context.Background(),
-		`SELECT count(*) FROM audit_events WHERE account_id = $1 AND action = 'auth.refresh_reuse_detected' AND resource_id = $2`,
-		u.AccountID, r0.SessionID.String()).Scan(&events); err != nil {
-		t.Fatal(err)
-	}
-	if events != 1 {
+	if events := len(auditRows(t, h, u.AccountID, "auth.refresh_reuse_detected").about(r0.SessionID.String())); events != 1 {
 		t.Errorf("reuse audit events = %d, want 1", events)
 	}
 }
@@ -297,18 +290,7 @@ func TestRefresh_RT02_GraceWindow(t *testing.T) {
 func concurrentRefresh(t *testing.T, h *harness, rt string, n int) []response {
 	t.Helper()
 	out := make([]response, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			out[i] = h.refresh(t, rt)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	concurrently(n, func(i int) { out[i] = h.refresh(t, rt) })
 	return out
 }
 
