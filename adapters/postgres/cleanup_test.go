@@ -12,7 +12,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
@@ -88,7 +87,7 @@ func count(t *testing.T, admin *pgx.Conn, query string, args ...any) int {
 }
 
 func newStore(t *testing.T, db *pgtest.DB, conns int32) *postgres.Store {
-	return postgres.NewStore(db.AppPool(t, conns), audit.NewWriter())
+	return postgres.NewStore(db.AppPool(t, conns))
 }
 
 func TestPurgeExpired_RemovesOnlyWhatIsPastDeadlinePlusRetention(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
@@ -97,7 +96,7 @@ func appConn(t *testing.T, db *pgtest.DB) *pgx.Conn {
 
 func TestRLS_PlainSelect_SeesOnlyTheScopedTenant_AndNothingWithoutOne(t *testing.T) {
 	db := pgtest.Fresh(t) // a database of its own: the test counts every row
-	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 4))
 	a, b := seedTenant(t, store), seedTenant(t, store)
 	conn := appConn(t, db)
 
@@ -123,7 +122,7 @@ func TestRLS_PlainSelect_SeesOnlyTheScopedTenant_AndNothingWithoutOne(t *testing
 func TestRLS03_PooledConnection_DoesNotCarryTenantScope(t *testing.T) {
 	db := pgtest.Shared(t)
 	pool := db.AppPool(t, 1) // one connection: B must reuse A's
-	store := postgres.NewStore(pool, audit.NewWriter())
+	store := postgres.NewStore(pool)
 	a := seedTenant(t, store)
 	ctx := context.Background()
 
@@ -166,7 +165,7 @@ func TestRLS03_Lint_NoSessionLevelTenantSetting(t *testing.T) {
 
 func TestRLS04_CrossTenantWrites_AffectNothing_AndInsertsAreRefused(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 4))
 	a, b := seedTenant(t, store), seedTenant(t, store)
 	conn := appConn(t, db)
 	ctx := context.Background()
@@ -328,7 +327,7 @@ func TestRLS06_DefinerFunctions_OwnedByNonBypassRole_WithSearchPath(t *testing.T
 
 func TestPreTenantLookups_ReturnOnlyWhatIsNeeded(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 4))
 	a := seedTenant(t, store)
 	ctx := context.Background()
 

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
 	"github.com/sessiond/sessiond/core"
 )
@@ -23,15 +22,16 @@ import (
 type Store struct {
 	pool     *pgxpool.Pool
 	q        *sqlcgen.Queries
-	audit    *audit.Writer
 	observer Observer
 }
 
 var _ core.Store = (*Store)(nil)
 
-// NewStore returns a Store over pool. Audit events are written through w.
-func NewStore(pool *pgxpool.Pool, w *audit.Writer) *Store {
-	return &Store{pool: pool, q: sqlcgen.New(pool), audit: w}
+// NewStore returns a Store over pool. Audit events are written by the
+// tenant transaction itself (tenantTx.Audit), in the transaction of the
+// change they record.
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, q: sqlcgen.New(pool)}
 }
 
 // Ping checks the database (readiness).
@@ -84,7 +84,7 @@ func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(cor
 	return retryOnce(ctx, func() error {
 		var rec revocations
 		err := s.inTenantTx(ctx, accountID, nil, func(q *sqlcgen.Queries, db *prefixedDB) error {
-			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db, audit: s.audit}))
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db}))
 		})
 		if err == nil {
 			rec.report(s.observer)
@@ -110,7 +110,7 @@ func (s *Store) InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID,
 	return retryOnce(ctx, func() error {
 		var rec revocations
 		err := s.inTenantTx(ctx, accountID, live, func(q *sqlcgen.Queries, db *prefixedDB) error {
-			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db, audit: s.audit}))
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db}))
 		})
 		if err == nil {
 			rec.report(s.observer)

@@ -3,13 +3,13 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
 	"github.com/sessiond/sessiond/core"
 )
@@ -21,7 +21,6 @@ type tenantTx struct {
 	accountID uuid.UUID
 	q         *sqlcgen.Queries
 	db        *prefixedDB // for statements sent pipelined (execPipelined)
-	audit     *audit.Writer
 }
 
 var _ core.TenantTx = (*tenantTx)(nil)
@@ -240,8 +239,27 @@ func (t *tenantTx) PasswordResetTokensConsume(ctx context.Context, userID uuid.U
 	return n, mapErr(err)
 }
 
+// Audit writes the event in this transaction. An event without an action
+// or resource type, or for another tenant, is refused; the event is
+// normalized again (core.AuditEvent.Normalized) because a row PostgreSQL
+// refuses would roll back the change it records.
 func (t *tenantTx) Audit(ctx context.Context, e core.AuditEvent) error {
-	return mapErr(t.audit.Record(ctx, auditInserter{t.q}, t.accountID, e))
+	if e.Action == "" || e.ResourceType == "" {
+		return errors.New("postgres: audit event needs an action and a resource type")
+	}
+	if e.AccountID != uuid.Nil && e.AccountID != t.accountID {
+		return errors.New("postgres: audit event for another tenant")
+	}
+	e = e.Normalized()
+	details, err := json.Marshal(e.Details)
+	if err != nil {
+		return fmt.Errorf("postgres: audit details: %w", err)
+	}
+	return mapErr(t.q.AuditEventInsert(ctx, sqlcgen.AuditEventInsertParams{
+		AccountID: t.accountID, ID: e.ID, ActorUserID: e.ActorUserID, Action: e.Action,
+		ResourceType: e.ResourceType, ResourceID: optString(e.ResourceID), Details: details,
+		IpAddress: optAddr(e.IP), UserAgent: optString(e.UserAgent), CreatedAt: e.At.UTC(),
+	}))
 }
 
 func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.AuditEvent, error) {
@@ -279,17 +297,6 @@ func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.Aud
 		events[i] = e
 	}
 	return events, nil
-}
-
-// auditInserter adapts the transaction's queries to the audit writer.
-type auditInserter struct{ q *sqlcgen.Queries }
-
-func (a auditInserter) InsertAuditEvent(ctx context.Context, r audit.Row) error {
-	return a.q.AuditEventInsert(ctx, sqlcgen.AuditEventInsertParams{
-		AccountID: r.AccountID, ID: r.ID, ActorUserID: r.ActorUserID, Action: r.Action,
-		ResourceType: r.ResourceType, ResourceID: optString(r.ResourceID), Details: r.Details,
-		IpAddress: optAddr(r.IP), UserAgent: optString(r.UserAgent), CreatedAt: r.CreatedAt,
-	})
 }
 
 // int32Ptr converts an override value for its integer column; a value the
