@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
 )
 
 // Cost flat with data (issue 15): every hot query is planned, as the
@@ -60,21 +60,21 @@ func TestExplain_HotQueries_UseIndexes(t *testing.T) {
 
 	h := []byte("0123456789abcdef0123456789abcdef")
 	at := now.Add(time.Minute)
-	sqls, args := postgres.RecordQueries(func(q *sqlcgen.Queries) {
-		_, _ = q.SessionRotateIfCurrent(ctx, sqlcgen.SessionRotateIfCurrentParams{
+	sqls, args := postgres.RecordQueries(func(q *dbsqlc.Queries) {
+		_, _ = q.SessionRotateIfCurrent(ctx, dbsqlc.SessionRotateIfCurrentParams{
 			AccountID: account, SessionID: session, UserID: user, PresentedJtiHash: h, Now: at, AuthTime: now,
 			IdleSeconds: 3600, AbsoluteSeconds: 7200, AbsoluteExpiresAt: now.Add(2 * time.Hour),
 			NewJtiHash: h, NewJtiSealed: h, IdleExpiresAt: at.Add(time.Hour)})
-		_, _ = q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{AccountID: account, SessionID: session})
-		_, _ = q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{AccountID: account, SessionID: session, Now: at})
-		_, _ = q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{AccountID: account, SessionID: session, UserID: user, Now: at})
-		_, _ = q.SessionRotate(ctx, sqlcgen.SessionRotateParams{AccountID: account, SessionID: session, OldJtiHash: h, NewJtiHash: h, Now: at,
+		_, _ = q.SessionLockForRefresh(ctx, dbsqlc.SessionLockForRefreshParams{AccountID: account, SessionID: session})
+		_, _ = q.SessionIsLive(ctx, dbsqlc.SessionIsLiveParams{AccountID: account, SessionID: session, Now: at})
+		_, _ = q.UserGetIfSessionLive(ctx, dbsqlc.UserGetIfSessionLiveParams{AccountID: account, SessionID: session, UserID: user, Now: at})
+		_, _ = q.SessionRotate(ctx, dbsqlc.SessionRotateParams{AccountID: account, SessionID: session, OldJtiHash: h, NewJtiHash: h, Now: at,
 			AuthTime: now, IdleSeconds: 3600, AbsoluteSeconds: 7200, IdleExpiresAt: at, AbsoluteExpiresAt: at})
-		_, _ = q.SessionRevoke(ctx, sqlcgen.SessionRevokeParams{AccountID: account, SessionID: session, Now: at, Reason: "logout"})
-		_, _ = q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: account, UserID: user, Now: at})
-		_, _ = q.AuditEventList(ctx, sqlcgen.AuditEventListParams{AccountID: account, MaxRows: 51})
+		_, _ = q.SessionRevoke(ctx, dbsqlc.SessionRevokeParams{AccountID: account, SessionID: session, Now: at, Reason: "logout"})
+		_, _ = q.SessionListLiveByUser(ctx, dbsqlc.SessionListLiveByUserParams{AccountID: account, UserID: user, Now: at})
+		_, _ = q.AuditEventList(ctx, dbsqlc.AuditEventListParams{AccountID: account, MaxRows: 51})
 		before, id := now.Add(-time.Minute), uuid.New()
-		_, _ = q.AuditEventList(ctx, sqlcgen.AuditEventListParams{AccountID: account, MaxRows: 51, BeforeCreatedAt: &before, BeforeID: &id})
+		_, _ = q.AuditEventList(ctx, dbsqlc.AuditEventListParams{AccountID: account, MaxRows: 51, BeforeCreatedAt: &before, BeforeID: &id})
 	})
 	names := []string{"refresh fast-path write", "refresh slow-path read", "liveness", "/auth/me", "refresh slow-path write",
 		"session revoke", "session list", "audit page", "audit page 2"}

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 	"github.com/sessiond/sessiond/migrations"
 )
 
@@ -38,9 +38,9 @@ func (r *argRecorder) Exec(ctx context.Context, sql string, args ...any) (pgconn
 
 // RecordQueries runs fn against a recorder and returns, per generated call,
 // the SQL and the arguments it would have sent (nothing runs).
-func RecordQueries(fn func(q *sqlcgen.Queries)) (sql []string, args [][]any) {
+func RecordQueries(fn func(q *dbsqlc.Queries)) (sql []string, args [][]any) {
 	rec := &argRecorder{}
-	fn(sqlcgen.New(rec))
+	fn(dbsqlc.New(rec))
 	return rec.sql, rec.args
 }
 
