@@ -65,17 +65,19 @@ func (t *tenantTx) SessionRevoke(ctx context.Context, sessionID uuid.UUID, now t
 	return n > 0, mapErr(err)
 }
 
+// SessionRevokeAllForUser and SessionRevokeAllForAccount are one query,
+// SessionRevokeLive, scoped by its nullable parameters.
 func (t *tenantTx) SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error) {
-	n, err := t.q.SessionRevokeAllForUser(ctx, dbsqlc.SessionRevokeAllForUserParams{
-		AccountID: t.accountID, UserID: userID, ExceptSessionID: except, Now: now, Reason: reason,
-	})
-	return n, mapErr(err)
+	return t.revokeLive(ctx, dbsqlc.SessionRevokeLiveParams{UserID: &userID, ExceptSessionID: except, Now: now, Reason: reason})
 }
 
 func (t *tenantTx) SessionRevokeAllForAccount(ctx context.Context, exceptUser *uuid.UUID, now time.Time, reason string) (int64, error) {
-	n, err := t.q.SessionRevokeAllForAccount(ctx, dbsqlc.SessionRevokeAllForAccountParams{
-		AccountID: t.accountID, ExceptUserID: exceptUser, Now: now, Reason: reason,
-	})
+	return t.revokeLive(ctx, dbsqlc.SessionRevokeLiveParams{ExceptUserID: exceptUser, Now: now, Reason: reason})
+}
+
+func (t *tenantTx) revokeLive(ctx context.Context, p dbsqlc.SessionRevokeLiveParams) (int64, error) {
+	p.AccountID = t.accountID
+	n, err := t.q.SessionRevokeLive(ctx, p)
 	return n, mapErr(err)
 }
 
