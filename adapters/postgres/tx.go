@@ -22,11 +22,15 @@ import (
 // SECURITY: SET LOCAL lasts until the end of the transaction (explicit, or
 // the implicit one of a pipelined batch, which ends at its Sync), so a
 // pooled connection can never carry one tenant's scope into another
-// request. Row-level security policies read the setting with
-// NULLIF(current_setting(...), ”), which sees "no tenant" (no rows) once
-// the transaction ended. SET takes no bind parameter, so the account id is
-// a literal: it is formatted from a uuid.UUID by the uuid package (hex
-// digits and dashes only), never from client text, so it cannot inject SQL.
+// request. Row-level security policies read the setting as
+//
+//	NULLIF(current_setting('app.account_id', true), '')::uuid
+//
+// so once the transaction ended the setting, which then reads as the empty
+// string, is "no tenant" (no rows). SET takes no bind parameter, so the
+// account id is a literal: it is formatted from a uuid.UUID by the uuid
+// package (hex digits and dashes only), never from client text, so it
+// cannot inject SQL.
 // A separate statement (not set_config in a query) keeps every tenant query
 // one plain statement, as Citus wants.
 func setLocalTenant(accountID uuid.UUID) string {
