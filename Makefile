@@ -5,7 +5,7 @@ SHELL := /bin/bash
 TOOL := go tool -modfile=tools/go.mod
 
 # Directories that hold generated code (checked for untracked files).
-GENERATED_DIRS ?= adapters/http/api adapters/postgres/sqlcgen cmd/sessiond adapters/http/docs/dist clients/go/client
+GENERATED_DIRS ?= adapters/http/api adapters/postgres/internal/dbsqlc cmd/sessiond adapters/http/docs/dist clients/go/client
 
 DEV_PG_DIR  ?= .data/pg
 DEV_PG_PORT ?= 54329

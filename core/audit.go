@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,4 +47,41 @@ type AuditEvent struct {
 	IP           netip.Addr
 	UserAgent    string
 	At           time.Time
+}
+
+// Normalized returns the event as it may be stored: details whose key names
+// a secret dropped (see secretDetailKey), details nil recorded as {}, the
+// user agent made storable (CleanText, MaxUserAgentChars) and an ID where
+// it had none. Service.event calls it when the event is
+// built; the store calls it again before writing, because a row PostgreSQL
+// refuses would roll back the change it records.
+func (e AuditEvent) Normalized() AuditEvent {
+	details := make(map[string]any, len(e.Details))
+	for k, v := range e.Details {
+		if !secretDetailKey(k) {
+			details[k] = v
+		}
+	}
+	e.Details = details
+	e.UserAgent = CleanText(e.UserAgent, MaxUserAgentChars)
+	if e.ID == uuid.Nil {
+		e.ID = uuid.New()
+	}
+	return e
+}
+
+// secretDetailKey reports whether a details key names something that must
+// never be stored: a password, token, secret, jti, authorization header or
+// cookie. Hashes are allowed ("…_hash").
+func secretDetailKey(k string) bool {
+	k = strings.ToLower(k)
+	if strings.HasSuffix(k, "_hash") {
+		return false
+	}
+	for _, s := range []string{"password", "token", "secret", "jti", "authorization", "cookie"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -115,14 +115,12 @@ func (s *Service) callerTx(ctx context.Context, p Principal, now time.Time, fn f
 }
 
 // event builds an audit event of the caller's request (where it came from,
-// when); details nil is recorded as {}.
+// when), normalized (AuditEvent.Normalized: no secret details, details nil
+// recorded as {}, the user agent capped).
 func (s *Service) event(accountID uuid.UUID, actor *uuid.UUID, action, resourceType, resourceID string, details map[string]any, c Client, now time.Time) AuditEvent {
-	if details == nil {
-		details = map[string]any{}
-	}
 	return AuditEvent{
 		ID: uuid.New(), AccountID: accountID, ActorUserID: actor, Action: action,
 		ResourceType: resourceType, ResourceID: resourceID, Details: details,
 		IP: c.IP, UserAgent: c.UserAgent, At: now,
-	}
+	}.Normalized()
 }

@@ -1,3 +1,14 @@
+-- A LIVE session, the one definition used by every query below that says
+-- "live" (and by the definer function auth_session_is_live,
+-- migrations/00007):
+--     revoked_at IS NULL AND idle_expires_at > now AND absolute_expires_at > now
+-- Both deadlines strictly after now: a session is dead at its deadline
+-- (core's rule, core/refresh.go). It is written out in each query, not
+-- called as a function, so the planner sees the plain predicates and
+-- matches the partial index sessions_live_by_user (WHERE revoked_at IS
+-- NULL); adapters/postgres/explain_test.go checks the plans. Change it
+-- here and in every query marked "live (see the top)".
+
 -- name: SessionCreate :exec
 -- One sign-in: the session row, which holds its first refresh token's hash.
 INSERT INTO sessions (
@@ -13,8 +24,8 @@ VALUES (
 -- The refresh fast path: one statement, sent in the same round trip as the
 -- tenant setting. It rotates only when the row is exactly what core's
 -- RotationGuard states (the presented token is the current one, of this
--- user, not revoked, idle deadline ahead, the snapshot and absolute deadline
--- those of the claims, the user active); anything else matches no row and
+-- user, live (see the top), the snapshot and absolute deadline those of
+-- the claims, the user active); anything else matches no row and
 -- core's slow path decides. A concurrent rotation of the same token waits
 -- for the row lock, re-checks the WHERE against the new version (READ
 -- COMMITTED) and matches nothing, so one token rotates once. Only unindexed
@@ -78,8 +89,8 @@ UPDATE sessions SET
 WHERE account_id = @account_id AND id = @session_id AND current_jti_hash = @old_jti_hash;
 
 -- name: SessionIsLive :one
--- The liveness of the caller's session, inside the tenant's transaction
--- (its first round trip).
+-- The liveness (live: see the top) of the caller's session, inside the
+-- tenant's transaction (its first round trip).
 SELECT EXISTS (
     SELECT 1 FROM sessions
     WHERE account_id = @account_id AND id = @session_id AND revoked_at IS NULL
@@ -87,7 +98,8 @@ SELECT EXISTS (
 
 -- name: UserGetIfSessionLive :one
 -- GET /auth/me in one statement: the caller's user row, only while the
--- access token's session is live (revocation bites at once, JWT-09).
+-- access token's session is live (see the top; revocation bites at once,
+-- JWT-09).
 SELECT u.account_id, u.id, u.email, u.name, u.account_role, u.is_active, u.created_at
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
@@ -105,38 +117,30 @@ WITH s AS (
 )
 SELECT count(*) AS revoked FROM s;
 
--- name: SessionRevokeAllForUser :one
--- Revokes every live session (not revoked, neither deadline passed) of one
--- user except (optionally) one; the count is of sessions that were live.
-WITH s AS (
-    UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
-    WHERE sessions.account_id = @account_id AND sessions.user_id = @user_id AND sessions.revoked_at IS NULL
-      AND sessions.idle_expires_at > @now::timestamptz AND sessions.absolute_expires_at > @now::timestamptz
-      AND (sqlc.narg(except_session_id)::uuid IS NULL OR sessions.id <> sqlc.narg(except_session_id)::uuid)
-    RETURNING sessions.account_id, sessions.id
-)
-SELECT count(*) AS revoked FROM s;
-
 -- name: SessionGetOwner :one
 SELECT user_id FROM sessions WHERE account_id = @account_id AND id = @id;
 
--- name: SessionRevokeAllForAccount :one
--- Bulk revocation, one statement: every live session of the account (except
--- those of one user, when given). Already revoked or expired sessions are
--- not touched, so a second call counts 0.
+-- name: SessionRevokeLive :one
+-- Bulk revocation, one statement: every live (see the top) session of the
+-- account, or of one user when user_id is given, except one session
+-- (except_session_id) or one user's sessions (except_user_id) when given.
+-- Already revoked or expired sessions are not touched, so a second call
+-- counts 0; the count is of sessions that were live. With user_id the
+-- custom plan reads sessions_live_by_user at (account_id, user_id).
 WITH s AS (
     UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
-    WHERE sessions.account_id = @account_id AND sessions.revoked_at IS NULL
-      AND sessions.idle_expires_at > @now::timestamptz
-      AND sessions.absolute_expires_at > @now::timestamptz
+    WHERE sessions.account_id = @account_id
+      AND (sqlc.narg(user_id)::uuid IS NULL OR sessions.user_id = sqlc.narg(user_id)::uuid)
+      AND sessions.revoked_at IS NULL
+      AND sessions.idle_expires_at > @now::timestamptz AND sessions.absolute_expires_at > @now::timestamptz
+      AND (sqlc.narg(except_session_id)::uuid IS NULL OR sessions.id <> sqlc.narg(except_session_id)::uuid)
       AND (sqlc.narg(except_user_id)::uuid IS NULL OR sessions.user_id <> sqlc.narg(except_user_id)::uuid)
     RETURNING sessions.account_id, sessions.id
 )
 SELECT count(*) AS revoked FROM s;
 
 -- name: SessionListLiveByUser :many
--- The user's live sessions (not revoked, neither deadline passed at now),
--- most recently used first.
+-- The user's live sessions (see the top), most recently used first.
 SELECT id, device_name, device_id, ip_address, user_agent, last_ip, last_user_agent,
        created_at, last_used_at, idle_expires_at, absolute_expires_at
 FROM sessions
@@ -150,8 +154,8 @@ ORDER BY last_used_at DESC, id;
 -- token.
 
 -- name: SessionListLiveByAccount :many
--- One page of the account's live sessions (optionally one user's), most
--- recent activity first. Keyset pagination on (last_used_at, id), both
+-- One page of the account's live sessions (see the top; optionally one
+-- user's), most recent activity first. Keyset pagination on (last_used_at, id), both
 -- descending, so pages neither skip nor repeat. Reads through
 -- sessions_live_by_user (account_id prefix, or the exact (account_id,
 -- user_id) with the filter) and a top-N sort: there is deliberately no
@@ -171,16 +175,16 @@ ORDER BY s.last_used_at DESC, s.id DESC
 LIMIT @max_rows;
 
 -- name: SessionCountLiveByUser :one
--- How many live sessions (not revoked, neither deadline passed) the user
--- holds: the session limit's count, read with the user's row locked.
+-- How many live sessions (see the top) the user holds: the session limit's
+-- count, read with the user's row locked.
 SELECT count(*) AS live
 FROM sessions
 WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
   AND idle_expires_at > @now AND absolute_expires_at > @now;
 
 -- name: SessionEvictLeastRecentlyUsed :many
--- Revokes the user's live sessions beyond the `keep` most recently used
--- ones and returns their ids (least recently used last). Run with the
+-- Revokes the user's live sessions (see the top) beyond the `keep` most
+-- recently used ones and returns their ids (least recently used last). Run with the
 -- user's row locked, so concurrent sign-ins of one user evict one after
 -- the other.
 WITH victims AS (

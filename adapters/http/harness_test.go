@@ -26,7 +26,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/clock"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
@@ -142,7 +141,7 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 		t.Fatal(err)
 	}
 	clk := clock.NewFake(t0)
-	store := postgres.NewStore(pool, audit.NewWriter())
+	store := postgres.NewStore(pool)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The verified-token cache as in production: revocation must bite
 	// through it (TestJWT09_EveryBearerOperation_RefusesRevokedSession).

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
@@ -33,7 +32,7 @@ func newAccount(t *testing.T, store *postgres.Store) uuid.UUID {
 // accepts it and core must refuse it first.
 func TestAccountSetPolicy_CheckRefusesIdleAboveAbsoluteWhenBothSet(t *testing.T) {
 	ctx := context.Background()
-	store := postgres.NewStore(pgtest.Shared(t).AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(pgtest.Shared(t).AppPool(t, 4))
 	acct := newAccount(t, store)
 	set := func(o core.PolicyOverride) error {
 		return store.InTenantTx(ctx, acct, func(tx core.TenantTx) error {

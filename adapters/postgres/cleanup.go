@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 )
 
 // PurgeCounts is how many rows a purge removed.
@@ -19,7 +19,7 @@ type PurgeCounts struct {
 	LoginThrottle int64 `json:"login_throttle"`
 }
 
-func (c *PurgeCounts) add(r sqlcgen.MaintenancePurgeExpiredRow) {
+func (c *PurgeCounts) add(r dbsqlc.MaintenancePurgeExpiredRow) {
 	c.Sessions += r.Sessions
 	c.ResetTokens += r.ResetTokens
 }
@@ -62,7 +62,7 @@ func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batch
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		r, err := s.q.MaintenancePurgeExpired(ctx, sqlcgen.MaintenancePurgeExpiredParams{
+		r, err := s.q.MaintenancePurgeExpired(ctx, dbsqlc.MaintenancePurgeExpiredParams{
 			Retention: pgtype.Interval{Microseconds: retention.Microseconds(), Valid: true}, BatchSize: int32(batchSize),
 		})
 		if err != nil {

@@ -397,7 +397,7 @@ func exempt(file string, m map[string]string) bool {
 // sourceViolations applies R3–R5 to the repository's product sources:
 // queries/*.sql per named query, every other tracked .sql file for
 // set_config, and the SQL string literals of every non-test Go file (the
-// generated sqlcgen code repeats queries/*.sql and is skipped).
+// generated dbsqlc code repeats queries/*.sql and is skipped).
 func sourceViolations(t *testing.T, tables map[string]table) []string {
 	t.Helper()
 	var bad []string
@@ -415,7 +415,7 @@ func sourceViolations(t *testing.T, tables map[string]table) []string {
 		}
 	}
 	for _, f := range gitFiles(t, "*.go") {
-		if strings.HasSuffix(f, "_test.go") || strings.Contains(f, "/sqlcgen/") || strings.Contains(f, "node_modules/") {
+		if strings.HasSuffix(f, "_test.go") || strings.Contains(f, "/dbsqlc/") || strings.Contains(f, "node_modules/") {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(repoRoot, f))

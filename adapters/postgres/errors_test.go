@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
@@ -18,7 +17,7 @@ import (
 // FuzzRequestBodies, where a NUL in a login email or a name gave a 500.
 func TestMapErr_NULInText_IsValidationNotInternal(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 2), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 2))
 	ctx := context.Background()
 
 	_, err := store.UserForLogin(ctx, "nul\x00@example.com")

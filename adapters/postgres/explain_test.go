@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
 )
 
 // Cost flat with data (issue 15): every hot query is planned, as the
@@ -60,24 +60,26 @@ func TestExplain_HotQueries_UseIndexes(t *testing.T) {
 
 	h := []byte("0123456789abcdef0123456789abcdef")
 	at := now.Add(time.Minute)
-	sqls, args := postgres.RecordQueries(func(q *sqlcgen.Queries) {
-		_, _ = q.SessionRotateIfCurrent(ctx, sqlcgen.SessionRotateIfCurrentParams{
+	sqls, args := postgres.RecordQueries(func(q *dbsqlc.Queries) {
+		_, _ = q.SessionRotateIfCurrent(ctx, dbsqlc.SessionRotateIfCurrentParams{
 			AccountID: account, SessionID: session, UserID: user, PresentedJtiHash: h, Now: at, AuthTime: now,
 			IdleSeconds: 3600, AbsoluteSeconds: 7200, AbsoluteExpiresAt: now.Add(2 * time.Hour),
 			NewJtiHash: h, NewJtiSealed: h, IdleExpiresAt: at.Add(time.Hour)})
-		_, _ = q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{AccountID: account, SessionID: session})
-		_, _ = q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{AccountID: account, SessionID: session, Now: at})
-		_, _ = q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{AccountID: account, SessionID: session, UserID: user, Now: at})
-		_, _ = q.SessionRotate(ctx, sqlcgen.SessionRotateParams{AccountID: account, SessionID: session, OldJtiHash: h, NewJtiHash: h, Now: at,
+		_, _ = q.SessionLockForRefresh(ctx, dbsqlc.SessionLockForRefreshParams{AccountID: account, SessionID: session})
+		_, _ = q.SessionIsLive(ctx, dbsqlc.SessionIsLiveParams{AccountID: account, SessionID: session, Now: at})
+		_, _ = q.UserGetIfSessionLive(ctx, dbsqlc.UserGetIfSessionLiveParams{AccountID: account, SessionID: session, UserID: user, Now: at})
+		_, _ = q.SessionRotate(ctx, dbsqlc.SessionRotateParams{AccountID: account, SessionID: session, OldJtiHash: h, NewJtiHash: h, Now: at,
 			AuthTime: now, IdleSeconds: 3600, AbsoluteSeconds: 7200, IdleExpiresAt: at, AbsoluteExpiresAt: at})
-		_, _ = q.SessionRevoke(ctx, sqlcgen.SessionRevokeParams{AccountID: account, SessionID: session, Now: at, Reason: "logout"})
-		_, _ = q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{AccountID: account, UserID: user, Now: at})
-		_, _ = q.AuditEventList(ctx, sqlcgen.AuditEventListParams{AccountID: account, MaxRows: 51})
+		_, _ = q.SessionRevoke(ctx, dbsqlc.SessionRevokeParams{AccountID: account, SessionID: session, Now: at, Reason: "logout"})
+		_, _ = q.SessionListLiveByUser(ctx, dbsqlc.SessionListLiveByUserParams{AccountID: account, UserID: user, Now: at})
+		_, _ = q.AuditEventList(ctx, dbsqlc.AuditEventListParams{AccountID: account, MaxRows: 51})
 		before, id := now.Add(-time.Minute), uuid.New()
-		_, _ = q.AuditEventList(ctx, sqlcgen.AuditEventListParams{AccountID: account, MaxRows: 51, BeforeCreatedAt: &before, BeforeID: &id})
+		_, _ = q.AuditEventList(ctx, dbsqlc.AuditEventListParams{AccountID: account, MaxRows: 51, BeforeCreatedAt: &before, BeforeID: &id})
+		_, _ = q.SessionRevokeLive(ctx, dbsqlc.SessionRevokeLiveParams{AccountID: account, UserID: &user, ExceptSessionID: &session, Now: at, Reason: "logout_all"})
+		_, _ = q.SessionRevokeLive(ctx, dbsqlc.SessionRevokeLiveParams{AccountID: account, ExceptUserID: &user, Now: at, Reason: "bulk"})
 	})
 	names := []string{"refresh fast-path write", "refresh slow-path read", "liveness", "/auth/me", "refresh slow-path write",
-		"session revoke", "session list", "audit page", "audit page 2"}
+		"session revoke", "session list", "audit page", "audit page 2", "revoke a user's sessions", "revoke the account's sessions"}
 	// wantPK: one session is meant: a lookup by its id (the primary key, or
 	// sessions_id, the same one row by the id alone), never the scan of a
 	// user's sessions.
@@ -123,6 +125,14 @@ func TestExplain_HotQueries_UseIndexes(t *testing.T) {
 		}
 		if wantPK[name] && (!onePerID.MatchString(plan) || strings.Contains(plan, "sessions_live_by_user") || strings.Contains(plan, "Bitmap Heap Scan on sessions")) {
 			t.Errorf("%s: the session is not looked up by its id\n%s", name, plan)
+		}
+		// The bulk revocation is one query scoped by nullable parameters: with
+		// a user it still reads that user's live sessions through the index.
+		if strings.HasPrefix(name, "revoke ") && !strings.Contains(plan, "sessions_live_by_user") {
+			t.Errorf("%s: the live sessions are not read through sessions_live_by_user\n%s", name, plan)
+		}
+		if name == "revoke a user's sessions" && !strings.Contains(plan, "user_id = ") {
+			t.Errorf("%s: the user is not an index condition\n%s", name, plan)
 		}
 		if strings.HasPrefix(name, "audit page") && !strings.Contains(plan, "audit_events_listing") {
 			t.Errorf("%s: the page does not walk audit_events_listing (newest first, LIMIT)\n%s", name, plan)

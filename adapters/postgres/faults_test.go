@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
@@ -19,7 +18,7 @@ import (
 // more; one that keeps failing is a fault (503), not an internal error.
 func TestInTenantTx_SerializationFailure_RetriedOnceThenUnavailable(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 2), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 2))
 	ctx := context.Background()
 	for _, code := range []string{"40001", "40P01"} {
 		calls := 0
@@ -55,7 +54,7 @@ func TestPool_AcquireTimeout_IsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(closePool)
-	store := postgres.NewStore(pool, audit.NewWriter())
+	store := postgres.NewStore(pool)
 	ctx := context.Background()
 	held, err := pool.Acquire(ctx) // the pool's only connection
 	if err != nil {
@@ -81,7 +80,7 @@ func TestPool_AcquireTimeout_IsUnavailable(t *testing.T) {
 // success.
 func TestLoginThrottle_CountsLocksDoublesAndResets(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 2), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 2))
 	ctx := context.Background()
 	rule := core.ThrottleRule{Threshold: 3, BaseDelay: 30 * time.Second, MaxDelay: 100 * time.Second, Window: time.Hour}
 	key := core.ThrottleKey("Throttle-" + uuid.NewString() + "@example.com")

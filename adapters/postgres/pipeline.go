@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 )
 
 // execPipelined runs the statements fn issues through the generated code
@@ -17,9 +17,9 @@ import (
 // one multi-statement string: Citus replays a whole query string on each
 // worker (issue 14). Inside a tenant transaction the statements run in
 // order and the first error aborts the transaction (the caller rolls back).
-func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *sqlcgen.Queries) error) error {
+func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
 	rec := &execRecorder{}
-	if err := fn(sqlcgen.New(rec)); err != nil {
+	if err := fn(dbsqlc.New(rec)); err != nil {
 		return err
 	}
 	type prepared struct {
@@ -61,7 +61,7 @@ func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *sqlcgen.Queri
 	return nil
 }
 
-// execRecorder is a sqlcgen.DBTX that records the Exec calls of generated
+// execRecorder is a dbsqlc.DBTX that records the Exec calls of generated
 // code (SQL and arguments) and runs nothing; a query that returns rows
 // cannot be pipelined this way.
 type execRecorder struct {

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 )
 
 func pgxConfig(databaseURL string) (*pgx.ConnConfig, error) {
@@ -102,17 +102,17 @@ func prepareHotStatements(ctx context.Context, conn *pgx.Conn) error {
 // methods against a recorder.
 var hotStatements = sync.OnceValue(func() []string {
 	rec := &sqlRecorder{}
-	q := sqlcgen.New(rec)
+	q := dbsqlc.New(rec)
 	ctx := context.Background()
-	_, _ = q.SessionRotateIfCurrent(ctx, sqlcgen.SessionRotateIfCurrentParams{})
-	_, _ = q.UserGetIfSessionLive(ctx, sqlcgen.UserGetIfSessionLiveParams{})
-	_, _ = q.SessionIsLive(ctx, sqlcgen.SessionIsLiveParams{})
-	_, _ = q.SessionLockForRefresh(ctx, sqlcgen.SessionLockForRefreshParams{})
-	_, _ = q.SessionListLiveByUser(ctx, sqlcgen.SessionListLiveByUserParams{})
+	_, _ = q.SessionRotateIfCurrent(ctx, dbsqlc.SessionRotateIfCurrentParams{})
+	_, _ = q.UserGetIfSessionLive(ctx, dbsqlc.UserGetIfSessionLiveParams{})
+	_, _ = q.SessionIsLive(ctx, dbsqlc.SessionIsLiveParams{})
+	_, _ = q.SessionLockForRefresh(ctx, dbsqlc.SessionLockForRefreshParams{})
+	_, _ = q.SessionListLiveByUser(ctx, dbsqlc.SessionListLiveByUserParams{})
 	return rec.sql
 })
 
-// sqlRecorder is a sqlcgen.DBTX that records the SQL it is given and runs
+// sqlRecorder is a dbsqlc.DBTX that records the SQL it is given and runs
 // nothing.
 type sqlRecorder struct{ sql []string }
 

@@ -15,18 +15,23 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
 )
 
+// Tenant isolation, in the database: row-level security (RLS-01 … RLS-07,
+// SECURITY.md) and the SECURITY DEFINER functions that are the only way
+// around it (the pre-tenant lookups, the purge). Tenant transactions are
+// scoped as the store scopes them, with SET LOCAL (postgres.SetLocalTenant).
+
 var now = time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// tenant creates an account with one user and one session through the
-// real store (as the runtime role) and returns their ids.
+// seeded is a tenant made by seedTenant: its account, user and session.
 type seeded struct{ account, user, session uuid.UUID }
 
+// seedTenant creates an account with one user and one session through the
+// real store (as the runtime role) and returns their ids.
 func seedTenant(t *testing.T, store *postgres.Store) seeded {
 	t.Helper()
 	ctx := context.Background()
@@ -53,6 +58,10 @@ func seedTenant(t *testing.T, store *postgres.Store) seeded {
 
 // selectSessionsAs runs a plain `SELECT * FROM sessions` (no WHERE) in a
 // transaction scoped to accountID (uuid.Nil: no tenant set) on conn.
+// selectSessionAccounts runs a plain `SELECT * FROM sessions` (no WHERE) in
+// a transaction scoped to accountID the way the store scopes it (SET LOCAL,
+// postgres.SetLocalTenant; uuid.Nil: no tenant set) on conn, and returns the
+// account of each row it sees.
 func selectSessionAccounts(t *testing.T, conn *pgx.Conn, accountID uuid.UUID) []uuid.UUID {
 	t.Helper()
 	ctx := context.Background()
@@ -62,7 +71,7 @@ func selectSessionAccounts(t *testing.T, conn *pgx.Conn, accountID uuid.UUID) []
 	}
 	defer tx.Rollback(ctx)
 	if accountID != uuid.Nil {
-		if _, err := tx.Exec(ctx, "SELECT set_config('app.account_id', $1, true)", accountID.String()); err != nil {
+		if _, err := tx.Exec(ctx, postgres.SetLocalTenant(accountID)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -97,7 +106,7 @@ func appConn(t *testing.T, db *pgtest.DB) *pgx.Conn {
 
 func TestRLS_PlainSelect_SeesOnlyTheScopedTenant_AndNothingWithoutOne(t *testing.T) {
 	db := pgtest.Fresh(t) // a database of its own: the test counts every row
-	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 4))
 	a, b := seedTenant(t, store), seedTenant(t, store)
 	conn := appConn(t, db)
 
@@ -123,7 +132,7 @@ func TestRLS_PlainSelect_SeesOnlyTheScopedTenant_AndNothingWithoutOne(t *testing
 func TestRLS03_PooledConnection_DoesNotCarryTenantScope(t *testing.T) {
 	db := pgtest.Shared(t)
 	pool := db.AppPool(t, 1) // one connection: B must reuse A's
-	store := postgres.NewStore(pool, audit.NewWriter())
+	store := postgres.NewStore(pool)
 	a := seedTenant(t, store)
 	ctx := context.Background()
 
@@ -166,14 +175,14 @@ func TestRLS03_Lint_NoSessionLevelTenantSetting(t *testing.T) {
 
 func TestRLS04_CrossTenantWrites_AffectNothing_AndInsertsAreRefused(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 4))
 	a, b := seedTenant(t, store), seedTenant(t, store)
 	conn := appConn(t, db)
 	ctx := context.Background()
 
 	scoped := func(fn func(pgx.Tx) error) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT set_config('app.account_id', $1, true)", a.account.String()); err != nil {
+			if _, err := tx.Exec(ctx, postgres.SetLocalTenant(a.account)); err != nil {
 				return err
 			}
 			return fn(tx)
@@ -328,7 +337,7 @@ func TestRLS06_DefinerFunctions_OwnedByNonBypassRole_WithSearchPath(t *testing.T
 
 func TestPreTenantLookups_ReturnOnlyWhatIsNeeded(t *testing.T) {
 	db := pgtest.Shared(t)
-	store := postgres.NewStore(db.AppPool(t, 4), audit.NewWriter())
+	store := postgres.NewStore(db.AppPool(t, 4))
 	a := seedTenant(t, store)
 	ctx := context.Background()
 
@@ -363,5 +372,126 @@ func TestPreTenantLookups_ReturnOnlyWhatIsNeeded(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM users").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("users visible without tenant: %d %v", n, err)
+	}
+}
+
+// RLS-06 for the definer functions of migrations/00002: each is owned by
+// its narrow role (the janitor can neither log in nor bypass RLS), pins
+// search_path and is not executable by PUBLIC.
+func TestRLS06_Migration00002_DefinerFunctionsAreNarrow(t *testing.T) {
+	admin := pgtest.Shared(t).Admin(t)
+	ctx := context.Background()
+	for fn, owner := range map[string]string{
+		"auth_password_reset_account": "sessiond_definer",
+		"maintenance_purge_expired":   "sessiond_janitor",
+	} {
+		var gotOwner string
+		var super, bypass, login bool
+		var config []string
+		if err := admin.QueryRow(ctx, `SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcanlogin, coalesce(p.proconfig, '{}')
+			FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE p.proname = $1 AND p.prosecdef`, fn).
+			Scan(&gotOwner, &super, &bypass, &login, &config); err != nil {
+			t.Fatalf("%s: %v", fn, err)
+		}
+		if gotOwner != owner || super || bypass || login {
+			t.Errorf("%s owned by %s (super=%v bypassrls=%v login=%v), want %s without privileges", fn, gotOwner, super, bypass, login, owner)
+		}
+		if len(config) == 0 || config[0] != "search_path=pg_catalog, pg_temp" {
+			t.Errorf("%s config %v: search_path not pinned", fn, config)
+		}
+		var public bool
+		if err := admin.QueryRow(ctx, `SELECT has_function_privilege('public', p.oid, 'EXECUTE') FROM pg_proc p WHERE p.proname = $1`, fn).Scan(&public); err != nil {
+			t.Fatal(err)
+		}
+		if public {
+			t.Errorf("%s is executable by PUBLIC", fn)
+		}
+	}
+	var rls, force bool
+	if err := admin.QueryRow(ctx, `SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'password_reset_tokens'`).Scan(&rls, &force); err != nil {
+		t.Fatal(err)
+	}
+	if !rls || !force {
+		t.Errorf("password_reset_tokens: RLS enabled=%v forced=%v", rls, force)
+	}
+}
+
+// globalUniqueKeys are the unique keys of tenant tables that deliberately
+// do not include account_id, each with the product decision behind it.
+var globalUniqueKeys = map[string]string{
+	// Sign-in takes only an email, so an email is unique across the
+	// service (SECURITY.md: RLS-05 does not apply to the email). Since
+	// migrations/00007 the key is user_emails (email), its own table
+	// distributed by email on Citus; users.email is no longer unique by
+	// itself (users_email_key is gone).
+	"user_emails_pkey": "email is globally unique (sign-in by email alone)",
+}
+
+// RLS-05 (outside review, finding 6), from the catalog: every primary key
+// and unique index of a table that has account_id includes account_id, but
+// the documented global keys. A unique key without the tenant would let one
+// tenant learn that a value exists in another (a duplicate-key oracle).
+func TestRLS05_EveryUniqueKeyOfATenantTable_IncludesAccountID(t *testing.T) {
+	db := pgtest.Shared(t)
+	rows, err := db.Admin(t).Query(context.Background(), `
+		SELECT c.relname, i.relname,
+		       EXISTS (SELECT 1 FROM unnest(x.indkey) k
+		               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k
+		               WHERE a.attname = 'account_id')
+		FROM pg_index x
+		JOIN pg_class c ON c.oid = x.indrelid
+		JOIN pg_class i ON i.oid = x.indexrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND x.indisunique
+		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'account_id' AND NOT a.attisdropped)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var table, index string
+		var hasTenant bool
+		if err := rows.Scan(&table, &index, &hasTenant); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if !hasTenant {
+			if why, ok := globalUniqueKeys[index]; ok {
+				t.Logf("%s.%s is global by decision: %s", table, index, why)
+				continue
+			}
+			t.Errorf("unique key %s on tenant table %s does not include account_id (a cross-tenant existence oracle)", index, table)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen < 4 {
+		t.Fatalf("only %d unique keys found on tenant tables: is the catalog query wrong?", seen)
+	}
+}
+
+// RLS-05 from the outside: scoped to tenant A, a session whose jti hash
+// equals one of tenant B's is stored like any other (no duplicate-key
+// error tells A that the hash exists in B).
+func TestRLS05_TenantACanStoreTenantBsJTIHash(t *testing.T) {
+	db := pgtest.Shared(t)
+	store := newStore(t, db, 4)
+	a, b := seedTenant(t, store), seedTenant(t, store)
+	ctx := context.Background()
+	var bHash []byte
+	if err := db.Admin(t).QueryRow(ctx, "SELECT current_jti_hash FROM sessions WHERE id = $1", b.session).Scan(&bHash); err != nil {
+		t.Fatal(err)
+	}
+	err := store.InTenantTx(ctx, a.account, func(tx core.TenantTx) error {
+		return tx.SessionCreate(ctx, core.NewSession{
+			ID: uuid.New(), UserID: a.user, AuthTime: now, Snapshot: core.Snapshot{IdleSeconds: 60, AbsoluteSeconds: 120}, Now: now,
+			IdleExpiresAt: now.Add(time.Minute), AbsoluteExpiresAt: now.Add(2 * time.Minute),
+			JTIHash: bHash, TokenExpiresAt: now.Add(time.Minute),
+		})
+	})
+	if err != nil {
+		t.Fatalf("tenant A storing a jti hash that tenant B has: %v", err)
 	}
 }

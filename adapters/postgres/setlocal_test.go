@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/core"
@@ -20,7 +19,7 @@ import (
 func TestSetLocal_InBatch_ScopesTheStatement_AndEndsWithIt(t *testing.T) {
 	db := pgtest.Shared(t)
 	pool := db.AppPool(t, 1) // one connection: what follows reuses it
-	store := postgres.NewStore(pool, audit.NewWriter())
+	store := postgres.NewStore(pool)
 	a := seedTenant(t, store)
 	ctx := context.Background()
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -34,7 +34,7 @@ func (s *Store) ThrottleCheck(ctx context.Context, key []byte, _ time.Time) (cor
 
 // ThrottleFailure implements core.LoginThrottle.
 func (s *Store) ThrottleFailure(ctx context.Context, key []byte, now time.Time, rule core.ThrottleRule) (core.ThrottleState, error) {
-	rows, err := s.q.LoginThrottleFailure(ctx, sqlcgen.LoginThrottleFailureParams{
+	rows, err := s.q.LoginThrottleFailure(ctx, dbsqlc.LoginThrottleFailureParams{
 		KeyHash: key, Now: now, Threshold: int32(rule.Threshold),
 		BaseDelaySeconds: rule.BaseDelay.Seconds(), MaxDelaySeconds: rule.MaxDelay.Seconds(), WindowSeconds: rule.Window.Seconds(),
 	})

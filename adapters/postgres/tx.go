@@ -13,7 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/sessiond/sessiond/adapters/postgres/sqlcgen"
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
+	"github.com/sessiond/sessiond/core"
 )
 
 // setLocalTenant is the statement that scopes a transaction to one tenant.
@@ -21,11 +22,15 @@ import (
 // SECURITY: SET LOCAL lasts until the end of the transaction (explicit, or
 // the implicit one of a pipelined batch, which ends at its Sync), so a
 // pooled connection can never carry one tenant's scope into another
-// request. Row-level security policies read the setting with
-// NULLIF(current_setting(...), ”), which sees "no tenant" (no rows) once
-// the transaction ended. SET takes no bind parameter, so the account id is
-// a literal: it is formatted from a uuid.UUID by the uuid package (hex
-// digits and dashes only), never from client text, so it cannot inject SQL.
+// request. Row-level security policies read the setting as
+//
+//	NULLIF(current_setting('app.account_id', true), '')::uuid
+//
+// so once the transaction ended the setting, which then reads as the empty
+// string, is "no tenant" (no rows). SET takes no bind parameter, so the
+// account id is a literal: it is formatted from a uuid.UUID by the uuid
+// package (hex digits and dashes only), never from client text, so it
+// cannot inject SQL.
 // A separate statement (not set_config in a query) keeps every tenant query
 // one plain statement, as Citus wants.
 func setLocalTenant(accountID uuid.UUID) string {
@@ -34,7 +39,7 @@ func setLocalTenant(accountID uuid.UUID) string {
 
 const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
-// prefixedDB is a sqlcgen.DBTX over one connection that sends some
+// prefixedDB is a dbsqlc.DBTX over one connection that sends some
 // statements ahead of a query in the same round trip: a pgconn batch
 // (extended protocol, one Sync) of the prefix and the query, the query as a
 // prepared statement. Prepared statements are named after their SQL and
@@ -55,7 +60,7 @@ type prefixedDB struct {
 	sent   bool
 }
 
-var _ sqlcgen.DBTX = (*prefixedDB)(nil)
+var _ dbsqlc.DBTX = (*prefixedDB)(nil)
 
 // stmtNames caches the prepared-statement name of each query text.
 var stmtNames sync.Map // string -> string
@@ -213,9 +218,62 @@ func (r batchRow) Scan(dest ...any) error {
 	return r.rows.Err()
 }
 
+// tenantTx implements core.TenantTx on one tenant-scoped transaction. Every
+// query also names the account explicitly; row-level security is the
+// database's second, independent guarantee. Its methods live in the file of
+// their aggregate (accounts.go, users.go, sessions.go, audit.go,
+// reset_tokens.go), as the queries do in queries/*.sql.
+type tenantTx struct {
+	accountID uuid.UUID
+	q         *dbsqlc.Queries
+	db        *prefixedDB // for statements sent pipelined (execPipelined)
+}
+
+var _ core.TenantTx = (*tenantTx)(nil)
+
+// InTenantTx implements core.Store. A transaction aborted by a
+// serialization failure or deadlock runs once more (faults.go); database
+// faults, from begin and commit too, come back as *core.Fault.
+func (s *Store) InTenantTx(ctx context.Context, accountID uuid.UUID, fn func(core.TenantTx) error) error {
+	return s.runTenantTx(ctx, accountID, nil, fn)
+}
+
+// InSessionTx implements core.Store: the liveness check is the
+// transaction's first query, so it travels with BEGIN and the tenant
+// setting (one round trip).
+func (s *Store) InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(core.TenantTx) error) error {
+	live := func(q *dbsqlc.Queries) error {
+		ok, err := q.SessionIsLive(ctx, dbsqlc.SessionIsLiveParams{AccountID: accountID, SessionID: sessionID, Now: now})
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return core.ErrSessionNotLive
+		}
+		return nil
+	}
+	return s.runTenantTx(ctx, accountID, live, fn)
+}
+
+// runTenantTx is InTenantTx and InSessionTx: inTenantTx retried once on a
+// serialization failure or deadlock, the revocations it made reported to
+// the observer once it committed.
+func (s *Store) runTenantTx(ctx context.Context, accountID uuid.UUID, first func(q *dbsqlc.Queries) error, fn func(core.TenantTx) error) error {
+	return retryOnce(ctx, func() error {
+		var rec revocations
+		err := s.inTenantTx(ctx, accountID, first, func(q *dbsqlc.Queries, db *prefixedDB) error {
+			return fn(rec.wrap(&tenantTx{accountID: accountID, q: q, db: db}))
+		})
+		if err == nil {
+			rec.report(s.observer)
+		}
+		return err
+	})
+}
+
 // oneShot runs fn with queries that each run in their own implicit
 // transaction scoped to accountID, each one round trip (see prefixedDB).
-func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *sqlcgen.Queries) error) error {
+func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbsqlc.Queries) error) error {
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant statement without a tenant")
 	}
@@ -224,7 +282,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *sql
 		return err
 	}
 	defer conn.Release()
-	return fn(sqlcgen.New(&prefixedDB{conn: conn.Conn(), prefix: []string{setLocalTenant(accountID)}}))
+	return fn(dbsqlc.New(&prefixedDB{conn: conn.Conn(), prefix: []string{setLocalTenant(accountID)}}))
 }
 
 // inTenantTx runs fn inside one tenant-scoped transaction: commit on nil,
@@ -232,7 +290,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *sql
 // first query (one round trip saved per transaction); when first is given,
 // it is that first query (the caller's liveness check) and fn runs only
 // when first returns nil.
-func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(q *sqlcgen.Queries) error, fn func(q *sqlcgen.Queries, db *prefixedDB) error) (err error) {
+func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(q *dbsqlc.Queries) error, fn func(q *dbsqlc.Queries, db *prefixedDB) error) (err error) {
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant transaction without a tenant")
 	}
@@ -245,7 +303,7 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 	defer pc.Release()
 	conn := pc.Conn()
 	db := &prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, once: true}
-	q := sqlcgen.New(db)
+	q := dbsqlc.New(db)
 	defer func() {
 		if p := recover(); p != nil {
 			rollback(conn)

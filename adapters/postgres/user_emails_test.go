@@ -197,7 +197,7 @@ func TestMigration00007_BackfillsUserEmails(t *testing.T) {
 		t.Fatalf("backfilled rows: %v", got)
 	}
 	u.User = url.User("sessiond_app")
-	store := postgres.NewStore(mustPool(t, u.String()), nil)
+	store := postgres.NewStore(mustPool(t, u.String()))
 	lu, err := store.UserForLogin(ctx, "old@example.com")
 	if err != nil || lu.UserID != user || lu.AccountID != acct {
 		t.Fatalf("sign-in lookup after the migration: %+v, %v", lu, err)

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
-	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/clock"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
@@ -90,10 +89,6 @@ func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, 
 		}
 	}
 	return p
-}
-
-func provideStore(pool *pgxpool.Pool) *postgres.Store {
-	return postgres.NewStore(pool, audit.NewWriter())
 }
 
 func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, c Config, log *slog.Logger) (*httpadapter.Server, error) {

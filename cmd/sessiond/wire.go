@@ -16,7 +16,7 @@ import (
 func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
 	wire.Build(
 		providePool,
-		provideStore,
+		postgres.NewStore,
 		wire.Bind(new(core.Store), new(*postgres.Store)),
 		provideCodec,
 		provideHasher,
@@ -33,6 +33,6 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 
 // initCleanup builds the one-shot purge of the cleanup command.
 func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
-	wire.Build(providePool, provideStore, provideCleanupJob)
+	wire.Build(providePool, postgres.NewStore, provideCleanupJob)
 	return nil, nil, nil
 }

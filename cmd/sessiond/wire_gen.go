@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"github.com/sessiond/sessiond/adapters/postgres"
 	"log/slog"
 )
 
@@ -19,7 +20,7 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 	if err != nil {
 		return nil, nil, err
 	}
-	store := provideStore(pool)
+	store := postgres.NewStore(pool)
 	codec, err := provideCodec(c)
 	if err != nil {
 		cleanup()
@@ -67,7 +68,7 @@ func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, 
 	if err != nil {
 		return nil, nil, err
 	}
-	store := provideStore(pool)
+	store := postgres.NewStore(pool)
 	mainCleanupJob := provideCleanupJob(store, c, log)
 	return mainCleanupJob, func() {
 		cleanup()

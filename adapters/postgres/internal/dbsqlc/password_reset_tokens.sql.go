@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: password_reset_tokens.sql
 
-package sqlcgen
+package dbsqlc
 
 import (
 	"context"

@@ -3,7 +3,7 @@
 //   sqlc v1.31.1
 // source: sessions.sql
 
-package sqlcgen
+package dbsqlc
 
 import (
 	"context"
@@ -26,8 +26,8 @@ type SessionCountLiveByUserParams struct {
 	Now       time.Time
 }
 
-// How many live sessions (not revoked, neither deadline passed) the user
-// holds: the session limit's count, read with the user's row locked.
+// How many live sessions (see the top) the user holds: the session limit's
+// count, read with the user's row locked.
 func (q *Queries) SessionCountLiveByUser(ctx context.Context, arg SessionCountLiveByUserParams) (int64, error) {
 	row := q.db.QueryRow(ctx, sessionCountLiveByUser, arg.AccountID, arg.UserID, arg.Now)
 	var live int64
@@ -36,6 +36,7 @@ func (q *Queries) SessionCountLiveByUser(ctx context.Context, arg SessionCountLi
 }
 
 const sessionCreate = `-- name: SessionCreate :exec
+
 INSERT INTO sessions (
     account_id, id, user_id, device_name, device_id, ip_address, user_agent,
     last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
@@ -63,6 +64,18 @@ type SessionCreateParams struct {
 	JtiHash           []byte
 }
 
+// A LIVE session, the one definition used by every query below that says
+// "live" (and by the definer function auth_session_is_live,
+// migrations/00007):
+//
+//	revoked_at IS NULL AND idle_expires_at > now AND absolute_expires_at > now
+//
+// Both deadlines strictly after now: a session is dead at its deadline
+// (core's rule, core/refresh.go). It is written out in each query, not
+// called as a function, so the planner sees the plain predicates and
+// matches the partial index sessions_live_by_user (WHERE revoked_at IS
+// NULL); adapters/postgres/explain_test.go checks the plans. Change it
+// here and in every query marked "live (see the top)".
 // One sign-in: the session row, which holds its first refresh token's hash.
 func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) error {
 	_, err := q.db.Exec(ctx, sessionCreate,
@@ -108,8 +121,8 @@ type SessionEvictLeastRecentlyUsedParams struct {
 	Keep      int32
 }
 
-// Revokes the user's live sessions beyond the `keep` most recently used
-// ones and returns their ids (least recently used last). Run with the
+// Revokes the user's live sessions (see the top) beyond the `keep` most
+// recently used ones and returns their ids (least recently used last). Run with the
 // user's row locked, so concurrent sign-ins of one user evict one after
 // the other.
 func (q *Queries) SessionEvictLeastRecentlyUsed(ctx context.Context, arg SessionEvictLeastRecentlyUsedParams) ([]uuid.UUID, error) {
@@ -167,8 +180,8 @@ type SessionIsLiveParams struct {
 	Now       time.Time
 }
 
-// The liveness of the caller's session, inside the tenant's transaction
-// (its first round trip).
+// The liveness (live: see the top) of the caller's session, inside the
+// tenant's transaction (its first round trip).
 func (q *Queries) SessionIsLive(ctx context.Context, arg SessionIsLiveParams) (bool, error) {
 	row := q.db.QueryRow(ctx, sessionIsLive, arg.AccountID, arg.SessionID, arg.Now)
 	var live bool
@@ -221,8 +234,8 @@ type SessionListLiveByAccountRow struct {
 // These revoke by updating sessions only: a revoked session refuses every
 // refresh token of its family and, through the liveness check, every access
 // token.
-// One page of the account's live sessions (optionally one user's), most
-// recent activity first. Keyset pagination on (last_used_at, id), both
+// One page of the account's live sessions (see the top; optionally one
+// user's), most recent activity first. Keyset pagination on (last_used_at, id), both
 // descending, so pages neither skip nor repeat. Reads through
 // sessions_live_by_user (account_id prefix, or the exact (account_id,
 // user_id) with the filter) and a top-N sort: there is deliberately no
@@ -298,8 +311,7 @@ type SessionListLiveByUserRow struct {
 	AbsoluteExpiresAt time.Time
 }
 
-// The user's live sessions (not revoked, neither deadline passed at now),
-// most recently used first.
+// The user's live sessions (see the top), most recently used first.
 func (q *Queries) SessionListLiveByUser(ctx context.Context, arg SessionListLiveByUserParams) ([]SessionListLiveByUserRow, error) {
 	rows, err := q.db.Query(ctx, sessionListLiveByUser, arg.AccountID, arg.UserID, arg.Now)
 	if err != nil {
@@ -424,68 +436,43 @@ func (q *Queries) SessionRevoke(ctx context.Context, arg SessionRevokeParams) (i
 	return revoked, err
 }
 
-const sessionRevokeAllForAccount = `-- name: SessionRevokeAllForAccount :one
+const sessionRevokeLive = `-- name: SessionRevokeLive :one
 WITH s AS (
     UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text
-    WHERE sessions.account_id = $3 AND sessions.revoked_at IS NULL
-      AND sessions.idle_expires_at > $1::timestamptz
-      AND sessions.absolute_expires_at > $1::timestamptz
-      AND ($4::uuid IS NULL OR sessions.user_id <> $4::uuid)
-    RETURNING sessions.account_id, sessions.id
-)
-SELECT count(*) AS revoked FROM s
-`
-
-type SessionRevokeAllForAccountParams struct {
-	Now          time.Time
-	Reason       string
-	AccountID    uuid.UUID
-	ExceptUserID *uuid.UUID
-}
-
-// Bulk revocation, one statement: every live session of the account (except
-// those of one user, when given). Already revoked or expired sessions are
-// not touched, so a second call counts 0.
-func (q *Queries) SessionRevokeAllForAccount(ctx context.Context, arg SessionRevokeAllForAccountParams) (int64, error) {
-	row := q.db.QueryRow(ctx, sessionRevokeAllForAccount,
-		arg.Now,
-		arg.Reason,
-		arg.AccountID,
-		arg.ExceptUserID,
-	)
-	var revoked int64
-	err := row.Scan(&revoked)
-	return revoked, err
-}
-
-const sessionRevokeAllForUser = `-- name: SessionRevokeAllForUser :one
-WITH s AS (
-    UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text
-    WHERE sessions.account_id = $3 AND sessions.user_id = $4 AND sessions.revoked_at IS NULL
+    WHERE sessions.account_id = $3
+      AND ($4::uuid IS NULL OR sessions.user_id = $4::uuid)
+      AND sessions.revoked_at IS NULL
       AND sessions.idle_expires_at > $1::timestamptz AND sessions.absolute_expires_at > $1::timestamptz
       AND ($5::uuid IS NULL OR sessions.id <> $5::uuid)
+      AND ($6::uuid IS NULL OR sessions.user_id <> $6::uuid)
     RETURNING sessions.account_id, sessions.id
 )
 SELECT count(*) AS revoked FROM s
 `
 
-type SessionRevokeAllForUserParams struct {
+type SessionRevokeLiveParams struct {
 	Now             time.Time
 	Reason          string
 	AccountID       uuid.UUID
-	UserID          uuid.UUID
+	UserID          *uuid.UUID
 	ExceptSessionID *uuid.UUID
+	ExceptUserID    *uuid.UUID
 }
 
-// Revokes every live session (not revoked, neither deadline passed) of one
-// user except (optionally) one; the count is of sessions that were live.
-func (q *Queries) SessionRevokeAllForUser(ctx context.Context, arg SessionRevokeAllForUserParams) (int64, error) {
-	row := q.db.QueryRow(ctx, sessionRevokeAllForUser,
+// Bulk revocation, one statement: every live (see the top) session of the
+// account, or of one user when user_id is given, except one session
+// (except_session_id) or one user's sessions (except_user_id) when given.
+// Already revoked or expired sessions are not touched, so a second call
+// counts 0; the count is of sessions that were live. With user_id the
+// custom plan reads sessions_live_by_user at (account_id, user_id).
+func (q *Queries) SessionRevokeLive(ctx context.Context, arg SessionRevokeLiveParams) (int64, error) {
+	row := q.db.QueryRow(ctx, sessionRevokeLive,
 		arg.Now,
 		arg.Reason,
 		arg.AccountID,
 		arg.UserID,
 		arg.ExceptSessionID,
+		arg.ExceptUserID,
 	)
 	var revoked int64
 	err := row.Scan(&revoked)
@@ -602,8 +589,8 @@ type SessionRotateIfCurrentRow struct {
 // The refresh fast path: one statement, sent in the same round trip as the
 // tenant setting. It rotates only when the row is exactly what core's
 // RotationGuard states (the presented token is the current one, of this
-// user, not revoked, idle deadline ahead, the snapshot and absolute deadline
-// those of the claims, the user active); anything else matches no row and
+// user, live (see the top), the snapshot and absolute deadline those of
+// the claims, the user active); anything else matches no row and
 // core's slow path decides. A concurrent rotation of the same token waits
 // for the row lock, re-checks the WHERE against the new version (READ
 // COMMITTED) and matches nothing, so one token rotates once. Only unindexed
@@ -656,7 +643,8 @@ type UserGetIfSessionLiveRow struct {
 }
 
 // GET /auth/me in one statement: the caller's user row, only while the
-// access token's session is live (revocation bites at once, JWT-09).
+// access token's session is live (see the top; revocation bites at once,
+// JWT-09).
 func (q *Queries) UserGetIfSessionLive(ctx context.Context, arg UserGetIfSessionLiveParams) (UserGetIfSessionLiveRow, error) {
 	row := q.db.QueryRow(ctx, userGetIfSessionLive,
 		arg.AccountID,

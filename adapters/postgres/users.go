@@ -1,0 +1,114 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
+	"github.com/sessiond/sessiond/core"
+)
+
+// The users of a tenant transaction (queries/users.sql): sign-up, members,
+// credentials.
+
+// UserCreate writes the user row and its global email key (user_emails,
+// migrations/00007) in one round trip, two statements of this transaction.
+// A duplicate email, of this tenant or another, fails on user_emails_pkey
+// (23505 → core.ErrConflict).
+func (t *tenantTx) UserCreate(ctx context.Context, u core.User, passwordHash string) error {
+	return mapErr(t.db.execPipelined(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.UserCreate(ctx, dbsqlc.UserCreateParams{
+			AccountID: t.accountID, ID: u.ID, Email: u.Email, Name: u.Name,
+			PasswordHash: passwordHash, AccountRole: string(u.Role), Now: u.CreatedAt,
+		}); err != nil {
+			return err
+		}
+		return q.UserEmailCreate(ctx, dbsqlc.UserEmailCreateParams{Email: u.Email, AccountID: t.accountID, UserID: u.ID})
+	}))
+}
+
+func (t *tenantTx) UserGet(ctx context.Context, id uuid.UUID) (core.User, error) {
+	r, err := t.q.UserGetByID(ctx, dbsqlc.UserGetByIDParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return core.User{}, mapErr(err)
+	}
+	return userFromRow(r), nil
+}
+
+func (t *tenantTx) UserAccess(ctx context.Context, id uuid.UUID) (core.Role, bool, error) {
+	r, err := t.q.UserGetAccess(ctx, dbsqlc.UserGetAccessParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	return core.Role(r.AccountRole), r.IsActive, nil
+}
+
+func (t *tenantTx) UserList(ctx context.Context) ([]core.User, error) {
+	rows, err := t.q.UserListByAccount(ctx, t.accountID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	users := make([]core.User, len(rows))
+	for i, r := range rows {
+		users[i] = userFromRow(dbsqlc.UserGetByIDRow(r))
+	}
+	return users, nil
+}
+
+func (t *tenantTx) UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error {
+	return mapErr(t.q.UserUpdatePasswordHash(ctx, dbsqlc.UserUpdatePasswordHashParams{AccountID: t.accountID, ID: id, PasswordHash: hash, Now: now}))
+}
+
+func (t *tenantTx) UserLockCredentials(ctx context.Context, id uuid.UUID) (string, bool, error) {
+	r, err := t.q.UserLockCredentials(ctx, dbsqlc.UserLockCredentialsParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return "", false, mapErr(err)
+	}
+	return r.PasswordHash, r.IsActive, nil
+}
+
+func (t *tenantTx) UserLockActiveOwners(ctx context.Context) ([]uuid.UUID, error) {
+	ids, err := t.q.UserLockActiveOwners(ctx, t.accountID)
+	return ids, mapErr(err)
+}
+
+func (t *tenantTx) UserLockForUpdate(ctx context.Context, id uuid.UUID) (core.User, error) {
+	r, err := t.q.UserLockForUpdate(ctx, dbsqlc.UserLockForUpdateParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return core.User{}, mapErr(err)
+	}
+	return userFromRow(dbsqlc.UserGetByIDRow(r)), nil
+}
+
+func (t *tenantTx) UserUpdateMembership(ctx context.Context, id uuid.UUID, role core.Role, active bool, now time.Time) error {
+	return mapErr(t.q.UserUpdateMembership(ctx, dbsqlc.UserUpdateMembershipParams{
+		AccountID: t.accountID, ID: id, AccountRole: string(role), IsActive: active, Now: now,
+	}))
+}
+
+// UserDelete removes the user and, in the same transaction, their global
+// email key (user_emails has no foreign key to users: on Citus the two are
+// distributed by different columns), so the email can be registered again.
+func (t *tenantTx) UserDelete(ctx context.Context, id uuid.UUID) error {
+	email, err := t.q.UserDelete(ctx, dbsqlc.UserDeleteParams{AccountID: t.accountID, ID: id})
+	if err != nil {
+		return mapErr(err) // no row: core.ErrNotFound
+	}
+	_, err = t.q.UserEmailDelete(ctx, dbsqlc.UserEmailDeleteParams{Email: email, AccountID: t.accountID, UserID: id})
+	return mapErr(err)
+}
+
+func (t *tenantTx) UserLockForSignIn(ctx context.Context, id uuid.UUID) (bool, error) {
+	active, err := t.q.UserLockForSignIn(ctx, dbsqlc.UserLockForSignInParams{AccountID: t.accountID, ID: id})
+	return active, mapErr(err)
+}
+
+// userFromRow is the one converter of a user row. The queries that read a
+// user (UserGetByID, UserListByAccount, UserLockForUpdate,
+// UserGetIfSessionLive) select the same columns, so their row types convert
+// to this one.
+func userFromRow(r dbsqlc.UserGetByIDRow) core.User {
+	return core.User{ID: r.ID, AccountID: r.AccountID, Email: r.Email, Name: r.Name, Role: core.Role(r.AccountRole), Active: r.IsActive, CreatedAt: r.CreatedAt}
+}
