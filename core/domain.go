@@ -146,6 +146,9 @@ type TokenPair struct {
 	SessionID         uuid.UUID
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
+	// Converged marks a refresh answered with the session's current pair
+	// (a grace-window replay of its parent) rather than a new rotation.
+	Converged bool
 }
 
 // SessionInfo is one of a user's sessions as the user sees it in the

@@ -344,7 +344,9 @@ func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (
 	if err != nil {
 		return TokenPair{}, err
 	}
-	return s.issue(accountID, role, ans.claims, ans.idleExpiresAt, ans.absoluteExpiresAt, now)
+	pair, err := s.issue(accountID, role, ans.claims, ans.idleExpiresAt, ans.absoluteExpiresAt, now)
+	pair.Converged = d.Outcome == RefreshConverge
+	return pair, err
 }
 
 // refreshClaims verifies the presented token and finds its tenant: the

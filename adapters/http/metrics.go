@@ -1,11 +1,8 @@
 package http
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -171,37 +168,12 @@ func refreshOutcomeLabel(rec *statusRecorder) string {
 	return "error"
 }
 
-// refreshOutcome tells a rotation from a convergence (a grace-window replay
-// answered with the current pair) by the issued tokens alone: a rotation
-// signs a refresh token issued now, like the access token; a convergence
-// re-signs the current one, issued at the earlier rotation. Times are
-// whole seconds, so a convergence in the same second as its rotation
-// counts as a rotation.
+// refreshOutcome is the metric label of a successful refresh.
 func refreshOutcome(p core.TokenPair) string {
-	if iat(p.RefreshToken) < iat(p.AccessToken) {
+	if p.Converged {
 		return "converged"
 	}
 	return "rotated"
-}
-
-// iat reads a JWT's iat claim without verifying anything (the service
-// signed the token a moment ago); 0 when unreadable.
-func iat(token string) int64 {
-	parts := strings.SplitN(token, ".", 3)
-	if len(parts) != 3 {
-		return 0
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return 0
-	}
-	var c struct {
-		IssuedAt int64 `json:"iat"`
-	}
-	if json.Unmarshal(b, &c) != nil {
-		return 0
-	}
-	return c.IssuedAt
 }
 
 // Register adds a collector (the database pool's statistics) to the
