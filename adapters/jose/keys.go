@@ -23,7 +23,8 @@ import (
 // new key can be put first while tokens signed by the old one stay valid
 // until they expire.
 type KeySet struct {
-	keys []gojose.JSONWebKey // private keys, each with kid and alg
+	keys   []gojose.JSONWebKey // private keys, each with kid and alg
+	public []gojose.JSONWebKey // their public halves, same order: derived once, used by every verification
 }
 
 // Algorithms a key may be bound to. Each key is bound to exactly one.
@@ -79,6 +80,7 @@ func ParseKeySet(b []byte) (*KeySet, error) {
 		seen[k.KeyID] = true
 		k.Use = "sig"
 		ks.keys = append(ks.keys, k)
+		ks.public = append(ks.public, k.Public())
 	}
 	return ks, nil
 }
@@ -133,15 +135,12 @@ func generateKeySet(path string) (*KeySet, error) {
 // PublicJWKS returns the public half of every key, for
 // /.well-known/jwks.json.
 func (ks *KeySet) PublicJWKS() gojose.JSONWebKeySet {
-	out := gojose.JSONWebKeySet{}
-	for _, k := range ks.keys {
-		out.Keys = append(out.Keys, k.Public())
-	}
-	return out
+	return gojose.JSONWebKeySet{Keys: append([]gojose.JSONWebKey(nil), ks.public...)}
 }
 
-func (ks *KeySet) byKID(kid string) (gojose.JSONWebKey, bool) {
-	for _, k := range ks.keys {
+// verifierByKID returns the public key named kid (with its pinned alg).
+func (ks *KeySet) verifierByKID(kid string) (gojose.JSONWebKey, bool) {
+	for _, k := range ks.public {
 		if k.KeyID == kid {
 			return k, true
 		}

@@ -173,14 +173,14 @@ func (c *Codec) verify(token, wantTyp string, out any) error {
 	if !typMatches(typ, wantTyp) {
 		return fmt.Errorf("token type %q is not %q", typ, wantTyp)
 	}
-	key, ok := c.keys.byKID(h.KeyID)
+	key, ok := c.keys.verifierByKID(h.KeyID)
 	if !ok {
 		return errors.New("unknown kid")
 	}
 	if h.Algorithm != key.Algorithm {
 		return errors.New("algorithm does not match the key")
 	}
-	if err := tok.Claims(key.Public().Key, out); err != nil {
+	if err := tok.Claims(key.Key, out); err != nil {
 		return fmt.Errorf("signature: %w", err)
 	}
 	return nil
