@@ -419,7 +419,7 @@ cmd_citus_db() {
   # connects to the same database on each worker and expects citus there.
   for p in $((port + 1)) $((port + 2)) "$port"; do
     cmd_ensure_db "$p" "$db"
-    psql_on "$p" "$db" -c 'CREATE EXTENSION IF NOT EXISTS citus' >/dev/null
+    PGOPTIONS='-c client_min_messages=warning' psql_on "$p" "$db" -c 'CREATE EXTENSION IF NOT EXISTS citus' >/dev/null
   done
   psql_on "$port" "$db" -v "port=$port" -v "w1=$((port + 1))" -v "w2=$((port + 2))" >/dev/null <<'SQL'
 SELECT citus_set_coordinator_host('127.0.0.1', :port);

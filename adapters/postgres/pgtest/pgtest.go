@@ -78,9 +78,45 @@ func SkipOnCitus(t testing.TB, why string) {
 	}
 }
 
+// LockWaiters counts the backends of conn's database that wait on a lock
+// while running a query that contains text ("": any) for a client whose
+// application_name is app ("": any). On Citus the rows, and so the row
+// locks, live on the workers, where the backends that wait serve the
+// coordinator's backend, which waits on the network: the variant reads
+// citus_stat_activity, whose global_pid ties each worker backend to the
+// coordinator backend (its client, its query).
+func LockWaiters(ctx context.Context, conn *pgx.Conn, text, app string) (int, error) {
+	q := `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock'
+		  AND position($1 in query) > 0 AND ($2 = '' OR application_name = $2)`
+	if Citus() {
+		q = `SELECT count(DISTINCT w.global_pid) FROM citus_stat_activity w
+			JOIN citus_stat_activity c ON c.global_pid = w.global_pid AND NOT c.is_worker_query
+			WHERE w.wait_event_type = 'Lock' AND c.datname = current_database()
+			  AND position($1 in c.query) > 0 AND ($2 = '' OR c.application_name = $2)`
+	}
+	var n int
+	err := conn.QueryRow(ctx, q, text, app).Scan(&n)
+	return n, err
+}
+
+// FreshPlain creates and migrates a new database that is not distributed,
+// on Citus too (where it is a database of the coordinator without the
+// extension): for tests of the schema as the migrations leave it, which
+// change it in ways Citus refuses on distributed tables.
+func FreshPlain(t testing.TB) *DB {
+	t.Helper()
+	return fresh(t, false)
+}
+
 // Fresh creates and migrates a new database (on Citus: distributed). It is
 // left for the cluster's teardown (make test removes the whole cluster).
 func Fresh(t testing.TB) *DB {
+	t.Helper()
+	return fresh(t, Citus())
+}
+
+func fresh(t testing.TB, citus bool) *DB {
 	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
@@ -90,7 +126,7 @@ func Fresh(t testing.TB) *DB {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "test_" + hex.EncodeToString(b)
-	db := &DB{Name: name, AdminURL: withDB(t, base, name, ""), AppURL: withDB(t, base, name, "sessiond_app"), Citus: Citus()}
+	db := &DB{Name: name, AdminURL: withDB(t, base, name, ""), AppURL: withDB(t, base, name, "sessiond_app"), Citus: citus}
 	start := time.Now()
 	if db.Citus {
 		if err := citusDatabase(ctx, base, name); err != nil {
