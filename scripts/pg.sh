@@ -196,7 +196,7 @@ write_config() {
       # Fewer shards than the default 32: each test database is distributed
       # anew, and 8 shards on two workers still spread every table across
       # both (multi-shard statements stay multi-shard).
-      [[ $fast == 1 ]] && echo "citus.shard_count = 8"
+      if [[ $fast == 1 ]]; then echo "citus.shard_count = 8"; fi
     fi
   } | as_pg tee "$PGDATA_REAL/sessiond.conf" >/dev/null
   if ! grep -q "^include_if_exists = 'sessiond.conf'" "$PGDATA_REAL/postgresql.conf"; then
