@@ -69,15 +69,6 @@ func Shared(t testing.TB) *DB {
 // test-citus), where Fresh and Shared databases are distributed.
 func Citus() bool { return os.Getenv("TEST_CITUS_WORKERS") != "" }
 
-// SkipOnCitus skips a test that is about one PostgreSQL node when the
-// suite runs on Citus; why says what makes it single-node.
-func SkipOnCitus(t testing.TB, why string) {
-	t.Helper()
-	if Citus() {
-		t.Skip("single-node test, skipped on Citus: " + why)
-	}
-}
-
 // LockWaiters counts the backends of conn's database that wait on a lock
 // while running a query that contains text ("": any) for a client whose
 // application_name is app ("": any). On Citus the rows, and so the row
