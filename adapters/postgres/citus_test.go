@@ -3,6 +3,9 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,6 +224,49 @@ func TestCIT04_EveryDefinerFunction_RunsThroughTheStore(t *testing.T) {
 	} {
 		if err := call(); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// Migration 00009 rolls back to the brute-force counter of migrations/00005
+// and applies again, on a distributed database too (where its repair step,
+// sessiond_throttler's LOGIN, finds the counter table distributed); the
+// counter works afterwards.
+func TestMigration00009_DownAndUpAgain(t *testing.T) {
+	db := pgtest.Fresh(t) // its own: later migrations are rolled back too
+	ctx := context.Background()
+	admin := db.Admin(t)
+	body := func() string {
+		t.Helper()
+		var src string
+		if err := admin.QueryRow(ctx, `SELECT prosrc FROM pg_proc WHERE proname = 'auth_login_throttle_failure'`).Scan(&src); err != nil {
+			t.Fatal(err)
+		}
+		return src
+	}
+	if err := postgres.MigrateDownTo(ctx, db.AdminURL, 8); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if src := body(); !strings.Contains(src, "ON CONFLICT (key_hash) DO UPDATE") {
+		t.Fatalf("after down, the counter is not 00005's:\n%s", src)
+	}
+	if err := postgres.Migrate(ctx, db.AdminURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if src := body(); strings.Contains(src, "DO UPDATE") || !strings.Contains(src, "FOR UPDATE") {
+		t.Fatalf("after up, the counter is not 00009's:\n%s", src)
+	}
+	var login bool
+	if err := admin.QueryRow(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = 'sessiond_throttler'`).Scan(&login); err != nil || login != db.Citus {
+		t.Fatalf("sessiond_throttler login=%v (%v), want %v", login, err, db.Citus)
+	}
+	store := postgres.NewStore(db.AppPool(t, 1))
+	key := core.ThrottleKey("m9-" + uuid.NewString() + "@example.com")
+	rule := core.ThrottleRule{Threshold: 2, BaseDelay: time.Minute, MaxDelay: time.Hour, Window: time.Hour}
+	for want := 1; want <= 2; want++ {
+		st, err := store.ThrottleFailure(ctx, key, now, rule)
+		if err != nil || st.Failures != want || st.Locked(now) != (want == 2) {
+			t.Fatalf("failure %d after the migration: %+v, %v", want, st, err)
 		}
 	}
 }

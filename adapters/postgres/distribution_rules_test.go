@@ -722,7 +722,7 @@ ON CONFLICT (key_hash) DO UPDATE SET expires_at = GREATEST(t.expires_at, EXCLUDE
 }
 
 // The catalog rules bite: the schema before migrations/00007 breaks R1,
-// R2 and R5 exactly where Citus failed (issue 14), and each kind of
+// R2 and R5 exactly where Citus failed, and each kind of
 // breakage added to a migrated schema is reported.
 func TestDistributionRules_Bite_Catalog(t *testing.T) {
 	ctx := context.Background()
