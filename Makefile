@@ -9,6 +9,7 @@ GENERATED_DIRS ?= adapters/http/api adapters/postgres/internal/dbsqlc cmd/sessio
 
 DEV_PG_DIR  ?= .data/pg
 DEV_PG_PORT ?= 54329
+DEV_CITUS_PORT ?= 54330
 TEST_FLAGS  ?=
 BENCH_FLAGS ?=
 BENCH_ARGS  ?=
@@ -16,8 +17,8 @@ BENCH_ARGS  ?=
 # make test; 1 ≈ 5 s per target).
 FUZZ_MULTIPLIER ?= 1
 
-.PHONY: all generate check-generated run db-start db-stop db-destroy \
-        test test-go test-short bench bench-go lint build clean tools \
+.PHONY: all generate check-generated run run-citus db-start db-stop db-destroy \
+        test test-go test-citus test-short bench bench-go lint build clean tools \
         contract-deps spec-lint contract-client fuzz-smoke docs-assets \
         browser-deps browser-test clients-deps clients-matrix browser-client-tests
 
@@ -57,6 +58,11 @@ tools:
 
 run:
 	scripts/dev-run.sh
+
+# A local Citus cluster (coordinator on $(DEV_CITUS_PORT), workers on the next
+# two ports, under .data/citus), the database distributed, the server on it.
+run-citus:
+	DEV_CITUS_PORT=$(DEV_CITUS_PORT) scripts/dev-run.sh --citus
 
 db-start:
 	scripts/pg.sh start $(DEV_PG_DIR) $(DEV_PG_PORT)
@@ -128,6 +134,14 @@ test:
 
 test-go:
 	scripts/pg.sh with-temp-cluster go test -race -count=1 $(TEST_FLAGS) ./...
+
+# The Go suite on a throwaway Citus cluster (a coordinator and two workers):
+# every test database is distributed as production is (README "Scaling out
+# on Citus"); the tests that are about one node say so in their skip
+# message or run their Citus variant. No -race (make test-go has it).
+# As root it first runs ../shared/citus/install.sh (a no-op when installed).
+test-citus:
+	scripts/pg.sh with-temp-citus go test -count=1 $(TEST_FLAGS) ./...
 
 contract-client: $(CONTRACT_STAMP)
 	scripts/pg.sh with-temp-cluster scripts/contract-client.sh

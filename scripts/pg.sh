@@ -11,9 +11,27 @@
 #                                   with TEST_DATABASE_URL exported; the cluster
 #                                   is always stopped and removed afterwards
 #
+# Citus (README "Scaling out on Citus"): a coordinator and two workers, each a
+# cluster of its own with the citus extension preloaded.
+#   pg.sh citus-install             as root: ../shared/citus/install.sh (beside
+#                                   the repository; a no-op when installed)
+#   pg.sh citus-start DIR PORT      start DIR/coordinator on PORT, DIR/worker1
+#                                   and DIR/worker2 on PORT+1 and PORT+2
+#   pg.sh citus-stop DIR            stop the three
+#   pg.sh citus-db PORT DBNAME      create DBNAME on the three nodes of
+#                                   citus-start's PORT, CREATE EXTENSION citus
+#                                   on each, citus_set_coordinator_host and
+#                                   citus_add_node for both workers (idempotent)
+#   pg.sh with-temp-citus CMD...    run CMD against a fresh temporary three-node
+#                                   cluster: TEST_DATABASE_URL is the
+#                                   coordinator, TEST_CITUS_WORKERS the workers
+#                                   (host:port,host:port); all three are always
+#                                   stopped and removed afterwards
+#
 # Clusters listen on 127.0.0.1 only (no Unix socket), trust local TCP
 # connections and have the superuser "postgres". PG_FAST=1 turns durability
-# off (fsync, synchronous_commit, full_page_writes) for tests.
+# off (fsync, synchronous_commit, full_page_writes) for tests; PG_CITUS=1
+# (set by the citus commands) preloads citus.
 #
 # PostgreSQL refuses to run as root: as root, initdb/pg_ctl run as the
 # "postgres" OS user. If that user cannot reach DATADIR (e.g. a checkout under
@@ -160,11 +178,25 @@ write_config() {
     echo "listen_addresses = '127.0.0.1'"
     echo "port = $port"
     echo "unix_socket_directories = ''"
-    echo "max_connections = 200"
+    # Citus workers take the coordinator's connections on top of their own
+    # clients (up to one per shard of a multi-shard statement).
+    if [[ ${PG_CITUS:-0} == 1 ]]; then echo "max_connections = 400"; else echo "max_connections = 200"; fi
     if [[ $fast == 1 ]]; then
       echo "fsync = off"
       echo "synchronous_commit = off"
       echo "full_page_writes = off"
+    fi
+    if [[ ${PG_CITUS:-0} == 1 ]]; then
+      echo "shared_preload_libraries = 'citus'"
+      # No usage reports to citusdata.com: nothing leaves the machine.
+      echo "citus.enable_statistics_collection = off"
+      # Node-to-node connections stay on 127.0.0.1 here; a deployment uses
+      # sslmode=verify-full (README "Scaling out on Citus").
+      echo "citus.node_conninfo = 'sslmode=disable'"
+      # Fewer shards than the default 32: each test database is distributed
+      # anew, and 8 shards on two workers still spread every table across
+      # both (multi-shard statements stay multi-shard).
+      if [[ $fast == 1 ]]; then echo "citus.shard_count = 8"; fi
     fi
   } | as_pg tee "$PGDATA_REAL/sessiond.conf" >/dev/null
   if ! grep -q "^include_if_exists = 'sessiond.conf'" "$PGDATA_REAL/postgresql.conf"; then
@@ -270,12 +302,15 @@ pick_port() {
 
 TEMP_DIR=
 temp_cleanup() {
-  local rc=$?
+  local rc=$? d
   trap - EXIT INT TERM
   if [[ -n $TEMP_DIR ]]; then
-    if [[ -f $TEMP_DIR/data/postmaster.pid ]]; then
-      as_pg "$BINDIR/pg_ctl" -D "$TEMP_DIR/data" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
-    fi
+    # Every cluster under TEMP_DIR: "data", or the three Citus nodes.
+    for d in "$TEMP_DIR"/*/; do
+      if [[ -f $d/postmaster.pid ]]; then
+        as_pg "$BINDIR/pg_ctl" -D "${d%/}" -m immediate -w -t 60 stop >/dev/null 2>&1 || true
+      fi
+    done
     rm -rf -- "$TEMP_DIR"
   fi
   exit "$rc"
@@ -306,9 +341,128 @@ cmd_with_temp_cluster() {
   exit "$rc"
 }
 
+
+# ------------------------------------------------------------------ citus --
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The Citus source and its build script live beside the repository (a CI
+# checkout has shared/ next to it), not in it.
+CITUS_INSTALL=$REPO_ROOT/../shared/citus/install.sh
+CITUS_NODES=(coordinator worker1 worker2)
+
+citus_installed() {
+  ensure_bindir
+  local lib
+  lib=$("$BINDIR/pg_config" --pkglibdir 2>/dev/null || printf '%s/lib' "$(dirname "$BINDIR")")
+  [[ -f $lib/citus.so ]]
+}
+
+cmd_citus_install() {
+  ensure_bindir
+  if ((IS_ROOT)); then
+    if [[ -f $CITUS_INSTALL ]]; then
+      bash "$CITUS_INSTALL" >&2 || die "$CITUS_INSTALL failed"
+    elif citus_installed; then
+      log "note: $CITUS_INSTALL not found; using the citus extension already installed"
+    else
+      die "the citus extension is not installed and $CITUS_INSTALL is missing: check out the shared/ folder (Citus source and install.sh) beside the repository, or install Citus 13.2 for $BINDIR"
+    fi
+  fi
+  citus_installed || die "the citus extension is not installed for $BINDIR: as root, $CITUS_INSTALL builds it (needs ../shared/citus beside the repository)"
+}
+
+# citus_start_nodes DIR PORT: the three nodes, started in parallel.
+citus_start_nodes() {
+  local dir=$1 port=$2 i rc=0
+  local -a pids=()
+  for i in 0 1 2; do
+    PG_CITUS=1 bash "${BASH_SOURCE[0]}" start "$dir/${CITUS_NODES[i]}" "$((port + i))" &
+    pids+=($!)
+  done
+  for i in 0 1 2; do
+    wait "${pids[i]}" || rc=1
+  done
+  return "$rc"
+}
+
+cmd_citus_start() {
+  (($# == 2)) || die "usage: $PROG citus-start DIR PORT"
+  local port=$2
+  if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65533)); then
+    die "invalid port: $port"
+  fi
+  cmd_citus_install
+  mkdir -p -- "$1"
+  citus_start_nodes "$(realpath -ms -- "$1")" "$port"
+}
+
+cmd_citus_stop() {
+  (($# == 1)) || die "usage: $PROG citus-stop DIR"
+  local n rc=0
+  for n in "${CITUS_NODES[@]}"; do
+    bash "${BASH_SOURCE[0]}" stop "$1/$n" || rc=1
+  done
+  return "$rc"
+}
+
+# psql_on PORT DB ARGS...: psql as the superuser, stopping at the first error.
+psql_on() {
+  local port=$1 db=$2
+  shift 2
+  "$(psql_bin)" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d "$db" "$@"
+}
+
+cmd_citus_db() {
+  (($# == 2)) || die "usage: $PROG citus-db PORT DBNAME"
+  local port=$1 db=$2 p
+  # The database and the extension on the workers first: citus_add_node
+  # connects to the same database on each worker and expects citus there.
+  for p in $((port + 1)) $((port + 2)) "$port"; do
+    cmd_ensure_db "$p" "$db"
+    PGOPTIONS='-c client_min_messages=warning' psql_on "$p" "$db" -c 'CREATE EXTENSION IF NOT EXISTS citus' >/dev/null
+  done
+  psql_on "$port" "$db" -v "port=$port" -v "w1=$((port + 1))" -v "w2=$((port + 2))" >/dev/null <<'SQL'
+SELECT citus_set_coordinator_host('127.0.0.1', :port);
+SELECT citus_add_node('127.0.0.1', :w1);
+SELECT citus_add_node('127.0.0.1', :w2);
+SQL
+}
+
+cmd_with_temp_citus() {
+  (($# >= 1)) || die "usage: $PROG with-temp-citus CMD [ARGS...]"
+  cmd_citus_install
+  TEMP_DIR=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-citustest.XXXXXX")
+  trap temp_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  ((IS_ROOT)) && chown "$PG_OS_USER:" "$TEMP_DIR"
+  local port attempt n
+  for attempt in 1 2 3 4 5; do
+    port=$(pick_port)
+    if ! port_in_use "$((port + 1))" && ! port_in_use "$((port + 2))" &&
+      PG_FAST=1 citus_start_nodes "$TEMP_DIR" "$port"; then
+      break
+    fi
+    ((attempt < 5)) || die "could not start the temporary Citus cluster"
+    log "retrying on other ports"
+    for n in "${CITUS_NODES[@]}"; do
+      [[ -f $TEMP_DIR/$n/postmaster.pid ]] &&
+        as_pg "$BINDIR/pg_ctl" -D "$TEMP_DIR/$n" -m immediate -w -t 60 stop >/dev/null 2>&1
+      rm -rf -- "${TEMP_DIR:?}/$n"
+    done
+  done
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+  export TEST_CITUS_WORKERS="127.0.0.1:$((port + 1)),127.0.0.1:$((port + 2))"
+  log "TEST_DATABASE_URL=$TEST_DATABASE_URL (Citus coordinator)"
+  log "TEST_CITUS_WORKERS=$TEST_CITUS_WORKERS"
+  local rc=0
+  "$@" || rc=$?
+  exit "$rc"
+}
+
 usage() {
   local rc=${1:-2}
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit "$rc"
 }
 
@@ -323,6 +477,11 @@ main() {
     destroy) cmd_destroy "$@" ;;
     ensure-db) cmd_ensure_db "$@" ;;
     with-temp-cluster) cmd_with_temp_cluster "$@" ;;
+    citus-install) cmd_citus_install "$@" ;;
+    citus-start) cmd_citus_start "$@" ;;
+    citus-stop) cmd_citus_stop "$@" ;;
+    citus-db) cmd_citus_db "$@" ;;
+    with-temp-citus) cmd_with_temp_citus "$@" ;;
     -h | --help | help) usage 0 ;;
     *) log "unknown command: $cmd"; usage ;;
   esac

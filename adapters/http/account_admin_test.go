@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 )
 
 // --- helpers ---------------------------------------------------------------
@@ -657,15 +658,15 @@ func TestMembers_LastOwner_TwoConcurrentDemotions_ExactlyOneSucceeds(t *testing.
 }
 
 // waitForLockWaiters waits until n backends running a query containing
-// text are blocked on a lock (the requests under test reached the lock).
+// text are blocked on a lock (the requests under test reached the lock; on
+// Citus, on a worker: pgtest.LockWaiters).
 func waitForLockWaiters(t testing.TB, h *harness, n int, text string) {
 	t.Helper()
 	conn := h.db.Admin(t)
 	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a timing assertion
 	for {
-		var waiting int
-		if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND position($1 in query) > 0`, text).Scan(&waiting); err != nil {
+		waiting, err := pgtest.LockWaiters(context.Background(), conn, text, "")
+		if err != nil {
 			t.Fatal(err)
 		}
 		if waiting >= n {

@@ -153,7 +153,7 @@ func TestFaults_StatementTimeout_503WithRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM users WHERE id = $1 FOR UPDATE", u.UserID); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM users WHERE account_id = $1 AND id = $2 FOR UPDATE", u.AccountID, u.UserID); err != nil {
 		t.Fatal(err)
 	}
 	expectUnavailable(t, "change-password behind a held row lock", h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"))

@@ -1,9 +1,10 @@
 package postgres_test
 
-// Distributable by tenant (issue 14). CI cannot run Citus, so these tests
-// keep the schema and the queries inside the rules that let them run
-// unchanged on Citus, distributed by tenant (migrations/citus/distribute.sql),
-// and fail when a migration or a query breaks one:
+// Distributable by tenant (README "Scaling out on Citus"). These tests keep
+// the schema and the queries inside the rules that let them run unchanged
+// on Citus, distributed by tenant (migrations/citus/distribute.sql), and
+// fail when a migration or a query breaks one, on plain PostgreSQL too
+// (make test-citus runs the whole suite on Citus as well):
 //
 //  R1 every primary key, unique index and foreign key includes the
 //     distribution column of its table: account_id for tenant tables (the
@@ -21,7 +22,22 @@ package postgres_test
 //     SHARE) in a statement that does not pin a distribution column by
 //     equality (a cross-tenant lock: refused across shards);
 //  R6 every tenant table has row-level security enabled and forced, and
-//     distribute.sql distributes every table as R1 says.
+//     distribute.sql distributes every table as R1 says;
+//  R7 no function that is not IMMUTABLE in the DO UPDATE of an INSERT …
+//     ON CONFLICT (its SET or its WHERE): the new values of a distributed
+//     row are computed on its worker, and Citus refuses such a function
+//     there (timestamptz + interval, now(), …; compute the values in
+//     PL/pgSQL variables first). PostgreSQL itself judges each expression:
+//     it accepts one as a stored generated column only when immutable;
+//  R8 distribute.sql gives LOGIN to every owner of a SECURITY DEFINER
+//     function, and to no other role (Citus connects to the workers as the
+//     function's owner);
+//  R9 SET LOCAL only inside an explicit transaction block: every statement
+//     list (batch) that carries the tenant setting starts with BEGIN
+//     (Citus forwards SET LOCAL to the workers only inside a transaction
+//     block, and PostgreSQL warns outside one), and no savepoints in
+//     product sources (Citus drops, for its worker connections, a SET
+//     LOCAL made inside a savepoint that was released).
 //
 // The checkers are functions; TestDistributionRules_* run them on the real
 // schema and sources, TestDistributionRules_Bite_* on known-bad input, so
@@ -29,6 +45,7 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -47,6 +64,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
@@ -94,7 +112,8 @@ func distribution(ctx context.Context, conn *pgx.Conn) (map[string]table, []stri
 		       (SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
 		        WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnkeyatts = 1)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')`)
+		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,19 +218,28 @@ func catalogViolations(ctx context.Context, conn *pgx.Conn) ([]string, map[strin
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
 	}
-	// R2 and R3–R5 on the bodies of the functions as they are now (old
-	// migrations are history; what runs is what the catalog holds).
+	// R2 and R3–R5, R7 on the bodies of the functions as they are now (old
+	// migrations are history; what runs is what the catalog holds). Not
+	// the functions of an extension (Citus's own).
 	rows, err = conn.Query(ctx, `
-		SELECT p.oid::regprocedure::text, l.lanname, p.prosecdef, p.prosrc
+		SELECT p.oid::regprocedure::text, l.lanname, p.prosecdef, p.prosrc, coalesce(p.proargnames, '{}'),
+		       ARRAY(SELECT format_type(x.t, NULL) FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY x(t, n) ORDER BY x.n)
 		FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace
-		WHERE n.nspname = 'public'`)
+		WHERE n.nspname = 'public'
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`)
 	if err != nil {
 		return nil, nil, err
 	}
+	type body struct {
+		fn, src string
+		vars    map[string]string
+	}
+	var bodies []body
 	for rows.Next() {
 		var fn, lang, src string
 		var definer bool
-		if err := rows.Scan(&fn, &lang, &definer, &src); err != nil {
+		var argNames, argTypes []string
+		if err := rows.Scan(&fn, &lang, &definer, &src, &argNames, &argTypes); err != nil {
 			return nil, nil, err
 		}
 		if definer && lang != "plpgsql" {
@@ -221,10 +249,26 @@ func catalogViolations(ctx context.Context, conn *pgx.Conn) ([]string, map[strin
 			for _, v := range sqlViolations(src, tables) {
 				bad = append(bad, "function "+fn+": "+v)
 			}
+			vars := plpgsqlVariables(src)
+			for i, name := range argNames {
+				if name != "" && i < len(argTypes) {
+					vars[name] = argTypes[i]
+				}
+			}
+			bodies = append(bodies, body{fn, src, vars})
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, err
+	}
+	for _, b := range bodies {
+		v, err := conflictUpdateViolations(ctx, conn, b.src, b.vars)
+		if err != nil {
+			return nil, nil, fmt.Errorf("R7 on function %s: %w", b.fn, err)
+		}
+		for _, x := range v {
+			bad = append(bad, "function "+b.fn+": "+x)
+		}
 	}
 	// R6: row-level security on every tenant table.
 	rows, err = conn.Query(ctx, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
@@ -354,7 +398,7 @@ func queryFileViolations(file, src string, tables map[string]table) []string {
 	return bad
 }
 
-var sqlStart = regexp.MustCompile(`(?is)^\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|SET|BEGIN|COMMIT|ROLLBACK|START|VACUUM|CREATE|ALTER|DROP|EXPLAIN|TRUNCATE|COPY)\b`)
+var sqlStart = regexp.MustCompile(`(?is)^\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH|SET|BEGIN|COMMIT|ROLLBACK|START|VACUUM|CREATE|ALTER|DROP|EXPLAIN|TRUNCATE|COPY|SAVEPOINT|RELEASE)\b`)
 
 // goLiteralViolations applies R3–R5 and the one-statement rule to the SQL
 // string literals of a Go file.
@@ -376,6 +420,9 @@ func goLiteralViolations(file string, src []byte, tables map[string]table) ([]st
 		scanned.goLiterals++
 		for _, v := range sqlViolations(s, tables) {
 			bad = append(bad, file+": "+v)
+		}
+		if savepointSQL.MatchString(stripSQL(s)) {
+			bad = append(bad, fmt.Sprintf("%s: R9: a savepoint (Citus drops a SET LOCAL made inside a released savepoint for its worker connections): %.60q", file, s))
 		}
 		if n := len(statements(s)); n > 1 {
 			bad = append(bad, fmt.Sprintf("%s: R3: one query string holds %d statements (Citus replays a whole string on each worker; send them separately): %.60q", file, n, s))
@@ -413,7 +460,13 @@ func sourceViolations(t *testing.T, tables map[string]table) []string {
 		case setConfig.MatchString(stripSQL(string(b))):
 			bad = append(bad, f+": R3: sets a setting with set_config")
 		}
+		for _, st := range statements(string(b)) {
+			if savepointStmt.MatchString(st) {
+				bad = append(bad, f+": R9: a savepoint (Citus drops a SET LOCAL made inside a released savepoint for its worker connections)")
+			}
+		}
 	}
+	byDir := map[string]map[string][]byte{} // package directory → file → source
 	for _, f := range gitFiles(t, "*.go") {
 		if strings.HasSuffix(f, "_test.go") || strings.Contains(f, "/dbsqlc/") || strings.Contains(f, "node_modules/") {
 			continue
@@ -427,6 +480,20 @@ func sourceViolations(t *testing.T, tables map[string]table) []string {
 			t.Fatalf("%s: %v", f, err)
 		}
 		bad = append(bad, v...)
+		if byDir[filepath.Dir(f)] == nil {
+			byDir[filepath.Dir(f)] = map[string][]byte{}
+		}
+		byDir[filepath.Dir(f)][f] = b
+	}
+	for _, files := range byDir {
+		consts := stringConsts(files)
+		for f, b := range files {
+			v, err := setLocalViolations(f, b, consts)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			bad = append(bad, v...)
+		}
 	}
 	return bad
 }
@@ -480,13 +547,28 @@ func TestDistributionRules_Schema(t *testing.T) {
 }
 
 func TestDistributionRules_Sources(t *testing.T) {
-	_, tables, err := catalogViolations(context.Background(), pgtest.Shared(t).Admin(t))
+	conn := pgtest.Shared(t).Admin(t)
+	_, tables, err := catalogViolations(context.Background(), conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	scanned.queries, scanned.goLiterals = 0, 0
 	for _, v := range sourceViolations(t, tables) {
 		t.Error(v)
+	}
+	// R7 on every named query (the functions' bodies: TestDistributionRules_Schema).
+	for _, f := range gitFiles(t, "queries/*.sql") {
+		b, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := queryFileConflictViolations(context.Background(), conn, f, string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range v {
+			t.Error(x)
+		}
 	}
 	t.Logf("scanned %d named queries and %d SQL string literals of Go files", scanned.queries, scanned.goLiterals)
 	if scanned.queries < 30 || scanned.goLiterals < 8 {
@@ -504,6 +586,16 @@ func TestDistributionRules_Script(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range scriptViolations(string(script), tables) {
+		t.Error(v)
+	}
+	owners, err := definerOwners(context.Background(), pgtest.Shared(t).Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(owners) < 3 {
+		t.Errorf("definer function owners %v: is the catalog query wrong?", owners)
+	}
+	for _, v := range loginViolations(string(script), owners) {
 		t.Error(v)
 	}
 }
@@ -573,10 +665,64 @@ func TestDistributionRules_Bite_Sources(t *testing.T) {
 	if len(got) != 2 || !strings.Contains(got[0], "holds 4 statements") || !strings.Contains(got[1], "set_config") {
 		t.Errorf("Go literals: %v", got)
 	}
+	if got, _ := goLiteralViolations("x.go", []byte("package x\n\nconst sp = \"SAVEPOINT tenant\"\n"), tables); len(got) != 1 || !strings.Contains(got[0], "R9: a savepoint") {
+		t.Errorf("savepoint: %v", got)
+	}
+
+	// R9: the tenant setting outside a statement list that starts with
+	// BEGIN. The first is oneShot's prefix before the transaction block
+	// (on Citus the workers saw no tenant: /auth/me answered 401).
+	for _, c := range []struct{ name, src string }{
+		{"oneShot before", `prefixedDB{conn: c, prefix: []string{setLocalTenant(accountID)}}`},
+		{"SET LOCAL first", `[]string{"SET LOCAL app.account_id = 'x'", "BEGIN"}`},
+		{"on its own", `conn.Exec(ctx, setLocalTenant(accountID))`},
+		{"a literal on its own", `conn.Exec(ctx, "SET LOCAL app.account_id = 'x'")`},
+		{"a constant", `[]string{notBegin, setLocal}`},
+	} {
+		src := "package x\n\nconst (\n\tnotBegin = \"SELECT 1\"\n\tsetLocal = \"SET LOCAL app.account_id = 'x'\"\n)\n\nfunc f() { _ = " + c.src + " }\n"
+		got, err := setLocalViolations("x.go", []byte(src), stringConsts(map[string][]byte{"x.go": []byte(src)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || !strings.Contains(got[0], "R9:") {
+			t.Errorf("%s: want one R9, got %v", c.name, got)
+		}
+	}
+	for _, ok := range []string{
+		`prefixedDB{conn: c, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}}`,
+		`[]string{"BEGIN", "SET LOCAL app.account_id = 'x'"}`,
+		`[]string{"start transaction", setLocalTenant(id), "SELECT 1"}`,
+		`"SET LOCAL app.account_id = '" + id.String() + "'"`, // building the statement
+	} {
+		src := "package x\n\nconst beginReadCommitted = \"BEGIN ISOLATION LEVEL READ COMMITTED\"\n\nfunc f() { _ = " + ok + " }\n"
+		if got, err := setLocalViolations("x.go", []byte(src), stringConsts(map[string][]byte{"x.go": []byte(src)})); err != nil || len(got) != 0 {
+			t.Errorf("false positive on %s: %v %v", ok, got, err)
+		}
+	}
+
+	// R7 on a named query: PostgreSQL types the sqlc parameters.
+	conn := pgtest.FreshPlain(t).Admin(t)
+	ctx := context.Background()
+	got, err = queryFileConflictViolations(ctx, conn, "queries/x.sql", `-- name: Bad :exec
+INSERT INTO login_throttle AS t (key_hash, failures, window_start, last_failure_at, expires_at)
+VALUES (@key_hash, 1, @now, @now, @now::timestamptz + @window::interval)
+ON CONFLICT (key_hash) DO UPDATE SET expires_at = t.last_failure_at + sqlc.arg(window)::interval, failures = t.failures + 1;
+
+-- name: Good :exec
+INSERT INTO login_throttle AS t (key_hash, failures, window_start, last_failure_at, expires_at)
+VALUES ($1, 1, @now, @now, @until)
+ON CONFLICT (key_hash) DO UPDATE SET expires_at = GREATEST(t.expires_at, EXCLUDED.expires_at), last_failure_at = @now;
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "queries/x.sql Bad: R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE SET expires_at =") {
+		t.Errorf("R7 on named queries: %v", got)
+	}
 }
 
 // The catalog rules bite: the schema before migrations/00007 breaks R1,
-// R2 and R5 exactly where Citus failed (issue 14), and each kind of
+// R2 and R5 exactly where Citus failed, and each kind of
 // breakage added to a migrated schema is reported.
 func TestDistributionRules_Bite_Catalog(t *testing.T) {
 	ctx := context.Background()
@@ -598,8 +744,30 @@ func TestDistributionRules_Bite_Catalog(t *testing.T) {
 			t.Errorf("schema before 00007: no violation %q in\n%s", want, strings.Join(bad, "\n"))
 		}
 	}
+	// The schema before migrations/00009: the brute-force counter's
+	// timestamptz + interval in its DO UPDATE SET, refused by Citus.
+	bad, _, err = catalogViolations(ctx, freshUpTo(t, 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const throttleFailure = "function auth_login_throttle_failure(bytea,timestamp with time zone,integer,interval,interval,interval): "
+	for _, want := range []string{
+		throttleFailure + "R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE SET failures = a function that is not IMMUTABLE",
+		throttleFailure + "R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE SET window_start = ",
+		throttleFailure + "R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE SET locked_until = ",
+		throttleFailure + "R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE SET expires_at = ",
+	} {
+		if !slices.ContainsFunc(bad, func(v string) bool { return strings.HasPrefix(v, want) }) {
+			t.Errorf("schema before 00009: no violation %q in\n%s", want, strings.Join(bad, "\n"))
+		}
+	}
+	if len(bad) != 4 {
+		t.Errorf("schema before 00009: want the four R7 violations only, got\n%s", strings.Join(bad, "\n"))
+	}
 
-	conn := pgtest.Fresh(t).Admin(t)
+	// A schema of its own, not distributed (on Citus too): the DDL below
+	// is what Citus would refuse on distributed tables.
+	conn := pgtest.FreshPlain(t).Admin(t)
 	for _, ddl := range []string{
 		`CREATE UNIQUE INDEX bite_users_email ON users (email)`,
 		`CREATE TABLE bite_tenant (account_id uuid NOT NULL, id uuid NOT NULL, email text, PRIMARY KEY (account_id, id),
@@ -611,6 +779,28 @@ func TestDistributionRules_Bite_Catalog(t *testing.T) {
 		`CREATE FUNCTION bite_lock() RETURNS void LANGUAGE plpgsql AS $$
 		 BEGIN PERFORM 1 FROM public.sessions s WHERE s.revoked_at IS NULL FOR UPDATE SKIP LOCKED; END $$`,
 		`ALTER TABLE user_emails NO FORCE ROW LEVEL SECURITY`,
+		// R7: now() in the SET, an interval sum in the WHERE; the
+		// immutable arithmetic of bite_upsert_ok passes.
+		`CREATE FUNCTION bite_upsert(p_key bytea, p_window interval) RETURNS void LANGUAGE plpgsql AS $$
+		 DECLARE v_at timestamptz := now();
+		 BEGIN
+		   INSERT INTO public.login_throttle AS t (key_hash, failures, window_start, last_failure_at, expires_at)
+		   VALUES (p_key, 1, v_at, v_at, v_at + p_window)
+		   ON CONFLICT (key_hash) DO UPDATE SET failures = t.failures + 1, last_failure_at = pg_catalog.now()
+		   WHERE t.expires_at > v_at - p_window;
+		 END $$`,
+		`CREATE FUNCTION bite_upsert_ok(p_key bytea, p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+		 DECLARE
+		   v_until timestamptz := p_at + interval '1 hour';
+		   v_n     integer;
+		 BEGIN
+		   INSERT INTO public.login_throttle AS t (key_hash, failures, window_start, last_failure_at, expires_at)
+		   VALUES (p_key, 1, p_at, p_at, v_until)
+		   ON CONFLICT (key_hash) DO UPDATE SET failures = t.failures + EXCLUDED.failures, last_failure_at = p_at,
+		     expires_at = GREATEST(t.expires_at, v_until), window_start = CASE WHEN t.failures > 3 THEN t.window_start ELSE p_at END
+		   WHERE t.locked_until IS NULL OR t.locked_until <= p_at
+		   RETURNING t.failures INTO v_n;
+		 END $$`,
 	} {
 		if _, err := conn.Exec(ctx, ddl); err != nil {
 			t.Fatalf("%s: %v", ddl, err)
@@ -629,9 +819,16 @@ func TestDistributionRules_Bite_Catalog(t *testing.T) {
 		"function bite_lock(): R5",
 		"R6: tenant table bite_tenant: row-level security enabled=false",
 		"R6: tenant table user_emails: row-level security enabled=true forced=false",
+		"function bite_upsert(bytea,interval): R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE SET last_failure_at = ",
+		"function bite_upsert(bytea,interval): R7: INSERT INTO login_throttle … ON CONFLICT DO UPDATE WHERE ",
 	} {
 		if !slices.ContainsFunc(bad, func(v string) bool { return strings.HasPrefix(v, want) }) {
 			t.Errorf("no violation %q in\n%s", want, strings.Join(bad, "\n"))
+		}
+	}
+	for _, v := range bad {
+		if strings.Contains(v, "bite_upsert_ok") || strings.Contains(v, "SET failures") {
+			t.Errorf("false positive: %s", v)
 		}
 	}
 }
@@ -697,6 +894,28 @@ func TestDistributionRules_Bite_Script(t *testing.T) {
 			t.Errorf("want %q, got %v", c.want, got)
 		}
 	}
+	// R8: the script as it was before sessiond_throttler got LOGIN (every
+	// sign-in answered 503 on Citus), and a LOGIN for a role that owns no
+	// definer function.
+	owners, err := definerOwners(context.Background(), pgtest.Shared(t).Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ from, to, want string }{
+		{"ALTER ROLE sessiond_throttler LOGIN;", "",
+			"R8: distribute.sql does not give sessiond_throttler LOGIN, but it owns the SECURITY DEFINER functions auth_login_throttle_check(bytea)"},
+		{"ALTER ROLE sessiond_janitor LOGIN;", "ALTER ROLE sessiond_janitor LOGIN;\nALTER ROLE sessiond_app_admin WITH LOGIN;",
+			"R8: distribute.sql gives sessiond_app_admin LOGIN, but it owns no SECURITY DEFINER function"},
+	} {
+		broken := strings.Replace(script, c.from, c.to, 1)
+		if broken == script {
+			t.Fatalf("%q not in distribute.sql", c.from)
+		}
+		got := loginViolations(broken, owners)
+		if len(got) != 1 || !strings.HasPrefix(got[0], c.want) {
+			t.Errorf("want %q, got %v", c.want, got)
+		}
+	}
 }
 
 // citusStubs stand in for the Citus functions distribute.sql calls, so that
@@ -733,7 +952,9 @@ SET LOCAL search_path = public, citus_stub;
 // non-tenant table keyed by one column (as migration 00005's), and stops on
 // a tenant table it does not name.
 func TestDistributeScript_RunsAgainstTheMigratedSchema(t *testing.T) {
-	conn := pgtest.Fresh(t).Admin(t)
+	// Not distributed, on Citus too: the stubs stand in for Citus (make
+	// test-citus runs the script itself on every test database).
+	conn := pgtest.FreshPlain(t).Admin(t)
 	ctx := context.Background()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "migrations/citus/distribute.sql"))
 	if err != nil {
@@ -808,4 +1029,438 @@ func TestDistributeScript_RunsAgainstTheMigratedSchema(t *testing.T) {
 		!strings.Contains(err.Error(), "tenant table bite_tenant has no line in distribute.sql") {
 		t.Errorf("a tenant table missing from the script: %v", err)
 	}
+}
+
+// --- R7: no mutable function in ON CONFLICT DO UPDATE ------------------------
+
+var (
+	// PL/pgSQL declarations: name type [:= …];
+	declareSection = regexp.MustCompile(`(?is)\bDECLARE\b(.*?)\bBEGIN\b`)
+	declaration    = regexp.MustCompile(`(?m)^\s*(\w+)\s+([\w ."\[\]()]+?)\s*(?:(?::=|=|DEFAULT)[^;]*)?;`)
+	insertTarget   = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+(?:public\.)?(\w+)(?:\s+AS\s+(\w+))?`)
+	doUpdateSet    = regexp.MustCompile(`(?is)\bON\s+CONFLICT\b.*?\bDO\s+UPDATE\s+SET\b`)
+	clauseEnd      = regexp.MustCompile(`(?i)^(?:WHERE|RETURNING)\b`)
+	sqlcParam      = regexp.MustCompile(`sqlc\.n?arg\(\s*'?(\w+)'?\s*\)|@(\w+)`)
+	dollarParam    = regexp.MustCompile(`\$(\d+)\b`)
+)
+
+// plpgsqlVariables returns the variables a PL/pgSQL body declares, with
+// their types (records and %TYPE ones left out: R7 cannot type them).
+func plpgsqlVariables(src string) map[string]string {
+	vars := map[string]string{}
+	m := declareSection.FindStringSubmatch(lineComment.ReplaceAllString(src, ""))
+	if m == nil {
+		return vars
+	}
+	for _, d := range declaration.FindAllStringSubmatch(m[1], -1) {
+		typ := strings.TrimSpace(d[2])
+		if strings.Contains(typ, "%") || strings.EqualFold(typ, "record") || strings.HasPrefix(strings.ToUpper(typ), "CONSTANT") {
+			continue
+		}
+		vars[d[1]] = typ
+	}
+	return vars
+}
+
+// splitTopLevel splits s at sep outside quotes and parentheses.
+func splitTopLevel(s string, sep byte) []string {
+	var out []string
+	depth, start, inQuote := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inQuote:
+			if c == '\'' {
+				inQuote = false
+			}
+		case c == '\'':
+			inQuote = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == sep && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// topLevelClauseEnd is where a DO UPDATE SET list ends: its WHERE, its
+// RETURNING, or the end, whichever comes first outside quotes and
+// parentheses.
+func topLevelClauseEnd(s string) int {
+	depth, inQuote := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inQuote:
+			if c == '\'' {
+				inQuote = false
+			}
+		case c == '\'':
+			inQuote = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case depth == 0 && (i == 0 || !isWordByte(s[i-1])) && clauseEnd.MatchString(s[i:]):
+			return i
+		}
+	}
+	return len(s)
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// conflictUpdateViolations applies R7 to every INSERT … ON CONFLICT DO
+// UPDATE of src (SQL text of one or more statements, comments allowed).
+// vars types the names the statements use besides columns: PL/pgSQL
+// parameters and variables, or $n. Each expression of the DO UPDATE (every
+// SET value, the WHERE) is offered to PostgreSQL as a stored generated
+// column of a temporary table shaped like the target table, its column
+// references made plain and every parameter a column of its own (a
+// constant would be folded away before the check): PostgreSQL accepts it
+// only when it is immutable (42P17 otherwise). So a stable function of
+// parameters alone counts too: compute such a value into a variable first.
+// Nothing is kept (one transaction, rolled back).
+func conflictUpdateViolations(ctx context.Context, conn *pgx.Conn, src string, vars map[string]string) ([]string, error) {
+	var bad []string
+	for _, st := range splitTopLevel(lineComment.ReplaceAllString(src, ""), ';') {
+		loc := doUpdateSet.FindStringIndex(st)
+		if loc == nil {
+			continue
+		}
+		// The INSERT may follow other text of a PL/pgSQL statement (a
+		// label, a CTE): take the last INSERT INTO before ON CONFLICT.
+		head := st[:loc[0]]
+		i := strings.LastIndex(strings.ToUpper(head), "INSERT")
+		if i < 0 {
+			return nil, fmt.Errorf("ON CONFLICT without INSERT INTO: %.80q", st)
+		}
+		target := insertTarget.FindStringSubmatch(head[i:])
+		if target == nil {
+			return nil, fmt.Errorf("cannot read the INSERT's target: %.80q", head[i:])
+		}
+		table, alias := strings.ToLower(target[1]), strings.ToLower(target[2])
+		rest := st[loc[1]:]
+		end := topLevelClauseEnd(rest)
+		var exprs [][2]string // column (""= the WHERE), expression
+		for _, a := range splitTopLevel(rest[:end], ',') {
+			col, expr, ok := strings.Cut(a, "=")
+			col = strings.ToLower(strings.TrimSpace(col))
+			if !ok || !regexp.MustCompile(`^\w+$`).MatchString(col) {
+				return nil, fmt.Errorf("cannot read the assignment %q of the DO UPDATE SET on %s", strings.TrimSpace(a), table)
+			}
+			exprs = append(exprs, [2]string{col, expr})
+		}
+		if w := rest[end:]; regexp.MustCompile(`(?i)^WHERE\b`).MatchString(w) {
+			cond := w[len("WHERE"):]
+			if r := regexp.MustCompile(`(?i)\bRETURNING\b`).FindStringIndex(cond); r != nil {
+				cond = cond[:r[0]]
+			}
+			exprs = append(exprs, [2]string{"", cond})
+		}
+		for _, e := range exprs {
+			mutable, err := probeImmutable(ctx, conn, table, alias, e[0], e[1], vars)
+			if err != nil {
+				return nil, err
+			}
+			if mutable {
+				what := "SET " + e[0] + " ="
+				if e[0] == "" {
+					what = "WHERE"
+				}
+				short := strings.Join(strings.Fields(e[1]), " ")
+				if len(short) > 90 {
+					short = short[:90] + "…"
+				}
+				bad = append(bad, fmt.Sprintf("R7: INSERT INTO %s … ON CONFLICT DO UPDATE %s a function that is not IMMUTABLE (Citus refuses it on a distributed table; compute the value first): %s", table, what, short))
+			}
+		}
+	}
+	return bad, nil
+}
+
+// probeImmutable reports whether PostgreSQL refuses expr (of the DO UPDATE
+// of an INSERT into table) as an immutable expression; col is the column
+// it assigns ("" for the WHERE: boolean).
+func probeImmutable(ctx context.Context, conn *pgx.Conn, table, alias, col, expr string, vars map[string]string) (bool, error) {
+	// Parameters and variables (never a qualified name) → probe columns.
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) }) // $10 before $1
+	var paramCols []string
+	for _, n := range names {
+		re := regexp.MustCompile(`(^|[^.\w$])` + regexp.QuoteMeta(n) + `\b`)
+		if strings.HasPrefix(n, "$") {
+			re = regexp.MustCompile(`()` + regexp.QuoteMeta(n) + `\b`)
+		}
+		if !re.MatchString(expr) {
+			continue
+		}
+		col := "r7_" + strings.TrimPrefix(n, "$")
+		expr = re.ReplaceAllString(expr, "${1}"+col)
+		paramCols = append(paramCols, "ADD COLUMN "+col+" "+vars[n])
+	}
+	// Qualified columns of the target row or of EXCLUDED → the probe's own.
+	quals := []string{"excluded", table}
+	if alias != "" {
+		quals = append(quals, alias)
+	}
+	for _, q := range quals {
+		expr = regexp.MustCompile(`(?i)\b`+regexp.QuoteMeta(q)+`\.(\w+)`).ReplaceAllString(expr, "$1")
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	typ := "boolean"
+	if col != "" {
+		if err := tx.QueryRow(ctx, `SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+			WHERE a.attrelid = to_regclass('public.' || $1) AND a.attname = $2 AND NOT a.attisdropped`, table, col).Scan(&typ); err != nil {
+			return false, fmt.Errorf("type of %s.%s: %w", table, col, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "CREATE TEMP TABLE r7_probe (LIKE public."+pgx.Identifier{table}.Sanitize()+")"); err != nil {
+		return false, err
+	}
+	if len(paramCols) > 0 {
+		if _, err := tx.Exec(ctx, "ALTER TABLE r7_probe "+strings.Join(paramCols, ", ")); err != nil {
+			return false, fmt.Errorf("probe columns %v: %w", paramCols, err)
+		}
+	}
+	_, err = tx.Exec(ctx, "ALTER TABLE r7_probe ADD COLUMN r7_value "+typ+" GENERATED ALWAYS AS ("+expr+") STORED")
+	var pg *pgconn.PgError
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.As(err, &pg) && pg.Code == "42P17": // generation expression is not immutable
+		return true, nil
+	default:
+		return false, fmt.Errorf("cannot judge %q on %s: %w", strings.TrimSpace(expr), table, err)
+	}
+}
+
+// queryParams turns sqlc's named parameters into $n and asks PostgreSQL
+// for their types (PREPARE), for R7 on a named query or a Go SQL string.
+func queryParams(ctx context.Context, conn *pgx.Conn, sql string) (string, map[string]string, error) {
+	index := map[string]int{}
+	next := 0
+	for _, m := range dollarParam.FindAllStringSubmatch(sql, -1) {
+		n, _ := strconv.Atoi(m[1])
+		next = max(next, n)
+	}
+	sql = sqlcParam.ReplaceAllStringFunc(sql, func(m string) string {
+		sm := sqlcParam.FindStringSubmatch(m)
+		name := sm[1] + sm[2]
+		if _, ok := index[name]; !ok {
+			next++
+			index[name] = next
+		}
+		return fmt.Sprintf("$%d", index[name])
+	})
+	if _, err := conn.Exec(ctx, "PREPARE r7_stmt AS "+sql); err != nil {
+		return "", nil, fmt.Errorf("PREPARE %.80q: %w", sql, err)
+	}
+	defer func() { _, _ = conn.Exec(ctx, "DEALLOCATE r7_stmt") }()
+	var types []string
+	if err := conn.QueryRow(ctx, `SELECT ARRAY(SELECT format_type(t, NULL) FROM unnest(parameter_types::oid[]) WITH ORDINALITY x(t, n) ORDER BY n)
+		FROM pg_prepared_statements WHERE name = 'r7_stmt'`).Scan(&types); err != nil {
+		return "", nil, err
+	}
+	vars := map[string]string{}
+	for i, typ := range types {
+		vars[fmt.Sprintf("$%d", i+1)] = typ
+	}
+	return sql, vars, nil
+}
+
+// queryFileConflictViolations applies R7 to each named query of a
+// queries/*.sql file.
+func queryFileConflictViolations(ctx context.Context, conn *pgx.Conn, file, src string) ([]string, error) {
+	var bad []string
+	idx := namedQuery.FindAllStringSubmatchIndex(src, -1)
+	for i, m := range idx {
+		end := len(src)
+		if i+1 < len(idx) {
+			end = idx[i+1][0]
+		}
+		body := src[m[1]:end]
+		if nl := strings.IndexByte(body, '\n'); nl >= 0 {
+			body = body[nl+1:] // past the rest of the "-- name:" line
+		}
+		v, err := queryConflictViolations(ctx, conn, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", file, src[m[2]:m[3]], err)
+		}
+		for _, x := range v {
+			bad = append(bad, fmt.Sprintf("%s %s: %s", file, src[m[2]:m[3]], x))
+		}
+	}
+	return bad, nil
+}
+
+// queryConflictViolations applies R7 to SQL with sqlc or $n parameters.
+func queryConflictViolations(ctx context.Context, conn *pgx.Conn, sql string) ([]string, error) {
+	if !doUpdateSet.MatchString(sql) {
+		return nil, nil
+	}
+	stmt, vars, err := queryParams(ctx, conn, strings.TrimSuffix(strings.TrimSpace(lineComment.ReplaceAllString(sql, "")), ";"))
+	if err != nil {
+		return nil, err
+	}
+	return conflictUpdateViolations(ctx, conn, stmt, vars)
+}
+
+// --- R8: every definer function's owner may log in on Citus ------------------
+
+var alterRoleLogin = regexp.MustCompile(`(?i)\bALTER\s+ROLE\s+(\w+)\s+(?:WITH\s+)?LOGIN\b`)
+
+// definerOwners maps each role that owns a SECURITY DEFINER function of
+// the schema (not an extension's) to its functions.
+func definerOwners(ctx context.Context, conn *pgx.Conn) (map[string][]string, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT o.rolname, array_agg(p.oid::regprocedure::text ORDER BY p.oid::regprocedure::text)
+		FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles o ON o.oid = p.proowner
+		WHERE n.nspname = 'public' AND p.prosecdef
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+		GROUP BY o.rolname`)
+	if err != nil {
+		return nil, err
+	}
+	owners := map[string][]string{}
+	for rows.Next() {
+		var role string
+		var fns []string
+		if err := rows.Scan(&role, &fns); err != nil {
+			return nil, err
+		}
+		owners[role] = fns
+	}
+	return owners, rows.Err()
+}
+
+// loginViolations checks R8 on distribute.sql's text.
+func loginViolations(script string, owners map[string][]string) []string {
+	granted := map[string]bool{}
+	for _, m := range alterRoleLogin.FindAllStringSubmatch(lineComment.ReplaceAllString(script, ""), -1) {
+		granted[strings.ToLower(m[1])] = true
+	}
+	var bad []string
+	for role, fns := range owners {
+		if !granted[role] {
+			bad = append(bad, fmt.Sprintf("R8: distribute.sql does not give %s LOGIN, but it owns the SECURITY DEFINER functions %s (Citus connects to the workers as the owner)",
+				role, strings.Join(fns, ", ")))
+		}
+	}
+	for role := range granted {
+		if _, ok := owners[role]; !ok {
+			bad = append(bad, fmt.Sprintf("R8: distribute.sql gives %s LOGIN, but it owns no SECURITY DEFINER function", role))
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+// --- R9: SET LOCAL only inside an explicit transaction block -----------------
+
+var (
+	setLocalSQL  = regexp.MustCompile(`(?i)^\s*SET\s+LOCAL\b`)
+	beginSQL     = regexp.MustCompile(`(?i)^\s*(?:BEGIN|START\s+TRANSACTION)\b`)
+	savepointSQL = regexp.MustCompile(`(?i)\b(?:SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK\s+TO)\b`)
+	// A savepoint statement of a .sql file (not the word in a comment).
+	savepointStmt = regexp.MustCompile(`(?i)^\s*(?:SAVEPOINT|RELEASE|ROLLBACK\s+TO)\b`)
+)
+
+// stringConsts collects the string constants of Go sources (one package).
+func stringConsts(files map[string][]byte) map[string]string {
+	consts := map[string]string{}
+	for name, src := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), name, src, parser.SkipObjectResolution)
+		if err != nil {
+			continue
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, sp := range g.Specs {
+				vs := sp.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if i < len(vs.Values) {
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							if v, err := strconv.Unquote(lit.Value); err == nil {
+								consts[n.Name] = v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return consts
+}
+
+// setLocalViolations checks R9 on one Go file: the tenant setting (a call
+// of setLocalTenant, or a SET LOCAL string) is only ever an element of a
+// statement list whose first element is BEGIN; consts resolves the names
+// of the package's string constants.
+func setLocalViolations(file string, src []byte, consts map[string]string) ([]string, error) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, src, parser.SkipObjectResolution)
+	if err != nil {
+		return nil, err
+	}
+	sqlOf := func(e ast.Expr) string {
+		switch x := e.(type) {
+		case *ast.BasicLit:
+			if x.Kind == token.STRING {
+				v, _ := strconv.Unquote(x.Value)
+				return v
+			}
+		case *ast.Ident:
+			return consts[x.Name]
+		}
+		return ""
+	}
+	isSetLocal := func(e ast.Expr) bool {
+		if c, ok := e.(*ast.CallExpr); ok {
+			if id, ok := c.Fun.(*ast.Ident); ok && id.Name == "setLocalTenant" {
+				return true
+			}
+		}
+		return setLocalSQL.MatchString(sqlOf(e))
+	}
+	var bad []string
+	checked := map[ast.Expr]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.CompositeLit:
+			for i, el := range x.Elts {
+				if !isSetLocal(el) {
+					continue
+				}
+				checked[el] = true
+				if i == 0 || !beginSQL.MatchString(sqlOf(x.Elts[0])) {
+					bad = append(bad, fmt.Sprintf("%s:%d: R9: the tenant setting is sent in a statement list that does not start with BEGIN (outside a transaction block Citus does not forward SET LOCAL to the workers)",
+						file, fset.Position(el.Pos()).Line))
+				}
+			}
+		case *ast.CallExpr:
+			for _, a := range x.Args {
+				if isSetLocal(a) && !checked[a] {
+					bad = append(bad, fmt.Sprintf("%s:%d: R9: the tenant setting is sent on its own, outside a statement list that starts with BEGIN",
+						file, fset.Position(a.Pos()).Line))
+				}
+			}
+		}
+		return true
+	})
+	return bad, nil
 }

@@ -49,7 +49,9 @@ func TestInTenantTx_SerializationFailure_RetriedOnceThenUnavailable(t *testing.T
 func TestPool_AcquireTimeout_IsUnavailable(t *testing.T) {
 	db := pgtest.Shared(t)
 	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL,
-		postgres.PoolOptions{MaxConns: 1, AcquireTimeout: 100 * time.Millisecond})
+		// Long enough for the pool's first connection on a loaded machine
+		// (on Citus a new backend also loads the cluster's metadata).
+		postgres.PoolOptions{MaxConns: 1, AcquireTimeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // batch, each statement prepared and sent as its own message (extended
 // protocol), after the pending prefix if any. Separate statements, never
 // one multi-statement string: Citus replays a whole query string on each
-// worker (issue 14). Inside a tenant transaction the statements run in
+// worker (README "Scaling out on Citus", rule (1)). Inside a tenant transaction the statements run in
 // order and the first error aborts the transaction (the caller rolls back).
 func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
 	rec := &execRecorder{}
@@ -40,14 +40,21 @@ func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Querie
 		stmts = append(stmts, prepared{sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats})
 	}
 	b := &pgconn.Batch{}
+	withSuffix := false
 	if d.pending() {
 		for _, p := range d.prefix {
 			b.ExecParams(p, nil, nil, nil, nil)
 		}
 		d.sent = true
+		withSuffix = true
 	}
 	for _, st := range stmts {
 		b.ExecPrepared(st.name, st.values, st.paramFormats, st.rsFormats)
+	}
+	if withSuffix {
+		for _, s := range d.suffix {
+			b.ExecParams(s, nil, nil, nil, nil)
+		}
 	}
 	results, err := d.conn.PgConn().ExecBatch(ctx, b).ReadAll()
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +229,12 @@ func TestRLS04_CrossTenantWrites_AffectNothing_AndInsertsAreRefused(t *testing.T
 		_, err := tx.Exec(ctx, "UPDATE sessions SET account_id = $1 WHERE id = $2", b.account, a.session)
 		return err
 	})
-	if !errors.As(err, &pg) || pg.Code != "42501" {
+	switch {
+	case db.Citus && errors.As(err, &pg) && pg.Code == "0A000" && strings.Contains(pg.Message, "partition value"):
+		// Citus variant: account_id is the distribution column, which
+		// Citus refuses to change at all, before row-level security
+		// would refuse the new value.
+	case !errors.As(err, &pg) || pg.Code != "42501":
 		t.Fatalf("moving A's row to B: %v, want a row-level security violation", err)
 	}
 }
@@ -325,13 +331,17 @@ func TestRLS06_DefinerFunctions_OwnedByNonBypassRole_WithSearchPath(t *testing.T
 	if n == 0 {
 		t.Fatal("no SECURITY DEFINER functions found")
 	}
-	var views int
-	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE n.nspname = 'public' AND c.relkind = 'v' AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)`).Scan(&views); err != nil {
+	// Our views, not an extension's: Citus puts citus_tables and
+	// citus_schemas into public (catalog views of the extension; they
+	// read no table of ours: TestRLS06_CitusViews_ReadNoTableOfOurs).
+	var views []string
+	if err := admin.QueryRow(context.Background(), `SELECT coalesce(array_agg(c.relname::text), '{}') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind = 'v' AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
+		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`).Scan(&views); err != nil {
 		t.Fatal(err)
 	}
-	if views != 0 {
-		t.Errorf("%d views without security_invoker", views)
+	if len(views) != 0 {
+		t.Errorf("views without security_invoker: %v", views)
 	}
 }
 
@@ -376,10 +386,12 @@ func TestPreTenantLookups_ReturnOnlyWhatIsNeeded(t *testing.T) {
 }
 
 // RLS-06 for the definer functions of migrations/00002: each is owned by
-// its narrow role (the janitor can neither log in nor bypass RLS), pins
-// search_path and is not executable by PUBLIC.
+// its narrow role (the janitor can neither log in nor bypass RLS; on Citus
+// it logs in, see TestRLS06_CIT04_OnlyTheRuntimeRoleAndDefinerOwnersLogIn),
+// pins search_path and is not executable by PUBLIC.
 func TestRLS06_Migration00002_DefinerFunctionsAreNarrow(t *testing.T) {
-	admin := pgtest.Shared(t).Admin(t)
+	db := pgtest.Shared(t)
+	admin := db.Admin(t)
 	ctx := context.Background()
 	for fn, owner := range map[string]string{
 		"auth_password_reset_account": "sessiond_definer",
@@ -393,8 +405,8 @@ func TestRLS06_Migration00002_DefinerFunctionsAreNarrow(t *testing.T) {
 			Scan(&gotOwner, &super, &bypass, &login, &config); err != nil {
 			t.Fatalf("%s: %v", fn, err)
 		}
-		if gotOwner != owner || super || bypass || login {
-			t.Errorf("%s owned by %s (super=%v bypassrls=%v login=%v), want %s without privileges", fn, gotOwner, super, bypass, login, owner)
+		if gotOwner != owner || super || bypass || login != db.Citus {
+			t.Errorf("%s owned by %s (super=%v bypassrls=%v login=%v), want %s without privileges (login on Citus only: %v)", fn, gotOwner, super, bypass, login, owner, db.Citus)
 		}
 		if len(config) == 0 || config[0] != "search_path=pg_catalog, pg_temp" {
 			t.Errorf("%s config %v: search_path not pinned", fn, config)
@@ -413,6 +425,104 @@ func TestRLS06_Migration00002_DefinerFunctionsAreNarrow(t *testing.T) {
 	}
 	if !rls || !force {
 		t.Errorf("password_reset_tokens: RLS enabled=%v forced=%v", rls, force)
+	}
+}
+
+// RLS-06 on Citus (docs/security-checklist.md, CIT-04): the roles of the
+// service that can log in are the runtime role and, only where the
+// database is distributed, the owners of the SECURITY DEFINER functions
+// (Citus connects to the workers as a definer function's owner;
+// migrations/citus/distribute.sql grants it). Why that is safe: they stay
+// without superuser, BYPASSRLS, CREATEDB, CREATEROLE or role membership,
+// own no table, and hold only the narrow grants of their functions, so
+// logging in as one gives no more than calling its functions; pg_hba.conf
+// admits them only on the workers, only from the coordinator (README
+// "Scaling out on Citus", worker authentication).
+func TestRLS06_CIT04_OnlyTheRuntimeRoleAndDefinerOwnersLogIn(t *testing.T) {
+	db := pgtest.Shared(t)
+	admin := db.Admin(t)
+	ctx := context.Background()
+	owners, err := definerOwners(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := admin.Query(ctx, `
+		SELECT r.rolname, r.rolcanlogin, r.rolsuper OR r.rolbypassrls OR r.rolcreatedb OR r.rolcreaterole OR r.rolreplication,
+		       EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid),
+		       (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid AND c.relkind IN ('r', 'p', 'v', 'm'))
+		FROM pg_roles r WHERE r.rolname LIKE 'sessiond\_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var role string
+		var login, privileged, member bool
+		var owned int
+		if err := rows.Scan(&role, &login, &privileged, &member, &owned); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		_, owner := owners[role]
+		if want := role == "sessiond_app" || (db.Citus && owner); login != want {
+			t.Errorf("%s: login=%v, want %v (definer owner=%v, distributed=%v)", role, login, want, owner, db.Citus)
+		}
+		if privileged || member || owned != 0 {
+			t.Errorf("%s: privileged=%v member of a role=%v owns %d relations", role, privileged, member, owned)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen < 4 || len(owners) < 3 {
+		t.Fatalf("%d sessiond roles, definer owners %v: is the catalog query wrong?", seen, owners)
+	}
+}
+
+// Citus's own views in public (citus_tables, citus_schemas) are the
+// extension's, not ours, so RLS-06's check of our views leaves them out;
+// what RLS-06 guards against, a view that shows tenant rows past row-level
+// security, cannot come from them: they read no table of ours, only
+// catalogs (names, distribution columns, shard counts, sizes).
+func TestRLS06_CitusViews_ReadNoTableOfOurs(t *testing.T) {
+	db := pgtest.Shared(t)
+	if !db.Citus {
+		t.Skip("Citus only: on plain PostgreSQL no extension has views in public")
+	}
+	rows, err := db.Admin(t).Query(context.Background(), `
+		SELECT v.relname, coalesce(array_agg(DISTINCT d.refobjid::regclass::text)
+		         FILTER (WHERE d.refobjid <> v.oid AND rn.nspname = 'public'), '{}')
+		FROM pg_class v
+		JOIN pg_namespace n ON n.oid = v.relnamespace
+		JOIN pg_rewrite r ON r.ev_class = v.oid
+		LEFT JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
+		LEFT JOIN pg_class rc ON rc.oid = d.refobjid
+		LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+		WHERE n.nspname = 'public' AND v.relkind = 'v'
+		  AND EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_class'::regclass AND e.objid = v.oid AND e.deptype = 'e')
+		GROUP BY v.relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var seen []string
+	for rows.Next() {
+		var view string
+		var reads []string
+		if err := rows.Scan(&view, &reads); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, view)
+		if len(reads) != 0 {
+			t.Errorf("extension view %s reads tables of public: %v", view, reads)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(seen, "citus_tables") {
+		t.Fatalf("extension views in public: %v; want citus_tables among them (is the query wrong?)", seen)
 	}
 }
 

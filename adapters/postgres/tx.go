@@ -18,11 +18,15 @@ import (
 )
 
 // setLocalTenant is the statement that scopes a transaction to one tenant.
+// It is always sent inside an explicit transaction block (after BEGIN):
+// PostgreSQL warns about a SET LOCAL outside one, and Citus forwards SET
+// LOCAL to the workers only inside one (with citus.propagate_set_commands
+// = 'local', migrations/citus/distribute.sql), so without BEGIN the
+// workers, which hold the rows, would see no tenant
+// (docs/security-checklist.md, CIT-02).
 //
-// SECURITY: SET LOCAL lasts until the end of the transaction (explicit, or
-// the implicit one of a pipelined batch, which ends at its Sync), so a
-// pooled connection can never carry one tenant's scope into another
-// request. Row-level security policies read the setting as
+// SECURITY: SET LOCAL lasts until the end of the transaction, so a pooled
+// connection can never carry one tenant's scope into another request. Row-level security policies read the setting as
 //
 //	NULLIF(current_setting('app.account_id', true), '')::uuid
 //
@@ -40,23 +44,24 @@ func setLocalTenant(accountID uuid.UUID) string {
 const beginReadCommitted = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 // prefixedDB is a dbsqlc.DBTX over one connection that sends some
-// statements ahead of a query in the same round trip: a pgconn batch
-// (extended protocol, one Sync) of the prefix and the query, the query as a
-// prepared statement. Prepared statements are named after their SQL and
-// prepared once per connection (pgx keeps them), so after warm-up every
-// call is exactly one round trip.
+// statements ahead of a query (and, for oneShot, after it) in the same
+// round trip: a pgconn batch (extended protocol, one Sync) of the prefix,
+// the query and the suffix, the query as a prepared statement. Prepared
+// statements are named after their SQL and prepared once per connection
+// (pgx keeps them), so after warm-up every call is exactly one round trip.
 //
 // Two uses:
-//   - oneShot: prefix = [SET LOCAL tenant] before every query; each query is
-//     then its own implicit transaction, scoped to the tenant (the refresh
-//     fast path, /auth/me);
+//   - oneShot: prefix = [BEGIN, SET LOCAL tenant], suffix = [COMMIT] around
+//     every query; each query is then its own transaction block, scoped to
+//     the tenant (the refresh fast path, /auth/me, the device list);
 //   - tenant transactions: prefix = [BEGIN, SET LOCAL tenant (, the
 //     caller's liveness check)] before the first query only; later queries
-//     run plainly inside the open transaction.
+//     run plainly inside the open transaction, and the caller commits.
 type prefixedDB struct {
 	conn   *pgx.Conn
 	prefix []string
-	once   bool // send the prefix with the first query only
+	suffix []string // sent after the query whenever the prefix is
+	once   bool     // send the prefix with the first query only
 	sent   bool
 }
 
@@ -91,14 +96,23 @@ func (d *prefixedDB) send(ctx context.Context, sql string, args []any) (*pgconn.
 	}
 	b := &pgconn.Batch{}
 	n := 0
+	withSuffix := false
 	if d.pending() {
 		for _, p := range d.prefix {
 			b.ExecParams(p, nil, nil, nil, nil)
 		}
 		n = len(d.prefix)
 		d.sent = true
+		withSuffix = true
 	}
 	b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	if withSuffix {
+		// Read by the caller's Close of the query's result (the batch's
+		// MultiResultReader reads to the end and reports a failed COMMIT).
+		for _, s := range d.suffix {
+			b.ExecParams(s, nil, nil, nil, nil)
+		}
+	}
 	mrr := d.conn.PgConn().ExecBatch(ctx, b)
 	for range n {
 		if !mrr.NextResult() {
@@ -271,18 +285,23 @@ func (s *Store) runTenantTx(ctx context.Context, accountID uuid.UUID, first func
 	})
 }
 
-// oneShot runs fn with queries that each run in their own implicit
-// transaction scoped to accountID, each one round trip (see prefixedDB).
+// oneShot runs fn with queries that each run in their own transaction
+// block scoped to accountID, each one round trip: BEGIN, SET LOCAL, the
+// query and COMMIT in one pipelined batch (see prefixedDB).
 func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbsqlc.Queries) error) error {
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant statement without a tenant")
 	}
-	conn, err := s.pool.Acquire(ctx)
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
-	return fn(dbsqlc.New(&prefixedDB{conn: conn.Conn(), prefix: []string{setLocalTenant(accountID)}}))
+	// Release destroys a connection left inside a transaction; roll back
+	// first (a failed query skips the batch's COMMIT) to keep it.
+	defer pc.Release()
+	conn := pc.Conn()
+	defer rollback(conn)
+	return fn(dbsqlc.New(&prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}}))
 }
 
 // inTenantTx runs fn inside one tenant-scoped transaction: commit on nil,

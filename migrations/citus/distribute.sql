@@ -1,5 +1,5 @@
 -- Turns a database migrated by `sessiond migrate` into one distributed by
--- tenant on Citus (issue 14; README "Scaling out on Citus").
+-- tenant on Citus (README "Scaling out on Citus").
 --
 -- Run once, as a superuser, on the coordinator, after the workers have been
 -- added (citus_add_node) and every migration has been applied:
@@ -81,16 +81,21 @@ $$;
 ALTER ROLE sessiond_app SET citus.propagate_set_commands = 'local';
 
 -- (4) Inside a SECURITY DEFINER function Citus opens its worker connections
--- as the function's owner: sessiond_definer (the pre-tenant lookups) and
--- sessiond_janitor (the purge) must be able to log in on the workers.
--- Citus propagates ALTER ROLE to every node, the coordinator included, so
--- pg_hba.conf must do the narrowing (README "Scaling out on Citus"):
--- workers accept these two roles only from the coordinator, over TLS, with
--- scram-sha-256 or a client certificate; the coordinator rejects them.
--- Their credentials go into pg_dist_authinfo (superuser-only), never into
--- this file.
+-- as the function's owner, so every owner of one must be able to log in on
+-- the workers: sessiond_definer (the pre-tenant lookups), sessiond_janitor
+-- (the purge) and sessiond_throttler (the brute-force counter and its
+-- purge). adapters/postgres/distribution_rules_test.go checks that this
+-- list names every owner the migrations create, and the check at the end
+-- of this script stops on one that cannot log in. Citus propagates ALTER
+-- ROLE to every node, the coordinator included, so pg_hba.conf must do the
+-- narrowing (README "Scaling out on Citus", worker authentication; the
+-- rule of docs/security-checklist.md RLS-06 on Citus): workers accept these
+-- roles only from the coordinator, over TLS, with scram-sha-256 or a
+-- client certificate; the coordinator rejects them. Their credentials go
+-- into pg_dist_authinfo (superuser-only), never into this file.
 ALTER ROLE sessiond_definer LOGIN;
 ALTER ROLE sessiond_janitor LOGIN;
+ALTER ROLE sessiond_throttler LOGIN;
 
 -- Grants and row-level security on the shards. create_distributed_table
 -- carries the table's privileges and policies to its shards; restating the
@@ -142,6 +147,20 @@ BEGIN
     LOOP
         RAISE EXCEPTION 'shard % of % lacks a column grant of the definer or janitor role: %',
             r.shardid, r.tbl, r.result;
+    END LOOP;
+    -- (4) Every owner of a SECURITY DEFINER function can log in (on the
+    -- workers; pg_hba.conf narrows where).
+    FOR r IN
+        SELECT p.oid::regprocedure AS fn, o.rolname
+        FROM pg_proc p
+        JOIN pg_namespace n ON n.oid = p.pronamespace
+        JOIN pg_roles o ON o.oid = p.proowner
+        WHERE n.nspname = 'public' AND p.prosecdef AND NOT o.rolcanlogin
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d -- not Citus's own
+                          WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        RAISE EXCEPTION 'role % owns SECURITY DEFINER function % but cannot log in: Citus connects to the workers as it (add its ALTER ROLE … LOGIN above)',
+            r.rolname, r.fn;
     END LOOP;
 END
 $$;

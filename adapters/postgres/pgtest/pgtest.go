@@ -2,19 +2,33 @@
 // connections as the production runtime role. The database cluster comes
 // from TEST_DATABASE_URL (a superuser URL), which `make test` sets after
 // starting a throwaway cluster.
+//
+// With TEST_CITUS_WORKERS set as well (`make test-citus`: TEST_DATABASE_URL
+// is then a Citus coordinator and TEST_CITUS_WORKERS its two workers,
+// host:port,host:port), every database is distributed the way production
+// is (README "Scaling out on Citus"): created on every node, the citus
+// extension on each, the workers added, migrated on the coordinator, then
+// migrations/citus/distribute.sql.
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +43,9 @@ type DB struct {
 	AdminURL string
 	// AppURL connects as sessiond_app, the runtime role.
 	AppURL string
+	// Citus: the database is distributed on a Citus cluster
+	// (distribute.sql ran), not a single PostgreSQL node.
+	Citus bool
 }
 
 var (
@@ -48,31 +65,244 @@ func Shared(t testing.TB) *DB {
 	return shared
 }
 
-// Fresh creates and migrates a new database. It is left for the cluster's
-// teardown (make test removes the whole cluster).
+// Citus reports whether the tests run on a Citus cluster (make
+// test-citus), where Fresh and Shared databases are distributed.
+func Citus() bool { return os.Getenv("TEST_CITUS_WORKERS") != "" }
+
+// LockWaiters counts the backends of conn's database that wait on a lock
+// while running a query that contains text ("": any) for a client whose
+// application_name is app ("": any). On Citus the rows, and so the row
+// locks, live on the workers, where the backends that wait serve the
+// coordinator's backend, which waits on the network: the variant reads
+// citus_stat_activity, whose global_pid ties each worker backend to the
+// coordinator backend (its client, its query).
+func LockWaiters(ctx context.Context, conn *pgx.Conn, text, app string) (int, error) {
+	q := `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock'
+		  AND position($1 in query) > 0 AND ($2 = '' OR application_name = $2)`
+	if Citus() {
+		q = `SELECT count(DISTINCT w.global_pid) FROM citus_stat_activity w
+			JOIN citus_stat_activity c ON c.global_pid = w.global_pid AND NOT c.is_worker_query
+			WHERE w.wait_event_type = 'Lock' AND c.datname = current_database()
+			  AND position($1 in c.query) > 0 AND ($2 = '' OR c.application_name = $2)`
+	}
+	var n int
+	err := conn.QueryRow(ctx, q, text, app).Scan(&n)
+	return n, err
+}
+
+// FreshPlain creates and migrates a new database that is not distributed,
+// on Citus too (where it is a database of the coordinator without the
+// extension): for tests of the schema as the migrations leave it, which
+// change it in ways Citus refuses on distributed tables.
+func FreshPlain(t testing.TB) *DB {
+	t.Helper()
+	return fresh(t, false)
+}
+
+// Fresh creates and migrates a new database (on Citus: distributed). It is
+// left for the cluster's teardown (make test removes the whole cluster).
 func Fresh(t testing.TB) *DB {
+	t.Helper()
+	return fresh(t, Citus())
+}
+
+func fresh(t testing.TB, citus bool) *DB {
 	t.Helper()
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
 		t.Fatal("TEST_DATABASE_URL is not set: run the tests with `make test`, which starts a throwaway PostgreSQL cluster")
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to test cluster: %v", err)
-	}
-	defer conn.Close(ctx)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	db := &DB{Name: name, AdminURL: withDB(t, base, name, ""), AppURL: withDB(t, base, name, "sessiond_app"), Citus: citus}
+	start := time.Now()
+	if db.Citus {
+		if err := citusDatabase(ctx, base, name); err != nil {
+			t.Fatalf("citus database %s: %v", name, err)
+		}
+	} else if err := createDatabase(ctx, base, name); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
-	db := &DB{Name: name, AdminURL: withDB(t, base, name, ""), AppURL: withDB(t, base, name, "sessiond_app")}
 	if err := postgres.Migrate(ctx, db.AdminURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
+	if db.Citus {
+		if err := Distribute(ctx, db.AdminURL); err != nil {
+			t.Fatalf("distribute %s: %v", name, err)
+		}
+		t.Logf("pgtest: distributed database %s ready in %v", name, time.Since(start).Round(time.Millisecond))
+	}
 	return db
+}
+
+func createDatabase(ctx context.Context, serverURL, name string) error {
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redact(serverURL), err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+func execOn(ctx context.Context, dsn string, sqls ...string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", redact(dsn), err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range sqls {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return fmt.Errorf("%s on %s: %w", s, redact(dsn), err)
+		}
+	}
+	return nil
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(bad URL)"
+	}
+	return u.Redacted()
+}
+
+// Workers returns the Citus workers' addresses (host:port), none when the
+// suite runs on plain PostgreSQL.
+func Workers() []string {
+	v := os.Getenv("TEST_CITUS_WORKERS")
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// WorkerURL is serverURL (a superuser URL) pointed at one worker and
+// database.
+func WorkerURL(t testing.TB, serverURL, worker, name string) string {
+	t.Helper()
+	u, err := workerURL(serverURL, worker, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func workerURL(serverURL, worker, name string) (string, error) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", err
+	}
+	u.Host = worker
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// citusDatabase makes database name on every node and joins the nodes
+// (README "Scaling out on Citus", step 1): the database and the citus
+// extension on each worker first (citus_add_node expects both there), then
+// on the coordinator, which learns its own address and adds the workers.
+func citusDatabase(ctx context.Context, coordinatorURL, name string) error {
+	workers := Workers()
+	errs := make([]error, len(workers))
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		wg.Go(func() {
+			server, err := workerURL(coordinatorURL, w, "postgres")
+			if err == nil {
+				err = createDatabase(ctx, server, name)
+			}
+			if err == nil {
+				var dbURL string
+				if dbURL, err = workerURL(coordinatorURL, w, name); err == nil {
+					err = execOn(ctx, dbURL, "CREATE EXTENSION citus")
+				}
+			}
+			errs[i] = err
+		})
+	}
+	if err := createDatabase(ctx, coordinatorURL, name); err != nil {
+		return err
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	u, err := url.Parse(coordinatorURL)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return fmt.Errorf("coordinator address %q: %w", u.Host, err)
+	}
+	sqls := []string{"CREATE EXTENSION citus",
+		fmt.Sprintf("SELECT citus_set_coordinator_host(%s, %s)", quote(host), port)}
+	for _, w := range workers {
+		wh, wp, err := net.SplitHostPort(w)
+		if err != nil {
+			return fmt.Errorf("TEST_CITUS_WORKERS: %q: %w", w, err)
+		}
+		sqls = append(sqls, fmt.Sprintf("SELECT citus_add_node(%s, %s)", quote(wh), wp))
+	}
+	dbURL, _ := workerURL(coordinatorURL, u.Host, name)
+	return execOn(ctx, dbURL, sqls...)
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Distribute runs migrations/citus/distribute.sql on a migrated database
+// of the coordinator, with psql, as the README tells an operator to.
+func Distribute(ctx context.Context, adminURL string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	psql, err := psqlPath()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", adminURL,
+		"-f", filepath.Join(root, "migrations", "citus", "distribute.sql"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("psql -f distribute.sql: %w\n%s", err, out.String())
+	}
+	return nil
+}
+
+// RepoRoot is the directory of go.mod, above the test's working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// psqlPath finds psql: on PATH, else beside the server binaries (Debian).
+func psqlPath() (string, error) {
+	if p, err := exec.LookPath("psql"); err == nil {
+		return p, nil
+	}
+	m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/psql")
+	if len(m) > 0 {
+		return m[len(m)-1], nil
+	}
+	return "", errors.New("psql not found (on PATH or in /usr/lib/postgresql/*/bin)")
 }
 
 func withDB(t testing.TB, base, name, user string) string {
