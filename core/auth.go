@@ -133,9 +133,9 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 			return err // session_limit.go: user lock, still active, session limit
 		}
 		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
-		sess.TokenExpiresAt = now.Add(sess.Snapshot.Idle())
-		sess.IdleExpiresAt = sess.TokenExpiresAt
 		sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
+		sess.TokenExpiresAt = IdleDeadline(now.Add(sess.Snapshot.Idle()), sess.AbsoluteExpiresAt)
+		sess.IdleExpiresAt = sess.TokenExpiresAt
 		if newHash != "" {
 			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
 				return err

@@ -93,7 +93,7 @@ func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, i
 	}
 	return TokenPair{
 		IssuedAt: now, AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
-		IdleExpiresAt: idleExp, AbsoluteExpiresAt: absExp,
+		IdleExpiresAt: IdleDeadline(idleExp, absExp), AbsoluteExpiresAt: absExp,
 	}, nil
 }
 
