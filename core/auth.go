@@ -202,20 +202,28 @@ func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Prin
 }
 
 // Logout ends the caller's current session and, when a refresh token of
-// the same user is given, that token's session too. Idempotent.
+// the caller's is given, that token's session too. A given refresh token
+// that is not the caller's — another user's or tenant's, or one that does
+// not verify — is ignored: the caller's own session ends all the same,
+// and the audit row of that logout says a token was ignored (REV-06,
+// docs/security-checklist.md). Signing out never fails because of a token
+// mix-up, which would leave the caller signed in believing they are not;
+// another user's session is not the caller's to end. Idempotent.
 func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, client Client) error {
 	ids := []uuid.UUID{p.SessionID}
+	ignored := false
 	if rawRefresh != "" {
 		rc, err := s.tokens.VerifyRefresh(rawRefresh)
-		if err != nil {
-			return err
-		}
-		if rc.Subject != p.UserID || (rc.AccountID != uuid.Nil && rc.AccountID != p.AccountID) {
-			return Errorf(CodeInvalidRefreshToken, "refresh token does not belong to the caller")
-		}
-		if rc.SessionID != p.SessionID {
+		switch {
+		case err != nil, rc.Subject != p.UserID, rc.AccountID != uuid.Nil && rc.AccountID != p.AccountID:
+			ignored = true
+		case rc.SessionID != p.SessionID:
 			ids = append(ids, rc.SessionID)
 		}
+	}
+	if ignored {
+		s.log.InfoContext(ctx, "logout: refresh token ignored", "reason", "not_the_callers",
+			"account_id", p.AccountID, "user_id", p.UserID, "session_id", p.SessionID)
 	}
 	now := s.clock.Now()
 	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
@@ -232,7 +240,11 @@ func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, cl
 				return err
 			}
 			if changed {
-				if err := tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogout, "session", id.String(), nil, client, now)); err != nil {
+				var details map[string]any
+				if ignored && id == p.SessionID {
+					details = map[string]any{"foreign_refresh_ignored": true}
+				}
+				if err := tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogout, "session", id.String(), details, client, now)); err != nil {
 					return err
 				}
 			}

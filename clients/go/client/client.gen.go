@@ -1463,7 +1463,11 @@ type ClientInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -1478,7 +1482,11 @@ type ClientInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -2306,7 +2314,11 @@ func (c *Client) LoginJson(ctx context.Context, params *LoginJsonParams, body Lo
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -2331,7 +2343,11 @@ func (c *Client) LogoutWithBody(ctx context.Context, params *LogoutParams, conte
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -4299,7 +4315,11 @@ type ClientWithResponsesInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -4314,7 +4334,11 @@ type ClientWithResponsesInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -7525,7 +7549,11 @@ func (c *ClientWithResponses) LoginJsonWithResponse(ctx context.Context, params 
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -7546,7 +7574,11 @@ func (c *ClientWithResponses) LogoutWithBodyWithResponse(ctx context.Context, pa
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
