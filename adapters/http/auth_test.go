@@ -222,7 +222,7 @@ func TestSES03_DatabaseHoldsNoRawTokens(t *testing.T) {
 
 func TestPlatformEndpoints_AtTheRoot(t *testing.T) {
 	h := newHarness(t)
-	for _, p := range []string{"/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.yaml", "/metrics"} {
+	for _, p := range []string{"/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.yaml"} {
 		res := h.do(t, req{method: "GET", path: p})
 		if res.Status != http.StatusOK {
 			t.Errorf("GET %s: %d", p, res.Status)

@@ -28,7 +28,9 @@ type Config struct {
 	// (jose.VerifyCache); 0 disables it.
 	AccessTokenCacheSize int
 	HTTPAddr             string
-	MetricsAddr          string
+	// MetricsAddr is the metrics listener's address; "" when METRICS_ADDR
+	// is "off" (no listener).
+	MetricsAddr string
 	// PprofAddr serves net/http/pprof on a loopback address; "" (the
 	// default) serves nothing.
 	PprofAddr        string
@@ -75,6 +77,12 @@ type TokenSettings struct {
 	Generate                             bool
 }
 
+// DefaultMetricsAddr is where /metrics is served unless METRICS_ADDR says
+// otherwise: loopback only, so metrics are private by default (MET-01);
+// scrape them from the host, or set METRICS_ADDR to an address the
+// scraper reaches.
+const DefaultMetricsAddr = "127.0.0.1:9090"
+
 func loadConfig() (Config, error) {
 	var errs []string
 	env := func(k, def string) string {
@@ -114,7 +122,7 @@ func loadConfig() (Config, error) {
 		DBStatementTimeout: duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
 		DBAcquireTimeout:   duration("DB_ACQUIRE_TIMEOUT", 5*time.Second),
 		HTTPAddr:           env("HTTP_ADDR", ":8080"),
-		MetricsAddr:        env("METRICS_ADDR", ""),
+		MetricsAddr:        env("METRICS_ADDR", DefaultMetricsAddr),
 		PprofAddr:          env("PPROF_ADDR", ""),
 		ShutdownTimeout:    duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		DevMode:            boolean("DEV_MODE", false),
@@ -188,7 +196,11 @@ func loadConfig() (Config, error) {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, "SHUTDOWN_TIMEOUT: must be positive")
 	}
-	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true)}
+	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true),
+		MetricsOnAPI: boolean("METRICS_ON_API_LISTENER", false)}
+	if strings.EqualFold(c.MetricsAddr, "off") {
+		c.MetricsAddr = ""
+	}
 	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {

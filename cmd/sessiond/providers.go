@@ -96,7 +96,6 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 	if c.RateLimitEnabled {
 		hc.Limits = rateLimits(c.RateLimits)
 	}
-	hc.MetricsSeparate = c.MetricsAddr != ""
 	api, err := httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hc, log)
 	if err != nil {
 		return nil, err

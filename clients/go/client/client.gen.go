@@ -1702,10 +1702,10 @@ type ClientInterface interface {
 
 	// GetMetrics Prometheus metrics
 	//
-	// Metrics in the Prometheus text exposition format. When the server is
-	// configured with a separate metrics listener (`METRICS_ADDR`), they are
-	// served there only, and this path answers `404 not_found` on the API
-	// listener.
+	// Metrics in the Prometheus text exposition format, served on the metrics
+	// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+	// On the API listener this path answers `404 not_found` unless the
+	// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2703,10 +2703,10 @@ func (c *Client) GetHealthz(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetMetrics Prometheus metrics
 //
-// Metrics in the Prometheus text exposition format. When the server is
-// configured with a separate metrics listener (`METRICS_ADDR`), they are
-// served there only, and this path answers `404 not_found` on the API
-// listener.
+// Metrics in the Prometheus text exposition format, served on the metrics
+// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+// On the API listener this path answers `404 not_found` unless the
+// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4564,10 +4564,10 @@ type ClientWithResponsesInterface interface {
 
 	// GetMetricsWithResponse Prometheus metrics
 	//
-	// Metrics in the Prometheus text exposition format. When the server is
-	// configured with a separate metrics listener (`METRICS_ADDR`), they are
-	// served there only, and this path answers `404 not_found` on the API
-	// listener.
+	// Metrics in the Prometheus text exposition format, served on the metrics
+	// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+	// On the API listener this path answers `404 not_found` unless the
+	// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7923,10 +7923,10 @@ func (c *ClientWithResponses) GetHealthzWithResponse(ctx context.Context, reqEdi
 
 // GetMetricsWithResponse Prometheus metrics
 //
-// Metrics in the Prometheus text exposition format. When the server is
-// configured with a separate metrics listener (`METRICS_ADDR`), they are
-// served there only, and this path answers `404 not_found` on the API
-// listener.
+// Metrics in the Prometheus text exposition format, served on the metrics
+// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+// On the API listener this path answers `404 not_found` unless the
+// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
