@@ -94,20 +94,20 @@ func cookieTransport(v *api.SessionTransport) bool { return v != nil && *v == ap
 
 // LoginJson signs in with a JSON body.
 func (s *Server) LoginJson(ctx context.Context, req api.LoginJsonRequestObject) (api.LoginJsonResponseObject, error) {
-	p, err := s.svc.Login(ctx, req.Body.Email, req.Body.Password, requestFrom(ctx).client)
+	t, err := s.signIn(ctx, req.Body.Email, req.Body.Password, req.Params.XSessionTransport)
 	if err != nil {
 		return nil, err
 	}
-	return s.tokenResponse(p, cookieTransport(req.Params.XSessionTransport), ""), nil
+	return t, nil
 }
 
 // LoginForm signs in with the OAuth2 password form.
 func (s *Server) LoginForm(ctx context.Context, req api.LoginFormRequestObject) (api.LoginFormResponseObject, error) {
-	p, err := s.svc.Login(ctx, req.Body.Username, req.Body.Password, requestFrom(ctx).client)
+	t, err := s.signIn(ctx, req.Body.Username, req.Body.Password, req.Params.XSessionTransport)
 	if err != nil {
 		return nil, err
 	}
-	return s.tokenResponse(p, cookieTransport(req.Params.XSessionTransport), ""), nil
+	return t, nil
 }
 
 // RefreshToken rotates the refresh token taken from, in order, the

@@ -68,7 +68,6 @@ type RateLimitSettings struct {
 	RefreshPerIPPerMinute int
 	RegisterPerIPPerHour  int
 	ResetPerIPPerHour     int
-	ResetPerEmailPerHour  int
 }
 
 // TokenSettings groups what the token codec needs.
@@ -141,12 +140,11 @@ func loadConfig() (Config, error) {
 		RefreshPerIPPerMinute: integer("RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE", 120),
 		RegisterPerIPPerHour:  integer("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", 20),
 		ResetPerIPPerHour:     integer("RATE_LIMIT_RESET_PER_IP_PER_HOUR", 20),
-		ResetPerEmailPerHour:  integer("RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR", 5),
 	}
 	for name, v := range map[string]int{
 		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE":   c.RateLimits.LoginPerIPPerMinute,
 		"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE": c.RateLimits.RefreshPerIPPerMinute, "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR": c.RateLimits.RegisterPerIPPerHour,
-		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour, "RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR": c.RateLimits.ResetPerEmailPerHour,
+		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour,
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Sprintf("%s must be positive (disable limits with RATE_LIMIT_ENABLED=false)", name))
@@ -178,9 +176,25 @@ func loadConfig() (Config, error) {
 			MaxDelay:  duration("LOGIN_THROTTLE_MAX_DELAY", d.Throttle.MaxDelay),
 			Window:    duration("LOGIN_THROTTLE_WINDOW", d.Throttle.Window),
 		},
+		DeviceTTL: duration("LOGIN_DEVICE_TTL", d.DeviceTTL),
+		ResetMail: core.ThrottleRule{
+			Threshold: 1,
+			BaseDelay: duration("PASSWORD_RESET_MAIL_INTERVAL", d.ResetMail.BaseDelay),
+			MaxDelay:  duration("PASSWORD_RESET_MAIL_MAX_INTERVAL", d.ResetMail.MaxDelay),
+		},
 	}
+	// The mail rate's streak is forgotten after an hour without a mail, or
+	// four of its longest intervals when that is longer.
+	c.Core.ResetMail.Window = max(time.Hour, 4*c.Core.ResetMail.MaxDelay)
 	if err := c.Core.Throttle.Validate(); err != nil {
 		errs = append(errs, "LOGIN_THROTTLE_*: "+err.Error()+" (LOGIN_THROTTLE_THRESHOLD=0 turns it off)")
+	}
+	if c.Core.DeviceTTL <= 0 {
+		errs = append(errs, "LOGIN_DEVICE_TTL: must be positive")
+	}
+	if m := c.Core.ResetMail; m.BaseDelay < time.Second || m.MaxDelay < m.BaseDelay || m.MaxDelay > c.Core.ResetTokenTTL {
+		errs = append(errs, "PASSWORD_RESET_MAIL_INTERVAL, PASSWORD_RESET_MAIL_MAX_INTERVAL: want 1s ≤ interval ≤ max interval ≤ PASSWORD_RESET_TTL "+
+			"(so that the newest mail always holds a token that still works)")
 	}
 	// Whole milliseconds: statement_timeout is set in ms; below 100 ms
 	// ordinary statements would fail under load.

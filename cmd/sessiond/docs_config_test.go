@@ -1,8 +1,11 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/sessiond/sessiond/adapters/mailer"
 )
 
 func TestConfig_DocsEnabled_DefaultsOn_AndIsValidated(t *testing.T) {
@@ -64,5 +67,19 @@ func TestConfig_MET01_MetricsPrivateByDefault_LoopbackListener(t *testing.T) {
 	t.Setenv("METRICS_ON_API_LISTENER", "maybe")
 	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "METRICS_ON_API_LISTENER") {
 		t.Errorf("METRICS_ON_API_LISTENER=maybe: err = %v", err)
+	}
+}
+
+// LGN-10: production's mailer only queues, whichever mailer is behind it.
+func TestMailer_LGN10_ProductionMailerOnlyQueues(t *testing.T) {
+	for _, smtp := range []mailer.SMTPConfig{{}, {Addr: "127.0.0.1:1", From: "sessiond@example.com"}} {
+		m, cleanup, err := provideMailer(Config{SMTP: smtp}, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.(*mailer.Queue); !ok {
+			t.Errorf("SMTP_ADDR=%q: the mailer is %T, want *mailer.Queue", smtp.Addr, m)
+		}
+		cleanup()
 	}
 }

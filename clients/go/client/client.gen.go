@@ -1362,7 +1362,7 @@ type ClientInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1379,7 +1379,7 @@ type ClientInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1418,6 +1418,16 @@ type ClientInterface interface {
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
 	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -1454,6 +1464,16 @@ type ClientInterface interface {
 	// email is throttled with a growing delay, answered `429 rate_limited`
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
+	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1542,8 +1562,15 @@ type ClientInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; the mail is
+	// only queued), so it cannot be used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1554,8 +1581,15 @@ type ClientInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; the mail is
+	// only queued), so it cannot be used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2173,7 +2207,7 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2200,7 +2234,7 @@ func (c *Client) LoginFormWithBody(ctx context.Context, params *LoginFormParams,
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2249,6 +2283,16 @@ func (c *Client) LoginFormWithFormdataBody(ctx context.Context, params *LoginFor
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
 //
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -2295,6 +2339,16 @@ func (c *Client) LoginJsonWithBody(ctx context.Context, params *LoginJsonParams,
 // email is throttled with a growing delay, answered `429 rate_limited`
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
+//
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2453,8 +2507,15 @@ func (c *Client) ConfirmPasswordReset(ctx context.Context, body ConfirmPasswordR
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; the mail is
+// only queued), so it cannot be used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2475,8 +2536,15 @@ func (c *Client) RequestPasswordResetWithBody(ctx context.Context, contentType s
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; the mail is
+// only queued), so it cannot be used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4214,7 +4282,7 @@ type ClientWithResponsesInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4231,7 +4299,7 @@ type ClientWithResponsesInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4270,6 +4338,16 @@ type ClientWithResponsesInterface interface {
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
 	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -4306,6 +4384,16 @@ type ClientWithResponsesInterface interface {
 	// email is throttled with a growing delay, answered `429 rate_limited`
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
+	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4398,8 +4486,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; the mail is
+	// only queued), so it cannot be used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4410,8 +4505,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; the mail is
+	// only queued), so it cannot be used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7459,7 +7561,7 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7482,7 +7584,7 @@ func (c *ClientWithResponses) LoginFormWithBodyWithResponse(ctx context.Context,
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7527,6 +7629,16 @@ func (c *ClientWithResponses) LoginFormWithFormdataBodyWithResponse(ctx context.
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
 //
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -7569,6 +7681,16 @@ func (c *ClientWithResponses) LoginJsonWithBodyWithResponse(ctx context.Context,
 // email is throttled with a growing delay, answered `429 rate_limited`
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
+//
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7703,8 +7825,15 @@ func (c *ClientWithResponses) ConfirmPasswordResetWithResponse(ctx context.Conte
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; the mail is
+// only queued), so it cannot be used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7721,8 +7850,15 @@ func (c *ClientWithResponses) RequestPasswordResetWithBodyWithResponse(ctx conte
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; the mail is
+// only queued), so it cannot be used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
