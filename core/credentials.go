@@ -132,18 +132,20 @@ func (s *Service) changePasswordRefused(ctx context.Context, p Principal, keys [
 
 // RequestPasswordReset sends a single-use, expiring reset token to the
 // address when it belongs to an active user. It returns nil whether or not
-// it does, and does the same work either way (LGN-10): the lookup, the
-// token's generation and hashing, and one transaction in one round trip
-// that counts the request on the address's mail rate and — for an active
-// user only — stores the token and its audit event. The mail is handed to
-// the Mailer, which only queues it, after that; a mail that cannot be
-// handed over is logged, not reported.
+// it does, and the request itself does the same work either way (LGN-10):
+// the lookup, a token's generation and hashing, and one transaction in one
+// round trip that counts the request on the address's mail rate. What only
+// a known address needs — storing the token and the request's audit event
+// (one tenant transaction), then the mail — is deferred to the Mailer
+// when it is a Deferrer (production's mailer.Queue), so it runs after the
+// answer; a failure there is logged, never reported.
 //
 // The address is never refused for asking too often (that locked the
 // owner out of their own reset): instead at most one mail goes out per
 // interval of the mail rate (Config.ResetMail, LGN-11), and a request
-// inside it is answered the same and mails nothing — the owner's inbox
-// already holds a token that still works.
+// inside it is answered the same and mails nothing (its audit event says
+// mailed: false) — the owner's inbox already holds a token that still
+// works.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string, client Client) error {
 	email = NormalizeEmail(email)
 	token := NewResetToken()
@@ -160,33 +162,69 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, client
 	}
 	known := err == nil && lu.Active
 	now := s.clock.Now()
-	rec := ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail}
-	if known {
-		t := PasswordResetToken{Hash: hash, UserID: lu.UserID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL)}
-		e := s.event(lu.AccountID, &lu.UserID, ActionPasswordResetAsked, "user", lu.UserID.String(),
-			map[string]any{"expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}, client, now)
-		rec.AccountID, rec.Token, rec.Audit = lu.AccountID, &t, &e
-	}
-	before, after, err := s.store.RecordResetRequest(ctx, rec)
+	before, after, err := s.store.RecordResetRequest(ctx, ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail})
 	if err != nil {
 		return err
 	}
-	due := s.cfg.ResetMail.counted(before, after, now)
-	switch {
-	case !known:
+	if !known {
 		// Nothing is recorded for a tenant (there may be none).
 		s.log.InfoContext(ctx, "password reset not sent", "reason", "unknown_or_inactive")
-	case !due:
+		return nil
+	}
+	r := resetRequest{user: lu, email: email, token: token, hash: hash, mail: s.cfg.ResetMail.counted(before, after, now),
+		heldUntil: before.LockedUntil, client: client, now: now}
+	if d, ok := s.mailer.(Deferrer); ok {
+		if err := d.Defer(func(ctx context.Context) { s.completeResetRequest(ctx, r) }); err != nil {
+			s.log.ErrorContext(ctx, "password reset request not recorded", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
+		}
+		return nil
+	}
+	s.completeResetRequest(ctx, r)
+	return nil
+}
+
+// resetRequest is a known address's reset request, to be completed.
+type resetRequest struct {
+	user         LoginUser
+	email, token string
+	hash         []byte
+	mail         bool      // the mail rate lets a mail go out
+	heldUntil    time.Time // when mail is held back: until then
+	client       Client
+	now          time.Time
+}
+
+// completeResetRequest stores the token (when a mail goes out) with the
+// request's audit event in one tenant transaction, then hands the mail
+// over. Failures are logged: the requester was answered already.
+func (s *Service) completeResetRequest(ctx context.Context, r resetRequest) {
+	lu := r.user
+	t := PasswordResetToken{Hash: r.hash, UserID: lu.UserID, CreatedAt: r.now, ExpiresAt: r.now.Add(s.cfg.ResetTokenTTL)}
+	details := map[string]any{"mailed": r.mail}
+	if r.mail {
+		details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		if r.mail {
+			if err := tx.PasswordResetTokenCreate(ctx, t); err != nil {
+				return err
+			}
+		}
+		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionPasswordResetAsked, "user", lu.UserID.String(), details, r.client, r.now))
+	})
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "password reset request not recorded", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
+	case !r.mail:
 		s.log.InfoContext(ctx, "password reset not mailed: inside the mail interval", "account_id", lu.AccountID, "user_id", lu.UserID,
-			"next_mail_after", before.LockedUntil)
+			"next_mail_after", r.heldUntil)
 	case s.mailer == nil:
 		s.log.WarnContext(ctx, "password reset not sent: no mailer configured", "account_id", lu.AccountID, "user_id", lu.UserID)
 	default:
-		if err := s.mailer.SendPasswordReset(ctx, email, token, rec.Token.ExpiresAt); err != nil {
+		if err := s.mailer.SendPasswordReset(ctx, r.email, r.token, t.ExpiresAt); err != nil {
 			s.log.ErrorContext(ctx, "password reset mail not accepted", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
 		}
 	}
-	return nil
 }
 
 // ConfirmPasswordReset consumes a reset token and sets the new password.

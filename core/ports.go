@@ -52,13 +52,25 @@ type TokenCodec interface {
 // and must not make the caller wait for the mail: the reset request
 // answers before any mail work is done, so its timing cannot tell a known
 // address from an unknown one (LGN-10). Production wraps every mailer in
-// adapters/mailer.Queue, whose SendPasswordReset only queues.
+// adapters/mailer.Queue, whose SendPasswordReset only queues, and which is
+// a Deferrer too.
 type Mailer interface {
 	// SendPasswordReset hands a password-reset token for the address,
 	// valid until expiresAt, over for delivery. An error means the mail was
 	// not accepted; the caller logs it and tells the user nothing
 	// different.
 	SendPasswordReset(ctx context.Context, to, token string, expiresAt time.Time) error
+}
+
+// Deferrer is implemented by a Mailer that also runs work after the
+// request has been answered (adapters/mailer.Queue, in order with its
+// mail). A password-reset request for a known address defers to it all
+// the work an unknown address does not have — storing the token, its audit
+// event, the mail — so that the request itself does the same database work
+// either way (LGN-10). Without a Deferrer that work runs before the
+// answer. fn gets a context of its own, not the request's.
+type Deferrer interface {
+	Defer(fn func(ctx context.Context)) error
 }
 
 // Store is the persistence port. Methods outside InTenantTx are the narrow
@@ -111,12 +123,10 @@ type Store interface {
 	// round trip, one commit that writes (LGN-10). It returns the keys' new
 	// states, in f.Keys' order.
 	RecordFailure(ctx context.Context, f FailureRecord) ([]ThrottleState, error)
-	// RecordResetRequest records a password-reset request in one
-	// transaction sent in one round trip: the address's mail-rate counter
-	// (r.Key) is read (before) and counted (after, under r.Rule), and when
-	// r.Token is set (an active user's address) the token and r.Audit are
-	// written in r.AccountID's tenant as well — the same round trip and
-	// commit whether or not the address is known (LGN-10).
+	// RecordResetRequest counts a password-reset request on its address's
+	// mail rate in one transaction sent in one round trip: the counter
+	// (r.Key) is read (before) and counted (after, under r.Rule). Known or
+	// not, the address costs the same statements (LGN-10).
 	RecordResetRequest(ctx context.Context, r ResetRequestRecord) (before, after ThrottleState, err error)
 }
 
@@ -136,11 +146,6 @@ type ResetRequestRecord struct {
 	Key  []byte // ResetMailKey of the address
 	Now  time.Time
 	Rule ThrottleRule // the mail rate (Config.ResetMail)
-	// AccountID, Token and Audit are set for an active user's address
-	// only.
-	AccountID uuid.UUID
-	Token     *PasswordResetToken
-	Audit     *AuditEvent
 }
 
 // ErrSessionNotLive is InSessionTx's answer for a session that is revoked,

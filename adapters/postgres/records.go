@@ -19,9 +19,9 @@ import (
 // The records of a failed credential check and of a password-reset request
 // (core.Store.RecordFailure, RecordResetRequest): each one transaction,
 // `BEGIN; [SET LOCAL tenant;] statements…; COMMIT`, sent as one pipelined
-// batch (one round trip, one commit), so that a known email — whose record
-// also writes tenant rows — and an unknown one cost the same round trips
-// and commits (LGN-10, docs/security-checklist.md). The statements are the
+// batch (one round trip, one commit), so that a known email — whose failed
+// sign-in also writes its audit row — and an unknown one cost the same
+// round trips and commits (LGN-10, docs/security-checklist.md). The statements are the
 // generated queries of queries/*.sql, each prepared once per connection
 // and sent as its own message (never one multi-statement string: Citus,
 // see tx.go).
@@ -138,30 +138,6 @@ func (s *Store) RecordFailure(ctx context.Context, f core.FailureRecord) ([]core
 
 // RecordResetRequest implements core.Store.
 func (s *Store) RecordResetRequest(ctx context.Context, r core.ResetRequestRecord) (before, after core.ThrottleState, err error) {
-	var stmts []stmt
-	if r.Token != nil {
-		if r.AccountID == uuid.Nil || r.Audit == nil {
-			return before, after, errors.New("postgres: a reset token needs its tenant and audit event")
-		}
-		t := *r.Token
-		tok, err := capture(func(q *dbsqlc.Queries) error {
-			return q.PasswordResetTokenCreate(ctx, dbsqlc.PasswordResetTokenCreateParams{
-				AccountID: r.AccountID, TokenHash: t.Hash, UserID: t.UserID, ExpiresAt: t.ExpiresAt, CreatedAt: t.CreatedAt,
-			})
-		})
-		if err != nil {
-			return before, after, err
-		}
-		p, err := auditParams(r.AccountID, *r.Audit)
-		if err != nil {
-			return before, after, err
-		}
-		a, err := capture(func(q *dbsqlc.Queries) error { return q.AuditEventInsert(ctx, p) })
-		if err != nil {
-			return before, after, err
-		}
-		stmts = append(stmts, tok, a)
-	}
 	check, err := throttleStmt(r.Key, r.Now, nil, &before)
 	if err != nil {
 		return before, after, err
@@ -170,12 +146,7 @@ func (s *Store) RecordResetRequest(ctx context.Context, r core.ResetRequestRecor
 	if err != nil {
 		return before, after, err
 	}
-	stmts = append(stmts, check, count)
-	tenant := uuid.Nil
-	if r.Token != nil {
-		tenant = r.AccountID
-	}
-	return before, after, s.oneTx(ctx, tenant, stmts)
+	return before, after, s.oneTx(ctx, uuid.Nil, []stmt{check, count})
 }
 
 // oneTx runs stmts as one transaction in one round trip: BEGIN, the tenant

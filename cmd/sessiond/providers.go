@@ -83,7 +83,7 @@ func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
 		}
 		inner, stop = smtp, cleanup
 	}
-	q, drain := mailer.NewQueue(inner, 0, 0, log)
+	q, drain := mailer.NewQueue(inner, mailer.QueueConfig{}, log)
 	return q, func() { drain(); stop() }, nil
 }
 

@@ -1562,8 +1562,9 @@ type ClientInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, in the same time (the same database work; the mail is
-	// only queued), so it cannot be used to enumerate accounts.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
 	//
 	// Rate limited per client IP. Never refused per email: instead at most one
 	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -1581,8 +1582,9 @@ type ClientInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, in the same time (the same database work; the mail is
-	// only queued), so it cannot be used to enumerate accounts.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
 	//
 	// Rate limited per client IP. Never refused per email: instead at most one
 	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -2507,8 +2509,9 @@ func (c *Client) ConfirmPasswordReset(ctx context.Context, body ConfirmPasswordR
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, in the same time (the same database work; the mail is
-// only queued), so it cannot be used to enumerate accounts.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
 //
 // Rate limited per client IP. Never refused per email: instead at most one
 // mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -2536,8 +2539,9 @@ func (c *Client) RequestPasswordResetWithBody(ctx context.Context, contentType s
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, in the same time (the same database work; the mail is
-// only queued), so it cannot be used to enumerate accounts.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
 //
 // Rate limited per client IP. Never refused per email: instead at most one
 // mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -4486,8 +4490,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, in the same time (the same database work; the mail is
-	// only queued), so it cannot be used to enumerate accounts.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
 	//
 	// Rate limited per client IP. Never refused per email: instead at most one
 	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -4505,8 +4510,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, in the same time (the same database work; the mail is
-	// only queued), so it cannot be used to enumerate accounts.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
 	//
 	// Rate limited per client IP. Never refused per email: instead at most one
 	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -7825,8 +7831,9 @@ func (c *ClientWithResponses) ConfirmPasswordResetWithResponse(ctx context.Conte
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, in the same time (the same database work; the mail is
-// only queued), so it cannot be used to enumerate accounts.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
 //
 // Rate limited per client IP. Never refused per email: instead at most one
 // mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
@@ -7850,8 +7857,9 @@ func (c *ClientWithResponses) RequestPasswordResetWithBodyWithResponse(ctx conte
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, in the same time (the same database work; the mail is
-// only queued), so it cannot be used to enumerate accounts.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
 //
 // Rate limited per client IP. Never refused per email: instead at most one
 // mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
