@@ -71,9 +71,9 @@ type SignInRequest struct {
 // caller's device. Every failure is the same CodeInvalidCredentials, and
 // the password hasher runs exactly once whether or not the user exists.
 //
-// Brute force (SPEC §8, LGN-05/06/09): the attempt is judged on the
-// counter of the client's device token when it presents a valid one for
-// this email, else on the email's counter, which every other client
+// Brute force (LGN-05/06/09, docs/security-checklist.md): the attempt is
+// judged on the counter of the client's device token when it presents a
+// valid one for this email, else on the email's counter, which every other client
 // shares — so an attacker guessing from anywhere locks the email for
 // themselves and other unknown clients, never for the owner's known
 // devices. A failure costs the same database work for a known and an

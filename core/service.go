@@ -20,7 +20,7 @@ type Config struct {
 	// ResetTokenTTL is how long a password-reset token is valid (default
 	// 30 min).
 	ResetTokenTTL time.Duration
-	// Throttle is the brute-force defence (SPEC §8), per email for clients
+	// Throttle is the brute-force defence (LGN-05, LGN-09), per email for clients
 	// without a device token, per device token, per session for
 	// change-password.
 	Throttle ThrottleRule
