@@ -143,15 +143,17 @@ func (r ThrottleRule) delay(failures int) time.Duration {
 // counted reports whether the failure recorded at now is the one that led
 // from before to after (rather than an attempt refused while locked, which
 // changes nothing and reads back the earlier state): it was not locked
-// before, and after is locked for exactly the delay this failure sets.
-// Two concurrent requests at the very same microsecond could both read as
-// counted; one at another instant cannot.
+// before, and after is locked for the delay this failure sets, counted from
+// now (within a millisecond, whatever rounding the database applies). Two
+// concurrent requests within that millisecond could both read as counted
+// (two mails); one at another instant cannot.
 func (r ThrottleRule) counted(before, after ThrottleState, now time.Time) bool {
 	if before.Locked(now) {
 		return false
 	}
 	d := r.delay(after.Failures)
-	return d > 0 && after.LockedUntil.Equal(now.Add(d))
+	off := after.LockedUntil.Sub(now.Add(d))
+	return d > 0 && off > -time.Millisecond && off < time.Millisecond
 }
 
 // DefaultResetMailRule is the password-reset mail rate per address: the
