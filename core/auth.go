@@ -5,6 +5,7 @@ package core
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,14 +54,37 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 	return user, nil
 }
 
-// Login signs a user in with email and password and opens a session on the
+// Login signs a user in with email and password from a client without a
+// device token (SignIn).
+func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
+	return s.SignIn(ctx, SignInRequest{Email: email, Password: password}, client)
+}
+
+// SignInRequest is a sign-in: the credentials and, when the client has
+// one, the device token an earlier successful sign-in gave it.
+type SignInRequest struct {
+	Email, Password string
+	DeviceToken     string
+}
+
+// SignIn signs a user in with email and password and opens a session on the
 // caller's device. Every failure is the same CodeInvalidCredentials, and
 // the password hasher runs exactly once whether or not the user exists.
-func (s *Service) Login(ctx context.Context, email, password string, client Client) (TokenPair, error) {
-	email = NormalizeEmail(email)
-	// Brute force (SPEC §8): checked before the lookup and the hash, so a
-	// throttled known and unknown email answer alike, and cheaply.
-	key := ThrottleKey(email)
+//
+// Brute force (LGN-05/06/09, docs/security-checklist.md): the attempt is
+// judged on the counter of the client's device token when it presents a
+// valid one for this email, else on the email's counter, which every other client
+// shares — so an attacker guessing from anywhere locks the email for
+// themselves and other unknown clients, never for the owner's known
+// devices. A failure costs the same database work for a known and an
+// unknown email (LGN-10): the counter and, for a known email, the audit
+// row are one transaction sent in one round trip. A success issues a fresh
+// device token (TokenPair.DeviceToken).
+func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (TokenPair, error) {
+	email := NormalizeEmail(in.Email)
+	key := s.signInKey(email, in.DeviceToken, s.clock.Now())
+	// Checked before the lookup and the hash, so a throttled known and
+	// unknown email answer alike, and cheaply.
 	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
 	if err != nil {
 		return TokenPair{}, err
@@ -74,9 +98,9 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		lu, err = s.store.UserForLogin(ctx, email)
 	}
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(password)
+		s.hasher.VerifyDummy(in.Password)
 		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
-		if err := s.throttleFailure(ctx, key, s.clock.Now()); err != nil {
+		if err := s.recordFailure(ctx, [][]byte{key}, nil, s.clock.Now()); err != nil {
 			return TokenPair{}, err
 		}
 		return TokenPair{}, errInvalidCredentials
@@ -84,7 +108,7 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 	if err != nil {
 		return TokenPair{}, err
 	}
-	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, password)
+	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, in.Password)
 	if err != nil {
 		return TokenPair{}, fmt.Errorf("verify password: %w", err)
 	}
@@ -94,22 +118,16 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		if ok {
 			reason = "inactive_user"
 		}
-		err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-			return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(),
-				map[string]any{"reason": reason}, client, now))
-		})
-		if err != nil {
-			return TokenPair{}, err
-		}
 		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
-		if err := s.throttleFailure(ctx, key, now); err != nil {
+		e := s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(), map[string]any{"reason": reason}, client, now)
+		if err := s.recordFailure(ctx, [][]byte{key}, &e, now); err != nil {
 			return TokenPair{}, err
 		}
 		return TokenPair{}, errInvalidCredentials
 	}
 	var newHash string
 	if rehash {
-		if newHash, err = s.hasher.Hash(password); err != nil {
+		if newHash, err = s.hasher.Hash(in.Password); err != nil {
 			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
 		}
 	}
@@ -133,9 +151,9 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 			return err // session_limit.go: user lock, still active, session limit
 		}
 		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
-		sess.TokenExpiresAt = now.Add(sess.Snapshot.Idle())
-		sess.IdleExpiresAt = sess.TokenExpiresAt
 		sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
+		sess.TokenExpiresAt = IdleDeadline(now.Add(sess.Snapshot.Idle()), sess.AbsoluteExpiresAt)
+		sess.IdleExpiresAt = sess.TokenExpiresAt
 		if newHash != "" {
 			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
 				return err
@@ -161,7 +179,30 @@ func (s *Service) Login(ctx context.Context, email, password string, client Clie
 		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
 		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
 	}
-	return s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
+	pair, err := s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	device := DeviceClaims{ID: newSecret(), EmailDigest: DeviceEmailDigest(email), IssuedAt: now, ExpiresAt: now.Add(s.cfg.DeviceTTL)}
+	if pair.DeviceToken, err = s.tokens.SignDevice(device); err != nil {
+		return TokenPair{}, fmt.Errorf("sign device token: %w", err)
+	}
+	pair.DeviceExpiresAt = device.ExpiresAt
+	return pair, nil
+}
+
+// signInKey is the brute-force counter a sign-in is judged on: the device
+// token's own when the client presents a valid one issued for this email,
+// else the email's (LGN-09). A token that does not verify, has expired or
+// names another email counts as none.
+func (s *Service) signInKey(email, deviceToken string, now time.Time) []byte {
+	if deviceToken != "" {
+		d, err := s.tokens.VerifyDevice(deviceToken, now)
+		if err == nil && d.ID != "" && subtle.ConstantTimeCompare(d.EmailDigest, DeviceEmailDigest(email)) == 1 {
+			return DeviceThrottleKey(d.ID)
+		}
+	}
+	return ThrottleKey(email)
 }
 
 // Authenticate verifies an access token and, when requireLive, that its
@@ -202,20 +243,28 @@ func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Prin
 }
 
 // Logout ends the caller's current session and, when a refresh token of
-// the same user is given, that token's session too. Idempotent.
+// the caller's is given, that token's session too. A given refresh token
+// that is not the caller's — another user's or tenant's, or one that does
+// not verify — is ignored: the caller's own session ends all the same,
+// and the audit row of that logout says a token was ignored (REV-06,
+// docs/security-checklist.md). Signing out never fails because of a token
+// mix-up, which would leave the caller signed in believing they are not;
+// another user's session is not the caller's to end. Idempotent.
 func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, client Client) error {
 	ids := []uuid.UUID{p.SessionID}
+	ignored := false
 	if rawRefresh != "" {
 		rc, err := s.tokens.VerifyRefresh(rawRefresh)
-		if err != nil {
-			return err
-		}
-		if rc.Subject != p.UserID || (rc.AccountID != uuid.Nil && rc.AccountID != p.AccountID) {
-			return Errorf(CodeInvalidRefreshToken, "refresh token does not belong to the caller")
-		}
-		if rc.SessionID != p.SessionID {
+		switch {
+		case err != nil, rc.Subject != p.UserID, rc.AccountID != uuid.Nil && rc.AccountID != p.AccountID:
+			ignored = true
+		case rc.SessionID != p.SessionID:
 			ids = append(ids, rc.SessionID)
 		}
+	}
+	if ignored {
+		s.log.InfoContext(ctx, "logout: refresh token ignored", "reason", "not_the_callers",
+			"account_id", p.AccountID, "user_id", p.UserID, "session_id", p.SessionID)
 	}
 	now := s.clock.Now()
 	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
@@ -232,7 +281,11 @@ func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, cl
 				return err
 			}
 			if changed {
-				if err := tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogout, "session", id.String(), nil, client, now)); err != nil {
+				var details map[string]any
+				if ignored && id == p.SessionID {
+					details = map[string]any{"foreign_refresh_ignored": true}
+				}
+				if err := tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionLogout, "session", id.String(), details, client, now)); err != nil {
 					return err
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -25,9 +26,11 @@ func HashResetToken(token string) []byte { return digest(token) }
 // reset mail cannot undo the change.
 //
 // The current password is verified before the new one is hashed, and a
-// wrong one counts on the same per-email brute-force counter as sign-in
-// (LGN-08): guessing here is throttled (429) exactly like sign-in, and
-// audited. The write is one transaction with the user row locked; if the
+// wrong one is throttled (429) like a sign-in, and audited (LGN-08): it is
+// judged on the session's own counter, and counted on the session's and
+// on the email's (so a thief holding a session gets no budget the email's
+// other clients do not lose) — but never judged on the email's, so that
+// guessing at sign-in does not lock the owner's change-password (LGN-09). The write is one transaction with the user row locked; if the
 // hash changed since it was verified (a concurrent change), the current
 // password is checked again against the new hash, so each change checks
 // the hash the other left. Errors: CodeValidation (new password),
@@ -53,7 +56,8 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return err
 	}
-	key := ThrottleKey(email)
+	key := SessionThrottleKey(p.SessionID)
+	keys := [][]byte{key, ThrottleKey(email)}
 	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
 	if err != nil {
 		return err
@@ -64,7 +68,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	}
 	now := s.clock.Now()
 	if !ok || !active {
-		return s.changePasswordRefused(ctx, p, key, client, now)
+		return s.changePasswordRefused(ctx, p, keys, client, now)
 	}
 	newHash, err := s.hasher.Hash(next)
 	if err != nil {
@@ -102,7 +106,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 			map[string]any{"revoked_sessions": revoked, "kept_session_id": p.SessionID.String()}, client, now))
 	})
 	if errors.Is(err, errInvalidCredentials) {
-		return s.changePasswordRefused(ctx, p, key, client, now)
+		return s.changePasswordRefused(ctx, p, keys, client, now)
 	}
 	if err != nil {
 		return err
@@ -115,15 +119,10 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 
 // changePasswordRefused counts, audits and answers a wrong current
 // password.
-func (s *Service) changePasswordRefused(ctx context.Context, p Principal, key []byte, client Client, now time.Time) error {
-	if err := s.throttleFailure(ctx, key, now); err != nil {
-		return err
-	}
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionPasswordChangeFailed, "user", p.UserID.String(),
-			map[string]any{"reason": "wrong_current_password", "session_id": p.SessionID.String()}, client, now))
-	})
-	if err != nil {
+func (s *Service) changePasswordRefused(ctx context.Context, p Principal, keys [][]byte, client Client, now time.Time) error {
+	e := s.event(p.AccountID, &p.UserID, ActionPasswordChangeFailed, "user", p.UserID.String(),
+		map[string]any{"reason": "wrong_current_password", "session_id": p.SessionID.String()}, client, now)
+	if err := s.recordFailure(ctx, keys, &e, now); err != nil {
 		return err
 	}
 	s.log.InfoContext(ctx, "password change refused", "reason", "wrong_current_password",
@@ -133,45 +132,99 @@ func (s *Service) changePasswordRefused(ctx context.Context, p Principal, key []
 
 // RequestPasswordReset sends a single-use, expiring reset token to the
 // address when it belongs to an active user. It returns nil whether or not
-// it does, and does the same work up to the database either way (the
-// lookup, token generation and hashing), so neither the answer nor, beyond
-// one short insert, its timing tells whether the address is known. Mail is
-// handed to the Mailer, whose production adapter only queues it, so mail
-// delivery time never shows. A mail that cannot be handed over is logged,
-// not reported: the caller learns nothing from it either.
+// it does, and the request itself does the same work either way (LGN-10):
+// the lookup, a token's generation and hashing, and one transaction in one
+// round trip that counts the request on the address's mail rate. What only
+// a known address needs — storing the token and the request's audit event
+// (one tenant transaction), then the mail — is deferred to the Mailer
+// when it is a Deferrer (production's mailer.Queue), so it runs after the
+// answer; a failure there is logged, never reported.
+//
+// The address is never refused for asking too often (that locked the
+// owner out of their own reset): instead at most one mail goes out per
+// interval of the mail rate (Config.ResetMail, LGN-11), and a request
+// inside it is answered the same and mails nothing (its audit event says
+// mailed: false) — the owner's inbox already holds a token that still
+// works.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string, client Client) error {
 	email = NormalizeEmail(email)
 	token := NewResetToken()
 	hash := HashResetToken(token)
-	lu, err := s.store.UserForLogin(ctx, email)
-	if errors.Is(err, ErrNotFound) || (err == nil && !lu.Active) {
-		// Nothing is recorded for the tenant (there may be none).
+	var (
+		lu  LoginUser
+		err error = ErrNotFound
+	)
+	if !strings.ContainsRune(email, 0) { // a NUL is no stored address (see SignIn)
+		lu, err = s.store.UserForLogin(ctx, email)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	known := err == nil && lu.Active
+	now := s.clock.Now()
+	before, after, err := s.store.RecordResetRequest(ctx, ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail})
+	if err != nil {
+		return err
+	}
+	if !known {
+		// Nothing is recorded for a tenant (there may be none).
 		s.log.InfoContext(ctx, "password reset not sent", "reason", "unknown_or_inactive")
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	now := s.clock.Now()
-	t := PasswordResetToken{Hash: hash, UserID: lu.UserID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTokenTTL)}
-	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-		if err := tx.PasswordResetTokenCreate(ctx, t); err != nil {
-			return err
+	r := resetRequest{user: lu, email: email, token: token, hash: hash, mail: s.cfg.ResetMail.counted(before, after, now),
+		heldUntil: before.LockedUntil, client: client, now: now}
+	if d, ok := s.mailer.(Deferrer); ok {
+		if err := d.Defer(func(ctx context.Context) { s.completeResetRequest(ctx, r) }); err != nil {
+			s.log.ErrorContext(ctx, "password reset request not recorded", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
 		}
-		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionPasswordResetAsked, "user", lu.UserID.String(),
-			map[string]any{"expires_at": t.ExpiresAt.UTC().Format(time.RFC3339)}, client, now))
-	})
-	if err != nil {
-		return err
-	}
-	if s.mailer == nil {
-		s.log.WarnContext(ctx, "password reset not sent: no mailer configured", "account_id", lu.AccountID, "user_id", lu.UserID)
 		return nil
 	}
-	if err := s.mailer.SendPasswordReset(ctx, email, token, t.ExpiresAt); err != nil {
-		s.log.ErrorContext(ctx, "password reset mail not accepted", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
-	}
+	s.completeResetRequest(ctx, r)
 	return nil
+}
+
+// resetRequest is a known address's reset request, to be completed.
+type resetRequest struct {
+	user         LoginUser
+	email, token string
+	hash         []byte
+	mail         bool      // the mail rate lets a mail go out
+	heldUntil    time.Time // when mail is held back: until then
+	client       Client
+	now          time.Time
+}
+
+// completeResetRequest stores the token (when a mail goes out) with the
+// request's audit event in one tenant transaction, then hands the mail
+// over. Failures are logged: the requester was answered already.
+func (s *Service) completeResetRequest(ctx context.Context, r resetRequest) {
+	lu := r.user
+	t := PasswordResetToken{Hash: r.hash, UserID: lu.UserID, CreatedAt: r.now, ExpiresAt: r.now.Add(s.cfg.ResetTokenTTL)}
+	details := map[string]any{"mailed": r.mail}
+	if r.mail {
+		details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		if r.mail {
+			if err := tx.PasswordResetTokenCreate(ctx, t); err != nil {
+				return err
+			}
+		}
+		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionPasswordResetAsked, "user", lu.UserID.String(), details, r.client, r.now))
+	})
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "password reset request not recorded", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
+	case !r.mail:
+		s.log.InfoContext(ctx, "password reset not mailed: inside the mail interval", "account_id", lu.AccountID, "user_id", lu.UserID,
+			"next_mail_after", r.heldUntil)
+	case s.mailer == nil:
+		s.log.WarnContext(ctx, "password reset not sent: no mailer configured", "account_id", lu.AccountID, "user_id", lu.UserID)
+	default:
+		if err := s.mailer.SendPasswordReset(ctx, r.email, r.token, t.ExpiresAt); err != nil {
+			s.log.ErrorContext(ctx, "password reset mail not accepted", "err", err, "account_id", lu.AccountID, "user_id", lu.UserID)
+		}
+	}
 }
 
 // ConfirmPasswordReset consumes a reset token and sets the new password.

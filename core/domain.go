@@ -149,6 +149,26 @@ type TokenPair struct {
 	// Converged marks a refresh answered with the session's current pair
 	// (a grace-window replay of its parent) rather than a new rotation.
 	Converged bool
+	// DeviceToken is set by a successful sign-in: the device cookie's
+	// value (see DeviceClaims), valid until DeviceExpiresAt.
+	DeviceToken     string
+	DeviceExpiresAt time.Time
+}
+
+// DeviceClaims are the signed content of a device token (OWASP's "device
+// cookie"): issued at each successful sign-in for the email signed in
+// with, it marks the client as one the owner used. A sign-in presenting a
+// valid one for its email is judged on the device's own brute-force
+// counter, not on the email's, so that guessing the password from
+// elsewhere never locks the owner out (LGN-09,
+// docs/security-checklist.md).
+type DeviceClaims struct {
+	// ID is the device's random identifier: its counter's key.
+	ID string
+	// EmailDigest binds the token to one email (DeviceEmailDigest).
+	EmailDigest []byte
+	IssuedAt    time.Time
+	ExpiresAt   time.Time
 }
 
 // SessionInfo is one of a user's sessions as the user sees it in the

@@ -40,14 +40,37 @@ type TokenCodec interface {
 	// the refresh decision's, which needs the session row too. Failures are
 	// an *Error with CodeInvalidRefreshToken.
 	VerifyRefresh(token string) (RefreshClaims, error)
+	// SignDevice signs a device token (DeviceClaims).
+	SignDevice(DeviceClaims) (string, error)
+	// VerifyDevice checks a device token's signature, type, issuer and
+	// expiry at now. Any failure is an error: the caller then judges the
+	// sign-in as from an unknown device.
+	VerifyDevice(token string, now time.Time) (DeviceClaims, error)
 }
 
-// Mailer delivers mail to users. Implementations must not log the token.
+// Mailer delivers mail to users. Implementations must not log the token,
+// and must not make the caller wait for the mail: the reset request
+// answers before any mail work is done, so its timing cannot tell a known
+// address from an unknown one (LGN-10). Production wraps every mailer in
+// adapters/mailer.Queue, whose SendPasswordReset only queues, and which is
+// a Deferrer too.
 type Mailer interface {
-	// SendPasswordReset delivers a password-reset token to the address,
-	// valid until expiresAt. An error means the mail was not accepted for
-	// delivery; the caller logs it and tells the user nothing different.
+	// SendPasswordReset hands a password-reset token for the address,
+	// valid until expiresAt, over for delivery. An error means the mail was
+	// not accepted; the caller logs it and tells the user nothing
+	// different.
 	SendPasswordReset(ctx context.Context, to, token string, expiresAt time.Time) error
+}
+
+// Deferrer is implemented by a Mailer that also runs work after the
+// request has been answered (adapters/mailer.Queue, in order with its
+// mail). A password-reset request for a known address defers to it all
+// the work an unknown address does not have — storing the token, its audit
+// event, the mail — so that the request itself does the same database work
+// either way (LGN-10). Without a Deferrer that work runs before the
+// answer. fn gets a context of its own, not the request's.
+type Deferrer interface {
+	Defer(fn func(ctx context.Context)) error
 }
 
 // Store is the persistence port. Methods outside InTenantTx are the narrow
@@ -93,6 +116,36 @@ type Store interface {
 	// LoginThrottle is the brute-force counter, outside any tenant (the
 	// email is global).
 	LoginThrottle
+	// RecordFailure records a failed sign-in or current-password check in
+	// one transaction sent in one round trip: the failure counted on each
+	// key of f.Keys, and f.Audit (when set) in its tenant. A known email
+	// (with its audit row) and an unknown one (without) cost the same: one
+	// round trip, one commit that writes (LGN-10). It returns the keys' new
+	// states, in f.Keys' order.
+	RecordFailure(ctx context.Context, f FailureRecord) ([]ThrottleState, error)
+	// RecordResetRequest counts a password-reset request on its address's
+	// mail rate in one transaction sent in one round trip: the counter
+	// (r.Key) is read (before) and counted (after, under r.Rule). Known or
+	// not, the address costs the same statements (LGN-10).
+	RecordResetRequest(ctx context.Context, r ResetRequestRecord) (before, after ThrottleState, err error)
+}
+
+// FailureRecord is one failed credential check (Store.RecordFailure).
+type FailureRecord struct {
+	Keys [][]byte // ThrottleKey-style digests, 32 bytes each
+	Now  time.Time
+	Rule ThrottleRule
+	// Audit is the failure's audit event; nil for an unknown email (no
+	// tenant to record it in).
+	Audit *AuditEvent
+}
+
+// ResetRequestRecord is one password-reset request
+// (Store.RecordResetRequest).
+type ResetRequestRecord struct {
+	Key  []byte // ResetMailKey of the address
+	Now  time.Time
+	Rule ThrottleRule // the mail rate (Config.ResetMail)
 }
 
 // ErrSessionNotLive is InSessionTx's answer for a session that is revoked,

@@ -144,7 +144,7 @@ func DecideRefresh(in RefreshInput) RefreshDecision {
 		d.Snapshot = Snapshot{IdleSeconds: c.IdleMax, AbsoluteSeconds: c.AbsMax}
 		d.AbsoluteExpiresAt = absDeadline
 	}
-	d.TokenExpiresAt = now.Add(d.Snapshot.Idle())
+	d.TokenExpiresAt = IdleDeadline(now.Add(d.Snapshot.Idle()), d.AbsoluteExpiresAt)
 	d.IdleExpiresAt = earliest(d.TokenExpiresAt, now.Add(f.Snapshot.Idle()))
 	if c.Legacy() {
 		d.IdleExpiresAt = d.TokenExpiresAt
@@ -158,6 +158,13 @@ func earliest(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// IdleDeadline is an idle deadline as it is enforced: never after the
+// session's absolute deadline, since no refresh succeeds past that one.
+// Every idle deadline the service stores or shows goes through it, so no
+// answer or row says a session lives on idle time it does not have
+// (TMO-04, docs/security-checklist.md).
+func IdleDeadline(idle, absolute time.Time) time.Time { return earliest(idle, absolute) }
 
 // RotationGuard is the exact state the session row must be in for the
 // refresh fast path: the store writes the rotation only if every condition
@@ -206,8 +213,9 @@ func PlanFastRotation(c RefreshClaims, presentedHash []byte, now time.Time) (Rot
 		AuthTime: *c.AuthTime, Snapshot: snap, AbsoluteExpiresAt: abs,
 	}
 	// As DecideRefresh's rotation: the row's idle snapshot is the claims'
-	// (guarded), so the idle deadline is the new token's exp.
-	tokenExp := now.Add(snap.Idle())
+	// (guarded), so the idle deadline is the new token's exp, capped at the
+	// absolute deadline.
+	tokenExp := IdleDeadline(now.Add(snap.Idle()), abs)
 	d := RefreshDecision{
 		Outcome: RefreshRotate, AuthTime: *c.AuthTime, Snapshot: snap,
 		IdleExpiresAt: tokenExp, AbsoluteExpiresAt: abs, TokenExpiresAt: tokenExp,

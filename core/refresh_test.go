@@ -184,9 +184,11 @@ func TestDecideRefresh(t *testing.T) {
 			want: decAbsolute,
 		},
 		{
-			name: "TMO02_OneSecondBeforeAbsoluteCap_Rotates",
+			// TMO-04: the idle deadline (and the token's exp) is capped at the
+			// absolute one, which no refresh passes.
+			name: "TMO02_TMO04_OneSecondBeforeAbsoluteCap_Rotates_IdleCappedAtAbsolute",
 			in:   scenario(absCap.Add(-sec), absCap.Add(-10*minute)),
-			want: rotated(authT, snapDefault, absCap.Add(-sec).Add(hour), absCap, absCap.Add(-sec).Add(hour)),
+			want: rotated(authT, snapDefault, absCap, absCap, absCap),
 		},
 		{
 			name: "TMO02_WellPastAbsoluteCap_RejectsAndRevokesFamily",
@@ -528,7 +530,7 @@ func TestDecideRefresh_TMO02_RefreshEveryFiveMinutes_AbsoluteWindowNeverSlides(t
 		if !d.AbsoluteExpiresAt.Equal(deadline) || !d.AuthTime.Equal(authT) || d.Snapshot != snap {
 			t.Fatalf("refresh at +%d min slid the window: %s", 5*i, fmtDecision(d))
 		}
-		if want := st.Now.Add(30 * minute); !d.TokenExpiresAt.Equal(want) {
+		if want := core.IdleDeadline(st.Now.Add(30*minute), deadline); !d.TokenExpiresAt.Equal(want) || d.IdleExpiresAt.After(deadline) {
 			t.Fatalf("refresh at +%d min: token exp %s, want %s", 5*i, d.TokenExpiresAt, want)
 		}
 		st = rotate(t, st, d, fmt.Sprintf("R%d", i))

@@ -20,13 +20,22 @@ type Config struct {
 	// ResetTokenTTL is how long a password-reset token is valid (default
 	// 30 min).
 	ResetTokenTTL time.Duration
-	// Throttle is the per-email brute-force defence (SPEC §8).
+	// Throttle is the brute-force defence (LGN-05, LGN-09), per email for clients
+	// without a device token, per device token, per session for
+	// change-password.
 	Throttle ThrottleRule
+	// DeviceTTL is the lifetime of the device token a successful sign-in
+	// issues (default 180 days; renewed at each sign-in).
+	DeviceTTL time.Duration
+	// ResetMail is the password-reset mail rate per address
+	// (DefaultResetMailRule); its MaxDelay must not exceed ResetTokenTTL.
+	ResetMail ThrottleRule
 }
 
 // DefaultConfig returns the product defaults.
 func DefaultConfig() Config {
-	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute, Throttle: DefaultThrottleRule()}
+	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute,
+		Throttle: DefaultThrottleRule(), DeviceTTL: 180 * 24 * time.Hour, ResetMail: DefaultResetMailRule()}
 }
 
 // DeviceNamer derives a human device name ("Firefox on Linux") from a user
@@ -68,6 +77,17 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if err := cfg.Throttle.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.DeviceTTL <= 0 {
+		return nil, errors.New("device token lifetime must be positive")
+	}
+	if err := cfg.ResetMail.Validate(); err != nil || cfg.ResetMail.Threshold != 1 {
+		return nil, fmt.Errorf("password-reset mail rate: threshold 1, delays of at least 1s (%v)", err)
+	}
+	if cfg.ResetMail.MaxDelay > cfg.ResetTokenTTL {
+		// The newest mail must still hold a working token whenever a
+		// request is held back (LGN-11).
+		return nil, errors.New("the longest password-reset mail interval must not exceed the reset token's lifetime")
+	}
 	if device == nil {
 		device = func(string) string { return "" }
 	}
@@ -93,7 +113,7 @@ func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, i
 	}
 	return TokenPair{
 		IssuedAt: now, AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
-		IdleExpiresAt: idleExp, AbsoluteExpiresAt: absExp,
+		IdleExpiresAt: IdleDeadline(idleExp, absExp), AbsoluteExpiresAt: absExp,
 	}, nil
 }
 

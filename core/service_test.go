@@ -60,6 +60,26 @@ func (f *fakeStore) ThrottleReset(_ context.Context, key []byte) error {
 	return nil
 }
 
+// RecordFailure: the counts and the audit event, as the one transaction
+// of the real store.
+func (f *fakeStore) RecordFailure(ctx context.Context, r core.FailureRecord) ([]core.ThrottleState, error) {
+	var out []core.ThrottleState
+	for _, k := range r.Keys {
+		st, _ := f.ThrottleFailure(ctx, k, r.Now, r.Rule)
+		out = append(out, st)
+	}
+	if r.Audit != nil {
+		f.events = append(f.events, *r.Audit)
+	}
+	return out, nil
+}
+
+func (f *fakeStore) RecordResetRequest(ctx context.Context, r core.ResetRequestRecord) (core.ThrottleState, core.ThrottleState, error) {
+	before, _ := f.ThrottleCheck(ctx, r.Key, r.Now)
+	after, _ := f.ThrottleFailure(ctx, r.Key, r.Now, r.Rule)
+	return before, after, nil
+}
+
 func (f *fakeStore) UserForLogin(_ context.Context, email string) (core.LoginUser, error) {
 	if email != "known@example.com" {
 		return core.LoginUser{}, core.ErrNotFound
@@ -130,6 +150,10 @@ type nopCodec struct{ core.TokenCodec }
 
 func (nopCodec) SignAccess(core.AccessClaims) (string, error)   { return "at", nil }
 func (nopCodec) SignRefresh(core.RefreshClaims) (string, error) { return "rt", nil }
+func (nopCodec) SignDevice(core.DeviceClaims) (string, error)   { return "dt", nil }
+func (nopCodec) VerifyDevice(string, time.Time) (core.DeviceClaims, error) {
+	return core.DeviceClaims{}, errors.New("no device tokens here")
+}
 
 func TestLogin_LGN02_HasherRunsExactlyOncePerAttempt_IncludingUnknownUsers(t *testing.T) {
 	cases := []struct {

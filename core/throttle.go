@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"math"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // ErrUnavailable is the answer when a dependency the request needs (the
@@ -86,11 +89,87 @@ type LoginThrottle interface {
 
 // ThrottleKey is the counter key for an email: SHA-256 of the normalised
 // address with a domain prefix, so every case variant shares one counter
-// (LGN-05), unknown emails get one too, and no address is stored.
+// (LGN-05), unknown emails get one too, and no address is stored. It
+// counts the sign-ins of every client without a device token for the email
+// (and current-password failures): the "untrusted clients" counter of
+// OWASP's device-cookie scheme.
 func ThrottleKey(email string) []byte {
-	h := sha256.Sum256([]byte("sessiond/login-throttle/v1\x00" + NormalizeEmail(email)))
+	return keyOf("sessiond/login-throttle/v1", NormalizeEmail(email))
+}
+
+// DeviceThrottleKey is the counter key of one device token (its ID): a
+// sign-in presenting a valid device token for its email is judged on this
+// counter instead of the email's (LGN-09).
+func DeviceThrottleKey(deviceID string) []byte {
+	return keyOf("sessiond/login-throttle/device/v1", deviceID)
+}
+
+// SessionThrottleKey is the counter key of one session's current-password
+// checks (change-password): judged per session, so that guessing the
+// password at sign-in never locks the owner's change-password (LGN-09).
+func SessionThrottleKey(sessionID uuid.UUID) []byte {
+	return keyOf("sessiond/login-throttle/session/v1", sessionID.String())
+}
+
+// ResetMailKey is the key of an address's password-reset mail rate
+// (Config.ResetMail), known or not (LGN-11).
+func ResetMailKey(email string) []byte { return keyOf("sessiond/reset-mail/v1", NormalizeEmail(email)) }
+
+// DeviceEmailDigest binds a device token to the email it was issued for.
+func DeviceEmailDigest(email string) []byte {
+	return keyOf("sessiond/device/v1", NormalizeEmail(email))
+}
+
+// keyOf is SHA-256 of a domain and a value: 32 bytes, as the counter's
+// table wants (migrations/00005), and no address stored.
+func keyOf(domain, value string) []byte {
+	h := sha256.Sum256([]byte(domain + "\x00" + value))
 	return h[:]
 }
+
+// delay is the lock a failure counted as the failures-th of its streak
+// sets (as migrations/00005 computes it); 0 below the threshold.
+func (r ThrottleRule) delay(failures int) time.Duration {
+	if r.Threshold == 0 || failures < r.Threshold {
+		return 0
+	}
+	d := r.BaseDelay << min(failures-r.Threshold, 30)
+	if d > r.MaxDelay || d <= 0 {
+		d = r.MaxDelay
+	}
+	return d
+}
+
+// counted reports whether the failure recorded at now is the one that led
+// from before to after (rather than an attempt refused while locked, which
+// changes nothing and reads back the earlier state): it was not locked
+// before, and after is locked for the delay this failure sets, counted from
+// now (within a millisecond, whatever rounding the database applies). Two
+// concurrent requests within that millisecond could both read as counted
+// (two mails); one at another instant cannot.
+func (r ThrottleRule) counted(before, after ThrottleState, now time.Time) bool {
+	if before.Locked(now) {
+		return false
+	}
+	d := r.delay(after.Failures)
+	off := after.LockedUntil.Sub(now.Add(d))
+	return d > 0 && off > -time.Millisecond && off < time.Millisecond
+}
+
+// DefaultResetMailRule is the password-reset mail rate per address: the
+// first request mails at once, each mail then holds the next one back for
+// a minute, doubling per mail up to 15 min, forgotten after an hour
+// without a mail. The longest hold is shorter than the reset token's
+// lifetime, so the newest mail in the owner's inbox always holds a token
+// that still works (LGN-11).
+func DefaultResetMailRule() ThrottleRule {
+	return ThrottleRule{Threshold: 1, BaseDelay: time.Minute, MaxDelay: 15 * time.Minute, Window: time.Hour}
+}
+
+// countOnly is the rule failures are recorded under when the brute-force
+// lock is off (Threshold 0): counted, never locking, so that a known and
+// an unknown email still cost the same (LGN-10).
+var countOnly = ThrottleRule{Threshold: math.MaxInt32, BaseDelay: time.Second, MaxDelay: time.Second, Window: time.Hour}
 
 // ThrottledError refuses an attempt while its email is throttled: 429
 // rate_limited with Retry-After. Known and unknown emails get the same one.
@@ -118,16 +197,21 @@ func (s *Service) throttleCheck(ctx context.Context, key []byte, now time.Time) 
 	return st, nil
 }
 
-// throttleFailure counts one failure for key.
-func (s *Service) throttleFailure(ctx context.Context, key []byte, now time.Time) error {
-	if s.cfg.Throttle.Threshold == 0 {
-		return nil
+// recordFailure counts one failure on each key and writes its audit event
+// (nil for an unknown email), in one round trip (Store.RecordFailure).
+func (s *Service) recordFailure(ctx context.Context, keys [][]byte, audit *AuditEvent, now time.Time) error {
+	rule := s.cfg.Throttle
+	if rule.Threshold == 0 {
+		rule = countOnly
 	}
-	st, err := s.store.ThrottleFailure(ctx, key, now, s.cfg.Throttle)
-	if err == nil && st.Locked(now) {
-		s.log.InfoContext(ctx, "sign-in throttled", "failures", st.Failures, "locked_until", st.LockedUntil)
+	states, err := s.store.RecordFailure(ctx, FailureRecord{Keys: keys, Now: now, Rule: rule, Audit: audit})
+	if err != nil {
+		return err
 	}
-	return err
+	if s.cfg.Throttle.Threshold > 0 && len(states) > 0 && states[0].Locked(now) {
+		s.log.InfoContext(ctx, "sign-in throttled", "failures", states[0].Failures, "locked_until", states[0].LockedUntil)
+	}
+	return nil
 }
 
 // throttleSuccess forgets earlier failures after a success.

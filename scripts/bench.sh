@@ -100,6 +100,7 @@ env DEV_MODE=false \
   SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
   HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
   RATE_LIMIT_ENABLED=false \
+  METRICS_ADDR="${METRICS_ADDR:-off}" \
   LOG_LEVEL="${LOG_LEVEL:-warn}" \
   "${PPROF_ENV[@]}" \
   "$WORK/sessiond" serve 2>"$WORK/server.log" &

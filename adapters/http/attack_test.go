@@ -464,9 +464,12 @@ func TestAttack_RefreshToken_EveryForgeryIs401InvalidRefreshToken(t *testing.T) 
 	}
 }
 
-// JWT-08: the tenant comes only from the verified token. A header naming
-// another tenant changes nothing, and a token naming another tenant's
-// session or user is refused rather than served from that tenant.
+// JWT-08: the tenant comes only from the verified token. A tenant-selecting
+// header (X-Tenant-ID, X-Account-ID, X-Tenant) that names another tenant
+// than the token's — or names none at all — is refused with 403
+// tenant_mismatch on every bearer operation, before anything runs; one
+// naming the token's own tenant is accepted. A token naming another
+// tenant's session or user is refused rather than served from that tenant.
 func TestAttack_JWT08_TenantComesOnlyFromTheVerifiedClaim(t *testing.T) {
 	h := newHarness(t)
 	a := h.register(t, uniqueEmail("jwt08-a"))
@@ -474,17 +477,39 @@ func TestAttack_JWT08_TenantComesOnlyFromTheVerifiedClaim(t *testing.T) {
 	ta := h.login(t, a, nil)
 	tb := h.login(t, b, nil)
 
-	for _, hdr := range []string{"X-Tenant-ID", "X-Account-ID", "X-Tenant"} {
-		res := h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: ta.AccessToken, headers: map[string]string{hdr: b.AccountID.String()}}, http.StatusOK)
+	for _, hdr := range []string{"X-Tenant-ID", "X-Account-ID", "X-Tenant", "x-tenant-id"} {
+		for _, rq := range []req{
+			{method: "GET", path: "/api/v1/auth/me"},
+			{method: "GET", path: "/api/v1/sessions"},
+			{method: "GET", path: "/api/v1/accounts/me/audit-events"},
+			{method: "POST", path: "/api/v1/accounts/me/security/revoke-sessions", body: map[string]string{"scope": "all"}},
+			{method: "POST", path: "/api/v1/auth/logout"},
+		} {
+			for _, v := range []string{b.AccountID.String(), "not-a-tenant", strings.ToUpper(b.AccountID.String())} {
+				rq := rq
+				rq.bearer, rq.headers = ta.AccessToken, map[string]string{hdr: v}
+				p := expectProblem(t, h.do(t, rq), http.StatusForbidden, "tenant_mismatch")
+				if strings.Contains(p.Detail, b.AccountID.String()) {
+					t.Errorf("the refusal echoes the header: %q", p.Detail)
+				}
+			}
+		}
+		// The token's own tenant, in any case: served.
+		res := h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: ta.AccessToken,
+			headers: map[string]string{hdr: strings.ToUpper(a.AccountID.String())}}, http.StatusOK)
 		var me struct {
 			ID        uuid.UUID `json:"id"`
 			AccountID uuid.UUID `json:"account_id"`
 		}
 		res.JSON(t, &me)
 		if me.ID != a.UserID || me.AccountID != a.AccountID {
-			t.Fatalf("%s: %s named tenant B and got %+v", hdr, hdr, me)
+			t.Fatalf("%s: got %+v", hdr, me)
 		}
 	}
+	// Nothing the refused requests asked for happened: A's session lives,
+	// B's too.
+	h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: ta.AccessToken}, http.StatusOK)
+	h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tb.AccessToken}, http.StatusOK)
 
 	// Validly signed tokens that mix tenants (a stolen key aside, only the
 	// server could mint these; they prove the database scope, not the

@@ -94,20 +94,20 @@ func cookieTransport(v *api.SessionTransport) bool { return v != nil && *v == ap
 
 // LoginJson signs in with a JSON body.
 func (s *Server) LoginJson(ctx context.Context, req api.LoginJsonRequestObject) (api.LoginJsonResponseObject, error) {
-	p, err := s.svc.Login(ctx, req.Body.Email, req.Body.Password, requestFrom(ctx).client)
+	t, err := s.signIn(ctx, req.Body.Email, req.Body.Password, req.Params.XSessionTransport)
 	if err != nil {
 		return nil, err
 	}
-	return s.tokenResponse(p, cookieTransport(req.Params.XSessionTransport), ""), nil
+	return t, nil
 }
 
 // LoginForm signs in with the OAuth2 password form.
 func (s *Server) LoginForm(ctx context.Context, req api.LoginFormRequestObject) (api.LoginFormResponseObject, error) {
-	p, err := s.svc.Login(ctx, req.Body.Username, req.Body.Password, requestFrom(ctx).client)
+	t, err := s.signIn(ctx, req.Body.Username, req.Body.Password, req.Params.XSessionTransport)
 	if err != nil {
 		return nil, err
 	}
-	return s.tokenResponse(p, cookieTransport(req.Params.XSessionTransport), ""), nil
+	return t, nil
 }
 
 // RefreshToken rotates the refresh token taken from, in order, the
@@ -146,13 +146,13 @@ func (s *Server) RefreshToken(ctx context.Context, req api.RefreshTokenRequestOb
 }
 
 // Logout ends the current session (and the session of a refresh token
-// given in the body or cookie, if it is the caller's). Idempotent.
+// given in the body or cookie, if it is the caller's; any other is
+// ignored). Idempotent.
 func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.LogoutResponseObject, error) {
 	p, _ := principalFrom(ctx)
 	r := requestFrom(ctx).r
 	var raw string
 	var cookies []*http.Cookie
-	fromCookie := false
 	if req.Body != nil && req.Body.RefreshToken != nil {
 		raw = strings.TrimSpace(*req.Body.RefreshToken)
 	}
@@ -161,18 +161,14 @@ func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.L
 			return nil, err
 		}
 		if raw == "" {
-			raw, fromCookie = c.Value, true
+			raw = c.Value
 		}
 		cookies = s.clearedCookies()
 	}
-	client := requestFrom(ctx).client
-	err := s.svc.Logout(ctx, p, raw, client)
-	if err != nil && fromCookie && core.ErrorCode(err) == core.CodeInvalidRefreshToken {
-		// A stale or foreign refresh cookie must not keep a browser from
-		// signing out: end the current session and clear the cookies anyway.
-		err = s.svc.Logout(ctx, p, "", client)
-	}
-	if err != nil {
+	// A stale or foreign refresh token (cookie or body) does not keep the
+	// caller from signing out: the service ignores it and ends the current
+	// session anyway (REV-06); the cookies are cleared.
+	if err := s.svc.Logout(ctx, p, raw, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
 	return loggedOut{cookies: cookies}, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/uuid"
 
 	"github.com/sessiond/sessiond"
 	"github.com/sessiond/sessiond/core"
@@ -148,6 +149,10 @@ func (s *Server) gate(next http.Handler) http.Handler {
 				writeError(w, r, s.log, err)
 				return
 			}
+			if err := checkTenantHeaders(r, p); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
 			ctx = withPrincipal(ctx, p)
 		}
 		if r.Body != nil {
@@ -207,4 +212,24 @@ func requestValidationError(err error) *core.Error {
 		return &core.Error{Code: codeUnsupportedMediaType, Message: "unsupported content type"}
 	}
 	return &core.Error{Code: codeBadRequest, Message: "the request is not valid"}
+}
+
+// tenantHeaders are the request headers by which clients commonly select a
+// tenant. sessiond takes the tenant from the verified token only, and says
+// so instead of ignoring a header that disagrees (JWT-08).
+var tenantHeaders = []string{"X-Tenant-ID", "X-Account-ID", "X-Tenant"}
+
+// checkTenantHeaders refuses an authenticated request whose tenant header
+// names another tenant than its token, or no tenant at all: 403
+// tenant_mismatch, before the operation runs. The header's value is not
+// echoed.
+func checkTenantHeaders(r *http.Request, p core.Principal) error {
+	for _, name := range tenantHeaders {
+		for _, v := range r.Header.Values(name) {
+			if id, err := uuid.Parse(strings.TrimSpace(v)); err != nil || id != p.AccountID {
+				return core.Errorf(codeTenantMismatch, "the request names another tenant than its access token")
+			}
+		}
+	}
+	return nil
 }

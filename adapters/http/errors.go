@@ -22,6 +22,9 @@ const (
 	codePayloadTooLarge      core.Code = "payload_too_large"
 	codeUnsupportedMediaType core.Code = "unsupported_media_type"
 	codeMethodNotAllowed     core.Code = "method_not_allowed"
+	// codeTenantMismatch: a tenant-selecting header names another tenant
+	// than the access token (JWT-08).
+	codeTenantMismatch core.Code = "tenant_mismatch"
 )
 
 // statusByCode is the one place error codes become HTTP statuses: the
@@ -53,6 +56,7 @@ var statusByCode = map[core.Code]int{
 	codePayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	codeTenantMismatch:       http.StatusForbidden,
 }
 
 // problemFor builds the RFC 9457 body for a domain error.

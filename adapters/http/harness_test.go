@@ -91,6 +91,14 @@ type harnessSetup struct {
 	// AppPool is a ready pool of DB to use instead of opening one
 	// (perf_test.go counts the round trips of its connections).
 	AppPool *pgxpool.Pool
+	// Log receives the service's and the handler's logs (nil: discarded).
+	Log *slog.Logger
+	// Argon2 are the hasher's parameters (zero: the cheap test ones).
+	Argon2 argon2.Params
+	// WrapHasher, when set, wraps the hasher (a spy).
+	WrapHasher func(core.PasswordHasher) core.PasswordHasher
+	// Mailer replaces the fake mailer (h.mailer then records nothing).
+	Mailer core.Mailer
 }
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
@@ -136,20 +144,35 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	}
 	// Cheap argon2 parameters keep the suite fast under -race; the
 	// production parameters are tested in adapters/argon2.
-	hasher, err := argon2.New(argon2.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})
+	params := setup.Argon2
+	if params == (argon2.Params{}) {
+		params = argon2.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	}
+	argonHasher, err := argon2.New(params)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var hasher core.PasswordHasher = argonHasher
+	if setup.WrapHasher != nil {
+		hasher = setup.WrapHasher(hasher)
+	}
 	clk := clock.NewFake(t0)
 	store := postgres.NewStore(pool)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := setup.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var mailer core.Mailer = mail
+	if setup.Mailer != nil {
+		mailer = setup.Mailer
+	}
 	// The verified-token cache as in production: revocation must bite
 	// through it (TestJWT09_EveryBearerOperation_RefusesRevokedSession).
 	tokens, err := jose.NewVerifyCache(codec, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := core.NewService(store, tokens, hasher, clk, cfg, namer.DeviceNamer(), mail, log)
+	svc, err := core.NewService(store, tokens, hasher, clk, cfg, namer.DeviceNamer(), mailer, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // Every series an operator alerts on is exposed (issue 9), and the
 // outcomes are counted where they happen.
 func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsOnAPI = true }))
 	u := h.register(t, uniqueEmail("metrics"))
 	tk := h.login(t, u, nil)
 	expectProblem(t, h.signIn(t, u.Email, "wrong"), http.StatusUnauthorized, "invalid_credentials")
@@ -64,9 +64,28 @@ func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 	}
 }
 
-// With METRICS_ADDR the metrics leave the API listener (404 there) for
-// their own handler.
-func TestMetrics_SeparateListener_NotOnTheAPI(t *testing.T) {
-	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsSeparate = true }))
-	expectProblem(t, h.do(t, req{method: "GET", path: "/metrics"}), http.StatusNotFound, "not_found")
+// METRICS_ON_API_LISTENER=true: the operator asked for /metrics on the API
+// listener explicitly.
+func TestMetrics_OnTheAPIListenerOnlyWhenAsked(t *testing.T) {
+	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsOnAPI = true }))
+	res := h.mustDo(t, req{method: "GET", path: "/metrics"}, http.StatusOK)
+	if !strings.Contains(string(res.Body), "sessiond_signins_total") {
+		t.Fatalf("/metrics: %s", res.Body)
+	}
+}
+
+// MET-01: metrics are private by default. The server as configured by
+// default (the zero Config) has no /metrics on the API listener: the pool's
+// acquire counts and the sign-in outcomes are operator data (and were an
+// account oracle when public). The answer is the ordinary 404, with none
+// of the series in it.
+func TestMetrics_MET01_PrivateByDefault_NotOnTheAPIListener(t *testing.T) {
+	h := newHarness(t)
+	u := h.register(t, uniqueEmail("met01"))
+	h.login(t, u, nil)
+	res := h.do(t, req{method: "GET", path: "/metrics"})
+	expectProblem(t, res, http.StatusNotFound, "not_found")
+	if strings.Contains(string(res.Body), "sessiond_") {
+		t.Fatalf("the 404 carries metrics: %s", res.Body)
+	}
 }

@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,41 +21,26 @@ type Limiter interface {
 // a typo cannot silently turn a limit off.
 type Operation string
 
-// EmailRule names a per-email rule; the handlers apply exactly these, and
-// NewServer refuses any other.
-type EmailRule string
-
-// EmailRulePasswordReset limits password-reset requests per email, known
-// or not (so the limit reveals nothing).
-const EmailRulePasswordReset EmailRule = "password_reset"
-
-// emailRules are the per-email rules some handler applies.
-var emailRules = map[EmailRule]bool{EmailRulePasswordReset: true}
-
 // RateLimits are the abuse defences (SPEC §8). The zero value disables
 // them (RATE_LIMIT_ENABLED=false, load tests, black-box suites).
 type RateLimits struct {
 	// ByIP maps an operation to its per-client-IP limiter. The client IP
-	// honours X-Forwarded-For only from trusted proxies (LGN-07).
+	// honours X-Forwarded-For only from trusted proxies (LGN-07). There is
+	// no per-email rule: refusing an email locks its owner out (LGN-09,
+	// LGN-11). Sign-in's per-account defence is the brute-force throttle
+	// in PostgreSQL, which counts only failures and spares the owner's
+	// known devices; the reset request's is the mail rate
+	// (core.Config.ResetMail), which answers alike and mails at most once
+	// per interval.
 	ByIP map[Operation]Limiter
-	// ByEmail maps a rule to its per-email limiter; the key is the
-	// normalised email, so case variants share one counter. Sign-in has
-	// none: its per-email defence is the brute-force throttle in
-	// PostgreSQL, which counts only failures (core.ThrottleRule).
-	ByEmail map[EmailRule]Limiter
 }
 
 // check refuses a rule that nothing would apply: a per-IP rule for an
-// operation the contract does not have, a per-email rule no handler uses.
+// operation the contract does not have.
 func (l RateLimits) check(c *contract) error {
 	for op := range l.ByIP {
 		if !c.operations[string(op)] {
 			return fmt.Errorf("rate limit: per-IP rule for %q, which is no operationId of openapi.yaml", op)
-		}
-	}
-	for rule := range l.ByEmail {
-		if !emailRules[rule] {
-			return fmt.Errorf("rate limit: unknown per-email rule %q", rule)
 		}
 	}
 	return nil
@@ -103,19 +87,6 @@ func ipKey(a netip.Addr) string {
 		return a.String()
 	}
 	return p.String()
-}
-
-// limitEmail applies a per-email rule.
-func (s *Server) limitEmail(ctx context.Context, rule EmailRule, email string) error {
-	l := s.cfg.Limits.ByEmail[rule]
-	if l == nil {
-		return nil
-	}
-	if ok, wait := l.Allow(core.NormalizeEmail(email)); !ok {
-		s.log.InfoContext(ctx, "rate limited", "operation", string(rule), "rule", "per_email")
-		return &limitedError{wait: wait, rule: "email:" + string(rule)}
-	}
-	return nil
 }
 
 // asLimited reports a rate-limit refusal — an in-process bucket, or the

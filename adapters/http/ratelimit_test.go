@@ -63,28 +63,6 @@ func TestRateLimit_LGN05_PerEmail_CaseVariantsAndRotatingIPsShareTheCounter(t *t
 	}
 }
 
-func TestRateLimit_PasswordResetPerEmail_SameForUnknownAndKnownEmails(t *testing.T) {
-	var h *harness
-	h = newHarness(t, withHTTPConfig(func(c *httpadapter.Config) {
-		c.Limits.ByEmail = map[httpadapter.EmailRule]httpadapter.Limiter{
-			httpadapter.EmailRulePasswordReset: ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Hour, Burst: 2}, func() time.Time { return h.clock.Now() }),
-		}
-	}))
-	known := h.register(t, uniqueEmail("reset-limit"))
-	for _, email := range []string{known.Email, uniqueEmail("reset-unknown")} {
-		for i := range 3 {
-			res := h.do(t, req{method: "POST", path: "/api/v1/auth/password-reset/request", body: map[string]string{"email": email}})
-			want := http.StatusOK
-			if i == 2 {
-				want = http.StatusTooManyRequests
-			}
-			if res.Status != want {
-				t.Fatalf("%s attempt %d: %d, want %d", email, i+1, res.Status, want)
-			}
-		}
-	}
-}
-
 // Per-IP buckets key IPv6 clients by their /64 (SPEC §8): two addresses of
 // one /64 share a bucket, another /64 has its own.
 func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
@@ -119,8 +97,7 @@ func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
 
 // A rate-limit rule nothing would apply is a start-up error, not a limit
 // silently off: a per-IP rule keyed by an operationId the contract does not
-// have (a typo, a renamed operation), or an unknown per-email rule. Rules
-// for real operations and the known per-email rule start.
+// have (a typo, a renamed operation). Rules for real operations start.
 func TestNewServer_RateLimitRuleUnknownToTheContract_IsAStartUpError(t *testing.T) {
 	lim := ratelimit.New(ratelimit.Rule{Events: 1, Per: time.Minute, Burst: 1}, time.Now)
 	start := func(l httpadapter.RateLimits) error {
@@ -128,15 +105,13 @@ func TestNewServer_RateLimitRuleUnknownToTheContract_IsAStartUpError(t *testing.
 		return err
 	}
 	known := httpadapter.RateLimits{
-		ByIP:    map[httpadapter.Operation]httpadapter.Limiter{"loginJson": lim, "loginForm": lim, "refreshToken": lim, "registerUser": lim},
-		ByEmail: map[httpadapter.EmailRule]httpadapter.Limiter{httpadapter.EmailRulePasswordReset: lim},
+		ByIP: map[httpadapter.Operation]httpadapter.Limiter{"loginJson": lim, "loginForm": lim, "refreshToken": lim, "registerUser": lim},
 	}
 	if err := start(known); err != nil {
 		t.Fatalf("known rules refused: %v", err)
 	}
 	for name, l := range map[string]httpadapter.RateLimits{
 		"per-IP rule for a misspelt operation": {ByIP: map[httpadapter.Operation]httpadapter.Limiter{"loginJSON": lim}},
-		"unknown per-email rule":               {ByEmail: map[httpadapter.EmailRule]httpadapter.Limiter{"password-reset": lim}},
 	} {
 		if err := start(l); err == nil || !strings.Contains(err.Error(), "rate limit") {
 			t.Errorf("%s: NewServer error %v, want a rate-limit start-up error", name, err)

@@ -32,10 +32,12 @@ type Config struct {
 	Limits RateLimits
 	// DocsEnabled serves the interactive API documentation at /docs.
 	DocsEnabled bool
-	// MetricsSeparate leaves /metrics off the API handler: MetricsHandler
-	// serves it on its own listener (METRICS_ADDR), so it need not be
-	// public.
-	MetricsSeparate bool
+	// MetricsOnAPI serves /metrics on the API handler too. Off by default
+	// (the zero value): metrics are operator data — pool acquires and
+	// sign-in outcomes per request were an account oracle when public — and
+	// MetricsHandler serves them on their own listener (METRICS_ADDR,
+	// loopback by default; MET-01, docs/security-checklist.md).
+	MetricsOnAPI bool
 }
 
 // JWKSource returns the public key set to publish.
@@ -97,11 +99,11 @@ func (s *Server) Handler() http.Handler {
 	// /api/v1, the platform paths at the root (SPEC §4 "Root paths").
 	root := http.NewServeMux()
 	root.Handle("/", inner)
-	if !s.cfg.MetricsSeparate {
+	if s.cfg.MetricsOnAPI {
 		root.Handle("/metrics", s.MetricsHandler())
 	} else {
 		root.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "metrics are served on their own listener"})
+			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "no such resource"})
 		})
 	}
 	return s.accessLog(s.recoverer(s.cors(s.withDocs(s.gate(root)))))

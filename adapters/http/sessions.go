@@ -36,7 +36,7 @@ func sessionBody(si core.SessionInfo) api.Session {
 		LastUserAgent:     nullableString(si.LastUserAgent),
 		CreatedAt:         si.CreatedAt.UTC(),
 		LastUsedAt:        si.LastUsedAt.UTC(),
-		IdleExpiresAt:     si.IdleExpiresAt.UTC(),
+		IdleExpiresAt:     core.IdleDeadline(si.IdleExpiresAt, si.AbsoluteExpiresAt).UTC(), // rows written before TMO-04 may say later
 		AbsoluteExpiresAt: si.AbsoluteExpiresAt.UTC(),
 		IsCurrent:         si.Current,
 	}

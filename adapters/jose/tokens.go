@@ -1,6 +1,7 @@
 package jose
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,9 @@ import (
 const (
 	TypeAccess  = "at+jwt"
 	TypeRefresh = "rt+jwt"
+	// TypeDevice is the device token (core.DeviceClaims): the value of the
+	// sign-in device cookie, never a credential for anything else.
+	TypeDevice = "dv+jwt"
 )
 
 // MaxTokenLength bounds what is parsed at all.
@@ -51,7 +55,7 @@ func NewCodec(keys *KeySet, issuer, audience, clientID string) (*Codec, error) {
 	}
 	signKey := keys.keys[0]
 	c := &Codec{keys: keys, signers: map[string]gojose.Signer{}, issuer: issuer, audience: audience, clientID: clientID}
-	for _, typ := range []string{TypeAccess, TypeRefresh} {
+	for _, typ := range []string{TypeAccess, TypeRefresh, TypeDevice} {
 		s, err := gojose.NewSigner(
 			gojose.SigningKey{Algorithm: gojose.SignatureAlgorithm(signKey.Algorithm), Key: signKey},
 			(&gojose.SignerOptions{}).WithType(gojose.ContentType(typ)))
@@ -275,6 +279,48 @@ func (c *Codec) VerifyRefresh(token string) (core.RefreshClaims, error) {
 		return core.RefreshClaims{}, bad
 	}
 	return out, nil
+}
+
+type deviceClaims struct {
+	jwt.Claims
+	// EmailDigest is core.DeviceClaims.EmailDigest, base64url.
+	EmailDigest string `json:"edh"`
+}
+
+// deviceAudience is the aud of device tokens: the issuer's sign-in
+// endpoint, distinct from both the access and the refresh audience, so
+// that no audience check anywhere accepts one as another token.
+func (c *Codec) deviceAudience() string { return c.issuer + "#device" }
+
+// SignDevice implements core.TokenCodec.
+func (c *Codec) SignDevice(d core.DeviceClaims) (string, error) {
+	return c.sign(TypeDevice, deviceClaims{
+		Claims: jwt.Claims{
+			Issuer: c.issuer, Audience: jwt.Audience{c.deviceAudience()}, ID: d.ID,
+			IssuedAt: jwt.NewNumericDate(d.IssuedAt), Expiry: jwt.NewNumericDate(d.ExpiresAt),
+		},
+		EmailDigest: base64.RawURLEncoding.EncodeToString(d.EmailDigest),
+	})
+}
+
+// VerifyDevice implements core.TokenCodec.
+func (c *Codec) VerifyDevice(token string, now time.Time) (core.DeviceClaims, error) {
+	bad := errors.New("device token is not valid")
+	var cl deviceClaims
+	if err := c.verify(token, TypeDevice, &cl); err != nil {
+		return core.DeviceClaims{}, bad
+	}
+	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.deviceAudience()) || cl.ID == "" || cl.Expiry == nil || cl.IssuedAt == nil {
+		return core.DeviceClaims{}, bad
+	}
+	if !now.Before(cl.Expiry.Time()) || cl.IssuedAt.Time().After(now.Add(clockSkew)) {
+		return core.DeviceClaims{}, bad
+	}
+	edh, err := base64.RawURLEncoding.DecodeString(cl.EmailDigest)
+	if err != nil || len(edh) != 32 {
+		return core.DeviceClaims{}, bad
+	}
+	return core.DeviceClaims{ID: cl.ID, EmailDigest: edh, IssuedAt: cl.IssuedAt.Time(), ExpiresAt: cl.Expiry.Time()}, nil
 }
 
 func invalid(code core.Code, msg string) error { return &core.Error{Code: code, Message: msg} }

@@ -21,22 +21,32 @@ import (
 // normalized again (core.AuditEvent.Normalized) because a row PostgreSQL
 // refuses would roll back the change it records.
 func (t *tenantTx) Audit(ctx context.Context, e core.AuditEvent) error {
-	if e.Action == "" || e.ResourceType == "" {
-		return errors.New("postgres: audit event needs an action and a resource type")
+	p, err := auditParams(t.accountID, e)
+	if err != nil {
+		return err
 	}
-	if e.AccountID != uuid.Nil && e.AccountID != t.accountID {
-		return errors.New("postgres: audit event for another tenant")
+	return mapErr(t.q.AuditEventInsert(ctx, p))
+}
+
+// auditParams checks and normalises an event of tenant accountID into the
+// insert's parameters.
+func auditParams(accountID uuid.UUID, e core.AuditEvent) (dbsqlc.AuditEventInsertParams, error) {
+	if e.Action == "" || e.ResourceType == "" {
+		return dbsqlc.AuditEventInsertParams{}, errors.New("postgres: audit event needs an action and a resource type")
+	}
+	if e.AccountID != uuid.Nil && e.AccountID != accountID {
+		return dbsqlc.AuditEventInsertParams{}, errors.New("postgres: audit event for another tenant")
 	}
 	e = e.Normalized()
 	details, err := json.Marshal(e.Details)
 	if err != nil {
-		return fmt.Errorf("postgres: audit details: %w", err)
+		return dbsqlc.AuditEventInsertParams{}, fmt.Errorf("postgres: audit details: %w", err)
 	}
-	return mapErr(t.q.AuditEventInsert(ctx, dbsqlc.AuditEventInsertParams{
-		AccountID: t.accountID, ID: e.ID, ActorUserID: e.ActorUserID, Action: e.Action,
+	return dbsqlc.AuditEventInsertParams{
+		AccountID: accountID, ID: e.ID, ActorUserID: e.ActorUserID, Action: e.Action,
 		ResourceType: e.ResourceType, ResourceID: optString(e.ResourceID), Details: details,
 		IpAddress: optAddr(e.IP), UserAgent: optString(e.UserAgent), CreatedAt: e.At.UTC(),
-	}))
+	}, nil
 }
 
 func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.AuditEvent, error) {

@@ -56,6 +56,8 @@ type options struct {
 	pgbench        string
 	pgbenchC       int
 	argon2N        int
+	oraclePairs    int
+	oracleWarm     int
 	wait           time.Duration
 	keygen         string
 }
@@ -94,6 +96,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.pgbench, "pgbench", "", "pgbench binary (default: newest /usr/lib/postgresql/*/bin/pgbench)")
 	fs.IntVar(&o.pgbenchC, "pgbench-c", 32, "pgbench clients")
 	fs.IntVar(&o.argon2N, "argon2-n", 8, "argon2id hashes timed for the login floor")
+	fs.IntVar(&o.oraclePairs, "oracle-pairs", 200, "oracle: measured pairs (known, unknown email) of each kind")
+	fs.IntVar(&o.oracleWarm, "oracle-warm", 20, "oracle: unrecorded pairs of each kind first")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server's /readyz")
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
 	fs.StringVar(&o.pprof, "pprof", "", "the server's PPROF_ADDR root URL (e.g. http://127.0.0.1:6060): capture a CPU profile of each scenario's measured window into -out")
@@ -125,8 +129,8 @@ func parseFlags(args []string) (options, error) {
 	if o.floorD == 0 {
 		o.floorD = o.d
 	}
-	if o.tenants < 1 || o.users < 1 || o.sessions < 0 || o.perChain < 1 {
-		return o, errors.New("-tenants, -users and -per-chain must be positive, -sessions not negative")
+	if o.tenants < 1 || o.users < 1 || o.sessions < 0 || o.perChain < 1 || o.oraclePairs < 1 || o.oracleWarm < 0 {
+		return o, errors.New("-tenants, -users, -per-chain and -oracle-pairs must be positive, -sessions and -oracle-warm not negative")
 	}
 	return o, nil
 }
@@ -255,7 +259,21 @@ func mainErr(args []string, stdout io.Writer) error {
 	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}}
 	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
 	var results []Result
+	var oracle []OraclePair
 	for _, name := range o.scenarios {
+		if name == "oracle" {
+			log.Info("running", "scenario", name, "pairs", o.oraclePairs, "warm-up pairs", o.oracleWarm)
+			started := time.Now().UTC()
+			ps, err := runOracle(ctx, a, e.pop, o.oraclePairs, o.oracleWarm)
+			if err != nil {
+				return err
+			}
+			if err := writeFile(filepath.Join(o.out, stamp+"-oracle.json"), OracleResult{Scenario: name, StartedAt: started, Kinds: ps, Machine: machine}); err != nil {
+				return err
+			}
+			oracle = ps
+			continue
+		}
 		spec, err := newScenario(name, e, so)
 		if err != nil {
 			return err
@@ -304,6 +322,12 @@ func mainErr(args []string, stdout io.Writer) error {
 				fmt.Fprintln(stdout, "\n"+line)
 			}
 		}
+	}
+	if oracle != nil {
+		fmt.Fprintf(stdout, "\n%s, %d cores, PostgreSQL %s (fsync %s)\n", time.Now().UTC().Format("2006-01-02"), machine.Cores, machine.PGVer, machine.Fsync)
+		fmt.Fprint(stdout, oracleTable(oracle))
+	}
+	if len(results) > 0 || oracle != nil {
 		fmt.Fprintf(stdout, "\nJSON: %s/%s-*.json\n", o.out, stamp)
 	}
 	return nil

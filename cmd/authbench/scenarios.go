@@ -10,7 +10,8 @@ import (
 )
 
 // scenarioNames are the scenarios in the order "all" runs them.
-var scenarioNames = []string{"refresh", "me", "login", "refresh-contended", "mixed"}
+// oracle (oracle.go) is not closed-loop: one client, interleaved pairs.
+var scenarioNames = []string{"refresh", "me", "login", "refresh-contended", "mixed", "oracle"}
 
 // population names the seeded users a virtual client may sign in as.
 type population struct {

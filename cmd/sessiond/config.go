@@ -28,7 +28,9 @@ type Config struct {
 	// (jose.VerifyCache); 0 disables it.
 	AccessTokenCacheSize int
 	HTTPAddr             string
-	MetricsAddr          string
+	// MetricsAddr is the metrics listener's address; "" when METRICS_ADDR
+	// is "off" (no listener).
+	MetricsAddr string
 	// PprofAddr serves net/http/pprof on a loopback address; "" (the
 	// default) serves nothing.
 	PprofAddr        string
@@ -66,7 +68,6 @@ type RateLimitSettings struct {
 	RefreshPerIPPerMinute int
 	RegisterPerIPPerHour  int
 	ResetPerIPPerHour     int
-	ResetPerEmailPerHour  int
 }
 
 // TokenSettings groups what the token codec needs.
@@ -74,6 +75,12 @@ type TokenSettings struct {
 	KeysFile, Issuer, Audience, ClientID string
 	Generate                             bool
 }
+
+// DefaultMetricsAddr is where /metrics is served unless METRICS_ADDR says
+// otherwise: loopback only, so metrics are private by default (MET-01);
+// scrape them from the host, or set METRICS_ADDR to an address the
+// scraper reaches.
+const DefaultMetricsAddr = "127.0.0.1:9090"
 
 func loadConfig() (Config, error) {
 	var errs []string
@@ -114,7 +121,7 @@ func loadConfig() (Config, error) {
 		DBStatementTimeout: duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
 		DBAcquireTimeout:   duration("DB_ACQUIRE_TIMEOUT", 5*time.Second),
 		HTTPAddr:           env("HTTP_ADDR", ":8080"),
-		MetricsAddr:        env("METRICS_ADDR", ""),
+		MetricsAddr:        env("METRICS_ADDR", DefaultMetricsAddr),
 		PprofAddr:          env("PPROF_ADDR", ""),
 		ShutdownTimeout:    duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 		DevMode:            boolean("DEV_MODE", false),
@@ -133,12 +140,11 @@ func loadConfig() (Config, error) {
 		RefreshPerIPPerMinute: integer("RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE", 120),
 		RegisterPerIPPerHour:  integer("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", 20),
 		ResetPerIPPerHour:     integer("RATE_LIMIT_RESET_PER_IP_PER_HOUR", 20),
-		ResetPerEmailPerHour:  integer("RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR", 5),
 	}
 	for name, v := range map[string]int{
 		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE":   c.RateLimits.LoginPerIPPerMinute,
 		"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE": c.RateLimits.RefreshPerIPPerMinute, "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR": c.RateLimits.RegisterPerIPPerHour,
-		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour, "RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR": c.RateLimits.ResetPerEmailPerHour,
+		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour,
 	} {
 		if v <= 0 {
 			errs = append(errs, fmt.Sprintf("%s must be positive (disable limits with RATE_LIMIT_ENABLED=false)", name))
@@ -170,9 +176,25 @@ func loadConfig() (Config, error) {
 			MaxDelay:  duration("LOGIN_THROTTLE_MAX_DELAY", d.Throttle.MaxDelay),
 			Window:    duration("LOGIN_THROTTLE_WINDOW", d.Throttle.Window),
 		},
+		DeviceTTL: duration("LOGIN_DEVICE_TTL", d.DeviceTTL),
+		ResetMail: core.ThrottleRule{
+			Threshold: 1,
+			BaseDelay: duration("PASSWORD_RESET_MAIL_INTERVAL", d.ResetMail.BaseDelay),
+			MaxDelay:  duration("PASSWORD_RESET_MAIL_MAX_INTERVAL", d.ResetMail.MaxDelay),
+		},
 	}
+	// The mail rate's streak is forgotten after an hour without a mail, or
+	// four of its longest intervals when that is longer.
+	c.Core.ResetMail.Window = max(time.Hour, 4*c.Core.ResetMail.MaxDelay)
 	if err := c.Core.Throttle.Validate(); err != nil {
 		errs = append(errs, "LOGIN_THROTTLE_*: "+err.Error()+" (LOGIN_THROTTLE_THRESHOLD=0 turns it off)")
+	}
+	if c.Core.DeviceTTL <= 0 {
+		errs = append(errs, "LOGIN_DEVICE_TTL: must be positive")
+	}
+	if m := c.Core.ResetMail; m.BaseDelay < time.Second || m.MaxDelay < m.BaseDelay || m.MaxDelay > c.Core.ResetTokenTTL {
+		errs = append(errs, "PASSWORD_RESET_MAIL_INTERVAL, PASSWORD_RESET_MAIL_MAX_INTERVAL: want 1s ≤ interval ≤ max interval ≤ PASSWORD_RESET_TTL "+
+			"(so that the newest mail always holds a token that still works)")
 	}
 	// Whole milliseconds: statement_timeout is set in ms; below 100 ms
 	// ordinary statements would fail under load.
@@ -188,7 +210,11 @@ func loadConfig() (Config, error) {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, "SHUTDOWN_TIMEOUT: must be positive")
 	}
-	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true)}
+	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true),
+		MetricsOnAPI: boolean("METRICS_ON_API_LISTENER", false)}
+	if strings.EqualFold(c.MetricsAddr, "off") {
+		c.MetricsAddr = ""
+	}
 	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {

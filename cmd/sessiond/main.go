@@ -89,7 +89,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 		mln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
 			_ = ln.Close()
-			return err
+			return fmt.Errorf("metrics listener (METRICS_ADDR=%s; \"off\" for none): %w", c.MetricsAddr, err)
 		}
 		servers = append(servers, prog.metrics)
 		listeners = append(listeners, mln)
@@ -113,7 +113,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "metrics_addr", c.MetricsAddr, "dev_mode", c.DevMode, "rate_limit", c.RateLimitEnabled)
+	log.Info("serving", "addr", ln.Addr().String(), "metrics_addr", c.MetricsAddr, "metrics_on_api", c.HTTP.MetricsOnAPI, "dev_mode", c.DevMode, "rate_limit", c.RateLimitEnabled)
 	var serveErr error
 	select {
 	case err := <-errc:

@@ -67,13 +67,24 @@ func provideDeviceNamer() (core.DeviceNamer, error) {
 }
 
 // provideMailer sends mail over SMTP when SMTP_ADDR is set; otherwise it
-// only logs that a mail would have been sent (development).
+// only logs that a mail would have been sent (development). Either way
+// behind a mailer.Queue: the reset request answers before any mail work
+// (LGN-10). The cleanup drains the queue, then stops the mailer.
 func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
+	var inner core.Mailer
+	stop := func() {}
 	if c.SMTP.Addr == "" {
 		log.Warn("SMTP_ADDR is not set: password-reset mails are logged, not sent")
-		return mailer.NewLog(log), func() {}, nil
+		inner = mailer.NewLog(log)
+	} else {
+		smtp, cleanup, err := mailer.NewSMTP(c.SMTP, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		inner, stop = smtp, cleanup
 	}
-	return mailer.NewSMTP(c.SMTP, log)
+	q, drain := mailer.NewQueue(inner, mailer.QueueConfig{}, log)
+	return q, func() { drain(); stop() }, nil
 }
 
 func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *cleanupJob {
@@ -96,7 +107,6 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 	if c.RateLimitEnabled {
 		hc.Limits = rateLimits(c.RateLimits)
 	}
-	hc.MetricsSeparate = c.MetricsAddr != ""
 	api, err := httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hc, log)
 	if err != nil {
 		return nil, err
@@ -121,11 +131,6 @@ func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
 			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
 			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
-		},
-		// Sign-in has no per-email bucket: the brute-force throttle (shared
-		// in PostgreSQL, failures only) is its per-account defence.
-		ByEmail: map[httpadapter.EmailRule]httpadapter.Limiter{
-			httpadapter.EmailRulePasswordReset: rule(r.ResetPerEmailPerHour, time.Hour),
 		},
 	}
 }

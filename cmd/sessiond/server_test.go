@@ -53,7 +53,7 @@ func TestHTTPServer_OversizedAuthorizationHeader_431BeforeRouting(t *testing.T) 
 // misspelt operationId would refuse to start; see adapters/http's
 // TestNewServer_RateLimitRuleUnknownToTheContract_IsAStartUpError).
 func TestRateLimits_ProductionRulesStart(t *testing.T) {
-	limits := rateLimits(RateLimitSettings{LoginPerIPPerMinute: 1, RefreshPerIPPerMinute: 1, RegisterPerIPPerHour: 1, ResetPerIPPerHour: 1, ResetPerEmailPerHour: 1})
+	limits := rateLimits(RateLimitSettings{LoginPerIPPerMinute: 1, RefreshPerIPPerMinute: 1, RegisterPerIPPerHour: 1, ResetPerIPPerHour: 1})
 	if _, err := httpadapter.NewServer(nil, func() any { return nil }, nil, httpadapter.Config{Limits: limits}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}

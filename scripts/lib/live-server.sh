@@ -55,8 +55,10 @@ wait_ready() { # URL PID
 }
 
 # start_server [VAR=value ...]: builds, migrates and serves sessiond on a
-# free loopback port of its own database, with development keys and rate
-# limits off (the arguments add or override settings), waits for /readyz
+# free loopback port of its own database, with development keys, rate
+# limits off and no metrics listener (its default port, 127.0.0.1:9090, is
+# one per machine and several servers may run at once; the arguments add or
+# override settings), waits for /readyz
 # and sets URL.
 start_server() {
   scripts/pg.sh ensure-db "$PG_PORT" "$DB"
@@ -71,7 +73,7 @@ start_server() {
   log "serving on $URL"
   env DATABASE_URL="postgres://sessiond_app@127.0.0.1:$PG_PORT/$DB?sslmode=disable" \
     HTTP_ADDR="127.0.0.1:$port" DEV_MODE=true SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
-    RATE_LIMIT_ENABLED=false LOG_LEVEL=warn "$@" \
+    RATE_LIMIT_ENABLED=false METRICS_ADDR=off LOG_LEVEL=warn "$@" \
     "$WORK/sessiond" serve >"$WORK/server.log" 2>&1 &
   PIDS+=($!)
   wait_ready "$URL/readyz" "$!"

@@ -97,6 +97,7 @@ const (
 	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
 	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
 	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
 	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
 	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
 )
@@ -149,6 +150,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeSessionExpiredIdle:
 		return true
 	case ProblemCodeSessionLimitReached:
+		return true
+	case ProblemCodeTenantMismatch:
 		return true
 	case ProblemCodeUnsupportedMediaType:
 		return true
@@ -1359,7 +1362,7 @@ type ClientInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1376,7 +1379,7 @@ type ClientInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -1415,6 +1418,16 @@ type ClientInterface interface {
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
 	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -1452,6 +1465,16 @@ type ClientInterface interface {
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
 	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -1463,7 +1486,11 @@ type ClientInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -1478,7 +1505,11 @@ type ClientInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -1531,8 +1562,16 @@ type ClientInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1543,8 +1582,16 @@ type ClientInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1691,10 +1738,10 @@ type ClientInterface interface {
 
 	// GetMetrics Prometheus metrics
 	//
-	// Metrics in the Prometheus text exposition format. When the server is
-	// configured with a separate metrics listener (`METRICS_ADDR`), they are
-	// served there only, and this path answers `404 not_found` on the API
-	// listener.
+	// Metrics in the Prometheus text exposition format, served on the metrics
+	// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+	// On the API listener this path answers `404 not_found` unless the
+	// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 	//
 	// Corresponds with GET /metrics (the `GetMetrics` operationId).
 	GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2162,7 +2209,7 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2189,7 +2236,7 @@ func (c *Client) LoginFormWithBody(ctx context.Context, params *LoginFormParams,
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -2238,6 +2285,16 @@ func (c *Client) LoginFormWithFormdataBody(ctx context.Context, params *LoginFor
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
 //
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -2285,6 +2342,16 @@ func (c *Client) LoginJsonWithBody(ctx context.Context, params *LoginJsonParams,
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
 //
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -2306,7 +2373,11 @@ func (c *Client) LoginJson(ctx context.Context, params *LoginJsonParams, body Lo
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -2331,7 +2402,11 @@ func (c *Client) LogoutWithBody(ctx context.Context, params *LogoutParams, conte
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -2434,8 +2509,16 @@ func (c *Client) ConfirmPasswordReset(ctx context.Context, body ConfirmPasswordR
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2456,8 +2539,16 @@ func (c *Client) RequestPasswordResetWithBody(ctx context.Context, contentType s
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2684,10 +2775,10 @@ func (c *Client) GetHealthz(ctx context.Context, reqEditors ...RequestEditorFn) 
 
 // GetMetrics Prometheus metrics
 //
-// Metrics in the Prometheus text exposition format. When the server is
-// configured with a separate metrics listener (`METRICS_ADDR`), they are
-// served there only, and this path answers `404 not_found` on the API
-// listener.
+// Metrics in the Prometheus text exposition format, served on the metrics
+// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+// On the API listener this path answers `404 not_found` unless the
+// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 //
 // Corresponds with GET /metrics (the `GetMetrics` operationId).
 func (c *Client) GetMetrics(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4195,7 +4286,7 @@ type ClientWithResponsesInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4212,7 +4303,7 @@ type ClientWithResponsesInterface interface {
 	// `Path=/api/v1/auth` plus the CSRF cookie), same generic
 	// `401 invalid_credentials`, same session limit
 	// (`409 session_limit_reached` when the account denies sign-ins beyond
-	// it), same rate limits.
+	// it), same rate limits, same device cookie.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4251,6 +4342,16 @@ type ClientWithResponsesInterface interface {
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
 	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -4288,6 +4389,16 @@ type ClientWithResponsesInterface interface {
 	// with `Retry-After`, identically for known and unknown emails and even
 	// for the right password. Only failures count.
 	//
+	// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+	// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+	// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+	// default), whatever the transport. A sign-in that presents a valid one,
+	// issued for the same email, is judged on that device's own failure
+	// count instead of the email's: someone guessing the password elsewhere
+	// cannot lock the owner's known devices out. The cookie is no credential
+	// and opens nothing by itself; a client that does not keep it is judged
+	// on the email's count.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -4299,7 +4410,11 @@ type ClientWithResponsesInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -4314,7 +4429,11 @@ type ClientWithResponsesInterface interface {
 	// its whole refresh-token family. A refresh token may also be given in the
 	// body (or come from the refresh cookie; a cookie-borne logout must echo the
 	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-	// revoked too if it belongs to the caller. Idempotent: ending an
+	// revoked too if it belongs to the caller. A refresh token that is not
+	// the caller's (another user's or tenant's, or one that does not
+	// verify) is ignored: the caller's own session still ends (`204`),
+	// so a token mix-up never leaves the caller signed in, and the other
+	// session is not touched. Idempotent: ending an
 	// already-ended session is not an error. When the refresh cookie is in use
 	// the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 	//
@@ -4371,8 +4490,16 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4383,8 +4510,16 @@ type ClientWithResponsesInterface interface {
 	//
 	// Sends a single-use, expiring reset token to the address if it belongs to
 	// an active user. The answer is always the same `200`, whether or not the
-	// address is known, so it cannot be used to enumerate accounts.
-	// Rate limited per client IP and per email.
+	// address is known, in the same time (the same database work; storing the
+	// token and sending the mail happen after the answer), so it cannot be
+	// used to enumerate accounts.
+	//
+	// Rate limited per client IP. Never refused per email: instead at most one
+	// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+	// default 1 minute, doubling per mail up to
+	// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+	// the interval gets the same `200` and sends nothing; the newest mail
+	// already sent still holds a working token.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4537,10 +4672,10 @@ type ClientWithResponsesInterface interface {
 
 	// GetMetricsWithResponse Prometheus metrics
 	//
-	// Metrics in the Prometheus text exposition format. When the server is
-	// configured with a separate metrics listener (`METRICS_ADDR`), they are
-	// served there only, and this path answers `404 not_found` on the API
-	// listener.
+	// Metrics in the Prometheus text exposition format, served on the metrics
+	// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+	// On the API listener this path answers `404 not_found` unless the
+	// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5593,6 +5728,8 @@ type ChangePasswordResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *PayloadTooLarge
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -5619,6 +5756,11 @@ func (r ChangePasswordResponse) GetApplicationproblemJSON400() *BadRequest {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ChangePasswordResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ChangePasswordResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -6048,6 +6190,8 @@ type LogoutAllResponse struct {
 	JSON200 *RevokedCount
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -6064,6 +6208,11 @@ func (r LogoutAllResponse) GetJSON200() *RevokedCount {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LogoutAllResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LogoutAllResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -6117,6 +6266,8 @@ type GetMeResponse struct {
 	JSON200 *User
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -6133,6 +6284,11 @@ func (r GetMeResponse) GetJSON200() *User {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetMeResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -6624,6 +6780,8 @@ type ListSessionsResponse struct {
 	JSON200 *SessionList
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -6640,6 +6798,11 @@ func (r ListSessionsResponse) GetJSON200() *SessionList {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListSessionsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -6691,6 +6854,8 @@ type RevokeSessionResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
@@ -6706,6 +6871,11 @@ type RevokeSessionResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r RevokeSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -7397,7 +7567,7 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7420,7 +7590,7 @@ func (c *ClientWithResponses) LoginFormWithBodyWithResponse(ctx context.Context,
 // `Path=/api/v1/auth` plus the CSRF cookie), same generic
 // `401 invalid_credentials`, same session limit
 // (`409 session_limit_reached` when the account denies sign-ins beyond
-// it), same rate limits.
+// it), same rate limits, same device cookie.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7465,6 +7635,16 @@ func (c *ClientWithResponses) LoginFormWithFormdataBodyWithResponse(ctx context.
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
 //
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -7508,6 +7688,16 @@ func (c *ClientWithResponses) LoginJsonWithBodyWithResponse(ctx context.Context,
 // with `Retry-After`, identically for known and unknown emails and even
 // for the right password. Only failures count.
 //
+// **Device cookie.** Every successful sign-in also sets an HttpOnly device
+// cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+// are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+// default), whatever the transport. A sign-in that presents a valid one,
+// issued for the same email, is judged on that device's own failure
+// count instead of the email's: someone guessing the password elsewhere
+// cannot lock the owner's known devices out. The cookie is no credential
+// and opens nothing by itself; a client that does not keep it is judged
+// on the email's count.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/auth/login/json (the `LoginJson` operationId).
@@ -7525,7 +7715,11 @@ func (c *ClientWithResponses) LoginJsonWithResponse(ctx context.Context, params 
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -7546,7 +7740,11 @@ func (c *ClientWithResponses) LogoutWithBodyWithResponse(ctx context.Context, pa
 // its whole refresh-token family. A refresh token may also be given in the
 // body (or come from the refresh cookie; a cookie-borne logout must echo the
 // CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
-// revoked too if it belongs to the caller. Idempotent: ending an
+// revoked too if it belongs to the caller. A refresh token that is not
+// the caller's (another user's or tenant's, or one that does not
+// verify) is ignored: the caller's own session still ends (`204`),
+// so a token mix-up never leaves the caller signed in, and the other
+// session is not touched. Idempotent: ending an
 // already-ended session is not an error. When the refresh cookie is in use
 // the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
 //
@@ -7633,8 +7831,16 @@ func (c *ClientWithResponses) ConfirmPasswordResetWithResponse(ctx context.Conte
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7651,8 +7857,16 @@ func (c *ClientWithResponses) RequestPasswordResetWithBodyWithResponse(ctx conte
 //
 // Sends a single-use, expiring reset token to the address if it belongs to
 // an active user. The answer is always the same `200`, whether or not the
-// address is known, so it cannot be used to enumerate accounts.
-// Rate limited per client IP and per email.
+// address is known, in the same time (the same database work; storing the
+// token and sending the mail happen after the answer), so it cannot be
+// used to enumerate accounts.
+//
+// Rate limited per client IP. Never refused per email: instead at most one
+// mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+// default 1 minute, doubling per mail up to
+// `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+// the interval gets the same `200` and sends nothing; the newest mail
+// already sent still holds a working token.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7853,10 +8067,10 @@ func (c *ClientWithResponses) GetHealthzWithResponse(ctx context.Context, reqEdi
 
 // GetMetricsWithResponse Prometheus metrics
 //
-// Metrics in the Prometheus text exposition format. When the server is
-// configured with a separate metrics listener (`METRICS_ADDR`), they are
-// served there only, and this path answers `404 not_found` on the API
-// listener.
+// Metrics in the Prometheus text exposition format, served on the metrics
+// listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+// On the API listener this path answers `404 not_found` unless the
+// operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8808,6 +9022,13 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9265,6 +9486,13 @@ func ParseLogoutAllResponse(rsp *http.Response) (*LogoutAllResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9324,6 +9552,13 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -9811,6 +10046,13 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9866,6 +10108,13 @@ func ParseRevokeSessionResponse(rsp *http.Response) (*RevokeSessionResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
