@@ -402,6 +402,12 @@ type CreateMemberRequest struct {
 	Role AccountRole `json:"role"`
 }
 
+// CsrfTokenResponse The CSRF token of the session whose cookies the browser sent.
+type CsrfTokenResponse struct {
+	// CsrfToken The value to send in `X-CSRF-Token` on cookie-borne refresh and logout.
+	CsrfToken string `json:"csrf_token"`
+}
+
 // FieldError One invalid field of a request.
 type FieldError struct {
 	// Field The offending field, header or parameter name.
@@ -677,6 +683,12 @@ type TokenResponse struct {
 	// AccessToken The access token (JWT, `typ` `at+jwt`).
 	AccessToken string `json:"access_token"`
 
+	// CsrfToken Only with cookie transport: the session's CSRF token, to send in
+	// `X-CSRF-Token` on cookie-borne refresh and logout (the server
+	// compares it with its HttpOnly CSRF cookie). Keep it in memory; it
+	// stays the same for the whole session.
+	CsrfToken *string `json:"csrf_token,omitempty"`
+
 	// ExpiresIn Seconds until the access token expires.
 	ExpiresIn int `json:"expires_in"`
 
@@ -804,8 +816,9 @@ type LoginFormParams struct {
 	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
 
 	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
-	// `cookie`: in the HttpOnly refresh cookie only (plus the CSRF cookie),
-	// and omitted from the body — for browser clients.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
 	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
@@ -815,20 +828,21 @@ type LoginJsonParams struct {
 	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
 
 	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
-	// `cookie`: in the HttpOnly refresh cookie only (plus the CSRF cookie),
-	// and omitted from the body — for browser clients.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
 	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
 // LogoutParams defines parameters for Logout.
 type LogoutParams struct {
-	// XCSRFToken The value of the CSRF cookie (`__Host-csrf_token`, or `csrf_token` when Secure is off). Required when the refresh token comes from the refresh cookie; otherwise ignored.
+	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
 // RefreshTokenParams defines parameters for RefreshToken.
 type RefreshTokenParams struct {
-	// XCSRFToken The value of the CSRF cookie (`__Host-csrf_token`, or `csrf_token` when Secure is off). Required when the refresh token comes from the refresh cookie; otherwise ignored.
+	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
@@ -1063,6 +1077,9 @@ type ServerInterface interface {
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
+	// GetCsrfToken Get the CSRF token of the cookie session
+	// (GET /api/v1/auth/csrf)
+	GetCsrfToken(w http.ResponseWriter, r *http.Request)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams)
@@ -1430,6 +1447,20 @@ func (siw *ServerInterfaceWrapper) ChangePassword(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ChangePassword(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCsrfToken operation middleware
+func (siw *ServerInterfaceWrapper) GetCsrfToken(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCsrfToken(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1931,6 +1962,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login/json", wrapper.LoginJson)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login", wrapper.LoginForm)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/refresh", wrapper.RefreshToken)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/csrf", wrapper.GetCsrfToken)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout", wrapper.Logout)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout-all", wrapper.LogoutAll)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/me", wrapper.GetMe)
@@ -3512,6 +3544,87 @@ func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangeP
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfTokenRequestObject struct {
+}
+
+type GetCsrfTokenResponseObject interface {
+	VisitGetCsrfTokenResponse(w http.ResponseWriter) error
+}
+
+type GetCsrfToken200ResponseHeaders struct {
+	CacheControl string
+	SetCookie    *string
+}
+
+type GetCsrfToken200JSONResponse struct {
+	Body    CsrfTokenResponse
+	Headers GetCsrfToken200ResponseHeaders
+}
+
+func (response GetCsrfToken200JSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken401ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken403ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken500ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5190,6 +5303,9 @@ type StrictServerInterface interface {
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
+	// GetCsrfToken Get the CSRF token of the cookie session
+	// (GET /api/v1/auth/csrf)
+	GetCsrfToken(ctx context.Context, request GetCsrfTokenRequestObject) (GetCsrfTokenResponseObject, error)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(ctx context.Context, request LoginFormRequestObject) (LoginFormResponseObject, error)
@@ -5638,6 +5754,30 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 }
 
+// GetCsrfToken operation middleware
+func (sh *strictHandler) GetCsrfToken(w http.ResponseWriter, r *http.Request) {
+	var request GetCsrfTokenRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCsrfToken(ctx, request.(GetCsrfTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCsrfToken")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCsrfTokenResponseObject); ok {
+		if err := validResponse.VisitGetCsrfTokenResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // LoginForm operation middleware
 func (sh *strictHandler) LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams) {
 	var request LoginFormRequestObject
@@ -6072,281 +6212,296 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3dciM3sj/4KgjORpjsU6RIfXWLCkesLHfbane7eyR5ejymQwVWgSSsIsApgKJoR0fM1Uac2919hN2z",
-	"77GP4if5BzKBKlSxih9qeaZt98U50xarUEAikZnIj1/+0ojkdCYFE1o1+r80JozGLIV/ntNows6l0KlM",
-	"vpVXWqbM/DlmKkr5THMpGv3GWbKgS0VCIdvKPBEGREmiJ1QTLW+ZUISmjAh2x1ISmQHjTiNosHs6nSWs",
-	"0W+49xpBI2X/nPOUxY2+TucsaKhowqbUfFIvZ+ZZpVMuxo3374PGecJoeslGKVOTcylvecXU3ohkSRYT",
-	"JoieMJLiwySCpwlXhAsyV4z8+q//m0RmOEW4Js3wNb1vn43Z512zFDplRJj/R0VMZlRPWsXp39xcsWie",
-	"srYd/gYW/fkpeUv15PM9OuN7d709OteTU5INfEq+1npmpndK8PVTckWn7Ipr9vmVTnmkG+uXf8l0ujwb",
-	"aZauLvuKRVLEimhJFpRrMmQjmZr163TJxbgw/4PuOrJPueDT+bTR7wZuDlxoNmYpTOKK6a12gOuM6jql",
-	"Qs1kqvtEMa0qNmYgmmENUX/91/+spSv8vpGyYWsgqIgDs/2UKCAWCa+YbuMqQoJHILCTozEdJoycX12+",
-	"KEzxa6l0O1LpaHV2pSnVTSQgMh2IMB8jRG7F5w2HytGo1RmIbTiOLV9Ohl9F/A3vdDprydTb754cdz+Y",
-	"Cd8HjRlN6ZRpJy5UOro2c1nlg+sJI3c0mTMiR0BWj5qkgphAGrKRMuTSsu7qKYe3SCSnTJFRKqcVnHZK",
-	"pJ6wdMEVI3wsZIqiiZsJIws0goY5+41+4+9tM+M2Lq9wROj9KybGetLo7x8dBxVH9Ut2xyN2EVeITqI0",
-	"8FaUcCZ0O5pIxQThMROajzhLHbViGCIgIChjPFDm74opxaUA2aQmciEMT/s/JFzporxK6EzLWfvp6IDW",
-	"rxWn3L6Ia5fa7VYt9Qo/W7XW63xWnynCS0qgOzweHbFnrL0/Oozah/TooH1CD1j7eNSLT6L94VPa67rp",
-	"GiGcT9aOecPjtQpkJNMp1Y1+Yz6HJ2vnfu0E1OoSvpaLChbjisQs4XfMsA8JhzJehqQZsxGdJ7rVdzvy",
-	"8urNt8T82DEnHgVN9qM7iGUdJc3fmrNkrsqHphWAECNyyrVmcc7i5hOg0UYyJcNULpTRu8BfCiVJzZ7b",
-	"9bdzAvj0+99SNmr0G3/Zy42FPfxV7a1QzpDzO8XSOj6YK5ZWMMHJcD8+jHqsfUyfjtqH7GDYfhYdxe3e",
-	"aJ8eDA+jo/iYVTOBGfBDOeC9eVnNpFAMpNkXNDbShSnghEgKzQT8k85mCY+oWc/eLJXDhE3/6yclQerZ",
-	"xcAAQxrfpPkIaj6d0nTZ6Dde08RMhsWwWY2gAZIRvxKbOflvBo2YacoTSzr7Z9xmroiQ2ghWHgODGXoq",
-	"TfVcNfqHcES5BtJ+QWNymY1olz7Reqb6e3v2CMWdmN25Fak9fxKGOFzAd25SpphGoVxc1ndirkCawRN4",
-	"OioWVzVOaZEzqtRCpnHbGwntNVyqTMmEKsLuZ9zK7MdadNXkgDW2OwlvcRx8ZZXv3eZFcp7EsHVDNDA6",
-	"5FzGTPVJ6FE9JM1pxikgPoy1YP4bdj8gc5EZJ/aVVkDCiiWEpFkk6UAgTefiVsiFCMyJBLJakoLNYYxs",
-	"KUaJsQN2PgHehrMp5cmNpisbzRWB38zW0sSsxQjAMVearWzrSb6t2aS23FP/+4+/kzgXhTqZ3XOluRiT",
-	"mGqKm0pC7/shaRoZvWbVrY6Z4wuZDnkc4wl7gOgBu2lEecLi4hlFDTJh0S2xP68eUP9lb798C4jEkqHs",
-	"mVIdTcrKqbh1B/nW5evacu/8uZidGPmEyZf1ZiGMsSSSKmk68j6arQa0LY0iOReaSPO6IlO6JLG5unL1",
-	"eCvIv/54ciSiScJSmK/ZAzfnTIhk37T8hs9/pkgqE5bt3UDQJJELwnVAWGfcIZRM2XQIhCRUIFXaYIIw",
-	"Ec8kFyBfvC0JSZMOBO55eyhTkR8McxzkXJsxDYeYMxH6HBQ6EXMhNEsFTZ6nqUw/SM5wO9INg6G8zT4z",
-	"ko7dz1hkTCX4mcgomqclMXPkaw83MXLF0juWkud21C31SGEuj7HxxUUonBQM7wRN8aMhSJJXVGk4HR9E",
-	"2oQqfQP8UFbV7ghN50qTW8ZmhGqSMKo0kcL8rPkdQ1Y6JbNUTqVmhAq4eDl20xIfICOe4nVlS7lPh3Ku",
-	"+8OEittHk+zRhIoxIwtQ0Qmjdwykm1tnxteisDbcgoEIc0qF/S3Xi+fgW6lfyLmIP2ifhNQ3IxjF2yZr",
-	"noOogB+LFD7MKfyt1OSFfX0rNs+/93iKVcl5GuVSCnWqsU30quRTjBGuHf9ns0HWf0uXiaTxtZSvaDpm",
-	"H0TYGY51o6W8SWC0dXY5u48YixU5PiTf8C8K5O55usROkFxLSV7ZQbci++psHtuucdcLLSWBLzgar3wa",
-	"aW1kJI/Yd4LeUZ4Yk/SDyK1wuJu5N16J4MbCGlLF3CUoZTSamAeLAt0jt50j+a4w6FYEr5rPY5Hcjk0i",
-	"KpCl07tsHxRJ+XiiiZCLPjqCvFWD+Y9rDgYiZUrT1BifATECSo6McSpYZD6l4PxISZRR+E1DHjZlAo5V",
-	"/lR7Qbm5GvApk3Pdcltesfjw1NActPqCKrJIudZMnKKLmdCRZulAhOCjboOTOrR+VuuC8GIM3kN1hLRP",
-	"73k+7/eex+YVn3J9ySC08IFch66kxAx4k9oRy1eWuWJpZriba6jZlym959P5lIg5GlAjpx3smOqUKD4W",
-	"sDMsUWwxYSn7KPRdcTkyiZWv7z5T2dLkiCT+isDpqCdsIPJnwyIJKbBVaJg1jJlYhpmarCQ1cFXmujSM",
-	"FaWMahZ3yBUfC8NtwNliIJxGRccoaco0s1hJyu7krXmYurFaZEpvmTF/5dSqWzBCL5Sar+WZSreOjJcF",
-	"J2F+DfnCSM0swpE7Af1LCR0qmcw1u8GrtroBn9R+d/+o3e2190+uuyf9g26/2/1HI2jQKGJKOWdLI3fx",
-	"v3zxj+eX13+9ulAXUz37x/nF8cVU3V/wBY+/ThYXP0n+/d//mlIRdy9Et8OWL3+O313wN/zi4Pufk+Tb",
-	"n74/eHP18qQT7SdiOH3Rjf/+MgFXHE6Ji0b/wNjCPE5qJtp7VphoIRSx40wjsftMPa/v1s5jmNuNPUpf",
-	"MJraKBbeX2q29LwUtiLNovcXrkfWi2s9s3/83X486m8txeC8Xlr/bOX1iAi2sJsyozztkLDAlCCF6FAZ",
-	"rVd0lnvhyYHwNpprGyM2T1bEBwkXSjMat1Z0GsTN2zZwvkmrVQXZMbbazqOq6wZYicICda6lfE3F0vo/",
-	"1QcpxpRqhqK6pA+lJFMqlpm54iwALshBN1P5voLb9xSced3MkWST3NIcK8znMRThJdWMwIDWdmexs378",
-	"b4UFC4dUGziPZt58J+hcT2TKf36IXQNfd77gKGUQU6SJKoq3d6kUY+uPlGnmeF/jtveH8ljhwrrmV4Yq",
-	"mje9fPcLy9vRPe9Pwo9NVEQlvqDg2AajgMUEZezG4ERlWMJ/14iGKVcK7G0vLlEZk3ikVbtwRC6A7ddu",
-	"nJopLv3M/tWLBo+Yse5JbtuWCVA7cokWbkg7EuE6txTdZ6zNywWhY8rFo9Kkdp6P42U9m+uJYTA8Y9ZX",
-	"njtYK/gwJM1EjrmAxIWFOVYDAR5GobOz4IdnXGAmY6Is1hM4JvL4FozsjPngG4bibhcgGiZiFhcDQL76",
-	"Czyr2xHNKPwwIGEdMeGlwjA3KZsrcPw6M0hC/ohijIRv31xdEz/lZM8+lDl7vxOzVJp1mEvkc6G5Xj5Q",
-	"ss1kwqPljVlryqnQN3dcJuauUDwCF3HifHko2InH0GXerx/TY342GjG82hnqkebhwX63S6ZctNwN3n4o",
-	"f9B9kjT3u71jfLigE/f9s+BRiFgSbesWqp0/5Orgr3Kub+ToZijnIi4pg79hgs5cKx4zax/BU7WkKg7m",
-	"UQlMySkXc23OCziHh4wMmV4wJkjvCC6PQDpjiKapNNryh18aI86SuPR+I2hMDUHG5sNrh3r/429H1eJS",
-	"DUHhlAGnVobarkDKkPyp+ojb6kgeKZ3wyMmYedifkWhCUxpBAlYlHT2FvkrD6nF+EyKurvDxo+pckQVL",
-	"krbLrZhrp5hzwb0yDwxhAbmCLO9vRvXEiNh/zlm6JFmSGxmmjN6ifwTndkpCJHoImVZqIIw6JHI0YiLm",
-	"YkxgYCOUq7jIfNuJ8DY+YJPkuBoI/xxGUoz4eJ5Cyoh5NSDhlN7fOF/MzYylN3NlzFD72kD0fv3X//S6",
-	"Xe/jq4IhJM2SPPNl5UCsyrBckqv5zNyTWPyaxZxeAxd8wB1jng94MzUj4l3ROwjnOHTbfCo/CyVvTdHZ",
-	"fuRzbzY+gRmTaxx/K/6tmd1v4Xb/TBFLRGK+4fzbRv/PdH4vqZ5R2Gnk5wrE+xk65y5lUpW77VKxIDCM",
-	"V12eOudfh7zBwDiNp1xAgoLvG4TkLTGfNvo/NFxsECNcjR9X0qsCNxHI4LR6n8YxNzOhydtUzliquVHu",
-	"I5ooVkWl3M/o7B5k7ICMEqrRQS7vWJrymCnSDMU8SULyOVFLpdl0IJw7DhN74aTB/X4k04gFnsILCE0S",
-	"84vVQEHu65yxtA0u09ymnnKNHoCZtwjP9ePUWGUqXL6mzEpwS/AmcEpKiyF2LWYPzC8YccGUt3KidrAy",
-	"lZspvV+dDoSglCaQFeBZStmEOo3tBucVCcBXU5okDxg9k0A3W9LTDZvdddwGYyqE+1oAbngU5QWKtjbN",
-	"o2CaVM4BBKmNojzS5zd/NGck+PzjM5E/he0YqDCRzevaknG2GLVSNVZIP02mUmlInkE/VjHAMWMpyEeP",
-	"cHNhXUHb0axyItsRr0a/77DgLem504eq4jtbpgdDmO4M38BkW5ep+0PZ3F856rXnb62AqGCvCjaukWA1",
-	"UrOOudbtwTo+qCFprkDl8CcW6YIChed31J9vBCtwN4QoMfhnawysAAkIVXksTTGjIkFC1Gg3P15Q5rV3",
-	"rijDfZSJWJlrh/mbMUAx+pllZsdUs7YRnI0K+8HGArf7EMTCWUyaio9F2xg2fMpa238M44oQ4KgStqFX",
-	"IhESiCmYyxT6f/iIULFcIyBWPoNZ7KvG2WQ+paKdJfnaYKf3VIB1L5DEu9UH+ZaVGRuS5StiRdvtPR8R",
-	"DKtgygZ4h1i8/b7w2Q2N45SpGi2IhQ7k4i2xjxW5go+F0SACIkDbEUzdWC9e5RIhCA36gxc/lR+q3GUM",
-	"SdYjm8lkTX5PzA6lTBiF2xVkke2+VvvRfDPxjGVVJWCC2BPxmXJ1geaPkIngnmttRRmYo1nSdtu/oGY6",
-	"ytt10uQ6myKkS3C93OGMugmkN3RcuT8ekTDLYQwpL/9OIu0+vWp+XXA92f6DEISp+iDV7sIHjxRojS/V",
-	"DVknOHjsCApr8Gc/ZIkUY8P8W0iUFYOgEXhVPd6qikLTl9QF6VAg/eqBWuWegoIpcfequAsqFWBBXGxW",
-	"4W8pZiXuqMZndMxKSttwsW+6BmjYpiwC1WTPVp5vVNTlXLNp8R/rzLmSGfI+z05KU7o0/y3YvTZkULLC",
-	"6D6Hv2di0DwLK8qMbCmseaDwhy3Yvsw8sIziPCp3Yx5z/fzOuat224WURTKNWewShqUxltC1QdidJ2g8",
-	"b0nJhMqs57LopJpM6GzGBASDOuMOCd0ozlq0Lr35zIhI31jPzy2NtLSWJl9TiEcWE2lYhMXZFpjNsVdE",
-	"SKySYjmVc0VwxqrqOG8UTFuZb0g4t/ZdzDVNOca2q7cRJ1WyrzDpUc1YxEc8InYQ0kSsAsWilGnV6pAX",
-	"suD3GgjnD0vRr2/J0h+IDdtEfv0//k8S/iKTOCCCLYI8RnRj/ub5W28EW7wPAwLu5PAX/9ISkPLFJBiI",
-	"ygtGQKruFu8h6Fj0CHAxEKFM4nAvFGxhLrpCer6KOl+zuxYPRHYvbp2uUkHd2CjmzXCe3DoqqEjOWOAC",
-	"nDfwxvvQvI5OxI7lGPe8ZeQAfJWFB5G6qw/mdC59hDS9xQ4ETRkJfzHDBoSrG8zcfB+2vE+kbCrvKj4B",
-	"OgmnFBgTx768bllloqyub/VV+06n9IpVNeYVqnBnoVY4tGPZonkqBsJLjYRofcsf1qjQSkrDsAGp5q6B",
-	"EGxxk+eCvQ/RDboiZ+ukD5z2Ha4cD7WHnXcdMEkiCmZ4Jm22sqpcVUKtIKVwcFmc1S/AsoIMlsBiFgi2",
-	"2+e0jaqsfvCWC7C8snoJN4OSwvDC++afZdfOh1iqj0TdKsvPqsayDitTprgxuRpYZwl6emi9TfCB1hk1",
-	"AyERFEghQ6PHMcBys+V3bHx9MU9uL0EceVX2O9D63YRHk9xXWzS2iJZW1q0SG/QOkga834Z4Cd4r/PFD",
-	"miRh32xgulzxnBX8ZYUKSy6iZA7pgyFkqKuw71+K1KrhjonshkeVH1HDOeEYFfG09xUkPQdL9K0N+T+M",
-	"rHDUS2lLLvoFGbZWhhVpat+4ydINqkWII1L5Ax10kTpwkV53/zBoTLnI/lAhr4zuWf85M9tsCc1nv/7r",
-	"/+rt+5kOrfJn958VvvpsE6uvrLo0qyq2Pwfx8xpMgYftECY6+57bjK61V41ahwAr+ANOiTBKOOFGhjd1",
-	"yqeQjpbIBUvbEVWQX6aNSrN5FCwmw6Xlb6hHbYaH+/ukIstC0CnUAMN3rF2SewKpcDq7hbHWcSKHNEmW",
-	"ZC74P+estFP7R4dVHFHpRfXWGHM1S+gS4LzKI3a7GzluPbc5TBPBNafJIzNe0Eht/H6LmzmE+su86pwn",
-	"Pq+iAwVGrmLVF5wlcVaWvaMadCmxkACDwQbP41nkTpusVEXVUiaNS9HBBGOXluP2M0eS8Va5QsksD6ry",
-	"3s0VJm9iVQAvgSdtysBaLy9wnfkMqoj+NaOJ4YGdCP42lQAkomwwt6TwbDpMeb2hvLUHcQIfXRbXKm83",
-	"LsiOXLWOl+++2fE2TmbzYcIjRDp5x4bkG7YkzcsX5+TpUe9pq0PeeDXUCNYwZGSWMsUqvSvJuAqrcCxT",
-	"ridT0gyfx19enYUAM/b8av/oOGx1qsNOd5V21B2DMfaPjnonOMrbdv0ot1UXB7NAc0kAhAQWY5a0Qhfw",
-	"y3fXltc/UyS85XG11X6LiTSr40LqUDN8881bdOfYmQYkfH6Of4HpturuAqujvsXtuWVLAE1shoqPa1Z7",
-	"v/btexJJmcZcUM1Ic0gVOz6cp0n1UMu1Qy2rhzolz8/N7wqyk6sGLjHyLWQymk2q4eUrtruaLjDyFdM+",
-	"M6+wq5nt1jcAc7hWTP/yksyAVat5JcdcvJDpdFepfjbXE7Lf6WZ3zjY6FTJVN06psKs8fnp4Qv7//++w",
-	"c1CxVrxKVt6lz2yWGxgBHibfCl/At2rux6+tlA7dzKyYG/M7Jnwbu8JS21Hdr7VgV4b0rh4PWrT56EYr",
-	"J4vsbDCYSvySjR001hqwwD4Ps1yfQ20Q4qhaspFrHw4JESrSKdVtwCgyxqfDkqViCQnU85TBRtpwK50y",
-	"Eh52e6SqJOPBhjBpGmu3zYViQnHN71hrKxP0w3lmrQ26yaar2S851w/bsDczfDBZVuAeFuOoZMiMlQZF",
-	"KKtkL5UHr2Y6FIfObu+EYk53iVSH3ZPjrW7EeM96xR90DYYr+fZ3rN2cON8pTKhaK8NxpB9rF/bWGA47",
-	"66UZTeGKgm5ztM3RqjqFxB+HKAmWO+BMYIirYl8zb3mFdQlfD0nM4Amq7YmFi2uTJonNNc4cI0zEpy7u",
-	"bj6bstHc3DhPSWjsxRBKzbyRptWpEw+5KFWQN7sj7ETaUsIOpO0bccYxMb1IvNqLiGE+++Nm02XdZSJ3",
-	"BSmmz3EyD2CXCjBG3yPky7PiCv8TPhpbaV79OZy8BwdsVlSlMI96+5sI70pEN7p8CrvwQJ+PugWbnZZ3",
-	"I5v71mrOeUgfaCbgyJXLtCUOO65MEGMvnhwePSW22oLEMppPzaWOnCNuLRmmVEQTIgUJIxmzCsWOVSRb",
-	"FWGcm0ff54UlKzC/xUPM7mcJFRjpBWXAlQOPExELnGdLr3orCKK8lMM/Kwzr6rZWLjosbeNAXhEZPkya",
-	"4J+oqmcC+wqLifBZOENbKSXP41MRWTB3UyqiykzF7y4vjMBmQBMHYL1EuhToVYz0pbydvVVFmTrXhWHk",
-	"r6+v3xJ8gJjdL3gvoL7Y1iM3+kcnJ0GOZd/rdqtSm22hUAVG90SmOijLdlvo5+wDx7tm3KIfpbq62RNX",
-	"lXeY9SQtfi8g4frqpcG82z2IDJHgX3h+8hnuXnO//R6WhaatuQJaZ/sb4PFdI1XO7fGuyFxFBPUpjSZc",
-	"MO/YAsqjGRctHLueU4eF7ckUqN85I1EiFSAr6r7v0laQuCqkDdTAiE1KvpIE0gZvGZsp5PKEKz0Q7J9z",
-	"mhgTFgv3YqZyUHYz4GeK4PXZAfvby2gR9DnKwZ+KeKxFNF0f23QF/7J65yrLwxtBDS5zGRChgAQ5ZXoi",
-	"4xsh9Y2tJjD60MMgNP/mhsuMOIdfq4D01tVd1xQalxBJqmrUIbW+CkZuDcRBVYH8Sop+Dp5QW7O4Wu76",
-	"o3/gqjdmRTJYVJeHB/IKt6rAD7pAyrpgHFiaKkLJECB5rIUkZFoENdr5SrfyebjUSU01e+hl7tKCJH9I",
-	"2MxZP03NBBW6hS4XrSyKZ0WOHjx/U+918Ub9TD00tLTGXoOJ/dEDdG6Rv2mEzn3kN40J18fZCqz0YyV/",
-	"Q3LWuXlqR+b+Wi6wgC0H5wMPioUvqfXKeIlmNdyd4RlmI9u3gFDr2wP5dCl+q2r5D69rck4DY6ALlmMC",
-	"ikwEte3Fj065jQd8qmb6VM30qZrpUzXTo1UzfapbqqtbIs3QkwwhNkxK+Z3rWsR164Fpor/jSqCKoujq",
-	"hBSaqbchW0Knuppk/Fgy1SEh5HLfyCTGDjIAWpE3o/J4hKh5hDDlzplr41OY2YK1Q8kSz3nC79hAZDaA",
-	"nQooPkBNpNBfEJPLm5D6ymKykl9ubrwIBFycSe7tR4YJD7snpBoiuHhn9hcLHCCWlbHcjNoPy4fMYz8F",
-	"TOcPjQHVllBtHQZyhWRwSX6saJCuglpx+ER5UUgOLNEZiDc2aPR5Hi3yUBOguWYBnoU05zXwFwPxBVzy",
-	"gaUc7hEYDIZNbVi4eKnBKDJ4ShWJaJouByK8b49l2xCsT5xk6Xxr//EDF/rHMAstSzrj7UjGbMyM5PxK",
-	"WvEWDITNAlNufnZGAYmoAM+QW2STkvAJFzq0HCynZtdmehkORNbuqfUwnJizFUyTCnQPbJiIk9HSkpxv",
-	"g+0RNDJaNfqNamL5D7X51OEkQxe2fmPM9WQ+7ERyuufTci/78Hv/dXXLZ21pQ8tt6CvDUpzbRqSTCx9a",
-	"5Q9MhUdGMCFN9JxVn5+A5FhhOfmMaSekxTf6vdHvEXFK6oTumkaRl4Vbp+0OmaEkszi7XvnJSOhoawQA",
-	"MF+pxYoY2LsK+hwaO1P4uS0ZMxonXDD1292NSTOkcz25Mac3JP9FQjoESJWwZe59VEPRJeoeLFfe3qIu",
-	"AqfXRD3zm0vz5bvrgIR6OQtJSPV//bTQNYmMPkR6XZfludA8Wb0e2Vc3uUke+e6Jt4CC4/UzRUJ2Pwt3",
-	"8Bfs6tvtEKf/K1s9V5LWx5B/lDu8DzBf16MccedD/9hZKPofN104CjxW+FqBTba/IHgEqDLtvrMCf6cz",
-	"jvcxPN08JbOERhWwfrVe7u1AHvIkqMyNvtUGua/snKGzpbcMi9nzriGYiXpwcHASkO+uz3fg/62zBHNv",
-	"vO+Eb22Hq8G36Y672XVVn4J1IeyFBTPZXIMhxOSudtXsXEOzxS3dEaDkB7eFnh5P+IvZUKgJAgTRFgBn",
-	"17ZmgbN8NscCCvyvF46AL99dN4KNqiE8s8F68Jz3CYoHghF0XwbYSHqrTygk65sJxgPh9Aky30n3+Fkr",
-	"yC4Pmf1+lNurdyzlIw4XnKyt9y1bqoGgmoR7HYC0BZfo3k+LW9X5SUkRdsiFh/4NVSlK8yQhQ0T5wnsG",
-	"HCbYYJRxBaxTs9vSKOT9t2ujJpBhW6ARVSTMKR0GRA415cLvS57lig9EKTvcLGoVJxyMoZA0Q5eFHDoP",
-	"JDCPuTeZuzuLszub+Q1MPsviLmfIIjIY0sUyUiFe1JDlvevcoOH2mQ0aZDjXWopTGDRD90c/uBqIXVmC",
-	"2LDqgi5xH0aJXCBouUdpyAU3f3Wq67s0afQbq2QpGKGwYZ6KzjuEbAq/cujp6RqNB+VO/05pK6bN5QC+",
-	"DPs5EGFFb/C+fT7skG/plMUkvLnB3vztUtcVcOnjwwqhFmwP/yY2tsdrPyitsOrVvOO/B4IsRyPohEwS",
-	"GdEEUoFOSfiW6snnPgHDwNxgwi/llHJzaFyfEWShlCVLTP8YCDhCLJrIcivbz5SFZG6GNzdfS6XbkI5h",
-	"MfXhuuT9YSBKc5ajUcuQvtj71OvDnln9tpN5NRm9FmAz/g1bIo4wFyPpMJcpNmkuNsWPiVk4HE4oT5sD",
-	"i7l0H+++5Z7P/tFYgSnOhuRKzRk6DadU0DGzLdGySycmKk7nieZttA/ILJXxPNKdgXgONyF4IceHIuye",
-	"Rhp2g63YFqfYa9Pr1JsDsBi1ptciA7tyMTNdLMnXKeVJZyAG4i9/IbAfaiCekCdPzjwh9+QJ9NCnmPzV",
-	"TsBb7fp55eK7ReAqYYsSzY2iT6wCGAhS0AHWJw4SyCxILadTZo4eFDI1oRrNsBPUorXIYiIVw8IvQAMn",
-	"WB4HNv5axXCeUD6FHhVKhQEJ6TwGDIj5EP6Hxzgz1xnN3IM4oKAjCc0fjDI2D/+kufkfTgFFwtwhOuTK",
-	"SUVCdpWLHeJ11WBx1lRYEZooia4JM24m3931xe2pEcqg5RKAWFHSj3Fr6PCGADqGQlJERg2ajb30BWG2",
-	"s0ZpQ2ZYDD27Iwu3Df5DyITwSOaIAcs2hADCususoRF4reg9/GDvtUZJY9ontprGGp/hEgap75WBorBS",
-	"R8q5Dt1xKHSiAcQiM272GYopAL4GMONCyPWOpYq6E3BVODAD8ZzmsAo2abU6wN4h1wtJFlzEcqEQOJtw",
-	"3UeSG3pYSq9WjthrkEc11zzJNlbiGux4kDTxqVkXsw4UHAbziJSnr83aVAK43+ALw2md4mTc/cubUOEq",
-	"ne1YaRrgsE75mAuaOBrA4fH2vs55cerPg1hEKZggEB7KnjJwfetb52Vhljk4MZFYMb2CG50FdzAtxxwR",
-	"QWdqIuE6zoXNQ3TrdY6nPjhlUvdldNmrgYglpvvgMcra2WcRD/K82C4AF+b63WYrGghHc8dmX6RyAbeQ",
-	"5vmby6vWQLwBwmLSJMYKCymS4dmrV2/ePf/y5s3lxVcX316FZMw0yRPmWEzMQANBhVqwVPUhxZONEuiX",
-	"2gzfvL2+eGNeQ3c8ynbXkq1tDYH2a0hgBDNBm6GIuRUXU72dYdmC/nHwMWPu7HcPw9zexURI0DID4QBx",
-	"bF8veODs7YVReipYmcpZkshF+zzPBOwTLHeBsSiZ0vs2ILTQSM9pQlLr/8NcM49HYf/Z/Qz0RqEzGYwU",
-	"/j1b9UUcumpqaXfBEFdIIKnTZhQgot3+QVa4cvobk2uBIPXp++ac1LSACFsDkQlaWpvDi8n+VSm7+Etg",
-	"+U+KgQghpxgrsTGz3xh85pZv00R9fQPbSMLD/RPHID7B0DxLeMSsn9VaVa8vrleMKDljAtN5OzId79mX",
-	"1J55Nk8qz60nI4AKplEWM8dc1UbQMOIZba5ep9vpwkVtxgSd8Ua/cdDpdg4gv0xP4E5RbQiYX8asJni/",
-	"pjA5S2fPaqytsQxXKFQ7AwEyV1kNbPGn8OSClwHvtBBhmBoLOOGCkSZUuft6fSDAvGkZo+KOpTTBz9nC",
-	"fisX4nlqeMTYSCD1uRS4PdlJvYgb/cZXTL9c3CpEhMLzYda+3+1u3901L8P+wcIHNMAqa1gQgIatobeV",
-	"4v3Gba9hK/Abb75527B18w3Fxw2ogW/0ev/8/uz7b+7P09Hfrm6eXi/f/fXrN+Onk+juLZ3x10m6uKD0",
-	"bfT1d5ey8f7HrZuJ2Hr0ml4iDkbh3Tdmb6E79xGSoWrMjFx7FzZ9PKv/OOoebH6rovG375xp9H/4MfCa",
-	"In3FtM9fyrb1BbIHDU3HCuqyE6pHMp02fjRjZVYQ6kW1N2V7YMq3EV1rLa97/TVqAbkC67ZGcKwZNQof",
-	"TVpzYbd9P1J2x+VcASqW0U8evlUILhH3by1BmhbxtQai+AJXtYhbxKu6HfFEg74ZLvGOBOCK2FS5aXHe",
-	"5nrSAZ1+YxM6GNir65Eog40ojS3b/QXM16oj94ornUORKZBJFpEFj1A5UTOxwKgKye3ufKBlcVHFspS1",
-	"K3D3Z2jRlF+fM+C4/CQVSqy7FR7LFfiAlV7edtrWRnG4aFXfB11T+HyGMnbU9SqSXDazrUiqSp9dIeCM",
-	"/nPOHJdC5hSYPPVsWTdJi8pWQ6TK0scfP1Sw2oSYH3LY2437W8KvbTyNTtjx8dOT9tPD/aP2YTdm7ZPD",
-	"w2GbdZ+Oot7opEvZ06Lf2GtgfHzd2+93XQNjDy+2ALlanY8BXfvKmQnH3UJXGIkIRlu+fHiw30UMs+qX",
-	"jGio/GDtZ6reMH97bwMNjR7bjw+iw2H7iB6ftA+fPnvWPjmmR+3hYXQQ77PeqEtPiolzhnrG3Oj1DjpP",
-	"S1iL/cbB6ODgIB4dt0+69LB9OIpp+1kcH7RPDp8dxftPI8YOjlcAG7NNL2bl9Ruv5c88SejeUadLmn/v",
-	"9U7JKy7m9+T+2fHN8eEpSe/6vf1nnW6LfMWiW7m33+11u71uj7zgKRvJ+z34FXrXFQAQG2z5snvxk+Sv",
-	"fzpbfnvVXby+6t5/m/z1/vVPcvH6S7l4/ULyV+cvsan2Ty+S19O//vz9z5f8QnS37+5VAo2sUMx1yJCg",
-	"ng+7vc2KtlBGCC9toZ1fZOVh5o39/W0+s9qh8z9tQRQDOz/8aGRjOXTxw4/vC4aG0U6l27Tn/vNsDWdV",
-	"1Nsa1oVYa2Z4Ls0asIgA/ZY+OqSnWys162v70ceUu3mQd9vTWwzZZl3eqkXsUaFHvI2hNqi5Ev3vdkad",
-	"SE4bViBtKc69+CbmHVkldmbGJc/tSg1LPMICbfu6NUqklysRt8KhHFat72S4Hx9GPdY+pk9H7UN2MGw/",
-	"i47idm+0Tw+Gh9FRfMzWrO8LOcxXt/3dwEM8qbkf5AfCYo7++yTQH0GKANGq5UfQmElVISAQ81O5fkuu",
-	"sLIkJHJvEuBUAaZ4ER9pIDZW/2FYxuJflWr0BqIJidVeBbGx8t+lHCYnfMW0yfj3YUwbGPNnSn8h4+X2",
-	"4smCoMAQxb7lcZxB0vjdcusPXMWZ8asBG1RA8XY7kWLcNn+fTVKqMvTL7ODv0JS2Csj1fTH/weYilgR4",
-	"bzcB/geWatuSGrGSqqVZOenHirMt5MwXNINI/jfaYN2TzW+cu9p/80Jvi0+8xaL6aymhiyC+d7TNeiqa",
-	"+P7ZLEWUNti9SPrC/iFG4p5rnvAe1UDCdEV2xpfw9xwPq1+BheVimBCZZQoj2DYA5jywRGk5IwuZ3nIx",
-	"xsrvJThghSRG1LHUpb4EXlYgnPCBGLJITpkio5Qxs3JAkMUKexZD35c4dqCkqIc8AxphLwYCR+QW6sYG",
-	"wZbYTgZfAseWTdJBvEibhwbfg64aTjHl2BIhRv3x+Sld2ifBo6xYcscUWUw41IQgKge1YSfX5mJKuVAd",
-	"cpaZ5fmDqGy5IuFh95BkaBVhpgmlYBWNPzzlSJpbdAAZiFIfj40OtUv4lKdTC2rjsA4nDJxURgLaqf5b",
-	"r5Q4rfVvfCv1C8AD2Vb+vaJKA6n+E7LowwUK7mNmweRwY2vlyor7tGrW+SOgFC9i8HjMXOFXCT6qUNnV",
-	"34DtZ9M+yCyVUwnHIB2ImMG/T0mYKfQ+WQfsh0LK8L2CHtpy5GREJttcpBeilykVCh2CFunT5ilvI/Ay",
-	"CQnBf5uiYMPBaEczwVIeDUQtQGhxYRh3TZhGfEEnO60IxKC9kx8UM8oR/YeKgoTrE6CbmaJMczpZ6KaB",
-	"AJEoBbNCqCD4SBOSYbBvzEISNY8mLjxPUhox0BXLgTBmo02Y0oRaRIDdBN5A5BKPrDRTqhN4WVelVQmH",
-	"01ZyyvTErNbOe5Pg+w4++QiXiZwlixeKL7O/56eyiRUqKziULf/G4ZmxwPVGOtgDUvzCa3rrje1Ulz9U",
-	"wYWywz3DR/rc6n7R/ZPdL2wpxG91wXBbqgjXRMgF4eqjv2P89kr5z3Ar+XBLABvyZHLhMwVmItjWqC5G",
-	"CR1/2DVjD2Vw24kvTDN/qCFR6b66tPq8uhWS0R0VbcQxvdv5uMAwD4iaQCU0XBFc9pK151v9WuWP+SJq",
-	"IKqU/ymOZu4IRXVNLmI2nUkjBfuE2sy+gTAzIinT81QoEhYUWJ90w/UaFCyJujsDqW/w56lSc9epbfW3",
-	"xRXBPI8q4crt+IdqgBIM1MHWYrMAWLVWfOZJvIosWI4V8XHfVX538ua5iO0pLR3QTENvL2nyqWyVXVPM",
-	"uyccM4VHiTmmULOFiB/l0n1lzoMftbYJ1IXoduhBSVRARgRoVYOlBdeLkUwjRpphHp1/EuJTxJbBGwPN",
-	"5daCt9xsCovgdD4xnzXTeOKqk43IyCEGTrPy6RlL237pA9bKmzGqIVqCfBlZv9SAZDVJOLfApmtWVbBv",
-	"FhBfMZ31Z7b798EGYk2uQfnvhlqNfm//5LjbrfqVi0b/uOvnTNQmS+SPlFMgVpMiin/BSRweQH5N8Qfz",
-	"/d5RLbRC3S92Wd1u7e8wcB3kQBGiZvuMgtImbozlFc/fp6DeGinpchDriFfvn9nCzUKakF07ZenYmElT",
-	"KjSPjHWz1vsSDIQVDYBYYnNuc7CcIY1unXd6RfpRQWzaGFFMq4HgukP+htIQQHQs5offXsqrpUOxAz7Y",
-	"/X1ShbcbtjKRl2H0etULUAjw63//P1Xp/wFhRi5DvY/NdHySPfaEWJmdl1sgPUqTWQUGDm2X20GjNI0m",
-	"HH0jqlvWzzwQWJ3gTdhNjjRB3sDTg0arQ75li2xK4F7RMrNbjPmJKIww2wVNY3W6WiEBHiHnUrCVGJBD",
-	"Xwfb1fS2z6gCXvss6KVf//U/Ya2cCrE8xJipdVt5WqGDDKlmCnuNOwywIt6Xc2HyFHNa84KgU1KtqYii",
-	"SwWlMQOxAmGGV4MZQJYZPV2ALMMEfrHExHBHfJqkjMb2+mG4GmEvEHEMClYXLHXg6BGdAc1943xDZ3bf",
-	"22URnJIY0mQFW0D5m5/qZ4u0CrmDrls75vi4qViTAMGptnOEVSnwh3rEQJw4/Kiiy+o8A+XKzoMTOL7f",
-	"qlr9v88RPAAvpxTAz2CJUubKxXIwolML9kYoGcl5qieOPfzP1mjpg1o9C9hvOC19ESelxV4xTahhhPZE",
-	"zlOUFdYWLfj7yhmX2/vpKqDYfhN33Sdr7KO1xqzrvNoW+2i9hZ8SDH5je9PIHpl6IIgbwRUfdFGv9ASu",
-	"degVseJK/jt7g6daTnkEfVagiUPHXE0jOWN9cy0OSygO6VpXISsnyg7E+ibqxrjAb9le6tkHKlqqZ4MV",
-	"e6qDprZhOghIFj71YDfhGtOiVEgzEL5tEf4CK1px/W3n+csEkef6e6hpYFvLF9UkHwvcJrMwKDUuaUjb",
-	"wtK9vYOCXG34X5Unb2ufsMp9CBgsQxkvyZRRsxMe63Ua7x/Z89nbf1TX5zqP5ydt8GfVBsg5XqOGKJVK",
-	"PTjvzJf2a6oTCqK46d2doPTdIjLErU1SGqx6RIbOkA4svHgz9IGyQ9uGJORwiTJTws5orc3FluWitnLt",
-	"5MZiS1JTazkQa4stXSTLD1YgItUNj8NTlyQoRwNRDg0pPp0lSzKhiggzzISlrNUhgKXBNZvCLzoHKTZj",
-	"hF89vybZ/oVklswVyT6HF0z4L+zIgqkqFlI8JFOa3trS1ExtyoVwM9+qeHNFmWwu4IRizRKRilWb2wbw",
-	"K+oSXamfL4Q34N9tU71Zzjz6VL/5YXVEVXiwWbbH/kmhCmibSiGvO0kjoTMtZ+2nowNawvfvN2ypH5EC",
-	"iwNdykh3eDw6Ys9Ye390GLUP6dFB+4QesPbxqBefRPvDp7TXrcDl9OZzct191u/t9w8P/7G+BNLvn2Hz",
-	"TlaaWzR6J886R71Or9vt7B+UGwgU8mL8r650hXismsjfptLSjlqfzZPX7W4lEWorN++//fn1wesvn/de",
-	"X3/fff3l2cL9X161+QX/dvp97x/Xk2S3qs2C/NumcrN4eUuKvQD+uIWcj1RHVX0p/FDDZ++XHEh3bdK9",
-	"u/UCoFX+fSqWVfkrfQjJ7piJ2iFn2dAQwQEHNxpYXOkAEHPQkZ0lTxJZQMLbOU/dKfyqZJNC3qYVXObm",
-	"SZUUebaJMYu2v3RunZnut8r5lO7x2ySaY498sdzpQO2aaW43HnLE/MM415M9jNe1fWDTmhpIm8Jc8PNk",
-	"2LAYAIRAZRbDQXaF49qkZJFKMR4I99ccVZbfMTgi1QneLSxCyU1kc7i8wJbXt+a08NkMlmme3plPmFMn",
-	"xdj9nuPaKmKRKb209hlL2+4AD9O5Zm1MSYG/YDJpBicHwJSpLa5hsQWX67jhb5DCrk1j69Qs3cIjToxA",
-	"kphQ54DQUGDsnxC/Q2oVyFUAlxQQbbZjU5tXQivhzr3N+xl+QDQKhiqFoSzBzUT8bvC+08kS3esl34hk",
-	"mrJItycyVaw9pFqzdNlWmmLtZ7HzfIO2hykVcVuwhV/+uUu5Z4EKOxV81sjHjIWhetH1zNEr3Pox+JF+",
-	"b16hw/0tMpqvpXxNxdKBAv8uvUk2w7hSqvrS3wxZNKVyfOlamX3tI3lnSG9trLEr4Xo3zUW9zUQkY2Yd",
-	"F4jjjdls7umwFRBDHqp5hnh+taDjMUvJdxeflYG5Y04TOe544w2EDwzeIV+wCTUawKFJJfyW1SKMg1AK",
-	"+yik7bEaCBt8cdkagVeaZNhSkeZaBGxIukERXAuCvbeCbW3hti3C9ipyNbqDSmDULTu3zYVNQWGNeWJi",
-	"fWM1W3LkRYBiJjjLNJVr+jYQXLt5GB2DY6tKJ5Oh+QuZThu7mhzYjtRYHMG25knejgedHdvoqPv2YrFo",
-	"A+fO08Qyb1lpOdb9yvB5UXfB4dgvHQVfccEfHPSRdy63V2SO8SuRVHbQX/lebJ+VsEl83jJxARC9/96Y",
-	"xsk2wjZPTbm07do/6bH/BODjlS3KKLaG8M7MCOXDNpoqsymr1dXfoJOGu2PkwhDrQzU1opyCjZkFQlZa",
-	"RA+E7RGddbZ1YNdnYkmMET5PGYC4zgVArrr6b7ifZKsKBoL7zVfgDbyqZJeENbKbCxJJobRRrJpPWQYZ",
-	"nTuf8mzGcub9egToPtTjZijCRLMkUbnszy7tPElsVIjwEZmLucI6/ZIX1aaGrjT6WvURQ/PPgXjyJBPU",
-	"nSdPyBfLrDnKUGpX6mOvZXqeihwaeijjZYe829ySogJxnCvChdKMxtDgghqeGIiNzTDE2tYWhhxrOlbY",
-	"nheFPpbYuoIUO1e0gkoLICDha3rfPhuzkHyeIZM7iAqXsucatzn474HIsoxd2bkh3CmgwVtYZc+iQI+U",
-	"kkCWyhYX2dzCwK5shVynjlDee6SiEUaAXQ1sqUYGU8SiicRtLnbJMPdSnGV7KNP8pMJKEQ3fstSVb+YY",
-	"tnpXtmUgwbW6N+K6eg3FGME4XVXGDdSG5Df5UnKr7QLjZ6xs32C3WZlV2yeFVNmAeMk3p2iClpv7tggC",
-	"dW/bX9dQA7JvT4mQfh8AG8nBU3yZGX4sBkJm3bs75AV4KogxZKYz7fh/LtyjFn6kScWSRFRBijhLl3BA",
-	"qYgYURMKmbxGOGNPij46PWjZ5eGAsczfpdZJ1l+DjFO5MGPELKHLwMNtX3GN2KZAJd8Ij7FPBYDwyhR7",
-	"0gPjFeQ+6hZ2B4rDtUIHBHqnCToE4qZWc1hnUa2x/FKBg/WjNJarHDrZBdKrQYM9MWSp8uSsQwXc1ije",
-	"1erdyVnzyfD9ZPg+vuHLVg4F1gm1trJ85VxvTub0rbeVZqRegKnJtcKmNi2i5ZhhqzKwqswvi4lMSjYx",
-	"QZO4Q85KVtWULtF4GDrMQjTVBgJS9poyJZGcstwSca+jVjc2SUG/41JJoRfXQBSslbKNYPuhhIfdAwLW",
-	"R+4n51ix7cJsWkrbM9UjRu43KyaCYq4SGIk2XtdmIvZSu23fVSqwFUYntziKa0TL06j4kt1t67y4sbqs",
-	"mfd517ltoDYe2wCtmIWtGuWBeZq7aY5zlY6Ajh+oBgz72CZL165lrFcNkthOTbcM84cKXFTASCn2nW2w",
-	"5cvJ8KuIv+EvX/zj+eX1X68u1MVUY9h/qu4v+ILHXyeLi58kj8RfUyri7oXodtjy5c/xuwv+hl8cfP9z",
-	"knz70/cHb65ennSi/UQMpy+68d9fJjvqETnXW+Wtrl4+bEzOsc6QGdYCdqpKYd0QTZ1Q5d4NGrbDjHnj",
-	"iul23gywai324T2o+7kstA+EBX1KSv3zJqU+d/eWYvRzW+3UpkmyWUPV53+gCA7MhQ8fQqdL4M9pAImV",
-	"rjIgsDkZmKA/kQvsfl8dKiPnNEnMoeMai2CNVqhN7a8Vr2dJ8nFjbWQRoEfG2vhdsnNFsUdGl818jV2Q",
-	"KxOqLy3rZJh3K9ZW3ruOaNmpwmh4zRofAW7Xxwzn/gjIXXlANJUjnrA/0QFwEAdlEmxmfHc/aadMMb0H",
-	"jst0uiavRwo1nwK4efFV11BbcTFO4KQE6FDmYoxOYxc3JYIt8nyaDjnLT245HZ/6Uv1MOGdMgD40mQ6E",
-	"rWSwX8+yg7qZpx0mZ52UnbWerKpcGCRHngaimP6wjJicvvnuXeOty92a8sujJValZ2W7jBfba7rRb5yM",
-	"nh3H3We9Z88Oo6fx8dEJ3R8xSrvR0RGNu70jejAcHY56w/1hd/hsfz+Ke0fxcdQ7GnZH3S7tPtvFfC7Q",
-	"y9Lw0XNnMBBRzzuPkj3zyY/yb/ejQOW+z/XOx+uJmZ3lmj2x9XLtCuFBCYqvdkF8+V/OAjKY/r/iYoCu",
-	"ol4k0CJpZ7l6Fkc2jwrud7thQBYTZvtzgp8BE/zcJxSxUk9J87EcTxukoJaEifmUQXKGC1uslXTomHKu",
-	"+epEYCDX48k9j/6eo0Dd2ubhSOCEi9vtnMcPlUW7u4a3N9Cm5jCOjW1zMSqwSCHbO28RtKJAzfLhvj9k",
-	"TBAohdVmwzuNHcBjcQ41FpLrVGukaNY5upnxouXS6viHXQ1TrU/C9HcjTO2sVnkNj9ZGKWodW/Vi8/m9",
-	"w6oudx/Hg23keOGuBEob/lx43KJtr/qbIzllAfqZuSIyjbFyY5ayiMVMRCwAw2kg1nanLzgabXt69DYA",
-	"ehe4r8NfCk+9D4OBcCG+oo+3WZchEACYUUWOwEBUJAnI0aiVBbRx/wJCFYlZlFBj0xoSQuof1TJVnSdP",
-	"iK3JrPA6D0T2GrU90TORDlYRfgCc9EIKhBXHhY9kOsW8+QdQEd62eAuuOmY413ZGCR+CXkqWoNbcFC32",
-	"O4Ue1HaFLHYKimpNowmzOZZPkH2eWJ6AJHY9SeV8jCiKczWHbu1w64Bc+nAPL1BwGxrS6LZjyG/N6VKe",
-	"SJ5qAnuX2HvUELuXGyFsHWVA5w45q85QgBBG9rAXwfhMIcDYQGwdylgpKkrkeIz5Ehi2sXueJaxa6nML",
-	"ublytiBFiOmsDxW+Dnm6lbkjlicvXfvlJ0+wsNkNCq4Ol1oV/qR5WGzHb6HZsBX+QDRDdj8LyecApv1f",
-	"xKJ/0vuwdUq8xvqB9wvGQrIu/TRl2D6c46FY0DT2sPRsI4HVHBnbLXwqoZ7jeiEN7bKSErscphxoKhJr",
-	"xlJgaZdgDCljeSdqQ5mvUhq59RnqXLJZQpeukAW6dHFg+nZW7msdRYD3ZqzMiUz1QIy9gUjTJUb1ukRB",
-	"93mNfhpIXyJDJvhYQEsAFKIuxQGZwos4fKbIE7vIJyVOQOlrs2o8sdwhb+Za8ZjhmbMzgoiaPws9YSPL",
-	"ZRg39MJjLu6G+d+H3R4piIublBlrNcRHMdPLktM8G8mYgYTL8mDsxR4wqELShMs85N5QDTlJyFVGrbG4",
-	"deoBqLoXHTuEpGk479f//n99djOc6Bjs1KEQGJuLxbbkD5Jg0NsRG1atXk5TMcN58o7BJHKvQ0EHNIe0",
-	"MHnMHrQXiuWMBWRKE8N2AA3pTC6ZkjyaCZGlrDhkY1pOpVHvRez+U6FDI2AqYoaXdWL5dxEutLPfKl6I",
-	"ckxVKCPIoMMzZ5RlUVw30cVhdB2IpxHq8bbTVLjz1jj/HeW4/OFjg7/T0qS0EDBGN3SpGtUoRVbBx0bJ",
-	"jDMvjtWqlKfbXDewH9ka93PWWtPeLGzvASao0C2Xl+riHllFEliKiFszVywNBmIxkcR1RCuW+YfYmKfY",
-	"ipNUdeIciG1bcZKmeabNhWJCcc3vWKtDLmG1KKAHIisdh7YGWbCJiz7YsYQSSL4jTMQzyY2ZnMHSdnbX",
-	"BEhniKZ8mFsn3zDPr1PYHKg4LXfH8XcIrpEwJjmX6WxD8KkyfvSbJBM6Kn3k3T7/4FE9n43MKcZqRHDu",
-	"2xWj+YZ/963LByuyP3rLzj+CXwuPZkkPFHhkrbrZCKNWCCgXCwnq4dQKgGk2038gQO9YGDRMdCFcIM4V",
-	"B0DtSpyvUs4MgLLlbjTw/GMGOrA8bFKHhDkwkY8oBlhA9h6tJ1Jl4Da2euCUhCVYI/t2CaQoJO5tvHDa",
-	"+h+n/psyLQ0ckCEbyZRZLLQ0f7hVh1L2aG1uPiFYlRGsUFT/SQGs3gcbGeHwuvcsb1xXzQjdwjMeIyAs",
-	"d2H/8U+w40e0F+3HB6x9ODrqtg+Pe0/bz+jJsN2NevE+Oxgd0qPh+h0/uu4+7R8e2Q/7+2c/swVUGT5Z",
-	"t737hS+sbC++XP4LQMTshJhuDvnGFB5aqHVUf6JUHoDO0mto4em17E+Vuu1BSFnlFDoPY1KRphHrtlmJ",
-	"1WRyrlsdcpaVsm3CwcoVZyUO1kDArSfL4ykCYcFEy4BBng+SJuZCZn2QxlC/o4kNoyZyPIYis7muR776",
-	"D0NefeQAVh8DjG4Vi64/GB+KfjVhNNGTn2sNxTPbgBgSOWyXcnQnA9nhRjIXgovxKQJemYNBYjZjImYi",
-	"Wlbmi35tP/qhNpDSVM+Nipe329/G8ON1ItpbFzV2cefjuhm84ndMmPnNUjn08x9nCdWAPYCycsp0yqN6",
-	"+/81/u68sG9TaHLM5opodg8Wv1TcPEvQkvcqghRL7+AqCuEmVwduk5gUM7ymGbETIIm5yJirazN8/fz6",
-	"8uL86ubsyy8vQ9feH4x2GBKCiykDjF/X358rMqNmYMeFRZHpUMrO3l4MhPtSTR85u+LNPGcIsDdLKC9y",
-	"W+Mv5Ovnr96SidazG3sjUTdaapqQa/j/X19fv3V3FdUZiL+Q6+/fPq98wSKnDUTFj79EMmafD8zMBo3A",
-	"bIuMPx80vnp+PWi8J4f7sLyc1cvQuNWGh1Umdlc6DxLIH88p8Nh1mm1rzUmQMybojHeWdJqsvQ6/mTFx",
-	"9vaCxDKaT0GtTpiTbY7pjSYcznmiIaRcKdvsMFczFu0m39wEfazmujkedLr5PKki35+9fgUnt1OBKV3J",
-	"ESurbZoxWh+ZuMPEb65Wplu/32CGba/PPKFm7L2ICtxrolM6GvHIdgShmg6pcjlkqhWQ8Kh7ECKk3YIr",
-	"VskLlziXj1DNufWCd4XGy87H5gCjMd+o52AAcy6r8N2vc1WVSqk7BDsHgDrhiixSrjUTxmCGHqvzJMGt",
-	"vnx+dW0UCpmL2Ejo0N47bEKV+34WqFAOLcZ8pQXZGsaKA2757vIVQOUglAVMxtw5Uj7mAn5AmApXS5bx",
-	"j5kR/inLj0KtNk+TRr+xB0FqS5HV204edglyRxX61ax3yv7drL1QxD2lgo6xL04eigDv4ir++3X9Ncqs",
-	"f8ZS+AiL21zY21TLGzUzYVdHPounXGRrWLGHy1ExvzfAqW0NrCBCB7lHIxdeDf01OfjYKlx7uwk08fbY",
-	"WihZIpHHWegwBW4hGbP4S81Y9v2P7/9XAAAA//8=",
+	"7L3dciM3sj/4KgjORpjsQ1Ik9dEtKhyxarnbrXZ/WZKnx2M6VGAVSKJVBXAKoCja0RFztRH/293zCLtn",
+	"32MfxU+ygUygClWsoii1PNP29MU50xarUEAikZnIj1/+2ghlMpeCCa0aw18bM0YjlsI/T2g4YydS6FTG",
+	"b+S5likzf46YClM+11yKxrBxHC/pSpFAyI4yTwRtoiTRM6qJlldMKEJTRgS7ZikJzYBRt9FusBuazGPW",
+	"GDbce412I2X/WPCURY2hThes3VDhjCXUfFKv5uZZpVMupo2PH9uNk5jR9IxNUqZmJ1Je8YqpvRXxiixn",
+	"TBA9YyTFh0kITxOuCBdkoRj57Z//TUIznCJck2bwmt50jqfs655ZCk0YEeb/URGROdWzVnH6l5fnLFyk",
+	"rGOHv4RFf31E3lE9+3qHzvnOdX+HLvTsiGQDH5EXWs/N9I4Ivn5EzmnCzrlmX5/rlIe6sXn5Z0ynq+OJ",
+	"Zun6ss9ZKEWkiJZkSbkmYzaRqVm/TldcTAvz3+1tInvCBU8WSWPYa7s5cKHZlKUwiXOmt9oBrjOq65QK",
+	"NZepHhLFtKrYmJFoBjVE/e2f/7ORrvD7rZQNWiNBRdQ220+JAmKR4JzpDq4iIHgE2jA5Nxw5OT97Xpji",
+	"C6l0J1TpZH12d55SeyRkSoJ8tAD5Fp83vConkxbOSLH0mqVfKRLK+YrISeG17khsw55s9XI2/jbkb3m3",
+	"291I0/6gd3jQ+2SO/dhuzGlKE6adbFHp5MLMZZ1pLmCRSnEpvlJId5g1aRYIJCdADtySTsZYRPGp6HBB",
+	"ZJpxFhVqaTZUpkCvb59dEH+1O2bYoNUlZ/YkrAsNnEAoE6bIJJVJBeMeEalnLF1yxQifCpmipONmSchR",
+	"jXbDiJLGsPG3jllWBwlQOHH05hUTUz1rDAf7B+2Kk/8Nu+YhO40qJDFRmo5jRsKYM6E74UwqJgiPmNB8",
+	"wlnqSBbBEG0CcjfC86lzooOoUzO5FOaI+D/EXOmi+IvpXMt55/Fkl9avFafcOY1ql9rrVS31HD9btdYi",
+	"j/CSTumNDyb77AnrDCZ7YWeP7u92Duku6xxM+tFhOBg/pv2em66R6flk7ZiXPNqojyYyTahuDBuLBTxZ",
+	"O/cLx5brS3ghlxUsxhWJWMyvmWEfEoxltApIM2ITuoh1a+h25OX52zfE/NgdiQD5L8h+zGRWSeVJ87fm",
+	"PF6oddE2EvhQq01kwrVmUc7n5jttspzxcEZCmqac4QD50TST8I4mF0ozGoFmnciUjFO5VEb/A2MqFFI1",
+	"zGIJ18kp5xP+f0vZpDFs/GUnN1p28Fe1s0Zysw8/KJbWMdBCgRwtc8/heBDthX3WOaCPJ509tjvuPAn3",
+	"o05/MqC7471wPzpg1dxjBvxU1vloXlZzKRQDQfmURkYsMQUsFEqhmYB/0vk85iE169mZp3Ics+S/PigJ",
+	"AtUuBgYY0+gyzUdQiySh6aoxbLymsZkMi2CDG+3GNY0XDL8SmTn5b7YbEdOUx5Z09s/wpuFZITW5pjGP",
+	"gDMNPZWmeqEawz0421wDaZ/SiJxlI9qlz7Seq+HOjj17UTdi125FasefhCEOF/Cdy5QpppHhisv6QSwU",
+	"iEF4AvmzYnFV45QWOadKLWUadbyR0G7EpcqUzKgi7GbOrbB/qEVXTQ5YY7uT8A7HwVfW+d5tXigXcQRb",
+	"NzZ/pFGXnMiIqSEJPKoHpJlknAJyR6YjYf7bCoaFMO9aksMrrTYJKpYQkGaRpCOBNF2IKyGXom1OJJDV",
+	"krRlJIUx9qWYxMbEuPMJ8DacJZTHl5qubTRXBH4zW0tjsxYjOadcaba2rYf5tmaT2nJP/e8//E7iXBQq",
+	"c3bDleZiSiKqKW4qCbzvB6Rp5PeGVbe6Zo7PZTrmUYQn7B6iB3TChPKYRcUzisb0jIVXxP68fkD9l739",
+	"8k0nEkmGsiehOpzlSgl1WXHrdvOty9e15d75czE7MfEJky/r7VIYK0vEVdJ04n00Ww3oXxqGciE0keZ1",
+	"RRK6IpG5QnP1cCvIv/5wciSkccxSmK/ZAzfnTIhk37T8hs9/pUgqY5bt3UjQOJZLwnWbsO60SyhJWDIG",
+	"QhIqkCodsF2YiOaSC5Av3pYEpEmd/dIZy1TkB8McB7nQZkzDIeZMBD4HBU7EnArNUkHjZ2kq00+SM9yO",
+	"dMlgKG+zj42kYzdzFhrzCn4mMgwXaUnM7Pvaw02MnMO9jzyzo26pRwpzeYiNLy4CL6O4Fidoih8NQJK8",
+	"okrD6fgk0sZU6Uvgh7KqdkcoWShNrhibE6pJzKjSRArzs+bXDFnpiMxTmUjNCBVwY3PspiU+QCY8xXvO",
+	"lnKfjuVCD8cxFVcPJtnDGRVTRpagomNGrxlIN7fOjK9FYW24BSMR5JQKhluuF8/BG6mfy4WIPmmfhNSX",
+	"ExjF2yZrnoOogB+LFN7LKfxGavLcvr4Vm+ffezjFquQiDXMphTrV2CZ6XfIpxgjXjv+z2SDrv6OrWNLo",
+	"QspXNJ2yTyLsHMe61FJexjDaJruc3YSMRYoc7JHv+NMCufueLrETJBdSkld20K3Ivj6bh7Zr3PVCS0ng",
+	"C47Ga59GWhsZyUP2g6DXlMfGJP0kcisc7nLhjVciuLGwxlQxdwlKGQ1n5sGiQPfIbedIfigMuhXBq+bz",
+	"UCS3Y5OQCmTp9DrbB0VSPp1pIuRyiB4kb9Vg/uOa2yORMqVpaozPNjECSk6McSpYaD6l4PxISZRR+E1D",
+	"HpYwAccqf6qzpNxcDXjC5EK33JZXLD44MjQHrb6kiixTrjUTR+jqJnSiWToSAfjKO+AsD6y/17ogvFiH",
+	"91AdIe3TO57v/aPn6nnFE67PGIQ4PpHr0AcVmwEvUzti+cqyUCzNDHdzDTX7ktAbniwSIhZoQE2cdrBj",
+	"qiNwj8LOsFix5Yyl7LPQd8XlyDhSvr77SmVLkxMS+ysCb6WesZHInw2KJKTAVoFh1iBiYhVkarKS1MBV",
+	"mc/TMFaYMqpZ1CXnfCoMtwFni5FwGhU9qqQp08xiJSm7llfmYerGapGEXjFj/srEqlswQk+VWmzkmUq3",
+	"joxWBe9ifg15aqRm7hDPvIf+pYSOlYwXml3iVVtdgk9q0Bvsd3r9zuDwonc43O0Ne72/N9oNGoZMKeds",
+	"aeTRg5fP//7s7OL781N1muj5309OD04TdXPKlzx6ES9PP0j+49++T6mIeqei12Wrl79E70/5W366++Mv",
+	"cfzmw4+7b89fHnbDQSzGyfNe9LeXMbjicEpcNIa7xhbmUVwz0f6TwkQLUY47zjQUd5+p5y7e2usMc7u0",
+	"R+kpo6mNpuH9pWZLT0rhM9Isuo3hemTdv9aR+0fZ7dxx3Bg2dv8x6Dxe/u2XXtiffy+eXP24r/b+Ors4",
+	"SJ8eJq8G9Nll9Lw3fdH/8N2u/CRGebiN21oAwlE/s67dypsVEWxp93NOedol76sipyQocDmINTpWRo1O",
+	"UpmMhHPZkybXNsxt/lQR4nSO+hYI0aILX43EPGVm2DVdCXkBHZsYcJu2rEoiwNhxJ48abxpgLcoMpLuQ",
+	"8jUVK+tXVZ+kcFOqGaqAkp6VkiRUrDIzyFkWXJDdXmZK+Ipz4ClO87qZI8kmuaWZV5jPQyjYM6oZgQHt",
+	"nYBFzqryvxUULCdSbTg9mNn0g6ALPZMp/+U+9hJ83fmYw5RBkJPGqig236dSTK2fU6aZQ39DOMAfymOF",
+	"U+vyXxuqaDb1890vLO+Obn9/En7MoyLa8ZRGGOm+llcsIii7bw16VIY7/HeN3Ei4UmDHe/GOyljHA63a",
+	"hTly6Wy/dunUV3Hpx/avXnh6wsytgeQ2c5kAtSOXaOGGtCMRrnML1H3G2tJcEDqlXDwoTWrn+TDe2+OF",
+	"nhkGwzNmffC547aCDwPSjOWUC0iiWJpjNRLguRQ6Owt+2McFfDImymJIbcdEHt+C8Z4xH3zDUNztAkTZ",
+	"RMSiYmDJ14Jtz5p3RDPWQNAmQR0x4aXCMJcpWyhwKDvzSkLKi2KMBO/enpfyRuxDmRP5BzFPpVmHuZw+",
+	"E5rr1T0l21zGPFxdmrWmnAp9ec1lbO4gxSNwGsXOR4iCnXgMXeb9+jE95meTCcMro6Eeae7tDno9knDR",
+	"cp4B+6H8QfdJ0hz0+gf4cEEnDvyz4FGIWBJt626qnT+kF+GvcqEv5eRyLBciKimDvxp6mKub4hGziQ3w",
+	"VC2pioN5VAI7M+Fioc15AafzmJEx00vGBOnvgz0FpDNWappKoy1/+rUx4SyOSu832o3EEGRqPrxxqI8/",
+	"/35ULS7VEBROGXBqZQjvHKQMyZ+qj+Stj+SR0gmPnIyZ5/4JCWc0pSHkjFXS0VPo6zSsHud3IeL6Ch8+",
+	"Ws8VWbI47ricjYV2ijkX3GvzwNAYkKud5TXOqZ4ZEfuPBUtXJMvLI+OU0Sv0u+DcjkiARA8g9UuNhFGH",
+	"RE4mTERcTAkMbIRyFReZbzsR3sEHCLAGXC78cxhKMeHTRQqpKObVNgkSenPpfDyXc5ZeLpQxQ+1rI9H/",
+	"7Z//0+/1vI+vC4aANEvyzJeVI7Euw3JJrhZzc9ti0WsWcXoBXPAJd4xFPuBlYkbEi6R3EE5w6I75VH4W",
+	"Sl6gohN/3+febHwCMyYXOP5W/Fszu9/DnQ+Jq7BSYr7h/OZG/891fi+pnlHQbeTnCsT7MTr9zmRclZvu",
+	"Urwg4Iz3YJ46p2KXvMWAO40SLiDxwfc5QlKYWCSN4U8NF3PEyFnj57W0rbabCCTHWr1Po4ibmdD4XSrn",
+	"LNXcKPcJjRWrolLuv3R2DzJ2m0xiqtHxLq9ZmvKIKdIMxCKOA/I1USulWTISzs2HacJw0uDyP5FpyNqe",
+	"wmsTGsfmF6uB2rkPdc7SDrhic5s64dYDMPcW4bmUnBqrTLHL15RZCW4J3gSOSGkxxK7F7IH5BSM5mEpX",
+	"TkRvr03lMqE369OB0JbSBLINPEspm1C3sd3gvCJn+TyhcXyP0TMJdLklPd2w2V3HbTCmWLivtcG9j6K8",
+	"QNHWbfMomCaVcwBBaqMzD/T52z+aMxJ8/uGZyJ/CdgxUmMjt69qScbYYtVI1Vkg/TRKpNCTloB+rGDiZ",
+	"sxTko0e4hbCuoO1oVjmR7YhXo9/vsOAt6XmnD1XFjbZMO4bw3zG+gUm8LgP4p7K5v3bUa8/fRgFRwV4V",
+	"bFwjwWqkZh1zbdqDTXxQQ9JcgcrxBxbqggKF5++oP98KVuBuCH1iUNEWPVgB0iZU5TE6xYyKBAlRo938",
+	"YEKZ1967KhH3USYiZa4d5m/GAMWoapbxHVHNOkZwNirsBxtj3O5DEGNnEWm6Yhczamv7j2G8EqIfVcI2",
+	"8Go2AgKhBXOZQv8PnxAqVhsExNpnMDt+3TibLRIqOlnysA2iek+1sRAHkoO3+iDfslTkliT8ikDSdnvP",
+	"JwRjLpgKAt4hFm2/L3x+SaMoZapGC2IBBTl9R+xjRa7gU2E0iIBA0HYEU5fWi1e5RAhug/7gxU/lhyp3",
+	"GUPy9sRmSFmT3xOzYyljRuF2Bdlpd1+r/Wi+mXjGsjIXMEHsifhKubpH80fIcHDPtbaiDMzRLGm77V9S",
+	"Mx3l7Tppcp1NEdIwuF7d4Yy6CaSXdFq5Px6RMHtiCqk0/0oi3X161fy65Hq2/QchCFP1QardhQ8eKdAa",
+	"X6obsk5w8MgRFNbgz37MYimmhvm3kChrBkGj7VULeasqCk1fUhekQ4H06wdqnXsKCqbE3evirl2pAAvi",
+	"4nYV/o5ituMd1ficTllJaRsu9k3XNhq2KQtBNdmzlecxFXU51ywp/mOTOVcyQz7mWU9pSlfmvwW70YYM",
+	"SlYY3Sfw90wMmmdhRZmRLYU1DxT+sAXbl5kHllGcR+VuLCKun107d9XddiFloUwjFrlEZGmMJXRtEHbt",
+	"CRrPW1IyoTLruSw6qSYzOp8zAcGg7rRLAjeKsxatS28xNyLSN9bzc0tDLa2lyTcU+JHlTBoWYVG2BWZz",
+	"7BURErakWCVyoQjOWFUd51sF01bmGxLOrf0u5pqmHGPb1duIkyrZV5hMqeYs5BMeEjsIaSIWg2JhyrRq",
+	"dclzWfB7jYTzh6Xo17dkGY7ELdtEfvs//k8S/CrjqE0EW7bzGNGl+Zvnb70UbPkxaBNwJwe/+peWNilf",
+	"TNojUXnBaJOqu8VHCDoWPQJcjEQg4yjYCQRbmouukJ6vos7X7K7FI5Hdi1tH61RQlzaKeTlexFeOCiqU",
+	"c9Z2Ac5LeONjYF5HJ2LXcox73jJyG3yVhQeRuusP5nQufYQ0vcWOBE0ZCX41w7YJV5eYEfoxaHmfSFki",
+	"rys+AToJp9Q2Jo59edOyykRZX9/6q/adbukVq2rMK1ThzkLxcmDHsiAJVIyEl3IJ0fqWP6xRoZWUhmHb",
+	"pJq7RkKw5WWeKPbRgiusydk66QOn/Q5Xjvvaw867DpgrIQUzPJM2W1lVrtqhVpBSOLgsyuoiYFntDCfB",
+	"YlQIdrfPaRtVWf/gFRdgeWV1GG4GJYXhhffNP8uunU+xVB+IulWWn1WNZR1WpkxxY3I1sMkS9PTQZpvg",
+	"E60zagZCIiiQQoZGD2OA5WbLH9j4erqIr85AHHnV+3eg9XtAW8h8tUVji2hpZd06sUHvIGnA+22IF+O9",
+	"wh8/oHEcDM0Gpqs1z1nBX1ao3OQijBeQPhhA5rsKhv6lSK0b7pggb3hU+RE1nBOOURFP+1hB0hOwRN/Z",
+	"kP/9yApHvZS25KJfkH5rZViRpvaNyyzdoFqEOCKVP9BFF6lDO+n3BnvtRsJF9ocKeWV0z+bPmdlmS2g+",
+	"+e2f/1d/4Gc6tMqfHTwpfPXJbay+turSrKrY/gTEz2swBe63Q5gF7XtuM7rWXjVqHQKs4A84IsIo4Zgb",
+	"Gd7UKU8gHS2WS5Z2Qqogv0wblWbzKFhExisPdIk0g73BgFRkWQiaQG0xfMfaJbknkAqns1sYa53Gckzj",
+	"eEUWgv9jwUo7Ndjfq+KISi+qt8aIq3lMVwBXVh6x17uV4zZzm8NKEVxzGj8w47UbqY3fb3Ezh1B/mVed",
+	"88TnVXSgwMiVrOoQqLKc/LuLEg+cquh3M7dO5Uox0HXqQHAUq2Jhvwqiiv6YOKOleR1cZsUydqPZSgXw",
+	"DvoqIrGcyoVeY7KDWwVAPqcqAj7nLI6yevk72hEupxgyiDBa47mMi7Sx2V5VZCmlIrkcJ8zQdnlN7kDk",
+	"ED8em6yxYpZIVum44AqzXxFog5fgsG5LYdtMb1xnPoMqor9gNDbbdyeCv0slILwoGw0vWQw2n6i83kBe",
+	"WUk2g4+uimuVV7cuyI5ctY6X77+7ozuDzBfjmIcIQfOejcl3bEWaZ89PyOP9/uNWl7z1itsRRWPMiKth",
+	"WXdPxdMqMMupTLmeJaQZPIu+OT8ODCcFz84H+wdBq1sdt7uuNESvGYwx2N/vH+Io7zr1o1xV3bzMAs0t",
+	"C6ArWIRp5gp96C/fX1he/0qR4IpH1deeK8xEWh8Xcq+awdvv3qE/zM60TYJnJ/gXmG6r7jK1Puo73J4r",
+	"tgJUzWag+LRmtTcb374xkiyNuKCakeaYKnawt0jj6qFWG4daVQ91RJ6dmN8VpHdXDVxi5CtIBTWbVMPL",
+	"5+zudk6Bkc+Z9pl5jV3NbLe+QpnDtXZ3Ki/JDFi1mldyysVzmSZ3lerHCz0jg24vu7R30CuT2QrTlAq7",
+	"yoPHe4fk//t/97q7FWvFu3ilM+LYpgmCXvNQFtf4Ar5V42B4baV04GZmxdyUXzPhX1IqTN072ksbrwBr",
+	"Q3p3t3st2nz0VjMxC43dYnGW+CUbu93YeAMA9rmf6f8MiqsQaNeSjVz4OFUIHZImVHcAPMpY7w5smIoV",
+	"ZKAvUgYbaePVNGEk2Ov1SVVNy71vEqRprgsdLhQTimt+zVpb2fCfzjMbjfjbjOKa/ZILfb8NezvHB+NV",
+	"BZJlySAeM2OlQRXPOtlLddvrqSLFoTP3B6GYFF8i1V7v8GArlwJeVF/xe/kRwKex/SX1bl6wHxRmpG2U",
+	"4TjSz7ULe2cMhzvrpTlN4Y6HcQe0zdGqOoLMKQcPCpY7AIBgjLBiX7NwQ4V1CV8PSMTgCartiYWbf5PG",
+	"sU3WzjxLTERHGbgvV4YlFubKfkQCYy8GUKvnjZRU557c56ZZQd7sjnAn0pYynqDuwYgzjpn9ReLVXkQM",
+	"89kfbzddNl0mcl+aYvoEJ3MPdqlAyfRdar48K67w3+HksnX81Z/DyXsAz2ZFVQpzvz+4jfCuxvZWn1lh",
+	"F+7pNFNXYLPT8m5kc99azTkX8z3NBBy5cpm2RuSOKxPE2IuHe/uPiS1XIZEMF4m51JETBBQm45SKcEak",
+	"IEEoI1ah2LEMZ6sqlhPz6Me8MmcNuLl4iNnNPKYCQ+WgDLhyqH4iZG3nGtTr3gqC8Dvl+Nkaw7rCt7WL",
+	"Dks7OJBXhYcPkyb4J6oKwsC+wmosfBbO0FZKyfP4VIRmzN2UirAy1fOHs1MjsBnQxEGSr5AuBXoVQ6Up",
+	"72RvVVGmznVhGPnFxcU7gg8Qs/sF7wUUaNuC7sZw//CwnTc76Pd6VbnhttKqAnV9JlPdLst2Wynp7APH",
+	"u2bcoh+lujzcE1eVd5jNJC1+r02CzeVfo0WvtxsaIsG/8PzkM7w7aMH2e1gWmrZoDWid7W8bj+8GqXJi",
+	"j3dF6i9i4ic0nHHBvGML8JtmXLRw7HqOHEi5J1OgAOqYhLFUAHmph35MQEHmr5A20gUjNin5VhLIu7xi",
+	"bK6Qy2Ou9EiwfyxobExYrHyMmMph9m1nB7w+t2wzB3sZLaJxhzkqVxEotwhz7IPOrgGTVu9cZX19o10D",
+	"mF1GlChAdCZMz2R0KaS+tOUYRh964JDm39xwmRHn8GsVwuGmwvWaSu0SpEtVkT/UJlTh+23AiKhCGFir",
+	"ccjRJ2qLPtfrhX/2D1z1xqxJBguLc/9IaOFW1fajVpDzLxgHlqaKUDIGwCNrIQmZFtGm7nylW/s8XOqk",
+	"pprd9zJ3ZtGrPyXu6KyfpmaCCo3ASFwrC69akeQIz1/We128Ub9S943NbbDXYGJ/9ginW+TvGuJ0H/ld",
+	"g+r1gcoCK/1cyd+Q3XZinrojc7+QS6wAzFETwYNi8V9qvTJepl4Nd2dAk9nI9i0g1Ob+UT5dit+qWv79",
+	"C8OyjkACwKAzsMY8TNqxFz+acBsP+FIO9qUc7Es52JdysAcrB/tS+FVX+EWagScZAmyBlfJr14KK69Y9",
+	"82z/wKVUFVXl1QkpNFNvY7aCVoY11QyRZKpLAkiGv5RxhK19APUjby/m8QhRixDx450z18anMLMFi6/i",
+	"FZ7zmF+zkchsADsVUHwAO0mhASVm5zchd5hFZC1B39x4EaG5OJPc248ME+z1Dkk1dnPxzuwvFjhArCpj",
+	"uRm175dQmsd+CmDbnxoDqq1B2zoM5Crx4JL8UNEgXYVV4wCe8qqaHJmjOxJvbdDo6zxa5MFOQPfVAr4N",
+	"aS5q8ENG4ilc8oGlHHAUGAyGTW1YuHipwSgyeEoVNLBbjURw05nKjiHYkDjJ0n1j//ETF/rnIAstSzrn",
+	"nVBGbMqM5PxWWvHWHgmbBabc/OyM2iSkAlP17CKblASPuNCB5WCZmF2b61UwElkfrtb9gHaO10BhKuBR",
+	"AFTRTkZLS3K+DThKu5HRqjFsVBPLf6jDEwdgDe3xho0p17PFuBvKZMen5U724Y/+6+qKzzvShpY70PCH",
+	"pTi3W6FiTn1smj8xFR4YAoY00XNWfX7aJAdby8lnTDshLUDUH41+Dwj0Uid0N7T+PCvcOm2/zwxmmkXZ",
+	"9cpPRkJHW6MNyP+VWuxTspmPPeDxTOHntmTEaBRzwdTvdzcmzYAu9OzSnN6A/BcJ6BgwaYKWufdRDVWr",
+	"qHuw3nt7i7qIaF8T9cxvLs2X7y/aJNCreUACqv/rw1LXJX9uyNre1Pta17Q4bnsZ3iNx5xRva+PDoTVq",
+	"JZnTFABuSKanqvpZt7rkO8bmcFcVJGGJTFdHhOuRUJquvEQqd5tbzmScLQB11i2Z5UWs/rqO5Quhebx+",
+	"k7Sv3uZReuBrOhKz4KP+SpGA3cyDO7hW7uoG7xJnKlWyTiUX+s0MHsTd4Xc6qOv3jw0QAl9C2Z4IP992",
+	"Nyscx8LXCmyy/V3KI0CVFfyD1Y13Eod4dUVByFMyj2lYASFZGxDYDlAkzxfLIg5bbZD7yp2TmbZ0LCJw",
+	"Qt75BpN2d3d3D9vkh4uTO/D/1gmVeeDCj1e0tsNw4dt0eL7dy1efrXYq7N0Ok/5ckyzEf6/2at25XmsL",
+	"h4YjQClkYIuKPZ7wF3NLUTAIEET2AExn214IzvLxAmtN8L+eOwK+fH/RaN+qRYNjm9cAQYYhQfFAMNnA",
+	"lwE26aA1JBTqGswEo5FwqheZ77B38KTVzu5Z2VVnPzftr1nKJxzugllP+yu2UiNBNQl2ugCfDN7jnQ/L",
+	"K9X9oKQIuuTUQ5qHAh6leRyTMSLKoXqDwwQbjDKugKtrdlsa22XwbmOACXRogUZUkSCndNAmcqwpF35T",
+	"/iytfiRKifRmUeuY9GA3BqQZuITtwDlrgXnMFfMVByPTXW/Nb2AdWxZ36VUW/cOQLpKhCvBOiyzv3XxH",
+	"DbfPbNQg44XWUhzBoFknCQwZqJG4K0sQG4Fe0hXuwySWSwTI9ygNafPmr051/ZDGjWFjnSwFex02zFPR",
+	"eTea2yLVHPrSOkuqTc5pws65Zl+f65SH2iltxbS5R8GXYT/Bolvrbz+0zwdd8oYmLCLB5SWgCLNOqdEP",
+	"RD9sSSHCeuBzaKk4Dwn28ql61T7NlQ+4LScT6OZNYhnSGLKmjkjwjurZ1z4Bg7a57AXfyIRyc2hcTxtk",
+	"oZTFK8yUGQk4QqE05qLLo8wSW+RSEJlyQxCZQjBOTkhw/OrV2/fPvrl8e3b67embc0hRGwkwg+sMZdIs",
+	"dCtyvm/rL6RCLbEIUE5GIvj2WemMmFeDIz/svdlWRpqPRHB5+UIq3fE+jTdify4lUsvJpLVer4ncbGzh",
+	"/F6HCqNRvfte9705/46tEGqbi4l0sOQU+6PbUVyuFjH7BTIFChAXcDJcQpd3o3bPZ/9orCF5Z0NypRYM",
+	"3cIJFXTKbDfCzK2AqajJIta8g2YNmacyWoS6OxLP4K4LL+QQaoTd0FADE7E1k+gI29x6TbJzjCKjjfVG",
+	"8GxXEGimi6gVOqU87o7ESPzlLwT2Q43EI/Lo0bEnmx89Ir/9878JxfS+TgzxCNdKL9c6LQKXRVt2au6M",
+	"Q2L11kiQguqyUQ9gL7MgtUoSZiQGlKo1od7QcBNUG7ZsBTGU9gFgPsECSLiabNRnJzHlCbRxUSpok4Au",
+	"IoBJWYzhf3iEM3NNCc1Nl0OjACSh+YOxIczDHzQ3/8MpAK2Yq0+XnDthTshdxXmXeI1nWJT181aExkqi",
+	"88mMm6kld+tye2p0CSjnGFCIlPSzGDQ0V0SMKUMhKUKjvc3GnvnyO9tZY2tA7l8E7fJDi0gPHmLIdfFI",
+	"5ogByzaEAMI6d4WhEfgl6Q38YD0XxrbAxF7s8o5VXOMVDFLfTgYleKVqlwsduONQaNYEoF5m3OwzFJM8",
+	"fMVlxoWg+jVLFXUn4LxwYEbiGc2RR2xacnUKRZdcLCVZchHJpUJsecL1EElu6GEpvV4bZG9vHtVcfzHb",
+	"e8yIYapQ0kRHZl3MushwGMwUU56ZYdamYoDGB28nTusIJ+Oujd6ECh6AbMdK04CQBOgrGjsawOHx9r7O",
+	"PXXkz4NY0DWYIBAeCtuy/hM2esLLwixzYWOquGJ6DVo9C99h4pU5IoLO1UyCF4ELm2nq1utci0Nwu6Xu",
+	"yxiUUSMRSUzowmMEXa/NWchiWuRZsaMGLsy1ms5WNBKO5o7NniL+gSLNk7dn562ReAuExbRYjAYXbIV1",
+	"s2DKNMlTIllEzEAjgdpeDSGJl01iaFXcDN6+uzh9a17DgAvKdte1sGPtl85rSFEF60aboYi5zBeT+Z09",
+	"3IJOi/AxY6UNentBbqZjqqtC08VhRtnWd/DA8btTo/RUe20qx3Esl52TPNdzSLCgCcaiJKE3HQAxoqFe",
+	"0Jik1sOL2YQej8L+s5s56I1C8z4YKfhbturTKHD18tLugiGukEBSp80ooKi7/YO8f+X0N6ZPA0HqCzTM",
+	"OanpkhK0RiITtLQ2SxvLOaqSsvGXtuU/KUYigKxxrLXH2g1jp1LNOjYR2Nc3aCEGe4NDxyA+wdA8i3nI",
+	"rCfdWlWvTy/WjCg5ZwITtrsyne7Yl9SOeTYvG8itJyOACqZRlhWB2ciNdsOIZ7S5+t1etwf3yzkTdM4b",
+	"w8Zut9fdhQxCPYOrULUhYH6Zspr0jA2l51nBQlZFb218uPmh2hkJkLnKamAL0YYnF5wjeBWHGFJiLOCY",
+	"C0aagGPg6/WRAPOmZYyKa5bSGD9noRusXIgWqeERYyOB1M9cztlJPY0aw8a3TL9cXikETcPzYdY+6PW2",
+	"b6ycF9r/ZAEiGmCVNSzMQ8OiJFgsgGHjqt+wGAuNt9+9a1hkhIbi0wagHDT6/X/8ePzjdzcn6eSv55eP",
+	"L1bvv3/xdvp4Fl6/o3P+Ok6Xp5S+C1/8cCYbH3/eut+ORRyoabfjgDLef2f2Fhrj7yMZqsbMyLVzagsE",
+	"sgqf/d7u7W9V9Nz3fUqN4U8/t72+Yd8y7fOXsh21gezthqZTBZX3MdUTmSaNn81YmRWEelHtJGwHTPkO",
+	"AtBt5HWvBU0tZl3betsRP25OjcJHk3ZOMasOuuFec7lQABxn9JMHAReAJ8f9W0uQpkUIupEovsBVLSgd",
+	"8eqqJzzWoG/GK7wjAf4o9jNvWijEhZ51Qadf2pQdBvbqZrDW9q1Api3bIAnM16oj94ornaP1KZBJFnMH",
+	"j1BFQAypj+R2dz7QsrioYuHRxhW4+zN0Mcuvzxm2Yn6SCkX0vQpH6xpAxFobfTtta6M46MCq74OuKXw+",
+	"A+Lb73k1Zy5f3dacVSVIrxFwTv+xYI5LwbsCJk89W9ZN0gIX1hCpsrj1508VrDbl6accGfrW/S1BPDce",
+	"h4fs4ODxYefx3mC/s9eLWOdwb2/cYb3Hk7A/OexR9rjo7vYagB9c9AfDnmsA7kEqF1CJqzNuoLFlOffk",
+	"oFdonCQRo2rLl/d2Bz2E+at+yYiGyg/WfqbqDfO3jzY+0uizQbQb7o07+/TgsLP3+MmTzuEB3e+M98Ld",
+	"aMD6kx49LKZGGuoZc6Pf3+0+LsGRDhu7k93d3Why0Dns0b3O3iSinSdRtNs53HuyHw0eh4ztHqxhmmab",
+	"Xsy7HDZey194HNOd/W6PNP/W7x+RV1wsbsjNk4PLg70jkl4P+4Mn3V6LfMvCK7kz6PV7vX6vT57zlE3k",
+	"zQ78Cu0dCxihDbZ62Tv9IPnrD8erN+e95evz3s2b+Pub1x/k8vU3cvn6ueSvTl5iP/sPz+PXyfe//PjL",
+	"GT8Vve0b4JVwVSsUcx14KqjnvV7/dkVbKBSFl7bQzs+zAkDzxmCwzWfWm9j+uy2IYjzqp5+NbCxHXH76",
+	"+WPB0DDaqXSb9tx/nq3hrIp6W8O6EGvNDM+lWQMH0ka/pQ+g6unWSs362n70IeVuHpve9vQWI81ZI8Rq",
+	"Ebt/0Tsc7joRa0O/DWquRP+7nVE3lEnDCqQtxbkXlsXMMqvEjs245JldqWGJB1ig7fC4QYn0cyXiVjiW",
+	"46r1HY4H0V7YZ50D+njS2WO7486TcD/q9CcDujveC/ejA7ZhfU/lOF/d9ncDD9Om5n6QHwgLy/uvk0B/",
+	"BikCRKuWH+3GXKoKAYGwuMq1JHOlsyUhkXuTAIkMYPeLCFgjcWt9J4ZlLMJZqQpzJJqQOu/ViBsr/33K",
+	"YXLCV0y3Gf8+0m8DUxWY0k9ltNpePFmYGxii2No/ijLQIb+hdP2Bqzgzfr1ngwooz+/EUkw75u/zWUpV",
+	"BhCbHfw79G2uwjr+WEzbsNmmJQHev5sA/xNLtW1JjWhY1dKsnKtkxdkWcuYpzVDE/4U2WO/w9jdOHLqD",
+	"eaG/xSfeIWzChZTQaBPf299mPRV9rv/TLEWUNtjgS/rC/j5G4o7rL/IR1UDMdEVSyTfw9xzxbFiBduZi",
+	"mBCZZQoj2DYA5jywRGk5J0uZXnExxdr+FThghSRG1LHUZey0vWRGOOEjMWahTJgik5QBtDRgBCOGAoug",
+	"NVIUOdhZ1EOeAY3AJiOBI3ILZmSDYCvsuIQvgWPL5hYhIqhNn4PvQeMZp5hy9JAAo/74fEJX9knwKCsW",
+	"XzNFljMOVT+Iu0Jt2Ml1gkkoF6pLjjOzPH8QlS1XJNjr7ZEMjyTINKEUrKI3jqccSXOLJjkjUWp1c6tD",
+	"7Qw+5enUgtrYq0OCAyeVkYB2qv/SKyVOa/Mbb6R+Dogv28q/V1RpINW/QxZ9ukDBfcwsmDwRaqNcWXOf",
+	"Vs06fwSU4mkEHo+5K+0rAYQVaveGt6A32rQPMk9lIuEYpCMRMfj3EQkyhT4km6AbUUgZvlfQZl5OnIzI",
+	"ZJuL9EL0MqVCoUPQYrna9OptBF4mISH4X0j+whlNmWApD0eiFgK2uDCMu8ZMI4Kkk51WBGLQ3skPionw",
+	"iO9ERUHCDQnQzUxRpjmdLDjXSIBIlIJZIVQQfKQJyTDYWmkpiVqEMxeeJykNGeiK1UgYs9EmTGlCLebD",
+	"3QTeSOQSj6z1G6sTeFnjsXUJh9NWMmF6ZlZr532b4PsBPvkAl4mcJYsXim+yv+ensok1SGtIoy3/xuGZ",
+	"scD1RjrYA1L8wmt65Y3tVJc/VMGFcod7ho/lutX9ovcfdr+wFRy/1wXDbSkkhwq5JFx99neM318p/yfc",
+	"Sj7dEsCeVZlc+EqBmQi2NaqLSUynn3bN2EEZ3HHiC7Pj72tIVLqvzqw+r+4WZnRHRad9zEp3Pi4wzNtE",
+	"zaDWHa4ILnvJ2vOtYa3yx3wRNRJVyv8IRzN3hKK6JqcRS+bSSMEhoTazbyTMjEjK9CIVigQFBTYkvWCz",
+	"BgVLou7OQOp7YHqq1Nx1arthbnFFMM+jSjh3O/6pGqAE9LW7tdgsQJJtFJ95Eq8iS5ajgXzed5U/nLx5",
+	"JiJ7SksHNNPQ20uafCpbZdcU8+4Jx0zhSWyOKZSaYdlzGZxBmfPgR61tAnUhuh14YCEVoCBttKrB0oLr",
+	"xUSmISPNII/OPwrwKWKBDoyB5nJrwVtuNoWFcDofmc+aaTxy9edGZOQgEkdZgfycpR2/9AHREMwY1SA8",
+	"7XwZWUvhdl5wgnNr23TNKoyC2wXEt0xnLczt/n2ygViTa1D+u6FWY9gfHB70elW/ctEYHvT8nInaZIn8",
+	"kXIKxHpSRPEvOIm9XcivKf5gvt/frwXPqPvFLqvXq/0dBq4DlSiCEG2fUVDaxFtjecXz9yWot0FKuhzE",
+	"OuLV+2e2cLOQJmTXJiydGjMpoULz0Fg3G70v7ZGwogEwaWzObQ6HNKbhlfNOr0k/KohNGyOKaTUSXHfJ",
+	"X1EaAkySRXXxG4h5JYAodsAHOxiQKkTloJWJvAyF2ategEKA3/7X/12V/t8mzMhlqPexmY6PssceESuz",
+	"83ILpEdpMuvQz4FtBD1qlKbRhKNvRHXL+plHAqsTvAm7yZEmyBt4etRodckbtsymBO4VwOPAAw9wGICz",
+	"CbNd0jRSR+sVEuARci4FW4kBOfR1wGxNb/uMKuC1z4Je+u2f/xPUyqkAy0OMmVq3lUcVOsiQaq6wHb9D",
+	"eSsiujkXJk8xpzUvCDoi1ZqKKLpSUBozEmsgdXg1mAMondHTBVA6TOAXK0wMd8SnccpoZK8fhqsRrQMx",
+	"5aDOdslSB38f0jnQ3DfON+fDFrxdFqMrjiBNVrAllL/5qX62SKuQO2iIbyiIOT5uKtYkQPix7RxhVQr8",
+	"vh4xECcOIazosjrJYNey8+AEju+3qlb/H3PgEUBEKgXwM+CplLlysRxu6sjC+RFKJnKR6pljD/+zNVp6",
+	"t1bPArofTkufRnFpsedME2oYoTOTixRlhbVFC/6+csbl9n66CrC938Vd98Ua+2ytMes6r7bFPltv4ZcE",
+	"g9/Z3jSyR6YezOWt8Jn3uqhXegI3OvSKaIAl/529wVMtEx5CJx1o09E1V9NQztnQXIuDEvhEutFVyMqJ",
+	"siORJcgWMuJcmqwxLvBb4IlTQfYBr6ZVlQf7StlmLIjWYzS1DdNBQLLwqXu7CTeYFqVCmpHwbYvgV1jR",
+	"mutvO89fJog81999TQMkaUlN8qnAbTILg1Ljkoa0TUrd23dQkE8X8RWuopAuV91TEqvcxwAdM5bRiiSM",
+	"mp3wWK/b+PjAns/+4EFdn5s8nl+0wX+qNkDO8VpxhKlU6t55Z76031CdUBDFTe/uBKXvFpEhat0mpcGq",
+	"R+zvDOnAAsg3Ax8KPbCNZgIOlygzJex917q92LJc1Faunby12JLU1FqOxMZiSxfJ8oMVCKR1yaPgyCUJ",
+	"yslIlENDiifzeEVmVBFhhpmxlLW6BLA0uGYJ/KJzGOocmMh9KSDzeKFI9jm8YMJ/Yc8dTFWxoPEBSWh6",
+	"ZUtTM7UplyKD5dymeHNNmdxewAnFmiUiFas2tw3gV9QlulI/XwjfAtu3TfVmOfPoS/3mp9URVSH+Ztke",
+	"g8NCFdA2lUJe/5lGTOdazjuPJ7u01MFh2LClfkQKLA50KSO98cFknz1hncFkL+zs0f3dziHdZZ2DST86",
+	"DAfjx7Tfq4AT9eZzeNF7MuwPhnt7f99cAul3SLF5J2vtSxr9wyfd/X633+t1B7vlFhGFvBj/q2t9Px6q",
+	"JvL3qbS0o9Zn8+R1u1tJhNrKzZs3v7zeff3Ns/7rix97r785Xrr/y6s2n/I3yY/9v1/M4rtVbRbk3zaV",
+	"m8XLW1zs9vDnLeR8oDqq6kvhpxo+O7/m+L8bk+7drRcArfLvU7Gqyl8ZQkj2jpmoXXKcDQ0RHHBwo4HF",
+	"lW4DYg46srPkSSILSHh3zlN3Cr8q2aSQt2kFl7l5UiVFnm1izKLtL51bZ6b7zZC+pHv8PonmcJXwOvtt",
+	"daDummluNx5yxPzDCFiaEK/r+HisNTWQNoW54OfJIG0xAAiByiyGg+wKx7VJyTKVYjoS7q85GC6/ZnBE",
+	"qhO8W1iEkpvI5nB5gS2vM9FR4bMZLNMivTafMKdOiqn7PYfjVcQiU3pp7XOWdtwBHqcLzTqYkgJ/wWTS",
+	"DE4OgClTW1zDIgsu13XDXyKFXSPO1pFZuoVHnBmBJDGhzgGhocAYHBK/B24VyFUbLikg2mxPrg6vhFbC",
+	"nXuXd6z8hGgUDFUKQ1mCm4n4/f59p5Ml+qVX0RnKNGWh7sxkqlhnTLVm6aqjNMXaz0Lb/WGDdsYpFVFH",
+	"sKVf/nmXcs8CFe5U8FkjHzMWhupF1xVJr3Hr5+BH+qN5hfYGW2Q0X0j5moqVwzL+Q3qTbIZxpVT1pb8Z",
+	"smhKOSTkWsfRc4DxHSNuI5rAYNPE0sofD4+Za3LF5l4DEdKkxsIxDNEmFA62pmMUQ1mzdPMXY/KoK8iP",
+	"yQt3fETlkSi2NrTIuC432LXImLFsqgqsHKwmwnmHVEAZkih3TSFygeF+879QvmiMMwQltK2tiWuLYNZT",
+	"+CaWT7q3jbnodVXBwIibUpTKOaDaS8FaGUFygHQUfw5dMkMIzUV6BokIYLKF/kxFYG2bqDMSDtmRiwos",
+	"TQThHAJELIJVWlxi3JgAwTmDthkGXE0sIsE5CzvPmQ5nnXOu2ZCA47KjuGaBdWdkswAMUez53oa86XID",
+	"v13i9a0PsDq1DKTueuezHPVcTiZuxjYpxYpIYxB3yRtJIqrpmCoGpnlNhuSJSicXFlb707wifgegxu4/",
+	"Bp3Hy7/90gv78+/Fk6sf99XeX2cXB+nTw+TVgD67jJ73pi/6H77bldtfUrO5Zp2dNkcbCjjp3Ua7YVFI",
+	"zXdOaDhjDni07sP2+R142D77Rp5rmTJsb6U7dVj52PPIdRHxD4NRcQlXypys3/7535CnZk8B2Hfr0Opf",
+	"//bP/zkiCER/lGGxH1lo9aMys2BTnpykZf/Xx887H7KsCEpNCeoyGD0J7OKarvmAu6vdogGwMUKt1X7h",
+	"t6DIsD47WGVdakjRnMg06TARyohZ1zU2oMB8Zvd00Goj3r7mWauO8yWdTllKfjj9qtxRIuI0ltOuN95I",
+	"+B0tuuQpm1FzB3B4gjG/YrWtMeAQB0M00y2VRsKG312+XtsrTjWGiSLNja0bkJ1B6tZ2b9hZa8rgjga2",
+	"hlhvuYABgdJJatm53V7a2i6sMU9Nr2+emh9dd3eJmOAsu6u4xq4jwbWbh7ll4NiqMsxgaP5cpknjrpdO",
+	"bDlu7pztbS+oecs9dHdvc0u56SyXyw5w7iKNLfOWry2Odb81fF68vcDhGJSOgn91gT848DvPMtv+KuMY",
+	"vxJL6w43mHwvts9Lu82AvmLiFEDa/7VR7cNtzO08OfEMGfzLTebfAvl7bsvyij2NvDMzQfmwjabKbLBq",
+	"dfVXaAHlvEy5MESEAE3TzOrIQuEyb6WIDTlHYkITHq9aWb9D1+7gWKyIMVgXKQMjZiEAdNshgICHKltV",
+	"eyS43zUM3kBnVeYm2iC7uSChFEobxap5wvIrQRZ+yPPZy7VXm3sADOEqlOHIE83iWOWyP7tm8Ti2eQGE",
+	"T8hCGPs9q9bK42i2OGCtmed6lBAafI/Eo0eZoO4+ekSerrKuXmOpXbGndczpRSry5gBjGa265P3tvZQq",
+	"ek5wcxNSmtEIr1uGJ0bi1i5OYmNPJkOODa2W7LWl0Ksaey6RYsulVrvSAmiT4DW96RxPWUC+znpTOJAi",
+	"l7TtmrO6BhAjkdWZOOARJNyF/Re0OOEsJ0hQ6GiEPeHlYhyzjlqME64tCeH2f1sPUmyhVt3D9AguyXhr",
+	"7SgeGarMs7YX2/RbIk1LpqBtiby2c0duzwo+hIq2TF1yjN4BkV38VXbtH6JLw1xAC+2dzKLQw4HkRse1",
+	"uUYbjUGoulKkpuMU7DnX9gyc+3aZOQfvy8YX1GRUN2zeVGKoGHMzqEgShXLG3Plcqsew/db8JMvtu/43",
+	"KwtBhqRQ3dEmXr7oEfKaKw6x8OWqRWR6l6b/hhpQMHJEhPRb19jkAxQ7Z5mlyiIgJDaVIKfvuuQ5uCGI",
+	"sbySuXYHdiHcoxYxq0mFOTwKqppYuoIDREXIiJpRKD4x2gTbKA3RT0/LXnqH5Wj+LrWOs5ZQZJrKpRkj",
+	"YjEF7nKtRta8+bb9XsmdzyNsrQS48TIlqJwMkxYUFSpDdg2azmq4FJqmONXVJXAMraqz8Y1a6/6lgnvm",
+	"Z2ndV8UgshuvVzYNe2LIUhV82ARku60Vf1cz/U7xhS+W+hdL/eEtdbZ2KLC0tbWVqS4X+vb6A9/cXGv7",
+	"7eVENI3ZAH3YWkTLKcOmoGAGml+wH3nBiCdowxsVXzQDE7rCbnNjB7PLrXMfLKOmTEvNK4s+/6PMQLAW",
+	"0JrVgxqtqmflWhdI28trzRveOsKG5HmKiJbStin3qJLHfIpFDJhnC+atzTXpMBF5ZUm21TkV2MYpj3CU",
+	"gypgMxtdX7ox2Bplbux8a6B+3XMOJ8B1wRZ2awZtq0aLYI3B3VRI7sT/NH1g+Mg2CLxwXdq9SsbYdhm8",
+	"Ypj7WmCnAr5XsdV7g61ezsbfhvwtf/n878/OLr4/P1WnicaUtUTdnPIlj17Ey9MPkofi+5SKqHcqel22",
+	"evlL9P6Uv+Wnuz/+EsdvPvy4+/b85WE3HMRinDzvRX97Gd9RociF3qrmYv3aVIq9jZlhLWCnqvKLWzKB",
+	"ZlS5dwtxiWJMYWNQwnDeWcE5bl37Xwoq/lMLKp65C0wxc2dbNdWhcXy7qqrPXUQR3CbSFk5Zd1HbnxPE",
+	"fbOqtrbNJ8TisplcksRL4SqleZATGsfm0HGNAA5GK9SWpdWK1+M4/rxxorLshQfGifpDsnNFoWJGl9v5",
+	"OmG1OR1nlnUyvNY1syvvu0q07FZFz1+zxmeAOfk5tyJ5ANTJPJknlRMes/+gA+CC22US3M747qLSSZli",
+	"egdcrmmyISdVCrVIoDFH8VXXZV5xMY3hpLTRFc7FFN3dLuJLBFvmuaBdcpyf3HIpGfWl+rFwXpk2OtNk",
+	"OhK2Cs9+Pcts7WUxApicdUV2N7q0qvI4kRx5CqNi+tOyOXP65rt3gdcvd33Kb5GWWJUulu2yNdsNZ1sf",
+	"Tp4cRL0n/SdP9sLH0cH+IR1MGKW9cH+fRr3+Pt0dT/Ym/fFg3Bs/GQzCqL8fHYT9/XFv0uvR3pO7mM8F",
+	"elkaPnjeJ/qS63nnQTI/vzhU/uUOFUCd8bneOXs9MXNnuWZPbL1cO0doa4Liq1MQX/6Xs1ASlq6tuRig",
+	"I7YXw7RdILKkRIuBnsczB71e0CbLGbO9pcHPgMnp7hOKWKmnpPlY3gsCpKCWhIlFwiCtxMUvNko69FA5",
+	"H311EQuQ6+Hknkd/z1GgrsDr7rY25uJqOy/yfWXR3X3E2xtoiTmMU2PbnE4KLFKoVMrb260pULN8uO+P",
+	"GROQkWte4diOeFvgc5xDjYWUJa5SLNOaQ/FExouWS6sDIXY1TLW+CNM/jDC1s1rnNTxat0pR69iqF5vP",
+	"blyfBVryguHBNnK8cFcCpQ1/LjxuO0WsO55DmbA2Opy5IjKNsOpwnrKQRUyErA2G00gELgPSIiM8BSOa",
+	"jBa93m5YcDTCn5gNqwLyJPixg18LT320mdwVPt5mXW5DG4D4KrIbRqIivQEC6i6yjfvXJlSRiIUxNTat",
+	"ISEkLVItU9V99IhYPIEKr/NIZK8BbIIhlhPpYBXhB8BbL6TAlhi48IlME6z5ugcV4W0b9XeVneOFtjOK",
+	"+Rj0UrwCteamaCsNqCZCuhWyyCkoqjUNZ8xmhz5C9nlkeQIKsPQslYspIgAv1ILGVm1jZ+9gBy9QcBsa",
+	"0/Cqa8hvzelShkueJAN7F9t7lFcWEXk5wl1yPBKV2RwQzChGQaoqDWQK4W6AslgrMMA7kv1gZTikWcir",
+	"cEgjxTYusA45qcuoaNXFVCAtthhUWSvNjeV0iqlFiEdi60hclNk1uOIWuHrtlLvCDdfNEd+Hcrqq9Js2",
+	"Vvrp3IBK2ZxRXcovaWaQsFn6mZ21O15nUgM/myME+CJuVuC1cfltwQfN7S7EPLKxNkA9XHIRyeVINAN2",
+	"Mw/I19DT4r+IBeGmN0HrCFnvUvPESJb8Fwzr0LGy/5UC+EiacpztkqaRB2nrKnDWEpVswk0ioazyYikN",
+	"H2aVnXY5TDnscqT2nKVwOl2WN+TtOVIgZb5NaejWZ6hzxuYxXbl6UmiWyeH8djLUDevzAthVYzDPZKpH",
+	"YuoNRJouO63fI6oFmRvocoIcMjJmgk8FdOYp1PDY+GSR/R/ZRT4qsRIqEptL5WmYLnm70JAoBYfDzgiC",
+	"g/4s9IxNLJtiLNSL9LkQIibh7/X6pCD5LlNmDO8AH8V0O0tO82woIwbCOsvtsT4KgIIMSBP8EpBPRDVk",
+	"YyFXGQ3NotaRh2PuXnTsEJCm4bzf/tf/47Ob4UTHYEcODMiYjyyylfeQ2IOOm8iwavVymooZzpPXDCaR",
+	"O1AK6qw5poXJYwqnvRut5qxNEhobtgOEZmc9ypTkgVkIkqXFQ3o3v0wh+PjvioIaEVUR/jyr0zB/iMin",
+	"nf1WoU+XE7muVyF1EM+c0ftFed9Eb41R2yCeJmiSdJzSxZ2394w/UN7Onz7M+QetEF4vDGv/WgKFMEqR",
+	"VfCxUTLTzCFltSrl6TY3J2wLusGTnnW4tpck2wKICSp0y2XkuhBOVhYGRi/Cxy0US9sjsZxJ4hqTFtF2",
+	"AuyPV+yITaoaYo/Eth2xSdM80+FCMaG45tes1SVnsFoU0CORIbhAd6EsbsbFEExyQgkkFBImornkxuLP",
+	"0OG7d9cESGcIDH2ahyrfMM9FVdgcsFTLTer8HYIbMYxJTmQ6vyWOVhkK+10SJB2VPvOm23/yAKXPRuYU",
+	"Y0koxCnsitF8w7/71uW9FdmfvXP2n8FFh0ezpAcKPLJR3dyKZlqIjReLI+pRTQu4pbZ6YSRA71g0UszZ",
+	"IVwg3CSHvhaVcJul9B/ARs09ghDEwIs7sDxsUpcEOT6gD+wJkHz2Hq0B1cKl26EX5IgEJXRB+3YJKzAg",
+	"7m28cNoiLKf+mzItDdwmYzaRKbOQpGn+cKsOLPTBus19AZIsA0miqP4PxZH82L6VEfYu+k/y/rHVjNAr",
+	"POMxAnbHKOw//gl2fJ/2w0G0yzp7k/1eZ++g/7jzhB6OO72wHw3Y7mSP7o837/j+Re/xcG/fftjfP/uZ",
+	"LRBD8cm67R0UvrC2vfhy+S+A1HanxiXmkN+ajUQLBafqPygrCRAs9QZaeHot+1OlbrsXYGU5G9CDelak",
+	"acS67RlmNZlc6BZ4+LeEo8wVZyUc5UjArSdLSSriUcJEy7h9ng/SIgGhD9IY6tc0thHhWE6nUDi30PUA",
+	"lP9m5MnPHEfyc0Czr2LRzQfjU0EoZ4zGevZLraF4bOHEICeFLGc8ZtadDGSHG8lCCC6mR4g7aQ4Gidic",
+	"iYiJcFWZ+vrCfvRTbSClqV4YFS+vtr+N4cfrRLS3Lmrs4u7ndTN4xa+ZMPObp3Lsp3LOY6oBAAJlZcJ0",
+	"ysN6+/81/u68sO9SmTA9YwtFNLsBi18qbp4laMl7xU0Yw4RgrleMb/OxFDO8phmxEyCxuciYq2szeP3s",
+	"4uz05Pzy+Jtvzmwf2RUa7TAkBPVSRGZr21RHrsicAqCa5cKiyHRgocfvTkfCfakGrMyu+HaeMwTYmceU",
+	"F7mt8Rfy4tmrd2Sm9fzSYaddaqlpTC7g/7+4uHiXoap1R+Iv5OLHd88qX7AApiNR8eOvoYzY1yMzs1Gj",
+	"bbZFRl+PGt8+uxg1PpK9ASxvA0JXpeFhlYndle69BPLncwo8dk2yba05CXLOBJ3z7oom8cbr8Ns5E8fv",
+	"Tkkkw0UCanXGnGxzTG804XjBYw1B6UrZZoc5n7PwbvLNTdBvmVA3x91uL58nVeTH49ev4OR2K1o7VHLE",
+	"2mqbZozWZybuMIedq7Xp1u83mGHb6zNPqBl7L6QC95rolE4mPLSNuRwaohVErTYJ9nu7AcImLrlilbxw",
+	"hnP5DNWcW6+FxFx1PzcHGI34rXoOBjDnsqrNykWuqlIpdZdgAx9QJ1yRZcq1ZgKAS7kgk0Uc41afPTu/",
+	"MAqFLERkJHRg7x02N8x9PwtUKAfZY77SgmwNY8UBt/xw9grwimwxs8v9wbwf8wNCb7iyuIx/zIzwT1mq",
+	"F2q1RRo3ho0dCFJbiqzfdvKwSzt3VKFfzXqn7N/N2guF6QkVdIrt6fJQBHgX19uwXNRfo8z654AmOhUs",
+	"6nBhb1Mtb9TMhF0f+ThKuMjWsGYPl6NifoueI9uhX0GEDpKXJi68GvhrcijuVe1l7CbQ2Ntja6GUErlg",
+	"z9FhCtxCMmbxl5qx7MefP/7/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
