@@ -135,7 +135,9 @@ browser() {
   #    signing keys) and production behind the TLS proxy.
   scripts/pg.sh ensure-db "$PG_PORT" "$DB"
   log "building sessiond and the TLS proxy"
-  go build -o "$WORK/sessiond" ./cmd/sessiond
+  # SESSIOND_TREE / PAGE_BUNDLE: another checkout's server and client
+  # bundle (to see the matrix fail on an older version); default this tree.
+  (cd "${SESSIOND_TREE:-.}" && go build -o "$WORK/sessiond" ./cmd/sessiond)
   go build -o "$WORK/tlsproxy" ./cmd/tlsproxy
   MIGRATION_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$DB?sslmode=disable" \
     DEV_MODE=true LOG_LEVEL=warn "$WORK/sessiond" migrate
@@ -178,7 +180,7 @@ browser() {
   CHROMIUM=$chromium SPKI=$(cat "$WORK/spki") PROXY_PORT=${proxy_addr##*:} PROD_DIRECT=$prod \
     METRICS_URL="http://127.0.0.1:$metrics_port/metrics" DEV_PORT=$dev_port PAGE_PORT=$page_port OTHER_PORT=$other_port \
     PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/$DB?sslmode=disable" \
-    BUNDLE=clients/.out/browser/sessiond-client.js VITE_DIST=$vite_dist USER_DATA_ROOT="$WORK" \
+    BUNDLE=${PAGE_BUNDLE:-clients/.out/browser/sessiond-client.js} VITE_DIST=$vite_dist USER_DATA_ROOT="$WORK" \
     node clients/browser/matrix.mjs
 }
 

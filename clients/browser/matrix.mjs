@@ -11,7 +11,8 @@
 //   CHROMIUM, SPKI (the proxy certificate's key hash), PROXY_PORT,
 //   PROD_DIRECT (http://127.0.0.1:port of the production server, for node's
 //   own calls), METRICS_URL, DEV_PORT, PAGE_PORT, OTHER_PORT, PG_URL,
-//   BUNDLE (IIFE of the client), VITE_DIST (the built Vite app, optional),
+//   BUNDLE (IIFE of the client; PAGE_BUNDLE overrides it, e.g. to run the
+//   matrix against an older client), VITE_DIST (the built Vite app, optional),
 //   USER_DATA_ROOT.
 //
 // Host names are mapped with --host-resolver-rules: *.example.test and
@@ -207,9 +208,10 @@ async function layoutCells(browser, layout) {
   try {
     await cell(CELLS[0], async () => {
       const t1 = await openTab(context, layout);
-      check((await stats(t1)).mode === "multi-tab", "multi-tab mode in a secure context", await stats(t1));
       const body = await signIn(t1, user, "tab-1");
       sid = body.session_id;
+      tabs = [t1];
+      check((await stats(t1)).mode === "multi-tab", "multi-tab mode in a secure context", await stats(t1));
       check(!("refresh_token" in body) && typeof body.csrf_token === "string" && body.csrf_token.length >= 32, "cookie transport: no refresh token, a csrf_token in the answer", Object.keys(body));
       const jar = await context.cookies(`${layout.api}/api/v1/auth/refresh`);
       const rc = jar.find((c) => c.name === (layout.secure ? "__Secure-refresh_token" : "refresh_token"));
@@ -219,7 +221,6 @@ async function layoutCells(browser, layout) {
       check((await t1.evaluate(() => document.cookie)) === "", "document.cookie shows nothing", await t1.evaluate(() => document.cookie));
       const me = typed(await call(t1, "me"), "me");
       check(me.ok && me.value.email === user.email, "me", me);
-      tabs = [t1];
     });
 
     await cell(CELLS[1], async () => {

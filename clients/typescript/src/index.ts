@@ -129,6 +129,9 @@ export interface Stats {
   csrfFetches: number;
 }
 
+/** How long a tab keeps the refresh lock after rotating (see holding()). */
+const SETTLE_MS = 60;
+
 const PUBLIC_PATHS = new Set([
   "/api/v1/auth/register",
   "/api/v1/auth/login/json",
@@ -411,7 +414,7 @@ export class SessiondClient {
     const locks = this.locks;
     if (!locks) return underLock(); // single-tab: the in-tab promise is the single flight
     try {
-      return await locks.request(this.lockName, { signal: AbortSignal.timeout(this.opt.lockTimeoutMs) }, underLock);
+      return await this.holding(locks, { signal: AbortSignal.timeout(this.opt.lockTimeoutMs) }, underLock);
     } catch (err) {
       if (err instanceof SessiondError) throw err;
       if (!(err instanceof DOMException) || (err.name !== "TimeoutError" && err.name !== "AbortError")) throw networkError(err);
@@ -419,8 +422,29 @@ export class SessiondClient {
       // take the lock from it. Should it still finish, the server's grace
       // window makes both answers converge on one token pair.
       this.stats.steals++;
-      return await locks.request(this.lockName, { steal: true }, underLock);
+      return await this.holding(locks, { steal: true }, underLock);
     }
+  }
+
+  /**
+   * Runs fn under the lock and answers as soon as fn does, but keeps the
+   * lock a little longer after a network refresh: the new token's message
+   * (BroadcastChannel) and the lock grant reach a waiting tab over
+   * different channels, and the settle time lets the message arrive first,
+   * so the waiting tab finds the new token instead of rotating again.
+   */
+  private holding(locks: LockManagerLike, options: { signal?: AbortSignal; steal?: boolean }, fn: () => Promise<string | null>): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      locks
+        .request(this.lockName, options, async () => {
+          const before = this.stats.networkRefreshes;
+          const v = await fn();
+          resolve(v);
+          if (this.stats.networkRefreshes !== before) await new Promise((r) => setTimeout(r, SETTLE_MS));
+          return v;
+        })
+        .catch(reject);
+    });
   }
 
   /**
