@@ -13,11 +13,15 @@
 #     client is committed and must equal a fresh generation.
 #
 #   scripts/clients-matrix.sh browser   (make browser-client-tests)
-#     Bundles the browser client clients/typescript with esbuild and drives
-#     Debian's Chromium (playwright-core; scripts/ensure-chromium.sh installs
-#     the package when missing) through clients/browser/run.mjs against a
-#     live server with a 4-second access-token lifetime, plain-HTTP cookies and
-#     ALLOWED_ORIGINS set to the test page's origin.
+#     Builds and packs @sessiond/client (clients/typescript), installs the
+#     tarball into a fresh Vite + React + TypeScript app (tsc --noEmit and
+#     vite build, unedited), then drives Debian's Chromium (playwright-core;
+#     scripts/ensure-chromium.sh installs the package when missing) through
+#     clients/browser/matrix.mjs: the three deployment layouts (same origin
+#     and sibling subdomains against sessiond in production configuration
+#     behind cmd/tlsproxy, other port on localhost against the development
+#     configuration) × the client's cells, the insecure-context fallback and
+#     the Vite app, all with a 4-second access-token lifetime.
 #
 # Runs under `scripts/pg.sh with-temp-cluster` (TEST_DATABASE_URL is the
 # superuser URL of a throwaway cluster). Servers and temporary files are
@@ -32,6 +36,7 @@ die() { log "error: $*"; exit 1; }
 
 [[ -n ${TEST_DATABASE_URL:-} ]] || die "TEST_DATABASE_URL is not set: run via make clients-matrix / make browser-client-tests"
 BIN=clients/node_modules/.bin
+NPM_ENV="env npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false"
 [[ -x $BIN/tsc ]] || die "clients tooling missing: run make clients-deps"
 
 # shellcheck source=scripts/lib/live-server.sh
@@ -81,24 +86,102 @@ matrix() {
 browser() {
   local chromium
   chromium=$(scripts/ensure-chromium.sh)
-  rm -rf clients/gen/openapi-typescript clients/.out/browser
-  (cd clients && node_modules/.bin/openapi-typescript ../openapi.yaml -o gen/openapi-typescript/schema.d.ts) >"$WORK/gen.log" 2>&1 ||
+  local pkg=clients/typescript
+  rm -rf clients/.out/browser
+  mkdir -p clients/.out/browser
+
+  # 1. The package: its generated types must equal a fresh generation; the
+  #    ESM build with declarations (tsc --strict), then npm pack.
+  log "openapi-typescript: the package's types must be fresh"
+  (cd clients && node_modules/.bin/openapi-typescript ../openapi.yaml -o "$WORK/schema.ts") >"$WORK/gen.log" 2>&1 ||
     { cat "$WORK/gen.log" >&2; die "openapi-typescript failed"; }
-  log "tsc --noEmit --strict (browser client)"
-  "$BIN/tsc" -p clients/typescript --noEmit --strict
-  log "esbuild: bundling the browser client"
-  "$BIN/esbuild" clients/typescript/src/browser-entry.ts --bundle --format=iife --global-name=SessiondClient \
+  cmp -s "$WORK/schema.ts" "$pkg/src/generated/schema.ts" ||
+    die "$pkg/src/generated/schema.ts is stale: run (cd $pkg && npm run generate) and commit"
+  log "npm pack $pkg (prepack: tsc build, ESM + .d.ts)"
+  (cd "$pkg" && npm pack --pack-destination "$WORK" --loglevel=error >"$WORK/pack.log" 2>&1) ||
+    { cat "$WORK/pack.log" >&2; die "npm pack failed"; }
+  local tarball
+  tarball=$(ls "$WORK"/sessiond-client-*.tgz)
+  "$BIN/esbuild" "$pkg/dist/index.js" --bundle --minify --format=esm --external:openapi-fetch \
+    --log-level=warning --outfile="$WORK/size.js"
+  log "package size: $(wc -c <"$WORK/size.js") B min, $(gzip -9c "$WORK/size.js" | wc -c) B min+gzip (without openapi-fetch); tarball $(wc -c <"$tarball") B"
+  log "esbuild: the test page's bundle"
+  "$BIN/esbuild" "$pkg/src/browser-entry.ts" --bundle --format=iife --global-name=SessiondClient \
     --target=chrome120 --log-level=warning --outfile=clients/.out/browser/sessiond-client.js
-  local page_port other_port
+
+  # 2. A fresh Vite + React + TypeScript app (create-vite pinned in
+  #    clients/package.json, its dependencies pinned by
+  #    clients/vite-app/package-lock.json), the tarball installed as a user
+  #    would, App.tsx the only file of ours; tsc --noEmit and its own build,
+  #    both unedited. SKIP_VITE_APP=1 skips it while iterating.
+  local vite_dist=""
+  if [[ ${SKIP_VITE_APP:-} != 1 ]]; then
+    log "create-vite react-ts app, npm ci, npm install the tarball"
+    (cd "$WORK" && node "$OLDPWD/clients/node_modules/create-vite/index.js" sessiond-vite-app --template react-ts --no-interactive) >"$WORK/vite.log" 2>&1 ||
+      { cat "$WORK/vite.log" >&2; die "create-vite failed"; }
+    local app="$WORK/sessiond-vite-app"
+    cp clients/vite-app/package-lock.json "$app/"
+    (cd "$app" && $NPM_ENV npm ci --no-audit --no-fund --loglevel=error &&
+      $NPM_ENV npm install --no-audit --no-fund --loglevel=error "$tarball" openapi-fetch@0.17.0) >>"$WORK/vite.log" 2>&1 ||
+      { cat "$WORK/vite.log" >&2; die "installing the app or the tarball failed"; }
+    cp clients/vite-app/src/App.tsx "$app/src/App.tsx"
+    log "tsc --noEmit (the app's tsconfig) and npm run build (tsc -b && vite build)"
+    (cd "$app" && node_modules/.bin/tsc --noEmit -p tsconfig.app.json && VITE_SESSIOND_API=https://api.example.test npm run build) >>"$WORK/vite.log" 2>&1 ||
+      { cat "$WORK/vite.log" >&2; die "the Vite app does not type-check or build"; }
+    vite_dist="$app/dist"
+  fi
+
+  # 3. Servers: development (plain HTTP, as make run; it also makes the
+  #    signing keys) and production behind the TLS proxy.
+  scripts/pg.sh ensure-db "$PG_PORT" "$DB"
+  log "building sessiond and the TLS proxy"
+  # SESSIOND_TREE / PAGE_BUNDLE: another checkout's server and client
+  # bundle (to see the matrix fail on an older version); default this tree.
+  (cd "${SESSIOND_TREE:-.}" && go build -o "$WORK/sessiond" ./cmd/sessiond)
+  go build -o "$WORK/tlsproxy" ./cmd/tlsproxy
+  MIGRATION_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$DB?sslmode=disable" \
+    DEV_MODE=true LOG_LEVEL=warn "$WORK/sessiond" migrate
+  local page_port other_port dev_port prod_port metrics_port
   page_port=$(free_port)
   other_port=$(free_port)
-  while [[ $other_port == "$page_port" ]]; do other_port=$(free_port); done
-  start_server ACCESS_TOKEN_TTL=4s COOKIE_SECURE=false ALLOWED_ORIGINS="http://127.0.0.1:$page_port" REFRESH_GRACE_WINDOW=10s
-  log "driving $chromium"
-  SESSIOND_URL=$URL PAGE_PORT=$page_port OTHER_PORT=$other_port CHROMIUM=$chromium \
+  dev_port=$(free_port)
+  prod_port=$(free_port)
+  metrics_port=$(free_port)
+  local app_db="postgres://sessiond_app@127.0.0.1:$PG_PORT/$DB?sslmode=disable"
+  log "development server on http://localhost:$dev_port"
+  env DATABASE_URL="$app_db" HTTP_ADDR="127.0.0.1:$dev_port" DEV_MODE=true COOKIE_SECURE=false \
+    SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s \
+    ALLOWED_ORIGINS="http://localhost:$page_port,http://devbox.test:$page_port" \
+    "$WORK/sessiond" serve >"$WORK/server.log" 2>&1 &
+  PIDS+=($!)
+  wait_ready "http://127.0.0.1:$dev_port/readyz" "$!"
+  log "production server on 127.0.0.1:$prod_port (DEV_MODE=false, COOKIE_SECURE=true, metrics on 127.0.0.1:$metrics_port)"
+  env DATABASE_URL="$app_db" HTTP_ADDR="127.0.0.1:$prod_port" DEV_MODE=false COOKIE_SECURE=true \
+    METRICS_ADDR="127.0.0.1:$metrics_port" TRUSTED_PROXIES=127.0.0.1/32 \
+    SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s \
+    ALLOWED_ORIGINS="https://app.example.test,https://vite.example.test" \
+    "$WORK/sessiond" serve >>"$WORK/server.log" 2>&1 &
+  PIDS+=($!)
+  wait_ready "http://127.0.0.1:$prod_port/readyz" "$!"
+  local page="http://127.0.0.1:$page_port" prod="http://127.0.0.1:$prod_port"
+  "$WORK/tlsproxy" -listen 127.0.0.1:0 -hosts "*.example.test,evil.test" -spki-out "$WORK/spki" \
+    -route "app.example.test/api=$prod" -route "app.example.test=$page" -route "api.example.test=$prod" \
+    -route "vite.example.test=$page" -route "evil.example.test=$page" -route "evil.test=$page" \
+    >"$WORK/proxy.out" 2>>"$WORK/server.log" &
+  PIDS+=($!)
+  local proxy_addr="" _
+  for _ in $(seq 1 50); do
+    proxy_addr=$(sed -n 's/^listening on //p' "$WORK/proxy.out")
+    [[ -n $proxy_addr ]] && break
+    sleep 0.1
+  done
+  [[ -n $proxy_addr ]] || die "the TLS proxy did not start"
+  log "TLS proxy on $proxy_addr; driving $chromium"
+  CHROMIUM=$chromium SPKI=$(cat "$WORK/spki") PROXY_PORT=${proxy_addr##*:} PROD_DIRECT=$prod \
+    METRICS_URL="http://127.0.0.1:$metrics_port/metrics" DEV_PORT=$dev_port PAGE_PORT=$page_port OTHER_PORT=$other_port \
     PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/$DB?sslmode=disable" \
-    BUNDLE=clients/.out/browser/sessiond-client.js USER_DATA_ROOT="$WORK" \
-    node clients/browser/run.mjs
+    BUNDLE=${PAGE_BUNDLE:-clients/.out/browser/sessiond-client.js} VITE_DIST=$vite_dist USER_DATA_ROOT="$WORK" \
+    node clients/browser/matrix.mjs
 }
 
 case $MODE in

@@ -65,6 +65,7 @@ func (s *Server) tokenResponse(p core.TokenPair, cookieMode bool, csrf string) t
 	if csrf == "" {
 		csrf = newCSRFValue()
 	}
+	body.CsrfToken = &csrf // the page keeps it in memory (cookies.go)
 	return tokenIssued{body: body, cookies: []*http.Cookie{
 		s.refreshCookie(p.RefreshToken, p.AbsoluteExpiresAt, p.IssuedAt),
 		s.csrfCookie(csrf, p.AbsoluteExpiresAt, p.IssuedAt),

@@ -104,12 +104,12 @@ func TestCookie_CK01_LoginSetsHardenedCookies_RefreshTokenOnlyInCookie(t *testin
 	res, refresh, csrf := h.cookieLogin(t, u)
 
 	checkRefreshCookie(t, res, refresh, defaultAbs)
-	// The readable CSRF cookie has Path=/ and no Domain, so it carries the
-	// __Host- prefix: a sibling subdomain cannot plant a double-submit value
-	// (outside review, finding 6).
-	if csrf.Name != secureCSRFCookie || csrf.HttpOnly || !csrf.Secure || csrf.SameSite != http.SameSiteStrictMode || csrf.Path != "/" ||
+	// The CSRF cookie has Path=/ and no Domain, so it carries the __Host-
+	// prefix: a sibling subdomain cannot plant a double-submit value. It is
+	// HttpOnly: pages get the token from the answer's csrf_token (CK-05).
+	if csrf.Name != secureCSRFCookie || !csrf.HttpOnly || !csrf.Secure || csrf.SameSite != http.SameSiteStrictMode || csrf.Path != "/" ||
 		csrf.Domain != "" || csrf.MaxAge != defaultAbs || len(csrf.Value) < 32 {
-		t.Errorf("csrf cookie = %+v: want __Host-csrf_token, readable by scripts, Secure, SameSite=Strict, Path=/, no Domain", csrf)
+		t.Errorf("csrf cookie = %+v: want __Host-csrf_token, HttpOnly, Secure, SameSite=Strict, Path=/, no Domain", csrf)
 	}
 	assertNoRefreshInBody(t, res)
 	// CK-03: token responses are never cached.
@@ -296,5 +296,136 @@ func TestCookie_SES01_LoginIgnoresPresentedCookie(t *testing.T) {
 	second := setCookies(res)[secureRefreshCookie]
 	if second == nil || second.Value == first.Value || claims(t, second.Value)["sid"] == claims(t, first.Value)["sid"] {
 		t.Error("the presented session was adopted")
+	}
+}
+
+// csrfOf is the csrf_token of a token answer ("" when absent).
+func csrfOf(t testing.TB, res response) string {
+	t.Helper()
+	var body struct {
+		CSRF *string `json:"csrf_token"`
+	}
+	res.JSON(t, &body)
+	if body.CSRF == nil {
+		return ""
+	}
+	return *body.CSRF
+}
+
+// CK-05: the page never reads a cookie. The cookie-transport sign-in and
+// refresh answers carry the CSRF token in the body (equal to the server's
+// HttpOnly copy, unchanged for the session); the body transport carries
+// none, and a cookie refresh sent with the token from the body succeeds.
+func TestCookie_CK05_CSRFTokenInAnswer_CookieHttpOnly(t *testing.T) {
+	for _, secure := range []bool{true, false} {
+		t.Run(map[bool]string{true: "secure", false: "plain"}[secure], func(t *testing.T) {
+			h := newHarness(t, withCookieSecure(secure))
+			u := h.register(t, uniqueEmail("ck05"))
+			res, refresh, csrf := h.cookieLogin(t, u)
+			token := csrfOf(t, res)
+			if token == "" || token != csrf.Value {
+				t.Fatalf("csrf_token in the sign-in answer = %q, want the CSRF cookie's value %q", token, csrf.Value)
+			}
+			if !csrf.HttpOnly || !strings.Contains(rawSetCookie(t, res, csrf.Name), "HttpOnly") {
+				t.Errorf("CSRF cookie is readable by scripts: %s", rawSetCookie(t, res, csrf.Name))
+			}
+			h.clock.Advance(time.Minute)
+			r2 := h.cookieRefresh(t, refresh, csrf, map[string]string{"X-CSRF-Token": token})
+			if r2.Status != http.StatusOK {
+				t.Fatalf("cookie refresh with the answer's token: %d %s", r2.Status, r2.Body)
+			}
+			if got := csrfOf(t, r2); got != token {
+				t.Errorf("refresh answer csrf_token = %q, want the session's %q", got, token)
+			}
+			if body := h.login(t, u, nil); body.RefreshToken == "" {
+				t.Fatal("body transport without a refresh token")
+			}
+			plain := h.mustDo(t, req{method: "POST", path: "/api/v1/auth/login/json",
+				body: map[string]string{"email": u.Email, "password": u.Password}}, http.StatusOK)
+			if got := csrfOf(t, plain); got != "" {
+				t.Errorf("body transport answered a csrf_token %q", got)
+			}
+		})
+	}
+}
+
+// The csrf_failed answer names the cookie this server really uses
+// (__Host-csrf_token when Secure, csrf_token on plain HTTP) and where the
+// token comes from.
+func TestCookie_CK02_CSRFFailedMessage_NamesTheCookieInUse(t *testing.T) {
+	for _, c := range []struct {
+		secure       bool
+		want, absent string
+	}{
+		{true, "__Host-csrf_token", ""},
+		{false, "csrf_token cookie", "__Host-"},
+	} {
+		h := newHarness(t, withCookieSecure(c.secure))
+		u := h.register(t, uniqueEmail("ck02msg"))
+		_, refresh, csrf := h.cookieLogin(t, u)
+		p := expectProblem(t, h.cookieRefresh(t, refresh, csrf, nil), http.StatusForbidden, "csrf_failed")
+		if !strings.Contains(p.Detail, c.want) || (c.absent != "" && strings.Contains(p.Detail, c.absent)) ||
+			!strings.Contains(p.Detail, "X-CSRF-Token") || !strings.Contains(p.Detail, "GET /api/v1/auth/csrf") {
+			t.Errorf("secure=%v: csrf_failed detail %q, want it to name %q, X-CSRF-Token and GET /api/v1/auth/csrf", c.secure, p.Detail, c.want)
+		}
+	}
+}
+
+// CK-05: GET /api/v1/auth/csrf gives a page that lost its in-memory token
+// (a reload) the session's token, only from its own or an allowed origin;
+// without a refresh cookie there is nothing to give; a refresh cookie that
+// lost its CSRF cookie gets a new one that works.
+func TestCookie_CK05_GetCSRFToken(t *testing.T) {
+	h := newHarness(t, withAllowedOrigins("https://app.example.test"))
+	u := h.register(t, uniqueEmail("ck05get"))
+	login, refresh, csrf := h.cookieLogin(t, u)
+	get := func(cookies []*http.Cookie, headers map[string]string) response {
+		return h.do(t, req{method: "GET", path: "/api/v1/auth/csrf", cookies: cookies, headers: headers})
+	}
+
+	for name, hdr := range map[string]map[string]string{
+		"same origin, no Origin header": nil,
+		"allowed origin":                {"Origin": "https://app.example.test", "Sec-Fetch-Site": "same-site"},
+	} {
+		res := get([]*http.Cookie{refresh, csrf}, hdr)
+		if res.Status != http.StatusOK || csrfOf(t, res) != csrfOf(t, login) || res.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%s: %d %s (Cache-Control %q), want 200 with the session's token, no-store", name, res.Status, res.Body, res.Header.Get("Cache-Control"))
+		}
+		if len(setCookies(res)) != 0 {
+			t.Errorf("%s: set cookies %v though both were present", name, res.Header.Values("Set-Cookie"))
+		}
+	}
+	if res := get([]*http.Cookie{refresh, csrf}, map[string]string{"Origin": "https://app.example.test"}); res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.test" {
+		t.Errorf("allowed origin: no CORS answer: %v", res.Header)
+	}
+	for name, hdr := range map[string]map[string]string{
+		"foreign origin":               {"Origin": "https://evil.example"},
+		"sibling origin not allowed":   {"Origin": "https://evil.example.test", "Sec-Fetch-Site": "same-site"},
+		"opaque origin":                {"Origin": "null"},
+		"cross-site fetch, no Origin":  {"Sec-Fetch-Site": "cross-site"},
+		"cross-site fetch, own Origin": {"Origin": h.srv.URL, "Sec-Fetch-Site": "cross-site"},
+	} {
+		res := get([]*http.Cookie{refresh, csrf}, hdr)
+		expectProblem(t, res, http.StatusForbidden, "csrf_failed")
+		if strings.Contains(string(res.Body), csrf.Value) || res.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: the token or a CORS grant leaked: %v %s", name, res.Header, res.Body)
+		}
+	}
+	expectProblem(t, get([]*http.Cookie{csrf}, nil), http.StatusUnauthorized, "invalid_refresh_token")
+	expectProblem(t, get(nil, nil), http.StatusUnauthorized, "invalid_refresh_token")
+
+	// The browser kept the refresh cookie but dropped the CSRF cookie: a
+	// new token, set HttpOnly, that the next refresh accepts.
+	res := get([]*http.Cookie{refresh}, nil)
+	if res.Status != http.StatusOK {
+		t.Fatalf("refresh cookie alone: %d %s", res.Status, res.Body)
+	}
+	fresh := setCookies(res)[secureCSRFCookie]
+	if fresh == nil || !fresh.HttpOnly || !fresh.Secure || fresh.Path != "/" || fresh.Value != csrfOf(t, res) || fresh.Value == csrf.Value {
+		t.Fatalf("new CSRF cookie = %+v, body %s", fresh, res.Body)
+	}
+	h.clock.Advance(time.Minute)
+	if r := h.cookieRefresh(t, refresh, fresh, map[string]string{"X-CSRF-Token": fresh.Value}); r.Status != http.StatusOK {
+		t.Fatalf("refresh with the new token: %d %s", r.Status, r.Body)
 	}
 }

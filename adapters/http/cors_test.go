@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -117,5 +118,80 @@ func TestCORS_OtherOriginsGetNoCORSHeaders(t *testing.T) {
 	res := preflight(t, h2, appOrigin, "/api/v1/auth/me", "GET", "authorization")
 	if res.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Errorf("no allowed origins, still allow-origin %q", res.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+// CK-04: ALLOWED_ORIGINS holds exact origins only. The server refuses to
+// start with a wildcard, the opaque origin null, a path, a trailing slash,
+// a query or fragment, user info, another scheme than http/https, or no
+// host; one test per rule.
+func TestCORS_CK04_AllowedOrigins_RefusedAtStart(t *testing.T) {
+	for rule, entry := range map[string]string{
+		"wildcard":          "*",
+		"wildcard in host":  "https://*.example.test",
+		"opaque null":       "null",
+		"path":              "https://app.example.test/app",
+		"trailing slash":    "https://app.example.test/",
+		"query":             "https://app.example.test?x=1",
+		"fragment":          "https://app.example.test#top",
+		"user info":         "https://user@app.example.test",
+		"other scheme":      "ftp://app.example.test",
+		"no scheme":         "app.example.test",
+		"no host":           "https://",
+		"port out of range": "https://app.example.test:70000",
+	} {
+		t.Run(rule, func(t *testing.T) {
+			if _, err := httpadapter.ParseOrigins([]string{"https://ok.example.test", entry}); err == nil {
+				t.Fatalf("ParseOrigins accepted %q", entry)
+			} else if !strings.Contains(err.Error(), entry) && entry != "https://" {
+				t.Errorf("error %q does not name the entry %q", err, entry)
+			}
+			_, err := httpadapter.NewServer(nil, nil, nil, httpadapter.Config{AllowedOrigins: []string{entry}}, slog.New(slog.DiscardHandler))
+			if err == nil {
+				t.Fatalf("NewServer started with ALLOWED_ORIGINS=%q", entry)
+			}
+		})
+	}
+	for _, ok := range []string{"https://app.example.test", "http://localhost:5173", "HTTPS://App.Example.Test:443", "http://[::1]:8080", "http://127.0.0.1"} {
+		if _, err := httpadapter.ParseOrigins([]string{ok}); err != nil {
+			t.Errorf("ParseOrigins(%q): %v", ok, err)
+		}
+	}
+}
+
+// CK-04: CORS and the CSRF origin check read one parsed list, so they
+// agree on every origin: an entry written with upper case or the default
+// port matches what a browser sends, for both; a near miss matches
+// neither.
+func TestCORS_CK04_CORSAndCSRFUseOneParsedList(t *testing.T) {
+	h := newHarness(t, withAllowedOrigins("HTTPS://App.Example.Test:443", "http://localhost:5173"))
+	u := h.register(t, uniqueEmail("ck04"))
+	for _, c := range []struct {
+		origin  string
+		allowed bool
+	}{
+		{"https://app.example.test", true},
+		{"http://localhost:5173", true},
+		{"https://app.example.test:8443", false},
+		{"http://app.example.test", false},
+		{"https://evil.example.test", false},
+		{"http://localhost:5174", false},
+		{"null", false},
+		{"*", false},
+	} {
+		pre := preflight(t, h, c.origin, "/api/v1/auth/refresh", "POST", "content-type,x-csrf-token")
+		corsOK := pre.Header.Get("Access-Control-Allow-Origin") == c.origin && pre.Header.Get("Access-Control-Allow-Credentials") == "true"
+		if !corsOK && pre.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: allow-origin %q", c.origin, pre.Header.Get("Access-Control-Allow-Origin"))
+		}
+		_, refresh, csrf := h.cookieLogin(t, u)
+		res := h.cookieRefresh(t, refresh, csrf, map[string]string{"X-CSRF-Token": csrf.Value, "Origin": c.origin, "Sec-Fetch-Site": "cross-site"})
+		csrfOK := res.Status == http.StatusOK
+		if !csrfOK {
+			expectProblem(t, res, http.StatusForbidden, "csrf_failed")
+		}
+		if corsOK != c.allowed || csrfOK != c.allowed {
+			t.Errorf("Origin %q: CORS allowed %v, CSRF allowed %v, want both %v", c.origin, corsOK, csrfOK, c.allowed)
+		}
 	}
 }

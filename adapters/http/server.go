@@ -6,6 +6,7 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -25,8 +26,10 @@ type Config struct {
 	CookieSecure bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
-	// AllowedOrigins are extra origins (scheme://host[:port]) allowed to make
-	// cookie-borne requests besides the server's own host.
+	// AllowedOrigins are extra origins (scheme://host[:port], http or https)
+	// allowed to make cookie-borne requests besides the server's own host,
+	// and the only ones that get CORS answers. NewServer parses them once
+	// (ParseOrigins) and refuses wildcards, null, paths and trailing slashes.
 	AllowedOrigins []string
 	// Limits are the rate limits; the zero value disables them.
 	Limits RateLimits
@@ -55,6 +58,9 @@ type Server struct {
 	log      *slog.Logger
 	contract *contract
 	metrics  *metrics
+	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
+	// origin check both read it.
+	origins Origins
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)
@@ -72,7 +78,11 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 	if err := cfg.Limits.check(c); err != nil {
 		return nil, err
 	}
-	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics()}, nil
+	origins, err := ParseOrigins(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("allowed origins: %w", err)
+	}
+	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics(), origins: origins}, nil
 }
 
 // Handler returns the complete HTTP handler.

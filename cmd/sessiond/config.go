@@ -218,12 +218,22 @@ func loadConfig() (Config, error) {
 	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("TRUSTED_PROXIES: %q is not a CIDR prefix", s))
-			continue
+			// A bare address is the one-address prefix (127.0.0.1 = 127.0.0.1/32).
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				errs = append(errs, fmt.Sprintf("TRUSTED_PROXIES: %q is neither a CIDR prefix nor an IP address", s))
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
-		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, p)
+		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, p.Masked())
 	}
+	// One parsed list for CORS and the CSRF origin check: refused here,
+	// with every bad entry named, rather than at the first request.
 	c.HTTP.AllowedOrigins = splitList(env("ALLOWED_ORIGINS", ""))
+	if _, err := httpadapter.ParseOrigins(c.HTTP.AllowedOrigins); err != nil {
+		errs = append(errs, "ALLOWED_ORIGINS: "+err.Error())
+	}
 	a := argon2.OWASPParams()
 	a.MemoryKiB = uint32(integer("ARGON2_MEMORY_KIB", int(a.MemoryKiB)))
 	a.Iterations = uint32(integer("ARGON2_ITERATIONS", int(a.Iterations)))

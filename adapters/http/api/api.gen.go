@@ -405,6 +405,12 @@ type CreateMemberRequest struct {
 	Role AccountRole `json:"role"`
 }
 
+// CsrfTokenResponse The CSRF token of the session whose cookies the browser sent.
+type CsrfTokenResponse struct {
+	// CsrfToken The value to send in `X-CSRF-Token` on cookie-borne refresh and logout.
+	CsrfToken string `json:"csrf_token"`
+}
+
 // FieldError One invalid field of a request.
 type FieldError struct {
 	// Field The offending field, header or parameter name.
@@ -680,6 +686,12 @@ type TokenResponse struct {
 	// AccessToken The access token (JWT, `typ` `at+jwt`).
 	AccessToken string `json:"access_token"`
 
+	// CsrfToken Only with cookie transport: the session's CSRF token, to send in
+	// `X-CSRF-Token` on cookie-borne refresh and logout (the server
+	// compares it with its HttpOnly CSRF cookie). Keep it in memory; it
+	// stays the same for the whole session.
+	CsrfToken *string `json:"csrf_token,omitempty"`
+
 	// ExpiresIn Seconds until the access token expires.
 	ExpiresIn int `json:"expires_in"`
 
@@ -807,8 +819,9 @@ type LoginFormParams struct {
 	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
 
 	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
-	// `cookie`: in the HttpOnly refresh cookie only (plus the CSRF cookie),
-	// and omitted from the body — for browser clients.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
 	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
@@ -818,20 +831,21 @@ type LoginJsonParams struct {
 	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
 
 	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
-	// `cookie`: in the HttpOnly refresh cookie only (plus the CSRF cookie),
-	// and omitted from the body — for browser clients.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
 	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
 // LogoutParams defines parameters for Logout.
 type LogoutParams struct {
-	// XCSRFToken The value of the CSRF cookie (`__Host-csrf_token`, or `csrf_token` when Secure is off). Required when the refresh token comes from the refresh cookie; otherwise ignored.
+	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
 // RefreshTokenParams defines parameters for RefreshToken.
 type RefreshTokenParams struct {
-	// XCSRFToken The value of the CSRF cookie (`__Host-csrf_token`, or `csrf_token` when Secure is off). Required when the refresh token comes from the refresh cookie; otherwise ignored.
+	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
@@ -1066,6 +1080,9 @@ type ServerInterface interface {
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
+	// GetCsrfToken Get the CSRF token of the cookie session
+	// (GET /api/v1/auth/csrf)
+	GetCsrfToken(w http.ResponseWriter, r *http.Request)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams)
@@ -1433,6 +1450,20 @@ func (siw *ServerInterfaceWrapper) ChangePassword(w http.ResponseWriter, r *http
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ChangePassword(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetCsrfToken operation middleware
+func (siw *ServerInterfaceWrapper) GetCsrfToken(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetCsrfToken(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1934,6 +1965,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login/json", wrapper.LoginJson)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/login", wrapper.LoginForm)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/refresh", wrapper.RefreshToken)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/csrf", wrapper.GetCsrfToken)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout", wrapper.Logout)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout-all", wrapper.LogoutAll)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/me", wrapper.GetMe)
@@ -3531,6 +3563,87 @@ func (response ChangePassword503ApplicationProblemPlusJSONResponse) VisitChangeP
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfTokenRequestObject struct {
+}
+
+type GetCsrfTokenResponseObject interface {
+	VisitGetCsrfTokenResponse(w http.ResponseWriter) error
+}
+
+type GetCsrfToken200ResponseHeaders struct {
+	CacheControl string
+	SetCookie    *string
+}
+
+type GetCsrfToken200JSONResponse struct {
+	Body    CsrfTokenResponse
+	Headers GetCsrfToken200ResponseHeaders
+}
+
+func (response GetCsrfToken200JSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken401ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken403ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken500ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5273,6 +5386,9 @@ type StrictServerInterface interface {
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
+	// GetCsrfToken Get the CSRF token of the cookie session
+	// (GET /api/v1/auth/csrf)
+	GetCsrfToken(ctx context.Context, request GetCsrfTokenRequestObject) (GetCsrfTokenResponseObject, error)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(ctx context.Context, request LoginFormRequestObject) (LoginFormResponseObject, error)
@@ -5721,6 +5837,30 @@ func (sh *strictHandler) ChangePassword(w http.ResponseWriter, r *http.Request) 
 	}
 }
 
+// GetCsrfToken operation middleware
+func (sh *strictHandler) GetCsrfToken(w http.ResponseWriter, r *http.Request) {
+	var request GetCsrfTokenRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetCsrfToken(ctx, request.(GetCsrfTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetCsrfToken")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetCsrfTokenResponseObject); ok {
+		if err := validResponse.VisitGetCsrfTokenResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // LoginForm operation middleware
 func (sh *strictHandler) LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams) {
 	var request LoginFormRequestObject
@@ -6155,295 +6295,311 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tchs31j94KyjOVpn0Q1Kk3mxRlaqVHTuRx28jKePJhCk22A2SiJoAp4EWxaRcNZ+26v9197mE3Wfv",
-	"Yy8lV7KFc4BudLObpGRlxsn4w/OMI3ajgQPgvJ/f+aURyvlCCia0agx+acwYjVgC/3xOwxl7LoVOZPxW",
-	"XmqZMPPniKkw4QvNpWgMGmfxkq4UCYTsKPNE0CZKEj2jmmh5zYQiNGFEsBuWkNAMGHUb7Qa7pfNFzBqD",
-	"hnuv0W4k7B8pT1jUGOgkZe2GCmdsTs0n9WphnlU64WLa+Pix3XgeM5pcsEnC1Oy5lNe8YmrvRLwiyxkT",
-	"RM8YSfBhEsLThCvCBUkVI7/+879JaIZThGvSDN7Q287ZlH3VM0uhc0aE+X9URGRB9axVnP5odMnCNGEd",
-	"O/wIFv3VKXlP9eyrPbrgezf9PZrq2SnJBj4l32q9MNM7Jfj6Kbmkc3bJNfvqUic81I3Ny79gOlmdTTRL",
-	"1pd9yUIpIkW0JEvKNRmziUzM+nWy4mJamP9BbxPZ51zweTpvDHptNwcuNJuyBCZxyfSWHfjAdUZwnVCh",
-	"FjLRA6KYVhV7MhTNoIaev/7zfzaSFH7fStSgNRRURG2z85QooBMJLpnu4AICgqe/bSdHIzqOGXl+efGy",
-	"MMVvpdKdUCWT9dmVplQ3kTaRyVAE+RgBHlR83hxOOZm0uuSMKD4VHS5IU0hNqKNYC9bAuJ6xZCgy0rYJ",
-	"jZXM6RuxGx6yKvLGcsrFCH+voe4ePHNnGreHQiYk8D9Qvbih2OUmsdWr2fibkL/j3W534xno7/dOjnuf",
-	"fLk+thsLmtA5044NqmRyZeayfr6vZozc0DhlRE6A4N5RIRUnBfadbN/2C3sl17kXvEVCOWeKTBI5r7hG",
-	"p0SaY7HkihE+FTJBlsvNhPF8N9oNw9Mag8bfOmbGHVxe4erT29dMTPWsMdg/Om5XsKCvYWvPowqRQJSG",
-	"ixPGnAndCWdSMUF4xITmE84SRy08HW0CAiAiS8MtzN8VU4pLATxXzeRSmMPu/xBzpYt8OKYLLRedJ5MD",
-	"Wr9WnHLnPKpdaq9XtdRL/GzVWq/yWT1ShJeEW298PDliT1lnf3IYdg7p0UHnhB6wzvGkH52E++MntN9z",
-	"0zXCJZ+sHXPEo42CcSKTOdWNQSNN4cnauV85FrG+hG/lsuKIcUUiFvMbZo4PCcYyWgWkGbEJTWPdGrgd",
-	"eXX57i0xP3YNO0Mumv3oLmJZ9krzt+YiTlX50rTawKGJnHOtWZQfcfMJkNQTmZBxIpfK6BNwvhRykpo9",
-	"t+vv5ATw6fe/JWzSGDT+tJcrQXv4q9pbo5wh53eKJXXnIFUsqTgEJ+P96DDss84xfTLpHLKDcedpeBR1",
-	"+pN9ejA+DI+iY1Z9CMyAn3oCPpqX1UIKxYCbPaOR4S5MwUkIpdBMwD/pYhHzkJr17C0SOY7Z/L9+UhK4",
-	"nl0MDDCm0SjJR1DpfE6TVWPQeENjMxkWwWY12g3gjPiVyMzJf7PdiJimPLaks3/GbeaKGGF3Q2MewQEz",
-	"9FSa6lQ1BodwRbkG0j6jEbnIRrRLn2m9UIO9PXuFom7EbtyK1J4/CUMcLuA7o4QpppEpF5f1nUgVcDN4",
-	"Am9HxeKqxiktckGVWsok6ngjoR6KS5UJmVFF2O2CW579UIuumhwcjd1uwnscB19ZP/du80KZxhFs3Ri1",
-	"py55LiOmBiTwqB6Q5jw7KcA+jCpk/ht2v01SkWle9pVWmwQVSwhIs0jSoUCapuJayKVomxsJZLUkBZ3D",
-	"GA9STGKjB9z5BngbzuaUxyNN1zaaKwK/ma2lsVmLYYBTrjRb29aTfFuzSe24p/73H34ncS4KZTK75Upz",
-	"MSUR1RQ3lQTe9wPSNDx6w6pbXTPHlzIZ8yjCG3YP1gN604TymEXFO4oSZMbCa2J/Xr+g/svefvkaEIkk",
-	"Q94zpzqclYVTcesO8q3L17Xj3vlzMTsx8QmTL+vdUhhlScRV3HTifTRbDUhbGoYyFZpI87oic7oikTHJ",
-	"uXq4FeRfN/PXTFChR3OugHDFVZwR/NkaV+gbsDzeUBju7CNln6pYaXn0GtlhhKYiVID2676pZ1QQrpUh",
-	"ClMKP/ZwZChP7eGYakjjmCWweYZQbgMzjpptgL18+PwjRRIZs+wgDwWNY7kkXLcJ6067hJI5m4/hVBEq",
-	"8Ih0QB9jIlpILoDZeuczIE06FHgBOmOZiJzghjfI1FilsHjDIAL/OgVGmwtKJDLjCWIsN2MNhNRoedmA",
-	"xlAwY1zBO53zr401Gfytc4Yn2vwBDCj3hDPYN+/9UPib/0g5MXAuNEsEjV8kiUw+SRZwO9KIwVDeAT0z",
-	"0ojdLlhoFgo/ExmGaVISBUe+hHcTI5csuWEJeWFH3VHWF+byEOexuAiFk4LhnTAofjQAbv+aKg0c7JNI",
-	"G1OlR3BMy/fesbl5qjS5ZmxBqCYxo0oTKczPmt8wPOGnZJHIudQsOyL2FmiJD5AJT9Ck3FE207FM9WAc",
-	"U3H9YNI3nFExZWQJalTM6A0D/ujWmV03UVgbbsFQBDmlgsGO68V78FbqlzIV0Sftk5B6NIFRvG2yJhRw",
-	"MPixSOHDnMJvpSYv7es7HfP8ew+n/CiZJmHOPFHvMQxHrzNkxRjh2p3/bDZ49N/TVSxpdCXla5pM2ScR",
-	"doFjjbSUoxhG22Q7sduQsUiR40PyZ/6sQO6+J+jsBMmVlOS1HXQnsq/P5qF1T2cCaikJfMHReO3TSGvD",
-	"I3nIvhP0hvLYmA2fRG6Fw41Sb7wSwY0WPKaKOSUmYTScmQeLDN0jt50j+a4w6E4Er5rPQ5Hcjk1CKvBI",
-	"JzfZPiiS8OlMEyGXA3TWeasGEw3X3B6KhClNE2MgtIlhUHJiDAjBQvMpBfdHSqKMHtI05GFzJuBa5U91",
-	"lpQb843PmUx1y215xeKDU0NzUDaWVJFlwrVm4hTDG4RONEuGIoD4SAcCJIF19Fs3kRff8h6qI6R9es+L",
-	"t3z0vGqv+ZzrCwZhrU88dejui82Ao8SOWDYrU8WSzLiaUfSezektn6dzIlLU6yZOOtgx1SnEEGBnWKzY",
-	"csYS9lnIu+JyZBwpX949UtnS5ITE/orAMaxnDBQ7+2xQJCGFYxWYwxpETKyCTExWkhpOVeZeNgcrTJjR",
-	"Tbvkkk+FOW1wssVQOIlqYytNmWSKNEnYjbw2D1M3VovM6TUzWrmcW3ELuvG5UunGM1PpepPRquDIzY2s",
-	"Z4ZrZnGg3FHrm1N0rGScajZCd4gagd9wv7d/1On1O/snV72TwUFv0Ov9vdFuoMrsHGKNPAzz6uXfX1xc",
-	"/eXyXJ3P9eLvz8+Pz+fq9pwvefRtvDz/SfLv//aXhIqody56XbZ69XP04Zy/4+cH3/8cx29/+v7g3eWr",
-	"k264H4vx/GUv+turGNylOCUuGoMDowvzKK6ZaP9pYaKFcNEdZxqKu8/U88zv7OCHuY3sVXrGaGIjqGhW",
-	"1Wzp81LclDSLHnqw2qyn3XrP//i7/XDU35mLwX29sD70SvOICLa0m7KgPOmSoHAogQvRsTJSrxjQWObx",
-	"cS+KS5pc2/wE82RFgJpwoTSjUWtNpkHORscmbWyTalUJHhjX7+QR/U0DrGUAAHWupHxDxcr6qNUnCcaE",
-	"aoasuiQPpSRzKlaZuuI0AC7IQS8T+b6A2/cEnHndzJFkk9xRHSvM5yEE4QXVjMCAVndnkdN+/G8FBQ2H",
-	"VCs4D6befCdoqmcy4T/fR6+Brzt/fZgwiPvSWBXZ24dEiqn1GcskC45sCK34Q3lH4dyGT9aGKqo3/Xz3",
-	"C8u7YwjFn4QfP6qIHD2jEHwApYBFBQ/khlVWho78dw1rmHOlQN/2YkeVcaMHWrULGeUM2H5t5MRMyedr",
-	"/+pF7CfMaPck123LBKgduUQLN6QdCby7TlN0n7E6LxeETikXD0qT2nk+jPP3LHeNmlWiFzb3+1acw4A0",
-	"IdsGkkuW5loNBXgYhc7ugh9Cc8Gz7BBl8bi2O0TeuS16T+EbhuJuFyBiKSIWFYN0vvhre1q3I5oR+EGb",
-	"BHXEhJcKw4wSlirwRzs1SEKOj2KMBO/fXV6RQvKSfShwzt7vxCKRZh3GiHwhNNere3K2hYx5uBqZtSac",
-	"Cj264TI2tkLxCpxHsfPlIWMn3oEun/36Mb3DzyYThqadoR5pHh7s93pkzkXLWfD2Q/mD7pOkud/rH+PD",
-	"BZm4798Fj0LEkmhXt1Dt/CGfCn+VqR7JyWgsUxGVhMFfMYkq1YpHzOpH8FQtqYqDeVQCVXLORarNfQHn",
-	"8JiRMdNLxgTpH4HxCKQzimiSSCMtf/ilMeEsjkrvN9qNuSHI1Hx441Aff/ztqFpcqiEo3DI4qZXh0Evg",
-	"MiR/qj4quj6SR0rHPHIyZh72pySc0YSGkCRXSUdPoK/TsHqc34SI6yt8+MwHrsiSxXHH5b+k2gnmnHGv",
-	"zQMja0CudpZ4uqB6ZljsP1KWrEiWiEjGCaPX6B/BuZ2SAIkeQDacGgojDomcTJiIuJgSGNgw5apTZL7t",
-	"WHgHH7CJjFwNhX8PQykmfJomkNZjXm2TYE5vR84XM1qwZJQqo4ba14ai/+s//6ff63kfX2cMAWmW+JnP",
-	"K4dinYflnFylC2MnsegNizi9glPwCTZGmg84mpsR0Vb0LsJzHLpjPpXfhZK3puhsP/JPbzY+gRmTKxx/",
-	"p/NbM7vfwu3+SBFLRGK+4fzbRv4vdG6XVM8o6DbyewXs3UZtL2RcVTfg0uUgXo2mLk+c869L3mHyAo3m",
-	"XEASie8bhAQ7kc4bgx8aLjaIEa7Gj2spcG03EciytXKfRhE3M6Hx+0QuWKK5Ee4TGitWRaXcz+j0HjzY",
-	"bTKJqUYHubxhScIjpkgzEGkcB+QrolZKs/lQOHccZpbDTQP7fiKTkLU9gdcmNI7NL1YCtXNf54IlHXCZ",
-	"5jr1nGv0ACy8RXiuHyfGKtMV8zVlWoJbgjeBU1JaDLFrMXtgfsGIC6YllosE2mtTGc3p7fp0IASlNIFk",
-	"BU9TyibUbew2OK9I0r6c0zi+x+gZBxrtSE83bGbruA3GDA33tTa44ZGVFyja2jaPgmpSOQdgpDaK8kCf",
-	"3/7R/CDB5x/+EPlT2O0AFSayfV07HpwdRq0UjRXcT5O5VBpyetCPVQxwLFgC/NEjXCqsK2g3mlVOZDfi",
-	"1cj3Oyx4R3re6UNV8Z0dU7ghTHeGb2BCtMum/qGs7q9d9dr7t5FBVByvimNcw8FquGbd4dq0B5vOQQ1J",
-	"cwEqxz+xUBcEKDx/R/n5TrDC6YYQJQb/bB2IZSBtQlUeS1PMiEjgEDXSzY8XrFWeucIZ91EmImXMDvM3",
-	"o4Bi9DPLno+oZh3DOBsV+oONBe72IYiFs4g0XeWWGbW1+8cwrggBjipmG3hlLAGBmIIxptD/wyeEitUG",
-	"BrH2Gaw0WFfOZumcik6WiG2Dnd5TbaxNgkTrnT7Id6ye2VLQUBEr2m3v+YRwnadsgHeIRbvvC1+MaBQl",
-	"TNVIQSxGIefviX2seCr4VBgJIiACtBvB1Mh68SqXiJmORn7w4qfyS5W7jCERfmIzmazK77HZsZQxo2Bd",
-	"QRbZ3ddqP5pvJt6xrPIHVBB7Ix4pV5Nq/giZCFld406UgTmaJe22/UtqpqO8XSdNrrMpQroE16s73FE3",
-	"gWREp5X74xEJsxymkPLyryTS3adXfV6XXM92/yAEYao+SLUz+OCRAq3xpboh6xgHjxxBYQ3+7McslmJq",
-	"Dv8OHGVNIWi0vcorb1VFpulz6gJ3KJB+/UKtn56CgCmd7nV2164UgAV2sV2Ev6eYlXhHMb6gU1YS2uYU",
-	"+6prGxXbhIUgmuzdyvONirKcazYv/mOTOldSQz7m2UlJQlfmvwW71YYMSlYo3c/h7xkbNM/CijIlWwqr",
-	"Hij8YYdjXz48sIziPCp3I424fnHj3FV324WEhTKJWOQShqVRltC1QdiNx2g8b0lJhcq05zLrpJrM6GLB",
-	"BASDutMuCdwoTlu0Lr10YVikr6zn95aGWlpNk28oliTLmTRHhEXZFpjNsSYiJFZJsZrLVBGcsaq6zlsZ",
-	"007qGxLOrf0u6pqmHGPb1duIkyrpV5j0qBYs5BMeEjsIaSJOhmJhwrRqdclLWfB7DYXzhyXo17dkGQzF",
-	"lm0iv/4f/ycJfpFx1CaCLdt5jGhk/ub5W0eCLT8GbQLu5OAX32hpk7Jh0h6KSgOjTapsi48QdCx6BLgY",
-	"ikDGUbAXCLY0hq6Qnq+iztfszOKhyOzi1uk6FdTIRjFH4zS+dlRQoVywtgtwjuCNj4F5HZ2IXXti3PP2",
-	"ILfBV1l4EKm7/mBO59JHSNNb7FDQhJHgFzNsm3A1wszNj0HL+0TC5vKm4hMgk3BKbaPi2Jc3LatMlPX1",
-	"rb9q3+mWXrGixrxCFe4s1HMHdiwLbEDFUHipkRCtb/nDGhFaSWkYtk2qT9dQCLYc5blgHwN0g67x2Tru",
-	"A7f9DibHffVh512HmreQghqecZudtCpXlVDLSClcXKiiwidhWe0MOsLiSgh2t89pG1VZ/+A1F6B5ZfUS",
-	"bgYlgeGF980/y66dT9FUH4i6VZqfFY1lGVamTHFjcjGwSRP05NBmneATtTNqBkIiKOBChkYPo4Dlasvv",
-	"WPl6lsbXF8COPCSEO9D6w4yHs9xXW1S2iJaW160TG+QOkga834Z4MdoV/vgBjeNgYDYwWa15zgr+skLh",
-	"JxdhnEL6YAAZ6ioY+EaRWlfcMZHdnFHlR9RwTjhGRTztYwVJn4Mm+t6G/O9HVrjqpbQlF/2CDFvLw4o0",
-	"tW+MsnSDahbiiFT+QBddpA4Apt/bP2w35lxkf6jgV0b2bP6cmW22hObTX//5f/X3/UyHVvmz+08LX326",
-	"7aivrbo0q6pj/xzYzxtQBe63Q5jo7HtuM7rWmhq1DgFW8AecEmGEcMwND2/qhM8hHS2WS5Z0Qqogv0wb",
-	"kWbzKFhExit7vqEetRkc7u+TiiwLQedQmgzfsXpJ7gmkwsnsFsZap7Ec0zhekVTwf6SstFP7R4dVJ6LS",
-	"i+qtMeJqEdMV1CmXR+z1tp64zafN4c4IrjmNH/jgtRuJjd/vYJlDqL98Vp3zxD+r6ECBkauO6kvO4igr",
-	"y76jGHQpsZAAg8EGz+NZPJ02WamKqqVMGpeigwnGLi3H7WeO9uOtco2SWR5Upd3NFSZvYlUALwFcbcvA",
-	"2swvcJ35DKqI/i2jsZ7dkeDvEwlgL8oGc0sCz6bDlNcbyGt7EWfw0VVxrfJ664LsyFXrePXhz3e0xski",
-	"Hcc8RDSaD2xM/sxWpHnx8jl5ctR/0uqSd14NNQJqjBlZJEyxSu9KPK3CyZzKhOvZnDSDF9HXl2eIZPDi",
-	"cv/oOGh1q8NON5V61A2DMfaPjvonOMr7Tv0o11WGg1mgMRIAkoFFmCWt0AX86sOVPeuPFAmueVSttV9j",
-	"Is36uJA61Aze/fk9unPsTNskePEc/wLTbdXZAuujvsftuWYrAOxsBopPa1Z7u/HtWxJKmURcUM1Ic0wV",
-	"Oz5Mk7h6qNXGoVbVQ52SF8/N7wqyk6sGLh3ka8hkNJtUc5Yv2d3FdOEgXzLtH+a142pmu7MFYC7Xmupf",
-	"XpIZsGo1r+WUi5cymd+Vq5+lekb2u73M5uygUyETddOECrvK4yeHJ+T/+38PuwcVa0VTstKWPrNZbqAE",
-	"eLiJa+cCvlVjH7+xXDpwM7NsbspvEHbG6dgVmtodxf1GDXZtSM/0uNeizUe3ajlZZGeLwlQ6L9nY7cZG",
-	"BRaOz/001xdQG4QYvpZs5MqHrEKEimROdQdwpIzy6XCMqVhBAnWaMNhIG26lc0aCw16fVJVk3FsRJk2j",
-	"7Xa4UEworvkNa+2kgn76mdmog27T6Wr2S6b6fhv2boEPxqsKbMpiHJWMmdHSoAhlneyl8uD1TIfi0Jn1",
-	"TijmdJdIddg7Od7JIkY76zW/lxkMJvnuNtbdnDjfKUyo2sjDcaQfaxf23uF83UkuLWgCJgq6zVE3R63q",
-	"FBJ/HOonaO6AM4Ehrop9zbzlFdolfD0gEYMnqLY3FgzXJo1jm2ucOUaYiE4zoGWuzJFIjcV5SgKjLwZQ",
-	"auaNNK9OnbiPoVRB3sxGuBNpSwk7kLZv2BnHxPQi8WoNEXP47I/bVZdNxkTuClJMP8fJ3OO4VABm+h4h",
-	"n58VV/jv8NHYSvPqz+HkPchms6IqgXnU399GeFciutXlU9iFe/p81DXo7LS8G9ncdxZzzkN6TzUBR65c",
-	"pi1xuOPKBDH64snh0RNiqy1IJMN0bow68hyxhck4oSKcESlIEMqIVQh2rCLZqQjjuXn0Y15YsgbFXLzE",
-	"7HYRU4GRXhAGXDnwOBGytvNs6XVvBUGUl3L4Z+3AurqtNUOHJR0cyCsiw4dJE/wTVfVMoF9hMRE+C3do",
-	"J6HkeXwqIgvGNqUirMxU/O7i3DBsBjRxIOMrpEuBXsVIX8I72VtVlKlzXZiD/O3V1XuCDxCz+wXvBdQX",
-	"23rkxuDo5KSd91Ho93pVqc22UKgCR30GoP4l3m4L/Zx+4M6uGbfoR6mubvbYVaUNs5mkxe+1SbC5emmY",
-	"9noHoSES/AvvTz7Du9fc776HZaZpa66A1tn+tvH6buAqz+31rshcRZT7OQ1nXDDv2gLKoxkXNRy7nlOH",
-	"V+7xFKjfOSNhLBUgK+qB79JWkLgqpA3UwIhNSr6RBNIGrxlbKDzlMVd6KNg/UhobFRYL9yKmcuB8M+Aj",
-	"RdB8ds0XrDFaBOYOc/CnImZuEfHYx59dw7+s3rnK8vBGuwY7uwyIUECCnDM9k9FISD2y1QRGHnoYhObf",
-	"3Jwyw87h1yogvU111zWFxiVEkqoadUitr4KR2wBxUFUgv5ain4MnrGPi1lYxrhfA/uhfweqtWuMVFufl",
-	"/qG9gp3V9sMwkMQusJkJlACQMYD0WJ1JyKQIc3RnI2/t82DmSU01u695d2GhrT8lkOb0oSZuZgudMFpZ",
-	"XM+KrD14flTvh/FGfaTuG2zaoMHBxP7oITu3yN80Zuc+8ptGiesjb4Wj9GPl+YZ0refmqTse7m/lEkva",
-	"crg+8KlYQJNaP42XelZzujOEw2xk+xYQanOzKp8uxW9VLf/+lU7OjWBUdsFylECRsaCONQXpnNsIwZf6",
-	"pi/1TV/qm77UNz1YfdOXSqa6SibSDDzOEGCbq4TfuF5TXLfumTj6O64NqiiTrk5RoZl4G7MVNE+sSc+P",
-	"JFNdEkB290jGEfb9ARiLvIWYd0aISkMELnfuXRuxwlwXrCaKV3jPY37DhiLTAexUQPABjiKFbpeYbt6E",
-	"ZFgWkbWMc2MDIzRwcSa5/x8PTHDYOyHVoMFFK9pfLJwAsaqM7mbUvl+GZB4NKqA8f2pUqLaoaufAkCst",
-	"A7P5oeJDugp8xSEW5WUiOdREdyje2TDSV3n8yMNRgFavBcAW0kxrADGG4hmY/XCkHBISKAzmmNpAcdGo",
-	"wbgy+E4VCWmSrIYiuO1MZccQbEAcZ+m+tf/4gQv9Y5AFmyVd8E4oIzaFpjjfSMve2kNh88KUm5+dUZuE",
-	"VICvyC2ySUnwmAsd2BMs52bXFnoVDEXWpKt1P+SYszWUkwq8D2xziZPR0pKc74L20W5ktGoMGtXE8h/q",
-	"8LlDTobeeYPGlOtZOu6Gcr7n03Iv+/BH/3V1zRcdaYPNHWiAwxKc21bsk3MfbOUPTIUHxjQhTfSlVd+f",
-	"NsnRw3LyGdVOSIt49Huj3wMil9Qx3Q3tPS8KVqft6ZnhJrMoM6/89CR0tDXaADlfKcWKqNh3ZfQ5WHYm",
-	"8HNdMmI0irlg6rezjUkzoKmejcztDch/kYCOAWQlaBm7j2oow0TZgwXMu2vURSj1mjhobrk0X324apNA",
-	"rxYBCaj+r5+Wuia10QdNr+v5nQrN43XzyL66zU3ywLYnWgEFx+sjRQJ2uwju4C+4q2+3S5z8X1Z1H68k",
-	"rY8q/yA2vA85X9cxH5HoA//aWXD6H7cZHIUzVvha4ZjsbiB4BKhS7b6zDP9OdxztMbzdPCGLmIYVQH+1",
-	"Xu7dYB/ytKjMjb7TBrmv3DlnZ0dvGZa3531EMDf14ODgpE2+u3p+h/O/c95g7o33nfCt3ZA2+C49jbe7",
-	"ruqTss6FNVgwt821HEKU7mpXzZ2ranaw0h0BSn5wW/rpnQl/MVtKN4GBIP4CIO/aZi1wl89SLKnA/3rp",
-	"CPjqw1WjvVU0BGc2fA+e8wFB9kAwpu7zABtbbw0IhfR9M8FoKJw8wcN30jt+2mpnxkOmvx/l+uoNS/iE",
-	"g4GTNWO/Zis1FFSTYK8LILfgEt37aXmtuj8pKYIuOffwwKFORWkex2SMuF/doRgKSIHCtozWnefkQTPQ",
-	"PAow+OU6O7FYsUFetwOW0VDQWEkbE6d2sI5iMQuhN60tz2kW20eSYvfIoSi0j2y5SFOxcyRonkK6CVNA",
-	"rGt7ngFriwWHvQOy1t/SOruoWOFiklQotApd8w41FE5ZxGWDuiGw+cMwa8QP1wElQgEr1twNadSX/fcb",
-	"Y0yQoVw4UVSRID+XQZvIsaZc+L33s1z7oShl15sjsI6zDqpjQJqBy+IO3AbDVTNW5msOeqazcM1voCBb",
-	"huByriyihTlokQxVgGYtMgjP+B023K1gwwYZp1pLcZqfqCygTNVQ3PUCERuEXtIV7sMklksEffcoDbn0",
-	"5q9O0H+XxI1BY50sBZUdNsxTaPIOK9uC1Rxatbpm+m1ySefskmv21aVOeKidiqOYNqYUfBn2E1qnrvW/",
-	"H9jngy55S+csIsFoBMi4rFPqWgMBEHxYIVQFPod6nXOSwAkOql61T3Plg0jLyQS6fZNYhjSGVKpTEryn",
-	"evaVT8CgbS5g8LWcU25YjOvTgkcoYfEK02eGAhgOC2ey3K75kbKQ1s1gNPpWKt2BdBbbkwCMS+8PQ1Ga",
-	"s5xMWob0xZa2eCygV39mI9lu/dVk9FqoLfif2QpxmLmYSIdZTbERuR3FZUIRs3C4nFDel8IRc+lSnnXq",
-	"ns/+0ViDec6G5EqlDF2scyrolNmWcpmJjome8zTWvGOZ3yKRURrq7lC8ALsRXsjxtQi7paGG3WBrmtgp",
-	"9ir1ulHnADZGCdAbkZVduZ2ZLkIa6ITyGMTJn/5EYD/UUDwmjx+feUzu8WPy6z//m1BMnuvE4Nt3/dBy",
-	"YdciYHhZlmzsrwGx4nIoSEFi2ggCcCCzILWaz5m5elAI1oRqPnOcoJav5boYX/MoAFZPsLwQLKKNYvR5",
-	"TPkcenwoZSQXTSPA0EjH8D88wpm5znLGauSAIo8kNH8wqot5+CfNzf9wCigcxuLqkkvHFQm5K1/skrNC",
-	"w2bXK1oRkMngyDHjZvzdCXe3p4Ypg04QA0SNkn5GgIYOeQhAZCgkRWiUBrOxFz4jzHbWqDiQWRdBX/rQ",
-	"wpWDtxXyRjySOWLAsg0hgLDO9Dc0Ah8fvYUfrBfAqDSYNovt1LFGaryCQep7jSArrJSRMtWBuw6FTj4g",
-	"+8242WcoJkz4EsCMCwHqG5Yo6m7AZeHCDMULmsNS2KTf6nSELrlaSrLkIpJLhcDjhOsBktzQw1J6vfLG",
-	"Go0e1VzzKduYimuweoDTRKdmXcy6m3AYzLryNEBYm4oBNx08hzitU5yMs1a9CRUcD9mOlaYB7v2ET7lR",
-	"sSwN4PJ4e1/n6jn152F1M5xgpsnmzQlsJIKXmVnmDsZEbMX0Gu52FgrDJCZzRQRdqJkE5wUXNo/Trde5",
-	"6QbgwkrclzHAoYYikpgchdcIWhebu5DFh8iLYrsFXJjrF5ytaCgczd0xe5bIJdhszefvLi5bQ/EOCItJ",
-	"pxhZLaSYBmevX7/78OLr0buL82/O314GZMo0ydMLWUTMQENBhVqyRA0gRZZNYug32wzevb86f2deQx0b",
-	"ebtradexikDnDSSAgppgTANB5IIlxVR5p1i2oP8efMyoO/u9wyDXdzGRFKTMUDh7w/ZFgwfO3p8boafa",
-	"a1M5i2O57DzP8yYHBMuFYCxK5vS2Awg3NNQpjUlivaWYmeedUdh/drsAuVHo7AYjBX/LVn0eBa4aXdpd",
-	"MMQVEkjqpBkaLG7/IKteOfmNyclAkPryB3NPalpoBK2hyBgtrc2BxmKJqpRn/KVtz58UQxFATjZWsmNl",
-	"hFH4qGYdm2bryxvYRhIc7p+4A+ITDNWzmIfMeqWtVvXm/GpNiZILJjAduiuT6Z59Se2ZZ/Ok/Fx7Mgyo",
-	"oBplGQaY69toNwx7Rp2r3+11e2CoLZigC94YNA66ve4BZOPpGdgU1YqA+WXKalIdNhR2Z+UAWY26VZbB",
-	"hEKxMxTAc5WVwBa/C28u+GTQAwDxmLnRgGMuGGmCYevL9aEA9aZllIobltAYP2eBESxfiNLEnBGjIwHX",
-	"51Lg9mQ39TxqDBrfMP1qea0QUQvvh1n7fq+3e3fcvIz9Bwu/0ACtrGFBFBoWg8BW2g8a1/2GRTBovPvz",
-	"+4bFHWgoPm0AhkCj3//H92ff//n2eTL56+XoydXqw1++fTd9Mgtv3tMFfxMny3NK34fffnchGx9/3LkZ",
-	"i63nr+nF4mAoPvzZ7C10Nz9CMlSNmZFr79ym32f1M0e9g+1vVTRO911ZjcEPP7a9plLfMO2fL2XbIgPZ",
-	"2w1Npwrq2mOqJzKZN340Y2VaEMpFtTdne6DKdxCdbONZ9/qT1AKata2TH8HFFtQIfFRpjcFu+6Yk7IbL",
-	"VAGqmJFPHj5YAC4R928tgZsW8cmGovgCV7WIZcSrWp7wWIO8Ga/QRgJwSmxK3bQ4eamedUGmj2z6CwN9",
-	"dTOSZ3srymXLds8B9bXqyr3mSudQbgp4kkW0wStUTmuNLbCsQnI7mw+kLC6qWNazcQXOfoYWV7n5nAHv",
-	"5TepUKLeq/DvrsEvrPVCt9O2OorDlav6PsiawuczlLajnlfR5XK/bUVXVbLxGgEX9B8pc6cU8sxA5ak/",
-	"lnWTtKh2NUSqLB398VMZq00f+iGHDd66vyX838aT8IQdHz856Tw53D/qHPYi1jk5PBx3WO/JJOxPTnqU",
-	"PSl62b0G0MdX/f1BzzWA9vB2C5C11dkr0PWwnMdx3Ct01ZGIALXjy4cH+z3EgKt+ybCGyg/WfqbqDfO3",
-	"jzYs0+iz/eggPBx3jujxSefwydOnnZNjetQZH4YH0T7rT3r0pJhmaKhn1I1+/6D7pIRVOWgcTA4ODqLJ",
-	"ceekRw87h5OIdp5G0UHn5PDpUbT/JGTs4HgN8DLb9GIO46DxRv7M45juHXV7pPm3fv+UvOYivSW3T49H",
-	"x4enJLkZ9Pefdnst8g0Lr+Xefq/f6/V7ffKSJ2wib/fgV+j9VwCQbLDVq975T5K/+els9fayt3xz2bt9",
-	"G//l9s1Pcvnma7l881Ly189fYVPyn17Gb+Z/+fn7ny/4uejt3h2tBLpZIZjrkDVBPB/2+tsFbaEME17a",
-	"QTq/zMrrzBv7+7t8Zr3D6b9bgyiGwX740fDGcujihx8/FhQNI51K1rTn/vN0DadV1Osa1oVYq2Z4Ls0a",
-	"sI02+i19dE1PtlZK1jf2ow/Jd/OQ+K63txjgzrrkVbPYo0KPfRtxblBjEv3vdkbdUM4bliHtyM69aDBm",
-	"aVkhdmbGJS/sSs2ReIAF2vZ/G4RIPxciboVjOa5a38l4PzoM+6xzTJ9MOofsYNx5Gh5Fnf5knx6MD8Oj",
-	"6JhtWN8zOc5Xt7tt4CHG1NgH+YWwmK3/Og70R+AiQLRq/tFuLKSqYBCImapcvypXhlpiErk3CXC+AJO9",
-	"iC81FFtrJTEsY/HDShWNQ9GENHSvAtto+R8SDpMTvmDapvz7MLANzJBgSj+T0Wp39mRBZGCIYt/3KMog",
-	"ffxuw/UXruLO+LWTDRuZ78RSTDvm74tZQlWGHppd/Ds09a0Cwv1YzBaxmZslBt6/GwP/A3O1XUmNWFPV",
-	"3KycImXZ2Q585hnNIKb/hTpY72T7G88ddoJ5ob/DJ94jKMGVlNCFEd872mU9FU2Q/9M0ReQ22P1J+sz+",
-	"Pkrinms+8RHFQMx0RXbG1/D3HE9sUIEl5mKYEJllCiPYNgDmPLBEabkgS5lcczHFOvkVOGCFJIbVscSl",
-	"vrS9HEq44UMxZqGcM0UmCWNm5YDAi3gELIK+OVHkQF1RDnkKNMKGDAWOyC1UkA2CrbAdD74Eji2bpIN4",
-	"mzZrD74HXUmcYMqxOQKM+uPzc7qyT4JHWbH4himynHGooMGUK2rDTq5NyJxyobrkLFPL8wdR2HJFgsPe",
-	"IcnQPoJMEkrBKhqneMKRNHfooDIUpT4oWx1qF/ApT6YWxMZhHc4aOKkMB7RT/ZealDitzW+8lfol4Kns",
-	"yv9eU6WBVP8OXvTpDAX3MdNgcri2jXxlzX1aNev8ERCK5xF4PBauTK4Ev1WogxtswUa0aR9kkci5hGuQ",
-	"DEXE4N+nJMgE+oBsAkZEJmXOvYIe5HLieETG21ykF6KXCRUKHYIWKdVmde/C8DIOCcF/m6Jgw8GoRzPB",
-	"Eh4ORS3AanFhGHeNmUZ8Rsc7LQvEoL3jHxTz7xE9iYoChxsQoJuZokxyOlnoq6EAligFs0yowPhIE5Jh",
-	"sO/OUhKVhjMXnicJDRnIitVQGLXRJkxpQi1+wt0Y3lDkHI+sNaOqY3hZV6p1DofTVnLOMGnVznsb4/sO",
-	"PvkAxkR+JIsGxdfZ3/Nb2cQU4DUcz5ZvcXhqLJx6wx3sBSl+4Q299sZ2ossfquBCuYOd4SOl7mRf9P7D",
-	"7AtbOPJbGRhuSxXhmgi5JFx99jbGby+U/xOskk/XBLChUcYXHilQE0G3RnExien008yMPeTBHce+MM38",
-	"vopEpfvqwsrz6lZSRnZUtGHH9G7n4wLFvE3UDOrGwURw2UtWn28NaoU/5ouooagS/qc4mrERiuKanEds",
-	"vpCGCw4ItZl9Q2FmRBKm00QoEhQE2ID0gs0SFDSJOpuB1DdI9ESpsXVqWyXuYCKY51EkXLod/1QJUALN",
-	"OtiZbRbgvTayzzyJV5Ely5E1Pm9b5XfHb16IyN7S0gXNJPTunCafyk7ZNcW8e8IxU3gSm2sKFW6Ij1IG",
-	"OlDmPvhRa5tAXYhuBx7wRgXARhu1atC0wLyYyCRkpBnk0fnHAT5FLGiAUdBcbi14y82msBBu52PzWTON",
-	"x66W27CMHJDhNCs2X7Ck45c+ILKAGaMa0KadLyPrN9smWU0Szq1t0zWr6v23M4hvmM76W9v9+2QFsSbX",
-	"oPx3Q63GoL9/ctzrVf3KRWNw3PNzJmqTJfJHyikQ60kRxb/gJA4PIL+m+IP5fv+oFoii7he7rF6v9ncY",
-	"uA6goQjos3tGQWkTt8byivfvS1BvA5d0OYh1xKv3z+zgZiFNyK6ds2Rq1KQ5FZqHRrvZ6H1pD4VlDYDv",
-	"YnNuc2ihMQ2vnXd6jftRQWzaGFFMq6Hgukv+itwQIIcsQorfnsurpUO2Az7Y/X1ShVds62qx5NJiHHvV",
-	"C1AI8Ov/+r+r0v/bhBm+DPU+NtPxcfbYY2J5dl5ugfQoTWYdWDmwXYKHjdI0mnD1DatuWT/zUGB1gjdh",
-	"NznSBH4DTw8brS55y5bZlMC9omWmtxj1EzErYbZLmkTqdL1CAjxCzqVgKzEgh74O5KzpbZ8RBbz2WZBL",
-	"v/7zf4JaPhVgeYhRU+u28rRCBhlSLRT2aneIaUV0NOfC5AnmtOYFQaekWlIRRVcKSmOGYg3wDU2DBQC8",
-	"GTldAHjDBH6xwsRwR3waJ4xG1vwwpxpBQhCfDQpWlyxx4PIhXQDNfeV8S2d739tl8a7iCNJkBVtC+Zuf",
-	"6meLtAq5g67bPeb4uKlYlQChvHZzhFUJ8Pt6xICdOLStosvqeQZhlt0Hx3B8v1W1+P+Y450AulApgJ+B",
-	"OCXMlYvl0E2ntgCeUDKRaaJn7nj4n62R0ge1chaQ8nBa+jyKS4u9ZJpQcxA6M5kmyCusLlrw95UzLnf3",
-	"01UA1/0m7rov2thnq41Z13m1LvbZegu/JBj8xvqm4T0y8SAjt0JR3stQr/QEbnToFZH1Sv47a8FTLec8",
-	"hD410ASja0zTUC7YwJjFQQnFIdnoKmTlRNmh2NyE3igX+C3biz77QEVL+mywYk96kNQ2TAcBycKn7u0m",
-	"3KBalApphsLXLYJfYEVrrr/dPH8ZI/Jcf/dVDWxr/qKY5FOB22QWBqXGJQlpW4C6t+8gIJ+l8TWuopAu",
-	"V92xEavcx4DBMpbRiswZNTvhHb1u4+MDez77+w/q+tzk8fwiDf5TpQGeHK+tRZhIpe6dd+Zz+w3VCQVW",
-	"3PRsJyh9t4gMUWsblwatHnG0M6QDC8beDHxY8cA2bQk4GFFmSthZrrW92LJc1FaundxabElqai2HYmOx",
-	"pYtk+cEKRKQa8Sg4dUmCcjIU5dCQ4vNFvCIzqogww8xYwlpdAlgaXLM5/KJzSGczRvDNiyuS7V9AFnGq",
-	"SPY5NDDhv7B/DaaqWAD2gMxpcm1LUzOxKZfCzXyn4s01YbK9gBOKNUtEKlZt7hrAr6hLdKV+PhPegha4",
-	"S/VmOfPoS/3mp9URVaHnZtke+yeFKqBdKoW8Xi6NmC60XHSeTA5oqRvCoGFL/YgUWBzoUkZ64+PJEXvK",
-	"OvuTw7BzSI8OOif0gHWOJ/3oJNwfP6H9XgWKqTefk6ve00F/f3B4+PfNJZB+txGbd7LWCqTRP3naPep3",
-	"+71ed/+g3G6hkBfjf3Wth8ZD1UT+NpWWdtT6bJ68bncnjlBbuXn79uc3B2++ftF/c/V9783XZ0v3f3nV",
-	"5jP+dv59/+9Xs/huVZsF/rdL5WbReIuLnRP+uIWcD1RHVW0Ufqris/dLDju8MeneWb0AaJV/n4pVVf7K",
-	"AEKyd8xE7ZKzbGiI4ICDGxUsrjSAf1pHdpY8SWQBCe/OeepO4FclmxTyNi3jMpYnVVLk2SZGLdrd6Nw5",
-	"M91vLPQl3eO3STQHU8LrkrfThbprprndeMgR8y9jqmd7GK/r+MCmNTWQNoW54OfJsGExAAiByiyGg8cV",
-	"rmuTkmUixXQo3F9zVFl+w+CKVCd4t7AIJVeRzeXyAltel5/TwmczWKY0uTGfMLdOiqn7Pce1VcQiU3pp",
-	"7QuWdNwFHiepZh1MSYG/YDJpBicHwJSJLa5hkQWX67rhR0hh19SydWqWbuERZ4YhSUyoc0BoyDD2T4jf",
-	"YbYK5KoNRgqwNtvfqsMroZVw597n3R8/IRoFQ5XCUJbgCGGcd9P3nU6W6F4v/kYok4SFujOTiWKdMdWa",
-	"JauO0hRrP4ud+xu0M06oiDqCLf3yz7uUexaocKeCzxr+mB1hqF50HYb02mn94kf6V/iRDvd3yIG+kvIN",
-	"FSsHI/y79D/ZnORKPuzLCzNkUfnKEalrufyVj/2dYcN1sCqvhATeNKZ9h4lQRsy6OhD5G/Pf3NNBq00M",
-	"eajmGaL85ZJOpywh350/KkN5R5zGctr1xhsKH0q8S56xGTUyw+FPxfya1WKSAxsLBsjW7UUcChuucfkd",
-	"ba+YyRxLBfjx9ZjZkKaDTLsWNntvDQ3bAnRbTO51rGt0IJXgq1t2bttLodqFNeapjPWN62yRkhczipjg",
-	"LJNtrqneUHDt5mGkEo6t7F9s01TblLvKVWX24aVM5o27Ki7YAtboLe1dlZy8BRK6THaRdLed5XLZgdOc",
-	"JrE90GXR547zN+bsFyUgXJj90vXwxR/8wQEoeXd1d3HoLkMlHssdpGC+F7vnNmxjqddMnAPQ779Wop3s",
-	"woDzBJcL2zT/i2z7d8BGXtrSjmKDCe/OTJA/7CK9Ms20WoT9FbqXOEslZ5BYZaqpYe8UNNUsnLLWlnso",
-	"bF/urJuwg8w+EytiVPk0YQAFmwoAbnVV5GDlZKtqDwX3G97AG2jwZKbGBn7OBQmlUNoIW83neQuV3IWV",
-	"50SW8/c340gPoKo3wyImmsWxyuVBZvrzOLaxJcInJBXY9sRm/Oe+WJtgutZcbd3TDA1Xh+Lx44xRdx8/",
-	"Js9WWUOasdSuYMgadzpNRA4wPZbRqks+bG9sUYFbzhXhQmlGI2iTQc2ZGIqtLTXExgYZhhwb+l7YzhmF",
-	"3qHYAIMU+1+02pVaQZsEb+ht52zKAvJVhm/ugC5c4p9rludAxIciy1V2xeuGcKeAKW/BmT0tA/1a0FdH",
-	"VzfKyOYWtO3K1sh16gjlvUcq2mm0sTeCLfjIwI5YOJO4zcVeG8a6xVl2xjLJbyqsFDH17ZG69FUfc6w+",
-	"lPUbSJOt7ke5qepDMUYw2leVtwMVJrk/oJQia3vJ+Hkvuzc1blbm5g5IIeG2TbwUnlNUS8sNlVsE4b53",
-	"7WlsqAE5vKdESL+bgI0H4S2+yJRBFgEhs47pXfIS/B3EKDLzhXbnPxXuUQti0qRiRUKqINGcJSu4oFSE",
-	"jKgZhXxgw5yxs8UAXSe07Dhx8Frm71LrOOvSQaaJXJoxIhbTVdtDf19zsLheTkUPC4+w2wVA+cqEIK83",
-	"B6/A91G2sBsQHK79PODYO0nQJRB9tZLDupzssf26oEA/fkww4g9bp9QkjXNsBHtFld8JyIqmobBXuZkz",
-	"KkQVxt9tr5vCn6oYFbb4kZNJVT8e2+dp7eq3Sf9pj0R0paA9Rl7aUGitkHdfJGfZmsDNvkiYAoReSkAQ",
-	"mk03whPUykwGg7y0gpYr8lMaTV1VAtWWDDaKbgkNjY4hFw65vvWuwhiP1ACQDsz5mqbmhFvHZaaTsFgx",
-	"gMUZCgt5E8vwGhH7jUH8SNkD4RKkDStCd2XGVYX0dBB0FgLifNbkbLwiXCsWTwxvtvenGHqAggRsrIlL",
-	"ztIg7Dqy01Rter1S4PT/LE2vKidj5qLw6iLhhhviVXkXNyFV7mpi3dWGupMD8YsZ9cWMengziq1dCqxd",
-	"a+1kR8lUb08w9m2BtXbCXtCzybXCRkstouWUYfs80NHNL8uZjEsWFkEDy0iCoo4+pyuUc2OHo4mK/1BA",
-	"GmlTJiSUc5brte515LnARX1tEZdKCv3hhqKg+5Y1TtujB/o6gi6bx244ogi40K+W0nY99oiRe2bXVwec",
-	"HTskowWWuXCbLnBstUPp2lA+wg7yRkwV5MJQYJcO6GvDp0ImLBqUwg95PpltvAWYOU1ofmPsDSWNNoV0",
-	"57eddGH7scSM3hRifa77mQdEVwrFub7PWqaGQRTzsjF1EKwtGz7vMBF5lRb2ZSqwM003V92L24smnKFR",
-	"yYC1ZZfcmC/WXvqq53yiAFWBXbnW7KtWjdzEtOm7Cc3nKpnAEfpECWhuju15duX6XXvFWbFtnHbNMJ2v",
-	"cMQKkEXFptkNtno1G38T8nf81cu/v7i4+svluTqfa8zCmavbc77k0bfx8vwnyUPxl4SKqHcuel22evVz",
-	"9OGcv+PnB9//HMdvf/r+4N3lq5NuuB+L8fxlL/rbq/iOIlSmeqc08nUr3ipx7uiMGfSKNcepKqN8S3LD",
-	"jCr3brthGz6ZNy6Z7uS9OavWYh/egzK8i0I3T1jQl9jef26O+AvnACgmI+wqmDs0jrcL5/p0LOTZbWMa",
-	"4UNooLT9OQ0hz9kV6rRtihTWy8zkksy9rJRS5Jo8p3FsLh3XWJNuBGJtpU0tez2L488b+iaTo/926Jvf",
-	"5QWoqNbKKLn9JmDT98qKiAt72DLQyjXVNG8+SbTsVoGsvGGNzwB473Pux/AA0Ht5fkIiJzxmX67MDqgm",
-	"ZaJtvyrO/OskTDG9B1GGZL4hlU8Klc6hn0HxVXt7moqLaQx3q43RHy6mGOFxiQ9EsGWeQtclZ/ldL1fg",
-	"UF9ynAnnOW2jw1smQ2GLl+zXs4TAXhYWg8nZiEJ3o9u5Kv0NyZFnfimmPy0JLqdvvntXaNQ6ozS3zS2x",
-	"Kh1XuyW52fbyjUHjZPL0OOo97T99ehg+iY6PTuj+hFHaC4+OaNTrH9GD8eRw0h/vj3vjp/v7YdQ/io7D",
-	"/tG4N+n1aO/pXVT0Ar0sDR88XQ6jhvVn50ES5r64qf7lbioA6/BPvQvIeGzmznzN3th6vnaJiMAE2Ven",
-	"wL78L2fRU6z4WfPgQCNhL2xvwfOz9FwLHZ2H8Pd7vaBNljNmW/KiIwRyet0nbKigXUTP5nOGBfiYSUU1",
-	"HVPFoCrhlCgtkwxy2uuSbZ0p0LbYcJkZXSzMbxkGE860BYDcXOdw/UMI30O7fpHOGaRyuYDm1njeW3AM",
-	"ufhhFsEbZLEVajFjoKoBJjaVzJZEZKReQPsczZIbGpNm8P7s8vLDu4uvRxcvLl9cjd6cnb8enb+9enHx",
-	"17PXWHaKSQF9i93XJpFMx2B7LKCxAI9JuoAtqxzrzdnfvPGyHIN+3v8fXXTY75kLxSPrWMomOXUSL9/q",
-	"bBuyKM6pY/NmGAxsOrwjqIBH59tMxnA+XdEJ7Gl12QZM6OFElnd1PD+SuobQmruVMRfXu4VV7itG7h40",
-	"2V0bnxs+OjWK7PmkcLsLtTl5Q7c13ccsH9xBY8YEbps296fbuAPUN86hRh1258wIwKzPf379LYOpjjPb",
-	"1ZgT+0UO/l7koJ3V+lnDq7VVAFq/Z73Ee3HrOgvQkpMUL7YRwQXDGPQt+HPhcdsbYT0SE8o5szKLKyKT",
-	"COvsFgkLWcREyNqg8w5F4HK4LRbAM7B/yDDt9Q7Cgh8a/sRs1gpgLUJgJ/il8NRHw/5dKkUxBNCsy8TC",
-	"DIeKXKyhqEjGkpNJK0scwv1rE6pIxMKYJjbtANKuqZaJ6j5+TGwFfUVQwogq+xoABRhiOZYOCi1+AMJX",
-	"QgpsAoELn8hkjlVO96AivG3RcZxYGafazijmY5Dy8Qo0EjdF26mDaiKkWyGLnLCnWtNwxmx++2M8Po/t",
-	"mYCSIz1LZDpFzNtUpTS2Ghf2sg720PYFQ3ZMw+uuIb+1hEr5eHlKH+xdbE3gcSKXCMvr/KiYG0POqjPB",
-	"ILiXPezF9h4phIMcip2DfGsloLGcTjEvDQOads+zZBZLfW4BktfuFqRiMp11DcTXoUaiMkfPnskL1yz/",
-	"8WOEoXCDgl/LpbAGP2lu9ZGYRzZkB+B4Sy4iuRyKZsBuFwH5Clof/BexWM30Nmid4n6NjBYatL1fMFRG",
-	"x8r+FybAJAnHS7GkSeQhn9q2L+u5iDaWOJdQfXe1lIZ2WQGgXQ5TDuIaibVgCRxpV9wBqbmOFEiZbxIa",
-	"uvUZ6lywRUxXTiWGnoocDn0nA2ewXkFA5zQGwkwmeiim3kCkmSmHPaIgpqrRKQdpomTMBJ8KaOCCTNSl",
-	"kuGh8AJSjxR5bBf5uHQSkPva7EWPLXfJu1Qb3RPvnJ0Rpvx4s9AzNrGnDCPqXvTURaSx9uaw1ycFdjFK",
-	"mNHbA3wUM2otOc2zoYwYcLgs39D6ZAAxMCBNzMpSfCqohtxPPFVGrLGoderBXbsX3XEISNOcvF//1//j",
-	"HzdzEt0BO3WYMUbnYpGzdbiC7Od0bj5QYuvZcpqKmZMnbxhMIncYFWRAc0wLk8csbWsLrhasTeY0NscO",
-	"gHydyiUTksf5IfCYlfJtTX+sVOq9gO6/K7JsGExFSPmiji3/LqLJdvY7hZORj6kKYQS5kNxlZ5TYdRO9",
-	"U0bWAXuaoBzvOEmFO2+V899R9teXstDPsyw0KeQTYAShhB1ghCKrOMdGyEwzB5yVqpQnu5gb2D1yQ+Qg",
-	"a4RsLQvbKQYSlVou/98FubJqUNAUEWUsVSxpD8VyJonrX1kEZQmwjVqxcTKp6ps8FLs2TiZN80yHC8WE",
-	"4prfsFaXXMBqkUEPRZZtC01ossgiFwPQYwklkJZKmIgWkhs1OQMR795dEiCdIXT2aW6dfMM8v05hcyDj",
-	"uNzLzN8hMCNhTPJcJostkcbKYOFvkmbrqPSZ92b+g4dw/WNkbjFWgkNcxq74NE+IL2iX9xZkf/QGy38E",
-	"vxZezZIcKJyRjeJmK+hlIXugWLBVD35ZgLe0FVVDAXLHglbaWnUuEJWQQ/uDSlTGUkoVQGjmbjSIgWBZ",
-	"Chx52KQuCXIYOR//EZDbrB2tZ1JlUGS2BuaUBCUQOvt2CVIuIO5tNDhtnaUT/02ZlAZukzGbyIRZ5Mok",
-	"f7hVhyn5YE3JvuANlvEGkVX/h8INfmxvPQiHV/2neZvR6oPQKzzjHQRsolDYf/wT7PgR7Yf70QHrHE6O",
-	"ep3D4/6TzlN6Mu70wn60zw4mh/RovHnHj656TwaHR/bD/v7Zz+wALIlP1m3vfuELa9uLL5f/AoBed+pv",
-	"YS751nwtWqgpV1/ytrZBI+oN1PMkYfanSml4LyTEcoalV/OhSNMIAuXXRxKZ6laXnOV1G1twDnNRW4lz",
-	"CDkFSZ60VQQ6hImWAeE8ryWNjQlnvZZGtb+hsQ28xnI6hfLfVNcjG36BNPzjAatXHerNV+lT8RBnjMZ6",
-	"9nOtMnpmW9Jj8sdyxmNmXdZAdrB6UiEgDwQgEKHsN2ILJiImwlVlAvK39qOfqmcpTXVq1Ah5vbvFhx+v",
-	"EwPeuqjRvbufl/Xxmt8wAclEiRz76bGLmGrAkUHuOmc64WG9jfEGf3ee3vcJtL1nqSKa3YJVIRU3zxK0",
-	"FtpEseQm74Nnxx+K2BhDxvxtBm9eXF2cP78cnX399UXQJuMc1yTo7z/p9oxqODjpnfSCAYmlXEBfQCni",
-	"lVHI3+G4Z+/PSTYkGBgLqmc24rTGZEkqYqZstBZPmbFLLGaKg7VMmFlPzENuDKN8nu/ejs7en49en19e",
-	"vXj74uIro6NWl8RBzjwSdOuRNfTbW8SUFw9r40/k2xev35OZ1ouRNZrUSEtNY3IF///bq6v3zpxS3aH4",
-	"E7n6/v2LyhcsFOdQVPz4Sygj9tXQzGzYaJtdldFXw8Y3L66GjY/kcB+Wl9+UMtZ6tW5kpZfd9e69+Pnn",
-	"c4m80z7PtrXmIskFE3TBuys6jzda7O8WTJjTG8kwnSOQAXOsES9PAqJ3nPJYQ9S7kjXaYS4XLLwbe3QT",
-	"9MH/6+Z40O3l86SKfH/25jVc/G5Fk4LKE7G22qYZo/WZcUssK+Bqbbr1+w163+7iMMOMShDHhArca6IT",
-	"Opnw0LaYcsmtlo+12iQ46h0EWEa85IpVnoULnMtnKCXdesEBRKNV93Pz0dGIbxWTMIC5l1UNQ9wqWUIS",
-	"KXXXAtOANOKKLBOuNRNGQ4em3Wkc41ZfvLi8AimWishw6MAaOjbny30/i6UoBxxmvoJpy0YJhNPy3cVr",
-	"QE1DVCOYDBTH8ykX8AMiFrlqyOz8mBnhn7IULpRqaRI3Bo09iKNbiqybV3lkqJ370tD1Zx1o9u9m7QUE",
-	"hjkVdIqN1vJoCThA1xuKXNXbbWb9i6zsvsMdxkzLGzXTgNdHPovmXGRrWFOny4E7v9nMqe01ryCICOlR",
-	"E2fDBP6aHB55VaMUuwk09vbYKk9ZrpN3stCnC6eFZIfFX2p2ZD/++PH/DwAA//8=",
+	"7L3tcuM21j94KyjNVkXqR5Ilv3VbrlSt23En7vTb2M50MlFKhEhIQpsEFAKyrKS6aj5t1f/r7nMJu8/e",
+	"x15KrmQL5wAkSJGy7HZmkpn+8DzTsUgQOADO+/mdXxuhTOZSMKFVY/BrY8ZoxFL45ykNZ+xUCp3K+I28",
+	"1DJl5s8RU2HK55pL0Rg0TuIlXSkSCNlR5omgTZQkekY10fKaCUVoyohgNywloRkw6jbaDXZLk3nMGoOG",
+	"e6/RbqTs5wVPWdQY6HTB2g0VzlhCzSf1am6eVTrlYtr4+LHdOI0ZTS/YJGVqdirlNa+Y2lsRr8hyxgTR",
+	"M0ZSfJiE8DThinBBFoqR3/7x3yQ0wynCNWkGr+lt52TKvuyZpdCEEWH+HxURmVM9axWnPxpdsnCRso4d",
+	"fgSL/vKYvKN69uUOnfOdm/4OXejZMckGPibfaD030zsm+PoxuaQJu+SafXmpUx7qxublXzCdrk4mmqXr",
+	"y75koRSRIlqSJeWajNlEpmb9Ol1xMS3Mf6+3iewJFzxZJI1Br+3mwIVmU5bCJC6ZvmMH3nOdEVynVKi5",
+	"TPWAKKZVxZ4MRTOooedv//ifjSSF3+8katAaCiqittl5ShTQiQSXTHdwAQHB09+GybnhyOnlxYvCFL+R",
+	"SndClU7WZ3fvKbWHQqYkyEcL8Mji8+aYysmkhTNSLL1h6ReKhHK+InJSeK07FCdE8anocEGaQmpCHX1b",
+	"sGLG9Yyl+T60CY2VzDcjYjc8ZFV7EcspFyP8vWYrduCZh67e/0Dl+rtDsc21Y6uXs/HXIX/Lu93uxgPT",
+	"3+0dHfY++SZ+bDfmNKUJ045nqnRyZeayfhmuYAeV4lJ8ofBQwaxJs7D7cgK7gdvQyXYr21qZZteGCrU0",
+	"p1WmcBi+PrsihT0xwwatLrmwN3ydGeIEQpkwRSapTCpu5TGR5twsuWKET4VMkYNzsyS8Lo12w7DIxqDx",
+	"fccsq4MEKHASevuKiameNQa7B4ftCo72FWz+eVQhYYjSdBwzEsacCd0JZ1IxQXjEhOYTzlJHMjw/bQLy",
+	"JCJLw3x0TnRg4Woml8LcBv+HmCtdZOsxnWs57zyd7NH6teKUO+dR7VJ7vaqlXuJnq9ZaPCO8JCt748PJ",
+	"AXvGOruT/bCzTw/2Okd0j3UOJ/3oKNwdP6X9npuukVX5ZO2YIx5tlLMTmSZUNwaNxQKerJ37lTuW60v4",
+	"Ri4rjhhXJGIxv2Hm+JBgLKNVQJoRm9BFrFsDtyMvL9++IebH7lAEeP6C7MeMIZdEuTR/a87jhVrn20OB",
+	"D7XaRCZcaxbl59x8p02WMx7OSEjTlDMcIL+aZhLe1eRCaUYj0BgmMiXjVC6V0WvgYCpkUjWHxRKuk1PO",
+	"J/z/lrJJY9D4y06ujO3gr2pnjeRmH75TLK07QAsFQqJ8eo7Gu9F+2GedQ/p00tlne+POs/Ag6vQnu3Rv",
+	"vB8eRIes+vSYAT/16Hw0L6u5FIoBo3xOI8OWmIIjFEqhmYB/0vk85iE169mZp3Ics+S/PigJDNUuBgYY",
+	"02iU5iOoRZLQdNUYNF7T2EyGRbDBjXbjhsYLhl+JzJz8N9uNiGnKY0s6+2d405xZI0ZvaMwjOJmGnkpT",
+	"vVCNwT7cba6BtM9pRC6yEe3SZ1rP1WBnx969qBuxG7citeNPwhCHC/jOKGWKaTxwxWV9JxYK2CA8geez",
+	"YnFV45QWOadKLWUadbyRUB/GpcqUzKgi7HbOLbN/rEVXTQ6OxnY34R2Og6+sn3u3eaFcxBFs3dj8kUZd",
+	"ciojpgYk8KgekGaSnRTgOzIdCvPfljEshHnXkhxeabVJULGEgDSLJB0KpOlCXAu5FG1zI4GslqSgzhgj",
+	"RopJbFSMe98Ab8NZQnk80nRto7ki8JvZWhqbtRjOOeVKs7VtPcq3NZvUlnvqf//xdxLnolCYs1uuNBdT",
+	"ElFNcVNJ4H0/IE3DvzesutU1c3wh0zGPIrxhD2A9IBMmlMcsKt5RtBRmLLwm9uf1C+q/7O2XrzqRSDLk",
+	"PQnV4SwXSijLilu3l29dvq4t986fi9mJiU+YfFlvl8JoWSKu4qYT76PZakD+0jCUC6GJNK8rktAViSTR",
+	"M64ebwX51838NRNU6FHCFRCuuIoTgj9bIw99FJbHGwrDnf1C2acqVloevUZ2GKGpCBUSzS38pp5RQbhW",
+	"hihMKfzY45GhPLXHY6ohjWOWwuYZQrkNzDhqtgH28uHzXyiSyphlB3koaBzLJeG6TVh32iWUJCwZw6ki",
+	"VOAR6YAix0Q0l1wAs/XOZ0Ca1ClznbFMRU5wwxvkwti7sHjDIAL/OgWt9lAEJRKZ8QQxZpIxI0JqNMNs",
+	"QGNhmDGu4J3O+VfGUA2+75zgiTZ/MOw8e8I5Djbv/VD4m/+FcmLgXGiWChqfpalMP0kWcDvSiMFQ3gE9",
+	"MdKI3c5ZaBYKPxMZhou0JAoOfAnvJkYuwfFAzuyoW8r6wlwe4zwWF4HeEFyLEwbFjwbA7V9RpYGDfRJp",
+	"Y6r0CI5p+d47NpcslCbXjM0J1SRmVGkihflZ8xuGJ/yYzFOZSM2yI2JvgZb4AJnwFG3RLWUzHcuFHoxj",
+	"Kq4fTfqGMyqmjCxBjYoZvWHAH906s+smCmvDLRiKIKdUMNhyvXgP3kj9Qi5E9En7JKQeTWAUb5usCQUc",
+	"DH4sUng/p/AbqckL+/pWxzz/3uMpP0ou0jBnnqj3GIaj1xmyYoxw7c5/Nhs8+u/oKpY0upLyFU2n7JMI",
+	"O8exRlrKUQyjbbKd2G3IWKTI4T75lj8vkLvvCTo7QXIlJXllB92K7OuzeWzd05mAWkoCX3A0Xvs00trw",
+	"SB6y7wS9oTw2ZsMnkVvhcKOFN16J4EYLHlPFnBKTMhrOzINFhu6R286RfFcYdCuCV83nsUhuxyYhFXik",
+	"05tsHxRJ+XSmiZDLAXr5vFWDiYZrbg9FypSmqTEQ2sQwKDkxBoRgofmUgvsjJVFGD2ka8rCECbhW+VOd",
+	"JeXGfOMJkwvdcltesfjg2NAclI0lVWSZcq2ZOMYwC6ETzdKhCCBO04FATWADDtZN5MXZvIfqCGmf3vHi",
+	"Ph89d9wrnnB9wSC89omnDv2EsRlwlNoRy2blQrE0M65mFL1mCb3lySIhYoF63cRJBzumOgYXNuwMixVb",
+	"zljK/hDyrrgcGUfKl3dfqGxpckJif0XgUdYzBoqdfTYokpDCsQrMYQ0iJlZBJiYrSQ2nKvNLm4MVpszo",
+	"pl1yyafCnDY42WIonES1YZumTDNFmqTsRl6bh6kbq0USes2MVi4TK25BNz5XarHxzFS63mS0KniAcyPr",
+	"ueGaedAi8/D65hQdKxkvNBuhO0SNwG+429s96PT6nd2jq97RYK836PX+3mg3UGV2DrFGHuF5+eLvZxdX",
+	"f708V+eJnv/99PzwPFG353zJo2/i5fkHyX/4/q8pFVHvXPS6bPXyl+j9OX/Lz/d++CWO33z4Ye/t5cuj",
+	"brgbi3Hyohd9/zIGdylOiYvGYM/owjyKaybaf1aYaCESdc+ZhuL+M/Vc+ltHBmBuI3uVnjOa2kgumlU1",
+	"W3pait+SZtG1D1abddFbZ/ufZbdz535j0Nj7ebfzdPn9L72wP/+reHb9w4Ha/9vs6jB9fpS82qVno+hF",
+	"b/pN/8O3e/KTDsrjbdzWDBCu+oV1v1daVkSwpd3POeVpl1SG7klQOOXA1uhYGTE6SWUyFC6sQppc2xQL",
+	"86eKGLsLprSAiRbDLGoo5ikzw67JSshJ6diklLukZVUCC+YtdPKMhU0DrGU4AOmupHxNxcr6vtUnCdyU",
+	"aoYioCRnpSQJFatMDXKaBRdkr5epEr7g3PUEp3ndzJFkk9xSzSvM5zEE7AXVjMCA1iZgkdOq/G8FBc2J",
+	"VCtOj6Y2fSfoQs9kyn95iL4EX3dxgDBlEIimsSqyzfepFFPri5ZpFnTZELLxh/KOwrkNy6wNVVSb+vnu",
+	"F5Z3z9CMPwk/LlURkXpOI8xGuJHXLCp4NjessjIk5b9r+EbClQI93otJVcajHmnVLhSVc2f7tZETXyVf",
+	"sv2rl0IwYcZqILnOXCZA7cglWrgh7UjgNXYaqPuM1aW5IHRKuXhUmtTO83Gcyie5y9WsEr27uT+54hwG",
+	"pAkJQpDosjTXaijAcyl0dhf80JwLymWHKIvztd0h8s5t0SsL3zAUd7sAkVARsagY/POlYNvT5h3RjDYQ",
+	"tElQR0x4qTDMKGULBX5up15JSEtSjJHg3dvLUm6PfShwTuTvxDyVZh3GOD0TmuvVAznbXMY8XI3MWlNO",
+	"hR7dcBkbG6R4Bc6j2PkIkbET70CXz379mN7hZ5MJQ5PRUI809/d2ez2ScNFyngH7ofxB90nS3O31D/Hh",
+	"gkzc9e+CRyFiSbStu6l2/pAChr/KhR7JyWgsFyIqCYO/GXoY003xiNnkE3iqllTFwTwqgZ6ZcLHQ5r6A",
+	"03nMyJjpJWOC9A9AnwLSGS01TaWRlj/+2phwFkel9xvtRmIIMjUf3jjUx59+P6oWl2oICrcMTmplmPUS",
+	"uAzJn6qPtq6P5JHSMY+cjJnn/hkJZzSlIeT1VdLRE+jrNKwe53ch4voKHz+jgiuyZHHccXk1C+0Ec864",
+	"1+aBETsgVztLrJ1TPTMs9ucFS1cky50k45TRa/S74NyOSYBEDyA9Tw2FEYdETiZMRFxMCQxsmHLVKTLf",
+	"diy8gw8QOBpgXPj3MJRiwqeLFNKFzKttEiT0duR8PKM5S0cLZdRQ+9pQ9H/7x//0ez3v4+uMISDNEj/z",
+	"eeVQrPOwnJOrxdxYWyx6zSJOr+AUfIKNscgHHCVmRDQkvYtwikN3zKfyu1DyAhWd+Af+6c3GJzBjcoXj",
+	"b3V+a2b3e7jzIXMaVkrMN5zf3Mj/uc7tkuoZBd1Gfq+Avdto8IWMq+oiXBoexMHRDuapcyp2yVtMiqBR",
+	"wgUkp/g+R0jcE4ukMfix4WKOGDlr/LSWWtd2E4EEZiv3aRRxMxMav0vlnKWaG+E+obFiVVTK/ZdO78GD",
+	"3SaTmGp0vMsblqY8Yoo0A7GI44B8SdRKaZYMhXPzYZ463DQw/icyDVnbE3htQuPY/GIlUDv3oc5Z2gFX",
+	"bK5TJ9x6AObeIjyXkhNjlWmQ+ZoyLcEtwZvAMSkthti1mD0wv2AkB9Mdy0UQ7bWpjBJ6uz4dCG0pTSAJ",
+	"wtOUsgl1G9sNzivyyi8TGscPGD3jQKMt6emGzWwdt8GY+eG+1gb3PrLyAkVbd82joJpUzgEYqY3OPNLn",
+	"7/5ofpDg849/iPwpbHeAChO5e11bHpwtRq0UjRXcT5NEKg25QujHKgZO5iwF/ugRbiGsK2g7mlVOZDvi",
+	"1cj3eyx4S3re60NVcaMtU8Mh/HeCb2CitcvS/rGs7q9d9dr7t5FBVByvimNcw8FquGbd4dq0B5vOQQ1J",
+	"cwEqxx9YqAsCFJ6/p/x8K1jhdEPoE4OKtjDFMpA2oSqP0SlmRCRwiBrp5gcT1irrXCWP+ygTkTJmh/mb",
+	"UUAxqppl5UdUs45hnI0K/cHGGLf7EMTYWUSariDJjNra/mMYr4ToRxWzDby6moBAaMEYU+j/4RNCxWoD",
+	"g1j7DFYwrCtns0VCRSdL8LZBVO+pNhZLQQL3Vh/kW5bz3FEoURFI2m7v+YRwnaeCgHeIRdvvC5+PaBSl",
+	"TNVIQSxyIefviH2seCr4VBgJIiAQtB3B1Mh68SqXiBmURn7w4qfyS5W7jCHBfmIzpKzK77HZsZQxo2Bd",
+	"QXba/ddqP5pvJt6xrBQJVBB7I75QrubW/BEyHLJKzK0oA3M0S9pu+5fUTEd5u06aXGdThDQMrlf3uKNu",
+	"AumITiv3xyMSZk9MIZXmn0mk+0+v+rwuuZ5t/0EIwlR9kGpn8MEjBVrjS3VD1jEOHjmCwhr82Y9ZLMXU",
+	"HP4tOMqaQtBoexVd3qqKTNPn1AXuUCD9+oVaPz0FAVM63evsrl0pAAvs4m4R/o5ituM9xficTllJaJtT",
+	"7KuubVRsUxaCaLJ3K89jKspyrllS/Mcmda6khnzMs57SlK7Mfwt2qw0ZlKxQuk/h7xkbNM/CijIlWwqr",
+	"Hij8YYtjXz48sIziPCp3YxFxfXbj3FX324WUhTKNWOQSkaVRltC1QdiNx2g8b0lJhcq05zLrpJrM6HzO",
+	"BASDutMuCdwoTlu0Lr3F3LBIX1nP7y0NtbSaJt9QhEmWM2mOCIuyLTCbY01ESNiSYpXIhSI4Y1V1ne9k",
+	"TFupb0g4t/b7qGuacoxtV28jTqqkX2EypZqzkE94SOwgpIk4IIqFKdOq1SUvZMHvNRTOH5aiX9+SZTAU",
+	"d2wT+e3/+D9J8KuMozYRbNnOY0Qj8zfP3zoSbPkxaBNwJwe/+kZLm5QNk/ZQVBoYbVJlW3yEoGPRI8DF",
+	"UAQyjoKdQLClMXSF9HwVdb5mZxYPRWYXt47XqaBGNoo5Gi/ia0cFFco5a7sA5wje+BiY19GJ2LUnxj1v",
+	"D3IbfJWFB5G66w/mdC59hDS9xQ4FTRkJfjXDtglXI8wI/Ri0vE+kLJE3FZ8AmYRTahsVx768aVlloqyv",
+	"b/1V+0639IoVNeYVqnBnocA8sGNZlAoqhsJLuYRofcsf1ojQSkrDsG1SfbqGQrDlKE8U+xigG3SNz9Zx",
+	"H7jt9zA5HqoPO+861NKFFNTwjNtspVW5aodaRkrh4kJ1Fj4Jy2pnWBYWJESw+31O26jK+gevuQDNK6vD",
+	"cDMoCQwvvG/+WXbtfIqm+kjUrdL8rGgsy7AyZYobk4uBTZqgJ4c26wSfqJ1RMxASQQEXMjR6HAUsV1v+",
+	"xMrX80V8fQHsyENYuAet3wMiRuarLSpbREvL69aJDXIHSQPeb0O8GO0Kf/yAxnEwMBuYrtY8ZwV/WaGg",
+	"lIswXkD6YACZ7yoY+EaRWlfcMUHenFHlR9RwTjhGRTztYwVJT0ETfWdD/g8jK1z1UtqSi35B+q3lYUWa",
+	"2jdGWbpBNQtxRCp/oIsuUodI0+/t7rcbCRfZHyr4lZE9mz9nZpstofnst3/8X/1dP9OhVf7s7rPCV5/d",
+	"ddTXVl2aVdWxPwX28xpUgYftEGZB+57bjK61pkatQ4AV/AHHRBghHHPDw5s65Qmko8VyydJOSBXkl2kj",
+	"0mweBYvIeOWhfpFmsL+7SyqyLARNoOQZvmP1ktwTSIWT2S2MtU5jOaZxvCILwX9esNJO7R7sV52ISi+q",
+	"t8aIq3lMV1D/XB6x17vzxG0+bQ7PRnDNafzIB6/dSG38fgvLHEL95bPqnCf+WUUHCoxceVQdSliWk39/",
+	"VuIBiBX9brZ8HXP30XXqgIoUqzrCfhVEFf0xcUZL8zq4zIrV9UayleryHTxZRGI5lQu9dsgO72QA+Zyq",
+	"CPiCszjK6uXvqUe4nGLIIMJojecyLtLGZntVkaWUiuRynDBD2+U1uQuRwzB5x2TtKGaJZJWOC64w+xXB",
+	"UHgJsuyuFLbN9MZ15jOoIvo3jMZ6dk+Cv0sloPAoGw0vaQw2n6i83kBeW042g4+uimuV13cuyI5ctY6X",
+	"77+9pzuDzBfjmIcIE/Sejcm3bEWaFy9OydOD/tNWl7z1itsR6WTMiKthWXdPxdMqINWpTLmeJaQZnEVf",
+	"XZ4gxMTZ5e7BYdDqVsftbioV0RsGY+weHPSPcJR3nfpRrqssL7NAY2UBVgaLMM1coQ/95fsre9a/UCS4",
+	"5lG12XONmUjr40LuVTN4++079IfZmbZJcHaKf4HptuqMqfVR3+H2XLMVILo2A8WnNau93fj2reFkacQF",
+	"1Yw0x1Sxw/1FGlcPtdo41Kp6qGNydmp+V5DeXTVw6SBfQyqo2aSas3zJ7q/nFA7yJdP+YV47rma2W5tQ",
+	"5nKt2U7lJZkBq1bzSk65eCHT5L5c/WShZ2S328uM9g56ZTJdYZpSYVd5+HT/iPx//+9+d69irWiLVzoj",
+	"TmyaIMg1Dwlz7VzAt2ocDK8tlw7czCybm/IbxANyRkqFqntPfWmjCbA2pGe7PWjR5qN3qolZaOwOjbN0",
+	"XrKx242NFgAcn4ep/mdQXIUgz5Zs5MrHEkPokDShugMAX0Z7d0DXVKwgA32RMthIG6+mCSPBfq9Pqmpa",
+	"HmxJkKYxFzpcKCYU1/yGtbbS4T/9zGxU4u9Simv2Sy70wzbs7RwfjFcVaKMlhXjMjJYGVTzrZC/Vba+n",
+	"ihSHztwfhGJSfIlU+72jw61cCmiovuIP8iOAT2N7I/V+XrDvFGakbeThONJPtQt75wDY7iWX5jQFGw/j",
+	"Dqibo1Z1DJlTDsIVNHcAAMEYYcW+ZuGGCu0Svh6QiMETVNsbC5Z/k8axTdbOPEtMRMcZADNX5kgsjMl+",
+	"TAKjLwZQq+eNlFTnnjzE0qwgb2Yj3Iu0pYwnqHsw7IxjZn+ReLWGiDl89se7VZdNxkTuS1NMn+JkHnBc",
+	"KpBMfZeaz8+KK/xXOLlsHX/153DyHgi3WVGVwDzo795FeFdje6fPrLALD3SaqWvQ2Wl5N7K5by3mnIv5",
+	"gWoCjly5TFsjcs+VCWL0xaP9g6fElquQSIaLxBh15BRBn8k4pSKcESlIEMqIVQh2LMPZqorl1Dz6Ma/M",
+	"WQPXLl5idjuPqcBQOQgDrhyqnwhZ27kG9bq3giD8Tjl+tnZgXeHbmqHD0g4O5FXh4cOkCf6JqoIw0K+w",
+	"GgufhTu0lVDyPD4VoRljm1IRVqZ6fndxbhg2A5o42PgV0qVAr2KoNOWd7K0qytS5LsxB/ubq6h3BB4jZ",
+	"/YL3Agq0bUF3Y3BwdNTOG230e72q3HBbaVWBjD+DRg4l3m4rJZ1+4M6uGbfoR6kuD/fYVaUNs5mkxe+1",
+	"SbC5/Gu46PX2QkMk+Bfen3yG9wct2H4Py0zTFq0BrbP9beP13cBVTu31rkj9xb4FCQ1nXDDv2gL8phkX",
+	"NRy7nmMHJO/xFCiAOiFhLBVAXuqBHxNQkPkrpI10wYhNSr6WBPIurxmbKzzlMVd6KNjPCxobFRYrHyOm",
+	"8lYItrUIms+u4YY1RouI6WGOylUEMy5CUfvAwGvApNU7V1lf32jXgJqXESUKEJ0J0zMZjYTUI1uOYeSh",
+	"Bw5p/s3NKTPsHH6tQjjcVLheU6ldgnSpKvKH2oQqfL8NGBFVCANrNQ45+sQ6WHFtGeh6BfFP/hWs3qo1",
+	"XmGBch4eGy3YWW0/jgVVAML2r6GKUDIGCCSrMwmZFvGn7m3krX0ezDypqWYPNe8uLOb4p0QinT7UxM1E",
+	"qCSulQVcrUh7hOdH9X4Yb9Qv1EOjdRs0OJjYv3vM0y3ydw16uo/8rmH2+tBl4Sj9VHm+Id/t1Dx1z8P9",
+	"jVxiTWCOowg+FYsIU+un8XL3ak53Bj2ZjWzfAkJt7mbm06X4rarlP7xULOvjJAAeOoNvzAOnHWsK0oTb",
+	"CMHnArHPBWKfC8Q+F4g9WoHY51KwulIw0gw8zhBg47KU37jGYVy3Hph5+ycurqqoM69OUaGZeBuzFXTX",
+	"rKlviCRTXRJAevxIxhE2ZAIckLwpnHdGiFqEiCjv3Ls2YoW5LliOFa/wnsf8hg1FpgPYqYDgAyBKCu1Q",
+	"MV+/CdnELCJrKfvGBkbM5uJMcv8/Hphgv3dEqtGci1a0v1g4AWJVGd3NqP2wFNM8GlSA3/7UqFBtVdrW",
+	"gSFXmwdm82PFh3QVeo2DfMrrbHKsju5QvLVhpC/z+JEHRAG9gAuIN6S5qEEUGYrnYPbDkXJQUqAwmGNq",
+	"A8VFowbjyuA7VdB2cDUUwW1nKjuGYAPiOEv3jf3Hj1zon4Is2CzpnHdCGbEpdCv6Wlr21h4Kmxem3Pzs",
+	"jNokpAKT9+wim5QET7jQgT3BMjG7NterYCiy7mmth0HvnKzBxFQApgDMop2MlpbkfBu4lHYjo1Vj0Kgm",
+	"lv9QhycO0hqaGg4aU65ni3E3lMmOT8ud7MMf/dfVNZ93pA02d6AzEUtxbneCx5z7aDX/xlR4ZFAY0kRf",
+	"WvX9aZMcfi0nn1HthLSQUX82+j0i9Esd093QsPWiYHXaLq0Z8DSLMvPKT09CR1ujDb0AKqXYp+Q3n3hQ",
+	"5JnAz3XJiNEo5oKp3882Js2ALvRsZG5vQP6LBHQMKDVBy9h9VEMdK8oerADfXqMuYtzXxEFzy6X58v1V",
+	"mwR6NQ9IQPV/fVjqunTQDXnc2Au/uh27rmlM3fZyvqH92f2Svq2OD5fWiJVkTlOAvCGZnKpqsd7qkm8Z",
+	"m4OtKkjCEpmujgnXQ6E0XXmpVc6aW85knC0AZdYdueZF9P66/vkLoXm8bknaV+/yKD2ymY7ELPiov1Ak",
+	"YLfz4B6ulfu6wbvEqUqVR6fyFPrtDR7F3eH3PlhPml6aMxFgS4TA51C2S8JPd9lmhetY+FrhmGxvS3kE",
+	"qNKCv7Oy8V7sEE1XZIQ8JfOYhhWgkrUBge0gRvIMsizisNUGua/cO71pS8ciQinkvXAwjXdvb++oTb67",
+	"Or3H+d86xTIPXPjxitZ2qC58m77cd3v56vPXzoW17TAN0LXNQkT4aq/WvSu4tnBoOAKUQga2zNg7E/5i",
+	"7igTBgaCWB+A8mwbDsFdPllg9Qn+1wtHwJfvrxrtO6VocGIzHSDIMCDIHgimH/g8wKYhtAaEQqWDmWA0",
+	"FE704uE76h0+a7UzOyszdQ5y1f6GpXzCwRYE5mlO8jVbqaGgmgQ7XQBUBu/xzofltep+UFIEXXLuYc9D",
+	"SY/SPI7JGDHmukMxFJAthq1FrefTyYNmoHkUYJzQdSdjsWKDvMQJjMihoLGSNn2A2sE6isUshP7KtpKp",
+	"WWyBSoodUIei0AK15YJyxe6noKQL6SZMAR2x7TlRrNka7Pf2yFqPVusXpGKFi0kXQqEB7brIqKFwejUu",
+	"GzQzgY1GQBkA1gPXASVCAZfY3A1pNL3ddxvDcaBxFE4UVSTIz2XQJnKsKRdOVpptycoShqJUiGCOwDqm",
+	"P2jZAWkGLuE9cBsMV80Y5K84qOTOGWB+A1vCMgSXnmbRU8xBi2SoAvQAIIPw/ATDhrsVbNgg44XWUhzn",
+	"JyqLvVM1FPe9QMTG65d0hfswieUSGwx4lIayA/NXJ+i/S+PGoLFOloJ1AxvmKTR5N5+74voc2g07vbNN",
+	"LmnCLrlmX17qlIfaqTiKaWN1wpdhP0H/tbZU5yrXnfH5oEve0IRFJBiNAIWZdUqNkiBWZEsyERYFn0O9",
+	"zvmTsBdS1av2aa58wHI5mUDHehLLkMaQdXZMgndUz770CRi0zQUMvpIJ5YbFuJ5AeIRSFq8w02gogOGE",
+	"0ijXLg81SwySS0Fkyg1BZAqhSzkhwcmrV2/fn301entx/vX5m0tI8RsKMBrqzArSLHR7cpEC612lQi2x",
+	"iFJOhiL4+qx0R8yrwbGfJLDZskCaD0UwGn0jle54n0b/gT+XEqnlZNJar3fF02wsh9wKRvHaqN59r3vh",
+	"nH/LVghVzsVEOlh3GoL+Y0dxuW7E7BfwFCjgXMDNcAlxnv/BPZ/9o7GGhJ4NyZVaMHSiJ1TQKbPdHDMn",
+	"DKbyJotY847l2fNURotQd4fiDDwD8EIOQUfYLQ01HCK2pkAeY5tgrxF8jvFkdBe9EXzcFVSa6SLqh04p",
+	"j0EK/uUvBPZDDcUT8uTJicebnzwhv/3jvwnF9MhODNEb14owl9EtAqa1lSTGwh4QK+WHghQEvY0RwfEy",
+	"C1KrJGGGY0CpXxPqNc1pgmrNlmsgfs0j7GZGsIAUDLmN0v80pjyBNjhKGYFLFxHAzCzG8D88wpm5po5t",
+	"AgKfNC0JzR+MxmUe/qC5+R9OAajGGIpdcumYOSH3ZeddclLole7atCsCqgS46sy4mVhyOonbUyNLQJWJ",
+	"AcVJST/nQ0NzSsToMhSSIjS6jtnYC59/ZztrNDPInYy40lyEFtEf/OmQGeSRzBEDlm0IAYR1zh1DI/Di",
+	"0lv4wfp5jCaGidHxKusQQMYrGKS+HQ9y8ErRLhc6cNeh0OwKVBYzbvYZiikxvuAy40IKwg1LFXU34LJw",
+	"YYbijObILTatuzrhpEuulpIsuYjkUiE2P+F6gCQ39LCUXq+tsrauRzXXn832bjNsmCrkNNGxWRezDkUc",
+	"BvPqPMUV1qZiaC0AvmGc1jFOxhnZ3oQK/pJsx0rTgAAOyCsaOxrA5fH2vs6Zd+zPw6qUOMFMAc/7d9hY",
+	"Ey8zs8zhj6n2iuk1aPos2IlpauaKCDpXMwk+Fy5spq5br3PEDsBJmbovYwhLDUUkMf0NrxF0DTd3IYsA",
+	"krNiRxJcmGvVna1oKBzN3TF7jvgRijRP315ctobiLRAW04oxdl7QFdbVginTJE8gZRExAw0FSns1gCRo",
+	"Nomh1XMzePvu6vyteQ1NA+Ttrutjx+ovndeQ4gvajbFoBJFzlhaLIZw+3IJOlfAxo6Xt9vaDXE3HVGGF",
+	"qoszk2zrQHjg5N25EXqqvTaVkziWy85pnhk7IFgQBmNRktDbDoBA0VAvaExS6w/H3EvvjML+s9s5yI1C",
+	"80MYKfg+W/V5FDi8AWl3wRBXSCCpk2ZoZ7n9g7oJ5eQ3pp8DQeoLXMw9qekyE7SGImO0tDbLHcthqpLa",
+	"8Ze2PX9SDEUAWfeIVYC1L0ZPpZp1bCK1L29QQwz2d4/cAfEJhupZzENm4w5Wq3p9frWmRMk5E5jw3pXp",
+	"dMe+pHbMs3nZRa49GQZUUI2yHBLM5m60G4Y9o87V7/a6PbAv50zQOW8MGnvdXncP8i31DEyhakXA/DJl",
+	"NcksG0r3s4KPDIXA6vhg+aHYGQrgucpKYAtxhzcXXEnouICIW2I04JgLRppgj/tyfShAvWkZpeKGpTTG",
+	"z1noC8sXokVqzojRkYDrZw767KaeR41B42umXy6vFYLO4f0wa9/t9bZvTJ0DFfxoATYaoJU1LExGw6JM",
+	"WCyFQeO637AYFY23375rWGSJhuLTBqBENPr9n384+eHb29N08rfL0dOr1fu/fvN2+nQW3ryjc/46Tpfn",
+	"lL4Lv/nuQjY+/rR1vyKL2FDTrsgBjbz/1uxt1xyfAyRD1ZgZuXbObYFFViF10Nu7+61LPLbf+T39PQ9c",
+	"Y/DjT22v79rXTPvnS9mO5ED2dkPTqQLkgpjqiUyTxk9mrEwLQrmodhK2A6p8BwH8Np51r4VPLeZf28Ym",
+	"EH9vTo3AR5V2TjEHEboJ33C5UAC8Z+STB6EXgCfH/VtL4KZFCL+hKL7AVS2oH/Hq0ic81iBvxiu0kQC/",
+	"FfvBNy2U5ELPuiDTRzbBiYG+uhnstn0nEGzLNpgC9bXqyr3iSudohwp4ksUswitUET5E6iO5nc0HUhYX",
+	"VSzc2rgCZz9DF7jcfM6wKfObVAAh6FW4pdcANmyn1DwX3E7b6igOerHq+yBrCp/PgAwPel7NnsvutzV7",
+	"VenkawSc058XzJ1S8K6AylN/LOsmaYEfa4hUWRz806cyVpsg9mOOrH3n/pYgshtPwyN2ePj0qPN0f/eg",
+	"s9+LWOdof3/cYb2nk7A/OepR9rQYHPAaqB9e9XcHPddA3YOkLqA6V+cnQWPQcqbOYa/QeEoixteWL+/v",
+	"7fYQJrH6JcMaKj9Y+5mqN8zfPtpoUqPPdqO9cH/cOaCHR539p8+edY4O6UFnvB/uRbusP+nRo2IiqaGe",
+	"UTf6/b3u0xKc66CxN9nb24smh52jHt3v7E8i2nkWRXudo/1nB9Hu05CxvcM1TNhs04tZqoPGa/kLj2O6",
+	"c9Dtkeb3/f4xecXF4pbcPjscHe4fk/Rm0N991u21yNcsvJY7u71+r9fv9ckLnrKJvN2BX6E9ZgFjtcFW",
+	"L3vnHyR//eFk9eayt3x92bt9E//19vUHuXz9lVy+fiH5q9OX87+fnh+ef3gRv07++ssPv1zwc9HbvoFg",
+	"CZe2QjDXgc+CeN7v9e8WtIVCW3hpC+n8IiugNG/s7m7zmfUmwP9qDaIYvfvxJ8MbyxGXH3/6WFA0jHQq",
+	"WdOe+8/TNZxWUa9rWBdirZrhuTRr4FTa6Lf0AWg92VopWV/bjz4m380j+dve3mJcPmskWc1iD656R4M9",
+	"x2JtoLxBjUn0v9sZdUOZNCxD2pKde0FszMOzQuzEjEvO7ErNkXiEBdoOmRuESD8XIm6FYzmuWt/ReDfa",
+	"D/usc0ifTjr7bG/ceRYeRJ3+ZJfujffDg+iQbVjfcznOV7e9beBhAtXYB/mFsLDG/zwO9O/ARYBo1fyj",
+	"3ZhLVcEgEFZYuZZurtC4xCRybxIguUHbgiKC2FDcWQ2LYRmLEFeqWR2KJhQaeDX2Rst/n3KYnPAF013K",
+	"v4+U3MDEDqb0cxmttmdPFiYIhig05z6Jogy0yW/IXX/hKu6MXx3bsAkFnViKacf8fT5LqcoAdrOLf4++",
+	"11VY0R+LSS42N7fEwPv3Y+D/xlxtW1Ijmlg1Nytndll2tgWfeU4zFPZ/og7WO7r7jVOHjmFe6G/xiXcI",
+	"O3ElJTQqxfcOtllPRZ/w/zRNEbkNNkiTPrN/iJK44/qzfEQxEDNdkVTyFfw9R4wbVKDFuRgmRGaZwgi2",
+	"DYA5DyxRWs7JUqbXXEwRCWEFDlghiWF1LHUZO20v9RNu+FCMWSgTpsgkZQDNDRjLiDjBImgtFUUOthfl",
+	"kKdAIzDMUOCI3IJB2SDYCjtW4Uvg2LK5RYioapMN4XvQuMcJphx9JcCoPz6f0JV9EjzKisU3TJHljEON",
+	"FGaKURt2cp10EsqF6pKTTC3PH0RhyxUJ9nv7JMNzCTJJKAWr6C3kCUfS3KLJ0FCUWgXd6VC7gE95MrUg",
+	"NvbrkPTASWU4oJ3qP9WkxGltfuON1C8AMWdb/veKKg2k+lfwok9nKLiPmQaTJ0Jt5Ctr7tOqWeePgFA8",
+	"j8DjMXeFkCWAtUKl4+AO9Eub9kHmqUwkXIN0KCIG/z4mQSbQB2QT9CUyKXPuFbTplxPHIzLe5iK9EL1M",
+	"qVDoELRYuDYZfRuGl3FICP4Xkr9wRlMmWMrDoaiF0C0uDOOuMdOIwOl4p2WBGLR3/INi2QDiY1FR4HAD",
+	"AnQzU5RpTicLbjYUwBKlYJYJFRgfaUIyDLamWkqiFuHMhedJSkMGsmI1FEZttAlTmlCLkHE/hjcUOccj",
+	"a/3a6hhe1rhtncPhtJVMGOba2nnfxfi+g08+gjGRH8miQfFV9vf8VjYxc3kNqbXlWxyeGgun3nAHe0GK",
+	"X3hNr72xnejyhyq4UO5hZ/hYuFvZF73/MPvC1rv8XgaG21JIDhVySbj6w9sYv79Q/k+wSj5dE8CeXxlf",
+	"+EKBmgi6NYqLSUynn2Zm7CAP7jj2hdnxD1UkKt1XF1aeV3dbM7LD933n6buejwsU8zZRM0AGABPBZS9Z",
+	"fb41qBX+mC+ihqJK+B/jaMZGKIprch6xZC4NFxwQajP7hsLMiKRML1KhSFAQYAPSCzZLUNAk6mwGUt9D",
+	"1BOlxtap7Sa6hYlgnkeRcOl2/FMlQAkWbW9rtlkAcNvIPvMkXkWWLMdO+WPbKn86fnMmIntLSxc0k9Db",
+	"c5p8Kltl1xTz7gnHTOFJbK4pFOZhkXgZykKZ++BHrW0CdSG6HXjQKhUQKm3UqkHTAvNiItOQkWaQR+ef",
+	"BPgUsbAQRkFzubXgLTebwkK4nU/MZ800nrhqfcMycsiN4wxOYM7Sjl/6gNgRZoxqyKJ2voysJXM7LzjB",
+	"ubVtumYVosPdDOJrprMW8Hb/PllBrMk1KP/dUKsx6O8eHfZ6Vb9y0Rgc9vycidpkifyRcgrEelJE8S84",
+	"if09yK8p/mC+3z+ohRqp+8Uuq9er/R0GroPgKEI2bZ9RUNrEO2N5xfv3Oai3gUu6HMQ64tX7Z7Zws5Am",
+	"ZNcmLJ0aNSmhQvPQaDcbvS/tobCsARB8bM5tDh41puG1806vcT8qiE0bI4ppNRRcd8nfkBsCqJTFwPEb",
+	"sHklgMh2wAe7u0uqEKltOTBWiloUa696AQoBfvtf/3dV+n+bMMOXod7HZjo+yR57QizPzsstkB6lyaxD",
+	"Zwe2kfawUZpGE66+YdUt62ceCqxO8CbsJkeawG/g6WGj1SVv2DKbErhXAL0ELzyAhwAqKcx2SdNIHa9X",
+	"SIBHyLkUbCUG5NDXwdg1ve0zooDXPgty6bd//E9Qy6cCLA8xamrdVh5XyCBDqrkijIazDBOviH/nXJg8",
+	"xZzWvCDomFRLKqLoSkFpzFCsQfqhaTAHCD8jpwsQfpjAL1aYGO6IT+OU0ciaH+ZUI7YJIvBBne2Spa59",
+	"QEjnQHNfOd+cD1vwdllEsziCNFnBllD+5qf62SKtQu6gIb6hIOb4uKlYlQDB2rZzhFUJ8Id6xICdODy1",
+	"osvqNAOpy+6DYzi+36pa/H/MYVoAP6oUwM9gulLmysVycK5jW7dPKJnIRapn7nj4n62R0nu1chawEHFa",
+	"+jyKS4u9ZJpQcxA6M7lIkVdYXbTg7ytnXG7vp6uAJvxd3HWftbE/rDZmXefVutgf1lv4OcHgd9Y3De+R",
+	"qQcKeifY6IMM9UpP4EaHXhE7seS/sxY81TLhIXQigjYnXWOahnLOBsYsDkrgE+lGVyErJ8oORZYgW8iI",
+	"c2myRrnAb4EnTgXZB7yaVlUe7Atlm9kgtpGR1DZMBwHJwqce7CbcoFqUCmmGwtctgl9hRWuuv+08fxkj",
+	"8lx/D1UNkKQlMcmnArfJLAxKjUsS0jZ5dW/fQ0A+X8TXuIpCulx1T06sch8DdMxYRiuSMGp2wjt63cbH",
+	"R/Z89ncf1fW5yeP5WRr8p0oDPDle45IwlUo9OO/M5/YbqhMKrLjp2U5Q+m4RGaLWXVwatHpESs+QDizc",
+	"fjPwgeMD25Yn4GBEmSlh78DW3cWW5aK2cu3kncWWpKbWcig2Flu6SJYfrEAgrRGPgmOXJCgnQ1EODSme",
+	"zOMVmVFFhBlmxlLW6hLA0uCaJfCLzkG7c2Ai96WAzOOFItnn0MCE/8IORZiqYiH2A5LQ9NqWpmZiUy5F",
+	"BmK6TfHmmjC5u4ATijVLRCpWbW4bwK+oS3Slfj4TvgPkcJvqzXLm0ef6zU+rI6rCR86yPXaPClVA21QK",
+	"ed16GjGdaznvPJ3s0VK/i0HDlvoRKbA40KWM9MaHkwP2jHV2J/thZ58e7HWO6B7rHE760VG4O35K+70K",
+	"8FVvPkdXvWeD/u5gf//vm0sg/X4yNu9krdlLo3/0rHvQ7/Z7ve7uXrmhRiEvxv/qWpeUx6qJ/H0qLe2o",
+	"9dk8ed3uVhyhtnLz9s0vr/def3XWf331Q+/1VydL93951eZz/ib5of/3q1l8v6rNAv/bpnKzaLzFxd4Y",
+	"/76FnI9UR1VtFH6q4rPza46WvDHp3lm9AGiVf5+KVVX+ygBCsvfMRO2Sk2xoiOCAgxsVLK40YJZaR3aW",
+	"PElkAQnv3nnqTuBXJZsU8jYt4zKWJ1VS5NkmRi3a3ujcOjPdbx31Od3j90k0B1PC64O41YW6b6a53XjI",
+	"EfMvI2BpQryu4+Ox1tRA2hTmgp8ng7TFACAEKrMYDh5XuK5NSpapFNOhcH/NwXD5DYMrUp3g3cIilFxF",
+	"NpfLC2x5fZyOC5/NYJkW6Y35hLl1Ukzd7zkcryIWmdJLa5+ztOMu8DhdaNbBlBT4CyaTZnByAEyZ2uIa",
+	"Fllwua4bfoQUdm1LW8dm6RYecWYYksSEOgeEhgxj94j4PYSrQK7aYKQAa7MdzDq8EloJd+5d3t/zE6JR",
+	"MFQpDGUJjsjLS+I1Es2cTpboI6+iM5RpykLdmclUsc6Yas3SVUdpirWfgi39p2lnnFIRdQRb+uWf9yn3",
+	"LFDhXgWfNfwxO8JQveh6SOm10/rZj/TP8CPt726RA30l5WsqVg79+E/pf7I5yZV82JcXZsii8uWwk2td",
+	"TS8A+HeMSI+oNIMWFEvLsTwEZ67JNZt7DVpIkxqdyByINqHACjQdI+PK2tObvxglSV1DRk1e6uNjMA9F",
+	"sXWkxdJ12cSuBcmMZVNVoBdh/RHOO6QCCpdEuSsNkQtMEDD/CwWPRp1DGEPbOpy4thNmPYVvYsGle9so",
+	"mF7XGgyluClFqZxD1wApWCsjSA6pjgzT4VFmmKK5EMhAFAF+ttD/qgjFbVN7hsJhQXJRgb6JsJ1+FwCL",
+	"ZIwbEyCcZ9AGSP+EpkazDS5Z2HnBdDjrXHLNBgRcnR3FNQusAySbBaCOYpf9NmRalxsk7hHYYisHsZ61",
+	"DL2OYZ68i7syR2HiZmzTWCxTNSp0l7yRJKKajqlioMzX5FSeqnRyZYG4P82P4ndYauz9vNt5uvz+l17Y",
+	"n/9VPLv+4UDt/212dZg+P0pe7dKzUfSiN/2m/+HbPbm9WZvNNeuctTk+UUBW7zbaDYtbar5zSsMZc1Cl",
+	"dR+2z+/Aw/bZN/JSy5Rh+zDdqUPXx55SrkuLfxmMUEy4UuZm/faP/4bMNnsLQCNcB2P/8rd//M8xQej6",
+	"4wy9/diCsR+XDws2PcpJWvaYffxjZ1CWBUGpjUFdzqPHgV0k1LUrcNbdHRIAWynU6vlXftOKDB20g3XZ",
+	"pRYWzYlMkw4ToYyYdXZjywrMgHZPB602IvRrnrVCuVzS6ZSl5LvzL8o9KCJOYznteuMNhd8Do0uesxk1",
+	"VoNDIIz5NattpgGXOBigYm+pNBQ2YO8y/NpeOatRTBQ0Pqlv9oDHGbhubb+HnbU2Du5qYDOJ9SYNGEIo",
+	"3aSWndvdxbDtwhrzZPb65rT51XXWTsQEZ5l14xrnDgXXbh7GLsGxlf2LbYxupWdVsMLswwuZJo37mq7Y",
+	"5t1Yru1tzdy8zSE6zbexdW47y+WyA6d5kcb2QJeNH3ecvzZnv2gDwYXZLV0P3wCCPzgIPU9b294gcpeh",
+	"EpHrHnZQvhfbZ7fdpVRfM3EOUO//XJvmaBsVPE9xvMBD/9m6+ZcAB1/a4r5iZyTvzkyQP2wjvTK9rFqE",
+	"/Q3abjlfVc4gEWdA0zTTRLKAuszbV2IT1KGY0ITHq1bWY9I1TTgRK2KU2EXKQLFZCIDudjgi4OfKVtUe",
+	"Cu53aoM30OWVOZs28HMuSCiF0kbYap7kvb/yIEaeFV+u4NrcSWAA5lGGRk80i2OVy4PM9OJxbLMLCJ+Q",
+	"hcB+XbbmK4/G2RKDtQaq67FGaKo+FE+eZIy6++QJeb7KOqmNpXYlo9a9pxepyFsMjGW06pL3d3dkquhc",
+	"wY11pDSjEZpg5kwMxZ29oMTGzk6GHBsaNllTptAfHDs3kWLjpla7Uitok+A1ve2cTFlAvsw6XDioI5f6",
+	"7RriujYSQ5FVqzj4EiTclf0XNErhLCdIUOiLhH345WIcs45ajBOuLQnBI3BX31dsW1fdN/YYDGe0ZDuK",
+	"R4Yq86x5xjZdm0jTkiloWyKv7dyx27OCX6GiuVOXnKDHQGTOAJW5Agbo5jBGaaFJlFkUej2Q3Oj+Nqa1",
+	"kRiEqmtFavpWwZ5zbe/Apa+rmXvwvqyQQWVHdZPsTYWKijE3g4pUUyiKzF3YpaoO27XNT9V0VSWMZvlD",
+	"MYTdonKlSbOynGRACjUibeJlnR7jWXMlJhYEXbWITL0egZkfoU6XNdSAspNjIqTfAMemMCDbuci0VxYB",
+	"IbE1BTl/1yUvwDVBjOaVzLW7sAvhHrW4W00qzOVRUBvF0hVcICpCRtSMQgmLkSbYjGmA3n5a9vU7REjz",
+	"d6l1nDWWItNULs0YEYspnC7XsGQtJuC6JhaDAjzCBk2APi9TgsLJHNKCoEJhyG5A0lkJl0LrFSe6ugSu",
+	"oRV1Nkpij+1XBY3/yROCSWqwdUpNFnEO54NNJqFnR363UZYOhXOc5ZwVgfDxd9udrfCnKs6KzfTkZFLV",
+	"+c52VFxjEG3Sf9YjEV0p6OiUV+MVugHlfY7JSbYm4IDzlCkAlacEJLfZdCPtQQ/OlAYQ8FYz4Ip8WERT",
+	"V0hHtSWD9eZZQhuiYPo2cmVr5cMYX6gBgPOY8zVdMHSuaD8UwWLFAMltKCxKWyzDa2wyYyz4L5Q9EK6m",
+	"Ry60jbDhVkDTaU9pwvgWNEnJ2omOV4aDs3hybBgl3p9itPzade92S84y9+w6stNUbSu+VODJ+EPailVx",
+	"scyn4pXyww03xKsKiG0CV97WJryv0XevmNdnu++z3ff4dh9buxRYbt3ayvCTC313TYxvvKw17vfydJpG",
+	"CYXegC2i5ZRho1owKswvy5mMSyYhQYvQSIKiUZHQFcq5sYN+5jZ8BHp2U6alhqrFqNJxpm5afXpNh0b9",
+	"qKqP6lpnUttfbi3e0jpGfpynLWkpjUXHtU+VPKq4vkxg8SAfNNqOWfix6aJIVk2UrvPzF6rtOsUWBMRQ",
+	"YIcp6MnGp0KmLBqUQud5LrRtGgl4b01o3GYsJSWNWoUbwG87i7nV4GNGbwp5Kq5zpweiWkojsasiWi4M",
+	"pyjWFGHaO9iJNvWrw0TkVQnal6nArmp5+LAcsQTj09CoZHpbyABuDGZr6X3Zc95cgFnCjpJrlmGrRoBi",
+	"yc/9pGceIfs0UWiukO3XicMVC4tj2/TzmmEqeuGIFeD2Cu1zIZt0Nv465G/5yxd/P7u4+uvluTpPNGaQ",
+	"Jur2nC959E28PP8geSj+mlIR9c5Fr8tWL3+J3p/zt/x874df4vjNhx/23l6+POqGu7EYJy960fcv43vK",
+	"UrnQW5VArfsfSoHtMYP27OY4VVVD3ZGYN6PKvVsI+hUDdhsjfubkXRQiTzZu9jkv5T+1vunMeQKKiXTb",
+	"SugOjeO7pXR9KjHy7LaxkfAhtFTa/pwgqSIrMm3b9F6s9ZzJJUm8jMpS1hU5pXFsLh3XiKdiBGJtlWgt",
+	"ez2J4z82bFsmR//lsG1/ygtQUWmcUfLum5Cw2hSrC3vYMsDlNR01b5xMtOxWJbO8Zo0/AGjsH7mX0CPA",
+	"xua5damc8Jh9vjJbIHKViXb3VXF2YCdliukdiI+kyYY0dCnUIoFePMVX7e1pKi6mMdytNsatuJhibMql",
+	"bBDBlnn6d5ec5He9XD1KfclxIpwLtY2eb5kOhS28tV/Pktl7WUAPJmfjBt2N/ueq1G0kR561rJj+tATu",
+	"nL757l2hdeus09xIt8Sq9GBtl6Ddbjj9/Wjy7DDqPes/e7YfPo0OD47o7oRR2gsPDmjU6x/QvfFkf9If",
+	"745742e7u2HUP4gOw/7BuDfp9Wjv2X1U9AK9LA0fPdUbAz/1Z+dRkr0/+6v+6f4qAJryT72LzHhs5t58",
+	"zd7Yer52iWj2BNlXp8C+/C9ncV+sVl3z4EATfC/hwDZ+ybKKbduDPPlgt9cL2mQ5Y7adPDpCoB7FfcLG",
+	"DNrFzg88sRnPmAPmJ+EeE6VlmrVLwIkjCxYZsBpwmRmdz81vGX4gzrQFydxc561mhpB4YFbPxCJhkITm",
+	"Ipt3Bvbe2NAuBhKzUN4gC7JQi3cGFXkwsalktpwvI/UcWr9plt7QmDSDdyeXl+/fXnw1uji7PLsavT45",
+	"fzU6f3N1dvG3k1cImYDpDH2LO9smEE03y59DUxwek8UctqxyrNcn33vjZdkR/QOHY9tCFx0mc3OheGQd",
+	"S9kkp07i5VudbUMWzjl2bN4MgxFOh9UH6C3ofJvJGM6nK5jEZOPKkkOY0OOJLO/qeH4kdQ0xNncrYy6u",
+	"t4uvPFSM3D96sr02nhg+OjWK7PmkcLsLdaV5M9I13ccsH9xBY8YEbps296fbuEebCpxDjTqcFQ1QLKqd",
+	"Q6lbdrYsg6kOONvVmBP7WQ7+WeSgndX6WcOrdacAtH7Peol3duu64tCSkxQvthHBBcMY9C34c+Fx29dn",
+	"PSQTyoRZmcUVkWmENeLzlIUsYiJkbdB5hyJw2ecWx+Y52D9kuOj19sKCHxr+xGz6CuAEQ4Qn+LXw1Edb",
+	"RVMRAmjW5ZBhqkNFFtlQVKSRQeKSyyDC/WsTqkjEwpimNv8AEsaplqnqPnlCLPpLRVDCiCr7GoDcGGI5",
+	"lg4KLX4A4lhCCmxghAufyDTBCt0HUBHettlVTqyMF9rOKOZjkPLxCjQSN0Vb5UU1EdKtkEVO2FOtaThj",
+	"NjP/CR6fJ/ZMQLmsnqVyMUW89oVa0NhqXASqdoMdtH3BkB3T8LpryG8toVImYZ6MCHsXWxPYK0mLvPqM",
+	"Ljlx6S6lrDkI8xXjg1VVXjaMBsBDa8VdTqj7wYVioLBZyF9zuFDFplsYq5vUZa616qKNUJJQDDeuASnE",
+	"cjrFFE5Ej7I1fC7/wrUj5LbNwNotd0Vzrvcuvg+5KVVpjm3MW8k1SpKyOaO6lMfXzAC884wdnLW7XhdS",
+	"w3mGJCcazrJZgYvO5REHHzS3uxDzyEYfAaN2yUUkl0PRDNjtPCBfQgei/yK2ZQK9DVrHePRGRqEO2t4v",
+	"GPWjY2X/C5N60pTjbJc0jTwAclf9uJYQasOiiYQi+KulNOcwq8O3y2HKdZpAas9ZCrfTVdhAfrQjBVLm",
+	"65SGbn2GOhdsHtOV0+6htTGH+9vJMJKsgxNAso2tM5OpHoqpNxBpZnpujygID2v0L0KuLhkzwacC+qgV",
+	"6idt5L54/J/YRT4pHSUUJDZn1ZMwXfJ2oSEhFS6HnRGmMXmz0DM2sccUswS8QLALrmMB1H6vTwqcb5Qy",
+	"Y4IE+CimNVtymmdDGTFg1lkOpXUvAXBvQJqYaWZuLdWQ9YqnykhoFrWOva4T7kV3HALSNCfvt//1//jH",
+	"zZxEd8COHXSbUR9Z5Mw2riAFfZGYD5QkVLacpmLm5MkbBpPIfV8FcdYc08LkMVXemrWrOWuThMbm2AGe",
+	"vtMeZUrylAWIoabFS3o/l1ohNv2vCpIbFlURHb+okzB/isC4nf1WkXGXe74uVyG/k7tEkxK/b6KjzYht",
+	"YE8TVEk6Tujizls740+U0fYZneGPic6wXpTb/rUE4WOEIqs4x0bITDNfopWqlKfbWE7YxHlDEASEkcqN",
+	"JNuwDXKuWq7ywcXrspJcUHoR7HOhWNoeiuVMEtdGuoiNFmA3U3QfZtnqQqYJjbkC2z8FGd8eCmjd0Amp",
+	"kUHwHVBpx4xMYzmGRPSF4D8vGGmaZzpcKCYU1/yGtbrkAlaLDHoosgxi6AWXBUm5GIBKTiiBVFvCRDSX",
+	"3Gj8WS+P7v0lAdIZooCf5qHKN8xzURU2BzTVcktRf4fAIoYxyalM53cETSvjnr9L6rCj0r38X/3P0ejH",
+	"jUb7x8jcYizHhxCTXfFxnuRf0C4fLMi2YNinUkxiHn520f2rXHR4NUtyoHBGNoqbO7GnC4kQxSK0egzq",
+	"Asq0rRIbCpA7FjvaAgZwgeDAHLoQVYIjl7LDAMk69whCOAcNdzjysEldEuRorj4MMwCoWjtaA6KQy8ZE",
+	"L8gxCUpYsPbtErJrQNzbaHDaYlcn/psyLQ3cJmM2kSmzANJp/nCrDtr50XqDfob9LcP+Iqv+D0X9/di+",
+	"8yDsX/Wf5d2+qw9Cr/CMdxCwl1Fh//FPsOMHtB/uRnussz856HX2D/tPO8/o0bjTC/vRLtub7NOD8eYd",
+	"P7jqPR3sH9gP+/tnP7MFvjM+Wbe9u4UvrG0vvlz+C+Bq3qvNlLnkd6ae0UJhv/qcgnYXQrHeQD1PEmZ/",
+	"qpSGDwIkLieLeuUrijSNIFB+zSeRC92CmMCWcMO5qK2EG4b0iDTPPyviDcNEy7isntfS4rah19Ko9jc0",
+	"tjHkWE6nUNK80PUAw5+Rhf/9+ptUHerNV+lTYYlnjMZ69kutMnpi4SIxj2U54zGzLmsgO1g9CyEgpQWQ",
+	"iKGUOWJzJiImwlVlLvU39qOfqmcpTfXCqBHyenuLDz9eJwa8dVGje3f/WNbHK37DBORFpXLsZ/rOY6oB",
+	"zAe5a8J0ysN6G+M1/u48ve9SmTA9YwtFNLsFq0Iqbp4laC20MTyataO14w9FbIwhY/42g9dnVxfnp5ej",
+	"k6++ugjaZJyDywT93afdnlENB0e9o14wILGUc2jPK0W8Mgr5Wxz35N05yYYEA2NOATDTnsIikyULETNl",
+	"A894yoxdYoFrHLp0ysx6Yh5yYxjl83z7ZnTy7nz06vzy6uzN2cWXRketru6D9H8k6J1H1tBvZx5TXjys",
+	"jb+Qb85evSMzrecjB6050lLTmFzB///m6updBrrZHYq/kKsf3p1VvmARsYei4sdfQxmxL4dmZsNG2+yq",
+	"jL4cNr4+uxo2PpL9XVjeBgDHSt3ISi+7690H8fM/ziXyTnuSbWvNRZJzJuicd1c0iTda7G/nTJjTG8lw",
+	"kSA4A3Os0eYWgOgdL3isIW5eyRrtMJdzFt6PPboJ+j146ua41+3l86SK/HDy+hVc/G5Fr6DKE7G22qYZ",
+	"o/UH45ZYIcHV2nTr9xv0vu3FYQbclSI2CxW410SndDLhoe306PJ0LR9rtUlw0NsLsCJ6yRWrPAsXOJc/",
+	"oJR067WIyavuH81HRyN+p5iEAcy9rOrbdZVlBJFUSt21YDsgjbgiy5RrzQTgWnNBJos4xq2+OLu8Aim2",
+	"EJHh0IE1dGz6mvt+FktRDr3NfAUzsI0SCKflu4tXAF1nkQhcehKmJpkfEIXJFXZm58fMCP+UZaOhVFuk",
+	"cWPQ2IE4uqXIunmVR4bauS8NXX/WgWb/btZeQJVIqKBT7HeaR0vAAbre1+uq3m4z659nCAId7nBzWt6o",
+	"mQa8PvJJlHCRrWFNnS4H7vyeb8ckYcnY3O8p0wjnMHE2TOCvybUFqepXZjeBxt4eW+WplGsGe44+XTgt",
+	"JDss/lKzI/vxp4//fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -400,6 +400,12 @@ type CreateMemberRequest struct {
 	Role AccountRole `json:"role"`
 }
 
+// CsrfTokenResponse The CSRF token of the session whose cookies the browser sent.
+type CsrfTokenResponse struct {
+	// CsrfToken The value to send in `X-CSRF-Token` on cookie-borne refresh and logout.
+	CsrfToken string `json:"csrf_token"`
+}
+
 // FieldError One invalid field of a request.
 type FieldError struct {
 	// Field The offending field, header or parameter name.
@@ -675,6 +681,12 @@ type TokenResponse struct {
 	// AccessToken The access token (JWT, `typ` `at+jwt`).
 	AccessToken string `json:"access_token"`
 
+	// CsrfToken Only with cookie transport: the session's CSRF token, to send in
+	// `X-CSRF-Token` on cookie-borne refresh and logout (the server
+	// compares it with its HttpOnly CSRF cookie). Keep it in memory; it
+	// stays the same for the whole session.
+	CsrfToken *string `json:"csrf_token,omitempty"`
+
 	// ExpiresIn Seconds until the access token expires.
 	ExpiresIn int `json:"expires_in"`
 
@@ -802,8 +814,9 @@ type LoginFormParams struct {
 	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
 
 	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
-	// `cookie`: in the HttpOnly refresh cookie only (plus the CSRF cookie),
-	// and omitted from the body — for browser clients.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
 	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
@@ -813,20 +826,21 @@ type LoginJsonParams struct {
 	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
 
 	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
-	// `cookie`: in the HttpOnly refresh cookie only (plus the CSRF cookie),
-	// and omitted from the body — for browser clients.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
 	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
 // LogoutParams defines parameters for Logout.
 type LogoutParams struct {
-	// XCSRFToken The value of the CSRF cookie (`__Host-csrf_token`, or `csrf_token` when Secure is off). Required when the refresh token comes from the refresh cookie; otherwise ignored.
+	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
 // RefreshTokenParams defines parameters for RefreshToken.
 type RefreshTokenParams struct {
-	// XCSRFToken The value of the CSRF cookie (`__Host-csrf_token`, or `csrf_token` when Secure is off). Required when the refresh token comes from the refresh cookie; otherwise ignored.
+	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
@@ -1352,6 +1366,24 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/auth/change-password (the `ChangePassword` operationId).
 	ChangePassword(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetCsrfToken Get the CSRF token of the cookie session
+	//
+	// For a browser page that lost the CSRF token it kept in memory (a
+	// reload, a new tab with no other tab to ask): answers the `csrf_token`
+	// of the session whose refresh cookie the browser sent, so the page can
+	// then refresh and log out without ever reading a cookie. When the
+	// refresh cookie comes without its CSRF cookie (the browser dropped
+	// one), a new token is set and answered.
+	//
+	// The answer is readable only by the server's own origin and the
+	// origins in `ALLOWED_ORIGINS` (CORS): a request with another `Origin`,
+	// or marked `Sec-Fetch-Site: cross-site` from an origin not allowed, is
+	// refused with `403 csrf_failed`, and SameSite=Strict keeps the cookies
+	// off requests from other sites. No database work.
+	//
+	// Corresponds with GET /api/v1/auth/csrf (the `GetCsrfToken` operationId).
+	GetCsrfToken(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginFormWithBody Sign in with the OAuth2 password form
 	//
 	// The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -1401,9 +1433,12 @@ type ClientInterface interface {
 	// HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 	// (`refresh_token` when Secure cookies are configured off for local HTTP),
 	// `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-	// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-	// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-	// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+	// omitted from the body. The body carries instead `csrf_token`, the
+	// double-submit token that cookie-borne refresh and logout must send in
+	// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+	// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+	// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+	// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 	//
 	// **Session limit.** When the account caps live sessions per user
 	// (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -1448,9 +1483,12 @@ type ClientInterface interface {
 	// HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 	// (`refresh_token` when Secure cookies are configured off for local HTTP),
 	// `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-	// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-	// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-	// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+	// omitted from the body. The body carries instead `csrf_token`, the
+	// double-submit token that cookie-borne refresh and logout must send in
+	// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+	// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+	// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+	// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 	//
 	// **Session limit.** When the account caps live sessions per user
 	// (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -1484,8 +1522,8 @@ type ClientInterface interface {
 	//
 	// Revokes the session the access token belongs to (its `sid`) together with
 	// its whole refresh-token family. A refresh token may also be given in the
-	// body (or come from the refresh cookie; a cookie-borne logout must echo the
-	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+	// body (or come from the refresh cookie; a cookie-borne logout must send the
+	// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 	// revoked too if it belongs to the caller. A refresh token that is not
 	// the caller's (another user's or tenant's, or one that does not
 	// verify) is ignored: the caller's own session still ends (`204`),
@@ -1503,8 +1541,8 @@ type ClientInterface interface {
 	//
 	// Revokes the session the access token belongs to (its `sid`) together with
 	// its whole refresh-token family. A refresh token may also be given in the
-	// body (or come from the refresh cookie; a cookie-borne logout must echo the
-	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+	// body (or come from the refresh cookie; a cookie-borne logout must send the
+	// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 	// revoked too if it belongs to the caller. A refresh token that is not
 	// the caller's (another user's or tenant's, or one that does not
 	// verify) is ignored: the caller's own session still ends (`204`),
@@ -1611,10 +1649,13 @@ type ClientInterface interface {
 	// `Authorization: Bearer <refresh_token>` form keeps working but is
 	// deliberately not declared, so that no generated client attaches the
 	// *access* token here through its usual single `auth`/bearer callback.
-	// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-	// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-	// cookie transport keeps it: the new refresh token is set in the cookie and
-	// omitted from the body.
+	// Send the refresh token in the body, or let the browser send the cookie. A
+	// cookie-borne refresh must come from the server's own origin or one of
+	// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+	// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+	// `403 csrf_failed`. A session that logged in with cookie transport keeps
+	// it: the new refresh token is set in the cookie and omitted from the body,
+	// and the answer repeats `csrf_token` (unchanged for the session).
 	//
 	// **Rotation.** Each refresh issues a new `jti` and slides the idle window
 	// (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -1653,10 +1694,13 @@ type ClientInterface interface {
 	// `Authorization: Bearer <refresh_token>` form keeps working but is
 	// deliberately not declared, so that no generated client attaches the
 	// *access* token here through its usual single `auth`/bearer callback.
-	// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-	// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-	// cookie transport keeps it: the new refresh token is set in the cookie and
-	// omitted from the body.
+	// Send the refresh token in the body, or let the browser send the cookie. A
+	// cookie-borne refresh must come from the server's own origin or one of
+	// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+	// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+	// `403 csrf_failed`. A session that logged in with cookie transport keeps
+	// it: the new refresh token is set in the cookie and omitted from the body,
+	// and the answer repeats `csrf_token` (unchanged for the session).
 	//
 	// **Rotation.** Each refresh issues a new `jti` and slides the idle window
 	// (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -2199,6 +2243,34 @@ func (c *Client) ChangePassword(ctx context.Context, body ChangePasswordJSONRequ
 	return c.Client.Do(req)
 }
 
+// GetCsrfToken Get the CSRF token of the cookie session
+//
+// For a browser page that lost the CSRF token it kept in memory (a
+// reload, a new tab with no other tab to ask): answers the `csrf_token`
+// of the session whose refresh cookie the browser sent, so the page can
+// then refresh and log out without ever reading a cookie. When the
+// refresh cookie comes without its CSRF cookie (the browser dropped
+// one), a new token is set and answered.
+//
+// The answer is readable only by the server's own origin and the
+// origins in `ALLOWED_ORIGINS` (CORS): a request with another `Origin`,
+// or marked `Sec-Fetch-Site: cross-site` from an origin not allowed, is
+// refused with `403 csrf_failed`, and SameSite=Strict keeps the cookies
+// off requests from other sites. No database work.
+//
+// Corresponds with GET /api/v1/auth/csrf (the `GetCsrfToken` operationId).
+func (c *Client) GetCsrfToken(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCsrfTokenRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LoginFormWithBody Sign in with the OAuth2 password form
 //
 // The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -2268,9 +2340,12 @@ func (c *Client) LoginFormWithFormdataBody(ctx context.Context, params *LoginFor
 // HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 // (`refresh_token` when Secure cookies are configured off for local HTTP),
 // `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+// omitted from the body. The body carries instead `csrf_token`, the
+// double-submit token that cookie-borne refresh and logout must send in
+// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 //
 // **Session limit.** When the account caps live sessions per user
 // (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -2325,9 +2400,12 @@ func (c *Client) LoginJsonWithBody(ctx context.Context, params *LoginJsonParams,
 // HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 // (`refresh_token` when Secure cookies are configured off for local HTTP),
 // `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+// omitted from the body. The body carries instead `csrf_token`, the
+// double-submit token that cookie-borne refresh and logout must send in
+// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 //
 // **Session limit.** When the account caps live sessions per user
 // (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -2371,8 +2449,8 @@ func (c *Client) LoginJson(ctx context.Context, params *LoginJsonParams, body Lo
 //
 // Revokes the session the access token belongs to (its `sid`) together with
 // its whole refresh-token family. A refresh token may also be given in the
-// body (or come from the refresh cookie; a cookie-borne logout must echo the
-// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+// body (or come from the refresh cookie; a cookie-borne logout must send the
+// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 // revoked too if it belongs to the caller. A refresh token that is not
 // the caller's (another user's or tenant's, or one that does not
 // verify) is ignored: the caller's own session still ends (`204`),
@@ -2400,8 +2478,8 @@ func (c *Client) LogoutWithBody(ctx context.Context, params *LogoutParams, conte
 //
 // Revokes the session the access token belongs to (its `sid`) together with
 // its whole refresh-token family. A refresh token may also be given in the
-// body (or come from the refresh cookie; a cookie-borne logout must echo the
-// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+// body (or come from the refresh cookie; a cookie-borne logout must send the
+// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 // revoked too if it belongs to the caller. A refresh token that is not
 // the caller's (another user's or tenant's, or one that does not
 // verify) is ignored: the caller's own session still ends (`204`),
@@ -2578,10 +2656,13 @@ func (c *Client) RequestPasswordReset(ctx context.Context, body RequestPasswordR
 // `Authorization: Bearer <refresh_token>` form keeps working but is
 // deliberately not declared, so that no generated client attaches the
 // *access* token here through its usual single `auth`/bearer callback.
-// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-// cookie transport keeps it: the new refresh token is set in the cookie and
-// omitted from the body.
+// Send the refresh token in the body, or let the browser send the cookie. A
+// cookie-borne refresh must come from the server's own origin or one of
+// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+// `403 csrf_failed`. A session that logged in with cookie transport keeps
+// it: the new refresh token is set in the cookie and omitted from the body,
+// and the answer repeats `csrf_token` (unchanged for the session).
 //
 // **Rotation.** Each refresh issues a new `jti` and slides the idle window
 // (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -2630,10 +2711,13 @@ func (c *Client) RefreshTokenWithBody(ctx context.Context, params *RefreshTokenP
 // `Authorization: Bearer <refresh_token>` form keeps working but is
 // deliberately not declared, so that no generated client attaches the
 // *access* token here through its usual single `auth`/bearer callback.
-// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-// cookie transport keeps it: the new refresh token is set in the cookie and
-// omitted from the body.
+// Send the refresh token in the body, or let the browser send the cookie. A
+// cookie-borne refresh must come from the server's own origin or one of
+// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+// `403 csrf_failed`. A session that logged in with cookie transport keeps
+// it: the new refresh token is set in the cookie and omitted from the body,
+// and the answer repeats `csrf_token` (unchanged for the session).
 //
 // **Rotation.** Each refresh issues a new `jti` and slides the idle window
 // (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -3369,6 +3453,33 @@ func NewChangePasswordRequestWithBody(server string, contentType string, body io
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetCsrfTokenRequest constructs an http.Request for the GetCsrfToken method
+func NewGetCsrfTokenRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/csrf")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -4276,6 +4387,26 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/auth/change-password (the `ChangePassword` operationId).
 	ChangePasswordWithResponse(ctx context.Context, body ChangePasswordJSONRequestBody, reqEditors ...RequestEditorFn) (*ChangePasswordResponse, error)
 
+	// GetCsrfTokenWithResponse Get the CSRF token of the cookie session
+	//
+	// For a browser page that lost the CSRF token it kept in memory (a
+	// reload, a new tab with no other tab to ask): answers the `csrf_token`
+	// of the session whose refresh cookie the browser sent, so the page can
+	// then refresh and log out without ever reading a cookie. When the
+	// refresh cookie comes without its CSRF cookie (the browser dropped
+	// one), a new token is set and answered.
+	//
+	// The answer is readable only by the server's own origin and the
+	// origins in `ALLOWED_ORIGINS` (CORS): a request with another `Origin`,
+	// or marked `Sec-Fetch-Site: cross-site` from an origin not allowed, is
+	// refused with `403 csrf_failed`, and SameSite=Strict keeps the cookies
+	// off requests from other sites. No database work.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/auth/csrf (the `GetCsrfToken` operationId).
+	GetCsrfTokenWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCsrfTokenResponse, error)
+
 	// LoginFormWithBodyWithResponse Sign in with the OAuth2 password form
 	//
 	// The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -4325,9 +4456,12 @@ type ClientWithResponsesInterface interface {
 	// HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 	// (`refresh_token` when Secure cookies are configured off for local HTTP),
 	// `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-	// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-	// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-	// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+	// omitted from the body. The body carries instead `csrf_token`, the
+	// double-submit token that cookie-borne refresh and logout must send in
+	// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+	// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+	// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+	// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 	//
 	// **Session limit.** When the account caps live sessions per user
 	// (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -4372,9 +4506,12 @@ type ClientWithResponsesInterface interface {
 	// HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 	// (`refresh_token` when Secure cookies are configured off for local HTTP),
 	// `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-	// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-	// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-	// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+	// omitted from the body. The body carries instead `csrf_token`, the
+	// double-submit token that cookie-borne refresh and logout must send in
+	// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+	// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+	// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+	// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 	//
 	// **Session limit.** When the account caps live sessions per user
 	// (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -4408,8 +4545,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Revokes the session the access token belongs to (its `sid`) together with
 	// its whole refresh-token family. A refresh token may also be given in the
-	// body (or come from the refresh cookie; a cookie-borne logout must echo the
-	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+	// body (or come from the refresh cookie; a cookie-borne logout must send the
+	// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 	// revoked too if it belongs to the caller. A refresh token that is not
 	// the caller's (another user's or tenant's, or one that does not
 	// verify) is ignored: the caller's own session still ends (`204`),
@@ -4427,8 +4564,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Revokes the session the access token belongs to (its `sid`) together with
 	// its whole refresh-token family. A refresh token may also be given in the
-	// body (or come from the refresh cookie; a cookie-borne logout must echo the
-	// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+	// body (or come from the refresh cookie; a cookie-borne logout must send the
+	// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 	// revoked too if it belongs to the caller. A refresh token that is not
 	// the caller's (another user's or tenant's, or one that does not
 	// verify) is ignored: the caller's own session still ends (`204`),
@@ -4539,10 +4676,13 @@ type ClientWithResponsesInterface interface {
 	// `Authorization: Bearer <refresh_token>` form keeps working but is
 	// deliberately not declared, so that no generated client attaches the
 	// *access* token here through its usual single `auth`/bearer callback.
-	// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-	// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-	// cookie transport keeps it: the new refresh token is set in the cookie and
-	// omitted from the body.
+	// Send the refresh token in the body, or let the browser send the cookie. A
+	// cookie-borne refresh must come from the server's own origin or one of
+	// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+	// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+	// `403 csrf_failed`. A session that logged in with cookie transport keeps
+	// it: the new refresh token is set in the cookie and omitted from the body,
+	// and the answer repeats `csrf_token` (unchanged for the session).
 	//
 	// **Rotation.** Each refresh issues a new `jti` and slides the idle window
 	// (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -4581,10 +4721,13 @@ type ClientWithResponsesInterface interface {
 	// `Authorization: Bearer <refresh_token>` form keeps working but is
 	// deliberately not declared, so that no generated client attaches the
 	// *access* token here through its usual single `auth`/bearer callback.
-	// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-	// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-	// cookie transport keeps it: the new refresh token is set in the cookie and
-	// omitted from the body.
+	// Send the refresh token in the body, or let the browser send the cookie. A
+	// cookie-borne refresh must come from the server's own origin or one of
+	// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+	// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+	// `403 csrf_failed`. A session that logged in with cookie transport keeps
+	// it: the new refresh token is set in the cookie and omitted from the body,
+	// and the answer repeats `csrf_token` (unchanged for the session).
 	//
 	// **Rotation.** Each refresh issues a new `jti` and slides the idle window
 	// (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -5816,6 +5959,76 @@ func (r ChangePasswordResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ChangePasswordResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetCsrfTokenResponse200Headers the declared response headers of an HTTP 200 response for GetCsrfToken
+type GetCsrfTokenResponse200Headers struct {
+	CacheControl string
+	SetCookie    *string
+}
+
+type GetCsrfTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CsrfTokenResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetCsrfTokenResponse200Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCsrfTokenResponse) GetJSON200() *CsrfTokenResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetCsrfTokenResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetCsrfTokenResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetCsrfTokenResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCsrfTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCsrfTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCsrfTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCsrfTokenResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7557,6 +7770,32 @@ func (c *ClientWithResponses) ChangePasswordWithResponse(ctx context.Context, bo
 	return ParseChangePasswordResponse(rsp)
 }
 
+// GetCsrfTokenWithResponse Get the CSRF token of the cookie session
+//
+// For a browser page that lost the CSRF token it kept in memory (a
+// reload, a new tab with no other tab to ask): answers the `csrf_token`
+// of the session whose refresh cookie the browser sent, so the page can
+// then refresh and log out without ever reading a cookie. When the
+// refresh cookie comes without its CSRF cookie (the browser dropped
+// one), a new token is set and answered.
+//
+// The answer is readable only by the server's own origin and the
+// origins in `ALLOWED_ORIGINS` (CORS): a request with another `Origin`,
+// or marked `Sec-Fetch-Site: cross-site` from an origin not allowed, is
+// refused with `403 csrf_failed`, and SameSite=Strict keeps the cookies
+// off requests from other sites. No database work.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/auth/csrf (the `GetCsrfToken` operationId).
+func (c *ClientWithResponses) GetCsrfTokenWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCsrfTokenResponse, error) {
+	rsp, err := c.GetCsrfToken(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCsrfTokenResponse(rsp)
+}
+
 // LoginFormWithBodyWithResponse Sign in with the OAuth2 password form
 //
 // The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -7618,9 +7857,12 @@ func (c *ClientWithResponses) LoginFormWithFormdataBodyWithResponse(ctx context.
 // HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 // (`refresh_token` when Secure cookies are configured off for local HTTP),
 // `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+// omitted from the body. The body carries instead `csrf_token`, the
+// double-submit token that cookie-borne refresh and logout must send in
+// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 //
 // **Session limit.** When the account caps live sessions per user
 // (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -7671,9 +7913,12 @@ func (c *ClientWithResponses) LoginJsonWithBodyWithResponse(ctx context.Context,
 // HttpOnly, SameSite=Strict cookie named `__Secure-refresh_token`
 // (`refresh_token` when Secure cookies are configured off for local HTTP),
 // `Path=/api/v1/auth`, `Max-Age` = seconds to the absolute deadline, and is
-// omitted from the body; a readable CSRF cookie is also set (`__Host-csrf_token`,
-// `Path=/`, Secure, SameSite=Strict; named `csrf_token` when Secure is off), whose
-// value must be echoed in `X-CSRF-Token` on cookie-borne refresh and logout.
+// omitted from the body. The body carries instead `csrf_token`, the
+// double-submit token that cookie-borne refresh and logout must send in
+// `X-CSRF-Token`; its server-side copy is the HttpOnly cookie
+// `__Host-csrf_token` (`Path=/`, Secure, SameSite=Strict; named `csrf_token`
+// when Secure is off). A page never reads a cookie: it keeps `csrf_token` in
+// memory, and after a reload asks `GET /api/v1/auth/csrf` for it.
 //
 // **Session limit.** When the account caps live sessions per user
 // (`max_sessions_per_user`, see `GET /accounts/me/security`), a sign-in
@@ -7713,8 +7958,8 @@ func (c *ClientWithResponses) LoginJsonWithResponse(ctx context.Context, params 
 //
 // Revokes the session the access token belongs to (its `sid`) together with
 // its whole refresh-token family. A refresh token may also be given in the
-// body (or come from the refresh cookie; a cookie-borne logout must echo the
-// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+// body (or come from the refresh cookie; a cookie-borne logout must send the
+// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 // revoked too if it belongs to the caller. A refresh token that is not
 // the caller's (another user's or tenant's, or one that does not
 // verify) is ignored: the caller's own session still ends (`204`),
@@ -7738,8 +7983,8 @@ func (c *ClientWithResponses) LogoutWithBodyWithResponse(ctx context.Context, pa
 //
 // Revokes the session the access token belongs to (its `sid`) together with
 // its whole refresh-token family. A refresh token may also be given in the
-// body (or come from the refresh cookie; a cookie-borne logout must echo the
-// CSRF cookie in `X-CSRF-Token`, else `403 csrf_failed`); it is
+// body (or come from the refresh cookie; a cookie-borne logout must send the
+// session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
 // revoked too if it belongs to the caller. A refresh token that is not
 // the caller's (another user's or tenant's, or one that does not
 // verify) is ignored: the caller's own session still ends (`204`),
@@ -7892,10 +8137,13 @@ func (c *ClientWithResponses) RequestPasswordResetWithResponse(ctx context.Conte
 // `Authorization: Bearer <refresh_token>` form keeps working but is
 // deliberately not declared, so that no generated client attaches the
 // *access* token here through its usual single `auth`/bearer callback.
-// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-// cookie transport keeps it: the new refresh token is set in the cookie and
-// omitted from the body.
+// Send the refresh token in the body, or let the browser send the cookie. A
+// cookie-borne refresh must come from the server's own origin or one of
+// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+// `403 csrf_failed`. A session that logged in with cookie transport keeps
+// it: the new refresh token is set in the cookie and omitted from the body,
+// and the answer repeats `csrf_token` (unchanged for the session).
 //
 // **Rotation.** Each refresh issues a new `jti` and slides the idle window
 // (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -7940,10 +8188,13 @@ func (c *ClientWithResponses) RefreshTokenWithBodyWithResponse(ctx context.Conte
 // `Authorization: Bearer <refresh_token>` form keeps working but is
 // deliberately not declared, so that no generated client attaches the
 // *access* token here through its usual single `auth`/bearer callback.
-// Send the refresh token in the body, or let the browser send the cookie. A cookie-borne refresh must send the CSRF cookie's value
-// in `X-CSRF-Token`, else `403 csrf_failed`. A session that logged in with
-// cookie transport keeps it: the new refresh token is set in the cookie and
-// omitted from the body.
+// Send the refresh token in the body, or let the browser send the cookie. A
+// cookie-borne refresh must come from the server's own origin or one of
+// `ALLOWED_ORIGINS` and send the session's CSRF token (`csrf_token` of the
+// sign-in answer, or of `GET /api/v1/auth/csrf`) in `X-CSRF-Token`, else
+// `403 csrf_failed`. A session that logged in with cookie transport keeps
+// it: the new refresh token is set in the cookie and omitted from the body,
+// and the answer repeats `csrf_token` (unchanged for the session).
 //
 // **Rotation.** Each refresh issues a new `jti` and slides the idle window
 // (`exp` = now + `idle_max`); `auth_time`, `idle_max` and `abs_max` are
@@ -9094,6 +9345,73 @@ func ParseChangePasswordResponse(rsp *http.Response) (*ChangePasswordResponse, e
 			headers.RetryAfter = value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetCsrfTokenResponse parses an HTTP response from a GetCsrfTokenWithResponse call
+func ParseGetCsrfTokenResponse(rsp *http.Response) (*GetCsrfTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCsrfTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CsrfTokenResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetCsrfTokenResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
