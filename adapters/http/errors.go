@@ -22,6 +22,9 @@ const (
 	codePayloadTooLarge      core.Code = "payload_too_large"
 	codeUnsupportedMediaType core.Code = "unsupported_media_type"
 	codeMethodNotAllowed     core.Code = "method_not_allowed"
+	// codeUnknownParameter: a query parameter the operation does not
+	// declare, or a declared one given twice (contract.checkQuery).
+	codeUnknownParameter core.Code = "unknown_parameter"
 )
 
 // statusByCode is the one place error codes become HTTP statuses: the
@@ -43,6 +46,7 @@ var statusByCode = map[core.Code]int{
 	core.CodePolicyOutOfBounds:      http.StatusUnprocessableEntity,
 	core.CodePolicyInvariant:        http.StatusUnprocessableEntity,
 	core.CodeInvalidResetToken:      http.StatusBadRequest,
+	core.CodeInvalidCursor:          http.StatusUnprocessableEntity,
 	core.CodeRateLimited:            http.StatusTooManyRequests,
 	core.CodeUnavailable:            http.StatusServiceUnavailable,
 	core.CodeInternal:               http.StatusInternalServerError,
@@ -53,6 +57,7 @@ var statusByCode = map[core.Code]int{
 	codePayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	codeUnknownParameter:     http.StatusBadRequest,
 }
 
 // problemFor builds the RFC 9457 body for a domain error.

@@ -44,6 +44,78 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AuditAction.
+const (
+	AuditActionAccountCreated             AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                 AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
+	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
+	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionMemberCreated              AuditAction = "member.created"
+	AuditActionMemberRemoved              AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated              AuditAction = "member.updated"
+	AuditActionSessionEvicted             AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+)
+
+// Valid indicates whether the value is a known member of the AuditAction enum.
+func (e AuditAction) Valid() bool {
+	switch e {
+	case AuditActionAccountCreated:
+		return true
+	case AuditActionAccountSessionPolicyUpdate:
+		return true
+	case AuditActionAccountSessionsRevokedBulk:
+		return true
+	case AuditActionAuthLoginFailed:
+		return true
+	case AuditActionAuthLoginSucceeded:
+		return true
+	case AuditActionAuthLogout:
+		return true
+	case AuditActionAuthLogoutAll:
+		return true
+	case AuditActionAuthPasswordChangeFailed:
+		return true
+	case AuditActionAuthPasswordChanged:
+		return true
+	case AuditActionAuthPasswordReset:
+		return true
+	case AuditActionAuthPasswordResetRequested:
+		return true
+	case AuditActionAuthRefreshReuseDetected:
+		return true
+	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberRemoved:
+		return true
+	case AuditActionMemberSessionsRevoked:
+		return true
+	case AuditActionMemberUpdated:
+		return true
+	case AuditActionSessionEvicted:
+		return true
+	case AuditActionSessionExpiredAbsolute:
+		return true
+	case AuditActionSessionRevoked:
+		return true
+	case AuditActionUserProfileUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BulkRevokeRequestScope.
 const (
 	All    BulkRevokeRequestScope = "all"
@@ -77,6 +149,30 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for MemberSort.
+const (
+	CreatedAt      MemberSort = "created_at"
+	MinusCreatedAt MemberSort = "-created_at"
+	MinusName      MemberSort = "-name"
+	Name           MemberSort = "name"
+)
+
+// Valid indicates whether the value is a known member of the MemberSort enum.
+func (e MemberSort) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case MinusCreatedAt:
+		return true
+	case MinusName:
+		return true
+	case Name:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBadRequest              ProblemCode = "bad_request"
@@ -86,6 +182,7 @@ const (
 	ProblemCodeForbidden               ProblemCode = "forbidden"
 	ProblemCodeInternalError           ProblemCode = "internal_error"
 	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
 	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
 	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
 	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
@@ -102,6 +199,7 @@ const (
 	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
 	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
 	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
+	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
 	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
 	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
 )
@@ -122,6 +220,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInternalError:
 		return true
 	case ProblemCodeInvalidCredentials:
+		return true
+	case ProblemCodeInvalidCursor:
 		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
@@ -154,6 +254,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeSessionExpiredIdle:
 		return true
 	case ProblemCodeSessionLimitReached:
+		return true
+	case ProblemCodeUnknownParameter:
 		return true
 	case ProblemCodeUnsupportedMediaType:
 		return true
@@ -315,10 +417,22 @@ type AccountSessionPage struct {
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
+// AuditAction What an audit event records. A closed set: the server writes no other
+// action (a Go test keeps this list equal to the actions in the
+// server's source).
+//
+// Example: member.updated
+type AuditAction string
+
 // AuditEvent One recorded change or security event of the account.
 type AuditEvent struct {
-	// Action What happened, e.g. `account.session_policy_update`.
-	Action string `json:"action"`
+	// Action What an audit event records. A closed set: the server writes no other
+	// action (a Go test keeps this list equal to the actions in the
+	// server's source).
+	//
+	//
+	// Example: member.updated
+	Action AuditAction `json:"action"`
 
 	// ActorUserId The user who acted; `null` for system or anonymous actions.
 	ActorUserId nullable.Nullable[openapi_types.UUID] `json:"actor_user_id"`
@@ -336,7 +450,8 @@ type AuditEvent struct {
 	// `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
 	// `member.created` → `{user_id, role}`;
 	// `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
-	// are `{role, is_active}`);
+	// are `{role, is_active}`, plus `name` when it changed);
+	// `user.profile_updated` → `{user_id, old, new}` (`{name}`);
 	// `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
 	// `member.sessions_revoked` → `{user_id, revoked_count}`;
 	// `session.revoked` → `{current, reason}` (plus `user_id` when an
@@ -489,9 +604,12 @@ type LogoutRequest struct {
 	RefreshToken *string `json:"refresh_token,omitempty"`
 }
 
-// MemberList The users of the caller's account.
-type MemberList struct {
+// MemberPage One page of the users of the caller's account.
+type MemberPage struct {
 	Items []User `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
 // MemberPatch A partial update of a member; an omitted field is unchanged.
@@ -499,9 +617,15 @@ type MemberPatch struct {
 	// IsActive `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them.
 	IsActive *bool `json:"is_active,omitempty"`
 
+	// Name The member's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+
 	// Role A user's role in their account. Owners administer the account.
 	Role *AccountRole `json:"role,omitempty"`
 }
+
+// MemberSort The order of the member list: `created_at` (oldest first), `-created_at` (newest first), `name`, `-name`.
+type MemberSort string
 
 // Message A human-readable confirmation.
 type Message struct {
@@ -565,6 +689,12 @@ type Problem struct {
 //
 // Example: invalid_credentials
 type ProblemCode string
+
+// ProfilePatch A partial update of the caller's own profile; an omitted field is unchanged.
+type ProfilePatch struct {
+	// Name The caller's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+}
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
 type RefreshRequest struct {
@@ -777,12 +907,54 @@ type UnsupportedMediaType = Problem
 // ListAuditEventsParams defines parameters for ListAuditEvents.
 type ListAuditEventsParams struct {
 	// Action Only events with exactly this action.
-	Action *string `form:"action,omitempty" json:"action,omitempty"`
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
 
-	// Limit Maximum number of events in the page.
+	// ActionPrefix Only events whose action starts with this text (e.g. `member.`, `auth.login_`); not with `action`.
+	ActionPrefix *string `form:"action_prefix,omitempty" json:"action_prefix,omitempty"`
+
+	// ActorUserId Only events of this user's doing.
+	ActorUserId *openapi_types.UUID `form:"actor_user_id,omitempty" json:"actor_user_id,omitempty"`
+
+	// UserId Only events about this user: events on the user (`resource_type`
+	// `user`: sign-in failures, password changes, member changes), and
+	// events on one of their sessions (sign-in, sign-out, revocation,
+	// eviction, reuse detection), whoever acted.
+	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// SessionId Only events on this session (`resource_type` `session`).
+	SessionId *openapi_types.UUID `form:"session_id,omitempty" json:"session_id,omitempty"`
+
+	// Since Only events at or after this instant (RFC 3339).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events before this instant (RFC 3339); must be later than `since`.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit Maximum number of events in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Role Only users with this role.
+	Role *AccountRole `form:"role,omitempty" json:"role,omitempty"`
+
+	// Active Only active (`true`) or only deactivated (`false`) users.
+	Active *bool `form:"active,omitempty" json:"active,omitempty"`
+
+	// EmailPrefix Only users whose email starts with this text (compared lower-case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// Sort The order; a leading `-` is descending. The id breaks ties.
+	Sort *MemberSort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Limit Maximum number of users in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters and sort.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -791,7 +963,7 @@ type ListAccountSessionsParams struct {
 	// UserId Only this user's sessions.
 	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
 
-	// Limit Maximum number of sessions in the page.
+	// Limit Maximum number of sessions in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
@@ -855,6 +1027,9 @@ type LoginJsonJSONRequestBody = LoginRequest
 
 // LogoutJSONRequestBody defines body for Logout for application/json ContentType.
 type LogoutJSONRequestBody = LogoutRequest
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = ProfilePatch
 
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
@@ -1032,14 +1207,14 @@ type ServerInterface interface {
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
 	// ListMembers List the account's users
 	// (GET /api/v1/accounts/me/members)
-	ListMembers(w http.ResponseWriter, r *http.Request)
+	ListMembers(w http.ResponseWriter, r *http.Request, params ListMembersParams)
 	// CreateMember Add a user to the account
 	// (POST /api/v1/accounts/me/members)
 	CreateMember(w http.ResponseWriter, r *http.Request)
 	// RemoveMember Remove a member from the account
 	// (DELETE /api/v1/accounts/me/members/{user_id})
 	RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId)
-	// UpdateMember Change a member's role or active flag
+	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
 	// RevokeMemberSessions End every session of one member
@@ -1078,6 +1253,9 @@ type ServerInterface interface {
 	// GetMe Get the caller's profile
 	// (GET /api/v1/auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
+	// UpdateMe Change the caller's own profile
+	// (PATCH /api/v1/auth/me)
+	UpdateMe(w http.ResponseWriter, r *http.Request)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(w http.ResponseWriter, r *http.Request)
@@ -1155,6 +1333,84 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 		return
 	}
 
+	// ------------- Optional query parameter "action_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "action_prefix", r.URL.Query(), &params.ActionPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "action_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "action_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "actor_user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "actor_user_id", r.URL.Query(), &params.ActorUserId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "actor_user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "actor_user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", r.URL.Query(), &params.UserId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_id", r.URL.Query(), &params.SessionId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", r.URL.Query(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "since"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "since", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", r.URL.Query(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "until"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "until", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "limit" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
@@ -1195,8 +1451,92 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 // ListMembers operation middleware
 func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMembersParams
+
+	// ------------- Optional query parameter "role" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "role", r.URL.Query(), &params.Role, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "role"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "role", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "active" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "active", r.URL.Query(), &params.Active, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "active"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "active", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email_prefix", r.URL.Query(), &params.EmailPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "sort" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "sort", r.URL.Query(), &params.Sort, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "sort"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "sort", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListMembers(w, r)
+		siw.Handler.ListMembers(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1628,6 +1968,20 @@ func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request)
 	handler.ServeHTTP(w, r)
 }
 
+// UpdateMe operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMe(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ConfirmPasswordReset operation middleware
 func (siw *ServerInterfaceWrapper) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 
@@ -1934,6 +2288,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout", wrapper.Logout)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout-all", wrapper.LogoutAll)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/me", wrapper.GetMe)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/auth/me", wrapper.UpdateMe)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
@@ -2085,6 +2440,22 @@ func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w ht
 	return err
 }
 
+type ListAuditEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents400ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListAuditEvents401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -2167,13 +2538,14 @@ func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAu
 }
 
 type ListMembersRequestObject struct {
+	Params ListMembersParams
 }
 
 type ListMembersResponseObject interface {
 	VisitListMembersResponse(w http.ResponseWriter) error
 }
 
-type ListMembers200JSONResponse MemberList
+type ListMembers200JSONResponse MemberPage
 
 func (response ListMembers200JSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
 
@@ -2183,6 +2555,22 @@ func (response ListMembers200JSONResponse) VisitListMembersResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers400ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2215,6 +2603,22 @@ func (response ListMembers403ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers422ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3210,6 +3614,22 @@ func (response ListAccountSessions200JSONResponse) VisitListAccountSessionsRespo
 	return err
 }
 
+type ListAccountSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions400ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListAccountSessions401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4144,6 +4564,141 @@ type GetMe503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetMe503ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMeRequestObject struct {
+	Body *UpdateMeJSONRequestBody
+}
+
+type UpdateMeResponseObject interface {
+	VisitUpdateMeResponse(w http.ResponseWriter) error
+}
+
+type UpdateMe200JSONResponse User
+
+func (response UpdateMe200JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe400ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe401ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe413ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe415ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe422ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe500ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe503ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5166,7 +5721,7 @@ type StrictServerInterface interface {
 	// RemoveMember Remove a member from the account
 	// (DELETE /api/v1/accounts/me/members/{user_id})
 	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
-	// UpdateMember Change a member's role or active flag
+	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
 	// RevokeMemberSessions End every session of one member
@@ -5205,6 +5760,9 @@ type StrictServerInterface interface {
 	// GetMe Get the caller's profile
 	// (GET /api/v1/auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
+	// UpdateMe Change the caller's own profile
+	// (PATCH /api/v1/auth/me)
+	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(ctx context.Context, request ConfirmPasswordResetRequestObject) (ConfirmPasswordResetResponseObject, error)
@@ -5327,8 +5885,10 @@ func (sh *strictHandler) ListAuditEvents(w http.ResponseWriter, r *http.Request,
 }
 
 // ListMembers operation middleware
-func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, params ListMembersParams) {
 	var request ListMembersRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListMembers(ctx, request.(ListMembersRequestObject))
@@ -5792,6 +6352,37 @@ func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// UpdateMe operation middleware
+func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
+	var request UpdateMeRequestObject
+
+	var body UpdateMeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMe(ctx, request.(UpdateMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMeResponseObject); ok {
+		if err := validResponse.VisitUpdateMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ConfirmPasswordReset operation middleware
 func (sh *strictHandler) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 	var request ConfirmPasswordResetRequestObject
@@ -6072,281 +6663,311 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3dciM3sj/4KgjORpjsU6RIfXWLCkesLHfbane7eyR5ejymQwVWgSSsIsApgKJoR0fM1Uac2919hN2z",
-	"77GP4if5BzKBKlSxih9qeaZt98U50xarUEAikZnIj1/+0ojkdCYFE1o1+r80JozGLIV/ntNows6l0KlM",
-	"vpVXWqbM/DlmKkr5THMpGv3GWbKgS0VCIdvKPBEGREmiJ1QTLW+ZUISmjAh2x1ISmQHjTiNosHs6nSWs",
-	"0W+49xpBI2X/nPOUxY2+TucsaKhowqbUfFIvZ+ZZpVMuxo3374PGecJoeslGKVOTcylvecXU3ohkSRYT",
-	"JoieMJLiwySCpwlXhAsyV4z8+q//m0RmOEW4Js3wNb1vn43Z512zFDplRJj/R0VMZlRPWsXp39xcsWie",
-	"srYd/gYW/fkpeUv15PM9OuN7d709OteTU5INfEq+1npmpndK8PVTckWn7Ipr9vmVTnmkG+uXf8l0ujwb",
-	"aZauLvuKRVLEimhJFpRrMmQjmZr163TJxbgw/4PuOrJPueDT+bTR7wZuDlxoNmYpTOKK6a12gOuM6jql",
-	"Qs1kqvtEMa0qNmYgmmENUX/91/+spSv8vpGyYWsgqIgDs/2UKCAWCa+YbuMqQoJHILCTozEdJoycX12+",
-	"KEzxa6l0O1LpaHV2pSnVTSQgMh2IMB8jRG7F5w2HytGo1RmIbTiOLV9Ohl9F/A3vdDprydTb754cdz+Y",
-	"Cd8HjRlN6ZRpJy5UOro2c1nlg+sJI3c0mTMiR0BWj5qkgphAGrKRMuTSsu7qKYe3SCSnTJFRKqcVnHZK",
-	"pJ6wdMEVI3wsZIqiiZsJIws0goY5+41+4+9tM+M2Lq9wROj9KybGetLo7x8dBxVH9Ut2xyN2EVeITqI0",
-	"8FaUcCZ0O5pIxQThMROajzhLHbViGCIgIChjPFDm74opxaUA2aQmciEMT/s/JFzporxK6EzLWfvp6IDW",
-	"rxWn3L6Ia5fa7VYt9Qo/W7XW63xWnynCS0qgOzweHbFnrL0/Oozah/TooH1CD1j7eNSLT6L94VPa67rp",
-	"GiGcT9aOecPjtQpkJNMp1Y1+Yz6HJ2vnfu0E1OoSvpaLChbjisQs4XfMsA8JhzJehqQZsxGdJ7rVdzvy",
-	"8urNt8T82DEnHgVN9qM7iGUdJc3fmrNkrsqHphWAECNyyrVmcc7i5hOg0UYyJcNULpTRu8BfCiVJzZ7b",
-	"9bdzAvj0+99SNmr0G3/Zy42FPfxV7a1QzpDzO8XSOj6YK5ZWMMHJcD8+jHqsfUyfjtqH7GDYfhYdxe3e",
-	"aJ8eDA+jo/iYVTOBGfBDOeC9eVnNpFAMpNkXNDbShSnghEgKzQT8k85mCY+oWc/eLJXDhE3/6yclQerZ",
-	"xcAAQxrfpPkIaj6d0nTZ6Dde08RMhsWwWY2gAZIRvxKbOflvBo2YacoTSzr7Z9xmroiQ2ghWHgODGXoq",
-	"TfVcNfqHcES5BtJ+QWNymY1olz7Reqb6e3v2CMWdmN25Fak9fxKGOFzAd25SpphGoVxc1ndirkCawRN4",
-	"OioWVzVOaZEzqtRCpnHbGwntNVyqTMmEKsLuZ9zK7MdadNXkgDW2OwlvcRx8ZZXv3eZFcp7EsHVDNDA6",
-	"5FzGTPVJ6FE9JM1pxikgPoy1YP4bdj8gc5EZJ/aVVkDCiiWEpFkk6UAgTefiVsiFCMyJBLJakoLNYYxs",
-	"KUaJsQN2PgHehrMp5cmNpisbzRWB38zW0sSsxQjAMVearWzrSb6t2aS23FP/+4+/kzgXhTqZ3XOluRiT",
-	"mGqKm0pC7/shaRoZvWbVrY6Z4wuZDnkc4wl7gOgBu2lEecLi4hlFDTJh0S2xP68eUP9lb798C4jEkqHs",
-	"mVIdTcrKqbh1B/nW5evacu/8uZidGPmEyZf1ZiGMsSSSKmk68j6arQa0LY0iOReaSPO6IlO6JLG5unL1",
-	"eCvIv/54ciSiScJSmK/ZAzfnTIhk37T8hs9/pkgqE5bt3UDQJJELwnVAWGfcIZRM2XQIhCRUIFXaYIIw",
-	"Ec8kFyBfvC0JSZMOBO55eyhTkR8McxzkXJsxDYeYMxH6HBQ6EXMhNEsFTZ6nqUw/SM5wO9INg6G8zT4z",
-	"ko7dz1hkTCX4mcgomqclMXPkaw83MXLF0juWkud21C31SGEuj7HxxUUonBQM7wRN8aMhSJJXVGk4HR9E",
-	"2oQqfQP8UFbV7ghN50qTW8ZmhGqSMKo0kcL8rPkdQ1Y6JbNUTqVmhAq4eDl20xIfICOe4nVlS7lPh3Ku",
-	"+8OEittHk+zRhIoxIwtQ0Qmjdwykm1tnxteisDbcgoEIc0qF/S3Xi+fgW6lfyLmIP2ifhNQ3IxjF2yZr",
-	"noOogB+LFD7MKfyt1OSFfX0rNs+/93iKVcl5GuVSCnWqsU30quRTjBGuHf9ns0HWf0uXiaTxtZSvaDpm",
-	"H0TYGY51o6W8SWC0dXY5u48YixU5PiTf8C8K5O55usROkFxLSV7ZQbci++psHtuucdcLLSWBLzgar3wa",
-	"aW1kJI/Yd4LeUZ4Yk/SDyK1wuJu5N16J4MbCGlLF3CUoZTSamAeLAt0jt50j+a4w6FYEr5rPY5Hcjk0i",
-	"KpCl07tsHxRJ+XiiiZCLPjqCvFWD+Y9rDgYiZUrT1BifATECSo6McSpYZD6l4PxISZRR+E1DHjZlAo5V",
-	"/lR7Qbm5GvApk3Pdcltesfjw1NActPqCKrJIudZMnKKLmdCRZulAhOCjboOTOrR+VuuC8GIM3kN1hLRP",
-	"73k+7/eex+YVn3J9ySC08IFch66kxAx4k9oRy1eWuWJpZriba6jZlym959P5lIg5GlAjpx3smOqUKD4W",
-	"sDMsUWwxYSn7KPRdcTkyiZWv7z5T2dLkiCT+isDpqCdsIPJnwyIJKbBVaJg1jJlYhpmarCQ1cFXmujSM",
-	"FaWMahZ3yBUfC8NtwNliIJxGRccoaco0s1hJyu7krXmYurFaZEpvmTF/5dSqWzBCL5Sar+WZSreOjJcF",
-	"J2F+DfnCSM0swpE7Af1LCR0qmcw1u8GrtroBn9R+d/+o3e2190+uuyf9g26/2/1HI2jQKGJKOWdLI3fx",
-	"v3zxj+eX13+9ulAXUz37x/nF8cVU3V/wBY+/ThYXP0n+/d//mlIRdy9Et8OWL3+O313wN/zi4Pufk+Tb",
-	"n74/eHP18qQT7SdiOH3Rjf/+MgFXHE6Ji0b/wNjCPE5qJtp7VphoIRSx40wjsftMPa/v1s5jmNuNPUpf",
-	"MJraKBbeX2q29LwUtiLNovcXrkfWi2s9s3/83X486m8txeC8Xlr/bOX1iAi2sJsyozztkLDAlCCF6FAZ",
-	"rVd0lnvhyYHwNpprGyM2T1bEBwkXSjMat1Z0GsTN2zZwvkmrVQXZMbbazqOq6wZYicICda6lfE3F0vo/",
-	"1QcpxpRqhqK6pA+lJFMqlpm54iwALshBN1P5voLb9xSced3MkWST3NIcK8znMRThJdWMwIDWdmexs378",
-	"b4UFC4dUGziPZt58J+hcT2TKf36IXQNfd77gKGUQU6SJKoq3d6kUY+uPlGnmeF/jtveH8ljhwrrmV4Yq",
-	"mje9fPcLy9vRPe9Pwo9NVEQlvqDg2AajgMUEZezG4ERlWMJ/14iGKVcK7G0vLlEZk3ikVbtwRC6A7ddu",
-	"nJopLv3M/tWLBo+Yse5JbtuWCVA7cokWbkg7EuE6txTdZ6zNywWhY8rFo9Kkdp6P42U9m+uJYTA8Y9ZX",
-	"njtYK/gwJM1EjrmAxIWFOVYDAR5GobOz4IdnXGAmY6Is1hM4JvL4FozsjPngG4bibhcgGiZiFhcDQL76",
-	"Czyr2xHNKPwwIGEdMeGlwjA3KZsrcPw6M0hC/ohijIRv31xdEz/lZM8+lDl7vxOzVJp1mEvkc6G5Xj5Q",
-	"ss1kwqPljVlryqnQN3dcJuauUDwCF3HifHko2InH0GXerx/TY342GjG82hnqkebhwX63S6ZctNwN3n4o",
-	"f9B9kjT3u71jfLigE/f9s+BRiFgSbesWqp0/5Orgr3Kub+ToZijnIi4pg79hgs5cKx4zax/BU7WkKg7m",
-	"UQlMySkXc23OCziHh4wMmV4wJkjvCC6PQDpjiKapNNryh18aI86SuPR+I2hMDUHG5sNrh3r/429H1eJS",
-	"DUHhlAGnVobarkDKkPyp+ojb6kgeKZ3wyMmYedifkWhCUxpBAlYlHT2FvkrD6nF+EyKurvDxo+pckQVL",
-	"krbLrZhrp5hzwb0yDwxhAbmCLO9vRvXEiNh/zlm6JFmSGxmmjN6ifwTndkpCJHoImVZqIIw6JHI0YiLm",
-	"YkxgYCOUq7jIfNuJ8DY+YJPkuBoI/xxGUoz4eJ5Cyoh5NSDhlN7fOF/MzYylN3NlzFD72kD0fv3X//S6",
-	"Xe/jq4IhJM2SPPNl5UCsyrBckqv5zNyTWPyaxZxeAxd8wB1jng94MzUj4l3ROwjnOHTbfCo/CyVvTdHZ",
-	"fuRzbzY+gRmTaxx/K/6tmd1v4Xb/TBFLRGK+4fzbRv/PdH4vqZ5R2Gnk5wrE+xk65y5lUpW77VKxIDCM",
-	"V12eOudfh7zBwDiNp1xAgoLvG4TkLTGfNvo/NFxsECNcjR9X0qsCNxHI4LR6n8YxNzOhydtUzliquVHu",
-	"I5ooVkWl3M/o7B5k7ICMEqrRQS7vWJrymCnSDMU8SULyOVFLpdl0IJw7DhN74aTB/X4k04gFnsILCE0S",
-	"84vVQEHu65yxtA0u09ymnnKNHoCZtwjP9ePUWGUqXL6mzEpwS/AmcEpKiyF2LWYPzC8YccGUt3KidrAy",
-	"lZspvV+dDoSglCaQFeBZStmEOo3tBucVCcBXU5okDxg9k0A3W9LTDZvdddwGYyqE+1oAbngU5QWKtjbN",
-	"o2CaVM4BBKmNojzS5zd/NGck+PzjM5E/he0YqDCRzevaknG2GLVSNVZIP02mUmlInkE/VjHAMWMpyEeP",
-	"cHNhXUHb0axyItsRr0a/77DgLem504eq4jtbpgdDmO4M38BkW5ep+0PZ3F856rXnb62AqGCvCjaukWA1",
-	"UrOOudbtwTo+qCFprkDl8CcW6YIChed31J9vBCtwN4QoMfhnawysAAkIVXksTTGjIkFC1Gg3P15Q5rV3",
-	"rijDfZSJWJlrh/mbMUAx+pllZsdUs7YRnI0K+8HGArf7EMTCWUyaio9F2xg2fMpa238M44oQ4KgStqFX",
-	"IhESiCmYyxT6f/iIULFcIyBWPoNZ7KvG2WQ+paKdJfnaYKf3VIB1L5DEu9UH+ZaVGRuS5StiRdvtPR8R",
-	"DKtgygZ4h1i8/b7w2Q2N45SpGi2IhQ7k4i2xjxW5go+F0SACIkDbEUzdWC9e5RIhCA36gxc/lR+q3GUM",
-	"SdYjm8lkTX5PzA6lTBiF2xVkke2+VvvRfDPxjGVVJWCC2BPxmXJ1geaPkIngnmttRRmYo1nSdtu/oGY6",
-	"ytt10uQ6myKkS3C93OGMugmkN3RcuT8ekTDLYQwpL/9OIu0+vWp+XXA92f6DEISp+iDV7sIHjxRojS/V",
-	"DVknOHjsCApr8Gc/ZIkUY8P8W0iUFYOgEXhVPd6qikLTl9QF6VAg/eqBWuWegoIpcfequAsqFWBBXGxW",
-	"4W8pZiXuqMZndMxKSttwsW+6BmjYpiwC1WTPVp5vVNTlXLNp8R/rzLmSGfI+z05KU7o0/y3YvTZkULLC",
-	"6D6Hv2di0DwLK8qMbCmseaDwhy3Yvsw8sIziPCp3Yx5z/fzOuat224WURTKNWewShqUxltC1QdidJ2g8",
-	"b0nJhMqs57LopJpM6GzGBASDOuMOCd0ozlq0Lr35zIhI31jPzy2NtLSWJl9TiEcWE2lYhMXZFpjNsVdE",
-	"SKySYjmVc0VwxqrqOG8UTFuZb0g4t/ZdzDVNOca2q7cRJ1WyrzDpUc1YxEc8InYQ0kSsAsWilGnV6pAX",
-	"suD3GgjnD0vRr2/J0h+IDdtEfv0//k8S/iKTOCCCLYI8RnRj/ub5W28EW7wPAwLu5PAX/9ISkPLFJBiI",
-	"ygtGQKruFu8h6Fj0CHAxEKFM4nAvFGxhLrpCer6KOl+zuxYPRHYvbp2uUkHd2CjmzXCe3DoqqEjOWOAC",
-	"nDfwxvvQvI5OxI7lGPe8ZeQAfJWFB5G6qw/mdC59hDS9xQ4ETRkJfzHDBoSrG8zcfB+2vE+kbCrvKj4B",
-	"OgmnFBgTx768bllloqyub/VV+06n9IpVNeYVqnBnoVY4tGPZonkqBsJLjYRofcsf1qjQSkrDsAGp5q6B",
-	"EGxxk+eCvQ/RDboiZ+ukD5z2Ha4cD7WHnXcdMEkiCmZ4Jm22sqpcVUKtIKVwcFmc1S/AsoIMlsBiFgi2",
-	"2+e0jaqsfvCWC7C8snoJN4OSwvDC++afZdfOh1iqj0TdKsvPqsayDitTprgxuRpYZwl6emi9TfCB1hk1",
-	"AyERFEghQ6PHMcBys+V3bHx9MU9uL0EceVX2O9D63YRHk9xXWzS2iJZW1q0SG/QOkga834Z4Cd4r/PFD",
-	"miRh32xgulzxnBX8ZYUKSy6iZA7pgyFkqKuw71+K1KrhjonshkeVH1HDOeEYFfG09xUkPQdL9K0N+T+M",
-	"rHDUS2lLLvoFGbZWhhVpat+4ydINqkWII1L5Ax10kTpwkV53/zBoTLnI/lAhr4zuWf85M9tsCc1nv/7r",
-	"/+rt+5kOrfJn958VvvpsE6uvrLo0qyq2Pwfx8xpMgYftECY6+57bjK61V41ahwAr+ANOiTBKOOFGhjd1",
-	"yqeQjpbIBUvbEVWQX6aNSrN5FCwmw6Xlb6hHbYaH+/ukIstC0CnUAMN3rF2SewKpcDq7hbHWcSKHNEmW",
-	"ZC74P+estFP7R4dVHFHpRfXWGHM1S+gS4LzKI3a7GzluPbc5TBPBNafJIzNe0Eht/H6LmzmE+su86pwn",
-	"Pq+iAwVGrmLVF5wlcVaWvaMadCmxkACDwQbP41nkTpusVEXVUiaNS9HBBGOXluP2M0eS8Va5QsksD6ry",
-	"3s0VJm9iVQAvgSdtysBaLy9wnfkMqoj+NaOJ4YGdCP42lQAkomwwt6TwbDpMeb2hvLUHcQIfXRbXKm83",
-	"LsiOXLWOl+++2fE2TmbzYcIjRDp5x4bkG7YkzcsX5+TpUe9pq0PeeDXUCNYwZGSWMsUqvSvJuAqrcCxT",
-	"ridT0gyfx19enYUAM/b8av/oOGx1qsNOd5V21B2DMfaPjnonOMrbdv0ot1UXB7NAc0kAhAQWY5a0Qhfw",
-	"y3fXltc/UyS85XG11X6LiTSr40LqUDN8881bdOfYmQYkfH6Of4HpturuAqujvsXtuWVLAE1shoqPa1Z7",
-	"v/btexJJmcZcUM1Ic0gVOz6cp0n1UMu1Qy2rhzolz8/N7wqyk6sGLjHyLWQymk2q4eUrtruaLjDyFdM+",
-	"M6+wq5nt1jcAc7hWTP/yksyAVat5JcdcvJDpdFepfjbXE7Lf6WZ3zjY6FTJVN06psKs8fnp4Qv7//++w",
-	"c1CxVrxKVt6lz2yWGxgBHibfCl/At2rux6+tlA7dzKyYG/M7Jnwbu8JS21Hdr7VgV4b0rh4PWrT56EYr",
-	"J4vsbDCYSvySjR001hqwwD4Ps1yfQ20Q4qhaspFrHw4JESrSKdVtwCgyxqfDkqViCQnU85TBRtpwK50y",
-	"Eh52e6SqJOPBhjBpGmu3zYViQnHN71hrKxP0w3lmrQ26yaar2S851w/bsDczfDBZVuAeFuOoZMiMlQZF",
-	"KKtkL5UHr2Y6FIfObu+EYk53iVSH3ZPjrW7EeM96xR90DYYr+fZ3rN2cON8pTKhaK8NxpB9rF/bWGA47",
-	"66UZTeGKgm5ztM3RqjqFxB+HKAmWO+BMYIirYl8zb3mFdQlfD0nM4Amq7YmFi2uTJonNNc4cI0zEpy7u",
-	"bj6bstHc3DhPSWjsxRBKzbyRptWpEw+5KFWQN7sj7ETaUsIOpO0bccYxMb1IvNqLiGE+++Nm02XdZSJ3",
-	"BSmmz3EyD2CXCjBG3yPky7PiCv8TPhpbaV79OZy8BwdsVlSlMI96+5sI70pEN7p8CrvwQJ+PugWbnZZ3",
-	"I5v71mrOeUgfaCbgyJXLtCUOO65MEGMvnhwePSW22oLEMppPzaWOnCNuLRmmVEQTIgUJIxmzCsWOVSRb",
-	"FWGcm0ff54UlKzC/xUPM7mcJFRjpBWXAlQOPExELnGdLr3orCKK8lMM/Kwzr6rZWLjosbeNAXhEZPkya",
-	"4J+oqmcC+wqLifBZOENbKSXP41MRWTB3UyqiykzF7y4vjMBmQBMHYL1EuhToVYz0pbydvVVFmTrXhWHk",
-	"r6+v3xJ8gJjdL3gvoL7Y1iM3+kcnJ0GOZd/rdqtSm22hUAVG90SmOijLdlvo5+wDx7tm3KIfpbq62RNX",
-	"lXeY9SQtfi8g4frqpcG82z2IDJHgX3h+8hnuXnO//R6WhaatuQJaZ/sb4PFdI1XO7fGuyFxFBPUpjSZc",
-	"MO/YAsqjGRctHLueU4eF7ckUqN85I1EiFSAr6r7v0laQuCqkDdTAiE1KvpIE0gZvGZsp5PKEKz0Q7J9z",
-	"mhgTFgv3YqZyUHYz4GeK4PXZAfvby2gR9DnKwZ+KeKxFNF0f23QF/7J65yrLwxtBDS5zGRChgAQ5ZXoi",
-	"4xsh9Y2tJjD60MMgNP/mhsuMOIdfq4D01tVd1xQalxBJqmrUIbW+CkZuDcRBVYH8Sop+Dp5QW7O4Wu76",
-	"o3/gqjdmRTJYVJeHB/IKt6rAD7pAyrpgHFiaKkLJECB5rIUkZFoENdr5SrfyebjUSU01e+hl7tKCJH9I",
-	"2MxZP03NBBW6hS4XrSyKZ0WOHjx/U+918Ub9TD00tLTGXoOJ/dEDdG6Rv2mEzn3kN40J18fZCqz0YyV/",
-	"Q3LWuXlqR+b+Wi6wgC0H5wMPioUvqfXKeIlmNdyd4RlmI9u3gFDr2wP5dCl+q2r5D69rck4DY6ALlmMC",
-	"ikwEte3Fj065jQd8qmb6VM30qZrpUzXTo1UzfapbqqtbIs3QkwwhNkxK+Z3rWsR164Fpor/jSqCKoujq",
-	"hBSaqbchW0Knuppk/Fgy1SEh5HLfyCTGDjIAWpE3o/J4hKh5hDDlzplr41OY2YK1Q8kSz3nC79hAZDaA",
-	"nQooPkBNpNBfEJPLm5D6ymKykl9ubrwIBFycSe7tR4YJD7snpBoiuHhn9hcLHCCWlbHcjNoPy4fMYz8F",
-	"TOcPjQHVllBtHQZyhWRwSX6saJCuglpx+ER5UUgOLNEZiDc2aPR5Hi3yUBOguWYBnoU05zXwFwPxBVzy",
-	"gaUc7hEYDIZNbVi4eKnBKDJ4ShWJaJouByK8b49l2xCsT5xk6Xxr//EDF/rHMAstSzrj7UjGbMyM5PxK",
-	"WvEWDITNAlNufnZGAYmoAM+QW2STkvAJFzq0HCynZtdmehkORNbuqfUwnJizFUyTCnQPbJiIk9HSkpxv",
-	"g+0RNDJaNfqNamL5D7X51OEkQxe2fmPM9WQ+7ERyuufTci/78Hv/dXXLZ21pQ8tt6CvDUpzbRqSTCx9a",
-	"5Q9MhUdGMCFN9JxVn5+A5FhhOfmMaSekxTf6vdHvEXFK6oTumkaRl4Vbp+0OmaEkszi7XvnJSOhoawQA",
-	"MF+pxYoY2LsK+hwaO1P4uS0ZMxonXDD1292NSTOkcz25Mac3JP9FQjoESJWwZe59VEPRJeoeLFfe3qIu",
-	"AqfXRD3zm0vz5bvrgIR6OQtJSPV//bTQNYmMPkR6XZfludA8Wb0e2Vc3uUke+e6Jt4CC4/UzRUJ2Pwt3",
-	"8Bfs6tvtEKf/K1s9V5LWx5B/lDu8DzBf16MccedD/9hZKPofN104CjxW+FqBTba/IHgEqDLtvrMCf6cz",
-	"jvcxPN08JbOERhWwfrVe7u1AHvIkqMyNvtUGua/snKGzpbcMi9nzriGYiXpwcHASkO+uz3fg/62zBHNv",
-	"vO+Eb22Hq8G36Y672XVVn4J1IeyFBTPZXIMhxOSudtXsXEOzxS3dEaDkB7eFnh5P+IvZUKgJAgTRFgBn",
-	"17ZmgbN8NscCCvyvF46AL99dN4KNqiE8s8F68Jz3CYoHghF0XwbYSHqrTygk65sJxgPh9Aky30n3+Fkr",
-	"yC4Pmf1+lNurdyzlIw4XnKyt9y1bqoGgmoR7HYC0BZfo3k+LW9X5SUkRdsiFh/4NVSlK8yQhQ0T5wnsG",
-	"HCbYYJRxBaxTs9vSKOT9t2ujJpBhW6ARVSTMKR0GRA415cLvS57lig9EKTvcLGoVJxyMoZA0Q5eFHDoP",
-	"JDCPuTeZuzuLszub+Q1MPsviLmfIIjIY0sUyUiFe1JDlvevcoOH2mQ0aZDjXWopTGDRD90c/uBqIXVmC",
-	"2LDqgi5xH0aJXCBouUdpyAU3f3Wq67s0afQbq2QpGKGwYZ6KzjuEbAq/cujp6RqNB+VO/05pK6bN5QC+",
-	"DPs5EGFFb/C+fT7skG/plMUkvLnB3vztUtcVcOnjwwqhFmwP/yY2tsdrPyitsOrVvOO/B4IsRyPohEwS",
-	"GdEEUoFOSfiW6snnPgHDwNxgwi/llHJzaFyfEWShlCVLTP8YCDhCLJrIcivbz5SFZG6GNzdfS6XbkI5h",
-	"MfXhuuT9YSBKc5ajUcuQvtj71OvDnln9tpN5NRm9FmAz/g1bIo4wFyPpMJcpNmkuNsWPiVk4HE4oT5sD",
-	"i7l0H+++5Z7P/tFYgSnOhuRKzRk6DadU0DGzLdGySycmKk7nieZttA/ILJXxPNKdgXgONyF4IceHIuye",
-	"Rhp2g63YFqfYa9Pr1JsDsBi1ptciA7tyMTNdLMnXKeVJZyAG4i9/IbAfaiCekCdPzjwh9+QJ9NCnmPzV",
-	"TsBb7fp55eK7ReAqYYsSzY2iT6wCGAhS0AHWJw4SyCxILadTZo4eFDI1oRrNsBPUorXIYiIVw8IvQAMn",
-	"WB4HNv5axXCeUD6FHhVKhQEJ6TwGDIj5EP6Hxzgz1xnN3IM4oKAjCc0fjDI2D/+kufkfTgFFwtwhOuTK",
-	"SUVCdpWLHeJ11WBx1lRYEZooia4JM24m3931xe2pEcqg5RKAWFHSj3Fr6PCGADqGQlJERg2ajb30BWG2",
-	"s0ZpQ2ZYDD27Iwu3Df5DyITwSOaIAcs2hADCususoRF4reg9/GDvtUZJY9ontprGGp/hEgap75WBorBS",
-	"R8q5Dt1xKHSiAcQiM272GYopAL4GMONCyPWOpYq6E3BVODAD8ZzmsAo2abU6wN4h1wtJFlzEcqEQOJtw",
-	"3UeSG3pYSq9WjthrkEc11zzJNlbiGux4kDTxqVkXsw4UHAbziJSnr83aVAK43+ALw2md4mTc/cubUOEq",
-	"ne1YaRrgsE75mAuaOBrA4fH2vs55cerPg1hEKZggEB7KnjJwfetb52Vhljk4MZFYMb2CG50FdzAtxxwR",
-	"QWdqIuE6zoXNQ3TrdY6nPjhlUvdldNmrgYglpvvgMcra2WcRD/K82C4AF+b63WYrGghHc8dmX6RyAbeQ",
-	"5vmby6vWQLwBwmLSJMYKCymS4dmrV2/ePf/y5s3lxVcX316FZMw0yRPmWEzMQANBhVqwVPUhxZONEuiX",
-	"2gzfvL2+eGNeQ3c8ynbXkq1tDYH2a0hgBDNBm6GIuRUXU72dYdmC/nHwMWPu7HcPw9zexURI0DID4QBx",
-	"bF8veODs7YVReipYmcpZkshF+zzPBOwTLHeBsSiZ0vs2ILTQSM9pQlLr/8NcM49HYf/Z/Qz0RqEzGYwU",
-	"/j1b9UUcumpqaXfBEFdIIKnTZhQgot3+QVa4cvobk2uBIPXp++ac1LSACFsDkQlaWpvDi8n+VSm7+Etg",
-	"+U+KgQghpxgrsTGz3xh85pZv00R9fQPbSMLD/RPHID7B0DxLeMSsn9VaVa8vrleMKDljAtN5OzId79mX",
-	"1J55Nk8qz60nI4AKplEWM8dc1UbQMOIZba5ep9vpwkVtxgSd8Ua/cdDpdg4gv0xP4E5RbQiYX8asJni/",
-	"pjA5S2fPaqytsQxXKFQ7AwEyV1kNbPGn8OSClwHvtBBhmBoLOOGCkSZUuft6fSDAvGkZo+KOpTTBz9nC",
-	"fisX4nlqeMTYSCD1uRS4PdlJvYgb/cZXTL9c3CpEhMLzYda+3+1u3901L8P+wcIHNMAqa1gQgIatobeV",
-	"4v3Gba9hK/Abb75527B18w3Fxw2ogW/0ev/8/uz7b+7P09Hfrm6eXi/f/fXrN+Onk+juLZ3x10m6uKD0",
-	"bfT1d5ey8f7HrZuJ2Hr0ml4iDkbh3Tdmb6E79xGSoWrMjFx7FzZ9PKv/OOoebH6rovG375xp9H/4MfCa",
-	"In3FtM9fyrb1BbIHDU3HCuqyE6pHMp02fjRjZVYQ6kW1N2V7YMq3EV1rLa97/TVqAbkC67ZGcKwZNQof",
-	"TVpzYbd9P1J2x+VcASqW0U8evlUILhH3by1BmhbxtQai+AJXtYhbxKu6HfFEg74ZLvGOBOCK2FS5aXHe",
-	"5nrSAZ1+YxM6GNir65Eog40ojS3b/QXM16oj94ornUORKZBJFpEFj1A5UTOxwKgKye3ufKBlcVHFspS1",
-	"K3D3Z2jRlF+fM+C4/CQVSqy7FR7LFfiAlV7edtrWRnG4aFXfB11T+HyGMnbU9SqSXDazrUiqSp9dIeCM",
-	"/nPOHJdC5hSYPPVsWTdJi8pWQ6TK0scfP1Sw2oSYH3LY2437W8KvbTyNTtjx8dOT9tPD/aP2YTdm7ZPD",
-	"w2GbdZ+Oot7opEvZ06Lf2GtgfHzd2+93XQNjDy+2ALlanY8BXfvKmQnH3UJXGIkIRlu+fHiw30UMs+qX",
-	"jGio/GDtZ6reMH97bwMNjR7bjw+iw2H7iB6ftA+fPnvWPjmmR+3hYXQQ77PeqEtPiolzhnrG3Oj1DjpP",
-	"S1iL/cbB6ODgIB4dt0+69LB9OIpp+1kcH7RPDp8dxftPI8YOjlcAG7NNL2bl9Ruv5c88SejeUadLmn/v",
-	"9U7JKy7m9+T+2fHN8eEpSe/6vf1nnW6LfMWiW7m33+11u71uj7zgKRvJ+z34FXrXFQAQG2z5snvxk+Sv",
-	"fzpbfnvVXby+6t5/m/z1/vVPcvH6S7l4/ULyV+cvsan2Ty+S19O//vz9z5f8QnS37+5VAo2sUMx1yJCg",
-	"ng+7vc2KtlBGCC9toZ1fZOVh5o39/W0+s9qh8z9tQRQDOz/8aGRjOXTxw4/vC4aG0U6l27Tn/vNsDWdV",
-	"1Nsa1oVYa2Z4Ls0asIgA/ZY+OqSnWys162v70ceUu3mQd9vTWwzZZl3eqkXsUaFHvI2hNqi5Ev3vdkad",
-	"SE4bViBtKc69+CbmHVkldmbGJc/tSg1LPMICbfu6NUqklysRt8KhHFat72S4Hx9GPdY+pk9H7UN2MGw/",
-	"i47idm+0Tw+Gh9FRfMzWrO8LOcxXt/3dwEM8qbkf5AfCYo7++yTQH0GKANGq5UfQmElVISAQ81O5fkuu",
-	"sLIkJHJvEuBUAaZ4ER9pIDZW/2FYxuJflWr0BqIJidVeBbGx8t+lHCYnfMW0yfj3YUwbGPNnSn8h4+X2",
-	"4smCoMAQxb7lcZxB0vjdcusPXMWZ8asBG1RA8XY7kWLcNn+fTVKqMvTL7ODv0JS2Csj1fTH/weYilgR4",
-	"bzcB/geWatuSGrGSqqVZOenHirMt5MwXNINI/jfaYN2TzW+cu9p/80Jvi0+8xaL6aymhiyC+d7TNeiqa",
-	"+P7ZLEWUNti9SPrC/iFG4p5rnvAe1UDCdEV2xpfw9xwPq1+BheVimBCZZQoj2DYA5jywRGk5IwuZ3nIx",
-	"xsrvJThghSRG1LHUpb4EXlYgnPCBGLJITpkio5Qxs3JAkMUKexZD35c4dqCkqIc8AxphLwYCR+QW6sYG",
-	"wZbYTgZfAseWTdJBvEibhwbfg64aTjHl2BIhRv3x+Sld2ifBo6xYcscUWUw41IQgKge1YSfX5mJKuVAd",
-	"cpaZ5fmDqGy5IuFh95BkaBVhpgmlYBWNPzzlSJpbdAAZiFIfj40OtUv4lKdTC2rjsA4nDJxURgLaqf5b",
-	"r5Q4rfVvfCv1C8AD2Vb+vaJKA6n+E7LowwUK7mNmweRwY2vlyor7tGrW+SOgFC9i8HjMXOFXCT6qUNnV",
-	"34DtZ9M+yCyVUwnHIB2ImMG/T0mYKfQ+WQfsh0LK8L2CHtpy5GREJttcpBeilykVCh2CFunT5ilvI/Ay",
-	"CQnBf5uiYMPBaEczwVIeDUQtQGhxYRh3TZhGfEEnO60IxKC9kx8UM8oR/YeKgoTrE6CbmaJMczpZ6KaB",
-	"AJEoBbNCqCD4SBOSYbBvzEISNY8mLjxPUhox0BXLgTBmo02Y0oRaRIDdBN5A5BKPrDRTqhN4WVelVQmH",
-	"01ZyyvTErNbOe5Pg+w4++QiXiZwlixeKL7O/56eyiRUqKziULf/G4ZmxwPVGOtgDUvzCa3rrje1Ulz9U",
-	"wYWywz3DR/rc6n7R/ZPdL2wpxG91wXBbqgjXRMgF4eqjv2P89kr5z3Ar+XBLABvyZHLhMwVmItjWqC5G",
-	"CR1/2DVjD2Vw24kvTDN/qCFR6b66tPq8uhWS0R0VbcQxvdv5uMAwD4iaQCU0XBFc9pK151v9WuWP+SJq",
-	"IKqU/ymOZu4IRXVNLmI2nUkjBfuE2sy+gTAzIinT81QoEhYUWJ90w/UaFCyJujsDqW/w56lSc9epbfW3",
-	"xRXBPI8q4crt+IdqgBIM1MHWYrMAWLVWfOZJvIosWI4V8XHfVX538ua5iO0pLR3QTENvL2nyqWyVXVPM",
-	"uyccM4VHiTmmULOFiB/l0n1lzoMftbYJ1IXoduhBSVRARgRoVYOlBdeLkUwjRpphHp1/EuJTxJbBGwPN",
-	"5daCt9xsCovgdD4xnzXTeOKqk43IyCEGTrPy6RlL237pA9bKmzGqIVqCfBlZv9SAZDVJOLfApmtWVbBv",
-	"FhBfMZ31Z7b798EGYk2uQfnvhlqNfm//5LjbrfqVi0b/uOvnTNQmS+SPlFMgVpMiin/BSRweQH5N8Qfz",
-	"/d5RLbRC3S92Wd1u7e8wcB3kQBGiZvuMgtImbozlFc/fp6DeGinpchDriFfvn9nCzUKakF07ZenYmElT",
-	"KjSPjHWz1vsSDIQVDYBYYnNuc7CcIY1unXd6RfpRQWzaGFFMq4HgukP+htIQQHQs5offXsqrpUOxAz7Y",
-	"/X1ShbcbtjKRl2H0etULUAjw63//P1Xp/wFhRi5DvY/NdHySPfaEWJmdl1sgPUqTWQUGDm2X20GjNI0m",
-	"HH0jqlvWzzwQWJ3gTdhNjjRB3sDTg0arQ75li2xK4F7RMrNbjPmJKIww2wVNY3W6WiEBHiHnUrCVGJBD",
-	"Xwfb1fS2z6gCXvss6KVf//U/Ya2cCrE8xJipdVt5WqGDDKlmCnuNOwywIt6Xc2HyFHNa84KgU1KtqYii",
-	"SwWlMQOxAmGGV4MZQJYZPV2ALMMEfrHExHBHfJqkjMb2+mG4GmEvEHEMClYXLHXg6BGdAc1943xDZ3bf",
-	"22URnJIY0mQFW0D5m5/qZ4u0CrmDrls75vi4qViTAMGptnOEVSnwh3rEQJw4/Kiiy+o8A+XKzoMTOL7f",
-	"qlr9v88RPAAvpxTAz2CJUubKxXIwolML9kYoGcl5qieOPfzP1mjpg1o9C9hvOC19ESelxV4xTahhhPZE",
-	"zlOUFdYWLfj7yhmX2/vpKqDYfhN33Sdr7KO1xqzrvNoW+2i9hZ8SDH5je9PIHpl6IIgbwRUfdFGv9ASu",
-	"degVseJK/jt7g6daTnkEfVagiUPHXE0jOWN9cy0OSygO6VpXISsnyg7E+ibqxrjAb9le6tkHKlqqZ4MV",
-	"e6qDprZhOghIFj71YDfhGtOiVEgzEL5tEf4CK1px/W3n+csEkef6e6hpYFvLF9UkHwvcJrMwKDUuaUjb",
-	"wtK9vYOCXG34X5Unb2ufsMp9CBgsQxkvyZRRsxMe63Ua7x/Z89nbf1TX5zqP5ydt8GfVBsg5XqOGKJVK",
-	"PTjvzJf2a6oTCqK46d2doPTdIjLErU1SGqx6RIbOkA4svHgz9IGyQ9uGJORwiTJTws5orc3FluWitnLt",
-	"5MZiS1JTazkQa4stXSTLD1YgItUNj8NTlyQoRwNRDg0pPp0lSzKhiggzzISlrNUhgKXBNZvCLzoHKTZj",
-	"hF89vybZ/oVklswVyT6HF0z4L+zIgqkqFlI8JFOa3trS1ExtyoVwM9+qeHNFmWwu4IRizRKRilWb2wbw",
-	"K+oSXamfL4Q34N9tU71Zzjz6VL/5YXVEVXiwWbbH/kmhCmibSiGvO0kjoTMtZ+2nowNawvfvN2ypH5EC",
-	"iwNdykh3eDw6Ys9Ye390GLUP6dFB+4QesPbxqBefRPvDp7TXrcDl9OZzct191u/t9w8P/7G+BNLvn2Hz",
-	"TlaaWzR6J886R71Or9vt7B+UGwgU8mL8r650hXismsjfptLSjlqfzZPX7W4lEWorN++//fn1wesvn/de",
-	"X3/fff3l2cL9X161+QX/dvp97x/Xk2S3qs2C/NumcrN4eUuKvQD+uIWcj1RHVX0p/FDDZ++XHEh3bdK9",
-	"u/UCoFX+fSqWVfkrfQjJ7piJ2iFn2dAQwQEHNxpYXOkAEHPQkZ0lTxJZQMLbOU/dKfyqZJNC3qYVXObm",
-	"SZUUebaJMYu2v3RunZnut8r5lO7x2ySaY498sdzpQO2aaW43HnLE/MM415M9jNe1fWDTmhpIm8Jc8PNk",
-	"2LAYAIRAZRbDQXaF49qkZJFKMR4I99ccVZbfMTgi1QneLSxCyU1kc7i8wJbXt+a08NkMlmme3plPmFMn",
-	"xdj9nuPaKmKRKb209hlL2+4AD9O5Zm1MSYG/YDJpBicHwJSpLa5hsQWX67jhb5DCrk1j69Qs3cIjToxA",
-	"kphQ54DQUGDsnxC/Q2oVyFUAlxQQbbZjU5tXQivhzr3N+xl+QDQKhiqFoSzBzUT8bvC+08kS3esl34hk",
-	"mrJItycyVaw9pFqzdNlWmmLtZ7HzfIO2hykVcVuwhV/+uUu5Z4EKOxV81sjHjIWhetH1zNEr3Pox+JF+",
-	"b16hw/0tMpqvpXxNxdKBAv8uvUk2w7hSqvrS3wxZNKVyfOlamX3tI3lnSG9trLEr4Xo3zUW9zUQkY2Yd",
-	"F4jjjdls7umwFRBDHqp5hnh+taDjMUvJdxeflYG5Y04TOe544w2EDwzeIV+wCTUawKFJJfyW1SKMg1AK",
-	"+yik7bEaCBt8cdkagVeaZNhSkeZaBGxIukERXAuCvbeCbW3hti3C9ipyNbqDSmDULTu3zYVNQWGNeWJi",
-	"fWM1W3LkRYBiJjjLNJVr+jYQXLt5GB2DY6tKJ5Oh+QuZThu7mhzYjtRYHMG25knejgedHdvoqPv2YrFo",
-	"A+fO08Qyb1lpOdb9yvB5UXfB4dgvHQVfccEfHPSRdy63V2SO8SuRVHbQX/lebJ+VsEl83jJxARC9/96Y",
-	"xsk2wjZPTbm07do/6bH/BODjlS3KKLaG8M7MCOXDNpoqsymr1dXfoJOGu2PkwhDrQzU1opyCjZkFQlZa",
-	"RA+E7RGddbZ1YNdnYkmMET5PGYC4zgVArrr6b7ifZKsKBoL7zVfgDbyqZJeENbKbCxJJobRRrJpPWQYZ",
-	"nTuf8mzGcub9egToPtTjZijCRLMkUbnszy7tPElsVIjwEZmLucI6/ZIX1aaGrjT6WvURQ/PPgXjyJBPU",
-	"nSdPyBfLrDnKUGpX6mOvZXqeihwaeijjZYe829ySogJxnCvChdKMxtDgghqeGIiNzTDE2tYWhhxrOlbY",
-	"nheFPpbYuoIUO1e0gkoLICDha3rfPhuzkHyeIZM7iAqXsucatzn474HIsoxd2bkh3CmgwVtYZc+iQI+U",
-	"kkCWyhYX2dzCwK5shVynjlDee6SiEUaAXQ1sqUYGU8SiicRtLnbJMPdSnGV7KNP8pMJKEQ3fstSVb+YY",
-	"tnpXtmUgwbW6N+K6eg3FGME4XVXGDdSG5Df5UnKr7QLjZ6xs32C3WZlV2yeFVNmAeMk3p2iClpv7tggC",
-	"dW/bX9dQA7JvT4mQfh8AG8nBU3yZGX4sBkJm3bs75AV4KogxZKYz7fh/LtyjFn6kScWSRFRBijhLl3BA",
-	"qYgYURMKmbxGOGNPij46PWjZ5eGAsczfpdZJ1l+DjFO5MGPELKHLwMNtX3GN2KZAJd8Ij7FPBYDwyhR7",
-	"0gPjFeQ+6hZ2B4rDtUIHBHqnCToE4qZWc1hnUa2x/FKBg/WjNJarHDrZBdKrQYM9MWSp8uSsQwXc1ije",
-	"1erdyVnzyfD9ZPg+vuHLVg4F1gm1trJ85VxvTub0rbeVZqRegKnJtcKmNi2i5ZhhqzKwqswvi4lMSjYx",
-	"QZO4Q85KVtWULtF4GDrMQjTVBgJS9poyJZGcstwSca+jVjc2SUG/41JJoRfXQBSslbKNYPuhhIfdAwLW",
-	"R+4n51ix7cJsWkrbM9UjRu43KyaCYq4SGIk2XtdmIvZSu23fVSqwFUYntziKa0TL06j4kt1t67y4sbqs",
-	"mfd517ltoDYe2wCtmIWtGuWBeZq7aY5zlY6Ajh+oBgz72CZL165lrFcNkthOTbcM84cKXFTASCn2nW2w",
-	"5cvJ8KuIv+EvX/zj+eX1X68u1MVUY9h/qu4v+ILHXyeLi58kj8RfUyri7oXodtjy5c/xuwv+hl8cfP9z",
-	"knz70/cHb65ennSi/UQMpy+68d9fJjvqETnXW+Wtrl4+bEzOsc6QGdYCdqpKYd0QTZ1Q5d4NGrbDjHnj",
-	"iul23gywai324T2o+7kstA+EBX1KSv3zJqU+d/eWYvRzW+3UpkmyWUPV53+gCA7MhQ8fQqdL4M9pAImV",
-	"rjIgsDkZmKA/kQvsfl8dKiPnNEnMoeMai2CNVqhN7a8Vr2dJ8nFjbWQRoEfG2vhdsnNFsUdGl818jV2Q",
-	"KxOqLy3rZJh3K9ZW3ruOaNmpwmh4zRofAW7Xxwzn/gjIXXlANJUjnrA/0QFwEAdlEmxmfHc/aadMMb0H",
-	"jst0uiavRwo1nwK4efFV11BbcTFO4KQE6FDmYoxOYxc3JYIt8nyaDjnLT245HZ/6Uv1MOGdMgD40mQ6E",
-	"rWSwX8+yg7qZpx0mZ52UnbWerKpcGCRHngaimP6wjJicvvnuXeOty92a8sujJValZ2W7jBfba7rRb5yM",
-	"nh3H3We9Z88Oo6fx8dEJ3R8xSrvR0RGNu70jejAcHY56w/1hd/hsfz+Ke0fxcdQ7GnZH3S7tPtvFfC7Q",
-	"y9Lw0XNnMBBRzzuPkj3zyY/yb/ejQOW+z/XOx+uJmZ3lmj2x9XLtCuFBCYqvdkF8+V/OAjKY/r/iYoCu",
-	"ol4k0CJpZ7l6Fkc2jwrud7thQBYTZvtzgp8BE/zcJxSxUk9J87EcTxukoJaEifmUQXKGC1uslXTomHKu",
-	"+epEYCDX48k9j/6eo0Dd2ubhSOCEi9vtnMcPlUW7u4a3N9Cm5jCOjW1zMSqwSCHbO28RtKJAzfLhvj9k",
-	"TBAohdVmwzuNHcBjcQ41FpLrVGukaNY5upnxouXS6viHXQ1TrU/C9HcjTO2sVnkNj9ZGKWodW/Vi8/m9",
-	"w6oudx/Hg23keOGuBEob/lx43KJtr/qbIzllAfqZuSIyjbFyY5ayiMVMRCwAw2kg1nanLzgabXt69DYA",
-	"ehe4r8NfCk+9D4OBcCG+oo+3WZchEACYUUWOwEBUJAnI0aiVBbRx/wJCFYlZlFBj0xoSQuof1TJVnSdP",
-	"iK3JrPA6D0T2GrU90TORDlYRfgCc9EIKhBXHhY9kOsW8+QdQEd62eAuuOmY413ZGCR+CXkqWoNbcFC32",
-	"O4Ue1HaFLHYKimpNowmzOZZPkH2eWJ6AJHY9SeV8jCiKczWHbu1w64Bc+nAPL1BwGxrS6LZjyG/N6VKe",
-	"SJ5qAnuX2HvUELuXGyFsHWVA5w45q85QgBBG9rAXwfhMIcDYQGwdylgpKkrkeIz5Ehi2sXueJaxa6nML",
-	"ublytiBFiOmsDxW+Dnm6lbkjlicvXfvlJ0+wsNkNCq4Ol1oV/qR5WGzHb6HZsBX+QDRDdj8LyecApv1f",
-	"xKJ/0vuwdUq8xvqB9wvGQrIu/TRl2D6c46FY0DT2sPRsI4HVHBnbLXwqoZ7jeiEN7bKSErscphxoKhJr",
-	"xlJgaZdgDCljeSdqQ5mvUhq59RnqXLJZQpeukAW6dHFg+nZW7msdRYD3ZqzMiUz1QIy9gUjTJUb1ukRB",
-	"93mNfhpIXyJDJvhYQEsAFKIuxQGZwos4fKbIE7vIJyVOQOlrs2o8sdwhb+Za8ZjhmbMzgoiaPws9YSPL",
-	"ZRg39MJjLu6G+d+H3R4piIublBlrNcRHMdPLktM8G8mYgYTL8mDsxR4wqELShMs85N5QDTlJyFVGrbG4",
-	"deoBqLoXHTuEpGk479f//n99djOc6Bjs1KEQGJuLxbbkD5Jg0NsRG1atXk5TMcN58o7BJHKvQ0EHNIe0",
-	"MHnMHrQXiuWMBWRKE8N2AA3pTC6ZkjyaCZGlrDhkY1pOpVHvRez+U6FDI2AqYoaXdWL5dxEutLPfKl6I",
-	"ckxVKCPIoMMzZ5RlUVw30cVhdB2IpxHq8bbTVLjz1jj/HeW4/OFjg7/T0qS0EDBGN3SpGtUoRVbBx0bJ",
-	"jDMvjtWqlKfbXDewH9ka93PWWtPeLGzvASao0C2Xl+riHllFEliKiFszVywNBmIxkcR1RCuW+YfYmKfY",
-	"ipNUdeIciG1bcZKmeabNhWJCcc3vWKtDLmG1KKAHIisdh7YGWbCJiz7YsYQSSL4jTMQzyY2ZnMHSdnbX",
-	"BEhniKZ8mFsn3zDPr1PYHKg4LXfH8XcIrpEwJjmX6WxD8KkyfvSbJBM6Kn3k3T7/4FE9n43MKcZqRHDu",
-	"2xWj+YZ/963LByuyP3rLzj+CXwuPZkkPFHhkrbrZCKNWCCgXCwnq4dQKgGk2038gQO9YGDRMdCFcIM4V",
-	"B0DtSpyvUs4MgLLlbjTw/GMGOrA8bFKHhDkwkY8oBlhA9h6tJ1Jl4Da2euCUhCVYI/t2CaQoJO5tvHDa",
-	"+h+n/psyLQ0ckCEbyZRZLLQ0f7hVh1L2aG1uPiFYlRGsUFT/SQGs3gcbGeHwuvcsb1xXzQjdwjMeIyAs",
-	"d2H/8U+w40e0F+3HB6x9ODrqtg+Pe0/bz+jJsN2NevE+Oxgd0qPh+h0/uu4+7R8e2Q/7+2c/swVUGT5Z",
-	"t737hS+sbC++XP4LQMTshJhuDvnGFB5aqHVUf6JUHoDO0mto4em17E+Vuu1BSFnlFDoPY1KRphHrtlmJ",
-	"1WRyrlsdcpaVsm3CwcoVZyUO1kDArSfL4ykCYcFEy4BBng+SJuZCZn2QxlC/o4kNoyZyPIYis7muR776",
-	"D0NefeQAVh8DjG4Vi64/GB+KfjVhNNGTn2sNxTPbgBgSOWyXcnQnA9nhRjIXgovxKQJemYNBYjZjImYi",
-	"Wlbmi35tP/qhNpDSVM+Nipe329/G8ON1ItpbFzV2cefjuhm84ndMmPnNUjn08x9nCdWAPYCycsp0yqN6",
-	"+/81/u68sG9TaHLM5opodg8Wv1TcPEvQkvcqghRL7+AqCuEmVwduk5gUM7ymGbETIIm5yJirazN8/fz6",
-	"8uL86ubsyy8vQ9feH4x2GBKCiykDjF/X358rMqNmYMeFRZHpUMrO3l4MhPtSTR85u+LNPGcIsDdLKC9y",
-	"W+Mv5Ovnr96SidazG3sjUTdaapqQa/j/X19fv3V3FdUZiL+Q6+/fPq98wSKnDUTFj79EMmafD8zMBo3A",
-	"bIuMPx80vnp+PWi8J4f7sLyc1cvQuNWGh1Umdlc6DxLIH88p8Nh1mm1rzUmQMybojHeWdJqsvQ6/mTFx",
-	"9vaCxDKaT0GtTpiTbY7pjSYcznmiIaRcKdvsMFczFu0m39wEfazmujkedLr5PKki35+9fgUnt1OBKV3J",
-	"ESurbZoxWh+ZuMPEb65Wplu/32CGba/PPKFm7L2ICtxrolM6GvHIdgShmg6pcjlkqhWQ8Kh7ECKk3YIr",
-	"VskLlziXj1DNufWCd4XGy87H5gCjMd+o52AAcy6r8N2vc1WVSqk7BDsHgDrhiixSrjUTxmCGHqvzJMGt",
-	"vnx+dW0UCpmL2Ejo0N47bEKV+34WqFAOLcZ8pQXZGsaKA2757vIVQOUglAVMxtw5Uj7mAn5AmApXS5bx",
-	"j5kR/inLj0KtNk+TRr+xB0FqS5HV204edglyRxX61ax3yv7drL1QxD2lgo6xL04eigDv4ir++3X9Ncqs",
-	"f8ZS+AiL21zY21TLGzUzYVdHPounXGRrWLGHy1ExvzfAqW0NrCBCB7lHIxdeDf01OfjYKlx7uwk08fbY",
-	"WihZIpHHWegwBW4hGbP4S81Y9v2P7/9XAAAA//8=",
+	"7L3/chs39i/4KijOrQrpISlSv2xRlaorK3Yijx17JOWbyYRZNtgNkoiaAKcBimJSrpq/tur+u/c+wu7d",
+	"99hHyZNs4RygG/2LImUlcTKuuvc7DtWNBg4ODs7Pz/m5Ecr5QgomtGoMfm7MGI1YAv88p+GMnUuhExl/",
+	"La+0TJj5OWIqTPhCcykag8ZZvKJrRQIhO8o8EbSJkkTPqCZa3jChCE0YEeyWJSQ0A0bdRrvB7uh8EbPG",
+	"oOHea7QbCfvXkicsagx0smTthgpnbE7NJ/V6YZ5VOuFi2nj/vt04jxlNLtkkYWp2LuUNr5jaWxGvyWrG",
+	"BNEzRhJ8mITwNOGKcEGWipFf/v2/SGiGU4Rr0gze0LvO2ZR93jNLoXNGhPk/VERkQfWslZ/+aHTFwmXC",
+	"Onb4ESz681PyjurZ53t0wfdu+3t0qWenJB34lHyl9cJM75Tg66fkis7ZFdfs8yud8FA3Ni//kulkfTbR",
+	"LCkv+4qFUkSKaElWlGsyZhOZmPXrZM3FNDf/g94mss+54PPlvDHotd0cuNBsyhKYxBXTW+0A1ynVdUKF",
+	"WshED4hiWlVszFA0gxqi/vLv/72RrvD3eykbtIaCiqhttp8SBcQiwRXTHVxFQPAItO3kaETHMSPnV5cv",
+	"c1P8SirdCVUyKc+uMKW6ibSJTIYiyMYIkFvxecOhcjJpdYdiG45j61ez8Zchf8u73e5GMvX3eyfHvQ9m",
+	"wvftxoImdM60ExcqmVybuZT54HrGyC2Nl4zICZDVoyapICaQhtxLGXJpWbd8yuEtEso5U2SSyHkFp50S",
+	"qWcsWXHFCJ8KmaBo4mbCyAKNdsOc/cag8Y+OmXEHl5c7IvTuNRNTPWsM9o+O2xVH9Qt2y0N2EVWITqI0",
+	"8FYYcyZ0J5xJxQThEROaTzhLHLUiGKJNQFBGeKDM74opxaUA2aRmciUMT/t/iLnSeXkV04WWi87TyQGt",
+	"XytOuXMR1S6116ta6hV+tmqt19msPlOEFy6B3vh4csSesc7+5DDsHNKjg84JPWCd40k/Ogn3x09pv+em",
+	"a4RwNlk75ohHGy+QiUzmVDcGjeUSnqyd+7UTUOUlfCVXFSzGFYlYzG+ZYR8SjGW0DkgzYhO6jHVr4Hbk",
+	"1dXbr4n5Y9eceBQ06R/dQSzeUdL81lzES1U8NK02CDEi51xrFmUsbj4BN9pEJmScyJUy9y7wl0JJUrPn",
+	"dv2djAA+/f5bwiaNQeMve5mysId/VXslyhlyfqNYUscHS8WSCiY4Ge9Hh2GfdY7p00nnkB2MO8/Co6jT",
+	"n+zTg/FheBQds2omMAN+KAe8Ny+rhRSKgTR7TiMjXZgCTgil0EzAP+liEfOQmvXsLRI5jtn8rz8qCVLP",
+	"LgYGGNNolGQjqOV8TpN1Y9B4Q2MzGRbBZjXaDZCM+JXIzMl/s92ImKY8tqSzP+M2c0WE1Eaw8ggYzNBT",
+	"aaqXqjE4hCPKNZD2OY3IZTqiXfpM64Ua7O3ZIxR1I3brVqT2/EkY4nAB3xklTDGNQjm/rG/EUoE0gyfw",
+	"dFQsrmqcwiIXVKmVTKKONxLqa7hUmZAZVYTdLbiV2Y+16KrJmcUvxY2QKzFKL7z80s/Iv5YsWZP0z3AU",
+	"5YIlwCYkkgy3KmJhTEHXLZKl/AWPKPaPpa8MG0omejReDxunRM/MtZh+U9MbpgaEhprfsjYJl4mSSZuw",
+	"OeXxaJGwCb9rk5jPuW6TRMbmdsFDz5JEmgv9+58bE87iyBwS/Eqj3ZgzpeiU/bZzev/D4+1wmc5w9LeT",
+	"dO9wFHylLNfc4QzlMo5gv8eoQHbJuYzMygPvVAWkOU8lAVwPRhs0/w2nu02WIlU+7SutNglKCwhIk+Iu",
+	"DMW2DAjqFXX/FREpGJnyWyaGQq94yE5JgGwQgPFjDCPz7YrjEZBm/rgOBZ5XO8+2kfZwZO1xBX3WGHBS",
+	"TGKjY+4sXb1Tg5xj2KogRLhCrjJig8aGjuZynXKlWUlknGQMlU5qS27yv//4XIRzUajvsTuuNBdTElFN",
+	"kaFI4H0/IE2z5xtW3eqaOb6UyZhHEUrvB1xroJNPKI9ZlBeCqJ3MWHhD7J/LUs5/2dsvX7vOeHVOdTgr",
+	"Kj75rTvIti5b15Z758/F7MTEJ0y2rLcrYRRxEVfd1BPvo+lqQJOjYSiXQhNpXldkTtckkiAPH28F2dcf",
+	"T4aFNI5ZAvMFeWHnnAqw9JuW3/D5zxTI63TvhoLGsVwRI8hZd9ollMzZfAyEJFQgVTqg3jIRLSQXIF+8",
+	"LTFSbShwzztjmYjsYJjjIJfajGk4xJyJwOegwImYC6FZImj8woiyD5Iz3I40Aqnob/aZkXTsbsFCo4bD",
+	"n4kMw2VSEDNH/r3lJkauWHLLEvLCjrqljpKby2NsfH4RCicFwztBk/9oAJLkNVUaTscHkTamSo+AH4pq",
+	"oDtC86XS5IaxBaGaxIwqDfcVahHISqdkkci51IxQAUa9Yzct8QEy4QmawlvKfTqWSz0Yx1TcPJpkD2dU",
+	"TBlZgXoQM3rLQLq5daZ8LXJrwy0YiiCjVDDYcr14Dr6W+qVciuiD9klIPZrAKN42WdMPRAX8MU/hw4zC",
+	"X0tNXtrXt2Lz7HuPd7EquUzCTErhnWp0E12WfIoxwrXj/3Q2yPrv6DqWNLqW8jVNpuyDCLvAsUZaylEM",
+	"o22y+dhdyFikyPEh+Rt/niN337tL7ATJtZTktR10K7KXZ/PYeo0zXbWUBL7gaFz6NNLayEgesm8EvaU8",
+	"NurwB5Fb4XCjpTdegeBGwxpTxZyBnTAazsyDeYHukdvOkXyTG3QrglfN57FIbscmIRXI0sltug+KJHw6",
+	"00TI1QCdjN6qwfTANbeHImFK08Qon21iBJScGOVUsNB8SsH5kZIoc+E3DXnYnAk4VtlTnRXlxjTgcyaX",
+	"uuW2vGLxwamhOdzqK6rIKuFaM3GK4QtCJ5olQxFA/KMDAZDA+vCte8uLX3kP1RHSPr3nxVPee97A18YW",
+	"vWQQtvpArkM3JRi3o8SOWDRZloolqeI+o+j1m9M7Pl/OiViiAjVxt4MdU50SxacCdobFiq1mLGEfxX2X",
+	"X46MI+Xfd5+pdGlyQmJ/ReDQ1jM2FNmzQZ6EFNgqMMwaREysg/SarCQ1cFXqFjeMFSaMahZ1yRWfCsNt",
+	"wNliKNyNik530jSWstVYScJu5Y15mLqxWmROb5hRf+XcXreghF4otdzIM5UuQxmtcw7ozAx5bqRmGj3L",
+	"HMy+UULHSsZLzUZoaqsR+Dv3e/tHnV6/s39y3TsZHPQGvd4/G+0GDUOmlHPkNbLw0auX/3xxef33qwt1",
+	"MdeLf55fHF/M1d0FX/Hoq3h18aPk3/3j7wkVUe9C9Lps/eqn6NsL/pZfHHz3Uxx//eN3B2+vXp10w/1Y",
+	"jOcve9E/XsXg5sUpcdEYHBhdmEdxzUT7z3ITzYW5dpxpKHafqRdR2DowAXMb2aP0nNHERkjRfqnZ0vNC",
+	"SJQ085EFMI9shMB6/f/8u/141N9aisF5vbS+/0rziAi2spuyoDzpkiDHlCCF6FiZWy8fiPFC30PhbTTX",
+	"Nv/APFkReyZcKM1o1CrdaZCT0bFJGffdalUJHBi372QR+00DlCL8QJ1rKd9QsbaeV/VBF2NCNUNRXbgP",
+	"pSRzKtapuuI0AC7IQS+98v0Lbt+74MzrZo4kneSW6lhuPo9xEV5SzdCnbXV3Fjntx/9WkNNwSLWC82jq",
+	"zTeCLvVMJvynh+g18HXnCw4TBvFqGqu8ePs2kWJq/ZEySYM6G0JC/lAeK1zYsE9pqLx60892P7e8HUM/",
+	"/iT8uFdFxOs5Bcc2KAUsIihj7w18VYa8/HeNaJhzpUDf9mJelfGuR1p1FupyAth+beSumULEy/7qZRpM",
+	"mNHuSabbFglQO3KBFm5IOxLhOtMU3WeszssFoVPKxaPSpHaej+NlPVvqmWEwPGPWV545WCv4MCDNWE65",
+	"gKjNyhyroQAPo9DpWfDDMy4wkzJRGmdqOyby+BaU7JT54BuG4m4XINIqIhblA0D+9df2tG5HNHPhB20S",
+	"1BETXsoNM0rYUoHj16lBEnKTFGMkePf26pr46Ux79qHU2fuNWCTSrMMYkS+E5nr9oZINwpPFSC/+CmaY",
+	"NRRiG5gxv8IPEx5DTtQGSYdDe4xvhx2zWIop5O4Vh2/SZcT1iN0aRmudws4TrlFN1BJUCfcspF8mTC8T",
+	"AQcIdhWMeM97nk6iIuKb/i0L+P5+M8zFf/f3/dPt7Tmxm76rvLffeN9uoMUol3okJ6OxXIpI3Rfnl0ut",
+	"eMTgxNg3yrsOHwK+q4h9oWoAPu4xM5amzbBETbJv6Lbf61XvEryb26QtR/tVKFpeJuQIypiH65Ehd8Kp",
+	"0KNbLmNjeedJexHFzjOOahLxrociQevH9AjLJhOGjhIji0jz8GC/1yNzLlrOH2Y/lD3oPkma+73+MT7c",
+	"+BUoVT9/j2Ib+PC/MJXS8h5aGzW8VzmYRyUwzOZcLLW5fRzjjJleMSZI/whcMUC6ahb0389x4sahfhX+",
+	"q1yqIWiZMXPUvII7m2RP1cevN55kdxVnZEzjVc9IOKMJDe21UEFHTz0u07B6nN/sED92BIArsmJx3HFZ",
+	"cEvt1NxMDSrNAwPCQK52mqG9oHpmLo6iWB4njN6gtxHnZhNejFE+FCFNEs4UoQSG8x7LQkMzelvOgjEP",
+	"wiuYfAnJoMuYDezxaxNMMmwTiH6zCHOela854XWDizF3odMn4D608QYpMEFnRRXh4Eck43WFujEUSxGx",
+	"gtYB9ygm2MNtCvpx6U5tGfWr6sBANpFljQ4+YDO3uRoKX+SEUkz4dJlAHiMuP5jTu5Fz4o4WLBktlbFf",
+	"7WtD0f/l3/+73+sZgtTKwIA0C6LbvxaGoiyuMxVQLRcLmWgWvWERp9fA8B/gnFhmA47mZkR0Mnln/hyH",
+	"7phPZce+6OatPPH+q7lTv92YudPfP/JPfzppAmQg9gtb5sdVLvnXCAJ+pojdGWK+4bjfWCML7UyioQiq",
+	"pxSckgC3IYCLJT2qTTzUgU/GoDUUUMUDARUgihlDFdLkID8RmCldL9y8ZxiFuJRxVQGUy2eGDBj06fHE",
+	"RTm65C1mANFozgVkYvlBEMiAFst5Y/B9wyVBYCi/8UMpR7ntJgJlENbAoVHEzUxo/C4xK9HcWDETGitW",
+	"tQFZQMUZeHgQ22QSU42RQHnLkoRHTJFmIJZxHJDPiVorzeZD4eIOWB2D8s0seiKTkLU9XQSEoPmLVQ7a",
+	"WVBnwZIOxIYy58Gca3R1LrxFeD5up2FU5pNna0oVOLcEbwKnpLAYYtdi9sD8BUPLmDderHZql6YymtO7",
+	"8nQg1q50egGUJtRtbDc4r6iiuZrTOH7A6KnEHG1JTzds6tRxG4w5X+5rbYg34vWZo2jrvnnktMbKOYDg",
+	"t+HiR/r8/R/NGAk+//hM5E9hOwbKTeT+dW3JOFuMWnmVV0g/TeZSacz0Bod9PpK7YAnIR49wS2F93tvR",
+	"rHIi2xGvRh/ZYcFb0nOnD1UFsressYF8hDN8AytWXLnL90VLrHTUa8/fRgFRwV4VbFwjwWqkZh1zbdqD",
+	"TXxQQ9LsApXjH1mocxcoPL/j/flWsBx3gxMQsxxsoZ4VIG1CVZY0oBgk0Hfrbzc/MFrktW9dZaP7KBOR",
+	"MhYheNOoZpjmkZY3RVSzjhGcjQr9wSY9bPchsB9YRJqKT0XHKDZ8zlrbfwwTKCCSWyVsA6/OMCAQPDV2",
+	"Ljq6+YRQsd4gIEqfwVKwsnI2W86p6KSVFDarw3uqjcWjUK2w1Qf5luWN91ScVQTFt9t7PiFcZ7lp4AZn",
+	"0fb7whcjGkUJUzW3IFYLkot3xD6W5wo+BY+tAJfidgRTIxuuqFwiWK9wf/D8p7JDlcXGoJpkYlM2rTXh",
+	"idmxlDGjYA1Cuuzua7UfzTYTz1hamgkqiD0RnylXXI+egSR7rrUVZWCOZknbbf+Kmukob9dJk+t0ipAX",
+	"xvV6hzPqJpCM6LRyfzwiYTrXFHL7fksi7T69an5dcT3b/oMQba76INXO4INHcrTGl+qGrBMcPHIEhTX4",
+	"s8+iLVtIlJJC0Gh7pbHeqvJC05fUOemQI335QJW5J3fBFLi7LO7alRdgTlzcf4W/o5h+veM1vqBTVri0",
+	"DRf7qmsbFduEhXA12bOVJVbm73Ku2Tz/j03qXEENeZ+lYSYJXZv/FuxOexHI/ArO0WfoxKB5FlaUKtlS",
+	"WPVA4R+2YPsi88Ay8vOo3I1llGqkFQKMYjmDeYhAXNDQUyaR6pIzEsZSQb2J9TvYwpNVwjV4YdGxORSo",
+	"z5EmJV9KAnLmhrGFwjsDnKjsX0sauxAjtXnJ6IoZChz2M0Uw/d8Balivi3PEWM7FXDn4xSmV1lO5XBhJ",
+	"Wv67GtlA+mi8jG/M35d61gU9JgsSeL+pZYhpQN7Pcqnz/zWicex+caGBEdaPFAYt/LX8O1RlVv/qSlGz",
+	"t1xEHmLxo4hpKAlKnVIelewPCZvLW/+HIlWyvyABo0xd7xqxU/ilnBvi/pSNZyROd5HICY/ZyI36gw8l",
+	"UPpi2ZNmWPLFrXML7yY9kIdZ5Cp6pFHy0SVnuTwvWipU/62sPv9wvTeMp6U1e/gGaAWymklzCFiUygMj",
+	"Kay/AtKZpVjP5VK5o1J1t9x7S25lSyA1ZnSxYGIXHRU9u6p+b3BSBWUfSw3UgoV8wkNiByFNRJ9SLEyY",
+	"Vq0ueSlzTtihcM5Z6we2ZBkMRbBRGATkl//z/yLBzzKO2kSwVTuLJY/Mb16wYiTY6n3QJoyGMxL87FvQ",
+	"bVK0kttDUWnttkmVofseUn3y7ikuhiKQcRTsBYKtAvI5iNPUcVYXqHE+mqFInTSt0zIV8iLPUUGFcsHa",
+	"Lq1oBG+8D8zreeHhnreMjKX+uQftuS09mNG58BHS9BY7FDRhJPgZEQS4GmG9hKE+QKkERuuxgEJc2zOM",
+	"66ySLLWzgM/+bAZ7H7S82VuRWHoPdC8HbLCibl6bKFakd5l05VcL8tK9YlUq8wpVyDRIDTuWJQgVQ+HV",
+	"OkBuTssf1srsipmYYdukmnGHQrDVKEvufh/gLVzSJ+oEGwiSHUzrh9p9LkAF8diQgrmZCrKtrAdXZlgr",
+	"oynIBBalBYmwrHaKYWUBrgTb7XPaRjvLH7zhAiyMtADSzcAWZ7vj7eXrmX8WXZgfYpE9EnWrLBx7lRav",
+	"xyJl8huT3TCbLB7viqvVfUGH+EArxNOPFYgWQ6PHMTQyNecPbGQ8X8Y3lyCOPEimHWj97YyHsywmkVfO",
+	"jNmAsq5MbLjSkDQQ5THEi9F+9scPaBwHA7OBybrkIc75hXOQCVyE8RLqAQKwdFQw8I1/VTZQMdPD8Kjy",
+	"I8c4JxyjIm78voKk53DrvbPmwMPICke9kIfsorxQMmNlWJ6m9o1RmvFULUIckYof6GIowCHR9Xv7h+3G",
+	"nIv0hwp5Ze6ezZ8zs02X0Hz2y7//Z3/fT7ZqFT+7/yz31Wf3sXpp1YVZVbH9OYifN6AKPGyHsHLJj1Ck",
+	"dK01TWodXyzn9zolwlzCMTcyvKkTPof88liuWNIJqYKEcW2uNJvKhVlMnp3fDA7390lFopegcwD1gO9k",
+	"iprLDxHuzm5hTsE0lmMax2uyFPxfS1bYqf2jwyqOqIwWeGuMuFrEdA2JX8URe717OW4ztzkAPME1p/Ej",
+	"M167kdg8lS08UJDSUuRV5yT0eRUdhTByFau+5CyOUpyVHa9BV+OCiTsQVPM8+3nutNlTVVSVkwkTkeGc",
+	"XJYgVgy5zEC3n5mvwFtliZJpUlalZ4srrMbAMj9eQNq8Lwl0s7zAdWYzqCL6V4zGhgd2Ivi7RAIqmbJJ",
+	"C4ULz2aUFdcbyBt7EGfw0XV+rfLm3gXZkavW8erbv+1o6JPFchzzEGHTvmVj8je2Js3Ll+fk6VH/aatL",
+	"3nqgKIi+NGZkkTDFKr0x8bQK2HoqE65nc9IMXkRfXJ0FgEn74mr/6DhodavDq7eVetQtgzH2j476JzjK",
+	"u079KDdVhoNZoDESAPKIRZjWqTDU8erba8vrnykS3PCoWmu/wYSx8riQfdcM3v7tHXqK7EzbJHhxjr/A",
+	"dFt1tkB51He4PTdsDQjbzUDxac1q7za+fUdCKZOIC6oZaY6pYseHyySuHmq9cah19VCn5MW5+buCMpWq",
+	"gQuMfAPJ1GaTanj5iu1+TecY+Yppn5lL7Gpmu7UFYA5XSfUvLskMWLWa13LKxUuZzHeV6mdLPSP73V5q",
+	"c3bQqZBeddOECrvK46eHJ+T/+38PuwcVa0VTstKWPrOJoqAEeADOJb6Ab9XYx2+slA7czKyYAzREX8eu",
+	"0NR2vO43arClIT3T40GLNh+9V8tJI5j3KEwFfknHbjc2KrDAPg/TXF9AsS+C7luykWsf3xAhp5I51R0A",
+	"HTTKp2s8QMUaajiWCcJa2rQCOmckOOz1SVWN5YMVYdI02m6HC8WE4prfstZWKuiH88xGHfQ+na5mv+RS",
+	"P2zD3i7wwXhdAZKdzxcgY2a0NKgqLZO9gPdRzujJD51a74RiWUmBVIe9k+OtLGK0sx4hngzm+fb21m4O",
+	"nW8UJhH+UV05jso6nO18SS5oAvYSOubRUEAV7xSy7RwWOpgRgGJlffsVRHfe9wpVF74ekIjBE1Rb8QFW",
+	"dJPGsU3wT700TESnLtnFfDZhk6Uxf09JYCgXQCG7N9K8Ol+pXljjGgtGaWpzn5L+L//+n/u93garcRuT",
+	"9SFWY832XqX4+c5rlssLqTDdkihzUVgow5grPSBB9mZAmjKOUtdoq02CTu6vvuPU/BXiPOYp+Id/meem",
+	"08n9l73X4J3Ku/5NZhPuxL2FREQonzLXF5eizJ+1hifyA/zxflV1k/GYuf4U0+c4mQecyAqkdt8D6N9f",
+	"+RX+Hj45CxVU/TmcvNcrxKyoSkE66u/fR3iH8XGviy+3Cw/08akbkOy0uBvp3LdWa5xH/IFqIY5cuUxb",
+	"FbbjygQx9sHJ4dFTYgvUSCTD5dwY8eQcm1qQcUJFODNXWBDKiFUocljNt1Xd2rl59H1W4FfqAZI/xOxu",
+	"EVOBSQMgvbhy6L8iZG3nydRl7xRBmL5iuK/EsK5wsGTYsqSDA3l1y/gwaYI/qqqEFvRpLOrEZ+EMbaV4",
+	"eB6+CvWDC6WpCCszsL+5vDB3IgOauO42a6RLjl75yG7CO+lbVZSpc1UZRv7q+vodwQeI2f2ctwoAYiyg",
+	"TGNwdHLSzhpd9Xu9qpINW1tZ0cBnJhPdLsp2W1vuLjTHu2bcvN+sGp7GE1eVNutmkua/1ybB5oLP4bLX",
+	"OwgNkeBf9p5MZ7g7aNL2e1gUmrZMFWid7m8bj+8GqXJuj3dFRj62V5rTcMYF844twHSbcVGJtOs5dY1y",
+	"PJkCdYm1qYoKEvJdpiKOWJ+mOBS5PEXztMo6Nm1KUsx3hAkz9M48oH6+HYIPTl8CMK/euRI+TSXgT6Nd",
+	"08WlCHGVw/aeMz2T0UhISG6UK5ixjypt/s0N2xn5Dn+tgkbehP1RA3ZRwJirQh2CPMMqYOANoFVVkEel",
+	"WqQMDquqw0ttgXkZhiGX31i9eyXx8Q4zmR7L2srZs3IliM2U2tn6qjd10uF/RVOnym6xKIcPj4PnnBJt",
+	"P2YJlU2CcZAQVBFKxgBRaRVOIZM8yOfOHpHS58EnIjXV7KG+kEvbNORDos5OmWxqJqjQLfRYamVR7StS",
+	"YuH5UT1zeKN+ph4amd2g/sLE/uzxbbfIXzXA7T7yq6ZU1Iepc6z0QyV/Q27juXlqR+b+Sq6wzjkDqwYH",
+	"pIXzq3VqenmaNdyd4nunI9u3gFCbW7H6dMl/q2r5Dy9/dW4uY+8IlmFki1QEdawdTefchtM+Fb1+Knr9",
+	"VPT6qej10YpeP5W31pW3kmbgSYYAm9Mm/NZ1iOW69cAs6z9wwWgFdkZNpWJ6vY3ZGrqC15TJRJKpLgmg",
+	"FGKEMQlsh5bhI1k3gR3P1vyljS1ceBcTw7DENF7jOY/5LRQtWh3ATgWxU+dcQzt9V5uBiKssIqXyjFZ3",
+	"KLAxRn4mWXwKGSY47J2Q6pYZeReEv1jgALGuDI+k1H5YOnEWLs31OPnQsGltpW1lGHMDF70DF8NjWtQl",
+	"RC4Hu5eVa2X4Q92heGsN7c8zC9sD1wljRpMcihdpLmtQkobiObhIgKUcnB8oDIZNbVZF3qjBJAyw8RUJ",
+	"aZKshyK460xlxxBsQJxk6X5t//E9F/qHIM3MkHTBO6GM2JQZyfmltOKtPRQ2iVK5+dkZtUlIBTja3CKb",
+	"lARPuNCB5WA5N7u20OtgKNLWq62HwYmdlaCvKkCgsDk9TkZLS3K+DQRUu5HSqjFoVBPLf6jD565vCHS8",
+	"HjSmXM+W424o53s+LffSD7/3X1c3fNGRNjOjA30WWYJzuxcQ68JH4PoTU+GRga5IE/2O1eenTTIIzIx8",
+	"RrUT0sLg/dHo94hwVnVCd0NT/suc1Wk78addQ1iUmle58D82M2lDw6XKWyzfE2ZXQZ+1ikkv/EyXjBiN",
+	"Yi6Y+vVsY9IM6FLPRub0BuSvJKBjQN4KWsbuoxrKoR1Uwi3X6+016nwjoZogcma5NF99e90mgV4vAhJQ",
+	"/dcfV7omD9hvGVTCW8P+J2QpNI/L5pF99T43ySPbnmgF5ByvnykSsLtFsIO/YFffbpe4+9/rLZT1kKok",
+	"rd9T6VFseL/hUjltfkXXigTYhymXdWNbM/1wn8GR47Hc13Jssr2B4BGgSrX7xgr8nc442mN4unlCFjEN",
+	"K9Bfa73c22EBZXmDqRt9qw1yX9k5p2tLbxnCTGRd9DCR++Dg4KRNvrk+34H/t06yzbzxvhO+tR38Er+n",
+	"EGtL11V90uCFsAYLJn+6hpvYo2bXfL+aErQtrHRHgIIfnHuwNsgT/mLuqXMGAYLgJoCUb1sVwlk+W2L9",
+	"Ef7XS0fAV99eN9r3Xg3Bmc19AM/5gKB4IJiQ4MsAm5jQGhAKtS5mgtFQuPsEme+kd/ys1U6Nh1R/P8r0",
+	"1VuW8AkHAweEp+HkG7ZWQ0E1Cfa6AEoPLtG9H1c3qvujkiLokguvGw4UdSnN45iMEQwS7Qw4TLDBKONy",
+	"aNtmt6W5kPffbYyaQIJ6jkZUkSCjdNAmcqwpF076mwWkpRZDUSiuMIsq980BZSggzcAl8QfOAwnMY+wm",
+	"Y7uzKLXZzN9A5bMs7lKwLFaKIV0kQxWgoYYs75lzw4bbZzZskPFSaylOYdC02xX6wdVQ7MoSxIZVV3SN",
+	"+zCJ5UqhoptRGkopzK/u6vomiRuDRpksOSUUNsy7orOOefeFXzn0uP9K68VbEa/b5IrO2RXX7PMrnfBQ",
+	"u0tbMW2MA/gy7OdQBP/oWJW3k+q8A/t80CVf0zmLSDAaAQA46xS6EIJLHx9WCIKCz6Gm4sx+REuvetU+",
+	"zZWP7S8nk6EwBkosQxpDZtUpCd5RPfvcJ2DQNhZM8IWcU24Ojeu75xr9xGvMphkKOEIsnGESzPnV5Us7",
+	"58+U7TTQDEajr6TSHchusT2mwFzyfhiKwpzlZNIypA/+0TGDdkCFt04so1RmWj9K3kY1Gb2WuAv+N7ZG",
+	"JHsuJtK1EqChzpIYnG4REbNwOJxQ3bkEFnPZU5695Z5P/9EoAeWnQ0LzB3QazqmgU2ZbBKdGJ+Z9zpex",
+	"5h3UD8gikdEy1N2heAGWELzgNW1idzTUsBuspFucYu95/BFiuBk0krnW9EYAeVdtaaaLiBY6oTzuDsVQ",
+	"/OUvBPZDDcUT8uTJmSfknjwhv/z7fxGKuXSdGLzVrr9tJr5bBEwJW9NrLIoBsRfAUJDcHWB94iCBzILU",
+	"ej5n5uhBHWATijkNO0EpZ4usZlIxrJuEJhcEq0tBx994MZzHlM+hZ5tSQZsEdBkBhMpyDP/DI5yZ6xRs",
+	"7CAOfUyQhOYHcxmbh3/U3PwPpwDCYmyILrlyUpGQXeVil3hd5lhkzBgw2xWhsZLomjDjpvLdmS9uT41Q",
+	"hlsuBoQiJf0YN7RJsFBXhkJShOYaNBt76QvCdGfNpQ2JdhH0LgltwwfwH0ImhEcyRwxYtiEEENYZs4ZG",
+	"4LWid/AHa9eaSxqzaON12kCCjNcwSH3vOBSFlXekXOrAHYdcZ0bAEjPjpp+hmALg3wBmXAi53rJEUXcC",
+	"rnIHZihe0AyVxOYAVwfYu+R6JcmKi0iubJ8xwvUASW7oYSldLryyZpBHNddM1DYa5dprM3Nq1sWsAwWH",
+	"wTwi5d3XZm0qhvYQ4AvDaZ3iZJz95U0oZ0qnO1aYBjisEz7lgsaOBnB4vL2vc16c+vMgFusNJgiEh6rB",
+	"tGeM9a3zojBLHZyYl62YLrUXSIM7mJZjjoigCzWTYI5zYdM63Xqd42kATpnEfRld9mooIonpPniM2J1t",
+	"65NGPMiLfBccXBh2wVHZiobC0dyx2fNErsAKaZ6/vbxqDcVbICzmoGKsMJdxGpy9fv322xdfjN5eXnx5",
+	"8fVVQKZMkyy1kEXEDDQUVKgVS9QAMmbZJObTmSbN4O2764u35jV0x6Nsdy2KO1YR6LyB9E9QE7QZymu7",
+	"4jLnnWLZgn7K8DGj7uz3DoNM38U0UrhlhsLhSdk+t/DA2bsLc+mpdmkqZ3EsV53zLGdyQLBAC8aiZE7v",
+	"OlAVR0O9pDFJrP8Pc808HoX9Z3cLuDdynXphpOAf6aovosCBEUi7C4a4QgJJ3W1GoZOA2z9Islfu/sZc",
+	"ZSBIfTWEOSc1nY2CFja8Wtu29TUp0Vg7UZUBjX9pW/6TYigCSNFGIAPbgqdLLo2Vb5Ns/fsGtpEEh/sn",
+	"jkF8gqF6FvOQWT+r1areXFyXlCi5YAKzo7syme7Zl9SeeTbL0c+0JyOAcqpRGjPHTN9Gu2HEM+pc/W6v",
+	"2wNDbcEEXfDGoHHQ7XUPIL9Mz8CmqFYEzF+mrCZ4v6GuP60OSCEKrLIMJhReO0MBMlfZG9jCt+HJBS8D",
+	"2rQQYZgbDTjmgpEmgET49/pQgHrTMkrFLUtojJ+zuBhWLkTLxPCI0ZFA6nMpcHvSk3oRNQaNL5l+tbpR",
+	"CKiG58Osfb/X29Brq6LHFqIYfG/RNxqglTUshkbDQlBYoIVB46bfsAAWjbd/e9ewsBMNxacNgJBo9Pv/",
+	"+u7su7/dnSeT/7oaPb1ef/v3r95On87C23d0wd/EyeqC0nfhV99cysb7H7ZuZ2XhHGq6WTkUkm//Zva2",
+	"a9jnCMlQNWZKrr0Lm42fltMc9Q7uf+sK2fYbLz/dd840Bt//0PbaGn7JtM9fhqvs9kKuOJ0qgDWIqZ7I",
+	"ZN74wYyVakF4L6q9OdsDVb6D4HQbed1rw1SLZ0eafkGnTaANjNpnblcVYomUuenBu411ywtq9ALUfKGn",
+	"LBa5sFsulwrqlYHDvdLjADwnaa+99PIAD4ttlHeK2mIAMiswZ2Fo4+ktYydNLflyxdL+F7iqqJ4eCiif",
+	"Ji9tM75QzsdwJGkco/NoJuOoNSABBsoC0vQNMhQJ4AdJkX8D10UQ5C2+NjL3L78zb8MlYRGyIXmRW0Ci",
+	"oeDaATxaONHgFL4CUgaBZKB4xb5tbJ+alGVjquTgFQ1RHcpwq+2BiJqfhyKD/jUX11gubdmMQyKjFl0S",
+	"H0JYPAQIcRTItVhJUSnx+ZbXVxq+iZyG+0BTOQ89DhUXIQtIE7D2FL9l1v8BoSSgvvu9S84EsUUaHmAU",
+	"UqXXI6X6DWMf1LeDBoeFnDgMc8t0bWAbQ+RCQ0jbJw54skrqvuZKZ2COCq4lOw+UosVc3dhCUSs8So7L",
+	"QNHCDc8Xet2Heg4uFOizmXlQUujN7YRpDs76fXvjnMEm99laORXQqO7mTDbzrG3NRAuyHrROQbtGjcOe",
+	"tQI+F764cWn2nOVWmIPhKCXKL6g2sr0xaPwf39POT6PuD3/9b1W++02Ld/qwiwNILqb5uT8NT9jx8dOT",
+	"ztPD/aPOYS9inZPDw3GH9Z5Owv7kpEfZ0/qF5VBSs4Xd211i05zhkGfTHhD/TDrwhCAHyRpYwOVgkFq9",
+	"FrRFtbPKAWsvOfeS+2+sjRiK7DOZ/PTBGVweN3qFOnKp254ro20G4CFmREMlGEHMe/TXrGYSlF4QczYd",
+	"Lt2Dk/F+dBj2WeeYPp10DtnBuPMsPIo6/ck+PRgfhkfRcd25eXTqA5V55r4pUjqToK08I/XGx5Mj9ox1",
+	"9ieHYeeQHh10TugB6xxP+tFJuD9+Svu9mkV4QdXH4yIN+PTWJcAVwbpincUXC/Pf7+0fdXr9Tv/4utcb",
+	"wP/7Z918ORahVkx1Q4Ry83zTzN/KqZ6m3VvRA6BnVBB7I9Us4+m9y4CL6xGW8QYLoL2yE7sm6x4ARJum",
+	"rbdr1YlJ14E+m02K+XHU86qsXUmRrbKuqmEp0XlB/7Vk7oKF9GVa1PryKlmbVCp6dXNPi1wrZXslysMP",
+	"H2r02GTV77MOEFu0G8l1fdhW9vtxfP+Y9Pcz/vK6LOQaFVTnSkJP/GLW4HEv19hTIjjnli8fHuz3EJ63",
+	"+iWjXld+sPYzVW+Y397bJIBGn+1HB+HhuHNEj086h0+fPeucHNOjzvgwPIj2WX/Soyf5pHZDvYNur9vv",
+	"H3SfFmDEB42DycHBQTQ57pz06GHncBLRzrMoOuicHD47ivafhowdHJewyNNNz2fMDxpv5E88juneUbdH",
+	"mv/o90/Jay6Wd+Tu2fHo+PCUJLeD/v6zbq9FvmThjdzb7/V7vX6vT17yhE3k3R78FXpD5wChGmz9qnfx",
+	"o+Rvfjxbf33VW7256t19Hf/97s2PcvXmC7l681Ly1+evFv88vzi++PFl/Gb+95++++mSX4je9r2fC3jo",
+	"FUZzHeg5mM6H25jOz2kKVg2v9O9/JQeyAC9tYWy/TIvnzRv7+9t8xuu6b5vu/94OgXyexvc/GClbzET4",
+	"/of3Ob+BsTQKznEvmue5DpyToN51YCOCG70GG9HS2mgVZlDpbVDzgIWoJnQozHVX7xUgWzgFhsK/LDC8",
+	"IRNddg+Qjd6BogOi0j1A7vEODIVzD7jAIOZcQFAQwB2s4d8lgZlkUATI8mtQoFPJznBZQ2HxsjBHg0dk",
+	"nDB6o4jmTP0mNjK0UwJYlQ+wld9Y1tvGTkYWzMxLQ/s6pcFmT20pEPNwaZUft0k1TcSKAycPMF4GPxeR",
+	"psWka2XQ/3U2621+dsW0s5pJWAqA0Y35djU2t1kkTVhUTMHLVNmxHP/3mvn5HFyndkE5+z3wDT/XIcgZ",
+	"ZosZBZSloGPL35xTEUtXCvxcZyvIRG+9yx7m3VZ6NhL7T6dmp5LzY9W3s8TbbbW2fBptwyHZVKvWR9e9",
+	"k8GBU61tXmuDxjxk/93OqBvKecMqotu6cLKcU6wFscQ8M+OSF3alZlsfYYF4X28yHvqZ8eBWaA58xfq2",
+	"dY/UrO+5HGerK6qzoNHvdjy30UjzSo8VtZ8U049YMYU9qlZJ242FVBU6JzZVUa5xu4PeKSiemYgDIHBU",
+	"CXIA1ENxLz4MJu5ZF1ABxWUomlB660F2Ba0u+RZ7n+Z7pt6n7/h9YhqYFc6Ufi6j9fbC0qKOwhCDnz2q",
+	"n0VRCrOLwFRL5sFIVhz/ihPs48U0rBLYiaWYdszvi1lCVdpeJBVDcFq3O+NVnXLe5zPkbbVa4Trp73ad",
+	"/Ill7LakRgDq6nh4sSzkY5eevZP73zh3YHvmhf4Wn3iHoHXXUr4GyDp472ib9aRYcG9YxOm10YX+02Q8",
+	"Shtsgy59Yf8Qv8Oe6075Hq+BmOmK/P0v4PcM43tQge/tslwhd5cp1HVtiqTL0SFKywVZyeQGMxj0jK0h",
+	"RUdIYkQdS1xxRNurG4MTPhRjFso5U2SSMGZWDi16EIONRRATiSLX9QXvIc8ngziTEHXnibFwIIfRpkmu",
+	"bfQKXgIfhLU4Md5uK5Xge9C21F1MGXZjgHnh+Pycru2TkHOkWHzLjOXIATUArXtqExNdH9E55QIafqfh",
+	"//RBvGzBzu8dkhQNMkhvQilYRWdVv6F4c4sWq0NRaJTauu9OvYRPeXdq7to43ATUDhLQTrX7m4qzw/vf",
+	"+Frql4C3ua38e02VBlL9HrLowwUK7mOqwWT43hvlSslrVDXr7BG4FC8iMFQWDhqkgNecw/4Y3IOY6XoU",
+	"J8z8r0I3pV1BpmtWgWFazyFZJHIu4QAlQxEx+PcpCVJVYEA2tTlA8WZOjCI0jomcOOmSSkWXRQyZsQkV",
+	"itowOpSN2RrYbURlKlvBf2ATAWyqMWrgTLCEh+BirO7dkl8Y5vTGTGO3BSd1rfDEhHAneShWKyNQLxU5",
+	"2TggQDczRZlkdLIoy0MBwlQKZsVXTmSSJhRaYEvflSRqGc5c6gJJaMjgllkPhVE4bTGOJtSize0mKoci",
+	"k5Wk1EK7TlSmvbTLshGnreSc6ZlZrZ33KUDMY2Yp1Vkiu5mheawZ/Pwe67TMrmHSmt/QgcYJo9GazKhq",
+	"kRVO2b47FMgloUwQT3kru+cbWOMj2D3ZGcjbPl+kv2cCpIlwC6U2IC3fOPI0bjhmRpDZE5n/wht6443t",
+	"bll/qJzvCU0aVznsSznIUK+y06yufynHLNGZuv9+Z/+JEWtb2VS9/zCbygIE/FpGleMNRbgmQq4I/+i9",
+	"Ur+BIvKfYIl9uPaDXZ5TufCZsqqxveYmMYW7zcIFfICBtYd3SMdJQyzBfqgKVem4u7T6SHWXbXP3+X2O",
+	"s9JWz7sHJkmbqBmghIFx5Cp7rCXTGtQqL1hLoYaiSnk5xdGMdZRXN8hFxOYLaWThgFBb9TYUZkYkYXqZ",
+	"CEWC3AU8IL1gswYAmlCdtZRqACmmlR09pwoYKy/TBXY3jszzNu7ldvxD74ECRPLB1sIzB+a8UYhmBa6K",
+	"rFiGo/hxW2l/OKnzQkT2lBYOaHpPby9psqlsVXmSr0knHNOCJ7E5poBngnUIRVg7Zc6DnzVmi4tz2WWB",
+	"B7NYAafYRqvA6r1ckIlMQkaaQZYd9yTAp4iFiDP6nqs7hTiB2RQWwul8Yj5rpvHEIXcZkZHB752m0GIL",
+	"lnR8WADEkTNjVMOXtrNlLIWt2GuTFK8D52bTq4MqdLf7BcSXTNvchyu3fx+sJtbk+hV/N9RqDPr7J8e9",
+	"XtVfuWgMjnt+zmJtsmL2SDEFsZyUmP8FJ3F4APH4/B/M9/tHtbCDdX+xy+r1av8OA9fB8eXhW9/vmMCS",
+	"bmKNdK07f7+lXP3DubpdfV4d8eo9U1s4mEgTKk/nLJkaNWlOheah0W42+p3aQ2FFA6B52nrUDEh2TMMb",
+	"55cvST8qiE0zIYppNRRcd8l/oTQEgFmLh+l3LvdwZlDsgPd5f59UdfIJWqnIS7v/eJX9UCT/y//4v6tK",
+	"49uEGbkMyVQ2He9J+tgT56vIoAiQHoXJlFsOBba+btgoTKMJR9+I6pb1sA8FVu57E3aTI02QN/D0sNHq",
+	"kq/ZKp0SuIe0TPUWo35ihwKY7YomkTotoweAR8t5KCxKAdSX10FaN73tM1cBr30W7qVf/v2/g1o5FSB0",
+	"gq0mrNzK04o7yJBqoQij4SzFx85jYTvnLU8w8TIDyzgl1TcVUXStADZiKErw3mgaLADO29zTOThvLG4X",
+	"ayyadsR3PiwwPwxXIyQkonEDmNOKJa4PW0gXQHNfOd+Y7Z/31ll04xiKYwPBVpAF6qfaWwCTXO6+Ib6h",
+	"IGbMuqlYlQCBm7fzq1Vd4A91sIE4cdjKedfVeQpYnZ4HJ3B8N1b19f8+Q7cELNlC6kIK2ZswB6WSAfWe",
+	"WiB0QslELhM9c+zhf7bmlj6ovWcBFx2npS+iuLDYK6YJNYzQmcllgrLC6qI592Gx4mF7b10FTPmv4rT7",
+	"pI19tNqYdf1X62Ifrc/wU2rFr6xvGtkjE69BwL2NBx5kqFd6Ajc69PI46gX/nbXgqZZzHkJLV2gP2TWm",
+	"aSgXbGDM4qCAcJhsdBWyDBfPoQ2k5Sa5XEBXdGKUC/wWeOJUkH7Aw3tSxcE+U7YrKOZ7m5vahhkhoJr7",
+	"1IPdhBtUi9TxNxov45tgKHzdIvgZVlRy/W3n+UsFkef6e6hqgCQtXJN8KnCbzMIAhqtwQ8LsGwP39g4X",
+	"5PNlfIOryCUKFpPiEQcaEeDGgE86ltGazBk1O+GxXrfx/pE9n/39R3V9bvJ4froN/lNvA+Qcr4lhmEil",
+	"Hpxx50v7Sjfti7Iobnq2E8DCWbTCqHWflAatHrsmpSiAKb6Q30Tqt0IY2gkvaCjKFYFO4NhcEGv+ZigW",
+	"KcDOqUuPlJOhKIaGFJ8vYkiwIMIMM2MJa3UJ4ExyzebwF5018DFjBF++uCbp/gVkES+Vh+eDYDnmv7Bb",
+	"Kaba2HZbAZnT5MamJ+U6A7t2VHX1gqSuXNCY6ffWC7qf02m2M/Cih+DqlK6z+2sGfYAWv0nVx4MPUi48",
+	"K+Zu/QFrzz7S2rKqvi1p/sn+Sa4ybJvqMa+LaCOmCy0XnaeTA1rowzdo2LJ/IgUCBbgklm1hXYr9ULL5",
+	"nFz3ng36+4PDw39uhkPw+1zaTJhSE8pG/+RZ96jf7fd63f2DYqO/PIqL99VS98bHwkf4dVAX7Kj1+UUZ",
+	"hsdWsqEWxeHu65/eHLz54kX/zfV3vTdfnK3c/88QHJ7zr+ff9f95PYt3Q3DIScLda+bifM++T7VzjxpX",
+	"hwK4apv2Q/W2vZ8zOKeN1RLOaAesag+jT6yr0m8GEFHeMRG4S87SoSEABf551A+5QlgA64dPc1eNYuCB",
+	"3O9cYOD0lapcmVzarJV1xnCmSoosWcZoddvbzFuXFPhdcD9lq/w6FQJgCXkt3bc6ULuWCNiNhxQ3/zAu",
+	"9WwPw40dv2dJTfGqzSDPualSqDyMX0KcNQ1BIbvCcW1SskqkmA6F+zVrGMNvGRyR6vz6FlYPZRo+4nVk",
+	"xmPmWDjNfTZFXF4mt+YT5tRJMXV/z1rWKGKbTnhVBQuWdNwBHidLzTqYUQO/YEZsihQPPScSWxUFiBkA",
+	"BumGHyGFUzjTU7N02/lgZgSSxHxAh3FukUdOSEI1G9n4ZBV+dRtsLBBtthlzh1eiJuPOpVz4QcE0GKoQ",
+	"RbMENxMRbJXurO8zs0QfeaW4oUwSFurOTCaKdcaAXbnuKE2xaFewlf807YwTKqKOYCu/bneXOt0cFXaq",
+	"1K2RjykLQ9mpa4erS9z6MbjB/mhOrcP9LdKyr6V8Q8Xa9fv5QzrDbJp0pVT1pb8ZMq9KZa2jamX2td+k",
+	"KwVx72BxZKFlV9NY+R0mQhkx63fBQjBMxnNPB602ASQezdNmZlcrOp2yhHxz8Vmx51bEaSynXW+8ofB7",
+	"fnXJczaj5gZwKMExv2G1zcNAKAUDFNL2WA2FjR25ZJO2Vxlm2FKR5sbmVpAzZMGv6/pb7ZXaVtlOWrZ5",
+	"VrkpFXqzCn2mWnZu99eVtXNrzPIq63um24ovL4AVMcFZelO5fu5DwbWbh7ljcGxV6aEyNH8pk3ljV5Xj",
+	"C/AVGI2jva16knXaRf/INnfUXWe1WnWAc5dJbJm3eGk51v3S8Hn+7oLDsV84Cv7FBT845ETvXG5/kTnG",
+	"rwTk2eH+yvZi+6SK+8TnDRMX0H3ntzWXT7YRtllmzSUy+Kd77Hfp5XBla0ryXR+9MzNB+bDNTZXqlNXX",
+	"1X9Bk0xnY2TCEMtzERWOgo6ZxnGMcZH4fbiHYkLnPF63oEEdhuaxj9WZWDuQb+jP4mIDtnAf7JN0Ve2h",
+	"4H5fVXgDTZXUSNggu7kgobSgzJrPWdoNKvNXZcmYxcKBzc2dBtjiwO0n0SyOVSb7U6Odx7ENahE+IUux",
+	"VAiwUHC82szWUg/vsls5aMEqnjxJBXX3yRPyfJ32PR1L7SqVrFmml4nIuj6NZbTukm/v7zZZ0UzMglwz",
+	"GkHvSmp4Yiju7XMpNnatNOTY0IzStrPEDOJcV0qSb0oJ3R6q2lIGb+hd52zKAvJ52nTMYYu4jEPXk911",
+	"9hqKNEna4QUYwp1CozfbMcnTKNAjpSSQpbJ7ZTq3oG1XViLXqSOU9x6p6HHZRpxGW2mS4kuxcCZxm/MN",
+	"MI1dirPsjGWSnVRYKTa6syx15as5hq2+LeoykJ+bT9dx2ZSbyk0UYwTDjFUJQ1Daklnyhdxc2+DVT7hx",
+	"ucGMplFghLCMivnCzcqk4AHJZfq2iZc7dGoRYW2isFqG0G4NYDm5shmjtrXkBjXQUAOSh0+JkH6LPxv8",
+	"wVN8mSp+LAJCYvMtcvGuS16Cp4IYRWa+0I7/l8I9anFjmlSsSUgVZLizZG1R6ENG1IxCIrIRzthucoBO",
+	"D1p0eThEM/O71DpOW2eSaSJXZoyIxXTd9lqylVwjtt9vwTfCI2xBGcdrOK0o6w3j5eQ+3i3sFi4Oe2Ek",
+	"0FzO3QRdAkFX1x4CF1SrLL9S4GD9KJXlKodOakB6JXSwJ4YsVZ6cTeCS2yrFu2q9OzlrPim+nxTfx1d8",
+	"WelQYJlTayvNVy71/bmovvamix3rvQBTk2uF/WpbRMspwy7ktusWICnHBZ2YoErcJWcFrWpO16g8jB3Y",
+	"JKpqQwEZh02ZkFDOWaaJuNfxVgeAbf9+x6WSXJvtochpK0UdwbY6DQ57BwS0j8xPzrHg3IXZtJRGk+Xa",
+	"J0bmN8vnsWKqFSiJNl7XYSLyMtM5hvWowC6X3UzjyK8RNU9zxRf0blumxo3WZdW8z3vObYOQKNDht6QW",
+	"tmouD0wz3e3mOFfJBOj4gdeAYR/bPxmHyxezxLYJ843tN5PjohxiTK6dOWQNzMZfhvwtf/Xyny8ur/9+",
+	"daEu5hozBebq7oKvePRVvLr4UfJQ/D2hIupdiF6XrV/9FH17wd/yi4Pvforjr3/87uDt1auTbrgfi/H8",
+	"ZS/6x6t4x3tELvVWabdl48PG5BzrjJlhLWCnqgzce6KpM6rcu+2GbR5r3rhiupP1+a9ai314D8qW7G7Z",
+	"N2BBn3Jq/3Nzal84uyUf/dz2durQOL7/hqrP/0AR3DYGHz6ETpe2P6ch5IVm3TQwJwPrC2ZyReZeGLwQ",
+	"KiPnNI7NoeMaa3jNrVBbmVArXs/i+OOGCkkjQI8MFfKHZOeKWpWULvfzNcKUVeaDX1rWSSEHS9pW1pae",
+	"aNmtgph4wxofAfjYx9wV4BHgx7KAaCInPGb/QQfAITQUSVBm/G1RGYpHyQ44cM13bHF7xNUipghONRQb",
+	"AT9P70MSzaW5mZPWtR8dbQ0R6SAhh2JLTEhSDQmJy8kIsAkRklQCQm4AgfyglJoqTEUvKcDfjwpsRTx1",
+	"r42mFe+kEL/DnfiosRU/PvGWEvrXEG+/I87iJ/38d0jzgcKkOrFe1Gec26mTMMX0HsSjkvmGdE0p1HIO",
+	"zUbyr1oVp6m4mMagALUxTsjFFGOBLh3GyN8sTbJLzjKFrFgkRn1lPau7amNoRCZDYevr7NfTpM9eGkCF",
+	"ydnYU3djgKIqxRHJkWX3KaY/LNExo2+2idfoTHPOsMwnaIlV6TDfLpGx3XAuk5PJs+Oo96z/7Nlh+DQ6",
+	"Pjqh+xNGaS88OqJRr39ED8aTw0l/vD/ujZ/t74dR/yg6DvtH496k16O9ZztdAj69LA0fPSUS48v1vPMo",
+	"SZGf3OO/uXsc8GR8rnehO0/M7CzX7Imtl2tXiIFNUHx1cuLL/3IaZ8dCsJLneCgyyHVQTbGzRZqCbdHZ",
+	"s2SP/V4vaBtdFPztMgH3MeZtu08oYqWekuZjWX8LkIJaEiaWcwY5dy4avVHSYbzBRVyr6zuAXI8n9zz6",
+	"e/5fdQMxVLe1MRc328UEHyqLdo/4ba+Yzs1hnBqd7mKSY5FcEU/WBrZ0gZrlgxt3zJggANCgzYZ3GzsA",
+	"m+McajRDuwsgRWkYsgXUFaS8aLm0OqxtV8NU65Mw/cMIUzurMq/h0bpXitp4Rb3YfHHn7GNaCG7gwTZy",
+	"POcCg0sbfs49bntYlMOIoZyzNoYPucKWqObCXyQsZBETIWuD4jQUgUsPt5gHz0GXJsNlr3cQ5uJH8JP1",
+	"TBDAlISoZPBz7qn3QXsoXOZGPnTXrEv8ArdAVerXUFTkfsnJpJXmKeH+tY2tFrEwhoa0hoSQ0U21TFT3",
+	"yRNi6/QrgolDkb4GgAiGWE6kg1aEH4DYq5ACm3XgwicymWM51AOoCG9bFCBX9DheajujmI/hXorXcK25",
+	"KdqOKtQYpW6FLHIXFNWahjPXIuYJss8TyxNQm6RniVxOEdt3qZY0ttc2gRKpYA/tKLCIxjS86RryW3W6",
+	"kP6XZRDC3sXWPTZO5Arhh138A+jcJWfViWcQmU4f9gLTnymEvRyKrSPUpVrRWE6nmAaH0Xi752kdgqU+",
+	"t0DQpbMFmZ9Mp30h8XUov6hMCbQ8eSk1MIHhO4DbcIOCB9tlzAY/ao6QGirmkU03ABDAFReRXA1FM2B3",
+	"i4B8Dg6IvxKLSU3vgtYp7tdIc3AUZn/BEDcdK/tfCWBxJAnHQ7GiSeQhvNr2POXURyKgY9hcQpne9Uoa",
+	"2qWVgnY5TDkobyTWgiXA0q5uBDKBHSmQMl8mNHTrM9S5ZIuYrl19Ijg2OTB9JwV+sP5/QCE1WuZMJnoo",
+	"pt5ApOnyXfs9olqQvIb+KchKJWMm+FRAox0Uoi5zDZnCCyR/psgTu8gnBU5A6WuTJT2x3CVvl1rxiOGZ",
+	"szOCRAl/FnrGJpbLMB3Ey3pw6RRY1nPY65OcuBglzGirAT6KCbyWnObZUEYMJFya3mgNe0BGDEgTjHlI",
+	"qaQaUk2Rq8y1xqLWqQfr7V507BCQpuG8X/7H/+Ozm+FEx2CnDhvH6FwsspXckNuI3o7IsGr1cpqKGc6T",
+	"twwmkXkdcndAc0xzk8ekcGtQrBesTeY0NmwHgMVO5ZIJyZJUIGEgrfm7N9uyUqn3EjF+r4wQI2AqUkEu",
+	"68TyHyILxM5+qzQQlGOq4jKCxGg8c+ayzIvrJro4zF0H4mmC93jH3VS481Y5/wOlLv7pUz7+oBWnSS4P",
+	"CL3RBZABcymyCj42l8w09eLYW5XyZBtzA/uDbnA/p62urWVhO+IwQYVuuXIDF+9JC01BU0Q0taViSXso",
+	"VjNJXIfSPOBLgO3u8q2xSVVn7KHYtjU2aZpnOlwoJhTX/Ja1uuQSVosCeihSRBBotpPmEHAxAD2WUAI5",
+	"1YSJaCG5UZNTsPTu7jcB0hmiSB/m1sk2zPPr5DYHgASKLeD8HQIzEsYk5zJZ3BN0q0wL+FVyxB2VPvLu",
+	"23/yZA2fjcwpxiJzcO7bFaP6hr/72uWDL7I/ewvtP4NfC49m4R7I8cjG6+ZecM9cID1fH1YP8pmD8bQF",
+	"XEMB944F58T8RcIFYh9yaPNQiT5ZSIUEqNDMjQaefywsApaHTeqSIIOo83EuARXO2tF6JlWatWOLwk5J",
+	"UAC4s28X4OoC4t5Gg9OWdbrrvymTwsBtMmYTmTCL0JlkD7fqkCsfrfnaJyzDIpYhiur/UCjD9+17GeHw",
+	"uv8sa6pazQi93DMeI2CziNz+40+w40e0H+5HB6xzODnqdQ6P+087z+jJuNML+9E+O5gc0qPx5h0/uu49",
+	"HRwe2Q/7+2c/swVoJT5Zt737uS+UthdfLv4CyF879fEwh/ze1CWaK2FX/0EZmoCIqDfQwrvX0p8q77YH",
+	"ASAW0zk95GNFmkas2xZa9iaTS93qkrO0Qvk+eMPs4qyENxwKsHrSPJ48viFMtIgD5/kgaWwMMuuDNIr6",
+	"LY1tGDWW0ynUDi91PaDh74xk+JHjEn4M4O5VLLr5YHwoqOGM0VjPfqpVFM9sW39I5CCrGY+ZdScD2cEi",
+	"WQrBxfQUcQwh9zdiCyYiJsJ1ZRnAV/ajH6oDKU310lzx8mZ7aww/XieivXVRoxd3Py7L4DW/ZcLMb5HI",
+	"sZ//uIipBkgZlJVzphMe1uv/b/Dvzgv7LoE0cbZURLM70Pil4uZZgpq8V+ipWHILpiiEmxy8h01iUszw",
+	"mmbETgBw4JkxXZvBmxfXlxfnV6OzL764tG1V16i0w5AQXEwY4L63bX4gV2RBzcCOC/Mi04FPnr27GAr3",
+	"pZrupnbF9/OcIcDeIqY8z22Nv5CvXrx+R2ZaL0bWIlEjLTWNyTX836+ur985W0V1h+Iv5Pq7dy8qX7CA",
+	"mENR8cefQxmxz4dmZsNG22yLjD4fNr58cT1svCeH+7C8jNWLIOnVioe9TOyudB8kkD+eU+Cx6zzd1pqT",
+	"IBdM0AXvruk83mgOv10wcfbugkQyXM7hWp0xJ9sc05ubcLzksYaQcqVss8NcLVi4m3xzE/RR++vmeNDt",
+	"ZfOkinx39uY1nNxuRZ+BSo4orbZpxmh9ZOIO63m4Kk23fr9BDdv+PvOEmtH3Qipwr4lO6GTCQ9unimo6",
+	"psrlkKlWmwRHvYMAkUpXXLFKXrjEuXyE15xbL3hXaLTufmwOMBrxe+85GMCcy6qeH9fZVZVIqbsE+9nA",
+	"dcIV1C5pJozCDJ2/l3GMW3354uraXChkKSIjoQNrd9iEKvf9NFChHAiY+UoLsjWMFgfc8s3la0BAQ4Qi",
+	"mIyxORI+5QL+gOhDrkQ45R8zI/wpzY/CW22ZxI1BYw+C1JYiZWsnC7u0M0cV+tWsd8r+btaew+aYU0Gn",
+	"2K0tC0WAd7HcCeS63owy61+wBD7Cog4X1ppqeaOmKmx55LNozkW6hpI+XIyK+f1iTm3DegUROsg9mrjw",
+	"auCvyaGCV3U4sZtAY2+PrYaSJhJ5nIUOU+AWkjKLv9SUZd//8P7/DwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -39,6 +39,78 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AuditAction.
+const (
+	AuditActionAccountCreated             AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                 AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
+	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
+	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionMemberCreated              AuditAction = "member.created"
+	AuditActionMemberRemoved              AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated              AuditAction = "member.updated"
+	AuditActionSessionEvicted             AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+)
+
+// Valid indicates whether the value is a known member of the AuditAction enum.
+func (e AuditAction) Valid() bool {
+	switch e {
+	case AuditActionAccountCreated:
+		return true
+	case AuditActionAccountSessionPolicyUpdate:
+		return true
+	case AuditActionAccountSessionsRevokedBulk:
+		return true
+	case AuditActionAuthLoginFailed:
+		return true
+	case AuditActionAuthLoginSucceeded:
+		return true
+	case AuditActionAuthLogout:
+		return true
+	case AuditActionAuthLogoutAll:
+		return true
+	case AuditActionAuthPasswordChangeFailed:
+		return true
+	case AuditActionAuthPasswordChanged:
+		return true
+	case AuditActionAuthPasswordReset:
+		return true
+	case AuditActionAuthPasswordResetRequested:
+		return true
+	case AuditActionAuthRefreshReuseDetected:
+		return true
+	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberRemoved:
+		return true
+	case AuditActionMemberSessionsRevoked:
+		return true
+	case AuditActionMemberUpdated:
+		return true
+	case AuditActionSessionEvicted:
+		return true
+	case AuditActionSessionExpiredAbsolute:
+		return true
+	case AuditActionSessionRevoked:
+		return true
+	case AuditActionUserProfileUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BulkRevokeRequestScope.
 const (
 	All    BulkRevokeRequestScope = "all"
@@ -72,6 +144,30 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for MemberSort.
+const (
+	CreatedAt      MemberSort = "created_at"
+	MinusCreatedAt MemberSort = "-created_at"
+	MinusName      MemberSort = "-name"
+	Name           MemberSort = "name"
+)
+
+// Valid indicates whether the value is a known member of the MemberSort enum.
+func (e MemberSort) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case MinusCreatedAt:
+		return true
+	case MinusName:
+		return true
+	case Name:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBadRequest              ProblemCode = "bad_request"
@@ -81,6 +177,7 @@ const (
 	ProblemCodeForbidden               ProblemCode = "forbidden"
 	ProblemCodeInternalError           ProblemCode = "internal_error"
 	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
 	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
 	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
 	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
@@ -97,6 +194,7 @@ const (
 	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
 	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
 	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
+	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
 	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
 	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
 )
@@ -117,6 +215,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInternalError:
 		return true
 	case ProblemCodeInvalidCredentials:
+		return true
+	case ProblemCodeInvalidCursor:
 		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
@@ -149,6 +249,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeSessionExpiredIdle:
 		return true
 	case ProblemCodeSessionLimitReached:
+		return true
+	case ProblemCodeUnknownParameter:
 		return true
 	case ProblemCodeUnsupportedMediaType:
 		return true
@@ -310,10 +412,22 @@ type AccountSessionPage struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+// AuditAction What an audit event records. A closed set: the server writes no other
+// action (a Go test keeps this list equal to the actions in the
+// server's source).
+//
+// Example: member.updated
+type AuditAction string
+
 // AuditEvent One recorded change or security event of the account.
 type AuditEvent struct {
-	// Action What happened, e.g. `account.session_policy_update`.
-	Action string `json:"action"`
+	// Action What an audit event records. A closed set: the server writes no other
+	// action (a Go test keeps this list equal to the actions in the
+	// server's source).
+	//
+	//
+	// Example: member.updated
+	Action AuditAction `json:"action"`
 
 	// ActorUserId The user who acted; `null` for system or anonymous actions.
 	ActorUserId *openapi_types.UUID `json:"actor_user_id"`
@@ -331,7 +445,8 @@ type AuditEvent struct {
 	// `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
 	// `member.created` → `{user_id, role}`;
 	// `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
-	// are `{role, is_active}`);
+	// are `{role, is_active}`, plus `name` when it changed);
+	// `user.profile_updated` → `{user_id, old, new}` (`{name}`);
 	// `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
 	// `member.sessions_revoked` → `{user_id, revoked_count}`;
 	// `session.revoked` → `{current, reason}` (plus `user_id` when an
@@ -484,9 +599,12 @@ type LogoutRequest struct {
 	RefreshToken *string `json:"refresh_token,omitempty"`
 }
 
-// MemberList The users of the caller's account.
-type MemberList struct {
+// MemberPage One page of the users of the caller's account.
+type MemberPage struct {
 	Items []User `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // MemberPatch A partial update of a member; an omitted field is unchanged.
@@ -494,9 +612,15 @@ type MemberPatch struct {
 	// IsActive `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them.
 	IsActive *bool `json:"is_active,omitempty"`
 
+	// Name The member's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+
 	// Role A user's role in their account. Owners administer the account.
 	Role *AccountRole `json:"role,omitempty"`
 }
+
+// MemberSort The order of the member list: `created_at` (oldest first), `-created_at` (newest first), `name`, `-name`.
+type MemberSort string
 
 // Message A human-readable confirmation.
 type Message struct {
@@ -560,6 +684,12 @@ type Problem struct {
 //
 // Example: invalid_credentials
 type ProblemCode string
+
+// ProfilePatch A partial update of the caller's own profile; an omitted field is unchanged.
+type ProfilePatch struct {
+	// Name The caller's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+}
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
 type RefreshRequest struct {
@@ -772,12 +902,54 @@ type UnsupportedMediaType = Problem
 // ListAuditEventsParams defines parameters for ListAuditEvents.
 type ListAuditEventsParams struct {
 	// Action Only events with exactly this action.
-	Action *string `form:"action,omitempty" json:"action,omitempty"`
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
 
-	// Limit Maximum number of events in the page.
+	// ActionPrefix Only events whose action starts with this text (e.g. `member.`, `auth.login_`); not with `action`.
+	ActionPrefix *string `form:"action_prefix,omitempty" json:"action_prefix,omitempty"`
+
+	// ActorUserId Only events of this user's doing.
+	ActorUserId *openapi_types.UUID `form:"actor_user_id,omitempty" json:"actor_user_id,omitempty"`
+
+	// UserId Only events about this user: events on the user (`resource_type`
+	// `user`: sign-in failures, password changes, member changes), and
+	// events on one of their sessions (sign-in, sign-out, revocation,
+	// eviction, reuse detection), whoever acted.
+	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// SessionId Only events on this session (`resource_type` `session`).
+	SessionId *openapi_types.UUID `form:"session_id,omitempty" json:"session_id,omitempty"`
+
+	// Since Only events at or after this instant (RFC 3339).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events before this instant (RFC 3339); must be later than `since`.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit Maximum number of events in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Role Only users with this role.
+	Role *AccountRole `form:"role,omitempty" json:"role,omitempty"`
+
+	// Active Only active (`true`) or only deactivated (`false`) users.
+	Active *bool `form:"active,omitempty" json:"active,omitempty"`
+
+	// EmailPrefix Only users whose email starts with this text (compared lower-case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// Sort The order; a leading `-` is descending. The id breaks ties.
+	Sort *MemberSort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Limit Maximum number of users in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters and sort.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -786,7 +958,7 @@ type ListAccountSessionsParams struct {
 	// UserId Only this user's sessions.
 	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
 
-	// Limit Maximum number of sessions in the page.
+	// Limit Maximum number of sessions in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
@@ -850,6 +1022,9 @@ type LoginJsonJSONRequestBody = LoginRequest
 
 // LogoutJSONRequestBody defines body for Logout for application/json ContentType.
 type LogoutJSONRequestBody = LogoutRequest
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = ProfilePatch
 
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
@@ -1102,21 +1277,37 @@ type ClientInterface interface {
 
 	// ListAuditEvents List the account's audit trail
 	//
-	// The account's audit events, newest first, with cursor pagination: pass the
-	// previous page's `next_cursor` as `cursor` to get the next page;
-	// `next_cursor` is `null` on the last page. Optionally filtered by exact
-	// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-	// `account.sessions_revoked_bulk`). Owner only.
+	// The account's audit events, newest first (`created_at`, then `id`,
+	// descending), with cursor pagination: pass the previous page's
+	// `next_cursor` as `cursor` (with the same filters; only `limit` may
+	// change) to get the next page; `next_cursor` is `null` on the last
+	// page. Filters combine (all must hold): `action` (exactly one of the
+	// `AuditAction` values) or `action_prefix` (every action starting with
+	// it, e.g. `member.`; one that matches no action is
+	// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+	// the event is about: the user of a `user` event, the owner of the
+	// session of a `session` event), `session_id` (events on that session),
+	// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters, is `422 invalid_cursor`. Owner only.
 	//
 	// Corresponds with GET /api/v1/accounts/me/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMembers List the account's users
 	//
-	// Every user of the caller's account, owners included. Owner only.
+	// The users of the caller's account, owners included, one page at a
+	// time: pass the previous page's `next_cursor` as `cursor` (with the
+	// same filters and sort; only `limit` may change) to get the next page;
+	// `next_cursor` is `null` on the last page. Filters combine (all must
+	// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+	// default, oldest first), `-created_at` (newest first), `name`,
+	// `-name`; the id breaks ties. An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters or sort, is `422 invalid_cursor`. Owner only.
 	//
 	// Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-	ListMembers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListMembers(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateMemberWithBody Add a user to the account
 	//
@@ -1154,9 +1345,10 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/accounts/me/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMember(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// UpdateMemberWithBody Change a member's role or active flag
+	// UpdateMemberWithBody Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -1165,16 +1357,19 @@ type ClientInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMemberWithBody(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// UpdateMember Change a member's role or active flag
+	// UpdateMember Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -1183,7 +1378,9 @@ type ClientInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1305,7 +1502,9 @@ type ClientInterface interface {
 	// on the last page. Optionally one user's sessions (`user_id`; a user of
 	// another account simply has none here). Each item has the fields of
 	// `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-	// caller's own session. Owner only.
+	// caller's own session. An unknown parameter is `400 unknown_parameter`;
+	// a cursor of another listing, or of another `user_id`, is
+	// `422 invalid_cursor`. Owner only.
 	//
 	// Corresponds with GET /api/v1/accounts/me/sessions (the `ListAccountSessions` operationId).
 	ListAccountSessions(ctx context.Context, params *ListAccountSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1502,6 +1701,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/auth/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateMeWithBody Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateMe Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ConfirmPasswordResetWithBody Set a new password with a reset token
 	//
@@ -1735,11 +1960,19 @@ func (c *Client) GetJwks(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // ListAuditEvents List the account's audit trail
 //
-// The account's audit events, newest first, with cursor pagination: pass the
-// previous page's `next_cursor` as `cursor` to get the next page;
-// `next_cursor` is `null` on the last page. Optionally filtered by exact
-// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-// `account.sessions_revoked_bulk`). Owner only.
+// The account's audit events, newest first (`created_at`, then `id`,
+// descending), with cursor pagination: pass the previous page's
+// `next_cursor` as `cursor` (with the same filters; only `limit` may
+// change) to get the next page; `next_cursor` is `null` on the last
+// page. Filters combine (all must hold): `action` (exactly one of the
+// `AuditAction` values) or `action_prefix` (every action starting with
+// it, e.g. `member.`; one that matches no action is
+// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+// the event is about: the user of a `user` event, the owner of the
+// session of a `session` event), `session_id` (events on that session),
+// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters, is `422 invalid_cursor`. Owner only.
 //
 // Corresponds with GET /api/v1/accounts/me/audit-events (the `ListAuditEvents` operationId).
 func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1756,11 +1989,19 @@ func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsPar
 
 // ListMembers List the account's users
 //
-// Every user of the caller's account, owners included. Owner only.
+// The users of the caller's account, owners included, one page at a
+// time: pass the previous page's `next_cursor` as `cursor` (with the
+// same filters and sort; only `limit` may change) to get the next page;
+// `next_cursor` is `null` on the last page. Filters combine (all must
+// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+// default, oldest first), `-created_at` (newest first), `name`,
+// `-name`; the id breaks ties. An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters or sort, is `422 invalid_cursor`. Owner only.
 //
 // Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-func (c *Client) ListMembers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListMembersRequest(c.Server)
+func (c *Client) ListMembers(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMembersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1837,9 +2078,10 @@ func (c *Client) RemoveMember(ctx context.Context, userId UserId, reqEditors ...
 	return c.Client.Do(req)
 }
 
-// UpdateMemberWithBody Change a member's role or active flag
+// UpdateMemberWithBody Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -1848,7 +2090,9 @@ func (c *Client) RemoveMember(ctx context.Context, userId UserId, reqEditors ...
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1865,9 +2109,10 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, userId UserId, conten
 	return c.Client.Do(req)
 }
 
-// UpdateMember Change a member's role or active flag
+// UpdateMember Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -1876,7 +2121,9 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, userId UserId, conten
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2068,7 +2315,9 @@ func (c *Client) RevokeAccountSessions(ctx context.Context, body RevokeAccountSe
 // on the last page. Optionally one user's sessions (`user_id`; a user of
 // another account simply has none here). Each item has the fields of
 // `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-// caller's own session. Owner only.
+// caller's own session. An unknown parameter is `400 unknown_parameter`;
+// a cursor of another listing, or of another `user_id`, is
+// `422 invalid_cursor`. Owner only.
 //
 // Corresponds with GET /api/v1/accounts/me/sessions (the `ListAccountSessions` operationId).
 func (c *Client) ListAccountSessions(ctx context.Context, params *ListAccountSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2376,6 +2625,52 @@ func (c *Client) LogoutAll(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Corresponds with GET /api/v1/auth/me (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateMeWithBody Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *Client) UpdateMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateMe Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *Client) UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMeRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2803,6 +3098,78 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 
 		}
 
+		if params.ActionPrefix != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "action_prefix", *params.ActionPrefix, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ActorUserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "actor_user_id", *params.ActorUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_id", *params.SessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Limit != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
@@ -2842,7 +3209,7 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 }
 
 // NewListMembersRequest constructs an http.Request for the ListMembers method
-func NewListMembersRequest(server string) (*http.Request, error) {
+func NewListMembersRequest(server string, params *ListMembersParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -2858,6 +3225,93 @@ func NewListMembersRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Role != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "role", *params.Role, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Active != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "active", *params.Active, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.EmailPrefix != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email_prefix", *params.EmailPrefix, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sort != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sort", *params.Sort, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3523,6 +3977,46 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewUpdateMeRequest calls the generic UpdateMe builder with application/json body
+func NewUpdateMeRequest(server string, body UpdateMeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateMeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateMeRequestWithBody constructs an http.Request for the UpdateMe method, with any body, and a specified content type
+func NewUpdateMeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewConfirmPasswordResetRequest calls the generic ConfirmPasswordReset builder with application/json body
 func NewConfirmPasswordResetRequest(server string, body ConfirmPasswordResetJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3924,11 +4418,19 @@ type ClientWithResponsesInterface interface {
 
 	// ListAuditEventsWithResponse List the account's audit trail
 	//
-	// The account's audit events, newest first, with cursor pagination: pass the
-	// previous page's `next_cursor` as `cursor` to get the next page;
-	// `next_cursor` is `null` on the last page. Optionally filtered by exact
-	// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-	// `account.sessions_revoked_bulk`). Owner only.
+	// The account's audit events, newest first (`created_at`, then `id`,
+	// descending), with cursor pagination: pass the previous page's
+	// `next_cursor` as `cursor` (with the same filters; only `limit` may
+	// change) to get the next page; `next_cursor` is `null` on the last
+	// page. Filters combine (all must hold): `action` (exactly one of the
+	// `AuditAction` values) or `action_prefix` (every action starting with
+	// it, e.g. `member.`; one that matches no action is
+	// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+	// the event is about: the user of a `user` event, the owner of the
+	// session of a `session` event), `session_id` (events on that session),
+	// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters, is `422 invalid_cursor`. Owner only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3937,12 +4439,20 @@ type ClientWithResponsesInterface interface {
 
 	// ListMembersWithResponse List the account's users
 	//
-	// Every user of the caller's account, owners included. Owner only.
+	// The users of the caller's account, owners included, one page at a
+	// time: pass the previous page's `next_cursor` as `cursor` (with the
+	// same filters and sort; only `limit` may change) to get the next page;
+	// `next_cursor` is `null` on the last page. Filters combine (all must
+	// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+	// default, oldest first), `-created_at` (newest first), `name`,
+	// `-name`; the id breaks ties. An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters or sort, is `422 invalid_cursor`. Owner only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-	ListMembersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
+	ListMembersWithResponse(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
 
 	// CreateMemberWithBodyWithResponse Add a user to the account
 	//
@@ -3982,9 +4492,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/accounts/me/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMemberWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
 
-	// UpdateMemberWithBodyWithResponse Change a member's role or active flag
+	// UpdateMemberWithBodyWithResponse Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -3993,16 +4504,19 @@ type ClientWithResponsesInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMemberWithBodyWithResponse(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMemberResponse, error)
 
-	// UpdateMemberWithResponse Change a member's role or active flag
+	// UpdateMemberWithResponse Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -4011,7 +4525,9 @@ type ClientWithResponsesInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4137,7 +4653,9 @@ type ClientWithResponsesInterface interface {
 	// on the last page. Optionally one user's sessions (`user_id`; a user of
 	// another account simply has none here). Each item has the fields of
 	// `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-	// caller's own session. Owner only.
+	// caller's own session. An unknown parameter is `400 unknown_parameter`;
+	// a cursor of another listing, or of another `user_id`, is
+	// `422 invalid_cursor`. Owner only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4342,6 +4860,32 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/auth/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
+
+	// UpdateMeWithBodyWithResponse Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
+
+	// UpdateMeWithResponse Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
 
 	// ConfirmPasswordResetWithBodyWithResponse Set a new password with a reset token
 	//
@@ -4638,6 +5182,8 @@ type ListAuditEventsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AuditEventPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -4655,6 +5201,11 @@ type ListAuditEventsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAuditEventsResponse) GetJSON200() *AuditEventPage {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAuditEventsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -4720,11 +5271,15 @@ type ListMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *MemberList
+	JSON200 *MemberPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -4734,8 +5289,13 @@ type ListMembersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListMembersResponse) GetJSON200() *MemberList {
+func (r ListMembersResponse) GetJSON200() *MemberPage {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -4746,6 +5306,11 @@ func (r ListMembersResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListMembersResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -5443,6 +6008,8 @@ type ListAccountSessionsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AccountSessionPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -5456,6 +6023,11 @@ type ListAccountSessionsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAccountSessionsResponse) GetJSON200() *AccountSessionPage {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAccountSessionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -6168,6 +6740,103 @@ func (r GetMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateMeResponse503Headers the declared response headers of an HTTP 503 response for UpdateMe
+type UpdateMeResponse503Headers struct {
+	RetryAfter int
+}
+
+type UpdateMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateMeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateMeResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateMeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7024,11 +7693,19 @@ func (c *ClientWithResponses) GetJwksWithResponse(ctx context.Context, reqEditor
 
 // ListAuditEventsWithResponse List the account's audit trail
 //
-// The account's audit events, newest first, with cursor pagination: pass the
-// previous page's `next_cursor` as `cursor` to get the next page;
-// `next_cursor` is `null` on the last page. Optionally filtered by exact
-// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-// `account.sessions_revoked_bulk`). Owner only.
+// The account's audit events, newest first (`created_at`, then `id`,
+// descending), with cursor pagination: pass the previous page's
+// `next_cursor` as `cursor` (with the same filters; only `limit` may
+// change) to get the next page; `next_cursor` is `null` on the last
+// page. Filters combine (all must hold): `action` (exactly one of the
+// `AuditAction` values) or `action_prefix` (every action starting with
+// it, e.g. `member.`; one that matches no action is
+// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+// the event is about: the user of a `user` event, the owner of the
+// session of a `session` event), `session_id` (events on that session),
+// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters, is `422 invalid_cursor`. Owner only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7043,13 +7720,21 @@ func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, p
 
 // ListMembersWithResponse List the account's users
 //
-// Every user of the caller's account, owners included. Owner only.
+// The users of the caller's account, owners included, one page at a
+// time: pass the previous page's `next_cursor` as `cursor` (with the
+// same filters and sort; only `limit` may change) to get the next page;
+// `next_cursor` is `null` on the last page. Filters combine (all must
+// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+// default, oldest first), `-created_at` (newest first), `name`,
+// `-name`; the id breaks ties. An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters or sort, is `422 invalid_cursor`. Owner only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
-	rsp, err := c.ListMembers(ctx, reqEditors...)
+func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
+	rsp, err := c.ListMembers(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7112,9 +7797,10 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, user
 	return ParseRemoveMemberResponse(rsp)
 }
 
-// UpdateMemberWithBodyWithResponse Change a member's role or active flag
+// UpdateMemberWithBodyWithResponse Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -7123,7 +7809,9 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, user
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7136,9 +7824,10 @@ func (c *ClientWithResponses) UpdateMemberWithBodyWithResponse(ctx context.Conte
 	return ParseUpdateMemberResponse(rsp)
 }
 
-// UpdateMemberWithResponse Change a member's role or active flag
+// UpdateMemberWithResponse Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -7147,7 +7836,9 @@ func (c *ClientWithResponses) UpdateMemberWithBodyWithResponse(ctx context.Conte
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7315,7 +8006,9 @@ func (c *ClientWithResponses) RevokeAccountSessionsWithResponse(ctx context.Cont
 // on the last page. Optionally one user's sessions (`user_id`; a user of
 // another account simply has none here). Each item has the fields of
 // `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-// caller's own session. Owner only.
+// caller's own session. An unknown parameter is `400 unknown_parameter`;
+// a cursor of another listing, or of another `user_id`, is
+// `422 invalid_cursor`. Owner only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7591,6 +8284,44 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseGetMeResponse(rsp)
+}
+
+// UpdateMeWithBodyWithResponse Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *ClientWithResponses) UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error) {
+	rsp, err := c.UpdateMeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateMeResponse(rsp)
+}
+
+// UpdateMeWithResponse Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *ClientWithResponses) UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error) {
+	rsp, err := c.UpdateMe(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateMeResponse(rsp)
 }
 
 // ConfirmPasswordResetWithBodyWithResponse Set a new password with a reset token
@@ -7973,6 +8704,13 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8041,11 +8779,18 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest MemberList
+		var dest MemberPage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -8060,6 +8805,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -8686,6 +9438,13 @@ func ParseListAccountSessionsResponse(rsp *http.Response) (*ListAccountSessionsR
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -9344,6 +10103,94 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers GetMeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateMeResponse parses an HTTP response from a UpdateMeWithResponse call
+func ParseUpdateMeResponse(rsp *http.Response) (*UpdateMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UpdateMeResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

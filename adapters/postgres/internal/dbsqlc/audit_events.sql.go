@@ -51,16 +51,30 @@ const auditEventList = `-- name: AuditEventList :many
 SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at
 FROM audit_events
 WHERE account_id = $1
-  AND ($2::text IS NULL OR action = $2::text)
-  AND ($3::timestamptz IS NULL
-       OR (created_at, id) < ($3::timestamptz, $4::uuid))
+  AND ($2::text[] IS NULL OR action = ANY ($2::text[]))
+  AND ($3::uuid IS NULL OR actor_user_id = $3::uuid)
+  AND ($4::text IS NULL
+       OR (CASE WHEN resource_type = 'user' THEN resource_id
+                ELSE coalesce(details ->> 'user_id', CASE WHEN resource_type = 'session' THEN actor_user_id::text END)
+           END) = $4::text)
+  AND ($5::text IS NULL
+       OR (resource_type = 'session' AND resource_id = $5::text))
+  AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+  AND ($7::timestamptz IS NULL OR created_at < $7::timestamptz)
+  AND ($8::timestamptz IS NULL
+       OR (created_at, id) < ($8::timestamptz, $9::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $5
+LIMIT $10
 `
 
 type AuditEventListParams struct {
 	AccountID       uuid.UUID
-	Action          *string
+	Actions         []string
+	ActorUserID     *uuid.UUID
+	SubjectUserID   *string
+	SessionID       *string
+	Since           *time.Time
+	Until           *time.Time
 	BeforeCreatedAt *time.Time
 	BeforeID        *uuid.UUID
 	MaxRows         int32
@@ -81,11 +95,22 @@ type AuditEventListRow struct {
 // One page of the account's audit trail, newest first. Keyset pagination on
 // (created_at, id): the id breaks ties between events of the same instant,
 // so pages neither skip nor repeat. Callers ask for one row more than the
-// page to learn whether another page follows.
+// page to learn whether another page follows. Every filter is optional
+// (NULL = any). The adapter plans this per call (custom plans,
+// adapters/postgres/audit.go), so each filter given is an index condition
+// of its own index (migrations/00012) and an absent one costs nothing.
+// The subject user is the user the event is about (core.TenantTx.AuditList
+// says which): the expression is the one audit_events_by_subject indexes,
+// written exactly alike.
 func (q *Queries) AuditEventList(ctx context.Context, arg AuditEventListParams) ([]AuditEventListRow, error) {
 	rows, err := q.db.Query(ctx, auditEventList,
 		arg.AccountID,
-		arg.Action,
+		arg.Actions,
+		arg.ActorUserID,
+		arg.SubjectUserID,
+		arg.SessionID,
+		arg.Since,
+		arg.Until,
 		arg.BeforeCreatedAt,
 		arg.BeforeID,
 		arg.MaxRows,
