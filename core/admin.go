@@ -288,7 +288,9 @@ func (f AuditFilter) values() url.Values {
 
 // AuditQuery selects events of the audit trail (see TenantTx.AuditList).
 type AuditQuery struct {
-	// Actions: one of these actions; nil = any action.
+	// Action: exactly this action; "" = any.
+	Action string
+	// Actions: one of these actions (a prefix's); nil = any.
 	Actions                               []string
 	ActorUserID, SubjectUserID, SessionID *uuid.UUID
 	Since, Until                          *time.Time
@@ -316,7 +318,7 @@ func (f AuditFilter) query() (AuditQuery, error) {
 		if !knownAuditAction(f.Action) {
 			return AuditQuery{}, FieldError(CodeValidation, "action", "action must be one of: %s", strings.Join(AuditActions, ", "))
 		}
-		q.Actions = []string{f.Action}
+		q.Action = f.Action
 	case f.ActionPrefix != "":
 		if q.Actions = auditActionsWithPrefix(f.ActionPrefix); len(q.Actions) == 0 {
 			return AuditQuery{}, FieldError(CodeValidation, "action_prefix",

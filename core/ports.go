@@ -196,7 +196,7 @@ type TenantTx interface {
 	// first (created_at, then id, descending), only those strictly after
 	// the position q.After when set, filtered by every field of q that is
 	// set:
-	//   - Actions: the action is one of them;
+	//   - Action: the action is this one; Actions: it is one of these;
 	//   - ActorUserID: the user who acted;
 	//   - SubjectUserID: the user the event is about — the resource for
 	//     events on a user (resource_type "user"), else the details'

@@ -10,18 +10,17 @@ VALUES (@account_id, @id, @actor_user_id, @action, @resource_type, @resource_id,
 -- (NULL = any). The adapter plans this per call (custom plans,
 -- adapters/postgres/audit.go), so each filter given is an index condition
 -- of its own index (migrations/00012) and an absent one costs nothing.
--- The subject user is the user the event is about (core.TenantTx.AuditList
--- says which): the expression is the one audit_events_by_subject indexes,
--- written exactly alike.
+-- subject_user_id is the user the event is about (migrations/00012,
+-- core.TenantTx.AuditList). Every condition is leakproof (equality and
+-- comparison of text, uuid, timestamptz), which row-level security requires
+-- of an index condition.
 SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at
 FROM audit_events
 WHERE account_id = @account_id
+  AND (sqlc.narg(action)::text IS NULL OR action = sqlc.narg(action)::text)
   AND (sqlc.narg(actions)::text[] IS NULL OR action = ANY (sqlc.narg(actions)::text[]))
   AND (sqlc.narg(actor_user_id)::uuid IS NULL OR actor_user_id = sqlc.narg(actor_user_id)::uuid)
-  AND (sqlc.narg(subject_user_id)::text IS NULL
-       OR (CASE WHEN resource_type = 'user' THEN resource_id
-                ELSE coalesce(details ->> 'user_id', CASE WHEN resource_type = 'session' THEN actor_user_id::text END)
-           END) = sqlc.narg(subject_user_id)::text)
+  AND (sqlc.narg(subject_user_id)::text IS NULL OR subject_user_id = sqlc.narg(subject_user_id)::text)
   AND (sqlc.narg(session_id)::text IS NULL
        OR (resource_type = 'session' AND resource_id = sqlc.narg(session_id)::text))
   AND (sqlc.narg(since)::timestamptz IS NULL OR created_at >= sqlc.narg(since)::timestamptz)

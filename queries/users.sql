@@ -36,16 +36,18 @@ WHERE account_id = @account_id AND id = @id;
 -- One page of the account's members (GET /accounts/me/members), one query
 -- per order because the order is the index walked: users_by_created or
 -- users_by_name (migrations/00012), keyset on (key, id) so that pages
--- neither skip nor repeat. Every filter is optional (NULL = any);
--- email_like is an escaped prefix pattern ('bo%'), which users_by_email
--- (text_pattern_ops) serves. The adapter plans these per call (custom
+-- neither skip nor repeat. Every filter is optional (NULL = any); the
+-- email prefix is the byte range [email_from, email_to) of text_pattern_ops
+-- (users_by_email), not LIKE, which is not leakproof and so, under
+-- row-level security, never an index condition. The adapter plans these per call (custom
 -- plans, adapters/postgres/audit.go), so an absent filter costs nothing.
 SELECT account_id, id, email, name, account_role, is_active, created_at
 FROM users
 WHERE account_id = @account_id
   AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
   AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
-  AND (sqlc.narg(email_like)::text IS NULL OR email LIKE sqlc.narg(email_like)::text)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
   AND (sqlc.narg(after_created_at)::timestamptz IS NULL
        OR (created_at, id) > (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
 ORDER BY created_at, id
@@ -57,7 +59,8 @@ FROM users
 WHERE account_id = @account_id
   AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
   AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
-  AND (sqlc.narg(email_like)::text IS NULL OR email LIKE sqlc.narg(email_like)::text)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
   AND (sqlc.narg(after_created_at)::timestamptz IS NULL
        OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
 ORDER BY created_at DESC, id DESC
@@ -69,7 +72,8 @@ FROM users
 WHERE account_id = @account_id
   AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
   AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
-  AND (sqlc.narg(email_like)::text IS NULL OR email LIKE sqlc.narg(email_like)::text)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
   AND (sqlc.narg(after_name)::text IS NULL
        OR (name, id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
 ORDER BY name, id
@@ -81,7 +85,8 @@ FROM users
 WHERE account_id = @account_id
   AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
   AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
-  AND (sqlc.narg(email_like)::text IS NULL OR email LIKE sqlc.narg(email_like)::text)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
   AND (sqlc.narg(after_name)::text IS NULL
        OR (name, id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
 ORDER BY name DESC, id DESC

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,14 +53,14 @@ func (t *tenantTx) UserListPage(ctx context.Context, q core.MemberQuery) ([]core
 	if q.Limit < 0 || q.Limit > math.MaxInt32 {
 		return nil, fmt.Errorf("postgres: member list limit %d out of range", q.Limit)
 	}
-	var role, like *string
+	var role, from, to *string
 	if q.Role != nil {
 		r := string(*q.Role)
 		role = &r
 	}
 	if q.EmailPrefix != "" {
-		l := likePrefix(q.EmailPrefix)
-		like = &l
+		f, t := prefixRange(q.EmailPrefix)
+		from, to = &f, &t
 	}
 	var afterAt *time.Time
 	var afterName *string
@@ -75,7 +74,7 @@ func (t *tenantTx) UserListPage(ctx context.Context, q core.MemberQuery) ([]core
 	err := func() error {
 		switch q.Sort {
 		case core.MemberSortName, core.MemberSortNameDesc:
-			p := dbsqlc.UserListByNameParams{AccountID: t.accountID, Role: role, Active: q.Active, EmailLike: like,
+			p := dbsqlc.UserListByNameParams{AccountID: t.accountID, Role: role, Active: q.Active, EmailFrom: from, EmailTo: to,
 				AfterName: afterName, AfterID: afterID, MaxRows: int32(q.Limit)}
 			if q.Sort == core.MemberSortName {
 				rs, err := db.UserListByName(ctx, p)
@@ -90,7 +89,7 @@ func (t *tenantTx) UserListPage(ctx context.Context, q core.MemberQuery) ([]core
 			}
 			return err
 		case core.MemberSortCreated, core.MemberSortCreatedDesc, "":
-			p := dbsqlc.UserListByCreatedParams{AccountID: t.accountID, Role: role, Active: q.Active, EmailLike: like,
+			p := dbsqlc.UserListByCreatedParams{AccountID: t.accountID, Role: role, Active: q.Active, EmailFrom: from, EmailTo: to,
 				AfterCreatedAt: afterAt, AfterID: afterID, MaxRows: int32(q.Limit)}
 			if q.Sort == core.MemberSortCreatedDesc {
 				rs, err := db.UserListByCreatedDesc(ctx, dbsqlc.UserListByCreatedDescParams(p))
@@ -117,10 +116,12 @@ func (t *tenantTx) UserListPage(ctx context.Context, q core.MemberQuery) ([]core
 	return users, nil
 }
 
-// likePrefix is the LIKE pattern of a prefix: its wildcards and the escape
-// character (backslash, LIKE's default) escaped, then "%".
-func likePrefix(prefix string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix) + "%"
+// prefixRange is the byte-order range [from, to) of the strings that start
+// with prefix, for text_pattern_ops comparisons (~>=~, ~<~): to is prefix
+// followed by the greatest code point, whose UTF-8 encoding (F4 8F BF BF)
+// no other character's exceeds.
+func prefixRange(prefix string) (from, to string) {
+	return prefix, prefix + "\U0010FFFF"
 }
 
 func (t *tenantTx) UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error {

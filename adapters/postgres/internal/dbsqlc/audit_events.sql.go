@@ -51,24 +51,23 @@ const auditEventList = `-- name: AuditEventList :many
 SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at
 FROM audit_events
 WHERE account_id = $1
-  AND ($2::text[] IS NULL OR action = ANY ($2::text[]))
-  AND ($3::uuid IS NULL OR actor_user_id = $3::uuid)
-  AND ($4::text IS NULL
-       OR (CASE WHEN resource_type = 'user' THEN resource_id
-                ELSE coalesce(details ->> 'user_id', CASE WHEN resource_type = 'session' THEN actor_user_id::text END)
-           END) = $4::text)
-  AND ($5::text IS NULL
-       OR (resource_type = 'session' AND resource_id = $5::text))
-  AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
-  AND ($7::timestamptz IS NULL OR created_at < $7::timestamptz)
-  AND ($8::timestamptz IS NULL
-       OR (created_at, id) < ($8::timestamptz, $9::uuid))
+  AND ($2::text IS NULL OR action = $2::text)
+  AND ($3::text[] IS NULL OR action = ANY ($3::text[]))
+  AND ($4::uuid IS NULL OR actor_user_id = $4::uuid)
+  AND ($5::text IS NULL OR subject_user_id = $5::text)
+  AND ($6::text IS NULL
+       OR (resource_type = 'session' AND resource_id = $6::text))
+  AND ($7::timestamptz IS NULL OR created_at >= $7::timestamptz)
+  AND ($8::timestamptz IS NULL OR created_at < $8::timestamptz)
+  AND ($9::timestamptz IS NULL
+       OR (created_at, id) < ($9::timestamptz, $10::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $10
+LIMIT $11
 `
 
 type AuditEventListParams struct {
 	AccountID       uuid.UUID
+	Action          *string
 	Actions         []string
 	ActorUserID     *uuid.UUID
 	SubjectUserID   *string
@@ -99,12 +98,14 @@ type AuditEventListRow struct {
 // (NULL = any). The adapter plans this per call (custom plans,
 // adapters/postgres/audit.go), so each filter given is an index condition
 // of its own index (migrations/00012) and an absent one costs nothing.
-// The subject user is the user the event is about (core.TenantTx.AuditList
-// says which): the expression is the one audit_events_by_subject indexes,
-// written exactly alike.
+// subject_user_id is the user the event is about (migrations/00012,
+// core.TenantTx.AuditList). Every condition is leakproof (equality and
+// comparison of text, uuid, timestamptz), which row-level security requires
+// of an index condition.
 func (q *Queries) AuditEventList(ctx context.Context, arg AuditEventListParams) ([]AuditEventListRow, error) {
 	rows, err := q.db.Query(ctx, auditEventList,
 		arg.AccountID,
+		arg.Action,
 		arg.Actions,
 		arg.ActorUserID,
 		arg.SubjectUserID,

@@ -169,18 +169,20 @@ FROM users
 WHERE account_id = $1
   AND ($2::text IS NULL OR account_role = $2::text)
   AND ($3::boolean IS NULL OR is_active = $3::boolean)
-  AND ($4::text IS NULL OR email LIKE $4::text)
-  AND ($5::timestamptz IS NULL
-       OR (created_at, id) > ($5::timestamptz, $6::uuid))
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::timestamptz IS NULL
+       OR (created_at, id) > ($6::timestamptz, $7::uuid))
 ORDER BY created_at, id
-LIMIT $7
+LIMIT $8
 `
 
 type UserListByCreatedParams struct {
 	AccountID      uuid.UUID
 	Role           *string
 	Active         *bool
-	EmailLike      *string
+	EmailFrom      *string
+	EmailTo        *string
 	AfterCreatedAt *time.Time
 	AfterID        *uuid.UUID
 	MaxRows        int32
@@ -199,16 +201,18 @@ type UserListByCreatedRow struct {
 // One page of the account's members (GET /accounts/me/members), one query
 // per order because the order is the index walked: users_by_created or
 // users_by_name (migrations/00012), keyset on (key, id) so that pages
-// neither skip nor repeat. Every filter is optional (NULL = any);
-// email_like is an escaped prefix pattern ('bo%'), which users_by_email
-// (text_pattern_ops) serves. The adapter plans these per call (custom
+// neither skip nor repeat. Every filter is optional (NULL = any); the
+// email prefix is the byte range [email_from, email_to) of text_pattern_ops
+// (users_by_email), not LIKE, which is not leakproof and so, under
+// row-level security, never an index condition. The adapter plans these per call (custom
 // plans, adapters/postgres/audit.go), so an absent filter costs nothing.
 func (q *Queries) UserListByCreated(ctx context.Context, arg UserListByCreatedParams) ([]UserListByCreatedRow, error) {
 	rows, err := q.db.Query(ctx, userListByCreated,
 		arg.AccountID,
 		arg.Role,
 		arg.Active,
-		arg.EmailLike,
+		arg.EmailFrom,
+		arg.EmailTo,
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.MaxRows,
@@ -245,18 +249,20 @@ FROM users
 WHERE account_id = $1
   AND ($2::text IS NULL OR account_role = $2::text)
   AND ($3::boolean IS NULL OR is_active = $3::boolean)
-  AND ($4::text IS NULL OR email LIKE $4::text)
-  AND ($5::timestamptz IS NULL
-       OR (created_at, id) < ($5::timestamptz, $6::uuid))
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::timestamptz IS NULL
+       OR (created_at, id) < ($6::timestamptz, $7::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type UserListByCreatedDescParams struct {
 	AccountID      uuid.UUID
 	Role           *string
 	Active         *bool
-	EmailLike      *string
+	EmailFrom      *string
+	EmailTo        *string
 	AfterCreatedAt *time.Time
 	AfterID        *uuid.UUID
 	MaxRows        int32
@@ -277,7 +283,8 @@ func (q *Queries) UserListByCreatedDesc(ctx context.Context, arg UserListByCreat
 		arg.AccountID,
 		arg.Role,
 		arg.Active,
-		arg.EmailLike,
+		arg.EmailFrom,
+		arg.EmailTo,
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.MaxRows,
@@ -314,18 +321,20 @@ FROM users
 WHERE account_id = $1
   AND ($2::text IS NULL OR account_role = $2::text)
   AND ($3::boolean IS NULL OR is_active = $3::boolean)
-  AND ($4::text IS NULL OR email LIKE $4::text)
-  AND ($5::text IS NULL
-       OR (name, id) > ($5::text, $6::uuid))
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::text IS NULL
+       OR (name, id) > ($6::text, $7::uuid))
 ORDER BY name, id
-LIMIT $7
+LIMIT $8
 `
 
 type UserListByNameParams struct {
 	AccountID uuid.UUID
 	Role      *string
 	Active    *bool
-	EmailLike *string
+	EmailFrom *string
+	EmailTo   *string
 	AfterName *string
 	AfterID   *uuid.UUID
 	MaxRows   int32
@@ -346,7 +355,8 @@ func (q *Queries) UserListByName(ctx context.Context, arg UserListByNameParams) 
 		arg.AccountID,
 		arg.Role,
 		arg.Active,
-		arg.EmailLike,
+		arg.EmailFrom,
+		arg.EmailTo,
 		arg.AfterName,
 		arg.AfterID,
 		arg.MaxRows,
@@ -383,18 +393,20 @@ FROM users
 WHERE account_id = $1
   AND ($2::text IS NULL OR account_role = $2::text)
   AND ($3::boolean IS NULL OR is_active = $3::boolean)
-  AND ($4::text IS NULL OR email LIKE $4::text)
-  AND ($5::text IS NULL
-       OR (name, id) < ($5::text, $6::uuid))
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::text IS NULL
+       OR (name, id) < ($6::text, $7::uuid))
 ORDER BY name DESC, id DESC
-LIMIT $7
+LIMIT $8
 `
 
 type UserListByNameDescParams struct {
 	AccountID uuid.UUID
 	Role      *string
 	Active    *bool
-	EmailLike *string
+	EmailFrom *string
+	EmailTo   *string
 	AfterName *string
 	AfterID   *uuid.UUID
 	MaxRows   int32
@@ -415,7 +427,8 @@ func (q *Queries) UserListByNameDesc(ctx context.Context, arg UserListByNameDesc
 		arg.AccountID,
 		arg.Role,
 		arg.Active,
-		arg.EmailLike,
+		arg.EmailFrom,
+		arg.EmailTo,
 		arg.AfterName,
 		arg.AfterID,
 		arg.MaxRows,
