@@ -2385,6 +2385,22 @@ func (response GetJwks200JSONResponse) VisitGetJwksResponse(w http.ResponseWrite
 	return err
 }
 
+type GetJwks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks400ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJwks500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -2839,6 +2855,22 @@ func (response RemoveMember204Response) VisitRemoveMemberResponse(w http.Respons
 	return nil
 }
 
+type RemoveMember400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember400ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RemoveMember401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -2931,6 +2963,23 @@ func (response RemoveMember500ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember503ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3102,6 +3151,23 @@ func (response UpdateMember500ApplicationProblemPlusJSONResponse) VisitUpdateMem
 	return err
 }
 
+type UpdateMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember503ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeMemberSessionsRequestObject struct {
 	UserId UserId `json:"user_id"`
 }
@@ -3120,6 +3186,22 @@ func (response RevokeMemberSessions200JSONResponse) VisitRevokeMemberSessionsRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions400ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3204,6 +3286,23 @@ func (response RevokeMemberSessions500ApplicationProblemPlusJSONResponse) VisitR
 	return err
 }
 
+type RevokeMemberSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions503ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAccountSecurityRequestObject struct {
 }
 
@@ -3221,6 +3320,22 @@ func (response GetAccountSecurity200JSONResponse) VisitGetAccountSecurityRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAccountSecurity400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetAccountSecurity400ApplicationProblemPlusJSONResponse) VisitGetAccountSecurityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3694,6 +3809,23 @@ func (response ListAccountSessions500ApplicationProblemPlusJSONResponse) VisitLi
 	return err
 }
 
+type ListAccountSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions503ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeAccountSessionRequestObject struct {
 	SessionId SessionId `json:"session_id"`
 }
@@ -3708,6 +3840,22 @@ type RevokeAccountSession204Response struct {
 func (response RevokeAccountSession204Response) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
 	w.WriteHeader(204)
 	return nil
+}
+
+type RevokeAccountSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession400ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type RevokeAccountSession401ApplicationProblemPlusJSONResponse struct {
@@ -3786,6 +3934,23 @@ func (response RevokeAccountSession500ApplicationProblemPlusJSONResponse) VisitR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession503ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4457,6 +4622,22 @@ func (response LogoutAll200JSONResponse) VisitLogoutAllResponse(w http.ResponseW
 	return err
 }
 
+type LogoutAll400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response LogoutAll400ApplicationProblemPlusJSONResponse) VisitLogoutAllResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LogoutAll401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4523,6 +4704,22 @@ func (response GetMe200JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMe400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe400ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5323,6 +5520,22 @@ func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.Res
 	return err
 }
 
+type ListSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions400ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSessions401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5386,6 +5599,22 @@ type RevokeSession204Response struct {
 func (response RevokeSession204Response) VisitRevokeSessionResponse(w http.ResponseWriter) error {
 	w.WriteHeader(204)
 	return nil
+}
+
+type RevokeSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession400ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type RevokeSession401ApplicationProblemPlusJSONResponse struct {
@@ -5490,6 +5719,22 @@ func (response GetHealthz200JSONResponse) VisitGetHealthzResponse(w http.Respons
 	return err
 }
 
+type GetHealthz400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealthz400ApplicationProblemPlusJSONResponse) VisitGetHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthz500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -5538,6 +5783,22 @@ func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.Respons
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetMetrics400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetrics400ApplicationProblemPlusJSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -5617,6 +5878,22 @@ func (response GetOpenAPISpec200ApplicationyamlResponse) VisitGetOpenAPISpecResp
 	return err
 }
 
+type GetOpenAPISpec400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPISpec400ApplicationProblemPlusJSONResponse) VisitGetOpenAPISpecResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPISpec500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -5667,6 +5944,22 @@ func (response GetReadyz200JSONResponse) VisitGetReadyzResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetReadyz400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadyz400ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6664,310 +6957,310 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
 	"7L3/chs39i/4KijOrQrpISlSv2xRlaorK3Yijx17JOWbyYRZNtgNkoiaAKcBimJSrpq/tur+u/c+wu7d",
-	"99hHyZNs4RygG/2LImUlcTKuuvc7DtWNBg4ODs7Pz/m5Ecr5QgomtGoMfm7MGI1YAv88p+GMnUuhExl/",
-	"La+0TJj5OWIqTPhCcykag8ZZvKJrRQIhO8o8EbSJkkTPqCZa3jChCE0YEeyWJSQ0A0bdRrvB7uh8EbPG",
-	"oOHea7QbCfvXkicsagx0smTthgpnbE7NJ/V6YZ5VOuFi2nj/vt04jxlNLtkkYWp2LuUNr5jaWxGvyWrG",
-	"BNEzRhJ8mITwNOGKcEGWipFf/v2/SGiGU4Rr0gze0LvO2ZR93jNLoXNGhPk/VERkQfWslZ/+aHTFwmXC",
-	"Onb4ESz681PyjurZ53t0wfdu+3t0qWenJB34lHyl9cJM75Tg66fkis7ZFdfs8yud8FA3Ni//kulkfTbR",
-	"LCkv+4qFUkSKaElWlGsyZhOZmPXrZM3FNDf/g94mss+54PPlvDHotd0cuNBsyhKYxBXTW+0A1ynVdUKF",
-	"WshED4hiWlVszFA0gxqi/vLv/72RrvD3eykbtIaCiqhttp8SBcQiwRXTHVxFQPAItO3kaETHMSPnV5cv",
-	"c1P8SirdCVUyKc+uMKW6ibSJTIYiyMYIkFvxecOhcjJpdYdiG45j61ez8Zchf8u73e5GMvX3eyfHvQ9m",
-	"wvftxoImdM60ExcqmVybuZT54HrGyC2Nl4zICZDVoyapICaQhtxLGXJpWbd8yuEtEso5U2SSyHkFp50S",
-	"qWcsWXHFCJ8KmaBo4mbCyAKNdsOc/cag8Y+OmXEHl5c7IvTuNRNTPWsM9o+O2xVH9Qt2y0N2EVWITqI0",
-	"8FYYcyZ0J5xJxQThEROaTzhLHLUiGKJNQFBGeKDM74opxaUA2aRmciUMT/t/iLnSeXkV04WWi87TyQGt",
-	"XytOuXMR1S6116ta6hV+tmqt19msPlOEFy6B3vh4csSesc7+5DDsHNKjg84JPWCd40k/Ogn3x09pv+em",
-	"a4RwNlk75ohHGy+QiUzmVDcGjeUSnqyd+7UTUOUlfCVXFSzGFYlYzG+ZYR8SjGW0DkgzYhO6jHVr4Hbk",
-	"1dXbr4n5Y9eceBQ06R/dQSzeUdL81lzES1U8NK02CDEi51xrFmUsbj4BN9pEJmScyJUy9y7wl0JJUrPn",
-	"dv2djAA+/f5bwiaNQeMve5mysId/VXslyhlyfqNYUscHS8WSCiY4Ge9Hh2GfdY7p00nnkB2MO8/Co6jT",
-	"n+zTg/FheBQds2omMAN+KAe8Ny+rhRSKgTR7TiMjXZgCTgil0EzAP+liEfOQmvXsLRI5jtn8rz8qCVLP",
-	"LgYGGNNolGQjqOV8TpN1Y9B4Q2MzGRbBZjXaDZCM+JXIzMl/s92ImKY8tqSzP+M2c0WE1Eaw8ggYzNBT",
-	"aaqXqjE4hCPKNZD2OY3IZTqiXfpM64Ua7O3ZIxR1I3brVqT2/EkY4nAB3xklTDGNQjm/rG/EUoE0gyfw",
-	"dFQsrmqcwiIXVKmVTKKONxLqa7hUmZAZVYTdLbiV2Y+16KrJmcUvxY2QKzFKL7z80s/Iv5YsWZP0z3AU",
-	"5YIlwCYkkgy3KmJhTEHXLZKl/AWPKPaPpa8MG0omejReDxunRM/MtZh+U9MbpgaEhprfsjYJl4mSSZuw",
-	"OeXxaJGwCb9rk5jPuW6TRMbmdsFDz5JEmgv9+58bE87iyBwS/Eqj3ZgzpeiU/bZzev/D4+1wmc5w9LeT",
-	"dO9wFHylLNfc4QzlMo5gv8eoQHbJuYzMygPvVAWkOU8lAVwPRhs0/w2nu02WIlU+7SutNglKCwhIk+Iu",
-	"DMW2DAjqFXX/FREpGJnyWyaGQq94yE5JgGwQgPFjDCPz7YrjEZBm/rgOBZ5XO8+2kfZwZO1xBX3WGHBS",
-	"TGKjY+4sXb1Tg5xj2KogRLhCrjJig8aGjuZynXKlWUlknGQMlU5qS27yv//4XIRzUajvsTuuNBdTElFN",
-	"kaFI4H0/IE2z5xtW3eqaOb6UyZhHEUrvB1xroJNPKI9ZlBeCqJ3MWHhD7J/LUs5/2dsvX7vOeHVOdTgr",
-	"Kj75rTvIti5b15Z758/F7MTEJ0y2rLcrYRRxEVfd1BPvo+lqQJOjYSiXQhNpXldkTtckkiAPH28F2dcf",
-	"T4aFNI5ZAvMFeWHnnAqw9JuW3/D5zxTI63TvhoLGsVwRI8hZd9ollMzZfAyEJFQgVTqg3jIRLSQXIF+8",
-	"LTFSbShwzztjmYjsYJjjIJfajGk4xJyJwOegwImYC6FZImj8woiyD5Iz3I40Aqnob/aZkXTsbsFCo4bD",
-	"n4kMw2VSEDNH/r3lJkauWHLLEvLCjrqljpKby2NsfH4RCicFwztBk/9oAJLkNVUaTscHkTamSo+AH4pq",
-	"oDtC86XS5IaxBaGaxIwqDfcVahHISqdkkci51IxQAUa9Yzct8QEy4QmawlvKfTqWSz0Yx1TcPJpkD2dU",
-	"TBlZgXoQM3rLQLq5daZ8LXJrwy0YiiCjVDDYcr14Dr6W+qVciuiD9klIPZrAKN42WdMPRAX8MU/hw4zC",
-	"X0tNXtrXt2Lz7HuPd7EquUzCTErhnWp0E12WfIoxwrXj/3Q2yPrv6DqWNLqW8jVNpuyDCLvAsUZaylEM",
-	"o22y+dhdyFikyPEh+Rt/niN337tL7ATJtZTktR10K7KXZ/PYeo0zXbWUBL7gaFz6NNLayEgesm8EvaU8",
-	"NurwB5Fb4XCjpTdegeBGwxpTxZyBnTAazsyDeYHukdvOkXyTG3QrglfN57FIbscmIRXI0sltug+KJHw6",
-	"00TI1QCdjN6qwfTANbeHImFK08Qon21iBJScGOVUsNB8SsH5kZIoc+E3DXnYnAk4VtlTnRXlxjTgcyaX",
-	"uuW2vGLxwamhOdzqK6rIKuFaM3GK4QtCJ5olQxFA/KMDAZDA+vCte8uLX3kP1RHSPr3nxVPee97A18YW",
-	"vWQQtvpArkM3JRi3o8SOWDRZloolqeI+o+j1m9M7Pl/OiViiAjVxt4MdU50SxacCdobFiq1mLGEfxX2X",
-	"X46MI+Xfd5+pdGlyQmJ/ReDQ1jM2FNmzQZ6EFNgqMMwaREysg/SarCQ1cFXqFjeMFSaMahZ1yRWfCsNt",
-	"wNliKNyNik530jSWstVYScJu5Y15mLqxWmROb5hRf+XcXreghF4otdzIM5UuQxmtcw7ozAx5bqRmGj3L",
-	"HMy+UULHSsZLzUZoaqsR+Dv3e/tHnV6/s39y3TsZHPQGvd4/G+0GDUOmlHPkNbLw0auX/3xxef33qwt1",
-	"MdeLf55fHF/M1d0FX/Hoq3h18aPk3/3j7wkVUe9C9Lps/eqn6NsL/pZfHHz3Uxx//eN3B2+vXp10w/1Y",
-	"jOcve9E/XsXg5sUpcdEYHBhdmEdxzUT7z3ITzYW5dpxpKHafqRdR2DowAXMb2aP0nNHERkjRfqnZ0vNC",
-	"SJQ085EFMI9shMB6/f/8u/141N9aisF5vbS+/0rziAi2spuyoDzpkiDHlCCF6FiZWy8fiPFC30PhbTTX",
-	"Nv/APFkReyZcKM1o1CrdaZCT0bFJGffdalUJHBi372QR+00DlCL8QJ1rKd9QsbaeV/VBF2NCNUNRXbgP",
-	"pSRzKtapuuI0AC7IQS+98v0Lbt+74MzrZo4kneSW6lhuPo9xEV5SzdCnbXV3Fjntx/9WkNNwSLWC82jq",
-	"zTeCLvVMJvynh+g18HXnCw4TBvFqGqu8ePs2kWJq/ZEySYM6G0JC/lAeK1zYsE9pqLx60892P7e8HUM/",
-	"/iT8uFdFxOs5Bcc2KAUsIihj7w18VYa8/HeNaJhzpUDf9mJelfGuR1p1FupyAth+beSumULEy/7qZRpM",
-	"mNHuSabbFglQO3KBFm5IOxLhOtMU3WeszssFoVPKxaPSpHaej+NlPVvqmWEwPGPWV545WCv4MCDNWE65",
-	"gKjNyhyroQAPo9DpWfDDMy4wkzJRGmdqOyby+BaU7JT54BuG4m4XINIqIhblA0D+9df2tG5HNHPhB20S",
-	"1BETXsoNM0rYUoHj16lBEnKTFGMkePf26pr46Ux79qHU2fuNWCTSrMMYkS+E5nr9oZINwpPFSC/+CmaY",
-	"NRRiG5gxv8IPEx5DTtQGSYdDe4xvhx2zWIop5O4Vh2/SZcT1iN0aRmudws4TrlFN1BJUCfcspF8mTC8T",
-	"AQcIdhWMeM97nk6iIuKb/i0L+P5+M8zFf/f3/dPt7Tmxm76rvLffeN9uoMUol3okJ6OxXIpI3Rfnl0ut",
-	"eMTgxNg3yrsOHwK+q4h9oWoAPu4xM5amzbBETbJv6Lbf61XvEryb26QtR/tVKFpeJuQIypiH65Ehd8Kp",
-	"0KNbLmNjeedJexHFzjOOahLxrociQevH9AjLJhOGjhIji0jz8GC/1yNzLlrOH2Y/lD3oPkma+73+MT7c",
-	"+BUoVT9/j2Ib+PC/MJXS8h5aGzW8VzmYRyUwzOZcLLW5fRzjjJleMSZI/whcMUC6ahb0389x4sahfhX+",
-	"q1yqIWiZMXPUvII7m2RP1cevN55kdxVnZEzjVc9IOKMJDe21UEFHTz0u07B6nN/sED92BIArsmJx3HFZ",
-	"cEvt1NxMDSrNAwPCQK52mqG9oHpmLo6iWB4njN6gtxHnZhNejFE+FCFNEs4UoQSG8x7LQkMzelvOgjEP",
-	"wiuYfAnJoMuYDezxaxNMMmwTiH6zCHOela854XWDizF3odMn4D608QYpMEFnRRXh4Eck43WFujEUSxGx",
-	"gtYB9ygm2MNtCvpx6U5tGfWr6sBANpFljQ4+YDO3uRoKX+SEUkz4dJlAHiMuP5jTu5Fz4o4WLBktlbFf",
-	"7WtD0f/l3/+73+sZgtTKwIA0C6LbvxaGoiyuMxVQLRcLmWgWvWERp9fA8B/gnFhmA47mZkR0Mnln/hyH",
-	"7phPZce+6OatPPH+q7lTv92YudPfP/JPfzppAmQg9gtb5sdVLvnXCAJ+pojdGWK+4bjfWCML7UyioQiq",
-	"pxSckgC3IYCLJT2qTTzUgU/GoDUUUMUDARUgihlDFdLkID8RmCldL9y8ZxiFuJRxVQGUy2eGDBj06fHE",
-	"RTm65C1mANFozgVkYvlBEMiAFst5Y/B9wyVBYCi/8UMpR7ntJgJlENbAoVHEzUxo/C4xK9HcWDETGitW",
-	"tQFZQMUZeHgQ22QSU42RQHnLkoRHTJFmIJZxHJDPiVorzeZD4eIOWB2D8s0seiKTkLU9XQSEoPmLVQ7a",
-	"WVBnwZIOxIYy58Gca3R1LrxFeD5up2FU5pNna0oVOLcEbwKnpLAYYtdi9sD8BUPLmDderHZql6YymtO7",
-	"8nQg1q50egGUJtRtbDc4r6iiuZrTOH7A6KnEHG1JTzds6tRxG4w5X+5rbYg34vWZo2jrvnnktMbKOYDg",
-	"t+HiR/r8/R/NGAk+//hM5E9hOwbKTeT+dW3JOFuMWnmVV0g/TeZSacz0Bod9PpK7YAnIR49wS2F93tvR",
-	"rHIi2xGvRh/ZYcFb0nOnD1UFsressYF8hDN8AytWXLnL90VLrHTUa8/fRgFRwV4VbFwjwWqkZh1zbdqD",
-	"TXxQQ9LsApXjH1mocxcoPL/j/flWsBx3gxMQsxxsoZ4VIG1CVZY0oBgk0Hfrbzc/MFrktW9dZaP7KBOR",
-	"MhYheNOoZpjmkZY3RVSzjhGcjQr9wSY9bPchsB9YRJqKT0XHKDZ8zlrbfwwTKCCSWyVsA6/OMCAQPDV2",
-	"Ljq6+YRQsd4gIEqfwVKwsnI2W86p6KSVFDarw3uqjcWjUK2w1Qf5luWN91ScVQTFt9t7PiFcZ7lp4AZn",
-	"0fb7whcjGkUJUzW3IFYLkot3xD6W5wo+BY+tAJfidgRTIxuuqFwiWK9wf/D8p7JDlcXGoJpkYlM2rTXh",
-	"idmxlDGjYA1Cuuzua7UfzTYTz1hamgkqiD0RnylXXI+egSR7rrUVZWCOZknbbf+Kmukob9dJk+t0ipAX",
-	"xvV6hzPqJpCM6LRyfzwiYTrXFHL7fksi7T69an5dcT3b/oMQba76INXO4INHcrTGl+qGrBMcPHIEhTX4",
-	"s8+iLVtIlJJC0Gh7pbHeqvJC05fUOemQI335QJW5J3fBFLi7LO7alRdgTlzcf4W/o5h+veM1vqBTVri0",
-	"DRf7qmsbFduEhXA12bOVJVbm73Ku2Tz/j03qXEENeZ+lYSYJXZv/FuxOexHI/ArO0WfoxKB5FlaUKtlS",
-	"WPVA4R+2YPsi88Ay8vOo3I1llGqkFQKMYjmDeYhAXNDQUyaR6pIzEsZSQb2J9TvYwpNVwjV4YdGxORSo",
-	"z5EmJV9KAnLmhrGFwjsDnKjsX0sauxAjtXnJ6IoZChz2M0Uw/d8Balivi3PEWM7FXDn4xSmV1lO5XBhJ",
-	"Wv67GtlA+mi8jG/M35d61gU9JgsSeL+pZYhpQN7Pcqnz/zWicex+caGBEdaPFAYt/LX8O1RlVv/qSlGz",
-	"t1xEHmLxo4hpKAlKnVIelewPCZvLW/+HIlWyvyABo0xd7xqxU/ilnBvi/pSNZyROd5HICY/ZyI36gw8l",
-	"UPpi2ZNmWPLFrXML7yY9kIdZ5Cp6pFHy0SVnuTwvWipU/62sPv9wvTeMp6U1e/gGaAWymklzCFiUygMj",
-	"Kay/AtKZpVjP5VK5o1J1t9x7S25lSyA1ZnSxYGIXHRU9u6p+b3BSBWUfSw3UgoV8wkNiByFNRJ9SLEyY",
-	"Vq0ueSlzTtihcM5Z6we2ZBkMRbBRGATkl//z/yLBzzKO2kSwVTuLJY/Mb16wYiTY6n3QJoyGMxL87FvQ",
-	"bVK0kttDUWnttkmVofseUn3y7ikuhiKQcRTsBYKtAvI5iNPUcVYXqHE+mqFInTSt0zIV8iLPUUGFcsHa",
-	"Lq1oBG+8D8zreeHhnreMjKX+uQftuS09mNG58BHS9BY7FDRhJPgZEQS4GmG9hKE+QKkERuuxgEJc2zOM",
-	"66ySLLWzgM/+bAZ7H7S82VuRWHoPdC8HbLCibl6bKFakd5l05VcL8tK9YlUq8wpVyDRIDTuWJQgVQ+HV",
-	"OkBuTssf1srsipmYYdukmnGHQrDVKEvufh/gLVzSJ+oEGwiSHUzrh9p9LkAF8diQgrmZCrKtrAdXZlgr",
-	"oynIBBalBYmwrHaKYWUBrgTb7XPaRjvLH7zhAiyMtADSzcAWZ7vj7eXrmX8WXZgfYpE9EnWrLBx7lRav",
-	"xyJl8huT3TCbLB7viqvVfUGH+EArxNOPFYgWQ6PHMTQyNecPbGQ8X8Y3lyCOPEimHWj97YyHsywmkVfO",
-	"jNmAsq5MbLjSkDQQ5THEi9F+9scPaBwHA7OBybrkIc75hXOQCVyE8RLqAQKwdFQw8I1/VTZQMdPD8Kjy",
-	"I8c4JxyjIm78voKk53DrvbPmwMPICke9kIfsorxQMmNlWJ6m9o1RmvFULUIckYof6GIowCHR9Xv7h+3G",
-	"nIv0hwp5Ze6ezZ8zs02X0Hz2y7//Z3/fT7ZqFT+7/yz31Wf3sXpp1YVZVbH9OYifN6AKPGyHsHLJj1Ck",
-	"dK01TWodXyzn9zolwlzCMTcyvKkTPof88liuWNIJqYKEcW2uNJvKhVlMnp3fDA7390lFopegcwD1gO9k",
-	"iprLDxHuzm5hTsE0lmMax2uyFPxfS1bYqf2jwyqOqIwWeGuMuFrEdA2JX8URe717OW4ztzkAPME1p/Ej",
-	"M167kdg8lS08UJDSUuRV5yT0eRUdhTByFau+5CyOUpyVHa9BV+OCiTsQVPM8+3nutNlTVVSVkwkTkeGc",
-	"XJYgVgy5zEC3n5mvwFtliZJpUlalZ4srrMbAMj9eQNq8Lwl0s7zAdWYzqCL6V4zGhgd2Ivi7RAIqmbJJ",
-	"C4ULz2aUFdcbyBt7EGfw0XV+rfLm3gXZkavW8erbv+1o6JPFchzzEGHTvmVj8je2Js3Ll+fk6VH/aatL",
-	"3nqgKIi+NGZkkTDFKr0x8bQK2HoqE65nc9IMXkRfXJ0FgEn74mr/6DhodavDq7eVetQtgzH2j476JzjK",
-	"u079KDdVhoNZoDESAPKIRZjWqTDU8erba8vrnykS3PCoWmu/wYSx8riQfdcM3v7tHXqK7EzbJHhxjr/A",
-	"dFt1tkB51He4PTdsDQjbzUDxac1q7za+fUdCKZOIC6oZaY6pYseHyySuHmq9cah19VCn5MW5+buCMpWq",
-	"gQuMfAPJ1GaTanj5iu1+TecY+Yppn5lL7Gpmu7UFYA5XSfUvLskMWLWa13LKxUuZzHeV6mdLPSP73V5q",
-	"c3bQqZBeddOECrvK46eHJ+T/+38PuwcVa0VTstKWPrOJoqAEeADOJb6Ab9XYx2+slA7czKyYAzREX8eu",
-	"0NR2vO43arClIT3T40GLNh+9V8tJI5j3KEwFfknHbjc2KrDAPg/TXF9AsS+C7luykWsf3xAhp5I51R0A",
-	"HTTKp2s8QMUaajiWCcJa2rQCOmckOOz1SVWN5YMVYdI02m6HC8WE4prfstZWKuiH88xGHfQ+na5mv+RS",
-	"P2zD3i7wwXhdAZKdzxcgY2a0NKgqLZO9gPdRzujJD51a74RiWUmBVIe9k+OtLGK0sx4hngzm+fb21m4O",
-	"nW8UJhH+UV05jso6nO18SS5oAvYSOubRUEAV7xSy7RwWOpgRgGJlffsVRHfe9wpVF74ekIjBE1Rb8QFW",
-	"dJPGsU3wT700TESnLtnFfDZhk6Uxf09JYCgXQCG7N9K8Ol+pXljjGgtGaWpzn5L+L//+n/u93garcRuT",
-	"9SFWY832XqX4+c5rlssLqTDdkihzUVgow5grPSBB9mZAmjKOUtdoq02CTu6vvuPU/BXiPOYp+Id/meem",
-	"08n9l73X4J3Ku/5NZhPuxL2FREQonzLXF5eizJ+1hifyA/zxflV1k/GYuf4U0+c4mQecyAqkdt8D6N9f",
-	"+RX+Hj45CxVU/TmcvNcrxKyoSkE66u/fR3iH8XGviy+3Cw/08akbkOy0uBvp3LdWa5xH/IFqIY5cuUxb",
-	"FbbjygQx9sHJ4dFTYgvUSCTD5dwY8eQcm1qQcUJFODNXWBDKiFUocljNt1Xd2rl59H1W4FfqAZI/xOxu",
-	"EVOBSQMgvbhy6L8iZG3nydRl7xRBmL5iuK/EsK5wsGTYsqSDA3l1y/gwaYI/qqqEFvRpLOrEZ+EMbaV4",
-	"eB6+CvWDC6WpCCszsL+5vDB3IgOauO42a6RLjl75yG7CO+lbVZSpc1UZRv7q+vodwQeI2f2ctwoAYiyg",
-	"TGNwdHLSzhpd9Xu9qpINW1tZ0cBnJhPdLsp2W1vuLjTHu2bcvN+sGp7GE1eVNutmkua/1ybB5oLP4bLX",
-	"OwgNkeBf9p5MZ7g7aNL2e1gUmrZMFWid7m8bj+8GqXJuj3dFRj62V5rTcMYF844twHSbcVGJtOs5dY1y",
-	"PJkCdYm1qYoKEvJdpiKOWJ+mOBS5PEXztMo6Nm1KUsx3hAkz9M48oH6+HYIPTl8CMK/euRI+TSXgT6Nd",
-	"08WlCHGVw/aeMz2T0UhISG6UK5ixjypt/s0N2xn5Dn+tgkbehP1RA3ZRwJirQh2CPMMqYOANoFVVkEel",
-	"WqQMDquqw0ttgXkZhiGX31i9eyXx8Q4zmR7L2srZs3IliM2U2tn6qjd10uF/RVOnym6xKIcPj4PnnBJt",
-	"P2YJlU2CcZAQVBFKxgBRaRVOIZM8yOfOHpHS58EnIjXV7KG+kEvbNORDos5OmWxqJqjQLfRYamVR7StS",
-	"YuH5UT1zeKN+ph4amd2g/sLE/uzxbbfIXzXA7T7yq6ZU1Iepc6z0QyV/Q27juXlqR+b+Sq6wzjkDqwYH",
-	"pIXzq3VqenmaNdyd4nunI9u3gFCbW7H6dMl/q2r5Dy9/dW4uY+8IlmFki1QEdawdTefchtM+Fb1+Knr9",
-	"VPT6qej10YpeP5W31pW3kmbgSYYAm9Mm/NZ1iOW69cAs6z9wwWgFdkZNpWJ6vY3ZGrqC15TJRJKpLgmg",
-	"FGKEMQlsh5bhI1k3gR3P1vyljS1ceBcTw7DENF7jOY/5LRQtWh3ATgWxU+dcQzt9V5uBiKssIqXyjFZ3",
-	"KLAxRn4mWXwKGSY47J2Q6pYZeReEv1jgALGuDI+k1H5YOnEWLs31OPnQsGltpW1lGHMDF70DF8NjWtQl",
-	"RC4Hu5eVa2X4Q92heGsN7c8zC9sD1wljRpMcihdpLmtQkobiObhIgKUcnB8oDIZNbVZF3qjBJAyw8RUJ",
-	"aZKshyK460xlxxBsQJxk6X5t//E9F/qHIM3MkHTBO6GM2JQZyfmltOKtPRQ2iVK5+dkZtUlIBTja3CKb",
-	"lARPuNCB5WA5N7u20OtgKNLWq62HwYmdlaCvKkCgsDk9TkZLS3K+DQRUu5HSqjFoVBPLf6jD565vCHS8",
-	"HjSmXM+W424o53s+LffSD7/3X1c3fNGRNjOjA30WWYJzuxcQ68JH4PoTU+GRga5IE/2O1eenTTIIzIx8",
-	"RrUT0sLg/dHo94hwVnVCd0NT/suc1Wk78addQ1iUmle58D82M2lDw6XKWyzfE2ZXQZ+1ikkv/EyXjBiN",
-	"Yi6Y+vVsY9IM6FLPRub0BuSvJKBjQN4KWsbuoxrKoR1Uwi3X6+016nwjoZogcma5NF99e90mgV4vAhJQ",
-	"/dcfV7omD9hvGVTCW8P+J2QpNI/L5pF99T43ySPbnmgF5ByvnykSsLtFsIO/YFffbpe4+9/rLZT1kKok",
-	"rd9T6VFseL/hUjltfkXXigTYhymXdWNbM/1wn8GR47Hc13Jssr2B4BGgSrX7xgr8nc442mN4unlCFjEN",
-	"K9Bfa73c22EBZXmDqRt9qw1yX9k5p2tLbxnCTGRd9DCR++Dg4KRNvrk+34H/t06yzbzxvhO+tR38Er+n",
-	"EGtL11V90uCFsAYLJn+6hpvYo2bXfL+aErQtrHRHgIIfnHuwNsgT/mLuqXMGAYLgJoCUb1sVwlk+W2L9",
-	"Ef7XS0fAV99eN9r3Xg3Bmc19AM/5gKB4IJiQ4MsAm5jQGhAKtS5mgtFQuPsEme+kd/ys1U6Nh1R/P8r0",
-	"1VuW8AkHAweEp+HkG7ZWQ0E1Cfa6AEoPLtG9H1c3qvujkiLokguvGw4UdSnN45iMEQwS7Qw4TLDBKONy",
-	"aNtmt6W5kPffbYyaQIJ6jkZUkSCjdNAmcqwpF076mwWkpRZDUSiuMIsq980BZSggzcAl8QfOAwnMY+wm",
-	"Y7uzKLXZzN9A5bMs7lKwLFaKIV0kQxWgoYYs75lzw4bbZzZskPFSaylOYdC02xX6wdVQ7MoSxIZVV3SN",
-	"+zCJ5UqhoptRGkopzK/u6vomiRuDRpksOSUUNsy7orOOefeFXzn0uP9K68VbEa/b5IrO2RXX7PMrnfBQ",
-	"u0tbMW2MA/gy7OdQBP/oWJW3k+q8A/t80CVf0zmLSDAaAQA46xS6EIJLHx9WCIKCz6Gm4sx+REuvetU+",
-	"zZWP7S8nk6EwBkosQxpDZtUpCd5RPfvcJ2DQNhZM8IWcU24Ojeu75xr9xGvMphkKOEIsnGESzPnV5Us7",
-	"58+U7TTQDEajr6TSHchusT2mwFzyfhiKwpzlZNIypA/+0TGDdkCFt04so1RmWj9K3kY1Gb2WuAv+N7ZG",
-	"JHsuJtK1EqChzpIYnG4REbNwOJxQ3bkEFnPZU5695Z5P/9EoAeWnQ0LzB3QazqmgU2ZbBKdGJ+Z9zpex",
-	"5h3UD8gikdEy1N2heAGWELzgNW1idzTUsBuspFucYu95/BFiuBk0krnW9EYAeVdtaaaLiBY6oTzuDsVQ",
-	"/OUvBPZDDcUT8uTJmSfknjwhv/z7fxGKuXSdGLzVrr9tJr5bBEwJW9NrLIoBsRfAUJDcHWB94iCBzILU",
-	"ej5n5uhBHWATijkNO0EpZ4usZlIxrJuEJhcEq0tBx994MZzHlM+hZ5tSQZsEdBkBhMpyDP/DI5yZ6xRs",
-	"7CAOfUyQhOYHcxmbh3/U3PwPpwDCYmyILrlyUpGQXeVil3hd5lhkzBgw2xWhsZLomjDjpvLdmS9uT41Q",
-	"hlsuBoQiJf0YN7RJsFBXhkJShOYaNBt76QvCdGfNpQ2JdhH0LgltwwfwH0ImhEcyRwxYtiEEENYZs4ZG",
-	"4LWid/AHa9eaSxqzaON12kCCjNcwSH3vOBSFlXekXOrAHYdcZ0bAEjPjpp+hmALg3wBmXAi53rJEUXcC",
-	"rnIHZihe0AyVxOYAVwfYu+R6JcmKi0iubJ8xwvUASW7oYSldLryyZpBHNddM1DYa5dprM3Nq1sWsAwWH",
-	"wTwi5d3XZm0qhvYQ4AvDaZ3iZJz95U0oZ0qnO1aYBjisEz7lgsaOBnB4vL2vc16c+vMgFusNJgiEh6rB",
-	"tGeM9a3zojBLHZyYl62YLrUXSIM7mJZjjoigCzWTYI5zYdM63Xqd42kATpnEfRld9mooIonpPniM2J1t",
-	"65NGPMiLfBccXBh2wVHZiobC0dyx2fNErsAKaZ6/vbxqDcVbICzmoGKsMJdxGpy9fv322xdfjN5eXnx5",
-	"8fVVQKZMkyy1kEXEDDQUVKgVS9QAMmbZJObTmSbN4O2764u35jV0x6Nsdy2KO1YR6LyB9E9QE7QZymu7",
-	"4jLnnWLZgn7K8DGj7uz3DoNM38U0UrhlhsLhSdk+t/DA2bsLc+mpdmkqZ3EsV53zLGdyQLBAC8aiZE7v",
-	"OlAVR0O9pDFJrP8Pc808HoX9Z3cLuDdynXphpOAf6aovosCBEUi7C4a4QgJJ3W1GoZOA2z9Islfu/sZc",
-	"ZSBIfTWEOSc1nY2CFja8Wtu29TUp0Vg7UZUBjX9pW/6TYigCSNFGIAPbgqdLLo2Vb5Ns/fsGtpEEh/sn",
-	"jkF8gqF6FvOQWT+r1areXFyXlCi5YAKzo7syme7Zl9SeeTbL0c+0JyOAcqpRGjPHTN9Gu2HEM+pc/W6v",
-	"2wNDbcEEXfDGoHHQ7XUPIL9Mz8CmqFYEzF+mrCZ4v6GuP60OSCEKrLIMJhReO0MBMlfZG9jCt+HJBS8D",
-	"2rQQYZgbDTjmgpEmgET49/pQgHrTMkrFLUtojJ+zuBhWLkTLxPCI0ZFA6nMpcHvSk3oRNQaNL5l+tbpR",
-	"CKiG58Osfb/X29Brq6LHFqIYfG/RNxqglTUshkbDQlBYoIVB46bfsAAWjbd/e9ewsBMNxacNgJBo9Pv/",
-	"+u7su7/dnSeT/7oaPb1ef/v3r95On87C23d0wd/EyeqC0nfhV99cysb7H7ZuZ2XhHGq6WTkUkm//Zva2",
-	"a9jnCMlQNWZKrr0Lm42fltMc9Q7uf+sK2fYbLz/dd840Bt//0PbaGn7JtM9fhqvs9kKuOJ0qgDWIqZ7I",
-	"ZN74wYyVakF4L6q9OdsDVb6D4HQbed1rw1SLZ0eafkGnTaANjNpnblcVYomUuenBu411ywtq9ALUfKGn",
-	"LBa5sFsulwrqlYHDvdLjADwnaa+99PIAD4ttlHeK2mIAMiswZ2Fo4+ktYydNLflyxdL+F7iqqJ4eCiif",
-	"Ji9tM75QzsdwJGkco/NoJuOoNSABBsoC0vQNMhQJ4AdJkX8D10UQ5C2+NjL3L78zb8MlYRGyIXmRW0Ci",
-	"oeDaATxaONHgFL4CUgaBZKB4xb5tbJ+alGVjquTgFQ1RHcpwq+2BiJqfhyKD/jUX11gubdmMQyKjFl0S",
-	"H0JYPAQIcRTItVhJUSnx+ZbXVxq+iZyG+0BTOQ89DhUXIQtIE7D2FL9l1v8BoSSgvvu9S84EsUUaHmAU",
-	"UqXXI6X6DWMf1LeDBoeFnDgMc8t0bWAbQ+RCQ0jbJw54skrqvuZKZ2COCq4lOw+UosVc3dhCUSs8So7L",
-	"QNHCDc8Xet2Heg4uFOizmXlQUujN7YRpDs76fXvjnMEm99laORXQqO7mTDbzrG3NRAuyHrROQbtGjcOe",
-	"tQI+F764cWn2nOVWmIPhKCXKL6g2sr0xaPwf39POT6PuD3/9b1W++02Ld/qwiwNILqb5uT8NT9jx8dOT",
-	"ztPD/aPOYS9inZPDw3GH9Z5Owv7kpEfZ0/qF5VBSs4Xd211i05zhkGfTHhD/TDrwhCAHyRpYwOVgkFq9",
-	"FrRFtbPKAWsvOfeS+2+sjRiK7DOZ/PTBGVweN3qFOnKp254ro20G4CFmREMlGEHMe/TXrGYSlF4QczYd",
-	"Lt2Dk/F+dBj2WeeYPp10DtnBuPMsPIo6/ck+PRgfhkfRcd25eXTqA5V55r4pUjqToK08I/XGx5Mj9ox1",
-	"9ieHYeeQHh10TugB6xxP+tFJuD9+Svu9mkV4QdXH4yIN+PTWJcAVwbpincUXC/Pf7+0fdXr9Tv/4utcb",
-	"wP/7Z918ORahVkx1Q4Ry83zTzN/KqZ6m3VvRA6BnVBB7I9Us4+m9y4CL6xGW8QYLoL2yE7sm6x4ARJum",
-	"rbdr1YlJ14E+m02K+XHU86qsXUmRrbKuqmEp0XlB/7Vk7oKF9GVa1PryKlmbVCp6dXNPi1wrZXslysMP",
-	"H2r02GTV77MOEFu0G8l1fdhW9vtxfP+Y9Pcz/vK6LOQaFVTnSkJP/GLW4HEv19hTIjjnli8fHuz3EJ63",
-	"+iWjXld+sPYzVW+Y397bJIBGn+1HB+HhuHNEj086h0+fPeucHNOjzvgwPIj2WX/Soyf5pHZDvYNur9vv",
-	"H3SfFmDEB42DycHBQTQ57pz06GHncBLRzrMoOuicHD47ivafhowdHJewyNNNz2fMDxpv5E88juneUbdH",
-	"mv/o90/Jay6Wd+Tu2fHo+PCUJLeD/v6zbq9FvmThjdzb7/V7vX6vT17yhE3k3R78FXpD5wChGmz9qnfx",
-	"o+Rvfjxbf33VW7256t19Hf/97s2PcvXmC7l681Ly1+evFv88vzi++PFl/Gb+95++++mSX4je9r2fC3jo",
-	"FUZzHeg5mM6H25jOz2kKVg2v9O9/JQeyAC9tYWy/TIvnzRv7+9t8xuu6b5vu/94OgXyexvc/GClbzET4",
-	"/of3Ob+BsTQKznEvmue5DpyToN51YCOCG70GG9HS2mgVZlDpbVDzgIWoJnQozHVX7xUgWzgFhsK/LDC8",
-	"IRNddg+Qjd6BogOi0j1A7vEODIVzD7jAIOZcQFAQwB2s4d8lgZlkUATI8mtQoFPJznBZQ2HxsjBHg0dk",
-	"nDB6o4jmTP0mNjK0UwJYlQ+wld9Y1tvGTkYWzMxLQ/s6pcFmT20pEPNwaZUft0k1TcSKAycPMF4GPxeR",
-	"psWka2XQ/3U2621+dsW0s5pJWAqA0Y35djU2t1kkTVhUTMHLVNmxHP/3mvn5HFyndkE5+z3wDT/XIcgZ",
-	"ZosZBZSloGPL35xTEUtXCvxcZyvIRG+9yx7m3VZ6NhL7T6dmp5LzY9W3s8TbbbW2fBptwyHZVKvWR9e9",
-	"k8GBU61tXmuDxjxk/93OqBvKecMqotu6cLKcU6wFscQ8M+OSF3alZlsfYYF4X28yHvqZ8eBWaA58xfq2",
-	"dY/UrO+5HGerK6qzoNHvdjy30UjzSo8VtZ8U049YMYU9qlZJ242FVBU6JzZVUa5xu4PeKSiemYgDIHBU",
-	"CXIA1ENxLz4MJu5ZF1ABxWUomlB660F2Ba0u+RZ7n+Z7pt6n7/h9YhqYFc6Ufi6j9fbC0qKOwhCDnz2q",
-	"n0VRCrOLwFRL5sFIVhz/ihPs48U0rBLYiaWYdszvi1lCVdpeJBVDcFq3O+NVnXLe5zPkbbVa4Trp73ad",
-	"/Ill7LakRgDq6nh4sSzkY5eevZP73zh3YHvmhf4Wn3iHoHXXUr4GyDp472ib9aRYcG9YxOm10YX+02Q8",
-	"Shtsgy59Yf8Qv8Oe6075Hq+BmOmK/P0v4PcM43tQge/tslwhd5cp1HVtiqTL0SFKywVZyeQGMxj0jK0h",
-	"RUdIYkQdS1xxRNurG4MTPhRjFso5U2SSMGZWDi16EIONRRATiSLX9QXvIc8ngziTEHXnibFwIIfRpkmu",
-	"bfQKXgIfhLU4Md5uK5Xge9C21F1MGXZjgHnh+Pycru2TkHOkWHzLjOXIATUArXtqExNdH9E55QIafqfh",
-	"//RBvGzBzu8dkhQNMkhvQilYRWdVv6F4c4sWq0NRaJTauu9OvYRPeXdq7to43ATUDhLQTrX7m4qzw/vf",
-	"+Frql4C3ua38e02VBlL9HrLowwUK7mOqwWT43hvlSslrVDXr7BG4FC8iMFQWDhqkgNecw/4Y3IOY6XoU",
-	"J8z8r0I3pV1BpmtWgWFazyFZJHIu4QAlQxEx+PcpCVJVYEA2tTlA8WZOjCI0jomcOOmSSkWXRQyZsQkV",
-	"itowOpSN2RrYbURlKlvBf2ATAWyqMWrgTLCEh+BirO7dkl8Y5vTGTGO3BSd1rfDEhHAneShWKyNQLxU5",
-	"2TggQDczRZlkdLIoy0MBwlQKZsVXTmSSJhRaYEvflSRqGc5c6gJJaMjgllkPhVE4bTGOJtSize0mKoci",
-	"k5Wk1EK7TlSmvbTLshGnreSc6ZlZrZ33KUDMY2Yp1Vkiu5mheawZ/Pwe67TMrmHSmt/QgcYJo9GazKhq",
-	"kRVO2b47FMgloUwQT3kru+cbWOMj2D3ZGcjbPl+kv2cCpIlwC6U2IC3fOPI0bjhmRpDZE5n/wht6443t",
-	"bll/qJzvCU0aVznsSznIUK+y06yufynHLNGZuv9+Z/+JEWtb2VS9/zCbygIE/FpGleMNRbgmQq4I/+i9",
-	"Ur+BIvKfYIl9uPaDXZ5TufCZsqqxveYmMYW7zcIFfICBtYd3SMdJQyzBfqgKVem4u7T6SHWXbXP3+X2O",
-	"s9JWz7sHJkmbqBmghIFx5Cp7rCXTGtQqL1hLoYaiSnk5xdGMdZRXN8hFxOYLaWThgFBb9TYUZkYkYXqZ",
-	"CEWC3AU8IL1gswYAmlCdtZRqACmmlR09pwoYKy/TBXY3jszzNu7ldvxD74ECRPLB1sIzB+a8UYhmBa6K",
-	"rFiGo/hxW2l/OKnzQkT2lBYOaHpPby9psqlsVXmSr0knHNOCJ7E5poBngnUIRVg7Zc6DnzVmi4tz2WWB",
-	"B7NYAafYRqvA6r1ckIlMQkaaQZYd9yTAp4iFiDP6nqs7hTiB2RQWwul8Yj5rpvHEIXcZkZHB752m0GIL",
-	"lnR8WADEkTNjVMOXtrNlLIWt2GuTFK8D52bTq4MqdLf7BcSXTNvchyu3fx+sJtbk+hV/N9RqDPr7J8e9",
-	"XtVfuWgMjnt+zmJtsmL2SDEFsZyUmP8FJ3F4APH4/B/M9/tHtbCDdX+xy+r1av8OA9fB8eXhW9/vmMCS",
-	"bmKNdK07f7+lXP3DubpdfV4d8eo9U1s4mEgTKk/nLJkaNWlOheah0W42+p3aQ2FFA6B52nrUDEh2TMMb",
-	"55cvST8qiE0zIYppNRRcd8l/oTQEgFmLh+l3LvdwZlDsgPd5f59UdfIJWqnIS7v/eJX9UCT/y//4v6tK",
-	"49uEGbkMyVQ2He9J+tgT56vIoAiQHoXJlFsOBba+btgoTKMJR9+I6pb1sA8FVu57E3aTI02QN/D0sNHq",
-	"kq/ZKp0SuIe0TPUWo35ihwKY7YomkTotoweAR8t5KCxKAdSX10FaN73tM1cBr30W7qVf/v2/g1o5FSB0",
-	"gq0mrNzK04o7yJBqoQij4SzFx85jYTvnLU8w8TIDyzgl1TcVUXStADZiKErw3mgaLADO29zTOThvLG4X",
-	"ayyadsR3PiwwPwxXIyQkonEDmNOKJa4PW0gXQHNfOd+Y7Z/31ll04xiKYwPBVpAF6qfaWwCTXO6+Ib6h",
-	"IGbMuqlYlQCBm7fzq1Vd4A91sIE4cdjKedfVeQpYnZ4HJ3B8N1b19f8+Q7cELNlC6kIK2ZswB6WSAfWe",
-	"WiB0QslELhM9c+zhf7bmlj6ovWcBFx2npS+iuLDYK6YJNYzQmcllgrLC6qI592Gx4mF7b10FTPmv4rT7",
-	"pI19tNqYdf1X62Ifrc/wU2rFr6xvGtkjE69BwL2NBx5kqFd6Ajc69PI46gX/nbXgqZZzHkJLV2gP2TWm",
-	"aSgXbGDM4qCAcJhsdBWyDBfPoQ2k5Sa5XEBXdGKUC/wWeOJUkH7Aw3tSxcE+U7YrKOZ7m5vahhkhoJr7",
-	"1IPdhBtUi9TxNxov45tgKHzdIvgZVlRy/W3n+UsFkef6e6hqgCQtXJN8KnCbzMIAhqtwQ8LsGwP39g4X",
-	"5PNlfIOryCUKFpPiEQcaEeDGgE86ltGazBk1O+GxXrfx/pE9n/39R3V9bvJ4froN/lNvA+Qcr4lhmEil",
-	"Hpxx50v7Sjfti7Iobnq2E8DCWbTCqHWflAatHrsmpSiAKb6Q30Tqt0IY2gkvaCjKFYFO4NhcEGv+ZigW",
-	"KcDOqUuPlJOhKIaGFJ8vYkiwIMIMM2MJa3UJ4ExyzebwF5018DFjBF++uCbp/gVkES+Vh+eDYDnmv7Bb",
-	"Kaba2HZbAZnT5MamJ+U6A7t2VHX1gqSuXNCY6ffWC7qf02m2M/Cih+DqlK6z+2sGfYAWv0nVx4MPUi48",
-	"K+Zu/QFrzz7S2rKqvi1p/sn+Sa4ybJvqMa+LaCOmCy0XnaeTA1rowzdo2LJ/IgUCBbgklm1hXYr9ULL5",
-	"nFz3ng36+4PDw39uhkPw+1zaTJhSE8pG/+RZ96jf7fd63f2DYqO/PIqL99VS98bHwkf4dVAX7Kj1+UUZ",
-	"hsdWsqEWxeHu65/eHLz54kX/zfV3vTdfnK3c/88QHJ7zr+ff9f95PYt3Q3DIScLda+bifM++T7VzjxpX",
-	"hwK4apv2Q/W2vZ8zOKeN1RLOaAesag+jT6yr0m8GEFHeMRG4S87SoSEABf551A+5QlgA64dPc1eNYuCB",
-	"3O9cYOD0lapcmVzarJV1xnCmSoosWcZoddvbzFuXFPhdcD9lq/w6FQJgCXkt3bc6ULuWCNiNhxQ3/zAu",
-	"9WwPw40dv2dJTfGqzSDPualSqDyMX0KcNQ1BIbvCcW1SskqkmA6F+zVrGMNvGRyR6vz6FlYPZRo+4nVk",
-	"xmPmWDjNfTZFXF4mt+YT5tRJMXV/z1rWKGKbTnhVBQuWdNwBHidLzTqYUQO/YEZsihQPPScSWxUFiBkA",
-	"BumGHyGFUzjTU7N02/lgZgSSxHxAh3FukUdOSEI1G9n4ZBV+dRtsLBBtthlzh1eiJuPOpVz4QcE0GKoQ",
-	"RbMENxMRbJXurO8zs0QfeaW4oUwSFurOTCaKdcaAXbnuKE2xaFewlf807YwTKqKOYCu/bneXOt0cFXaq",
-	"1K2RjykLQ9mpa4erS9z6MbjB/mhOrcP9LdKyr6V8Q8Xa9fv5QzrDbJp0pVT1pb8ZMq9KZa2jamX2td+k",
-	"KwVx72BxZKFlV9NY+R0mQhkx63fBQjBMxnNPB602ASQezdNmZlcrOp2yhHxz8Vmx51bEaSynXW+8ofB7",
-	"fnXJczaj5gZwKMExv2G1zcNAKAUDFNL2WA2FjR25ZJO2Vxlm2FKR5sbmVpAzZMGv6/pb7ZXaVtlOWrZ5",
-	"VrkpFXqzCn2mWnZu99eVtXNrzPIq63um24ovL4AVMcFZelO5fu5DwbWbh7ljcGxV6aEyNH8pk3ljV5Xj",
-	"C/AVGI2jva16knXaRf/INnfUXWe1WnWAc5dJbJm3eGk51v3S8Hn+7oLDsV84Cv7FBT845ETvXG5/kTnG",
-	"rwTk2eH+yvZi+6SK+8TnDRMX0H3ntzWXT7YRtllmzSUy+Kd77Hfp5XBla0ryXR+9MzNB+bDNTZXqlNXX",
-	"1X9Bk0xnY2TCEMtzERWOgo6ZxnGMcZH4fbiHYkLnPF63oEEdhuaxj9WZWDuQb+jP4mIDtnAf7JN0Ve2h",
-	"4H5fVXgDTZXUSNggu7kgobSgzJrPWdoNKvNXZcmYxcKBzc2dBtjiwO0n0SyOVSb7U6Odx7ENahE+IUux",
-	"VAiwUHC82szWUg/vsls5aMEqnjxJBXX3yRPyfJ32PR1L7SqVrFmml4nIuj6NZbTukm/v7zZZ0UzMglwz",
-	"GkHvSmp4Yiju7XMpNnatNOTY0IzStrPEDOJcV0qSb0oJ3R6q2lIGb+hd52zKAvJ52nTMYYu4jEPXk911",
-	"9hqKNEna4QUYwp1CozfbMcnTKNAjpSSQpbJ7ZTq3oG1XViLXqSOU9x6p6HHZRpxGW2mS4kuxcCZxm/MN",
-	"MI1dirPsjGWSnVRYKTa6syx15as5hq2+LeoykJ+bT9dx2ZSbyk0UYwTDjFUJQ1Daklnyhdxc2+DVT7hx",
-	"ucGMplFghLCMivnCzcqk4AHJZfq2iZc7dGoRYW2isFqG0G4NYDm5shmjtrXkBjXQUAOSh0+JkH6LPxv8",
-	"wVN8mSp+LAJCYvMtcvGuS16Cp4IYRWa+0I7/l8I9anFjmlSsSUgVZLizZG1R6ENG1IxCIrIRzthucoBO",
-	"D1p0eThEM/O71DpOW2eSaSJXZoyIxXTd9lqylVwjtt9vwTfCI2xBGcdrOK0o6w3j5eQ+3i3sFi4Oe2Ek",
-	"0FzO3QRdAkFX1x4CF1SrLL9S4GD9KJXlKodOakB6JXSwJ4YsVZ6cTeCS2yrFu2q9OzlrPim+nxTfx1d8",
-	"WelQYJlTayvNVy71/bmovvamix3rvQBTk2uF/WpbRMspwy7ktusWICnHBZ2YoErcJWcFrWpO16g8jB3Y",
-	"JKpqQwEZh02ZkFDOWaaJuNfxVgeAbf9+x6WSXJvtochpK0UdwbY6DQ57BwS0j8xPzrHg3IXZtJRGk+Xa",
-	"J0bmN8vnsWKqFSiJNl7XYSLyMtM5hvWowC6X3UzjyK8RNU9zxRf0blumxo3WZdW8z3vObYOQKNDht6QW",
-	"tmouD0wz3e3mOFfJBOj4gdeAYR/bPxmHyxezxLYJ843tN5PjohxiTK6dOWQNzMZfhvwtf/Xyny8ur/9+",
-	"daEu5hozBebq7oKvePRVvLr4UfJQ/D2hIupdiF6XrV/9FH17wd/yi4Pvforjr3/87uDt1auTbrgfi/H8",
-	"ZS/6x6t4x3tELvVWabdl48PG5BzrjJlhLWCnqgzce6KpM6rcu+2GbR5r3rhiupP1+a9ai314D8qW7G7Z",
-	"N2BBn3Jq/3Nzal84uyUf/dz2durQOL7/hqrP/0AR3DYGHz6ETpe2P6ch5IVm3TQwJwPrC2ZyReZeGLwQ",
-	"KiPnNI7NoeMaa3jNrVBbmVArXs/i+OOGCkkjQI8MFfKHZOeKWpWULvfzNcKUVeaDX1rWSSEHS9pW1pae",
-	"aNmtgph4wxofAfjYx9wV4BHgx7KAaCInPGb/QQfAITQUSVBm/G1RGYpHyQ44cM13bHF7xNUipghONRQb",
-	"AT9P70MSzaW5mZPWtR8dbQ0R6SAhh2JLTEhSDQmJy8kIsAkRklQCQm4AgfyglJoqTEUvKcDfjwpsRTx1",
-	"r42mFe+kEL/DnfiosRU/PvGWEvrXEG+/I87iJ/38d0jzgcKkOrFe1Gec26mTMMX0HsSjkvmGdE0p1HIO",
-	"zUbyr1oVp6m4mMagALUxTsjFFGOBLh3GyN8sTbJLzjKFrFgkRn1lPau7amNoRCZDYevr7NfTpM9eGkCF",
-	"ydnYU3djgKIqxRHJkWX3KaY/LNExo2+2idfoTHPOsMwnaIlV6TDfLpGx3XAuk5PJs+Oo96z/7Nlh+DQ6",
-	"Pjqh+xNGaS88OqJRr39ED8aTw0l/vD/ujZ/t74dR/yg6DvtH496k16O9ZztdAj69LA0fPSUS48v1vPMo",
-	"SZGf3OO/uXsc8GR8rnehO0/M7CzX7Imtl2tXiIFNUHx1cuLL/3IaZ8dCsJLneCgyyHVQTbGzRZqCbdHZ",
-	"s2SP/V4vaBtdFPztMgH3MeZtu08oYqWekuZjWX8LkIJaEiaWcwY5dy4avVHSYbzBRVyr6zuAXI8n9zz6",
-	"e/5fdQMxVLe1MRc328UEHyqLdo/4ba+Yzs1hnBqd7mKSY5FcEU/WBrZ0gZrlgxt3zJggANCgzYZ3GzsA",
-	"m+McajRDuwsgRWkYsgXUFaS8aLm0OqxtV8NU65Mw/cMIUzurMq/h0bpXitp4Rb3YfHHn7GNaCG7gwTZy",
-	"POcCg0sbfs49bntYlMOIoZyzNoYPucKWqObCXyQsZBETIWuD4jQUgUsPt5gHz0GXJsNlr3cQ5uJH8JP1",
-	"TBDAlISoZPBz7qn3QXsoXOZGPnTXrEv8ArdAVerXUFTkfsnJpJXmKeH+tY2tFrEwhoa0hoSQ0U21TFT3",
-	"yRNi6/QrgolDkb4GgAiGWE6kg1aEH4DYq5ACm3XgwicymWM51AOoCG9bFCBX9DheajujmI/hXorXcK25",
-	"KdqOKtQYpW6FLHIXFNWahjPXIuYJss8TyxNQm6RniVxOEdt3qZY0ttc2gRKpYA/tKLCIxjS86RryW3W6",
-	"kP6XZRDC3sXWPTZO5Arhh138A+jcJWfViWcQmU4f9gLTnymEvRyKrSPUpVrRWE6nmAaH0Xi752kdgqU+",
-	"t0DQpbMFmZ9Mp30h8XUov6hMCbQ8eSk1MIHhO4DbcIOCB9tlzAY/ao6QGirmkU03ABDAFReRXA1FM2B3",
-	"i4B8Dg6IvxKLSU3vgtYp7tdIc3AUZn/BEDcdK/tfCWBxJAnHQ7GiSeQhvNr2POXURyKgY9hcQpne9Uoa",
-	"2qWVgnY5TDkobyTWgiXA0q5uBDKBHSmQMl8mNHTrM9S5ZIuYrl19Ijg2OTB9JwV+sP5/QCE1WuZMJnoo",
-	"pt5ApOnyXfs9olqQvIb+KchKJWMm+FRAox0Uoi5zDZnCCyR/psgTu8gnBU5A6WuTJT2x3CVvl1rxiOGZ",
-	"szOCRAl/FnrGJpbLMB3Ey3pw6RRY1nPY65OcuBglzGirAT6KCbyWnObZUEYMJFya3mgNe0BGDEgTjHlI",
-	"qaQaUk2Rq8y1xqLWqQfr7V507BCQpuG8X/7H/+Ozm+FEx2CnDhvH6FwsspXckNuI3o7IsGr1cpqKGc6T",
-	"twwmkXkdcndAc0xzk8ekcGtQrBesTeY0NmwHgMVO5ZIJyZJUIGEgrfm7N9uyUqn3EjF+r4wQI2AqUkEu",
-	"68TyHyILxM5+qzQQlGOq4jKCxGg8c+ayzIvrJro4zF0H4mmC93jH3VS481Y5/wOlLv7pUz7+oBWnSS4P",
-	"CL3RBZABcymyCj42l8w09eLYW5XyZBtzA/uDbnA/p62urWVhO+IwQYVuuXIDF+9JC01BU0Q0taViSXso",
-	"VjNJXIfSPOBLgO3u8q2xSVVn7KHYtjU2aZpnOlwoJhTX/Ja1uuQSVosCeihSRBBotpPmEHAxAD2WUAI5",
-	"1YSJaCG5UZNTsPTu7jcB0hmiSB/m1sk2zPPr5DYHgASKLeD8HQIzEsYk5zJZ3BN0q0wL+FVyxB2VPvLu",
-	"23/yZA2fjcwpxiJzcO7bFaP6hr/72uWDL7I/ewvtP4NfC49m4R7I8cjG6+ZecM9cID1fH1YP8pmD8bQF",
-	"XEMB944F58T8RcIFYh9yaPNQiT5ZSIUEqNDMjQaefywsApaHTeqSIIOo83EuARXO2tF6JlWatWOLwk5J",
-	"UAC4s28X4OoC4t5Gg9OWdbrrvymTwsBtMmYTmTCL0JlkD7fqkCsfrfnaJyzDIpYhiur/UCjD9+17GeHw",
-	"uv8sa6pazQi93DMeI2CziNz+40+w40e0H+5HB6xzODnqdQ6P+087z+jJuNML+9E+O5gc0qPx5h0/uu49",
-	"HRwe2Q/7+2c/swVoJT5Zt737uS+UthdfLv4CyF879fEwh/ze1CWaK2FX/0EZmoCIqDfQwrvX0p8q77YH",
-	"ASAW0zk95GNFmkas2xZa9iaTS93qkrO0Qvk+eMPs4qyENxwKsHrSPJ48viFMtIgD5/kgaWwMMuuDNIr6",
-	"LY1tGDWW0ynUDi91PaDh74xk+JHjEn4M4O5VLLr5YHwoqOGM0VjPfqpVFM9sW39I5CCrGY+ZdScD2cEi",
-	"WQrBxfQUcQwh9zdiCyYiJsJ1ZRnAV/ajH6oDKU310lzx8mZ7aww/XieivXVRoxd3Py7L4DW/ZcLMb5HI",
-	"sZ//uIipBkgZlJVzphMe1uv/b/Dvzgv7LoE0cbZURLM70Pil4uZZgpq8V+ipWHILpiiEmxy8h01iUszw",
-	"mmbETgBw4JkxXZvBmxfXlxfnV6OzL764tG1V16i0w5AQXEwY4L63bX4gV2RBzcCOC/Mi04FPnr27GAr3",
-	"pZrupnbF9/OcIcDeIqY8z22Nv5CvXrx+R2ZaL0bWIlEjLTWNyTX836+ur985W0V1h+Iv5Pq7dy8qX7CA",
-	"mENR8cefQxmxz4dmZsNG22yLjD4fNr58cT1svCeH+7C8jNWLIOnVioe9TOyudB8kkD+eU+Cx6zzd1pqT",
-	"IBdM0AXvruk83mgOv10wcfbugkQyXM7hWp0xJ9sc05ubcLzksYaQcqVss8NcLVi4m3xzE/RR++vmeNDt",
-	"ZfOkinx39uY1nNxuRZ+BSo4orbZpxmh9ZOIO63m4Kk23fr9BDdv+PvOEmtH3Qipwr4lO6GTCQ9unimo6",
-	"psrlkKlWmwRHvYMAkUpXXLFKXrjEuXyE15xbL3hXaLTufmwOMBrxe+85GMCcy6qeH9fZVZVIqbsE+9nA",
-	"dcIV1C5pJozCDJ2/l3GMW3354uraXChkKSIjoQNrd9iEKvf9NFChHAiY+UoLsjWMFgfc8s3la0BAQ4Qi",
-	"mIyxORI+5QL+gOhDrkQ45R8zI/wpzY/CW22ZxI1BYw+C1JYiZWsnC7u0M0cV+tWsd8r+btaew+aYU0Gn",
-	"2K0tC0WAd7HcCeS63owy61+wBD7Cog4X1ppqeaOmKmx55LNozkW6hpI+XIyK+f1iTm3DegUROsg9mrjw",
-	"auCvyaGCV3U4sZtAY2+PrYaSJhJ5nIUOU+AWkjKLv9SUZd//8P7/DwAA//8=",
+	"99hHyZNs4RygG/2LImVlxs646t7vOFQ3Gjg4ODg/P+fXRijnCymY0Kox+LUxYzRiCfzznIYzdi6FTmT8",
+	"rbzSMmHm54ipMOELzaVoDBpn8YquFQmE7CjzRNAmShI9o5poecOEIjRhRLBblpDQDBh1G+0Gu6PzRcwa",
+	"g4Z7r9FuJOwfS56wqDHQyZK1GyqcsTk1n9TrhXlW6YSLaeP9+3bjPGY0uWSThKnZuZQ3vGJqb0W8JqsZ",
+	"E0TPGEnwYRLC04QrwgVZKkZ+++f/IqEZThGuSTN4Q+86Z1P2Zc8shc4ZEeb/UBGRBdWzVn76o9EVC5cJ",
+	"69jhR7DoL0/JO6pnX+7RBd+77e/RpZ6dknTgU/KN1gszvVOCr5+SKzpnV1yzL690wkPd2Lz8S6aT9dlE",
+	"s6S87CsWShEpoiVZUa7JmE1kYtavkzUX09z8D3qbyD7ngs+X88ag13Zz4EKzKUtgEldMb7UDXKdU1wkV",
+	"aiETPSCKaVWxMUPRDGqI+ts///dGusLf76Vs0BoKKqK22X5KFBCLBFdMd3AVAcEj0LaToxEdx4ycX12+",
+	"zE3xG6l0J1TJpDy7wpTqJtImMhmKIBsjQG7F5w2Hysmk1R2KbTiOrV/Nxl+H/C3vdrsbydTf750c9z6Y",
+	"Cd+3Gwua0DnTTlyoZHJt5lLmg+sZI7c0XjIiJ0BWj5qkgphAGnIvZcilZd3yKYe3SCjnTJFJIucVnHZK",
+	"pJ6xZMUVI3wqZIKiiZsJIws02g1z9huDxt86ZsYdXF7uiNC710xM9awx2D86blcc1a/YLQ/ZRVQhOonS",
+	"wFthzJnQnXAmFROER0xoPuEscdSKYIg2AUEZ4YEyvyumFJcCZJOayZUwPO3/IeZK5+VVTBdaLjpPJwe0",
+	"fq045c5FVLvUXq9qqVf42aq1Xmez+kIRXrgEeuPjyRF7xjr7k8Owc0iPDjon9IB1jif96CTcHz+l/Z6b",
+	"rhHC2WTtmCMebbxAJjKZU90YNJZLeLJ27tdOQJWX8I1cVbAYVyRiMb9lhn1IMJbROiDNiE3oMtatgduR",
+	"V1dvvyXmj11z4lHQpH90B7F4R0nzW3MRL1Xx0LTaIMSInHOtWZSxuPkE3GgTmZBxIlfK3LvAXwolSc2e",
+	"2/V3MgL49PtvCZs0Bo0/7WXKwh7+Ve2VKGfI+Z1iSR0fLBVLKpjgZLwfHYZ91jmmTyedQ3Yw7jwLj6JO",
+	"f7JPD8aH4VF0zKqZwAz4oRzw3rysFlIoBtLsOY2MdGEKOCGUQjMB/6SLRcxDatazt0jkOGbzP/+sJEg9",
+	"uxgYYEyjUZKNoJbzOU3WjUHjDY3NZFgEm9VoN0Ay4lciMyf/zXYjYpry2JLO/ozbzBURUhvByiNgMENP",
+	"paleqsbgEI4o10Da5zQil+mIdukzrRdqsLdnj1DUjditW5Ha8ydhiMMFfGeUMMU0CuX8sr4TSwXSDJ7A",
+	"01GxuKpxCotcUKVWMok63kior+FSZUJmVBF2t+BWZj/WoqsmZxa/FDdCrsQovfDySz8j/1iyZE3SP8NR",
+	"lAuWAJuQSDLcqoiFMQVdt0iW8hc8otg/lr4ybCiZ6NF4PWycEj0z12L6TU1vmBoQGmp+y9okXCZKJm3C",
+	"5pTHo0XCJvyuTWI+57pNEhmb2wUPPUsSaS70H39tTDiLI3NI8CuNdmPOlKJT9q+d0/ufHm+Hy3SGo7+d",
+	"pHuHo+ArZbnmDmcol3EE+z1GBbJLzmVkVh54pyogzXkqCeB6MNqg+W843W2yFKnyaV9ptUlQWkBAmhR3",
+	"YSi2ZUBQr6j7r4hIwciU3zIxFHrFQ3ZKAmSDAIwfYxiZb1ccj4A088d1KPC82nm2jbSHI2uPK+izxoCT",
+	"YhIbHXNn6eqdGuQcw1YFIcIVcpURGzQ2dDSX65QrzUoi4yRjqHRSW3KT//3H5yKci0J9j91xpbmYkohq",
+	"igxFAu/7AWmaPd+w6lbXzPGlTMY8ilB6P+BaA518QnnMorwQRO1kxsIbYv9clnL+y95++dp1xqtzqsNZ",
+	"UfHJb91BtnXZurbcO38uZicmPmGyZb1dCaOIi7jqpp54H01XA5ocDUO5FJpI87oic7omkQR5+HgryL7+",
+	"eDIspHHMEpgvyAs751SApd+0/IbPf6FAXqd7NxQ0juWKGEHOutMuoWTO5mMgJKECqdIB9ZaJaCG5APni",
+	"bYmRakOBe94Zy0RkB8McB7nUZkzDIeZMBD4HBU7EXAjNEkHjF0aUfZCc4XakEUhFf7PPjKRjdwsWGjUc",
+	"/kxkGC6Tgpg58u8tNzFyxZJblpAXdtQtdZTcXB5j4/OLUDgpGN4JmvxHA5Akr6nScDo+iLQxVXoE/FBU",
+	"A90Rmi+VJjeMLQjVJGZUabivUItAVjoli0TOpWaECjDqHbtpiQ+QCU/QFN5S7tOxXOrBOKbi5tEkezij",
+	"YsrICtSDmNFbBtLNrTPla5FbG27BUAQZpYLBluvFc/Ct1C/lUkQftE9C6tEERvG2yZp+ICrgj3kKH2YU",
+	"/lZq8tK+vhWbZ997vItVyWUSZlIK71Sjm+iy5FOMEa4d/6ezQdZ/R9expNG1lK9pMmUfRNgFjjXSUo5i",
+	"GG2TzcfuQsYiRY4PyV/48xy5+95dYidIrqUkr+2gW5G9PJvH1muc6aqlJPAFR+PSp5HWRkbykH0n6C3l",
+	"sVGHP4jcCocbLb3xCgQ3GtaYKuYM7ITRcGYezAt0j9x2juS73KBbEbxqPo9Fcjs2CalAlk5u031QJOHT",
+	"mSZCrgboZPRWDaYHrrk9FAlTmiZG+WwTI6DkxCingoXmUwrOj5REmQu/acjD5kzAscqe6qwoN6YBnzO5",
+	"1C235RWLD04NzeFWX1FFVgnXmolTDF8QOtEsGYoA4h8dCIAE1odv3Vte/Mp7qI6Q9uk9L57y3vMGvja2",
+	"6CWDsNUHch26KcG4HSV2xKLJslQsSRX3GUWv35ze8flyTsQSFaiJux3smOqUKD4VsDMsVmw1Ywn7KO67",
+	"/HJkHCn/vvtCpUuTExL7KwKHtp6xocieDfIkpMBWgWHWIGJiHaTXZCWpgatSt7hhrDBhVLOoS674VBhu",
+	"A84WQ+FuVHS6k6axlK3GShJ2K2/Mw9SN1SJzesOM+ivn9roFJfRCqeVGnql0GcponXNAZ2bIcyM10+hZ",
+	"5mD2jRI6VjJeajZCU1uNwN+539s/6vT6nf2T697J4KA36PX+3mg3aBgypZwjr5GFj169/PuLy+u/Xl2o",
+	"i7le/P384vhiru4u+IpH38Sri58l/+Fvf02oiHoXotdl61e/RN9f8Lf84uCHX+L4259/OHh79eqkG+7H",
+	"Yjx/2Yv+9ioGNy9OiYvG4MDowjyKaybaf5abaC7MteNMQ7H7TL2IwtaBCZjbyB6l54wmNkKK9kvNlp4X",
+	"QqKkmY8sgHlkIwTW6//H3+3Ho/7WUgzO66X1/VeaR0Swld2UBeVJlwQ5pgQpRMfK3Hr5QIwX+h4Kb6O5",
+	"tvkH5smK2DPhQmlGo1bpToOcjI5NyrjvVqtK4MC4fSeL2G8aoBThB+pcS/mGirX1vKoPuhgTqhmK6sJ9",
+	"KCWZU7FO1RWnAXBBDnrple9fcPveBWdeN3Mk6SS3VMdy83mMi/CSaoY+bau7s8hpP/63gpyGQ6oVnEdT",
+	"b74TdKlnMuG/PESvga87X3CYMIhX01jlxdv3iRRT64+USRrU2RAS8ofyWOHChn1KQ+XVm362+7nl7Rj6",
+	"8Sfhx70qIl7PKTi2QSlgEUEZe2/gqzLk5b9rRMOcKwX6thfzqox3PdKqs1CXE8D2ayN3zRQiXvZXL9Ng",
+	"wox2TzLdtkiA2pELtHBD2pEI15mm6D5jdV4uCJ1SLh6VJrXzfBwv69lSzwyD4RmzvvLMwVrBhwFpxnLK",
+	"BURtVuZYDQV4GIVOz4IfnnGBmZSJ0jhT2zGRx7egZKfMB98wFHe7AJFWEbEoHwDyr7+2p3U7opkLP2iT",
+	"oI6Y8FJumFHClgocv04NkpCbpBgjwbu3V9fET2fasw+lzt7vxCKRZh3GiHwhNNfrD5VsEJ4sRnrxVzDD",
+	"rKEQ28CM+RV+mPAYcqI2SDoc2mN8O+yYxVJMIXevOHyTLiOuR+zWMFrrFHaecI1qopagSrhnIf0yYXqZ",
+	"CDhAsKtgxHve83QSFRHf9G9ZwPffN8Nc/Hd/3z/d3p4Tu+m7ynv7jfftBlqMcqlHcjIay6WI1H1xfrnU",
+	"ikcMTox9o7zr8CHgu4rYF6oG4OMeM2Np2gxL1CT7hm77vV71LsG7uU3acrTfhaLlZUKOoIx5uB4Zciec",
+	"Cj265TI2lneetBdR7DzjqCYR73ooErR+TI+wbDJh6Cgxsog0Dw/2ez0y56Ll/GH2Q9mD7pOkud/rH+PD",
+	"jd+BUvXz9yi2gQ//C1MpLe+htVHDe5WDeVQCw2zOxVKb28cxzpjpFWOC9I/AFQOkq2ZB//0cJ24c6nfh",
+	"v8qlGoKWGTNHzSu4s0n2VH38euNJdldxRsY0XvWMhDOa0NBeCxV09NTjMg2rx/mXHeLHjgBwRVYsjjsu",
+	"C26pnZqbqUGleWBAGMjVTjO0F1TPzMVRFMvjhNEb9Dbi3GzCizHKhyKkScKZIpTAcN5jWWhoRm/LWTDm",
+	"QXgFky8hGXQZs4E9fm2CSYZtAtFvFmHOs/I1J7xucDHmLnT6BNyHNt4gBSborKgiHPyIZLyuUDeGYiki",
+	"VtA64B7FBHu4TUE/Lt2pLaN+VR0YyCayrNHBB2zmNldD4YucUIoJny4TyGPE5QdzejdyTtzRgiWjpTL2",
+	"q31tKPq//fN/93s9Q5BaGRiQZkF0+9fCUJTFdaYCquViIRPNojcs4vQaGP4DnBPLbMDR3IyITibvzJ/j",
+	"0B3zqezYF928lSfefzV36rcbM3f6+0f+6U8nTYAMxH5hy/y4yiX/HkHALxSxO0PMNxz3G2tkoZ1JNBRB",
+	"9ZSCUxLgNgRwsaRHtYmHOvDJGLSGAqp4IKACRDFjqEKaHOQnAjOl64Wb9wyjEJcyriqAcvnMkAGDPj2e",
+	"uChHl7zFDCAazbmATCw/CAIZ0GI5bwx+bLgkCAzlN34q5Si33USgDMIaODSKuJkJjd8lZiWaGytmQmPF",
+	"qjYgC6g4Aw8PYptMYqoxEihvWZLwiCnSDMQyjgPyJVFrpdl8KFzcAatjUL6ZRU9kErK2p4uAEDR/scpB",
+	"OwvqLFjSgdhQ5jyYc42uzoW3CM/H7TSMynzybE2pAueW4E3glBQWQ+xazB6Yv2BoGfPGi9VO7dJURnN6",
+	"V54OxNqVTi+A0oS6je0G5xVVNFdzGscPGD2VmKMt6emGTZ06boMx58t9rQ3xRrw+cxRt3TePnNZYOQcQ",
+	"/DZc/Eifv/+jGSPB5x+fifwpbMdAuYncv64tGWeLUSuv8grpp8lcKo2Z3uCwz0dyFywB+egRbimsz3s7",
+	"mlVOZDvi1egjOyx4S3ru9KGqQPaWNTaQj3CGb2DFiit3+bFoiZWOeu352yggKtirgo1rJFiN1Kxjrk17",
+	"sIkPakiaXaBy/DMLde4Ched3vD/fCpbjbnACYpaDLdSzAqRNqMqSBhSDBPpu/e3mB0aLvPa9q2x0H2Ui",
+	"UsYiBG8a1QzTPNLypohq1jGCs1GhP9ikh+0+BPYDi0hT8anoGMWGz1lr+49hAgVEcquEbeDVGQYEgqfG",
+	"zkVHN58QKtYbBETpM1gKVlbOZss5FZ20ksJmdXhPtbF4FKoVtvog37K88Z6Ks4qg+HZ7zyeE6yw3Ddzg",
+	"LNp+X/hiRKMoYarmFsRqQXLxjtjH8lzBp+CxFeBS3I5gamTDFZVLBOsV7g+e/1R2qLLYGFSTTGzKprUm",
+	"PDE7ljJmFKxBSJfdfa32o9lm4hlLSzNBBbEn4gvliuvRM5Bkz7W2ogzM0Sxpu+1fUTMd5e06aXKdThHy",
+	"wrhe73BG3QSSEZ1W7o9HJEznmkJu37+SSLtPr5pfV1zPtv8gRJurPki1M/jgkRyt8aW6IesEB48cQWEN",
+	"/uyzaMsWEqWkEDTaXmmst6q80PQldU465EhfPlBl7sldMAXuLou7duUFmBMX91/h7yimX+94jS/olBUu",
+	"bcPFvuraRsU2YSFcTfZsZYmV+bucazbP/2OTOldQQ95naZhJQtfmvwW7014EMr+Cc/QZOjFonoUVpUq2",
+	"FFY9UPiHLdi+yDywjPw8KndjGaUaaYUAo1jOYB4iEBc09JRJpLrkjISxVFBvYv0OtvBklXANXlh0bA4F",
+	"6nOkScnXkoCcuWFsofDOACcq+8eSxi7ESG1eMrpihgKH/UIRTP93gBrW6+IcMZZzMVcOfnFKpfVULhdG",
+	"kpb/rkY2kD4aL+Mb8/elnnVBj8mCBN5vahliGpD3s1zq/H+NaBy7X1xoYIT1I4VBC38t/w5VmdW/ulLU",
+	"7C0XkYdY/ChiGkqCUqeURyX7Q8Lm8tb/oUiV7C9IwChT17tG7BR+KeeGuD9l4xmJ010kcsJjNnKj/uRD",
+	"CZS+WPakGZZ8cevcwrtJD+RhFrmKHmmUfHTJWS7Pi5YK1X8rq88/XO8N42lpzR6+AVqBrGbSHAIWpfLA",
+	"SArrr4B0ZinWc7lU7qhU3S333pJb2RJIjRldLJjYRUdFz66q3xucVEHZx1IDtWAhn/CQ2EFIE9GnFAsT",
+	"plWrS17KnBN2KJxz1vqBLVkGQxFsFAYB+e3//L9I8KuMozYRbNXOYskj85sXrBgJtnoftAmj4YwEv/oW",
+	"dJsUreT2UFRau21SZei+h1SfvHuKi6EIZBwFe4Fgq4B8CeI0dZzVBWqcj2YoUidN67RMhbzIc1RQoVyw",
+	"tksrGsEb7wPzel54uOctI2Opf+5Be25LD2Z0LnyENL3FDgVNGAl+RQQBrkZYL2GoD1AqgdF6LKAQ1/YM",
+	"4zqrJEvtLOCzv5rB3gctb/ZWJJbeA93LARusqJvXJooV6V0mXfnVgrx0r1iVyrxCFTINUsOOZQlCxVB4",
+	"tQ6Qm9Pyh7Uyu2ImZtg2qWbcoRBsNcqSu98HeAuX9Ik6wQaCZAfT+qF2nwtQQTw2pGBupoJsK+vBlRnW",
+	"ymgKMoFFaUEiLKudYlhZgCvBdvucttHO8gdvuAALIy2AdDOwxdnueHv5euafRRfmh1hkj0TdKgvHXqXF",
+	"67FImfzGZDfMJovHu+JqdV/QIT7QCvH0YwWixdDocQyNTM35hI2M58v45hLEkQfJtAOtv5/xcJbFJPLK",
+	"mTEbUNaViQ1XGpIGojyGeDHaz/74AY3jYGA2MFmXPMQ5v3AOMoGLMF5CPUAAlo4KBr7xr8oGKmZ6GB5V",
+	"fuQY54RjVMSN31eQ9BxuvXfWHHgYWeGoF/KQXZQXSmasDMvT1L4xSjOeqkWII1LxA10MBTgkun5v/7Dd",
+	"mHOR/lAhr8zds/lzZrbpEprPfvvn/+zv+8lWreJn95/lvvrsPlYvrbowqyq2Pwfx8wZUgYftEFYu+RGK",
+	"lK61pkmt44vl/F6nRJhLOOZGhjd1wueQXx7LFUs6IVWQMK7NlWZTuTCLybPzm8Hh/j6pSPQSdA6gHvCd",
+	"TFFz+SHC3dktzCmYxnJM43hNloL/Y8kKO7V/dFjFEZXRAm+NEVeLmK4h8as4Yq93L8dt5jYHgCe45jR+",
+	"ZMZrNxKbp7KFBwpSWoq86pyEPq+ioxBGrmLVl5zFUYqzsuM16GpcMHEHgmqeZz/PnTZ7qoqqcjJhIjKc",
+	"k8sSxIohlxno9jPzFXirLFEyTcqq9GxxhdUYWObHC0ib9yWBbpYXuM5sBlVE/4bR2PDATgR/l0hAJVM2",
+	"aaFw4dmMsuJ6A3ljD+IMPrrOr1Xe3LsgO3LVOl59/5cdDX2yWI5jHiJs2vdsTP7C1qR5+fKcPD3qP211",
+	"yVsPFAXRl8aMLBKmWKU3Jp5WAVtPZcL1bE6awYvoq6uzADBpX1ztHx0HrW51ePW2Uo+6ZTDG/tFR/wRH",
+	"edepH+WmynAwCzRGAkAesQjTOhWGOl59f215/QtFghseVWvtN5gwVh4Xsu+awdu/vENPkZ1pmwQvzvEX",
+	"mG6rzhYoj/oOt+eGrQFhuxkoPq1Z7d3Gt+9IKGUScUE1I80xVez4cJnE1UOtNw61rh7qlLw4N39XUKZS",
+	"NXCBkW8gmdpsUg0vX7Hdr+kcI18x7TNziV3NbLe2AMzhKqn+xSWZAatW81pOuXgpk/muUv1sqWdkv9tL",
+	"bc4OOhXSq26aUGFXefz08IT8f//vYfegYq1oSlba0mc2URSUAA/AucQX8K0a+/iNldKBm5kVc4CG6OvY",
+	"FZrajtf9Rg22NKRnejxo0eaj92o5aQTzHoWpwC/p2O3GRgUW2OdhmusLKPZF0H1LNnLt4xsi5FQyp7oD",
+	"oING+XSNB6hYQw3HMkFYS5tWQOeMBIe9PqmqsXywIkyaRtvtcKGYUFzzW9baSgX9cJ7ZqIPep9PV7Jdc",
+	"6odt2NsFPhivK0Cy8/kCZMyMlgZVpWWyF/A+yhk9+aFT651QLCspkOqwd3K8lUWMdtYjxJPBPN/e3trN",
+	"ofOdwiTCT9WV46isw9nOl+SCJmAvoWMeDQVU8U4h285hoYMZAShW1rdfQXTnfa9QdeHrAYkYPEG1FR9g",
+	"RTdpHNsE/9RLw0R06pJdzGcTNlka8/eUBIZyARSyeyPNq/OV6oU1rrFglKY29ynp//bP/7nf622wGrcx",
+	"WR9iNdZs71WKn++8Zrm8kArTLYkyF4WFMoy50gMSZG8GpCnjKHWNttok6OT+6jtOzV8hzmOegn/4l3lu",
+	"Op3cf9l7Dd6pvOvfZDbhTtxbSESE8ilzfXEpyvxZa3giP8Af71dVNxmPmetPMX2Ok3nAiaxAavc9gP79",
+	"lV/hv8MnZ6GCqj+Hk/d6hZgVVSlIR/39+wjvMD7udfHlduGBPj51A5KdFncjnfvWao3ziD9QLcSRK5dp",
+	"q8J2XJkgxj44OTx6SmyBGolkuJwbI56cY1MLMk6oCGfmCgtCGbEKRQ6r+baqWzs3j77PCvxKPUDyh5jd",
+	"LWIqMGkApBdXDv1XhKztPJm67J0iCNNXDPeVGNYVDpYMW5Z0cCCvbhkfJk3wR1WV0II+jUWd+Cycoa0U",
+	"D8/DV6F+cKE0FWFlBvZ3lxfmTmRAE9fdZo10ydErH9lNeCd9q4oyda4qw8jfXF+/I/gAMbuf81YBQIwF",
+	"lGkMjk5O2lmjq36vV1WyYWsrKxr4zGSi20XZbmvL3YXmeNeMm/ebVcPTeOKq0mbdTNL899ok2FzwOVz2",
+	"egehIRL8y96T6Qx3B03afg+LQtOWqQKt0/1t4/HdIFXO7fGuyMjH9kpzGs64YN6xBZhuMy4qkXY9p65R",
+	"jidToC6xNlVRQUK+y1TEEevTFIcil6donlZZx6ZNSYr5jjBhht6ZB9TPt0PwwelLAObVO1fCp6kE/Gm0",
+	"a7q4FCGuctjec6ZnMhoJCcmNcgUz9lGlzb+5YTsj3+GvVdDIm7A/asAuChhzVahDkGdYBQy8AbSqCvKo",
+	"VIuUwWFVdXipLTAvwzDk8hurd68kPt5hJtNjWVs5e1auBLGZUjtbX/WmTjr872jqVNktFuXw4XHwnFOi",
+	"7ccsobJJMA4SgipCyRggKq3CKWSSB/nc2SNS+jz4RKSmmj3UF3Jpm4Z8SNTZKZNNzQQVuoUeS60sqn1F",
+	"Siw8P6pnDm/UL9RDI7Mb1F+Y2B89vu0W+bsGuN1HfteUivowdY6Vfqrkb8htPDdP7cjc38gV1jlnYNXg",
+	"gLRwfrVOTS9Ps4a7U3zvdGT7FhBqcytWny75b1Ut/+Hlr87NZewdwTKMbJGKoI61o+mc23Da56LXz0Wv",
+	"n4tePxe9PlrR6+fy1rryVtIMPMkQYHPahN+6DrFctx6YZf0JF4xWYGfUVCqm19uYraEreE2ZTCSZ6pIA",
+	"SiFGGJPAdmgZPpJ1E9jxbM1f2tjChXcxMQxLTOM1nvOY30LRotUB7FQQO3XONbTTd7UZiLjKIlIqz2h1",
+	"hwIbY+RnksWnkGGCw94JqW6ZkXdB+IsFDhDryvBISu2HpRNn4dJcj5MPDZvWVtpWhjE3cNE7cDE8pkVd",
+	"QuRysHtZuVaGP9QdirfW0P4ys7A9cJ0wZjTJoXiR5rIGJWkonoOLBFjKwfmBwmDY1GZV5I0aTMIAG1+R",
+	"kCbJeiiCu85UdgzBBsRJlu639h8/cqF/CtLMDEkXvBPKiE2ZkZxfSyve2kNhkyiVm5+dUZuEVICjzS2y",
+	"SUnwhAsdWA6Wc7NrC70OhiJtvdp6GJzYWQn6qgIECpvT42S0tCTn20BAtRsprRqDRjWx/Ic6fO76hkDH",
+	"60FjyvVsOe6Gcr7n03Iv/fB7/3V1wxcdaTMzOtBnkSU4t3sBsS58BK4/MBUeGeiKNNHvWH1+2iSDwMzI",
+	"Z1Q7IS0M3qdGv0eEs6oTuhua8l/mrE7biT/tGsKi1LzKhf+xmUkbGi5V3mL5njC7CvqsVUx64We6ZMRo",
+	"FHPB1O9nG5NmQJd6NjKnNyB/JgEdA/JW0DJ2H9VQDu2gEm65Xm+vUecbCdUEkTPLpfnq++s2CfR6EZCA",
+	"6j//vNI1ecB+y6AS3hr2PyFLoXlcNo/sq/e5SR7Z9kQrIOd4/UKRgN0tgh38Bbv6drvE3f9eb6Gsh1Ql",
+	"af2eSo9iw/sNl8pp8yu6ViTAPky5rBvbmumn+wyOHI/lvpZjk+0NBI8AVardd1bg73TG0R7D080Tsohp",
+	"WIH+Wuvl3g4LKMsbTN3oW22Q+8rOOV1bessQZiLrooeJ3AcHBydt8t31+Q78v3WSbeaN953wre3gl/g9",
+	"hVhbuq7qkwYvhDVYMPnTNdzEHjW75vvVlKBtYaU7AhT84NyDtUGe8BdzT50zCBAENwGkfNuqEM7y2RLr",
+	"j/C/XjoCvvr+utG+92oIzmzuA3jOBwTFA8GEBF8G2MSE1oBQqHUxE4yGwt0nyHwnveNnrXZqPKT6+1Gm",
+	"r96yhE84GDggPA0n37C1GgqqSbDXBVB6cInu/by6Ud2flRRBl1x43XCgqEtpHsdkjGCQaGfAYYINRhmX",
+	"Q9s2uy3Nhbz/bmPUBBLUczSiigQZpYM2kWNNuXDS3ywgLbUYikJxhVlUuW8OKEMBaQYuiT9wHkhgHmM3",
+	"GdudRanNZv4GKp9lcZeCZbFSDOkiGaoADTVkec+cGzbcPrNhg4yXWktxCoOm3a7QD66GYleWIDasuqJr",
+	"3IdJLFcKFd2M0lBKYX51V9d3SdwYNMpkySmhsGHeFZ11zLsv/Mqhx/03Wi/einjdJld0zq64Zl9e6YSH",
+	"2l3aimljHMCXYT+HIvhbx6q8nVTnHdjngy75ls5ZRILRCADAWafQhRBc+viwQhAUfA41FWf2I1p61av2",
+	"aa58bH85mQyFMVBiGdIYMqtOSfCO6tmXPgGDtrFggq/knHJzaFzfPdfoJ15jNs1QwBFi4QyTYM6vLl/a",
+	"OX+hbKeBZjAafSOV7kB2i+0xBeaS98NQFOYsJ5OWIX3wt44ZtAMqvHViGaUy0/pR8jaqyei1xF3wv7A1",
+	"ItlzMZGulQANdZbE4HSLiJiFw+GE6s4lsJjLnvLsLfd8+o9GCSg/HRKaP6DTcE4FnTLbIjg1OjHvc76M",
+	"Ne+gfkAWiYyWoe4OxQuwhOAFr2kTu6Ohht1gJd3iFHvP448Qw82gkcy1pjcCyLtqSzNdRLTQCeVxdyiG",
+	"4k9/IrAfaiiekCdPzjwh9+QJ+e2f/4tQzKXrxOCtdv1tM/HdImBK2JpeY1EMiL0AhoLk7gDrEwcJZBak",
+	"1vM5M0cP6gCbUMxp2AlKOVtkNZOKYd0kNLkgWF0KOv7Gi+E8pnwOPduUCtokoMsIIFSWY/gfHuHMXKdg",
+	"Ywdx6GOCJDQ/mMvYPPyz5uZ/OAUQFmNDdMmVk4qE7CoXu8TrMsciY8aA2a4IjZVE14QZN5Xvznxxe2qE",
+	"MtxyMSAUKenHuKFNgoW6MhSSIjTXoNnYS18QpjtrLm1ItIugd0loGz6A/xAyITySOWLAsg0hgLDOmDU0",
+	"Aq8VvYM/WLvWXNKYRRuv0wYSZLyGQep7x6EorLwj5VIH7jjkOjMClpgZN/0MxRQA/wYw40LI9ZYliroT",
+	"cJU7MEPxgmaoJDYHuDrA3iXXK0lWXERyZfuMEa4HSHJDD0vpcuGVNYM8qrlmorbRKNdem5lTsy5mHSg4",
+	"DOYRKe++NmtTMbSHAF8YTusUJ+PsL29COVM63bHCNMBhnfApFzR2NIDD4+19nfPi1J8HsVhvMEEgPFQN",
+	"pj1jrG+dF4VZ6uDEvGzFdKm9QBrcwbQcc0QEXaiZBHOcC5vW6dbrHE8DcMok7svosldDEUlM98FjxO5s",
+	"W5804kFe5Lvg4MKwC47KVjQUjuaOzZ4ncgVWSPP87eVVayjeAmExBxVjhbmM0+Ds9eu337/4avT28uLr",
+	"i2+vAjJlmmSphSwiZqChoEKtWKIGkDHLJjGfzjRpBm/fXV+8Na+hOx5lu2tR3LGKQOcNpH+CmqDNUF7b",
+	"FZc57xTLFvRTho8ZdWe/dxhk+i6mkcItMxQOT8r2uYUHzt5dmEtPtUtTOYtjueqcZzmTA4IFWjAWJXN6",
+	"14GqOBrqJY1JYv1/mGvm8SjsP7tbwL2R69QLIwV/S1d9EQUOjEDaXTDEFRJI6m4zCp0E3P5Bkr1y9zfm",
+	"KgNB6qshzDmp6WwUtLDh1dq2ra9JicbaiaoMaPxL2/KfFEMRQIo2AhnYFjxdcmmsfJtk6983sI0kONw/",
+	"cQziEwzVs5iHzPpZrVb15uK6pETJBROYHd2VyXTPvqT2zLNZjn6mPRkBlFON0pg5Zvo22g0jnlHn6nd7",
+	"3R4Yagsm6II3Bo2Dbq97APllegY2RbUiYP4yZTXB+w11/Wl1QApRYJVlMKHw2hkKkLnK3sAWvg1PLngZ",
+	"0KaFCMPcaMAxF4w0ASTCv9eHAtSbllEqbllCY/ycxcWwciFaJoZHjI4EUp9LgduTntSLqDFofM30q9WN",
+	"QkA1PB9m7fu93oZeWxU9thDF4EeLvtEAraxhMTQaFoLCAi0MGjf9hgWwaLz9y7uGhZ1oKD5tAIREo9//",
+	"xw9nP/zl7jyZ/NfV6On1+vu/fvN2+nQW3r6jC/4mTlYXlL4Lv/nuUjbe/7R1OysL51DTzcqhkHz/F7O3",
+	"XcM+h0iGqjFTcu09pyni1vt242ibVy5sAn9agXPUO7j/rSvk9O+8lHbfn9MY/PhT2+uE+DXTPksaRrQc",
+	"AenldKoACSGmeiKTeeMnM1aqOOFVqvbmbA+0/w7i2W08Hl7nploIPNL0a0Btzm1gNEVzIasQq6qMcgAO",
+	"cSx1XlCjSqCyDG1osS6G3XK5VFDiDIfCq1YOwNmStudL7xtwytjeeqeoYAYg5gJzfIY2BN8yptXUki9X",
+	"X+1/gauKguuhgIpr8tL27wvlfAynmMYx+ptmMo5aAxJgbC0gTd+GQykCrpMULDhwjQdBRONrI3Nl8zvz",
+	"NtwrFlQb8h25xTAaCq4dJqRFIA1O4SsgmBB7Bupd7NvGXKrJcjbWTQ6R0RDVARO32h7uqPl5KDK0YHPX",
+	"jeXSVto48DJqASnxIUTSQ0wRR4FcV5YUyBKfb3mtqOGbyGm4DzS9GqAtouIiZAFpAjyf4rfMukwg+gTU",
+	"d793yZkgtq7Dw5hCqvR6pFTyYUyK+g7S4OOQEwd7bpmuDWxjiFzoIWlbywFPVgnq11zpDP9RwU1m54GC",
+	"t5jeG1v0aoVHyXEZ6Ga44fnasPuA0sHrAq05M6dLita5nfzNIWC/b2+cM5jxPlsrpzUabd+cyWaeta1l",
+	"aXHZg9YpKOSopNizVoD0whc3Ls2es9wKc8gdpdz6BdVGtjcGjf/jR9r5ZdT96c//rcrdv2nxToV2oQPJ",
+	"xTQ/96fhCTs+fnrSeXq4f9Q57EWsc3J4OO6w3tNJ2J+c9Ch7Wr+wHLBqtrB7G1JsmjMc8mzaA+KfSYe3",
+	"EORQXAOL0RwMUkPZ4ryodlZsYE0s55Fy/43lFEORfSaTnz6eg0v9RkdSRy512/N+tM0APMQkaigeIwiT",
+	"jy6e1UyCngxizmbQpXtwMt6PDsM+6xzTp5POITsYd56FR1GnP9mnB+PD8Cg6rjs3j059oDLPPD5FSmcS",
+	"tJVnpN74eHLEnrHO/uQw7BzSo4POCT1gneNJPzoJ98dPab9XswgvDvt4XKQB0t56EbgiWIqss5BkYf77",
+	"vf2jTq/f6R9f93oD+H9/r5svx7rViqluCGpunm+aLFw51dO04Ss6DfSMCmJvpJplPL13GXBxPcIy3mDN",
+	"tFepYtdkPQoAgtO0JXqtOjHpmtZns0lhQo56XmG2q0KyhdlVZS8lOi/oP5bMXbCQ8UyLWl9eJWuTSkWv",
+	"bu5pXWylbK8EhvjpQ+0km9/6Y9Y0YosOJblGEdvKfj/07x+T/n7GX15jhlxvg+r0SmijX0w0PO7leoFK",
+	"xPPc8uXDg/0eIvpWv2TU68oP1n6m6g3z23ubN9Dos/3oIDwcd47o8Unn8OmzZ52TY3rUGR+GB9E+6096",
+	"9CSfB2+od9Dtdfv9g+7TAvL4oHEwOTg4iCbHnZMePewcTiLaeRZFB52Tw2dH0f7TkLGD4xJ8ebrp+ST7",
+	"QeON/IXHMd076vZI82/9/il5zcXyjtw9Ox4dH56S5HbQ33/W7bXI1yy8kXv7vX6v1+/1yUuesIm824O/",
+	"QjvpHIZUg61f9S5+lvzNz2frb696qzdXvbtv47/evflZrt58JVdvXkr++vzV4u/nF8cXP7+M38z/+ssP",
+	"v1zyC9Hbvl10AUK9ws6uw0l/qLV92Ovf/0oOlwFe2sLYfpnW25s39ve3+YzXqN/26f93OwTyqR0//mSk",
+	"bDF54cef3uf8BsbSKPjTvQCg5zpwToJ614ENIm70GmwEWGujVZihq7dBzQMWoprQoTDXXb1XgGzhFBgK",
+	"/7LAiIhMdNk9QDZ6B4oOiEr3ALnHOzAUzj3gYomYpgFxRMCDsIZ/lwRmkkERU8svW4HmJjsjbA2FhdjC",
+	"tA4ekXHC6I0imjP1L7GRoQMTILF8gK38xrLeNnYysmBmXhra1ykNNuFqS4GYR1ir/LjNw2kivBw4eYDx",
+	"MsS6iDQtjF0r6xZQZ7Pe5mdXzFSrmYSlABjdmKJXY3ObRdKERcWsvUyVHcvxf6+Zn8/BdWoXVMDfg/jw",
+	"ax3onGG2mFEAZgo6tmLOORWx2qXAz3W2gkz01rvsweRtpWcjsf9wanYqOT9WfTvL1d1Wa8tn3jYc+E21",
+	"an103TsZHDjV2qbCNmjMQ/bf7Yy6oZw3rCK6rQsnS1PF8hFLzDMzLnlhV2q29REWiPf1JuOhnxkPboXm",
+	"wFesb1v3SM36nstxtrqiOgsa/W7HcxuNNK/0WFH7WTH9iBVT2KNqlbTdWEhVoXNiHxbler07tJ6C4pmJ",
+	"OMAOR5Ugh1k9FPdCymCun3UBFYBfhqIJ1boeylfQ6pLvsV1qvs3qffqO31qmgYnkTOnnMlpvLywtUCkM",
+	"MfjVo/pZFKXIvIhltWQe8mTF8a84wT7ETMMqgZ1YimnH/L6YJVSlHUlSMQSndbszXtVc530+qd4WuBWu",
+	"k/5u18kfWMZuS2rErK4OoRcrST526dk7uf+Nc4fPZ17ob/GJd4hzdy3la0C5g/eOtllPCh/3hkWcXhtd",
+	"6D9NxqO0wc7p0hf2D/E77LmGlu/xGoiZrkj5/wp+z2DBBxWQ4C4xFtJ9mUJd12ZVurQeorRckJVMbjCD",
+	"Qc/YGrJ6hCRG1LHE1VO0vVIzOOFDMWahnDNFJgljZuXQ1Qdh21gEMZEoco1i8B7yfDIITQlRd54YCwfS",
+	"Hm1m5dpGr+Al8EFYixPj7ba4Cb4HnU7dxZTBPQaYSo7Pz+naPglpSorFt8xYjhyABtC6pzaX0bUenVMu",
+	"oEd4Gv5PH8TLFuz83iFJASSD9CaUglU0Y/V7kDe36Mo6FIXeqq377tRL+JR3p+aujcNN2O4gAe1UP3oJ",
+	"eHj/G99K/RJQPbcVma+p0kDd/zjxhVyT6ksZAPlGKVbyUVVNPXsEruCLCMyihcMuKQBK58BJBvdAerom",
+	"ygkz/6vQKWpXkGm2VWid1k9JFomcSziuyVBEDP59SoJU8RiQTX0YUJia86kIjWMiJ06WpTLYpTlD6m5C",
+	"haI2aA91bbZIdxvBnEpy8FbYtAObC436PhMs4SE4NKuby+QXhknHMdPYDsLJeCuqMWPdyTmK5dSIJExF",
+	"ThIPCNDNTFEmGZ0sDPRQgOiWgllhmRPQpAmVINhzeCWJWoYzlyhBEhoyuNPWQ2HUW1stpAm1cHi7Ceah",
+	"yCQzKfX4rhPMabPvsiTGaSs5Z3pmVmvnfQoY+Jj6SnWWaW9maB5rBr++x0Iys2uYIud3nKBxwmi0JjOq",
+	"WmSFU7bvDgVySSgTBHzeysr6Dtb4CFZWdgbyltZX6e+ZAGkiHkSpT0nLN8U8/R6OmRFk9kTmv/CG3nhj",
+	"uzvdHyrn6UIDypU2+1IOUuirrEJrWVzKMUt0Zly839lbY8TaVhZc7z/MgrMIBr+XCed4QxGuiZArwtVn",
+	"Heaz3fd7K07YwToVKV8oq8PbG3ISU7gWLRTCB1iCe3j9dJwgxfLyh2pflR7GS6vKVHcQN9em38M5K9v1",
+	"3JBgO7WJmgECGlhxrmrJmlytQa3eg3Uiaiiq9J5THM2YcXlNhVxEbL6QRowOCLUVfUNhZkQSppeJUCTI",
+	"3d0D0gs2Kw+gRNWZdanykOJ12dFzWoQxRzM1YncrzjxvA3Ruxz/0CinAPx9sLXdzQNUb5W9WvKvIimUY",
+	"kX84UfyfJONeiMjKhII4SBWK7eVaNpWtCnLy1f2EY7b0JDZCAZBhsDyjCBCozOnzk+lsmXYu6S7wACsr",
+	"gCnbaL5YBZ0LMpFJyEgzyJIGnwT4FLFge0YxdRW8ED4xO8NCkAVPzGfNNJ44DDQjoDIgw9MUpG3Bko4P",
+	"sICIfGaMaiDYdraMpbC1j22SIp/g3GzWeVCFk3e/OPqaaZsScuX274P12ZoUyOLvhlqNQX//5LjXq/or",
+	"F43Bcc9P5azN4cweKWZmlnM187/gJA4PIE0h/wfz/f5RLYBj3V/ssnq92r/DwHXAhnkg3Pc75vWkm1gj",
+	"y+vO30cuxT85weoqHevoXe9128J5RppQ9jtnydTocXMqNA+N+rXRp9YeCitNAErVFgNnKL5jGt64CEdJ",
+	"YFJBbMIOUUyroeC6S/4LBSig+1owUr9tvAfyg5IK/Pj7+6SqjVLQSqVk2nrJg1UAhILf/sf/XYVL0CbM",
+	"iHJIS7OJjU/Sx544P0yGA4H0KEym3O8psJWKw0ZhGk2QFka6t2ysYigQNsGbsJscaYKIgqeHjVaXfMtW",
+	"6ZTA9aVlqlgZ/RjbQ8BsVzSJ1GkZugG8dc77YiEioLi/Dk+86W2fuT147bNwlf32z/8d1Iq2AHErbF1m",
+	"5VaeVlxbhlQLRRgNZyk4eR6I3DmmeYIprBlSySmpvtyIomsFmB1DUcJWR9tlAVjq5mrPYakjsoBYY8W6",
+	"I77zz4F9ZLga8TgRCh2QtFYscU3wQroAmvvWw8a6ibwn0kJLx1BmHAi2gnxav2jBosfkqiAM8Q0FMffY",
+	"TcVqEYiavZ3PsOrOf6jzEMSJA7bOu+XOU7Tw9Dw4geO76Ko1hvcZtCgA+RaSQFK85IQ5HJsMJfnUotAT",
+	"SiZymeiZYw//szUX+0Ht1Qyg9DgtfRHFhcVeMU2oYYTOTC4TlBVWfc25Rou1I9t7Iisw4n8Xh+RnBe6j",
+	"VeBsWOPTUt8+Oyt/b33TyB6ZeN0Z7u368CDbvtJVudHjmAexLzgYrdFPtZzzEPrpQm/OrrFmQ7lgA2NJ",
+	"BwV4yWSjL5NloIQOtyEt3MllVbryHaNc4LfAVaiC9AMe2JYqDvaFsi1ZMXPe3NQ2hArB4tynHuzH3KBa",
+	"pJ7J0XgZ3wRD4esWwa+wopJvcjvXZCqIPN/kQ1UDJGnhmuRTgdtkFgYYaIUbEmbfGLi3d7ggny/jG1xF",
+	"LuWyWF6AINwIvzcGcNixjNZkzqjZCY/1uo33j+ya7e8/qm/2k3TJfr4NfvecH8MHXgfJMJFKPTh30Zf2",
+	"lZ7dF2VR3PRsJ8Dks1CRUes+KQ1aPbasSiEYU6Qmv4PXvwqraSfkpaEo11Y6gWPzXKz5m+GBpFBFpy7R",
+	"VE6Gohi7Uny+iCF5hAgzzIwlrNUlAPLJNZvDX3TWPcmMEXz94pqk+xeQRbxUHjISwg6Z/8JWsZhGZHud",
+	"BWROkxubepVry+x6gdVVXpK6wktjpt9beel+TqfZzmCgHoJQVLrO7q++9KFu/A5hHw/SSrmEr5iX9glW",
+	"8X2kVXpVTXPS3Jr9k1yN3TZ1eF4L10ZMF1ouOk8nB7TQBHHQsAAKRAqEXHAJOtsC5BSb0WTzObnuPRv0",
+	"9weHh3/fDCzhNxm1WT6lDqCN/smz7lG/2+/1uvsHxS6LeTwc76ul1pmPhTTx++BX2FHrc6cyNJStZEMt",
+	"Hsbdt7+8OXjz1Yv+m+sfem++Olu5/59hYTzn385/6P/9ehbvhoWRk4S7Vx/G+YaJn6sQP6oqxGpz+ENV",
+	"vr1fM0ytjSUrzt4HjHEPKFGsq1KLBhC/3jE/ukvO0qEhdgWufVQtuUJsBuvCT1N6jU7hNSfYucrDqTpV",
+	"eUC5bGIrJo3NTZUUWSKQUQi3N7e3ruvwuxd/zsT5w5hsXuP/rY7vrnUals0gWdA/+ks928O4aMfvbFNT",
+	"r2zT+HP+tBQdEQOtEBBOY2V4OEA4NClZJVJMh8L9mrUV4rcMDmR1kUMLC8YyUwQhWjIrN/OAnOY+m+Jy",
+	"L5Nb8wlzxqWYur9njY0Usa1JvNKOBUs6TlyMk6VmHcwWgl8wLTntJwCdSRJbCAcgKYD/6YYfIYVTBNtT",
+	"s3TbH2NmxJ/EzEqHhG/BZk5IQjUb2UBqFcp5G4xBEKS2ZXeHV2Jr486lXPhBUT8YqhDuswQ3ExFsle6s",
+	"79yzRB951dehTBIW6s5MJop1xgBXuu4oTbFOW7CV/zTtjBMqoo5gK79Ue5fS7BwVdirOrpHGKQtDpbFr",
+	"mqxL3Pox+Os+Ne/b4f4WufHXUr6hYu26Qn3KCeeVUtWX/mbIvOKWNRirldnXfiu3FOq/g/WwhcZuzYlM",
+	"5h0mQhkx6yDCajxMNHRPB602AfAlzdOWd1crOp2yhHx38UWxM1vEaSynXW+8ofA7w3XJczaj5gZwwNAx",
+	"v2G1LeZAKAUDFNL2WA2FDXK5rJi2V55n2FKR5sYWaJDcZPHO67qg7ZWam9l+a7bFWrl1GbrdCt3IWnZu",
+	"9xf3tXNrzHJG6zvr27I7L9IWMcFZelMpmyQzFFy7eZg7BsdWla40Q/OXMpk3dlU5vgKnhtE42tuqJ1k/",
+	"ZnTkbHNH3XVWq1UHOHeZxJZ5i5eWY92vDZ/n7y44HPuFo+BfXPCDA8v0zuX2F5lj/EoMph3ur2wvts/+",
+	"uE983jBxAT2a/rVGxMk2wjZLAbpEBv98j/1b2ndc2eqcfG9Q78xMUD5sc1OlOmX1dfVf0ErV2RiZMMQa",
+	"aQQCpKBjpgEnY1wkfrf2oZjQOY/XLWhjiDkE2O3sTKwdrjt08XFBDIvVAPZJuqr2UHC/+y68gaZKaiRs",
+	"kN1ckFBaHG7N5yztGZY51rKs0WJRxOYWYAPsauH2k2gWxyqT/amLgMexjb4RPiFLsVSIqVHwENsU3FKn",
+	"97L/O2jBKp48SQV198kT8nyddscdS+1qvqxZppeJyHqDjWW07pLv7+9JWtFyzuKaMxpBh1NqeGIo7u2G",
+	"Kjb2NjXk2NCy1DY9xVTnXO9Skm9dCg0+qpqXBm/oXedsygLyZdqazsHJuNRI17nf9X8bijSb24E2GMKd",
+	"QjtA21fL0yjQ/6UkkKWyx2k6t6BtV1Yi16kjlPceqeiE2kZoTltFk0KKsXAmcZvzbVKNXYqz7Ixlkp1U",
+	"WCm2Q7QsdeWrOYatvi/qMpBInM8rcmmfm0ppFGME46FVmU1QtpNZ8oUkYtsG2M8McknMjKbhakQtjYqJ",
+	"zc3K7OUByaUkt4mX5HRqQYBtRrNahtCUD5BYubKprbYB6QY10FADspxPiZB+I0gbpcJTfJkqfiwCQmKL",
+	"NnLxrktegqeCGEVmvtCO/5fCPWqhgppUrElIFaTis2RtGw+EjKgZhYxpI5yxKekAnR606PJwIHbmd6l1",
+	"nDZYJdNErswYEYvpuu017iu5RmxX6IJvhEfYqDSO13BaUdYbxsvJfbxb2C1cHPbCSKAFobsJugSiw64j",
+	"CC6oVll+pcCd+1Eqy1UOndSA9MoDYU8MWao8OZvwRLdVinfVendy1nxWfD8rvo+v+LLSocB6rNZWmq9c",
+	"6vuTZn3tzd58WY9gL5zV5FphV+MW0XLKsFe9bbQG4NlxQScmqBJ3yVlBq5rTNSoPY4cviqraUEBqZFMm",
+	"JJRzlmki7nW81QFT3b/fcakk14x9KHLaSlFHsA1xg8PeAQHtI/OTcyzdd0E9LaXRZLn2iZH5zfIJt5gT",
+	"BkqijQ52mIi8FHqOQUQqsBdqN9M48mtEzdNc8QW929bTcaN1WTXvy55z2yAuDfSBLqmFrZrLA/Nhd7s5",
+	"zlUyATp+4DVg2Md22cbh8lU3sW3VfWNbDOW4KAfbk2t6D+kNs/HXIX/LX738+4vL679eXaiLucaUhrm6",
+	"u+ArHn0Try5+ljwUf02oiHoXotdl61e/RN9f8Lf84uCHX+L4259/OHh79eqkG+7HYjx/2Yv+9ire8R6R",
+	"S71VfnDZ+LAxOcc6Y2ZYC9ipKlX4ntjtjCr3brthWwybN66Y7pwDy9WtxT68B/VVdrfsG7Cgz8m//7nJ",
+	"vy+c3ZKPfm57O3VoHN9/Q9Vnm6AIbhuDDx9Cp0vbn9MQElizBiqYAYKFEDO5InMvDF4IlZFzGsfm0HGN",
+	"xcbmVqgtoagVr2dx/HGDrqQRoH9/xPCTPAEVdTgpKe8/CggvV5nrfmm5LYWKLCloK6oIB5OCaNmtQtx4",
+	"wxofAWjcx9w74hFg47IYaiInPGafz8w2gBVFqpXPyrYgFcXTZwccuK5OttY/4moRUwQTG4qN2K6n94HG",
+	"5lL3zOHs2o+OtkYDdeifQ7El/CepRv/E5WQE2AT+SSqxPzfgfX5Q4k4VfKaXeuDvRwWMJh7U10afi3dS",
+	"u9/hTnzUMJofn0RMCf17SMR/I6TmZyvg35BMBHVadWK9qAI551YnYYrpPYh6JfMNSaFSqOUcutjkX7Va",
+	"UVNxMY1BZ2pjNJKLKUYcXdKNkb9ZMmaXnGU6XLFmjvomQVaG1sYAjEyGwpYb2q+nqaW9NEwLk7MRru7G",
+	"MEhVIiWSI8shVEx/WDplRt9sE6/RZedcbpnn0RKr0i2/Xbpku+EcMyeTZ8dR71n/2bPD8Gl0fHRC9yeM",
+	"0l54dESjXv+IHownh5P+eH/cGz/b3w+j/lF0HPaPxr1Jr0d7z3a6BHx6WRo+euIlRrHreedRDKnPTvh/",
+	"uRMe4HV8rncBQk/M7CzX7Imtl2tXCHdOUHx1cuLL/3Iazce6uJJ/eigydH1QTbFlSprobYH4s5SS/V4v",
+	"aBtdFLz6MgEnNWaHu08oYqWekuZjWeMUkIJaEiaWcwaZfS7mvVHSYVTDxXWra1aAXI8n9zz6e15mdQOR",
+	"Wre1MRc320UeHyqLdo8rbq+Yzs1hnBqd7mKSY5FcYVLWX7h0gZrlg7N4zJgggFehzYZ3Gztg2OMcajRD",
+	"uwsgRWkYsgVUL6S8aLm0OnhuV8NU67Mw/WSEqZ1VmdfwaN0rRW1UpF5svrhz9jEthFDwYBs5nvOawaUN",
+	"P+cet+1KysHKUM5ZG4OUXGGvXXPhLxIWsoiJkLVBcRqKwCWhWwiI56BLk+Gy1zsIc1Eq+Ml6JghAbELs",
+	"M/g199T7oD0ULj8kHyBs1qWXgVugKsFsKCoyzORk0kqzoXD/2sZWi1gYQ6djQ0LIG6daJqr75AmxsAUV",
+	"IcuhSF8DfAhDLCfSQSvCD0CEV0iBfVlw4ROZzLHo6gFUhLctKJIr5BwvtZ1RzMdwL8VruNbcFG3zHGqM",
+	"UrdCFrkLimpNw5nrBvQE2eeJ5QmogNKzRC6niI68VEsa22ubQCFWsId2FFhEYxredA35rTpdSDLM8hRh",
+	"72LrHhsncoUAzi7KAnTukrPq9DaIf6cPe+HvLxSigA7F1nHwUv1rLKdTTLbDmL/d87TawVKfWyjt0tmC",
+	"/FKm04aj+DoUeVQmHlqevJQamMDwHaCPuEHB6e3ycoOfNUeEERXzyCY1ACbiiotIroaiGbC7RUC+BAfE",
+	"n4lF9aZ3QesU92ukOTgKs79gIJ2Olf2vBKBJkoTjoVjRJPIAb20npnKCJRHQim4uoRjweiUN7dJ6RLsc",
+	"phwYOhJrwRJgaVedAvnGjhRIma8TGrr1GepcskVM164KEhybHJi+k+Jg2JABgLIaLXMmEz0UU28g0nRZ",
+	"tf0eUS1IkUP/FOS+kjETfCqgpxIKUZcfh0zhhau/UOSJXeSTAieg9LUpmZ5Y7pK3S614xPDM2RlBOoY/",
+	"Cz1jE8tlmHTi5Va4pA0sHjrs9UlOXIwSZrTVAB/FNGFLTvNsKCMGEi5NorSGPQBFBqQJxjwkblINCa3I",
+	"VeZaY1Hr1ANGdy86dghI03Deb//j//HZzXCiY7BTBxVkdC4W2ep0yKBEb0dkWLV6OU3FDOfJWwaTyLwO",
+	"uTugOaa5yWPquTUo1gvWJnMaG7YD/GancsmEZKkwkJaQVhbem9NZqdR76R7/rrwTI2AqEk4u68TyJ5Fr",
+	"Yme/VbIJyjFVcRlB+jWeOXNZ5sV1E10c5q4D8TTBe7zjbirceaucf0IJkn/4xJJPtK41yWUboTe6AGVg",
+	"LkVWwcfmkpmmXhx7q1KebGNuYOPZDe7ntIe6tSxsByMmqNAtV9Tg4j1pOStoiggut1QsaQ/FaiaJa32b",
+	"x78JsLNhvuc6qWq5PhTb9lwnTfNMhwvFhOKa37JWl1zCalFAD0WKcgLNkdK0Ay4GoMcSSiBzmzARLSQ3",
+	"anKKHd/d/SZAOkMU6cPcOtmGeX6d3OYAXEGx25+/Q2BGwpjkXCaLe4JulZkEv0smuqPSR97W/Q+e3+Gz",
+	"kTnFWMoOzn27YlTf8Hdfu3zwRfZH783+R/Br4dEs3AM5Htl43dyLdZoLpOer0OoxT3OoprZMbCjg3rFY",
+	"pZglSbhAKEgOXS8qwTgLCZeAnJq50cDzj+VLwPKwSV0SZIh9PuwngORZO1rPpEqzdmzp2SkJCnh/9u0C",
+	"el9A3NtocNriUXf9N2VSGLhNxmwiE2YBS5Ps4VYdkOejNcv7DO1YhHZEUf0fiuz4vn0vIxxe959l/XOr",
+	"GaGXe8ZjBOydkdt//Al2/Ij2w/3ogHUOJ0e9zuFx/2nnGT0Zd3phP9pnB5NDejTevONH172ng8Mj+2F/",
+	"/+xntsDwxCfrtnc/94XS9uLLxV8AX2yntibmkN+bukRzhfLqc1LnvcCQegP5vKsw/anyOnwQDmQxA9TD",
+	"jlakaW4C24TMXn5yqVtdcpaWTt+H8pjdtZUoj0MBhlKa+pOHeYSJFgHqPLcljY0NZ92WRre/pbGNvMZy",
+	"OoWi5qWux3X89AAdP8Mz3gvPWMXVm8/ShwI0zhiN9eyXWnX0DLz9CtNFyGrGY2ad1kB2sHuWQnAxPUVM",
+	"RsgwjtiCiYiJcF1Zn/CN/eiHalpKU700ioS82d7mw4/XXQTeuqjRvh96Rj4ek+U1v2XCLGmRyLGfmLmI",
+	"qQZEHZTIc6YTHtYbJm/w7849/C6B/HW2VESzOzBFpOLmWYImhlfnqlhyCzYyxMEcuonNrlLMsKdmxE4A",
+	"8PqZsambwZsX15cX51ejs6++urQdc9doTcCQEPVMGODzt23iIldkQc3AjnHzgtlhb569uxgK96WaxrV2",
+	"xfezqSHA3iKmPM+gjT+Rb168fkdmWi9G1lRSIy01jck1/N9vrq/fOSNKdYfiT+T6h3cvKl+weKBDUfHH",
+	"X0MZsS+HZmbDRttsi4y+HDa+fnE9bLwnh/uwvOx0FMHsqzUie2XZXXn4XbGj2P94Do7H4fOUE2oOj1ww",
+	"QRe8u6bzeKNp/3bBxNm7CxLJcDmH+37GnAR158Rc0eMljzWExyslqB3masHC3aSom6DfkKFujgfdXjZP",
+	"qsgPZ29ew2HvVrSQqGSi0mqbZozWpy9UsZyJq9IK61kEVMrtL1pPdBrdNaQC2YPohE4mPLRdy6imY6pc",
+	"Cp1qtUlw1DsIEA52xRWrZJ9LnMtHeP+69YJziUbrT59VDK35vRcwDGBOf1XTmOvsDk2k1F2CDZHgnuMK",
+	"qr00E8ZegG7zyzhG7rh8cXVtbjqyFJG5OgJrdtkUNPf9NLSjHDib+UoL8luMRgoM9t3la0CmQ+QomIwx",
+	"uRI+5QL+gKhQrnQ7ZTkzI/wpzSjD63aZxI1BYw/C+pYiZWMvC1S1M9ceeiKtP8/+btaew0yZU0Gn2O4v",
+	"C96AP7bcSua63oo061+wBD7Cog4X1phseaOm6nh55LNozkW6hpJuX4wj+g2HTsmczcdGJEyZxmytiQtI",
+	"B/6aHFp7VYscuwk09vbYqk5p6pXHWehiBm4hKbP4S01Z9v1P7///AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
