@@ -520,3 +520,49 @@ func TestProfile_RenameSelfAndMember_Trimmed_Audited_Validated(t *testing.T) {
 	expectProblem(t, h.do(t, req{method: "PATCH", path: "/api/v1/auth/me", bearer: mtk.AccessToken, body: map[string]any{"name": "Z"}}),
 		http.StatusUnauthorized, "invalid_token")
 }
+
+// Tenant A with tenant B's names and ids: renaming oneself changes only the
+// caller; A's member and audit filters never reach B's rows.
+func TestIsolation_ProfileAndListFilters_StayInTheCallersTenant(t *testing.T) {
+	h := newHarness(t)
+	a := newTenant(t, h, "isoprof-a")
+	b := newTenant(t, h, "isoprof-b")
+	at := a.devices[0].AccessToken
+	bIDs := b.identifiers()
+
+	res := h.mustDo(t, req{method: "PATCH", path: "/api/v1/auth/me", bearer: at, headers: map[string]string{"X-Tenant-ID": b.owner.AccountID.String()},
+		body: map[string]any{"name": "Renamed A"}}, http.StatusOK)
+	noneOf(t, "PATCH /auth/me", res.Body, bIDs)
+	var names []string
+	rows, err := h.db.Admin(t).Query(context.Background(), `SELECT name FROM users WHERE account_id = $1`, b.owner.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if slices.Contains(names, "Renamed A") || len(names) == 0 {
+		t.Errorf("tenant B's names: %v", names)
+	}
+
+	for _, q := range []url.Values{{"email_prefix": {b.owner.Email}}, {"email_prefix": {b.member.Email[:3]}}} {
+		res := h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/members?" + q.Encode(), bearer: at}, http.StatusOK)
+		noneOf(t, "members "+q.Encode(), res.Body, bIDs)
+	}
+	for _, q := range []url.Values{{"user_id": {b.owner.UserID.String()}}, {"actor_user_id": {b.owner.UserID.String()}},
+		{"session_id": {b.devices[0].SessionID.String()}}} {
+		if p := h.auditPage(t, at, q); len(p.Items) != 0 {
+			t.Errorf("audit %s: %d of B's events", q.Encode(), len(p.Items))
+		}
+	}
+	h.stillLive(t, "tenant B", b.devices...)
+}
+
+func init() {
+	isolationCovered["updateMe"] = true // TestIsolation_ProfileAndListFilters_StayInTheCallersTenant
+}
