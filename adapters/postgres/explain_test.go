@@ -236,7 +236,9 @@ func TestExplain_OwnerListFilters_UseTheirIndexes(t *testing.T) {
 		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.SessionID = &session }))
 		exact := "member.updated"
 		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.Action = &exact }))
-		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.Actions = []string{"auth.login_succeeded", "auth.login_failed"} }))
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) {
+			a.Actions = []string{"auth.login_succeeded", "auth.login_failed"}
+		}))
 		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) {
 			a.ActorUserID, a.BeforeCreatedAt, a.BeforeID = &user, &before, &id
 		}))
