@@ -1431,7 +1431,8 @@ type ClientInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1458,7 +1459,8 @@ type ClientInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2204,7 +2206,8 @@ func (c *Client) GetAccountSecurity(ctx context.Context, reqEditors ...RequestEd
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2241,7 +2244,8 @@ func (c *Client) UpdateAccountSecurityWithBody(ctx context.Context, contentType 
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4582,7 +4586,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4609,7 +4614,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8072,7 +8078,8 @@ func (c *ClientWithResponses) GetAccountSecurityWithResponse(ctx context.Context
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -8105,7 +8112,8 @@ func (c *ClientWithResponses) UpdateAccountSecurityWithBodyWithResponse(ctx cont
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
