@@ -115,8 +115,8 @@ $(CLIENTS_STAMP): clients/package.json clients/package-lock.json
 #                    typed client's flow against a live server
 #   browser-test     Debian's Chromium (playwright-core) against a live
 #                    server: browser-tests/*.test.js
-#   clients-matrix   openapi-fetch, hey-api, orval and oapi-codegen's Go
-#                    client, generated unedited, compiled, run live
+#   clients-matrix   openapi-fetch, hey-api, orval, oapi-codegen's and ogen's
+#                    Go clients, generated unedited, compiled, run live
 #   browser-client-tests  the browser client in Debian's Chromium: cookie
 #                    transport, silent refresh across tabs, CORS
 #   fuzz-smoke       every fuzz target, about 5 s each

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"net/url"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,26 +44,28 @@ type AccountSessionPage struct {
 // sessions, most recent activity first, optionally one user's. cursor is
 // "" for the first page, else a previous page's NextCursor; limit 0 means
 // the default. The caller's own current session is marked Current.
-// Errors: CodeForbidden, CodeValidation (limit, cursor).
+// Errors: CodeForbidden, CodeValidation (limit), CodeInvalidCursor.
 func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *uuid.UUID, limit int, cursor string) (AccountSessionPage, error) {
-	if limit == 0 {
-		limit = AccountSessionPageDefault
+	limit, err := pageLimit(limit, AccountSessionPageDefault, AccountSessionPageMax)
+	if err != nil {
+		return AccountSessionPage{}, err
 	}
-	if limit < 1 || limit > AccountSessionPageMax {
-		return AccountSessionPage{}, FieldError(CodeValidation, "limit", "limit must be between 1 and %d", AccountSessionPageMax)
+	filters := url.Values{}
+	if userID != nil {
+		filters.Set("user_id", userID.String())
 	}
 	q := AccountSessionQuery{UserID: userID, Now: s.clock.Now(), Limit: limit + 1} // one more: is there a next page?
 	if cursor != "" {
-		// Same opaque encoding as the audit trail's cursor: a position
-		// only, never a tenant, so a cursor cannot widen what a caller sees.
-		pos, err := decodeAuditCursor(cursor)
+		// A position only, never a tenant, so a cursor cannot widen what a
+		// caller sees; bound to this listing and its filter (cursor.go).
+		pos, err := decodeCursor(cursor, listAccountSessions, filters, false)
 		if err != nil {
 			return AccountSessionPage{}, err
 		}
-		q.After = &SessionPosition{LastUsedAt: pos.CreatedAt, ID: pos.ID}
+		q.After = &SessionPosition{LastUsedAt: pos.T, ID: pos.ID}
 	}
 	var list []SessionInfo
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = s.asOwner(ctx, p, func(tx TenantTx) error {
 		var err error
 		list, err = tx.SessionListAccount(ctx, q)
 		return err
@@ -74,7 +77,7 @@ func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *
 	if len(list) > limit {
 		page.Sessions = list[:limit]
 		last := page.Sessions[limit-1]
-		page.NextCursor = encodeAuditCursor(AuditPosition{CreatedAt: last.LastUsedAt, ID: last.ID})
+		page.NextCursor = encodeCursor(listAccountSessions, filters, cursorPos{T: last.LastUsedAt, ID: last.ID})
 	}
 	for i := range page.Sessions {
 		page.Sessions[i].Current = page.Sessions[i].ID == p.SessionID

@@ -1,12 +1,11 @@
 package core
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,8 +71,10 @@ func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecu
 // UpdateAccountSecurity sets or clears the caller's account override. The
 // account row is locked, the patched override validated as a whole (bounds
 // per field, then the invariant on the effective values), and the change
-// written with its audit event in the same transaction. Sessions keep the
-// snapshot they were signed in with; the next sign-in takes the new policy.
+// written with its audit event in the same transaction. A patch that
+// changes nothing ({}, or the values already in force) writes nothing and
+// records no event. Sessions keep the snapshot they were signed in with;
+// the next sign-in takes the new policy.
 // Errors: CodeForbidden, CodePolicyOutOfBounds, CodePolicyInvariant.
 func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch PolicyPatch, client Client) (AccountSecurity, error) {
 	now := s.clock.Now()
@@ -84,6 +85,9 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 			return err
 		}
 		updated = patch.Apply(old)
+		if samePolicy(old, updated) {
+			return nil // nothing changes: nothing to check, write or audit (ADM-04)
+		}
 		if err := s.cfg.Policy.ValidateOverride(updated); err != nil {
 			return err
 		}
@@ -105,6 +109,16 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 		return AccountSecurity{}, err
 	}
 	return s.accountSecurity(updated), nil
+}
+
+// samePolicy reports whether two overrides are the same policy: the same
+// overrides and limit, and the same limit action in force ("" reads as
+// evict_oldest).
+func samePolicy(a, b PolicyOverride) bool {
+	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	return eq(a.IdleMinutes, b.IdleMinutes) && eq(a.AbsoluteMinutes, b.AbsoluteMinutes) &&
+		eq(a.MaxSessionsPerUser, b.MaxSessionsPerUser) &&
+		a.EffectiveSessionLimitAction() == b.EffectiveSessionLimitAction()
 }
 
 // overrideDetails is the policy as stored, for the audit trail: null where
@@ -178,18 +192,6 @@ func (s *Service) RevokeAccountSessions(ctx context.Context, p Principal, scope 
 	return n, nil
 }
 
-// ListMembers returns every user of the caller's account, owners included,
-// oldest first. Errors: CodeForbidden.
-func (s *Service) ListMembers(ctx context.Context, p Principal) ([]User, error) {
-	var users []User
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
-		var err error
-		users, err = tx.UserList(ctx)
-		return err
-	})
-	return users, err
-}
-
 // CreateMemberInput is a new user of the caller's account, added by an
 // owner with an initial password.
 type CreateMemberInput struct {
@@ -243,11 +245,57 @@ type AuditPosition struct {
 	ID        uuid.UUID
 }
 
+// AuditFilter selects events of the audit trail; zero fields select
+// everything.
+type AuditFilter struct {
+	// ActorUserID: events of this user's doing.
+	ActorUserID *uuid.UUID
+	// SubjectUserID: events about this user (see TenantTx.AuditList for
+	// which events are about whom).
+	SubjectUserID *uuid.UUID
+	// SessionID: events about this session (resource_type session).
+	SessionID *uuid.UUID
+	// Action: exactly this action (one of AuditActions).
+	Action string
+	// ActionPrefix: every action starting with it (e.g. "member.").
+	ActionPrefix string
+	// Since (inclusive) and Until (exclusive) bound created_at.
+	Since, Until *time.Time
+}
+
+// values is the filter as the listing's query parameters, for the cursor
+// binding (filterDigest).
+func (f AuditFilter) values() url.Values {
+	v := url.Values{}
+	set := func(k string, id *uuid.UUID) {
+		if id != nil {
+			v.Set(k, id.String())
+		}
+	}
+	set("actor_user_id", f.ActorUserID)
+	set("user_id", f.SubjectUserID)
+	set("session_id", f.SessionID)
+	v.Set("action", f.Action)
+	v.Set("action_prefix", f.ActionPrefix)
+	if f.Since != nil {
+		v.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Until != nil {
+		v.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	return v
+}
+
 // AuditQuery selects events of the audit trail (see TenantTx.AuditList).
 type AuditQuery struct {
-	Action string // "" = any action
-	Limit  int
-	After  *AuditPosition
+	// Action: exactly this action; "" = any.
+	Action string
+	// Actions: one of these actions (a prefix's); nil = any.
+	Actions                               []string
+	ActorUserID, SubjectUserID, SessionID *uuid.UUID
+	Since, Until                          *time.Time
+	Limit                                 int
+	After                                 *AuditPosition
 }
 
 // AuditPage is one page of the audit trail. NextCursor is "" on the last
@@ -257,27 +305,56 @@ type AuditPage struct {
 	NextCursor string
 }
 
+// query checks the filter and turns it into the store's query: an exact
+// action must be a known one, a prefix must match at least one (so a typo
+// is an error, not an empty page), the two do not combine, and the time
+// range is not empty. Errors: CodeValidation naming the parameter.
+func (f AuditFilter) query() (AuditQuery, error) {
+	q := AuditQuery{ActorUserID: f.ActorUserID, SubjectUserID: f.SubjectUserID, SessionID: f.SessionID, Since: f.Since, Until: f.Until}
+	switch {
+	case f.Action != "" && f.ActionPrefix != "":
+		return AuditQuery{}, FieldError(CodeValidation, "action_prefix", "give action or action_prefix, not both")
+	case f.Action != "":
+		if !knownAuditAction(f.Action) {
+			return AuditQuery{}, FieldError(CodeValidation, "action", "action must be one of: %s", strings.Join(AuditActions, ", "))
+		}
+		q.Action = f.Action
+	case f.ActionPrefix != "":
+		if q.Actions = auditActionsWithPrefix(f.ActionPrefix); len(q.Actions) == 0 {
+			return AuditQuery{}, FieldError(CodeValidation, "action_prefix",
+				"action_prefix matches no audit action; actions are: %s", strings.Join(AuditActions, ", "))
+		}
+	}
+	if f.Since != nil && f.Until != nil && !f.Until.After(*f.Since) {
+		return AuditQuery{}, FieldError(CodeValidation, "until", "until must be later than since")
+	}
+	return q, nil
+}
+
 // ListAuditEvents returns one page of the caller's account's audit trail,
-// newest first. cursor is "" for the first page, else a previous page's
-// NextCursor; limit 0 means the default. Errors: CodeForbidden,
-// CodeValidation (limit out of range, cursor not one of ours).
-func (s *Service) ListAuditEvents(ctx context.Context, p Principal, action string, limit int, cursor string) (AuditPage, error) {
-	if limit == 0 {
-		limit = AuditPageDefault
+// newest first, filtered by f. cursor is "" for the first page, else a
+// previous page's NextCursor under the same filter; limit 0 means the
+// default. Errors: CodeForbidden, CodeValidation (limit, filter),
+// CodeInvalidCursor.
+func (s *Service) ListAuditEvents(ctx context.Context, p Principal, f AuditFilter, limit int, cursor string) (AuditPage, error) {
+	limit, err := pageLimit(limit, AuditPageDefault, AuditPageMax)
+	if err != nil {
+		return AuditPage{}, err
 	}
-	if limit < 1 || limit > AuditPageMax {
-		return AuditPage{}, FieldError(CodeValidation, "limit", "limit must be between 1 and %d", AuditPageMax)
+	q, err := f.query()
+	if err != nil {
+		return AuditPage{}, err
 	}
-	q := AuditQuery{Action: action, Limit: limit + 1} // one more tells whether a next page exists
+	q.Limit = limit + 1 // one more tells whether a next page exists
 	if cursor != "" {
-		pos, err := decodeAuditCursor(cursor)
+		pos, err := decodeCursor(cursor, listAuditEvents, f.values(), false)
 		if err != nil {
 			return AuditPage{}, err
 		}
-		q.After = &pos
+		q.After = &AuditPosition{CreatedAt: pos.T, ID: pos.ID}
 	}
 	var events []AuditEvent
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = s.asOwner(ctx, p, func(tx TenantTx) error {
 		var err error
 		events, err = tx.AuditList(ctx, q)
 		return err
@@ -289,36 +366,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, p Principal, action strin
 	if len(events) > limit {
 		page.Events = events[:limit]
 		last := page.Events[limit-1]
-		page.NextCursor = encodeAuditCursor(AuditPosition{CreatedAt: last.At, ID: last.ID})
+		page.NextCursor = encodeCursor(listAuditEvents, f.values(), cursorPos{T: last.At, ID: last.ID})
 	}
 	return page, nil
-}
-
-// auditCursor is the cursor's content: base64url (unpadded) of this JSON.
-// It is opaque to clients and carries only a position, never a tenant: the
-// tenant always comes from the caller, so a cursor cannot widen what a
-// caller sees.
-type auditCursor struct {
-	T  int64     `json:"t"` // created_at, Unix nanoseconds
-	ID uuid.UUID `json:"id"`
-}
-
-func encodeAuditCursor(p AuditPosition) string {
-	b, _ := json.Marshal(auditCursor{T: p.CreatedAt.UnixNano(), ID: p.ID}) // cannot fail
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeAuditCursor(s string) (AuditPosition, error) {
-	bad := FieldError(CodeValidation, "cursor", "cursor is not valid; pass a previous page's next_cursor unchanged")
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return AuditPosition{}, bad
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var c auditCursor
-	if err := dec.Decode(&c); err != nil || dec.More() || c.T <= 0 || c.ID == uuid.Nil {
-		return AuditPosition{}, bad
-	}
-	return AuditPosition{CreatedAt: time.Unix(0, c.T).UTC(), ID: c.ID}, nil
 }

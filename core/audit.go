@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,7 +32,49 @@ const (
 	ActionMemberRemoved          = "member.removed"
 	ActionMemberSessionsRevoke   = "member.sessions_revoked"
 	ActionSessionEvicted         = "session.evicted"
+	ActionProfileUpdated         = "user.profile_updated"
 )
+
+// AuditActions is every action the service writes, sorted: the closed
+// AuditAction enum of openapi.yaml, which a test keeps equal to this list
+// and to the Action… constants above (docs/security-checklist.md, ADM-05).
+// The audit listing's action filters are checked against it.
+var AuditActions = []string{
+	ActionAccountCreated,
+	ActionPolicyUpdate,
+	ActionSessionsRevokedBulk,
+	ActionLoginFailed,
+	ActionLoginSucceeded,
+	ActionLogout,
+	ActionLogoutAll,
+	ActionPasswordChangeFailed,
+	ActionPasswordChanged,
+	ActionPasswordReset,
+	ActionPasswordResetAsked,
+	ActionRefreshReuseDetected,
+	ActionMemberCreated,
+	ActionMemberRemoved,
+	ActionMemberSessionsRevoke,
+	ActionMemberUpdated,
+	ActionSessionEvicted,
+	ActionSessionExpiredAbsolute,
+	ActionSessionRevoked,
+	ActionProfileUpdated,
+}
+
+// knownAuditAction reports whether a is one of AuditActions.
+func knownAuditAction(a string) bool { return slices.Contains(AuditActions, a) }
+
+// auditActionsWithPrefix returns the known actions that start with prefix.
+func auditActionsWithPrefix(prefix string) []string {
+	var out []string
+	for _, a := range AuditActions {
+		if strings.HasPrefix(a, prefix) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
 
 // AuditEvent records one change. It is written in the same transaction as
 // the change (TenantTx.Audit), so neither exists without the other. Details

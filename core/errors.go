@@ -31,6 +31,9 @@ const (
 	CodePolicyOutOfBounds      Code = "policy_out_of_bounds"
 	CodePolicyInvariant        Code = "policy_invariant_violated"
 	CodeInvalidResetToken      Code = "invalid_reset_token"
+	// CodeInvalidCursor: a list cursor that is not one of ours, or was
+	// issued by another listing or under other filters (cursor.go).
+	CodeInvalidCursor Code = "invalid_cursor"
 	// CodeLastOwner: the change would leave the account without an active
 	// owner (demoting, deactivating or removing the last one).
 	CodeLastOwner Code = "last_owner"

@@ -3,7 +3,11 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -21,6 +25,129 @@ var errLastOwner = &Error{Code: CodeLastOwner,
 type MemberPatch struct {
 	Role   *Role
 	Active *bool
+	// Name is the member's display name (trimmed, validateName).
+	Name *string
+}
+
+// Member listing page sizes.
+const (
+	MemberPageDefault = 50
+	MemberPageMax     = 200
+)
+
+// MemberSort is the order of the member list: a key, ascending, or
+// descending with a leading "-". The id breaks ties.
+type MemberSort string
+
+const (
+	MemberSortCreated     MemberSort = "created_at"
+	MemberSortCreatedDesc MemberSort = "-created_at"
+	MemberSortName        MemberSort = "name"
+	MemberSortNameDesc    MemberSort = "-name"
+)
+
+// MemberSorts are the orders ListMembers accepts.
+var MemberSorts = []MemberSort{MemberSortCreated, MemberSortCreatedDesc, MemberSortName, MemberSortNameDesc}
+
+// ByName reports whether the order is by name (else by creation time).
+func (s MemberSort) ByName() bool { return s == MemberSortName || s == MemberSortNameDesc }
+
+// Desc reports whether the order is descending.
+func (s MemberSort) Desc() bool { return s == MemberSortCreatedDesc || s == MemberSortNameDesc }
+
+// MemberFilter selects users of the account; zero fields select everyone.
+type MemberFilter struct {
+	Role   *Role
+	Active *bool
+	// EmailPrefix: emails starting with it (compared lower-case).
+	EmailPrefix string
+}
+
+// MemberPosition is a place in the member list's order: the sort key
+// (CreatedAt or Name), then the id.
+type MemberPosition struct {
+	CreatedAt time.Time
+	Name      string
+	ID        uuid.UUID
+}
+
+// MemberQuery selects a page of members (see TenantTx.UserListPage).
+type MemberQuery struct {
+	MemberFilter
+	Sort  MemberSort
+	Limit int
+	After *MemberPosition
+}
+
+// MemberPage is one page of members. NextCursor is "" on the last page.
+type MemberPage struct {
+	Users      []User
+	NextCursor string
+}
+
+func (f MemberFilter) values(sort MemberSort) url.Values {
+	v := url.Values{"sort": {string(sort)}, "email_prefix": {f.EmailPrefix}}
+	if f.Role != nil {
+		v.Set("role", string(*f.Role))
+	}
+	if f.Active != nil {
+		v.Set("active", fmt.Sprint(*f.Active))
+	}
+	return v
+}
+
+// ListMembers returns one page of the caller's account's users, owners
+// included, filtered by f and ordered by sort ("" = oldest first). cursor
+// is "" for the first page, else a previous page's NextCursor under the
+// same filter and sort; limit 0 means the default.
+// Errors: CodeForbidden, CodeValidation (limit, filter, sort),
+// CodeInvalidCursor.
+func (s *Service) ListMembers(ctx context.Context, p Principal, f MemberFilter, sort MemberSort, limit int, cursor string) (MemberPage, error) {
+	limit, err := pageLimit(limit, MemberPageDefault, MemberPageMax)
+	if err != nil {
+		return MemberPage{}, err
+	}
+	if sort == "" {
+		sort = MemberSortCreated
+	}
+	if !slices.Contains(MemberSorts, sort) {
+		return MemberPage{}, FieldError(CodeValidation, "sort", "sort must be one of: created_at, -created_at, name, -name")
+	}
+	if f.Role != nil && !f.Role.Valid() {
+		return MemberPage{}, FieldError(CodeValidation, "role", "role must be %q or %q", RoleOwner, RoleMember)
+	}
+	f.EmailPrefix = NormalizeEmail(f.EmailPrefix)
+	if len(f.EmailPrefix) > 254 || strings.ContainsRune(f.EmailPrefix, 0) {
+		return MemberPage{}, FieldError(CodeValidation, "email_prefix", "email_prefix must be at most 254 characters, without NUL")
+	}
+	q := MemberQuery{MemberFilter: f, Sort: sort, Limit: limit + 1} // one more: is there a next page?
+	if cursor != "" {
+		pos, err := decodeCursor(cursor, listMembers, f.values(sort), sort.ByName())
+		if err != nil {
+			return MemberPage{}, err
+		}
+		q.After = &MemberPosition{CreatedAt: pos.T, Name: pos.S, ID: pos.ID}
+	}
+	var users []User
+	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+		var err error
+		users, err = tx.UserListPage(ctx, q)
+		return err
+	})
+	if err != nil {
+		return MemberPage{}, err
+	}
+	page := MemberPage{Users: users}
+	if len(users) > limit {
+		page.Users = users[:limit]
+		last := page.Users[limit-1]
+		pos := cursorPos{T: last.CreatedAt, ID: last.ID}
+		if sort.ByName() {
+			pos = cursorPos{S: last.Name, ID: last.ID}
+		}
+		page.NextCursor = encodeCursor(listMembers, f.values(sort), pos)
+	}
+	return page, nil
 }
 
 // lockMemberChange opens a change of member target inside tx: it locks the
@@ -60,15 +187,24 @@ func (s *Service) lockMemberChange(ctx context.Context, tx TenantTx, p Principal
 	return u, nil
 }
 
-// UpdateMember changes a member's role and/or active flag. Deactivating
-// revokes every session of the member in the same transaction (their
-// access tokens stop at once; sign-in then fails with the generic 401);
-// reactivating lets them sign in again. Audited member.updated with the
-// old and new role and flag. Errors: CodeForbidden, CodeNotFound,
-// CodeValidation (unknown role), CodeLastOwner.
+// UpdateMember changes a member's role, active flag and/or name.
+// Deactivating revokes every session of the member in the same transaction
+// (their access tokens stop at once; sign-in then fails with the generic
+// 401); reactivating lets them sign in again. Audited member.updated with
+// the old and new role and active flag (and name, when it
+// changed); a patch that changes nothing writes nothing and records no
+// event (ADM-04). Errors: CodeForbidden, CodeNotFound, CodeValidation
+// (unknown role, bad name), CodeLastOwner.
 func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUID, patch MemberPatch, client Client) (User, error) {
 	if patch.Role != nil && !patch.Role.Valid() {
 		return User{}, FieldError(CodeValidation, "role", "role must be %q or %q", RoleOwner, RoleMember)
+	}
+	if patch.Name != nil {
+		name := strings.TrimSpace(*patch.Name)
+		if err := validateName("name", name); err != nil {
+			return User{}, err
+		}
+		patch.Name = &name
 	}
 	apply := func(u User) User {
 		if patch.Role != nil {
@@ -76,6 +212,9 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 		}
 		if patch.Active != nil {
 			u.Active = *patch.Active
+		}
+		if patch.Name != nil {
+			u.Name = *patch.Name
 		}
 		return u
 	}
@@ -90,10 +229,10 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 			return err
 		}
 		updated = apply(old)
-		if updated.Role == old.Role && updated.Active == old.Active {
+		if updated == old {
 			return nil // nothing changes: nothing to write or audit
 		}
-		if err := tx.UserUpdateMembership(ctx, userID, updated.Role, updated.Active, now); err != nil {
+		if err := tx.UserUpdate(ctx, updated, now); err != nil {
 			return err
 		}
 		var revoked int64
@@ -102,11 +241,16 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 				return err
 			}
 		}
+		oldD := map[string]any{"role": string(old.Role), "is_active": old.Active}
+		newD := map[string]any{"role": string(updated.Role), "is_active": updated.Active}
+		if updated.Name != old.Name {
+			oldD["name"], newD["name"] = old.Name, updated.Name
+		}
 		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionMemberUpdated, "user", userID.String(),
 			map[string]any{
 				"user_id": userID.String(),
-				"old":     map[string]any{"role": string(old.Role), "is_active": old.Active},
-				"new":     map[string]any{"role": string(updated.Role), "is_active": updated.Active},
+				"old":     oldD,
+				"new":     newD,
 				// Sessions ended by a deactivation (0 otherwise).
 				"revoked_count": revoked,
 			}, client, now))

@@ -172,8 +172,10 @@ type TenantTx interface {
 	// UserAccess returns the user's current role and active flag, which may
 	// differ from what an older access token claims. ErrNotFound.
 	UserAccess(ctx context.Context, id uuid.UUID) (role Role, active bool, err error)
-	// UserList returns every user of the account, oldest first.
-	UserList(ctx context.Context) ([]User, error)
+	// UserListPage returns at most q.Limit users of the account that match
+	// q's filter, in q.Sort's order (the sort key, then id), strictly after
+	// the position q.After when set.
+	UserListPage(ctx context.Context, q MemberQuery) ([]User, error)
 	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
 	// UserLockCredentials locks the user's row until the transaction ends
 	// and returns its password hash and whether it is active. ErrNotFound.
@@ -221,8 +223,9 @@ type TenantTx interface {
 	UserLockActiveOwners(ctx context.Context) ([]uuid.UUID, error)
 	// UserLockForUpdate locks one user's row and returns it. ErrNotFound.
 	UserLockForUpdate(ctx context.Context, id uuid.UUID) (User, error)
-	// UserUpdateMembership sets a user's role and active flag.
-	UserUpdateMembership(ctx context.Context, id uuid.UUID, role Role, active bool, now time.Time) error
+	// UserUpdate writes a user's role, active flag and name (u.ID names the
+	// user). ErrNotFound.
+	UserUpdate(ctx context.Context, u User, now time.Time) error
 	// UserDelete removes a user; their sessions and reset tokens go with
 	// them, audit events keep their id. ErrNotFound.
 	UserDelete(ctx context.Context, id uuid.UUID) error
@@ -243,7 +246,16 @@ type TenantTx interface {
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error
 	// AuditList returns at most q.Limit of the account's events, newest
-	// first (created_at, then id, descending), filtered by q.Action when
-	// set, and only those strictly after the position q.After when set.
+	// first (created_at, then id, descending), only those strictly after
+	// the position q.After when set, filtered by every field of q that is
+	// set:
+	//   - Action: the action is this one; Actions: it is one of these;
+	//   - ActorUserID: the user who acted;
+	//   - SubjectUserID: the user the event is about — the resource for
+	//     events on a user (resource_type "user"), else the details'
+	//     user_id (an owner acting on someone's session), else, for events
+	//     on a session, the actor (a user acting on their own session);
+	//   - SessionID: events on that session (resource_type "session");
+	//   - Since (inclusive) and Until (exclusive): created_at.
 	AuditList(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
@@ -100,4 +101,55 @@ func userCreateError(err error) error {
 		return FieldError(CodeEmailTaken, "email", "an account with this email already exists")
 	}
 	return err
+}
+
+// ProfilePatch is a partial update of the caller's own profile: nil fields
+// are unchanged.
+type ProfilePatch struct {
+	// Name is the display name (trimmed, validateName).
+	Name *string
+}
+
+// UpdateProfile changes the caller's own profile (their display name) and
+// records user.profile_updated with the old and new values, in the same
+// transaction; a patch that changes nothing writes nothing and records no
+// event (docs/security-checklist.md, ADM-04). A token whose subject is no
+// longer a user of its tenant identifies nobody: CodeInvalidToken.
+// Errors: CodeValidation naming the field.
+func (s *Service) UpdateProfile(ctx context.Context, p Principal, patch ProfilePatch, client Client) (User, error) {
+	if patch.Name != nil {
+		name := strings.TrimSpace(*patch.Name)
+		if err := validateName("name", name); err != nil {
+			return User{}, err
+		}
+		patch.Name = &name
+	}
+	now := s.clock.Now()
+	var updated User
+	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
+		old, err := tx.UserLockForUpdate(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		updated = old
+		if patch.Name != nil {
+			updated.Name = *patch.Name
+		}
+		if updated == old {
+			return nil
+		}
+		if err := tx.UserUpdate(ctx, updated, now); err != nil {
+			return err
+		}
+		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionProfileUpdated, "user", p.UserID.String(),
+			map[string]any{"user_id": p.UserID.String(), "old": map[string]any{"name": old.Name}, "new": map[string]any{"name": updated.Name}},
+			client, now))
+	})
+	if errors.Is(err, ErrNotFound) {
+		return User{}, Errorf(CodeInvalidToken, "the access token does not identify a user")
+	}
+	if err != nil {
+		return User{}, err
+	}
+	return updated, nil
 }

@@ -32,11 +32,65 @@ SELECT account_role, is_active
 FROM users
 WHERE account_id = @account_id AND id = @id;
 
--- name: UserListByAccount :many
+-- name: UserListByCreated :many
+-- One page of the account's members (GET /accounts/me/members), one query
+-- per order because the order is the index walked: users_by_created or
+-- users_by_name (migrations/00012), keyset on (key, id) so that pages
+-- neither skip nor repeat. Every filter is optional (NULL = any); the
+-- email prefix is the byte range [email_from, email_to) of text_pattern_ops
+-- (users_by_email), not LIKE, which is not leakproof and so, under
+-- row-level security, never an index condition. The adapter plans these per call (custom
+-- plans, adapters/postgres/audit.go), so an absent filter costs nothing.
 SELECT account_id, id, email, name, account_role, is_active, created_at
 FROM users
 WHERE account_id = @account_id
-ORDER BY created_at, id;
+  AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
+  AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
+  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
+       OR (created_at, id) > (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
+ORDER BY created_at, id
+LIMIT @max_rows;
+
+-- name: UserListByCreatedDesc :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = @account_id
+  AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
+  AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
+  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT @max_rows;
+
+-- name: UserListByName :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = @account_id
+  AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
+  AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
+  AND (sqlc.narg(after_name)::text IS NULL
+       OR (name, id) > (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
+ORDER BY name, id
+LIMIT @max_rows;
+
+-- name: UserListByNameDesc :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = @account_id
+  AND (sqlc.narg(role)::text IS NULL OR account_role = sqlc.narg(role)::text)
+  AND (sqlc.narg(active)::boolean IS NULL OR is_active = sqlc.narg(active)::boolean)
+  AND (sqlc.narg(email_from)::text IS NULL
+       OR (email ~>=~ sqlc.narg(email_from)::text AND email ~<~ sqlc.narg(email_to)::text))
+  AND (sqlc.narg(after_name)::text IS NULL
+       OR (name, id) < (sqlc.narg(after_name)::text, sqlc.narg(after_id)::uuid))
+ORDER BY name DESC, id DESC
+LIMIT @max_rows;
 
 -- name: UserLockCredentials :one
 -- Locks the user row for a password change, so that two concurrent changes
@@ -69,8 +123,10 @@ FROM users
 WHERE account_id = @account_id AND id = @id
 FOR NO KEY UPDATE;
 
--- name: UserUpdateMembership :exec
-UPDATE users SET account_role = @account_role, is_active = @is_active, updated_at = @now
+-- name: UserUpdate :execrows
+-- A member change (role, active flag, name) or the user's own profile
+-- change, on a row the caller has locked.
+UPDATE users SET account_role = @account_role, is_active = @is_active, name = @name, updated_at = @now
 WHERE account_id = @account_id AND id = @id;
 
 -- name: UserDelete :one

@@ -5,12 +5,15 @@
 #   scripts/clients-matrix.sh matrix    (make clients-matrix)
 #     Generates a client with each common generator and its documented config
 #     (clients/README.md) — openapi-typescript + openapi-fetch, @hey-api/openapi-ts
-#     (client-fetch), orval (fetch, headers on), oapi-codegen's Go client — type-
-#     checks them unedited (tsc --noEmit --strict, go build), and runs each one's
-#     flow against a live server: register → login → me → sessions → refresh →
-#     policy read/patch/clear-with-null → JWKS → logout. Zero hand edits: the
-#     TypeScript output is generated here (clients/gen, gitignored); the Go
-#     client is committed and must equal a fresh generation.
+#     (client-fetch), orval (fetch, headers on), oapi-codegen's Go client, ogen's
+#     Go client — type-checks them unedited (tsc --noEmit --strict, go build),
+#     and runs each one's flow against a live server: register → login → me →
+#     sessions → refresh → policy read/patch/clear-with-null → JWKS → logout
+#     (ogen's also members, audit filters and paging, and typed 503s from a
+#     second server whose database cannot answer). Zero hand edits: the
+#     TypeScript output and the ogen client are generated here (clients/gen,
+#     clients/ogen/client, gitignored); the oapi-codegen client is committed
+#     and must equal a fresh generation.
 #
 #   scripts/clients-matrix.sh browser   (make browser-client-tests)
 #     Builds and packs @sessiond/client (clients/typescript), installs the
@@ -58,12 +61,17 @@ matrix() {
   go tool -modfile=tools/go.mod oapi-codegen -config "$WORK/oapi-codegen.yaml" openapi.yaml
   cmp -s "$WORK/client.gen.go" clients/go/client/client.gen.go ||
     die "clients/go/client is stale: run make generate and commit"
+  log "ogen Go client (pinned in clients/ogen/go.mod, config clients/ogen/ogen.yml)"
+  (cd clients/ogen && go tool ogen -config ogen.yml -package client -target client -clean ../../openapi.yaml) >"$WORK/ogen.log" 2>&1 ||
+    { cat "$WORK/ogen.log" >&2; die "ogen failed"; }
 
   # 2. Compile, unedited.
   log "tsc --noEmit --strict (generated clients and flows)"
   "$BIN/tsc" -p clients --noEmit --strict
   log "go build (oapi-codegen client and its flow)"
   go build -o "$WORK/go-flow" ./clients/go/flow
+  log "go build (ogen client and its flow)"
+  (cd clients/ogen && go build -o "$WORK/ogen-flow" ./flow)
   local f
   for f in openapi-fetch hey-api orval; do
     "$BIN/esbuild" "clients/flows/$f.flow.ts" --bundle --platform=node --format=esm --target=node20 \
@@ -78,9 +86,46 @@ matrix() {
     if SESSIOND_URL=$URL node "clients/.out/$f.mjs"; then results+=("$f: ok"); else results+=("$f: FAILED"); failed=1; fi
   done
   if SESSIOND_URL=$URL "$WORK/go-flow"; then results+=("oapi-codegen-go: ok"); else results+=("oapi-codegen-go: FAILED"); failed=1; fi
+  start_fault_server
+  if SESSIOND_URL=$URL SESSIOND_FAULT_URL=$FAULT_URL "$WORK/ogen-flow"; then results+=("ogen-go: ok"); else results+=("ogen-go: FAILED"); failed=1; fi
   log "results:"
   printf '  %s\n' "${results[@]}" >&2
   ((failed == 0)) || die "a generated client failed against the live server"
+}
+
+# start_fault_server: a second server with the same signing keys on a
+# database of its own whose sessions table a psql session holds locked,
+# with a 100 ms statement timeout: every bearer request's session read
+# times out, so every owner operation answers 503 service_unavailable (a
+# real fault path, not a stub). Sets FAULT_URL.
+start_fault_server() {
+  local db=${DB}_fault port admin
+  scripts/pg.sh ensure-db "$PG_PORT" "$db"
+  admin="postgres://postgres@127.0.0.1:$PG_PORT/$db?sslmode=disable"
+  MIGRATION_DATABASE_URL=$admin DEV_MODE=true LOG_LEVEL=warn "$WORK/sessiond" migrate
+  port=$(free_port)
+  FAULT_URL="http://127.0.0.1:$port"
+  env DATABASE_URL="postgres://sessiond_app@127.0.0.1:$PG_PORT/$db?sslmode=disable" \
+    HTTP_ADDR="127.0.0.1:$port" DEV_MODE=true SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
+    RATE_LIMIT_ENABLED=false LOG_LEVEL=error DB_STATEMENT_TIMEOUT=100ms \
+    "$WORK/sessiond" serve >"$WORK/fault-server.log" 2>&1 &
+  PIDS+=($!)
+  wait_ready "$FAULT_URL/readyz" "$!"
+  # Locked once the server is up (it prepares statements on sessions when
+  # it connects): from now on its session reads wait for the lock until
+  # the statement timeout.
+  psql -q -X "$admin" -c "BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(120);" >/dev/null 2>&1 &
+  PIDS+=($!)
+  local _ locked=0
+  for _ in $(seq 1 50); do
+    if [[ $(psql -X -At "$admin" -c "SELECT count(*) FROM pg_locks WHERE relation = 'sessions'::regclass AND mode = 'AccessExclusiveLock' AND granted") == 1 ]]; then
+      locked=1
+      break
+    fi
+    sleep 0.1
+  done
+  ((locked)) || die "could not lock the fault server's sessions table"
+  log "fault server on $FAULT_URL (its sessions table locked, DB_STATEMENT_TIMEOUT=100ms)"
 }
 
 browser() {

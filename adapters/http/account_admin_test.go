@@ -307,10 +307,15 @@ func TestAccountSessions_EveryLiveSession_MostRecentActivityFirst_PaginatedAndFi
 		}
 	}
 
-	// Bad parameters are 422 naming the parameter, never 500.
-	for _, q := range []string{"limit=0", "limit=201", "cursor=not-a-cursor", "user_id=nope"} {
-		expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/accounts/me/sessions?" + q, bearer: otk.AccessToken}),
-			http.StatusUnprocessableEntity, "validation_failed")
+	// Bad parameters are 422 naming the parameter, never 500; a cursor
+	// that is not one has its own code.
+	for q, code := range map[string]string{"limit=0": "validation_failed", "limit=201": "validation_failed",
+		"cursor=not-a-cursor": "invalid_cursor", "user_id=nope": "validation_failed"} {
+		p := expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/accounts/me/sessions?" + q, bearer: otk.AccessToken}),
+			http.StatusUnprocessableEntity, code)
+		if name, _, _ := strings.Cut(q, "="); len(p.Errors) != 1 || p.Errors[0].Field != name {
+			t.Errorf("%s: errors %+v, want one naming %s", q, p.Errors, name)
+		}
 	}
 }
 

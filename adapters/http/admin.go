@@ -106,18 +106,40 @@ func (s *Server) RevokeAccountSessions(ctx context.Context, req api.RevokeAccoun
 	return api.RevokeAccountSessions200JSONResponse{RevokedCount: int(n)}, nil
 }
 
-// ListMembers lists the account's users.
-func (s *Server) ListMembers(ctx context.Context, _ api.ListMembersRequestObject) (api.ListMembersResponseObject, error) {
+// ListMembers returns one page of the account's users.
+func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObject) (api.ListMembersResponseObject, error) {
 	p, _ := principalFrom(ctx)
-	users, err := s.svc.ListMembers(ctx, p)
+	prm := req.Params
+	var f core.MemberFilter
+	if prm.Role != nil {
+		r := core.Role(*prm.Role)
+		f.Role = &r
+	}
+	f.Active = prm.Active
+	f.EmailPrefix = deref(prm.EmailPrefix)
+	var sort core.MemberSort
+	if prm.Sort != nil {
+		sort = core.MemberSort(*prm.Sort)
+	}
+	page, err := s.svc.ListMembers(ctx, p, f, sort, deref(prm.Limit), deref(prm.Cursor))
 	if err != nil {
 		return nil, err
 	}
-	items := make([]api.User, len(users))
-	for i, u := range users {
+	items := make([]api.User, len(page.Users))
+	for i, u := range page.Users {
 		items[i] = userBody(u)
 	}
-	return api.ListMembers200JSONResponse{Items: items}, nil
+	return api.ListMembers200JSONResponse{Items: items, NextCursor: nullableString(page.NextCursor)}, nil
+}
+
+// deref is the value of an optional parameter, or its zero value (which
+// the service reads as "not given").
+func deref[T any](v *T) T {
+	var zero T
+	if v == nil {
+		return zero
+	}
+	return *v
 }
 
 // CreateMember adds a user to the account.
@@ -136,18 +158,13 @@ func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestOb
 // ListAuditEvents returns one page of the account's audit trail.
 func (s *Server) ListAuditEvents(ctx context.Context, req api.ListAuditEventsRequestObject) (api.ListAuditEventsResponseObject, error) {
 	p, _ := principalFrom(ctx)
-	var action, cursor string
-	limit := 0 // the service's default
-	if req.Params.Action != nil {
-		action = *req.Params.Action
+	prm := req.Params
+	f := core.AuditFilter{
+		ActorUserID: prm.ActorUserId, SubjectUserID: prm.UserId, SessionID: prm.SessionId,
+		Action: string(deref(prm.Action)), ActionPrefix: deref(prm.ActionPrefix),
+		Since: prm.Since, Until: prm.Until,
 	}
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
-	}
-	if req.Params.Cursor != nil {
-		cursor = *req.Params.Cursor
-	}
-	page, err := s.svc.ListAuditEvents(ctx, p, action, limit, cursor)
+	page, err := s.svc.ListAuditEvents(ctx, p, f, deref(prm.Limit), deref(prm.Cursor))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +177,7 @@ func (s *Server) ListAuditEvents(ctx context.Context, req api.ListAuditEventsReq
 
 func auditEventBody(e core.AuditEvent) api.AuditEvent {
 	body := api.AuditEvent{
-		Id: e.ID, Action: e.Action, ResourceType: e.ResourceType, Details: e.Details, CreatedAt: e.At.UTC(),
+		Id: e.ID, Action: api.AuditAction(e.Action), ResourceType: e.ResourceType, Details: e.Details, CreatedAt: e.At.UTC(),
 		ActorUserId: nullable.NewNullNullable[openapi_types.UUID](),
 		ResourceId:  nullableString(e.ResourceID),
 		IpAddress:   nullable.NewNullNullable[string](),

@@ -246,7 +246,13 @@ func TestCK03_TokenInQueryString_Rejected(t *testing.T) {
 	u := h.register(t, uniqueEmail("query"))
 	tk := h.login(t, u, nil)
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me?access_token=" + tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
-	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/refresh?refresh_token=" + tk.RefreshToken}), http.StatusUnauthorized, "invalid_refresh_token")
+	// A query parameter refresh does not declare is refused by name before
+	// anything reads it (ADM-01).
+	p := expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/refresh?refresh_token=" + tk.RefreshToken}), http.StatusBadRequest, "unknown_parameter")
+	if len(p.Errors) != 1 || p.Errors[0].Field != "refresh_token" || strings.Contains(p.Detail, tk.RefreshToken) {
+		t.Errorf("refresh with a query token: %+v", p)
+	}
+	h.mustRefresh(t, tk.RefreshToken) // and it did not consume the token
 	res := h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: map[string]string{"email": u.Email, "password": u.Password}})
 	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("token response Cache-Control = %q, want no-store", cc)

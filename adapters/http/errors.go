@@ -25,6 +25,9 @@ const (
 	// codeTenantMismatch: a tenant-selecting header names another tenant
 	// than the access token (JWT-08).
 	codeTenantMismatch core.Code = "tenant_mismatch"
+	// codeUnknownParameter: a query parameter the operation does not
+	// declare, or a declared one given twice (contract.checkQuery).
+	codeUnknownParameter core.Code = "unknown_parameter"
 )
 
 // statusByCode is the one place error codes become HTTP statuses: the
@@ -46,6 +49,7 @@ var statusByCode = map[core.Code]int{
 	core.CodePolicyOutOfBounds:      http.StatusUnprocessableEntity,
 	core.CodePolicyInvariant:        http.StatusUnprocessableEntity,
 	core.CodeInvalidResetToken:      http.StatusBadRequest,
+	core.CodeInvalidCursor:          http.StatusUnprocessableEntity,
 	core.CodeRateLimited:            http.StatusTooManyRequests,
 	core.CodeUnavailable:            http.StatusServiceUnavailable,
 	core.CodeInternal:               http.StatusInternalServerError,
@@ -57,6 +61,7 @@ var statusByCode = map[core.Code]int{
 	codeUnsupportedMediaType: http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	codeTenantMismatch:       http.StatusForbidden,
+	codeUnknownParameter:     http.StatusBadRequest,
 }
 
 // problemFor builds the RFC 9457 body for a domain error.

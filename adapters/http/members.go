@@ -58,7 +58,7 @@ func (s *Server) RevokeAccountSession(ctx context.Context, req api.RevokeAccount
 	return api.RevokeAccountSession204Response{}, nil
 }
 
-// UpdateMember changes a member's role or active flag.
+// UpdateMember changes a member's role, active flag or name.
 func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestObject) (api.UpdateMemberResponseObject, error) {
 	p, _ := principalFrom(ctx)
 	var patch core.MemberPatch
@@ -68,6 +68,7 @@ func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestOb
 			patch.Role = &r
 		}
 		patch.Active = b.IsActive
+		patch.Name = b.Name
 	}
 	u, err := s.svc.UpdateMember(ctx, p, req.UserId, patch, requestFrom(ctx).client)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"math"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 	"github.com/sessiond/sessiond/core"
@@ -53,12 +55,21 @@ func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.Aud
 	if q.Limit < 0 || q.Limit > math.MaxInt32 {
 		return nil, fmt.Errorf("postgres: audit list limit %d out of range", q.Limit)
 	}
-	p := dbsqlc.AuditEventListParams{AccountID: t.accountID, Action: optString(q.Action), MaxRows: int32(q.Limit)}
+	p := dbsqlc.AuditEventListParams{AccountID: t.accountID, Action: optString(q.Action), Actions: q.Actions, ActorUserID: q.ActorUserID,
+		Since: q.Since, Until: q.Until, MaxRows: int32(q.Limit)}
+	if q.SubjectUserID != nil {
+		s := q.SubjectUserID.String()
+		p.SubjectUserID = &s
+	}
+	if q.SessionID != nil {
+		s := q.SessionID.String()
+		p.SessionID = &s
+	}
 	if q.After != nil {
 		at, id := q.After.CreatedAt, q.After.ID
 		p.BeforeCreatedAt, p.BeforeID = &at, &id
 	}
-	rows, err := t.q.AuditEventList(ctx, p)
+	rows, err := t.customPlans().AuditEventList(ctx, p)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -69,6 +80,40 @@ func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.Aud
 		}
 	}
 	return events, nil
+}
+
+// customPlans returns the queries of this transaction sent as unnamed
+// statements (pgx.QueryExecModeCacheDescribe: still one round trip, the
+// description cached), which PostgreSQL plans for the values of each call.
+// The owner lists need that: their filters are optional parameters
+// ("$n IS NULL OR column = $n"), and a generic plan of a named prepared
+// statement — which PostgreSQL may switch to after five executions on a
+// connection — cannot use any one filter's index, so a rare filter would
+// walk the tenant's whole trail. A custom plan folds the absent filters
+// away and reads the given one's index (migrations/00012; explain_test.go).
+func (t *tenantTx) customPlans() *dbsqlc.Queries { return dbsqlc.New(customPlanDB{t.db}) }
+
+type customPlanDB struct{ d *prefixedDB }
+
+func (c customPlanDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if c.d.pending() {
+		return c.d.Exec(ctx, sql, args...)
+	}
+	return c.d.conn.Exec(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+func (c customPlanDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if c.d.pending() {
+		return c.d.Query(ctx, sql, args...)
+	}
+	return c.d.conn.Query(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+}
+
+func (c customPlanDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if c.d.pending() {
+		return c.d.QueryRow(ctx, sql, args...)
+	}
+	return c.d.conn.QueryRow(ctx, sql, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
 }
 
 // auditEventFromRow is the one converter of an audit_events row.

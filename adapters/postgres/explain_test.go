@@ -202,3 +202,135 @@ func TestSessionsIndexes_LeaveTheRotationHOT(t *testing.T) {
 		t.Errorf("sessions reloptions %q: want fillfactor=80 (room for HOT versions)", fillfactor)
 	}
 }
+
+// The owner lists' filters (migrations/00012, docs/security-checklist.md
+// ADM-03): planned as the adapter runs them (one custom plan per call,
+// tenantTx.customPlans), each audit filter is an index condition of its own
+// index, walked newest first under the LIMIT, and no member list reads a
+// tenant table sequentially.
+func TestExplain_OwnerListFilters_UseTheirIndexes(t *testing.T) {
+	db := pgtest.Fresh(t) // its own statistics
+	ctx := context.Background()
+	admin := db.Admin(t)
+	now := time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
+
+	// 40 tenants × 25 users, 40,000 audit events of five actions by every
+	// user of the tenant, half on sessions, half on users.
+	for _, q := range []string{
+		`INSERT INTO accounts (id, name, created_at, updated_at)
+		 SELECT gen_random_uuid(), 'a' || g, $1, $1 FROM generate_series(1, 40) g`,
+		`INSERT INTO users (account_id, id, email, name, password_hash, account_role, created_at, updated_at)
+		 SELECT a.id, gen_random_uuid(), gen_random_uuid() || '@x.test', 'U' || g, 'x', 'member', $1::timestamptz - g * interval '1 minute', $1
+		 FROM accounts a, generate_series(1, 25) g`,
+		`INSERT INTO audit_events (account_id, id, actor_user_id, action, resource_type, resource_id, details, created_at)
+		 SELECT u.account_id, gen_random_uuid(), u.id,
+		   (ARRAY['auth.login_succeeded', 'auth.logout', 'session.revoked', 'member.updated', 'auth.login_failed'])[1 + g % 5],
+		   CASE WHEN g % 2 = 0 THEN 'session' ELSE 'user' END,
+		   CASE WHEN g % 2 = 0 THEN gen_random_uuid()::text ELSE u.id::text END,
+		   '{}'::jsonb, $1::timestamptz - g * interval '1 second'
+		 FROM users u, generate_series(1, 40) g`,
+	} {
+		if _, err := admin.Exec(ctx, q, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	var account, user uuid.UUID
+	var session string
+	if err := admin.QueryRow(ctx, `SELECT account_id, actor_user_id, resource_id FROM audit_events WHERE resource_type = 'session' LIMIT 1`).
+		Scan(&account, &user, &session); err != nil {
+		t.Fatal(err)
+	}
+	subject := user.String()
+	since, until := now.Add(-10*time.Second), now.Add(-5*time.Second)
+	before, id := now.Add(-time.Second), uuid.New()
+	from, to, role, active := "u", "u\U0010FFFF", "member", true
+	p := func(f func(*dbsqlc.AuditEventListParams)) dbsqlc.AuditEventListParams {
+		a := dbsqlc.AuditEventListParams{AccountID: account, MaxRows: 51}
+		f(&a)
+		return a
+	}
+	sqls, args := postgres.RecordQueries(func(q *dbsqlc.Queries) {
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.ActorUserID = &user }))
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.SubjectUserID = &subject }))
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.SessionID = &session }))
+		exact := "member.updated"
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.Action = &exact }))
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) {
+			a.Actions = []string{"auth.login_succeeded", "auth.login_failed"}
+		}))
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) {
+			a.ActorUserID, a.BeforeCreatedAt, a.BeforeID = &user, &before, &id
+		}))
+		_, _ = q.AuditEventList(ctx, p(func(a *dbsqlc.AuditEventListParams) { a.Since, a.Until = &since, &until }))
+		_, _ = q.UserListByCreated(ctx, dbsqlc.UserListByCreatedParams{AccountID: account, MaxRows: 51})
+		_, _ = q.UserListByCreatedDesc(ctx, dbsqlc.UserListByCreatedDescParams{AccountID: account, MaxRows: 51, AfterCreatedAt: &before, AfterID: &id})
+		_, _ = q.UserListByName(ctx, dbsqlc.UserListByNameParams{AccountID: account, MaxRows: 51, Role: &role, Active: &active})
+		_, _ = q.UserListByNameDesc(ctx, dbsqlc.UserListByNameDescParams{AccountID: account, MaxRows: 51, EmailFrom: &from, EmailTo: &to})
+	})
+	want := []struct{ name, index string }{
+		{"audit by actor", "audit_events_by_actor"},
+		{"audit by subject", "audit_events_by_subject"},
+		{"audit by session", "audit_events_by_session"},
+		{"audit by action", "audit_events_by_action"},
+		// Several actions: by the action index (then sorted) when they are
+		// rare, else the newest-first walk filtered; the planner picks.
+		{"audit by action prefix", ""},
+		{"audit by actor, page 2", "audit_events_by_actor"},
+		{"audit in a time range", "audit_events_listing"},
+		{"members oldest first", ""},
+		{"members newest first, page 2", ""},
+		{"members by name, role and active", ""},
+		{"members by name desc, email prefix", "users_by_email"},
+	}
+	if len(sqls) != len(want) {
+		t.Fatalf("%d queries recorded, want %d", len(sqls), len(want))
+	}
+	app, err := pgx.Connect(ctx, db.AppURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = app.Close(context.Background()) })
+	seq := regexp.MustCompile(`Seq Scan on (users|audit_events)\b`)
+	for i, sql := range sqls {
+		tx, err := app.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, postgres.SetLocalTenant(account)); err != nil {
+			t.Fatal(err)
+		}
+		// QueryExecModeCacheDescribe, as tenantTx.customPlans runs them,
+		// as the runtime role under row-level security: an index condition
+		// must be leakproof there (migrations/00012).
+		rows, err := tx.Query(ctx, "EXPLAIN "+sql, append([]any{pgx.QueryExecModeCacheDescribe}, args[i]...)...)
+		if err != nil {
+			t.Fatalf("%s: %v", want[i].name, err)
+		}
+		var lines []string
+		for rows.Next() {
+			var l string
+			if err := rows.Scan(&l); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, l)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("%s: %v", want[i].name, err)
+		}
+		_ = tx.Rollback(ctx)
+		plan := strings.Join(lines, "\n")
+		t.Logf("%s:\n%s", want[i].name, plan)
+		if m := seq.FindString(plan); m != "" {
+			t.Errorf("%s: %s, want an index plan\n%s", want[i].name, m, plan)
+		}
+		if want[i].index != "" && !strings.Contains(plan, want[i].index) {
+			t.Errorf("%s: the plan does not use %s\n%s", want[i].name, want[i].index, plan)
+		}
+		if strings.HasPrefix(want[i].name, "audit") && want[i].name != "audit by action prefix" && strings.Contains(plan, "Sort") {
+			t.Errorf("%s: sorts instead of walking the index newest first\n%s", want[i].name, plan)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,16 +47,81 @@ func (t *tenantTx) UserAccess(ctx context.Context, id uuid.UUID) (core.Role, boo
 	return core.Role(r.AccountRole), r.IsActive, nil
 }
 
-func (t *tenantTx) UserList(ctx context.Context) ([]core.User, error) {
-	rows, err := t.q.UserListByAccount(ctx, t.accountID)
+// UserListPage reads one page of members with the query of q.Sort's order,
+// planned for its own parameters (customPlans).
+func (t *tenantTx) UserListPage(ctx context.Context, q core.MemberQuery) ([]core.User, error) {
+	if q.Limit < 0 || q.Limit > math.MaxInt32 {
+		return nil, fmt.Errorf("postgres: member list limit %d out of range", q.Limit)
+	}
+	var role, from, to *string
+	if q.Role != nil {
+		r := string(*q.Role)
+		role = &r
+	}
+	if q.EmailPrefix != "" {
+		f, t := prefixRange(q.EmailPrefix)
+		from, to = &f, &t
+	}
+	var afterAt *time.Time
+	var afterName *string
+	var afterID *uuid.UUID
+	if q.After != nil {
+		at, name, id := q.After.CreatedAt, q.After.Name, q.After.ID
+		afterAt, afterName, afterID = &at, &name, &id
+	}
+	db := t.customPlans()
+	var rows []dbsqlc.UserGetByIDRow
+	err := func() error {
+		switch q.Sort {
+		case core.MemberSortName, core.MemberSortNameDesc:
+			p := dbsqlc.UserListByNameParams{AccountID: t.accountID, Role: role, Active: q.Active, EmailFrom: from, EmailTo: to,
+				AfterName: afterName, AfterID: afterID, MaxRows: int32(q.Limit)}
+			if q.Sort == core.MemberSortName {
+				rs, err := db.UserListByName(ctx, p)
+				for _, r := range rs {
+					rows = append(rows, dbsqlc.UserGetByIDRow(r))
+				}
+				return err
+			}
+			rs, err := db.UserListByNameDesc(ctx, dbsqlc.UserListByNameDescParams(p))
+			for _, r := range rs {
+				rows = append(rows, dbsqlc.UserGetByIDRow(r))
+			}
+			return err
+		case core.MemberSortCreated, core.MemberSortCreatedDesc, "":
+			p := dbsqlc.UserListByCreatedParams{AccountID: t.accountID, Role: role, Active: q.Active, EmailFrom: from, EmailTo: to,
+				AfterCreatedAt: afterAt, AfterID: afterID, MaxRows: int32(q.Limit)}
+			if q.Sort == core.MemberSortCreatedDesc {
+				rs, err := db.UserListByCreatedDesc(ctx, dbsqlc.UserListByCreatedDescParams(p))
+				for _, r := range rs {
+					rows = append(rows, dbsqlc.UserGetByIDRow(r))
+				}
+				return err
+			}
+			rs, err := db.UserListByCreated(ctx, p)
+			for _, r := range rs {
+				rows = append(rows, dbsqlc.UserGetByIDRow(r))
+			}
+			return err
+		}
+		return fmt.Errorf("postgres: unknown member sort %q", q.Sort)
+	}()
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	users := make([]core.User, len(rows))
 	for i, r := range rows {
-		users[i] = userFromRow(dbsqlc.UserGetByIDRow(r))
+		users[i] = userFromRow(r)
 	}
 	return users, nil
+}
+
+// prefixRange is the byte-order range [from, to) of the strings that start
+// with prefix, for text_pattern_ops comparisons (~>=~, ~<~): to is prefix
+// followed by the greatest code point, whose UTF-8 encoding (F4 8F BF BF)
+// no other character's exceeds.
+func prefixRange(prefix string) (from, to string) {
+	return prefix, prefix + "\U0010FFFF"
 }
 
 func (t *tenantTx) UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error {
@@ -82,10 +149,17 @@ func (t *tenantTx) UserLockForUpdate(ctx context.Context, id uuid.UUID) (core.Us
 	return userFromRow(dbsqlc.UserGetByIDRow(r)), nil
 }
 
-func (t *tenantTx) UserUpdateMembership(ctx context.Context, id uuid.UUID, role core.Role, active bool, now time.Time) error {
-	return mapErr(t.q.UserUpdateMembership(ctx, dbsqlc.UserUpdateMembershipParams{
-		AccountID: t.accountID, ID: id, AccountRole: string(role), IsActive: active, Now: now,
-	}))
+func (t *tenantTx) UserUpdate(ctx context.Context, u core.User, now time.Time) error {
+	n, err := t.q.UserUpdate(ctx, dbsqlc.UserUpdateParams{
+		AccountID: t.accountID, ID: u.ID, AccountRole: string(u.Role), IsActive: u.Active, Name: u.Name, Now: now,
+	})
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return core.ErrNotFound
+	}
+	return nil
 }
 
 // UserDelete removes the user and, in the same transaction, their global
@@ -106,7 +180,7 @@ func (t *tenantTx) UserLockForSignIn(ctx context.Context, id uuid.UUID) (bool, e
 }
 
 // userFromRow is the one converter of a user row. The queries that read a
-// user (UserGetByID, UserListByAccount, UserLockForUpdate,
+// user (UserGetByID, the UserListBy… pages, UserLockForUpdate,
 // UserGetIfSessionLive) select the same columns, so their row types convert
 // to this one.
 func userFromRow(r dbsqlc.UserGetByIDRow) core.User {

@@ -44,6 +44,78 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AuditAction.
+const (
+	AuditActionAccountCreated             AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                 AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
+	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
+	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionMemberCreated              AuditAction = "member.created"
+	AuditActionMemberRemoved              AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated              AuditAction = "member.updated"
+	AuditActionSessionEvicted             AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+)
+
+// Valid indicates whether the value is a known member of the AuditAction enum.
+func (e AuditAction) Valid() bool {
+	switch e {
+	case AuditActionAccountCreated:
+		return true
+	case AuditActionAccountSessionPolicyUpdate:
+		return true
+	case AuditActionAccountSessionsRevokedBulk:
+		return true
+	case AuditActionAuthLoginFailed:
+		return true
+	case AuditActionAuthLoginSucceeded:
+		return true
+	case AuditActionAuthLogout:
+		return true
+	case AuditActionAuthLogoutAll:
+		return true
+	case AuditActionAuthPasswordChangeFailed:
+		return true
+	case AuditActionAuthPasswordChanged:
+		return true
+	case AuditActionAuthPasswordReset:
+		return true
+	case AuditActionAuthPasswordResetRequested:
+		return true
+	case AuditActionAuthRefreshReuseDetected:
+		return true
+	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberRemoved:
+		return true
+	case AuditActionMemberSessionsRevoked:
+		return true
+	case AuditActionMemberUpdated:
+		return true
+	case AuditActionSessionEvicted:
+		return true
+	case AuditActionSessionExpiredAbsolute:
+		return true
+	case AuditActionSessionRevoked:
+		return true
+	case AuditActionUserProfileUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BulkRevokeRequestScope.
 const (
 	All    BulkRevokeRequestScope = "all"
@@ -77,6 +149,30 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for MemberSort.
+const (
+	CreatedAt      MemberSort = "created_at"
+	MinusCreatedAt MemberSort = "-created_at"
+	MinusName      MemberSort = "-name"
+	Name           MemberSort = "name"
+)
+
+// Valid indicates whether the value is a known member of the MemberSort enum.
+func (e MemberSort) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case MinusCreatedAt:
+		return true
+	case MinusName:
+		return true
+	case Name:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBadRequest              ProblemCode = "bad_request"
@@ -86,6 +182,7 @@ const (
 	ProblemCodeForbidden               ProblemCode = "forbidden"
 	ProblemCodeInternalError           ProblemCode = "internal_error"
 	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
 	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
 	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
 	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
@@ -103,6 +200,7 @@ const (
 	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
 	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
 	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
 	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
 	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
 )
@@ -123,6 +221,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInternalError:
 		return true
 	case ProblemCodeInvalidCredentials:
+		return true
+	case ProblemCodeInvalidCursor:
 		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
@@ -157,6 +257,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeSessionLimitReached:
 		return true
 	case ProblemCodeTenantMismatch:
+		return true
+	case ProblemCodeUnknownParameter:
 		return true
 	case ProblemCodeUnsupportedMediaType:
 		return true
@@ -318,10 +420,22 @@ type AccountSessionPage struct {
 	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
+// AuditAction What an audit event records. A closed set: the server writes no other
+// action (a Go test keeps this list equal to the actions in the
+// server's source).
+//
+// Example: member.updated
+type AuditAction string
+
 // AuditEvent One recorded change or security event of the account.
 type AuditEvent struct {
-	// Action What happened, e.g. `account.session_policy_update`.
-	Action string `json:"action"`
+	// Action What an audit event records. A closed set: the server writes no other
+	// action (a Go test keeps this list equal to the actions in the
+	// server's source).
+	//
+	//
+	// Example: member.updated
+	Action AuditAction `json:"action"`
 
 	// ActorUserId The user who acted; `null` for system or anonymous actions.
 	ActorUserId nullable.Nullable[openapi_types.UUID] `json:"actor_user_id"`
@@ -339,7 +453,8 @@ type AuditEvent struct {
 	// `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
 	// `member.created` → `{user_id, role}`;
 	// `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
-	// are `{role, is_active}`);
+	// are `{role, is_active}`, plus `name` when it changed);
+	// `user.profile_updated` → `{user_id, old, new}` (`{name}`);
 	// `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
 	// `member.sessions_revoked` → `{user_id, revoked_count}`;
 	// `session.revoked` → `{current, reason}` (plus `user_id` when an
@@ -498,9 +613,12 @@ type LogoutRequest struct {
 	RefreshToken *string `json:"refresh_token,omitempty"`
 }
 
-// MemberList The users of the caller's account.
-type MemberList struct {
+// MemberPage One page of the users of the caller's account.
+type MemberPage struct {
 	Items []User `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
 // MemberPatch A partial update of a member; an omitted field is unchanged.
@@ -508,9 +626,15 @@ type MemberPatch struct {
 	// IsActive `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them.
 	IsActive *bool `json:"is_active,omitempty"`
 
+	// Name The member's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+
 	// Role A user's role in their account. Owners administer the account.
 	Role *AccountRole `json:"role,omitempty"`
 }
+
+// MemberSort The order of the member list: `created_at` (oldest first), `-created_at` (newest first), `name`, `-name`.
+type MemberSort string
 
 // Message A human-readable confirmation.
 type Message struct {
@@ -574,6 +698,12 @@ type Problem struct {
 //
 // Example: invalid_credentials
 type ProblemCode string
+
+// ProfilePatch A partial update of the caller's own profile; an omitted field is unchanged.
+type ProfilePatch struct {
+	// Name The caller's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+}
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
 type RefreshRequest struct {
@@ -792,12 +922,54 @@ type UnsupportedMediaType = Problem
 // ListAuditEventsParams defines parameters for ListAuditEvents.
 type ListAuditEventsParams struct {
 	// Action Only events with exactly this action.
-	Action *string `form:"action,omitempty" json:"action,omitempty"`
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
 
-	// Limit Maximum number of events in the page.
+	// ActionPrefix Only events whose action starts with this text (e.g. `member.`, `auth.login_`); not with `action`.
+	ActionPrefix *string `form:"action_prefix,omitempty" json:"action_prefix,omitempty"`
+
+	// ActorUserId Only events of this user's doing.
+	ActorUserId *openapi_types.UUID `form:"actor_user_id,omitempty" json:"actor_user_id,omitempty"`
+
+	// UserId Only events about this user: events on the user (`resource_type`
+	// `user`: sign-in failures, password changes, member changes), and
+	// events on one of their sessions (sign-in, sign-out, revocation,
+	// eviction, reuse detection), whoever acted.
+	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// SessionId Only events on this session (`resource_type` `session`).
+	SessionId *openapi_types.UUID `form:"session_id,omitempty" json:"session_id,omitempty"`
+
+	// Since Only events at or after this instant (RFC 3339).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events before this instant (RFC 3339); must be later than `since`.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit Maximum number of events in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Role Only users with this role.
+	Role *AccountRole `form:"role,omitempty" json:"role,omitempty"`
+
+	// Active Only active (`true`) or only deactivated (`false`) users.
+	Active *bool `form:"active,omitempty" json:"active,omitempty"`
+
+	// EmailPrefix Only users whose email starts with this text (compared lower-case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// Sort The order; a leading `-` is descending. The id breaks ties.
+	Sort *MemberSort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Limit Maximum number of users in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters and sort.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -806,7 +978,7 @@ type ListAccountSessionsParams struct {
 	// UserId Only this user's sessions.
 	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
 
-	// Limit Maximum number of sessions in the page.
+	// Limit Maximum number of sessions in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
@@ -872,6 +1044,9 @@ type LoginJsonJSONRequestBody = LoginRequest
 
 // LogoutJSONRequestBody defines body for Logout for application/json ContentType.
 type LogoutJSONRequestBody = LogoutRequest
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = ProfilePatch
 
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
@@ -1049,14 +1224,14 @@ type ServerInterface interface {
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
 	// ListMembers List the account's users
 	// (GET /api/v1/accounts/me/members)
-	ListMembers(w http.ResponseWriter, r *http.Request)
+	ListMembers(w http.ResponseWriter, r *http.Request, params ListMembersParams)
 	// CreateMember Add a user to the account
 	// (POST /api/v1/accounts/me/members)
 	CreateMember(w http.ResponseWriter, r *http.Request)
 	// RemoveMember Remove a member from the account
 	// (DELETE /api/v1/accounts/me/members/{user_id})
 	RemoveMember(w http.ResponseWriter, r *http.Request, userId UserId)
-	// UpdateMember Change a member's role or active flag
+	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
 	// RevokeMemberSessions End every session of one member
@@ -1098,6 +1273,9 @@ type ServerInterface interface {
 	// GetMe Get the caller's profile
 	// (GET /api/v1/auth/me)
 	GetMe(w http.ResponseWriter, r *http.Request)
+	// UpdateMe Change the caller's own profile
+	// (PATCH /api/v1/auth/me)
+	UpdateMe(w http.ResponseWriter, r *http.Request)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(w http.ResponseWriter, r *http.Request)
@@ -1175,6 +1353,84 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 		return
 	}
 
+	// ------------- Optional query parameter "action_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "action_prefix", r.URL.Query(), &params.ActionPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "action_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "action_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "actor_user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "actor_user_id", r.URL.Query(), &params.ActorUserId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "actor_user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "actor_user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "user_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "user_id", r.URL.Query(), &params.UserId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "user_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "session_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "session_id", r.URL.Query(), &params.SessionId, runtime.BindQueryParameterOptions{Type: "string", Format: "uuid"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "session_id"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "session_id", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", r.URL.Query(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "since"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "since", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "until" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "until", r.URL.Query(), &params.Until, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "until"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "until", Err: err})
+		}
+		return
+	}
+
 	// ------------- Optional query parameter "limit" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
@@ -1215,8 +1471,92 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 // ListMembers operation middleware
 func (siw *ServerInterfaceWrapper) ListMembers(w http.ResponseWriter, r *http.Request) {
 
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListMembersParams
+
+	// ------------- Optional query parameter "role" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "role", r.URL.Query(), &params.Role, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "role"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "role", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "active" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "active", r.URL.Query(), &params.Active, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "active"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "active", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "email_prefix" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "email_prefix", r.URL.Query(), &params.EmailPrefix, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "email_prefix"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "email_prefix", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "sort" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "sort", r.URL.Query(), &params.Sort, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "sort"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "sort", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		siw.Handler.ListMembers(w, r)
+		siw.Handler.ListMembers(w, r, params)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1662,6 +2002,20 @@ func (siw *ServerInterfaceWrapper) GetMe(w http.ResponseWriter, r *http.Request)
 	handler.ServeHTTP(w, r)
 }
 
+// UpdateMe operation middleware
+func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateMe(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ConfirmPasswordReset operation middleware
 func (siw *ServerInterfaceWrapper) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 
@@ -1969,6 +2323,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout", wrapper.Logout)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/logout-all", wrapper.LogoutAll)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/me", wrapper.GetMe)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/auth/me", wrapper.UpdateMe)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
@@ -2065,6 +2420,22 @@ func (response GetJwks200JSONResponse) VisitGetJwksResponse(w http.ResponseWrite
 	return err
 }
 
+type GetJwks400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetJwks400ApplicationProblemPlusJSONResponse) VisitGetJwksResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetJwks500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -2116,6 +2487,22 @@ func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListAuditEvents400ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2202,13 +2589,14 @@ func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAu
 }
 
 type ListMembersRequestObject struct {
+	Params ListMembersParams
 }
 
 type ListMembersResponseObject interface {
 	VisitListMembersResponse(w http.ResponseWriter) error
 }
 
-type ListMembers200JSONResponse MemberList
+type ListMembers200JSONResponse MemberPage
 
 func (response ListMembers200JSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
 
@@ -2218,6 +2606,22 @@ func (response ListMembers200JSONResponse) VisitListMembersResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers400ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2250,6 +2654,22 @@ func (response ListMembers403ApplicationProblemPlusJSONResponse) VisitListMember
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMembers422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListMembers422ApplicationProblemPlusJSONResponse) VisitListMembersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2470,6 +2890,22 @@ func (response RemoveMember204Response) VisitRemoveMemberResponse(w http.Respons
 	return nil
 }
 
+type RemoveMember400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember400ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RemoveMember401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -2562,6 +2998,23 @@ func (response RemoveMember500ApplicationProblemPlusJSONResponse) VisitRemoveMem
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RemoveMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RemoveMember503ApplicationProblemPlusJSONResponse) VisitRemoveMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2733,6 +3186,23 @@ func (response UpdateMember500ApplicationProblemPlusJSONResponse) VisitUpdateMem
 	return err
 }
 
+type UpdateMember503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMember503ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeMemberSessionsRequestObject struct {
 	UserId UserId `json:"user_id"`
 }
@@ -2751,6 +3221,22 @@ func (response RevokeMemberSessions200JSONResponse) VisitRevokeMemberSessionsRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeMemberSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions400ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2835,6 +3321,23 @@ func (response RevokeMemberSessions500ApplicationProblemPlusJSONResponse) VisitR
 	return err
 }
 
+type RevokeMemberSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeMemberSessions503ApplicationProblemPlusJSONResponse) VisitRevokeMemberSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetAccountSecurityRequestObject struct {
 }
 
@@ -2852,6 +3355,22 @@ func (response GetAccountSecurity200JSONResponse) VisitGetAccountSecurityRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetAccountSecurity400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetAccountSecurity400ApplicationProblemPlusJSONResponse) VisitGetAccountSecurityResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3245,6 +3764,22 @@ func (response ListAccountSessions200JSONResponse) VisitListAccountSessionsRespo
 	return err
 }
 
+type ListAccountSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions400ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListAccountSessions401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -3309,6 +3844,23 @@ func (response ListAccountSessions500ApplicationProblemPlusJSONResponse) VisitLi
 	return err
 }
 
+type ListAccountSessions503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListAccountSessions503ApplicationProblemPlusJSONResponse) VisitListAccountSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeAccountSessionRequestObject struct {
 	SessionId SessionId `json:"session_id"`
 }
@@ -3323,6 +3875,22 @@ type RevokeAccountSession204Response struct {
 func (response RevokeAccountSession204Response) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
 	w.WriteHeader(204)
 	return nil
+}
+
+type RevokeAccountSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession400ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type RevokeAccountSession401ApplicationProblemPlusJSONResponse struct {
@@ -3401,6 +3969,23 @@ func (response RevokeAccountSession500ApplicationProblemPlusJSONResponse) VisitR
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeAccountSession503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeAccountSession503ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4169,6 +4754,22 @@ func (response LogoutAll200JSONResponse) VisitLogoutAllResponse(w http.ResponseW
 	return err
 }
 
+type LogoutAll400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response LogoutAll400ApplicationProblemPlusJSONResponse) VisitLogoutAllResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LogoutAll401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4255,6 +4856,22 @@ func (response GetMe200JSONResponse) VisitGetMeResponse(w http.ResponseWriter) e
 	return err
 }
 
+type GetMe400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMe400ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetMe401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4308,6 +4925,141 @@ type GetMe503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response GetMe503ApplicationProblemPlusJSONResponse) VisitGetMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMeRequestObject struct {
+	Body *UpdateMeJSONRequestBody
+}
+
+type UpdateMeResponseObject interface {
+	VisitUpdateMeResponse(w http.ResponseWriter) error
+}
+
+type UpdateMe200JSONResponse User
+
+func (response UpdateMe200JSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe400ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe401ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe413ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe415ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe422ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe500ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe503ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4932,6 +5684,22 @@ func (response ListSessions200JSONResponse) VisitListSessionsResponse(w http.Res
 	return err
 }
 
+type ListSessions400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListSessions400ApplicationProblemPlusJSONResponse) VisitListSessionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSessions401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5011,6 +5779,22 @@ type RevokeSession204Response struct {
 func (response RevokeSession204Response) VisitRevokeSessionResponse(w http.ResponseWriter) error {
 	w.WriteHeader(204)
 	return nil
+}
+
+type RevokeSession400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeSession400ApplicationProblemPlusJSONResponse) VisitRevokeSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
 }
 
 type RevokeSession401ApplicationProblemPlusJSONResponse struct {
@@ -5131,6 +5915,22 @@ func (response GetHealthz200JSONResponse) VisitGetHealthzResponse(w http.Respons
 	return err
 }
 
+type GetHealthz400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetHealthz400ApplicationProblemPlusJSONResponse) VisitGetHealthzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetHealthz500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -5179,6 +5979,22 @@ func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.Respons
 	w.WriteHeader(200)
 
 	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetMetrics400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMetrics400ApplicationProblemPlusJSONResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
 	return err
 }
 
@@ -5258,6 +6074,22 @@ func (response GetOpenAPISpec200ApplicationyamlResponse) VisitGetOpenAPISpecResp
 	return err
 }
 
+type GetOpenAPISpec400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetOpenAPISpec400ApplicationProblemPlusJSONResponse) VisitGetOpenAPISpecResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPISpec500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -5312,6 +6144,22 @@ func (response GetReadyz200JSONResponse) VisitGetReadyzResponse(w http.ResponseW
 	return err
 }
 
+type GetReadyz400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetReadyz400ApplicationProblemPlusJSONResponse) VisitGetReadyzResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetReadyz500ApplicationProblemPlusJSONResponse struct {
 	InternalErrorApplicationProblemPlusJSONResponse
 }
@@ -5362,7 +6210,7 @@ type StrictServerInterface interface {
 	// RemoveMember Remove a member from the account
 	// (DELETE /api/v1/accounts/me/members/{user_id})
 	RemoveMember(ctx context.Context, request RemoveMemberRequestObject) (RemoveMemberResponseObject, error)
-	// UpdateMember Change a member's role or active flag
+	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
 	// RevokeMemberSessions End every session of one member
@@ -5404,6 +6252,9 @@ type StrictServerInterface interface {
 	// GetMe Get the caller's profile
 	// (GET /api/v1/auth/me)
 	GetMe(ctx context.Context, request GetMeRequestObject) (GetMeResponseObject, error)
+	// UpdateMe Change the caller's own profile
+	// (PATCH /api/v1/auth/me)
+	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(ctx context.Context, request ConfirmPasswordResetRequestObject) (ConfirmPasswordResetResponseObject, error)
@@ -5526,8 +6377,10 @@ func (sh *strictHandler) ListAuditEvents(w http.ResponseWriter, r *http.Request,
 }
 
 // ListMembers operation middleware
-func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request) {
+func (sh *strictHandler) ListMembers(w http.ResponseWriter, r *http.Request, params ListMembersParams) {
 	var request ListMembersRequestObject
+
+	request.Params = params
 
 	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
 		return sh.ssi.ListMembers(ctx, request.(ListMembersRequestObject))
@@ -6015,6 +6868,37 @@ func (sh *strictHandler) GetMe(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// UpdateMe operation middleware
+func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
+	var request UpdateMeRequestObject
+
+	var body UpdateMeJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateMe(ctx, request.(UpdateMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateMe")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateMeResponseObject); ok {
+		if err := validResponse.VisitUpdateMeResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ConfirmPasswordReset operation middleware
 func (sh *strictHandler) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 	var request ConfirmPasswordResetRequestObject
@@ -6295,311 +7179,341 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3tcuM21j94KyjNVkXqR5Ilv3VbrlSt23En7vTb2M50MlFKhEhIQpsEFAKyrKS6aj5t1f/r7nMJu8/e",
-	"x15KrmQL5wAkSJGy7HZmkpn+8DzTsUgQOADO+/mdXxuhTOZSMKFVY/BrY8ZoxFL45ykNZ+xUCp3K+I28",
-	"1DJl5s8RU2HK55pL0Rg0TuIlXSkSCNlR5omgTZQkekY10fKaCUVoyohgNywloRkw6jbaDXZLk3nMGoOG",
-	"e6/RbqTs5wVPWdQY6HTB2g0VzlhCzSf1am6eVTrlYtr4+LHdOI0ZTS/YJGVqdirlNa+Y2lsRr8hyxgTR",
-	"M0ZSfJiE8DThinBBFoqR3/7x3yQ0wynCNWkGr+lt52TKvuyZpdCEEWH+HxURmVM9axWnPxpdsnCRso4d",
-	"fgSL/vKYvKN69uUOnfOdm/4OXejZMckGPibfaD030zsm+PoxuaQJu+SafXmpUx7qxublXzCdrk4mmqXr",
-	"y75koRSRIlqSJeWajNlEpmb9Ol1xMS3Mf6+3iewJFzxZJI1Br+3mwIVmU5bCJC6ZvmMH3nOdEVynVKi5",
-	"TPWAKKZVxZ4MRTOooedv//ifjSSF3+8katAaCiqittl5ShTQiQSXTHdwAQHB09+GybnhyOnlxYvCFL+R",
-	"SndClU7WZ3fvKbWHQqYkyEcL8Mji8+aYysmkhTNSLL1h6ReKhHK+InJSeK07FCdE8anocEGaQmpCHX1b",
-	"sGLG9Yyl+T60CY2VzDcjYjc8ZFV7EcspFyP8vWYrduCZh67e/0Dl+rtDsc21Y6uXs/HXIX/Lu93uxgPT",
-	"3+0dHfY++SZ+bDfmNKUJ045nqnRyZeayfhmuYAeV4lJ8ofBQwaxJs7D7cgK7gdvQyXYr21qZZteGCrU0",
-	"p1WmcBi+PrsihT0xwwatLrmwN3ydGeIEQpkwRSapTCpu5TGR5twsuWKET4VMkYNzsyS8Lo12w7DIxqDx",
-	"fccsq4MEKHASevuKiameNQa7B4ftCo72FWz+eVQhYYjSdBwzEsacCd0JZ1IxQXjEhOYTzlJHMjw/bQLy",
-	"JCJLw3x0TnRg4Woml8LcBv+HmCtdZOsxnWs57zyd7NH6teKUO+dR7VJ7vaqlXuJnq9ZaPCO8JCt748PJ",
-	"AXvGOruT/bCzTw/2Okd0j3UOJ/3oKNwdP6X9npuukVX5ZO2YIx5tlLMTmSZUNwaNxQKerJ37lTuW60v4",
-	"Ri4rjhhXJGIxv2Hm+JBgLKNVQJoRm9BFrFsDtyMvL9++IebH7lAEeP6C7MeMIZdEuTR/a87jhVrn20OB",
-	"D7XaRCZcaxbl59x8p02WMx7OSEjTlDMcIL+aZhLe1eRCaUYj0BgmMiXjVC6V0WvgYCpkUjWHxRKuk1PO",
-	"J/z/lrJJY9D4y06ujO3gr2pnjeRmH75TLK07QAsFQqJ8eo7Gu9F+2GedQ/p00tlne+POs/Ag6vQnu3Rv",
-	"vB8eRIes+vSYAT/16Hw0L6u5FIoBo3xOI8OWmIIjFEqhmYB/0vk85iE169mZp3Ics+S/PigJDNUuBgYY",
-	"02iU5iOoRZLQdNUYNF7T2EyGRbDBjXbjhsYLhl+JzJz8N9uNiGnKY0s6+2d405xZI0ZvaMwjOJmGnkpT",
-	"vVCNwT7cba6BtM9pRC6yEe3SZ1rP1WBnx969qBuxG7citeNPwhCHC/jOKGWKaTxwxWV9JxYK2CA8geez",
-	"YnFV45QWOadKLWUadbyRUB/GpcqUzKgi7HbOLbN/rEVXTQ6OxnY34R2Og6+sn3u3eaFcxBFs3dj8kUZd",
-	"ciojpgYk8KgekGaSnRTgOzIdCvPfljEshHnXkhxeabVJULGEgDSLJB0KpOlCXAu5FG1zI4GslqSgzhgj",
-	"RopJbFSMe98Ab8NZQnk80nRto7ki8JvZWhqbtRjOOeVKs7VtPcq3NZvUlnvqf//xdxLnolCYs1uuNBdT",
-	"ElFNcVNJ4H0/IE3DvzesutU1c3wh0zGPIrxhD2A9IBMmlMcsKt5RtBRmLLwm9uf1C+q/7O2XrzqRSDLk",
-	"PQnV4SwXSijLilu3l29dvq4t986fi9mJiU+YfFlvl8JoWSKu4qYT76PZakD+0jCUC6GJNK8rktAViSTR",
-	"M64ebwX51838NRNU6FHCFRCuuIoTgj9bIw99FJbHGwrDnf1C2acqVloevUZ2GKGpCBUSzS38pp5RQbhW",
-	"hihMKfzY45GhPLXHY6ohjWOWwuYZQrkNzDhqtgH28uHzXyiSyphlB3koaBzLJeG6TVh32iWUJCwZw6ki",
-	"VOAR6YAix0Q0l1wAs/XOZ0Ca1ClznbFMRU5wwxvkwti7sHjDIAL/OgWt9lAEJRKZ8QQxZpIxI0JqNMNs",
-	"QGNhmDGu4J3O+VfGUA2+75zgiTZ/MOw8e8I5Djbv/VD4m/+FcmLgXGiWChqfpalMP0kWcDvSiMFQ3gE9",
-	"MdKI3c5ZaBYKPxMZhou0JAoOfAnvJkYuwfFAzuyoW8r6wlwe4zwWF4HeEFyLEwbFjwbA7V9RpYGDfRJp",
-	"Y6r0CI5p+d47NpcslCbXjM0J1SRmVGkihflZ8xuGJ/yYzFOZSM2yI2JvgZb4AJnwFG3RLWUzHcuFHoxj",
-	"Kq4fTfqGMyqmjCxBjYoZvWHAH906s+smCmvDLRiKIKdUMNhyvXgP3kj9Qi5E9En7JKQeTWAUb5usCQUc",
-	"DH4sUng/p/AbqckL+/pWxzz/3uMpP0ou0jBnnqj3GIaj1xmyYoxw7c5/Nhs8+u/oKpY0upLyFU2n7JMI",
-	"O8exRlrKUQyjbbKd2G3IWKTI4T75lj8vkLvvCTo7QXIlJXllB92K7OuzeWzd05mAWkoCX3A0Xvs00trw",
-	"SB6y7wS9oTw2ZsMnkVvhcKOFN16J4EYLHlPFnBKTMhrOzINFhu6R286RfFcYdCuCV83nsUhuxyYhFXik",
-	"05tsHxRJ+XSmiZDLAXr5vFWDiYZrbg9FypSmqTEQ2sQwKDkxBoRgofmUgvsjJVFGD2ka8rCECbhW+VOd",
-	"JeXGfOMJkwvdcltesfjg2NAclI0lVWSZcq2ZOMYwC6ETzdKhCCBO04FATWADDtZN5MXZvIfqCGmf3vHi",
-	"Ph89d9wrnnB9wSC89omnDv2EsRlwlNoRy2blQrE0M65mFL1mCb3lySIhYoF63cRJBzumOgYXNuwMixVb",
-	"zljK/hDyrrgcGUfKl3dfqGxpckJif0XgUdYzBoqdfTYokpDCsQrMYQ0iJlZBJiYrSQ2nKvNLm4MVpszo",
-	"pl1yyafCnDY42WIonES1YZumTDNFmqTsRl6bh6kbq0USes2MVi4TK25BNz5XarHxzFS63mS0KniAcyPr",
-	"ueGaedAi8/D65hQdKxkvNBuhO0SNwG+429s96PT6nd2jq97RYK836PX+3mg3UGV2DrFGHuF5+eLvZxdX",
-	"f708V+eJnv/99PzwPFG353zJo2/i5fkHyX/4/q8pFVHvXPS6bPXyl+j9OX/Lz/d++CWO33z4Ye/t5cuj",
-	"brgbi3Hyohd9/zIGdylOiYvGYM/owjyKaybaf1aYaCESdc+ZhuL+M/Vc+ltHBmBuI3uVnjOa2kgumlU1",
-	"W3pait+SZtG1D1abddFbZ/ufZbdz535j0Nj7ebfzdPn9L72wP/+reHb9w4Ha/9vs6jB9fpS82qVno+hF",
-	"b/pN/8O3e/KTDsrjbdzWDBCu+oV1v1daVkSwpd3POeVpl1SG7klQOOXA1uhYGTE6SWUyFC6sQppc2xQL",
-	"86eKGLsLprSAiRbDLGoo5ikzw67JSshJ6diklLukZVUCC+YtdPKMhU0DrGU4AOmupHxNxcr6vtUnCdyU",
-	"aoYioCRnpSQJFatMDXKaBRdkr5epEr7g3PUEp3ndzJFkk9xSzSvM5zEE7AXVjMCA1iZgkdOq/G8FBc2J",
-	"VCtOj6Y2fSfoQs9kyn95iL4EX3dxgDBlEIimsSqyzfepFFPri5ZpFnTZELLxh/KOwrkNy6wNVVSb+vnu",
-	"F5Z3z9CMPwk/LlURkXpOI8xGuJHXLCp4NjessjIk5b9r+EbClQI93otJVcajHmnVLhSVc2f7tZETXyVf",
-	"sv2rl0IwYcZqILnOXCZA7cglWrgh7UjgNXYaqPuM1aW5IHRKuXhUmtTO83Gcyie5y9WsEr27uT+54hwG",
-	"pAkJQpDosjTXaijAcyl0dhf80JwLymWHKIvztd0h8s5t0SsL3zAUd7sAkVARsagY/POlYNvT5h3RjDYQ",
-	"tElQR0x4qTDMKGULBX5up15JSEtSjJHg3dvLUm6PfShwTuTvxDyVZh3GOD0TmuvVAznbXMY8XI3MWlNO",
-	"hR7dcBkbG6R4Bc6j2PkIkbET70CXz379mN7hZ5MJQ5PRUI809/d2ez2ScNFyngH7ofxB90nS3O31D/Hh",
-	"gkzc9e+CRyFiSbStu6l2/pAChr/KhR7JyWgsFyIqCYO/GXoY003xiNnkE3iqllTFwTwqgZ6ZcLHQ5r6A",
-	"03nMyJjpJWOC9A9AnwLSGS01TaWRlj/+2phwFkel9xvtRmIIMjUf3jjUx59+P6oWl2oICrcMTmplmPUS",
-	"uAzJn6qPtq6P5JHSMY+cjJnn/hkJZzSlIeT1VdLRE+jrNKwe53ch4voKHz+jgiuyZHHccXk1C+0Ec864",
-	"1+aBETsgVztLrJ1TPTMs9ucFS1cky50k45TRa/S74NyOSYBEDyA9Tw2FEYdETiZMRFxMCQxsmHLVKTLf",
-	"diy8gw8QOBpgXPj3MJRiwqeLFNKFzKttEiT0duR8PKM5S0cLZdRQ+9pQ9H/7x//0ez3v4+uMISDNEj/z",
-	"eeVQrPOwnJOrxdxYWyx6zSJOr+AUfIKNscgHHCVmRDQkvYtwikN3zKfyu1DyAhWd+Af+6c3GJzBjcoXj",
-	"b3V+a2b3e7jzIXMaVkrMN5zf3Mj/uc7tkuoZBd1Gfq+Avdto8IWMq+oiXBoexMHRDuapcyp2yVtMiqBR",
-	"wgUkp/g+R0jcE4ukMfix4WKOGDlr/LSWWtd2E4EEZiv3aRRxMxMav0vlnKWaG+E+obFiVVTK/ZdO78GD",
-	"3SaTmGp0vMsblqY8Yoo0A7GI44B8SdRKaZYMhXPzYZ463DQw/icyDVnbE3htQuPY/GIlUDv3oc5Z2gFX",
-	"bK5TJ9x6AObeIjyXkhNjlWmQ+ZoyLcEtwZvAMSkthti1mD0wv2AkB9Mdy0UQ7bWpjBJ6uz4dCG0pTSAJ",
-	"wtOUsgl1G9sNzivyyi8TGscPGD3jQKMt6emGzWwdt8GY+eG+1gb3PrLyAkVbd82joJpUzgEYqY3OPNLn",
-	"7/5ofpDg849/iPwpbHeAChO5e11bHpwtRq0UjRXcT5NEKg25QujHKgZO5iwF/ugRbiGsK2g7mlVOZDvi",
-	"1cj3eyx4S3re60NVcaMtU8Mh/HeCb2CitcvS/rGs7q9d9dr7t5FBVByvimNcw8FquGbd4dq0B5vOQQ1J",
-	"cwEqxx9YqAsCFJ6/p/x8K1jhdEPoE4OKtjDFMpA2oSqP0SlmRCRwiBrp5gcT1irrXCWP+ygTkTJmh/mb",
-	"UUAxqppl5UdUs45hnI0K/cHGGLf7EMTYWUSariDJjNra/mMYr4ToRxWzDby6moBAaMEYU+j/4RNCxWoD",
-	"g1j7DFYwrCtns0VCRSdL8LZBVO+pNhZLQQL3Vh/kW5bz3FEoURFI2m7v+YRwnaeCgHeIRdvvC5+PaBSl",
-	"TNVIQSxyIefviH2seCr4VBgJIiAQtB3B1Mh68SqXiBmURn7w4qfyS5W7jCHBfmIzpKzK77HZsZQxo2Bd",
-	"QXba/ddqP5pvJt6xrBQJVBB7I75QrubW/BEyHLJKzK0oA3M0S9pu+5fUTEd5u06aXGdThDQMrlf3uKNu",
-	"AumITiv3xyMSZk9MIZXmn0mk+0+v+rwuuZ5t/0EIwlR9kGpn8MEjBVrjS3VD1jEOHjmCwhr82Y9ZLMXU",
-	"HP4tOMqaQtBoexVd3qqKTNPn1AXuUCD9+oVaPz0FAVM63evsrl0pAAvs4m4R/o5ituM9xficTllJaJtT",
-	"7KuubVRsUxaCaLJ3K89jKspyrllS/Mcmda6khnzMs57SlK7Mfwt2qw0ZlKxQuk/h7xkbNM/CijIlWwqr",
-	"Hij8YYtjXz48sIziPCp3YxFxfXbj3FX324WUhTKNWOQSkaVRltC1QdiNx2g8b0lJhcq05zLrpJrM6HzO",
-	"BASDutMuCdwoTlu0Lr3F3LBIX1nP7y0NtbSaJt9QhEmWM2mOCIuyLTCbY01ESNiSYpXIhSI4Y1V1ne9k",
-	"TFupb0g4t/b7qGuacoxtV28jTqqkX2EypZqzkE94SOwgpIk4IIqFKdOq1SUvZMHvNRTOH5aiX9+SZTAU",
-	"d2wT+e3/+D9J8KuMozYRbNnOY0Qj8zfP3zoSbPkxaBNwJwe/+kZLm5QNk/ZQVBoYbVJlW3yEoGPRI8DF",
-	"UAQyjoKdQLClMXSF9HwVdb5mZxYPRWYXt47XqaBGNoo5Gi/ia0cFFco5a7sA5wje+BiY19GJ2LUnxj1v",
-	"D3IbfJWFB5G66w/mdC59hDS9xQ4FTRkJfjXDtglXI8wI/Ri0vE+kLJE3FZ8AmYRTahsVx768aVlloqyv",
-	"b/1V+0639IoVNeYVqnBnocA8sGNZlAoqhsJLuYRofcsf1ojQSkrDsG1SfbqGQrDlKE8U+xigG3SNz9Zx",
-	"H7jt9zA5HqoPO+861NKFFNTwjNtspVW5aodaRkrh4kJ1Fj4Jy2pnWBYWJESw+31O26jK+gevuQDNK6vD",
-	"cDMoCQwvvG/+WXbtfIqm+kjUrdL8rGgsy7AyZYobk4uBTZqgJ4c26wSfqJ1RMxASQQEXMjR6HAUsV1v+",
-	"xMrX80V8fQHsyENYuAet3wMiRuarLSpbREvL69aJDXIHSQPeb0O8GO0Kf/yAxnEwMBuYrtY8ZwV/WaGg",
-	"lIswXkD6YACZ7yoY+EaRWlfcMUHenFHlR9RwTjhGRTztYwVJT0ETfWdD/g8jK1z1UtqSi35B+q3lYUWa",
-	"2jdGWbpBNQtxRCp/oIsuUodI0+/t7rcbCRfZHyr4lZE9mz9nZpstofnst3/8X/1dP9OhVf7s7rPCV5/d",
-	"ddTXVl2aVdWxPwX28xpUgYftEGZB+57bjK61pkatQ4AV/AHHRBghHHPDw5s65Qmko8VyydJOSBXkl2kj",
-	"0mweBYvIeOWhfpFmsL+7SyqyLARNoOQZvmP1ktwTSIWT2S2MtU5jOaZxvCILwX9esNJO7R7sV52ISi+q",
-	"t8aIq3lMV1D/XB6x17vzxG0+bQ7PRnDNafzIB6/dSG38fgvLHEL95bPqnCf+WUUHCoxceVQdSliWk39/",
-	"VuIBiBX9brZ8HXP30XXqgIoUqzrCfhVEFf0xcUZL8zq4zIrV9UayleryHTxZRGI5lQu9dsgO72QA+Zyq",
-	"CPiCszjK6uXvqUe4nGLIIMJojecyLtLGZntVkaWUiuRynDBD2+U1uQuRwzB5x2TtKGaJZJWOC64w+xXB",
-	"UHgJsuyuFLbN9MZ15jOoIvo3jMZ6dk+Cv0sloPAoGw0vaQw2n6i83kBeW042g4+uimuV13cuyI5ctY6X",
-	"77+9pzuDzBfjmIcIE/Sejcm3bEWaFy9OydOD/tNWl7z1itsR6WTMiKthWXdPxdMqINWpTLmeJaQZnEVf",
-	"XZ4gxMTZ5e7BYdDqVsftbioV0RsGY+weHPSPcJR3nfpRrqssL7NAY2UBVgaLMM1coQ/95fsre9a/UCS4",
-	"5lG12XONmUjr40LuVTN4++079IfZmbZJcHaKf4HptuqMqfVR3+H2XLMVILo2A8WnNau93fj2reFkacQF",
-	"1Yw0x1Sxw/1FGlcPtdo41Kp6qGNydmp+V5DeXTVw6SBfQyqo2aSas3zJ7q/nFA7yJdP+YV47rma2W5tQ",
-	"5nKt2U7lJZkBq1bzSk65eCHT5L5c/WShZ2S328uM9g56ZTJdYZpSYVd5+HT/iPx//+9+d69irWiLVzoj",
-	"TmyaIMg1Dwlz7VzAt2ocDK8tlw7czCybm/IbxANyRkqFqntPfWmjCbA2pGe7PWjR5qN3qolZaOwOjbN0",
-	"XrKx242NFgAcn4ep/mdQXIUgz5Zs5MrHEkPokDShugMAX0Z7d0DXVKwgA32RMthIG6+mCSPBfq9Pqmpa",
-	"HmxJkKYxFzpcKCYU1/yGtbbS4T/9zGxU4u9Simv2Sy70wzbs7RwfjFcVaKMlhXjMjJYGVTzrZC/Vba+n",
-	"ihSHztwfhGJSfIlU+72jw61cCmiovuIP8iOAT2N7I/V+XrDvFGakbeThONJPtQt75wDY7iWX5jQFGw/j",
-	"Dqibo1Z1DJlTDsIVNHcAAMEYYcW+ZuGGCu0Svh6QiMETVNsbC5Z/k8axTdbOPEtMRMcZADNX5kgsjMl+",
-	"TAKjLwZQq+eNlFTnnjzE0qwgb2Yj3Iu0pYwnqHsw7IxjZn+ReLWGiDl89se7VZdNxkTuS1NMn+JkHnBc",
-	"KpBMfZeaz8+KK/xXOLlsHX/153DyHgi3WVGVwDzo795FeFdje6fPrLALD3SaqWvQ2Wl5N7K5by3mnIv5",
-	"gWoCjly5TFsjcs+VCWL0xaP9g6fElquQSIaLxBh15BRBn8k4pSKcESlIEMqIVQh2LMPZqorl1Dz6Ma/M",
-	"WQPXLl5idjuPqcBQOQgDrhyqnwhZ27kG9bq3giD8Tjl+tnZgXeHbmqHD0g4O5FXh4cOkCf6JqoIw0K+w",
-	"GgufhTu0lVDyPD4VoRljm1IRVqZ6fndxbhg2A5o42PgV0qVAr2KoNOWd7K0qytS5LsxB/ubq6h3BB4jZ",
-	"/YL3Agq0bUF3Y3BwdNTOG230e72q3HBbaVWBjD+DRg4l3m4rJZ1+4M6uGbfoR6kuD/fYVaUNs5mkxe+1",
-	"SbC5/Gu46PX2QkMk+Bfen3yG9wct2H4Py0zTFq0BrbP9beP13cBVTu31rkj9xb4FCQ1nXDDv2gL8phkX",
-	"NRy7nmMHJO/xFCiAOiFhLBVAXuqBHxNQkPkrpI10wYhNSr6WBPIurxmbKzzlMVd6KNjPCxobFRYrHyOm",
-	"8lYItrUIms+u4YY1RouI6WGOylUEMy5CUfvAwGvApNU7V1lf32jXgJqXESUKEJ0J0zMZjYTUI1uOYeSh",
-	"Bw5p/s3NKTPsHH6tQjjcVLheU6ldgnSpKvKH2oQqfL8NGBFVCANrNQ45+sQ6WHFtGeh6BfFP/hWs3qo1",
-	"XmGBch4eGy3YWW0/jgVVAML2r6GKUDIGCCSrMwmZFvGn7m3krX0ezDypqWYPNe8uLOb4p0QinT7UxM1E",
-	"qCSulQVcrUh7hOdH9X4Yb9Qv1EOjdRs0OJjYv3vM0y3ydw16uo/8rmH2+tBl4Sj9VHm+Id/t1Dx1z8P9",
-	"jVxiTWCOowg+FYsIU+un8XL3ak53Bj2ZjWzfAkJt7mbm06X4rarlP7xULOvjJAAeOoNvzAOnHWsK0oTb",
-	"CMHnArHPBWKfC8Q+F4g9WoHY51KwulIw0gw8zhBg47KU37jGYVy3Hph5+ycurqqoM69OUaGZeBuzFXTX",
-	"rKlviCRTXRJAevxIxhE2ZAIckLwpnHdGiFqEiCjv3Ls2YoW5LliOFa/wnsf8hg1FpgPYqYDgAyBKCu1Q",
-	"MV+/CdnELCJrKfvGBkbM5uJMcv8/Hphgv3dEqtGci1a0v1g4AWJVGd3NqP2wFNM8GlSA3/7UqFBtVdrW",
-	"gSFXmwdm82PFh3QVeo2DfMrrbHKsju5QvLVhpC/z+JEHRAG9gAuIN6S5qEEUGYrnYPbDkXJQUqAwmGNq",
-	"A8VFowbjyuA7VdB2cDUUwW1nKjuGYAPiOEv3jf3Hj1zon4Is2CzpnHdCGbEpdCv6Wlr21h4Kmxem3Pzs",
-	"jNokpAKT9+wim5QET7jQgT3BMjG7NterYCiy7mmth0HvnKzBxFQApgDMop2MlpbkfBu4lHYjo1Vj0Kgm",
-	"lv9QhycO0hqaGg4aU65ni3E3lMmOT8ud7MMf/dfVNZ93pA02d6AzEUtxbneCx5z7aDX/xlR4ZFAY0kRf",
-	"WvX9aZMcfi0nn1HthLSQUX82+j0i9Esd093QsPWiYHXaLq0Z8DSLMvPKT09CR1ujDb0AKqXYp+Q3n3hQ",
-	"5JnAz3XJiNEo5oKp3882Js2ALvRsZG5vQP6LBHQMKDVBy9h9VEMdK8oerADfXqMuYtzXxEFzy6X58v1V",
-	"mwR6NQ9IQPV/fVjqunTQDXnc2Au/uh27rmlM3fZyvqH92f2Svq2OD5fWiJVkTlOAvCGZnKpqsd7qkm8Z",
-	"m4OtKkjCEpmujgnXQ6E0XXmpVc6aW85knC0AZdYdueZF9P66/vkLoXm8bknaV+/yKD2ymY7ELPiov1Ak",
-	"YLfz4B6ulfu6wbvEqUqVR6fyFPrtDR7F3eH3PlhPml6aMxFgS4TA51C2S8JPd9lmhetY+FrhmGxvS3kE",
-	"qNKCv7Oy8V7sEE1XZIQ8JfOYhhWgkrUBge0gRvIMsizisNUGua/cO71pS8ciQinkvXAwjXdvb++oTb67",
-	"Or3H+d86xTIPXPjxitZ2qC58m77cd3v56vPXzoW17TAN0LXNQkT4aq/WvSu4tnBoOAKUQga2zNg7E/5i",
-	"7igTBgaCWB+A8mwbDsFdPllg9Qn+1wtHwJfvrxrtO6VocGIzHSDIMCDIHgimH/g8wKYhtAaEQqWDmWA0",
-	"FE704uE76h0+a7UzOyszdQ5y1f6GpXzCwRYE5mlO8jVbqaGgmgQ7XQBUBu/xzofltep+UFIEXXLuYc9D",
-	"SY/SPI7JGDHmukMxFJAthq1FrefTyYNmoHkUYJzQdSdjsWKDvMQJjMihoLGSNn2A2sE6isUshP7KtpKp",
-	"WWyBSoodUIei0AK15YJyxe6noKQL6SZMAR2x7TlRrNka7Pf2yFqPVusXpGKFi0kXQqEB7brIqKFwejUu",
-	"GzQzgY1GQBkA1gPXASVCAZfY3A1pNL3ddxvDcaBxFE4UVSTIz2XQJnKsKRdOVpptycoShqJUiGCOwDqm",
-	"P2jZAWkGLuE9cBsMV80Y5K84qOTOGWB+A1vCMgSXnmbRU8xBi2SoAvQAIIPw/ATDhrsVbNgg44XWUhzn",
-	"JyqLvVM1FPe9QMTG65d0hfswieUSGwx4lIayA/NXJ+i/S+PGoLFOloJ1AxvmKTR5N5+74voc2g07vbNN",
-	"LmnCLrlmX17qlIfaqTiKaWN1wpdhP0H/tbZU5yrXnfH5oEve0IRFJBiNAIWZdUqNkiBWZEsyERYFn0O9",
-	"zvmTsBdS1av2aa58wHI5mUDHehLLkMaQdXZMgndUz770CRi0zQUMvpIJ5YbFuJ5AeIRSFq8w02gogOGE",
-	"0ijXLg81SwySS0Fkyg1BZAqhSzkhwcmrV2/fn301entx/vX5m0tI8RsKMBrqzArSLHR7cpEC612lQi2x",
-	"iFJOhiL4+qx0R8yrwbGfJLDZskCaD0UwGn0jle54n0b/gT+XEqnlZNJar3fF02wsh9wKRvHaqN59r3vh",
-	"nH/LVghVzsVEOlh3GoL+Y0dxuW7E7BfwFCjgXMDNcAlxnv/BPZ/9o7GGhJ4NyZVaMHSiJ1TQKbPdHDMn",
-	"DKbyJotY847l2fNURotQd4fiDDwD8EIOQUfYLQ01HCK2pkAeY5tgrxF8jvFkdBe9EXzcFVSa6SLqh04p",
-	"j0EK/uUvBPZDDcUT8uTJicebnzwhv/3jvwnF9MhODNEb14owl9EtAqa1lSTGwh4QK+WHghQEvY0RwfEy",
-	"C1KrJGGGY0CpXxPqNc1pgmrNlmsgfs0j7GZGsIAUDLmN0v80pjyBNjhKGYFLFxHAzCzG8D88wpm5po5t",
-	"AgKfNC0JzR+MxmUe/qC5+R9OAajGGIpdcumYOSH3ZeddclLole7atCsCqgS46sy4mVhyOonbUyNLQJWJ",
-	"AcVJST/nQ0NzSsToMhSSIjS6jtnYC59/ZztrNDPInYy40lyEFtEf/OmQGeSRzBEDlm0IAYR1zh1DI/Di",
-	"0lv4wfp5jCaGidHxKusQQMYrGKS+HQ9y8ErRLhc6cNeh0OwKVBYzbvYZiikxvuAy40IKwg1LFXU34LJw",
-	"YYbijObILTatuzrhpEuulpIsuYjkUiE2P+F6gCQ39LCUXq+tsrauRzXXn832bjNsmCrkNNGxWRezDkUc",
-	"BvPqPMUV1qZiaC0AvmGc1jFOxhnZ3oQK/pJsx0rTgAAOyCsaOxrA5fH2vs6Zd+zPw6qUOMFMAc/7d9hY",
-	"Ey8zs8zhj6n2iuk1aPos2IlpauaKCDpXMwk+Fy5spq5br3PEDsBJmbovYwhLDUUkMf0NrxF0DTd3IYsA",
-	"krNiRxJcmGvVna1oKBzN3TF7jvgRijRP315ctobiLRAW04oxdl7QFdbVginTJE8gZRExAw0FSns1gCRo",
-	"Nomh1XMzePvu6vyteQ1NA+Ttrutjx+ovndeQ4gvajbFoBJFzlhaLIZw+3IJOlfAxo6Xt9vaDXE3HVGGF",
-	"qoszk2zrQHjg5N25EXqqvTaVkziWy85pnhk7IFgQBmNRktDbDoBA0VAvaExS6w/H3EvvjML+s9s5yI1C",
-	"80MYKfg+W/V5FDi8AWl3wRBXSCCpk2ZoZ7n9g7oJ5eQ3pp8DQeoLXMw9qekyE7SGImO0tDbLHcthqpLa",
-	"8Ze2PX9SDEUAWfeIVYC1L0ZPpZp1bCK1L29QQwz2d4/cAfEJhupZzENm4w5Wq3p9frWmRMk5E5jw3pXp",
-	"dMe+pHbMs3nZRa49GQZUUI2yHBLM5m60G4Y9o87V7/a6PbAv50zQOW8MGnvdXncP8i31DEyhakXA/DJl",
-	"NcksG0r3s4KPDIXA6vhg+aHYGQrgucpKYAtxhzcXXEnouICIW2I04JgLRppgj/tyfShAvWkZpeKGpTTG",
-	"z1noC8sXokVqzojRkYDrZw767KaeR41B42umXy6vFYLO4f0wa9/t9bZvTJ0DFfxoATYaoJU1LExGw6JM",
-	"WCyFQeO637AYFY23375rWGSJhuLTBqBENPr9n384+eHb29N08rfL0dOr1fu/fvN2+nQW3ryjc/46Tpfn",
-	"lL4Lv/nuQjY+/rR1vyKL2FDTrsgBjbz/1uxt1xyfAyRD1ZgZuXbObYFFViF10Nu7+61LPLbf+T39PQ9c",
-	"Y/DjT22v79rXTPvnS9mO5ED2dkPTqQLkgpjqiUyTxk9mrEwLQrmodhK2A6p8BwH8Np51r4VPLeZf28Ym",
-	"EH9vTo3AR5V2TjEHEboJ33C5UAC8Z+STB6EXgCfH/VtL4KZFCL+hKL7AVS2oH/Hq0ic81iBvxiu0kQC/",
-	"FfvBNy2U5ELPuiDTRzbBiYG+uhnstn0nEGzLNpgC9bXqyr3iSudohwp4ksUswitUET5E6iO5nc0HUhYX",
-	"VSzc2rgCZz9DF7jcfM6wKfObVAAh6FW4pdcANmyn1DwX3E7b6igOerHq+yBrCp/PgAwPel7NnsvutzV7",
-	"VenkawSc058XzJ1S8K6AylN/LOsmaYEfa4hUWRz806cyVpsg9mOOrH3n/pYgshtPwyN2ePj0qPN0f/eg",
-	"s9+LWOdof3/cYb2nk7A/OepR9rQYHPAaqB9e9XcHPddA3YOkLqA6V+cnQWPQcqbOYa/QeEoixteWL+/v",
-	"7fYQJrH6JcMaKj9Y+5mqN8zfPtpoUqPPdqO9cH/cOaCHR539p8+edY4O6UFnvB/uRbusP+nRo2IiqaGe",
-	"UTf6/b3u0xKc66CxN9nb24smh52jHt3v7E8i2nkWRXudo/1nB9Hu05CxvcM1TNhs04tZqoPGa/kLj2O6",
-	"c9Dtkeb3/f4xecXF4pbcPjscHe4fk/Rm0N991u21yNcsvJY7u71+r9fv9ckLnrKJvN2BX6E9ZgFjtcFW",
-	"L3vnHyR//eFk9eayt3x92bt9E//19vUHuXz9lVy+fiH5q9OX87+fnh+ef3gRv07++ssPv1zwc9HbvoFg",
-	"CZe2QjDXgc+CeN7v9e8WtIVCW3hpC+n8IiugNG/s7m7zmfUmwP9qDaIYvfvxJ8MbyxGXH3/6WFA0jHQq",
-	"WdOe+8/TNZxWUa9rWBdirZrhuTRr4FTa6Lf0AWg92VopWV/bjz4m380j+dve3mJcPmskWc1iD656R4M9",
-	"x2JtoLxBjUn0v9sZdUOZNCxD2pKde0FszMOzQuzEjEvO7ErNkXiEBdoOmRuESD8XIm6FYzmuWt/ReDfa",
-	"D/usc0ifTjr7bG/ceRYeRJ3+ZJfujffDg+iQbVjfcznOV7e9beBhAtXYB/mFsLDG/zwO9O/ARYBo1fyj",
-	"3ZhLVcEgEFZYuZZurtC4xCRybxIguUHbgiKC2FDcWQ2LYRmLEFeqWR2KJhQaeDX2Rst/n3KYnPAF013K",
-	"v4+U3MDEDqb0cxmttmdPFiYIhig05z6Jogy0yW/IXX/hKu6MXx3bsAkFnViKacf8fT5LqcoAdrOLf4++",
-	"11VY0R+LSS42N7fEwPv3Y+D/xlxtW1Ijmlg1Nytndll2tgWfeU4zFPZ/og7WO7r7jVOHjmFe6G/xiXcI",
-	"O3ElJTQqxfcOtllPRZ/w/zRNEbkNNkiTPrN/iJK44/qzfEQxEDNdkVTyFfw9R4wbVKDFuRgmRGaZwgi2",
-	"DYA5DyxRWs7JUqbXXEwRCWEFDlghiWF1LHUZO20v9RNu+FCMWSgTpsgkZQDNDRjLiDjBImgtFUUOthfl",
-	"kKdAIzDMUOCI3IJB2SDYCjtW4Uvg2LK5RYioapMN4XvQuMcJphx9JcCoPz6f0JV9EjzKisU3TJHljEON",
-	"FGaKURt2cp10EsqF6pKTTC3PH0RhyxUJ9nv7JMNzCTJJKAWr6C3kCUfS3KLJ0FCUWgXd6VC7gE95MrUg",
-	"NvbrkPTASWU4oJ3qP9WkxGltfuON1C8AMWdb/veKKg2k+lfwok9nKLiPmQaTJ0Jt5Ctr7tOqWeePgFA8",
-	"j8DjMXeFkCWAtUKl4+AO9Eub9kHmqUwkXIN0KCIG/z4mQSbQB2QT9CUyKXPuFbTplxPHIzLe5iK9EL1M",
-	"qVDoELRYuDYZfRuGl3FICP4Xkr9wRlMmWMrDoaiF0C0uDOOuMdOIwOl4p2WBGLR3/INi2QDiY1FR4HAD",
-	"AnQzU5RpTicLbjYUwBKlYJYJFRgfaUIyDLamWkqiFuHMhedJSkMGsmI1FEZttAlTmlCLkHE/hjcUOccj",
-	"a/3a6hhe1rhtncPhtJVMGOba2nnfxfi+g08+gjGRH8miQfFV9vf8VjYxc3kNqbXlWxyeGgun3nAHe0GK",
-	"X3hNr72xnejyhyq4UO5hZ/hYuFvZF73/MPvC1rv8XgaG21JIDhVySbj6w9sYv79Q/k+wSj5dE8CeXxlf",
-	"+EKBmgi6NYqLSUynn2Zm7CAP7jj2hdnxD1UkKt1XF1aeV3dbM7LD933n6buejwsU8zZRM0AGABPBZS9Z",
-	"fb41qBX+mC+ihqJK+B/jaMZGKIprch6xZC4NFxwQajP7hsLMiKRML1KhSFAQYAPSCzZLUNAk6mwGUt9D",
-	"1BOlxtap7Sa6hYlgnkeRcOl2/FMlQAkWbW9rtlkAcNvIPvMkXkWWLMdO+WPbKn86fnMmIntLSxc0k9Db",
-	"c5p8Kltl1xTz7gnHTOFJbK4pFOZhkXgZykKZ++BHrW0CdSG6HXjQKhUQKm3UqkHTAvNiItOQkWaQR+ef",
-	"BPgUsbAQRkFzubXgLTebwkK4nU/MZ800nrhqfcMycsiN4wxOYM7Sjl/6gNgRZoxqyKJ2voysJXM7LzjB",
-	"ubVtumYVosPdDOJrprMW8Hb/PllBrMk1KP/dUKsx6O8eHfZ6Vb9y0Rgc9vycidpkifyRcgrEelJE8S84",
-	"if09yK8p/mC+3z+ohRqp+8Uuq9er/R0GroPgKEI2bZ9RUNrEO2N5xfv3Oai3gUu6HMQ64tX7Z7Zws5Am",
-	"ZNcmLJ0aNSmhQvPQaDcbvS/tobCsARB8bM5tDh41puG1806vcT8qiE0bI4ppNRRcd8nfkBsCqJTFwPEb",
-	"sHklgMh2wAe7u0uqEKltOTBWiloUa696AQoBfvtf/3dV+n+bMMOXod7HZjo+yR57QizPzsstkB6lyaxD",
-	"Zwe2kfawUZpGE66+YdUt62ceCqxO8CbsJkeawG/g6WGj1SVv2DKbErhXAL0ELzyAhwAqKcx2SdNIHa9X",
-	"SIBHyLkUbCUG5NDXwdg1ve0zooDXPgty6bd//E9Qy6cCLA8xamrdVh5XyCBDqrkijIazDBOviH/nXJg8",
-	"xZzWvCDomFRLKqLoSkFpzFCsQfqhaTAHCD8jpwsQfpjAL1aYGO6IT+OU0ciaH+ZUI7YJIvBBne2Spa59",
-	"QEjnQHNfOd+cD1vwdllEsziCNFnBllD+5qf62SKtQu6gIb6hIOb4uKlYlQDB2rZzhFUJ8Id6xICdODy1",
-	"osvqNAOpy+6DYzi+36pa/H/MYVoAP6oUwM9gulLmysVycK5jW7dPKJnIRapn7nj4n62R0nu1chawEHFa",
-	"+jyKS4u9ZJpQcxA6M7lIkVdYXbTg7ytnXG7vp6uAJvxd3HWftbE/rDZmXefVutgf1lv4OcHgd9Y3De+R",
-	"qQcKeifY6IMM9UpP4EaHXhE7seS/sxY81TLhIXQigjYnXWOahnLOBsYsDkrgE+lGVyErJ8oORZYgW8iI",
-	"c2myRrnAb4EnTgXZB7yaVlUe7Atlm9kgtpGR1DZMBwHJwqce7CbcoFqUCmmGwtctgl9hRWuuv+08fxkj",
-	"8lx/D1UNkKQlMcmnArfJLAxKjUsS0jZ5dW/fQ0A+X8TXuIpCulx1T06sch8DdMxYRiuSMGp2wjt63cbH",
-	"R/Z89ncf1fW5yeP5WRr8p0oDPDle45IwlUo9OO/M5/YbqhMKrLjp2U5Q+m4RGaLWXVwatHpESs+QDizc",
-	"fjPwgeMD25Yn4GBEmSlh78DW3cWW5aK2cu3kncWWpKbWcig2Flu6SJYfrEAgrRGPgmOXJCgnQ1EODSme",
-	"zOMVmVFFhBlmxlLW6hLA0uCaJfCLzkG7c2Ai96WAzOOFItnn0MCE/8IORZiqYiH2A5LQ9NqWpmZiUy5F",
-	"BmK6TfHmmjC5u4ATijVLRCpWbW4bwK+oS3Slfj4TvgPkcJvqzXLm0ef6zU+rI6rCR86yPXaPClVA21QK",
-	"ed16GjGdaznvPJ3s0VK/i0HDlvoRKbA40KWM9MaHkwP2jHV2J/thZ58e7HWO6B7rHE760VG4O35K+70K",
-	"8FVvPkdXvWeD/u5gf//vm0sg/X4yNu9krdlLo3/0rHvQ7/Z7ve7uXrmhRiEvxv/qWpeUx6qJ/H0qLe2o",
-	"9dk8ed3uVhyhtnLz9s0vr/def3XWf331Q+/1VydL93951eZz/ib5of/3q1l8v6rNAv/bpnKzaLzFxd4Y",
-	"/76FnI9UR1VtFH6q4rPza46WvDHp3lm9AGiVf5+KVVX+ygBCsvfMRO2Sk2xoiOCAgxsVLK40YJZaR3aW",
-	"PElkAQnv3nnqTuBXJZsU8jYt4zKWJ1VS5NkmRi3a3ujcOjPdbx31Od3j90k0B1PC64O41YW6b6a53XjI",
-	"EfMvI2BpQryu4+Ox1tRA2hTmgp8ng7TFACAEKrMYDh5XuK5NSpapFNOhcH/NwXD5DYMrUp3g3cIilFxF",
-	"NpfLC2x5fZyOC5/NYJkW6Y35hLl1Ukzd7zkcryIWmdJLa5+ztOMu8DhdaNbBlBT4CyaTZnByAEyZ2uIa",
-	"Fllwua4bfoQUdm1LW8dm6RYecWYYksSEOgeEhgxj94j4PYSrQK7aYKQAa7MdzDq8EloJd+5d3t/zE6JR",
-	"MFQpDGUJjsjLS+I1Es2cTpboI6+iM5RpykLdmclUsc6Yas3SVUdpirWfgi39p2lnnFIRdQRb+uWf9yn3",
-	"LFDhXgWfNfwxO8JQveh6SOm10/rZj/TP8CPt726RA30l5WsqVg79+E/pf7I5yZV82JcXZsii8uWwk2td",
-	"TS8A+HeMSI+oNIMWFEvLsTwEZ67JNZt7DVpIkxqdyByINqHACjQdI+PK2tObvxglSV1DRk1e6uNjMA9F",
-	"sXWkxdJ12cSuBcmMZVNVoBdh/RHOO6QCCpdEuSsNkQtMEDD/CwWPRp1DGEPbOpy4thNmPYVvYsGle9so",
-	"mF7XGgyluClFqZxD1wApWCsjSA6pjgzT4VFmmKK5EMhAFAF+ttD/qgjFbVN7hsJhQXJRgb6JsJ1+FwCL",
-	"ZIwbEyCcZ9AGSP+EpkazDS5Z2HnBdDjrXHLNBgRcnR3FNQusAySbBaCOYpf9NmRalxsk7hHYYisHsZ61",
-	"DL2OYZ68i7syR2HiZmzTWCxTNSp0l7yRJKKajqlioMzX5FSeqnRyZYG4P82P4ndYauz9vNt5uvz+l17Y",
-	"n/9VPLv+4UDt/212dZg+P0pe7dKzUfSiN/2m/+HbPbm9WZvNNeuctTk+UUBW7zbaDYtbar5zSsMZc1Cl",
-	"dR+2z+/Aw/bZN/JSy5Rh+zDdqUPXx55SrkuLfxmMUEy4UuZm/faP/4bMNnsLQCNcB2P/8rd//M8xQej6",
-	"4wy9/diCsR+XDws2PcpJWvaYffxjZ1CWBUGpjUFdzqPHgV0k1LUrcNbdHRIAWynU6vlXftOKDB20g3XZ",
-	"pRYWzYlMkw4ToYyYdXZjywrMgHZPB602IvRrnrVCuVzS6ZSl5LvzL8o9KCJOYznteuMNhd8Do0uesxk1",
-	"VoNDIIz5NattpgGXOBigYm+pNBQ2YO8y/NpeOatRTBQ0Pqlv9oDHGbhubb+HnbU2Du5qYDOJ9SYNGEIo",
-	"3aSWndvdxbDtwhrzZPb65rT51XXWTsQEZ5l14xrnDgXXbh7GLsGxlf2LbYxupWdVsMLswwuZJo37mq7Y",
-	"5t1Yru1tzdy8zSE6zbexdW47y+WyA6d5kcb2QJeNH3ecvzZnv2gDwYXZLV0P3wCCPzgIPU9b294gcpeh",
-	"EpHrHnZQvhfbZ7fdpVRfM3EOUO//XJvmaBsVPE9xvMBD/9m6+ZcAB1/a4r5iZyTvzkyQP2wjvTK9rFqE",
-	"/Q3abjlfVc4gEWdA0zTTRLKAuszbV2IT1KGY0ITHq1bWY9I1TTgRK2KU2EXKQLFZCIDudjgi4OfKVtUe",
-	"Cu53aoM30OWVOZs28HMuSCiF0kbYap7kvb/yIEaeFV+u4NrcSWAA5lGGRk80i2OVy4PM9OJxbLMLCJ+Q",
-	"hcB+XbbmK4/G2RKDtQaq67FGaKo+FE+eZIy6++QJeb7KOqmNpXYlo9a9pxepyFsMjGW06pL3d3dkquhc",
-	"wY11pDSjEZpg5kwMxZ29oMTGzk6GHBsaNllTptAfHDs3kWLjpla7Uitok+A1ve2cTFlAvsw6XDioI5f6",
-	"7RriujYSQ5FVqzj4EiTclf0XNErhLCdIUOiLhH345WIcs45ajBOuLQnBI3BX31dsW1fdN/YYDGe0ZDuK",
-	"R4Yq86x5xjZdm0jTkiloWyKv7dyx27OCX6GiuVOXnKDHQGTOAJW5Agbo5jBGaaFJlFkUej2Q3Oj+Nqa1",
-	"kRiEqmtFavpWwZ5zbe/Apa+rmXvwvqyQQWVHdZPsTYWKijE3g4pUUyiKzF3YpaoO27XNT9V0VSWMZvlD",
-	"MYTdonKlSbOynGRACjUibeJlnR7jWXMlJhYEXbWITL0egZkfoU6XNdSAspNjIqTfAMemMCDbuci0VxYB",
-	"IbE1BTl/1yUvwDVBjOaVzLW7sAvhHrW4W00qzOVRUBvF0hVcICpCRtSMQgmLkSbYjGmA3n5a9vU7REjz",
-	"d6l1nDWWItNULs0YEYspnC7XsGQtJuC6JhaDAjzCBk2APi9TgsLJHNKCoEJhyG5A0lkJl0LrFSe6ugSu",
-	"oRV1Nkpij+1XBY3/yROCSWqwdUpNFnEO54NNJqFnR363UZYOhXOc5ZwVgfDxd9udrfCnKs6KzfTkZFLV",
-	"+c52VFxjEG3Sf9YjEV0p6OiUV+MVugHlfY7JSbYm4IDzlCkAlacEJLfZdCPtQQ/OlAYQ8FYz4Ip8WERT",
-	"V0hHtSWD9eZZQhuiYPo2cmVr5cMYX6gBgPOY8zVdMHSuaD8UwWLFAMltKCxKWyzDa2wyYyz4L5Q9EK6m",
-	"Ry60jbDhVkDTaU9pwvgWNEnJ2omOV4aDs3hybBgl3p9itPzade92S84y9+w6stNUbSu+VODJ+EPailVx",
-	"scyn4pXyww03xKsKiG0CV97WJryv0XevmNdnu++z3ff4dh9buxRYbt3ayvCTC313TYxvvKw17vfydJpG",
-	"CYXegC2i5ZRho1owKswvy5mMSyYhQYvQSIKiUZHQFcq5sYN+5jZ8BHp2U6alhqrFqNJxpm5afXpNh0b9",
-	"qKqP6lpnUttfbi3e0jpGfpynLWkpjUXHtU+VPKq4vkxg8SAfNNqOWfix6aJIVk2UrvPzF6rtOsUWBMRQ",
-	"YIcp6MnGp0KmLBqUQud5LrRtGgl4b01o3GYsJSWNWoUbwG87i7nV4GNGbwp5Kq5zpweiWkojsasiWi4M",
-	"pyjWFGHaO9iJNvWrw0TkVQnal6nArmp5+LAcsQTj09CoZHpbyABuDGZr6X3Zc95cgFnCjpJrlmGrRoBi",
-	"yc/9pGceIfs0UWiukO3XicMVC4tj2/TzmmEqeuGIFeD2Cu1zIZt0Nv465G/5yxd/P7u4+uvluTpPNGaQ",
-	"Jur2nC959E28PP8geSj+mlIR9c5Fr8tWL3+J3p/zt/x874df4vjNhx/23l6+POqGu7EYJy960fcv43vK",
-	"UrnQW5VArfsfSoHtMYP27OY4VVVD3ZGYN6PKvVsI+hUDdhsjfubkXRQiTzZu9jkv5T+1vunMeQKKiXTb",
-	"SugOjeO7pXR9KjHy7LaxkfAhtFTa/pwgqSIrMm3b9F6s9ZzJJUm8jMpS1hU5pXFsLh3XiKdiBGJtlWgt",
-	"ez2J4z82bFsmR//lsG1/ygtQUWmcUfLum5Cw2hSrC3vYMsDlNR01b5xMtOxWJbO8Zo0/AGjsH7mX0CPA",
-	"xua5damc8Jh9vjJbIHKViXb3VXF2YCdliukdiI+kyYY0dCnUIoFePMVX7e1pKi6mMdytNsatuJhibMql",
-	"bBDBlnn6d5ec5He9XD1KfclxIpwLtY2eb5kOhS28tV/Pktl7WUAPJmfjBt2N/ueq1G0kR561rJj+tATu",
-	"nL757l2hdeus09xIt8Sq9GBtl6Ddbjj9/Wjy7DDqPes/e7YfPo0OD47o7oRR2gsPDmjU6x/QvfFkf9If",
-	"745742e7u2HUP4gOw/7BuDfp9Wjv2X1U9AK9LA0fPdUbAz/1Z+dRkr0/+6v+6f4qAJryT72LzHhs5t58",
-	"zd7Yer52iWj2BNlXp8C+/C9ncV+sVl3z4EATfC/hwDZ+ybKKbduDPPlgt9cL2mQ5Y7adPDpCoB7FfcLG",
-	"DNrFzg88sRnPmAPmJ+EeE6VlmrVLwIkjCxYZsBpwmRmdz81vGX4gzrQFydxc561mhpB4YFbPxCJhkITm",
-	"Ipt3Bvbe2NAuBhKzUN4gC7JQi3cGFXkwsalktpwvI/UcWr9plt7QmDSDdyeXl+/fXnw1uji7PLsavT45",
-	"fzU6f3N1dvG3k1cImYDpDH2LO9smEE03y59DUxwek8UctqxyrNcn33vjZdkR/QOHY9tCFx0mc3OheGQd",
-	"S9kkp07i5VudbUMWzjl2bN4MgxFOh9UH6C3ofJvJGM6nK5jEZOPKkkOY0OOJLO/qeH4kdQ0xNncrYy6u",
-	"t4uvPFSM3D96sr02nhg+OjWK7PmkcLsLdaV5M9I13ccsH9xBY8YEbps296fbuEebCpxDjTqcFQ1QLKqd",
-	"Q6lbdrYsg6kOONvVmBP7WQ7+WeSgndX6WcOrdacAtH7Peol3duu64tCSkxQvthHBBcMY9C34c+Fx29dn",
-	"PSQTyoRZmcUVkWmENeLzlIUsYiJkbdB5hyJw2ecWx+Y52D9kuOj19sKCHxr+xGz6CuAEQ4Qn+LXw1Edb",
-	"RVMRAmjW5ZBhqkNFFtlQVKSRQeKSyyDC/WsTqkjEwpimNv8AEsaplqnqPnlCLPpLRVDCiCr7GoDcGGI5",
-	"lg4KLX4A4lhCCmxghAufyDTBCt0HUBHettlVTqyMF9rOKOZjkPLxCjQSN0Vb5UU1EdKtkEVO2FOtaThj",
-	"NjP/CR6fJ/ZMQLmsnqVyMUW89oVa0NhqXASqdoMdtH3BkB3T8LpryG8toVImYZ6MCHsXWxPYK0mLvPqM",
-	"Ljlx6S6lrDkI8xXjg1VVXjaMBsBDa8VdTqj7wYVioLBZyF9zuFDFplsYq5vUZa616qKNUJJQDDeuASnE",
-	"cjrFFE5Ej7I1fC7/wrUj5LbNwNotd0Vzrvcuvg+5KVVpjm3MW8k1SpKyOaO6lMfXzAC884wdnLW7XhdS",
-	"w3mGJCcazrJZgYvO5REHHzS3uxDzyEYfAaN2yUUkl0PRDNjtPCBfQgei/yK2ZQK9DVrHePRGRqEO2t4v",
-	"GPWjY2X/C5N60pTjbJc0jTwAclf9uJYQasOiiYQi+KulNOcwq8O3y2HKdZpAas9ZCrfTVdhAfrQjBVLm",
-	"65SGbn2GOhdsHtOV0+6htTGH+9vJMJKsgxNAso2tM5OpHoqpNxBpZnpujygID2v0L0KuLhkzwacC+qgV",
-	"6idt5L54/J/YRT4pHSUUJDZn1ZMwXfJ2oSEhFS6HnRGmMXmz0DM2sccUswS8QLALrmMB1H6vTwqcb5Qy",
-	"Y4IE+CimNVtymmdDGTFg1lkOpXUvAXBvQJqYaWZuLdWQ9YqnykhoFrWOva4T7kV3HALSNCfvt//1//jH",
-	"zZxEd8COHXSbUR9Z5Mw2riAFfZGYD5QkVLacpmLm5MkbBpPIfV8FcdYc08LkMVXemrWrOWuThMbm2AGe",
-	"vtMeZUrylAWIoabFS3o/l1ohNv2vCpIbFlURHb+okzB/isC4nf1WkXGXe74uVyG/k7tEkxK/b6KjzYht",
-	"YE8TVEk6Tujizls740+U0fYZneGPic6wXpTb/rUE4WOEIqs4x0bITDNfopWqlKfbWE7YxHlDEASEkcqN",
-	"JNuwDXKuWq7ywcXrspJcUHoR7HOhWNoeiuVMEtdGuoiNFmA3U3QfZtnqQqYJjbkC2z8FGd8eCmjd0Amp",
-	"kUHwHVBpx4xMYzmGRPSF4D8vGGmaZzpcKCYU1/yGtbrkAlaLDHoosgxi6AWXBUm5GIBKTiiBVFvCRDSX",
-	"3Gj8WS+P7v0lAdIZooCf5qHKN8xzURU2BzTVcktRf4fAIoYxyalM53cETSvjnr9L6rCj0r38X/3P0ejH",
-	"jUb7x8jcYizHhxCTXfFxnuRf0C4fLMi2YNinUkxiHn520f2rXHR4NUtyoHBGNoqbO7GnC4kQxSK0egzq",
-	"Asq0rRIbCpA7FjvaAgZwgeDAHLoQVYIjl7LDAMk69whCOAcNdzjysEldEuRorj4MMwCoWjtaA6KQy8ZE",
-	"L8gxCUpYsPbtErJrQNzbaHDaYlcn/psyLQ3cJmM2kSmzANJp/nCrDtr50XqDfob9LcP+Iqv+D0X9/di+",
-	"8yDsX/Wf5d2+qw9Cr/CMdxCwl1Fh//FPsOMHtB/uRnussz856HX2D/tPO8/o0bjTC/vRLtub7NOD8eYd",
-	"P7jqPR3sH9gP+/tnP7MFvjM+Wbe9u4UvrG0vvlz+C+Bq3qvNlLnkd6ae0UJhv/qcgnYXQrHeQD1PEmZ/",
-	"qpSGDwIkLieLeuUrijSNIFB+zSeRC92CmMCWcMO5qK2EG4b0iDTPPyviDcNEy7isntfS4rah19Ko9jc0",
-	"tjHkWE6nUNK80PUAw5+Rhf/9+ptUHerNV+lTYYlnjMZ69kutMnpi4SIxj2U54zGzLmsgO1g9CyEgpQWQ",
-	"iKGUOWJzJiImwlVlLvU39qOfqmcpTfXCqBHyenuLDz9eJwa8dVGje3f/WNbHK37DBORFpXLsZ/rOY6oB",
-	"zAe5a8J0ysN6G+M1/u48ve9SmTA9YwtFNLsFq0Iqbp4laC20MTyataO14w9FbIwhY/42g9dnVxfnp5ej",
-	"k6++ugjaZJyDywT93afdnlENB0e9o14wILGUc2jPK0W8Mgr5Wxz35N05yYYEA2NOATDTnsIikyULETNl",
-	"A894yoxdYoFrHLp0ysx6Yh5yYxjl83z7ZnTy7nz06vzy6uzN2cWXRketru6D9H8k6J1H1tBvZx5TXjys",
-	"jb+Qb85evSMzrecjB6050lLTmFzB///m6updBrrZHYq/kKsf3p1VvmARsYei4sdfQxmxL4dmZsNG2+yq",
-	"jL4cNr4+uxo2PpL9XVjeBgDHSt3ISi+7690H8fM/ziXyTnuSbWvNRZJzJuicd1c0iTda7G/nTJjTG8lw",
-	"kSA4A3Os0eYWgOgdL3isIW5eyRrtMJdzFt6PPboJ+j146ua41+3l86SK/HDy+hVc/G5Fr6DKE7G22qYZ",
-	"o/UH45ZYIcHV2nTr9xv0vu3FYQbclSI2CxW410SndDLhoe306PJ0LR9rtUlw0NsLsCJ6yRWrPAsXOJc/",
-	"oJR067WIyavuH81HRyN+p5iEAcy9rOrbdZVlBJFUSt21YDsgjbgiy5RrzQTgWnNBJos4xq2+OLu8Aim2",
-	"EJHh0IE1dGz6mvt+FktRDr3NfAUzsI0SCKflu4tXAF1nkQhcehKmJpkfEIXJFXZm58fMCP+UZaOhVFuk",
-	"cWPQ2IE4uqXIunmVR4bauS8NXX/WgWb/btZeQJVIqKBT7HeaR0vAAbre1+uq3m4z659nCAId7nBzWt6o",
-	"mQa8PvJJlHCRrWFNnS4H7vyeb8ckYcnY3O8p0wjnMHE2TOCvybUFqepXZjeBxt4eW+WplGsGe44+XTgt",
-	"JDss/lKzI/vxp4//fwAAAP//",
+	"7L37chs31i/6KijOrgrpIWmSutiiKlVbduxEiW8jKZNkwhw22A2SiJoApwGKYlKumr9O1f737O8RzvnO",
+	"e5xHyZOcwlpAN/pGkbIy48y4au9vHKobjcvCuq/f+rURysVSCia0agx/bcwZjVgC/3xOwzl7LoVOZPxG",
+	"XmqZMPNzxFSY8KXmUjSGjbN4TTeKBEJ2lHkiaBMliZ5TTbS8ZkIRmjAi2A1LSGgGjLqNdoPd0sUyZo1h",
+	"w73XaDcS9vcVT1jUGOpkxdoNFc7ZgppP6s3SPKt0wsWs8f59u/E8ZjS5YNOEqflzKa95xdTeinhD1nMm",
+	"iJ4zkuDDJISnCVeEC7JSjPz2j/8ioRlOEa5JM3hNbztnM/Z5zyyFLhgR5v9QEZEl1fNWfvrj8SULVwnr",
+	"2OHHsOjPT8k7quefP6ZL/vim/5iu9PyUpAOfkq+0XprpnRJ8/ZRc0gW75Jp9fqkTHurG9uVfMJ1szqaa",
+	"JeVlX7JQikgRLcmack0mbCoTs36dbLiY5eZ/0Nu27Qsu+GK1aAx7bTcHLjSbsQQmccn0HSfwHdfphuuE",
+	"CrWUiR4SxbSqOJORaAY1+/nbP/5765bC3+/c1KA1ElREbXPylCjYJxJcMt3BBQQEqb8Nk3PDkeeXFy9z",
+	"U/xKKt0JVTItz27vKbVHQiYkyEYLkGTxeUOmcjpt4YwUS25Y8pkioVxuiJzmXuuOxBlRfCY6XJCmkJpQ",
+	"t78tWDHjes6S7BzahMZKZocRsRsesqqziOWMizH+veYoHsMz9129/4HK9XdHYpdrxzZfzydfhvwt73a7",
+	"WwmmP+idHPc++Ca+bzeWNKELph3PVMn0ysylfBmu4ASV4lJ8ppCoYNakmTt9OYXTwGPopKeVHq1M0mtD",
+	"hVobapUJEMOXL65I7kzMsEGrSy7sDS8zQ5xAKBdMkWkiFxW38pRIQzdrrhjhMyET5ODcLAmvS6PdMCyy",
+	"MWx83zHL6uAG5DgJvX3FxEzPG8PB0XG7gqN9AYd/HlVIGKI0ncSMhDFnQnfCuVRMEB4xofmUs8RtGdJP",
+	"m4A8icjaMB+dbTqwcDWXa2Fug/+HmCudZ+sxXWq57DyZHtD6teKUO+dR7VJ7vaqlXuJnq9aapxFekJW9",
+	"yfH0iD1lncH0MOwc0qODzgk9YJ3jaT86CQeTJ7Tfc9M1siqbrB1zzKOtcnYqkwXVjWFjtYIna+d+5ciy",
+	"vISv5LqCxLgiEYv5DTPkQ4KJjDYBaUZsSlexbg3diXx9+fYNMX/sjkSA9Bekf0wZckGUS/NbcxmvVJlv",
+	"jwQ+1GoTueBasyijc/OdNlnPeTgnIU0SznCA7GqaSXhXkwulGY1AY5jKhEwSuVZGrwHCVMikaojFblwn",
+	"2zl/4/9HwqaNYeNPjzNl7DH+VT0ubbk5h28VS+oIaKVASBSp52QyiA7DPusc0yfTziE7mHSehkdRpz8d",
+	"0IPJYXgUHbNq6jEDfijpvDcvq6UUigGjfEYjw5aYAhIKpdBMwD/pchnzkJr1PF4mchKzxZ9/VhIYql0M",
+	"DDCh0TjJRlCrxYImm8aw8ZrGZjIsggNutBs3NF4x/Epk5uS/2W5ETFMe262zP8ObhmaNGL2hMY+AMs1+",
+	"Kk31SjWGh3C3uYatfUYjcpGOaJc+13qpho8f27sXdSN241akHvuTMJvDBXxnnDDFNBJcflnfipUCNghP",
+	"IH1WLK5qnMIil1SptUyijjcS6sO4VJmQOVWE3S65ZfYPteiqyZnFr8S1kGsxTmVpfuln5O8rlmxI+me4",
+	"pnLJEiATEkmGRxWxMKZgSxS3pfwFb1PsH0tfGTWUTPR4shk1TomeG10k/aam10wNCQ01v2FtEq4SJZM2",
+	"YQvK4/EyYVN+2yYxX3DdJomMjVjCS8+SRBpd4cdfG1PO4shcEvxKo91YMKXojP1z5/T+p4c74fI+w9Xf",
+	"jdO9w1HwlTJfc5czlKs4gvOemB9p1CXPZWRWHni3KiDNRcoJQK7IZCTMf1vGvxLmXXul4JVWmwSlBQSk",
+	"SfEURmJXAgSVjLr/iogUjMz4jREoes1DdkoCJIMAjEtjeJpvV1yPgDTz13Uk8L7aebYNt4cra68rqMrG",
+	"QJZiGhv1dW/u6t0apBxDVgUmwhVSlWEbNDb7aKTyjCvNSizjJCOodFI7UpP//YenIpyLQkWR3XKluZiR",
+	"iGqKBEUC7/sBaZoz37LqVtfM8aVMJjyKkHvfQ6yBvjGlPGZRngmiFTpn4TWxfy5zOf9l77x8tTyj1QXV",
+	"4TxTeFBPyh/dQXZ02bp2PDt/LuYkpv7GZMt6uxZGgxdxlaSeeh9NVwO6HQ1DuRKaSPO6Igu6IZEEfvhw",
+	"K8i+buavmaBCjxdcwcYVJRT+2ToQ0P9l9Qezw3BnP1P2qYqVFkev0UuQW1Ah0ZTHb+o5FYRrZTaFKYUf",
+	"e7htKE7t4Rh6SOOYJXB4wDztAabcPD0Ae/nw+c8UCK+UkEeCxrFcEyPVWHfWJZQs2GICVEWoQBLpgJHA",
+	"RLSUXACz9ejTsHhnKHQmMhHZhhveIFfajGkWbxhE4F+noNUeiaCwRWY8QYwJbkzUkBqrIx3QWK9mjCt4",
+	"p3P+RWBG+L5zhhRtfjDsPH3COaW2n/1I+If/mXJi4FxolggavzDi5oNkAbcjjUFy+QR6ZqQRu12y0CwU",
+	"/kxkGK6Sgig48nULNzFyCU4t8sKOuqMemZvLQ9BjfhHoacO1OGGQ/2gA3P4VVRo42AdtbUyVHgOZFu+9",
+	"Y3OLldLkmrEloZrEjCoNOgVqekjhp2SZyIXULCURewu0xAfIlCfo59hRNtOJXOnhJKbi+sGkbzinYsbI",
+	"GlS4mNEbBvzRrTO9biK3NjyCkQiynQqGO64X78EbqV/KlYg+6JyE1OMpjOIdkzXPgYPBH/M7fJjt8Bup",
+	"yUv7+k5knn3v4ZQfJVdJmDFP1HsMw9FlhqwYI1w7+k9ng6T/jm5iSaMrKV/RZMY+aGOXONZYSzmOYbRt",
+	"djm7DRmLFDk+JN/wZ7nt7nuCzk6QXElJXtlBd9r28mweWvd07gUtJYEvuD0ufRr32vBIHrJvBb2hPDYm",
+	"ywdtt8LhxitvvMKGGy14QhVzSkzCaDg3D+YZurfddo7k29ygO2141Xweasvt2CSkAkk6uUnPQZGEz+aa",
+	"CLkeogfZWzWYh7jm9kgkTGmaGAOhTQyDklNjQAgWmk8puD9SEmX0kKbZHrZgAq5V9lRnTbkx3/iCyZVu",
+	"uSOvWHxwavYclI01VWSdcK2ZOMUQHqFTzZKRCCAG2IEgYGCDWdYF6cVwvYfqNtI+/diLKb73XL2v+ILr",
+	"Cwah2w+kOvRBgwNinNgRi2blSrEkNa7mFD2yC3rLF6sFESvU66ZOOtgx1SmER+BkWKzYes4S9lHIu/xy",
+	"ZBwpX959ptKlySmJ/RVBtELPGSh29tkgv4UUyCowxBpETGyCVExWbjVQVRrzMIQVJszopl1yyWfCUBtQ",
+	"thgJJ1FtSLApk1SRJgm7kdfmYerGapEFvWZGK5cLK25BNz5XarWVZirdujLa5KILmZH1zHDNLCCWRg98",
+	"c4pOlIxXmo3RHaLG4JMe9AZHnV6/Mzi56p0MD3rDXu9vjXYDVWbnbG1k0cOvX/7txcXVXy7P1flCL//2",
+	"/Pz4fKFuz/maR1/F6/OfJf/h+78kVES9c9Hrss3Xv0TfnfO3/Pzgh1/i+M3PPxy8vfz6pBsOYjFZvOxF",
+	"338dgysep8RFY3hgdGEexTUT7T/NTTQX5dxzpqHYf6ZeuGjnqBPMbWyv0jNGE5slgGZVzZE+L+QGkGY+",
+	"bARWmw3/2EDOH+W0s8BRY9g4+Pug82T9/S+9sL/8i3h6/cOROvzr/Oo4eXayeDWgL8bRy97sq/7P3xzI",
+	"DyKUhzu4nRkgXPULG9qptKyIYGt7nkvKky6pTAshQY7Kga3RiTJidJrIxUi4kB1pcm3Td8xPFfkbLlDX",
+	"AiaaD+GpkVgmzAxbkpWQ79SxCU93Scuq5CjMielk2TDbBihlz8DWXUn5moqN9bqrDxK4CdUMRUBBzkpJ",
+	"FlRsUjXIaRZckINeqkr4gnPgCU7zupkjSSe5o5qXm89DCNgLqhnGM6xNwCKnVfnfCnKaE6lWnB5MbfpW",
+	"0JWey4T/ch99Cb7u4gBhwiDJgcYqzza/S6SYWV+0TNKA3pZwoD+URwrnNuRXGiqvNvWz088tb8+wnz8J",
+	"P+ZZEe18RiPMdLmR1yzKeTa3rLIy3Om/a/jGgisFerwX76yMdT7QqrMwp+PO9mtjJ74KvmT7q5eeMmXG",
+	"aiCZzlzcgNqRC3vhhrQjgdfYaaDuM1aX5oLQGeXiQfekdp4P41Q+y1yuZpXo3c38yRV0GJAmJJ9BxG5t",
+	"rtVIgOdS6PQu+KE5F5RLiSiNMbYdEXl0m/fKwjfMjrtTgCi7iFiUD/75UrDtafNu04w2ELRJULeZ8FJu",
+	"mHHCVgr83E69kpDyphgjwbu3l4W8MftQ4JzI34plIs06jHH6QmiuNx/K2SA0XYyh4K9g3lkDJLZBOfMr",
+	"/DDlMaTabeF0OLRH+HbYCYulmEFebHH4Jl1FXI/ZjSG01imcPOEa1U8tQc9wz0JoJ2F6lQi4QHCq4Bzw",
+	"ggXpJCqi/enfsmD/v26Gudj/YODfbu/MiT30ffm9/cb7dgMtUbnSYzkdT+RKROquHA+50opHDG6MfaN8",
+	"6vAhoLuKuCeqBuA7nzBjwdrsZUwB65t9G/R61acE7+YOacfRfpcdLS8TUk9lzMPN2Gx3wqnQ4xsuY2PR",
+	"57f2PIqdxx3VJOKJh+KG1o/pbSybThk6YAwvIs3Dg0GvRxZctJyfzX4oe9B9kjQHvf4xPtz4HXaqfv7e",
+	"jm2hw7+a/UhpD22OGtqrHMzbJbDaFlystJE+jnAmTK8ZE6R/BNYJbF01Cfrv5yhx61C/C/1VLtVsaJkw",
+	"c7t5CTKbZE/V5y5svclOFGfbmMbBnpJwThMaWrFQsY+eelzew+px/mmX+KEjC1yRNYvjjsuAXGmn5mZq",
+	"UGkeGP+G7WqnJRBLqudGcBTZ8iRh9Bq9mDg3m+xkTPORcHm0lMBw3mNZyGlOb8oZUOZBeAVKNDCDeBWz",
+	"ob1+bYIJpm0CwX4WEaAf5WtOKG5wMUYWOn3CT8aQApOz1lQRDv5JMtlUqBsjsRIRK2gdIEexggWkKejH",
+	"JZkKGQFVFwYyySxpdPABXAV4JXyWE0ox5bNVAjmsuPxgQW/Hzjk8XrJkvFLGfrWvjUT/t3/8d7/XMxtS",
+	"ywMD0iywbl8sjESZXWcqoFotlzLRLHrNIk6vgOA/wDmxygYcL8yI6IHy7vxzHLpjPpVd+6L7uPLG+6/m",
+	"bv1uY+Zuf//Iv/3ppAlsA7Ff2DE3snLJv0dwEWqEYKnEfMNRv7FGltqZRCMRVE8pOCUBHkOAHjR3VZt4",
+	"qQN/G4PWSECFHARqYFPMGKqQIgm5qUBM6XpB8tq0lwsZVxUXulx2SPhBhx9PXPSkS95i9heNFlxAFp4f",
+	"XIHsd7FaNIY/NlxyBaYINH4q5ae33USgCsgaODSKuJkJjd8lZiWaGytmSmPFqg4gC9Q4Aw8vYptMY6ox",
+	"wihvWJLwiCnSDMQqjgPyOVEbpdliJFw8A4u9kL+ZRU9lErK2p4sAEzR/scpBOwsWLVnSgZhT5jxYcOvq",
+	"XHqL8HznTsOorCXI1pQqcG4J3gROSWExxK7FnIH5C4assWagWEnYLk1lvKC35elADF/pVACUJtRt7DY4",
+	"ryjOulzQOL7H6CnHHO+4n27Y1KnjDhhT3NzX2hDHRPGZ29HWXfPIaY2VcwDGb8PQD/T5uz+aERJ8/uGJ",
+	"yJ/CbgSUm8jd69qRcHYYtVKUV3A/TRZSaczyB4d9PkK8ZAnwR2/jVsL6vHfbs8qJ7LZ5NfrIHgvecT/3",
+	"+lBVgHzH+irIczjDN7BayZU6/Vi0xEpXvfb+bWUQFeRVQcY1HKyGa9YR17Yz2EYHNVuaCVA5+ZmFOidA",
+	"4fk95edbwXLUDU5AzJ6w1Z2WgbQJVVkygmJQPNGtl25+1LRUnu7KYd1HmYiUsQjBm0Y1w/SRtLQtopp1",
+	"DONsVOgPNplitw+B/cAi0nRVvWbU1u4fw8QMCPNWMdvAK04NCMRQjZ2Ljm4+JVRstjCI0mewDLCsnM1X",
+	"Cyo6aRWNzRbxnmpjxTFUquz0Qb5jTewd1YYVEfPdzp5PCddZzhu4wVm0+7nw5ZhGUcJUjRTESlFy/o7Y",
+	"x/JUwWfgsRXgUtxtw9TYhisql4ip4kZ+8PynskuVxcagkmhqU0GtNeGx2YmUMaNgDUIa7v5rtR/NDhPv",
+	"WFrPCyqIvRGfKQdcgZ6BJHuutdPOwBzNknY7/jU101HeqZMm1+kUId+M680ed9RNIBnTWeX5eJuEaWIz",
+	"yBn8Z27S/tOrptc11/PdPwjR5qoPUu0MPngkt9f4Ut2QdYyDR25DYQ3+7LNoyw4cpaQQNNpeWbS3qjzT",
+	"9Dl1jjvktr58ocrUkxMwBeous7t2pQDMsYu7Rfg7imnde4rxJZ2xgtA2VOyrrm1UbBMWgmiydytL2MzL",
+	"cq7ZIv+PbepcQQ15n6V3JgndmP8W7FZ7Ecj8Cp6jz9CxQfMsrChVsqWw6oHCP+xA9kXigWXk51F5Gqso",
+	"1UgrGBjFMgnzEIG4oNlPmUSqS85IGEsFdSzW72ALWtYJ1+CFRcfmSKA+R5qUfCkJ8JlrxpYKZQY4Udnf",
+	"VzR2IUZq853RFTMSKSINlhU4nBbrdXGOGEu5mIMHvzil0noqV0vDSct/V2MbSB9PVvG1+ftKz7uIFpMG",
+	"Cbzf1CrENCDvZ7nS+f8a0zh2v7jQwBjrUgqDFv5a/h0qcqt/dWXI2VsuIg+x+HHENJQapU4pb5fsDwlb",
+	"yBv/h+KuZH/BDYwydb1r2E7hl3JuiPtTNp7hON1lIqc8ZmM36k8+jETpi2VPmiHJFzfOLbwf90AaZpGr",
+	"FJJGyUeXnKXyPGupUP13svr8y/XeEJ6W1uzhW2A1yHouzSVgUcoPDKew/gpIk5Zis5Ar5a5KlWy5U0ru",
+	"ZEvgbszpcsnEPjoqenZV/dngpArKPpYwqCUL+ZSHxA5CmojspliYMK1aXfJS5pywI+Gcs9YPbLdlOBLB",
+	"VmYQkN/+z/+LBL/KOGoTwdbtLJY8Nr95wYqxYOv3QZswGs5J8KtvQbdJ0Upuj0SltdsmVYbue0j1ybun",
+	"uBiJQMZR8DgQbB2Qz4Gdpo6zukCN89GMROqkaZ2WdyHP8twuqFAuWdulFY3hjfeBeT3PPNzzlpAR5iH3",
+	"oL23pQezfS58hDS9xY4ETRgJfkX0CK7GWIdhdh/wdwKj9VgEL67tHcZ1VnGW2lnAZ381g70PWt7sLUss",
+	"vQe6lwO1WFM3r207Vtzv8taVXy3wS/eKVanMK1Qh0eBu2LHshlAxEl4NBeTmtPxhLc+umIkZtk2qCXck",
+	"BFuPs8zv9wFK4ZI+UcfYgJHsYVrf1+5zASqIx4YUzM2Uke1kPbjyxVoeTYEnQLk1PgnLaqfAZxZRTrD9",
+	"PqdttLP8wWsuwMJICyvdDGwturveXr6e+WfRhfkhFtkD7W6VhWNFaVE8FncmfzCZhNlm8Xgirlb3BR3i",
+	"A60QTz9WwFrMHj2MoZGpOX9gI+PZKr6+AHbkwXHtsdffAXxaGpPIK2fGbEBeV95sEGm4NRDlMZsXo/3s",
+	"jx/QOA6G5gCTTclDnPML5xAiuAjjFdQDBGDpqGDoG/+qbKBipoehUeVHjnFOOEZF3Ph9xZY+B6n3zpoD",
+	"99tWuOqFPGQX5YV6GsvD8ntq3xinGU/VLMRtUvEDXQwFOPjCfm9w2G4suEh/qOBXRvZs/5yZbbqE5tPf",
+	"/vG/+wM/2apV/Ozgae6rT+8i9dKqC7OqIvvnwH5egypwvxPCsiY/QpHua61pUuv4Yjm/1ykRRgjH3PDw",
+	"pk74AvLLY7lmSSekChLGtRFpNpULs5g8O78ZHA4GpCLRS9AFYJjAdzJFzeWHCCezW5hTMIvlhMbxhqwE",
+	"//uKFU5qcHRYRRGV0QJvjRFXy5huIPGrOGKvdyfFbac2B34ouOY0fmDCazcSm6eygwcKUlqKtOqchD6t",
+	"oqMQRq4kVQcpmxbZ7c9KPLTZvH/Z4tFgMR6GCByqpWJVJOyXNVbtPya0aWleB9dwHi7HSLYC0I7Dso0I",
+	"+mdKRHZ8JwPI5lS1gS85i6MUAGdPPcIVCWHmE0QlvdBIfm9s+lnVtsjplInIXL1cmiWWXLnUSnchMmeL",
+	"RyYlUkyz2ipdg1xhOQuim/ECvu1dWbTb9xvXmc2gatO/YjTW8z03/F0iAdJP2ayPgsZgU/KK6w3kteVk",
+	"c/joJr9WeX3nguzIVev4+rtv9vSUkOVqEvMQMQe/YxPyDduQ5sXL5+TJUf9Jq0veemg1CF02YcQVpZbd",
+	"WfGsCnV/JhOu5wvSDF5EX1yeIWbUi8vB0XHQ6lbHp28qFdEbBmMMjo76JzjKu079KNdVlpdZoLGyAPyK",
+	"RZgXqzBW9PV3V5bWP1MkuOZRtdlzjRl35XEhfbEZvP3mHbra7EzbJHjxHH+B6bbqjKnyqO/weK7ZBuD/",
+	"m4His5rV3m59+9ZwsiTigmpGmhOq2PHhKomrh9psHWpTPdQpefHc/F1BnU/VwAVCvoZsdHNINbR8yfbX",
+	"c3KEfMm0T8wlcjWz3dmEMperZDsVl2QGrFrNKznj4qVMFvty9bOVnpNBt5ca7R30yqS6wiyhwq7y+Mnh",
+	"Cfn//t/D7kHFWtEWr3RGnNlMW5BrHmx6iS7gWzUOhteWSwduZpbNAZSob6RUqLp76ktbTYDSkJ7tdq9F",
+	"m4/eqSamIeA7NM4CvaRjtxtbLQAgn/up/i+gWho7gthtI1c+OChigSULqjuA2Gm0d9cVhYoNFMGsEsSE",
+	"tXkZdMFIcNjrk6oi1XtbEqRpzIUOF4oJxTW/Ya2ddPgPp5mtSvxdSnHNecmVvt+BvV3ig/GmApq+oBBP",
+	"mNHSoCy3vO0FIJZySlR+6NT9QSjW5RS26rB3cryTSwEN1QcIyIN/Y3eDdT+P2LcKszD/qL4wt8sW3nUv",
+	"IbmkCRicGNlAQwFVvFNIV3TNB8CMAHgxGxyp2HQXvqhQdeHrAYkYPEG1ZR/ghmjSOLYVEqmbi4noNG0d",
+	"wpWhz5ViUeuUBGbnAkAC8EZaVCd81TNrXGPBqk+dFqek/9s//veg19tidu9i89/H7K453su0a4VzO+YS",
+	"aypMtyTKfDwWYzLmSg9JkL0ZkKaMo9S33GqToJP7q+95Nn+FQJl5Cv7hC/PcdDq5/7JyDd6plPWvM5tw",
+	"L+otZHJC/ZkRX1yKMn3WGp5ID/DHu1XVbcZj5jtVTD/HydzjRla0OfBdqL78yq/wX+HUtEBM1Z/DyXsd",
+	"esyKqhSko/7gro13ICl3+khzp3BPJ6m6Bs5Oi6eRzn1ntcaFFO6pFuLIlcu0ZXV7rkwQYx+cHB49IbbC",
+	"j0QyXC2MEU+eY0cYMkmoCOdGhAWhjFiFIoflkDsV/j03j77PKiRLnXfyl5jdLmMqMOsCuBdXDpZZhKzt",
+	"XMG67J0iiJ9YjJeWCNZVXpYMW5Z0cCCv8BsfJk3wR1XVIIM+jVWx+CzcoZ0UD8/DV6F+cKE0FWFlCvu3",
+	"F+dGJjLYE9dTaoP7ktuvfGg84Z30raqdqXNVGUL+6urqHcEHiDn9nLcKEHYsIk9jeHRy0s668PV7vaqa",
+	"F1ucWtE2aw5d3gq83RbnO4HmaNeMm/ebVeP7eOyq0mbdvqX577VJsL1idrTq9Q5Cs0nwLysn0xnujzq1",
+	"+xkWmaat84W9Ts+3jdd3C1d5bq93RUkDNjVb0HDOBfOuLeCnm3FRibTrOXVdpjyeAoWdtbmeCioaXKon",
+	"jlif5zkSuURP87TK+qRty/LMt1MKM1jVfDeKfC8Rv7NDCVm++uRKAD+ViEmNdk0LpCJGWA50fcH0XEZj",
+	"ISE7VK5hxj7ct/k3N2Rn+Dv8tQqzeht4Sg1aSAGkrwq2CRI1qxCbt6B+VWFGlYq5MjyxcvuJqoZJtTX7",
+	"ZWSLXMpo9XmWGMo7TA57KPsrZ+HKtSA2+Wxve6ze+EmH/x2NnypLxgJH3j+1IOemaPthYCgWE7ZXKFWE",
+	"kglAgloVVMgkj8e6t4+k9HnwkkhNNbuvd+TC9uD5kEC+Uy+beBUQOpRrZRsQVGQZw/PjeuLwRv1M3TfY",
+	"vUUhhon9u6cMuEX+rjkD7iO/a5ZKfeQ/R0o/VdI3pIs+N0/tSdxfyTWWjme44uCStAiJtW5OL/W1hrpT",
+	"KPZ0ZPsWbNT2ztH+vuS/VbX8+1cUpz1zBbRLSeHMs7yDjrWs6YLbANunOuJPdcSf6og/1RE/WB3xp4rh",
+	"uoph0gw8zhBgk+iE37gmzVy37pm4/geuwa2AI6kp/kzF24RtpKhFSgHgvS4JoLpkjFEKbKiXQU5Zx4Ed",
+	"z5ZRpj1IXMAXU8Wwajfe4D2P+Q3UgVodwE4F4WgXXBOasLTcBUFsWURKFS+t7khgD5P8TLKIFRJMcNg7",
+	"IdXdTfJOCX+xQAFiUxkwSXf7fhnaWQA1147mQwOptcXLlYHNLVT0DpwOD2lRl0DOHJJhVgGXQTp1R+Kt",
+	"NbQ/zyxsD68ojBlNcsBopLmqAZ4aiWfgNAGScgiJoDAYMrV5FnmjBtMywMZX0OJ9MxLBbWcmO2bDhsRx",
+	"lu4b+48fudA/BWmuhqRL3gllxGbQvfNLadlbeyRsWqVy87MzapOQCsx9tYtsUhI84kIHloLlwpzaUm+C",
+	"kUg7Gbfuh9B2VkITq8DVArxLOxkt7ZbzXVC12o10rxrDRvVm+Q91+MK1eIEG8sPGjOv5atIN5eKxv5eP",
+	"0w+/919X13zZkTZXowOdOlmCc7sTY+zcBzX7N96FB8YOI030RFbfnzbJUEWz7TOqnZAWWfCPtn8PiBBW",
+	"x3RzvY4KHUtyVmfEzKEkaSMWFqXmVS4hAPvDtKE3VqUU+5DygDOvNU8q8DNdMmI0irlg6vezjUkzoCs9",
+	"H5vbG5A/k4BOAMwsaBm7j2qoMHfoEzdcb3bXqPM9n2rCypnl0vz6u6s2CfRmGZCA6j//vNZ12dRbyiCg",
+	"QfW6qsfRsLC5WVlG2yuZgHbA+9VMWB0fLq0RK4slTQAZjaRy6iutlzAzr9t3q0u+YWwJtqogC7aQyeaU",
+	"cD0SStONl5norLn1XMbpAlBm3VGqke9mVUL7w+47ZCU0j8uWpH31Lo/SA5vpuJk5H/VnigTsdhns4VrZ",
+	"1w3eJU5VqiSdSir02309iLvD7wVWrjlYG5oIsEVYLmXJdg376S7bLHcdc1/LkcnutpS3AVVa8LdWNu7F",
+	"DtF0RUbIE7KMaViBPVwbENgNiSpLukwjDjsdkPvK3glxOzoWEeQk6w2JWfAHBwcnbfLt1fM96H/nDOUs",
+	"cOHHK1q7gX/xO8oAd/Ty1Wdcngtr22HmrGsjix2S9k2WrCmA3MGh4TagEDLgHqgS0oS/mDuq7IGBILQO",
+	"9GmwDTjhLp+tsHgL/+ul28Cvv7tqtO+UosGZTRyBIMOQIHsgmM3h8wCb1dEaEgqFQmaC0Ug40YvEd9I7",
+	"ftpqp3ZWauocZar9DUv4lIMtCMzTUPI126iRoJoEj7vQEgG8x49/Xl+r7s9KiqBLzr1eTFARpzSPYzJB",
+	"KNLuSIwEJN9hq33r+XTyoBloHgUYJ3Tdelms2DCrEAQjciRorKTNxqB2sI5iMQuh14AtBGymDf87518E",
+	"bRJ837H31/z3SBj12z0RtFxQzjUuwFFBSRfSTZgCiG7bc6JYszU47B2QQsg/cH5BKja4mGQlFBrQrqui",
+	"GgmnV+OyQTMT2HgPlAFgPXAdUCLkkPHN3ZBG0xu82xqOA40jR1FUkSCjy6BN5ERTLpysNMeSVvWMRKGO",
+	"x5BAuccVaNkBaQauXiRwBwxXzRjkrzio5M4ZYP4GtoRlCC7bz+IaGUKLZKgC9AAgg/D8BKOGuxVs1CCT",
+	"ldZSnGYUlcbeqRqJfS8QsfH6Nd3gOUxjuVZoQWU7DVU75lcn6L9N4sawUd6WnHUDB+YpNFl3y7vi+lwQ",
+	"KlK9s00u6YJdcs0+v9QJD7VTcRTTxuqEL8N5gv5rbanOVaY74/NBl7yhCxaRYDwGsH7WKTQOhViRrWhG",
+	"wCJ8DvU650/CzgZVr9qnufL7cMjpdCSMGhzLkMaQxHdKgndUzz/3NzBomwsYfCEXlBsW43pkuqZc8QYT",
+	"t0YCGE4ojXLt0nrTPCu5FkQm3GyITCB0KackOHv16u13L74Yv704//L8zSVkTI4EGA11ZgVp5rqfukiB",
+	"9a5SodZYgyynIxF8+aJwR8yrwamfJLDdssA9H4lgPP5KKt3xPo3+A38uha2W02mrXC6O1Gwsh8wKRvHa",
+	"qD59r5v3kn/DNtgsg4updN1KaKizpB6nQEbEnBfwFKh/XsHNcPmFnv/BPZ/+o1HqxZEOCf1l0Im+oILO",
+	"mO1unjphMDN6sYo171ievUxktAp1dyRegGcAXvD6wrFbGmogIlZSICGxyf0IOQ0Z+prRXfTWHhWuHtlM",
+	"F0FzdEJ5DFLwT38icB5qJB6RR4/OPN786BH57R//RShmm3ZiiN641tyZjG4RMK2tJDEW9pBYKT8SJCfo",
+	"bYwIyMssSG0WC2Y4BlTKNqHc2VATFDu3LIABVBaDhCJYfw2G3Fbp/zymfAFtIZUyApeuIkBpWk3gf3iE",
+	"M3NNztsEBD5p2i00PxiNyzz8s+bmfzgFnCdjKHbJpWPmhOzLzrvEa2TJImOrghtLEVAlwFVnxk3FktNJ",
+	"3JkaWQKqTAwgaEr6OR/QicWi6ZkdkiI0uo452Auff6cnazQzSEWNoD1SaHvKgD8dMoO8LXObAcs2GwEb",
+	"65w7Zo/Ai0tv4Q/Wz2M0Mcwzjzdpjxoy2cAg9e0pkYNXina50oG7Drnmr6CymHHTz1BMifEFlxkXUhBu",
+	"WKKouwGXuQszEi9oBnxks+SrE0665GotyZqLSK5tK0PC9RC33OyH3elyaaK1db1dc/2KbS9jw4bTTlan",
+	"Zl3MOhRxGMyr8xRXWJuKoQMN+IZxWqc4GWdkexPK+UvSEytMAwI4IK9o7PYALo939nXOvFN/HlalxAmm",
+	"CnjWlsrGmniRmaUOf6xcUEyXOpikwU5MUzNXRNClmkvwuXBhE5/dep0jdghOysR9GUNYaiQiielveI3Y",
+	"re0clkYAyYt8oy1cGDbaUtmKRsLtuSOzZwi/okjz+duLy9ZIvIWNxSxtjJ3ndIWyWjBjmmSptiwiZqCR",
+	"QGmvhpBTzqYxn801aQZv312dvzWvoWmAvN11Qe9Y/aXzGhKkQbsxFo3wOju52hKnD7egczt8zGhpg95h",
+	"kKnpmGitUHVxZpJtpQ0PnL07N0JPtUtTOYtjue48z3KIhwRLGGEsShb0tgN1ozTUKxqTxPrDMffSo1E4",
+	"f3a7BLmRawYOIwXfp6s+jwIH1yHtKZjNFRK21EkztLPc+UEZinLyG7P5YUPq64XMPalpnha0sKceMFpa",
+	"WzSA1UVVNQL4l7alPylGIoAiBoT6sF2+uuSCataxaei+vEENMTgcnDgC8TcM1bOYh8zGHaxW9fr8qqRE",
+	"ySUTWD/QlcnssX1JPTbPZlUsmfZkGFBONUpzSDAXvtFuGPaMOle/2+v2wL5cMkGXvDFsHHR73QPIt9Rz",
+	"MIWqFQHzlxmrSWbZgnyR1s+kIB5WxwfLD8XOSADPVVYCW4RIvLngSkLHBUTcFkYDjrlgpAn2uC/XRwLU",
+	"m5ZRKm5YQmP8nEWOsXwhWiWGRoyOBFw/ddCnN/U8agwbXzL99fpaIWYj3g+z9kGvt6WdX0UbP8T5+NHi",
+	"0zRAK2tYlJmGBWmxUCTDxnW/YSFeGm+/edewwCwNxWcNAFlp9Pt//+Hsh29unyfTv16On1xtvvvLV29n",
+	"T+bhzTu65K/jZH1O6bvwq28vZOP9Tzt3zLOAJzUN8xxOz3ffmLPtGvI5xG2oGjPdrsfPaArq977dONrl",
+	"lXNb4pLWqB31Du5+6xIp/Vuv6MN32jWGP/7U9pqtfsm0T5KGEC1FQLkFnSnACompnspk0fjJjJUqTihK",
+	"1eMFewzafwchM7deD685XC3KprFAszpom4MeGE3RCGQVYt2hUQ4g6oFgAEtqVAlUlqHTNVaOsRsuVwpA",
+	"AOBSePX8AfiI0g6gqbzB6BW27zxFBTMANheY6zOyKSktY1rN7PblEAj8L3BVAUkwEoBJQF7aFqGhXEzg",
+	"FtM4RqfiXMZRa0gCjDUHpOnbcMhFwOOT4pEHrrcpsGh8bWxENr81b4Ncsbj9kP/LLcrXSHDtYGctyHFw",
+	"Cl8BxoToTFARZt825lJN1r+xbnKgr2ZTHfZ5q+1BG5ufRyIDJDeybiJXNtbp8BGpxbzFhxCsE1F33A7k",
+	"Gj+lWLn4fMvrdg/fRErDc6CpaIDOq4qLkAWkCQigit8w6+mBECPsvvu9S84EsXVOHgob7kqvR0olUMak",
+	"qG9S30ZHiuusYIkO3K+wyYU2tbZ7JdBkFaN+xZXOIGYVSDI7D2S8FUFnuy1A/Y7KQDfDA89XT97ViwG8",
+	"LtD9N3O6pIDAu/HfHMj++/bWOYMZ75O1clqj0fbNnWzmSdtalrb1Q9A6BYUclRR71wqgd/ji1qXZe5Zb",
+	"YQ7bplRrsqTa8PbGsPF//Eg7v4y7P/35f1TFdLYt3qnQLj4kuZjl5/4kPGHHx09OOk8OB0edw17EOieH",
+	"h5MO6z2Zhv3pSY+yJ/ULy2E3Zwu7s+fNtjnDJc+mPST+nXSIJEEOKDqwMPDBMDWULRKSamfFN9bEch4p",
+	"999YXjQS2Wcy/ukjnrhSCHQkdeRKtz3vR9sMwEMsKoDySoKdONDFs55L0JOBzdmM0vQMTiaD6DDss84x",
+	"fTLtHLKDSedpeBR1+tMBPZgchkfRcd29efDdh13mmcenuNMZB23lCak3OZ4esaesM5gehp1DenTQOaEH",
+	"rHM87Ucn4WDyhPZ7NYvwgu0PR0UaumZYLwJXBIv1dRZ3Lsx/0BscdXr9Tv/4qtcbwv/7W918OVZ2V0x1",
+	"S+R6+3zT5PnKqZ6mPaXRaaDnVBArkWqW8eTOZYDgeoBlvEZUAa9yy67JehQAJqppS1ZbdWwSlKfcbFIg",
+	"naOeB13gqvIsdEFVGVhpn5f07yvmBCxERWhR68urZG1SqejVzT2tHK/k7ZXQKT99qJ1k871/zPrS7NAE",
+	"KdeLZlfe7+d3+NekP8joy+v9kmufUp1uPOj1j3vFxNvjXq7dsETE2x1fPjwY9BA0vPolo15XfrD2M1Vv",
+	"mN/e2+SQRp8NooPwcNI5oscnncMnT592To7pUWdyGB5EA9af9uhJvi7E7N5Bt9ft9w+6TwrNDYaNg+nB",
+	"wUE0Pe6c9Ohh53Aa0c7TKDronBw+PYoGT0LGDo5LHRLSQ88XnQwbr+UvPI7p46NujzS/7/dPySsuVrfk",
+	"9unx+PjwlCQ3w/7gabfXIl+y8Fo+HvT6vV6/1ycvecKm8vYx/BU61udQ1hps83Xv/GfJX/98tnlz2Vu/",
+	"vuzdvon/cvv6Z7l+/YVcv34p+avnXy//9vz8+Pznl/HrxV9++eGXC34uert3pC90aaiws+taMdzX2j7s",
+	"9e9+JYdcAi/tYGy/TBEpzBuDwS6fWSYyZEoZy/yF0MYk/1c7BPL5Oz/+ZLhsMefix5/e5/wGxtIo+NO9",
+	"AKDnOnBOgnrXgQ0ibvUabIUgbKNVmDVwaIOaByRENaEjYcRdvVeA7OAUGAlfWGBERCa67B4gW70DRQdE",
+	"pXuA3OEdGAnnHnCxRMwugTgiIKZYw79LAjPJoIg655dxQf+kvTHoRsKC0GGkn0dkkjB6rYjmTP1TbGRo",
+	"8gZYRR9gK7+2pLeLnYwkmJmXZu/rlAabVbcjQ8xjEFZ+3KYPNRGAsYUZHvHGw3SMSNMCPbayhiR1NutN",
+	"fnbFdMSaSdgdAKMb8zBrbG6b8REVUzMzVXYiJ/+zZn4+BdepXYAIcQcCyq91sIyG2GJGAbos6NgKUudU",
+	"xOS1Aj3X2Qoy0TufsgckuZOejZv9b6dmp5zzY9W3s4TsXbW2fHp1w8FDVavWR1e9k+GBU61tvnODxjxk",
+	"/9POqBvKRcMqoru6cLJcZCynspt5ZsYlL+xKzbE+wAJRXm8zHvqZ8eBWaC58xfp2dY/UrO+ZnGSrK6qz",
+	"oNHvdz130UjzSo9ltZ8U049YMYUzqlZJ242lVBU6J7Z6UoSiT9KhVxUUz4zFAbo+qgQ5VPeRuBNiCXP9",
+	"rAuoAIQ0Ek2oXvdw8IJWl3yHHZnznZzv0nf87lUNrBZgSj+T0WZ3ZmmhfGGI4a/erp9FUYpdjdhuK+Zh",
+	"s1Zc/4ob7EMuNawS2ImlmHXM78t5QlXa9ChlQ3Bbd7vjVf273ucrJ2zBZ0Gc9PcTJ//GPHbXrUZU9+oQ",
+	"erFc6GPnnr2Tu9947hAszQv9HT7xDpEgr6R8BTiQ8N7RLutJ4RRfs4jTK6ML/afxeOQ2QEdpj3nnKdvb",
+	"7/DY9cx9j2IgZrqiUuEL+D0Dzh9WgOa7xFhI92UKdV2bVenSeojScknWMrnGDAY9ZxvI6hGSGFbHElcG",
+	"0vbqCeGGj8SEhXLBFJkmDNqlQd8rhDFkEcREosi1UkI55PlkELwVou48MRYOpD3azMqNjV7BS+CDsBYn",
+	"xtttBRt8D5opO8GUAaIGmEqOzy/oxj4JaUqKxTfMWI4cgDfQuqc2l9F1N15QLlSXnGXh//RBFLZg5/cO",
+	"SQqxGqSSUApW0e/ZE46kuUPj55EotG9u3SVTL+BTnkzNiY3Dbd0PgAPaqX70HPDw7jfeSP0ScG93ZZmv",
+	"qNKwu/9x7AupJtWXslqerVys5KOqmnr2CIjg8wjMoqXD8ilArufAeoZ3QNy6Pu0JM/+r0ClqV5BptlXo",
+	"tdZPSZaJXEi4rslIRAz+fUqCVPEYkm2dSpCZmvupCI1jKD8q8GCX5gypuwkVitqgPZTj2UrsXRhzysnB",
+	"W5GrfMIZzZhgCQ/BoVndfim/MEw6jpnGhimOx1tWjRnrjs9RrJlHrG0oR8g48ZDAvpkpyiTbJwuUPhLA",
+	"uqVgllnmGDRpQiUItjVfS6JW4dwlSpCEhgxk2mYkjHprq4U0oRYecj/GPBIZZ06zb9IG/nWM2XXyr+DE",
+	"OG0lFwwLTe28T6FLBKa+Up1l2rvi2mbw63usI9Ouz6jye7LQOGE02pA5VS2yxinbd0cCqSSUCUKi72Rl",
+	"fQtrfAArK7sDeUvri/T3jIE0sU641Mmn5Ztinn4P18wwMnsj8194Ta+9sZ1M94fKebrQgHL16z6XgxT6",
+	"KqvQWhYXcsISnRkX7/f21hi2tpMF1/sPs+AsTMXvZcI52oCaTiHXhKtPOswnu+/3VpywSX7KUj5TVoe3",
+	"EnIaUxCLFu/iAyzBxyh+Oo6RYlX8fbWvSg/jhVVlMDXbB1qDWKdguTbxWdmu54YE26lN1BwQAcGKc1VL",
+	"1uRqDWv1HqwTUSNRpfec4mjGjMtrKuQ8YoulNGx0SKit6BsJMyOSML1KhCJBTnYPSS/YrjyAElVn1qXK",
+	"Q4pfZ0fPaRHGHM3UiP2tOPO8DdC5E/9QEVKAQz/Yme/mgNu38t+seFeRNcswU//tWPF/Eo97ISLLEwrs",
+	"IFUodudr2VR2KsjJV/cTjtnS09gwBYD/wfKMImCmMrfPT6azZdq5pLvAA3CtAGpto/liFXQuyFQmISPN",
+	"IEsafBTgU8SCTxrF1FXwQvjEnAwLgRc8Mp8103jkMAENg8qAPU9T0MIlSzo+wAIiVJoxqoGR29kyVsLW",
+	"PrYzWAucm806D6pwI+9mR18ybVNCLt35fbA+W5MCWfzd7FZj2B+cHPd6VX/lojE87vmpnLU5nNkjxczM",
+	"cq5m/hecxOEBpCnk/2C+3z+qBTSt+4tdVq9X+3cYuA7oMw8M/X7PvJ70EGt4ed39+8i5+B+OsbpKx7r9",
+	"rve67eA8I00o+12wZGb0uAUVmodG/drqU2uPhOUmAC1si4EzVOsJDa9dhKPEMKkgNmGHKKbVSHDdJX9F",
+	"Bgpo1xacFxQ3GxP3sImQU4EffzAgVY3GLE4ZQljZ5mQerAIgFPz2v/7vKlyCNmGGlUNamk1sfJQ+9sj5",
+	"YTIcCNyPwmTKHdECW6k4ahSm0QRuYbh7y8YqRgJhE7wJu8mRJrAoeHrUaHXJG7ZOpwSuL4BVRR4BqKbQ",
+	"LgVmu6ZJpE7L0A3grXPeFwsRAcX9dfj6Te/4jPTgtc+CKPvtH/8d1LK2AHErbF1m5VGeVogts1VLRRgN",
+	"5ylYfx6Y3zmmeYIprBlSySmpFm5E0Y0CzI6RKPUaQNtlCb0FjGjP9RZAZAGxwYp1t/nOPwf2kaFqBF3F",
+	"1gAAALZmiWsTGdIl7LlvPWytm8h7Ii3UegxlxoFga8in9YsWLHpMrgrCbL7ZQcw9dlOxWgSiyBvzp+yk",
+	"JFt9lG7hhi5AF2rl/M+2GYRT1cy0Uu/lPo7KKkXjvh5L4GEOXT7vC3yeQvanl9BxOd8vWK2mvM9AawFN",
+	"u5B5koKWJ8yB52RQ5acWxZBQMpWrRM8dTfqfrdEmDmr1AegMgdPS51FcWOwl04Qa6uvM5SpBBmV15pw/",
+	"tliwsrv7s6JRw+/iBf2kNX60WqONpfyxdMZPHtLfW8k1vEcmXouUO1uv3MuhUOkf3ermzHeSKHg1raeB",
+	"arngIbS5hpa5XWNCh3LJhsZ8DwpQnMlWByrLkBAdWERaLZRL5XQ1Q0ajwW+Bf1IF6Qc8hC9VHOwzZTsl",
+	"Y7q+kcM2bgsR6tyn7u083aLPpO7Q8WQVXwcj4Ss0wa+wopJDdDd/aMqIPIfofVUD3NKCmOQzgcdkFgbA",
+	"awUJCbNvDN3bewjIZ6v4GleRy/Ms1jQgLDFi/k0ASHciow1ZMGpOwiO9buP9A/uD+4MHdQj/If3An6TB",
+	"755oZOjAa+MaJlKpeydM+ty+0p38osyKm57BBkCAFp8yat3FpUGrx75xKe5jCg/lt9H7ZwFE7QX3NBLl",
+	"gk7HcGxyjbW5MxCSFB/p1GW3yulIFANmii+WMWSsEGGGmbOEtboEkEW5Zgv4i85amGUwze5LAVnGK+XB",
+	"MSHWkfkv7NeMuUvWxgzIgibXNt8r1xvdtXSpK/ckddWeI7FDuaf7OZ1mO8Oeug8sUkmc3V3y6ePr+G36",
+	"Ph54l3LdYDEZ7g9YOviRlgZWda5KE3oGJ7nCvl2K/7w+yo2YLrVcdp5MD2ihE+mwYVEbiBSI8+CygnZF",
+	"5Sm2Ocrmc3LVezrsD4aHh3/bjmbhd/q1qUWlNryN/snT7lG/2+/1uoODYqvTPAiP99VS/9qHgrf4fUAz",
+	"7Kj1CVsZBMtOvKEWhOP2zS+vD15/8aL/+uqH3usvztbu/2cAHM/4m8UP/b9dzeP9ADhynHD/ksc437X0",
+	"U+njR1X6WG0Of6jK9/jXDMhra52Ms/cB2NxDZxSbqnymIQTN90zK7pKzdGhwqEM8AVVLrhAQwrrP0zxi",
+	"o1N4HRH2Li1xqk5V8lEuhdmySWNzUyVFln1kFMLdze2di0n8FuKf0n/+bUw2c1/2ub77FodYMoMMRf/q",
+	"QwcXiE91/C5ANUXSNpCV86elkIwY3YUodBqgs1ErCWg2ZJ1IMRuJNJaVtmDiNwwuZHVlRQur1DJTBHFh",
+	"Mis384Cc5j6bgoGvkhvzCXPHpZi5v2dNoBSx/VC8epIlSzqOXUySlWYdTFGCXzAXOm1iAO1QElt9B8gs",
+	"ADrqhh/jDqewuadm6bYpx9ywP4npnA5+3yLcnJCEaja20dsqaPU2GIPASG3f/A6vBPTGk0up8IOifjBU",
+	"IdxnNxz7fa3Tk/Wde3bTx17JdyiThIW6M5eJYp0JYKRuOkpTLA4XbO0/TTuThIqoI9jarw/fpx48twt7",
+	"VYTXcOOUhKG82XUu1yVq/eSv+2f46w4HO6TwX0n5moqN67n1R86Lr+TDvrwwQ+ZVPdexq9al9xLaTU2w",
+	"vwgaBKBzxdJyLK9vGNfkmi29tsCkSY0GZgiiTSiwAk0nyLiEtFfB/GJUMnUN6VJZjoPf+WskXBsyp+8A",
+	"CpXLZXeNb+csnaoCLQwL/3DeIRVQMSiKvZCJXGH2h/lfqIhOLDwUtSN3iWt2ataT+yZWZLu3jTrr9UrG",
+	"kJWbUpTIJfSqlIK10g3JGvkhw3RdUNJONpkQSFt3APZXrut6vgGczdsaCdeBhIuKni/YLMbvPWn7Z1nH",
+	"GzaRCdrQSHJBE6NHB5cs7LxkOpx3LrlmQwIu5Y7imgXWuZPOAnrdxLFcswh9d7ajJMkaSsIRWzmIBe/F",
+	"hn8YTsPkNdudT06nbsY2R8kyVaOwd8kbSSKq6YQqBqZDTY7tc5VMr2z7tw/zEfl9vRsHfx90nqy//6UX",
+	"9pd/EU+vfzhSh3+dXx0nz04Wrwb0xTh62Zt91f/5mwO5u8mezjXt1749DpTr59dttBu2W475znMazplr",
+	"kFP3Yfv8Y3jYPvtGXmqZMGxarzt1PR2xk7nrDexfBiMUF1wpc7N++8d/QdqivQWgEZZbAH7+2z/++5Rg",
+	"w8TTtGfgqW0BeFokFsStLuHapd7A9x93emxREBSaZ9YltHoc2EWcXZNMZ0veIQGwgWetnn/lt0pNe9J0",
+	"ELih0Di1OZXJosNEKCNmgwpYNo4Z8e7poNXGvpCapw14L9d0NmMJ+fb8s2Ln04jTWM663ngj4Xde7ZJn",
+	"bE6N1eA6GMT8mtW2cIVLHAxRsbe7NBI2McKlb7a9OnKjmChot1vfYhTJGRtz1HUZfVxqHuquBrYwLbcG",
+	"xVBN4Sa17NzurkJv59aYFTcc9k5IPm0pYeaqR0F2dZ21EzHBWWrdKJvNORJcu3kYuwTHVvYX9GA76VkV",
+	"kjHn8FImi8a+pusXMLSxXNu7mrnpYTUwILCLrXPbWa/XHaDmVRJbgi4aP46cvzS0n7eB4MIMCtfDN4Dg",
+	"B4f07GlruxtE7jJUAgjuYQdlZ7F7FuFdSvU1E+fQYPCfa9Oc7KKCZ6mkF0j0n6ybf0nvqUtbWprvx+3d",
+	"mSnyh12kV6qXVYuwv0Kzd+eryhgkAnwgii1qImniglFJLLPuYKNVMaULHm9a0IMXc9GwVeeZ2LimJKDY",
+	"uGC4BRoCP1e6qvZIcGErlsElbt5Al1fqbNrCz7kgobRNJDRfZB3nswBNVvJQrOjb3r9yiC2Z3HkSzeJY",
+	"ZfIgNb14HNssDsKnZCWwS7ytAcwijbZ+xLabjalmkLpREUcNWrCKR49SRt199Ig826T9+ydSu4Jl697T",
+	"q0RkjS0nMtp0yXd39wGv6Jdqm3IwGqEJZmhiJO7sQC629hM327GlTbg1ZbBOJ9cvnOTbhUN3qqqG4cFr",
+	"ets5m7GAfJ72VXVYaC7FPmI0irlgrnnpSKSlSA5xCDfuyv4L2vNylm1IkOvGjbDhcjWJWUetJguu7RZi",
+	"WQOsqTORSXZxnIVtTGOo0YTG41DrkmvZfQqGM1qyHcUjsyvLtGXrLr3CSdNuU9C2m1w6uVN3Zjm/QkVL",
+	"cazXmLn+q8bqVqkrYIhuDmOU5lqTm0Wh1wO3G93fxrQ2EoNQda1ITbd0OHOu7R249HU1cw++KypkULaT",
+	"T6h19Q7bClcVY24GFSm9UCSbubALJTuMg4Xtp8S6kiFG0zwtxAiPimVEzcpaoSHJFQC1iZfde2oh9239",
+	"kFqF0AIXcM/BD5L3I9TpsmY3oKbolAjpt1226RnIdi5S7ZVFsJHYEJWcv+uSl+CaIEbzWiy1u7Ar4R61",
+	"wHxNKszlUVD4xpKNbfMTMqLmFOqTjDTBFuBD9PbToq/fQcaa36XWcdrOnMwSuTZjRCymQF2uTW4pJjAS",
+	"VUEBHmFb8DjeAKmhcDJEmhNUKAzZDcOSI2SV0PDXia4ugWvo+m/hgizZfpHT+B89IpgMCEen1HQVZzha",
+	"sZLW9hfZ3UZZOhLOcZZxVuzVhn/HOqkg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOgjnpVa5npQ",
+	"pwYhxKHtmoADLhOmsEEVNkc0h26kPejBqdIAAt5qBlyRn1fRzFVJUm23wXrz7EabTcE0eeTK1sqHMT5T",
+	"Q0DFMvQ1WzF0rmg/FMFixQDqcSQsjGMsw+usmeJnyhKEq52SK20jbHgUHIrKMi0E41vQmjetYZtsDAdn",
+	"8RQ6OeD9ycfmoUCS62zJaYakXUdKTdW24tcKPBkfpa1YFRdLfSoetAPccLN5VQGxbVjwu9qE+xp9e8W8",
+	"Ptl9n+y+h7f7WOlSYC19ayfDT6703bVHvvFi9SimlNVdvaygplFCA8WjoEW0nDFQeVyTXGh8EhdMQoIW",
+	"oZEEeaNiQTco5yYOG57b8BHo2U2ZQOAoU8TzUaXTVN20+nRJh/bb3+a8/RDqySnXWB1ejre0TpEfZ0lS",
+	"Wkpj0XHt70oWVSwvE1g8yAeNtmMafmy6KJJVE43wg5bsnylM8HYdhp2AGAnsa94Cg2wmZMKiYSF0nuWc",
+	"E6XBCjVmTzMY9A4DYykpadQqPAB+21ktrQYfM3qTy1MBuQ3mY4qyXEgjsasiWq4Mp8jXbmF5AdiJNtGs",
+	"w0TkVWPal6nAXv5Z+LAYsQTj0+xRwfS2eBDcGMzW0vu857y5iKsoogrVBizpKgGKpVX7Sc8sQvZhotBc",
+	"oQtcNw6XL+COodE9pD1hYyWfxHKwk75BjZmy88mXIX/Lv375txcXV3+5PFfnC43ZsQt1e87XPPoqXp//",
+	"LHko/pJQEfXORa/LNl//En13zt/y84MffonjNz//cPD28uuTbjiIxWTxshd9/3W8pyyVK71TqVnZ/1AI",
+	"bE+YIS0gp6qqszvSAOdUuXdzQb98wG5rxM9Q3kUu8mTjZp/yUv5T68heOE9APpFuVwndoXF8t5SuT1xG",
+	"nt02NhI+hJZK258TJFV4DQAxmRhraudyTRZeRmUh64o8p3FsLh3XCJZjBGJtNW4tez2L448bNDCVo3/E",
+	"5LM/5J2pKAJPN//uy4OAypVZWReWPlNw9JJau6aKWMeDlt2q/JfXrPERwCR/zN3SHgAoOUvHS+SUx+zT",
+	"Lft9QN2K+1y+XbsCuRXvqx1w6DqfWjysiKtlTBFwdyS29j84vauxQq7SxFznrv3oeGfEfIeQb2ygnSDy",
+	"a9CncDmeobQFIJ9U4uNvwcT/oDzzKoh5L+/VP48KqHm82q8Mocd7qfbv8CQ+aqj5j4+Hphv9e/DQfyHs",
+	"/CdL41+QyQ6wAnVsvag0OSdiJ2GK6ccQXE8WW2qYpFCrBXR6zL9q9aim4mIWg5bVxqQHLmaY2ODy/Qz/",
+	"zWqHuuQs0/qKEA/UNzsy1IQ2hk1lMhIWHcN+Pa2E6qXZIDA5G3Tubg1eVtX94HZkJS+K6Q+r/sn2NzvE",
+	"K3SNOtdm5uG1m1UZ/tituqfdcM6fk+nT46j3tP/06WH4JDo+OqGDKaO0Fx4d0ajXP6IHk+nhtD8ZTHqT",
+	"p4NBGPWPouOwfzTpTXs92nu6lxDw98vu4YPXCWHWQD3tPIix9inY8U8PdgAapE/1LqzvsZm9+Zq9sfV8",
+	"7RJbAhFkX50c+/K/nCYNIYxDyf0/ElkHKlBNSb4kxTaryjLXBr1e0Da6KHj/ZYJedChmdJ+wAed2vl8X",
+	"X9hyGUwg9is4TonSMkmbXOHEkQWLFHIVuMycLpfmbymyMM60BZVAXGeNDEeQtWZWz8RqwSCD2aXF3JkV",
+	"8sbmBWEWSpoHMkwj9NSCkoJKDxObSWYrz9OtXkJjYc2SGxqTZvDu7PLyu7cXX4wvXly+uBq/Pjt/NT5/",
+	"c/Xi4q9nrxDXCHPh+hbEvk0gFcssfwktF7mxYeDIKsd6ffa9N16aWtc/cqD4LYzvYCUQF4pH1hRIJzlz",
+	"Ei876vQYUrPg1LF5MwymxzgjAiDWMHIzlzHQp6vtx0qVyup4mNDDiSzv6nhBCHUNCRruVsZcXO8WnL+v",
+	"GNk/9L67TbEwfHRm1PHzae525yAQSAq1VdJ9zPIhljBhTOCxaXN/uo09WnThHGqU+rTijCL+wxLqpFPa",
+	"sgymOlvJrsZQ7Cc5+EeRg3ZWZVrDq3WnALRBs3qJ9+LWuTZoIcKGF9uI4JyLFPQt+Dn3uO3GWI7nh3LB",
+	"rMziisgkQjiTZcJCFjERsjbovCMRuNIlCzb3DMwgMlr1egdhLogJP1mnEoEOApAeEPyae+q9LcGsiB83",
+	"6xKQMU+uIgV5JCpykCHr1aWf4vm1jZkdsTCmiU1eg2ojqmWiuo8eEQuQVhHRNqLKvgZIdGazHEsHhRY/",
+	"AEkQQgpsO4kLn8pkgfAO99hFeNum5jqxMllpO6OYT0DKxxvQSNwUbYkw1URIt0IWOWFPtabh3DU7fYTk",
+	"88jSBGAt6HkiVzNs/rJSKxpbjYsA5EPwGE1gMGYnNLzumu23llAhDT3LZIezi61n06tnjrzivi45c7mS",
+	"hZRryBHJJ5dUlQjbHAxAByxVBjuh7kem81kmzVzyswNvzLdKdUh+NWnPrbpUFahny+eqlDB/YjmbYf4/",
+	"QjzaAnCXvOeaXXPbs6h0y13Ftd12+z4kNlblyLcx6THTKEnClozqQhJ4M/XqZumeOGt3vS6kBnqGDFka",
+	"ztNZQbDGFaEEP2tuTyHmkU1dASD5NReRXI9EM2C3y4B8Dm6wPxPbf4neBq1TJL2xUaiDtvcXTBmhE2X/",
+	"CzNCk4TjbNc0ibzWJK50vlRNYHNqFhIQVK7W0tBhCuJil8OUa1uFu71kCdxOV54JxTVuK3Bnvkxo6NZn",
+	"dueCLWO6cdo9uNc53N9OCh5oQ13QPsPYOnOZ6JGYeQORZqrn9oiC3CKNXlIo9CATJvhMQPfbXPG9TfvK",
+	"k/8ju8hHBVJCQWILHjwJ0yVvVxqqGeBy2BlhDqw3Cz1nU0ummGLmZRG5zCysnj3s9UmO840TZkyQAB/F",
+	"mhi7nebZUEYMmHWagG/dS4CuH5AmpimbW0s1lEwgVRkJzaLWqdfCyr3oyCEgTUN5v/2v/8cnN0OJjsBO",
+	"Hb6qUR9Z5Mw2rqB+abUwHyhIqHQ5TcUM5ckbBpPIfF85cdac0Nzksc7KmrWbJWuTBY0N2UGnHac9yoRk",
+	"+W6QgJPkL+l+LrVcYtO/KsPKsKiK1KqLOgnzh8iqsrPfKa3KFS6V5SoUB3CXpVjg9010tBmxDexpiipJ",
+	"xwldPHlrZ/yB0qE/Qft8nNA+ZUSH9q8F/DcjFFkFHRshM0t9iVaqUp7sYjnNuNIs2RIEAWGkMiPJ9pqF",
+	"hN2WK5tzUccUzwGUXkTkXimWtEdiPZdkwhASJw8aGmAPenQfpqVOQiYLGnMFtr8NoY8ENHXqhNTIIPgO",
+	"qLQTRmaxnEAV00rwv68YaZpnOlwoJhTX/Ia1uuQCVosMeiTS8hNoY5umy3AxBJWcUAJ1GoSJaCm50fjT",
+	"Ll/d/SUB7jPEMj/MQ5UdmOeiyh0OaKrFvuz+CYFFDGOS5zJZ3hH6rcyA+V3qTtwu7eX/6n+KqT9sXpJP",
+	"RuYWI5YLhJjsik+zCrGcdnlvQbYDw34uxTTm4ScX3b/KRYdXsyAHcjSyVdzc2SAil86Rr2CubxSRawVh",
+	"S4xHAuSObfBg0Wa4QPx8Dv0JKzsYFFKLod1E5hGEcA4a7kDycEhdEmQw536vBEAWt3a0Bjg6l8qPXpBT",
+	"EhRA0u3bBcjzgLi30eC0SAlO/DdlUhi4TSZsKhNmuzwk2cOtuu4HD9bW/BMefhEPH1n1fygc/vv2nYRw",
+	"eNV/OuxtJ4Re7hmPELDhYO788Sc48SPaDwfRAescTo96ncPj/pPOU3oy6fTCfjRgB9NDejTZfuJHV70n",
+	"w8Mj+2H//Oxndmh8gE/WHe8g94XS8eLLxV8AlHmvXpDmkt+ZQEdzqDDqUzLy74C/r7dsuCc8058qBei9",
+	"4PaLmcteuaQiTSM7lI8xQORKtyCMsCOYfiadK8H0IaMiyVLW8mj6MNEiDrjn6LQ4oejoNNbADY1t2DmW",
+	"sxlAaKx0PXz+J9z8T7j516zyHmy/fR+KnD9nNNbzX2pV3jOLaIzZMus5j5l1jMO2g221EgISZwAsH3Lp",
+	"I7ZkImIi3FTW7nxlP/qh2pzSVK+MsiKvd7cr8eN1wsZbFzUa/n1v1cdjFr3iN0xAwlYiJ34K8jKmGiDq",
+	"kIcvmE54WG/8vMa/Oxf0uwQqNdhKEc1uwdyRiptnCZoxbYzbph307fgjERsrzdjlzeD1i6uL8+eX47Mv",
+	"vrgI2mSSQaYF/cGTbs/orMOT3kkvGJJYyuWEhteAHm0shbc47tm7c5IOCZbPkgIMtCXcPCsnKxEzZSPi",
+	"SJjGYLJwbK5nQsLMemIecmOxZfN8+2Z89u58/Or88urFmxcXnxvlubpmHSrUcEPvpHKzf4+XMeV5+m78",
+	"iXz14tU7Mtd6OXaA0WMtNY3JFfzfr66u3qVQ0t2R+BO5+uHdi8oXbJ+Hkaj446+hjNjnIzOzUaNtTlVG",
+	"n48aX764GjXek8MBLG8LLHGl0mZlpD31+wunPaXGx3PvvAuySCmh5u7JJRN0ybsbuoi3eh/eLpkwBB/J",
+	"cLVAlCLmGLDNkwCdYLLisYYcgEoGbIe5XLJwPybsJug32qub40G3l82TKvLD2etXwCu6Fa0BK4motNqm",
+	"GaP1x+fJWPfHVWmF9SQCOuzucjoFvUwQ14wKJA+iEzqd8tB2o3ZpypZbttokOOodBIgmsuaKVZLPBc7l",
+	"IxTfbr2228Dmj08qF9DL4S75DQOY21/VDPQqzaEiiZS6a7HtQExyBWWRmgloI8EFma7iGKnj4sXlFYjX",
+	"lYiM6AisnWcT/tz30+iTcmCp5iuYs24UWiCwby9eAVKsBf5xCV2YzGX+gKCHDkchJTkzI/wpzd9DcbtK",
+	"4saw8RgyD+yOlK3LLJbWzryP6Cy1Lkf7u1l7DsRpQQWdYRv3LL4ELuNyi9CrerPVrH+ZAvZ0uIOpa3mj",
+	"ptp8eeSzaMFFuoaSaVAMdfqNZE/Jgi0mhiXMmEb0pKmzxwJ/Ta4LV1XrU3sINPbO2Gp1hew8OHP0ggO1",
+	"kJRY/KWmJPv+p/f/fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -39,6 +39,78 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AuditAction.
+const (
+	AuditActionAccountCreated             AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                 AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
+	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
+	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionMemberCreated              AuditAction = "member.created"
+	AuditActionMemberRemoved              AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated              AuditAction = "member.updated"
+	AuditActionSessionEvicted             AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+)
+
+// Valid indicates whether the value is a known member of the AuditAction enum.
+func (e AuditAction) Valid() bool {
+	switch e {
+	case AuditActionAccountCreated:
+		return true
+	case AuditActionAccountSessionPolicyUpdate:
+		return true
+	case AuditActionAccountSessionsRevokedBulk:
+		return true
+	case AuditActionAuthLoginFailed:
+		return true
+	case AuditActionAuthLoginSucceeded:
+		return true
+	case AuditActionAuthLogout:
+		return true
+	case AuditActionAuthLogoutAll:
+		return true
+	case AuditActionAuthPasswordChangeFailed:
+		return true
+	case AuditActionAuthPasswordChanged:
+		return true
+	case AuditActionAuthPasswordReset:
+		return true
+	case AuditActionAuthPasswordResetRequested:
+		return true
+	case AuditActionAuthRefreshReuseDetected:
+		return true
+	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberRemoved:
+		return true
+	case AuditActionMemberSessionsRevoked:
+		return true
+	case AuditActionMemberUpdated:
+		return true
+	case AuditActionSessionEvicted:
+		return true
+	case AuditActionSessionExpiredAbsolute:
+		return true
+	case AuditActionSessionRevoked:
+		return true
+	case AuditActionUserProfileUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for BulkRevokeRequestScope.
 const (
 	All    BulkRevokeRequestScope = "all"
@@ -72,6 +144,30 @@ func (e LoginFormGrantType) Valid() bool {
 	}
 }
 
+// Defines values for MemberSort.
+const (
+	CreatedAt      MemberSort = "created_at"
+	MinusCreatedAt MemberSort = "-created_at"
+	MinusName      MemberSort = "-name"
+	Name           MemberSort = "name"
+)
+
+// Valid indicates whether the value is a known member of the MemberSort enum.
+func (e MemberSort) Valid() bool {
+	switch e {
+	case CreatedAt:
+		return true
+	case MinusCreatedAt:
+		return true
+	case MinusName:
+		return true
+	case Name:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
 	ProblemCodeBadRequest              ProblemCode = "bad_request"
@@ -81,6 +177,7 @@ const (
 	ProblemCodeForbidden               ProblemCode = "forbidden"
 	ProblemCodeInternalError           ProblemCode = "internal_error"
 	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
 	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
 	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
 	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
@@ -98,6 +195,7 @@ const (
 	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
 	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
 	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
 	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
 	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
 )
@@ -118,6 +216,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInternalError:
 		return true
 	case ProblemCodeInvalidCredentials:
+		return true
+	case ProblemCodeInvalidCursor:
 		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
@@ -152,6 +252,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeSessionLimitReached:
 		return true
 	case ProblemCodeTenantMismatch:
+		return true
+	case ProblemCodeUnknownParameter:
 		return true
 	case ProblemCodeUnsupportedMediaType:
 		return true
@@ -313,10 +415,22 @@ type AccountSessionPage struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
+// AuditAction What an audit event records. A closed set: the server writes no other
+// action (a Go test keeps this list equal to the actions in the
+// server's source).
+//
+// Example: member.updated
+type AuditAction string
+
 // AuditEvent One recorded change or security event of the account.
 type AuditEvent struct {
-	// Action What happened, e.g. `account.session_policy_update`.
-	Action string `json:"action"`
+	// Action What an audit event records. A closed set: the server writes no other
+	// action (a Go test keeps this list equal to the actions in the
+	// server's source).
+	//
+	//
+	// Example: member.updated
+	Action AuditAction `json:"action"`
 
 	// ActorUserId The user who acted; `null` for system or anonymous actions.
 	ActorUserId *openapi_types.UUID `json:"actor_user_id"`
@@ -334,7 +448,8 @@ type AuditEvent struct {
 	// `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
 	// `member.created` → `{user_id, role}`;
 	// `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
-	// are `{role, is_active}`);
+	// are `{role, is_active}`, plus `name` when it changed);
+	// `user.profile_updated` → `{user_id, old, new}` (`{name}`);
 	// `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
 	// `member.sessions_revoked` → `{user_id, revoked_count}`;
 	// `session.revoked` → `{current, reason}` (plus `user_id` when an
@@ -493,9 +608,12 @@ type LogoutRequest struct {
 	RefreshToken *string `json:"refresh_token,omitempty"`
 }
 
-// MemberList The users of the caller's account.
-type MemberList struct {
+// MemberPage One page of the users of the caller's account.
+type MemberPage struct {
 	Items []User `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // MemberPatch A partial update of a member; an omitted field is unchanged.
@@ -503,9 +621,15 @@ type MemberPatch struct {
 	// IsActive `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them.
 	IsActive *bool `json:"is_active,omitempty"`
 
+	// Name The member's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+
 	// Role A user's role in their account. Owners administer the account.
 	Role *AccountRole `json:"role,omitempty"`
 }
+
+// MemberSort The order of the member list: `created_at` (oldest first), `-created_at` (newest first), `name`, `-name`.
+type MemberSort string
 
 // Message A human-readable confirmation.
 type Message struct {
@@ -569,6 +693,12 @@ type Problem struct {
 //
 // Example: invalid_credentials
 type ProblemCode string
+
+// ProfilePatch A partial update of the caller's own profile; an omitted field is unchanged.
+type ProfilePatch struct {
+	// Name The caller's display name (trimmed; 1–200 characters).
+	Name *string `json:"name,omitempty"`
+}
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
 type RefreshRequest struct {
@@ -787,12 +917,54 @@ type UnsupportedMediaType = Problem
 // ListAuditEventsParams defines parameters for ListAuditEvents.
 type ListAuditEventsParams struct {
 	// Action Only events with exactly this action.
-	Action *string `form:"action,omitempty" json:"action,omitempty"`
+	Action *AuditAction `form:"action,omitempty" json:"action,omitempty"`
 
-	// Limit Maximum number of events in the page.
+	// ActionPrefix Only events whose action starts with this text (e.g. `member.`, `auth.login_`); not with `action`.
+	ActionPrefix *string `form:"action_prefix,omitempty" json:"action_prefix,omitempty"`
+
+	// ActorUserId Only events of this user's doing.
+	ActorUserId *openapi_types.UUID `form:"actor_user_id,omitempty" json:"actor_user_id,omitempty"`
+
+	// UserId Only events about this user: events on the user (`resource_type`
+	// `user`: sign-in failures, password changes, member changes), and
+	// events on one of their sessions (sign-in, sign-out, revocation,
+	// eviction, reuse detection), whoever acted.
+	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
+
+	// SessionId Only events on this session (`resource_type` `session`).
+	SessionId *openapi_types.UUID `form:"session_id,omitempty" json:"session_id,omitempty"`
+
+	// Since Only events at or after this instant (RFC 3339).
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events before this instant (RFC 3339); must be later than `since`.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit Maximum number of events in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListMembersParams defines parameters for ListMembers.
+type ListMembersParams struct {
+	// Role Only users with this role.
+	Role *AccountRole `form:"role,omitempty" json:"role,omitempty"`
+
+	// Active Only active (`true`) or only deactivated (`false`) users.
+	Active *bool `form:"active,omitempty" json:"active,omitempty"`
+
+	// EmailPrefix Only users whose email starts with this text (compared lower-case).
+	EmailPrefix *string `form:"email_prefix,omitempty" json:"email_prefix,omitempty"`
+
+	// Sort The order; a leading `-` is descending. The id breaks ties.
+	Sort *MemberSort `form:"sort,omitempty" json:"sort,omitempty"`
+
+	// Limit Maximum number of users in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`, with the same filters and sort.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
@@ -801,7 +973,7 @@ type ListAccountSessionsParams struct {
 	// UserId Only this user's sessions.
 	UserId *openapi_types.UUID `form:"user_id,omitempty" json:"user_id,omitempty"`
 
-	// Limit Maximum number of sessions in the page.
+	// Limit Maximum number of sessions in the page (1–200).
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
@@ -867,6 +1039,9 @@ type LoginJsonJSONRequestBody = LoginRequest
 
 // LogoutJSONRequestBody defines body for Logout for application/json ContentType.
 type LogoutJSONRequestBody = LogoutRequest
+
+// UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
+type UpdateMeJSONRequestBody = ProfilePatch
 
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
@@ -1119,21 +1294,37 @@ type ClientInterface interface {
 
 	// ListAuditEvents List the account's audit trail
 	//
-	// The account's audit events, newest first, with cursor pagination: pass the
-	// previous page's `next_cursor` as `cursor` to get the next page;
-	// `next_cursor` is `null` on the last page. Optionally filtered by exact
-	// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-	// `account.sessions_revoked_bulk`). Owner only.
+	// The account's audit events, newest first (`created_at`, then `id`,
+	// descending), with cursor pagination: pass the previous page's
+	// `next_cursor` as `cursor` (with the same filters; only `limit` may
+	// change) to get the next page; `next_cursor` is `null` on the last
+	// page. Filters combine (all must hold): `action` (exactly one of the
+	// `AuditAction` values) or `action_prefix` (every action starting with
+	// it, e.g. `member.`; one that matches no action is
+	// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+	// the event is about: the user of a `user` event, the owner of the
+	// session of a `session` event), `session_id` (events on that session),
+	// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters, is `422 invalid_cursor`. Owner only.
 	//
 	// Corresponds with GET /api/v1/accounts/me/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListMembers List the account's users
 	//
-	// Every user of the caller's account, owners included. Owner only.
+	// The users of the caller's account, owners included, one page at a
+	// time: pass the previous page's `next_cursor` as `cursor` (with the
+	// same filters and sort; only `limit` may change) to get the next page;
+	// `next_cursor` is `null` on the last page. Filters combine (all must
+	// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+	// default, oldest first), `-created_at` (newest first), `name`,
+	// `-name`; the id breaks ties. An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters or sort, is `422 invalid_cursor`. Owner only.
 	//
 	// Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-	ListMembers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListMembers(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateMemberWithBody Add a user to the account
 	//
@@ -1171,9 +1362,10 @@ type ClientInterface interface {
 	// Corresponds with DELETE /api/v1/accounts/me/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMember(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// UpdateMemberWithBody Change a member's role or active flag
+	// UpdateMemberWithBody Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -1182,16 +1374,19 @@ type ClientInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMemberWithBody(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// UpdateMember Change a member's role or active flag
+	// UpdateMember Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -1200,7 +1395,9 @@ type ClientInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1251,7 +1448,8 @@ type ClientInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1278,7 +1476,8 @@ type ClientInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1322,7 +1521,9 @@ type ClientInterface interface {
 	// on the last page. Optionally one user's sessions (`user_id`; a user of
 	// another account simply has none here). Each item has the fields of
 	// `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-	// caller's own session. Owner only.
+	// caller's own session. An unknown parameter is `400 unknown_parameter`;
+	// a cursor of another listing, or of another `user_id`, is
+	// `422 invalid_cursor`. Owner only.
 	//
 	// Corresponds with GET /api/v1/accounts/me/sessions (the `ListAccountSessions` operationId).
 	ListAccountSessions(ctx context.Context, params *ListAccountSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1571,6 +1772,32 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/auth/me (the `GetMe` operationId).
 	GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateMeWithBody Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateMe Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ConfirmPasswordResetWithBody Set a new password with a reset token
 	//
@@ -1826,11 +2053,19 @@ func (c *Client) GetJwks(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // ListAuditEvents List the account's audit trail
 //
-// The account's audit events, newest first, with cursor pagination: pass the
-// previous page's `next_cursor` as `cursor` to get the next page;
-// `next_cursor` is `null` on the last page. Optionally filtered by exact
-// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-// `account.sessions_revoked_bulk`). Owner only.
+// The account's audit events, newest first (`created_at`, then `id`,
+// descending), with cursor pagination: pass the previous page's
+// `next_cursor` as `cursor` (with the same filters; only `limit` may
+// change) to get the next page; `next_cursor` is `null` on the last
+// page. Filters combine (all must hold): `action` (exactly one of the
+// `AuditAction` values) or `action_prefix` (every action starting with
+// it, e.g. `member.`; one that matches no action is
+// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+// the event is about: the user of a `user` event, the owner of the
+// session of a `session` event), `session_id` (events on that session),
+// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters, is `422 invalid_cursor`. Owner only.
 //
 // Corresponds with GET /api/v1/accounts/me/audit-events (the `ListAuditEvents` operationId).
 func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1847,11 +2082,19 @@ func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsPar
 
 // ListMembers List the account's users
 //
-// Every user of the caller's account, owners included. Owner only.
+// The users of the caller's account, owners included, one page at a
+// time: pass the previous page's `next_cursor` as `cursor` (with the
+// same filters and sort; only `limit` may change) to get the next page;
+// `next_cursor` is `null` on the last page. Filters combine (all must
+// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+// default, oldest first), `-created_at` (newest first), `name`,
+// `-name`; the id breaks ties. An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters or sort, is `422 invalid_cursor`. Owner only.
 //
 // Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-func (c *Client) ListMembers(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewListMembersRequest(c.Server)
+func (c *Client) ListMembers(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMembersRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1928,9 +2171,10 @@ func (c *Client) RemoveMember(ctx context.Context, userId UserId, reqEditors ...
 	return c.Client.Do(req)
 }
 
-// UpdateMemberWithBody Change a member's role or active flag
+// UpdateMemberWithBody Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -1939,7 +2183,9 @@ func (c *Client) RemoveMember(ctx context.Context, userId UserId, reqEditors ...
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1956,9 +2202,10 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, userId UserId, conten
 	return c.Client.Do(req)
 }
 
-// UpdateMember Change a member's role or active flag
+// UpdateMember Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -1967,7 +2214,9 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, userId UserId, conten
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2048,7 +2297,8 @@ func (c *Client) GetAccountSecurity(ctx context.Context, reqEditors ...RequestEd
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2085,7 +2335,8 @@ func (c *Client) UpdateAccountSecurityWithBody(ctx context.Context, contentType 
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2159,7 +2410,9 @@ func (c *Client) RevokeAccountSessions(ctx context.Context, body RevokeAccountSe
 // on the last page. Optionally one user's sessions (`user_id`; a user of
 // another account simply has none here). Each item has the fields of
 // `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-// caller's own session. Owner only.
+// caller's own session. An unknown parameter is `400 unknown_parameter`;
+// a cursor of another listing, or of another `user_id`, is
+// `422 invalid_cursor`. Owner only.
 //
 // Corresponds with GET /api/v1/accounts/me/sessions (the `ListAccountSessions` operationId).
 func (c *Client) ListAccountSessions(ctx context.Context, params *ListAccountSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2529,6 +2782,52 @@ func (c *Client) LogoutAll(ctx context.Context, reqEditors ...RequestEditorFn) (
 // Corresponds with GET /api/v1/auth/me (the `GetMe` operationId).
 func (c *Client) GetMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMeRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateMeWithBody Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *Client) UpdateMeWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMeRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateMe Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *Client) UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateMeRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2978,6 +3277,78 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 
 		}
 
+		if params.ActionPrefix != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "action_prefix", *params.ActionPrefix, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ActorUserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "actor_user_id", *params.ActorUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.UserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "user_id", *params.UserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.SessionId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "session_id", *params.SessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Limit != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
@@ -3017,7 +3388,7 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 }
 
 // NewListMembersRequest constructs an http.Request for the ListMembers method
-func NewListMembersRequest(server string) (*http.Request, error) {
+func NewListMembersRequest(server string, params *ListMembersParams) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -3033,6 +3404,93 @@ func NewListMembersRequest(server string) (*http.Request, error) {
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Role != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "role", *params.Role, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Active != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "active", *params.Active, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.EmailPrefix != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "email_prefix", *params.EmailPrefix, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Sort != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "sort", *params.Sort, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3725,6 +4183,46 @@ func NewGetMeRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewUpdateMeRequest calls the generic UpdateMe builder with application/json body
+func NewUpdateMeRequest(server string, body UpdateMeJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateMeRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewUpdateMeRequestWithBody constructs an http.Request for the UpdateMe method, with any body, and a specified content type
+func NewUpdateMeRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewConfirmPasswordResetRequest calls the generic ConfirmPasswordReset builder with application/json body
 func NewConfirmPasswordResetRequest(server string, body ConfirmPasswordResetJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4126,11 +4624,19 @@ type ClientWithResponsesInterface interface {
 
 	// ListAuditEventsWithResponse List the account's audit trail
 	//
-	// The account's audit events, newest first, with cursor pagination: pass the
-	// previous page's `next_cursor` as `cursor` to get the next page;
-	// `next_cursor` is `null` on the last page. Optionally filtered by exact
-	// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-	// `account.sessions_revoked_bulk`). Owner only.
+	// The account's audit events, newest first (`created_at`, then `id`,
+	// descending), with cursor pagination: pass the previous page's
+	// `next_cursor` as `cursor` (with the same filters; only `limit` may
+	// change) to get the next page; `next_cursor` is `null` on the last
+	// page. Filters combine (all must hold): `action` (exactly one of the
+	// `AuditAction` values) or `action_prefix` (every action starting with
+	// it, e.g. `member.`; one that matches no action is
+	// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+	// the event is about: the user of a `user` event, the owner of the
+	// session of a `session` event), `session_id` (events on that session),
+	// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters, is `422 invalid_cursor`. Owner only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4139,12 +4645,20 @@ type ClientWithResponsesInterface interface {
 
 	// ListMembersWithResponse List the account's users
 	//
-	// Every user of the caller's account, owners included. Owner only.
+	// The users of the caller's account, owners included, one page at a
+	// time: pass the previous page's `next_cursor` as `cursor` (with the
+	// same filters and sort; only `limit` may change) to get the next page;
+	// `next_cursor` is `null` on the last page. Filters combine (all must
+	// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+	// default, oldest first), `-created_at` (newest first), `name`,
+	// `-name`; the id breaks ties. An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing, or of other
+	// filters or sort, is `422 invalid_cursor`. Owner only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-	ListMembersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
+	ListMembersWithResponse(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error)
 
 	// CreateMemberWithBodyWithResponse Add a user to the account
 	//
@@ -4184,9 +4698,10 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /api/v1/accounts/me/members/{user_id} (the `RemoveMember` operationId).
 	RemoveMemberWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*RemoveMemberResponse, error)
 
-	// UpdateMemberWithBodyWithResponse Change a member's role or active flag
+	// UpdateMemberWithBodyWithResponse Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -4195,16 +4710,19 @@ type ClientWithResponsesInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMemberWithBodyWithResponse(ctx context.Context, userId UserId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMemberResponse, error)
 
-	// UpdateMemberWithResponse Change a member's role or active flag
+	// UpdateMemberWithResponse Change a member's role, active flag or name
 	//
-	// Partial update: an omitted field is unchanged. `role` promotes or
+	// Partial update: an omitted field is unchanged. `name` renames the
+	// member (trimmed, 1–200 characters). `role` promotes or
 	// demotes; `is_active: false` deactivates the user and revokes all of
 	// their sessions in the same transaction, so their access and refresh
 	// tokens stop working at once and sign-in answers the generic
@@ -4213,7 +4731,9 @@ type ClientWithResponsesInterface interface {
 	// last one is `409 last_owner` (also when two such changes race: they
 	// apply one at a time). A user of another account is `404 not_found`.
 	// Writes one `member.updated` audit event (`{user_id, old, new,
-	// revoked_count}`) when something changes. Owner only.
+	// revoked_count}`) when something changes; a patch that changes
+	// nothing (`{}`, or the values the member already has) writes nothing
+	// and records no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4268,7 +4788,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4295,7 +4816,8 @@ type ClientWithResponsesInterface interface {
 	//
 	// Writes one `account.session_policy_update` audit event with `old`,
 	// `new`, `effective_old` and `effective_new`, each including the limit
-	// fields. Owner only.
+	// fields. A patch that changes nothing (`{}`, or the values already in
+	// force) answers the current policy and writes no event. Owner only.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4339,7 +4861,9 @@ type ClientWithResponsesInterface interface {
 	// on the last page. Optionally one user's sessions (`user_id`; a user of
 	// another account simply has none here). Each item has the fields of
 	// `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-	// caller's own session. Owner only.
+	// caller's own session. An unknown parameter is `400 unknown_parameter`;
+	// a cursor of another listing, or of another `user_id`, is
+	// `422 invalid_cursor`. Owner only.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -4599,6 +5123,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/auth/me (the `GetMe` operationId).
 	GetMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMeResponse, error)
 
+	// UpdateMeWithBodyWithResponse Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
+
+	// UpdateMeWithResponse Change the caller's own profile
+	//
+	// Partial update of the caller's profile: `name`, their display name
+	// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+	// `user.profile_updated` audit event (`{user_id, old, new}`) when
+	// something changes; a patch that changes nothing (`{}`, or the name
+	// the caller already has) writes nothing and records no event.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+	UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
+
 	// ConfirmPasswordResetWithBodyWithResponse Set a new password with a reset token
 	//
 	// Consumes a password-reset token (single use, expiring) and sets the new
@@ -4854,6 +5404,8 @@ type GetJwksResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *JWKSet
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -4865,6 +5417,11 @@ type GetJwksResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetJwksResponse) GetJSON200() *JWKSet {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetJwksResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -4916,6 +5473,8 @@ type ListAuditEventsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AuditEventPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -4933,6 +5492,11 @@ type ListAuditEventsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAuditEventsResponse) GetJSON200() *AuditEventPage {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAuditEventsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -4998,11 +5562,15 @@ type ListMembersResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *MemberList
+	JSON200 *MemberPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -5012,8 +5580,13 @@ type ListMembersResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r ListMembersResponse) GetJSON200() *MemberList {
+func (r ListMembersResponse) GetJSON200() *MemberPage {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5024,6 +5597,11 @@ func (r ListMembersResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r ListMembersResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListMembersResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -5176,9 +5754,16 @@ func (r CreateMemberResponse) ContentType() string {
 	return ""
 }
 
+// RemoveMemberResponse503Headers the declared response headers of an HTTP 503 response for RemoveMember
+type RemoveMemberResponse503Headers struct {
+	RetryAfter int
+}
+
 type RemoveMemberResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -5191,6 +5776,15 @@ type RemoveMemberResponse struct {
 	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveMemberResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5223,6 +5817,11 @@ func (r RemoveMemberResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RemoveMemberResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r RemoveMemberResponse) GetBody() []byte {
 	return r.Body
@@ -5252,6 +5851,11 @@ func (r RemoveMemberResponse) ContentType() string {
 	return ""
 }
 
+// UpdateMemberResponse503Headers the declared response headers of an HTTP 503 response for UpdateMember
+type UpdateMemberResponse503Headers struct {
+	RetryAfter int
+}
+
 type UpdateMemberResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5275,6 +5879,10 @@ type UpdateMemberResponse struct {
 	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateMemberResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5327,6 +5935,11 @@ func (r UpdateMemberResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
 }
 
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateMemberResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
 // GetBody returns the raw response body bytes
 func (r UpdateMemberResponse) GetBody() []byte {
 	return r.Body
@@ -5356,11 +5969,18 @@ func (r UpdateMemberResponse) ContentType() string {
 	return ""
 }
 
+// RevokeMemberSessionsResponse503Headers the declared response headers of an HTTP 503 response for RevokeMemberSessions
+type RevokeMemberSessionsResponse503Headers struct {
+	RetryAfter int
+}
+
 type RevokeMemberSessionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *RevokedCount
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -5371,11 +5991,20 @@ type RevokeMemberSessionsResponse struct {
 	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeMemberSessionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r RevokeMemberSessionsResponse) GetJSON200() *RevokedCount {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeMemberSessionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5401,6 +6030,11 @@ func (r RevokeMemberSessionsResponse) GetApplicationproblemJSON422() *Unprocessa
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r RevokeMemberSessionsResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeMemberSessionsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5442,6 +6076,8 @@ type GetAccountSecurityResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AccountSecurity
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -5457,6 +6093,11 @@ type GetAccountSecurityResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetAccountSecurityResponse) GetJSON200() *AccountSecurity {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAccountSecurityResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5716,11 +6357,18 @@ func (r RevokeAccountSessionsResponse) ContentType() string {
 	return ""
 }
 
+// ListAccountSessionsResponse503Headers the declared response headers of an HTTP 503 response for ListAccountSessions
+type ListAccountSessionsResponse503Headers struct {
+	RetryAfter int
+}
+
 type ListAccountSessionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *AccountSessionPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -5729,11 +6377,20 @@ type ListAccountSessionsResponse struct {
 	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListAccountSessionsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListAccountSessionsResponse) GetJSON200() *AccountSessionPage {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListAccountSessionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5754,6 +6411,11 @@ func (r ListAccountSessionsResponse) GetApplicationproblemJSON422() *Unprocessab
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r ListAccountSessionsResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListAccountSessionsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5785,9 +6447,16 @@ func (r ListAccountSessionsResponse) ContentType() string {
 	return ""
 }
 
+// RevokeAccountSessionResponse503Headers the declared response headers of an HTTP 503 response for RevokeAccountSession
+type RevokeAccountSessionResponse503Headers struct {
+	RetryAfter int
+}
+
 type RevokeAccountSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -5798,6 +6467,15 @@ type RevokeAccountSessionResponse struct {
 	ApplicationproblemJSON422 *UnprocessableEntity
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeAccountSessionResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeAccountSessionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5823,6 +6501,11 @@ func (r RevokeAccountSessionResponse) GetApplicationproblemJSON422() *Unprocessa
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
 func (r RevokeAccountSessionResponse) GetApplicationproblemJSON500() *InternalError {
 	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeAccountSessionResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -6401,6 +7084,8 @@ type LogoutAllResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *RevokedCount
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6416,6 +7101,11 @@ type LogoutAllResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r LogoutAllResponse) GetJSON200() *RevokedCount {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r LogoutAllResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -6477,6 +7167,8 @@ type GetMeResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6492,6 +7184,11 @@ type GetMeResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetMeResponse) GetJSON200() *User {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -6537,6 +7234,103 @@ func (r GetMeResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMeResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateMeResponse503Headers the declared response headers of an HTTP 503 response for UpdateMe
+type UpdateMeResponse503Headers struct {
+	RetryAfter int
+}
+
+type UpdateMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *User
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateMeResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateMeResponse) GetJSON200() *User {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateMeResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateMeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6991,6 +7785,8 @@ type ListSessionsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *SessionList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -7006,6 +7802,11 @@ type ListSessionsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ListSessionsResponse) GetJSON200() *SessionList {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListSessionsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -7065,6 +7866,8 @@ type RevokeSessionResponse503Headers struct {
 type RevokeSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -7079,6 +7882,11 @@ type RevokeSessionResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *RevokeSessionResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeSessionResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -7150,6 +7958,8 @@ type GetHealthzResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7161,6 +7971,11 @@ type GetHealthzResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetHealthzResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetHealthzResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7210,6 +8025,8 @@ type GetMetricsResponse503Headers struct {
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -7218,6 +8035,11 @@ type GetMetricsResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers503 the parsed response headers for an HTTP 503 response
 	Headers503 *GetMetricsResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -7274,6 +8096,8 @@ type GetOpenAPISpecResponse struct {
 	HTTPResponse *http.Response
 	// YAML200 the response for an HTTP 200 `application/yaml` response
 	YAML200 *string
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7285,6 +8109,11 @@ type GetOpenAPISpecResponse struct {
 // GetYAML200 returns the response for an HTTP 200 `application/yaml` response
 func (r GetOpenAPISpecResponse) GetYAML200() *string {
 	return r.YAML200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetOpenAPISpecResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7336,6 +8165,8 @@ type GetReadyzResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Health
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *InternalError
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7347,6 +8178,11 @@ type GetReadyzResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetReadyzResponse) GetJSON200() *Health {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetReadyzResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7407,11 +8243,19 @@ func (c *ClientWithResponses) GetJwksWithResponse(ctx context.Context, reqEditor
 
 // ListAuditEventsWithResponse List the account's audit trail
 //
-// The account's audit events, newest first, with cursor pagination: pass the
-// previous page's `next_cursor` as `cursor` to get the next page;
-// `next_cursor` is `null` on the last page. Optionally filtered by exact
-// `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-// `account.sessions_revoked_bulk`). Owner only.
+// The account's audit events, newest first (`created_at`, then `id`,
+// descending), with cursor pagination: pass the previous page's
+// `next_cursor` as `cursor` (with the same filters; only `limit` may
+// change) to get the next page; `next_cursor` is `null` on the last
+// page. Filters combine (all must hold): `action` (exactly one of the
+// `AuditAction` values) or `action_prefix` (every action starting with
+// it, e.g. `member.`; one that matches no action is
+// `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+// the event is about: the user of a `user` event, the owner of the
+// session of a `session` event), `session_id` (events on that session),
+// `since` (inclusive) and `until` (exclusive). An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters, is `422 invalid_cursor`. Owner only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -7426,13 +8270,21 @@ func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, p
 
 // ListMembersWithResponse List the account's users
 //
-// Every user of the caller's account, owners included. Owner only.
+// The users of the caller's account, owners included, one page at a
+// time: pass the previous page's `next_cursor` as `cursor` (with the
+// same filters and sort; only `limit` may change) to get the next page;
+// `next_cursor` is `null` on the last page. Filters combine (all must
+// hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+// default, oldest first), `-created_at` (newest first), `name`,
+// `-name`; the id breaks ties. An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing, or of other
+// filters or sort, is `422 invalid_cursor`. Owner only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/accounts/me/members (the `ListMembers` operationId).
-func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
-	rsp, err := c.ListMembers(ctx, reqEditors...)
+func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, params *ListMembersParams, reqEditors ...RequestEditorFn) (*ListMembersResponse, error) {
+	rsp, err := c.ListMembers(ctx, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7495,9 +8347,10 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, user
 	return ParseRemoveMemberResponse(rsp)
 }
 
-// UpdateMemberWithBodyWithResponse Change a member's role or active flag
+// UpdateMemberWithBodyWithResponse Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -7506,7 +8359,9 @@ func (c *ClientWithResponses) RemoveMemberWithResponse(ctx context.Context, user
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7519,9 +8374,10 @@ func (c *ClientWithResponses) UpdateMemberWithBodyWithResponse(ctx context.Conte
 	return ParseUpdateMemberResponse(rsp)
 }
 
-// UpdateMemberWithResponse Change a member's role or active flag
+// UpdateMemberWithResponse Change a member's role, active flag or name
 //
-// Partial update: an omitted field is unchanged. `role` promotes or
+// Partial update: an omitted field is unchanged. `name` renames the
+// member (trimmed, 1–200 characters). `role` promotes or
 // demotes; `is_active: false` deactivates the user and revokes all of
 // their sessions in the same transaction, so their access and refresh
 // tokens stop working at once and sign-in answers the generic
@@ -7530,7 +8386,9 @@ func (c *ClientWithResponses) UpdateMemberWithBodyWithResponse(ctx context.Conte
 // last one is `409 last_owner` (also when two such changes race: they
 // apply one at a time). A user of another account is `404 not_found`.
 // Writes one `member.updated` audit event (`{user_id, old, new,
-// revoked_count}`) when something changes. Owner only.
+// revoked_count}`) when something changes; a patch that changes
+// nothing (`{}`, or the values the member already has) writes nothing
+// and records no event. Owner only.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7603,7 +8461,8 @@ func (c *ClientWithResponses) GetAccountSecurityWithResponse(ctx context.Context
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7636,7 +8495,8 @@ func (c *ClientWithResponses) UpdateAccountSecurityWithBodyWithResponse(ctx cont
 //
 // Writes one `account.session_policy_update` audit event with `old`,
 // `new`, `effective_old` and `effective_new`, each including the limit
-// fields. Owner only.
+// fields. A patch that changes nothing (`{}`, or the values already in
+// force) answers the current policy and writes no event. Owner only.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7698,7 +8558,9 @@ func (c *ClientWithResponses) RevokeAccountSessionsWithResponse(ctx context.Cont
 // on the last page. Optionally one user's sessions (`user_id`; a user of
 // another account simply has none here). Each item has the fields of
 // `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-// caller's own session. Owner only.
+// caller's own session. An unknown parameter is `400 unknown_parameter`;
+// a cursor of another listing, or of another `user_id`, is
+// `422 invalid_cursor`. Owner only.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8034,6 +8896,44 @@ func (c *ClientWithResponses) GetMeWithResponse(ctx context.Context, reqEditors 
 		return nil, err
 	}
 	return ParseGetMeResponse(rsp)
+}
+
+// UpdateMeWithBodyWithResponse Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *ClientWithResponses) UpdateMeWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error) {
+	rsp, err := c.UpdateMeWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateMeResponse(rsp)
+}
+
+// UpdateMeWithResponse Change the caller's own profile
+//
+// Partial update of the caller's profile: `name`, their display name
+// (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+// `user.profile_updated` audit event (`{user_id, old, new}`) when
+// something changes; a patch that changes nothing (`{}`, or the name
+// the caller already has) writes nothing and records no event.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
+func (c *ClientWithResponses) UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error) {
+	rsp, err := c.UpdateMe(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateMeResponse(rsp)
 }
 
 // ConfirmPasswordResetWithBodyWithResponse Set a new password with a reset token
@@ -8385,6 +9285,13 @@ func ParseGetJwksResponse(rsp *http.Response) (*GetJwksResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8437,6 +9344,13 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -8506,11 +9420,18 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest MemberList
+		var dest MemberPage
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -8525,6 +9446,13 @@ func ParseListMembersResponse(rsp *http.Response) (*ListMembersResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -8677,6 +9605,13 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 	case rsp.StatusCode == 204:
 		break // No content-type
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8719,6 +9654,26 @@ func ParseRemoveMemberResponse(rsp *http.Response) (*RemoveMemberResponse, error
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RemoveMemberResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8808,6 +9763,26 @@ func ParseUpdateMemberResponse(rsp *http.Response) (*UpdateMemberResponse, error
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UpdateMemberResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8833,6 +9808,13 @@ func ParseRevokeMemberSessionsResponse(rsp *http.Response) (*RevokeMemberSession
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -8869,6 +9851,26 @@ func ParseRevokeMemberSessionsResponse(rsp *http.Response) (*RevokeMemberSession
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RevokeMemberSessionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8894,6 +9896,13 @@ func ParseGetAccountSecurityResponse(rsp *http.Response) (*GetAccountSecurityRes
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -9152,6 +10161,13 @@ func ParseListAccountSessionsResponse(rsp *http.Response) (*ListAccountSessionsR
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9180,6 +10196,26 @@ func ParseListAccountSessionsResponse(rsp *http.Response) (*ListAccountSessionsR
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListAccountSessionsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9201,6 +10237,13 @@ func ParseRevokeAccountSessionResponse(rsp *http.Response) (*RevokeAccountSessio
 	switch {
 	case rsp.StatusCode == 204:
 		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -9237,6 +10280,26 @@ func ParseRevokeAccountSessionResponse(rsp *http.Response) (*RevokeAccountSessio
 		}
 		response.ApplicationproblemJSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RevokeAccountSessionResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -9797,6 +10860,13 @@ func ParseLogoutAllResponse(rsp *http.Response) (*LogoutAllResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9864,6 +10934,13 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9897,6 +10974,94 @@ func ParseGetMeResponse(rsp *http.Response) (*GetMeResponse, error) {
 	switch {
 	case rsp.StatusCode == 503:
 		var headers GetMeResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateMeResponse parses an HTTP response from a UpdateMeWithResponse call
+func ParseUpdateMeResponse(rsp *http.Response) (*UpdateMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest User
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers UpdateMeResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -10357,6 +11522,13 @@ func ParseListSessionsResponse(rsp *http.Response) (*ListSessionsResponse, error
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10419,6 +11591,13 @@ func ParseRevokeSessionResponse(rsp *http.Response) (*RevokeSessionResponse, err
 	switch {
 	case rsp.StatusCode == 204:
 		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -10501,6 +11680,13 @@ func ParseGetHealthzResponse(rsp *http.Response) (*GetHealthzResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10547,6 +11733,13 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 	}
 
 	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10607,6 +11800,13 @@ func ParseGetOpenAPISpecResponse(rsp *http.Response) (*GetOpenAPISpecResponse, e
 		}
 		response.YAML200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10659,6 +11859,13 @@ func ParseGetReadyzResponse(rsp *http.Response) (*GetReadyzResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError

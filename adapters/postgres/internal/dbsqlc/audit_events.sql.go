@@ -52,15 +52,28 @@ SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_addres
 FROM audit_events
 WHERE account_id = $1
   AND ($2::text IS NULL OR action = $2::text)
-  AND ($3::timestamptz IS NULL
-       OR (created_at, id) < ($3::timestamptz, $4::uuid))
+  AND ($3::text[] IS NULL OR action = ANY ($3::text[]))
+  AND ($4::uuid IS NULL OR actor_user_id = $4::uuid)
+  AND ($5::text IS NULL OR subject_user_id = $5::text)
+  AND ($6::text IS NULL
+       OR (resource_type = 'session' AND resource_id = $6::text))
+  AND ($7::timestamptz IS NULL OR created_at >= $7::timestamptz)
+  AND ($8::timestamptz IS NULL OR created_at < $8::timestamptz)
+  AND ($9::timestamptz IS NULL
+       OR (created_at, id) < ($9::timestamptz, $10::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $5
+LIMIT $11
 `
 
 type AuditEventListParams struct {
 	AccountID       uuid.UUID
 	Action          *string
+	Actions         []string
+	ActorUserID     *uuid.UUID
+	SubjectUserID   *string
+	SessionID       *string
+	Since           *time.Time
+	Until           *time.Time
 	BeforeCreatedAt *time.Time
 	BeforeID        *uuid.UUID
 	MaxRows         int32
@@ -81,11 +94,24 @@ type AuditEventListRow struct {
 // One page of the account's audit trail, newest first. Keyset pagination on
 // (created_at, id): the id breaks ties between events of the same instant,
 // so pages neither skip nor repeat. Callers ask for one row more than the
-// page to learn whether another page follows.
+// page to learn whether another page follows. Every filter is optional
+// (NULL = any). The adapter plans this per call (custom plans,
+// adapters/postgres/audit.go), so each filter given is an index condition
+// of its own index (migrations/00012) and an absent one costs nothing.
+// subject_user_id is the user the event is about (migrations/00012,
+// core.TenantTx.AuditList). Every condition is leakproof (equality and
+// comparison of text, uuid, timestamptz), which row-level security requires
+// of an index condition.
 func (q *Queries) AuditEventList(ctx context.Context, arg AuditEventListParams) ([]AuditEventListRow, error) {
 	rows, err := q.db.Query(ctx, auditEventList,
 		arg.AccountID,
 		arg.Action,
+		arg.Actions,
+		arg.ActorUserID,
+		arg.SubjectUserID,
+		arg.SessionID,
+		arg.Since,
+		arg.Until,
 		arg.BeforeCreatedAt,
 		arg.BeforeID,
 		arg.MaxRows,

@@ -23,16 +23,17 @@ type Account struct {
 }
 
 type AuditEvent struct {
-	AccountID    uuid.UUID
-	ID           uuid.UUID
-	ActorUserID  *uuid.UUID
-	Action       string
-	ResourceType string
-	ResourceID   *string
-	Details      []byte
-	IpAddress    *netip.Addr
-	UserAgent    *string
-	CreatedAt    time.Time
+	AccountID     uuid.UUID
+	ID            uuid.UUID
+	ActorUserID   *uuid.UUID
+	Action        string
+	ResourceType  string
+	ResourceID    *string
+	Details       []byte
+	IpAddress     *netip.Addr
+	UserAgent     *string
+	CreatedAt     time.Time
+	SubjectUserID *string
 }
 
 type LoginThrottle struct {

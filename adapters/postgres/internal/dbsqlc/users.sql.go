@@ -163,14 +163,32 @@ func (q *Queries) UserGetByID(ctx context.Context, arg UserGetByIDParams) (UserG
 	return i, err
 }
 
-const userListByAccount = `-- name: UserListByAccount :many
+const userListByCreated = `-- name: UserListByCreated :many
 SELECT account_id, id, email, name, account_role, is_active, created_at
 FROM users
 WHERE account_id = $1
+  AND ($2::text IS NULL OR account_role = $2::text)
+  AND ($3::boolean IS NULL OR is_active = $3::boolean)
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::timestamptz IS NULL
+       OR (created_at, id) > ($6::timestamptz, $7::uuid))
 ORDER BY created_at, id
+LIMIT $8
 `
 
-type UserListByAccountRow struct {
+type UserListByCreatedParams struct {
+	AccountID      uuid.UUID
+	Role           *string
+	Active         *bool
+	EmailFrom      *string
+	EmailTo        *string
+	AfterCreatedAt *time.Time
+	AfterID        *uuid.UUID
+	MaxRows        int32
+}
+
+type UserListByCreatedRow struct {
 	AccountID   uuid.UUID
 	ID          uuid.UUID
 	Email       string
@@ -180,15 +198,248 @@ type UserListByAccountRow struct {
 	CreatedAt   time.Time
 }
 
-func (q *Queries) UserListByAccount(ctx context.Context, accountID uuid.UUID) ([]UserListByAccountRow, error) {
-	rows, err := q.db.Query(ctx, userListByAccount, accountID)
+// One page of the account's members (GET /accounts/me/members), one query
+// per order because the order is the index walked: users_by_created or
+// users_by_name (migrations/00012), keyset on (key, id) so that pages
+// neither skip nor repeat. Every filter is optional (NULL = any); the
+// email prefix is the byte range [email_from, email_to) of text_pattern_ops
+// (users_by_email), not LIKE, which is not leakproof and so, under
+// row-level security, never an index condition. The adapter plans these per call (custom
+// plans, adapters/postgres/audit.go), so an absent filter costs nothing.
+func (q *Queries) UserListByCreated(ctx context.Context, arg UserListByCreatedParams) ([]UserListByCreatedRow, error) {
+	rows, err := q.db.Query(ctx, userListByCreated,
+		arg.AccountID,
+		arg.Role,
+		arg.Active,
+		arg.EmailFrom,
+		arg.EmailTo,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []UserListByAccountRow{}
+	items := []UserListByCreatedRow{}
 	for rows.Next() {
-		var i UserListByAccountRow
+		var i UserListByCreatedRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.AccountRole,
+			&i.IsActive,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const userListByCreatedDesc = `-- name: UserListByCreatedDesc :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = $1
+  AND ($2::text IS NULL OR account_role = $2::text)
+  AND ($3::boolean IS NULL OR is_active = $3::boolean)
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::timestamptz IS NULL
+       OR (created_at, id) < ($6::timestamptz, $7::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $8
+`
+
+type UserListByCreatedDescParams struct {
+	AccountID      uuid.UUID
+	Role           *string
+	Active         *bool
+	EmailFrom      *string
+	EmailTo        *string
+	AfterCreatedAt *time.Time
+	AfterID        *uuid.UUID
+	MaxRows        int32
+}
+
+type UserListByCreatedDescRow struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Email       string
+	Name        string
+	AccountRole string
+	IsActive    bool
+	CreatedAt   time.Time
+}
+
+func (q *Queries) UserListByCreatedDesc(ctx context.Context, arg UserListByCreatedDescParams) ([]UserListByCreatedDescRow, error) {
+	rows, err := q.db.Query(ctx, userListByCreatedDesc,
+		arg.AccountID,
+		arg.Role,
+		arg.Active,
+		arg.EmailFrom,
+		arg.EmailTo,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserListByCreatedDescRow{}
+	for rows.Next() {
+		var i UserListByCreatedDescRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.AccountRole,
+			&i.IsActive,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const userListByName = `-- name: UserListByName :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = $1
+  AND ($2::text IS NULL OR account_role = $2::text)
+  AND ($3::boolean IS NULL OR is_active = $3::boolean)
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::text IS NULL
+       OR (name, id) > ($6::text, $7::uuid))
+ORDER BY name, id
+LIMIT $8
+`
+
+type UserListByNameParams struct {
+	AccountID uuid.UUID
+	Role      *string
+	Active    *bool
+	EmailFrom *string
+	EmailTo   *string
+	AfterName *string
+	AfterID   *uuid.UUID
+	MaxRows   int32
+}
+
+type UserListByNameRow struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Email       string
+	Name        string
+	AccountRole string
+	IsActive    bool
+	CreatedAt   time.Time
+}
+
+func (q *Queries) UserListByName(ctx context.Context, arg UserListByNameParams) ([]UserListByNameRow, error) {
+	rows, err := q.db.Query(ctx, userListByName,
+		arg.AccountID,
+		arg.Role,
+		arg.Active,
+		arg.EmailFrom,
+		arg.EmailTo,
+		arg.AfterName,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserListByNameRow{}
+	for rows.Next() {
+		var i UserListByNameRow
+		if err := rows.Scan(
+			&i.AccountID,
+			&i.ID,
+			&i.Email,
+			&i.Name,
+			&i.AccountRole,
+			&i.IsActive,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const userListByNameDesc = `-- name: UserListByNameDesc :many
+SELECT account_id, id, email, name, account_role, is_active, created_at
+FROM users
+WHERE account_id = $1
+  AND ($2::text IS NULL OR account_role = $2::text)
+  AND ($3::boolean IS NULL OR is_active = $3::boolean)
+  AND ($4::text IS NULL
+       OR (email ~>=~ $4::text AND email ~<~ $5::text))
+  AND ($6::text IS NULL
+       OR (name, id) < ($6::text, $7::uuid))
+ORDER BY name DESC, id DESC
+LIMIT $8
+`
+
+type UserListByNameDescParams struct {
+	AccountID uuid.UUID
+	Role      *string
+	Active    *bool
+	EmailFrom *string
+	EmailTo   *string
+	AfterName *string
+	AfterID   *uuid.UUID
+	MaxRows   int32
+}
+
+type UserListByNameDescRow struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	Email       string
+	Name        string
+	AccountRole string
+	IsActive    bool
+	CreatedAt   time.Time
+}
+
+func (q *Queries) UserListByNameDesc(ctx context.Context, arg UserListByNameDescParams) ([]UserListByNameDescRow, error) {
+	rows, err := q.db.Query(ctx, userListByNameDesc,
+		arg.AccountID,
+		arg.Role,
+		arg.Active,
+		arg.EmailFrom,
+		arg.EmailTo,
+		arg.AfterName,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserListByNameDescRow{}
+	for rows.Next() {
+		var i UserListByNameDescRow
 		if err := rows.Scan(
 			&i.AccountID,
 			&i.ID,
@@ -334,28 +585,35 @@ func (q *Queries) UserLockForUpdate(ctx context.Context, arg UserLockForUpdatePa
 	return i, err
 }
 
-const userUpdateMembership = `-- name: UserUpdateMembership :exec
-UPDATE users SET account_role = $1, is_active = $2, updated_at = $3
-WHERE account_id = $4 AND id = $5
+const userUpdate = `-- name: UserUpdate :execrows
+UPDATE users SET account_role = $1, is_active = $2, name = $3, updated_at = $4
+WHERE account_id = $5 AND id = $6
 `
 
-type UserUpdateMembershipParams struct {
+type UserUpdateParams struct {
 	AccountRole string
 	IsActive    bool
+	Name        string
 	Now         time.Time
 	AccountID   uuid.UUID
 	ID          uuid.UUID
 }
 
-func (q *Queries) UserUpdateMembership(ctx context.Context, arg UserUpdateMembershipParams) error {
-	_, err := q.db.Exec(ctx, userUpdateMembership,
+// A member change (role, active flag, name) or the user's own profile
+// change, on a row the caller has locked.
+func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (int64, error) {
+	result, err := q.db.Exec(ctx, userUpdate,
 		arg.AccountRole,
 		arg.IsActive,
+		arg.Name,
 		arg.Now,
 		arg.AccountID,
 		arg.ID,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const userUpdatePasswordHash = `-- name: UserUpdatePasswordHash :exec
