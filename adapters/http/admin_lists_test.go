@@ -530,7 +530,11 @@ func TestIsolation_ProfileAndListFilters_StayInTheCallersTenant(t *testing.T) {
 	at := a.devices[0].AccessToken
 	bIDs := b.identifiers()
 
-	res := h.mustDo(t, req{method: "PATCH", path: "/api/v1/auth/me", bearer: at, headers: map[string]string{"X-Tenant-ID": b.owner.AccountID.String()},
+	// Naming tenant B in a header is refused outright (JWT-08) ...
+	expectProblem(t, h.do(t, req{method: "PATCH", path: "/api/v1/auth/me", bearer: at, headers: map[string]string{"X-Tenant-ID": b.owner.AccountID.String()},
+		body: map[string]any{"name": "Renamed A"}}), http.StatusForbidden, "tenant_mismatch")
+	// ... and without it the rename touches only the caller.
+	res := h.mustDo(t, req{method: "PATCH", path: "/api/v1/auth/me", bearer: at,
 		body: map[string]any{"name": "Renamed A"}}, http.StatusOK)
 	noneOf(t, "PATCH /auth/me", res.Body, bIDs)
 	var names []string

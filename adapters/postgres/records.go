@@ -165,7 +165,7 @@ func (s *Store) oneTx(ctx context.Context, tenant uuid.UUID, stmts []stmt) error
 		b := &pgconn.Batch{}
 		prefix := []string{beginReadCommitted}
 		if tenant != uuid.Nil {
-			prefix = append(prefix, setLocalTenant(tenant))
+			prefix = []string{beginReadCommitted, setLocalTenant(tenant)}
 		}
 		for _, p := range prefix {
 			b.ExecParams(p, nil, nil, nil, nil)

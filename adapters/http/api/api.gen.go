@@ -4185,6 +4185,22 @@ func (response GetCsrfToken200JSONResponse) VisitGetCsrfTokenResponse(w http.Res
 	return err
 }
 
+type GetCsrfToken400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken400ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetCsrfToken401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4229,6 +4245,23 @@ func (response GetCsrfToken500ApplicationProblemPlusJSONResponse) VisitGetCsrfTo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetCsrfToken503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetCsrfToken503ApplicationProblemPlusJSONResponse) VisitGetCsrfTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4987,6 +5020,22 @@ func (response UpdateMe401ApplicationProblemPlusJSONResponse) VisitUpdateMeRespo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateMe403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateMe403ApplicationProblemPlusJSONResponse) VisitUpdateMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7433,87 +7482,87 @@ var swaggerSpec = []string{
 	"hn8YTsPkNdudT06nbsY2R8kyVaOwd8kbSSKq6YQqBqZDTY7tc5VMr2z7tw/zEfl9vRsHfx90nqy//6UX",
 	"9pd/EU+vfzhSh3+dXx0nz04Wrwb0xTh62Zt91f/5mwO5u8mezjXt1749DpTr59dttBu2W475znMazplr",
 	"kFP3Yfv8Y3jYPvtGXmqZMGxarzt1PR2xk7nrDexfBiMUF1wpc7N++8d/QdqivQWgEZZbAH7+2z/++5Rg",
-	"w8TTtGfgqW0BeFokFsStLuHapd7A9x93emxREBSaZ9YltHoc2EWcXZNMZ0veIQGwgWetnn/lt0pNe9J0",
-	"ELih0Di1OZXJosNEKCNmgwpYNo4Z8e7poNXGvpCapw14L9d0NmMJ+fb8s2Ln04jTWM663ngj4Xde7ZJn",
-	"bE6N1eA6GMT8mtW2cIVLHAxRsbe7NBI2McKlb7a9OnKjmChot1vfYhTJGRtz1HUZfVxqHuquBrYwLbcG",
-	"xVBN4Sa17NzurkJv59aYFTcc9k5IPm0pYeaqR0F2dZ21EzHBWWrdKJvNORJcu3kYuwTHVvYX9GA76VkV",
-	"kjHn8FImi8a+pusXMLSxXNu7mrnpYTUwILCLrXPbWa/XHaDmVRJbgi4aP46cvzS0n7eB4MIMCtfDN4Dg",
-	"B4f07GlruxtE7jJUAgjuYQdlZ7F7FuFdSvU1E+fQYPCfa9Oc7KKCZ6mkF0j0n6ybf0nvqUtbWprvx+3d",
-	"mSnyh12kV6qXVYuwv0Kzd+eryhgkAnwgii1qImniglFJLLPuYKNVMaULHm9a0IMXc9GwVeeZ2LimJKDY",
-	"uGC4BRoCP1e6qvZIcGErlsElbt5Al1fqbNrCz7kgobRNJDRfZB3nswBNVvJQrOjb3r9yiC2Z3HkSzeJY",
-	"ZfIgNb14HNssDsKnZCWwS7ytAcwijbZ+xLabjalmkLpREUcNWrCKR49SRt199Ig826T9+ydSu4Jl697T",
-	"q0RkjS0nMtp0yXd39wGv6Jdqm3IwGqEJZmhiJO7sQC629hM327GlTbg1ZbBOJ9cvnOTbhUN3qqqG4cFr",
-	"ets5m7GAfJ72VXVYaC7FPmI0irlgrnnpSKSlSA5xCDfuyv4L2vNylm1IkOvGjbDhcjWJWUetJguu7RZi",
-	"WQOsqTORSXZxnIVtTGOo0YTG41DrkmvZfQqGM1qyHcUjsyvLtGXrLr3CSdNuU9C2m1w6uVN3Zjm/QkVL",
-	"cazXmLn+q8bqVqkrYIhuDmOU5lqTm0Wh1wO3G93fxrQ2EoNQda1ITbd0OHOu7R249HU1cw++KypkULaT",
-	"T6h19Q7bClcVY24GFSm9UCSbubALJTuMg4Xtp8S6kiFG0zwtxAiPimVEzcpaoSHJFQC1iZfde2oh9239",
-	"kFqF0AIXcM/BD5L3I9TpsmY3oKbolAjpt1226RnIdi5S7ZVFsJHYEJWcv+uSl+CaIEbzWiy1u7Ar4R61",
-	"wHxNKszlUVD4xpKNbfMTMqLmFOqTjDTBFuBD9PbToq/fQcaa36XWcdrOnMwSuTZjRCymQF2uTW4pJjAS",
-	"VUEBHmFb8DjeAKmhcDJEmhNUKAzZDcOSI2SV0PDXia4ugWvo+m/hgizZfpHT+B89IpgMCEen1HQVZzha",
-	"sZLW9hfZ3UZZOhLOcZZxVuzVhn/HOqkg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOgjnpVa5npQ",
-	"pwYhxKHtmoADLhOmsEEVNkc0h26kPejBqdIAAt5qBlyRn1fRzFVJUm23wXrz7EabTcE0eeTK1sqHMT5T",
-	"Q0DFMvQ1WzF0rmg/FMFixQDqcSQsjGMsw+usmeJnyhKEq52SK20jbHgUHIrKMi0E41vQmjetYZtsDAdn",
-	"8RQ6OeD9ycfmoUCS62zJaYakXUdKTdW24tcKPBkfpa1YFRdLfSoetAPccLN5VQGxbVjwu9qE+xp9e8W8",
-	"Ptl9n+y+h7f7WOlSYC19ayfDT6703bVHvvFi9SimlNVdvaygplFCA8WjoEW0nDFQeVyTXGh8EhdMQoIW",
-	"oZEEeaNiQTco5yYOG57b8BHo2U2ZQOAoU8TzUaXTVN20+nRJh/bb3+a8/RDqySnXWB1ejre0TpEfZ0lS",
-	"Wkpj0XHt70oWVSwvE1g8yAeNtmMafmy6KJJVE43wg5bsnylM8HYdhp2AGAnsa94Cg2wmZMKiYSF0nuWc",
-	"E6XBCjVmTzMY9A4DYykpadQqPAB+21ktrQYfM3qTy1MBuQ3mY4qyXEgjsasiWq4Mp8jXbmF5AdiJNtGs",
-	"w0TkVWPal6nAXv5Z+LAYsQTj0+xRwfS2eBDcGMzW0vu857y5iKsoogrVBizpKgGKpVX7Sc8sQvZhotBc",
-	"oQtcNw6XL+COodE9pD1hYyWfxHKwk75BjZmy88mXIX/Lv375txcXV3+5PFfnC43ZsQt1e87XPPoqXp//",
-	"LHko/pJQEfXORa/LNl//En13zt/y84MffonjNz//cPD28uuTbjiIxWTxshd9/3W8pyyVK71TqVnZ/1AI",
-	"bE+YIS0gp6qqszvSAOdUuXdzQb98wG5rxM9Q3kUu8mTjZp/yUv5T68heOE9APpFuVwndoXF8t5SuT1xG",
-	"nt02NhI+hJZK258TJFV4DQAxmRhraudyTRZeRmUh64o8p3FsLh3XCJZjBGJtNW4tez2L448bNDCVo3/E",
-	"5LM/5J2pKAJPN//uy4OAypVZWReWPlNw9JJau6aKWMeDlt2q/JfXrPERwCR/zN3SHgAoOUvHS+SUx+zT",
-	"Lft9QN2K+1y+XbsCuRXvqx1w6DqfWjysiKtlTBFwdyS29j84vauxQq7SxFznrv3oeGfEfIeQb2ygnSDy",
-	"a9CncDmeobQFIJ9U4uNvwcT/oDzzKoh5L+/VP48KqHm82q8Mocd7qfbv8CQ+aqj5j4+Hphv9e/DQfyHs",
-	"/CdL41+QyQ6wAnVsvag0OSdiJ2GK6ccQXE8WW2qYpFCrBXR6zL9q9aim4mIWg5bVxqQHLmaY2ODy/Qz/",
-	"zWqHuuQs0/qKEA/UNzsy1IQ2hk1lMhIWHcN+Pa2E6qXZIDA5G3Tubg1eVtX94HZkJS+K6Q+r/sn2NzvE",
-	"K3SNOtdm5uG1m1UZ/tituqfdcM6fk+nT46j3tP/06WH4JDo+OqGDKaO0Fx4d0ajXP6IHk+nhtD8ZTHqT",
-	"p4NBGPWPouOwfzTpTXs92nu6lxDw98vu4YPXCWHWQD3tPIix9inY8U8PdgAapE/1LqzvsZm9+Zq9sfV8",
-	"7RJbAhFkX50c+/K/nCYNIYxDyf0/ElkHKlBNSb4kxTaryjLXBr1e0Da6KHj/ZYJedChmdJ+wAed2vl8X",
-	"X9hyGUwg9is4TonSMkmbXOHEkQWLFHIVuMycLpfmbymyMM60BZVAXGeNDEeQtWZWz8RqwSCD2aXF3JkV",
-	"8sbmBWEWSpoHMkwj9NSCkoJKDxObSWYrz9OtXkJjYc2SGxqTZvDu7PLyu7cXX4wvXly+uBq/Pjt/NT5/",
-	"c/Xi4q9nrxDXCHPh+hbEvk0gFcssfwktF7mxYeDIKsd6ffa9N16aWtc/cqD4LYzvYCUQF4pH1hRIJzlz",
-	"Ei876vQYUrPg1LF5MwymxzgjAiDWMHIzlzHQp6vtx0qVyup4mNDDiSzv6nhBCHUNCRruVsZcXO8WnL+v",
-	"GNk/9L67TbEwfHRm1PHzae525yAQSAq1VdJ9zPIhljBhTOCxaXN/uo09WnThHGqU+rTijCL+wxLqpFPa",
-	"sgymOlvJrsZQ7Cc5+EeRg3ZWZVrDq3WnALRBs3qJ9+LWuTZoIcKGF9uI4JyLFPQt+Dn3uO3GWI7nh3LB",
-	"rMziisgkQjiTZcJCFjERsjbovCMRuNIlCzb3DMwgMlr1egdhLogJP1mnEoEOApAeEPyae+q9LcGsiB83",
-	"6xKQMU+uIgV5JCpykCHr1aWf4vm1jZkdsTCmiU1eg2ojqmWiuo8eEQuQVhHRNqLKvgZIdGazHEsHhRY/",
-	"AEkQQgpsO4kLn8pkgfAO99hFeNum5jqxMllpO6OYT0DKxxvQSNwUbYkw1URIt0IWOWFPtabh3DU7fYTk",
-	"88jSBGAt6HkiVzNs/rJSKxpbjYsA5EPwGE1gMGYnNLzumu23llAhDT3LZIezi61n06tnjrzivi45c7mS",
-	"hZRryBHJJ5dUlQjbHAxAByxVBjuh7kem81kmzVzyswNvzLdKdUh+NWnPrbpUFahny+eqlDB/YjmbYf4/",
-	"QjzaAnCXvOeaXXPbs6h0y13Ftd12+z4kNlblyLcx6THTKEnClozqQhJ4M/XqZumeOGt3vS6kBnqGDFka",
-	"ztNZQbDGFaEEP2tuTyHmkU1dASD5NReRXI9EM2C3y4B8Dm6wPxPbf4neBq1TJL2xUaiDtvcXTBmhE2X/",
-	"CzNCk4TjbNc0ibzWJK50vlRNYHNqFhIQVK7W0tBhCuJil8OUa1uFu71kCdxOV54JxTVuK3Bnvkxo6NZn",
-	"dueCLWO6cdo9uNc53N9OCh5oQ13QPsPYOnOZ6JGYeQORZqrn9oiC3CKNXlIo9CATJvhMQPfbXPG9TfvK",
-	"k/8ju8hHBVJCQWILHjwJ0yVvVxqqGeBy2BlhDqw3Cz1nU0ummGLmZRG5zCysnj3s9UmO840TZkyQAB/F",
-	"mhi7nebZUEYMmHWagG/dS4CuH5AmpimbW0s1lEwgVRkJzaLWqdfCyr3oyCEgTUN5v/2v/8cnN0OJjsBO",
-	"Hb6qUR9Z5Mw2rqB+abUwHyhIqHQ5TcUM5ckbBpPIfF85cdac0Nzksc7KmrWbJWuTBY0N2UGnHac9yoRk",
-	"+W6QgJPkL+l+LrVcYtO/KsPKsKiK1KqLOgnzh8iqsrPfKa3KFS6V5SoUB3CXpVjg9010tBmxDexpiipJ",
-	"xwldPHlrZ/yB0qE/Qft8nNA+ZUSH9q8F/DcjFFkFHRshM0t9iVaqUp7sYjnNuNIs2RIEAWGkMiPJ9pqF",
-	"hN2WK5tzUccUzwGUXkTkXimWtEdiPZdkwhASJw8aGmAPenQfpqVOQiYLGnMFtr8NoY8ENHXqhNTIIPgO",
-	"qLQTRmaxnEAV00rwv68YaZpnOlwoJhTX/Ia1uuQCVosMeiTS8hNoY5umy3AxBJWcUAJ1GoSJaCm50fjT",
-	"Ll/d/SUB7jPEMj/MQ5UdmOeiyh0OaKrFvuz+CYFFDGOS5zJZ3hH6rcyA+V3qTtwu7eX/6n+KqT9sXpJP",
-	"RuYWI5YLhJjsik+zCrGcdnlvQbYDw34uxTTm4ScX3b/KRYdXsyAHcjSyVdzc2SAil86Rr2CubxSRawVh",
-	"S4xHAuSObfBg0Wa4QPx8Dv0JKzsYFFKLod1E5hGEcA4a7kDycEhdEmQw536vBEAWt3a0Bjg6l8qPXpBT",
-	"EhRA0u3bBcjzgLi30eC0SAlO/DdlUhi4TSZsKhNmuzwk2cOtuu4HD9bW/BMefhEPH1n1fygc/vv2nYRw",
-	"eNV/OuxtJ4Re7hmPELDhYO788Sc48SPaDwfRAescTo96ncPj/pPOU3oy6fTCfjRgB9NDejTZfuJHV70n",
-	"w8Mj+2H//Oxndmh8gE/WHe8g94XS8eLLxV8AlHmvXpDmkt+ZQEdzqDDqUzLy74C/r7dsuCc8058qBei9",
-	"4PaLmcteuaQiTSM7lI8xQORKtyCMsCOYfiadK8H0IaMiyVLW8mj6MNEiDrjn6LQ4oejoNNbADY1t2DmW",
-	"sxlAaKx0PXz+J9z8T7j516zyHmy/fR+KnD9nNNbzX2pV3jOLaIzZMus5j5l1jMO2g221EgISZwAsH3Lp",
-	"I7ZkImIi3FTW7nxlP/qh2pzSVK+MsiKvd7cr8eN1wsZbFzUa/n1v1cdjFr3iN0xAwlYiJ34K8jKmGiDq",
-	"kIcvmE54WG/8vMa/Oxf0uwQqNdhKEc1uwdyRiptnCZoxbYzbph307fgjERsrzdjlzeD1i6uL8+eX47Mv",
-	"vrgI2mSSQaYF/cGTbs/orMOT3kkvGJJYyuWEhteAHm0shbc47tm7c5IOCZbPkgIMtCXcPCsnKxEzZSPi",
-	"SJjGYLJwbK5nQsLMemIecmOxZfN8+2Z89u58/Or88urFmxcXnxvlubpmHSrUcEPvpHKzf4+XMeV5+m78",
-	"iXz14tU7Mtd6OXaA0WMtNY3JFfzfr66u3qVQ0t2R+BO5+uHdi8oXbJ+Hkaj446+hjNjnIzOzUaNtTlVG",
-	"n48aX764GjXek8MBLG8LLHGl0mZlpD31+wunPaXGx3PvvAuySCmh5u7JJRN0ybsbuoi3eh/eLpkwBB/J",
-	"cLVAlCLmGLDNkwCdYLLisYYcgEoGbIe5XLJwPybsJug32qub40G3l82TKvLD2etXwCu6Fa0BK4motNqm",
-	"GaP1x+fJWPfHVWmF9SQCOuzucjoFvUwQ14wKJA+iEzqd8tB2o3ZpypZbttokOOodBIgmsuaKVZLPBc7l",
-	"IxTfbr2228Dmj08qF9DL4S75DQOY21/VDPQqzaEiiZS6a7HtQExyBWWRmgloI8EFma7iGKnj4sXlFYjX",
-	"lYiM6AisnWcT/tz30+iTcmCp5iuYs24UWiCwby9eAVKsBf5xCV2YzGX+gKCHDkchJTkzI/wpzd9DcbtK",
-	"4saw8RgyD+yOlK3LLJbWzryP6Cy1Lkf7u1l7DsRpQQWdYRv3LL4ELuNyi9CrerPVrH+ZAvZ0uIOpa3mj",
-	"ptp8eeSzaMFFuoaSaVAMdfqNZE/Jgi0mhiXMmEb0pKmzxwJ/Ta4LV1XrU3sINPbO2Gp1hew8OHP0ggO1",
-	"kJRY/KWmJPv+p/f/fwAAAP//",
+	"w8TTtGfgqW0BeFokFsStLuHapd7A958yauvFTqFVZ136rMfvXXzbteR0lusd8gbbhdZaFVd+Y9a0A04H",
+	"YSIKbVqbU5ksOkyEMmI2hIFF6ph/754OWm3sQql52u73ck1nM5aQb88/K/ZZjTiN5azrjTcSfp/XLnnG",
+	"5tTYKK5fQsyvWW3DWGAZwRDNCLtLI2HTMFyyaNurWjdqkILmvvUNTfHyYBuQup6mj0utSt1FxIap5Uak",
+	"GBgq3NuWndvdNe/t3BqzUorD3gnJJ0klzDCWKMgYhbOtIiY4S20pZXNHR4JrNw9jBeHYyv6C/nInq6sC",
+	"QOYcXspk0djXUP4ChjZ2cntXozo9rAaGH3axrG476/W6A9S8SmJL0EVTy5Hzl4b28xYXXJhB4Xr45hb8",
+	"4HClPd1wd/PLXYZKuMI9rK7sLHbPWbxLhb9m4hzaGf5zLaiTXThvlrh6gUT/yZb6l3S6urSFrPnu396d",
+	"mSJ/2EV6pVpgtQj7K7SWd56xjEEinAhi5qLek6ZJGAXIMusOtnUVU7rg8aYFHX8x8w0bg56JjWuBAmqU",
+	"C71bWCPwqqWrao8EF7Y+Ghzw5g10sKWurS38nAsSStuyQvNF1t8+CwdlBRbF+sHt3TKH2ADKnSfRLI5V",
+	"Jg9SQ4/Hsc0ZIXxKVgJ70tuKwyyuaatVbHPbmGoGiSIVUdugBat49Chl1N1Hj8izjUstJBOpXXm0dSbq",
+	"VSKyNpoTGW265Lu7u45XdGe1LUAYjdDgMzQxEnf2Oxdbu5eb7djSlNwaTlgVlOtOTvLNyaEXVlV78uA1",
+	"ve2czVhAPk+7uDrkNZfQHzEaxVww1yp1JNLCJ4dvhBt3Zf8FzYA5yzYkyPX+RpByuZrErKNWkwXXdgux",
+	"iALW1JnIJLs4zp43hjhUhEKbc6isyTUIPwUzHe3mjuKR2ZVl2iB2l87kpGm3KWjbTS6d3Kk7s5wXo6KB",
+	"OVaHzFy3V2Pjq9TxMESnijGBc43QzaLQx4Lbjc52Y8gbiUGoulakpjc7nDnX9g5c+rqauQffFRUyKBLK",
+	"p++66optZbKKMTeDigRiKMnNHOaFAiHGwZ73E3BdgRKjaVYYIpJHxaKlZmVl0pDkyo3axMslPrUA/7Za",
+	"Sa1CaLgLKOvgdcl7Lep0WbMbUMF0SoT0mzzbZBBkOxep9soi2Ehsv0rO33XJS3CEEKN5LZbaXdiVcI9a",
+	"GMAmFebyKCizY8nGNhUKGVFzCtVQRppgw/EhxhZoMbLgAGrN71LrOG2eTmaJXJsxIhZToC7XlLcUgRiJ",
+	"qhAEj7AJeRxvgNRQOBkizQkqFIbshmGBE7JKaC/sRFeXwDV03b5wQZZsv8hp/I8eEUw9hKNTarqKM9Su",
+	"WEnraRDZ3UZZOhLOTZdxVuwMh3/Hqqwg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOhanhV25jpe",
+	"pwYhRL3tmoADLhOmsB0WtmI0h26kPejBqdIAAt5qBlyRn1fRzNVkUm23wfoO7UabTcGkfOTK1sqHMT5T",
+	"Q8DgMvQ1WzF05Wg/8MFixQBYciQsaGQsw+usdeNnyhKEq9SSK23jeXgUHErYMi0Eo2nQCDitmJtsDAdn",
+	"8RT6RuD9yWcCQDkm19mS03xMu46Umqptxa8VeDI+SluxKgqX+lQ8IAm44WbzqsJv25Dnd7UJ9zX69oqw",
+	"fbL7Ptl9D2/3sdKlwMr91k6Gn1zpuyudfOPF6lFMKau7ejlITaOEBopHQYtoOWOg8riWvNBmJS6YhAQt",
+	"QiMJ8kbFgm5Qzk0cEj23wSrQs5sygTBVpojnY1inqbpp9emSDu03283FFiCwlFOusRa9HN1pnSI/zlKy",
+	"tJTGouPa35UshlleJrB4kA8abcc02Nl0MSurJhrhBw3gP1OYTu76GTsBMRLYRb0FBtlMyIRFw0KgPstw",
+	"J0qDFWrMnmYw6B0GxlJS0qhVeAD8trNaWg0+ZvQmlxUDchvMxxTTuZC0YldFtFwZTpGvFMNiBrATbVpb",
+	"h4nIq/20L1NBmLlIWbCyGB8F49PsUcH0tugT3BjM1tL7vOe8uYjiKKIK1QYs6SoBioVc+0nPLB73YaLQ",
+	"XKELXDcOly8Xj6GtPiRZYRsnn8RyIJe+QY15ufPJlyF/y79++bcXF1d/uTxX5wuNubgLdXvO1zz6Kl6f",
+	"/yx5KP6SUBH1zkWvyzZf/xJ9d87f8vODH36J4zc//3Dw9vLrk244iMVk8bIXff91vKcslSu9U2Fb2f9Q",
+	"CKNPmCEtIKeqGrc7kg7nVLl3cyHGfHhwa3zRUN5FLvL0kUfpPlWt/TMQ0CrS9naV0B0ax3dL6fo0aeTZ",
+	"bWMj4UNoqbT9OUEKh9duEFOXsYJ3Ltdk4eVvFnK8yHMax+bScY3QPEYg1tb+1rLXszj+uCEKUzn6R0x1",
+	"+0PemYqS83Tz7748CN9cmQN2YekzhWIvqbVrqoh1PGjZrcq2ec0aHwEo88fcm+0BYJmz5L9ETnnMPt2y",
+	"3wdCrrjP5du1K2xc8b7aAYeuz6pF34q4WsYU4X1HYmu3hdO72jjk6lrMde7aj453xud3ePzGBtoJkL8G",
+	"6wqX4xlKW+D4SSUa/xYE/g/Kaq8CtPeybP3zqAC2x6v9yhB6vJdq/w5P4qMGtv/4eGi60b8HD/1Dgdx/",
+	"sk3+BZn2AHtQJwiKapZzO3YSpph+DOH4ZLGlxkoKtVpAJ8r8q1bzaiouZjHoZW1Mk+BihqkQLkPQcOys",
+	"tqlLzjI9sQhBQX1DJUN1aGOgVSYjYdE77NfTSq1emj8Ck7Nh6u7WcGdVXRJuR1aSo5j+sOqkbH+zQ7xC",
+	"Z6pzhmY+YbtZlQGT3aqP2g3nLjqZPj2Oek/7T58ehk+i46MTOpgySnvh0RGNev0jejCZHk77k8GkN3k6",
+	"GIRR/yg6DvtHk96016O9p3uJDX+/7B4+eB0T5hnU086DmHefwiP/9PAIoFX6VO8SATw2szdfsze2nq9d",
+	"Yssiguyrk2Nf/pfTNCOEmSgFDEYi65AFyizJl8zYZlpZrtug1wvaRnuFeIFM0O8OxZbuEzZE3c73E+ML",
+	"W86DKcd+hckpUVomaRMunDiyYJFCwgKXmdPl0vwtRT7GmbagUonrrNHiCPLczOqZWC0Y5Dy7RJo780je",
+	"2EwizFtJM0eGaUyfWtBUMAJgYjPJbGV8utVLaHysWXJDY9IM3p1dXn739uKL8cWLyxdX49dn56/G52+u",
+	"Xlz89ewV4i5h9lzfguy3CSRvmeUvoSUkN1YPHFnlWK/PvvfGS5Px+kcOtL+FESGsVOJC8cgaD+kkZ07i",
+	"ZUedHkNqSJw6Nm+GwYQaZ3YABBzGeuYyBvp02ANYSVNZvQ8TejiR5V0dL2yhriGlw93KmIvr3cL59xUj",
+	"+wfrd7dCFoaPzowCfz7N3e4cRANJocBKuo9ZPkQfJowJPDZt7k+3sUcLMZxDjRmQVsRRxKdYQh13SluW",
+	"wVTnN9nVGIr9JAf/KHLQzqpMa3i17hSANsxWL/Fe3DpnCC3E5PBiGxGcc6qCvgU/5x633SLLGQChXDAr",
+	"s7giMokQbmWZsJBFTISsDTrvSASu2MmC4T0DM4iMVr3eQZgLe8JP1g1FoMMBJBQEv+aeem9LRCsizs26",
+	"lGXMrKtIWh6JiqxlyJN1Cat4fm1jmEcsjGli092gPolqmajuo0fEArhVxMCNqLKvAVKe2SzH0kGhxQ9A",
+	"2oSQAtti4sKnMlkg/MQ9dhHetsm8TqxMVtrOKOYTkPLxBjQSN0Vbwkw1EdKtkEVO2FOtaTh3zVgfIfk8",
+	"sjQBWBB6nsjVDJvTrNSKxlbjIgBJETxGExiM2QkNr7tm+60lVEhcz3Lf4exi6wv16q0jrxywS85cdmUh",
+	"SRuySvLpKFUlzDZrA9ALS5XLTqj7sex8Xkozly7twCXzrVwd0mBNonSrLrkFKuDy2S0lTKJYzmZYMYAQ",
+	"lLZA3aX7uWbc3PZUKt1yVxFut92+D6mQVVn1bUyTzDRKkrAlo7qQNt5M/cBZgijO2l2vC6mBniGnlobz",
+	"dFYQ3nFlK8HPmttTiHlkk10A6H7NRSTXI9EM2O0yIJ+D4+zPxPaHordB6xRJb2wU6qDt/QWTTOhE2f/C",
+	"HNIk4TjbNU0ir3WKK+0v1R/YLJyFBISXq7U0dJiCzNjlMOXaauFuL1kCt9MVdEI5jtsK3JkvExq69Znd",
+	"uWDLmG6cdg8OeQ73t5OCG9rgGLT3MLbOXCZ6JGbeQKSZ6rk9oiAbSaNfFUpDyIQJPhPQnTcHDmATxfLk",
+	"/8gu8lGBlFCQ2BIJT8J0yduVhvoHuBx2Rpg1681Cz9nUkikmpXl5Ry6XC+ttD3t9kuN844QZEyTAR7GK",
+	"xm6neTaUEQNmnabsW/cSoP8HpImJzebWUg1FFkhVRkKzqHXqtdhyLzpyCEjTUN5v/+v/8cnNUKIjsFOH",
+	"/2rURxY5s40rqHhaLcwHChIqXU5TMUN58obBJDLfV06cNSc0N3mszLJm7WbJ2mRBY0N20AnIaY8yIVmG",
+	"HKTsJPlLup9LLZcK9a/KyTIsqiIZ66JOwvwh8rDs7HdKxHKlTmW5CuUE3OU1Fvh9Ex1tRmwDe5qiStJx",
+	"QhdP3toZf6AE6k/QQx8n9FAZA6L9awGfzghFVkHHRsjMUl+ilaqUJ7tYTjOuNEu2BEFAGKnMSLK9cCHF",
+	"t+UK7VycMkWAAKUXEcNXiiXtkVjPJZkwhOzJg5oG2CMf3YdpcZSQyYLGXIHtb4PuIwFNpzohNTIIvgMq",
+	"7YSRWSwnUPe0EvzvK0aa5pkOF4oJxTW/Ya0uuYDVIoMeibRgBdrspgk2XAxBJSeUQGUHYSJaSm40/rQL",
+	"WXd/SYD7DNHPD/NQZQfmuahyhwOaarFvvH9CYBHDmOS5TJZ3BIsrc2Z+l0oVt0t7+b/6n6LwD5vJ5JOR",
+	"ucWI/gIhJrvi06ymLKdd3luQ7cCwn0sxjXn4yUX3r3LR4dUsyIEcjWwVN3c2sMglgORrnusbWeRaVdii",
+	"5JEAuWMbUFh8Gi4Q359D/8TKDguFZGRoh5F5BCGcg4Y7kDwcUpcEGQy738sBkM+tHa0BLs8l/6MX5JQE",
+	"BRB3+3YBkj0g7m00OC22ghP/TZkUBm6TCZvKhNkuFEn2cKuuO8ODtV3/hNdfxOtHVv0fCtf/vn0nIRxe",
+	"9Z8Oe9sJoZd7xiMEbIiYO3/8CU78iPbDQXTAOofTo17n8Lj/pPOUnkw6vbAfDdjB9JAeTbaf+NFV78nw",
+	"8Mh+2D8/+5kdGjPgk3XHO8h9oXS8+HLxFwCN3qtXpbnkd6bc0RyOjPqUvvw79AfQWzbcE57pT5UC9F7t",
+	"AIq5zl6BpSJNIzuUj0pA5Eq3IIywI9h/Jp0rwf4hoyLJUtbyaP8w0SJOuefotDim6Og01sANjW3YOZaz",
+	"GYBurHQ9vP8nXP9PuP7XrPIebL99H4rsP2c01vNfalXeM4u4jNky6zmPmXWMw7aDbbUSAhJnAMwfsu8j",
+	"tmQiYiLcVFb7fGU/+qHanNJUr4yyIq93tyvx43XCxlsXNRr+fW/Vx2MWveI3TEDCViInfgryMqYaQO2Q",
+	"hy+YTnhYb/y8xr87F/S7BGo72EoRzW7B3JGKm2cJmjFtjNumHf7t+CMRGyvN2OXN4PWLq4vz55fjsy++",
+	"uAjaZJKBrAX9wZNuz+isw5PeSS8YkljK5YSG14BubSyFtzju2btzkg4Jls+SAky1Jdw8KycrETNlI+JI",
+	"mMZgsgBurqdDwsx6Yh5yY7Fl83z7Znz27nz86vzy6sWbFxefG+W5usodatpwQ++kcrN/j5cx5Xn6bvyJ",
+	"fPXi1Tsy13o5doDWYy01jckV/N+vrq7epVDX3ZH4E7n64d2LyhdsH4qRqPjjr6GM2OcjM7NRo21OVUaf",
+	"jxpfvrgaNd6TwwEsbwtscqXSZmWkPfX7C6c9pcbHc++8C7JIKaHm7sklE3TJuxu6iLd6H94umTAEH8lw",
+	"tUBcI+YYsM2TAJ1gsuKxhhyASgZsh7lcsnA/Juwm6DcCrJvjQbeXzZMq8sPZ61fAK7oVrQsriai02qYZ",
+	"o/XH58lYKchVaYX1JAI67O5yOoXJTBAJjQokD6ITOp3y0HbLdmnKllu22iQ46h0EiD+y5opVks8FzuUj",
+	"FN9uvbYbwuaPTyoX0GviLvkNA5jbX9Ws9CrNoSKJlLpr0fBATHIFhZSaCWhzwQWZruIYqePixeUViNeV",
+	"iIzoCKydZxP+3PfT6JNy8KrmK5izbhRaILBvL14BtqyFCnIJXZjMZf6AMIkOeSElOTMj/CnN30Nxu0ri",
+	"xrDxGDIP7I6UrcssltbOvI/oLLUuR/u7WXsO9mlBBZ1hm/ksvgQu43IL06t6s9Wsf5lC/HS4A7ZreaOm",
+	"2nx55LNowUW6hpJpUAx1+o1uT8mCLSaGJcyYRrylqbPHAn9NrktYVWtWewg09s7YanWF7Dw4c/SCA7WQ",
+	"lFj8paYk+/6n9/9/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
