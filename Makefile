@@ -117,8 +117,11 @@ $(CLIENTS_STAMP): clients/package.json clients/package-lock.json
 #                    server: browser-tests/*.test.js
 #   clients-matrix   openapi-fetch, hey-api, orval, oapi-codegen's and ogen's
 #                    Go clients, generated unedited, compiled, run live
-#   browser-client-tests  the browser client in Debian's Chromium: cookie
-#                    transport, silent refresh across tabs, CORS
+#   browser-client-tests  @sessiond/client packed and installed into a fresh
+#                    Vite app (tsc, vite build), then the deployment matrix
+#                    (same origin, sibling subdomains, localhost port) in
+#                    Debian's Chromium against the server in production
+#                    configuration behind cmd/tlsproxy
 #   fuzz-smoke       every fuzz target, about 5 s each
 # Each step that needs PostgreSQL gets its own temporary cluster
 # (TEST_DATABASE_URL), stopped and removed afterwards.
@@ -165,6 +168,7 @@ browser-test: $(BROWSER_STAMP)
 clients-matrix: $(CLIENTS_STAMP)
 	scripts/pg.sh with-temp-cluster scripts/clients-matrix.sh matrix
 
+# SKIP_VITE_APP=1 skips the Vite app (no npm install) while iterating.
 browser-client-tests: $(CLIENTS_STAMP)
 	scripts/pg.sh with-temp-cluster scripts/clients-matrix.sh browser
 
