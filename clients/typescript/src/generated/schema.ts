@@ -71,6 +71,16 @@ export interface paths {
          *     email is throttled with a growing delay, answered `429 rate_limited`
          *     with `Retry-After`, identically for known and unknown emails and even
          *     for the right password. Only failures count.
+         *
+         *     **Device cookie.** Every successful sign-in also sets an HttpOnly device
+         *     cookie (`__Secure-login_device`, or `login_device` when Secure cookies
+         *     are off; `Path=/api/v1/auth/login`, SameSite=Strict, 180 days by
+         *     default), whatever the transport. A sign-in that presents a valid one,
+         *     issued for the same email, is judged on that device's own failure
+         *     count instead of the email's: someone guessing the password elsewhere
+         *     cannot lock the owner's known devices out. The cookie is no credential
+         *     and opens nothing by itself; a client that does not keep it is judged
+         *     on the email's count.
          */
         post: operations["loginJson"];
         delete?: never;
@@ -98,7 +108,7 @@ export interface paths {
          *     `Path=/api/v1/auth` plus the CSRF cookie), same generic
          *     `401 invalid_credentials`, same session limit
          *     (`409 session_limit_reached` when the account denies sign-ins beyond
-         *     it), same rate limits.
+         *     it), same rate limits, same device cookie.
          */
         post: operations["loginForm"];
         delete?: never;
@@ -209,7 +219,11 @@ export interface paths {
          *     its whole refresh-token family. A refresh token may also be given in the
          *     body (or come from the refresh cookie; a cookie-borne logout must send the
          *     session's CSRF token in `X-CSRF-Token`, else `403 csrf_failed`); it is
-         *     revoked too if it belongs to the caller. Idempotent: ending an
+         *     revoked too if it belongs to the caller. A refresh token that is not
+         *     the caller's (another user's or tenant's, or one that does not
+         *     verify) is ignored: the caller's own session still ends (`204`),
+         *     so a token mix-up never leaves the caller signed in, and the other
+         *     session is not touched. Idempotent: ending an
          *     already-ended session is not an error. When the refresh cookie is in use
          *     the response clears it (`Max-Age=0`, same name and `Path=/api/v1/auth`).
          */
@@ -259,7 +273,15 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change the caller's own profile
+         * @description Partial update of the caller's profile: `name`, their display name
+         *     (trimmed, 1–200 characters); an omitted field is unchanged. Writes one
+         *     `user.profile_updated` audit event (`{user_id, old, new}`) when
+         *     something changes; a patch that changes nothing (`{}`, or the name
+         *     the caller already has) writes nothing and records no event.
+         */
+        patch: operations["updateMe"];
         trace?: never;
     };
     "/api/v1/auth/password-reset/request": {
@@ -275,8 +297,16 @@ export interface paths {
          * Request a password-reset email
          * @description Sends a single-use, expiring reset token to the address if it belongs to
          *     an active user. The answer is always the same `200`, whether or not the
-         *     address is known, so it cannot be used to enumerate accounts.
-         *     Rate limited per client IP and per email.
+         *     address is known, in the same time (the same database work; storing the
+         *     token and sending the mail happen after the answer), so it cannot be
+         *     used to enumerate accounts.
+         *
+         *     Rate limited per client IP. Never refused per email: instead at most one
+         *     mail goes to an address per interval (`PASSWORD_RESET_MAIL_INTERVAL`,
+         *     default 1 minute, doubling per mail up to
+         *     `PASSWORD_RESET_MAIL_MAX_INTERVAL`, default 15 minutes). A request inside
+         *     the interval gets the same `200` and sends nothing; the newest mail
+         *     already sent still holds a working token.
          */
         post: operations["requestPasswordReset"];
         delete?: never;
@@ -428,7 +458,8 @@ export interface paths {
          *
          *     Writes one `account.session_policy_update` audit event with `old`,
          *     `new`, `effective_old` and `effective_new`, each including the limit
-         *     fields. Owner only.
+         *     fields. A patch that changes nothing (`{}`, or the values already in
+         *     force) answers the current policy and writes no event. Owner only.
          */
         patch: operations["updateAccountSecurity"];
         trace?: never;
@@ -467,7 +498,15 @@ export interface paths {
         };
         /**
          * List the account's users
-         * @description Every user of the caller's account, owners included. Owner only.
+         * @description The users of the caller's account, owners included, one page at a
+         *     time: pass the previous page's `next_cursor` as `cursor` (with the
+         *     same filters and sort; only `limit` may change) to get the next page;
+         *     `next_cursor` is `null` on the last page. Filters combine (all must
+         *     hold): `role`, `active`, `email_prefix`. `sort`: `created_at` (the
+         *     default, oldest first), `-created_at` (newest first), `name`,
+         *     `-name`; the id breaks ties. An unknown parameter is
+         *     `400 unknown_parameter`; a cursor of another listing, or of other
+         *     filters or sort, is `422 invalid_cursor`. Owner only.
          */
         get: operations["listMembers"];
         put?: never;
@@ -515,8 +554,9 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a member's role or active flag
-         * @description Partial update: an omitted field is unchanged. `role` promotes or
+         * Change a member's role, active flag or name
+         * @description Partial update: an omitted field is unchanged. `name` renames the
+         *     member (trimmed, 1–200 characters). `role` promotes or
          *     demotes; `is_active: false` deactivates the user and revokes all of
          *     their sessions in the same transaction, so their access and refresh
          *     tokens stop working at once and sign-in answers the generic
@@ -525,7 +565,9 @@ export interface paths {
          *     last one is `409 last_owner` (also when two such changes race: they
          *     apply one at a time). A user of another account is `404 not_found`.
          *     Writes one `member.updated` audit event (`{user_id, old, new,
-         *     revoked_count}`) when something changes. Owner only.
+         *     revoked_count}`) when something changes; a patch that changes
+         *     nothing (`{}`, or the values the member already has) writes nothing
+         *     and records no event. Owner only.
          */
         patch: operations["updateMember"];
         trace?: never;
@@ -577,7 +619,9 @@ export interface paths {
          *     on the last page. Optionally one user's sessions (`user_id`; a user of
          *     another account simply has none here). Each item has the fields of
          *     `GET /sessions` plus `user_id` and `user_email`; `is_current` marks the
-         *     caller's own session. Owner only.
+         *     caller's own session. An unknown parameter is `400 unknown_parameter`;
+         *     a cursor of another listing, or of another `user_id`, is
+         *     `422 invalid_cursor`. Owner only.
          */
         get: operations["listAccountSessions"];
         put?: never;
@@ -627,11 +671,19 @@ export interface paths {
         };
         /**
          * List the account's audit trail
-         * @description The account's audit events, newest first, with cursor pagination: pass the
-         *     previous page's `next_cursor` as `cursor` to get the next page;
-         *     `next_cursor` is `null` on the last page. Optionally filtered by exact
-         *     `action` (e.g. `auth.login_succeeded`, `account.session_policy_update`,
-         *     `account.sessions_revoked_bulk`). Owner only.
+         * @description The account's audit events, newest first (`created_at`, then `id`,
+         *     descending), with cursor pagination: pass the previous page's
+         *     `next_cursor` as `cursor` (with the same filters; only `limit` may
+         *     change) to get the next page; `next_cursor` is `null` on the last
+         *     page. Filters combine (all must hold): `action` (exactly one of the
+         *     `AuditAction` values) or `action_prefix` (every action starting with
+         *     it, e.g. `member.`; one that matches no action is
+         *     `422 validation_failed`), `actor_user_id` (who acted), `user_id` (who
+         *     the event is about: the user of a `user` event, the owner of the
+         *     session of a `session` event), `session_id` (events on that session),
+         *     `since` (inclusive) and `until` (exclusive). An unknown parameter is
+         *     `400 unknown_parameter`; a cursor of another listing, or of other
+         *     filters, is `422 invalid_cursor`. Owner only.
          */
         get: operations["listAuditEvents"];
         put?: never;
@@ -713,10 +765,10 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description Metrics in the Prometheus text exposition format. When the server is
-         *     configured with a separate metrics listener (`METRICS_ADDR`), they are
-         *     served there only, and this path answers `404 not_found` on the API
-         *     listener.
+         * @description Metrics in the Prometheus text exposition format, served on the metrics
+         *     listener (`METRICS_ADDR`, by default `127.0.0.1:9090`: loopback only).
+         *     On the API listener this path answers `404 not_found` unless the
+         *     operator turned it on there explicitly (`METRICS_ON_API_LISTENER=true`).
          */
         get: operations["getMetrics"];
         put?: never;
@@ -787,7 +839,7 @@ export interface components {
          * @example invalid_credentials
          * @enum {string}
          */
-        ProblemCode: "bad_request" | "conflict" | "csrf_failed" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "last_owner" | "method_not_allowed" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "unsupported_media_type" | "validation_failed";
+        ProblemCode: "bad_request" | "conflict" | "csrf_failed" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "last_owner" | "method_not_allowed" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed";
         /** @description One invalid field of a request. */
         FieldError: {
             /**
@@ -901,9 +953,16 @@ export interface components {
         SessionLimitAction: "evict_oldest" | "deny";
         /** @description A partial update of a member; an omitted field is unchanged. */
         MemberPatch: {
+            /** @description The member's display name (trimmed; 1–200 characters). */
+            name?: string;
             role?: components["schemas"]["AccountRole"];
             /** @description `false` deactivates the user (all their sessions end; sign-in is refused); `true` reactivates them. */
             is_active?: boolean;
+        };
+        /** @description A partial update of the caller's own profile; an omitted field is unchanged. */
+        ProfilePatch: {
+            /** @description The caller's display name (trimmed; 1–200 characters). */
+            name?: string;
         };
         /** @description Which sessions of the account to revoke. */
         BulkRevokeRequest: {
@@ -1137,10 +1196,26 @@ export interface components {
             max_sessions_per_user_max: number;
             session_limit_action: components["schemas"]["SessionLimitAction"];
         };
-        /** @description The users of the caller's account. */
-        MemberList: {
+        /** @description One page of the users of the caller's account. */
+        MemberPage: {
             items: components["schemas"]["User"][];
+            /** @description Cursor for the next page; `null` on the last page. */
+            next_cursor: string | null;
         };
+        /**
+         * @description The order of the member list: `created_at` (oldest first), `-created_at` (newest first), `name`, `-name`.
+         * @default created_at
+         * @enum {string}
+         */
+        MemberSort: "created_at" | "-created_at" | "name" | "-name";
+        /**
+         * @description What an audit event records. A closed set: the server writes no other
+         *     action (a Go test keeps this list equal to the actions in the
+         *     server's source).
+         * @example member.updated
+         * @enum {string}
+         */
+        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.refresh_reuse_detected" | "member.created" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.profile_updated";
         /** @description One recorded change or security event of the account. */
         AuditEvent: {
             /**
@@ -1148,8 +1223,7 @@ export interface components {
              * @description The event's id.
              */
             id: string;
-            /** @description What happened, e.g. `account.session_policy_update`. */
-            action: string;
+            action: components["schemas"]["AuditAction"];
             /**
              * Format: uuid
              * @description The user who acted; `null` for system or anonymous actions.
@@ -1170,7 +1244,8 @@ export interface components {
              *     `account.sessions_revoked_bulk` → `{scope, revoked_count}`;
              *     `member.created` → `{user_id, role}`;
              *     `member.updated` → `{user_id, old, new, revoked_count}` (`old`/`new`
-             *     are `{role, is_active}`);
+             *     are `{role, is_active}`, plus `name` when it changed);
+             *     `user.profile_updated` → `{user_id, old, new}` (`{name}`);
              *     `member.removed` → `{user_id, email, role, was_active, revoked_count}`;
              *     `member.sessions_revoked` → `{user_id, revoked_count}`;
              *     `session.revoked` → `{current, reason}` (plus `user_id` when an
@@ -1247,7 +1322,9 @@ export interface components {
         };
         /**
          * @description The request could not be read. Codes: `bad_request` (malformed JSON or
-         *     form body, unreadable request), `invalid_reset_token` (password-reset
+         *     form body, unreadable request), `unknown_parameter` (a query
+         *     parameter the operation does not declare, or a declared one given
+         *     twice; `errors` names it), `invalid_reset_token` (password-reset
          *     token unknown, used or expired).
          */
         BadRequest: {
@@ -1276,7 +1353,10 @@ export interface components {
         /**
          * @description The caller may not do this. Codes: `forbidden` (the caller's role does not
          *     allow it, e.g. a member on an owner-only endpoint), `csrf_failed` (a
-         *     cookie-borne request without a matching `X-CSRF-Token`).
+         *     cookie-borne request without a matching `X-CSRF-Token`),
+         *     `tenant_mismatch` (an authenticated request whose `X-Tenant-ID`,
+         *     `X-Account-ID` or `X-Tenant` header names another tenant than its
+         *     access token's).
          */
         Forbidden: {
             headers: {
@@ -1384,7 +1464,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request body's content type is not accepted. Code `unsupported_media_type`. */
+        /**
+         * @description The request body's content type is not accepted. Code
+         *     `unsupported_media_type`; `detail` and `errors` (field `Content-Type`)
+         *     name the media types the operation takes.
+         */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -1396,7 +1480,13 @@ export interface components {
                  *       "title": "Unsupported Media Type",
                  *       "status": 415,
                  *       "code": "unsupported_media_type",
-                 *       "detail": "Content-Type must be application/json."
+                 *       "detail": "Content-Type must be application/json",
+                 *       "errors": [
+                 *         {
+                 *           "field": "Content-Type",
+                 *           "message": "Content-Type must be application/json"
+                 *         }
+                 *       ]
                  *     }
                  */
                 "application/problem+json": components["schemas"]["Problem"];
@@ -1404,8 +1494,12 @@ export interface components {
         };
         /**
          * @description The request is well-formed but invalid. Codes: `validation_failed` (a
-         *     field, header, path or query parameter breaks the schema; `errors` lists
-         *     each offending field), `policy_out_of_bounds` (a session-policy value is
+         *     field, header, path or query parameter breaks the schema, or a body
+         *     carries a field the schema does not have; `errors` names the field
+         *     and the rule: bounds, format, allowed values), `invalid_cursor` (a
+         *     list cursor that is not one, or was issued by another listing or
+         *     under other filters or sort: start again without a cursor),
+         *     `policy_out_of_bounds` (a session-policy value is
          *     outside the configured bounds, `max_sessions_per_user` outside
          *     1…100), `policy_invariant_violated` (effective idle would exceed
          *     effective absolute).
@@ -1514,11 +1608,14 @@ export interface components {
          */
         CacheControlNoStore: string;
         /**
-         * @description Only with cookie transport: sets the refresh cookie
+         * @description With cookie transport: sets the refresh cookie
          *     (`__Secure-refresh_token=…; Path=/api/v1/auth; Max-Age=…; HttpOnly; Secure; SameSite=Strict`)
          *     and, in a second `Set-Cookie` header, the HttpOnly CSRF cookie
          *     (`__Host-csrf_token=…; Path=/; Max-Age=…; HttpOnly; Secure; SameSite=Strict`,
          *     or `csrf_token` when Secure is off), the server's copy of `csrf_token`.
+         *     A sign-in (not a refresh), in either transport, also sets the device cookie
+         *     (`__Secure-login_device=…; Path=/api/v1/auth/login; Max-Age=…; HttpOnly; Secure; SameSite=Strict`,
+         *     or `login_device` when Secure is off).
          * @example __Secure-refresh_token=eyJhbGciOi...; Path=/api/v1/auth; Max-Age=1209600; HttpOnly; Secure; SameSite=Strict
          */
         SetRefreshCookie: string;
@@ -1711,9 +1808,11 @@ export interface operations {
                     "application/json": components["schemas"]["CsrfTokenResponse"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     logout: {
@@ -1774,7 +1873,9 @@ export interface operations {
                     "application/json": components["schemas"]["RevokedCount"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1808,7 +1909,52 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProfilePatch"];
+            };
+        };
+        responses: {
+            /** @description The caller's profile as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                     *       "email": "alice@example.com",
+                     *       "name": "Alice Liddell",
+                     *       "account_id": "3f333df6-90a4-4fda-8dd3-9485d27cee36",
+                     *       "account_role": "owner",
+                     *       "is_active": true,
+                     *       "created_at": "2025-01-15T09:30:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1900,6 +2046,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
@@ -1960,7 +2107,9 @@ export interface operations {
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1987,7 +2136,9 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
@@ -2028,6 +2179,7 @@ export interface operations {
                     "application/json": components["schemas"]["AccountSecurity"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
@@ -2122,14 +2274,30 @@ export interface operations {
     };
     listMembers: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Only users with this role. */
+                role?: components["schemas"]["AccountRole"];
+                /** @description Only active (`true`) or only deactivated (`false`) users. */
+                active?: boolean;
+                /**
+                 * @description Only users whose email starts with this text (compared lower-case).
+                 * @example bob@
+                 */
+                email_prefix?: string;
+                /** @description The order; a leading `-` is descending. The id breaks ties. */
+                sort?: components["schemas"]["MemberSort"];
+                /** @description Maximum number of users in the page (1–200). */
+                limit?: number;
+                /** @description Opaque cursor from a previous page's `next_cursor`, with the same filters and sort. */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The account's users. */
+            /** @description One page of the account's users. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2156,14 +2324,17 @@ export interface operations {
                      *           "is_active": true,
                      *           "created_at": "2025-01-16T11:00:00Z"
                      *         }
-                     *       ]
+                     *       ],
+                     *       "next_cursor": null
                      *     }
                      */
-                    "application/json": components["schemas"]["MemberList"];
+                    "application/json": components["schemas"]["MemberPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2234,12 +2405,14 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["LastOwner"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateMember: {
@@ -2290,6 +2463,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeMemberSessions: {
@@ -2321,11 +2495,13 @@ export interface operations {
                     "application/json": components["schemas"]["RevokedCount"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listAccountSessions: {
@@ -2336,7 +2512,7 @@ export interface operations {
                  * @example 9b2d4c1e-6a7f-4e3b-8c5d-1f2a3b4c5d6e
                  */
                 user_id?: string;
-                /** @description Maximum number of sessions in the page. */
+                /** @description Maximum number of sessions in the page (1–200). */
                 limit?: number;
                 /** @description Opaque cursor from a previous page's `next_cursor`. */
                 cursor?: string;
@@ -2379,10 +2555,12 @@ export interface operations {
                     "application/json": components["schemas"]["AccountSessionPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     revokeAccountSession: {
@@ -2407,11 +2585,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listAuditEvents: {
@@ -2421,10 +2601,43 @@ export interface operations {
                  * @description Only events with exactly this action.
                  * @example account.session_policy_update
                  */
-                action?: string;
-                /** @description Maximum number of events in the page. */
+                action?: components["schemas"]["AuditAction"];
+                /**
+                 * @description Only events whose action starts with this text (e.g. `member.`, `auth.login_`); not with `action`.
+                 * @example member.
+                 */
+                action_prefix?: string;
+                /**
+                 * @description Only events of this user's doing.
+                 * @example 7c9e6679-7425-40de-944b-e07fc1f90ae7
+                 */
+                actor_user_id?: string;
+                /**
+                 * @description Only events about this user: events on the user (`resource_type`
+                 *     `user`: sign-in failures, password changes, member changes), and
+                 *     events on one of their sessions (sign-in, sign-out, revocation,
+                 *     eviction, reuse detection), whoever acted.
+                 * @example 9b2d4c1e-6a7f-4e3b-8c5d-1f2a3b4c5d6e
+                 */
+                user_id?: string;
+                /**
+                 * @description Only events on this session (`resource_type` `session`).
+                 * @example 0b6f5e8e-2f4c-4a53-9a3e-6f1d9c2b7a10
+                 */
+                session_id?: string;
+                /**
+                 * @description Only events at or after this instant (RFC 3339).
+                 * @example 2025-01-16T00:00:00Z
+                 */
+                since?: string;
+                /**
+                 * @description Only events before this instant (RFC 3339); must be later than `since`.
+                 * @example 2025-01-17T00:00:00Z
+                 */
+                until?: string;
+                /** @description Maximum number of events in the page (1–200). */
                 limit?: number;
-                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                /** @description Opaque cursor from a previous page's `next_cursor`, with the same filters. */
                 cursor?: string;
             };
             header?: never;
@@ -2477,6 +2690,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditEventPage"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["UnprocessableEntity"];
@@ -2516,6 +2730,7 @@ export interface operations {
                     "application/json": components["schemas"]["JWKSet"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2543,6 +2758,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2570,6 +2786,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2597,6 +2814,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
             404: components["responses"]["NotFound"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -2620,6 +2838,7 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            400: components["responses"]["BadRequest"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
