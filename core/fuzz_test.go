@@ -193,8 +193,10 @@ func checkDecision(t *testing.T, in core.RefreshInput, d core.RefreshDecision) {
 			fail("absolute deadline %v after auth_time+abs_max %v or the row's %v",
 				d.AbsoluteExpiresAt, d.AuthTime.Add(d.Snapshot.Absolute()), f.AbsoluteExpiresAt)
 		}
-		if !d.TokenExpiresAt.Equal(now.Add(d.Snapshot.Idle())) {
-			fail("token exp %v, want now+idle %v", d.TokenExpiresAt, now.Add(d.Snapshot.Idle()))
+		// exp slides to now+idle, capped at the absolute deadline: a token
+		// never outlives its session (docs/session-rules.md §3, TMO-04).
+		if want := core.IdleDeadline(now.Add(d.Snapshot.Idle()), d.AbsoluteExpiresAt); !d.TokenExpiresAt.Equal(want) {
+			fail("token exp %v, want min(now+idle, absolute) %v", d.TokenExpiresAt, want)
 		}
 		if d.IdleExpiresAt.After(d.TokenExpiresAt) || !now.Before(d.IdleExpiresAt) {
 			fail("idle deadline %v not in (now, token exp %v]", d.IdleExpiresAt, d.TokenExpiresAt)
