@@ -28,9 +28,9 @@ func TestCursor_ADM03_BoundToListingAndFilters(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, cursor, list string
-		filters         url.Values
-		text            bool
-		want            string
+		filters            url.Values
+		text               bool
+		want               string
 	}{
 		{"another listing", c, listAccountSessions, f, false, "another listing (audit_events)"},
 		{"other filters", c, listAuditEvents, url.Values{"actor_user_id": {uuid.NewString()}}, false, "other filters"},
