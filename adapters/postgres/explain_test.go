@@ -326,10 +326,16 @@ func TestExplain_OwnerListFilters_UseTheirIndexes(t *testing.T) {
 		if m := seq.FindString(plan); m != "" {
 			t.Errorf("%s: %s, want an index plan\n%s", want[i].name, m, plan)
 		}
-		if want[i].index != "" && !strings.Contains(plan, want[i].index) {
+		// On Citus a shard's planner may pick another of these indexes for
+		// its few rows; the index plan (no Seq Scan, above) is checked there,
+		// the exact index on one node.
+		if want[i].index != "" && !pgtest.Citus() && !strings.Contains(plan, want[i].index) {
 			t.Errorf("%s: the plan does not use %s\n%s", want[i].name, want[i].index, plan)
 		}
-		if strings.HasPrefix(want[i].name, "audit") && want[i].name != "audit by action prefix" && strings.Contains(plan, "Sort") {
+		// On Citus each shard holds an eighth of the seeded rows, so a shard's
+		// planner rightly sorts its handful of matches: there the index
+		// condition above is what this test can hold (CIT-01).
+		if !pgtest.Citus() && strings.HasPrefix(want[i].name, "audit") && want[i].name != "audit by action prefix" && strings.Contains(plan, "Sort") {
 			t.Errorf("%s: sorts instead of walking the index newest first\n%s", want[i].name, plan)
 		}
 	}
