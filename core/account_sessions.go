@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Account-wide sessions (SPEC §4, owner only): every live session of the
+// Account-wide sessions (docs/session-rules.md §5, owner only): every live session of the
 // account, and revoking any one of them.
 
 // Account session listing page sizes.

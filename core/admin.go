@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Account administration (SPEC §4): session policy, bulk revocation,
+// Account administration (docs/session-rules.md §5): session policy, bulk revocation,
 // members and the audit trail. Owner only.
 
 var errOwnerOnly = &Error{Code: CodeForbidden, Message: "only account owners may do this"}

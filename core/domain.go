@@ -128,7 +128,7 @@ const (
 	ReasonPasswordChanged = "password_changed"
 	ReasonPasswordReset   = "password_reset"
 	ReasonBulkRevoke      = "bulk_revoke"
-	// Account administration (SPEC §4).
+	// Account administration (openapi.yaml).
 	ReasonRevokedByOwner    = "revoked_by_owner"
 	ReasonMemberDeactivated = "member_deactivated"
 	ReasonMemberRemoved     = "member_removed"

@@ -9,7 +9,7 @@ import (
 
 // The `format: email` checks of the validators generated clients use on
 // User.email, copied from their sources. Every address the server accepts
-// must pass all of them (issue 11: the server created a user whose address
+// must pass all of them (the server created a user whose address
 // the client's validator then rejected in the 201).
 var clientEmailFormats = map[string]*regexp.Regexp{
 	// zod v3/v4 z.string().email() (the default pattern).

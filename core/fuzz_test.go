@@ -10,7 +10,7 @@ import (
 )
 
 // FuzzDecideRefresh drives the refresh decision with random sessions,
-// tokens, clocks and grace windows and checks the rules of SPEC §3 on
+// tokens, clocks and grace windows and checks the rules of docs/session-rules.md §3–§4 on
 // every outcome:
 //   - it never panics, and a refusal carries one of the four SPEC codes,
 //     revoking the family exactly for reuse and the absolute cap;
@@ -167,7 +167,7 @@ func checkDecision(t *testing.T, in core.RefreshInput, d core.RefreshDecision) {
 				fail("the current token is never reuse")
 			}
 		default:
-			fail("refusal code %q is not one of the four SPEC §3 codes", d.Code)
+			fail("refusal code %q is not one of the four codes of docs/session-rules.md §4", d.Code)
 		}
 		if !valid && d.Code != core.CodeInvalidRefreshToken {
 			fail("an invalid family or token is refused as %s, want invalid_refresh_token", d.Code)

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Member administration (SPEC §4, owner only): change a member's role or
+// Member administration (docs/session-rules.md §5, owner only): change a member's role or
 // active flag, remove a member, end all of a member's sessions. The account
 // always keeps at least one active owner.
 

@@ -14,7 +14,7 @@ type PolicySettings struct {
 	AbsoluteMax     int
 }
 
-// DefaultPolicySettings are the product defaults (SPEC §3): idle 3 days (the
+// DefaultPolicySettings are the product defaults (docs/session-rules.md §2): idle 3 days (the
 // "Strict" preset), absolute 14 days.
 func DefaultPolicySettings() PolicySettings {
 	return PolicySettings{

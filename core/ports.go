@@ -215,7 +215,7 @@ type TenantTx interface {
 	// at now and returns how many.
 	PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error)
 
-	// Account administration (SPEC §4).
+	// Account administration (openapi.yaml).
 
 	// UserLockActiveOwners locks the account's active owners (in id order)
 	// until the transaction ends and returns their ids. Every change that

@@ -66,7 +66,7 @@ func revokeFamily(code Code, reason string) RefreshDecision {
 	return RefreshDecision{Outcome: RefreshReject, Code: code, RevokeFamily: true, RevokeReason: reason}
 }
 
-// DecideRefresh applies the session-policy rules of SPEC §3 to one refresh
+// DecideRefresh applies the session-policy rules of docs/session-rules.md §3–§4 to one refresh
 // attempt. It reads the token's signed claims and the locked session row;
 // where they disagree, the stricter wins.
 //
@@ -315,7 +315,7 @@ var refreshRejectMessage = map[Code]string{
 
 func refreshReject(code Code) error { return &Error{Code: code, Message: refreshRejectMessage[code]} }
 
-// Refresh rotates a refresh token (SPEC §3): load, decide, apply, sign.
+// Refresh rotates a refresh token (docs/session-rules.md §3): load, decide, apply, sign.
 //
 // Fast path, one round trip: when the claims allow it (PlanFastRotation),
 // the store writes the successor only if the row is exactly as the guard

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// The per-user session limit (SPEC §4): part of an account's policy, how
+// The per-user session limit (docs/session-rules.md §2): part of an account's policy, how
 // many live sessions one user may hold, and what a sign-in beyond it does.
 
 // SessionLimitAction is what a sign-in beyond the limit does.

@@ -32,7 +32,7 @@ func (f *Fault) Error() string { return "unavailable (" + f.Kind + "): " + f.Err
 // domain error, and the driver's error second, for the logs.
 func (f *Fault) Unwrap() []error { return []error{ErrUnavailable, f.Err} }
 
-// ThrottleRule is the brute-force defence (SPEC §8): after Threshold
+// ThrottleRule is the brute-force defence (docs/session-rules.md §8): after Threshold
 // failed sign-ins (or failed current-password checks) on one email, each
 // further failure locks sign-in for that email for BaseDelay, doubling per
 // failure up to MaxDelay. Failures are forgotten once Window passes with

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Password length limits, in characters (SPEC §4).
+// Password length limits, in characters (openapi.yaml).
 const (
 	PasswordMinLen = 8
 	PasswordMaxLen = 128
@@ -23,7 +23,7 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 // alphabetic TLD. It is deliberately the intersection of what common
 // validators of the spec's `format: email` accept (zod's email(), ajv-formats,
 // kin-openapi), so that every address the server stores validates in every
-// generated client (SPEC §4; issue 11: net/mail accepted "a@localhost" and
+// generated client (openapi.yaml; net/mail accepted "a@localhost" and
 // quoted or bang-laden local parts that zod then rejected on the way back).
 var emailPattern = regexp.MustCompile(`^[a-z0-9_'+-]+(\.[a-z0-9_'+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
@@ -54,7 +54,7 @@ const NameMaxLen = 200
 
 // NewUser is what a person is created from, whoever types it: the
 // registrant at sign-up (RegisterInput) or an owner adding a member
-// (CreateMemberInput). One set of rules for both (SPEC §4).
+// (CreateMemberInput). One set of rules for both (openapi.yaml).
 type NewUser struct {
 	Email    string
 	Password string

@@ -1,4 +1,4 @@
--- The brute-force counter (SPEC §8), through the SECURITY DEFINER functions
+-- The brute-force counter (docs/session-rules.md §8), through the SECURITY DEFINER functions
 -- of migrations/00005. Not tenant-scoped: keyed by an email digest.
 
 -- locked_until is the epoch when not locked (never in the future).

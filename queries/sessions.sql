@@ -148,7 +148,7 @@ WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
   AND idle_expires_at > @now AND absolute_expires_at > @now
 ORDER BY last_used_at DESC, id;
 
--- Account administration (SPEC §4) ------------------------------------------
+-- Account administration (docs/session-rules.md §5) -----------------------------
 -- These revoke by updating sessions only: a revoked session refuses every
 -- refresh token of its family and, through the liveness check, every access
 -- token.

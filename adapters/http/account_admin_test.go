@@ -1,6 +1,6 @@
 package http_test
 
-// Account administration beyond the policy (SPEC §4, issue 10): the
+// Account administration beyond the policy (docs/session-rules.md §5): the
 // account-wide session list, revoking any session or all of one member's,
 // member changes and removal under the last-owner rule, and the per-user
 // session limit. Every request goes through h.do (validated against

@@ -104,7 +104,7 @@ func TestBruteForce_CorrectSignInsNeverThrottle(t *testing.T) {
 	}
 }
 
-// LGN-08 (issue 8, finding 3): wrong current passwords on change-password
+// LGN-08: wrong current passwords on change-password
 // count with sign-in failures on one counter, are throttled (429 with
 // Retry-After, even for the right password), and are audited. Today's main
 // answered 401 to every guess, wrote no audit row, and then accepted the

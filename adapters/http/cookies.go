@@ -15,7 +15,7 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// Cookie transport (SPEC §4, §6). The refresh cookie is HttpOnly,
+// Cookie transport (README "Browser clients"; CK-01, CK-05). The refresh cookie is HttpOnly,
 // SameSite=Strict, scoped to the auth path (so it cannot use the __Host-
 // prefix; __Secure- when Secure), no Domain, Max-Age = seconds to the
 // session's absolute deadline. The CSRF defence is a double submit that no

@@ -76,7 +76,7 @@ func assertNoRefreshInBody(t testing.TB, res response) {
 	}
 }
 
-// checkRefreshCookie asserts the hardened attributes (CK-01, SPEC §4
+// checkRefreshCookie asserts the hardened attributes (CK-01
 // "Cookie"): path-scoped so __Secure- (not __Host-), HttpOnly, Secure,
 // SameSite=Strict stated explicitly, no Domain, Max-Age to the absolute
 // deadline.

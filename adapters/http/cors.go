@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// CORS (SPEC §6): the origins in Config.AllowedOrigins (ALLOWED_ORIGINS) get
+// CORS (README "Browser clients", CK-04): the origins in Config.AllowedOrigins (ALLOWED_ORIGINS) get
 // credentialed CORS answers, preflight included, so a browser app on another
 // origin can call the API with the cookie transport; any other origin gets
 // no CORS header at all, so the browser keeps its responses from it. The

@@ -207,7 +207,7 @@ func TestFaults_MI01_TwoInstancesOneDatabase(t *testing.T) {
 	for range 40 {
 		b.login(t, u, nil)
 	}
-	// The purge judges expiry by the database's clock (review finding 4),
+	// The purge judges expiry by the database's clock (docs/session-rules.md §5),
 	// not the fake one: move these sessions' deadlines into its past.
 	if _, err := db.Admin(t).Exec(ctx, `UPDATE sessions SET idle_expires_at = now() - interval '3 days',
 		absolute_expires_at = now() - interval '2 days' WHERE user_id = $1`, u.UserID); err != nil {

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// Hostile header text (HDR-01, outside review finding 1). User-Agent and
+// Hostile header text (HDR-01). User-Agent and
 // X-Device-Id are stored with sessions and audit rows; before they were
 // cleaned at the edge, a byte PostgreSQL refuses rolled back the whole
 // transaction: an account-existence oracle at sign-in and reset, reuse

@@ -9,7 +9,7 @@ import (
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 )
 
-// Every series an operator alerts on is exposed (issue 9), and the
+// Every series an operator alerts on is exposed (README "Operating it"), and the
 // outcomes are counted where they happen.
 func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 	h := newHarness(t, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsOnAPI = true }))

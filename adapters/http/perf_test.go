@@ -54,7 +54,7 @@ func countedPool(t *testing.T, db *pgtest.DB) (*pgxpool.Pool, *atomic.Int64) {
 }
 
 // The round trips to PostgreSQL per request on the hot paths, measured on
-// the wire (issue 15). Each request runs twice and the second is counted:
+// the wire (bench/README.md). Each request runs twice and the second is counted:
 // the first prepares its statements on the connection (once per
 // connection's lifetime).
 func TestRoundTrips_PerRequest(t *testing.T) {

@@ -21,7 +21,7 @@ type Limiter interface {
 // a typo cannot silently turn a limit off.
 type Operation string
 
-// RateLimits are the abuse defences (SPEC §8). The zero value disables
+// RateLimits are the abuse defences (docs/session-rules.md §8). The zero value disables
 // them (RATE_LIMIT_ENABLED=false, load tests, black-box suites).
 type RateLimits struct {
 	// ByIP maps an operation to its per-client-IP limiter. The client IP

@@ -63,7 +63,7 @@ func TestRateLimit_LGN05_PerEmail_CaseVariantsAndRotatingIPsShareTheCounter(t *t
 	}
 }
 
-// Per-IP buckets key IPv6 clients by their /64 (SPEC §8): two addresses of
+// Per-IP buckets key IPv6 clients by their /64 (docs/session-rules.md §8): two addresses of
 // one /64 share a bucket, another /64 has its own.
 func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
 	var h *harness

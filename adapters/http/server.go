@@ -106,7 +106,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	// openapi.yaml writes every path out in full under one server ("/"), so
 	// the generated router serves them as they are: the REST API under
-	// /api/v1, the platform paths at the root (SPEC §4 "Root paths").
+	// /api/v1, the platform paths at the root (docs/architecture.md).
 	root := http.NewServeMux()
 	root.Handle("/", inner)
 	if s.cfg.MetricsOnAPI {

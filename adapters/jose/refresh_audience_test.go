@@ -12,7 +12,7 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// JWT-10 (outside review finding 2): a resource server that verifies
+// JWT-10: a resource server that verifies
 // access tokens offline with the published JWKS and go-jose's standard
 // claim validation — issuer and audience, no typ check — must refuse every
 // refresh token, and accept access tokens.

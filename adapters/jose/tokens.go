@@ -108,7 +108,7 @@ func (c *Codec) SignAccess(a core.AccessClaims) (string, error) {
 // offline with the JWKS but ignores typ (golang-jwt cannot check it) would
 // otherwise accept a stolen, spent or revoked refresh token as an access
 // token for its whole idle window. With its own aud, every audience check
-// refuses it (JWT-10, outside review finding 2).
+// refuses it (JWT-10).
 func (c *Codec) refreshAudience() string { return c.issuer }
 
 // SignRefresh implements core.TokenCodec.

@@ -16,7 +16,7 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// Database faults (SPEC §8): the database unreachable, restarting, out of
+// Database faults (docs/session-rules.md §8): the database unreachable, restarting, out of
 // connections or too slow. They are not the request's fault and not a bug,
 // so they become *core.Fault (503 service_unavailable with Retry-After),
 // never a 500. A tenant transaction that fails this way rolled back, so

@@ -33,7 +33,7 @@ func userEmailRows(t *testing.T, admin *pgx.Conn, accountID, userID uuid.UUID) [
 	return emails
 }
 
-// Issue 14 (2): the global email key lives in user_emails, written with the
+// RLS-05 (docs/security-checklist.md, product decisions): the global email key lives in user_emails, written with the
 // user in one transaction and removed with them; sign-in finds the user
 // through it.
 func TestUserEmails_WrittenWithTheUser_RemovedWithTheUser(t *testing.T) {

@@ -31,7 +31,7 @@ func TestLimiter_BurstThenRefusedWithRetryAfter_ThenRefills(t *testing.T) {
 	}
 }
 
-// Limiter memory is bounded (SPEC §8): a client cycling through keys
+// Limiter memory is bounded (docs/session-rules.md §8): a client cycling through keys
 // evicts the least recently used buckets instead of growing the map.
 func TestLimiter_KeysBeyondTheCap_EvictLeastRecentlyUsed(t *testing.T) {
 	now := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -118,7 +118,7 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 	return api, nil
 }
 
-// rateLimits builds the per-IP and per-email rules (SPEC §8).
+// rateLimits builds the per-IP and per-email rules (docs/session-rules.md §8).
 func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 	rule := func(n int, per time.Duration) httpadapter.Limiter {
 		return ratelimit.New(ratelimit.Rule{Events: n, Per: per, Burst: n}, time.Now)

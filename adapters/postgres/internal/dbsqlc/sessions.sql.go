@@ -230,7 +230,7 @@ type SessionListLiveByAccountRow struct {
 	AbsoluteExpiresAt time.Time
 }
 
-// Account administration (SPEC §4) ------------------------------------------
+// Account administration (docs/session-rules.md §5) -----------------------------
 // These revoke by updating sessions only: a revoked session refuses every
 // refresh token of its family and, through the liveness check, every access
 // token.
