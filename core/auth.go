@@ -98,7 +98,9 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		lu, err = s.store.UserForLogin(ctx, email)
 	}
 	if errors.Is(err, ErrNotFound) {
-		s.hasher.VerifyDummy(in.Password)
+		if err := s.hasher.VerifyDummy(in.Password); err != nil {
+			return TokenPair{}, err // shed, as Verify would be for a known email
+		}
 		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
 		if err := s.recordFailure(ctx, [][]byte{key}, nil, s.clock.Now()); err != nil {
 			return TokenPair{}, err

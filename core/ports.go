@@ -15,6 +15,12 @@ type Clock interface {
 }
 
 // PasswordHasher hashes and verifies passwords (argon2id in production).
+//
+// Admission control (docs/architecture.md): a hasher may refuse to start a
+// hash it cannot start within its bounded wait; each method then fails
+// with a *Fault of kind FaultHashOverloaded (503 service_unavailable with
+// Retry-After) having done no work. Callers hash before they write, and
+// return that error as it is, so a shed request changes nothing.
 type PasswordHasher interface {
 	// Hash returns an encoded hash (PHC string) with a fresh random salt.
 	Hash(password string) (string, error)
@@ -24,9 +30,13 @@ type PasswordHasher interface {
 	Verify(encoded, password string) (ok, rehash bool, err error)
 	// VerifyDummy spends the same work as Verify against a fixed hash made
 	// with the current parameters, so that an unknown email takes as long
-	// as a wrong password.
-	VerifyDummy(password string)
+	// as a wrong password — and is shed exactly when Verify would be.
+	VerifyDummy(password string) error
 }
+
+// FaultHashOverloaded is the Fault kind of a hash refused by the hasher's
+// admission control (PasswordHasher).
+const FaultHashOverloaded = "hash_overloaded"
 
 // TokenCodec signs and verifies tokens.
 type TokenCodec interface {

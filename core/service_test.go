@@ -19,7 +19,7 @@ func (s *spyHasher) Verify(encoded, pw string) (bool, bool, error) {
 	s.verify++
 	return encoded == "hash-of:"+pw, false, nil
 }
-func (s *spyHasher) VerifyDummy(string) { s.dummy++ }
+func (s *spyHasher) VerifyDummy(string) error { s.dummy++; return nil }
 
 type fixedClock struct{ t time.Time }
 

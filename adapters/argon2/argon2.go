@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -35,22 +34,36 @@ func OWASPParams() Params {
 type Hasher struct {
 	p     Params
 	dummy string // a hash with the current parameters, for unknown emails
-	// slots bounds how many hashes run at once: one per CPU the Go
-	// runtime uses. argon2id is memory-bound (19 MiB per hash at the OWASP
-	// parameters), so hashes beyond the cores only share the caches and
-	// the memory bus and hold their memory longer; a burst of sign-ins
-	// then queues here instead of allocating 19 MiB per waiting request.
-	slots chan struct{}
+	// lim bounds how many hashes run at once (limiter.go). argon2id is
+	// memory-bound (19 MiB per hash at the OWASP parameters), so hashes
+	// beyond the cores only share the caches and the memory bus and hold
+	// their memory longer; a burst of sign-ins queues there, within its
+	// limits, instead of allocating 19 MiB per waiting request, and what
+	// the limits cannot hold is shed (ErrOverloaded).
+	lim *Limiter
 }
 
 var _ core.PasswordHasher = (*Hasher)(nil)
 
-// New returns a Hasher for p.
+// New returns a Hasher for p that runs one hash per CPU at once and never
+// sheds: the rest wait as long as it takes (tools and tests). A server
+// uses NewLimited.
 func New(p Params) (*Hasher, error) {
+	lim, err := NewLimiter(unlimited())
+	if err != nil {
+		return nil, err
+	}
+	return NewLimited(p, lim)
+}
+
+// NewLimited returns a Hasher for p whose hashes run within lim: a hash
+// that cannot start within its limits fails with ErrOverloaded, before any
+// work.
+func NewLimited(p Params, lim *Limiter) (*Hasher, error) {
 	if p.MemoryKiB < 8*uint32(p.Parallelism) || p.Iterations < 1 || p.Parallelism < 1 || p.SaltLen < 16 || p.KeyLen < 16 {
 		return nil, fmt.Errorf("argon2: parameters too weak: %+v", p)
 	}
-	h := &Hasher{p: p, slots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
+	h := &Hasher{p: p, lim: lim}
 	d, err := h.Hash("dummy password for unknown accounts")
 	if err != nil {
 		return nil, err
@@ -65,7 +78,10 @@ func (h *Hasher) Hash(password string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := h.idKey([]byte(password), salt, h.p.Iterations, h.p.MemoryKiB, h.p.Parallelism, h.p.KeyLen)
+	key, err := h.idKey([]byte(password), salt, h.p.Iterations, h.p.MemoryKiB, h.p.Parallelism, h.p.KeyLen)
+	if err != nil {
+		return "", err
+	}
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.p.MemoryKiB, h.p.Iterations, h.p.Parallelism,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
@@ -76,28 +92,43 @@ func (h *Hasher) Verify(encoded, password string) (ok, rehash bool, err error) {
 	if err != nil {
 		return false, false, err
 	}
-	got := h.idKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	got, err := h.idKey([]byte(password), salt, p.Iterations, p.MemoryKiB, p.Parallelism, uint32(len(key)))
+	if err != nil {
+		return false, false, err
+	}
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	rehash = p.MemoryKiB < h.p.MemoryKiB || p.Iterations < h.p.Iterations || p.Parallelism < h.p.Parallelism ||
 		len(salt) < h.p.SaltLen || uint32(len(key)) < h.p.KeyLen
 	return ok, rehash, nil
 }
 
-// idKey is argon2.IDKey in one of the hasher's slots.
-func (h *Hasher) idKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	h.slots <- struct{}{}
-	defer func() { <-h.slots }()
+// idKey is argon2.IDKey in one of the limiter's slots, or ErrOverloaded
+// when none frees within its limits.
+func (h *Hasher) idKey(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) ([]byte, error) {
+	release, err := h.lim.Acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if testHookHashing != nil {
 		testHookHashing()
 	}
-	return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	return argon2.IDKey(password, salt, time, memory, threads, keyLen), nil
 }
 
 // testHookHashing, when set by a test, runs inside a slot before each hash.
 var testHookHashing func()
 
-// VerifyDummy implements core.PasswordHasher.
-func (h *Hasher) VerifyDummy(password string) { _, _, _ = h.Verify(h.dummy, password) }
+// VerifyDummy implements core.PasswordHasher: the same slot, the same
+// shedding decision and the same work as Verify.
+func (h *Hasher) VerifyDummy(password string) error {
+	_, _, err := h.Verify(h.dummy, password)
+	return err
+}
+
+// Limiter is the hasher's admission control (the HTTP layer asks it
+// whether a sign-in would be shed before the sign-in's first read).
+func (h *Hasher) Limiter() *Limiter { return h.lim }
 
 var errMalformed = errors.New("argon2: malformed hash")
 

@@ -148,6 +148,10 @@ func (s *Server) gate(next http.Handler) http.Handler {
 			writeError(w, r, s.log, err)
 			return
 		}
+		if err := s.shedSignIn(opID); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		if s.contract.bearerOps[opID] {
 			// Only the Authorization header is read: a token in the query
 			// string (CK-03) is never accepted, so it authenticates nothing.

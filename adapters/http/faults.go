@@ -18,10 +18,18 @@ import (
 // for an error that reached here unclassified — a network error or a
 // deadline. Those answer 503 service_unavailable with Retry-After, never
 // 500. The error is logged (without the request's data) and counted by kind.
+//
+// A hash shed by admission control (core.FaultHashOverloaded) is the same
+// 503, but neither a database fault nor news worth a log line per request:
+// under a sign-in storm there is one per refused sign-in, and the hasher's
+// own counter (sessiond_hash_shed_total) already counts them.
 func asUnavailable(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (*core.Error, bool) {
 	kind := faultKind(err)
 	if kind == "" {
 		return nil, false
+	}
+	if kind == core.FaultHashOverloaded {
+		return core.ErrUnavailable, true
 	}
 	log.WarnContext(r.Context(), "dependency unavailable", "kind", kind, "err", err, "method", r.Method, "path", r.URL.Path)
 	if rec, ok := w.(*statusRecorder); ok {

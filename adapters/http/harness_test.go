@@ -99,6 +99,10 @@ type harnessSetup struct {
 	WrapHasher func(core.PasswordHasher) core.PasswordHasher
 	// Mailer replaces the fake mailer (h.mailer then records nothing).
 	Mailer core.Mailer
+	// HashLimiter, when set, is wired as cmd/sessiond wires the hasher's
+	// admission control: the server's early sign-in shedding and its
+	// metrics (the hasher itself is WrapHasher's to limit).
+	HashLimiter *argon2.Limiter
 }
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
@@ -186,6 +190,10 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 		t.Fatal(err)
 	}
 	store.SetObserver(api.StoreObserver())
+	if setup.HashLimiter != nil {
+		setup.HashLimiter.SetObserver(api.HashObserver())
+		api.SetHashAdmission(setup.HashLimiter)
+	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail, store: store}

@@ -28,6 +28,8 @@ type metrics struct {
 	dbErrors    *prometheus.CounterVec
 	purgeRuns   *prometheus.CounterVec
 	purgedRows  *prometheus.CounterVec
+	hashWait    prometheus.Histogram
+	hashShed    *prometheus.CounterVec
 }
 
 // Label values declared up front, so every series exists (at 0) from the
@@ -45,6 +47,8 @@ var (
 	dbFaultKinds = []string{"connect", "connection", "shutdown", "too_many_connections", "statement_timeout",
 		"timeout", "serialization", "deadlock", "read_only", "pool_closed", "unavailable"}
 	purgedKinds = []string{"sessions", "password_reset_tokens", "login_throttle"}
+	// hashShedReasons mirrors adapters/argon2's ShedQueueFull, ShedWaitTimed.
+	hashShedReasons = []string{"queue_full", "wait_timeout"}
 )
 
 func newMetrics() *metrics {
@@ -87,6 +91,15 @@ func newMetrics() *metrics {
 			Name: "sessiond_purge_rows_removed_total",
 			Help: "Rows removed by the purge, by kind.",
 		}, []string{"kind"}),
+		hashWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sessiond_hash_queue_wait_seconds",
+			Help:    "Time a password hash waited for a hashing slot before it ran (0 when one was free).",
+			Buckets: []float64{0, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		hashShed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sessiond_hash_shed_total",
+			Help: "Requests answered 503 because no password-hashing slot was free within the limits, by reason (queue_full, wait_timeout).",
+		}, []string{"reason"}),
 	}
 	for _, v := range signInOutcomes {
 		m.signIns.WithLabelValues(v)
@@ -106,9 +119,12 @@ func newMetrics() *metrics {
 	for _, v := range purgedKinds {
 		m.purgedRows.WithLabelValues(v)
 	}
+	for _, v := range hashShedReasons {
+		m.hashShed.WithLabelValues(v)
+	}
 	m.rateLimited.WithLabelValues("account")
 	m.registry.MustRegister(m.requests, m.duration, m.signIns, m.refreshes, m.revoked, m.rateLimited, m.dbErrors,
-		m.purgeRuns, m.purgedRows,
+		m.purgeRuns, m.purgedRows, m.hashWait, m.hashShed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -203,3 +219,17 @@ func (o StoreObserver) PurgeRun(removed map[string]int64, err error) {
 		o.m.purgedRows.WithLabelValues(kind).Add(float64(n))
 	}
 }
+
+// HashObserver counts what the password hasher's admission control reports
+// (it implements adapters/argon2.Observer): the wait of every admitted
+// hash and every shed one.
+func (s *Server) HashObserver() HashObserver { return HashObserver{m: s.metrics} }
+
+// HashObserver is the metrics side of adapters/argon2.Observer.
+type HashObserver struct{ m *metrics }
+
+// HashAdmitted observes the queue wait of a hash that got a slot.
+func (o HashObserver) HashAdmitted(wait time.Duration) { o.m.hashWait.Observe(wait.Seconds()) }
+
+// HashShed counts a hash refused, by reason.
+func (o HashObserver) HashShed(reason string) { o.m.hashShed.WithLabelValues(reason).Inc() }

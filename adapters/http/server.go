@@ -61,6 +61,39 @@ type Server struct {
 	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
 	// origin check both read it.
 	origins Origins
+	// hashes is the password hasher's admission control, when set
+	// (SetHashAdmission): a sign-in it would shed is refused before its
+	// first database read.
+	hashes HashAdmission
+}
+
+// HashAdmission is the password hasher's admission control as the HTTP
+// layer sees it (adapters/argon2.Limiter).
+type HashAdmission interface {
+	// Saturated reports whether a hash asked for now would be shed.
+	Saturated() bool
+	// Shed counts one shed request and returns the error to answer with
+	// (a *core.Fault of kind core.FaultHashOverloaded).
+	Shed() error
+}
+
+// SetHashAdmission lets sign-ins be shed before any database work when the
+// hasher is saturated (shedSignIn). Call it before serving.
+func (s *Server) SetHashAdmission(a HashAdmission) { s.hashes = a }
+
+// hashedBeforeRead are the operations whose first costly step is a password
+// hash preceded by reads (the throttle row, the user's hash): when the
+// hasher is saturated they are shed before those reads, alike for every
+// email (no oracle: the decision does not depend on the request). Other
+// operations that hash are shed by the hasher itself, before they write.
+var hashedBeforeRead = map[string]bool{"loginJson": true, "loginForm": true}
+
+// shedSignIn is the early refusal of a sign-in the hasher would shed.
+func (s *Server) shedSignIn(opID string) error {
+	if s.hashes == nil || !hashedBeforeRead[opID] || !s.hashes.Saturated() {
+		return nil
+	}
+	return s.hashes.Shed()
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

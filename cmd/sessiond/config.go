@@ -33,16 +33,19 @@ type Config struct {
 	MetricsAddr string
 	// PprofAddr serves net/http/pprof on a loopback address; "" (the
 	// default) serves nothing.
-	PprofAddr        string
-	ShutdownTimeout  time.Duration
-	DevMode          bool
-	SigningKeysFile  string
-	TokenIssuer      string
-	TokenAudience    string
-	TokenClientID    string
-	Core             core.Config
-	HTTP             httpadapter.Config
-	Argon2           argon2.Params
+	PprofAddr       string
+	ShutdownTimeout time.Duration
+	DevMode         bool
+	SigningKeysFile string
+	TokenIssuer     string
+	TokenAudience   string
+	TokenClientID   string
+	Core            core.Config
+	HTTP            httpadapter.Config
+	Argon2          argon2.Params
+	// HashLimits is the password hasher's admission control
+	// (HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT).
+	HashLimits       argon2.Limits
 	RateLimitEnabled bool
 	RateLimits       RateLimitSettings
 	LogLevel         string
@@ -239,6 +242,14 @@ func loadConfig() (Config, error) {
 	a.Iterations = uint32(integer("ARGON2_ITERATIONS", int(a.Iterations)))
 	a.Parallelism = uint8(integer("ARGON2_PARALLELISM", int(a.Parallelism)))
 	c.Argon2 = a
+	hl := argon2.DefaultLimits()
+	hl.Concurrency = integer("HASH_CONCURRENCY", hl.Concurrency)
+	hl.Queue = integer("HASH_QUEUE", hl.Concurrency) // one waiting hash per slot unless told
+	hl.Wait = duration("HASH_QUEUE_WAIT", hl.Wait)
+	c.HashLimits = hl
+	if err := hl.Validate(); err != nil {
+		errs = append(errs, "HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT: want concurrency ≥ 1, queue ≥ 0, wait ≥ 0 (0 = no bound)")
+	}
 
 	// Mail: SMTP when SMTP_ADDR is set, else the log mailer (development).
 	c.SMTP = mailer.SMTPConfig{

@@ -44,7 +44,15 @@ func provideCodec(c Config) (*jose.Codec, error) {
 	return jose.NewCodec(keys, t.Issuer, t.Audience, t.ClientID)
 }
 
-func provideHasher(c Config) (*argon2.Hasher, error) { return argon2.New(c.Argon2) }
+// provideHasher builds the hasher within its admission control
+// (HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT; docs/architecture.md).
+func provideHasher(c Config) (*argon2.Hasher, error) {
+	lim, err := argon2.NewLimiter(c.HashLimits)
+	if err != nil {
+		return nil, err
+	}
+	return argon2.NewLimited(c.Argon2, lim)
+}
 
 func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, device core.DeviceNamer, mail core.Mailer, c Config, log *slog.Logger) (*core.Service, error) {
 	var tokens core.TokenCodec = codec
@@ -102,7 +110,7 @@ func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, 
 	return p
 }
 
-func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, c Config, log *slog.Logger) (*httpadapter.Server, error) {
+func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, c Config, log *slog.Logger) (*httpadapter.Server, error) {
 	hc := c.HTTP
 	if c.RateLimitEnabled {
 		hc.Limits = rateLimits(c.RateLimits)
@@ -115,6 +123,8 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 		return nil, err
 	}
 	store.SetObserver(api.StoreObserver())
+	hasher.Limiter().SetObserver(api.HashObserver())
+	api.SetHashAdmission(hasher.Limiter())
 	return api, nil
 }
 

@@ -47,7 +47,7 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		cleanup()
 		return nil, nil, err
 	}
-	server, err := provideAPI(service, codec, store, pool, c, log)
+	server, err := provideAPI(service, codec, store, pool, hasher, c, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
