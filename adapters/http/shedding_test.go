@@ -115,12 +115,14 @@ func TestShedding_LOAD01_LOAD02_SaturatedHasher_Sheds503BeforeWrites_SessionsSer
 			bh := newBlockingHasher(lim)
 			var once sync.Once
 			letGo := func() { once.Do(func() { bh.holding.Store(false); close(bh.gate) }) }
-			t.Cleanup(letGo) // a failing test must not leave the hashes blocked
 			setup := harnessSetup{WrapHasher: bh.wrap}
 			if early {
 				setup.HashLimiter = lim
 			}
 			h := newHarnessOn(t, setup, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsOnAPI = true }))
+			// After the harness's cleanups are registered, so it runs first:
+			// a failing test must not leave handlers blocked in the hasher.
+			t.Cleanup(letGo)
 
 			signedIn := h.register(t, uniqueEmail("shed-reader"))
 			tk := h.login(t, signedIn, nil)
