@@ -44,6 +44,8 @@ type call struct {
 	code   string
 	dur    time.Duration
 	body   []byte
+	// retryAfter: the answer carried a Retry-After header.
+	retryAfter bool
 }
 
 func (c call) ok() bool { return c.status >= 200 && c.status < 300 }
@@ -83,7 +85,7 @@ func (a *api) do(ctx context.Context, method, path, bearer string, body []byte) 
 	}
 	b, err := io.ReadAll(res.Body)
 	_ = res.Body.Close()
-	c := call{status: res.StatusCode, dur: time.Since(start), body: b}
+	c := call{status: res.StatusCode, dur: time.Since(start), body: b, retryAfter: res.Header.Get("Retry-After") != ""}
 	if err != nil {
 		c.status, c.code = 0, "read_error"
 		return c

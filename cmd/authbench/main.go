@@ -38,6 +38,7 @@ type options struct {
 	scenarios      []string
 	concurrency    int
 	loginC         int
+	floodLogins    int
 	perChain       int
 	mix            string
 	d, warmup      time.Duration
@@ -75,6 +76,7 @@ func parseFlags(args []string) (options, error) {
 	scen := fs.String("scenario", "all", "scenarios: a comma list of "+strings.Join(scenarioNames, ", ")+", or all")
 	fs.IntVar(&o.concurrency, "c", 32, "virtual clients (closed loop)")
 	fs.IntVar(&o.loginC, "login-c", 8, "virtual clients of the login scenario")
+	fs.IntVar(&o.floodLogins, "flood-logins", 64, "flood: sign-in clients besides the -c readers")
 	fs.IntVar(&o.perChain, "per-chain", 8, "refresh-contended: clients sharing one session")
 	fs.StringVar(&o.mix, "mix", "70,25,5", "mixed: percentages of me, refresh, login")
 	fs.DurationVar(&o.d, "d", 20*time.Second, "measured duration per scenario")
@@ -255,9 +257,9 @@ func mainErr(args []string, stdout io.Writer) error {
 		fmt.Fprint(stdout, floorsTable(*floors))
 	}
 
-	a := newAPI(o.base, max(o.concurrency, o.loginC))
+	a := newAPI(o.base, max(o.concurrency+o.floodLogins, o.loginC))
 	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}}
-	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
+	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
 	var results []Result
 	var oracle []OraclePair
 	for _, name := range o.scenarios {

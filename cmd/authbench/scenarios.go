@@ -11,7 +11,7 @@ import (
 
 // scenarioNames are the scenarios in the order "all" runs them.
 // oracle (oracle.go) is not closed-loop: one client, interleaved pairs.
-var scenarioNames = []string{"refresh", "me", "login", "refresh-contended", "mixed", "oracle"}
+var scenarioNames = []string{"refresh", "me", "login", "refresh-contended", "mixed", "flood", "oracle"}
 
 // population names the seeded users a virtual client may sign in as.
 type population struct {
@@ -194,6 +194,44 @@ func (w *mixedWorker) step(ctx context.Context, rng *rand.Rand) sample {
 	}
 }
 
+// --- flood: readers (refresh and me, alternately) while sign-in clients
+// sign in as fast as they can. A sign-in the server sheds — 503 with
+// Retry-After — is recorded as op "login_shed", so its latency (how fast
+// the refusal came) is reported apart; the client retries at once, as a
+// storm would. A 503 without Retry-After stays a "login" error.
+
+type floodReader struct {
+	me   meWorker
+	turn int
+}
+
+func (w *floodReader) step(ctx context.Context, rng *rand.Rand) sample {
+	w.turn++
+	if w.turn%2 == 0 {
+		return w.me.step(ctx, rng)
+	}
+	tp, c := w.me.api.refresh(ctx, w.me.s.tp.RefreshToken)
+	if c.ok() {
+		w.me.s.tp, w.me.s.expires = tp, time.Now().Add(time.Duration(tp.ExpiresIn)*time.Second)
+	} else if c.status == http.StatusUnauthorized {
+		if s, err := w.me.signIn(ctx, w.me.s.email); err == nil {
+			w.me.s = s
+		}
+	}
+	return sample{op: "refresh", dur: c.dur, status: c.status, code: c.code}
+}
+
+type floodLogin struct{ env }
+
+func (w *floodLogin) step(ctx context.Context, rng *rand.Rand) sample {
+	_, c := w.api.login(ctx, w.pop.random(rng), w.pop.password)
+	op := "login"
+	if c.status == http.StatusServiceUnavailable && c.retryAfter {
+		op = "login_shed"
+	}
+	return sample{op: op, dur: c.dur, status: c.status, code: c.code}
+}
+
 // scenarioSpec builds the workers of one scenario.
 type scenarioSpec struct {
 	name    string
@@ -204,6 +242,7 @@ type scenarioSpec struct {
 type scenarioOptions struct {
 	concurrency      int
 	loginConcurrency int
+	floodLogins      int     // flood: sign-in clients besides the concurrency readers
 	perChain         int     // refresh-contended: clients per session
 	mixMe, mixLogin  float64 // mixed: shares of me and login
 }
@@ -245,6 +284,15 @@ func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
 		sp.build = func(ctx context.Context, i int) (worker, error) {
 			s, err := e.signIn(ctx, e.pop.email(i))
 			return &mixedWorker{me: meWorker{env: e, s: s}, pMe: o.mixMe, pLogin: o.mixLogin, loginer: loginWorker{env: e}}, err
+		}
+	case "flood":
+		sp.clients = o.concurrency + o.floodLogins
+		sp.build = func(ctx context.Context, i int) (worker, error) {
+			if i >= o.concurrency {
+				return &floodLogin{env: e}, nil
+			}
+			s, err := e.signIn(ctx, e.pop.email(i))
+			return &floodReader{me: meWorker{env: e, s: s}, turn: i}, err
 		}
 	default:
 		return sp, fmt.Errorf("unknown scenario %q (want one of %v or all)", name, scenarioNames)
