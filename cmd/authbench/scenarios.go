@@ -51,8 +51,15 @@ type session struct {
 	expires time.Time // access token expiry (local clock)
 }
 
+// A sign-in the server sheds (503 with Retry-After: its hashing slots are
+// busy) is tried again after a short pause: this sign-in is setup or
+// housekeeping, not a measured request.
 func (e env) signIn(ctx context.Context, email string) (session, error) {
 	tp, c := e.api.login(ctx, email, e.pop.password)
+	for try := 0; try < 200 && c.status == http.StatusServiceUnavailable && c.retryAfter && ctx.Err() == nil; try++ {
+		time.Sleep(time.Duration(10+rand.IntN(40)) * time.Millisecond)
+		tp, c = e.api.login(ctx, email, e.pop.password)
+	}
 	if !c.ok() {
 		return session{}, fmt.Errorf("sign in as %s: %w", email, c.err())
 	}
