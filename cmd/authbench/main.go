@@ -262,7 +262,16 @@ func mainErr(args []string, stdout io.Writer) error {
 	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
 	var results []Result
 	var oracle []OraclePair
+	// flood is read against its readers alone, measured just before it in
+	// the same run (flood-solo): the ratios compare like with like.
+	var names []string
 	for _, name := range o.scenarios {
+		if name == "flood" {
+			names = append(names, "flood-solo")
+		}
+		names = append(names, name)
+	}
+	for _, name := range names {
 		if name == "oracle" {
 			log.Info("running", "scenario", name, "pairs", o.oraclePairs, "warm-up pairs", o.oracleWarm)
 			started := time.Now().UTC()
@@ -323,6 +332,9 @@ func mainErr(args []string, stdout io.Writer) error {
 			if line := outcomesLine(r); line != "" {
 				fmt.Fprintln(stdout, "\n"+line)
 			}
+		}
+		if s := floodSummary(results, floors); s != "" {
+			fmt.Fprint(stdout, "\n"+s)
 		}
 	}
 	if oracle != nil {

@@ -292,6 +292,13 @@ func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
 			s, err := e.signIn(ctx, e.pop.email(i))
 			return &mixedWorker{me: meWorker{env: e, s: s}, pMe: o.mixMe, pLogin: o.mixLogin, loginer: loginWorker{env: e}}, err
 		}
+	case "flood-solo":
+		// flood's readers alone, run just before flood: the solo figures
+		// of the same run that flood's ratios are taken against.
+		sp.build = func(ctx context.Context, i int) (worker, error) {
+			s, err := e.signIn(ctx, e.pop.email(i))
+			return &floodReader{me: meWorker{env: e, s: s}, turn: i}, err
+		}
 	case "flood":
 		sp.clients = o.concurrency + o.floodLogins
 		sp.build = func(ctx context.Context, i int) (worker, error) {

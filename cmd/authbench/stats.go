@@ -242,3 +242,48 @@ func outcomesLine(r Result) string {
 	}
 	return r.Scenario + " outcomes: " + strings.Join(parts, ", ")
 }
+
+// floodSummary relates flood to flood-solo of the same run: per reader
+// kind (refresh, me) the p99 and throughput ratios, and for sign-ins the
+// completed rate (against the argon2id floor when measured), the shed
+// count and how fast a shed answer came (p99, max). "" without both runs.
+func floodSummary(results []Result, floors *Floors) string {
+	var solo, flood *Result
+	for i := range results {
+		switch results[i].Scenario {
+		case "flood-solo":
+			solo = &results[i]
+		case "flood":
+			flood = &results[i]
+		}
+	}
+	if solo == nil || flood == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("flood vs flood-solo (same run)\n\n| kind | solo req/s | flood req/s | throughput ratio | solo p99 ms | flood p99 ms | p99 ratio |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, op := range []string{"refresh", "me"} {
+		so, fo := solo.Ops[op], flood.Ops[op]
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.2f | %.2f | %s |\n", op, so.RPS, fo.RPS,
+			ratioCell(fo.RPS, so.RPS), so.Latency.P99, fo.Latency.P99, ratioCell(fo.Latency.P99, so.Latency.P99))
+	}
+	login, shed := flood.Ops["login"], flood.Ops["login_shed"]
+	floor := ""
+	if floors != nil && floors.LoginFloorPerS > 0 {
+		floor = fmt.Sprintf(" = %.0f%% of the argon2id floor (%.1f/s)", 100*float64(login.OK)/flood.Duration/floors.LoginFloorPerS, floors.LoginFloorPerS)
+	}
+	fmt.Fprintf(&b, "\nsign-ins: %d completed (%.1f/s%s), p50 %.2f ms, p99 %.2f ms; other errors: %s\n",
+		login.OK, float64(login.OK)/max(flood.Duration, 1e-9), floor, login.Latency.P50, login.Latency.P99, errorsCell(login.Errors))
+	fmt.Fprintf(&b, "shed (503 + Retry-After): %d (%.1f/s), answered in p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		shed.Requests, shed.RPS, shed.Latency.P50, shed.Latency.P99, shed.Latency.Max)
+	fmt.Fprintf(&b, "CPU per request (all kinds): server %s ms, PostgreSQL %s ms (flood-solo: %s, %s)\n",
+		cpuCell(flood.CPU.ServerMsPerReq), cpuCell(flood.CPU.PostgresMsPerReq), cpuCell(solo.CPU.ServerMsPerReq), cpuCell(solo.CPU.PostgresMsPerReq))
+	return b.String()
+}
+
+func ratioCell(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
