@@ -9,7 +9,11 @@
 #
 #   scripts/bench.sh [authbench flags...]     e.g. -scenario refresh -c 32 -d 20s -sessions 1000000
 #
-# Extra server settings pass through the environment (e.g. DB_MAX_CONNS=40).
+#   scripts/bench.sh -scenario flood          flood-solo then flood (sign-in storm), with their ratios
+#
+# Extra server settings pass through the environment (e.g. DB_MAX_CONNS=40,
+# or HASH_CONCURRENCY / HASH_QUEUE / HASH_QUEUE_WAIT for the hashing
+# admission control that flood exercises).
 # See bench/README.md.
 set -euo pipefail
 
