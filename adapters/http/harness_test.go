@@ -99,6 +99,9 @@ type harnessSetup struct {
 	WrapHasher func(core.PasswordHasher) core.PasswordHasher
 	// Mailer replaces the fake mailer (h.mailer then records nothing).
 	Mailer core.Mailer
+	// Webhooks, when set, builds the webhook administration the server
+	// serves (webhooks_test.go); nil: not configured.
+	Webhooks func(svc *core.Service, clk *clock.Fake) *core.WebhookService
 }
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
@@ -186,6 +189,9 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 		t.Fatal(err)
 	}
 	store.SetObserver(api.StoreObserver())
+	if setup.Webhooks != nil {
+		api.SetWebhooks(setup.Webhooks(svc, clk))
+	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &harness{t: t, srv: srv, clock: clk, codec: codec, key: key, db: db, cfg: cfg, hcfg: hcfg, client: srv.Client(), mailer: mail, store: store}

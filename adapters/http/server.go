@@ -60,7 +60,8 @@ type Server struct {
 	metrics  *metrics
 	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
 	// origin check both read it.
-	origins Origins
+	origins  Origins
+	webhooks *core.WebhookService
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

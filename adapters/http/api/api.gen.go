@@ -320,6 +320,147 @@ func (e TokenResponseTokenType) Valid() bool {
 	}
 }
 
+// Defines values for WebhookAttemptOutcome.
+const (
+	Blocked      WebhookAttemptOutcome = "blocked"
+	Delivered    WebhookAttemptOutcome = "delivered"
+	HttpError    WebhookAttemptOutcome = "http_error"
+	NetworkError WebhookAttemptOutcome = "network_error"
+)
+
+// Valid indicates whether the value is a known member of the WebhookAttemptOutcome enum.
+func (e WebhookAttemptOutcome) Valid() bool {
+	switch e {
+	case Blocked:
+		return true
+	case Delivered:
+		return true
+	case HttpError:
+		return true
+	case NetworkError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointStatus.
+const (
+	WebhookEndpointStatusActive  WebhookEndpointStatus = "active"
+	WebhookEndpointStatusFailing WebhookEndpointStatus = "failing"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointStatus enum.
+func (e WebhookEndpointStatus) Valid() bool {
+	switch e {
+	case WebhookEndpointStatusActive:
+		return true
+	case WebhookEndpointStatusFailing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointWithSecretStatus.
+const (
+	WebhookEndpointWithSecretStatusActive  WebhookEndpointWithSecretStatus = "active"
+	WebhookEndpointWithSecretStatusFailing WebhookEndpointWithSecretStatus = "failing"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointWithSecretStatus enum.
+func (e WebhookEndpointWithSecretStatus) Valid() bool {
+	switch e {
+	case WebhookEndpointWithSecretStatusActive:
+		return true
+	case WebhookEndpointWithSecretStatusFailing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	WebhookEventTypeAccountCreated             WebhookEventType = "account.created"
+	WebhookEventTypeAccountSessionPolicyUpdate WebhookEventType = "account.session_policy_update"
+	WebhookEventTypeAccountSessionsRevokedBulk WebhookEventType = "account.sessions_revoked_bulk"
+	WebhookEventTypeAuthLoginFailed            WebhookEventType = "auth.login_failed"
+	WebhookEventTypeAuthLoginSucceeded         WebhookEventType = "auth.login_succeeded"
+	WebhookEventTypeAuthLogout                 WebhookEventType = "auth.logout"
+	WebhookEventTypeAuthLogoutAll              WebhookEventType = "auth.logout_all"
+	WebhookEventTypeAuthPasswordChangeFailed   WebhookEventType = "auth.password_change_failed"
+	WebhookEventTypeAuthPasswordChanged        WebhookEventType = "auth.password_changed"
+	WebhookEventTypeAuthPasswordReset          WebhookEventType = "auth.password_reset"
+	WebhookEventTypeAuthPasswordResetRequested WebhookEventType = "auth.password_reset_requested"
+	WebhookEventTypeAuthRefreshReuseDetected   WebhookEventType = "auth.refresh_reuse_detected"
+	WebhookEventTypeMemberCreated              WebhookEventType = "member.created"
+	WebhookEventTypeMemberRemoved              WebhookEventType = "member.removed"
+	WebhookEventTypeMemberSessionsRevoked      WebhookEventType = "member.sessions_revoked"
+	WebhookEventTypeMemberUpdated              WebhookEventType = "member.updated"
+	WebhookEventTypeSessionEvicted             WebhookEventType = "session.evicted"
+	WebhookEventTypeSessionExpiredAbsolute     WebhookEventType = "session.expired_absolute"
+	WebhookEventTypeSessionRevoked             WebhookEventType = "session.revoked"
+	WebhookEventTypeWebhookCreated             WebhookEventType = "webhook.created"
+	WebhookEventTypeWebhookDeleted             WebhookEventType = "webhook.deleted"
+	WebhookEventTypeWebhookSecretRotated       WebhookEventType = "webhook.secret_rotated"
+	WebhookEventTypeWebhookUpdated             WebhookEventType = "webhook.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case WebhookEventTypeAccountCreated:
+		return true
+	case WebhookEventTypeAccountSessionPolicyUpdate:
+		return true
+	case WebhookEventTypeAccountSessionsRevokedBulk:
+		return true
+	case WebhookEventTypeAuthLoginFailed:
+		return true
+	case WebhookEventTypeAuthLoginSucceeded:
+		return true
+	case WebhookEventTypeAuthLogout:
+		return true
+	case WebhookEventTypeAuthLogoutAll:
+		return true
+	case WebhookEventTypeAuthPasswordChangeFailed:
+		return true
+	case WebhookEventTypeAuthPasswordChanged:
+		return true
+	case WebhookEventTypeAuthPasswordReset:
+		return true
+	case WebhookEventTypeAuthPasswordResetRequested:
+		return true
+	case WebhookEventTypeAuthRefreshReuseDetected:
+		return true
+	case WebhookEventTypeMemberCreated:
+		return true
+	case WebhookEventTypeMemberRemoved:
+		return true
+	case WebhookEventTypeMemberSessionsRevoked:
+		return true
+	case WebhookEventTypeMemberUpdated:
+		return true
+	case WebhookEventTypeSessionEvicted:
+		return true
+	case WebhookEventTypeSessionExpiredAbsolute:
+		return true
+	case WebhookEventTypeSessionRevoked:
+		return true
+	case WebhookEventTypeWebhookCreated:
+		return true
+	case WebhookEventTypeWebhookDeleted:
+		return true
+	case WebhookEventTypeWebhookSecretRotated:
+		return true
+	case WebhookEventTypeWebhookUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
 
@@ -336,8 +477,20 @@ type AccountSecurity struct {
 	// AbsoluteMinutesMin Smallest allowed absolute override.
 	AbsoluteMinutesMin int `json:"absolute_minutes_min"`
 
+	// AuditRetentionDays How many days the account's audit events are kept; `null` = the server's default.
+	AuditRetentionDays nullable.Nullable[int] `json:"audit_retention_days"`
+
+	// AuditRetentionDaysMax Largest allowed `audit_retention_days` (the server maximum).
+	AuditRetentionDaysMax int `json:"audit_retention_days_max"`
+
+	// AuditRetentionDaysMin Smallest allowed `audit_retention_days`.
+	AuditRetentionDaysMin int `json:"audit_retention_days_min"`
+
 	// EffectiveAbsoluteMinutes The absolute lifetime in force (the override, else the system default).
 	EffectiveAbsoluteMinutes int `json:"effective_absolute_minutes"`
+
+	// EffectiveAuditRetentionDays The audit retention in force, in days. Older events are not listed, and are removed with their week's partition.
+	EffectiveAuditRetentionDays int `json:"effective_audit_retention_days"`
 
 	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
 	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
@@ -792,6 +945,9 @@ type SessionPolicyPatch struct {
 	// AbsoluteMinutes Absolute lifetime override in minutes, or `null` to clear it.
 	AbsoluteMinutes nullable.Nullable[nullable.Nullable[int]] `json:"absolute_minutes,omitempty"`
 
+	// AuditRetentionDays Days the account's audit events are kept (bounds checked by the server), or `null` for the server's default.
+	AuditRetentionDays nullable.Nullable[nullable.Nullable[int]] `json:"audit_retention_days,omitempty"`
+
 	// IdleMinutes Idle timeout override in minutes, or `null` to clear it.
 	IdleMinutes nullable.Nullable[nullable.Nullable[int]] `json:"idle_minutes,omitempty"`
 
@@ -865,11 +1021,188 @@ type User struct {
 	Name string `json:"name"`
 }
 
+// WebhookAttempt One delivery attempt.
+type WebhookAttempt struct {
+	// AttemptedAt When the attempt started.
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error What went wrong; `null` when delivered.
+	Error nullable.Nullable[string] `json:"error"`
+
+	// EventId The audit event delivered (`webhook-id` is `evt_` and this id).
+	EventId openapi_types.UUID `json:"event_id"`
+
+	// EventType The event's type (`webhook.test` for a test event).
+	EventType string `json:"event_type"`
+
+	// Id The attempt's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// LatencyMs How long the attempt took, in milliseconds.
+	LatencyMs int `json:"latency_ms"`
+
+	// Outcome `delivered`: a 2xx answer. `http_error`: another status (a 3xx too:
+	// redirects are not followed). `network_error`: no answer (connection,
+	// TLS, timeout). `blocked`: the target resolved to a non-public
+	// address; no connection was made.
+	Outcome WebhookAttemptOutcome `json:"outcome"`
+
+	// Sequence The event's sequence number; `null` for a test event.
+	Sequence nullable.Nullable[int64] `json:"sequence"`
+
+	// StatusCode The receiver's HTTP status, when it answered.
+	StatusCode nullable.Nullable[int] `json:"status_code"`
+}
+
+// WebhookAttemptOutcome `delivered`: a 2xx answer. `http_error`: another status (a 3xx too:
+// redirects are not followed). `network_error`: no answer (connection,
+// TLS, timeout). `blocked`: the target resolved to a non-public
+// address; no connection was made.
+type WebhookAttemptOutcome string
+
+// WebhookAttemptPage One page of an endpoint's delivery attempts, newest first.
+type WebhookAttemptPage struct {
+	Items []WebhookAttempt `json:"items"`
+
+	// NextCursor Cursor of the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
+}
+
+// WebhookEndpoint A webhook endpoint and its delivery state (never its secret).
+type WebhookEndpoint struct {
+	// CreatedAt When the endpoint was registered; events from then on are delivered.
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for the owner.
+	Description string `json:"description"`
+
+	// Enabled The owner's switch.
+	Enabled bool `json:"enabled"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes []WebhookEventType `json:"event_types"`
+
+	// FailingSince When it was marked failing.
+	FailingSince nullable.Nullable[time.Time] `json:"failing_since"`
+
+	// FailureReason Why the endpoint is failing.
+	FailureReason nullable.Nullable[string] `json:"failure_reason"`
+
+	// Id The endpoint's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// LastError The error of the last failed attempt of the event being retried.
+	LastError nullable.Nullable[string] `json:"last_error"`
+
+	// NextAttemptAt When the event being retried is tried again.
+	NextAttemptAt nullable.Nullable[time.Time] `json:"next_attempt_at"`
+
+	// Status `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+	Status WebhookEndpointStatus `json:"status"`
+
+	// UpdatedAt When the owner last changed it.
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Url Where events are delivered.
+	Url string `json:"url"`
+}
+
+// WebhookEndpointStatus `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+type WebhookEndpointStatus string
+
+// WebhookEndpointCreate A new webhook endpoint.
+type WebhookEndpointCreate struct {
+	// Description A note for the owner.
+	Description *string `json:"description,omitempty"`
+
+	// Enabled `false` registers it paused.
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes []WebhookEventType `json:"event_types"`
+
+	// Url Absolute `https` URL, no user info or fragment; its host must be a public address.
+	Url string `json:"url"`
+}
+
+// WebhookEndpointList The account's webhook endpoints.
+type WebhookEndpointList struct {
+	Items []WebhookEndpoint `json:"items"`
+}
+
+// WebhookEndpointPatch A partial update of a webhook endpoint (omitted = unchanged).
+type WebhookEndpointPatch struct {
+	// Description A note for the owner.
+	Description *string `json:"description,omitempty"`
+
+	// Enabled `false` pauses deliveries; `true` resumes them (and a failing endpoint).
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Absolute `https` URL, no user info or fragment; its host must be a public address.
+	Url *string `json:"url,omitempty"`
+}
+
+// WebhookEndpointWithSecret A webhook endpoint with its signing secret, shown this once.
+type WebhookEndpointWithSecret struct {
+	// CreatedAt When the endpoint was registered; events from then on are delivered.
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for the owner.
+	Description string `json:"description"`
+
+	// Enabled The owner's switch.
+	Enabled bool `json:"enabled"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes []WebhookEventType `json:"event_types"`
+
+	// FailingSince When it was marked failing.
+	FailingSince nullable.Nullable[time.Time] `json:"failing_since"`
+
+	// FailureReason Why the endpoint is failing.
+	FailureReason nullable.Nullable[string] `json:"failure_reason"`
+
+	// Id The endpoint's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// LastError The error of the last failed attempt of the event being retried.
+	LastError nullable.Nullable[string] `json:"last_error"`
+
+	// NextAttemptAt When the event being retried is tried again.
+	NextAttemptAt nullable.Nullable[time.Time] `json:"next_attempt_at"`
+
+	// Secret The signing secret (`whsec_` and base64), for the `standardwebhooks` libraries. Shown once.
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret string `json:"secret"`
+
+	// Status `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+	Status WebhookEndpointWithSecretStatus `json:"status"`
+
+	// UpdatedAt When the owner last changed it.
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Url Where events are delivered.
+	Url string `json:"url"`
+}
+
+// WebhookEndpointWithSecretStatus `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+type WebhookEndpointWithSecretStatus string
+
+// WebhookEventType An event type an endpoint may receive (an audit action name).
+type WebhookEventType string
+
 // CsrfToken defines model for CsrfToken.
 type CsrfToken = string
 
 // DeviceId defines model for DeviceId.
 type DeviceId = string
+
+// EndpointId defines model for EndpointId.
+type EndpointId = openapi_types.UUID
 
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
@@ -985,6 +1318,15 @@ type ListAccountSessionsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListWebhookAttemptsParams defines parameters for ListWebhookAttempts.
+type ListWebhookAttemptsParams struct {
+	// Limit Maximum number of attempts in the page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // LoginFormParams defines parameters for LoginForm.
 type LoginFormParams struct {
 	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
@@ -1032,6 +1374,12 @@ type UpdateAccountSecurityJSONRequestBody = SessionPolicyPatch
 
 // RevokeAccountSessionsJSONRequestBody defines body for RevokeAccountSessions for application/json ContentType.
 type RevokeAccountSessionsJSONRequestBody = BulkRevokeRequest
+
+// CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
+type CreateWebhookEndpointJSONRequestBody = WebhookEndpointCreate
+
+// UpdateWebhookEndpointJSONRequestBody defines body for UpdateWebhookEndpoint for application/json ContentType.
+type UpdateWebhookEndpointJSONRequestBody = WebhookEndpointPatch
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
@@ -1252,6 +1600,30 @@ type ServerInterface interface {
 	// RevokeAccountSession Revoke any session of the account
 	// (DELETE /api/v1/accounts/me/sessions/{session_id})
 	RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
+	// ListWebhookEndpoints List the account's webhook endpoints
+	// (GET /api/v1/accounts/me/webhooks)
+	ListWebhookEndpoints(w http.ResponseWriter, r *http.Request)
+	// CreateWebhookEndpoint Register a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks)
+	CreateWebhookEndpoint(w http.ResponseWriter, r *http.Request)
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	// (DELETE /api/v1/accounts/me/webhooks/{endpoint_id})
+	DeleteWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// GetWebhookEndpoint Get one webhook endpoint
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id})
+	GetWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// UpdateWebhookEndpoint Change a webhook endpoint
+	// (PATCH /api/v1/accounts/me/webhooks/{endpoint_id})
+	UpdateWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// ListWebhookAttempts List a webhook endpoint's delivery attempts
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id}/attempts)
+	ListWebhookAttempts(w http.ResponseWriter, r *http.Request, endpointId EndpointId, params ListWebhookAttemptsParams)
+	// RotateWebhookSecret Rotate a webhook endpoint's signing secret
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret)
+	RotateWebhookSecret(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// SendWebhookTest Send a test event to a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/test)
+	SendWebhookTest(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
@@ -1776,6 +2148,219 @@ func (siw *ServerInterfaceWrapper) RevokeAccountSession(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeAccountSession(w, r, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWebhookEndpoints operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWebhookEndpoints(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) CreateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateWebhookEndpoint(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) DeleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteWebhookEndpoint(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) GetWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetWebhookEndpoint(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) UpdateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateWebhookEndpoint(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWebhookAttempts operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookAttempts(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookAttemptsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWebhookAttempts(w, r, endpointId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateWebhookSecret(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SendWebhookTest operation middleware
+func (siw *ServerInterfaceWrapper) SendWebhookTest(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SendWebhookTest(w, r, endpointId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2340,6 +2925,14 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/webhooks", wrapper.ListWebhookEndpoints)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/webhooks", wrapper.CreateWebhookEndpoint)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}", wrapper.DeleteWebhookEndpoint)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}", wrapper.GetWebhookEndpoint)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}", wrapper.UpdateWebhookEndpoint)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret", wrapper.RotateWebhookSecret)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}/test", wrapper.SendWebhookTest)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}/attempts", wrapper.ListWebhookAttempts)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealthz)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReadyz)
@@ -3978,6 +4571,953 @@ type RevokeAccountSession503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RevokeAccountSession503ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpointsRequestObject struct {
+}
+
+type ListWebhookEndpointsResponseObject interface {
+	VisitListWebhookEndpointsResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookEndpoints200JSONResponse WebhookEndpointList
+
+func (response ListWebhookEndpoints200JSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints401ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints403ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints500ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints503ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpointRequestObject struct {
+	Body *CreateWebhookEndpointJSONRequestBody
+}
+
+type CreateWebhookEndpointResponseObject interface {
+	VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhookEndpoint201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateWebhookEndpoint201JSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint409ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint413ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint415ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpointRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type DeleteWebhookEndpointResponseObject interface {
+	VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhookEndpoint204Response struct {
+}
+
+func (response DeleteWebhookEndpoint204Response) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpointRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type GetWebhookEndpointResponseObject interface {
+	VisitGetWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type GetWebhookEndpoint200JSONResponse WebhookEndpoint
+
+func (response GetWebhookEndpoint200JSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpointRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+	Body       *UpdateWebhookEndpointJSONRequestBody
+}
+
+type UpdateWebhookEndpointResponseObject interface {
+	VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type UpdateWebhookEndpoint200JSONResponse WebhookEndpoint
+
+func (response UpdateWebhookEndpoint200JSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint413ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint415ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttemptsRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+	Params     ListWebhookAttemptsParams
+}
+
+type ListWebhookAttemptsResponseObject interface {
+	VisitListWebhookAttemptsResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookAttempts200JSONResponse WebhookAttemptPage
+
+func (response ListWebhookAttempts200JSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts401ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts403ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts404ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts422ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts500ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts503ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecretRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type RotateWebhookSecretResponseObject interface {
+	VisitRotateWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateWebhookSecret200JSONResponse WebhookEndpointWithSecret
+
+func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret401ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret403ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret404ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret500ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret503ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTestRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type SendWebhookTestResponseObject interface {
+	VisitSendWebhookTestResponse(w http.ResponseWriter) error
+}
+
+type SendWebhookTest200JSONResponse WebhookAttempt
+
+func (response SendWebhookTest200JSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest401ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest403ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest404ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest500ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest503ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6280,6 +7820,30 @@ type StrictServerInterface interface {
 	// RevokeAccountSession Revoke any session of the account
 	// (DELETE /api/v1/accounts/me/sessions/{session_id})
 	RevokeAccountSession(ctx context.Context, request RevokeAccountSessionRequestObject) (RevokeAccountSessionResponseObject, error)
+	// ListWebhookEndpoints List the account's webhook endpoints
+	// (GET /api/v1/accounts/me/webhooks)
+	ListWebhookEndpoints(ctx context.Context, request ListWebhookEndpointsRequestObject) (ListWebhookEndpointsResponseObject, error)
+	// CreateWebhookEndpoint Register a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks)
+	CreateWebhookEndpoint(ctx context.Context, request CreateWebhookEndpointRequestObject) (CreateWebhookEndpointResponseObject, error)
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	// (DELETE /api/v1/accounts/me/webhooks/{endpoint_id})
+	DeleteWebhookEndpoint(ctx context.Context, request DeleteWebhookEndpointRequestObject) (DeleteWebhookEndpointResponseObject, error)
+	// GetWebhookEndpoint Get one webhook endpoint
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id})
+	GetWebhookEndpoint(ctx context.Context, request GetWebhookEndpointRequestObject) (GetWebhookEndpointResponseObject, error)
+	// UpdateWebhookEndpoint Change a webhook endpoint
+	// (PATCH /api/v1/accounts/me/webhooks/{endpoint_id})
+	UpdateWebhookEndpoint(ctx context.Context, request UpdateWebhookEndpointRequestObject) (UpdateWebhookEndpointResponseObject, error)
+	// ListWebhookAttempts List a webhook endpoint's delivery attempts
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id}/attempts)
+	ListWebhookAttempts(ctx context.Context, request ListWebhookAttemptsRequestObject) (ListWebhookAttemptsResponseObject, error)
+	// RotateWebhookSecret Rotate a webhook endpoint's signing secret
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret)
+	RotateWebhookSecret(ctx context.Context, request RotateWebhookSecretRequestObject) (RotateWebhookSecretResponseObject, error)
+	// SendWebhookTest Send a test event to a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/test)
+	SendWebhookTest(ctx context.Context, request SendWebhookTestRequestObject) (SendWebhookTestResponseObject, error)
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -6701,6 +8265,225 @@ func (sh *strictHandler) RevokeAccountSession(w http.ResponseWriter, r *http.Req
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeAccountSessionResponseObject); ok {
 		if err := validResponse.VisitRevokeAccountSessionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListWebhookEndpoints operation middleware
+func (sh *strictHandler) ListWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
+	var request ListWebhookEndpointsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookEndpoints(ctx, request.(ListWebhookEndpointsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookEndpoints")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWebhookEndpointsResponseObject); ok {
+		if err := validResponse.VisitListWebhookEndpointsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateWebhookEndpoint operation middleware
+func (sh *strictHandler) CreateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	var request CreateWebhookEndpointRequestObject
+
+	var body CreateWebhookEndpointJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhookEndpoint(ctx, request.(CreateWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitCreateWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteWebhookEndpoint operation middleware
+func (sh *strictHandler) DeleteWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request DeleteWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhookEndpoint(ctx, request.(DeleteWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitDeleteWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetWebhookEndpoint operation middleware
+func (sh *strictHandler) GetWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request GetWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhookEndpoint(ctx, request.(GetWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitGetWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateWebhookEndpoint operation middleware
+func (sh *strictHandler) UpdateWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request UpdateWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	var body UpdateWebhookEndpointJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWebhookEndpoint(ctx, request.(UpdateWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitUpdateWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListWebhookAttempts operation middleware
+func (sh *strictHandler) ListWebhookAttempts(w http.ResponseWriter, r *http.Request, endpointId EndpointId, params ListWebhookAttemptsParams) {
+	var request ListWebhookAttemptsRequestObject
+
+	request.EndpointId = endpointId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookAttempts(ctx, request.(ListWebhookAttemptsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookAttempts")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWebhookAttemptsResponseObject); ok {
+		if err := validResponse.VisitListWebhookAttemptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateWebhookSecret operation middleware
+func (sh *strictHandler) RotateWebhookSecret(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request RotateWebhookSecretRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateWebhookSecret(ctx, request.(RotateWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SendWebhookTest operation middleware
+func (sh *strictHandler) SendWebhookTest(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request SendWebhookTestRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SendWebhookTest(ctx, request.(SendWebhookTestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendWebhookTest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SendWebhookTestResponseObject); ok {
+		if err := validResponse.VisitSendWebhookTestResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7228,341 +9011,397 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs31i/6KijOrgrpIWmSutiiKlVbduxEiW8jKZNkwhw22A2SiJoApwGKYlKumr9O1f737O8RzvnO",
-	"e5xHyZOcwlpAN/pGkbIy48y4au9vHKobjcvCuq/f+rURysVSCia0agx/bcwZjVgC/3xOwzl7LoVOZPxG",
-	"XmqZMPNzxFSY8KXmUjSGjbN4TTeKBEJ2lHkiaBMliZ5TTbS8ZkIRmjAi2A1LSGgGjLqNdoPd0sUyZo1h",
-	"w73XaDcS9vcVT1jUGOpkxdoNFc7ZgppP6s3SPKt0wsWs8f59u/E8ZjS5YNOEqflzKa95xdTeinhD1nMm",
-	"iJ4zkuDDJISnCVeEC7JSjPz2j/8ioRlOEa5JM3hNbztnM/Z5zyyFLhgR5v9QEZEl1fNWfvrj8SULVwnr",
-	"2OHHsOjPT8k7quefP6ZL/vim/5iu9PyUpAOfkq+0XprpnRJ8/ZRc0gW75Jp9fqkTHurG9uVfMJ1szqaa",
-	"JeVlX7JQikgRLcmack0mbCoTs36dbLiY5eZ/0Nu27Qsu+GK1aAx7bTcHLjSbsQQmccn0HSfwHdfphuuE",
-	"CrWUiR4SxbSqOJORaAY1+/nbP/5765bC3+/c1KA1ElREbXPylCjYJxJcMt3BBQQEqb8Nk3PDkeeXFy9z",
-	"U/xKKt0JVTItz27vKbVHQiYkyEYLkGTxeUOmcjpt4YwUS25Y8pkioVxuiJzmXuuOxBlRfCY6XJCmkJpQ",
-	"t78tWDHjes6S7BzahMZKZocRsRsesqqziOWMizH+veYoHsMz9129/4HK9XdHYpdrxzZfzydfhvwt73a7",
-	"WwmmP+idHPc++Ca+bzeWNKELph3PVMn0ysylfBmu4ASV4lJ8ppCoYNakmTt9OYXTwGPopKeVHq1M0mtD",
-	"hVobapUJEMOXL65I7kzMsEGrSy7sDS8zQ5xAKBdMkWkiFxW38pRIQzdrrhjhMyET5ODcLAmvS6PdMCyy",
-	"MWx83zHL6uAG5DgJvX3FxEzPG8PB0XG7gqN9AYd/HlVIGKI0ncSMhDFnQnfCuVRMEB4xofmUs8RtGdJP",
-	"m4A8icjaMB+dbTqwcDWXa2Fug/+HmCudZ+sxXWq57DyZHtD6teKUO+dR7VJ7vaqlXuJnq9aapxFekJW9",
-	"yfH0iD1lncH0MOwc0qODzgk9YJ3jaT86CQeTJ7Tfc9M1siqbrB1zzKOtcnYqkwXVjWFjtYIna+d+5ciy",
-	"vISv5LqCxLgiEYv5DTPkQ4KJjDYBaUZsSlexbg3diXx9+fYNMX/sjkSA9Bekf0wZckGUS/NbcxmvVJlv",
-	"jwQ+1GoTueBasyijc/OdNlnPeTgnIU0SznCA7GqaSXhXkwulGY1AY5jKhEwSuVZGrwHCVMikaojFblwn",
-	"2zl/4/9HwqaNYeNPjzNl7DH+VT0ubbk5h28VS+oIaKVASBSp52QyiA7DPusc0yfTziE7mHSehkdRpz8d",
-	"0IPJYXgUHbNq6jEDfijpvDcvq6UUigGjfEYjw5aYAhIKpdBMwD/pchnzkJr1PF4mchKzxZ9/VhIYql0M",
-	"DDCh0TjJRlCrxYImm8aw8ZrGZjIsggNutBs3NF4x/Epk5uS/2W5ETFMe262zP8ObhmaNGL2hMY+AMs1+",
-	"Kk31SjWGh3C3uYatfUYjcpGOaJc+13qpho8f27sXdSN241akHvuTMJvDBXxnnDDFNBJcflnfipUCNghP",
-	"IH1WLK5qnMIil1SptUyijjcS6sO4VJmQOVWE3S65ZfYPteiqyZnFr8S1kGsxTmVpfuln5O8rlmxI+me4",
-	"pnLJEiATEkmGRxWxMKZgSxS3pfwFb1PsH0tfGTWUTPR4shk1TomeG10k/aam10wNCQ01v2FtEq4SJZM2",
-	"YQvK4/EyYVN+2yYxX3DdJomMjVjCS8+SRBpd4cdfG1PO4shcEvxKo91YMKXojP1z5/T+p4c74fI+w9Xf",
-	"jdO9w1HwlTJfc5czlKs4gvOemB9p1CXPZWRWHni3KiDNRcoJQK7IZCTMf1vGvxLmXXul4JVWmwSlBQSk",
-	"SfEURmJXAgSVjLr/iogUjMz4jREoes1DdkoCJIMAjEtjeJpvV1yPgDTz13Uk8L7aebYNt4cra68rqMrG",
-	"QJZiGhv1dW/u6t0apBxDVgUmwhVSlWEbNDb7aKTyjCvNSizjJCOodFI7UpP//YenIpyLQkWR3XKluZiR",
-	"iGqKBEUC7/sBaZoz37LqVtfM8aVMJjyKkHvfQ6yBvjGlPGZRngmiFTpn4TWxfy5zOf9l77x8tTyj1QXV",
-	"4TxTeFBPyh/dQXZ02bp2PDt/LuYkpv7GZMt6uxZGgxdxlaSeeh9NVwO6HQ1DuRKaSPO6Igu6IZEEfvhw",
-	"K8i+buavmaBCjxdcwcYVJRT+2ToQ0P9l9Qezw3BnP1P2qYqVFkev0UuQW1Ah0ZTHb+o5FYRrZTaFKYUf",
-	"e7htKE7t4Rh6SOOYJXB4wDztAabcPD0Ae/nw+c8UCK+UkEeCxrFcEyPVWHfWJZQs2GICVEWoQBLpgJHA",
-	"RLSUXACz9ejTsHhnKHQmMhHZhhveIFfajGkWbxhE4F+noNUeiaCwRWY8QYwJbkzUkBqrIx3QWK9mjCt4",
-	"p3P+RWBG+L5zhhRtfjDsPH3COaW2n/1I+If/mXJi4FxolggavzDi5oNkAbcjjUFy+QR6ZqQRu12y0CwU",
-	"/kxkGK6Sgig48nULNzFyCU4t8sKOuqMemZvLQ9BjfhHoacO1OGGQ/2gA3P4VVRo42AdtbUyVHgOZFu+9",
-	"Y3OLldLkmrEloZrEjCoNOgVqekjhp2SZyIXULCURewu0xAfIlCfo59hRNtOJXOnhJKbi+sGkbzinYsbI",
-	"GlS4mNEbBvzRrTO9biK3NjyCkQiynQqGO64X78EbqV/KlYg+6JyE1OMpjOIdkzXPgYPBH/M7fJjt8Bup",
-	"yUv7+k5knn3v4ZQfJVdJmDFP1HsMw9FlhqwYI1w7+k9ng6T/jm5iSaMrKV/RZMY+aGOXONZYSzmOYbRt",
-	"djm7DRmLFDk+JN/wZ7nt7nuCzk6QXElJXtlBd9r28mweWvd07gUtJYEvuD0ufRr32vBIHrJvBb2hPDYm",
-	"ywdtt8LhxitvvMKGGy14QhVzSkzCaDg3D+YZurfddo7k29ygO2141Xweasvt2CSkAkk6uUnPQZGEz+aa",
-	"CLkeogfZWzWYh7jm9kgkTGmaGAOhTQyDklNjQAgWmk8puD9SEmX0kKbZHrZgAq5V9lRnTbkx3/iCyZVu",
-	"uSOvWHxwavYclI01VWSdcK2ZOMUQHqFTzZKRCCAG2IEgYGCDWdYF6cVwvYfqNtI+/diLKb73XL2v+ILr",
-	"Cwah2w+kOvRBgwNinNgRi2blSrEkNa7mFD2yC3rLF6sFESvU66ZOOtgx1SmER+BkWKzYes4S9lHIu/xy",
-	"ZBwpX959ptKlySmJ/RVBtELPGSh29tkgv4UUyCowxBpETGyCVExWbjVQVRrzMIQVJszopl1yyWfCUBtQ",
-	"thgJJ1FtSLApk1SRJgm7kdfmYerGapEFvWZGK5cLK25BNz5XarWVZirdujLa5KILmZH1zHDNLCCWRg98",
-	"c4pOlIxXmo3RHaLG4JMe9AZHnV6/Mzi56p0MD3rDXu9vjXYDVWbnbG1k0cOvX/7txcXVXy7P1flCL//2",
-	"/Pz4fKFuz/maR1/F6/OfJf/h+78kVES9c9Hrss3Xv0TfnfO3/Pzgh1/i+M3PPxy8vfz6pBsOYjFZvOxF",
-	"338dgysep8RFY3hgdGEexTUT7T/NTTQX5dxzpqHYf6ZeuGjnqBPMbWyv0jNGE5slgGZVzZE+L+QGkGY+",
-	"bARWmw3/2EDOH+W0s8BRY9g4+Pug82T9/S+9sL/8i3h6/cOROvzr/Oo4eXayeDWgL8bRy97sq/7P3xzI",
-	"DyKUhzu4nRkgXPULG9qptKyIYGt7nkvKky6pTAshQY7Kga3RiTJidJrIxUi4kB1pcm3Td8xPFfkbLlDX",
-	"AiaaD+GpkVgmzAxbkpWQ79SxCU93Scuq5CjMielk2TDbBihlz8DWXUn5moqN9bqrDxK4CdUMRUBBzkpJ",
-	"FlRsUjXIaRZckINeqkr4gnPgCU7zupkjSSe5o5qXm89DCNgLqhnGM6xNwCKnVfnfCnKaE6lWnB5MbfpW",
-	"0JWey4T/ch99Cb7u4gBhwiDJgcYqzza/S6SYWV+0TNKA3pZwoD+URwrnNuRXGiqvNvWz088tb8+wnz8J",
-	"P+ZZEe18RiPMdLmR1yzKeTa3rLIy3Om/a/jGgisFerwX76yMdT7QqrMwp+PO9mtjJ74KvmT7q5eeMmXG",
-	"aiCZzlzcgNqRC3vhhrQjgdfYaaDuM1aX5oLQGeXiQfekdp4P41Q+y1yuZpXo3c38yRV0GJAmJJ9BxG5t",
-	"rtVIgOdS6PQu+KE5F5RLiSiNMbYdEXl0m/fKwjfMjrtTgCi7iFiUD/75UrDtafNu04w2ELRJULeZ8FJu",
-	"mHHCVgr83E69kpDyphgjwbu3l4W8MftQ4JzI34plIs06jHH6QmiuNx/K2SA0XYyh4K9g3lkDJLZBOfMr",
-	"/DDlMaTabeF0OLRH+HbYCYulmEFebHH4Jl1FXI/ZjSG01imcPOEa1U8tQc9wz0JoJ2F6lQi4QHCq4Bzw",
-	"ggXpJCqi/enfsmD/v26Gudj/YODfbu/MiT30ffm9/cb7dgMtUbnSYzkdT+RKROquHA+50opHDG6MfaN8",
-	"6vAhoLuKuCeqBuA7nzBjwdrsZUwB65t9G/R61acE7+YOacfRfpcdLS8TUk9lzMPN2Gx3wqnQ4xsuY2PR",
-	"57f2PIqdxx3VJOKJh+KG1o/pbSybThk6YAwvIs3Dg0GvRxZctJyfzX4oe9B9kjQHvf4xPtz4HXaqfv7e",
-	"jm2hw7+a/UhpD22OGtqrHMzbJbDaFlystJE+jnAmTK8ZE6R/BNYJbF01Cfrv5yhx61C/C/1VLtVsaJkw",
-	"c7t5CTKbZE/V5y5svclOFGfbmMbBnpJwThMaWrFQsY+eelzew+px/mmX+KEjC1yRNYvjjsuAXGmn5mZq",
-	"UGkeGP+G7WqnJRBLqudGcBTZ8iRh9Bq9mDg3m+xkTPORcHm0lMBw3mNZyGlOb8oZUOZBeAVKNDCDeBWz",
-	"ob1+bYIJpm0CwX4WEaAf5WtOKG5wMUYWOn3CT8aQApOz1lQRDv5JMtlUqBsjsRIRK2gdIEexggWkKejH",
-	"JZkKGQFVFwYyySxpdPABXAV4JXyWE0ox5bNVAjmsuPxgQW/Hzjk8XrJkvFLGfrWvjUT/t3/8d7/XMxtS",
-	"ywMD0iywbl8sjESZXWcqoFotlzLRLHrNIk6vgOA/wDmxygYcL8yI6IHy7vxzHLpjPpVd+6L7uPLG+6/m",
-	"bv1uY+Zuf//Iv/3ppAlsA7Ff2DE3snLJv0dwEWqEYKnEfMNRv7FGltqZRCMRVE8pOCUBHkOAHjR3VZt4",
-	"qQN/G4PWSECFHARqYFPMGKqQIgm5qUBM6XpB8tq0lwsZVxUXulx2SPhBhx9PXPSkS95i9heNFlxAFp4f",
-	"XIHsd7FaNIY/NlxyBaYINH4q5ae33USgCsgaODSKuJkJjd8lZiWaGytmSmPFqg4gC9Q4Aw8vYptMY6ox",
-	"wihvWJLwiCnSDMQqjgPyOVEbpdliJFw8A4u9kL+ZRU9lErK2p4sAEzR/scpBOwsWLVnSgZhT5jxYcOvq",
-	"XHqL8HznTsOorCXI1pQqcG4J3gROSWExxK7FnIH5C4assWagWEnYLk1lvKC35elADF/pVACUJtRt7DY4",
-	"ryjOulzQOL7H6CnHHO+4n27Y1KnjDhhT3NzX2hDHRPGZ29HWXfPIaY2VcwDGb8PQD/T5uz+aERJ8/uGJ",
-	"yJ/CbgSUm8jd69qRcHYYtVKUV3A/TRZSaczyB4d9PkK8ZAnwR2/jVsL6vHfbs8qJ7LZ5NfrIHgvecT/3",
-	"+lBVgHzH+irIczjDN7BayZU6/Vi0xEpXvfb+bWUQFeRVQcY1HKyGa9YR17Yz2EYHNVuaCVA5+ZmFOidA",
-	"4fk95edbwXLUDU5AzJ6w1Z2WgbQJVVkygmJQPNGtl25+1LRUnu7KYd1HmYiUsQjBm0Y1w/SRtLQtopp1",
-	"DONsVOgPNplitw+B/cAi0nRVvWbU1u4fw8QMCPNWMdvAK04NCMRQjZ2Ljm4+JVRstjCI0mewDLCsnM1X",
-	"Cyo6aRWNzRbxnmpjxTFUquz0Qb5jTewd1YYVEfPdzp5PCddZzhu4wVm0+7nw5ZhGUcJUjRTESlFy/o7Y",
-	"x/JUwWfgsRXgUtxtw9TYhisql4ip4kZ+8PynskuVxcagkmhqU0GtNeGx2YmUMaNgDUIa7v5rtR/NDhPv",
-	"WFrPCyqIvRGfKQdcgZ6BJHuutdPOwBzNknY7/jU101HeqZMm1+kUId+M680ed9RNIBnTWeX5eJuEaWIz",
-	"yBn8Z27S/tOrptc11/PdPwjR5qoPUu0MPngkt9f4Ut2QdYyDR25DYQ3+7LNoyw4cpaQQNNpeWbS3qjzT",
-	"9Dl1jjvktr58ocrUkxMwBeous7t2pQDMsYu7Rfg7imnde4rxJZ2xgtA2VOyrrm1UbBMWgmiydytL2MzL",
-	"cq7ZIv+PbepcQQ15n6V3JgndmP8W7FZ7Ecj8Cp6jz9CxQfMsrChVsqWw6oHCP+xA9kXigWXk51F5Gqso",
-	"1UgrGBjFMgnzEIG4oNlPmUSqS85IGEsFdSzW72ALWtYJ1+CFRcfmSKA+R5qUfCkJ8JlrxpYKZQY4Udnf",
-	"VzR2IUZq853RFTMSKSINlhU4nBbrdXGOGEu5mIMHvzil0noqV0vDSct/V2MbSB9PVvG1+ftKz7uIFpMG",
-	"Cbzf1CrENCDvZ7nS+f8a0zh2v7jQwBjrUgqDFv5a/h0qcqt/dWXI2VsuIg+x+HHENJQapU4pb5fsDwlb",
-	"yBv/h+KuZH/BDYwydb1r2E7hl3JuiPtTNp7hON1lIqc8ZmM36k8+jETpi2VPmiHJFzfOLbwf90AaZpGr",
-	"FJJGyUeXnKXyPGupUP13svr8y/XeEJ6W1uzhW2A1yHouzSVgUcoPDKew/gpIk5Zis5Ar5a5KlWy5U0ru",
-	"ZEvgbszpcsnEPjoqenZV/dngpArKPpYwqCUL+ZSHxA5CmojspliYMK1aXfJS5pywI+Gcs9YPbLdlOBLB",
-	"VmYQkN/+z/+LBL/KOGoTwdbtLJY8Nr95wYqxYOv3QZswGs5J8KtvQbdJ0Upuj0SltdsmVYbue0j1ybun",
-	"uBiJQMZR8DgQbB2Qz4Gdpo6zukCN89GMROqkaZ2WdyHP8twuqFAuWdulFY3hjfeBeT3PPNzzlpAR5iH3",
-	"oL23pQezfS58hDS9xY4ETRgJfkX0CK7GWIdhdh/wdwKj9VgEL67tHcZ1VnGW2lnAZ381g70PWt7sLUss",
-	"vQe6lwO1WFM3r207Vtzv8taVXy3wS/eKVanMK1Qh0eBu2LHshlAxEl4NBeTmtPxhLc+umIkZtk2qCXck",
-	"BFuPs8zv9wFK4ZI+UcfYgJHsYVrf1+5zASqIx4YUzM2Uke1kPbjyxVoeTYEnQLk1PgnLaqfAZxZRTrD9",
-	"PqdttLP8wWsuwMJICyvdDGwturveXr6e+WfRhfkhFtkD7W6VhWNFaVE8FncmfzCZhNlm8Xgirlb3BR3i",
-	"A60QTz9WwFrMHj2MoZGpOX9gI+PZKr6+AHbkwXHtsdffAXxaGpPIK2fGbEBeV95sEGm4NRDlMZsXo/3s",
-	"jx/QOA6G5gCTTclDnPML5xAiuAjjFdQDBGDpqGDoG/+qbKBipoehUeVHjnFOOEZF3Ph9xZY+B6n3zpoD",
-	"99tWuOqFPGQX5YV6GsvD8ntq3xinGU/VLMRtUvEDXQwFOPjCfm9w2G4suEh/qOBXRvZs/5yZbbqE5tPf",
-	"/vG/+wM/2apV/Ozgae6rT+8i9dKqC7OqIvvnwH5egypwvxPCsiY/QpHua61pUuv4Yjm/1ykRRgjH3PDw",
-	"pk74AvLLY7lmSSekChLGtRFpNpULs5g8O78ZHA4GpCLRS9AFYJjAdzJFzeWHCCezW5hTMIvlhMbxhqwE",
-	"//uKFU5qcHRYRRGV0QJvjRFXy5huIPGrOGKvdyfFbac2B34ouOY0fmDCazcSm6eygwcKUlqKtOqchD6t",
-	"oqMQRq4kVQcpmxbZ7c9KPLTZvH/Z4tFgMR6GCByqpWJVJOyXNVbtPya0aWleB9dwHi7HSLYC0I7Dso0I",
-	"+mdKRHZ8JwPI5lS1gS85i6MUAGdPPcIVCWHmE0QlvdBIfm9s+lnVtsjplInIXL1cmiWWXLnUSnchMmeL",
-	"RyYlUkyz2ipdg1xhOQuim/ECvu1dWbTb9xvXmc2gatO/YjTW8z03/F0iAdJP2ayPgsZgU/KK6w3kteVk",
-	"c/joJr9WeX3nguzIVev4+rtv9vSUkOVqEvMQMQe/YxPyDduQ5sXL5+TJUf9Jq0veemg1CF02YcQVpZbd",
-	"WfGsCnV/JhOu5wvSDF5EX1yeIWbUi8vB0XHQ6lbHp28qFdEbBmMMjo76JzjKu079KNdVlpdZoLGyAPyK",
-	"RZgXqzBW9PV3V5bWP1MkuOZRtdlzjRl35XEhfbEZvP3mHbra7EzbJHjxHH+B6bbqjKnyqO/weK7ZBuD/",
-	"m4His5rV3m59+9ZwsiTigmpGmhOq2PHhKomrh9psHWpTPdQpefHc/F1BnU/VwAVCvoZsdHNINbR8yfbX",
-	"c3KEfMm0T8wlcjWz3dmEMperZDsVl2QGrFrNKznj4qVMFvty9bOVnpNBt5ca7R30yqS6wiyhwq7y+Mnh",
-	"Cfn//t/D7kHFWtEWr3RGnNlMW5BrHmx6iS7gWzUOhteWSwduZpbNAZSob6RUqLp76ktbTYDSkJ7tdq9F",
-	"m4/eqSamIeA7NM4CvaRjtxtbLQAgn/up/i+gWho7gthtI1c+OChigSULqjuA2Gm0d9cVhYoNFMGsEsSE",
-	"tXkZdMFIcNjrk6oi1XtbEqRpzIUOF4oJxTW/Ya2ddPgPp5mtSvxdSnHNecmVvt+BvV3ig/GmApq+oBBP",
-	"mNHSoCy3vO0FIJZySlR+6NT9QSjW5RS26rB3cryTSwEN1QcIyIN/Y3eDdT+P2LcKszD/qL4wt8sW3nUv",
-	"IbmkCRicGNlAQwFVvFNIV3TNB8CMAHgxGxyp2HQXvqhQdeHrAYkYPEG1ZR/ghmjSOLYVEqmbi4noNG0d",
-	"wpWhz5ViUeuUBGbnAkAC8EZaVCd81TNrXGPBqk+dFqek/9s//veg19tidu9i89/H7K453su0a4VzO+YS",
-	"aypMtyTKfDwWYzLmSg9JkL0ZkKaMo9S33GqToJP7q+95Nn+FQJl5Cv7hC/PcdDq5/7JyDd6plPWvM5tw",
-	"L+otZHJC/ZkRX1yKMn3WGp5ID/DHu1XVbcZj5jtVTD/HydzjRla0OfBdqL78yq/wX+HUtEBM1Z/DyXsd",
-	"esyKqhSko/7gro13ICl3+khzp3BPJ6m6Bs5Oi6eRzn1ntcaFFO6pFuLIlcu0ZXV7rkwQYx+cHB49IbbC",
-	"j0QyXC2MEU+eY0cYMkmoCOdGhAWhjFiFIoflkDsV/j03j77PKiRLnXfyl5jdLmMqMOsCuBdXDpZZhKzt",
-	"XMG67J0iiJ9YjJeWCNZVXpYMW5Z0cCCv8BsfJk3wR1XVIIM+jVWx+CzcoZ0UD8/DV6F+cKE0FWFlCvu3",
-	"F+dGJjLYE9dTaoP7ktuvfGg84Z30raqdqXNVGUL+6urqHcEHiDn9nLcKEHYsIk9jeHRy0s668PV7vaqa",
-	"F1ucWtE2aw5d3gq83RbnO4HmaNeMm/ebVeP7eOyq0mbdvqX577VJsL1idrTq9Q5Cs0nwLysn0xnujzq1",
-	"+xkWmaat84W9Ts+3jdd3C1d5bq93RUkDNjVb0HDOBfOuLeCnm3FRibTrOXVdpjyeAoWdtbmeCioaXKon",
-	"jlif5zkSuURP87TK+qRty/LMt1MKM1jVfDeKfC8Rv7NDCVm++uRKAD+ViEmNdk0LpCJGWA50fcH0XEZj",
-	"ISE7VK5hxj7ct/k3N2Rn+Dv8tQqzeht4Sg1aSAGkrwq2CRI1qxCbt6B+VWFGlYq5MjyxcvuJqoZJtTX7",
-	"ZWSLXMpo9XmWGMo7TA57KPsrZ+HKtSA2+Wxve6ze+EmH/x2NnypLxgJH3j+1IOemaPthYCgWE7ZXKFWE",
-	"kglAgloVVMgkj8e6t4+k9HnwkkhNNbuvd+TC9uD5kEC+Uy+beBUQOpRrZRsQVGQZw/PjeuLwRv1M3TfY",
-	"vUUhhon9u6cMuEX+rjkD7iO/a5ZKfeQ/R0o/VdI3pIs+N0/tSdxfyTWWjme44uCStAiJtW5OL/W1hrpT",
-	"KPZ0ZPsWbNT2ztH+vuS/VbX8+1cUpz1zBbRLSeHMs7yDjrWs6YLbANunOuJPdcSf6og/1RE/WB3xp4rh",
-	"uoph0gw8zhBgk+iE37gmzVy37pm4/geuwa2AI6kp/kzF24RtpKhFSgHgvS4JoLpkjFEKbKiXQU5Zx4Ed",
-	"z5ZRpj1IXMAXU8Wwajfe4D2P+Q3UgVodwE4F4WgXXBOasLTcBUFsWURKFS+t7khgD5P8TLKIFRJMcNg7",
-	"IdXdTfJOCX+xQAFiUxkwSXf7fhnaWQA1147mQwOptcXLlYHNLVT0DpwOD2lRl0DOHJJhVgGXQTp1R+Kt",
-	"NbQ/zyxsD68ojBlNcsBopLmqAZ4aiWfgNAGScgiJoDAYMrV5FnmjBtMywMZX0OJ9MxLBbWcmO2bDhsRx",
-	"lu4b+48fudA/BWmuhqRL3gllxGbQvfNLadlbeyRsWqVy87MzapOQCsx9tYtsUhI84kIHloLlwpzaUm+C",
-	"kUg7Gbfuh9B2VkITq8DVArxLOxkt7ZbzXVC12o10rxrDRvVm+Q91+MK1eIEG8sPGjOv5atIN5eKxv5eP",
-	"0w+/919X13zZkTZXowOdOlmCc7sTY+zcBzX7N96FB8YOI030RFbfnzbJUEWz7TOqnZAWWfCPtn8PiBBW",
-	"x3RzvY4KHUtyVmfEzKEkaSMWFqXmVS4hAPvDtKE3VqUU+5DygDOvNU8q8DNdMmI0irlg6vezjUkzoCs9",
-	"H5vbG5A/k4BOAMwsaBm7j2qoMHfoEzdcb3bXqPM9n2rCypnl0vz6u6s2CfRmGZCA6j//vNZ12dRbyiCg",
-	"QfW6qsfRsLC5WVlG2yuZgHbA+9VMWB0fLq0RK4slTQAZjaRy6iutlzAzr9t3q0u+YWwJtqogC7aQyeaU",
-	"cD0SStONl5norLn1XMbpAlBm3VGqke9mVUL7w+47ZCU0j8uWpH31Lo/SA5vpuJk5H/VnigTsdhns4VrZ",
-	"1w3eJU5VqiSdSir02309iLvD7wVWrjlYG5oIsEVYLmXJdg376S7bLHcdc1/LkcnutpS3AVVa8LdWNu7F",
-	"DtF0RUbIE7KMaViBPVwbENgNiSpLukwjDjsdkPvK3glxOzoWEeQk6w2JWfAHBwcnbfLt1fM96H/nDOUs",
-	"cOHHK1q7gX/xO8oAd/Ty1Wdcngtr22HmrGsjix2S9k2WrCmA3MGh4TagEDLgHqgS0oS/mDuq7IGBILQO",
-	"9GmwDTjhLp+tsHgL/+ul28Cvv7tqtO+UosGZTRyBIMOQIHsgmM3h8wCb1dEaEgqFQmaC0Ug40YvEd9I7",
-	"ftpqp3ZWauocZar9DUv4lIMtCMzTUPI126iRoJoEj7vQEgG8x49/Xl+r7s9KiqBLzr1eTFARpzSPYzJB",
-	"KNLuSIwEJN9hq33r+XTyoBloHgUYJ3Tdelms2DCrEAQjciRorKTNxqB2sI5iMQuh14AtBGymDf87518E",
-	"bRJ837H31/z3SBj12z0RtFxQzjUuwFFBSRfSTZgCiG7bc6JYszU47B2QQsg/cH5BKja4mGQlFBrQrqui",
-	"GgmnV+OyQTMT2HgPlAFgPXAdUCLkkPHN3ZBG0xu82xqOA40jR1FUkSCjy6BN5ERTLpysNMeSVvWMRKGO",
-	"x5BAuccVaNkBaQauXiRwBwxXzRjkrzio5M4ZYP4GtoRlCC7bz+IaGUKLZKgC9AAgg/D8BKOGuxVs1CCT",
-	"ldZSnGYUlcbeqRqJfS8QsfH6Nd3gOUxjuVZoQWU7DVU75lcn6L9N4sawUd6WnHUDB+YpNFl3y7vi+lwQ",
-	"KlK9s00u6YJdcs0+v9QJD7VTcRTTxuqEL8N5gv5rbanOVaY74/NBl7yhCxaRYDwGsH7WKTQOhViRrWhG",
-	"wCJ8DvU650/CzgZVr9qnufL7cMjpdCSMGhzLkMaQxHdKgndUzz/3NzBomwsYfCEXlBsW43pkuqZc8QYT",
-	"t0YCGE4ojXLt0nrTPCu5FkQm3GyITCB0KackOHv16u13L74Yv704//L8zSVkTI4EGA11ZgVp5rqfukiB",
-	"9a5SodZYgyynIxF8+aJwR8yrwamfJLDdssA9H4lgPP5KKt3xPo3+A38uha2W02mrXC6O1Gwsh8wKRvHa",
-	"qD59r5v3kn/DNtgsg4updN1KaKizpB6nQEbEnBfwFKh/XsHNcPmFnv/BPZ/+o1HqxZEOCf1l0Im+oILO",
-	"mO1unjphMDN6sYo171ievUxktAp1dyRegGcAXvD6wrFbGmogIlZSICGxyf0IOQ0Z+prRXfTWHhWuHtlM",
-	"F0FzdEJ5DFLwT38icB5qJB6RR4/OPN786BH57R//RShmm3ZiiN641tyZjG4RMK2tJDEW9pBYKT8SJCfo",
-	"bYwIyMssSG0WC2Y4BlTKNqHc2VATFDu3LIABVBaDhCJYfw2G3Fbp/zymfAFtIZUyApeuIkBpWk3gf3iE",
-	"M3NNztsEBD5p2i00PxiNyzz8s+bmfzgFnCdjKHbJpWPmhOzLzrvEa2TJImOrghtLEVAlwFVnxk3FktNJ",
-	"3JkaWQKqTAwgaEr6OR/QicWi6ZkdkiI0uo452Auff6cnazQzSEWNoD1SaHvKgD8dMoO8LXObAcs2GwEb",
-	"65w7Zo/Ai0tv4Q/Wz2M0Mcwzjzdpjxoy2cAg9e0pkYNXina50oG7Drnmr6CymHHTz1BMifEFlxkXUhBu",
-	"WKKouwGXuQszEi9oBnxks+SrE0665GotyZqLSK5tK0PC9RC33OyH3elyaaK1db1dc/2KbS9jw4bTTlan",
-	"Zl3MOhRxGMyr8xRXWJuKoQMN+IZxWqc4GWdkexPK+UvSEytMAwI4IK9o7PYALo939nXOvFN/HlalxAmm",
-	"CnjWlsrGmniRmaUOf6xcUEyXOpikwU5MUzNXRNClmkvwuXBhE5/dep0jdghOysR9GUNYaiQiielveI3Y",
-	"re0clkYAyYt8oy1cGDbaUtmKRsLtuSOzZwi/okjz+duLy9ZIvIWNxSxtjJ3ndIWyWjBjmmSptiwiZqCR",
-	"QGmvhpBTzqYxn801aQZv312dvzWvoWmAvN11Qe9Y/aXzGhKkQbsxFo3wOju52hKnD7egczt8zGhpg95h",
-	"kKnpmGitUHVxZpJtpQ0PnL07N0JPtUtTOYtjue48z3KIhwRLGGEsShb0tgN1ozTUKxqTxPrDMffSo1E4",
-	"f3a7BLmRawYOIwXfp6s+jwIH1yHtKZjNFRK21EkztLPc+UEZinLyG7P5YUPq64XMPalpnha0sKceMFpa",
-	"WzSA1UVVNQL4l7alPylGIoAiBoT6sF2+uuSCataxaei+vEENMTgcnDgC8TcM1bOYh8zGHaxW9fr8qqRE",
-	"ySUTWD/QlcnssX1JPTbPZlUsmfZkGFBONUpzSDAXvtFuGPaMOle/2+v2wL5cMkGXvDFsHHR73QPIt9Rz",
-	"MIWqFQHzlxmrSWbZgnyR1s+kIB5WxwfLD8XOSADPVVYCW4RIvLngSkLHBUTcFkYDjrlgpAn2uC/XRwLU",
-	"m5ZRKm5YQmP8nEWOsXwhWiWGRoyOBFw/ddCnN/U8agwbXzL99fpaIWYj3g+z9kGvt6WdX0UbP8T5+NHi",
-	"0zRAK2tYlJmGBWmxUCTDxnW/YSFeGm+/edewwCwNxWcNAFlp9Pt//+Hsh29unyfTv16On1xtvvvLV29n",
-	"T+bhzTu65K/jZH1O6bvwq28vZOP9Tzt3zLOAJzUN8xxOz3ffmLPtGvI5xG2oGjPdrsfPaArq977dONrl",
-	"lXNb4pLWqB31Du5+6xIp/Vuv6MN32jWGP/7U9pqtfsm0T5KGEC1FQLkFnSnACompnspk0fjJjJUqTihK",
-	"1eMFewzafwchM7deD685XC3KprFAszpom4MeGE3RCGQVYt2hUQ4g6oFgAEtqVAlUlqHTNVaOsRsuVwpA",
-	"AOBSePX8AfiI0g6gqbzB6BW27zxFBTMANheY6zOyKSktY1rN7PblEAj8L3BVAUkwEoBJQF7aFqGhXEzg",
-	"FtM4RqfiXMZRa0gCjDUHpOnbcMhFwOOT4pEHrrcpsGh8bWxENr81b4Ncsbj9kP/LLcrXSHDtYGctyHFw",
-	"Cl8BxoToTFARZt825lJN1r+xbnKgr2ZTHfZ5q+1BG5ufRyIDJDeybiJXNtbp8BGpxbzFhxCsE1F33A7k",
-	"Gj+lWLn4fMvrdg/fRErDc6CpaIDOq4qLkAWkCQigit8w6+mBECPsvvu9S84EsXVOHgob7kqvR0olUMak",
-	"qG9S30ZHiuusYIkO3K+wyYU2tbZ7JdBkFaN+xZXOIGYVSDI7D2S8FUFnuy1A/Y7KQDfDA89XT97ViwG8",
-	"LtD9N3O6pIDAu/HfHMj++/bWOYMZ75O1clqj0fbNnWzmSdtalrb1Q9A6BYUclRR71wqgd/ji1qXZe5Zb",
-	"YQ7bplRrsqTa8PbGsPF//Eg7v4y7P/35f1TFdLYt3qnQLj4kuZjl5/4kPGHHx09OOk8OB0edw17EOieH",
-	"h5MO6z2Zhv3pSY+yJ/ULy2E3Zwu7s+fNtjnDJc+mPST+nXSIJEEOKDqwMPDBMDWULRKSamfFN9bEch4p",
-	"999YXjQS2Wcy/ukjnrhSCHQkdeRKtz3vR9sMwEMsKoDySoKdONDFs55L0JOBzdmM0vQMTiaD6DDss84x",
-	"fTLtHLKDSedpeBR1+tMBPZgchkfRcd29efDdh13mmcenuNMZB23lCak3OZ4esaesM5gehp1DenTQOaEH",
-	"rHM87Ucn4WDyhPZ7NYvwgu0PR0UaumZYLwJXBIv1dRZ3Lsx/0BscdXr9Tv/4qtcbwv/7W918OVZ2V0x1",
-	"S+R6+3zT5PnKqZ6mPaXRaaDnVBArkWqW8eTOZYDgeoBlvEZUAa9yy67JehQAJqppS1ZbdWwSlKfcbFIg",
-	"naOeB13gqvIsdEFVGVhpn5f07yvmBCxERWhR68urZG1SqejVzT2tHK/k7ZXQKT99qJ1k871/zPrS7NAE",
-	"KdeLZlfe7+d3+NekP8joy+v9kmufUp1uPOj1j3vFxNvjXq7dsETE2x1fPjwY9BA0vPolo15XfrD2M1Vv",
-	"mN/e2+SQRp8NooPwcNI5oscnncMnT592To7pUWdyGB5EA9af9uhJvi7E7N5Bt9ft9w+6TwrNDYaNg+nB",
-	"wUE0Pe6c9Ohh53Aa0c7TKDronBw+PYoGT0LGDo5LHRLSQ88XnQwbr+UvPI7p46NujzS/7/dPySsuVrfk",
-	"9unx+PjwlCQ3w/7gabfXIl+y8Fo+HvT6vV6/1ycvecKm8vYx/BU61udQ1hps83Xv/GfJX/98tnlz2Vu/",
-	"vuzdvon/cvv6Z7l+/YVcv34p+avnXy//9vz8+Pznl/HrxV9++eGXC34uert3pC90aaiws+taMdzX2j7s",
-	"9e9+JYdcAi/tYGy/TBEpzBuDwS6fWSYyZEoZy/yF0MYk/1c7BPL5Oz/+ZLhsMefix5/e5/wGxtIo+NO9",
-	"AKDnOnBOgnrXgQ0ibvUabIUgbKNVmDVwaIOaByRENaEjYcRdvVeA7OAUGAlfWGBERCa67B4gW70DRQdE",
-	"pXuA3OEdGAnnHnCxRMwugTgiIKZYw79LAjPJoIg655dxQf+kvTHoRsKC0GGkn0dkkjB6rYjmTP1TbGRo",
-	"8gZYRR9gK7+2pLeLnYwkmJmXZu/rlAabVbcjQ8xjEFZ+3KYPNRGAsYUZHvHGw3SMSNMCPbayhiR1NutN",
-	"fnbFdMSaSdgdAKMb8zBrbG6b8REVUzMzVXYiJ/+zZn4+BdepXYAIcQcCyq91sIyG2GJGAbos6NgKUudU",
-	"xOS1Aj3X2Qoy0TufsgckuZOejZv9b6dmp5zzY9W3s4TsXbW2fHp1w8FDVavWR1e9k+GBU61tvnODxjxk",
-	"/9POqBvKRcMqoru6cLJcZCynspt5ZsYlL+xKzbE+wAJRXm8zHvqZ8eBWaC58xfp2dY/UrO+ZnGSrK6qz",
-	"oNHvdz130UjzSo9ltZ8U049YMYUzqlZJ242lVBU6J7Z6UoSiT9KhVxUUz4zFAbo+qgQ5VPeRuBNiCXP9",
-	"rAuoAIQ0Ek2oXvdw8IJWl3yHHZnznZzv0nf87lUNrBZgSj+T0WZ3ZmmhfGGI4a/erp9FUYpdjdhuK+Zh",
-	"s1Zc/4ob7EMuNawS2ImlmHXM78t5QlXa9ChlQ3Bbd7vjVf273ucrJ2zBZ0Gc9PcTJ//GPHbXrUZU9+oQ",
-	"erFc6GPnnr2Tu9947hAszQv9HT7xDpEgr6R8BTiQ8N7RLutJ4RRfs4jTK6ML/afxeOQ2QEdpj3nnKdvb",
-	"7/DY9cx9j2IgZrqiUuEL+D0Dzh9WgOa7xFhI92UKdV2bVenSeojScknWMrnGDAY9ZxvI6hGSGFbHElcG",
-	"0vbqCeGGj8SEhXLBFJkmDNqlQd8rhDFkEcREosi1UkI55PlkELwVou48MRYOpD3azMqNjV7BS+CDsBYn",
-	"xtttBRt8D5opO8GUAaIGmEqOzy/oxj4JaUqKxTfMWI4cgDfQuqc2l9F1N15QLlSXnGXh//RBFLZg5/cO",
-	"SQqxGqSSUApW0e/ZE46kuUPj55EotG9u3SVTL+BTnkzNiY3Dbd0PgAPaqX70HPDw7jfeSP0ScG93ZZmv",
-	"qNKwu/9x7AupJtWXslqerVys5KOqmnr2CIjg8wjMoqXD8ilArufAeoZ3QNy6Pu0JM/+r0ClqV5BptlXo",
-	"tdZPSZaJXEi4rslIRAz+fUqCVPEYkm2dSpCZmvupCI1jKD8q8GCX5gypuwkVitqgPZTj2UrsXRhzysnB",
-	"W5GrfMIZzZhgCQ/BoVndfim/MEw6jpnGhimOx1tWjRnrjs9RrJlHrG0oR8g48ZDAvpkpyiTbJwuUPhLA",
-	"uqVgllnmGDRpQiUItjVfS6JW4dwlSpCEhgxk2mYkjHprq4U0oRYecj/GPBIZZ06zb9IG/nWM2XXyr+DE",
-	"OG0lFwwLTe28T6FLBKa+Up1l2rvi2mbw63usI9Ouz6jye7LQOGE02pA5VS2yxinbd0cCqSSUCUKi72Rl",
-	"fQtrfAArK7sDeUvri/T3jIE0sU641Mmn5Ztinn4P18wwMnsj8194Ta+9sZ1M94fKebrQgHL16z6XgxT6",
-	"KqvQWhYXcsISnRkX7/f21hi2tpMF1/sPs+AsTMXvZcI52oCaTiHXhKtPOswnu+/3VpywSX7KUj5TVoe3",
-	"EnIaUxCLFu/iAyzBxyh+Oo6RYlX8fbWvSg/jhVVlMDXbB1qDWKdguTbxWdmu54YE26lN1BwQAcGKc1VL",
-	"1uRqDWv1HqwTUSNRpfec4mjGjMtrKuQ8YoulNGx0SKit6BsJMyOSML1KhCJBTnYPSS/YrjyAElVn1qXK",
-	"Q4pfZ0fPaRHGHM3UiP2tOPO8DdC5E/9QEVKAQz/Yme/mgNu38t+seFeRNcswU//tWPF/Eo97ISLLEwrs",
-	"IFUodudr2VR2KsjJV/cTjtnS09gwBYD/wfKMImCmMrfPT6azZdq5pLvAA3CtAGpto/liFXQuyFQmISPN",
-	"IEsafBTgU8SCTxrF1FXwQvjEnAwLgRc8Mp8103jkMAENg8qAPU9T0MIlSzo+wAIiVJoxqoGR29kyVsLW",
-	"PrYzWAucm806D6pwI+9mR18ybVNCLt35fbA+W5MCWfzd7FZj2B+cHPd6VX/lojE87vmpnLU5nNkjxczM",
-	"cq5m/hecxOEBpCnk/2C+3z+qBTSt+4tdVq9X+3cYuA7oMw8M/X7PvJ70EGt4ed39+8i5+B+OsbpKx7r9",
-	"rve67eA8I00o+12wZGb0uAUVmodG/drqU2uPhOUmAC1si4EzVOsJDa9dhKPEMKkgNmGHKKbVSHDdJX9F",
-	"Bgpo1xacFxQ3GxP3sImQU4EffzAgVY3GLE4ZQljZ5mQerAIgFPz2v/7vKlyCNmGGlUNamk1sfJQ+9sj5",
-	"YTIcCNyPwmTKHdECW6k4ahSm0QRuYbh7y8YqRgJhE7wJu8mRJrAoeHrUaHXJG7ZOpwSuL4BVRR4BqKbQ",
-	"LgVmu6ZJpE7L0A3grXPeFwsRAcX9dfj6Te/4jPTgtc+CKPvtH/8d1LK2AHErbF1m5VGeVogts1VLRRgN",
-	"5ylYfx6Y3zmmeYIprBlSySmpFm5E0Y0CzI6RKPUaQNtlCb0FjGjP9RZAZAGxwYp1t/nOPwf2kaFqBF3F",
-	"1gAAALZmiWsTGdIl7LlvPWytm8h7Ii3UegxlxoFga8in9YsWLHpMrgrCbL7ZQcw9dlOxWgSiyBvzp+yk",
-	"JFt9lG7hhi5AF2rl/M+2GYRT1cy0Uu/lPo7KKkXjvh5L4GEOXT7vC3yeQvanl9BxOd8vWK2mvM9AawFN",
-	"u5B5koKWJ8yB52RQ5acWxZBQMpWrRM8dTfqfrdEmDmr1AegMgdPS51FcWOwl04Qa6uvM5SpBBmV15pw/",
-	"tliwsrv7s6JRw+/iBf2kNX60WqONpfyxdMZPHtLfW8k1vEcmXouUO1uv3MuhUOkf3ermzHeSKHg1raeB",
-	"arngIbS5hpa5XWNCh3LJhsZ8DwpQnMlWByrLkBAdWERaLZRL5XQ1Q0ajwW+Bf1IF6Qc8hC9VHOwzZTsl",
-	"Y7q+kcM2bgsR6tyn7u083aLPpO7Q8WQVXwcj4Ss0wa+wopJDdDd/aMqIPIfofVUD3NKCmOQzgcdkFgbA",
-	"awUJCbNvDN3bewjIZ6v4GleRy/Ms1jQgLDFi/k0ASHciow1ZMGpOwiO9buP9A/uD+4MHdQj/If3An6TB",
-	"755oZOjAa+MaJlKpeydM+ty+0p38osyKm57BBkCAFp8yat3FpUGrx75xKe5jCg/lt9H7ZwFE7QX3NBLl",
-	"gk7HcGxyjbW5MxCSFB/p1GW3yulIFANmii+WMWSsEGGGmbOEtboEkEW5Zgv4i85amGUwze5LAVnGK+XB",
-	"MSHWkfkv7NeMuUvWxgzIgibXNt8r1xvdtXSpK/ckddWeI7FDuaf7OZ1mO8Oeug8sUkmc3V3y6ePr+G36",
-	"Ph54l3LdYDEZ7g9YOviRlgZWda5KE3oGJ7nCvl2K/7w+yo2YLrVcdp5MD2ihE+mwYVEbiBSI8+CygnZF",
-	"5Sm2Ocrmc3LVezrsD4aHh3/bjmbhd/q1qUWlNryN/snT7lG/2+/1uoODYqvTPAiP99VS/9qHgrf4fUAz",
-	"7Kj1CVsZBMtOvKEWhOP2zS+vD15/8aL/+uqH3usvztbu/2cAHM/4m8UP/b9dzeP9ADhynHD/ksc437X0",
-	"U+njR1X6WG0Of6jK9/jXDMhra52Ms/cB2NxDZxSbqnymIQTN90zK7pKzdGhwqEM8AVVLrhAQwrrP0zxi",
-	"o1N4HRH2Li1xqk5V8lEuhdmySWNzUyVFln1kFMLdze2di0n8FuKf0n/+bUw2c1/2ub77FodYMoMMRf/q",
-	"QwcXiE91/C5ANUXSNpCV86elkIwY3YUodBqgs1ErCWg2ZJ1IMRuJNJaVtmDiNwwuZHVlRQur1DJTBHFh",
-	"Mis384Cc5j6bgoGvkhvzCXPHpZi5v2dNoBSx/VC8epIlSzqOXUySlWYdTFGCXzAXOm1iAO1QElt9B8gs",
-	"ADrqhh/jDqewuadm6bYpx9ywP4npnA5+3yLcnJCEaja20dsqaPU2GIPASG3f/A6vBPTGk0up8IOifjBU",
-	"IdxnNxz7fa3Tk/Wde3bTx17JdyiThIW6M5eJYp0JYKRuOkpTLA4XbO0/TTuThIqoI9jarw/fpx48twt7",
-	"VYTXcOOUhKG82XUu1yVq/eSv+2f46w4HO6TwX0n5moqN67n1R86Lr+TDvrwwQ+ZVPdexq9al9xLaTU2w",
-	"vwgaBKBzxdJyLK9vGNfkmi29tsCkSY0GZgiiTSiwAk0nyLiEtFfB/GJUMnUN6VJZjoPf+WskXBsyp+8A",
-	"CpXLZXeNb+csnaoCLQwL/3DeIRVQMSiKvZCJXGH2h/lfqIhOLDwUtSN3iWt2ataT+yZWZLu3jTrr9UrG",
-	"kJWbUpTIJfSqlIK10g3JGvkhw3RdUNJONpkQSFt3APZXrut6vgGczdsaCdeBhIuKni/YLMbvPWn7Z1nH",
-	"GzaRCdrQSHJBE6NHB5cs7LxkOpx3LrlmQwIu5Y7imgXWuZPOAnrdxLFcswh9d7ajJMkaSsIRWzmIBe/F",
-	"hn8YTsPkNdudT06nbsY2R8kyVaOwd8kbSSKq6YQqBqZDTY7tc5VMr2z7tw/zEfl9vRsHfx90nqy//6UX",
-	"9pd/EU+vfzhSh3+dXx0nz04Wrwb0xTh62Zt91f/5mwO5u8mezjXt1749DpTr59dttBu2W475znMazplr",
-	"kFP3Yfv8Y3jYPvtGXmqZMGxarzt1PR2xk7nrDexfBiMUF1wpc7N++8d/QdqivQWgEZZbAH7+2z/++5Rg",
-	"w8TTtGfgqW0BeFokFsStLuHapd7A958yauvFTqFVZ136rMfvXXzbteR0lusd8gbbhdZaFVd+Y9a0A04H",
-	"YSIKbVqbU5ksOkyEMmI2hIFF6ph/754OWm3sQql52u73ck1nM5aQb88/K/ZZjTiN5azrjTcSfp/XLnnG",
-	"5tTYKK5fQsyvWW3DWGAZwRDNCLtLI2HTMFyyaNurWjdqkILmvvUNTfHyYBuQup6mj0utSt1FxIap5Uak",
-	"GBgq3NuWndvdNe/t3BqzUorD3gnJJ0klzDCWKMgYhbOtIiY4S20pZXNHR4JrNw9jBeHYyv6C/nInq6sC",
-	"QOYcXspk0djXUP4ChjZ2cntXozo9rAaGH3axrG476/W6A9S8SmJL0EVTy5Hzl4b28xYXXJhB4Xr45hb8",
-	"4HClPd1wd/PLXYZKuMI9rK7sLHbPWbxLhb9m4hzaGf5zLaiTXThvlrh6gUT/yZb6l3S6urSFrPnu396d",
-	"mSJ/2EV6pVpgtQj7K7SWd56xjEEinAhi5qLek6ZJGAXIMusOtnUVU7rg8aYFHX8x8w0bg56JjWuBAmqU",
-	"C71bWCPwqqWrao8EF7Y+Ghzw5g10sKWurS38nAsSStuyQvNF1t8+CwdlBRbF+sHt3TKH2ADKnSfRLI5V",
-	"Jg9SQ4/Hsc0ZIXxKVgJ70tuKwyyuaatVbHPbmGoGiSIVUdugBat49Chl1N1Hj8izjUstJBOpXXm0dSbq",
-	"VSKyNpoTGW265Lu7u45XdGe1LUAYjdDgMzQxEnf2Oxdbu5eb7djSlNwaTlgVlOtOTvLNyaEXVlV78uA1",
-	"ve2czVhAPk+7uDrkNZfQHzEaxVww1yp1JNLCJ4dvhBt3Zf8FzYA5yzYkyPX+RpByuZrErKNWkwXXdgux",
-	"iALW1JnIJLs4zp43hjhUhEKbc6isyTUIPwUzHe3mjuKR2ZVl2iB2l87kpGm3KWjbTS6d3Kk7s5wXo6KB",
-	"OVaHzFy3V2Pjq9TxMESnijGBc43QzaLQx4Lbjc52Y8gbiUGoulakpjc7nDnX9g5c+rqauQffFRUyKBLK",
-	"p++66optZbKKMTeDigRiKMnNHOaFAiHGwZ73E3BdgRKjaVYYIpJHxaKlZmVl0pDkyo3axMslPrUA/7Za",
-	"Sa1CaLgLKOvgdcl7Lep0WbMbUMF0SoT0mzzbZBBkOxep9soi2Ehsv0rO33XJS3CEEKN5LZbaXdiVcI9a",
-	"GMAmFebyKCizY8nGNhUKGVFzCtVQRppgw/EhxhZoMbLgAGrN71LrOG2eTmaJXJsxIhZToC7XlLcUgRiJ",
-	"qhAEj7AJeRxvgNRQOBkizQkqFIbshmGBE7JKaC/sRFeXwDV03b5wQZZsv8hp/I8eEUw9hKNTarqKM9Su",
-	"WEnraRDZ3UZZOhLOTZdxVuwMh3/Hqqwg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOhanhV25jpe",
-	"pwYhRL3tmoADLhOmsB0WtmI0h26kPejBqdIAAt5qBlyRn1fRzNVkUm23wfoO7UabTcGkfOTK1sqHMT5T",
-	"Q8DgMvQ1WzF05Wg/8MFixQBYciQsaGQsw+usdeNnyhKEq9SSK23jeXgUHErYMi0Eo2nQCDitmJtsDAdn",
-	"8RT6RuD9yWcCQDkm19mS03xMu46Umqptxa8VeDI+SluxKgqX+lQ8IAm44WbzqsJv25Dnd7UJ9zX69oqw",
-	"fbL7Ptl9D2/3sdKlwMr91k6Gn1zpuyudfOPF6lFMKau7ejlITaOEBopHQYtoOWOg8riWvNBmJS6YhAQt",
-	"QiMJ8kbFgm5Qzk0cEj23wSrQs5sygTBVpojnY1inqbpp9emSDu03283FFiCwlFOusRa9HN1pnSI/zlKy",
-	"tJTGouPa35UshlleJrB4kA8abcc02Nl0MSurJhrhBw3gP1OYTu76GTsBMRLYRb0FBtlMyIRFw0KgPstw",
-	"J0qDFWrMnmYw6B0GxlJS0qhVeAD8trNaWg0+ZvQmlxUDchvMxxTTuZC0YldFtFwZTpGvFMNiBrATbVpb",
-	"h4nIq/20L1NBmLlIWbCyGB8F49PsUcH0tugT3BjM1tL7vOe8uYjiKKIK1QYs6SoBioVc+0nPLB73YaLQ",
-	"XKELXDcOly8Xj6GtPiRZYRsnn8RyIJe+QY15ufPJlyF/y79++bcXF1d/uTxX5wuNubgLdXvO1zz6Kl6f",
-	"/yx5KP6SUBH1zkWvyzZf/xJ9d87f8vODH36J4zc//3Dw9vLrk244iMVk8bIXff91vKcslSu9U2Fb2f9Q",
-	"CKNPmCEtIKeqGrc7kg7nVLl3cyHGfHhwa3zRUN5FLvL0kUfpPlWt/TMQ0CrS9naV0B0ax3dL6fo0aeTZ",
-	"bWMj4UNoqbT9OUEKh9duEFOXsYJ3Ltdk4eVvFnK8yHMax+bScY3QPEYg1tb+1rLXszj+uCEKUzn6R0x1",
-	"+0PemYqS83Tz7748CN9cmQN2YekzhWIvqbVrqoh1PGjZrcq2ec0aHwEo88fcm+0BYJmz5L9ETnnMPt2y",
-	"3wdCrrjP5du1K2xc8b7aAYeuz6pF34q4WsYU4X1HYmu3hdO72jjk6lrMde7aj453xud3ePzGBtoJkL8G",
-	"6wqX4xlKW+D4SSUa/xYE/g/Kaq8CtPeybP3zqAC2x6v9yhB6vJdq/w5P4qMGtv/4eGi60b8HD/1Dgdx/",
-	"sk3+BZn2AHtQJwiKapZzO3YSpph+DOH4ZLGlxkoKtVpAJ8r8q1bzaiouZjHoZW1Mk+BihqkQLkPQcOys",
-	"tqlLzjI9sQhBQX1DJUN1aGOgVSYjYdE77NfTSq1emj8Ck7Nh6u7WcGdVXRJuR1aSo5j+sOqkbH+zQ7xC",
-	"Z6pzhmY+YbtZlQGT3aqP2g3nLjqZPj2Oek/7T58ehk+i46MTOpgySnvh0RGNev0jejCZHk77k8GkN3k6",
-	"GIRR/yg6DvtHk96016O9p3uJDX+/7B4+eB0T5hnU086DmHefwiP/9PAIoFX6VO8SATw2szdfsze2nq9d",
-	"Yssiguyrk2Nf/pfTNCOEmSgFDEYi65AFyizJl8zYZlpZrtug1wvaRnuFeIFM0O8OxZbuEzZE3c73E+ML",
-	"W86DKcd+hckpUVomaRMunDiyYJFCwgKXmdPl0vwtRT7GmbagUonrrNHiCPLczOqZWC0Y5Dy7RJo780je",
-	"2EwizFtJM0eGaUyfWtBUMAJgYjPJbGV8utVLaHysWXJDY9IM3p1dXn739uKL8cWLyxdX49dn56/G52+u",
-	"Xlz89ewV4i5h9lzfguy3CSRvmeUvoSUkN1YPHFnlWK/PvvfGS5Px+kcOtL+FESGsVOJC8cgaD+kkZ07i",
-	"ZUedHkNqSJw6Nm+GwYQaZ3YABBzGeuYyBvp02ANYSVNZvQ8TejiR5V0dL2yhriGlw93KmIvr3cL59xUj",
-	"+wfrd7dCFoaPzowCfz7N3e4cRANJocBKuo9ZPkQfJowJPDZt7k+3sUcLMZxDjRmQVsRRxKdYQh13SluW",
-	"wVTnN9nVGIr9JAf/KHLQzqpMa3i17hSANsxWL/Fe3DpnCC3E5PBiGxGcc6qCvgU/5x633SLLGQChXDAr",
-	"s7giMokQbmWZsJBFTISsDTrvSASu2MmC4T0DM4iMVr3eQZgLe8JP1g1FoMMBJBQEv+aeem9LRCsizs26",
-	"lGXMrKtIWh6JiqxlyJN1Cat4fm1jmEcsjGli092gPolqmajuo0fEArhVxMCNqLKvAVKe2SzH0kGhxQ9A",
-	"2oSQAtti4sKnMlkg/MQ9dhHetsm8TqxMVtrOKOYTkPLxBjQSN0Vbwkw1EdKtkEVO2FOtaTh3zVgfIfk8",
-	"sjQBWBB6nsjVDJvTrNSKxlbjIgBJETxGExiM2QkNr7tm+60lVEhcz3Lf4exi6wv16q0jrxywS85cdmUh",
-	"SRuySvLpKFUlzDZrA9ALS5XLTqj7sex8Xkozly7twCXzrVwd0mBNonSrLrkFKuDy2S0lTKJYzmZYMYAQ",
-	"lLZA3aX7uWbc3PZUKt1yVxFut92+D6mQVVn1bUyTzDRKkrAlo7qQNt5M/cBZgijO2l2vC6mBniGnlobz",
-	"dFYQ3nFlK8HPmttTiHlkk10A6H7NRSTXI9EM2O0yIJ+D4+zPxPaHordB6xRJb2wU6qDt/QWTTOhE2f/C",
-	"HNIk4TjbNU0ir3WKK+0v1R/YLJyFBISXq7U0dJiCzNjlMOXaauFuL1kCt9MVdEI5jtsK3JkvExq69Znd",
-	"uWDLmG6cdg8OeQ73t5OCG9rgGLT3MLbOXCZ6JGbeQKSZ6rk9oiAbSaNfFUpDyIQJPhPQnTcHDmATxfLk",
-	"/8gu8lGBlFCQ2BIJT8J0yduVhvoHuBx2Rpg1681Cz9nUkikmpXl5Ry6XC+ttD3t9kuN844QZEyTAR7GK",
-	"xm6neTaUEQNmnabsW/cSoP8HpImJzebWUg1FFkhVRkKzqHXqtdhyLzpyCEjTUN5v/+v/8cnNUKIjsFOH",
-	"/2rURxY5s40rqHhaLcwHChIqXU5TMUN58obBJDLfV06cNSc0N3mszLJm7WbJ2mRBY0N20AnIaY8yIVmG",
-	"HKTsJPlLup9LLZcK9a/KyTIsqiIZ66JOwvwh8rDs7HdKxHKlTmW5CuUE3OU1Fvh9Ex1tRmwDe5qiStJx",
-	"QhdP3toZf6AE6k/QQx8n9FAZA6L9awGfzghFVkHHRsjMUl+ilaqUJ7tYTjOuNEu2BEFAGKnMSLK9cCHF",
-	"t+UK7VycMkWAAKUXEcNXiiXtkVjPJZkwhOzJg5oG2CMf3YdpcZSQyYLGXIHtb4PuIwFNpzohNTIIvgMq",
-	"7YSRWSwnUPe0EvzvK0aa5pkOF4oJxTW/Ya0uuYDVIoMeibRgBdrspgk2XAxBJSeUQGUHYSJaSm40/rQL",
-	"WXd/SYD7DNHPD/NQZQfmuahyhwOaarFvvH9CYBHDmOS5TJZ3BIsrc2Z+l0oVt0t7+b/6n6LwD5vJ5JOR",
-	"ucWI/gIhJrvi06ymLKdd3luQ7cCwn0sxjXn4yUX3r3LR4dUsyIEcjWwVN3c2sMglgORrnusbWeRaVdii",
-	"5JEAuWMbUFh8Gi4Q359D/8TKDguFZGRoh5F5BCGcg4Y7kDwcUpcEGQy738sBkM+tHa0BLs8l/6MX5JQE",
-	"BRB3+3YBkj0g7m00OC22ghP/TZkUBm6TCZvKhNkuFEn2cKuuO8ODtV3/hNdfxOtHVv0fCtf/vn0nIRxe",
-	"9Z8Oe9sJoZd7xiMEbIiYO3/8CU78iPbDQXTAOofTo17n8Lj/pPOUnkw6vbAfDdjB9JAeTbaf+NFV78nw",
-	"8Mh+2D8/+5kdGjPgk3XHO8h9oXS8+HLxFwCN3qtXpbnkd6bc0RyOjPqUvvw79AfQWzbcE57pT5UC9F7t",
-	"AIq5zl6BpSJNIzuUj0pA5Eq3IIywI9h/Jp0rwf4hoyLJUtbyaP8w0SJOuefotDim6Og01sANjW3YOZaz",
-	"GYBurHQ9vP8nXP9PuP7XrPIebL99H4rsP2c01vNfalXeM4u4jNky6zmPmXWMw7aDbbUSAhJnAMwfsu8j",
-	"tmQiYiLcVFb7fGU/+qHanNJUr4yyIq93tyvx43XCxlsXNRr+fW/Vx2MWveI3TEDCViInfgryMqYaQO2Q",
-	"hy+YTnhYb/y8xr87F/S7BGo72EoRzW7B3JGKm2cJmjFtjNumHf7t+CMRGyvN2OXN4PWLq4vz55fjsy++",
-	"uAjaZJKBrAX9wZNuz+isw5PeSS8YkljK5YSG14BubSyFtzju2btzkg4Jls+SAky1Jdw8KycrETNlI+JI",
-	"mMZgsgBurqdDwsx6Yh5yY7Fl83z7Znz27nz86vzy6sWbFxefG+W5usodatpwQ++kcrN/j5cx5Xn6bvyJ",
-	"fPXi1Tsy13o5doDWYy01jckV/N+vrq7epVDX3ZH4E7n64d2LyhdsH4qRqPjjr6GM2OcjM7NRo21OVUaf",
-	"jxpfvrgaNd6TwwEsbwtscqXSZmWkPfX7C6c9pcbHc++8C7JIKaHm7sklE3TJuxu6iLd6H94umTAEH8lw",
-	"tUBcI+YYsM2TAJ1gsuKxhhyASgZsh7lcsnA/Juwm6DcCrJvjQbeXzZMq8sPZ61fAK7oVrQsriai02qYZ",
-	"o/XH58lYKchVaYX1JAI67O5yOoXJTBAJjQokD6ITOp3y0HbLdmnKllu22iQ46h0EiD+y5opVks8FzuUj",
-	"FN9uvbYbwuaPTyoX0GviLvkNA5jbX9Ws9CrNoSKJlLpr0fBATHIFhZSaCWhzwQWZruIYqePixeUViNeV",
-	"iIzoCKydZxP+3PfT6JNy8KrmK5izbhRaILBvL14BtqyFCnIJXZjMZf6AMIkOeSElOTMj/CnN30Nxu0ri",
-	"xrDxGDIP7I6UrcssltbOvI/oLLUuR/u7WXsO9mlBBZ1hm/ksvgQu43IL06t6s9Wsf5lC/HS4A7ZreaOm",
-	"2nx55LNowUW6hpJpUAx1+o1uT8mCLSaGJcyYRrylqbPHAn9NrktYVWtWewg09s7YanWF7Dw4c/SCA7WQ",
-	"lFj8paYk+/6n9/9/AAAA//8=",
+	"7L3rcuM2tjD6KijtrypSjyRL8qXbcqXqcxx32knfxnamkxnliBAJSYgpQCEgy0qqq+bXqfr+nm8/wjn7",
+	"vMd5lDzJKawFkCBFypLbnUnP7qq9J22RxGVhYd0vv9VCOZtLwYRWtf5vtSmjEUvgn2c0nLIzKXQi49fy",
+	"SsuEmZ8jpsKEzzWXotavncZLulIkELKlzBtBkyhJ9JRqouUNE4rQhBHBbllCQjNg1K41a+yOzuYxq/Vr",
+	"7rtas5awXxY8YVGtr5MFa9ZUOGUzaqbUq7l5V+mEi0nt/ftm7SxmNLlk44Sp6ZmUN7xkaW9EvCLLKRNE",
+	"TxlJ8GUSwtuEK8IFWShGfv/nf5LQDKcI16QevKJ3rdMJ+7JjtkJnjAjzP1REZE71tJFf/nB4xcJFwlp2",
+	"+CFs+ssT8pbq6Zd7dM73brt7dKGnJyQd+IS80HpulndC8PMTckVn7Ipr9uWVTnioa5u3f8l0sjoda5as",
+	"b/uKhVJEimhJlpRrMmJjmZj962TFxSS3/v3OJrDPuOCzxazW7zTdGrjQbMISWMQV0/ecwDuuU4DrhAo1",
+	"l4nuE8W0KjmTgagHFfD8/Z//tRGk8PxeoAaNgaAiapqTp0QBnEhwxXQLNxAQxP4mLM4NR86uLp/nlvhC",
+	"Kt0KVTJeX93OS2oOhExIkI0WIMri+wZN5XjcwBUpltyy5AtFQjlfETnOfdYeiFOi+ES0uCB1ITWhDr4N",
+	"2DHjesqS7ByahMZKZocRsVsesrKziOWEiyE+rziKPXjnobv3Jyjdf3sgtrl2bPXtdPRNyN/wdru9EWG6",
+	"vc7xUeeDb+L7Zm1OEzpj2tFMlYyvzVrWL8M1nKBSXIovFCIVrJrUc6cvx3AaeAyt9LTSo5VJem2oUEuD",
+	"rTIBZPjm/JrkzsQMGzTa5NLe8HViiAsI5YwpMk7krORWnhBp8GbJFSN8ImSCFJybLeF1qTVrhkTW+rUf",
+	"WmZbLQRAjpLQu5dMTPS01u8dHjVLKNrXcPgXUQmHIUrTUcxIGHMmdCucSsUE4RETmo85SxzIEH+aBPhJ",
+	"RJaG+OgM6EDC1VQuhbkN/oOYK50n6zGdazlvPR3v0+q94pJbF1HlVjudsq2ei2guudBlmzVIsmSjqZQ3",
+	"hNn3vlCEF7jmYdQNn433Was3ekpbB+Fx1HrGjsatDu2OeuF+dMAOx27hhmtly3aDDnm0keWOZTKjutav",
+	"LRbw5vo2rhB6VbvIUL24+M7oaHzInrFWb3wQtg7o4X7rmO6z1tG4Gx2HZkfdTvni7ZiPtvZrd7vWt/BC",
+	"LktuClckYjG/ZeYWkGAko1VA6hEb00WsG32HWN9evXlNzMP2QAR4jYL0YcpXChKJNL/V5/FCrbOfgcCX",
+	"Gk0iZ1xrFmXX1czTJMspD6ckpEnCGQ6QURizCI/CcKE0oxEIPmOZkFEil8qIZ3C/FNLaCpy3gGtlkPMB",
+	"/z8SNq71a/+xl8mUe/hU7a2B3JzD94olVQi0UMDrithzPOpFB2GXtY7o03HrgO2PWs/Cw6jVHffo/ugg",
+	"PIyOWDn2mAE/FHXem4/VXArFgN5/RSNDXZkCFAql0EzAP+l8HvOQmv3szRM5itnsLz8rCXzBbgYGGNFo",
+	"mGQjqMVsRpNVrV97RWOzGBbBAdeatVsaLxjOEpk1+V82axHTlMcWdPZn+NLgrJEGbmnMI8BMA0+lqV6o",
+	"Wv8ASBTXANqvaEQu0xHt1qdaz1V/b8/evagdsVu3I7XnL8IAhwuYZ5gwxTQiXH5b34uFAmoObyB+lmyu",
+	"bJzCJudUqaVMopY3Eor1uFWZkClVhN3NueVZj7XpssWZzS/EjZBLMUxFgvzWT8kvC5asSPoYrqmcswTQ",
+	"hESS4VFFLIwpqERFsKzP4AHFPlybZVBTMtHD0WpQOyF6akSqdE5Nb5jqExpqfsuaJFwkSiZNwmaUx8N5",
+	"wsb8rkliPuO6SRIZG+6Kl54liTQizz9+q405iyNzSXCWWrM2Y0rRCftj1/T+p8c74XU4w9XfjtK9xVHw",
+	"k3W65i5nKBdxBOc9Mj/SqE3OZGR2Hni3KiD1WUoJgK/IZCDM35bwL4T51l4p+KTRJMHaBgJSp3gKA7Et",
+	"AoJkSd1fEZGCkQm/NQxFL3nITkiAaBCAjmz0ZzN3yfUISD1/XQcC76tdZ9NQe7iy9rqCxG/0fCnGsZHC",
+	"d6au3q1BzDFoVSAiXCFWGbJBYwNHw5UnXGm2RjKOM4RKF7UlNvnzPz4W4VoUyrvsjivNxYREVFNEKBJ4",
+	"8wekbs58w64bbbPG5zIZ8ShC6v0AtgbyxpjymEV5IojK9JSFN8Q+Xqdy/sfeefnaRYarM6rDaSbwoJyU",
+	"P7r97OiyfW15dv5azEmMfcBk23qzFEYREXEZpx57k6a7AdmOhqFcCE2k+VyRGV2RSAI9fLwdZLOb9Wsm",
+	"qNDDGVcAuCKHwsfWDoJmPCs/GAjDnf1C2bdKdlocvUIuQWpBhUSLBM6pp1QQrpUBClMKJ3s8MBSX9ngE",
+	"PaRxzBI4PCCe9gBTap4egL18+P4XCphXisgDQeNYLonhaqw9aRNKZmw2AqwiVCCKtEBJcDqcIbYefhoS",
+	"7xSF1kgmIgO4oQ1yoc2YZvOGQAT+dQoazYEICiAy4wlCF3pqNO2QGq0jHdAo4WaMa/imdfF1YEb4oXWK",
+	"GG1+MOQ8fcPZ1jaf/UD4h/+FcmzgQmiWCBqfG3bzQbyA25GGwLl8BD013IjdzVloNgqPiQzDRVJgBYe+",
+	"bOEWRq7ANkfO7ahbypG5tTwGPuY3gQZD3ItjBvlJA6D2L6nSQME+CLQxVXoIaFq8947MzRZKkxvG5oRq",
+	"EjOqNMgUKOkhhp+QeSJnUrMURewt0BJfIGOeoLlmS95MR3Kh+6OYiptH477hlIoJI0sQ4WJGbxnQR7fP",
+	"9LqJ3N7wCAYiyCAV9LfcL96D11I/lwsRfdA5CamHYxjFOyarngMFg4d5CB9kEH4tNXluP98KzbP5Hk/4",
+	"UXKRhBnxRLnHEBy9TpAVY4Rrh//pahD139JVLGl0LeVLmkzYBwF2jmMNtZTDGEbbpJezu5CxSJGjA/Id",
+	"/yoH7q7H6OwCybWU5KUddCuwr6/msWVPZ17QUhKYwcF4bWqEtaGRPGTfC3pLeWxUlg8Ct8LhhgtvvALA",
+	"jRQ8ooo5ISZhNJyaF/ME3QO3XSP5PjfoVgAvW89jgdyOTUIqEKWT2/QcFEn4ZKqJkMs+GsK9XYN6iHtu",
+	"DkTClKaJURCaxBAoOTYKhGChmUrB/ZGSKCOH1A142IwJuFbZW60l5UZ94zMmF7rhjrxk88GJgTkIG0uq",
+	"yDLhWjNxgp5IQseaJQMRgCuzBb7MwPrkrAnSc0V7L1UB0r6957lG33um3pd8xvUlAw/0B2Id2qDBADFM",
+	"7IhFtXKhWJIqV1OKFtkZveOzxYyIBcp1Y8cd7JjqBLw8cDIsVmw5ZQn7U/C7/HZkHCmf332h0q3JMYn9",
+	"HYHTRU8ZCHb23SAPQgpoFRhkDSImVkHKJktBDViVum4MYoUJM7Jpm1zxiTDYBpgtBsJxVOvZrMskFaRJ",
+	"wm7ljXmZurEaZEZvmJHK5cyyW5CNL5RabMSZUrOujFY570KmZH1lqGbm10u9B746RUdKxgvNhmgOUUOw",
+	"Sfc6vcNWp9vqHV93jvv7nX6n8/das4YiszO21jIn6LfP/35+ef3Xqwt1MdPzv59dHF3M1N0FX/LoRby8",
+	"+FnyH3/4a0JF1LkQnTZbfftr9O6Cv+EX+z/+Gsevf/5x/83Vt8ftsBeL0ex5J/rh2xhM8bgkLmr9fSML",
+	"8yiuWGj3WW6hOWftjisNxe4r9dxFW3udYG1De5W+YjSxwQ6oVlUc6VkhxIHU824j0Nqs+8c6cj6V084c",
+	"R7V+bf+XXuvp8odfO2F3/lfx7ObHQ3Xwt+n1UfLV8exlj54Po+edyYvuz9/tyw9ClMc7uK0JIFz1S+va",
+	"KdWsiGBLe55zypM2KY1uIUEOy4Gs0ZEybHScyNlAOJcdqXNto5DMTyVhKM5R1wAimnfhqYGYJ8wMu8Yr",
+	"IWyrZeO27uOWZTFeGNrTyoJ6Ng2wFgQEoLuW8hUVK2t1Vx/EcBOqGbKAAp+VksyoWKVikJMsuCD7nVSU",
+	"8Blnz2Oc5nOzRpIucksxL7eex2Cwl1Qz9GdYnYBFTqry5wpykhMpF5weTWz6XtCFnsqE//oQeQlmd36A",
+	"MGEQq0FjlSeb7xIpJtYWLZPUobfBHegP5aHChXX5rQ2VF5u62enntrej289fhO/zLPF2fkUjDNi5lTcs",
+	"ylk2N+yy1N3pf2voxowrBXK85+8s9XU+0q4zN6ejzna2oWNfBVuy/dWLshkzozWQTGYuAqBy5AIs3JB2",
+	"JLAaOwnUTWNlaS4InVAuHhUmlet8HKPyaWZyNbtE625mTy7Bw4DUIYYOPHZLc60GAiyXQqd3wXfNOadc",
+	"ikSpj7HpkMjD27xVFuYwEHenAF52EbEo7/zzuWDTk+Yd0Iw0EDRJUAVM+Cg3zDBhCwV2bideSYjcU4yR",
+	"4O2bq0L4m30pcEbk78U8kWYfRjk9F5rr1YdSNnBNF30o+Cuod1YBia1TzvwKP4x5DBGDGygdDu0hvh12",
+	"xGIpJhDeWxy+ThcR10N2axCtcQInT7hG8VNLkDPcu+DaSZheJAIuEJwqGAc8Z0G6iBJvf/osc/b/61aY",
+	"8/33ev7t9s6c2EPfld7bOd43a6iJyoUeyvFwJBciUvfFeMiFVjxicGPsF+unDhMB3pX4PVE0ANv5iBkN",
+	"1gZhYwhY18Ct1+mUnxJ8mzukLUf7KBBd3yZE0MqYh6uhAXfCqdDDWy5jo9HnQXsRxc7ijmIS8dhDEaDV",
+	"Y3qAZeMxQwOMoUWkfrDf63TIjIuGs7PZibIX3ZSk3ut0j/Dl2keAVPX6PYhtwMO/GXikuIc6RwXulQ7m",
+	"QQm0thkXC224j0OcEdNLxgTpHoJ2AqArR0H/+xwmbhzqo+Bf6VYNQNcRMwfNK+DZJHurOnZh4012rDgD",
+	"Y+oHe0bCKU1oaNlCCRw98XgdhuXj/GGX+LE9C1yRJYvjlouAXGgn5mZi0No60P8N4GqmmRxzqqeGcRTJ",
+	"8ihh9AatmLg2G+xkVPOBcHG0lMBw3muZy2lKb9cjoMyL8AlkmmAE8SJmfXv9mgQDTJsEnP0sIoA/ypec",
+	"kN3gZgwvdPKEH4whBQZnLakiHOyTZLQqETcGYiEiVpA6gI9iIg5wU5CP13gqRASUXRiIJLOo0cIXcBdg",
+	"lfBJTijFmE8WCcSw4vaDGb0bOuPwcM6S4UIZ/dV+NhDd3//5X91OxwCkkgYGpF4g3T5bGIh1cp2JgGox",
+	"n8tEs+gVizi9BoT/AOPEIhtwODMjogXKu/NnOHTLTJVd+6L5uPTG+5/mbv12Y+Zuf/fQv/3pogmAgdgZ",
+	"toyNLN3yx3AuQqoTbJWYORz2G21krp1KNBBB+ZKCExLgMQRoQXNXtY6XOvDBGDQGAhL9wFEDQDFjqEKI",
+	"JMSmAjKl+wXOa8NeLmVcliPpYtkh4AcNfjxx3pM2eYPRXzSacQFReL5zBaLfxWJW6/+j5oIrMESg9tNa",
+	"fHrTLQSSmayCQ6OIm5XQ+G1idqK50WLGNFas7AAyR41T8PAiNsk4pho9jPKWJQmPmCL1QCziOCBfErVS",
+	"ms0GwvkzMGcN6ZvZ9FgmIWt6sggQQfPECgfNzFk0Z0kLfE6Z8WDGralz7m3Cs507CaM0lyDbUyrAuS14",
+	"Czghhc0QuxdzBuYJuqwxZ6CYENlcW8pwRu/WlwM+fKVTBrC2oHZtu8F5SY7Z1YzG8UNGB7UsYeY6GIYa",
+	"0ZUqz4kBi6t5XHAAwggEFTtI+b1hc+0BNJe/uBtYS9a2HWiDsk9tEJ4NjbJWo8b2YNkS8OVzl0+T8qvh",
+	"ltjsDjU1qbnrhXtzZ90ELzKCPofPjXvXsRU+wFrg3NM3vYvOBeBJm7yJjQjioYah4UZGYRFeeQrpyTN5",
+	"62Xt8YQsGbv5QhmZTQP9um/ROUWjdLEgK9jIhUeC2f2TZncEpn98uuMvYbuLkVvI/fvaEuW3GLVU+ith",
+	"mJrMpNKYGAIUJx9UMGcJsFQPcAth3STbwax0IVtSlXIRdocNb0tCdpmoLKZiy5Q8CI05xS8wwc1lx/2j",
+	"qLyv0afK+7eRqpWgVwkaVzC9CkZbhVybzmATHlSAtIJX3ks8NzCTDSwuk/Dk6GcW6pyEB6vbUcB7I1ju",
+	"LoGVGsN7bBa1JVdNQlUWLaMYZPe0q8Uv362/VgbCpZ27SZmIFKGYU2A0OoxvSnMvI6pZy5DpWomAa6N9",
+	"tpsIFFwWkbrLnjejNrafDCOHIA6hjLQHXhJ4QMDJTzWxnhg+JlSsNpCjtWkwT3Vde5guZlS00jQvG87k",
+	"vdXEzH5IpdpqQr5l0vY96bAlIR3bnT0fE66zoEzw07Bo+3Ph8yGNooSpCp6Lqczk4i2xr+Wxgk/ApSDA",
+	"5r0dwNTQ+tNKt4i5DIZb8fxU2aXKnLeQ6ja2scpW3fWI+kjKmFEwV0Cc+O57tZNmh4l3LE04RwEYb8QX",
+	"yhWIQdNVkr3X2AoysEazpe2Of0nNcpR36qTOdbpECIjkerXDHXULSIZ0Uno+HpAwjnECQa1/JJB2X145",
+	"vhrpePsJIRyibEKqnUUCXsnBGj+qGrKKcPDIART24K8+cwduQVHWxI9a08vb93aVJ5o+pc5Rhxzo1y/U",
+	"OvbkGEwBu9fJXbOUAebIxf0s/C3FvIMd2ficTliBaRss9gXlJorRCQuBNdm7lUUU53k512yW/8cm4bEg",
+	"hrzP4o+ThK7M34Ldac9Fnt/BGRq1HRk078KOUpFeCiseKHywBdoXkQe2kV9H6WkY6es0lZiLBIxiHk9m",
+	"3zDwlEmk2uSUhLFUkGhlDWPWrLBMuAY3AVreBwKlR1Kn5BtJgM7cMDZXyDPAys9+WdDY+cCpDchHW+FA",
+	"pJYTzHtx9ZCsWdBZCi3mYpAo/OJEWGtKX8wNJV1/roY20mM4WsQ3IJDqaRurMqVeLO83tQgxTs37WS50",
+	"/q8hjWP3i/NdDTFxqjBo4en675AyXv6ry5PPvnIhIxAsMoyYhly41GrqQcn+YE0P2Q9FqGRPEIBRphy0",
+	"Ddkp/LIevOQeZeMZitOeJ3LMYzZ0o/7k1zlZm3Hd1GtQ8vzW+S12ox6IwyxyqWzSCPloM7ZYnictJaL/",
+	"Vjqmf7neG8TT0ipZfEPdF7KcSnMJWJTSA0MprHUE4vilWM3kQrmrUsZb7uWSW+kSCI0pnc+Z2EVGRdeD",
+	"qj4bXFRB2MccGzVnIR/zkNhBSB0rKCoWJkyrRps8lzkvwUA474F1VFiw9Aci2EgMAvL7//l/keA3GUdN",
+	"ItiymQU7DM1vnjdtKNjyfdAkjIZTEvzm6+tNUtTJmwNRqls3SZla/R5i0fLGMC4GIpBxFOwFgi0D8iWQ",
+	"09RMV+VJdBahgUhNQo2TdSjkSZ6DggrlnDVd3NsQvngfmM/zxMO9bxEZ65DkXrT3du3FDM6FSUjd2+xA",
+	"0ISR4Dcsb8LVEBOFDPShQFRgpB5bKY9re4dxn2WUpXIVMO1vZrD3QcNbvSWJa9+B7OWqriypW9cmiBXh",
+	"vQ669U8L9NJ9YkUq8wlViDQIDTuWBQgVA+El+UDwWMMf1tLskpWYYZukHHEHQrDlMEtNeB8gF16TJ6oI",
+	"GxCSHVTrh+p9zoMKAQMhBXUzJWRbaQ8uv7aSRlOgCVAPAN+EbTXTAoO2cqNgu02nrTt+fcIbLkDDSDN/",
+	"3QpssQR3vb2AUvPPosH0QzSyR4JumYaT2RZz7LEImfzBZBxmk8bjsbhK2RdkiA/UQnz/H5AWA6PHUTQy",
+	"MecTVjK+WsQ3l0COvHpxO8D6HdT3Sz0geeHMqA1I69aBDSwNQQM+JQO8GPVnf/yAxnHQNweYrNYsxDm7",
+	"cK6ECRdhvICElQA0HRX0feVfrSuoGIpkcFT5oQ24JhyjJLDhfQlIz4DrvbXqwMPACle9ECjvwhAg4cvS",
+	"sDxM7RfDNCSvnIQ4IBUnaKPjwZUJ7XZ6B83ajIv0hxJ6ZXjP5unMatMt1J/9/s//3e350YCN4rS9Z7lZ",
+	"n92H6mu7LqyqDO3PgPy8AlHgYSeEeXe+hyKFa6VqUmn4Yjm71wkRhgnH3NDwuk74DBIgYrlkSSukCjIa",
+	"tGFpNtYQw+w8Pb8eHPR6pCQSUdAZFNmBeTJBzQUwCcezG+gBn8RyRON4RRaC/7JghZPqHR6UYUSpt8Db",
+	"Y8TVPKYriEwsjtjp3Itxm7HNVecUXHMaPzLiNWuJDaTawgIFMVdFXHVGQh9X0VAII5eiqivdnGaB7k5K",
+	"vKrOefuyLZiE2aLoInBlVxUrQ2E/77YM/hhxqaX5HEzD+XpOhrMVKkG5mtERQfvMGpId3UsAsjWVAfA5",
+	"Z3GUVmjaUY5wWWwYmgdeSc81koeNjY8sA4scj5mIzNXLxQFjTqCL/XUXIjO2eGiyhopp2GWpaZArzLfC",
+	"wBVeqCN9X5j3ZnjjPrMVlAH9BaOxnu4I8LeJhJqTysaYFCQGGzNa3G8gbywlm8Kkq/xe5c29G7Ijl+3j",
+	"23ff7WgpIfPFKOYhFsV8x0bkO7Yi9cvnZ+TpYfdpo03eeOWUsLbeiBGXNb1uzoonZd0tJjLhejoj9eA8",
+	"+vrqFIuanV/1Do+CRrvcP31bKojeMhijd3jYPcZR3raqR7kp07zMBo2WBdXZWISB2wp9Rd++u7a4/oUi",
+	"wQ2PytWeGwwJXR8X4mvrwZvv3qKpza60SYLzM/wFltuoUqbWR32Lx3PDVtBmox4oPqnY7d3Gr+8MJUsi",
+	"LqhmpD6iih0dLJK4fKjVxqFW5UOdkPMz81xBIlrZwAVEvoF0CXNIFbh8xXaXc3KIfMW0j8xr6GpWu7UK",
+	"ZS7Xmu5U3JIZsGw3L+WEi+cyme1K1U8Xekp67U6qtLfQKpPKCpOECrvLo6cHx+T/+38P2vsle0VdvNQY",
+	"cWpDwYGvee0J1vAC5qowMLyyVDpwK7NkDmrd+kpKiai7o7y0UQVYG9LT3R60aTPpvWJi6gK+R+Is4Es6",
+	"drO2UQMA9HmY6H8O6fzYeceCjVz71WuxWF0yo7oFJWWN9O66D1GxgiytRYJFi21cBp0xEhx0uqQsi/rB",
+	"mgSpG3WhxYViQnHNb1ljKxn+w3FmoxB/n1BccV5yoR92YG/m+GK8KumdUBCIR8xIaZA3vg72QqWg9ZCo",
+	"/NCp+YNQTBwrgOqgc3y0lUkBFdVHcMiDfWN7hXU3i9j3CmM+P1VbmIOyrT+8E5OEaHAaE/RsoKKAIt4J",
+	"hCu67higRkD9O+scKQG6c1+UiLowe0AiBm9QbckHmCHqNI5tiHpq5mIiOklb9HBl8HOhWNQ4IYGBXACl",
+	"KryRZuUBX9XEGvdY0OpTo8UJ6f7+z//d63Q2qN3b6PwPUbsrjvcqbavizI65wJoS1S2JMhuPLYIac6X7",
+	"JMi+DEhdxlFqW240SdDKPfUtz+YpOMrMW/APn5nnltPK/WX5GnxTyutfZTrhTthbiOSEBEnDvmx2Qx4/",
+	"KxVPxAd4eL+oukl5zGyniukzXMwDbmRJHw7fhOrzr/wO/xVGTVsprHw6XLzXCcvsqExAOuz27gO8q+Jz",
+	"r400dwoPNJKqG6DstHga6dq3FmucS+GBYiGOXLpNm/e5484EMfrB8cHhU2JTUEkkw8XMKPHkDFsWkVFC",
+	"RTg1LCwIZcRKBDnM190qM/XMvPo+S+FdS4PLX2J2N4+pwKgLoF5cubrhImRNZwrW69YpggU+i/7SNYR1",
+	"qcFrii1LWjiQV5kAXyZ1sEeVJcmDPI1p2/gu3KGtBA/PwlcifnChNBVhaQj795cXhicygInr3bZCuOTg",
+	"lXeNJ7yVflUGmSpTlUHkF9fXbwm+QMzp56xVUALKJv/V+ofHx82s22W30ynLsLHZ0yXt6abQTbFA2231",
+	"CMfQHO6acfN2s/ICVB65KtVZN4M0P1+TBJtTugeLTmc/NECCf1k+ma5w97Jo259hkWjaRHSAdXq+Tby+",
+	"G6jKmb3eJSkN2DxwRsMpF8y7tlDg34yLQqTdz4lrg+bRFMg8roz1VJDR4EI9ccTqOM+ByAV6mrdV1o9w",
+	"U5Rnvt9XmNX9zbdLyTe78VuPrLU+KD+5tQpUpSW9as2KHl3FIna5rgAzpqcyGgoJ0aFyCSv269Gbf3OD",
+	"doa+w9OyouqbqvtUlLMpVJEsqysGgZplJcU3lKUrK2q2ljqWFbxb749S1tGrsqjEeumVXMho+XmuEZS3",
+	"GBz2WPpXTsOVS0Fs8NnO+li18pMO/xGVnzJNxlY2fXhoQc5M0fTdwJAsJmxPXqoIJSOoWWtFUCGTfMHg",
+	"nW0ka9ODlURqqtlDrSOXtknUhzjynXhZx6uAtW25VrZDRkmUMbw/rEYOb9Qv1EOd3RsEYljYv3vIgNvk",
+	"R40ZcJN81CiVas9/DpV+KsVvCBc9M2/tiNxpaYys8D2YJG0Jz0ozpxf6WoHdaa+AdGT7FQBqc4d2Hy75",
+	"ucq2//CM4rQ3tYB+Pmm9/SzuoGU1azrj1sH2OY/4cx7x5zziz3nEj5ZH/DljuCpjmNQDjzIE2MU84beu",
+	"izjXjQcGrn/CObglxU8qkj9T9jZiKykq67JAZcg2CSC7ZIheCiw2ldVEs4YDO55No0yb5DiHL4aKYdZu",
+	"vMJ7HvNbyAO1MoBdCtZLnnFtayhhugtWWWYRWct4abQHApvs5FeSeawQYYKDzjEpb7+TN0r4mwUMEKtS",
+	"h0kK7YdFaGcO1Fy/pA91pFYmL5c6Njdg0VswOjymRr1Whc+V2swy4LICUu2BeGMV7S8zDdurjhTGjCa5",
+	"yn2kvqgoczUQX4HRBFDKlfAEgcGgqY2zyCs1GJYBOr4iIU2S1UAEd62JbBmA9YmjLO3X9h//4EL/FKSx",
+	"GpLOeSuUEZtAe9lvpCVvzYGwYZVpzTi7oiYJqcDYV7vJOiXBEy50YDFYzsypzfUqGIi01XbjYSUET9cK",
+	"rpVU8YKCrHYxWlqQ821qeDVrKaxq/Vo5sPyXWnzmehDNqVGKahOup4tRO5SzPR+We+nE7/3P1Q2ft6SN",
+	"1WhBK1mW4Nq2rgX49ZYlAEkdTXDliNPwgeZEmQeUCfxzQXBzTbgLvwjdvzEePXKtt82I1CRZ4eA8Rglp",
+	"i4d+avB7xIpuVWwr186s0JQop7dHzBxKkvZaYlGqoOZCKrAFVBPa35XKAR+SYHHqdd9KRaZMGo8YjWIu",
+	"mPp41gVSD+hCT4fm9gbkLySgI6jTFjSM5kw15Oi7+h23XK+210nybd0qHPOZ7lf/9t11kwR6NQ9IQPVf",
+	"fl7qqnj0DYkk0IN+WdbGrF8AbpbY0vSSTqDj925ZJ371VcOYZ3OaQG05knL6F1rPYWVeQ/9Gm3zH2By0",
+	"fUFmbCaT1QnheiCUdpwIYjsdE1lOZZxuALn+Pcku+YZ1a9UZscEWWQjN43Vd3H56n03ukQ0dCMyclf8L",
+	"RQJ2Nw92ME7t6khoEydslqJOKRb6Hf0exWDkt/tbz9pYGpwIsAtgLujLNgb86T7tNncdc7Pl0GR7bdQD",
+	"QJke8b3ljTuRQ1T+kRDyhMxjGpaUF690qWxXyysLW019NlsdkJtl55DCLU2zWCYma/+KeQT7+/vHTfL9",
+	"9dkO+L91jHfm+vE9Po3tyqfxexIpt7STVsesXgirHWPssesUjU3Qdg03rUgh3cIk5ABQcLpwrywV4oS/",
+	"mXvrFLxjo6mUN6cadLoHuChSCYbiECXXAh/ch3f2NecS2AHNXGZkiY1pyYTGPMJUaQdLvF31xqrG3gy3",
+	"bMO19iuYpeOSerBE0LZ4hD2Y2a0eBpascIOY2913nLy6goerfmITzeysbQ1WMoxdBBEL3isXZSp3hkey",
+	"/S0y0pwIV8NZRZH7WNooKnfYWsoba3CJDQFIm22uM3i50KEsu1ZBCvSgTyjp3d0RKtSSJW0Mz8KwHPPM",
+	"tnGxsWt1Svbv7swS+gORsIgnLPQKqY8lBtI02iQQTC9lcpOOJKSdgtSzBu7Ngbh+edUkWQf3YBRLo1JZ",
+	"o6CmyYRpyNqKb1kEfdyIkKKFCZcDYS230Ig7GxeI8YxGLG8hTHdda9aybUJcrLdYozPgIkrVBmXUjtLQ",
+	"Qh+13FvWaZorHeZjVw5HuNBHB1vVDMfzGIaVoWYJCxlH04UXfJiFfeBZbFeivJS0uvudu20edJp5IpYh",
+	"Y37xuQvgCNP9VPdDK8SAKAtaLmhreXr8yEVjCvzigckyVgz6V+bK2I2cW8jtLCNaOpuCPo23SQ/AYAZz",
+	"Beawr2eYMF2Wh7lVuTw3kSEHiY0YYtGJMwy64HqIFjBELMfjtnWne1Ov+7mF1JkimMYVrXMsYY7rnlgV",
+	"teQ6nJaLT9klVBsIk/K4rY36dDDaOvDaYYEZ79p2Wyoi9JjymIvJUPFSQvnOEiGk0skNi4j9ohLu9woc",
+	"Nr9yiIXTyuZc5XGCK3/SB4cXeHRka46v9LBCAoMRIRrY3ne41hiWlUoA9hGKT5i7mDCd8C1FM7jmdqxt",
+	"yk3mZoBgAPhH2sr4YedVWdnBHooVAHBa5Yg21rylgsiFPnHIbJ4vKdeeQcQ/ZXu3bG+5evD29PrshXPN",
+	"2Id9AqlxjVwZKKcP2BWVSgO2quFmOGKuORyl9YdZI/p2JGaRxKWDJ8z3cORo1zalrJNi5a08FcmIkhf7",
+	"XrhlxZueQ+51TCs40z3YbcFusHzTgwI9i4xnnZ08iIr7OVhenkYFVbeph2X1Q1yKp2NRYIOcQz2/PyO1",
+	"n9G7C/y2a+Mw3Z/rnKAUd1MfJuaCBOT7y5dNI8GDIYWLsSQyIeOETmZM6BOQBKZSea2CXcEVK/4XM3WK",
+	"0aIH94Zq4m3w4boFSj4whCBzUxYRUz2SrJmKaA+PJiiM9HgZ0mtSYF2uxws0/iVXtOxOwjVUHqvx0qjV",
+	"wvZZnZE6NA9zEkW6ucbn+/vx7u99OPuO6+kVKBAfrqqkHiHFJ8KcMGomTaKmcils5qDNGfysqXzWVD5r",
+	"Kv8+mkpKQkp8hTlqQOrBcqpYaG3WWNOr0UxvVaA0FRFNIkteVEBiPkqoYSttcgWUxBGRLJUOh3w1/u6v",
+	"x8mzb7778Zfkevnz92+/fnbx8u3fL2TvJX1Jr5a1zzrWn0/HsqjzCSlbKa1c5xAONcBr4llQoZyhtTcb",
+	"Och6d2ybGUFtdsqGDjGbu7mUNX7Z2OGlsuvKeu+TDY1S/tBmMR/YI6eqnUzWsWWH/jLr7WScgywb3/2S",
+	"TeB+iVjM8r/gJRhivmdUHu/g+r1cGdaNggHmoJ4usKIo/vXc3eVv313XmvcGJgWntpoBZL71CUZcECwx",
+	"4IdV2FIDjT6hUL3SLDAaCBfNhP78487Rs0YzDf5N428Ps2hJQyjHHAKUXfNgqOU4EFSTYK+9ZHHcgpSm",
+	"vZ+XN6r9s5IiaJMLnTU4BxFZaR7HRlA25KY9EAMBFWEg5MGl47gQm3qgeRRg8qqQegrqR6xYPytbC5HN",
+	"A0FjJW2JAGoHaykWs1Cbb2x12nrwQ+san118HTRJ8EPLhkSYvwdCJiR9I2i4TFHnJ8RRIe5RSLdgCn1k",
+	"m15kv42lDg46+6SQhx64ZBUqVriZZCEURnXbJXI1EC5UEbcN/gIBhAM9fiACguCJQTYpzhmFBVyj5kr2",
+	"3m7MEYUgrhxGUUWCDC+DJpEjTbnwekWTtNTkQBSKSxoUePvm6prs0Tnfu+3umSXsAYELSD1wRQwDd8AQ",
+	"vdBoDyBTgUVphLp5BuGZNsbClaCxzXYMokUyVAGGpWPMhRe8Pqi5W8EGNTJaaC3FSYZRaUI4VQOx6wUi",
+	"Nol8SVd4DuNYLhUGpWaQhlKS5lcXO/W9Yb61dbDktDw4MC9G7AwDPLdINufCsCsXytckV3TGrrhmX17p",
+	"hIfaRY0ppslohZGkcJ4QUmjDU1vXWTgivh+0yWs6YxEJhsMrQ75YKxe9ZsMmbJlt7KKD72GonEtyAAwO",
+	"yj61b3OVpj6wiMjxeCCMQBnLkMbg3D0hwVuqp1/6AAxAHw++ljPKDYmxefIKUShh8QqriQwEEJxQzlhW",
+	"ayqNegeBNOEGIEbQF2DCCU5fvnzz7vzr4ZvLi28uXl+BsDsQEIdZFalJ6kEW/Bmk6Ws25ccGBoAuMRDB",
+	"N+eFO2I+DU78zPXNwZoI84EIhsMXUumWNzWGZPtrKYBajseN9RrmiM3c4FcaWIwRS7Xy088oDp3z79iq",
+	"9v49lCUaS6wAJTQNdVZpwjHdiJjzApoCRblBLE2L3ngh3e799B9rGn42JFdqwTCza0YFnTCFhpo0rh2D",
+	"EmaLWPOWpdnzREaLULcH4hw8s/BB1j6TsDsaakAithaTB9U23I8gl2ctwViiynOKbB2oZlokGwxqIEnq",
+	"hPIYuOB//AeB81AD8YQ8eXLq0eYnT8jv//xPQrEEUiuGlMK6Y9Ypj24QiFa2nCTQq3mfWC4/ECTH6G3i",
+	"IqCX2ZBazWZGU8LyzXWowW2wCSpwN2xVfSh3DRyKoI0LYmM3cv+zmPKZ6pOAK2UYLl1E0DpoMYL/8AhX",
+	"ZuHUaBJg+KRuQWh+SGQMlQV/1tz8h1NoPsTu5kGbXDliTsiu5LxNzAdMaB5CWGNqpiYgSkD2gxk3ZUtO",
+	"JnFnangJiDIxdOZS0i9EoOkNU7bFm4EQaL54sJc+/U5P1khmYEKOuNJchFYVgSQvKFfhgcwBA7ZtAAGA",
+	"dfHyBkaQGEPv4IENnTeSGBY/i1fA+OdYMwMGWWfd9sKjsl/O2uVCB+46ZGIEVyiymHHTaSjWafAZlxkX",
+	"8uJvWaKouwFXuQszEOc068ZjS7eVV0Fok+ulJEsuIrlUBFJYCNd9BLmBh4X0er1cGz7sQY3YwDNCxxpi",
+	"NcBEBpQmOjH7YjZHA4dB4d8TXGFvKuYRswWpcFknuBinhnkLyoWgpydWWAYYAoBf0djBAC6Pd/ZV+REn",
+	"/jqsSIkLTAXwtP2gK1rHi8QszaHCcnqK6SYI4152Y5qBi7VTzBURdK6mEnwgXFhrp9uvy23pQ95H4mZG",
+	"jVMNRCSxJgteI3YHV2OSpaWS83TR5vDsxtgdZvumOxoIB3OHZl9hTxBF6mdvLq8aA/EGAIulwzChOycr",
+	"rIsFE6ZJVv+JRcQMNBDI7VUfCp2xccwnU03qwZu31xdvzGeoGiBtb51JoRMZt6z80noFVbtAujEajSBy",
+	"zpJ8wUMnDzcMbF2cGwl6nYMgE9Ox+pdC0cWpScgV8ExP314Ypqeaa0s5jWO5bJ1lha2sYQvHomRG71oQ",
+	"oEVDvaAxSWyKERYE8nAUzp/dzYFvXDKdrFqnBo3tSMEP6a4vosD1kJD2FAxwhQSQOm6GepY7P6iNqBz/",
+	"RlMtAKS6iKW5J/N5zJFAu7J6fwE+1RiIlNDSykp2WPKyrHAdPmla/JNiIAKorIf9J7C+pZFTqWYtWxvN",
+	"5zcoIQYHvWOHID7AUDyLechsKpeVql5dXK8JUXLOBBa1a8tksmc/Unvm3ay0YiY9GQKUE43SwgZYoK3W",
+	"rBnyjDJXt91pd0C/nDNB57zWr+23O+19KAKkp6AKlQsC5smkysy8oR1DWtQx7SxhZXzQ/JDtDATQXGU5",
+	"sG1biDcXovPRcLFCV6Ycj2MuGKmDPu7z9YEA8aZhhIpbltAYp7PtTCxdiBaJwREjIwHVT3Oe0pt6EdX6",
+	"tW+Y/nZ5o7CRIN4Ps/dep+MEZNdM2MNIB6jUOO6aT/zDNk2pgVRWs61ParZziO2P0a/ddGu270jtzXdv",
+	"a7ZbSE3xSQ06f9S63V9+PP3xu7uzZPy3q+HT69W7v754M3k6DW/f0jl/FSfLC0rfhi++v5S19z+9t4YG",
+	"ukXTiyumUQdYP13XPObdd+Zs2wZ9DhAMZWOm4Nr7iqad5t43a4fbfHJh6y6mhVMPO/v3f3WFmP69V4nQ",
+	"N9rV+v/4qVmzRUbxaH2UdD4SOKlmTdOJggYWMdVjmcxqP5mxUsEJWanam7E9kP5baH7feD3K877zUbxG",
+	"A82Kc9vCaIGRFA1DViEWwzXCASSSYdDtnBpRAoXlObUld+YJu+VyoSDaFi6FFzgbgI3I/bue8htMCOSx",
+	"UYBOUMAMgMwF5voMbNxDw6hWEwu+XKivPwNXJbG/AwHBv+Q5zmE05BHcYhrHaFScyjhq9EmAhvmA1H0d",
+	"DqkIWHzSJtkBdvZSDSDR+NnQsGx+Z77GkGm08kMGCretpwaCa9cL1ZqZgxOYBQgTtgyCMqX2a6MuVZSi",
+	"M9pNrhOpAapryN1oev12zc8DkTkDDa8byYVNH3VN+6htxIovNT3XkYOAV+aIZg1cbS5I1tIV57S+ITgH",
+	"mrKGRnMgAnDSBKQObSkVv2XW0gMONIC++71NTgWxxTe91mAIlU6HrNXlNCqFQ1Fw2qHxNUbZr4mGFNfu",
+	"3yIdmF8ByPmiqkawwP2LeFVGqF9ypbO+pwo4mV0HEt6SPF4LFsB+h2Ugm+GB5/2b9zk/wOryy4Ilq8zo",
+	"knap3Y7+5jq/v29uXDOo8T5aKyc1Gmnf3Ml6HrWtZmldVUHjBARyFFLsXSt0YsMPN27N3rPcDnMNV9YK",
+	"IM6pNrS91q/9H/+grV+H7Z/+8j/KvJSbNu9EaJdyJ23MQbb2p+ExOzp6etx6etA7bB10ItY6PjgYtVjn",
+	"6Tjsjo87lD2t3liuoXC2sXsCETavGS55tuw+8e+ka5MR5LoXB7Y3edBPFWXra1XNrCKkVbGcRcr9jTUv",
+	"ByKbJqOffhsOV58PDUktudBNz/rRNANwTIIi4Kgk6KhEE89yKkFOBjJnk5jSMzge9aKDsMtaR/TpuHXA",
+	"9ketZ+Fh1OqOe3R/dBAeRkdV9+bRoS9t7JOjmkVIZxS0kUekzuhofMiesVZvfBC2DujhfuuY7rPW0bgb",
+	"HYe90VPa7VRswstffjws0oZqOisCVwQryOsslbew/l6nd9jqdFvdo+tOpw//9/eq9Vp3fclSN8QkbF5v",
+	"WtGtdKknaaQdGg30lApiOVLFNp7euw1gXI+wjVdY6t4rJ2r3ZC0KkKRVt3WUG1VkEoSn3GrSEOvDjldP",
+	"35WKtfX0y7Lb1uA8p78smGOw4BWhRakvL5I1SamgV7X2tJx5KW0v7efx04fqSTZizihKtnzLFlEHPsHe",
+	"mvb7AY/+Nen2Mvxy7eLNGp0JaijYsrwGVq/TPeoUaxkddd43vY8ltmHd8uOD/V4HO1mXf2TE69IJK6cp",
+	"+8L89t5G5NW6rBfthwej1iE9Om4dPH32rHV8RA9bo4NwP+qx7rhDj/PFCg309tuddre7335a6Ljfr+2P",
+	"9/f3o/FR67hDD1oH44i2nkXRfuv44Nlh1HsaMrZ/tNa2Pz30fCXEfu2V/JXHMd07bHdI/Ydu94S85GJx",
+	"R+6eHQ2PDk5Ictvv9p61Ow3yDQtv5F6v0+10up0uec4TNpZ3e/C0ZvA0l81YY6tvOxc/S/7q59PV66vO",
+	"8tVV5+51/Ne7Vz/L5auv5fLVc8lfnn07//vZxdHFz8/jV7O//vrjr5f8QnRq73eS70A+hcTQEj07l/3p",
+	"KYkP1bYPOt37P8m104CPtlC2n6dtEswXvd4208wTGTKljGZ+LrRRyf/VBoF8/M4/fjJUthhz8Y+f3ufs",
+	"BkbTKK3jBg5Az3TgjATVpgPrRNxoNdjYF6+JWqFhSmG8iFjUBDEPUIhqQgfCsLtqqwDZwigwED6zQI+I",
+	"TPS6eYBstA4UDRCl5gFyj3VgIJx5wPkSMboE/IjQxsMq/m0SmEUGxVZofm3RJnlIY7SBsJ3R0NPPIzJK",
+	"GL1RREN47B+gI5sfFTTQ+QBd+ZVFvW30ZETBTL00sK8SGmyhki0JYr4xXunkNnyojuksDYzwiFdeo8GI",
+	"1G0aTAOXuklnvc2vrhj4X7EICwFQurG0TYXObSM+omK1m0yUHcnR/6xYn4/BVWIXtCm4py3Hb1W9Ag2y",
+	"xYxCP62gZcsaO6MiBq8V8LlKV5CJ3vqUve6GW8nZCOx/OzE7pZx/Vnk7q3G1rdSWr1hVcz2LykXrw+vO",
+	"cX/fida2hFSNxjxk/9OuqB3KWc0KotuacLLyTpgYYYF5asYl53an5lgfYYPIrzcpD91MeXA7NBe+ZH/b",
+	"mkcq9veVHGW7K4qzINHvdj23kUjzQo8ltZ8F0z+xYApnVC6SNmtzqUpkTkxgV4S6NMlSwTMjcdDyHUWC",
+	"XKvxgbi37w/G+lkTUKE7z0DUoaS615wtaLTJu4TD4oSvHt0n7+CWXrnLa+MovpLRantiafvLwhD93zyo",
+	"n0ZR2lAZG44tmNcwtOT6l9xgvw9QzQqBrViKScv8Pp8mVJmX8mQIbut2d9yHQHoL87lAtoZugZ10d2Mn",
+	"/8Y0dltQY6vxchd6sQLjn516do7v/+LMtVU0H3S3mOIttie8lvIlNCeE7w632U/a4+8Vizh1ubL/rWg8",
+	"UhvAIxuBl1nKdrY77P1mrabvkQ3ETJdkKnwNv2fd3PslndxdYCyE+zKFsq6NqnRhPURpOSdLmdxgBIOe",
+	"shVE9QgJ5QNZ4tJAml6JVrjhAzFioZwxRcYJY2bnI+bln4NPJIrSHFqSFW8Emwx2FAWvO0+MhgNhjzay",
+	"cmW9V/AR2CCsxon+dlsUFOaDpDTHmLIunQGGkuP7mGVo3oQwJcXiW2Y0Rw7dIFC7pzaWEb9IzBaFapPT",
+	"zP2fvojMFvT8zgFJ+34GKSeUgg1EkM+bC3KVK+uBO+YmQrMJ3LppCJGle82ByDU7e29Y7WaeeglTeTw1",
+	"xzYONrXkt9UDYKl/egp4cP8Xr6V+Ds1YtyWZL6nSAN3/duQLsSaVl7Jcno1UbM1GVbb07BVgwRcRqEVz",
+	"VxCm0Ac8V/Glf0/fVWv6Iwkz/1VoFLU7yCTbspaq1k5J5omcSbiuyUBEDP59QoJU8OgTW8cls2plBNcS",
+	"U3M/FaFxDOlHBRrswpwhdDehQlHrtId0PFvcehvCnFJysFbkMp9wRRMmWMJDMGh2SUkD3SC/MQw6jpm2",
+	"JWgsjbekGiPWHZ2jWIYcG0BDOkJGifsE4GaWKJMMTrZ790AA6ZaCWWKZI9CkDpkgkEOll5KoRTh1gRIk",
+	"oSEDnrYaCCPe2mwhTajtWbgbYR6IjDKn0Tc2AbmaMMs4gkDAEkqMy1ZyxjDR1K77hFAyt6GvVGeR9i65",
+	"th789h7zyMypYYicjSkHxKVxwmi0IlOqGmSJS7bfDgRiSSgT7NO9lZb1PezxEbSs7A7kNa2v098zAlLH",
+	"POE4LgglDV8V8+R7uGaGkNkbmZ/hFb3xxnY83R8qZ+lCBcqVBPepHITQl2mFVrO4lCOW6Ey5eL+ztcaQ",
+	"ta00uM5/Mw3Olkr6WCqcww3I6RRySbj6LMN81vs+tuB0BuQ9JSlfKCvDWw45jimwRdtC4AM0wT1kPy1H",
+	"SDEr/qHSV6mF8dKKMhia7feuAl+nyMKgPckQs9GdGRJ0J6hqtogj1OJc1pJVuRr9SrkH80TUQJTJPSc4",
+	"mlHj8pIKuYjYbC4NGe0TajP6BsKsiCRMLxKhSJDj3X3SCTYLDyBEVal1qfBQLH6SkyKMOpqJEbtrceZ9",
+	"66BzJ/6hLKTQo3t/a7qb6ya+kf5mybuKLFnWyPPfjhT/d6Jx5yKyNKFADlKBYnu6li1lq4ScfHY/4Rgt",
+	"PY4NUYDiU7bPQ6EHoTK3zw+ms2nauaC7wOsqWtI9tInqixXQuSBjmYSM1IMsaPBJgG8R28/PCKYugxfc",
+	"J+ZkWAi04ImZ1izjiWuzZghU1ivxJO0DN2dJyy+wgE3/zBjl3Xqb2TYWwuY+NrOyFrg2G3UelLXiu58c",
+	"fcO0DQm5cuf3wfJsRQhk8XcDrVq/2zs+6nTKnnJR6x91qnp92jFLnuG4+0eHVY/NwE/9ENHK2FDvldJF",
+	"HOfeKUaFrseJ5n/BhR7sQ4hE/oFZYvewsj9l1RML0k6n8jkMXNW3Md8p+f2OMUUpAlXwkaq7/yfnIJ8c",
+	"UXdZllXwrrb4bWG4I3VIOZ6xZGJkyBkVmodG9Ntoz2sOhKVk0CnWJiJnbZ5HNLxx3pU1Yk0FscFCRDGt",
+	"BoLrNvkbEm9o/2x7rYLQaP3xXl0kpJLgQ+j1LAiGcqGHcjzEZ7ZGGpbPuqUJp0J7JR2gOsLv/+v/LquJ",
+	"0CTMsBEIibNBlU/S1544G1BWgwLhUVhMOunwlssYrFY2S3JQKyyjDtTCcJaG9ZMMBJZs8BbsFkfqQMbg",
+	"7UGt0Sav2TJdEpjdoEsm0ghoUplAvRGz2iVNInWyXjYCLIXO8mPLU0BhgaqG83Xv+Azn4pXvAhv9/Z//",
+	"FVSStgBrZtic0NKjPClhmQZUc0UYDadp9/p8p3pnFOcJhs9mVVJOSDljJYquFNQLGYi15vuoN82h2b4R",
+	"K3LN9rGqgVhhtrwDvrMNgm7m2ma5XvlQfGzJEmt5NWMDzH3NZWPORt4KanuPx5DiHAi2hFheP2HCVq7J",
+	"ZWAY4BsIYtyzW4qVYLCtulG91g2kZKN91G3c4AXIYY2c7TtcJIlZsxUTzbJSy+kuRtIyIeeh1lKgYa7U",
+	"ed4OeZb2sE8voaNyvk2yXER6n/UghebIhaiXtAd1wlzhnqzz9ImtoEgoGctFoqcOJ/1pK6SJ/Up5wOCp",
+	"ZUn6IooLm71imlCDfa2pXCRIoKy8nrMFF5Nltje92vvxFg7/I1pgP0usnyXWsuAh9CF9WvLqZ8vwxxaw",
+	"Dd2TCYqy5ZJ2y7Irj/bvbkgptQtvNO/6hl1VtOZaCwvVcsZDbKg3M+xzIAKou9on1MhN+RKkyUbDMcsq",
+	"QLoiGWmWVC6E1eVKGWkK5wK7rArSCbzKZqo42BcKX7dpCkYGsP5q8Mznpnqw0XiDLJWvqh0MhC9MBb/B",
+	"jtYMwdvZgVNC5BmCHyqWIEgLLJpPBB6T2RgUnCtwZ1h9re++3oE5f7WIb3AXufjWYi4HlmPGWocjKCA8",
+	"ktGKzBg1J+GhXrv2/pHt4N3eoxrCP0n792du8NEDrAweZMhBw0Qq9eBAUZ/al5rRz9dJcd1TFqEAoq3L",
+	"GTXuo9KgUSQshFKwtt5lWhYLwnkW6g8tjLVTmauBWE9kdQTHBhVZfT8rvpLWhTpxUb1yPBBFR6His3kM",
+	"kTpEmGGmLGGNNoGKqlyzGTwxM6Pi65WndjMFZB4vlFeGCms8mb8gAMPGbFn9NoAmQjbOLWWbcincyivT",
+	"XElVlutAbJHm6n5Ol9nMam49pBzUGju7P9XVryuUFif9U5W1Wc+XLAYBfoIpk3/SlEin19rCwvlApt5x",
+	"LqFxm6RHtJNgbFVM51rOW0/H+zR7Yrdtq1UQKbC+hYuG2rYakdGFS9fcPb7uPOt3e/2Dg79vruKRUYM0",
+	"pAoocO6T7vGz9mG33e102r191+nH0uhC8SFvVvfWo5f1+DjFQuyo1YFqWemZrWhDZfGRu9e/vtp/9fV5",
+	"99X1j51XX58u3f9nhUe+4q9nP3b/fj2Ndys8kqOEu6d65lS5zymff7KUz3J1+ENFvr3fsgJmG/ODnL4P",
+	"Bd29qpRiVRbH1YdggR2D0dvkNB0ajPngy0DRkisshGFN92n8tJEpvE4QO6fUFLpwVYduWzJpdG6qpMii",
+	"roxAuL26vXUSjQMEZtF8Dnv6N1HZzH3Z5frumhRj0QwiMyuuvuv3eI+2t9Z1Nr/cfFkdL0LItiVcgXNX",
+	"M1IPsIdg0PfK+MiEpH0frW8w32AwwPQU0E02tIQEf2aYMNsS0TZKgN6VRn3aRn8o9Ol9YGDkdhy6rGX3",
+	"vZErXj/uzxEou5RFWGto7l2x9BJUl0i4TBvgUwGtra6yu2AbV0GbyfUeQriRrCrr2CuhEHidNgNSX2tP",
+	"qRqEKnJle7MOhEUZ6FABbV3sfaFYhx/smsFvZrgmOEKVprN5k0RU0/eBizEZCNdNIrAbb2FbGvdX+qW1",
+	"GbjfFZ8IqhcJCwaiHtx2m9ieB5vJkhevTs9aVy9Oe4dHrueaHJMA38kmwmft/M/pjLmnZjt2KNslDo30",
+	"5oo3ylsabuxjaxPPsGFDSBOgI9rrlRvg2EHaLff3f/5X0MhaaJ8QjiHcSssEukCEyQpb5KS9/pDe2G6z",
+	"2FzGfGXNSpQItjTSRgP7VwnX92xK53MmUHEWcrnWTLsJ7VYYJryFrJkmrGG5N3DDZ21vbePZJEplMZ6Q",
+	"wKBBWxlRQIQMzE9YynwgHJnGRojYm9iWyMYry2lMRjS8keMx9uSC0sa9AzKVi0Shac6WOPd679q+1Clx",
+	"b5Ovs569E4lFvbS05fgHwmqZmOj2/eVLW30LGrQbcY8IKVr5/uxe60Yk8gPh4hS6Ha9Nx9yTAzGZO7RF",
+	"DPwSIwMRFDqKBrsXHSnQ9Ye6VNZp0NXF+SsyZtDCNNer/B/VHWkrOs7+VOw9Apel7Sm5ufZtD2JoCI3H",
+	"qznyoEV4nfYreKvDEU9qsT2z1xrof67c8dkzs5uYj0IDoWviR7n0cY+Qvveb+/x+BX0mnTCSUmRo6uUJ",
+	"5a4ZvjpxIW00ZfauW3I1/Vujflg0pIz63afi4pdR+8+sn35yyIdA3Rr1muXq3xvBqpS+k6KB5QtFeFRq",
+	"ZdmENt8wfS/OfDSl6z6m8BklHzsxwMit22LkbtYOd6aPWwaECbP7KK3WMacLBd0NM0nW9dqByPRfFmzB",
+	"xaRx4n2K9TASpha2lMgMyx0ZIX8gMttHetGckcNQazOg1wHZthDSYDSdQwfXgai7COclVSRK4IEn1mZU",
+	"vawoxXbxy48o1Vq4pLLgg27uIwfjfhTq8e9dMuCz+PhHFQD4CMLjnpP9NmbLui++KBEaSR1NuU3o5CLC",
+	"VRNbeTby3e2a1nSzFp5DbACL30mbnLrBacLIDZtrtDYMBGTXsAisWqQevDv/6sWbN98NT6+vz1+9vR5e",
+	"nl+fv76+ePM6aLrYUfKURHSlGjuYfd3s94WNrMdjpEDx4jE+R2E8OuG1B7RVKw17Iu3PTq8/k1F+nZiV",
+	"0ZaPIBDuRh3RcNtCQ9Du9VCKomipS+Ebvq6hg3kYZ21a+5OlKNZsnVmjyHOZkN7BQIAJNh/m6AxYfCIU",
+	"0VKSugtEJ8FttxmQ1JQPaW8lFv6GKyPnHBtQFpOoJdfhFCxlcqHJjCsFPvvMhFwmdeJyhgjU3YTPS/jG",
+	"Xn9ryPvjBLwHWQ+zI6ywIH7WJh/HuobOlVKK4jw6ymHMB8tLmqmPRQisU8TmfrhLoyFZF9U9m5me0gmj",
+	"UdSXU6rB5cS1su5FAg4BrOMIwlkDezxaD5X1mbRcwnrMbxiGEmX3t5kWAQSqgwQZv7ZZsRbR+6n/iHju",
+	"o4GgJOh1OoH13QRyoUM5Y2m+8uq+G3/FRGSv4bWB+R8mVVQ63/Hx58v7uClsBqOIQfIMxx+i6Sz0dA+t",
+	"Na2snn5VntqZTQjP5YalbVWxSgJcjjTR3WZ/S+hIRZaJFJOBSHPC3ZcTYOWV1VEbWGk6C6vH3k5ZxkaW",
+	"zXOSmzZt6L9Ibs0UhrlKMXHPB8KtQBF0bUqvJuycJS3n8hwlC81aWGYIfsF6hjZFG4t/mlUAZ4buSuA9",
+	"dMMPEcJp6+sTs3WMsNDThKmpjG1ogRVTsEvVMUmoZkNbBcHF9lwynaxapwbYQROcts4YZpdT6lqFBaT4",
+	"9EHZ8zBUIW3eAhz9+Mv0ZP1ENQv0ode2IZRJwkLdmspEsdYI+hyvWkpTbPAg2NJ/m7ZGCRVRS7Cl3+Nh",
+	"l54OOSjs1NWhIrIwRWFoUYBWz5P8/UAb/+fcsz/ARHXQ28KHey3lKypWFpzqUzZtldJhP/bRDFlC71Uy",
+	"rrRbGbWIklEil4olaA6ACJtYWop1dnX5HOtBEq7RyMQFmbGZTFakTgciYQYhmlYb03SEhEtIexXML4Zb",
+	"qRsoO5TVCgnMwoYwdDAQ1luWxu6CPOTqUYZS3nAEgFuqgohiq3XBukOKQTUi/czQp1hOiFG+nBIGMmBi",
+	"W7xRO3KbvIPK1xgymZsTuyq4r43GAhCxT+v+kqwrYSCkYI0UIAg6o2X6giF0A8+FWEFoDo0gQgtCfUYr",
+	"C5HkNk0vkwmfQLlxy0DwbzCkBacvX755d/718M3lxTcXr68CUj97c3llgE4s+bfhby6J7A18HDTNMGn0",
+	"0RULW8+ZDqetK65Zn0B6ZEtxzQJrIktXIaQmNI7lkkWYh+ZCi5BzHXT2CRyx5YPoxbmiM2ZG/vJKJzzU",
+	"NjUci0AZkCqDCmO3YlvrxxJVoym3yWsJIXojqhiEwVfUyTtTyfjaAP+DK+RleFrr1/Z/6bWeLn/4tRN2",
+	"538Vz25+PFQHf5teHyVfHc9e9uj5MHrembzo/vzdvtw+Fihd66Vd6D05zV8o7162a82ajVE085zRcMpa",
+	"Z1LoRMZVE9v39+Bl++5reaVlAlT5iunWGRxHmY87XtlC8Y482MtgmKKzcfz+z/+E8l9ZDB+pB8PhC6l0",
+	"K4Pnl7//879OyFuqp1/unZAXWs/N6CcEKn2wkyKyYO/5td6UqU31/efKdNVsx9I1d6xVZeg8eu9qNeDp",
+	"qjQL4x5+A4F11VqFQeM3hvuRXrtDXFvrFrZ6yXSEBDrhj2UyazERyojZdFxsNIE1NN3bQaNJoK+o5ml8",
+	"69WSTiYsId9ffKHIoHbqDm9QIxGnsZy0vfEGglvb4gwcK1+xKTU6CrujoY5XqPpDCDFZ3yqQjKCPaoSF",
+	"0kDYkiKu6FrT6zxhxCBF6sEPLZty0Lp2P/cttAO8PEDjg+EQ70PLhScizyR7JCj84i4i19OBCPBeeeu1",
+	"Sc6Fe9uwa7u/b0Uzt8esHOpB55jkC/4kzBAWo8Q4QuF0q4gJzlJdStkabAPBtVuH0YJwbGV/wdxPx6vL",
+	"vFLmHJ7LZFbb1er9NQx9EUEDzO0SRNLDqqETZxvN6q61XC5bgM2LJLYIXVS1HDp/Y3A/r3HBhekVroev",
+	"bsEPrje8Jxtur365y1DacnQHrSs7i+3DDe4T4W+YuFBq4SjvH0Xhj7ehvFkBuEtE+s+61B/F1PI2MluM",
+	"Ps1uKN6ZMdKHbbhXKgWWs7C/QS6Fs4xlBNKZkpNU7klLfhgByBLrFhDrgRjTGY9XDfDZYxUns902ORUr",
+	"YjO6QIxyZSRsazKwqqW7ag4EF7bHASSTmi8mqa8MyOcGes4FCaVQ2jBbzWcsU0qyHKq0UGmxBrhKuZtm",
+	"EeHCVYTF1/qY4eDOk2gWxyrjB6mix+PY1j8hfEwWwmgQadXwLEffVn2l2lYQAVtoPSipQBA0YBdPnqSE",
+	"uv3kCflqlYY6jKR2LQ6sMVEvEgFbsEXEo1WbvEMmupFJ4wa9ngkGKFwozWiECp/BiYFwkm1zTf2xHNsQ",
+	"3ohUcXoDjgKnBzjiy05xwuq6WSVdl30Sy5DGkIXVaJZKBU0SvKJ3rdMJC8iX1vOp0u6JrjBmxGgUc8FQ",
+	"jTPqXhoJ6KLtEHDX9l9p0pADiK/w26LukVyMYtZSi9EM0n5umM1fxj21RjLJLo7T58GXulCaKGZWIuCU",
+	"jEDTAk4RnNi0BKM3txSPDFTmgK9mke4s7BQgXxXUkoDULZiCpgXy2smduDPLWTH8Y+HKHEEDq6xOXIal",
+	"0fFVanjoo1HFqMD+QLAptLEguNHYbhR5wzEIVTeKYAGboqUngDPn2t6BK19WM/fgXVEgg2K7+VJ0rkrp",
+	"plL3ijG3gpJieFBWPzOYFwrtMg76vF9MzhX6hZwtrHAUQ3p8VCz+Wy+t8NsnubK9TeLVxTtBXHNVf9Ui",
+	"DBmLVIPIxE+IclaLKlnWQAMqAZ8QkRZiNgPY5CckO5ep9MoiAGQYcyY0uXjbJs/RAUj9sC30L+CrtpVn",
+	"nQpzeRSUqwZHIVDokBE1pVBV2HAT+LDRR98CLXoWXJNp87vUOnb7o2SSyKUZI2IxBexCc1SJB8LGohVc",
+	"EBzYRwglmwyqIXMySJpjVMgM2S3DQsFIKvlkmvmB2gSuoWV11idj0fbrnMT/5AnBxGo4OqXGizjrvBcr",
+	"aS0NIrvbyEsHwpnpMsqKaV/43GZT534qo6wDYU5KjscnZJ18osQQrBGIJuk+60BQHRmBx9gVSE890eAQ",
+	"SnkUOU33BBRwnjAFgdKUAOc2h264PcjBqdAADN5KBlyRnxfRxNU2p9qCwdoOLaANULDAJFJlq+XDGF+o",
+	"PvTRM/g1WTA05Wjf8cFixaA57EDYxq+xDG8wgdJo8F8oixCu4rFcaOvPw6PgUAo6k0LQmybnhhm7uOzR",
+	"ylBwFo9PDKHE+5OvagHB45Bearec1haz+0ixqVxX/FaBJeNPqSuWeeFSm4rXDAZuuAFemfvNFeNZV+W2",
+	"1wl3Vfp28rB91vs+632Pr/extUuBHTAaWyl+cqHvr9rrKy9WjmJKWdnVq6dTN0JooHgUNIiWEwYiD1rm",
+	"zJPlVMYFlZCgRmg4QV6pmNEV8rmRK4XArbMK5Oy6TMBNlQnieR/WSSpuWnl6TYZG+ajEtwCOpZxwjT0d",
+	"1r07jTTd35UX0lIajY5rHyqZD3N9m0DigT9o1B1TZ2fd+aysmGiYHxPU6KdYGlGwPIMYCKh3sGqAQjYR",
+	"MoHMopyjPqvWSJQGLdSoPfWg1zkIjKakpBGr8AD4XWsxtxJ8zOhtLirGBY15fdkLQSt2V0TLhaEU+arH",
+	"WJgT9ERboqnFIHq/8DEVmDKQOSuL/lFQPg2MCqq37eLCjcJsNb0vO86ai51YRVQi2oAmXcZAsSjxbtwz",
+	"88d9GCs0V+gS943D5dsumGuCGIiRpDkUyzWq9RVqrDE3HX0T8jf82+d/P7+8/uvVhbqYaawrN1N3F3zJ",
+	"oxfx8uJnyUPx14SKqHMhOm22+vbX6N0Ff8Mv9n/8NY5f//zj/purb4/bYS8Wo9nzTvTDt/GOvFQu9FZF",
+	"mtftDwU3+ogZ1AJ0KqvXfE8BrSlV7tucizHvHtzoXzSYd5nzPP3JvXSfE7X+iC6GJWF723LoFo3j+7l0",
+	"dck/pNlNoyPhS6ipNP01QQhHWga/acvwYTX6qVySmVeLrBDjRc5oHJtLxzXWtYEiXFV17CvJ62kc/7nb",
+	"jKZ89FMMdfsk70xJ+4QU+PdfHmzBXhoDdmnx09nh1sXaJVXEGh60LC1K8IrV/gSN1V03+m1KDW/SkGEJ",
+	"T8NjdnT09Lj19KB32DroRKx1fHAwarHO03HYHR93KHua76xuNN00J/DUjPu4rdWz4L9EjnnMPt+yj9OK",
+	"sQjn9du1bfvF4n21A/ZJAHEnTVtsLOJqHlNs0T0QdZ3w2czwHVuinIRTmtDQiNGNk/tqMORqtJrr3LaT",
+	"DsvKGeQKtco4gnTk90EDzKBGB5oxtMnZ7nBGl9y6Zxxux1OUXPe4KVWNrDEcfoo8FpNp0mZxlQUWLL15",
+	"qBKRMLylv5VH2frn4esMuav90iB6vJNo/xZP4iO2Rvt3pKEpoD8GDf2kqk581k3+BZH20MKjihEUxSxn",
+	"dmwlTDG9B+74ZLYhx0oKrHNDSf5TK3nVFReTGOSyJoZJcDHBUAgXIWgodpbb1CanmZxYbKdCfUUl61DS",
+	"REerTAbCdqKxs6eZWp00fgQWZ93U7Y3uzrK8JARHlpKjmP6w7KQMvtkhXqMxNa0BlNqELbBKHSbbZR81",
+	"a85cdDx+dhR1nnWfPTsIn0ZHh8e0N2aUdsLDQxp1uod0fzQ+GHdHvVFn9KzXC6PuYXQUdg9HnXGnQzvP",
+	"dmIbPrwsDB89jwnjDKpx51HUu8/ukT/cPZLW0c0OHQMBPDKzM12zN7aarl2BMZ0SJF+tHPnyZ07DjFyB",
+	"2oLDYCCoIF58G/qSs5QZGi/pyo9163U6QdNIr+AvkAna3SHZMquBa6ke9/I/sVRO+mcuw+SEKC1dO2fb",
+	"h8GSYJG2VgYqYwsTZx3EcaVYH4Jr2wScjNgA4tzM7plYzBjEPLtAmnvjSF7bSCKMW0kjR/qpT5/aor6g",
+	"BMDCJpLZLg8pqM133KDgLY1JPXh7enX17s3l18PL86vz6+Gr04uXw4vX1+eXfzt9iT3EMHquS7CJbJNA",
+	"8JbZvhkJZlnM4chKx3p1+oM3XhqM1z2046kGeoQwU4kLxSOrPKSLnDiOlx11egypInHiyLwZBgNqnNoB",
+	"7QzR1zOVMeCn66OBmTSlnShgQY/Hsryr47kt1A3WbrJ3I+biZjt3/kPZyO7O+u21kJmhoxMjwF+Mc7c7",
+	"124ka4ewJvuY7YP3YcSYwGPT5v60t9cBXtk1VKgBaUYcxV4rUJc8u/6WwJTHN6WFtxuf+eAnwwftqtZx",
+	"Da/WvQzQutmqOd75nTOG0IJPDi+2YcE5oyrIW/Bz7nVbeH89AiCUM2Z5FldZufp5wkIWMShzb2TegQhc",
+	"spNt7PgVqEEE2wTk3J62XwD6PvymCLm33tsU0RKPc70qZBkj60qClgeiJGoZ4mRdwCqeX9Mo5hELY5rY",
+	"cDfIT6JaJqr95AmxzQhLfOCGVdnPoGieAZYj6V6PCQibEFKwfhq7DCkCWH7iAVCEr20wr2Mro4W2K4r5",
+	"CLh8vAKJxC3RpjBTTYR0O2SRY/ZUaxpOmU0Ee4Lo88TiBNSC0NNELiZYSmmhFjS2EheBkhTBHqrAoMyO",
+	"aHjTNuC3mlAhcD2LfYezi60t1Mu3jrx0wDY5ddGVhSBtiCrJh6OUpTDbqA3oxLmWueyYuu/Lzsel1HPh",
+	"0q5RahoUCuTbdc2sCJRuVAW3QAZcPrplrb9WLCcTzBjAeo02Qd2F+yEaDATX/VTrXEsUMNTHgt1+D6GQ",
+	"ZVH1TQyT9EqbJWzOqC6EjddTO3AWIIqrdtcLykBxKSCmlobTdFXg3nFpK8HPmttTiHlkg114BLmVIpLL",
+	"gagH7G4ekC/BcPYXgtkaM3oXNE4Q9YZGoA6a3hMMMqEjZf/CGNIE2meMZbKkSZTZsdPU/rX8AxuFAxXb",
+	"2+R6KQ0epkVm7Haw5RGEBQG05yyB2+kSOiEdx4ECIfNNQkO3PwOdSzaP6cpJ92CQ53B/W2nhOOsc40bu",
+	"NLrOVCZ6ICbeQKSeyrkdoiAaSaNdFVJDyIgJPhEEvvCLA9hAsTz6P7GbfFJAJWQkNkXC4zBt8mahIf8B",
+	"LoddEUbNeqvQUza2aIpBaV7ckYvlwnzbg06X5CgfNsqIAtsJBbJoLDjNu6GMGBDrNGTfmpeGBikCUsfA",
+	"5rSOXpMgVhkOzaLGSdZkLv3QoUNA6gbzfv9f/4+PbgYTHYKduCJ/RnxkkVPbuIKMp8XMTFDgUOl26ooZ",
+	"zJO3DBaR2b5y7Kw+ornFY2aWVWuhq9CMxgbtWNQcCCc9yoRkEXIQspPkL+luJrVcKNS/KibLkKiSYKzL",
+	"Kg7zScRh2dVvFYjl90fKX05IJ+AurrFA7+toaDNsG8jTGEWSlmO6ePJWz/iEAqg/lx76c5YeWq8B0fyt",
+	"tEzkOh4bJpP15LJclfJkG80J+7pscIIAM1KZkoSNpzDEt+ES7ZyfMq0AAUIvdr9fKJY0B2I5lWTEsGRP",
+	"vrNcAG7NAM2HaXKUkMmMxlyB7m+d7gMRyyVLWiE1PAjmAZF2xMgkliPIe1oI/suCkbp5p8WFYkJxzW9Z",
+	"o02wiw0S6IFIE1YMm8gCbLjog0hOKIHMDq+m7VgzEIVUe3dOgHAG7+eHWaiyA/NMVLnDAUnVeopTUu6f",
+	"EGjEMCY5k8n8HmdxaczMR8lUcVDayf7V/eyFf9xIJh+NzC3G6i/gYrI7PslyynLS5YMZ2b97v69/BxNd",
+	"2gCsSGpSHNnIbtJoyE1dGlK/fj7nuW6otBXMm7ZzNqgcjSb6UnJJyQPh9+619Wm4MEIcUIUTEnA1tPpa",
+	"AMXV8plDzmKRswiCOwcVd0B5OKQ2Cfh8aG3OVonOuvhbPVpDuTwX/I9WkBMSxFTp4drX8Ks/hPsaFU5b",
+	"W8Gx/7pMCgM3yYiNZYJSAvJf+3KjqmXEVRan+mGuBa7ZDFWbksoPHonsHedI5DZkFE8RiXZM51rOW0/H",
+	"+zR7Ysnhc56wsbwjUpCXXCzuHJXtjI7Gh+wZa/XGB2HrgB7ut47pPmsdjbvRcdgbPaXdDrwbV6y5e3zd",
+	"edbv9voHB2Y92bnBO/vtTrvb3W9bSm1xy5HqwknX+rXu8bP2Ybfd7XTavf2afcNgWGHSo9ykBdyo9Wuv",
+	"5K88juneYbtD6j90uye4a3L37Gh4dHBCktt+t/es3WmQb1h4I/d6nW6n0+10iYXTHjy1BYYee9T3zXsR",
+	"4eC6+6zf2YwIndw7HiKIRRwXzh9/ghM/pN2wF+2z1sH4sNM6OOo+bT2jx6NWJ+xGPbY/PqCHo80nfnjd",
+	"edo/OLQT++dnp/EOGlpqlZw0vll1vL3cDGvHix8Xf4EGENtx+TQRVt2fKkBzdWTU5/Dlj9THuwrgHvNM",
+	"fyploHu/ObvbvZ0zMd0GTfmVCZaK1G13jawqge1Bf5olSeZT/NkdNwwWYjzQfZ9yZ5nkPck22RJUqzRk",
+	"Ld9TERZarFPuGTptHVM0dBpt4JbG1u0cy8kEim4sdLnaZVZ1lSYx7ZZit6TqUykP/bldz8bmtZByWnYP",
+	"Nt++XU22FtHSLj1TRmM9/bVS5D21FZddmwkeM2sYB7CDbrUQAgJnoJg/RN9HbM5ExERY3oL0hZ30Q6U5",
+	"bLth1N2b7fVKnLyK2Xj7okbCf+it+vOoRS/5LRMQsJXIkR+CPI+phqJ2SMNnTCc8rFZ+XuFzZ4J+m0Bu",
+	"B1sootkdqDtSceg1h2pME/22kWuTYMcfiNhoaUYvrwevzq8vL86uhqdff30ZNMkoK7IWdHtP2x0js/aP",
+	"O8edoE9iKecjGt5AdWujKbzBcU/fXpB0SNB85hTKVFvEzZNyshAxaExQ/nqOEQHEFXBzPR0SZvYT85Ab",
+	"jS1b55vXw9O3F8OXF1fX56/PL7+EXqONigrSFmD3Y7mB3948pjyP37X/IC/OX74lU63nQ1fQeqilpjG5",
+	"hv99cX39Ni113R6I/yDXP749L/3A9qEYiJKHv4UyYl8OzMoGtaY5VRl9Oah9c349qL0nBz3Y3oayyaVC",
+	"m+WR9tQfzpw+pd4suXvnXZBZigkVd0/OmaBz3l7RWbzR+vBmzoRB+EiGixnWNWKOANs4CZAJRgsea4gB",
+	"KCXAdpirOQt3I8JugX47xao17rc72TqpIj+evnoJtMIsaSskWttt3YzR+PRpMmYKcrW2w2oUARl2ez6d",
+	"lslMsBIaFYgeRCd0POYh+g7TMGVLLRtNEhx29gOsP7LkipWizyWu5U/Ivt1+bTeE1aePKpfQa+I+/g0D",
+	"mNtf1kH1Oo2hIomUum2r4QGb5AoSKTUT0OaCCzJexDFix+X51TWw14WIDOsIrJ5nA/7c/Kn3SbnyqmYW",
+	"jFk3Ai0g2PeXL6G2rC0V5AK6MJjLPMAyia7yQopyZkX4Uxq/h+x2kcS1fm0PIg8sRNa1y8yX1sysj2gs",
+	"tSZH+7vZe67s04wKOmHmSrYz/xKYjNcbwV5Xq61m//O0xE+Lu8J2DW/UVJpfH/k0mnGR7mFNNSi6Ov1u",
+	"bydkxmYjQxImTGO9pbHTxwJ/TzZroGJfmQs0DXy0DdjnCzXFFAS/ep+HC8oVNrrSVEQ0iYhtAadyXemy",
+	"paRNx8p67Vp8oLE3hRUwC4GCgH5okAfEJSne+lBPb8/7n97//wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
