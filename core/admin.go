@@ -117,7 +117,7 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 func samePolicy(a, b PolicyOverride) bool {
 	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	return eq(a.IdleMinutes, b.IdleMinutes) && eq(a.AbsoluteMinutes, b.AbsoluteMinutes) &&
-		eq(a.MaxSessionsPerUser, b.MaxSessionsPerUser) &&
+		eq(a.MaxSessionsPerUser, b.MaxSessionsPerUser) && eq(a.AuditRetentionDays, b.AuditRetentionDays) &&
 		a.EffectiveSessionLimitAction() == b.EffectiveSessionLimitAction()
 }
 

@@ -90,6 +90,7 @@ func endpointDetails(e WebhookEndpoint) map[string]any {
 // MaxWebhookEndpoints per account. The endpoint receives the events that
 // happen from now on. Errors: CodeForbidden, CodeValidation, CodeConflict
 // (too many endpoints), CodeUnavailable (webhooks not configured).
+// recent-auth: owner write
 func (w *WebhookService) CreateWebhookEndpoint(ctx context.Context, p Principal, in WebhookEndpointInput, client Client) (WebhookEndpoint, string, error) {
 	if err := w.ready(); err != nil {
 		return WebhookEndpoint{}, "", err
@@ -171,6 +172,7 @@ func (w *WebhookService) GetWebhookEndpoint(ctx context.Context, p Principal, id
 // types or enabled switch. Enabling a failing endpoint (enabled: true)
 // resumes it: its queue is retried from the event it stopped at, nothing
 // was dropped. Errors: CodeNotFound, CodeValidation.
+// recent-auth: owner write
 func (w *WebhookService) UpdateWebhookEndpoint(ctx context.Context, p Principal, id uuid.UUID, in WebhookEndpointInput, client Client) (WebhookEndpoint, error) {
 	if err := w.ready(); err != nil {
 		return WebhookEndpoint{}, err
@@ -201,6 +203,7 @@ func (w *WebhookService) UpdateWebhookEndpoint(ctx context.Context, p Principal,
 
 // DeleteWebhookEndpoint removes an endpoint and its attempts. Errors:
 // CodeNotFound.
+// recent-auth: owner write
 func (w *WebhookService) DeleteWebhookEndpoint(ctx context.Context, p Principal, id uuid.UUID, client Client) error {
 	if err := w.ready(); err != nil {
 		return err
@@ -222,6 +225,7 @@ func (w *WebhookService) DeleteWebhookEndpoint(ctx context.Context, p Principal,
 // RotateWebhookSecret gives an endpoint a new signing secret, returned
 // this once. The previous secret keeps signing (a second signature) for
 // WebhookSecretGrace, so the receiver can switch without a gap.
+// recent-auth: owner write
 func (w *WebhookService) RotateWebhookSecret(ctx context.Context, p Principal, id uuid.UUID, client Client) (WebhookEndpoint, string, error) {
 	if err := w.ready(); err != nil {
 		return WebhookEndpoint{}, "", err
@@ -274,6 +278,7 @@ func WebhookSecrets(sealer WebhookSecretSealer, e WebhookEndpoint, now time.Time
 // signing and address checks as every delivery, records the attempt and
 // returns it. The attempt's outcome is the answer: a failed delivery is
 // not an error of this call.
+// recent-auth: owner write
 func (w *WebhookService) SendWebhookTest(ctx context.Context, p Principal, id uuid.UUID) (WebhookAttempt, error) {
 	if err := w.ready(); err != nil {
 		return WebhookAttempt{}, err

@@ -66,6 +66,10 @@ const (
 	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
 	AuditActionSessionRevoked             AuditAction = "session.revoked"
 	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+	AuditActionWebhookCreated             AuditAction = "webhook.created"
+	AuditActionWebhookDeleted             AuditAction = "webhook.deleted"
+	AuditActionWebhookSecretRotated       AuditAction = "webhook.secret_rotated"
+	AuditActionWebhookUpdated             AuditAction = "webhook.updated"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -110,6 +114,14 @@ func (e AuditAction) Valid() bool {
 	case AuditActionSessionRevoked:
 		return true
 	case AuditActionUserProfileUpdated:
+		return true
+	case AuditActionWebhookCreated:
+		return true
+	case AuditActionWebhookDeleted:
+		return true
+	case AuditActionWebhookSecretRotated:
+		return true
+	case AuditActionWebhookUpdated:
 		return true
 	default:
 		return false
@@ -4604,6 +4616,22 @@ func (response ListWebhookEndpoints200JSONResponse) VisitListWebhookEndpointsRes
 	return err
 }
 
+type ListWebhookEndpoints400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints400ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookEndpoints401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4852,6 +4880,22 @@ func (response DeleteWebhookEndpoint204Response) VisitDeleteWebhookEndpointRespo
 	return nil
 }
 
+type DeleteWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4896,6 +4940,22 @@ func (response DeleteWebhookEndpoint404ApplicationProblemPlusJSONResponse) Visit
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4955,6 +5015,22 @@ func (response GetWebhookEndpoint200JSONResponse) VisitGetWebhookEndpointRespons
 	return err
 }
 
+type GetWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -4999,6 +5075,22 @@ func (response GetWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitGet
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5227,6 +5319,22 @@ func (response ListWebhookAttempts200JSONResponse) VisitListWebhookAttemptsRespo
 	return err
 }
 
+type ListWebhookAttempts400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts400ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListWebhookAttempts401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5346,6 +5454,22 @@ func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretRespo
 	return err
 }
 
+type RotateWebhookSecret400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret400ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateWebhookSecret401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5390,6 +5514,22 @@ func (response RotateWebhookSecret404ApplicationProblemPlusJSONResponse) VisitRo
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret422ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5449,6 +5589,22 @@ func (response SendWebhookTest200JSONResponse) VisitSendWebhookTestResponse(w ht
 	return err
 }
 
+type SendWebhookTest400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest400ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type SendWebhookTest401ApplicationProblemPlusJSONResponse struct {
 	UnauthorizedApplicationProblemPlusJSONResponse
 }
@@ -5493,6 +5649,22 @@ func (response SendWebhookTest404ApplicationProblemPlusJSONResponse) VisitSendWe
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest422ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9011,397 +9183,397 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rcuM2tjD6KijtrypSjyRL8qXbcqXqcxx32knfxnamkxnliBAJSYgpQCEgy0qqq+bXqfr+nm8/wjn7",
-	"vMd5lDzJKawFkCBFypLbnUnP7qq9J22RxGVhYd0vv9VCOZtLwYRWtf5vtSmjEUvgn2c0nLIzKXQi49fy",
-	"SsuEmZ8jpsKEzzWXotavncZLulIkELKlzBtBkyhJ9JRqouUNE4rQhBHBbllCQjNg1K41a+yOzuYxq/Vr",
-	"7rtas5awXxY8YVGtr5MFa9ZUOGUzaqbUq7l5V+mEi0nt/ftm7SxmNLlk44Sp6ZmUN7xkaW9EvCLLKRNE",
-	"TxlJ8GUSwtuEK8IFWShGfv/nf5LQDKcI16QevKJ3rdMJ+7JjtkJnjAjzP1REZE71tJFf/nB4xcJFwlp2",
-	"+CFs+ssT8pbq6Zd7dM73brt7dKGnJyQd+IS80HpulndC8PMTckVn7Ipr9uWVTnioa5u3f8l0sjoda5as",
-	"b/uKhVJEimhJlpRrMmJjmZj962TFxSS3/v3OJrDPuOCzxazW7zTdGrjQbMISWMQV0/ecwDuuU4DrhAo1",
-	"l4nuE8W0KjmTgagHFfD8/Z//tRGk8PxeoAaNgaAiapqTp0QBnEhwxXQLNxAQxP4mLM4NR86uLp/nlvhC",
-	"Kt0KVTJeX93OS2oOhExIkI0WIMri+wZN5XjcwBUpltyy5AtFQjlfETnOfdYeiFOi+ES0uCB1ITWhDr4N",
-	"2DHjesqS7ByahMZKZocRsVsesrKziOWEiyE+rziKPXjnobv3Jyjdf3sgtrl2bPXtdPRNyN/wdru9EWG6",
-	"vc7xUeeDb+L7Zm1OEzpj2tFMlYyvzVrWL8M1nKBSXIovFCIVrJrUc6cvx3AaeAyt9LTSo5VJem2oUEuD",
-	"rTIBZPjm/JrkzsQMGzTa5NLe8HViiAsI5YwpMk7krORWnhBp8GbJFSN8ImSCFJybLeF1qTVrhkTW+rUf",
-	"WmZbLQRAjpLQu5dMTPS01u8dHjVLKNrXcPgXUQmHIUrTUcxIGHMmdCucSsUE4RETmo85SxzIEH+aBPhJ",
-	"RJaG+OgM6EDC1VQuhbkN/oOYK50n6zGdazlvPR3v0+q94pJbF1HlVjudsq2ei2guudBlmzVIsmSjqZQ3",
-	"hNn3vlCEF7jmYdQNn433Was3ekpbB+Fx1HrGjsatDu2OeuF+dMAOx27hhmtly3aDDnm0keWOZTKjutav",
-	"LRbw5vo2rhB6VbvIUL24+M7oaHzInrFWb3wQtg7o4X7rmO6z1tG4Gx2HZkfdTvni7ZiPtvZrd7vWt/BC",
-	"LktuClckYjG/ZeYWkGAko1VA6hEb00WsG32HWN9evXlNzMP2QAR4jYL0YcpXChKJNL/V5/FCrbOfgcCX",
-	"Gk0iZ1xrFmXX1czTJMspD6ckpEnCGQ6QURizCI/CcKE0oxEIPmOZkFEil8qIZ3C/FNLaCpy3gGtlkPMB",
-	"/z8SNq71a/+xl8mUe/hU7a2B3JzD94olVQi0UMDrithzPOpFB2GXtY7o03HrgO2PWs/Cw6jVHffo/ugg",
-	"PIyOWDn2mAE/FHXem4/VXArFgN5/RSNDXZkCFAql0EzAP+l8HvOQmv3szRM5itnsLz8rCXzBbgYGGNFo",
-	"mGQjqMVsRpNVrV97RWOzGBbBAdeatVsaLxjOEpk1+V82axHTlMcWdPZn+NLgrJEGbmnMI8BMA0+lqV6o",
-	"Wv8ASBTXANqvaEQu0xHt1qdaz1V/b8/evagdsVu3I7XnL8IAhwuYZ5gwxTQiXH5b34uFAmoObyB+lmyu",
-	"bJzCJudUqaVMopY3Eor1uFWZkClVhN3NueVZj7XpssWZzS/EjZBLMUxFgvzWT8kvC5asSPoYrqmcswTQ",
-	"hESS4VFFLIwpqERFsKzP4AHFPlybZVBTMtHD0WpQOyF6akSqdE5Nb5jqExpqfsuaJFwkSiZNwmaUx8N5",
-	"wsb8rkliPuO6SRIZG+6Kl54liTQizz9+q405iyNzSXCWWrM2Y0rRCftj1/T+p8c74XU4w9XfjtK9xVHw",
-	"k3W65i5nKBdxBOc9Mj/SqE3OZGR2Hni3KiD1WUoJgK/IZCDM35bwL4T51l4p+KTRJMHaBgJSp3gKA7Et",
-	"AoJkSd1fEZGCkQm/NQxFL3nITkiAaBCAjmz0ZzN3yfUISD1/XQcC76tdZ9NQe7iy9rqCxG/0fCnGsZHC",
-	"d6au3q1BzDFoVSAiXCFWGbJBYwNHw5UnXGm2RjKOM4RKF7UlNvnzPz4W4VoUyrvsjivNxYREVFNEKBJ4",
-	"8wekbs58w64bbbPG5zIZ8ShC6v0AtgbyxpjymEV5IojK9JSFN8Q+Xqdy/sfeefnaRYarM6rDaSbwoJyU",
-	"P7r97OiyfW15dv5azEmMfcBk23qzFEYREXEZpx57k6a7AdmOhqFcCE2k+VyRGV2RSAI9fLwdZLOb9Wsm",
-	"qNDDGVcAuCKHwsfWDoJmPCs/GAjDnf1C2bdKdlocvUIuQWpBhUSLBM6pp1QQrpUBClMKJ3s8MBSX9ngE",
-	"PaRxzBI4PCCe9gBTap4egL18+P4XCphXisgDQeNYLonhaqw9aRNKZmw2AqwiVCCKtEBJcDqcIbYefhoS",
-	"7xSF1kgmIgO4oQ1yoc2YZvOGQAT+dQoazYEICiAy4wlCF3pqNO2QGq0jHdAo4WaMa/imdfF1YEb4oXWK",
-	"GG1+MOQ8fcPZ1jaf/UD4h/+FcmzgQmiWCBqfG3bzQbyA25GGwLl8BD013IjdzVloNgqPiQzDRVJgBYe+",
-	"bOEWRq7ANkfO7ahbypG5tTwGPuY3gQZD3ItjBvlJA6D2L6nSQME+CLQxVXoIaFq8947MzRZKkxvG5oRq",
-	"EjOqNMgUKOkhhp+QeSJnUrMURewt0BJfIGOeoLlmS95MR3Kh+6OYiptH477hlIoJI0sQ4WJGbxnQR7fP",
-	"9LqJ3N7wCAYiyCAV9LfcL96D11I/lwsRfdA5CamHYxjFOyarngMFg4d5CB9kEH4tNXluP98KzbP5Hk/4",
-	"UXKRhBnxRLnHEBy9TpAVY4Rrh//pahD139JVLGl0LeVLmkzYBwF2jmMNtZTDGEbbpJezu5CxSJGjA/Id",
-	"/yoH7q7H6OwCybWU5KUddCuwr6/msWVPZ17QUhKYwcF4bWqEtaGRPGTfC3pLeWxUlg8Ct8LhhgtvvALA",
-	"jRQ8ooo5ISZhNJyaF/ME3QO3XSP5PjfoVgAvW89jgdyOTUIqEKWT2/QcFEn4ZKqJkMs+GsK9XYN6iHtu",
-	"DkTClKaJURCaxBAoOTYKhGChmUrB/ZGSKCOH1A142IwJuFbZW60l5UZ94zMmF7rhjrxk88GJgTkIG0uq",
-	"yDLhWjNxgp5IQseaJQMRgCuzBb7MwPrkrAnSc0V7L1UB0r6957lG33um3pd8xvUlAw/0B2Id2qDBADFM",
-	"7IhFtXKhWJIqV1OKFtkZveOzxYyIBcp1Y8cd7JjqBLw8cDIsVmw5ZQn7U/C7/HZkHCmf332h0q3JMYn9",
-	"HYHTRU8ZCHb23SAPQgpoFRhkDSImVkHKJktBDViVum4MYoUJM7Jpm1zxiTDYBpgtBsJxVOvZrMskFaRJ",
-	"wm7ljXmZurEaZEZvmJHK5cyyW5CNL5RabMSZUrOujFY570KmZH1lqGbm10u9B746RUdKxgvNhmgOUUOw",
-	"Sfc6vcNWp9vqHV93jvv7nX6n8/das4YiszO21jIn6LfP/35+ef3Xqwt1MdPzv59dHF3M1N0FX/LoRby8",
-	"+FnyH3/4a0JF1LkQnTZbfftr9O6Cv+EX+z/+Gsevf/5x/83Vt8ftsBeL0ex5J/rh2xhM8bgkLmr9fSML",
-	"8yiuWGj3WW6hOWftjisNxe4r9dxFW3udYG1De5W+YjSxwQ6oVlUc6VkhxIHU824j0Nqs+8c6cj6V084c",
-	"R7V+bf+XXuvp8odfO2F3/lfx7ObHQ3Xwt+n1UfLV8exlj54Po+edyYvuz9/tyw9ClMc7uK0JIFz1S+va",
-	"KdWsiGBLe55zypM2KY1uIUEOy4Gs0ZEybHScyNlAOJcdqXNto5DMTyVhKM5R1wAimnfhqYGYJ8wMu8Yr",
-	"IWyrZeO27uOWZTFeGNrTyoJ6Ng2wFgQEoLuW8hUVK2t1Vx/EcBOqGbKAAp+VksyoWKVikJMsuCD7nVSU",
-	"8Blnz2Oc5nOzRpIucksxL7eex2Cwl1Qz9GdYnYBFTqry5wpykhMpF5weTWz6XtCFnsqE//oQeQlmd36A",
-	"MGEQq0FjlSeb7xIpJtYWLZPUobfBHegP5aHChXX5rQ2VF5u62enntrej289fhO/zLPF2fkUjDNi5lTcs",
-	"ylk2N+yy1N3pf2voxowrBXK85+8s9XU+0q4zN6ejzna2oWNfBVuy/dWLshkzozWQTGYuAqBy5AIs3JB2",
-	"JLAaOwnUTWNlaS4InVAuHhUmlet8HKPyaWZyNbtE625mTy7Bw4DUIYYOPHZLc60GAiyXQqd3wXfNOadc",
-	"ikSpj7HpkMjD27xVFuYwEHenAF52EbEo7/zzuWDTk+Yd0Iw0EDRJUAVM+Cg3zDBhCwV2bideSYjcU4yR",
-	"4O2bq0L4m30pcEbk78U8kWYfRjk9F5rr1YdSNnBNF30o+Cuod1YBia1TzvwKP4x5DBGDGygdDu0hvh12",
-	"xGIpJhDeWxy+ThcR10N2axCtcQInT7hG8VNLkDPcu+DaSZheJAIuEJwqGAc8Z0G6iBJvf/osc/b/61aY",
-	"8/33ev7t9s6c2EPfld7bOd43a6iJyoUeyvFwJBciUvfFeMiFVjxicGPsF+unDhMB3pX4PVE0ANv5iBkN",
-	"1gZhYwhY18Ct1+mUnxJ8mzukLUf7KBBd3yZE0MqYh6uhAXfCqdDDWy5jo9HnQXsRxc7ijmIS8dhDEaDV",
-	"Y3qAZeMxQwOMoUWkfrDf63TIjIuGs7PZibIX3ZSk3ut0j/Dl2keAVPX6PYhtwMO/GXikuIc6RwXulQ7m",
-	"QQm0thkXC224j0OcEdNLxgTpHoJ2AqArR0H/+xwmbhzqo+Bf6VYNQNcRMwfNK+DZJHurOnZh4012rDgD",
-	"Y+oHe0bCKU1oaNlCCRw98XgdhuXj/GGX+LE9C1yRJYvjlouAXGgn5mZi0No60P8N4GqmmRxzqqeGcRTJ",
-	"8ihh9AatmLg2G+xkVPOBcHG0lMBw3muZy2lKb9cjoMyL8AlkmmAE8SJmfXv9mgQDTJsEnP0sIoA/ypec",
-	"kN3gZgwvdPKEH4whBQZnLakiHOyTZLQqETcGYiEiVpA6gI9iIg5wU5CP13gqRASUXRiIJLOo0cIXcBdg",
-	"lfBJTijFmE8WCcSw4vaDGb0bOuPwcM6S4UIZ/dV+NhDd3//5X91OxwCkkgYGpF4g3T5bGIh1cp2JgGox",
-	"n8tEs+gVizi9BoT/AOPEIhtwODMjogXKu/NnOHTLTJVd+6L5uPTG+5/mbv12Y+Zuf/fQv/3pogmAgdgZ",
-	"toyNLN3yx3AuQqoTbJWYORz2G21krp1KNBBB+ZKCExLgMQRoQXNXtY6XOvDBGDQGAhL9wFEDQDFjqEKI",
-	"JMSmAjKl+wXOa8NeLmVcliPpYtkh4AcNfjxx3pM2eYPRXzSacQFReL5zBaLfxWJW6/+j5oIrMESg9tNa",
-	"fHrTLQSSmayCQ6OIm5XQ+G1idqK50WLGNFas7AAyR41T8PAiNsk4pho9jPKWJQmPmCL1QCziOCBfErVS",
-	"ms0GwvkzMGcN6ZvZ9FgmIWt6sggQQfPECgfNzFk0Z0kLfE6Z8WDGralz7m3Cs507CaM0lyDbUyrAuS14",
-	"Czghhc0QuxdzBuYJuqwxZ6CYENlcW8pwRu/WlwM+fKVTBrC2oHZtu8F5SY7Z1YzG8UNGB7UsYeY6GIYa",
-	"0ZUqz4kBi6t5XHAAwggEFTtI+b1hc+0BNJe/uBtYS9a2HWiDsk9tEJ4NjbJWo8b2YNkS8OVzl0+T8qvh",
-	"ltjsDjU1qbnrhXtzZ90ELzKCPofPjXvXsRU+wFrg3NM3vYvOBeBJm7yJjQjioYah4UZGYRFeeQrpyTN5",
-	"62Xt8YQsGbv5QhmZTQP9um/ROUWjdLEgK9jIhUeC2f2TZncEpn98uuMvYbuLkVvI/fvaEuW3GLVU+ith",
-	"mJrMpNKYGAIUJx9UMGcJsFQPcAth3STbwax0IVtSlXIRdocNb0tCdpmoLKZiy5Q8CI05xS8wwc1lx/2j",
-	"qLyv0afK+7eRqpWgVwkaVzC9CkZbhVybzmATHlSAtIJX3ks8NzCTDSwuk/Dk6GcW6pyEB6vbUcB7I1ju",
-	"LoGVGsN7bBa1JVdNQlUWLaMYZPe0q8Uv362/VgbCpZ27SZmIFKGYU2A0OoxvSnMvI6pZy5DpWomAa6N9",
-	"tpsIFFwWkbrLnjejNrafDCOHIA6hjLQHXhJ4QMDJTzWxnhg+JlSsNpCjtWkwT3Vde5guZlS00jQvG87k",
-	"vdXEzH5IpdpqQr5l0vY96bAlIR3bnT0fE66zoEzw07Bo+3Ph8yGNooSpCp6Lqczk4i2xr+Wxgk/ApSDA",
-	"5r0dwNTQ+tNKt4i5DIZb8fxU2aXKnLeQ6ja2scpW3fWI+kjKmFEwV0Cc+O57tZNmh4l3LE04RwEYb8QX",
-	"yhWIQdNVkr3X2AoysEazpe2Of0nNcpR36qTOdbpECIjkerXDHXULSIZ0Uno+HpAwjnECQa1/JJB2X145",
-	"vhrpePsJIRyibEKqnUUCXsnBGj+qGrKKcPDIART24K8+cwduQVHWxI9a08vb93aVJ5o+pc5Rhxzo1y/U",
-	"OvbkGEwBu9fJXbOUAebIxf0s/C3FvIMd2ficTliBaRss9gXlJorRCQuBNdm7lUUU53k512yW/8cm4bEg",
-	"hrzP4o+ThK7M34Ldac9Fnt/BGRq1HRk078KOUpFeCiseKHywBdoXkQe2kV9H6WkY6es0lZiLBIxiHk9m",
-	"3zDwlEmk2uSUhLFUkGhlDWPWrLBMuAY3AVreBwKlR1Kn5BtJgM7cMDZXyDPAys9+WdDY+cCpDchHW+FA",
-	"pJYTzHtx9ZCsWdBZCi3mYpAo/OJEWGtKX8wNJV1/roY20mM4WsQ3IJDqaRurMqVeLO83tQgxTs37WS50",
-	"/q8hjWP3i/NdDTFxqjBo4en675AyXv6ry5PPvnIhIxAsMoyYhly41GrqQcn+YE0P2Q9FqGRPEIBRphy0",
-	"Ddkp/LIevOQeZeMZitOeJ3LMYzZ0o/7k1zlZm3Hd1GtQ8vzW+S12ox6IwyxyqWzSCPloM7ZYnictJaL/",
-	"Vjqmf7neG8TT0ipZfEPdF7KcSnMJWJTSA0MprHUE4vilWM3kQrmrUsZb7uWSW+kSCI0pnc+Z2EVGRdeD",
-	"qj4bXFRB2MccGzVnIR/zkNhBSB0rKCoWJkyrRps8lzkvwUA474F1VFiw9Aci2EgMAvL7//l/keA3GUdN",
-	"ItiymQU7DM1vnjdtKNjyfdAkjIZTEvzm6+tNUtTJmwNRqls3SZla/R5i0fLGMC4GIpBxFOwFgi0D8iWQ",
-	"09RMV+VJdBahgUhNQo2TdSjkSZ6DggrlnDVd3NsQvngfmM/zxMO9bxEZ65DkXrT3du3FDM6FSUjd2+xA",
-	"0ISR4Dcsb8LVEBOFDPShQFRgpB5bKY9re4dxn2WUpXIVMO1vZrD3QcNbvSWJa9+B7OWqriypW9cmiBXh",
-	"vQ669U8L9NJ9YkUq8wlViDQIDTuWBQgVA+El+UDwWMMf1tLskpWYYZukHHEHQrDlMEtNeB8gF16TJ6oI",
-	"GxCSHVTrh+p9zoMKAQMhBXUzJWRbaQ8uv7aSRlOgCVAPAN+EbTXTAoO2cqNgu02nrTt+fcIbLkDDSDN/",
-	"3QpssQR3vb2AUvPPosH0QzSyR4JumYaT2RZz7LEImfzBZBxmk8bjsbhK2RdkiA/UQnz/H5AWA6PHUTQy",
-	"MecTVjK+WsQ3l0COvHpxO8D6HdT3Sz0geeHMqA1I69aBDSwNQQM+JQO8GPVnf/yAxnHQNweYrNYsxDm7",
-	"cK6ECRdhvICElQA0HRX0feVfrSuoGIpkcFT5oQ24JhyjJLDhfQlIz4DrvbXqwMPACle9ECjvwhAg4cvS",
-	"sDxM7RfDNCSvnIQ4IBUnaKPjwZUJ7XZ6B83ajIv0hxJ6ZXjP5unMatMt1J/9/s//3e350YCN4rS9Z7lZ",
-	"n92H6mu7LqyqDO3PgPy8AlHgYSeEeXe+hyKFa6VqUmn4Yjm71wkRhgnH3NDwuk74DBIgYrlkSSukCjIa",
-	"tGFpNtYQw+w8Pb8eHPR6pCQSUdAZFNmBeTJBzQUwCcezG+gBn8RyRON4RRaC/7JghZPqHR6UYUSpt8Db",
-	"Y8TVPKYriEwsjtjp3Itxm7HNVecUXHMaPzLiNWuJDaTawgIFMVdFXHVGQh9X0VAII5eiqivdnGaB7k5K",
-	"vKrOefuyLZiE2aLoInBlVxUrQ2E/77YM/hhxqaX5HEzD+XpOhrMVKkG5mtERQfvMGpId3UsAsjWVAfA5",
-	"Z3GUVmjaUY5wWWwYmgdeSc81koeNjY8sA4scj5mIzNXLxQFjTqCL/XUXIjO2eGiyhopp2GWpaZArzLfC",
-	"wBVeqCN9X5j3ZnjjPrMVlAH9BaOxnu4I8LeJhJqTysaYFCQGGzNa3G8gbywlm8Kkq/xe5c29G7Ijl+3j",
-	"23ff7WgpIfPFKOYhFsV8x0bkO7Yi9cvnZ+TpYfdpo03eeOWUsLbeiBGXNb1uzoonZd0tJjLhejoj9eA8",
-	"+vrqFIuanV/1Do+CRrvcP31bKojeMhijd3jYPcZR3raqR7kp07zMBo2WBdXZWISB2wp9Rd++u7a4/oUi",
-	"wQ2PytWeGwwJXR8X4mvrwZvv3qKpza60SYLzM/wFltuoUqbWR32Lx3PDVtBmox4oPqnY7d3Gr+8MJUsi",
-	"LqhmpD6iih0dLJK4fKjVxqFW5UOdkPMz81xBIlrZwAVEvoF0CXNIFbh8xXaXc3KIfMW0j8xr6GpWu7UK",
-	"ZS7Xmu5U3JIZsGw3L+WEi+cyme1K1U8Xekp67U6qtLfQKpPKCpOECrvLo6cHx+T/+38P2vsle0VdvNQY",
-	"cWpDwYGvee0J1vAC5qowMLyyVDpwK7NkDmrd+kpKiai7o7y0UQVYG9LT3R60aTPpvWJi6gK+R+Is4Es6",
-	"drO2UQMA9HmY6H8O6fzYeceCjVz71WuxWF0yo7oFJWWN9O66D1GxgiytRYJFi21cBp0xEhx0uqQsi/rB",
-	"mgSpG3WhxYViQnHNb1ljKxn+w3FmoxB/n1BccV5yoR92YG/m+GK8KumdUBCIR8xIaZA3vg72QqWg9ZCo",
-	"/NCp+YNQTBwrgOqgc3y0lUkBFdVHcMiDfWN7hXU3i9j3CmM+P1VbmIOyrT+8E5OEaHAaE/RsoKKAIt4J",
-	"hCu67higRkD9O+scKQG6c1+UiLowe0AiBm9QbckHmCHqNI5tiHpq5mIiOklb9HBl8HOhWNQ4IYGBXACl",
-	"KryRZuUBX9XEGvdY0OpTo8UJ6f7+z//d63Q2qN3b6PwPUbsrjvcqbavizI65wJoS1S2JMhuPLYIac6X7",
-	"JMi+DEhdxlFqW240SdDKPfUtz+YpOMrMW/APn5nnltPK/WX5GnxTyutfZTrhTthbiOSEBEnDvmx2Qx4/",
-	"KxVPxAd4eL+oukl5zGyniukzXMwDbmRJHw7fhOrzr/wO/xVGTVsprHw6XLzXCcvsqExAOuz27gO8q+Jz",
-	"r400dwoPNJKqG6DstHga6dq3FmucS+GBYiGOXLpNm/e5484EMfrB8cHhU2JTUEkkw8XMKPHkDFsWkVFC",
-	"RTg1LCwIZcRKBDnM190qM/XMvPo+S+FdS4PLX2J2N4+pwKgLoF5cubrhImRNZwrW69YpggU+i/7SNYR1",
-	"qcFrii1LWjiQV5kAXyZ1sEeVJcmDPI1p2/gu3KGtBA/PwlcifnChNBVhaQj795cXhicygInr3bZCuOTg",
-	"lXeNJ7yVflUGmSpTlUHkF9fXbwm+QMzp56xVUALKJv/V+ofHx82s22W30ynLsLHZ0yXt6abQTbFA2231",
-	"CMfQHO6acfN2s/ICVB65KtVZN4M0P1+TBJtTugeLTmc/NECCf1k+ma5w97Jo259hkWjaRHSAdXq+Tby+",
-	"G6jKmb3eJSkN2DxwRsMpF8y7tlDg34yLQqTdz4lrg+bRFMg8roz1VJDR4EI9ccTqOM+ByAV6mrdV1o9w",
-	"U5Rnvt9XmNX9zbdLyTe78VuPrLU+KD+5tQpUpSW9as2KHl3FIna5rgAzpqcyGgoJ0aFyCSv269Gbf3OD",
-	"doa+w9OyouqbqvtUlLMpVJEsqysGgZplJcU3lKUrK2q2ljqWFbxb749S1tGrsqjEeumVXMho+XmuEZS3",
-	"GBz2WPpXTsOVS0Fs8NnO+li18pMO/xGVnzJNxlY2fXhoQc5M0fTdwJAsJmxPXqoIJSOoWWtFUCGTfMHg",
-	"nW0ka9ODlURqqtlDrSOXtknUhzjynXhZx6uAtW25VrZDRkmUMbw/rEYOb9Qv1EOd3RsEYljYv3vIgNvk",
-	"R40ZcJN81CiVas9/DpV+KsVvCBc9M2/tiNxpaYys8D2YJG0Jz0ozpxf6WoHdaa+AdGT7FQBqc4d2Hy75",
-	"ucq2//CM4rQ3tYB+Pmm9/SzuoGU1azrj1sH2OY/4cx7x5zziz3nEj5ZH/DljuCpjmNQDjzIE2MU84beu",
-	"izjXjQcGrn/CObglxU8qkj9T9jZiKykq67JAZcg2CSC7ZIheCiw2ldVEs4YDO55No0yb5DiHL4aKYdZu",
-	"vMJ7HvNbyAO1MoBdCtZLnnFtayhhugtWWWYRWct4abQHApvs5FeSeawQYYKDzjEpb7+TN0r4mwUMEKtS",
-	"h0kK7YdFaGcO1Fy/pA91pFYmL5c6Njdg0VswOjymRr1Whc+V2swy4LICUu2BeGMV7S8zDdurjhTGjCa5",
-	"yn2kvqgoczUQX4HRBFDKlfAEgcGgqY2zyCs1GJYBOr4iIU2S1UAEd62JbBmA9YmjLO3X9h//4EL/FKSx",
-	"GpLOeSuUEZtAe9lvpCVvzYGwYZVpzTi7oiYJqcDYV7vJOiXBEy50YDFYzsypzfUqGIi01XbjYSUET9cK",
-	"rpVU8YKCrHYxWlqQ821qeDVrKaxq/Vo5sPyXWnzmehDNqVGKahOup4tRO5SzPR+We+nE7/3P1Q2ft6SN",
-	"1WhBK1mW4Nq2rgX49ZYlAEkdTXDliNPwgeZEmQeUCfxzQXBzTbgLvwjdvzEePXKtt82I1CRZ4eA8Rglp",
-	"i4d+avB7xIpuVWwr186s0JQop7dHzBxKkvZaYlGqoOZCKrAFVBPa35XKAR+SYHHqdd9KRaZMGo8YjWIu",
-	"mPp41gVSD+hCT4fm9gbkLySgI6jTFjSM5kw15Oi7+h23XK+210nybd0qHPOZ7lf/9t11kwR6NQ9IQPVf",
-	"fl7qqnj0DYkk0IN+WdbGrF8AbpbY0vSSTqDj925ZJ371VcOYZ3OaQG05knL6F1rPYWVeQ/9Gm3zH2By0",
-	"fUFmbCaT1QnheiCUdpwIYjsdE1lOZZxuALn+Pcku+YZ1a9UZscEWWQjN43Vd3H56n03ukQ0dCMyclf8L",
-	"RQJ2Nw92ME7t6khoEydslqJOKRb6Hf0exWDkt/tbz9pYGpwIsAtgLujLNgb86T7tNncdc7Pl0GR7bdQD",
-	"QJke8b3ljTuRQ1T+kRDyhMxjGpaUF690qWxXyysLW019NlsdkJtl55DCLU2zWCYma/+KeQT7+/vHTfL9",
-	"9dkO+L91jHfm+vE9Po3tyqfxexIpt7STVsesXgirHWPssesUjU3Qdg03rUgh3cIk5ABQcLpwrywV4oS/",
-	"mXvrFLxjo6mUN6cadLoHuChSCYbiECXXAh/ch3f2NecS2AHNXGZkiY1pyYTGPMJUaQdLvF31xqrG3gy3",
-	"bMO19iuYpeOSerBE0LZ4hD2Y2a0eBpascIOY2913nLy6goerfmITzeysbQ1WMoxdBBEL3isXZSp3hkey",
-	"/S0y0pwIV8NZRZH7WNooKnfYWsoba3CJDQFIm22uM3i50KEsu1ZBCvSgTyjp3d0RKtSSJW0Mz8KwHPPM",
-	"tnGxsWt1Svbv7swS+gORsIgnLPQKqY8lBtI02iQQTC9lcpOOJKSdgtSzBu7Ngbh+edUkWQf3YBRLo1JZ",
-	"o6CmyYRpyNqKb1kEfdyIkKKFCZcDYS230Ig7GxeI8YxGLG8hTHdda9aybUJcrLdYozPgIkrVBmXUjtLQ",
-	"Qh+13FvWaZorHeZjVw5HuNBHB1vVDMfzGIaVoWYJCxlH04UXfJiFfeBZbFeivJS0uvudu20edJp5IpYh",
-	"Y37xuQvgCNP9VPdDK8SAKAtaLmhreXr8yEVjCvzigckyVgz6V+bK2I2cW8jtLCNaOpuCPo23SQ/AYAZz",
-	"Beawr2eYMF2Wh7lVuTw3kSEHiY0YYtGJMwy64HqIFjBELMfjtnWne1Ov+7mF1JkimMYVrXMsYY7rnlgV",
-	"teQ6nJaLT9klVBsIk/K4rY36dDDaOvDaYYEZ79p2Wyoi9JjymIvJUPFSQvnOEiGk0skNi4j9ohLu9woc",
-	"Nr9yiIXTyuZc5XGCK3/SB4cXeHRka46v9LBCAoMRIRrY3ne41hiWlUoA9hGKT5i7mDCd8C1FM7jmdqxt",
-	"yk3mZoBgAPhH2sr4YedVWdnBHooVAHBa5Yg21rylgsiFPnHIbJ4vKdeeQcQ/ZXu3bG+5evD29PrshXPN",
-	"2Id9AqlxjVwZKKcP2BWVSgO2quFmOGKuORyl9YdZI/p2JGaRxKWDJ8z3cORo1zalrJNi5a08FcmIkhf7",
-	"XrhlxZueQ+51TCs40z3YbcFusHzTgwI9i4xnnZ08iIr7OVhenkYFVbeph2X1Q1yKp2NRYIOcQz2/PyO1",
-	"n9G7C/y2a+Mw3Z/rnKAUd1MfJuaCBOT7y5dNI8GDIYWLsSQyIeOETmZM6BOQBKZSea2CXcEVK/4XM3WK",
-	"0aIH94Zq4m3w4boFSj4whCBzUxYRUz2SrJmKaA+PJiiM9HgZ0mtSYF2uxws0/iVXtOxOwjVUHqvx0qjV",
-	"wvZZnZE6NA9zEkW6ucbn+/vx7u99OPuO6+kVKBAfrqqkHiHFJ8KcMGomTaKmcils5qDNGfysqXzWVD5r",
-	"Kv8+mkpKQkp8hTlqQOrBcqpYaG3WWNOr0UxvVaA0FRFNIkteVEBiPkqoYSttcgWUxBGRLJUOh3w1/u6v",
-	"x8mzb7778Zfkevnz92+/fnbx8u3fL2TvJX1Jr5a1zzrWn0/HsqjzCSlbKa1c5xAONcBr4llQoZyhtTcb",
-	"Och6d2ybGUFtdsqGDjGbu7mUNX7Z2OGlsuvKeu+TDY1S/tBmMR/YI6eqnUzWsWWH/jLr7WScgywb3/2S",
-	"TeB+iVjM8r/gJRhivmdUHu/g+r1cGdaNggHmoJ4usKIo/vXc3eVv313XmvcGJgWntpoBZL71CUZcECwx",
-	"4IdV2FIDjT6hUL3SLDAaCBfNhP78487Rs0YzDf5N428Ps2hJQyjHHAKUXfNgqOU4EFSTYK+9ZHHcgpSm",
-	"vZ+XN6r9s5IiaJMLnTU4BxFZaR7HRlA25KY9EAMBFWEg5MGl47gQm3qgeRRg8qqQegrqR6xYPytbC5HN",
-	"A0FjJW2JAGoHaykWs1Cbb2x12nrwQ+san118HTRJ8EPLhkSYvwdCJiR9I2i4TFHnJ8RRIe5RSLdgCn1k",
-	"m15kv42lDg46+6SQhx64ZBUqVriZZCEURnXbJXI1EC5UEbcN/gIBhAM9fiACguCJQTYpzhmFBVyj5kr2",
-	"3m7MEYUgrhxGUUWCDC+DJpEjTbnwekWTtNTkQBSKSxoUePvm6prs0Tnfu+3umSXsAYELSD1wRQwDd8AQ",
-	"vdBoDyBTgUVphLp5BuGZNsbClaCxzXYMokUyVAGGpWPMhRe8Pqi5W8EGNTJaaC3FSYZRaUI4VQOx6wUi",
-	"Nol8SVd4DuNYLhUGpWaQhlKS5lcXO/W9Yb61dbDktDw4MC9G7AwDPLdINufCsCsXytckV3TGrrhmX17p",
-	"hIfaRY0ppslohZGkcJ4QUmjDU1vXWTgivh+0yWs6YxEJhsMrQ75YKxe9ZsMmbJlt7KKD72GonEtyAAwO",
-	"yj61b3OVpj6wiMjxeCCMQBnLkMbg3D0hwVuqp1/6AAxAHw++ljPKDYmxefIKUShh8QqriQwEEJxQzlhW",
-	"ayqNegeBNOEGIEbQF2DCCU5fvnzz7vzr4ZvLi28uXl+BsDsQEIdZFalJ6kEW/Bmk6Ws25ccGBoAuMRDB",
-	"N+eFO2I+DU78zPXNwZoI84EIhsMXUumWNzWGZPtrKYBajseN9RrmiM3c4FcaWIwRS7Xy088oDp3z79iq",
-	"9v49lCUaS6wAJTQNdVZpwjHdiJjzApoCRblBLE2L3ngh3e799B9rGn42JFdqwTCza0YFnTCFhpo0rh2D",
-	"EmaLWPOWpdnzREaLULcH4hw8s/BB1j6TsDsaakAithaTB9U23I8gl2ctwViiynOKbB2oZlokGwxqIEnq",
-	"hPIYuOB//AeB81AD8YQ8eXLq0eYnT8jv//xPQrEEUiuGlMK6Y9Ypj24QiFa2nCTQq3mfWC4/ECTH6G3i",
-	"IqCX2ZBazWZGU8LyzXWowW2wCSpwN2xVfSh3DRyKoI0LYmM3cv+zmPKZ6pOAK2UYLl1E0DpoMYL/8AhX",
-	"ZuHUaBJg+KRuQWh+SGQMlQV/1tz8h1NoPsTu5kGbXDliTsiu5LxNzAdMaB5CWGNqpiYgSkD2gxk3ZUtO",
-	"JnFnangJiDIxdOZS0i9EoOkNU7bFm4EQaL54sJc+/U5P1khmYEKOuNJchFYVgSQvKFfhgcwBA7ZtAAGA",
-	"dfHyBkaQGEPv4IENnTeSGBY/i1fA+OdYMwMGWWfd9sKjsl/O2uVCB+46ZGIEVyiymHHTaSjWafAZlxkX",
-	"8uJvWaKouwFXuQszEOc068ZjS7eVV0Fok+ulJEsuIrlUBFJYCNd9BLmBh4X0er1cGz7sQY3YwDNCxxpi",
-	"NcBEBpQmOjH7YjZHA4dB4d8TXGFvKuYRswWpcFknuBinhnkLyoWgpydWWAYYAoBf0djBAC6Pd/ZV+REn",
-	"/jqsSIkLTAXwtP2gK1rHi8QszaHCcnqK6SYI4152Y5qBi7VTzBURdK6mEnwgXFhrp9uvy23pQ95H4mZG",
-	"jVMNRCSxJgteI3YHV2OSpaWS83TR5vDsxtgdZvumOxoIB3OHZl9hTxBF6mdvLq8aA/EGAIulwzChOycr",
-	"rIsFE6ZJVv+JRcQMNBDI7VUfCp2xccwnU03qwZu31xdvzGeoGiBtb51JoRMZt6z80noFVbtAujEajSBy",
-	"zpJ8wUMnDzcMbF2cGwl6nYMgE9Ox+pdC0cWpScgV8ExP314Ypqeaa0s5jWO5bJ1lha2sYQvHomRG71oQ",
-	"oEVDvaAxSWyKERYE8nAUzp/dzYFvXDKdrFqnBo3tSMEP6a4vosD1kJD2FAxwhQSQOm6GepY7P6iNqBz/",
-	"RlMtAKS6iKW5J/N5zJFAu7J6fwE+1RiIlNDSykp2WPKyrHAdPmla/JNiIAKorIf9J7C+pZFTqWYtWxvN",
-	"5zcoIQYHvWOHID7AUDyLechsKpeVql5dXK8JUXLOBBa1a8tksmc/Unvm3ay0YiY9GQKUE43SwgZYoK3W",
-	"rBnyjDJXt91pd0C/nDNB57zWr+23O+19KAKkp6AKlQsC5smkysy8oR1DWtQx7SxhZXzQ/JDtDATQXGU5",
-	"sG1biDcXovPRcLFCV6Ycj2MuGKmDPu7z9YEA8aZhhIpbltAYp7PtTCxdiBaJwREjIwHVT3Oe0pt6EdX6",
-	"tW+Y/nZ5o7CRIN4Ps/dep+MEZNdM2MNIB6jUOO6aT/zDNk2pgVRWs61ParZziO2P0a/ddGu270jtzXdv",
-	"a7ZbSE3xSQ06f9S63V9+PP3xu7uzZPy3q+HT69W7v754M3k6DW/f0jl/FSfLC0rfhi++v5S19z+9t4YG",
-	"ukXTiyumUQdYP13XPObdd+Zs2wZ9DhAMZWOm4Nr7iqad5t43a4fbfHJh6y6mhVMPO/v3f3WFmP69V4nQ",
-	"N9rV+v/4qVmzRUbxaH2UdD4SOKlmTdOJggYWMdVjmcxqP5mxUsEJWanam7E9kP5baH7feD3K877zUbxG",
-	"A82Kc9vCaIGRFA1DViEWwzXCASSSYdDtnBpRAoXlObUld+YJu+VyoSDaFi6FFzgbgI3I/bue8htMCOSx",
-	"UYBOUMAMgMwF5voMbNxDw6hWEwu+XKivPwNXJbG/AwHBv+Q5zmE05BHcYhrHaFScyjhq9EmAhvmA1H0d",
-	"DqkIWHzSJtkBdvZSDSDR+NnQsGx+Z77GkGm08kMGCretpwaCa9cL1ZqZgxOYBQgTtgyCMqX2a6MuVZSi",
-	"M9pNrhOpAapryN1oev12zc8DkTkDDa8byYVNH3VN+6htxIovNT3XkYOAV+aIZg1cbS5I1tIV57S+ITgH",
-	"mrKGRnMgAnDSBKQObSkVv2XW0gMONIC++71NTgWxxTe91mAIlU6HrNXlNCqFQ1Fw2qHxNUbZr4mGFNfu",
-	"3yIdmF8ByPmiqkawwP2LeFVGqF9ypbO+pwo4mV0HEt6SPF4LFsB+h2Ugm+GB5/2b9zk/wOryy4Ilq8zo",
-	"knap3Y7+5jq/v29uXDOo8T5aKyc1Gmnf3Ml6HrWtZmldVUHjBARyFFLsXSt0YsMPN27N3rPcDnMNV9YK",
-	"IM6pNrS91q/9H/+grV+H7Z/+8j/KvJSbNu9EaJdyJ23MQbb2p+ExOzp6etx6etA7bB10ItY6PjgYtVjn",
-	"6Tjsjo87lD2t3liuoXC2sXsCETavGS55tuw+8e+ka5MR5LoXB7Y3edBPFWXra1XNrCKkVbGcRcr9jTUv",
-	"ByKbJqOffhsOV58PDUktudBNz/rRNANwTIIi4Kgk6KhEE89yKkFOBjJnk5jSMzge9aKDsMtaR/TpuHXA",
-	"9ketZ+Fh1OqOe3R/dBAeRkdV9+bRoS9t7JOjmkVIZxS0kUekzuhofMiesVZvfBC2DujhfuuY7rPW0bgb",
-	"HYe90VPa7VRswstffjws0oZqOisCVwQryOsslbew/l6nd9jqdFvdo+tOpw//9/eq9Vp3fclSN8QkbF5v",
-	"WtGtdKknaaQdGg30lApiOVLFNp7euw1gXI+wjVdY6t4rJ2r3ZC0KkKRVt3WUG1VkEoSn3GrSEOvDjldP",
-	"35WKtfX0y7Lb1uA8p78smGOw4BWhRakvL5I1SamgV7X2tJx5KW0v7efx04fqSTZizihKtnzLFlEHPsHe",
-	"mvb7AY/+Nen2Mvxy7eLNGp0JaijYsrwGVq/TPeoUaxkddd43vY8ltmHd8uOD/V4HO1mXf2TE69IJK6cp",
-	"+8L89t5G5NW6rBfthwej1iE9Om4dPH32rHV8RA9bo4NwP+qx7rhDj/PFCg309tuddre7335a6Ljfr+2P",
-	"9/f3o/FR67hDD1oH44i2nkXRfuv44Nlh1HsaMrZ/tNa2Pz30fCXEfu2V/JXHMd07bHdI/Ydu94S85GJx",
-	"R+6eHQ2PDk5Ictvv9p61Ow3yDQtv5F6v0+10up0uec4TNpZ3e/C0ZvA0l81YY6tvOxc/S/7q59PV66vO",
-	"8tVV5+51/Ne7Vz/L5auv5fLVc8lfnn07//vZxdHFz8/jV7O//vrjr5f8QnRq73eS70A+hcTQEj07l/3p",
-	"KYkP1bYPOt37P8m104CPtlC2n6dtEswXvd4208wTGTKljGZ+LrRRyf/VBoF8/M4/fjJUthhz8Y+f3ufs",
-	"BkbTKK3jBg5Az3TgjATVpgPrRNxoNdjYF6+JWqFhSmG8iFjUBDEPUIhqQgfCsLtqqwDZwigwED6zQI+I",
-	"TPS6eYBstA4UDRCl5gFyj3VgIJx5wPkSMboE/IjQxsMq/m0SmEUGxVZofm3RJnlIY7SBsJ3R0NPPIzJK",
-	"GL1RREN47B+gI5sfFTTQ+QBd+ZVFvW30ZETBTL00sK8SGmyhki0JYr4xXunkNnyojuksDYzwiFdeo8GI",
-	"1G0aTAOXuklnvc2vrhj4X7EICwFQurG0TYXObSM+omK1m0yUHcnR/6xYn4/BVWIXtCm4py3Hb1W9Ag2y",
-	"xYxCP62gZcsaO6MiBq8V8LlKV5CJ3vqUve6GW8nZCOx/OzE7pZx/Vnk7q3G1rdSWr1hVcz2LykXrw+vO",
-	"cX/fida2hFSNxjxk/9OuqB3KWc0KotuacLLyTpgYYYF5asYl53an5lgfYYPIrzcpD91MeXA7NBe+ZH/b",
-	"mkcq9veVHGW7K4qzINHvdj23kUjzQo8ltZ8F0z+xYApnVC6SNmtzqUpkTkxgV4S6NMlSwTMjcdDyHUWC",
-	"XKvxgbi37w/G+lkTUKE7z0DUoaS615wtaLTJu4TD4oSvHt0n7+CWXrnLa+MovpLRantiafvLwhD93zyo",
-	"n0ZR2lAZG44tmNcwtOT6l9xgvw9QzQqBrViKScv8Pp8mVJmX8mQIbut2d9yHQHoL87lAtoZugZ10d2Mn",
-	"/8Y0dltQY6vxchd6sQLjn516do7v/+LMtVU0H3S3mOIttie8lvIlNCeE7w632U/a4+8Vizh1ubL/rWg8",
-	"UhvAIxuBl1nKdrY77P1mrabvkQ3ETJdkKnwNv2fd3PslndxdYCyE+zKFsq6NqnRhPURpOSdLmdxgBIOe",
-	"shVE9QgJ5QNZ4tJAml6JVrjhAzFioZwxRcYJY2bnI+bln4NPJIrSHFqSFW8Emwx2FAWvO0+MhgNhjzay",
-	"cmW9V/AR2CCsxon+dlsUFOaDpDTHmLIunQGGkuP7mGVo3oQwJcXiW2Y0Rw7dIFC7pzaWEb9IzBaFapPT",
-	"zP2fvojMFvT8zgFJ+34GKSeUgg1EkM+bC3KVK+uBO+YmQrMJ3LppCJGle82ByDU7e29Y7WaeeglTeTw1",
-	"xzYONrXkt9UDYKl/egp4cP8Xr6V+Ds1YtyWZL6nSAN3/duQLsSaVl7Jcno1UbM1GVbb07BVgwRcRqEVz",
-	"VxCm0Ac8V/Glf0/fVWv6Iwkz/1VoFLU7yCTbspaq1k5J5omcSbiuyUBEDP59QoJU8OgTW8cls2plBNcS",
-	"U3M/FaFxDOlHBRrswpwhdDehQlHrtId0PFvcehvCnFJysFbkMp9wRRMmWMJDMGh2SUkD3SC/MQw6jpm2",
-	"JWgsjbekGiPWHZ2jWIYcG0BDOkJGifsE4GaWKJMMTrZ790AA6ZaCWWKZI9CkDpkgkEOll5KoRTh1gRIk",
-	"oSEDnrYaCCPe2mwhTajtWbgbYR6IjDKn0Tc2AbmaMMs4gkDAEkqMy1ZyxjDR1K77hFAyt6GvVGeR9i65",
-	"th789h7zyMypYYicjSkHxKVxwmi0IlOqGmSJS7bfDgRiSSgT7NO9lZb1PezxEbSs7A7kNa2v098zAlLH",
-	"POE4LgglDV8V8+R7uGaGkNkbmZ/hFb3xxnY83R8qZ+lCBcqVBPepHITQl2mFVrO4lCOW6Ey5eL+ztcaQ",
-	"ta00uM5/Mw3Olkr6WCqcww3I6RRySbj6LMN81vs+tuB0BuQ9JSlfKCvDWw45jimwRdtC4AM0wT1kPy1H",
-	"SDEr/qHSV6mF8dKKMhia7feuAl+nyMKgPckQs9GdGRJ0J6hqtogj1OJc1pJVuRr9SrkH80TUQJTJPSc4",
-	"mlHj8pIKuYjYbC4NGe0TajP6BsKsiCRMLxKhSJDj3X3SCTYLDyBEVal1qfBQLH6SkyKMOpqJEbtrceZ9",
-	"66BzJ/6hLKTQo3t/a7qb6ya+kf5mybuKLFnWyPPfjhT/d6Jx5yKyNKFADlKBYnu6li1lq4ScfHY/4Rgt",
-	"PY4NUYDiU7bPQ6EHoTK3zw+ms2nauaC7wOsqWtI9tInqixXQuSBjmYSM1IMsaPBJgG8R28/PCKYugxfc",
-	"J+ZkWAi04ImZ1izjiWuzZghU1ivxJO0DN2dJyy+wgE3/zBjl3Xqb2TYWwuY+NrOyFrg2G3UelLXiu58c",
-	"fcO0DQm5cuf3wfJsRQhk8XcDrVq/2zs+6nTKnnJR6x91qnp92jFLnuG4+0eHVY/NwE/9ENHK2FDvldJF",
-	"HOfeKUaFrseJ5n/BhR7sQ4hE/oFZYvewsj9l1RML0k6n8jkMXNW3Md8p+f2OMUUpAlXwkaq7/yfnIJ8c",
-	"UXdZllXwrrb4bWG4I3VIOZ6xZGJkyBkVmodG9Ntoz2sOhKVk0CnWJiJnbZ5HNLxx3pU1Yk0FscFCRDGt",
-	"BoLrNvkbEm9o/2x7rYLQaP3xXl0kpJLgQ+j1LAiGcqGHcjzEZ7ZGGpbPuqUJp0J7JR2gOsLv/+v/LquJ",
-	"0CTMsBEIibNBlU/S1544G1BWgwLhUVhMOunwlssYrFY2S3JQKyyjDtTCcJaG9ZMMBJZs8BbsFkfqQMbg",
-	"7UGt0Sav2TJdEpjdoEsm0ghoUplAvRGz2iVNInWyXjYCLIXO8mPLU0BhgaqG83Xv+Azn4pXvAhv9/Z//",
-	"FVSStgBrZtic0NKjPClhmQZUc0UYDadp9/p8p3pnFOcJhs9mVVJOSDljJYquFNQLGYi15vuoN82h2b4R",
-	"K3LN9rGqgVhhtrwDvrMNgm7m2ma5XvlQfGzJEmt5NWMDzH3NZWPORt4KanuPx5DiHAi2hFheP2HCVq7J",
-	"ZWAY4BsIYtyzW4qVYLCtulG91g2kZKN91G3c4AXIYY2c7TtcJIlZsxUTzbJSy+kuRtIyIeeh1lKgYa7U",
-	"ed4OeZb2sE8voaNyvk2yXER6n/UghebIhaiXtAd1wlzhnqzz9ImtoEgoGctFoqcOJ/1pK6SJ/Up5wOCp",
-	"ZUn6IooLm71imlCDfa2pXCRIoKy8nrMFF5Nltje92vvxFg7/I1pgP0usnyXWsuAh9CF9WvLqZ8vwxxaw",
-	"Dd2TCYqy5ZJ2y7Irj/bvbkgptQtvNO/6hl1VtOZaCwvVcsZDbKg3M+xzIAKou9on1MhN+RKkyUbDMcsq",
-	"QLoiGWmWVC6E1eVKGWkK5wK7rArSCbzKZqo42BcKX7dpCkYGsP5q8Mznpnqw0XiDLJWvqh0MhC9MBb/B",
-	"jtYMwdvZgVNC5BmCHyqWIEgLLJpPBB6T2RgUnCtwZ1h9re++3oE5f7WIb3AXufjWYi4HlmPGWocjKCA8",
-	"ktGKzBg1J+GhXrv2/pHt4N3eoxrCP0n792du8NEDrAweZMhBw0Qq9eBAUZ/al5rRz9dJcd1TFqEAoq3L",
-	"GTXuo9KgUSQshFKwtt5lWhYLwnkW6g8tjLVTmauBWE9kdQTHBhVZfT8rvpLWhTpxUb1yPBBFR6His3kM",
-	"kTpEmGGmLGGNNoGKqlyzGTwxM6Pi65WndjMFZB4vlFeGCms8mb8gAMPGbFn9NoAmQjbOLWWbcincyivT",
-	"XElVlutAbJHm6n5Ol9nMam49pBzUGju7P9XVryuUFif9U5W1Wc+XLAYBfoIpk3/SlEin19rCwvlApt5x",
-	"LqFxm6RHtJNgbFVM51rOW0/H+zR7Yrdtq1UQKbC+hYuG2rYakdGFS9fcPb7uPOt3e/2Dg79vruKRUYM0",
-	"pAoocO6T7vGz9mG33e102r191+nH0uhC8SFvVvfWo5f1+DjFQuyo1YFqWemZrWhDZfGRu9e/vtp/9fV5",
-	"99X1j51XX58u3f9nhUe+4q9nP3b/fj2Ndys8kqOEu6d65lS5zymff7KUz3J1+ENFvr3fsgJmG/ODnL4P",
-	"Bd29qpRiVRbH1YdggR2D0dvkNB0ajPngy0DRkisshGFN92n8tJEpvE4QO6fUFLpwVYduWzJpdG6qpMii",
-	"roxAuL26vXUSjQMEZtF8Dnv6N1HZzH3Z5frumhRj0QwiMyuuvuv3eI+2t9Z1Nr/cfFkdL0LItiVcgXNX",
-	"M1IPsIdg0PfK+MiEpH0frW8w32AwwPQU0E02tIQEf2aYMNsS0TZKgN6VRn3aRn8o9Ol9YGDkdhy6rGX3",
-	"vZErXj/uzxEou5RFWGto7l2x9BJUl0i4TBvgUwGtra6yu2AbV0GbyfUeQriRrCrr2CuhEHidNgNSX2tP",
-	"qRqEKnJle7MOhEUZ6FABbV3sfaFYhx/smsFvZrgmOEKVprN5k0RU0/eBizEZCNdNIrAbb2FbGvdX+qW1",
-	"GbjfFZ8IqhcJCwaiHtx2m9ieB5vJkhevTs9aVy9Oe4dHrueaHJMA38kmwmft/M/pjLmnZjt2KNslDo30",
-	"5oo3ylsabuxjaxPPsGFDSBOgI9rrlRvg2EHaLff3f/5X0MhaaJ8QjiHcSssEukCEyQpb5KS9/pDe2G6z",
-	"2FzGfGXNSpQItjTSRgP7VwnX92xK53MmUHEWcrnWTLsJ7VYYJryFrJkmrGG5N3DDZ21vbePZJEplMZ6Q",
-	"wKBBWxlRQIQMzE9YynwgHJnGRojYm9iWyMYry2lMRjS8keMx9uSC0sa9AzKVi0Shac6WOPd679q+1Clx",
-	"b5Ovs569E4lFvbS05fgHwmqZmOj2/eVLW30LGrQbcY8IKVr5/uxe60Yk8gPh4hS6Ha9Nx9yTAzGZO7RF",
-	"DPwSIwMRFDqKBrsXHSnQ9Ye6VNZp0NXF+SsyZtDCNNer/B/VHWkrOs7+VOw9Apel7Sm5ufZtD2JoCI3H",
-	"qznyoEV4nfYreKvDEU9qsT2z1xrof67c8dkzs5uYj0IDoWviR7n0cY+Qvveb+/x+BX0mnTCSUmRo6uUJ",
-	"5a4ZvjpxIW00ZfauW3I1/Vujflg0pIz63afi4pdR+8+sn35yyIdA3Rr1muXq3xvBqpS+k6KB5QtFeFRq",
-	"ZdmENt8wfS/OfDSl6z6m8BklHzsxwMit22LkbtYOd6aPWwaECbP7KK3WMacLBd0NM0nW9dqByPRfFmzB",
-	"xaRx4n2K9TASpha2lMgMyx0ZIX8gMttHetGckcNQazOg1wHZthDSYDSdQwfXgai7COclVSRK4IEn1mZU",
-	"vawoxXbxy48o1Vq4pLLgg27uIwfjfhTq8e9dMuCz+PhHFQD4CMLjnpP9NmbLui++KBEaSR1NuU3o5CLC",
-	"VRNbeTby3e2a1nSzFp5DbACL30mbnLrBacLIDZtrtDYMBGTXsAisWqQevDv/6sWbN98NT6+vz1+9vR5e",
-	"nl+fv76+ePM6aLrYUfKURHSlGjuYfd3s94WNrMdjpEDx4jE+R2E8OuG1B7RVKw17Iu3PTq8/k1F+nZiV",
-	"0ZaPIBDuRh3RcNtCQ9Du9VCKomipS+Ebvq6hg3kYZ21a+5OlKNZsnVmjyHOZkN7BQIAJNh/m6AxYfCIU",
-	"0VKSugtEJ8FttxmQ1JQPaW8lFv6GKyPnHBtQFpOoJdfhFCxlcqHJjCsFPvvMhFwmdeJyhgjU3YTPS/jG",
-	"Xn9ryPvjBLwHWQ+zI6ywIH7WJh/HuobOlVKK4jw6ymHMB8tLmqmPRQisU8TmfrhLoyFZF9U9m5me0gmj",
-	"UdSXU6rB5cS1su5FAg4BrOMIwlkDezxaD5X1mbRcwnrMbxiGEmX3t5kWAQSqgwQZv7ZZsRbR+6n/iHju",
-	"o4GgJOh1OoH13QRyoUM5Y2m+8uq+G3/FRGSv4bWB+R8mVVQ63/Hx58v7uClsBqOIQfIMxx+i6Sz0dA+t",
-	"Na2snn5VntqZTQjP5YalbVWxSgJcjjTR3WZ/S+hIRZaJFJOBSHPC3ZcTYOWV1VEbWGk6C6vH3k5ZxkaW",
-	"zXOSmzZt6L9Ibs0UhrlKMXHPB8KtQBF0bUqvJuycJS3n8hwlC81aWGYIfsF6hjZFG4t/mlUAZ4buSuA9",
-	"dMMPEcJp6+sTs3WMsNDThKmpjG1ogRVTsEvVMUmoZkNbBcHF9lwynaxapwbYQROcts4YZpdT6lqFBaT4",
-	"9EHZ8zBUIW3eAhz9+Mv0ZP1ENQv0ode2IZRJwkLdmspEsdYI+hyvWkpTbPAg2NJ/m7ZGCRVRS7Cl3+Nh",
-	"l54OOSjs1NWhIrIwRWFoUYBWz5P8/UAb/+fcsz/ARHXQ28KHey3lKypWFpzqUzZtldJhP/bRDFlC71Uy",
-	"rrRbGbWIklEil4olaA6ACJtYWop1dnX5HOtBEq7RyMQFmbGZTFakTgciYQYhmlYb03SEhEtIexXML4Zb",
-	"qRsoO5TVCgnMwoYwdDAQ1luWxu6CPOTqUYZS3nAEgFuqgohiq3XBukOKQTUi/czQp1hOiFG+nBIGMmBi",
-	"W7xRO3KbvIPK1xgymZsTuyq4r43GAhCxT+v+kqwrYSCkYI0UIAg6o2X6giF0A8+FWEFoDo0gQgtCfUYr",
-	"C5HkNk0vkwmfQLlxy0DwbzCkBacvX755d/718M3lxTcXr68CUj97c3llgE4s+bfhby6J7A18HDTNMGn0",
-	"0RULW8+ZDqetK65Zn0B6ZEtxzQJrIktXIaQmNI7lkkWYh+ZCi5BzHXT2CRyx5YPoxbmiM2ZG/vJKJzzU",
-	"NjUci0AZkCqDCmO3YlvrxxJVoym3yWsJIXojqhiEwVfUyTtTyfjaAP+DK+RleFrr1/Z/6bWeLn/4tRN2",
-	"538Vz25+PFQHf5teHyVfHc9e9uj5MHrembzo/vzdvtw+Fihd66Vd6D05zV8o7162a82ajVE085zRcMpa",
-	"Z1LoRMZVE9v39+Bl++5reaVlAlT5iunWGRxHmY87XtlC8Y482MtgmKKzcfz+z/+E8l9ZDB+pB8PhC6l0",
-	"K4Pnl7//879OyFuqp1/unZAXWs/N6CcEKn2wkyKyYO/5td6UqU31/efKdNVsx9I1d6xVZeg8eu9qNeDp",
-	"qjQL4x5+A4F11VqFQeM3hvuRXrtDXFvrFrZ6yXSEBDrhj2UyazERyojZdFxsNIE1NN3bQaNJoK+o5ml8",
-	"69WSTiYsId9ffKHIoHbqDm9QIxGnsZy0vfEGglvb4gwcK1+xKTU6CrujoY5XqPpDCDFZ3yqQjKCPaoSF",
-	"0kDYkiKu6FrT6zxhxCBF6sEPLZty0Lp2P/cttAO8PEDjg+EQ70PLhScizyR7JCj84i4i19OBCPBeeeu1",
-	"Sc6Fe9uwa7u/b0Uzt8esHOpB55jkC/4kzBAWo8Q4QuF0q4gJzlJdStkabAPBtVuH0YJwbGV/wdxPx6vL",
-	"vFLmHJ7LZFbb1er9NQx9EUEDzO0SRNLDqqETZxvN6q61XC5bgM2LJLYIXVS1HDp/Y3A/r3HBhekVroev",
-	"bsEPrje8Jxtur365y1DacnQHrSs7i+3DDe4T4W+YuFBq4SjvH0Xhj7ehvFkBuEtE+s+61B/F1PI2MluM",
-	"Ps1uKN6ZMdKHbbhXKgWWs7C/QS6Fs4xlBNKZkpNU7klLfhgByBLrFhDrgRjTGY9XDfDZYxUns902ORUr",
-	"YjO6QIxyZSRsazKwqqW7ag4EF7bHASSTmi8mqa8MyOcGes4FCaVQ2jBbzWcsU0qyHKq0UGmxBrhKuZtm",
-	"EeHCVYTF1/qY4eDOk2gWxyrjB6mix+PY1j8hfEwWwmgQadXwLEffVn2l2lYQAVtoPSipQBA0YBdPnqSE",
-	"uv3kCflqlYY6jKR2LQ6sMVEvEgFbsEXEo1WbvEMmupFJ4wa9ngkGKFwozWiECp/BiYFwkm1zTf2xHNsQ",
-	"3ohUcXoDjgKnBzjiy05xwuq6WSVdl30Sy5DGkIXVaJZKBU0SvKJ3rdMJC8iX1vOp0u6JrjBmxGgUc8FQ",
-	"jTPqXhoJ6KLtEHDX9l9p0pADiK/w26LukVyMYtZSi9EM0n5umM1fxj21RjLJLo7T58GXulCaKGZWIuCU",
-	"jEDTAk4RnNi0BKM3txSPDFTmgK9mke4s7BQgXxXUkoDULZiCpgXy2smduDPLWTH8Y+HKHEEDq6xOXIal",
-	"0fFVanjoo1HFqMD+QLAptLEguNHYbhR5wzEIVTeKYAGboqUngDPn2t6BK19WM/fgXVEgg2K7+VJ0rkrp",
-	"plL3ijG3gpJieFBWPzOYFwrtMg76vF9MzhX6hZwtrHAUQ3p8VCz+Wy+t8NsnubK9TeLVxTtBXHNVf9Ui",
-	"DBmLVIPIxE+IclaLKlnWQAMqAZ8QkRZiNgPY5CckO5ep9MoiAGQYcyY0uXjbJs/RAUj9sC30L+CrtpVn",
-	"nQpzeRSUqwZHIVDokBE1pVBV2HAT+LDRR98CLXoWXJNp87vUOnb7o2SSyKUZI2IxBexCc1SJB8LGohVc",
-	"EBzYRwglmwyqIXMySJpjVMgM2S3DQsFIKvlkmvmB2gSuoWV11idj0fbrnMT/5AnBxGo4OqXGizjrvBcr",
-	"aS0NIrvbyEsHwpnpMsqKaV/43GZT534qo6wDYU5KjscnZJ18osQQrBGIJuk+60BQHRmBx9gVSE890eAQ",
-	"SnkUOU33BBRwnjAFgdKUAOc2h264PcjBqdAADN5KBlyRnxfRxNU2p9qCwdoOLaANULDAJFJlq+XDGF+o",
-	"PvTRM/g1WTA05Wjf8cFixaA57EDYxq+xDG8wgdJo8F8oixCu4rFcaOvPw6PgUAo6k0LQmybnhhm7uOzR",
-	"ylBwFo9PDKHE+5OvagHB45Bearec1haz+0ixqVxX/FaBJeNPqSuWeeFSm4rXDAZuuAFemfvNFeNZV+W2",
-	"1wl3Vfp28rB91vs+632Pr/extUuBHTAaWyl+cqHvr9rrKy9WjmJKWdnVq6dTN0JooHgUNIiWEwYiD1rm",
-	"zJPlVMYFlZCgRmg4QV6pmNEV8rmRK4XArbMK5Oy6TMBNlQnieR/WSSpuWnl6TYZG+ajEtwCOpZxwjT0d",
-	"1r07jTTd35UX0lIajY5rHyqZD3N9m0DigT9o1B1TZ2fd+aysmGiYHxPU6KdYGlGwPIMYCKh3sGqAQjYR",
-	"MoHMopyjPqvWSJQGLdSoPfWg1zkIjKakpBGr8AD4XWsxtxJ8zOhtLirGBY15fdkLQSt2V0TLhaEU+arH",
-	"WJgT9ERboqnFIHq/8DEVmDKQOSuL/lFQPg2MCqq37eLCjcJsNb0vO86ai51YRVQi2oAmXcZAsSjxbtwz",
-	"88d9GCs0V+gS943D5dsumGuCGIiRpDkUyzWq9RVqrDE3HX0T8jf82+d/P7+8/uvVhbqYaawrN1N3F3zJ",
-	"oxfx8uJnyUPx14SKqHMhOm22+vbX6N0Ff8Mv9n/8NY5f//zj/purb4/bYS8Wo9nzTvTDt/GOvFQu9FZF",
-	"mtftDwU3+ogZ1AJ0KqvXfE8BrSlV7tucizHvHtzoXzSYd5nzPP3JvXSfE7X+iC6GJWF723LoFo3j+7l0",
-	"dck/pNlNoyPhS6ipNP01QQhHWga/acvwYTX6qVySmVeLrBDjRc5oHJtLxzXWtYEiXFV17CvJ62kc/7nb",
-	"jKZ89FMMdfsk70xJ+4QU+PdfHmzBXhoDdmnx09nh1sXaJVXEGh60LC1K8IrV/gSN1V03+m1KDW/SkGEJ",
-	"T8NjdnT09Lj19KB32DroRKx1fHAwarHO03HYHR93KHua76xuNN00J/DUjPu4rdWz4L9EjnnMPt+yj9OK",
-	"sQjn9du1bfvF4n21A/ZJAHEnTVtsLOJqHlNs0T0QdZ3w2czwHVuinIRTmtDQiNGNk/tqMORqtJrr3LaT",
-	"DsvKGeQKtco4gnTk90EDzKBGB5oxtMnZ7nBGl9y6Zxxux1OUXPe4KVWNrDEcfoo8FpNp0mZxlQUWLL15",
-	"qBKRMLylv5VH2frn4esMuav90iB6vJNo/xZP4iO2Rvt3pKEpoD8GDf2kqk581k3+BZH20MKjihEUxSxn",
-	"dmwlTDG9B+74ZLYhx0oKrHNDSf5TK3nVFReTGOSyJoZJcDHBUAgXIWgodpbb1CanmZxYbKdCfUUl61DS",
-	"REerTAbCdqKxs6eZWp00fgQWZ93U7Y3uzrK8JARHlpKjmP6w7KQMvtkhXqMxNa0BlNqELbBKHSbbZR81",
-	"a85cdDx+dhR1nnWfPTsIn0ZHh8e0N2aUdsLDQxp1uod0fzQ+GHdHvVFn9KzXC6PuYXQUdg9HnXGnQzvP",
-	"dmIbPrwsDB89jwnjDKpx51HUu8/ukT/cPZLW0c0OHQMBPDKzM12zN7aarl2BMZ0SJF+tHPnyZ07DjFyB",
-	"2oLDYCCoIF58G/qSs5QZGi/pyo9163U6QdNIr+AvkAna3SHZMquBa6ke9/I/sVRO+mcuw+SEKC1dO2fb",
-	"h8GSYJG2VgYqYwsTZx3EcaVYH4Jr2wScjNgA4tzM7plYzBjEPLtAmnvjSF7bSCKMW0kjR/qpT5/aor6g",
-	"BMDCJpLZLg8pqM133KDgLY1JPXh7enX17s3l18PL86vz6+Gr04uXw4vX1+eXfzt9iT3EMHquS7CJbJNA",
-	"8JbZvhkJZlnM4chKx3p1+oM3XhqM1z2046kGeoQwU4kLxSOrPKSLnDiOlx11egypInHiyLwZBgNqnNoB",
-	"7QzR1zOVMeCn66OBmTSlnShgQY/Hsryr47kt1A3WbrJ3I+biZjt3/kPZyO7O+u21kJmhoxMjwF+Mc7c7",
-	"124ka4ewJvuY7YP3YcSYwGPT5v60t9cBXtk1VKgBaUYcxV4rUJc8u/6WwJTHN6WFtxuf+eAnwwftqtZx",
-	"Da/WvQzQutmqOd75nTOG0IJPDi+2YcE5oyrIW/Bz7nVbeH89AiCUM2Z5FldZufp5wkIWMShzb2TegQhc",
-	"spNt7PgVqEEE2wTk3J62XwD6PvymCLm33tsU0RKPc70qZBkj60qClgeiJGoZ4mRdwCqeX9Mo5hELY5rY",
-	"cDfIT6JaJqr95AmxzQhLfOCGVdnPoGieAZYj6V6PCQibEFKwfhq7DCkCWH7iAVCEr20wr2Mro4W2K4r5",
-	"CLh8vAKJxC3RpjBTTYR0O2SRY/ZUaxpOmU0Ee4Lo88TiBNSC0NNELiZYSmmhFjS2EheBkhTBHqrAoMyO",
-	"aHjTNuC3mlAhcD2LfYezi60t1Mu3jrx0wDY5ddGVhSBtiCrJh6OUpTDbqA3oxLmWueyYuu/Lzsel1HPh",
-	"0q5RahoUCuTbdc2sCJRuVAW3QAZcPrplrb9WLCcTzBjAeo02Qd2F+yEaDATX/VTrXEsUMNTHgt1+D6GQ",
-	"ZVH1TQyT9EqbJWzOqC6EjddTO3AWIIqrdtcLykBxKSCmlobTdFXg3nFpK8HPmttTiHlkg114BLmVIpLL",
-	"gagH7G4ekC/BcPYXgtkaM3oXNE4Q9YZGoA6a3hMMMqEjZf/CGNIE2meMZbKkSZTZsdPU/rX8AxuFAxXb",
-	"2+R6KQ0epkVm7Haw5RGEBQG05yyB2+kSOiEdx4ECIfNNQkO3PwOdSzaP6cpJ92CQ53B/W2nhOOsc40bu",
-	"NLrOVCZ6ICbeQKSeyrkdoiAaSaNdFVJDyIgJPhEEvvCLA9hAsTz6P7GbfFJAJWQkNkXC4zBt8mahIf8B",
-	"LoddEUbNeqvQUza2aIpBaV7ckYvlwnzbg06X5CgfNsqIAtsJBbJoLDjNu6GMGBDrNGTfmpeGBikCUsfA",
-	"5rSOXpMgVhkOzaLGSdZkLv3QoUNA6gbzfv9f/4+PbgYTHYKduCJ/RnxkkVPbuIKMp8XMTFDgUOl26ooZ",
-	"zJO3DBaR2b5y7Kw+ornFY2aWVWuhq9CMxgbtWNQcCCc9yoRkEXIQspPkL+luJrVcKNS/KibLkKiSYKzL",
-	"Kg7zScRh2dVvFYjl90fKX05IJ+AurrFA7+toaDNsG8jTGEWSlmO6ePJWz/iEAqg/lx76c5YeWq8B0fyt",
-	"tEzkOh4bJpP15LJclfJkG80J+7pscIIAM1KZkoSNpzDEt+ES7ZyfMq0AAUIvdr9fKJY0B2I5lWTEsGRP",
-	"vrNcAG7NAM2HaXKUkMmMxlyB7m+d7gMRyyVLWiE1PAjmAZF2xMgkliPIe1oI/suCkbp5p8WFYkJxzW9Z",
-	"o02wiw0S6IFIE1YMm8gCbLjog0hOKIHMDq+m7VgzEIVUe3dOgHAG7+eHWaiyA/NMVLnDAUnVeopTUu6f",
-	"EGjEMCY5k8n8HmdxaczMR8lUcVDayf7V/eyFf9xIJh+NzC3G6i/gYrI7PslyynLS5YMZ2b97v69/BxNd",
-	"2gCsSGpSHNnIbtJoyE1dGlK/fj7nuW6otBXMm7ZzNqgcjSb6UnJJyQPh9+619Wm4MEIcUIUTEnA1tPpa",
-	"AMXV8plDzmKRswiCOwcVd0B5OKQ2Cfh8aG3OVonOuvhbPVpDuTwX/I9WkBMSxFTp4drX8Ks/hPsaFU5b",
-	"W8Gx/7pMCgM3yYiNZYJSAvJf+3KjqmXEVRan+mGuBa7ZDFWbksoPHonsHedI5DZkFE8RiXZM51rOW0/H",
-	"+zR7Ysnhc56wsbwjUpCXXCzuHJXtjI7Gh+wZa/XGB2HrgB7ut47pPmsdjbvRcdgbPaXdDrwbV6y5e3zd",
-	"edbv9voHB2Y92bnBO/vtTrvb3W9bSm1xy5HqwknX+rXu8bP2Ybfd7XTavf2afcNgWGHSo9ykBdyo9Wuv",
-	"5K88juneYbtD6j90uye4a3L37Gh4dHBCktt+t/es3WmQb1h4I/d6nW6n0+10iYXTHjy1BYYee9T3zXsR",
-	"4eC6+6zf2YwIndw7HiKIRRwXzh9/ghM/pN2wF+2z1sH4sNM6OOo+bT2jx6NWJ+xGPbY/PqCHo80nfnjd",
-	"edo/OLQT++dnp/EOGlpqlZw0vll1vL3cDGvHix8Xf4EGENtx+TQRVt2fKkBzdWTU5/Dlj9THuwrgHvNM",
-	"fyploHu/ObvbvZ0zMd0GTfmVCZaK1G13jawqge1Bf5olSeZT/NkdNwwWYjzQfZ9yZ5nkPck22RJUqzRk",
-	"Ld9TERZarFPuGTptHVM0dBpt4JbG1u0cy8kEim4sdLnaZVZ1lSYx7ZZit6TqUykP/bldz8bmtZByWnYP",
-	"Nt++XU22FtHSLj1TRmM9/bVS5D21FZddmwkeM2sYB7CDbrUQAgJnoJg/RN9HbM5ExERY3oL0hZ30Q6U5",
-	"bLth1N2b7fVKnLyK2Xj7okbCf+it+vOoRS/5LRMQsJXIkR+CPI+phqJ2SMNnTCc8rFZ+XuFzZ4J+m0Bu",
-	"B1sootkdqDtSceg1h2pME/22kWuTYMcfiNhoaUYvrwevzq8vL86uhqdff30ZNMkoK7IWdHtP2x0js/aP",
-	"O8edoE9iKecjGt5AdWujKbzBcU/fXpB0SNB85hTKVFvEzZNyshAxaExQ/nqOEQHEFXBzPR0SZvYT85Ab",
-	"jS1b55vXw9O3F8OXF1fX56/PL7+EXqONigrSFmD3Y7mB3948pjyP37X/IC/OX74lU63nQ1fQeqilpjG5",
-	"hv99cX39Ni113R6I/yDXP749L/3A9qEYiJKHv4UyYl8OzMoGtaY5VRl9Oah9c349qL0nBz3Y3oayyaVC",
-	"m+WR9tQfzpw+pd4suXvnXZBZigkVd0/OmaBz3l7RWbzR+vBmzoRB+EiGixnWNWKOANs4CZAJRgsea4gB",
-	"KCXAdpirOQt3I8JugX47xao17rc72TqpIj+evnoJtMIsaSskWttt3YzR+PRpMmYKcrW2w2oUARl2ez6d",
-	"lslMsBIaFYgeRCd0POYh+g7TMGVLLRtNEhx29gOsP7LkipWizyWu5U/Ivt1+bTeE1aePKpfQa+I+/g0D",
-	"mNtf1kH1Oo2hIomUum2r4QGb5AoSKTUT0OaCCzJexDFix+X51TWw14WIDOsIrJ5nA/7c/Kn3SbnyqmYW",
-	"jFk3Ai0g2PeXL6G2rC0V5AK6MJjLPMAyia7yQopyZkX4Uxq/h+x2kcS1fm0PIg8sRNa1y8yX1sysj2gs",
-	"tSZH+7vZe67s04wKOmHmSrYz/xKYjNcbwV5Xq61m//O0xE+Lu8J2DW/UVJpfH/k0mnGR7mFNNSi6Ov1u",
-	"bydkxmYjQxImTGO9pbHTxwJ/TzZroGJfmQs0DXy0DdjnCzXFFAS/ep+HC8oVNrrSVEQ0iYhtAadyXemy",
-	"paRNx8p67Vp8oLE3hRUwC4GCgH5okAfEJSne+lBPb8/7n97//wEAAP//",
+	"7L3rciM3ti74KgjuE2GymqRI6lIlKhxxZLnKJbtuLclddjc9TDATJGElAToBiqIdFdG/JuL8nbMfYWbP",
+	"e8yj+EkmsBaQiUxmUqRK5Xb1VsQ5u11iJhKXhXVf3/qtFsrZXAomtKr1f6tNGY1YAv95RsMpO5NCJzJ+",
+	"Iy+1TJj5c8RUmPC55lLU+rXTeElXigRCtpR5ImgSJYmeUk20vGZCEZowItgNS0hoBozatWaN3dLZPGa1",
+	"fs29V2vWEvbLgicsqvV1smDNmgqnbEbNJ/Vqbp5VOuFiUvvwoVk7ixlNLtg4YWp6JuU1L5naWxGvyHLK",
+	"BNFTRhJ8mITwNOGKcEEWipHf//mfJDTDKcI1qQev6W3rdMK+7Jil0BkjwvwfKiIyp3rayE9/OLxk4SJh",
+	"LTv8EBb95Ql5R/X0yz0653s33T260NMTkg58Ql5qPTfTOyH4+gm5pDN2yTX78lInPNS1zcu/YDpZnY41",
+	"S9aXfclCKSJFtCRLyjUZsbFMzPp1suJikpv/fmfTts+44LPFrNbvNN0cuNBswhKYxCXTd5zAe67TDdcJ",
+	"FWouE90nimlVciYDUQ8q9vP3f/7Xxi2F3+/c1KAxEFRETXPylCjYJxJcMt3CBQQEqb8Jk3PDkbPLixe5",
+	"Kb6USrdClYzXZ7fzlJoDIRMSZKMFSLL4vCFTOR43cEaKJTcs+UKRUM5XRI5zr7UH4pQoPhEtLkhdSE2o",
+	"298GrJhxPWVJdg5NQmMls8OI2A0PWdlZxHLCxRB/rziKPXjmvqv3P1C6/vZAbHPt2Orb6eibkL/l7XZ7",
+	"I8F0e53jo85H38QPzdqcJnTGtOOZKhlfmbmsX4YrOEGluBRfKCQqmDWp505fjuE08Bha6WmlRyuT9NpQ",
+	"oZaGWmUCxPDN8yuSOxMzbNBokwt7w9eZIU4glDOmyDiRs5JbeUKkoZslV4zwiZAJcnBuloTXpdasGRZZ",
+	"69d+aJlltXADcpyE3r5iYqKntX7v8KhZwtG+hsM/j0okDFGajmJGwpgzoVvhVComCI+Y0HzMWeK2DOmn",
+	"SUCeRGRpmI/ONh1YuJrKpTC3wf8h5krn2XpM51rOW0/H+7R6rTjl1nlUudROp2ypz0U0l1zossUaIlmy",
+	"0VTKa8Lsc18owgtS8zDqhs/G+6zVGz2lrYPwOGo9Y0fjVod2R71wPzpgh2M3cSO1smm7QYc82ihyxzKZ",
+	"UV3r1xYLeHJ9GZe4e1WryEi9OPnO6Gh8yJ6xVm98ELYO6OF+65jus9bRuBsdh2ZF3U755O2YDzb3K3e7",
+	"1pfwUi5LbgpXJGIxv2HmFpBgJKNVQOoRG9NFrBt9R1jfXr59Q8yP7YEI8BoF6Y+pXCloJNL8rT6PF2pd",
+	"/AwEPtRoEjnjWrMou67mO02ynPJwSkKaJJzhABmHMZPwOAwXSjMageIzlgkZJXKpjHoG90shr62gebtx",
+	"rWzn/I3/Hwkb1/q1/9jLdMo9/FXtrW25OYfvFUuqCGihQNYVqed41IsOwi5rHdGn49YB2x+1noWHUas7",
+	"7tH90UF4GB2xcuoxA34s6XwwL6u5FIoBv/+KRoa7MgUkFEqhmYD/pPN5zENq1rM3T+QoZrO//KwkyAW7",
+	"GBhgRKNhko2gFrMZTVa1fu01jc1kWAQHXGvWbmi8YPiVyMzJf7NZi5imPLZbZ/8MbxqaNdrADY15BJRp",
+	"9lNpqheq1j8AFsU1bO1XNCIX6Yh26VOt56q/t2fvXtSO2I1bkdrzJ2E2hwv4zjBhimkkuPyyvhcLBdwc",
+	"nkD6LFlc2TiFRc6pUkuZRC1vJFTrcakyIVOqCLudcyuzHmrRZZMzi1+IayGXYpiqBPmln5JfFixZkfRn",
+	"uKZyzhIgExJJhkcVsTCmYBIVt2X9C96m2B/XvjKoKZno4Wg1qJ0QPTUqVfpNTa+Z6hMaan7DmiRcJEom",
+	"TcJmlMfDecLG/LZJYj7jukkSGRvpipeeJYk0Ks8/fquNOYsjc0nwK7VmbcaUohP2x87pw08Pd8Lr+wxX",
+	"fztO9w5HwVfW+Zq7nKFcxBGc98j8kUZtciYjs/LAu1UBqc9STgByRSYDYf5tGf9CmHftlYJXGk0SrC0g",
+	"IHWKpzAQ2xIgaJbU/SsiUjAy4TdGoOglD9kJCZAMArCRjf1svl1yPQJSz1/XgcD7aufZNNwerqy9rqDx",
+	"GztfinFstPCduat3a5ByDFkVmAhXSFWGbdDY7KORyhOuNFtjGccZQaWT2pKa/O8/PBXhXBTqu+yWK83F",
+	"hERUUyQoEnjfD0jdnPmGVTfaZo4vZDLiUYTc+x5iDfSNMeUxi/JMEI3pKQuvif15ncv5L3vn5VsXGa3O",
+	"qA6nmcKDelL+6Pazo8vWteXZ+XMxJzH2NyZb1tulMIaIiMsk9dj7aLoa0O1oGMqF0ESa1xWZ0RWJJPDD",
+	"h1tB9nUzf80EFXo44wo2riih8GfrB0E3ntUfzA7Dnf1C2adKVlocvUIvQW5BhUSPBH5TT6kgXCuzKUwp",
+	"/NjDbUNxag/H0EMaxyyBwwPmaQ8w5ebpAdjLh89/oUB4pYQ8EDSO5ZIYqcbakzahZMZmI6AqQgWSSAuM",
+	"BGfDGWbr0adh8c5QaI1kIrINN7xBLrQZ0yzeMIjAv05BozkQQWGLzHiC0IWeGks7pMbqSAc0RrgZ4wre",
+	"aZ1/HZgRfmidIkWbPxh2nj7hfGubz34g/MP/QjkxcC40SwSNnxtx81GygNuRhiC5fAI9NdKI3c5ZaBYK",
+	"PxMZhoukIAoOfd3CTYxcgm+OPLejbqlH5ubyEPSYXwQ6DHEtThjkPxoAt39FlQYO9lFbG1Olh0CmxXvv",
+	"2NxsoTS5ZmxOqCYxo0qDToGaHlL4CZknciY1S0nE3gIt8QEy5gm6a7aUzXQkF7o/iqm4fjDpG06pmDCy",
+	"BBUuZvSGAX9060yvm8itDY9gIIJsp4L+luvFe/BG6hdyIaKPOich9XAMo3jHZM1z4GDwY36HD7IdfiM1",
+	"eWFf34rMs+89nPKj5CIJM+aJeo9hOHqdISvGCNeO/tPZIOm/o6tY0uhKylc0mbCP2tg5jjXUUg5jGG2T",
+	"Xc5uQ8YiRY4OyHf8q9x2dz1BZydIrqQkr+ygW237+mweWvd07gUtJYEvuD1e+zTuteGRPGTfC3pDeWxM",
+	"lo/aboXDDRfeeIUNN1rwiCrmlJiE0XBqHswzdG+77RzJ97lBt9rwsvk81JbbsUlIBZJ0cpOegyIJn0w1",
+	"EXLZR0e4t2owD3HNzYFImNI0MQZCkxgGJcfGgBAsNJ9ScH+kJMroIXWzPWzGBFyr7KnWknJjvvEZkwvd",
+	"cEdesvjgxOw5KBtLqsgy4VozcYKRSELHmiUDEUAoswWxzMDG5KwL0gtFew9VbaR9es8LjX7wXL2v+Izr",
+	"CwYR6I+kOvRBgwNimNgRi2blQrEkNa6mFD2yM3rLZ4sZEQvU68ZOOtgx1QlEeeBkWKzYcsoS9qeQd/nl",
+	"yDhSvrz7QqVLk2MS+yuCoIueMlDs7LNBfgspkFVgiDWImFgFqZgs3WqgqjR0YwgrTJjRTdvkkk+EoTag",
+	"bDEQTqLayGZdJqkiTRJ2I6/Nw9SN1SAzes2MVi5nVtyCbnyu1GIjzZS6dWW0ykUXMiPrK8M1s7heGj3w",
+	"zSk6UjJeaDZEd4gagk+61+kdtjrdVu/4qnPc3+/0O52/15o1VJmds7WWBUG/ffH35xdXf708V+czPf/7",
+	"2fnR+UzdnvMlj17Gy/OfJf/xh78mVESdc9Fps9W3v0bvz/lbfr7/469x/ObnH/ffXn573A57sRjNXnSi",
+	"H76NwRWPU+Ki1t83ujCP4oqJdp/lJpoL1u4401DsPlMvXLR11AnmNrRX6StGE5vsgGZVxZGeFVIcSD0f",
+	"NgKrzYZ/bCDnczntLHBU69f2f+m1ni5/+LUTdud/Fc+ufzxUB3+bXh0lXx3PXvXo82H0ojN52f35u335",
+	"UYTycAe3NQOEq35hQzullhURbGnPc0550ial2S0kyFE5sDU6UkaMjhM5GwgXsiN1rm0WkvlTSRqKC9Q1",
+	"gInmQ3hqIOYJM8OuyUpI22rZvK27pGVZjhem9rSypJ5NA6wlAcHWXUn5moqV9bqrjxK4CdUMRUBBzkpJ",
+	"ZlSsUjXIaRZckP1Oqkr4grPnCU7zupkjSSe5pZqXm89DCNgLqhnGM6xNwCKnVfnfCnKaEylXnB5Mbfpe",
+	"0IWeyoT/eh99Cb7u4gBhwiBXg8YqzzbfJ1JMrC9aJmlAb0M40B/KI4VzG/JbGyqvNnWz088tb8ewnz8J",
+	"P+ZZEu38ikaYsHMjr1mU82xuWGVpuNN/1/CNGVcK9Hgv3lka63ygVWdhTsed7deGTnwVfMn2r16WzZgZ",
+	"q4FkOnNxAypHLuyFG9KOBF5jp4G6z1hdmgtCJ5SLB92Tynk+jFP5NHO5mlWidzfzJ5fQYUDqkEMHEbul",
+	"uVYDAZ5LodO74IfmXFAuJaI0xth0ROTRbd4rC98wO+5OAaLsImJRPvjnS8Gmp827TTPaQNAkQdVmwku5",
+	"YYYJWyjwczv1SkLmnmKMBO/eXhbS3+xDgXMify/miTTrMMbpc6G5Xn0sZ4PQdDGGgn8F884aILENypm/",
+	"wh/GPIaMwQ2cDof2CN8OO2KxFBNI7y0OX6eLiOshuzGE1jiBkydco/qpJegZ7lkI7SRMLxIBFwhOFZwD",
+	"XrAgnURJtD/9LQv2/+tmmIv993r+7fbOnNhD35Xf2298aNbQEpULPZTj4UguRKTuyvGQC614xODG2DfW",
+	"Tx0+BHRXEvdE1QB85yNmLFibhI0pYF2zb71Op/yU4N3cIW052ifZ0fVlQgatjHm4GprtTjgVenjDZWws",
+	"+vzWnkex87ijmkQ88VDc0OoxvY1l4zFDB4zhRaR+sN/rdMiMi4bzs9kPZQ+6T5J6r9M9wodrn2Cnqufv",
+	"7dgGOvyb2Y+U9tDmqKC90sG8XQKrbcbFQhvp4whnxPSSMUG6h2CdwNaVk6D/fo4SNw71SeivdKlmQ9cJ",
+	"M7eblyCzSfZUde7CxpvsRHG2jWkc7BkJpzShoRULJfvoqcfre1g+zh92iR86ssAVWbI4brkMyIV2am6m",
+	"Bq3NA+PfsF3NtJJjTvXUCI4iWx4ljF6jFxPnZpOdjGk+EC6PlhIYznssCzlN6c16BpR5EF6BShPMIF7E",
+	"rG+vX5NggmmTQLCfRQToR/maE4obXIyRhU6f8JMxpMDkrCVVhIN/koxWJerGQCxExApaB8hRLMQBaQr6",
+	"8ZpMhYyAsgsDmWSWNFr4AK4CvBI+ywmlGPPJIoEcVlx+MKO3Q+ccHs5ZMlwoY7/a1wai+/s//6vb6ZgN",
+	"qeSBAakXWLcvFgZinV1nKqBazOcy0Sx6zSJOr4DgP8I5scgGHM7MiOiB8u78GQ7dMp/Krn3RfVx64/1X",
+	"c7d+uzFzt7976N/+dNIEtoHYL2yZG1m65E8RXIRSJ1gqMd9w1G+skbl2JtFABOVTCk5IgMcQoAfNXdU6",
+	"XurA38agMRBQ6AeBGtgUM4YqpEhCbioQU7pekLw27eVCxmU1ki6XHRJ+0OHHExc9aZO3mP1FoxkXkIXn",
+	"B1cg+10sZrX+P2ouuQJTBGo/reWnN91EoJjJGjg0iriZCY3fJWYlmhsrZkxjxcoOIAvUOAMPL2KTjGOq",
+	"McIob1iS8IgpUg/EIo4D8iVRK6XZbCBcPANr1pC/mUWPZRKypqeLABM0v1jloJkFi+YsaUHMKXMezLh1",
+	"dc69RXi+c6dhlNYSZGtKFTi3BG8CJ6SwGGLXYs7A/IIha6wZKBZENtemMpzR2/XpQAxf6VQArE2oXdtu",
+	"cF5SY3Y5o3F8n9HBLEuYuQ5GoEZ0pcprYsDjan4uBABhBIKGHZT8XrO59jY0V7+427aWzG27rQ3KXrVJ",
+	"eDY1ynqNGttvy5YbX/7t8s+k8mq4JTW7Q01dau564drcWTchioxbn6Pnxp3z2IoeYC5w7umT3kXnAuik",
+	"Td7GRgXxSMPwcKOjsAivPIXy5Jm88ar2eEKWjF1/oYzOpoF/3TXpnKFROlnQFWzmwgPt2d0fze4IfP7h",
+	"+Y4/he0uRm4id69rS5LfYtRS7a9EYGoyk0pjYQhwnHxSwZwlIFK9jVsIGybZbs9KJ7IlVylXYXdY8LYs",
+	"ZJcPleVUbFmSB6kxp/gGFri56rh/FI33Nf5Uef82crUS8ioh4wqhVyFoq4hr0xlsooOKLa2QlXcyzw3C",
+	"ZIOIyzQ8OfqZhTqn4cHsdlTw3gqWu0vgpcb0HltFbdlVk1CVZcsoBtU97Wr1yw/rr8FAuLJz91EmIkUo",
+	"1hQYiw7zm9Lay4hq1jJsulai4Npsn+0+BAYui0jdVc+bURvbfwwzhyAPoYy1B14ReEAgyE81sZEYPiZU",
+	"rDawo7XPYJ3quvUwXcyoaKVlXjadyXuqiZX9UEq11Qf5lkXbd5TDlqR0bHf2fEy4zpIyIU7Dou3Phc+H",
+	"NIoSpipkLpYyk/N3xD6Wpwo+gZCCAJ/3dhumhjaeVrpErGUw0ornP5Vdqix4C6VuY5urbM1dj6mPpIwZ",
+	"BXcF5Invvlb70eww8Y6lBeeoAOON+EI5gBh0XSXZc42tdgbmaJa03fEvqZmO8k6d1LlOpwgJkVyvdrij",
+	"bgLJkE5Kz8fbJMxjnEBS6x+5SbtPr5xejXa8/QchHaLsg1Q7jwQ8kttrfKlqyCrGwSO3obAGf/ZZOHAL",
+	"jrKmftSaXt2+t6o80/Q5dY475LZ+/UKtU09OwBSoe53dNUsFYI5d3C3C31GsO9hRjM/phBWEtqFiX1Fu",
+	"ohqdsBBEk71bWUZxXpZzzWb5/9ikPBbUkA9Z/nGS0JX5t2C32guR51dwhk5txwbNs7CiVKWXwqoHCn/Y",
+	"guyLxAPLyM+j9DSM9nWaasxFBkaxjifzb5j9lEmk2uSUhLFUUGhlHWPWrbBMuIYwAXreBwK1R1Kn5BtJ",
+	"gM9cMzZXKDPAy89+WdDYxcCpTchHX+FApJ4TrHtxeEjWLeg8hZZyMUkU/uJUWOtKX8wNJ13/XQ1tpsdw",
+	"tIivQSHV0zaiMqVRLO9vahFinpr3Z7nQ+X8NaRy7v7jY1RALpwqDFn5d/zuUjJf/1dXJZ2+5lBFIFhlG",
+	"TEMtXOo19XbJ/sG6HrI/FHcl+wU3MMqMg7ZhO4W/rCcvuZ+y8QzHac8TOeYxG2ajWugfb47uLxGLWf4v",
+	"ioWJWb/UhUfdcD/5sClrC1j3HBsKf37jwiC7MSO8EixylXHS2AzograXJs+pSiyJrUxW/65+MHSspbXZ",
+	"+AYYGbKcSnOnWJSyF8N4rLMFygKkWM3kQrmbVyaq7hS6W5kmuBtTOp8zsYvKi5EMVX02OKmC7YAlO2rO",
+	"Qj7mIbGDkDoCMiIJqUabvJC5oMNAuGCEjXvYbekPRLCRtwTk9//z/yLBbzKOmkSwZTPLnRiav3nBuaFg",
+	"yw9BkzAaTknwm2/+N0nRxG8ORKmp3iRlVvoHSG3L+9a4GIhAxlGwFwi2DMiXwJ1Tr19VYNI5mAYi9TA1",
+	"TtZ3Ic9B3S6oUM5Z06XRDeGND4F5Pc+L3POWkBHWJPegvbdrD2b7XPgIqXuLHQiaMBL8hmgpXA2x7sjs",
+	"PuBNBUaJssB7XNs7jOssY1SVs4DP/mYG+xA0vNlbDrv2HqhyDsRlSd28Nu1Ycb/Xt2791QL7da9YDc28",
+	"QhUSDe6GHctuCBUD4dUMQS5awx/WioCSmZhhm6SccAdCsOUwq3T4EKBQX1NPqhgbMJIdLPX7mpEuIAv5",
+	"ByEF6zVlZFsZI65ct5JHU+AJAC+AT8KymileoQWCFGy3z2kb3V//4DUXYLCkhcRuBhZ7wV1vLz/V/GfR",
+	"//oxBt4D7W6ZwZS5KnPisbgz+YPJJMwmA8oTcZWqNOgQH2nU+OFEYC1mjx7GbsnUnM/YZvlqEV9fADvy",
+	"4Od22Ov3ABeYBlTyypmxQpDXrW82iDTcGghRmc2L0Rz3xw9oHAd9c4DJas3hnHMz5xBRuAjjBdS/BGA4",
+	"qaDv+xLUur2LmU2GRpWfKYFzwjFK8iQ+lGzpGUi9d9a6uN+2wlUv5N27rAaoH7M8LL+n9o1hmuFXzkLc",
+	"JhU/0MY4hkMd7XZ6B83ajIv0DyX8ysiezZ8zs02XUH/2+z//d7fnJxc2ip/tPct99dldpL626sKsysj+",
+	"DNjPa1AF7ndCWMbnBzzSfa00TSr9aCznRjshwgjhmBseXtcJn0E9RSyXLGmFVEGBhDYizaYuYtae5zao",
+	"Bwe9HilJbBR0Bpg98J1MUXP5UMLJ7AYG1CexHNE4XpGF4L8sWOGkeocHZRRRGnzw1hhxNY/pChIdiyN2",
+	"OndS3GZqc2CfgmtO4wcmvGYtsXlZWzi0IIWrSKvO5+jTKvodYeRSUnVI0GlR6e6sxAOJzrurLf4SFp9i",
+	"xMGhuCpWRsJ+GW/Z/mMCp5bmdfA05+GhjGQrAEs5COqIoLtnjciO7mQA2ZzKNvAFZ3GUAj7tqEe4ojjM",
+	"9IMgpxdpye+NTbcs2xY5HjMRmauXSyvGEkOXSuwuROZs8chkjRTTLM5STyNXWL6FeTC8AEt9V9b45v3G",
+	"dWYzKNv0l4zGerrjhr9LJEBYKpuyUtAYbApqcb2BvLacbAofXeXXKq/vXJAduWwd377/bkdPCZkvRjEP",
+	"EWPzPRuR79iK1C9enJGnh92njTZ566EzIVTfiBFXhL3uzoonZc0yJjLhejoj9eB59PXlKWKkPb/sHR4F",
+	"jXZ5uPumVBG9YTBG7/Cwe4yjvGtVj3JdZnmZBRorC8DeWIR54ApDT9++v7K0/oUiwTWPys2ea8wwXR8X",
+	"0nXrwdvv3qGrzc60SYLnZ/gXmG6jyphaH/UdHs81W0HXjnqg+KRitbcb3741nCyJuKCakfqIKnZ0sEji",
+	"8qFWG4dalQ91Qp6fmd8V1LWVDVwg5GuovjCHVEHLl2x3PSdHyJdM+8S8Rq5mtlubUOZyrdlOxSWZActW",
+	"80pOuHghk9muXP10oaek1+6kRnsLvTKprjBJqLCrPHp6cEz+v//3oL1fsla0xUudEac2sxzkmtftYI0u",
+	"4FsVDobXlksHbmaWzQF0rm+klKi6O+pLG02AtSE92+1eizYfvVNNTCPKd2icBXpJx27WNloAQD73U/2f",
+	"AzoANvKx20aufDBcxL5LZlS3AKHWaO+umREVKyj6WiSIgWzTPOiMkeCg0yVlRdn3tiRI3ZgLLS4UE4pr",
+	"fsMaW+nwH08zG5X4u5TiivOSC32/A3s7xwfjVUkrhoJCPGJGS4My9PVtLwAPrWdY5YdO3R+EYh1aYasO",
+	"OsdHW7kU0FB9gPg++De2N1h384h9rzCF9HP1hbldtnDGOwlJSC6nMcHIBhoKqOKdQPaja7YBZgTA6dng",
+	"SMmmu/BFiaoLXw9IxOAJqi37ADdEncaxzXhP3VxMRCdpxx+uDH0uFIsaJyQwOxcA8oU30qw8f6yaWeMa",
+	"C1Z96rQ4Id3f//m/e53OBrN7G5v/PmZ3xfFepl1anNsxl6dTYrolUebjsZiqMVe6T4LszYDUZRylvuVG",
+	"kwSt3K++59n8CoEy8xT8hy/Mc9Np5f5l5Rq8UyrrX2c24U7UW0gMhXpLI75ssUSePisNT6QH+PFuVXWT",
+	"8Zj5ThXTZziZe9zIkrYevgvVl1/5Ff4rnJoWeKz8czh5r7GWWVGZgnTY7d218Q4U6E4fae4U7ukkVdfA",
+	"2WnxNNK5b63WuJDCPdVCHLl0mbaMdMeVCWLsg+ODw6fEVrSSSIaLmTHiyRl2QCKjhIpwakRYEMqIlShy",
+	"WP67VaHrmXn0Q1YRvFZVl7/E7HYeU4FZF8C9uHIw5CJkTecK1uveKYJ4ocV46RrBukrjNcOWJS0cyAM6",
+	"wIdJHfxRZTX3oE9jFTg+C3doK8XD8/CVqB9cKE1FWJoR//3FuZGJDPbEtYJb4b7k9isfGk94K32rbGeq",
+	"XFWGkF9eXb0j+AAxp5/zVgGilK0lrPUPj4+bWfPMbqdTVrBji7FLut1NoTljgbdbMAon0BztmnHzfrNy",
+	"PCuPXZXarJu3NP+9Jgk2V4gPFp3Ofmg2Cf7Lysl0hrujrG1/hkWmaevaYa/T823i9d3AVc7s9S6pkMBe",
+	"hDMaTrlg3rWFfgFmXFQi7XpOXFc1j6dAIXNl6qiCAgmXOYojVqeNDkQub9Q8rbL2hpuSRvPtw8IMRjjf",
+	"fSXfO8fvZLLWSaH85NYArUoRwmrNipZfRUy8XJOBGdNTGQ2FhGRTuYQZ+/D25r+5ITvD3+HXMoz2TWBB",
+	"Feg4BVDKMpgyyPssQyjfgHJXhpG2VomW4eett1spaxBWiVGxjuSSSxktP881hvIOk8Meyv7KWbhyKYhN",
+	"PtvZHqs2ftLhP6HxU2bJWKDU+6cW5NwUTT8MDLVnwrb4pYpQMgIIXKuCCpnk8Yd39pGsfR68JJB7fF/v",
+	"yIXtOfUxgXynXtbxKiBULtfKNtwoyTKG54fVxOGN+oW6b7B7g0IME/t3Txlwi/ykOQPuI580S6U68p8j",
+	"pZ9K6RvSRc/MUzsSd4q0keHog0vSIoJWujm91NcK6k5bD6Qj27dgozY3fPf3Jf+tsuXfv0A5bXUtoD1Q",
+	"Ct+f5R20rGVNZ9wG2B7Lkh/Lkh/Lkh/Lkh+sLPmxALmqAJnUA48zBNgUPeE3rik51417Jq5/xiW9JVgq",
+	"FbWkqXgbsZUUlTAvADTZJgFUlwwxSoHYVRnEmnUc2PFsVWbac8cFfDFVDIuA4xXe85jfQFmp1QHsVBB+",
+	"eca1hWTCchcEbWYRWat4abQHAnv25GeSRayQYIKDzjEp7+aTd0r4iwUKEKvSgEm62/fL0M4CqLn2Sx8b",
+	"SK2shS4NbG6gonfgdHhIi3oN1M8hd2YVcBkeVXsg3lpD+8vMwvbAlsKY0SQHBEjqiwrUrIH4CpwmQFIO",
+	"ERQUBkOmNs8ib9RgWgbY+IqENElWAxHctiayZTasTxxnab+x//EPLvRPQZqrIemct0IZsQl0q/1GWvbW",
+	"HAibVplC0NkZNUlIBea+2kXWKQmecKEDS8FyZk5trlfBQKSduxv3QyQ8XcNvKwEFA3xXOxkt7ZbzbSDB",
+	"mrV0r2r9Wvlm+Q+1+My1NJpTYxTVJlxPF6N2KGd7/l7upR/+4L+urvm8JW2uRgs607IE57Y1tODXWyIK",
+	"kjq64MoJp+FvmlNl7oE6+Ofawc0Qc+c+pt2/MR09MHTcZkJqkgyHOE9RQlos0s9t/x4QIK5KbOW6oxV6",
+	"HOXs9oiZQ0nS1k0sSg3UXEoFdpRqQje9Uj3gYwosTr1mXqnKlGnjEaNRzAVTn867QOoBXejp0NzegPyF",
+	"BHQEsG9Bw1jOVEONvoMDueF6tb1Nku8SVxGYz2y/+rfvr5ok0Kt5QAKq//LzUlflo28oJIGW9suyrmj9",
+	"wuZmhS1Nr+gEGojvVnXig7kawTyb0wSg6kgq6V9qPYeZwUdt+702+Y6xOVj7gszYTCarE8L1QCjtJBHk",
+	"djohspzKOF0ASv07il3y/e/WwB6xXxdZCM3jdVvcvnqXT+6BHR24mTkv/xeKBOx2HuzgnNo1kNAmTtks",
+	"JZ1SKvQbBD6Iw8jvHrhetbE0NBFgU8Fc0pftM/jTXdZt7jrmvpYjk+2tUW8DyuyI761s3IkdovGPjJAn",
+	"ZB7TsAStvDKksh00WJa2msZstjog95WdUwq3dM0iTEzWTRbrCPb394+b5Pursx3of+sc7yz040d8Gtuh",
+	"sfE7Cim39JNW56yeC2sdY+6xazyNPdV2TTetKCHdwiXkNqAQdOEeyhXShL+YO3EK3iNU0qkGm+4eIYpU",
+	"g6E4RMm1wB/uojv7mAsJ7EBmrjKyxMe0ZEJjHWFqtIMn3s56I0iy94UbtuFa+4Bo6bikHlgUqhaPsKUz",
+	"u9HDwLIVbghzu/uOH69G8HDoJ7bQzGFfafCSYe4iqFjwXLkqU7kyPJLtb5HR5kS4Gs4qMPNjabOo3GFr",
+	"Ka+twyU2DCDt3bku4OVCh7LsWgXppgd9Qknv9pZQoZYsaWN6FqblmN9sVxibu1anZP/21kyhPxAJi3jC",
+	"Qg+XfSwxkabRJoFgeimT63QkIe0nSD3rB98ciKtXl02SNYQPRrE0JpV1CmqaTJiGqq34hkXQFo4IKVpY",
+	"cDkQ1nMLfb2zcYEZz2jE8h7CdNW1Zi1bJuTFepM1NgNOotRsUMbsKE0t9EnLPWWDpjnoMJ+6cjTChT46",
+	"2AqCHM9jGFammiUsZBxdF17yYZb2gWexHeJ5KWt19zt327zdaeaZWEaM+cnnLoBjTHdz3Y9FiAFVFqxc",
+	"sNby/PiBQWMK8uKexTJWDfpX1srYhTy3O7ezjmj5bLr1ab5NegCGMpgDmMM2oWHCdFkd5lZwee5Dhh0k",
+	"NmOIRSfOMeiS6yFbwDCxnIzbNpzufXo9zi2kzgzBNK9oXWIJc1x35KqoJdfhtFx9yi6h2sCYlCdtbdan",
+	"26OtE68dFZjxrmzzpiJBjymPuZgMFS9llO8tE0IunVyziNg3Kvf9ToXD1lcOETit7JurPE1w5X/03ukF",
+	"Hh/ZWuIrPazQwGBEyAa29x2uNaZlpRqA/QnVJ6xdTJhO+JaqGVxzO9Y2cJO5L0AyAPxH2hn5fudViexg",
+	"D8UqAPhZ5Zg2QuhSQeRCnzhiNr8vKdeeQ8Q/ZXu3bKu6evDu9OrspQvN2B/7BErjGjkYKGcP2BmVagMW",
+	"1XDzPmKtORyljYdZJ/p2LGaRxKWDJ8yPcOR41zbI2EkReSvPRTKm5OW+F25Z8abniHud0grBdG/vthA3",
+	"CN90r0TPouBZFyf34uJ+DZZXp1HB1W3pYRl+iCvxdCIKfJBzwPP7M3L7Gb09x3e7Ng/T/XNdEpTSbhrD",
+	"xFqQgHx/8appNHhwpHAxlkQmZJzQyYwJfQKawFQqr/OwA1yx6n+xUqeYLXpwZ6om3gZ/X7cgyXumEGRh",
+	"yiJhqgfSNVMV7f7ZBIWRHq5Cek0LrMv1fIHGv+SKlt1JuIbKEzVeGbVa2LatM1KHXmROo0gX13i8v5/u",
+	"/t5Fs++5nl6CAfHxpkoaEVJ8IswJo2XSJGoql8JWDtqawUdL5dFSebRU/n0slZSFlMQKc9yA1IPlVLHQ",
+	"+qwR06vRTG9VoDQVEU0iy15UQGI+SqgRK21yCZzEMZGslA6HfD3+7q/HybNvvvvxl+Rq+fP3775+dv7q",
+	"3d/PZe8VfUUvl7VHG+vPZ2NZ0vmMjK2UV65LCEcaEDXxPKgAZ2j9zUYPstEd27VGUFudsqHhzObmMGV9",
+	"ZDY2jKls4rLeSmVD35U/tPfMR7bcqepOk3Vs2aFdzXp3murOMuvdZ+7sNVOa7+D6vVwa0Y2KAdagni4Q",
+	"URT/9cLd5W/fX9WadyYmBacWzQAq3/oEMy4IQgz4aRUWaqDRJxTQK80Eo4Fw2UwYzz/uHD1rNNPk3zT/",
+	"9jDLljSMcswhQdn1IgYsx4GgmgR77SWL4xaUNO39vLxW7Z+VFEGbnOusXzqoyErzODaKsmE37YEYCECE",
+	"gZQHV47jUmzqgeZRgMWrQuopmB+xYv0MthYymweCxkpaiABqB2spFrNQm3csOm09+KF1hb+dfx00SfBD",
+	"y6ZEmH8PhExI+kTQcJWiLk6Io0Leo5BuwhTa0ja9zH6bSx0cdPZJoQ49cMUqVKxwMclCKMzqtlPkaiBc",
+	"qiIuG+IFAhgHRvxABQTFE5NsUpozBguERs2V7L3bWCMKSVw5iqKKBBldBk0iR5py4bWeJinU5EAUwCUN",
+	"Cbx7e3lF9uic791098wU9oDBBaQeOBDDwB0wZC802gOoVGBRmqFufoP0TJtj4SBobLMdQ2iRDFWAaemY",
+	"c+Elrw9q7lawQY2MFlpLcZJRVFoQTtVA7HqBiC0iX9IVnsM4lkuFSanZTgOUpPmry5363gjf2vq25Kw8",
+	"ODAvR+wMEzy3KDbnwogrl8rXJJd0xi65Zl9e6oSH2mWNKabJaIWZpHCekFJo01NbV1k6Ij4ftMkbOmMR",
+	"CYbDS8O+WCuXvWbTJizMNnbRwecwVc4VOQAFB2Wv2qe5SksfWETkeDwQRqGMZUhjCO6ekOAd1dMv/Q0M",
+	"wB4PvpYzyg2LsXXyCkkoYfEK0UQGAhhOKGcsw5pKs95BIU242RCj6Atw4QSnr169ff/86+Hbi/Nvzt9c",
+	"grI7EJCHWZWpSepBlvwZpOVrtuTHJgaALTEQwTfPC3fEvBqc+JXrm5M1cc8HIhgOX0qlW96nMSXbn0th",
+	"q+V43FjHMEdq5oa+0sRizFiqlZ9+xnHonH/HVrUPHwCWaCwRAUpoGuoMacIJ3YiY8wKeAqDcoJamoDde",
+	"Srd7Pv2PNQs/G5IrtWBY2TWjgk6YQkdNmteOSQmzRax5y/LseSKjRajbA/EcIrPwQtaNk7BbGmogIraW",
+	"kwdoG+6PoJdnLcFYospriiwOVDMFyQaHGmiSOqE8Bin4H/9B4DzUQDwhT56cerz5yRPy+z//k1CEQGrF",
+	"UFJYd8I6ldENAtnKVpIEejXvEyvlB4LkBL0tXATyMgtSq9nMWEoI31wHDG5DTYDA3bCo+gB3DRKKoI8L",
+	"cmM3Sv+zmPKZ6pOAK2UELl1E0DpoMYL/4RHOzO5To0lA4JO63ULzh0TGgCz4s+bmfziF5kPsdh60yaVj",
+	"5oTsys7bxLzAhOYhpDWmbmoCqgRUP5hxU7HkdBJ3pkaWgCoTQ2cuJX0gAk2vmbIt3swOgeWLB3vh8+/0",
+	"ZI1mBi7kiCvNRWhNESjyArgKb8vcZsCyzUbAxrp8ebNHUBhDb+EHmzpvNDEEP4tXIPjniJkBg6yLbnvh",
+	"0dgvF+1yoQN3HTI1gitUWcy46Wco4jT4gsuMC3XxNyxR1N2Ay9yFGYjnNOvGY6HbylEQ2uRqKcmSi0gu",
+	"FYESFsJ1H7fc7Ifd6XW8XJs+7O0asYlnhI415GqAiww4TXRi1sVsjQYOg8q/p7jC2lTMI2YBqXBaJzgZ",
+	"Z4Z5E8qloKcnVpgGOAJAXtHY7QFcHu/sq+ojTvx5WJUSJ5gq4Gn7QQdax4vMLK2hQjg9xXQTlHGvujGt",
+	"wEXsFHNFBJ2rqYQYCBfW2+nW62pb+lD3kbgvo8WpBiKSiMmC14jdwtWYZGWp5Hk6aXN4dmHsFqt90xUN",
+	"hNtzR2ZfYU8QRepnby8uGwPxFjYWocOwoDunK6yrBROmSYb/xCJiBhoIlPaqD0BnbBzzyVSTevD23dX5",
+	"W/MamgbI21tnUuhExi2rv7ReA2oXaDfGohFEzlmSBzx0+nDD7K3LcyNBr3MQZGo6on8pVF2cmYRSAc/0",
+	"9N25EXqquTaV0ziWy9ZZBmxlHVs4FiUzetuCBC0a6gWNSWJLjBAQyKNROH92Owe5ccF0smqdGjK2IwU/",
+	"pKs+jwLXQ0LaUzCbKyRsqZNmaGe58wNsROXkN7pqYUOqQSzNPZnPY44M2sHq/QXkVGMgUkZLK5HsEPKy",
+	"DLgOf2la+pNiIAJA1sP+E4hvafRUqlnLYqP58gY1xOCgd+wIxN8wVM9iHjJbymW1qtfnV2tKlJwzgaB2",
+	"bZlM9uxLas88m0ErZtqTYUA51SgFNkCAtlqzZtgz6lzddqfdAftyzgSd81q/tt/utPcBBEhPwRQqVwTM",
+	"L5MqN/OGdgwpqGPaWcLq+GD5odgZCOC5ykpg27YQby5k56PjYoWhTDkex1wwUgd73JfrAwHqTcMoFTcs",
+	"oTF+zrYzsXwhWiSGRoyOBFw/rXlKb+p5VOvXvmH62+W1wkaCeD/M2nudjlOQXTNhjyLdRqXOcdd84h+2",
+	"aUoNtLKabX1Ss51DbH+Mfu26W7N9R2pvv3tXs91CaopPatD5o9bt/vLj6Y/f3Z4l479dDp9erd7/9eXb",
+	"ydNpePOOzvnrOFmeU/oufPn9hax9+OmDdTTQLZpeXDKNNsD66brmMe+/M2fbNuRzgNtQNma6XXtf0bTT",
+	"3Idm7XCbV84t7mIKnHrY2b/7rUuk9O89JELfaVfr/+OnZs2CjOLR+iTpYiRwUs2aphMFDSxiqscymdV+",
+	"MmOlihOKUrU3Y3ug/bfQ/b7xepTXfeezeI0FmoFzW2C0wGiKRiCrEMFwjXIAhWSYdDunRpVAZXlOLeTO",
+	"PGE3XC4UZNvCpfASZwPwEbn/rqfyBgsCeWwMoBNUMANgc4G5PgOb99AwptXEbl8u1df/Alclub8DAcm/",
+	"5AV+w1jII7jFNI7RqTiVcdTokwAd8wGp+zYcchHw+KRNsgPs7KUawKLxtaER2fzWvI0p0+jlhwoUbltP",
+	"DQTXrheqdTMHJ/AVYEzYMghgSu3bxlyqgKIz1k2uE6nZVNeQu9H0+u2aPw9EFgw0sm4kF7Z81DXto7YR",
+	"Kz7U9EJHbgc8mCOaNXC1tSBZS1f8po0NwTnQVDQ0mgMRQJAmIHVoS6n4DbOeHgigwe67v7fJqSAWfNNr",
+	"DYa70umQNVxOY1I4EoWgHTpfY9T9muhIQQzYgbBEB+5X2OQ8qKpRLHD9Il6VMepXXOms76kCSWbngYy3",
+	"pI7XbgtQv6My0M3wwPPxzbuCH+B1+WXBklXmdEm71G7Hf3Od3z80N84ZzHifrJXTGo22b+5kPU/a1rK0",
+	"oaqgcQIKOSop9q4VOrHhixuXZu9ZboW5hitrAIhzqg1vr/Vr/8c/aOvXYfunv/yPsijlpsU7FdqV3Emb",
+	"c5DN/Wl4zI6Onh63nh70DlsHnYi1jg8ORi3WeToOu+PjDmVPqxeWayicLeyORITNc4ZLnk27T/w76dpk",
+	"BLnuxYHtTR70U0PZxlpVM0OEtCaW80i5fyPm5UBkn8n4p9+Gw+HzoSOpJRe66Xk/mmYAjkVQBAKVBAOV",
+	"6OJZTiXoycDmbBFTegbHo150EHZZ64g+HbcO2P6o9Sw8jFrdcY/ujw7Cw+io6t48+O5Lm/vkuGZxpzMO",
+	"2sgTUmd0ND5kz1irNz4IWwf0cL91TPdZ62jcjY7D3ugp7XYqFuHVLz8cFWnDNZ0XgSuCCPI6K+UtzL/X",
+	"6R22Ot1W9+iq0+nD//t71XxtuL5kqhtyEjbPN0V0K53qSZpph04DPaWCWIlUsYyndy4DBNcDLOM1Qt17",
+	"cKJ2TdajAEVadYuj3Khik6A85WaTplgfdjw8fQcVa/H0y6rb1vZ5Tn9ZMCdgISpCi1pfXiVrklJFr2ru",
+	"KZx5KW8v7efx08faSTZjzhhKFr5li6wDn2Fvzfv9hEf/mnR7GX25dvFmjs4FNRRsWY6B1et0jzpFLKOj",
+	"zoem97LENqxbvnyw3+tgJ+vyl4x6XfrBys+UvWH+9sFm5NW6rBfthwej1iE9Om4dPH32rHV8RA9bo4Nw",
+	"P+qx7rhDj/NghWb39tuddre7335a6Ljfr+2P9/f3o/FR67hDD1oH44i2nkXRfuv44Nlh1HsaMrZ/tNa2",
+	"Pz30PBJiv/Za/srjmO4dtjuk/kO3e0JecbG4JbfPjoZHByckuel3e8/anQb5hoXXcq/X6XY63U6XvOAJ",
+	"G8vbPfi1Zug0V81YY6tvO+c/S/7659PVm8vO8vVl5/ZN/Nfb1z/L5euv5fL1C8lfnX07//vZ+dH5zy/i",
+	"17O//vrjrxf8XHRqH3bS70A/hcLQEjs7V/3pGYn3tbYPOt27X8m104CXtjC2X6RtEswbvd42n5knMmRK",
+	"Gcv8udDGJP9XOwTy+Tv/+Mlw2WLOxT9++pDzGxhLoxTHDQKAnuvAOQmqXQc2iLjRa7CxL14TrUIjlMJ4",
+	"EbGoCWoekBDVhA6EEXfVXgGyhVNgIHxhgRERmeh19wDZ6B0oOiBK3QPkDu/AQDj3gIslYnYJxBGhjYc1",
+	"/NskMJMMiq3QfGzRJrlPY7SBsJ3RMNLPIzJKGL1WREN67B9gI5s/Kmig8xG28mtLetvYyUiCmXlp9r5K",
+	"abBAJVsyxHxjvNKP2/ShOpazNDDDI155jQYjUrdlMA2c6iab9SY/u2Lif8Uk7A6A0Y3QNhU2t834iIpo",
+	"N5kqO5Kj/1kxP5+Cq9QuaFNwR1uO36p6BRpiixmFflpBy8IaO6ciJq8V6LnKVpCJ3vqUve6GW+nZuNn/",
+	"dmp2yjn/rPp2hnG1rdaWR6yquZ5F5ar14VXnuL/vVGsLIVWjMQ/Z/7QzaodyVrOK6LYunAzeCQsj7Gae",
+	"mnHJc7tSc6wPsECU15uMh25mPLgVmgtfsr5t3SMV6/tKjrLVFdVZ0Oh3u57baKR5pcey2kfF9E+smMIZ",
+	"laukzdpcqhKdEwvYFaGuTLJU8cxYHLR8R5Ug12p8IO7s+4O5ftYFVOjOMxB1gFT3mrMFjTZ5n3CYnPDN",
+	"o7v0HVzSa3d5bR7FVzJabc8sbX9ZGKL/m7frp1GUNlTGhmML5jUMLbn+JTfY7wNUs0pgK5Zi0jJ/n08T",
+	"qsxDeTYEt3W7O+7vQHoL87VAFkO3IE66u4mTf2Meu+1WY6vx8hB6EYHxz849O8d3v3Hm2iqaF7pbfOId",
+	"tie8kvIVNCeE9w63WU/a4+81izh1tbL/rXg8chugI5uBl3nKdvY77P1mvaYfUAzETJdUKnwNf8+6ufdL",
+	"Orm7xFhI92UKdV2bVenSeojSck6WMrnGDAY9ZSvI6hES4ANZ4spAmh5EK9zwgRixUM6YIuOEMbPyEfPq",
+	"zyEmEkVpDS3JwBvBJ4MdRSHqzhNj4UDao82sXNnoFbwEPghrcWK83YKCwvegKM0JpqxLZ4Cp5Pg8Vhma",
+	"JyFNSbH4hhnLkUM3CLTuqc1lxDcSs0Sh2uQ0C/+nD6KwBTu/c0DSvp9BKgmlYAMR5OvmghxyZT1wx9zE",
+	"3WyCtG4aRmT5XnMgcs3OPhhRu1mmXsCnPJmaExsHm1ryW/QAmOqfngMe3P3GG6lfQDPWbVnmK6o07O5/",
+	"O/aFVJPqS1ktz0YutuajKpt69giI4PMIzKK5A4Qp9AHPIb707+i7al1/JGHmfxU6Re0KMs22rKWq9VOS",
+	"eSJnEq5rMhARg/8+IUGqePSJxXHJvFoZw7XM1NxPRWgcQ/lRgQe7NGdI3U2oUNQG7aEcz4Jbb8OYU04O",
+	"3opc5RPOaMIES3gIDs0uKWmgG+QXhknHMdMWgsbyeMuqMWPd8TmKMOTYABrKETJO3Cewb2aKMsn2yXbv",
+	"Hghg3VIwyyxzDJrUoRIEaqj0UhK1CKcuUYIkNGQg01YDYdRbWy2kCbU9C3djzAORceY0+8YWIFczZhlH",
+	"kAhYwolx2krOGBaa2nmfEErmNvWV6izT3hXX1oPfPmAdmTk1TJGzOeVAuDROGI1WZEpVgyxxyvbdgUAq",
+	"CWWCfbq3srK+hzU+gJWV3YG8pfV1+veMgdSxTjiOC0pJwzfFPP0erplhZPZG5r/wml57YzuZ7g+V83Sh",
+	"AeUgwX0uByn0ZVahtSwu5IglOjMuPuzsrTFsbSsLrvPfzIKzUEmfyoRztAE1nUIuCVePOsyj3fepFacz",
+	"YO8pS/lCWR3eSshxTEEs2hYCH2EJ7qH4aTlGilXx99W+Sj2MF1aVwdRsv3cVxDpFlgbtaYZYje7ckGA7",
+	"AarZIo7QinNVS9bkavQr9R6sE1EDUab3nOBoxozLayrkPGKzuTRstE+oregbCDMjkjC9SIQiQU5290kn",
+	"2Kw8gBJVZdalykMR/CSnRRhzNFMjdrfizPM2QOdO/GNFSKFH9/7WfDfXTXwj/82KdxVZsqyR578dK/7v",
+	"xOOei8jyhAI7SBWK7flaNpWtCnLy1f2EY7b0ODZMAcCnbJ+HQg9CZW6fn0xny7RzSXeB11W0pHtoE80X",
+	"q6BzQcYyCRmpB1nS4JMAnyK2n59RTF0FL4RPzMmwEHjBE/NZM40nrs2aYVBZr8STtA/cnCUtH2ABm/6Z",
+	"Mcq79TazZSyErX1sZrAWODebdR6UteK7mx19w7RNCbl05/fR+mxFCmTx72a3av1u7/io0yn7lYta/6hT",
+	"1evTjlnyG467f3RY9bMZ+KmfIlqZG+o9UjqJ49wzxazQ9TzR/F9wogf7kCKR/8FMsXtY2Z+y6he7pZ1O",
+	"5e8wcFXfxnyn5A875hSlBFQhR6ru/p9cgnx2TN1VWVbtd7XHbwvHHalDyfGMJROjQ86o0Dw0qt9Gf15z",
+	"ICwng06xthA5a/M8ouG1i66sMWsqiE0WIoppNRBct8nfkHlD+2fbaxWURhuP93CRkEtCDKHXs1swlAs9",
+	"lOMh/mYx0hA+64YmnArtQToAOsLv/+v/LsNEaBJmxAikxNmkyifpY0+cDyjDoMD9KEwm/ejwhssYvFa2",
+	"SnJQK0yjDtzCSJaGjZMMBEI2eBN2kyN1YGPw9KDWaJM3bJlOCdxu0CUTeQQ0qUwAb8TMdkmTSJ2sw0aA",
+	"p9B5fiw8BQALVDWcr3vHZyQXr3wWxOjv//yvoJK1BYiZYWtCS4/ypERkmq2aK8JoOE271+c71TunOE8w",
+	"fTZDSTkh5YKVKLpSgBcyEGvN99FumkOzfaNW5JrtI6qBWGG1vNt85xsE28y1zXK98gF8bMkS63k1Y8Oe",
+	"+5bLxpqNvBfU9h6PocQ5EGwJubx+wYRFrslVYJjNNzuIec9uKlaDwbbqxvRad5CSjf5Rt3BDF6CHNXK+",
+	"73CRJGbOVk0000o9p7s4ScuUnPt6S4GHOajzvB/yLO1hn15Cx+V8n2S5ivQh60EKzZELWS9pD+qEOeCe",
+	"rPP0iUVQJJSM5SLRU0eT/mcrtIn9Sn3A0KkVSfo8iguLvWSaUEN9ralcJMigrL6e8wUXi2W2d73a+/EO",
+	"Dv8TemAfNdZHjbUseQhjSJ+XvvroGf7UCrbhezJBVbZc025ZceXx/t0dKaV+4Y3uXd+xq4reXOthoVrO",
+	"eIgN9WZGfA5EALirfUKN3pSHIE02Oo5ZhgDpQDLSKqlcCqurlTLaFH4L/LIqSD/gIZup4mBfKHzclikY",
+	"HcDGqyEyn/vUvZ3GG3SpPKp2MBC+MhX8BitacwRv5wdOGZHnCL6vWoJbWhDRfCLwmMzCAHCuIJ1h9rW+",
+	"e3sH4fzVIr7GVeTyW4u1HAjHjFiHIwAQHsloRWaMmpPwSK9d+/DAfvBu70Ed4Z+l//tRGnzyBCtDBxlx",
+	"0DCRSt07UdTn9qVu9OfrrLjuGYsAgGhxOaPGXVwaLIqEhQAFa/EuU1gsSOdZqD8UGGsnmKuBWC9kdQzH",
+	"JhVZez8DX0lxoU5cVq8cD0QxUKj4bB5Dpg4RZpgpS1ijTQBRlWs2g1/Ml9Hw9eCp3ZcCMo8XyoOhQown",
+	"8y9IwLA5W9a+DaCJkM1zS8WmXAo388oyV1JV5ToQW5S5uj+n02xmmFv3gYNaE2d3l7r6uEIpOOmfCtZm",
+	"vV6ymAT4GZZM/klLIp1da4GF84lMveNcQeM2RY/oJ8HcqpjOtZy3no73afaLXbZFqyBSIL6Fy4baFo3I",
+	"2MKlc+4eX3We9bu9/sHB3zejeGTcIE2pAg6ce6V7/Kx92G13O512b991+rE8ugA+5H3VPfXgsB6fBizE",
+	"jlqdqJZBz2zFGyrBR27f/Pp6//XXz7uvr37svP76dOn+fwY88hV/M/ux+/erabwb8EiOE+5e6pkz5R5L",
+	"Pv9kJZ/l5vDHqnx7v2UAZhvrg5y9D4DuHiqlWJXlcfUhWWDHZPQ2OU2HBmc+xDJQteQKgTCs6z7NnzY6",
+	"hdcJYueSmkIXrurUbcsmjc1NlRRZ1pVRCLc3t7cuonEbgVU0j2lP/yYmm7kvu1zfXYtiLJlBZmbF1Xf9",
+	"Hu+w9ta6zuanm4fV8TKEbFvCFQR3NSP1AHsIBn0PxkcmJO37aGOD+QaDAZangG2yoSUkxDPDhNmWiLZR",
+	"AvSuNObTNvZDoU/vPRMjt5PQZS2778xc8fpxPyatfGIkhbUe6N6tTO9NNarCRdoznwrohnWZXR/b6wo6",
+	"U663HcKFZECuYw91IfCacwakvtbRUjUIVeTStnMdCEtl0NQCOsHYK0YRuh9cocFvZrgmxE6VprN5k0RU",
+	"0w+BS0sZCNeAIrALb2EnG/ev9E3rZnB/V3wiqF4kLBiIenDTbWJHH+w/S16+Pj1rXb487R0euTZtckwC",
+	"fCb7EP7Wzv85/WLuV7McO5RtLId+fcMVGuVdEDe2vrW1atjjIaQJsB7ttdcNcOwgbbD7+z//K2hkXbdP",
+	"CMesb6VlAo0jwmSFXXXS9oDIomyDWuxHY96ynihKBFsaBaWBLa+Ea5U2pfM5E2hrC7lc67/dhA4tDGvk",
+	"QtZMa9wQIQ4i91mnXNurNolS9Y0nJDBk0FaGe4iQgccK0c8HwnF27J2I7YwtqjZeWU5jMqLhtRyPsY0X",
+	"oCH3DshULhKF3jyLiu6167WtrFN50CZfZ21+JxJxwLS0CP4DYQ1TrI37/uKVBeyCnu5GQyRCila+pbvX",
+	"7RHlwkC41IZux+vsMfdUR6z/Di3ugY9KMhBBoQlpsDtOSUEU3DcKs86DLs+fvyZjBl1Pc+3N/1HdxLai",
+	"Se1PxXYlcFnanl2c6/h2LxmIu/FwMCX3moTXnL9CHDsa8RQd22Z7ref+I9jHYzBnN8sAlQZC19SPcu3j",
+	"Dr1+7zf3+t02/Uw6ZSTlyNAHzNPjXf98deKy4Ggq7F2D5Wr+t8b9EGekjPvdZRXjm49W8OdM63iGW1N6",
+	"s9xAfStYlVl6UnQBfaEIj0r9QJuo9Bum7yTRT2YW3iWDHm/AZ3wDvmGIX7HtBdjN/eNI6GFxUZgwq49S",
+	"+JI5XSho95jp6a75EKTq/7JgCy4mjRPvVQQISZhaWGyVGeI/GRNmIDJnUHqvndfHyCIzoNcS2vZU0uBF",
+	"nkNL24Gou5TvJVUkSuAHT2nPZFYZSsd2Cd0PqLPbfUk13XsxigfOTv4kzOrfG0PhUTn+oxARPoFqvOc0",
+	"243lw+6NL0pUYlJH33YTWtuIcNXE3qaNfLu/pnVMreUrEZvR47cWJ6ducJowcs3mGn0pAwHlRiwCnx2p",
+	"B++ff/Xy7dvvhqdXV89fv7saXjy/ev7m6vztm6DpkmnJUxLRlWrs4Ad3X78rj2Y9QSXdFC9B5TEt5cEZ",
+	"rz2grXqL2BN5VBg/9+D/Ov8rY0efQIfcjaGiJ7uFnrHdMWWK2mtpjOUbvu6yAH85frVpHXKWCVk/fuae",
+	"Iy9kQnoHAwE+6XyqqPPo8YlQREtJ6i6ZnwQ33WZA0tgGlA6WhDwaDorPRXoAWpSoJdfhFFyHcqHJjCsF",
+	"eQ+ZT71MUcXpDHFTd9NXL+AdyzGsZ/OP0wnv5U7NjvCzc6k+sq8N3k0MbpUyMBdRU45AP1qj00x9Kr5j",
+	"g1K2XMfdUQ311WiQWjCBlC0Zm6e+nFINIT+ulQ3vEgjIIPQmqI8NbMtpI4Q2ZtVyGAMxv2aY/ZWxi2aK",
+	"2whMDvk/vm0Lme296qfxO+KF7waCkqDX6QQ2dhbIhQ7ljKUl5qu7GMwlE5G99Vdmz/8wvacyXwJ/fuQV",
+	"n3WRoyFgYu5UdqXuY/ot9HQP3VetrONCVSXjmYUMyFUPpo13EUcD7mIKhWDxAST0LCPLRIrJQKSoAe7N",
+	"CSgqlfi5DcQizwovsPtXVtOT1Xud5D7r0sfUIrkxnzCqgxQT9/tAuBkogpFs6aEGz1nSchHuUbLQrIVA",
+	"VPAXRLy0RfwID2tmAXoH9N+CYLEbfog7nDZHPzFLx4QaPU2YmsrYZpJYJQz7mB2ThGo2tDgZLvvrgulk",
+	"1To1mx00IUbvvIN2OqWRdJhASk8fha8AQxWAFeyGY9rGMj1Zv5TRbvrQa+wRyiRhoW5NZaJYawSdsFct",
+	"pSm2ABFs6T9NW6OEiqgl2NLvArJL14/cLuzU96Mi9zQlYWhigW7gk/z9wBjLY3XiH+CzO+htEbK/kvI1",
+	"FSu7nepz9vWV8mE/O9YMWcLvVTKudOQZo4+SUSKXiiXoH4GEqlhajnV2efECEUMJ1+h144LM2EwmK1Kn",
+	"A5EwQxBNa2tqOkLGJaS9CuYvRlqpawCmytBkAjOxIQwdDISNVqbZ3aB+OcTSUMprjhvgpqog59zalDDv",
+	"kGIOlUhfM/wplhNiTEtnYoLKmdgmgNSO3CbvARsdk2pz38S+G+5tY4/Bjthf6/6UbGxlIKRgjXRDcOuM",
+	"De3rodAvPpdRB5lYNIKEPMjsGq3sjiQ3aQGiTPgEAOmtAMF/g2cxOH316u37518P316cf3P+5jIg9bO3",
+	"F5dm04ll/zbb0ZUZvoWXg6YZJk02u2Rh6wXT4bR1yTXrEyigbSmuWWB9hukshNSExrFcsggrFV0mGUqu",
+	"g84+gSO2chDDWpd0xszIX17qhIfaggcgTJjZUmVIYexmbNGgLFPl2gj1NxIyMkdUMSiUqEBSPFPJ+Mps",
+	"/kdjKGZ0WuvX9n/ptZ4uf/i1E3bnfxXPrn88VAd/m14dJV8dz1716PNh9KIzedn9+bt9uX3qVzrXCzvR",
+	"O6rev1DevWzXmjWbkmq+c0bDKWudSaETGVd92D6/Bw/bZ9/ISy0T4MqXTLfO4DjKcgzilW0l4NiDvQxG",
+	"KDoPzu///E8AiMtSNkk9GA5fSqVb2X5++fs//+uEvKN6+uXeCXmp9dyMfkIAC4adFIklgGrOte6lqZP5",
+	"w2MaeLXYsXzNHWsVUKHH7x2aB56uSut07pA3kEdZbVUYMn5rpB/ptTvENT5vYTOgzEZIqNCkPpbJrMVE",
+	"KCNmC7axFQmirLqng0aTQOdZzdN05sslnUxYQr4//0KRQe3UHd6gRiJOYzlpe+MNBLee0xlEmr5iU2ps",
+	"FHZLQx2v0NMAGeNkfanAMoI+mhF2lwbCgs44WL6m15vEqEGK1IMfWrYopXXl/ty3ux3g5QEeHwyHeB9a",
+	"LhsVZSbZI0HhL+4icj0diADvlTdfWwZfuLcNO7e7O5s0c2vMAHMPOsckDwmVMMNYjBHjGIWzrSImOEtt",
+	"KWVR+gaCazcPYwXh2Mr+BauDnawuC9OZc3ghk1ltV5/+1zD0eQQtUrcrIUoPq4ZRrW0sq9vWcrlsATUv",
+	"ktgSdNHUcuT8jaH9vMUFF6ZXuB6+uQV/GFqG6OmG25tf7jKUNqXdwerKzmL7/Iu7VPhrJs6VWjjO+0dx",
+	"+ONtOG8GEXiBRP9oS/1RQi3vI7PtCtJiluKdGSN/2EZ6pVpguQj7G5TOOM9YxiCd5zpJ9Z4UFMYoQJZZ",
+	"t4BZD8SYzni8akASA+J8meW2yalYEVvzB2qUAxqxzevAq5auqjkQXNguGFBubN6YpJFAYJ8b+DkXJJRC",
+	"aSNsNZ+xzCjJquxSKNsiSrxKpZtmEeHCYQbjY30saHHnSTSLY5XJg9TQ43FsEXIIH5OFMBZEiiufoThY",
+	"XGCqLcYM+ELrQQlGRdCAVTx5kjLq9pMn5KtVmvsxkto1wbDORL1IBCzBwsxHqzZ5j0J0o5DGBXpdNcym",
+	"cKE0oxEafIYmBsJpts0188dKbMN4I1Il6c12FCQ97CM+7AwnxF/OsJZdsVEsQxpD0V2jWaoVNEnwmt62",
+	"TicsIF/auK5K+2s66NSI0SjmgqEZZ8y9NDXSpR/ixl3Z/0prxNyG+Aa/hf2P5GIUs5ZajGZQ5XXNbIU7",
+	"rqk1kkl2cZw9D5HihdJEMTMTAadkFJoWSIrgxFahGLu5pXhkdmUO9Gom6c7CfgL0q4JZEpC63aagaTd5",
+	"7eRO3JnlvBj+sXBljqCBOLwTV4NrbHyVOh766FQxJrA/ECwKfSy43ehsN4a8kRiEqmtFEOKo6OkJ4My5",
+	"tnfg0tfVzD14X1TIAI45D1bocGw3NUNQjLkZlMAlQuOFzGFegGJmHOx5H27QQUFDiR5iYMUAoBAV4aHr",
+	"pRjQfZIDdm4SDznxBGnN4UKrRRgyFqkGkYlf/+a8FlW6rNkNwIo+ISKF6jYD2Fo3ZDsXqfbKItjIMOZM",
+	"aHL+rk1eYLyR+nlsGF/AR22z1zoV5vIoADSHuCRw6JARNaWAO22kCbzY6GNsgRYjC64Nufm71Dp266Nk",
+	"ksilGSNiMQXqQndUSQTCJucVQhAcxEcIoF6G1FA4GSLNCSoUhuyGIZQ0sko+mWZxoDaBa2hFnY3JWLL9",
+	"OqfxP3lCsPQejk6p8SLOejPGSlpPg8juNsrSgXBuuoyzYpUf/m7r7XN/KuOsA2FOSo7HJ2SdfaLGEKwx",
+	"iCbpPutAliEZQYDaQeingW8ICKUyipymawIOOE+YgsxxSkBym0M30h704FRpAAFvNQOuyM+LaOLQ76m2",
+	"22B9h3ajzaYgBClyZWvlwxhfqD50WjT0NVkwdOVoP/DBYsWgffBA2NbAsQyvsV7WWPBfKEsQDhNbLrSN",
+	"5+FRcAALz7QQjKbJuRHGLlF9tDIcnMXjE8Mo8f7kcU8gmx6qie2SU/Q5u46UmsptxW8VeDL+lLZiWRQu",
+	"9al47YLghpvNKwu/ObimdVNue5twV6Nvpwjbo933aPc9vN3H1i4F9khpbGX4yYW+G9fZN16sHsWUsrqr",
+	"h7hUN0pooHgUNIiWEwYqD3rmzC/LqYwLJiFBi9BIgrxRMaMrlHMjh3zBbbAK9Oy6TCBMlSni+RjWSapu",
+	"Wn16TYdG/agktgCBpZxyjV0/1qM7jRTdwQFQaSmNRce1vytZDHN9mcDiQT5otB3TYGfdxaysmmiEHxPU",
+	"2KcInilYXkAMBMBbrBpgkE2ETKDUKheoz/A8idJghRqzpx70OgeBsZSUNGoVHgC/bS3mVoOPGb3JZcW4",
+	"HDWvc38hacWuimi5MJwij4uN0K1gJ1oQrxaDcobCy1RgDUUWrCzGR8H4NHtUML1tnx9uDGZr6X3Zcd5c",
+	"7NUrohLVBizpMgGKsNW7Sc8sHvdxotBcoQtcNw6Xb8xhrglSIObJ5kgs18rYN6gRhXA6+ibkb/m3L/7+",
+	"/OLqr5fn6nymEXlwpm7P+ZJHL+Pl+c+Sh+KvCRVR51x02mz17a/R+3P+lp/v//hrHL/5+cf9t5ffHrfD",
+	"XixGsxed6Idv4x1lqVzorWC81/0PhTD6iBnSAnIqQ/S+A2JtSpV7NxdizIcHN8YXDeVd5CJPf/Io3WPl",
+	"2h/R57IkbW9bCd2icXy3lK4GhUSe3TQ2Ej6ElkrTnxOkcKSNEpoWqBH7FUzlksw8tLpCjhc5o3FsLh3X",
+	"CGMEMG1VnQ4q2etpHP+5G9GmcvRzTHX7LO9MSYONdPPvvjzYpL80B+zC0qfzw62rtUuqiHU8aFkKCvGa",
+	"1f4ErffBBbElGPUmCxmm8DQ8ZkdHT49bTw96h62DTsRaxwcHoxbrPB2H3fFxh7Kn+d77xtJNiyRPzbgP",
+	"23w/S/5L5JjH7PGWfZpmncV9Xr9d2zboLN5XO2CfBJB30rTYchFX85hiE/eBqOuEz2ZG7lgQexJOaUJD",
+	"o0Y3Tu4Cpcih+Jrr3LYfHZbhO+SgfGUcQX32h6ABblBjA80Y+uRs/0BjS27dVRCX4xlKrr/glKpG1joQ",
+	"X0UZi7U7aTvBSsQJy2/ua0QkDG/pb+VZtv55+DZD7mq/MoQe76Tav8OT+ITN8/4deWi60Z+Ch35WMByP",
+	"tsm/INMemrxUCYKimuXcjq2EKab3IByfzDbUWEmBwD+U5F+1mlddcTGJQS9rYpoEFxNMhXAZgoZjZ7VN",
+	"bXKa6YnFhjvUN1SyHjZNDLTKZCBsryL79bRSq5Pmj8DkbJi6vTHcWVaXhNuRleQopj+uOinb3+wQr9CZ",
+	"moIipT5hu1mlAZPtqo+aNecuOh4/O4o6z7rPnh2ET6Ojw2PaGzNKO+HhIY063UO6PxofjLuj3qgzetbr",
+	"hVH3MDoKu4ejzrjToZ1nO4kNf7/sHj54HRPmGVTTzoOYd4/hkT88PJLCJmeHjokAHpvZma/ZG1vN1y7B",
+	"mU4Jsq9Wjn35X07TjBwecSFgMBBUEC+/DWPJWckMjZd05ee69TqdoGm0V4gXyAT97lBsmUEeW67HvfpP",
+	"xA5K/5mrMDkhSkvX8Nt26rAsWKTNt4HLWBzqrMc8zhTRL7i2beLJiA0gz82snonFjEHOs0ukuTOP5I3N",
+	"JMK8lTRzpJ/G9KnFcAYjACY2kcz2AUm32rzHDQne0JjUg3enl5fv3158Pbx4fvn8avj69PzV8PzN1fOL",
+	"v52+wi5zmD3XJdhmuEkgecss34wEX1nM4chKx3p9+oM3XpqM1z2046kGRoSwUokLxSNrPKSTnDiJlx11",
+	"egypIXHi2LwZBhNqnNkBDS8x1jOVMdCn67SClTSlvUpgQg8nsryr44Ut1DWCWdm7EXNxvV04/75iZPdg",
+	"/fZWyMzw0YlR4M/Hududa0iTNcxY033M8iH6MGJM4LFpc3/a29sAr+0cKsyAtCKOYjcegKHPrr9lMOX5",
+	"TSnOeuNRDn42ctDOap3W8GrdKQBtmK1a4j2/dc4QWojJ4cU2IjjnVAV9C/6ce9z2WVjPAAjljFmZxVXW",
+	"nWCesJBFDLoaGJ13IAJX7GRbf34FZhDBrhC5sKdtD4GxD78HRu6pD7ZEtCTiXK9KWcbMupKk5YEoyVqG",
+	"PFmXsIrn1zSGecTCmCY23Q3qk6iWiWo/eUJsu8qSGLgRVfY1QBE0m+VYutdSBNImhBSsn+YuQ4kAwk/c",
+	"YxfhbZvM68TKaKHtjGI+Aikfr0AjcVO0JcxUEyHdClnkhD3VmoZTZgvBniD5PLE0AVgQeprIxQSBohZq",
+	"QWOrcRGApAj20AQGY3ZEw+u22X5rCRUS17Pcdzi72PpCvXrryCsHbJNTl11ZSNKGrJJ8OkpZCbPN2oBe",
+	"rWuVy06o+7HsfF5KPZcu7VrppkmhwL5dX9WKROlGVXILVMDls1vWOrDFcjLBigEEsLQF6i7dD8lgILju",
+	"p1bnWqGA4T522+37kApZllXfxDRJD7gtYXNGdSFtvJ76gbMEUZy1u16AOsWlgJxaGk7TWUF4x5WtBD9r",
+	"bk8h5pFNduER1FaKSC4Hoh6w23lAvgTH2V8IVmvM6G3QOEHSGxqFOmh6v2CSCR0p+y/MIU2gW8pYJkua",
+	"RJkfOy3tX6s/sFk4ANDfJldLaegwBZmxy8GmWJAWBLs9ZwncTlfQCeU4bitwZ75JaOjWZ3bngs1junLa",
+	"PTjkOdzfVgqLZ4Nj3OidxtaZykQPxMQbiNRTPbdDFGQjafSrQmkIGTHBJ4LAGz44gE0Uy5P/E7vIJwVS",
+	"QkFiSyQ8CdMmbxca6h/gctgZYdasNws9ZWNLppiU5uUduVwurLc96HRJjvNhX5QosI1voIrGbqd5NpQR",
+	"A2adpuxb99LQEEVA6pjYnKIENglSlZHQLGqcZG0I0xcdOQSkbijv9//1//jkZijREdiJgzA06iOLnNnG",
+	"FVQ8LWbmAwUJlS6nrpihPHnDYBKZ7ysnzuojmps8VmZZsxaaSM1obMiORc2BcNqjTEiWIQcpO0n+ku7m",
+	"UsulQv2rcrIMiypJxrqokjCfRR6Wnf1WiVh+O6z85YRyAu7yGgv8vo6ONiO2gT2NUSVpOaGLJ2/tjM8o",
+	"gfoReujPCT20jgHR/K0UlXKdjo2QyVqwWalKebKN5YRtfDYEQUAYqcxIwj5jmOLbcIV2Lk6ZIkCA0gs4",
+	"4uAabA7EcirJiCFkT76RYABhzQDdh2lxlJDJjMZcge1vg+4DEcslS1ohNTIIvgMq7YiRSSxHUPe0EPyX",
+	"BSN180yLC8WE4prfsEabYNMiZNADkRasGDGRJdhw0QeVnFAClR0eYu9YM1CFVHt3SYD7DNHPj/NQZQfm",
+	"uahyhwOaqo0Up6zcPyGwiGFMciaT+R3B4tKcmU9SqeJ2aSf/V/cxCv+wmUw+GZlbjOgvEGKyKz7Jaspy",
+	"2uW9Bdm/e3u3fwcXXdrvrchqUhrZKG7SbMhNbSvSuH6+5rluuLRVzJu2tzqYHI0mxlJyRckD4Xd3tvg0",
+	"XBglDrjCCQm4Glp7LQBwtXzlkPNY5DyCEM5Bwx1IHg6pTQI+H1qfszWiIWOLTmBssKM1wOW55H/0gpyQ",
+	"IKZKD9fehr/6Q7i30eC02ApO/NdlUhi4SUZsLBPUElD+2ocbVT00LrM81Y8LLXDNZmjalCA/eCyyd5xj",
+	"kduwUTxFZNoxnWs5bz0d79PsF8sOX/CEjeUtkYK84mJx67hsZ3Q0PmTPWKs3PghbB/Rwv3VM91nraNyN",
+	"jsPe6CntduDZuGLO3eOrzrN+t9c/ODDzyc4Nntlvd9rd7n7bcmpLW45VF0661q91j5+1D7vtbqfT7u3X",
+	"7BOGwgofPcp9tEAbtX7ttfyVxzHdO2x3SP2HbvcEV01unx0Njw5OSHLT7/aetTsN8g0Lr+Ver9PtdLqd",
+	"LrH7tAe/WoChhx71Q/NOQji46j7rdzYTQif3jEcIYhHHhfPHP8GJH9Ju2Iv2WetgfNhpHRx1n7ae0eNR",
+	"qxN2ox7bHx/Qw9HmEz+86jztHxzaD/vnZz/jHTT0GCs5aXyy6nh7uS+sHS++XPwLtLfYTsqnhbDq7lIB",
+	"msOReWzb/qnatldtuCc80z+VCtC935zf7c5GqVhug678ygJLReq2d0iGSkDkQjcgjJBzrKcWE7vlRsBC",
+	"jgeG71PpLJN8JNkWW4Jplaas5XtawkSLOOWeo9PimKKj01gDNzS2YedYTiYAurHQ5WaXmdVlWsS0W4nd",
+	"kqrPBR76EaF/Y69iKDktuwebb9+uLltLaGkPoimjsZ7+WqnynlrEZdfVgsfMOsZh28G2WggBiTMA5g/Z",
+	"9xGbMxExEZa3gH1pP/qx2hx2+TDm7vX2diV+vErYeOuiRsO/763685hFr/gNE5CwlciRn4I8j6kGUDvk",
+	"4TOmEx5WGz+v8Xfngn6XQG0HWyii2S2YO1JxaL6HZkwT47aRa5Ngxx+I2Fhpxi6vB6+fX12cn10OT7/+",
+	"+iJoklEGshZ0e0/bHaOz9o87x52gT2Ip5yMaXgO6tbEU3uK4p+/OSTokWD5zCjDVlnDzrJwsRAwWE8Bf",
+	"zzEjgDgAN9fTIWFmPTEPubHYsnm+fTM8fXc+fHV+efX8zfOLL6H5aqMCQdpu2N1UbvZvbx5Tnqfv2n+Q",
+	"l89fvSNTredDB2g91FLTmFzB/315dfUuhbpuD8R/kKsf3z0vfcH2oRiIkh9/C2XEvhyYmQ1qTXOqMvpy",
+	"UPvm+dWg9oEc9GB5G2CTS5U2KyPtqd9fOO0oNf489867ILOUEirunpwzQee8vaKzeKP34e2cCUPwkQwX",
+	"M8Q1Yo4B2zwJ0AlGCx5ryAEoZcB2mMs5C3djwm6Cfn/JqjnutzvZPKkiP56+fgW8wkxpKyJaW23djNH4",
+	"/HkyVgpytbbCahIBHXZ7OZ3CZCaIhEYFkgfRCR2PeYixwzRN2XLLRpMEh539APFHllyxUvK5wLn8CcW3",
+	"W6/thrD6/EnlAnpN3CW/YQBz+8tayl6lOVQkkVK3LRoeiEmuoJBSMwFtLrgg40UcI3VcPL+8AvG6EJER",
+	"HYG182zCn/t+Gn1SDl7VfAVz1o1CCwT2/cUrwJa1UEEuoQuTucwPCJPokBdSkjMzwj+l+XsobhdJXOvX",
+	"9iDzwO7IunWZxdKamfcRnaXW5Wj/btaeg32aUUEnzFzJdhZfApfxemfcq2qz1ax/nkL8tLgDtmt4o6ba",
+	"/PrIp9GMi3QNa6ZBMdTpN5c7ITM2GxmWMGEa8ZbGzh4L/DXZqoGKdWUh0DTx0Xakny/UFEsQfPQ+jxaU",
+	"Aza61FRENImI7Tinck3wsqmkTcfKmg9beqCx9wmrYBYSBYH80CEPhEtSuvV3Pb09H3768P8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
