@@ -117,7 +117,7 @@ func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch 
 func samePolicy(a, b PolicyOverride) bool {
 	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	return eq(a.IdleMinutes, b.IdleMinutes) && eq(a.AbsoluteMinutes, b.AbsoluteMinutes) &&
-		eq(a.MaxSessionsPerUser, b.MaxSessionsPerUser) &&
+		eq(a.MaxSessionsPerUser, b.MaxSessionsPerUser) && eq(a.AuditRetentionDays, b.AuditRetentionDays) &&
 		a.EffectiveSessionLimitAction() == b.EffectiveSessionLimitAction()
 }
 
@@ -125,7 +125,10 @@ func samePolicy(a, b PolicyOverride) bool {
 // unset (no override, no session limit).
 func overrideDetails(o PolicyOverride) map[string]any {
 	m := map[string]any{"idle_minutes": nil, "absolute_minutes": nil, "max_sessions_per_user": nil,
-		"session_limit_action": string(o.EffectiveSessionLimitAction())}
+		"session_limit_action": string(o.EffectiveSessionLimitAction()), "audit_retention_days": nil}
+	if o.AuditRetentionDays != nil {
+		m["audit_retention_days"] = *o.AuditRetentionDays
+	}
 	if o.IdleMinutes != nil {
 		m["idle_minutes"] = *o.IdleMinutes
 	}
@@ -143,7 +146,8 @@ func overrideDetails(o PolicyOverride) map[string]any {
 func (s *Service) effectiveDetails(o PolicyOverride) map[string]any {
 	e := s.cfg.Policy.Effective(o)
 	m := map[string]any{"idle_minutes": e.IdleMinutes, "absolute_minutes": e.AbsoluteMinutes,
-		"max_sessions_per_user": nil, "session_limit_action": string(o.EffectiveSessionLimitAction())}
+		"max_sessions_per_user": nil, "session_limit_action": string(o.EffectiveSessionLimitAction()),
+		"audit_retention_days": s.cfg.Policy.EffectiveAuditRetention(o)}
 	if o.MaxSessionsPerUser != nil {
 		m["max_sessions_per_user"] = *o.MaxSessionsPerUser
 	}
@@ -294,8 +298,11 @@ type AuditQuery struct {
 	Actions                               []string
 	ActorUserID, SubjectUserID, SessionID *uuid.UUID
 	Since, Until                          *time.Time
-	Limit                                 int
-	After                                 *AuditPosition
+	// NotBefore hides events older than the account's audit retention
+	// (zero: none hidden).
+	NotBefore time.Time
+	Limit     int
+	After     *AuditPosition
 }
 
 // AuditPage is one page of the audit trail. NextCursor is "" on the last
@@ -354,8 +361,15 @@ func (s *Service) ListAuditEvents(ctx context.Context, p Principal, f AuditFilte
 		q.After = &AuditPosition{CreatedAt: pos.T, ID: pos.ID}
 	}
 	var events []AuditEvent
+	now := s.clock.Now()
 	err = s.asOwner(ctx, p, func(tx TenantTx) error {
-		var err error
+		o, err := tx.AccountPolicy(ctx)
+		if err != nil {
+			return err
+		}
+		// Events past the account's retention are not shown (their week's
+		// partition is dropped later, migrations/00013).
+		q.NotBefore = now.AddDate(0, 0, -s.cfg.Policy.EffectiveAuditRetention(o))
 		events, err = tx.AuditList(ctx, q)
 		return err
 	})

@@ -60,6 +60,10 @@ var AuditActions = []string{
 	ActionSessionExpiredAbsolute,
 	ActionSessionRevoked,
 	ActionProfileUpdated,
+	ActionWebhookCreated,
+	ActionWebhookDeleted,
+	ActionWebhookSecretRotated,
+	ActionWebhookUpdated,
 }
 
 // knownAuditAction reports whether a is one of AuditActions.

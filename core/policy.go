@@ -12,6 +12,11 @@ type PolicySettings struct {
 	IdleMax         int
 	AbsoluteMin     int
 	AbsoluteMax     int
+	// Audit retention in days: the default where an account has no
+	// setting, and the bounds of its setting (the maximum is the server's).
+	AuditRetentionDefault int
+	AuditRetentionMin     int
+	AuditRetentionMax     int
 }
 
 // DefaultPolicySettings are the product defaults (docs/session-rules.md §2): idle 3 days (the
@@ -24,6 +29,10 @@ func DefaultPolicySettings() PolicySettings {
 		IdleMax:         43200,
 		AbsoluteMin:     60,
 		AbsoluteMax:     129600,
+
+		AuditRetentionDefault: 90,
+		AuditRetentionMin:     7,
+		AuditRetentionMax:     365,
 	}
 }
 
@@ -43,6 +52,10 @@ func (s PolicySettings) Validate() error {
 		return Errorf(CodeValidation, "absolute default %d is outside %d..%d", s.AbsoluteDefault, s.AbsoluteMin, s.AbsoluteMax)
 	case s.IdleDefault > s.AbsoluteDefault:
 		return Errorf(CodeValidation, "idle default %d exceeds absolute default %d", s.IdleDefault, s.AbsoluteDefault)
+	case s.AuditRetentionMin < 1 || s.AuditRetentionMin > s.AuditRetentionDefault || s.AuditRetentionDefault > s.AuditRetentionMax ||
+		s.AuditRetentionMax > 3660:
+		return Errorf(CodeValidation, "audit retention: want 1 ≤ min %d ≤ default %d ≤ max %d ≤ 3660 days",
+			s.AuditRetentionMin, s.AuditRetentionDefault, s.AuditRetentionMax)
 	}
 	return nil
 }
@@ -57,6 +70,16 @@ type PolicyOverride struct {
 	MaxSessionsPerUser *int
 	// SessionLimitAction: "" reads as SessionLimitEvictOldest.
 	SessionLimitAction SessionLimitAction
+	// AuditRetentionDays: nil = the server's default.
+	AuditRetentionDays *int
+}
+
+// EffectiveAuditRetention is the audit retention in force, in days.
+func (s PolicySettings) EffectiveAuditRetention(o PolicyOverride) int {
+	if o.AuditRetentionDays != nil {
+		return *o.AuditRetentionDays
+	}
+	return s.AuditRetentionDefault
 }
 
 // EffectivePolicy is the policy in force for an account: override if set,
@@ -91,6 +114,10 @@ func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
 		return FieldError(CodePolicyOutOfBounds, "absolute_minutes",
 			"absolute_minutes must be between %d and %d (got %d)", s.AbsoluteMin, s.AbsoluteMax, *o.AbsoluteMinutes)
 	}
+	if d := o.AuditRetentionDays; d != nil && (*d < s.AuditRetentionMin || *d > s.AuditRetentionMax) {
+		return FieldError(CodePolicyOutOfBounds, "audit_retention_days",
+			"audit_retention_days must be between %d and %d (got %d)", s.AuditRetentionMin, s.AuditRetentionMax, *d)
+	}
 	e := s.Effective(o)
 	if e.IdleMinutes > e.AbsoluteMinutes {
 		field := "idle_minutes"
@@ -120,6 +147,8 @@ type PolicyPatch struct {
 	MaxSessions MinutesChange
 	// LimitAction, when not nil, sets session_limit_action (not nullable).
 	LimitAction *SessionLimitAction
+	// AuditRetention is audit_retention_days (days; null = default).
+	AuditRetention MinutesChange
 }
 
 // Apply returns o with the patch applied.
@@ -135,6 +164,9 @@ func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
 	}
 	if p.LimitAction != nil {
 		o.SessionLimitAction = *p.LimitAction
+	}
+	if p.AuditRetention.Set {
+		o.AuditRetentionDays = p.AuditRetention.Minutes
 	}
 	return o
 }

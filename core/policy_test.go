@@ -30,6 +30,7 @@ func TestDefaultPolicySettings_MatchSpecDefaultsAndBounds(t *testing.T) {
 		IdleDefault: 4320, AbsoluteDefault: 20160,
 		IdleMin: 15, IdleMax: 43200,
 		AbsoluteMin: 60, AbsoluteMax: 129600,
+		AuditRetentionDefault: 90, AuditRetentionMin: 7, AuditRetentionMax: 365,
 	}
 	if got != want {
 		t.Fatalf("DefaultPolicySettings() = %+v, want %+v", got, want)

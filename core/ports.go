@@ -255,6 +255,32 @@ type TenantTx interface {
 
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error
+
+	// Webhook endpoints (webhooks.go). Not-found is ErrNotFound.
+
+	// WebhookEndpointCount counts the account's endpoints.
+	WebhookEndpointCount(ctx context.Context) (int, error)
+	// WebhookStreamEnsure makes the account's event stream exist, locks it
+	// until the transaction ends and returns its last sequence number;
+	// restart moves the stream's start to now (no endpoint existed, so no
+	// event before now is ever delivered).
+	WebhookStreamEnsure(ctx context.Context, now time.Time, restart bool) (lastSeq int64, err error)
+	WebhookEndpointCreate(ctx context.Context, e WebhookEndpoint) error
+	// WebhookEndpointList returns the account's endpoints, oldest first.
+	WebhookEndpointList(ctx context.Context) ([]WebhookEndpoint, error)
+	// WebhookEndpointGet returns one endpoint, locked until the
+	// transaction ends when forUpdate.
+	WebhookEndpointGet(ctx context.Context, id uuid.UUID, forUpdate bool) (WebhookEndpoint, error)
+	// WebhookEndpointSave writes what an owner changes on an endpoint:
+	// URL, description, event types, enabled, state and failure, retry
+	// state, secrets, updated_at.
+	WebhookEndpointSave(ctx context.Context, e WebhookEndpoint) error
+	WebhookEndpointDelete(ctx context.Context, id uuid.UUID) error
+	// WebhookAttemptRecord stores one delivery attempt.
+	WebhookAttemptRecord(ctx context.Context, a WebhookAttempt) error
+	// WebhookAttemptList returns at most q.Limit attempts of one endpoint,
+	// newest first (attempted_at, then id), after q.After when set.
+	WebhookAttemptList(ctx context.Context, q WebhookAttemptQuery) ([]WebhookAttempt, error)
 	// AuditList returns at most q.Limit of the account's events, newest
 	// first (created_at, then id, descending), only those strictly after
 	// the position q.After when set, filtered by every field of q that is

@@ -14,9 +14,13 @@ VALUES (@account_id, @id, @actor_user_id, @action, @resource_type, @resource_id,
 -- core.TenantTx.AuditList). Every condition is leakproof (equality and
 -- comparison of text, uuid, timestamptz), which row-level security requires
 -- of an index condition.
+-- not_before is the account's retention horizon: older events are not
+-- shown (their week's partition is dropped later, migrations/00013), and
+-- it prunes the older partitions.
 SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at
 FROM audit_events
 WHERE account_id = @account_id
+  AND created_at >= @not_before
   AND (sqlc.narg(action)::text IS NULL OR action = sqlc.narg(action)::text)
   AND (sqlc.narg(actions)::text[] IS NULL OR action = ANY (sqlc.narg(actions)::text[]))
   AND (sqlc.narg(actor_user_id)::uuid IS NULL OR actor_user_id = sqlc.narg(actor_user_id)::uuid)

@@ -31,6 +31,7 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 		patch.Idle = minutesChange(req.Body.IdleMinutes)
 		patch.Absolute = minutesChange(req.Body.AbsoluteMinutes)
 		patch.MaxSessions = minutesChange(req.Body.MaxSessionsPerUser)
+		patch.AuditRetention = minutesChange(req.Body.AuditRetentionDays)
 		if a := req.Body.SessionLimitAction; a != nil {
 			action := core.SessionLimitAction(*a)
 			patch.LimitAction = &action
@@ -70,18 +71,22 @@ func accountSecurityBody(sec core.AccountSecurity) api.AccountSecurity {
 	return api.AccountSecurity{
 		// Nullable fields are always set explicitly: an unset one would
 		// serialise as 0, which reads as an override.
-		IdleMinutes:              nullableInt(sec.Override.IdleMinutes),
-		AbsoluteMinutes:          nullableInt(sec.Override.AbsoluteMinutes),
-		EffectiveIdleMinutes:     sec.Effective.IdleMinutes,
-		EffectiveAbsoluteMinutes: sec.Effective.AbsoluteMinutes,
-		IdleMinutesMin:           ps.IdleMin,
-		IdleMinutesMax:           ps.IdleMax,
-		AbsoluteMinutesMin:       ps.AbsoluteMin,
-		AbsoluteMinutesMax:       ps.AbsoluteMax,
-		MaxSessionsPerUser:       nullableInt(sec.Override.MaxSessionsPerUser),
-		MaxSessionsPerUserMin:    core.MaxSessionsPerUserMin,
-		MaxSessionsPerUserMax:    core.MaxSessionsPerUserMax,
-		SessionLimitAction:       api.SessionLimitAction(sec.Override.EffectiveSessionLimitAction()),
+		IdleMinutes:                 nullableInt(sec.Override.IdleMinutes),
+		AbsoluteMinutes:             nullableInt(sec.Override.AbsoluteMinutes),
+		EffectiveIdleMinutes:        sec.Effective.IdleMinutes,
+		EffectiveAbsoluteMinutes:    sec.Effective.AbsoluteMinutes,
+		IdleMinutesMin:              ps.IdleMin,
+		IdleMinutesMax:              ps.IdleMax,
+		AbsoluteMinutesMin:          ps.AbsoluteMin,
+		AbsoluteMinutesMax:          ps.AbsoluteMax,
+		MaxSessionsPerUser:          nullableInt(sec.Override.MaxSessionsPerUser),
+		MaxSessionsPerUserMin:       core.MaxSessionsPerUserMin,
+		MaxSessionsPerUserMax:       core.MaxSessionsPerUserMax,
+		SessionLimitAction:          api.SessionLimitAction(sec.Override.EffectiveSessionLimitAction()),
+		AuditRetentionDays:          nullableInt(sec.Override.AuditRetentionDays),
+		EffectiveAuditRetentionDays: ps.EffectiveAuditRetention(sec.Override),
+		AuditRetentionDaysMin:       ps.AuditRetentionMin,
+		AuditRetentionDaysMax:       ps.AuditRetentionMax,
 	}
 }
 

@@ -386,7 +386,7 @@ func TestErrors_ADM02_EveryRefusalNamesTheFieldAndTheRule(t *testing.T) {
 		{"sort enum", "GET", "/api/v1/accounts/me/members?sort=email", nil, "", 422, "validation_failed", "sort", "one of: created_at, -created_at, name, -name"},
 		{"boolean", "GET", "/api/v1/accounts/me/members?active=maybe", nil, "", 422, "validation_failed", "active", "active must be true or false"},
 		{"date-time", "GET", "/api/v1/accounts/me/audit-events?since=yesterday", nil, "", 422, "validation_failed", "since", "must be an RFC 3339 date-time"},
-		{"unknown body field", "PATCH", "/api/v1/accounts/me/security", map[string]any{"idle_minutes": 60, "idle_minute": 60}, "", 422, "validation_failed", "idle_minute", "idle_minute is not a field of this request; allowed: absolute_minutes, idle_minutes"},
+		{"unknown body field", "PATCH", "/api/v1/accounts/me/security", map[string]any{"idle_minutes": 60, "idle_minute": 60}, "", 422, "validation_failed", "idle_minute", "idle_minute is not a field of this request; allowed: absolute_minutes, audit_retention_days, idle_minutes"},
 		{"unknown member field", "PATCH", "/api/v1/accounts/me/members/" + member.UserID.String(), map[string]any{"active": false}, "", 422, "validation_failed", "active", "allowed: is_active, name, role"},
 		{"body bounds", "POST", "/api/v1/accounts/me/members", map[string]any{"email": "x@example.com", "password": "short", "name": "X", "role": "member"}, "", 422, "validation_failed", "password", "password must be a string of 8 to 128 characters"},
 		{"body enum", "PATCH", "/api/v1/accounts/me/members/" + member.UserID.String(), map[string]any{"role": "admin"}, "", 422, "validation_failed", "role", "role must be one of: owner, member"},

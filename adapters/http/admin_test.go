@@ -177,7 +177,8 @@ func TestAccountSecurity_Get_NoOverride_DefaultsAndBounds(t *testing.T) {
 	// The seed's flat shape, exactly: no nested objects, no other keys.
 	wantKeys := []string{"idle_minutes", "absolute_minutes", "effective_idle_minutes", "effective_absolute_minutes",
 		"idle_minutes_min", "idle_minutes_max", "absolute_minutes_min", "absolute_minutes_max",
-		"max_sessions_per_user", "max_sessions_per_user_min", "max_sessions_per_user_max", "session_limit_action"}
+		"max_sessions_per_user", "max_sessions_per_user_min", "max_sessions_per_user_max", "session_limit_action",
+		"audit_retention_days", "effective_audit_retention_days", "audit_retention_days_min", "audit_retention_days_max"}
 	if len(raw) != len(wantKeys) {
 		t.Errorf("answer has %d keys, want %d: %s", len(raw), len(wantKeys), res.Body)
 	}
@@ -352,15 +353,15 @@ func TestAccountSecurity_Patch_AUD01_OneAuditEventWithOldNewAndEffective(t *test
 	if r.ActorUserID == nil || *r.ActorUserID != u.UserID || r.ResourceType != "account" || r.ResourceID == nil || *r.ResourceID != u.AccountID.String() {
 		t.Errorf("audit row actor=%v resource=%s/%v", r.ActorUserID, r.ResourceType, r.ResourceID)
 	}
-	limit := func(m map[string]any) map[string]any {
-		m["max_sessions_per_user"], m["session_limit_action"] = nil, "evict_oldest"
+	limit := func(m map[string]any, retention any) map[string]any {
+		m["max_sessions_per_user"], m["session_limit_action"], m["audit_retention_days"] = nil, "evict_oldest", retention
 		return m
 	}
 	want := map[string]any{
-		"old":           limit(map[string]any{"idle_minutes": nil, "absolute_minutes": nil}),
-		"new":           limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": nil}),
-		"effective_old": limit(map[string]any{"idle_minutes": 4320.0, "absolute_minutes": 20160.0}),
-		"effective_new": limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": 20160.0}),
+		"old":           limit(map[string]any{"idle_minutes": nil, "absolute_minutes": nil}, nil),
+		"new":           limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": nil}, nil),
+		"effective_old": limit(map[string]any{"idle_minutes": 4320.0, "absolute_minutes": 20160.0}, 90.0),
+		"effective_new": limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": 20160.0}, 90.0),
 	}
 	if fmt.Sprint(r.Details) != fmt.Sprint(want) {
 		t.Errorf("details = %s\nwant      %v", r.RawDetails, want)

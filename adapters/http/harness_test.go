@@ -103,6 +103,9 @@ type harnessSetup struct {
 	// admission control: the server's early sign-in shedding and its
 	// metrics (the hasher itself is WrapHasher's to limit).
 	HashLimiter *argon2.Limiter
+	// Webhooks, when set, builds the webhook administration the server
+	// serves (webhooks_test.go); nil: not configured.
+	Webhooks func(svc *core.Service, clk *clock.Fake) *core.WebhookService
 }
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
@@ -193,6 +196,9 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if setup.HashLimiter != nil {
 		setup.HashLimiter.SetObserver(api.HashObserver())
 		api.SetHashAdmission(setup.HashLimiter)
+	}
+	if setup.Webhooks != nil {
+		api.SetWebhooks(setup.Webhooks(svc, clk))
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)

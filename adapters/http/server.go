@@ -60,7 +60,8 @@ type Server struct {
 	metrics  *metrics
 	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
 	// origin check both read it.
-	origins Origins
+	origins  Origins
+	webhooks *core.WebhookService
 	// hashes is the password hasher's admission control, when set
 	// (SetHashAdmission): a sign-in it would shed is refused before its
 	// first database read.

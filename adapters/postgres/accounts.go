@@ -45,9 +45,13 @@ func (t *tenantTx) AccountSetPolicy(ctx context.Context, o core.PolicyOverride, 
 	if err != nil {
 		return err
 	}
+	retention, err := int32Ptr("audit_retention_days", o.AuditRetentionDays)
+	if err != nil {
+		return err
+	}
 	n, err := t.q.AccountUpdatePolicy(ctx, dbsqlc.AccountUpdatePolicyParams{
 		ID: t.accountID, IdleMinutes: idle, AbsoluteMinutes: abs,
-		MaxSessionsPerUser: maxSessions, SessionLimitAction: string(o.EffectiveSessionLimitAction()), Now: now,
+		MaxSessionsPerUser: maxSessions, SessionLimitAction: string(o.EffectiveSessionLimitAction()), AuditRetentionDays: retention, Now: now,
 	})
 	if err != nil {
 		return mapErr(err)
@@ -64,6 +68,7 @@ func policyFromRow(r dbsqlc.AccountGetPolicyForUpdateRow) core.PolicyOverride {
 	return core.PolicyOverride{
 		IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes),
 		MaxSessionsPerUser: intPtr(r.MaxSessionsPerUser), SessionLimitAction: core.SessionLimitAction(r.SessionLimitAction),
+		AuditRetentionDays: intPtr(r.AuditRetentionDays),
 	}
 }
 

@@ -55,7 +55,7 @@ func (t *tenantTx) AuditList(ctx context.Context, q core.AuditQuery) ([]core.Aud
 	if q.Limit < 0 || q.Limit > math.MaxInt32 {
 		return nil, fmt.Errorf("postgres: audit list limit %d out of range", q.Limit)
 	}
-	p := dbsqlc.AuditEventListParams{AccountID: t.accountID, Action: optString(q.Action), Actions: q.Actions, ActorUserID: q.ActorUserID,
+	p := dbsqlc.AuditEventListParams{AccountID: t.accountID, NotBefore: q.NotBefore, Action: optString(q.Action), Actions: q.Actions, ActorUserID: q.ActorUserID,
 		Since: q.Since, Until: q.Until, MaxRows: int32(q.Limit)}
 	if q.SubjectUserID != nil {
 		s := q.SubjectUserID.String()

@@ -17,6 +17,9 @@ type PurgeCounts struct {
 	ResetTokens int64 `json:"password_reset_tokens"`
 	// LoginThrottle counts brute-force counters that expired (migrations/00005).
 	LoginThrottle int64 `json:"login_throttle"`
+	// WebhookAttempts counts delivery attempts past their retention
+	// (migrations/00013; PurgeWebhookAttempts, run by the caller).
+	WebhookAttempts int64 `json:"webhook_attempts"`
 }
 
 func (c *PurgeCounts) add(r dbsqlc.MaintenancePurgeExpiredRow) {

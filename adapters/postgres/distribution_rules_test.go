@@ -113,6 +113,7 @@ func distribution(ctx context.Context, conn *pgx.Conn) (map[string]table, []stri
 		        WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnkeyatts = 1)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+		  AND NOT c.relispartition -- a partition is distributed with its parent
 		  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`)
 	if err != nil {
 		return nil, nil, err
@@ -1014,6 +1015,9 @@ func TestDistributeScript_RunsAgainstTheMigratedSchema(t *testing.T) {
 		"password_reset_tokens": {"account_id", "public.accounts"},
 		"audit_events":          {"account_id", "public.accounts"},
 		"user_emails":           {"email", "none"},
+		"webhook_streams":       {"account_id", "public.accounts"},
+		"webhook_endpoints":     {"account_id", "public.accounts"},
+		"webhook_attempts":      {"account_id", "public.accounts"},
 		"login_throttle":        {"key_hash", "none"},
 		"bite_attempts":         {"email_hash", "none"},
 	}

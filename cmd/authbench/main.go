@@ -61,6 +61,8 @@ type options struct {
 	oracleWarm     int
 	wait           time.Duration
 	keygen         string
+	auditEvents    int
+	deliveryEvents int
 }
 
 func main() {
@@ -101,6 +103,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.oraclePairs, "oracle-pairs", 200, "oracle: measured pairs (known, unknown email) of each kind")
 	fs.IntVar(&o.oracleWarm, "oracle-warm", 20, "oracle: unrecorded pairs of each kind first")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server's /readyz")
+	fs.IntVar(&o.auditEvents, "audit-events", 0, "seeded audit events, spread over the tenants and the last 8 weeks (the audit scenario; e.g. 10000000 with -tenants 1000)")
+	fs.IntVar(&o.deliveryEvents, "delivery-events", 5000, "webhook-delivery: events delivered to the local receiver")
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
 	fs.StringVar(&o.pprof, "pprof", "", "the server's PPROF_ADDR root URL (e.g. http://127.0.0.1:6060): capture a CPU profile of each scenario's measured window into -out")
 	if err := fs.Parse(args); err != nil {
@@ -211,7 +215,7 @@ func mainErr(args []string, stdout io.Writer) error {
 			log.Warn("PostgreSQL runs with fsync off: the figures do not represent a durable setup")
 		}
 	}
-	sp := seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password}
+	sp := seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password, auditEvents: o.auditEvents}
 	if o.doSeed {
 		if o.db == "" {
 			return errors.New("seeding needs -db (or MIGRATION_DATABASE_URL): a superuser DSN")
@@ -283,6 +287,18 @@ func mainErr(args []string, stdout io.Writer) error {
 				return err
 			}
 			oracle = ps
+			continue
+		}
+		if name == "webhook-delivery" {
+			r, err := benchDelivery(ctx, o.appDB, o.deliveryEvents, log)
+			if err != nil {
+				return err
+			}
+			if err := writeFile(filepath.Join(o.out, stamp+"-"+name+".json"), r); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "\nwebhook-delivery: %d events delivered by one instance to a local TLS receiver in %.2f s: %.0f events/s (attempt p50 %.2f ms, p99 %.2f ms)\n",
+				r.Events, r.Seconds, r.EventsPerSecond, r.AttemptP50Ms, r.AttemptP99Ms)
 			continue
 		}
 		spec, err := newScenario(name, e, so)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -308,13 +310,48 @@ func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
 			s, err := e.signIn(ctx, e.pop.email(i))
 			return &floodReader{me: meWorker{env: e, s: s}, turn: i}, err
 		}
+	case "audit":
+		// Owners page their audit trail with the common filters: the first
+		// page, by action, and the next page (the cursor of the first).
+		sp.build = func(ctx context.Context, i int) (worker, error) {
+			s, err := e.signIn(ctx, seededEmail(i%e.pop.tenants, 0))
+			return &auditWorker{meWorker: meWorker{env: e, s: s}}, err
+		}
 	default:
-		return sp, fmt.Errorf("unknown scenario %q (want one of %v or all)", name, scenarioNames)
+		return sp, fmt.Errorf("unknown scenario %q (want one of %v, audit, webhook-delivery, or all)", name, scenarioNames)
 	}
 	if sp.clients < 1 {
 		return sp, fmt.Errorf("%s: concurrency must be at least 1", name)
 	}
 	return sp, nil
+}
+
+// --- audit: GET /accounts/me/audit-events as an owner, rotating through the
+// first page, an action filter and the second page.
+
+type auditWorker struct {
+	meWorker
+	n int
+}
+
+func (w *auditWorker) step(ctx context.Context, _ *rand.Rand) sample {
+	w.fresh(ctx)
+	w.n++
+	op, path := "audit", "/accounts/me/audit-events?limit=50"
+	switch w.n % 3 {
+	case 1:
+		op, path = "audit-action", "/accounts/me/audit-events?limit=50&action=auth.login_failed"
+	case 2:
+		first := w.api.do(ctx, "GET", path, w.s.tp.AccessToken, nil) // not recorded
+		var p struct {
+			Next *string `json:"next_cursor"`
+		}
+		if json.Unmarshal(first.body, &p) == nil && p.Next != nil {
+			op, path = "audit-page2", path+"&cursor="+url.QueryEscape(*p.Next)
+		}
+	}
+	c := w.api.do(ctx, "GET", path, w.s.tp.AccessToken, nil)
+	return sample{op: op, dur: c.dur, status: c.status, code: c.code}
 }
 
 // runResult is what one closed-loop run recorded.

@@ -23,6 +23,9 @@ import (
 type seedSpec struct {
 	tenants, users, sessions int
 	password                 string
+	// auditEvents: audit rows spread over the tenants (round robin) and the
+	// last 8 weeks, in their weekly partitions (migrations/00013).
+	auditEvents int
 }
 
 // seed creates the tenants, users and background sessions as the superuser
@@ -84,7 +87,10 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 	if err := seedSessions(ctx, dsn, s, idle, abs, log); err != nil {
 		return err
 	}
-	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) accounts, users, user_emails, sessions"); err != nil {
+	if err := seedAudit(ctx, conn, s, log); err != nil {
+		return err
+	}
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) accounts, users, user_emails, sessions, audit_events"); err != nil {
 		return fmt.Errorf("seed: vacuum: %w", err)
 	}
 	log.Info("seed done", "tenants", s.tenants, "users", s.tenants*s.users, "sessions", s.sessions, "took", time.Since(t0).Round(time.Millisecond))
@@ -184,4 +190,43 @@ func dbFacts(ctx context.Context, dsn string) (fsync, version string, err error)
 		return "", "", err
 	}
 	return fsync, version, nil
+}
+
+// seedAudit inserts s.auditEvents audit rows (skipped when the table
+// already holds that many): event i belongs to tenant i mod T, is
+// i div T steps of 8 weeks / (events / T) old, and has one of five
+// actions. The weekly partitions of those 8 weeks are created first
+// (audit_partition_create), so the rows land where production ones would.
+func seedAudit(ctx context.Context, conn *pgx.Conn, s seedSpec, log *slog.Logger) error {
+	if s.auditEvents <= 0 {
+		return nil
+	}
+	var have int64
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_events`).Scan(&have); err != nil {
+		return fmt.Errorf("seed audit: %w", err)
+	}
+	if have >= int64(s.auditEvents) {
+		return nil
+	}
+	t0 := time.Now()
+	if _, err := conn.Exec(ctx, `SELECT audit_partition_create(w)
+		FROM generate_series(date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '9 weeks',
+		                     date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', interval '1 week') w`); err != nil {
+		return fmt.Errorf("seed audit partitions: %w", err)
+	}
+	perTenant := max(1, s.auditEvents/s.tenants)
+	const batch = 500_000
+	for lo := 0; lo < s.auditEvents; lo += batch {
+		hi := min(lo+batch, s.auditEvents) - 1
+		if _, err := conn.Exec(ctx, `INSERT INTO audit_events (account_id, id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at)
+			SELECT md5('bench-t-' || (i % $1))::uuid, gen_random_uuid(), md5('bench-u-' || (i % $1) || '-0')::uuid,
+			       (ARRAY['auth.login_succeeded','auth.login_failed','auth.logout','session.revoked','auth.password_changed'])[1 + i % 5],
+			       'session', gen_random_uuid()::text, '{"n":1}'::jsonb, '203.0.113.7'::inet, 'bench',
+			       now() - ((i / $1)::float8 / $2 * 56 * 86400) * interval '1 second'
+			FROM generate_series($3::bigint, $4::bigint) i`, s.tenants, perTenant, lo, hi); err != nil {
+			return fmt.Errorf("seed audit %d-%d: %w", lo, hi, err)
+		}
+	}
+	log.Info("seeded", "what", "audit_events", "rows", s.auditEvents, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/core"
 )
@@ -17,6 +18,8 @@ type program struct {
 	// http.
 	metrics *http.Server
 	cleanup *cleanupJob
+	// webhooks delivers the audit table's events (nil: off).
+	webhooks *audit.Dispatcher
 }
 
 // cleanupJob purges expired sessions (with their token families) and spent
@@ -26,7 +29,11 @@ type cleanupJob struct {
 	store *postgres.Store
 	clock core.Clock
 	cfg   CleanupSettings
-	log   *slog.Logger
+	// audit bounds the audit trail (partitions dropped past the retention,
+	// created ahead); attempts is how long webhook attempts are kept.
+	audit    AuditSettings
+	attempts time.Duration
+	log      *slog.Logger
 }
 
 // runOnce purges everything that is due now and logs the counts.
@@ -38,8 +45,23 @@ func (j *cleanupJob) runOnce(ctx context.Context) (postgres.PurgeCounts, error) 
 			"removed_password_reset_tokens", n.ResetTokens)
 		return n, err
 	}
+	parts, err := j.store.MaintainAuditPartitions(ctx, j.audit.PartitionsAheadWeeks, j.audit.RetentionDefaultDays, j.audit.RetentionMaxDays)
+	if err != nil {
+		j.log.ErrorContext(ctx, "audit partition maintenance failed", "err", err)
+		return n, err
+	}
+	for _, p := range parts {
+		j.log.InfoContext(ctx, "audit partition "+p.Change, "partition", p.Partition)
+	}
+	if j.attempts > 0 {
+		if n.WebhookAttempts, err = j.store.PurgeWebhookAttempts(ctx, j.attempts, j.cfg.BatchSize); err != nil {
+			j.log.ErrorContext(ctx, "webhook attempt purge failed", "err", err)
+			return n, err
+		}
+	}
 	j.log.InfoContext(ctx, "cleanup done", "removed_sessions", n.Sessions,
-		"removed_password_reset_tokens", n.ResetTokens, "retention", j.cfg.Retention.String(), "duration", time.Since(start))
+		"removed_password_reset_tokens", n.ResetTokens, "removed_webhook_attempts", n.WebhookAttempts,
+		"retention", j.cfg.Retention.String(), "duration", time.Since(start))
 	return n, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
+	"github.com/sessiond/sessiond/adapters/audit"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/core"
@@ -51,6 +52,42 @@ type Config struct {
 	LogLevel         string
 	SMTP             mailer.SMTPConfig
 	Cleanup          CleanupSettings
+	Webhooks         WebhookSettings
+	Audit            AuditSettings
+}
+
+// WebhookSettings configure the webhook endpoints and their delivery
+// (adapters/audit).
+type WebhookSettings struct {
+	// Keys encrypt endpoint secrets at rest (the first seals, all open);
+	// none: webhooks are not configured (the API answers 503).
+	Keys [][]byte
+	// KeyFile holds the key in development (created when missing).
+	KeyFile string
+	// AllowPrivate lets deliveries reach private, loopback and link-local
+	// addresses: development and tests only.
+	AllowPrivate bool
+	// CAFile adds PEM root certificates trusted for deliveries (receivers
+	// behind a private PKI; tests).
+	CAFile string
+	// Deliver runs the delivery worker in serve.
+	Deliver          bool
+	PollInterval     time.Duration
+	Lease            time.Duration
+	Timeout          time.Duration
+	RetryPeriod      time.Duration
+	AttemptRetention time.Duration
+	Accounts         int
+}
+
+// AuditSettings bound the audit trail's storage.
+type AuditSettings struct {
+	// RetentionDefaultDays: how long events are kept for an account
+	// without its own setting; RetentionMaxDays bounds every account's.
+	RetentionDefaultDays int
+	RetentionMaxDays     int
+	// PartitionsAheadWeeks: weekly partitions created ahead.
+	PartitionsAheadWeeks int
 }
 
 // CleanupSettings configures the purge of expired rows.
@@ -169,6 +206,10 @@ func loadConfig() (Config, error) {
 			IdleMax:         integer("SESSION_IDLE_MAX_MINUTES", d.Policy.IdleMax),
 			AbsoluteMin:     integer("SESSION_ABSOLUTE_MIN_MINUTES", d.Policy.AbsoluteMin),
 			AbsoluteMax:     integer("SESSION_ABSOLUTE_MAX_MINUTES", d.Policy.AbsoluteMax),
+
+			AuditRetentionDefault: integer("AUDIT_RETENTION_DEFAULT_DAYS", d.Policy.AuditRetentionDefault),
+			AuditRetentionMin:     integer("AUDIT_RETENTION_MIN_DAYS", d.Policy.AuditRetentionMin),
+			AuditRetentionMax:     integer("AUDIT_RETENTION_MAX_DAYS", d.Policy.AuditRetentionMax),
 		},
 		AccessTTL:     duration("ACCESS_TOKEN_TTL", d.AccessTTL),
 		Grace:         duration("REFRESH_GRACE_WINDOW", d.Grace),
@@ -271,6 +312,43 @@ func loadConfig() (Config, error) {
 	}
 	if c.Cleanup.BatchSize < 1 || c.Cleanup.BatchSize > 100000 {
 		errs = append(errs, fmt.Sprintf("CLEANUP_BATCH_SIZE: %d is not between 1 and 100000", c.Cleanup.BatchSize))
+	}
+
+	c.Webhooks = WebhookSettings{
+		AllowPrivate:     boolean("WEBHOOK_ALLOW_PRIVATE_TARGETS", false),
+		Deliver:          boolean("WEBHOOK_DELIVERY", true),
+		PollInterval:     duration("WEBHOOK_POLL_INTERVAL", time.Second),
+		Lease:            duration("WEBHOOK_LEASE", 60*time.Second),
+		Timeout:          duration("WEBHOOK_TIMEOUT", 10*time.Second),
+		RetryPeriod:      duration("WEBHOOK_RETRY_PERIOD", 24*time.Hour),
+		AttemptRetention: duration("WEBHOOK_ATTEMPT_RETENTION", 168*time.Hour),
+		Accounts:         integer("WEBHOOK_CONCURRENCY", 4),
+		CAFile:           env("WEBHOOK_CA_FILE", ""),
+	}
+	if v := env("WEBHOOK_SECRETS_KEY", ""); v != "" {
+		keys, err := audit.ParseKeys(v)
+		if err != nil {
+			errs = append(errs, "WEBHOOK_SECRETS_KEY: "+err.Error())
+		}
+		c.Webhooks.Keys = keys
+	} else if c.DevMode {
+		c.Webhooks.KeyFile = env("WEBHOOK_SECRETS_KEY_FILE", ".data/webhook-secrets.key")
+	} else {
+		c.Webhooks.KeyFile = env("WEBHOOK_SECRETS_KEY_FILE", "")
+	}
+	w := c.Webhooks
+	if w.PollInterval < 10*time.Millisecond || w.Lease < time.Second || w.Timeout < 100*time.Millisecond || w.Timeout > w.Lease/4 ||
+		w.RetryPeriod < time.Minute || w.AttemptRetention < 24*time.Hour || w.Accounts < 1 || w.Accounts > 256 {
+		errs = append(errs, "WEBHOOK_*: want POLL_INTERVAL ≥ 10ms, LEASE ≥ 1s, 100ms ≤ TIMEOUT ≤ LEASE/4, RETRY_PERIOD ≥ 1m, ATTEMPT_RETENTION ≥ 24h, 1 ≤ CONCURRENCY ≤ 256")
+	}
+	c.Audit = AuditSettings{
+		RetentionDefaultDays: c.Core.Policy.AuditRetentionDefault,
+		RetentionMaxDays:     c.Core.Policy.AuditRetentionMax,
+		PartitionsAheadWeeks: integer("AUDIT_PARTITIONS_AHEAD_WEEKS", 4),
+	}
+	if a := c.Audit; a.RetentionDefaultDays < 7 || a.RetentionMaxDays < a.RetentionDefaultDays || a.RetentionMaxDays > 3660 ||
+		a.PartitionsAheadWeeks < 1 || a.PartitionsAheadWeeks > 52 {
+		errs = append(errs, "AUDIT_RETENTION_*: want 7 ≤ DEFAULT_DAYS ≤ MAX_DAYS ≤ 3660; AUDIT_PARTITIONS_AHEAD_WEEKS 1..52")
 	}
 
 	if len(errs) > 0 {

@@ -71,8 +71,10 @@ func run(args []string) error {
 // serve runs the API (and the metrics listener, the background purge)
 // until ctx ends — SIGTERM or SIGINT in production — then shuts down
 // gracefully: the listeners close at once (no new connections), requests
-// in flight get up to SHUTDOWN_TIMEOUT to finish, the purge loop stops,
-// and only then is the database pool closed.
+// in flight get up to SHUTDOWN_TIMEOUT to finish, the purge loop and the
+// webhook delivery stop (a delivery in flight is abandoned unrecorded and
+// sent again later, with the same webhook-id), and only then is the
+// database pool closed.
 func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	prog, cleanup, err := initServer(ctx, c, log)
 	if err != nil {
@@ -109,6 +111,13 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); prog.cleanup.loop(loopCtx) }()
+	hooksDone := make(chan struct{})
+	go func() {
+		defer close(hooksDone)
+		if prog.webhooks != nil {
+			prog.webhooks.Run(loopCtx)
+		}
+	}()
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
@@ -136,6 +145,7 @@ func serve(ctx context.Context, c Config, log *slog.Logger) error {
 	}
 	stopLoop()
 	<-loopDone
+	<-hooksDone
 	log.Info("stopped")
 	return serveErr
 }

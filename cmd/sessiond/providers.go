@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
+	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/clock"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
@@ -96,11 +101,67 @@ func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
 }
 
 func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *cleanupJob {
-	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, log: log}
+	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, audit: c.Audit, attempts: c.Webhooks.AttemptRetention, log: log}
 }
 
-func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, c Config) *program {
-	p := &program{http: srv, cleanup: job}
+// provideWebhooks wires the webhook administration into the API and
+// returns the delivery worker (nil when webhooks are not configured or
+// WEBHOOK_DELIVERY=false).
+func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.Server, c Config, log *slog.Logger) (*audit.Dispatcher, error) {
+	w := c.Webhooks
+	keys := w.Keys
+	if len(keys) == 0 && w.KeyFile != "" {
+		k, err := audit.LoadOrCreateKeyFile(w.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("WEBHOOK_SECRETS_KEY_FILE: %w", err)
+		}
+		keys = [][]byte{k}
+	}
+	if len(keys) == 0 {
+		log.Warn("WEBHOOK_SECRETS_KEY is not set: webhooks are not configured (their API answers 503)")
+		return nil, nil
+	}
+	sealer, err := audit.NewSealer(keys...)
+	if err != nil {
+		return nil, err
+	}
+	if w.AllowPrivate {
+		log.Warn("WEBHOOK_ALLOW_PRIVATE_TARGETS=true: webhook deliveries may reach private and loopback addresses (development only)")
+	}
+	guard := &audit.Guard{AllowPrivate: w.AllowPrivate}
+	opts := audit.SenderOptions{Timeout: w.Timeout}
+	if w.CAFile != "" {
+		pem, err := os.ReadFile(w.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("WEBHOOK_CA_FILE: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, errors.New("WEBHOOK_CA_FILE: no PEM certificate in the file")
+		}
+		opts.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
+	sender := audit.NewSender(guard, clock.System{}, opts)
+	api.SetWebhooks(core.NewWebhookService(svc, sealer, sender, guard.CheckURL))
+	if !w.Deliver {
+		return nil, nil
+	}
+	metrics := audit.NewMetrics()
+	if err := api.Register(metrics); err != nil {
+		return nil, err
+	}
+	retry := core.DefaultWebhookRetry()
+	retry.Period = w.RetryPeriod
+	return audit.NewDispatcher(store, sender, sealer, clock.System{}, audit.Settings{
+		PollInterval: w.PollInterval, Lease: w.Lease, Accounts: w.Accounts, Retry: retry,
+	}, metrics, log)
+}
+
+func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, hooks *audit.Dispatcher, c Config) *program {
+	p := &program{http: srv, cleanup: job, webhooks: hooks}
 	if c.MetricsAddr != "" {
 		p.metrics = &http.Server{
 			Addr: c.MetricsAddr, Handler: api.MetricsHandler(),

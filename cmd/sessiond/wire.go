@@ -26,6 +26,7 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		provideAPI,
 		provideHTTPServer,
 		provideCleanupJob,
+		provideWebhooks,
 		provideProgram,
 	)
 	return nil, nil, nil

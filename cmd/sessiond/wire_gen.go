@@ -55,7 +55,13 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 	}
 	httpServer := provideHTTPServer(server, c)
 	mainCleanupJob := provideCleanupJob(store, c, log)
-	mainProgram := provideProgram(httpServer, server, mainCleanupJob, c)
+	dispatcher, err := provideWebhooks(service, store, server, c, log)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	mainProgram := provideProgram(httpServer, server, mainCleanupJob, dispatcher, c)
 	return mainProgram, func() {
 		cleanup2()
 		cleanup()

@@ -27,6 +27,13 @@ SELECT create_distributed_table('public.users', 'account_id', colocate_with => '
 SELECT create_distributed_table('public.sessions', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.password_reset_tokens', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.audit_events', 'account_id', colocate_with => 'public.accounts');
+-- The webhook tables of migrations/00013, tenant tables like the others.
+-- audit_events is partitioned by week (migrations/00013): distributing
+-- the parent distributes every partition, and the partitions created
+-- later by audit_partitions_maintain are distributed as they are created.
+SELECT create_distributed_table('public.webhook_streams', 'account_id', colocate_with => 'public.accounts');
+SELECT create_distributed_table('public.webhook_endpoints', 'account_id', colocate_with => 'public.accounts');
+SELECT create_distributed_table('public.webhook_attempts', 'account_id', colocate_with => 'public.accounts');
 
 -- (2) The global email key, distributed by the email: a sign-in's first
 -- lookup is single-shard, and the key's uniqueness is enforced by one
@@ -52,6 +59,7 @@ BEGIN
         FROM pg_class c
         JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+          AND NOT c.relispartition -- distributed with their parent
           AND c.relname <> 'goose_db_version'
           AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = c.oid)
         ORDER BY c.relname
@@ -96,6 +104,10 @@ ALTER ROLE sessiond_app SET citus.propagate_set_commands = 'local';
 ALTER ROLE sessiond_definer LOGIN;
 ALTER ROLE sessiond_janitor LOGIN;
 ALTER ROLE sessiond_throttler LOGIN;
+-- sessiond_archivist owns audit_events and runs its partition DDL
+-- (audit_partitions_maintain, migrations/00013), which Citus propagates to
+-- the workers under that role: the same lock-down applies.
+ALTER ROLE sessiond_archivist LOGIN;
 
 -- Grants and row-level security on the shards. create_distributed_table
 -- carries the table's privileges and policies to its shards; restating the
@@ -104,6 +116,10 @@ ALTER ROLE sessiond_throttler LOGIN;
 -- stop if any lacks what the service needs.
 GRANT SELECT, INSERT, UPDATE, DELETE ON accounts, users, sessions TO sessiond_app;
 GRANT SELECT, INSERT ON audit_events TO sessiond_app;
+GRANT UPDATE (delivery_seq) ON audit_events TO sessiond_app;
+GRANT SELECT, INSERT, UPDATE ON webhook_streams TO sessiond_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_endpoints TO sessiond_app;
+GRANT SELECT, INSERT ON webhook_attempts TO sessiond_app;
 GRANT SELECT, INSERT, UPDATE ON password_reset_tokens TO sessiond_app;
 GRANT SELECT, INSERT, DELETE ON user_emails TO sessiond_app;
 GRANT SELECT (account_id, id, email, password_hash, is_active, account_role) ON users TO sessiond_definer;
@@ -119,7 +135,8 @@ DECLARE
 BEGIN
     FOR r IN
         SELECT t.tbl, s.shardid, s.result
-        FROM unnest(ARRAY['accounts', 'users', 'sessions', 'password_reset_tokens', 'audit_events', 'user_emails']) AS t(tbl),
+        FROM unnest(ARRAY['accounts', 'users', 'sessions', 'password_reset_tokens', 'audit_events', 'user_emails',
+                          'webhook_streams', 'webhook_endpoints', 'webhook_attempts']) AS t(tbl),
         LATERAL run_command_on_shards(t.tbl::regclass, $cmd$
             SELECT CASE WHEN c.relrowsecurity AND c.relforcerowsecurity
                          AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation')

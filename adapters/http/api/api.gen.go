@@ -66,6 +66,10 @@ const (
 	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
 	AuditActionSessionRevoked             AuditAction = "session.revoked"
 	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+	AuditActionWebhookCreated             AuditAction = "webhook.created"
+	AuditActionWebhookDeleted             AuditAction = "webhook.deleted"
+	AuditActionWebhookSecretRotated       AuditAction = "webhook.secret_rotated"
+	AuditActionWebhookUpdated             AuditAction = "webhook.updated"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -110,6 +114,14 @@ func (e AuditAction) Valid() bool {
 	case AuditActionSessionRevoked:
 		return true
 	case AuditActionUserProfileUpdated:
+		return true
+	case AuditActionWebhookCreated:
+		return true
+	case AuditActionWebhookDeleted:
+		return true
+	case AuditActionWebhookSecretRotated:
+		return true
+	case AuditActionWebhookUpdated:
 		return true
 	default:
 		return false
@@ -320,6 +332,147 @@ func (e TokenResponseTokenType) Valid() bool {
 	}
 }
 
+// Defines values for WebhookAttemptOutcome.
+const (
+	Blocked      WebhookAttemptOutcome = "blocked"
+	Delivered    WebhookAttemptOutcome = "delivered"
+	HttpError    WebhookAttemptOutcome = "http_error"
+	NetworkError WebhookAttemptOutcome = "network_error"
+)
+
+// Valid indicates whether the value is a known member of the WebhookAttemptOutcome enum.
+func (e WebhookAttemptOutcome) Valid() bool {
+	switch e {
+	case Blocked:
+		return true
+	case Delivered:
+		return true
+	case HttpError:
+		return true
+	case NetworkError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointStatus.
+const (
+	WebhookEndpointStatusActive  WebhookEndpointStatus = "active"
+	WebhookEndpointStatusFailing WebhookEndpointStatus = "failing"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointStatus enum.
+func (e WebhookEndpointStatus) Valid() bool {
+	switch e {
+	case WebhookEndpointStatusActive:
+		return true
+	case WebhookEndpointStatusFailing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEndpointWithSecretStatus.
+const (
+	WebhookEndpointWithSecretStatusActive  WebhookEndpointWithSecretStatus = "active"
+	WebhookEndpointWithSecretStatusFailing WebhookEndpointWithSecretStatus = "failing"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEndpointWithSecretStatus enum.
+func (e WebhookEndpointWithSecretStatus) Valid() bool {
+	switch e {
+	case WebhookEndpointWithSecretStatusActive:
+		return true
+	case WebhookEndpointWithSecretStatusFailing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookEventType.
+const (
+	WebhookEventTypeAccountCreated             WebhookEventType = "account.created"
+	WebhookEventTypeAccountSessionPolicyUpdate WebhookEventType = "account.session_policy_update"
+	WebhookEventTypeAccountSessionsRevokedBulk WebhookEventType = "account.sessions_revoked_bulk"
+	WebhookEventTypeAuthLoginFailed            WebhookEventType = "auth.login_failed"
+	WebhookEventTypeAuthLoginSucceeded         WebhookEventType = "auth.login_succeeded"
+	WebhookEventTypeAuthLogout                 WebhookEventType = "auth.logout"
+	WebhookEventTypeAuthLogoutAll              WebhookEventType = "auth.logout_all"
+	WebhookEventTypeAuthPasswordChangeFailed   WebhookEventType = "auth.password_change_failed"
+	WebhookEventTypeAuthPasswordChanged        WebhookEventType = "auth.password_changed"
+	WebhookEventTypeAuthPasswordReset          WebhookEventType = "auth.password_reset"
+	WebhookEventTypeAuthPasswordResetRequested WebhookEventType = "auth.password_reset_requested"
+	WebhookEventTypeAuthRefreshReuseDetected   WebhookEventType = "auth.refresh_reuse_detected"
+	WebhookEventTypeMemberCreated              WebhookEventType = "member.created"
+	WebhookEventTypeMemberRemoved              WebhookEventType = "member.removed"
+	WebhookEventTypeMemberSessionsRevoked      WebhookEventType = "member.sessions_revoked"
+	WebhookEventTypeMemberUpdated              WebhookEventType = "member.updated"
+	WebhookEventTypeSessionEvicted             WebhookEventType = "session.evicted"
+	WebhookEventTypeSessionExpiredAbsolute     WebhookEventType = "session.expired_absolute"
+	WebhookEventTypeSessionRevoked             WebhookEventType = "session.revoked"
+	WebhookEventTypeWebhookCreated             WebhookEventType = "webhook.created"
+	WebhookEventTypeWebhookDeleted             WebhookEventType = "webhook.deleted"
+	WebhookEventTypeWebhookSecretRotated       WebhookEventType = "webhook.secret_rotated"
+	WebhookEventTypeWebhookUpdated             WebhookEventType = "webhook.updated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookEventType enum.
+func (e WebhookEventType) Valid() bool {
+	switch e {
+	case WebhookEventTypeAccountCreated:
+		return true
+	case WebhookEventTypeAccountSessionPolicyUpdate:
+		return true
+	case WebhookEventTypeAccountSessionsRevokedBulk:
+		return true
+	case WebhookEventTypeAuthLoginFailed:
+		return true
+	case WebhookEventTypeAuthLoginSucceeded:
+		return true
+	case WebhookEventTypeAuthLogout:
+		return true
+	case WebhookEventTypeAuthLogoutAll:
+		return true
+	case WebhookEventTypeAuthPasswordChangeFailed:
+		return true
+	case WebhookEventTypeAuthPasswordChanged:
+		return true
+	case WebhookEventTypeAuthPasswordReset:
+		return true
+	case WebhookEventTypeAuthPasswordResetRequested:
+		return true
+	case WebhookEventTypeAuthRefreshReuseDetected:
+		return true
+	case WebhookEventTypeMemberCreated:
+		return true
+	case WebhookEventTypeMemberRemoved:
+		return true
+	case WebhookEventTypeMemberSessionsRevoked:
+		return true
+	case WebhookEventTypeMemberUpdated:
+		return true
+	case WebhookEventTypeSessionEvicted:
+		return true
+	case WebhookEventTypeSessionExpiredAbsolute:
+		return true
+	case WebhookEventTypeSessionRevoked:
+		return true
+	case WebhookEventTypeWebhookCreated:
+		return true
+	case WebhookEventTypeWebhookDeleted:
+		return true
+	case WebhookEventTypeWebhookSecretRotated:
+		return true
+	case WebhookEventTypeWebhookUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
 
@@ -336,8 +489,20 @@ type AccountSecurity struct {
 	// AbsoluteMinutesMin Smallest allowed absolute override.
 	AbsoluteMinutesMin int `json:"absolute_minutes_min"`
 
+	// AuditRetentionDays How many days the account's audit events are kept; `null` = the server's default.
+	AuditRetentionDays nullable.Nullable[int] `json:"audit_retention_days"`
+
+	// AuditRetentionDaysMax Largest allowed `audit_retention_days` (the server maximum).
+	AuditRetentionDaysMax int `json:"audit_retention_days_max"`
+
+	// AuditRetentionDaysMin Smallest allowed `audit_retention_days`.
+	AuditRetentionDaysMin int `json:"audit_retention_days_min"`
+
 	// EffectiveAbsoluteMinutes The absolute lifetime in force (the override, else the system default).
 	EffectiveAbsoluteMinutes int `json:"effective_absolute_minutes"`
+
+	// EffectiveAuditRetentionDays The audit retention in force, in days. Older events are not listed, and are removed with their week's partition.
+	EffectiveAuditRetentionDays int `json:"effective_audit_retention_days"`
 
 	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
 	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
@@ -792,6 +957,9 @@ type SessionPolicyPatch struct {
 	// AbsoluteMinutes Absolute lifetime override in minutes, or `null` to clear it.
 	AbsoluteMinutes nullable.Nullable[nullable.Nullable[int]] `json:"absolute_minutes,omitempty"`
 
+	// AuditRetentionDays Days the account's audit events are kept (bounds checked by the server), or `null` for the server's default.
+	AuditRetentionDays nullable.Nullable[nullable.Nullable[int]] `json:"audit_retention_days,omitempty"`
+
 	// IdleMinutes Idle timeout override in minutes, or `null` to clear it.
 	IdleMinutes nullable.Nullable[nullable.Nullable[int]] `json:"idle_minutes,omitempty"`
 
@@ -865,11 +1033,188 @@ type User struct {
 	Name string `json:"name"`
 }
 
+// WebhookAttempt One delivery attempt.
+type WebhookAttempt struct {
+	// AttemptedAt When the attempt started.
+	AttemptedAt time.Time `json:"attempted_at"`
+
+	// Error What went wrong; `null` when delivered.
+	Error nullable.Nullable[string] `json:"error"`
+
+	// EventId The audit event delivered (`webhook-id` is `evt_` and this id).
+	EventId openapi_types.UUID `json:"event_id"`
+
+	// EventType The event's type (`webhook.test` for a test event).
+	EventType string `json:"event_type"`
+
+	// Id The attempt's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// LatencyMs How long the attempt took, in milliseconds.
+	LatencyMs int `json:"latency_ms"`
+
+	// Outcome `delivered`: a 2xx answer. `http_error`: another status (a 3xx too:
+	// redirects are not followed). `network_error`: no answer (connection,
+	// TLS, timeout). `blocked`: the target resolved to a non-public
+	// address; no connection was made.
+	Outcome WebhookAttemptOutcome `json:"outcome"`
+
+	// Sequence The event's sequence number; `null` for a test event.
+	Sequence nullable.Nullable[int64] `json:"sequence"`
+
+	// StatusCode The receiver's HTTP status, when it answered.
+	StatusCode nullable.Nullable[int] `json:"status_code"`
+}
+
+// WebhookAttemptOutcome `delivered`: a 2xx answer. `http_error`: another status (a 3xx too:
+// redirects are not followed). `network_error`: no answer (connection,
+// TLS, timeout). `blocked`: the target resolved to a non-public
+// address; no connection was made.
+type WebhookAttemptOutcome string
+
+// WebhookAttemptPage One page of an endpoint's delivery attempts, newest first.
+type WebhookAttemptPage struct {
+	Items []WebhookAttempt `json:"items"`
+
+	// NextCursor Cursor of the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
+}
+
+// WebhookEndpoint A webhook endpoint and its delivery state (never its secret).
+type WebhookEndpoint struct {
+	// CreatedAt When the endpoint was registered; events from then on are delivered.
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for the owner.
+	Description string `json:"description"`
+
+	// Enabled The owner's switch.
+	Enabled bool `json:"enabled"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes []WebhookEventType `json:"event_types"`
+
+	// FailingSince When it was marked failing.
+	FailingSince nullable.Nullable[time.Time] `json:"failing_since"`
+
+	// FailureReason Why the endpoint is failing.
+	FailureReason nullable.Nullable[string] `json:"failure_reason"`
+
+	// Id The endpoint's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// LastError The error of the last failed attempt of the event being retried.
+	LastError nullable.Nullable[string] `json:"last_error"`
+
+	// NextAttemptAt When the event being retried is tried again.
+	NextAttemptAt nullable.Nullable[time.Time] `json:"next_attempt_at"`
+
+	// Status `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+	Status WebhookEndpointStatus `json:"status"`
+
+	// UpdatedAt When the owner last changed it.
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Url Where events are delivered.
+	Url string `json:"url"`
+}
+
+// WebhookEndpointStatus `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+type WebhookEndpointStatus string
+
+// WebhookEndpointCreate A new webhook endpoint.
+type WebhookEndpointCreate struct {
+	// Description A note for the owner.
+	Description *string `json:"description,omitempty"`
+
+	// Enabled `false` registers it paused.
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes []WebhookEventType `json:"event_types"`
+
+	// Url Absolute `https` URL, no user info or fragment; its host must be a public address.
+	Url string `json:"url"`
+}
+
+// WebhookEndpointList The account's webhook endpoints.
+type WebhookEndpointList struct {
+	Items []WebhookEndpoint `json:"items"`
+}
+
+// WebhookEndpointPatch A partial update of a webhook endpoint (omitted = unchanged).
+type WebhookEndpointPatch struct {
+	// Description A note for the owner.
+	Description *string `json:"description,omitempty"`
+
+	// Enabled `false` pauses deliveries; `true` resumes them (and a failing endpoint).
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes *[]WebhookEventType `json:"event_types,omitempty"`
+
+	// Url Absolute `https` URL, no user info or fragment; its host must be a public address.
+	Url *string `json:"url,omitempty"`
+}
+
+// WebhookEndpointWithSecret A webhook endpoint with its signing secret, shown this once.
+type WebhookEndpointWithSecret struct {
+	// CreatedAt When the endpoint was registered; events from then on are delivered.
+	CreatedAt time.Time `json:"created_at"`
+
+	// Description A note for the owner.
+	Description string `json:"description"`
+
+	// Enabled The owner's switch.
+	Enabled bool `json:"enabled"`
+
+	// EventTypes The events delivered to the endpoint.
+	EventTypes []WebhookEventType `json:"event_types"`
+
+	// FailingSince When it was marked failing.
+	FailingSince nullable.Nullable[time.Time] `json:"failing_since"`
+
+	// FailureReason Why the endpoint is failing.
+	FailureReason nullable.Nullable[string] `json:"failure_reason"`
+
+	// Id The endpoint's id.
+	Id openapi_types.UUID `json:"id"`
+
+	// LastError The error of the last failed attempt of the event being retried.
+	LastError nullable.Nullable[string] `json:"last_error"`
+
+	// NextAttemptAt When the event being retried is tried again.
+	NextAttemptAt nullable.Nullable[time.Time] `json:"next_attempt_at"`
+
+	// Secret The signing secret (`whsec_` and base64), for the `standardwebhooks` libraries. Shown once.
+	//
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+	Secret string `json:"secret"`
+
+	// Status `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+	Status WebhookEndpointWithSecretStatus `json:"status"`
+
+	// UpdatedAt When the owner last changed it.
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// Url Where events are delivered.
+	Url string `json:"url"`
+}
+
+// WebhookEndpointWithSecretStatus `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+type WebhookEndpointWithSecretStatus string
+
+// WebhookEventType An event type an endpoint may receive (an audit action name).
+type WebhookEventType string
+
 // CsrfToken defines model for CsrfToken.
 type CsrfToken = string
 
 // DeviceId defines model for DeviceId.
 type DeviceId = string
+
+// EndpointId defines model for EndpointId.
+type EndpointId = openapi_types.UUID
 
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
@@ -985,6 +1330,15 @@ type ListAccountSessionsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListWebhookAttemptsParams defines parameters for ListWebhookAttempts.
+type ListWebhookAttemptsParams struct {
+	// Limit Maximum number of attempts in the page.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // LoginFormParams defines parameters for LoginForm.
 type LoginFormParams struct {
 	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
@@ -1032,6 +1386,12 @@ type UpdateAccountSecurityJSONRequestBody = SessionPolicyPatch
 
 // RevokeAccountSessionsJSONRequestBody defines body for RevokeAccountSessions for application/json ContentType.
 type RevokeAccountSessionsJSONRequestBody = BulkRevokeRequest
+
+// CreateWebhookEndpointJSONRequestBody defines body for CreateWebhookEndpoint for application/json ContentType.
+type CreateWebhookEndpointJSONRequestBody = WebhookEndpointCreate
+
+// UpdateWebhookEndpointJSONRequestBody defines body for UpdateWebhookEndpoint for application/json ContentType.
+type UpdateWebhookEndpointJSONRequestBody = WebhookEndpointPatch
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
@@ -1252,6 +1612,30 @@ type ServerInterface interface {
 	// RevokeAccountSession Revoke any session of the account
 	// (DELETE /api/v1/accounts/me/sessions/{session_id})
 	RevokeAccountSession(w http.ResponseWriter, r *http.Request, sessionId SessionId)
+	// ListWebhookEndpoints List the account's webhook endpoints
+	// (GET /api/v1/accounts/me/webhooks)
+	ListWebhookEndpoints(w http.ResponseWriter, r *http.Request)
+	// CreateWebhookEndpoint Register a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks)
+	CreateWebhookEndpoint(w http.ResponseWriter, r *http.Request)
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	// (DELETE /api/v1/accounts/me/webhooks/{endpoint_id})
+	DeleteWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// GetWebhookEndpoint Get one webhook endpoint
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id})
+	GetWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// UpdateWebhookEndpoint Change a webhook endpoint
+	// (PATCH /api/v1/accounts/me/webhooks/{endpoint_id})
+	UpdateWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// ListWebhookAttempts List a webhook endpoint's delivery attempts
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id}/attempts)
+	ListWebhookAttempts(w http.ResponseWriter, r *http.Request, endpointId EndpointId, params ListWebhookAttemptsParams)
+	// RotateWebhookSecret Rotate a webhook endpoint's signing secret
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret)
+	RotateWebhookSecret(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
+	// SendWebhookTest Send a test event to a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/test)
+	SendWebhookTest(w http.ResponseWriter, r *http.Request, endpointId EndpointId)
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(w http.ResponseWriter, r *http.Request)
@@ -1776,6 +2160,219 @@ func (siw *ServerInterfaceWrapper) RevokeAccountSession(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RevokeAccountSession(w, r, sessionId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWebhookEndpoints operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWebhookEndpoints(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) CreateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateWebhookEndpoint(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DeleteWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) DeleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DeleteWebhookEndpoint(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// GetWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) GetWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetWebhookEndpoint(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// UpdateWebhookEndpoint operation middleware
+func (siw *ServerInterfaceWrapper) UpdateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.UpdateWebhookEndpoint(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListWebhookAttempts operation middleware
+func (siw *ServerInterfaceWrapper) ListWebhookAttempts(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListWebhookAttemptsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListWebhookAttempts(w, r, endpointId, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RotateWebhookSecret operation middleware
+func (siw *ServerInterfaceWrapper) RotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RotateWebhookSecret(w, r, endpointId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// SendWebhookTest operation middleware
+func (siw *ServerInterfaceWrapper) SendWebhookTest(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "endpoint_id" -------------
+	var endpointId EndpointId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "endpoint_id", r.PathValue("endpoint_id"), &endpointId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "endpoint_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.SendWebhookTest(w, r, endpointId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2340,6 +2937,14 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/webhooks", wrapper.ListWebhookEndpoints)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/webhooks", wrapper.CreateWebhookEndpoint)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}", wrapper.DeleteWebhookEndpoint)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}", wrapper.GetWebhookEndpoint)
+	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}", wrapper.UpdateWebhookEndpoint)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret", wrapper.RotateWebhookSecret)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}/test", wrapper.SendWebhookTest)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/webhooks/{endpoint_id}/attempts", wrapper.ListWebhookAttempts)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/.well-known/jwks.json", wrapper.GetJwks)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/healthz", wrapper.GetHealthz)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/readyz", wrapper.GetReadyz)
@@ -3978,6 +4583,1113 @@ type RevokeAccountSession503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RevokeAccountSession503ApplicationProblemPlusJSONResponse) VisitRevokeAccountSessionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpointsRequestObject struct {
+}
+
+type ListWebhookEndpointsResponseObject interface {
+	VisitListWebhookEndpointsResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookEndpoints200JSONResponse WebhookEndpointList
+
+func (response ListWebhookEndpoints200JSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints400ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints401ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints403ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints500ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookEndpoints503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookEndpoints503ApplicationProblemPlusJSONResponse) VisitListWebhookEndpointsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpointRequestObject struct {
+	Body *CreateWebhookEndpointJSONRequestBody
+}
+
+type CreateWebhookEndpointResponseObject interface {
+	VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type CreateWebhookEndpoint201JSONResponse WebhookEndpointWithSecret
+
+func (response CreateWebhookEndpoint201JSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint409ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint413ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint415ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitCreateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpointRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type DeleteWebhookEndpointResponseObject interface {
+	VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type DeleteWebhookEndpoint204Response struct {
+}
+
+func (response DeleteWebhookEndpoint204Response) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DeleteWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitDeleteWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpointRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type GetWebhookEndpointResponseObject interface {
+	VisitGetWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type GetWebhookEndpoint200JSONResponse WebhookEndpoint
+
+func (response GetWebhookEndpoint200JSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitGetWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpointRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+	Body       *UpdateWebhookEndpointJSONRequestBody
+}
+
+type UpdateWebhookEndpointResponseObject interface {
+	VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error
+}
+
+type UpdateWebhookEndpoint200JSONResponse WebhookEndpoint
+
+func (response UpdateWebhookEndpoint200JSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint400ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint401ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint403ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint404ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint413ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint415ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint422ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint500ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateWebhookEndpoint503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response UpdateWebhookEndpoint503ApplicationProblemPlusJSONResponse) VisitUpdateWebhookEndpointResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttemptsRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+	Params     ListWebhookAttemptsParams
+}
+
+type ListWebhookAttemptsResponseObject interface {
+	VisitListWebhookAttemptsResponse(w http.ResponseWriter) error
+}
+
+type ListWebhookAttempts200JSONResponse WebhookAttemptPage
+
+func (response ListWebhookAttempts200JSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts400ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts401ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts403ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts404ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts422ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts500ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListWebhookAttempts503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListWebhookAttempts503ApplicationProblemPlusJSONResponse) VisitListWebhookAttemptsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecretRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type RotateWebhookSecretResponseObject interface {
+	VisitRotateWebhookSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateWebhookSecret200JSONResponse WebhookEndpointWithSecret
+
+func (response RotateWebhookSecret200JSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret400ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret401ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret403ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret404ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret422ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret500ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateWebhookSecret503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RotateWebhookSecret503ApplicationProblemPlusJSONResponse) VisitRotateWebhookSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTestRequestObject struct {
+	EndpointId EndpointId `json:"endpoint_id"`
+}
+
+type SendWebhookTestResponseObject interface {
+	VisitSendWebhookTestResponse(w http.ResponseWriter) error
+}
+
+type SendWebhookTest200JSONResponse WebhookAttempt
+
+func (response SendWebhookTest200JSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest400ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest401ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest403ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest404ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest422ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest500ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendWebhookTest503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response SendWebhookTest503ApplicationProblemPlusJSONResponse) VisitSendWebhookTestResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6280,6 +7992,30 @@ type StrictServerInterface interface {
 	// RevokeAccountSession Revoke any session of the account
 	// (DELETE /api/v1/accounts/me/sessions/{session_id})
 	RevokeAccountSession(ctx context.Context, request RevokeAccountSessionRequestObject) (RevokeAccountSessionResponseObject, error)
+	// ListWebhookEndpoints List the account's webhook endpoints
+	// (GET /api/v1/accounts/me/webhooks)
+	ListWebhookEndpoints(ctx context.Context, request ListWebhookEndpointsRequestObject) (ListWebhookEndpointsResponseObject, error)
+	// CreateWebhookEndpoint Register a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks)
+	CreateWebhookEndpoint(ctx context.Context, request CreateWebhookEndpointRequestObject) (CreateWebhookEndpointResponseObject, error)
+	// DeleteWebhookEndpoint Delete a webhook endpoint
+	// (DELETE /api/v1/accounts/me/webhooks/{endpoint_id})
+	DeleteWebhookEndpoint(ctx context.Context, request DeleteWebhookEndpointRequestObject) (DeleteWebhookEndpointResponseObject, error)
+	// GetWebhookEndpoint Get one webhook endpoint
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id})
+	GetWebhookEndpoint(ctx context.Context, request GetWebhookEndpointRequestObject) (GetWebhookEndpointResponseObject, error)
+	// UpdateWebhookEndpoint Change a webhook endpoint
+	// (PATCH /api/v1/accounts/me/webhooks/{endpoint_id})
+	UpdateWebhookEndpoint(ctx context.Context, request UpdateWebhookEndpointRequestObject) (UpdateWebhookEndpointResponseObject, error)
+	// ListWebhookAttempts List a webhook endpoint's delivery attempts
+	// (GET /api/v1/accounts/me/webhooks/{endpoint_id}/attempts)
+	ListWebhookAttempts(ctx context.Context, request ListWebhookAttemptsRequestObject) (ListWebhookAttemptsResponseObject, error)
+	// RotateWebhookSecret Rotate a webhook endpoint's signing secret
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret)
+	RotateWebhookSecret(ctx context.Context, request RotateWebhookSecretRequestObject) (RotateWebhookSecretResponseObject, error)
+	// SendWebhookTest Send a test event to a webhook endpoint
+	// (POST /api/v1/accounts/me/webhooks/{endpoint_id}/test)
+	SendWebhookTest(ctx context.Context, request SendWebhookTestRequestObject) (SendWebhookTestResponseObject, error)
 	// ChangePassword Change the caller's password
 	// (POST /api/v1/auth/change-password)
 	ChangePassword(ctx context.Context, request ChangePasswordRequestObject) (ChangePasswordResponseObject, error)
@@ -6701,6 +8437,225 @@ func (sh *strictHandler) RevokeAccountSession(w http.ResponseWriter, r *http.Req
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RevokeAccountSessionResponseObject); ok {
 		if err := validResponse.VisitRevokeAccountSessionResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListWebhookEndpoints operation middleware
+func (sh *strictHandler) ListWebhookEndpoints(w http.ResponseWriter, r *http.Request) {
+	var request ListWebhookEndpointsRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookEndpoints(ctx, request.(ListWebhookEndpointsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookEndpoints")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWebhookEndpointsResponseObject); ok {
+		if err := validResponse.VisitListWebhookEndpointsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateWebhookEndpoint operation middleware
+func (sh *strictHandler) CreateWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
+	var request CreateWebhookEndpointRequestObject
+
+	var body CreateWebhookEndpointJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateWebhookEndpoint(ctx, request.(CreateWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitCreateWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DeleteWebhookEndpoint operation middleware
+func (sh *strictHandler) DeleteWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request DeleteWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteWebhookEndpoint(ctx, request.(DeleteWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DeleteWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitDeleteWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// GetWebhookEndpoint operation middleware
+func (sh *strictHandler) GetWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request GetWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetWebhookEndpoint(ctx, request.(GetWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitGetWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// UpdateWebhookEndpoint operation middleware
+func (sh *strictHandler) UpdateWebhookEndpoint(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request UpdateWebhookEndpointRequestObject
+
+	request.EndpointId = endpointId
+
+	var body UpdateWebhookEndpointJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateWebhookEndpoint(ctx, request.(UpdateWebhookEndpointRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateWebhookEndpoint")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(UpdateWebhookEndpointResponseObject); ok {
+		if err := validResponse.VisitUpdateWebhookEndpointResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListWebhookAttempts operation middleware
+func (sh *strictHandler) ListWebhookAttempts(w http.ResponseWriter, r *http.Request, endpointId EndpointId, params ListWebhookAttemptsParams) {
+	var request ListWebhookAttemptsRequestObject
+
+	request.EndpointId = endpointId
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListWebhookAttempts(ctx, request.(ListWebhookAttemptsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListWebhookAttempts")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListWebhookAttemptsResponseObject); ok {
+		if err := validResponse.VisitListWebhookAttemptsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RotateWebhookSecret operation middleware
+func (sh *strictHandler) RotateWebhookSecret(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request RotateWebhookSecretRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateWebhookSecret(ctx, request.(RotateWebhookSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateWebhookSecret")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RotateWebhookSecretResponseObject); ok {
+		if err := validResponse.VisitRotateWebhookSecretResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// SendWebhookTest operation middleware
+func (sh *strictHandler) SendWebhookTest(w http.ResponseWriter, r *http.Request, endpointId EndpointId) {
+	var request SendWebhookTestRequestObject
+
+	request.EndpointId = endpointId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.SendWebhookTest(ctx, request.(SendWebhookTestRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendWebhookTest")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(SendWebhookTestResponseObject); ok {
+		if err := validResponse.VisitSendWebhookTestResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7228,341 +9183,397 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs31i/6KijOrgrpIWmSutiiKlVbduxEiW8jKZNkwhw22A2SiJoApwGKYlKumr9O1f737O8RzvnO",
-	"e5xHyZOcwlpAN/pGkbIy48y4au9vHKobjcvCuq/f+rURysVSCia0agx/bcwZjVgC/3xOwzl7LoVOZPxG",
-	"XmqZMPNzxFSY8KXmUjSGjbN4TTeKBEJ2lHkiaBMliZ5TTbS8ZkIRmjAi2A1LSGgGjLqNdoPd0sUyZo1h",
-	"w73XaDcS9vcVT1jUGOpkxdoNFc7ZgppP6s3SPKt0wsWs8f59u/E8ZjS5YNOEqflzKa95xdTeinhD1nMm",
-	"iJ4zkuDDJISnCVeEC7JSjPz2j/8ioRlOEa5JM3hNbztnM/Z5zyyFLhgR5v9QEZEl1fNWfvrj8SULVwnr",
-	"2OHHsOjPT8k7quefP6ZL/vim/5iu9PyUpAOfkq+0XprpnRJ8/ZRc0gW75Jp9fqkTHurG9uVfMJ1szqaa",
-	"JeVlX7JQikgRLcmack0mbCoTs36dbLiY5eZ/0Nu27Qsu+GK1aAx7bTcHLjSbsQQmccn0HSfwHdfphuuE",
-	"CrWUiR4SxbSqOJORaAY1+/nbP/5765bC3+/c1KA1ElREbXPylCjYJxJcMt3BBQQEqb8Nk3PDkeeXFy9z",
-	"U/xKKt0JVTItz27vKbVHQiYkyEYLkGTxeUOmcjpt4YwUS25Y8pkioVxuiJzmXuuOxBlRfCY6XJCmkJpQ",
-	"t78tWDHjes6S7BzahMZKZocRsRsesqqziOWMizH+veYoHsMz9129/4HK9XdHYpdrxzZfzydfhvwt73a7",
-	"WwmmP+idHPc++Ca+bzeWNKELph3PVMn0ysylfBmu4ASV4lJ8ppCoYNakmTt9OYXTwGPopKeVHq1M0mtD",
-	"hVobapUJEMOXL65I7kzMsEGrSy7sDS8zQ5xAKBdMkWkiFxW38pRIQzdrrhjhMyET5ODcLAmvS6PdMCyy",
-	"MWx83zHL6uAG5DgJvX3FxEzPG8PB0XG7gqN9AYd/HlVIGKI0ncSMhDFnQnfCuVRMEB4xofmUs8RtGdJP",
-	"m4A8icjaMB+dbTqwcDWXa2Fug/+HmCudZ+sxXWq57DyZHtD6teKUO+dR7VJ7vaqlXuJnq9aapxFekJW9",
-	"yfH0iD1lncH0MOwc0qODzgk9YJ3jaT86CQeTJ7Tfc9M1siqbrB1zzKOtcnYqkwXVjWFjtYIna+d+5ciy",
-	"vISv5LqCxLgiEYv5DTPkQ4KJjDYBaUZsSlexbg3diXx9+fYNMX/sjkSA9Bekf0wZckGUS/NbcxmvVJlv",
-	"jwQ+1GoTueBasyijc/OdNlnPeTgnIU0SznCA7GqaSXhXkwulGY1AY5jKhEwSuVZGrwHCVMikaojFblwn",
-	"2zl/4/9HwqaNYeNPjzNl7DH+VT0ubbk5h28VS+oIaKVASBSp52QyiA7DPusc0yfTziE7mHSehkdRpz8d",
-	"0IPJYXgUHbNq6jEDfijpvDcvq6UUigGjfEYjw5aYAhIKpdBMwD/pchnzkJr1PF4mchKzxZ9/VhIYql0M",
-	"DDCh0TjJRlCrxYImm8aw8ZrGZjIsggNutBs3NF4x/Epk5uS/2W5ETFMe262zP8ObhmaNGL2hMY+AMs1+",
-	"Kk31SjWGh3C3uYatfUYjcpGOaJc+13qpho8f27sXdSN241akHvuTMJvDBXxnnDDFNBJcflnfipUCNghP",
-	"IH1WLK5qnMIil1SptUyijjcS6sO4VJmQOVWE3S65ZfYPteiqyZnFr8S1kGsxTmVpfuln5O8rlmxI+me4",
-	"pnLJEiATEkmGRxWxMKZgSxS3pfwFb1PsH0tfGTWUTPR4shk1TomeG10k/aam10wNCQ01v2FtEq4SJZM2",
-	"YQvK4/EyYVN+2yYxX3DdJomMjVjCS8+SRBpd4cdfG1PO4shcEvxKo91YMKXojP1z5/T+p4c74fI+w9Xf",
-	"jdO9w1HwlTJfc5czlKs4gvOemB9p1CXPZWRWHni3KiDNRcoJQK7IZCTMf1vGvxLmXXul4JVWmwSlBQSk",
-	"SfEURmJXAgSVjLr/iogUjMz4jREoes1DdkoCJIMAjEtjeJpvV1yPgDTz13Uk8L7aebYNt4cra68rqMrG",
-	"QJZiGhv1dW/u6t0apBxDVgUmwhVSlWEbNDb7aKTyjCvNSizjJCOodFI7UpP//YenIpyLQkWR3XKluZiR",
-	"iGqKBEUC7/sBaZoz37LqVtfM8aVMJjyKkHvfQ6yBvjGlPGZRngmiFTpn4TWxfy5zOf9l77x8tTyj1QXV",
-	"4TxTeFBPyh/dQXZ02bp2PDt/LuYkpv7GZMt6uxZGgxdxlaSeeh9NVwO6HQ1DuRKaSPO6Igu6IZEEfvhw",
-	"K8i+buavmaBCjxdcwcYVJRT+2ToQ0P9l9Qezw3BnP1P2qYqVFkev0UuQW1Ah0ZTHb+o5FYRrZTaFKYUf",
-	"e7htKE7t4Rh6SOOYJXB4wDztAabcPD0Ae/nw+c8UCK+UkEeCxrFcEyPVWHfWJZQs2GICVEWoQBLpgJHA",
-	"RLSUXACz9ejTsHhnKHQmMhHZhhveIFfajGkWbxhE4F+noNUeiaCwRWY8QYwJbkzUkBqrIx3QWK9mjCt4",
-	"p3P+RWBG+L5zhhRtfjDsPH3COaW2n/1I+If/mXJi4FxolggavzDi5oNkAbcjjUFy+QR6ZqQRu12y0CwU",
-	"/kxkGK6Sgig48nULNzFyCU4t8sKOuqMemZvLQ9BjfhHoacO1OGGQ/2gA3P4VVRo42AdtbUyVHgOZFu+9",
-	"Y3OLldLkmrEloZrEjCoNOgVqekjhp2SZyIXULCURewu0xAfIlCfo59hRNtOJXOnhJKbi+sGkbzinYsbI",
-	"GlS4mNEbBvzRrTO9biK3NjyCkQiynQqGO64X78EbqV/KlYg+6JyE1OMpjOIdkzXPgYPBH/M7fJjt8Bup",
-	"yUv7+k5knn3v4ZQfJVdJmDFP1HsMw9FlhqwYI1w7+k9ng6T/jm5iSaMrKV/RZMY+aGOXONZYSzmOYbRt",
-	"djm7DRmLFDk+JN/wZ7nt7nuCzk6QXElJXtlBd9r28mweWvd07gUtJYEvuD0ufRr32vBIHrJvBb2hPDYm",
-	"ywdtt8LhxitvvMKGGy14QhVzSkzCaDg3D+YZurfddo7k29ygO2141Xweasvt2CSkAkk6uUnPQZGEz+aa",
-	"CLkeogfZWzWYh7jm9kgkTGmaGAOhTQyDklNjQAgWmk8puD9SEmX0kKbZHrZgAq5V9lRnTbkx3/iCyZVu",
-	"uSOvWHxwavYclI01VWSdcK2ZOMUQHqFTzZKRCCAG2IEgYGCDWdYF6cVwvYfqNtI+/diLKb73XL2v+ILr",
-	"Cwah2w+kOvRBgwNinNgRi2blSrEkNa7mFD2yC3rLF6sFESvU66ZOOtgx1SmER+BkWKzYes4S9lHIu/xy",
-	"ZBwpX959ptKlySmJ/RVBtELPGSh29tkgv4UUyCowxBpETGyCVExWbjVQVRrzMIQVJszopl1yyWfCUBtQ",
-	"thgJJ1FtSLApk1SRJgm7kdfmYerGapEFvWZGK5cLK25BNz5XarWVZirdujLa5KILmZH1zHDNLCCWRg98",
-	"c4pOlIxXmo3RHaLG4JMe9AZHnV6/Mzi56p0MD3rDXu9vjXYDVWbnbG1k0cOvX/7txcXVXy7P1flCL//2",
-	"/Pz4fKFuz/maR1/F6/OfJf/h+78kVES9c9Hrss3Xv0TfnfO3/Pzgh1/i+M3PPxy8vfz6pBsOYjFZvOxF",
-	"338dgysep8RFY3hgdGEexTUT7T/NTTQX5dxzpqHYf6ZeuGjnqBPMbWyv0jNGE5slgGZVzZE+L+QGkGY+",
-	"bARWmw3/2EDOH+W0s8BRY9g4+Pug82T9/S+9sL/8i3h6/cOROvzr/Oo4eXayeDWgL8bRy97sq/7P3xzI",
-	"DyKUhzu4nRkgXPULG9qptKyIYGt7nkvKky6pTAshQY7Kga3RiTJidJrIxUi4kB1pcm3Td8xPFfkbLlDX",
-	"AiaaD+GpkVgmzAxbkpWQ79SxCU93Scuq5CjMielk2TDbBihlz8DWXUn5moqN9bqrDxK4CdUMRUBBzkpJ",
-	"FlRsUjXIaRZckINeqkr4gnPgCU7zupkjSSe5o5qXm89DCNgLqhnGM6xNwCKnVfnfCnKaE6lWnB5MbfpW",
-	"0JWey4T/ch99Cb7u4gBhwiDJgcYqzza/S6SYWV+0TNKA3pZwoD+URwrnNuRXGiqvNvWz088tb8+wnz8J",
-	"P+ZZEe18RiPMdLmR1yzKeTa3rLIy3Om/a/jGgisFerwX76yMdT7QqrMwp+PO9mtjJ74KvmT7q5eeMmXG",
-	"aiCZzlzcgNqRC3vhhrQjgdfYaaDuM1aX5oLQGeXiQfekdp4P41Q+y1yuZpXo3c38yRV0GJAmJJ9BxG5t",
-	"rtVIgOdS6PQu+KE5F5RLiSiNMbYdEXl0m/fKwjfMjrtTgCi7iFiUD/75UrDtafNu04w2ELRJULeZ8FJu",
-	"mHHCVgr83E69kpDyphgjwbu3l4W8MftQ4JzI34plIs06jHH6QmiuNx/K2SA0XYyh4K9g3lkDJLZBOfMr",
-	"/DDlMaTabeF0OLRH+HbYCYulmEFebHH4Jl1FXI/ZjSG01imcPOEa1U8tQc9wz0JoJ2F6lQi4QHCq4Bzw",
-	"ggXpJCqi/enfsmD/v26Gudj/YODfbu/MiT30ffm9/cb7dgMtUbnSYzkdT+RKROquHA+50opHDG6MfaN8",
-	"6vAhoLuKuCeqBuA7nzBjwdrsZUwB65t9G/R61acE7+YOacfRfpcdLS8TUk9lzMPN2Gx3wqnQ4xsuY2PR",
-	"57f2PIqdxx3VJOKJh+KG1o/pbSybThk6YAwvIs3Dg0GvRxZctJyfzX4oe9B9kjQHvf4xPtz4HXaqfv7e",
-	"jm2hw7+a/UhpD22OGtqrHMzbJbDaFlystJE+jnAmTK8ZE6R/BNYJbF01Cfrv5yhx61C/C/1VLtVsaJkw",
-	"c7t5CTKbZE/V5y5svclOFGfbmMbBnpJwThMaWrFQsY+eelzew+px/mmX+KEjC1yRNYvjjsuAXGmn5mZq",
-	"UGkeGP+G7WqnJRBLqudGcBTZ8iRh9Bq9mDg3m+xkTPORcHm0lMBw3mNZyGlOb8oZUOZBeAVKNDCDeBWz",
-	"ob1+bYIJpm0CwX4WEaAf5WtOKG5wMUYWOn3CT8aQApOz1lQRDv5JMtlUqBsjsRIRK2gdIEexggWkKejH",
-	"JZkKGQFVFwYyySxpdPABXAV4JXyWE0ox5bNVAjmsuPxgQW/Hzjk8XrJkvFLGfrWvjUT/t3/8d7/XMxtS",
-	"ywMD0iywbl8sjESZXWcqoFotlzLRLHrNIk6vgOA/wDmxygYcL8yI6IHy7vxzHLpjPpVd+6L7uPLG+6/m",
-	"bv1uY+Zuf//Iv/3ppAlsA7Ff2DE3snLJv0dwEWqEYKnEfMNRv7FGltqZRCMRVE8pOCUBHkOAHjR3VZt4",
-	"qQN/G4PWSECFHARqYFPMGKqQIgm5qUBM6XpB8tq0lwsZVxUXulx2SPhBhx9PXPSkS95i9heNFlxAFp4f",
-	"XIHsd7FaNIY/NlxyBaYINH4q5ae33USgCsgaODSKuJkJjd8lZiWaGytmSmPFqg4gC9Q4Aw8vYptMY6ox",
-	"wihvWJLwiCnSDMQqjgPyOVEbpdliJFw8A4u9kL+ZRU9lErK2p4sAEzR/scpBOwsWLVnSgZhT5jxYcOvq",
-	"XHqL8HznTsOorCXI1pQqcG4J3gROSWExxK7FnIH5C4assWagWEnYLk1lvKC35elADF/pVACUJtRt7DY4",
-	"ryjOulzQOL7H6CnHHO+4n27Y1KnjDhhT3NzX2hDHRPGZ29HWXfPIaY2VcwDGb8PQD/T5uz+aERJ8/uGJ",
-	"yJ/CbgSUm8jd69qRcHYYtVKUV3A/TRZSaczyB4d9PkK8ZAnwR2/jVsL6vHfbs8qJ7LZ5NfrIHgvecT/3",
-	"+lBVgHzH+irIczjDN7BayZU6/Vi0xEpXvfb+bWUQFeRVQcY1HKyGa9YR17Yz2EYHNVuaCVA5+ZmFOidA",
-	"4fk95edbwXLUDU5AzJ6w1Z2WgbQJVVkygmJQPNGtl25+1LRUnu7KYd1HmYiUsQjBm0Y1w/SRtLQtopp1",
-	"DONsVOgPNplitw+B/cAi0nRVvWbU1u4fw8QMCPNWMdvAK04NCMRQjZ2Ljm4+JVRstjCI0mewDLCsnM1X",
-	"Cyo6aRWNzRbxnmpjxTFUquz0Qb5jTewd1YYVEfPdzp5PCddZzhu4wVm0+7nw5ZhGUcJUjRTESlFy/o7Y",
-	"x/JUwWfgsRXgUtxtw9TYhisql4ip4kZ+8PynskuVxcagkmhqU0GtNeGx2YmUMaNgDUIa7v5rtR/NDhPv",
-	"WFrPCyqIvRGfKQdcgZ6BJHuutdPOwBzNknY7/jU101HeqZMm1+kUId+M680ed9RNIBnTWeX5eJuEaWIz",
-	"yBn8Z27S/tOrptc11/PdPwjR5qoPUu0MPngkt9f4Ut2QdYyDR25DYQ3+7LNoyw4cpaQQNNpeWbS3qjzT",
-	"9Dl1jjvktr58ocrUkxMwBeous7t2pQDMsYu7Rfg7imnde4rxJZ2xgtA2VOyrrm1UbBMWgmiydytL2MzL",
-	"cq7ZIv+PbepcQQ15n6V3JgndmP8W7FZ7Ecj8Cp6jz9CxQfMsrChVsqWw6oHCP+xA9kXigWXk51F5Gqso",
-	"1UgrGBjFMgnzEIG4oNlPmUSqS85IGEsFdSzW72ALWtYJ1+CFRcfmSKA+R5qUfCkJ8JlrxpYKZQY4Udnf",
-	"VzR2IUZq853RFTMSKSINlhU4nBbrdXGOGEu5mIMHvzil0noqV0vDSct/V2MbSB9PVvG1+ftKz7uIFpMG",
-	"Cbzf1CrENCDvZ7nS+f8a0zh2v7jQwBjrUgqDFv5a/h0qcqt/dWXI2VsuIg+x+HHENJQapU4pb5fsDwlb",
-	"yBv/h+KuZH/BDYwydb1r2E7hl3JuiPtTNp7hON1lIqc8ZmM36k8+jETpi2VPmiHJFzfOLbwf90AaZpGr",
-	"FJJGyUeXnKXyPGupUP13svr8y/XeEJ6W1uzhW2A1yHouzSVgUcoPDKew/gpIk5Zis5Ar5a5KlWy5U0ru",
-	"ZEvgbszpcsnEPjoqenZV/dngpArKPpYwqCUL+ZSHxA5CmojspliYMK1aXfJS5pywI+Gcs9YPbLdlOBLB",
-	"VmYQkN/+z/+LBL/KOGoTwdbtLJY8Nr95wYqxYOv3QZswGs5J8KtvQbdJ0Upuj0SltdsmVYbue0j1ybun",
-	"uBiJQMZR8DgQbB2Qz4Gdpo6zukCN89GMROqkaZ2WdyHP8twuqFAuWdulFY3hjfeBeT3PPNzzlpAR5iH3",
-	"oL23pQezfS58hDS9xY4ETRgJfkX0CK7GWIdhdh/wdwKj9VgEL67tHcZ1VnGW2lnAZ381g70PWt7sLUss",
-	"vQe6lwO1WFM3r207Vtzv8taVXy3wS/eKVanMK1Qh0eBu2LHshlAxEl4NBeTmtPxhLc+umIkZtk2qCXck",
-	"BFuPs8zv9wFK4ZI+UcfYgJHsYVrf1+5zASqIx4YUzM2Uke1kPbjyxVoeTYEnQLk1PgnLaqfAZxZRTrD9",
-	"PqdttLP8wWsuwMJICyvdDGwturveXr6e+WfRhfkhFtkD7W6VhWNFaVE8FncmfzCZhNlm8Xgirlb3BR3i",
-	"A60QTz9WwFrMHj2MoZGpOX9gI+PZKr6+AHbkwXHtsdffAXxaGpPIK2fGbEBeV95sEGm4NRDlMZsXo/3s",
-	"jx/QOA6G5gCTTclDnPML5xAiuAjjFdQDBGDpqGDoG/+qbKBipoehUeVHjnFOOEZF3Ph9xZY+B6n3zpoD",
-	"99tWuOqFPGQX5YV6GsvD8ntq3xinGU/VLMRtUvEDXQwFOPjCfm9w2G4suEh/qOBXRvZs/5yZbbqE5tPf",
-	"/vG/+wM/2apV/Ozgae6rT+8i9dKqC7OqIvvnwH5egypwvxPCsiY/QpHua61pUuv4Yjm/1ykRRgjH3PDw",
-	"pk74AvLLY7lmSSekChLGtRFpNpULs5g8O78ZHA4GpCLRS9AFYJjAdzJFzeWHCCezW5hTMIvlhMbxhqwE",
-	"//uKFU5qcHRYRRGV0QJvjRFXy5huIPGrOGKvdyfFbac2B34ouOY0fmDCazcSm6eygwcKUlqKtOqchD6t",
-	"oqMQRq4kVQcpmxbZ7c9KPLTZvH/Z4tFgMR6GCByqpWJVJOyXNVbtPya0aWleB9dwHi7HSLYC0I7Dso0I",
-	"+mdKRHZ8JwPI5lS1gS85i6MUAGdPPcIVCWHmE0QlvdBIfm9s+lnVtsjplInIXL1cmiWWXLnUSnchMmeL",
-	"RyYlUkyz2ipdg1xhOQuim/ECvu1dWbTb9xvXmc2gatO/YjTW8z03/F0iAdJP2ayPgsZgU/KK6w3kteVk",
-	"c/joJr9WeX3nguzIVev4+rtv9vSUkOVqEvMQMQe/YxPyDduQ5sXL5+TJUf9Jq0veemg1CF02YcQVpZbd",
-	"WfGsCnV/JhOu5wvSDF5EX1yeIWbUi8vB0XHQ6lbHp28qFdEbBmMMjo76JzjKu079KNdVlpdZoLGyAPyK",
-	"RZgXqzBW9PV3V5bWP1MkuOZRtdlzjRl35XEhfbEZvP3mHbra7EzbJHjxHH+B6bbqjKnyqO/weK7ZBuD/",
-	"m4His5rV3m59+9ZwsiTigmpGmhOq2PHhKomrh9psHWpTPdQpefHc/F1BnU/VwAVCvoZsdHNINbR8yfbX",
-	"c3KEfMm0T8wlcjWz3dmEMperZDsVl2QGrFrNKznj4qVMFvty9bOVnpNBt5ca7R30yqS6wiyhwq7y+Mnh",
-	"Cfn//t/D7kHFWtEWr3RGnNlMW5BrHmx6iS7gWzUOhteWSwduZpbNAZSob6RUqLp76ktbTYDSkJ7tdq9F",
-	"m4/eqSamIeA7NM4CvaRjtxtbLQAgn/up/i+gWho7gthtI1c+OChigSULqjuA2Gm0d9cVhYoNFMGsEsSE",
-	"tXkZdMFIcNjrk6oi1XtbEqRpzIUOF4oJxTW/Ya2ddPgPp5mtSvxdSnHNecmVvt+BvV3ig/GmApq+oBBP",
-	"mNHSoCy3vO0FIJZySlR+6NT9QSjW5RS26rB3cryTSwEN1QcIyIN/Y3eDdT+P2LcKszD/qL4wt8sW3nUv",
-	"IbmkCRicGNlAQwFVvFNIV3TNB8CMAHgxGxyp2HQXvqhQdeHrAYkYPEG1ZR/ghmjSOLYVEqmbi4noNG0d",
-	"wpWhz5ViUeuUBGbnAkAC8EZaVCd81TNrXGPBqk+dFqek/9s//veg19tidu9i89/H7K453su0a4VzO+YS",
-	"aypMtyTKfDwWYzLmSg9JkL0ZkKaMo9S33GqToJP7q+95Nn+FQJl5Cv7hC/PcdDq5/7JyDd6plPWvM5tw",
-	"L+otZHJC/ZkRX1yKMn3WGp5ID/DHu1XVbcZj5jtVTD/HydzjRla0OfBdqL78yq/wX+HUtEBM1Z/DyXsd",
-	"esyKqhSko/7gro13ICl3+khzp3BPJ6m6Bs5Oi6eRzn1ntcaFFO6pFuLIlcu0ZXV7rkwQYx+cHB49IbbC",
-	"j0QyXC2MEU+eY0cYMkmoCOdGhAWhjFiFIoflkDsV/j03j77PKiRLnXfyl5jdLmMqMOsCuBdXDpZZhKzt",
-	"XMG67J0iiJ9YjJeWCNZVXpYMW5Z0cCCv8BsfJk3wR1XVIIM+jVWx+CzcoZ0UD8/DV6F+cKE0FWFlCvu3",
-	"F+dGJjLYE9dTaoP7ktuvfGg84Z30raqdqXNVGUL+6urqHcEHiDn9nLcKEHYsIk9jeHRy0s668PV7vaqa",
-	"F1ucWtE2aw5d3gq83RbnO4HmaNeMm/ebVeP7eOyq0mbdvqX577VJsL1idrTq9Q5Cs0nwLysn0xnujzq1",
-	"+xkWmaat84W9Ts+3jdd3C1d5bq93RUkDNjVb0HDOBfOuLeCnm3FRibTrOXVdpjyeAoWdtbmeCioaXKon",
-	"jlif5zkSuURP87TK+qRty/LMt1MKM1jVfDeKfC8Rv7NDCVm++uRKAD+ViEmNdk0LpCJGWA50fcH0XEZj",
-	"ISE7VK5hxj7ct/k3N2Rn+Dv8tQqzeht4Sg1aSAGkrwq2CRI1qxCbt6B+VWFGlYq5MjyxcvuJqoZJtTX7",
-	"ZWSLXMpo9XmWGMo7TA57KPsrZ+HKtSA2+Wxve6ze+EmH/x2NnypLxgJH3j+1IOemaPthYCgWE7ZXKFWE",
-	"kglAgloVVMgkj8e6t4+k9HnwkkhNNbuvd+TC9uD5kEC+Uy+beBUQOpRrZRsQVGQZw/PjeuLwRv1M3TfY",
-	"vUUhhon9u6cMuEX+rjkD7iO/a5ZKfeQ/R0o/VdI3pIs+N0/tSdxfyTWWjme44uCStAiJtW5OL/W1hrpT",
-	"KPZ0ZPsWbNT2ztH+vuS/VbX8+1cUpz1zBbRLSeHMs7yDjrWs6YLbANunOuJPdcSf6og/1RE/WB3xp4rh",
-	"uoph0gw8zhBgk+iE37gmzVy37pm4/geuwa2AI6kp/kzF24RtpKhFSgHgvS4JoLpkjFEKbKiXQU5Zx4Ed",
-	"z5ZRpj1IXMAXU8Wwajfe4D2P+Q3UgVodwE4F4WgXXBOasLTcBUFsWURKFS+t7khgD5P8TLKIFRJMcNg7",
-	"IdXdTfJOCX+xQAFiUxkwSXf7fhnaWQA1147mQwOptcXLlYHNLVT0DpwOD2lRl0DOHJJhVgGXQTp1R+Kt",
-	"NbQ/zyxsD68ojBlNcsBopLmqAZ4aiWfgNAGScgiJoDAYMrV5FnmjBtMywMZX0OJ9MxLBbWcmO2bDhsRx",
-	"lu4b+48fudA/BWmuhqRL3gllxGbQvfNLadlbeyRsWqVy87MzapOQCsx9tYtsUhI84kIHloLlwpzaUm+C",
-	"kUg7Gbfuh9B2VkITq8DVArxLOxkt7ZbzXVC12o10rxrDRvVm+Q91+MK1eIEG8sPGjOv5atIN5eKxv5eP",
-	"0w+/919X13zZkTZXowOdOlmCc7sTY+zcBzX7N96FB8YOI030RFbfnzbJUEWz7TOqnZAWWfCPtn8PiBBW",
-	"x3RzvY4KHUtyVmfEzKEkaSMWFqXmVS4hAPvDtKE3VqUU+5DygDOvNU8q8DNdMmI0irlg6vezjUkzoCs9",
-	"H5vbG5A/k4BOAMwsaBm7j2qoMHfoEzdcb3bXqPM9n2rCypnl0vz6u6s2CfRmGZCA6j//vNZ12dRbyiCg",
-	"QfW6qsfRsLC5WVlG2yuZgHbA+9VMWB0fLq0RK4slTQAZjaRy6iutlzAzr9t3q0u+YWwJtqogC7aQyeaU",
-	"cD0SStONl5norLn1XMbpAlBm3VGqke9mVUL7w+47ZCU0j8uWpH31Lo/SA5vpuJk5H/VnigTsdhns4VrZ",
-	"1w3eJU5VqiSdSir02309iLvD7wVWrjlYG5oIsEVYLmXJdg376S7bLHcdc1/LkcnutpS3AVVa8LdWNu7F",
-	"DtF0RUbIE7KMaViBPVwbENgNiSpLukwjDjsdkPvK3glxOzoWEeQk6w2JWfAHBwcnbfLt1fM96H/nDOUs",
-	"cOHHK1q7gX/xO8oAd/Ty1Wdcngtr22HmrGsjix2S9k2WrCmA3MGh4TagEDLgHqgS0oS/mDuq7IGBILQO",
-	"9GmwDTjhLp+tsHgL/+ul28Cvv7tqtO+UosGZTRyBIMOQIHsgmM3h8wCb1dEaEgqFQmaC0Ug40YvEd9I7",
-	"ftpqp3ZWauocZar9DUv4lIMtCMzTUPI126iRoJoEj7vQEgG8x49/Xl+r7s9KiqBLzr1eTFARpzSPYzJB",
-	"KNLuSIwEJN9hq33r+XTyoBloHgUYJ3Tdelms2DCrEAQjciRorKTNxqB2sI5iMQuh14AtBGymDf87518E",
-	"bRJ837H31/z3SBj12z0RtFxQzjUuwFFBSRfSTZgCiG7bc6JYszU47B2QQsg/cH5BKja4mGQlFBrQrqui",
-	"GgmnV+OyQTMT2HgPlAFgPXAdUCLkkPHN3ZBG0xu82xqOA40jR1FUkSCjy6BN5ERTLpysNMeSVvWMRKGO",
-	"x5BAuccVaNkBaQauXiRwBwxXzRjkrzio5M4ZYP4GtoRlCC7bz+IaGUKLZKgC9AAgg/D8BKOGuxVs1CCT",
-	"ldZSnGYUlcbeqRqJfS8QsfH6Nd3gOUxjuVZoQWU7DVU75lcn6L9N4sawUd6WnHUDB+YpNFl3y7vi+lwQ",
-	"KlK9s00u6YJdcs0+v9QJD7VTcRTTxuqEL8N5gv5rbanOVaY74/NBl7yhCxaRYDwGsH7WKTQOhViRrWhG",
-	"wCJ8DvU650/CzgZVr9qnufL7cMjpdCSMGhzLkMaQxHdKgndUzz/3NzBomwsYfCEXlBsW43pkuqZc8QYT",
-	"t0YCGE4ojXLt0nrTPCu5FkQm3GyITCB0KackOHv16u13L74Yv704//L8zSVkTI4EGA11ZgVp5rqfukiB",
-	"9a5SodZYgyynIxF8+aJwR8yrwamfJLDdssA9H4lgPP5KKt3xPo3+A38uha2W02mrXC6O1Gwsh8wKRvHa",
-	"qD59r5v3kn/DNtgsg4updN1KaKizpB6nQEbEnBfwFKh/XsHNcPmFnv/BPZ/+o1HqxZEOCf1l0Im+oILO",
-	"mO1unjphMDN6sYo171ievUxktAp1dyRegGcAXvD6wrFbGmogIlZSICGxyf0IOQ0Z+prRXfTWHhWuHtlM",
-	"F0FzdEJ5DFLwT38icB5qJB6RR4/OPN786BH57R//RShmm3ZiiN641tyZjG4RMK2tJDEW9pBYKT8SJCfo",
-	"bYwIyMssSG0WC2Y4BlTKNqHc2VATFDu3LIABVBaDhCJYfw2G3Fbp/zymfAFtIZUyApeuIkBpWk3gf3iE",
-	"M3NNztsEBD5p2i00PxiNyzz8s+bmfzgFnCdjKHbJpWPmhOzLzrvEa2TJImOrghtLEVAlwFVnxk3FktNJ",
-	"3JkaWQKqTAwgaEr6OR/QicWi6ZkdkiI0uo452Auff6cnazQzSEWNoD1SaHvKgD8dMoO8LXObAcs2GwEb",
-	"65w7Zo/Ai0tv4Q/Wz2M0Mcwzjzdpjxoy2cAg9e0pkYNXina50oG7Drnmr6CymHHTz1BMifEFlxkXUhBu",
-	"WKKouwGXuQszEi9oBnxks+SrE0665GotyZqLSK5tK0PC9RC33OyH3elyaaK1db1dc/2KbS9jw4bTTlan",
-	"Zl3MOhRxGMyr8xRXWJuKoQMN+IZxWqc4GWdkexPK+UvSEytMAwI4IK9o7PYALo939nXOvFN/HlalxAmm",
-	"CnjWlsrGmniRmaUOf6xcUEyXOpikwU5MUzNXRNClmkvwuXBhE5/dep0jdghOysR9GUNYaiQiielveI3Y",
-	"re0clkYAyYt8oy1cGDbaUtmKRsLtuSOzZwi/okjz+duLy9ZIvIWNxSxtjJ3ndIWyWjBjmmSptiwiZqCR",
-	"QGmvhpBTzqYxn801aQZv312dvzWvoWmAvN11Qe9Y/aXzGhKkQbsxFo3wOju52hKnD7egczt8zGhpg95h",
-	"kKnpmGitUHVxZpJtpQ0PnL07N0JPtUtTOYtjue48z3KIhwRLGGEsShb0tgN1ozTUKxqTxPrDMffSo1E4",
-	"f3a7BLmRawYOIwXfp6s+jwIH1yHtKZjNFRK21EkztLPc+UEZinLyG7P5YUPq64XMPalpnha0sKceMFpa",
-	"WzSA1UVVNQL4l7alPylGIoAiBoT6sF2+uuSCataxaei+vEENMTgcnDgC8TcM1bOYh8zGHaxW9fr8qqRE",
-	"ySUTWD/QlcnssX1JPTbPZlUsmfZkGFBONUpzSDAXvtFuGPaMOle/2+v2wL5cMkGXvDFsHHR73QPIt9Rz",
-	"MIWqFQHzlxmrSWbZgnyR1s+kIB5WxwfLD8XOSADPVVYCW4RIvLngSkLHBUTcFkYDjrlgpAn2uC/XRwLU",
-	"m5ZRKm5YQmP8nEWOsXwhWiWGRoyOBFw/ddCnN/U8agwbXzL99fpaIWYj3g+z9kGvt6WdX0UbP8T5+NHi",
-	"0zRAK2tYlJmGBWmxUCTDxnW/YSFeGm+/edewwCwNxWcNAFlp9Pt//+Hsh29unyfTv16On1xtvvvLV29n",
-	"T+bhzTu65K/jZH1O6bvwq28vZOP9Tzt3zLOAJzUN8xxOz3ffmLPtGvI5xG2oGjPdrsfPaArq977dONrl",
-	"lXNb4pLWqB31Du5+6xIp/Vuv6MN32jWGP/7U9pqtfsm0T5KGEC1FQLkFnSnACompnspk0fjJjJUqTihK",
-	"1eMFewzafwchM7deD685XC3KprFAszpom4MeGE3RCGQVYt2hUQ4g6oFgAEtqVAlUlqHTNVaOsRsuVwpA",
-	"AOBSePX8AfiI0g6gqbzB6BW27zxFBTMANheY6zOyKSktY1rN7PblEAj8L3BVAUkwEoBJQF7aFqGhXEzg",
-	"FtM4RqfiXMZRa0gCjDUHpOnbcMhFwOOT4pEHrrcpsGh8bWxENr81b4Ncsbj9kP/LLcrXSHDtYGctyHFw",
-	"Cl8BxoToTFARZt825lJN1r+xbnKgr2ZTHfZ5q+1BG5ufRyIDJDeybiJXNtbp8BGpxbzFhxCsE1F33A7k",
-	"Gj+lWLn4fMvrdg/fRErDc6CpaIDOq4qLkAWkCQigit8w6+mBECPsvvu9S84EsXVOHgob7kqvR0olUMak",
-	"qG9S30ZHiuusYIkO3K+wyYU2tbZ7JdBkFaN+xZXOIGYVSDI7D2S8FUFnuy1A/Y7KQDfDA89XT97ViwG8",
-	"LtD9N3O6pIDAu/HfHMj++/bWOYMZ75O1clqj0fbNnWzmSdtalrb1Q9A6BYUclRR71wqgd/ji1qXZe5Zb",
-	"YQ7bplRrsqTa8PbGsPF//Eg7v4y7P/35f1TFdLYt3qnQLj4kuZjl5/4kPGHHx09OOk8OB0edw17EOieH",
-	"h5MO6z2Zhv3pSY+yJ/ULy2E3Zwu7s+fNtjnDJc+mPST+nXSIJEEOKDqwMPDBMDWULRKSamfFN9bEch4p",
-	"999YXjQS2Wcy/ukjnrhSCHQkdeRKtz3vR9sMwEMsKoDySoKdONDFs55L0JOBzdmM0vQMTiaD6DDss84x",
-	"fTLtHLKDSedpeBR1+tMBPZgchkfRcd29efDdh13mmcenuNMZB23lCak3OZ4esaesM5gehp1DenTQOaEH",
-	"rHM87Ucn4WDyhPZ7NYvwgu0PR0UaumZYLwJXBIv1dRZ3Lsx/0BscdXr9Tv/4qtcbwv/7W918OVZ2V0x1",
-	"S+R6+3zT5PnKqZ6mPaXRaaDnVBArkWqW8eTOZYDgeoBlvEZUAa9yy67JehQAJqppS1ZbdWwSlKfcbFIg",
-	"naOeB13gqvIsdEFVGVhpn5f07yvmBCxERWhR68urZG1SqejVzT2tHK/k7ZXQKT99qJ1k871/zPrS7NAE",
-	"KdeLZlfe7+d3+NekP8joy+v9kmufUp1uPOj1j3vFxNvjXq7dsETE2x1fPjwY9BA0vPolo15XfrD2M1Vv",
-	"mN/e2+SQRp8NooPwcNI5oscnncMnT592To7pUWdyGB5EA9af9uhJvi7E7N5Bt9ft9w+6TwrNDYaNg+nB",
-	"wUE0Pe6c9Ohh53Aa0c7TKDronBw+PYoGT0LGDo5LHRLSQ88XnQwbr+UvPI7p46NujzS/7/dPySsuVrfk",
-	"9unx+PjwlCQ3w/7gabfXIl+y8Fo+HvT6vV6/1ycvecKm8vYx/BU61udQ1hps83Xv/GfJX/98tnlz2Vu/",
-	"vuzdvon/cvv6Z7l+/YVcv34p+avnXy//9vz8+Pznl/HrxV9++eGXC34uert3pC90aaiws+taMdzX2j7s",
-	"9e9+JYdcAi/tYGy/TBEpzBuDwS6fWSYyZEoZy/yF0MYk/1c7BPL5Oz/+ZLhsMefix5/e5/wGxtIo+NO9",
-	"AKDnOnBOgnrXgQ0ibvUabIUgbKNVmDVwaIOaByRENaEjYcRdvVeA7OAUGAlfWGBERCa67B4gW70DRQdE",
-	"pXuA3OEdGAnnHnCxRMwugTgiIKZYw79LAjPJoIg655dxQf+kvTHoRsKC0GGkn0dkkjB6rYjmTP1TbGRo",
-	"8gZYRR9gK7+2pLeLnYwkmJmXZu/rlAabVbcjQ8xjEFZ+3KYPNRGAsYUZHvHGw3SMSNMCPbayhiR1NutN",
-	"fnbFdMSaSdgdAKMb8zBrbG6b8REVUzMzVXYiJ/+zZn4+BdepXYAIcQcCyq91sIyG2GJGAbos6NgKUudU",
-	"xOS1Aj3X2Qoy0TufsgckuZOejZv9b6dmp5zzY9W3s4TsXbW2fHp1w8FDVavWR1e9k+GBU61tvnODxjxk",
-	"/9POqBvKRcMqoru6cLJcZCynspt5ZsYlL+xKzbE+wAJRXm8zHvqZ8eBWaC58xfp2dY/UrO+ZnGSrK6qz",
-	"oNHvdz130UjzSo9ltZ8U049YMYUzqlZJ242lVBU6J7Z6UoSiT9KhVxUUz4zFAbo+qgQ5VPeRuBNiCXP9",
-	"rAuoAIQ0Ek2oXvdw8IJWl3yHHZnznZzv0nf87lUNrBZgSj+T0WZ3ZmmhfGGI4a/erp9FUYpdjdhuK+Zh",
-	"s1Zc/4ob7EMuNawS2ImlmHXM78t5QlXa9ChlQ3Bbd7vjVf273ucrJ2zBZ0Gc9PcTJ//GPHbXrUZU9+oQ",
-	"erFc6GPnnr2Tu9947hAszQv9HT7xDpEgr6R8BTiQ8N7RLutJ4RRfs4jTK6ML/afxeOQ2QEdpj3nnKdvb",
-	"7/DY9cx9j2IgZrqiUuEL+D0Dzh9WgOa7xFhI92UKdV2bVenSeojScknWMrnGDAY9ZxvI6hGSGFbHElcG",
-	"0vbqCeGGj8SEhXLBFJkmDNqlQd8rhDFkEcREosi1UkI55PlkELwVou48MRYOpD3azMqNjV7BS+CDsBYn",
-	"xtttBRt8D5opO8GUAaIGmEqOzy/oxj4JaUqKxTfMWI4cgDfQuqc2l9F1N15QLlSXnGXh//RBFLZg5/cO",
-	"SQqxGqSSUApW0e/ZE46kuUPj55EotG9u3SVTL+BTnkzNiY3Dbd0PgAPaqX70HPDw7jfeSP0ScG93ZZmv",
-	"qNKwu/9x7AupJtWXslqerVys5KOqmnr2CIjg8wjMoqXD8ilArufAeoZ3QNy6Pu0JM/+r0ClqV5BptlXo",
-	"tdZPSZaJXEi4rslIRAz+fUqCVPEYkm2dSpCZmvupCI1jKD8q8GCX5gypuwkVitqgPZTj2UrsXRhzysnB",
-	"W5GrfMIZzZhgCQ/BoVndfim/MEw6jpnGhimOx1tWjRnrjs9RrJlHrG0oR8g48ZDAvpkpyiTbJwuUPhLA",
-	"uqVgllnmGDRpQiUItjVfS6JW4dwlSpCEhgxk2mYkjHprq4U0oRYecj/GPBIZZ06zb9IG/nWM2XXyr+DE",
-	"OG0lFwwLTe28T6FLBKa+Up1l2rvi2mbw63usI9Ouz6jye7LQOGE02pA5VS2yxinbd0cCqSSUCUKi72Rl",
-	"fQtrfAArK7sDeUvri/T3jIE0sU641Mmn5Ztinn4P18wwMnsj8194Ta+9sZ1M94fKebrQgHL16z6XgxT6",
-	"KqvQWhYXcsISnRkX7/f21hi2tpMF1/sPs+AsTMXvZcI52oCaTiHXhKtPOswnu+/3VpywSX7KUj5TVoe3",
-	"EnIaUxCLFu/iAyzBxyh+Oo6RYlX8fbWvSg/jhVVlMDXbB1qDWKdguTbxWdmu54YE26lN1BwQAcGKc1VL",
-	"1uRqDWv1HqwTUSNRpfec4mjGjMtrKuQ8YoulNGx0SKit6BsJMyOSML1KhCJBTnYPSS/YrjyAElVn1qXK",
-	"Q4pfZ0fPaRHGHM3UiP2tOPO8DdC5E/9QEVKAQz/Yme/mgNu38t+seFeRNcswU//tWPF/Eo97ISLLEwrs",
-	"IFUodudr2VR2KsjJV/cTjtnS09gwBYD/wfKMImCmMrfPT6azZdq5pLvAA3CtAGpto/liFXQuyFQmISPN",
-	"IEsafBTgU8SCTxrF1FXwQvjEnAwLgRc8Mp8103jkMAENg8qAPU9T0MIlSzo+wAIiVJoxqoGR29kyVsLW",
-	"PrYzWAucm806D6pwI+9mR18ybVNCLt35fbA+W5MCWfzd7FZj2B+cHPd6VX/lojE87vmpnLU5nNkjxczM",
-	"cq5m/hecxOEBpCnk/2C+3z+qBTSt+4tdVq9X+3cYuA7oMw8M/X7PvJ70EGt4ed39+8i5+B+OsbpKx7r9",
-	"rve67eA8I00o+12wZGb0uAUVmodG/drqU2uPhOUmAC1si4EzVOsJDa9dhKPEMKkgNmGHKKbVSHDdJX9F",
-	"Bgpo1xacFxQ3GxP3sImQU4EffzAgVY3GLE4ZQljZ5mQerAIgFPz2v/7vKlyCNmGGlUNamk1sfJQ+9sj5",
-	"YTIcCNyPwmTKHdECW6k4ahSm0QRuYbh7y8YqRgJhE7wJu8mRJrAoeHrUaHXJG7ZOpwSuL4BVRR4BqKbQ",
-	"LgVmu6ZJpE7L0A3grXPeFwsRAcX9dfj6Te/4jPTgtc+CKPvtH/8d1LK2AHErbF1m5VGeVogts1VLRRgN",
-	"5ylYfx6Y3zmmeYIprBlSySmpFm5E0Y0CzI6RKPUaQNtlCb0FjGjP9RZAZAGxwYp1t/nOPwf2kaFqBF3F",
-	"1gAAALZmiWsTGdIl7LlvPWytm8h7Ii3UegxlxoFga8in9YsWLHpMrgrCbL7ZQcw9dlOxWgSiyBvzp+yk",
-	"JFt9lG7hhi5AF2rl/M+2GYRT1cy0Uu/lPo7KKkXjvh5L4GEOXT7vC3yeQvanl9BxOd8vWK2mvM9AawFN",
-	"u5B5koKWJ8yB52RQ5acWxZBQMpWrRM8dTfqfrdEmDmr1AegMgdPS51FcWOwl04Qa6uvM5SpBBmV15pw/",
-	"tliwsrv7s6JRw+/iBf2kNX60WqONpfyxdMZPHtLfW8k1vEcmXouUO1uv3MuhUOkf3ermzHeSKHg1raeB",
-	"arngIbS5hpa5XWNCh3LJhsZ8DwpQnMlWByrLkBAdWERaLZRL5XQ1Q0ajwW+Bf1IF6Qc8hC9VHOwzZTsl",
-	"Y7q+kcM2bgsR6tyn7u083aLPpO7Q8WQVXwcj4Ss0wa+wopJDdDd/aMqIPIfofVUD3NKCmOQzgcdkFgbA",
-	"awUJCbNvDN3bewjIZ6v4GleRy/Ms1jQgLDFi/k0ASHciow1ZMGpOwiO9buP9A/uD+4MHdQj/If3An6TB",
-	"755oZOjAa+MaJlKpeydM+ty+0p38osyKm57BBkCAFp8yat3FpUGrx75xKe5jCg/lt9H7ZwFE7QX3NBLl",
-	"gk7HcGxyjbW5MxCSFB/p1GW3yulIFANmii+WMWSsEGGGmbOEtboEkEW5Zgv4i85amGUwze5LAVnGK+XB",
-	"MSHWkfkv7NeMuUvWxgzIgibXNt8r1xvdtXSpK/ckddWeI7FDuaf7OZ1mO8Oeug8sUkmc3V3y6ePr+G36",
-	"Ph54l3LdYDEZ7g9YOviRlgZWda5KE3oGJ7nCvl2K/7w+yo2YLrVcdp5MD2ihE+mwYVEbiBSI8+CygnZF",
-	"5Sm2Ocrmc3LVezrsD4aHh3/bjmbhd/q1qUWlNryN/snT7lG/2+/1uoODYqvTPAiP99VS/9qHgrf4fUAz",
-	"7Kj1CVsZBMtOvKEWhOP2zS+vD15/8aL/+uqH3usvztbu/2cAHM/4m8UP/b9dzeP9ADhynHD/ksc437X0",
-	"U+njR1X6WG0Of6jK9/jXDMhra52Ms/cB2NxDZxSbqnymIQTN90zK7pKzdGhwqEM8AVVLrhAQwrrP0zxi",
-	"o1N4HRH2Li1xqk5V8lEuhdmySWNzUyVFln1kFMLdze2di0n8FuKf0n/+bUw2c1/2ub77FodYMoMMRf/q",
-	"QwcXiE91/C5ANUXSNpCV86elkIwY3YUodBqgs1ErCWg2ZJ1IMRuJNJaVtmDiNwwuZHVlRQur1DJTBHFh",
-	"Mis384Cc5j6bgoGvkhvzCXPHpZi5v2dNoBSx/VC8epIlSzqOXUySlWYdTFGCXzAXOm1iAO1QElt9B8gs",
-	"ADrqhh/jDqewuadm6bYpx9ywP4npnA5+3yLcnJCEaja20dsqaPU2GIPASG3f/A6vBPTGk0up8IOifjBU",
-	"IdxnNxz7fa3Tk/Wde3bTx17JdyiThIW6M5eJYp0JYKRuOkpTLA4XbO0/TTuThIqoI9jarw/fpx48twt7",
-	"VYTXcOOUhKG82XUu1yVq/eSv+2f46w4HO6TwX0n5moqN67n1R86Lr+TDvrwwQ+ZVPdexq9al9xLaTU2w",
-	"vwgaBKBzxdJyLK9vGNfkmi29tsCkSY0GZgiiTSiwAk0nyLiEtFfB/GJUMnUN6VJZjoPf+WskXBsyp+8A",
-	"CpXLZXeNb+csnaoCLQwL/3DeIRVQMSiKvZCJXGH2h/lfqIhOLDwUtSN3iWt2ataT+yZWZLu3jTrr9UrG",
-	"kJWbUpTIJfSqlIK10g3JGvkhw3RdUNJONpkQSFt3APZXrut6vgGczdsaCdeBhIuKni/YLMbvPWn7Z1nH",
-	"GzaRCdrQSHJBE6NHB5cs7LxkOpx3LrlmQwIu5Y7imgXWuZPOAnrdxLFcswh9d7ajJMkaSsIRWzmIBe/F",
-	"hn8YTsPkNdudT06nbsY2R8kyVaOwd8kbSSKq6YQqBqZDTY7tc5VMr2z7tw/zEfl9vRsHfx90nqy//6UX",
-	"9pd/EU+vfzhSh3+dXx0nz04Wrwb0xTh62Zt91f/5mwO5u8mezjXt1749DpTr59dttBu2W475znMazplr",
-	"kFP3Yfv8Y3jYPvtGXmqZMGxarzt1PR2xk7nrDexfBiMUF1wpc7N++8d/QdqivQWgEZZbAH7+2z/++5Rg",
-	"w8TTtGfgqW0BeFokFsStLuHapd7A958yauvFTqFVZ136rMfvXXzbteR0lusd8gbbhdZaFVd+Y9a0A04H",
-	"YSIKbVqbU5ksOkyEMmI2hIFF6ph/754OWm3sQql52u73ck1nM5aQb88/K/ZZjTiN5azrjTcSfp/XLnnG",
-	"5tTYKK5fQsyvWW3DWGAZwRDNCLtLI2HTMFyyaNurWjdqkILmvvUNTfHyYBuQup6mj0utSt1FxIap5Uak",
-	"GBgq3NuWndvdNe/t3BqzUorD3gnJJ0klzDCWKMgYhbOtIiY4S20pZXNHR4JrNw9jBeHYyv6C/nInq6sC",
-	"QOYcXspk0djXUP4ChjZ2cntXozo9rAaGH3axrG476/W6A9S8SmJL0EVTy5Hzl4b28xYXXJhB4Xr45hb8",
-	"4HClPd1wd/PLXYZKuMI9rK7sLHbPWbxLhb9m4hzaGf5zLaiTXThvlrh6gUT/yZb6l3S6urSFrPnu396d",
-	"mSJ/2EV6pVpgtQj7K7SWd56xjEEinAhi5qLek6ZJGAXIMusOtnUVU7rg8aYFHX8x8w0bg56JjWuBAmqU",
-	"C71bWCPwqqWrao8EF7Y+Ghzw5g10sKWurS38nAsSStuyQvNF1t8+CwdlBRbF+sHt3TKH2ADKnSfRLI5V",
-	"Jg9SQ4/Hsc0ZIXxKVgJ70tuKwyyuaatVbHPbmGoGiSIVUdugBat49Chl1N1Hj8izjUstJBOpXXm0dSbq",
-	"VSKyNpoTGW265Lu7u45XdGe1LUAYjdDgMzQxEnf2Oxdbu5eb7djSlNwaTlgVlOtOTvLNyaEXVlV78uA1",
-	"ve2czVhAPk+7uDrkNZfQHzEaxVww1yp1JNLCJ4dvhBt3Zf8FzYA5yzYkyPX+RpByuZrErKNWkwXXdgux",
-	"iALW1JnIJLs4zp43hjhUhEKbc6isyTUIPwUzHe3mjuKR2ZVl2iB2l87kpGm3KWjbTS6d3Kk7s5wXo6KB",
-	"OVaHzFy3V2Pjq9TxMESnijGBc43QzaLQx4Lbjc52Y8gbiUGoulakpjc7nDnX9g5c+rqauQffFRUyKBLK",
-	"p++66optZbKKMTeDigRiKMnNHOaFAiHGwZ73E3BdgRKjaVYYIpJHxaKlZmVl0pDkyo3axMslPrUA/7Za",
-	"Sa1CaLgLKOvgdcl7Lep0WbMbUMF0SoT0mzzbZBBkOxep9soi2Ehsv0rO33XJS3CEEKN5LZbaXdiVcI9a",
-	"GMAmFebyKCizY8nGNhUKGVFzCtVQRppgw/EhxhZoMbLgAGrN71LrOG2eTmaJXJsxIhZToC7XlLcUgRiJ",
-	"qhAEj7AJeRxvgNRQOBkizQkqFIbshmGBE7JKaC/sRFeXwDV03b5wQZZsv8hp/I8eEUw9hKNTarqKM9Su",
-	"WEnraRDZ3UZZOhLOTZdxVuwMh3/Hqqwg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOhanhV25jpe",
-	"pwYhRL3tmoADLhOmsB0WtmI0h26kPejBqdIAAt5qBlyRn1fRzNVkUm23wfoO7UabTcGkfOTK1sqHMT5T",
-	"Q8DgMvQ1WzF05Wg/8MFixQBYciQsaGQsw+usdeNnyhKEq9SSK23jeXgUHErYMi0Eo2nQCDitmJtsDAdn",
-	"8RT6RuD9yWcCQDkm19mS03xMu46Umqptxa8VeDI+SluxKgqX+lQ8IAm44WbzqsJv25Dnd7UJ9zX69oqw",
-	"fbL7Ptl9D2/3sdKlwMr91k6Gn1zpuyudfOPF6lFMKau7ejlITaOEBopHQYtoOWOg8riWvNBmJS6YhAQt",
-	"QiMJ8kbFgm5Qzk0cEj23wSrQs5sygTBVpojnY1inqbpp9emSDu03283FFiCwlFOusRa9HN1pnSI/zlKy",
-	"tJTGouPa35UshlleJrB4kA8abcc02Nl0MSurJhrhBw3gP1OYTu76GTsBMRLYRb0FBtlMyIRFw0KgPstw",
-	"J0qDFWrMnmYw6B0GxlJS0qhVeAD8trNaWg0+ZvQmlxUDchvMxxTTuZC0YldFtFwZTpGvFMNiBrATbVpb",
-	"h4nIq/20L1NBmLlIWbCyGB8F49PsUcH0tugT3BjM1tL7vOe8uYjiKKIK1QYs6SoBioVc+0nPLB73YaLQ",
-	"XKELXDcOly8Xj6GtPiRZYRsnn8RyIJe+QY15ufPJlyF/y79++bcXF1d/uTxX5wuNubgLdXvO1zz6Kl6f",
-	"/yx5KP6SUBH1zkWvyzZf/xJ9d87f8vODH36J4zc//3Dw9vLrk244iMVk8bIXff91vKcslSu9U2Fb2f9Q",
-	"CKNPmCEtIKeqGrc7kg7nVLl3cyHGfHhwa3zRUN5FLvL0kUfpPlWt/TMQ0CrS9naV0B0ax3dL6fo0aeTZ",
-	"bWMj4UNoqbT9OUEKh9duEFOXsYJ3Ltdk4eVvFnK8yHMax+bScY3QPEYg1tb+1rLXszj+uCEKUzn6R0x1",
-	"+0PemYqS83Tz7748CN9cmQN2YekzhWIvqbVrqoh1PGjZrcq2ec0aHwEo88fcm+0BYJmz5L9ETnnMPt2y",
-	"3wdCrrjP5du1K2xc8b7aAYeuz6pF34q4WsYU4X1HYmu3hdO72jjk6lrMde7aj453xud3ePzGBtoJkL8G",
-	"6wqX4xlKW+D4SSUa/xYE/g/Kaq8CtPeybP3zqAC2x6v9yhB6vJdq/w5P4qMGtv/4eGi60b8HD/1Dgdx/",
-	"sk3+BZn2AHtQJwiKapZzO3YSpph+DOH4ZLGlxkoKtVpAJ8r8q1bzaiouZjHoZW1Mk+BihqkQLkPQcOys",
-	"tqlLzjI9sQhBQX1DJUN1aGOgVSYjYdE77NfTSq1emj8Ck7Nh6u7WcGdVXRJuR1aSo5j+sOqkbH+zQ7xC",
-	"Z6pzhmY+YbtZlQGT3aqP2g3nLjqZPj2Oek/7T58ehk+i46MTOpgySnvh0RGNev0jejCZHk77k8GkN3k6",
-	"GIRR/yg6DvtHk96016O9p3uJDX+/7B4+eB0T5hnU086DmHefwiP/9PAIoFX6VO8SATw2szdfsze2nq9d",
-	"Yssiguyrk2Nf/pfTNCOEmSgFDEYi65AFyizJl8zYZlpZrtug1wvaRnuFeIFM0O8OxZbuEzZE3c73E+ML",
-	"W86DKcd+hckpUVomaRMunDiyYJFCwgKXmdPl0vwtRT7GmbagUonrrNHiCPLczOqZWC0Y5Dy7RJo780je",
-	"2EwizFtJM0eGaUyfWtBUMAJgYjPJbGV8utVLaHysWXJDY9IM3p1dXn739uKL8cWLyxdX49dn56/G52+u",
-	"Xlz89ewV4i5h9lzfguy3CSRvmeUvoSUkN1YPHFnlWK/PvvfGS5Px+kcOtL+FESGsVOJC8cgaD+kkZ07i",
-	"ZUedHkNqSJw6Nm+GwYQaZ3YABBzGeuYyBvp02ANYSVNZvQ8TejiR5V0dL2yhriGlw93KmIvr3cL59xUj",
-	"+wfrd7dCFoaPzowCfz7N3e4cRANJocBKuo9ZPkQfJowJPDZt7k+3sUcLMZxDjRmQVsRRxKdYQh13SluW",
-	"wVTnN9nVGIr9JAf/KHLQzqpMa3i17hSANsxWL/Fe3DpnCC3E5PBiGxGcc6qCvgU/5x633SLLGQChXDAr",
-	"s7giMokQbmWZsJBFTISsDTrvSASu2MmC4T0DM4iMVr3eQZgLe8JP1g1FoMMBJBQEv+aeem9LRCsizs26",
-	"lGXMrKtIWh6JiqxlyJN1Cat4fm1jmEcsjGli092gPolqmajuo0fEArhVxMCNqLKvAVKe2SzH0kGhxQ9A",
-	"2oSQAtti4sKnMlkg/MQ9dhHetsm8TqxMVtrOKOYTkPLxBjQSN0Vbwkw1EdKtkEVO2FOtaTh3zVgfIfk8",
-	"sjQBWBB6nsjVDJvTrNSKxlbjIgBJETxGExiM2QkNr7tm+60lVEhcz3Lf4exi6wv16q0jrxywS85cdmUh",
-	"SRuySvLpKFUlzDZrA9ALS5XLTqj7sex8Xkozly7twCXzrVwd0mBNonSrLrkFKuDy2S0lTKJYzmZYMYAQ",
-	"lLZA3aX7uWbc3PZUKt1yVxFut92+D6mQVVn1bUyTzDRKkrAlo7qQNt5M/cBZgijO2l2vC6mBniGnlobz",
-	"dFYQ3nFlK8HPmttTiHlkk10A6H7NRSTXI9EM2O0yIJ+D4+zPxPaHordB6xRJb2wU6qDt/QWTTOhE2f/C",
-	"HNIk4TjbNU0ir3WKK+0v1R/YLJyFBISXq7U0dJiCzNjlMOXaauFuL1kCt9MVdEI5jtsK3JkvExq69Znd",
-	"uWDLmG6cdg8OeQ73t5OCG9rgGLT3MLbOXCZ6JGbeQKSZ6rk9oiAbSaNfFUpDyIQJPhPQnTcHDmATxfLk",
-	"/8gu8lGBlFCQ2BIJT8J0yduVhvoHuBx2Rpg1681Cz9nUkikmpXl5Ry6XC+ttD3t9kuN844QZEyTAR7GK",
-	"xm6neTaUEQNmnabsW/cSoP8HpImJzebWUg1FFkhVRkKzqHXqtdhyLzpyCEjTUN5v/+v/8cnNUKIjsFOH",
-	"/2rURxY5s40rqHhaLcwHChIqXU5TMUN58obBJDLfV06cNSc0N3mszLJm7WbJ2mRBY0N20AnIaY8yIVmG",
-	"HKTsJPlLup9LLZcK9a/KyTIsqiIZ66JOwvwh8rDs7HdKxHKlTmW5CuUE3OU1Fvh9Ex1tRmwDe5qiStJx",
-	"QhdP3toZf6AE6k/QQx8n9FAZA6L9awGfzghFVkHHRsjMUl+ilaqUJ7tYTjOuNEu2BEFAGKnMSLK9cCHF",
-	"t+UK7VycMkWAAKUXEcNXiiXtkVjPJZkwhOzJg5oG2CMf3YdpcZSQyYLGXIHtb4PuIwFNpzohNTIIvgMq",
-	"7YSRWSwnUPe0EvzvK0aa5pkOF4oJxTW/Ya0uuYDVIoMeibRgBdrspgk2XAxBJSeUQGUHYSJaSm40/rQL",
-	"WXd/SYD7DNHPD/NQZQfmuahyhwOaarFvvH9CYBHDmOS5TJZ3BIsrc2Z+l0oVt0t7+b/6n6LwD5vJ5JOR",
-	"ucWI/gIhJrvi06ymLKdd3luQ7cCwn0sxjXn4yUX3r3LR4dUsyIEcjWwVN3c2sMglgORrnusbWeRaVdii",
-	"5JEAuWMbUFh8Gi4Q359D/8TKDguFZGRoh5F5BCGcg4Y7kDwcUpcEGQy738sBkM+tHa0BLs8l/6MX5JQE",
-	"BRB3+3YBkj0g7m00OC22ghP/TZkUBm6TCZvKhNkuFEn2cKuuO8ODtV3/hNdfxOtHVv0fCtf/vn0nIRxe",
-	"9Z8Oe9sJoZd7xiMEbIiYO3/8CU78iPbDQXTAOofTo17n8Lj/pPOUnkw6vbAfDdjB9JAeTbaf+NFV78nw",
-	"8Mh+2D8/+5kdGjPgk3XHO8h9oXS8+HLxFwCN3qtXpbnkd6bc0RyOjPqUvvw79AfQWzbcE57pT5UC9F7t",
-	"AIq5zl6BpSJNIzuUj0pA5Eq3IIywI9h/Jp0rwf4hoyLJUtbyaP8w0SJOuefotDim6Og01sANjW3YOZaz",
-	"GYBurHQ9vP8nXP9PuP7XrPIebL99H4rsP2c01vNfalXeM4u4jNky6zmPmXWMw7aDbbUSAhJnAMwfsu8j",
-	"tmQiYiLcVFb7fGU/+qHanNJUr4yyIq93tyvx43XCxlsXNRr+fW/Vx2MWveI3TEDCViInfgryMqYaQO2Q",
-	"hy+YTnhYb/y8xr87F/S7BGo72EoRzW7B3JGKm2cJmjFtjNumHf7t+CMRGyvN2OXN4PWLq4vz55fjsy++",
-	"uAjaZJKBrAX9wZNuz+isw5PeSS8YkljK5YSG14BubSyFtzju2btzkg4Jls+SAky1Jdw8KycrETNlI+JI",
-	"mMZgsgBurqdDwsx6Yh5yY7Fl83z7Znz27nz86vzy6sWbFxefG+W5usodatpwQ++kcrN/j5cx5Xn6bvyJ",
-	"fPXi1Tsy13o5doDWYy01jckV/N+vrq7epVDX3ZH4E7n64d2LyhdsH4qRqPjjr6GM2OcjM7NRo21OVUaf",
-	"jxpfvrgaNd6TwwEsbwtscqXSZmWkPfX7C6c9pcbHc++8C7JIKaHm7sklE3TJuxu6iLd6H94umTAEH8lw",
-	"tUBcI+YYsM2TAJ1gsuKxhhyASgZsh7lcsnA/Juwm6DcCrJvjQbeXzZMq8sPZ61fAK7oVrQsriai02qYZ",
-	"o/XH58lYKchVaYX1JAI67O5yOoXJTBAJjQokD6ITOp3y0HbLdmnKllu22iQ46h0EiD+y5opVks8FzuUj",
-	"FN9uvbYbwuaPTyoX0GviLvkNA5jbX9Ws9CrNoSKJlLpr0fBATHIFhZSaCWhzwQWZruIYqePixeUViNeV",
-	"iIzoCKydZxP+3PfT6JNy8KrmK5izbhRaILBvL14BtqyFCnIJXZjMZf6AMIkOeSElOTMj/CnN30Nxu0ri",
-	"xrDxGDIP7I6UrcssltbOvI/oLLUuR/u7WXsO9mlBBZ1hm/ksvgQu43IL06t6s9Wsf5lC/HS4A7ZreaOm",
-	"2nx55LNowUW6hpJpUAx1+o1uT8mCLSaGJcyYRrylqbPHAn9NrktYVWtWewg09s7YanWF7Dw4c/SCA7WQ",
-	"lFj8paYk+/6n9/9/AAAA//8=",
+	"7L3rciM3ti74KgjuE2GymqRI6lIlKhxxZLnKJbtuLclddjc9TDATJGElAToBiqIdFdG/JuL8nbMfYWbP",
+	"e8yj+EkmsBaQiUxmUqRK5Xb1VsQ5u11iJhKXhXVf3/qtFsrZXAomtKr1f6tNGY1YAv95RsMpO5NCJzJ+",
+	"Iy+1TJj5c8RUmPC55lLU+rXTeElXigRCtpR5ImgSJYmeUk20vGZCEZowItgNS0hoBozatWaN3dLZPGa1",
+	"fs29V2vWEvbLgicsqvV1smDNmgqnbEbNJ/Vqbp5VOuFiUvvwoVk7ixlNLtg4YWp6JuU1L5naWxGvyHLK",
+	"BNFTRhJ8mITwNOGKcEEWipHf//mfJDTDKcI1qQev6W3rdMK+7Jil0BkjwvwfKiIyp3rayE9/OLxk4SJh",
+	"LTv8EBb95Ql5R/X0yz0653s33T260NMTkg58Ql5qPTfTOyH4+gm5pDN2yTX78lInPNS1zcu/YDpZnY41",
+	"S9aXfclCKSJFtCRLyjUZsbFMzPp1suJikpv/fmfTts+44LPFrNbvNN0cuNBswhKYxCXTd5zAe67TDdcJ",
+	"FWouE90nimlVciYDUQ8q9vP3f/7Xxi2F3+/c1KAxEFRETXPylCjYJxJcMt3CBQQEqb8Jk3PDkbPLixe5",
+	"Kb6USrdClYzXZ7fzlJoDIRMSZKMFSLL4vCFTOR43cEaKJTcs+UKRUM5XRI5zr7UH4pQoPhEtLkhdSE2o",
+	"298GrJhxPWVJdg5NQmMls8OI2A0PWdlZxHLCxRB/rziKPXjmvqv3P1C6/vZAbHPt2Orb6eibkL/l7XZ7",
+	"I8F0e53jo85H38QPzdqcJnTGtOOZKhlfmbmsX4YrOEGluBRfKCQqmDWp505fjuE08Bha6WmlRyuT9NpQ",
+	"oZaGWmUCxPDN8yuSOxMzbNBokwt7w9eZIU4glDOmyDiRs5JbeUKkoZslV4zwiZAJcnBuloTXpdasGRZZ",
+	"69d+aJlltXADcpyE3r5iYqKntX7v8KhZwtG+hsM/j0okDFGajmJGwpgzoVvhVComCI+Y0HzMWeK2DOmn",
+	"SUCeRGRpmI/ONh1YuJrKpTC3wf8h5krn2XpM51rOW0/H+7R6rTjl1nlUudROp2ypz0U0l1zossUaIlmy",
+	"0VTKa8Lsc18owgtS8zDqhs/G+6zVGz2lrYPwOGo9Y0fjVod2R71wPzpgh2M3cSO1smm7QYc82ihyxzKZ",
+	"UV3r1xYLeHJ9GZe4e1WryEi9OPnO6Gh8yJ6xVm98ELYO6OF+65jus9bRuBsdh2ZF3U755O2YDzb3K3e7",
+	"1pfwUi5LbgpXJGIxv2HmFpBgJKNVQOoRG9NFrBt9R1jfXr59Q8yP7YEI8BoF6Y+pXCloJNL8rT6PF2pd",
+	"/AwEPtRoEjnjWrMou67mO02ynPJwSkKaJJzhABmHMZPwOAwXSjMageIzlgkZJXKpjHoG90shr62gebtx",
+	"rWzn/I3/Hwkb1/q1/9jLdMo9/FXtrW25OYfvFUuqCGihQNYVqed41IsOwi5rHdGn49YB2x+1noWHUas7",
+	"7tH90UF4GB2xcuoxA34s6XwwL6u5FIoBv/+KRoa7MgUkFEqhmYD/pPN5zENq1rM3T+QoZrO//KwkyAW7",
+	"GBhgRKNhko2gFrMZTVa1fu01jc1kWAQHXGvWbmi8YPiVyMzJf7NZi5imPLZbZ/8MbxqaNdrADY15BJRp",
+	"9lNpqheq1j8AFsU1bO1XNCIX6Yh26VOt56q/t2fvXtSO2I1bkdrzJ2E2hwv4zjBhimkkuPyyvhcLBdwc",
+	"nkD6LFlc2TiFRc6pUkuZRC1vJFTrcakyIVOqCLudcyuzHmrRZZMzi1+IayGXYpiqBPmln5JfFixZkfRn",
+	"uKZyzhIgExJJhkcVsTCmYBIVt2X9C96m2B/XvjKoKZno4Wg1qJ0QPTUqVfpNTa+Z6hMaan7DmiRcJEom",
+	"TcJmlMfDecLG/LZJYj7jukkSGRvpipeeJYk0Ks8/fquNOYsjc0nwK7VmbcaUohP2x87pw08Pd8Lr+wxX",
+	"fztO9w5HwVfW+Zq7nKFcxBGc98j8kUZtciYjs/LAu1UBqc9STgByRSYDYf5tGf9CmHftlYJXGk0SrC0g",
+	"IHWKpzAQ2xIgaJbU/SsiUjAy4TdGoOglD9kJCZAMArCRjf1svl1yPQJSz1/XgcD7aufZNNwerqy9rqDx",
+	"GztfinFstPCduat3a5ByDFkVmAhXSFWGbdDY7KORyhOuNFtjGccZQaWT2pKa/O8/PBXhXBTqu+yWK83F",
+	"hERUUyQoEnjfD0jdnPmGVTfaZo4vZDLiUYTc+x5iDfSNMeUxi/JMEI3pKQuvif15ncv5L3vn5VsXGa3O",
+	"qA6nmcKDelL+6Pazo8vWteXZ+XMxJzH2NyZb1tulMIaIiMsk9dj7aLoa0O1oGMqF0ESa1xWZ0RWJJPDD",
+	"h1tB9nUzf80EFXo44wo2riih8GfrB0E3ntUfzA7Dnf1C2adKVlocvUIvQW5BhUSPBH5TT6kgXCuzKUwp",
+	"/NjDbUNxag/H0EMaxyyBwwPmaQ8w5ebpAdjLh89/oUB4pYQ8EDSO5ZIYqcbakzahZMZmI6AqQgWSSAuM",
+	"BGfDGWbr0adh8c5QaI1kIrINN7xBLrQZ0yzeMIjAv05BozkQQWGLzHiC0IWeGks7pMbqSAc0RrgZ4wre",
+	"aZ1/HZgRfmidIkWbPxh2nj7hfGubz34g/MP/QjkxcC40SwSNnxtx81GygNuRhiC5fAI9NdKI3c5ZaBYK",
+	"PxMZhoukIAoOfd3CTYxcgm+OPLejbqlH5ubyEPSYXwQ6DHEtThjkPxoAt39FlQYO9lFbG1Olh0CmxXvv",
+	"2NxsoTS5ZmxOqCYxo0qDToGaHlL4CZknciY1S0nE3gIt8QEy5gm6a7aUzXQkF7o/iqm4fjDpG06pmDCy",
+	"BBUuZvSGAX9060yvm8itDY9gIIJsp4L+luvFe/BG6hdyIaKPOich9XAMo3jHZM1z4GDwY36HD7IdfiM1",
+	"eWFf34rMs+89nPKj5CIJM+aJeo9hOHqdISvGCNeO/tPZIOm/o6tY0uhKylc0mbCP2tg5jjXUUg5jGG2T",
+	"Xc5uQ8YiRY4OyHf8q9x2dz1BZydIrqQkr+ygW237+mweWvd07gUtJYEvuD1e+zTuteGRPGTfC3pDeWxM",
+	"lo/aboXDDRfeeIUNN1rwiCrmlJiE0XBqHswzdG+77RzJ97lBt9rwsvk81JbbsUlIBZJ0cpOegyIJn0w1",
+	"EXLZR0e4t2owD3HNzYFImNI0MQZCkxgGJcfGgBAsNJ9ScH+kJMroIXWzPWzGBFyr7KnWknJjvvEZkwvd",
+	"cEdesvjgxOw5KBtLqsgy4VozcYKRSELHmiUDEUAoswWxzMDG5KwL0gtFew9VbaR9es8LjX7wXL2v+Izr",
+	"CwYR6I+kOvRBgwNimNgRi2blQrEkNa6mFD2yM3rLZ4sZEQvU68ZOOtgx1QlEeeBkWKzYcsoS9qeQd/nl",
+	"yDhSvrz7QqVLk2MS+yuCoIueMlDs7LNBfgspkFVgiDWImFgFqZgs3WqgqjR0YwgrTJjRTdvkkk+EoTag",
+	"bDEQTqLayGZdJqkiTRJ2I6/Nw9SN1SAzes2MVi5nVtyCbnyu1GIjzZS6dWW0ykUXMiPrK8M1s7heGj3w",
+	"zSk6UjJeaDZEd4gagk+61+kdtjrdVu/4qnPc3+/0O52/15o1VJmds7WWBUG/ffH35xdXf708V+czPf/7",
+	"2fnR+UzdnvMlj17Gy/OfJf/xh78mVESdc9Fps9W3v0bvz/lbfr7/469x/ObnH/ffXn573A57sRjNXnSi",
+	"H76NwRWPU+Ki1t83ujCP4oqJdp/lJpoL1u4401DsPlMvXLR11AnmNrRX6StGE5vsgGZVxZGeFVIcSD0f",
+	"NgKrzYZ/bCDnczntLHBU69f2f+m1ni5/+LUTdud/Fc+ufzxUB3+bXh0lXx3PXvXo82H0ojN52f35u335",
+	"UYTycAe3NQOEq35hQzullhURbGnPc0550ial2S0kyFE5sDU6UkaMjhM5GwgXsiN1rm0WkvlTSRqKC9Q1",
+	"gInmQ3hqIOYJM8OuyUpI22rZvK27pGVZjhem9rSypJ5NA6wlAcHWXUn5moqV9bqrjxK4CdUMRUBBzkpJ",
+	"ZlSsUjXIaRZckP1Oqkr4grPnCU7zupkjSSe5pZqXm89DCNgLqhnGM6xNwCKnVfnfCnKaEylXnB5Mbfpe",
+	"0IWeyoT/eh99Cb7u4gBhwiBXg8YqzzbfJ1JMrC9aJmlAb0M40B/KI4VzG/JbGyqvNnWz088tb8ewnz8J",
+	"P+ZZEu38ikaYsHMjr1mU82xuWGVpuNN/1/CNGVcK9Hgv3lka63ygVWdhTsed7deGTnwVfMn2r16WzZgZ",
+	"q4FkOnNxAypHLuyFG9KOBF5jp4G6z1hdmgtCJ5SLB92Tynk+jFP5NHO5mlWidzfzJ5fQYUDqkEMHEbul",
+	"uVYDAZ5LodO74IfmXFAuJaI0xth0ROTRbd4rC98wO+5OAaLsImJRPvjnS8Gmp827TTPaQNAkQdVmwku5",
+	"YYYJWyjwczv1SkLmnmKMBO/eXhbS3+xDgXMify/miTTrMMbpc6G5Xn0sZ4PQdDGGgn8F884aILENypm/",
+	"wh/GPIaMwQ2cDof2CN8OO2KxFBNI7y0OX6eLiOshuzGE1jiBkydco/qpJegZ7lkI7SRMLxIBFwhOFZwD",
+	"XrAgnURJtD/9LQv2/+tmmIv993r+7fbOnNhD35Xf2298aNbQEpULPZTj4UguRKTuyvGQC614xODG2DfW",
+	"Tx0+BHRXEvdE1QB85yNmLFibhI0pYF2zb71Op/yU4N3cIW052ifZ0fVlQgatjHm4GprtTjgVenjDZWws",
+	"+vzWnkex87ijmkQ88VDc0OoxvY1l4zFDB4zhRaR+sN/rdMiMi4bzs9kPZQ+6T5J6r9M9wodrn2Cnqufv",
+	"7dgGOvyb2Y+U9tDmqKC90sG8XQKrbcbFQhvp4whnxPSSMUG6h2CdwNaVk6D/fo4SNw71SeivdKlmQ9cJ",
+	"M7eblyCzSfZUde7CxpvsRHG2jWkc7BkJpzShoRULJfvoqcfre1g+zh92iR86ssAVWbI4brkMyIV2am6m",
+	"Bq3NA+PfsF3NtJJjTvXUCI4iWx4ljF6jFxPnZpOdjGk+EC6PlhIYznssCzlN6c16BpR5EF6BShPMIF7E",
+	"rG+vX5NggmmTQLCfRQToR/maE4obXIyRhU6f8JMxpMDkrCVVhIN/koxWJerGQCxExApaB8hRLMQBaQr6",
+	"8ZpMhYyAsgsDmWSWNFr4AK4CvBI+ywmlGPPJIoEcVlx+MKO3Q+ccHs5ZMlwoY7/a1wai+/s//6vb6ZgN",
+	"qeSBAakXWLcvFgZinV1nKqBazOcy0Sx6zSJOr4DgP8I5scgGHM7MiOiB8u78GQ7dMp/Krn3RfVx64/1X",
+	"c7d+uzFzt7976N/+dNIEtoHYL2yZG1m65E8RXIRSJ1gqMd9w1G+skbl2JtFABOVTCk5IgMcQoAfNXdU6",
+	"XurA38agMRBQ6AeBGtgUM4YqpEhCbioQU7pekLw27eVCxmU1ki6XHRJ+0OHHExc9aZO3mP1FoxkXkIXn",
+	"B1cg+10sZrX+P2ouuQJTBGo/reWnN91EoJjJGjg0iriZCY3fJWYlmhsrZkxjxcoOIAvUOAMPL2KTjGOq",
+	"McIob1iS8IgpUg/EIo4D8iVRK6XZbCBcPANr1pC/mUWPZRKypqeLABM0v1jloJkFi+YsaUHMKXMezLh1",
+	"dc69RXi+c6dhlNYSZGtKFTi3BG8CJ6SwGGLXYs7A/IIha6wZKBZENtemMpzR2/XpQAxf6VQArE2oXdtu",
+	"cF5SY3Y5o3F8n9HBLEuYuQ5GoEZ0pcprYsDjan4uBABhBIKGHZT8XrO59jY0V7+427aWzG27rQ3KXrVJ",
+	"eDY1ynqNGttvy5YbX/7t8s+k8mq4JTW7Q01dau564drcWTchioxbn6Pnxp3z2IoeYC5w7umT3kXnAuik",
+	"Td7GRgXxSMPwcKOjsAivPIXy5Jm88ar2eEKWjF1/oYzOpoF/3TXpnKFROlnQFWzmwgPt2d0fze4IfP7h",
+	"+Y4/he0uRm4id69rS5LfYtRS7a9EYGoyk0pjYQhwnHxSwZwlIFK9jVsIGybZbs9KJ7IlVylXYXdY8LYs",
+	"ZJcPleVUbFmSB6kxp/gGFri56rh/FI33Nf5Uef82crUS8ioh4wqhVyFoq4hr0xlsooOKLa2QlXcyzw3C",
+	"ZIOIyzQ8OfqZhTqn4cHsdlTw3gqWu0vgpcb0HltFbdlVk1CVZcsoBtU97Wr1yw/rr8FAuLJz91EmIkUo",
+	"1hQYiw7zm9Lay4hq1jJsulai4Npsn+0+BAYui0jdVc+bURvbfwwzhyAPoYy1B14ReEAgyE81sZEYPiZU",
+	"rDawo7XPYJ3quvUwXcyoaKVlXjadyXuqiZX9UEq11Qf5lkXbd5TDlqR0bHf2fEy4zpIyIU7Dou3Phc+H",
+	"NIoSpipkLpYyk/N3xD6Wpwo+gZCCAJ/3dhumhjaeVrpErGUw0ornP5Vdqix4C6VuY5urbM1dj6mPpIwZ",
+	"BXcF5Invvlb70eww8Y6lBeeoAOON+EI5gBh0XSXZc42tdgbmaJa03fEvqZmO8k6d1LlOpwgJkVyvdrij",
+	"bgLJkE5Kz8fbJMxjnEBS6x+5SbtPr5xejXa8/QchHaLsg1Q7jwQ8kttrfKlqyCrGwSO3obAGf/ZZOHAL",
+	"jrKmftSaXt2+t6o80/Q5dY475LZ+/UKtU09OwBSoe53dNUsFYI5d3C3C31GsO9hRjM/phBWEtqFiX1Fu",
+	"ohqdsBBEk71bWUZxXpZzzWb5/9ikPBbUkA9Z/nGS0JX5t2C32guR51dwhk5txwbNs7CiVKWXwqoHCn/Y",
+	"guyLxAPLyM+j9DSM9nWaasxFBkaxjifzb5j9lEmk2uSUhLFUUGhlHWPWrbBMuIYwAXreBwK1R1Kn5BtJ",
+	"gM9cMzZXKDPAy89+WdDYxcCpTchHX+FApJ4TrHtxeEjWLeg8hZZyMUkU/uJUWOtKX8wNJ13/XQ1tpsdw",
+	"tIivQSHV0zaiMqVRLO9vahFinpr3Z7nQ+X8NaRy7v7jY1RALpwqDFn5d/zuUjJf/1dXJZ2+5lBFIFhlG",
+	"TEMtXOo19XbJ/sG6HrI/FHcl+wU3MMqMg7ZhO4W/rCcvuZ+y8QzHac8TOeYxG2ajWugfb47uLxGLWf4v",
+	"ioWJWb/UhUfdcD/5sClrC1j3HBsKf37jwiC7MSO8EixylXHS2AzograXJs+pSiyJrUxW/65+MHSspbXZ",
+	"+AYYGbKcSnOnWJSyF8N4rLMFygKkWM3kQrmbVyaq7hS6W5kmuBtTOp8zsYvKi5EMVX02OKmC7YAlO2rO",
+	"Qj7mIbGDkDoCMiIJqUabvJC5oMNAuGCEjXvYbekPRLCRtwTk9//z/yLBbzKOmkSwZTPLnRiav3nBuaFg",
+	"yw9BkzAaTknwm2/+N0nRxG8ORKmp3iRlVvoHSG3L+9a4GIhAxlGwFwi2DMiXwJ1Tr19VYNI5mAYi9TA1",
+	"TtZ3Ic9B3S6oUM5Z06XRDeGND4F5Pc+L3POWkBHWJPegvbdrD2b7XPgIqXuLHQiaMBL8hmgpXA2x7sjs",
+	"PuBNBUaJssB7XNs7jOssY1SVs4DP/mYG+xA0vNlbDrv2HqhyDsRlSd28Nu1Ycb/Xt2791QL7da9YDc28",
+	"QhUSDe6GHctuCBUD4dUMQS5awx/WioCSmZhhm6SccAdCsOUwq3T4EKBQX1NPqhgbMJIdLPX7mpEuIAv5",
+	"ByEF6zVlZFsZI65ct5JHU+AJAC+AT8KymileoQWCFGy3z2kb3V//4DUXYLCkhcRuBhZ7wV1vLz/V/GfR",
+	"//oxBt4D7W6ZwZS5KnPisbgz+YPJJMwmA8oTcZWqNOgQH2nU+OFEYC1mjx7GbsnUnM/YZvlqEV9fADvy",
+	"4Od22Ov3ABeYBlTyypmxQpDXrW82iDTcGghRmc2L0Rz3xw9oHAd9c4DJas3hnHMz5xBRuAjjBdS/BGA4",
+	"qaDv+xLUur2LmU2GRpWfKYFzwjFK8iQ+lGzpGUi9d9a6uN+2wlUv5N27rAaoH7M8LL+n9o1hmuFXzkLc",
+	"JhU/0MY4hkMd7XZ6B83ajIv0DyX8ysiezZ8zs02XUH/2+z//d7fnJxc2ip/tPct99dldpL626sKsysj+",
+	"DNjPa1AF7ndCWMbnBzzSfa00TSr9aCznRjshwgjhmBseXtcJn0E9RSyXLGmFVEGBhDYizaYuYtae5zao",
+	"Bwe9HilJbBR0Bpg98J1MUXP5UMLJ7AYG1CexHNE4XpGF4L8sWOGkeocHZRRRGnzw1hhxNY/pChIdiyN2",
+	"OndS3GZqc2CfgmtO4wcmvGYtsXlZWzi0IIWrSKvO5+jTKvodYeRSUnVI0GlR6e6sxAOJzrurLf4SFp9i",
+	"xMGhuCpWRsJ+GW/Z/mMCp5bmdfA05+GhjGQrAEs5COqIoLtnjciO7mQA2ZzKNvAFZ3GUAj7tqEe4ojjM",
+	"9IMgpxdpye+NTbcs2xY5HjMRmauXSyvGEkOXSuwuROZs8chkjRTTLM5STyNXWL6FeTC8AEt9V9b45v3G",
+	"dWYzKNv0l4zGerrjhr9LJEBYKpuyUtAYbApqcb2BvLacbAofXeXXKq/vXJAduWwd377/bkdPCZkvRjEP",
+	"EWPzPRuR79iK1C9enJGnh92njTZ566EzIVTfiBFXhL3uzoonZc0yJjLhejoj9eB59PXlKWKkPb/sHR4F",
+	"jXZ5uPumVBG9YTBG7/Cwe4yjvGtVj3JdZnmZBRorC8DeWIR54ApDT9++v7K0/oUiwTWPys2ea8wwXR8X",
+	"0nXrwdvv3qGrzc60SYLnZ/gXmG6jyphaH/UdHs81W0HXjnqg+KRitbcb3741nCyJuKCakfqIKnZ0sEji",
+	"8qFWG4dalQ91Qp6fmd8V1LWVDVwg5GuovjCHVEHLl2x3PSdHyJdM+8S8Rq5mtlubUOZyrdlOxSWZActW",
+	"80pOuHghk9muXP10oaek1+6kRnsLvTKprjBJqLCrPHp6cEz+v//3oL1fsla0xUudEac2sxzkmtftYI0u",
+	"4FsVDobXlksHbmaWzQF0rm+klKi6O+pLG02AtSE92+1eizYfvVNNTCPKd2icBXpJx27WNloAQD73U/2f",
+	"AzoANvKx20aufDBcxL5LZlS3AKHWaO+umREVKyj6WiSIgWzTPOiMkeCg0yVlRdn3tiRI3ZgLLS4UE4pr",
+	"fsMaW+nwH08zG5X4u5TiivOSC32/A3s7xwfjVUkrhoJCPGJGS4My9PVtLwAPrWdY5YdO3R+EYh1aYasO",
+	"OsdHW7kU0FB9gPg++De2N1h384h9rzCF9HP1hbldtnDGOwlJSC6nMcHIBhoKqOKdQPaja7YBZgTA6dng",
+	"SMmmu/BFiaoLXw9IxOAJqi37ADdEncaxzXhP3VxMRCdpxx+uDH0uFIsaJyQwOxcA8oU30qw8f6yaWeMa",
+	"C1Z96rQ4Id3f//m/e53OBrN7G5v/PmZ3xfFepl1anNsxl6dTYrolUebjsZiqMVe6T4LszYDUZRylvuVG",
+	"kwSt3K++59n8CoEy8xT8hy/Mc9Np5f5l5Rq8UyrrX2c24U7UW0gMhXpLI75ssUSePisNT6QH+PFuVXWT",
+	"8Zj5ThXTZziZe9zIkrYevgvVl1/5Ff4rnJoWeKz8czh5r7GWWVGZgnTY7d218Q4U6E4fae4U7ukkVdfA",
+	"2WnxNNK5b63WuJDCPdVCHLl0mbaMdMeVCWLsg+ODw6fEVrSSSIaLmTHiyRl2QCKjhIpwakRYEMqIlShy",
+	"WP67VaHrmXn0Q1YRvFZVl7/E7HYeU4FZF8C9uHIw5CJkTecK1uveKYJ4ocV46RrBukrjNcOWJS0cyAM6",
+	"wIdJHfxRZTX3oE9jFTg+C3doK8XD8/CVqB9cKE1FWJoR//3FuZGJDPbEtYJb4b7k9isfGk94K32rbGeq",
+	"XFWGkF9eXb0j+AAxp5/zVgGilK0lrPUPj4+bWfPMbqdTVrBji7FLut1NoTljgbdbMAon0BztmnHzfrNy",
+	"PCuPXZXarJu3NP+9Jgk2V4gPFp3Ofmg2Cf7Lysl0hrujrG1/hkWmaevaYa/T823i9d3AVc7s9S6pkMBe",
+	"hDMaTrlg3rWFfgFmXFQi7XpOXFc1j6dAIXNl6qiCAgmXOYojVqeNDkQub9Q8rbL2hpuSRvPtw8IMRjjf",
+	"fSXfO8fvZLLWSaH85NYArUoRwmrNipZfRUy8XJOBGdNTGQ2FhGRTuYQZ+/D25r+5ITvD3+HXMoz2TWBB",
+	"Feg4BVDKMpgyyPssQyjfgHJXhpG2VomW4eett1spaxBWiVGxjuSSSxktP881hvIOk8Meyv7KWbhyKYhN",
+	"PtvZHqs2ftLhP6HxU2bJWKDU+6cW5NwUTT8MDLVnwrb4pYpQMgIIXKuCCpnk8Yd39pGsfR68JJB7fF/v",
+	"yIXtOfUxgXynXtbxKiBULtfKNtwoyTKG54fVxOGN+oW6b7B7g0IME/t3Txlwi/ykOQPuI580S6U68p8j",
+	"pZ9K6RvSRc/MUzsSd4q0keHog0vSIoJWujm91NcK6k5bD6Qj27dgozY3fPf3Jf+tsuXfv0A5bXUtoD1Q",
+	"Ct+f5R20rGVNZ9wG2B7Lkh/Lkh/Lkh/Lkh+sLPmxALmqAJnUA48zBNgUPeE3rik51417Jq5/xiW9JVgq",
+	"FbWkqXgbsZUUlTAvADTZJgFUlwwxSoHYVRnEmnUc2PFsVWbac8cFfDFVDIuA4xXe85jfQFmp1QHsVBB+",
+	"eca1hWTCchcEbWYRWat4abQHAnv25GeSRayQYIKDzjEp7+aTd0r4iwUKEKvSgEm62/fL0M4CqLn2Sx8b",
+	"SK2shS4NbG6gonfgdHhIi3oN1M8hd2YVcBkeVXsg3lpD+8vMwvbAlsKY0SQHBEjqiwrUrIH4CpwmQFIO",
+	"ERQUBkOmNs8ib9RgWgbY+IqENElWAxHctiayZTasTxxnab+x//EPLvRPQZqrIemct0IZsQl0q/1GWvbW",
+	"HAibVplC0NkZNUlIBea+2kXWKQmecKEDS8FyZk5trlfBQKSduxv3QyQ8XcNvKwEFA3xXOxkt7ZbzbSDB",
+	"mrV0r2r9Wvlm+Q+1+My1NJpTYxTVJlxPF6N2KGd7/l7upR/+4L+urvm8JW2uRgs607IE57Y1tODXWyIK",
+	"kjq64MoJp+FvmlNl7oE6+Ofawc0Qc+c+pt2/MR09MHTcZkJqkgyHOE9RQlos0s9t/x4QIK5KbOW6oxV6",
+	"HOXs9oiZQ0nS1k0sSg3UXEoFdpRqQje9Uj3gYwosTr1mXqnKlGnjEaNRzAVTn867QOoBXejp0NzegPyF",
+	"BHQEsG9Bw1jOVEONvoMDueF6tb1Nku8SVxGYz2y/+rfvr5ok0Kt5QAKq//LzUlflo28oJIGW9suyrmj9",
+	"wuZmhS1Nr+gEGojvVnXig7kawTyb0wSg6kgq6V9qPYeZwUdt+702+Y6xOVj7gszYTCarE8L1QCjtJBHk",
+	"djohspzKOF0ASv07il3y/e/WwB6xXxdZCM3jdVvcvnqXT+6BHR24mTkv/xeKBOx2HuzgnNo1kNAmTtks",
+	"JZ1SKvQbBD6Iw8jvHrhetbE0NBFgU8Fc0pftM/jTXdZt7jrmvpYjk+2tUW8DyuyI761s3IkdovGPjJAn",
+	"ZB7TsAStvDKksh00WJa2msZstjog95WdUwq3dM0iTEzWTRbrCPb394+b5Pursx3of+sc7yz040d8Gtuh",
+	"sfE7Cim39JNW56yeC2sdY+6xazyNPdV2TTetKCHdwiXkNqAQdOEeyhXShL+YO3EK3iNU0qkGm+4eIYpU",
+	"g6E4RMm1wB/uojv7mAsJ7EBmrjKyxMe0ZEJjHWFqtIMn3s56I0iy94UbtuFa+4Bo6bikHlgUqhaPsKUz",
+	"u9HDwLIVbghzu/uOH69G8HDoJ7bQzGFfafCSYe4iqFjwXLkqU7kyPJLtb5HR5kS4Gs4qMPNjabOo3GFr",
+	"Ka+twyU2DCDt3bku4OVCh7LsWgXppgd9Qknv9pZQoZYsaWN6FqblmN9sVxibu1anZP/21kyhPxAJi3jC",
+	"Qg+XfSwxkabRJoFgeimT63QkIe0nSD3rB98ciKtXl02SNYQPRrE0JpV1CmqaTJiGqq34hkXQFo4IKVpY",
+	"cDkQ1nMLfb2zcYEZz2jE8h7CdNW1Zi1bJuTFepM1NgNOotRsUMbsKE0t9EnLPWWDpjnoMJ+6cjTChT46",
+	"2AqCHM9jGFammiUsZBxdF17yYZb2gWexHeJ5KWt19zt327zdaeaZWEaM+cnnLoBjTHdz3Y9FiAFVFqxc",
+	"sNby/PiBQWMK8uKexTJWDfpX1srYhTy3O7ezjmj5bLr1ab5NegCGMpgDmMM2oWHCdFkd5lZwee5Dhh0k",
+	"NmOIRSfOMeiS6yFbwDCxnIzbNpzufXo9zi2kzgzBNK9oXWIJc1x35KqoJdfhtFx9yi6h2sCYlCdtbdan",
+	"26OtE68dFZjxrmzzpiJBjymPuZgMFS9llO8tE0IunVyziNg3Kvf9ToXD1lcOETit7JurPE1w5X/03ukF",
+	"Hh/ZWuIrPazQwGBEyAa29x2uNaZlpRqA/QnVJ6xdTJhO+JaqGVxzO9Y2cJO5L0AyAPxH2hn5fudViexg",
+	"D8UqAPhZ5Zg2QuhSQeRCnzhiNr8vKdeeQ8Q/ZXu3bKu6evDu9OrspQvN2B/7BErjGjkYKGcP2BmVagMW",
+	"1XDzPmKtORyljYdZJ/p2LGaRxKWDJ8yPcOR41zbI2EkReSvPRTKm5OW+F25Z8abniHud0grBdG/vthA3",
+	"CN90r0TPouBZFyf34uJ+DZZXp1HB1W3pYRl+iCvxdCIKfJBzwPP7M3L7Gb09x3e7Ng/T/XNdEpTSbhrD",
+	"xFqQgHx/8appNHhwpHAxlkQmZJzQyYwJfQKawFQqr/OwA1yx6n+xUqeYLXpwZ6om3gZ/X7cgyXumEGRh",
+	"yiJhqgfSNVMV7f7ZBIWRHq5Cek0LrMv1fIHGv+SKlt1JuIbKEzVeGbVa2LatM1KHXmROo0gX13i8v5/u",
+	"/t5Fs++5nl6CAfHxpkoaEVJ8IswJo2XSJGoql8JWDtqawUdL5dFSebRU/n0slZSFlMQKc9yA1IPlVLHQ",
+	"+qwR06vRTG9VoDQVEU0iy15UQGI+SqgRK21yCZzEMZGslA6HfD3+7q/HybNvvvvxl+Rq+fP3775+dv7q",
+	"3d/PZe8VfUUvl7VHG+vPZ2NZ0vmMjK2UV65LCEcaEDXxPKgAZ2j9zUYPstEd27VGUFudsqHhzObmMGV9",
+	"ZDY2jKls4rLeSmVD35U/tPfMR7bcqepOk3Vs2aFdzXp3murOMuvdZ+7sNVOa7+D6vVwa0Y2KAdagni4Q",
+	"URT/9cLd5W/fX9WadyYmBacWzQAq3/oEMy4IQgz4aRUWaqDRJxTQK80Eo4Fw2UwYzz/uHD1rNNPk3zT/",
+	"9jDLljSMcswhQdn1IgYsx4GgmgR77SWL4xaUNO39vLxW7Z+VFEGbnOusXzqoyErzODaKsmE37YEYCECE",
+	"gZQHV47jUmzqgeZRgMWrQuopmB+xYv0MthYymweCxkpaiABqB2spFrNQm3csOm09+KF1hb+dfx00SfBD",
+	"y6ZEmH8PhExI+kTQcJWiLk6Io0Leo5BuwhTa0ja9zH6bSx0cdPZJoQ49cMUqVKxwMclCKMzqtlPkaiBc",
+	"qiIuG+IFAhgHRvxABQTFE5NsUpozBguERs2V7L3bWCMKSVw5iqKKBBldBk0iR5py4bWeJinU5EAUwCUN",
+	"Cbx7e3lF9uic791098wU9oDBBaQeOBDDwB0wZC802gOoVGBRmqFufoP0TJtj4SBobLMdQ2iRDFWAaemY",
+	"c+Elrw9q7lawQY2MFlpLcZJRVFoQTtVA7HqBiC0iX9IVnsM4lkuFSanZTgOUpPmry5363gjf2vq25Kw8",
+	"ODAvR+wMEzy3KDbnwogrl8rXJJd0xi65Zl9e6oSH2mWNKabJaIWZpHCekFJo01NbV1k6Ij4ftMkbOmMR",
+	"CYbDS8O+WCuXvWbTJizMNnbRwecwVc4VOQAFB2Wv2qe5SksfWETkeDwQRqGMZUhjCO6ekOAd1dMv/Q0M",
+	"wB4PvpYzyg2LsXXyCkkoYfEK0UQGAhhOKGcsw5pKs95BIU242RCj6Atw4QSnr169ff/86+Hbi/Nvzt9c",
+	"grI7EJCHWZWpSepBlvwZpOVrtuTHJgaALTEQwTfPC3fEvBqc+JXrm5M1cc8HIhgOX0qlW96nMSXbn0th",
+	"q+V43FjHMEdq5oa+0sRizFiqlZ9+xnHonH/HVrUPHwCWaCwRAUpoGuoMacIJ3YiY8wKeAqDcoJamoDde",
+	"Srd7Pv2PNQs/G5IrtWBY2TWjgk6YQkdNmteOSQmzRax5y/LseSKjRajbA/EcIrPwQtaNk7BbGmogIraW",
+	"kwdoG+6PoJdnLcFYospriiwOVDMFyQaHGmiSOqE8Bin4H/9B4DzUQDwhT56cerz5yRPy+z//k1CEQGrF",
+	"UFJYd8I6ldENAtnKVpIEejXvEyvlB4LkBL0tXATyMgtSq9nMWEoI31wHDG5DTYDA3bCo+gB3DRKKoI8L",
+	"cmM3Sv+zmPKZ6pOAK2UELl1E0DpoMYL/4RHOzO5To0lA4JO63ULzh0TGgCz4s+bmfziF5kPsdh60yaVj",
+	"5oTsys7bxLzAhOYhpDWmbmoCqgRUP5hxU7HkdBJ3pkaWgCoTQ2cuJX0gAk2vmbIt3swOgeWLB3vh8+/0",
+	"ZI1mBi7kiCvNRWhNESjyArgKb8vcZsCyzUbAxrp8ebNHUBhDb+EHmzpvNDEEP4tXIPjniJkBg6yLbnvh",
+	"0dgvF+1yoQN3HTI1gitUWcy46Wco4jT4gsuMC3XxNyxR1N2Ay9yFGYjnNOvGY6HbylEQ2uRqKcmSi0gu",
+	"FYESFsJ1H7fc7Ifd6XW8XJs+7O0asYlnhI415GqAiww4TXRi1sVsjQYOg8q/p7jC2lTMI2YBqXBaJzgZ",
+	"Z4Z5E8qloKcnVpgGOAJAXtHY7QFcHu/sq+ojTvx5WJUSJ5gq4Gn7QQdax4vMLK2hQjg9xXQTlHGvujGt",
+	"wEXsFHNFBJ2rqYQYCBfW2+nW62pb+lD3kbgvo8WpBiKSiMmC14jdwtWYZGWp5Hk6aXN4dmHsFqt90xUN",
+	"hNtzR2ZfYU8QRepnby8uGwPxFjYWocOwoDunK6yrBROmSYb/xCJiBhoIlPaqD0BnbBzzyVSTevD23dX5",
+	"W/MamgbI21tnUuhExi2rv7ReA2oXaDfGohFEzlmSBzx0+nDD7K3LcyNBr3MQZGo6on8pVF2cmYRSAc/0",
+	"9N25EXqquTaV0ziWy9ZZBmxlHVs4FiUzetuCBC0a6gWNSWJLjBAQyKNROH92Owe5ccF0smqdGjK2IwU/",
+	"pKs+jwLXQ0LaUzCbKyRsqZNmaGe58wNsROXkN7pqYUOqQSzNPZnPY44M2sHq/QXkVGMgUkZLK5HsEPKy",
+	"DLgOf2la+pNiIAJA1sP+E4hvafRUqlnLYqP58gY1xOCgd+wIxN8wVM9iHjJbymW1qtfnV2tKlJwzgaB2",
+	"bZlM9uxLas88m0ErZtqTYUA51SgFNkCAtlqzZtgz6lzddqfdAftyzgSd81q/tt/utPcBBEhPwRQqVwTM",
+	"L5MqN/OGdgwpqGPaWcLq+GD5odgZCOC5ykpg27YQby5k56PjYoWhTDkex1wwUgd73JfrAwHqTcMoFTcs",
+	"oTF+zrYzsXwhWiSGRoyOBFw/rXlKb+p5VOvXvmH62+W1wkaCeD/M2nudjlOQXTNhjyLdRqXOcdd84h+2",
+	"aUoNtLKabX1Ss51DbH+Mfu26W7N9R2pvv3tXs91CaopPatD5o9bt/vLj6Y/f3Z4l479dDp9erd7/9eXb",
+	"ydNpePOOzvnrOFmeU/oufPn9hax9+OmDdTTQLZpeXDKNNsD66brmMe+/M2fbNuRzgNtQNma6XXtf0bTT",
+	"3Idm7XCbV84t7mIKnHrY2b/7rUuk9O89JELfaVfr/+OnZs2CjOLR+iTpYiRwUs2aphMFDSxiqscymdV+",
+	"MmOlihOKUrU3Y3ug/bfQ/b7xepTXfeezeI0FmoFzW2C0wGiKRiCrEMFwjXIAhWSYdDunRpVAZXlOLeTO",
+	"PGE3XC4UZNvCpfASZwPwEbn/rqfyBgsCeWwMoBNUMANgc4G5PgOb99AwptXEbl8u1df/Alclub8DAcm/",
+	"5AV+w1jII7jFNI7RqTiVcdTokwAd8wGp+zYcchHw+KRNsgPs7KUawKLxtaER2fzWvI0p0+jlhwoUbltP",
+	"DQTXrheqdTMHJ/AVYEzYMghgSu3bxlyqgKIz1k2uE6nZVNeQu9H0+u2aPw9EFgw0sm4kF7Z81DXto7YR",
+	"Kz7U9EJHbgc8mCOaNXC1tSBZS1f8po0NwTnQVDQ0mgMRQJAmIHVoS6n4DbOeHgigwe67v7fJqSAWfNNr",
+	"DYa70umQNVxOY1I4EoWgHTpfY9T9muhIQQzYgbBEB+5X2OQ8qKpRLHD9Il6VMepXXOms76kCSWbngYy3",
+	"pI7XbgtQv6My0M3wwPPxzbuCH+B1+WXBklXmdEm71G7Hf3Od3z80N84ZzHifrJXTGo22b+5kPU/a1rK0",
+	"oaqgcQIKOSop9q4VOrHhixuXZu9ZboW5hitrAIhzqg1vr/Vr/8c/aOvXYfunv/yPsijlpsU7FdqV3Emb",
+	"c5DN/Wl4zI6Onh63nh70DlsHnYi1jg8ORi3WeToOu+PjDmVPqxeWayicLeyORITNc4ZLnk27T/w76dpk",
+	"BLnuxYHtTR70U0PZxlpVM0OEtCaW80i5fyPm5UBkn8n4p9+Gw+HzoSOpJRe66Xk/mmYAjkVQBAKVBAOV",
+	"6OJZTiXoycDmbBFTegbHo150EHZZ64g+HbcO2P6o9Sw8jFrdcY/ujw7Cw+io6t48+O5Lm/vkuGZxpzMO",
+	"2sgTUmd0ND5kz1irNz4IWwf0cL91TPdZ62jcjY7D3ugp7XYqFuHVLz8cFWnDNZ0XgSuCCPI6K+UtzL/X",
+	"6R22Ot1W9+iq0+nD//t71XxtuL5kqhtyEjbPN0V0K53qSZpph04DPaWCWIlUsYyndy4DBNcDLOM1Qt17",
+	"cKJ2TdajAEVadYuj3Khik6A85WaTplgfdjw8fQcVa/H0y6rb1vZ5Tn9ZMCdgISpCi1pfXiVrklJFr2ru",
+	"KZx5KW8v7efx08faSTZjzhhKFr5li6wDn2Fvzfv9hEf/mnR7GX25dvFmjs4FNRRsWY6B1et0jzpFLKOj",
+	"zoem97LENqxbvnyw3+tgJ+vyl4x6XfrBys+UvWH+9sFm5NW6rBfthwej1iE9Om4dPH32rHV8RA9bo4Nw",
+	"P+qx7rhDj/NghWb39tuddre7335a6Ljfr+2P9/f3o/FR67hDD1oH44i2nkXRfuv44Nlh1HsaMrZ/tNa2",
+	"Pz30PBJiv/Za/srjmO4dtjuk/kO3e0JecbG4JbfPjoZHByckuel3e8/anQb5hoXXcq/X6XY63U6XvOAJ",
+	"G8vbPfi1Zug0V81YY6tvO+c/S/7659PVm8vO8vVl5/ZN/Nfb1z/L5euv5fL1C8lfnX07//vZ+dH5zy/i",
+	"17O//vrjrxf8XHRqH3bS70A/hcLQEjs7V/3pGYn3tbYPOt27X8m104CXtjC2X6RtEswbvd42n5knMmRK",
+	"Gcv8udDGJP9XOwTy+Tv/+Mlw2WLOxT9++pDzGxhLoxTHDQKAnuvAOQmqXQc2iLjRa7CxL14TrUIjlMJ4",
+	"EbGoCWoekBDVhA6EEXfVXgGyhVNgIHxhgRERmeh19wDZ6B0oOiBK3QPkDu/AQDj3gIslYnYJxBGhjYc1",
+	"/NskMJMMiq3QfGzRJrlPY7SBsJ3RMNLPIzJKGL1WREN67B9gI5s/Kmig8xG28mtLetvYyUiCmXlp9r5K",
+	"abBAJVsyxHxjvNKP2/ShOpazNDDDI155jQYjUrdlMA2c6iab9SY/u2Lif8Uk7A6A0Y3QNhU2t834iIpo",
+	"N5kqO5Kj/1kxP5+Cq9QuaFNwR1uO36p6BRpiixmFflpBy8IaO6ciJq8V6LnKVpCJ3vqUve6GW+nZuNn/",
+	"dmp2yjn/rPp2hnG1rdaWR6yquZ5F5ar14VXnuL/vVGsLIVWjMQ/Z/7QzaodyVrOK6LYunAzeCQsj7Gae",
+	"mnHJc7tSc6wPsECU15uMh25mPLgVmgtfsr5t3SMV6/tKjrLVFdVZ0Oh3u57baKR5pcey2kfF9E+smMIZ",
+	"laukzdpcqhKdEwvYFaGuTLJU8cxYHLR8R5Ug12p8IO7s+4O5ftYFVOjOMxB1gFT3mrMFjTZ5n3CYnPDN",
+	"o7v0HVzSa3d5bR7FVzJabc8sbX9ZGKL/m7frp1GUNlTGhmML5jUMLbn+JTfY7wNUs0pgK5Zi0jJ/n08T",
+	"qsxDeTYEt3W7O+7vQHoL87VAFkO3IE66u4mTf2Meu+1WY6vx8hB6EYHxz849O8d3v3Hm2iqaF7pbfOId",
+	"tie8kvIVNCeE9w63WU/a4+81izh1tbL/rXg8chugI5uBl3nKdvY77P1mvaYfUAzETJdUKnwNf8+6ufdL",
+	"Orm7xFhI92UKdV2bVenSeojSck6WMrnGDAY9ZSvI6hES4ANZ4spAmh5EK9zwgRixUM6YIuOEMbPyEfPq",
+	"zyEmEkVpDS3JwBvBJ4MdRSHqzhNj4UDao82sXNnoFbwEPghrcWK83YKCwvegKM0JpqxLZ4Cp5Pg8Vhma",
+	"JyFNSbH4hhnLkUM3CLTuqc1lxDcSs0Sh2uQ0C/+nD6KwBTu/c0DSvp9BKgmlYAMR5OvmghxyZT1wx9zE",
+	"3WyCtG4aRmT5XnMgcs3OPhhRu1mmXsCnPJmaExsHm1ryW/QAmOqfngMe3P3GG6lfQDPWbVnmK6o07O5/",
+	"O/aFVJPqS1ktz0YutuajKpt69giI4PMIzKK5A4Qp9AHPIb707+i7al1/JGHmfxU6Re0KMs22rKWq9VOS",
+	"eSJnEq5rMhARg/8+IUGqePSJxXHJvFoZw7XM1NxPRWgcQ/lRgQe7NGdI3U2oUNQG7aEcz4Jbb8OYU04O",
+	"3opc5RPOaMIES3gIDs0uKWmgG+QXhknHMdMWgsbyeMuqMWPd8TmKMOTYABrKETJO3Cewb2aKMsn2yXbv",
+	"Hghg3VIwyyxzDJrUoRIEaqj0UhK1CKcuUYIkNGQg01YDYdRbWy2kCbU9C3djzAORceY0+8YWIFczZhlH",
+	"kAhYwolx2krOGBaa2nmfEErmNvWV6izT3hXX1oPfPmAdmTk1TJGzOeVAuDROGI1WZEpVgyxxyvbdgUAq",
+	"CWWCfbq3srK+hzU+gJWV3YG8pfV1+veMgdSxTjiOC0pJwzfFPP0erplhZPZG5r/wml57YzuZ7g+V83Sh",
+	"AeUgwX0uByn0ZVahtSwu5IglOjMuPuzsrTFsbSsLrvPfzIKzUEmfyoRztAE1nUIuCVePOsyj3fepFacz",
+	"YO8pS/lCWR3eSshxTEEs2hYCH2EJ7qH4aTlGilXx99W+Sj2MF1aVwdRsv3cVxDpFlgbtaYZYje7ckGA7",
+	"AarZIo7QinNVS9bkavQr9R6sE1EDUab3nOBoxozLayrkPGKzuTRstE+oregbCDMjkjC9SIQiQU5290kn",
+	"2Kw8gBJVZdalykMR/CSnRRhzNFMjdrfizPM2QOdO/GNFSKFH9/7WfDfXTXwj/82KdxVZsqyR578dK/7v",
+	"xOOei8jyhAI7SBWK7flaNpWtCnLy1f2EY7b0ODZMAcCnbJ+HQg9CZW6fn0xny7RzSXeB11W0pHtoE80X",
+	"q6BzQcYyCRmpB1nS4JMAnyK2n59RTF0FL4RPzMmwEHjBE/NZM40nrs2aYVBZr8STtA/cnCUtH2ABm/6Z",
+	"Mcq79TazZSyErX1sZrAWODebdR6UteK7mx19w7RNCbl05/fR+mxFCmTx72a3av1u7/io0yn7lYta/6hT",
+	"1evTjlnyG467f3RY9bMZ+KmfIlqZG+o9UjqJ49wzxazQ9TzR/F9wogf7kCKR/8FMsXtY2Z+y6he7pZ1O",
+	"5e8wcFXfxnyn5A875hSlBFQhR6ru/p9cgnx2TN1VWVbtd7XHbwvHHalDyfGMJROjQ86o0Dw0qt9Gf15z",
+	"ICwng06xthA5a/M8ouG1i66sMWsqiE0WIoppNRBct8nfkHlD+2fbaxWURhuP93CRkEtCDKHXs1swlAs9",
+	"lOMh/mYx0hA+64YmnArtQToAOsLv/+v/LsNEaBJmxAikxNmkyifpY0+cDyjDoMD9KEwm/ejwhssYvFa2",
+	"SnJQK0yjDtzCSJaGjZMMBEI2eBN2kyN1YGPw9KDWaJM3bJlOCdxu0CUTeQQ0qUwAb8TMdkmTSJ2sw0aA",
+	"p9B5fiw8BQALVDWcr3vHZyQXr3wWxOjv//yvoJK1BYiZYWtCS4/ypERkmq2aK8JoOE271+c71TunOE8w",
+	"fTZDSTkh5YKVKLpSgBcyEGvN99FumkOzfaNW5JrtI6qBWGG1vNt85xsE28y1zXK98gF8bMkS63k1Y8Oe",
+	"+5bLxpqNvBfU9h6PocQ5EGwJubx+wYRFrslVYJjNNzuIec9uKlaDwbbqxvRad5CSjf5Rt3BDF6CHNXK+",
+	"73CRJGbOVk0000o9p7s4ScuUnPt6S4GHOajzvB/yLO1hn15Cx+V8n2S5ivQh60EKzZELWS9pD+qEOeCe",
+	"rPP0iUVQJJSM5SLRU0eT/mcrtIn9Sn3A0KkVSfo8iguLvWSaUEN9ralcJMigrL6e8wUXi2W2d73a+/EO",
+	"Dv8TemAfNdZHjbUseQhjSJ+XvvroGf7UCrbhezJBVbZc025ZceXx/t0dKaV+4Y3uXd+xq4reXOthoVrO",
+	"eIgN9WZGfA5EALirfUKN3pSHIE02Oo5ZhgDpQDLSKqlcCqurlTLaFH4L/LIqSD/gIZup4mBfKHzclikY",
+	"HcDGqyEyn/vUvZ3GG3SpPKp2MBC+MhX8BitacwRv5wdOGZHnCL6vWoJbWhDRfCLwmMzCAHCuIJ1h9rW+",
+	"e3sH4fzVIr7GVeTyW4u1HAjHjFiHIwAQHsloRWaMmpPwSK9d+/DAfvBu70Ed4Z+l//tRGnzyBCtDBxlx",
+	"0DCRSt07UdTn9qVu9OfrrLjuGYsAgGhxOaPGXVwaLIqEhQAFa/EuU1gsSOdZqD8UGGsnmKuBWC9kdQzH",
+	"JhVZez8DX0lxoU5cVq8cD0QxUKj4bB5Dpg4RZpgpS1ijTQBRlWs2g1/Ml9Hw9eCp3ZcCMo8XyoOhQown",
+	"8y9IwLA5W9a+DaCJkM1zS8WmXAo388oyV1JV5ToQW5S5uj+n02xmmFv3gYNaE2d3l7r6uEIpOOmfCtZm",
+	"vV6ymAT4GZZM/klLIp1da4GF84lMveNcQeM2RY/oJ8HcqpjOtZy3no73afaLXbZFqyBSIL6Fy4baFo3I",
+	"2MKlc+4eX3We9bu9/sHB3zejeGTcIE2pAg6ce6V7/Kx92G13O512b991+rE8ugA+5H3VPfXgsB6fBizE",
+	"jlqdqJZBz2zFGyrBR27f/Pp6//XXz7uvr37svP76dOn+fwY88hV/M/ux+/erabwb8EiOE+5e6pkz5R5L",
+	"Pv9kJZ/l5vDHqnx7v2UAZhvrg5y9D4DuHiqlWJXlcfUhWWDHZPQ2OU2HBmc+xDJQteQKgTCs6z7NnzY6",
+	"hdcJYueSmkIXrurUbcsmjc1NlRRZ1pVRCLc3t7cuonEbgVU0j2lP/yYmm7kvu1zfXYtiLJlBZmbF1Xf9",
+	"Hu+w9ta6zuanm4fV8TKEbFvCFQR3NSP1AHsIBn0PxkcmJO37aGOD+QaDAZangG2yoSUkxDPDhNmWiLZR",
+	"AvSuNObTNvZDoU/vPRMjt5PQZS2778xc8fpxPyatfGIkhbUe6N6tTO9NNarCRdoznwrohnWZXR/b6wo6",
+	"U663HcKFZECuYw91IfCacwakvtbRUjUIVeTStnMdCEtl0NQCOsHYK0YRuh9cocFvZrgmxE6VprN5k0RU",
+	"0w+BS0sZCNeAIrALb2EnG/ev9E3rZnB/V3wiqF4kLBiIenDTbWJHH+w/S16+Pj1rXb487R0euTZtckwC",
+	"fCb7EP7Wzv85/WLuV7McO5RtLId+fcMVGuVdEDe2vrW1atjjIaQJsB7ttdcNcOwgbbD7+z//K2hkXbdP",
+	"CMesb6VlAo0jwmSFXXXS9oDIomyDWuxHY96ynihKBFsaBaWBLa+Ea5U2pfM5E2hrC7lc67/dhA4tDGvk",
+	"QtZMa9wQIQ4i91mnXNurNolS9Y0nJDBk0FaGe4iQgccK0c8HwnF27J2I7YwtqjZeWU5jMqLhtRyPsY0X",
+	"oCH3DshULhKF3jyLiu6167WtrFN50CZfZ21+JxJxwLS0CP4DYQ1TrI37/uKVBeyCnu5GQyRCila+pbvX",
+	"7RHlwkC41IZux+vsMfdUR6z/Di3ugY9KMhBBoQlpsDtOSUEU3DcKs86DLs+fvyZjBl1Pc+3N/1HdxLai",
+	"Se1PxXYlcFnanl2c6/h2LxmIu/FwMCX3moTXnL9CHDsa8RQd22Z7ref+I9jHYzBnN8sAlQZC19SPcu3j",
+	"Dr1+7zf3+t02/Uw6ZSTlyNAHzNPjXf98deKy4Ggq7F2D5Wr+t8b9EGekjPvdZRXjm49W8OdM63iGW1N6",
+	"s9xAfStYlVl6UnQBfaEIj0r9QJuo9Bum7yTRT2YW3iWDHm/AZ3wDvmGIX7HtBdjN/eNI6GFxUZgwq49S",
+	"+JI5XSho95jp6a75EKTq/7JgCy4mjRPvVQQISZhaWGyVGeI/GRNmIDJnUHqvndfHyCIzoNcS2vZU0uBF",
+	"nkNL24Gou5TvJVUkSuAHT2nPZFYZSsd2Cd0PqLPbfUk13XsxigfOTv4kzOrfG0PhUTn+oxARPoFqvOc0",
+	"243lw+6NL0pUYlJH33YTWtuIcNXE3qaNfLu/pnVMreUrEZvR47cWJ6ducJowcs3mGn0pAwHlRiwCnx2p",
+	"B++ff/Xy7dvvhqdXV89fv7saXjy/ev7m6vztm6DpkmnJUxLRlWrs4Ad3X78rj2Y9QSXdFC9B5TEt5cEZ",
+	"rz2grXqL2BN5VBg/9+D/Ov8rY0efQIfcjaGiJ7uFnrHdMWWK2mtpjOUbvu6yAH85frVpHXKWCVk/fuae",
+	"Iy9kQnoHAwE+6XyqqPPo8YlQREtJ6i6ZnwQ33WZA0tgGlA6WhDwaDorPRXoAWpSoJdfhFFyHcqHJjCsF",
+	"eQ+ZT71MUcXpDHFTd9NXL+AdyzGsZ/OP0wnv5U7NjvCzc6k+sq8N3k0MbpUyMBdRU45AP1qj00x9Kr5j",
+	"g1K2XMfdUQ311WiQWjCBlC0Zm6e+nFINIT+ulQ3vEgjIIPQmqI8NbMtpI4Q2ZtVyGAMxv2aY/ZWxi2aK",
+	"2whMDvk/vm0Lme296qfxO+KF7waCkqDX6QQ2dhbIhQ7ljKUl5qu7GMwlE5G99Vdmz/8wvacyXwJ/fuQV",
+	"n3WRoyFgYu5UdqXuY/ot9HQP3VetrONCVSXjmYUMyFUPpo13EUcD7mIKhWDxAST0LCPLRIrJQKSoAe7N",
+	"CSgqlfi5DcQizwovsPtXVtOT1Xud5D7r0sfUIrkxnzCqgxQT9/tAuBkogpFs6aEGz1nSchHuUbLQrIVA",
+	"VPAXRLy0RfwID2tmAXoH9N+CYLEbfog7nDZHPzFLx4QaPU2YmsrYZpJYJQz7mB2ThGo2tDgZLvvrgulk",
+	"1To1mx00IUbvvIN2OqWRdJhASk8fha8AQxWAFeyGY9rGMj1Zv5TRbvrQa+wRyiRhoW5NZaJYawSdsFct",
+	"pSm2ABFs6T9NW6OEiqgl2NLvArJL14/cLuzU96Mi9zQlYWhigW7gk/z9wBjLY3XiH+CzO+htEbK/kvI1",
+	"FSu7nepz9vWV8mE/O9YMWcLvVTKudOQZo4+SUSKXiiXoH4GEqlhajnV2efECEUMJ1+h144LM2EwmK1Kn",
+	"A5EwQxBNa2tqOkLGJaS9CuYvRlqpawCmytBkAjOxIQwdDISNVqbZ3aB+OcTSUMprjhvgpqog59zalDDv",
+	"kGIOlUhfM/wplhNiTEtnYoLKmdgmgNSO3CbvARsdk2pz38S+G+5tY4/Bjthf6/6UbGxlIKRgjXRDcOuM",
+	"De3rodAvPpdRB5lYNIKEPMjsGq3sjiQ3aQGiTPgEAOmtAMF/g2cxOH316u37518P316cf3P+5jIg9bO3",
+	"F5dm04ll/zbb0ZUZvoWXg6YZJk02u2Rh6wXT4bR1yTXrEyigbSmuWWB9hukshNSExrFcsggrFV0mGUqu",
+	"g84+gSO2chDDWpd0xszIX17qhIfaggcgTJjZUmVIYexmbNGgLFPl2gj1NxIyMkdUMSiUqEBSPFPJ+Mps",
+	"/kdjKGZ0WuvX9n/ptZ4uf/i1E3bnfxXPrn88VAd/m14dJV8dz1716PNh9KIzedn9+bt9uX3qVzrXCzvR",
+	"O6rev1DevWzXmjWbkmq+c0bDKWudSaETGVd92D6/Bw/bZ9/ISy0T4MqXTLfO4DjKcgzilW0l4NiDvQxG",
+	"KDoPzu///E8AiMtSNkk9GA5fSqVb2X5++fs//+uEvKN6+uXeCXmp9dyMfkIAC4adFIklgGrOte6lqZP5",
+	"w2MaeLXYsXzNHWsVUKHH7x2aB56uSut07pA3kEdZbVUYMn5rpB/ptTvENT5vYTOgzEZIqNCkPpbJrMVE",
+	"KCNmC7axFQmirLqng0aTQOdZzdN05sslnUxYQr4//0KRQe3UHd6gRiJOYzlpe+MNBLee0xlEmr5iU2ps",
+	"FHZLQx2v0NMAGeNkfanAMoI+mhF2lwbCgs44WL6m15vEqEGK1IMfWrYopXXl/ty3ux3g5QEeHwyHeB9a",
+	"LhsVZSbZI0HhL+4icj0diADvlTdfWwZfuLcNO7e7O5s0c2vMAHMPOsckDwmVMMNYjBHjGIWzrSImOEtt",
+	"KWVR+gaCazcPYwXh2Mr+BauDnawuC9OZc3ghk1ltV5/+1zD0eQQtUrcrIUoPq4ZRrW0sq9vWcrlsATUv",
+	"ktgSdNHUcuT8jaH9vMUFF6ZXuB6+uQV/GFqG6OmG25tf7jKUNqXdwerKzmL7/Iu7VPhrJs6VWjjO+0dx",
+	"+ONtOG8GEXiBRP9oS/1RQi3vI7PtCtJiluKdGSN/2EZ6pVpguQj7G5TOOM9YxiCd5zpJ9Z4UFMYoQJZZ",
+	"t4BZD8SYzni8akASA+J8meW2yalYEVvzB2qUAxqxzevAq5auqjkQXNguGFBubN6YpJFAYJ8b+DkXJJRC",
+	"aSNsNZ+xzCjJquxSKNsiSrxKpZtmEeHCYQbjY30saHHnSTSLY5XJg9TQ43FsEXIIH5OFMBZEiiufoThY",
+	"XGCqLcYM+ELrQQlGRdCAVTx5kjLq9pMn5KtVmvsxkto1wbDORL1IBCzBwsxHqzZ5j0J0o5DGBXpdNcym",
+	"cKE0oxEafIYmBsJpts0188dKbMN4I1Il6c12FCQ97CM+7AwnxF/OsJZdsVEsQxpD0V2jWaoVNEnwmt62",
+	"TicsIF/auK5K+2s66NSI0SjmgqEZZ8y9NDXSpR/ixl3Z/0prxNyG+Aa/hf2P5GIUs5ZajGZQ5XXNbIU7",
+	"rqk1kkl2cZw9D5HihdJEMTMTAadkFJoWSIrgxFahGLu5pXhkdmUO9Gom6c7CfgL0q4JZEpC63aagaTd5",
+	"7eRO3JnlvBj+sXBljqCBOLwTV4NrbHyVOh766FQxJrA/ECwKfSy43ehsN4a8kRiEqmtFEOKo6OkJ4My5",
+	"tnfg0tfVzD14X1TIAI45D1bocGw3NUNQjLkZlMAlQuOFzGFegGJmHOx5H27QQUFDiR5iYMUAoBAV4aHr",
+	"pRjQfZIDdm4SDznxBGnN4UKrRRgyFqkGkYlf/+a8FlW6rNkNwIo+ISKF6jYD2Fo3ZDsXqfbKItjIMOZM",
+	"aHL+rk1eYLyR+nlsGF/AR22z1zoV5vIoADSHuCRw6JARNaWAO22kCbzY6GNsgRYjC64Nufm71Dp266Nk",
+	"ksilGSNiMQXqQndUSQTCJucVQhAcxEcIoF6G1FA4GSLNCSoUhuyGIZQ0sko+mWZxoDaBa2hFnY3JWLL9",
+	"OqfxP3lCsPQejk6p8SLOejPGSlpPg8juNsrSgXBuuoyzYpUf/m7r7XN/KuOsA2FOSo7HJ2SdfaLGEKwx",
+	"iCbpPutAliEZQYDaQeingW8ICKUyipymawIOOE+YgsxxSkBym0M30h704FRpAAFvNQOuyM+LaOLQ76m2",
+	"22B9h3ajzaYgBClyZWvlwxhfqD50WjT0NVkwdOVoP/DBYsWgffBA2NbAsQyvsV7WWPBfKEsQDhNbLrSN",
+	"5+FRcAALz7QQjKbJuRHGLlF9tDIcnMXjE8Mo8f7kcU8gmx6qie2SU/Q5u46UmsptxW8VeDL+lLZiWRQu",
+	"9al47YLghpvNKwu/ObimdVNue5twV6Nvpwjbo933aPc9vN3H1i4F9khpbGX4yYW+G9fZN16sHsWUsrqr",
+	"h7hUN0pooHgUNIiWEwYqD3rmzC/LqYwLJiFBi9BIgrxRMaMrlHMjh3zBbbAK9Oy6TCBMlSni+RjWSapu",
+	"Wn16TYdG/agktgCBpZxyjV0/1qM7jRTdwQFQaSmNRce1vytZDHN9mcDiQT5otB3TYGfdxaysmmiEHxPU",
+	"2KcInilYXkAMBMBbrBpgkE2ETKDUKheoz/A8idJghRqzpx70OgeBsZSUNGoVHgC/bS3mVoOPGb3JZcW4",
+	"HDWvc38hacWuimi5MJwij4uN0K1gJ1oQrxaDcobCy1RgDUUWrCzGR8H4NHtUML1tnx9uDGZr6X3Zcd5c",
+	"7NUrohLVBizpMgGKsNW7Sc8sHvdxotBcoQtcNw6Xb8xhrglSIObJ5kgs18rYN6gRhXA6+ibkb/m3L/7+",
+	"/OLqr5fn6nymEXlwpm7P+ZJHL+Pl+c+Sh+KvCRVR51x02mz17a/R+3P+lp/v//hrHL/5+cf9t5ffHrfD",
+	"XixGsxed6Idv4x1lqVzorWC81/0PhTD6iBnSAnIqQ/S+A2JtSpV7NxdizIcHN8YXDeVd5CJPf/Io3WPl",
+	"2h/R57IkbW9bCd2icXy3lK4GhUSe3TQ2Ej6ElkrTnxOkcKSNEpoWqBH7FUzlksw8tLpCjhc5o3FsLh3X",
+	"CGMEMG1VnQ4q2etpHP+5G9GmcvRzTHX7LO9MSYONdPPvvjzYpL80B+zC0qfzw62rtUuqiHU8aFkKCvGa",
+	"1f4ErffBBbElGPUmCxmm8DQ8ZkdHT49bTw96h62DTsRaxwcHoxbrPB2H3fFxh7Kn+d77xtJNiyRPzbgP",
+	"23w/S/5L5JjH7PGWfZpmncV9Xr9d2zboLN5XO2CfBJB30rTYchFX85hiE/eBqOuEz2ZG7lgQexJOaUJD",
+	"o0Y3Tu4Cpcih+Jrr3LYfHZbhO+SgfGUcQX32h6ABblBjA80Y+uRs/0BjS27dVRCX4xlKrr/glKpG1joQ",
+	"X0UZi7U7aTvBSsQJy2/ua0QkDG/pb+VZtv55+DZD7mq/MoQe76Tav8OT+ITN8/4deWi60Z+Ch35WMByP",
+	"tsm/INMemrxUCYKimuXcjq2EKab3IByfzDbUWEmBwD+U5F+1mlddcTGJQS9rYpoEFxNMhXAZgoZjZ7VN",
+	"bXKa6YnFhjvUN1SyHjZNDLTKZCBsryL79bRSq5Pmj8DkbJi6vTHcWVaXhNuRleQopj+uOinb3+wQr9CZ",
+	"moIipT5hu1mlAZPtqo+aNecuOh4/O4o6z7rPnh2ET6Ojw2PaGzNKO+HhIY063UO6PxofjLuj3qgzetbr",
+	"hVH3MDoKu4ejzrjToZ1nO4kNf7/sHj54HRPmGVTTzoOYd4/hkT88PJLCJmeHjokAHpvZma/ZG1vN1y7B",
+	"mU4Jsq9Wjn35X07TjBwecSFgMBBUEC+/DWPJWckMjZd05ee69TqdoGm0V4gXyAT97lBsmUEeW67HvfpP",
+	"xA5K/5mrMDkhSkvX8Nt26rAsWKTNt4HLWBzqrMc8zhTRL7i2beLJiA0gz82snonFjEHOs0ukuTOP5I3N",
+	"JMK8lTRzpJ/G9KnFcAYjACY2kcz2AUm32rzHDQne0JjUg3enl5fv3158Pbx4fvn8avj69PzV8PzN1fOL",
+	"v52+wi5zmD3XJdhmuEkgecss34wEX1nM4chKx3p9+oM3XpqM1z2046kGRoSwUokLxSNrPKSTnDiJlx11",
+	"egypIXHi2LwZBhNqnNkBDS8x1jOVMdCn67SClTSlvUpgQg8nsryr44Ut1DWCWdm7EXNxvV04/75iZPdg",
+	"/fZWyMzw0YlR4M/Hududa0iTNcxY033M8iH6MGJM4LFpc3/a29sAr+0cKsyAtCKOYjcegKHPrr9lMOX5",
+	"TSnOeuNRDn42ctDOap3W8GrdKQBtmK1a4j2/dc4QWojJ4cU2IjjnVAV9C/6ce9z2WVjPAAjljFmZxVXW",
+	"nWCesJBFDLoaGJ13IAJX7GRbf34FZhDBrhC5sKdtD4GxD78HRu6pD7ZEtCTiXK9KWcbMupKk5YEoyVqG",
+	"PFmXsIrn1zSGecTCmCY23Q3qk6iWiWo/eUJsu8qSGLgRVfY1QBE0m+VYutdSBNImhBSsn+YuQ4kAwk/c",
+	"YxfhbZvM68TKaKHtjGI+Aikfr0AjcVO0JcxUEyHdClnkhD3VmoZTZgvBniD5PLE0AVgQeprIxQSBohZq",
+	"QWOrcRGApAj20AQGY3ZEw+u22X5rCRUS17Pcdzi72PpCvXrryCsHbJNTl11ZSNKGrJJ8OkpZCbPN2oBe",
+	"rWuVy06o+7HsfF5KPZcu7VrppkmhwL5dX9WKROlGVXILVMDls1vWOrDFcjLBigEEsLQF6i7dD8lgILju",
+	"p1bnWqGA4T522+37kApZllXfxDRJD7gtYXNGdSFtvJ76gbMEUZy1u16AOsWlgJxaGk7TWUF4x5WtBD9r",
+	"bk8h5pFNduER1FaKSC4Hoh6w23lAvgTH2V8IVmvM6G3QOEHSGxqFOmh6v2CSCR0p+y/MIU2gW8pYJkua",
+	"RJkfOy3tX6s/sFk4ANDfJldLaegwBZmxy8GmWJAWBLs9ZwncTlfQCeU4bitwZ75JaOjWZ3bngs1junLa",
+	"PTjkOdzfVgqLZ4Nj3OidxtaZykQPxMQbiNRTPbdDFGQjafSrQmkIGTHBJ4LAGz44gE0Uy5P/E7vIJwVS",
+	"QkFiSyQ8CdMmbxca6h/gctgZYdasNws9ZWNLppiU5uUduVwurLc96HRJjvNhX5QosI1voIrGbqd5NpQR",
+	"A2adpuxb99LQEEVA6pjYnKIENglSlZHQLGqcZG0I0xcdOQSkbijv9//1//jkZijREdiJgzA06iOLnNnG",
+	"FVQ8LWbmAwUJlS6nrpihPHnDYBKZ7ysnzuojmps8VmZZsxaaSM1obMiORc2BcNqjTEiWIQcpO0n+ku7m",
+	"UsulQv2rcrIMiypJxrqokjCfRR6Wnf1WiVh+O6z85YRyAu7yGgv8vo6ONiO2gT2NUSVpOaGLJ2/tjM8o",
+	"gfoReujPCT20jgHR/K0UlXKdjo2QyVqwWalKebKN5YRtfDYEQUAYqcxIwj5jmOLbcIV2Lk6ZIkCA0gs4",
+	"4uAabA7EcirJiCFkT76RYABhzQDdh2lxlJDJjMZcge1vg+4DEcslS1ohNTIIvgMq7YiRSSxHUPe0EPyX",
+	"BSN180yLC8WE4prfsEabYNMiZNADkRasGDGRJdhw0QeVnFAClR0eYu9YM1CFVHt3SYD7DNHPj/NQZQfm",
+	"uahyhwOaqo0Up6zcPyGwiGFMciaT+R3B4tKcmU9SqeJ2aSf/V/cxCv+wmUw+GZlbjOgvEGKyKz7Jaspy",
+	"2uW9Bdm/e3u3fwcXXdrvrchqUhrZKG7SbMhNbSvSuH6+5rluuLRVzJu2tzqYHI0mxlJyRckD4Xd3tvg0",
+	"XBglDrjCCQm4Glp7LQBwtXzlkPNY5DyCEM5Bwx1IHg6pTQI+H1qfszWiIWOLTmBssKM1wOW55H/0gpyQ",
+	"IKZKD9fehr/6Q7i30eC02ApO/NdlUhi4SUZsLBPUElD+2ocbVT00LrM81Y8LLXDNZmjalCA/eCyyd5xj",
+	"kduwUTxFZNoxnWs5bz0d79PsF8sOX/CEjeUtkYK84mJx67hsZ3Q0PmTPWKs3PghbB/Rwv3VM91nraNyN",
+	"jsPe6CntduDZuGLO3eOrzrN+t9c/ODDzyc4Nntlvd9rd7n7bcmpLW45VF0661q91j5+1D7vtbqfT7u3X",
+	"7BOGwgofPcp9tEAbtX7ttfyVxzHdO2x3SP2HbvcEV01unx0Njw5OSHLT7/aetTsN8g0Lr+Ver9PtdLqd",
+	"LrH7tAe/WoChhx71Q/NOQji46j7rdzYTQif3jEcIYhHHhfPHP8GJH9Ju2Iv2WetgfNhpHRx1n7ae0eNR",
+	"qxN2ox7bHx/Qw9HmEz+86jztHxzaD/vnZz/jHTT0GCs5aXyy6nh7uS+sHS++XPwLtLfYTsqnhbDq7lIB",
+	"msOReWzb/qnatldtuCc80z+VCtC935zf7c5GqVhug678ygJLReq2d0iGSkDkQjcgjJBzrKcWE7vlRsBC",
+	"jgeG71PpLJN8JNkWW4Jplaas5XtawkSLOOWeo9PimKKj01gDNzS2YedYTiYAurHQ5WaXmdVlWsS0W4nd",
+	"kqrPBR76EaF/Y69iKDktuwebb9+uLltLaGkPoimjsZ7+WqnynlrEZdfVgsfMOsZh28G2WggBiTMA5g/Z",
+	"9xGbMxExEZa3gH1pP/qx2hx2+TDm7vX2diV+vErYeOuiRsO/763685hFr/gNE5CwlciRn4I8j6kGUDvk",
+	"4TOmEx5WGz+v8Xfngn6XQG0HWyii2S2YO1JxaL6HZkwT47aRa5Ngxx+I2Fhpxi6vB6+fX12cn10OT7/+",
+	"+iJoklEGshZ0e0/bHaOz9o87x52gT2Ip5yMaXgO6tbEU3uK4p+/OSTokWD5zCjDVlnDzrJwsRAwWE8Bf",
+	"zzEjgDgAN9fTIWFmPTEPubHYsnm+fTM8fXc+fHV+efX8zfOLL6H5aqMCQdpu2N1UbvZvbx5Tnqfv2n+Q",
+	"l89fvSNTredDB2g91FLTmFzB/315dfUuhbpuD8R/kKsf3z0vfcH2oRiIkh9/C2XEvhyYmQ1qTXOqMvpy",
+	"UPvm+dWg9oEc9GB5G2CTS5U2KyPtqd9fOO0oNf489867ILOUEirunpwzQee8vaKzeKP34e2cCUPwkQwX",
+	"M8Q1Yo4B2zwJ0AlGCx5ryAEoZcB2mMs5C3djwm6Cfn/JqjnutzvZPKkiP56+fgW8wkxpKyJaW23djNH4",
+	"/HkyVgpytbbCahIBHXZ7OZ3CZCaIhEYFkgfRCR2PeYixwzRN2XLLRpMEh539APFHllyxUvK5wLn8CcW3",
+	"W6/thrD6/EnlAnpN3CW/YQBz+8tayl6lOVQkkVK3LRoeiEmuoJBSMwFtLrgg40UcI3VcPL+8AvG6EJER",
+	"HYG182zCn/t+Gn1SDl7VfAVz1o1CCwT2/cUrwJa1UEEuoQuTucwPCJPokBdSkjMzwj+l+XsobhdJXOvX",
+	"9iDzwO7IunWZxdKamfcRnaXW5Wj/btaeg32aUUEnzFzJdhZfApfxemfcq2qz1ax/nkL8tLgDtmt4o6ba",
+	"/PrIp9GMi3QNa6ZBMdTpN5c7ITM2GxmWMGEa8ZbGzh4L/DXZqoGKdWUh0DTx0Xakny/UFEsQfPQ+jxaU",
+	"Aza61FRENImI7Tinck3wsqmkTcfKmg9beqCx9wmrYBYSBYH80CEPhEtSuvV3Pb09H3768P8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -29,7 +29,7 @@ func (q *Queries) AccountCreate(ctx context.Context, arg AccountCreateParams) er
 }
 
 const accountGetPolicy = `-- name: AccountGetPolicy :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
 FROM accounts
 WHERE id = $1
 `
@@ -39,6 +39,7 @@ type AccountGetPolicyRow struct {
 	SessionAbsoluteMinutes *int32
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
+	AuditRetentionDays     *int32
 }
 
 func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGetPolicyRow, error) {
@@ -49,12 +50,13 @@ func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGe
 		&i.SessionAbsoluteMinutes,
 		&i.MaxSessionsPerUser,
 		&i.SessionLimitAction,
+		&i.AuditRetentionDays,
 	)
 	return i, err
 }
 
 const accountGetPolicyForUpdate = `-- name: AccountGetPolicyForUpdate :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
 FROM accounts
 WHERE id = $1
 FOR UPDATE
@@ -65,6 +67,7 @@ type AccountGetPolicyForUpdateRow struct {
 	SessionAbsoluteMinutes *int32
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
+	AuditRetentionDays     *int32
 }
 
 // Locks the account row for a policy change, so concurrent changes apply
@@ -77,6 +80,7 @@ func (q *Queries) AccountGetPolicyForUpdate(ctx context.Context, id uuid.UUID) (
 		&i.SessionAbsoluteMinutes,
 		&i.MaxSessionsPerUser,
 		&i.SessionLimitAction,
+		&i.AuditRetentionDays,
 	)
 	return i, err
 }
@@ -87,8 +91,9 @@ SET session_idle_minutes = $1::integer,
     session_absolute_minutes = $2::integer,
     max_sessions_per_user = $3::integer,
     session_limit_action = $4::text,
-    updated_at = $5
-WHERE id = $6
+    audit_retention_days = $5::integer,
+    updated_at = $6
+WHERE id = $7
 `
 
 type AccountUpdatePolicyParams struct {
@@ -96,6 +101,7 @@ type AccountUpdatePolicyParams struct {
 	AbsoluteMinutes    *int32
 	MaxSessionsPerUser *int32
 	SessionLimitAction string
+	AuditRetentionDays *int32
 	Now                time.Time
 	ID                 uuid.UUID
 }
@@ -109,6 +115,7 @@ func (q *Queries) AccountUpdatePolicy(ctx context.Context, arg AccountUpdatePoli
 		arg.AbsoluteMinutes,
 		arg.MaxSessionsPerUser,
 		arg.SessionLimitAction,
+		arg.AuditRetentionDays,
 		arg.Now,
 		arg.ID,
 	)

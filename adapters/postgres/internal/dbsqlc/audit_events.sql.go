@@ -51,22 +51,24 @@ const auditEventList = `-- name: AuditEventList :many
 SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at
 FROM audit_events
 WHERE account_id = $1
-  AND ($2::text IS NULL OR action = $2::text)
-  AND ($3::text[] IS NULL OR action = ANY ($3::text[]))
-  AND ($4::uuid IS NULL OR actor_user_id = $4::uuid)
-  AND ($5::text IS NULL OR subject_user_id = $5::text)
-  AND ($6::text IS NULL
-       OR (resource_type = 'session' AND resource_id = $6::text))
-  AND ($7::timestamptz IS NULL OR created_at >= $7::timestamptz)
-  AND ($8::timestamptz IS NULL OR created_at < $8::timestamptz)
-  AND ($9::timestamptz IS NULL
-       OR (created_at, id) < ($9::timestamptz, $10::uuid))
+  AND created_at >= $2
+  AND ($3::text IS NULL OR action = $3::text)
+  AND ($4::text[] IS NULL OR action = ANY ($4::text[]))
+  AND ($5::uuid IS NULL OR actor_user_id = $5::uuid)
+  AND ($6::text IS NULL OR subject_user_id = $6::text)
+  AND ($7::text IS NULL
+       OR (resource_type = 'session' AND resource_id = $7::text))
+  AND ($8::timestamptz IS NULL OR created_at >= $8::timestamptz)
+  AND ($9::timestamptz IS NULL OR created_at < $9::timestamptz)
+  AND ($10::timestamptz IS NULL
+       OR (created_at, id) < ($10::timestamptz, $11::uuid))
 ORDER BY created_at DESC, id DESC
-LIMIT $11
+LIMIT $12
 `
 
 type AuditEventListParams struct {
 	AccountID       uuid.UUID
+	NotBefore       time.Time
 	Action          *string
 	Actions         []string
 	ActorUserID     *uuid.UUID
@@ -102,9 +104,13 @@ type AuditEventListRow struct {
 // core.TenantTx.AuditList). Every condition is leakproof (equality and
 // comparison of text, uuid, timestamptz), which row-level security requires
 // of an index condition.
+// not_before is the account's retention horizon: older events are not
+// shown (their week's partition is dropped later, migrations/00013), and
+// it prunes the older partitions.
 func (q *Queries) AuditEventList(ctx context.Context, arg AuditEventListParams) ([]AuditEventListRow, error) {
 	rows, err := q.db.Query(ctx, auditEventList,
 		arg.AccountID,
+		arg.NotBefore,
 		arg.Action,
 		arg.Actions,
 		arg.ActorUserID,

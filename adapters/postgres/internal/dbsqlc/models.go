@@ -20,6 +20,7 @@ type Account struct {
 	UpdatedAt              time.Time
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
+	AuditRetentionDays     *int32
 }
 
 type AuditEvent struct {
@@ -34,6 +35,37 @@ type AuditEvent struct {
 	UserAgent     *string
 	CreatedAt     time.Time
 	SubjectUserID *string
+	DeliverySeq   *int64
+}
+
+type AuditEventsDefault struct {
+	AccountID     uuid.UUID
+	ID            uuid.UUID
+	ActorUserID   *uuid.UUID
+	Action        string
+	ResourceType  string
+	ResourceID    *string
+	Details       []byte
+	IpAddress     *netip.Addr
+	UserAgent     *string
+	CreatedAt     time.Time
+	SubjectUserID *string
+	DeliverySeq   *int64
+}
+
+type AuditEventsLegacy struct {
+	AccountID     uuid.UUID
+	ID            uuid.UUID
+	ActorUserID   *uuid.UUID
+	Action        string
+	ResourceType  string
+	ResourceID    *string
+	Details       []byte
+	IpAddress     *netip.Addr
+	UserAgent     *string
+	CreatedAt     time.Time
+	SubjectUserID *string
+	DeliverySeq   *int64
 }
 
 type LoginThrottle struct {
@@ -96,4 +128,48 @@ type UserEmail struct {
 	Email     string
 	AccountID uuid.UUID
 	UserID    uuid.UUID
+}
+
+type WebhookAttempt struct {
+	AccountID   uuid.UUID
+	ID          uuid.UUID
+	EndpointID  uuid.UUID
+	EventID     uuid.UUID
+	EventType   string
+	Sequence    *int64
+	AttemptedAt time.Time
+	Outcome     string
+	StatusCode  *int32
+	LatencyMs   int32
+	Error       *string
+}
+
+type WebhookEndpoint struct {
+	AccountID             uuid.UUID
+	ID                    uuid.UUID
+	Url                   string
+	Description           string
+	EventTypes            []string
+	Enabled               bool
+	State                 string
+	FailureReason         *string
+	FailingSince          *time.Time
+	SecretSealed          []byte
+	PreviousSecretSealed  []byte
+	PreviousSecretExpires *time.Time
+	DeliveredSeq          int64
+	Attempts              int32
+	FirstFailedAt         *time.Time
+	RetryAt               *time.Time
+	LastError             *string
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+}
+
+type WebhookStream struct {
+	AccountID  uuid.UUID
+	LastSeq    int64
+	Since      time.Time
+	LeaseOwner *uuid.UUID
+	LeaseUntil *time.Time
 }

@@ -694,6 +694,169 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/accounts/me/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the account's webhook endpoints
+         * @description Every webhook endpoint of the account, oldest first, with its delivery
+         *     state (`status`: `active`, or `failing` with `failure_reason` once the
+         *     retries of an event ran out). Secrets are never shown here. Owner only.
+         */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Registers an HTTPS endpoint that receives the account's security
+         *     events of the given `event_types` (audit action names) as Standard
+         *     Webhooks: a `POST` with a JSON body `{type, timestamp, data}` and the
+         *     headers `webhook-id`, `webhook-timestamp` and `webhook-signature`
+         *     (`v1,<base64 HMAC-SHA256>` of `<webhook-id>.<webhook-timestamp>.<body>`
+         *     with the secret), verifiable with the `standardwebhooks` libraries.
+         *     The answer carries the signing `secret` (`whsec_…`) this once; it is
+         *     stored encrypted and never shown again (rotate it to get a new one).
+         *     Events that happen from now on are delivered, at least once, one at a
+         *     time per endpoint in the order of their `data.sequence`; a failed
+         *     delivery is retried with exponential backoff for about 24 hours, then
+         *     the endpoint is marked `failing`. Deliveries go only to public
+         *     addresses; a URL whose host is a non-public address is refused here.
+         *     At most 10 endpoints per account (`409 conflict`). Writes a
+         *     `webhook.created` audit event. Owner only.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/webhooks/{endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get one webhook endpoint
+         * @description One endpoint of the account; another account's id is `404 not_found`. Owner only.
+         */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Removes the endpoint and its delivery attempts; writes a `webhook.deleted` audit event. Owner only.
+         */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Partial update: an omitted field is unchanged. `enabled: false` pauses
+         *     deliveries (events keep queuing); `enabled: true` resumes them, and on a
+         *     `failing` endpoint retries its queue from the event it stopped at
+         *     (nothing was dropped). Writes a `webhook.updated` audit event. Owner only.
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/api/v1/accounts/me/webhooks/{endpoint_id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's signing secret
+         * @description Gives the endpoint a new secret, shown in the answer this once. For 24
+         *     hours the previous secret signs too (a second `v1,` signature in
+         *     `webhook-signature`), so the receiver can switch without missing a
+         *     delivery. Writes a `webhook.secret_rotated` audit event. Owner only.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/webhooks/{endpoint_id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event to a webhook endpoint
+         * @description Delivers one `webhook.test` event to the endpoint now (whatever its
+         *     event types and status), signed and address-checked like every
+         *     delivery, records the attempt and answers with it: a failed delivery is
+         *     a `200` whose `outcome` says why. Owner only.
+         */
+        post: operations["sendWebhookTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/webhooks/{endpoint_id}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a webhook endpoint's delivery attempts
+         * @description The endpoint's delivery attempts (status, latency, error), newest first,
+         *     with cursor pagination as the audit trail. Attempts are kept for a
+         *     bounded time (`WEBHOOK_ATTEMPT_RETENTION`, default 7 days). Owner only.
+         */
+        get: operations["listWebhookAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -942,6 +1105,8 @@ export interface components {
             /** @description At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit. */
             max_sessions_per_user?: number | null;
             session_limit_action?: components["schemas"]["SessionLimitAction"];
+            /** @description Days the account's audit events are kept (bounds checked by the server), or `null` for the server's default. */
+            audit_retention_days?: number | null;
         };
         /**
          * @description What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
@@ -1195,6 +1360,14 @@ export interface components {
             /** @description Largest allowed `max_sessions_per_user`. */
             max_sessions_per_user_max: number;
             session_limit_action: components["schemas"]["SessionLimitAction"];
+            /** @description How many days the account's audit events are kept; `null` = the server's default. */
+            audit_retention_days: number | null;
+            /** @description The audit retention in force, in days. Older events are not listed, and are removed with their week's partition. */
+            effective_audit_retention_days: number;
+            /** @description Smallest allowed `audit_retention_days`. */
+            audit_retention_days_min: number;
+            /** @description Largest allowed `audit_retention_days` (the server maximum). */
+            audit_retention_days_max: number;
         };
         /** @description One page of the users of the caller's account. */
         MemberPage: {
@@ -1215,7 +1388,7 @@ export interface components {
          * @example member.updated
          * @enum {string}
          */
-        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.refresh_reuse_detected" | "member.created" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.profile_updated";
+        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.refresh_reuse_detected" | "member.created" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.profile_updated" | "webhook.created" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.updated";
         /** @description One recorded change or security event of the account. */
         AuditEvent: {
             /**
@@ -1265,6 +1438,186 @@ export interface components {
              * @description When the event happened.
              */
             created_at: string;
+        };
+        /**
+         * @description An event type an endpoint may receive (an audit action name).
+         * @enum {string}
+         */
+        WebhookEventType: "account.created" | "auth.login_succeeded" | "auth.login_failed" | "auth.logout" | "auth.logout_all" | "auth.refresh_reuse_detected" | "session.revoked" | "session.expired_absolute" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "member.created" | "member.updated" | "member.removed" | "member.sessions_revoked" | "session.evicted" | "webhook.created" | "webhook.updated" | "webhook.deleted" | "webhook.secret_rotated";
+        /** @description A new webhook endpoint. */
+        WebhookEndpointCreate: {
+            /**
+             * Format: uri
+             * @description Absolute `https` URL, no user info or fragment; its host must be a public address.
+             */
+            url: string;
+            /** @description A note for the owner. */
+            description?: string;
+            /** @description The events delivered to the endpoint. */
+            event_types: components["schemas"]["WebhookEventType"][];
+            /**
+             * @description `false` registers it paused.
+             * @default true
+             */
+            enabled: boolean;
+        };
+        /** @description A partial update of a webhook endpoint (omitted = unchanged). */
+        WebhookEndpointPatch: {
+            /**
+             * Format: uri
+             * @description Absolute `https` URL, no user info or fragment; its host must be a public address.
+             */
+            url?: string;
+            /** @description A note for the owner. */
+            description?: string;
+            /** @description The events delivered to the endpoint. */
+            event_types?: components["schemas"]["WebhookEventType"][];
+            /** @description `false` pauses deliveries; `true` resumes them (and a failing endpoint). */
+            enabled?: boolean;
+        };
+        /** @description A webhook endpoint and its delivery state (never its secret). */
+        WebhookEndpoint: {
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             */
+            id: string;
+            /** @description Where events are delivered. */
+            url: string;
+            /** @description A note for the owner. */
+            description: string;
+            /** @description The events delivered to the endpoint. */
+            event_types: components["schemas"]["WebhookEventType"][];
+            /** @description The owner's switch. */
+            enabled: boolean;
+            /**
+             * @description `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+             * @enum {string}
+             */
+            status: "active" | "failing";
+            /** @description Why the endpoint is failing. */
+            failure_reason: string | null;
+            /**
+             * Format: date-time
+             * @description When it was marked failing.
+             */
+            failing_since: string | null;
+            /** @description The error of the last failed attempt of the event being retried. */
+            last_error: string | null;
+            /**
+             * Format: date-time
+             * @description When the event being retried is tried again.
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the endpoint was registered; events from then on are delivered.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the owner last changed it.
+             */
+            updated_at: string;
+        };
+        /** @description A webhook endpoint with its signing secret, shown this once. */
+        WebhookEndpointWithSecret: {
+            /**
+             * @description The signing secret (`whsec_` and base64), for the `standardwebhooks` libraries. Shown once.
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             */
+            id: string;
+            /** @description Where events are delivered. */
+            url: string;
+            /** @description A note for the owner. */
+            description: string;
+            /** @description The events delivered to the endpoint. */
+            event_types: components["schemas"]["WebhookEventType"][];
+            /** @description The owner's switch. */
+            enabled: boolean;
+            /**
+             * @description `failing`: the retries of an event ran out; deliveries wait until the endpoint is enabled again (`PATCH` with `enabled: true`).
+             * @enum {string}
+             */
+            status: "active" | "failing";
+            /** @description Why the endpoint is failing. */
+            failure_reason: string | null;
+            /**
+             * Format: date-time
+             * @description When it was marked failing.
+             */
+            failing_since: string | null;
+            /** @description The error of the last failed attempt of the event being retried. */
+            last_error: string | null;
+            /**
+             * Format: date-time
+             * @description When the event being retried is tried again.
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the endpoint was registered; events from then on are delivered.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the owner last changed it.
+             */
+            updated_at: string;
+        };
+        /** @description The account's webhook endpoints. */
+        WebhookEndpointList: {
+            items: components["schemas"]["WebhookEndpoint"][];
+        };
+        /** @description One delivery attempt. */
+        WebhookAttempt: {
+            /**
+             * Format: uuid
+             * @description The attempt's id.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The audit event delivered (`webhook-id` is `evt_` and this id).
+             */
+            event_id: string;
+            /** @description The event's type (`webhook.test` for a test event). */
+            event_type: string;
+            /**
+             * Format: int64
+             * @description The event's sequence number; `null` for a test event.
+             */
+            sequence: number | null;
+            /**
+             * Format: date-time
+             * @description When the attempt started.
+             */
+            attempted_at: string;
+            /**
+             * @description `delivered`: a 2xx answer. `http_error`: another status (a 3xx too:
+             *     redirects are not followed). `network_error`: no answer (connection,
+             *     TLS, timeout). `blocked`: the target resolved to a non-public
+             *     address; no connection was made.
+             * @enum {string}
+             */
+            outcome: "delivered" | "http_error" | "network_error" | "blocked";
+            /** @description The receiver's HTTP status, when it answered. */
+            status_code: number | null;
+            /** @description How long the attempt took, in milliseconds. */
+            latency_ms: number;
+            /** @description What went wrong; `null` when delivered. */
+            error: string | null;
+        };
+        /** @description One page of an endpoint's delivery attempts, newest first. */
+        WebhookAttemptPage: {
+            items: components["schemas"]["WebhookAttempt"][];
+            /** @description Cursor of the next page; `null` on the last page. */
+            next_cursor: string | null;
         };
         /** @description One page of audit events, newest first. */
         AuditEventPage: {
@@ -1589,6 +1942,11 @@ export interface components {
         SessionTransport: components["schemas"]["SessionTransport"];
         /** @description The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored. */
         CsrfToken: string;
+        /**
+         * @description The webhook endpoint's id.
+         * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+         */
+        EndpointId: string;
         /**
          * @description The session's id.
          * @example 0b6f5e8e-2f4c-4a53-9a3e-6f1d9c2b7a10
@@ -2173,7 +2531,11 @@ export interface operations {
                      *       "max_sessions_per_user": 5,
                      *       "max_sessions_per_user_min": 1,
                      *       "max_sessions_per_user_max": 100,
-                     *       "session_limit_action": "evict_oldest"
+                     *       "session_limit_action": "evict_oldest",
+                     *       "audit_retention_days": null,
+                     *       "effective_audit_retention_days": 90,
+                     *       "audit_retention_days_min": 7,
+                     *       "audit_retention_days_max": 365
                      *     }
                      */
                     "application/json": components["schemas"]["AccountSecurity"];
@@ -2218,7 +2580,11 @@ export interface operations {
                      *       "max_sessions_per_user": 5,
                      *       "max_sessions_per_user_min": 1,
                      *       "max_sessions_per_user_max": 100,
-                     *       "session_limit_action": "evict_oldest"
+                     *       "session_limit_action": "evict_oldest",
+                     *       "audit_retention_days": null,
+                     *       "effective_audit_retention_days": 90,
+                     *       "audit_retention_days_min": 7,
+                     *       "audit_retention_days_max": 365
                      *     }
                      */
                     "application/json": components["schemas"]["AccountSecurity"];
@@ -2693,6 +3059,286 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://hooks.example.com/sessiond",
+                 *       "description": "SIEM feed",
+                 *       "event_types": [
+                 *         "auth.login_failed",
+                 *         "auth.refresh_reuse_detected"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret shown this once. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "enabled": true
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointPatch"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, with its new secret shown this once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    sendWebhookTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempt. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttempt"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookAttempts: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of attempts in the page. */
+                limit?: number;
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id.
+                 * @example 5d1c8f3e-2b7a-4c9d-8e6f-0a1b2c3d4e5f
+                 */
+                endpoint_id: components["parameters"]["EndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttemptPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
