@@ -30,6 +30,7 @@ const (
 	listMembers         = "members"
 	listAuditEvents     = "audit_events"
 	listAccountSessions = "account_sessions"
+	listInvitations     = "invitations"
 )
 
 // cursorPos is a position in a listing's keyset order: a time (T) or a

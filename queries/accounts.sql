@@ -26,3 +26,10 @@ SET session_idle_minutes = sqlc.narg(idle_minutes)::integer,
     session_limit_action = @session_limit_action::text,
     updated_at = @now
 WHERE id = @id;
+
+-- name: AccountDelete :execrows
+-- Removes an account whose only user was an unverified registration that a
+-- new registration of the same email reclaims (core.Register). Its rows go
+-- with it by the foreign keys' cascades; the user's email key is deleted
+-- first (UserEmailDelete), having no foreign key.
+DELETE FROM accounts WHERE id = @account_id;

@@ -58,6 +58,10 @@ const (
 	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
 	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
 	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionInvitationAccepted         AuditAction = "invitation.accepted"
+	AuditActionInvitationCreated          AuditAction = "invitation.created"
+	AuditActionInvitationResent           AuditAction = "invitation.resent"
+	AuditActionInvitationRevoked          AuditAction = "invitation.revoked"
 	AuditActionMemberCreated              AuditAction = "member.created"
 	AuditActionMemberRemoved              AuditAction = "member.removed"
 	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
@@ -65,7 +69,9 @@ const (
 	AuditActionSessionEvicted             AuditAction = "session.evicted"
 	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
 	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserEmailVerified          AuditAction = "user.email_verified"
 	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+	AuditActionUserVerificationRequested  AuditAction = "user.verification_requested"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -95,6 +101,14 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthRefreshReuseDetected:
 		return true
+	case AuditActionInvitationAccepted:
+		return true
+	case AuditActionInvitationCreated:
+		return true
+	case AuditActionInvitationResent:
+		return true
+	case AuditActionInvitationRevoked:
+		return true
 	case AuditActionMemberCreated:
 		return true
 	case AuditActionMemberRemoved:
@@ -109,7 +123,11 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionSessionRevoked:
 		return true
+	case AuditActionUserEmailVerified:
+		return true
 	case AuditActionUserProfileUpdated:
+		return true
+	case AuditActionUserVerificationRequested:
 		return true
 	default:
 		return false
@@ -128,6 +146,30 @@ func (e BulkRevokeRequestScope) Valid() bool {
 	case All:
 		return true
 	case Others:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationStatus.
+const (
+	Accepted InvitationStatus = "accepted"
+	Expired  InvitationStatus = "expired"
+	Pending  InvitationStatus = "pending"
+	Revoked  InvitationStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the InvitationStatus enum.
+func (e InvitationStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	case Expired:
+		return true
+	case Pending:
+		return true
+	case Revoked:
 		return true
 	default:
 		return false
@@ -175,34 +217,42 @@ func (e MemberSort) Valid() bool {
 
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest              ProblemCode = "bad_request"
-	ProblemCodeConflict                ProblemCode = "conflict"
-	ProblemCodeCsrfFailed              ProblemCode = "csrf_failed"
-	ProblemCodeEmailTaken              ProblemCode = "email_taken"
-	ProblemCodeForbidden               ProblemCode = "forbidden"
-	ProblemCodeInternalError           ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
-	ProblemCodeLastOwner               ProblemCode = "last_owner"
-	ProblemCodeMethodNotAllowed        ProblemCode = "method_not_allowed"
-	ProblemCodeNotFound                ProblemCode = "not_found"
-	ProblemCodeNotImplemented          ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge         ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds       ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited             ProblemCode = "rate_limited"
-	ProblemCodeRefreshTokenReused      ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable      ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
+	ProblemCodeBadRequest               ProblemCode = "bad_request"
+	ProblemCodeConflict                 ProblemCode = "conflict"
+	ProblemCodeCsrfFailed               ProblemCode = "csrf_failed"
+	ProblemCodeEmailNotVerified         ProblemCode = "email_not_verified"
+	ProblemCodeEmailTaken               ProblemCode = "email_taken"
+	ProblemCodeForbidden                ProblemCode = "forbidden"
+	ProblemCodeInternalError            ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials       ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor            ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidInvitationToken   ProblemCode = "invalid_invitation_token"
+	ProblemCodeInvalidRefreshToken      ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken        ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken             ProblemCode = "invalid_token"
+	ProblemCodeInvalidVerificationToken ProblemCode = "invalid_verification_token"
+	ProblemCodeInvitationEmailTaken     ProblemCode = "invitation_email_taken"
+	ProblemCodeInvitationExpired        ProblemCode = "invitation_expired"
+	ProblemCodeInvitationRevoked        ProblemCode = "invitation_revoked"
+	ProblemCodeInvitationUsed           ProblemCode = "invitation_used"
+	ProblemCodeLastOwner                ProblemCode = "last_owner"
+	ProblemCodeMemberPasswordsDisabled  ProblemCode = "member_passwords_disabled"
+	ProblemCodeMethodNotAllowed         ProblemCode = "method_not_allowed"
+	ProblemCodeNotFound                 ProblemCode = "not_found"
+	ProblemCodeNotImplemented           ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge          ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated  ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds        ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited              ProblemCode = "rate_limited"
+	ProblemCodeRefreshTokenReused       ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable       ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute   ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle       ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached      ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch           ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter         ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType     ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed         ProblemCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
@@ -214,6 +264,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeCsrfFailed:
 		return true
+	case ProblemCodeEmailNotVerified:
+		return true
 	case ProblemCodeEmailTaken:
 		return true
 	case ProblemCodeForbidden:
@@ -224,13 +276,27 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidCursor:
 		return true
+	case ProblemCodeInvalidInvitationToken:
+		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
 	case ProblemCodeInvalidResetToken:
 		return true
 	case ProblemCodeInvalidToken:
 		return true
+	case ProblemCodeInvalidVerificationToken:
+		return true
+	case ProblemCodeInvitationEmailTaken:
+		return true
+	case ProblemCodeInvitationExpired:
+		return true
+	case ProblemCodeInvitationRevoked:
+		return true
+	case ProblemCodeInvitationUsed:
+		return true
 	case ProblemCodeLastOwner:
+		return true
+	case ProblemCodeMemberPasswordsDisabled:
 		return true
 	case ProblemCodeMethodNotAllowed:
 		return true
@@ -263,6 +329,21 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeUnsupportedMediaType:
 		return true
 	case ProblemCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistrationPendingStatus.
+const (
+	VerificationRequired RegistrationPendingStatus = "verification_required"
+)
+
+// Valid indicates whether the value is a known member of the RegistrationPendingStatus enum.
+func (e RegistrationPendingStatus) Valid() bool {
+	switch e {
+	case VerificationRequired:
 		return true
 	default:
 		return false
@@ -318,6 +399,18 @@ func (e TokenResponseTokenType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// AcceptInvitationRequest An invitation's token and the invitee's own name and password.
+type AcceptInvitationRequest struct {
+	// Name The invitee's display name.
+	Name string `json:"name"`
+
+	// Password The invitee's password (8–128 characters).
+	Password string `json:"password"`
+
+	// Token The token from the invitation mail.
+	Token string `json:"token"`
 }
 
 // AccountRole A user's role in their account. Owners administer the account.
@@ -505,6 +598,15 @@ type ChangePasswordRequest struct {
 	NewPassword string `json:"new_password"`
 }
 
+// CreateInvitationRequest An invitation of an email into the caller's account.
+type CreateInvitationRequest struct {
+	// Email The email to invite; normalised (trimmed, lower-cased), then validated (`422 validation_failed` naming `email`).
+	Email string `json:"email"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role AccountRole `json:"role"`
+}
+
 // CreateMemberRequest A new user of the caller's account.
 type CreateMemberRequest struct {
 	// Email The user's email; normalised (trimmed, lower-cased), then validated by the server (`422 validation_failed` naming `email` when it is not an address), and globally unique.
@@ -545,6 +647,38 @@ type Health struct {
 	//
 	// Example: ok
 	Status string `json:"status"`
+}
+
+// Invitation An invitation of an email into the account.
+type Invitation struct {
+	CreatedAt time.Time           `json:"created_at"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expires_at"`
+	Id        openapi_types.UUID  `json:"id"`
+
+	// InvitedBy The owner who invited.
+	InvitedBy  nullable.Nullable[openapi_types.UUID] `json:"invited_by"`
+	LastSentAt time.Time                             `json:"last_sent_at"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role AccountRole `json:"role"`
+
+	// SendCount How many times it was mailed.
+	SendCount int `json:"send_count"`
+
+	// Status `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+	Status InvitationStatus `json:"status"`
+}
+
+// InvitationStatus `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+type InvitationStatus string
+
+// InvitationPage One page of the account's pending invitations.
+type InvitationPage struct {
+	Items []Invitation `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
 // JWK A public JSON Web Key (RFC 7517). Other members may be present.
@@ -726,6 +860,21 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RegistrationPending A registration waiting for its email's verification (the same for every email).
+type RegistrationPending struct {
+	Message string                    `json:"message"`
+	Status  RegistrationPendingStatus `json:"status"`
+}
+
+// RegistrationPendingStatus defines model for RegistrationPending.Status.
+type RegistrationPendingStatus string
+
+// ResendVerificationRequest Ask for a new verification mail.
+type ResendVerificationRequest struct {
+	// Email The registration's email.
+	Email string `json:"email"`
+}
+
 // RevokedCount How many sessions a revocation ended.
 type RevokedCount struct {
 	// RevokedCount The number of sessions revoked.
@@ -865,11 +1014,20 @@ type User struct {
 	Name string `json:"name"`
 }
 
+// VerifyEmailRequest An email-verification token.
+type VerifyEmailRequest struct {
+	// Token The token from the verification mail.
+	Token string `json:"token"`
+}
+
 // CsrfToken defines model for CsrfToken.
 type CsrfToken = string
 
 // DeviceId defines model for DeviceId.
 type DeviceId = string
+
+// InvitationId defines model for InvitationId.
+type InvitationId = openapi_types.UUID
 
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
@@ -882,6 +1040,9 @@ type BadRequest = Problem
 
 // Conflict An RFC 9457 problem document. Clients branch on `code`.
 type Conflict = Problem
+
+// EmailNotVerified An RFC 9457 problem document. Clients branch on `code`.
+type EmailNotVerified = Problem
 
 // Forbidden An RFC 9457 problem document. Clients branch on `code`.
 type Forbidden = Problem
@@ -952,6 +1113,15 @@ type ListAuditEventsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	// Limit Maximum number of invitations in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListMembersParams defines parameters for ListMembers.
 type ListMembersParams struct {
 	// Role Only users with this role.
@@ -983,6 +1153,18 @@ type ListAccountSessionsParams struct {
 
 	// Cursor Opaque cursor from a previous page's `next_cursor`.
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// AcceptInvitationParams defines parameters for AcceptInvitation.
+type AcceptInvitationParams struct {
+	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
+
+	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
+	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
 }
 
 // LoginFormParams defines parameters for LoginForm.
@@ -1021,6 +1203,9 @@ type RefreshTokenParams struct {
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
+// CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
+type CreateInvitationJSONRequestBody = CreateInvitationRequest
+
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = CreateMemberRequest
 
@@ -1035,6 +1220,9 @@ type RevokeAccountSessionsJSONRequestBody = BulkRevokeRequest
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
 
 // LoginFormFormdataRequestBody defines body for LoginForm for application/x-www-form-urlencoded ContentType.
 type LoginFormFormdataRequestBody = LoginForm
@@ -1059,6 +1247,12 @@ type RefreshTokenJSONRequestBody = RefreshRequest
 
 // RegisterUserJSONRequestBody defines body for RegisterUser for application/json ContentType.
 type RegisterUserJSONRequestBody = RegisterRequest
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = VerifyEmailRequest
+
+// ResendVerificationJSONRequestBody defines body for ResendVerification for application/json ContentType.
+type ResendVerificationJSONRequestBody = ResendVerificationRequest
 
 // Getter for additional properties for JWK. Returns the specified
 // element and whether it was found
@@ -1222,6 +1416,18 @@ type ServerInterface interface {
 	// ListAuditEvents List the account's audit trail
 	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
+	// ListInvitations List the account's pending invitations
+	// (GET /api/v1/accounts/me/invitations)
+	ListInvitations(w http.ResponseWriter, r *http.Request, params ListInvitationsParams)
+	// CreateInvitation Invite an email into the account
+	// (POST /api/v1/accounts/me/invitations)
+	CreateInvitation(w http.ResponseWriter, r *http.Request)
+	// RevokeInvitation Revoke an invitation
+	// (DELETE /api/v1/accounts/me/invitations/{invitation_id})
+	RevokeInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId)
+	// ResendInvitation Mail an invitation again
+	// (POST /api/v1/accounts/me/invitations/{invitation_id}/resend)
+	ResendInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId)
 	// ListMembers List the account's users
 	// (GET /api/v1/accounts/me/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, params ListMembersParams)
@@ -1258,6 +1464,9 @@ type ServerInterface interface {
 	// GetCsrfToken Get the CSRF token of the cookie session
 	// (GET /api/v1/auth/csrf)
 	GetCsrfToken(w http.ResponseWriter, r *http.Request)
+	// AcceptInvitation Accept an invitation and sign in
+	// (POST /api/v1/auth/invitations/accept)
+	AcceptInvitation(w http.ResponseWriter, r *http.Request, params AcceptInvitationParams)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams)
@@ -1288,6 +1497,12 @@ type ServerInterface interface {
 	// RegisterUser Register a new account and its owner
 	// (POST /api/v1/auth/register)
 	RegisterUser(w http.ResponseWriter, r *http.Request)
+	// VerifyEmail Verify an email address with the mailed token
+	// (POST /api/v1/auth/verify-email)
+	VerifyEmail(w http.ResponseWriter, r *http.Request)
+	// ResendVerification Mail a new verification link
+	// (POST /api/v1/auth/verify-email/resend)
+	ResendVerification(w http.ResponseWriter, r *http.Request)
 	// ListSessions List the caller's active sessions
 	// (GET /api/v1/sessions)
 	ListSessions(w http.ResponseWriter, r *http.Request)
@@ -1459,6 +1674,118 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListAuditEvents(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListInvitations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInvitationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListInvitations(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateInvitation operation middleware
+func (siw *ServerInterfaceWrapper) CreateInvitation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateInvitation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeInvitation operation middleware
+func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", r.PathValue("invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeInvitation(w, r, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResendInvitation operation middleware
+func (siw *ServerInterfaceWrapper) ResendInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", r.PathValue("invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResendInvitation(w, r, invitationId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -1813,6 +2140,66 @@ func (siw *ServerInterfaceWrapper) GetCsrfToken(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// AcceptInvitation operation middleware
+func (siw *ServerInterfaceWrapper) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AcceptInvitationParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Device-Id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Device-Id")]; found {
+		var XDeviceId DeviceId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Device-Id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Device-Id", valueList[0], &XDeviceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Device-Id", Err: err})
+			return
+		}
+
+		params.XDeviceId = &XDeviceId
+
+	}
+
+	// ------------- Optional header parameter "X-Session-Transport" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Session-Transport")]; found {
+		var XSessionTransport SessionTransport
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Session-Transport", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Session-Transport", valueList[0], &XSessionTransport, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Session-Transport", Err: err})
+			return
+		}
+
+		params.XSessionTransport = &XSessionTransport
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptInvitation(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // LoginForm operation middleware
 func (siw *ServerInterfaceWrapper) LoginForm(w http.ResponseWriter, r *http.Request) {
 
@@ -2099,6 +2486,34 @@ func (siw *ServerInterfaceWrapper) RegisterUser(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// VerifyEmail operation middleware
+func (siw *ServerInterfaceWrapper) VerifyEmail(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyEmail(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResendVerification operation middleware
+func (siw *ServerInterfaceWrapper) ResendVerification(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResendVerification(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListSessions operation middleware
 func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
 
@@ -2326,6 +2741,9 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/auth/me", wrapper.UpdateMe)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/verify-email", wrapper.VerifyEmail)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/verify-email/resend", wrapper.ResendVerification)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/invitations/accept", wrapper.AcceptInvitation)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/sessions/{session_id}", wrapper.RevokeSession)
@@ -2337,6 +2755,10 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.RemoveMember)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.UpdateMember)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/invitations", wrapper.ListInvitations)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/invitations", wrapper.CreateInvitation)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/invitations/{invitation_id}/resend", wrapper.ResendInvitation)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
@@ -2352,6 +2774,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
+
+type EmailNotVerifiedApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
@@ -2576,6 +3000,557 @@ type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsRequestObject struct {
+	Params ListInvitationsParams
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200JSONResponse InvitationPage
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations400ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations403ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations422ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations500ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations503ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitationRequestObject struct {
+	Body *CreateInvitationJSONRequestBody
+}
+
+type CreateInvitationResponseObject interface {
+	VisitCreateInvitationResponse(w http.ResponseWriter) error
+}
+
+type CreateInvitation201JSONResponse Invitation
+
+func (response CreateInvitation201JSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation400ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation403ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation413ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation415ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation422ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation500ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation503ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitationRequestObject struct {
+	InvitationId InvitationId `json:"invitation_id"`
+}
+
+type RevokeInvitationResponseObject interface {
+	VisitRevokeInvitationResponse(w http.ResponseWriter) error
+}
+
+type RevokeInvitation204Response struct {
+}
+
+func (response RevokeInvitation204Response) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation400ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation403ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation404ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation409ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation500ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation503ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitationRequestObject struct {
+	InvitationId InvitationId `json:"invitation_id"`
+}
+
+type ResendInvitationResponseObject interface {
+	VisitResendInvitationResponse(w http.ResponseWriter) error
+}
+
+type ResendInvitation200JSONResponse Invitation
+
+func (response ResendInvitation200JSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation400ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation401ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation403ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation404ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation409ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation429ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation500ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation503ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4266,6 +5241,163 @@ func (response GetCsrfToken503ApplicationProblemPlusJSONResponse) VisitGetCsrfTo
 	return err
 }
 
+type AcceptInvitationRequestObject struct {
+	Params AcceptInvitationParams
+	Body   *AcceptInvitationJSONRequestBody
+}
+
+type AcceptInvitationResponseObject interface {
+	VisitAcceptInvitationResponse(w http.ResponseWriter) error
+}
+
+type AcceptInvitation200JSONResponse struct{ TokenIssuedJSONResponse }
+
+func (response AcceptInvitation200JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation400ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation409ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation413ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation415ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation422ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation429ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation500ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation503ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginFormRequestObject struct {
 	Params LoginFormParams
 	Body   *LoginFormFormdataRequestBody
@@ -4321,6 +5453,22 @@ func (response LoginForm401ApplicationProblemPlusJSONResponse) VisitLoginFormRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginForm403ApplicationProblemPlusJSONResponse struct {
+	EmailNotVerifiedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginForm403ApplicationProblemPlusJSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -4494,6 +5642,22 @@ func (response LoginJson401ApplicationProblemPlusJSONResponse) VisitLoginJsonRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson403ApplicationProblemPlusJSONResponse struct {
+	EmailNotVerifiedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginJson403ApplicationProblemPlusJSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5582,6 +6746,20 @@ func (response RegisterUser201JSONResponse) VisitRegisterUserResponse(w http.Res
 	return err
 }
 
+type RegisterUser202JSONResponse RegistrationPending
+
+func (response RegisterUser202JSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegisterUser400ApplicationProblemPlusJSONResponse struct {
 	BadRequestApplicationProblemPlusJSONResponse
 }
@@ -5700,6 +6878,272 @@ type RegisterUser503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RegisterUser503ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmailRequestObject struct {
+	Body *VerifyEmailJSONRequestBody
+}
+
+type VerifyEmailResponseObject interface {
+	VisitVerifyEmailResponse(w http.ResponseWriter) error
+}
+
+type VerifyEmail204Response struct {
+}
+
+func (response VerifyEmail204Response) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type VerifyEmail400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail400ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail413ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail415ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail422ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail429ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail500ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail503ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerificationRequestObject struct {
+	Body *ResendVerificationJSONRequestBody
+}
+
+type ResendVerificationResponseObject interface {
+	VisitResendVerificationResponse(w http.ResponseWriter) error
+}
+
+type ResendVerification202JSONResponse Message
+
+func (response ResendVerification202JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification400ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification413ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification415ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification422ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification429ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification500ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification503ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6250,6 +7694,18 @@ type StrictServerInterface interface {
 	// ListAuditEvents List the account's audit trail
 	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
+	// ListInvitations List the account's pending invitations
+	// (GET /api/v1/accounts/me/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
+	// CreateInvitation Invite an email into the account
+	// (POST /api/v1/accounts/me/invitations)
+	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// RevokeInvitation Revoke an invitation
+	// (DELETE /api/v1/accounts/me/invitations/{invitation_id})
+	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
+	// ResendInvitation Mail an invitation again
+	// (POST /api/v1/accounts/me/invitations/{invitation_id}/resend)
+	ResendInvitation(ctx context.Context, request ResendInvitationRequestObject) (ResendInvitationResponseObject, error)
 	// ListMembers List the account's users
 	// (GET /api/v1/accounts/me/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -6286,6 +7742,9 @@ type StrictServerInterface interface {
 	// GetCsrfToken Get the CSRF token of the cookie session
 	// (GET /api/v1/auth/csrf)
 	GetCsrfToken(ctx context.Context, request GetCsrfTokenRequestObject) (GetCsrfTokenResponseObject, error)
+	// AcceptInvitation Accept an invitation and sign in
+	// (POST /api/v1/auth/invitations/accept)
+	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(ctx context.Context, request LoginFormRequestObject) (LoginFormResponseObject, error)
@@ -6316,6 +7775,12 @@ type StrictServerInterface interface {
 	// RegisterUser Register a new account and its owner
 	// (POST /api/v1/auth/register)
 	RegisterUser(ctx context.Context, request RegisterUserRequestObject) (RegisterUserResponseObject, error)
+	// VerifyEmail Verify an email address with the mailed token
+	// (POST /api/v1/auth/verify-email)
+	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
+	// ResendVerification Mail a new verification link
+	// (POST /api/v1/auth/verify-email/resend)
+	ResendVerification(ctx context.Context, request ResendVerificationRequestObject) (ResendVerificationResponseObject, error)
 	// ListSessions List the caller's active sessions
 	// (GET /api/v1/sessions)
 	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
@@ -6418,6 +7883,115 @@ func (sh *strictHandler) ListAuditEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
 		if err := validResponse.VisitListAuditEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(w http.ResponseWriter, r *http.Request, params ListInvitationsParams) {
+	var request ListInvitationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx, request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		if err := validResponse.VisitListInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateInvitation operation middleware
+func (sh *strictHandler) CreateInvitation(w http.ResponseWriter, r *http.Request) {
+	var request CreateInvitationRequestObject
+
+	var body CreateInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateInvitation(ctx, request.(CreateInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
+		if err := validResponse.VisitCreateInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeInvitation operation middleware
+func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId) {
+	var request RevokeInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeInvitation(ctx, request.(RevokeInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeInvitationResponseObject); ok {
+		if err := validResponse.VisitRevokeInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResendInvitation operation middleware
+func (sh *strictHandler) ResendInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId) {
+	var request ResendInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendInvitation(ctx, request.(ResendInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResendInvitationResponseObject); ok {
+		if err := validResponse.VisitResendInvitationResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6763,6 +8337,39 @@ func (sh *strictHandler) GetCsrfToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// AcceptInvitation operation middleware
+func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request, params AcceptInvitationParams) {
+	var request AcceptInvitationRequestObject
+
+	request.Params = params
+
+	var body AcceptInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
+		if err := validResponse.VisitAcceptInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // LoginForm operation middleware
 func (sh *strictHandler) LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams) {
 	var request LoginFormRequestObject
@@ -7077,6 +8684,68 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// VerifyEmail operation middleware
+func (sh *strictHandler) VerifyEmail(w http.ResponseWriter, r *http.Request) {
+	var request VerifyEmailRequestObject
+
+	var body VerifyEmailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyEmail(ctx, request.(VerifyEmailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyEmail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyEmailResponseObject); ok {
+		if err := validResponse.VisitVerifyEmailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResendVerification operation middleware
+func (sh *strictHandler) ResendVerification(w http.ResponseWriter, r *http.Request) {
+	var request ResendVerificationRequestObject
+
+	var body ResendVerificationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendVerification(ctx, request.(ResendVerificationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendVerification")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResendVerificationResponseObject); ok {
+		if err := validResponse.VisitResendVerificationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListSessions operation middleware
 func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
 	var request ListSessionsRequestObject
@@ -7228,341 +8897,389 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs31i/6KijOrgrpIWmSutiiKlVbduxEiW8jKZNkwhw22A2SiJoApwGKYlKumr9O1f737O8RzvnO",
-	"e5xHyZOcwlpAN/pGkbIy48y4au9vHKobjcvCuq/f+rURysVSCia0agx/bcwZjVgC/3xOwzl7LoVOZPxG",
-	"XmqZMPNzxFSY8KXmUjSGjbN4TTeKBEJ2lHkiaBMliZ5TTbS8ZkIRmjAi2A1LSGgGjLqNdoPd0sUyZo1h",
-	"w73XaDcS9vcVT1jUGOpkxdoNFc7ZgppP6s3SPKt0wsWs8f59u/E8ZjS5YNOEqflzKa95xdTeinhD1nMm",
-	"iJ4zkuDDJISnCVeEC7JSjPz2j/8ioRlOEa5JM3hNbztnM/Z5zyyFLhgR5v9QEZEl1fNWfvrj8SULVwnr",
-	"2OHHsOjPT8k7quefP6ZL/vim/5iu9PyUpAOfkq+0XprpnRJ8/ZRc0gW75Jp9fqkTHurG9uVfMJ1szqaa",
-	"JeVlX7JQikgRLcmack0mbCoTs36dbLiY5eZ/0Nu27Qsu+GK1aAx7bTcHLjSbsQQmccn0HSfwHdfphuuE",
-	"CrWUiR4SxbSqOJORaAY1+/nbP/5765bC3+/c1KA1ElREbXPylCjYJxJcMt3BBQQEqb8Nk3PDkeeXFy9z",
-	"U/xKKt0JVTItz27vKbVHQiYkyEYLkGTxeUOmcjpt4YwUS25Y8pkioVxuiJzmXuuOxBlRfCY6XJCmkJpQ",
-	"t78tWDHjes6S7BzahMZKZocRsRsesqqziOWMizH+veYoHsMz9129/4HK9XdHYpdrxzZfzydfhvwt73a7",
-	"WwmmP+idHPc++Ca+bzeWNKELph3PVMn0ysylfBmu4ASV4lJ8ppCoYNakmTt9OYXTwGPopKeVHq1M0mtD",
-	"hVobapUJEMOXL65I7kzMsEGrSy7sDS8zQ5xAKBdMkWkiFxW38pRIQzdrrhjhMyET5ODcLAmvS6PdMCyy",
-	"MWx83zHL6uAG5DgJvX3FxEzPG8PB0XG7gqN9AYd/HlVIGKI0ncSMhDFnQnfCuVRMEB4xofmUs8RtGdJP",
-	"m4A8icjaMB+dbTqwcDWXa2Fug/+HmCudZ+sxXWq57DyZHtD6teKUO+dR7VJ7vaqlXuJnq9aapxFekJW9",
-	"yfH0iD1lncH0MOwc0qODzgk9YJ3jaT86CQeTJ7Tfc9M1siqbrB1zzKOtcnYqkwXVjWFjtYIna+d+5ciy",
-	"vISv5LqCxLgiEYv5DTPkQ4KJjDYBaUZsSlexbg3diXx9+fYNMX/sjkSA9Bekf0wZckGUS/NbcxmvVJlv",
-	"jwQ+1GoTueBasyijc/OdNlnPeTgnIU0SznCA7GqaSXhXkwulGY1AY5jKhEwSuVZGrwHCVMikaojFblwn",
-	"2zl/4/9HwqaNYeNPjzNl7DH+VT0ubbk5h28VS+oIaKVASBSp52QyiA7DPusc0yfTziE7mHSehkdRpz8d",
-	"0IPJYXgUHbNq6jEDfijpvDcvq6UUigGjfEYjw5aYAhIKpdBMwD/pchnzkJr1PF4mchKzxZ9/VhIYql0M",
-	"DDCh0TjJRlCrxYImm8aw8ZrGZjIsggNutBs3NF4x/Epk5uS/2W5ETFMe262zP8ObhmaNGL2hMY+AMs1+",
-	"Kk31SjWGh3C3uYatfUYjcpGOaJc+13qpho8f27sXdSN241akHvuTMJvDBXxnnDDFNBJcflnfipUCNghP",
-	"IH1WLK5qnMIil1SptUyijjcS6sO4VJmQOVWE3S65ZfYPteiqyZnFr8S1kGsxTmVpfuln5O8rlmxI+me4",
-	"pnLJEiATEkmGRxWxMKZgSxS3pfwFb1PsH0tfGTWUTPR4shk1TomeG10k/aam10wNCQ01v2FtEq4SJZM2",
-	"YQvK4/EyYVN+2yYxX3DdJomMjVjCS8+SRBpd4cdfG1PO4shcEvxKo91YMKXojP1z5/T+p4c74fI+w9Xf",
-	"jdO9w1HwlTJfc5czlKs4gvOemB9p1CXPZWRWHni3KiDNRcoJQK7IZCTMf1vGvxLmXXul4JVWmwSlBQSk",
-	"SfEURmJXAgSVjLr/iogUjMz4jREoes1DdkoCJIMAjEtjeJpvV1yPgDTz13Uk8L7aebYNt4cra68rqMrG",
-	"QJZiGhv1dW/u6t0apBxDVgUmwhVSlWEbNDb7aKTyjCvNSizjJCOodFI7UpP//YenIpyLQkWR3XKluZiR",
-	"iGqKBEUC7/sBaZoz37LqVtfM8aVMJjyKkHvfQ6yBvjGlPGZRngmiFTpn4TWxfy5zOf9l77x8tTyj1QXV",
-	"4TxTeFBPyh/dQXZ02bp2PDt/LuYkpv7GZMt6uxZGgxdxlaSeeh9NVwO6HQ1DuRKaSPO6Igu6IZEEfvhw",
-	"K8i+buavmaBCjxdcwcYVJRT+2ToQ0P9l9Qezw3BnP1P2qYqVFkev0UuQW1Ah0ZTHb+o5FYRrZTaFKYUf",
-	"e7htKE7t4Rh6SOOYJXB4wDztAabcPD0Ae/nw+c8UCK+UkEeCxrFcEyPVWHfWJZQs2GICVEWoQBLpgJHA",
-	"RLSUXACz9ejTsHhnKHQmMhHZhhveIFfajGkWbxhE4F+noNUeiaCwRWY8QYwJbkzUkBqrIx3QWK9mjCt4",
-	"p3P+RWBG+L5zhhRtfjDsPH3COaW2n/1I+If/mXJi4FxolggavzDi5oNkAbcjjUFy+QR6ZqQRu12y0CwU",
-	"/kxkGK6Sgig48nULNzFyCU4t8sKOuqMemZvLQ9BjfhHoacO1OGGQ/2gA3P4VVRo42AdtbUyVHgOZFu+9",
-	"Y3OLldLkmrEloZrEjCoNOgVqekjhp2SZyIXULCURewu0xAfIlCfo59hRNtOJXOnhJKbi+sGkbzinYsbI",
-	"GlS4mNEbBvzRrTO9biK3NjyCkQiynQqGO64X78EbqV/KlYg+6JyE1OMpjOIdkzXPgYPBH/M7fJjt8Bup",
-	"yUv7+k5knn3v4ZQfJVdJmDFP1HsMw9FlhqwYI1w7+k9ng6T/jm5iSaMrKV/RZMY+aGOXONZYSzmOYbRt",
-	"djm7DRmLFDk+JN/wZ7nt7nuCzk6QXElJXtlBd9r28mweWvd07gUtJYEvuD0ufRr32vBIHrJvBb2hPDYm",
-	"ywdtt8LhxitvvMKGGy14QhVzSkzCaDg3D+YZurfddo7k29ygO2141Xweasvt2CSkAkk6uUnPQZGEz+aa",
-	"CLkeogfZWzWYh7jm9kgkTGmaGAOhTQyDklNjQAgWmk8puD9SEmX0kKbZHrZgAq5V9lRnTbkx3/iCyZVu",
-	"uSOvWHxwavYclI01VWSdcK2ZOMUQHqFTzZKRCCAG2IEgYGCDWdYF6cVwvYfqNtI+/diLKb73XL2v+ILr",
-	"Cwah2w+kOvRBgwNinNgRi2blSrEkNa7mFD2yC3rLF6sFESvU66ZOOtgx1SmER+BkWKzYes4S9lHIu/xy",
-	"ZBwpX959ptKlySmJ/RVBtELPGSh29tkgv4UUyCowxBpETGyCVExWbjVQVRrzMIQVJszopl1yyWfCUBtQ",
-	"thgJJ1FtSLApk1SRJgm7kdfmYerGapEFvWZGK5cLK25BNz5XarWVZirdujLa5KILmZH1zHDNLCCWRg98",
-	"c4pOlIxXmo3RHaLG4JMe9AZHnV6/Mzi56p0MD3rDXu9vjXYDVWbnbG1k0cOvX/7txcXVXy7P1flCL//2",
-	"/Pz4fKFuz/maR1/F6/OfJf/h+78kVES9c9Hrss3Xv0TfnfO3/Pzgh1/i+M3PPxy8vfz6pBsOYjFZvOxF",
-	"338dgysep8RFY3hgdGEexTUT7T/NTTQX5dxzpqHYf6ZeuGjnqBPMbWyv0jNGE5slgGZVzZE+L+QGkGY+",
-	"bARWmw3/2EDOH+W0s8BRY9g4+Pug82T9/S+9sL/8i3h6/cOROvzr/Oo4eXayeDWgL8bRy97sq/7P3xzI",
-	"DyKUhzu4nRkgXPULG9qptKyIYGt7nkvKky6pTAshQY7Kga3RiTJidJrIxUi4kB1pcm3Td8xPFfkbLlDX",
-	"AiaaD+GpkVgmzAxbkpWQ79SxCU93Scuq5CjMielk2TDbBihlz8DWXUn5moqN9bqrDxK4CdUMRUBBzkpJ",
-	"FlRsUjXIaRZckINeqkr4gnPgCU7zupkjSSe5o5qXm89DCNgLqhnGM6xNwCKnVfnfCnKaE6lWnB5MbfpW",
-	"0JWey4T/ch99Cb7u4gBhwiDJgcYqzza/S6SYWV+0TNKA3pZwoD+URwrnNuRXGiqvNvWz088tb8+wnz8J",
-	"P+ZZEe18RiPMdLmR1yzKeTa3rLIy3Om/a/jGgisFerwX76yMdT7QqrMwp+PO9mtjJ74KvmT7q5eeMmXG",
-	"aiCZzlzcgNqRC3vhhrQjgdfYaaDuM1aX5oLQGeXiQfekdp4P41Q+y1yuZpXo3c38yRV0GJAmJJ9BxG5t",
-	"rtVIgOdS6PQu+KE5F5RLiSiNMbYdEXl0m/fKwjfMjrtTgCi7iFiUD/75UrDtafNu04w2ELRJULeZ8FJu",
-	"mHHCVgr83E69kpDyphgjwbu3l4W8MftQ4JzI34plIs06jHH6QmiuNx/K2SA0XYyh4K9g3lkDJLZBOfMr",
-	"/DDlMaTabeF0OLRH+HbYCYulmEFebHH4Jl1FXI/ZjSG01imcPOEa1U8tQc9wz0JoJ2F6lQi4QHCq4Bzw",
-	"ggXpJCqi/enfsmD/v26Gudj/YODfbu/MiT30ffm9/cb7dgMtUbnSYzkdT+RKROquHA+50opHDG6MfaN8",
-	"6vAhoLuKuCeqBuA7nzBjwdrsZUwB65t9G/R61acE7+YOacfRfpcdLS8TUk9lzMPN2Gx3wqnQ4xsuY2PR",
-	"57f2PIqdxx3VJOKJh+KG1o/pbSybThk6YAwvIs3Dg0GvRxZctJyfzX4oe9B9kjQHvf4xPtz4HXaqfv7e",
-	"jm2hw7+a/UhpD22OGtqrHMzbJbDaFlystJE+jnAmTK8ZE6R/BNYJbF01Cfrv5yhx61C/C/1VLtVsaJkw",
-	"c7t5CTKbZE/V5y5svclOFGfbmMbBnpJwThMaWrFQsY+eelzew+px/mmX+KEjC1yRNYvjjsuAXGmn5mZq",
-	"UGkeGP+G7WqnJRBLqudGcBTZ8iRh9Bq9mDg3m+xkTPORcHm0lMBw3mNZyGlOb8oZUOZBeAVKNDCDeBWz",
-	"ob1+bYIJpm0CwX4WEaAf5WtOKG5wMUYWOn3CT8aQApOz1lQRDv5JMtlUqBsjsRIRK2gdIEexggWkKejH",
-	"JZkKGQFVFwYyySxpdPABXAV4JXyWE0ox5bNVAjmsuPxgQW/Hzjk8XrJkvFLGfrWvjUT/t3/8d7/XMxtS",
-	"ywMD0iywbl8sjESZXWcqoFotlzLRLHrNIk6vgOA/wDmxygYcL8yI6IHy7vxzHLpjPpVd+6L7uPLG+6/m",
-	"bv1uY+Zuf//Iv/3ppAlsA7Ff2DE3snLJv0dwEWqEYKnEfMNRv7FGltqZRCMRVE8pOCUBHkOAHjR3VZt4",
-	"qQN/G4PWSECFHARqYFPMGKqQIgm5qUBM6XpB8tq0lwsZVxUXulx2SPhBhx9PXPSkS95i9heNFlxAFp4f",
-	"XIHsd7FaNIY/NlxyBaYINH4q5ae33USgCsgaODSKuJkJjd8lZiWaGytmSmPFqg4gC9Q4Aw8vYptMY6ox",
-	"wihvWJLwiCnSDMQqjgPyOVEbpdliJFw8A4u9kL+ZRU9lErK2p4sAEzR/scpBOwsWLVnSgZhT5jxYcOvq",
-	"XHqL8HznTsOorCXI1pQqcG4J3gROSWExxK7FnIH5C4assWagWEnYLk1lvKC35elADF/pVACUJtRt7DY4",
-	"ryjOulzQOL7H6CnHHO+4n27Y1KnjDhhT3NzX2hDHRPGZ29HWXfPIaY2VcwDGb8PQD/T5uz+aERJ8/uGJ",
-	"yJ/CbgSUm8jd69qRcHYYtVKUV3A/TRZSaczyB4d9PkK8ZAnwR2/jVsL6vHfbs8qJ7LZ5NfrIHgvecT/3",
-	"+lBVgHzH+irIczjDN7BayZU6/Vi0xEpXvfb+bWUQFeRVQcY1HKyGa9YR17Yz2EYHNVuaCVA5+ZmFOidA",
-	"4fk95edbwXLUDU5AzJ6w1Z2WgbQJVVkygmJQPNGtl25+1LRUnu7KYd1HmYiUsQjBm0Y1w/SRtLQtopp1",
-	"DONsVOgPNplitw+B/cAi0nRVvWbU1u4fw8QMCPNWMdvAK04NCMRQjZ2Ljm4+JVRstjCI0mewDLCsnM1X",
-	"Cyo6aRWNzRbxnmpjxTFUquz0Qb5jTewd1YYVEfPdzp5PCddZzhu4wVm0+7nw5ZhGUcJUjRTESlFy/o7Y",
-	"x/JUwWfgsRXgUtxtw9TYhisql4ip4kZ+8PynskuVxcagkmhqU0GtNeGx2YmUMaNgDUIa7v5rtR/NDhPv",
-	"WFrPCyqIvRGfKQdcgZ6BJHuutdPOwBzNknY7/jU101HeqZMm1+kUId+M680ed9RNIBnTWeX5eJuEaWIz",
-	"yBn8Z27S/tOrptc11/PdPwjR5qoPUu0MPngkt9f4Ut2QdYyDR25DYQ3+7LNoyw4cpaQQNNpeWbS3qjzT",
-	"9Dl1jjvktr58ocrUkxMwBeous7t2pQDMsYu7Rfg7imnde4rxJZ2xgtA2VOyrrm1UbBMWgmiydytL2MzL",
-	"cq7ZIv+PbepcQQ15n6V3JgndmP8W7FZ7Ecj8Cp6jz9CxQfMsrChVsqWw6oHCP+xA9kXigWXk51F5Gqso",
-	"1UgrGBjFMgnzEIG4oNlPmUSqS85IGEsFdSzW72ALWtYJ1+CFRcfmSKA+R5qUfCkJ8JlrxpYKZQY4Udnf",
-	"VzR2IUZq853RFTMSKSINlhU4nBbrdXGOGEu5mIMHvzil0noqV0vDSct/V2MbSB9PVvG1+ftKz7uIFpMG",
-	"Cbzf1CrENCDvZ7nS+f8a0zh2v7jQwBjrUgqDFv5a/h0qcqt/dWXI2VsuIg+x+HHENJQapU4pb5fsDwlb",
-	"yBv/h+KuZH/BDYwydb1r2E7hl3JuiPtTNp7hON1lIqc8ZmM36k8+jETpi2VPmiHJFzfOLbwf90AaZpGr",
-	"FJJGyUeXnKXyPGupUP13svr8y/XeEJ6W1uzhW2A1yHouzSVgUcoPDKew/gpIk5Zis5Ar5a5KlWy5U0ru",
-	"ZEvgbszpcsnEPjoqenZV/dngpArKPpYwqCUL+ZSHxA5CmojspliYMK1aXfJS5pywI+Gcs9YPbLdlOBLB",
-	"VmYQkN/+z/+LBL/KOGoTwdbtLJY8Nr95wYqxYOv3QZswGs5J8KtvQbdJ0Upuj0SltdsmVYbue0j1ybun",
-	"uBiJQMZR8DgQbB2Qz4Gdpo6zukCN89GMROqkaZ2WdyHP8twuqFAuWdulFY3hjfeBeT3PPNzzlpAR5iH3",
-	"oL23pQezfS58hDS9xY4ETRgJfkX0CK7GWIdhdh/wdwKj9VgEL67tHcZ1VnGW2lnAZ381g70PWt7sLUss",
-	"vQe6lwO1WFM3r207Vtzv8taVXy3wS/eKVanMK1Qh0eBu2LHshlAxEl4NBeTmtPxhLc+umIkZtk2qCXck",
-	"BFuPs8zv9wFK4ZI+UcfYgJHsYVrf1+5zASqIx4YUzM2Uke1kPbjyxVoeTYEnQLk1PgnLaqfAZxZRTrD9",
-	"PqdttLP8wWsuwMJICyvdDGwturveXr6e+WfRhfkhFtkD7W6VhWNFaVE8FncmfzCZhNlm8Xgirlb3BR3i",
-	"A60QTz9WwFrMHj2MoZGpOX9gI+PZKr6+AHbkwXHtsdffAXxaGpPIK2fGbEBeV95sEGm4NRDlMZsXo/3s",
-	"jx/QOA6G5gCTTclDnPML5xAiuAjjFdQDBGDpqGDoG/+qbKBipoehUeVHjnFOOEZF3Ph9xZY+B6n3zpoD",
-	"99tWuOqFPGQX5YV6GsvD8ntq3xinGU/VLMRtUvEDXQwFOPjCfm9w2G4suEh/qOBXRvZs/5yZbbqE5tPf",
-	"/vG/+wM/2apV/Ozgae6rT+8i9dKqC7OqIvvnwH5egypwvxPCsiY/QpHua61pUuv4Yjm/1ykRRgjH3PDw",
-	"pk74AvLLY7lmSSekChLGtRFpNpULs5g8O78ZHA4GpCLRS9AFYJjAdzJFzeWHCCezW5hTMIvlhMbxhqwE",
-	"//uKFU5qcHRYRRGV0QJvjRFXy5huIPGrOGKvdyfFbac2B34ouOY0fmDCazcSm6eygwcKUlqKtOqchD6t",
-	"oqMQRq4kVQcpmxbZ7c9KPLTZvH/Z4tFgMR6GCByqpWJVJOyXNVbtPya0aWleB9dwHi7HSLYC0I7Dso0I",
-	"+mdKRHZ8JwPI5lS1gS85i6MUAGdPPcIVCWHmE0QlvdBIfm9s+lnVtsjplInIXL1cmiWWXLnUSnchMmeL",
-	"RyYlUkyz2ipdg1xhOQuim/ECvu1dWbTb9xvXmc2gatO/YjTW8z03/F0iAdJP2ayPgsZgU/KK6w3kteVk",
-	"c/joJr9WeX3nguzIVev4+rtv9vSUkOVqEvMQMQe/YxPyDduQ5sXL5+TJUf9Jq0veemg1CF02YcQVpZbd",
-	"WfGsCnV/JhOu5wvSDF5EX1yeIWbUi8vB0XHQ6lbHp28qFdEbBmMMjo76JzjKu079KNdVlpdZoLGyAPyK",
-	"RZgXqzBW9PV3V5bWP1MkuOZRtdlzjRl35XEhfbEZvP3mHbra7EzbJHjxHH+B6bbqjKnyqO/weK7ZBuD/",
-	"m4His5rV3m59+9ZwsiTigmpGmhOq2PHhKomrh9psHWpTPdQpefHc/F1BnU/VwAVCvoZsdHNINbR8yfbX",
-	"c3KEfMm0T8wlcjWz3dmEMperZDsVl2QGrFrNKznj4qVMFvty9bOVnpNBt5ca7R30yqS6wiyhwq7y+Mnh",
-	"Cfn//t/D7kHFWtEWr3RGnNlMW5BrHmx6iS7gWzUOhteWSwduZpbNAZSob6RUqLp76ktbTYDSkJ7tdq9F",
-	"m4/eqSamIeA7NM4CvaRjtxtbLQAgn/up/i+gWho7gthtI1c+OChigSULqjuA2Gm0d9cVhYoNFMGsEsSE",
-	"tXkZdMFIcNjrk6oi1XtbEqRpzIUOF4oJxTW/Ya2ddPgPp5mtSvxdSnHNecmVvt+BvV3ig/GmApq+oBBP",
-	"mNHSoCy3vO0FIJZySlR+6NT9QSjW5RS26rB3cryTSwEN1QcIyIN/Y3eDdT+P2LcKszD/qL4wt8sW3nUv",
-	"IbmkCRicGNlAQwFVvFNIV3TNB8CMAHgxGxyp2HQXvqhQdeHrAYkYPEG1ZR/ghmjSOLYVEqmbi4noNG0d",
-	"wpWhz5ViUeuUBGbnAkAC8EZaVCd81TNrXGPBqk+dFqek/9s//veg19tidu9i89/H7K453su0a4VzO+YS",
-	"aypMtyTKfDwWYzLmSg9JkL0ZkKaMo9S33GqToJP7q+95Nn+FQJl5Cv7hC/PcdDq5/7JyDd6plPWvM5tw",
-	"L+otZHJC/ZkRX1yKMn3WGp5ID/DHu1XVbcZj5jtVTD/HydzjRla0OfBdqL78yq/wX+HUtEBM1Z/DyXsd",
-	"esyKqhSko/7gro13ICl3+khzp3BPJ6m6Bs5Oi6eRzn1ntcaFFO6pFuLIlcu0ZXV7rkwQYx+cHB49IbbC",
-	"j0QyXC2MEU+eY0cYMkmoCOdGhAWhjFiFIoflkDsV/j03j77PKiRLnXfyl5jdLmMqMOsCuBdXDpZZhKzt",
-	"XMG67J0iiJ9YjJeWCNZVXpYMW5Z0cCCv8BsfJk3wR1XVIIM+jVWx+CzcoZ0UD8/DV6F+cKE0FWFlCvu3",
-	"F+dGJjLYE9dTaoP7ktuvfGg84Z30raqdqXNVGUL+6urqHcEHiDn9nLcKEHYsIk9jeHRy0s668PV7vaqa",
-	"F1ucWtE2aw5d3gq83RbnO4HmaNeMm/ebVeP7eOyq0mbdvqX577VJsL1idrTq9Q5Cs0nwLysn0xnujzq1",
-	"+xkWmaat84W9Ts+3jdd3C1d5bq93RUkDNjVb0HDOBfOuLeCnm3FRibTrOXVdpjyeAoWdtbmeCioaXKon",
-	"jlif5zkSuURP87TK+qRty/LMt1MKM1jVfDeKfC8Rv7NDCVm++uRKAD+ViEmNdk0LpCJGWA50fcH0XEZj",
-	"ISE7VK5hxj7ct/k3N2Rn+Dv8tQqzeht4Sg1aSAGkrwq2CRI1qxCbt6B+VWFGlYq5MjyxcvuJqoZJtTX7",
-	"ZWSLXMpo9XmWGMo7TA57KPsrZ+HKtSA2+Wxve6ze+EmH/x2NnypLxgJH3j+1IOemaPthYCgWE7ZXKFWE",
-	"kglAgloVVMgkj8e6t4+k9HnwkkhNNbuvd+TC9uD5kEC+Uy+beBUQOpRrZRsQVGQZw/PjeuLwRv1M3TfY",
-	"vUUhhon9u6cMuEX+rjkD7iO/a5ZKfeQ/R0o/VdI3pIs+N0/tSdxfyTWWjme44uCStAiJtW5OL/W1hrpT",
-	"KPZ0ZPsWbNT2ztH+vuS/VbX8+1cUpz1zBbRLSeHMs7yDjrWs6YLbANunOuJPdcSf6og/1RE/WB3xp4rh",
-	"uoph0gw8zhBgk+iE37gmzVy37pm4/geuwa2AI6kp/kzF24RtpKhFSgHgvS4JoLpkjFEKbKiXQU5Zx4Ed",
-	"z5ZRpj1IXMAXU8Wwajfe4D2P+Q3UgVodwE4F4WgXXBOasLTcBUFsWURKFS+t7khgD5P8TLKIFRJMcNg7",
-	"IdXdTfJOCX+xQAFiUxkwSXf7fhnaWQA1147mQwOptcXLlYHNLVT0DpwOD2lRl0DOHJJhVgGXQTp1R+Kt",
-	"NbQ/zyxsD68ojBlNcsBopLmqAZ4aiWfgNAGScgiJoDAYMrV5FnmjBtMywMZX0OJ9MxLBbWcmO2bDhsRx",
-	"lu4b+48fudA/BWmuhqRL3gllxGbQvfNLadlbeyRsWqVy87MzapOQCsx9tYtsUhI84kIHloLlwpzaUm+C",
-	"kUg7Gbfuh9B2VkITq8DVArxLOxkt7ZbzXVC12o10rxrDRvVm+Q91+MK1eIEG8sPGjOv5atIN5eKxv5eP",
-	"0w+/919X13zZkTZXowOdOlmCc7sTY+zcBzX7N96FB8YOI030RFbfnzbJUEWz7TOqnZAWWfCPtn8PiBBW",
-	"x3RzvY4KHUtyVmfEzKEkaSMWFqXmVS4hAPvDtKE3VqUU+5DygDOvNU8q8DNdMmI0irlg6vezjUkzoCs9",
-	"H5vbG5A/k4BOAMwsaBm7j2qoMHfoEzdcb3bXqPM9n2rCypnl0vz6u6s2CfRmGZCA6j//vNZ12dRbyiCg",
-	"QfW6qsfRsLC5WVlG2yuZgHbA+9VMWB0fLq0RK4slTQAZjaRy6iutlzAzr9t3q0u+YWwJtqogC7aQyeaU",
-	"cD0SStONl5norLn1XMbpAlBm3VGqke9mVUL7w+47ZCU0j8uWpH31Lo/SA5vpuJk5H/VnigTsdhns4VrZ",
-	"1w3eJU5VqiSdSir02309iLvD7wVWrjlYG5oIsEVYLmXJdg376S7bLHcdc1/LkcnutpS3AVVa8LdWNu7F",
-	"DtF0RUbIE7KMaViBPVwbENgNiSpLukwjDjsdkPvK3glxOzoWEeQk6w2JWfAHBwcnbfLt1fM96H/nDOUs",
-	"cOHHK1q7gX/xO8oAd/Ty1Wdcngtr22HmrGsjix2S9k2WrCmA3MGh4TagEDLgHqgS0oS/mDuq7IGBILQO",
-	"9GmwDTjhLp+tsHgL/+ul28Cvv7tqtO+UosGZTRyBIMOQIHsgmM3h8wCb1dEaEgqFQmaC0Ug40YvEd9I7",
-	"ftpqp3ZWauocZar9DUv4lIMtCMzTUPI126iRoJoEj7vQEgG8x49/Xl+r7s9KiqBLzr1eTFARpzSPYzJB",
-	"KNLuSIwEJN9hq33r+XTyoBloHgUYJ3Tdelms2DCrEAQjciRorKTNxqB2sI5iMQuh14AtBGymDf87518E",
-	"bRJ837H31/z3SBj12z0RtFxQzjUuwFFBSRfSTZgCiG7bc6JYszU47B2QQsg/cH5BKja4mGQlFBrQrqui",
-	"GgmnV+OyQTMT2HgPlAFgPXAdUCLkkPHN3ZBG0xu82xqOA40jR1FUkSCjy6BN5ERTLpysNMeSVvWMRKGO",
-	"x5BAuccVaNkBaQauXiRwBwxXzRjkrzio5M4ZYP4GtoRlCC7bz+IaGUKLZKgC9AAgg/D8BKOGuxVs1CCT",
-	"ldZSnGYUlcbeqRqJfS8QsfH6Nd3gOUxjuVZoQWU7DVU75lcn6L9N4sawUd6WnHUDB+YpNFl3y7vi+lwQ",
-	"KlK9s00u6YJdcs0+v9QJD7VTcRTTxuqEL8N5gv5rbanOVaY74/NBl7yhCxaRYDwGsH7WKTQOhViRrWhG",
-	"wCJ8DvU650/CzgZVr9qnufL7cMjpdCSMGhzLkMaQxHdKgndUzz/3NzBomwsYfCEXlBsW43pkuqZc8QYT",
-	"t0YCGE4ojXLt0nrTPCu5FkQm3GyITCB0KackOHv16u13L74Yv704//L8zSVkTI4EGA11ZgVp5rqfukiB",
-	"9a5SodZYgyynIxF8+aJwR8yrwamfJLDdssA9H4lgPP5KKt3xPo3+A38uha2W02mrXC6O1Gwsh8wKRvHa",
-	"qD59r5v3kn/DNtgsg4updN1KaKizpB6nQEbEnBfwFKh/XsHNcPmFnv/BPZ/+o1HqxZEOCf1l0Im+oILO",
-	"mO1unjphMDN6sYo171ievUxktAp1dyRegGcAXvD6wrFbGmogIlZSICGxyf0IOQ0Z+prRXfTWHhWuHtlM",
-	"F0FzdEJ5DFLwT38icB5qJB6RR4/OPN786BH57R//RShmm3ZiiN641tyZjG4RMK2tJDEW9pBYKT8SJCfo",
-	"bYwIyMssSG0WC2Y4BlTKNqHc2VATFDu3LIABVBaDhCJYfw2G3Fbp/zymfAFtIZUyApeuIkBpWk3gf3iE",
-	"M3NNztsEBD5p2i00PxiNyzz8s+bmfzgFnCdjKHbJpWPmhOzLzrvEa2TJImOrghtLEVAlwFVnxk3FktNJ",
-	"3JkaWQKqTAwgaEr6OR/QicWi6ZkdkiI0uo452Auff6cnazQzSEWNoD1SaHvKgD8dMoO8LXObAcs2GwEb",
-	"65w7Zo/Ai0tv4Q/Wz2M0Mcwzjzdpjxoy2cAg9e0pkYNXina50oG7Drnmr6CymHHTz1BMifEFlxkXUhBu",
-	"WKKouwGXuQszEi9oBnxks+SrE0665GotyZqLSK5tK0PC9RC33OyH3elyaaK1db1dc/2KbS9jw4bTTlan",
-	"Zl3MOhRxGMyr8xRXWJuKoQMN+IZxWqc4GWdkexPK+UvSEytMAwI4IK9o7PYALo939nXOvFN/HlalxAmm",
-	"CnjWlsrGmniRmaUOf6xcUEyXOpikwU5MUzNXRNClmkvwuXBhE5/dep0jdghOysR9GUNYaiQiielveI3Y",
-	"re0clkYAyYt8oy1cGDbaUtmKRsLtuSOzZwi/okjz+duLy9ZIvIWNxSxtjJ3ndIWyWjBjmmSptiwiZqCR",
-	"QGmvhpBTzqYxn801aQZv312dvzWvoWmAvN11Qe9Y/aXzGhKkQbsxFo3wOju52hKnD7egczt8zGhpg95h",
-	"kKnpmGitUHVxZpJtpQ0PnL07N0JPtUtTOYtjue48z3KIhwRLGGEsShb0tgN1ozTUKxqTxPrDMffSo1E4",
-	"f3a7BLmRawYOIwXfp6s+jwIH1yHtKZjNFRK21EkztLPc+UEZinLyG7P5YUPq64XMPalpnha0sKceMFpa",
-	"WzSA1UVVNQL4l7alPylGIoAiBoT6sF2+uuSCataxaei+vEENMTgcnDgC8TcM1bOYh8zGHaxW9fr8qqRE",
-	"ySUTWD/QlcnssX1JPTbPZlUsmfZkGFBONUpzSDAXvtFuGPaMOle/2+v2wL5cMkGXvDFsHHR73QPIt9Rz",
-	"MIWqFQHzlxmrSWbZgnyR1s+kIB5WxwfLD8XOSADPVVYCW4RIvLngSkLHBUTcFkYDjrlgpAn2uC/XRwLU",
-	"m5ZRKm5YQmP8nEWOsXwhWiWGRoyOBFw/ddCnN/U8agwbXzL99fpaIWYj3g+z9kGvt6WdX0UbP8T5+NHi",
-	"0zRAK2tYlJmGBWmxUCTDxnW/YSFeGm+/edewwCwNxWcNAFlp9Pt//+Hsh29unyfTv16On1xtvvvLV29n",
-	"T+bhzTu65K/jZH1O6bvwq28vZOP9Tzt3zLOAJzUN8xxOz3ffmLPtGvI5xG2oGjPdrsfPaArq977dONrl",
-	"lXNb4pLWqB31Du5+6xIp/Vuv6MN32jWGP/7U9pqtfsm0T5KGEC1FQLkFnSnACompnspk0fjJjJUqTihK",
-	"1eMFewzafwchM7deD685XC3KprFAszpom4MeGE3RCGQVYt2hUQ4g6oFgAEtqVAlUlqHTNVaOsRsuVwpA",
-	"AOBSePX8AfiI0g6gqbzB6BW27zxFBTMANheY6zOyKSktY1rN7PblEAj8L3BVAUkwEoBJQF7aFqGhXEzg",
-	"FtM4RqfiXMZRa0gCjDUHpOnbcMhFwOOT4pEHrrcpsGh8bWxENr81b4Ncsbj9kP/LLcrXSHDtYGctyHFw",
-	"Cl8BxoToTFARZt825lJN1r+xbnKgr2ZTHfZ5q+1BG5ufRyIDJDeybiJXNtbp8BGpxbzFhxCsE1F33A7k",
-	"Gj+lWLn4fMvrdg/fRErDc6CpaIDOq4qLkAWkCQigit8w6+mBECPsvvu9S84EsXVOHgob7kqvR0olUMak",
-	"qG9S30ZHiuusYIkO3K+wyYU2tbZ7JdBkFaN+xZXOIGYVSDI7D2S8FUFnuy1A/Y7KQDfDA89XT97ViwG8",
-	"LtD9N3O6pIDAu/HfHMj++/bWOYMZ75O1clqj0fbNnWzmSdtalrb1Q9A6BYUclRR71wqgd/ji1qXZe5Zb",
-	"YQ7bplRrsqTa8PbGsPF//Eg7v4y7P/35f1TFdLYt3qnQLj4kuZjl5/4kPGHHx09OOk8OB0edw17EOieH",
-	"h5MO6z2Zhv3pSY+yJ/ULy2E3Zwu7s+fNtjnDJc+mPST+nXSIJEEOKDqwMPDBMDWULRKSamfFN9bEch4p",
-	"999YXjQS2Wcy/ukjnrhSCHQkdeRKtz3vR9sMwEMsKoDySoKdONDFs55L0JOBzdmM0vQMTiaD6DDss84x",
-	"fTLtHLKDSedpeBR1+tMBPZgchkfRcd29efDdh13mmcenuNMZB23lCak3OZ4esaesM5gehp1DenTQOaEH",
-	"rHM87Ucn4WDyhPZ7NYvwgu0PR0UaumZYLwJXBIv1dRZ3Lsx/0BscdXr9Tv/4qtcbwv/7W918OVZ2V0x1",
-	"S+R6+3zT5PnKqZ6mPaXRaaDnVBArkWqW8eTOZYDgeoBlvEZUAa9yy67JehQAJqppS1ZbdWwSlKfcbFIg",
-	"naOeB13gqvIsdEFVGVhpn5f07yvmBCxERWhR68urZG1SqejVzT2tHK/k7ZXQKT99qJ1k871/zPrS7NAE",
-	"KdeLZlfe7+d3+NekP8joy+v9kmufUp1uPOj1j3vFxNvjXq7dsETE2x1fPjwY9BA0vPolo15XfrD2M1Vv",
-	"mN/e2+SQRp8NooPwcNI5oscnncMnT592To7pUWdyGB5EA9af9uhJvi7E7N5Bt9ft9w+6TwrNDYaNg+nB",
-	"wUE0Pe6c9Ohh53Aa0c7TKDronBw+PYoGT0LGDo5LHRLSQ88XnQwbr+UvPI7p46NujzS/7/dPySsuVrfk",
-	"9unx+PjwlCQ3w/7gabfXIl+y8Fo+HvT6vV6/1ycvecKm8vYx/BU61udQ1hps83Xv/GfJX/98tnlz2Vu/",
-	"vuzdvon/cvv6Z7l+/YVcv34p+avnXy//9vz8+Pznl/HrxV9++eGXC34uert3pC90aaiws+taMdzX2j7s",
-	"9e9+JYdcAi/tYGy/TBEpzBuDwS6fWSYyZEoZy/yF0MYk/1c7BPL5Oz/+ZLhsMefix5/e5/wGxtIo+NO9",
-	"AKDnOnBOgnrXgQ0ibvUabIUgbKNVmDVwaIOaByRENaEjYcRdvVeA7OAUGAlfWGBERCa67B4gW70DRQdE",
-	"pXuA3OEdGAnnHnCxRMwugTgiIKZYw79LAjPJoIg655dxQf+kvTHoRsKC0GGkn0dkkjB6rYjmTP1TbGRo",
-	"8gZYRR9gK7+2pLeLnYwkmJmXZu/rlAabVbcjQ8xjEFZ+3KYPNRGAsYUZHvHGw3SMSNMCPbayhiR1NutN",
-	"fnbFdMSaSdgdAKMb8zBrbG6b8REVUzMzVXYiJ/+zZn4+BdepXYAIcQcCyq91sIyG2GJGAbos6NgKUudU",
-	"xOS1Aj3X2Qoy0TufsgckuZOejZv9b6dmp5zzY9W3s4TsXbW2fHp1w8FDVavWR1e9k+GBU61tvnODxjxk",
-	"/9POqBvKRcMqoru6cLJcZCynspt5ZsYlL+xKzbE+wAJRXm8zHvqZ8eBWaC58xfp2dY/UrO+ZnGSrK6qz",
-	"oNHvdz130UjzSo9ltZ8U049YMYUzqlZJ242lVBU6J7Z6UoSiT9KhVxUUz4zFAbo+qgQ5VPeRuBNiCXP9",
-	"rAuoAIQ0Ek2oXvdw8IJWl3yHHZnznZzv0nf87lUNrBZgSj+T0WZ3ZmmhfGGI4a/erp9FUYpdjdhuK+Zh",
-	"s1Zc/4ob7EMuNawS2ImlmHXM78t5QlXa9ChlQ3Bbd7vjVf273ucrJ2zBZ0Gc9PcTJ//GPHbXrUZU9+oQ",
-	"erFc6GPnnr2Tu9947hAszQv9HT7xDpEgr6R8BTiQ8N7RLutJ4RRfs4jTK6ML/afxeOQ2QEdpj3nnKdvb",
-	"7/DY9cx9j2IgZrqiUuEL+D0Dzh9WgOa7xFhI92UKdV2bVenSeojScknWMrnGDAY9ZxvI6hGSGFbHElcG",
-	"0vbqCeGGj8SEhXLBFJkmDNqlQd8rhDFkEcREosi1UkI55PlkELwVou48MRYOpD3azMqNjV7BS+CDsBYn",
-	"xtttBRt8D5opO8GUAaIGmEqOzy/oxj4JaUqKxTfMWI4cgDfQuqc2l9F1N15QLlSXnGXh//RBFLZg5/cO",
-	"SQqxGqSSUApW0e/ZE46kuUPj55EotG9u3SVTL+BTnkzNiY3Dbd0PgAPaqX70HPDw7jfeSP0ScG93ZZmv",
-	"qNKwu/9x7AupJtWXslqerVys5KOqmnr2CIjg8wjMoqXD8ilArufAeoZ3QNy6Pu0JM/+r0ClqV5BptlXo",
-	"tdZPSZaJXEi4rslIRAz+fUqCVPEYkm2dSpCZmvupCI1jKD8q8GCX5gypuwkVitqgPZTj2UrsXRhzysnB",
-	"W5GrfMIZzZhgCQ/BoVndfim/MEw6jpnGhimOx1tWjRnrjs9RrJlHrG0oR8g48ZDAvpkpyiTbJwuUPhLA",
-	"uqVgllnmGDRpQiUItjVfS6JW4dwlSpCEhgxk2mYkjHprq4U0oRYecj/GPBIZZ06zb9IG/nWM2XXyr+DE",
-	"OG0lFwwLTe28T6FLBKa+Up1l2rvi2mbw63usI9Ouz6jye7LQOGE02pA5VS2yxinbd0cCqSSUCUKi72Rl",
-	"fQtrfAArK7sDeUvri/T3jIE0sU641Mmn5Ztinn4P18wwMnsj8194Ta+9sZ1M94fKebrQgHL16z6XgxT6",
-	"KqvQWhYXcsISnRkX7/f21hi2tpMF1/sPs+AsTMXvZcI52oCaTiHXhKtPOswnu+/3VpywSX7KUj5TVoe3",
-	"EnIaUxCLFu/iAyzBxyh+Oo6RYlX8fbWvSg/jhVVlMDXbB1qDWKdguTbxWdmu54YE26lN1BwQAcGKc1VL",
-	"1uRqDWv1HqwTUSNRpfec4mjGjMtrKuQ8YoulNGx0SKit6BsJMyOSML1KhCJBTnYPSS/YrjyAElVn1qXK",
-	"Q4pfZ0fPaRHGHM3UiP2tOPO8DdC5E/9QEVKAQz/Yme/mgNu38t+seFeRNcswU//tWPF/Eo97ISLLEwrs",
-	"IFUodudr2VR2KsjJV/cTjtnS09gwBYD/wfKMImCmMrfPT6azZdq5pLvAA3CtAGpto/liFXQuyFQmISPN",
-	"IEsafBTgU8SCTxrF1FXwQvjEnAwLgRc8Mp8103jkMAENg8qAPU9T0MIlSzo+wAIiVJoxqoGR29kyVsLW",
-	"PrYzWAucm806D6pwI+9mR18ybVNCLt35fbA+W5MCWfzd7FZj2B+cHPd6VX/lojE87vmpnLU5nNkjxczM",
-	"cq5m/hecxOEBpCnk/2C+3z+qBTSt+4tdVq9X+3cYuA7oMw8M/X7PvJ70EGt4ed39+8i5+B+OsbpKx7r9",
-	"rve67eA8I00o+12wZGb0uAUVmodG/drqU2uPhOUmAC1si4EzVOsJDa9dhKPEMKkgNmGHKKbVSHDdJX9F",
-	"Bgpo1xacFxQ3GxP3sImQU4EffzAgVY3GLE4ZQljZ5mQerAIgFPz2v/7vKlyCNmGGlUNamk1sfJQ+9sj5",
-	"YTIcCNyPwmTKHdECW6k4ahSm0QRuYbh7y8YqRgJhE7wJu8mRJrAoeHrUaHXJG7ZOpwSuL4BVRR4BqKbQ",
-	"LgVmu6ZJpE7L0A3grXPeFwsRAcX9dfj6Te/4jPTgtc+CKPvtH/8d1LK2AHErbF1m5VGeVogts1VLRRgN",
-	"5ylYfx6Y3zmmeYIprBlSySmpFm5E0Y0CzI6RKPUaQNtlCb0FjGjP9RZAZAGxwYp1t/nOPwf2kaFqBF3F",
-	"1gAAALZmiWsTGdIl7LlvPWytm8h7Ii3UegxlxoFga8in9YsWLHpMrgrCbL7ZQcw9dlOxWgSiyBvzp+yk",
-	"JFt9lG7hhi5AF2rl/M+2GYRT1cy0Uu/lPo7KKkXjvh5L4GEOXT7vC3yeQvanl9BxOd8vWK2mvM9AawFN",
-	"u5B5koKWJ8yB52RQ5acWxZBQMpWrRM8dTfqfrdEmDmr1AegMgdPS51FcWOwl04Qa6uvM5SpBBmV15pw/",
-	"tliwsrv7s6JRw+/iBf2kNX60WqONpfyxdMZPHtLfW8k1vEcmXouUO1uv3MuhUOkf3ermzHeSKHg1raeB",
-	"arngIbS5hpa5XWNCh3LJhsZ8DwpQnMlWByrLkBAdWERaLZRL5XQ1Q0ajwW+Bf1IF6Qc8hC9VHOwzZTsl",
-	"Y7q+kcM2bgsR6tyn7u083aLPpO7Q8WQVXwcj4Ss0wa+wopJDdDd/aMqIPIfofVUD3NKCmOQzgcdkFgbA",
-	"awUJCbNvDN3bewjIZ6v4GleRy/Ms1jQgLDFi/k0ASHciow1ZMGpOwiO9buP9A/uD+4MHdQj/If3An6TB",
-	"755oZOjAa+MaJlKpeydM+ty+0p38osyKm57BBkCAFp8yat3FpUGrx75xKe5jCg/lt9H7ZwFE7QX3NBLl",
-	"gk7HcGxyjbW5MxCSFB/p1GW3yulIFANmii+WMWSsEGGGmbOEtboEkEW5Zgv4i85amGUwze5LAVnGK+XB",
-	"MSHWkfkv7NeMuUvWxgzIgibXNt8r1xvdtXSpK/ckddWeI7FDuaf7OZ1mO8Oeug8sUkmc3V3y6ePr+G36",
-	"Ph54l3LdYDEZ7g9YOviRlgZWda5KE3oGJ7nCvl2K/7w+yo2YLrVcdp5MD2ihE+mwYVEbiBSI8+CygnZF",
-	"5Sm2Ocrmc3LVezrsD4aHh3/bjmbhd/q1qUWlNryN/snT7lG/2+/1uoODYqvTPAiP99VS/9qHgrf4fUAz",
-	"7Kj1CVsZBMtOvKEWhOP2zS+vD15/8aL/+uqH3usvztbu/2cAHM/4m8UP/b9dzeP9ADhynHD/ksc437X0",
-	"U+njR1X6WG0Of6jK9/jXDMhra52Ms/cB2NxDZxSbqnymIQTN90zK7pKzdGhwqEM8AVVLrhAQwrrP0zxi",
-	"o1N4HRH2Li1xqk5V8lEuhdmySWNzUyVFln1kFMLdze2di0n8FuKf0n/+bUw2c1/2ub77FodYMoMMRf/q",
-	"QwcXiE91/C5ANUXSNpCV86elkIwY3YUodBqgs1ErCWg2ZJ1IMRuJNJaVtmDiNwwuZHVlRQur1DJTBHFh",
-	"Mis384Cc5j6bgoGvkhvzCXPHpZi5v2dNoBSx/VC8epIlSzqOXUySlWYdTFGCXzAXOm1iAO1QElt9B8gs",
-	"ADrqhh/jDqewuadm6bYpx9ywP4npnA5+3yLcnJCEaja20dsqaPU2GIPASG3f/A6vBPTGk0up8IOifjBU",
-	"IdxnNxz7fa3Tk/Wde3bTx17JdyiThIW6M5eJYp0JYKRuOkpTLA4XbO0/TTuThIqoI9jarw/fpx48twt7",
-	"VYTXcOOUhKG82XUu1yVq/eSv+2f46w4HO6TwX0n5moqN67n1R86Lr+TDvrwwQ+ZVPdexq9al9xLaTU2w",
-	"vwgaBKBzxdJyLK9vGNfkmi29tsCkSY0GZgiiTSiwAk0nyLiEtFfB/GJUMnUN6VJZjoPf+WskXBsyp+8A",
-	"CpXLZXeNb+csnaoCLQwL/3DeIRVQMSiKvZCJXGH2h/lfqIhOLDwUtSN3iWt2ataT+yZWZLu3jTrr9UrG",
-	"kJWbUpTIJfSqlIK10g3JGvkhw3RdUNJONpkQSFt3APZXrut6vgGczdsaCdeBhIuKni/YLMbvPWn7Z1nH",
-	"GzaRCdrQSHJBE6NHB5cs7LxkOpx3LrlmQwIu5Y7imgXWuZPOAnrdxLFcswh9d7ajJMkaSsIRWzmIBe/F",
-	"hn8YTsPkNdudT06nbsY2R8kyVaOwd8kbSSKq6YQqBqZDTY7tc5VMr2z7tw/zEfl9vRsHfx90nqy//6UX",
-	"9pd/EU+vfzhSh3+dXx0nz04Wrwb0xTh62Zt91f/5mwO5u8mezjXt1749DpTr59dttBu2W475znMazplr",
-	"kFP3Yfv8Y3jYPvtGXmqZMGxarzt1PR2xk7nrDexfBiMUF1wpc7N++8d/QdqivQWgEZZbAH7+2z/++5Rg",
-	"w8TTtGfgqW0BeFokFsStLuHapd7A958yauvFTqFVZ136rMfvXXzbteR0lusd8gbbhdZaFVd+Y9a0A04H",
-	"YSIKbVqbU5ksOkyEMmI2hIFF6ph/754OWm3sQql52u73ck1nM5aQb88/K/ZZjTiN5azrjTcSfp/XLnnG",
-	"5tTYKK5fQsyvWW3DWGAZwRDNCLtLI2HTMFyyaNurWjdqkILmvvUNTfHyYBuQup6mj0utSt1FxIap5Uak",
-	"GBgq3NuWndvdNe/t3BqzUorD3gnJJ0klzDCWKMgYhbOtIiY4S20pZXNHR4JrNw9jBeHYyv6C/nInq6sC",
-	"QOYcXspk0djXUP4ChjZ2cntXozo9rAaGH3axrG476/W6A9S8SmJL0EVTy5Hzl4b28xYXXJhB4Xr45hb8",
-	"4HClPd1wd/PLXYZKuMI9rK7sLHbPWbxLhb9m4hzaGf5zLaiTXThvlrh6gUT/yZb6l3S6urSFrPnu396d",
-	"mSJ/2EV6pVpgtQj7K7SWd56xjEEinAhi5qLek6ZJGAXIMusOtnUVU7rg8aYFHX8x8w0bg56JjWuBAmqU",
-	"C71bWCPwqqWrao8EF7Y+Ghzw5g10sKWurS38nAsSStuyQvNF1t8+CwdlBRbF+sHt3TKH2ADKnSfRLI5V",
-	"Jg9SQ4/Hsc0ZIXxKVgJ70tuKwyyuaatVbHPbmGoGiSIVUdugBat49Chl1N1Hj8izjUstJBOpXXm0dSbq",
-	"VSKyNpoTGW265Lu7u45XdGe1LUAYjdDgMzQxEnf2Oxdbu5eb7djSlNwaTlgVlOtOTvLNyaEXVlV78uA1",
-	"ve2czVhAPk+7uDrkNZfQHzEaxVww1yp1JNLCJ4dvhBt3Zf8FzYA5yzYkyPX+RpByuZrErKNWkwXXdgux",
-	"iALW1JnIJLs4zp43hjhUhEKbc6isyTUIPwUzHe3mjuKR2ZVl2iB2l87kpGm3KWjbTS6d3Kk7s5wXo6KB",
-	"OVaHzFy3V2Pjq9TxMESnijGBc43QzaLQx4Lbjc52Y8gbiUGoulakpjc7nDnX9g5c+rqauQffFRUyKBLK",
-	"p++66optZbKKMTeDigRiKMnNHOaFAiHGwZ73E3BdgRKjaVYYIpJHxaKlZmVl0pDkyo3axMslPrUA/7Za",
-	"Sa1CaLgLKOvgdcl7Lep0WbMbUMF0SoT0mzzbZBBkOxep9soi2Ehsv0rO33XJS3CEEKN5LZbaXdiVcI9a",
-	"GMAmFebyKCizY8nGNhUKGVFzCtVQRppgw/EhxhZoMbLgAGrN71LrOG2eTmaJXJsxIhZToC7XlLcUgRiJ",
-	"qhAEj7AJeRxvgNRQOBkizQkqFIbshmGBE7JKaC/sRFeXwDV03b5wQZZsv8hp/I8eEUw9hKNTarqKM9Su",
-	"WEnraRDZ3UZZOhLOTZdxVuwMh3/Hqqwg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOhanhV25jpe",
-	"pwYhRL3tmoADLhOmsB0WtmI0h26kPejBqdIAAt5qBlyRn1fRzNVkUm23wfoO7UabTcGkfOTK1sqHMT5T",
-	"Q8DgMvQ1WzF05Wg/8MFixQBYciQsaGQsw+usdeNnyhKEq9SSK23jeXgUHErYMi0Eo2nQCDitmJtsDAdn",
-	"8RT6RuD9yWcCQDkm19mS03xMu46Umqptxa8VeDI+SluxKgqX+lQ8IAm44WbzqsJv25Dnd7UJ9zX69oqw",
-	"fbL7Ptl9D2/3sdKlwMr91k6Gn1zpuyudfOPF6lFMKau7ejlITaOEBopHQYtoOWOg8riWvNBmJS6YhAQt",
-	"QiMJ8kbFgm5Qzk0cEj23wSrQs5sygTBVpojnY1inqbpp9emSDu03283FFiCwlFOusRa9HN1pnSI/zlKy",
-	"tJTGouPa35UshlleJrB4kA8abcc02Nl0MSurJhrhBw3gP1OYTu76GTsBMRLYRb0FBtlMyIRFw0KgPstw",
-	"J0qDFWrMnmYw6B0GxlJS0qhVeAD8trNaWg0+ZvQmlxUDchvMxxTTuZC0YldFtFwZTpGvFMNiBrATbVpb",
-	"h4nIq/20L1NBmLlIWbCyGB8F49PsUcH0tugT3BjM1tL7vOe8uYjiKKIK1QYs6SoBioVc+0nPLB73YaLQ",
-	"XKELXDcOly8Xj6GtPiRZYRsnn8RyIJe+QY15ufPJlyF/y79++bcXF1d/uTxX5wuNubgLdXvO1zz6Kl6f",
-	"/yx5KP6SUBH1zkWvyzZf/xJ9d87f8vODH36J4zc//3Dw9vLrk244iMVk8bIXff91vKcslSu9U2Fb2f9Q",
-	"CKNPmCEtIKeqGrc7kg7nVLl3cyHGfHhwa3zRUN5FLvL0kUfpPlWt/TMQ0CrS9naV0B0ax3dL6fo0aeTZ",
-	"bWMj4UNoqbT9OUEKh9duEFOXsYJ3Ltdk4eVvFnK8yHMax+bScY3QPEYg1tb+1rLXszj+uCEKUzn6R0x1",
-	"+0PemYqS83Tz7748CN9cmQN2YekzhWIvqbVrqoh1PGjZrcq2ec0aHwEo88fcm+0BYJmz5L9ETnnMPt2y",
-	"3wdCrrjP5du1K2xc8b7aAYeuz6pF34q4WsYU4X1HYmu3hdO72jjk6lrMde7aj453xud3ePzGBtoJkL8G",
-	"6wqX4xlKW+D4SSUa/xYE/g/Kaq8CtPeybP3zqAC2x6v9yhB6vJdq/w5P4qMGtv/4eGi60b8HD/1Dgdx/",
-	"sk3+BZn2AHtQJwiKapZzO3YSpph+DOH4ZLGlxkoKtVpAJ8r8q1bzaiouZjHoZW1Mk+BihqkQLkPQcOys",
-	"tqlLzjI9sQhBQX1DJUN1aGOgVSYjYdE77NfTSq1emj8Ck7Nh6u7WcGdVXRJuR1aSo5j+sOqkbH+zQ7xC",
-	"Z6pzhmY+YbtZlQGT3aqP2g3nLjqZPj2Oek/7T58ehk+i46MTOpgySnvh0RGNev0jejCZHk77k8GkN3k6",
-	"GIRR/yg6DvtHk96016O9p3uJDX+/7B4+eB0T5hnU086DmHefwiP/9PAIoFX6VO8SATw2szdfsze2nq9d",
-	"Yssiguyrk2Nf/pfTNCOEmSgFDEYi65AFyizJl8zYZlpZrtug1wvaRnuFeIFM0O8OxZbuEzZE3c73E+ML",
-	"W86DKcd+hckpUVomaRMunDiyYJFCwgKXmdPl0vwtRT7GmbagUonrrNHiCPLczOqZWC0Y5Dy7RJo780je",
-	"2EwizFtJM0eGaUyfWtBUMAJgYjPJbGV8utVLaHysWXJDY9IM3p1dXn739uKL8cWLyxdX49dn56/G52+u",
-	"Xlz89ewV4i5h9lzfguy3CSRvmeUvoSUkN1YPHFnlWK/PvvfGS5Px+kcOtL+FESGsVOJC8cgaD+kkZ07i",
-	"ZUedHkNqSJw6Nm+GwYQaZ3YABBzGeuYyBvp02ANYSVNZvQ8TejiR5V0dL2yhriGlw93KmIvr3cL59xUj",
-	"+wfrd7dCFoaPzowCfz7N3e4cRANJocBKuo9ZPkQfJowJPDZt7k+3sUcLMZxDjRmQVsRRxKdYQh13SluW",
-	"wVTnN9nVGIr9JAf/KHLQzqpMa3i17hSANsxWL/Fe3DpnCC3E5PBiGxGcc6qCvgU/5x633SLLGQChXDAr",
-	"s7giMokQbmWZsJBFTISsDTrvSASu2MmC4T0DM4iMVr3eQZgLe8JP1g1FoMMBJBQEv+aeem9LRCsizs26",
-	"lGXMrKtIWh6JiqxlyJN1Cat4fm1jmEcsjGli092gPolqmajuo0fEArhVxMCNqLKvAVKe2SzH0kGhxQ9A",
-	"2oSQAtti4sKnMlkg/MQ9dhHetsm8TqxMVtrOKOYTkPLxBjQSN0Vbwkw1EdKtkEVO2FOtaTh3zVgfIfk8",
-	"sjQBWBB6nsjVDJvTrNSKxlbjIgBJETxGExiM2QkNr7tm+60lVEhcz3Lf4exi6wv16q0jrxywS85cdmUh",
-	"SRuySvLpKFUlzDZrA9ALS5XLTqj7sex8Xkozly7twCXzrVwd0mBNonSrLrkFKuDy2S0lTKJYzmZYMYAQ",
-	"lLZA3aX7uWbc3PZUKt1yVxFut92+D6mQVVn1bUyTzDRKkrAlo7qQNt5M/cBZgijO2l2vC6mBniGnlobz",
-	"dFYQ3nFlK8HPmttTiHlkk10A6H7NRSTXI9EM2O0yIJ+D4+zPxPaHordB6xRJb2wU6qDt/QWTTOhE2f/C",
-	"HNIk4TjbNU0ir3WKK+0v1R/YLJyFBISXq7U0dJiCzNjlMOXaauFuL1kCt9MVdEI5jtsK3JkvExq69Znd",
-	"uWDLmG6cdg8OeQ73t5OCG9rgGLT3MLbOXCZ6JGbeQKSZ6rk9oiAbSaNfFUpDyIQJPhPQnTcHDmATxfLk",
-	"/8gu8lGBlFCQ2BIJT8J0yduVhvoHuBx2Rpg1681Cz9nUkikmpXl5Ry6XC+ttD3t9kuN844QZEyTAR7GK",
-	"xm6neTaUEQNmnabsW/cSoP8HpImJzebWUg1FFkhVRkKzqHXqtdhyLzpyCEjTUN5v/+v/8cnNUKIjsFOH",
-	"/2rURxY5s40rqHhaLcwHChIqXU5TMUN58obBJDLfV06cNSc0N3mszLJm7WbJ2mRBY0N20AnIaY8yIVmG",
-	"HKTsJPlLup9LLZcK9a/KyTIsqiIZ66JOwvwh8rDs7HdKxHKlTmW5CuUE3OU1Fvh9Ex1tRmwDe5qiStJx",
-	"QhdP3toZf6AE6k/QQx8n9FAZA6L9awGfzghFVkHHRsjMUl+ilaqUJ7tYTjOuNEu2BEFAGKnMSLK9cCHF",
-	"t+UK7VycMkWAAKUXEcNXiiXtkVjPJZkwhOzJg5oG2CMf3YdpcZSQyYLGXIHtb4PuIwFNpzohNTIIvgMq",
-	"7YSRWSwnUPe0EvzvK0aa5pkOF4oJxTW/Ya0uuYDVIoMeibRgBdrspgk2XAxBJSeUQGUHYSJaSm40/rQL",
-	"WXd/SYD7DNHPD/NQZQfmuahyhwOaarFvvH9CYBHDmOS5TJZ3BIsrc2Z+l0oVt0t7+b/6n6LwD5vJ5JOR",
-	"ucWI/gIhJrvi06ymLKdd3luQ7cCwn0sxjXn4yUX3r3LR4dUsyIEcjWwVN3c2sMglgORrnusbWeRaVdii",
-	"5JEAuWMbUFh8Gi4Q359D/8TKDguFZGRoh5F5BCGcg4Y7kDwcUpcEGQy738sBkM+tHa0BLs8l/6MX5JQE",
-	"BRB3+3YBkj0g7m00OC22ghP/TZkUBm6TCZvKhNkuFEn2cKuuO8ODtV3/hNdfxOtHVv0fCtf/vn0nIRxe",
-	"9Z8Oe9sJoZd7xiMEbIiYO3/8CU78iPbDQXTAOofTo17n8Lj/pPOUnkw6vbAfDdjB9JAeTbaf+NFV78nw",
-	"8Mh+2D8/+5kdGjPgk3XHO8h9oXS8+HLxFwCN3qtXpbnkd6bc0RyOjPqUvvw79AfQWzbcE57pT5UC9F7t",
-	"AIq5zl6BpSJNIzuUj0pA5Eq3IIywI9h/Jp0rwf4hoyLJUtbyaP8w0SJOuefotDim6Og01sANjW3YOZaz",
-	"GYBurHQ9vP8nXP9PuP7XrPIebL99H4rsP2c01vNfalXeM4u4jNky6zmPmXWMw7aDbbUSAhJnAMwfsu8j",
-	"tmQiYiLcVFb7fGU/+qHanNJUr4yyIq93tyvx43XCxlsXNRr+fW/Vx2MWveI3TEDCViInfgryMqYaQO2Q",
-	"hy+YTnhYb/y8xr87F/S7BGo72EoRzW7B3JGKm2cJmjFtjNumHf7t+CMRGyvN2OXN4PWLq4vz55fjsy++",
-	"uAjaZJKBrAX9wZNuz+isw5PeSS8YkljK5YSG14BubSyFtzju2btzkg4Jls+SAky1Jdw8KycrETNlI+JI",
-	"mMZgsgBurqdDwsx6Yh5yY7Fl83z7Znz27nz86vzy6sWbFxefG+W5usodatpwQ++kcrN/j5cx5Xn6bvyJ",
-	"fPXi1Tsy13o5doDWYy01jckV/N+vrq7epVDX3ZH4E7n64d2LyhdsH4qRqPjjr6GM2OcjM7NRo21OVUaf",
-	"jxpfvrgaNd6TwwEsbwtscqXSZmWkPfX7C6c9pcbHc++8C7JIKaHm7sklE3TJuxu6iLd6H94umTAEH8lw",
-	"tUBcI+YYsM2TAJ1gsuKxhhyASgZsh7lcsnA/Juwm6DcCrJvjQbeXzZMq8sPZ61fAK7oVrQsriai02qYZ",
-	"o/XH58lYKchVaYX1JAI67O5yOoXJTBAJjQokD6ITOp3y0HbLdmnKllu22iQ46h0EiD+y5opVks8FzuUj",
-	"FN9uvbYbwuaPTyoX0GviLvkNA5jbX9Ws9CrNoSKJlLpr0fBATHIFhZSaCWhzwQWZruIYqePixeUViNeV",
-	"iIzoCKydZxP+3PfT6JNy8KrmK5izbhRaILBvL14BtqyFCnIJXZjMZf6AMIkOeSElOTMj/CnN30Nxu0ri",
-	"xrDxGDIP7I6UrcssltbOvI/oLLUuR/u7WXsO9mlBBZ1hm/ksvgQu43IL06t6s9Wsf5lC/HS4A7ZreaOm",
-	"2nx55LNowUW6hpJpUAx1+o1uT8mCLSaGJcyYRrylqbPHAn9NrktYVWtWewg09s7YanWF7Dw4c/SCA7WQ",
-	"lFj8paYk+/6n9/9/AAAA//8=",
+	"7L3vcttGti/6Kl3cpyqkN0mTlGRbVKXqyoqcKGPZHkmJkxnkEk2gKXYEdnPQTdFMylXz6Vadr/fsR7h3",
+	"3/e4j5InOdVrdQMNEKBIWZ6xZ1x1zp6YAhr9Z/X6v37r90YkZ3MpmNCqMfy9MWU0Zin85wmNpuxECp3K",
+	"5JW81DJl5ueYqSjlc82laAwbx8mSrhQJhewo80TYJkoSPaWaaHnDhCI0ZUSwW5aSyAwYdxvtBntHZ/OE",
+	"NYYN916j3UjZ3xY8ZXFjqNMFazdUNGUzaj6pV3PzrNIpF9eN9+/bjZOE0fSCTVKmpidS3vCKqb0WyYos",
+	"p0wQPWUkxYdJBE8TrggXZKEY+ePv/0UiM5wiXJNmeE7fdY6v2dc9sxQ6Y0SY/0NFTOZUT1vF6Y9Glyxa",
+	"pKxjhx/Bor8+Im+onn79mM7549v+Y7rQ0yOSDXxEvtN6bqZ3RPD1I3JJZ+ySa/b1pU55pBubl3/BdLo6",
+	"nmiWri/7kkVSxIpoSZaUazJmE5ma9et0xcV1Yf57vU3bPuOCzxazxrDXdnPgQrNrlsIkLpm+4wTecp1t",
+	"uE6pUHOZ6iFRTKuKMwlEM6zZzz/+/t8btxT+fuemhq1AUBG3zclTomCfSHjJdAcXEBKk/jZMzg1HTi4v",
+	"XhSm+J1UuhOpdLI+u52n1A6ETEmYjxYiyeLzhkzlZNLCGSmW3rL0K0UiOV8ROSm81g3EMVH8WnS4IE0h",
+	"NaFuf1uwYsb1lKX5ObQJTZTMDyNmtzxiVWeRyGsuRvj3mqN4DM/cd/X+ByrX3w3ENteOrb6fjr+N+Gve",
+	"7XY3Ekx/0Dt80vvgm/i+3ZjTlM6YdjxTpZMrM5f1y3AFJ6gUl+IrhUQFsybNwunLCZwGHkMnO63saGWa",
+	"XRsq1NJQq0yBGL49vSKFMzHDhq0uubA3fJ0Z4gQiOWOKTFI5q7iVR0QaullyxQi/FjJFDs7NkvC6NNoN",
+	"wyIbw8ZPHbOsDm5AgZPQdy+ZuNbTxnBw8KRdwdG+gcM/iyskDFGajhNGooQzoTvRVComCI+Z0HzCWeq2",
+	"DOmnTUCexGRpmI/ONx1YuJrKpTC3wf9DwpUusvWEzrWcd55O9mj9WnHKnbO4dqm9XtVSz8Qt19Ssrmq5",
+	"hkx49sRXivCSxDyI+9FgvEc7++xg0tmnT8adZ9HTuHPIepM+HYz3ov3YTdpIrHzK+bAjHm8UuBOZzqhu",
+	"DBuLBTy5vohL3Lu6FeSEXp5+b/xkcsCesc5gsh919unBXueQ7rHOk0k/PowG46e036uevh3zweZ+5e7W",
+	"+hK+k8uKe8IViVnCb5m5AyQcy3gVkmbMJnSR6NbQkdX3l69fEfPHbiBCvERh9sdMqpT0EWl+a86ThVoX",
+	"PoHAh1ptImdcaxbnl9V8p02WUx5NSUTTlDMcIOcvZhIef+FCaUZjUHsmMiXjVC6VUc7gdinktDUUbzeu",
+	"k++cv/H/I2WTxrDxH49zjfIx/lU9Xttycw4/KJbWEdBCgaQrU8/heBDvR33WeUKfTjr7bM8Q/0Hc6U8G",
+	"dG+8Hx3ET1g19ZgBP5R03puX1VwKxYDbP6ex4a1MAQlFUmgm4D/pfJ7wCK7a43kqxwmb/eevSoJUsIuB",
+	"AcY0HqX5CGoxm9F01Rg2zmliJsNiOOBGu3FLkwXDr8RmTv6b7UbMNOWJ3Tr7M7xpaNboArc04TFQptlP",
+	"paleqMZwHxgU17C1z2lMLrIR7dKnWs/V8PFje/fibsxu3YrUY38SZnO4gO+MUqaYRoIrLusHsVDAy+EJ",
+	"pM+KxVWNU1rknCq1lGnc8UZCpR6XKlMypYqwd3NuJdZDLbpqcmbxC3Ej5FKMMoWguPRj8rcFS1ck+zNc",
+	"UzlnKZAJiSXDo4pZlFAwiMrbsv4Fb1PsH9e+EjSUTPVovAoaR0RPjUKVfVPTG6aGhEaa37I2iRapkmmb",
+	"sBnlyWiesgl/1yYJn3HdJqlMjGzFS8/SVBqF56+/NyacJbG5JPiVRrsxY0rRa/aPndP7Xx7uhNf3Ga7+",
+	"dpzuDY6Cr6zzNXc5I7lIYjjvsfmRxl1yImOz8tC7VSFpzjJOAHJFpoEw/7aMfyHMu/ZKwSutNgnXFhCS",
+	"JsVTCMS2BAh6JXX/iokUjFzzWyNQ9JJH7IiESAYhWMjGejbfrrgeIWkWr2sg8L7aebYNt4cra68r6PvG",
+	"ypdikhgdfGfu6t0apBxDViUmwhVSlWEbNDH7aKTyNVearbGMw5ygskltSU3+9x+einAuCrVd9o4rzcU1",
+	"iammlqBI6E0gJE1z6BuWbY/Q6YnFd6nwVFOyNIq4HcsNZHguFYRGkVwIoAc3xZA0Wfe6S4pj0Chic42H",
+	"n7JbecNiN5Z52al8cN9HKQMHkpkIvGZWWhyOCy2976MfKqJz5RRSu1FhzMQqbHXNgZyaBbyS+keWGnMi",
+	"fgBiE1KPbt1wJcGF+wUmizkAO1Enpu1LZMV0kQD3cgJ8IdMxj2Mg5x0osDCphyJEd6/NAiKZpizSZLzQ",
+	"wFrs2r7yrll5jYFohqfnx2cvRz+eXpy9ODs5vjp7/eprp6EZ49UQsaNhfwnh0PAuUKoDkXBxQ8wjhny0",
+	"JWfka8jG1A0ou5QItjSczHz4zetLYzAbSxkGXXXgK48NixLm28iE8u2+n44HyvcE5lbUCNCvNGXRDbF/",
+	"Xhf5/sseIfmGds64Z1RH01z7R6Ph4cjIn4uhhom/MfmyXi+FsclFUqW2TryPZqsBQ8fdBGleV2RGVySW",
+	"cEkebgX51838NRNU6NGMK9i4srqGf7YuQeQkloLNDoMA+0rZpypWWh69RklH0UmFROccflNPDVvTwB6Y",
+	"Uvixh9uG8tQeTruJaJKwFA4PNAl7gJlqkx2AFUT4/FcKNLmMkANBk0QuiVHxUGaQGZuNgaoMdwcS6YDF",
+	"zEQ8l9xKmpw+jYhwVnNnLFORb7jh/3KhzZhm8UaGhP51ClvtQISlLULZZ1gFE9pcehbnA4IYDH/qXME7",
+	"nbNvQjPCT51jpGjzg+FB2RPOzbz57APhH/5XyqwQd2HkmK4axRzMKbPeKGUUJaLbLJB01Ch8lkcvpzxh",
+	"JDw/PX9+ejF6c3x5+fb1xTeXoe9lBf+UZqmgyanR7j5IGnI70ggURf8KHBvlj72bs8hsJfyZyChapCXN",
+	"68BX5d3EyCU4wsmpHXVLs60wl4eg+OIi0DuPa3Fiq/jREPSNl1Rp4JEftLUJVXoEF6HMWRwjnS2UJjeM",
+	"zY1ETBhVGlR4NKzwDh2ReSpnUrOMCC3paIkPkAlPld5BFaZjudDDcULFzYPpGNGUimtGlmAxJYzeMl+9",
+	"yC+0KKwNjyAQYb5T4XDL9eI9eCX1C7kQH6YQGpVlAqN4x2S9YcAj4Y/FHd7Pd/iV1OSFfX0rMs+/93C2",
+	"hpKLNMrZM5oZhqXpdZavGCNcO/rPZoOk/4auEknjKylf0vSafdDGznGskZZylMBom9xg7F3EWKzIk33y",
+	"J/68sN19T5TaCZIrKclLO+hW274+m4c29Zw3T0tJ4Atuj9c+jXtteCSP2A+C3lKeGCnxQdutcLjRwhuv",
+	"tOHG6BxTxZyaBOaaebDI0L3ttnMkPxQG3WrDq+bzUFtuxyYRFUjS6W12Doqk/HqqiZDLIUadvFWDNwbX",
+	"3A5EypSmqZHJbWIYlJwYe12wSIMhau6PlEQZTadptofNmIBrlT/VWVKuA6H5jMmFzqyhisWHR2bPQZ1Z",
+	"UkWWKdeaiSMM+xM60SwNRAh5Ax1IHAhtANx6/L28D++huo20Tz/28hDee5GVl8Zcv0Br/QOprsL+X/Pi",
+	"LBRLCx4Icy4z+o7PFjMiFqg5Tpx0cJ6AIwipwsmwRLHllKXsk5B3xeXIJFYlc9otTU5I4q8IIpxgD+fP",
+	"llwoFMgKND70gWRistrVYqgqi5MawgI1k8VdcsmvhaE2oGwRCCdRbRpB01jbVlVHzw7qpnasFpnRG2b0",
+	"fjmz4ha07zOlFhtppjKKIuNVIZiXm3HPDdfMg+hZsM432OhYyWSh2Qi9j2oEIaBBb3DQ6fU7g8Or3uFw",
+	"rzfs9f7SaDdQKXexjUaecfD9i7+cXlz9+fJMnc30/C8nZ0/OZurdGV/y+Ltkefar5D//9OeUirh3Jnpd",
+	"tvr+t/jtGX/Nz/Z+/i1JXv36897ry+8Pu9EgEePZi1780/cJRL5wSlw0hntGF+ZxUjPR/rPCRAuZETvO",
+	"NBK7z9SLzm4d5IW5jexVes5oajOL0HCrOdKTUj4RaRajtGAX2mirjZt+Lqedx2kbw8be3wadp8uffutF",
+	"/fmfxbObnw/U/o/Tqyfp88PZywE9HcUvetff9X/90578IEJ5uIPbmgHCVb+wkdRKywr8dHiec8rTLqlM",
+	"JSNhgcqBrdGxMmJ0kspZIFyEnDS5til/5qeKnC8XF28BEy1GzFUg5uAU1GuyEnIkOzZJ8i5pWZVQiXl0",
+	"nTyDbtMAaxl3sHVXUp5TsbJBLvVBAjelmqEIKMlZKcmMilWmBjnNgguy18tUCV9wDjzBaV43cyTZJLdU",
+	"8wrzeQgBe0E1w/ChtQlY7LQq/1thQXMi1YrTg6lNPwi60FOZ8t/uoy/B113YLUoZJEbRRBXZ5ttUimsX",
+	"fUgzx/2G6Ls/lEcKZzbCvjZUUW3q56dfWN6OUXZ/En6KQUVywXNaDCN57rMNq6zMLvDfNXxjxpUCPd5L",
+	"L6hMLXigVedZBY4726+NnPgqeavtr15K24QZq4HkOnN5A2pHLu2FG9KOBH5pp4G6z1hdmgtCrykXD7on",
+	"tfN8GLf1ce7UNatE/3Husa6gw5A0IWEVIktLc60CAZ5LobO74EfCXQw8I6IspN92ROTRbdHvC98wO+5O",
+	"AZJaRMziYqzdl4JtT5t3m2a0gdALqJY3E14qDDNK2UKBZ9mpVxLSZBVjxIXOvFxT+1AWNftBzFNp1mGM",
+	"01OhuV59KGeDTJBylAZ/BfPOGiCJjYGbX+GHCU8gPXcDp8OhPcK3w45ZIsU15NKXh2/SRcz1iN0aQmsd",
+	"wckTrlH91BL0DPcsBI9SphepgAsEpwrOAS8ckU2iIrkm+1ueW/PPm2Eh1WYw8G+3d+bEHvqu/N5+4327",
+	"gZaoXOiRnIzGciFidVdKlVxoxWMGN8a+sX7q8CFMb1iPrKJqAL7zMcPsAqh4wIzLvtm3Qa9XfUrwbuGQ",
+	"thzto+zo+jIhXV0mPFqNzHannAo9uuUyMRZ9cWvP4sR53FFNIp54KG9o/ZjexrLJhKEDxvAi0tzfG/R6",
+	"ZMZFy/nZ7IfyB90nSXPQ6z/BhxsfYafq5+/t2AY6/NHsR0Z7aHPU0F7lYN4ugdU242KhjfRxhDNmesmY",
+	"IP0DsE5g66pJ0H+/QIkbh/oo9Fe5VLOh64RZ2M1LkNkkf6o+O2LjTXaiON/GLA72jERTmtLIioWKffTU",
+	"4/U9rB7nH3aJHzqywBVZsiTpuITjhXZqbq4Grc0DI+ywXe2sbGpO9dQIjjJbHqeM3qAXE+dmcwuNaR4I",
+	"l7ZOCQznPZaHnKb0dj3h0DwIr0BZFybsLxI2tNevTTCfu00gnYDFBOhH+ZoTihtcjJGFTp/w0z2kwFzI",
+	"JVWEg3+SjFcV6kYgFiJmJa0D5ChWvYE0Bf14TaZCzkHVhYHETUsaHXwAVwFeCZ/lRFJM+PUihZRxXH44",
+	"o+9Gzjk8mrN0tFDGfrWvBaL/x9//u9/rmQ2p5YEhaZZYty8WArHOrnMVUC3mc5lqFp+zmNMrIPgPcE4s",
+	"8gFHMzMieqC8O3+CQ3fMp/JrX3YfV954/9XCrd9uzMLt7x/4tz+bNIFtIPYLW6YiVy75YwQXoa4QlkrM",
+	"Nxz1uwzNLFBQPaXwiIR4DCF60NxVbeKlDv1tDFuBgKpaCNTAppgxVCkjGVLBgZiy9YLkPYYp5WVUXg0G",
+	"jWNufqLJm9QMpLkxIiY0Uawie6NQZ4XGvmMk8CfGvlJELoVfApz7OubeF363ZSa11VwwVMzVPKErGM6M",
+	"UK4Vm3Hh/t1fqz5p50Lpjs9kCT/NZ3/8/X/1B76YapW+2x88K3z3WcV3dX1BI25aVo3kpeLOKE9K3zro",
+	"D6rKsfJ6nL82nDcGdtNb8S/Zi3L8K4u0mZbNr7qQSVVduqsggswy9Pvy1AXRuuQ1phnSeMYFpD77MTao",
+	"ORKLmZmRy7HBTBFvIvn+2IlAAam1c3egw6tCbM/Z+ciP22SSUI2BZnnL0pTHTJFmKBZJEpKviVopzWaB",
+	"cGEtrBNGMWcWPZFpxNqeSgqy0PzF6ojtPGY4Z2kHQo+5D2nGrce7SOpZCMUpmpWkka8p0+PdErwJHJHS",
+	"YohdizkD8xfMXMBKrXIRenttKqMZfbc+HUjlUDrTA9Ym1G1sNzivuAaXM5ok9xg9E5yjLffTDZv59twB",
+	"Yy6l+1obwtmoRRV2tHXXPArGQzWPMfLfZiM80Ofv/mhOSPD5hycifwrbEVBhIneva0vC2WLUSo2ugvtp",
+	"MpNKY40BxG2KiQJzlgJ/9DZuIWzoY7s9q5zIdptXo5busOAt93OnD1XlSWxZ1QrpLsf4RlmglQzytate",
+	"e/82MogK8qog4xoOVsM164hr0xlsooOaLd0gye127ig/XwtWoG7wBWMSjQUGsAykTbA4CXNSFIOStW69",
+	"dPOD52vIJg5JwX2UiVgRirUBxm7CLKKsoDimmnUM42xU6A82p2a7D4EZyWLSdIAQZtTW9h/D/ByI9lcx",
+	"29DDNQgJhNKpJjbewSeEitUGBrH2mWqt+JhMFzMqOlntok0a8p5qI1gF1Adu9UG+JRLBHTXeFYkT2509",
+	"nxCu89RHiIawePtz4fMRjeOUqRopiPX55OwNsY8VqYJfg+MedfHtNkyNbNSqcolYk2DkBy9+Kr9UeYgU",
+	"6jcnNiPYGpUemx1LmTAKTgHIxt59rfaj+WHiHctQFEAFsTfiK+Uwj9BBlObPtbbaGZijWdJ2x7+kZjrK",
+	"O3XS5DqbIqQdcr3a4Y66CaQjel15Pt4mYbbgNaSO/iM3affpVdPrkuvp9h+EpIOqD1LtDD7mLM9sr/Gl",
+	"uiHrGAeP3YbCGvzZ50G3LTjKmkLQaHtgFN6qikzT59QF7lDY+vULtU49BQFTou51dteuFIAFdnG3CH9D",
+	"Mbt/RzE+p9esJLQNFfuqaxsV25RFIJrs3crzdouynGs2K/7HJnWupIa8z7N805SuzL8Fe6e9QHRxBSfo",
+	"OnZs0DwLK8qUbCmseqDwD1uQfZl4YBnFeVSexiLONNIKBkaxWsY8RCA8bPZTprHqkmMSJVJBOZP1O9i6",
+	"pmXKNTjj0b8dCNTnSJOSbyUBPnPD2FyhzABfOvvbgiYu0kxt2ju3JbsZmBlWlziIL+t1cY4YS7mYigm/",
+	"OKXSOqwXc8NJ1/+uRjafYjReJDfm7ws97SLQWBYr8n5Tiwizwbyf5UIX/zWiSeJ+ca6pEZYnlQYt/XX9",
+	"d8BBqP7VgT/kb7nEDEjJGMVMQ8UZ4Nw4f1vX+WmLv+b75/2IuYzl32C3MkeX96b9IWUzeev/UN7p/C94",
+	"KHFuAnQNKyv9sp525P6Uj2e4WBdrv716evh1nsoJT9go/xb8jI+hZ97byF98EKG1Wa579MzVOL11UYrd",
+	"uBjeJRa7wjVpjA10DdrbVmRxFSbIVtanf8nfmwugpTW/+AZQJbKcSnMZWZzxJcOxrN8EsvalWM3kQrkr",
+	"WyXj7pTWW9k0uBtTOp8zsYuujIEGVX82OKmS0YEVNWrOIkMhxA5CmghOqliUMq1aXfJCFpzBgXBO4tRh",
+	"VsC2DAMRbmRKIfnj//q/Sfi7TOI2EWzZzlMbRuY3L3Y2Emz5PmwTRqMpCX/3Lfk2KVvr7UBUWt1tUmVw",
+	"v4fMs6KbjItAhDKJw8ehYMuQfA1sPXPg1cUNna8oEJmzqHW0vgtF1ut2QUVyztouy20Eb7wPzetFhuOe",
+	"t4SMID+FB+29XXsw3+fSR0jTW2wgaMpI+DtiB3E1wrIgs/uAvhYa7cuCUHJt7zCus4rv1M4CPvu7Gex9",
+	"2PJmb9no2nvA5Ryk0ZK6eW3asfJ+r2/d+qslHutesaqdeYUqJBrcDTuW3RAqAuGV9ECqWMsf1vL5ipmY",
+	"YdukmnADIdhylBcivA9RG1jTa+oYGzCSHUz8+9qfLl5qcWXA7M0Y2VZWjKumreXRFHgC4Avgk7Csdobd",
+	"aUFRBdvtc9oG39c/eMMFWDpZna+bgQVfcNfbSx81/1l2pX6IZfhAu1tlaVlRWhaP5Z0pHkwuYTZZXp6I",
+	"q9XBQYf4QGvI09MVsBazRw9j8ORqzmds7DxfJDcXwI7ulwjwFsAzs9hIUTkz5gvyuvXNBpGGWwPRJrN5",
+	"Cdrx/vghTZJwaA4wXa15qgv+6QIkChdRsoDylBAsLhUOfSeEWjeUMfHI0KjyI9g4JxyjIn79vmJLT0Dq",
+	"vbFmyf22Fa56KS0+S6+wMEzre2rfGG3Odcg2qfyBcnZDb7B/Z1qFkT2bP2dm+7BJFSVSX1t1aVZVZH8C",
+	"7OdBs2Awjd7BdQlruWebXWuv1HrlHNyZljY95YgII5wTbnh7U6d8BmUQiVyytBNRBXUN2og6m3FoHgv3",
+	"BwNSkYEo6Azge+AbYfkQBgf7VQLRZots4QeCxJLySTlXHYxTfyznoKHd80iA3vwA1gedgO8Wvc/2j1e+",
+	"G2jLw8j0Z5dFJpwq1cKUk+tEjmmSrMhC8L8t2FZnV59iZdf4UfOrHCKx4JrT5MGTrB6KMH0Wgn7kelJ1",
+	"YPVZKe7uHN7DsS+GHywuFpbsYgTJQU0rVkXCfvFz1f5j2quW5nWIHBRhu4zCUQL8cij5MUH33RqRPbmT",
+	"L+dzqtrAF5wlcQaTtaN650oJMT8SgtZe5Ky4NzZJtWpb5GTCRGyuXiEZGwszXQK2uxC5D8wjkzVSzHJf",
+	"Kz3HXGHRG+KL8RJy/l259pv3G9eZz6Bq079jNNHTHTf8TSoBZ1fZpKCSImcTd8vrDeWN5WRT+OiquFZ5",
+	"c+eC7MhV68gl98OL7Fo5UXTLbedty2TL3QG1Yth8y8B3vAX0uvVVs3g0XtXcA3BLLKdO04jv5baE4Jjh",
+	"TzstYWfe3W4YJoZ+meruA5C0Zb4HJXtLqiy8KfAw15enX5nIVEfMc+QTIVkIzZMssTtzE9labk3C/BhD",
+	"0rT/isMj4FDAfRG8hWtix8SyhpZvddi/ZNAUNobjYhTOx//LVlZ8QevKllggilKUsxC7LJxqYe83X8wH",
+	"DWO6rcrvrvpQ+91jIZ+x/f792z/t6Mkn88U44REior9lY/IntiLNixcn5OlB/2mrS1574H6IJTtmxGF4",
+	"rIdbkuuqxmbXMuV6OiPN8DT+5vIYQTxPLwcHT8JWtzqP67Zyo28ZjDE4OOgf4ihvOvWj3FR5Bs0CedxG",
+	"zFIW431TmFPx/dsrK/S/UiS84XG1W+5Gr6rHhWqPZvj6T28wFGRn2ibh6Qn+AtNt1Tn71kd9g8dzw1bQ",
+	"Ya0ZKn5ds9p3G99+Z1S6NOaCakaaY6rYk/1FmlQPtdo41Kp6qCNyemL+rqAsumrgElXfQPGeOaQaWr5k",
+	"uxt8BUK+ZNon5jVyNbPdmkWYy7XGG8pLMgNWrealvObihUxnuzLB44WekkG3lzmVOyieM6PpOqXCrvLJ",
+	"0/1D8v//f/vdvYq1oq+40ll+7KDjjYLvdaZaowv4Vo0D/Nyqq6GbmdX3oNFBQZytu2J2NBw3uqjWhvR8",
+	"i/datPnonfYyqyjSqTK9S/SSjX1HgQ6Qz/18IKfYVcCvuCJXfucChE41ylkHINSNHuMaTxrVaUJ5skix",
+	"Y4XNX6QzRsL9Xp9UYXrc26VCmhFVrMOFYkJxzW/Zdo6oD6eZjd6Mu7wDNeclF/p+B/Z6jg8mq4rGWSXP",
+	"wJgZPQhQTNa3vYRbt546XBw6c88TimXMpa3a7x0+2crljR67B9D4wP++veduN43vB4VK/ueq67ldtnj7",
+	"OwnJOU3B84aRd/SYoIp3BGn9rjUa+FMAjdUG7ys23YXXK8wk+HpIYgZPUG3ZB/hjmzRJbCVhFoZhIj7K",
+	"ujNyZehzoVjcOiKh2bkQgJO8kWbVidH1zBrXWHJvZt7bI9L/4+//a9DrbfA/buP8vI//seZ4L7Oeei4s",
+	"VjDNKmz3NM6d3RaSO+FKD0mYvxmSpkziLPbZapOwU/irHxk1f4VEDvMU/IcvzAvT6RT+ZeUavFMp689z",
+	"59hO1FuqeIByfSO+uBTr9FnrgUN6gD/erapu8qLlsT3F9AlO5h43sqIJmx/i21Au/U8Iuu1SyYwrYh9Y",
+	"xXxXDK9wCveMFmWtbUqnkc19a7XGhbzvqRbiyJXLtCgEO/s5jX1wuH/wlFhABBLLaDEzRjw5wX6VZJxS",
+	"EU2NCAsjGbMKRQ7RI7bCSTgxj77PASXWPHPFS8zezRMqMj8sdrLDLhYiYm0XE9PrbnqCcNPlfJ51h6oF",
+	"qlgzbFnawYE8nBx8mDSxxVVFjA70aQQRwWfhDm2leHihjgr1gwulqYgqS71+uDgzMpHBnri2vSvcl8J+",
+	"FR22Ke9kb1XtTJ2b0xDyd1dXbwg+QMzpF9z2AEhoAQwbw4PDQ9+h2utVuVQtlkdFZ+IpNNIu8XaLZeQE",
+	"mqNdM24xgFANh+ixq0qbdfOWFr/XJuFmgJFg0evtRWaT4L+snMxmuDtI5/ZnWGaaFhYF9trz8cL13cBV",
+	"Tuz1rij9w77RMxpNuWDetYV2M2ZcVCLteo5cD1yPpwAAQm1NhILKP1cSgSPW10MEolAQEUF3vqwV9aZq",
+	"iGKz1yhHoS+2B6tsPldsf+j331rrzlN9nGsgie4Hr02gE3iVgJSNdk1D1zIEq/t3IYff+2NFU8LSH7JI",
+	"g/djXk3g/Wg0dBcYKCJ8VHRXgr/pqYxhb211uRHvXm8X89/cXBojneCvVQ1KNiHl1UDDlRCZqzA6IaRR",
+	"1Z5jA8RrFUDoWsl2Dh673s2sqhltLUDTOoxZoSCjmvDW2OEbTL1+KOuxYJ/LpSA2tXtna7LedMuG/4im",
+	"W5UdZlHC75+4V3CytP1sHigJF4wDx6OKUDIG/HerQAuZFsH3d/bwrH0efDxSU83u69u5sO1NPyQfyynH",
+	"TbwKiBPPtbLdpipqeOD5UT1xeKN+pe6bs7RBnYeJ/atnfrlFftTUL/eRj5oDWp/AVSClX2rpG8uT3ti4",
+	"+6407vdMJUvKAdRwYtGnYW5fKeJLZltObhiaeQzTm+HB1kaHxgZN3uk7a0V8sEe/bJlsszl96AIyGH70",
+	"vvChdre5x4WN2dnw9vf+/mGZevsbs+PjE5dussMys1yUvMkQONztUmud+F7hUQ33y/oyZSPbtwopLhX2",
+	"WGnZxW9VLf/+uDLOrWvse8Hy3kZ5emHH+o3ojNvw8Rc0mS9oMl/QZL6gyTwYmswX3Jg63BjSDD3OAO2f",
+	"YpbyW0M+qZwRrlv3LBv8jJFYKkDpaiBAMvE2ZispavHyAIW7S0Ko7R1hDA77d+fAo9YtZsezYBpZQ0KX",
+	"zoAZ4Yjdkqzwnif8FtBArA5gp4K9KWZcE5qyLEEVO1qwmKzVG7e6gcCGhsWZ5PFYJJhwv3dIqlsdFl1u",
+	"/mKBAsSqMhyY7fb96uPy9IBCb8oPTROohbCpDNtvoKI34JR6SI/LGtStgzXP8QdyYM9uIF5bR8zXuQfG",
+	"Q62MEkbTAjwuaS5q4EcD8RycakBSDi4dFAZDpjaLqGj0YtIR+IAUiWiargIRvutcy47ZsCFxnKX7yv7H",
+	"X7nQv4RZJpKkc96JZMyumeGc30rL3tqBsNUTys3PzqhNIiqwxMUusklJ+IgLHVoKljNzanO9CgMRARS7",
+	"kLp1P5ze4zVM2Qp0VQC/t5PR0m453wZbtd3I9qoxbFRvlv9Qh89cv8c5NVZP45rr6WLcjeTssb+Xj7MP",
+	"v/dfVzd83pE2E6kzl+DhxrndiTR75kPb/gvvwgMjyJImeqqr70+b5C0G8u0zqp2QFl/6c9u/B8SJrWO6",
+	"hcanpfaFBaszZuZQ0qwrI4sz86qQ7oLNItvQKLdSin1IFeCx16czE/i5LhkzGidcMPXxbGPSDOlCT0fm",
+	"9obkP0lIxwBpG7aM3Uc14Ps4DLJbrlfba9TFBrA1SRO55dL8/u1Vm4R6NQ9JSPV//rrUdbUCG6odX4tk",
+	"hcy+3PB0WNrcvPqy7VVGBmLn0kir48OlNWJlNqepLT1ycuo7recwM/io7azbJX9ibA62qiAzNpPp6ohw",
+	"HQil6crLu3XW3HIqk2wBKLPuqMgstrZdw3zGVpy2pGnNkrSv3uVRemAzHTezEMP4SkFVVbiDa2XXMEmX",
+	"OFWpknQqqdDv/fsg7g6/MfB6Rc3S0ESI/YILCXm2hfCdHt7CdSx8rUAm29tS3gZUacE/WNm4EztE0xUZ",
+	"IU/JPKFRRQeK2oDRdnikeUpxFpHa6oDcV+5RsriVYxEh5vJG8Vjjsbe3d9gmP1yd7ED/W+ff54EtP57V",
+	"2g4Clt9R7b+ll68+n/hMWNsO88JtrzvbLnXXVOAanIMdKihLISXuQWuObHVlvpg7MY4gjLKCYo17w4/A",
+	"zDqFAArys7Ubsn32ZmU45j45nOuLBq6JaI7QqQ6nhjHw4wUWpuO/Xjiq+f7tVaN9p+oQHttcMJj1kCBP",
+	"JJig5TM+m6jVGhIKtX9mgnEgnL6BN+6w9+RZq50Zl5l9d5DbM7hJYACDxDAbd8NWKhBUk/BxF5rCgcv8",
+	"8a/LG9X9VUkRdsmZ140Wqv2V5klCxojC3w1EIOBEgCk5d68Tgs1Q8zjE4LmQegqFIIliwxz9ACznQNBE",
+	"SZtgRe1gHcUSFkFg0oIcNMOfOlf4t7NvwjYJf+pYpmX+HQhjc7gnwpaLVLvWbTgqWCZCuglT6B/R9jxH",
+	"1lYP93t7pJQHEzpnKBUrXEy6EAq9Bq6vvAqEMyZw2aCOCmw9DhoQ8FvgASgGC73BzDWTRr0dvNkYowY1",
+	"q0BRVJEwp8uwTeRYUy6cgmCOJSvUC0SpNM+QwHqXXzAtQtIMXQlY6A7YBn4D8ISxOPOAYFcozVLLBV0C",
+	"r4XSNIQWy0iF6PZArug5R4KGuxUsaJDxQmspjnKKyhJSqArErheI2CSWJV3hOUwSuVRoNuY7DYV45len",
+	"3fyQJo1hY31bCiYdHJinxeX9/e9KduGCUJEp221ySWfskmv29aVOeaSdXqeYNqY2fBnOE5R+a0B2rnKD",
+	"AZ8Pu+QVnbGYhKMR9KlinWLTaAyQWbQWxMjE51CZdU407O1W9ap9miu/E6GcTAJhdP9ERjSBvNwjEr6h",
+	"evq1v4Fh21zA8Bs5o9ywGCtLlGtLnKwwFzMQwHAiaSwKx+uz1Em5FESm3GyITCFeKyckPH758vXb029G",
+	"ry/Ovj17dQlJ0IEAS6nOliLNMDfPwiw8Yl3KVKgl4qvISSDCb09Ld8S8Gh75mTObzSnc80CEo9F3UumO",
+	"92l0mvhzKW21nExa61A4SM3GXMpNf9QpGtWnn3McOud/YitsF8jFRLp+jTTSeaab05pjI1oF8BTAdlnA",
+	"zXApw57TxT2f/UdjrRthNiR02MTIwYwKes0U8buSKZt0MVskmncsz56nMl5EuhuIU3CHwAteZ2z2jkYa",
+	"iIitac2Q7ed+hESfHPDXKGx6Y3s2BzFgpos4jTo16oaRgv/xHwTOQwXiEXn06NjjzY8ekT/+/l+EYgJ5",
+	"J4GQVdMJ60xGtwj4E6wkCfVqPiRWygeCFAS9DYwBeZkFqdVsxgzHgOL3JiAYGGoC/IKWBWcCsACQUAQh",
+	"FcB63Sj9TxLKZ9AYXykjcOkiBmDQxRj+h8c4M7tPrTYBgU+adgvND0bNNA//qrn5H04BWtRYx11y6Zg5",
+	"Ibuy8y7xWvmz2Bjo4LtTBFQJ8E+acTOx5HQSd6ZGloAqkwDurpJ+ogv0orQAzmaHpIiMrmMO9sLn39nJ",
+	"Gs0MsstjaBAb2a6aEESAdDlvy9xmwLLNRsDGOo+W2SNwXdN38Afr3DKaGJaOJKsMzIWMVzBIfYN+5OCV",
+	"ol0udOiuQ65GcIUqixk3+wzFPCBfcJlxIe/ilqWKuhtwWbgwgTilOdamLXypzrLpkqulJEsuYrm0zdwJ",
+	"10PccrMfdqfXq42tge/tGlHWTUQn2qhk2uvle2TWxawXFYfBZFNPcYW1qQSaL4JDHKd1hJNxngVvQgUn",
+	"UXZipWlA1ArkFU3cHsDl8c6+zoN55M/DqpQ4wUwBzxvz2gAbLzOzLMqBxUiK6bXmfVmEF3M3zRURdK6m",
+	"EhxNGd6UW6/zPg/BM5u6L2PcTgUilpgTiteIvbO9k7OwJzktthrGhWGrYZWvKBBuzx2ZPUdoOUWaJ68v",
+	"LluBeA0bi4UXmDBQ0BXW1YJrpkmef85iYgYKBEp7NYQyETZJ+PVUk2b4+s3V2WvzGpoGyNs7J1LoVCYd",
+	"q790zqFqALQbY9EIr7etKxdz+nDL7C1+zGhpg95+mKvpWH2gUHVxZhJKBTzT4zdnRuip9tpUjpNELjsn",
+	"eWL9kGBVMoxFyYy+60ApOI30giYktUEATEj2aBTOn72bg9y4YDpddY4NGduRwp+yVZ/FoUPgkfYUzOYK",
+	"CVvqpBnaWe78oLJMOfmNBTqwIfUlgOae1LSPDlvYVRwYLa2tA8KCwaqyH/xL29KfFIEIoS4J0Xtsn+Mu",
+	"uaCadWxthi9vUEMM9weHjkD8DUP1LOERs8EWq1Wdn12tKVFyzgSWBHVlev3YvqQem2fzwrRcezIMqKAa",
+	"ZYkzWCDSaDcMe0adq9/tdXtgX86ZoHPeGDb2ur3uHiQh6ymYQtWKgPnLNavJ4NkAZpOVxGW4PFbHB8sP",
+	"xU4ggOcqK4EtKDneXPCfoeMCwowzowEnXDDSBHvcl+uBAPWmZZSKW5bSBD9nwaAsX4gXqaERoyMB18+i",
+	"EtlNPYsbw8a3TH+/vFEIE473w6x90OttaGhe0cgcoXv+aiGnGqCVNSxwVMPiLll0oWHjpt+wqE2N1396",
+	"07BYSw3FrxuAm9To9//28/HPf3p3kk5+vBw9vVq9/fN3r6+fTqPbN3TOz5N0eUbpm+i7Hy5k4/0vW/cM",
+	"txhGNS3DHfTW2z+Zs+0a8tnHbagaM9uux89phiP9vt042OaVM1uglpWdHvT27n7rEin9B68SynfaNYZ/",
+	"/aXdsCWaeLQ+SRpCtBQBNUj0WgH8T0L1RKazxi9mrExxQlGqHs/YY9D+O4jSvvF6eH2Ra4HdjQWaQxvY",
+	"wozQaIpGIKsIc/yNcgChHsT3mFOjSqCyPKc2pXOeslsuFwpwPeBSeBAdIfiI3H83M3mDITueGAPoCBXM",
+	"ENhcaK5PYPNwWsa0urbbVwAV8b/AVQXKSCAAZoS8wG8YC3kMt5gmCToVpzKJW0MSYoA9JE3fhkMuAh6f",
+	"rAVOaNtet4BF42sjI7L5O/M2yBXbsgqSnrlFMA0E167Tge2rER7BV4AxIeAaFHnat425VFMKY6ybQp8B",
+	"s6mu3U6r7XXTMD8HIu+BY2TdWC5sgNdhP1PbZgEfQnx4BNJyO1DoeZq1Z8DnW3nDBvwmUhqeA81EQ6sd",
+	"iFBxEbGQNAF0XvFbZj09EFeF3Xe/d8mxILb4z0OYxV3p9chaXSDgRloSBbBSdL4mqPu10ZHimopZogP3",
+	"K2xysfo0tI3bgSarGPVLrnTe1UCBJLPzQMZbEWm32wLU76gMdDM88GJB9F1tyMDr8rcFS1e50yXrQbEd",
+	"/y30dXrf3jhnMON9slZOazTavrmTzSJpW8vSdj0LW0egkKOSYu9aCdAXX9y4NHvPCisswFWtFWDNqTa8",
+	"vTFs/J9/pZ3fRt1f/vN/VAWyNi3eqdAuKCa5uC7O/Wl0yJ48eXrYebo/OOjs92LWOdzfH3dY7+kk6k8O",
+	"e5Q9rV9YoV1IvrA72z1umjNc8nzaQ+LfSQcyFBZ6k4S281A4zAxlC26m2nlFmjWxnEfK/Rtr7gKRfybn",
+	"nz6Ikav/QEdSRy502/N+tM0APMJKCqg5JtiEDl08y6kEPRnYnE2jzc7gcDyI96M+6zyhTyedfbY37jyL",
+	"DuJOfzKge+P96CB+UndvHnz3YZd57vEp73TOQVtFQuqNn0wO2DPWGUz2o84+PdjrHNI91nky6ceH0WD8",
+	"lPZ7NYvwMgwejoo0NGqzXgSuCOJv6DzYXpr/oDc46PT6nf6Tq15vCP/vL3Xz5QjWUDHVDeH6zfPNKgYq",
+	"p3pEHGg4Og30lApiJVLNMp7euQwQXA+wjHMECvHK1eyarEcBkN+ato67VccmQXkqzCbDxjroeWgkrlS1",
+	"Ft65Yp/n9G8L5gQsREVoWesrqmRtUqno1c09w32o5O2VkfRfPtROsknuf81bIW7R/7PQ/nBb3u8ntfjX",
+	"pD/I6ctrN1jo2FedYz3o9Z/0ytnGT3rv/Yb+EtH8t3x5f2/Qwz411S8Z9bryg7WfqXrD/PbeZsQ0+mwQ",
+	"70X7484BfXLY2X/67Fnn8Ak96Iz3o714wPqTHj0sFsOY3dvr9rr9/l73aamf1rCxN9nb24snTzqHPbrf",
+	"2Z/EtPMsjvc6h/vPDuLB04ixvSdrTbmyQy9W2gwb5/I3niT08UG3R5o/9ftH5CUXi3fk3bMnoyf7RyS9",
+	"HfYHz7q9FvmWRTfy8aDX7/X6vT55wVM2ke8ew18bhk4LwIkNtvq+d/ar5Oe/Hq9eXfaW55e9d6+SP787",
+	"/1Uuz7+Ry/MXkr88+X7+l5OzJ2e/vkjOZ3/+7effLviZ6DXe76Tf5Y3BKuzsuu5f97W293v9u18pgBHB",
+	"S1sY2y8yPBnzxmCwzWfmqYyYAmiVU6GNSf7PdggU83f++ovhsuWci7/+8r7gNzCWRsmf7gUAPdeBcxLU",
+	"uw48RPhaz0EO9a5y9A0XjREyb8jYtIguRtHLm4gdEcWMwYwl8jYI5MH8t6BxZeZ/aIOaCCQIhWJGWuZO",
+	"hUBslC++U+GBrcXc+L6HXeht4V124brU987oMxb9/3QZvx2HLHVguINDVjZW+MIoP2FGWXFi1Qyz3ZhL",
+	"VccNIUvEJgFj3gN0z7WpIzyBfBtKFBfXCesYozXh4saWSwS2+1J49urHs6vjq7PXr0ZXVy/DPAvjKYnp",
+	"SrWObAqb+SCzLFe5jCsbRl/oqc/EH+NTIeYBYjSonZXGLGV6Q2LDXxFdpY3ZVpk6vrTV8pCVqPPkOkKT",
+	"lNF4RaZU+TkrHI1a7KgP8BRCEpnSKGGtI6IW0dTD4CHXzNiPBLvysSSxoIEzCDMTLSFGa2w0Rm1TKti0",
+	"JsMdNTNF3B4/pMojZtHXWSC83kQ22XnMclFl859aXfI2dUfoqTiWjweijpGXux42MGuXKf1cxqvdrAyb",
+	"Yd4Yy/H/YX/uRnLm+sw439f2ml1dS8b3xeRiW0lWYp/9j8A+64I43hn5ufru5rD4U2eg/S3eeIMAfFdS",
+	"vgT4PXjvYJvpZSh25yzm9MpIvn83ro0ctr612H0V3Me/eyiMPH6PvD1hmlUVOxqV1rCrdYExhCRKZOjY",
+	"mRzyNKxauQ7/CFmlt/IGMwKy7uUer0KHqctKD0QTkjAgM9VjUFm+ILIzw8YhVNE7JA6XM/R4WyDWmVut",
+	"korrLfG2Ao/YrykNypfBPRilT/sK42I2v/FK6hcAsAkvHN79wonDRv0c79yFbWTh9/er1YuK5kvVdPNH",
+	"PIlwFmMqwI7X9DE2fsPk+A/4cp1Cd47aRXbRZUqcHesRN3S9crqeYEuXrg16B6NpwsFUFDdEaTlXoGpB",
+	"jNExhUrcWluOAiMGwlXKdIkrgTd3HHjg3Fiu+WzmRk/x9ceL08vTV9+Mzl5dnV78eOzrkn2b0dsa5j30",
+	"uFCAMKCdUXtIfKzXyswhY03nvCcz+gtK1yZ2RHbiRmaam7hR75+nsaCWggTxb8/o9gdbvHAl5TkVK1da",
+	"8VkyyHNsCrXGEnZSRmzK/sYcnY09fNqYg5E710reskAU3WVka29ZnoITCD80g/nHMtXryThkYy5OOd2n",
+	"MhmH3JGLEwiXjOMy97GWC7L2AYrbptl0SWgmGZbbtvhIUUU/47ZNXAJhu7hYazwm45TRG0U0Z+ofkpFi",
+	"flQA9v8BmSnnlvS2yUpBEsyTOcze17nvXFvU7cIPxSY+lR+3xXpN7GDUwnqqZOU1RYpJ03ZKauFUN2WI",
+	"3BZnV654rpmE3QFIcUEjpCbDxdZXxeXq7zxwbCz8mvn5FFznAAXw1TtAuH+v62tkiC1hFNSasGNB6lwK",
+	"H7qISvRcF5mXqd76lL1OTFtFtXGz/+WC2hnn/FSj2znmw7Yx0iKCQ8N1L6gOZB9c9Q6Hey6Q7RxeNOER",
+	"K7m8dgmae3AHiNhkN/PYjEtO7UrNsT7AAq0TbkOovp+H6utdejCDbZORatb3XI7z1ZWDxxA/3+16bhPd",
+	"KHrOLav9Et34hKMbcEa7xTPQcWwMYMgAdA0USopnzuKgPW0e7aDCWIAc0Ba9jECpmHB4bMAm2hBymKfy",
+	"lisuIc8dZ6G6xIjcQCynPGHFFjcaAq/h+en589OL0Zvjy8u3ry++uURlUorwyHzCGbrNUE4mYSsQCIsE",
+	"mAm1fVXCoY2rkDmT84S5uEMgmi6yUu2dCFt5s1chxzJekfFC+90DjcanIMGap/UtZO9oiID+cNCAx6zc",
+	"t4A0wcr2etGErSNjzeOMjVrvuvDc1x+IVHHu+N+94hwWfR+GMOZ4RrjHcZz1z8QOLYs7giIVTNBvnNCw",
+	"enQnkeK6Y36fT1Oq2Ho45f2OARXcgQcPpngS+V9YTG271dhZttr5UgZ1+uQ9Lrs6UL6Ekz6ymERuA3T0",
+	"AXEk67p5/LtN89wYPfoGfs+b9w4rGve6Sn7AJ2AKzQVbBu7qEMGX7FzJ2CRnBWWIQhLD6oyQRNyatof6",
+	"BjfcyI1Izpgik5Qxs/Kxa/YBZb4yJTSOMz8mpgvkSWTYQM5JMW6bRtpS8JVNt4eXwI1jjXYsEMpD7ymb",
+	"yVsGQtUIrLzlWYixLHx+Rlf2SUgHUCy5Zcb45qBiSJtvhsXX+EZqlihUlxzn9UrZgzY1ATSAfZI1Sst9",
+	"0VKwQLiqFDvF0HdPk2bojrmNu9kGhadtGJHle+1AFLp/vA9bd3u1zac8mbpNfM0qFYYD2qn+W/qcX1Kl",
+	"YXf/7dgXUk2mL+XgQxu52K5ROiOCXZTMIa6X2r4WINWHdzSqs95TkjLzvzZ1064g13iretBZV68xFWYS",
+	"rmsaiJjBfx+RMFM8hmRTt3RkpjaGnySAl1TiwS6JCLAGUioUtVVGmE2EeJnbMOaMk4PDpwDVhDO6ZoKl",
+	"PAKfcJ9UdBwMiwtDlISEaWza7ni8ZdUIseH4HEVkU+z3CekBOSceEtg3G9TM9snmXQUCWLefRuAxaNIE",
+	"6BoAfdJLiclcLlEhpREDmbYKhFFvLbyRS9dt7ciYA5Fz5qxcEOlsA2OWSQyVyxWcGKet5IwhMp6d9xF0",
+	"qsZafapzaBCHBtgMf3+PwFcA5Ag1vb5l52XBtcgSp5zlbCCVRMbKNOJ5KyvrB1jjA1hZ+R0oWlrfZL/n",
+	"DKSJwIZJUlJKWr4p5un3cM0MI7M3sviFc3rjje1kuj9UwVmIBpRDGfW5HGB+VFmF1rK4kGOW6ty4eL+z",
+	"w8uwta0suN6/mQVn4VE/lgnnaAOSYoVcEq6+6DBf7L6PrTidAHvPWMpXyurwVkJOEgpi0aISf4Al+BjF",
+	"T8cx0t0zlXztq9JJ69IREUvCb4cB4WKR4zZ4miHCZzpPLthObaKm0LcFrDgHs2RNrtawVu/BbCcViCq9",
+	"5whHM2ZcUVMhZzGbzaVho0NCLQRZIMyMSMr0IhWKhAXZPSS9cLPyAEpUnVmXKQ9ZlxGXgulrEcYczdWI",
+	"3a0487yNcboT/1ARUmpaubc13y2019zIf3O0QUWWLO9s9S/Hiv+deNypiC1PKLGDTKHYnq/lU9kKQagI",
+	"R0o4wjtMEsMUAK8c8WTKbY2UuX1+9a/FlSxUCYdem62KdlptNF+sgs4Fmcg0YqQZ5lXOj0J8itgWQUYx",
+	"dZCDUPJvToZFwAsemc+aaTxynVsMg8rbLx1l9TNzlnZ8RFjsI2TGqG5f186XsRA2ubKd4/Di3CxMRljV",
+	"3edudvQt0zar5tKd3wfrszU12+XfzW41hv3B4ZNer+qvXDSGT3p+7Xlt0Xn+SLmUfL24vPgLTmJ/DzI9",
+	"in8w3+8f1LadqvuLXVavV/t3GLiuHVOxfd/7HVOjskOs4eV19+8T5+KfHWN10Gx1+13vddvCeUaagFM4",
+	"Y+m10eNmVGgeGfVro0+tHQjLTaABnEUvzHsPjml04yIcawwTMlch54koplUguO6SH5GBQk9C20INFDeb",
+	"VuCBqSOnAj/+YGC3YCQXeiQnI/ybzWS3BYs05VRoDwcWIFX/+J//TxWQapsww8opFrXAEI+yxx45P0wO",
+	"XIv7UZpM9tHRLZcJeI4stFrQKE2jCdzCcPeWjVUEAnFevQm7yZEmsCh4Omi0uuQVW2ZTAtcXNL9CHgG9",
+	"p6CpNcx2SdNYHa1jzYK3znlfLKYtoJHWdUFtesdnpAevfRZE2R9//++wlrWFCLRra9krj/KoQmyZrZor",
+	"wmg0zVqqFtunOsc0TzELOIdWPiLVwo0oulJQ/RmItY6waLvMoQOsEe2FDrAIhSpWCLHpNt/558A+MlSN",
+	"rbGw3go6FixZar2fZmzYc9962Aj0UvRE2oaYCeAihoItISXZR1lxSAc+bIvZfLODmL7tpmK1COz1acyf",
+	"dScl2eijdAs3dAG6UKvgf7Yte52qZqaVeS93cVRWKRr39VgCD3M9QIu+wJOssWp2CR2X8/2C1WrK+7y1",
+	"GPQ8LGWeZK0lU+bQvvOGkke27QqhZCIXqZ46mvQ/W6NN7NXqA9C/F6elz+KktNhLpgk11NeZykWKDMrq",
+	"zAV/bBlhZ3v3Z0U73Y/iBf2iNX6yWqONpXxeOuMXD+nHVnIN75Gp18j6zgbZ93IoVPpHN7o5i/1+S15N",
+	"62mgWs54RJSmms2MCDMmdCTnbGjM97DUOyjd6EBleesWh26bFVwVsmFzTCP3LfBPqjD7gNeSQJUH+0rh",
+	"47biwchhG7eFCHXhU/d2nm7QZzJ36Gi8SG7CQkIoCX+HFa05RLfzh2aMyHOI3lc1wC0tiUl+LfCYzMKg",
+	"U0RJQsLsG0P39g4C8vkiucFVFPI8y2Uh2EcNa/DH0PkLsn9njJqT8Eiv23j/wP7g/uBBHcKfpR/4izT4",
+	"x0AAZMRBo1Qqde+ESZ/bV7qTT9dZcdMz2KBziavEb93FpUGrT1kEPZxso5oMzx7SWhbqH4povxM+fSDW",
+	"a2Idw7HJNdbmzlGTM0D3I5fdKieBKAfMFJ/NE8RtEmaYKUtZq0ugFRLXbAZ/MV9G49PrK+e+FJJ5slAe",
+	"fjyCs5t/QSKCzV2yNmZIZjS9sflemdiUS5E13q6rmCV1BbOB2KJi1v2cTbP9QXh96+Ls7qpZHxA86yr0",
+	"SeFRr5delpPhvuAKPlR1ZUXL7zyhZ3BYqI3cpn4SfRWYY5TQuZbzztPJHs3/YpdtYWaJFAhM67KCtoUR",
+	"Lzejz+dzeNV7NuwPhvv7f9kMv5tzgyy1CDhw4ZX+4bPuQb/b7/W6g72GfcLy6BJquPdV99SD4/F+HJRf",
+	"O2p9wlaOGb0Vb6hFDX736rfzvfNvTvvnVz/3zr85Xrr/nyMGP+evZj/3/3I1TXZDDC5wwt2rRgum3Jfq",
+	"0U+serTaHP5Qle/x73nnga1Q1qATo9dORqyq8pkQd23HpOwuOc6GBoc6xBNQteQKMTWs+zzLIzY6hdfC",
+	"defSEqfqVCUfFVKYLZs0NjdVUuTZR/UglFXm9tbFJG4jsJrkS/rPv4jJZu7LLtd31+IQS2Zr+G3Qchri",
+	"Ux2/bXlNnbkNZBX8aVnFOEZ3IQqdBehs1EoCIBBZplJcByKLZWU94/ktgwtZXVnRwiq13BRBaJ3cys09",
+	"IEeFz2bdCxfprfmEueNSXLu/513rFbENnL16kjlLO45djNOFZh1MUYJfMBc667oKVfSprb4DcBvokuSG",
+	"H+EOZ32+jszSbRfhqWF/EtM5Xb9QCxJ0N6JbG4xBYKRSuOlU1oLDBDIq/KCoHwxVCvfZDTcTEWyZnazv",
+	"3LObPvJKviOZpizSnalMFeuMoanTqqM0xeJwwZb+07QzTqmIO4It/frwXerBC7uwU0V4DTfOSBjKmzHJ",
+	"46h4P1DwfPHX/QP8df82SHY2L76SD/vywgxZVPWA36t0UuvSewH98cfYEBkNAtC5Emk51snlxQvX21uT",
+	"GzaHcM6MzWS6Ik1qNDBDEG2HsUnHyLiEtFfB/GJUMnUD6VJ5jkNoJmZBNQNhpWCm7wCQl8tlj6S84bgB",
+	"bqoKtDAs/MN5R1RAxaDIXjP8KZHXRC4w+8P8L1REpxZhi9qRu+QtVM0Znlz6JlZku7eNOgs7Yv/a9KcU",
+	"p3I+Z7HRBFmrXQAdhTZi2sKvYNvmrPV2LgSyXsMAn2axWLIu1HIp/O7KMFnXMpmLiibV2N0aQUSxC7Rt",
+	"+G8db9j1OmybYcAJyGISXrKo84LpaNq55JoNCbiUO4prFlrnTjYLaM6dJHLJYvTdYS6GhW0HNBc4YisH",
+	"seD9ks6YGfnrS53ySNtwGiavmS1VhhQmbsY2R8kyVaOwd8krSWKq6ZgqhMevybE9Uenkymz+B2fX5nTa",
+	"GDb2/jboPF3+9Fsv6s//LJ7d/Hyg9n+cXj1Jnx/OXg7o6Sh+0bv+rv/rn/bkDlDwbq4XdqJ3xIG+Ut69",
+	"7DbaDdve23znhEZT5jp6133YPv8YHrbPvpKXWqbAlS+Z7pzAcaxzDPCcLu11KVwGgFrlSpmb9cff/wvS",
+	"Fu0tAI0wHI2+k0p38v38+o+///cReUP19OvHR+Q7redm9CMC2RHsqEws2GhvDRow8wa+/5JRWy92LF9z",
+	"x1qXPuvxexffxtNVmeV6h7xZ721Rb2Ic2w4ZRZjWvJU9AvfCdIaF1hrRVEqFtglPA4GlqCLOxCJ4CVyn",
+	"Ausqh3eB7ZcQsnxEZFt0VgbnyOCZkItxtAZwbEPrzo5wOn0bC9SNxqNIM/ypYy2yzpX72abfWq5HqCp2",
+	"CIGWq8CNbGeQXJBAixKyUGwIdd6RFJmFg/tNRcQUmdEb5lWWdMmJjJka3gFvHYimjei0ETN6ntAIkzEd",
+	"GHUrh8gu4+a31yH1bTwwXH/JyAr7xmHhDQ8lCyXsTi1Njsha+xGc8SEpZnKlzHA/qGa/oNomdbIYkgux",
+	"yz85e1MlXZBqC2DXu5nn30AAwFjn7W1N+YxuGhj0uGcXk/vDcjkBeDh59iTuPes/e7YfPY2fHBzSwYRR",
+	"2osODmjc6x/QvfFkf9IfD8a98bPBIIr7B/GTqH8w7k16Pdp7tpMju7DNO1lwvW1MgxsmzpRaOI5+D8nx",
+	"r44d9VnaWEUwKaCiMhC4xf0gfAuBBqy4XoYZ5vzamHNk0O0R15Syg7hHudMrhT62E5nOOkxEMmY2Jo+o",
+	"K1hQ5p4OW20COMWaG3MA5NTlkl5fs5T8cPaVIkHj2GkjQYPEnCbyuuuNFwiu8mZQXfKcTektU1nH8oTf",
+	"MOLETXmpKHWG6BezLDMQNq/QVT+0PRiWDVJuaAVciNogNuIfjVDB61idxIoe8piEpV+cZmkbaIGi6M3X",
+	"ZjqUFNGWndvdIC7twhrz2sB6WZFrvk78xEwY+W29ccoWQwSCazePNBMuyv6CAWBnfFZlNJhzeCHT2acq",
+	"Wt51lstlB6h5kSaWoMu+Q0fO3xraL7oQ4cIMStfD9x/CD66zq+fs2N6f6C5DJYTxDm7E/Cw+JcHzsUyW",
+	"U8MwXkn9o9V3txZzl14JxwXeli8S758i8S4tpENmRpUv2wQZyzZiL9Mhq2WfpRLrwMk5KwpYBOBHD0CW",
+	"MGgsEsvlO8DlAzGhM56sWoA3jDngZrldcixWZEJ5skgZGFkuCc0C/EF8Kbf4jBVnkUIgFG3ewFBTFuTZ",
+	"IAi4MIYUdpuHjj6BeOv2zzKafAOh1SFCM6bWZPUaD3CMVjuLMRArpkkzPD0/Pns5+vH04uzF2Qn0APra",
+	"8ZKwhSLFeQJBZO1ZuGAh9ciNFZKmq/sEH2FeYpkbvkoSrqFdowoEJdcLpsx22HK0Vu53zDI+8hrKMkSA",
+	"yuQ92tGuWBUfG4K/lThCxW/mEjLz5fIksWmhhE/IQhjDLwMV8PsKo4NU28RKzSAXtCIxK8RVPHqUia7u",
+	"o0fkeY4sPZbaIaDYeKFepCJ3BYxlvOqSt6hWbFRbcIEepIrZFNfyEny6iNTsnFftNQ+n1WGMKIpJne5j",
+	"tqOk+8A+4sO5lyAtFPnKyQQuTSIjmpDvrq7etNqVelKbhOf0Xef4moXka1uZoDJwVVezFzMaJ1ww5+MI",
+	"RFbb7CAMceOu7H+RiKYpZ/mG+D59i/kQy8U4YR21GM8MWcIWYp0krKkzlmnOEZzLXi40gj7Y5ldwSkbF",
+	"64DsDI/AE4+u8Q50xorkHOjVTNKdhf0EaJwlz2NImnabwrbd5LWTO3JnVghU+MfClTmCFhaAXjMisuiC",
+	"ymILQ4ybsLkqDASLwjAKbjdeZcNWjCgkVN0ognm95WBOaHvB2jtw6Wuv5h68LauoUAdcrNBxBZSbkDAU",
+	"Y24GFTVCgLqRx8RLNcC26bhfY+NqkBnNEr+xb0tcrktuVhYfD0mhorhNvHKhI9sGyRYkq0UUMRYr6EUD",
+	"gZViYKJOuze7AUXKR0RkNeKeJxHZzgZnEXlhW41pzWbg2ExdCgE+apF+m1SYy6Ogkp6lK7hAVESMqCmF",
+	"gmcjJuHF1hDTB2g5eSATNnqaSq0Ttz5KrlO5NGPELKFAXRhxqkgyCERVlgEHuRhBJrshNZS6hkgLEhil",
+	"PLtlWMOMrJJfT7WHoQ/X0Mpwm3Zhyfabgg306BHB6gI4OqUmiyQH5kyUtMEEkd9tVBIC4SJxOWcFxWWE",
+	"f8fC67DwUxVnxbbKcjI5IuvsE1WhcI1BtEn/WQ8aP5PxKmta1WpDgbyDXs5NZEhss2sCDjgHfyqoSNhf",
+	"Wgpm1BiwDDJtCDQXq/JwRX5dxNcOdoFquw02PGg32mwKekazzsyZL+ArNQSYTUNfoBq45J1MuWGJYoAd",
+	"HQiLC53I6CbvC/GVsgThirHlQtuUHTwK0H88bRATZuTcCGNXFD9eGQ7Okgl018L7U0z2A8QFbAyBS85K",
+	"Luw6Mmqqtp6/V5+NYxYsx8zL5GFFodvbC2tU9V6o6s+zrZW8qxn8Kbpgv1jCXyzhbSxhtnabENWntZUp",
+	"LBf67ipo3+qxChhTyiq9Xn5y02ivoeJg+MlrbOGPTk7zl+VUJiUjmaCNbERI0RqZ0RUKyLFr9MNtIgso",
+	"6E2ZQgpLrsEX81uOMj3VKuJryjcqVhV5B5B0UtDKEadmPfMDW91ghgima2spjSnItb8reX7T+jJBNqBh",
+	"jUZnlgjVdPksVr80UpMJagxbLDUTrChZAgHW9KoFlty1kCmLh6Ukvrz6jSgN5quxl7DJtzGxlDT6GB4A",
+	"f9dZzK3qnzB6W8iYzcPEWb+HUkKrcxdouTCcolhFbhscQysgjH52mIg9XAj7MhWEmYuUJzKVc6fAajV7",
+	"VLLZLTIVN5a2NRG/7jnHeBZWrzApWzWSF4u8dxO7ea7Oh8lQc4UucN04XBFKxlwTpEDbJdMnsQIAtm+J",
+	"Y83OdPxtxF/z71/85fTi6s+XZ+psprFOZ6benfElj79Llme/Sh6JP6dUxL0z0euy1fe/xW/P+Gt+tvfz",
+	"b0ny6tef915ffn/YjQaJGM9e9OKfvk92FMJyobcqel93XJRS7MbMkBaQU1X9+x0FCVOq3LuF9KNi6tDG",
+	"3CNDeReFrJRPPIPnS0X7PwIdtSKlf1sJ3aFJcreUri+hQp7dNsYVPoQmTtufE6R3et2csawJ0T2mcklm",
+	"Xm1HKf+bnNAkMZeOa4TtMwKxFheklr0eJ8mnDV+cydHPMQ3+s7wzFXA02ebffXmwtUNlfviFpc+sTcua",
+	"WrukiliPhZbdqkzcc9b4BBo2fMqtbx+gZUNeGJDKCU/Yl1v2ceBly/u8fru2hZQt31c74NC1sbfppzFX",
+	"84Qi9H8gNnZiOrqrxVOh5tVc56796Gjr3j2uV4+xgbZq1lODg4nL8QylDa16SGWnng3deT6o4q2q2Y1X",
+	"geOfR0XTG7zaLw2hJzup9m/wJD7ppjefHg/NNvpj8NDPqgHOF9vkn1CFB5BIdYKgrGY5t2MnZYrpxxDH",
+	"T2cb6q+lUIsZNPouvmo1r2ZeCdDG/AourjGHwiVbGo6d1z13yXGuJ5bhqahvqOSIT22M0Mo0EDaT3349",
+	"q+LOiwlgcja+vXNS/QluR16uq5j+sMrlfH/zQ7xCZ6pzhuY+YbtZlZGW7SqTHzJFfgex4e+X3cMHr3HG",
+	"BIV62nkQ8+5LeOQfHh4BJGuf6l0GgcdmduZr9sbW87VLbGdoC5k6BfblfznLT0IIqrWAQSDy7pmgzJJi",
+	"Oa1ttJln/w16vbBttFeIF8gU/e4AxOA+YWPb7WKvUT6zpb6Yve1Xnx4RpWWaNejEiSMLFhlcPHCZKZ3P",
+	"zd+ylD2cactl7GVNmANIkDOrZ2IxY5A+7jJw7kxAeWVTkDDhJUs5GWbJANQCqoMRABO7lsyi5mRbbd7j",
+	"hgRvaUKa4Zvjy8u3ry++GV2cXp5ejSCR8ezV1enFj8cvEZMR0+76tgFPm0DWl1n+HNpFc2P1wJFVjnV+",
+	"/JM3XpbF1z9wDX1aGBHCKmYuFI+t8ZBN8tpJvPyos2PIDIkjx+bNMJiJ48wOgIfFWM9UJkCfDpcIq2wr",
+	"kX1gQg8nsryr44Ut1A3kgrhbmXBxs10ewH3FyO5R/u2tkJnho9dGgT+bFG53Ab6JZDCha7qPWT5EH8aM",
+	"CTw2be5Pt7FDe1GcQ40ZkFXLU8SumgPGS0ZblsFUJ0bZ1RiK/SIHPxc5aGe1Tmt4te4UgDbMVi/xTt85",
+	"ZwgtxeTwYhsRXHCqgr4FPxcet52k1zMAIjljbVcJS2QaIxTbPGURi5mIWBt03kCErm7MAuU+BzOIBIte",
+	"by8qhD3hJ+uGItD9CBIKwt8LT7238BEVEedmXa4zpuRVZDsHoiLdGRJsXaYrnl/bGOYxixKa2jw5KPWi",
+	"Wqaq++gRseCuFTFwI6rsa4CiazbLsXRQaPEDkDYhpMCW2bjwiUxnCE11j12Et20WsBMr44W2M0r4GKR8",
+	"sgKNxE3RwptQTYR0K2SxE/ZUaxpNXaP2R0g+jyxNAE6UnqZycY2N6xZqQRNXOg5wVeFjNIHBmB3T6KZr",
+	"tt9aQqWM9zxpHs4usb5QD4sl9qACuuTYpWWWsrshq6SYjlIFb2KzNgDZeA3VxAl1P5ZdzEtpFvKsHfB0",
+	"sc27QyGuybBu1SW32MoMP7tlDa8wkdfXWGqA8NQWvMblCSIZBILbfotrt9yhxdhtt+9DDmVVOn4b8yu9",
+	"ApKUzRnVpXzzZuYHzjNLcdbuel1IrI6FZFwaTbNZQXjHFfKEv2puTyHhsU12gSY4Sy5iuQxEM2Tv5iH5",
+	"Ghxn/0ls70j6LmwdIemNjEIdtr2/YJIJHSv7L0w+TVOOs13SNPbaqjnYn7XCBZuFM5OA/na1lIYOMwA6",
+	"uxymXMtN3O05S+F2utpYKFByW4E7821KI7c+szsXbJ7QldPuwSHP4f52MuBjGxyD1l/G1pnKVAfi2huI",
+	"NDM9t0cUZCNpC1hhFA8yZoJfC+jcXwAOsoliRfJ/ZBf5qERKKEhsbYUnYbrk9UJD4QRcDjsjTLf1ZqGn",
+	"bGLJFJPSvLwjl8uFpcv7vT4pcL5RygDgAR/F8hu7nebZSMYMmHWW62/dS9AZKCRNzIg2t5ZqqM5AqjIS",
+	"msWtI6/9pnvRkUNImoby/vif/69PboYSHYEdOWx4oz6y2JltXEEN2GJmPlCSUNlymooZypO3DCaR+74K",
+	"4qw5poXJY62aNWtXc9YmM5oYsoMugU57lCnJM+QgZSctXtLdXGqFVKh/Vk6WYVEVyVgXdRLms8jDsrPf",
+	"KhHL1Uity1WoQ+Aur7HE75voaDNiG9jTBFWSjhO6ePLWzvjXyrz+Akv4SeBDtX8vYdcaocgq6NgImevM",
+	"l2ilKuXpNpbTNVeapRuCICCMVG4k2T75kOLbchV6Lk6ZgWmA0ovdRBaKpe1ALKeSjBnC+RUBz0MIa1qY",
+	"Ja+EN53RhCuw/W3QPRDQkLITUSOD4Dug0o4ZuU7kGAqmEHGINM0zHS4UE4prfstaXXLhVQwHIqt0ASCS",
+	"LMGGiyGo5IQSKAkhTMRzyY3Gn3UotXLUVSbYcqxHj4xwMuq0UR8B6aqi6NjoXVndcaFuaVgsQibhoDcI",
+	"8ypycH6AKVQob8IN++Pv/xWIScpYm0xZgnBRgiyEK1wuVEuD8k2zAmnvKAA2Thrd2BYTC2m/yKOpqzoD",
+	"GHCjdZvvZdVAHta3DU/b4jZDCQjG4k0H9SL8JwovdCxxZUHHjBrrwXFhyngH+6e0jshCaEMm8DmjF7Sz",
+	"yq5lqWo8D79l6Jd1xd2OQrDlKbVldlhbHohCvbkxEcBZWdhiwOqybYYLjwOlms0LBF4kWGzT8wWjk9ao",
+	"FL4PGC+D9bG2rUZopmLsE/PHlo0VVp6zLfq2nYADUUGNo6url2GuCQ/2ybSFqPEwQ6WlZzGDpqn9SwoU",
+	"AKmUhh4qCAqfBOewkMRF+wLhMktyanEF/1V1+nIyCdcvR9+7HEBgtpA3EIBdls8SKk59VLPu7poc0gVk",
+	"L3yYhzlnuJ6LucBcwdK0mR5571aPw4JHC8YkJzKd35HsUZnz9lFK1Nwu7eS/7n/JonnYTESfjHLeCyFi",
+	"u+Kj/MoUrEPz/UFv8EEBBe7ufESFkcuO4CFVu4LhV0YS2g2lqV6oxrDhvzHKaGlHksSb/AYjglX79qM/",
+	"L/eVIeFe4W7Vgjw9JhAQr7em+xaSDsUcKj0+ciUYGpj9juBhgfiCjvcvHPpAairp14W7e7ca72tH9ar8",
+	"D8qVSFYF/rMapRKxYvTaqh35ZcpkO1ekQOtIulgSWBjIfQBVCNS1FVFzaKZ+5lWeW2BA0qQOgNaphkLm",
+	"gBd5fbuFS9EQiRkzqHTHCn1XmohlJK1hNrRg74wGKzLXT5ZmRYpZVryUYlVgR/fMtAJmszq1sa17Q4n+",
+	"4wFBvYk/RDeHNfo5yq0ww2ztYX0J5H423AwJJLecnClTCSi9G1t7jNjH9dztHBFRgI2uS9scNjLPNCoY",
+	"yGXutkUy0yBsF63zQBRSk1x/G3vDS7AkbiLgZ8z9OMBocfNSs18xW89Y6pJjz3Bc49aGA+UpVcVUIlt7",
+	"bK3HrxTA0bRr0oKylKDWkdfEANN/DL8t5Pbcw6Yy7/ua14dwww1ZONvriuUJ7cTlBg+UiAPw2iV0O4rA",
+	"6UY19I/bNbn4uDk5xxtzcFDe28l/ybr5fJj1OTCZan65kTff2ae6UMtRxD2r71dd6EhtgckCAS5ky2Yt",
+	"ai8X2MaXS1HXSLlUV4y4/FlyD2h6GIMH6xcOp0vCvNuq37IZGpzakLgGlElXx4+a6BEJS71a7dulzqsh",
+	"cW+jAmzxFZ0nvynT0sBtMmYTmTLbbDrNH27VNWH2ui9/acv7sG150Wvzb9qV9337TkLYv+o/G/Y2E0Kv",
+	"8IxHCGKRJKXzx5/gxA9oPxrEe6yzPznodfaf9J92ntHDcacX9eMB25vs04Px5hM/uOo9He4f2A/752c/",
+	"s0X/ZXyy7ngHhS+sHS++XP4FekNuJ54zTCt1d9U/LWDJqi+VyB+hDbDesOGe8Mx+qhSg9+r6Wy5b9rCS",
+	"FGka2aF8ZEIiF7oFGYFb9vTNpXNlT18ojkjz6rNiU1+YaLkdqZezZNuVYQzI6NO3NLHaaiKvrwF4c6Hr",
+	"u/h+ad/7pX2v7aq0BdyGd/s+tIHvlNFET3+rVXmPXWgZCl+WU54wm+MG2w5hloUQUAMDCOLgzIzZnImY",
+	"iWhVCdzxnf3oh2pzWTBF3mxvEOLH64SNty5qNPz73qpPxxx6yW+ZAIdJKsd+NfE8oRoQ+5GHz5hOeVRv",
+	"/Jzj31022ZsUYBrYQhHN3oG5IxUHQwvNmDamYMfOW2THD0TClWaCpaQZnp9eXZydXI6Ov/nmImyTcQ60",
+	"HvYHT7s9o7MOD3uHvXBIEinnYxrdAEC9sRRe47jHb85INiRYPnMK3SiznAiflZOFSMBigi6Xc0zuJw7E",
+	"3bVuTplZT8Ijbiy2fJ6vX42O35yNXp5dXp2+Or342ijP1YB1AE+DG3onlZv9ezxPKC/Sd+M/yHenL9+Q",
+	"qdbzketbOdJS04Rcwf/97urqTdbRshuI/yBXP785rXzBtpsORMUff49kzL4OzMyCRtucqoy/Dhrfnl4F",
+	"jfdkfwDL29AdsVJpszLSnvr9hdOOUuPTuXfeBZlllFBz9+ScCTrn3RWdJRu9D6/nTBiCj2W0mCG2MXMM",
+	"2JY8gE4wXvBEQzp/JQO2w1zOWbQbE3YTzKmhfo573V4+T6rIz8fnL4FXmCltRURrq22aMVqfP09G0B+u",
+	"1lZYTyKgw24vp7NWGSmioVOB5EF0SicTHqHPM3PrW27ZapPwoLcXYphzyRWrJJ8LnMsnKL7dem3T49Xn",
+	"TyoX0FL6LvkNA5jbj0pg9cawlKRS6q5FxAcxyRVgImkmoJs1F2SySGw85eL08grE60LEkGZn7Txbu+e+",
+	"nyWSKtdixXwFy8+NQgsE9sPFS9fPFBtqWkxdqMsyf8BWCQ5EMSM5MyP8KSvFQ3G7SJPGsPEYigjsjqxb",
+	"l35qaOZ9RGepdTna383aCwjOMyroNTNXspunmoHL2KjzG5wURbPVrH+eofV2uAO3b3mjZtr8+sjH8YyL",
+	"PFxSNg3KWctd8hpynyQ0O8b2rAoyqCEzdOLssdBfkwUAqPj6a3cINPHO2Gp1pUI7OHP0ggO1kIxY/KVm",
+	"JPv+l/f/OwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
