@@ -282,3 +282,33 @@ func TestMembers_INV06_MemberPasswordsOffByDefault_403(t *testing.T) {
 		t.Fatalf("audit %+v", a)
 	}
 }
+
+func init() {
+	for _, op := range []string{"listInvitations", "createInvitation", "resendInvitation", "revokeInvitation"} {
+		isolationCovered[op] = true // TestIsolation_INV07_ForeignInvitationIDsAre404_ListsStayInTheTenant
+	}
+}
+
+// Tenant A's owner never sees, resends or revokes tenant B's invitations,
+// and A's invitations land in A.
+func TestIsolation_INV07_ForeignInvitationIDsAre404_ListsStayInTheTenant(t *testing.T) {
+	h := newHarness(t)
+	_, atk := h.owner(t, "isoa")
+	_, btk := h.owner(t, "isob")
+	bInv, bToken := h.invite(t, btk.AccessToken, uniqueEmail("bguest"), "member")
+	aInv, _ := h.invite(t, atk.AccessToken, uniqueEmail("aguest"), "member")
+	if got := h.pendingInvitations(t, atk.AccessToken); len(got) != 1 || got[0].ID != aInv.ID {
+		t.Fatalf("A lists %+v", got)
+	}
+	h.clock.Advance(2 * time.Minute)
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/accounts/me/invitations/" + bInv.ID.String() + "/resend", bearer: atk.AccessToken}),
+		http.StatusNotFound, "not_found")
+	expectProblem(t, h.do(t, req{method: "DELETE", path: "/api/v1/accounts/me/invitations/" + bInv.ID.String(), bearer: atk.AccessToken}),
+		http.StatusNotFound, "not_found")
+	if got := h.pendingInvitations(t, btk.AccessToken); len(got) != 1 || got[0].ID != bInv.ID || got[0].SendCount != 1 {
+		t.Fatalf("B lists %+v", got)
+	}
+	if res := h.accept(t, bToken, "B Guest", "b guest's password", nil); res.Status != http.StatusOK {
+		t.Fatalf("B's invitation after A's attempts: %d %s", res.Status, res.Body)
+	}
+}
