@@ -270,3 +270,26 @@ func (s *Service) ResendVerification(ctx context.Context, email string, client C
 	work(ctx)
 	return nil
 }
+
+// verifiedByMail marks the user's email verified, in the caller's tenant
+// transaction, when a token mailed to the address other than a
+// verification link was used (a password reset): the mail reached its
+// owner, which is all a verification link proves. Without it, the owner of
+// an unverified registration who resets its password would still be
+// refused with email_not_verified; and whoever reads the mailbox, not
+// whoever registered the address first, ends up holding the password.
+// Nothing changes (and nothing is recorded) for a verified user.
+func (s *Service) verifiedByMail(ctx context.Context, tx TenantTx, accountID, userID uuid.UUID, client Client, now time.Time) error {
+	_, verified, _, err := tx.UserLockEmailVerified(ctx, userID)
+	if err != nil || verified != nil {
+		return err
+	}
+	if err := tx.UserSetEmailVerified(ctx, userID, now); err != nil {
+		return err
+	}
+	if err := tx.EmailVerificationTokensConsume(ctx, userID, now); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, s.event(accountID, &userID, ActionEmailVerified, "user", userID.String(),
+		map[string]any{"by": "password_reset"}, client, now))
+}

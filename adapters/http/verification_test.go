@@ -182,3 +182,29 @@ func TestVerification_VER05_Resend_SameAnswerForEveryEmail_MailsOnlyPending_Boun
 	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": mails[1].Token}}, http.StatusNoContent)
 	expectProblem(t, h.verifyEmail(t, mails[0].Token), http.StatusBadRequest, "invalid_verification_token")
 }
+
+// A password reset proves the mailbox as a verification link does: the
+// owner of an unverified registration who resets its password can sign in
+// with the new one, and the registration's pending link is spent.
+func TestVerification_VER06_PasswordResetOfUnverified_VerifiesEmail(t *testing.T) {
+	h := newHarness(t, withProductionSettings())
+	email := uniqueEmail("reset-unverified")
+	_, link := h.registerPending(t, email, "someone's first password")
+	u := registered{Email: email, Password: "someone's first password"}
+	token := h.resetToken(t, u)
+	const next = "the mailbox owner's password"
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/password-reset/confirm",
+		body: map[string]string{"token": token, "new_password": next}}, http.StatusNoContent)
+	expectProblem(t, h.verifyEmail(t, link), http.StatusBadRequest, "invalid_verification_token")
+	tk := h.login(t, registered{Email: email, Password: next}, nil)
+	var me struct {
+		AccountID uuid.UUID `json:"account_id"`
+	}
+	h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}, http.StatusOK).JSON(t, &me)
+	if a := auditRows(t, h, me.AccountID, "user.email_verified"); len(a) != 1 {
+		t.Fatalf("user.email_verified events: %d", len(a))
+	}
+	if s := h.loginStatus(t, email, "someone's first password"); s != http.StatusUnauthorized {
+		t.Errorf("old password: login %d", s)
+	}
+}
