@@ -146,7 +146,9 @@ func (s *Service) sendVerification(ctx context.Context, accountID, userID uuid.U
 // reclaimUnverified removes an unverified registration (its owner and
 // account, which holds no one else: nobody can invite or sign in before
 // verifying), freeing its email. Nothing is removed when the user was
-// verified meanwhile (the row is locked first); that is ErrConflict.
+// verified meanwhile (the row is locked first), or when the account has
+// another user (its owner signed in and invited while EMAIL_VERIFICATION
+// was off); that is ErrConflict.
 func (s *Service) reclaimUnverified(ctx context.Context, lu LoginUser) error {
 	return s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
 		_, verified, _, err := tx.UserLockEmailVerified(ctx, lu.UserID)
@@ -162,8 +164,16 @@ func (s *Service) reclaimUnverified(ctx context.Context, lu LoginUser) error {
 		if err := tx.UserDelete(ctx, lu.UserID); err != nil {
 			return err
 		}
+		// The account is deleted only when nobody else is in it (an
+		// account whose owner signed in unverified while the setting was
+		// off may have members): else nothing is reclaimed.
+		if err := tx.AccountDelete(ctx); errors.Is(err, ErrNotFound) {
+			return ErrConflict
+		} else if err != nil {
+			return err
+		}
 		s.log.InfoContext(ctx, "unverified registration reclaimed", "account_id", lu.AccountID, "user_id", lu.UserID)
-		return tx.AccountDelete(ctx)
+		return nil
 	})
 }
 

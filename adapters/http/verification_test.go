@@ -208,3 +208,32 @@ func TestVerification_VER06_PasswordResetOfUnverified_VerifiesEmail(t *testing.T
 		t.Errorf("old password: login %d", s)
 	}
 }
+
+// Re-registering the email of an unverified owner whose account has other
+// users (the owner signed in and invited while EMAIL_VERIFICATION was
+// off) reclaims nothing: the account and its members stay, the owner's
+// password is unchanged.
+func TestVerification_VER07_ReRegisterUnverifiedOwnerWithMembers_NothingReclaimed(t *testing.T) {
+	h := newHarness(t, withProductionSettings())
+	owner, otk := h.verifiedOwner(t, "shared")
+	member := uniqueEmail("member")
+	_, token := h.invite(t, otk.AccessToken, member, "member")
+	if res := h.accept(t, token, "Member", "the member's password", nil); res.Status != http.StatusOK {
+		t.Fatalf("accept: %d %s", res.Status, res.Body)
+	}
+	if _, err := h.db.Admin(t).Exec(context.Background(), `UPDATE users SET email_verified_at = NULL WHERE id = $1`, owner.UserID); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(h.cfg.ResetMail.MaxDelay)
+	h.registerPending(t, owner.Email, "a squatter's password")
+	var users int
+	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT count(*) FROM users WHERE account_id = $1`, owner.AccountID).Scan(&users); err != nil {
+		t.Fatal(err)
+	}
+	if users != 2 {
+		t.Fatalf("%d users left in the owner's account, want 2", users)
+	}
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
+		body: map[string]string{"email": owner.Email, "password": owner.Password}}), http.StatusForbidden, "email_not_verified")
+	h.login(t, registered{Email: member, Password: "the member's password"}, nil)
+}
