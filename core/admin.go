@@ -14,6 +14,11 @@ import (
 // Account administration (docs/session-rules.md §5): session policy, bulk revocation,
 // members and the audit trail. Owner only.
 
+// errMemberPasswordsDisabled refuses an owner-set password while the
+// server setting MEMBER_PASSWORDS is off: owners invite instead.
+var errMemberPasswordsDisabled = &Error{Code: CodeMemberPasswordsDisabled,
+	Message: "creating members with a password is disabled on this server (MEMBER_PASSWORDS=off); invite them with POST /api/v1/accounts/me/invitations"}
+
 var errOwnerOnly = &Error{Code: CodeForbidden, Message: "only account owners may do this"}
 
 // asOwner runs fn in the caller's tenant transaction after checking that
@@ -209,6 +214,9 @@ type CreateMemberInput struct {
 func (s *Service) CreateMember(ctx context.Context, p Principal, in CreateMemberInput, client Client) (User, error) {
 	if p.Role != RoleOwner { // before hashing: a member must not cost an argon2 run
 		return User{}, errOwnerOnly
+	}
+	if !s.cfg.MemberPasswords {
+		return User{}, errMemberPasswordsDisabled
 	}
 	u := in.NewUser.normalized()
 	if err := u.Validate(); err != nil {

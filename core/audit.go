@@ -33,6 +33,12 @@ const (
 	ActionMemberSessionsRevoke   = "member.sessions_revoked"
 	ActionSessionEvicted         = "session.evicted"
 	ActionProfileUpdated         = "user.profile_updated"
+	ActionEmailVerified          = "user.email_verified"
+	ActionVerificationRequested  = "user.verification_requested"
+	ActionInvitationCreated      = "invitation.created"
+	ActionInvitationResent       = "invitation.resent"
+	ActionInvitationRevoked      = "invitation.revoked"
+	ActionInvitationAccepted     = "invitation.accepted"
 )
 
 // AuditActions is every action the service writes, sorted: the closed
@@ -52,6 +58,10 @@ var AuditActions = []string{
 	ActionPasswordReset,
 	ActionPasswordResetAsked,
 	ActionRefreshReuseDetected,
+	ActionInvitationAccepted,
+	ActionInvitationCreated,
+	ActionInvitationResent,
+	ActionInvitationRevoked,
 	ActionMemberCreated,
 	ActionMemberRemoved,
 	ActionMemberSessionsRevoke,
@@ -59,7 +69,9 @@ var AuditActions = []string{
 	ActionSessionEvicted,
 	ActionSessionExpiredAbsolute,
 	ActionSessionRevoked,
+	ActionEmailVerified,
 	ActionProfileUpdated,
+	ActionVerificationRequested,
 	ActionWebhookCreated,
 	ActionWebhookDeleted,
 	ActionWebhookSecretRotated,

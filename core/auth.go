@@ -21,23 +21,29 @@ type RegisterInput struct {
 }
 
 // Register creates an account (tenant) and its owner. It does not sign in.
-// Errors: CodeValidation, CodeEmailTaken.
-func (s *Service) Register(ctx context.Context, in RegisterInput, client Client) (User, error) {
+// With email verification required (the default) the answer is a pending
+// Registration whatever the email (verification.go, registerPending);
+// without, the created owner, or CodeEmailTaken.
+// Errors: CodeValidation, CodeEmailTaken (verification off).
+func (s *Service) Register(ctx context.Context, in RegisterInput, client Client) (Registration, error) {
 	u := in.NewUser.normalized()
 	if err := u.Validate(); err != nil {
-		return User{}, err
+		return Registration{}, err
 	}
 	accountName := strings.TrimSpace(in.AccountName)
 	if err := validateName("account_name", accountName); err != nil {
-		return User{}, err
+		return Registration{}, err
 	}
 	hash, err := s.hasher.Hash(in.Password)
 	if err != nil {
-		return User{}, fmt.Errorf("hash password: %w", err)
+		return Registration{}, fmt.Errorf("hash password: %w", err)
 	}
 	now := s.clock.Now()
 	acct := Account{ID: uuid.New(), Name: accountName, CreatedAt: now}
 	user := User{ID: uuid.New(), AccountID: acct.ID, Email: u.Email, Name: u.Name, Role: RoleOwner, Active: true, CreatedAt: now}
+	if s.cfg.EmailVerification {
+		return s.registerPending(ctx, acct, user, hash, client)
+	}
 	err = s.store.InTenantTx(ctx, acct.ID, func(tx TenantTx) error {
 		if err := tx.AccountCreate(ctx, acct); err != nil {
 			return err
@@ -49,9 +55,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 			map[string]any{"owner_user_id": user.ID.String()}, client, now))
 	})
 	if err != nil {
-		return User{}, userCreateError(err)
+		return Registration{}, userCreateError(err)
 	}
-	return user, nil
+	return Registration{User: user}, nil
 }
 
 // Login signs a user in with email and password from a client without a
@@ -127,16 +133,39 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		}
 		return TokenPair{}, errInvalidCredentials
 	}
+	if s.cfg.EmailVerification && !lu.EmailVerified {
+		// Only after the correct password, so it tells nothing to a guesser.
+		s.log.InfoContext(ctx, "login refused", "reason", "email_not_verified", "account_id", lu.AccountID, "user_id", lu.UserID)
+		return TokenPair{}, errEmailNotVerified
+	}
 	var newHash string
 	if rehash {
 		if newHash, err = s.hasher.Hash(in.Password); err != nil {
 			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
 		}
 	}
+	pair, err := s.openSession(ctx, lu.AccountID, func(TenantTx) (LoginUser, error) { return lu, nil }, client, now, newHash)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
+		// The session exists: answer with it; the stale count only
+		// shortens the next budget.
+		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
+	}
+	return s.withDevice(pair, email, now)
+}
 
+// openSession is the one way a session is opened (sign-in, an accepted
+// invitation): in one tenant transaction, who runs first and names the
+// user (an accepted invitation creates them there), then the session is
+// admitted (session_limit.go: user lock, still active, session limit),
+// created with the account's policy snapshot and audited
+// auth.login_succeeded; then the tokens are signed. newHash, when set,
+// replaces the user's password hash (a parameter upgrade).
+func (s *Service) openSession(ctx context.Context, accountID uuid.UUID, who func(TenantTx) (LoginUser, error), client Client, now time.Time, newHash string) (TokenPair, error) {
 	sess := NewSession{
 		ID:         uuid.New(),
-		UserID:     lu.UserID,
 		DeviceName: s.device(client.UserAgent),
 		Client:     client,
 		AuthTime:   now.Truncate(time.Second), // auth_time travels as Unix seconds
@@ -144,7 +173,13 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 	}
 	jti := NewJTI()
 	sess.JTIHash = HashJTI(jti)
-	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+	var lu LoginUser
+	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+		var err error
+		if lu, err = who(tx); err != nil {
+			return err
+		}
+		sess.UserID = lu.UserID
 		override, err := tx.AccountPolicy(ctx)
 		if err != nil {
 			return err
@@ -170,22 +205,20 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 	if err != nil {
 		return TokenPair{}, err
 	}
-	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
-		// The session exists: answer with it; the stale count only
-		// shortens the next budget.
-		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
-	}
 	authTime := sess.AuthTime
 	refresh := RefreshClaims{
 		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: jti,
 		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
 		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
 	}
-	pair, err := s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
-	if err != nil {
-		return TokenPair{}, err
-	}
+	return s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
+}
+
+// withDevice adds a fresh device token for email to a sign-in's tokens
+// (LGN-09).
+func (s *Service) withDevice(pair TokenPair, email string, now time.Time) (TokenPair, error) {
 	device := DeviceClaims{ID: newSecret(), EmailDigest: DeviceEmailDigest(email), IssuedAt: now, ExpiresAt: now.Add(s.cfg.DeviceTTL)}
+	var err error
 	if pair.DeviceToken, err = s.tokens.SignDevice(device); err != nil {
 		return TokenPair{}, fmt.Errorf("sign device token: %w", err)
 	}

@@ -277,6 +277,9 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, next string, 
 		if _, err := tx.PasswordResetTokensConsume(ctx, u.ID, now); err != nil {
 			return err
 		}
+		if err := s.verifiedByMail(ctx, tx, accountID, u.ID, client, now); err != nil {
+			return err
+		}
 		revoked, err := tx.SessionRevokeAllForUser(ctx, u.ID, nil, now, ReasonPasswordReset)
 		if err != nil {
 			return err

@@ -30,6 +30,7 @@ const (
 	listMembers         = "members"
 	listAuditEvents     = "audit_events"
 	listAccountSessions = "account_sessions"
+	listInvitations     = "invitations"
 	listWebhookAttempts = "webhook_attempts"
 )
 

@@ -44,6 +44,9 @@ type LoginUser struct {
 	PasswordHash string
 	Active       bool
 	Role         Role
+	// EmailVerified: the person proved they read the address's mail (a
+	// verification link or an accepted invitation).
+	EmailVerified bool
 }
 
 // Client describes where a request came from. IP is the zero Addr when

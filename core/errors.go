@@ -47,6 +47,24 @@ const (
 	// *Fault); retry later.
 	CodeUnavailable Code = "service_unavailable"
 	CodeInternal    Code = "internal_error"
+	// CodeEmailNotVerified: a sign-in with the correct password of a
+	// registration whose email is not verified yet (verification.go).
+	CodeEmailNotVerified Code = "email_not_verified"
+	// CodeInvalidVerificationToken: an email-verification token that is
+	// unknown, used or expired.
+	CodeInvalidVerificationToken Code = "invalid_verification_token"
+	// Invitation acceptance (invitations.go): a token that is no
+	// invitation's (or was replaced by a resend), one that was revoked,
+	// has expired or was accepted already, and one whose email is a
+	// verified account's already (emails are unique in the service).
+	CodeInvalidInvitationToken Code = "invalid_invitation_token"
+	CodeInvitationRevoked      Code = "invitation_revoked"
+	CodeInvitationExpired      Code = "invitation_expired"
+	CodeInvitationUsed         Code = "invitation_used"
+	CodeInvitationEmailTaken   Code = "invitation_email_taken"
+	// CodeMemberPasswordsDisabled: POST /accounts/me/members with a
+	// password while the server setting MEMBER_PASSWORDS is off.
+	CodeMemberPasswordsDisabled Code = "member_passwords_disabled"
 )
 
 // Error is the domain error. Message is safe to show to the caller; Field

@@ -70,6 +70,22 @@ type Mailer interface {
 	// not accepted; the caller logs it and tells the user nothing
 	// different.
 	SendPasswordReset(ctx context.Context, to, token string, expiresAt time.Time) error
+	// SendEmailVerification hands an email-verification token for the
+	// address, valid until expiresAt, over for delivery.
+	SendEmailVerification(ctx context.Context, to, token string, expiresAt time.Time) error
+	// SendInvitation hands an invitation over for delivery.
+	SendInvitation(ctx context.Context, m InvitationMail) error
+}
+
+// InvitationMail is an invitation to deliver. HasAccount says the address
+// is already a verified account's in this service: the mail then tells the
+// person what to do instead of offering a link that cannot work.
+type InvitationMail struct {
+	To         string
+	Token      string
+	Role       Role
+	ExpiresAt  time.Time
+	HasAccount bool
 }
 
 // Deferrer is implemented by a Mailer that also runs work after the
@@ -114,6 +130,10 @@ type Store interface {
 	// its hash, whatever the token's state (the tenant transaction judges
 	// it). ErrNotFound when unknown.
 	PasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	// EmailVerificationAccount and InvitationAccount are the same narrow
+	// lookups for an email-verification token and an invitation's token.
+	EmailVerificationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	InvitationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
 	// InTenantTx runs fn in one transaction scoped to accountID: every row
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
@@ -177,7 +197,12 @@ type TenantTx interface {
 	// the database CHECK (idle ≤ absolute, both set) refuses it.
 	AccountSetPolicy(ctx context.Context, o PolicyOverride, now time.Time) error
 
+	// UserCreate creates a user whose email is verified (at u.CreatedAt):
+	// an owner provisioned them, an invitation was accepted, or
+	// verification is off. UserCreateUnverified creates a registration's
+	// owner before they verified. A duplicate email is ErrConflict.
 	UserCreate(ctx context.Context, u User, passwordHash string) error
+	UserCreateUnverified(ctx context.Context, u User, passwordHash string) error
 	UserGet(ctx context.Context, id uuid.UUID) (User, error)
 	// UserAccess returns the user's current role and active flag, which may
 	// differ from what an older access token claims. ErrNotFound.
@@ -224,6 +249,37 @@ type TenantTx interface {
 	// PasswordResetTokensConsume marks every unused token of the user used
 	// at now and returns how many.
 	PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error)
+
+	// Verified emails and invitations (verification.go, invitations.go).
+
+	// AccountDelete removes the transaction's account (an unverified
+	// registration reclaimed); its rows go with it. ErrNotFound.
+	AccountDelete(ctx context.Context) error
+	// UserLockEmailVerified locks the user's row and returns their email,
+	// when it was verified (nil: not yet) and when they were created.
+	// ErrNotFound.
+	UserLockEmailVerified(ctx context.Context, id uuid.UUID) (email string, verifiedAt *time.Time, createdAt time.Time, err error)
+	// UserSetEmailVerified marks the user's email verified at now.
+	UserSetEmailVerified(ctx context.Context, id uuid.UUID, now time.Time) error
+	EmailVerificationTokenCreate(ctx context.Context, t PasswordResetToken) error
+	// EmailVerificationTokenLock locks one token by hash. ErrNotFound.
+	EmailVerificationTokenLock(ctx context.Context, tokenHash []byte) (PasswordResetToken, error)
+	// EmailVerificationTokensConsume marks every unused token of the user
+	// used at now.
+	EmailVerificationTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) error
+	InvitationCreate(ctx context.Context, inv Invitation, tokenHash []byte) error
+	// InvitationLockByToken and InvitationLock lock one invitation (by its
+	// token's hash, by id) until the transaction ends. ErrNotFound.
+	InvitationLockByToken(ctx context.Context, tokenHash []byte) (Invitation, error)
+	InvitationLock(ctx context.Context, id uuid.UUID) (Invitation, error)
+	InvitationAccept(ctx context.Context, id, userID uuid.UUID, now time.Time) error
+	InvitationRevoke(ctx context.Context, id uuid.UUID, now time.Time) error
+	// InvitationResend replaces the token and the expiry, stamps the send.
+	InvitationResend(ctx context.Context, id uuid.UUID, tokenHash []byte, expiresAt, now time.Time) error
+	// InvitationListPending returns at most limit invitations neither
+	// accepted nor revoked, oldest first (created_at, id), after the
+	// position after when set.
+	InvitationListPending(ctx context.Context, after *InvitationPosition, limit int) ([]Invitation, error)
 
 	// Account administration (openapi.yaml).
 

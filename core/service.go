@@ -30,12 +30,34 @@ type Config struct {
 	// ResetMail is the password-reset mail rate per address
 	// (DefaultResetMailRule); its MaxDelay must not exceed ResetTokenTTL.
 	ResetMail ThrottleRule
+	// EmailVerification: registration creates the owner unverified and
+	// mails a verification link; until it is used, sign-in with the
+	// correct password answers CodeEmailNotVerified (server setting
+	// EMAIL_VERIFICATION=required, the default). False (off): register
+	// and sign-in behave as without verification.
+	EmailVerification bool
+	// VerificationTTL is how long an unverified registration and its
+	// verification link last (default 24 h): after it the link no longer
+	// works and a new registration of the email reclaims it.
+	VerificationTTL time.Duration
+	// InvitationTTL is how long an invitation's link works (default 7
+	// days; a resend restarts it).
+	InvitationTTL time.Duration
+	// InvitationResendInterval is the least time between two mails of one
+	// invitation (default 1 min); a resend inside it is 429.
+	InvitationResendInterval time.Duration
+	// MemberPasswords lets owners create members with a password (server
+	// setting MEMBER_PASSWORDS=on); off (the default) answers
+	// CodeMemberPasswordsDisabled: owners invite instead.
+	MemberPasswords bool
 }
 
 // DefaultConfig returns the product defaults.
 func DefaultConfig() Config {
 	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute,
-		Throttle: DefaultThrottleRule(), DeviceTTL: 180 * 24 * time.Hour, ResetMail: DefaultResetMailRule()}
+		Throttle: DefaultThrottleRule(), DeviceTTL: 180 * 24 * time.Hour, ResetMail: DefaultResetMailRule(),
+		EmailVerification: true, VerificationTTL: 24 * time.Hour, InvitationTTL: 7 * 24 * time.Hour,
+		InvitationResendInterval: time.Minute}
 }
 
 // DeviceNamer derives a human device name ("Firefox on Linux") from a user
@@ -87,6 +109,9 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 		// The newest mail must still hold a working token whenever a
 		// request is held back (LGN-11).
 		return nil, errors.New("the longest password-reset mail interval must not exceed the reset token's lifetime")
+	}
+	if cfg.VerificationTTL <= 0 || cfg.InvitationTTL <= 0 || cfg.InvitationResendInterval < 0 {
+		return nil, errors.New("verification and invitation lifetimes must be positive")
 	}
 	if device == nil {
 		device = func(string) string { return "" }

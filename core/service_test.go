@@ -104,6 +104,12 @@ func (f *fakeStore) InSessionTx(ctx context.Context, id uuid.UUID, _ uuid.UUID, 
 func (f *fakeStore) PasswordResetAccount(context.Context, []byte) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound
 }
+func (f *fakeStore) EmailVerificationAccount(context.Context, []byte) (uuid.UUID, error) {
+	return uuid.Nil, core.ErrNotFound
+}
+func (f *fakeStore) InvitationAccount(context.Context, []byte) (uuid.UUID, error) {
+	return uuid.Nil, core.ErrNotFound
+}
 func (f *fakeStore) SessionIsLive(context.Context, uuid.UUID, uuid.UUID, time.Time) (bool, error) {
 	return true, nil
 }
@@ -170,7 +176,7 @@ func TestLogin_LGN02_HasherRunsExactlyOncePerAttempt_IncludingUnknownUsers(t *te
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			h := &spyHasher{}
-			st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: c.active, Role: core.RoleMember}}
+			st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: c.active, Role: core.RoleMember, EmailVerified: true}}
 			svc, err := core.NewService(st, nopCodec{}, h, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +196,7 @@ func TestLogin_LGN02_HasherRunsExactlyOncePerAttempt_IncludingUnknownUsers(t *te
 }
 
 func TestLogin_FailureOfKnownUser_IsAudited_UnknownIsNot(t *testing.T) {
-	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleOwner}}
+	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleOwner, EmailVerified: true}}
 	svc, err := core.NewService(st, nopCodec{}, &spyHasher{}, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +223,7 @@ func TestLogin_FailureOfKnownUser_IsAudited_UnknownIsNot(t *testing.T) {
 // the threshold-th failure locks change-password and sign-in alike.
 func TestChangePassword_LGN08_Finding3_VerifiesFirst_CountsAndAuditsFailures(t *testing.T) {
 	h := &spyHasher{}
-	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleMember}}
+	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleMember, EmailVerified: true}}
 	cfg := core.DefaultConfig()
 	svc, err := core.NewService(st, nopCodec{}, h, fixedClock{time.Unix(2_000_000_000, 0)}, cfg, nil, nil, nil)
 	if err != nil {

@@ -79,7 +79,7 @@ func TestLogin_SessionLimit_GateInsideTheSignInTransaction(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tx := c.tx
-			st := &limitStore{fakeStore: fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleMember}}, tx: &tx}
+			st := &limitStore{fakeStore: fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleMember, EmailVerified: true}}, tx: &tx}
 			svc, err := core.NewService(st, nopCodec{}, &spyHasher{}, fixedClock{time.Unix(2_000_000_000, 0)}, core.DefaultConfig(), nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -115,6 +115,12 @@ func SessionThrottleKey(sessionID uuid.UUID) []byte {
 // (Config.ResetMail), known or not (LGN-11).
 func ResetMailKey(email string) []byte { return keyOf("sessiond/reset-mail/v1", NormalizeEmail(email)) }
 
+// VerifyMailKey is the counter of the verification-mail rate of an address
+// (registration and its resend), under the same rule as the reset mail.
+func VerifyMailKey(email string) []byte {
+	return keyOf("sessiond/verify-mail/v1", NormalizeEmail(email))
+}
+
 // DeviceEmailDigest binds a device token to the email it was issued for.
 func DeviceEmailDigest(email string) []byte {
 	return keyOf("sessiond/device/v1", NormalizeEmail(email))
@@ -173,14 +179,24 @@ var countOnly = ThrottleRule{Threshold: math.MaxInt32, BaseDelay: time.Second, M
 
 // ThrottledError refuses an attempt while its email is throttled: 429
 // rate_limited with Retry-After. Known and unknown emails get the same one.
-type ThrottledError struct{ RetryAfter time.Duration }
+type ThrottledError struct {
+	RetryAfter time.Duration
+	// Reason, when set, is the refusal's own message (still
+	// CodeRateLimited); nil is the brute-force throttle's.
+	Reason *Error
+}
 
 var errThrottled = &Error{Code: CodeRateLimited, Message: "too many failed attempts; retry later"}
 
 func (e *ThrottledError) Error() string { return "throttled: " + e.RetryAfter.String() }
 
 // Unwrap makes the refusal an *Error (CodeRateLimited) to errors.As.
-func (e *ThrottledError) Unwrap() error { return errThrottled }
+func (e *ThrottledError) Unwrap() error {
+	if e.Reason != nil {
+		return e.Reason
+	}
+	return errThrottled
+}
 
 // throttleCheck refuses when the key is locked at now.
 func (s *Service) throttleCheck(ctx context.Context, key []byte, now time.Time) (ThrottleState, error) {

@@ -27,3 +27,13 @@ SET session_idle_minutes = sqlc.narg(idle_minutes)::integer,
     audit_retention_days = sqlc.narg(audit_retention_days)::integer,
     updated_at = @now
 WHERE id = @id;
+
+-- name: AccountDelete :execrows
+-- Removes an account whose only user was an unverified registration that a
+-- new registration of the same email reclaims (core.Register). Its rows go
+-- with it by the foreign keys' cascades; the user's email key is deleted
+-- first (UserEmailDelete), having no foreign key. An account that still
+-- has a user is not deleted (no row: the caller refuses): an unverified
+-- registration is reclaimed only while it is its account's only user.
+DELETE FROM accounts a WHERE a.id = @account_id
+  AND NOT EXISTS (SELECT 1 FROM users u WHERE u.account_id = @account_id);

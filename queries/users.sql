@@ -1,7 +1,7 @@
 -- name: UserCreate :exec
 -- Sent pipelined with UserEmailCreate, in the same transaction (tenantTx.UserCreate).
-INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at)
-VALUES (@account_id, @id, @email, @name, @password_hash, @account_role, true, @now, @now);
+INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
+VALUES (@account_id, @id, @email, @name, @password_hash, @account_role, true, @now, @now, sqlc.narg(email_verified_at)::timestamptz);
 
 -- name: UserEmailCreate :exec
 -- The global email key (migrations/00007): a duplicate email, of any
@@ -148,3 +148,15 @@ SELECT is_active
 FROM users
 WHERE account_id = @account_id AND id = @id
 FOR NO KEY UPDATE;
+
+-- name: UserLockEmailVerified :one
+-- Locks the user's row (a verification or a reclaim of an unverified
+-- registration) and returns when their email was verified (NULL: not yet).
+SELECT email, email_verified_at, created_at
+FROM users
+WHERE account_id = @account_id AND id = @id
+FOR UPDATE;
+
+-- name: UserSetEmailVerified :exec
+UPDATE users SET email_verified_at = @now::timestamptz, updated_at = @now::timestamptz
+WHERE account_id = @account_id AND id = @id AND email_verified_at IS NULL;

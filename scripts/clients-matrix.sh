@@ -107,7 +107,7 @@ start_fault_server() {
   FAULT_URL="http://127.0.0.1:$port"
   env DATABASE_URL="postgres://sessiond_app@127.0.0.1:$PG_PORT/$db?sslmode=disable" \
     HTTP_ADDR="127.0.0.1:$port" DEV_MODE=true SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
-    RATE_LIMIT_ENABLED=false LOG_LEVEL=error DB_STATEMENT_TIMEOUT=100ms \
+    RATE_LIMIT_ENABLED=false LOG_LEVEL=error DB_STATEMENT_TIMEOUT=100ms EMAIL_VERIFICATION=off MEMBER_PASSWORDS=on \
     "$WORK/sessiond" serve >"$WORK/fault-server.log" 2>&1 &
   PIDS+=($!)
   wait_ready "$FAULT_URL/readyz" "$!"
@@ -195,7 +195,7 @@ browser() {
   local app_db="postgres://sessiond_app@127.0.0.1:$PG_PORT/$DB?sslmode=disable"
   log "development server on http://localhost:$dev_port"
   env DATABASE_URL="$app_db" HTTP_ADDR="127.0.0.1:$dev_port" DEV_MODE=true COOKIE_SECURE=false \
-    SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s \
+    SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s EMAIL_VERIFICATION=off MEMBER_PASSWORDS=on \
     ALLOWED_ORIGINS="http://localhost:$page_port,http://devbox.test:$page_port" \
     "$WORK/sessiond" serve >"$WORK/server.log" 2>&1 &
   PIDS+=($!)
@@ -203,7 +203,7 @@ browser() {
   log "production server on 127.0.0.1:$prod_port (DEV_MODE=false, COOKIE_SECURE=true, metrics on 127.0.0.1:$metrics_port)"
   env DATABASE_URL="$app_db" HTTP_ADDR="127.0.0.1:$prod_port" DEV_MODE=false COOKIE_SECURE=true \
     METRICS_ADDR="127.0.0.1:$metrics_port" TRUSTED_PROXIES=127.0.0.1/32 \
-    SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s \
+    SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s EMAIL_VERIFICATION=off MEMBER_PASSWORDS=on \
     ALLOWED_ORIGINS="https://app.example.test,https://vite.example.test" \
     "$WORK/sessiond" serve >>"$WORK/server.log" 2>&1 &
   PIDS+=($!)

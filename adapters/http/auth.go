@@ -38,6 +38,9 @@ func (t tokenIssued) write(w http.ResponseWriter) error {
 func (t tokenIssued) VisitLoginJsonResponse(w http.ResponseWriter) error    { return t.write(w) }
 func (t tokenIssued) VisitLoginFormResponse(w http.ResponseWriter) error    { return t.write(w) }
 func (t tokenIssued) VisitRefreshTokenResponse(w http.ResponseWriter) error { return t.write(w) }
+func (t tokenIssued) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+	return t.write(w)
+}
 
 // loggedOut answers logout: 204, clearing the cookies when the client used
 // them.
@@ -75,13 +78,17 @@ func (s *Server) tokenResponse(p core.TokenPair, cookieMode bool, csrf string) t
 // RegisterUser creates an account and its owner.
 func (s *Server) RegisterUser(ctx context.Context, req api.RegisterUserRequestObject) (api.RegisterUserResponseObject, error) {
 	b := req.Body
-	u, err := s.svc.Register(ctx, core.RegisterInput{
+	r, err := s.svc.Register(ctx, core.RegisterInput{
 		NewUser: core.NewUser{Email: b.Email, Password: b.Password, Name: b.Name}, AccountName: b.AccountName,
 	}, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
 	}
-	return api.RegisterUser201JSONResponse(userBody(u)), nil
+	if r.Pending {
+		// The same answer for every email (verification.go).
+		return api.RegisterUser202JSONResponse{Status: api.VerificationRequired, Message: registrationPendingMessage}, nil
+	}
+	return api.RegisterUser201JSONResponse(userBody(r.User)), nil
 }
 
 func userBody(u core.User) api.User {

@@ -57,6 +57,24 @@ func (t teeMailer) SendPasswordReset(ctx context.Context, to, token string, exp 
 	return nil
 }
 
+func (t teeMailer) SendEmailVerification(ctx context.Context, to, token string, exp time.Time) error {
+	for _, m := range t {
+		if err := m.SendEmailVerification(ctx, to, token, exp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t teeMailer) SendInvitation(ctx context.Context, inv core.InvitationMail) error {
+	for _, m := range t {
+		if err := m.SendInvitation(ctx, inv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SES-03 / CK-03: after a full flow — register, sign-in in both transports,
 // refreshes (body and cookie), a token in a query string, a wrong password,
 // change-password, a reset by mail, a refresh-token replay, logout,

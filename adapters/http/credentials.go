@@ -52,3 +52,4 @@ func (noStore204) write(w http.ResponseWriter) error {
 
 func (r noStore204) VisitChangePasswordResponse(w http.ResponseWriter) error       { return r.write(w) }
 func (r noStore204) VisitConfirmPasswordResetResponse(w http.ResponseWriter) error { return r.write(w) }
+func (r noStore204) VisitVerifyEmailResponse(w http.ResponseWriter) error          { return r.write(w) }

@@ -52,9 +52,15 @@ func (s *Server) signIn(ctx context.Context, email, password string, transport *
 	if err != nil {
 		return tokenIssued{}, err
 	}
+	return s.signedIn(p, transport), nil
+}
+
+// signedIn is the answer of every sign-in (a login, an accepted
+// invitation): the tokens in the chosen transport and the device cookie.
+func (s *Server) signedIn(p core.TokenPair, transport *api.SessionTransport) tokenIssued {
 	t := s.tokenResponse(p, cookieTransport(transport), "")
 	if p.DeviceToken != "" {
 		t.cookies = append(t.cookies, s.deviceCookie(p))
 	}
-	return t, nil
+	return t
 }

@@ -54,6 +54,15 @@ var statusByCode = map[core.Code]int{
 	core.CodeUnavailable:            http.StatusServiceUnavailable,
 	core.CodeInternal:               http.StatusInternalServerError,
 
+	core.CodeEmailNotVerified:         http.StatusForbidden,
+	core.CodeInvalidVerificationToken: http.StatusBadRequest,
+	core.CodeInvalidInvitationToken:   http.StatusBadRequest,
+	core.CodeInvitationRevoked:        http.StatusBadRequest,
+	core.CodeInvitationExpired:        http.StatusBadRequest,
+	core.CodeInvitationUsed:           http.StatusBadRequest,
+	core.CodeInvitationEmailTaken:     http.StatusConflict,
+	core.CodeMemberPasswordsDisabled:  http.StatusForbidden,
+
 	codeCSRFFailed:           http.StatusForbidden,
 	codeBadRequest:           http.StatusBadRequest,
 	codeNotImplemented:       http.StatusNotImplemented,

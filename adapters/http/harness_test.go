@@ -67,6 +67,15 @@ func withHTTPConfig(f func(*httpadapter.Config)) harnessOption {
 	return func(_ *core.Config, h *httpadapter.Config) { f(h) }
 }
 
+// withProductionSettings restores the server's defaults the harness
+// otherwise turns around: EMAIL_VERIFICATION=required, MEMBER_PASSWORDS=off.
+func withProductionSettings() harnessOption {
+	return func(c *core.Config, _ *httpadapter.Config) {
+		d := core.DefaultConfig()
+		c.EmailVerification, c.MemberPasswords = d.EmailVerification, d.MemberPasswords
+	}
+}
+
 // withCookieSecure sets COOKIE_SECURE (on by default, as in production).
 func withCookieSecure(secure bool) harnessOption {
 	return func(_ *core.Config, h *httpadapter.Config) { h.CookieSecure = secure }
@@ -128,6 +137,10 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 		t.Cleanup(closePool)
 	}
 	cfg := core.DefaultConfig()
+	// Most tests register and sign in at once and create members with a
+	// password: verification off and member passwords on, unless a test
+	// asks for the production settings (withProductionSettings).
+	cfg.EmailVerification, cfg.MemberPasswords = false, true
 	hcfg := httpadapter.Config{CookieSecure: true}
 	for _, o := range opts {
 		o(&cfg, &hcfg)
@@ -213,27 +226,45 @@ type fakeMailer struct {
 }
 
 type sentMail struct {
+	Kind      string // "reset", "verify", "invite"
 	To, Token string
 	ExpiresAt time.Time
+	// HasAccount: an invitation to an address with an account already.
+	HasAccount bool
 }
 
-func (m *fakeMailer) SendPasswordReset(_ context.Context, to, token string, expiresAt time.Time) error {
+func (m *fakeMailer) record(s sentMail) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fails {
 		return errors.New("fake mailer: refused")
 	}
-	m.sent = append(m.sent, sentMail{To: to, Token: token, ExpiresAt: expiresAt})
+	m.sent = append(m.sent, s)
 	return nil
 }
 
-// mails returns the mails sent to one address so far.
-func (m *fakeMailer) mails(to string) []sentMail {
+func (m *fakeMailer) SendPasswordReset(_ context.Context, to, token string, expiresAt time.Time) error {
+	return m.record(sentMail{Kind: "reset", To: to, Token: token, ExpiresAt: expiresAt})
+}
+
+func (m *fakeMailer) SendEmailVerification(_ context.Context, to, token string, expiresAt time.Time) error {
+	return m.record(sentMail{Kind: "verify", To: to, Token: token, ExpiresAt: expiresAt})
+}
+
+func (m *fakeMailer) SendInvitation(_ context.Context, inv core.InvitationMail) error {
+	return m.record(sentMail{Kind: "invite", To: inv.To, Token: inv.Token, ExpiresAt: inv.ExpiresAt, HasAccount: inv.HasAccount})
+}
+
+// mails returns the password-reset mails sent to one address so far.
+func (m *fakeMailer) mails(to string) []sentMail { return m.mailsOf("reset", to) }
+
+// mailsOf returns the mails of one kind sent to one address so far.
+func (m *fakeMailer) mailsOf(kind, to string) []sentMail {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []sentMail
 	for _, s := range m.sent {
-		if s.To == to {
+		if s.To == to && s.Kind == kind {
 			out = append(out, s)
 		}
 	}

@@ -184,6 +184,14 @@ func (m *stuckMailer) SendPasswordReset(context.Context, string, string, time.Ti
 	return nil
 }
 
+func (m *stuckMailer) SendEmailVerification(ctx context.Context, to, token string, exp time.Time) error {
+	return m.SendPasswordReset(ctx, to, token, exp)
+}
+
+func (m *stuckMailer) SendInvitation(ctx context.Context, inv core.InvitationMail) error {
+	return m.SendPasswordReset(ctx, inv.To, inv.Token, inv.ExpiresAt)
+}
+
 // LGN-10: the reset request answers before any mail work. Behind
 // production's mailer.Queue, a mailer that does not finish (a slow SMTP
 // server, say) does not hold the answer: the known address's request is

@@ -38,10 +38,10 @@ var (
 
 // queuedMail is a mail, or work deferred (fn).
 type queuedMail struct {
-	to, token string
-	expiresAt time.Time
-	fn        func(context.Context)
-	queuedAt  time.Time
+	send     func(context.Context, core.Mailer) error // a mail: hand it to the inner mailer
+	what     string
+	fn       func(context.Context)
+	queuedAt time.Time
 }
 
 // inWorker marks the context of deferred work: a mail it sends goes to
@@ -87,10 +87,30 @@ func NewQueue(inner core.Mailer, cfg QueueConfig, log *slog.Logger) (*Queue, fun
 // returns; ErrQueueFull when the queue is full. The caller's context is
 // not kept: the mail outlives the request.
 func (q *Queue) SendPasswordReset(ctx context.Context, to, token string, expiresAt time.Time) error {
+	return q.send(ctx, "password reset", func(ctx context.Context, m core.Mailer) error {
+		return m.SendPasswordReset(ctx, to, token, expiresAt)
+	})
+}
+
+// SendEmailVerification implements core.Mailer, as SendPasswordReset.
+func (q *Queue) SendEmailVerification(ctx context.Context, to, token string, expiresAt time.Time) error {
+	return q.send(ctx, "email verification", func(ctx context.Context, m core.Mailer) error {
+		return m.SendEmailVerification(ctx, to, token, expiresAt)
+	})
+}
+
+// SendInvitation implements core.Mailer, as SendPasswordReset.
+func (q *Queue) SendInvitation(ctx context.Context, inv core.InvitationMail) error {
+	return q.send(ctx, "invitation", func(ctx context.Context, m core.Mailer) error {
+		return m.SendInvitation(ctx, inv)
+	})
+}
+
+func (q *Queue) send(ctx context.Context, what string, fn func(context.Context, core.Mailer) error) error {
 	if ctx.Value(inWorker{}) != nil {
-		return q.inner.SendPasswordReset(ctx, to, token, expiresAt)
+		return fn(ctx, q.inner)
 	}
-	return q.enqueue(queuedMail{to: to, token: token, expiresAt: expiresAt})
+	return q.enqueue(queuedMail{send: fn, what: what})
 }
 
 // Defer implements core.Deferrer: fn runs on the worker, in order with the
@@ -122,8 +142,8 @@ func (q *Queue) work() {
 		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), inWorker{}, true), q.cfg.Timeout)
 		if m.fn != nil {
 			m.fn(ctx)
-		} else if err := q.inner.SendPasswordReset(ctx, m.to, m.token, m.expiresAt); err != nil {
-			q.log.Error("password reset mail not accepted", "to", m.to, "err", err)
+		} else if err := m.send(ctx, q.inner); err != nil {
+			q.log.Error(m.what+" mail not accepted", "err", err)
 		}
 		cancel()
 	}

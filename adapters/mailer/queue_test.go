@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sessiond/sessiond/adapters/mailer"
+	"github.com/sessiond/sessiond/core"
 )
 
 // blockingMailer takes mail only when released.
@@ -26,6 +27,14 @@ func (b *blockingMailer) SendPasswordReset(_ context.Context, to, _ string, _ ti
 	defer b.mu.Unlock()
 	b.got = append(b.got, to)
 	return nil
+}
+
+func (b *blockingMailer) SendEmailVerification(ctx context.Context, to, token string, exp time.Time) error {
+	return b.SendPasswordReset(ctx, to, token, exp)
+}
+
+func (b *blockingMailer) SendInvitation(ctx context.Context, m core.InvitationMail) error {
+	return b.SendPasswordReset(ctx, m.To, m.Token, m.ExpiresAt)
 }
 
 func (b *blockingMailer) count() int {
@@ -81,6 +90,14 @@ func (r *recordingMailer) SendPasswordReset(_ context.Context, to, _ string, _ t
 	defer r.mu.Unlock()
 	r.got = append(r.got, to)
 	return nil
+}
+
+func (r *recordingMailer) SendEmailVerification(ctx context.Context, to, token string, exp time.Time) error {
+	return r.SendPasswordReset(ctx, to, token, exp)
+}
+
+func (r *recordingMailer) SendInvitation(ctx context.Context, m core.InvitationMail) error {
+	return r.SendPasswordReset(ctx, m.To, m.Token, m.ExpiresAt)
 }
 
 // LGN-10: work deferred to the queue runs after the caller returned, in

@@ -31,6 +31,9 @@ type SMTPConfig struct {
 	// replaced by the reset token (e.g. https://app.example.com/reset#token={token}).
 	// When empty the mail carries the bare token.
 	ResetURL string
+	// VerifyURL and InviteURL are the same for the email-verification
+	// and the invitation mail (EMAIL_VERIFICATION_URL, INVITATION_URL).
+	VerifyURL, InviteURL string
 	// Timeout bounds one delivery, connection to QUIT (default 30 s).
 	Timeout time.Duration
 	// QueueSize bounds the mails waiting for delivery (default 256).
@@ -75,8 +78,10 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("SMTP_FROM %q: %w", cfg.From, err)
 	}
-	if cfg.ResetURL != "" && !strings.Contains(cfg.ResetURL, "{token}") {
-		return nil, nil, fmt.Errorf("PASSWORD_RESET_URL must contain {token}")
+	for name, u := range map[string]string{"PASSWORD_RESET_URL": cfg.ResetURL, "EMAIL_VERIFICATION_URL": cfg.VerifyURL, "INVITATION_URL": cfg.InviteURL} {
+		if u != "" && !strings.Contains(u, "{token}") {
+			return nil, nil, fmt.Errorf("%s must contain {token}", name)
+		}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -90,30 +95,56 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, func(), error) {
 	return s, s.close, nil
 }
 
-// SendPasswordReset implements core.Mailer: it builds the mail and queues
-// it for delivery.
+// SendPasswordReset implements core.Mailer: it renders the mail
+// (templates.go) and queues it for delivery.
 func (s *SMTP) SendPasswordReset(_ context.Context, to, token string, expiresAt time.Time) error {
+	m, err := RenderPasswordReset(s.links(), token, expiresAt)
+	return s.sendMail(to, m, err)
+}
+
+// SendEmailVerification implements core.Mailer, as SendPasswordReset.
+func (s *SMTP) SendEmailVerification(_ context.Context, to, token string, expiresAt time.Time) error {
+	m, err := RenderVerification(s.links(), token, expiresAt)
+	return s.sendMail(to, m, err)
+}
+
+// SendInvitation implements core.Mailer, as SendPasswordReset.
+func (s *SMTP) SendInvitation(_ context.Context, inv core.InvitationMail) error {
+	m, err := RenderInvitation(s.links(), inv)
+	return s.sendMail(inv.To, m, err)
+}
+
+func (s *SMTP) links() Links {
+	return Links{Reset: s.cfg.ResetURL, Verify: s.cfg.VerifyURL, Invite: s.cfg.InviteURL}
+}
+
+func (s *SMTP) sendMail(to string, m Mail, err error) error {
+	if err != nil {
+		return fmt.Errorf("mailer: render: %w", err)
+	}
 	addr, err := mail.ParseAddress(to)
 	if err != nil || addr.Address != to || strings.ContainsAny(to, "\r\n") {
 		return fmt.Errorf("mailer: recipient is not a plain address")
 	}
-	body := "Someone asked to reset the password of the account registered with this address.\r\n\r\n"
-	if s.cfg.ResetURL != "" {
-		body += "To choose a new password, open this link:\r\n\r\n" + strings.ReplaceAll(s.cfg.ResetURL, "{token}", token) + "\r\n\r\n"
-	} else {
-		body += "To choose a new password, use this reset code:\r\n\r\n" + token + "\r\n\r\n"
-	}
-	body += "It can be used once and expires at " + expiresAt.UTC().Format(time.RFC1123) + ".\r\n" +
-		"Setting a new password signs you out everywhere.\r\n\r\n" +
-		"If you did not ask for this, ignore this mail: your password stays as it is.\r\n"
-	return s.enqueue(outgoing{to: to, msg: s.message(to, "Reset your password", body)})
+	return s.enqueue(outgoing{to: to, msg: s.message(to, m)})
 }
 
-func (s *SMTP) message(to, subject, body string) []byte {
+// mailBoundary separates the text and HTML parts; it cannot occur in
+// either (rendered text never holds this sequence of dashes and letters).
+const mailBoundary = "sessiond-alt-7f3a9c1e5b"
+
+func (s *SMTP) message(to string, m Mail) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", s.cfg.From, to, subject, time.Now().UTC().Format(time.RFC1123Z))
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n\r\n")
-	b.WriteString(body)
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", s.cfg.From, to, m.Subject, time.Now().UTC().Format(time.RFC1123Z))
+	b.WriteString("MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n")
+	b.WriteString("Content-Type: multipart/alternative; boundary=\"" + mailBoundary + "\"\r\n\r\n")
+	for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		b.WriteString("--" + mailBoundary + "\r\n")
+		b.WriteString("Content-Type: " + part.typ + "; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(part.body, "\r\n", "\n"), "\n", "\r\n"))
+		b.WriteString("\r\n")
+	}
+	b.WriteString("--" + mailBoundary + "--\r\n")
 	return b.Bytes()
 }
 

@@ -20,7 +20,8 @@ func (s *Store) UserForLogin(ctx context.Context, email string) (core.LoginUser,
 	if err != nil {
 		return core.LoginUser{}, mapErr(err)
 	}
-	return core.LoginUser{UserID: r.UserID, AccountID: r.AccountID, PasswordHash: r.PasswordHash, Active: r.IsActive, Role: core.Role(r.AccountRole)}, nil
+	return core.LoginUser{UserID: r.UserID, AccountID: r.AccountID, PasswordHash: r.PasswordHash, Active: r.IsActive, Role: core.Role(r.AccountRole),
+		EmailVerified: r.EmailVerified}, nil
 }
 
 // SessionAccount implements core.Store through the SECURITY DEFINER lookup
@@ -49,6 +50,32 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 		return uuid.Nil, mapErr(err)
 	}
 	if id == uuid.Nil { // the function answers NULL for an unknown hash
+		return uuid.Nil, core.ErrNotFound
+	}
+	return id, nil
+}
+
+// EmailVerificationAccount implements core.Store through the SECURITY
+// DEFINER lookup (migrations/00014), as PasswordResetAccount.
+func (s *Store) EmailVerificationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	id, err := s.q.AuthEmailVerificationAccount(ctx, tokenHash)
+	if err != nil {
+		return uuid.Nil, mapErr(err)
+	}
+	if id == uuid.Nil {
+		return uuid.Nil, core.ErrNotFound
+	}
+	return id, nil
+}
+
+// InvitationAccount implements core.Store through the SECURITY DEFINER
+// lookup (migrations/00014), as PasswordResetAccount.
+func (s *Store) InvitationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	id, err := s.q.AuthInvitationAccount(ctx, tokenHash)
+	if err != nil {
+		return uuid.Nil, mapErr(err)
+	}
+	if id == uuid.Nil {
 		return uuid.Nil, core.ErrNotFound
 	}
 	return id, nil

@@ -1009,17 +1009,19 @@ func TestDistributeScript_RunsAgainstTheMigratedSchema(t *testing.T) {
 		t.Fatalf("distribute.sql: %v", err)
 	}
 	want := map[string][2]string{
-		"accounts":              {"id", "default"},
-		"users":                 {"account_id", "public.accounts"},
-		"sessions":              {"account_id", "public.accounts"},
-		"password_reset_tokens": {"account_id", "public.accounts"},
-		"audit_events":          {"account_id", "public.accounts"},
-		"user_emails":           {"email", "none"},
-		"webhook_streams":       {"account_id", "public.accounts"},
-		"webhook_endpoints":     {"account_id", "public.accounts"},
-		"webhook_attempts":      {"account_id", "public.accounts"},
-		"login_throttle":        {"key_hash", "none"},
-		"bite_attempts":         {"email_hash", "none"},
+		"accounts":                  {"id", "default"},
+		"users":                     {"account_id", "public.accounts"},
+		"sessions":                  {"account_id", "public.accounts"},
+		"password_reset_tokens":     {"account_id", "public.accounts"},
+		"audit_events":              {"account_id", "public.accounts"},
+		"email_verification_tokens": {"account_id", "public.accounts"},
+		"invitations":               {"account_id", "public.accounts"},
+		"user_emails":               {"email", "none"},
+		"webhook_streams":           {"account_id", "public.accounts"},
+		"webhook_endpoints":         {"account_id", "public.accounts"},
+		"webhook_attempts":          {"account_id", "public.accounts"},
+		"login_throttle":            {"key_hash", "none"},
+		"bite_attempts":             {"email_hash", "none"},
 	}
 	for tbl, w := range want {
 		if got[tbl] != w {

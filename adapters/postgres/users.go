@@ -20,10 +20,21 @@ import (
 // A duplicate email, of this tenant or another, fails on user_emails_pkey
 // (23505 → core.ErrConflict).
 func (t *tenantTx) UserCreate(ctx context.Context, u core.User, passwordHash string) error {
+	verified := u.CreatedAt
+	return t.userCreate(ctx, u, passwordHash, &verified)
+}
+
+// UserCreateUnverified implements core.TenantTx: UserCreate with the
+// email not verified (a registration awaiting its link).
+func (t *tenantTx) UserCreateUnverified(ctx context.Context, u core.User, passwordHash string) error {
+	return t.userCreate(ctx, u, passwordHash, nil)
+}
+
+func (t *tenantTx) userCreate(ctx context.Context, u core.User, passwordHash string, verifiedAt *time.Time) error {
 	return mapErr(t.db.execPipelined(ctx, func(q *dbsqlc.Queries) error {
 		if err := q.UserCreate(ctx, dbsqlc.UserCreateParams{
 			AccountID: t.accountID, ID: u.ID, Email: u.Email, Name: u.Name,
-			PasswordHash: passwordHash, AccountRole: string(u.Role), Now: u.CreatedAt,
+			PasswordHash: passwordHash, AccountRole: string(u.Role), Now: u.CreatedAt, EmailVerifiedAt: verifiedAt,
 		}); err != nil {
 			return err
 		}

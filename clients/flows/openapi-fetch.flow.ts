@@ -9,7 +9,8 @@ await run("openapi-fetch", async () => {
   const api = createClient<paths>({ baseUrl: base });
   const email = freshEmail("openapi-fetch");
   const reg = await api.POST("/api/v1/auth/register", { body: { email, password, name: "OF", account_name: "OF Co" } });
-  check(reg.response.status === 201 && reg.data?.email === email, "register", reg.error);
+  // The matrix server runs with EMAIL_VERIFICATION=off: 201 with the owner (202 is the pending registration).
+  check(reg.response.status === 201 && reg.data !== undefined && "email" in reg.data && reg.data.email === email, "register", reg.error);
   step("register");
 
   const login = await api.POST("/api/v1/auth/login/json", { body: { email, password }, params: { header: { "X-Device-Id": "openapi-fetch" } } });

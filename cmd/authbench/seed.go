@@ -64,10 +64,12 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 			SELECT md5('bench-t-' || j)::uuid, 'Bench tenant ' || j, now(), now()
 			FROM generate_series(0, $1::int - 1) j
 			ON CONFLICT DO NOTHING`, []any{s.tenants}},
-		{"users", `INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at)
+		// Verified emails (migrations/00014): the bench server runs with
+		// the production default EMAIL_VERIFICATION=required.
+		{"users", `INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
 			SELECT md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid,
 			       'u' || k || '@t' || j || '.bench', 'Bench user ' || k, $3::text,
-			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now()
+			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now(), now()
 			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
 			ON CONFLICT DO NOTHING`, []any{s.tenants, s.users, hash}},
 		// The global email key of each user (migrations/00007), which

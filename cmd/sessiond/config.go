@@ -227,6 +227,29 @@ func loadConfig() (Config, error) {
 			MaxDelay:  duration("PASSWORD_RESET_MAIL_MAX_INTERVAL", d.ResetMail.MaxDelay),
 		},
 	}
+	// Verified emails and invitations (README "Settings").
+	switch v := strings.ToLower(env("EMAIL_VERIFICATION", "required")); v {
+	case "required":
+		c.Core.EmailVerification = true
+	case "off":
+		c.Core.EmailVerification = false
+	default:
+		errs = append(errs, fmt.Sprintf("EMAIL_VERIFICATION: %q is not required or off", v))
+	}
+	switch v := strings.ToLower(env("MEMBER_PASSWORDS", "off")); v {
+	case "on":
+		c.Core.MemberPasswords = true
+	case "off":
+		c.Core.MemberPasswords = false
+	default:
+		errs = append(errs, fmt.Sprintf("MEMBER_PASSWORDS: %q is not on or off", v))
+	}
+	c.Core.VerificationTTL = duration("EMAIL_VERIFICATION_TTL", d.VerificationTTL)
+	c.Core.InvitationTTL = duration("INVITATION_TTL", d.InvitationTTL)
+	c.Core.InvitationResendInterval = duration("INVITATION_RESEND_INTERVAL", d.InvitationResendInterval)
+	if c.Core.VerificationTTL <= 0 || c.Core.InvitationTTL <= 0 || c.Core.InvitationResendInterval < 0 {
+		errs = append(errs, "EMAIL_VERIFICATION_TTL, INVITATION_TTL: must be positive; INVITATION_RESEND_INTERVAL: must not be negative")
+	}
 	// The mail rate's streak is forgotten after an hour without a mail, or
 	// four of its longest intervals when that is longer.
 	c.Core.ResetMail.Window = max(time.Hour, 4*c.Core.ResetMail.MaxDelay)
@@ -296,7 +319,8 @@ func loadConfig() (Config, error) {
 	c.SMTP = mailer.SMTPConfig{
 		Addr: env("SMTP_ADDR", ""), From: env("SMTP_FROM", ""),
 		Username: env("SMTP_USERNAME", ""), Password: env("SMTP_PASSWORD", ""),
-		ResetURL: env("PASSWORD_RESET_URL", ""),
+		ResetURL:  env("PASSWORD_RESET_URL", ""),
+		VerifyURL: env("EMAIL_VERIFICATION_URL", ""), InviteURL: env("INVITATION_URL", ""),
 	}
 	if c.SMTP.Addr != "" && c.SMTP.From == "" {
 		errs = append(errs, "SMTP_FROM: required when SMTP_ADDR is set")

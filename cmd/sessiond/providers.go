@@ -80,15 +80,20 @@ func provideDeviceNamer() (core.DeviceNamer, error) {
 }
 
 // provideMailer sends mail over SMTP when SMTP_ADDR is set; otherwise it
-// only logs that a mail would have been sent (development). Either way
+// only logs that a mail would have been sent — with DEV_MODE (make run)
+// the mail's text too, links included, so that verification, invitation
+// and reset links can be followed without a mail server. Either way
 // behind a mailer.Queue: the reset request answers before any mail work
 // (LGN-10). The cleanup drains the queue, then stops the mailer.
 func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
 	var inner core.Mailer
 	stop := func() {}
 	if c.SMTP.Addr == "" {
-		log.Warn("SMTP_ADDR is not set: password-reset mails are logged, not sent")
+		log.Warn("SMTP_ADDR is not set: mails are logged, not sent")
 		inner = mailer.NewLog(log)
+		if c.DevMode {
+			inner = mailer.NewDevLog(log, mailer.Links{Reset: c.SMTP.ResetURL, Verify: c.SMTP.VerifyURL, Invite: c.SMTP.InviteURL})
+		}
 	} else {
 		smtp, cleanup, err := mailer.NewSMTP(c.SMTP, log)
 		if err != nil {
@@ -202,6 +207,10 @@ func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
 			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
 			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
+			// The other token-taking and mail-sending unauthenticated
+			// operations share the reset's budget.
+			"verifyEmail": resetIP, "resendVerification": resetIP,
+			"acceptInvitation": loginIP,
 		},
 	}
 }

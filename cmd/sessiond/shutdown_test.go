@@ -37,7 +37,7 @@ func TestServe_SIGTERMDuringSlowRequest_LetsItFinish(t *testing.T) {
 	metricsAddr := mln.Addr().String()
 	_ = mln.Close()
 	for k, v := range map[string]string{
-		"DATABASE_URL": db.AppURL, "HTTP_ADDR": addr, "DEV_MODE": "true",
+		"DATABASE_URL": db.AppURL, "HTTP_ADDR": addr, "DEV_MODE": "true", "EMAIL_VERIFICATION": "off",
 		"SIGNING_KEYS_FILE": filepath.Join(t.TempDir(), "jwks.private.json"),
 		"CLEANUP_INTERVAL":  "0", "LOG_LEVEL": "error", "SHUTDOWN_TIMEOUT": "60s",
 		"DB_STATEMENT_TIMEOUT": "60s", "RATE_LIMIT_ENABLED": "false", "METRICS_ADDR": metricsAddr,

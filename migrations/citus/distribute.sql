@@ -26,6 +26,8 @@ SELECT create_distributed_table('public.accounts', 'id');
 SELECT create_distributed_table('public.users', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.sessions', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.password_reset_tokens', 'account_id', colocate_with => 'public.accounts');
+SELECT create_distributed_table('public.email_verification_tokens', 'account_id', colocate_with => 'public.accounts');
+SELECT create_distributed_table('public.invitations', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.audit_events', 'account_id', colocate_with => 'public.accounts');
 -- The webhook tables of migrations/00013, tenant tables like the others.
 -- audit_events is partitioned by week (migrations/00013): distributing
@@ -121,10 +123,12 @@ GRANT SELECT, INSERT, UPDATE ON webhook_streams TO sessiond_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_endpoints TO sessiond_app;
 GRANT SELECT, INSERT ON webhook_attempts TO sessiond_app;
 GRANT SELECT, INSERT, UPDATE ON password_reset_tokens TO sessiond_app;
+GRANT SELECT, INSERT, UPDATE ON email_verification_tokens, invitations TO sessiond_app;
 GRANT SELECT, INSERT, DELETE ON user_emails TO sessiond_app;
-GRANT SELECT (account_id, id, email, password_hash, is_active, account_role) ON users TO sessiond_definer;
+GRANT SELECT (account_id, id, email, password_hash, is_active, account_role, email_verified_at) ON users TO sessiond_definer;
 GRANT SELECT (account_id, id, revoked_at, idle_expires_at, absolute_expires_at) ON sessions TO sessiond_definer;
 GRANT SELECT (account_id, token_hash) ON password_reset_tokens TO sessiond_definer;
+GRANT SELECT (account_id, token_hash) ON email_verification_tokens, invitations TO sessiond_definer;
 GRANT SELECT (email, account_id, user_id) ON user_emails TO sessiond_definer;
 GRANT SELECT (account_id, id, absolute_expires_at), DELETE ON sessions TO sessiond_janitor;
 GRANT SELECT (account_id, token_hash, expires_at, used_at), DELETE ON password_reset_tokens TO sessiond_janitor;
@@ -136,7 +140,8 @@ BEGIN
     FOR r IN
         SELECT t.tbl, s.shardid, s.result
         FROM unnest(ARRAY['accounts', 'users', 'sessions', 'password_reset_tokens', 'audit_events', 'user_emails',
-                          'webhook_streams', 'webhook_endpoints', 'webhook_attempts']) AS t(tbl),
+                          'webhook_streams', 'webhook_endpoints', 'webhook_attempts',
+                          'email_verification_tokens', 'invitations']) AS t(tbl),
         LATERAL run_command_on_shards(t.tbl::regclass, $cmd$
             SELECT CASE WHEN c.relrowsecurity AND c.relforcerowsecurity
                          AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation')
@@ -155,6 +160,9 @@ BEGIN
                      ('user_emails', 'user_id', 'sessiond_definer'),
                      ('sessions', 'revoked_at', 'sessiond_definer'),
                      ('password_reset_tokens', 'token_hash', 'sessiond_definer'),
+                     ('users', 'email_verified_at', 'sessiond_definer'),
+                     ('email_verification_tokens', 'token_hash', 'sessiond_definer'),
+                     ('invitations', 'token_hash', 'sessiond_definer'),
                      ('sessions', 'absolute_expires_at', 'sessiond_janitor'),
                      ('password_reset_tokens', 'used_at', 'sessiond_janitor')) AS t(tbl, col, rol),
         LATERAL run_command_on_shards(t.tbl::regclass, format($cmd$

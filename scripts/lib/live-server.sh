@@ -73,7 +73,7 @@ start_server() {
   log "serving on $URL"
   env DATABASE_URL="postgres://sessiond_app@127.0.0.1:$PG_PORT/$DB?sslmode=disable" \
     HTTP_ADDR="127.0.0.1:$port" DEV_MODE=true SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
-    RATE_LIMIT_ENABLED=false METRICS_ADDR=off LOG_LEVEL=warn "$@" \
+    RATE_LIMIT_ENABLED=false METRICS_ADDR=off LOG_LEVEL=warn EMAIL_VERIFICATION=off MEMBER_PASSWORDS=on "$@" \
     "$WORK/sessiond" serve >"$WORK/server.log" 2>&1 &
   PIDS+=($!)
   wait_ready "$URL/readyz" "$!"

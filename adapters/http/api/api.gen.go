@@ -58,6 +58,10 @@ const (
 	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
 	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
 	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionInvitationAccepted         AuditAction = "invitation.accepted"
+	AuditActionInvitationCreated          AuditAction = "invitation.created"
+	AuditActionInvitationResent           AuditAction = "invitation.resent"
+	AuditActionInvitationRevoked          AuditAction = "invitation.revoked"
 	AuditActionMemberCreated              AuditAction = "member.created"
 	AuditActionMemberRemoved              AuditAction = "member.removed"
 	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
@@ -65,7 +69,9 @@ const (
 	AuditActionSessionEvicted             AuditAction = "session.evicted"
 	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
 	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserEmailVerified          AuditAction = "user.email_verified"
 	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+	AuditActionUserVerificationRequested  AuditAction = "user.verification_requested"
 	AuditActionWebhookCreated             AuditAction = "webhook.created"
 	AuditActionWebhookDeleted             AuditAction = "webhook.deleted"
 	AuditActionWebhookSecretRotated       AuditAction = "webhook.secret_rotated"
@@ -99,6 +105,14 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthRefreshReuseDetected:
 		return true
+	case AuditActionInvitationAccepted:
+		return true
+	case AuditActionInvitationCreated:
+		return true
+	case AuditActionInvitationResent:
+		return true
+	case AuditActionInvitationRevoked:
+		return true
 	case AuditActionMemberCreated:
 		return true
 	case AuditActionMemberRemoved:
@@ -113,7 +127,11 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionSessionRevoked:
 		return true
+	case AuditActionUserEmailVerified:
+		return true
 	case AuditActionUserProfileUpdated:
+		return true
+	case AuditActionUserVerificationRequested:
 		return true
 	case AuditActionWebhookCreated:
 		return true
@@ -140,6 +158,30 @@ func (e BulkRevokeRequestScope) Valid() bool {
 	case All:
 		return true
 	case Others:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationStatus.
+const (
+	Accepted InvitationStatus = "accepted"
+	Expired  InvitationStatus = "expired"
+	Pending  InvitationStatus = "pending"
+	Revoked  InvitationStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the InvitationStatus enum.
+func (e InvitationStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	case Expired:
+		return true
+	case Pending:
+		return true
+	case Revoked:
 		return true
 	default:
 		return false
@@ -187,34 +229,42 @@ func (e MemberSort) Valid() bool {
 
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest              ProblemCode = "bad_request"
-	ProblemCodeConflict                ProblemCode = "conflict"
-	ProblemCodeCsrfFailed              ProblemCode = "csrf_failed"
-	ProblemCodeEmailTaken              ProblemCode = "email_taken"
-	ProblemCodeForbidden               ProblemCode = "forbidden"
-	ProblemCodeInternalError           ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
-	ProblemCodeLastOwner               ProblemCode = "last_owner"
-	ProblemCodeMethodNotAllowed        ProblemCode = "method_not_allowed"
-	ProblemCodeNotFound                ProblemCode = "not_found"
-	ProblemCodeNotImplemented          ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge         ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds       ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited             ProblemCode = "rate_limited"
-	ProblemCodeRefreshTokenReused      ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable      ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
+	ProblemCodeBadRequest               ProblemCode = "bad_request"
+	ProblemCodeConflict                 ProblemCode = "conflict"
+	ProblemCodeCsrfFailed               ProblemCode = "csrf_failed"
+	ProblemCodeEmailNotVerified         ProblemCode = "email_not_verified"
+	ProblemCodeEmailTaken               ProblemCode = "email_taken"
+	ProblemCodeForbidden                ProblemCode = "forbidden"
+	ProblemCodeInternalError            ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials       ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor            ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidInvitationToken   ProblemCode = "invalid_invitation_token"
+	ProblemCodeInvalidRefreshToken      ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken        ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken             ProblemCode = "invalid_token"
+	ProblemCodeInvalidVerificationToken ProblemCode = "invalid_verification_token"
+	ProblemCodeInvitationEmailTaken     ProblemCode = "invitation_email_taken"
+	ProblemCodeInvitationExpired        ProblemCode = "invitation_expired"
+	ProblemCodeInvitationRevoked        ProblemCode = "invitation_revoked"
+	ProblemCodeInvitationUsed           ProblemCode = "invitation_used"
+	ProblemCodeLastOwner                ProblemCode = "last_owner"
+	ProblemCodeMemberPasswordsDisabled  ProblemCode = "member_passwords_disabled"
+	ProblemCodeMethodNotAllowed         ProblemCode = "method_not_allowed"
+	ProblemCodeNotFound                 ProblemCode = "not_found"
+	ProblemCodeNotImplemented           ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge          ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated  ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds        ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited              ProblemCode = "rate_limited"
+	ProblemCodeRefreshTokenReused       ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable       ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute   ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle       ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached      ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch           ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter         ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType     ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed         ProblemCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
@@ -226,6 +276,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeCsrfFailed:
 		return true
+	case ProblemCodeEmailNotVerified:
+		return true
 	case ProblemCodeEmailTaken:
 		return true
 	case ProblemCodeForbidden:
@@ -236,13 +288,27 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidCursor:
 		return true
+	case ProblemCodeInvalidInvitationToken:
+		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
 	case ProblemCodeInvalidResetToken:
 		return true
 	case ProblemCodeInvalidToken:
 		return true
+	case ProblemCodeInvalidVerificationToken:
+		return true
+	case ProblemCodeInvitationEmailTaken:
+		return true
+	case ProblemCodeInvitationExpired:
+		return true
+	case ProblemCodeInvitationRevoked:
+		return true
+	case ProblemCodeInvitationUsed:
+		return true
 	case ProblemCodeLastOwner:
+		return true
+	case ProblemCodeMemberPasswordsDisabled:
 		return true
 	case ProblemCodeMethodNotAllowed:
 		return true
@@ -275,6 +341,21 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeUnsupportedMediaType:
 		return true
 	case ProblemCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistrationPendingStatus.
+const (
+	VerificationRequired RegistrationPendingStatus = "verification_required"
+)
+
+// Valid indicates whether the value is a known member of the RegistrationPendingStatus enum.
+func (e RegistrationPendingStatus) Valid() bool {
+	switch e {
+	case VerificationRequired:
 		return true
 	default:
 		return false
@@ -471,6 +552,18 @@ func (e WebhookEventType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// AcceptInvitationRequest An invitation's token and the invitee's own name and password.
+type AcceptInvitationRequest struct {
+	// Name The invitee's display name.
+	Name string `json:"name"`
+
+	// Password The invitee's password (8–128 characters).
+	Password string `json:"password"`
+
+	// Token The token from the invitation mail.
+	Token string `json:"token"`
 }
 
 // AccountRole A user's role in their account. Owners administer the account.
@@ -670,6 +763,15 @@ type ChangePasswordRequest struct {
 	NewPassword string `json:"new_password"`
 }
 
+// CreateInvitationRequest An invitation of an email into the caller's account.
+type CreateInvitationRequest struct {
+	// Email The email to invite; normalised (trimmed, lower-cased), then validated (`422 validation_failed` naming `email`).
+	Email string `json:"email"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role AccountRole `json:"role"`
+}
+
 // CreateMemberRequest A new user of the caller's account.
 type CreateMemberRequest struct {
 	// Email The user's email; normalised (trimmed, lower-cased), then validated by the server (`422 validation_failed` naming `email` when it is not an address), and globally unique.
@@ -710,6 +812,38 @@ type Health struct {
 	//
 	// Example: ok
 	Status string `json:"status"`
+}
+
+// Invitation An invitation of an email into the account.
+type Invitation struct {
+	CreatedAt time.Time           `json:"created_at"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expires_at"`
+	Id        openapi_types.UUID  `json:"id"`
+
+	// InvitedBy The owner who invited.
+	InvitedBy  nullable.Nullable[openapi_types.UUID] `json:"invited_by"`
+	LastSentAt time.Time                             `json:"last_sent_at"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role AccountRole `json:"role"`
+
+	// SendCount How many times it was mailed.
+	SendCount int `json:"send_count"`
+
+	// Status `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+	Status InvitationStatus `json:"status"`
+}
+
+// InvitationStatus `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+type InvitationStatus string
+
+// InvitationPage One page of the account's pending invitations.
+type InvitationPage struct {
+	Items []Invitation `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor nullable.Nullable[string] `json:"next_cursor"`
 }
 
 // JWK A public JSON Web Key (RFC 7517). Other members may be present.
@@ -891,6 +1025,21 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RegistrationPending A registration waiting for its email's verification (the same for every email).
+type RegistrationPending struct {
+	Message string                    `json:"message"`
+	Status  RegistrationPendingStatus `json:"status"`
+}
+
+// RegistrationPendingStatus defines model for RegistrationPending.Status.
+type RegistrationPendingStatus string
+
+// ResendVerificationRequest Ask for a new verification mail.
+type ResendVerificationRequest struct {
+	// Email The registration's email.
+	Email string `json:"email"`
+}
+
 // RevokedCount How many sessions a revocation ended.
 type RevokedCount struct {
 	// RevokedCount The number of sessions revoked.
@@ -1031,6 +1180,12 @@ type User struct {
 
 	// Name The user's display name.
 	Name string `json:"name"`
+}
+
+// VerifyEmailRequest An email-verification token.
+type VerifyEmailRequest struct {
+	// Token The token from the verification mail.
+	Token string `json:"token"`
 }
 
 // WebhookAttempt One delivery attempt.
@@ -1216,6 +1371,9 @@ type DeviceId = string
 // EndpointId defines model for EndpointId.
 type EndpointId = openapi_types.UUID
 
+// InvitationId defines model for InvitationId.
+type InvitationId = openapi_types.UUID
+
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
 
@@ -1227,6 +1385,9 @@ type BadRequest = Problem
 
 // Conflict An RFC 9457 problem document. Clients branch on `code`.
 type Conflict = Problem
+
+// EmailNotVerified An RFC 9457 problem document. Clients branch on `code`.
+type EmailNotVerified = Problem
 
 // Forbidden An RFC 9457 problem document. Clients branch on `code`.
 type Forbidden = Problem
@@ -1297,6 +1458,15 @@ type ListAuditEventsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	// Limit Maximum number of invitations in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListMembersParams defines parameters for ListMembers.
 type ListMembersParams struct {
 	// Role Only users with this role.
@@ -1339,6 +1509,18 @@ type ListWebhookAttemptsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AcceptInvitationParams defines parameters for AcceptInvitation.
+type AcceptInvitationParams struct {
+	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
+
+	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
+	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
+}
+
 // LoginFormParams defines parameters for LoginForm.
 type LoginFormParams struct {
 	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
@@ -1375,6 +1557,9 @@ type RefreshTokenParams struct {
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
+// CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
+type CreateInvitationJSONRequestBody = CreateInvitationRequest
+
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = CreateMemberRequest
 
@@ -1395,6 +1580,9 @@ type UpdateWebhookEndpointJSONRequestBody = WebhookEndpointPatch
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
 
 // LoginFormFormdataRequestBody defines body for LoginForm for application/x-www-form-urlencoded ContentType.
 type LoginFormFormdataRequestBody = LoginForm
@@ -1419,6 +1607,12 @@ type RefreshTokenJSONRequestBody = RefreshRequest
 
 // RegisterUserJSONRequestBody defines body for RegisterUser for application/json ContentType.
 type RegisterUserJSONRequestBody = RegisterRequest
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = VerifyEmailRequest
+
+// ResendVerificationJSONRequestBody defines body for ResendVerification for application/json ContentType.
+type ResendVerificationJSONRequestBody = ResendVerificationRequest
 
 // Getter for additional properties for JWK. Returns the specified
 // element and whether it was found
@@ -1582,6 +1776,18 @@ type ServerInterface interface {
 	// ListAuditEvents List the account's audit trail
 	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(w http.ResponseWriter, r *http.Request, params ListAuditEventsParams)
+	// ListInvitations List the account's pending invitations
+	// (GET /api/v1/accounts/me/invitations)
+	ListInvitations(w http.ResponseWriter, r *http.Request, params ListInvitationsParams)
+	// CreateInvitation Invite an email into the account
+	// (POST /api/v1/accounts/me/invitations)
+	CreateInvitation(w http.ResponseWriter, r *http.Request)
+	// RevokeInvitation Revoke an invitation
+	// (DELETE /api/v1/accounts/me/invitations/{invitation_id})
+	RevokeInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId)
+	// ResendInvitation Mail an invitation again
+	// (POST /api/v1/accounts/me/invitations/{invitation_id}/resend)
+	ResendInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId)
 	// ListMembers List the account's users
 	// (GET /api/v1/accounts/me/members)
 	ListMembers(w http.ResponseWriter, r *http.Request, params ListMembersParams)
@@ -1642,6 +1848,9 @@ type ServerInterface interface {
 	// GetCsrfToken Get the CSRF token of the cookie session
 	// (GET /api/v1/auth/csrf)
 	GetCsrfToken(w http.ResponseWriter, r *http.Request)
+	// AcceptInvitation Accept an invitation and sign in
+	// (POST /api/v1/auth/invitations/accept)
+	AcceptInvitation(w http.ResponseWriter, r *http.Request, params AcceptInvitationParams)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams)
@@ -1672,6 +1881,12 @@ type ServerInterface interface {
 	// RegisterUser Register a new account and its owner
 	// (POST /api/v1/auth/register)
 	RegisterUser(w http.ResponseWriter, r *http.Request)
+	// VerifyEmail Verify an email address with the mailed token
+	// (POST /api/v1/auth/verify-email)
+	VerifyEmail(w http.ResponseWriter, r *http.Request)
+	// ResendVerification Mail a new verification link
+	// (POST /api/v1/auth/verify-email/resend)
+	ResendVerification(w http.ResponseWriter, r *http.Request)
 	// ListSessions List the caller's active sessions
 	// (GET /api/v1/sessions)
 	ListSessions(w http.ResponseWriter, r *http.Request)
@@ -1843,6 +2058,118 @@ func (siw *ServerInterfaceWrapper) ListAuditEvents(w http.ResponseWriter, r *htt
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.ListAuditEvents(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ListInvitations operation middleware
+func (siw *ServerInterfaceWrapper) ListInvitations(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListInvitationsParams
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", r.URL.Query(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "limit"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "limit", Err: err})
+		}
+		return
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", r.URL.Query(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		var requiredError *runtime.RequiredParameterError
+		if errors.As(err, &requiredError) {
+			siw.ErrorHandlerFunc(w, r, &RequiredParamError{ParamName: "cursor"})
+		} else {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "cursor", Err: err})
+		}
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ListInvitations(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// CreateInvitation operation middleware
+func (siw *ServerInterfaceWrapper) CreateInvitation(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.CreateInvitation(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RevokeInvitation operation middleware
+func (siw *ServerInterfaceWrapper) RevokeInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", r.PathValue("invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RevokeInvitation(w, r, invitationId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResendInvitation operation middleware
+func (siw *ServerInterfaceWrapper) ResendInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "invitation_id" -------------
+	var invitationId InvitationId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "invitation_id", r.PathValue("invitation_id"), &invitationId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "invitation_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResendInvitation(w, r, invitationId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2410,6 +2737,66 @@ func (siw *ServerInterfaceWrapper) GetCsrfToken(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// AcceptInvitation operation middleware
+func (siw *ServerInterfaceWrapper) AcceptInvitation(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params AcceptInvitationParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Device-Id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Device-Id")]; found {
+		var XDeviceId DeviceId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Device-Id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Device-Id", valueList[0], &XDeviceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Device-Id", Err: err})
+			return
+		}
+
+		params.XDeviceId = &XDeviceId
+
+	}
+
+	// ------------- Optional header parameter "X-Session-Transport" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Session-Transport")]; found {
+		var XSessionTransport SessionTransport
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Session-Transport", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Session-Transport", valueList[0], &XSessionTransport, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Session-Transport", Err: err})
+			return
+		}
+
+		params.XSessionTransport = &XSessionTransport
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.AcceptInvitation(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // LoginForm operation middleware
 func (siw *ServerInterfaceWrapper) LoginForm(w http.ResponseWriter, r *http.Request) {
 
@@ -2696,6 +3083,34 @@ func (siw *ServerInterfaceWrapper) RegisterUser(w http.ResponseWriter, r *http.R
 	handler.ServeHTTP(w, r)
 }
 
+// VerifyEmail operation middleware
+func (siw *ServerInterfaceWrapper) VerifyEmail(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyEmail(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResendVerification operation middleware
+func (siw *ServerInterfaceWrapper) ResendVerification(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResendVerification(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ListSessions operation middleware
 func (siw *ServerInterfaceWrapper) ListSessions(w http.ResponseWriter, r *http.Request) {
 
@@ -2923,6 +3338,9 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/auth/me", wrapper.UpdateMe)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/verify-email", wrapper.VerifyEmail)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/verify-email/resend", wrapper.ResendVerification)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/invitations/accept", wrapper.AcceptInvitation)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/sessions/{session_id}", wrapper.RevokeSession)
@@ -2934,6 +3352,10 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.RemoveMember)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.UpdateMember)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/invitations", wrapper.ListInvitations)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/invitations", wrapper.CreateInvitation)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/invitations/{invitation_id}", wrapper.RevokeInvitation)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/invitations/{invitation_id}/resend", wrapper.ResendInvitation)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
@@ -2957,6 +3379,8 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 type BadRequestApplicationProblemPlusJSONResponse Problem
 
 type ConflictApplicationProblemPlusJSONResponse Problem
+
+type EmailNotVerifiedApplicationProblemPlusJSONResponse Problem
 
 type ForbiddenApplicationProblemPlusJSONResponse Problem
 
@@ -3181,6 +3605,589 @@ type ListAuditEvents503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response ListAuditEvents503ApplicationProblemPlusJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitationsRequestObject struct {
+	Params ListInvitationsParams
+}
+
+type ListInvitationsResponseObject interface {
+	VisitListInvitationsResponse(w http.ResponseWriter) error
+}
+
+type ListInvitations200JSONResponse InvitationPage
+
+func (response ListInvitations200JSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations400ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations401ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations403ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations422ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations500ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListInvitations503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ListInvitations503ApplicationProblemPlusJSONResponse) VisitListInvitationsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitationRequestObject struct {
+	Body *CreateInvitationJSONRequestBody
+}
+
+type CreateInvitationResponseObject interface {
+	VisitCreateInvitationResponse(w http.ResponseWriter) error
+}
+
+type CreateInvitation201JSONResponse Invitation
+
+func (response CreateInvitation201JSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation400ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation401ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation403ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation413ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation415ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation422ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation500ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response CreateInvitation503ApplicationProblemPlusJSONResponse) VisitCreateInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitationRequestObject struct {
+	InvitationId InvitationId `json:"invitation_id"`
+}
+
+type RevokeInvitationResponseObject interface {
+	VisitRevokeInvitationResponse(w http.ResponseWriter) error
+}
+
+type RevokeInvitation204Response struct {
+}
+
+func (response RevokeInvitation204Response) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation400ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation401ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation403ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation404ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation409ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation422ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation500ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RevokeInvitation503ApplicationProblemPlusJSONResponse) VisitRevokeInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitationRequestObject struct {
+	InvitationId InvitationId `json:"invitation_id"`
+}
+
+type ResendInvitationResponseObject interface {
+	VisitResendInvitationResponse(w http.ResponseWriter) error
+}
+
+type ResendInvitation200JSONResponse Invitation
+
+func (response ResendInvitation200JSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation400ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation401ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation403ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation404ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation409ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation422ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation429ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation500ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResendInvitation503ApplicationProblemPlusJSONResponse) VisitResendInvitationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -5978,6 +6985,163 @@ func (response GetCsrfToken503ApplicationProblemPlusJSONResponse) VisitGetCsrfTo
 	return err
 }
 
+type AcceptInvitationRequestObject struct {
+	Params AcceptInvitationParams
+	Body   *AcceptInvitationJSONRequestBody
+}
+
+type AcceptInvitationResponseObject interface {
+	VisitAcceptInvitationResponse(w http.ResponseWriter) error
+}
+
+type AcceptInvitation200JSONResponse struct{ TokenIssuedJSONResponse }
+
+func (response AcceptInvitation200JSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation400ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation409ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation413ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation415ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation422ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation429ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation500ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AcceptInvitation503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response AcceptInvitation503ApplicationProblemPlusJSONResponse) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginFormRequestObject struct {
 	Params LoginFormParams
 	Body   *LoginFormFormdataRequestBody
@@ -6033,6 +7197,22 @@ func (response LoginForm401ApplicationProblemPlusJSONResponse) VisitLoginFormRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginForm403ApplicationProblemPlusJSONResponse struct {
+	EmailNotVerifiedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginForm403ApplicationProblemPlusJSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6206,6 +7386,22 @@ func (response LoginJson401ApplicationProblemPlusJSONResponse) VisitLoginJsonRes
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson403ApplicationProblemPlusJSONResponse struct {
+	EmailNotVerifiedApplicationProblemPlusJSONResponse
+}
+
+func (response LoginJson403ApplicationProblemPlusJSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7294,6 +8490,20 @@ func (response RegisterUser201JSONResponse) VisitRegisterUserResponse(w http.Res
 	return err
 }
 
+type RegisterUser202JSONResponse RegistrationPending
+
+func (response RegisterUser202JSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RegisterUser400ApplicationProblemPlusJSONResponse struct {
 	BadRequestApplicationProblemPlusJSONResponse
 }
@@ -7412,6 +8622,272 @@ type RegisterUser503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RegisterUser503ApplicationProblemPlusJSONResponse) VisitRegisterUserResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmailRequestObject struct {
+	Body *VerifyEmailJSONRequestBody
+}
+
+type VerifyEmailResponseObject interface {
+	VisitVerifyEmailResponse(w http.ResponseWriter) error
+}
+
+type VerifyEmail204Response struct {
+}
+
+func (response VerifyEmail204Response) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type VerifyEmail400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail400ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail413ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail415ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail422ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail429ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail500ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyEmail503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyEmail503ApplicationProblemPlusJSONResponse) VisitVerifyEmailResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerificationRequestObject struct {
+	Body *ResendVerificationJSONRequestBody
+}
+
+type ResendVerificationResponseObject interface {
+	VisitResendVerificationResponse(w http.ResponseWriter) error
+}
+
+type ResendVerification202JSONResponse Message
+
+func (response ResendVerification202JSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification400ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification413ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification415ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification422ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification429ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification500ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResendVerification503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResendVerification503ApplicationProblemPlusJSONResponse) VisitResendVerificationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7962,6 +9438,18 @@ type StrictServerInterface interface {
 	// ListAuditEvents List the account's audit trail
 	// (GET /api/v1/accounts/me/audit-events)
 	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
+	// ListInvitations List the account's pending invitations
+	// (GET /api/v1/accounts/me/invitations)
+	ListInvitations(ctx context.Context, request ListInvitationsRequestObject) (ListInvitationsResponseObject, error)
+	// CreateInvitation Invite an email into the account
+	// (POST /api/v1/accounts/me/invitations)
+	CreateInvitation(ctx context.Context, request CreateInvitationRequestObject) (CreateInvitationResponseObject, error)
+	// RevokeInvitation Revoke an invitation
+	// (DELETE /api/v1/accounts/me/invitations/{invitation_id})
+	RevokeInvitation(ctx context.Context, request RevokeInvitationRequestObject) (RevokeInvitationResponseObject, error)
+	// ResendInvitation Mail an invitation again
+	// (POST /api/v1/accounts/me/invitations/{invitation_id}/resend)
+	ResendInvitation(ctx context.Context, request ResendInvitationRequestObject) (ResendInvitationResponseObject, error)
 	// ListMembers List the account's users
 	// (GET /api/v1/accounts/me/members)
 	ListMembers(ctx context.Context, request ListMembersRequestObject) (ListMembersResponseObject, error)
@@ -8022,6 +9510,9 @@ type StrictServerInterface interface {
 	// GetCsrfToken Get the CSRF token of the cookie session
 	// (GET /api/v1/auth/csrf)
 	GetCsrfToken(ctx context.Context, request GetCsrfTokenRequestObject) (GetCsrfTokenResponseObject, error)
+	// AcceptInvitation Accept an invitation and sign in
+	// (POST /api/v1/auth/invitations/accept)
+	AcceptInvitation(ctx context.Context, request AcceptInvitationRequestObject) (AcceptInvitationResponseObject, error)
 	// LoginForm Sign in with the OAuth2 password form
 	// (POST /api/v1/auth/login)
 	LoginForm(ctx context.Context, request LoginFormRequestObject) (LoginFormResponseObject, error)
@@ -8052,6 +9543,12 @@ type StrictServerInterface interface {
 	// RegisterUser Register a new account and its owner
 	// (POST /api/v1/auth/register)
 	RegisterUser(ctx context.Context, request RegisterUserRequestObject) (RegisterUserResponseObject, error)
+	// VerifyEmail Verify an email address with the mailed token
+	// (POST /api/v1/auth/verify-email)
+	VerifyEmail(ctx context.Context, request VerifyEmailRequestObject) (VerifyEmailResponseObject, error)
+	// ResendVerification Mail a new verification link
+	// (POST /api/v1/auth/verify-email/resend)
+	ResendVerification(ctx context.Context, request ResendVerificationRequestObject) (ResendVerificationResponseObject, error)
 	// ListSessions List the caller's active sessions
 	// (GET /api/v1/sessions)
 	ListSessions(ctx context.Context, request ListSessionsRequestObject) (ListSessionsResponseObject, error)
@@ -8154,6 +9651,115 @@ func (sh *strictHandler) ListAuditEvents(w http.ResponseWriter, r *http.Request,
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
 		if err := validResponse.VisitListAuditEventsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ListInvitations operation middleware
+func (sh *strictHandler) ListInvitations(w http.ResponseWriter, r *http.Request, params ListInvitationsParams) {
+	var request ListInvitationsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ListInvitations(ctx, request.(ListInvitationsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListInvitations")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ListInvitationsResponseObject); ok {
+		if err := validResponse.VisitListInvitationsResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// CreateInvitation operation middleware
+func (sh *strictHandler) CreateInvitation(w http.ResponseWriter, r *http.Request) {
+	var request CreateInvitationRequestObject
+
+	var body CreateInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateInvitation(ctx, request.(CreateInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(CreateInvitationResponseObject); ok {
+		if err := validResponse.VisitCreateInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RevokeInvitation operation middleware
+func (sh *strictHandler) RevokeInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId) {
+	var request RevokeInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeInvitation(ctx, request.(RevokeInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RevokeInvitationResponseObject); ok {
+		if err := validResponse.VisitRevokeInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResendInvitation operation middleware
+func (sh *strictHandler) ResendInvitation(w http.ResponseWriter, r *http.Request, invitationId InvitationId) {
+	var request ResendInvitationRequestObject
+
+	request.InvitationId = invitationId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendInvitation(ctx, request.(ResendInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResendInvitationResponseObject); ok {
+		if err := validResponse.VisitResendInvitationResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -8718,6 +10324,39 @@ func (sh *strictHandler) GetCsrfToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// AcceptInvitation operation middleware
+func (sh *strictHandler) AcceptInvitation(w http.ResponseWriter, r *http.Request, params AcceptInvitationParams) {
+	var request AcceptInvitationRequestObject
+
+	request.Params = params
+
+	var body AcceptInvitationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.AcceptInvitation(ctx, request.(AcceptInvitationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AcceptInvitation")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(AcceptInvitationResponseObject); ok {
+		if err := validResponse.VisitAcceptInvitationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // LoginForm operation middleware
 func (sh *strictHandler) LoginForm(w http.ResponseWriter, r *http.Request, params LoginFormParams) {
 	var request LoginFormRequestObject
@@ -9032,6 +10671,68 @@ func (sh *strictHandler) RegisterUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// VerifyEmail operation middleware
+func (sh *strictHandler) VerifyEmail(w http.ResponseWriter, r *http.Request) {
+	var request VerifyEmailRequestObject
+
+	var body VerifyEmailJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyEmail(ctx, request.(VerifyEmailRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyEmail")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyEmailResponseObject); ok {
+		if err := validResponse.VisitVerifyEmailResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResendVerification operation middleware
+func (sh *strictHandler) ResendVerification(w http.ResponseWriter, r *http.Request) {
+	var request ResendVerificationRequestObject
+
+	var body ResendVerificationJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResendVerification(ctx, request.(ResendVerificationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResendVerification")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResendVerificationResponseObject); ok {
+		if err := validResponse.VisitResendVerificationResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ListSessions operation middleware
 func (sh *strictHandler) ListSessions(w http.ResponseWriter, r *http.Request) {
 	var request ListSessionsRequestObject
@@ -9183,397 +10884,448 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rciM3ti74KgjuE2GymqRI6lIlKhxxZLnKJbtuLclddjc9TDATJGElAToBiqIdFdG/JuL8nbMfYWbP",
-	"e8yj+EkmsBaQiUxmUqRK5Xb1VsQ5u11iJhKXhXVf3/qtFsrZXAomtKr1f6tNGY1YAv95RsMpO5NCJzJ+",
-	"Iy+1TJj5c8RUmPC55lLU+rXTeElXigRCtpR5ImgSJYmeUk20vGZCEZowItgNS0hoBozatWaN3dLZPGa1",
-	"fs29V2vWEvbLgicsqvV1smDNmgqnbEbNJ/Vqbp5VOuFiUvvwoVk7ixlNLtg4YWp6JuU1L5naWxGvyHLK",
-	"BNFTRhJ8mITwNOGKcEEWipHf//mfJDTDKcI1qQev6W3rdMK+7Jil0BkjwvwfKiIyp3rayE9/OLxk4SJh",
-	"LTv8EBb95Ql5R/X0yz0653s33T260NMTkg58Ql5qPTfTOyH4+gm5pDN2yTX78lInPNS1zcu/YDpZnY41",
-	"S9aXfclCKSJFtCRLyjUZsbFMzPp1suJikpv/fmfTts+44LPFrNbvNN0cuNBswhKYxCXTd5zAe67TDdcJ",
-	"FWouE90nimlVciYDUQ8q9vP3f/7Xxi2F3+/c1KAxEFRETXPylCjYJxJcMt3CBQQEqb8Jk3PDkbPLixe5",
-	"Kb6USrdClYzXZ7fzlJoDIRMSZKMFSLL4vCFTOR43cEaKJTcs+UKRUM5XRI5zr7UH4pQoPhEtLkhdSE2o",
-	"298GrJhxPWVJdg5NQmMls8OI2A0PWdlZxHLCxRB/rziKPXjmvqv3P1C6/vZAbHPt2Orb6eibkL/l7XZ7",
-	"I8F0e53jo85H38QPzdqcJnTGtOOZKhlfmbmsX4YrOEGluBRfKCQqmDWp505fjuE08Bha6WmlRyuT9NpQ",
-	"oZaGWmUCxPDN8yuSOxMzbNBokwt7w9eZIU4glDOmyDiRs5JbeUKkoZslV4zwiZAJcnBuloTXpdasGRZZ",
-	"69d+aJlltXADcpyE3r5iYqKntX7v8KhZwtG+hsM/j0okDFGajmJGwpgzoVvhVComCI+Y0HzMWeK2DOmn",
-	"SUCeRGRpmI/ONh1YuJrKpTC3wf8h5krn2XpM51rOW0/H+7R6rTjl1nlUudROp2ypz0U0l1zossUaIlmy",
-	"0VTKa8Lsc18owgtS8zDqhs/G+6zVGz2lrYPwOGo9Y0fjVod2R71wPzpgh2M3cSO1smm7QYc82ihyxzKZ",
-	"UV3r1xYLeHJ9GZe4e1WryEi9OPnO6Gh8yJ6xVm98ELYO6OF+65jus9bRuBsdh2ZF3U755O2YDzb3K3e7",
-	"1pfwUi5LbgpXJGIxv2HmFpBgJKNVQOoRG9NFrBt9R1jfXr59Q8yP7YEI8BoF6Y+pXCloJNL8rT6PF2pd",
-	"/AwEPtRoEjnjWrMou67mO02ynPJwSkKaJJzhABmHMZPwOAwXSjMageIzlgkZJXKpjHoG90shr62gebtx",
-	"rWzn/I3/Hwkb1/q1/9jLdMo9/FXtrW25OYfvFUuqCGihQNYVqed41IsOwi5rHdGn49YB2x+1noWHUas7",
-	"7tH90UF4GB2xcuoxA34s6XwwL6u5FIoBv/+KRoa7MgUkFEqhmYD/pPN5zENq1rM3T+QoZrO//KwkyAW7",
-	"GBhgRKNhko2gFrMZTVa1fu01jc1kWAQHXGvWbmi8YPiVyMzJf7NZi5imPLZbZ/8MbxqaNdrADY15BJRp",
-	"9lNpqheq1j8AFsU1bO1XNCIX6Yh26VOt56q/t2fvXtSO2I1bkdrzJ2E2hwv4zjBhimkkuPyyvhcLBdwc",
-	"nkD6LFlc2TiFRc6pUkuZRC1vJFTrcakyIVOqCLudcyuzHmrRZZMzi1+IayGXYpiqBPmln5JfFixZkfRn",
-	"uKZyzhIgExJJhkcVsTCmYBIVt2X9C96m2B/XvjKoKZno4Wg1qJ0QPTUqVfpNTa+Z6hMaan7DmiRcJEom",
-	"TcJmlMfDecLG/LZJYj7jukkSGRvpipeeJYk0Ks8/fquNOYsjc0nwK7VmbcaUohP2x87pw08Pd8Lr+wxX",
-	"fztO9w5HwVfW+Zq7nKFcxBGc98j8kUZtciYjs/LAu1UBqc9STgByRSYDYf5tGf9CmHftlYJXGk0SrC0g",
-	"IHWKpzAQ2xIgaJbU/SsiUjAy4TdGoOglD9kJCZAMArCRjf1svl1yPQJSz1/XgcD7aufZNNwerqy9rqDx",
-	"GztfinFstPCduat3a5ByDFkVmAhXSFWGbdDY7KORyhOuNFtjGccZQaWT2pKa/O8/PBXhXBTqu+yWK83F",
-	"hERUUyQoEnjfD0jdnPmGVTfaZo4vZDLiUYTc+x5iDfSNMeUxi/JMEI3pKQuvif15ncv5L3vn5VsXGa3O",
-	"qA6nmcKDelL+6Pazo8vWteXZ+XMxJzH2NyZb1tulMIaIiMsk9dj7aLoa0O1oGMqF0ESa1xWZ0RWJJPDD",
-	"h1tB9nUzf80EFXo44wo2riih8GfrB0E3ntUfzA7Dnf1C2adKVlocvUIvQW5BhUSPBH5TT6kgXCuzKUwp",
-	"/NjDbUNxag/H0EMaxyyBwwPmaQ8w5ebpAdjLh89/oUB4pYQ8EDSO5ZIYqcbakzahZMZmI6AqQgWSSAuM",
-	"BGfDGWbr0adh8c5QaI1kIrINN7xBLrQZ0yzeMIjAv05BozkQQWGLzHiC0IWeGks7pMbqSAc0RrgZ4wre",
-	"aZ1/HZgRfmidIkWbPxh2nj7hfGubz34g/MP/QjkxcC40SwSNnxtx81GygNuRhiC5fAI9NdKI3c5ZaBYK",
-	"PxMZhoukIAoOfd3CTYxcgm+OPLejbqlH5ubyEPSYXwQ6DHEtThjkPxoAt39FlQYO9lFbG1Olh0CmxXvv",
-	"2NxsoTS5ZmxOqCYxo0qDToGaHlL4CZknciY1S0nE3gIt8QEy5gm6a7aUzXQkF7o/iqm4fjDpG06pmDCy",
-	"BBUuZvSGAX9060yvm8itDY9gIIJsp4L+luvFe/BG6hdyIaKPOich9XAMo3jHZM1z4GDwY36HD7IdfiM1",
-	"eWFf34rMs+89nPKj5CIJM+aJeo9hOHqdISvGCNeO/tPZIOm/o6tY0uhKylc0mbCP2tg5jjXUUg5jGG2T",
-	"Xc5uQ8YiRY4OyHf8q9x2dz1BZydIrqQkr+ygW237+mweWvd07gUtJYEvuD1e+zTuteGRPGTfC3pDeWxM",
-	"lo/aboXDDRfeeIUNN1rwiCrmlJiE0XBqHswzdG+77RzJ97lBt9rwsvk81JbbsUlIBZJ0cpOegyIJn0w1",
-	"EXLZR0e4t2owD3HNzYFImNI0MQZCkxgGJcfGgBAsNJ9ScH+kJMroIXWzPWzGBFyr7KnWknJjvvEZkwvd",
-	"cEdesvjgxOw5KBtLqsgy4VozcYKRSELHmiUDEUAoswWxzMDG5KwL0gtFew9VbaR9es8LjX7wXL2v+Izr",
-	"CwYR6I+kOvRBgwNimNgRi2blQrEkNa6mFD2yM3rLZ4sZEQvU68ZOOtgx1QlEeeBkWKzYcsoS9qeQd/nl",
-	"yDhSvrz7QqVLk2MS+yuCoIueMlDs7LNBfgspkFVgiDWImFgFqZgs3WqgqjR0YwgrTJjRTdvkkk+EoTag",
-	"bDEQTqLayGZdJqkiTRJ2I6/Nw9SN1SAzes2MVi5nVtyCbnyu1GIjzZS6dWW0ykUXMiPrK8M1s7heGj3w",
-	"zSk6UjJeaDZEd4gagk+61+kdtjrdVu/4qnPc3+/0O52/15o1VJmds7WWBUG/ffH35xdXf708V+czPf/7",
-	"2fnR+UzdnvMlj17Gy/OfJf/xh78mVESdc9Fps9W3v0bvz/lbfr7/469x/ObnH/ffXn573A57sRjNXnSi",
-	"H76NwRWPU+Ki1t83ujCP4oqJdp/lJpoL1u4401DsPlMvXLR11AnmNrRX6StGE5vsgGZVxZGeFVIcSD0f",
-	"NgKrzYZ/bCDnczntLHBU69f2f+m1ni5/+LUTdud/Fc+ufzxUB3+bXh0lXx3PXvXo82H0ojN52f35u335",
-	"UYTycAe3NQOEq35hQzullhURbGnPc0550ial2S0kyFE5sDU6UkaMjhM5GwgXsiN1rm0WkvlTSRqKC9Q1",
-	"gInmQ3hqIOYJM8OuyUpI22rZvK27pGVZjhem9rSypJ5NA6wlAcHWXUn5moqV9bqrjxK4CdUMRUBBzkpJ",
-	"ZlSsUjXIaRZckP1Oqkr4grPnCU7zupkjSSe5pZqXm89DCNgLqhnGM6xNwCKnVfnfCnKaEylXnB5Mbfpe",
-	"0IWeyoT/eh99Cb7u4gBhwiBXg8YqzzbfJ1JMrC9aJmlAb0M40B/KI4VzG/JbGyqvNnWz088tb8ewnz8J",
-	"P+ZZEu38ikaYsHMjr1mU82xuWGVpuNN/1/CNGVcK9Hgv3lka63ygVWdhTsed7deGTnwVfMn2r16WzZgZ",
-	"q4FkOnNxAypHLuyFG9KOBF5jp4G6z1hdmgtCJ5SLB92Tynk+jFP5NHO5mlWidzfzJ5fQYUDqkEMHEbul",
-	"uVYDAZ5LodO74IfmXFAuJaI0xth0ROTRbd4rC98wO+5OAaLsImJRPvjnS8Gmp827TTPaQNAkQdVmwku5",
-	"YYYJWyjwczv1SkLmnmKMBO/eXhbS3+xDgXMify/miTTrMMbpc6G5Xn0sZ4PQdDGGgn8F884aILENypm/",
-	"wh/GPIaMwQ2cDof2CN8OO2KxFBNI7y0OX6eLiOshuzGE1jiBkydco/qpJegZ7lkI7SRMLxIBFwhOFZwD",
-	"XrAgnURJtD/9LQv2/+tmmIv993r+7fbOnNhD35Xf2298aNbQEpULPZTj4UguRKTuyvGQC614xODG2DfW",
-	"Tx0+BHRXEvdE1QB85yNmLFibhI0pYF2zb71Op/yU4N3cIW052ifZ0fVlQgatjHm4GprtTjgVenjDZWws",
-	"+vzWnkex87ijmkQ88VDc0OoxvY1l4zFDB4zhRaR+sN/rdMiMi4bzs9kPZQ+6T5J6r9M9wodrn2Cnqufv",
-	"7dgGOvyb2Y+U9tDmqKC90sG8XQKrbcbFQhvp4whnxPSSMUG6h2CdwNaVk6D/fo4SNw71SeivdKlmQ9cJ",
-	"M7eblyCzSfZUde7CxpvsRHG2jWkc7BkJpzShoRULJfvoqcfre1g+zh92iR86ssAVWbI4brkMyIV2am6m",
-	"Bq3NA+PfsF3NtJJjTvXUCI4iWx4ljF6jFxPnZpOdjGk+EC6PlhIYznssCzlN6c16BpR5EF6BShPMIF7E",
-	"rG+vX5NggmmTQLCfRQToR/maE4obXIyRhU6f8JMxpMDkrCVVhIN/koxWJerGQCxExApaB8hRLMQBaQr6",
-	"8ZpMhYyAsgsDmWSWNFr4AK4CvBI+ywmlGPPJIoEcVlx+MKO3Q+ccHs5ZMlwoY7/a1wai+/s//6vb6ZgN",
-	"qeSBAakXWLcvFgZinV1nKqBazOcy0Sx6zSJOr4DgP8I5scgGHM7MiOiB8u78GQ7dMp/Krn3RfVx64/1X",
-	"c7d+uzFzt7976N/+dNIEtoHYL2yZG1m65E8RXIRSJ1gqMd9w1G+skbl2JtFABOVTCk5IgMcQoAfNXdU6",
-	"XurA38agMRBQ6AeBGtgUM4YqpEhCbioQU7pekLw27eVCxmU1ki6XHRJ+0OHHExc9aZO3mP1FoxkXkIXn",
-	"B1cg+10sZrX+P2ouuQJTBGo/reWnN91EoJjJGjg0iriZCY3fJWYlmhsrZkxjxcoOIAvUOAMPL2KTjGOq",
-	"McIob1iS8IgpUg/EIo4D8iVRK6XZbCBcPANr1pC/mUWPZRKypqeLABM0v1jloJkFi+YsaUHMKXMezLh1",
-	"dc69RXi+c6dhlNYSZGtKFTi3BG8CJ6SwGGLXYs7A/IIha6wZKBZENtemMpzR2/XpQAxf6VQArE2oXdtu",
-	"cF5SY3Y5o3F8n9HBLEuYuQ5GoEZ0pcprYsDjan4uBABhBIKGHZT8XrO59jY0V7+427aWzG27rQ3KXrVJ",
-	"eDY1ynqNGttvy5YbX/7t8s+k8mq4JTW7Q01dau564drcWTchioxbn6Pnxp3z2IoeYC5w7umT3kXnAuik",
-	"Td7GRgXxSMPwcKOjsAivPIXy5Jm88ar2eEKWjF1/oYzOpoF/3TXpnKFROlnQFWzmwgPt2d0fze4IfP7h",
-	"+Y4/he0uRm4id69rS5LfYtRS7a9EYGoyk0pjYQhwnHxSwZwlIFK9jVsIGybZbs9KJ7IlVylXYXdY8LYs",
-	"ZJcPleVUbFmSB6kxp/gGFri56rh/FI33Nf5Uef82crUS8ioh4wqhVyFoq4hr0xlsooOKLa2QlXcyzw3C",
-	"ZIOIyzQ8OfqZhTqn4cHsdlTw3gqWu0vgpcb0HltFbdlVk1CVZcsoBtU97Wr1yw/rr8FAuLJz91EmIkUo",
-	"1hQYiw7zm9Lay4hq1jJsulai4Npsn+0+BAYui0jdVc+bURvbfwwzhyAPoYy1B14ReEAgyE81sZEYPiZU",
-	"rDawo7XPYJ3quvUwXcyoaKVlXjadyXuqiZX9UEq11Qf5lkXbd5TDlqR0bHf2fEy4zpIyIU7Dou3Phc+H",
-	"NIoSpipkLpYyk/N3xD6Wpwo+gZCCAJ/3dhumhjaeVrpErGUw0ornP5Vdqix4C6VuY5urbM1dj6mPpIwZ",
-	"BXcF5Invvlb70eww8Y6lBeeoAOON+EI5gBh0XSXZc42tdgbmaJa03fEvqZmO8k6d1LlOpwgJkVyvdrij",
-	"bgLJkE5Kz8fbJMxjnEBS6x+5SbtPr5xejXa8/QchHaLsg1Q7jwQ8kttrfKlqyCrGwSO3obAGf/ZZOHAL",
-	"jrKmftSaXt2+t6o80/Q5dY475LZ+/UKtU09OwBSoe53dNUsFYI5d3C3C31GsO9hRjM/phBWEtqFiX1Fu",
-	"ohqdsBBEk71bWUZxXpZzzWb5/9ikPBbUkA9Z/nGS0JX5t2C32guR51dwhk5txwbNs7CiVKWXwqoHCn/Y",
-	"guyLxAPLyM+j9DSM9nWaasxFBkaxjifzb5j9lEmk2uSUhLFUUGhlHWPWrbBMuIYwAXreBwK1R1Kn5BtJ",
-	"gM9cMzZXKDPAy89+WdDYxcCpTchHX+FApJ4TrHtxeEjWLeg8hZZyMUkU/uJUWOtKX8wNJ13/XQ1tpsdw",
-	"tIivQSHV0zaiMqVRLO9vahFinpr3Z7nQ+X8NaRy7v7jY1RALpwqDFn5d/zuUjJf/1dXJZ2+5lBFIFhlG",
-	"TEMtXOo19XbJ/sG6HrI/FHcl+wU3MMqMg7ZhO4W/rCcvuZ+y8QzHac8TOeYxG2ajWugfb47uLxGLWf4v",
-	"ioWJWb/UhUfdcD/5sClrC1j3HBsKf37jwiC7MSO8EixylXHS2AzograXJs+pSiyJrUxW/65+MHSspbXZ",
-	"+AYYGbKcSnOnWJSyF8N4rLMFygKkWM3kQrmbVyaq7hS6W5kmuBtTOp8zsYvKi5EMVX02OKmC7YAlO2rO",
-	"Qj7mIbGDkDoCMiIJqUabvJC5oMNAuGCEjXvYbekPRLCRtwTk9//z/yLBbzKOmkSwZTPLnRiav3nBuaFg",
-	"yw9BkzAaTknwm2/+N0nRxG8ORKmp3iRlVvoHSG3L+9a4GIhAxlGwFwi2DMiXwJ1Tr19VYNI5mAYi9TA1",
-	"TtZ3Ic9B3S6oUM5Z06XRDeGND4F5Pc+L3POWkBHWJPegvbdrD2b7XPgIqXuLHQiaMBL8hmgpXA2x7sjs",
-	"PuBNBUaJssB7XNs7jOssY1SVs4DP/mYG+xA0vNlbDrv2HqhyDsRlSd28Nu1Ycb/Xt2791QL7da9YDc28",
-	"QhUSDe6GHctuCBUD4dUMQS5awx/WioCSmZhhm6SccAdCsOUwq3T4EKBQX1NPqhgbMJIdLPX7mpEuIAv5",
-	"ByEF6zVlZFsZI65ct5JHU+AJAC+AT8KymileoQWCFGy3z2kb3V//4DUXYLCkhcRuBhZ7wV1vLz/V/GfR",
-	"//oxBt4D7W6ZwZS5KnPisbgz+YPJJMwmA8oTcZWqNOgQH2nU+OFEYC1mjx7GbsnUnM/YZvlqEV9fADvy",
-	"4Od22Ov3ABeYBlTyypmxQpDXrW82iDTcGghRmc2L0Rz3xw9oHAd9c4DJas3hnHMz5xBRuAjjBdS/BGA4",
-	"qaDv+xLUur2LmU2GRpWfKYFzwjFK8iQ+lGzpGUi9d9a6uN+2wlUv5N27rAaoH7M8LL+n9o1hmuFXzkLc",
-	"JhU/0MY4hkMd7XZ6B83ajIv0DyX8ysiezZ8zs02XUH/2+z//d7fnJxc2ip/tPct99dldpL626sKsysj+",
-	"DNjPa1AF7ndCWMbnBzzSfa00TSr9aCznRjshwgjhmBseXtcJn0E9RSyXLGmFVEGBhDYizaYuYtae5zao",
-	"Bwe9HilJbBR0Bpg98J1MUXP5UMLJ7AYG1CexHNE4XpGF4L8sWOGkeocHZRRRGnzw1hhxNY/pChIdiyN2",
-	"OndS3GZqc2CfgmtO4wcmvGYtsXlZWzi0IIWrSKvO5+jTKvodYeRSUnVI0GlR6e6sxAOJzrurLf4SFp9i",
-	"xMGhuCpWRsJ+GW/Z/mMCp5bmdfA05+GhjGQrAEs5COqIoLtnjciO7mQA2ZzKNvAFZ3GUAj7tqEe4ojjM",
-	"9IMgpxdpye+NTbcs2xY5HjMRmauXSyvGEkOXSuwuROZs8chkjRTTLM5STyNXWL6FeTC8AEt9V9b45v3G",
-	"dWYzKNv0l4zGerrjhr9LJEBYKpuyUtAYbApqcb2BvLacbAofXeXXKq/vXJAduWwd377/bkdPCZkvRjEP",
-	"EWPzPRuR79iK1C9enJGnh92njTZ566EzIVTfiBFXhL3uzoonZc0yJjLhejoj9eB59PXlKWKkPb/sHR4F",
-	"jXZ5uPumVBG9YTBG7/Cwe4yjvGtVj3JdZnmZBRorC8DeWIR54ApDT9++v7K0/oUiwTWPys2ea8wwXR8X",
-	"0nXrwdvv3qGrzc60SYLnZ/gXmG6jyphaH/UdHs81W0HXjnqg+KRitbcb3741nCyJuKCakfqIKnZ0sEji",
-	"8qFWG4dalQ91Qp6fmd8V1LWVDVwg5GuovjCHVEHLl2x3PSdHyJdM+8S8Rq5mtlubUOZyrdlOxSWZActW",
-	"80pOuHghk9muXP10oaek1+6kRnsLvTKprjBJqLCrPHp6cEz+v//3oL1fsla0xUudEac2sxzkmtftYI0u",
-	"4FsVDobXlksHbmaWzQF0rm+klKi6O+pLG02AtSE92+1eizYfvVNNTCPKd2icBXpJx27WNloAQD73U/2f",
-	"AzoANvKx20aufDBcxL5LZlS3AKHWaO+umREVKyj6WiSIgWzTPOiMkeCg0yVlRdn3tiRI3ZgLLS4UE4pr",
-	"fsMaW+nwH08zG5X4u5TiivOSC32/A3s7xwfjVUkrhoJCPGJGS4My9PVtLwAPrWdY5YdO3R+EYh1aYasO",
-	"OsdHW7kU0FB9gPg++De2N1h384h9rzCF9HP1hbldtnDGOwlJSC6nMcHIBhoKqOKdQPaja7YBZgTA6dng",
-	"SMmmu/BFiaoLXw9IxOAJqi37ADdEncaxzXhP3VxMRCdpxx+uDH0uFIsaJyQwOxcA8oU30qw8f6yaWeMa",
-	"C1Z96rQ4Id3f//m/e53OBrN7G5v/PmZ3xfFepl1anNsxl6dTYrolUebjsZiqMVe6T4LszYDUZRylvuVG",
-	"kwSt3K++59n8CoEy8xT8hy/Mc9Np5f5l5Rq8UyrrX2c24U7UW0gMhXpLI75ssUSePisNT6QH+PFuVXWT",
-	"8Zj5ThXTZziZe9zIkrYevgvVl1/5Ff4rnJoWeKz8czh5r7GWWVGZgnTY7d218Q4U6E4fae4U7ukkVdfA",
-	"2WnxNNK5b63WuJDCPdVCHLl0mbaMdMeVCWLsg+ODw6fEVrSSSIaLmTHiyRl2QCKjhIpwakRYEMqIlShy",
-	"WP67VaHrmXn0Q1YRvFZVl7/E7HYeU4FZF8C9uHIw5CJkTecK1uveKYJ4ocV46RrBukrjNcOWJS0cyAM6",
-	"wIdJHfxRZTX3oE9jFTg+C3doK8XD8/CVqB9cKE1FWJoR//3FuZGJDPbEtYJb4b7k9isfGk94K32rbGeq",
-	"XFWGkF9eXb0j+AAxp5/zVgGilK0lrPUPj4+bWfPMbqdTVrBji7FLut1NoTljgbdbMAon0BztmnHzfrNy",
-	"PCuPXZXarJu3NP+9Jgk2V4gPFp3Ofmg2Cf7Lysl0hrujrG1/hkWmaevaYa/T823i9d3AVc7s9S6pkMBe",
-	"hDMaTrlg3rWFfgFmXFQi7XpOXFc1j6dAIXNl6qiCAgmXOYojVqeNDkQub9Q8rbL2hpuSRvPtw8IMRjjf",
-	"fSXfO8fvZLLWSaH85NYArUoRwmrNipZfRUy8XJOBGdNTGQ2FhGRTuYQZ+/D25r+5ITvD3+HXMoz2TWBB",
-	"Feg4BVDKMpgyyPssQyjfgHJXhpG2VomW4eett1spaxBWiVGxjuSSSxktP881hvIOk8Meyv7KWbhyKYhN",
-	"PtvZHqs2ftLhP6HxU2bJWKDU+6cW5NwUTT8MDLVnwrb4pYpQMgIIXKuCCpnk8Yd39pGsfR68JJB7fF/v",
-	"yIXtOfUxgXynXtbxKiBULtfKNtwoyTKG54fVxOGN+oW6b7B7g0IME/t3Txlwi/ykOQPuI580S6U68p8j",
-	"pZ9K6RvSRc/MUzsSd4q0keHog0vSIoJWujm91NcK6k5bD6Qj27dgozY3fPf3Jf+tsuXfv0A5bXUtoD1Q",
-	"Ct+f5R20rGVNZ9wG2B7Lkh/Lkh/Lkh/Lkh+sLPmxALmqAJnUA48zBNgUPeE3rik51417Jq5/xiW9JVgq",
-	"FbWkqXgbsZUUlTAvADTZJgFUlwwxSoHYVRnEmnUc2PFsVWbac8cFfDFVDIuA4xXe85jfQFmp1QHsVBB+",
-	"eca1hWTCchcEbWYRWat4abQHAnv25GeSRayQYIKDzjEp7+aTd0r4iwUKEKvSgEm62/fL0M4CqLn2Sx8b",
-	"SK2shS4NbG6gonfgdHhIi3oN1M8hd2YVcBkeVXsg3lpD+8vMwvbAlsKY0SQHBEjqiwrUrIH4CpwmQFIO",
-	"ERQUBkOmNs8ib9RgWgbY+IqENElWAxHctiayZTasTxxnab+x//EPLvRPQZqrIemct0IZsQl0q/1GWvbW",
-	"HAibVplC0NkZNUlIBea+2kXWKQmecKEDS8FyZk5trlfBQKSduxv3QyQ8XcNvKwEFA3xXOxkt7ZbzbSDB",
-	"mrV0r2r9Wvlm+Q+1+My1NJpTYxTVJlxPF6N2KGd7/l7upR/+4L+urvm8JW2uRgs607IE57Y1tODXWyIK",
-	"kjq64MoJp+FvmlNl7oE6+Ofawc0Qc+c+pt2/MR09MHTcZkJqkgyHOE9RQlos0s9t/x4QIK5KbOW6oxV6",
-	"HOXs9oiZQ0nS1k0sSg3UXEoFdpRqQje9Uj3gYwosTr1mXqnKlGnjEaNRzAVTn867QOoBXejp0NzegPyF",
-	"BHQEsG9Bw1jOVEONvoMDueF6tb1Nku8SVxGYz2y/+rfvr5ok0Kt5QAKq//LzUlflo28oJIGW9suyrmj9",
-	"wuZmhS1Nr+gEGojvVnXig7kawTyb0wSg6kgq6V9qPYeZwUdt+702+Y6xOVj7gszYTCarE8L1QCjtJBHk",
-	"djohspzKOF0ASv07il3y/e/WwB6xXxdZCM3jdVvcvnqXT+6BHR24mTkv/xeKBOx2HuzgnNo1kNAmTtks",
-	"JZ1SKvQbBD6Iw8jvHrhetbE0NBFgU8Fc0pftM/jTXdZt7jrmvpYjk+2tUW8DyuyI761s3IkdovGPjJAn",
-	"ZB7TsAStvDKksh00WJa2msZstjog95WdUwq3dM0iTEzWTRbrCPb394+b5Pursx3of+sc7yz040d8Gtuh",
-	"sfE7Cim39JNW56yeC2sdY+6xazyNPdV2TTetKCHdwiXkNqAQdOEeyhXShL+YO3EK3iNU0qkGm+4eIYpU",
-	"g6E4RMm1wB/uojv7mAsJ7EBmrjKyxMe0ZEJjHWFqtIMn3s56I0iy94UbtuFa+4Bo6bikHlgUqhaPsKUz",
-	"u9HDwLIVbghzu/uOH69G8HDoJ7bQzGFfafCSYe4iqFjwXLkqU7kyPJLtb5HR5kS4Gs4qMPNjabOo3GFr",
-	"Ka+twyU2DCDt3bku4OVCh7LsWgXppgd9Qknv9pZQoZYsaWN6FqblmN9sVxibu1anZP/21kyhPxAJi3jC",
-	"Qg+XfSwxkabRJoFgeimT63QkIe0nSD3rB98ciKtXl02SNYQPRrE0JpV1CmqaTJiGqq34hkXQFo4IKVpY",
-	"cDkQ1nMLfb2zcYEZz2jE8h7CdNW1Zi1bJuTFepM1NgNOotRsUMbsKE0t9EnLPWWDpjnoMJ+6cjTChT46",
-	"2AqCHM9jGFammiUsZBxdF17yYZb2gWexHeJ5KWt19zt327zdaeaZWEaM+cnnLoBjTHdz3Y9FiAFVFqxc",
-	"sNby/PiBQWMK8uKexTJWDfpX1srYhTy3O7ezjmj5bLr1ab5NegCGMpgDmMM2oWHCdFkd5lZwee5Dhh0k",
-	"NmOIRSfOMeiS6yFbwDCxnIzbNpzufXo9zi2kzgzBNK9oXWIJc1x35KqoJdfhtFx9yi6h2sCYlCdtbdan",
-	"26OtE68dFZjxrmzzpiJBjymPuZgMFS9llO8tE0IunVyziNg3Kvf9ToXD1lcOETit7JurPE1w5X/03ukF",
-	"Hh/ZWuIrPazQwGBEyAa29x2uNaZlpRqA/QnVJ6xdTJhO+JaqGVxzO9Y2cJO5L0AyAPxH2hn5fudViexg",
-	"D8UqAPhZ5Zg2QuhSQeRCnzhiNr8vKdeeQ8Q/ZXu3bKu6evDu9OrspQvN2B/7BErjGjkYKGcP2BmVagMW",
-	"1XDzPmKtORyljYdZJ/p2LGaRxKWDJ8yPcOR41zbI2EkReSvPRTKm5OW+F25Z8abniHud0grBdG/vthA3",
-	"CN90r0TPouBZFyf34uJ+DZZXp1HB1W3pYRl+iCvxdCIKfJBzwPP7M3L7Gb09x3e7Ng/T/XNdEpTSbhrD",
-	"xFqQgHx/8appNHhwpHAxlkQmZJzQyYwJfQKawFQqr/OwA1yx6n+xUqeYLXpwZ6om3gZ/X7cgyXumEGRh",
-	"yiJhqgfSNVMV7f7ZBIWRHq5Cek0LrMv1fIHGv+SKlt1JuIbKEzVeGbVa2LatM1KHXmROo0gX13i8v5/u",
-	"/t5Fs++5nl6CAfHxpkoaEVJ8IswJo2XSJGoql8JWDtqawUdL5dFSebRU/n0slZSFlMQKc9yA1IPlVLHQ",
-	"+qwR06vRTG9VoDQVEU0iy15UQGI+SqgRK21yCZzEMZGslA6HfD3+7q/HybNvvvvxl+Rq+fP3775+dv7q",
-	"3d/PZe8VfUUvl7VHG+vPZ2NZ0vmMjK2UV65LCEcaEDXxPKgAZ2j9zUYPstEd27VGUFudsqHhzObmMGV9",
-	"ZDY2jKls4rLeSmVD35U/tPfMR7bcqepOk3Vs2aFdzXp3murOMuvdZ+7sNVOa7+D6vVwa0Y2KAdagni4Q",
-	"URT/9cLd5W/fX9WadyYmBacWzQAq3/oEMy4IQgz4aRUWaqDRJxTQK80Eo4Fw2UwYzz/uHD1rNNPk3zT/",
-	"9jDLljSMcswhQdn1IgYsx4GgmgR77SWL4xaUNO39vLxW7Z+VFEGbnOusXzqoyErzODaKsmE37YEYCECE",
-	"gZQHV47jUmzqgeZRgMWrQuopmB+xYv0MthYymweCxkpaiABqB2spFrNQm3csOm09+KF1hb+dfx00SfBD",
-	"y6ZEmH8PhExI+kTQcJWiLk6Io0Leo5BuwhTa0ja9zH6bSx0cdPZJoQ49cMUqVKxwMclCKMzqtlPkaiBc",
-	"qiIuG+IFAhgHRvxABQTFE5NsUpozBguERs2V7L3bWCMKSVw5iqKKBBldBk0iR5py4bWeJinU5EAUwCUN",
-	"Cbx7e3lF9uic791098wU9oDBBaQeOBDDwB0wZC802gOoVGBRmqFufoP0TJtj4SBobLMdQ2iRDFWAaemY",
-	"c+Elrw9q7lawQY2MFlpLcZJRVFoQTtVA7HqBiC0iX9IVnsM4lkuFSanZTgOUpPmry5363gjf2vq25Kw8",
-	"ODAvR+wMEzy3KDbnwogrl8rXJJd0xi65Zl9e6oSH2mWNKabJaIWZpHCekFJo01NbV1k6Ij4ftMkbOmMR",
-	"CYbDS8O+WCuXvWbTJizMNnbRwecwVc4VOQAFB2Wv2qe5SksfWETkeDwQRqGMZUhjCO6ekOAd1dMv/Q0M",
-	"wB4PvpYzyg2LsXXyCkkoYfEK0UQGAhhOKGcsw5pKs95BIU242RCj6Atw4QSnr169ff/86+Hbi/Nvzt9c",
-	"grI7EJCHWZWpSepBlvwZpOVrtuTHJgaALTEQwTfPC3fEvBqc+JXrm5M1cc8HIhgOX0qlW96nMSXbn0th",
-	"q+V43FjHMEdq5oa+0sRizFiqlZ9+xnHonH/HVrUPHwCWaCwRAUpoGuoMacIJ3YiY8wKeAqDcoJamoDde",
-	"Srd7Pv2PNQs/G5IrtWBY2TWjgk6YQkdNmteOSQmzRax5y/LseSKjRajbA/EcIrPwQtaNk7BbGmogIraW",
-	"kwdoG+6PoJdnLcFYospriiwOVDMFyQaHGmiSOqE8Bin4H/9B4DzUQDwhT56cerz5yRPy+z//k1CEQGrF",
-	"UFJYd8I6ldENAtnKVpIEejXvEyvlB4LkBL0tXATyMgtSq9nMWEoI31wHDG5DTYDA3bCo+gB3DRKKoI8L",
-	"cmM3Sv+zmPKZ6pOAK2UELl1E0DpoMYL/4RHOzO5To0lA4JO63ULzh0TGgCz4s+bmfziF5kPsdh60yaVj",
-	"5oTsys7bxLzAhOYhpDWmbmoCqgRUP5hxU7HkdBJ3pkaWgCoTQ2cuJX0gAk2vmbIt3swOgeWLB3vh8+/0",
-	"ZI1mBi7kiCvNRWhNESjyArgKb8vcZsCyzUbAxrp8ebNHUBhDb+EHmzpvNDEEP4tXIPjniJkBg6yLbnvh",
-	"0dgvF+1yoQN3HTI1gitUWcy46Wco4jT4gsuMC3XxNyxR1N2Ay9yFGYjnNOvGY6HbylEQ2uRqKcmSi0gu",
-	"FYESFsJ1H7fc7Ifd6XW8XJs+7O0asYlnhI415GqAiww4TXRi1sVsjQYOg8q/p7jC2lTMI2YBqXBaJzgZ",
-	"Z4Z5E8qloKcnVpgGOAJAXtHY7QFcHu/sq+ojTvx5WJUSJ5gq4Gn7QQdax4vMLK2hQjg9xXQTlHGvujGt",
-	"wEXsFHNFBJ2rqYQYCBfW2+nW62pb+lD3kbgvo8WpBiKSiMmC14jdwtWYZGWp5Hk6aXN4dmHsFqt90xUN",
-	"hNtzR2ZfYU8QRepnby8uGwPxFjYWocOwoDunK6yrBROmSYb/xCJiBhoIlPaqD0BnbBzzyVSTevD23dX5",
-	"W/MamgbI21tnUuhExi2rv7ReA2oXaDfGohFEzlmSBzx0+nDD7K3LcyNBr3MQZGo6on8pVF2cmYRSAc/0",
-	"9N25EXqquTaV0ziWy9ZZBmxlHVs4FiUzetuCBC0a6gWNSWJLjBAQyKNROH92Owe5ccF0smqdGjK2IwU/",
-	"pKs+jwLXQ0LaUzCbKyRsqZNmaGe58wNsROXkN7pqYUOqQSzNPZnPY44M2sHq/QXkVGMgUkZLK5HsEPKy",
-	"DLgOf2la+pNiIAJA1sP+E4hvafRUqlnLYqP58gY1xOCgd+wIxN8wVM9iHjJbymW1qtfnV2tKlJwzgaB2",
-	"bZlM9uxLas88m0ErZtqTYUA51SgFNkCAtlqzZtgz6lzddqfdAftyzgSd81q/tt/utPcBBEhPwRQqVwTM",
-	"L5MqN/OGdgwpqGPaWcLq+GD5odgZCOC5ykpg27YQby5k56PjYoWhTDkex1wwUgd73JfrAwHqTcMoFTcs",
-	"oTF+zrYzsXwhWiSGRoyOBFw/rXlKb+p5VOvXvmH62+W1wkaCeD/M2nudjlOQXTNhjyLdRqXOcdd84h+2",
-	"aUoNtLKabX1Ss51DbH+Mfu26W7N9R2pvv3tXs91CaopPatD5o9bt/vLj6Y/f3Z4l479dDp9erd7/9eXb",
-	"ydNpePOOzvnrOFmeU/oufPn9hax9+OmDdTTQLZpeXDKNNsD66brmMe+/M2fbNuRzgNtQNma6XXtf0bTT",
-	"3Idm7XCbV84t7mIKnHrY2b/7rUuk9O89JELfaVfr/+OnZs2CjOLR+iTpYiRwUs2aphMFDSxiqscymdV+",
-	"MmOlihOKUrU3Y3ug/bfQ/b7xepTXfeezeI0FmoFzW2C0wGiKRiCrEMFwjXIAhWSYdDunRpVAZXlOLeTO",
-	"PGE3XC4UZNvCpfASZwPwEbn/rqfyBgsCeWwMoBNUMANgc4G5PgOb99AwptXEbl8u1df/Alclub8DAcm/",
-	"5AV+w1jII7jFNI7RqTiVcdTokwAd8wGp+zYcchHw+KRNsgPs7KUawKLxtaER2fzWvI0p0+jlhwoUbltP",
-	"DQTXrheqdTMHJ/AVYEzYMghgSu3bxlyqgKIz1k2uE6nZVNeQu9H0+u2aPw9EFgw0sm4kF7Z81DXto7YR",
-	"Kz7U9EJHbgc8mCOaNXC1tSBZS1f8po0NwTnQVDQ0mgMRQJAmIHVoS6n4DbOeHgigwe67v7fJqSAWfNNr",
-	"DYa70umQNVxOY1I4EoWgHTpfY9T9muhIQQzYgbBEB+5X2OQ8qKpRLHD9Il6VMepXXOms76kCSWbngYy3",
-	"pI7XbgtQv6My0M3wwPPxzbuCH+B1+WXBklXmdEm71G7Hf3Od3z80N84ZzHifrJXTGo22b+5kPU/a1rK0",
-	"oaqgcQIKOSop9q4VOrHhixuXZu9ZboW5hitrAIhzqg1vr/Vr/8c/aOvXYfunv/yPsijlpsU7FdqV3Emb",
-	"c5DN/Wl4zI6Onh63nh70DlsHnYi1jg8ORi3WeToOu+PjDmVPqxeWayicLeyORITNc4ZLnk27T/w76dpk",
-	"BLnuxYHtTR70U0PZxlpVM0OEtCaW80i5fyPm5UBkn8n4p9+Gw+HzoSOpJRe66Xk/mmYAjkVQBAKVBAOV",
-	"6OJZTiXoycDmbBFTegbHo150EHZZ64g+HbcO2P6o9Sw8jFrdcY/ujw7Cw+io6t48+O5Lm/vkuGZxpzMO",
-	"2sgTUmd0ND5kz1irNz4IWwf0cL91TPdZ62jcjY7D3ugp7XYqFuHVLz8cFWnDNZ0XgSuCCPI6K+UtzL/X",
-	"6R22Ot1W9+iq0+nD//t71XxtuL5kqhtyEjbPN0V0K53qSZpph04DPaWCWIlUsYyndy4DBNcDLOM1Qt17",
-	"cKJ2TdajAEVadYuj3Khik6A85WaTplgfdjw8fQcVa/H0y6rb1vZ5Tn9ZMCdgISpCi1pfXiVrklJFr2ru",
-	"KZx5KW8v7efx08faSTZjzhhKFr5li6wDn2Fvzfv9hEf/mnR7GX25dvFmjs4FNRRsWY6B1et0jzpFLKOj",
-	"zoem97LENqxbvnyw3+tgJ+vyl4x6XfrBys+UvWH+9sFm5NW6rBfthwej1iE9Om4dPH32rHV8RA9bo4Nw",
-	"P+qx7rhDj/NghWb39tuddre7335a6Ljfr+2P9/f3o/FR67hDD1oH44i2nkXRfuv44Nlh1HsaMrZ/tNa2",
-	"Pz30PBJiv/Za/srjmO4dtjuk/kO3e0JecbG4JbfPjoZHByckuel3e8/anQb5hoXXcq/X6XY63U6XvOAJ",
-	"G8vbPfi1Zug0V81YY6tvO+c/S/7659PVm8vO8vVl5/ZN/Nfb1z/L5euv5fL1C8lfnX07//vZ+dH5zy/i",
-	"17O//vrjrxf8XHRqH3bS70A/hcLQEjs7V/3pGYn3tbYPOt27X8m104CXtjC2X6RtEswbvd42n5knMmRK",
-	"Gcv8udDGJP9XOwTy+Tv/+Mlw2WLOxT9++pDzGxhLoxTHDQKAnuvAOQmqXQc2iLjRa7CxL14TrUIjlMJ4",
-	"EbGoCWoekBDVhA6EEXfVXgGyhVNgIHxhgRERmeh19wDZ6B0oOiBK3QPkDu/AQDj3gIslYnYJxBGhjYc1",
-	"/NskMJMMiq3QfGzRJrlPY7SBsJ3RMNLPIzJKGL1WREN67B9gI5s/Kmig8xG28mtLetvYyUiCmXlp9r5K",
-	"abBAJVsyxHxjvNKP2/ShOpazNDDDI155jQYjUrdlMA2c6iab9SY/u2Lif8Uk7A6A0Y3QNhU2t834iIpo",
-	"N5kqO5Kj/1kxP5+Cq9QuaFNwR1uO36p6BRpiixmFflpBy8IaO6ciJq8V6LnKVpCJ3vqUve6GW+nZuNn/",
-	"dmp2yjn/rPp2hnG1rdaWR6yquZ5F5ar14VXnuL/vVGsLIVWjMQ/Z/7QzaodyVrOK6LYunAzeCQsj7Gae",
-	"mnHJc7tSc6wPsECU15uMh25mPLgVmgtfsr5t3SMV6/tKjrLVFdVZ0Oh3u57baKR5pcey2kfF9E+smMIZ",
-	"laukzdpcqhKdEwvYFaGuTLJU8cxYHLR8R5Ug12p8IO7s+4O5ftYFVOjOMxB1gFT3mrMFjTZ5n3CYnPDN",
-	"o7v0HVzSa3d5bR7FVzJabc8sbX9ZGKL/m7frp1GUNlTGhmML5jUMLbn+JTfY7wNUs0pgK5Zi0jJ/n08T",
-	"qsxDeTYEt3W7O+7vQHoL87VAFkO3IE66u4mTf2Meu+1WY6vx8hB6EYHxz849O8d3v3Hm2iqaF7pbfOId",
-	"tie8kvIVNCeE9w63WU/a4+81izh1tbL/rXg8chugI5uBl3nKdvY77P1mvaYfUAzETJdUKnwNf8+6ufdL",
-	"Orm7xFhI92UKdV2bVenSeojSck6WMrnGDAY9ZSvI6hES4ANZ4spAmh5EK9zwgRixUM6YIuOEMbPyEfPq",
-	"zyEmEkVpDS3JwBvBJ4MdRSHqzhNj4UDao82sXNnoFbwEPghrcWK83YKCwvegKM0JpqxLZ4Cp5Pg8Vhma",
-	"JyFNSbH4hhnLkUM3CLTuqc1lxDcSs0Sh2uQ0C/+nD6KwBTu/c0DSvp9BKgmlYAMR5OvmghxyZT1wx9zE",
-	"3WyCtG4aRmT5XnMgcs3OPhhRu1mmXsCnPJmaExsHm1ryW/QAmOqfngMe3P3GG6lfQDPWbVnmK6o07O5/",
-	"O/aFVJPqS1ktz0YutuajKpt69giI4PMIzKK5A4Qp9AHPIb707+i7al1/JGHmfxU6Re0KMs22rKWq9VOS",
-	"eSJnEq5rMhARg/8+IUGqePSJxXHJvFoZw7XM1NxPRWgcQ/lRgQe7NGdI3U2oUNQG7aEcz4Jbb8OYU04O",
-	"3opc5RPOaMIES3gIDs0uKWmgG+QXhknHMdMWgsbyeMuqMWPd8TmKMOTYABrKETJO3Cewb2aKMsn2yXbv",
-	"Hghg3VIwyyxzDJrUoRIEaqj0UhK1CKcuUYIkNGQg01YDYdRbWy2kCbU9C3djzAORceY0+8YWIFczZhlH",
-	"kAhYwolx2krOGBaa2nmfEErmNvWV6izT3hXX1oPfPmAdmTk1TJGzOeVAuDROGI1WZEpVgyxxyvbdgUAq",
-	"CWWCfbq3srK+hzU+gJWV3YG8pfV1+veMgdSxTjiOC0pJwzfFPP0erplhZPZG5r/wml57YzuZ7g+V83Sh",
-	"AeUgwX0uByn0ZVahtSwu5IglOjMuPuzsrTFsbSsLrvPfzIKzUEmfyoRztAE1nUIuCVePOsyj3fepFacz",
-	"YO8pS/lCWR3eSshxTEEs2hYCH2EJ7qH4aTlGilXx99W+Sj2MF1aVwdRsv3cVxDpFlgbtaYZYje7ckGA7",
-	"AarZIo7QinNVS9bkavQr9R6sE1EDUab3nOBoxozLayrkPGKzuTRstE+oregbCDMjkjC9SIQiQU5290kn",
-	"2Kw8gBJVZdalykMR/CSnRRhzNFMjdrfizPM2QOdO/GNFSKFH9/7WfDfXTXwj/82KdxVZsqyR578dK/7v",
-	"xOOei8jyhAI7SBWK7flaNpWtCnLy1f2EY7b0ODZMAcCnbJ+HQg9CZW6fn0xny7RzSXeB11W0pHtoE80X",
-	"q6BzQcYyCRmpB1nS4JMAnyK2n59RTF0FL4RPzMmwEHjBE/NZM40nrs2aYVBZr8STtA/cnCUtH2ABm/6Z",
-	"Mcq79TazZSyErX1sZrAWODebdR6UteK7mx19w7RNCbl05/fR+mxFCmTx72a3av1u7/io0yn7lYta/6hT",
-	"1evTjlnyG467f3RY9bMZ+KmfIlqZG+o9UjqJ49wzxazQ9TzR/F9wogf7kCKR/8FMsXtY2Z+y6he7pZ1O",
-	"5e8wcFXfxnyn5A875hSlBFQhR6ru/p9cgnx2TN1VWVbtd7XHbwvHHalDyfGMJROjQ86o0Dw0qt9Gf15z",
-	"ICwng06xthA5a/M8ouG1i66sMWsqiE0WIoppNRBct8nfkHlD+2fbaxWURhuP93CRkEtCDKHXs1swlAs9",
-	"lOMh/mYx0hA+64YmnArtQToAOsLv/+v/LsNEaBJmxAikxNmkyifpY0+cDyjDoMD9KEwm/ejwhssYvFa2",
-	"SnJQK0yjDtzCSJaGjZMMBEI2eBN2kyN1YGPw9KDWaJM3bJlOCdxu0CUTeQQ0qUwAb8TMdkmTSJ2sw0aA",
-	"p9B5fiw8BQALVDWcr3vHZyQXr3wWxOjv//yvoJK1BYiZYWtCS4/ypERkmq2aK8JoOE271+c71TunOE8w",
-	"fTZDSTkh5YKVKLpSgBcyEGvN99FumkOzfaNW5JrtI6qBWGG1vNt85xsE28y1zXK98gF8bMkS63k1Y8Oe",
-	"+5bLxpqNvBfU9h6PocQ5EGwJubx+wYRFrslVYJjNNzuIec9uKlaDwbbqxvRad5CSjf5Rt3BDF6CHNXK+",
-	"73CRJGbOVk0000o9p7s4ScuUnPt6S4GHOajzvB/yLO1hn15Cx+V8n2S5ivQh60EKzZELWS9pD+qEOeCe",
-	"rPP0iUVQJJSM5SLRU0eT/mcrtIn9Sn3A0KkVSfo8iguLvWSaUEN9ralcJMigrL6e8wUXi2W2d73a+/EO",
-	"Dv8TemAfNdZHjbUseQhjSJ+XvvroGf7UCrbhezJBVbZc025ZceXx/t0dKaV+4Y3uXd+xq4reXOthoVrO",
-	"eIgN9WZGfA5EALirfUKN3pSHIE02Oo5ZhgDpQDLSKqlcCqurlTLaFH4L/LIqSD/gIZup4mBfKHzclikY",
-	"HcDGqyEyn/vUvZ3GG3SpPKp2MBC+MhX8BitacwRv5wdOGZHnCL6vWoJbWhDRfCLwmMzCAHCuIJ1h9rW+",
-	"e3sH4fzVIr7GVeTyW4u1HAjHjFiHIwAQHsloRWaMmpPwSK9d+/DAfvBu70Ed4Z+l//tRGnzyBCtDBxlx",
-	"0DCRSt07UdTn9qVu9OfrrLjuGYsAgGhxOaPGXVwaLIqEhQAFa/EuU1gsSOdZqD8UGGsnmKuBWC9kdQzH",
-	"JhVZez8DX0lxoU5cVq8cD0QxUKj4bB5Dpg4RZpgpS1ijTQBRlWs2g1/Ml9Hw9eCp3ZcCMo8XyoOhQown",
-	"8y9IwLA5W9a+DaCJkM1zS8WmXAo388oyV1JV5ToQW5S5uj+n02xmmFv3gYNaE2d3l7r6uEIpOOmfCtZm",
-	"vV6ymAT4GZZM/klLIp1da4GF84lMveNcQeM2RY/oJ8HcqpjOtZy3no73afaLXbZFqyBSIL6Fy4baFo3I",
-	"2MKlc+4eX3We9bu9/sHB3zejeGTcIE2pAg6ce6V7/Kx92G13O512b991+rE8ugA+5H3VPfXgsB6fBizE",
-	"jlqdqJZBz2zFGyrBR27f/Pp6//XXz7uvr37svP76dOn+fwY88hV/M/ux+/erabwb8EiOE+5e6pkz5R5L",
-	"Pv9kJZ/l5vDHqnx7v2UAZhvrg5y9D4DuHiqlWJXlcfUhWWDHZPQ2OU2HBmc+xDJQteQKgTCs6z7NnzY6",
-	"hdcJYueSmkIXrurUbcsmjc1NlRRZ1pVRCLc3t7cuonEbgVU0j2lP/yYmm7kvu1zfXYtiLJlBZmbF1Xf9",
-	"Hu+w9ta6zuanm4fV8TKEbFvCFQR3NSP1AHsIBn0PxkcmJO37aGOD+QaDAZangG2yoSUkxDPDhNmWiLZR",
-	"AvSuNObTNvZDoU/vPRMjt5PQZS2778xc8fpxPyatfGIkhbUe6N6tTO9NNarCRdoznwrohnWZXR/b6wo6",
-	"U663HcKFZECuYw91IfCacwakvtbRUjUIVeTStnMdCEtl0NQCOsHYK0YRuh9cocFvZrgmxE6VprN5k0RU",
-	"0w+BS0sZCNeAIrALb2EnG/ev9E3rZnB/V3wiqF4kLBiIenDTbWJHH+w/S16+Pj1rXb487R0euTZtckwC",
-	"fCb7EP7Wzv85/WLuV7McO5RtLId+fcMVGuVdEDe2vrW1atjjIaQJsB7ttdcNcOwgbbD7+z//K2hkXbdP",
-	"CMesb6VlAo0jwmSFXXXS9oDIomyDWuxHY96ynihKBFsaBaWBLa+Ea5U2pfM5E2hrC7lc67/dhA4tDGvk",
-	"QtZMa9wQIQ4i91mnXNurNolS9Y0nJDBk0FaGe4iQgccK0c8HwnF27J2I7YwtqjZeWU5jMqLhtRyPsY0X",
-	"oCH3DshULhKF3jyLiu6167WtrFN50CZfZ21+JxJxwLS0CP4DYQ1TrI37/uKVBeyCnu5GQyRCila+pbvX",
-	"7RHlwkC41IZux+vsMfdUR6z/Di3ugY9KMhBBoQlpsDtOSUEU3DcKs86DLs+fvyZjBl1Pc+3N/1HdxLai",
-	"Se1PxXYlcFnanl2c6/h2LxmIu/FwMCX3moTXnL9CHDsa8RQd22Z7ref+I9jHYzBnN8sAlQZC19SPcu3j",
-	"Dr1+7zf3+t02/Uw6ZSTlyNAHzNPjXf98deKy4Ggq7F2D5Wr+t8b9EGekjPvdZRXjm49W8OdM63iGW1N6",
-	"s9xAfStYlVl6UnQBfaEIj0r9QJuo9Bum7yTRT2YW3iWDHm/AZ3wDvmGIX7HtBdjN/eNI6GFxUZgwq49S",
-	"+JI5XSho95jp6a75EKTq/7JgCy4mjRPvVQQISZhaWGyVGeI/GRNmIDJnUHqvndfHyCIzoNcS2vZU0uBF",
-	"nkNL24Gou5TvJVUkSuAHT2nPZFYZSsd2Cd0PqLPbfUk13XsxigfOTv4kzOrfG0PhUTn+oxARPoFqvOc0",
-	"243lw+6NL0pUYlJH33YTWtuIcNXE3qaNfLu/pnVMreUrEZvR47cWJ6ducJowcs3mGn0pAwHlRiwCnx2p",
-	"B++ff/Xy7dvvhqdXV89fv7saXjy/ev7m6vztm6DpkmnJUxLRlWrs4Ad3X78rj2Y9QSXdFC9B5TEt5cEZ",
-	"rz2grXqL2BN5VBg/9+D/Ov8rY0efQIfcjaGiJ7uFnrHdMWWK2mtpjOUbvu6yAH85frVpHXKWCVk/fuae",
-	"Iy9kQnoHAwE+6XyqqPPo8YlQREtJ6i6ZnwQ33WZA0tgGlA6WhDwaDorPRXoAWpSoJdfhFFyHcqHJjCsF",
-	"eQ+ZT71MUcXpDHFTd9NXL+AdyzGsZ/OP0wnv5U7NjvCzc6k+sq8N3k0MbpUyMBdRU45AP1qj00x9Kr5j",
-	"g1K2XMfdUQ311WiQWjCBlC0Zm6e+nFINIT+ulQ3vEgjIIPQmqI8NbMtpI4Q2ZtVyGAMxv2aY/ZWxi2aK",
-	"2whMDvk/vm0Lme296qfxO+KF7waCkqDX6QQ2dhbIhQ7ljKUl5qu7GMwlE5G99Vdmz/8wvacyXwJ/fuQV",
-	"n3WRoyFgYu5UdqXuY/ot9HQP3VetrONCVSXjmYUMyFUPpo13EUcD7mIKhWDxAST0LCPLRIrJQKSoAe7N",
-	"CSgqlfi5DcQizwovsPtXVtOT1Xud5D7r0sfUIrkxnzCqgxQT9/tAuBkogpFs6aEGz1nSchHuUbLQrIVA",
-	"VPAXRLy0RfwID2tmAXoH9N+CYLEbfog7nDZHPzFLx4QaPU2YmsrYZpJYJQz7mB2ThGo2tDgZLvvrgulk",
-	"1To1mx00IUbvvIN2OqWRdJhASk8fha8AQxWAFeyGY9rGMj1Zv5TRbvrQa+wRyiRhoW5NZaJYawSdsFct",
-	"pSm2ABFs6T9NW6OEiqgl2NLvArJL14/cLuzU96Mi9zQlYWhigW7gk/z9wBjLY3XiH+CzO+htEbK/kvI1",
-	"FSu7nepz9vWV8mE/O9YMWcLvVTKudOQZo4+SUSKXiiXoH4GEqlhajnV2efECEUMJ1+h144LM2EwmK1Kn",
-	"A5EwQxBNa2tqOkLGJaS9CuYvRlqpawCmytBkAjOxIQwdDISNVqbZ3aB+OcTSUMprjhvgpqog59zalDDv",
-	"kGIOlUhfM/wplhNiTEtnYoLKmdgmgNSO3CbvARsdk2pz38S+G+5tY4/Bjthf6/6UbGxlIKRgjXRDcOuM",
-	"De3rodAvPpdRB5lYNIKEPMjsGq3sjiQ3aQGiTPgEAOmtAMF/g2cxOH316u37518P316cf3P+5jIg9bO3",
-	"F5dm04ll/zbb0ZUZvoWXg6YZJk02u2Rh6wXT4bR1yTXrEyigbSmuWWB9hukshNSExrFcsggrFV0mGUqu",
-	"g84+gSO2chDDWpd0xszIX17qhIfaggcgTJjZUmVIYexmbNGgLFPl2gj1NxIyMkdUMSiUqEBSPFPJ+Mps",
-	"/kdjKGZ0WuvX9n/ptZ4uf/i1E3bnfxXPrn88VAd/m14dJV8dz1716PNh9KIzedn9+bt9uX3qVzrXCzvR",
-	"O6rev1DevWzXmjWbkmq+c0bDKWudSaETGVd92D6/Bw/bZ9/ISy0T4MqXTLfO4DjKcgzilW0l4NiDvQxG",
-	"KDoPzu///E8AiMtSNkk9GA5fSqVb2X5++fs//+uEvKN6+uXeCXmp9dyMfkIAC4adFIklgGrOte6lqZP5",
-	"w2MaeLXYsXzNHWsVUKHH7x2aB56uSut07pA3kEdZbVUYMn5rpB/ptTvENT5vYTOgzEZIqNCkPpbJrMVE",
-	"KCNmC7axFQmirLqng0aTQOdZzdN05sslnUxYQr4//0KRQe3UHd6gRiJOYzlpe+MNBLee0xlEmr5iU2ps",
-	"FHZLQx2v0NMAGeNkfanAMoI+mhF2lwbCgs44WL6m15vEqEGK1IMfWrYopXXl/ty3ux3g5QEeHwyHeB9a",
-	"LhsVZSbZI0HhL+4icj0diADvlTdfWwZfuLcNO7e7O5s0c2vMAHMPOsckDwmVMMNYjBHjGIWzrSImOEtt",
-	"KWVR+gaCazcPYwXh2Mr+BauDnawuC9OZc3ghk1ltV5/+1zD0eQQtUrcrIUoPq4ZRrW0sq9vWcrlsATUv",
-	"ktgSdNHUcuT8jaH9vMUFF6ZXuB6+uQV/GFqG6OmG25tf7jKUNqXdwerKzmL7/Iu7VPhrJs6VWjjO+0dx",
-	"+ONtOG8GEXiBRP9oS/1RQi3vI7PtCtJiluKdGSN/2EZ6pVpguQj7G5TOOM9YxiCd5zpJ9Z4UFMYoQJZZ",
-	"t4BZD8SYzni8akASA+J8meW2yalYEVvzB2qUAxqxzevAq5auqjkQXNguGFBubN6YpJFAYJ8b+DkXJJRC",
-	"aSNsNZ+xzCjJquxSKNsiSrxKpZtmEeHCYQbjY30saHHnSTSLY5XJg9TQ43FsEXIIH5OFMBZEiiufoThY",
-	"XGCqLcYM+ELrQQlGRdCAVTx5kjLq9pMn5KtVmvsxkto1wbDORL1IBCzBwsxHqzZ5j0J0o5DGBXpdNcym",
-	"cKE0oxEafIYmBsJpts0188dKbMN4I1Il6c12FCQ97CM+7AwnxF/OsJZdsVEsQxpD0V2jWaoVNEnwmt62",
-	"TicsIF/auK5K+2s66NSI0SjmgqEZZ8y9NDXSpR/ixl3Z/0prxNyG+Aa/hf2P5GIUs5ZajGZQ5XXNbIU7",
-	"rqk1kkl2cZw9D5HihdJEMTMTAadkFJoWSIrgxFahGLu5pXhkdmUO9Gom6c7CfgL0q4JZEpC63aagaTd5",
-	"7eRO3JnlvBj+sXBljqCBOLwTV4NrbHyVOh766FQxJrA/ECwKfSy43ehsN4a8kRiEqmtFEOKo6OkJ4My5",
-	"tnfg0tfVzD14X1TIAI45D1bocGw3NUNQjLkZlMAlQuOFzGFegGJmHOx5H27QQUFDiR5iYMUAoBAV4aHr",
-	"pRjQfZIDdm4SDznxBGnN4UKrRRgyFqkGkYlf/+a8FlW6rNkNwIo+ISKF6jYD2Fo3ZDsXqfbKItjIMOZM",
-	"aHL+rk1eYLyR+nlsGF/AR22z1zoV5vIoADSHuCRw6JARNaWAO22kCbzY6GNsgRYjC64Nufm71Dp266Nk",
-	"ksilGSNiMQXqQndUSQTCJucVQhAcxEcIoF6G1FA4GSLNCSoUhuyGIZQ0sko+mWZxoDaBa2hFnY3JWLL9",
-	"OqfxP3lCsPQejk6p8SLOejPGSlpPg8juNsrSgXBuuoyzYpUf/m7r7XN/KuOsA2FOSo7HJ2SdfaLGEKwx",
-	"iCbpPutAliEZQYDaQeingW8ICKUyipymawIOOE+YgsxxSkBym0M30h704FRpAAFvNQOuyM+LaOLQ76m2",
-	"22B9h3ajzaYgBClyZWvlwxhfqD50WjT0NVkwdOVoP/DBYsWgffBA2NbAsQyvsV7WWPBfKEsQDhNbLrSN",
-	"5+FRcAALz7QQjKbJuRHGLlF9tDIcnMXjE8Mo8f7kcU8gmx6qie2SU/Q5u46UmsptxW8VeDL+lLZiWRQu",
-	"9al47YLghpvNKwu/ObimdVNue5twV6Nvpwjbo933aPc9vN3H1i4F9khpbGX4yYW+G9fZN16sHsWUsrqr",
-	"h7hUN0pooHgUNIiWEwYqD3rmzC/LqYwLJiFBi9BIgrxRMaMrlHMjh3zBbbAK9Oy6TCBMlSni+RjWSapu",
-	"Wn16TYdG/agktgCBpZxyjV0/1qM7jRTdwQFQaSmNRce1vytZDHN9mcDiQT5otB3TYGfdxaysmmiEHxPU",
-	"2KcInilYXkAMBMBbrBpgkE2ETKDUKheoz/A8idJghRqzpx70OgeBsZSUNGoVHgC/bS3mVoOPGb3JZcW4",
-	"HDWvc38hacWuimi5MJwij4uN0K1gJ1oQrxaDcobCy1RgDUUWrCzGR8H4NHtUML1tnx9uDGZr6X3Zcd5c",
-	"7NUrohLVBizpMgGKsNW7Sc8sHvdxotBcoQtcNw6Xb8xhrglSIObJ5kgs18rYN6gRhXA6+ibkb/m3L/7+",
-	"/OLqr5fn6nymEXlwpm7P+ZJHL+Pl+c+Sh+KvCRVR51x02mz17a/R+3P+lp/v//hrHL/5+cf9t5ffHrfD",
-	"XixGsxed6Idv4x1lqVzorWC81/0PhTD6iBnSAnIqQ/S+A2JtSpV7NxdizIcHN8YXDeVd5CJPf/Io3WPl",
-	"2h/R57IkbW9bCd2icXy3lK4GhUSe3TQ2Ej6ElkrTnxOkcKSNEpoWqBH7FUzlksw8tLpCjhc5o3FsLh3X",
-	"CGMEMG1VnQ4q2etpHP+5G9GmcvRzTHX7LO9MSYONdPPvvjzYpL80B+zC0qfzw62rtUuqiHU8aFkKCvGa",
-	"1f4ErffBBbElGPUmCxmm8DQ8ZkdHT49bTw96h62DTsRaxwcHoxbrPB2H3fFxh7Kn+d77xtJNiyRPzbgP",
-	"23w/S/5L5JjH7PGWfZpmncV9Xr9d2zboLN5XO2CfBJB30rTYchFX85hiE/eBqOuEz2ZG7lgQexJOaUJD",
-	"o0Y3Tu4Cpcih+Jrr3LYfHZbhO+SgfGUcQX32h6ABblBjA80Y+uRs/0BjS27dVRCX4xlKrr/glKpG1joQ",
-	"X0UZi7U7aTvBSsQJy2/ua0QkDG/pb+VZtv55+DZD7mq/MoQe76Tav8OT+ITN8/4deWi60Z+Ch35WMByP",
-	"tsm/INMemrxUCYKimuXcjq2EKab3IByfzDbUWEmBwD+U5F+1mlddcTGJQS9rYpoEFxNMhXAZgoZjZ7VN",
-	"bXKa6YnFhjvUN1SyHjZNDLTKZCBsryL79bRSq5Pmj8DkbJi6vTHcWVaXhNuRleQopj+uOinb3+wQr9CZ",
-	"moIipT5hu1mlAZPtqo+aNecuOh4/O4o6z7rPnh2ET6Ojw2PaGzNKO+HhIY063UO6PxofjLuj3qgzetbr",
-	"hVH3MDoKu4ejzrjToZ1nO4kNf7/sHj54HRPmGVTTzoOYd4/hkT88PJLCJmeHjokAHpvZma/ZG1vN1y7B",
-	"mU4Jsq9Wjn35X07TjBwecSFgMBBUEC+/DWPJWckMjZd05ee69TqdoGm0V4gXyAT97lBsmUEeW67HvfpP",
-	"xA5K/5mrMDkhSkvX8Nt26rAsWKTNt4HLWBzqrMc8zhTRL7i2beLJiA0gz82snonFjEHOs0ukuTOP5I3N",
-	"JMK8lTRzpJ/G9KnFcAYjACY2kcz2AUm32rzHDQne0JjUg3enl5fv3158Pbx4fvn8avj69PzV8PzN1fOL",
-	"v52+wi5zmD3XJdhmuEkgecss34wEX1nM4chKx3p9+oM3XpqM1z2046kGRoSwUokLxSNrPKSTnDiJlx11",
-	"egypIXHi2LwZBhNqnNkBDS8x1jOVMdCn67SClTSlvUpgQg8nsryr44Ut1DWCWdm7EXNxvV04/75iZPdg",
-	"/fZWyMzw0YlR4M/Hududa0iTNcxY033M8iH6MGJM4LFpc3/a29sAr+0cKsyAtCKOYjcegKHPrr9lMOX5",
-	"TSnOeuNRDn42ctDOap3W8GrdKQBtmK1a4j2/dc4QWojJ4cU2IjjnVAV9C/6ce9z2WVjPAAjljFmZxVXW",
-	"nWCesJBFDLoaGJ13IAJX7GRbf34FZhDBrhC5sKdtD4GxD78HRu6pD7ZEtCTiXK9KWcbMupKk5YEoyVqG",
-	"PFmXsIrn1zSGecTCmCY23Q3qk6iWiWo/eUJsu8qSGLgRVfY1QBE0m+VYutdSBNImhBSsn+YuQ4kAwk/c",
-	"YxfhbZvM68TKaKHtjGI+Aikfr0AjcVO0JcxUEyHdClnkhD3VmoZTZgvBniD5PLE0AVgQeprIxQSBohZq",
-	"QWOrcRGApAj20AQGY3ZEw+u22X5rCRUS17Pcdzi72PpCvXrryCsHbJNTl11ZSNKGrJJ8OkpZCbPN2oBe",
-	"rWuVy06o+7HsfF5KPZcu7VrppkmhwL5dX9WKROlGVXILVMDls1vWOrDFcjLBigEEsLQF6i7dD8lgILju",
-	"p1bnWqGA4T522+37kApZllXfxDRJD7gtYXNGdSFtvJ76gbMEUZy1u16AOsWlgJxaGk7TWUF4x5WtBD9r",
-	"bk8h5pFNduER1FaKSC4Hoh6w23lAvgTH2V8IVmvM6G3QOEHSGxqFOmh6v2CSCR0p+y/MIU2gW8pYJkua",
-	"RJkfOy3tX6s/sFk4ANDfJldLaegwBZmxy8GmWJAWBLs9ZwncTlfQCeU4bitwZ75JaOjWZ3bngs1junLa",
-	"PTjkOdzfVgqLZ4Nj3OidxtaZykQPxMQbiNRTPbdDFGQjafSrQmkIGTHBJ4LAGz44gE0Uy5P/E7vIJwVS",
-	"QkFiSyQ8CdMmbxca6h/gctgZYdasNws9ZWNLppiU5uUduVwurLc96HRJjvNhX5QosI1voIrGbqd5NpQR",
-	"A2adpuxb99LQEEVA6pjYnKIENglSlZHQLGqcZG0I0xcdOQSkbijv9//1//jkZijREdiJgzA06iOLnNnG",
-	"FVQ8LWbmAwUJlS6nrpihPHnDYBKZ7ysnzuojmps8VmZZsxaaSM1obMiORc2BcNqjTEiWIQcpO0n+ku7m",
-	"UsulQv2rcrIMiypJxrqokjCfRR6Wnf1WiVh+O6z85YRyAu7yGgv8vo6ONiO2gT2NUSVpOaGLJ2/tjM8o",
-	"gfoReujPCT20jgHR/K0UlXKdjo2QyVqwWalKebKN5YRtfDYEQUAYqcxIwj5jmOLbcIV2Lk6ZIkCA0gs4",
-	"4uAabA7EcirJiCFkT76RYABhzQDdh2lxlJDJjMZcge1vg+4DEcslS1ohNTIIvgMq7YiRSSxHUPe0EPyX",
-	"BSN180yLC8WE4prfsEabYNMiZNADkRasGDGRJdhw0QeVnFAClR0eYu9YM1CFVHt3SYD7DNHPj/NQZQfm",
-	"uahyhwOaqo0Up6zcPyGwiGFMciaT+R3B4tKcmU9SqeJ2aSf/V/cxCv+wmUw+GZlbjOgvEGKyKz7Jaspy",
-	"2uW9Bdm/e3u3fwcXXdrvrchqUhrZKG7SbMhNbSvSuH6+5rluuLRVzJu2tzqYHI0mxlJyRckD4Xd3tvg0",
-	"XBglDrjCCQm4Glp7LQBwtXzlkPNY5DyCEM5Bwx1IHg6pTQI+H1qfszWiIWOLTmBssKM1wOW55H/0gpyQ",
-	"IKZKD9fehr/6Q7i30eC02ApO/NdlUhi4SUZsLBPUElD+2ocbVT00LrM81Y8LLXDNZmjalCA/eCyyd5xj",
-	"kduwUTxFZNoxnWs5bz0d79PsF8sOX/CEjeUtkYK84mJx67hsZ3Q0PmTPWKs3PghbB/Rwv3VM91nraNyN",
-	"jsPe6CntduDZuGLO3eOrzrN+t9c/ODDzyc4Nntlvd9rd7n7bcmpLW45VF0661q91j5+1D7vtbqfT7u3X",
-	"7BOGwgofPcp9tEAbtX7ttfyVxzHdO2x3SP2HbvcEV01unx0Njw5OSHLT7/aetTsN8g0Lr+Ver9PtdLqd",
-	"LrH7tAe/WoChhx71Q/NOQji46j7rdzYTQif3jEcIYhHHhfPHP8GJH9Ju2Iv2WetgfNhpHRx1n7ae0eNR",
-	"qxN2ox7bHx/Qw9HmEz+86jztHxzaD/vnZz/jHTT0GCs5aXyy6nh7uS+sHS++XPwLtLfYTsqnhbDq7lIB",
-	"msOReWzb/qnatldtuCc80z+VCtC935zf7c5GqVhug678ygJLReq2d0iGSkDkQjcgjJBzrKcWE7vlRsBC",
-	"jgeG71PpLJN8JNkWW4Jplaas5XtawkSLOOWeo9PimKKj01gDNzS2YedYTiYAurHQ5WaXmdVlWsS0W4nd",
-	"kqrPBR76EaF/Y69iKDktuwebb9+uLltLaGkPoimjsZ7+WqnynlrEZdfVgsfMOsZh28G2WggBiTMA5g/Z",
-	"9xGbMxExEZa3gH1pP/qx2hx2+TDm7vX2diV+vErYeOuiRsO/763685hFr/gNE5CwlciRn4I8j6kGUDvk",
-	"4TOmEx5WGz+v8Xfngn6XQG0HWyii2S2YO1JxaL6HZkwT47aRa5Ngxx+I2Fhpxi6vB6+fX12cn10OT7/+",
-	"+iJoklEGshZ0e0/bHaOz9o87x52gT2Ip5yMaXgO6tbEU3uK4p+/OSTokWD5zCjDVlnDzrJwsRAwWE8Bf",
-	"zzEjgDgAN9fTIWFmPTEPubHYsnm+fTM8fXc+fHV+efX8zfOLL6H5aqMCQdpu2N1UbvZvbx5Tnqfv2n+Q",
-	"l89fvSNTredDB2g91FLTmFzB/315dfUuhbpuD8R/kKsf3z0vfcH2oRiIkh9/C2XEvhyYmQ1qTXOqMvpy",
-	"UPvm+dWg9oEc9GB5G2CTS5U2KyPtqd9fOO0oNf489867ILOUEirunpwzQee8vaKzeKP34e2cCUPwkQwX",
-	"M8Q1Yo4B2zwJ0AlGCx5ryAEoZcB2mMs5C3djwm6Cfn/JqjnutzvZPKkiP56+fgW8wkxpKyJaW23djNH4",
-	"/HkyVgpytbbCahIBHXZ7OZ3CZCaIhEYFkgfRCR2PeYixwzRN2XLLRpMEh539APFHllyxUvK5wLn8CcW3",
-	"W6/thrD6/EnlAnpN3CW/YQBz+8tayl6lOVQkkVK3LRoeiEmuoJBSMwFtLrgg40UcI3VcPL+8AvG6EJER",
-	"HYG182zCn/t+Gn1SDl7VfAVz1o1CCwT2/cUrwJa1UEEuoQuTucwPCJPokBdSkjMzwj+l+XsobhdJXOvX",
-	"9iDzwO7IunWZxdKamfcRnaXW5Wj/btaeg32aUUEnzFzJdhZfApfxemfcq2qz1ax/nkL8tLgDtmt4o6ba",
-	"/PrIp9GMi3QNa6ZBMdTpN5c7ITM2GxmWMGEa8ZbGzh4L/DXZqoGKdWUh0DTx0Xakny/UFEsQfPQ+jxaU",
-	"Aza61FRENImI7Tinck3wsqmkTcfKmg9beqCx9wmrYBYSBYH80CEPhEtSuvV3Pb09H3768P8HAAD//w==",
+	"7L3rciM3ti74KgjuE2GyNsmirlWiwhFHJats2XVrSXbZ3fQwwUyQhJUE2AlQFO2oiP41EefvnP0IM3ve",
+	"Yx7FTzKBtQAkMpmkSJXK7epWxDm7XWImEpeFdV/f+q0Wy8lUCia0qnV/q40ZTVgG/3lK4zE7lUJnMn0j",
+	"L7XMmPlzwlSc8anmUtS6tZN0TheKREK2lHkiahIliR5TTbS8ZkIRmjEi2A3LSGwGTNq1Zo3d0sk0ZbVu",
+	"zb1Xa9Yy9vcZz1hS6+psxpo1FY/ZhJpP6sXUPKt0xsWo9uFDs3aaMppdsGHG1PhUymteMbW3Il2Q+ZgJ",
+	"oseMZPgwieFpwhXhgswUI7//479IbIZThGtSj17T29bJiH3ZMUuhE0aE+T9UJGRK9bhRnH6/f8niWcZa",
+	"dvg+LPrLY/KO6vGXT+mUP73ZeUpnenxM/MDH5Butp2Z6xwRfPyaXdMIuuWZfXuqMx7q2fvkXTGeLk6Fm",
+	"2fKyL1ksRaKIlmROuSYDNpSZWb/OFlyMCvPf66zb9gkXfDKb1LqdppsDF5qNWAaTuGT6jhN4z7XfcJ1R",
+	"oaYy012imFYVZ9IT9WjFfv7+j/9eu6Xw+52bGjV6goqkaU6eEgX7RKJLplu4gIgg9Tdhcm44cnp58bIw",
+	"xW+k0q1YZcPl2W09pWZPyIxE+WgRkiw+b8hUDocNnJFi2Q3LvlAkltMFkcPCa+2eOCGKj0SLC1IXUhPq",
+	"9rcBK2Zcj1mWn0OT0FTJ/DASdsNjVnUWqRxx0cffVxzFU3jmvqsPP1C5/nZPbHLt2OLb8eDrmL/l7XZ7",
+	"LcHs7HaODjsffRM/NGtTmtEJ045nqmx4ZeayfBmu4ASV4lJ8oZCoYNakXjh9OYTTwGNo+dPyRyszf22o",
+	"UHNDrTIDYvj67IoUzsQMGzXa5MLe8GVmiBOI5YQpMszkpOJWHhNp6GbOFSN8JGSGHJybJeF1qTVrhkXW",
+	"urUfW2ZZLdyAAieht6+YGOlxrbt7cNis4GhfweGfJxUShihNBykjccqZ0K14LBUThCdMaD7kLHNbhvTT",
+	"JCBPEjI3zEfnmw4sXI3lXJjbEP6QcqWLbD2lUy2nrWfDPbp6rTjl1nmycqmdTtVSz0QylVzoqsUaIpmz",
+	"wVjKa8Lsc18owktS8yDZiZ8P91hrd/CMtvbjo6T1nB0OWx26M9iN95J9djB0EzdSK5+2G7TPk7Uidyiz",
+	"CdW1bm02gyeXl3EubrimZt6rFsL9EyuWsDvYoy0z19Y+PRy0nsfPktYR6wx36O5gL95PqpeQD/vxi7hE",
+	"Eli1gvy+lqffGRwOD9hz1tod7setfXqw1zqie6x1ONxJjmJzLDud6unbMR9s7leORSwv4Rs5r7juXJGE",
+	"pfyGmatMooFMFhGpJ2xIZ6ludN3t+Pby7Rtifmz3RIS8IPI/euFYUquk+Vt9ms7UsgztCXyo0SRywrVm",
+	"Sc5zzHeaZD7m8ZjENMs4wwFyNmkmEbBJLpRmNAHtbSgzMsjkXBkdE5iEQoGx4uLajWvlOxdu/P/I2LDW",
+	"rf3H01wxfoq/qqdLW27O4XvFslUENFMgsMvUczTYTfbjHdY6pM+GrX22Z4j/IGntDHfp3mA/PkgOWTX1",
+	"mAE/lnQ+mJfVVArFQGi9oIkREUwBCcVSaCbgP+l0mvIYrtrTaSYHKZv85y9KgnCzi4EBBjTpZ/kIajaZ",
+	"0GxR69Ze09RMhiVwwLVm7YamM4ZfScycwjebtYRpylO7dfbP8KahWaPS3NCUJ0CZZj+Vpnqmat194LNc",
+	"w9a+oAm58CPapY+1nqru06f27iXthN24Famn4STM5nAB3+lnTDGNBFdc1vdipkAkwRNInxWLqxqntMgp",
+	"VWous6QVjIS2CS5VZmRMFWG3U24F70MtumpyZvEzcS3kXPS9XlNc+gn5+4xlC+J/hmsqpywDMiGJZHhU",
+	"CYtTCnZdeVuWvxBsiv1x6Su9mpKZ7g8Wvdox0WOjF/pvanrNVJfQWPMb1iTxLFMyaxI2oTztTzM25LdN",
+	"kvIJ102SydSoCHjpWZZJo7f97bfakLM0MZcEv1Jr1iZMKTpif+ycPvz8cCe8vM9w9TfjdO9wFHxlma+5",
+	"yxnLWZrAeQ/MH2nSJqcyMSuPglsVkfrEcwKQKzLrCfNvy/hnwrxrrxS80miSaGkBEalTPIWe2JQAQT2m",
+	"7l8JkYKREb8xAkXPecyOSYRkEIGhrwiHb1dcj4jUi9e1J/C+2nk2DbeHK2uvK5gtH5q1UymGqTEltuau",
+	"wa1ByjFkVWIiXCFVGbZBU7OPRiqPuNJsiWUc5QTlJ7UhNYXff3gqwrkoVNrZLVeaixFJqKaWoEgUTCAi",
+	"dXPoa5Ztj9DpicV3qQhUUzI39oQdyw1keC4VhMaxnAmgBzfFiNRZe9QmxTFoHLOpxsPP2I28Zokby7zs",
+	"VD647/2MgR/MTAReMystDseFlsH30Z0W06lyCqndqChhYhE12uZAzswC3kj9A8uMVZQ8ALEJqfs3briS",
+	"4ML9AsvLHICdqBPT9iWyYLpIgHs5Ab6U2YAnCZDzFhRYmNRDEaK712YBscwyFmsymGlgLXZtXwTXrLzG",
+	"nqhHZ69Pzl/1fzi7OH95fnpydf72zZdOQzM2uCFiR8PhEqKu4V2gVPdEysU1MY8Y8tGWnJGvIRtT16Ds",
+	"UiLY3HAy8+F3by+N3W8Mfhh00YKvPDUsSphvIxPKt/t+Oh4o30OYW1EjQPfYmMXXxP68LPLDlwNCCv0F",
+	"OeOeUB2Pc+0fjYaHI6NwLoYahuHG5Mt6OxcsA3umYj3D4KN+NWDouJsgzeuKTOiCJBIuycOtIP+6mb9m",
+	"ggrdn3AFG1dW1/Bn69lETmIp2OwwCLAvlH2qYqXl0Vco6Sg6qZDoY8Rv6rFhaxrYA1MKP/Zw21Ce2sNp",
+	"NzFNU5bB4YEmYQ/Qqzb+AKwgwue/UKDJeULuCZqmck6Miocyg0zYZABUZbg7kEgLLGbnlQFJk9OnERHO",
+	"am4NZCbyDTf8X860GdMs3siQKLxOUaPZE1Fpi1D2GVbBhDaXniX5gCAGox9bV/BO6/yryIzwY+sEKdr8",
+	"wfAg/4Tzlq8/+54ID/8LZVaIu9B3TFf1Ew7mlFlvnDGKEtFtFkg6ahQ+y6PnY54yEr0+e/3i7KL/7uTy",
+	"8v3bi68uo9BZDP4pzTJB0zOj3X2UNOR2pD4oiuEVODHKH7udsthsJfxMZBzPspLmdRCq8m5i5BL8+eTM",
+	"jrqh2VaYy0NQfHERGGTAtTixVfxoBPrGK6o08MiP2tqUKt2Hi1DmLI6RTmZKk2vGpkYipowqDSo8GlZ4",
+	"h47JNJMTqZknQks6WuIDZMgzpbdQhelAznR3kFJx/WA6RjymYsTIHCymlNEbFqoX+YUWhbXhEfRElO9U",
+	"1N1wvXgP3kj9Us7ExymERmUZwijBMVlvGPBI+LG4w/v5Dr+Rmry0r29E5vn3Hs7WUHKWxTl7RjPDsDS9",
+	"zPIVY4RrR/9+Nkj67+gilTS5kvIVzUbsozZ2imP1tZT9FEZb5wZjtzFjiSKH++Q7/qKw3TuBKLUTJFdS",
+	"kld20I22fXk2D23qOW+elpLAF9weL30a99rwSB6z7wW9oTw1UuKjtlvhcP1ZMF5pw43ROaCKOTUJzDXz",
+	"YJGhB9tt50i+Lwy60YZXzeehttyOTWIqkKSzG38OimR8NNZEyHkXg2fBqsEbg2tu9kTGlKaZkclNYhiU",
+	"HBp7XbBYgyFq7o+URBlNp262h02YgGuVP9WaU657QvMJkzPtraGKxUfHZs9BnZlTReYZ15qJY8xeIHSo",
+	"WdYTEaQ/tCD/IbJxfOvxD9JXgodWbaR9+mmQTvEhiKy8Mub6BVrrH0l1Ffb/khdnplhW8ECYc5nQWz6Z",
+	"TYiYoeY4dNLBeQKOITIMJ8NSxeZjlrE/hbwrLkemiSqZ025pckjScEUQqAV7OH+25EKhQFag8aEPxIvJ",
+	"aleLoSof7jWEBWomS9rkko+EoTagbNETTqLabIi6sbatqo6eHdRN7VgNMqHXzOj9cmLFLWjf50rN1tJM",
+	"ZRRFJotCMC83414YrpnnAvhgXWiw0YGS6UyzPnofVR9CQLud3YNWZ6e1e3TVOerudbqdzl9rzRoq5S62",
+	"UcsTJ759+dezi6u/XJ6r84me/vX0/PB8om7P+Zwn36Tz818k/+nHv2RUJJ1z0Wmzxbe/Ju/P+Vt+vvfT",
+	"r2n65pef9t5efnvUjndTMZi87CQ/fptC5AunxEWtu2d0YZ6kKya687ww0UKCx5YzjcX2Mw2isxsHeWFu",
+	"fXuVXjCa2QQpNNxWHOlpKS2K1ItRWrALbbTVxk0/l9PO47S1bm3v77utZ/Mff+3EO9O/iOfXPx2o/R/G",
+	"V4fZi6PJq1161k9edkbf7Pzy3Z78KEJ5uIPbmAHCVb+wkdRKywr8dHieU8qzNqnMiCNRgcqBrdGBMmJ0",
+	"mMlJT7gIOalzbTMXzZ8qUtdcXLwBTLQYMVc9MQWnoF6SlZDq2bK5nndJy6q8UEwHbOWJgOsGWEochK27",
+	"kvI1FQsb5FIfJXAzqhmKgJKclZJMqFh4NchpFlyQvY5XJULBuRsITvO6mSPxk9xQzSvM5yEE7AXVDMOH",
+	"1iZgidOqwm9FBc2JVCtOD6Y2fS/oTI9lxn+9j74EX3dhtzhjkN9FU1Vkm+8zKUYu+pB5x/2a6Hs4VEAK",
+	"5zbCvjRUUW3ayU+/sLwto+zhJMIUg4rkghe0GEYK3GdrVlmZXRC+a/jGhCsFenyQXlCZWvBAq86zChx3",
+	"tl/rO/FV8lbbvwaZeUNmrAaS68zlDVg5cmkv3JB2JPBLOw3Ufcbq0lwQOqJcPOierJznw7itT3Knrlkl",
+	"+o9zj3UFHUakDnm3EFmam2vVE+C5FNrfhTAS7mLgnoh8SL/piCig26LfF75hdtydAiS1iIQlxVh7KAWb",
+	"gTbvNs1oA1EQUC1vJrxUGKafsZkCz7JTryRk+yrGiAudBSmz9iEfNfteTDNp1mGM0zOhuV58LGeDTJBy",
+	"lAb/CuadNUBSGwM3f4U/DHkKWcZrOB0OHRC+HXbAUilGUBJQHr5OZwnXfXZjCK1xDCdPuEb1U0vQM9yz",
+	"EDzKmJ5lAi4QnCo4B4JwhJ9ERXKN/y3PrfnnzbCQarO7G97u4MyJPfRt+b39xodmDS1ROdN9OewP5Ewk",
+	"6q6UKjnTiicMbox9Y/nU4UOY3rAcWUXVAHznA4bZBVC4gRmXO2bfdjud6lOCdwuHtOFon2RHl5cJWfcy",
+	"5fGib7Y741To/g2XqbHoi1t7nqTO445qEgnEQ3lDV48ZbCwbDhk6YAwvIvX9vd1Oh0y4aDg/m/1Q/qD7",
+	"JKnvdnYO8eHaJ9ip1fMPdmwNHf5g9sPTHtocK2ivcrBgl8Bqm3Ax00b6OMIZMD1nTJCdA7BOYOuqSTB8",
+	"v0CJa4f6JPRXuVSzocuEWdjNS5DZJH9qdXbE2pvsRHG+jT4O9pzEY5rR2IqFin0M1OPlPawe5w+7xA8d",
+	"WeCKzFmatlzC8Uw7NTdXg5bmgRF22K6mr/6aUj02gqPMlgcZo9foxcS52dxCY5r3hEtbpwSGCx7LQ05j",
+	"erOccGgehFegOg0T9mcp69rr1ySYz90kkE7AEgL0o0LNCcUNLsbIQqdPhOkeUmAu5JwqwsE/SQaLCnWj",
+	"J2YiYSWtA+QoFu+BNAX9eEmmQs5B1YWBxE1LGi18AFcBXomQ5cRSDPlolkHKOC4/mtDbvnMO96cs68+U",
+	"sV/taz2x8/s//nun0zEbspIHRqReYt2hWOiJZXadq4BqNp3KTLPkNUs4vQKC/wjnxCwfsD8xI6IHKrjz",
+	"pzh0y3wqv/Zl93HljQ9fLdz6zcYs3P6dg/D2+0kT2AZiv7BhKnLlkj9FcBHKI2GpxHzDUb/L0PSBguop",
+	"RcckwmOI0IPmrmodL3UUbmPU6AkoDoZADWyKGUOVMpIhFRyIya8XJO8JTCkvowpqMGiScPMnmr7LzECa",
+	"GyNiSFPFKrI3CnVWaOw7RgI/MfaFInIuwkrm3NcxDb7wmy0zWVnNBUMlXE1TuoDhzAjlkrcJF+7fO0vV",
+	"J81cKN3xGZ/wU3/++z/+985uKKYape/u7D4vfPd5xXf16rpM3DRfjRSk4k4oT0vfOtjZrSrHyutx/lZz",
+	"3hjYzWDFP/sX5eAXFmszLZtfdSHTqvJ6V0EEmWXo9+WZC6K1yVtMM6TJhAtIfQ5jbFBzJGYTMyOXY4OZ",
+	"IsFE8v2xE4E6WGvnbkGHV4XYnrPzkR83yTClGgPN8oZlGU+YIvVIzNI0Il8StVCaTXrChbWw3BnFnFn0",
+	"UGYxawYqKchC84vVEZt5zHDKshaEHnMf0oRbj3eR1H0IxSmalaSRr8nr8W4JwQSOSWkxxK7FnIH5BTMX",
+	"sFKrXEvfXJpKf0Jvl6cDqRxKez1gaULt2maD84prcDmhaXqf0cE6z5jhikavSuhCVVciguPd/FyKA8MI",
+	"BO17QIu4ZlMdbGih9H27ba2Y22ZbG1W9arM9bYacdR42Nt+WDTe++tvVn/FqS39DanaH6j2r7nrh2txZ",
+	"NyGZALe+QM+NO+exET3AXODc/ZPBRecC6KRN3qZGEw1Iw4hyo6qyBK88BWSLibwJCr55RuaMXYMEyTTw",
+	"r7smXbA3q8WSURltAssD7dndH83vCHz+4flOOIXNLkZhIneva0OS32DUSiOgQmBqMpFKY1kKcJxibsmU",
+	"ZSBSg42bCRst22zPKieyIVeptmS2WPCmLGSbD1Wl1mxYCA0ZUif4RlkHKvlwlvjTyvu3lqtVkFcFGa8Q",
+	"eisE7SriWncG6+hgxZaukJV3Ms81wmSNiFujatrD21LBeytY4S5BsAKzvCwAh2VXTYLVc5g0pRjUVLZX",
+	"q19hdscSgpBDLHEfZSJRhGLxijHsMc3NV7wnVLOWYdO1CgXXJn1t9iHwc7CE1B3wihm1sfnHMIEM0lGq",
+	"WHsU4IdEBHI9qCY2IMeHhIrFGna09Jlqs+2EjGcTKlq+uNZmtQVPNREUBgpYN/og3xAq4w4QgorMns3O",
+	"ng8J13luLoTrWLL5ufBpnyZJxtQKmYsAEuT8HbGPFamCjyCyhMbiZhum+jasWrlELJox0ooXP5VfqjyG",
+	"DwXGQ5uybr0eAVMfSJkyCl4rKBfYfq32o/lh4h3zMB+oAOON+EI5bDH0YGb5c42NdgbmaJa02fHPqZmO",
+	"Ck6d1Ln2U4S8WK4XW9xRN4GsT0eV5xNsEqazjiC3+Y/cpO2nV02vRjve/IOQFVP1QaqdR4I514jfa3xp",
+	"1ZCrGAdP3IbCGsLZ51HhDTjKkvpRawZoKcGqikwz5NQF7lDY+uULtUw9BQFTou5ldtesFIAFdnG3CH9H",
+	"sfxkSzE+pSNWEtqGikNFuYlqdMZiEE32buWJ5UVZzjWbFP9jnfJYUkM+5GnoWUYX5t+C3eogU6K4glOM",
+	"bTg2aJ6FFXmVXgqrHij8YQOyLxMPLKM4j8rTMNrXideYywyMYjlX7t8w+ymzRLXJCYlTqaDezjrGrFth",
+	"nnEN0SIMwPQEao+kTsnXkgCfuWZsqlBmQLCH/X1GU5cKQW1dBrc15d5zguVPDkrPugWdp9BSLuYKw1+c",
+	"CmsjKrOp4aTLv6u+TfjpD2bpNSiketxGQD8fzAz+pmYxpisGf5YzXfxXn6ap+4vznfaxfq40aOnX5b8D",
+	"UEf1Xx06Sf6WyxyCnKF+wjSURAIQk3MIt10gofjXfP+CP2KybflvsFveExu8af9g3Rn5H8o7nf+Ch5Lk",
+	"BkfbsLLSX5bz4txP+XiGi7URnCAAfIC/TjM55Cnr59+CP+NjGDoqbKRFrwvW5f6SsJQV/6JYnJlzkLr0",
+	"qPvYzyFo1tKilz3Y5qad3bio3HZMEa8mS1yhpjS2C7rC7eUtcswKi2Yj0znkGR/MfdLS2o58DYgYmY+l",
+	"udss8WzOMEDr9IEqFSkWEzlTjgNUicw7hf9GJhLuxphOp0xso3pjYE2tPhucVMmGwQoyNWWxIThiByF1",
+	"xBRGElKNNnkpC8GPnnBBkcxhtMC2dHsiWsvjIvL7//l/keg3mSZNIti8mafy9M3fglhxX7D5h6hJGI3H",
+	"JPotdEM0SdnV0OyJSpdBk1R5Cz5ApmXRx8dFT0QyTaKnkWDziHwJUsJ7H1fFyZ2jqye8p6txvLwLRU7u",
+	"dkHFcsqaLquzD298iMzrRf7lnreEjKBWhQftvV16MN/n0kdIPVhsT9CMkeg3xMriqo9lcGb3AW0wMsqc",
+	"xY7l2t5hXGcVG1s5C/jsb2awD1EjmL3lykvvAdN0EF5z6ua1bsfK+728dcuvlli2e8VqiuYVqpBocDfs",
+	"WHZDqOiJoIQNUiMb4bBWbFTMxAzbJNWE2xOCzft54c2HCJWLJTVpFWMDRrKFx+C+5qzLD7A4SmBFe0a2",
+	"kVHkqsdX8mgKPAHwNPBJWFbTQ+5aLGPBtvuctskmyx+85gIMJ1/X7mZgwUbc9Q7Spc1/lv3AH2NoPtDu",
+	"Vhluucu0IB7LO1M8mFzCrDPkAhG3UqUHHeIjjaswrAmsxezRw9hPuZrzGdtOL2bp9QWwo/slvrwHsFgf",
+	"2CkqZ8YaQl63vNkg0nBrIFRmNi9Ft0A4fkTTNOqaA8wWS47vgru7AAHERZzOoBwrAgNORd3Qp6GW7W5M",
+	"tDM0qsKMDZwTjlGRr/GhYktPQeq9s1bO/bYVrnqpDMSnE1nYseU9tW/01+f2+E0qf6CczdPZ3b8zjcjI",
+	"nvWfM7N92CSiEqkvrbo0qyqyPwX286BZX1g24uDphHUE+M1eaa+sdPI5eD8tbTrWMRFGOKfc8Pa6zvgE",
+	"yn5SOWdZK6YK6ni0EXU2w9Y8Fu3v7pKKjFtBJwBXBd+Iyoewe7BfJRBtdtQGbiVIpCqflPP8wTirj+U1",
+	"aGj3PBKgtzAe9lEnEHpZ77P9g0XoVdrwMLz+7LImhVOlGphvMUrlgKbpgswE//uMbXR2q1MK7Ro/aT6h",
+	"Q+AWXHOaPnhS4UMRZshC0C29mlRdjwlfer49hw/aTxSjGRYHDkvUMSDloNUVqyLhsNi/av8xzVtL8zoE",
+	"IoowdUbhKAHcueYWCUFv4BKRHd7Jl/M5VW3gS87SxMPCbaneudJZzAeGGHgQiCvujU3KrtoWORwykZir",
+	"Vyg+wEJkV3DgLkTuAwvIZIkUfa53pSOaKyzyxDQpXmp4cVdtyfr9xnXmM6ja9G8YTfV4yw1/l0nAlVY2",
+	"o6mkyNlE9fJ6I3ltOdkYProorlVe37kgO3LVOnLJ/fAie6WcKLrlNvO2edlyd3yuGIXfMI6ebNBqwLq+",
+	"WdIfLFbcA3BLzMdO00ju5baEWJvhT1stYWve3awZJoZ+mTU5ruZ7UKI6p8rC+QIPc+20diqzsFYR8xT5",
+	"RERmQvPUFzJ4N5HFLtAkyo8xInX7ryQ6Bg4F3BfBirgmdkws42mEVof9xUOx2JCQC3m4kMHPG1nxBa3L",
+	"L7FAFKWgaSEUWjjVwt6vv5gPGhV1W5XfXfWx9nvAQj5j+/3b999t6ckn09kg5TF2AHjPBuQ7tiD1i5en",
+	"5NnBzrNGm7wNwCwRO3nAiMOsWQ63pKOqfoQjmXE9npB6dJZ8dXmCoLVnl7sHh1GjXZ0WdlO50TcMxtg9",
+	"ONg5wlHetVaPcl3lGTQL5EkTMXpZgvdNYYrGt++vrND/QpHomifVbrlrvageF6qb6tHb795hKMjOtEmi",
+	"s1P8C0y3scrZtzzqOzyea7aAxoj1SPHRitXern371qh0WcIF1YzUB1Sxw/1ZllYPtVg71KJ6qGNydmp+",
+	"VwADUDVwiaqvoVjVHNIKWr5k2xt8BUK+ZDok5iVyNbPdmEWYy7XEG8pLMgNWreaVHHHxUmaTbZngyUyP",
+	"yW67453KLRTP3mgaZVTYVR4+2z8i/9//u9/eq1gr+oorneUnrlWCUfCDhnJLdAHfWuEAf23V1cjNzOp7",
+	"0NijIM6WXTFbGo5rXVRLQwa+xXst2nz0TnuZVRSlVZneJXrxY99RkAbkcz8fyBl20QgrDMlV2KkDoYKN",
+	"ctaClgFGj3H9Yo3qNKQ8nWXYocWmQ9IJI9F+Z4dUYdjc26VC6jFVrMWFYkJxzW/YZo6oj6eZtd6Mu7wD",
+	"K85LzvT9DuztFB9MFxWN4kqegQEzehCg9ixvewmncTkTuTi0d88TimX7pa3a7xwdbuTyRo/dA2h84H/f",
+	"3HO3ncb3vUIl/3PV9dwu2/4SWwlJKMKiKcHIO3pMUMU7hioB1woQ/CmAPmyD9xWb7sLrFWYSfD0iCYMn",
+	"qLbsA/yxdZqmtjLMh2GYSI59U1WuDH3OFEsaxyQyOxcBUFgw0qQ6z3o1s8Y1ltyb3nt7THZ+/8f/3u10",
+	"1vgfN3F+3sf/uOJ4L30PSRcWK5hmFbZ7luTObgtBn3KluyTK34xIXaaJj302miRqFX4NI6PmV0jkME/B",
+	"f4TCvDCdVuFfVq7BO5Wy/nXuHNuKeksFFABPYcSXLSos0udKDxzSA/x4t6q6zouWx/YU06c4mXvcyIqm",
+	"g2GIbw08wD8h6LZN5T6uiH1k1f5dMbzCKdwzWuRbOZVOw899Y7XGhbzvqRbiyJXLtKgbW/s5jX1wtH/w",
+	"jFgAEJLIeDYxRjw5xf6sZJBREY+NCItimbAKRQ7RUjbCBTk1j37IAVSWPHPFS8xupykV3g+LnRuxa4uI",
+	"WdPFxPSym54gvHo5n2fZoWqBWZYMW5a1cKAAFwofJnVs6VYRowN9GkFz8Fm4QxspHkGoo0L94EJpKuLK",
+	"yrHvL86NTGSwJ67b9gL3pbBfRYdtxlv+raqdWeXmNIT8zdXVO4IPEHP6Bbc9AHDamvta9+DoKHSoBo22",
+	"A5eqxa6paCg+hv73Jd5usbucQHO0a8YtBhCq4T8DdlVps67f0uL3miRaD6jTm3U6e7HZJPgvKyf9DLcH",
+	"pd38DMtM08IAwV4HPl64vmu4yqm93hWVhNjufULjMRcsuLbQXsmMi0qkXc+x6/kc8BQA/FhZYqGgkNBV",
+	"WOCIq8sreqJQXxFDN0rfQX5dcUWxuXGcd10otsOrbLZYbPcZ9ptb6kZVfZxLoKDuD0FbTCfwKgFYa80V",
+	"DYzLkMPu34WSgODHiiacpR98pCH4Y16cEPzRaOguMFBEtKnoJga/6bFMYG9tabwR70EvI/Pf3FwaI53g",
+	"16qGPOuQIVdAIZYQyKswaSGkUdWOZg2kcRUg7lK9eQ6WvNy9r6r58kpAsmXYvkJBRjXhLbHDd5h6/VDW",
+	"Y8E+l3NBbGr31tbkatPND/8JTbcqO8yi4t8/ca/gZGmG2TxQYS4YB45HFaFkAP0OrAItZFZsNrG1h2fp",
+	"8+Djgcqe+/p2Lmw734/Jx3LKcR2vAvZF4FrZ7moVNTzwfH81cQSjfqHum7O0Rp2Hif2rZ365RX7S1C/3",
+	"kU+aA7o6gatASj+vpG8sT3pn4+7b0njYI5jMKQcQz6FFW4e5faFIKJltdbphaOYxTG+GBxtrHRprNHmn",
+	"7yzVBMIe/bxhss369KELyGD4IfjCx9rd5h4XNmZrwzvc+/uHZVbb35gdn5y6dJMtlulzUfKmWuBwt0td",
+	"6cQPCo9WcD/fh8yPbN8qpLhU2GOlZRe/VbX8+8PUOLeuse8Fy3t55emFLes3ohNuw8eP4DSP4DSP4DSP",
+	"4DQPBk7zCEOzCoaG1KOAM0C7s4Rl/MaQTyYnhOvGPcsGP2NglwpEvRWIIl68DdhCipVgf4A63yYR1Pb2",
+	"MQaHCKY50K51i9nxLDaHb8Dp0hkwIxyhYNIF3vOU3wC4iNUB7FSwF8uEawvMiQmq2MGFJWSp3rjR7gls",
+	"4FmcSR6PRYKJ9jtHpLq1Z9HlFi4WKEAsKsOBfrfvVx+XpwcUerF+bJrASkScyrD9Gip6B06ph/S4LEE7",
+	"Oxj/HH8gRyVt98Rb64j5MvfABJCbccpoVoCDJvXZCuzUnngBTjUgKdceABQGQ6Y2i6ho9GLSEfiAFIlp",
+	"li16IrptjWTLbFiXOM7SfmP/429c6J8jn4kk6ZS3YpmwETOc82tp2VuzJ2z1hAcitjNqkpgKLHGxi6xT",
+	"Ej3hQkeWguXEnNpUL6KeiKH1gJC6cT9c6pMlFN8KaFho9mAno6Xdcr4JMGyz5veq1q1Vb1b4UItPXH/T",
+	"KTVWT23E9Xg2aMdy8jTcy6f+wx/C19U1n7akzURqTSV4uHFuGwNMf7UhrjSpo4u2mnAa4aY5VeYe2NN/",
+	"rh1cDzR8HiIb/wvT0QMDCK8npCbJm5IUKUpIi0j/ue3fA8IErxJbhVbJpYanBbs9YeZQMt/HlSXeQC0k",
+	"DGF72Sa01q7UAz6mjvIk6OzrVaZcG08YTVIumPp03gVSj+hMj/vm9kbkP0lEBwD+GzWM5Uw1ICQ5ULgb",
+	"rheb2yTFltEr0k5y26/+7furJon0YhqRiOr//GWuV1VbrKkXfSvSBYrLcovkbmlz8/rVZlBb2hNbF5eG",
+	"kP5GME+mNLPFW07Sf6P1FGYGH7W9uNvkO8amYO0LMmETmS2OCdc9obSTRN7Hav4xH8vULwCl/h01rcVm",
+	"2EuQ39i81xaFLdni9tW7fHIP7OjAzSxEgb5QUJcWbeGc2jbQ1CZO2awknUoqDLuFP4jDKGwlvlyTNDc0",
+	"EWGH8UJKo206fqePvHAdC18rkMnm1miwAVV2xPdWNm7FDtH4R0bIMzJNaVzRs2ZlyG0zgNg8KdvH9DY6",
+	"IPeVexR9buSaRZA+qoh9Gqtk9vb2jprk+6vTLeh/4wqGPDQYRgQbm2Hy8jvwEjb0k67OyD4X1jrGzHrb",
+	"HdM2WN42mXoFUsQWNailoBwPsE77tj41X8ydKFEQiFpAucu9AVxgZq1CCAr52dIN2Tz/tTKgdZ8s2KpF",
+	"v0d0zhMNhuw94jJebaM4RAUvwB/uumz2MRcH2eJuOdSHCsfanAmNGAneUwHhBzvrtf1Bgi/csDW8LMQC",
+	"9uOSemSBT1s8AXdoxG50P7K8lJvbuBmTw4+vBo1zgHu2dtTBrWpwDWJYFPRKeK5af1u5MjySzVmHUWFF",
+	"vOhPVrSLSqVNjHSHraW8tl6m1HA9UICqW5rImY5lFS+J/KZHXULJ7u0toULNWdbGjEtMqjO/2b6YNh21",
+	"Tsne7a2ZQrcnMpbwjMVBS6KhxOyyRptEgum5zK79SELaT5B6LIVgYAY1e+Lq1WXT2d3mvUEqjR1pPaGa",
+	"ZiOmoRAzvWEJNMYmQooW1lD3hHVXH5vx83Et5EDCim5Rv+pas5YvE1Ldg8kaQwknUWkrKcPoKrOFQ9Jy",
+	"T9lIcQGtNqSuAo1woQ/3N+q+g+fRj1dmj2YsZhz9NUE+cZ4LhWexWbOfSnni7nfhtgW70ywysZwYi5Mv",
+	"XADHmO7muh8LSgj6O5j2YKIW+fED4xSW5MU969+s7vfPLH+zCzmzO7e1Ymz5rN96n4TmD8BQBnOYxuYX",
+	"xDVu3AUFswqh2X3IsIPMptGx5Nh5Q52+ACkShokVZNymOQTBp5eD+0Lq3Pr1yXbLEktgru7aBC415zoe",
+	"V+uM+SVUaxiTCqStTeR2e7RxLYWjAjPelW1fWyboIeUpF6O+4pWM8r1lQsils2uWEPvGyn2/U+GwJdN9",
+	"xOqt+uaiSBNchR+9d05FwEc2lvhK91doYDAiJPjb+w7XGnMVvQZgf0L1CcuRM6YzvqFqBtfcjrUJwnnh",
+	"C5ABAf8BIB73P6+VQD/2UKwCgJ9Vjmlj9wgqiJzpY0fM5vc55TrwAoWnbO+WbdZdj96dXJ1+4+JR9scu",
+	"gWrXAgaQN4LsjCq1AQukvX4fET4CjtIGAW3kYDMWM8vSysEzFoZ1Crxrk6YwWRnstchFcqYUlLOUbln5",
+	"pheIe5nSShkEwd5tIG4QmvJe2c9lwbMsTu7FxUODMii9WsHVbTVxFSSQq9p2IgrBqQBC+s/I7Sf09hzf",
+	"3bHJye6fy5KgknZ94BbLuyLy/cWrptHgwXvExVASmZFhRkcTJvQxaAJjqXTesN1hKFn1v1x8V06h3r8z",
+	"fxlvQ7ivG5DkPfMm8thsmTDVA+maXkW7fwpFaaSHAz1Y0gLrcjlJovFPuaJVdxKuoQpETYCMoGYTi4pA",
+	"6tCG12kUfnGNx/v76e7vXTT7nuvxJRgQH2+q+DCY4iNhThgtkyZRYzkXthjYlgE/WiqPlsqjpfKvY6l4",
+	"FlIRIC1wA1KP5mPFYuuzRpi+RtPfqkhpKhKaJZa9qIikfJBRI1ba5BI4iWMieX0pDvl6+N1fjrLnX3/3",
+	"09+zq/kv37/76vn5q3d/PZe7r+grejmvPdpYfz4by5LOZ2RseV65LCEcaUDUJPCgAkKp9TcbPchGd2zD",
+	"RkFtSc6aXovr+yJWtVBc2ytxZf/C5Y5/a9oD/qFtFz+y2+SqJop5k8AtuiouN1Fc3cww/8DG7Q0rkzxc",
+	"i8FLI7pRMcDC7JMZoqXjv166u/zt+6ta885srOjEApRAILhLMM2EIGpImEti0UMaXUIBkNZMMOkJl8KF",
+	"SQxHncPnjabPePZJxwd5iijGnSErG1ifYUzXbKF6gmoSPW3PWZq2oI7r6S/za9X+RUkRtcm59vnkqCIr",
+	"zdPUKMqG3bR7oicgyA15Hq4GyeUV1SPNkwgruoXUYzA/UsW6OSQ/pHP3BE2VtKgf1A7WUixlMVTLWuT9",
+	"evRj6wp/O/8qapLox5bNAzH/7gmZEf9E1HDl0y5OiKNCsqeQbsJUE5qmzaCcwSaQR/udPVICZ4hchQ4V",
+	"C1xMNhMKU9ntFLnqCZeficuGeIEAxoERP1ABQfHEzCJPc8ZggdCouZK779YWTkPmWoGiqCJRTpdRk8iB",
+	"ply4nCtzLB49tidKeLGGBN69vbwiT+mUP73ZeWqm8BQYXETqkcMljdwB22rkHpRnsMSn5ZvfICfVJpY4",
+	"VCnb39EQWiJjFWEuPiaaBBn7vZq7FaxXI4OZ1lIc5xTlURKo6oltLxCxyApzusBzGKZyrjATN99pQIc1",
+	"f3UJY98b4Vtb3paClQcHFiTGnWJW6wYIDFwYceXyF5vkkk7YJdfsy0ud8Vi7VDnFNBksMH0WzhPyKG1O",
+	"busqz8HE56M2eUMnLCFRv39p2BdrFVL2bNqEbSGCjRvxOcwPdJUdQMFR1av2aa58vQdLiBwOe8IolKmM",
+	"aQrB3WMSvaN6/GW4gRHY49FXckK5YTE2PUchCWUsXSBAUE8Aw4nlhOXpMz7VHxTSjJsNMYq+ABdOdPLq",
+	"1dv3Z1/1316cf33+5hKU3Z6A5NNV6amkHuUZr5Gv2bN1TjYxAGyJnoi+PivdEfNqdBzCOazPUMU974mo",
+	"3/9GKt0KPo156OFcSlsth8PGcn8WpGZu6MtnU2OaVq369HOOQ6f8O7aoffgASGNDiaBuQtNY5/ArTugm",
+	"xJwX8BRoOAJqqcexCvLY3fP+P5Ys/HxIrtSMYTnbhAo6YgodNT6ZH5MSJrNU85bl2dNMJrNYt3viDCKz",
+	"8ELeiJ6wWxprICK2lIgIEDTuj6CX511oWaaqC6kstFvT496DQw00SZ1RnoIU/I//IHAeqieekCdPTgLe",
+	"/OQJ+f0f/0Uoopq1UqijrDth7WV0g0CKtpUkkV5Mu8RK+Z4gBUFvqzWBvMyC1GIyMZYSIrLXAVbfUBOA",
+	"6jdsxyBAsAcJRdDHBQnBa6X/aUr5RHVJxJUyApfOEuhWORvA//AEZ2b3qdEkIPBJ3W6h+UMmUwAL/UVz",
+	"8z+cQr9LdjuN2uTSMXNCtmXnbWJeYELzGHI5vZuagCoBJR9mXC+WnE7iztTIElBlUmgGq2SIvqChDQd2",
+	"ETY7BJYvHuxFyL/9yRrNDFzICVeai9iaIlDZBhguwZa5zYBlm42AjXVFAmaPoBqI3sIPtl7AaGKIZ5gu",
+	"fIcRMljAIMui2154NParRbuc6chdh1yN4ApVFjOu/wxFcIpQcJlxAQzghmWKuhtwWbgwPXFG8waQFo2x",
+	"GvqhTa7mksy5SORcEajbIVx3ccvNftidXobAtjnTwa4Rm3hG6FBDrga4yIDTJMdmXcwWpuAwqPwHiius",
+	"TaU8YRZjDqd1jJNxZlgwoULevT+x0jTAEQDyiqZuD+DyBGe/qijkOJyHVSlxgl4B9x2vHQ4lLzMzXziG",
+	"CJmK6SYo40FJpy87RkAhc0UEnaqxhBiIb4Lk1usKerpQ7JK5L6PFqXoikQhUhNeI3cLVGOW1uOTMT9oc",
+	"nl0Yu8USZ7+innB77sjsBfY7U6R++vbistETb2FjEQ0Qq9gLusKyWjBimuSgaCwhZqCeQGmvuoBdyIYp",
+	"H401qUdv312dvzWvoWmAvL11KoXOZNqy+kvrNUDZgXZjLBpB5JRlRQxTpw83zN66PDcS7Xb2o1xNR0g8",
+	"haqLM5NQKuCZnrw7N0JPNZemcpKmct46zdHerGMLx6JkQm9bkKBFYz2jKclsXRWiZAU0CufPbqcgNy6Y",
+	"zhatE0PGdqToR7/q8yRybWGkPQWzuULCljpphnaWOz+AO1VOfqOrFjZkNS6tuSfTaWoTpx1S5n+CnGr0",
+	"hGe0dCU4JaLYVmFR4i9NS39S9EQEYJnYUgYha42eSjVrWcDAUN6ghhjt7x45Agk3DNWzlMfM1q9Zrer1",
+	"+dWSEiWnTCBOZVtmo6f2JfXUPJujpebak2FABdXIozkgamGtWTPsGXWunXan3QH7csoEnfJat7bX7rT3",
+	"ABlLj8EUqlYEzC+jVW7mNR1WPE6rbxZjdXyw/FDs9ATwXGUlsO2UjTcXShLQcbHAUKYcDlMuGKmDPR7K",
+	"9Z4A9aZhlIobltEUP2c7FFm+kMwyQyNGRwKu7wu9/E09T2rd2tdMfzu/Vti7Gu+HWftup+MUZAuyEVKk",
+	"2yjvHHf9ZP5m+yDVQCur2W5GNdsMyLa86daud2q2lVDt7XfvarYBUE3xUQ2a+dR2dv7+08lP392eZsMf",
+	"LvvPrhbv//LN29GzcXzzjk756zSbn1P6Lv7m+wtZ+/DzB+tooBv0sblkGm2A5dN1/aDef2fOtm3IZx+3",
+	"oWpMv11PX1Df3PhDs3awySvnFjXVYyEfdPbufusSKf37AJ4zdNrVun/7uVmzuMF4tCFJuhgJnFSzpulI",
+	"QU+alOqhzCa1n81YXnFCUaqeTthT0P5b6H5fez2qi92LWbzGAs3x9i1aYGQ0RSOQVYzAc0Y5gOo5TLqd",
+	"UqNKoLI8pRZnaJqxGy5nCrJt4VIEibMR+Ijcf9e9vMEqSJ4aA+gYFcwI2Fxkrk/P5j00jGk1sttXSPUN",
+	"v8BVRe5vT0DyL3mJ3zAW8gBuMU1TdCqOZZo0uiRCx3xE6qENh1wEPD6JK1KOsGupagCLxtf6RmTzW/M2",
+	"pkyjlx8qULhtq9kTXLv2+9bNHB3DV4AxYRcwQB62bxtzaQU+o7FuCs3vzaaO4U0AfYwKf+6JPBhoZN1A",
+	"zmzNrGtITG3vf3yoGYSO3A4E2E7UQ7XY580H85JB3AQjnuAcqBcNjWZPRBCkiUgdOqErfsOspwcCaLD7",
+	"7u9tciKIRaQN2p7irnQ6ZAmsFpoZxj4v3DlfU9T9muhIQVjnnrBEB+5X2OQiJLJRLHD9Il1UMepXXOm8",
+	"1b4CSWbngYy3onjZbgtQv6My0M3wwIvxzbuCH+B1+fuMZYvc6WLr7jflvwFRG861ds5gxodkrZzWaLR9",
+	"cyfrRdK2lqUNVUWNY1DIUUmxd63UZRZfXLs0e88KKyz0UFpCBZ1SbXh7rVv7P/5GW7/22z//5/+oilKu",
+	"W7xToV2dobQ5B/ncn8VH7PDw2VHr2f7uQWu/k7DW0f7+oMU6z4bxzvCoQ9mz1QvLr3FhYXckIqyfM1zy",
+	"fNpdEt5J1/kmcloPxFujnkAu0PWGso21qmYOk2pNLOeRcv9GINieyD+T88+ws44DJURHUkvOdDPwfjTN",
+	"AByLoAgEKgkGKtHFMx9L0JOBzdkiJn8GR4PdZD/eYa1D+mzY2md7g9bz+CBp7Qx36d5gPz5IDlfdmwff",
+	"fWlznxzXLO90zkEbRULqDA6HB+w5a+0O9+PWPj3Yax3RPdY6HO4kR/Hu4Bnd6axYRFC0/XBUpA3XdF4E",
+	"rgg2hdB5/XJp/rud3YNWZ6e1c3jV6XTh//111XxtuL5iqmtyEtbP18PYVU712GfaodNAj6kgViKtWMaz",
+	"O5cBgusBlvEau1cEGKp2TdajAEVadQsu3ljFJkF5KszGp1gfdIIWGQ4/eWXP4Yp9ntK/z5gTsBAVoWWt",
+	"r6iSNUmlordq7r4ZQSVvryxO/vlj7SSbMWcMJYtZs0HWQciwN+b9YcJjeE12dnP6QnsfkYWdC6ov2Lwa",
+	"+Gu3s3PYKQM4HXY+NIOXJbaY3/Dl/b3dDiSYrfiiUa8rP7jyM1VvmL99sBl5tR22m+zF+4PWAT08au0/",
+	"e/68dXRID1qD/Xgv2WU7ww49KiI0mt3ba3faOzt77WdoKCNnhfH2hnt7e8nwsHXUofut/WFCW8+TZK91",
+	"tP/8INl9FjO2dxi+5MJReOhF+Mdu7bX8lacpfXrQ7pD6jzs7x+QVF7Nbcvv8sH+4f0yym+7O7vN2p0G+",
+	"ZvG1fLrb2el0djo75CXP2FDePoVfa4ZOC9WMNbb4tnP+i+SvfzlZvLnszF9fdm7fpH+5ff2LnL/+Ss5f",
+	"v5T81em307+enh+e//IyfT35y68//XrBz0Wn9mEr/Q70UygMrbCzC9WfgZF4X2t7v7Nz9yuFDjnw0gbG",
+	"9kvf5MS8sbu7yWemmYyZgn4fZ0Ibk/yf7RAo5u/87WfDZcs5F3/7+UPBb2AsjUrwOggABq4D5yRY7ToI",
+	"2pSv9Bzk/cdV3hLCRWOEzHLgTpsdZhQ9I6XidJaw5JgoZgxmTNezQaCg93yjScKOf01QE4EEAb3USMvc",
+	"qdATa+VL6FR4YGsxN77vYRcGW3iXXbgs9YMz+oxF/z9dxm/GIfOT2oRDVnb7f2SUf2JGWXFi1QyzWZtK",
+	"tYobQpaIxVXCvAeSSQsxa/4I+TaUKC5GKWsZozXl4toi0PWQf5Do/M0P51cnV+dv3/Svrl5FeRbGM5LQ",
+	"hWoc2xQ280FmWa5yGVc2jD7T45CJP8WnIswDxGhQ06MNzmV2TRLDX7HlRxOzrbw6PrcQ7pCVqPPkOkLT",
+	"jNFkQcZUhTkrHI3anrAhHlIXksiMxilrHBM1i8dBYxgyYsZ+hP0hmqWp7WQ3gTAz0RJitMZGYzRBryJs",
+	"Wp3hjpqZYjOZMKTKY2ZbgrOeyDfC4UcNWC6qbP5To03eZ+4IAxXH8vGeWMXIsbA2ZxA1TGRnSr+QyWI7",
+	"K8OCdtUGcvA/7Z/bsZzUXIde6/vaXLMrT85zlmK+vQXnLLHPnU/APlcFcYIzCuHP3M1hyZ+dge5s8MY7",
+	"7Ap3JeUr6AkH7x1sMj3fWu01Szh11Vj/VlwbOWzOYH2qR26S3UvBffpb0BqQJx+Qt6dMsyr8WKPSGna1",
+	"LDC6kESJDH3MXFamUyuXexJCVumNvMaMAKcsh7wKHaYuK70n6pCEAZmpAYPy+YLIzgwbh1BF54i4ZpFR",
+	"wNt6Ypm5rVRScb0l3lbgEfsr0BbzZfCgt8+f+wrjYta/8Ubql9D1EV44uvuFU9ew89/tviLtGNrkIf1U",
+	"61RF06dquvkjgTQ5TzCNYMsrbtbORIKJ9R/x5VXK4GvUTDyTkBlxNnBwMbDYz+qJgs1dqjfoLIxmKQcz",
+	"U1wTpeVUgZoG8UnHUCobsdpSFhixJ1yVTZs4RHLDH4B/TqHW3M9manScUPe8OLs8e/NV//zN1dnFDyeh",
+	"Hrpjs4EbWCNjYZMVAL5rZxAfkbB5aWXWkbHEc77lHQYFhW0dKyNbcTIzzXWcrPPP03YmtuwXC20fmeS9",
+	"meT+7gYfu5LyNRULV9LxWTLX12B+iSV2spUSZEsF1uYGIexuuWGuHaWJuR+5U6/kpeuJopuObOyly1N/",
+	"eiIMCWHes8z0chIQWZsDVE4zqkwCInfkAPWESwJyFQNYQwbVAtCX2qb3tElkJhl1SZg1VWybVPRvNpok",
+	"ahWeDbOvzK9Q3NbsiagF/2W9AAkZZIxeK6KhCP4PyIQxf1TQ+f4jMmJeW9LbJBsGSTBPIjF7v8ptaDGY",
+	"Nwx7hADdK+LFtkiwjqA1DazjShckYfALYnRbsJsGTnVdZspNcXZleI8Vk7A7AKk1aPysyKyxdV1JGcg7",
+	"D1gP5OB/rphfSMGrHK/QifSOjtSVyCZZwjJDbCmjoBJFLduxzaUOomuqRM+rMgJkpjc+ZSS1S/PKRtF0",
+	"3Ox/uWC655x/1qh6Dt+/aWy2CMZfc638qwPoB1edo+6eC6A7RxtNecxKrrZtgvUBcj3Cn9jNPDHjkjO7",
+	"UnOsD7BA6/xbkyKwk6cIrHYlwgw2TYJasb4XcpCvrhy0hrj9dtdzk6hK0WNvWe1jVOVPHFWBM9oujoIO",
+	"a2M8WzC0SsUzZ3EjfsNEHmWhwliPHFDzgkxEqZhwrbWATSCo0DSTN1xxiRhEMAvVJkbk9sR8zFMW1kwr",
+	"piHgG70+e/3i7KL/7uTy8v3bi68uUZmUIjo2n3BGcj2Sw2HU6AnscANYDXiB+25iqp9wOPUk6tp4Dpky",
+	"OU2Zi3f0RN1FdKo9G1Gj6YENhBzIZEEGM21LtECiGY1PQWI3z/yWoLC1flRF8hYgpK4zPpkUe4Ek6FJA",
+	"DXjAyk38SR0sdFQfNAUfxDHhmuCMjVqPwB4sua8fEqniteN/94qv2Fb0MIQx5T3hniQJocQzV0jaXx+M",
+	"qWCCQev+bs3q0a1UilHL/H06zqhiy2GcD1sGcnAHHjyIE0jkf2ExtelWQ9eiFY6bcn+eP723Zlvny2MY",
+	"6xOLSeQ2QEcfEb+yrpunv9n00rVRq6/g78rn83fLufZMJA5BAHARmEJzwZafu/pH8EM7N3QDin8WUP4o",
+	"JPRZMUIS8XKaQQMvuOFGbsRywhQZZoyZlQ9YANQJyeNJ4n2gJO9yA8lr5JqxqZdiPMH6cFuCvrBp/vAS",
+	"uHGs0Y6FSXnI36J3GaFqBBbAv8EzEcbQ8HmEYzNPQhqCYukNM8Y3BxVD2jw3LPrGNzKzRKHa5CSvk/IP",
+	"2pQI0AD2iZC6P5QzkeR+bClYT0RFgLGo0OKnHrljbuJuNkHhaRpGZPlesyccphl88EPUuNsjbj4VyNRN",
+	"4npWqUCYVZjqv6W/+hVVGnb33zCqBzfD6Us56NFaLrZthM+IYBdhc8jZRWJ8V4DG7sL1tTjY0LHb3DgP",
+	"h9223lOSMfO/NmXUriDXeK2bh8RjmhmWkqlG27p6jakwkXBds55IGPz3MYm84tElFvA6dwzmDNcyU5s7",
+	"kKaA01TiwS55CTAOMioUtdVNmMWErQ83Ycyek4PDpwARhTMaMcEyHoNPeCd33uaADFFxYYjOkDJtsbot",
+	"j7esGqE9HJ+j2KQS2DWmJeScuEtg32xA1O+TzffqCWDdYfpCwKBJHSBzAGxKzyUmkbkEiYzGDGTaoieM",
+	"emthlVyacGNLxtwTOWf2ZYoWqXE1Y5ZpAhXTFZwYp63khCEin533MaFkajECqM4hSRwKYT367QMCbkFP",
+	"PqglDi27IPuuQeY4ZZ8rglQSGyvTiOeNrKzvYY0PYGXld6BoaX3l/54zkDoCKqZpSSlphKZYoN/DNTOM",
+	"zN7I4hde0+tgbCfTw6EKzkI0oFzDyJDLAdZIlVVoLYsLOWCZzo2LD1s7vAxb28iC6/ybWXAWU/5TmXCO",
+	"NiAZV8g54epRh3m0+z614nQK7N2zlC+U1eGthBymFMSibTD7EZbgUxQ/LcdIt89yCrWvSietS4NEDIvU",
+	"zD+AfTBi04nbQDNE2E7nyQXbCdo/zNIErTgH72RNrkZ3pd6DmVKqJ6r0nmMczZhxRU2FnCdsMpWGjXYJ",
+	"tdBnPWFmRDKmZ5lQJCrI7i7pROuVB1CiVpl1Xnkoo0QXtAhjjuZqxPZWnHnexjjdiX+sCClMotbd25jv",
+	"4mySU3hvLf/NUQ4VmbOM/cvmiP478bgzkVieUGIHXqHYnK/lU9kIuagIg0o4wkoMU8MUAKXfNsTFTrke",
+	"aFCZ2xdWHVs8y0J1cuSbhX4ZABF6BOImmi9WQeeCDGUWM1KP8urqJxE+haiRYBl5qEOAGjAnw2LgBU/M",
+	"Z800ngBEY6MJyjE0LIbZHPu6nSnLWiESLYE8BDPGhN72PdOZMqxCN2O6ZcyETcxs5vi/ODcLz+FxeuC5",
+	"vgViuZMdfc20zaq5dOf30frsilrx8t/NbtW6O7tHh51O1a9c1LqH5hfDevsZM583C0zoIh+z4jccd+/w",
+	"YNXPZuBnYS39yiL64JHKSRwVnimXzy8X1Bf/ghPd34Msk+IPZoo7B5CJskwXte6qX+yWdjorf4eBfc+D",
+	"ArHUujWAaOljmtsW1eglAlohR1bd/T+5BPnsmLqDo1u136s9fhs47kgdsBknLBsZHXJCheaxUf3W+vOa",
+	"PWE5WZwymlnERs9R6wMaX7voyhKzhqxZyLciimnVE1y3yQ/IvGnGEJbZRSJsSkMAII9cEmIIu7t2C/py",
+	"pvty2MffbAa+LdKkGadCB9i3ACP7+//6v6vAY5uEGTFCsZAHhnjiH3vifEA5WC/uR2ky/qP9Gy5T8FpZ",
+	"OLlerTSNOnALI1kaNk7SE4htG0zYTY7UgY3B071ao03esLmfErjdtPRKndHNaQYlfGa2c5ol6ngZXxc8",
+	"hc7zY3F8AYF1hQiDBjnu+Izk4iufBTH6+z/+O1rJ2iIEF7b1+5VHeVwhMs1WTRVhNB47pK8UTjEHhLdO",
+	"cZ5hBnIOJ31MqgUrUXShoOK1J6h/fsAW0lJSTKckkUwZtSLgqg7+VSwQVtRtvvMNgm1mqFpI7WvMoEvD",
+	"nGXW82rGhj0PLZe14DZFLyhWdsgUsCAjweaQDh0iyzh0hxCqxmy+2UFMHXdTsRoMXHkIqC07SMla/6hb",
+	"uKEL0MMaBd93PMsyM2erJpppec/pNk7SKiXnvt5S4GGuJ2TRD3lqfkLu6y6h43KhT7JaRULeD8f3ChJU",
+	"i1kvth5IjzPmEM4VFAUZmj62rWYIJUM5y/TY0WT42RXaxN5KfcDQqRVJ+jxJS4u9ZJpQQ32tsZxlyKCs",
+	"vl7wBZdRhTZ3vdr78Q4O/xN6YB811keNtSp5CGNIn5e++ugZ/tQKtuF7MkNVtlrTbllxFfD+7R0plX7h",
+	"te7d0LGryt5c62GhWk54TJSmmk2M+OyJCBpUdQk1elOxV1O21nHM8lY5Dk3YF5oVsoBzDCn3LfDLqsh/",
+	"IGgBocqDfaHwcVvpYXQAG6+GyHzhU/d2Gq/RpYrtB6NCIiyJfoMVLTmCN/MDe0YUOILvq5bglpZENB8J",
+	"PCazMOjMUZLOMPta1729hXB+MUuvcRWF/NZyOQz2rUPMgwF0WoOs5wmj5iQC0mvXPjywH3xn90Ed4Z+l",
+	"//tRGvwxsAmeOGicSaXunSgacvtKN/rZMiuuB8YidIpx6AWNu7g0WBQZi6Fnlm0M5PsHQDrPTP2hHQS2",
+	"6gfQE8u1wI7h2KQia+/nKNUeQP/YZfXKYU+UA4WKT6Yp4mQJM8yYZazRJtB6ims2gV/Ml9HwDfr4uS9F",
+	"ZJrOVIDXj2D45l+QgGFztqx9G0G3dZvn5sWmnAs385WVwmRVoXBPbFAp7P7sp9n8KHzEZXF2d7VwCMDu",
+	"uzj9qfC/l0tOy0mAjziOD1VV6uzaHFg0SGTaPSrUhG5SN4p+EsytSulUy2nr2XCP5r/YZVtYXyIFAgG7",
+	"bKhNYduNLVw5552jq87z7s5ud3//r+vhjnNu4FOqgAMXXtk5et4+2GnvdDrt3T3XEt3y6BJKe/BV99SD",
+	"4x9/GlRlO+rqRLUco3sj3rASpfn2za+v915/dbbz+uqnzuuvTubu/+cIzS/4m8lPO3+9GqfbITQXOOH2",
+	"1bIFU+6xavZPVjVbbQ5/rMr39Le808NGqHbQ+TJo3yMWVXlciHO3ZTJ6m5z4ocGZD7EMVC25QiwR67r3",
+	"+dNGpwha5m5dUuNUnaqkq0LqtmWTxuamSoo862o16GeVub1xEY3bCKyieUx7+pdBultsdX23LYqxZLYO",
+	"827OBmMpr++y9uxjvkFkabpl5HWfIZQww6OyBQR3NSN1h97eDZCQZEaiIeUpFyOH+ma7A/XxfkVYngK2",
+	"ScZ0xplCdmOvZkYFkTMN8cw4A3TgzDVeVWNjsBjzaRP74T2u88z1wfyUoG+lb5nP35254jt0PiatfHIw",
+	"ijLRh8AU/t6sBqa4sMWqkLz3zdXVu8v8+oBEy1jM+A1b7s+OC8k7Xg0D4IoI/gjNRVRE6iihbPc0KFVr",
+	"EKrIpaYioVnSE5bKoPsvIENEDkAS8mjAFRr9ZoZrQuxUaTqZNklCNf0QubSUnnCdeiO78Ba2/Hb/8m9a",
+	"N4P7u+IjQfUsY1FP1KObnSa2Ph9QxQ73yTevT05bl9+c7B4c2gboZq0RPpN/CH9rF//sv1j41SzHDtUT",
+	"OaoRcIVG06JKQONc/6PhSLBX7kgjkvJBRg2XcbVq2Aw3phmwHhjS9tiMcOyI1KP5WLG4//s//jtqoE8B",
+	"c8stwKXSMoMOu3G2mDqg6pBFIbhnHRt3m7esJwqRPqVgjTb0FhbaZi+N6XTKBNraQppHgO1ZlsuSJrSy",
+	"ZlgjF7Omr3FDkD2I3HuCtH4EQN3Ke6tFhgzaynAPETPwWGGbyJ5wnB3Reg1PTlz7QbyynKZkQONrORwC",
+	"dAq2jdvdJ2M5yxR682z7SD8JBV4oluTyoE2+wg+ZjR9JhFLT0rY67QlrmGJt3PcXryzm2VgqbEhJhBQt",
+	"2xfV4cfDjIfGZkW50BMutWGnE7RAngaqY70IKRpAv/eEI/a2dQdEZGuckpIo+BhA+CIPujw/e02GjCW1",
+	"Zi1gHKBX5C0U8UxrTfyb1c770CSvj03yWFL7udzXGS5LO7CLnR2RbG6llhaOu/FHY82XJvGe6zHqEavE",
+	"saORQNFBNmCvsr/9j2Afj8GcbS0DVBoIXVI/qrWPO/T6p7+51++26SfSKSOeIxshFerxhGrNJlOtjl0W",
+	"HPXCvo0jr+F/S9wPcUaquN9dVjG++WgFf860jme4MaU3qw3Ut4KtMkuPyy6gLxThSaUfaB2Vfs30nST6",
+	"yczCu2TQ4w34jG/A1wzxKza9ANu5fxwJPSwuChMAQOjhS6Z0ppjyBoHR012XdkjV//uMzbgYNY6DVxEg",
+	"JGNqZrFVJoj/ZEyYnsidQf5eO6+PkUVmQJbDyNjm8xq8yFNjWOmeqLuU7zlVJMngh0Bpz2VWFUrHZgnd",
+	"D6iz233xmu69GMUDZyd/Emb1r42h8Kgc/1GICJ9ANX7qNNu15cPujS8qVGJSR992E3qAi3jRJMxsWgNQ",
+	"fnLvuHVMLeUrEZvRE6DYtcmJG5xmjFyzqUZfSk9AuRFLwGdH6tH7sxffvH37Xf/k6urs9bur/sXZ1dmb",
+	"q/O3b6ImKXUD3MIP7r6+fa9RvylBgspjWsqDM157QBs1YbYn8qgwfu7B/2X+V8WOPoEOuR1DRU92Cz1j",
+	"22PKlLXXyhjL13zZZQH+cvxq0zrkLBOyfvzcPUdeyozs7vcE+KSLqaLOo8dHQhEtJam7ZH4S3ew0I+Jj",
+	"G1A6WBHycEjbzEV6AFqUqDnX8Rhch3KmyYQrBXkPuU+9SlHF6fRxU7fTVy/gHcsxrGfzj9MJ7+VOzY/w",
+	"s3OpPrKvNd5NDG5VMjAXUVOOQD9ao9NMfSq+Y4NStlzH3VEN9dVokFowAc+WjM1Tn4+phpAf18qGdwkE",
+	"ZBB6E9RHwzX4SNgIoY1ZtRzGQMqvGWZ/5eyi6XEbgckh/7fNDbCQ2d6rro/fkSB81xOURLudTmRjZ5Gc",
+	"6VhOmC8xX9zFYC6ZSOytvzJ7/ofpPSvzJfDnR17xWRc5QlNKc6fyK3Uf02+mx0/RfdXKOy6sqmQ8tZAB",
+	"hepB3xcEcTTgLnooBIsPIKHtG5lnUox6wqMGuDdHoKisxM9tIBZ5XniBDdTymp683uu48FmXPqZm2Y35",
+	"hFEdpBi533vCtw7B5hoOJARQg6csa7kI9yCbadZCICr4CyJe2iJ+hIc1swC9A1qYQbDYDd/HHbah5Khx",
+	"bJaOCTV6nDE1lqnNJLFKGLaCu7vnZxNi9M47aKdTGUmHCXh6+ih8BRiqBKxgNxzTNub+ZMNSRrvp/aCx",
+	"RyyzjMW6NZaZYq2BYUzZoqU0xRYggs3Dp2lrkFGRtASbh11Atun6UdiFrfp+rMg99SQMTSzQDXxcvB8Y",
+	"Y3msTvwDfHb/Nv1Kra+vkg+H2bFmyAp+r7LhSkeeMfooGWRyrliG/hFIqEql5VinlxcvbW9lrtHrxgWZ",
+	"sInMFqROeyJjhiCargszHSDjEtJeBfMXI63UNQBT5WgykZmYbbvcEzZa6bO7Qf1yiKWxlNccN8BNVUHO",
+	"ubUpYd4xxRwq4V8z/CmVI2JMS2digsqZ2T6K1I7cJu8BGx2TagvfxL4b7m1jj8GO2F/r4ZRsbKUnpGCN",
+	"ZqEtNTc2dKiHsgRAg4KMOsjEogkk5EFml+24hQ20bAGizPgIAOmtAMF/g2cxOnn16u37s6/6by/Ovz5/",
+	"cxmR+unbi0vbZhqo32Y7ujLDt/By1DTD+GSzSxa3XjIdj1uXXLMugQLaluKaRdZn6GchpCY0TeWcJVip",
+	"6DLJUHLtd/YIHLGVgxjWuqQTZkb+8lJnPNYWPABhwsyWKkMKQzdjiwZlmSrXRqi/kZCROaCKQaHECiTF",
+	"U5UNr8zmfzSGYk6ntW5t7++7rWfzH3/txDvTv4jn1z8dqP0fxleH2YujyatdetZPXnZG3+z88t2e3Dz1",
+	"y8/1wk70jqr3L1RwL9u1Zs2mpJrvnNJ4zFqnUuhMpqs+bJ9/Cg/bZ9/ISy0z4MqXTLdO4TiqcgzShW0l",
+	"4NiDvQzQjNt6cH7/x38BQFyesknqUb//jVS6le/nl7//47+PyTuqx18+PSbfaD01ox8TwIJhx2ViiaCa",
+	"c6kBrHcyf3hMA18tdixfc8e6Cqgw4PcOzQNPV/k6nTvkTdBg7yk2qF9tYpzA76rUjNvnI9vW7jCdrsME",
+	"5JoxEo+lVGib8KwnsOGASLxYhJoom4TqXJ7wLrD9Uh/EsGe+hRYvt2DyTfiQi3HlHBNcAK07O8Lp9E1s",
+	"Q2I0HkXq0Y8tW3/SunJ/tkCHlusRqnrCdSs0uwjZqMCNIrSHckHCxSiFYvoudPOIpfAWDu43FTFTZEKv",
+	"WYAf3CanMmGqizXqzvDKF+4lcd3Wr0MxSsamKY0R9s7IEcVE0mj6Mdy7rkqsaXtlBz9Z9INo+SUjK+wb",
+	"R4U3gl6IKGHxCIKWHdgdxWPp6DGkleMtOMbH0VDEJos44yNSxK3KmOF+0LPkgmoLn8cSSHaOU24snPN3",
+	"VdIFqfbcz7i2bSThKyh3Pk+gt+1mhUuebmoYS7tnesX9my86AXg0fH6YdJ7vPH++Hz9LDg+O6O6QUdqJ",
+	"Dw5o0tk5oHuD4f5wZ7A76Aye7+7Gyc5BchjvHAw6w06Hdp5vVbZb2OatLLjOJqbBNRPnSs0cR7+H5PhX",
+	"Txr+LG2sYstAoKKShHHdnQjfQKABK14twwxzfmvMObLb7hgWKWdZzFrY3S53emVUaFIfymzSYiKWCbMI",
+	"JNhbC2HD3dNRo0mgG73mvj7nck5HI5aR78+/UKRXO3HaSK9GEk5TOWoH4/UEt6HACaROvGBjesMUYbc0",
+	"1ukCXedO3JSXilKni34xyzJ7wqKoOZzZZtBsa42U61oBF6E2CMI26vdRwWu58goUPeQpiUp/cZol12Mj",
+	"HkFRDOZrcV1KimjDzu3uVl3NwhpzBPjVsiLXfJ34SZgw8tt645SFne0Jrt08Mi9clP0Lwl0447Mq78Sc",
+	"w0uZTf6souW2NZ/PW0DNsyy1BF32HTpy/trQftGFCBdmt3Q9Qv8h/KFvNfzA2bG5P9FdhspG9Vu4EfOz",
+	"+DMJnk9lspwZhvFG6h+svruxmLsMwHIv8LY8Srx/isS7tI17vBlVvmxDZCybiD2vQ1bLPksl1oGTc1YX",
+	"w828B8DDoxmLxHL5FnD5nhjSCU8XDUjnQ8RLs9w2ORELYqvfwchykFu2jSvEl3KLz1hxth8UAG+YN0Y+",
+	"Jwb47hpBwIUxpJQ2UlrzieHK793+WUaTb6AcgjE04kpn1mQFf2XQE157i7EnFkyTenT2+uT8Vf+Hs4vz",
+	"l+enJ1fnb9986XgJVMkGnkAQWXu2KbyQuu/GikjdRb/BR5iD2eeGr5JQMcvSFMLZoxlTZjtsFngj9zvm",
+	"hfQerb7cCEZ5eY92tGsLgI91sWbVESp+M5eQ3pfL09SC4BE+JDNhDD/fOiYHarIWMdUWRg7CnfWoAoYq",
+	"wlU8eeJFV/vJE/Ji4dM7B1K7Plc2XqhnmchdAQOZLNrkPaoVa9UWXGDQOMtsChdKM5qgTxf78TvnVXPJ",
+	"w2l1GCOKErJK9zHbUdJ9YB/x4dxLkBXaKbh64lTGNIW6+kazUk9qkug1vW2djFhEvrSpW8q30Hbo6Amj",
+	"ScoFcz6OnvDVD67CADfuyv6XLwN3GxL69G1nn0TOBilrqdlgAoXc18yC2OCaWgOZ5RzBuewhGWymNFHM",
+	"zETAKRkVrwWyMzq2habZDctaiidmV6ZAr2aS7izsJ0DjLHkeI1K32xQ17SYvndyxO7NCoCI8Fq7METQQ",
+	"an/kYDYyRhPlYwtdjJuwqSoMBIvCMApuN15lw1aMKCRUXSuCKIblYE4EZ861vQOXofZq7sH7sooKHReK",
+	"eMQOqn5dvyPFmJtBBSIy9FbKY+KlbguMg8s+RBR23R6gCh9hLlPASErKHSDqlW0euqTQu6FJAnDkY6Q1",
+	"1/pBzeKYsUQ1iMzCEncXmFil3ZvdgHYQx0T4bhyBJxHZzhpnEXmJHksapqpjCgE+avu516kwl0dBzxJI",
+	"PQLREzOixhRaSxgxCS82upg+QMvJA17Y6HEmtU7d+igZZXJuxkhYSoG6MOJUkWRg8+9LWQYc5GIMuJ2G",
+	"1FDqGiItSGCU8uyGYbcIZJV8NM4FZZvANbQy3KZdWLL9qmADPXlCEF0Hjk6p4SzN2y+nStpggsjvNioJ",
+	"PeEicTlnxUJ+/N1C6hT+VMVZe8KclBwOj8ky+0RVKFpiEE2y87wDhQRkADlorkuOz22DnA8vo8iJXxNw",
+	"wCn4U0FFApXEHLpRY8Ay8NoQaC5W5eGK/DJLRq7BDdV2G2x40G602RT0jCJXto58GOML1YVmyoa+QDVw",
+	"yTteuWGpYvMxg2Gw+38q42uExJgLuMNIBK7thZxpm7KDRwH6T6ANYsKMnBph7GrRBgvDwVk6PDaMEu9P",
+	"EdoMCuYAMMQu2QPM2nV4aqq2nr9Vn41jFixH72UKOgKi2zsIa4QWskNkXDZuN7eStzWD/4wu2EdL+NES",
+	"3sQSZku3CfunNTYyheVM393zIbR6rALGlLJKb4DGWDfaa6Q4GH5yxEBXQien+WU+lmnJSCZoIxsRUrRG",
+	"JnSBAnLgULG4TWQBBb0uM0hhyTX4Yn7LsddTrSK+pHyjYlWRdwBJJwWtHDuCLWd+NDzykwOn1FIaU5Dr",
+	"cFfy/KblZYJsQMMajU6fCFV3+SxWvzRSkwlqDFsE1hasKFl6AqzpRQMsuZGQGZRhF5L4cqxvojSYr8Ze",
+	"qke7nf3ImFhKGn0MD4DftmZTq/qnjN4UMmbzMHHT97UrJrQ6d4GWM8Mpij0zENYdDEwb/WwxKHUsvUwF",
+	"1lfmiUzl3CmwWs0elWx22wOQG0vbmohfdpxj3IfVK0zKxgrJiy0tthO7ea7Ox8lQc4UucN04XLFpl7km",
+	"SIFYQ1MgsVC0FixxRCgeD76O+Vv+7cu/nl1c/eXyXJ1PNKIST9TtOZ/z5Jt0fv6L5LH4S0ZF0jkXnTZb",
+	"fPtr8v6cv+Xnez/9mqZvfvlp7+3lt0fteDcVg8nLTvLjt+mWQljO9EYtPpYdF6UUuwEzpAXkVNXt4w74",
+	"1TFV7t1C+lExdWht7pGhvItCVsqfPIPnsar9j+iBXZHSv6mEbtE0vVtKrwaMRp7dNMYVPoQmTjOcE6R3",
+	"+iZKTQvijL2MxnJOJgGSbSn/m5zSNDWXjmuEOAQI11VdkFay15M0/XM3qfdy9HNMg/8s70xF8y2/+Xdf",
+	"nglbmR9+YenTOfCW1do5VcR6LLSsBIx6zT6+jTk6ILHNwN5wb28vGR62jjp0v7U/TGjreZLstY72nx8k",
+	"u89ixvYOa03/TiahcQn4LjZsVLHOtIYpPIuP2OHhs6PWs/3dg9Z+J2Gto/39QYt1ng3jneFRhzLbRQIj",
+	"UmgiewCFEzOuT8Da+O59rwDZYf2dm2ZyyFP2eMs+TSPv8j4v365Nm3eX76sdsEsiSOFp2vTThKtpSheg",
+	"i/dEXWd8MjFyxza4IfGYZjQ2anTj+C7AqgLCv7nObfvRfhX2UwHmX6YJYLd8iBrgPzU20IShM8/2Fja2",
+	"5MYdh3E5gaEUZHc28rbC+CrKWKzr9a2GV6JRWX5zXyMiY3hLf6uuwAnPI7QZClf7lSH0dCvV/h2exCds",
+	"rPuvyEP9Rn8KHvpZQXQ92ib/hCo8aAC3ShCU1SzndmxlTDH9FOL42WRN/bUUCApISfFVq3nV80qAJuZX",
+	"cDHCHAqXbGk4dl733CYnuZ5YbsZHQ0Ml72/XxAitzHrCZvLbr/sq7ryYACZn49tbJ9Wf4nbk5bqK6Y+r",
+	"XM73Nz/EK3SmesBE7xO2m1UZadmsMvkhU+S3EBvhftk9fPAaZ0xQWE07D2LePYZH/vDwiG+pkB86ZhAE",
+	"bGZrvmZv7Gq+dgnOdGoLmVoF9hV+2ecnuV4FpYBBT0AVkM/4wyB0Xk5L0zldhNl/u51O1DTaK8QLZIZ+",
+	"dwBiyNshWK7HA2wIxBX0/yxUnx4TpWVmg+i2i5dlwei7d3VsrkdFnrKHM224jD0bbB+wHiTImdUzMZsw",
+	"SB93GTh3JqC8sSlImPDiU066PhmA2v4OYATAxEaS2R5hfqvNe9yQ4A1NST16d3J5+f7txVf9i7PLs6s+",
+	"JDKev7k6u/jh5BV2oMW0ux0y4WKmWZNA1pdZvhkJvjKbwpFVjvX65MdgPJ/Ft3Ngx1MNjAhhFTMXiifW",
+	"ePCTHDmJlx+1PwZvSBw7Nm+GwUwcZ3ZAM2yM9YxlCvTpurBhlW1lHzOY0MOJrODqBGELdY1Al/ZupFxc",
+	"b5YHcF8xsn2Uf3MrZGL46Mgo8OfDwu0uNKvLm2kt6T5m+RB9GDAm8Ni0uT/tzW2A13YOK8wAXy1PsVMf",
+	"tKjJr79lMNWJUb4HS+NRDn42ctDOapnW8GrdKQBtmG21xDu7dc4QWorJ4cU2IrjgVAV9C/5ceNz2YFrO",
+	"AIjlhDVdJWzeuWiasZglDDoeGZ23JyJXN2bbgr8AM4hgx6hC2NO2jsLYR9gfq/DUBwsfURFxrq/KdcaU",
+	"vIps556oSHeGBFuX6Yrn1zSGecLilGY2Tw5KvaiWmWo/eUJsK+uKGLgRVfY1QBg2m+VYetBuDNImhBSs",
+	"65OeoWgCoanusYvwts0CdmJlMNN2RikfgJRPF6CRuClaeBOqiZBuhSxxwp5qTeMxszV1T5B8nliaAJwo",
+	"Pc7kbIQgkjM1o6krHQe4qugpmsBgzA5ofN02228toVLGe540D2eXWl9ogMWSBFABbXLi0jJL2d2QVVJM",
+	"R6mCN7FZG9DHfQnVxAn1MJZdzEupF/KsXZt9n01q6/Ox5/qKDOvGquQWW5kRZrcsdWdN5WiEpQYIbm3B",
+	"a1yeIJJBT3Dd9VbnUoWB4T522+37kENZlY7fxPzKoIAkY1NGdSnfvO79wHlmKc7aXS9ApORSQDIujcd+",
+	"VhDecYU80S+a21NIeWKTXXgCZaoikfOeqEfsdhqRL8Fx9p8Eyzwm9DZqHCPp9Y1CHTWDXzDJhA6U/Rcm",
+	"n2bQSW0osznNktyP7WF/lgoXbBYONO9pk6u5NHToAejscrBhJqQFwW5PWQa309XGQoGS2wrcma8zGrv1",
+	"md25YNOULpx2Dw55Dve35SFzbXCMG73T2DpjmemeGAUDkbrXcztEQTaStoAVRvEgAyb4SBB4IwQOsoli",
+	"RfJ/Yhf5pERKKEhsbUUgYdrk7UxD4QRcDjsjTLcNZqHHbGjJFJPSgrwjl8uFpcv7nR1S4HzYMy2JbFM8",
+	"KL+x22mejWXCgFn7XH/rXuoboohIHTOiPYJwkyBVGQnNksZx3qLYv+jIISJ1Q3m//6//JyQ3Q4mOwI4d",
+	"vLFRH1nizDauoAZsNjEfKEkov5y6Yoby5A2DSeS+r4I4qw9oYfJYq2bNWmgwOaGpITuWNHvCaY8yI3mG",
+	"HKTsZMVLup1LrZAK9c/KyTIsqiIZ62KVhPks8rDs7DdKxApbZRYvJ9QhcJfXWOL3dXS0GbEN7GmIKknL",
+	"CV08eWtn/GtlXj/CEv4p8KGav1UiVi/TsREyeXtWK1UpzzaxnLDF35ogCAgjlRtJ2IMUU3wbrkLPxSk9",
+	"mAYovdBjBFyDzZ6YjyUZMITzKzYZjiCsaWGWghLebEJTrsD2t0H3nkjlnGWtmBoZBN8BlXbAyCiVAyiY",
+	"QsQhUjfPtLhQTCiu+Q1rtMlFUDHcE77SBYBIfIINF11QyQklUBISoPkPNQNVSFk56ioTbDnWkydGOGXQ",
+	"RpdpQLqqKDo2epevOy7ULXWLRcgk2u3sRnkVOTg/wBQqlDfhhv3+j//qiWHGWJOMWYpwUYLMhCtcLlRL",
+	"g/JNfYF0cBQAGyeNbmyLiYW0X+Tx2FWdsVuuoJjKfM9XA3k4KF+tZ4vbDCUgGEswHdSL8J8ovNCxBG13",
+	"satvPYTjwpTxFnzM6LEzoQ2ZwOeMXtD0lV3zUtV4Hn7z6JerirsdhbAMkx7s3kJteU8U6s2NiQDOysIW",
+	"A1aXch21g8eBUs3m9QReJFhsPfAFo5MW+vwGPmC8DNbH2rQaoZmKsU/Mjw0bK6w8Z1v0rZBye6KCGvtX",
+	"V6+iXBPe3SfjRheODGaotAwsZtA0dXhJgQIgldLQQwVB4ZPgHBaSuGhfT7jMkpxaXMF/VZ2+HA6j5cux",
+	"E1wOIDBbyNsTgF2WzxIqTkNUs/b2mhzSBWQvfJyHOWe4gYu5wFzB0rSZHl4VCzkseLRgTHIqs+kdyR6V",
+	"OW+fpETN7dJW/uudxyyah81EDMko570QIrYrPs6vTME6NN/f7ex+VECBuzsfU/H/s3ctvW3jQPivEO5h",
+	"Y8BWJD+S2EEPxtbbBkiaIHF3t4AXNm1RiRCZEvRIkxb57wvOkBQlS46dtotmkYsPtkVR4nA4j2++Eeey",
+	"EniAalco/MpMQquB/Scaw4Z5xUzL0o4iiTv5AjOCVe/tT3Ne6i5D4huFu1UPZNgxUw75eum6b3HS4TGH",
+	"Ro/JXAmOBqLfkTxsyl/Z8f7HqQ/dY7t8BOi9+7QZb1pH9ab8p0SVSFYl/nWNUklYMXstzY58M+mz3U9I",
+	"QdZRdLEksDCQugGaEGhrJySJoGvUiVF5LokByR5VBLTKNORhTniR17dLupQUMjELBpXuWKGvShOxjKQ5",
+	"1ENzdi8sWK5DPxpmRYooK78EsSqoo2cirUDZPIxlbuvZVKL/PSGoMfEf0c1hTX6Ocy8MmpPhYr0mcl+M",
+	"NkMByT0n5cpUEkrvptb2kfu4XrudISMKqNH10zanjcyRRgUHuazdtgAzdeatonc+5QVokupvI3d4iZZE",
+	"TQTijHkcBxQtvrxYvC+XrSOWLDIyHMc1bS00UA6pKkKJZO2x9B5/S4COplUDC9KQoOax0cQA4T/Q5drE",
+	"9jzDpxLXm5bXd/WtrkfhbG8rlie0k5br/CAgDtBrl9jtKBKnC9PQXG7V5OLnYnJGGzE4eN7Lyb+ibl6O",
+	"sj4DJVOtLzfqZl3YuKk7tYboF3nP9oSBJ3NsLbD2pL3VbKFGKxCTTTm2qUY1K1l7fe6F8QrmekzmfjKT",
+	"qdc59FApkoAo8EEB3AOWHubgwfuFxbHI3I9mUoxlPhyKr+g1jA0p8RRYJlUdP1qix2Qe0CSdrV0N35pD",
+	"qKvRAJb8iiqSv4d4CGPgFlkwL4wx4I+hdPnnZl2r7Ku85PT7UIJ+ylaYpaxgfzSiJZ1BIVqyTUQFVxHj",
+	"NwGN0jBqH3pdmv8iIyN/+DHzwntxiJ76PLtXARd7ceD12RFrd7zest2j/W57QLusfeA57mDZWRxSx4b/",
+	"BjVzdgYT+2jodIa9nphPvm7wn65lW47TtWTQRsqWitqUVroxbDiDI6vvWI5tW51uQ/5DSFjppgeFm5Zk",
+	"Q+zG8KsfBHS/b9lk72/HOcanJvdHB7OD3jGJ74ZO58iym+Q9W96G+x3bsW3Hdoh8T/vwq6Rd/tGjPrae",
+	"FITexDka2psFwS78xxAEngVBaf3xK1jxPnWWHbfL2j2vb7d7B85h+4gOFm176bgd1vV6tL/YvOL9iX04",
+	"7PXljc31k7cxFtqjQVK10vjPuuXtFO6wtrx4cfkb6GK93fGsOa2Sp6v+aYFLNnmtRP4Jfc/TDS/cODz1",
+	"V5UH6P43BaHx3Uc8RgOWsnrmDETl1XIlJWRPtgjPmQlJmKVNQAQWMHI62ALJvBZ6OIjE16dzGBdB4ZI3",
+	"CfxzXX3WE6PMvDDjmD+7C9fakRqYJdmuDHNAwp6+o4G0VoPw+hqIN7O02lsQs7rSfCS7seV8oclL6QL5",
+	"2oh3U9NuZI+q2gebd9+u6CspaNB4W+zcG0aD9OZrrck7Uqll2bzaD5jEuMFrhzRLxjnUwACDOAQzXRYx",
+	"7jK+fKgk7vggb/q91pxOpoS32zuEePO6w8Z4Lios/Ofuql/HHTr17xiHgEkcLsxq4iigKTD2ow5fsTT2",
+	"l/XOzxn+rtBkFzHQNLAsISm7B3cnTHxwtNCNaSEE21XRIjn+lAd+kjLOYrI3PxtPLk9+v5qN3r27nLfI",
+	"IidanzudQ8sWNutwYA/s+ZAEYRgt6PIWCOqFp3CO444uTogeEjyfiEI3So2JMFU5yXgAHhN0uYwQ3E8U",
+	"ibtq3Rwz8TyBv/SFx5bP8/zjbHRxMjs9uZqMP44v3wrjuZqwDuhp8IU+KeXi/e1HAfWL8t14Qz6MTy/I",
+	"TZpGM9W3cpaGKQ3IBD4/TCYXuqOlNeVvyOTzxbjyAtluesorfvy2DF32dipmNm20xKqG7ttp4/14Mm08",
+	"kl4HHm9Dd8RKo02ekXLVn3847Xhq/Dr7ztggKy0JNXsvjBinkW890FWwMfpwHjEuBN4Nl9kKuY2ZUsCy",
+	"5AFsgkXmBynA+SsVsBzmKmLL3ZSwmmAuDfVz7Fp2Pk+akM+js1PQFWJKWwnR2tPuiTGaL18nI+mPn6w9",
+	"Yb2IgA27/TmtW2XEyIZOOYoHSWPqef4SY546rC+1ZbNF5n27O8c05xc/YZXic4lz+QWPb/W8sunxw8sX",
+	"lUtoKf3U+Q0DiN2PRmD1i2ExicMwtSQjPhyTfgKcSCnj0M3a58TLAplPuRxfTeB4zbgLMDvp58naPXV/",
+	"DSRNVIsVcRcsPxcGLQjYp8tT1c8UG2pKTl2oyxI/YKsERaKoRU7MCL/SpXh43GZx0Bg29qGIQL6Rde/S",
+	"hIbq6CMGS2XIUX4vnr3A4LyinF4zsSWtHGoGIWNhzm8IUhTdVvH8kWbrbfuK3L5pjKqt+fWRR+7K53m6",
+	"pOwalFHLFjkH7FMIzY6xPWsCCGpAhnrKH5ubzyQJAGqeK0c86hpGYMlKSJQlN8gmYDL4G7KgW9lepZS7",
+	"NHbJX2xxE4a3iTlPYypf5M8VUzlX8kAD4xbSwCzV/IH4YUAeBJdouTXfut49j/88/hsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

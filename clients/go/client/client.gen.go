@@ -53,6 +53,10 @@ const (
 	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
 	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
 	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
+	AuditActionInvitationAccepted         AuditAction = "invitation.accepted"
+	AuditActionInvitationCreated          AuditAction = "invitation.created"
+	AuditActionInvitationResent           AuditAction = "invitation.resent"
+	AuditActionInvitationRevoked          AuditAction = "invitation.revoked"
 	AuditActionMemberCreated              AuditAction = "member.created"
 	AuditActionMemberRemoved              AuditAction = "member.removed"
 	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
@@ -60,7 +64,9 @@ const (
 	AuditActionSessionEvicted             AuditAction = "session.evicted"
 	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
 	AuditActionSessionRevoked             AuditAction = "session.revoked"
+	AuditActionUserEmailVerified          AuditAction = "user.email_verified"
 	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+	AuditActionUserVerificationRequested  AuditAction = "user.verification_requested"
 	AuditActionWebhookCreated             AuditAction = "webhook.created"
 	AuditActionWebhookDeleted             AuditAction = "webhook.deleted"
 	AuditActionWebhookSecretRotated       AuditAction = "webhook.secret_rotated"
@@ -94,6 +100,14 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthRefreshReuseDetected:
 		return true
+	case AuditActionInvitationAccepted:
+		return true
+	case AuditActionInvitationCreated:
+		return true
+	case AuditActionInvitationResent:
+		return true
+	case AuditActionInvitationRevoked:
+		return true
 	case AuditActionMemberCreated:
 		return true
 	case AuditActionMemberRemoved:
@@ -108,7 +122,11 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionSessionRevoked:
 		return true
+	case AuditActionUserEmailVerified:
+		return true
 	case AuditActionUserProfileUpdated:
+		return true
+	case AuditActionUserVerificationRequested:
 		return true
 	case AuditActionWebhookCreated:
 		return true
@@ -135,6 +153,30 @@ func (e BulkRevokeRequestScope) Valid() bool {
 	case All:
 		return true
 	case Others:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InvitationStatus.
+const (
+	Accepted InvitationStatus = "accepted"
+	Expired  InvitationStatus = "expired"
+	Pending  InvitationStatus = "pending"
+	Revoked  InvitationStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the InvitationStatus enum.
+func (e InvitationStatus) Valid() bool {
+	switch e {
+	case Accepted:
+		return true
+	case Expired:
+		return true
+	case Pending:
+		return true
+	case Revoked:
 		return true
 	default:
 		return false
@@ -182,34 +224,42 @@ func (e MemberSort) Valid() bool {
 
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest              ProblemCode = "bad_request"
-	ProblemCodeConflict                ProblemCode = "conflict"
-	ProblemCodeCsrfFailed              ProblemCode = "csrf_failed"
-	ProblemCodeEmailTaken              ProblemCode = "email_taken"
-	ProblemCodeForbidden               ProblemCode = "forbidden"
-	ProblemCodeInternalError           ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
-	ProblemCodeLastOwner               ProblemCode = "last_owner"
-	ProblemCodeMethodNotAllowed        ProblemCode = "method_not_allowed"
-	ProblemCodeNotFound                ProblemCode = "not_found"
-	ProblemCodeNotImplemented          ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge         ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds       ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited             ProblemCode = "rate_limited"
-	ProblemCodeRefreshTokenReused      ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable      ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
+	ProblemCodeBadRequest               ProblemCode = "bad_request"
+	ProblemCodeConflict                 ProblemCode = "conflict"
+	ProblemCodeCsrfFailed               ProblemCode = "csrf_failed"
+	ProblemCodeEmailNotVerified         ProblemCode = "email_not_verified"
+	ProblemCodeEmailTaken               ProblemCode = "email_taken"
+	ProblemCodeForbidden                ProblemCode = "forbidden"
+	ProblemCodeInternalError            ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials       ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor            ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidInvitationToken   ProblemCode = "invalid_invitation_token"
+	ProblemCodeInvalidRefreshToken      ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken        ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken             ProblemCode = "invalid_token"
+	ProblemCodeInvalidVerificationToken ProblemCode = "invalid_verification_token"
+	ProblemCodeInvitationEmailTaken     ProblemCode = "invitation_email_taken"
+	ProblemCodeInvitationExpired        ProblemCode = "invitation_expired"
+	ProblemCodeInvitationRevoked        ProblemCode = "invitation_revoked"
+	ProblemCodeInvitationUsed           ProblemCode = "invitation_used"
+	ProblemCodeLastOwner                ProblemCode = "last_owner"
+	ProblemCodeMemberPasswordsDisabled  ProblemCode = "member_passwords_disabled"
+	ProblemCodeMethodNotAllowed         ProblemCode = "method_not_allowed"
+	ProblemCodeNotFound                 ProblemCode = "not_found"
+	ProblemCodeNotImplemented           ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge          ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated  ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds        ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited              ProblemCode = "rate_limited"
+	ProblemCodeRefreshTokenReused       ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable       ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute   ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle       ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached      ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch           ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter         ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType     ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed         ProblemCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
@@ -221,6 +271,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeCsrfFailed:
 		return true
+	case ProblemCodeEmailNotVerified:
+		return true
 	case ProblemCodeEmailTaken:
 		return true
 	case ProblemCodeForbidden:
@@ -231,13 +283,27 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidCursor:
 		return true
+	case ProblemCodeInvalidInvitationToken:
+		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
 	case ProblemCodeInvalidResetToken:
 		return true
 	case ProblemCodeInvalidToken:
 		return true
+	case ProblemCodeInvalidVerificationToken:
+		return true
+	case ProblemCodeInvitationEmailTaken:
+		return true
+	case ProblemCodeInvitationExpired:
+		return true
+	case ProblemCodeInvitationRevoked:
+		return true
+	case ProblemCodeInvitationUsed:
+		return true
 	case ProblemCodeLastOwner:
+		return true
+	case ProblemCodeMemberPasswordsDisabled:
 		return true
 	case ProblemCodeMethodNotAllowed:
 		return true
@@ -270,6 +336,21 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeUnsupportedMediaType:
 		return true
 	case ProblemCodeValidationFailed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistrationPendingStatus.
+const (
+	VerificationRequired RegistrationPendingStatus = "verification_required"
+)
+
+// Valid indicates whether the value is a known member of the RegistrationPendingStatus enum.
+func (e RegistrationPendingStatus) Valid() bool {
+	switch e {
+	case VerificationRequired:
 		return true
 	default:
 		return false
@@ -466,6 +547,18 @@ func (e WebhookEventType) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// AcceptInvitationRequest An invitation's token and the invitee's own name and password.
+type AcceptInvitationRequest struct {
+	// Name The invitee's display name.
+	Name string `json:"name"`
+
+	// Password The invitee's password (8–128 characters).
+	Password string `json:"password"`
+
+	// Token The token from the invitation mail.
+	Token string `json:"token"`
 }
 
 // AccountRole A user's role in their account. Owners administer the account.
@@ -665,6 +758,15 @@ type ChangePasswordRequest struct {
 	NewPassword string `json:"new_password"`
 }
 
+// CreateInvitationRequest An invitation of an email into the caller's account.
+type CreateInvitationRequest struct {
+	// Email The email to invite; normalised (trimmed, lower-cased), then validated (`422 validation_failed` naming `email`).
+	Email string `json:"email"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role AccountRole `json:"role"`
+}
+
 // CreateMemberRequest A new user of the caller's account.
 type CreateMemberRequest struct {
 	// Email The user's email; normalised (trimmed, lower-cased), then validated by the server (`422 validation_failed` naming `email` when it is not an address), and globally unique.
@@ -705,6 +807,38 @@ type Health struct {
 	//
 	// Example: ok
 	Status string `json:"status"`
+}
+
+// Invitation An invitation of an email into the account.
+type Invitation struct {
+	CreatedAt time.Time           `json:"created_at"`
+	Email     openapi_types.Email `json:"email"`
+	ExpiresAt time.Time           `json:"expires_at"`
+	Id        openapi_types.UUID  `json:"id"`
+
+	// InvitedBy The owner who invited.
+	InvitedBy  *openapi_types.UUID `json:"invited_by"`
+	LastSentAt time.Time           `json:"last_sent_at"`
+
+	// Role A user's role in their account. Owners administer the account.
+	Role AccountRole `json:"role"`
+
+	// SendCount How many times it was mailed.
+	SendCount int `json:"send_count"`
+
+	// Status `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+	Status InvitationStatus `json:"status"`
+}
+
+// InvitationStatus `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+type InvitationStatus string
+
+// InvitationPage One page of the account's pending invitations.
+type InvitationPage struct {
+	Items []Invitation `json:"items"`
+
+	// NextCursor Cursor for the next page; `null` on the last page.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // JWK A public JSON Web Key (RFC 7517). Other members may be present.
@@ -886,6 +1020,21 @@ type RegisterRequest struct {
 	Password string `json:"password"`
 }
 
+// RegistrationPending A registration waiting for its email's verification (the same for every email).
+type RegistrationPending struct {
+	Message string                    `json:"message"`
+	Status  RegistrationPendingStatus `json:"status"`
+}
+
+// RegistrationPendingStatus defines model for RegistrationPending.Status.
+type RegistrationPendingStatus string
+
+// ResendVerificationRequest Ask for a new verification mail.
+type ResendVerificationRequest struct {
+	// Email The registration's email.
+	Email string `json:"email"`
+}
+
 // RevokedCount How many sessions a revocation ended.
 type RevokedCount struct {
 	// RevokedCount The number of sessions revoked.
@@ -1026,6 +1175,12 @@ type User struct {
 
 	// Name The user's display name.
 	Name string `json:"name"`
+}
+
+// VerifyEmailRequest An email-verification token.
+type VerifyEmailRequest struct {
+	// Token The token from the verification mail.
+	Token string `json:"token"`
 }
 
 // WebhookAttempt One delivery attempt.
@@ -1211,6 +1366,9 @@ type DeviceId = string
 // EndpointId defines model for EndpointId.
 type EndpointId = openapi_types.UUID
 
+// InvitationId defines model for InvitationId.
+type InvitationId = openapi_types.UUID
+
 // SessionId defines model for SessionId.
 type SessionId = openapi_types.UUID
 
@@ -1222,6 +1380,9 @@ type BadRequest = Problem
 
 // Conflict An RFC 9457 problem document. Clients branch on `code`.
 type Conflict = Problem
+
+// EmailNotVerified An RFC 9457 problem document. Clients branch on `code`.
+type EmailNotVerified = Problem
 
 // Forbidden An RFC 9457 problem document. Clients branch on `code`.
 type Forbidden = Problem
@@ -1292,6 +1453,15 @@ type ListAuditEventsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// ListInvitationsParams defines parameters for ListInvitations.
+type ListInvitationsParams struct {
+	// Limit Maximum number of invitations in the page (1–200).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor Opaque cursor from a previous page's `next_cursor`.
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListMembersParams defines parameters for ListMembers.
 type ListMembersParams struct {
 	// Role Only users with this role.
@@ -1334,6 +1504,18 @@ type ListWebhookAttemptsParams struct {
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// AcceptInvitationParams defines parameters for AcceptInvitation.
+type AcceptInvitationParams struct {
+	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
+
+	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
+	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
+}
+
 // LoginFormParams defines parameters for LoginForm.
 type LoginFormParams struct {
 	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
@@ -1370,6 +1552,9 @@ type RefreshTokenParams struct {
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
+// CreateInvitationJSONRequestBody defines body for CreateInvitation for application/json ContentType.
+type CreateInvitationJSONRequestBody = CreateInvitationRequest
+
 // CreateMemberJSONRequestBody defines body for CreateMember for application/json ContentType.
 type CreateMemberJSONRequestBody = CreateMemberRequest
 
@@ -1390,6 +1575,9 @@ type UpdateWebhookEndpointJSONRequestBody = WebhookEndpointPatch
 
 // ChangePasswordJSONRequestBody defines body for ChangePassword for application/json ContentType.
 type ChangePasswordJSONRequestBody = ChangePasswordRequest
+
+// AcceptInvitationJSONRequestBody defines body for AcceptInvitation for application/json ContentType.
+type AcceptInvitationJSONRequestBody = AcceptInvitationRequest
 
 // LoginFormFormdataRequestBody defines body for LoginForm for application/x-www-form-urlencoded ContentType.
 type LoginFormFormdataRequestBody = LoginForm
@@ -1414,6 +1602,12 @@ type RefreshTokenJSONRequestBody = RefreshRequest
 
 // RegisterUserJSONRequestBody defines body for RegisterUser for application/json ContentType.
 type RegisterUserJSONRequestBody = RegisterRequest
+
+// VerifyEmailJSONRequestBody defines body for VerifyEmail for application/json ContentType.
+type VerifyEmailJSONRequestBody = VerifyEmailRequest
+
+// ResendVerificationJSONRequestBody defines body for ResendVerification for application/json ContentType.
+type ResendVerificationJSONRequestBody = ResendVerificationRequest
 
 // Getter for additional properties for JWK. Returns the specified
 // element and whether it was found
@@ -1671,6 +1865,71 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/accounts/me/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListInvitations List the account's pending invitations
+	//
+	// Invitations neither accepted nor revoked (expired ones included; see
+	// `status` and `expires_at`), oldest first, one page at a time: pass the
+	// previous page's `next_cursor` as `cursor`. An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing is
+	// `422 invalid_cursor`. Owner only.
+	//
+	// Corresponds with GET /api/v1/accounts/me/invitations (the `ListInvitations` operationId).
+	ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateInvitationWithBody Invite an email into the account
+	//
+	// Invites an email with a role and mails it a single-use link token,
+	// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+	// `POST /auth/invitations/accept`. The answer, and the work done for it,
+	// are the same whether or not the email already has an account in this
+	// service (no oracle); such an address gets a mail telling them what to
+	// do instead of a link (emails are unique in the service, so the
+	// invitation cannot be accepted with it). Writes an audit event. Owner
+	// only.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+	CreateInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateInvitation Invite an email into the account
+	//
+	// Invites an email with a role and mails it a single-use link token,
+	// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+	// `POST /auth/invitations/accept`. The answer, and the work done for it,
+	// are the same whether or not the email already has an account in this
+	// service (no oracle); such an address gets a mail telling them what to
+	// do instead of a link (emails are unique in the service, so the
+	// invitation cannot be accepted with it). Writes an audit event. Owner
+	// only.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+	CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeInvitation Revoke an invitation
+	//
+	// Revokes a pending invitation: its link then answers
+	// `400 invitation_revoked`. Revoking a revoked invitation changes nothing
+	// (`204`, no audit event); an accepted one is `409 conflict`. Writes an
+	// audit event. Owner only.
+	//
+	// Corresponds with DELETE /api/v1/accounts/me/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+	RevokeInvitation(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResendInvitation Mail an invitation again
+	//
+	// Mails a pending or expired invitation again with a new token (the
+	// earlier link stops working, `400 invalid_invitation_token`) and a new
+	// lifetime. At most one mail per invitation per
+	// `INVITATION_RESEND_INTERVAL` (default 1 minute): a resend inside it is
+	// `429 rate_limited` with `Retry-After`. An accepted or revoked
+	// invitation is `409 conflict`. Writes an audit event. Owner only.
+	//
+	// Corresponds with POST /api/v1/accounts/me/invitations/{invitation_id}/resend (the `ResendInvitation` operationId).
+	ResendInvitation(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListMembers List the account's users
 	//
 	// The users of the caller's account, owners included, one page at a
@@ -1688,9 +1947,14 @@ type ClientInterface interface {
 
 	// CreateMemberWithBody Add a user to the account
 	//
-	// Creates a user in the caller's account with the given role. The email is
-	// normalised (trimmed, lower-cased) and must be globally unique
-	// (`409 email_taken`). Writes an audit event. Owner only.
+	// Creates a user in the caller's account with the given role and an
+	// initial password chosen by the owner, for provisioning scripts. Only
+	// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+	// it is `403 member_passwords_disabled`: invite people instead
+	// (`POST /accounts/me/invitations`), so that nobody but the member knows
+	// their password. The email is normalised (trimmed, lower-cased) and must
+	// be globally unique (`409 email_taken`); it counts as verified. Writes an
+	// audit event. Owner only.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1699,9 +1963,14 @@ type ClientInterface interface {
 
 	// CreateMember Add a user to the account
 	//
-	// Creates a user in the caller's account with the given role. The email is
-	// normalised (trimmed, lower-cased) and must be globally unique
-	// (`409 email_taken`). Writes an audit event. Owner only.
+	// Creates a user in the caller's account with the given role and an
+	// initial password chosen by the owner, for provisioning scripts. Only
+	// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+	// it is `403 member_passwords_disabled`: invite people instead
+	// (`POST /accounts/me/invitations`), so that nobody but the member knows
+	// their password. The email is normalised (trimmed, lower-cased) and must
+	// be globally unique (`409 email_taken`); it counts as verified. Writes an
+	// audit event. Owner only.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2067,6 +2336,44 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/auth/csrf (the `GetCsrfToken` operationId).
 	GetCsrfToken(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// AcceptInvitationWithBody Accept an invitation and sign in
+	//
+	// Accepts an invitation with the mailed token: the invitee chooses their
+	// name and password, is created in the inviting account with the
+	// invitation's role and their email verified, and is signed in — the same
+	// answer, transports (`X-Session-Transport`) and cookies as
+	// `POST /auth/login/json`. The token is single use: two concurrent
+	// acceptances make one member. Codes: `400 invalid_invitation_token`
+	// (unknown, or replaced by a resend), `400 invitation_revoked`,
+	// `400 invitation_expired`, `400 invitation_used`,
+	// `409 invitation_email_taken` (the email already has an account in this
+	// service; emails are unique), `409 session_limit_reached`.
+	// Rate limited per client IP.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitationWithBody(ctx context.Context, params *AcceptInvitationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptInvitation Accept an invitation and sign in
+	//
+	// Accepts an invitation with the mailed token: the invitee chooses their
+	// name and password, is created in the inviting account with the
+	// invitation's role and their email verified, and is signed in — the same
+	// answer, transports (`X-Session-Transport`) and cookies as
+	// `POST /auth/login/json`. The token is single use: two concurrent
+	// acceptances make one member. Codes: `400 invalid_invitation_token`
+	// (unknown, or replaced by a resend), `400 invitation_revoked`,
+	// `400 invitation_expired`, `400 invitation_used`,
+	// `409 invitation_email_taken` (the email already has an account in this
+	// service; emails are unique), `409 session_limit_reached`.
+	// Rate limited per client IP.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitation(ctx context.Context, params *AcceptInvitationParams, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LoginFormWithBody Sign in with the OAuth2 password form
 	//
 	// The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -2106,6 +2413,10 @@ type ClientInterface interface {
 	// Verifies the credentials and starts a new session (one refresh-token
 	// family) for the device. Any failure — unknown email, wrong password,
 	// inactive user — gives the same `401 invalid_credentials`, in constant time.
+	// With the correct password of a registration whose email is not verified
+	// yet (`EMAIL_VERIFICATION=required`) the answer is
+	// `403 email_not_verified` (checked only after the password, so it tells
+	// a guesser nothing).
 	//
 	// The account's effective session policy is snapshotted into the session:
 	// the response tells when the session will expire if unused
@@ -2156,6 +2467,10 @@ type ClientInterface interface {
 	// Verifies the credentials and starts a new session (one refresh-token
 	// family) for the device. Any failure — unknown email, wrong password,
 	// inactive user — gives the same `401 invalid_credentials`, in constant time.
+	// With the correct password of a registration whose email is not verified
+	// yet (`EMAIL_VERIFICATION=required`) the answer is
+	// `403 email_not_verified` (checked only after the password, so it tells
+	// a guesser nothing).
 	//
 	// The account's effective session policy is snapshotted into the session:
 	// the response tells when the session will expire if unused
@@ -2441,6 +2756,22 @@ type ClientInterface interface {
 	// who becomes the account's `owner`. The email is normalised (trimmed,
 	// lower-cased) and must be globally unique (case-insensitive). Registration
 	// does not sign the user in: call a login endpoint afterwards.
+	//
+	// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+	// default): the answer is `202` with the same body whatever the email —
+	// free, held by an unverified registration, or a verified account's — so
+	// it tells nobody which emails exist. A free email's account is created
+	// with its owner unverified and a verification link is mailed
+	// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+	// password answers `403 email_not_verified`. Registering an email whose
+	// registration is still unverified replaces that registration and mails
+	// a new link (at most one mail per address per mail interval, as the
+	// reset mail). An unverified registration expires after
+	// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+	// the email is free again. A verified account's email gets no mail and
+	// nothing is created.
+	// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+	// taken email is `409 email_taken`.
 	// Rate limited per client IP.
 	//
 	// Takes any type of body and a specified content type.
@@ -2454,12 +2785,86 @@ type ClientInterface interface {
 	// who becomes the account's `owner`. The email is normalised (trimmed,
 	// lower-cased) and must be globally unique (case-insensitive). Registration
 	// does not sign the user in: call a login endpoint afterwards.
+	//
+	// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+	// default): the answer is `202` with the same body whatever the email —
+	// free, held by an unverified registration, or a verified account's — so
+	// it tells nobody which emails exist. A free email's account is created
+	// with its owner unverified and a verification link is mailed
+	// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+	// password answers `403 email_not_verified`. Registering an email whose
+	// registration is still unverified replaces that registration and mails
+	// a new link (at most one mail per address per mail interval, as the
+	// reset mail). An unverified registration expires after
+	// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+	// the email is free again. A verified account's email gets no mail and
+	// nothing is created.
+	// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+	// taken email is `409 email_taken`.
 	// Rate limited per client IP.
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /api/v1/auth/register (the `RegisterUser` operationId).
 	RegisterUser(ctx context.Context, body RegisterUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmailWithBody Verify an email address with the mailed token
+	//
+	// Uses the single-use, expiring token of a verification mail: the
+	// registration's email is verified and every other verification token of
+	// the user is spent. It does not sign in (a mailed link is no sign-in
+	// credential, and it may be opened on another device): sign in next. An
+	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Rate limited per client IP.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+	VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyEmail Verify an email address with the mailed token
+	//
+	// Uses the single-use, expiring token of a verification mail: the
+	// registration's email is verified and every other verification token of
+	// the user is spent. It does not sign in (a mailed link is no sign-in
+	// credential, and it may be opened on another device): sign in next. An
+	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Rate limited per client IP.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+	VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResendVerificationWithBody Mail a new verification link
+	//
+	// Mails a new verification link when the address is an unverified
+	// registration's. The answer is always the same `202`, with the same
+	// database work on the request, whatever the address (the token and the
+	// mail are made after the answer). At most one verification mail per
+	// address per interval (the reset mail's rate,
+	// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+	// Rate limited per client IP.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+	ResendVerificationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResendVerification Mail a new verification link
+	//
+	// Mails a new verification link when the address is an unverified
+	// registration's. The answer is always the same `202`, with the same
+	// database work on the request, whatever the address (the token and the
+	// mail are made after the answer). At most one verification mail per
+	// address per interval (the reset mail's rate,
+	// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+	// Rate limited per client IP.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+	ResendVerification(ctx context.Context, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSessions List the caller's active sessions
 	//
@@ -2562,6 +2967,121 @@ func (c *Client) ListAuditEvents(ctx context.Context, params *ListAuditEventsPar
 	return c.Client.Do(req)
 }
 
+// ListInvitations List the account's pending invitations
+//
+// Invitations neither accepted nor revoked (expired ones included; see
+// `status` and `expires_at`), oldest first, one page at a time: pass the
+// previous page's `next_cursor` as `cursor`. An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing is
+// `422 invalid_cursor`. Owner only.
+//
+// Corresponds with GET /api/v1/accounts/me/invitations (the `ListInvitations` operationId).
+func (c *Client) ListInvitations(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListInvitationsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateInvitationWithBody Invite an email into the account
+//
+// Invites an email with a role and mails it a single-use link token,
+// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+// `POST /auth/invitations/accept`. The answer, and the work done for it,
+// are the same whether or not the email already has an account in this
+// service (no oracle); such an address gets a mail telling them what to
+// do instead of a link (emails are unique in the service, so the
+// invitation cannot be accepted with it). Writes an audit event. Owner
+// only.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+func (c *Client) CreateInvitationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateInvitationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateInvitation Invite an email into the account
+//
+// Invites an email with a role and mails it a single-use link token,
+// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+// `POST /auth/invitations/accept`. The answer, and the work done for it,
+// are the same whether or not the email already has an account in this
+// service (no oracle); such an address gets a mail telling them what to
+// do instead of a link (emails are unique in the service, so the
+// invitation cannot be accepted with it). Writes an audit event. Owner
+// only.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+func (c *Client) CreateInvitation(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateInvitationRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeInvitation Revoke an invitation
+//
+// Revokes a pending invitation: its link then answers
+// `400 invitation_revoked`. Revoking a revoked invitation changes nothing
+// (`204`, no audit event); an accepted one is `409 conflict`. Writes an
+// audit event. Owner only.
+//
+// Corresponds with DELETE /api/v1/accounts/me/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+func (c *Client) RevokeInvitation(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeInvitationRequest(c.Server, invitationId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResendInvitation Mail an invitation again
+//
+// Mails a pending or expired invitation again with a new token (the
+// earlier link stops working, `400 invalid_invitation_token`) and a new
+// lifetime. At most one mail per invitation per
+// `INVITATION_RESEND_INTERVAL` (default 1 minute): a resend inside it is
+// `429 rate_limited` with `Retry-After`. An accepted or revoked
+// invitation is `409 conflict`. Writes an audit event. Owner only.
+//
+// Corresponds with POST /api/v1/accounts/me/invitations/{invitation_id}/resend (the `ResendInvitation` operationId).
+func (c *Client) ResendInvitation(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResendInvitationRequest(c.Server, invitationId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListMembers List the account's users
 //
 // The users of the caller's account, owners included, one page at a
@@ -2589,9 +3109,14 @@ func (c *Client) ListMembers(ctx context.Context, params *ListMembersParams, req
 
 // CreateMemberWithBody Add a user to the account
 //
-// Creates a user in the caller's account with the given role. The email is
-// normalised (trimmed, lower-cased) and must be globally unique
-// (`409 email_taken`). Writes an audit event. Owner only.
+// Creates a user in the caller's account with the given role and an
+// initial password chosen by the owner, for provisioning scripts. Only
+// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+// it is `403 member_passwords_disabled`: invite people instead
+// (`POST /accounts/me/invitations`), so that nobody but the member knows
+// their password. The email is normalised (trimmed, lower-cased) and must
+// be globally unique (`409 email_taken`); it counts as verified. Writes an
+// audit event. Owner only.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2610,9 +3135,14 @@ func (c *Client) CreateMemberWithBody(ctx context.Context, contentType string, b
 
 // CreateMember Add a user to the account
 //
-// Creates a user in the caller's account with the given role. The email is
-// normalised (trimmed, lower-cased) and must be globally unique
-// (`409 email_taken`). Writes an audit event. Owner only.
+// Creates a user in the caller's account with the given role and an
+// initial password chosen by the owner, for provisioning scripts. Only
+// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+// it is `403 member_passwords_disabled`: invite people instead
+// (`POST /accounts/me/invitations`), so that nobody but the member knows
+// their password. The email is normalised (trimmed, lower-cased) and must
+// be globally unique (`409 email_taken`); it counts as verified. Writes an
+// audit event. Owner only.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3228,6 +3758,64 @@ func (c *Client) GetCsrfToken(ctx context.Context, reqEditors ...RequestEditorFn
 	return c.Client.Do(req)
 }
 
+// AcceptInvitationWithBody Accept an invitation and sign in
+//
+// Accepts an invitation with the mailed token: the invitee chooses their
+// name and password, is created in the inviting account with the
+// invitation's role and their email verified, and is signed in — the same
+// answer, transports (`X-Session-Transport`) and cookies as
+// `POST /auth/login/json`. The token is single use: two concurrent
+// acceptances make one member. Codes: `400 invalid_invitation_token`
+// (unknown, or replaced by a resend), `400 invitation_revoked`,
+// `400 invitation_expired`, `400 invitation_used`,
+// `409 invitation_email_taken` (the email already has an account in this
+// service; emails are unique), `409 session_limit_reached`.
+// Rate limited per client IP.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+func (c *Client) AcceptInvitationWithBody(ctx context.Context, params *AcceptInvitationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptInvitationRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptInvitation Accept an invitation and sign in
+//
+// Accepts an invitation with the mailed token: the invitee chooses their
+// name and password, is created in the inviting account with the
+// invitation's role and their email verified, and is signed in — the same
+// answer, transports (`X-Session-Transport`) and cookies as
+// `POST /auth/login/json`. The token is single use: two concurrent
+// acceptances make one member. Codes: `400 invalid_invitation_token`
+// (unknown, or replaced by a resend), `400 invitation_revoked`,
+// `400 invitation_expired`, `400 invitation_used`,
+// `409 invitation_email_taken` (the email already has an account in this
+// service; emails are unique), `409 session_limit_reached`.
+// Rate limited per client IP.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+func (c *Client) AcceptInvitation(ctx context.Context, params *AcceptInvitationParams, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptInvitationRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LoginFormWithBody Sign in with the OAuth2 password form
 //
 // The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -3287,6 +3875,10 @@ func (c *Client) LoginFormWithFormdataBody(ctx context.Context, params *LoginFor
 // Verifies the credentials and starts a new session (one refresh-token
 // family) for the device. Any failure — unknown email, wrong password,
 // inactive user — gives the same `401 invalid_credentials`, in constant time.
+// With the correct password of a registration whose email is not verified
+// yet (`EMAIL_VERIFICATION=required`) the answer is
+// `403 email_not_verified` (checked only after the password, so it tells
+// a guesser nothing).
 //
 // The account's effective session policy is snapshotted into the session:
 // the response tells when the session will expire if unused
@@ -3347,6 +3939,10 @@ func (c *Client) LoginJsonWithBody(ctx context.Context, params *LoginJsonParams,
 // Verifies the credentials and starts a new session (one refresh-token
 // family) for the device. Any failure — unknown email, wrong password,
 // inactive user — gives the same `401 invalid_credentials`, in constant time.
+// With the correct password of a registration whose email is not verified
+// yet (`EMAIL_VERIFICATION=required`) the answer is
+// `403 email_not_verified` (checked only after the password, so it tells
+// a guesser nothing).
 //
 // The account's effective session policy is snapshotted into the session:
 // the response tells when the session will expire if unused
@@ -3762,6 +4358,22 @@ func (c *Client) RefreshToken(ctx context.Context, params *RefreshTokenParams, b
 // who becomes the account's `owner`. The email is normalised (trimmed,
 // lower-cased) and must be globally unique (case-insensitive). Registration
 // does not sign the user in: call a login endpoint afterwards.
+//
+// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+// default): the answer is `202` with the same body whatever the email —
+// free, held by an unverified registration, or a verified account's — so
+// it tells nobody which emails exist. A free email's account is created
+// with its owner unverified and a verification link is mailed
+// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+// password answers `403 email_not_verified`. Registering an email whose
+// registration is still unverified replaces that registration and mails
+// a new link (at most one mail per address per mail interval, as the
+// reset mail). An unverified registration expires after
+// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+// the email is free again. A verified account's email gets no mail and
+// nothing is created.
+// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+// taken email is `409 email_taken`.
 // Rate limited per client IP.
 //
 // Takes any type of body and a specified content type.
@@ -3785,6 +4397,22 @@ func (c *Client) RegisterUserWithBody(ctx context.Context, contentType string, b
 // who becomes the account's `owner`. The email is normalised (trimmed,
 // lower-cased) and must be globally unique (case-insensitive). Registration
 // does not sign the user in: call a login endpoint afterwards.
+//
+// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+// default): the answer is `202` with the same body whatever the email —
+// free, held by an unverified registration, or a verified account's — so
+// it tells nobody which emails exist. A free email's account is created
+// with its owner unverified and a verification link is mailed
+// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+// password answers `403 email_not_verified`. Registering an email whose
+// registration is still unverified replaces that registration and mails
+// a new link (at most one mail per address per mail interval, as the
+// reset mail). An unverified registration expires after
+// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+// the email is free again. A verified account's email gets no mail and
+// nothing is created.
+// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+// taken email is `409 email_taken`.
 // Rate limited per client IP.
 //
 // Takes a body of the `application/json` content type.
@@ -3792,6 +4420,104 @@ func (c *Client) RegisterUserWithBody(ctx context.Context, contentType string, b
 // Corresponds with POST /api/v1/auth/register (the `RegisterUser` operationId).
 func (c *Client) RegisterUser(ctx context.Context, body RegisterUserJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRegisterUserRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmailWithBody Verify an email address with the mailed token
+//
+// Uses the single-use, expiring token of a verification mail: the
+// registration's email is verified and every other verification token of
+// the user is spent. It does not sign in (a mailed link is no sign-in
+// credential, and it may be opened on another device): sign in next. An
+// unknown, used or expired token is `400 invalid_verification_token`.
+// Rate limited per client IP.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmailWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyEmail Verify an email address with the mailed token
+//
+// Uses the single-use, expiring token of a verification mail: the
+// registration's email is verified and every other verification token of
+// the user is spent. It does not sign in (a mailed link is no sign-in
+// credential, and it may be opened on another device): sign in next. An
+// unknown, used or expired token is `400 invalid_verification_token`.
+// Rate limited per client IP.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+func (c *Client) VerifyEmail(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyEmailRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResendVerificationWithBody Mail a new verification link
+//
+// Mails a new verification link when the address is an unverified
+// registration's. The answer is always the same `202`, with the same
+// database work on the request, whatever the address (the token and the
+// mail are made after the answer). At most one verification mail per
+// address per interval (the reset mail's rate,
+// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+// Rate limited per client IP.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+func (c *Client) ResendVerificationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResendVerificationRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResendVerification Mail a new verification link
+//
+// Mails a new verification link when the address is an unverified
+// registration's. The answer is always the same `202`, with the same
+// database work on the request, whatever the address (the token and the
+// mail are made after the answer). At most one verification mail per
+// address per interval (the reset mail's rate,
+// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+// Rate limited per client IP.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+func (c *Client) ResendVerification(ctx context.Context, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResendVerificationRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4084,6 +4810,180 @@ func NewListAuditEventsRequest(server string, params *ListAuditEventsParams) (*h
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListInvitationsRequest constructs an http.Request for the ListInvitations method
+func NewListInvitationsRequest(server string, params *ListInvitationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/me/invitations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateInvitationRequest calls the generic CreateInvitation builder with application/json body
+func NewCreateInvitationRequest(server string, body CreateInvitationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateInvitationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateInvitationRequestWithBody constructs an http.Request for the CreateInvitation method, with any body, and a specified content type
+func NewCreateInvitationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/me/invitations")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeInvitationRequest constructs an http.Request for the RevokeInvitation method
+func NewRevokeInvitationRequest(server string, invitationId InvitationId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "invitation_id", invitationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/me/invitations/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewResendInvitationRequest constructs an http.Request for the ResendInvitation method
+func NewResendInvitationRequest(server string, invitationId InvitationId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "invitation_id", invitationId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/me/invitations/%s/resend", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -4969,6 +5869,72 @@ func NewGetCsrfTokenRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewAcceptInvitationRequest calls the generic AcceptInvitation builder with application/json body
+func NewAcceptInvitationRequest(server string, params *AcceptInvitationParams, body AcceptInvitationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAcceptInvitationRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewAcceptInvitationRequestWithBody constructs an http.Request for the AcceptInvitation method, with any body, and a specified content type
+func NewAcceptInvitationRequestWithBody(server string, params *AcceptInvitationParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/invitations/accept")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XDeviceId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Device-Id", *params.XDeviceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Device-Id", headerParam0)
+		}
+
+		if params.XSessionTransport != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Session-Transport", *params.XSessionTransport, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Session-Transport", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewLoginFormRequestWithFormdataBody calls the generic LoginForm builder with application/x-www-form-urlencoded body
 func NewLoginFormRequestWithFormdataBody(server string, params *LoginFormParams, body LoginFormFormdataRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5425,6 +6391,86 @@ func NewRegisterUserRequestWithBody(server string, contentType string, body io.R
 	return req, nil
 }
 
+// NewVerifyEmailRequest calls the generic VerifyEmail builder with application/json body
+func NewVerifyEmailRequest(server string, body VerifyEmailJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyEmailRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyEmailRequestWithBody constructs an http.Request for the VerifyEmail method, with any body, and a specified content type
+func NewVerifyEmailRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/verify-email")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewResendVerificationRequest calls the generic ResendVerification builder with application/json body
+func NewResendVerificationRequest(server string, body ResendVerificationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewResendVerificationRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewResendVerificationRequestWithBody constructs an http.Request for the ResendVerification method, with any body, and a specified content type
+func NewResendVerificationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/verify-email/resend")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewListSessionsRequest constructs an http.Request for the ListSessions method
 func NewListSessionsRequest(server string) (*http.Request, error) {
 	var err error
@@ -5670,6 +6716,77 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/accounts/me/audit-events (the `ListAuditEvents` operationId).
 	ListAuditEventsWithResponse(ctx context.Context, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
 
+	// ListInvitationsWithResponse List the account's pending invitations
+	//
+	// Invitations neither accepted nor revoked (expired ones included; see
+	// `status` and `expires_at`), oldest first, one page at a time: pass the
+	// previous page's `next_cursor` as `cursor`. An unknown parameter is
+	// `400 unknown_parameter`; a cursor of another listing is
+	// `422 invalid_cursor`. Owner only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/accounts/me/invitations (the `ListInvitations` operationId).
+	ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error)
+
+	// CreateInvitationWithBodyWithResponse Invite an email into the account
+	//
+	// Invites an email with a role and mails it a single-use link token,
+	// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+	// `POST /auth/invitations/accept`. The answer, and the work done for it,
+	// are the same whether or not the email already has an account in this
+	// service (no oracle); such an address gets a mail telling them what to
+	// do instead of a link (emails are unique in the service, so the
+	// invitation cannot be accepted with it). Writes an audit event. Owner
+	// only.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+	CreateInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error)
+
+	// CreateInvitationWithResponse Invite an email into the account
+	//
+	// Invites an email with a role and mails it a single-use link token,
+	// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+	// `POST /auth/invitations/accept`. The answer, and the work done for it,
+	// are the same whether or not the email already has an account in this
+	// service (no oracle); such an address gets a mail telling them what to
+	// do instead of a link (emails are unique in the service, so the
+	// invitation cannot be accepted with it). Writes an audit event. Owner
+	// only.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+	CreateInvitationWithResponse(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error)
+
+	// RevokeInvitationWithResponse Revoke an invitation
+	//
+	// Revokes a pending invitation: its link then answers
+	// `400 invitation_revoked`. Revoking a revoked invitation changes nothing
+	// (`204`, no audit event); an accepted one is `409 conflict`. Writes an
+	// audit event. Owner only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/accounts/me/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+	RevokeInvitationWithResponse(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*RevokeInvitationResponse, error)
+
+	// ResendInvitationWithResponse Mail an invitation again
+	//
+	// Mails a pending or expired invitation again with a new token (the
+	// earlier link stops working, `400 invalid_invitation_token`) and a new
+	// lifetime. At most one mail per invitation per
+	// `INVITATION_RESEND_INTERVAL` (default 1 minute): a resend inside it is
+	// `429 rate_limited` with `Retry-After`. An accepted or revoked
+	// invitation is `409 conflict`. Writes an audit event. Owner only.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/me/invitations/{invitation_id}/resend (the `ResendInvitation` operationId).
+	ResendInvitationWithResponse(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*ResendInvitationResponse, error)
+
 	// ListMembersWithResponse List the account's users
 	//
 	// The users of the caller's account, owners included, one page at a
@@ -5689,9 +6806,14 @@ type ClientWithResponsesInterface interface {
 
 	// CreateMemberWithBodyWithResponse Add a user to the account
 	//
-	// Creates a user in the caller's account with the given role. The email is
-	// normalised (trimmed, lower-cased) and must be globally unique
-	// (`409 email_taken`). Writes an audit event. Owner only.
+	// Creates a user in the caller's account with the given role and an
+	// initial password chosen by the owner, for provisioning scripts. Only
+	// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+	// it is `403 member_passwords_disabled`: invite people instead
+	// (`POST /accounts/me/invitations`), so that nobody but the member knows
+	// their password. The email is normalised (trimmed, lower-cased) and must
+	// be globally unique (`409 email_taken`); it counts as verified. Writes an
+	// audit event. Owner only.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5700,9 +6822,14 @@ type ClientWithResponsesInterface interface {
 
 	// CreateMemberWithResponse Add a user to the account
 	//
-	// Creates a user in the caller's account with the given role. The email is
-	// normalised (trimmed, lower-cased) and must be globally unique
-	// (`409 email_taken`). Writes an audit event. Owner only.
+	// Creates a user in the caller's account with the given role and an
+	// initial password chosen by the owner, for provisioning scripts. Only
+	// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+	// it is `403 member_passwords_disabled`: invite people instead
+	// (`POST /accounts/me/invitations`), so that nobody but the member knows
+	// their password. The email is normalised (trimmed, lower-cased) and must
+	// be globally unique (`409 email_taken`); it counts as verified. Writes an
+	// audit event. Owner only.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6092,6 +7219,44 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/auth/csrf (the `GetCsrfToken` operationId).
 	GetCsrfTokenWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetCsrfTokenResponse, error)
 
+	// AcceptInvitationWithBodyWithResponse Accept an invitation and sign in
+	//
+	// Accepts an invitation with the mailed token: the invitee chooses their
+	// name and password, is created in the inviting account with the
+	// invitation's role and their email verified, and is signed in — the same
+	// answer, transports (`X-Session-Transport`) and cookies as
+	// `POST /auth/login/json`. The token is single use: two concurrent
+	// acceptances make one member. Codes: `400 invalid_invitation_token`
+	// (unknown, or replaced by a resend), `400 invitation_revoked`,
+	// `400 invitation_expired`, `400 invitation_used`,
+	// `409 invitation_email_taken` (the email already has an account in this
+	// service; emails are unique), `409 session_limit_reached`.
+	// Rate limited per client IP.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitationWithBodyWithResponse(ctx context.Context, params *AcceptInvitationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
+
+	// AcceptInvitationWithResponse Accept an invitation and sign in
+	//
+	// Accepts an invitation with the mailed token: the invitee chooses their
+	// name and password, is created in the inviting account with the
+	// invitation's role and their email verified, and is signed in — the same
+	// answer, transports (`X-Session-Transport`) and cookies as
+	// `POST /auth/login/json`. The token is single use: two concurrent
+	// acceptances make one member. Codes: `400 invalid_invitation_token`
+	// (unknown, or replaced by a resend), `400 invitation_revoked`,
+	// `400 invitation_expired`, `400 invitation_used`,
+	// `409 invitation_email_taken` (the email already has an account in this
+	// service; emails are unique), `409 session_limit_reached`.
+	// Rate limited per client IP.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+	AcceptInvitationWithResponse(ctx context.Context, params *AcceptInvitationParams, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error)
+
 	// LoginFormWithBodyWithResponse Sign in with the OAuth2 password form
 	//
 	// The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -6131,6 +7296,10 @@ type ClientWithResponsesInterface interface {
 	// Verifies the credentials and starts a new session (one refresh-token
 	// family) for the device. Any failure — unknown email, wrong password,
 	// inactive user — gives the same `401 invalid_credentials`, in constant time.
+	// With the correct password of a registration whose email is not verified
+	// yet (`EMAIL_VERIFICATION=required`) the answer is
+	// `403 email_not_verified` (checked only after the password, so it tells
+	// a guesser nothing).
 	//
 	// The account's effective session policy is snapshotted into the session:
 	// the response tells when the session will expire if unused
@@ -6181,6 +7350,10 @@ type ClientWithResponsesInterface interface {
 	// Verifies the credentials and starts a new session (one refresh-token
 	// family) for the device. Any failure — unknown email, wrong password,
 	// inactive user — gives the same `401 invalid_credentials`, in constant time.
+	// With the correct password of a registration whose email is not verified
+	// yet (`EMAIL_VERIFICATION=required`) the answer is
+	// `403 email_not_verified` (checked only after the password, so it tells
+	// a guesser nothing).
 	//
 	// The account's effective session policy is snapshotted into the session:
 	// the response tells when the session will expire if unused
@@ -6470,6 +7643,22 @@ type ClientWithResponsesInterface interface {
 	// who becomes the account's `owner`. The email is normalised (trimmed,
 	// lower-cased) and must be globally unique (case-insensitive). Registration
 	// does not sign the user in: call a login endpoint afterwards.
+	//
+	// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+	// default): the answer is `202` with the same body whatever the email —
+	// free, held by an unverified registration, or a verified account's — so
+	// it tells nobody which emails exist. A free email's account is created
+	// with its owner unverified and a verification link is mailed
+	// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+	// password answers `403 email_not_verified`. Registering an email whose
+	// registration is still unverified replaces that registration and mails
+	// a new link (at most one mail per address per mail interval, as the
+	// reset mail). An unverified registration expires after
+	// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+	// the email is free again. A verified account's email gets no mail and
+	// nothing is created.
+	// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+	// taken email is `409 email_taken`.
 	// Rate limited per client IP.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -6483,12 +7672,86 @@ type ClientWithResponsesInterface interface {
 	// who becomes the account's `owner`. The email is normalised (trimmed,
 	// lower-cased) and must be globally unique (case-insensitive). Registration
 	// does not sign the user in: call a login endpoint afterwards.
+	//
+	// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+	// default): the answer is `202` with the same body whatever the email —
+	// free, held by an unverified registration, or a verified account's — so
+	// it tells nobody which emails exist. A free email's account is created
+	// with its owner unverified and a verification link is mailed
+	// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+	// password answers `403 email_not_verified`. Registering an email whose
+	// registration is still unverified replaces that registration and mails
+	// a new link (at most one mail per address per mail interval, as the
+	// reset mail). An unverified registration expires after
+	// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+	// the email is free again. A verified account's email gets no mail and
+	// nothing is created.
+	// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+	// taken email is `409 email_taken`.
 	// Rate limited per client IP.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/auth/register (the `RegisterUser` operationId).
 	RegisterUserWithResponse(ctx context.Context, body RegisterUserJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterUserResponse, error)
+
+	// VerifyEmailWithBodyWithResponse Verify an email address with the mailed token
+	//
+	// Uses the single-use, expiring token of a verification mail: the
+	// registration's email is verified and every other verification token of
+	// the user is spent. It does not sign in (a mailed link is no sign-in
+	// credential, and it may be opened on another device): sign in next. An
+	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Rate limited per client IP.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+	VerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
+
+	// VerifyEmailWithResponse Verify an email address with the mailed token
+	//
+	// Uses the single-use, expiring token of a verification mail: the
+	// registration's email is verified and every other verification token of
+	// the user is spent. It does not sign in (a mailed link is no sign-in
+	// credential, and it may be opened on another device): sign in next. An
+	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Rate limited per client IP.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+	VerifyEmailWithResponse(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error)
+
+	// ResendVerificationWithBodyWithResponse Mail a new verification link
+	//
+	// Mails a new verification link when the address is an unverified
+	// registration's. The answer is always the same `202`, with the same
+	// database work on the request, whatever the address (the token and the
+	// mail are made after the answer). At most one verification mail per
+	// address per interval (the reset mail's rate,
+	// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+	// Rate limited per client IP.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+	ResendVerificationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResendVerificationResponse, error)
+
+	// ResendVerificationWithResponse Mail a new verification link
+	//
+	// Mails a new verification link when the address is an unverified
+	// registration's. The answer is always the same `202`, with the same
+	// database work on the request, whatever the address (the token and the
+	// mail are made after the answer). At most one verification mail per
+	// address per interval (the reset mail's rate,
+	// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+	// Rate limited per client IP.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+	ResendVerificationWithResponse(ctx context.Context, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResendVerificationResponse, error)
 
 	// ListSessionsWithResponse List the caller's active sessions
 	//
@@ -6708,6 +7971,415 @@ func (r ListAuditEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAuditEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListInvitationsResponse503Headers the declared response headers of an HTTP 503 response for ListInvitations
+type ListInvitationsResponse503Headers struct {
+	RetryAfter int
+}
+
+type ListInvitationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *InvitationPage
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListInvitationsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListInvitationsResponse) GetJSON200() *InvitationPage {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListInvitationsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListInvitationsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListInvitationsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListInvitationsResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListInvitationsResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListInvitationsResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListInvitationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListInvitationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListInvitationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListInvitationsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateInvitationResponse503Headers the declared response headers of an HTTP 503 response for CreateInvitation
+type CreateInvitationResponse503Headers struct {
+	RetryAfter int
+}
+
+type CreateInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *Invitation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateInvitationResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateInvitationResponse) GetJSON201() *Invitation {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateInvitationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeInvitationResponse503Headers the declared response headers of an HTTP 503 response for RevokeInvitation
+type RevokeInvitationResponse503Headers struct {
+	RetryAfter int
+}
+
+type RevokeInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeInvitationResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeInvitationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResendInvitationResponse429Headers the declared response headers of an HTTP 429 response for ResendInvitation
+type ResendInvitationResponse429Headers struct {
+	RetryAfter int
+}
+
+// ResendInvitationResponse503Headers the declared response headers of an HTTP 503 response for ResendInvitation
+type ResendInvitationResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResendInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Invitation
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResendInvitationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResendInvitationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResendInvitationResponse) GetJSON200() *Invitation {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ResendInvitationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResendInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResendInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResendInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResendInvitationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8683,6 +10355,125 @@ func (r GetCsrfTokenResponse) ContentType() string {
 	return ""
 }
 
+// AcceptInvitationResponse200Headers the declared response headers of an HTTP 200 response for AcceptInvitation
+type AcceptInvitationResponse200Headers struct {
+	CacheControl string
+	SetCookie    *string
+}
+
+// AcceptInvitationResponse429Headers the declared response headers of an HTTP 429 response for AcceptInvitation
+type AcceptInvitationResponse429Headers struct {
+	RetryAfter int
+}
+
+// AcceptInvitationResponse503Headers the declared response headers of an HTTP 503 response for AcceptInvitation
+type AcceptInvitationResponse503Headers struct {
+	RetryAfter int
+}
+
+type AcceptInvitationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenIssued
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AcceptInvitationResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AcceptInvitationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AcceptInvitationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptInvitationResponse) GetJSON200() *TokenIssued {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AcceptInvitationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptInvitationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptInvitationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptInvitationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptInvitationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LoginFormResponse200Headers the declared response headers of an HTTP 200 response for LoginForm
 type LoginFormResponse200Headers struct {
 	CacheControl string
@@ -8708,6 +10499,8 @@ type LoginFormResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *EmailNotVerified
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *SessionLimitReached
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -8743,6 +10536,11 @@ func (r LoginFormResponse) GetApplicationproblemJSON400() *BadRequest {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LoginFormResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LoginFormResponse) GetApplicationproblemJSON403() *EmailNotVerified {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -8834,6 +10632,8 @@ type LoginJsonResponse struct {
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *EmailNotVerified
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *SessionLimitReached
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
@@ -8869,6 +10669,11 @@ func (r LoginJsonResponse) GetApplicationproblemJSON400() *BadRequest {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r LoginJsonResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r LoginJsonResponse) GetApplicationproblemJSON403() *EmailNotVerified {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
@@ -9651,6 +11456,8 @@ type RegisterUserResponse struct {
 	HTTPResponse *http.Response
 	// JSON201 the response for an HTTP 201 `application/json` response
 	JSON201 *User
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *RegistrationPending
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
@@ -9676,6 +11483,11 @@ type RegisterUserResponse struct {
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
 func (r RegisterUserResponse) GetJSON201() *User {
 	return r.JSON201
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RegisterUserResponse) GetJSON202() *RegistrationPending {
+	return r.JSON202
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -9741,6 +11553,207 @@ func (r RegisterUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RegisterUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyEmailResponse429Headers the declared response headers of an HTTP 429 response for VerifyEmail
+type VerifyEmailResponse429Headers struct {
+	RetryAfter int
+}
+
+// VerifyEmailResponse503Headers the declared response headers of an HTTP 503 response for VerifyEmail
+type VerifyEmailResponse503Headers struct {
+	RetryAfter int
+}
+
+type VerifyEmailResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyEmailResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyEmailResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r VerifyEmailResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyEmailResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyEmailResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyEmailResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyEmailResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResendVerificationResponse429Headers the declared response headers of an HTTP 429 response for ResendVerification
+type ResendVerificationResponse429Headers struct {
+	RetryAfter int
+}
+
+// ResendVerificationResponse503Headers the declared response headers of an HTTP 503 response for ResendVerification
+type ResendVerificationResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResendVerificationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *Message
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResendVerificationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResendVerificationResponse503Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ResendVerificationResponse) GetJSON202() *Message {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ResendVerificationResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResendVerificationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResendVerificationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResendVerificationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResendVerificationResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10240,6 +12253,107 @@ func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, p
 	return ParseListAuditEventsResponse(rsp)
 }
 
+// ListInvitationsWithResponse List the account's pending invitations
+//
+// Invitations neither accepted nor revoked (expired ones included; see
+// `status` and `expires_at`), oldest first, one page at a time: pass the
+// previous page's `next_cursor` as `cursor`. An unknown parameter is
+// `400 unknown_parameter`; a cursor of another listing is
+// `422 invalid_cursor`. Owner only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/accounts/me/invitations (the `ListInvitations` operationId).
+func (c *ClientWithResponses) ListInvitationsWithResponse(ctx context.Context, params *ListInvitationsParams, reqEditors ...RequestEditorFn) (*ListInvitationsResponse, error) {
+	rsp, err := c.ListInvitations(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListInvitationsResponse(rsp)
+}
+
+// CreateInvitationWithBodyWithResponse Invite an email into the account
+//
+// Invites an email with a role and mails it a single-use link token,
+// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+// `POST /auth/invitations/accept`. The answer, and the work done for it,
+// are the same whether or not the email already has an account in this
+// service (no oracle); such an address gets a mail telling them what to
+// do instead of a link (emails are unique in the service, so the
+// invitation cannot be accepted with it). Writes an audit event. Owner
+// only.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+func (c *ClientWithResponses) CreateInvitationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error) {
+	rsp, err := c.CreateInvitationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateInvitationResponse(rsp)
+}
+
+// CreateInvitationWithResponse Invite an email into the account
+//
+// Invites an email with a role and mails it a single-use link token,
+// valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+// `POST /auth/invitations/accept`. The answer, and the work done for it,
+// are the same whether or not the email already has an account in this
+// service (no oracle); such an address gets a mail telling them what to
+// do instead of a link (emails are unique in the service, so the
+// invitation cannot be accepted with it). Writes an audit event. Owner
+// only.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/me/invitations (the `CreateInvitation` operationId).
+func (c *ClientWithResponses) CreateInvitationWithResponse(ctx context.Context, body CreateInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateInvitationResponse, error) {
+	rsp, err := c.CreateInvitation(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateInvitationResponse(rsp)
+}
+
+// RevokeInvitationWithResponse Revoke an invitation
+//
+// Revokes a pending invitation: its link then answers
+// `400 invitation_revoked`. Revoking a revoked invitation changes nothing
+// (`204`, no audit event); an accepted one is `409 conflict`. Writes an
+// audit event. Owner only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/accounts/me/invitations/{invitation_id} (the `RevokeInvitation` operationId).
+func (c *ClientWithResponses) RevokeInvitationWithResponse(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*RevokeInvitationResponse, error) {
+	rsp, err := c.RevokeInvitation(ctx, invitationId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeInvitationResponse(rsp)
+}
+
+// ResendInvitationWithResponse Mail an invitation again
+//
+// Mails a pending or expired invitation again with a new token (the
+// earlier link stops working, `400 invalid_invitation_token`) and a new
+// lifetime. At most one mail per invitation per
+// `INVITATION_RESEND_INTERVAL` (default 1 minute): a resend inside it is
+// `429 rate_limited` with `Retry-After`. An accepted or revoked
+// invitation is `409 conflict`. Writes an audit event. Owner only.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/me/invitations/{invitation_id}/resend (the `ResendInvitation` operationId).
+func (c *ClientWithResponses) ResendInvitationWithResponse(ctx context.Context, invitationId InvitationId, reqEditors ...RequestEditorFn) (*ResendInvitationResponse, error) {
+	rsp, err := c.ResendInvitation(ctx, invitationId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResendInvitationResponse(rsp)
+}
+
 // ListMembersWithResponse List the account's users
 //
 // The users of the caller's account, owners included, one page at a
@@ -10265,9 +12379,14 @@ func (c *ClientWithResponses) ListMembersWithResponse(ctx context.Context, param
 
 // CreateMemberWithBodyWithResponse Add a user to the account
 //
-// Creates a user in the caller's account with the given role. The email is
-// normalised (trimmed, lower-cased) and must be globally unique
-// (`409 email_taken`). Writes an audit event. Owner only.
+// Creates a user in the caller's account with the given role and an
+// initial password chosen by the owner, for provisioning scripts. Only
+// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+// it is `403 member_passwords_disabled`: invite people instead
+// (`POST /accounts/me/invitations`), so that nobody but the member knows
+// their password. The email is normalised (trimmed, lower-cased) and must
+// be globally unique (`409 email_taken`); it counts as verified. Writes an
+// audit event. Owner only.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10282,9 +12401,14 @@ func (c *ClientWithResponses) CreateMemberWithBodyWithResponse(ctx context.Conte
 
 // CreateMemberWithResponse Add a user to the account
 //
-// Creates a user in the caller's account with the given role. The email is
-// normalised (trimmed, lower-cased) and must be globally unique
-// (`409 email_taken`). Writes an audit event. Owner only.
+// Creates a user in the caller's account with the given role and an
+// initial password chosen by the owner, for provisioning scripts. Only
+// while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+// it is `403 member_passwords_disabled`: invite people instead
+// (`POST /accounts/me/invitations`), so that nobody but the member knows
+// their password. The email is normalised (trimmed, lower-cased) and must
+// be globally unique (`409 email_taken`); it counts as verified. Writes an
+// audit event. Owner only.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10824,6 +12948,56 @@ func (c *ClientWithResponses) GetCsrfTokenWithResponse(ctx context.Context, reqE
 	return ParseGetCsrfTokenResponse(rsp)
 }
 
+// AcceptInvitationWithBodyWithResponse Accept an invitation and sign in
+//
+// Accepts an invitation with the mailed token: the invitee chooses their
+// name and password, is created in the inviting account with the
+// invitation's role and their email verified, and is signed in — the same
+// answer, transports (`X-Session-Transport`) and cookies as
+// `POST /auth/login/json`. The token is single use: two concurrent
+// acceptances make one member. Codes: `400 invalid_invitation_token`
+// (unknown, or replaced by a resend), `400 invitation_revoked`,
+// `400 invitation_expired`, `400 invitation_used`,
+// `409 invitation_email_taken` (the email already has an account in this
+// service; emails are unique), `409 session_limit_reached`.
+// Rate limited per client IP.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+func (c *ClientWithResponses) AcceptInvitationWithBodyWithResponse(ctx context.Context, params *AcceptInvitationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error) {
+	rsp, err := c.AcceptInvitationWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptInvitationResponse(rsp)
+}
+
+// AcceptInvitationWithResponse Accept an invitation and sign in
+//
+// Accepts an invitation with the mailed token: the invitee chooses their
+// name and password, is created in the inviting account with the
+// invitation's role and their email verified, and is signed in — the same
+// answer, transports (`X-Session-Transport`) and cookies as
+// `POST /auth/login/json`. The token is single use: two concurrent
+// acceptances make one member. Codes: `400 invalid_invitation_token`
+// (unknown, or replaced by a resend), `400 invitation_revoked`,
+// `400 invitation_expired`, `400 invitation_used`,
+// `409 invitation_email_taken` (the email already has an account in this
+// service; emails are unique), `409 session_limit_reached`.
+// Rate limited per client IP.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/invitations/accept (the `AcceptInvitation` operationId).
+func (c *ClientWithResponses) AcceptInvitationWithResponse(ctx context.Context, params *AcceptInvitationParams, body AcceptInvitationJSONRequestBody, reqEditors ...RequestEditorFn) (*AcceptInvitationResponse, error) {
+	rsp, err := c.AcceptInvitation(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptInvitationResponse(rsp)
+}
+
 // LoginFormWithBodyWithResponse Sign in with the OAuth2 password form
 //
 // The OAuth 2.0 resource-owner password grant (form-encoded `username` and
@@ -10875,6 +13049,10 @@ func (c *ClientWithResponses) LoginFormWithFormdataBodyWithResponse(ctx context.
 // Verifies the credentials and starts a new session (one refresh-token
 // family) for the device. Any failure — unknown email, wrong password,
 // inactive user — gives the same `401 invalid_credentials`, in constant time.
+// With the correct password of a registration whose email is not verified
+// yet (`EMAIL_VERIFICATION=required`) the answer is
+// `403 email_not_verified` (checked only after the password, so it tells
+// a guesser nothing).
 //
 // The account's effective session policy is snapshotted into the session:
 // the response tells when the session will expire if unused
@@ -10931,6 +13109,10 @@ func (c *ClientWithResponses) LoginJsonWithBodyWithResponse(ctx context.Context,
 // Verifies the credentials and starts a new session (one refresh-token
 // family) for the device. Any failure — unknown email, wrong password,
 // inactive user — gives the same `401 invalid_credentials`, in constant time.
+// With the correct password of a registration whose email is not verified
+// yet (`EMAIL_VERIFICATION=required`) the answer is
+// `403 email_not_verified` (checked only after the password, so it tells
+// a guesser nothing).
 //
 // The account's effective session policy is snapshotted into the session:
 // the response tells when the session will expire if unused
@@ -11298,6 +13480,22 @@ func (c *ClientWithResponses) RefreshTokenWithResponse(ctx context.Context, para
 // who becomes the account's `owner`. The email is normalised (trimmed,
 // lower-cased) and must be globally unique (case-insensitive). Registration
 // does not sign the user in: call a login endpoint afterwards.
+//
+// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+// default): the answer is `202` with the same body whatever the email —
+// free, held by an unverified registration, or a verified account's — so
+// it tells nobody which emails exist. A free email's account is created
+// with its owner unverified and a verification link is mailed
+// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+// password answers `403 email_not_verified`. Registering an email whose
+// registration is still unverified replaces that registration and mails
+// a new link (at most one mail per address per mail interval, as the
+// reset mail). An unverified registration expires after
+// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+// the email is free again. A verified account's email gets no mail and
+// nothing is created.
+// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+// taken email is `409 email_taken`.
 // Rate limited per client IP.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -11317,6 +13515,22 @@ func (c *ClientWithResponses) RegisterUserWithBodyWithResponse(ctx context.Conte
 // who becomes the account's `owner`. The email is normalised (trimmed,
 // lower-cased) and must be globally unique (case-insensitive). Registration
 // does not sign the user in: call a login endpoint afterwards.
+//
+// **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+// default): the answer is `202` with the same body whatever the email —
+// free, held by an unverified registration, or a verified account's — so
+// it tells nobody which emails exist. A free email's account is created
+// with its owner unverified and a verification link is mailed
+// (`POST /auth/verify-email`); until it is used, sign-in with the correct
+// password answers `403 email_not_verified`. Registering an email whose
+// registration is still unverified replaces that registration and mails
+// a new link (at most one mail per address per mail interval, as the
+// reset mail). An unverified registration expires after
+// `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+// the email is free again. A verified account's email gets no mail and
+// nothing is created.
+// With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+// taken email is `409 email_taken`.
 // Rate limited per client IP.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -11328,6 +13542,88 @@ func (c *ClientWithResponses) RegisterUserWithResponse(ctx context.Context, body
 		return nil, err
 	}
 	return ParseRegisterUserResponse(rsp)
+}
+
+// VerifyEmailWithBodyWithResponse Verify an email address with the mailed token
+//
+// Uses the single-use, expiring token of a verification mail: the
+// registration's email is verified and every other verification token of
+// the user is spent. It does not sign in (a mailed link is no sign-in
+// credential, and it may be opened on another device): sign in next. An
+// unknown, used or expired token is `400 invalid_verification_token`.
+// Rate limited per client IP.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error) {
+	rsp, err := c.VerifyEmailWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailResponse(rsp)
+}
+
+// VerifyEmailWithResponse Verify an email address with the mailed token
+//
+// Uses the single-use, expiring token of a verification mail: the
+// registration's email is verified and every other verification token of
+// the user is spent. It does not sign in (a mailed link is no sign-in
+// credential, and it may be opened on another device): sign in next. An
+// unknown, used or expired token is `400 invalid_verification_token`.
+// Rate limited per client IP.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/verify-email (the `VerifyEmail` operationId).
+func (c *ClientWithResponses) VerifyEmailWithResponse(ctx context.Context, body VerifyEmailJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyEmailResponse, error) {
+	rsp, err := c.VerifyEmail(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyEmailResponse(rsp)
+}
+
+// ResendVerificationWithBodyWithResponse Mail a new verification link
+//
+// Mails a new verification link when the address is an unverified
+// registration's. The answer is always the same `202`, with the same
+// database work on the request, whatever the address (the token and the
+// mail are made after the answer). At most one verification mail per
+// address per interval (the reset mail's rate,
+// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+// Rate limited per client IP.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+func (c *ClientWithResponses) ResendVerificationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ResendVerificationResponse, error) {
+	rsp, err := c.ResendVerificationWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResendVerificationResponse(rsp)
+}
+
+// ResendVerificationWithResponse Mail a new verification link
+//
+// Mails a new verification link when the address is an unverified
+// registration's. The answer is always the same `202`, with the same
+// database work on the request, whatever the address (the token and the
+// mail are made after the answer). At most one verification mail per
+// address per interval (the reset mail's rate,
+// `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+// Rate limited per client IP.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/verify-email/resend (the `ResendVerification` operationId).
+func (c *ClientWithResponses) ResendVerificationWithResponse(ctx context.Context, body ResendVerificationJSONRequestBody, reqEditors ...RequestEditorFn) (*ResendVerificationResponse, error) {
+	rsp, err := c.ResendVerification(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResendVerificationResponse(rsp)
 }
 
 // ListSessionsWithResponse List the caller's active sessions
@@ -11558,6 +13854,385 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 	switch {
 	case rsp.StatusCode == 503:
 		var headers ListAuditEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListInvitationsResponse parses an HTTP response from a ListInvitationsWithResponse call
+func ParseListInvitationsResponse(rsp *http.Response) (*ListInvitationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListInvitationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest InvitationPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ListInvitationsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateInvitationResponse parses an HTTP response from a CreateInvitationWithResponse call
+func ParseCreateInvitationResponse(rsp *http.Response) (*CreateInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest Invitation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers CreateInvitationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeInvitationResponse parses an HTTP response from a RevokeInvitationWithResponse call
+func ParseRevokeInvitationResponse(rsp *http.Response) (*RevokeInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers RevokeInvitationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResendInvitationResponse parses an HTTP response from a ResendInvitationWithResponse call
+func ParseResendInvitationResponse(rsp *http.Response) (*ResendInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResendInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Invitation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ResendInvitationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResendInvitationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -13384,6 +16059,128 @@ func ParseGetCsrfTokenResponse(rsp *http.Response) (*GetCsrfTokenResponse, error
 	return response, nil
 }
 
+// ParseAcceptInvitationResponse parses an HTTP response from a AcceptInvitationWithResponse call
+func ParseAcceptInvitationResponse(rsp *http.Response) (*AcceptInvitationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptInvitationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenIssued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AcceptInvitationResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers AcceptInvitationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers AcceptInvitationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseLoginFormResponse parses an HTTP response from a LoginFormWithResponse call
 func ParseLoginFormResponse(rsp *http.Response) (*LoginFormResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -13418,6 +16215,13 @@ func ParseLoginFormResponse(rsp *http.Response) (*LoginFormResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest EmailNotVerified
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest SessionLimitReached
@@ -13547,6 +16351,13 @@ func ParseLoginJsonResponse(rsp *http.Response) (*LoginJsonResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest EmailNotVerified
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
 		var dest SessionLimitReached
@@ -14328,6 +17139,13 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		}
 		response.JSON201 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest RegistrationPending
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14399,6 +17217,198 @@ func ParseRegisterUserResponse(rsp *http.Response) (*RegisterUserResponse, error
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RegisterUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyEmailResponse parses an HTTP response from a VerifyEmailWithResponse call
+func ParseVerifyEmailResponse(rsp *http.Response) (*VerifyEmailResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyEmailResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers VerifyEmailResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyEmailResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResendVerificationResponse parses an HTTP response from a ResendVerificationWithResponse call
+func ParseResendVerificationResponse(rsp *http.Response) (*ResendVerificationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResendVerificationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest Message
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ResendVerificationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ResendVerificationResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

@@ -28,6 +28,25 @@ func (q *Queries) AccountCreate(ctx context.Context, arg AccountCreateParams) er
 	return err
 }
 
+const accountDelete = `-- name: AccountDelete :execrows
+DELETE FROM accounts a WHERE a.id = $1
+  AND NOT EXISTS (SELECT 1 FROM users u WHERE u.account_id = $1)
+`
+
+// Removes an account whose only user was an unverified registration that a
+// new registration of the same email reclaims (core.Register). Its rows go
+// with it by the foreign keys' cascades; the user's email key is deleted
+// first (UserEmailDelete), having no foreign key. An account that still
+// has a user is not deleted (no row: the caller refuses): an unverified
+// registration is reclaimed only while it is its account's only user.
+func (q *Queries) AccountDelete(ctx context.Context, accountID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, accountDelete, accountID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const accountGetPolicy = `-- name: AccountGetPolicy :one
 SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
 FROM accounts

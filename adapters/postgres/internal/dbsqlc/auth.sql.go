@@ -12,6 +12,28 @@ import (
 	"github.com/google/uuid"
 )
 
+const authEmailVerificationAccount = `-- name: AuthEmailVerificationAccount :one
+SELECT auth_email_verification_account($1::bytea)::uuid AS account_id
+`
+
+func (q *Queries) AuthEmailVerificationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, authEmailVerificationAccount, tokenHash)
+	var account_id uuid.UUID
+	err := row.Scan(&account_id)
+	return account_id, err
+}
+
+const authInvitationAccount = `-- name: AuthInvitationAccount :one
+SELECT auth_invitation_account($1::bytea)::uuid AS account_id
+`
+
+func (q *Queries) AuthInvitationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, authInvitationAccount, tokenHash)
+	var account_id uuid.UUID
+	err := row.Scan(&account_id)
+	return account_id, err
+}
+
 const authPasswordResetAccount = `-- name: AuthPasswordResetAccount :one
 SELECT auth_password_reset_account($1::bytea)::uuid AS account_id
 `
@@ -55,16 +77,17 @@ const authUserForLogin = `-- name: AuthUserForLogin :one
 
 SELECT f.user_id::uuid AS user_id, f.account_id::uuid AS account_id,
        f.password_hash::text AS password_hash, f.is_active::boolean AS is_active,
-       f.account_role::text AS account_role
-FROM auth_user_for_login($1::text) AS f(user_id, account_id, password_hash, is_active, account_role)
+       f.account_role::text AS account_role, f.email_verified::boolean AS email_verified
+FROM auth_user_for_login($1::text) AS f(user_id, account_id, password_hash, is_active, account_role, email_verified)
 `
 
 type AuthUserForLoginRow struct {
-	UserID       uuid.UUID
-	AccountID    uuid.UUID
-	PasswordHash string
-	IsActive     bool
-	AccountRole  string
+	UserID        uuid.UUID
+	AccountID     uuid.UUID
+	PasswordHash  string
+	IsActive      bool
+	AccountRole   string
+	EmailVerified bool
 }
 
 // The narrow pre-tenant path: SECURITY DEFINER functions (see migrations).
@@ -77,6 +100,7 @@ func (q *Queries) AuthUserForLogin(ctx context.Context, email string) (AuthUserF
 		&i.PasswordHash,
 		&i.IsActive,
 		&i.AccountRole,
+		&i.EmailVerified,
 	)
 	return i, err
 }

@@ -68,6 +68,31 @@ type AuditEventsLegacy struct {
 	DeliverySeq   *int64
 }
 
+type EmailVerificationToken struct {
+	AccountID uuid.UUID
+	TokenHash []byte
+	UserID    uuid.UUID
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
+type Invitation struct {
+	AccountID      uuid.UUID
+	ID             uuid.UUID
+	Email          string
+	AccountRole    string
+	TokenHash      []byte
+	InvitedBy      *uuid.UUID
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	LastSentAt     time.Time
+	SendCount      int32
+	AcceptedAt     *time.Time
+	AcceptedUserID *uuid.UUID
+	RevokedAt      *time.Time
+}
+
 type LoginThrottle struct {
 	KeyHash       []byte
 	Failures      int32
@@ -113,15 +138,16 @@ type Session struct {
 }
 
 type User struct {
-	AccountID    uuid.UUID
-	ID           uuid.UUID
-	Email        string
-	Name         string
-	PasswordHash string
-	AccountRole  string
-	IsActive     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	AccountID       uuid.UUID
+	ID              uuid.UUID
+	Email           string
+	Name            string
+	PasswordHash    string
+	AccountRole     string
+	IsActive        bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	EmailVerifiedAt *time.Time
 }
 
 type UserEmail struct {

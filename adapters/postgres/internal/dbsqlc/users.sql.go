@@ -13,18 +13,19 @@ import (
 )
 
 const userCreate = `-- name: UserCreate :exec
-INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, true, $7, $7)
+INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
+VALUES ($1, $2, $3, $4, $5, $6, true, $7, $7, $8::timestamptz)
 `
 
 type UserCreateParams struct {
-	AccountID    uuid.UUID
-	ID           uuid.UUID
-	Email        string
-	Name         string
-	PasswordHash string
-	AccountRole  string
-	Now          time.Time
+	AccountID       uuid.UUID
+	ID              uuid.UUID
+	Email           string
+	Name            string
+	PasswordHash    string
+	AccountRole     string
+	Now             time.Time
+	EmailVerifiedAt *time.Time
 }
 
 // Sent pipelined with UserEmailCreate, in the same transaction (tenantTx.UserCreate).
@@ -37,6 +38,7 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) error {
 		arg.PasswordHash,
 		arg.AccountRole,
 		arg.Now,
+		arg.EmailVerifiedAt,
 	)
 	return err
 }
@@ -522,6 +524,33 @@ func (q *Queries) UserLockCredentials(ctx context.Context, arg UserLockCredentia
 	return i, err
 }
 
+const userLockEmailVerified = `-- name: UserLockEmailVerified :one
+SELECT email, email_verified_at, created_at
+FROM users
+WHERE account_id = $1 AND id = $2
+FOR UPDATE
+`
+
+type UserLockEmailVerifiedParams struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+type UserLockEmailVerifiedRow struct {
+	Email           string
+	EmailVerifiedAt *time.Time
+	CreatedAt       time.Time
+}
+
+// Locks the user's row (a verification or a reclaim of an unverified
+// registration) and returns when their email was verified (NULL: not yet).
+func (q *Queries) UserLockEmailVerified(ctx context.Context, arg UserLockEmailVerifiedParams) (UserLockEmailVerifiedRow, error) {
+	row := q.db.QueryRow(ctx, userLockEmailVerified, arg.AccountID, arg.ID)
+	var i UserLockEmailVerifiedRow
+	err := row.Scan(&i.Email, &i.EmailVerifiedAt, &i.CreatedAt)
+	return i, err
+}
+
 const userLockForSignIn = `-- name: UserLockForSignIn :one
 SELECT is_active
 FROM users
@@ -583,6 +612,22 @@ func (q *Queries) UserLockForUpdate(ctx context.Context, arg UserLockForUpdatePa
 		&i.CreatedAt,
 	)
 	return i, err
+}
+
+const userSetEmailVerified = `-- name: UserSetEmailVerified :exec
+UPDATE users SET email_verified_at = $1::timestamptz, updated_at = $1::timestamptz
+WHERE account_id = $2 AND id = $3 AND email_verified_at IS NULL
+`
+
+type UserSetEmailVerifiedParams struct {
+	Now       time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+func (q *Queries) UserSetEmailVerified(ctx context.Context, arg UserSetEmailVerifiedParams) error {
+	_, err := q.db.Exec(ctx, userSetEmailVerified, arg.Now, arg.AccountID, arg.ID)
+	return err
 }
 
 const userUpdate = `-- name: UserUpdate :execrows

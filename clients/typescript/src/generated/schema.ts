@@ -19,6 +19,22 @@ export interface paths {
          *     who becomes the account's `owner`. The email is normalised (trimmed,
          *     lower-cased) and must be globally unique (case-insensitive). Registration
          *     does not sign the user in: call a login endpoint afterwards.
+         *
+         *     **Verified emails** (server setting `EMAIL_VERIFICATION`, `required` by
+         *     default): the answer is `202` with the same body whatever the email —
+         *     free, held by an unverified registration, or a verified account's — so
+         *     it tells nobody which emails exist. A free email's account is created
+         *     with its owner unverified and a verification link is mailed
+         *     (`POST /auth/verify-email`); until it is used, sign-in with the correct
+         *     password answers `403 email_not_verified`. Registering an email whose
+         *     registration is still unverified replaces that registration and mails
+         *     a new link (at most one mail per address per mail interval, as the
+         *     reset mail). An unverified registration expires after
+         *     `EMAIL_VERIFICATION_TTL` (default 24 h): its link stops working and
+         *     the email is free again. A verified account's email gets no mail and
+         *     nothing is created.
+         *     With `EMAIL_VERIFICATION=off` the answer is `201` with the owner, and a
+         *     taken email is `409 email_taken`.
          *     Rate limited per client IP.
          */
         post: operations["registerUser"];
@@ -42,6 +58,10 @@ export interface paths {
          * @description Verifies the credentials and starts a new session (one refresh-token
          *     family) for the device. Any failure — unknown email, wrong password,
          *     inactive user — gives the same `401 invalid_credentials`, in constant time.
+         *     With the correct password of a registration whose email is not verified
+         *     yet (`EMAIL_VERIFICATION=required`) the answer is
+         *     `403 email_not_verified` (checked only after the password, so it tells
+         *     a guesser nothing).
          *
          *     The account's effective session policy is snapshotted into the session:
          *     the response tells when the session will expire if unused
@@ -338,6 +358,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address with the mailed token
+         * @description Uses the single-use, expiring token of a verification mail: the
+         *     registration's email is verified and every other verification token of
+         *     the user is spent. It does not sign in (a mailed link is no sign-in
+         *     credential, and it may be opened on another device): sign in next. An
+         *     unknown, used or expired token is `400 invalid_verification_token`.
+         *     Rate limited per client IP.
+         */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link
+         * @description Mails a new verification link when the address is an unverified
+         *     registration's. The answer is always the same `202`, with the same
+         *     database work on the request, whatever the address (the token and the
+         *     mail are made after the answer). At most one verification mail per
+         *     address per interval (the reset mail's rate,
+         *     `PASSWORD_RESET_MAIL_INTERVAL`); a request inside it sends nothing.
+         *     Rate limited per client IP.
+         */
+        post: operations["resendVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/invitations/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation and sign in
+         * @description Accepts an invitation with the mailed token: the invitee chooses their
+         *     name and password, is created in the inviting account with the
+         *     invitation's role and their email verified, and is signed in — the same
+         *     answer, transports (`X-Session-Transport`) and cookies as
+         *     `POST /auth/login/json`. The token is single use: two concurrent
+         *     acceptances make one member. Codes: `400 invalid_invitation_token`
+         *     (unknown, or replaced by a resend), `400 invitation_revoked`,
+         *     `400 invitation_expired`, `400 invitation_used`,
+         *     `409 invitation_email_taken` (the email already has an account in this
+         *     service; emails are unique), `409 session_limit_reached`.
+         *     Rate limited per client IP.
+         */
+        post: operations["acceptInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/change-password": {
         parameters: {
             query?: never;
@@ -512,9 +613,14 @@ export interface paths {
         put?: never;
         /**
          * Add a user to the account
-         * @description Creates a user in the caller's account with the given role. The email is
-         *     normalised (trimmed, lower-cased) and must be globally unique
-         *     (`409 email_taken`). Writes an audit event. Owner only.
+         * @description Creates a user in the caller's account with the given role and an
+         *     initial password chosen by the owner, for provisioning scripts. Only
+         *     while the server setting `MEMBER_PASSWORDS` is `on`; by default (`off`)
+         *     it is `403 member_passwords_disabled`: invite people instead
+         *     (`POST /accounts/me/invitations`), so that nobody but the member knows
+         *     their password. The email is normalised (trimmed, lower-cased) and must
+         *     be globally unique (`409 email_taken`); it counts as verified. Writes an
+         *     audit event. Owner only.
          */
         post: operations["createMember"];
         delete?: never;
@@ -597,6 +703,101 @@ export interface paths {
          *     (`{user_id, revoked_count}`). Owner only.
          */
         post: operations["revokeMemberSessions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the account's pending invitations
+         * @description Invitations neither accepted nor revoked (expired ones included; see
+         *     `status` and `expires_at`), oldest first, one page at a time: pass the
+         *     previous page's `next_cursor` as `cursor`. An unknown parameter is
+         *     `400 unknown_parameter`; a cursor of another listing is
+         *     `422 invalid_cursor`. Owner only.
+         */
+        get: operations["listInvitations"];
+        put?: never;
+        /**
+         * Invite an email into the account
+         * @description Invites an email with a role and mails it a single-use link token,
+         *     valid `INVITATION_TTL` (default 7 days); the invitee accepts with
+         *     `POST /auth/invitations/accept`. The answer, and the work done for it,
+         *     are the same whether or not the email already has an account in this
+         *     service (no oracle); such an address gets a mail telling them what to
+         *     do instead of a link (emails are unique in the service, so the
+         *     invitation cannot be accepted with it). Writes an audit event. Owner
+         *     only.
+         */
+        post: operations["createInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/invitations/{invitation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation
+         * @description Revokes a pending invitation: its link then answers
+         *     `400 invitation_revoked`. Revoking a revoked invitation changes nothing
+         *     (`204`, no audit event); an accepted one is `409 conflict`. Writes an
+         *     audit event. Owner only.
+         */
+        delete: operations["revokeInvitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/invitations/{invitation_id}/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail an invitation again
+         * @description Mails a pending or expired invitation again with a new token (the
+         *     earlier link stops working, `400 invalid_invitation_token`) and a new
+         *     lifetime. At most one mail per invitation per
+         *     `INVITATION_RESEND_INTERVAL` (default 1 minute): a resend inside it is
+         *     `429 rate_limited` with `Retry-After`. An accepted or revoked
+         *     invitation is `409 conflict`. Writes an audit event. Owner only.
+         */
+        post: operations["resendInvitation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1002,7 +1203,7 @@ export interface components {
          * @example invalid_credentials
          * @enum {string}
          */
-        ProblemCode: "bad_request" | "conflict" | "csrf_failed" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "last_owner" | "method_not_allowed" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed";
+        ProblemCode: "bad_request" | "conflict" | "csrf_failed" | "email_not_verified" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_invitation_token" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "invalid_verification_token" | "invitation_email_taken" | "invitation_expired" | "invitation_revoked" | "invitation_used" | "last_owner" | "member_passwords_disabled" | "method_not_allowed" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed";
         /** @description One invalid field of a request. */
         FieldError: {
             /**
@@ -1147,6 +1348,69 @@ export interface components {
             /** @description The user's display name. */
             name: string;
             role: components["schemas"]["AccountRole"];
+        };
+        /** @description An email-verification token. */
+        VerifyEmailRequest: {
+            /** @description The token from the verification mail. */
+            token: string;
+        };
+        /** @description Ask for a new verification mail. */
+        ResendVerificationRequest: {
+            /** @description The registration's email. */
+            email: string;
+        };
+        /** @description A registration waiting for its email's verification (the same for every email). */
+        RegistrationPending: {
+            /** @enum {string} */
+            status: "verification_required";
+            message: string;
+        };
+        /** @description An invitation's token and the invitee's own name and password. */
+        AcceptInvitationRequest: {
+            /** @description The token from the invitation mail. */
+            token: string;
+            /** @description The invitee's display name. */
+            name: string;
+            /** @description The invitee's password (8–128 characters). */
+            password: string;
+        };
+        /** @description An invitation of an email into the caller's account. */
+        CreateInvitationRequest: {
+            /** @description The email to invite; normalised (trimmed, lower-cased), then validated (`422 validation_failed` naming `email`). */
+            email: string;
+            role: components["schemas"]["AccountRole"];
+        };
+        /** @description An invitation of an email into the account. */
+        Invitation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email: string;
+            role: components["schemas"]["AccountRole"];
+            /**
+             * @description `pending` until accepted, revoked or past `expires_at` (`expired`; a resend makes it pending again).
+             * @enum {string}
+             */
+            status: "pending" | "expired" | "accepted" | "revoked";
+            /**
+             * Format: uuid
+             * @description The owner who invited.
+             */
+            invited_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: date-time */
+            last_sent_at: string;
+            /** @description How many times it was mailed. */
+            send_count: number;
+        };
+        /** @description One page of the account's pending invitations. */
+        InvitationPage: {
+            items: components["schemas"]["Invitation"][];
+            /** @description Cursor for the next page; `null` on the last page. */
+            next_cursor: string | null;
         };
         /** @description A user and their place in their account. */
         User: {
@@ -1388,7 +1652,7 @@ export interface components {
          * @example member.updated
          * @enum {string}
          */
-        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.refresh_reuse_detected" | "member.created" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.profile_updated" | "webhook.created" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.updated";
+        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.refresh_reuse_detected" | "invitation.accepted" | "invitation.created" | "invitation.resent" | "invitation.revoked" | "member.created" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.email_verified" | "user.profile_updated" | "user.verification_requested" | "webhook.created" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.updated";
         /** @description One recorded change or security event of the account. */
         AuditEvent: {
             /**
@@ -1709,13 +1973,37 @@ export interface components {
          *     cookie-borne request without a matching `X-CSRF-Token`),
          *     `tenant_mismatch` (an authenticated request whose `X-Tenant-ID`,
          *     `X-Account-ID` or `X-Tenant` header names another tenant than its
-         *     access token's).
+         *     access token's), `member_passwords_disabled` (creating a member with a
+         *     password while `MEMBER_PASSWORDS` is off).
          */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The password is correct but the account's email is not verified yet
+         *     (`EMAIL_VERIFICATION=required`). Code `email_not_verified`: open the
+         *     link mailed at registration, or ask for a new one
+         *     (`POST /auth/verify-email/resend`).
+         */
+        EmailNotVerified: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "https://sessiond.dev/problems/email_not_verified",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "code": "email_not_verified",
+                 *       "detail": "The email of this account is not verified yet."
+                 *     }
+                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
@@ -1737,7 +2025,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request conflicts with existing data. Code `email_taken` (the email is already registered). */
+        /** @description The request conflicts with existing data. Codes `email_taken` (the email is already registered), `invitation_email_taken` (an invitation whose email already has an account), `conflict` (e.g. an invitation accepted or revoked already), `session_limit_reached` (accepting an invitation into an account that caps sessions with `deny`). */
         Conflict: {
             headers: {
                 [name: string]: unknown;
@@ -1953,6 +2241,11 @@ export interface components {
          */
         SessionId: string;
         /**
+         * @description The invitation's id.
+         * @example 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+         */
+        InvitationId: string;
+        /**
          * @description The user's id.
          * @example 9b2d4c1e-6a7f-4e3b-8c5d-1f2a3b4c5d6e
          */
@@ -2025,6 +2318,25 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            /**
+             * @description Verification required: if the email can be registered, the account
+             *     was created unverified and a verification link mailed. The same
+             *     answer for every email.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "verification_required",
+                     *       "message": "If this email can be registered, a verification link has been sent to it."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RegistrationPending"];
+                };
+            };
             400: components["responses"]["BadRequest"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
@@ -2064,6 +2376,7 @@ export interface operations {
             200: components["responses"]["TokenIssued"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["EmailNotVerified"];
             409: components["responses"]["SessionLimitReached"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2102,6 +2415,7 @@ export interface operations {
             200: components["responses"]["TokenIssued"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["EmailNotVerified"];
             409: components["responses"]["SessionLimitReached"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -2374,6 +2688,125 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                 *     }
+                 */
+                "application/json": components["schemas"]["VerifyEmailRequest"];
+            };
+        };
+        responses: {
+            /** @description The email is verified; the user can sign in. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "alice@example.com"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ResendVerificationRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted (the same answer for every address). */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "message": "If the address has a registration waiting for verification, a new link has been sent to it."
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    acceptInvitation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+                 * @example laptop-7f3a
+                 */
+                "X-Device-Id"?: components["parameters"]["DeviceId"];
+                /**
+                 * @description How the refresh token is delivered. `body` (default): in the JSON body.
+                 *     `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+                 *     cookie), omitted from the body, which carries the CSRF token
+                 *     `csrf_token` instead — for browser clients.
+                 */
+                "X-Session-Transport"?: components["parameters"]["SessionTransport"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                 *       "name": "Bob Example",
+                 *       "password": "another-long-passphrase"
+                 *     }
+                 */
+                "application/json": components["schemas"]["AcceptInvitationRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["TokenIssued"];
+            400: components["responses"]["BadRequest"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["UnprocessableEntity"];
@@ -2866,6 +3299,142 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listInvitations: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of invitations in the page (1–200). */
+                limit?: number;
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of pending invitations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "bob@example.com",
+                 *       "role": "member"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateInvitationRequest"];
+            };
+        };
+        responses: {
+            /** @description The invitation was created and mailed. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokeInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation is revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableEntity"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resendInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The invitation's id.
+                 * @example 5d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+                 */
+                invitation_id: components["parameters"]["InvitationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitation was mailed again. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
