@@ -132,63 +132,127 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		}
 	}
 
-	sess := NewSession{
-		ID:         uuid.New(),
-		UserID:     lu.UserID,
-		DeviceName: s.device(client.UserAgent),
-		Client:     client,
-		AuthTime:   now.Truncate(time.Second), // auth_time travels as Unix seconds
-		Now:        now,
-	}
-	jti := NewJTI()
-	sess.JTIHash = HashJTI(jti)
+	authTime := now.Truncate(time.Second) // auth_time travels as Unix seconds
+	var (
+		opened    openedSession
+		challenge *MFAChallengeIssued
+	)
 	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
 		override, err := tx.AccountPolicy(ctx)
 		if err != nil {
 			return err
 		}
-		if err := s.admitSession(ctx, tx, lu, override, sess.ID, client, now); err != nil {
-			return err // session_limit.go: user lock, still active, session limit
-		}
-		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
-		sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
-		sess.TokenExpiresAt = IdleDeadline(now.Add(sess.Snapshot.Idle()), sess.AbsoluteExpiresAt)
-		sess.IdleExpiresAt = sess.TokenExpiresAt
 		if newHash != "" {
 			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
 				return err
 			}
 		}
-		if err := tx.SessionCreate(ctx, sess); err != nil {
+		// The second factor (docs/session-rules.md §9): a user with a
+		// confirmed factor gets a challenge, not a session.
+		f, err := tx.FactorGet(ctx, lu.UserID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginSucceeded, "session", sess.ID.String(),
-			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != ""}, client, now))
+		if err == nil && f.Confirmed() {
+			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
+			return err
+		}
+		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: authTime,
+			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
+		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
+			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != "", "mfa_enrol_only": auth.EnrolOnly})
+		return err
 	})
 	if err != nil {
 		return TokenPair{}, err
 	}
 	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
-		// The session exists: answer with it; the stale count only
-		// shortens the next budget.
+		// The session (or challenge) exists: answer with it; the stale
+		// count only shortens the next budget.
 		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
 	}
-	authTime := sess.AuthTime
-	refresh := RefreshClaims{
-		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: jti,
-		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
-		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
+	if challenge != nil {
+		// The password was right; the second factor has its own counter
+		// (MFAThrottleKey). No device token yet: that needs the factor too.
+		return TokenPair{MFAChallenge: challenge}, nil
 	}
-	pair, err := s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
+	pair, err := s.sessionTokens(lu, opened, now)
 	if err != nil {
 		return TokenPair{}, err
 	}
+	if err := s.attachDevice(&pair, email, now); err != nil {
+		return TokenPair{}, err
+	}
+	return pair, nil
+}
+
+// attachDevice issues a fresh device token for email with a successful
+// sign-in's pair (LGN-09).
+func (s *Service) attachDevice(pair *TokenPair, email string, now time.Time) error {
 	device := DeviceClaims{ID: newSecret(), EmailDigest: DeviceEmailDigest(email), IssuedAt: now, ExpiresAt: now.Add(s.cfg.DeviceTTL)}
+	var err error
 	if pair.DeviceToken, err = s.tokens.SignDevice(device); err != nil {
-		return TokenPair{}, fmt.Errorf("sign device token: %w", err)
+		return fmt.Errorf("sign device token: %w", err)
 	}
 	pair.DeviceExpiresAt = device.ExpiresAt
-	return pair, nil
+	return nil
+}
+
+// openedSession is a session created by openSession, with the raw jti of
+// its first refresh token.
+type openedSession struct {
+	sess NewSession
+	jti  string
+}
+
+// openSession is the one way a session is created (sign-in, and the
+// second step of a sign-in with a second factor): inside the tenant
+// transaction tx, it admits the session (session_limit.go: user lock,
+// still active, session limit), snapshots the policy, writes the row and
+// records auth.login_succeeded with details.
+func (s *Service) openSession(ctx context.Context, tx TenantTx, lu LoginUser, override PolicyOverride, auth AuthLevel,
+	client Client, now time.Time, details map[string]any) (openedSession, error) {
+	sess := NewSession{
+		ID:         uuid.New(),
+		UserID:     lu.UserID,
+		DeviceName: s.device(client.UserAgent),
+		Client:     client,
+		AuthTime:   auth.LastAuthAt,
+		Now:        now,
+		Auth:       auth,
+	}
+	jti := NewJTI()
+	sess.JTIHash = HashJTI(jti)
+	if err := s.admitSession(ctx, tx, lu, override, sess.ID, client, now); err != nil {
+		return openedSession{}, err
+	}
+	sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
+	sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
+	sess.TokenExpiresAt = IdleDeadline(now.Add(sess.Snapshot.Idle()), sess.AbsoluteExpiresAt)
+	sess.IdleExpiresAt = sess.TokenExpiresAt
+	if err := tx.SessionCreate(ctx, sess); err != nil {
+		return openedSession{}, err
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["aal"], details["amr"] = auth.AAL, auth.Methods()
+	if err := tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginSucceeded, "session", sess.ID.String(), details, client, now)); err != nil {
+		return openedSession{}, err
+	}
+	return openedSession{sess: sess, jti: jti}, nil
+}
+
+// sessionTokens signs the first token pair of a session openSession made.
+func (s *Service) sessionTokens(lu LoginUser, o openedSession, now time.Time) (TokenPair, error) {
+	sess := o.sess
+	authTime := sess.AuthTime
+	refresh := RefreshClaims{
+		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: o.jti,
+		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
+		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
+	}
+	return s.issue(lu.AccountID, lu.Role, sess.Auth, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
 }
 
 // signInKey is the brute-force counter a sign-in is judged on: the device
@@ -223,7 +287,7 @@ func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive
 			return Principal{}, errSessionEnded
 		}
 	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role}, nil
+	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly}, nil
 }
 
 // AuthenticateDeferred verifies an access token like Authenticate but
@@ -239,7 +303,7 @@ func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Prin
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, liveDeferred: true}, nil
+	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly, liveDeferred: true}, nil
 }
 
 // Logout ends the caller's current session and, when a refresh token of

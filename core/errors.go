@@ -46,7 +46,23 @@ const (
 	// CodeUnavailable: a dependency is down or overloaded (ErrUnavailable,
 	// *Fault); retry later.
 	CodeUnavailable Code = "service_unavailable"
-	CodeInternal    Code = "internal_error"
+	// Second factor and recent authentication (mfa.go).
+	// CodeReauthRequired: the change needs a recent authentication
+	// (POST /auth/reauthenticate).
+	CodeReauthRequired Code = "reauthentication_required"
+	// CodeMFAEnrollmentRequired: an enrol-only session asked for anything
+	// but enrolling a second factor.
+	CodeMFAEnrollmentRequired Code = "mfa_enrollment_required"
+	// CodeInvalidMFACode: a wrong, reused or malformed TOTP or recovery
+	// code.
+	CodeInvalidMFACode Code = "invalid_mfa_code"
+	// CodeInvalidMFAChallenge: a sign-in challenge that is unknown, used,
+	// expired or spent by wrong answers.
+	CodeInvalidMFAChallenge Code = "invalid_mfa_challenge"
+	// CodeCannotRevokeCurrent: the current session named on the "revoke
+	// another device" path (REV-03); logout ends it.
+	CodeCannotRevokeCurrent Code = "cannot_revoke_current_session"
+	CodeInternal            Code = "internal_error"
 )
 
 // Error is the domain error. Message is safe to show to the caller; Field

@@ -220,7 +220,7 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 	}
 	now := s.clock.Now()
 	var updated User
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		old, err := s.lockMemberChange(ctx, tx, p, userID, func(u User) bool {
 			n := apply(u)
 			return n.Role == RoleOwner && n.Active
@@ -271,7 +271,7 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 // active owner remains. Errors: CodeForbidden, CodeNotFound, CodeLastOwner.
 func (s *Service) RemoveMember(ctx context.Context, p Principal, userID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwner(ctx, p, func(tx TenantTx) error {
+	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		u, err := s.lockMemberChange(ctx, tx, p, userID, func(User) bool { return false })
 		if err != nil {
 			return err
@@ -299,7 +299,7 @@ func (s *Service) RemoveMember(ctx context.Context, p Principal, userID uuid.UUI
 func (s *Service) RevokeMemberSessions(ctx context.Context, p Principal, userID uuid.UUID, client Client) (int64, error) {
 	now := s.clock.Now()
 	var n int64
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		if _, err := tx.UserGet(ctx, userID); errors.Is(err, ErrNotFound) {
 			return errMemberNotFound
 		} else if err != nil {

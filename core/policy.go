@@ -57,18 +57,31 @@ type PolicyOverride struct {
 	MaxSessionsPerUser *int
 	// SessionLimitAction: "" reads as SessionLimitEvictOldest.
 	SessionLimitAction SessionLimitAction
+	// MFARequired and ReauthMaxAgeMinutes: second factor and recent
+	// authentication (mfa.go); nil = the default.
+	MFARequired         *MFARequirement
+	ReauthMaxAgeMinutes *int
 }
 
 // EffectivePolicy is the policy in force for an account: override if set,
 // else default.
 type EffectivePolicy struct {
-	IdleMinutes     int
-	AbsoluteMinutes int
+	IdleMinutes         int
+	AbsoluteMinutes     int
+	MFARequired         MFARequirement
+	ReauthMaxAgeMinutes int
 }
 
 // Effective resolves an override against the defaults.
 func (s PolicySettings) Effective(o PolicyOverride) EffectivePolicy {
-	p := EffectivePolicy{IdleMinutes: s.IdleDefault, AbsoluteMinutes: s.AbsoluteDefault}
+	p := EffectivePolicy{IdleMinutes: s.IdleDefault, AbsoluteMinutes: s.AbsoluteDefault,
+		MFARequired: MFARequiredOff, ReauthMaxAgeMinutes: ReauthMaxAgeDefault}
+	if o.MFARequired != nil {
+		p.MFARequired = *o.MFARequired
+	}
+	if o.ReauthMaxAgeMinutes != nil {
+		p.ReauthMaxAgeMinutes = *o.ReauthMaxAgeMinutes
+	}
 	if o.IdleMinutes != nil {
 		p.IdleMinutes = *o.IdleMinutes
 	}
@@ -90,6 +103,9 @@ func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
 	if o.AbsoluteMinutes != nil && (*o.AbsoluteMinutes < s.AbsoluteMin || *o.AbsoluteMinutes > s.AbsoluteMax) {
 		return FieldError(CodePolicyOutOfBounds, "absolute_minutes",
 			"absolute_minutes must be between %d and %d (got %d)", s.AbsoluteMin, s.AbsoluteMax, *o.AbsoluteMinutes)
+	}
+	if err := validateMFAPolicy(o); err != nil {
+		return err
 	}
 	e := s.Effective(o)
 	if e.IdleMinutes > e.AbsoluteMinutes {
@@ -120,6 +136,10 @@ type PolicyPatch struct {
 	MaxSessions MinutesChange
 	// LimitAction, when not nil, sets session_limit_action (not nullable).
 	LimitAction *SessionLimitAction
+	// MFARequired (null = default) and ReauthMaxAge (minutes, null =
+	// default): mfa.go.
+	MFARequired  MFARequirementChange
+	ReauthMaxAge MinutesChange
 }
 
 // Apply returns o with the patch applied.
@@ -135,6 +155,12 @@ func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
 	}
 	if p.LimitAction != nil {
 		o.SessionLimitAction = *p.LimitAction
+	}
+	if p.MFARequired.Set {
+		o.MFARequired = p.MFARequired.Value
+	}
+	if p.ReauthMaxAge.Set {
+		o.ReauthMaxAgeMinutes = p.ReauthMaxAge.Minutes
 	}
 	return o
 }

@@ -104,6 +104,10 @@ type Store interface {
 	// its hash, whatever the token's state (the tenant transaction judges
 	// it). ErrNotFound when unknown.
 	PasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	// MFAChallengeAccount returns the tenant of a sign-in challenge by its
+	// token's hash, whatever its state (the tenant transaction judges it).
+	// ErrNotFound when unknown.
+	MFAChallengeAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
 	// InTenantTx runs fn in one transaction scoped to accountID: every row
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
@@ -242,6 +246,36 @@ type TenantTx interface {
 	// SessionEvictBeyond revokes the user's live sessions beyond the keep
 	// most recently used ones and returns their ids.
 	SessionEvictBeyond(ctx context.Context, userID uuid.UUID, keep int, now time.Time, reason string) ([]uuid.UUID, error)
+
+	// Second factor (mfa.go).
+
+	// FactorGet returns the user's TOTP factor. ErrNotFound.
+	FactorGet(ctx context.Context, userID uuid.UUID) (Factor, error)
+	// FactorLock is FactorGet with the row locked until the transaction
+	// ends. ErrNotFound.
+	FactorLock(ctx context.Context, userID uuid.UUID) (Factor, error)
+	FactorCreate(ctx context.Context, f Factor) error
+	// FactorsDelete removes the user's factors and returns how many.
+	FactorsDelete(ctx context.Context, userID uuid.UUID) (int64, error)
+	// FactorMarkUsed records the step of an accepted code and confirms a
+	// pending factor at now.
+	FactorMarkUsed(ctx context.Context, id uuid.UUID, step int64, now time.Time) error
+	// RecoveryCodesReplace replaces the user's recovery codes by hashes
+	// (none: removes them).
+	RecoveryCodesReplace(ctx context.Context, userID uuid.UUID, hashes [][]byte, now time.Time) error
+	// RecoveryCodeUse spends one unused code; false when there is none
+	// with that hash.
+	RecoveryCodeUse(ctx context.Context, userID uuid.UUID, hash []byte, now time.Time) (bool, error)
+	RecoveryCodesRemaining(ctx context.Context, userID uuid.UUID) (int, error)
+	MFAChallengeCreate(ctx context.Context, c MFAChallenge) error
+	// MFAChallengeLock locks one challenge by its token's hash. ErrNotFound.
+	MFAChallengeLock(ctx context.Context, tokenHash []byte) (MFAChallenge, error)
+	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
+	// SessionAuthState returns the authentication state of a session live
+	// at now. ErrNotFound when it is not live.
+	SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (AuthLevel, error)
+	// SessionSetAuth writes a new authentication state on a live session.
+	SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a AuthLevel) error
 
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error

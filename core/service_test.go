@@ -101,6 +101,9 @@ func (f *fakeStore) RotateIfCurrent(context.Context, uuid.UUID, core.RotationGua
 func (f *fakeStore) InSessionTx(ctx context.Context, id uuid.UUID, _ uuid.UUID, _ time.Time, fn func(core.TenantTx) error) error {
 	return f.InTenantTx(ctx, id, fn)
 }
+func (f *fakeStore) MFAChallengeAccount(context.Context, []byte) (uuid.UUID, error) {
+	return uuid.Nil, core.ErrNotFound
+}
 func (f *fakeStore) PasswordResetAccount(context.Context, []byte) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound
 }
@@ -120,6 +123,11 @@ func (t *fakeTx) AccountPolicy(context.Context) (core.PolicyOverride, error) {
 	return core.PolicyOverride{}, nil
 }
 func (t *fakeTx) SessionCreate(context.Context, core.NewSession) error { return nil }
+
+// FactorGet: no second factor (sign-in then opens a session).
+func (t *fakeTx) FactorGet(context.Context, uuid.UUID) (core.Factor, error) {
+	return core.Factor{}, core.ErrNotFound
+}
 func (t *fakeTx) UserLockForSignIn(context.Context, uuid.UUID) (bool, error) {
 	return t.store.user.Active, nil
 

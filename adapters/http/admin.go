@@ -35,6 +35,8 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 			action := core.SessionLimitAction(*a)
 			patch.LimitAction = &action
 		}
+		patch.MFARequired = mfaRequirementChange(req.Body.MfaRequired)
+		patch.ReauthMaxAge = minutesChange(req.Body.ReauthMaxAgeMinutes)
 	}
 	sec, err := s.svc.UpdateAccountSecurity(ctx, p, patch, requestFrom(ctx).client)
 	if err != nil {
@@ -82,7 +84,37 @@ func accountSecurityBody(sec core.AccountSecurity) api.AccountSecurity {
 		MaxSessionsPerUserMin:    core.MaxSessionsPerUserMin,
 		MaxSessionsPerUserMax:    core.MaxSessionsPerUserMax,
 		SessionLimitAction:       api.SessionLimitAction(sec.Override.EffectiveSessionLimitAction()),
+
+		MfaRequired:                  nullableMFARequirement(sec.Override.MFARequired),
+		EffectiveMfaRequired:         api.MfaRequirement(sec.Effective.MFARequired),
+		ReauthMaxAgeMinutes:          nullableInt(sec.Override.ReauthMaxAgeMinutes),
+		EffectiveReauthMaxAgeMinutes: sec.Effective.ReauthMaxAgeMinutes,
+		ReauthMaxAgeMinutesMin:       core.ReauthMaxAgeMin,
+		ReauthMaxAgeMinutesMax:       core.ReauthMaxAgeMax,
 	}
+}
+
+// mfaRequirementChange maps mfa_required like minutesChange maps minutes.
+func mfaRequirementChange(v nullable.Nullable[nullable.Nullable[string]]) core.MFARequirementChange {
+	if !v.IsSpecified() {
+		return core.MFARequirementChange{}
+	}
+	if v.IsNull() {
+		return core.MFARequirementChange{Set: true}
+	}
+	inner := v.MustGet()
+	if !inner.IsSpecified() || inner.IsNull() {
+		return core.MFARequirementChange{Set: true}
+	}
+	m := core.MFARequirement(inner.MustGet())
+	return core.MFARequirementChange{Set: true, Value: &m}
+}
+
+func nullableMFARequirement(v *core.MFARequirement) nullable.Nullable[api.AccountSecurityMfaRequired] {
+	if v == nil {
+		return nullable.NewNullNullable[api.AccountSecurityMfaRequired]()
+	}
+	return nullable.NewNullableWithValue(api.AccountSecurityMfaRequired(*v))
 }
 
 func nullableInt(v *int) nullable.Nullable[int] {

@@ -52,6 +52,9 @@ func (s *Server) signIn(ctx context.Context, email, password string, transport *
 	if err != nil {
 		return tokenIssued{}, err
 	}
+	if c := p.MFAChallenge; c != nil {
+		return tokenIssued{challenge: c}, nil
+	}
 	t := s.tokenResponse(p, cookieTransport(transport), "")
 	if p.DeviceToken != "" {
 		t.cookies = append(t.cookies, s.deviceCookie(p))

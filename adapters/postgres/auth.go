@@ -53,3 +53,16 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 	}
 	return id, nil
 }
+
+// MFAChallengeAccount implements core.Store through the SECURITY DEFINER
+// lookup (migrations/00015).
+func (s *Store) MFAChallengeAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	id, err := s.q.AuthMFAChallengeAccount(ctx, tokenHash)
+	if err != nil {
+		return uuid.Nil, mapErr(err)
+	}
+	if id == uuid.Nil { // the function answers NULL for an unknown hash
+		return uuid.Nil, core.ErrNotFound
+	}
+	return id, nil
+}

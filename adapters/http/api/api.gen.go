@@ -26,6 +26,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccessTokenResponseTokenType.
+const (
+	AccessTokenResponseTokenTypeBearer AccessTokenResponseTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the AccessTokenResponseTokenType enum.
+func (e AccessTokenResponseTokenType) Valid() bool {
+	switch e {
+	case AccessTokenResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AccountRole.
 const (
 	Member AccountRole = "member"
@@ -44,28 +59,58 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AccountSecurityMfaRequired.
+const (
+	AccountSecurityMfaRequiredAll    AccountSecurityMfaRequired = "all"
+	AccountSecurityMfaRequiredOff    AccountSecurityMfaRequired = "off"
+	AccountSecurityMfaRequiredOwners AccountSecurityMfaRequired = "owners"
+)
+
+// Valid indicates whether the value is a known member of the AccountSecurityMfaRequired enum.
+func (e AccountSecurityMfaRequired) Valid() bool {
+	switch e {
+	case AccountSecurityMfaRequiredAll:
+		return true
+	case AccountSecurityMfaRequiredOff:
+		return true
+	case AccountSecurityMfaRequiredOwners:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuditAction.
 const (
-	AuditActionAccountCreated             AuditAction = "account.created"
-	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
-	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
-	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
-	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
-	AuditActionAuthLogout                 AuditAction = "auth.logout"
-	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
-	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
-	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
-	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
-	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
-	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
-	AuditActionMemberCreated              AuditAction = "member.created"
-	AuditActionMemberRemoved              AuditAction = "member.removed"
-	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
-	AuditActionMemberUpdated              AuditAction = "member.updated"
-	AuditActionSessionEvicted             AuditAction = "session.evicted"
-	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
-	AuditActionSessionRevoked             AuditAction = "session.revoked"
-	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
+	AuditActionAccountCreated                  AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate      AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk      AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed                 AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded              AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                      AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll                   AuditAction = "auth.logout_all"
+	AuditActionAuthMfaChallengeIssued          AuditAction = "auth.mfa_challenge_issued"
+	AuditActionAuthMfaDisabled                 AuditAction = "auth.mfa_disabled"
+	AuditActionAuthMfaEnabled                  AuditAction = "auth.mfa_enabled"
+	AuditActionAuthMfaEnrollmentStarted        AuditAction = "auth.mfa_enrollment_started"
+	AuditActionAuthMfaFailed                   AuditAction = "auth.mfa_failed"
+	AuditActionAuthMfaRecoveryCodesRegenerated AuditAction = "auth.mfa_recovery_codes_regenerated"
+	AuditActionAuthPasswordChangeFailed        AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged             AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset               AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested      AuditAction = "auth.password_reset_requested"
+	AuditActionAuthReauthenticated             AuditAction = "auth.reauthenticated"
+	AuditActionAuthReauthenticationFailed      AuditAction = "auth.reauthentication_failed"
+	AuditActionAuthRefreshReuseDetected        AuditAction = "auth.refresh_reuse_detected"
+	AuditActionMemberCreated                   AuditAction = "member.created"
+	AuditActionMemberMfaReset                  AuditAction = "member.mfa_reset"
+	AuditActionMemberRemoved                   AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked           AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated                   AuditAction = "member.updated"
+	AuditActionSessionEvicted                  AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute          AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked                  AuditAction = "session.revoked"
+	AuditActionUserProfileUpdated              AuditAction = "user.profile_updated"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -85,6 +130,18 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthLogoutAll:
 		return true
+	case AuditActionAuthMfaChallengeIssued:
+		return true
+	case AuditActionAuthMfaDisabled:
+		return true
+	case AuditActionAuthMfaEnabled:
+		return true
+	case AuditActionAuthMfaEnrollmentStarted:
+		return true
+	case AuditActionAuthMfaFailed:
+		return true
+	case AuditActionAuthMfaRecoveryCodesRegenerated:
+		return true
 	case AuditActionAuthPasswordChangeFailed:
 		return true
 	case AuditActionAuthPasswordChanged:
@@ -93,9 +150,15 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthPasswordResetRequested:
 		return true
+	case AuditActionAuthReauthenticated:
+		return true
+	case AuditActionAuthReauthenticationFailed:
+		return true
 	case AuditActionAuthRefreshReuseDetected:
 		return true
 	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberMfaReset:
 		return true
 	case AuditActionMemberRemoved:
 		return true
@@ -118,16 +181,16 @@ func (e AuditAction) Valid() bool {
 
 // Defines values for BulkRevokeRequestScope.
 const (
-	All    BulkRevokeRequestScope = "all"
-	Others BulkRevokeRequestScope = "others"
+	BulkRevokeRequestScopeAll    BulkRevokeRequestScope = "all"
+	BulkRevokeRequestScopeOthers BulkRevokeRequestScope = "others"
 )
 
 // Valid indicates whether the value is a known member of the BulkRevokeRequestScope enum.
 func (e BulkRevokeRequestScope) Valid() bool {
 	switch e {
-	case All:
+	case BulkRevokeRequestScopeAll:
 		return true
-	case Others:
+	case BulkRevokeRequestScopeOthers:
 		return true
 	default:
 		return false
@@ -173,42 +236,103 @@ func (e MemberSort) Valid() bool {
 	}
 }
 
+// Defines values for MfaChallengeMethods.
+const (
+	RecoveryCode MfaChallengeMethods = "recovery_code"
+	Totp         MfaChallengeMethods = "totp"
+)
+
+// Valid indicates whether the value is a known member of the MfaChallengeMethods enum.
+func (e MfaChallengeMethods) Valid() bool {
+	switch e {
+	case RecoveryCode:
+		return true
+	case Totp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MfaConfirmedTokenType.
+const (
+	MfaConfirmedTokenTypeBearer MfaConfirmedTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the MfaConfirmedTokenType enum.
+func (e MfaConfirmedTokenType) Valid() bool {
+	switch e {
+	case MfaConfirmedTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MfaRequirement.
+const (
+	MfaRequirementAll    MfaRequirement = "all"
+	MfaRequirementOff    MfaRequirement = "off"
+	MfaRequirementOwners MfaRequirement = "owners"
+)
+
+// Valid indicates whether the value is a known member of the MfaRequirement enum.
+func (e MfaRequirement) Valid() bool {
+	switch e {
+	case MfaRequirementAll:
+		return true
+	case MfaRequirementOff:
+		return true
+	case MfaRequirementOwners:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest              ProblemCode = "bad_request"
-	ProblemCodeConflict                ProblemCode = "conflict"
-	ProblemCodeCsrfFailed              ProblemCode = "csrf_failed"
-	ProblemCodeEmailTaken              ProblemCode = "email_taken"
-	ProblemCodeForbidden               ProblemCode = "forbidden"
-	ProblemCodeInternalError           ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials      ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor           ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidRefreshToken     ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken       ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken            ProblemCode = "invalid_token"
-	ProblemCodeLastOwner               ProblemCode = "last_owner"
-	ProblemCodeMethodNotAllowed        ProblemCode = "method_not_allowed"
-	ProblemCodeNotFound                ProblemCode = "not_found"
-	ProblemCodeNotImplemented          ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge         ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds       ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited             ProblemCode = "rate_limited"
-	ProblemCodeRefreshTokenReused      ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable      ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute  ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle      ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached     ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch          ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter        ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType    ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed        ProblemCode = "validation_failed"
+	ProblemCodeBadRequest                 ProblemCode = "bad_request"
+	ProblemCodeCannotRevokeCurrentSession ProblemCode = "cannot_revoke_current_session"
+	ProblemCodeConflict                   ProblemCode = "conflict"
+	ProblemCodeCsrfFailed                 ProblemCode = "csrf_failed"
+	ProblemCodeEmailTaken                 ProblemCode = "email_taken"
+	ProblemCodeForbidden                  ProblemCode = "forbidden"
+	ProblemCodeInternalError              ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials         ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor              ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidMfaChallenge        ProblemCode = "invalid_mfa_challenge"
+	ProblemCodeInvalidMfaCode             ProblemCode = "invalid_mfa_code"
+	ProblemCodeInvalidRefreshToken        ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken          ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken               ProblemCode = "invalid_token"
+	ProblemCodeLastOwner                  ProblemCode = "last_owner"
+	ProblemCodeMethodNotAllowed           ProblemCode = "method_not_allowed"
+	ProblemCodeMfaEnrollmentRequired      ProblemCode = "mfa_enrollment_required"
+	ProblemCodeNotFound                   ProblemCode = "not_found"
+	ProblemCodeNotImplemented             ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge            ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated    ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds          ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited                ProblemCode = "rate_limited"
+	ProblemCodeReauthenticationRequired   ProblemCode = "reauthentication_required"
+	ProblemCodeRefreshTokenReused         ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable         ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute     ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle         ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached        ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch             ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter           ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType       ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed           ProblemCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
 func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeBadRequest:
+		return true
+	case ProblemCodeCannotRevokeCurrentSession:
 		return true
 	case ProblemCodeConflict:
 		return true
@@ -224,6 +348,10 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidCursor:
 		return true
+	case ProblemCodeInvalidMfaChallenge:
+		return true
+	case ProblemCodeInvalidMfaCode:
+		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
 	case ProblemCodeInvalidResetToken:
@@ -233,6 +361,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeLastOwner:
 		return true
 	case ProblemCodeMethodNotAllowed:
+		return true
+	case ProblemCodeMfaEnrollmentRequired:
 		return true
 	case ProblemCodeNotFound:
 		return true
@@ -245,6 +375,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodePolicyOutOfBounds:
 		return true
 	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeReauthenticationRequired:
 		return true
 	case ProblemCodeRefreshTokenReused:
 		return true
@@ -307,18 +439,31 @@ func (e SessionTransport) Valid() bool {
 
 // Defines values for TokenResponseTokenType.
 const (
-	Bearer TokenResponseTokenType = "Bearer"
+	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
 )
 
 // Valid indicates whether the value is a known member of the TokenResponseTokenType enum.
 func (e TokenResponseTokenType) Valid() bool {
 	switch e {
-	case Bearer:
+	case TokenResponseTokenTypeBearer:
 		return true
 	default:
 		return false
 	}
 }
+
+// AccessTokenResponse defines model for AccessTokenResponse.
+type AccessTokenResponse struct {
+	AccessToken string `json:"access_token"`
+
+	// AuthTime The session's renewed authentication time (the token's `auth_time`).
+	AuthTime  time.Time                    `json:"auth_time"`
+	ExpiresIn int                          `json:"expires_in"`
+	TokenType AccessTokenResponseTokenType `json:"token_type"`
+}
+
+// AccessTokenResponseTokenType defines model for AccessTokenResponse.TokenType.
+type AccessTokenResponseTokenType string
 
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
@@ -342,6 +487,14 @@ type AccountSecurity struct {
 	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
 	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
 
+	// EffectiveMfaRequired Who must have a second factor: nobody (`off`, the default), owners, or
+	// every user. A user who must and has none signs in to an enrol-only
+	// session. Applies from each user's next sign-in.
+	EffectiveMfaRequired MfaRequirement `json:"effective_mfa_required"`
+
+	// EffectiveReauthMaxAgeMinutes The recent-authentication window in force, in minutes.
+	EffectiveReauthMaxAgeMinutes int `json:"effective_reauth_max_age_minutes"`
+
 	// IdleMinutes The account's idle override in minutes; `null` = system default.
 	IdleMinutes nullable.Nullable[int] `json:"idle_minutes"`
 
@@ -360,12 +513,27 @@ type AccountSecurity struct {
 	// MaxSessionsPerUserMin Smallest allowed `max_sessions_per_user`.
 	MaxSessionsPerUserMin int `json:"max_sessions_per_user_min"`
 
+	// MfaRequired The account's second-factor override; `null` = system default (`off`).
+	MfaRequired nullable.Nullable[AccountSecurityMfaRequired] `json:"mfa_required"`
+
+	// ReauthMaxAgeMinutes The account's recent-authentication window override in minutes; `null` = system default.
+	ReauthMaxAgeMinutes nullable.Nullable[int] `json:"reauth_max_age_minutes"`
+
+	// ReauthMaxAgeMinutesMax Largest allowed `reauth_max_age_minutes`.
+	ReauthMaxAgeMinutesMax int `json:"reauth_max_age_minutes_max"`
+
+	// ReauthMaxAgeMinutesMin Smallest allowed `reauth_max_age_minutes`.
+	ReauthMaxAgeMinutesMin int `json:"reauth_max_age_minutes_min"`
+
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
 	// sessions beyond the limit are revoked (audited `session.evicted`).
 	// `deny`: the sign-in is refused with `409 session_limit_reached`.
 	SessionLimitAction SessionLimitAction `json:"session_limit_action"`
 }
+
+// AccountSecurityMfaRequired The account's second-factor override; `null` = system default (`off`).
+type AccountSecurityMfaRequired string
 
 // AccountSession One live session of a user of the account, as an owner sees it.
 type AccountSession struct {
@@ -642,6 +810,57 @@ type Message struct {
 	Message string `json:"message"`
 }
 
+// MfaChallenge A sign-in that needs a second factor (`202` from sign-in): no session
+// yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+type MfaChallenge struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Methods The ways the challenge may be answered.
+	Methods []MfaChallengeMethods `json:"methods"`
+
+	// MfaChallengeToken Single-use token naming the challenge.
+	MfaChallengeToken string `json:"mfa_challenge_token"`
+}
+
+// MfaChallengeMethods defines model for MfaChallenge.Methods.
+type MfaChallengeMethods string
+
+// MfaConfirmed defines model for MfaConfirmed.
+type MfaConfirmed struct {
+	// AccessToken A fresh access token of the session, now `aal2`.
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int    `json:"expires_in"`
+
+	// RecoveryCodes Ten single-use recovery codes, shown once.
+	RecoveryCodes []string              `json:"recovery_codes"`
+	TokenType     MfaConfirmedTokenType `json:"token_type"`
+}
+
+// MfaConfirmedTokenType defines model for MfaConfirmed.TokenType.
+type MfaConfirmedTokenType string
+
+// MfaRequirement Who must have a second factor: nobody (`off`, the default), owners, or
+// every user. A user who must and has none signs in to an enrol-only
+// session. Applies from each user's next sign-in.
+type MfaRequirement string
+
+// MfaStatus defines model for MfaStatus.
+type MfaStatus struct {
+	// Enabled A confirmed second factor (TOTP) is enrolled.
+	Enabled                bool `json:"enabled"`
+	RecoveryCodesRemaining int  `json:"recovery_codes_remaining"`
+}
+
+// MfaVerifyRequest defines model for MfaVerifyRequest.
+type MfaVerifyRequest struct {
+	// Code The authenticator's current six-digit code.
+	Code              *string `json:"code,omitempty"`
+	MfaChallengeToken string  `json:"mfa_challenge_token"`
+
+	// RecoveryCode One of the user's recovery codes (used once).
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
 // PasswordResetConfirm A password-reset token and the new password.
 type PasswordResetConfirm struct {
 	// NewPassword The new password (8–128 characters).
@@ -703,6 +922,19 @@ type ProblemCode string
 type ProfilePatch struct {
 	// Name The caller's display name (trimmed; 1–200 characters).
 	Name *string `json:"name,omitempty"`
+}
+
+// ReauthenticateRequest defines model for ReauthenticateRequest.
+type ReauthenticateRequest struct {
+	// Code The TOTP code; required when the caller has a confirmed second factor.
+	Code     *string `json:"code,omitempty"`
+	Password string  `json:"password"`
+}
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten single-use recovery codes, shown once.
+	RecoveryCodes []string `json:"recovery_codes"`
 }
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
@@ -798,6 +1030,12 @@ type SessionPolicyPatch struct {
 	// MaxSessionsPerUser At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit.
 	MaxSessionsPerUser nullable.Nullable[nullable.Nullable[int]] `json:"max_sessions_per_user,omitempty"`
 
+	// MfaRequired Who must have a second factor (see MfaRequirement), or `null` to clear the override (default `off`).
+	MfaRequired nullable.Nullable[nullable.Nullable[string]] `json:"mfa_required,omitempty"`
+
+	// ReauthMaxAgeMinutes The recent-authentication window in minutes (bounds checked by the server, 1…1440), or `null` for the default (15).
+	ReauthMaxAgeMinutes nullable.Nullable[nullable.Nullable[int]] `json:"reauth_max_age_minutes,omitempty"`
+
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
 	// sessions beyond the limit are revoked (audited `session.evicted`).
@@ -840,6 +1078,20 @@ type TokenResponse struct {
 
 // TokenResponseTokenType Always `Bearer`.
 type TokenResponseTokenType string
+
+// TotpConfirmRequest defines model for TotpConfirmRequest.
+type TotpConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+// TotpEnrolment defines model for TotpEnrolment.
+type TotpEnrolment struct {
+	// OtpauthUri The `otpauth://totp/…` URI of the secret, for a QR code.
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// Secret The base32 TOTP secret (SHA-1, 6 digits, 30 s), shown once.
+	Secret string `json:"secret"`
+}
 
 // User A user and their place in their account.
 type User struct {
@@ -891,6 +1143,10 @@ type InternalError = Problem
 
 // LastOwner An RFC 9457 problem document. Clients branch on `code`.
 type LastOwner = Problem
+
+// MfaChallengeIssued A sign-in that needs a second factor (`202` from sign-in): no session
+// yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+type MfaChallengeIssued = MfaChallenge
 
 // NotFound An RFC 9457 problem document. Clients branch on `code`.
 type NotFound = Problem
@@ -1015,6 +1271,18 @@ type LogoutParams struct {
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
+// VerifyMfaParams defines parameters for VerifyMfa.
+type VerifyMfaParams struct {
+	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
+
+	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
+	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
+}
+
 // RefreshTokenParams defines parameters for RefreshToken.
 type RefreshTokenParams struct {
 	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
@@ -1048,11 +1316,20 @@ type LogoutJSONRequestBody = LogoutRequest
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = ProfilePatch
 
+// ConfirmTotpJSONRequestBody defines body for ConfirmTotp for application/json ContentType.
+type ConfirmTotpJSONRequestBody = TotpConfirmRequest
+
+// VerifyMfaJSONRequestBody defines body for VerifyMfa for application/json ContentType.
+type VerifyMfaJSONRequestBody = MfaVerifyRequest
+
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
 
 // RequestPasswordResetJSONRequestBody defines body for RequestPasswordReset for application/json ContentType.
 type RequestPasswordResetJSONRequestBody = PasswordResetRequest
+
+// ReauthenticateJSONRequestBody defines body for Reauthenticate for application/json ContentType.
+type ReauthenticateJSONRequestBody = ReauthenticateRequest
 
 // RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
 type RefreshTokenJSONRequestBody = RefreshRequest
@@ -1234,6 +1511,9 @@ type ServerInterface interface {
 	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ResetMemberMfa Reset a member's second factor
+	// (POST /api/v1/accounts/me/members/{user_id}/mfa/reset)
+	ResetMemberMfa(w http.ResponseWriter, r *http.Request, userId UserId)
 	// RevokeMemberSessions End every session of one member
 	// (POST /api/v1/accounts/me/members/{user_id}/revoke-sessions)
 	RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId)
@@ -1276,12 +1556,33 @@ type ServerInterface interface {
 	// UpdateMe Change the caller's own profile
 	// (PATCH /api/v1/auth/me)
 	UpdateMe(w http.ResponseWriter, r *http.Request)
+	// GetMfaStatus The caller's second-factor status
+	// (GET /api/v1/auth/mfa)
+	GetMfaStatus(w http.ResponseWriter, r *http.Request)
+	// RegenerateRecoveryCodes Replace the caller's recovery codes
+	// (POST /api/v1/auth/mfa/recovery-codes)
+	RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
+	// DisableTotp Remove the caller's second factor
+	// (DELETE /api/v1/auth/mfa/totp)
+	DisableTotp(w http.ResponseWriter, r *http.Request)
+	// EnrolTotp Start a TOTP enrolment
+	// (POST /api/v1/auth/mfa/totp)
+	EnrolTotp(w http.ResponseWriter, r *http.Request)
+	// ConfirmTotp Confirm a TOTP enrolment with a first code
+	// (POST /api/v1/auth/mfa/totp/confirm)
+	ConfirmTotp(w http.ResponseWriter, r *http.Request)
+	// VerifyMfa Answer a sign-in's second-factor challenge
+	// (POST /api/v1/auth/mfa/verify)
+	VerifyMfa(w http.ResponseWriter, r *http.Request, params VerifyMfaParams)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(w http.ResponseWriter, r *http.Request)
 	// RequestPasswordReset Request a password-reset email
 	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(w http.ResponseWriter, r *http.Request)
+	// Reauthenticate Prove the caller's identity again (recent authentication)
+	// (POST /api/v1/auth/reauthenticate)
+	Reauthenticate(w http.ResponseWriter, r *http.Request)
 	// RefreshToken Rotate the refresh token and get a new token pair
 	// (POST /api/v1/auth/refresh)
 	RefreshToken(w http.ResponseWriter, r *http.Request, params RefreshTokenParams)
@@ -1623,6 +1924,32 @@ func (siw *ServerInterfaceWrapper) UpdateMember(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateMember(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResetMemberMfa operation middleware
+func (siw *ServerInterfaceWrapper) ResetMemberMfa(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResetMemberMfa(w, r, userId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2016,6 +2343,136 @@ func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// GetMfaStatus operation middleware
+func (siw *ServerInterfaceWrapper) GetMfaStatus(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMfaStatus(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (siw *ServerInterfaceWrapper) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RegenerateRecoveryCodes(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DisableTotp operation middleware
+func (siw *ServerInterfaceWrapper) DisableTotp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DisableTotp(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// EnrolTotp operation middleware
+func (siw *ServerInterfaceWrapper) EnrolTotp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.EnrolTotp(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ConfirmTotp operation middleware
+func (siw *ServerInterfaceWrapper) ConfirmTotp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ConfirmTotp(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// VerifyMfa operation middleware
+func (siw *ServerInterfaceWrapper) VerifyMfa(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params VerifyMfaParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Device-Id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Device-Id")]; found {
+		var XDeviceId DeviceId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Device-Id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Device-Id", valueList[0], &XDeviceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Device-Id", Err: err})
+			return
+		}
+
+		params.XDeviceId = &XDeviceId
+
+	}
+
+	// ------------- Optional header parameter "X-Session-Transport" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Session-Transport")]; found {
+		var XSessionTransport SessionTransport
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Session-Transport", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Session-Transport", valueList[0], &XSessionTransport, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Session-Transport", Err: err})
+			return
+		}
+
+		params.XSessionTransport = &XSessionTransport
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyMfa(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ConfirmPasswordReset operation middleware
 func (siw *ServerInterfaceWrapper) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 
@@ -2035,6 +2492,20 @@ func (siw *ServerInterfaceWrapper) RequestPasswordReset(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RequestPasswordReset(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Reauthenticate operation middleware
+func (siw *ServerInterfaceWrapper) Reauthenticate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Reauthenticate(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -2327,6 +2798,13 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/request", wrapper.RequestPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/password-reset/confirm", wrapper.ConfirmPasswordReset)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/verify", wrapper.VerifyMfa)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/mfa", wrapper.GetMfaStatus)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/auth/mfa/totp", wrapper.DisableTotp)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/totp", wrapper.EnrolTotp)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/totp/confirm", wrapper.ConfirmTotp)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/reauthenticate", wrapper.Reauthenticate)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/sessions/{session_id}", wrapper.RevokeSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/security", wrapper.GetAccountSecurity)
@@ -2337,6 +2815,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.RemoveMember)
 	m.HandleFunc(http.MethodPatch+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}", wrapper.UpdateMember)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}/revoke-sessions", wrapper.RevokeMemberSessions)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}/mfa/reset", wrapper.ResetMemberMfa)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
@@ -2358,6 +2837,15 @@ type ForbiddenApplicationProblemPlusJSONResponse Problem
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type LastOwnerApplicationProblemPlusJSONResponse Problem
+
+type MfaChallengeIssuedResponseHeaders struct {
+	CacheControl string
+}
+type MfaChallengeIssuedJSONResponse struct {
+	Body MfaChallenge
+
+	Headers MfaChallengeIssuedResponseHeaders
+}
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
@@ -3191,6 +3679,125 @@ type UpdateMember503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response UpdateMember503ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfaRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ResetMemberMfaResponseObject interface {
+	VisitResetMemberMfaResponse(w http.ResponseWriter) error
+}
+
+type ResetMemberMfa200JSONResponse RevokedCount
+
+func (response ResetMemberMfa200JSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa400ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa401ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa403ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa404ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa500ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa503ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -4293,6 +4900,21 @@ func (response LoginForm200JSONResponse) VisitLoginFormResponse(w http.ResponseW
 	return err
 }
 
+type LoginForm202JSONResponse struct{ MfaChallengeIssuedJSONResponse }
+
+func (response LoginForm202JSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginForm400ApplicationProblemPlusJSONResponse struct {
 	BadRequestApplicationProblemPlusJSONResponse
 }
@@ -4462,6 +5084,21 @@ func (response LoginJson200JSONResponse) VisitLoginJsonResponse(w http.ResponseW
 		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
 	}
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson202JSONResponse struct{ MfaChallengeIssuedJSONResponse }
+
+func (response LoginJson202JSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(202)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -5121,6 +5758,837 @@ func (response UpdateMe503ApplicationProblemPlusJSONResponse) VisitUpdateMeRespo
 	return err
 }
 
+type GetMfaStatusRequestObject struct {
+}
+
+type GetMfaStatusResponseObject interface {
+	VisitGetMfaStatusResponse(w http.ResponseWriter) error
+}
+
+type GetMfaStatus200JSONResponse MfaStatus
+
+func (response GetMfaStatus200JSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus400ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus401ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus403ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus500ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus503ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodesRequestObject struct {
+}
+
+type RegenerateRecoveryCodesResponseObject interface {
+	VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error
+}
+
+type RegenerateRecoveryCodes200ResponseHeaders struct {
+	CacheControl string
+}
+
+type RegenerateRecoveryCodes200JSONResponse struct {
+	Body    RecoveryCodes
+	Headers RegenerateRecoveryCodes200ResponseHeaders
+}
+
+func (response RegenerateRecoveryCodes200JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes400ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes404ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes503ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotpRequestObject struct {
+}
+
+type DisableTotpResponseObject interface {
+	VisitDisableTotpResponse(w http.ResponseWriter) error
+}
+
+type DisableTotp204Response struct {
+}
+
+func (response DisableTotp204Response) VisitDisableTotpResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DisableTotp400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp400ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp401ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp403ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp404ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp500ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp503ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotpRequestObject struct {
+}
+
+type EnrolTotpResponseObject interface {
+	VisitEnrolTotpResponse(w http.ResponseWriter) error
+}
+
+type EnrolTotp201ResponseHeaders struct {
+	CacheControl string
+}
+
+type EnrolTotp201JSONResponse struct {
+	Body    TotpEnrolment
+	Headers EnrolTotp201ResponseHeaders
+}
+
+func (response EnrolTotp201JSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp400ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp401ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp403ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp500ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp503ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotpRequestObject struct {
+	Body *ConfirmTotpJSONRequestBody
+}
+
+type ConfirmTotpResponseObject interface {
+	VisitConfirmTotpResponse(w http.ResponseWriter) error
+}
+
+type ConfirmTotp200ResponseHeaders struct {
+	CacheControl string
+}
+
+type ConfirmTotp200JSONResponse struct {
+	Body    MfaConfirmed
+	Headers ConfirmTotp200ResponseHeaders
+}
+
+func (response ConfirmTotp200JSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp400ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp401ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp403ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp404ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp409ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp413ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp415ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp422ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp429ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp500ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp503ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfaRequestObject struct {
+	Params VerifyMfaParams
+	Body   *VerifyMfaJSONRequestBody
+}
+
+type VerifyMfaResponseObject interface {
+	VisitVerifyMfaResponse(w http.ResponseWriter) error
+}
+
+type VerifyMfa200JSONResponse struct{ TokenIssuedJSONResponse }
+
+func (response VerifyMfa200JSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa400ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa401ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa409ApplicationProblemPlusJSONResponse struct {
+	SessionLimitReachedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa409ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa413ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa415ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa422ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa429ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa500ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa503ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ConfirmPasswordResetRequestObject struct {
 	Body *ConfirmPasswordResetJSONRequestBody
 }
@@ -5375,6 +6843,182 @@ type RequestPasswordReset503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RequestPasswordReset503ApplicationProblemPlusJSONResponse) VisitRequestPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticateRequestObject struct {
+	Body *ReauthenticateJSONRequestBody
+}
+
+type ReauthenticateResponseObject interface {
+	VisitReauthenticateResponse(w http.ResponseWriter) error
+}
+
+type Reauthenticate200ResponseHeaders struct {
+	CacheControl string
+}
+
+type Reauthenticate200JSONResponse struct {
+	Body    AccessTokenResponse
+	Headers Reauthenticate200ResponseHeaders
+}
+
+func (response Reauthenticate200JSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate400ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate401ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate403ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate413ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate415ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate422ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate429ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate500ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate503ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -6262,6 +7906,9 @@ type StrictServerInterface interface {
 	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
+	// ResetMemberMfa Reset a member's second factor
+	// (POST /api/v1/accounts/me/members/{user_id}/mfa/reset)
+	ResetMemberMfa(ctx context.Context, request ResetMemberMfaRequestObject) (ResetMemberMfaResponseObject, error)
 	// RevokeMemberSessions End every session of one member
 	// (POST /api/v1/accounts/me/members/{user_id}/revoke-sessions)
 	RevokeMemberSessions(ctx context.Context, request RevokeMemberSessionsRequestObject) (RevokeMemberSessionsResponseObject, error)
@@ -6304,12 +7951,33 @@ type StrictServerInterface interface {
 	// UpdateMe Change the caller's own profile
 	// (PATCH /api/v1/auth/me)
 	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
+	// GetMfaStatus The caller's second-factor status
+	// (GET /api/v1/auth/mfa)
+	GetMfaStatus(ctx context.Context, request GetMfaStatusRequestObject) (GetMfaStatusResponseObject, error)
+	// RegenerateRecoveryCodes Replace the caller's recovery codes
+	// (POST /api/v1/auth/mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx context.Context, request RegenerateRecoveryCodesRequestObject) (RegenerateRecoveryCodesResponseObject, error)
+	// DisableTotp Remove the caller's second factor
+	// (DELETE /api/v1/auth/mfa/totp)
+	DisableTotp(ctx context.Context, request DisableTotpRequestObject) (DisableTotpResponseObject, error)
+	// EnrolTotp Start a TOTP enrolment
+	// (POST /api/v1/auth/mfa/totp)
+	EnrolTotp(ctx context.Context, request EnrolTotpRequestObject) (EnrolTotpResponseObject, error)
+	// ConfirmTotp Confirm a TOTP enrolment with a first code
+	// (POST /api/v1/auth/mfa/totp/confirm)
+	ConfirmTotp(ctx context.Context, request ConfirmTotpRequestObject) (ConfirmTotpResponseObject, error)
+	// VerifyMfa Answer a sign-in's second-factor challenge
+	// (POST /api/v1/auth/mfa/verify)
+	VerifyMfa(ctx context.Context, request VerifyMfaRequestObject) (VerifyMfaResponseObject, error)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(ctx context.Context, request ConfirmPasswordResetRequestObject) (ConfirmPasswordResetResponseObject, error)
 	// RequestPasswordReset Request a password-reset email
 	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(ctx context.Context, request RequestPasswordResetRequestObject) (RequestPasswordResetResponseObject, error)
+	// Reauthenticate Prove the caller's identity again (recent authentication)
+	// (POST /api/v1/auth/reauthenticate)
+	Reauthenticate(ctx context.Context, request ReauthenticateRequestObject) (ReauthenticateResponseObject, error)
 	// RefreshToken Rotate the refresh token and get a new token pair
 	// (POST /api/v1/auth/refresh)
 	RefreshToken(ctx context.Context, request RefreshTokenRequestObject) (RefreshTokenResponseObject, error)
@@ -6534,6 +8202,32 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, us
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateMemberResponseObject); ok {
 		if err := validResponse.VisitUpdateMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResetMemberMfa operation middleware
+func (sh *strictHandler) ResetMemberMfa(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ResetMemberMfaRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetMemberMfa(ctx, request.(ResetMemberMfaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetMemberMfa")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResetMemberMfaResponseObject); ok {
+		if err := validResponse.VisitResetMemberMfaResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -6948,6 +8642,166 @@ func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetMfaStatus operation middleware
+func (sh *strictHandler) GetMfaStatus(w http.ResponseWriter, r *http.Request) {
+	var request GetMfaStatusRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMfaStatus(ctx, request.(GetMfaStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMfaStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMfaStatusResponseObject); ok {
+		if err := validResponse.VisitGetMfaStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (sh *strictHandler) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	var request RegenerateRecoveryCodesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateRecoveryCodes(ctx, request.(RegenerateRecoveryCodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateRecoveryCodes")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RegenerateRecoveryCodesResponseObject); ok {
+		if err := validResponse.VisitRegenerateRecoveryCodesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DisableTotp operation middleware
+func (sh *strictHandler) DisableTotp(w http.ResponseWriter, r *http.Request) {
+	var request DisableTotpRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DisableTotp(ctx, request.(DisableTotpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DisableTotp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DisableTotpResponseObject); ok {
+		if err := validResponse.VisitDisableTotpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// EnrolTotp operation middleware
+func (sh *strictHandler) EnrolTotp(w http.ResponseWriter, r *http.Request) {
+	var request EnrolTotpRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.EnrolTotp(ctx, request.(EnrolTotpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnrolTotp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(EnrolTotpResponseObject); ok {
+		if err := validResponse.VisitEnrolTotpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ConfirmTotp operation middleware
+func (sh *strictHandler) ConfirmTotp(w http.ResponseWriter, r *http.Request) {
+	var request ConfirmTotpRequestObject
+
+	var body ConfirmTotpJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmTotp(ctx, request.(ConfirmTotpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmTotp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ConfirmTotpResponseObject); ok {
+		if err := validResponse.VisitConfirmTotpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// VerifyMfa operation middleware
+func (sh *strictHandler) VerifyMfa(w http.ResponseWriter, r *http.Request, params VerifyMfaParams) {
+	var request VerifyMfaRequestObject
+
+	request.Params = params
+
+	var body VerifyMfaJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyMfa(ctx, request.(VerifyMfaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyMfa")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyMfaResponseObject); ok {
+		if err := validResponse.VisitVerifyMfaResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ConfirmPasswordReset operation middleware
 func (sh *strictHandler) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 	var request ConfirmPasswordResetRequestObject
@@ -7003,6 +8857,37 @@ func (sh *strictHandler) RequestPasswordReset(w http.ResponseWriter, r *http.Req
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RequestPasswordResetResponseObject); ok {
 		if err := validResponse.VisitRequestPasswordResetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Reauthenticate operation middleware
+func (sh *strictHandler) Reauthenticate(w http.ResponseWriter, r *http.Request) {
+	var request ReauthenticateRequestObject
+
+	var body ReauthenticateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Reauthenticate(ctx, request.(ReauthenticateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Reauthenticate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReauthenticateResponseObject); ok {
+		if err := validResponse.VisitReauthenticateResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -7228,341 +9113,397 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L37chs31i/6KijOrgrpIWmSutiiKlVbduxEiW8jKZNkwhw22A2SiJoApwGKYlKumr9O1f737O8RzvnO",
-	"e5xHyZOcwlpAN/pGkbIy48y4au9vHKobjcvCuq/f+rURysVSCia0agx/bcwZjVgC/3xOwzl7LoVOZPxG",
-	"XmqZMPNzxFSY8KXmUjSGjbN4TTeKBEJ2lHkiaBMliZ5TTbS8ZkIRmjAi2A1LSGgGjLqNdoPd0sUyZo1h",
-	"w73XaDcS9vcVT1jUGOpkxdoNFc7ZgppP6s3SPKt0wsWs8f59u/E8ZjS5YNOEqflzKa95xdTeinhD1nMm",
-	"iJ4zkuDDJISnCVeEC7JSjPz2j/8ioRlOEa5JM3hNbztnM/Z5zyyFLhgR5v9QEZEl1fNWfvrj8SULVwnr",
-	"2OHHsOjPT8k7quefP6ZL/vim/5iu9PyUpAOfkq+0XprpnRJ8/ZRc0gW75Jp9fqkTHurG9uVfMJ1szqaa",
-	"JeVlX7JQikgRLcmack0mbCoTs36dbLiY5eZ/0Nu27Qsu+GK1aAx7bTcHLjSbsQQmccn0HSfwHdfphuuE",
-	"CrWUiR4SxbSqOJORaAY1+/nbP/5765bC3+/c1KA1ElREbXPylCjYJxJcMt3BBQQEqb8Nk3PDkeeXFy9z",
-	"U/xKKt0JVTItz27vKbVHQiYkyEYLkGTxeUOmcjpt4YwUS25Y8pkioVxuiJzmXuuOxBlRfCY6XJCmkJpQ",
-	"t78tWDHjes6S7BzahMZKZocRsRsesqqziOWMizH+veYoHsMz9129/4HK9XdHYpdrxzZfzydfhvwt73a7",
-	"WwmmP+idHPc++Ca+bzeWNKELph3PVMn0ysylfBmu4ASV4lJ8ppCoYNakmTt9OYXTwGPopKeVHq1M0mtD",
-	"hVobapUJEMOXL65I7kzMsEGrSy7sDS8zQ5xAKBdMkWkiFxW38pRIQzdrrhjhMyET5ODcLAmvS6PdMCyy",
-	"MWx83zHL6uAG5DgJvX3FxEzPG8PB0XG7gqN9AYd/HlVIGKI0ncSMhDFnQnfCuVRMEB4xofmUs8RtGdJP",
-	"m4A8icjaMB+dbTqwcDWXa2Fug/+HmCudZ+sxXWq57DyZHtD6teKUO+dR7VJ7vaqlXuJnq9aapxFekJW9",
-	"yfH0iD1lncH0MOwc0qODzgk9YJ3jaT86CQeTJ7Tfc9M1siqbrB1zzKOtcnYqkwXVjWFjtYIna+d+5ciy",
-	"vISv5LqCxLgiEYv5DTPkQ4KJjDYBaUZsSlexbg3diXx9+fYNMX/sjkSA9Bekf0wZckGUS/NbcxmvVJlv",
-	"jwQ+1GoTueBasyijc/OdNlnPeTgnIU0SznCA7GqaSXhXkwulGY1AY5jKhEwSuVZGrwHCVMikaojFblwn",
-	"2zl/4/9HwqaNYeNPjzNl7DH+VT0ubbk5h28VS+oIaKVASBSp52QyiA7DPusc0yfTziE7mHSehkdRpz8d",
-	"0IPJYXgUHbNq6jEDfijpvDcvq6UUigGjfEYjw5aYAhIKpdBMwD/pchnzkJr1PF4mchKzxZ9/VhIYql0M",
-	"DDCh0TjJRlCrxYImm8aw8ZrGZjIsggNutBs3NF4x/Epk5uS/2W5ETFMe262zP8ObhmaNGL2hMY+AMs1+",
-	"Kk31SjWGh3C3uYatfUYjcpGOaJc+13qpho8f27sXdSN241akHvuTMJvDBXxnnDDFNBJcflnfipUCNghP",
-	"IH1WLK5qnMIil1SptUyijjcS6sO4VJmQOVWE3S65ZfYPteiqyZnFr8S1kGsxTmVpfuln5O8rlmxI+me4",
-	"pnLJEiATEkmGRxWxMKZgSxS3pfwFb1PsH0tfGTWUTPR4shk1TomeG10k/aam10wNCQ01v2FtEq4SJZM2",
-	"YQvK4/EyYVN+2yYxX3DdJomMjVjCS8+SRBpd4cdfG1PO4shcEvxKo91YMKXojP1z5/T+p4c74fI+w9Xf",
-	"jdO9w1HwlTJfc5czlKs4gvOemB9p1CXPZWRWHni3KiDNRcoJQK7IZCTMf1vGvxLmXXul4JVWmwSlBQSk",
-	"SfEURmJXAgSVjLr/iogUjMz4jREoes1DdkoCJIMAjEtjeJpvV1yPgDTz13Uk8L7aebYNt4cra68rqMrG",
-	"QJZiGhv1dW/u6t0apBxDVgUmwhVSlWEbNDb7aKTyjCvNSizjJCOodFI7UpP//YenIpyLQkWR3XKluZiR",
-	"iGqKBEUC7/sBaZoz37LqVtfM8aVMJjyKkHvfQ6yBvjGlPGZRngmiFTpn4TWxfy5zOf9l77x8tTyj1QXV",
-	"4TxTeFBPyh/dQXZ02bp2PDt/LuYkpv7GZMt6uxZGgxdxlaSeeh9NVwO6HQ1DuRKaSPO6Igu6IZEEfvhw",
-	"K8i+buavmaBCjxdcwcYVJRT+2ToQ0P9l9Qezw3BnP1P2qYqVFkev0UuQW1Ah0ZTHb+o5FYRrZTaFKYUf",
-	"e7htKE7t4Rh6SOOYJXB4wDztAabcPD0Ae/nw+c8UCK+UkEeCxrFcEyPVWHfWJZQs2GICVEWoQBLpgJHA",
-	"RLSUXACz9ejTsHhnKHQmMhHZhhveIFfajGkWbxhE4F+noNUeiaCwRWY8QYwJbkzUkBqrIx3QWK9mjCt4",
-	"p3P+RWBG+L5zhhRtfjDsPH3COaW2n/1I+If/mXJi4FxolggavzDi5oNkAbcjjUFy+QR6ZqQRu12y0CwU",
-	"/kxkGK6Sgig48nULNzFyCU4t8sKOuqMemZvLQ9BjfhHoacO1OGGQ/2gA3P4VVRo42AdtbUyVHgOZFu+9",
-	"Y3OLldLkmrEloZrEjCoNOgVqekjhp2SZyIXULCURewu0xAfIlCfo59hRNtOJXOnhJKbi+sGkbzinYsbI",
-	"GlS4mNEbBvzRrTO9biK3NjyCkQiynQqGO64X78EbqV/KlYg+6JyE1OMpjOIdkzXPgYPBH/M7fJjt8Bup",
-	"yUv7+k5knn3v4ZQfJVdJmDFP1HsMw9FlhqwYI1w7+k9ng6T/jm5iSaMrKV/RZMY+aGOXONZYSzmOYbRt",
-	"djm7DRmLFDk+JN/wZ7nt7nuCzk6QXElJXtlBd9r28mweWvd07gUtJYEvuD0ufRr32vBIHrJvBb2hPDYm",
-	"ywdtt8LhxitvvMKGGy14QhVzSkzCaDg3D+YZurfddo7k29ygO2141Xweasvt2CSkAkk6uUnPQZGEz+aa",
-	"CLkeogfZWzWYh7jm9kgkTGmaGAOhTQyDklNjQAgWmk8puD9SEmX0kKbZHrZgAq5V9lRnTbkx3/iCyZVu",
-	"uSOvWHxwavYclI01VWSdcK2ZOMUQHqFTzZKRCCAG2IEgYGCDWdYF6cVwvYfqNtI+/diLKb73XL2v+ILr",
-	"Cwah2w+kOvRBgwNinNgRi2blSrEkNa7mFD2yC3rLF6sFESvU66ZOOtgx1SmER+BkWKzYes4S9lHIu/xy",
-	"ZBwpX959ptKlySmJ/RVBtELPGSh29tkgv4UUyCowxBpETGyCVExWbjVQVRrzMIQVJszopl1yyWfCUBtQ",
-	"thgJJ1FtSLApk1SRJgm7kdfmYerGapEFvWZGK5cLK25BNz5XarWVZirdujLa5KILmZH1zHDNLCCWRg98",
-	"c4pOlIxXmo3RHaLG4JMe9AZHnV6/Mzi56p0MD3rDXu9vjXYDVWbnbG1k0cOvX/7txcXVXy7P1flCL//2",
-	"/Pz4fKFuz/maR1/F6/OfJf/h+78kVES9c9Hrss3Xv0TfnfO3/Pzgh1/i+M3PPxy8vfz6pBsOYjFZvOxF",
-	"338dgysep8RFY3hgdGEexTUT7T/NTTQX5dxzpqHYf6ZeuGjnqBPMbWyv0jNGE5slgGZVzZE+L+QGkGY+",
-	"bARWmw3/2EDOH+W0s8BRY9g4+Pug82T9/S+9sL/8i3h6/cOROvzr/Oo4eXayeDWgL8bRy97sq/7P3xzI",
-	"DyKUhzu4nRkgXPULG9qptKyIYGt7nkvKky6pTAshQY7Kga3RiTJidJrIxUi4kB1pcm3Td8xPFfkbLlDX",
-	"AiaaD+GpkVgmzAxbkpWQ79SxCU93Scuq5CjMielk2TDbBihlz8DWXUn5moqN9bqrDxK4CdUMRUBBzkpJ",
-	"FlRsUjXIaRZckINeqkr4gnPgCU7zupkjSSe5o5qXm89DCNgLqhnGM6xNwCKnVfnfCnKaE6lWnB5MbfpW",
-	"0JWey4T/ch99Cb7u4gBhwiDJgcYqzza/S6SYWV+0TNKA3pZwoD+URwrnNuRXGiqvNvWz088tb8+wnz8J",
-	"P+ZZEe18RiPMdLmR1yzKeTa3rLIy3Om/a/jGgisFerwX76yMdT7QqrMwp+PO9mtjJ74KvmT7q5eeMmXG",
-	"aiCZzlzcgNqRC3vhhrQjgdfYaaDuM1aX5oLQGeXiQfekdp4P41Q+y1yuZpXo3c38yRV0GJAmJJ9BxG5t",
-	"rtVIgOdS6PQu+KE5F5RLiSiNMbYdEXl0m/fKwjfMjrtTgCi7iFiUD/75UrDtafNu04w2ELRJULeZ8FJu",
-	"mHHCVgr83E69kpDyphgjwbu3l4W8MftQ4JzI34plIs06jHH6QmiuNx/K2SA0XYyh4K9g3lkDJLZBOfMr",
-	"/DDlMaTabeF0OLRH+HbYCYulmEFebHH4Jl1FXI/ZjSG01imcPOEa1U8tQc9wz0JoJ2F6lQi4QHCq4Bzw",
-	"ggXpJCqi/enfsmD/v26Gudj/YODfbu/MiT30ffm9/cb7dgMtUbnSYzkdT+RKROquHA+50opHDG6MfaN8",
-	"6vAhoLuKuCeqBuA7nzBjwdrsZUwB65t9G/R61acE7+YOacfRfpcdLS8TUk9lzMPN2Gx3wqnQ4xsuY2PR",
-	"57f2PIqdxx3VJOKJh+KG1o/pbSybThk6YAwvIs3Dg0GvRxZctJyfzX4oe9B9kjQHvf4xPtz4HXaqfv7e",
-	"jm2hw7+a/UhpD22OGtqrHMzbJbDaFlystJE+jnAmTK8ZE6R/BNYJbF01Cfrv5yhx61C/C/1VLtVsaJkw",
-	"c7t5CTKbZE/V5y5svclOFGfbmMbBnpJwThMaWrFQsY+eelzew+px/mmX+KEjC1yRNYvjjsuAXGmn5mZq",
-	"UGkeGP+G7WqnJRBLqudGcBTZ8iRh9Bq9mDg3m+xkTPORcHm0lMBw3mNZyGlOb8oZUOZBeAVKNDCDeBWz",
-	"ob1+bYIJpm0CwX4WEaAf5WtOKG5wMUYWOn3CT8aQApOz1lQRDv5JMtlUqBsjsRIRK2gdIEexggWkKejH",
-	"JZkKGQFVFwYyySxpdPABXAV4JXyWE0ox5bNVAjmsuPxgQW/Hzjk8XrJkvFLGfrWvjUT/t3/8d7/XMxtS",
-	"ywMD0iywbl8sjESZXWcqoFotlzLRLHrNIk6vgOA/wDmxygYcL8yI6IHy7vxzHLpjPpVd+6L7uPLG+6/m",
-	"bv1uY+Zuf//Iv/3ppAlsA7Ff2DE3snLJv0dwEWqEYKnEfMNRv7FGltqZRCMRVE8pOCUBHkOAHjR3VZt4",
-	"qQN/G4PWSECFHARqYFPMGKqQIgm5qUBM6XpB8tq0lwsZVxUXulx2SPhBhx9PXPSkS95i9heNFlxAFp4f",
-	"XIHsd7FaNIY/NlxyBaYINH4q5ae33USgCsgaODSKuJkJjd8lZiWaGytmSmPFqg4gC9Q4Aw8vYptMY6ox",
-	"wihvWJLwiCnSDMQqjgPyOVEbpdliJFw8A4u9kL+ZRU9lErK2p4sAEzR/scpBOwsWLVnSgZhT5jxYcOvq",
-	"XHqL8HznTsOorCXI1pQqcG4J3gROSWExxK7FnIH5C4assWagWEnYLk1lvKC35elADF/pVACUJtRt7DY4",
-	"ryjOulzQOL7H6CnHHO+4n27Y1KnjDhhT3NzX2hDHRPGZ29HWXfPIaY2VcwDGb8PQD/T5uz+aERJ8/uGJ",
-	"yJ/CbgSUm8jd69qRcHYYtVKUV3A/TRZSaczyB4d9PkK8ZAnwR2/jVsL6vHfbs8qJ7LZ5NfrIHgvecT/3",
-	"+lBVgHzH+irIczjDN7BayZU6/Vi0xEpXvfb+bWUQFeRVQcY1HKyGa9YR17Yz2EYHNVuaCVA5+ZmFOidA",
-	"4fk95edbwXLUDU5AzJ6w1Z2WgbQJVVkygmJQPNGtl25+1LRUnu7KYd1HmYiUsQjBm0Y1w/SRtLQtopp1",
-	"DONsVOgPNplitw+B/cAi0nRVvWbU1u4fw8QMCPNWMdvAK04NCMRQjZ2Ljm4+JVRstjCI0mewDLCsnM1X",
-	"Cyo6aRWNzRbxnmpjxTFUquz0Qb5jTewd1YYVEfPdzp5PCddZzhu4wVm0+7nw5ZhGUcJUjRTESlFy/o7Y",
-	"x/JUwWfgsRXgUtxtw9TYhisql4ip4kZ+8PynskuVxcagkmhqU0GtNeGx2YmUMaNgDUIa7v5rtR/NDhPv",
-	"WFrPCyqIvRGfKQdcgZ6BJHuutdPOwBzNknY7/jU101HeqZMm1+kUId+M680ed9RNIBnTWeX5eJuEaWIz",
-	"yBn8Z27S/tOrptc11/PdPwjR5qoPUu0MPngkt9f4Ut2QdYyDR25DYQ3+7LNoyw4cpaQQNNpeWbS3qjzT",
-	"9Dl1jjvktr58ocrUkxMwBeous7t2pQDMsYu7Rfg7imnde4rxJZ2xgtA2VOyrrm1UbBMWgmiydytL2MzL",
-	"cq7ZIv+PbepcQQ15n6V3JgndmP8W7FZ7Ecj8Cp6jz9CxQfMsrChVsqWw6oHCP+xA9kXigWXk51F5Gqso",
-	"1UgrGBjFMgnzEIG4oNlPmUSqS85IGEsFdSzW72ALWtYJ1+CFRcfmSKA+R5qUfCkJ8JlrxpYKZQY4Udnf",
-	"VzR2IUZq853RFTMSKSINlhU4nBbrdXGOGEu5mIMHvzil0noqV0vDSct/V2MbSB9PVvG1+ftKz7uIFpMG",
-	"Cbzf1CrENCDvZ7nS+f8a0zh2v7jQwBjrUgqDFv5a/h0qcqt/dWXI2VsuIg+x+HHENJQapU4pb5fsDwlb",
-	"yBv/h+KuZH/BDYwydb1r2E7hl3JuiPtTNp7hON1lIqc8ZmM36k8+jETpi2VPmiHJFzfOLbwf90AaZpGr",
-	"FJJGyUeXnKXyPGupUP13svr8y/XeEJ6W1uzhW2A1yHouzSVgUcoPDKew/gpIk5Zis5Ar5a5KlWy5U0ru",
-	"ZEvgbszpcsnEPjoqenZV/dngpArKPpYwqCUL+ZSHxA5CmojspliYMK1aXfJS5pywI+Gcs9YPbLdlOBLB",
-	"VmYQkN/+z/+LBL/KOGoTwdbtLJY8Nr95wYqxYOv3QZswGs5J8KtvQbdJ0Upuj0SltdsmVYbue0j1ybun",
-	"uBiJQMZR8DgQbB2Qz4Gdpo6zukCN89GMROqkaZ2WdyHP8twuqFAuWdulFY3hjfeBeT3PPNzzlpAR5iH3",
-	"oL23pQezfS58hDS9xY4ETRgJfkX0CK7GWIdhdh/wdwKj9VgEL67tHcZ1VnGW2lnAZ381g70PWt7sLUss",
-	"vQe6lwO1WFM3r207Vtzv8taVXy3wS/eKVanMK1Qh0eBu2LHshlAxEl4NBeTmtPxhLc+umIkZtk2qCXck",
-	"BFuPs8zv9wFK4ZI+UcfYgJHsYVrf1+5zASqIx4YUzM2Uke1kPbjyxVoeTYEnQLk1PgnLaqfAZxZRTrD9",
-	"PqdttLP8wWsuwMJICyvdDGwturveXr6e+WfRhfkhFtkD7W6VhWNFaVE8FncmfzCZhNlm8Xgirlb3BR3i",
-	"A60QTz9WwFrMHj2MoZGpOX9gI+PZKr6+AHbkwXHtsdffAXxaGpPIK2fGbEBeV95sEGm4NRDlMZsXo/3s",
-	"jx/QOA6G5gCTTclDnPML5xAiuAjjFdQDBGDpqGDoG/+qbKBipoehUeVHjnFOOEZF3Ph9xZY+B6n3zpoD",
-	"99tWuOqFPGQX5YV6GsvD8ntq3xinGU/VLMRtUvEDXQwFOPjCfm9w2G4suEh/qOBXRvZs/5yZbbqE5tPf",
-	"/vG/+wM/2apV/Ozgae6rT+8i9dKqC7OqIvvnwH5egypwvxPCsiY/QpHua61pUuv4Yjm/1ykRRgjH3PDw",
-	"pk74AvLLY7lmSSekChLGtRFpNpULs5g8O78ZHA4GpCLRS9AFYJjAdzJFzeWHCCezW5hTMIvlhMbxhqwE",
-	"//uKFU5qcHRYRRGV0QJvjRFXy5huIPGrOGKvdyfFbac2B34ouOY0fmDCazcSm6eygwcKUlqKtOqchD6t",
-	"oqMQRq4kVQcpmxbZ7c9KPLTZvH/Z4tFgMR6GCByqpWJVJOyXNVbtPya0aWleB9dwHi7HSLYC0I7Dso0I",
-	"+mdKRHZ8JwPI5lS1gS85i6MUAGdPPcIVCWHmE0QlvdBIfm9s+lnVtsjplInIXL1cmiWWXLnUSnchMmeL",
-	"RyYlUkyz2ipdg1xhOQuim/ECvu1dWbTb9xvXmc2gatO/YjTW8z03/F0iAdJP2ayPgsZgU/KK6w3kteVk",
-	"c/joJr9WeX3nguzIVev4+rtv9vSUkOVqEvMQMQe/YxPyDduQ5sXL5+TJUf9Jq0veemg1CF02YcQVpZbd",
-	"WfGsCnV/JhOu5wvSDF5EX1yeIWbUi8vB0XHQ6lbHp28qFdEbBmMMjo76JzjKu079KNdVlpdZoLGyAPyK",
-	"RZgXqzBW9PV3V5bWP1MkuOZRtdlzjRl35XEhfbEZvP3mHbra7EzbJHjxHH+B6bbqjKnyqO/weK7ZBuD/",
-	"m4His5rV3m59+9ZwsiTigmpGmhOq2PHhKomrh9psHWpTPdQpefHc/F1BnU/VwAVCvoZsdHNINbR8yfbX",
-	"c3KEfMm0T8wlcjWz3dmEMperZDsVl2QGrFrNKznj4qVMFvty9bOVnpNBt5ca7R30yqS6wiyhwq7y+Mnh",
-	"Cfn//t/D7kHFWtEWr3RGnNlMW5BrHmx6iS7gWzUOhteWSwduZpbNAZSob6RUqLp76ktbTYDSkJ7tdq9F",
-	"m4/eqSamIeA7NM4CvaRjtxtbLQAgn/up/i+gWho7gthtI1c+OChigSULqjuA2Gm0d9cVhYoNFMGsEsSE",
-	"tXkZdMFIcNjrk6oi1XtbEqRpzIUOF4oJxTW/Ya2ddPgPp5mtSvxdSnHNecmVvt+BvV3ig/GmApq+oBBP",
-	"mNHSoCy3vO0FIJZySlR+6NT9QSjW5RS26rB3cryTSwEN1QcIyIN/Y3eDdT+P2LcKszD/qL4wt8sW3nUv",
-	"IbmkCRicGNlAQwFVvFNIV3TNB8CMAHgxGxyp2HQXvqhQdeHrAYkYPEG1ZR/ghmjSOLYVEqmbi4noNG0d",
-	"wpWhz5ViUeuUBGbnAkAC8EZaVCd81TNrXGPBqk+dFqek/9s//veg19tidu9i89/H7K453su0a4VzO+YS",
-	"aypMtyTKfDwWYzLmSg9JkL0ZkKaMo9S33GqToJP7q+95Nn+FQJl5Cv7hC/PcdDq5/7JyDd6plPWvM5tw",
-	"L+otZHJC/ZkRX1yKMn3WGp5ID/DHu1XVbcZj5jtVTD/HydzjRla0OfBdqL78yq/wX+HUtEBM1Z/DyXsd",
-	"esyKqhSko/7gro13ICl3+khzp3BPJ6m6Bs5Oi6eRzn1ntcaFFO6pFuLIlcu0ZXV7rkwQYx+cHB49IbbC",
-	"j0QyXC2MEU+eY0cYMkmoCOdGhAWhjFiFIoflkDsV/j03j77PKiRLnXfyl5jdLmMqMOsCuBdXDpZZhKzt",
-	"XMG67J0iiJ9YjJeWCNZVXpYMW5Z0cCCv8BsfJk3wR1XVIIM+jVWx+CzcoZ0UD8/DV6F+cKE0FWFlCvu3",
-	"F+dGJjLYE9dTaoP7ktuvfGg84Z30raqdqXNVGUL+6urqHcEHiDn9nLcKEHYsIk9jeHRy0s668PV7vaqa",
-	"F1ucWtE2aw5d3gq83RbnO4HmaNeMm/ebVeP7eOyq0mbdvqX577VJsL1idrTq9Q5Cs0nwLysn0xnujzq1",
-	"+xkWmaat84W9Ts+3jdd3C1d5bq93RUkDNjVb0HDOBfOuLeCnm3FRibTrOXVdpjyeAoWdtbmeCioaXKon",
-	"jlif5zkSuURP87TK+qRty/LMt1MKM1jVfDeKfC8Rv7NDCVm++uRKAD+ViEmNdk0LpCJGWA50fcH0XEZj",
-	"ISE7VK5hxj7ct/k3N2Rn+Dv8tQqzeht4Sg1aSAGkrwq2CRI1qxCbt6B+VWFGlYq5MjyxcvuJqoZJtTX7",
-	"ZWSLXMpo9XmWGMo7TA57KPsrZ+HKtSA2+Wxve6ze+EmH/x2NnypLxgJH3j+1IOemaPthYCgWE7ZXKFWE",
-	"kglAgloVVMgkj8e6t4+k9HnwkkhNNbuvd+TC9uD5kEC+Uy+beBUQOpRrZRsQVGQZw/PjeuLwRv1M3TfY",
-	"vUUhhon9u6cMuEX+rjkD7iO/a5ZKfeQ/R0o/VdI3pIs+N0/tSdxfyTWWjme44uCStAiJtW5OL/W1hrpT",
-	"KPZ0ZPsWbNT2ztH+vuS/VbX8+1cUpz1zBbRLSeHMs7yDjrWs6YLbANunOuJPdcSf6og/1RE/WB3xp4rh",
-	"uoph0gw8zhBgk+iE37gmzVy37pm4/geuwa2AI6kp/kzF24RtpKhFSgHgvS4JoLpkjFEKbKiXQU5Zx4Ed",
-	"z5ZRpj1IXMAXU8Wwajfe4D2P+Q3UgVodwE4F4WgXXBOasLTcBUFsWURKFS+t7khgD5P8TLKIFRJMcNg7",
-	"IdXdTfJOCX+xQAFiUxkwSXf7fhnaWQA1147mQwOptcXLlYHNLVT0DpwOD2lRl0DOHJJhVgGXQTp1R+Kt",
-	"NbQ/zyxsD68ojBlNcsBopLmqAZ4aiWfgNAGScgiJoDAYMrV5FnmjBtMywMZX0OJ9MxLBbWcmO2bDhsRx",
-	"lu4b+48fudA/BWmuhqRL3gllxGbQvfNLadlbeyRsWqVy87MzapOQCsx9tYtsUhI84kIHloLlwpzaUm+C",
-	"kUg7Gbfuh9B2VkITq8DVArxLOxkt7ZbzXVC12o10rxrDRvVm+Q91+MK1eIEG8sPGjOv5atIN5eKxv5eP",
-	"0w+/919X13zZkTZXowOdOlmCc7sTY+zcBzX7N96FB8YOI030RFbfnzbJUEWz7TOqnZAWWfCPtn8PiBBW",
-	"x3RzvY4KHUtyVmfEzKEkaSMWFqXmVS4hAPvDtKE3VqUU+5DygDOvNU8q8DNdMmI0irlg6vezjUkzoCs9",
-	"H5vbG5A/k4BOAMwsaBm7j2qoMHfoEzdcb3bXqPM9n2rCypnl0vz6u6s2CfRmGZCA6j//vNZ12dRbyiCg",
-	"QfW6qsfRsLC5WVlG2yuZgHbA+9VMWB0fLq0RK4slTQAZjaRy6iutlzAzr9t3q0u+YWwJtqogC7aQyeaU",
-	"cD0SStONl5norLn1XMbpAlBm3VGqke9mVUL7w+47ZCU0j8uWpH31Lo/SA5vpuJk5H/VnigTsdhns4VrZ",
-	"1w3eJU5VqiSdSir02309iLvD7wVWrjlYG5oIsEVYLmXJdg376S7bLHcdc1/LkcnutpS3AVVa8LdWNu7F",
-	"DtF0RUbIE7KMaViBPVwbENgNiSpLukwjDjsdkPvK3glxOzoWEeQk6w2JWfAHBwcnbfLt1fM96H/nDOUs",
-	"cOHHK1q7gX/xO8oAd/Ty1Wdcngtr22HmrGsjix2S9k2WrCmA3MGh4TagEDLgHqgS0oS/mDuq7IGBILQO",
-	"9GmwDTjhLp+tsHgL/+ul28Cvv7tqtO+UosGZTRyBIMOQIHsgmM3h8wCb1dEaEgqFQmaC0Ug40YvEd9I7",
-	"ftpqp3ZWauocZar9DUv4lIMtCMzTUPI126iRoJoEj7vQEgG8x49/Xl+r7s9KiqBLzr1eTFARpzSPYzJB",
-	"KNLuSIwEJN9hq33r+XTyoBloHgUYJ3Tdelms2DCrEAQjciRorKTNxqB2sI5iMQuh14AtBGymDf87518E",
-	"bRJ837H31/z3SBj12z0RtFxQzjUuwFFBSRfSTZgCiG7bc6JYszU47B2QQsg/cH5BKja4mGQlFBrQrqui",
-	"GgmnV+OyQTMT2HgPlAFgPXAdUCLkkPHN3ZBG0xu82xqOA40jR1FUkSCjy6BN5ERTLpysNMeSVvWMRKGO",
-	"x5BAuccVaNkBaQauXiRwBwxXzRjkrzio5M4ZYP4GtoRlCC7bz+IaGUKLZKgC9AAgg/D8BKOGuxVs1CCT",
-	"ldZSnGYUlcbeqRqJfS8QsfH6Nd3gOUxjuVZoQWU7DVU75lcn6L9N4sawUd6WnHUDB+YpNFl3y7vi+lwQ",
-	"KlK9s00u6YJdcs0+v9QJD7VTcRTTxuqEL8N5gv5rbanOVaY74/NBl7yhCxaRYDwGsH7WKTQOhViRrWhG",
-	"wCJ8DvU650/CzgZVr9qnufL7cMjpdCSMGhzLkMaQxHdKgndUzz/3NzBomwsYfCEXlBsW43pkuqZc8QYT",
-	"t0YCGE4ojXLt0nrTPCu5FkQm3GyITCB0KackOHv16u13L74Yv704//L8zSVkTI4EGA11ZgVp5rqfukiB",
-	"9a5SodZYgyynIxF8+aJwR8yrwamfJLDdssA9H4lgPP5KKt3xPo3+A38uha2W02mrXC6O1Gwsh8wKRvHa",
-	"qD59r5v3kn/DNtgsg4updN1KaKizpB6nQEbEnBfwFKh/XsHNcPmFnv/BPZ/+o1HqxZEOCf1l0Im+oILO",
-	"mO1unjphMDN6sYo171ievUxktAp1dyRegGcAXvD6wrFbGmogIlZSICGxyf0IOQ0Z+prRXfTWHhWuHtlM",
-	"F0FzdEJ5DFLwT38icB5qJB6RR4/OPN786BH57R//RShmm3ZiiN641tyZjG4RMK2tJDEW9pBYKT8SJCfo",
-	"bYwIyMssSG0WC2Y4BlTKNqHc2VATFDu3LIABVBaDhCJYfw2G3Fbp/zymfAFtIZUyApeuIkBpWk3gf3iE",
-	"M3NNztsEBD5p2i00PxiNyzz8s+bmfzgFnCdjKHbJpWPmhOzLzrvEa2TJImOrghtLEVAlwFVnxk3FktNJ",
-	"3JkaWQKqTAwgaEr6OR/QicWi6ZkdkiI0uo452Auff6cnazQzSEWNoD1SaHvKgD8dMoO8LXObAcs2GwEb",
-	"65w7Zo/Ai0tv4Q/Wz2M0Mcwzjzdpjxoy2cAg9e0pkYNXina50oG7Drnmr6CymHHTz1BMifEFlxkXUhBu",
-	"WKKouwGXuQszEi9oBnxks+SrE0665GotyZqLSK5tK0PC9RC33OyH3elyaaK1db1dc/2KbS9jw4bTTlan",
-	"Zl3MOhRxGMyr8xRXWJuKoQMN+IZxWqc4GWdkexPK+UvSEytMAwI4IK9o7PYALo939nXOvFN/HlalxAmm",
-	"CnjWlsrGmniRmaUOf6xcUEyXOpikwU5MUzNXRNClmkvwuXBhE5/dep0jdghOysR9GUNYaiQiielveI3Y",
-	"re0clkYAyYt8oy1cGDbaUtmKRsLtuSOzZwi/okjz+duLy9ZIvIWNxSxtjJ3ndIWyWjBjmmSptiwiZqCR",
-	"QGmvhpBTzqYxn801aQZv312dvzWvoWmAvN11Qe9Y/aXzGhKkQbsxFo3wOju52hKnD7egczt8zGhpg95h",
-	"kKnpmGitUHVxZpJtpQ0PnL07N0JPtUtTOYtjue48z3KIhwRLGGEsShb0tgN1ozTUKxqTxPrDMffSo1E4",
-	"f3a7BLmRawYOIwXfp6s+jwIH1yHtKZjNFRK21EkztLPc+UEZinLyG7P5YUPq64XMPalpnha0sKceMFpa",
-	"WzSA1UVVNQL4l7alPylGIoAiBoT6sF2+uuSCataxaei+vEENMTgcnDgC8TcM1bOYh8zGHaxW9fr8qqRE",
-	"ySUTWD/QlcnssX1JPTbPZlUsmfZkGFBONUpzSDAXvtFuGPaMOle/2+v2wL5cMkGXvDFsHHR73QPIt9Rz",
-	"MIWqFQHzlxmrSWbZgnyR1s+kIB5WxwfLD8XOSADPVVYCW4RIvLngSkLHBUTcFkYDjrlgpAn2uC/XRwLU",
-	"m5ZRKm5YQmP8nEWOsXwhWiWGRoyOBFw/ddCnN/U8agwbXzL99fpaIWYj3g+z9kGvt6WdX0UbP8T5+NHi",
-	"0zRAK2tYlJmGBWmxUCTDxnW/YSFeGm+/edewwCwNxWcNAFlp9Pt//+Hsh29unyfTv16On1xtvvvLV29n",
-	"T+bhzTu65K/jZH1O6bvwq28vZOP9Tzt3zLOAJzUN8xxOz3ffmLPtGvI5xG2oGjPdrsfPaArq977dONrl",
-	"lXNb4pLWqB31Du5+6xIp/Vuv6MN32jWGP/7U9pqtfsm0T5KGEC1FQLkFnSnACompnspk0fjJjJUqTihK",
-	"1eMFewzafwchM7deD685XC3KprFAszpom4MeGE3RCGQVYt2hUQ4g6oFgAEtqVAlUlqHTNVaOsRsuVwpA",
-	"AOBSePX8AfiI0g6gqbzB6BW27zxFBTMANheY6zOyKSktY1rN7PblEAj8L3BVAUkwEoBJQF7aFqGhXEzg",
-	"FtM4RqfiXMZRa0gCjDUHpOnbcMhFwOOT4pEHrrcpsGh8bWxENr81b4Ncsbj9kP/LLcrXSHDtYGctyHFw",
-	"Cl8BxoToTFARZt825lJN1r+xbnKgr2ZTHfZ5q+1BG5ufRyIDJDeybiJXNtbp8BGpxbzFhxCsE1F33A7k",
-	"Gj+lWLn4fMvrdg/fRErDc6CpaIDOq4qLkAWkCQigit8w6+mBECPsvvu9S84EsXVOHgob7kqvR0olUMak",
-	"qG9S30ZHiuusYIkO3K+wyYU2tbZ7JdBkFaN+xZXOIGYVSDI7D2S8FUFnuy1A/Y7KQDfDA89XT97ViwG8",
-	"LtD9N3O6pIDAu/HfHMj++/bWOYMZ75O1clqj0fbNnWzmSdtalrb1Q9A6BYUclRR71wqgd/ji1qXZe5Zb",
-	"YQ7bplRrsqTa8PbGsPF//Eg7v4y7P/35f1TFdLYt3qnQLj4kuZjl5/4kPGHHx09OOk8OB0edw17EOieH",
-	"h5MO6z2Zhv3pSY+yJ/ULy2E3Zwu7s+fNtjnDJc+mPST+nXSIJEEOKDqwMPDBMDWULRKSamfFN9bEch4p",
-	"999YXjQS2Wcy/ukjnrhSCHQkdeRKtz3vR9sMwEMsKoDySoKdONDFs55L0JOBzdmM0vQMTiaD6DDss84x",
-	"fTLtHLKDSedpeBR1+tMBPZgchkfRcd29efDdh13mmcenuNMZB23lCak3OZ4esaesM5gehp1DenTQOaEH",
-	"rHM87Ucn4WDyhPZ7NYvwgu0PR0UaumZYLwJXBIv1dRZ3Lsx/0BscdXr9Tv/4qtcbwv/7W918OVZ2V0x1",
-	"S+R6+3zT5PnKqZ6mPaXRaaDnVBArkWqW8eTOZYDgeoBlvEZUAa9yy67JehQAJqppS1ZbdWwSlKfcbFIg",
-	"naOeB13gqvIsdEFVGVhpn5f07yvmBCxERWhR68urZG1SqejVzT2tHK/k7ZXQKT99qJ1k871/zPrS7NAE",
-	"KdeLZlfe7+d3+NekP8joy+v9kmufUp1uPOj1j3vFxNvjXq7dsETE2x1fPjwY9BA0vPolo15XfrD2M1Vv",
-	"mN/e2+SQRp8NooPwcNI5oscnncMnT592To7pUWdyGB5EA9af9uhJvi7E7N5Bt9ft9w+6TwrNDYaNg+nB",
-	"wUE0Pe6c9Ohh53Aa0c7TKDronBw+PYoGT0LGDo5LHRLSQ88XnQwbr+UvPI7p46NujzS/7/dPySsuVrfk",
-	"9unx+PjwlCQ3w/7gabfXIl+y8Fo+HvT6vV6/1ycvecKm8vYx/BU61udQ1hps83Xv/GfJX/98tnlz2Vu/",
-	"vuzdvon/cvv6Z7l+/YVcv34p+avnXy//9vz8+Pznl/HrxV9++eGXC34uert3pC90aaiws+taMdzX2j7s",
-	"9e9+JYdcAi/tYGy/TBEpzBuDwS6fWSYyZEoZy/yF0MYk/1c7BPL5Oz/+ZLhsMefix5/e5/wGxtIo+NO9",
-	"AKDnOnBOgnrXgQ0ibvUabIUgbKNVmDVwaIOaByRENaEjYcRdvVeA7OAUGAlfWGBERCa67B4gW70DRQdE",
-	"pXuA3OEdGAnnHnCxRMwugTgiIKZYw79LAjPJoIg655dxQf+kvTHoRsKC0GGkn0dkkjB6rYjmTP1TbGRo",
-	"8gZYRR9gK7+2pLeLnYwkmJmXZu/rlAabVbcjQ8xjEFZ+3KYPNRGAsYUZHvHGw3SMSNMCPbayhiR1NutN",
-	"fnbFdMSaSdgdAKMb8zBrbG6b8REVUzMzVXYiJ/+zZn4+BdepXYAIcQcCyq91sIyG2GJGAbos6NgKUudU",
-	"xOS1Aj3X2Qoy0TufsgckuZOejZv9b6dmp5zzY9W3s4TsXbW2fHp1w8FDVavWR1e9k+GBU61tvnODxjxk",
-	"/9POqBvKRcMqoru6cLJcZCynspt5ZsYlL+xKzbE+wAJRXm8zHvqZ8eBWaC58xfp2dY/UrO+ZnGSrK6qz",
-	"oNHvdz130UjzSo9ltZ8U049YMYUzqlZJ242lVBU6J7Z6UoSiT9KhVxUUz4zFAbo+qgQ5VPeRuBNiCXP9",
-	"rAuoAIQ0Ek2oXvdw8IJWl3yHHZnznZzv0nf87lUNrBZgSj+T0WZ3ZmmhfGGI4a/erp9FUYpdjdhuK+Zh",
-	"s1Zc/4ob7EMuNawS2ImlmHXM78t5QlXa9ChlQ3Bbd7vjVf273ucrJ2zBZ0Gc9PcTJ//GPHbXrUZU9+oQ",
-	"erFc6GPnnr2Tu9947hAszQv9HT7xDpEgr6R8BTiQ8N7RLutJ4RRfs4jTK6ML/afxeOQ2QEdpj3nnKdvb",
-	"7/DY9cx9j2IgZrqiUuEL+D0Dzh9WgOa7xFhI92UKdV2bVenSeojScknWMrnGDAY9ZxvI6hGSGFbHElcG",
-	"0vbqCeGGj8SEhXLBFJkmDNqlQd8rhDFkEcREosi1UkI55PlkELwVou48MRYOpD3azMqNjV7BS+CDsBYn",
-	"xtttBRt8D5opO8GUAaIGmEqOzy/oxj4JaUqKxTfMWI4cgDfQuqc2l9F1N15QLlSXnGXh//RBFLZg5/cO",
-	"SQqxGqSSUApW0e/ZE46kuUPj55EotG9u3SVTL+BTnkzNiY3Dbd0PgAPaqX70HPDw7jfeSP0ScG93ZZmv",
-	"qNKwu/9x7AupJtWXslqerVys5KOqmnr2CIjg8wjMoqXD8ilArufAeoZ3QNy6Pu0JM/+r0ClqV5BptlXo",
-	"tdZPSZaJXEi4rslIRAz+fUqCVPEYkm2dSpCZmvupCI1jKD8q8GCX5gypuwkVitqgPZTj2UrsXRhzysnB",
-	"W5GrfMIZzZhgCQ/BoVndfim/MEw6jpnGhimOx1tWjRnrjs9RrJlHrG0oR8g48ZDAvpkpyiTbJwuUPhLA",
-	"uqVgllnmGDRpQiUItjVfS6JW4dwlSpCEhgxk2mYkjHprq4U0oRYecj/GPBIZZ06zb9IG/nWM2XXyr+DE",
-	"OG0lFwwLTe28T6FLBKa+Up1l2rvi2mbw63usI9Ouz6jye7LQOGE02pA5VS2yxinbd0cCqSSUCUKi72Rl",
-	"fQtrfAArK7sDeUvri/T3jIE0sU641Mmn5Ztinn4P18wwMnsj8194Ta+9sZ1M94fKebrQgHL16z6XgxT6",
-	"KqvQWhYXcsISnRkX7/f21hi2tpMF1/sPs+AsTMXvZcI52oCaTiHXhKtPOswnu+/3VpywSX7KUj5TVoe3",
-	"EnIaUxCLFu/iAyzBxyh+Oo6RYlX8fbWvSg/jhVVlMDXbB1qDWKdguTbxWdmu54YE26lN1BwQAcGKc1VL",
-	"1uRqDWv1HqwTUSNRpfec4mjGjMtrKuQ8YoulNGx0SKit6BsJMyOSML1KhCJBTnYPSS/YrjyAElVn1qXK",
-	"Q4pfZ0fPaRHGHM3UiP2tOPO8DdC5E/9QEVKAQz/Yme/mgNu38t+seFeRNcswU//tWPF/Eo97ISLLEwrs",
-	"IFUodudr2VR2KsjJV/cTjtnS09gwBYD/wfKMImCmMrfPT6azZdq5pLvAA3CtAGpto/liFXQuyFQmISPN",
-	"IEsafBTgU8SCTxrF1FXwQvjEnAwLgRc8Mp8103jkMAENg8qAPU9T0MIlSzo+wAIiVJoxqoGR29kyVsLW",
-	"PrYzWAucm806D6pwI+9mR18ybVNCLt35fbA+W5MCWfzd7FZj2B+cHPd6VX/lojE87vmpnLU5nNkjxczM",
-	"cq5m/hecxOEBpCnk/2C+3z+qBTSt+4tdVq9X+3cYuA7oMw8M/X7PvJ70EGt4ed39+8i5+B+OsbpKx7r9",
-	"rve67eA8I00o+12wZGb0uAUVmodG/drqU2uPhOUmAC1si4EzVOsJDa9dhKPEMKkgNmGHKKbVSHDdJX9F",
-	"Bgpo1xacFxQ3GxP3sImQU4EffzAgVY3GLE4ZQljZ5mQerAIgFPz2v/7vKlyCNmGGlUNamk1sfJQ+9sj5",
-	"YTIcCNyPwmTKHdECW6k4ahSm0QRuYbh7y8YqRgJhE7wJu8mRJrAoeHrUaHXJG7ZOpwSuL4BVRR4BqKbQ",
-	"LgVmu6ZJpE7L0A3grXPeFwsRAcX9dfj6Te/4jPTgtc+CKPvtH/8d1LK2AHErbF1m5VGeVogts1VLRRgN",
-	"5ylYfx6Y3zmmeYIprBlSySmpFm5E0Y0CzI6RKPUaQNtlCb0FjGjP9RZAZAGxwYp1t/nOPwf2kaFqBF3F",
-	"1gAAALZmiWsTGdIl7LlvPWytm8h7Ii3UegxlxoFga8in9YsWLHpMrgrCbL7ZQcw9dlOxWgSiyBvzp+yk",
-	"JFt9lG7hhi5AF2rl/M+2GYRT1cy0Uu/lPo7KKkXjvh5L4GEOXT7vC3yeQvanl9BxOd8vWK2mvM9AawFN",
-	"u5B5koKWJ8yB52RQ5acWxZBQMpWrRM8dTfqfrdEmDmr1AegMgdPS51FcWOwl04Qa6uvM5SpBBmV15pw/",
-	"tliwsrv7s6JRw+/iBf2kNX60WqONpfyxdMZPHtLfW8k1vEcmXouUO1uv3MuhUOkf3ermzHeSKHg1raeB",
-	"arngIbS5hpa5XWNCh3LJhsZ8DwpQnMlWByrLkBAdWERaLZRL5XQ1Q0ajwW+Bf1IF6Qc8hC9VHOwzZTsl",
-	"Y7q+kcM2bgsR6tyn7u083aLPpO7Q8WQVXwcj4Ss0wa+wopJDdDd/aMqIPIfofVUD3NKCmOQzgcdkFgbA",
-	"awUJCbNvDN3bewjIZ6v4GleRy/Ms1jQgLDFi/k0ASHciow1ZMGpOwiO9buP9A/uD+4MHdQj/If3An6TB",
-	"755oZOjAa+MaJlKpeydM+ty+0p38osyKm57BBkCAFp8yat3FpUGrx75xKe5jCg/lt9H7ZwFE7QX3NBLl",
-	"gk7HcGxyjbW5MxCSFB/p1GW3yulIFANmii+WMWSsEGGGmbOEtboEkEW5Zgv4i85amGUwze5LAVnGK+XB",
-	"MSHWkfkv7NeMuUvWxgzIgibXNt8r1xvdtXSpK/ckddWeI7FDuaf7OZ1mO8Oeug8sUkmc3V3y6ePr+G36",
-	"Ph54l3LdYDEZ7g9YOviRlgZWda5KE3oGJ7nCvl2K/7w+yo2YLrVcdp5MD2ihE+mwYVEbiBSI8+CygnZF",
-	"5Sm2Ocrmc3LVezrsD4aHh3/bjmbhd/q1qUWlNryN/snT7lG/2+/1uoODYqvTPAiP99VS/9qHgrf4fUAz",
-	"7Kj1CVsZBMtOvKEWhOP2zS+vD15/8aL/+uqH3usvztbu/2cAHM/4m8UP/b9dzeP9ADhynHD/ksc437X0",
-	"U+njR1X6WG0Of6jK9/jXDMhra52Ms/cB2NxDZxSbqnymIQTN90zK7pKzdGhwqEM8AVVLrhAQwrrP0zxi",
-	"o1N4HRH2Li1xqk5V8lEuhdmySWNzUyVFln1kFMLdze2di0n8FuKf0n/+bUw2c1/2ub77FodYMoMMRf/q",
-	"QwcXiE91/C5ANUXSNpCV86elkIwY3YUodBqgs1ErCWg2ZJ1IMRuJNJaVtmDiNwwuZHVlRQur1DJTBHFh",
-	"Mis384Cc5j6bgoGvkhvzCXPHpZi5v2dNoBSx/VC8epIlSzqOXUySlWYdTFGCXzAXOm1iAO1QElt9B8gs",
-	"ADrqhh/jDqewuadm6bYpx9ywP4npnA5+3yLcnJCEaja20dsqaPU2GIPASG3f/A6vBPTGk0up8IOifjBU",
-	"IdxnNxz7fa3Tk/Wde3bTx17JdyiThIW6M5eJYp0JYKRuOkpTLA4XbO0/TTuThIqoI9jarw/fpx48twt7",
-	"VYTXcOOUhKG82XUu1yVq/eSv+2f46w4HO6TwX0n5moqN67n1R86Lr+TDvrwwQ+ZVPdexq9al9xLaTU2w",
-	"vwgaBKBzxdJyLK9vGNfkmi29tsCkSY0GZgiiTSiwAk0nyLiEtFfB/GJUMnUN6VJZjoPf+WskXBsyp+8A",
-	"CpXLZXeNb+csnaoCLQwL/3DeIRVQMSiKvZCJXGH2h/lfqIhOLDwUtSN3iWt2ataT+yZWZLu3jTrr9UrG",
-	"kJWbUpTIJfSqlIK10g3JGvkhw3RdUNJONpkQSFt3APZXrut6vgGczdsaCdeBhIuKni/YLMbvPWn7Z1nH",
-	"GzaRCdrQSHJBE6NHB5cs7LxkOpx3LrlmQwIu5Y7imgXWuZPOAnrdxLFcswh9d7ajJMkaSsIRWzmIBe/F",
-	"hn8YTsPkNdudT06nbsY2R8kyVaOwd8kbSSKq6YQqBqZDTY7tc5VMr2z7tw/zEfl9vRsHfx90nqy//6UX",
-	"9pd/EU+vfzhSh3+dXx0nz04Wrwb0xTh62Zt91f/5mwO5u8mezjXt1749DpTr59dttBu2W475znMazplr",
-	"kFP3Yfv8Y3jYPvtGXmqZMGxarzt1PR2xk7nrDexfBiMUF1wpc7N++8d/QdqivQWgEZZbAH7+2z/++5Rg",
-	"w8TTtGfgqW0BeFokFsStLuHapd7A958yauvFTqFVZ136rMfvXXzbteR0lusd8gbbhdZaFVd+Y9a0A04H",
-	"YSIKbVqbU5ksOkyEMmI2hIFF6ph/754OWm3sQql52u73ck1nM5aQb88/K/ZZjTiN5azrjTcSfp/XLnnG",
-	"5tTYKK5fQsyvWW3DWGAZwRDNCLtLI2HTMFyyaNurWjdqkILmvvUNTfHyYBuQup6mj0utSt1FxIap5Uak",
-	"GBgq3NuWndvdNe/t3BqzUorD3gnJJ0klzDCWKMgYhbOtIiY4S20pZXNHR4JrNw9jBeHYyv6C/nInq6sC",
-	"QOYcXspk0djXUP4ChjZ2cntXozo9rAaGH3axrG476/W6A9S8SmJL0EVTy5Hzl4b28xYXXJhB4Xr45hb8",
-	"4HClPd1wd/PLXYZKuMI9rK7sLHbPWbxLhb9m4hzaGf5zLaiTXThvlrh6gUT/yZb6l3S6urSFrPnu396d",
-	"mSJ/2EV6pVpgtQj7K7SWd56xjEEinAhi5qLek6ZJGAXIMusOtnUVU7rg8aYFHX8x8w0bg56JjWuBAmqU",
-	"C71bWCPwqqWrao8EF7Y+Ghzw5g10sKWurS38nAsSStuyQvNF1t8+CwdlBRbF+sHt3TKH2ADKnSfRLI5V",
-	"Jg9SQ4/Hsc0ZIXxKVgJ70tuKwyyuaatVbHPbmGoGiSIVUdugBat49Chl1N1Hj8izjUstJBOpXXm0dSbq",
-	"VSKyNpoTGW265Lu7u45XdGe1LUAYjdDgMzQxEnf2Oxdbu5eb7djSlNwaTlgVlOtOTvLNyaEXVlV78uA1",
-	"ve2czVhAPk+7uDrkNZfQHzEaxVww1yp1JNLCJ4dvhBt3Zf8FzYA5yzYkyPX+RpByuZrErKNWkwXXdgux",
-	"iALW1JnIJLs4zp43hjhUhEKbc6isyTUIPwUzHe3mjuKR2ZVl2iB2l87kpGm3KWjbTS6d3Kk7s5wXo6KB",
-	"OVaHzFy3V2Pjq9TxMESnijGBc43QzaLQx4Lbjc52Y8gbiUGoulakpjc7nDnX9g5c+rqauQffFRUyKBLK",
-	"p++66optZbKKMTeDigRiKMnNHOaFAiHGwZ73E3BdgRKjaVYYIpJHxaKlZmVl0pDkyo3axMslPrUA/7Za",
-	"Sa1CaLgLKOvgdcl7Lep0WbMbUMF0SoT0mzzbZBBkOxep9soi2Ehsv0rO33XJS3CEEKN5LZbaXdiVcI9a",
-	"GMAmFebyKCizY8nGNhUKGVFzCtVQRppgw/EhxhZoMbLgAGrN71LrOG2eTmaJXJsxIhZToC7XlLcUgRiJ",
-	"qhAEj7AJeRxvgNRQOBkizQkqFIbshmGBE7JKaC/sRFeXwDV03b5wQZZsv8hp/I8eEUw9hKNTarqKM9Su",
-	"WEnraRDZ3UZZOhLOTZdxVuwMh3/Hqqwg91MVZx0Jc1JyOj0lZfaJGkNQYhBt0n/aIxHdKOhanhV25jpe",
-	"pwYhRL3tmoADLhOmsB0WtmI0h26kPejBqdIAAt5qBlyRn1fRzNVkUm23wfoO7UabTcGkfOTK1sqHMT5T",
-	"Q8DgMvQ1WzF05Wg/8MFixQBYciQsaGQsw+usdeNnyhKEq9SSK23jeXgUHErYMi0Eo2nQCDitmJtsDAdn",
-	"8RT6RuD9yWcCQDkm19mS03xMu46Umqptxa8VeDI+SluxKgqX+lQ8IAm44WbzqsJv25Dnd7UJ9zX69oqw",
-	"fbL7Ptl9D2/3sdKlwMr91k6Gn1zpuyudfOPF6lFMKau7ejlITaOEBopHQYtoOWOg8riWvNBmJS6YhAQt",
-	"QiMJ8kbFgm5Qzk0cEj23wSrQs5sygTBVpojnY1inqbpp9emSDu03283FFiCwlFOusRa9HN1pnSI/zlKy",
-	"tJTGouPa35UshlleJrB4kA8abcc02Nl0MSurJhrhBw3gP1OYTu76GTsBMRLYRb0FBtlMyIRFw0KgPstw",
-	"J0qDFWrMnmYw6B0GxlJS0qhVeAD8trNaWg0+ZvQmlxUDchvMxxTTuZC0YldFtFwZTpGvFMNiBrATbVpb",
-	"h4nIq/20L1NBmLlIWbCyGB8F49PsUcH0tugT3BjM1tL7vOe8uYjiKKIK1QYs6SoBioVc+0nPLB73YaLQ",
-	"XKELXDcOly8Xj6GtPiRZYRsnn8RyIJe+QY15ufPJlyF/y79++bcXF1d/uTxX5wuNubgLdXvO1zz6Kl6f",
-	"/yx5KP6SUBH1zkWvyzZf/xJ9d87f8vODH36J4zc//3Dw9vLrk244iMVk8bIXff91vKcslSu9U2Fb2f9Q",
-	"CKNPmCEtIKeqGrc7kg7nVLl3cyHGfHhwa3zRUN5FLvL0kUfpPlWt/TMQ0CrS9naV0B0ax3dL6fo0aeTZ",
-	"bWMj4UNoqbT9OUEKh9duEFOXsYJ3Ltdk4eVvFnK8yHMax+bScY3QPEYg1tb+1rLXszj+uCEKUzn6R0x1",
-	"+0PemYqS83Tz7748CN9cmQN2YekzhWIvqbVrqoh1PGjZrcq2ec0aHwEo88fcm+0BYJmz5L9ETnnMPt2y",
-	"3wdCrrjP5du1K2xc8b7aAYeuz6pF34q4WsYU4X1HYmu3hdO72jjk6lrMde7aj453xud3ePzGBtoJkL8G",
-	"6wqX4xlKW+D4SSUa/xYE/g/Kaq8CtPeybP3zqAC2x6v9yhB6vJdq/w5P4qMGtv/4eGi60b8HD/1Dgdx/",
-	"sk3+BZn2AHtQJwiKapZzO3YSpph+DOH4ZLGlxkoKtVpAJ8r8q1bzaiouZjHoZW1Mk+BihqkQLkPQcOys",
-	"tqlLzjI9sQhBQX1DJUN1aGOgVSYjYdE77NfTSq1emj8Ck7Nh6u7WcGdVXRJuR1aSo5j+sOqkbH+zQ7xC",
-	"Z6pzhmY+YbtZlQGT3aqP2g3nLjqZPj2Oek/7T58ehk+i46MTOpgySnvh0RGNev0jejCZHk77k8GkN3k6",
-	"GIRR/yg6DvtHk96016O9p3uJDX+/7B4+eB0T5hnU086DmHefwiP/9PAIoFX6VO8SATw2szdfsze2nq9d",
-	"Yssiguyrk2Nf/pfTNCOEmSgFDEYi65AFyizJl8zYZlpZrtug1wvaRnuFeIFM0O8OxZbuEzZE3c73E+ML",
-	"W86DKcd+hckpUVomaRMunDiyYJFCwgKXmdPl0vwtRT7GmbagUonrrNHiCPLczOqZWC0Y5Dy7RJo780je",
-	"2EwizFtJM0eGaUyfWtBUMAJgYjPJbGV8utVLaHysWXJDY9IM3p1dXn739uKL8cWLyxdX49dn56/G52+u",
-	"Xlz89ewV4i5h9lzfguy3CSRvmeUvoSUkN1YPHFnlWK/PvvfGS5Px+kcOtL+FESGsVOJC8cgaD+kkZ07i",
-	"ZUedHkNqSJw6Nm+GwYQaZ3YABBzGeuYyBvp02ANYSVNZvQ8TejiR5V0dL2yhriGlw93KmIvr3cL59xUj",
-	"+wfrd7dCFoaPzowCfz7N3e4cRANJocBKuo9ZPkQfJowJPDZt7k+3sUcLMZxDjRmQVsRRxKdYQh13SluW",
-	"wVTnN9nVGIr9JAf/KHLQzqpMa3i17hSANsxWL/Fe3DpnCC3E5PBiGxGcc6qCvgU/5x633SLLGQChXDAr",
-	"s7giMokQbmWZsJBFTISsDTrvSASu2MmC4T0DM4iMVr3eQZgLe8JP1g1FoMMBJBQEv+aeem9LRCsizs26",
-	"lGXMrKtIWh6JiqxlyJN1Cat4fm1jmEcsjGli092gPolqmajuo0fEArhVxMCNqLKvAVKe2SzH0kGhxQ9A",
-	"2oSQAtti4sKnMlkg/MQ9dhHetsm8TqxMVtrOKOYTkPLxBjQSN0Vbwkw1EdKtkEVO2FOtaTh3zVgfIfk8",
-	"sjQBWBB6nsjVDJvTrNSKxlbjIgBJETxGExiM2QkNr7tm+60lVEhcz3Lf4exi6wv16q0jrxywS85cdmUh",
-	"SRuySvLpKFUlzDZrA9ALS5XLTqj7sex8Xkozly7twCXzrVwd0mBNonSrLrkFKuDy2S0lTKJYzmZYMYAQ",
-	"lLZA3aX7uWbc3PZUKt1yVxFut92+D6mQVVn1bUyTzDRKkrAlo7qQNt5M/cBZgijO2l2vC6mBniGnlobz",
-	"dFYQ3nFlK8HPmttTiHlkk10A6H7NRSTXI9EM2O0yIJ+D4+zPxPaHordB6xRJb2wU6qDt/QWTTOhE2f/C",
-	"HNIk4TjbNU0ir3WKK+0v1R/YLJyFBISXq7U0dJiCzNjlMOXaauFuL1kCt9MVdEI5jtsK3JkvExq69Znd",
-	"uWDLmG6cdg8OeQ73t5OCG9rgGLT3MLbOXCZ6JGbeQKSZ6rk9oiAbSaNfFUpDyIQJPhPQnTcHDmATxfLk",
-	"/8gu8lGBlFCQ2BIJT8J0yduVhvoHuBx2Rpg1681Cz9nUkikmpXl5Ry6XC+ttD3t9kuN844QZEyTAR7GK",
-	"xm6neTaUEQNmnabsW/cSoP8HpImJzebWUg1FFkhVRkKzqHXqtdhyLzpyCEjTUN5v/+v/8cnNUKIjsFOH",
-	"/2rURxY5s40rqHhaLcwHChIqXU5TMUN58obBJDLfV06cNSc0N3mszLJm7WbJ2mRBY0N20AnIaY8yIVmG",
-	"HKTsJPlLup9LLZcK9a/KyTIsqiIZ66JOwvwh8rDs7HdKxHKlTmW5CuUE3OU1Fvh9Ex1tRmwDe5qiStJx",
-	"QhdP3toZf6AE6k/QQx8n9FAZA6L9awGfzghFVkHHRsjMUl+ilaqUJ7tYTjOuNEu2BEFAGKnMSLK9cCHF",
-	"t+UK7VycMkWAAKUXEcNXiiXtkVjPJZkwhOzJg5oG2CMf3YdpcZSQyYLGXIHtb4PuIwFNpzohNTIIvgMq",
-	"7YSRWSwnUPe0EvzvK0aa5pkOF4oJxTW/Ya0uuYDVIoMeibRgBdrspgk2XAxBJSeUQGUHYSJaSm40/rQL",
-	"WXd/SYD7DNHPD/NQZQfmuahyhwOaarFvvH9CYBHDmOS5TJZ3BIsrc2Z+l0oVt0t7+b/6n6LwD5vJ5JOR",
-	"ucWI/gIhJrvi06ymLKdd3luQ7cCwn0sxjXn4yUX3r3LR4dUsyIEcjWwVN3c2sMglgORrnusbWeRaVdii",
-	"5JEAuWMbUFh8Gi4Q359D/8TKDguFZGRoh5F5BCGcg4Y7kDwcUpcEGQy738sBkM+tHa0BLs8l/6MX5JQE",
-	"BRB3+3YBkj0g7m00OC22ghP/TZkUBm6TCZvKhNkuFEn2cKuuO8ODtV3/hNdfxOtHVv0fCtf/vn0nIRxe",
-	"9Z8Oe9sJoZd7xiMEbIiYO3/8CU78iPbDQXTAOofTo17n8Lj/pPOUnkw6vbAfDdjB9JAeTbaf+NFV78nw",
-	"8Mh+2D8/+5kdGjPgk3XHO8h9oXS8+HLxFwCN3qtXpbnkd6bc0RyOjPqUvvw79AfQWzbcE57pT5UC9F7t",
-	"AIq5zl6BpSJNIzuUj0pA5Eq3IIywI9h/Jp0rwf4hoyLJUtbyaP8w0SJOuefotDim6Og01sANjW3YOZaz",
-	"GYBurHQ9vP8nXP9PuP7XrPIebL99H4rsP2c01vNfalXeM4u4jNky6zmPmXWMw7aDbbUSAhJnAMwfsu8j",
-	"tmQiYiLcVFb7fGU/+qHanNJUr4yyIq93tyvx43XCxlsXNRr+fW/Vx2MWveI3TEDCViInfgryMqYaQO2Q",
-	"hy+YTnhYb/y8xr87F/S7BGo72EoRzW7B3JGKm2cJmjFtjNumHf7t+CMRGyvN2OXN4PWLq4vz55fjsy++",
-	"uAjaZJKBrAX9wZNuz+isw5PeSS8YkljK5YSG14BubSyFtzju2btzkg4Jls+SAky1Jdw8KycrETNlI+JI",
-	"mMZgsgBurqdDwsx6Yh5yY7Fl83z7Znz27nz86vzy6sWbFxefG+W5usodatpwQ++kcrN/j5cx5Xn6bvyJ",
-	"fPXi1Tsy13o5doDWYy01jckV/N+vrq7epVDX3ZH4E7n64d2LyhdsH4qRqPjjr6GM2OcjM7NRo21OVUaf",
-	"jxpfvrgaNd6TwwEsbwtscqXSZmWkPfX7C6c9pcbHc++8C7JIKaHm7sklE3TJuxu6iLd6H94umTAEH8lw",
-	"tUBcI+YYsM2TAJ1gsuKxhhyASgZsh7lcsnA/Juwm6DcCrJvjQbeXzZMq8sPZ61fAK7oVrQsriai02qYZ",
-	"o/XH58lYKchVaYX1JAI67O5yOoXJTBAJjQokD6ITOp3y0HbLdmnKllu22iQ46h0EiD+y5opVks8FzuUj",
-	"FN9uvbYbwuaPTyoX0GviLvkNA5jbX9Ws9CrNoSKJlLpr0fBATHIFhZSaCWhzwQWZruIYqePixeUViNeV",
-	"iIzoCKydZxP+3PfT6JNy8KrmK5izbhRaILBvL14BtqyFCnIJXZjMZf6AMIkOeSElOTMj/CnN30Nxu0ri",
-	"xrDxGDIP7I6UrcssltbOvI/oLLUuR/u7WXsO9mlBBZ1hm/ksvgQu43IL06t6s9Wsf5lC/HS4A7ZreaOm",
-	"2nx55LNowUW6hpJpUAx1+o1uT8mCLSaGJcyYRrylqbPHAn9NrktYVWtWewg09s7YanWF7Dw4c/SCA7WQ",
-	"lFj8paYk+/6n9/9/AAAA//8=",
+	"7L3rchtHti74KhnYJ8KAdgEEwItEMBxxaFqy6datSbrlCzyoRFWCSLOQia5MEIQdivCviTh/5+xHmNnz",
+	"HvMofpKJXCuzKqtQBQIS1S11K+Kc3RZRlZWXleu+vvV7I5KzuRRMaNUY/N6YMhqzFP7zjEZTdiaFTmXy",
+	"Ul5qmTLz55ipKOVzzaVoDBqnyZKuFAmFbCvzRBgQJYmeUk20vGFCEZoyItgtS0lkBow7jaDB7uhsnrDG",
+	"oOHeawSNlP19wVMWNwY6XbCgoaIpm1HzSb2am2eVTrm4brx9GzTOEkbTCzZJmZqeSXnDK6b2SiQrspwy",
+	"QfSUkRQfJhE8TbgiXJCFYuTPP/6LRGY4RbgmzfAFvWufXrMvu2YpdMaIMP+HipjMqZ62itMfjS5ZtEhZ",
+	"2w4/gkV/eUJeUz39co/O+d5tb48u9PSEZAOfkG+1npvpnRB8/YRc0hm75Jp9ealTHunG5uVfMJ2uTiea",
+	"pevLvmSRFLEiWpIl5ZqM2USmZv06XXFxXZj/fnfTts+44LPFrDHoBm4OXGh2zVKYxCXT95zAG66zDdcp",
+	"FWouUz0gimlVcSZD0Qxr9vPPP/5745bC7/duatgaCiriwJw8JQr2iYSXTLdxASFB6g9gcm44cnZ58aww",
+	"xW+l0u1IpZP12e08pWAoZErCfLQQSRafN2QqJ5MWzkix9JalXygSyfmKyEnhtc5QnBLFr0WbC9IUUhPq",
+	"9rcFK2ZcT1man0NAaKJkfhgxu+URqzqLRF5zMcLfa45iD55519X7H6hcf2cotrl2bPXddPxNxF/xTqez",
+	"kWB6/e7xUfe9b+LboDGnKZ0x7XimSidXZi7rl+EKTlApLsUXCokKZk2ahdOXEzgNPIZ2dlrZ0co0uzZU",
+	"qKWhVpkCMXzz9IoUzsQMG7Y65MLe8HVmiBOI5IwpMknlrOJWnhBp6GbJFSP8WsgUOTg3S8Lr0ggahkU2",
+	"Bo0f2mZZbdyAAiehd8+ZuNbTxqB/eBRUcLSv4fDP4woJQ5Sm44SRKOFM6HY0lYoJwmMmNJ9wlrotQ/oJ",
+	"CMiTmCwN89H5pgMLV1O5FOY2+D8kXOkiW0/oXMt5+/Fkn9avFafcPo9rl9rtVi31Ej9btdYijfCSrOyO",
+	"jyaH7Alr9ycHUfuAHu63j+k+ax9NevFx1B8/pr2um66RVflk7ZgjHm+UsxOZzqhuDBqLBTxZO/crR5br",
+	"S/hWLitIjCsSs4TfMkM+JBzLeBWSZswmdJHo1sCdyHeXr14S82NnKEKkvzD7MWPIJVEuzd+a82Sh1vn2",
+	"UOBDrYDIGdeaxTmdm+8EZDnl0ZRENE05wwHyq2km4V1NLpRmNAaNYSJTMk7lUhm9BghTIZOqIRa7ce18",
+	"5/yN/x8pmzQGjf/Yy5WxPfxV7a1tuTmH7xVL6whooUBIlKnneNyPD6Ieax/Rx5P2Adsft59Eh3G7N+nT",
+	"/fFBdBgfsWrqMQO+L+m8NS+ruRSKAaP8isaGLTEFJBRJoZmA/6TzecIjatazN0/lOGGz//xVSWCodjEw",
+	"wJjGozQfQS1mM5quGoPGC5qYybAYDrgRNG5psmD4ldjMyX8zaMRMU57YrbN/hjcNzRoxeksTHgNlmv1U",
+	"muqFagwO4G5zDVv7FY3JRTaiXfpU67ka7O3Zuxd3YnbrVqT2/EmYzeECvjNKmWIaCa64rO/FQgEbhCeQ",
+	"PisWVzVOaZFzqtRSpnHbGwn1YVyqTMmUKsLu5twy+4dadNXkzOIX4kbIpRhlsrS49FPy9wVLVyT7Ga6p",
+	"nLMUyITEkuFRxSxKKNgS5W1Z/4K3KfbHta8MG0qmejReDRsnRE+NLpJ9U9MbpgaERprfsoBEi1TJNCBs",
+	"Rnkymqdswu8CkvAZ1wFJZWLEEl56lqbS6Ao//96YcJbE5pLgVxpBY8aUotfsHzunt7883Amv7zNc/e04",
+	"3WscBV9Z52vuckZykcRw3mPzRxp3yJmMzcpD71aFpDnLOAHIFZkOhfm3ZfwLYd61VwpeaQUkXFtASJoU",
+	"T2EotiVAUMmo+1dMpGDkmt8agaKXPGInJEQyCMG4NIan+XbF9QhJs3hdhwLvq51nYLg9XFl7Xc04ERVC",
+	"6lHKbuUNG0WLNGVCj+yBhUa1//rp86dXTzNt0f6k9n7PFYW3MDcurlEdxUGccjIYCqOPErnQqGeFr19d",
+	"lrTPRF7LhQ5BdzcWuxSTxOjTO7N77xojKRs6L3E1rpDMDR+jiTlYoyZcc6XZGg87zik8m9SW5O1//+HJ",
+	"GueicEfZHVfabH9MNUUKJ6H3/ZA0zcFsWHWrY+b4TKZjHscoTt5BzoICNKE8YXGRK6NZPGXRDbE/r7Nd",
+	"/2XvvHw7Ib88M6qjaa6BoeJWPLr9/OjydW15dv5czElM/I3Jl/VqKYxJIZIq1WHifTRbDSibNIrkQmgi",
+	"zeuKzOiKxBIY9MOtIP+6mb9mggo9mnEFG1cWmfiz9WigQ84qNGaHgYl8oexTFSstj16jKCH7okKibwG/",
+	"qadUEK6V2RSmFH7s4bahPLWHkzARTRKWwuEBN7cHmImX7ADs5cPnv1AgTTNCHgqaJHJJjJhlnesOoWTG",
+	"ZmOgKkIFkkgbrBYm4rnkAri/R59G5jjLpT2Wqcg33PAGw3UpXhfDIEL/OoWtYCjC0haZ8QQxXNnYzBE1",
+	"ZlA2oDGnzRhX8E77/OvQjPBD+xQp2vzByJfsCecl23z2Q+Ef/hfKrDBl3hSMlHHmhNvOKRXXjAjGYkXo",
+	"UKQsMjKn+NKgStYURmYhuMuEGUCnK/Pl2YSOmEhlksyMKPS+SwWBH/A8nEfAWHh6yoZiLhMerYh9QeVu",
+	"wwmNtEQ9wJhHoDEbmsGvMDQSDSGZcYcC/mz0gAA0FhLivGdmrtdMl+xOdFVYAesE6LnQLBU0eWo0h/eS",
+	"otyONAIlxL/ap0axYHdzFhkSgZ+JjED4F4Tooa8muomRS/BPkqd21C1NgsJcHuImFxeBTlNcixOjxY+G",
+	"ICefU6WB97/X1iZU6RFc8DLHdAJitlCa3DA2J1SThFGlQT1EpR15wwmZp3ImNcsul+UfWuIDZMJTdFlt",
+	"qdXQsVzowTih4ubB9BZ7W5egjSeM3jKgYrfOjFGJwtrwCIYizHcqHGy5XrwHLyb0bGoYr7hm50otUC+p",
+	"OTF3Utut2B+6btlOHSdLqkjKr6cabmuBEZS4xIAI6VjLUKyYDsgYWHjkPmZWit7cWnV6NqF7tyzlk1XY",
+	"GQpwFMLZk2bY7/bDALhP2O92wxbRLEnQl6WXbmBF5MRMDN3IQ0HnNNUQrKPkmgljyrDYurKIIRtFGI2m",
+	"6NQqRwXbNixYt6H2+b2qECLs60upn8mFiN/rshkjZwKjeHfNustgO+DH4jU5yK/JS6nJM/v6Vrwq/97D",
+	"6f5KLtIo1x1Q7SdWspT0EcUY4doxsWw2yL9e01UiaXwl5XOaXrP32tg5jjXSUo4SGG2Tn4zdRSCxjw7I",
+	"X/hXhe3ueXqenSC5kpI8t4Nute3rs3lo08u5+7SUBL7g9njt07jXRtDxiH0v6C3lCR0n77fdCocbLbzx",
+	"ShtujMAxVczp8Km5m+bBolT2ttvOkXxfGHSrDa+az0NtuR2boI8CpbM7B8dPhVwOMKLjrRrcNbjmwGh2",
+	"StPU2McBOCHkxNjPgkXmUwruj5REGTW8abaHGb3P/Dl/qr2kXA+F5jMGWpY98orFhydmz0HXNkx/mXKt",
+	"mTjBkDqhE83SoQghJt+GoHxo+b9a457eQ/fxTi/G/9YLvTznM64vGKRSvCfVoasHHIKj1I5Y9qqATHO+",
+	"BSPbzLnM6B2fLWZELNCsmTgR7xxJJ5n2Slii2HLKUvZRKC3F5cgkVr7S8oXKliYnJPFX5IQ82DX22bC4",
+	"hRTIKjTEGsZMrMJM16ncaqCqzOIwhBWlzAjhDrnk18JQG1C2kdVWLbIh+qZMMzuSgJfPPEzdWC0yozfM",
+	"GKVyZnUmMA23VpYKYRYZrwrRvtzH8JXhmnmAOovm+d4EOlYyWWg2QvekGkGMqN/tH7a7vXb/+Kp7PNjv",
+	"DrrdnxpBAy1GF/xo5NH875799PTi6q+X5+p8puc/nZ0fnc/U3Tlf8vjbZHn+q+Q//vDXlIq4ey66Hbb6",
+	"7rf4zTl/xc/3f/wtSV7++uP+q8vvjjtRPxHj2bNu/MN3CYTGcEpcNAb7xqDhcVIz0d6TwkQLWQc7zjQS",
+	"u8/UC99uHQWGuY3sVfqK0dRm7aBXoeZIz0q5OqRZDOOCkWzDsTaw+qmcdh7IbQwa+3/vtx8vf/itG/Xm",
+	"fxVPbn48VAd/m14dpV8dz5736dNR/Kx7/W3v17/sy/cilIc7uK0ZIFz1CxtqrTSPiWBLe55zytMOqUzT",
+	"ImGByoGt0bEyYnSSytlQuBA6aXJt0+nMnyryqVzgvAVMtBhSV0MxT5kZ9gNYGpCj1s6z0zYNsJbNBlt3",
+	"JeULKlY2CqbeS+AaCwtFQEnOSklmVKwyNchpFlyQ/W6mSviCs+8JTvO6mSPJJrmlmleYz0MI2AuqGcYX",
+	"rU3AYqdV+d8KC5oTqVacHkxt+l4Y81mm/Ld30Zfg6y4uF6UMko5ooops800qxbUNxcg0cxFsCM/7Q3mk",
+	"cG5D8GtDFdWmXn76heXtGIb3J+HnIFRkH3xFY8w8u5U3LC449jessjL9wH/X8I0ZVwr0eC//oDL34IFW",
+	"nacdOO5svzZy4qsUSrF/9dLFJsxYDSTXmcsbUDtyaS/ckHYkCJo4DdR9xurSXBB6Tbl40D2pnefDxFRO",
+	"C557GybMwykVdBiSJiSDQgR9aa7VULjYs7sLfqjcBckzIspi/oEjIo9ui0EJ+IbZcXcKkPUiYhYXg/G+",
+	"FAw8bd5tmtEGwoCEdZsJLxWGGaVsoSD84NQrCSmoirHq6AY8hKEdN6/ZhI4MtUF+AuxUQHBYsyy7H5ad",
+	"tm20wjy/PohzQsJILs00d00WMg38XR0KNWcii098L+apNLtrTOanQnO9el9+Cwks5cAm/hWMTmsWJTZS",
+	"bv4Kf5jwBBJyN/BfHNq7jnbYMUukuFbokC0O36SLmOsRuzXk3zoBeiRco1KsJWg/7lmIt6ZML1IB1xpo",
+	"DVwWXgQvm0RFTlD2W54S9M+bYSFDqN/3eY535sQe+q5SyH7jbdBA+1gu9EhORmO5ELG6LxNMLrTiMYN7",
+	"bN9YP3X4EIYc15MRUGGBsMyYGbva1jhgomjP7Fu/260+JXi3cEhbjvZBdnR9mZCgDiHMkdnulFOhR7dc",
+	"JlSX0znO48QFc1B5I57QKm9o/ZjexrLJhKFbyHBI0jzY73e7ZMZFy3n/7IfyB90nSbPf7R3hw40PsFP1",
+	"8/d2bAMd/s3sR0Z7aAnV0F7lYN4ugS0542KhjUx0hDNmesmYIL1DsJlg66pJ0H+/QIkbh/og9Fe5VLOh",
+	"64RZ2M1L0CRI/lR9QtHGm+wUhHwbsxDrEyPQUhpZsVCxj57Svr6H1eP8wy7xQ8c7uCJLliRtlye90E75",
+	"zpWztXlgUgpsV5AVSs2pnhrBUWbL45TRG/St4txsSuRYxquhcNn2lMBw3mN5IGxKb9fzJM2D8AoUcmGd",
+	"wSJhA3v9AoJp6AGBDBwWE6Af5etzKG5wMUYWOn3Cz5CCPA2jgFJFOHhNyXhVoW4MxULErKR1gBzFOjeQ",
+	"pqC1r8lUUMOqLgxqYbZawKafwCrAV+KznEiKCb9epJDpjssPZ/TOJXqq0Zylo4UyVrV9bSh6f/7x371u",
+	"12xILQ8MSbPEun2xMBTr7DpXAdViPpepZvELFnN6BQT/Hi6TRT7gaGZGRL+Yd+fPcOi2+VR+7ctO7cob",
+	"779auPXbjVm4/b1D//ZnkyawDcR+YcsM6solf4iQJ1QSwlIh4O+o39hIc+0MtaEIq6cUnpAQjyFEv567",
+	"qk281KG/jWFrKKCOFsJHsCmYY1BMpIYMdiCmbL0geU/BbCu6Ng0xxTE379HkdWoG0dwYEBOaKBY05t6f",
+	"fi95m9cq+YKGsbRGxt6+ryorZYIZ1lJMSyPgEWj6uZVhNmQIVcNZiUxMNWvDp4L1efjO5s0luEVX8e8N",
+	"JsyDPzuf8S9V9Vt5Ac/PxS0pDFaYhb81+Zhy/CuLtJmEzRO8kElVebirRoIMSXQR89TF2zrkFabL0tgs",
+	"VLnMevezmYhdlMupwsygisVlE4E6Tmt8biSQ9UPOQ3vOJYBMMiCThGqMSctblqY8Zoo0Q7FIkpB8SdRK",
+	"aTYbChcBw3JdlD1m0ROZRizw9EQQUOYXq7gFeXhxztI2RClzd9OMW+d4iaRdtMVpf5WEm68pU67dErwJ",
+	"nJDSYohdizkD8wsmOWDV1zohlqcymtG79elA1ofSmXBem1Cnsd3gvKK89nJGk+QdRs+k2WjL/XTDZm5A",
+	"d8B4+93XAoh8o2pT2NHWffMoaPSVcwChbBMXHvzzswkd5Wzi3oQ5W1w8M/K9MA7m5BpKGNHrexaEmb7t",
+	"EktdchHLpXeBcnqtXsT9O5ffBtjDh78J/hS2uwWFidy/ri2pf4tRK3XFChauyUwqjcVmEKcqJkbMWQpM",
+	"3tu4hbChnu32rHIi221ejcK7w4K33M/dPlS6Qpslje+hdSdWS4WkGcrJBBWKTDZOJo0AJaQxbmmSGPlY",
+	"s++5vNzlgubz3XhVH/4+VU9yS+Kofrnm0Oq+tB157PSpqryhLcvAIf3rFN8oK3QlV9CaPKsVMhulYAX7",
+	"qWBzNWK6RjWoYz6b7ugmPlGzpaWbWCvlau/CFvJsI+FspN8NyrQ97B1V2FeCFXgzZnyDMmkhMuw1DghV",
+	"eQaZYlCB2qlXMP1UlzWMH4cp4j7KRKwIxZKWhGqGOX/bGT82A267D4F7hcWk6WJWZtQdLC3MpoPcnCqW",
+	"F3oIHyGBxBeqiY1O8gmhYrWBha19BrEU1u2j6WJGRTsrRbYpft5TAcK2QBBuqw/yLYFF7oFsqEhz2u7s",
+	"+YRwnScqQ+ySxdufC5+PaBynTNXIIlujcP6a2MeKVMGvIaAlIOKy3YYpVyRduUQsbzPaDy9+Kr9UeUID",
+	"BGAnNn/fOls8ITCWMmEUnGVQALP7Wu1H88PEO5aBooAVYG/EF8qhf6HjNM2fa221MzBHs6Ttjn9JzXSU",
+	"d+qkyXU2RUgS5nq1wx11E0gN96w6H2+TMLf3GhK9/5GbtPv0qul1yfV0+w9CilDVB6l2Phd4pLDX+FLd",
+	"kHWMg8duQ2EN/uzzYPQWHGVNXWkEHraMt6oi0/Q5dYE7FLZ+/UKtU09BwJSoe53dBZUCsMAu7hfhr+k1",
+	"ewcxPqfXrCS0DRX7hleAZpkrkrV3K8+yL8pyrtms+B+blM2SGvI2z8lPU7oy/xbsTnsJGsUVnGFIxbFB",
+	"8yysKLMFpLDqgcIftiD7MvHAMorzqDyNRZzpyxUMjGKBonmIQNqE2U+ZxqpDTkmUSAUVpNb1Z0tJlynX",
+	"EKTCuM9QoLZJmpR8IwnwmRvG5gplBsSY2N8XNHEZGNQWqaA3dCgyWD+sBXNgd9a4c75QS7mYOA1/cSqv",
+	"DeQs5oaTrv+uLBBIPBovkhvrzu0g5F4WQ/X+phYR5m56f5YLXfzXyBiZ9i+FJKIRxsv832IOcdDC35io",
+	"+FNWn201O//X4kxRe4+MubmCLCizyKyK0T3lQrojLFUtjVH6df3vgLdS/VcHMpO/VaxAr/5zIWptf8as",
+	"MEjcGsVMQ81y5ub2Dt3+AReO87J/StlM3vrPlM89/wVJJM7NpY5hrKW/rKcsup/y8QxP7cxTOeEJG7lR",
+	"f/HRxta+uO6uN5fu6a2LC+7GH/GWsthVIUtjxqDf397jIvOsMG62srp99vHWXC0trdnJN6CvkeVUmmvO",
+	"4ozjGV5o/R9QvSPFaiYXyjGDKul5rx6wlbWEuzGl8zkTu2jhGNpT9WeDkyqZM1hZp+Ys4hMeETsIaSIA",
+	"sGJRyrRqdcgzWYj0DIWLANlAoN2WwVCEG9ldSP78P/8vEv4ukzgggi2DPJloZP7mRatHgi3fhgFUNZPw",
+	"d9+DEZCylyIYikpvQ0CqHA1vIQO16O7iYihCmcThXijYMiRfgsDIvPN1kXrnLBuKzInaOlnfhSJTd7ug",
+	"IjkHhAn8Cd54G5rXi/zEPW8JGdHACg/ae7v2YL7PpY+QprfYoaApI+HvCDLG1QjLA83uA0xjaPQ6C/TK",
+	"tb3DuM4qzlI7C/js72awt2HLm71liWvvgXbpsM+W1M1r046V93t969ZfLfFL94pVGgEBRCHR4G7YseyG",
+	"UDEUXmkfJGe2/GEtz66YiRk2INWEOxSCLUc+vhfqGWsaUx1jA0ayg/PgXS1bl6EACTkRBYM6Y2Rb2Ueu",
+	"qr6WR1PgCQCCg0/CsoIMH9cCDwu22+dcIH79gzdcgA2V1fu7GViEIHe9vTRy85/lEMP72JwPtLtVNlzm",
+	"bS2Kx/LOFA8mlzCbbDpPxNVq96BDvKed5VkACliL2aOHMaVyNecTNqO+WiQ3F8COPNTWHfb6DaDsZjHD",
+	"onJmDCPkdeubDSINtwaiRmbzEvQQ+OOHNEnCgTnAdLXmAy94vgu4XVxEyQLK1EKw5VQ48N0bat0Ex1Q/",
+	"Q6PKD8HhnHCM6sybtS09A6n32toV77atVx40YwZM4zIjBVs6HlbcU4cImaW8VrMQt0nlD3QwFONQrnvd",
+	"/kHQmHGR/aGCXxnZs/lzZrbZEppP/vzjf/f6frZtq/zZ/pPCV5/cR+prqy7Nqorsz4D9vABV4N1OCKtt",
+	"/RhMtq+1pkmta48VPHsnRBghnHDDw5s65TMoe0rkkqXtiCqoYzLGp8usxjRWz5PRDA/6fVKR6WuRPxFv",
+	"MlfUXIKgcDK7hYlL14kc0yRZkYXgf1+w0kn1Dw+qKILWpdrZNcZczRO6gszf8ojd7r0Ut5naHEa24JrT",
+	"5IEJL2ikNhluCx8b5M2VadW5QX1aRVcojFxJqq7zwNYJkuu74iHQFT3oFiUQa8QxCOLAzxWrImG/2r5q",
+	"/zGjWUvzOji/iyCGRrKV4A9dy4OYoAdqjciO7mUA+ZyqNvAZZ0mcgevtqEe42lVMfYW4qxf8Ke6NzT+u",
+	"2hY5mTARm6tXyLPHSmCXW+8uRO5s8chkjRSztOZK5ydXWDuIsGO81AbhvjKKzfuN68xnULXp3zKa6OmO",
+	"G/46lYD8rGwWSUljsDnZ5fWG8sZysil8dFVcq7y5d0F25Kp1fPfmLzt6Ssh8MU54hNDUb9iY/IWtSPPi",
+	"2Rl5fNh73OqQVx4SHgLKjhlxWAnr7qzkuqo507VMuZ7OSDN8Gn99eYpInk8v+4dHYatTHYG/rVREbxmM",
+	"0T887B3jKK/b9aPcVFleZoHGygJIUhZjYYTCaNh3b64srX+hSHjD42qz5wbTetfHhfz1ZvjqL6/R1WZn",
+	"GpDw6Rn+BabbqjOm1kd9jcdzw1bQJaoZKn5ds9q7jW/fGU6WxlxQzUhzTBU7OlikSfVQq41DraqHOiFP",
+	"z8zvCgo9qwYuEfINlCOZQ6qh5Uu2u55TIORLpn1iXiNXM9utTShzudZsp/KSzIBVq3kur7l4JtPZrlz9",
+	"dKGnpN/pZkZ7G70yma5wnVJhV3n0+OCY/H//70Fnv2KtaItXOiNObakFyDWvu84aXcC3ahwMLyyXDt3M",
+	"LJsDxHnfSKlQdXfUlzaaAGtDerbbOy3afPReNTELct+jcZboJRs7aGy0AIB83k31fwogHtg4zm4bufIh",
+	"2xGiMp1R3QYcdaO9u+Z5VKygCnKRYusAm3lCZ4yEB90eqcJOeGdLgjSNudDmQjGhuOa3rLWVDv/+NLNR",
+	"ib9PKa45L7nQ73Zgr+b4YLKq6GBUUojHzGhpgBaxvu0lfLD1pK/i0Jn7g1AszCxt1UH3+GgrlwIaqg+Q",
+	"cgD+je0N1t08Yt8rW730ifrC3C5b0P2dhOScpmBwYmQDDQVU8U4gIdP1qAIzAlAvbXCkYtNd+KJC1YWv",
+	"hyRm8ATVln2AG6JJk8SWYWVuLibikwz6gytDnwvF4tYJCc3OhQBQ4400q05pq2fWuMaSVZ85LU5I788/",
+	"/ne/291gdm9j87+L2V1zvJdZczPndiykDlWYbmmc+3gsfnXClR6QMH8zJE2ZxJlvuRWQsF341fc8m18h",
+	"UGaegv/whXlhOu3Cv6xcg3cqZf2L3CbciXpLuapQgGzEF5dinT5rDU+kB/jxflV1k/FYgOvedS1Z0rCR",
+	"trblQAncH5G1EbnDPt5aw/LukFME7uZ6G+xul2sY5illYVVxXzHtdruQ/YzpqYxr4m3Qptd2WbDIPtam",
+	"RHxw29bRMXBHZlrqOURuvGSbSpoqc/NiVlCNJLzk4jphbWNgoSj0Ww65l3f39FR9O2gUkvjcXtXRFZI2",
+	"lu+8R5lxmeqsF8vPGC4qFgERcklCSpN+tQm8S31wMUWqgi6YICo/Avc44ESpwDbLlCJiBdJYpzt6d44/",
+	"9pBHe/8qk8X7lSyXFhRsW8Ncc8p+7WKFf0xi8f+U3rIqSH8Ev4RyrMA2IHXlv1iLFQBEBMakIK+BnObp",
+	"QTC0MQ6wc4jAfGTMCpSk0JZkKFzon5zO5wl3zVohk8Vq2aAQWSZVTCCsrg5blwkTepl5znageJfJV0Hs",
+	"kbtEZb569erqdcvoGa5bSrU6sZbhN6NcmOne35u6YDdkuYa1A9bQx9+AZ29rTJSsfkCwqMw+yDMCpR9f",
+	"U/yuHfNrruH+gUClWrPUvPd//NxtH//y+9Hb/1HJ+Kt5bZlp3qc9FXh8RTv1gnmApYAevyBNBJ8T0Zr1",
+	"eLSjpVe1nqojyoOnimnLst9BJa9oh+nHUH0DtnjG/4yopmVy1Z/DyXudnM2Kqjwkh73+fYfgeOq9QdLC",
+	"KbxjlFTdgGlHy6eRzX1rv4bLKXhHvxCOXLlMC6yy48oEuXh2Ro4PDh8Ti/FCYhktjMzpkDPsHEzGKRXR",
+	"1NiwIWA6VjgR7Z3cAvrlzDz6NsfIWevQXNTi2d08oQLTLuF+c+V6PomIBb5KVgpPEcT1LydMrassFntn",
+	"zbPN0jYO5EF/4cOkibp0RWwaHGqIi4TPtgrayaYN8kJ8FRorF0pTEVVW6X1/cW6MYgZ74nqPr3BfCvtV",
+	"zI1LeTt7q2pn6mJVhpC/vbp67Xr8OIGQhasA+dUixTYGh8fHQS4Re91qsBiEJ6porz6VqQ7Kxp2FZ3Ms",
+	"39GuGbcYOKvGnS0bBrttafF7AQk3YyYNF93ufmQ2Cf7LGsrZDHdHQ97+DMtM0yI9wV5n5xs0SmbTGlc5",
+	"q9UWbPP7GY2mXDDv2kJzNjMuepHsek5cN3KPpwB8TG05i4KiTVfNgiPWl7IMRaGWBSV/1k9/UyFLse32",
+	"xh61sGFZO5BiE9FiC1i/IedaW7vqk12DgK0Ewy3/3ZyP36Xbd/AGNV23yzDYheZwaICOzCZYEAFbrl7R",
+	"p9BIYa/XlflvbmjbPAS/VjVs2oTRWQNKWUKor+3XWG6BYfGMoVSkqpXRBjjsKjDltXL+HGh7vS1pVWfv",
+	"Wti4dXDFQtFKNcGscbTXmJ7+UB7ggo/dWNw2/X1nj3C9+zUb/gO6X6t8qReFqqiHNqSMGQkc6MQ16Iyz",
+	"FG7XOw3b8dVYorvYWL6e/15hrI269IU1qc6cw2aHjfrovD2bnTfVyweu8u7JsIXAWuAnLgKAg2AchBwQ",
+	"xRicTs7xKNNiY5udo3prn4e4ntRUs3eN513YXt7vk3rq7KEmsk7swcK1su04K+ri4PlRPTPxRv1CvWt6",
+	"5gYLDib2r57k6hb5QbNc3Uc+aF51fa5qgZSqrzsUOJ2Zp3Yk7m/lEsHI8gZtEES3eFS1gXmvWKuGurOe",
+	"dtnI9i3YqO3djsVvVS3/3VF+XPDKmOyC5X3h8kzZtnUF0Rm3KWGfsX0+Y/t8xvb5jO3zYNg+n1F86lB8",
+	"SDP0OAO0zotZym8N+aRyRrhuvWOp5SeMi1MBYFgDyJKJtzFbGWOtrlY+lkx1SAj10CPMqwmBKHIkZuvp",
+	"suNZaBNV6Nhu6IrRDEknWeE9T/gtywKvyk0FO+jMuCY0ZVmBNvbdYTFZq9FudYYCm8EWZ5LnWNmkkYPu",
+	"MaluE1v0ovmLBQoQq8pwbrbb71ZTmKf8Ffr6vm/qXy2gUGUq3gYqeg0OrIf0wKxhf7vmCzlmgwc/PBSv",
+	"rGPmy9wj40GdRgmjaQEvHMKjlXjMQ/EVOOCApFxTB1AYDJnazOCiUYOJxOATUiSiaboaivCufS3bZsMG",
+	"xHGWzkv7Hz9zoX8Js+xiSee8bczwa0Cq/0Za9hYMhS0EUhngLM4oIBEVWK1lF9mkJHzEhQ4tBcuZObW5",
+	"XoVDEUHDCCF1692Ay0/XQLYrkGWhRYedjJZ2y/k2uLJBI9urxqBRvVn+Q20+c71y59QYRY1rrqeLcSeS",
+	"sz1/L/eyD7/1X1c3fN6WNru4PZfgqca53Ytafe5jff8L78IDo1GTJnq1q+9PQPJGKPn2GdVOSAu4/8nt",
+	"30bM6Y3JTKSpGCPFfKhWJV0VGZrjEA+DSH3fduJj/8AdfUgAe/vyVlR5cLBOll56GWn2DlufHHk+IOR1",
+	"nU5Q6Gle6kxccIrEzPCMNGu4zOLM+i9kWGMf6AB64FcqWe9Tb33qteDO9NHc1IkZjRMumPpwrhvS9DrU",
+	"kP8kIR0DMHXYCshySjVAdjnAwluuV9sbfJvTYNe6ADe/e3MVkFCv5iEJqf7PX5e6rjx1Q135K5GsUBcp",
+	"9zIflDY3r3MPvBr0odi5CN2aoHB7jdYzm9MUwLRJpkZ9q/UcZgYftU3zO+QvjM3BlSLIjM1kujohXA+F",
+	"0i5NG0q93NVfTmWSLQBVqnsyosuJwqW8a+yyTRZC82Td0WFfvc/h+cBeJNzMQgjlCwWJ8rv0T9o1StMh",
+	"TpOvJJ1KKvTb+j+IN66YFV0u4obU/RBzpAs1IA/e6WlbU9/bgCoj7UrquU3HfL+Y73bB2TLOQ12ujZnW",
+	"U5HKZLYN6GRxRlLPgVkuUl7jUrZPDPb2tNTzvT//+O8QcpwyL1aUMh3YNMe/XmQ5XRXUZZ6s/sqYKrbf",
+	"x8g3Pkeal9+etnsBOSKQPKwCst8lqlUO6N4DbYDfDArrrNrD761WvpOkQ6cZyjieknlCo4pmYLWhyO1w",
+	"qfMCxSzWudXdc1/ZuXhsy5AGZvxTRezTWDG+v79/HJDvr852aQ23bTVvHjL1I6Wt7aDA+T2QOVvGF+qr",
+	"E8+F9SphlantBWyb3O9aWFgDFrSFK9VtQClYyT2IZaQJfzH3INLh7QUYWmhqi3SMiQanCwQ6wX89cxv4",
+	"3ZurRnCvghSe2hxLMCwGBDk/wcRHn73bBMjWgFAA1TATjIfCaVVIfMfdoyetIDMoMifLYe5UgHI1Dl4o",
+	"kIuGkm/YSg0F1STc60D/WIhb7f26vFGdX5UUYYece+30wd5UmicJGWNjks5QDAXkqcP9dDEXJ+qboeZx",
+	"iBkKQuopVFgnig1yNB1wXw0FTZS0iYvUDtZWLGERNGa1oDnN8If2Ff52/nUYkPCHtr2/5t9DYSws90TY",
+	"cukArssrjgp2mJBuwhQ6/gSe+9Y6zMKD7j4pJadltX5UrHAx6UIodN3ZKUJLV2sy4bJB6RaAv416HrAe",
+	"uA4o7AttRM3dkIZf919vTAQAZbJAUVSRMKfLMCByrCkXTg0yx5IhYAxFCfPCkMB6lSMYUCFphg5bIXQH",
+	"DFet1RmCO5rFmRvS/AZmomUILjHeYgAbQotlpEL0PSKD8DyUw4a7FWzYIOOF1lKc5BSVZf1QNRS7XiBi",
+	"M4WWdIXnMEnkUqFOku80IFyYvzod7vs0aQwa69tSMFzhwDxd9QwNzS0yirggVGQmRUAu6Yxdcs2+vNQp",
+	"j7TTXhXTZLxCixbOE0wbaya3r3KzCJ8PO+QlnbGYhKMRdM9k7YIWbXNjLPoXgvvic6iyO082toGtetU+",
+	"zZXftFhOJkNh1KFERjSBfPcTEr6mevqlv4FhYC5g+LWcUW5YjNUoFZJQypIV5jgPBTCcSBq7yVXAZCnJ",
+	"oAql3GyITCFpQk5IePr8+as3T78evbo4/+b85SUUFwwF2IN1FiNphrkRGmbanY3rYC0tfGIyFOE3T0t3",
+	"xLwanvjpSZuNRtzzoQhHo2+l0m3v0+gi8udS2mo5mbTWodWQmo1RmDs4ULw2qk8/5zh0zv/CVthZmIuJ",
+	"dK2daaTz9FNnG8TEnBfwFPABLuBmuFR8z7Xkns/+o7HWuDgbEpoLYPhuRgW9Zor4vVKV1a5ni0TztuXZ",
+	"81TGi0h3huJpVonp9S0h7I5GGoiIrSmQkILr/gjuzByp3OguemPTWIfdZaaLALM6pTwBKfgf/0HgPNRQ",
+	"PCKPHp16vPnRI/LnH/9FKBZmtBOIG2fO1kxGtwh4TawkCfVqPiBWyg8FKQh6G50G8jILUqvZjBmOAahS",
+	"TYAGM9QEwGAtC/YHKFwgoQhilYGNvlH6nyWUz9SAhFwpI3DpIgZE48UY/ofHODO7T62AgMAnTbuF5g9G",
+	"4zIP/6q5+R9OAROZ3c3DDrl0zJyQXdl5h5z67RkIEzF4KBUBVQLcsWbcTCw5ncSdqZEloMokABiupJ9t",
+	"Bm2rLfK82SGwufBgL3z+nZ2s0cygaiOGXvKRbcANkTzISfS2zG0GLNtsROB3ljZ7BPEjegc/WBee0cSw",
+	"JCtZZQ29yXgFg6yLbnvhbSPvStEuFzp01yFXI7hClcWMm32GYjKeL7jMuJD8dMtSRd0NuCxcmKF4SnOQ",
+	"YFtQVp3q1iFXS2nd6wp7KhOuB7jlZj/sTq/D+Fg3hrdrNhaiCJ1oC+OQtf0/Meti1leMw2BGr6e4wtpU",
+	"Ai2hISqF0zrByTj/iTehgissO7HSNCDSAvKKJm4P4PL4XcVr/LQn/jysSokTzBTwvIe/jXLzMjPLwjxY",
+	"5KeYXmspnKVZYIKsuSKCztVUgjuNC1sj5NbrfOwD8D+n7ssYPFdDEUtMvMVrxO7galznuQfkaTZp6G6L",
+	"C2N3mNKRrWgo3J47MvsKoUoVaZ69urhsDcUr2FgsaMKsnYKusK4WXDNN8qIQFhMz0FCgtFcDKL9ik4Rf",
+	"TzVphq9eX52/Mq+haYC8vX0mhU5l0rb6S/sFFACBdmMsGuG1wXdlmE4fhlp5B9NBwn73IMzVdItkgaqL",
+	"M5NQKuCZnr4+N0JPBWtTOU0SuWyf5dUuA4JwPzAWJTN61waMJRrpBU1IakMdmPXt0SicP7ubg9y4YDpd",
+	"tU8NGduRwh+yVZ/HoYO2lPYUzOYKCVvqpBnaWe78oGJTOfmNhW+wIfWlteaezOeJDcS5Yr//BDnVGoqM",
+	"0dLa+josxK0qp8NfAkt/UgxFCPV+CIuJVbdGT6WatW0xlS9vUEMMD/rHjkD8DUP1LOERsyElq1W9OL9a",
+	"U6LknAkstevI9HrPvqT2zLN5wWeuPRkGVFCNsuw1rNpqBA3DnlHn6nW6nS7Yl3Mm6Jw3Bo39TrezjyUz",
+	"UzCFqhUB88t1nQNzA0pkVmqaAV5aHR8sPxQ7QwE8V1kJbLsp4M0FVxI6LiCqOjMacMIFI02wx325PhSg",
+	"3rSMUnHLUprg5ywijuUL8SI1NGJ0JOD6Wewlu6nncWPQ+Ibp75Y32AnW3g+z9n636xRk5272KNJtVFZ8",
+	"5jAxf7ZYrg3QyhoWkbVhAU0tbOegcdNrWDjUxqu/vG5YENOG4hBIN+fX+/uPpz/+5e4snfztcvT4avXm",
+	"r9++un48jW5f0zl/kaTLc0pfR99+fyEbb395ax0NdAsszkum0QZYP12HafvmL+ZsO4Z8DnAbqsbMtmvv",
+	"K5oB4L8NGofbvHJuqz2zcu7D7v79b10ipX/vlSf6TrvG4OdfgoYtfcaj9UnSEKKlCCgMpNcKKroSqicy",
+	"nTV+MWNlihOKUrU3Y3ug/bexvcTG65HL3/qOFMYCzTHDbPVLaDRFI5BVhCX6RjmAgBYC582pUSVQWZ5T",
+	"m1c9T9ktlwsFgHlwKTzsuxB8RO6/m5m8wcAkT4wBdIIKZghsLjTXZ2iT4VrGtLq221dA6/O/wFUFfN9Q",
+	"AH4feYbfMBbyGG4xTRKbxCKTuDUgIaYRhKTp23DIRcDjk/XuChFwXLWAReNrIyOy+Z15G+SK7eIHlQfc",
+	"ImIPBdeuRYttCBSewFeAMSGSMRRP27eNuVRTb2Ssm0KDFLOprk9YK/DaAJk/D0XevMvIurFc2DC26yVA",
+	"bX8YfAgRiBCh1u1AoQ101lcGn2/lnWbwm0hpeA40Ew2tYChCxUXEQtKEbhmK3zLr6YHoMey++3uHnApi",
+	"K3I9xHLclW6XrBXrGpPCkaiZpnW+Jqj7BehIcX0WLdGB+xU2uVjKbRQLXL9IVlWM+jlXOm/HokCS2Xkg",
+	"463IJ7DbAtTvqAx0MzzwItDAfZ0Zwevy9wVLV7nTJWuesx3/LTSkextsnDOY8T5ZK6c1Gm3f3MlmkbSt",
+	"ZWkbQYatE1DIUUmxd60EEI8vblyavWeFFRYKaNeq3PyoL23/Nur88p+VUd9Ni3cqtIsPSS6ui3N/HB2z",
+	"o6PHx+3HB/3D9kE3Zu3jg4Nxm3UfT6Le5LhL2eP6hRX6HOULu7cD7qY5wyXPpz0g/p106J1hoalSaFum",
+	"hYPMULaowSrIy/6sieU8Uu7fWNgICGX2Mzn/9NFBXREWOpLacqEDz/sRmAF4hOVMAARAsJEluniWUwl6",
+	"MrA5m8uencHxuB8fRD3WPqKPJ+0Dtj9uP4kO43Zv0qf744PoMD6quzcPvvuwyzz3+JR3OuegrSIhdcdH",
+	"k0P2hLX7k4OofUAP99vHdJ+1jya9+Djqjx/TXrdmEV4excNRkYYOk9aLwBVBXBudx51L8+93+4ftbq/d",
+	"O7rqdgfw/36qmy9HEJSKqW6IXG+eb1a2UznVE+KaUKDTQE+pIFYi1Szj8b3LAMH1AMt4gQA8Xs2oXZP1",
+	"KACkctOCK7Tq2CQoT4XZZKCzh10P5cfVA1uUn6oC1LV9ntO/L5gTsBAVoWWtr6iSBaRS0aubewaiUsnb",
+	"K1HGfnlfO8lWmvyc93DdoiVyoW/rtrzfz+/wr0mvn9OX1ye10Gq0utCh3+0ddcsp/0fdt0Gj0Ld0h5cP",
+	"9vtdbLBV/ZJRrys/WPuZqjfM397a5JBGj/Xj/ehg3D6kR8ftg8dPnrSPj+hhe3wQ7cd91pt06XGxIs3s",
+	"3n6n2+n19juPS40AB439yf7+fjw5ah936UH7YBLT9pM43m8fHzw5jPuPI8b2j9a6CWaHXix3GzReyN94",
+	"ktC9w06XNH/o9U7Icy4Wd+TuydHo6OCEpLeDXv9Jp9si37DoRu71u71ut9ftkWc8ZRN5twe/NgydFhDJ",
+	"G2z1Xff8V8lf/Hq6ennZXb647N69TP569+JXuXzxtVy+eCb587Pv5j+dnR+d//oseTH7628//nbBz0W3",
+	"8XYn/S7vaFhhZ9e1LXxXa/ug27v/lQLIF7y0hbH9LANnMm/0+9t8Zp7KiCloGP5UaGOS/7MdAsX8nZ9/",
+	"MVy2nHPx8y9vC34DY2mU/OleANBzHTgnQb3rwAYRN3oNNsL1OzTarNlhAGoekBDVhA6FEXf1XgGyhVNg",
+	"KHxhgRERmep19wDZ6B0oOyAq3QPkHu/AUDj3gIslYnYJxBEBPMwa/h0SmkmGZYR2v4AUeg3vjNc+FBaw",
+	"HSP9PCbjlNEbRTRn6h9iI0NDdID1ew9b+YUlvW3sZCTB3Lw0e1+nNNisui0ZYhGvv/LjNn2oic0KWpjh",
+	"kay8/gcxadqmCK28eWedzXpbnF05HbFmEnYHwOjGPMwam9tmfMTl1MxclR3L8f+smZ9PwXVqF2DR3ANJ",
+	"9XtdCwNDbAmjgPIZtm3tunMqYvJaiZ7rbAWZ6q1P2Wu6sJWejZv9L6dmZ5zzY9W384TsbbW2Ynp1w8Ef",
+	"VqvWh1fd48G+U61tvnODJjxi/9POqBPJWcMqotu6cPJcZKyUs5t5asYlT+1KzbE+wAJRXm8yHnq58eBW",
+	"aC58xfq2dY/UrO8rOc5XV1ZnQaPf7Xpuo5EWlR7Laj8rph+xYgpnVK2SBo25VBU6J7ZFVoSiT5KLSsUz",
+	"Z3HQiQ5VgkIHtKG4F9wNc/2sC6gEwTYUTcDN8CBhw1aHvEk5TE745tF9+o7f6bmB1QJM6a9kvNqeWdq2",
+	"NzDE4Hdv10/jOOvzhCikC+bBmFdc/4ob7IO9NawS2E6kuG6bv8+nKVVZg+CMDcFt3e6OV/W6flusnMgK",
+	"owvipLebOPkX5rHbbjV2QKsOoZfLhT527tk9vv+NMwfmbF7obfGJ14hnfCXlc0AzhvcOt1lPBvz7gsWc",
+	"Xhld6N+NxyO3ATqyGXi5p2xnv8Pe79Zr+hbFQMJ0RaXC1/D3vMncoKLBnEuMhXRfplDXtVmVLq2HKC3n",
+	"ZCnTG8xg0FO2gqweIYlhdSx1ZSCBV08IN3woxiySM+iNw6C1OPSIRgBVFkNMJI5d22GUQ55PBnHOIerO",
+	"U2PhQNqjzaxc2egVvAQ+CGtxYrzdVrDB92bylsVOMOWA3yGmkuPzM7qyT0KakmLJLTOWIwfIH7Tuqc1l",
+	"xDewU43KGgh5bgAnbMHO7x6QDCg8zCShFGwoXJDXTjH0hSNphu6YA9zNAKR1YBiR5XvBUBQQLd8aUbtZ",
+	"pl7ApzyZWhAbB5s6BQIHtFP96Dngwf1vvJT6GaC3b8syn1OlYXf/7dgXUk2mL+W1PBu52JqPqmrq+SMg",
+	"gs9jMIvmDkWs1J2kABM2uAeM3br+SMrM/yp0itoV5JptFc669VOSeSpnEq5rOhQxg/8+IWGmeAzIpq6e",
+	"yEzN/VSEJgmUH5V4sEtzhtTdlApFbdAeyvFsJfY2jDnj5OCtKFQ+4YyumWApj8ChWd2quLgwTDpOmMbm",
+	"oo7HW1aNGeuOz1GEQ8C2FFCOkHPiAYF9M1OUab5PtqfIUADrloJZZllg0KQJlSCIH7+URC2iqUuUICmN",
+	"GMi01VAY9dZWC2lCLTDtbox5KHLOnGXfIJ1tYMwyiSERsIIT47SVnDEsNLXzPoGGSpj6SnWeae+Ka5vh",
+	"72+xjsycGqbI+f1LaZIyGq/IlKoWWeKU7btDgVQSyRS7h2xlZX0Pa3wAKyu/A0VL6+vs7zkDaWKd8FrX",
+	"25Zvinn6PVwzw8jsjSx+4QW98cZ2Mt0fquDpQgPK1a/7XA5S6KusQmtZXMgxS3VuXLzd2Vtj2NpWFlz3",
+	"38yCszAVH8qEc7QBNZ1CLglXn3WYz3bfh1aczoC9ZyzlC2V1eCshJwkFsWjxLt7DEoR+xtDqCOvh31Xv",
+	"qvQtovrnfItQgelDFTqp4/WdhNojw+Ihj7uQ9gwMX0FId5VpFZlbMsuPBD3DjAPg76Aq2OI0yznNTQ6w",
+	"Wymhgi0Lps9J1j4aUQCHogQD2AR0iNpuSsaQKmkIWBdP63SKwNWwm6XIhVFDbEMbcopIxLm9h7iQirk2",
+	"02UTTTEb530xoe9WwrIdwyz0eqhhnPaMPdvvxHZkWeRw4Bl1Z4otKDe248O/Fpv9BI03xbTPggq39z3Z",
+	"Dmq9bXfuH4T5oAWFFSE+siykWIi8+sIzSBEEw0U/wGUD4FuLJEbnkSuWtJ6e1qDW3MLyNDUUVebWCY42",
+	"o6uSgUTOYzabS3NHBxm261CYGZGU6UUqFAkLJsOAdMPNNgvYbnXepMxmyQB77egF42UofOtld+eRed7m",
+	"BbgTf1/NtdT/ZX9rdW8b7rXOmJYsB4n/l9MA/51Uq6dGxQCeUGIHmR2zPV/Lp7JVHWARVIRwLNKYJIYp",
+	"AOoYVoWVEcKVuX1+Dq9Fhyjk+oYeYn0FMn2AqpD1C3BBJjKNGGmGea7yoxCfIhbX2NjDDjgAorbmZFgE",
+	"vOCR+ayZxiOHMmsYVA6OfJLB4M5Z2vZxXRCS24xR3QkiyJexELbkOsjRdHButtglrEIivp8dfcO0zUS7",
+	"dOf33mZ0TeZ1+e9mtxqDXv/4qNut+pWLxuCo62eQ16aO54+UE8L934pQ4jmMd/5EHTR273A91bz4F1zM",
+	"wT5kWRV/MOswA9Qgwdf9Yren2639HQYuI6Tny6pbDJ5G9a/2owcH3fon7Gerka+LjTze7pgNmdFgjSiq",
+	"Yx8fuRD65OSCqw+v2+/6WMUWIQfSBLCEGUuvjRo6o8Z0NNrjxkhEMBSWGQJkv7WOctD+MY1uXFx4jd9T",
+	"QWyaI1FMq6HgukP+hvwfupNY2HrQO20mkYfohowWop/9PqlqMmzRHRH4zzYm9sBoANflz//1f1ehuQSE",
+	"GUkEybw2HfxR9tgj573O0XNwP0qTWe+GHNr67mGjNI0mMCkjnFo2wjsUCDbjTdhNjjSBw8LTw0arQ16y",
+	"ZTYlCBgAzjiyJoD5hvZ2MNslTWN1sg54AzEO57O2wDoAiVLXD6npHZ8Rfrz2WZDEf/7x32EtRw0R7cdW",
+	"s1ce5UmF1DVbNVeE0WiaNVcqNlJy4TyeYuJ/ju90QqplM1F0pQDpaCjWekOh6TWHXlBGMyn0gkI8FrFC",
+	"nA+3+S6qAeadoWpEIcdWTgCbuGSp60Mf0TnsuW/8bKw2K8ZvbGucBMAZQsGWUIXgl3pZzK1C7ZjZfLOD",
+	"WLHhpmKVIOz6Y6y39dAO2RjZcQs3dAGqXKsQtbPNu5ymaaaVxXx2Ce9U6UnvGucBHua6ARUjKGdZR5Ls",
+	"Ejou50dTqrUsLyryYkKLA7/CchlQXxdqrVvKCVFMKA7XP9t2wxUg4bDg+LN+Agg79rpOz/Vnt6tO0uu+",
+	"zfHnoTFGKdMwa4+TMgeWljfFObGotYSSiVykeupuU2FK1erXfq0mAz3IcFr6PE5Kx3QJ/iApWHsqFymy",
+	"VmusFOJv5QLF7cNdFS3BPkjU67O6/lld/zDqug39f1rK+ueA3oe2LgzrlKnXeuveHoXv5Iiq9KtvdI8X",
+	"W66VvOHWQ0W1nPGIKE01NBTrDEUIcNkDQqF9YAE5Ot3oeGc5cK/DNsoiYYXKA1fialRJ/Bb4tVWYfcAD",
+	"pFTlwb5Q+LitLjMKkE0zgoSqwqfe2em+QZHM3Oij8SK5CYfC1yTD32FFa4707fzoGSPyHOnvqpPhlpak",
+	"PL8WeExmYYATWhLwMHvDx/HtHeT7V4vkBldRKEsol+Ahij5C1I4B930s4xWZMWpOwiO9TuPtA8cRev0H",
+	"DSR8kvGDz9Lgg4dWDR3kxEGjVCr1zvn9PrevDEM8XWfFTc9SBtxaC6cct+7j0mCUYHpEBlOcoRn6/ab/",
+	"UXiGO6ETDsU6/oBjODYXNEtWcZhZGZzfSZ7HMRTlQKvis3kCCZZEmGGmLGWtDgEgbK7ZDH7Rea/fvKuA",
+	"+1JI5slCeeiBCM1n/gV5czbV1hr3IZnR9MamJ2diUy5F1lyuDp2A1IETDMUW6ATuz9k0gxwq8V1Q/NbE",
+	"2f0IBT4cnN/P+uNBI1svcy/nbn+Cle4faSV7VQ/NLP+0f1yoQ9+mVj1vxT9oJHSu5bz9eLJPSy37Bw0L",
+	"MkSkQFgil8S6LYhcueFiPp/jq+6TQa8/ODj4aTP4kten32XCAgcuvNI7ftI57HV63W6nv9+wT1geXcKM",
+	"877qnnpwNKYPg/FkR63PL84Rw7biDbWYUXcvf3ux/+Lrp70XVz92X3x9unT/P8eL+oq/nP3Y++lqmuyG",
+	"F1XghLtX6CfF9v6fK/U/qkr9anP4fVW+vd9z3MmNZZ3O3oc+HB6YsFhV5cENINlixxqiDjnNhoZIBgRy",
+	"ULXkCvGLbNwiK3sxOoXXwGfnSkin6lQlrRUqbiybNDY3VVLkWWtGIdze3N669tFtBCbAfk4b+xcx2cx9",
+	"2eX67lrLaMkMMlv9qw8NxyBC1fab1tVgethQVsGflmfIQ1gdwv9ZZNSGCyWAr5FlKsX1UGRBxKxjIL9l",
+	"cCGrCwFbWFSdmyIIY5ZbubkH5KTw2ax3xSK9NZ8wd1yKa/d73rNQufRxr/xxztK2YxfjdKFZG1Pb4C9Y",
+	"upP13IHuXaktFgcgMcDIdsOPcIczlPcTs3TbQ2pq2J/ENGDXLcYCsh2TlGo2smHzqk4gARiDwEilcNPp",
+	"DMXLQrEB2bnWoAr8BJaQ0fF7BWxhqFKk1h4ZNrhcZrThuwftsY08jJNIpimLdHsqU8XaYwAFX7WVpoiG",
+	"ItjSf5q2xykVcVuwpQ+IsgsASmEXdoJAqeHn2SUAPA/Mzzkp3jAUXZ89fv8Aj99Bf4uatSspX1Cxck0m",
+	"P+VCsEpO7kscM2RRWXQtKmudgs+gLGmMDbXQpACtLZGW53mNMrkmN2wOAaEZm8l0RZrU6HCGIAJCgRVo",
+	"OkbWJ6S9CuYvRqlTN5Dplqen+K0uhyLrqm41JoBddFUUron/lGVTVaDHYaU7zjuiAkrkRfaa4U+JvCZy",
+	"obPKKoAASS0eIrUjd4jr7m3WU/gmQpC4t41CDDtif236U4pTOYfmzFKwVrYheedaZJiu7VfWui0XI1mv",
+	"KgC7HK9qO57alLuhcC23uKhocobd0fxmy7ZhpHXdYde0MIDOyTOaGk08vGRR+xnT0bR9yTUbEHBKtxXX",
+	"LLTuoWwW0NwtSeSSxej9sy2USd5BGY7YSlJEeCl3uMWAHOYd2na0cjJxM7bpZZapGpW/Q15KElNNx1Qx",
+	"MD5qsrvPVDq5sv1O38/LlNNpY9DY/3u//Xj5w2/dqDf/q3hy8+OhOvjb9Ooo/ep49rxPn47iZ93rb3u/",
+	"/mVfbm/0Z3O9sBO9J5JUaGDbaQQN2x7OfOeMRlPmOsLVfdg+vwcP22dfykstU+DKl0y365oYg+916Zrh",
+	"+5fBCMUZV8rcrD//+C/IOLW3AHTK9Z63X/75x3+fEOwQfJI1yT2xPW9PysSCjRrWgFwzf+Lbz8nQ9WKn",
+	"1Ju6LvPZ4/cuQu56UDvb9x55g/2xa+2SK78TedbyrY24SKW+5M2JTGdtJiIZMxsEQVQWrPxwT4etANsu",
+	"a571t79c0utrlpLvz78oNxaPOU3kdccbbyj8xuYd8hWbUmPluAZBCb9htR3SgWWEAzRE7C5l9cYuzzfw",
+	"YFqMGqSgm319B2+8PNj3qq6J995ab253EbFD+HrnbQwtle5ty87tfpCXoLDGvIjnoHtMimlWKTOMJQ5z",
+	"RuGss5gJzjJrTNm036Hg2s3D2FE4trJ/QY+7k9VVISRzDs9kOmvsamp/DUMbSzvY1izPDquBAYxtLKu7",
+	"9nK5bAM1L9LEEnTZ1HLk/I2h/VIKq6Hfful6+OYW/ME1UvB0w+3NL3cZKvF5d7C68rPYPmnzPhX+holz",
+	"6N9rOGK/u4XJ8GJCz6ZGVxbXLH/1Hyccjrdh2nnS7wXel89m2D+lK+RlGUiifN0myFq2EXyZAlkt/f7G",
+	"Uj7hzi2X81aE3kJ8eVSZshwNoztZPt/GFuhiQmc8WbWgOz6m3WET7VOxcu3CQANzcX8LAQguvWxVwVBw",
+	"YbFEwPtv3kDvXuZX2yAKuCCRtO2dNJ+x3J7JYlF5WU256HVzZ+kBNkt050k0SxKVi5LMRuRJYhNWCJ+Q",
+	"hTDGR1YmmwdVbY2SbQSfUM0gS6UiZAzetKF49Cjj8Z1Hj8hXK5fXSMZSu5p+68nUi1TkLafHMl51yBuU",
+	"vxvl+3onc9sui9EYbUVDE0PhlOJgzXKywt7w7JjUKQlmO0pKAuwjPuxsLqwFy+u+jAVmaCuREU3It1dX",
+	"r6Fv5LpCEZDwBb1rn16zkHyZdTx3KKWujCNmNE64YK6t+FBk5W4OCxA37sr+FzTO5yzfEN9XYKuYY7kY",
+	"J6ytFuMZ13YLsXQG1tQeyzS/OM4VYGx4qANRzMxEwCkZXagNQiY8AQsfTe624rHZlXnWTN2dhf0EqGYl",
+	"iyYkTbtNYWA3ee3kTtyZFRwg/rFwZY6ghTVB164zesooOIrx6wP0xxjr2R8IFoXuGdxu9PRTgn4aQtWN",
+	"IphxVHYShXDmXNs7cOmreeYevCnrclAaVswddpUpm2q7FWNuBhXZy1BHnnvrS2VhjIMrwM/+dWVpjGYp",
+	"adi9Iy6XqjUr69EGpFBkFhAvkfnENsOxNWpqEUFzeuhIAg6bosOjTg02uwF1aydEZGWDZgCbiYJs5yJT",
+	"fFkMG4mtysn56w55Bj4UYpS22Vy7C7sQ7lELmdukwlweBcWVLF3ZBnwRI2pKoQbOSBN4sTXAwAYthzUc",
+	"mLv5u9Q6ceuj5DqVSzNGzBIK1OUa2K+FP4aiKv7BY4xgJMkKSA2FkyHSgqCyCFC3DMvakFVCK34nujoE",
+	"rqHrjIkLsmT7dcFYePSIYN4jHJ1Sk0WSI1wmSlonhcjvNsrSoXAevpyzYhdV/B1r8cLCn6o461CYk5KT",
+	"yQlZZ5+oMYRrDCIgvSddEtOVIuNV1roIem9S7TCMc1sSQu52TcAB5ylT2DoS2xabQzfSHvTgTGkAAW81",
+	"A67Ir4v42lXiUm23wbod7UabTcGKAOTK1kEAY3yhBoBXaejresHQC1QA5WKJYgDCPBQWYDmR0U3e5vgL",
+	"ZQnCVbnJhbbBRDwKDoWLuRaCoTxomp/VSY5XhoOzZAI9lvD+FNMQoAiX63zJWTKoXUdGTdVm5ncKnCAf",
+	"pZlZFcDL3DEe+gnccLN5VZG7TV1atjUnd7UXdwrOfTYZP5uMH5XJyNbuE0I9tLayGeVC31+h5ds9VgVj",
+	"Slm118udahr9NVQ8DltEy2sG2pLrfA/dzJKSNUnQmDRCpGiPzOgKReTYNXzhNkQGKnpTphAcy3X4YuTs",
+	"JNNUrSq+pn77Pe0LEQ0IZxX0cgQvWI8ptU6QleepZFpKYwxy7e9KHjldXyZIBxAtGs3OLMTadJEyq2Ea",
+	"uckENaZtBthYkC1DcWvM+1ULbLlrIVMWD0rpAXlmPlEaDFhjMTXDfvcgNEaWkkYjwwPgd+3F3Cr/CaO3",
+	"hWweEPlgeWatE0rJNnZVRMuF4RTFCjcswgAT06bjtQFxkZRepoIwc5HyEGk5Kgt2q9mjktVu4Uq4sbWt",
+	"kfhl1/mQESxZxBVaUXVKy3O8KLsK3jwK+H5S1FyhC1w3Dles0jfXBCnQdkv0SayAJe3b4phPPB1/E/FX",
+	"/LtnPz29uPrr5bk6n2nMIZ6pu3O+5PG3yfL8V8kj8deUirh7Lrodtvrut/jNOX/Fz/d//C1JXv764/6r",
+	"y++OO1E/EePZs278w3fJjmJYLvRWBXnrrotS8H7MDGnlAJ67JUtOqXLvFgKbxaDkxqimobyLQrzrI48N",
+	"fq62+0cg/lWkG24rods0Se6X0vXp3cizA2Ne4UNo5AT+nCBxxOvqiynXWHk8lUsy8/JOS5ll5Iwmibl0",
+	"XCOWkxGItTXLtez1NEk+bkjOTI5+igl2n+SdqSiVzzb//suDXRIqM88uLH1mHU/W1NolVcT6LLTsVOX4",
+	"vGCNj6D3wcfcAvUBuh/kKYepnPCEfb5lHwZzsLzP67drW5zB8n21Aw5cO3ML1xZzNU8owlkPxcamRif3",
+	"dUsq1OOY69yxHx1t3QbHtb0xNtBWfW9qwNFwOZ6htKHrDalserOh0c175dJX9Y3xcnv986joH4NX+7kh",
+	"9GQn1f41nsRH3T/m4+Oh2UZ/CB76SfWS+Wyb/BPy+wGuoU4QrKlZCHlYqWe9maIT0GOIxsKmGO9PZ+Dy",
+	"8eAQ0e7I7A3Mqii3aMH+ldU62YReaqoX6kM2H8k/cr+hYNbWtp1IFLz0WYN5WPq9d8O3ouA9R2NtoLF6",
+	"axuCM4poJiBRqkSaTTWFSgkRsRb6qmQCEdBivfK9hXeQO+FdkvWGPFA2iKiGOIMRzGCUMkilBa2nuqTY",
+	"/X5hXzyDBX/QZj3+h2ruzPpmQtsTu5kPXmbw9nNrn39yMfM8oVFJ7BTPf7t7q6Web9tMOvvQ1aur1/U9",
+	"wDrk5cO34IL0DGHbhULvr8SYLvZCk/w+xxw0iurb+zX+eGUWvb1r22959i/cCvlTbU6s1yVYRYurzAqv",
+	"LrgH08Wl7wJ9KxalTGcZN84JrAwDjAkTUbqaA2y8iCHYtmJ6KDKRU/QAc9ujN+uCEko9N1Ma7O2F5PuL",
+	"c5R84AFWhA7FXy/gLrU65AxHND9hWtZ6JYu7x3v262GHnDpAMbKcSt+IrhCL790xL49hCrYcCridMyOV",
+	"U+RSKpPkjmdkcCNYgYjAIXit21Iked/AqhuOt998YGSh+yvv+lPzWPVN7z2YbDbjP3Xr3SSbkZr+jWXy",
+	"pwf4a2iLUGQGGU1vL1XdbdyA8oEPWLhEG9TPb09W0eBdPGl4nAuDGQ7hWj9bfzwUUNdqgeSqEOjF8uiQ",
+	"0qQfQvopttw0nIYq7zYGhJLJIkncq9gzj9jkbN/rz7GK25VFQ68IJU+qE+YzDyRmlmsF4I9DkUqNjMcl",
+	"kruExwxVxCxsUKxvMIzB/D0MbKIjZBDfMJdcmYsGpdl8TcHwmnfag/D4WIDpweY8Ex5pmyuKaYiOtWZM",
+	"tdLIYKJeJ7FUkHGqXRyU2zMp+5Xdc/UeyuQ/cxtUxSUzFprv40nZNvxszTxoP+gzS82fcxA/au+i1f7K",
+	"Yshl9SNqr7kg2wkmzHHbXODt8UkAmMvy0702yPbzNW7IoWiG/W7fgk5srr2GVHw/o77VId9wVOuHRkJg",
+	"Uq8VG1BcYAu7jTEoJyQEto9oHjWScihg98yDJ4ifZ9cWQRa7umFLV5yypFAxZKTaXDs1nsKrkKrofkAf",
+	"FUy+4EEKSRO6BS1leqPwoQ55JVwJQyFvEkqF5kywfE1UkfHK2/JcLBXN0D//+K+hgGS8sYxX71Gg7tdY",
+	"eXXlqlVVvl1VQw6VhxSrwFVBG1AgwFckpLN0QH4eNubLeNgIhg2p58PGLxYcmUbpgAwbRgkZNkKoAzkl",
+	"+bEnUNN46Nr1QLUDOLXN1rqaNKLm4ASEaqlDh37m8Gqa64qCGz4cFLv3tgoqBmTOlkrqcz2jCofM/Oqy",
+	"W2FuDu0M1aJCE3XnZbUwZ4MaqLIcYgYQmreBKitUmmRrrdI9oKJ1hc3GP5miCOey8lI4SXa/CzBm5t+D",
+	"Rq+/f3B41MAmNtl2ZFmcb2bHt8/fvJQ/vrlTP705FD9d9rrjvk7GvHv34tcX3ZdXP+6/+vpm+eOb7379",
+	"6Zu/7VRP/2JCcYs/cI3E50KHz0pGRaHDKbIOumYEZbzH3Yb7tQdXHdFOmWJ6K+NWLWbgUiu+aiV5U3Fx",
+	"nQBPDLAQnItrZJpOOqE7Ka8bPM3T2coI/9TPp8xB8wMrK9KhsM0R7NczIMxuxtlhcrYQt7OxoLPeiMvx",
+	"ChXT7wfdmO+vF6vDmg9Xs5GXrtjNqiwJ2w6aMWg4fng8eXIUd5/0njw5iB7HR4fHtD9hlHajw0Mad3uH",
+	"dH88OZj0xv1xd/yk34/i3mF8FPUOx91Jt0u7T3bKbvH3y+7hg4M8ogpXTzsPkoX6mbn9w6u4oJehT/XO",
+	"KvHYzM58zd7Yer52CTU/hqUa9tUusC//yxmQAqL4r9U1Gf2UeAge6JzL8QRpsqQrH82j3+2CbocZITLF",
+	"8iDAsnWfsEW4gUO0QKuAzyzWISr0PvzeCYQzbLWvhQa3LFhkrU6By0zpfG5+yzr64kxbAOPItW3KS8Zs",
+	"iDknWhImFjOIlDvMAXVvpfxLi5WAlflZbfwgq1qmtqUm5CrCxK4ls8Dj2Vab97ghwVuakGb4+vTy8s2r",
+	"i69HF08vn16NXpyePx+dv7x6evG30+fY1gbxQXrWyAgIwFOY5ZuR4CuLORxZ5VgvTn/wxsvgRnqZ0dLC",
+	"wjWEceRC8djmOGaTvHYSLz/q7BiyfMcTx+bNMAgZ4LyP0GELS9KM3WDo00G7I8xgZSYDTOjhRJZ3dTwV",
+	"RN1YvwHejYSLm+0Klt9VjDy4i9NLlpwZPnptjIrzSeF2FxDwSdZpaU33McuHMNyYMYHHps396WyfqvjC",
+	"zqEm2JTBhdLci+Fdf8tgqhEc7GoMxX6Wg5+KHLSzWqc1vFr3CsBCYJdtqpMSbFkoZv5ClfOuspBVjlUv",
+	"4iBDf8qC0vclMaI9j569QtQK+ohBy1gj1sIsiCXk0nyGR1OLKYERp4gJ3V6bo4jlErGVqprPhut9WRD5",
+	"KjAsfbzK+2ROjF2Rd7dXmOAO7ae5Hti/5pBd67aXeSmw5c+Y0I41y3JiBJynowYOVSVdId4GpsL7OgPA",
+	"YNKqoBzCMXu7FoBLLve/QVN3F6fLXYL3BOpIfZxuKN4U0MqU9YXFDu4FQ3OldghfWCA1Z6sOhe+JBi9e",
+	"1pDuoH8ctsrJAUVKrsvfK1D7hwm4FT/yT4q5nQIN7IJMbJObCpv47xZr+yy/PtJI2Ot0LdcLIan0Cn33",
+	"pFmZC9zaRgICw6sXfU/vHIenpTQGVG2NEVpguRg0wpxc7/EOgiyuQ3UYIWatNq6ITGMUAnOzophBpGOS",
+	"ytlQhA4L2Xbb/Ar2kQwX3e5+VMAngD/ZejHy3eWrlwjOF/5eeOqtRZCvgIZo1sESBjbqtQZMOBQVyISA",
+	"hedA6ZACAkIViVmU0NRCWtmcapmqzqNHxHaIrACrMMaafQ1acWIADdk7OjfhA4BvIqRggwyfEGBAsb/N",
+	"O+wivG0B+5xhNV5oO6OEj8HOTVZgk7sp2g4HRiWQJMsqd+Yu1dqwRxuGe4Tk88jSBDSb0dNULq4xX3Ch",
+	"FjSxPgeUduEe3iG4DmMa3XTM9ltfYEmE5/iWcHaJLVr02jHEHlo4Zg9WATEC/EsRN6aqw4GFV4H2qGuN",
+	"DZxZW1IkPQCZZgES0XWvzYDfQNtxrUxrwBBbdSg0EM0rwtCsNT1L5PU1ooJij1vbv8JFr5AMhsKoeDrL",
+	"vC+pTEb/tttu3we4syrkzABTuLxQX8rmjOoSNGQz18IyEDibjmWv14XVxwA3j0bTbFYcay6QIYW/am5P",
+	"IeGx1dp4DNDrTjFmd/OQfAkVbv9JEJF1Ru/C1klJi8x+sarkWNl/IU6c0QphtkuaxrkWmXX+WMMYtXA5",
+	"MwktpK6WEhJqXbqbXQ5TVj+2uz1nKdxOPy3AqaZ2Z75JaeTWZ3YHsudXzr8FlbMc7m87655qVWeup4bm",
+	"iJrKVA/FtTcQaWaeni5RABuksQAScnjJmAl+LQi84fcOsYhORfJ/ZBf5qERKKEjWlfoOebXQgHEKl8PO",
+	"CFPSvFnoKZtYMkX0KC/zwIEuIRz/QbdHCpxvlLKFYnGIjyJSrt1O8yxm+j96RDJYThtgGRmiCEkTwQvN",
+	"raUagFSRqoyyz+LWSd75L3vRkUNImoby/vxf/49PboYSHYGduAbTignItMvuXYRRp9iQavVymooZypO3",
+	"DCaRR38K4qw5poXJI/qydeyu5iwgM5oYsmNxMBTOfyJTkkNZAbZOWrykuwWVCphF/yzwJMOiKlCTLuok",
+	"zCcBmGRnvxVikm/dFi+nlwZq5H6R3zcx1GTENrCnCaokbSd08eStp+0TSgD4bFF9nBbVeouY4PdSuYwR",
+	"iqyCjo2Quc6iaVaqUp5uYzldc6VZuiENoFBY48Cnm4jF13Jg2g5QIGsQA0ovJjcuFEuDoVhOZebtK3rn",
+	"QvCIWT9hBoAsZDqjCVfg/bboGEORyCVL2xE1Mgi+AyrtmJHrRI4B23gh+N8XjDTNM20uFBOKa37LWh1y",
+	"AatFBj0UGSgtZJBlSDhcDEAlJ5RAPiNhIp5L7tLTjCqkOrtLAtxngCl4vxhNfmB+/pR/OKCpWkiHjJX7",
+	"JwQWMYxJzmQ6vwfVoRLc5oOg0bpd2snh1vsMl/GwkEM+GZlbbP3VxqK1Kz7JcaML2uU7C7LP6e4ff5AK",
+	"r2ZJDhRoZKO4yWDL6qAyCjgGxb4GTcOlrWIe2HbmYHK0AswmKDQeGAqQOwFa/zb/mQujxAFXOCEhVyNr",
+	"r4XQe7EI8es8FgWPICQ0oOEOJA+H1CEhn49s1NUa0QCtRK9hbLCjNYRvHEonekFOSJhQpUdrb8Nf/SHc",
+	"22hw2v4pTvw3ZVoaOCBjNpEpagkof+3D1cCuXLm+6uq90dy4ZjM0bSq6u3gssn9cYJHbsFE8RWTaCZ1r",
+	"OW8/nuzT/BfLDp/xlE3kHZGCPOdicee4bHd8NDlkT1i7PzmI2gf0cL99TPdZ+2jSi4+j/vgx7XXh2aRm",
+	"zr3jq+6TQa8/ODgw88nPDZ7Z73Q7vd5+x3JqS1uOVZdOujFo9I6fdA57nV632+nvN+wThsJKHz0qfLRE",
+	"G41B44X8jScJ3TvsdEnzh17vBFdN7p4cjY4OTkh6O+j1n3S6LfINi27kXr/b63Z73R6x+7QHv9r+Yw89",
+	"6tvgXkI4uOo9GXQ3E0K38IxHCGKRJKXzxz/BiR/SXtSP91n7YHLYbR8c9R63n9Djcbsb9eI+258c0MPx",
+	"5hM/vOo+Hhwc2g/752c/4x30hCaq6qTxybrj7Re+sHa8+HL5L9CVfjspnyVyq/sxPWmhV9RnlJ4Hjn6Z",
+	"MygGv0ob7gnP7E+VAnTvd+d34/HbTcgfDhfXllnVIaEr0jSyQ/mdR4hc6BaEEQqO9cxiYnfcCFivfDaT",
+	"zjIt5lJZVHQwrbKkbb9y13YZKSIDl/v7gIOza5MUR/gxd/tcm6MQFwINp226YesBoEwqrTnz/csMxHg3",
+	"iG0M0n8STel3Llz9dwKOQyqovF6bL/WunmBLaOdxA3j/3pTRRE9/q9WkT23dHKahLqc8YdbfDtsOd2sh",
+	"BGSkRlMW3QD6ZszmTMRMRKtKZLlv7UffV0m0mGSDhrzZ3lzFj9fJMG9d1BgO73qrPh5r6zm/ZQIyoVM5",
+	"9mt75gnV0A8TRcOM6ZRH9TbVC/zdebZfp4DtyhaKaHYHVpRUHPggWkcBhoNtIypG7PhDkRjjz5j7zfDF",
+	"06uL87PL0enXX1+EgZdPR8Je/3Gna1ThwXH3uBsOSCLlfEyjG+ipb1jpKxz39PU5yYYEg2pOoTm+JdwS",
+	"tsNCJFnpLRKmscNs70dtJ5sys56ER9wYgvk8X70cnb4+Hz0/v7x6+vLpxZdGJ69m64BpjRt6L5Wb/dub",
+	"J5QX6bvxH+Tbp89fk6nW85Froz/SUtOEXMH//fbq6nXWYL8zFP9Brn58/bTyBVtYOhQVP/4eyZh9OTQz",
+	"GzYCc6oy/nLY+Obp1bDxlhz0YXkbmrVX6oJWBttTf3fh9CnhVpVzlNwFmWWUUHP35JwJOuedFZ0lG50a",
+	"r+ZMGIKPZbSYYUs05hiwTb8AnWC84ImG1IJKBmyHuZyzaDcm7CaYU0P9HPc73XyeVJEfT188B15hprQV",
+	"Ea2ttmnGaH36PBmRwrlaW2E9iYBqvL2czjrspliyTwWSB9EpnUx4hCHJrP7HcstWQMLD7n6I/YeWXLFK",
+	"8rnAuXyE4tutF1R+Gq8+fVIxe83vld8wgLn9qARWbwxLSSql7thGmiAmuYLscc2crYPgTkAdF08vr0C8",
+	"LkRsREdozUebR+i+nwW1lOvMbL6CxWBGoQUC+/7iOYBDWMgLlyeGOWLmB+yw6jqvZCRnZoR/ytICUdwu",
+	"0qQxaOxBQoPdkXWjNQ/RBblTE32w1pNp/w6wGn7btxkV9JqZK9nJw1bgiTbq/AbfR9EaNuufZy2+2tz1",
+	"xGx5o2ba/PrIp/GMi2wNa6ZBOYLaIa8gjmI0pBMyY7OxYQnXTGO/tYmzx0J/TbYcr+Lrr9wh0MQ7Y6vV",
+	"lZL+4MzRuQ7UQjJi8ZeakezbX97+/wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

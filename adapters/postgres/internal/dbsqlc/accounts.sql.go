@@ -29,7 +29,8 @@ func (q *Queries) AccountCreate(ctx context.Context, arg AccountCreateParams) er
 }
 
 const accountGetPolicy = `-- name: AccountGetPolicy :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action,
+       mfa_required, reauth_max_age_minutes
 FROM accounts
 WHERE id = $1
 `
@@ -39,6 +40,8 @@ type AccountGetPolicyRow struct {
 	SessionAbsoluteMinutes *int32
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
 }
 
 func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGetPolicyRow, error) {
@@ -49,12 +52,15 @@ func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGe
 		&i.SessionAbsoluteMinutes,
 		&i.MaxSessionsPerUser,
 		&i.SessionLimitAction,
+		&i.MfaRequired,
+		&i.ReauthMaxAgeMinutes,
 	)
 	return i, err
 }
 
 const accountGetPolicyForUpdate = `-- name: AccountGetPolicyForUpdate :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action,
+       mfa_required, reauth_max_age_minutes
 FROM accounts
 WHERE id = $1
 FOR UPDATE
@@ -65,6 +71,8 @@ type AccountGetPolicyForUpdateRow struct {
 	SessionAbsoluteMinutes *int32
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
 }
 
 // Locks the account row for a policy change, so concurrent changes apply
@@ -77,6 +85,8 @@ func (q *Queries) AccountGetPolicyForUpdate(ctx context.Context, id uuid.UUID) (
 		&i.SessionAbsoluteMinutes,
 		&i.MaxSessionsPerUser,
 		&i.SessionLimitAction,
+		&i.MfaRequired,
+		&i.ReauthMaxAgeMinutes,
 	)
 	return i, err
 }
@@ -87,17 +97,21 @@ SET session_idle_minutes = $1::integer,
     session_absolute_minutes = $2::integer,
     max_sessions_per_user = $3::integer,
     session_limit_action = $4::text,
-    updated_at = $5
-WHERE id = $6
+    mfa_required = $5::text,
+    reauth_max_age_minutes = $6::integer,
+    updated_at = $7
+WHERE id = $8
 `
 
 type AccountUpdatePolicyParams struct {
-	IdleMinutes        *int32
-	AbsoluteMinutes    *int32
-	MaxSessionsPerUser *int32
-	SessionLimitAction string
-	Now                time.Time
-	ID                 uuid.UUID
+	IdleMinutes         *int32
+	AbsoluteMinutes     *int32
+	MaxSessionsPerUser  *int32
+	SessionLimitAction  string
+	MfaRequired         *string
+	ReauthMaxAgeMinutes *int32
+	Now                 time.Time
+	ID                  uuid.UUID
 }
 
 // Writes the whole policy at once (NULL = system default, or no session
@@ -109,6 +123,8 @@ func (q *Queries) AccountUpdatePolicy(ctx context.Context, arg AccountUpdatePoli
 		arg.AbsoluteMinutes,
 		arg.MaxSessionsPerUser,
 		arg.SessionLimitAction,
+		arg.MfaRequired,
+		arg.ReauthMaxAgeMinutes,
 		arg.Now,
 		arg.ID,
 	)

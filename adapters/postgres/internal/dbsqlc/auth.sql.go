@@ -12,6 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const authMFAChallengeAccount = `-- name: AuthMFAChallengeAccount :one
+SELECT auth_mfa_challenge_account($1::bytea)::uuid AS account_id
+`
+
+func (q *Queries) AuthMFAChallengeAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, authMFAChallengeAccount, tokenHash)
+	var account_id uuid.UUID
+	err := row.Scan(&account_id)
+	return account_id, err
+}
+
 const authPasswordResetAccount = `-- name: AuthPasswordResetAccount :one
 SELECT auth_password_reset_account($1::bytea)::uuid AS account_id
 `

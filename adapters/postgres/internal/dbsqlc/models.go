@@ -20,6 +20,8 @@ type Account struct {
 	UpdatedAt              time.Time
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
 }
 
 type AuditEvent struct {
@@ -36,6 +38,17 @@ type AuditEvent struct {
 	SubjectUserID *string
 }
 
+type AuthFactor struct {
+	AccountID    uuid.UUID
+	ID           uuid.UUID
+	UserID       uuid.UUID
+	Kind         string
+	SecretSealed []byte
+	ConfirmedAt  *time.Time
+	LastUsedStep *int64
+	CreatedAt    time.Time
+}
+
 type LoginThrottle struct {
 	KeyHash       []byte
 	Failures      int32
@@ -45,11 +58,32 @@ type LoginThrottle struct {
 	ExpiresAt     time.Time
 }
 
+type MfaChallenge struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	TokenHash []byte
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	Attempts  int32
+	IpAddress *netip.Addr
+	UserAgent *string
+	CreatedAt time.Time
+}
+
 type PasswordResetToken struct {
 	AccountID uuid.UUID
 	TokenHash []byte
 	UserID    uuid.UUID
 	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
+type RecoveryCode struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+	CodeHash  []byte
 	UsedAt    *time.Time
 	CreatedAt time.Time
 }
@@ -78,6 +112,10 @@ type Session struct {
 	RevokeReason      *string
 	LastIp            *netip.Addr
 	LastUserAgent     *string
+	Aal               int16
+	Amr               []string
+	LastAuthAt        *time.Time
+	MfaEnrolOnly      bool
 }
 
 type User struct {

@@ -1,0 +1,77 @@
+-- Second factor (migrations/00015): factors, recovery codes, sign-in
+-- challenges and the session's authentication state, all in a tenant
+-- transaction.
+
+-- name: FactorGetByUser :one
+SELECT id, user_id, kind, secret_sealed, confirmed_at, last_used_step, created_at
+FROM auth_factors
+WHERE account_id = @account_id AND user_id = @user_id AND kind = 'totp';
+
+-- name: FactorLockByUser :one
+-- Locks the user's TOTP factor: two codes checked at once are judged one
+-- after the other, so a code's step is accepted once.
+SELECT id, user_id, kind, secret_sealed, confirmed_at, last_used_step, created_at
+FROM auth_factors
+WHERE account_id = @account_id AND user_id = @user_id AND kind = 'totp'
+FOR UPDATE;
+
+-- name: FactorCreate :exec
+INSERT INTO auth_factors (account_id, id, user_id, kind, secret_sealed, created_at)
+VALUES (@account_id, @id, @user_id, 'totp', @secret_sealed, @created_at);
+
+-- name: FactorDeleteByUser :execrows
+DELETE FROM auth_factors WHERE account_id = @account_id AND user_id = @user_id;
+
+-- name: FactorMarkUsed :execrows
+-- Records the step of an accepted code (and confirms a pending factor).
+UPDATE auth_factors
+SET last_used_step = @step::bigint,
+    confirmed_at = coalesce(confirmed_at, @now::timestamptz)
+WHERE account_id = @account_id AND id = @id;
+
+-- name: RecoveryCodesDeleteByUser :execrows
+DELETE FROM recovery_codes WHERE account_id = @account_id AND user_id = @user_id;
+
+-- name: RecoveryCodeCreate :exec
+INSERT INTO recovery_codes (account_id, user_id, code_hash, created_at)
+VALUES (@account_id, @user_id, @code_hash, @created_at);
+
+-- name: RecoveryCodeUse :execrows
+-- Spends one unused code: a second use matches no row.
+UPDATE recovery_codes SET used_at = @now::timestamptz
+WHERE account_id = @account_id AND user_id = @user_id AND code_hash = @code_hash AND used_at IS NULL;
+
+-- name: RecoveryCodesRemaining :one
+SELECT count(*)::integer AS remaining FROM recovery_codes
+WHERE account_id = @account_id AND user_id = @user_id AND used_at IS NULL;
+
+-- name: MFAChallengeCreate :exec
+INSERT INTO mfa_challenges (account_id, id, user_id, token_hash, expires_at, ip_address, user_agent, created_at)
+VALUES (@account_id, @id, @user_id, @token_hash, @expires_at, @ip_address, @user_agent, @created_at);
+
+-- name: MFAChallengeLock :one
+-- Locks one challenge for its answer: two answers to it are judged one
+-- after the other, so it is used at most once.
+SELECT id, user_id, expires_at, used_at, attempts
+FROM mfa_challenges
+WHERE account_id = @account_id AND token_hash = @token_hash
+FOR UPDATE;
+
+-- name: MFAChallengeUpdate :execrows
+UPDATE mfa_challenges SET attempts = @attempts::integer, used_at = sqlc.narg(used_at)::timestamptz
+WHERE account_id = @account_id AND id = @id;
+
+-- name: SessionAuthState :one
+-- The caller's session's authentication state, for the recent-auth check
+-- and the enrol-only rule (live: see queries/sessions.sql).
+SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only
+FROM sessions s
+WHERE s.account_id = @account_id AND s.id = @session_id AND s.revoked_at IS NULL
+  AND s.idle_expires_at > @now::timestamptz AND s.absolute_expires_at > @now::timestamptz;
+
+-- name: SessionSetAuth :execrows
+-- A new authentication on a live session (reauthenticate, an enrolment
+-- confirmed by an enrol-only session).
+UPDATE sessions SET aal = @aal::smallint, amr = @amr::text[], last_auth_at = @last_auth_at::timestamptz,
+    mfa_enrol_only = @mfa_enrol_only::boolean
+WHERE account_id = @account_id AND id = @session_id AND revoked_at IS NULL;
