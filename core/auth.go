@@ -138,7 +138,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		challenge *MFAChallengeIssued
 	)
 	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-		override, err := tx.AccountPolicy(ctx)
+		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
 		if err != nil {
 			return err
 		}
@@ -149,11 +149,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		}
 		// The second factor (docs/session-rules.md §9): a user with a
 		// confirmed factor gets a challenge, not a session.
-		f, err := tx.FactorGet(ctx, lu.UserID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		if err == nil && f.Confirmed() {
+		if hasFactor {
 			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
 			return err
 		}

@@ -122,6 +122,13 @@ func (a AuthLevel) ACR() string {
 	return "aal1"
 }
 
+// SessionAuth is a session's authentication state with the account's
+// recent-auth window override (nil = the default).
+type SessionAuth struct {
+	AuthLevel
+	ReauthMaxAgeMinutes *int
+}
+
 // Factor is a user's stored second factor (TOTP; one per kind).
 type Factor struct {
 	ID           uuid.UUID
@@ -313,11 +320,7 @@ func (s *Service) RequireRecentAuth(ctx context.Context, tx TenantTx, p Principa
 	if err != nil {
 		return err
 	}
-	o, err := tx.AccountPolicy(ctx)
-	if err != nil {
-		return err
-	}
-	window := time.Duration(s.cfg.Policy.Effective(o).ReauthMaxAgeMinutes) * time.Minute
+	window := time.Duration(s.cfg.Policy.Effective(PolicyOverride{ReauthMaxAgeMinutes: st.ReauthMaxAgeMinutes}).ReauthMaxAgeMinutes) * time.Minute
 	if now.Sub(st.LastAuthAt) > window {
 		return errReauthRequired
 	}

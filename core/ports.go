@@ -272,8 +272,12 @@ type TenantTx interface {
 	MFAChallengeLock(ctx context.Context, tokenHash []byte) (MFAChallenge, error)
 	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
 	// SessionAuthState returns the authentication state of a session live
-	// at now. ErrNotFound when it is not live.
-	SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (AuthLevel, error)
+	// at now, with the account's reauth_max_age_minutes override (nil =
+	// default). ErrNotFound when it is not live.
+	SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (SessionAuth, error)
+	// AccountPolicyForSignIn is AccountPolicy and whether the user has a
+	// confirmed second factor, in one round trip.
+	AccountPolicyForSignIn(ctx context.Context, userID uuid.UUID) (PolicyOverride, bool, error)
 	// SessionSetAuth writes a new authentication state on a live session.
 	SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a AuthLevel) error
 

@@ -124,9 +124,16 @@ func (t *fakeTx) AccountPolicy(context.Context) (core.PolicyOverride, error) {
 }
 func (t *fakeTx) SessionCreate(context.Context, core.NewSession) error { return nil }
 
-// FactorGet: no second factor (sign-in then opens a session).
-func (t *fakeTx) FactorGet(context.Context, uuid.UUID) (core.Factor, error) {
-	return core.Factor{}, core.ErrNotFound
+// SessionAuthState: the caller's session authenticated just now (the
+// fixed clock's instant), inside the recent-auth window.
+func (t *fakeTx) SessionAuthState(context.Context, uuid.UUID, time.Time) (core.SessionAuth, error) {
+	return core.SessionAuth{AuthLevel: core.AuthLevel{AAL: 1, LastAuthAt: time.Unix(2_000_000_000, 0)}}, nil
+}
+
+// AccountPolicyForSignIn: the policy of AccountPolicy, no second factor
+// (sign-in then opens a session).
+func (t *fakeTx) AccountPolicyForSignIn(context.Context, uuid.UUID) (core.PolicyOverride, bool, error) {
+	return core.PolicyOverride{}, false, nil
 }
 func (t *fakeTx) UserLockForSignIn(context.Context, uuid.UUID) (bool, error) {
 	return t.store.user.Active, nil

@@ -64,8 +64,12 @@ WHERE account_id = @account_id AND id = @id;
 -- name: SessionAuthState :one
 -- The caller's session's authentication state, for the recent-auth check
 -- and the enrol-only rule (live: see queries/sessions.sql).
-SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only
+-- With the account's recent-auth window override, so the check is one
+-- round trip.
+SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only,
+       a.reauth_max_age_minutes
 FROM sessions s
+JOIN accounts a ON a.id = s.account_id
 WHERE s.account_id = @account_id AND s.id = @session_id AND s.revoked_at IS NULL
   AND s.idle_expires_at > @now::timestamptz AND s.absolute_expires_at > @now::timestamptz;
 
@@ -75,3 +79,13 @@ WHERE s.account_id = @account_id AND s.id = @session_id AND s.revoked_at IS NULL
 UPDATE sessions SET aal = @aal::smallint, amr = @amr::text[], last_auth_at = @last_auth_at::timestamptz,
     mfa_enrol_only = @mfa_enrol_only::boolean
 WHERE account_id = @account_id AND id = @session_id AND revoked_at IS NULL;
+
+-- name: AccountPolicyForSignIn :one
+-- A sign-in's first read: the account's policy and whether the user has a
+-- confirmed second factor, in one round trip.
+SELECT a.session_idle_minutes, a.session_absolute_minutes, a.max_sessions_per_user, a.session_limit_action,
+       a.mfa_required, a.reauth_max_age_minutes,
+       EXISTS (SELECT 1 FROM auth_factors f
+               WHERE f.account_id = a.id AND f.user_id = @user_id AND f.confirmed_at IS NOT NULL) AS has_factor
+FROM accounts a
+WHERE a.id = @account_id;

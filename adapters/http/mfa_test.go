@@ -455,3 +455,42 @@ func TestSUDO02_WrongReauthPasswords_Throttled(t *testing.T) {
 		body: map[string]string{"password": u.Password}}), http.StatusTooManyRequests, "rate_limited")
 	_ = uuid.Nil
 }
+
+func init() {
+	for _, op := range []string{"verifyMfa", "getMfaStatus", "enrolTotp", "confirmTotp", "disableTotp", "regenerateRecoveryCodes", "reauthenticate", "resetMemberMfa"} {
+		isolationCovered[op] = true // TestIsolation_MFA_FactorsStayInTheirTenant, TestMFA08_…
+	}
+}
+
+// TestIsolation_MFA_FactorsStayInTheirTenant: every second-factor operation
+// of tenant B's owner acts on B's user only; A's factor, codes and
+// challenge are neither seen nor changed.
+func TestIsolation_MFA_FactorsStayInTheirTenant(t *testing.T) {
+	h := newHarness(t)
+	a, atk := h.owner(t, "isomfa-a")
+	secret, codes, _ := h.enrolTOTP(t, atk.AccessToken)
+	_, btk := h.owner(t, "isomfa-b")
+
+	var st struct {
+		Enabled bool `json:"enabled"`
+	}
+	h.mustDo(t, req{method: "GET", path: "/api/v1/auth/mfa", bearer: btk.AccessToken}, http.StatusOK).JSON(t, &st)
+	if st.Enabled {
+		t.Fatal("B sees a factor")
+	}
+	expectProblem(t, h.do(t, req{method: "DELETE", path: "/api/v1/auth/mfa/totp", bearer: btk.AccessToken}), http.StatusNotFound, "not_found")
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/mfa/recovery-codes", bearer: btk.AccessToken}), http.StatusNotFound, "not_found")
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/mfa/totp/confirm", bearer: btk.AccessToken,
+		body: map[string]string{"code": totpCode(t, secret, h.clock.Now())}}), http.StatusNotFound, "not_found")
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/reauthenticate", bearer: btk.AccessToken,
+		body: map[string]string{"password": a.Password}}, http.StatusUnauthorized)
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/accounts/me/members/" + a.UserID.String() + "/mfa/reset", bearer: btk.AccessToken}),
+		http.StatusNotFound, "not_found")
+	// B enrols its own factor; A's is untouched: A still needs its code,
+	// and A's recovery code works.
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/mfa/totp", bearer: btk.AccessToken}, http.StatusCreated)
+	c := h.loginChallenge(t, a)
+	if res := h.verify(t, c, "recovery_code", codes[0]); res.Status != http.StatusOK {
+		t.Fatalf("A's recovery code: %d %s", res.Status, res.Body)
+	}
+}

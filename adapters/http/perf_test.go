@@ -105,12 +105,15 @@ func TestRoundTrips_PerRequest(t *testing.T) {
 		{"refresh (fast path)", refresh, http.StatusOK, 1},
 		{"GET /auth/me", me, http.StatusOK, 1},
 		{"GET /sessions", listSessions, http.StatusOK, 1},
-		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 3}, // BEGIN+SET+liveness, owner, ROLLBACK
-		// BEGIN+SET+liveness, owner, revoke, audit, COMMIT
-		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 5},
+		// BEGIN+SET+liveness, the recent-auth check (session and policy
+		// in one statement), owner, ROLLBACK
+		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 4},
+		// BEGIN+SET+liveness, recent-auth check, owner, revoke, audit, COMMIT
+		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 6},
 		// Login (argon2id-bound, ~25 ms of CPU, so a round trip more or less
 		// does not show): the brute-force throttle check, the credential
-		// lookup, then BEGIN+SET+policy, the user-row lock that serialises
+		// lookup, then BEGIN+SET+policy (with whether the user has a second
+		// factor), the user-row lock that serialises
 		// sign-ins for the session limit, session insert, audit, COMMIT.
 		{"login", login, http.StatusOK, 7},
 	} {

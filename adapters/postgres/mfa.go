@@ -108,12 +108,27 @@ func (t *tenantTx) MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempt
 	return nil
 }
 
-func (t *tenantTx) SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (core.AuthLevel, error) {
+func (t *tenantTx) SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (core.SessionAuth, error) {
 	r, err := t.q.SessionAuthState(ctx, dbsqlc.SessionAuthStateParams{AccountID: t.accountID, SessionID: sessionID, Now: now})
 	if err != nil {
-		return core.AuthLevel{}, mapErr(err)
+		return core.SessionAuth{}, mapErr(err)
 	}
-	return core.AuthLevel{AAL: int(r.Aal), AMR: r.Amr, LastAuthAt: r.LastAuthAt, EnrolOnly: r.MfaEnrolOnly}, nil
+	return core.SessionAuth{
+		AuthLevel:           core.AuthLevel{AAL: int(r.Aal), AMR: r.Amr, LastAuthAt: r.LastAuthAt, EnrolOnly: r.MfaEnrolOnly},
+		ReauthMaxAgeMinutes: intPtr(r.ReauthMaxAgeMinutes),
+	}, nil
+}
+
+func (t *tenantTx) AccountPolicyForSignIn(ctx context.Context, userID uuid.UUID) (core.PolicyOverride, bool, error) {
+	r, err := t.q.AccountPolicyForSignIn(ctx, dbsqlc.AccountPolicyForSignInParams{AccountID: t.accountID, UserID: userID})
+	if err != nil {
+		return core.PolicyOverride{}, false, mapErr(err)
+	}
+	return policyFromRow(dbsqlc.AccountGetPolicyForUpdateRow{
+		SessionIdleMinutes: r.SessionIdleMinutes, SessionAbsoluteMinutes: r.SessionAbsoluteMinutes,
+		MaxSessionsPerUser: r.MaxSessionsPerUser, SessionLimitAction: r.SessionLimitAction,
+		MfaRequired: r.MfaRequired, ReauthMaxAgeMinutes: r.ReauthMaxAgeMinutes,
+	}), r.HasFactor, nil
 }
 
 func (t *tenantTx) SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a core.AuthLevel) error {

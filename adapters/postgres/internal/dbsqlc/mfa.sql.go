@@ -13,6 +13,47 @@ import (
 	"github.com/google/uuid"
 )
 
+const accountPolicyForSignIn = `-- name: AccountPolicyForSignIn :one
+SELECT a.session_idle_minutes, a.session_absolute_minutes, a.max_sessions_per_user, a.session_limit_action,
+       a.mfa_required, a.reauth_max_age_minutes,
+       EXISTS (SELECT 1 FROM auth_factors f
+               WHERE f.account_id = a.id AND f.user_id = $1 AND f.confirmed_at IS NOT NULL) AS has_factor
+FROM accounts a
+WHERE a.id = $2
+`
+
+type AccountPolicyForSignInParams struct {
+	UserID    uuid.UUID
+	AccountID uuid.UUID
+}
+
+type AccountPolicyForSignInRow struct {
+	SessionIdleMinutes     *int32
+	SessionAbsoluteMinutes *int32
+	MaxSessionsPerUser     *int32
+	SessionLimitAction     string
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
+	HasFactor              bool
+}
+
+// A sign-in's first read: the account's policy and whether the user has a
+// confirmed second factor, in one round trip.
+func (q *Queries) AccountPolicyForSignIn(ctx context.Context, arg AccountPolicyForSignInParams) (AccountPolicyForSignInRow, error) {
+	row := q.db.QueryRow(ctx, accountPolicyForSignIn, arg.UserID, arg.AccountID)
+	var i AccountPolicyForSignInRow
+	err := row.Scan(
+		&i.SessionIdleMinutes,
+		&i.SessionAbsoluteMinutes,
+		&i.MaxSessionsPerUser,
+		&i.SessionLimitAction,
+		&i.MfaRequired,
+		&i.ReauthMaxAgeMinutes,
+		&i.HasFactor,
+	)
+	return i, err
+}
+
 const factorCreate = `-- name: FactorCreate :exec
 INSERT INTO auth_factors (account_id, id, user_id, kind, secret_sealed, created_at)
 VALUES ($1, $2, $3, 'totp', $4, $5)
@@ -334,8 +375,10 @@ func (q *Queries) RecoveryCodesRemaining(ctx context.Context, arg RecoveryCodesR
 }
 
 const sessionAuthState = `-- name: SessionAuthState :one
-SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only
+SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only,
+       a.reauth_max_age_minutes
 FROM sessions s
+JOIN accounts a ON a.id = s.account_id
 WHERE s.account_id = $1 AND s.id = $2 AND s.revoked_at IS NULL
   AND s.idle_expires_at > $3::timestamptz AND s.absolute_expires_at > $3::timestamptz
 `
@@ -347,14 +390,17 @@ type SessionAuthStateParams struct {
 }
 
 type SessionAuthStateRow struct {
-	Aal          int16
-	Amr          []string
-	LastAuthAt   time.Time
-	MfaEnrolOnly bool
+	Aal                 int16
+	Amr                 []string
+	LastAuthAt          time.Time
+	MfaEnrolOnly        bool
+	ReauthMaxAgeMinutes *int32
 }
 
 // The caller's session's authentication state, for the recent-auth check
 // and the enrol-only rule (live: see queries/sessions.sql).
+// With the account's recent-auth window override, so the check is one
+// round trip.
 func (q *Queries) SessionAuthState(ctx context.Context, arg SessionAuthStateParams) (SessionAuthStateRow, error) {
 	row := q.db.QueryRow(ctx, sessionAuthState, arg.AccountID, arg.SessionID, arg.Now)
 	var i SessionAuthStateRow
@@ -363,6 +409,7 @@ func (q *Queries) SessionAuthState(ctx context.Context, arg SessionAuthStatePara
 		&i.Amr,
 		&i.LastAuthAt,
 		&i.MfaEnrolOnly,
+		&i.ReauthMaxAgeMinutes,
 	)
 	return i, err
 }
