@@ -83,6 +83,9 @@ type MemberQuery struct {
 type MemberPage struct {
 	Users      []User
 	NextCursor string
+	// MFAEnabled marks the users of the page with a confirmed second
+	// factor (docs/session-rules.md §9).
+	MFAEnabled map[uuid.UUID]bool
 }
 
 func (f MemberFilter) values(sort MemberSort) url.Values {
@@ -129,15 +132,23 @@ func (s *Service) ListMembers(ctx context.Context, p Principal, f MemberFilter, 
 		q.After = &MemberPosition{CreatedAt: pos.T, Name: pos.S, ID: pos.ID}
 	}
 	var users []User
+	var mfa map[uuid.UUID]bool
 	err = s.asOwner(ctx, p, func(tx TenantTx) error {
 		var err error
-		users, err = tx.UserListPage(ctx, q)
+		if users, err = tx.UserListPage(ctx, q); err != nil {
+			return err
+		}
+		ids := make([]uuid.UUID, len(users))
+		for i, u := range users {
+			ids[i] = u.ID
+		}
+		mfa, err = tx.UsersWithMFA(ctx, ids)
 		return err
 	})
 	if err != nil {
 		return MemberPage{}, err
 	}
-	page := MemberPage{Users: users}
+	page := MemberPage{Users: users, MFAEnabled: mfa}
 	if len(users) > limit {
 		page.Users = users[:limit]
 		last := page.Users[limit-1]

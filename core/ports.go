@@ -271,6 +271,8 @@ type TenantTx interface {
 	// MFAChallengeLock locks one challenge by its token's hash. ErrNotFound.
 	MFAChallengeLock(ctx context.Context, tokenHash []byte) (MFAChallenge, error)
 	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
+	// UsersWithMFA returns which of ids have a confirmed second factor.
+	UsersWithMFA(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
 	// SessionAuthState returns the authentication state of a session live
 	// at now, with the account's reauth_max_age_minutes override (nil =
 	// default). ErrNotFound when it is not live.

@@ -89,3 +89,9 @@ SELECT a.session_idle_minutes, a.session_absolute_minutes, a.max_sessions_per_us
                WHERE f.account_id = a.id AND f.user_id = @user_id AND f.confirmed_at IS NOT NULL) AS has_factor
 FROM accounts a
 WHERE a.id = @account_id;
+
+-- name: UsersWithConfirmedFactor :many
+-- Of the given users, those with a confirmed second factor (the member
+-- list's mfa_enabled).
+SELECT DISTINCT user_id FROM auth_factors
+WHERE account_id = @account_id AND user_id = ANY(@user_ids::uuid[]) AND confirmed_at IS NOT NULL;

@@ -160,6 +160,8 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	items := make([]api.User, len(page.Users))
 	for i, u := range page.Users {
 		items[i] = userBody(u)
+		enabled := page.MFAEnabled[u.ID]
+		items[i].MfaEnabled = &enabled
 	}
 	return api.ListMembers200JSONResponse{Items: items, NextCursor: nullableString(page.NextCursor)}, nil
 }

@@ -335,6 +335,26 @@ func TestMFA08_OwnerResetsMembersFactor_SessionsEnd_OtherTenantCannot(t *testing
 	member := h.addMember(t, otk.AccessToken, "member")
 	mtk := h.login(t, member, nil)
 	h.enrolTOTP(t, mtk.AccessToken)
+	mfaEnabled := func() map[uuid.UUID]bool {
+		var page struct {
+			Items []struct {
+				ID  uuid.UUID `json:"id"`
+				MFA *bool     `json:"mfa_enabled"`
+			} `json:"items"`
+		}
+		h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/members", bearer: otk.AccessToken}, http.StatusOK).JSON(t, &page)
+		out := map[uuid.UUID]bool{}
+		for _, it := range page.Items {
+			if it.MFA == nil {
+				t.Fatalf("member %s without mfa_enabled", it.ID)
+			}
+			out[it.ID] = *it.MFA
+		}
+		return out
+	}
+	if m := mfaEnabled(); !m[member.UserID] || len(m) != 2 {
+		t.Fatalf("member list mfa_enabled %v", m)
+	}
 	_, otherOwner := h.owner(t, "mfa08b")
 	path := "/api/v1/accounts/me/members/" + member.UserID.String() + "/mfa/reset"
 	expectProblem(t, h.do(t, req{method: "POST", path: path, bearer: otherOwner.AccessToken}), http.StatusNotFound, "not_found")
@@ -348,6 +368,9 @@ func TestMFA08_OwnerResetsMembersFactor_SessionsEnd_OtherTenantCannot(t *testing
 	}
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/sessions", bearer: mtk.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	h.login(t, member, nil) // password only again
+	if m := mfaEnabled(); m[member.UserID] {
+		t.Fatalf("after the reset: mfa_enabled %v", m)
+	}
 	if n := len(auditRows(t, h, member.AccountID, "member.mfa_reset")); n != 1 {
 		t.Fatalf("%d member.mfa_reset events", n)
 	}
@@ -453,7 +476,6 @@ func TestSUDO02_WrongReauthPasswords_Throttled(t *testing.T) {
 	}
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/reauthenticate", bearer: tk.AccessToken,
 		body: map[string]string{"password": u.Password}}), http.StatusTooManyRequests, "rate_limited")
-	_ = uuid.Nil
 }
 
 func init() {

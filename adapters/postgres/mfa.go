@@ -142,3 +142,18 @@ func (t *tenantTx) SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a co
 	}
 	return nil
 }
+
+func (t *tenantTx) UsersWithMFA(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	out := make(map[uuid.UUID]bool, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := t.q.UsersWithConfirmedFactor(ctx, dbsqlc.UsersWithConfirmedFactorParams{AccountID: t.accountID, UserIds: ids})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	for _, id := range rows {
+		out[id] = true
+	}
+	return out, nil
+}

@@ -1108,6 +1108,10 @@ type User struct {
 	// IsActive Inactive users cannot sign in.
 	IsActive bool `json:"is_active"`
 
+	// MfaEnabled Whether the user has a confirmed second factor. Only in the owner's
+	// member list (`GET /api/v1/accounts/me/members`).
+	MfaEnabled *bool `json:"mfa_enabled,omitempty"`
+
 	// Name The user's display name.
 	Name string `json:"name"`
 }

@@ -445,3 +445,35 @@ func (q *Queries) SessionSetAuth(ctx context.Context, arg SessionSetAuthParams) 
 	}
 	return result.RowsAffected(), nil
 }
+
+const usersWithConfirmedFactor = `-- name: UsersWithConfirmedFactor :many
+SELECT DISTINCT user_id FROM auth_factors
+WHERE account_id = $1 AND user_id = ANY($2::uuid[]) AND confirmed_at IS NOT NULL
+`
+
+type UsersWithConfirmedFactorParams struct {
+	AccountID uuid.UUID
+	UserIds   []uuid.UUID
+}
+
+// Of the given users, those with a confirmed second factor (the member
+// list's mfa_enabled).
+func (q *Queries) UsersWithConfirmedFactor(ctx context.Context, arg UsersWithConfirmedFactorParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, usersWithConfirmedFactor, arg.AccountID, arg.UserIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var user_id uuid.UUID
+		if err := rows.Scan(&user_id); err != nil {
+			return nil, err
+		}
+		items = append(items, user_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
