@@ -437,11 +437,17 @@ func TestSUDO01_EverySensitiveOperation_PastTheWindow_RefusedThenAcceptedAfterRe
 		{"account session revoke", false, func(s setup) req {
 			return req{method: "DELETE", path: "/api/v1/accounts/me/sessions/" + s.other.SessionID.String()}
 		}, http.StatusNoContent},
+		{"member mfa reset", false, func(s setup) req {
+			return req{method: "POST", path: "/api/v1/accounts/me/members/" + s.member.UserID.String() + "/mfa/reset"}
+		}, http.StatusOK},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			owner, otk := h.owner(t, "sudo")
 			s := setup{owner: owner, member: h.addMember(t, otk.AccessToken, "member"), other: h.login(t, owner, nil)}
+			if tc.name == "member mfa reset" {
+				h.enrolTOTP(t, h.login(t, s.member, nil).AccessToken)
+			}
 			var secret string
 			if tc.mfa {
 				secret, _, _ = h.enrolTOTP(t, otk.AccessToken)
