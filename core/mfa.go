@@ -550,6 +550,15 @@ func (s *Service) issueChallenge(ctx context.Context, tx TenantTx, lu LoginUser,
 	return &MFAChallengeIssued{Token: token, ExpiresAt: c.ExpiresAt, Methods: []string{"totp", "recovery_code"}}, nil
 }
 
+// MFAAnswerState is what answering a sign-in challenge reads, locked in
+// one statement (TenantTx.MFAChallengeLockForAnswer).
+type MFAAnswerState struct {
+	Challenge MFAChallenge
+	User      User
+	Factor    Factor
+	Policy    PolicyOverride
+}
+
 // MFAAnswer answers a sign-in challenge with a TOTP code or a recovery
 // code (exactly one).
 type MFAAnswer struct {
@@ -575,23 +584,9 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 		return TokenPair{}, errInvalidMFAChallenge
 	}
 	hash := digest(in.ChallengeToken)
-	accountID, err := s.store.MFAChallengeAccount(ctx, hash)
-	if errors.Is(err, ErrNotFound) {
-		return TokenPair{}, errInvalidMFAChallenge
-	}
-	if err != nil {
-		return TokenPair{}, err
-	}
-	// Whose challenge it is decides the counter; read it first.
-	var userID uuid.UUID
-	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		c, err := tx.MFAChallengeLock(ctx, hash)
-		if err != nil {
-			return err
-		}
-		userID = c.UserID
-		return nil
-	})
+	// Whose challenge it is decides the counter, checked before the tenant
+	// transaction; the lookup answers both in one statement.
+	accountID, userID, err := s.store.MFAChallengeOwner(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return TokenPair{}, errInvalidMFAChallenge
 	}
@@ -614,33 +609,23 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 		method = "recovery_code"
 	}
 	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		c, err := tx.MFAChallengeLock(ctx, hash)
+		// The challenge, its user and the factor in one statement; any of
+		// them gone (a factor reset meanwhile) ends the challenge.
+		st, err := tx.MFAChallengeLockForAnswer(ctx, hash)
 		if errors.Is(err, ErrNotFound) {
 			return errInvalidMFAChallenge
 		}
 		if err != nil {
 			return err
 		}
-		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= MFAChallengeMaxAttempts {
+		c, u, f := st.Challenge, st.User, st.Factor
+		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= MFAChallengeMaxAttempts || !f.Confirmed() {
 			return errInvalidMFAChallenge
-		}
-		u, err := tx.UserGet(ctx, c.UserID)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidMFAChallenge
-		}
-		if err != nil {
-			return err
 		}
 		lu = LoginUser{UserID: u.ID, AccountID: accountID, Active: u.Active, Role: u.Role}
 		email = u.Email
-		f, err := tx.FactorLock(ctx, c.UserID)
-		if errors.Is(err, ErrNotFound) || (err == nil && !f.Confirmed()) {
-			return errInvalidMFAChallenge // the factor was reset meanwhile
-		}
-		if err != nil {
-			return err
-		}
 		ok := false
+		var usedStep *int64 // a TOTP code's step, recorded on the factor
 		if in.RecoveryCode != "" {
 			if ok, err = tx.RecoveryCodeUse(ctx, c.UserID, hashRecoveryCode(in.RecoveryCode), now); err != nil {
 				return err
@@ -650,22 +635,16 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 			if step, ok, err = s.matchTOTP(f, in.Code, now); err != nil {
 				return err
 			}
-			if ok {
-				if err := tx.FactorMarkUsed(ctx, f.ID, step, now); err != nil {
-					return err
-				}
-			}
+			usedStep = &step
 		}
 		if !ok {
 			return errCounted{errInvalidMFACode} // rolls back; counted below
 		}
-		if err := tx.MFAChallengeUpdate(ctx, c.ID, c.Attempts, &now); err != nil {
+		// The challenge used and the step recorded in one statement.
+		if err := tx.MFAChallengeSpend(ctx, c.ID, f.ID, usedStep, now); err != nil {
 			return err
 		}
-		override, err := tx.AccountPolicy(ctx)
-		if err != nil {
-			return err
-		}
+		override := st.Policy
 		auth := AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: now.Truncate(time.Second)}
 		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
 			map[string]any{"device_id": client.DeviceID, "mfa_method": method, "challenge_id": c.ID.String()})

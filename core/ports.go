@@ -104,10 +104,10 @@ type Store interface {
 	// its hash, whatever the token's state (the tenant transaction judges
 	// it). ErrNotFound when unknown.
 	PasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
-	// MFAChallengeAccount returns the tenant of a sign-in challenge by its
-	// token's hash, whatever its state (the tenant transaction judges it).
-	// ErrNotFound when unknown.
-	MFAChallengeAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	// MFAChallengeOwner returns the tenant and the user of a sign-in
+	// challenge by its token's hash, whatever its state (the tenant
+	// transaction judges it). ErrNotFound when unknown.
+	MFAChallengeOwner(ctx context.Context, tokenHash []byte) (accountID, userID uuid.UUID, err error)
 	// InTenantTx runs fn in one transaction scoped to accountID: every row
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
@@ -270,6 +270,14 @@ type TenantTx interface {
 	MFAChallengeCreate(ctx context.Context, c MFAChallenge) error
 	// MFAChallengeLock locks one challenge by its token's hash. ErrNotFound.
 	MFAChallengeLock(ctx context.Context, tokenHash []byte) (MFAChallenge, error)
+	// MFAChallengeLockForAnswer locks a challenge and its user's TOTP
+	// factor and reads the user and the account's policy override, in one
+	// statement. ErrNotFound when the challenge, the user or the factor is
+	// gone.
+	MFAChallengeLockForAnswer(ctx context.Context, tokenHash []byte) (MFAAnswerState, error)
+	// MFAChallengeSpend marks a challenge used and, when step is given,
+	// records it as the factor's last accepted step, in one statement.
+	MFAChallengeSpend(ctx context.Context, id, factorID uuid.UUID, step *int64, now time.Time) error
 	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
 	// UsersWithMFA returns which of ids have a confirmed second factor.
 	UsersWithMFA(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)

@@ -101,8 +101,8 @@ func (f *fakeStore) RotateIfCurrent(context.Context, uuid.UUID, core.RotationGua
 func (f *fakeStore) InSessionTx(ctx context.Context, id uuid.UUID, _ uuid.UUID, _ time.Time, fn func(core.TenantTx) error) error {
 	return f.InTenantTx(ctx, id, fn)
 }
-func (f *fakeStore) MFAChallengeAccount(context.Context, []byte) (uuid.UUID, error) {
-	return uuid.Nil, core.ErrNotFound
+func (f *fakeStore) MFAChallengeOwner(context.Context, []byte) (uuid.UUID, uuid.UUID, error) {
+	return uuid.Nil, uuid.Nil, core.ErrNotFound
 }
 func (f *fakeStore) PasswordResetAccount(context.Context, []byte) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound

@@ -97,27 +97,29 @@ GRANT SELECT, INSERT, UPDATE ON mfa_challenges TO sessiond_app;
 
 -- SECURITY: the narrow pre-tenant path for the second step of a sign-in,
 -- as for reset tokens: the challenge token is all the caller has; this
--- returns only the tenant it belongs to (or NULL), and the challenge is
--- locked and judged in that tenant's transaction.
-GRANT SELECT (account_id, token_hash) ON mfa_challenges TO sessiond_definer;
+-- returns only the tenant and the user it belongs to (no row when
+-- unknown) — the user names the second-factor counter checked before the
+-- tenant transaction — and the challenge is locked and judged in that
+-- tenant's transaction.
+GRANT SELECT (account_id, user_id, token_hash) ON mfa_challenges TO sessiond_definer;
 CREATE POLICY definer_lookup ON mfa_challenges FOR SELECT TO sessiond_definer USING (true);
 
 -- +goose StatementBegin
-CREATE FUNCTION auth_mfa_challenge_account(p_token_hash bytea)
-RETURNS uuid
+CREATE FUNCTION auth_mfa_challenge_owner(p_token_hash bytea)
+RETURNS TABLE (account_id uuid, user_id uuid)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RETURN (SELECT c.account_id FROM public.mfa_challenges c WHERE c.token_hash = p_token_hash LIMIT 1);
+    RETURN QUERY SELECT c.account_id, c.user_id FROM public.mfa_challenges c WHERE c.token_hash = p_token_hash LIMIT 1;
 END
 $$;
 -- +goose StatementEnd
-ALTER FUNCTION auth_mfa_challenge_account(bytea) OWNER TO sessiond_definer;
-REVOKE ALL ON FUNCTION auth_mfa_challenge_account(bytea) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth_mfa_challenge_account(bytea) TO sessiond_app;
+ALTER FUNCTION auth_mfa_challenge_owner(bytea) OWNER TO sessiond_definer;
+REVOKE ALL ON FUNCTION auth_mfa_challenge_owner(bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth_mfa_challenge_owner(bytea) TO sessiond_app;
 
 -- +goose Down
-DROP FUNCTION IF EXISTS auth_mfa_challenge_account(bytea);
+DROP FUNCTION IF EXISTS auth_mfa_challenge_owner(bytea);
 DROP TABLE IF EXISTS mfa_challenges;
 DROP TABLE IF EXISTS recovery_codes;
 DROP TABLE IF EXISTS auth_factors;

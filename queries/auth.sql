@@ -15,5 +15,5 @@ SELECT auth_session_is_live(@account_id::uuid, @session_id::uuid, @now::timestam
 -- name: AuthPasswordResetAccount :one
 SELECT auth_password_reset_account(@token_hash::bytea)::uuid AS account_id;
 
--- name: AuthMFAChallengeAccount :one
-SELECT auth_mfa_challenge_account(@token_hash::bytea)::uuid AS account_id;
+-- name: AuthMFAChallengeOwner :one
+SELECT o.account_id::uuid AS account_id, o.user_id::uuid AS user_id FROM auth_mfa_challenge_owner(@token_hash::bytea) AS o;

@@ -57,6 +57,36 @@ FROM mfa_challenges
 WHERE account_id = @account_id AND token_hash = @token_hash
 FOR UPDATE;
 
+-- name: MFAChallengeLockForAnswer :one
+-- The answer to a sign-in challenge in one round trip: the challenge, its
+-- user, the user's TOTP factor and the account's policy override (for the
+-- session it opens), the challenge and the factor locked (one answer at a
+-- time, a code's step accepted once). No row when the challenge, the user
+-- or the factor is gone (a factor reset meanwhile ends the challenge).
+SELECT c.id, c.user_id, c.expires_at, c.used_at, c.attempts,
+       u.email, u.name, u.account_role, u.is_active, u.created_at AS user_created_at,
+       f.id AS factor_id, f.secret_sealed, f.confirmed_at, f.last_used_step, f.created_at AS factor_created_at,
+       a.session_idle_minutes, a.session_absolute_minutes, a.max_sessions_per_user, a.session_limit_action,
+       a.mfa_required, a.reauth_max_age_minutes
+FROM mfa_challenges c
+JOIN users u ON u.account_id = c.account_id AND u.id = c.user_id
+JOIN auth_factors f ON f.account_id = c.account_id AND f.user_id = c.user_id AND f.kind = 'totp'
+JOIN accounts a ON a.id = c.account_id
+WHERE c.account_id = @account_id AND c.token_hash = @token_hash
+FOR UPDATE OF c, f;
+
+-- name: MFAChallengeSpend :execrows
+-- A right answer, in one round trip: the challenge used, and, for a TOTP
+-- code, the step recorded on the factor (a code's step is accepted once).
+-- (A data-modifying WITH runs whether or not the statement reads it.)
+WITH factor AS (
+    UPDATE auth_factors AS f SET last_used_step = sqlc.narg(step)::bigint
+    WHERE f.account_id = @account_id AND f.id = @factor_id AND sqlc.narg(step)::bigint IS NOT NULL
+    RETURNING f.id
+)
+UPDATE mfa_challenges AS c SET used_at = @now::timestamptz
+WHERE c.account_id = @account_id AND c.id = @id;
+
 -- name: MFAChallengeUpdate :execrows
 UPDATE mfa_challenges SET attempts = @attempts::integer, used_at = sqlc.narg(used_at)::timestamptz
 WHERE account_id = @account_id AND id = @id;

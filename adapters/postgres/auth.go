@@ -54,15 +54,15 @@ func (s *Store) PasswordResetAccount(ctx context.Context, tokenHash []byte) (uui
 	return id, nil
 }
 
-// MFAChallengeAccount implements core.Store through the SECURITY DEFINER
+// MFAChallengeOwner implements core.Store through the SECURITY DEFINER
 // lookup (migrations/00015).
-func (s *Store) MFAChallengeAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
-	id, err := s.q.AuthMFAChallengeAccount(ctx, tokenHash)
+func (s *Store) MFAChallengeOwner(ctx context.Context, tokenHash []byte) (uuid.UUID, uuid.UUID, error) {
+	r, err := s.q.AuthMFAChallengeOwner(ctx, tokenHash)
 	if err != nil {
-		return uuid.Nil, mapErr(err)
+		return uuid.Nil, uuid.Nil, mapErr(err) // no row for an unknown hash: ErrNotFound
 	}
-	if id == uuid.Nil { // the function answers NULL for an unknown hash
-		return uuid.Nil, core.ErrNotFound
+	if r.AccountID == uuid.Nil {
+		return uuid.Nil, uuid.Nil, core.ErrNotFound
 	}
-	return id, nil
+	return r.AccountID, r.UserID, nil
 }

@@ -96,6 +96,34 @@ func (t *tenantTx) MFAChallengeLock(ctx context.Context, tokenHash []byte) (core
 		Attempts: int(r.Attempts)}, nil
 }
 
+func (t *tenantTx) MFAChallengeLockForAnswer(ctx context.Context, tokenHash []byte) (core.MFAAnswerState, error) {
+	r, err := t.q.MFAChallengeLockForAnswer(ctx, dbsqlc.MFAChallengeLockForAnswerParams{AccountID: t.accountID, TokenHash: tokenHash})
+	if err != nil {
+		return core.MFAAnswerState{}, mapErr(err)
+	}
+	c := core.MFAChallenge{ID: r.ID, UserID: r.UserID, TokenHash: tokenHash, ExpiresAt: r.ExpiresAt, UsedAt: r.UsedAt,
+		Attempts: int(r.Attempts)}
+	u := core.User{ID: r.UserID, AccountID: t.accountID, Email: r.Email, Name: r.Name, Role: core.Role(r.AccountRole),
+		Active: r.IsActive, CreatedAt: r.UserCreatedAt}
+	f := core.Factor{ID: r.FactorID, UserID: r.UserID, SecretSealed: r.SecretSealed, ConfirmedAt: r.ConfirmedAt,
+		LastUsedStep: r.LastUsedStep, CreatedAt: r.FactorCreatedAt}
+	p := policyFromRow(dbsqlc.AccountGetPolicyForUpdateRow{SessionIdleMinutes: r.SessionIdleMinutes,
+		SessionAbsoluteMinutes: r.SessionAbsoluteMinutes, MaxSessionsPerUser: r.MaxSessionsPerUser,
+		SessionLimitAction: r.SessionLimitAction, MfaRequired: r.MfaRequired, ReauthMaxAgeMinutes: r.ReauthMaxAgeMinutes})
+	return core.MFAAnswerState{Challenge: c, User: u, Factor: f, Policy: p}, nil
+}
+
+func (t *tenantTx) MFAChallengeSpend(ctx context.Context, id, factorID uuid.UUID, step *int64, now time.Time) error {
+	n, err := t.q.MFAChallengeSpend(ctx, dbsqlc.MFAChallengeSpendParams{AccountID: t.accountID, ID: id, FactorID: factorID, Step: step, Now: now})
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return core.ErrNotFound
+	}
+	return nil
+}
+
 func (t *tenantTx) MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error {
 	n, err := t.q.MFAChallengeUpdate(ctx, dbsqlc.MFAChallengeUpdateParams{AccountID: t.accountID, ID: id,
 		Attempts: int32(min(attempts, 1<<30)), UsedAt: usedAt})

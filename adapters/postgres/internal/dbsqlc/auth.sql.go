@@ -12,15 +12,20 @@ import (
 	"github.com/google/uuid"
 )
 
-const authMFAChallengeAccount = `-- name: AuthMFAChallengeAccount :one
-SELECT auth_mfa_challenge_account($1::bytea)::uuid AS account_id
+const authMFAChallengeOwner = `-- name: AuthMFAChallengeOwner :one
+SELECT o.account_id::uuid AS account_id, o.user_id::uuid AS user_id FROM auth_mfa_challenge_owner($1::bytea) AS o
 `
 
-func (q *Queries) AuthMFAChallengeAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error) {
-	row := q.db.QueryRow(ctx, authMFAChallengeAccount, tokenHash)
-	var account_id uuid.UUID
-	err := row.Scan(&account_id)
-	return account_id, err
+type AuthMFAChallengeOwnerRow struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+}
+
+func (q *Queries) AuthMFAChallengeOwner(ctx context.Context, tokenHash []byte) (AuthMFAChallengeOwnerRow, error) {
+	row := q.db.QueryRow(ctx, authMFAChallengeOwner, tokenHash)
+	var i AuthMFAChallengeOwnerRow
+	err := row.Scan(&i.AccountID, &i.UserID)
+	return i, err
 }
 
 const authPasswordResetAccount = `-- name: AuthPasswordResetAccount :one

@@ -267,6 +267,118 @@ func (q *Queries) MFAChallengeLock(ctx context.Context, arg MFAChallengeLockPara
 	return i, err
 }
 
+const mFAChallengeLockForAnswer = `-- name: MFAChallengeLockForAnswer :one
+SELECT c.id, c.user_id, c.expires_at, c.used_at, c.attempts,
+       u.email, u.name, u.account_role, u.is_active, u.created_at AS user_created_at,
+       f.id AS factor_id, f.secret_sealed, f.confirmed_at, f.last_used_step, f.created_at AS factor_created_at,
+       a.session_idle_minutes, a.session_absolute_minutes, a.max_sessions_per_user, a.session_limit_action,
+       a.mfa_required, a.reauth_max_age_minutes
+FROM mfa_challenges c
+JOIN users u ON u.account_id = c.account_id AND u.id = c.user_id
+JOIN auth_factors f ON f.account_id = c.account_id AND f.user_id = c.user_id AND f.kind = 'totp'
+JOIN accounts a ON a.id = c.account_id
+WHERE c.account_id = $1 AND c.token_hash = $2
+FOR UPDATE OF c, f
+`
+
+type MFAChallengeLockForAnswerParams struct {
+	AccountID uuid.UUID
+	TokenHash []byte
+}
+
+type MFAChallengeLockForAnswerRow struct {
+	ID                     uuid.UUID
+	UserID                 uuid.UUID
+	ExpiresAt              time.Time
+	UsedAt                 *time.Time
+	Attempts               int32
+	Email                  string
+	Name                   string
+	AccountRole            string
+	IsActive               bool
+	UserCreatedAt          time.Time
+	FactorID               uuid.UUID
+	SecretSealed           []byte
+	ConfirmedAt            *time.Time
+	LastUsedStep           *int64
+	FactorCreatedAt        time.Time
+	SessionIdleMinutes     *int32
+	SessionAbsoluteMinutes *int32
+	MaxSessionsPerUser     *int32
+	SessionLimitAction     string
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
+}
+
+// The answer to a sign-in challenge in one round trip: the challenge, its
+// user, the user's TOTP factor and the account's policy override (for the
+// session it opens), the challenge and the factor locked (one answer at a
+// time, a code's step accepted once). No row when the challenge, the user
+// or the factor is gone (a factor reset meanwhile ends the challenge).
+func (q *Queries) MFAChallengeLockForAnswer(ctx context.Context, arg MFAChallengeLockForAnswerParams) (MFAChallengeLockForAnswerRow, error) {
+	row := q.db.QueryRow(ctx, mFAChallengeLockForAnswer, arg.AccountID, arg.TokenHash)
+	var i MFAChallengeLockForAnswerRow
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.ExpiresAt,
+		&i.UsedAt,
+		&i.Attempts,
+		&i.Email,
+		&i.Name,
+		&i.AccountRole,
+		&i.IsActive,
+		&i.UserCreatedAt,
+		&i.FactorID,
+		&i.SecretSealed,
+		&i.ConfirmedAt,
+		&i.LastUsedStep,
+		&i.FactorCreatedAt,
+		&i.SessionIdleMinutes,
+		&i.SessionAbsoluteMinutes,
+		&i.MaxSessionsPerUser,
+		&i.SessionLimitAction,
+		&i.MfaRequired,
+		&i.ReauthMaxAgeMinutes,
+	)
+	return i, err
+}
+
+const mFAChallengeSpend = `-- name: MFAChallengeSpend :execrows
+WITH factor AS (
+    UPDATE auth_factors AS f SET last_used_step = $4::bigint
+    WHERE f.account_id = $2 AND f.id = $5 AND $4::bigint IS NOT NULL
+    RETURNING f.id
+)
+UPDATE mfa_challenges AS c SET used_at = $1::timestamptz
+WHERE c.account_id = $2 AND c.id = $3
+`
+
+type MFAChallengeSpendParams struct {
+	Now       time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	Step      *int64
+	FactorID  uuid.UUID
+}
+
+// A right answer, in one round trip: the challenge used, and, for a TOTP
+// code, the step recorded on the factor (a code's step is accepted once).
+// (A data-modifying WITH runs whether or not the statement reads it.)
+func (q *Queries) MFAChallengeSpend(ctx context.Context, arg MFAChallengeSpendParams) (int64, error) {
+	result, err := q.db.Exec(ctx, mFAChallengeSpend,
+		arg.Now,
+		arg.AccountID,
+		arg.ID,
+		arg.Step,
+		arg.FactorID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const mFAChallengeUpdate = `-- name: MFAChallengeUpdate :execrows
 UPDATE mfa_challenges SET attempts = $1::integer, used_at = $2::timestamptz
 WHERE account_id = $3 AND id = $4
