@@ -92,7 +92,7 @@ func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *
 // thing) or already revoked.
 func (s *Service) RevokeAccountSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwner(ctx, p, func(tx TenantTx) error {
+	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		return s.revokeSession(ctx, tx, p, sessionID, false, client, now)
 	})
 }

@@ -84,7 +84,7 @@ func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecu
 func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch PolicyPatch, client Client) (AccountSecurity, error) {
 	now := s.clock.Now()
 	var updated PolicyOverride
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		old, err := tx.AccountPolicyForUpdate(ctx)
 		if err != nil {
 			return err
@@ -123,7 +123,8 @@ func samePolicy(a, b PolicyOverride) bool {
 	eq := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
 	return eq(a.IdleMinutes, b.IdleMinutes) && eq(a.AbsoluteMinutes, b.AbsoluteMinutes) &&
 		eq(a.MaxSessionsPerUser, b.MaxSessionsPerUser) && eq(a.AuditRetentionDays, b.AuditRetentionDays) &&
-		a.EffectiveSessionLimitAction() == b.EffectiveSessionLimitAction()
+		a.EffectiveSessionLimitAction() == b.EffectiveSessionLimitAction() &&
+		sameMFAPolicy(a, b)
 }
 
 // overrideDetails is the policy as stored, for the audit trail: null where
@@ -143,6 +144,7 @@ func overrideDetails(o PolicyOverride) map[string]any {
 	if o.MaxSessionsPerUser != nil {
 		m["max_sessions_per_user"] = *o.MaxSessionsPerUser
 	}
+	mfaPolicyDetails(m, o)
 	return m
 }
 
@@ -156,6 +158,7 @@ func (s *Service) effectiveDetails(o PolicyOverride) map[string]any {
 	if o.MaxSessionsPerUser != nil {
 		m["max_sessions_per_user"] = *o.MaxSessionsPerUser
 	}
+	m["mfa_required"], m["reauth_max_age_minutes"] = string(e.MFARequired), e.ReauthMaxAgeMinutes
 	return m
 }
 
@@ -187,7 +190,7 @@ func (s *Service) RevokeAccountSessions(ctx context.Context, p Principal, scope 
 	}
 	now := s.clock.Now()
 	var n int64
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForAccount(ctx, except, now, ReasonBulkRevoke); err != nil {
 			return err
@@ -231,7 +234,7 @@ func (s *Service) CreateMember(ctx context.Context, p Principal, in CreateMember
 	}
 	now := s.clock.Now()
 	user := User{ID: uuid.New(), AccountID: p.AccountID, Email: u.Email, Name: u.Name, Role: in.Role, Active: true, CreatedAt: now}
-	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		if err := tx.UserCreate(ctx, user, hash); err != nil {
 			return err
 		}

@@ -39,6 +39,16 @@ const (
 	ActionInvitationResent       = "invitation.resent"
 	ActionInvitationRevoked      = "invitation.revoked"
 	ActionInvitationAccepted     = "invitation.accepted"
+	// Second factor and recent authentication (mfa.go).
+	ActionMFAEnrollmentStarted   = "auth.mfa_enrollment_started"
+	ActionMFAEnabled             = "auth.mfa_enabled"
+	ActionMFADisabled            = "auth.mfa_disabled"
+	ActionMFARecoveryRegenerated = "auth.mfa_recovery_codes_regenerated"
+	ActionMFAChallengeIssued     = "auth.mfa_challenge_issued"
+	ActionMFAFailed              = "auth.mfa_failed"
+	ActionMFAReset               = "member.mfa_reset"
+	ActionReauthenticated        = "auth.reauthenticated"
+	ActionReauthFailed           = "auth.reauthentication_failed"
 )
 
 // AuditActions is every action the service writes, sorted: the closed
@@ -53,16 +63,25 @@ var AuditActions = []string{
 	ActionLoginSucceeded,
 	ActionLogout,
 	ActionLogoutAll,
+	ActionMFAChallengeIssued,
+	ActionMFADisabled,
+	ActionMFAEnabled,
+	ActionMFAEnrollmentStarted,
+	ActionMFAFailed,
+	ActionMFARecoveryRegenerated,
 	ActionPasswordChangeFailed,
 	ActionPasswordChanged,
 	ActionPasswordReset,
 	ActionPasswordResetAsked,
+	ActionReauthenticated,
+	ActionReauthFailed,
 	ActionRefreshReuseDetected,
 	ActionInvitationAccepted,
 	ActionInvitationCreated,
 	ActionInvitationResent,
 	ActionInvitationRevoked,
 	ActionMemberCreated,
+	ActionMFAReset,
 	ActionMemberRemoved,
 	ActionMemberSessionsRevoke,
 	ActionMemberUpdated,

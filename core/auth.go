@@ -144,86 +144,124 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
 		}
 	}
-	pair, err := s.openSession(ctx, lu.AccountID, func(TenantTx) (LoginUser, error) { return lu, nil }, client, now, newHash)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
-		// The session exists: answer with it; the stale count only
-		// shortens the next budget.
-		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
-	}
-	return s.withDevice(pair, email, now)
-}
 
-// openSession is the one way a session is opened (sign-in, an accepted
-// invitation): in one tenant transaction, who runs first and names the
-// user (an accepted invitation creates them there), then the session is
-// admitted (session_limit.go: user lock, still active, session limit),
-// created with the account's policy snapshot and audited
-// auth.login_succeeded; then the tokens are signed. newHash, when set,
-// replaces the user's password hash (a parameter upgrade).
-func (s *Service) openSession(ctx context.Context, accountID uuid.UUID, who func(TenantTx) (LoginUser, error), client Client, now time.Time, newHash string) (TokenPair, error) {
-	sess := NewSession{
-		ID:         uuid.New(),
-		DeviceName: s.device(client.UserAgent),
-		Client:     client,
-		AuthTime:   now.Truncate(time.Second), // auth_time travels as Unix seconds
-		Now:        now,
-	}
-	jti := NewJTI()
-	sess.JTIHash = HashJTI(jti)
-	var lu LoginUser
-	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		var err error
-		if lu, err = who(tx); err != nil {
-			return err
-		}
-		sess.UserID = lu.UserID
-		override, err := tx.AccountPolicy(ctx)
+	authTime := now.Truncate(time.Second) // auth_time travels as Unix seconds
+	var (
+		opened    openedSession
+		challenge *MFAChallengeIssued
+	)
+	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
 		if err != nil {
 			return err
 		}
-		if err := s.admitSession(ctx, tx, lu, override, sess.ID, client, now); err != nil {
-			return err // session_limit.go: user lock, still active, session limit
-		}
-		sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
-		sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
-		sess.TokenExpiresAt = IdleDeadline(now.Add(sess.Snapshot.Idle()), sess.AbsoluteExpiresAt)
-		sess.IdleExpiresAt = sess.TokenExpiresAt
 		if newHash != "" {
 			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
 				return err
 			}
 		}
-		if err := tx.SessionCreate(ctx, sess); err != nil {
+		// The second factor (docs/session-rules.md §11): a user with a
+		// confirmed factor gets a challenge, not a session.
+		if hasFactor {
+			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
 			return err
 		}
-		return tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginSucceeded, "session", sess.ID.String(),
-			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != ""}, client, now))
+		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: authTime,
+			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
+		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
+			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != "", "mfa_enrol_only": auth.EnrolOnly})
+		return err
 	})
 	if err != nil {
 		return TokenPair{}, err
 	}
-	authTime := sess.AuthTime
-	refresh := RefreshClaims{
-		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: jti,
-		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
-		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
+	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
+		// The session (or challenge) exists: answer with it; the stale
+		// count only shortens the next budget.
+		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
 	}
-	return s.issue(lu.AccountID, lu.Role, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
+	if challenge != nil {
+		// The password was right; the second factor has its own counter
+		// (MFAThrottleKey). No device token yet: that needs the factor too.
+		return TokenPair{MFAChallenge: challenge}, nil
+	}
+	pair, err := s.sessionTokens(lu, opened, now)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.attachDevice(&pair, email, now); err != nil {
+		return TokenPair{}, err
+	}
+	return pair, nil
 }
 
-// withDevice adds a fresh device token for email to a sign-in's tokens
-// (LGN-09).
-func (s *Service) withDevice(pair TokenPair, email string, now time.Time) (TokenPair, error) {
+// attachDevice issues a fresh device token for email with a successful
+// sign-in's pair (LGN-09).
+func (s *Service) attachDevice(pair *TokenPair, email string, now time.Time) error {
 	device := DeviceClaims{ID: newSecret(), EmailDigest: DeviceEmailDigest(email), IssuedAt: now, ExpiresAt: now.Add(s.cfg.DeviceTTL)}
 	var err error
 	if pair.DeviceToken, err = s.tokens.SignDevice(device); err != nil {
-		return TokenPair{}, fmt.Errorf("sign device token: %w", err)
+		return fmt.Errorf("sign device token: %w", err)
 	}
 	pair.DeviceExpiresAt = device.ExpiresAt
-	return pair, nil
+	return nil
+}
+
+// openedSession is a session created by openSession, with the raw jti of
+// its first refresh token.
+type openedSession struct {
+	sess NewSession
+	jti  string
+}
+
+// openSession is the one way a session is created (sign-in, the second
+// step of a sign-in with a second factor, an accepted invitation): inside the tenant
+// transaction tx, it admits the session (session_limit.go: user lock,
+// still active, session limit), snapshots the policy, writes the row and
+// records auth.login_succeeded with details.
+func (s *Service) openSession(ctx context.Context, tx TenantTx, lu LoginUser, override PolicyOverride, auth AuthLevel,
+	client Client, now time.Time, details map[string]any) (openedSession, error) {
+	sess := NewSession{
+		ID:         uuid.New(),
+		UserID:     lu.UserID,
+		DeviceName: s.device(client.UserAgent),
+		Client:     client,
+		AuthTime:   auth.LastAuthAt,
+		Now:        now,
+		Auth:       auth,
+	}
+	jti := NewJTI()
+	sess.JTIHash = HashJTI(jti)
+	if err := s.admitSession(ctx, tx, lu, override, sess.ID, client, now); err != nil {
+		return openedSession{}, err
+	}
+	sess.Snapshot = s.cfg.Policy.Effective(override).Snapshot()
+	sess.AbsoluteExpiresAt = sess.AuthTime.Add(sess.Snapshot.Absolute())
+	sess.TokenExpiresAt = IdleDeadline(now.Add(sess.Snapshot.Idle()), sess.AbsoluteExpiresAt)
+	sess.IdleExpiresAt = sess.TokenExpiresAt
+	if err := tx.SessionCreate(ctx, sess); err != nil {
+		return openedSession{}, err
+	}
+	if details == nil {
+		details = map[string]any{}
+	}
+	details["aal"], details["amr"] = auth.AAL, auth.Methods()
+	if err := tx.Audit(ctx, s.event(lu.AccountID, &lu.UserID, ActionLoginSucceeded, "session", sess.ID.String(), details, client, now)); err != nil {
+		return openedSession{}, err
+	}
+	return openedSession{sess: sess, jti: jti}, nil
+}
+
+// sessionTokens signs the first token pair of a session openSession made.
+func (s *Service) sessionTokens(lu LoginUser, o openedSession, now time.Time) (TokenPair, error) {
+	sess := o.sess
+	authTime := sess.AuthTime
+	refresh := RefreshClaims{
+		Subject: lu.UserID, SessionID: sess.ID, AccountID: lu.AccountID, JTI: o.jti,
+		IssuedAt: now, ExpiresAt: sess.TokenExpiresAt,
+		AuthTime: &authTime, IdleMax: sess.Snapshot.IdleSeconds, AbsMax: sess.Snapshot.AbsoluteSeconds,
+	}
+	return s.issue(lu.AccountID, lu.Role, sess.Auth, refresh, sess.IdleExpiresAt, sess.AbsoluteExpiresAt, now)
 }
 
 // signInKey is the brute-force counter a sign-in is judged on: the device
@@ -258,7 +296,7 @@ func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive
 			return Principal{}, errSessionEnded
 		}
 	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role}, nil
+	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly}, nil
 }
 
 // AuthenticateDeferred verifies an access token like Authenticate but
@@ -274,7 +312,7 @@ func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Prin
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, liveDeferred: true}, nil
+	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly, liveDeferred: true}, nil
 }
 
 // Logout ends the caller's current session and, when a refresh token of

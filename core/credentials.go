@@ -45,6 +45,9 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		active      bool
 	)
 	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
+			return err
+		}
 		u, err := tx.UserGet(ctx, p.UserID)
 		if err != nil {
 			return err

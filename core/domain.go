@@ -64,6 +64,9 @@ type Principal struct {
 	AccountID uuid.UUID
 	SessionID uuid.UUID
 	Role      Role
+	// EnrolOnly: the access token is of an enrol-only session (AuthLevel);
+	// it may only enrol a second factor (docs/session-rules.md §11).
+	EnrolOnly bool
 	// liveDeferred: the session's liveness is still to be checked, by the
 	// operation's first round trip (Service.AuthenticateDeferred).
 	liveDeferred bool
@@ -83,6 +86,9 @@ type NewSession struct {
 	AbsoluteExpiresAt time.Time
 	JTIHash           []byte
 	TokenExpiresAt    time.Time
+	// Auth is how the sign-in authenticated (aal, amr) and whether the
+	// session may only enrol a second factor; Auth.LastAuthAt is AuthTime.
+	Auth AuthLevel
 }
 
 // FamilyState is a session row as read, locked, at the start of a refresh.
@@ -102,6 +108,9 @@ type FamilyState struct {
 	RotatedAt         *time.Time
 	Generation        int
 	RevokedAt         *time.Time
+	// Auth is the session's authentication state, which the successor's
+	// access token carries (amr, acr, auth_time).
+	Auth AuthLevel
 }
 
 // Rotation is one refresh-token rotation to persist.
@@ -136,6 +145,7 @@ const (
 	ReasonMemberDeactivated = "member_deactivated"
 	ReasonMemberRemoved     = "member_removed"
 	ReasonEvicted           = "evicted"
+	ReasonMFAReset          = "mfa_reset"
 )
 
 // TokenPair is what sign-in and refresh hand to the client.
@@ -156,6 +166,9 @@ type TokenPair struct {
 	// value (see DeviceClaims), valid until DeviceExpiresAt.
 	DeviceToken     string
 	DeviceExpiresAt time.Time
+	// MFAChallenge is set, instead of any token, by a sign-in whose user
+	// must answer a second-factor challenge (Service.VerifyMFA).
+	MFAChallenge *MFAChallengeIssued
 }
 
 // DeviceClaims are the signed content of a device token (OWASP's "device

@@ -46,7 +46,6 @@ const (
 	// CodeUnavailable: a dependency is down or overloaded (ErrUnavailable,
 	// *Fault); retry later.
 	CodeUnavailable Code = "service_unavailable"
-	CodeInternal    Code = "internal_error"
 	// CodeEmailNotVerified: a sign-in with the correct password of a
 	// registration whose email is not verified yet (verification.go).
 	CodeEmailNotVerified Code = "email_not_verified"
@@ -65,6 +64,23 @@ const (
 	// CodeMemberPasswordsDisabled: POST /accounts/me/members with a
 	// password while the server setting MEMBER_PASSWORDS is off.
 	CodeMemberPasswordsDisabled Code = "member_passwords_disabled"
+	// Second factor and recent authentication (mfa.go).
+	// CodeReauthRequired: the change needs a recent authentication
+	// (POST /auth/reauthenticate).
+	CodeReauthRequired Code = "reauthentication_required"
+	// CodeMFAEnrollmentRequired: an enrol-only session asked for anything
+	// but enrolling a second factor.
+	CodeMFAEnrollmentRequired Code = "mfa_enrollment_required"
+	// CodeInvalidMFACode: a wrong, reused or malformed TOTP or recovery
+	// code.
+	CodeInvalidMFACode Code = "invalid_mfa_code"
+	// CodeInvalidMFAChallenge: a sign-in challenge that is unknown, used,
+	// expired or spent by wrong answers.
+	CodeInvalidMFAChallenge Code = "invalid_mfa_challenge"
+	// CodeCannotRevokeCurrent: the current session named on the "revoke
+	// another device" path (REV-03); logout ends it.
+	CodeCannotRevokeCurrent Code = "cannot_revoke_current_session"
+	CodeInternal            Code = "internal_error"
 )
 
 // Error is the domain error. Message is safe to show to the caller; Field

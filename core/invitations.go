@@ -96,7 +96,7 @@ type InviteInput struct {
 // way; only the mail differs (it tells an existing account's owner what
 // to do). Audited invitation.created. Errors: CodeForbidden,
 // CodeValidation.
-// recent-auth: owner write
+// recent-auth: owner write (asOwnerWrite)
 func (s *Service) CreateInvitation(ctx context.Context, p Principal, in InviteInput, client Client) (Invitation, error) {
 	if p.Role != RoleOwner {
 		return Invitation{}, errOwnerOnly
@@ -118,7 +118,7 @@ func (s *Service) CreateInvitation(ctx context.Context, p Principal, in InviteIn
 	inv := Invitation{ID: uuid.New(), AccountID: p.AccountID, Email: email, Role: in.Role, InvitedBy: &inviter,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.InvitationTTL), LastSentAt: now, SendCount: 1}
 	token := newSecret()
-	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		if err := tx.InvitationCreate(ctx, inv, HashResetToken(token)); err != nil {
 			return err
 		}
@@ -185,13 +185,13 @@ func (s *Service) ListInvitations(ctx context.Context, p Principal, limit int, c
 // a resend inside it is CodeRateLimited (429, Retry-After). Audited
 // invitation.resent. Errors: CodeForbidden, CodeNotFound, CodeConflict
 // (accepted or revoked), CodeRateLimited.
-// recent-auth: owner write
+// recent-auth: owner write (asOwnerWrite)
 func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUID, client Client) (Invitation, error) {
 	now := s.clock.Now()
 	token := newSecret()
 	var inv Invitation
 	var hasAccount bool
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		var err error
 		inv, err = tx.InvitationLock(ctx, id)
 		if errors.Is(err, ErrNotFound) {
@@ -229,10 +229,10 @@ func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUI
 // (CodeInvitationRevoked). Revoking a revoked one changes nothing and
 // records nothing. Audited invitation.revoked. Errors: CodeForbidden,
 // CodeNotFound, CodeConflict (accepted already).
-// recent-auth: owner write
+// recent-auth: owner write (asOwnerWrite)
 func (s *Service) RevokeInvitation(ctx context.Context, p Principal, id uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwner(ctx, p, func(tx TenantTx) error {
+	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		inv, err := tx.InvitationLock(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			return errInvitationNotFound
@@ -344,10 +344,34 @@ func (s *Service) acceptOnce(ctx context.Context, accountID uuid.UUID, tokenHash
 		}
 		return LoginUser{UserID: user.ID, AccountID: accountID, Active: true, Role: user.Role, EmailVerified: true}, nil
 	}
-	pair, err := s.openSession(ctx, accountID, create, client, now, "")
+	var (
+		lu     LoginUser
+		opened openedSession
+	)
+	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+		var err error
+		if lu, err = create(tx); err != nil {
+			return err
+		}
+		override, err := tx.AccountPolicy(ctx)
+		if err != nil {
+			return err
+		}
+		// A new member has no second factor yet: when the policy requires
+		// one, the session can only enrol (docs/session-rules.md).
+		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: now.Truncate(time.Second),
+			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
+		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
+			map[string]any{"device_id": client.DeviceID, "invitation": true, "mfa_enrol_only": auth.EnrolOnly})
+		return err
+	})
 	if err != nil {
 		return TokenPair{}, email, err
 	}
-	pair, err = s.withDevice(pair, email, now)
+	pair, err := s.sessionTokens(lu, opened, now)
+	if err != nil {
+		return TokenPair{}, email, err
+	}
+	err = s.attachDevice(&pair, email, now)
 	return pair, email, err
 }

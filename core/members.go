@@ -83,6 +83,9 @@ type MemberQuery struct {
 type MemberPage struct {
 	Users      []User
 	NextCursor string
+	// MFAEnabled marks the users of the page with a confirmed second
+	// factor (docs/session-rules.md §11).
+	MFAEnabled map[uuid.UUID]bool
 }
 
 func (f MemberFilter) values(sort MemberSort) url.Values {
@@ -129,15 +132,23 @@ func (s *Service) ListMembers(ctx context.Context, p Principal, f MemberFilter, 
 		q.After = &MemberPosition{CreatedAt: pos.T, Name: pos.S, ID: pos.ID}
 	}
 	var users []User
+	var mfa map[uuid.UUID]bool
 	err = s.asOwner(ctx, p, func(tx TenantTx) error {
 		var err error
-		users, err = tx.UserListPage(ctx, q)
+		if users, err = tx.UserListPage(ctx, q); err != nil {
+			return err
+		}
+		ids := make([]uuid.UUID, len(users))
+		for i, u := range users {
+			ids[i] = u.ID
+		}
+		mfa, err = tx.UsersWithMFA(ctx, ids)
 		return err
 	})
 	if err != nil {
 		return MemberPage{}, err
 	}
-	page := MemberPage{Users: users}
+	page := MemberPage{Users: users, MFAEnabled: mfa}
 	if len(users) > limit {
 		page.Users = users[:limit]
 		last := page.Users[limit-1]
@@ -220,7 +231,7 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 	}
 	now := s.clock.Now()
 	var updated User
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		old, err := s.lockMemberChange(ctx, tx, p, userID, func(u User) bool {
 			n := apply(u)
 			return n.Role == RoleOwner && n.Active
@@ -271,7 +282,7 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 // active owner remains. Errors: CodeForbidden, CodeNotFound, CodeLastOwner.
 func (s *Service) RemoveMember(ctx context.Context, p Principal, userID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwner(ctx, p, func(tx TenantTx) error {
+	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		u, err := s.lockMemberChange(ctx, tx, p, userID, func(User) bool { return false })
 		if err != nil {
 			return err
@@ -299,7 +310,7 @@ func (s *Service) RemoveMember(ctx context.Context, p Principal, userID uuid.UUI
 func (s *Service) RevokeMemberSessions(ctx context.Context, p Principal, userID uuid.UUID, client Client) (int64, error) {
 	now := s.clock.Now()
 	var n int64
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
 		if _, err := tx.UserGet(ctx, userID); errors.Is(err, ErrNotFound) {
 			return errMemberNotFound
 		} else if err != nil {

@@ -70,6 +70,10 @@ type PolicyOverride struct {
 	MaxSessionsPerUser *int
 	// SessionLimitAction: "" reads as SessionLimitEvictOldest.
 	SessionLimitAction SessionLimitAction
+	// MFARequired and ReauthMaxAgeMinutes: second factor and recent
+	// authentication (mfa.go); nil = the default.
+	MFARequired         *MFARequirement
+	ReauthMaxAgeMinutes *int
 	// AuditRetentionDays: nil = the server's default.
 	AuditRetentionDays *int
 }
@@ -85,13 +89,22 @@ func (s PolicySettings) EffectiveAuditRetention(o PolicyOverride) int {
 // EffectivePolicy is the policy in force for an account: override if set,
 // else default.
 type EffectivePolicy struct {
-	IdleMinutes     int
-	AbsoluteMinutes int
+	IdleMinutes         int
+	AbsoluteMinutes     int
+	MFARequired         MFARequirement
+	ReauthMaxAgeMinutes int
 }
 
 // Effective resolves an override against the defaults.
 func (s PolicySettings) Effective(o PolicyOverride) EffectivePolicy {
-	p := EffectivePolicy{IdleMinutes: s.IdleDefault, AbsoluteMinutes: s.AbsoluteDefault}
+	p := EffectivePolicy{IdleMinutes: s.IdleDefault, AbsoluteMinutes: s.AbsoluteDefault,
+		MFARequired: MFARequiredOff, ReauthMaxAgeMinutes: ReauthMaxAgeDefault}
+	if o.MFARequired != nil {
+		p.MFARequired = *o.MFARequired
+	}
+	if o.ReauthMaxAgeMinutes != nil {
+		p.ReauthMaxAgeMinutes = *o.ReauthMaxAgeMinutes
+	}
 	if o.IdleMinutes != nil {
 		p.IdleMinutes = *o.IdleMinutes
 	}
@@ -113,6 +126,9 @@ func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
 	if o.AbsoluteMinutes != nil && (*o.AbsoluteMinutes < s.AbsoluteMin || *o.AbsoluteMinutes > s.AbsoluteMax) {
 		return FieldError(CodePolicyOutOfBounds, "absolute_minutes",
 			"absolute_minutes must be between %d and %d (got %d)", s.AbsoluteMin, s.AbsoluteMax, *o.AbsoluteMinutes)
+	}
+	if err := validateMFAPolicy(o); err != nil {
+		return err
 	}
 	if d := o.AuditRetentionDays; d != nil && (*d < s.AuditRetentionMin || *d > s.AuditRetentionMax) {
 		return FieldError(CodePolicyOutOfBounds, "audit_retention_days",
@@ -149,6 +165,10 @@ type PolicyPatch struct {
 	LimitAction *SessionLimitAction
 	// AuditRetention is audit_retention_days (days; null = default).
 	AuditRetention MinutesChange
+	// MFARequired (null = default) and ReauthMaxAge (minutes, null =
+	// default): mfa.go.
+	MFARequired  MFARequirementChange
+	ReauthMaxAge MinutesChange
 }
 
 // Apply returns o with the patch applied.
@@ -167,6 +187,12 @@ func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
 	}
 	if p.AuditRetention.Set {
 		o.AuditRetentionDays = p.AuditRetention.Minutes
+	}
+	if p.MFARequired.Set {
+		o.MFARequired = p.MFARequired.Value
+	}
+	if p.ReauthMaxAge.Set {
+		o.ReauthMaxAgeMinutes = p.ReauthMaxAge.Minutes
 	}
 	return o
 }

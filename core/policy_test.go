@@ -54,6 +54,8 @@ func TestPolicySettingsEffective_OverrideWinsPerField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The second-factor fields take their defaults (mfa_test.go).
+			tt.want.MFARequired, tt.want.ReauthMaxAgeMinutes = core.MFARequiredOff, core.ReauthMaxAgeDefault
 			if got := s.Effective(tt.o); got != tt.want {
 				t.Fatalf("Effective(%+v) = %+v, want %+v", tt.o, got, tt.want)
 			}

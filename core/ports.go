@@ -134,6 +134,10 @@ type Store interface {
 	// lookups for an email-verification token and an invitation's token.
 	EmailVerificationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
 	InvitationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	// MFAChallengeOwner returns the tenant and the user of a sign-in
+	// challenge by its token's hash, whatever its state (the tenant
+	// transaction judges it). ErrNotFound when unknown.
+	MFAChallengeOwner(ctx context.Context, tokenHash []byte) (accountID, userID uuid.UUID, err error)
 	// InTenantTx runs fn in one transaction scoped to accountID: every row
 	// fn reads or writes is that tenant's. fn's error rolls back; nil
 	// commits.
@@ -308,6 +312,50 @@ type TenantTx interface {
 	// SessionEvictBeyond revokes the user's live sessions beyond the keep
 	// most recently used ones and returns their ids.
 	SessionEvictBeyond(ctx context.Context, userID uuid.UUID, keep int, now time.Time, reason string) ([]uuid.UUID, error)
+
+	// Second factor (mfa.go).
+
+	// FactorGet returns the user's TOTP factor. ErrNotFound.
+	FactorGet(ctx context.Context, userID uuid.UUID) (Factor, error)
+	// FactorLock is FactorGet with the row locked until the transaction
+	// ends. ErrNotFound.
+	FactorLock(ctx context.Context, userID uuid.UUID) (Factor, error)
+	FactorCreate(ctx context.Context, f Factor) error
+	// FactorsDelete removes the user's factors and returns how many.
+	FactorsDelete(ctx context.Context, userID uuid.UUID) (int64, error)
+	// FactorMarkUsed records the step of an accepted code and confirms a
+	// pending factor at now.
+	FactorMarkUsed(ctx context.Context, id uuid.UUID, step int64, now time.Time) error
+	// RecoveryCodesReplace replaces the user's recovery codes by hashes
+	// (none: removes them).
+	RecoveryCodesReplace(ctx context.Context, userID uuid.UUID, hashes [][]byte, now time.Time) error
+	// RecoveryCodeUse spends one unused code; false when there is none
+	// with that hash.
+	RecoveryCodeUse(ctx context.Context, userID uuid.UUID, hash []byte, now time.Time) (bool, error)
+	RecoveryCodesRemaining(ctx context.Context, userID uuid.UUID) (int, error)
+	MFAChallengeCreate(ctx context.Context, c MFAChallenge) error
+	// MFAChallengeLock locks one challenge by its token's hash. ErrNotFound.
+	MFAChallengeLock(ctx context.Context, tokenHash []byte) (MFAChallenge, error)
+	// MFAChallengeLockForAnswer locks a challenge and its user's TOTP
+	// factor and reads the user and the account's policy override, in one
+	// statement. ErrNotFound when the challenge, the user or the factor is
+	// gone.
+	MFAChallengeLockForAnswer(ctx context.Context, tokenHash []byte) (MFAAnswerState, error)
+	// MFAChallengeSpend marks a challenge used and, when step is given,
+	// records it as the factor's last accepted step, in one statement.
+	MFAChallengeSpend(ctx context.Context, id, factorID uuid.UUID, step *int64, now time.Time) error
+	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
+	// UsersWithMFA returns which of ids have a confirmed second factor.
+	UsersWithMFA(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	// SessionAuthState returns the authentication state of a session live
+	// at now, with the account's reauth_max_age_minutes override (nil =
+	// default). ErrNotFound when it is not live.
+	SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (SessionAuth, error)
+	// AccountPolicyForSignIn is AccountPolicy and whether the user has a
+	// confirmed second factor, in one round trip.
+	AccountPolicyForSignIn(ctx context.Context, userID uuid.UUID) (PolicyOverride, bool, error)
+	// SessionSetAuth writes a new authentication state on a live session.
+	SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a AuthLevel) error
 
 	// Audit records an event in this transaction.
 	Audit(ctx context.Context, e AuditEvent) error

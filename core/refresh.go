@@ -188,6 +188,7 @@ type RotationGuard struct {
 type RotatedSession struct {
 	Role       Role // the user's current role, for the access token
 	Generation int  // the session's generation after the rotation
+	Auth       AuthLevel
 }
 
 // PlanFastRotation computes, from the verified claims alone, the rotation of
@@ -340,10 +341,10 @@ func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (
 	newJTI := NewJTI() // the successor's, if there is one
 
 	rotated, d, ok, err := s.refreshFast(ctx, in, accountID, newJTI, client)
-	role := rotated.Role
+	role, auth := rotated.Role, rotated.Auth
 	if err == nil && !ok {
 		in, d, err = s.refreshLocked(ctx, in, accountID, newJTI, client)
-		role = in.Family.Role
+		role, auth = in.Family.Role, in.Family.Auth
 	}
 	if err != nil {
 		return TokenPair{}, err
@@ -352,7 +353,7 @@ func (s *Service) Refresh(ctx context.Context, rawToken string, client Client) (
 	if err != nil {
 		return TokenPair{}, err
 	}
-	pair, err := s.issue(accountID, role, ans.claims, ans.idleExpiresAt, ans.absoluteExpiresAt, now)
+	pair, err := s.issue(accountID, role, auth, ans.claims, ans.idleExpiresAt, ans.absoluteExpiresAt, now)
 	pair.Converged = d.Outcome == RefreshConverge
 	return pair, err
 }

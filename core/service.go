@@ -50,6 +50,12 @@ type Config struct {
 	// setting MEMBER_PASSWORDS=on); off (the default) answers
 	// CodeMemberPasswordsDisabled: owners invite instead.
 	MemberPasswords bool
+	// TOTP is the one-time-password port; MFAKey (32 bytes) seals TOTP
+	// secrets at rest (MFA_ENCRYPTION_KEY); MFAIssuer names the service
+	// in authenticator apps. Without TOTP or MFAKey, enrolment fails.
+	TOTP      TOTP
+	MFAKey    []byte
+	MFAIssuer string
 }
 
 // DefaultConfig returns the product defaults.
@@ -57,7 +63,7 @@ func DefaultConfig() Config {
 	return Config{Policy: DefaultPolicySettings(), AccessTTL: 5 * time.Minute, Grace: 10 * time.Second, ResetTokenTTL: 30 * time.Minute,
 		Throttle: DefaultThrottleRule(), DeviceTTL: 180 * 24 * time.Hour, ResetMail: DefaultResetMailRule(),
 		EmailVerification: true, VerificationTTL: 24 * time.Hour, InvitationTTL: 7 * 24 * time.Hour,
-		InvitationResendInterval: time.Minute}
+		InvitationResendInterval: time.Minute, MFAIssuer: "sessiond"}
 }
 
 // DeviceNamer derives a human device name ("Firefox on Linux") from a user
@@ -113,6 +119,12 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if cfg.VerificationTTL <= 0 || cfg.InvitationTTL <= 0 || cfg.InvitationResendInterval < 0 {
 		return nil, errors.New("verification and invitation lifetimes must be positive")
 	}
+	if len(cfg.MFAKey) != 0 && len(cfg.MFAKey) != 32 {
+		return nil, errors.New("MFA encryption key must be 32 bytes")
+	}
+	if cfg.MFAIssuer == "" {
+		cfg.MFAIssuer = "sessiond"
+	}
 	if device == nil {
 		device = func(string) string { return "" }
 	}
@@ -123,14 +135,10 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 }
 
 // issue signs an access token and the given refresh claims.
-func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, idleExp, absExp, now time.Time) (TokenPair, error) {
-	access := AccessClaims{
-		Subject: refresh.Subject, SessionID: refresh.SessionID, AccountID: accountID, Role: role,
-		JTI: NewJTI(), IssuedAt: now, ExpiresAt: now.Add(s.cfg.AccessTTL),
-	}
-	at, err := s.tokens.SignAccess(access)
+func (s *Service) issue(accountID uuid.UUID, role Role, auth AuthLevel, refresh RefreshClaims, idleExp, absExp, now time.Time) (TokenPair, error) {
+	at, err := s.signAccess(accountID, refresh.Subject, refresh.SessionID, role, auth, now)
 	if err != nil {
-		return TokenPair{}, fmt.Errorf("sign access token: %w", err)
+		return TokenPair{}, err
 	}
 	rt, err := s.tokens.SignRefresh(refresh)
 	if err != nil {
@@ -140,6 +148,21 @@ func (s *Service) issue(accountID uuid.UUID, role Role, refresh RefreshClaims, i
 		IssuedAt: now, AccessToken: at, RefreshToken: rt, AccessExpiresIn: s.cfg.AccessTTL, SessionID: refresh.SessionID,
 		IdleExpiresAt: IdleDeadline(idleExp, absExp), AbsoluteExpiresAt: absExp,
 	}, nil
+}
+
+// signAccess signs an access token of the session, carrying its
+// authentication state (amr, acr, auth_time; AuthLevel).
+func (s *Service) signAccess(accountID, userID, sessionID uuid.UUID, role Role, auth AuthLevel, now time.Time) (string, error) {
+	access := AccessClaims{
+		Subject: userID, SessionID: sessionID, AccountID: accountID, Role: role,
+		JTI: NewJTI(), IssuedAt: now, ExpiresAt: now.Add(s.cfg.AccessTTL),
+		AMR: auth.Methods(), ACR: auth.ACR(), AuthTime: auth.LastAuthAt, EnrolOnly: auth.EnrolOnly,
+	}
+	at, err := s.tokens.SignAccess(access)
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return at, nil
 }
 
 // errSessionEnded answers an access token whose session is no longer live.

@@ -101,6 +101,9 @@ func (f *fakeStore) RotateIfCurrent(context.Context, uuid.UUID, core.RotationGua
 func (f *fakeStore) InSessionTx(ctx context.Context, id uuid.UUID, _ uuid.UUID, _ time.Time, fn func(core.TenantTx) error) error {
 	return f.InTenantTx(ctx, id, fn)
 }
+func (f *fakeStore) MFAChallengeOwner(context.Context, []byte) (uuid.UUID, uuid.UUID, error) {
+	return uuid.Nil, uuid.Nil, core.ErrNotFound
+}
 func (f *fakeStore) PasswordResetAccount(context.Context, []byte) (uuid.UUID, error) {
 	return uuid.Nil, core.ErrNotFound
 }
@@ -126,6 +129,18 @@ func (t *fakeTx) AccountPolicy(context.Context) (core.PolicyOverride, error) {
 	return core.PolicyOverride{}, nil
 }
 func (t *fakeTx) SessionCreate(context.Context, core.NewSession) error { return nil }
+
+// SessionAuthState: the caller's session authenticated just now (the
+// fixed clock's instant), inside the recent-auth window.
+func (t *fakeTx) SessionAuthState(context.Context, uuid.UUID, time.Time) (core.SessionAuth, error) {
+	return core.SessionAuth{AuthLevel: core.AuthLevel{AAL: 1, LastAuthAt: time.Unix(2_000_000_000, 0)}}, nil
+}
+
+// AccountPolicyForSignIn: the policy of AccountPolicy, no second factor
+// (sign-in then opens a session).
+func (t *fakeTx) AccountPolicyForSignIn(context.Context, uuid.UUID) (core.PolicyOverride, bool, error) {
+	return core.PolicyOverride{}, false, nil
+}
 func (t *fakeTx) UserLockForSignIn(context.Context, uuid.UUID) (bool, error) {
 	return t.store.user.Active, nil
 

@@ -23,6 +23,9 @@ type limitTx struct {
 }
 
 func (t *limitTx) AccountPolicy(context.Context) (core.PolicyOverride, error) { return t.policy, nil }
+func (t *limitTx) AccountPolicyForSignIn(context.Context, uuid.UUID) (core.PolicyOverride, bool, error) {
+	return t.policy, false, nil
+}
 func (t *limitTx) UserLockForSignIn(context.Context, uuid.UUID) (bool, error) {
 	if t.removed {
 		return false, core.ErrNotFound

@@ -53,12 +53,20 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 
 // RevokeSession ends one of the caller's own sessions (signs that device
 // out): its refresh tokens stop working and, because authenticated requests
-// check session liveness, so do its access tokens. Revoking the current
-// session is allowed; it is a logout. Errors: CodeNotFound, the same for
-// every session the caller may not revoke (see errSessionNotFound).
+// check session liveness, so do its access tokens. It needs a recent
+// authentication (RequireRecentAuth). The current session is refused with
+// CodeCannotRevokeCurrent (400; REV-03): logout ends it. Errors:
+// CodeNotFound, the same for every other session the caller may not revoke
+// (see errSessionNotFound), CodeReauthRequired.
 func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
+	if sessionID == p.SessionID {
+		return errCannotRevokeCurrent // REV-03: logout ends the current session
+	}
 	now := s.clock.Now()
 	return s.callerTx(ctx, p, now, func(tx TenantTx) error {
+		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
+			return err
+		}
 		return s.revokeSession(ctx, tx, p, sessionID, true, client, now)
 	})
 }

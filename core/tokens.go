@@ -21,6 +21,13 @@ type AccessClaims struct {
 	JTI       string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// AMR (RFC 8176 methods), ACR ("aal1"/"aal2") and AuthTime (the
+	// session's latest authentication) describe how the session proved
+	// who it is; EnrolOnly marks an enrol-only session's token.
+	AMR       []string
+	ACR       string
+	AuthTime  time.Time
+	EnrolOnly bool
 }
 
 // RefreshClaims are the claims of a refresh token. AuthTime, IdleMax and

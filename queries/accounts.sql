@@ -3,14 +3,16 @@ INSERT INTO accounts (id, name, created_at, updated_at)
 VALUES (@id, @name, @now, @now);
 
 -- name: AccountGetPolicy :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days,
+       mfa_required, reauth_max_age_minutes
 FROM accounts
 WHERE id = @id;
 
 -- name: AccountGetPolicyForUpdate :one
 -- Locks the account row for a policy change, so concurrent changes apply
 -- one after the other, each validated against the state it replaces.
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days,
+       mfa_required, reauth_max_age_minutes
 FROM accounts
 WHERE id = @id
 FOR UPDATE;
@@ -25,6 +27,8 @@ SET session_idle_minutes = sqlc.narg(idle_minutes)::integer,
     max_sessions_per_user = sqlc.narg(max_sessions_per_user)::integer,
     session_limit_action = @session_limit_action::text,
     audit_retention_days = sqlc.narg(audit_retention_days)::integer,
+    mfa_required = sqlc.narg(mfa_required)::text,
+    reauth_max_age_minutes = sqlc.narg(reauth_max_age_minutes)::integer,
     updated_at = @now
 WHERE id = @id;
 

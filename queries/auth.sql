@@ -20,3 +20,6 @@ SELECT auth_email_verification_account(@token_hash::bytea)::uuid AS account_id;
 
 -- name: AuthInvitationAccount :one
 SELECT auth_invitation_account(@token_hash::bytea)::uuid AS account_id;
+
+-- name: AuthMFAChallengeOwner :one
+SELECT o.account_id::uuid AS account_id, o.user_id::uuid AS user_id FROM auth_mfa_challenge_owner(@token_hash::bytea) AS o;

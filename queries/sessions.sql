@@ -14,11 +14,13 @@
 INSERT INTO sessions (
     account_id, id, user_id, device_name, device_id, ip_address, user_agent,
     last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
-    idle_expires_at, absolute_expires_at, current_jti_hash)
+    idle_expires_at, absolute_expires_at, current_jti_hash,
+    aal, amr, last_auth_at, mfa_enrol_only)
 VALUES (
     @account_id, @id, @user_id, @device_name, @device_id, @ip_address, @user_agent,
     @ip_address, @user_agent, @auth_time, @idle_seconds, @absolute_seconds, @now, @now,
-    @idle_expires_at, @absolute_expires_at, @jti_hash);
+    @idle_expires_at, @absolute_expires_at, @jti_hash,
+    @aal::smallint, @amr::text[], @auth_time, @mfa_enrol_only::boolean);
 
 -- name: SessionRotateIfCurrent :one
 -- The refresh fast path: one statement, sent in the same round trip as the
@@ -52,7 +54,8 @@ WHERE s.account_id = @account_id AND s.id = @session_id
   AND s.idle_seconds = @idle_seconds
   AND s.absolute_seconds = @absolute_seconds
   AND u.account_id = s.account_id AND u.id = s.user_id AND u.is_active
-RETURNING u.account_role, s.generation;
+RETURNING u.account_role, s.generation, s.aal, s.amr,
+    coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only;
 
 -- name: SessionLockForRefresh :one
 -- The refresh slow path: locks the family's session row (by the token's sid)
@@ -62,7 +65,8 @@ RETURNING u.account_role, s.generation;
 SELECT s.id, s.user_id, s.auth_time, s.idle_seconds, s.absolute_seconds,
        s.idle_expires_at, s.absolute_expires_at, s.current_jti_hash,
        s.previous_jti_hash, s.current_jti_sealed, s.rotated_at, s.generation,
-       s.revoked_at, u.is_active AS user_is_active, u.account_role
+       s.revoked_at, u.is_active AS user_is_active, u.account_role,
+       s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
 WHERE s.account_id = @account_id AND s.id = @session_id

@@ -102,6 +102,7 @@ fi
 log "starting sessiond on 127.0.0.1:$HTTP_PORT (production settings, rate limits off)"
 env DEV_MODE=false \
   SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
+  MFA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
   HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
   RATE_LIMIT_ENABLED=false \
   METRICS_ADDR="${METRICS_ADDR:-off}" \

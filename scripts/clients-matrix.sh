@@ -202,6 +202,7 @@ browser() {
   wait_ready "http://127.0.0.1:$dev_port/readyz" "$!"
   log "production server on 127.0.0.1:$prod_port (DEV_MODE=false, COOKIE_SECURE=true, metrics on 127.0.0.1:$metrics_port)"
   env DATABASE_URL="$app_db" HTTP_ADDR="127.0.0.1:$prod_port" DEV_MODE=false COOKIE_SECURE=true \
+    MFA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
     METRICS_ADDR="127.0.0.1:$metrics_port" TRUSTED_PROXIES=127.0.0.1/32 \
     SIGNING_KEYS_FILE="$WORK/jwks.private.json" RATE_LIMIT_ENABLED=false LOG_LEVEL=warn ACCESS_TOKEN_TTL=4s EMAIL_VERIFICATION=off MEMBER_PASSWORDS=on \
     ALLOWED_ORIGINS="https://app.example.test,https://vite.example.test" \

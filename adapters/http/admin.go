@@ -36,6 +36,8 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 			action := core.SessionLimitAction(*a)
 			patch.LimitAction = &action
 		}
+		patch.MFARequired = mfaRequirementChange(req.Body.MfaRequired)
+		patch.ReauthMaxAge = minutesChange(req.Body.ReauthMaxAgeMinutes)
 	}
 	sec, err := s.svc.UpdateAccountSecurity(ctx, p, patch, requestFrom(ctx).client)
 	if err != nil {
@@ -71,23 +73,52 @@ func accountSecurityBody(sec core.AccountSecurity) api.AccountSecurity {
 	return api.AccountSecurity{
 		// Nullable fields are always set explicitly: an unset one would
 		// serialise as 0, which reads as an override.
-		IdleMinutes:                 nullableInt(sec.Override.IdleMinutes),
-		AbsoluteMinutes:             nullableInt(sec.Override.AbsoluteMinutes),
-		EffectiveIdleMinutes:        sec.Effective.IdleMinutes,
-		EffectiveAbsoluteMinutes:    sec.Effective.AbsoluteMinutes,
-		IdleMinutesMin:              ps.IdleMin,
-		IdleMinutesMax:              ps.IdleMax,
-		AbsoluteMinutesMin:          ps.AbsoluteMin,
-		AbsoluteMinutesMax:          ps.AbsoluteMax,
-		MaxSessionsPerUser:          nullableInt(sec.Override.MaxSessionsPerUser),
-		MaxSessionsPerUserMin:       core.MaxSessionsPerUserMin,
-		MaxSessionsPerUserMax:       core.MaxSessionsPerUserMax,
-		SessionLimitAction:          api.SessionLimitAction(sec.Override.EffectiveSessionLimitAction()),
-		AuditRetentionDays:          nullableInt(sec.Override.AuditRetentionDays),
-		EffectiveAuditRetentionDays: ps.EffectiveAuditRetention(sec.Override),
-		AuditRetentionDaysMin:       ps.AuditRetentionMin,
-		AuditRetentionDaysMax:       ps.AuditRetentionMax,
+		IdleMinutes:                  nullableInt(sec.Override.IdleMinutes),
+		AbsoluteMinutes:              nullableInt(sec.Override.AbsoluteMinutes),
+		EffectiveIdleMinutes:         sec.Effective.IdleMinutes,
+		EffectiveAbsoluteMinutes:     sec.Effective.AbsoluteMinutes,
+		IdleMinutesMin:               ps.IdleMin,
+		IdleMinutesMax:               ps.IdleMax,
+		AbsoluteMinutesMin:           ps.AbsoluteMin,
+		AbsoluteMinutesMax:           ps.AbsoluteMax,
+		MaxSessionsPerUser:           nullableInt(sec.Override.MaxSessionsPerUser),
+		MaxSessionsPerUserMin:        core.MaxSessionsPerUserMin,
+		MaxSessionsPerUserMax:        core.MaxSessionsPerUserMax,
+		SessionLimitAction:           api.SessionLimitAction(sec.Override.EffectiveSessionLimitAction()),
+		AuditRetentionDays:           nullableInt(sec.Override.AuditRetentionDays),
+		EffectiveAuditRetentionDays:  ps.EffectiveAuditRetention(sec.Override),
+		AuditRetentionDaysMin:        ps.AuditRetentionMin,
+		AuditRetentionDaysMax:        ps.AuditRetentionMax,
+		MfaRequired:                  nullableMFARequirement(sec.Override.MFARequired),
+		EffectiveMfaRequired:         api.MfaRequirement(sec.Effective.MFARequired),
+		ReauthMaxAgeMinutes:          nullableInt(sec.Override.ReauthMaxAgeMinutes),
+		EffectiveReauthMaxAgeMinutes: sec.Effective.ReauthMaxAgeMinutes,
+		ReauthMaxAgeMinutesMin:       core.ReauthMaxAgeMin,
+		ReauthMaxAgeMinutesMax:       core.ReauthMaxAgeMax,
 	}
+}
+
+// mfaRequirementChange maps mfa_required like minutesChange maps minutes.
+func mfaRequirementChange(v nullable.Nullable[nullable.Nullable[string]]) core.MFARequirementChange {
+	if !v.IsSpecified() {
+		return core.MFARequirementChange{}
+	}
+	if v.IsNull() {
+		return core.MFARequirementChange{Set: true}
+	}
+	inner := v.MustGet()
+	if !inner.IsSpecified() || inner.IsNull() {
+		return core.MFARequirementChange{Set: true}
+	}
+	m := core.MFARequirement(inner.MustGet())
+	return core.MFARequirementChange{Set: true, Value: &m}
+}
+
+func nullableMFARequirement(v *core.MFARequirement) nullable.Nullable[api.AccountSecurityMfaRequired] {
+	if v == nil {
+		return nullable.NewNullNullable[api.AccountSecurityMfaRequired]()
+	}
+	return nullable.NewNullableWithValue(api.AccountSecurityMfaRequired(*v))
 }
 
 func nullableInt(v *int) nullable.Nullable[int] {
@@ -133,6 +164,8 @@ func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObje
 	items := make([]api.User, len(page.Users))
 	for i, u := range page.Users {
 		items[i] = userBody(u)
+		enabled := page.MFAEnabled[u.ID]
+		items[i].MfaEnabled = &enabled
 	}
 	return api.ListMembers200JSONResponse{Items: items, NextCursor: nullableString(page.NextCursor)}, nil
 }

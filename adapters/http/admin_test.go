@@ -178,7 +178,9 @@ func TestAccountSecurity_Get_NoOverride_DefaultsAndBounds(t *testing.T) {
 	wantKeys := []string{"idle_minutes", "absolute_minutes", "effective_idle_minutes", "effective_absolute_minutes",
 		"idle_minutes_min", "idle_minutes_max", "absolute_minutes_min", "absolute_minutes_max",
 		"max_sessions_per_user", "max_sessions_per_user_min", "max_sessions_per_user_max", "session_limit_action",
-		"audit_retention_days", "effective_audit_retention_days", "audit_retention_days_min", "audit_retention_days_max"}
+		"audit_retention_days", "effective_audit_retention_days", "audit_retention_days_min", "audit_retention_days_max",
+		"mfa_required", "effective_mfa_required", "reauth_max_age_minutes", "effective_reauth_max_age_minutes",
+		"reauth_max_age_minutes_min", "reauth_max_age_minutes_max"}
 	if len(raw) != len(wantKeys) {
 		t.Errorf("answer has %d keys, want %d: %s", len(raw), len(wantKeys), res.Body)
 	}
@@ -355,13 +357,19 @@ func TestAccountSecurity_Patch_AUD01_OneAuditEventWithOldNewAndEffective(t *test
 	}
 	limit := func(m map[string]any, retention any) map[string]any {
 		m["max_sessions_per_user"], m["session_limit_action"], m["audit_retention_days"] = nil, "evict_oldest", retention
+		m["mfa_required"], m["reauth_max_age_minutes"] = nil, nil
+		return m
+	}
+	effective := func(m map[string]any) map[string]any {
+		m = limit(m, 90.0)
+		m["mfa_required"], m["reauth_max_age_minutes"] = "off", 15.0
 		return m
 	}
 	want := map[string]any{
 		"old":           limit(map[string]any{"idle_minutes": nil, "absolute_minutes": nil}, nil),
 		"new":           limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": nil}, nil),
-		"effective_old": limit(map[string]any{"idle_minutes": 4320.0, "absolute_minutes": 20160.0}, 90.0),
-		"effective_new": limit(map[string]any{"idle_minutes": 60.0, "absolute_minutes": 20160.0}, 90.0),
+		"effective_old": effective(map[string]any{"idle_minutes": 4320.0, "absolute_minutes": 20160.0}),
+		"effective_new": effective(map[string]any{"idle_minutes": 60.0, "absolute_minutes": 20160.0}),
 	}
 	if fmt.Sprint(r.Details) != fmt.Sprint(want) {
 		t.Errorf("details = %s\nwant      %v", r.RawDetails, want)

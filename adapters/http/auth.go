@@ -20,9 +20,22 @@ type tokenIssued struct {
 	body    api.TokenResponse
 	cookies []*http.Cookie
 	outcome string // refresh only: "rotated" or "converged" (metrics)
+	// challenge, when set, is the answer instead of tokens: 202 with the
+	// second-factor challenge (sign-in only).
+	challenge *core.MFAChallengeIssued
 }
 
 func (t tokenIssued) write(w http.ResponseWriter) error {
+	if c := t.challenge; c != nil {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Pragma", "no-cache")
+		methods := make([]api.MfaChallengeMethods, len(c.Methods))
+		for i, m := range c.Methods {
+			methods[i] = api.MfaChallengeMethods(m)
+		}
+		return writeJSON(w, http.StatusAccepted, api.MfaChallenge{MfaChallengeToken: c.Token, ExpiresAt: c.ExpiresAt.UTC(), Methods: methods})
+	}
 	if rec, ok := w.(*statusRecorder); ok {
 		rec.outcome = t.outcome
 	}
@@ -41,6 +54,7 @@ func (t tokenIssued) VisitRefreshTokenResponse(w http.ResponseWriter) error { re
 func (t tokenIssued) VisitAcceptInvitationResponse(w http.ResponseWriter) error {
 	return t.write(w)
 }
+func (t tokenIssued) VisitVerifyMfaResponse(w http.ResponseWriter) error { return t.write(w) }
 
 // loggedOut answers logout: 204, clearing the cookies when the client used
 // them.
@@ -57,7 +71,7 @@ func (l loggedOut) VisitLogoutResponse(w http.ResponseWriter) error {
 
 func (s *Server) tokenResponse(p core.TokenPair, cookieMode bool, csrf string) tokenIssued {
 	body := api.TokenResponse{
-		AccessToken: p.AccessToken, TokenType: api.Bearer, ExpiresIn: int(p.AccessExpiresIn / time.Second),
+		AccessToken: p.AccessToken, TokenType: api.TokenResponseTokenTypeBearer, ExpiresIn: int(p.AccessExpiresIn / time.Second),
 		IdleExpiresAt: p.IdleExpiresAt.UTC(), AbsoluteExpiresAt: p.AbsoluteExpiresAt.UTC(), SessionId: p.SessionID,
 	}
 	if !cookieMode {

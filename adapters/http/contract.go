@@ -175,6 +175,12 @@ func (s *Server) gate(next http.Handler) http.Handler {
 				writeError(w, r, s.log, err)
 				return
 			}
+			// An enrol-only session (docs/session-rules.md §11) may only
+			// enrol a second factor.
+			if p.EnrolOnly && !enrolOnlyAllowed[opID] {
+				writeError(w, r, s.log, core.EnrolmentRequired())
+				return
+			}
 			ctx = withPrincipal(ctx, p)
 		}
 		if err := s.contract.checkQuery(opID, r.URL.Query()); err != nil {

@@ -52,11 +52,14 @@ func (s *Server) signIn(ctx context.Context, email, password string, transport *
 	if err != nil {
 		return tokenIssued{}, err
 	}
+	if c := p.MFAChallenge; c != nil {
+		return tokenIssued{challenge: c}, nil
+	}
 	return s.signedIn(p, transport), nil
 }
 
-// signedIn is the answer of every sign-in (a login, an accepted
-// invitation): the tokens in the chosen transport and the device cookie.
+// signedIn is the answer of every sign-in (a login, the second
+// factor's answer, an accepted invitation): the tokens in the chosen transport and the device cookie.
 func (s *Server) signedIn(p core.TokenPair, transport *api.SessionTransport) tokenIssued {
 	t := s.tokenResponse(p, cookieTransport(transport), "")
 	if p.DeviceToken != "" {

@@ -53,6 +53,11 @@ var statusByCode = map[core.Code]int{
 	core.CodeRateLimited:            http.StatusTooManyRequests,
 	core.CodeUnavailable:            http.StatusServiceUnavailable,
 	core.CodeInternal:               http.StatusInternalServerError,
+	core.CodeReauthRequired:         http.StatusForbidden,
+	core.CodeMFAEnrollmentRequired:  http.StatusForbidden,
+	core.CodeInvalidMFACode:         http.StatusUnauthorized,
+	core.CodeInvalidMFAChallenge:    http.StatusUnauthorized,
+	core.CodeCannotRevokeCurrent:    http.StatusBadRequest,
 
 	core.CodeEmailNotVerified:         http.StatusForbidden,
 	core.CodeInvalidVerificationToken: http.StatusBadRequest,

@@ -31,6 +31,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
 )
@@ -38,6 +39,9 @@ import (
 // t0 is where every test's fake clock starts. Whole seconds, so auth_time
 // (Unix seconds) equals the clock.
 var t0 = time.Date(2031, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// testMFAKey seals TOTP secrets in tests (MFA_ENCRYPTION_KEY).
+var testMFAKey = bytes.Repeat([]byte{0x42}, 32)
 
 // harness is the real stack: real handler over httptest, real PostgreSQL
 // as the runtime role, real signing. Only the clock is fake.
@@ -141,6 +145,7 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	// password: verification off and member passwords on, unless a test
 	// asks for the production settings (withProductionSettings).
 	cfg.EmailVerification, cfg.MemberPasswords = false, true
+	cfg.TOTP, cfg.MFAKey = totp.New(), testMFAKey
 	hcfg := httpadapter.Config{CookieSecure: true}
 	for _, o := range opts {
 		o(&cfg, &hcfg)

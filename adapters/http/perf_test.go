@@ -105,12 +105,15 @@ func TestRoundTrips_PerRequest(t *testing.T) {
 		{"refresh (fast path)", refresh, http.StatusOK, 1},
 		{"GET /auth/me", me, http.StatusOK, 1},
 		{"GET /sessions", listSessions, http.StatusOK, 1},
-		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 3}, // BEGIN+SET+liveness, owner, ROLLBACK
-		// BEGIN+SET+liveness, owner, revoke, audit, COMMIT
-		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 5},
+		// BEGIN+SET+liveness, the recent-auth check (session and policy
+		// in one statement), owner, ROLLBACK
+		{"DELETE /sessions/{id} (a write; unknown id)", revoke, http.StatusNotFound, 4},
+		// BEGIN+SET+liveness, recent-auth check, owner, revoke, audit, COMMIT
+		{"DELETE /sessions/{id} (a write: revoke + audit)", revokeOther, http.StatusNoContent, 6},
 		// Login (argon2id-bound, ~25 ms of CPU, so a round trip more or less
 		// does not show): the brute-force throttle check, the credential
-		// lookup, then BEGIN+SET+policy, the user-row lock that serialises
+		// lookup, then BEGIN+SET+policy (with whether the user has a second
+		// factor), the user-row lock that serialises
 		// sign-ins for the session limit, session insert, audit, COMMIT.
 		{"login", login, http.StatusOK, 7},
 	} {
@@ -233,5 +236,39 @@ func TestJWT09_EveryBearerOperation_RefusesRevokedSession(t *testing.T) {
 	// Nothing the dead token asked for happened: the other session lives.
 	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: other.AccessToken}); res.Status != http.StatusOK {
 		t.Fatalf("the other session: %d %s", res.Status, res.Body)
+	}
+}
+
+// MFA-11: the round trips of a sign-in with a second factor, measured like
+// TestRoundTrips_PerRequest. The password step (202 and a challenge) costs
+// no more than a sign-in without a factor, and the answer to the challenge,
+// which opens the session, at most one more.
+func TestMFA11_RoundTrips_SignInWithTOTP(t *testing.T) {
+	db := pgtest.Shared(t)
+	pool, n := countedPool(t, db)
+	h := newHarnessOn(t, harnessSetup{DB: db, AppPool: pool})
+	u := h.register(t, uniqueEmail("trips-mfa"))
+	secret, _, _ := h.enrolTOTP(t, h.login(t, u, nil).AccessToken)
+
+	const withoutFactor = 7 // "login" in TestRoundTrips_PerRequest
+	var c challenge
+	var challengeTrips, verifyTrips int64
+	for range 2 { // the first run prepares the statements
+		h.clock.Advance(31 * time.Second) // a code is accepted once per step
+		before := n.Load()
+		c = h.loginChallenge(t, u)
+		challengeTrips = n.Load() - before
+		before = n.Load()
+		if res := h.verify(t, c, "code", totpCode(t, secret, h.clock.Now())); res.Status != http.StatusOK {
+			t.Fatalf("verify: %d %s", res.Status, res.Body)
+		}
+		verifyTrips = n.Load() - before
+	}
+	t.Logf("sign-in with TOTP: password step (202) %d round trip(s), verify (tokens) %d; without a factor at most %d", challengeTrips, verifyTrips, withoutFactor)
+	if challengeTrips > withoutFactor {
+		t.Errorf("password step: %d round trips, want at most %d", challengeTrips, withoutFactor)
+	}
+	if verifyTrips > withoutFactor+1 {
+		t.Errorf("verify: %d round trips, want at most %d", verifyTrips, withoutFactor+1)
 	}
 }

@@ -230,13 +230,14 @@ func TestSessions_REV03_ForeignOrUnknownSessionID_Same404(t *testing.T) {
 	h.mustRefresh(t, stranger.RefreshToken)
 }
 
-func TestSessions_RevokeCurrentSession_IsALogout(t *testing.T) {
+// REV-03: the current session is not revoked through the "revoke a
+// device" path (400); logout ends it.
+func TestSessions_REV03_RevokeCurrentSession_Is400_LogoutEndsIt(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("self"))
 	tk := h.login(t, u, nil)
-	if res := h.revokeSession(t, tk.AccessToken, tk.SessionID); res.Status != http.StatusNoContent {
-		t.Fatalf("revoke current: %d %s", res.Status, res.Body)
-	}
+	expectProblem(t, h.revokeSession(t, tk.AccessToken, tk.SessionID), http.StatusBadRequest, "cannot_revoke_current_session")
+	h.logout(t, tk.AccessToken)
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/sessions", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	expectProblem(t, h.refresh(t, tk.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 }

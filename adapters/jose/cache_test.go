@@ -1,6 +1,7 @@
 package jose_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func TestVerifyCache_HitSkipsVerification_UntilExp(t *testing.T) {
 		t.Fatal(err)
 	}
 	second, err := c.VerifyAccess(tok, iat.Add(4*time.Minute))
-	if err != nil || second != first {
+	if err != nil || !reflect.DeepEqual(second, first) {
 		t.Fatalf("hit: %+v %v; want %+v", second, err, first)
 	}
 	if inner.verifies != 1 {

@@ -76,6 +76,13 @@ type accessClaims struct {
 	TenantID  string `json:"tid"`
 	Role      string `json:"role"`
 	ClientID  string `json:"client_id,omitempty"`
+	// How the session authenticated (RFC 8176 amr, acr "aal1"/"aal2",
+	// OIDC auth_time: the session's latest authentication), and the mark
+	// of an enrol-only session (docs/session-rules.md §11).
+	AMR       []string `json:"amr,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
+	AuthTime  *int64   `json:"auth_time,omitempty"`
+	EnrolOnly bool     `json:"mfa_enrol_only,omitempty"`
 }
 
 type refreshClaims struct {
@@ -96,6 +103,11 @@ func (c *Codec) SignAccess(a core.AccessClaims) (string, error) {
 			Expiry: jwt.NewNumericDate(a.ExpiresAt),
 		},
 		SessionID: a.SessionID.String(), TenantID: a.AccountID.String(), Role: string(a.Role), ClientID: c.clientID,
+		AMR: a.AMR, ACR: a.ACR, EnrolOnly: a.EnrolOnly,
+	}
+	if !a.AuthTime.IsZero() {
+		at := a.AuthTime.Unix()
+		cl.AuthTime = &at
 	}
 	return c.sign(TypeAccess, cl)
 }
@@ -227,6 +239,7 @@ func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, er
 	return core.AccessClaims{
 		Subject: sub, SessionID: sid, AccountID: tid, Role: role, JTI: cl.ID,
 		IssuedAt: cl.IssuedAt.Time(), ExpiresAt: cl.Expiry.Time(),
+		AMR: cl.AMR, ACR: cl.ACR, AuthTime: unixOrZero(cl.AuthTime), EnrolOnly: cl.EnrolOnly,
 	}, nil
 }
 
@@ -324,3 +337,10 @@ func (c *Codec) VerifyDevice(token string, now time.Time) (core.DeviceClaims, er
 }
 
 func invalid(code core.Code, msg string) error { return &core.Error{Code: code, Message: msg} }
+
+func unixOrZero(v *int64) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	return time.Unix(*v, 0)
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -554,7 +555,7 @@ func TestCodec_VerifyAccess_Attacks(t *testing.T) {
 				return
 			}
 			wantCode(t, err, core.CodeInvalidToken)
-			if got != (core.AccessClaims{}) {
+			if !reflect.DeepEqual(got, core.AccessClaims{}) {
 				t.Fatalf("rejected token still returned claims %+v", got)
 			}
 		})

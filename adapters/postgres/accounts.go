@@ -49,9 +49,14 @@ func (t *tenantTx) AccountSetPolicy(ctx context.Context, o core.PolicyOverride, 
 	if err != nil {
 		return err
 	}
+	reauth, err := int32Ptr("reauth_max_age_minutes", o.ReauthMaxAgeMinutes)
+	if err != nil {
+		return err
+	}
 	n, err := t.q.AccountUpdatePolicy(ctx, dbsqlc.AccountUpdatePolicyParams{
 		ID: t.accountID, IdleMinutes: idle, AbsoluteMinutes: abs,
 		MaxSessionsPerUser: maxSessions, SessionLimitAction: string(o.EffectiveSessionLimitAction()), AuditRetentionDays: retention, Now: now,
+		MfaRequired: (*string)(o.MFARequired), ReauthMaxAgeMinutes: reauth,
 	})
 	if err != nil {
 		return mapErr(err)
@@ -69,6 +74,7 @@ func policyFromRow(r dbsqlc.AccountGetPolicyForUpdateRow) core.PolicyOverride {
 		IdleMinutes: intPtr(r.SessionIdleMinutes), AbsoluteMinutes: intPtr(r.SessionAbsoluteMinutes),
 		MaxSessionsPerUser: intPtr(r.MaxSessionsPerUser), SessionLimitAction: core.SessionLimitAction(r.SessionLimitAction),
 		AuditRetentionDays: intPtr(r.AuditRetentionDays),
+		MFARequired:        (*core.MFARequirement)(r.MfaRequired), ReauthMaxAgeMinutes: intPtr(r.ReauthMaxAgeMinutes),
 	}
 }
 

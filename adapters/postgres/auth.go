@@ -80,3 +80,16 @@ func (s *Store) InvitationAccount(ctx context.Context, tokenHash []byte) (uuid.U
 	}
 	return id, nil
 }
+
+// MFAChallengeOwner implements core.Store through the SECURITY DEFINER
+// lookup (migrations/00015).
+func (s *Store) MFAChallengeOwner(ctx context.Context, tokenHash []byte) (uuid.UUID, uuid.UUID, error) {
+	r, err := s.q.AuthMFAChallengeOwner(ctx, tokenHash)
+	if err != nil {
+		return uuid.Nil, uuid.Nil, mapErr(err) // no row for an unknown hash: ErrNotFound
+	}
+	if r.AccountID == uuid.Nil {
+		return uuid.Nil, uuid.Nil, core.ErrNotFound
+	}
+	return r.AccountID, r.UserID, nil
+}

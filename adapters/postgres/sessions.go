@@ -26,6 +26,7 @@ func (t *tenantTx) SessionCreate(ctx context.Context, s core.NewSession) error {
 		AuthTime: s.AuthTime, IdleSeconds: int32(s.Snapshot.IdleSeconds), AbsoluteSeconds: int32(s.Snapshot.AbsoluteSeconds),
 		Now: s.Now, IdleExpiresAt: s.IdleExpiresAt, AbsoluteExpiresAt: s.AbsoluteExpiresAt,
 		JtiHash: s.JTIHash,
+		Aal:     int16(max(s.Auth.AAL, 1)), Amr: s.Auth.Methods(), MfaEnrolOnly: s.Auth.EnrolOnly,
 	}))
 }
 
@@ -40,6 +41,7 @@ func (t *tenantTx) SessionLockForRefresh(ctx context.Context, sessionID uuid.UUI
 		IdleExpiresAt: r.IdleExpiresAt, AbsoluteExpiresAt: r.AbsoluteExpiresAt,
 		CurrentJTIHash: r.CurrentJtiHash, PreviousJTIHash: r.PreviousJtiHash, CurrentJTISealed: r.CurrentJtiSealed,
 		RotatedAt: r.RotatedAt, Generation: int(r.Generation), RevokedAt: r.RevokedAt,
+		Auth: core.AuthLevel{AAL: int(r.Aal), AMR: r.Amr, LastAuthAt: r.LastAuthAt, EnrolOnly: r.MfaEnrolOnly},
 	}, nil
 }
 
@@ -179,7 +181,8 @@ func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core
 		if err != nil {
 			return err
 		}
-		out = core.RotatedSession{Role: core.Role(row.AccountRole), Generation: int(row.Generation)}
+		out = core.RotatedSession{Role: core.Role(row.AccountRole), Generation: int(row.Generation),
+			Auth: core.AuthLevel{AAL: int(row.Aal), AMR: row.Amr, LastAuthAt: row.LastAuthAt, EnrolOnly: row.MfaEnrolOnly}}
 		return nil
 	})
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -26,13 +26,16 @@
 //            other port on localhost (development: http, COOKIE_SECURE=false)
 //   cells:   sign-in + me, silent refresh (timer, 401), 4 tabs × 3 expiries,
 //            reload → restore, logout, foreign site refused
-// plus the degraded environment (insecure context) and the Vite app.
+// plus sign-in with a second factor (TOTP codes computed here from the
+// secret), the degraded environment (insecure context) and the Vite app.
 
 import { execFileSync } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import { totpAt, totpStep } from "./totp.mjs";
 
 const env = (k, optional = false) => {
   const v = process.env[k];
@@ -396,6 +399,134 @@ async function extra(name, fn) {
   }
 }
 
+// Sign-in with a second factor through the client (production server,
+// sibling subdomains): signIn() resolves to the challenge and opens no
+// session; verifyMfa() with a wrong code is a typed invalid_mfa_code, with
+// the authenticator's code the session starts (amr pwd+otp, acr aal2); past
+// the recent-authentication window a guarded call is a typed 403
+// reauthentication_required until reauthenticate() (password + code). Each
+// code is of a later 30-second step than the one before (a code, or an
+// older step's, is accepted once), all within the server's ±1 step.
+async function mfaSignIn(browser) {
+  await extra("sign-in with TOTP: challenge, verifyMfa, reauthenticate", async () => {
+    const layout = LAYOUTS[1];
+    const user = await register(layout, "mfa");
+    const login = await apiJSON(layout.direct, "POST", "/api/v1/auth/login/json", { email: user.email, password: user.password });
+    check(login.status === 200, "password-only sign-in before enrolment", login);
+    const bearer = { Authorization: `Bearer ${login.body.access_token}` };
+    const enrol = await apiJSON(layout.direct, "POST", "/api/v1/auth/mfa/totp", undefined, bearer);
+    check(enrol.status === 201 && enrol.body.otpauth_uri.startsWith("otpauth://totp/"), "enrol", enrol);
+    const secret = enrol.body.secret;
+    const confirm = await apiJSON(layout.direct, "POST", "/api/v1/auth/mfa/totp/confirm", { code: totpAt(secret, totpStep() - 1) }, bearer);
+    check(confirm.status === 200 && confirm.body.recovery_codes.length === 10, "confirm with the previous step's code", confirm);
+
+    const context = await browser.newContext();
+    try {
+      const t = await openTab(context, layout);
+      const first = typed(await call(t, "signIn", user.email, user.password, "mfa"), "signIn");
+      check(first.ok && first.value.kind === "mfa" && first.value.challenge.methods.includes("totp"), "signIn resolves to the challenge", first);
+      check((await stats(t)).signedIn === false, "no session before the second factor");
+      const jar = await context.cookies(`${layout.api}/api/v1/auth/refresh`);
+      check(!jar.some((c) => c.name === "__Secure-refresh_token"), "no refresh cookie before the second factor", jar.map((c) => c.name));
+      const challenge = first.value.challenge;
+      const good = totpAt(secret, totpStep());
+      const wrong = typed(await call(t, "verifyMfa", challenge, { code: good === "000000" ? "111111" : "000000" }), "verifyMfa (wrong)");
+      check(!wrong.ok && wrong.code === "invalid_mfa_code", "a wrong code is a typed invalid_mfa_code", wrong);
+      const ok = typed(await call(t, "verifyMfa", challenge, { code: good }, "mfa"), "verifyMfa");
+      check(ok.ok && typeof ok.value.session_id === "string" && !("refresh_token" in ok.value), "verifyMfa starts the session (cookie transport)", ok);
+      check((await stats(t)).signedIn === true, "signed in after the second factor");
+      const claims = async () => JSON.parse(Buffer.from((await t.evaluate(() => window.client.token.value)).split(".")[1], "base64url").toString());
+      const c1 = await claims();
+      check(JSON.stringify(c1.amr) === '["pwd","otp"]' && c1.acr === "aal2" && typeof c1.auth_time === "number", "the access token carries amr, acr, auth_time", c1);
+      const me = typed(await call(t, "me"), "me");
+      check(me.ok && me.value.email === user.email, "me", me);
+      const again = typed(await call(t, "verifyMfa", challenge, { recoveryCode: confirm.body.recovery_codes[0] }), "verifyMfa (used challenge)");
+      check(!again.ok && again.code === "invalid_mfa_challenge", "the challenge is single-use", again);
+
+      // Past the recent-authentication window (moved back in the database:
+      // the server's clock is real and the window's minimum is a minute).
+      psql(`UPDATE sessions SET last_auth_at = now() - interval '2 hours' WHERE id = '${ok.value.session_id}'`);
+      const guarded = () =>
+        t.evaluate(async () => {
+          const r = await window.client.api.POST("/api/v1/auth/mfa/recovery-codes");
+          return { status: r.response.status, code: r.error?.code, n: r.data?.recovery_codes?.length };
+        });
+      const refused = await guarded();
+      check(refused.status === 403 && refused.code === "reauthentication_required", "a guarded call past the window", refused);
+      const noCode = typed(await call(t, "reauthenticate", user.password), "reauthenticate without the code");
+      check(!noCode.ok && noCode.code === "invalid_mfa_code", "the code is required when enrolled", noCode);
+      const re = typed(await call(t, "reauthenticate", user.password, totpAt(secret, totpStep() + 1)), "reauthenticate");
+      check(re.ok, "reauthenticate with password and code", re);
+      const c2 = await claims();
+      check(c2.auth_time >= c1.auth_time && Math.abs(c2.auth_time - Date.now() / 1000) < 30 && c2.acr === "aal2", "the fresh token's auth_time is now", { c1, c2 });
+      const accepted = await guarded();
+      check(accepted.status === 200 && accepted.n === 10, "the guarded call after reauthenticate", accepted);
+      check(typed(await call(t, "logout"), "logout").ok, "logout");
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+// RFC 6238 (SHA-1, 6 digits, 30 s) from a base32 secret, as an
+// authenticator app computes it: the test's own, independent of the server.
+function totp(secret, atMs) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(atMs / 30000)));
+  const h = createHmac("sha1", key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, "0");
+}
+
+// Sign-in with a second factor through the browser client: signIn()
+// resolves { kind: "mfa", challenge }, verifyMfa() starts the session (cookie
+// transport), reauthenticate() renews auth_time. Codes are computed here
+// from the secret (the live server keeps real time): the enrolment is
+// confirmed with the previous step's code, the challenge answered with the
+// current one and the reauthentication with the next, each accepted once.
+async function totpSignIn(browser) {
+  await extra("browser client: sign-in with TOTP (challenge, verifyMfa, reauthenticate)", async () => {
+    const layout = LAYOUTS[0];
+    const user = await register(layout, "totp");
+    const into = (Date.now() / 1000) % 30;
+    if (into > 20) await sleep((31 - into) * 1000); // keep the three steps apart from a step boundary
+    const login = await apiJSON(layout.direct, "POST", "/api/v1/auth/login/json", { email: user.email, password: user.password });
+    check(login.status === 200, "password-only sign-in before enrolment", login);
+    const auth = { Authorization: `Bearer ${login.body.access_token}` };
+    const enrol = await apiJSON(layout.direct, "POST", "/api/v1/auth/mfa/totp", undefined, auth);
+    check(enrol.status === 201 && enrol.body.otpauth_uri.startsWith("otpauth://totp/"), "enrol", enrol);
+    const now = Date.now();
+    const confirm = await apiJSON(layout.direct, "POST", "/api/v1/auth/mfa/totp/confirm", { code: totp(enrol.body.secret, now - 30000) }, auth);
+    check(confirm.status === 200 && confirm.body.recovery_codes.length === 10, "confirm", confirm);
+
+    const context = await browser.newContext();
+    try {
+      const tab = await openTab(context, layout);
+      const first = typed(await call(tab, "signIn", user.email, user.password, "totp"), "signIn");
+      check(first.ok && first.value.kind === "mfa" && typeof first.value.challenge.mfa_challenge_token === "string", "signIn resolves a challenge, no session", first);
+      check(!(await stats(tab)).signedIn, "no session before the second factor");
+      const wrong = typed(await call(tab, "verifyMfa", first.value.challenge, { code: totp(enrol.body.secret, now - 30000) }), "verifyMfa (replayed code)");
+      check(!wrong.ok && wrong.code === "invalid_mfa_code", "the confirmation's code is not accepted again", wrong);
+      const ok = typed(await call(tab, "verifyMfa", first.value.challenge, { code: totp(enrol.body.secret, now) }, "totp"), "verifyMfa");
+      check(ok.ok && typeof ok.value.csrf_token === "string" && !("refresh_token" in ok.value), "verifyMfa starts the session in cookie transport", ok);
+      const claims = JSON.parse(Buffer.from((await tab.evaluate(() => window.client.accessToken)).split(".")[1], "base64url"));
+      check(claims.acr === "aal2" && claims.amr.join() === "pwd,otp", "the access token says aal2, pwd+otp", claims);
+      const me = typed(await call(tab, "me"), "me");
+      check(me.ok && me.value.email === user.email, "me after the second factor", me);
+      const re = typed(await call(tab, "reauthenticate", user.password, totp(enrol.body.secret, now + 30000)), "reauthenticate");
+      check(re.ok, "reauthenticate with password and code", re);
+      const after = JSON.parse(Buffer.from((await tab.evaluate(() => window.client.accessToken)).split(".")[1], "base64url"));
+      check(after.auth_time >= claims.auth_time && after.acr === "aal2", "the reauthenticated token", after);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
 // An insecure context (plain http on a name that is not localhost): no Web
 // Locks. The client runs single-tab with a warning, or refuses at
 // construction with a typed error when told to; no raw TypeError anywhere.
@@ -502,7 +633,9 @@ async function main() {
       console.log(`layout: ${layout.name}`);
       await layoutCells(browser, layout);
     }
+    await mfaSignIn(browser);
     await degraded(browser);
+    await totpSignIn(browser);
     await viteApp(browser);
   } finally {
     await browser.close();

@@ -1,6 +1,8 @@
 // Shared by the generator flows (flows/*.flow.ts): assertions and the
 // report line. Hand-written; the generated clients under gen/ are not.
 
+import { createHmac } from "node:crypto";
+
 export const base = process.env["SESSIOND_URL"] ?? "";
 if (!base) throw new Error("SESSIOND_URL is not set (scripts/clients-matrix.sh sets it)");
 
@@ -40,4 +42,33 @@ export async function run(generator: string, flow: () => Promise<void>): Promise
     console.log(`${generator}: ${passed} passed, 1 failed`);
     process.exit(1);
   }
+}
+
+/**
+ * RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s) of a base32 secret at the
+ * 30-second step `step` (default: now), as an authenticator app computes it.
+ */
+export function totp(secret: string, step = Math.floor(Date.now() / 30000)): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const key: number[] = [];
+  for (const ch of secret.toUpperCase().replace(/=+$/, "")) {
+    value = (value << 5) | alphabet.indexOf(ch);
+    bits += 5;
+    if (bits >= 8) {
+      key.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", Buffer.from(key)).update(msg).digest();
+  const off = mac[mac.length - 1]! & 0x0f;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+/** The claims of a JWT (not verified: the server signed it). */
+export function claims(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString()) as Record<string, unknown>;
 }

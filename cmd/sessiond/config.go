@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"os"
@@ -253,6 +255,21 @@ func loadConfig() (Config, error) {
 	// The mail rate's streak is forgotten after an hour without a mail, or
 	// four of its longest intervals when that is longer.
 	c.Core.ResetMail.Window = max(time.Hour, 4*c.Core.ResetMail.MaxDelay)
+	// The key that seals TOTP secrets at rest (base64 of 32 bytes). In
+	// development a fixed, public key stands in (like the generated
+	// development signing keys); the server refuses to start without a
+	// real one otherwise (provideService).
+	if v := env("MFA_ENCRYPTION_KEY", ""); v != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(k) != 32 {
+			errs = append(errs, "MFA_ENCRYPTION_KEY: must be the base64 of 32 random bytes (openssl rand -base64 32)")
+		}
+		c.Core.MFAKey = k
+	} else if c.DevMode {
+		k := sha256.Sum256([]byte("sessiond development MFA key: never use in production"))
+		c.Core.MFAKey = k[:]
+	}
+	c.Core.MFAIssuer = env("MFA_ISSUER", "sessiond")
 	if err := c.Core.Throttle.Validate(); err != nil {
 		errs = append(errs, "LOGIN_THROTTLE_*: "+err.Error()+" (LOGIN_THROTTLE_THRESHOLD=0 turns it off)")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/ratelimit"
+	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
 )
@@ -68,7 +69,12 @@ func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, 
 		}
 		tokens = cache
 	}
-	return core.NewService(store, tokens, hasher, clock.System{}, c.Core, device, mail, log)
+	if len(c.Core.MFAKey) == 0 {
+		return nil, errors.New("MFA_ENCRYPTION_KEY is required outside development (DEV_MODE=false): base64 of 32 random bytes")
+	}
+	cfg := c.Core
+	cfg.TOTP = totp.New()
+	return core.NewService(store, tokens, hasher, clock.System{}, cfg, device, mail, log)
 }
 
 func provideDeviceNamer() (core.DeviceNamer, error) {
@@ -203,7 +209,7 @@ func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
 	resetIP := rule(r.ResetPerIPPerHour, time.Hour)
 	return httpadapter.RateLimits{
 		ByIP: map[httpadapter.Operation]httpadapter.Limiter{
-			"loginJson": loginIP, "loginForm": loginIP,
+			"loginJson": loginIP, "loginForm": loginIP, "verifyMfa": loginIP,
 			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
 			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
 			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,

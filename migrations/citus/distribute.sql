@@ -36,6 +36,10 @@ SELECT create_distributed_table('public.audit_events', 'account_id', colocate_wi
 SELECT create_distributed_table('public.webhook_streams', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.webhook_endpoints', 'account_id', colocate_with => 'public.accounts');
 SELECT create_distributed_table('public.webhook_attempts', 'account_id', colocate_with => 'public.accounts');
+-- The second-factor tables of migrations/00015.
+SELECT create_distributed_table('public.auth_factors', 'account_id', colocate_with => 'public.accounts');
+SELECT create_distributed_table('public.recovery_codes', 'account_id', colocate_with => 'public.accounts');
+SELECT create_distributed_table('public.mfa_challenges', 'account_id', colocate_with => 'public.accounts');
 
 -- (2) The global email key, distributed by the email: a sign-in's first
 -- lookup is single-shard, and the key's uniqueness is enforced by one
@@ -124,11 +128,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_endpoints TO sessiond_app;
 GRANT SELECT, INSERT ON webhook_attempts TO sessiond_app;
 GRANT SELECT, INSERT, UPDATE ON password_reset_tokens TO sessiond_app;
 GRANT SELECT, INSERT, UPDATE ON email_verification_tokens, invitations TO sessiond_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON auth_factors, recovery_codes TO sessiond_app;
+GRANT SELECT, INSERT, UPDATE ON mfa_challenges TO sessiond_app;
 GRANT SELECT, INSERT, DELETE ON user_emails TO sessiond_app;
 GRANT SELECT (account_id, id, email, password_hash, is_active, account_role, email_verified_at) ON users TO sessiond_definer;
 GRANT SELECT (account_id, id, revoked_at, idle_expires_at, absolute_expires_at) ON sessions TO sessiond_definer;
 GRANT SELECT (account_id, token_hash) ON password_reset_tokens TO sessiond_definer;
 GRANT SELECT (account_id, token_hash) ON email_verification_tokens, invitations TO sessiond_definer;
+GRANT SELECT (account_id, token_hash) ON mfa_challenges TO sessiond_definer;
 GRANT SELECT (email, account_id, user_id) ON user_emails TO sessiond_definer;
 GRANT SELECT (account_id, id, absolute_expires_at), DELETE ON sessions TO sessiond_janitor;
 GRANT SELECT (account_id, token_hash, expires_at, used_at), DELETE ON password_reset_tokens TO sessiond_janitor;
@@ -141,7 +148,8 @@ BEGIN
         SELECT t.tbl, s.shardid, s.result
         FROM unnest(ARRAY['accounts', 'users', 'sessions', 'password_reset_tokens', 'audit_events', 'user_emails',
                           'webhook_streams', 'webhook_endpoints', 'webhook_attempts',
-                          'email_verification_tokens', 'invitations']) AS t(tbl),
+                          'email_verification_tokens', 'invitations',
+                          'auth_factors', 'recovery_codes', 'mfa_challenges']) AS t(tbl),
         LATERAL run_command_on_shards(t.tbl::regclass, $cmd$
             SELECT CASE WHEN c.relrowsecurity AND c.relforcerowsecurity
                          AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation')

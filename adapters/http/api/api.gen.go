@@ -26,6 +26,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccessTokenResponseTokenType.
+const (
+	AccessTokenResponseTokenTypeBearer AccessTokenResponseTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the AccessTokenResponseTokenType enum.
+func (e AccessTokenResponseTokenType) Valid() bool {
+	switch e {
+	case AccessTokenResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AccountRole.
 const (
 	Member AccountRole = "member"
@@ -44,38 +59,68 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AccountSecurityMfaRequired.
+const (
+	AccountSecurityMfaRequiredAll    AccountSecurityMfaRequired = "all"
+	AccountSecurityMfaRequiredOff    AccountSecurityMfaRequired = "off"
+	AccountSecurityMfaRequiredOwners AccountSecurityMfaRequired = "owners"
+)
+
+// Valid indicates whether the value is a known member of the AccountSecurityMfaRequired enum.
+func (e AccountSecurityMfaRequired) Valid() bool {
+	switch e {
+	case AccountSecurityMfaRequiredAll:
+		return true
+	case AccountSecurityMfaRequiredOff:
+		return true
+	case AccountSecurityMfaRequiredOwners:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuditAction.
 const (
-	AuditActionAccountCreated             AuditAction = "account.created"
-	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
-	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
-	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
-	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
-	AuditActionAuthLogout                 AuditAction = "auth.logout"
-	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
-	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
-	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
-	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
-	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
-	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
-	AuditActionInvitationAccepted         AuditAction = "invitation.accepted"
-	AuditActionInvitationCreated          AuditAction = "invitation.created"
-	AuditActionInvitationResent           AuditAction = "invitation.resent"
-	AuditActionInvitationRevoked          AuditAction = "invitation.revoked"
-	AuditActionMemberCreated              AuditAction = "member.created"
-	AuditActionMemberRemoved              AuditAction = "member.removed"
-	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
-	AuditActionMemberUpdated              AuditAction = "member.updated"
-	AuditActionSessionEvicted             AuditAction = "session.evicted"
-	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
-	AuditActionSessionRevoked             AuditAction = "session.revoked"
-	AuditActionUserEmailVerified          AuditAction = "user.email_verified"
-	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
-	AuditActionUserVerificationRequested  AuditAction = "user.verification_requested"
-	AuditActionWebhookCreated             AuditAction = "webhook.created"
-	AuditActionWebhookDeleted             AuditAction = "webhook.deleted"
-	AuditActionWebhookSecretRotated       AuditAction = "webhook.secret_rotated"
-	AuditActionWebhookUpdated             AuditAction = "webhook.updated"
+	AuditActionAccountCreated                  AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate      AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk      AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed                 AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded              AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                      AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll                   AuditAction = "auth.logout_all"
+	AuditActionAuthMfaChallengeIssued          AuditAction = "auth.mfa_challenge_issued"
+	AuditActionAuthMfaDisabled                 AuditAction = "auth.mfa_disabled"
+	AuditActionAuthMfaEnabled                  AuditAction = "auth.mfa_enabled"
+	AuditActionAuthMfaEnrollmentStarted        AuditAction = "auth.mfa_enrollment_started"
+	AuditActionAuthMfaFailed                   AuditAction = "auth.mfa_failed"
+	AuditActionAuthMfaRecoveryCodesRegenerated AuditAction = "auth.mfa_recovery_codes_regenerated"
+	AuditActionAuthPasswordChangeFailed        AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged             AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset               AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested      AuditAction = "auth.password_reset_requested"
+	AuditActionAuthReauthenticated             AuditAction = "auth.reauthenticated"
+	AuditActionAuthReauthenticationFailed      AuditAction = "auth.reauthentication_failed"
+	AuditActionAuthRefreshReuseDetected        AuditAction = "auth.refresh_reuse_detected"
+	AuditActionInvitationAccepted              AuditAction = "invitation.accepted"
+	AuditActionInvitationCreated               AuditAction = "invitation.created"
+	AuditActionInvitationResent                AuditAction = "invitation.resent"
+	AuditActionInvitationRevoked               AuditAction = "invitation.revoked"
+	AuditActionMemberCreated                   AuditAction = "member.created"
+	AuditActionMemberMfaReset                  AuditAction = "member.mfa_reset"
+	AuditActionMemberRemoved                   AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked           AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated                   AuditAction = "member.updated"
+	AuditActionSessionEvicted                  AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute          AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked                  AuditAction = "session.revoked"
+	AuditActionUserEmailVerified               AuditAction = "user.email_verified"
+	AuditActionUserProfileUpdated              AuditAction = "user.profile_updated"
+	AuditActionUserVerificationRequested       AuditAction = "user.verification_requested"
+	AuditActionWebhookCreated                  AuditAction = "webhook.created"
+	AuditActionWebhookDeleted                  AuditAction = "webhook.deleted"
+	AuditActionWebhookSecretRotated            AuditAction = "webhook.secret_rotated"
+	AuditActionWebhookUpdated                  AuditAction = "webhook.updated"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -95,6 +140,18 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthLogoutAll:
 		return true
+	case AuditActionAuthMfaChallengeIssued:
+		return true
+	case AuditActionAuthMfaDisabled:
+		return true
+	case AuditActionAuthMfaEnabled:
+		return true
+	case AuditActionAuthMfaEnrollmentStarted:
+		return true
+	case AuditActionAuthMfaFailed:
+		return true
+	case AuditActionAuthMfaRecoveryCodesRegenerated:
+		return true
 	case AuditActionAuthPasswordChangeFailed:
 		return true
 	case AuditActionAuthPasswordChanged:
@@ -102,6 +159,10 @@ func (e AuditAction) Valid() bool {
 	case AuditActionAuthPasswordReset:
 		return true
 	case AuditActionAuthPasswordResetRequested:
+		return true
+	case AuditActionAuthReauthenticated:
+		return true
+	case AuditActionAuthReauthenticationFailed:
 		return true
 	case AuditActionAuthRefreshReuseDetected:
 		return true
@@ -114,6 +175,8 @@ func (e AuditAction) Valid() bool {
 	case AuditActionInvitationRevoked:
 		return true
 	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberMfaReset:
 		return true
 	case AuditActionMemberRemoved:
 		return true
@@ -148,16 +211,16 @@ func (e AuditAction) Valid() bool {
 
 // Defines values for BulkRevokeRequestScope.
 const (
-	All    BulkRevokeRequestScope = "all"
-	Others BulkRevokeRequestScope = "others"
+	BulkRevokeRequestScopeAll    BulkRevokeRequestScope = "all"
+	BulkRevokeRequestScopeOthers BulkRevokeRequestScope = "others"
 )
 
 // Valid indicates whether the value is a known member of the BulkRevokeRequestScope enum.
 func (e BulkRevokeRequestScope) Valid() bool {
 	switch e {
-	case All:
+	case BulkRevokeRequestScopeAll:
 		return true
-	case Others:
+	case BulkRevokeRequestScopeOthers:
 		return true
 	default:
 		return false
@@ -227,50 +290,111 @@ func (e MemberSort) Valid() bool {
 	}
 }
 
+// Defines values for MfaChallengeMethods.
+const (
+	RecoveryCode MfaChallengeMethods = "recovery_code"
+	Totp         MfaChallengeMethods = "totp"
+)
+
+// Valid indicates whether the value is a known member of the MfaChallengeMethods enum.
+func (e MfaChallengeMethods) Valid() bool {
+	switch e {
+	case RecoveryCode:
+		return true
+	case Totp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MfaConfirmedTokenType.
+const (
+	MfaConfirmedTokenTypeBearer MfaConfirmedTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the MfaConfirmedTokenType enum.
+func (e MfaConfirmedTokenType) Valid() bool {
+	switch e {
+	case MfaConfirmedTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MfaRequirement.
+const (
+	MfaRequirementAll    MfaRequirement = "all"
+	MfaRequirementOff    MfaRequirement = "off"
+	MfaRequirementOwners MfaRequirement = "owners"
+)
+
+// Valid indicates whether the value is a known member of the MfaRequirement enum.
+func (e MfaRequirement) Valid() bool {
+	switch e {
+	case MfaRequirementAll:
+		return true
+	case MfaRequirementOff:
+		return true
+	case MfaRequirementOwners:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest               ProblemCode = "bad_request"
-	ProblemCodeConflict                 ProblemCode = "conflict"
-	ProblemCodeCsrfFailed               ProblemCode = "csrf_failed"
-	ProblemCodeEmailNotVerified         ProblemCode = "email_not_verified"
-	ProblemCodeEmailTaken               ProblemCode = "email_taken"
-	ProblemCodeForbidden                ProblemCode = "forbidden"
-	ProblemCodeInternalError            ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials       ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor            ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidInvitationToken   ProblemCode = "invalid_invitation_token"
-	ProblemCodeInvalidRefreshToken      ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken        ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken             ProblemCode = "invalid_token"
-	ProblemCodeInvalidVerificationToken ProblemCode = "invalid_verification_token"
-	ProblemCodeInvitationEmailTaken     ProblemCode = "invitation_email_taken"
-	ProblemCodeInvitationExpired        ProblemCode = "invitation_expired"
-	ProblemCodeInvitationRevoked        ProblemCode = "invitation_revoked"
-	ProblemCodeInvitationUsed           ProblemCode = "invitation_used"
-	ProblemCodeLastOwner                ProblemCode = "last_owner"
-	ProblemCodeMemberPasswordsDisabled  ProblemCode = "member_passwords_disabled"
-	ProblemCodeMethodNotAllowed         ProblemCode = "method_not_allowed"
-	ProblemCodeNotFound                 ProblemCode = "not_found"
-	ProblemCodeNotImplemented           ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge          ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated  ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds        ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited              ProblemCode = "rate_limited"
-	ProblemCodeRefreshTokenReused       ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable       ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute   ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle       ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached      ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch           ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter         ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType     ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed         ProblemCode = "validation_failed"
+	ProblemCodeBadRequest                 ProblemCode = "bad_request"
+	ProblemCodeCannotRevokeCurrentSession ProblemCode = "cannot_revoke_current_session"
+	ProblemCodeConflict                   ProblemCode = "conflict"
+	ProblemCodeCsrfFailed                 ProblemCode = "csrf_failed"
+	ProblemCodeEmailNotVerified           ProblemCode = "email_not_verified"
+	ProblemCodeEmailTaken                 ProblemCode = "email_taken"
+	ProblemCodeForbidden                  ProblemCode = "forbidden"
+	ProblemCodeInternalError              ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials         ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor              ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidInvitationToken     ProblemCode = "invalid_invitation_token"
+	ProblemCodeInvalidMfaChallenge        ProblemCode = "invalid_mfa_challenge"
+	ProblemCodeInvalidMfaCode             ProblemCode = "invalid_mfa_code"
+	ProblemCodeInvalidRefreshToken        ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken          ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken               ProblemCode = "invalid_token"
+	ProblemCodeInvalidVerificationToken   ProblemCode = "invalid_verification_token"
+	ProblemCodeInvitationEmailTaken       ProblemCode = "invitation_email_taken"
+	ProblemCodeInvitationExpired          ProblemCode = "invitation_expired"
+	ProblemCodeInvitationRevoked          ProblemCode = "invitation_revoked"
+	ProblemCodeInvitationUsed             ProblemCode = "invitation_used"
+	ProblemCodeLastOwner                  ProblemCode = "last_owner"
+	ProblemCodeMemberPasswordsDisabled    ProblemCode = "member_passwords_disabled"
+	ProblemCodeMethodNotAllowed           ProblemCode = "method_not_allowed"
+	ProblemCodeMfaEnrollmentRequired      ProblemCode = "mfa_enrollment_required"
+	ProblemCodeNotFound                   ProblemCode = "not_found"
+	ProblemCodeNotImplemented             ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge            ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated    ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds          ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited                ProblemCode = "rate_limited"
+	ProblemCodeReauthenticationRequired   ProblemCode = "reauthentication_required"
+	ProblemCodeRefreshTokenReused         ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable         ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute     ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle         ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached        ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch             ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter           ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType       ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed           ProblemCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
 func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeBadRequest:
+		return true
+	case ProblemCodeCannotRevokeCurrentSession:
 		return true
 	case ProblemCodeConflict:
 		return true
@@ -289,6 +413,10 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInvalidCursor:
 		return true
 	case ProblemCodeInvalidInvitationToken:
+		return true
+	case ProblemCodeInvalidMfaChallenge:
+		return true
+	case ProblemCodeInvalidMfaCode:
 		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
@@ -312,6 +440,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeMethodNotAllowed:
 		return true
+	case ProblemCodeMfaEnrollmentRequired:
+		return true
 	case ProblemCodeNotFound:
 		return true
 	case ProblemCodeNotImplemented:
@@ -323,6 +453,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodePolicyOutOfBounds:
 		return true
 	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeReauthenticationRequired:
 		return true
 	case ProblemCodeRefreshTokenReused:
 		return true
@@ -400,13 +532,13 @@ func (e SessionTransport) Valid() bool {
 
 // Defines values for TokenResponseTokenType.
 const (
-	Bearer TokenResponseTokenType = "Bearer"
+	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
 )
 
 // Valid indicates whether the value is a known member of the TokenResponseTokenType enum.
 func (e TokenResponseTokenType) Valid() bool {
 	switch e {
-	case Bearer:
+	case TokenResponseTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -566,6 +698,19 @@ type AcceptInvitationRequest struct {
 	Token string `json:"token"`
 }
 
+// AccessTokenResponse defines model for AccessTokenResponse.
+type AccessTokenResponse struct {
+	AccessToken string `json:"access_token"`
+
+	// AuthTime The session's renewed authentication time (the token's `auth_time`).
+	AuthTime  time.Time                    `json:"auth_time"`
+	ExpiresIn int                          `json:"expires_in"`
+	TokenType AccessTokenResponseTokenType `json:"token_type"`
+}
+
+// AccessTokenResponseTokenType defines model for AccessTokenResponse.TokenType.
+type AccessTokenResponseTokenType string
+
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
 
@@ -600,6 +745,14 @@ type AccountSecurity struct {
 	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
 	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
 
+	// EffectiveMfaRequired Who must have a second factor: nobody (`off`, the default), owners, or
+	// every user. A user who must and has none signs in to an enrol-only
+	// session. Applies from each user's next sign-in.
+	EffectiveMfaRequired MfaRequirement `json:"effective_mfa_required"`
+
+	// EffectiveReauthMaxAgeMinutes The recent-authentication window in force, in minutes.
+	EffectiveReauthMaxAgeMinutes int `json:"effective_reauth_max_age_minutes"`
+
 	// IdleMinutes The account's idle override in minutes; `null` = system default.
 	IdleMinutes nullable.Nullable[int] `json:"idle_minutes"`
 
@@ -618,12 +771,27 @@ type AccountSecurity struct {
 	// MaxSessionsPerUserMin Smallest allowed `max_sessions_per_user`.
 	MaxSessionsPerUserMin int `json:"max_sessions_per_user_min"`
 
+	// MfaRequired The account's second-factor override; `null` = system default (`off`).
+	MfaRequired nullable.Nullable[AccountSecurityMfaRequired] `json:"mfa_required"`
+
+	// ReauthMaxAgeMinutes The account's recent-authentication window override in minutes; `null` = system default.
+	ReauthMaxAgeMinutes nullable.Nullable[int] `json:"reauth_max_age_minutes"`
+
+	// ReauthMaxAgeMinutesMax Largest allowed `reauth_max_age_minutes`.
+	ReauthMaxAgeMinutesMax int `json:"reauth_max_age_minutes_max"`
+
+	// ReauthMaxAgeMinutesMin Smallest allowed `reauth_max_age_minutes`.
+	ReauthMaxAgeMinutesMin int `json:"reauth_max_age_minutes_min"`
+
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
 	// sessions beyond the limit are revoked (audited `session.evicted`).
 	// `deny`: the sign-in is refused with `409 session_limit_reached`.
 	SessionLimitAction SessionLimitAction `json:"session_limit_action"`
 }
+
+// AccountSecurityMfaRequired The account's second-factor override; `null` = system default (`off`).
+type AccountSecurityMfaRequired string
 
 // AccountSession One live session of a user of the account, as an owner sees it.
 type AccountSession struct {
@@ -941,6 +1109,57 @@ type Message struct {
 	Message string `json:"message"`
 }
 
+// MfaChallenge A sign-in that needs a second factor (`202` from sign-in): no session
+// yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+type MfaChallenge struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Methods The ways the challenge may be answered.
+	Methods []MfaChallengeMethods `json:"methods"`
+
+	// MfaChallengeToken Single-use token naming the challenge.
+	MfaChallengeToken string `json:"mfa_challenge_token"`
+}
+
+// MfaChallengeMethods defines model for MfaChallenge.Methods.
+type MfaChallengeMethods string
+
+// MfaConfirmed defines model for MfaConfirmed.
+type MfaConfirmed struct {
+	// AccessToken A fresh access token of the session, now `aal2`.
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int    `json:"expires_in"`
+
+	// RecoveryCodes Ten single-use recovery codes, shown once.
+	RecoveryCodes []string              `json:"recovery_codes"`
+	TokenType     MfaConfirmedTokenType `json:"token_type"`
+}
+
+// MfaConfirmedTokenType defines model for MfaConfirmed.TokenType.
+type MfaConfirmedTokenType string
+
+// MfaRequirement Who must have a second factor: nobody (`off`, the default), owners, or
+// every user. A user who must and has none signs in to an enrol-only
+// session. Applies from each user's next sign-in.
+type MfaRequirement string
+
+// MfaStatus defines model for MfaStatus.
+type MfaStatus struct {
+	// Enabled A confirmed second factor (TOTP) is enrolled.
+	Enabled                bool `json:"enabled"`
+	RecoveryCodesRemaining int  `json:"recovery_codes_remaining"`
+}
+
+// MfaVerifyRequest defines model for MfaVerifyRequest.
+type MfaVerifyRequest struct {
+	// Code The authenticator's current six-digit code.
+	Code              *string `json:"code,omitempty"`
+	MfaChallengeToken string  `json:"mfa_challenge_token"`
+
+	// RecoveryCode One of the user's recovery codes (used once).
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
 // PasswordResetConfirm A password-reset token and the new password.
 type PasswordResetConfirm struct {
 	// NewPassword The new password (8–128 characters).
@@ -1002,6 +1221,19 @@ type ProblemCode string
 type ProfilePatch struct {
 	// Name The caller's display name (trimmed; 1–200 characters).
 	Name *string `json:"name,omitempty"`
+}
+
+// ReauthenticateRequest defines model for ReauthenticateRequest.
+type ReauthenticateRequest struct {
+	// Code The TOTP code; required when the caller has a confirmed second factor.
+	Code     *string `json:"code,omitempty"`
+	Password string  `json:"password"`
+}
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten single-use recovery codes, shown once.
+	RecoveryCodes []string `json:"recovery_codes"`
 }
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
@@ -1115,6 +1347,12 @@ type SessionPolicyPatch struct {
 	// MaxSessionsPerUser At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit.
 	MaxSessionsPerUser nullable.Nullable[nullable.Nullable[int]] `json:"max_sessions_per_user,omitempty"`
 
+	// MfaRequired Who must have a second factor (see MfaRequirement), or `null` to clear the override (default `off`).
+	MfaRequired nullable.Nullable[nullable.Nullable[string]] `json:"mfa_required,omitempty"`
+
+	// ReauthMaxAgeMinutes The recent-authentication window in minutes (bounds checked by the server, 1…1440), or `null` for the default (15).
+	ReauthMaxAgeMinutes nullable.Nullable[nullable.Nullable[int]] `json:"reauth_max_age_minutes,omitempty"`
+
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
 	// sessions beyond the limit are revoked (audited `session.evicted`).
@@ -1158,6 +1396,20 @@ type TokenResponse struct {
 // TokenResponseTokenType Always `Bearer`.
 type TokenResponseTokenType string
 
+// TotpConfirmRequest defines model for TotpConfirmRequest.
+type TotpConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+// TotpEnrolment defines model for TotpEnrolment.
+type TotpEnrolment struct {
+	// OtpauthUri The `otpauth://totp/…` URI of the secret, for a QR code.
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// Secret The base32 TOTP secret (SHA-1, 6 digits, 30 s), shown once.
+	Secret string `json:"secret"`
+}
+
 // User A user and their place in their account.
 type User struct {
 	// AccountId The id of the user's account (tenant).
@@ -1177,6 +1429,10 @@ type User struct {
 
 	// IsActive Inactive users cannot sign in.
 	IsActive bool `json:"is_active"`
+
+	// MfaEnabled Whether the user has a confirmed second factor. Only in the owner's
+	// member list (`GET /api/v1/accounts/me/members`).
+	MfaEnabled *bool `json:"mfa_enabled,omitempty"`
 
 	// Name The user's display name.
 	Name string `json:"name"`
@@ -1398,6 +1654,10 @@ type InternalError = Problem
 // LastOwner An RFC 9457 problem document. Clients branch on `code`.
 type LastOwner = Problem
 
+// MfaChallengeIssued A sign-in that needs a second factor (`202` from sign-in): no session
+// yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+type MfaChallengeIssued = MfaChallenge
+
 // NotFound An RFC 9457 problem document. Clients branch on `code`.
 type NotFound = Problem
 
@@ -1551,6 +1811,18 @@ type LogoutParams struct {
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
+// VerifyMfaParams defines parameters for VerifyMfa.
+type VerifyMfaParams struct {
+	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
+
+	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
+	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
+}
+
 // RefreshTokenParams defines parameters for RefreshToken.
 type RefreshTokenParams struct {
 	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
@@ -1596,11 +1868,20 @@ type LogoutJSONRequestBody = LogoutRequest
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = ProfilePatch
 
+// ConfirmTotpJSONRequestBody defines body for ConfirmTotp for application/json ContentType.
+type ConfirmTotpJSONRequestBody = TotpConfirmRequest
+
+// VerifyMfaJSONRequestBody defines body for VerifyMfa for application/json ContentType.
+type VerifyMfaJSONRequestBody = MfaVerifyRequest
+
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
 
 // RequestPasswordResetJSONRequestBody defines body for RequestPasswordReset for application/json ContentType.
 type RequestPasswordResetJSONRequestBody = PasswordResetRequest
+
+// ReauthenticateJSONRequestBody defines body for Reauthenticate for application/json ContentType.
+type ReauthenticateJSONRequestBody = ReauthenticateRequest
 
 // RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
 type RefreshTokenJSONRequestBody = RefreshRequest
@@ -1800,6 +2081,9 @@ type ServerInterface interface {
 	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(w http.ResponseWriter, r *http.Request, userId UserId)
+	// ResetMemberMfa Reset a member's second factor
+	// (POST /api/v1/accounts/me/members/{user_id}/mfa/reset)
+	ResetMemberMfa(w http.ResponseWriter, r *http.Request, userId UserId)
 	// RevokeMemberSessions End every session of one member
 	// (POST /api/v1/accounts/me/members/{user_id}/revoke-sessions)
 	RevokeMemberSessions(w http.ResponseWriter, r *http.Request, userId UserId)
@@ -1869,12 +2153,33 @@ type ServerInterface interface {
 	// UpdateMe Change the caller's own profile
 	// (PATCH /api/v1/auth/me)
 	UpdateMe(w http.ResponseWriter, r *http.Request)
+	// GetMfaStatus The caller's second-factor status
+	// (GET /api/v1/auth/mfa)
+	GetMfaStatus(w http.ResponseWriter, r *http.Request)
+	// RegenerateRecoveryCodes Replace the caller's recovery codes
+	// (POST /api/v1/auth/mfa/recovery-codes)
+	RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
+	// DisableTotp Remove the caller's second factor
+	// (DELETE /api/v1/auth/mfa/totp)
+	DisableTotp(w http.ResponseWriter, r *http.Request)
+	// EnrolTotp Start a TOTP enrolment
+	// (POST /api/v1/auth/mfa/totp)
+	EnrolTotp(w http.ResponseWriter, r *http.Request)
+	// ConfirmTotp Confirm a TOTP enrolment with a first code
+	// (POST /api/v1/auth/mfa/totp/confirm)
+	ConfirmTotp(w http.ResponseWriter, r *http.Request)
+	// VerifyMfa Answer a sign-in's second-factor challenge
+	// (POST /api/v1/auth/mfa/verify)
+	VerifyMfa(w http.ResponseWriter, r *http.Request, params VerifyMfaParams)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(w http.ResponseWriter, r *http.Request)
 	// RequestPasswordReset Request a password-reset email
 	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(w http.ResponseWriter, r *http.Request)
+	// Reauthenticate Prove the caller's identity again (recent authentication)
+	// (POST /api/v1/auth/reauthenticate)
+	Reauthenticate(w http.ResponseWriter, r *http.Request)
 	// RefreshToken Rotate the refresh token and get a new token pair
 	// (POST /api/v1/auth/refresh)
 	RefreshToken(w http.ResponseWriter, r *http.Request, params RefreshTokenParams)
@@ -2334,6 +2639,32 @@ func (siw *ServerInterfaceWrapper) UpdateMember(w http.ResponseWriter, r *http.R
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.UpdateMember(w, r, userId)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ResetMemberMfa operation middleware
+func (siw *ServerInterfaceWrapper) ResetMemberMfa(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// ------------- Path parameter "user_id" -------------
+	var userId UserId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "user_id", r.PathValue("user_id"), &userId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: true})
+	if err != nil {
+		siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "user_id", Err: err})
+		return
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ResetMemberMfa(w, r, userId)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3000,6 +3331,136 @@ func (siw *ServerInterfaceWrapper) UpdateMe(w http.ResponseWriter, r *http.Reque
 	handler.ServeHTTP(w, r)
 }
 
+// GetMfaStatus operation middleware
+func (siw *ServerInterfaceWrapper) GetMfaStatus(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.GetMfaStatus(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (siw *ServerInterfaceWrapper) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.RegenerateRecoveryCodes(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// DisableTotp operation middleware
+func (siw *ServerInterfaceWrapper) DisableTotp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.DisableTotp(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// EnrolTotp operation middleware
+func (siw *ServerInterfaceWrapper) EnrolTotp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.EnrolTotp(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// ConfirmTotp operation middleware
+func (siw *ServerInterfaceWrapper) ConfirmTotp(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.ConfirmTotp(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// VerifyMfa operation middleware
+func (siw *ServerInterfaceWrapper) VerifyMfa(w http.ResponseWriter, r *http.Request) {
+
+	var err error
+	_ = err
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params VerifyMfaParams
+
+	headers := r.Header
+
+	// ------------- Optional header parameter "X-Device-Id" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Device-Id")]; found {
+		var XDeviceId DeviceId
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Device-Id", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Device-Id", valueList[0], &XDeviceId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Device-Id", Err: err})
+			return
+		}
+
+		params.XDeviceId = &XDeviceId
+
+	}
+
+	// ------------- Optional header parameter "X-Session-Transport" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Session-Transport")]; found {
+		var XSessionTransport SessionTransport
+		n := len(valueList)
+		if n != 1 {
+			siw.ErrorHandlerFunc(w, r, &TooManyValuesForParamError{ParamName: "X-Session-Transport", Count: n})
+			return
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Session-Transport", valueList[0], &XSessionTransport, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			siw.ErrorHandlerFunc(w, r, &InvalidParamFormatError{ParamName: "X-Session-Transport", Err: err})
+			return
+		}
+
+		params.XSessionTransport = &XSessionTransport
+
+	}
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.VerifyMfa(w, r, params)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
 // ConfirmPasswordReset operation middleware
 func (siw *ServerInterfaceWrapper) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 
@@ -3019,6 +3480,20 @@ func (siw *ServerInterfaceWrapper) RequestPasswordReset(w http.ResponseWriter, r
 
 	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		siw.Handler.RequestPasswordReset(w, r)
+	}))
+
+	for _, middleware := range siw.HandlerMiddlewares {
+		handler = middleware(handler)
+	}
+
+	handler.ServeHTTP(w, r)
+}
+
+// Reauthenticate operation middleware
+func (siw *ServerInterfaceWrapper) Reauthenticate(w http.ResponseWriter, r *http.Request) {
+
+	handler := http.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		siw.Handler.Reauthenticate(w, r)
 	}))
 
 	for _, middleware := range siw.HandlerMiddlewares {
@@ -3342,6 +3817,13 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/verify-email/resend", wrapper.ResendVerification)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/invitations/accept", wrapper.AcceptInvitation)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/change-password", wrapper.ChangePassword)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/verify", wrapper.VerifyMfa)
+	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/auth/mfa", wrapper.GetMfaStatus)
+	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/auth/mfa/totp", wrapper.DisableTotp)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/totp", wrapper.EnrolTotp)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/totp/confirm", wrapper.ConfirmTotp)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/mfa/recovery-codes", wrapper.RegenerateRecoveryCodes)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/auth/reauthenticate", wrapper.Reauthenticate)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/sessions", wrapper.ListSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/sessions/{session_id}", wrapper.RevokeSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/security", wrapper.GetAccountSecurity)
@@ -3356,6 +3838,7 @@ func HandlerWithOptions(si ServerInterface, options StdHTTPServerOptions) http.H
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/invitations", wrapper.CreateInvitation)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/invitations/{invitation_id}", wrapper.RevokeInvitation)
 	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/invitations/{invitation_id}/resend", wrapper.ResendInvitation)
+	m.HandleFunc(http.MethodPost+" "+options.BaseURL+"/api/v1/accounts/me/members/{user_id}/mfa/reset", wrapper.ResetMemberMfa)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/sessions", wrapper.ListAccountSessions)
 	m.HandleFunc(http.MethodDelete+" "+options.BaseURL+"/api/v1/accounts/me/sessions/{session_id}", wrapper.RevokeAccountSession)
 	m.HandleFunc(http.MethodGet+" "+options.BaseURL+"/api/v1/accounts/me/audit-events", wrapper.ListAuditEvents)
@@ -3387,6 +3870,15 @@ type ForbiddenApplicationProblemPlusJSONResponse Problem
 type InternalErrorApplicationProblemPlusJSONResponse Problem
 
 type LastOwnerApplicationProblemPlusJSONResponse Problem
+
+type MfaChallengeIssuedResponseHeaders struct {
+	CacheControl string
+}
+type MfaChallengeIssuedJSONResponse struct {
+	Body MfaChallenge
+
+	Headers MfaChallengeIssuedResponseHeaders
+}
 
 type NotFoundApplicationProblemPlusJSONResponse Problem
 
@@ -4803,6 +5295,141 @@ type UpdateMember503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response UpdateMember503ApplicationProblemPlusJSONResponse) VisitUpdateMemberResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfaRequestObject struct {
+	UserId UserId `json:"user_id"`
+}
+
+type ResetMemberMfaResponseObject interface {
+	VisitResetMemberMfaResponse(w http.ResponseWriter) error
+}
+
+type ResetMemberMfa200JSONResponse RevokedCount
+
+func (response ResetMemberMfa200JSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa400ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa401ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa403ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa404ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa422ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa500ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ResetMemberMfa503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ResetMemberMfa503ApplicationProblemPlusJSONResponse) VisitResetMemberMfaResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -7169,6 +7796,21 @@ func (response LoginForm200JSONResponse) VisitLoginFormResponse(w http.ResponseW
 	return err
 }
 
+type LoginForm202JSONResponse struct{ MfaChallengeIssuedJSONResponse }
+
+func (response LoginForm202JSONResponse) VisitLoginFormResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LoginForm400ApplicationProblemPlusJSONResponse struct {
 	BadRequestApplicationProblemPlusJSONResponse
 }
@@ -7354,6 +7996,21 @@ func (response LoginJson200JSONResponse) VisitLoginJsonResponse(w http.ResponseW
 		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
 	}
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LoginJson202JSONResponse struct{ MfaChallengeIssuedJSONResponse }
+
+func (response LoginJson202JSONResponse) VisitLoginJsonResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(202)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8029,6 +8686,837 @@ func (response UpdateMe503ApplicationProblemPlusJSONResponse) VisitUpdateMeRespo
 	return err
 }
 
+type GetMfaStatusRequestObject struct {
+}
+
+type GetMfaStatusResponseObject interface {
+	VisitGetMfaStatusResponse(w http.ResponseWriter) error
+}
+
+type GetMfaStatus200JSONResponse MfaStatus
+
+func (response GetMfaStatus200JSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus400ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus401ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus403ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus500ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMfaStatus503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response GetMfaStatus503ApplicationProblemPlusJSONResponse) VisitGetMfaStatusResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodesRequestObject struct {
+}
+
+type RegenerateRecoveryCodesResponseObject interface {
+	VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error
+}
+
+type RegenerateRecoveryCodes200ResponseHeaders struct {
+	CacheControl string
+}
+
+type RegenerateRecoveryCodes200JSONResponse struct {
+	Body    RecoveryCodes
+	Headers RegenerateRecoveryCodes200ResponseHeaders
+}
+
+func (response RegenerateRecoveryCodes200JSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes400ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes401ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes403ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes404ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes500ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegenerateRecoveryCodes503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response RegenerateRecoveryCodes503ApplicationProblemPlusJSONResponse) VisitRegenerateRecoveryCodesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotpRequestObject struct {
+}
+
+type DisableTotpResponseObject interface {
+	VisitDisableTotpResponse(w http.ResponseWriter) error
+}
+
+type DisableTotp204Response struct {
+}
+
+func (response DisableTotp204Response) VisitDisableTotpResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DisableTotp400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp400ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp401ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp403ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp404ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp500ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableTotp503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response DisableTotp503ApplicationProblemPlusJSONResponse) VisitDisableTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotpRequestObject struct {
+}
+
+type EnrolTotpResponseObject interface {
+	VisitEnrolTotpResponse(w http.ResponseWriter) error
+}
+
+type EnrolTotp201ResponseHeaders struct {
+	CacheControl string
+}
+
+type EnrolTotp201JSONResponse struct {
+	Body    TotpEnrolment
+	Headers EnrolTotp201ResponseHeaders
+}
+
+func (response EnrolTotp201JSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp400ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp401ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp403ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp500ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnrolTotp503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response EnrolTotp503ApplicationProblemPlusJSONResponse) VisitEnrolTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotpRequestObject struct {
+	Body *ConfirmTotpJSONRequestBody
+}
+
+type ConfirmTotpResponseObject interface {
+	VisitConfirmTotpResponse(w http.ResponseWriter) error
+}
+
+type ConfirmTotp200ResponseHeaders struct {
+	CacheControl string
+}
+
+type ConfirmTotp200JSONResponse struct {
+	Body    MfaConfirmed
+	Headers ConfirmTotp200ResponseHeaders
+}
+
+func (response ConfirmTotp200JSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp400ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp401ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp403ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp404ApplicationProblemPlusJSONResponse struct {
+	NotFoundApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp404ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp409ApplicationProblemPlusJSONResponse struct {
+	ConflictApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp409ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp413ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp415ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp422ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp429ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp500ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConfirmTotp503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response ConfirmTotp503ApplicationProblemPlusJSONResponse) VisitConfirmTotpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfaRequestObject struct {
+	Params VerifyMfaParams
+	Body   *VerifyMfaJSONRequestBody
+}
+
+type VerifyMfaResponseObject interface {
+	VisitVerifyMfaResponse(w http.ResponseWriter) error
+}
+
+type VerifyMfa200JSONResponse struct{ TokenIssuedJSONResponse }
+
+func (response VerifyMfa200JSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	if response.Headers.SetCookie != nil {
+		w.Header().Set("Set-Cookie", fmt.Sprint(*response.Headers.SetCookie))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa400ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa401ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa409ApplicationProblemPlusJSONResponse struct {
+	SessionLimitReachedApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa409ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa413ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa415ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa422ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa429ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa500ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyMfa503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response VerifyMfa503ApplicationProblemPlusJSONResponse) VisitVerifyMfaResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ConfirmPasswordResetRequestObject struct {
 	Body *ConfirmPasswordResetJSONRequestBody
 }
@@ -8283,6 +9771,182 @@ type RequestPasswordReset503ApplicationProblemPlusJSONResponse struct {
 }
 
 func (response RequestPasswordReset503ApplicationProblemPlusJSONResponse) VisitRequestPasswordResetResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthenticateRequestObject struct {
+	Body *ReauthenticateJSONRequestBody
+}
+
+type ReauthenticateResponseObject interface {
+	VisitReauthenticateResponse(w http.ResponseWriter) error
+}
+
+type Reauthenticate200ResponseHeaders struct {
+	CacheControl string
+}
+
+type Reauthenticate200JSONResponse struct {
+	Body    AccessTokenResponse
+	Headers Reauthenticate200ResponseHeaders
+}
+
+func (response Reauthenticate200JSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", fmt.Sprint(response.Headers.CacheControl))
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate400ApplicationProblemPlusJSONResponse struct {
+	BadRequestApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate400ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate401ApplicationProblemPlusJSONResponse struct {
+	UnauthorizedApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate401ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate403ApplicationProblemPlusJSONResponse struct {
+	ForbiddenApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate403ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate413ApplicationProblemPlusJSONResponse struct {
+	PayloadTooLargeApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate413ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate415ApplicationProblemPlusJSONResponse struct {
+	UnsupportedMediaTypeApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate415ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate422ApplicationProblemPlusJSONResponse struct {
+	UnprocessableEntityApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate422ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate429ApplicationProblemPlusJSONResponse struct {
+	TooManyRequestsApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate429ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", fmt.Sprint(response.Headers.RetryAfter))
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate500ApplicationProblemPlusJSONResponse struct {
+	InternalErrorApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate500ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type Reauthenticate503ApplicationProblemPlusJSONResponse struct {
+	ServiceUnavailableApplicationProblemPlusJSONResponse
+}
+
+func (response Reauthenticate503ApplicationProblemPlusJSONResponse) VisitReauthenticateResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -9462,6 +11126,9 @@ type StrictServerInterface interface {
 	// UpdateMember Change a member's role, active flag or name
 	// (PATCH /api/v1/accounts/me/members/{user_id})
 	UpdateMember(ctx context.Context, request UpdateMemberRequestObject) (UpdateMemberResponseObject, error)
+	// ResetMemberMfa Reset a member's second factor
+	// (POST /api/v1/accounts/me/members/{user_id}/mfa/reset)
+	ResetMemberMfa(ctx context.Context, request ResetMemberMfaRequestObject) (ResetMemberMfaResponseObject, error)
 	// RevokeMemberSessions End every session of one member
 	// (POST /api/v1/accounts/me/members/{user_id}/revoke-sessions)
 	RevokeMemberSessions(ctx context.Context, request RevokeMemberSessionsRequestObject) (RevokeMemberSessionsResponseObject, error)
@@ -9531,12 +11198,33 @@ type StrictServerInterface interface {
 	// UpdateMe Change the caller's own profile
 	// (PATCH /api/v1/auth/me)
 	UpdateMe(ctx context.Context, request UpdateMeRequestObject) (UpdateMeResponseObject, error)
+	// GetMfaStatus The caller's second-factor status
+	// (GET /api/v1/auth/mfa)
+	GetMfaStatus(ctx context.Context, request GetMfaStatusRequestObject) (GetMfaStatusResponseObject, error)
+	// RegenerateRecoveryCodes Replace the caller's recovery codes
+	// (POST /api/v1/auth/mfa/recovery-codes)
+	RegenerateRecoveryCodes(ctx context.Context, request RegenerateRecoveryCodesRequestObject) (RegenerateRecoveryCodesResponseObject, error)
+	// DisableTotp Remove the caller's second factor
+	// (DELETE /api/v1/auth/mfa/totp)
+	DisableTotp(ctx context.Context, request DisableTotpRequestObject) (DisableTotpResponseObject, error)
+	// EnrolTotp Start a TOTP enrolment
+	// (POST /api/v1/auth/mfa/totp)
+	EnrolTotp(ctx context.Context, request EnrolTotpRequestObject) (EnrolTotpResponseObject, error)
+	// ConfirmTotp Confirm a TOTP enrolment with a first code
+	// (POST /api/v1/auth/mfa/totp/confirm)
+	ConfirmTotp(ctx context.Context, request ConfirmTotpRequestObject) (ConfirmTotpResponseObject, error)
+	// VerifyMfa Answer a sign-in's second-factor challenge
+	// (POST /api/v1/auth/mfa/verify)
+	VerifyMfa(ctx context.Context, request VerifyMfaRequestObject) (VerifyMfaResponseObject, error)
 	// ConfirmPasswordReset Set a new password with a reset token
 	// (POST /api/v1/auth/password-reset/confirm)
 	ConfirmPasswordReset(ctx context.Context, request ConfirmPasswordResetRequestObject) (ConfirmPasswordResetResponseObject, error)
 	// RequestPasswordReset Request a password-reset email
 	// (POST /api/v1/auth/password-reset/request)
 	RequestPasswordReset(ctx context.Context, request RequestPasswordResetRequestObject) (RequestPasswordResetResponseObject, error)
+	// Reauthenticate Prove the caller's identity again (recent authentication)
+	// (POST /api/v1/auth/reauthenticate)
+	Reauthenticate(ctx context.Context, request ReauthenticateRequestObject) (ReauthenticateResponseObject, error)
 	// RefreshToken Rotate the refresh token and get a new token pair
 	// (POST /api/v1/auth/refresh)
 	RefreshToken(ctx context.Context, request RefreshTokenRequestObject) (RefreshTokenResponseObject, error)
@@ -9876,6 +11564,32 @@ func (sh *strictHandler) UpdateMember(w http.ResponseWriter, r *http.Request, us
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(UpdateMemberResponseObject); ok {
 		if err := validResponse.VisitUpdateMemberResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ResetMemberMfa operation middleware
+func (sh *strictHandler) ResetMemberMfa(w http.ResponseWriter, r *http.Request, userId UserId) {
+	var request ResetMemberMfaRequestObject
+
+	request.UserId = userId
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ResetMemberMfa(ctx, request.(ResetMemberMfaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ResetMemberMfa")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ResetMemberMfaResponseObject); ok {
+		if err := validResponse.VisitResetMemberMfaResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -10542,6 +12256,166 @@ func (sh *strictHandler) UpdateMe(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// GetMfaStatus operation middleware
+func (sh *strictHandler) GetMfaStatus(w http.ResponseWriter, r *http.Request) {
+	var request GetMfaStatusRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMfaStatus(ctx, request.(GetMfaStatusRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMfaStatus")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(GetMfaStatusResponseObject); ok {
+		if err := validResponse.VisitGetMfaStatusResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// RegenerateRecoveryCodes operation middleware
+func (sh *strictHandler) RegenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	var request RegenerateRecoveryCodesRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.RegenerateRecoveryCodes(ctx, request.(RegenerateRecoveryCodesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegenerateRecoveryCodes")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(RegenerateRecoveryCodesResponseObject); ok {
+		if err := validResponse.VisitRegenerateRecoveryCodesResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// DisableTotp operation middleware
+func (sh *strictHandler) DisableTotp(w http.ResponseWriter, r *http.Request) {
+	var request DisableTotpRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.DisableTotp(ctx, request.(DisableTotpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DisableTotp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(DisableTotpResponseObject); ok {
+		if err := validResponse.VisitDisableTotpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// EnrolTotp operation middleware
+func (sh *strictHandler) EnrolTotp(w http.ResponseWriter, r *http.Request) {
+	var request EnrolTotpRequestObject
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.EnrolTotp(ctx, request.(EnrolTotpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnrolTotp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(EnrolTotpResponseObject); ok {
+		if err := validResponse.VisitEnrolTotpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// ConfirmTotp operation middleware
+func (sh *strictHandler) ConfirmTotp(w http.ResponseWriter, r *http.Request) {
+	var request ConfirmTotpRequestObject
+
+	var body ConfirmTotpJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.ConfirmTotp(ctx, request.(ConfirmTotpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ConfirmTotp")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ConfirmTotpResponseObject); ok {
+		if err := validResponse.VisitConfirmTotpResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// VerifyMfa operation middleware
+func (sh *strictHandler) VerifyMfa(w http.ResponseWriter, r *http.Request, params VerifyMfaParams) {
+	var request VerifyMfaRequestObject
+
+	request.Params = params
+
+	var body VerifyMfaJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyMfa(ctx, request.(VerifyMfaRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyMfa")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(VerifyMfaResponseObject); ok {
+		if err := validResponse.VisitVerifyMfaResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
 // ConfirmPasswordReset operation middleware
 func (sh *strictHandler) ConfirmPasswordReset(w http.ResponseWriter, r *http.Request) {
 	var request ConfirmPasswordResetRequestObject
@@ -10597,6 +12471,37 @@ func (sh *strictHandler) RequestPasswordReset(w http.ResponseWriter, r *http.Req
 		sh.options.ResponseErrorHandlerFunc(w, r, err)
 	} else if validResponse, ok := response.(RequestPasswordResetResponseObject); ok {
 		if err := validResponse.VisitRequestPasswordResetResponse(w); err != nil {
+			sh.options.ResponseErrorHandlerFunc(w, r, err)
+		}
+	} else if response != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, fmt.Errorf("unexpected response type: %T", response))
+	}
+}
+
+// Reauthenticate operation middleware
+func (sh *strictHandler) Reauthenticate(w http.ResponseWriter, r *http.Request) {
+	var request ReauthenticateRequestObject
+
+	var body ReauthenticateJSONRequestBody
+	if err := runtime.BindJSONBody(r, &body); err != nil {
+		sh.options.RequestErrorHandlerFunc(w, r, fmt.Errorf("can't decode JSON body: %w", err))
+		return
+	}
+	request.Body = &body
+
+	handler := func(ctx context.Context, w http.ResponseWriter, r *http.Request, request interface{}) (interface{}, error) {
+		return sh.ssi.Reauthenticate(ctx, request.(ReauthenticateRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "Reauthenticate")
+	}
+
+	response, err := handler(r.Context(), w, r, request)
+
+	if err != nil {
+		sh.options.ResponseErrorHandlerFunc(w, r, err)
+	} else if validResponse, ok := response.(ReauthenticateResponseObject); ok {
+		if err := validResponse.VisitReauthenticateResponse(w); err != nil {
 			sh.options.ResponseErrorHandlerFunc(w, r, err)
 		}
 	} else if response != nil {
@@ -10884,448 +12789,502 @@ func (sh *strictHandler) GetReadyz(w http.ResponseWriter, r *http.Request) {
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rciM3ti74KgjuE2GyNsmirlWiwhFHJats2XVrSXbZ3fQwwUyQhJUE2AlQFO2oiP41EefvnP0IM3ve",
-	"Yx7FTzKBtQAkMpmkSJXK7epWxDm7XWImEpeFdV/f+q0Wy8lUCia0qnV/q40ZTVgG/3lK4zE7lUJnMn0j",
-	"L7XMmPlzwlSc8anmUtS6tZN0TheKREK2lHkiahIliR5TTbS8ZkIRmjEi2A3LSGwGTNq1Zo3d0sk0ZbVu",
-	"zb1Xa9Yy9vcZz1hS6+psxpo1FY/ZhJpP6sXUPKt0xsWo9uFDs3aaMppdsGHG1PhUymteMbW3Il2Q+ZgJ",
-	"oseMZPgwieFpwhXhgswUI7//479IbIZThGtSj17T29bJiH3ZMUuhE0aE+T9UJGRK9bhRnH6/f8niWcZa",
-	"dvg+LPrLY/KO6vGXT+mUP73ZeUpnenxM/MDH5Butp2Z6xwRfPyaXdMIuuWZfXuqMx7q2fvkXTGeLk6Fm",
-	"2fKyL1ksRaKIlmROuSYDNpSZWb/OFlyMCvPf66zb9gkXfDKb1LqdppsDF5qNWAaTuGT6jhN4z7XfcJ1R",
-	"oaYy012imFYVZ9IT9WjFfv7+j/9eu6Xw+52bGjV6goqkaU6eEgX7RKJLplu4gIgg9Tdhcm44cnp58bIw",
-	"xW+k0q1YZcPl2W09pWZPyIxE+WgRkiw+b8hUDocNnJFi2Q3LvlAkltMFkcPCa+2eOCGKj0SLC1IXUhPq",
-	"9rcBK2Zcj1mWn0OT0FTJ/DASdsNjVnUWqRxx0cffVxzFU3jmvqsPP1C5/nZPbHLt2OLb8eDrmL/l7XZ7",
-	"LcHs7HaODjsffRM/NGtTmtEJ045nqmx4ZeayfBmu4ASV4lJ8oZCoYNakXjh9OYTTwGNo+dPyRyszf22o",
-	"UHNDrTIDYvj67IoUzsQMGzXa5MLe8GVmiBOI5YQpMszkpOJWHhNp6GbOFSN8JGSGHJybJeF1qTVrhkXW",
-	"urUfW2ZZLdyAAieht6+YGOlxrbt7cNis4GhfweGfJxUShihNBykjccqZ0K14LBUThCdMaD7kLHNbhvTT",
-	"JCBPEjI3zEfnmw4sXI3lXJjbEP6QcqWLbD2lUy2nrWfDPbp6rTjl1nmycqmdTtVSz0QylVzoqsUaIpmz",
-	"wVjKa8Lsc18owktS8yDZiZ8P91hrd/CMtvbjo6T1nB0OWx26M9iN95J9djB0EzdSK5+2G7TPk7Uidyiz",
-	"CdW1bm02gyeXl3EubrimZt6rFsL9EyuWsDvYoy0z19Y+PRy0nsfPktYR6wx36O5gL95PqpeQD/vxi7hE",
-	"Eli1gvy+lqffGRwOD9hz1tod7setfXqw1zqie6x1ONxJjmJzLDud6unbMR9s7leORSwv4Rs5r7juXJGE",
-	"pfyGmatMooFMFhGpJ2xIZ6ludN3t+Pby7Rtifmz3RIS8IPI/euFYUquk+Vt9ms7UsgztCXyo0SRywrVm",
-	"Sc5zzHeaZD7m8ZjENMs4wwFyNmkmEbBJLpRmNAHtbSgzMsjkXBkdE5iEQoGx4uLajWvlOxdu/P/I2LDW",
-	"rf3H01wxfoq/qqdLW27O4XvFslUENFMgsMvUczTYTfbjHdY6pM+GrX22Z4j/IGntDHfp3mA/PkgOWTX1",
-	"mAE/lnQ+mJfVVArFQGi9oIkREUwBCcVSaCbgP+l0mvIYrtrTaSYHKZv85y9KgnCzi4EBBjTpZ/kIajaZ",
-	"0GxR69Ze09RMhiVwwLVm7YamM4ZfScycwjebtYRpylO7dfbP8KahWaPS3NCUJ0CZZj+Vpnqmat194LNc",
-	"w9a+oAm58CPapY+1nqru06f27iXthN24Famn4STM5nAB3+lnTDGNBFdc1vdipkAkwRNInxWLqxqntMgp",
-	"VWous6QVjIS2CS5VZmRMFWG3U24F70MtumpyZvEzcS3kXPS9XlNc+gn5+4xlC+J/hmsqpywDMiGJZHhU",
-	"CYtTCnZdeVuWvxBsiv1x6Su9mpKZ7g8Wvdox0WOjF/pvanrNVJfQWPMb1iTxLFMyaxI2oTztTzM25LdN",
-	"kvIJ102SydSoCHjpWZZJo7f97bfakLM0MZcEv1Jr1iZMKTpif+ycPvz8cCe8vM9w9TfjdO9wFHxlma+5",
-	"yxnLWZrAeQ/MH2nSJqcyMSuPglsVkfrEcwKQKzLrCfNvy/hnwrxrrxS80miSaGkBEalTPIWe2JQAQT2m",
-	"7l8JkYKREb8xAkXPecyOSYRkEIGhrwiHb1dcj4jUi9e1J/C+2nk2DbeHK2uvK5gtH5q1UymGqTEltuau",
-	"wa1ByjFkVWIiXCFVGbZBU7OPRiqPuNJsiWUc5QTlJ7UhNYXff3gqwrkoVNrZLVeaixFJqKaWoEgUTCAi",
-	"dXPoa5Ztj9DpicV3qQhUUzI39oQdyw1keC4VhMaxnAmgBzfFiNRZe9QmxTFoHLOpxsPP2I28Zokby7zs",
-	"VD647/2MgR/MTAReMystDseFlsH30Z0W06lyCqndqChhYhE12uZAzswC3kj9A8uMVZQ8ALEJqfs3briS",
-	"4ML9AsvLHICdqBPT9iWyYLpIgHs5Ab6U2YAnCZDzFhRYmNRDEaK712YBscwyFmsymGlgLXZtXwTXrLzG",
-	"nqhHZ69Pzl/1fzi7OH95fnpydf72zZdOQzM2uCFiR8PhEqKu4V2gVPdEysU1MY8Y8tGWnJGvIRtT16Ds",
-	"UiLY3HAy8+F3by+N3W8Mfhh00YKvPDUsSphvIxPKt/t+Oh4o30OYW1EjQPfYmMXXxP68LPLDlwNCCv0F",
-	"OeOeUB2Pc+0fjYaHI6NwLoYahuHG5Mt6OxcsA3umYj3D4KN+NWDouJsgzeuKTOiCJBIuycOtIP+6mb9m",
-	"ggrdn3AFG1dW1/Bn69lETmIp2OwwCLAvlH2qYqXl0Vco6Sg6qZDoY8Rv6rFhaxrYA1MKP/Zw21Ce2sNp",
-	"NzFNU5bB4YEmYQ/Qqzb+AKwgwue/UKDJeULuCZqmck6Miocyg0zYZABUZbg7kEgLLGbnlQFJk9OnERHO",
-	"am4NZCbyDTf8X860GdMs3siQKLxOUaPZE1Fpi1D2GVbBhDaXniX5gCAGox9bV/BO6/yryIzwY+sEKdr8",
-	"wfAg/4Tzlq8/+54ID/8LZVaIu9B3TFf1Ew7mlFlvnDGKEtFtFkg6ahQ+y6PnY54yEr0+e/3i7KL/7uTy",
-	"8v3bi68uo9BZDP4pzTJB0zOj3X2UNOR2pD4oiuEVODHKH7udsthsJfxMZBzPspLmdRCq8m5i5BL8+eTM",
-	"jrqh2VaYy0NQfHERGGTAtTixVfxoBPrGK6o08MiP2tqUKt2Hi1DmLI6RTmZKk2vGpkYipowqDSo8GlZ4",
-	"h47JNJMTqZknQks6WuIDZMgzpbdQhelAznR3kFJx/WA6RjymYsTIHCymlNEbFqoX+YUWhbXhEfRElO9U",
-	"1N1wvXgP3kj9Us7ExymERmUZwijBMVlvGPBI+LG4w/v5Dr+Rmry0r29E5vn3Hs7WUHKWxTl7RjPDsDS9",
-	"zPIVY4RrR/9+Nkj67+gilTS5kvIVzUbsozZ2imP1tZT9FEZb5wZjtzFjiSKH++Q7/qKw3TuBKLUTJFdS",
-	"kld20I22fXk2D23qOW+elpLAF9weL30a99rwSB6z7wW9oTw1UuKjtlvhcP1ZMF5pw43ROaCKOTUJzDXz",
-	"YJGhB9tt50i+Lwy60YZXzeehttyOTWIqkKSzG38OimR8NNZEyHkXg2fBqsEbg2tu9kTGlKaZkclNYhiU",
-	"HBp7XbBYgyFq7o+URBlNp262h02YgGuVP9WaU657QvMJkzPtraGKxUfHZs9BnZlTReYZ15qJY8xeIHSo",
-	"WdYTEaQ/tCD/IbJxfOvxD9JXgodWbaR9+mmQTvEhiKy8Mub6BVrrH0l1Ffb/khdnplhW8ECYc5nQWz6Z",
-	"TYiYoeY4dNLBeQKOITIMJ8NSxeZjlrE/hbwrLkemiSqZ025pckjScEUQqAV7OH+25EKhQFag8aEPxIvJ",
-	"aleLoSof7jWEBWomS9rkko+EoTagbNETTqLabIi6sbatqo6eHdRN7VgNMqHXzOj9cmLFLWjf50rN1tJM",
-	"ZRRFJotCMC83414YrpnnAvhgXWiw0YGS6UyzPnofVR9CQLud3YNWZ6e1e3TVOerudbqdzl9rzRoq5S62",
-	"UcsTJ759+dezi6u/XJ6r84me/vX0/PB8om7P+Zwn36Tz818k/+nHv2RUJJ1z0Wmzxbe/Ju/P+Vt+vvfT",
-	"r2n65pef9t5efnvUjndTMZi87CQ/fptC5AunxEWtu2d0YZ6kKya687ww0UKCx5YzjcX2Mw2isxsHeWFu",
-	"fXuVXjCa2QQpNNxWHOlpKS2K1ItRWrALbbTVxk0/l9PO47S1bm3v77utZ/Mff+3EO9O/iOfXPx2o/R/G",
-	"V4fZi6PJq1161k9edkbf7Pzy3Z78KEJ5uIPbmAHCVb+wkdRKywr8dHieU8qzNqnMiCNRgcqBrdGBMmJ0",
-	"mMlJT7gIOalzbTMXzZ8qUtdcXLwBTLQYMVc9MQWnoF6SlZDq2bK5nndJy6q8UEwHbOWJgOsGWEochK27",
-	"kvI1FQsb5FIfJXAzqhmKgJKclZJMqFh4NchpFlyQvY5XJULBuRsITvO6mSPxk9xQzSvM5yEE7AXVDMOH",
-	"1iZgidOqwm9FBc2JVCtOD6Y2fS/oTI9lxn+9j74EX3dhtzhjkN9FU1Vkm+8zKUYu+pB5x/2a6Hs4VEAK",
-	"5zbCvjRUUW3ayU+/sLwto+zhJMIUg4rkghe0GEYK3GdrVlmZXRC+a/jGhCsFenyQXlCZWvBAq86zChx3",
-	"tl/rO/FV8lbbvwaZeUNmrAaS68zlDVg5cmkv3JB2JPBLOw3Ufcbq0lwQOqJcPOierJznw7itT3Knrlkl",
-	"+o9zj3UFHUakDnm3EFmam2vVE+C5FNrfhTAS7mLgnoh8SL/piCig26LfF75hdtydAiS1iIQlxVh7KAWb",
-	"gTbvNs1oA1EQUC1vJrxUGKafsZkCz7JTryRk+yrGiAudBSmz9iEfNfteTDNp1mGM0zOhuV58LGeDTJBy",
-	"lAb/CuadNUBSGwM3f4U/DHkKWcZrOB0OHRC+HXbAUilGUBJQHr5OZwnXfXZjCK1xDCdPuEb1U0vQM9yz",
-	"EDzKmJ5lAi4QnCo4B4JwhJ9ERXKN/y3PrfnnzbCQarO7G97u4MyJPfRt+b39xodmDS1ROdN9OewP5Ewk",
-	"6q6UKjnTiicMbox9Y/nU4UOY3rAcWUXVAHznA4bZBVC4gRmXO2bfdjud6lOCdwuHtOFon2RHl5cJWfcy",
-	"5fGib7Y741To/g2XqbHoi1t7nqTO445qEgnEQ3lDV48ZbCwbDhk6YAwvIvX9vd1Oh0y4aDg/m/1Q/qD7",
-	"JKnvdnYO8eHaJ9ip1fMPdmwNHf5g9sPTHtocK2ivcrBgl8Bqm3Ax00b6OMIZMD1nTJCdA7BOYOuqSTB8",
-	"v0CJa4f6JPRXuVSzocuEWdjNS5DZJH9qdXbE2pvsRHG+jT4O9pzEY5rR2IqFin0M1OPlPawe5w+7xA8d",
-	"WeCKzFmatlzC8Uw7NTdXg5bmgRF22K6mr/6aUj02gqPMlgcZo9foxcS52dxCY5r3hEtbpwSGCx7LQ05j",
-	"erOccGgehFegOg0T9mcp69rr1ySYz90kkE7AEgL0o0LNCcUNLsbIQqdPhOkeUmAu5JwqwsE/SQaLCnWj",
-	"J2YiYSWtA+QoFu+BNAX9eEmmQs5B1YWBxE1LGi18AFcBXomQ5cRSDPlolkHKOC4/mtDbvnMO96cs68+U",
-	"sV/taz2x8/s//nun0zEbspIHRqReYt2hWOiJZXadq4BqNp3KTLPkNUs4vQKC/wjnxCwfsD8xI6IHKrjz",
-	"pzh0y3wqv/Zl93HljQ9fLdz6zcYs3P6dg/D2+0kT2AZiv7BhKnLlkj9FcBHKI2GpxHzDUb/L0PSBguop",
-	"RcckwmOI0IPmrmodL3UUbmPU6AkoDoZADWyKGUOVMpIhFRyIya8XJO8JTCkvowpqMGiScPMnmr7LzECa",
-	"GyNiSFPFKrI3CnVWaOw7RgI/MfaFInIuwkrm3NcxDb7wmy0zWVnNBUMlXE1TuoDhzAjlkrcJF+7fO0vV",
-	"J81cKN3xGZ/wU3/++z/+985uKKYape/u7D4vfPd5xXf16rpM3DRfjRSk4k4oT0vfOtjZrSrHyutx/lZz",
-	"3hjYzWDFP/sX5eAXFmszLZtfdSHTqvJ6V0EEmWXo9+WZC6K1yVtMM6TJhAtIfQ5jbFBzJGYTMyOXY4OZ",
-	"IsFE8v2xE4E6WGvnbkGHV4XYnrPzkR83yTClGgPN8oZlGU+YIvVIzNI0Il8StVCaTXrChbWw3BnFnFn0",
-	"UGYxawYqKchC84vVEZt5zHDKshaEHnMf0oRbj3eR1H0IxSmalaSRr8nr8W4JwQSOSWkxxK7FnIH5BTMX",
-	"sFKrXEvfXJpKf0Jvl6cDqRxKez1gaULt2maD84prcDmhaXqf0cE6z5jhikavSuhCVVciguPd/FyKA8MI",
-	"BO17QIu4ZlMdbGih9H27ba2Y22ZbG1W9arM9bYacdR42Nt+WDTe++tvVn/FqS39DanaH6j2r7nrh2txZ",
-	"NyGZALe+QM+NO+exET3AXODc/ZPBRecC6KRN3qZGEw1Iw4hyo6qyBK88BWSLibwJCr55RuaMXYMEyTTw",
-	"r7smXbA3q8WSURltAssD7dndH83vCHz+4flOOIXNLkZhIneva0OS32DUSiOgQmBqMpFKY1kKcJxibsmU",
-	"ZSBSg42bCRst22zPKieyIVeptmS2WPCmLGSbD1Wl1mxYCA0ZUif4RlkHKvlwlvjTyvu3lqtVkFcFGa8Q",
-	"eisE7SriWncG6+hgxZaukJV3Ms81wmSNiFujatrD21LBeytY4S5BsAKzvCwAh2VXTYLVc5g0pRjUVLZX",
-	"q19hdscSgpBDLHEfZSJRhGLxijHsMc3NV7wnVLOWYdO1CgXXJn1t9iHwc7CE1B3wihm1sfnHMIEM0lGq",
-	"WHsU4IdEBHI9qCY2IMeHhIrFGna09Jlqs+2EjGcTKlq+uNZmtQVPNREUBgpYN/og3xAq4w4QgorMns3O",
-	"ng8J13luLoTrWLL5ufBpnyZJxtQKmYsAEuT8HbGPFamCjyCyhMbiZhum+jasWrlELJox0ooXP5VfqjyG",
-	"DwXGQ5uybr0eAVMfSJkyCl4rKBfYfq32o/lh4h3zMB+oAOON+EI5bDH0YGb5c42NdgbmaJa02fHPqZmO",
-	"Ck6d1Ln2U4S8WK4XW9xRN4GsT0eV5xNsEqazjiC3+Y/cpO2nV02vRjve/IOQFVP1QaqdR4I514jfa3xp",
-	"1ZCrGAdP3IbCGsLZ51HhDTjKkvpRawZoKcGqikwz5NQF7lDY+uULtUw9BQFTou5ldtesFIAFdnG3CH9H",
-	"sfxkSzE+pSNWEtqGikNFuYlqdMZiEE32buWJ5UVZzjWbFP9jnfJYUkM+5GnoWUYX5t+C3eogU6K4glOM",
-	"bTg2aJ6FFXmVXgqrHij8YQOyLxMPLKM4j8rTMNrXideYywyMYjlX7t8w+ymzRLXJCYlTqaDezjrGrFth",
-	"nnEN0SIMwPQEao+kTsnXkgCfuWZsqlBmQLCH/X1GU5cKQW1dBrc15d5zguVPDkrPugWdp9BSLuYKw1+c",
-	"CmsjKrOp4aTLv6u+TfjpD2bpNSiketxGQD8fzAz+pmYxpisGf5YzXfxXn6ap+4vznfaxfq40aOnX5b8D",
-	"UEf1Xx06Sf6WyxyCnKF+wjSURAIQk3MIt10gofjXfP+CP2KybflvsFveExu8af9g3Rn5H8o7nf+Ch5Lk",
-	"BkfbsLLSX5bz4txP+XiGi7URnCAAfIC/TjM55Cnr59+CP+NjGDoqbKRFrwvW5f6SsJQV/6JYnJlzkLr0",
-	"qPvYzyFo1tKilz3Y5qad3bio3HZMEa8mS1yhpjS2C7rC7eUtcswKi2Yj0znkGR/MfdLS2o58DYgYmY+l",
-	"udss8WzOMEDr9IEqFSkWEzlTjgNUicw7hf9GJhLuxphOp0xso3pjYE2tPhucVMmGwQoyNWWxIThiByF1",
-	"xBRGElKNNnkpC8GPnnBBkcxhtMC2dHsiWsvjIvL7//l/keg3mSZNIti8mafy9M3fglhxX7D5h6hJGI3H",
-	"JPotdEM0SdnV0OyJSpdBk1R5Cz5ApmXRx8dFT0QyTaKnkWDziHwJUsJ7H1fFyZ2jqye8p6txvLwLRU7u",
-	"dkHFcsqaLquzD298iMzrRf7lnreEjKBWhQftvV16MN/n0kdIPVhsT9CMkeg3xMriqo9lcGb3AW0wMsqc",
-	"xY7l2t5hXGcVG1s5C/jsb2awD1EjmL3lykvvAdN0EF5z6ua1bsfK+728dcuvlli2e8VqiuYVqpBocDfs",
-	"WHZDqOiJoIQNUiMb4bBWbFTMxAzbJNWE2xOCzft54c2HCJWLJTVpFWMDRrKFx+C+5qzLD7A4SmBFe0a2",
-	"kVHkqsdX8mgKPAHwNPBJWFbTQ+5aLGPBtvuctskmyx+85gIMJ1/X7mZgwUbc9Q7Spc1/lv3AH2NoPtDu",
-	"Vhluucu0IB7LO1M8mFzCrDPkAhG3UqUHHeIjjaswrAmsxezRw9hPuZrzGdtOL2bp9QWwo/slvrwHsFgf",
-	"2CkqZ8YaQl63vNkg0nBrIFRmNi9Ft0A4fkTTNOqaA8wWS47vgru7AAHERZzOoBwrAgNORd3Qp6GW7W5M",
-	"tDM0qsKMDZwTjlGRr/GhYktPQeq9s1bO/bYVrnqpDMSnE1nYseU9tW/01+f2+E0qf6CczdPZ3b8zjcjI",
-	"nvWfM7N92CSiEqkvrbo0qyqyPwX286BZX1g24uDphHUE+M1eaa+sdPI5eD8tbTrWMRFGOKfc8Pa6zvgE",
-	"yn5SOWdZK6YK6ni0EXU2w9Y8Fu3v7pKKjFtBJwBXBd+Iyoewe7BfJRBtdtQGbiVIpCqflPP8wTirj+U1",
-	"aGj3PBKgtzAe9lEnEHpZ77P9g0XoVdrwMLz+7LImhVOlGphvMUrlgKbpgswE//uMbXR2q1MK7Ro/aT6h",
-	"Q+AWXHOaPnhS4UMRZshC0C29mlRdjwlfer49hw/aTxSjGRYHDkvUMSDloNUVqyLhsNi/av8xzVtL8zoE",
-	"IoowdUbhKAHcueYWCUFv4BKRHd7Jl/M5VW3gS87SxMPCbaneudJZzAeGGHgQiCvujU3KrtoWORwykZir",
-	"Vyg+wEJkV3DgLkTuAwvIZIkUfa53pSOaKyzyxDQpXmp4cVdtyfr9xnXmM6ja9G8YTfV4yw1/l0nAlVY2",
-	"o6mkyNlE9fJ6I3ltOdkYProorlVe37kgO3LVOnLJ/fAie6WcKLrlNvO2edlyd3yuGIXfMI6ebNBqwLq+",
-	"WdIfLFbcA3BLzMdO00ju5baEWJvhT1stYWve3awZJoZ+mTU5ruZ7UKI6p8rC+QIPc+20diqzsFYR8xT5",
-	"RERmQvPUFzJ4N5HFLtAkyo8xInX7ryQ6Bg4F3BfBirgmdkws42mEVof9xUOx2JCQC3m4kMHPG1nxBa3L",
-	"L7FAFKWgaSEUWjjVwt6vv5gPGhV1W5XfXfWx9nvAQj5j+/3b999t6ckn09kg5TF2AHjPBuQ7tiD1i5en",
-	"5NnBzrNGm7wNwCwRO3nAiMOsWQ63pKOqfoQjmXE9npB6dJZ8dXmCoLVnl7sHh1GjXZ0WdlO50TcMxtg9",
-	"ONg5wlHetVaPcl3lGTQL5EkTMXpZgvdNYYrGt++vrND/QpHomifVbrlrvageF6qb6tHb795hKMjOtEmi",
-	"s1P8C0y3scrZtzzqOzyea7aAxoj1SPHRitXern371qh0WcIF1YzUB1Sxw/1ZllYPtVg71KJ6qGNydmp+",
-	"VwADUDVwiaqvoVjVHNIKWr5k2xt8BUK+ZDok5iVyNbPdmEWYy7XEG8pLMgNWreaVHHHxUmaTbZngyUyP",
-	"yW67453KLRTP3mgaZVTYVR4+2z8i/9//u9/eq1gr+oorneUnrlWCUfCDhnJLdAHfWuEAf23V1cjNzOp7",
-	"0NijIM6WXTFbGo5rXVRLQwa+xXst2nz0TnuZVRSlVZneJXrxY99RkAbkcz8fyBl20QgrDMlV2KkDoYKN",
-	"ctaClgFGj3H9Yo3qNKQ8nWXYocWmQ9IJI9F+Z4dUYdjc26VC6jFVrMWFYkJxzW/YZo6oj6eZtd6Mu7wD",
-	"K85LzvT9DuztFB9MFxWN4kqegQEzehCg9ixvewmncTkTuTi0d88TimX7pa3a7xwdbuTyRo/dA2h84H/f",
-	"3HO3ncb3vUIl/3PV9dwu2/4SWwlJKMKiKcHIO3pMUMU7hioB1woQ/CmAPmyD9xWb7sLrFWYSfD0iCYMn",
-	"qLbsA/yxdZqmtjLMh2GYSI59U1WuDH3OFEsaxyQyOxcBUFgw0qQ6z3o1s8Y1ltyb3nt7THZ+/8f/3u10",
-	"1vgfN3F+3sf/uOJ4L30PSRcWK5hmFbZ7luTObgtBn3KluyTK34xIXaaJj302miRqFX4NI6PmV0jkME/B",
-	"f4TCvDCdVuFfVq7BO5Wy/nXuHNuKeksFFABPYcSXLSos0udKDxzSA/x4t6q6zouWx/YU06c4mXvcyIqm",
-	"g2GIbw08wD8h6LZN5T6uiH1k1f5dMbzCKdwzWuRbOZVOw899Y7XGhbzvqRbiyJXLtKgbW/s5jX1wtH/w",
-	"jFgAEJLIeDYxRjw5xf6sZJBREY+NCItimbAKRQ7RUjbCBTk1j37IAVSWPHPFS8xupykV3g+LnRuxa4uI",
-	"WdPFxPSym54gvHo5n2fZoWqBWZYMW5a1cKAAFwofJnVs6VYRowN9GkFz8Fm4QxspHkGoo0L94EJpKuLK",
-	"yrHvL86NTGSwJ67b9gL3pbBfRYdtxlv+raqdWeXmNIT8zdXVO4IPEHP6Bbc9AHDamvta9+DoKHSoBo22",
-	"A5eqxa6paCg+hv73Jd5usbucQHO0a8YtBhCq4T8DdlVps67f0uL3miRaD6jTm3U6e7HZJPgvKyf9DLcH",
-	"pd38DMtM08IAwV4HPl64vmu4yqm93hWVhNjufULjMRcsuLbQXsmMi0qkXc+x6/kc8BQA/FhZYqGgkNBV",
-	"WOCIq8sreqJQXxFDN0rfQX5dcUWxuXGcd10otsOrbLZYbPcZ9ptb6kZVfZxLoKDuD0FbTCfwKgFYa80V",
-	"DYzLkMPu34WSgODHiiacpR98pCH4Y16cEPzRaOguMFBEtKnoJga/6bFMYG9tabwR70EvI/Pf3FwaI53g",
-	"16qGPOuQIVdAIZYQyKswaSGkUdWOZg2kcRUg7lK9eQ6WvNy9r6r58kpAsmXYvkJBRjXhLbHDd5h6/VDW",
-	"Y8E+l3NBbGr31tbkatPND/8JTbcqO8yi4t8/ca/gZGmG2TxQYS4YB45HFaFkAP0OrAItZFZsNrG1h2fp",
-	"8+Djgcqe+/p2Lmw734/Jx3LKcR2vAvZF4FrZ7moVNTzwfH81cQSjfqHum7O0Rp2Hif2rZ365RX7S1C/3",
-	"kU+aA7o6gatASj+vpG8sT3pn4+7b0njYI5jMKQcQz6FFW4e5faFIKJltdbphaOYxTG+GBxtrHRprNHmn",
-	"7yzVBMIe/bxhss369KELyGD4IfjCx9rd5h4XNmZrwzvc+/uHZVbb35gdn5y6dJMtlulzUfKmWuBwt0td",
-	"6cQPCo9WcD/fh8yPbN8qpLhU2GOlZRe/VbX8+8PUOLeuse8Fy3t55emFLes3ohNuw8eP4DSP4DSP4DSP",
-	"4DQPBk7zCEOzCoaG1KOAM0C7s4Rl/MaQTyYnhOvGPcsGP2NglwpEvRWIIl68DdhCipVgf4A63yYR1Pb2",
-	"MQaHCKY50K51i9nxLDaHb8Dp0hkwIxyhYNIF3vOU3wC4iNUB7FSwF8uEawvMiQmq2MGFJWSp3rjR7gls",
-	"4FmcSR6PRYKJ9jtHpLq1Z9HlFi4WKEAsKsOBfrfvVx+XpwcUerF+bJrASkScyrD9Gip6B06ph/S4LEE7",
-	"Oxj/HH8gRyVt98Rb64j5MvfABJCbccpoVoCDJvXZCuzUnngBTjUgKdceABQGQ6Y2i6ho9GLSEfiAFIlp",
-	"li16IrptjWTLbFiXOM7SfmP/429c6J8jn4kk6ZS3YpmwETOc82tp2VuzJ2z1hAcitjNqkpgKLHGxi6xT",
-	"Ej3hQkeWguXEnNpUL6KeiKH1gJC6cT9c6pMlFN8KaFho9mAno6Xdcr4JMGyz5veq1q1Vb1b4UItPXH/T",
-	"KTVWT23E9Xg2aMdy8jTcy6f+wx/C19U1n7akzURqTSV4uHFuGwNMf7UhrjSpo4u2mnAa4aY5VeYe2NN/",
-	"rh1cDzR8HiIb/wvT0QMDCK8npCbJm5IUKUpIi0j/ue3fA8IErxJbhVbJpYanBbs9YeZQMt/HlSXeQC0k",
-	"DGF72Sa01q7UAz6mjvIk6OzrVaZcG08YTVIumPp03gVSj+hMj/vm9kbkP0lEBwD+GzWM5Uw1ICQ5ULgb",
-	"rheb2yTFltEr0k5y26/+7furJon0YhqRiOr//GWuV1VbrKkXfSvSBYrLcovkbmlz8/rVZlBb2hNbF5eG",
-	"kP5GME+mNLPFW07Sf6P1FGYGH7W9uNvkO8amYO0LMmETmS2OCdc9obSTRN7Hav4xH8vULwCl/h01rcVm",
-	"2EuQ39i81xaFLdni9tW7fHIP7OjAzSxEgb5QUJcWbeGc2jbQ1CZO2awknUoqDLuFP4jDKGwlvlyTNDc0",
-	"EWGH8UJKo206fqePvHAdC18rkMnm1miwAVV2xPdWNm7FDtH4R0bIMzJNaVzRs2ZlyG0zgNg8KdvH9DY6",
-	"IPeVexR9buSaRZA+qoh9Gqtk9vb2jprk+6vTLeh/4wqGPDQYRgQbm2Hy8jvwEjb0k67OyD4X1jrGzHrb",
-	"HdM2WN42mXoFUsQWNailoBwPsE77tj41X8ydKFEQiFpAucu9AVxgZq1CCAr52dIN2Tz/tTKgdZ8s2KpF",
-	"v0d0zhMNhuw94jJebaM4RAUvwB/uumz2MRcH2eJuOdSHCsfanAmNGAneUwHhBzvrtf1Bgi/csDW8LMQC",
-	"9uOSemSBT1s8AXdoxG50P7K8lJvbuBmTw4+vBo1zgHu2dtTBrWpwDWJYFPRKeK5af1u5MjySzVmHUWFF",
-	"vOhPVrSLSqVNjHSHraW8tl6m1HA9UICqW5rImY5lFS+J/KZHXULJ7u0toULNWdbGjEtMqjO/2b6YNh21",
-	"Tsne7a2ZQrcnMpbwjMVBS6KhxOyyRptEgum5zK79SELaT5B6LIVgYAY1e+Lq1WXT2d3mvUEqjR1pPaGa",
-	"ZiOmoRAzvWEJNMYmQooW1lD3hHVXH5vx83Et5EDCim5Rv+pas5YvE1Ldg8kaQwknUWkrKcPoKrOFQ9Jy",
-	"T9lIcQGtNqSuAo1woQ/3N+q+g+fRj1dmj2YsZhz9NUE+cZ4LhWexWbOfSnni7nfhtgW70ywysZwYi5Mv",
-	"XADHmO7muh8LSgj6O5j2YKIW+fED4xSW5MU969+s7vfPLH+zCzmzO7e1Ymz5rN96n4TmD8BQBnOYxuYX",
-	"xDVu3AUFswqh2X3IsIPMptGx5Nh5Q52+ACkShokVZNymOQTBp5eD+0Lq3Pr1yXbLEktgru7aBC415zoe",
-	"V+uM+SVUaxiTCqStTeR2e7RxLYWjAjPelW1fWyboIeUpF6O+4pWM8r1lQsils2uWEPvGyn2/U+GwJdN9",
-	"xOqt+uaiSBNchR+9d05FwEc2lvhK91doYDAiJPjb+w7XGnMVvQZgf0L1CcuRM6YzvqFqBtfcjrUJwnnh",
-	"C5ABAf8BIB73P6+VQD/2UKwCgJ9Vjmlj9wgqiJzpY0fM5vc55TrwAoWnbO+WbdZdj96dXJ1+4+JR9scu",
-	"gWrXAgaQN4LsjCq1AQukvX4fET4CjtIGAW3kYDMWM8vSysEzFoZ1Crxrk6YwWRnstchFcqYUlLOUbln5",
-	"pheIe5nSShkEwd5tIG4QmvJe2c9lwbMsTu7FxUODMii9WsHVbTVxFSSQq9p2IgrBqQBC+s/I7Sf09hzf",
-	"3bHJye6fy5KgknZ94BbLuyLy/cWrptHgwXvExVASmZFhRkcTJvQxaAJjqXTesN1hKFn1v1x8V06h3r8z",
-	"fxlvQ7ivG5DkPfMm8thsmTDVA+maXkW7fwpFaaSHAz1Y0gLrcjlJovFPuaJVdxKuoQpETYCMoGYTi4pA",
-	"6tCG12kUfnGNx/v76e7vXTT7nuvxJRgQH2+q+DCY4iNhThgtkyZRYzkXthjYlgE/WiqPlsqjpfKvY6l4",
-	"FlIRIC1wA1KP5mPFYuuzRpi+RtPfqkhpKhKaJZa9qIikfJBRI1ba5BI4iWMieX0pDvl6+N1fjrLnX3/3",
-	"09+zq/kv37/76vn5q3d/PZe7r+grejmvPdpYfz4by5LOZ2RseV65LCEcaUDUJPCgAkKp9TcbPchGd2zD",
-	"RkFtSc6aXovr+yJWtVBc2ytxZf/C5Y5/a9oD/qFtFz+y2+SqJop5k8AtuiouN1Fc3cww/8DG7Q0rkzxc",
-	"i8FLI7pRMcDC7JMZoqXjv166u/zt+6ta885srOjEApRAILhLMM2EIGpImEti0UMaXUIBkNZMMOkJl8KF",
-	"SQxHncPnjabPePZJxwd5iijGnSErG1ifYUzXbKF6gmoSPW3PWZq2oI7r6S/za9X+RUkRtcm59vnkqCIr",
-	"zdPUKMqG3bR7oicgyA15Hq4GyeUV1SPNkwgruoXUYzA/UsW6OSQ/pHP3BE2VtKgf1A7WUixlMVTLWuT9",
-	"evRj6wp/O/8qapLox5bNAzH/7gmZEf9E1HDl0y5OiKNCsqeQbsJUE5qmzaCcwSaQR/udPVICZ4hchQ4V",
-	"C1xMNhMKU9ntFLnqCZeficuGeIEAxoERP1ABQfHEzCJPc8ZggdCouZK779YWTkPmWoGiqCJRTpdRk8iB",
-	"ply4nCtzLB49tidKeLGGBN69vbwiT+mUP73ZeWqm8BQYXETqkcMljdwB22rkHpRnsMSn5ZvfICfVJpY4",
-	"VCnb39EQWiJjFWEuPiaaBBn7vZq7FaxXI4OZ1lIc5xTlURKo6oltLxCxyApzusBzGKZyrjATN99pQIc1",
-	"f3UJY98b4Vtb3paClQcHFiTGnWJW6wYIDFwYceXyF5vkkk7YJdfsy0ud8Vi7VDnFNBksMH0WzhPyKG1O",
-	"busqz8HE56M2eUMnLCFRv39p2BdrFVL2bNqEbSGCjRvxOcwPdJUdQMFR1av2aa58vQdLiBwOe8IolKmM",
-	"aQrB3WMSvaN6/GW4gRHY49FXckK5YTE2PUchCWUsXSBAUE8Aw4nlhOXpMz7VHxTSjJsNMYq+ABdOdPLq",
-	"1dv3Z1/1316cf33+5hKU3Z6A5NNV6amkHuUZr5Gv2bN1TjYxAGyJnoi+PivdEfNqdBzCOazPUMU974mo",
-	"3/9GKt0KPo156OFcSlsth8PGcn8WpGZu6MtnU2OaVq369HOOQ6f8O7aoffgASGNDiaBuQtNY5/ArTugm",
-	"xJwX8BRoOAJqqcexCvLY3fP+P5Ys/HxIrtSMYTnbhAo6YgodNT6ZH5MSJrNU85bl2dNMJrNYt3viDCKz",
-	"8ELeiJ6wWxprICK2lIgIEDTuj6CX511oWaaqC6kstFvT496DQw00SZ1RnoIU/I//IHAeqieekCdPTgLe",
-	"/OQJ+f0f/0Uoopq1UqijrDth7WV0g0CKtpUkkV5Mu8RK+Z4gBUFvqzWBvMyC1GIyMZYSIrLXAVbfUBOA",
-	"6jdsxyBAsAcJRdDHBQnBa6X/aUr5RHVJxJUyApfOEuhWORvA//AEZ2b3qdEkIPBJ3W6h+UMmUwAL/UVz",
-	"8z+cQr9LdjuN2uTSMXNCtmXnbWJeYELzGHI5vZuagCoBJR9mXC+WnE7iztTIElBlUmgGq2SIvqChDQd2",
-	"ETY7BJYvHuxFyL/9yRrNDFzICVeai9iaIlDZBhguwZa5zYBlm42AjXVFAmaPoBqI3sIPtl7AaGKIZ5gu",
-	"fIcRMljAIMui2154NParRbuc6chdh1yN4ApVFjOu/wxFcIpQcJlxAQzghmWKuhtwWbgwPXFG8waQFo2x",
-	"GvqhTa7mksy5SORcEajbIVx3ccvNftidXobAtjnTwa4Rm3hG6FBDrga4yIDTJMdmXcwWpuAwqPwHiius",
-	"TaU8YRZjDqd1jJNxZlgwoULevT+x0jTAEQDyiqZuD+DyBGe/qijkOJyHVSlxgl4B9x2vHQ4lLzMzXziG",
-	"CJmK6SYo40FJpy87RkAhc0UEnaqxhBiIb4Lk1usKerpQ7JK5L6PFqXoikQhUhNeI3cLVGOW1uOTMT9oc",
-	"nl0Yu8USZ7+innB77sjsBfY7U6R++vbistETb2FjEQ0Qq9gLusKyWjBimuSgaCwhZqCeQGmvuoBdyIYp",
-	"H401qUdv312dvzWvoWmAvL11KoXOZNqy+kvrNUDZgXZjLBpB5JRlRQxTpw83zN66PDcS7Xb2o1xNR0g8",
-	"haqLM5NQKuCZnrw7N0JPNZemcpKmct46zdHerGMLx6JkQm9bkKBFYz2jKclsXRWiZAU0CufPbqcgNy6Y",
-	"zhatE0PGdqToR7/q8yRybWGkPQWzuULCljpphnaWOz+AO1VOfqOrFjZkNS6tuSfTaWoTpx1S5n+CnGr0",
-	"hGe0dCU4JaLYVmFR4i9NS39S9EQEYJnYUgYha42eSjVrWcDAUN6ghhjt7x45Agk3DNWzlMfM1q9Zrer1",
-	"+dWSEiWnTCBOZVtmo6f2JfXUPJujpebak2FABdXIozkgamGtWTPsGXWunXan3QH7csoEnfJat7bX7rT3",
-	"ABlLj8EUqlYEzC+jVW7mNR1WPE6rbxZjdXyw/FDs9ATwXGUlsO2UjTcXShLQcbHAUKYcDlMuGKmDPR7K",
-	"9Z4A9aZhlIobltEUP2c7FFm+kMwyQyNGRwKu7wu9/E09T2rd2tdMfzu/Vti7Gu+HWftup+MUZAuyEVKk",
-	"2yjvHHf9ZP5m+yDVQCur2W5GNdsMyLa86daud2q2lVDt7XfvarYBUE3xUQ2a+dR2dv7+08lP392eZsMf",
-	"LvvPrhbv//LN29GzcXzzjk756zSbn1P6Lv7m+wtZ+/DzB+tooBv0sblkGm2A5dN1/aDef2fOtm3IZx+3",
-	"oWpMv11PX1Df3PhDs3awySvnFjXVYyEfdPbufusSKf37AJ4zdNrVun/7uVmzuMF4tCFJuhgJnFSzpulI",
-	"QU+alOqhzCa1n81YXnFCUaqeTthT0P5b6H5fez2qi92LWbzGAs3x9i1aYGQ0RSOQVYzAc0Y5gOo5TLqd",
-	"UqNKoLI8pRZnaJqxGy5nCrJt4VIEibMR+Ijcf9e9vMEqSJ4aA+gYFcwI2Fxkrk/P5j00jGk1sttXSPUN",
-	"v8BVRe5vT0DyL3mJ3zAW8gBuMU1TdCqOZZo0uiRCx3xE6qENh1wEPD6JK1KOsGupagCLxtf6RmTzW/M2",
-	"pkyjlx8qULhtq9kTXLv2+9bNHB3DV4AxYRcwQB62bxtzaQU+o7FuCs3vzaaO4U0AfYwKf+6JPBhoZN1A",
-	"zmzNrGtITG3vf3yoGYSO3A4E2E7UQ7XY580H85JB3AQjnuAcqBcNjWZPRBCkiUgdOqErfsOspwcCaLD7",
-	"7u9tciKIRaQN2p7irnQ6ZAmsFpoZxj4v3DlfU9T9muhIQVjnnrBEB+5X2OQiJLJRLHD9Il1UMepXXOm8",
-	"1b4CSWbngYy3onjZbgtQv6My0M3wwIvxzbuCH+B1+fuMZYvc6WLr7jflvwFRG861ds5gxodkrZzWaLR9",
-	"cyfrRdK2lqUNVUWNY1DIUUmxd63UZRZfXLs0e88KKyz0UFpCBZ1SbXh7rVv7P/5GW7/22z//5/+oilKu",
-	"W7xToV2dobQ5B/ncn8VH7PDw2VHr2f7uQWu/k7DW0f7+oMU6z4bxzvCoQ9mz1QvLr3FhYXckIqyfM1zy",
-	"fNpdEt5J1/kmcloPxFujnkAu0PWGso21qmYOk2pNLOeRcv9GINieyD+T88+ws44DJURHUkvOdDPwfjTN",
-	"AByLoAgEKgkGKtHFMx9L0JOBzdkiJn8GR4PdZD/eYa1D+mzY2md7g9bz+CBp7Qx36d5gPz5IDlfdmwff",
-	"fWlznxzXLO90zkEbRULqDA6HB+w5a+0O9+PWPj3Yax3RPdY6HO4kR/Hu4Bnd6axYRFC0/XBUpA3XdF4E",
-	"rgg2hdB5/XJp/rud3YNWZ6e1c3jV6XTh//111XxtuL5iqmtyEtbP18PYVU712GfaodNAj6kgViKtWMaz",
-	"O5cBgusBlvEau1cEGKp2TdajAEVadQsu3ljFJkF5KszGp1gfdIIWGQ4/eWXP4Yp9ntK/z5gTsBAVoWWt",
-	"r6iSNUmlordq7r4ZQSVvryxO/vlj7SSbMWcMJYtZs0HWQciwN+b9YcJjeE12dnP6QnsfkYWdC6ov2Lwa",
-	"+Gu3s3PYKQM4HXY+NIOXJbaY3/Dl/b3dDiSYrfiiUa8rP7jyM1VvmL99sBl5tR22m+zF+4PWAT08au0/",
-	"e/68dXRID1qD/Xgv2WU7ww49KiI0mt3ba3faOzt77WdoKCNnhfH2hnt7e8nwsHXUofut/WFCW8+TZK91",
-	"tP/8INl9FjO2dxi+5MJReOhF+Mdu7bX8lacpfXrQ7pD6jzs7x+QVF7Nbcvv8sH+4f0yym+7O7vN2p0G+",
-	"ZvG1fLrb2el0djo75CXP2FDePoVfa4ZOC9WMNbb4tnP+i+SvfzlZvLnszF9fdm7fpH+5ff2LnL/+Ss5f",
-	"v5T81em307+enh+e//IyfT35y68//XrBz0Wn9mEr/Q70UygMrbCzC9WfgZF4X2t7v7Nz9yuFDjnw0gbG",
-	"9kvf5MS8sbu7yWemmYyZgn4fZ0Ibk/yf7RAo5u/87WfDZcs5F3/7+UPBb2AsjUrwOggABq4D5yRY7ToI",
-	"2pSv9Bzk/cdV3hLCRWOEzHLgTpsdZhQ9I6XidJaw5JgoZgxmTNezQaCg93yjScKOf01QE4EEAb3USMvc",
-	"qdATa+VL6FR4YGsxN77vYRcGW3iXXbgs9YMz+oxF/z9dxm/GIfOT2oRDVnb7f2SUf2JGWXFi1QyzWZtK",
-	"tYobQpaIxVXCvAeSSQsxa/4I+TaUKC5GKWsZozXl4toi0PWQf5Do/M0P51cnV+dv3/Svrl5FeRbGM5LQ",
-	"hWoc2xQ280FmWa5yGVc2jD7T45CJP8WnIswDxGhQ06MNzmV2TRLDX7HlRxOzrbw6PrcQ7pCVqPPkOkLT",
-	"jNFkQcZUhTkrHI3anrAhHlIXksiMxilrHBM1i8dBYxgyYsZ+hP0hmqWp7WQ3gTAz0RJitMZGYzRBryJs",
-	"Wp3hjpqZYjOZMKTKY2ZbgrOeyDfC4UcNWC6qbP5To03eZ+4IAxXH8vGeWMXIsbA2ZxA1TGRnSr+QyWI7",
-	"K8OCdtUGcvA/7Z/bsZzUXIde6/vaXLMrT85zlmK+vQXnLLHPnU/APlcFcYIzCuHP3M1hyZ+dge5s8MY7",
-	"7Ap3JeUr6AkH7x1sMj3fWu01Szh11Vj/VlwbOWzOYH2qR26S3UvBffpb0BqQJx+Qt6dMsyr8WKPSGna1",
-	"LDC6kESJDH3MXFamUyuXexJCVumNvMaMAKcsh7wKHaYuK70n6pCEAZmpAYPy+YLIzgwbh1BF54i4ZpFR",
-	"wNt6Ypm5rVRScb0l3lbgEfsr0BbzZfCgt8+f+wrjYta/8Ubql9D1EV44uvuFU9ew89/tviLtGNrkIf1U",
-	"61RF06dquvkjgTQ5TzCNYMsrbtbORIKJ9R/x5VXK4GvUTDyTkBlxNnBwMbDYz+qJgs1dqjfoLIxmKQcz",
-	"U1wTpeVUgZoG8UnHUCobsdpSFhixJ1yVTZs4RHLDH4B/TqHW3M9manScUPe8OLs8e/NV//zN1dnFDyeh",
-	"Hrpjs4EbWCNjYZMVAL5rZxAfkbB5aWXWkbHEc77lHQYFhW0dKyNbcTIzzXWcrPPP03YmtuwXC20fmeS9",
-	"meT+7gYfu5LyNRULV9LxWTLX12B+iSV2spUSZEsF1uYGIexuuWGuHaWJuR+5U6/kpeuJopuObOyly1N/",
-	"eiIMCWHes8z0chIQWZsDVE4zqkwCInfkAPWESwJyFQNYQwbVAtCX2qb3tElkJhl1SZg1VWybVPRvNpok",
-	"ahWeDbOvzK9Q3NbsiagF/2W9AAkZZIxeK6KhCP4PyIQxf1TQ+f4jMmJeW9LbJBsGSTBPIjF7v8ptaDGY",
-	"Nwx7hADdK+LFtkiwjqA1DazjShckYfALYnRbsJsGTnVdZspNcXZleI8Vk7A7AKk1aPysyKyxdV1JGcg7",
-	"D1gP5OB/rphfSMGrHK/QifSOjtSVyCZZwjJDbCmjoBJFLduxzaUOomuqRM+rMgJkpjc+ZSS1S/PKRtF0",
-	"3Ox/uWC655x/1qh6Dt+/aWy2CMZfc638qwPoB1edo+6eC6A7RxtNecxKrrZtgvUBcj3Cn9jNPDHjkjO7",
-	"UnOsD7BA6/xbkyKwk6cIrHYlwgw2TYJasb4XcpCvrhy0hrj9dtdzk6hK0WNvWe1jVOVPHFWBM9oujoIO",
-	"a2M8WzC0SsUzZ3EjfsNEHmWhwliPHFDzgkxEqZhwrbWATSCo0DSTN1xxiRhEMAvVJkbk9sR8zFMW1kwr",
-	"piHgG70+e/3i7KL/7uTy8v3bi68uUZmUIjo2n3BGcj2Sw2HU6AnscANYDXiB+25iqp9wOPUk6tp4Dpky",
-	"OU2Zi3f0RN1FdKo9G1Gj6YENhBzIZEEGM21LtECiGY1PQWI3z/yWoLC1flRF8hYgpK4zPpkUe4Ek6FJA",
-	"DXjAyk38SR0sdFQfNAUfxDHhmuCMjVqPwB4sua8fEqniteN/94qv2Fb0MIQx5T3hniQJocQzV0jaXx+M",
-	"qWCCQev+bs3q0a1UilHL/H06zqhiy2GcD1sGcnAHHjyIE0jkf2ExtelWQ9eiFY6bcn+eP723Zlvny2MY",
-	"6xOLSeQ2QEcfEb+yrpunv9n00rVRq6/g78rn83fLufZMJA5BAHARmEJzwZafu/pH8EM7N3QDin8WUP4o",
-	"JPRZMUIS8XKaQQMvuOFGbsRywhQZZoyZlQ9YANQJyeNJ4n2gJO9yA8lr5JqxqZdiPMH6cFuCvrBp/vAS",
-	"uHGs0Y6FSXnI36J3GaFqBBbAv8EzEcbQ8HmEYzNPQhqCYukNM8Y3BxVD2jw3LPrGNzKzRKHa5CSvk/IP",
-	"2pQI0AD2iZC6P5QzkeR+bClYT0RFgLGo0OKnHrljbuJuNkHhaRpGZPlesyccphl88EPUuNsjbj4VyNRN",
-	"4npWqUCYVZjqv6W/+hVVGnb33zCqBzfD6Us56NFaLrZthM+IYBdhc8jZRWJ8V4DG7sL1tTjY0LHb3DgP",
-	"h9223lOSMfO/NmXUriDXeK2bh8RjmhmWkqlG27p6jakwkXBds55IGPz3MYm84tElFvA6dwzmDNcyU5s7",
-	"kKaA01TiwS55CTAOMioUtdVNmMWErQ83Ycyek4PDpwARhTMaMcEyHoNPeCd33uaADFFxYYjOkDJtsbot",
-	"j7esGqE9HJ+j2KQS2DWmJeScuEtg32xA1O+TzffqCWDdYfpCwKBJHSBzAGxKzyUmkbkEiYzGDGTaoieM",
-	"emthlVyacGNLxtwTOWf2ZYoWqXE1Y5ZpAhXTFZwYp63khCEin533MaFkajECqM4hSRwKYT367QMCbkFP",
-	"PqglDi27IPuuQeY4ZZ8rglQSGyvTiOeNrKzvYY0PYGXld6BoaX3l/54zkDoCKqZpSSlphKZYoN/DNTOM",
-	"zN7I4hde0+tgbCfTw6EKzkI0oFzDyJDLAdZIlVVoLYsLOWCZzo2LD1s7vAxb28iC6/ybWXAWU/5TmXCO",
-	"NiAZV8g54epRh3m0+z614nQK7N2zlC+U1eGthBymFMSibTD7EZbgUxQ/LcdIt89yCrWvSietS4NEDIvU",
-	"zD+AfTBi04nbQDNE2E7nyQXbCdo/zNIErTgH72RNrkZ3pd6DmVKqJ6r0nmMczZhxRU2FnCdsMpWGjXYJ",
-	"tdBnPWFmRDKmZ5lQJCrI7i7pROuVB1CiVpl1Xnkoo0QXtAhjjuZqxPZWnHnexjjdiX+sCClMotbd25jv",
-	"4mySU3hvLf/NUQ4VmbOM/cvmiP478bgzkVieUGIHXqHYnK/lU9kIuagIg0o4wkoMU8MUAKXfNsTFTrke",
-	"aFCZ2xdWHVs8y0J1cuSbhX4ZABF6BOImmi9WQeeCDGUWM1KP8urqJxE+haiRYBl5qEOAGjAnw2LgBU/M",
-	"Z800ngBEY6MJyjE0LIbZHPu6nSnLWiESLYE8BDPGhN72PdOZMqxCN2O6ZcyETcxs5vi/ODcLz+FxeuC5",
-	"vgViuZMdfc20zaq5dOf30frsilrx8t/NbtW6O7tHh51O1a9c1LqH5hfDevsZM583C0zoIh+z4jccd+/w",
-	"YNXPZuBnYS39yiL64JHKSRwVnimXzy8X1Bf/ghPd34Msk+IPZoo7B5CJskwXte6qX+yWdjorf4eBfc+D",
-	"ArHUujWAaOljmtsW1eglAlohR1bd/T+5BPnsmLqDo1u136s9fhs47kgdsBknLBsZHXJCheaxUf3W+vOa",
-	"PWE5WZwymlnERs9R6wMaX7voyhKzhqxZyLciimnVE1y3yQ/IvGnGEJbZRSJsSkMAII9cEmIIu7t2C/py",
-	"pvty2MffbAa+LdKkGadCB9i3ACP7+//6v6vAY5uEGTFCsZAHhnjiH3vifEA5WC/uR2ky/qP9Gy5T8FpZ",
-	"OLlerTSNOnALI1kaNk7SE4htG0zYTY7UgY3B071ao03esLmfErjdtPRKndHNaQYlfGa2c5ol6ngZXxc8",
-	"hc7zY3F8AYF1hQiDBjnu+Izk4iufBTH6+z/+O1rJ2iIEF7b1+5VHeVwhMs1WTRVhNB47pK8UTjEHhLdO",
-	"cZ5hBnIOJ31MqgUrUXShoOK1J6h/fsAW0lJSTKckkUwZtSLgqg7+VSwQVtRtvvMNgm1mqFpI7WvMoEvD",
-	"nGXW82rGhj0PLZe14DZFLyhWdsgUsCAjweaQDh0iyzh0hxCqxmy+2UFMHXdTsRoMXHkIqC07SMla/6hb",
-	"uKEL0MMaBd93PMsyM2erJpppec/pNk7SKiXnvt5S4GGuJ2TRD3lqfkLu6y6h43KhT7JaRULeD8f3ChJU",
-	"i1kvth5IjzPmEM4VFAUZmj62rWYIJUM5y/TY0WT42RXaxN5KfcDQqRVJ+jxJS4u9ZJpQQ32tsZxlyKCs",
-	"vl7wBZdRhTZ3vdr78Q4O/xN6YB811keNtSp5CGNIn5e++ugZ/tQKtuF7MkNVtlrTbllxFfD+7R0plX7h",
-	"te7d0LGryt5c62GhWk54TJSmmk2M+OyJCBpUdQk1elOxV1O21nHM8lY5Dk3YF5oVsoBzDCn3LfDLqsh/",
-	"IGgBocqDfaHwcVvpYXQAG6+GyHzhU/d2Gq/RpYrtB6NCIiyJfoMVLTmCN/MDe0YUOILvq5bglpZENB8J",
-	"PCazMOjMUZLOMPta1729hXB+MUuvcRWF/NZyOQz2rUPMgwF0WoOs5wmj5iQC0mvXPjywH3xn90Ed4Z+l",
-	"//tRGvwxsAmeOGicSaXunSgacvtKN/rZMiuuB8YidIpx6AWNu7g0WBQZi6Fnlm0M5PsHQDrPTP2hHQS2",
-	"6gfQE8u1wI7h2KQia+/nKNUeQP/YZfXKYU+UA4WKT6Yp4mQJM8yYZazRJtB6ims2gV/Ml9HwDfr4uS9F",
-	"ZJrOVIDXj2D45l+QgGFztqx9G0G3dZvn5sWmnAs385WVwmRVoXBPbFAp7P7sp9n8KHzEZXF2d7VwCMDu",
-	"uzj9qfC/l0tOy0mAjziOD1VV6uzaHFg0SGTaPSrUhG5SN4p+EsytSulUy2nr2XCP5r/YZVtYXyIFAgG7",
-	"bKhNYduNLVw5552jq87z7s5ud3//r+vhjnNu4FOqgAMXXtk5et4+2GnvdDrt3T3XEt3y6BJKe/BV99SD",
-	"4x9/GlRlO+rqRLUco3sj3rASpfn2za+v915/dbbz+uqnzuuvTubu/+cIzS/4m8lPO3+9GqfbITQXOOH2",
-	"1bIFU+6xavZPVjVbbQ5/rMr39Le808NGqHbQ+TJo3yMWVXlciHO3ZTJ6m5z4ocGZD7EMVC25QiwR67r3",
-	"+dNGpwha5m5dUuNUnaqkq0LqtmWTxuamSoo862o16GeVub1xEY3bCKyieUx7+pdBultsdX23LYqxZLYO",
-	"827OBmMpr++y9uxjvkFkabpl5HWfIZQww6OyBQR3NSN1h97eDZCQZEaiIeUpFyOH+ma7A/XxfkVYngK2",
-	"ScZ0xplCdmOvZkYFkTMN8cw4A3TgzDVeVWNjsBjzaRP74T2u88z1wfyUoG+lb5nP35254jt0PiatfHIw",
-	"ijLRh8AU/t6sBqa4sMWqkLz3zdXVu8v8+oBEy1jM+A1b7s+OC8k7Xg0D4IoI/gjNRVRE6iihbPc0KFVr",
-	"EKrIpaYioVnSE5bKoPsvIENEDkAS8mjAFRr9ZoZrQuxUaTqZNklCNf0QubSUnnCdeiO78Ba2/Hb/8m9a",
-	"N4P7u+IjQfUsY1FP1KObnSa2Ph9QxQ73yTevT05bl9+c7B4c2gboZq0RPpN/CH9rF//sv1j41SzHDtUT",
-	"OaoRcIVG06JKQONc/6PhSLBX7kgjkvJBRg2XcbVq2Aw3phmwHhjS9tiMcOyI1KP5WLG4//s//jtqoE8B",
-	"c8stwKXSMoMOu3G2mDqg6pBFIbhnHRt3m7esJwqRPqVgjTb0FhbaZi+N6XTKBNraQppHgO1ZlsuSJrSy",
-	"ZlgjF7Omr3FDkD2I3HuCtH4EQN3Ke6tFhgzaynAPETPwWGGbyJ5wnB3Reg1PTlz7QbyynKZkQONrORwC",
-	"dAq2jdvdJ2M5yxR682z7SD8JBV4oluTyoE2+wg+ZjR9JhFLT0rY67QlrmGJt3PcXryzm2VgqbEhJhBQt",
-	"2xfV4cfDjIfGZkW50BMutWGnE7RAngaqY70IKRpAv/eEI/a2dQdEZGuckpIo+BhA+CIPujw/e02GjCW1",
-	"Zi1gHKBX5C0U8UxrTfyb1c770CSvj03yWFL7udzXGS5LO7CLnR2RbG6llhaOu/FHY82XJvGe6zHqEavE",
-	"saORQNFBNmCvsr/9j2Afj8GcbS0DVBoIXVI/qrWPO/T6p7+51++26SfSKSOeIxshFerxhGrNJlOtjl0W",
-	"HPXCvo0jr+F/S9wPcUaquN9dVjG++WgFf860jme4MaU3qw3Ut4KtMkuPyy6gLxThSaUfaB2Vfs30nST6",
-	"yczCu2TQ4w34jG/A1wzxKza9ANu5fxwJPSwuChMAQOjhS6Z0ppjyBoHR012XdkjV//uMzbgYNY6DVxEg",
-	"JGNqZrFVJoj/ZEyYnsidQf5eO6+PkUVmQJbDyNjm8xq8yFNjWOmeqLuU7zlVJMngh0Bpz2VWFUrHZgnd",
-	"D6iz233xmu69GMUDZyd/Emb1r42h8Kgc/1GICJ9ANX7qNNu15cPujS8qVGJSR992E3qAi3jRJMxsWgNQ",
-	"fnLvuHVMLeUrEZvRE6DYtcmJG5xmjFyzqUZfSk9AuRFLwGdH6tH7sxffvH37Xf/k6urs9bur/sXZ1dmb",
-	"q/O3b6ImKXUD3MIP7r6+fa9RvylBgspjWsqDM157QBs1YbYn8qgwfu7B/2X+V8WOPoEOuR1DRU92Cz1j",
-	"22PKlLXXyhjL13zZZQH+cvxq0zrkLBOyfvzcPUdeyozs7vcE+KSLqaLOo8dHQhEtJam7ZH4S3ew0I+Jj",
-	"G1A6WBHycEjbzEV6AFqUqDnX8Rhch3KmyYQrBXkPuU+9SlHF6fRxU7fTVy/gHcsxrGfzj9MJ7+VOzY/w",
-	"s3OpPrKvNd5NDG5VMjAXUVOOQD9ao9NMfSq+Y4NStlzH3VEN9dVokFowAc+WjM1Tn4+phpAf18qGdwkE",
-	"ZBB6E9RHwzX4SNgIoY1ZtRzGQMqvGWZ/5eyi6XEbgckh/7fNDbCQ2d6rro/fkSB81xOURLudTmRjZ5Gc",
-	"6VhOmC8xX9zFYC6ZSOytvzJ7/ofpPSvzJfDnR17xWRc5QlNKc6fyK3Uf02+mx0/RfdXKOy6sqmQ8tZAB",
-	"hepB3xcEcTTgLnooBIsPIKHtG5lnUox6wqMGuDdHoKisxM9tIBZ5XniBDdTymp683uu48FmXPqZm2Y35",
-	"hFEdpBi533vCtw7B5hoOJARQg6csa7kI9yCbadZCICr4CyJe2iJ+hIc1swC9A1qYQbDYDd/HHbah5Khx",
-	"bJaOCTV6nDE1lqnNJLFKGLaCu7vnZxNi9M47aKdTGUmHCXh6+ih8BRiqBKxgNxzTNub+ZMNSRrvp/aCx",
-	"RyyzjMW6NZaZYq2BYUzZoqU0xRYggs3Dp2lrkFGRtASbh11Atun6UdiFrfp+rMg99SQMTSzQDXxcvB8Y",
-	"Y3msTvwDfHb/Nv1Kra+vkg+H2bFmyAp+r7LhSkeeMfooGWRyrliG/hFIqEql5VinlxcvbW9lrtHrxgWZ",
-	"sInMFqROeyJjhiCargszHSDjEtJeBfMXI63UNQBT5WgykZmYbbvcEzZa6bO7Qf1yiKWxlNccN8BNVUHO",
-	"ubUpYd4xxRwq4V8z/CmVI2JMS2digsqZ2T6K1I7cJu8BGx2TagvfxL4b7m1jj8GO2F/r4ZRsbKUnpGCN",
-	"ZqEtNTc2dKiHsgRAg4KMOsjEogkk5EFml+24hQ20bAGizPgIAOmtAMF/g2cxOnn16u37s6/6by/Ovz5/",
-	"cxmR+unbi0vbZhqo32Y7ujLDt/By1DTD+GSzSxa3XjIdj1uXXLMugQLaluKaRdZn6GchpCY0TeWcJVip",
-	"6DLJUHLtd/YIHLGVgxjWuqQTZkb+8lJnPNYWPABhwsyWKkMKQzdjiwZlmSrXRqi/kZCROaCKQaHECiTF",
-	"U5UNr8zmfzSGYk6ntW5t7++7rWfzH3/txDvTv4jn1z8dqP0fxleH2YujyatdetZPXnZG3+z88t2e3Dz1",
-	"y8/1wk70jqr3L1RwL9u1Zs2mpJrvnNJ4zFqnUuhMpqs+bJ9/Cg/bZ9/ISy0z4MqXTLdO4TiqcgzShW0l",
-	"4NiDvQzQjNt6cH7/x38BQFyesknqUb//jVS6le/nl7//47+PyTuqx18+PSbfaD01ox8TwIJhx2ViiaCa",
-	"c6kBrHcyf3hMA18tdixfc8e6Cqgw4PcOzQNPV/k6nTvkTdBg7yk2qF9tYpzA76rUjNvnI9vW7jCdrsME",
-	"5JoxEo+lVGib8KwnsOGASLxYhJoom4TqXJ7wLrD9Uh/EsGe+hRYvt2DyTfiQi3HlHBNcAK07O8Lp9E1s",
-	"Q2I0HkXq0Y8tW3/SunJ/tkCHlusRqnrCdSs0uwjZqMCNIrSHckHCxSiFYvoudPOIpfAWDu43FTFTZEKv",
-	"WYAf3CanMmGqizXqzvDKF+4lcd3Wr0MxSsamKY0R9s7IEcVE0mj6Mdy7rkqsaXtlBz9Z9INo+SUjK+wb",
-	"R4U3gl6IKGHxCIKWHdgdxWPp6DGkleMtOMbH0VDEJos44yNSxK3KmOF+0LPkgmoLn8cSSHaOU24snPN3",
-	"VdIFqfbcz7i2bSThKyh3Pk+gt+1mhUuebmoYS7tnesX9my86AXg0fH6YdJ7vPH++Hz9LDg+O6O6QUdqJ",
-	"Dw5o0tk5oHuD4f5wZ7A76Aye7+7Gyc5BchjvHAw6w06Hdp5vVbZb2OatLLjOJqbBNRPnSs0cR7+H5PhX",
-	"Txr+LG2sYstAoKKShHHdnQjfQKABK14twwxzfmvMObLb7hgWKWdZzFrY3S53emVUaFIfymzSYiKWCbMI",
-	"JNhbC2HD3dNRo0mgG73mvj7nck5HI5aR78+/UKRXO3HaSK9GEk5TOWoH4/UEt6HACaROvGBjesMUYbc0",
-	"1ukCXedO3JSXilKni34xyzJ7wqKoOZzZZtBsa42U61oBF6E2CMI26vdRwWu58goUPeQpiUp/cZol12Mj",
-	"HkFRDOZrcV1KimjDzu3uVl3NwhpzBPjVsiLXfJ34SZgw8tt645SFne0Jrt08Mi9clP0Lwl0447Mq78Sc",
-	"w0uZTf6souW2NZ/PW0DNsyy1BF32HTpy/trQftGFCBdmt3Q9Qv8h/KFvNfzA2bG5P9FdhspG9Vu4EfOz",
-	"+DMJnk9lspwZhvFG6h+svruxmLsMwHIv8LY8Srx/isS7tI17vBlVvmxDZCybiD2vQ1bLPksl1oGTc1YX",
-	"w828B8DDoxmLxHL5FnD5nhjSCU8XDUjnQ8RLs9w2ORELYqvfwchykFu2jSvEl3KLz1hxth8UAG+YN0Y+",
-	"Jwb47hpBwIUxpJQ2UlrzieHK793+WUaTb6AcgjE04kpn1mQFf2XQE157i7EnFkyTenT2+uT8Vf+Hs4vz",
-	"l+enJ1fnb9986XgJVMkGnkAQWXu2KbyQuu/GikjdRb/BR5iD2eeGr5JQMcvSFMLZoxlTZjtsFngj9zvm",
-	"hfQerb7cCEZ5eY92tGsLgI91sWbVESp+M5eQ3pfL09SC4BE+JDNhDD/fOiYHarIWMdUWRg7CnfWoAoYq",
-	"wlU8eeJFV/vJE/Ji4dM7B1K7Plc2XqhnmchdAQOZLNrkPaoVa9UWXGDQOMtsChdKM5qgTxf78TvnVXPJ",
-	"w2l1GCOKErJK9zHbUdJ9YB/x4dxLkBXaKbh64lTGNIW6+kazUk9qkug1vW2djFhEvrSpW8q30Hbo6Amj",
-	"ScoFcz6OnvDVD67CADfuyv6XLwN3GxL69G1nn0TOBilrqdlgAoXc18yC2OCaWgOZ5RzBuewhGWymNFHM",
-	"zETAKRkVrwWyMzq2habZDctaiidmV6ZAr2aS7izsJ0DjLHkeI1K32xQ17SYvndyxO7NCoCI8Fq7METQQ",
-	"an/kYDYyRhPlYwtdjJuwqSoMBIvCMApuN15lw1aMKCRUXSuCKIblYE4EZ861vQOXofZq7sH7sooKHReK",
-	"eMQOqn5dvyPFmJtBBSIy9FbKY+KlbguMg8s+RBR23R6gCh9hLlPASErKHSDqlW0euqTQu6FJAnDkY6Q1",
-	"1/pBzeKYsUQ1iMzCEncXmFil3ZvdgHYQx0T4bhyBJxHZzhpnEXmJHksapqpjCgE+avu516kwl0dBzxJI",
-	"PQLREzOixhRaSxgxCS82upg+QMvJA17Y6HEmtU7d+igZZXJuxkhYSoG6MOJUkWRg8+9LWQYc5GIMuJ2G",
-	"1FDqGiItSGCU8uyGYbcIZJV8NM4FZZvANbQy3KZdWLL9qmADPXlCEF0Hjk6p4SzN2y+nStpggsjvNioJ",
-	"PeEicTlnxUJ+/N1C6hT+VMVZe8KclBwOj8ky+0RVKFpiEE2y87wDhQRkADlorkuOz22DnA8vo8iJXxNw",
-	"wCn4U0FFApXEHLpRY8Ay8NoQaC5W5eGK/DJLRq7BDdV2G2x40G602RT0jCJXto58GOML1YVmyoa+QDVw",
-	"yTteuWGpYvMxg2Gw+38q42uExJgLuMNIBK7thZxpm7KDRwH6T6ANYsKMnBph7GrRBgvDwVk6PDaMEu9P",
-	"EdoMCuYAMMQu2QPM2nV4aqq2nr9Vn41jFixH72UKOgKi2zsIa4QWskNkXDZuN7eStzWD/4wu2EdL+NES",
-	"3sQSZku3CfunNTYyheVM393zIbR6rALGlLJKb4DGWDfaa6Q4GH5yxEBXQien+WU+lmnJSCZoIxsRUrRG",
-	"JnSBAnLgULG4TWQBBb0uM0hhyTX4Yn7LsddTrSK+pHyjYlWRdwBJJwWtHDuCLWd+NDzykwOn1FIaU5Dr",
-	"cFfy/KblZYJsQMMajU6fCFV3+SxWvzRSkwlqDFsE1hasKFl6AqzpRQMsuZGQGZRhF5L4cqxvojSYr8Ze",
-	"qke7nf3ImFhKGn0MD4DftmZTq/qnjN4UMmbzMHHT97UrJrQ6d4GWM8Mpij0zENYdDEwb/WwxKHUsvUwF",
-	"1lfmiUzl3CmwWs0elWx22wOQG0vbmohfdpxj3IfVK0zKxgrJiy0tthO7ea7Ox8lQc4UucN04XLFpl7km",
-	"SIFYQ1MgsVC0FixxRCgeD76O+Vv+7cu/nl1c/eXyXJ1PNKIST9TtOZ/z5Jt0fv6L5LH4S0ZF0jkXnTZb",
-	"fPtr8v6cv+Xnez/9mqZvfvlp7+3lt0fteDcVg8nLTvLjt+mWQljO9EYtPpYdF6UUuwEzpAXkVNXt4w74",
-	"1TFV7t1C+lExdWht7pGhvItCVsqfPIPnsar9j+iBXZHSv6mEbtE0vVtKrwaMRp7dNMYVPoQmTjOcE6R3",
-	"+iZKTQvijL2MxnJOJgGSbSn/m5zSNDWXjmuEOAQI11VdkFay15M0/XM3qfdy9HNMg/8s70xF8y2/+Xdf",
-	"nglbmR9+YenTOfCW1do5VcR6LLSsBIx6zT6+jTk6ILHNwN5wb28vGR62jjp0v7U/TGjreZLstY72nx8k",
-	"u89ixvYOa03/TiahcQn4LjZsVLHOtIYpPIuP2OHhs6PWs/3dg9Z+J2Gto/39QYt1ng3jneFRhzLbRQIj",
-	"UmgiewCFEzOuT8Da+O59rwDZYf2dm2ZyyFP2eMs+TSPv8j4v365Nm3eX76sdsEsiSOFp2vTThKtpSheg",
-	"i/dEXWd8MjFyxza4IfGYZjQ2anTj+C7AqgLCv7nObfvRfhX2UwHmX6YJYLd8iBrgPzU20IShM8/2Fja2",
-	"5MYdh3E5gaEUZHc28rbC+CrKWKzr9a2GV6JRWX5zXyMiY3hLf6uuwAnPI7QZClf7lSH0dCvV/h2exCds",
-	"rPuvyEP9Rn8KHvpZQXQ92ib/hCo8aAC3ShCU1SzndmxlTDH9FOL42WRN/bUUCApISfFVq3nV80qAJuZX",
-	"cDHCHAqXbGk4dl733CYnuZ5YbsZHQ0Ml72/XxAitzHrCZvLbr/sq7ryYACZn49tbJ9Wf4nbk5bqK6Y+r",
-	"XM73Nz/EK3SmesBE7xO2m1UZadmsMvkhU+S3EBvhftk9fPAaZ0xQWE07D2LePYZH/vDwiG+pkB86ZhAE",
-	"bGZrvmZv7Gq+dgnOdGoLmVoF9hV+2ecnuV4FpYBBT0AVkM/4wyB0Xk5L0zldhNl/u51O1DTaK8QLZIZ+",
-	"dwBiyNshWK7HA2wIxBX0/yxUnx4TpWVmg+i2i5dlwei7d3VsrkdFnrKHM224jD0bbB+wHiTImdUzMZsw",
-	"SB93GTh3JqC8sSlImPDiU066PhmA2v4OYATAxEaS2R5hfqvNe9yQ4A1NST16d3J5+f7txVf9i7PLs6s+",
-	"JDKev7k6u/jh5BV2oMW0ux0y4WKmWZNA1pdZvhkJvjKbwpFVjvX65MdgPJ/Ft3Ngx1MNjAhhFTMXiifW",
-	"ePCTHDmJlx+1PwZvSBw7Nm+GwUwcZ3ZAM2yM9YxlCvTpurBhlW1lHzOY0MOJrODqBGELdY1Al/ZupFxc",
-	"b5YHcF8xsn2Uf3MrZGL46Mgo8OfDwu0uNKvLm2kt6T5m+RB9GDAm8Ni0uT/tzW2A13YOK8wAXy1PsVMf",
-	"tKjJr79lMNWJUb4HS+NRDn42ctDOapnW8GrdKQBtmG21xDu7dc4QWorJ4cU2IrjgVAV9C/5ceNz2YFrO",
-	"AIjlhDVdJWzeuWiasZglDDoeGZ23JyJXN2bbgr8AM4hgx6hC2NO2jsLYR9gfq/DUBwsfURFxrq/KdcaU",
-	"vIps556oSHeGBFuX6Yrn1zSGecLilGY2Tw5KvaiWmWo/eUJsK+uKGLgRVfY1QBg2m+VYetBuDNImhBSs",
-	"65OeoWgCoanusYvwts0CdmJlMNN2RikfgJRPF6CRuClaeBOqiZBuhSxxwp5qTeMxszV1T5B8nliaAJwo",
-	"Pc7kbIQgkjM1o6krHQe4qugpmsBgzA5ofN02228toVLGe540D2eXWl9ogMWSBFABbXLi0jJL2d2QVVJM",
-	"R6mCN7FZG9DHfQnVxAn1MJZdzEupF/KsXZt9n01q6/Ox5/qKDOvGquQWW5kRZrcsdWdN5WiEpQYIbm3B",
-	"a1yeIJJBT3Dd9VbnUoWB4T522+37kENZlY7fxPzKoIAkY1NGdSnfvO79wHlmKc7aXS9ApORSQDIujcd+",
-	"VhDecYU80S+a21NIeWKTXXgCZaoikfOeqEfsdhqRL8Fx9p8Eyzwm9DZqHCPp9Y1CHTWDXzDJhA6U/Rcm",
-	"n2bQSW0osznNktyP7WF/lgoXbBYONO9pk6u5NHToAejscrBhJqQFwW5PWQa309XGQoGS2wrcma8zGrv1",
-	"md25YNOULpx2Dw55Dve35SFzbXCMG73T2DpjmemeGAUDkbrXcztEQTaStoAVRvEgAyb4SBB4IwQOsoli",
-	"RfJ/Yhf5pERKKEhsbUUgYdrk7UxD4QRcDjsjTLcNZqHHbGjJFJPSgrwjl8uFpcv7nR1S4HzYMy2JbFM8",
-	"KL+x22mejWXCgFn7XH/rXuoboohIHTOiPYJwkyBVGQnNksZx3qLYv+jIISJ1Q3m//6//JyQ3Q4mOwI4d",
-	"vLFRH1nizDauoAZsNjEfKEkov5y6Yoby5A2DSeS+r4I4qw9oYfJYq2bNWmgwOaGpITuWNHvCaY8yI3mG",
-	"HKTsZMVLup1LrZAK9c/KyTIsqiIZ62KVhPks8rDs7DdKxApbZRYvJ9QhcJfXWOL3dXS0GbEN7GmIKknL",
-	"CV08eWtn/GtlXj/CEv4p8KGav1UiVi/TsREyeXtWK1UpzzaxnLDF35ogCAgjlRtJ2IMUU3wbrkLPxSk9",
-	"mAYovdBjBFyDzZ6YjyUZMITzKzYZjiCsaWGWghLebEJTrsD2t0H3nkjlnGWtmBoZBN8BlXbAyCiVAyiY",
-	"QsQhUjfPtLhQTCiu+Q1rtMlFUDHcE77SBYBIfIINF11QyQklUBISoPkPNQNVSFk56ioTbDnWkydGOGXQ",
-	"RpdpQLqqKDo2epevOy7ULXWLRcgk2u3sRnkVOTg/wBQqlDfhhv3+j//qiWHGWJOMWYpwUYLMhCtcLlRL",
-	"g/JNfYF0cBQAGyeNbmyLiYW0X+Tx2FWdsVuuoJjKfM9XA3k4KF+tZ4vbDCUgGEswHdSL8J8ovNCxBG13",
-	"satvPYTjwpTxFnzM6LEzoQ2ZwOeMXtD0lV3zUtV4Hn7z6JerirsdhbAMkx7s3kJteU8U6s2NiQDOysIW",
-	"A1aXch21g8eBUs3m9QReJFhsPfAFo5MW+vwGPmC8DNbH2rQaoZmKsU/Mjw0bK6w8Z1v0rZBye6KCGvtX",
-	"V6+iXBPe3SfjRheODGaotAwsZtA0dXhJgQIgldLQQwVB4ZPgHBaSuGhfT7jMkpxaXMF/VZ2+HA6j5cux",
-	"E1wOIDBbyNsTgF2WzxIqTkNUs/b2mhzSBWQvfJyHOWe4gYu5wFzB0rSZHl4VCzkseLRgTHIqs+kdyR6V",
-	"OW+fpETN7dJW/uudxyyah81EDMko570QIrYrPs6vTME6NN/f7ex+VECBuzsfU/H/s3ctvW3jQPivEO5h",
-	"Y8BWJD+S2EEPxtbbBkiaIHF3t4AXNm1RiRCZEvRIkxb57wvOkBQlS46dtotmkYsPtkVR4nA4j2++Eeey",
-	"EniAalco/MpMQquB/Scaw4Z5xUzL0o4iiTv5AjOCVe/tT3Ne6i5D4huFu1UPZNgxUw75eum6b3HS4TGH",
-	"Ro/JXAmOBqLfkTxsyl/Z8f7HqQ/dY7t8BOi9+7QZb1pH9ab8p0SVSFYl/nWNUklYMXstzY58M+mz3U9I",
-	"QdZRdLEksDCQugGaEGhrJySJoGvUiVF5LokByR5VBLTKNORhTniR17dLupQUMjELBpXuWKGvShOxjKQ5",
-	"1ENzdi8sWK5DPxpmRYooK78EsSqoo2cirUDZPIxlbuvZVKL/PSGoMfEf0c1hTX6Ocy8MmpPhYr0mcl+M",
-	"NkMByT0n5cpUEkrvptb2kfu4XrudISMKqNH10zanjcyRRgUHuazdtgAzdeatonc+5QVokupvI3d4iZZE",
-	"TQTijHkcBxQtvrxYvC+XrSOWLDIyHMc1bS00UA6pKkKJZO2x9B5/S4COplUDC9KQoOax0cQA4T/Q5drE",
-	"9jzDpxLXm5bXd/WtrkfhbG8rlie0k5br/CAgDtBrl9jtKBKnC9PQXG7V5OLnYnJGGzE4eN7Lyb+ibl6O",
-	"sj4DJVOtLzfqZl3YuKk7tYboF3nP9oSBJ3NsLbD2pL3VbKFGKxCTTTm2qUY1K1l7fe6F8QrmekzmfjKT",
-	"qdc59FApkoAo8EEB3AOWHubgwfuFxbHI3I9mUoxlPhyKr+g1jA0p8RRYJlUdP1qix2Qe0CSdrV0N35pD",
-	"qKvRAJb8iiqSv4d4CGPgFlkwL4wx4I+hdPnnZl2r7Ku85PT7UIJ+ylaYpaxgfzSiJZ1BIVqyTUQFVxHj",
-	"NwGN0jBqH3pdmv8iIyN/+DHzwntxiJ76PLtXARd7ceD12RFrd7zest2j/W57QLusfeA57mDZWRxSx4b/",
-	"BjVzdgYT+2jodIa9nphPvm7wn65lW47TtWTQRsqWitqUVroxbDiDI6vvWI5tW51uQ/5DSFjppgeFm5Zk",
-	"Q+zG8KsfBHS/b9lk72/HOcanJvdHB7OD3jGJ74ZO58iym+Q9W96G+x3bsW3Hdoh8T/vwq6Rd/tGjPrae",
-	"FITexDka2psFwS78xxAEngVBaf3xK1jxPnWWHbfL2j2vb7d7B85h+4gOFm176bgd1vV6tL/YvOL9iX04",
-	"7PXljc31k7cxFtqjQVK10vjPuuXtFO6wtrx4cfkb6GK93fGsOa2Sp6v+aYFLNnmtRP4Jfc/TDS/cODz1",
-	"V5UH6P43BaHx3Uc8RgOWsnrmDETl1XIlJWRPtgjPmQlJmKVNQAQWMHI62ALJvBZ6OIjE16dzGBdB4ZI3",
-	"CfxzXX3WE6PMvDDjmD+7C9fakRqYJdmuDHNAwp6+o4G0VoPw+hqIN7O02lsQs7rSfCS7seV8oclL6QL5",
-	"2oh3U9NuZI+q2gebd9+u6CspaNB4W+zcG0aD9OZrrck7Uqll2bzaD5jEuMFrhzRLxjnUwACDOAQzXRYx",
-	"7jK+fKgk7vggb/q91pxOpoS32zuEePO6w8Z4Lios/Ofuql/HHTr17xiHgEkcLsxq4iigKTD2ow5fsTT2",
-	"l/XOzxn+rtBkFzHQNLAsISm7B3cnTHxwtNCNaSEE21XRIjn+lAd+kjLOYrI3PxtPLk9+v5qN3r27nLfI",
-	"IidanzudQ8sWNutwYA/s+ZAEYRgt6PIWCOqFp3CO444uTogeEjyfiEI3So2JMFU5yXgAHhN0uYwQ3E8U",
-	"ibtq3Rwz8TyBv/SFx5bP8/zjbHRxMjs9uZqMP44v3wrjuZqwDuhp8IU+KeXi/e1HAfWL8t14Qz6MTy/I",
-	"TZpGM9W3cpaGKQ3IBD4/TCYXuqOlNeVvyOTzxbjyAtluesorfvy2DF32dipmNm20xKqG7ttp4/14Mm08",
-	"kl4HHm9Dd8RKo02ekXLVn3847Xhq/Dr7ztggKy0JNXsvjBinkW890FWwMfpwHjEuBN4Nl9kKuY2ZUsCy",
-	"5AFsgkXmBynA+SsVsBzmKmLL3ZSwmmAuDfVz7Fp2Pk+akM+js1PQFWJKWwnR2tPuiTGaL18nI+mPn6w9",
-	"Yb2IgA27/TmtW2XEyIZOOYoHSWPqef4SY546rC+1ZbNF5n27O8c05xc/YZXic4lz+QWPb/W8sunxw8sX",
-	"lUtoKf3U+Q0DiN2PRmD1i2ExicMwtSQjPhyTfgKcSCnj0M3a58TLAplPuRxfTeB4zbgLMDvp58naPXV/",
-	"DSRNVIsVcRcsPxcGLQjYp8tT1c8UG2pKTl2oyxI/YKsERaKoRU7MCL/SpXh43GZx0Bg29qGIQL6Rde/S",
-	"hIbq6CMGS2XIUX4vnr3A4LyinF4zsSWtHGoGIWNhzm8IUhTdVvH8kWbrbfuK3L5pjKqt+fWRR+7K53m6",
-	"pOwalFHLFjkH7FMIzY6xPWsCCGpAhnrKH5ubzyQJAGqeK0c86hpGYMlKSJQlN8gmYDL4G7KgW9lepZS7",
-	"NHbJX2xxE4a3iTlPYypf5M8VUzlX8kAD4xbSwCzV/IH4YUAeBJdouTXfut49j/88/hsAAP//",
+	"7L39biM31jd4K4TeF4iUR1LLn922EeB1HHfipL/GdqaTGWVVVBUlMS6RmiJltSZoIH8tsP/u+1zCYvY+",
+	"9lJyJQueQ7JYpSpZst2ZdKaBeZ60S1X85vk+v/NLI5bTmRRMaNU4/qUxYTRhGfzzjMYTdiaFzmT6Sl5p",
+	"mTHzOGEqzvhMcykax43TdEGXikRCdpR5I2oTJYmeUE20vGFCEZoxItgty0hsGky6jXaDvaPTWcoaxw33",
+	"XaPdyNg/5jxjSeNYZ3PWbqh4wqbUdKmXM/Ou0hkX48b79+3GWcpodslGGVOTMylveMXQXot0SRYTJoie",
+	"MJLhyySGtwlXhAsyV4z89ut/k9g0pwjXpBm9pO86p2P2Rc9MhU4ZEeb/UZGQGdWTVnH4g8EVi+cZ69jm",
+	"BzDpL07IG6onXzyhM/7kducJnevJCfENn5BvtJ6Z4Z0Q/PyEXNEpu+KafXGlMx7rxvrpXzKdLU9HmmWr",
+	"075isRSJIlqSBeWaDNlIZmb+OltyMS6Mf6+3btmnXPDpfNo47rXdGLjQbMwyGMQV03fswFuu/YLrjAo1",
+	"k5k+JoppVbEnfdGMatbzt1//tXZJ4fc7FzVq9QUVSdvsPCUK1olEV0x3cAIRwdPfhsG55sjZ1eXzwhC/",
+	"kUp3YpWNVke39ZDafSEzEuWtRXhk8X1zTOVo1MIRKZbdsuwzRWI5WxI5KnzW7YtTovhYdLggTSE1oW59",
+	"WzBjxvWEZfk+tAlNlcw3I2G3PGZVe5HKMRcD/L1mK57AO/edfdhB5fy7fbHJtWPLbyfDr2P+mne73bUH",
+	"Zme3d3TYe/BNfN9uzGhGp0w7mqmy0bUZy+pluIYdVIpL8ZnCQwWjJs3C7ssR7AZuQ8fvlt9amflrQ4Va",
+	"mNMqMzgMX59fk8KemGajVpdc2hu+SgxxALGcMkVGmZxW3MoTIs25WXDFCB8LmSEF52ZKeF0a7YYhkY3j",
+	"xg8dM60OLkCBktB3L5gY60njePfgsF1B0b6Czb9IKjgMUZoOU0bilDOhO/FEKiYIT5jQfMRZ5pYMz0+b",
+	"AD9JyMIQH50vOpBwNZELYW5D+EPKlS6S9ZTOtJx1no72aP1cccidi6R2qr1e1VTPRTKTXOiqyZpDsmDD",
+	"iZQ3hNn3PlOEl7jmQbITPxvtsc7u8Cnt7MdHSecZOxx1enRnuBvvJfvsYOQGbrhWPmzX6IAna1nuSGZT",
+	"qhvHjfkc3lydxoW45ZqacddNhPs3aqawO9yjHTPWzj49HHaexU+TzhHrjXbo7nAv3k+qp5A3+/BJXOER",
+	"qJtBfl/Lw+8ND0cH7Bnr7I72484+PdjrHNE91jkc7SRHsdmWnV718G2bjzb2a0ciVqfwjVxUXHeuSMJS",
+	"fsvMVSbRUCbLiDQTNqLzVLeO3e349ur1K2J+7PZFhLQg8j965lgSq6R51pylc7XKQ/sCX2q1iZxyrVmS",
+	"0xzTT5ssJjyekJhmGWfYQE4mzSACMsmF0owmIL2NZEaGmVwoI2MCkVDIMGourl24Tr5y4cL/z4yNGseN",
+	"//EkF4yf4K/qycqSm334XrGs7gDNFTDs8uk5Gu4m+/EO6xzSp6POPtszh/8g6eyMdunecD8+SA5Z9ekx",
+	"DT706Lw3H6uZFIoB0/qSJoZFMAVHKJZCMwH/pLNZymO4ak9mmRymbPpfPysJzM1OBhoY0mSQ5S2o+XRK",
+	"s2XjuPGSpmYwLIENbrQbtzSdM+wlMWMKv2w3EqYpT+3S2cfwpTmzRqS5pSlP4GSa9VSa6rlqHO8DneUa",
+	"lvZLmpBL36Kd+kTrmTp+8sTevaSbsFs3I/UkHIRZHC6gn0HGFNN44IrT+l7MFbAkeAPPZ8XkqtopTXJG",
+	"lVrILOkELaFuglOVGZlQRdi7GbeM97EmXTU4M/m5uBFyIQZerilO/ZT8Y86yJfE/wzWVM5bBMSGJZLhV",
+	"CYtTCnpdeVlWewgWxf640ku/oWSmB8Nlv3FC9MTIhb5PTW+YOiY01vyWtUk8z5TM2oRNKU8Hs4yN+Ls2",
+	"SfmU6zbJZGpEBLz0LMukkdv+/ktjxFmamEuCvTTajSlTio7Z7zum9z893g6vrjNc/c0o3RtsBT9ZpWvu",
+	"csZyniaw30PzkCZdciYTM/MouFURaU49JQC+IrO+MH9bwj8X5lt7peCTVptEKxOISJPiLvTFpgcQxGPq",
+	"/kqIFIyM+a1hKHrBY3ZCIjwGESj6inDou+J6RKRZvK59gffVjrNtqD1cWXtdTTsxFULqQcZu5Q0bxPMs",
+	"Y0IP7IZFRs366vzF+fW5l9ztT+rJL7mg8B7GxsUYVQNsxAknx31hdAMi5xpl3ujN66uSJpDKsZzrCPSo",
+	"9+3GmRSj1Og2W5P74BrjUTbnvETVuMJjbugYTc3GGjFhzJVmKzTsKD/hflAbHu+w/8c/1jgWhSvK3nGl",
+	"zfInVFN7wkkUDCAiTbMza6Ztz5QTXIvfUhHIymRhFBzblmvIMAEqCI1jORdwQN0QI9Jk3XGXFNugccxm",
+	"Gk8jnr3EtWU+dkcLCNAgY2CYMwOBz8xMi81xoWXQP9r3YjpT7hDahYoSJpZRq2s25NxM4JXUf2WZUdOS",
+	"Rzhs5ibduuZKnBTXC1RBswF2oE5usB+RJdPFA7iXH8DnMhvyJIHjvMUJLAzqsQ6iIzRmArHMMhZrMpxr",
+	"uP92bp8F16w8R0NXzl+eXrwY/PX88uL5xdnp9cXrV184kTFq4SF2ZzicQnRsiClI+X2RcnFDzCvm+Gh7",
+	"nJHQIl1VNyB9UyLYwpBW07ElP4buQKPLDvTyxNBMkXgilC/3/YRO0AZGMLaiiIL2ugmLb4j9eVUGCT8O",
+	"DlJowMg5yZTqeJKrI6jFPN4xCsdiTsMoXJh8Wq8XgmWgYFXMZxR06mcDmpe7CdJ8rsiULkki4ZI83gzy",
+	"3s34NRNU6MGUK1i4svyIP1tTK1ISe4LNCgNH/UzZtypmWm69RmtAXk6FRKMn9qknhqxpIA9MKezs8Zah",
+	"PLTHE7dimqYsg80D0cZuoJe1/AZYRoTvf6ZAtPQHuS9omsoFMTIn8gwyZdMhnCpD3eGIdECFd2Yi4DT5",
+	"+TQswqnxnaHMRL7ghv4bEYTidTE8JAqvU9Rq90VUWiLkfYZUMKHNpWdJ3iCwweiHzjV807n4KjIt/NA5",
+	"xRNtHhga5N9w5vv1e98X4eZ/pswMcRUGjuiqQcJBvzPzjTNGkSO6xQJOR40Eamn0YsJTRqKX5y+/PL8c",
+	"vDm9unr7+vKrq8hb7/siylgwS8N6PS22OzahYsyIYCxRpvGMxUbGK350XCXbFVpmEbgKhGlAZ8DrpyM6",
+	"YCKTaTo1omfQLxUEfsAtd9bQ3379byT+M5nyeEnsByp3mYxorCXK3XPFUEM1xxJ7YWiUMWfVtNsX8Ngw",
+	"hzZoCCTCcU/NWMdMl+w8aKa1Aq3jFRdCs0zQ9NxI6g8SJLhtaQBCf0g9To0gz97NWGxOIfxMZAzCdkFo",
+	"PQjVMjcwcgW+GXJuW91QBS+M5TGIRXES6DDCuTiOX+w0AlHtBVUa2MuDljalSg+AhpSJsuNB07nS5Iax",
+	"mREmUkaVBnUMlWQkPydklsmp1MzfX3vrtMQXyIhnSm+hRdChnOvjYUrFzaOJZ/a2LkD7TRm9ZaFkltNC",
+	"UZgbbkFfRPlKRccbzhfvwcsRPZsY2i7G7EKp+Vqp2u3UZjMOm75TKl1QRTI+nmi4rQVCUKISx0RIR1r6",
+	"Ysl0G+RYapYQOyOgWqiFo6wVJG46olaUjLp9AYZ52HvSjHZ7u1EbqE+02+tFLaJZmqLtWC9cw4YMm4Gh",
+	"C60v6IxmGgIVKBkzwTJgPGg6JubYKGJUIjQilyMiOjYkom5B7ftPqsInYF1fSf1czsXDFCIjso+gleCu",
+	"WfM0LAf8WLwm+/k1eSU1eW4/34hW5f09nq6t5DyLc/EE1WxiOUtJ5FGMEa4dEfOjQfr1hi5TSZNrKV/Q",
+	"bMwetLAzbGugpRyk0No6uzR7FwPHPtwn3/EvC8u9E4iSdoDkWkrywja60bKvjuaxTR3OvK6lJNCDW+OV",
+	"rnGtDaPjMfte0FvKUyMlPWi5FTY3mAftlRY8oZoOqWJOTQBzhXmxyJWD5bZjJN8XGt1owavG81hLbtsm",
+	"aBNE7uz2wdFTIRfH6M0OZg3mUZxz20h2StPMyKRtMPrJEYmlECzWYIgx90dKooyk3zTLw4zcZx7nb3UW",
+	"lOu+0HzKQMqyW14x+ejErDmI84boLzKuNRMnGE5E6EizrC8iiEfqQEBSZOm/WqGewUt30c4gvul94Op8",
+	"wadcX6K16oGnrsL+tWLFBJ4WWuDMvkzpOz6dT4mYo+Y0cizeWcJOvPRKWKrYYsIy9ocQWorTkWmiSuYk",
+	"NzU5Imk4I8fkQXWy75ZMiBSOFWg8aAP0sk61qfEkEAvgYIGaxZIuueJjYU4bnGzDq61YZMOTmjLzqipa",
+	"NlE3s221yJTeMKP3yqmVmUD73FhYKrg1ZbIseNdzM8aXhmrmwTneex4aLOhQyXSu2QDdAWoAPtnd3u5B",
+	"p7fT2T267h0d7/WOe72/NdoNVEqds7GRRzJ9+/xv55fXf7m6UBdTPfvb2cXhxVS9u+ALnnyTLi5+lvzH",
+	"H/6SUZH0LkSvy5bf/jN5e8Ff84u9H/+Zpq9+/nHv9dW3R914NxXD6fNe8sO3KbiicUhcNI73jELDk7Rm",
+	"oDvPCgMtRFxtOdJYbD/SIFxi46gLGNvAXqUvGc1sxCIaLmq29KwUp0iaxbAJUJJt+IMNZPhYdjsPnGgc",
+	"N/b+sdt5uvjhn714Z/YX8ezmxwO1/9fJ9WH25dH0xS49HyTPe+Nvdn7+bk8+6KA83sZtTADhql/a0IZK",
+	"9Rjs1LifM8qzLqkMUSVR4ZQDWaNDZdjoKJPTvnAhK6TJtQ0lNo8qYkldoEoLiGgxhEX1xQyM4voDaBoQ",
+	"n9vJI3PXNbASyQtLdy3lSyqW1uusHsRwjYaFLKDEZ6UkUyqWXgxykgUXZK/nRYmQce4GjNN8bsZI/CA3",
+	"FPMK43kMBntJNUN/vtUJWOKkqrCvqCA5kWrB6dHEpu+FUZ9lxv95H3kJend+8DhjEHBJU1Ukm28zKcbO",
+	"+5Z5E8GacJiwqeAoXNiQl5WmimLTTr77heltGfYSDiKM+amI9vmSFt2ogfl4zSwrw33Cbw3dmHKlQI4P",
+	"4n0qY30eadZ5mI+jzra3gWNfJW+NfRqEyo6Y0RpILjOXF6C25dJauCZtS+CXcRKo68bK0lwQOqZcPOqa",
+	"1I7zcdw2pwXLvfVE5h6binMYkSYEwoNndWGuVV+4WA93F8LQFBeU4g+Rj7Fpu0MUnNui3wP6MCvudgGi",
+	"zETCkmLwS8gF24E07xbNSANREFBQXswIfR9BM4OMzRW4H5x4JSH8XjFW7d2Al9B75MY1HdGBOW0QDwQr",
+	"1SbYrJmWXQ9LTjvWW2HeX23EGSGhJRdin5smC5E94ar2hZox4f0T34tZJs3qGpX5XGiulw+ltxAwVvad",
+	"4lNQOq1alNrIFPMUHox4CskIa+gvNh1cR9vskKVSjBUaZIvNN+k84XrAbs3xb53AeSRco1CsJUg/7l1w",
+	"6WZMzzMB1xrOGpgsAiehH0RFDJ7/LQ/B+/eNsBCRt7sb0pxgz4nd9G25kO3jfbuB+rGc64EcDYZyLhJ1",
+	"V+SlnGvFEwb32H6xuuvQEbocV+MdUGABt8yQYcwP5HdhYPaOWbfdXq96l+DbwiZt2NoHWdHVaUJyDrgw",
+	"B2a5M06FHtxymVJdjhi5SFLnzEHhjQRMq7yg9W0GC8tGI4ZmIUMhSXN/b7fXI1MuWs76ZzvKX3RdkuZu",
+	"b+cQX258gJWqH3+wYmvO4V/Nevizh5pQzdmrbCxYJdAlp1zMteGJ7uAMmV4wJsjOAehMsHTVRzD8vnAS",
+	"1zb1Qc5f5VTNgq4ezMJqXoEkQfK36mOW1t5kJyDky+hdrM8MQ8tobNlCxToGQvvqGla387td4sf2d3BF",
+	"FixNOy4vYa6d8J0LZyvjwLgXWK62TxKdUT0xjKNMlocZozdoW8Wx2RDkoUyWfeGyWyiB5oLXckfYhN6u",
+	"xiWbF+ETSGLFvJ55yo7t9WsTTPtoEwjyYQmB86NCeQ7ZDU7G8EInT4RBWBCnYQRQqggHqykZLivEjb6Y",
+	"i4SVpA7go5jjC9wUpPYVngpiWNWFQSnMZufY8BOYBdhKQpITSzHi43kGmSU4/WhK37nAajWYsWwwV0ar",
+	"tp/1xc5vv/5rp9czC1JLAyPSLJHukC30xSq5zkVANZ/NZKZZ8pIlnF7DgX+AyWSeNziYmhbRLhbc+TNs",
+	"umO6yq992ahdeePDTwu3frM2C7d/5yC8/X7QBJaB2B42zFionPKHcHlCFjVMFRz+7vS7uGnvvqgeUnRC",
+	"ItyGCO167qo28VJH4TJGrb4ADAFwH8GiYIxBMXEBMkbgMPn5Auc9hSHl2ZZBqhZNEm4e0fRNZhrS3CgR",
+	"I5oqVhEYVEjHzGOttMvUZOwzReRChIAHuQVmFvTwi81Gq036hKYSrmYpXUJzpoVyZuyUC/f3zkqSWjtn",
+	"Snd044NSms9++/V/7+yGbKpV6ndn91mh32cV/er69G1cNJ+0GATITylPS30d7OxWZW3maXt/bzgbEaxm",
+	"MOOf/Idy+DOLtRnWKWjvRQv3XUeguGdFp8MvqzM3CvdA87qdzZNhMyaY4TDF6EQChqFmGMUb+SYj2Aqf",
+	"mZhQzTrQVcUOhD6H9SgURY/BLw0mzIt/d66Dn+7agMKSFBorjCJcmpq9kXOhL2VahZDikkAhFhc9BTxz",
+	"btcueY2B2TQxE1Uuocn9bAZiJ+VC6zBArGJyfiAAZWBtEFvQiOuCN9hZhpBXtskopRpDE+QtyzKeMEWa",
+	"kZinaUS+IGqpNJv2hXOEImIFiiBm0iOZxawdqAsgp5hfrPzezr3MM5Z1wFmdWx2n3PpISkfaOd2cElB5",
+	"cPM5eR3LTSEYwAkpTYbYuZg9ML9grAsm264exPJQBlP6bnU4EPyjtJfRVgbUbWzWOK8gUVdTmqb3aR0s",
+	"JxkzHMvIvAldqupkcnDVmJ9LkQPQAkHbCwD+3LCZDha0gF6y3bJWjG2zpY2qPrXR1jYw1pqbW5svy4YL",
+	"X913dTdepBxseJrdpnpbvLteODe3120IP8GlL5zn1p3j2Og8wFhg3/2bwUXnAs5Jl7xOjZYQHA0jZhk1",
+	"giV45SmAE03lbYDZwTOyYOwGuHumgX7dNeiCLaBaZDDivA15evQ1m47oIOcsd4baWkiWqdEMCu1gNL85",
+	"4QM6vmNCmCPQKXHhBReJXBS3wjZTPYm7Vy6/6LCGj088wyFsdrsLA7l7Xhve2w1ardQyK7i+JlOpNGYj",
+	"AtkshlTNWAZyQbBwc2GdxJutWeVANiSN1aryFhPelA5u1VHpCq0XTkLfjtux2lNImpEcjVAG9eLUaNRo",
+	"o1CljISXpkakqln3XMTa5oLm4117VR//PlUPcsPDUf1xzabV9bTZ8diqq6qIww0BWyBw9BS/KOsAJSPy",
+	"ChOuZTJrWXcF+akgczWSXY00WUd81t3RdXSiZklrBMI7JYQ1EtMaOa5072t5au3N24B7rj2ma2/LGm3P",
+	"Hq0tdazXghU4AWamgLZjYcws0WgTTPnHSFfFAJmiW68BhSF5KziMDvfNdcpEogjF1LuUaoaxyZtp5zZS",
+	"d7OOwAzMEtJ0vnXT6hamAIz6hRjCKgIbBShsEYEAPaqJjaLgI0LFcg3BXOmm2qp1SibzKRUdD1FiQ5GD",
+	"t9oIrQfBAht1yDcEHLsDyqkiHHOzvecjwnWeUAExFizZfF/4bECTJGOqhvPZXKqLN8S+VjwVfAyOd7Sl",
+	"bbZgyoGnVE4RM32NrMWLXeWXKg+8gkCRkc0zskbhgOUMpUwZBaM+JOptP1fbab6ZeMc8WBrqoHgjPlMO",
+	"oRUdPFn+XmujlYExmilttv0Laoajgl0nTa79ECGZgevlFnfUDSAz1LNqf4JFwhyEMSSk/J6LtP3wqs+r",
+	"UVA37xBCGas6pNoZBZmzHPu1xo/qmqwjHDxxCwpzCEefB81sQFFWhKNGO8CcC2ZVJJohpS5Qh8LSr16o",
+	"1dNTYDCl071K7tqVDLBALu5m4W/omN2Djc/omJWYtjnFoZrXRiXQJfPbu5VnAxV5OddsWvzHOtG2JIa8",
+	"z3OHsowuzd+CvdNBIFlxBmfo+nVk0LwLM/KahxRWPFD4wwbHvnx4YBrFcVTuhpENT708XyZgFBOpcxOj",
+	"WU+ZJapLTkmcSgWZ7tY2bS17i4xrcKajf7ovULYlTUq+lgTozA1jM4U8A3zh7B9zmrpIMWqT6bgFwvHG",
+	"S8xZdYDEVpV0xnp7cjHBA544Ads6nOczQ0lXf1cWICwZDOfpjfU3dBEW2cd6BM/UPMYY8+CxnOviXwOj",
+	"0tonhWDHAfr1w98c4EX4jImKRx5Hwkp24a/FkaL0HhvldgnRmmaSPtvaveV8XgNMqS+1Ufp19TngsFU/",
+	"deBz+VdFpIzqx4XoGvszRq9CgOkgYRqwFQCd07n/us5tXHyaH4fgISZ8lJ/B5nvfTvClfYCLiXO1j6zN",
+	"NH9QPkv5L3jsklzh6xpiXXqyGq7tfsrbM3S6i5hRAQ4XPJ1lcsRTNsj7gsf4WoB54nbEohwHU3VPEpay",
+	"4hPF4sxsqNSlV11nP4XgqiuTXnWTGVpyfuvCMrYj+0h8WOJAIKTRztDfZslTkSdU6GwbmS5CqvjeUAwt",
+	"re7O14DNksVEGurFEk/IDYm3RiRInpRiOZVz5WhclVBwp3izkRKIqzGhsxkT2ygXGFmh6vcGB1XS0jCx",
+	"Wc1YbA4csY2QJtaewCOkWl3yXBY8rH3hPK+Zg86DZTnui2gtFY/Ib//n/02iX2SatIlgi3Yeyzkwz4Jg",
+	"oYFgi/dRG0AlSPRLaAZqk7Kpp90XlSabNqmy1ryHBICizZCLvohkmkRPIsEWEfkC+KB3cdQFSjmLY194",
+	"S3TrZHUVirzKrYKK5QwAfvAn+OJ9ZD4vkjT3vj3ICH5aeNHe25UX83UudUKawWT7gmaMRL8gpipXA8zO",
+	"NqsPqNSREVdtjQGu7R3GeVaRsdpRQLe/mMbeR61g9JYqr3wHRNNBvS6oG9e6FSuv9+rSrX5aItnuEysL",
+	"AwCTwkODq2HbsgtCRV8EmdUQG98Km7Vso2Ikptk2qT64fSHYYhDCmaL4tCII1hE2ICRb2ETuq7C7ADEL",
+	"bwl2Ak/INlL7HKhJLY2mQBMA5gzfhGm1fWkGW/NCsO26cwEwqx3ecAGqoYdbcSOwGHDuegdZPOafZT/N",
+	"Q1TpR1rdKtU0N1kX2GN5ZYobk3OYdapqwOJqlRaQIR6oPoaxE0BazBo9joaYizkfsXb45Ty9uQRydL/I",
+	"x7dQVMA7XovCmdH3kNatLjawNFwacL2ZxUvR8BG2H9E0jY7NBmbLFdN+waBfQGbkIk7nkCUcgYqqouPQ",
+	"aqNWLQsYaW3OqAr9mDgmbKM64m1lSc+A672x6tL9lvU6QKL2IZguntSiwa6uqQPAXh/c6Rep3EE5nLO3",
+	"u39nHKnhPeu7M6N93CjS0lFfmXVpVFXH/gzIz6OG/WLeoEMNFtbU4Re7Vl+pNWM61GUtbTzuCRGGOafc",
+	"0PamzvgUslFTuWBZJ6YK0kuNru0SXsxr0f7uLqlIubCQ54hRHJU3Yfdgv4oh2hDMDQxnEK1Z3iln24R2",
+	"6rflJUho99wSOG+hx+9BOxDake+z/MNlaDfbcDO8/OzC5oUTpVoY1DVO5ZCm6ZLMBf/HnG20d/Ux5XaO",
+	"HzSg3FVqEVxzmj56VPljHcyQhKDhvf6oulpkG8eLr65KgMta9NdYeF5ETkGXmyvBo1jVEQ4xaKrWH/N8",
+	"tDSfg6uliB5sBI4S7rArgpYQtHeuHLLDO+lyPqaqBXzOWZp4yNktxTuH6IAJIeDlD1yNxbWxWTlVyyJH",
+	"IyYSc/UK2WeIj+EyztyFyG1gwTFZOYo+2afS1M4VZtRjLCYvFUa7K7lw/XrjPPMRVC36N4ymerLlgr/J",
+	"JNQfUTZCqiTI2Uyl8nwjeWMp2QQ6XRbnKm/unJBtuWoeOed+fJZdyyeKZrkNsy0cb7nbA1mMM9gwUiDZ",
+	"oCSVtYazZDBc1twDMEssJk7SSO5ltgRvoqFPW01ha9rdbhgihnaZNYH0pj/AKFhQZassAA1zCS87lVFw",
+	"dYd5hnQiInOheeoz2byZyELqaBLl2xiRpv0riU6AQgH1RQw9roltE/M4C9GT9hefJ2OdXs4L4lwGP22k",
+	"xRekLj/FwqEouYULzt7CrhbWfv3FfFS/r1uq/O6qh+rvAQn5iPX3b99+t6Uln8zmw5THWCnqLRuS79iS",
+	"NC+fn5GnBztPW13yOgDKxpIWQ0YclNqquyUdV9WtHsuM68mUNKPz5KurU6wlcH61e3AYtbrVgW+3lQt9",
+	"y6CN3YODnSNs5U2nvpWbKsugmSBP2lg6gSV43xQGoXz79toy/c8UiW54Um2Wu9HL6nYhvbUZvf7uDbqC",
+	"7EjbJDo/wycw3FadsW+11Te4PTdsCQW0m5Hi45rZvlv79Tsj0mUJF1Qz0hxSxQ7351la3dRybVPL6qZO",
+	"yPmZ+V0BDkxVw6VTfQNoBWaTas7yFdte4Ssc5Cumw8O8clzNaDcmEeZyrdCG8pRMg1WzeSHHXDyX2XRb",
+	"Ing61xOy2+15o3IH2bNXmsYZFXaWh0/3j8j/9//ud/cq5oq24kpj+amrYGUE/KDw8Mq5gL5qDOAvrbga",
+	"uZFZeQ8KwBXY2aopZkvFca2JaqXJwLZ4r0mbTu/Ul1lFVnKV6l06L77tOzKS4fjczwZyjsXNwhRzch0W",
+	"UEMEeyOcdaCSk5FjlETXgRGdRpSn8wwr+dmATzplJNrv7ZAqaLV7m1RIM6aKdbhQTCiu+S3bzBD18DOz",
+	"1ppxl3WgZr/kXN9vw17P8MV0WVFQuGQZGDIjBwGY3Oqyl+CDV2Oti0178zyhiNtSWqr93tHhRiZvtNg9",
+	"gsQH9vfNLXfbSXzfK5vV/pHKem6VbdmvrZgkZHrSlKDnHS0mKOKdQB6EKxkN9hQAxbfO+4pFd+71CjUJ",
+	"eo9IwuANqi35AHtsk6apTT/1bhgmkhOPDMiVOZ9zxZLWCYnMykWAXxm0NK2OJK8n1jjHknnTW29PyM5v",
+	"v/7v3V5vjf1xE+PnfeyPNdt75WuNO7dYQTWr0N2zJDd22/I2KVf6mET5lxFpyjTxvs9Wm0Sdwq+hZ9T8",
+	"CoEc5i34R8jMC8PpFP6yfA2+qeT1L3Pj2Fant5QiAvhEhn3ZzOXi+ay1wOF5gB/vFlXXWdEK1Xy2nYvP",
+	"1THc1lYkK9X+wsI7CIViX2+tlPrpklOs68P1JqV9XIh/aJ+oAn24jxVqyvREJjXxIAsHaJADf1qdEssH",
+	"IYnxBNwdMy31DEwdQYxr5ZkqU/NiMG4NJ7ziYpyyjlGwkBWGFYDdx9ubvKv6LplT3FrVnSs82pij+wD4",
+	"mfKps+b8MFGnKFi0iZALElGa7larwNvgxhQjkyvOBRNE5VvgXgcYWdUmaiIXgkgRs8LRWD139N0F/riD",
+	"NDr4q3wsHgZlU5pQe1Nsm5pdDgEKKhwFErHBJvSWVVX8Qmx8yLnGsIccFgYTrtuAIIcxExB3R07z8FVo",
+	"2igHWFhQYBoQBuNDGeK8amFfuNA0cjqbpZwppEkQaWmlbBCILJEqxu1Xp4Cv8oQRvfJW1y1OvAugrzjs",
+	"sbtEZbp6/fr6TcvIGa6YYrU4sRJYP6VcmOHecfDLeoMP8a9tsOZ8QFXn5abKREnrB4C7ajwRH4gvw/gP",
+	"xd91Ej7mGu4fMFSqNcvMd//H33udo59+OXz/PysJfzWtLRPNu6SnAo1fGbrREQL1APP9A3pBmohNLeIV",
+	"7fFwS02vaj5VW5QH9yimLcm+h0gelrsvYcaFUTMVAHH/hqibbbDbcEbsgbhtdwXxFHbhnuEivsR2aTf8",
+	"2De2a7iYt3vahbDlymla3MWtHZ2Xz8/I0f7BU2IhIEki47nhOV1yBqZBRYYZFfHE6LARQL5XGBHtndwA",
+	"GfLMvPo+h9Bccc0VpXj2bpZS4R2xkCtmS8KKmLVDkazkpydY9qsc0LsqslhozhXLNss62FCADIwvkybK",
+	"0hVBOmBQQ9hUfLdVkE7WLVAQ61AhsXKhNBVxZXL895cXRilmsCaEg8lttMR1KaxX0WOb8Y7/qmpl6vyc",
+	"5iB/c339xpUAdQzB++2hMIRF9mocHxwdhR7VXjWIIKKXrs5NTWSm22XlzqI3O5Lvzq5ptxhBUF2WoqwY",
+	"bLekxf7aJFoPqdqf93p7sVkk+JdVlP0Ity+WsvkelommBYKFtQ6cvCW1aYWqnNVKC0rDdkxpPOGCBdcW",
+	"ajebdtGKZOdzYkPTQ5oCsIK1WaQKsBJcEim2WJ9B2heFFFLk/FwUwe8q80eHNHG5cWZBACDeZn24NGaX",
+	"PgEL5qsFBqXZnRt9YL4NkvPwoabIsUZBTfuVUtjV271SNsI9yD3dXsmorK1Rfm72M39UNAiHzxXTK0/L",
+	"fxfSC4Mf3cCKsw9/8FELwcM80TF4aEQ3F2RQhOCsKBjv1WfYBotzZDFuKoqwGxkiKORr/s3NzTQvwa9V",
+	"1WjXFSCoQdwvld+qLUZfru9ni7VAUEVVndY1tX6qKsWsIA7lVYSwSv9gyhX4wBvthq29MvBhbvCsBhN7",
+	"FTm+kBJafbJX6PEbTP56LPt1wUMgF4LY5LKt7dn1xmPf/Ac0HldZgi8LqdSPrQYaJRjo5wlxJ9MnSLnC",
+	"0FhrvEaP3kZDDLWUBznh1moCl1YhPHPmpi0W6g9nq1pveqqePlCV+6eaFNyC7TD+HFCfBOPAouFQDMFk",
+	"5symMitW7dzaJ7nSPXglIRf9vt7ISzYGqOeHZBA4ba6JpBMLTHKt0MJWlXUO7w/qiUnQ6mfqvlH2a/RP",
+	"GNifPVfBTfKDJiu4Tj5o1lJ9ykHhKP1Ue74xof6NjRTd9oxnQRtkQTnUHRnZsnUwts8UCeU/ixhlGKB5",
+	"DY3L8GJrrQtujerpBPQVFAtYo582DA9fH/B+CTG3fw16eKihyNzjwsJsbSkK1/7+gUT1BiPM50zOXID0",
+	"FtP00dN5dXIIEbFTrQ07CVLla6ifL+juW7ZfFYKy7zaqF/uqmv79oSOda1aa/7G8KHqeENOxhk465Tbg",
+	"8RNg5CfAyE+AkZ8AIx8NMPITNGQdNCRpRgFlgLrxCcv4rTk+mZwSrlv3BLr4iMEWKzC4a1D+PHsbsqVR",
+	"5uuQihLJVJdEgEYzwKgxLOyR15+xdlzbnsXLU955ad20mMOI8IzpEu95ym+ZDytQbihYPnbKta1XgSlV",
+	"WHSWJWQFIafV7YsoYWIZFUeSRxDakKj93hGpNIpFRRtxOFk4AWJZGazgV/t+iA55QKsOgSwfGthai1JZ",
+	"GWi65hS9AQPnY1roVioeucqDOWJWUEGjL15bw90XucUuQOuPU0azQpUkcP5XlhTpiy/BQAtHylU0BIHB",
+	"HFMb915UejFMHmyGisQ0y5Z9Eb3rjGXHLNgxcZSl+8r+4+9c6J8iHzsv6Yx3YpmwMdTn+lpa8tbuC5vv",
+	"6+vz2BG1SUwFJmXbSTYpiT7nQkf2BMup2bWZXkZ9EUO1RCF1637lmk5XittUFEeA+pR2MFraJeeblEZo",
+	"N/xaNY4b1YsVvtTh05mNdp1Ro/U0xlxP5sNuLKdPwrV84jt+H36ubvisI23sfGcmweWCY9u47tJXG5Zb",
+	"Ik0091cfnFa4aE6UuUdJpj/WCq4vXXMRFvz5E5+jRy5Js/4gtUleR7V4ooS0hdo+uvVbW3hmbbAjaSrG",
+	"SDFeslV5rooswdHYxylLc9dy4mu/44o+ZhUr+/FGp3J/v1dJ6HwZoJ2D1kd3PB+x7k2dVHWdUaFmPq8j",
+	"3KLLglkpYYZmZEvioXy9/aSQgQGelka7MZRJtZj6EGCaU6uWzyjPvESfK4sJo0nKBVMfzvhFmkFlU/Jf",
+	"JKJDqBcTtdpkMaEaIGcdjvgt18vNVeb1YfLXZdNE89u3120S6eUsIhHV//XzQtelr68B4Hkt0iVKc7hz",
+	"RLsDcVxa3BwQqB2A9fTF1mg9YSFGIzdOZzSzaBhOEP1G6xmMDDrF9lpd8h1jMzBGCTJlU5ktTwjXfaG0",
+	"E5S8C8D8sZjI1E8AhdI7MibKiQSlvAwg/8qibKyYiuynd5mMH9kOh4tZcFJ+piCRZpu6u9v6QbvE6UKV",
+	"R6fyFOYosI9kzyxmTZRBHiC1J8IcikKO2KNXCN7UWBIsQJWaey31zIZrPyyqYrPwhzIgVl0snhnWuchk",
+	"Ot0ENL04IqlnQCznGa8xyts3jp880VLPnvz2678iiIH0dsA4Y7ptvVt/ufQxnxWny7xZ3cuQKra3i7El",
+	"+B5pXn1z2tlpk0MCyQWqTfZ6RLXKIRN3OPmwz3ZhnlVr+L2VyrfidGh2RB7HMzJLaVxRRLrW2b9ZuZg8",
+	"gdlHE2x091wv9wBI2sgphBlBVBH7NiJK7O3tHbXJ99dn25QU3zTbPw9KCGMRWptV6OF3YAtu6KGpz16+",
+	"ENYuh1noGCkKtkXCRbVHIqzkscYRYhd7fVQVAW5so2lsDEJfBBm9pBl9fR5keOKeqydT9sSi9UStAvb3",
+	"RhnSNfCPWwBLleIWeFCiZWBBp/JVvxP6GXOfAMPi3qisMLJOwUuPPHXlKm+e01Lp879PZkvVpN9iyY1T",
+	"Dba+e7iuvepAsYkKooU/3EUV7GvOVbwFEXBQjhW+hwUTGoEPvTEXPLR21GuL8gY93LI1RDcsYeTbJc3I",
+	"VjPp8AQ8RhG71YPIEn1uyMZm1Bg7r0eCdyj6FhDK1VDR4D1B3gq6DbxXrUPUzgy3ZHMaZ9QoES8H05pC",
+	"86m0yQ5us7WUN9YQnxryDEJ4dZ1YOdexrKIlkV/06JhQsvvunU3w7mIWBQbCm98EBvzbFJMmJXvv3pkh",
+	"HPdFxhKesTgoZj6SGObd6pJIML2Q2Y1vSUjbBWnGUggGqni7L65fXLWdadJ8N0xlfAPjMpPWNBszDehK",
+	"6S1LIOuVCCk6CIzWF9ajd2Laz9u1OIIJK3qO/Kwb7UY+TUhfCwZrlHUcRKW+rgyhq8wACo+We8sG0xRK",
+	"0ISnq3BGuNCH+xuVNcb9GNQHDmcsZhxN2kGOUB4uGubz39VdJT9x97tw24LVaReJWH4Yi4MvXABHmO6m",
+	"ug+tNAA6JJiXwExSpMePXHygxC/uCWpjhdR/J6aNnci5XbmtJXhLZ/3S+zhdvwHmZDBXqMj8gipF6y58",
+	"17qyS64jQw4yG2nMkhPnMHLyAkSRGSJW4HGbhlkFXa/GPwmpcwuMj0de5Vh1cmkY46oWXMeTauE2v4Rq",
+	"DWFSAbe1yVlujTbOj3SnwLR3bcZRcaBHlKdcjAeKVxLKt5YIIZXOblhC7Be1636nwGFx0AZYgKeqz2Xx",
+	"THAVdnrvsLOAjmzM8ZUe1Ehg0CIk7dn7Dtcaw7m9BGB/QvEJMcYypjO+oWgG19y2tUnZskIPECQG/wBk",
+	"zvvvVy16r90UKwBgt8oRbSx6SQWRc33iDrP5fUG5DiyR4S7bu4UDJs3ozen12TfOZW9/PCYAYVXwP3kl",
+	"yI6oUhqw1bHWryNiQsJW2jgJ61zdjMTMs7Sy8YyFnu8C7dqklm1WruBSpCLtABPDh2+Xbln5phcO9+pJ",
+	"KwVZBWu3AbvBehP3ShApM55VdnIvKh4qlEE6dQ1VtxBhVTi/DorNsShEnIa6UH9Eah+mRxXzo1Y5QeXZ",
+	"9bEtmLIdke8vX7SNBA+WFy5GksiMjDI6njKhT0ASmEiliQfdd8DIVvwvJ9SXs0z270zxwNsQrusGR/Ke",
+	"oWV5+Er5YKpHkjW9iHb/KLNSS4+HZLgiBTblahxZ699yRavuJFxDFbCaAO5QzacW6pA0jSxLnUThJ9f6",
+	"dH8/3P2968y+5Xpy5f0gD1NVvCtW8bEwO+xcMeggQYAP6yX5pKl80lQ+aSp/Hk1ljSu1SA1IM1pMFIut",
+	"zRqx91ttf6sipalIaJZY8qIikvJhRg1b6ZKrgqs1h2zAJl+OvvvLUfbs6+9+/Ed2vfj5+zdfPbt48eZv",
+	"F3L3BX1BrxaNTzrWH0/H8h7xj0bZ8rRylUO4owFek8CCChCx1t5s5CDr3cHwPPBRlrYcPfV5uXs615Mu",
+	"RM4NbHpK+bEH9nHP5FwX/xpg8U944qJ3ALJlkDDNShX+c3SbNTX/oSmX8T3AM1UaSOnX1ecA3VP9dODj",
+	"BnMPbHV59dXfi4XHPQpPsKQrlf+LRbnzB+UWwzXBBJ5Gu+EcZHn77knegXuSsJQVn+AlGCBORE2uuGLx",
+	"PON6eWVYNwoGiF1xOscSaPjXc3eXv3173WjfGREYnVrQMXAEHxMMdSKIBBbGM1lEsNYxoVBlxgww6QsX",
+	"RojRFke9w2etto+g9XkZB3kUPfqdIXEFSJ8hTDdsqfqCahI96S5YmnYg1fXJz4sb1f1ZSRF1yYX2KTco",
+	"IivN09QIyobcdPuiL8DJDQEpLk3TxbY1I82TCEEvhNQTUD9SxY7zOnuQ8dIXNFXSInlR21hHsZTFAChg",
+	"y+k1ox861/jbxVdRm0Q/dGzAivm7L2RG/BtRyyFMOD8htgqBx0K6AVNNaJq2g4wvm2MT7ff2SAnvyINf",
+	"U7HEyWRzoTDbxw6Rq75wMcI4bfAXCCAc6PEDERAET4xu82fOKCzgGjVXcvfNWmwJiJ4snCiqSJSfy6hN",
+	"5FBTLlzcn9kWXxKmL0pFYMwRWIX9BgIXkWbkio1EboMtYEMfMthY4jOXzG8QF20jYBxSJEY7wEFLZKwi",
+	"TFfCiJggqanfcLeC9RtkONdaipP8RHkgGar6YtsLRCz4zIIucR9GqVwoDMLLVxpKvpinLmjxe8N8G6vL",
+	"UtDyYMOC4MwzjKzeAKSGC8OuXAxtm1zRKbvimn1xpTMeaxeuqZgmwyWGcMN+QiyvjQvvXOdxwPh+1CWv",
+	"6JQlJBoMrgz5Yp1C2KgNm7B1QfvCyA/4HsaouuQ3OMFR1af2ba58ShxLiByN+sIIlKmMaQrO3RMSvaF6",
+	"8kW4gBHo49FXckq5ITE2PEfhEcpYukTQv74AghPLKcvDZ3w2FAikGTcLYgR9BPeNTl+8eP32/KvB68uL",
+	"ry9eXYGw2xcQAF0XIk2aUR51HflwRpsKagMDQJfoi2LglDkM5tPoJES8WR8ljWveF9Fg8I1UuhN0jTkR",
+	"4VhKSy1Ho9Zq0VU8zdycLx/Rj2FajerdzykOnfHv2LLx/j2gh44khqYKTWOdI5o5ppsQs19AUyDpBcRS",
+	"j00Z5FK49/0/VjT8vEmu1Jxhxu+UCjpmCg01Pt8JgxKm81TzjqXZs0wm81h3++LcQ5OTIUulGBtiSNg7",
+	"Gms4RGwlYhJQ3dxDkMv7giZTLqxxuzLX1MK1tn0xOzCogSSpM8pT4IL/438Q2A/VF5+Tzz8/DWjz55+T",
+	"3379b0IRqbSTQqq5zy7yPLpFIE3AcpJIL2fHxHL5viAFRm8T2uF4mQmp5XRqNCUss9aEWnnmNEGlvJYt",
+	"Awxl6YBDEbRxQVD6Wu5/llI+Vcck4koZhkvnifmPmg/hPzzBkdl1arUJMHzStEtoHmQyhQogP2tu/sOp",
+	"Nv9h72ZRl1w5Yk7ItuS8S04DbLskN1MTECUg/8i069mSk0ncnhpeAqKM2Q6oWxUA1GiorclGIxYDcwTN",
+	"Fzf2MqTffmeNZAYm5IQrzUVsVRFI/gWYq2DJ3GLAtM1CwMK6RBWzRpAwSd/BDzZnxUhiiFGcLn3ZUDJc",
+	"QiOrrNteeFT2q1m7nOvIXYdcjOAKRRbTru+GIn5PyLhMu4CXcssyRd0NuCpcmL44p/EkXHFZh47TJdcL",
+	"afPJFIEkMsL1MS65WQ+70qt1rWzcfrBqNh5WETrStq4JVUhpkhMzL2aTo7AZFP4DwRXmplKeMIsbi8M6",
+	"wcE4NSwYUCH3w+9YaRhgCAB+RVO3BnB5gr2vS0w6CcdhRUocoBfA8awamcsmxvMyMfN5jYh6rZhugzAe",
+	"ZL17ZAbEXDNXRNCZmkjwgfjKxm6+LqnsGBKuMtczapyqLxKJWG54jdg7uBrjHK6AnPtBm82zE2PvEAXC",
+	"z6gv3Jq7Y/YlFjFXpHn2+vKq1RevYWER4ReBPgqywqpYMGaa5DijLCGmob5Abq+OAY+YjVI+nmjSjF6/",
+	"ub54bT5D1QBpe+dMCp3JtGPll85LwJQF6cZoNILIGcuKuOROHobiES7OjUS7vf0oF9NtaRcUXZyahFwB",
+	"9/T0zYVheqq9MpTTNJWLzlkOoGoNW9gWJVP6rgMBWjTWc5qSzOb2IZBgcEZh/9m7GfCNS6azZefUHGPb",
+	"UvSDn/VFErlar9LugllcIWFJHTdDPcvtH0CYK8e/0VQLC1KPNW/uyWyW2sBph379X8CnWn3hCS2tBZxG",
+	"ZPoqfGn8pW3PnxR9EQEANtaJRRh6I6dSzToWnzfkNyghRvu7R+6AhAuG4lnKY2ZzKK1U9fLiekWIkjMm",
+	"EHu6K7PxE/uRemLezRHQc+nJEKCCaOQBbxAIuNFuGPKMMtdOt9ftgX45Y4LOeOO4sdftdfcQhXUCqlC1",
+	"IGB+GdeZmdeUTfXY674CrJXxQfNDttMXQHOV5cA4e3tzIXcCDRdLdGXK0SjlgpEm6OMhX+8LEG9aRqi4",
+	"ZRlNsTtbIsrShWSemTNiZCSg+j7Z0N/Ui6Rx3Pia6W8XNwDJ7O6Hmftur+cEZJdfFZxIt1DeOO6KxP7d",
+	"FjdugFTWsCWKG7bCr61je9y42WnY+sCN19+9adiqvg3FIXPc7N/OP348/fG7d2fZ6K9Xg6fXy7d/+eb1",
+	"+Okkvn1DZ/xlmi0uKH0Tf/P9pWy8/+m9NTTQDYrTXjGNOsDq7roiz2+/M3vbNcdnH5ehqk2/XE++pInL",
+	"unjfbhxs8smFRTr39Q0Oent3f3WFJ/37APE6NNo1jv/+U7thawHg1oZH0vlIYKfaDU3HCkCCU6pHMps2",
+	"fjJtVSXKgPTfQfP72utRjQdSjOI1GmheRM8CqkZGUjQMWcWIzWmEA8jgxKDbGTWiBArLM2qh2GYZu+Vy",
+	"riDaFi5FEDgbgY3I/bvp+Q1m4vLUKEAnKGBGQOYic336Nu6hZVSrsV2+Qqhv2ANXFbG/fQHBv+Q59mE0",
+	"5CHcYpqmFrVBpknrmERomI9IM9ThkIqAxSdxifIRuaXp3OhMhkTjZwPDsvk78zWGTKOVHzJQzCaj3YQb",
+	"sac77pLImpmjE+gFCBOW9oZqAvZroy7VQNga7QZSrhCsCxSfxQS+BFzcqPC4L3JnoOF1Qzm3edugv4Ly",
+	"ECFyFrzUDlxHbgUC+Dvq0azs+6bDPG0VF8GwJ2lLBHodrS8icNJEpMlFnM4Vv2XW0gMONFh997xLTgWx",
+	"IO/Eg7zbVen1yAr+u1Ep3BEFpx0aX1OU/dpoSMFSDX1hDx2YX2GRi2UMjGCB8xfpsopQv+BKw6E4x4to",
+	"OJkdBxLeigR6uyxw+t0pA9kMN7zo37zL+QFWl3/MWbbMjS4W+2FT+hscakO51o4Z1PjwWCsnNRpp39zJ",
+	"ZvFoW83Suqqi1gkI5Cik2LtWnLD9cO3U7D0rzLCAyb4CnBymOdPOPwfdn/6rMs153eSdCO3yDKWNOcjH",
+	"/jQ+YoeHT486T/d3Dzr7vYR1jvb3hx3WezqKd0ZHPcqe1k8sv8aFid0RiLB+zHDJ82Efk/BOunK2kZN6",
+	"wN8a9QVSgWOvKFtfq2rnSNJWxXIWKfc3YmVDyT7bTU4/w3K5DrcVDUkdOdftwPrRNg1wTIIi4Kgk6KhE",
+	"E89iIkFOBjJnk5j8HhwNd5P9eId1DunTUWef7Q07z+KDpLMz2qV7w/34IDmsuzePvvrSxj45qlle6ZyC",
+	"tooHqTc8HB2wZ6yzO9qPO/v0YK9zRPdY53C0kxzFu8OndKdXM4kAOODxTpE2VNNZEbgiWOhJ54nWpfHv",
+	"9nYPOr2dzs7hda93DP/7W914rbu+YqhrYhLWj9cjfVYO9cRH2qHRQE+oIJYj1Uzj6Z3TAMb1CNN4iRWp",
+	"AphpOydrUYAkraat19GqI5MgPBVG40OsD3pB2SsHMW/LXlVlt62s84z+Y84cgwWvCC1LfUWRrE0qBb26",
+	"sfsCQpW0vTI5+aeH6kk2Ys4oShY3aYOog5Bgb0z7w4DH8Jrs7ObnC/V9BF93JqiBYItqbMTd3s5hr4xx",
+	"d9h73w4+lmmyxcf7e7s9CDCr6dGI15Ud1nZT9YV59t5G5DV22G6yF+8POwf08Kiz//TZs87RIT3oDPfj",
+	"vWSX7Yx69KgIYmtWb6/b6+7s7HWfoqKMlBXa2xvt7e0lo8POUY/ud/ZHCe08S5K9ztH+s4Nk92nM2N5h",
+	"+JFzR+GmFxFyjxsv5T95mtInB90eaf6ws3NCXnAxf0fePTscHO6fkOz2eGf3WbfXIl+z+EY+2e3t9Ho7",
+	"vR3ynGdsJN89gV8b5pwWshkbbPlt7+JnyV/+fLp8ddVbvLzqvXuV/uXdy5/l4uVXcvHyueQvzr6d/e3s",
+	"4vDi5+fpy+lf/vnjPy/5hQA7yhbyHcinkBhaoWcXsj8DJfG+2vZ+b+fuTwpV7+CjDZTt574wmflid3eT",
+	"bmaZjJmCwlvnQhuV/N9tECjG7/z9J0NlyzEXf//pfcFuYDSNSnxPcAAGpgNnJKg3HeRVy+otBxf5O3nV",
+	"HOeNETLLsY1tdJgR9AyXitN5wpITophRmDFczzqBgoLtrTYJy/i3QUyEIwgAz4Zb5kaFvljLX0KjwiNr",
+	"i7nyfQ+9MFjCu/TCVa4f7NFHzPr/7Tx+MwqZ79QmFHJmK7gGW/SJUP6hCWXFjlUTzHZjJlUdNYQoEQsA",
+	"hXEPJJMWhds8hHgbGpZYS7m4sSiIfaQfJLp49deL69Pri9evBtfXL6I8CuMpSehStU5sCJvpkFmSq1zE",
+	"lXWjz/UkJOJP8K0I4wDRG9T2iJcLmd2QxNBXrIrUxmgrL44vLLgTRCXqPLiO0DRjNFki2FMes8JRqe0L",
+	"6+IhTSGJzGicstYJUfN4EtTOImNm9EdYH6JZmtrqtFNwMxMtwUdrdDRGE7QqwqI1Ga6oGSnW2wpdqjzG",
+	"eAngDflCOKCrIctZlY1/anXJ28xtYSDiWDreF3WEHBNrcwLRwEB2pvSXMllup2VYdLHGUA7/l33cjeXU",
+	"NCkD29fmkl15cJ6yFOPtPdpugXzufADyWefECfYoxGlzN4clf3QCurPBF2+wCOu1lC+gBCt8d7DJ8Hy1",
+	"0pcs4dRlY/1HUW2ksDmB9aEeuUp2LwH3yS9BjV6evEfanjLNqjCMjUhryNUqwziGIEok6BPmojKdWLla",
+	"HBiiSm/lDUYEOGE5pFVoMHVR6X3RhCAMiEwNCJSPF0RyZsg4uCp6R8QVeI4C2tYXq8StVkjF+ZZoW4FG",
+	"7NfAQubT4EH5sz/2FcbJrP/ildTPocgyfHB09wdnrsj2f9p9xbNjziYPz0+1TFVUfaqGm78ScJOLBMMI",
+	"trziZu5MJBhY/4Ce64TBlyiZeCIhM+J04OBiYLKflRMFW7hQb5BZGM1SDmqmuCFKy5kCMQ38k46gVBZP",
+	"t6ks0GJfuCybLnFFGwx9APo5g1xzP5qZkXFC2fPy/Or81VeDi1fX55d/PQ3l0B0bDdzCHBkL3a2gJoZ2",
+	"CvERCWuFV0YdGU08p1veYFAQ2NaRMrIVJTPDXEfJev8+aWdq034x0fYTkbw3kdzf3aCzaylfUrF0KR0f",
+	"JXF9CeqXWCEnWwlBNlVgbWwQ4gOXa9DbVtoY+5Eb9UpWur4omunIxla6PPSnL0KXEMY9y0yvBgGRtTFA",
+	"5TCjyiAgckcMUF+4ICCXMYA5ZJAtYC6xC+/pksgMMjomYdRUsbJc0b7ZapOoU3g3jL4yv0JyW7svog78",
+	"y1oBEjLMGL1RREMS/O8QCWMemsk9KCLmpT16m0TD4BHMg0jM2teZDS0G84ZujxBJvMZfbJMEmwha08I8",
+	"rnRJEga/IJi4Bbtp4VDXRabcFkdXhveoGYRdAQitQeWnJrLG5nUlZcTx3GE9lMP/VTO+8ATXGV6hWPPa",
+	"iuOrUwBkkyxhmTlsKaMgEkUdW9TShQ6iaap0nusiAmSmN95lPGpX5pONvOm42H86Z7qnnH9Ur3peZ2BT",
+	"32yxagCWuqp1oB9c946O95wD3RnaaMpjVjK1beOsDyD2Ef7ELuapaZec25mabX2ECVrj35oQgZ08RKDe",
+	"lAgj2DQIqmZ+X8phPruy0xr89ttdz028KkWLvSW1n7wqf2CvCuzRdn4UNFgb5dmCoVUKnjmJG/NbJnIv",
+	"CxVGe+SAmhdEIkrFhKvzBmQCQYVmmbzlikvEIIJRKKxN0ReLCU9ZmDOtmAaHb/Ty/OWX55eDN6dXV29f",
+	"X351hcKkFNGJ6cJXiMOKfH2BVZYAqwEv8MANTA0SDrueRMfWn0NmTM5S5vwdfdF0Hp1qy0bUantgAyGH",
+	"MlmS4VzbFC3gaEbiUxDYzTO/JMhsrR1VkbxWCWnqjE+nxaIlCZoUUAIeMjJO5ZCmRi5Bv0sTNHQUHzQF",
+	"G8QJ4ZrgiI1Yj8AeLLmvHRJPxUtH/+7lXwEOZUmoUeX9wT1NEkKJJ64QtL/eGVNBBNsBREPDytGdVIpx",
+	"xzyfTTKq2Kob5/2WjhxcgUd34gQc+U/MpjZdaiivVGO4KRcS+sNba7Y1vnxyY31gNonUBs7RA/xX1nTz",
+	"5BcbXrrWa/UVPFc+nv+4HGvPROIQBAAXgSlUF2z6uct/BDu0M0O3IPlnCemPQkKdFcMkES+nHVQagxtu",
+	"+EYsp0yRUcaYmfmQBUCdEDyeJN4GSvIqNxC8Rm4Ym3kuxhPMD7cp6Esb5g8fgRnHKu2YmJS7/C16l2Gq",
+	"hmEB/Bu8E6EPDd9HODbzJoQhKJbeMqN8cxAxpI1zw6Rv/CIzUxSqS07zPCn/og2JAAlgnwipByM5F0lu",
+	"x5aC9UVUBBiLCiV+mpHb5jauZhsEnrYhRJbutfvCYZpBh++j1t0WcdNVwFM38etZoQJhVmGo/5H26hdU",
+	"aVjd/0CvHtwMJy/loEdrqdi2Hj7Dgp2HzSFnFw/jmwI09jFcX4uDPeIsBWAID4fdtdZTkjHzXxsyameQ",
+	"S7zWzEPiCc0MSclUq2tNvUZVmEq4rllfJAz+fUIiL3gcEwt4nRsGc4JriamNHUhTwGkq0WAXvAQYBxkV",
+	"itrsJoxiwhqNmxBmT8nB4FOAiMIRjZlgGY/BJryTG29zQIaoODFEZ0iZtljdlsZbUo3QHo7OUSyUCuQa",
+	"wxJySnxMYN2sQ9Svk4336gsg3WH4QkCgSRMgcwBsSi8kBpG5AImMxgx42rIvjHhrYZVcmHBrS8LcFzll",
+	"9mmKFqmxnjDLNIGM6QpKjMNWcsoQkc+O+4RQMrMYAVTnkCQOhbAZ/fIeAbegJh/kEoeaXRB91yILHLKP",
+	"FcFTEhst07DnjbSs72GOj6Bl5XegqGl95Z/nBKSJgIppWhJKWqEqFsj3cM0MIbM3stjDS3oTtO14ethU",
+	"wViICpQrGBlSOcAaqdIKrWZxKYcs07ly8X5rg5chaxtpcL3/MA3OYsp/KBXOnQ0IxhVyQbj6JMN80vs+",
+	"tOB0BuTdk5TPlJXhLYccpRTYoi0w+wBN8Ml0RJ8gcvLW8U2h3FVpnkXxz5lnAaouqOtLHNcBbItYJhY2",
+	"EUg8AF4U8CGA4Cvwii+9VOEtu958i3FSVCRtwi3IhEXxspTT3OQ2YSKTKaGCLQqqzwkA2yI4XMyE7sN1",
+	"tKB8mHK939sjGSs+HjiqbBSpkoSAAKK0TqZoO7BPMxU511DXBMseQ6IdQCNbsWI6oohnHdUFLVlX+csR",
+	"/ZAhSxisl5yBCF9DOO0eB7ofxiBYoMpRIJvkGIYWTYmJ5E+oKv5nKX6K6ZB8FW7+A0kWSswdd2Y+COFC",
+	"7Qthd1JDcgNKZG6ru82BMotIw875BOYeqFgzTxM0PDlEOmslah3XqmoY3Kn6okpVO8HWpnRZUq7IRcKm",
+	"M2nu9zGhdsn7woyIZEzPM6FIVFA3jkkvWq/vgN5XZ4ny+k4Z2L6g+PRFqPlsb3gy79uwDLfjD5V6C4No",
+	"HO9tLCpuQvlWidqCZexPG9b+n0TWzo14gsVzi+TA60Cb07V8KBuBrRWRmwlHJJxRaogCFBaxNbyxuLfH",
+	"RlXm9oVACRaCtwCoEPn6xl8E2KkeNL2NYpS1KXBBRjKLGWlGOSDE5xG+hUC3YMzx6KyAjmJ2hsVACz43",
+	"3ZphfA6osq026PNQYx1Gc+JTDWcs64Tg2QRCp0wbU/pu4InOjCFwhmnTTWMubCx5O4csx7FZRCEPLQbv",
+	"DSx21J3k6GumbSDgldu/B6vgNfAW5edmtRrHO7tHh71e1a9cNI4PzS+G9A4yZro3E0zoMm+z4jdsd+/w",
+	"oO5n0/DTEP6jFvcjeKVyEEeFd8qIH+FvKOo6UwcaYKByj38DZXAz+AEdB+3sHKxiiRSf4IT39yDArviD",
+	"mappoPJ8NY7rfrFb0+vV/g4Ntxt106qbDO5a9a+20/39Xv0bttuqs944bgAo1gADi7fA/yid/xo2WEe6",
+	"/uAM8KPjSQ4AtG69630sG7hKSBPQcKcsGxsReEqNymsk17UelHZfWEIcp4xmVqvzDKE5pPGN82ev8BrI",
+	"U4AIV6KYVn3BdZf8FXkPzRgC4Tvfrw0iC0p2IJEHr+3url2CgZzrgRwN8Deb82TT4mnGqdAB2jgAd//2",
+	"f/0/VXDdbcIMF6SYOglNfO5f+9xZ3XN4dFyP0mB8p4NbLlPwE1gAz36jNIwmECnDGFvWM90XiCYeDNgN",
+	"jjSBCsPb/UarS16xhR8SODq09DKpUS1oBknTZrQLmiXqZBXRHHwzztZukdMB87qGA0NJMrd9hvHy2ndB",
+	"Cvjt139FtRQ1Qjh3i5hSuZUnFRzfLNVMEUbjibM7pbCLeQkO64bkGeZ85AD+J6RaLiCKLhVgDPQF9e8P",
+	"2VLakxTTGUkkU0YqCqiqA9wWSwRydovvvDGgWppTLaT2Wb1QF2fBMuvrMm3DmoeK11o4saLfCXPpZAro",
+	"u5FgC0hACbG8HJ5OCA5mFt+sICbruKFYAQyuPIQwrLqkyFqPlJu4ORcgRrYK3sZ4nmVmzFbKNcPyvqpt",
+	"3FJVMtp9/VNAw1wV3qLn58z8hNTXXUJH5UIvULWEF3hzXo5oseHXmCkFovNcMa/NWwPKCVFMKA7X3y87",
+	"AwQEUjJYhgVDd3pOxg5Ht61MstNDrgUH7wUkMxQjJG3uqJ5kzFXDUJBAam7jiS1LRigZyXmmJ+42FYZU",
+	"LX7t1Uoy5oZZZqovkrS0TVdgi5KCdSZyniFptYpSwW9YRqDb3E1nb/YbOLYf0Fv3SVX4pCr8+VQFGy7x",
+	"cSkKn5ygH1qzMWRbZqhDVKs4HSsnBEx3ewNcpT9hrVsgdAioshfAWuaollMeE6WpZlMjt/RFBLUYjwk1",
+	"AmuxLGG21uHA8qpwDjjfew8LCS85XKLrC+z5KvIdBNWOVLmxzxS+bpMajfBlQ7MgCK3Q1b2dDWuE2GKl",
+	"3aiQ80GiX2BGKw6EzfwHnhAFDoT7yoO4pCUJg48FbpOZGBShKgkXMHpDx/HrLWSLL+fpDc6ikMpRzvzE",
+	"Eq0I7zOEoqKQ4DNl1OxEcPS6jfeP7D/Z2X1UB8pH6Tf5xA1+H4QgfzhonEml7p0TEVL7SvfL+SopbgZa",
+	"OhRFc0A9rbuoNChEGFLia+D5UjkQuTpXv2uxnK1K3/TFKuyFIzg2ftYH+LiCDL5WzEke+9IXZQez4tNZ",
+	"ipCQwjQzYRlrdQlUWeSaTeEX0zNaHIKSta6niMzSuQpK02DdF/MXxBra8GRrWIjIlGY3NqTbs025EG7k",
+	"taAYpA4Toy82AMVwj/0w2w+CAl5lZ3cDY4S1RnzBwj9UqYtVdIVyvPsnyOLHAlBwanmOoR3E7O4eFeAP",
+	"NoFIQDMPhhGndKblrPN0tEfzX+y0LYI9kQIx713g76YVSowKXjnmnaPr3rPjnd3j/f2/rUf2z6mBjx4G",
+	"Clz4ZOfoWfdgp7vT63V39xr2DUujSwVJgl7dW48O9f9hCgjYVutjsvNyFBvRhtqCBO9e/fPl3suvznde",
+	"Xv/Ye/nV6cL9X16M4Ev+avrjzt+uJ+l2xQgKlHB7YIiCKvcJIOIPBhBRrQ4/VOR78kte1GgjAFco8hxU",
+	"qhPLqvg/hHTdMu+qS0590+BFAScSipZcIWyW9Zn4VCEjUwTV4bfOHnWiTlWwXiFLyZJJo3NTJUUerVeP",
+	"b12lbm+cL+oWAoOGP4XL/WlAXZdbXd9t8z/tMVsH77pgw4mUN3dpe/Y1Xwu5NNxykREfWZYwQ6MgYUFD",
+	"1IQrVHIcgP7JjEQjylMuxg7g1BbCG+D9ijATE3STjOmMM4Xkxl7NjAoi5xocyXEGQPiZqzGuJkZhMerT",
+	"JvrDW5znuSv5/CGTBUp9me7vDhnyxag/RQt9cNyl8qEPMZj8vanHYLq0uAwQ9PnN9fWbq/z6AEfLWMz4",
+	"LVMrJnycSF7ccRRgNEXwEOpoqYg0kUPZQqGQld0iVJErTUVCs6Qv7CmDQvcAghQ5rGQIYAJTaPSLaa4N",
+	"rl+l6XTWJgnV9H3k4oH6whWlj+zEO6Cq+7/8l9bM4J4rPhZUzzMW9UUzut1p9+e93l48pIod7pNvXp6e",
+	"da6+Od09OITnLDJzjfCdvCP8rVt87Hss/GqmY5vqixzAD6hCq20BlKBGvP/RUCRYK7elEUn5MKOGyri0",
+	"bKz7HtMMSA80actJR9h2RJrRYqJYPPjt139FLbQpYE6CxXJWWmZQTD7OljNXkyEkUZif1YRq5YAAbS1R",
+	"CGotBWt1oYy+0DZsbEJnMyZQ1xbSvAJkz5JclrSNKJUyTAePWduncyOeLAQe+ANp7QgAMJmXEY3MMegq",
+	"Qz1EzMBihRWR+8JRdgSmNzQ5cZV28cpympIhjW/kaAQoYVghdXefTOQ8U2jNs5WS/SAUWKFYkvODLvkK",
+	"OzILP5aIGqqlrerdF1YxxTTw7y9fWHjPiVRYe5kIKTq2BLgrlQIjHhmdFflCX7jIjJ1eUO1/FoiOzSJ6",
+	"dlDlpC/cYe9ac0BEtobkKrGCh9Q+KdKgq4vzl2TEWNJoNwLCAXJFXi0Y97TRxmdWOh9APdgB1oNlSeOn",
+	"dmOeGW14ovVMHT95ApelG+jFTo9INtdSSxPH1fi9y6qUBvGW6wnKEXXs2J2RQNBBMmCvsr/9n3CtPjlz",
+	"ttUMUGggdEX8qJY+7pDrn/ziPr9bp8ec5AJFNkwqlOMJ1ZpNZ1qduPBD6pl9F1teQ/9WqB9CalVRv7u0",
+	"Yvzykxb8MZ913MONT3q7WkF9LVidWnpSNgF9pghPKu1A607p10zfeUQ/mFp4Fw/6dAM+4hvwNUOopk0v",
+	"wHbmH3eEHhcCjAnA2vVIXTM6V0x5hcDI6U2ruEKOxD/mbM7FuHUSfIpYWBlTcwsjNkWoQ6PC9EVuDPL3",
+	"2ll9DC8yDbIcMQ1NQFyDFXlmFCvdF00Xa7+giiQZ/BAI7TnPqgKk2iyS/hFldrsuXtK9F6F45ODqD0Ks",
+	"/txwQZ+E498L/OcDiMZPnGS7Nu3cffFZhUhMmmjbbpOUaibiZZsws2gtALTLrePWMLUSr0RsRE8A2Nol",
+	"p65xmjFyw2YabSl9AXleLAGbHWlGb8+//Ob16+8Gp9fX5y/fXA8uz6/PX11fvH4VtUmp8O0WdnDX+/Zl",
+	"tf2iBAEqn8JSHp3w2g3axL3vduSTwPixO/9X6V8VOfoAMuR2BBUt2R20jG2PRVSWXit9LF/zVZMF2Mux",
+	"17Y1yFkiZO34uXmOPJcZ2d3vC7BJF0NFnUWPj4UiWkrS9LmG0e1OOyLetwE5mxUuD1dUgjlPD6BoE7Xg",
+	"Op54WLMpVwriHnKbepWgisMZ4KJuJ69ewjeWYljL5u8nE97LnJpv4UdnUv1EvtZYN9G5VUnAnEdNuQP6",
+	"YIlOM/Wh6I51Stl0HXdHNSS2o0JqURw8WTI6T3MxoRpcflwr694l4JBBlGkQHw3V4GNhPYTWZ9Vx4A4p",
+	"v2EOA9KRi7aHKAYih/Tf1vHBDHJ7r469/44E7ru+oCTa7fUi6zuL5FzHcsp8bv/yLgJzxURib/21WfPf",
+	"Te6pjZfAnz/Rio86yRHqL5s7lV+p+6h+cz15guarTl5cqC6T8cyCBhSyB3MMVQAwgbvoMSgsMIOECqdk",
+	"kUkx7gsP1+C+HIOgUgsV38KyG3niBdYKzXN68nyvk0K3LnxMzbNb04URHaQYu9/7wlfJcgCjAUD+jGUd",
+	"5+EeZnPNOghgBk8Q3NliECASuhkFRexV0ozAWeyaH+AKW1dy1DoxU8eAGj3JmJrI1EaSWCEMq57eXd66",
+	"DT56Zx20w+n2xasCHC3ZGo22yhcPU/An8kHQGNBUCRPDbhkGfiz82QiTIe22DYIqWLHMMhbrzkRminWG",
+	"hrRly47SFOtlCbYI36adYUZF0hFsEZbM2qZEVmEVtiqSVRO96i8BVHxCQ/JJ8Yahl+ZTfuPvYPX7jynu",
+	"ba2FlZQ8jK81TVZwDJWNak2BzwG4epjJhWIZWlggJCuVluadXV0+R6xawjXa7bggUzaV2ZI0aV9kzByI",
+	"ttVWNR0i6RPSXgXzxPA7dQOYYjkQUGQGNoCmo76w/k4fHw4CnMPKjaW84bgAbqgKotatVgrjjilGYQn/",
+	"maFPqRwTo5w6JRWE1swWHaa25S55C4VEMCy30CcWqXJfG40OVsT+2gyHZL0zfSEFa/kFwaUzWngoybIE",
+	"8J6CmDyI5aIJhPRBbJgtT4nVJm0Ko8z4GLHPcbD4N9gmo9MXL16/Pf9q8Pry4uuLV1cRaZ69vrwyi04s",
+	"+bfxki5R8TV8HLVNMz5c7YrFnedMx5POFdfsmEAKbkdxzSJrdfSjEFITmqZywRLMdXSxaMj7DN+CLbac",
+	"FB1jV3TKTMtfXOmMx9rCDyDCm1lSZY7CyI3YAnlZosq1EQteSYjpHFLFINWiBsPzTGWja7P4D0bvzM9p",
+	"47ix94/dztPFD//sxTuzv4hnNz8eqP2/Tq4Psy+Ppi926fkged4bf7Pz83d7cvPgMT/WSzvQO/LmP1PB",
+	"vew22g0b1Gr6OaPxhHXOpNCZTOs6tu8/gZftu6/klZYZUOUrpjtnsB1VUQrp0tbdceTBXgbDFJ0N6Ldf",
+	"/xuw/fKgT9KMBoNvpNKdfD2/+O3Xf52QN1RPvnhyQr7RevYaEPoBTYadlA9LBPmgK9XSvZn6/adA8nq2",
+	"Y+ma29Y6jMmA3js8ENxd5TN97uA3QTXaJzSO2UzXKymn8LtCREj3WR7RPEUVH4Zz7OAcuWaMxBMpFWo3",
+	"POsLrM4jEs8WIavKhrE6oyl8C2S/VDS4L/LObR2Ocr1CX7EWqRhXzrTBBZx1p4k4raCNNbuMxKNIM/qh",
+	"YzNYOtfuscWotFSPUNUXrrSvWUWIZwVqFKFGlTMSLsYppOMfQ+mrWAqvI+F6UxEzRab0hgXI1V1yJhOm",
+	"jjHL3alu+cQ9J27aDHhIZ8nYLKUxIhYaPqKYSFpt34b71uWZtQFMvvCTxU+IVj8yvMJ+cVT4IigcjBwW",
+	"tyCob4WlxDwaj55AYDreghN8HVVNrEiMIz4iReSrjBnqBwW+Lqm2yIcsgXDpOOVGw7l4U8Vd8NRe+BE3",
+	"tvVFfAUJ0xcJFILfLPXJn5sGeuPuGaBx/0rFjgEejZ4dJr1nO8+e7cdPk8ODI7o7YpT24oMDmvR2Duje",
+	"cLQ/2hnuDnvDZ7u7cbJzkBzGOwfD3qjXo71nWyX+FpZ5Kw2ut4lqcMPEhVJzR9HvwTn+7GHHH6WOVayv",
+	"C6eoxGFcKUTCN2BoQIrreZghzq+NOkd2uz1DIuU8i1kHS8HmZrOMCk2aI5lNO0zEMmEWwwQLUSJgvXs7",
+	"arWN4jGjmvsMn6sFHY9ZRr6/+EyRfuPUSSP9Bkk4TeW4G7TXF9w6E6cQfPElm9Bbpgh7R2OdLtH47thN",
+	"earIdY7RsmZJpi+x5CCC20FlyjVc7tgyuAilQWC20WCAAl7HJWgg6yFPSFR64iRLrieGPYKgGIzXIsOU",
+	"BNGWHdvddS3bhTnmtQfqeUUu+Tr2kzBh+Le15ymLGNwXXLtxZJ65KPsEATOc8lkVuWL24bnMpn9U1vKu",
+	"s1gsOnCa51lqD3TZduiO89fm7JfQb8353S1dj9B+CA8GVsIPjB2b2xPdZTBcLeUxKwBfbGFGzPfiAzGe",
+	"3d4G9PnliJ5NaJoyMWYP5FkfSts5N7TmldR/taLyxhzyKgAavsSL9olZ/luY5VW56F75no6QJm3CMb34",
+	"Wc027Smxtp+cKDsHcuaNBx6bzSgzlkF0gEH0xYhOebpsQSwhwm2a6XbJqVgSm3oP+pnD+7Ll0sG5lSuL",
+	"RgG0dRcB9cN8MfYBOUCy1/AQLowOprRh8JpPDUF/69bP0qh8AeUI9KgxVzqz2i6YOlHF4QgM4pTNvlgy",
+	"TZrR+cvTixeDv55fXjy/ODu9vnj96ovcARQGBNlqXnvY3EBIPXBtRaTpXO9gXsxLGOQ6s5KQrsvSFHzp",
+	"4zlTZjlsCHorN1nmWfy+RkG5epHyogKq4K4YBL52jAmz7qBinzlz9WZgnqYWgY/wEZkLozP6ekc5SpRV",
+	"pqm2GHbga21GFRhYEc7i88891+t+/jn5culjS4dSu+Js1lmp55nIrQhDmSy75C1KJGslHpxgUO3NLAoX",
+	"SjOaoDnYHPa+cHav9opx1Io/hoslpE5sMstREptgHfHl3MCQFYpouGTmVMY0haT+VrtSxGqT6CV91zkd",
+	"s4h8YePGlAsK8Zj4CaNJygVz5pG+8KkXLr0BF+7a/svnoLsFCd0BthxVIufDlHXUfDiFLPIbZhF0cE6d",
+	"ocxyiuCs/RCJNleaKGZGImCXjHTYAbYbndgs1+yWZR3FE7MqMzivZpBuL2wXIKyWjJYRadplitp2kVd2",
+	"7sTtWcHHEW4LV2YLWlhgYewwPjJGwReMvR+jy4XNVKEhmBR6YHC58SobsmJYIaHqRhGEUCz7gSLYc67t",
+	"HbgKBV9zD96WpVuos1EEQ3Yw/+uKdCnG3Agq4JihIFjukC/V2GAcrP0hnLGr8QEQAOgnTwGgKSnX/WhW",
+	"Fvc4JoWKHW0SIDOf4FlzBT/UPI4ZS1SLyCzMr3c+jTrFwKwGFAE5IcLXYAmMkEh21tiZyHM0dtIwTh7j",
+	"F/BVIOl90aTCXB4FlWog7glYT8yImlAoKGLYJHzYOsbYBVqOXPDMRk8yqXXq5kfJOJML00bCUgqnC51V",
+	"FREONvi/FOLAEwxSSNMlHDXkuuaQFjiwLQN8y7BGCJJKPp7kjLJL4BpaHm5jPuyx/aqgPn3+OUFoH9g6",
+	"pUbz1JdvoamS1g8h8ruNQkJfOCdeTlkRRQB/t3g+hUdVlLUvzE7J0eiErJJPFIWiFQLRJjvPepDFQIYQ",
+	"AOdqI/nAOgg48TyKnPo5AQWcgSkWRCQQScymGzEGNAMvDYHkYkUersjP82TsyhpRbZfBehbtQptFQaMq",
+	"UmXrA4A2PlPHRMkpM+cLRAMXOeSFG5YqtpgwaAZqGRn2coN4HAsBdxgPgSsZIufaxgvhVoD8E0iDGK0j",
+	"Z4YZu0S44dJQcJaOTgyhxPtTxFWDbD1AK7FT9ui2dh7+NFUr3t+qj8amC0qnN1AFZSzRYh54RELl2sFB",
+	"rurFmyvY22rQH9h6+0mJ/qRE/xGVaLZyEbHgXmsjLVrO9d21KkKFycpuTCkrLwcokk0j+EaKg84oxwzE",
+	"LDStml8WE5mW9GuC6rXhPkVFZkqXyFuHDs2L2/AZkO2bMoPAmVz4L0bVnHgR18rwK3I7ymQV0Q4Q6lIQ",
+	"6LGE3Gq8ScsjVjlQTS2l0SK5Dlclj6panSawFdTJUV/14VdNF0VjRVPDcJmgRif25f4LTKkvQBFftkAJ",
+	"HAuZQfp4IXQwxygnSoPma1StZrTb24+MdqakEeVwA/i7znxmtYaU0dtCpG/unG77QojFQFxnadBybihF",
+	"sdYHwtGDbmp9rh2o109KH1OBeaF5+FQ5YgsUXrNGJXXfFo3kRkm32uUXPWeO9878Cm20VcO0sRTHdhw7",
+	"jxB6GPs1V+gS543NFWulmWuCJxBzfwpHLOTKBSUekZUnw69j/pp/+/xv55fXf7m6UBdTjWjKU/Xugi94",
+	"8k26uPhZ8lj8JaMi6V2IXpctv/1n8vaCv+YXez/+M01f/fzj3uurb4+68W4qhtPnveSHb9Mt+bec641K",
+	"k6zaPEqBfUNmjhYcp6oqJXfAxk6oct8Wgp6KAUtrI57MybssxML8weOGPmXj/x413ytSETbl0B2apndz",
+	"6Xqga6TZbaOX4UuoHbXDMUFQqS/+1Lbg01iDaSIXZBog8JaizskZTVNz6bhGaEaAnq2r3lRLXk/TtPHI",
+	"RYX2HrWmkOejH2Pw/Ud5ZyqKhvnFv/vyTFltVPqlPZ/O9rcq1i6oItbYoWUl0NVL9vCy/Wi7xPIIe6O9",
+	"vb1kdNg56tH9zv4ooZ1nSbLXOdp/dpDsPo0Z2ztstP03mYSCK2D22LDAxjqtHIbwND5ih4dPjzpP93cP",
+	"Ovu9hHWO9veHHdZ7Oop3Rkc9ymz1C3RmoXbtgR9OTbs+7Gvju/e9AkSK9XdulskRT9mnW/ZhKr+X13n1",
+	"dm1a7b18X22DxySCwKG2DXpNuJqldAmyeF80dcanU8N3bGEeEk9oRmMjRrdO7gLaKlQmMNe5azsdVGFW",
+	"FcoTyDQBzJn3UQtMr0YHmjK0A9qqyEaX3LhENU4nUJSCmNJWXocaP0Uei/nIvjZ1LYqWpTf3VSIyhrf0",
+	"l+q8n3A/Qp2hcLVfmIOebiXav8Gd+ID1jP+MNNQv9IegoR8VtNgn3eTfkPsHhevqGMGKmIWF5yvlrLcT",
+	"NAIGBBGC6zFQIJuCyScoSo96h9c3MBwDaCToLbFMmCKZuYOiWiYb0SuAhviQwAp5J3crCmZuHZybBa34",
+	"JME87vm9c8E3OsFP3BnrwBmr17bBq6OIZgJCx0pHs4kQPFLErIW2KpmC67RYuenOpHwIugguCU6oS04R",
+	"UqAvEFIA67vjCAYwgkHGICoZpJ7q4kru90v7IWTtfMj7Uuyo5s6sLqZDpEIoo0dOQXz/54I7+QjB2/9/",
+	"9q5uOXEkS79KBnNR4BUYsF0/OPrC2+Wtrgm77LXprqledaAEEqO2SBFKUdjTURF7u/f7Cvti8yQbec7J",
+	"VKYQNrjcM+Vu31REGZBSqZPn9zvfgbYv3+z473+zc5un+fwurnZkzi6xlPTP+ud0pqwTXty4xfzDGcqt",
+	"KTPKrNkEzcIcm2JCZmmS6NCFDjQrzvM4Bo+i+vS+xQ/7+qE3T207Bpbmos3Sz388RvgneAj0eyint5y3",
+	"VRmFV5PxQOhiAM0g30QKZ6A6JglcPV0nzdmtyENpTY6fAY5xME7BOhel+Vwvqbe7G7EfL96j5YMMMEx6",
+	"+c8LOEuNFvser6g/QjzXalOQOce7dPeoxY7MaGW2nKZ+Y+aKWWTyK49rUcOUYhlKOJ0zmJaGWkpZS250",
+	"hh28iOwEOEIRj3UzlcmtLYNWnXA8/foGA4Chrznrx/pr1Sf98Qa66Osfm+e9yzb7LJF/Qpv89FjBtGwx",
+	"jsrAyvTmVtWcxjsYwPALxAZKRf3i9NgeD+fgpVrHmTKY1hAIwDN6JgdylbVeIOt7hV6kTok4T7oR4FbH",
+	"AcEvllw5pzFgnE0WSWJ+2kBcBKG63ax/THO2qNsBWP1UeliNtLcZSDv7RYqbPJRAPKpX6E1B4zNhGcds",
+	"n3zR8aEVg/57FBBC0jAYEiqzMA0qF/MVB8MSyHDzIhw9Rs3pdiYXgkwRv2hUq1WqlUEG0e5X6imSAqup",
+	"tklQbq6k6C7bg/weK+T/3mxQlZa0KrTYx8NybPgczWxM3vjc9f6HYRYj769shkw7APD8wwHZzDAhxu3u",
+	"XnlHT2I3nAG2wzwArPfS7dekIUNZj7rtLhFS3d3GDhh+F4rfaLF38WeawTsyaGAyG9CVQD3yOhhMJywC",
+	"tY88JGssZShh9/QXD3GSOD3bCODv6losTVfLkkOrEfK0GDeew0+RwJY+wBwVLN7LIEWsLvhoCpkqpJFu",
+	"tNiZNL0PHm4SeozmQorimbhCIhez5YVZ8sPQf/z3/4YSwHjDdHz7Fb3+bnOW06KvGlWd8FXt+NCLybGh",
+	"XnnegAIDfssiPst67L/C2nw5DmtBWEvzeVj7hea38lHWY2FNOyFhLYIGkiNWvPYEujwP2CyWi1y7M9px",
+	"ULT/BdfPHJKA0GZ1YJhRDZddfdVRMJePeoZlApE3Dc/FAORsiZ2g8DOqOEr1pwbdSuxByISKbhFhUf0s",
+	"K1Gg9tbQmPqdoxvRmHotKvZZq3wPALHfnk74U+qmMCkrB8LJ7Pn2KE71/3u1Tndv/+BlLah5r96iOD/O",
+	"3nw++fgh/fTxRv388UD+fNlpD7t5MozbN6e/nrY/9D/tnb29Xn76+Ndff37301bUBKcTjlv8LVLjPMh5",
+	"eW50eErUOqg6+EoQZHWPOQ33ew+mO6KZCSXyjYJbnLnGmf9TsuT1giYtwA7yWF6h0jTWCdNJRcPhUQFn",
+	"s5p0lbW6xY4ksxRpaCuyUBLNGd3dkmQXTGuwOOrg3ZpxjPy0gstYifzraJ2L/XVqddjzYefR2dYV2qzK",
+	"XrLNaJsfkz9sC3SLu1+0h49OAI0u3HrZeRQU6rNy+6d3cdmJ9cVLx6jEUTNb6zU6sev12iX0/HBieWx6",
+	"6su9s2VgMKPgS31N2j9lDqcJJucKrmGeLPmty2/SbbfBt0NESJphexDw3BfT5knrxQ71Po5ts//1qHkP",
+	"oZxBbcKhLGIsRdlIQ/LJpnw+159ZUhJcacNwklA78VCEiDnJUybkYgaVckNWoO5tsf9AJAvY0m+b6nu2",
+	"3ZnT+HzAKsLCrlKhqH5g9kH/LtYi+JknrB6dH11efjy7eDu4OL487g+AquX9h/7xxU9HJ1Fge7tZh4KM",
+	"gAGvhX58fSW4y2IOr6zyWqdHf3OuZ3lKOjZoaWDjGlI8x1LFY8I42kVeGYtXvGr7Gize8dCoeX0Z5Bow",
+	"2UcFXRHQkqbjBi2fBJUgCuJKJAMs6PFMlnN0HBdEXVPeAM9GEsvrzTqdH2pGHj3F6YAlZ1qPXumg4v3E",
+	"O91Ov2LBfBqs+j768aEMNxRC4mvL9flpbQ5VPKU1rCk2WSpxXmQxnONPCqaa+oGeRkvssx18KnaQVrUq",
+	"a3i07jWAXmFX3NUnJcXSa2Z+ocq4K1uyKubYyHFgaaNsUfo+ECPG85jZ86pWLxSVVQbarEW2iCXTpb5N",
+	"PJoSGYWZhSfz5soa5ThdIikTXGnGbwb8SgxIW0el0e4vFFFmBVqlDy0RFXCaEVbdjvLhOVTTYQIW/tVl",
+	"7yrHXvpHAbU/I6Ade5bTiTZwjo8aGDqW7BaJOhAK7/oMwCjKq4pyNGur2LUAUnJF/g3Gb5k6XZESvKdQ",
+	"x9bX6UL50eNvU5QLGxueGCzNlUYlvVCW9hVi1VC6mWjI4mH7gwS2m6hRBgf4krwOv+dJ++9TcPNv8i+q",
+	"uR2BDGwztYDATd4m/tlqbc/26xuthJ1nK1gv5LLKbzF3z+qVWODGJhYQFN5603d8YzQ8L8EY0LXVQain",
+	"crFohJhc5+stZGdcperQRiwwRPkszcZoBOb6icYCKh2TLJ2FMjK00hxp0/4d9pGFi3Z7b+TxE8CfqF+M",
+	"/fXy7AOy+kW/ed/6QtNlKqgh6uv4DAOqeq0wGoaygtIQSPQMmx1KQMC4YmMxSnhGXFiEqU4z1drZQWKx",
+	"SrIKHazRz2CEORbQMjMYwogY8JvIVIqeJTYEYlScffeAXYRfE9OfCayGi5xWlMRDiHOTW4jJzRJp+pF2",
+	"CVJmUeUm3OV5rtUjleF2UHx2SCZgEF0+zdLFFeIFF2rBEzNZAqxdtItnCI7DkI+uW3r7KRdYMuEFMSa8",
+	"u4SaFp1RTWNnkgiiB6sYHIH+xeeNqZp+RPQq6UTvdHnokQlrS46kQyBT97gU0Rkr+P/M+I4UTsgaFsXG",
+	"OhYaYl91aWiAus2y88BorasrpBPF6fk028pUr1AMQqldvNwi70suk/a/advp98CTVkW5GSCEyyn1ZWIu",
+	"eF7ilKwXXphljyM4Fh2vC/LHgHCPj6Z2VTH2XKBCin7NY3oLSTwmry0eA4u9cYzFzTxi30GH278xpHKd",
+	"8ZuocVjyIu0n5EoOFf0PCea0VwirXfJsXHiRdirYCjkp0eXMUhgv2V+mAKg1cDd6HKHIP6bdnosMTqcL",
+	"CzCuKe3Mu4yPzPPp3QH0/K3Jb0HnbAznt2lncpPrHOdTLXNMTdMsD+WVcyFWt5meNlNAG5TTPBuIboZC",
+	"xleSwS/cuWLE6OSL/w495E5JlNCQrDr1LXa2yIEcFQ4HrQghac4q8qmYkJgie5SDPDCkSzjZYL/dYZ7m",
+	"G2QC5r/gV5Fil7ZTfxeR/js7zPJ5UoFloIUiYnVkPbQjygOGUqWdfTFuHIZy5YdGHCJW15L3j//5P1fc",
+	"tCQaATs089OVkIC0s+duhFWnsRbV6sepK6ElL/0sYBFF9cczZ/Uh9xaPfNSU2L2di4DNeKLFToyDUJr8",
+	"SZqxgsoKuHUy/5BuV1TyOIv+VeRJWkVVsCZdrLMwT4IwiVa/EWOSG936h9OBgWq77+v7OpaatNkG9TRB",
+	"l6RpjC6+ecq0PSEAwHNE9W1GVKvj44LfKkfir8qxNjJXtppGVpXH2SaR01WscpHdAQPwGmsMa3Udufga",
+	"hoXbEArYWTvg9CK4caFEFoRyOU1tts/PzkWQEaM8oUPTn814EivIfhM7RiiTdCmy5ohrGwT3AZd2KNhV",
+	"kg6BFBkHkrG6/k4zlkpIFefxZ9FosQtnKkAoLZstIMgsE04se+CSM84Az1jM5YfamXaFFNlRQyFKlMs7",
+	"O9o4aXdau48wCK9isID2u2zrjcdN3PPhYgwhmDYla9GCPj4MNwzwhJNMiIBNRYLT5CRbSDOcwJuIAM43",
+	"t0MQnFcBUyVT7RvTwACZ0h3j0dQwS4ubWAFhsr6fZfy10+IsIzcRWGtJwJynsxz0i/C/lNeF0kqsaCah",
+	"dmOdaX2Ie23CzbQfu5C5FpPcwAkDD3HpToYoACh2OO66AQ5GQkSGyVzaW8i/htKbKaFDBCjXeVtsu6V4",
+	"7o+gAEnVmxdKPEjwsHWnGoplSu1SuFVQPAxUZQzII9RL0fGJ/rBBaJnK90yDHRRKbigrpHHQ759EhSfc",
+	"3WfTRg9eGaxQ5akTMYOnmbuHFCQAsjdaHioECr8J5VGZMoN3CaWhgCmkxQz1qJrFkU4m0erh6DiHAwSM",
+	"wL6hhNGGxSqh+8Mdetja3pNDuQCaka+rsRYK18U/usoVIk2iZLGumKthIaMF12Tfp9n8HlaWSnKq34WG",
+	"2uzSVgnzzjPdzeNShrliVOheAEnREx8WR8aLDh2a7weX1GNz5kdcartsBB6g+BUKv7KWHtSIuqJXc39h",
+	"W1ZrW4oknuRzxMRU7dtP7rrMXXosdsj5qx7I8WNCCYg1Ct03sHRo5qg46gy2hUADK4U4WzCUz8Mz/8DF",
+	"f5Smkn/tnd373XjXO1rvyv+oTI23CvpmyYRLwor4LXI7isNkbXusmCfrVOSGOrh3IXODopXCdn602Htn",
+	"uoTp6KhzM5/auIYyLYbaFDMsqIskh0rMUJiWHHC7cB3YBNMomkWkuNEerLSpHws0Zj7OOC6BjD119ECs",
+	"MXYUHBO648GThv/584KdhW9l4tdgfVfk57CIwrSypZf1DGV6MtoMBaSInEwoUzlvfju1touj0ddrt1Oc",
+	"egRqdNXaFlNlC6ytFyCXtdsGcN5uFPjReSg9cC5LDWU/vKtSX5dZCOQZizwOKFrcvEzv11isYnZb7MgJ",
+	"HFe0tdZABajYB9PSkACKHl8o6EYL1gBjLSi2cQiFcxcAq/Wth259QEylf+96Xl+jDe/AoW7uK5YXtJWW",
+	"6z4SFBWxdf4ESx5DOkm7hu7rDpiTTfjdUKlHd6JQ0d7T4p9xp09HWZ+CkqnWl3fqZstAvo710qMk9Gcb",
+	"1rWDRzW2ALw98rcaAWo0b/hgKCGFTGqWWpljOUmzGaz1kEWxGlDpNWIznl3703oM+MAD94CnhzV4iH7h",
+	"5bRYFM8HJMZUDweWZH4F14aSeA5ITDNwAz3RQxYlXOWDlV/DX91LmF+jA0wzVE0mv454COfCARuKSZph",
+	"wh9T6fTl6hktscovC274r8PJx7mYYZWyYsKrky3pvvGyJZtkVPAtYv4m4fM8nTdfTfZ48QllRv4jzsQk",
+	"vdFG9CSWixuTcGkPX04OxGvR7E72R819frDXfMP3RPPlpDN+M+oOX/FOG76brFlz502//brX6fb29/V6",
+	"ivcG39lrtVudzl6LkjYkWyZrU3rTtV6t8+Z166DT6rTbre5ejb6hJax005feTUuyoU9j+vc4SfjuQavN",
+	"6n/rdA7xqdnN65eDl/uHLPvc63Rft9oN9k6MrtPdbrvTbnfaHUb7tAuf0lT2x77ql+BeQdjvd1732ncL",
+	"Qtv7jiMIcpEkpfePf4I3fsA7o+54TzT3Jwft5v7Lzqvma/5m2GyPOuOu2Jvs84Ph3W/8oN9+1ds/oBu7",
+	"749u47zoCU9U1ZvGb657vV3vDiuvF39c/suXXzY2z7YnW90/noN786KfCXcfGciq34GPYy1tuGM87Z8q",
+	"DejubwZCE4+/3EXiaUbcEGPKuqFmitW17VDu9FGWLvIGIAI9jJxNtkAxL3CZsKx1TjO/LYoGnEF8bvuv",
+	"XRIumjTqD/kpz/gFrFKb+g0HeDNz+syo4wgfRK/ddA42HoGVtDII0fe/tPOItpuWhXj7pzD+ZnsOqj8T",
+	"BzxKQeXxuvtQbwvqIkF7P66B7t+dCp7k07+v9aSPTMUaOkqX0zgRBJ2DbYeztZASmktHUzG6hhzpWMyF",
+	"HAs5uq0kif+Bbvq1TqKt0aTXm8eZePN1Nsx5Lq4Dh4eeqm8nyjqJPwsJeZgsHbo0HfOE5zqQIdMwE3kW",
+	"j9bHVKf4uQGpnWcwpkUsFMvFDURRqYpBD2J0FCCye2ySUHT9UCaxyoUUGatHp8f9i/ffXw6O3r69iAKn",
+	"NY5Fne6rVlu7wr037TftqMeSNJ0P+eiapTK51ar0DK97dP6e2UtCQDXn+dSFWng0jQuZWBYtFEwdh0H5",
+	"EUl29UeZ0M+TxKNYB4LFOs8+DI7O3w9O3l/2jz8cX3ynffJqtQ7jqXBD75VyvX+784THvnzX/sJ+OD45",
+	"Z9M8nw8oSFSDPM15wvrw7w/9/rkJH1UrlH9h/U/nx5U/II6oUFZ8+NsoHYvvQr2ysBbot5qOvwtr7477",
+	"Ye0L2+/C4xWHK7+d69WpPFtTy3RtML31hxunp0RBXW43MgdkZiVhzdlL50Lyedy65bPkzqTG2VxILfDj",
+	"dLSY4Vh0YRQwdVKATzBcxEkOXQKVCpguczkXo+2UsFlgIQ3r17jXahfr5Ip9Ojo9AV2hl7SREK08bV1f",
+	"o/H0dTIO/YrVyhOuFxFwjTe301RsULgurGZp8WB5xieTeISpVFstIG3ZCFh00N6LsHq6jJWoFJ8LXMs3",
+	"aL7N84LLz8e3T19U9F7H99pvuIA+/egEVm+MyFiWpnmLHUPGHMxkrKARPBcm1kGeZpCOi+PLPpjXhRwD",
+	"eo/CR2oJNPe3+FTFOCmkNM2R10U7tCBgP16cALaT2CtNyxe2e+kPMoHNbFS9NyKnV4R/sh1+aG4XWVLr",
+	"1XahN4F2ZDVodRGnNqmJOVjKZNLfgSHTneA+45JfCX0kWwWCDTLR2p2/I/fhR8P6+ed2WnczlgYJ4FzV",
+	"evOrVz4az2JZVGHKoUEZDN1iZwCp0h7SIZuJ2VCrhCuRI+B0YuKxyH0mYtZZ81wFkNK2RsKUPMXmCzVF",
+	"mh6L5XqhXFlQZkb5Zc7lmGdj9lEMp2l6rdx1OktZ0scVSzkz8sAT5xbkYJZaCUH8MM8Pgsus3Lq7bk/P",
+	"l1++/H8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

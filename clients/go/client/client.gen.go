@@ -21,6 +21,21 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccessTokenResponseTokenType.
+const (
+	AccessTokenResponseTokenTypeBearer AccessTokenResponseTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the AccessTokenResponseTokenType enum.
+func (e AccessTokenResponseTokenType) Valid() bool {
+	switch e {
+	case AccessTokenResponseTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AccountRole.
 const (
 	Member AccountRole = "member"
@@ -39,38 +54,68 @@ func (e AccountRole) Valid() bool {
 	}
 }
 
+// Defines values for AccountSecurityMfaRequired.
+const (
+	AccountSecurityMfaRequiredAll    AccountSecurityMfaRequired = "all"
+	AccountSecurityMfaRequiredOff    AccountSecurityMfaRequired = "off"
+	AccountSecurityMfaRequiredOwners AccountSecurityMfaRequired = "owners"
+)
+
+// Valid indicates whether the value is a known member of the AccountSecurityMfaRequired enum.
+func (e AccountSecurityMfaRequired) Valid() bool {
+	switch e {
+	case AccountSecurityMfaRequiredAll:
+		return true
+	case AccountSecurityMfaRequiredOff:
+		return true
+	case AccountSecurityMfaRequiredOwners:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuditAction.
 const (
-	AuditActionAccountCreated             AuditAction = "account.created"
-	AuditActionAccountSessionPolicyUpdate AuditAction = "account.session_policy_update"
-	AuditActionAccountSessionsRevokedBulk AuditAction = "account.sessions_revoked_bulk"
-	AuditActionAuthLoginFailed            AuditAction = "auth.login_failed"
-	AuditActionAuthLoginSucceeded         AuditAction = "auth.login_succeeded"
-	AuditActionAuthLogout                 AuditAction = "auth.logout"
-	AuditActionAuthLogoutAll              AuditAction = "auth.logout_all"
-	AuditActionAuthPasswordChangeFailed   AuditAction = "auth.password_change_failed"
-	AuditActionAuthPasswordChanged        AuditAction = "auth.password_changed"
-	AuditActionAuthPasswordReset          AuditAction = "auth.password_reset"
-	AuditActionAuthPasswordResetRequested AuditAction = "auth.password_reset_requested"
-	AuditActionAuthRefreshReuseDetected   AuditAction = "auth.refresh_reuse_detected"
-	AuditActionInvitationAccepted         AuditAction = "invitation.accepted"
-	AuditActionInvitationCreated          AuditAction = "invitation.created"
-	AuditActionInvitationResent           AuditAction = "invitation.resent"
-	AuditActionInvitationRevoked          AuditAction = "invitation.revoked"
-	AuditActionMemberCreated              AuditAction = "member.created"
-	AuditActionMemberRemoved              AuditAction = "member.removed"
-	AuditActionMemberSessionsRevoked      AuditAction = "member.sessions_revoked"
-	AuditActionMemberUpdated              AuditAction = "member.updated"
-	AuditActionSessionEvicted             AuditAction = "session.evicted"
-	AuditActionSessionExpiredAbsolute     AuditAction = "session.expired_absolute"
-	AuditActionSessionRevoked             AuditAction = "session.revoked"
-	AuditActionUserEmailVerified          AuditAction = "user.email_verified"
-	AuditActionUserProfileUpdated         AuditAction = "user.profile_updated"
-	AuditActionUserVerificationRequested  AuditAction = "user.verification_requested"
-	AuditActionWebhookCreated             AuditAction = "webhook.created"
-	AuditActionWebhookDeleted             AuditAction = "webhook.deleted"
-	AuditActionWebhookSecretRotated       AuditAction = "webhook.secret_rotated"
-	AuditActionWebhookUpdated             AuditAction = "webhook.updated"
+	AuditActionAccountCreated                  AuditAction = "account.created"
+	AuditActionAccountSessionPolicyUpdate      AuditAction = "account.session_policy_update"
+	AuditActionAccountSessionsRevokedBulk      AuditAction = "account.sessions_revoked_bulk"
+	AuditActionAuthLoginFailed                 AuditAction = "auth.login_failed"
+	AuditActionAuthLoginSucceeded              AuditAction = "auth.login_succeeded"
+	AuditActionAuthLogout                      AuditAction = "auth.logout"
+	AuditActionAuthLogoutAll                   AuditAction = "auth.logout_all"
+	AuditActionAuthMfaChallengeIssued          AuditAction = "auth.mfa_challenge_issued"
+	AuditActionAuthMfaDisabled                 AuditAction = "auth.mfa_disabled"
+	AuditActionAuthMfaEnabled                  AuditAction = "auth.mfa_enabled"
+	AuditActionAuthMfaEnrollmentStarted        AuditAction = "auth.mfa_enrollment_started"
+	AuditActionAuthMfaFailed                   AuditAction = "auth.mfa_failed"
+	AuditActionAuthMfaRecoveryCodesRegenerated AuditAction = "auth.mfa_recovery_codes_regenerated"
+	AuditActionAuthPasswordChangeFailed        AuditAction = "auth.password_change_failed"
+	AuditActionAuthPasswordChanged             AuditAction = "auth.password_changed"
+	AuditActionAuthPasswordReset               AuditAction = "auth.password_reset"
+	AuditActionAuthPasswordResetRequested      AuditAction = "auth.password_reset_requested"
+	AuditActionAuthReauthenticated             AuditAction = "auth.reauthenticated"
+	AuditActionAuthReauthenticationFailed      AuditAction = "auth.reauthentication_failed"
+	AuditActionAuthRefreshReuseDetected        AuditAction = "auth.refresh_reuse_detected"
+	AuditActionInvitationAccepted              AuditAction = "invitation.accepted"
+	AuditActionInvitationCreated               AuditAction = "invitation.created"
+	AuditActionInvitationResent                AuditAction = "invitation.resent"
+	AuditActionInvitationRevoked               AuditAction = "invitation.revoked"
+	AuditActionMemberCreated                   AuditAction = "member.created"
+	AuditActionMemberMfaReset                  AuditAction = "member.mfa_reset"
+	AuditActionMemberRemoved                   AuditAction = "member.removed"
+	AuditActionMemberSessionsRevoked           AuditAction = "member.sessions_revoked"
+	AuditActionMemberUpdated                   AuditAction = "member.updated"
+	AuditActionSessionEvicted                  AuditAction = "session.evicted"
+	AuditActionSessionExpiredAbsolute          AuditAction = "session.expired_absolute"
+	AuditActionSessionRevoked                  AuditAction = "session.revoked"
+	AuditActionUserEmailVerified               AuditAction = "user.email_verified"
+	AuditActionUserProfileUpdated              AuditAction = "user.profile_updated"
+	AuditActionUserVerificationRequested       AuditAction = "user.verification_requested"
+	AuditActionWebhookCreated                  AuditAction = "webhook.created"
+	AuditActionWebhookDeleted                  AuditAction = "webhook.deleted"
+	AuditActionWebhookSecretRotated            AuditAction = "webhook.secret_rotated"
+	AuditActionWebhookUpdated                  AuditAction = "webhook.updated"
 )
 
 // Valid indicates whether the value is a known member of the AuditAction enum.
@@ -90,6 +135,18 @@ func (e AuditAction) Valid() bool {
 		return true
 	case AuditActionAuthLogoutAll:
 		return true
+	case AuditActionAuthMfaChallengeIssued:
+		return true
+	case AuditActionAuthMfaDisabled:
+		return true
+	case AuditActionAuthMfaEnabled:
+		return true
+	case AuditActionAuthMfaEnrollmentStarted:
+		return true
+	case AuditActionAuthMfaFailed:
+		return true
+	case AuditActionAuthMfaRecoveryCodesRegenerated:
+		return true
 	case AuditActionAuthPasswordChangeFailed:
 		return true
 	case AuditActionAuthPasswordChanged:
@@ -97,6 +154,10 @@ func (e AuditAction) Valid() bool {
 	case AuditActionAuthPasswordReset:
 		return true
 	case AuditActionAuthPasswordResetRequested:
+		return true
+	case AuditActionAuthReauthenticated:
+		return true
+	case AuditActionAuthReauthenticationFailed:
 		return true
 	case AuditActionAuthRefreshReuseDetected:
 		return true
@@ -109,6 +170,8 @@ func (e AuditAction) Valid() bool {
 	case AuditActionInvitationRevoked:
 		return true
 	case AuditActionMemberCreated:
+		return true
+	case AuditActionMemberMfaReset:
 		return true
 	case AuditActionMemberRemoved:
 		return true
@@ -143,16 +206,16 @@ func (e AuditAction) Valid() bool {
 
 // Defines values for BulkRevokeRequestScope.
 const (
-	All    BulkRevokeRequestScope = "all"
-	Others BulkRevokeRequestScope = "others"
+	BulkRevokeRequestScopeAll    BulkRevokeRequestScope = "all"
+	BulkRevokeRequestScopeOthers BulkRevokeRequestScope = "others"
 )
 
 // Valid indicates whether the value is a known member of the BulkRevokeRequestScope enum.
 func (e BulkRevokeRequestScope) Valid() bool {
 	switch e {
-	case All:
+	case BulkRevokeRequestScopeAll:
 		return true
-	case Others:
+	case BulkRevokeRequestScopeOthers:
 		return true
 	default:
 		return false
@@ -222,50 +285,111 @@ func (e MemberSort) Valid() bool {
 	}
 }
 
+// Defines values for MfaChallengeMethods.
+const (
+	RecoveryCode MfaChallengeMethods = "recovery_code"
+	Totp         MfaChallengeMethods = "totp"
+)
+
+// Valid indicates whether the value is a known member of the MfaChallengeMethods enum.
+func (e MfaChallengeMethods) Valid() bool {
+	switch e {
+	case RecoveryCode:
+		return true
+	case Totp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MfaConfirmedTokenType.
+const (
+	MfaConfirmedTokenTypeBearer MfaConfirmedTokenType = "Bearer"
+)
+
+// Valid indicates whether the value is a known member of the MfaConfirmedTokenType enum.
+func (e MfaConfirmedTokenType) Valid() bool {
+	switch e {
+	case MfaConfirmedTokenTypeBearer:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MfaRequirement.
+const (
+	MfaRequirementAll    MfaRequirement = "all"
+	MfaRequirementOff    MfaRequirement = "off"
+	MfaRequirementOwners MfaRequirement = "owners"
+)
+
+// Valid indicates whether the value is a known member of the MfaRequirement enum.
+func (e MfaRequirement) Valid() bool {
+	switch e {
+	case MfaRequirementAll:
+		return true
+	case MfaRequirementOff:
+		return true
+	case MfaRequirementOwners:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest               ProblemCode = "bad_request"
-	ProblemCodeConflict                 ProblemCode = "conflict"
-	ProblemCodeCsrfFailed               ProblemCode = "csrf_failed"
-	ProblemCodeEmailNotVerified         ProblemCode = "email_not_verified"
-	ProblemCodeEmailTaken               ProblemCode = "email_taken"
-	ProblemCodeForbidden                ProblemCode = "forbidden"
-	ProblemCodeInternalError            ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials       ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor            ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidInvitationToken   ProblemCode = "invalid_invitation_token"
-	ProblemCodeInvalidRefreshToken      ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken        ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken             ProblemCode = "invalid_token"
-	ProblemCodeInvalidVerificationToken ProblemCode = "invalid_verification_token"
-	ProblemCodeInvitationEmailTaken     ProblemCode = "invitation_email_taken"
-	ProblemCodeInvitationExpired        ProblemCode = "invitation_expired"
-	ProblemCodeInvitationRevoked        ProblemCode = "invitation_revoked"
-	ProblemCodeInvitationUsed           ProblemCode = "invitation_used"
-	ProblemCodeLastOwner                ProblemCode = "last_owner"
-	ProblemCodeMemberPasswordsDisabled  ProblemCode = "member_passwords_disabled"
-	ProblemCodeMethodNotAllowed         ProblemCode = "method_not_allowed"
-	ProblemCodeNotFound                 ProblemCode = "not_found"
-	ProblemCodeNotImplemented           ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge          ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated  ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds        ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited              ProblemCode = "rate_limited"
-	ProblemCodeRefreshTokenReused       ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable       ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute   ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle       ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached      ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch           ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter         ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType     ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed         ProblemCode = "validation_failed"
+	ProblemCodeBadRequest                 ProblemCode = "bad_request"
+	ProblemCodeCannotRevokeCurrentSession ProblemCode = "cannot_revoke_current_session"
+	ProblemCodeConflict                   ProblemCode = "conflict"
+	ProblemCodeCsrfFailed                 ProblemCode = "csrf_failed"
+	ProblemCodeEmailNotVerified           ProblemCode = "email_not_verified"
+	ProblemCodeEmailTaken                 ProblemCode = "email_taken"
+	ProblemCodeForbidden                  ProblemCode = "forbidden"
+	ProblemCodeInternalError              ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials         ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor              ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidInvitationToken     ProblemCode = "invalid_invitation_token"
+	ProblemCodeInvalidMfaChallenge        ProblemCode = "invalid_mfa_challenge"
+	ProblemCodeInvalidMfaCode             ProblemCode = "invalid_mfa_code"
+	ProblemCodeInvalidRefreshToken        ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken          ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken               ProblemCode = "invalid_token"
+	ProblemCodeInvalidVerificationToken   ProblemCode = "invalid_verification_token"
+	ProblemCodeInvitationEmailTaken       ProblemCode = "invitation_email_taken"
+	ProblemCodeInvitationExpired          ProblemCode = "invitation_expired"
+	ProblemCodeInvitationRevoked          ProblemCode = "invitation_revoked"
+	ProblemCodeInvitationUsed             ProblemCode = "invitation_used"
+	ProblemCodeLastOwner                  ProblemCode = "last_owner"
+	ProblemCodeMemberPasswordsDisabled    ProblemCode = "member_passwords_disabled"
+	ProblemCodeMethodNotAllowed           ProblemCode = "method_not_allowed"
+	ProblemCodeMfaEnrollmentRequired      ProblemCode = "mfa_enrollment_required"
+	ProblemCodeNotFound                   ProblemCode = "not_found"
+	ProblemCodeNotImplemented             ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge            ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated    ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds          ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited                ProblemCode = "rate_limited"
+	ProblemCodeReauthenticationRequired   ProblemCode = "reauthentication_required"
+	ProblemCodeRefreshTokenReused         ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable         ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute     ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle         ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached        ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch             ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter           ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType       ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed           ProblemCode = "validation_failed"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
 func (e ProblemCode) Valid() bool {
 	switch e {
 	case ProblemCodeBadRequest:
+		return true
+	case ProblemCodeCannotRevokeCurrentSession:
 		return true
 	case ProblemCodeConflict:
 		return true
@@ -284,6 +408,10 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInvalidCursor:
 		return true
 	case ProblemCodeInvalidInvitationToken:
+		return true
+	case ProblemCodeInvalidMfaChallenge:
+		return true
+	case ProblemCodeInvalidMfaCode:
 		return true
 	case ProblemCodeInvalidRefreshToken:
 		return true
@@ -307,6 +435,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeMethodNotAllowed:
 		return true
+	case ProblemCodeMfaEnrollmentRequired:
+		return true
 	case ProblemCodeNotFound:
 		return true
 	case ProblemCodeNotImplemented:
@@ -318,6 +448,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodePolicyOutOfBounds:
 		return true
 	case ProblemCodeRateLimited:
+		return true
+	case ProblemCodeReauthenticationRequired:
 		return true
 	case ProblemCodeRefreshTokenReused:
 		return true
@@ -395,13 +527,13 @@ func (e SessionTransport) Valid() bool {
 
 // Defines values for TokenResponseTokenType.
 const (
-	Bearer TokenResponseTokenType = "Bearer"
+	TokenResponseTokenTypeBearer TokenResponseTokenType = "Bearer"
 )
 
 // Valid indicates whether the value is a known member of the TokenResponseTokenType enum.
 func (e TokenResponseTokenType) Valid() bool {
 	switch e {
-	case Bearer:
+	case TokenResponseTokenTypeBearer:
 		return true
 	default:
 		return false
@@ -561,6 +693,19 @@ type AcceptInvitationRequest struct {
 	Token string `json:"token"`
 }
 
+// AccessTokenResponse defines model for AccessTokenResponse.
+type AccessTokenResponse struct {
+	AccessToken string `json:"access_token"`
+
+	// AuthTime The session's renewed authentication time (the token's `auth_time`).
+	AuthTime  time.Time                    `json:"auth_time"`
+	ExpiresIn int                          `json:"expires_in"`
+	TokenType AccessTokenResponseTokenType `json:"token_type"`
+}
+
+// AccessTokenResponseTokenType defines model for AccessTokenResponse.TokenType.
+type AccessTokenResponseTokenType string
+
 // AccountRole A user's role in their account. Owners administer the account.
 type AccountRole string
 
@@ -595,6 +740,14 @@ type AccountSecurity struct {
 	// EffectiveIdleMinutes The idle timeout in force (the override, else the system default).
 	EffectiveIdleMinutes int `json:"effective_idle_minutes"`
 
+	// EffectiveMfaRequired Who must have a second factor: nobody (`off`, the default), owners, or
+	// every user. A user who must and has none signs in to an enrol-only
+	// session. Applies from each user's next sign-in.
+	EffectiveMfaRequired MfaRequirement `json:"effective_mfa_required"`
+
+	// EffectiveReauthMaxAgeMinutes The recent-authentication window in force, in minutes.
+	EffectiveReauthMaxAgeMinutes int `json:"effective_reauth_max_age_minutes"`
+
 	// IdleMinutes The account's idle override in minutes; `null` = system default.
 	IdleMinutes *int `json:"idle_minutes"`
 
@@ -613,12 +766,27 @@ type AccountSecurity struct {
 	// MaxSessionsPerUserMin Smallest allowed `max_sessions_per_user`.
 	MaxSessionsPerUserMin int `json:"max_sessions_per_user_min"`
 
+	// MfaRequired The account's second-factor override; `null` = system default (`off`).
+	MfaRequired *AccountSecurityMfaRequired `json:"mfa_required"`
+
+	// ReauthMaxAgeMinutes The account's recent-authentication window override in minutes; `null` = system default.
+	ReauthMaxAgeMinutes *int `json:"reauth_max_age_minutes"`
+
+	// ReauthMaxAgeMinutesMax Largest allowed `reauth_max_age_minutes`.
+	ReauthMaxAgeMinutesMax int `json:"reauth_max_age_minutes_max"`
+
+	// ReauthMaxAgeMinutesMin Smallest allowed `reauth_max_age_minutes`.
+	ReauthMaxAgeMinutesMin int `json:"reauth_max_age_minutes_min"`
+
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
 	// sessions beyond the limit are revoked (audited `session.evicted`).
 	// `deny`: the sign-in is refused with `409 session_limit_reached`.
 	SessionLimitAction SessionLimitAction `json:"session_limit_action"`
 }
+
+// AccountSecurityMfaRequired The account's second-factor override; `null` = system default (`off`).
+type AccountSecurityMfaRequired string
 
 // AccountSession One live session of a user of the account, as an owner sees it.
 type AccountSession struct {
@@ -936,6 +1104,57 @@ type Message struct {
 	Message string `json:"message"`
 }
 
+// MfaChallenge A sign-in that needs a second factor (`202` from sign-in): no session
+// yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+type MfaChallenge struct {
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Methods The ways the challenge may be answered.
+	Methods []MfaChallengeMethods `json:"methods"`
+
+	// MfaChallengeToken Single-use token naming the challenge.
+	MfaChallengeToken string `json:"mfa_challenge_token"`
+}
+
+// MfaChallengeMethods defines model for MfaChallenge.Methods.
+type MfaChallengeMethods string
+
+// MfaConfirmed defines model for MfaConfirmed.
+type MfaConfirmed struct {
+	// AccessToken A fresh access token of the session, now `aal2`.
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int    `json:"expires_in"`
+
+	// RecoveryCodes Ten single-use recovery codes, shown once.
+	RecoveryCodes []string              `json:"recovery_codes"`
+	TokenType     MfaConfirmedTokenType `json:"token_type"`
+}
+
+// MfaConfirmedTokenType defines model for MfaConfirmed.TokenType.
+type MfaConfirmedTokenType string
+
+// MfaRequirement Who must have a second factor: nobody (`off`, the default), owners, or
+// every user. A user who must and has none signs in to an enrol-only
+// session. Applies from each user's next sign-in.
+type MfaRequirement string
+
+// MfaStatus defines model for MfaStatus.
+type MfaStatus struct {
+	// Enabled A confirmed second factor (TOTP) is enrolled.
+	Enabled                bool `json:"enabled"`
+	RecoveryCodesRemaining int  `json:"recovery_codes_remaining"`
+}
+
+// MfaVerifyRequest defines model for MfaVerifyRequest.
+type MfaVerifyRequest struct {
+	// Code The authenticator's current six-digit code.
+	Code              *string `json:"code,omitempty"`
+	MfaChallengeToken string  `json:"mfa_challenge_token"`
+
+	// RecoveryCode One of the user's recovery codes (used once).
+	RecoveryCode *string `json:"recovery_code,omitempty"`
+}
+
 // PasswordResetConfirm A password-reset token and the new password.
 type PasswordResetConfirm struct {
 	// NewPassword The new password (8–128 characters).
@@ -997,6 +1216,19 @@ type ProblemCode string
 type ProfilePatch struct {
 	// Name The caller's display name (trimmed; 1–200 characters).
 	Name *string `json:"name,omitempty"`
+}
+
+// ReauthenticateRequest defines model for ReauthenticateRequest.
+type ReauthenticateRequest struct {
+	// Code The TOTP code; required when the caller has a confirmed second factor.
+	Code     *string `json:"code,omitempty"`
+	Password string  `json:"password"`
+}
+
+// RecoveryCodes defines model for RecoveryCodes.
+type RecoveryCodes struct {
+	// RecoveryCodes Ten single-use recovery codes, shown once.
+	RecoveryCodes []string `json:"recovery_codes"`
 }
 
 // RefreshRequest The refresh token, when it is sent neither as a bearer token nor in the cookie.
@@ -1110,6 +1342,12 @@ type SessionPolicyPatch struct {
 	// MaxSessionsPerUser At most this many live sessions per user (bounds checked by the server, 1…100), or `null` for no limit.
 	MaxSessionsPerUser nullable.Nullable[int] `json:"max_sessions_per_user,omitempty"`
 
+	// MfaRequired Who must have a second factor (see MfaRequirement), or `null` to clear the override (default `off`).
+	MfaRequired nullable.Nullable[string] `json:"mfa_required,omitempty"`
+
+	// ReauthMaxAgeMinutes The recent-authentication window in minutes (bounds checked by the server, 1…1440), or `null` for the default (15).
+	ReauthMaxAgeMinutes nullable.Nullable[int] `json:"reauth_max_age_minutes,omitempty"`
+
 	// SessionLimitAction What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
 	// default): the sign-in succeeds and the user's least recently used live
 	// sessions beyond the limit are revoked (audited `session.evicted`).
@@ -1153,6 +1391,20 @@ type TokenResponse struct {
 // TokenResponseTokenType Always `Bearer`.
 type TokenResponseTokenType string
 
+// TotpConfirmRequest defines model for TotpConfirmRequest.
+type TotpConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+// TotpEnrolment defines model for TotpEnrolment.
+type TotpEnrolment struct {
+	// OtpauthUri The `otpauth://totp/…` URI of the secret, for a QR code.
+	OtpauthUri string `json:"otpauth_uri"`
+
+	// Secret The base32 TOTP secret (SHA-1, 6 digits, 30 s), shown once.
+	Secret string `json:"secret"`
+}
+
 // User A user and their place in their account.
 type User struct {
 	// AccountId The id of the user's account (tenant).
@@ -1172,6 +1424,10 @@ type User struct {
 
 	// IsActive Inactive users cannot sign in.
 	IsActive bool `json:"is_active"`
+
+	// MfaEnabled Whether the user has a confirmed second factor. Only in the owner's
+	// member list (`GET /api/v1/accounts/me/members`).
+	MfaEnabled *bool `json:"mfa_enabled,omitempty"`
 
 	// Name The user's display name.
 	Name string `json:"name"`
@@ -1393,6 +1649,10 @@ type InternalError = Problem
 // LastOwner An RFC 9457 problem document. Clients branch on `code`.
 type LastOwner = Problem
 
+// MfaChallengeIssued A sign-in that needs a second factor (`202` from sign-in): no session
+// yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+type MfaChallengeIssued = MfaChallenge
+
 // NotFound An RFC 9457 problem document. Clients branch on `code`.
 type NotFound = Problem
 
@@ -1546,6 +1806,18 @@ type LogoutParams struct {
 	XCSRFToken *CsrfToken `json:"X-CSRF-Token,omitempty"`
 }
 
+// VerifyMfaParams defines parameters for VerifyMfa.
+type VerifyMfaParams struct {
+	// XDeviceId A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+	XDeviceId *DeviceId `json:"X-Device-Id,omitempty"`
+
+	// XSessionTransport How the refresh token is delivered. `body` (default): in the JSON body.
+	// `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+	// cookie), omitted from the body, which carries the CSRF token
+	// `csrf_token` instead — for browser clients.
+	XSessionTransport *SessionTransport `json:"X-Session-Transport,omitempty"`
+}
+
 // RefreshTokenParams defines parameters for RefreshToken.
 type RefreshTokenParams struct {
 	// XCSRFToken The session's CSRF token (`csrf_token` of the cookie-transport sign-in or refresh answer, or of `GET /api/v1/auth/csrf`). Required when the refresh token comes from the refresh cookie; otherwise ignored.
@@ -1591,11 +1863,20 @@ type LogoutJSONRequestBody = LogoutRequest
 // UpdateMeJSONRequestBody defines body for UpdateMe for application/json ContentType.
 type UpdateMeJSONRequestBody = ProfilePatch
 
+// ConfirmTotpJSONRequestBody defines body for ConfirmTotp for application/json ContentType.
+type ConfirmTotpJSONRequestBody = TotpConfirmRequest
+
+// VerifyMfaJSONRequestBody defines body for VerifyMfa for application/json ContentType.
+type VerifyMfaJSONRequestBody = MfaVerifyRequest
+
 // ConfirmPasswordResetJSONRequestBody defines body for ConfirmPasswordReset for application/json ContentType.
 type ConfirmPasswordResetJSONRequestBody = PasswordResetConfirm
 
 // RequestPasswordResetJSONRequestBody defines body for RequestPasswordReset for application/json ContentType.
 type RequestPasswordResetJSONRequestBody = PasswordResetRequest
+
+// ReauthenticateJSONRequestBody defines body for Reauthenticate for application/json ContentType.
+type ReauthenticateJSONRequestBody = ReauthenticateRequest
 
 // RefreshTokenJSONRequestBody defines body for RefreshToken for application/json ContentType.
 type RefreshTokenJSONRequestBody = RefreshRequest
@@ -2033,6 +2314,18 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMember(ctx context.Context, userId UserId, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ResetMemberMfa Reset a member's second factor
+	//
+	// Removes a user's second factor and recovery codes and ends every
+	// session of theirs (they sign in with the password again and, if the
+	// policy requires it, enrol anew). Owner only; needs a recent
+	// authentication (`403 reauthentication_required`). `404 not_found`
+	// for a user of another account, or one without a factor. Audited
+	// `member.mfa_reset`.
+	//
+	// Corresponds with POST /api/v1/accounts/me/members/{user_id}/mfa/reset (the `ResetMemberMfa` operationId).
+	ResetMemberMfa(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RevokeMemberSessions End every session of one member
 	//
 	// Revokes every live session of one user of the account (the caller's
@@ -2298,6 +2591,7 @@ type ClientInterface interface {
 	// passwords count on the same per-account brute-force counter as sign-in
 	// and are audited (`auth.password_change_failed`); past the threshold the
 	// answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+	// Needs a recent authentication (`403 reauthentication_required`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2312,6 +2606,7 @@ type ClientInterface interface {
 	// passwords count on the same per-account brute-force counter as sign-in
 	// and are audited (`auth.password_change_failed`); past the threshold the
 	// answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+	// Needs a recent authentication (`403 reauthentication_required`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2596,6 +2891,122 @@ type ClientInterface interface {
 	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
 	UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetMfaStatus The caller's second-factor status
+	//
+	// Whether the caller has a confirmed second factor, and how many unused recovery codes remain.
+	//
+	// Corresponds with GET /api/v1/auth/mfa (the `GetMfaStatus` operationId).
+	GetMfaStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegenerateRecoveryCodes Replace the caller's recovery codes
+	//
+	// Issues ten new recovery codes (shown once); the old ones stop working.
+	// Needs a recent authentication and a confirmed factor. Audited
+	// `auth.mfa_recovery_codes_regenerated`.
+	//
+	// Corresponds with POST /api/v1/auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+	RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DisableTotp Remove the caller's second factor
+	//
+	// Deletes the caller's TOTP factor and recovery codes. Needs a recent
+	// authentication (`403 reauthentication_required`). `404 not_found`
+	// when none is enrolled. Audited `auth.mfa_disabled`.
+	//
+	// Corresponds with DELETE /api/v1/auth/mfa/totp (the `DisableTotp` operationId).
+	DisableTotp(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnrolTotp Start a TOTP enrolment
+	//
+	// Creates a new TOTP secret for the caller, stored encrypted and not yet
+	// confirmed, and returns it once with its `otpauth://` URI (show it as a
+	// QR code). Confirm it with `POST /api/v1/auth/mfa/totp/confirm`. A
+	// caller who already has a confirmed factor needs a recent
+	// authentication (`403 reauthentication_required`), and the new
+	// enrolment replaces the old factor at once. Allowed to an enrol-only
+	// session. Audited `auth.mfa_enrollment_started`.
+	//
+	// Corresponds with POST /api/v1/auth/mfa/totp (the `EnrolTotp` operationId).
+	EnrolTotp(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTotpWithBody Confirm a TOTP enrolment with a first code
+	//
+	// Confirms the pending enrolment with the authenticator's current code
+	// and returns ten recovery codes, shown once. The session becomes `aal2`
+	// (and, if it was enrol-only, a full session): the fresh access token in
+	// the answer says so; the refresh token is unchanged and its next
+	// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+	// counted like sign-in's second step. `404 not_found` without a pending
+	// enrolment, `409 conflict` when it is already confirmed. Audited
+	// `auth.mfa_enabled`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+	ConfirmTotpWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmTotp Confirm a TOTP enrolment with a first code
+	//
+	// Confirms the pending enrolment with the authenticator's current code
+	// and returns ten recovery codes, shown once. The session becomes `aal2`
+	// (and, if it was enrol-only, a full session): the fresh access token in
+	// the answer says so; the refresh token is unchanged and its next
+	// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+	// counted like sign-in's second step. `404 not_found` without a pending
+	// enrolment, `409 conflict` when it is already confirmed. Audited
+	// `auth.mfa_enabled`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+	ConfirmTotp(ctx context.Context, body ConfirmTotpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyMfaWithBody Answer a sign-in's second-factor challenge
+	//
+	// The second step of a sign-in for a user with a confirmed second factor
+	// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+	// challenge token and exactly one of `code` (the authenticator's current
+	// TOTP code; one step of clock skew either way is accepted, and a code is
+	// accepted once) or `recovery_code` (each works once). On success the
+	// session is opened exactly as by a sign-in without a second factor —
+	// same body, same transports (`X-Session-Transport: cookie` sets the
+	// refresh and CSRF cookies), same device cookie, same session limit — and
+	// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+	//
+	// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+	// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+	// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+	// the user's second-factor counter: past the threshold the answer is
+	// `429 rate_limited` with `Retry-After`, whatever the challenge.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+	VerifyMfaWithBody(ctx context.Context, params *VerifyMfaParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyMfa Answer a sign-in's second-factor challenge
+	//
+	// The second step of a sign-in for a user with a confirmed second factor
+	// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+	// challenge token and exactly one of `code` (the authenticator's current
+	// TOTP code; one step of clock skew either way is accepted, and a code is
+	// accepted once) or `recovery_code` (each works once). On success the
+	// session is opened exactly as by a sign-in without a second factor —
+	// same body, same transports (`X-Session-Transport: cookie` sets the
+	// refresh and CSRF cookies), same device cookie, same session limit — and
+	// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+	//
+	// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+	// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+	// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+	// the user's second-factor counter: past the threshold the answer is
+	// `429 rate_limited` with `Retry-After`, whatever the challenge.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+	VerifyMfa(ctx context.Context, params *VerifyMfaParams, body VerifyMfaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ConfirmPasswordResetWithBody Set a new password with a reset token
 	//
 	// Consumes a password-reset token (single use, expiring) and sets the new
@@ -2659,6 +3070,42 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /api/v1/auth/password-reset/request (the `RequestPasswordReset` operationId).
 	RequestPasswordReset(ctx context.Context, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReauthenticateWithBody Prove the caller's identity again (recent authentication)
+	//
+	// Renews the session's authentication with the password and, when the
+	// caller has a confirmed second factor, a TOTP `code`. The session's
+	// `auth_time` becomes now, which opens the recent-authentication window
+	// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+	// the changes that need it: change password, second-factor changes,
+	// revoking another of one's sessions, and every owner write. The answer
+	// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+	// refresh token is unchanged and its next rotation carries the same.
+	// Wrong passwords and codes count like change-password's and sign-in's
+	// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+	ReauthenticateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// Reauthenticate Prove the caller's identity again (recent authentication)
+	//
+	// Renews the session's authentication with the password and, when the
+	// caller has a confirmed second factor, a TOTP `code`. The session's
+	// `auth_time` becomes now, which opens the recent-authentication window
+	// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+	// the changes that need it: change password, second-factor changes,
+	// revoking another of one's sessions, and every owner write. The answer
+	// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+	// refresh token is unchanged and its next rotation carries the same.
+	// Wrong passwords and codes count like change-password's and sign-in's
+	// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+	Reauthenticate(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RefreshTokenWithBody Rotate the refresh token and get a new token pair
 	//
@@ -2881,8 +3328,9 @@ type ClientInterface interface {
 	//
 	// Revokes one of the caller's own sessions (signs that device out). A
 	// session that does not exist, is already revoked, or belongs to another
-	// user gives `404 not_found`. Revoking the current session is allowed and
-	// equivalent to logging out.
+	// user gives `404 not_found`. The current session is refused with
+	// `400 cannot_revoke_current_session` (sign out instead). Needs a recent
+	// authentication (`403 reauthentication_required`).
 	//
 	// Corresponds with DELETE /api/v1/sessions/{session_id} (the `RevokeSession` operationId).
 	RevokeSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3235,6 +3683,28 @@ func (c *Client) UpdateMemberWithBody(ctx context.Context, userId UserId, conten
 // Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 func (c *Client) UpdateMember(ctx context.Context, userId UserId, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateMemberRequest(c.Server, userId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResetMemberMfa Reset a member's second factor
+//
+// Removes a user's second factor and recovery codes and ends every
+// session of theirs (they sign in with the password again and, if the
+// policy requires it, enrol anew). Owner only; needs a recent
+// authentication (`403 reauthentication_required`). `404 not_found`
+// for a user of another account, or one without a factor. Audited
+// `member.mfa_reset`.
+//
+// Corresponds with POST /api/v1/accounts/me/members/{user_id}/mfa/reset (the `ResetMemberMfa` operationId).
+func (c *Client) ResetMemberMfa(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResetMemberMfaRequest(c.Server, userId)
 	if err != nil {
 		return nil, err
 	}
@@ -3690,6 +4160,7 @@ func (c *Client) SendWebhookTest(ctx context.Context, endpointId EndpointId, req
 // passwords count on the same per-account brute-force counter as sign-in
 // and are audited (`auth.password_change_failed`); past the threshold the
 // answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+// Needs a recent authentication (`403 reauthentication_required`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3714,6 +4185,7 @@ func (c *Client) ChangePasswordWithBody(ctx context.Context, contentType string,
 // passwords count on the same per-account brute-force counter as sign-in
 // and are audited (`auth.password_change_failed`); past the threshold the
 // answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+// Needs a recent authentication (`403 reauthentication_required`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4138,6 +4610,202 @@ func (c *Client) UpdateMe(ctx context.Context, body UpdateMeJSONRequestBody, req
 	return c.Client.Do(req)
 }
 
+// GetMfaStatus The caller's second-factor status
+//
+// Whether the caller has a confirmed second factor, and how many unused recovery codes remain.
+//
+// Corresponds with GET /api/v1/auth/mfa (the `GetMfaStatus` operationId).
+func (c *Client) GetMfaStatus(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMfaStatusRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegenerateRecoveryCodes Replace the caller's recovery codes
+//
+// Issues ten new recovery codes (shown once); the old ones stop working.
+// Needs a recent authentication and a confirmed factor. Audited
+// `auth.mfa_recovery_codes_regenerated`.
+//
+// Corresponds with POST /api/v1/auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+func (c *Client) RegenerateRecoveryCodes(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegenerateRecoveryCodesRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DisableTotp Remove the caller's second factor
+//
+// Deletes the caller's TOTP factor and recovery codes. Needs a recent
+// authentication (`403 reauthentication_required`). `404 not_found`
+// when none is enrolled. Audited `auth.mfa_disabled`.
+//
+// Corresponds with DELETE /api/v1/auth/mfa/totp (the `DisableTotp` operationId).
+func (c *Client) DisableTotp(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDisableTotpRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnrolTotp Start a TOTP enrolment
+//
+// Creates a new TOTP secret for the caller, stored encrypted and not yet
+// confirmed, and returns it once with its `otpauth://` URI (show it as a
+// QR code). Confirm it with `POST /api/v1/auth/mfa/totp/confirm`. A
+// caller who already has a confirmed factor needs a recent
+// authentication (`403 reauthentication_required`), and the new
+// enrolment replaces the old factor at once. Allowed to an enrol-only
+// session. Audited `auth.mfa_enrollment_started`.
+//
+// Corresponds with POST /api/v1/auth/mfa/totp (the `EnrolTotp` operationId).
+func (c *Client) EnrolTotp(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnrolTotpRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTotpWithBody Confirm a TOTP enrolment with a first code
+//
+// Confirms the pending enrolment with the authenticator's current code
+// and returns ten recovery codes, shown once. The session becomes `aal2`
+// (and, if it was enrol-only, a full session): the fresh access token in
+// the answer says so; the refresh token is unchanged and its next
+// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+// counted like sign-in's second step. `404 not_found` without a pending
+// enrolment, `409 conflict` when it is already confirmed. Audited
+// `auth.mfa_enabled`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+func (c *Client) ConfirmTotpWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTotpRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmTotp Confirm a TOTP enrolment with a first code
+//
+// Confirms the pending enrolment with the authenticator's current code
+// and returns ten recovery codes, shown once. The session becomes `aal2`
+// (and, if it was enrol-only, a full session): the fresh access token in
+// the answer says so; the refresh token is unchanged and its next
+// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+// counted like sign-in's second step. `404 not_found` without a pending
+// enrolment, `409 conflict` when it is already confirmed. Audited
+// `auth.mfa_enabled`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+func (c *Client) ConfirmTotp(ctx context.Context, body ConfirmTotpJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmTotpRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyMfaWithBody Answer a sign-in's second-factor challenge
+//
+// The second step of a sign-in for a user with a confirmed second factor
+// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+// challenge token and exactly one of `code` (the authenticator's current
+// TOTP code; one step of clock skew either way is accepted, and a code is
+// accepted once) or `recovery_code` (each works once). On success the
+// session is opened exactly as by a sign-in without a second factor —
+// same body, same transports (`X-Session-Transport: cookie` sets the
+// refresh and CSRF cookies), same device cookie, same session limit — and
+// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+//
+// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+// the user's second-factor counter: past the threshold the answer is
+// `429 rate_limited` with `Retry-After`, whatever the challenge.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+func (c *Client) VerifyMfaWithBody(ctx context.Context, params *VerifyMfaParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyMfaRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyMfa Answer a sign-in's second-factor challenge
+//
+// The second step of a sign-in for a user with a confirmed second factor
+// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+// challenge token and exactly one of `code` (the authenticator's current
+// TOTP code; one step of clock skew either way is accepted, and a code is
+// accepted once) or `recovery_code` (each works once). On success the
+// session is opened exactly as by a sign-in without a second factor —
+// same body, same transports (`X-Session-Transport: cookie` sets the
+// refresh and CSRF cookies), same device cookie, same session limit — and
+// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+//
+// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+// the user's second-factor counter: past the threshold the answer is
+// `429 rate_limited` with `Retry-After`, whatever the challenge.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+func (c *Client) VerifyMfa(ctx context.Context, params *VerifyMfaParams, body VerifyMfaJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyMfaRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ConfirmPasswordResetWithBody Set a new password with a reset token
 //
 // Consumes a password-reset token (single use, expiring) and sets the new
@@ -4232,6 +4900,62 @@ func (c *Client) RequestPasswordResetWithBody(ctx context.Context, contentType s
 // Corresponds with POST /api/v1/auth/password-reset/request (the `RequestPasswordReset` operationId).
 func (c *Client) RequestPasswordReset(ctx context.Context, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRequestPasswordResetRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReauthenticateWithBody Prove the caller's identity again (recent authentication)
+//
+// Renews the session's authentication with the password and, when the
+// caller has a confirmed second factor, a TOTP `code`. The session's
+// `auth_time` becomes now, which opens the recent-authentication window
+// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+// the changes that need it: change password, second-factor changes,
+// revoking another of one's sessions, and every owner write. The answer
+// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+// refresh token is unchanged and its next rotation carries the same.
+// Wrong passwords and codes count like change-password's and sign-in's
+// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+func (c *Client) ReauthenticateWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReauthenticateRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// Reauthenticate Prove the caller's identity again (recent authentication)
+//
+// Renews the session's authentication with the password and, when the
+// caller has a confirmed second factor, a TOTP `code`. The session's
+// `auth_time` becomes now, which opens the recent-authentication window
+// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+// the changes that need it: change password, second-factor changes,
+// revoking another of one's sessions, and every owner write. The answer
+// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+// refresh token is unchanged and its next rotation carries the same.
+// Wrong passwords and codes count like change-password's and sign-in's
+// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+func (c *Client) Reauthenticate(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReauthenticateRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4553,8 +5277,9 @@ func (c *Client) ListSessions(ctx context.Context, reqEditors ...RequestEditorFn
 //
 // Revokes one of the caller's own sessions (signs that device out). A
 // session that does not exist, is already revoked, or belongs to another
-// user gives `404 not_found`. Revoking the current session is allowed and
-// equivalent to logging out.
+// user gives `404 not_found`. The current session is refused with
+// `400 cannot_revoke_current_session` (sign out instead). Needs a recent
+// authentication (`403 reauthentication_required`).
 //
 // Corresponds with DELETE /api/v1/sessions/{session_id} (the `RevokeSession` operationId).
 func (c *Client) RevokeSession(ctx context.Context, sessionId SessionId, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5222,6 +5947,40 @@ func NewUpdateMemberRequestWithBody(server string, userId UserId, contentType st
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewResetMemberMfaRequest constructs an http.Request for the ResetMemberMfa method
+func NewResetMemberMfaRequest(server string, userId UserId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "user_id", userId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/accounts/me/members/%s/mfa/reset", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -6216,6 +6975,220 @@ func NewUpdateMeRequestWithBody(server string, contentType string, body io.Reade
 	return req, nil
 }
 
+// NewGetMfaStatusRequest constructs an http.Request for the GetMfaStatus method
+func NewGetMfaStatusRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/mfa")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRegenerateRecoveryCodesRequest constructs an http.Request for the RegenerateRecoveryCodes method
+func NewRegenerateRecoveryCodesRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/mfa/recovery-codes")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDisableTotpRequest constructs an http.Request for the DisableTotp method
+func NewDisableTotpRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/mfa/totp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewEnrolTotpRequest constructs an http.Request for the EnrolTotp method
+func NewEnrolTotpRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/mfa/totp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConfirmTotpRequest calls the generic ConfirmTotp builder with application/json body
+func NewConfirmTotpRequest(server string, body ConfirmTotpJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConfirmTotpRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewConfirmTotpRequestWithBody constructs an http.Request for the ConfirmTotp method, with any body, and a specified content type
+func NewConfirmTotpRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/mfa/totp/confirm")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyMfaRequest calls the generic VerifyMfa builder with application/json body
+func NewVerifyMfaRequest(server string, params *VerifyMfaParams, body VerifyMfaJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyMfaRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewVerifyMfaRequestWithBody constructs an http.Request for the VerifyMfa method, with any body, and a specified content type
+func NewVerifyMfaRequestWithBody(server string, params *VerifyMfaParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/mfa/verify")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.XDeviceId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Device-Id", *params.XDeviceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Device-Id", headerParam0)
+		}
+
+		if params.XSessionTransport != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Session-Transport", *params.XSessionTransport, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Session-Transport", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewConfirmPasswordResetRequest calls the generic ConfirmPasswordReset builder with application/json body
 func NewConfirmPasswordResetRequest(server string, body ConfirmPasswordResetJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -6277,6 +7250,46 @@ func NewRequestPasswordResetRequestWithBody(server string, contentType string, b
 	}
 
 	operationPath := fmt.Sprintf("/api/v1/auth/password-reset/request")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewReauthenticateRequest calls the generic Reauthenticate builder with application/json body
+func NewReauthenticateRequest(server string, body ReauthenticateJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewReauthenticateRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewReauthenticateRequestWithBody constructs an http.Request for the Reauthenticate method, with any body, and a specified content type
+func NewReauthenticateRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/auth/reauthenticate")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6894,6 +7907,20 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/v1/accounts/me/members/{user_id} (the `UpdateMember` operationId).
 	UpdateMemberWithResponse(ctx context.Context, userId UserId, body UpdateMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMemberResponse, error)
 
+	// ResetMemberMfaWithResponse Reset a member's second factor
+	//
+	// Removes a user's second factor and recovery codes and ends every
+	// session of theirs (they sign in with the password again and, if the
+	// policy requires it, enrol anew). Owner only; needs a recent
+	// authentication (`403 reauthentication_required`). `404 not_found`
+	// for a user of another account, or one without a factor. Audited
+	// `member.mfa_reset`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/accounts/me/members/{user_id}/mfa/reset (the `ResetMemberMfa` operationId).
+	ResetMemberMfaWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ResetMemberMfaResponse, error)
+
 	// RevokeMemberSessionsWithResponse End every session of one member
 	//
 	// Revokes every live session of one user of the account (the caller's
@@ -7179,6 +8206,7 @@ type ClientWithResponsesInterface interface {
 	// passwords count on the same per-account brute-force counter as sign-in
 	// and are audited (`auth.password_change_failed`); past the threshold the
 	// answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+	// Needs a recent authentication (`403 reauthentication_required`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7193,6 +8221,7 @@ type ClientWithResponsesInterface interface {
 	// passwords count on the same per-account brute-force counter as sign-in
 	// and are audited (`auth.password_change_failed`); past the threshold the
 	// answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+	// Needs a recent authentication (`403 reauthentication_required`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7483,6 +8512,130 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /api/v1/auth/me (the `UpdateMe` operationId).
 	UpdateMeWithResponse(ctx context.Context, body UpdateMeJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateMeResponse, error)
 
+	// GetMfaStatusWithResponse The caller's second-factor status
+	//
+	// Whether the caller has a confirmed second factor, and how many unused recovery codes remain.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/auth/mfa (the `GetMfaStatus` operationId).
+	GetMfaStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMfaStatusResponse, error)
+
+	// RegenerateRecoveryCodesWithResponse Replace the caller's recovery codes
+	//
+	// Issues ten new recovery codes (shown once); the old ones stop working.
+	// Needs a recent authentication and a confirmed factor. Audited
+	// `auth.mfa_recovery_codes_regenerated`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+	RegenerateRecoveryCodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RegenerateRecoveryCodesResponse, error)
+
+	// DisableTotpWithResponse Remove the caller's second factor
+	//
+	// Deletes the caller's TOTP factor and recovery codes. Needs a recent
+	// authentication (`403 reauthentication_required`). `404 not_found`
+	// when none is enrolled. Audited `auth.mfa_disabled`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/auth/mfa/totp (the `DisableTotp` operationId).
+	DisableTotpWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DisableTotpResponse, error)
+
+	// EnrolTotpWithResponse Start a TOTP enrolment
+	//
+	// Creates a new TOTP secret for the caller, stored encrypted and not yet
+	// confirmed, and returns it once with its `otpauth://` URI (show it as a
+	// QR code). Confirm it with `POST /api/v1/auth/mfa/totp/confirm`. A
+	// caller who already has a confirmed factor needs a recent
+	// authentication (`403 reauthentication_required`), and the new
+	// enrolment replaces the old factor at once. Allowed to an enrol-only
+	// session. Audited `auth.mfa_enrollment_started`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/mfa/totp (the `EnrolTotp` operationId).
+	EnrolTotpWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*EnrolTotpResponse, error)
+
+	// ConfirmTotpWithBodyWithResponse Confirm a TOTP enrolment with a first code
+	//
+	// Confirms the pending enrolment with the authenticator's current code
+	// and returns ten recovery codes, shown once. The session becomes `aal2`
+	// (and, if it was enrol-only, a full session): the fresh access token in
+	// the answer says so; the refresh token is unchanged and its next
+	// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+	// counted like sign-in's second step. `404 not_found` without a pending
+	// enrolment, `409 conflict` when it is already confirmed. Audited
+	// `auth.mfa_enabled`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+	ConfirmTotpWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmTotpResponse, error)
+
+	// ConfirmTotpWithResponse Confirm a TOTP enrolment with a first code
+	//
+	// Confirms the pending enrolment with the authenticator's current code
+	// and returns ten recovery codes, shown once. The session becomes `aal2`
+	// (and, if it was enrol-only, a full session): the fresh access token in
+	// the answer says so; the refresh token is unchanged and its next
+	// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+	// counted like sign-in's second step. `404 not_found` without a pending
+	// enrolment, `409 conflict` when it is already confirmed. Audited
+	// `auth.mfa_enabled`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+	ConfirmTotpWithResponse(ctx context.Context, body ConfirmTotpJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmTotpResponse, error)
+
+	// VerifyMfaWithBodyWithResponse Answer a sign-in's second-factor challenge
+	//
+	// The second step of a sign-in for a user with a confirmed second factor
+	// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+	// challenge token and exactly one of `code` (the authenticator's current
+	// TOTP code; one step of clock skew either way is accepted, and a code is
+	// accepted once) or `recovery_code` (each works once). On success the
+	// session is opened exactly as by a sign-in without a second factor —
+	// same body, same transports (`X-Session-Transport: cookie` sets the
+	// refresh and CSRF cookies), same device cookie, same session limit — and
+	// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+	//
+	// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+	// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+	// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+	// the user's second-factor counter: past the threshold the answer is
+	// `429 rate_limited` with `Retry-After`, whatever the challenge.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+	VerifyMfaWithBodyWithResponse(ctx context.Context, params *VerifyMfaParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyMfaResponse, error)
+
+	// VerifyMfaWithResponse Answer a sign-in's second-factor challenge
+	//
+	// The second step of a sign-in for a user with a confirmed second factor
+	// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+	// challenge token and exactly one of `code` (the authenticator's current
+	// TOTP code; one step of clock skew either way is accepted, and a code is
+	// accepted once) or `recovery_code` (each works once). On success the
+	// session is opened exactly as by a sign-in without a second factor —
+	// same body, same transports (`X-Session-Transport: cookie` sets the
+	// refresh and CSRF cookies), same device cookie, same session limit — and
+	// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+	//
+	// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+	// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+	// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+	// the user's second-factor counter: past the threshold the answer is
+	// `429 rate_limited` with `Retry-After`, whatever the challenge.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+	VerifyMfaWithResponse(ctx context.Context, params *VerifyMfaParams, body VerifyMfaJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMfaResponse, error)
+
 	// ConfirmPasswordResetWithBodyWithResponse Set a new password with a reset token
 	//
 	// Consumes a password-reset token (single use, expiring) and sets the new
@@ -7546,6 +8699,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/auth/password-reset/request (the `RequestPasswordReset` operationId).
 	RequestPasswordResetWithResponse(ctx context.Context, body RequestPasswordResetJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestPasswordResetResponse, error)
+
+	// ReauthenticateWithBodyWithResponse Prove the caller's identity again (recent authentication)
+	//
+	// Renews the session's authentication with the password and, when the
+	// caller has a confirmed second factor, a TOTP `code`. The session's
+	// `auth_time` becomes now, which opens the recent-authentication window
+	// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+	// the changes that need it: change password, second-factor changes,
+	// revoking another of one's sessions, and every owner write. The answer
+	// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+	// refresh token is unchanged and its next rotation carries the same.
+	// Wrong passwords and codes count like change-password's and sign-in's
+	// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+	ReauthenticateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error)
+
+	// ReauthenticateWithResponse Prove the caller's identity again (recent authentication)
+	//
+	// Renews the session's authentication with the password and, when the
+	// caller has a confirmed second factor, a TOTP `code`. The session's
+	// `auth_time` becomes now, which opens the recent-authentication window
+	// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+	// the changes that need it: change password, second-factor changes,
+	// revoking another of one's sessions, and every owner write. The answer
+	// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+	// refresh token is unchanged and its next rotation carries the same.
+	// Wrong passwords and codes count like change-password's and sign-in's
+	// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+	ReauthenticateWithResponse(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error)
 
 	// RefreshTokenWithBodyWithResponse Rotate the refresh token and get a new token pair
 	//
@@ -7770,8 +8959,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Revokes one of the caller's own sessions (signs that device out). A
 	// session that does not exist, is already revoked, or belongs to another
-	// user gives `404 not_found`. Revoking the current session is allowed and
-	// equivalent to logging out.
+	// user gives `404 not_found`. The current session is refused with
+	// `400 cannot_revoke_current_session` (sign out instead). Needs a recent
+	// authentication (`403 reauthentication_required`).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8796,6 +9986,103 @@ func (r UpdateMemberResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateMemberResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResetMemberMfaResponse503Headers the declared response headers of an HTTP 503 response for ResetMemberMfa
+type ResetMemberMfaResponse503Headers struct {
+	RetryAfter int
+}
+
+type ResetMemberMfaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokedCount
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ResetMemberMfaResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResetMemberMfaResponse) GetJSON200() *RevokedCount {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ResetMemberMfaResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResetMemberMfaResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResetMemberMfaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResetMemberMfaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResetMemberMfaResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10480,6 +11767,11 @@ type LoginFormResponse200Headers struct {
 	SetCookie    *string
 }
 
+// LoginFormResponse202Headers the declared response headers of an HTTP 202 response for LoginForm
+type LoginFormResponse202Headers struct {
+	CacheControl string
+}
+
 // LoginFormResponse429Headers the declared response headers of an HTTP 429 response for LoginForm
 type LoginFormResponse429Headers struct {
 	RetryAfter int
@@ -10495,6 +11787,8 @@ type LoginFormResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TokenIssued
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MfaChallengeIssued
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -10517,6 +11811,8 @@ type LoginFormResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *LoginFormResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *LoginFormResponse202Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *LoginFormResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10526,6 +11822,11 @@ type LoginFormResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r LoginFormResponse) GetJSON200() *TokenIssued {
 	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r LoginFormResponse) GetJSON202() *MfaChallengeIssued {
+	return r.JSON202
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -10613,6 +11914,11 @@ type LoginJsonResponse200Headers struct {
 	SetCookie    *string
 }
 
+// LoginJsonResponse202Headers the declared response headers of an HTTP 202 response for LoginJson
+type LoginJsonResponse202Headers struct {
+	CacheControl string
+}
+
 // LoginJsonResponse429Headers the declared response headers of an HTTP 429 response for LoginJson
 type LoginJsonResponse429Headers struct {
 	RetryAfter int
@@ -10628,6 +11934,8 @@ type LoginJsonResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TokenIssued
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *MfaChallengeIssued
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -10650,6 +11958,8 @@ type LoginJsonResponse struct {
 	ApplicationproblemJSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *LoginJsonResponse200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *LoginJsonResponse202Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *LoginJsonResponse429Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10659,6 +11969,11 @@ type LoginJsonResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r LoginJsonResponse) GetJSON200() *TokenIssued {
 	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r LoginJsonResponse) GetJSON202() *MfaChallengeIssued {
+	return r.JSON202
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -11114,6 +12429,624 @@ func (r UpdateMeResponse) ContentType() string {
 	return ""
 }
 
+// GetMfaStatusResponse503Headers the declared response headers of an HTTP 503 response for GetMfaStatus
+type GetMfaStatusResponse503Headers struct {
+	RetryAfter int
+}
+
+type GetMfaStatusResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MfaStatus
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMfaStatusResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMfaStatusResponse) GetJSON200() *MfaStatus {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMfaStatusResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMfaStatusResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMfaStatusResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetMfaStatusResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetMfaStatusResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMfaStatusResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMfaStatusResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMfaStatusResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMfaStatusResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegenerateRecoveryCodesResponse200Headers the declared response headers of an HTTP 200 response for RegenerateRecoveryCodes
+type RegenerateRecoveryCodesResponse200Headers struct {
+	CacheControl string
+}
+
+// RegenerateRecoveryCodesResponse503Headers the declared response headers of an HTTP 503 response for RegenerateRecoveryCodes
+type RegenerateRecoveryCodesResponse503Headers struct {
+	RetryAfter int
+}
+
+type RegenerateRecoveryCodesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RecoveryCodes
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RegenerateRecoveryCodesResponse200Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RegenerateRecoveryCodesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RegenerateRecoveryCodesResponse) GetJSON200() *RecoveryCodes {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RegenerateRecoveryCodesResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RegenerateRecoveryCodesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegenerateRecoveryCodesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegenerateRecoveryCodesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegenerateRecoveryCodesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DisableTotpResponse503Headers the declared response headers of an HTTP 503 response for DisableTotp
+type DisableTotpResponse503Headers struct {
+	RetryAfter int
+}
+
+type DisableTotpResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DisableTotpResponse503Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DisableTotpResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DisableTotpResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DisableTotpResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DisableTotpResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DisableTotpResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DisableTotpResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DisableTotpResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DisableTotpResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DisableTotpResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DisableTotpResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// EnrolTotpResponse201Headers the declared response headers of an HTTP 201 response for EnrolTotp
+type EnrolTotpResponse201Headers struct {
+	CacheControl string
+}
+
+// EnrolTotpResponse503Headers the declared response headers of an HTTP 503 response for EnrolTotp
+type EnrolTotpResponse503Headers struct {
+	RetryAfter int
+}
+
+type EnrolTotpResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *TotpEnrolment
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *EnrolTotpResponse201Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnrolTotpResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r EnrolTotpResponse) GetJSON201() *TotpEnrolment {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r EnrolTotpResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r EnrolTotpResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r EnrolTotpResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r EnrolTotpResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r EnrolTotpResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r EnrolTotpResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnrolTotpResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnrolTotpResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnrolTotpResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmTotpResponse200Headers the declared response headers of an HTTP 200 response for ConfirmTotp
+type ConfirmTotpResponse200Headers struct {
+	CacheControl string
+}
+
+// ConfirmTotpResponse429Headers the declared response headers of an HTTP 429 response for ConfirmTotp
+type ConfirmTotpResponse429Headers struct {
+	RetryAfter int
+}
+
+// ConfirmTotpResponse503Headers the declared response headers of an HTTP 503 response for ConfirmTotp
+type ConfirmTotpResponse503Headers struct {
+	RetryAfter int
+}
+
+type ConfirmTotpResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MfaConfirmed
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConfirmTotpResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmTotpResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConfirmTotpResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConfirmTotpResponse) GetJSON200() *MfaConfirmed {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ConfirmTotpResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmTotpResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmTotpResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmTotpResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmTotpResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyMfaResponse200Headers the declared response headers of an HTTP 200 response for VerifyMfa
+type VerifyMfaResponse200Headers struct {
+	CacheControl string
+	SetCookie    *string
+}
+
+// VerifyMfaResponse429Headers the declared response headers of an HTTP 429 response for VerifyMfa
+type VerifyMfaResponse429Headers struct {
+	RetryAfter int
+}
+
+// VerifyMfaResponse503Headers the declared response headers of an HTTP 503 response for VerifyMfa
+type VerifyMfaResponse503Headers struct {
+	RetryAfter int
+}
+
+type VerifyMfaResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenIssued
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *SessionLimitReached
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VerifyMfaResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VerifyMfaResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyMfaResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyMfaResponse) GetJSON200() *TokenIssued {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON409() *SessionLimitReached {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r VerifyMfaResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyMfaResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyMfaResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyMfaResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyMfaResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ConfirmPasswordResetResponse429Headers the declared response headers of an HTTP 429 response for ConfirmPasswordReset
 type ConfirmPasswordResetResponse429Headers struct {
 	RetryAfter int
@@ -11309,6 +13242,131 @@ func (r RequestPasswordResetResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r RequestPasswordResetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReauthenticateResponse200Headers the declared response headers of an HTTP 200 response for Reauthenticate
+type ReauthenticateResponse200Headers struct {
+	CacheControl string
+}
+
+// ReauthenticateResponse429Headers the declared response headers of an HTTP 429 response for Reauthenticate
+type ReauthenticateResponse429Headers struct {
+	RetryAfter int
+}
+
+// ReauthenticateResponse503Headers the declared response headers of an HTTP 503 response for Reauthenticate
+type ReauthenticateResponse503Headers struct {
+	RetryAfter int
+}
+
+type ReauthenticateResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessTokenResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *UnprocessableEntity
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *InternalError
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *ServiceUnavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ReauthenticateResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReauthenticateResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReauthenticateResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReauthenticateResponse) GetJSON200() *AccessTokenResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON422() *UnprocessableEntity {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON500() *InternalError {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ReauthenticateResponse) GetApplicationproblemJSON503() *ServiceUnavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReauthenticateResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReauthenticateResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReauthenticateResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReauthenticateResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -12497,6 +14555,26 @@ func (c *ClientWithResponses) UpdateMemberWithResponse(ctx context.Context, user
 	return ParseUpdateMemberResponse(rsp)
 }
 
+// ResetMemberMfaWithResponse Reset a member's second factor
+//
+// Removes a user's second factor and recovery codes and ends every
+// session of theirs (they sign in with the password again and, if the
+// policy requires it, enrol anew). Owner only; needs a recent
+// authentication (`403 reauthentication_required`). `404 not_found`
+// for a user of another account, or one without a factor. Audited
+// `member.mfa_reset`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/accounts/me/members/{user_id}/mfa/reset (the `ResetMemberMfa` operationId).
+func (c *ClientWithResponses) ResetMemberMfaWithResponse(ctx context.Context, userId UserId, reqEditors ...RequestEditorFn) (*ResetMemberMfaResponse, error) {
+	rsp, err := c.ResetMemberMfa(ctx, userId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResetMemberMfaResponse(rsp)
+}
+
 // RevokeMemberSessionsWithResponse End every session of one member
 //
 // Revokes every live session of one user of the account (the caller's
@@ -12890,6 +14968,7 @@ func (c *ClientWithResponses) SendWebhookTestWithResponse(ctx context.Context, e
 // passwords count on the same per-account brute-force counter as sign-in
 // and are audited (`auth.password_change_failed`); past the threshold the
 // answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+// Needs a recent authentication (`403 reauthentication_required`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12910,6 +14989,7 @@ func (c *ClientWithResponses) ChangePasswordWithBodyWithResponse(ctx context.Con
 // passwords count on the same per-account brute-force counter as sign-in
 // and are audited (`auth.password_change_failed`); past the threshold the
 // answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+// Needs a recent authentication (`403 reauthentication_required`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -13284,6 +15364,178 @@ func (c *ClientWithResponses) UpdateMeWithResponse(ctx context.Context, body Upd
 	return ParseUpdateMeResponse(rsp)
 }
 
+// GetMfaStatusWithResponse The caller's second-factor status
+//
+// Whether the caller has a confirmed second factor, and how many unused recovery codes remain.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/auth/mfa (the `GetMfaStatus` operationId).
+func (c *ClientWithResponses) GetMfaStatusWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetMfaStatusResponse, error) {
+	rsp, err := c.GetMfaStatus(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMfaStatusResponse(rsp)
+}
+
+// RegenerateRecoveryCodesWithResponse Replace the caller's recovery codes
+//
+// Issues ten new recovery codes (shown once); the old ones stop working.
+// Needs a recent authentication and a confirmed factor. Audited
+// `auth.mfa_recovery_codes_regenerated`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/mfa/recovery-codes (the `RegenerateRecoveryCodes` operationId).
+func (c *ClientWithResponses) RegenerateRecoveryCodesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*RegenerateRecoveryCodesResponse, error) {
+	rsp, err := c.RegenerateRecoveryCodes(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegenerateRecoveryCodesResponse(rsp)
+}
+
+// DisableTotpWithResponse Remove the caller's second factor
+//
+// Deletes the caller's TOTP factor and recovery codes. Needs a recent
+// authentication (`403 reauthentication_required`). `404 not_found`
+// when none is enrolled. Audited `auth.mfa_disabled`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/auth/mfa/totp (the `DisableTotp` operationId).
+func (c *ClientWithResponses) DisableTotpWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DisableTotpResponse, error) {
+	rsp, err := c.DisableTotp(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDisableTotpResponse(rsp)
+}
+
+// EnrolTotpWithResponse Start a TOTP enrolment
+//
+// Creates a new TOTP secret for the caller, stored encrypted and not yet
+// confirmed, and returns it once with its `otpauth://` URI (show it as a
+// QR code). Confirm it with `POST /api/v1/auth/mfa/totp/confirm`. A
+// caller who already has a confirmed factor needs a recent
+// authentication (`403 reauthentication_required`), and the new
+// enrolment replaces the old factor at once. Allowed to an enrol-only
+// session. Audited `auth.mfa_enrollment_started`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/mfa/totp (the `EnrolTotp` operationId).
+func (c *ClientWithResponses) EnrolTotpWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*EnrolTotpResponse, error) {
+	rsp, err := c.EnrolTotp(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnrolTotpResponse(rsp)
+}
+
+// ConfirmTotpWithBodyWithResponse Confirm a TOTP enrolment with a first code
+//
+// Confirms the pending enrolment with the authenticator's current code
+// and returns ten recovery codes, shown once. The session becomes `aal2`
+// (and, if it was enrol-only, a full session): the fresh access token in
+// the answer says so; the refresh token is unchanged and its next
+// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+// counted like sign-in's second step. `404 not_found` without a pending
+// enrolment, `409 conflict` when it is already confirmed. Audited
+// `auth.mfa_enabled`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+func (c *ClientWithResponses) ConfirmTotpWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmTotpResponse, error) {
+	rsp, err := c.ConfirmTotpWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTotpResponse(rsp)
+}
+
+// ConfirmTotpWithResponse Confirm a TOTP enrolment with a first code
+//
+// Confirms the pending enrolment with the authenticator's current code
+// and returns ten recovery codes, shown once. The session becomes `aal2`
+// (and, if it was enrol-only, a full session): the fresh access token in
+// the answer says so; the refresh token is unchanged and its next
+// rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+// counted like sign-in's second step. `404 not_found` without a pending
+// enrolment, `409 conflict` when it is already confirmed. Audited
+// `auth.mfa_enabled`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/mfa/totp/confirm (the `ConfirmTotp` operationId).
+func (c *ClientWithResponses) ConfirmTotpWithResponse(ctx context.Context, body ConfirmTotpJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmTotpResponse, error) {
+	rsp, err := c.ConfirmTotp(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmTotpResponse(rsp)
+}
+
+// VerifyMfaWithBodyWithResponse Answer a sign-in's second-factor challenge
+//
+// The second step of a sign-in for a user with a confirmed second factor
+// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+// challenge token and exactly one of `code` (the authenticator's current
+// TOTP code; one step of clock skew either way is accepted, and a code is
+// accepted once) or `recovery_code` (each works once). On success the
+// session is opened exactly as by a sign-in without a second factor —
+// same body, same transports (`X-Session-Transport: cookie` sets the
+// refresh and CSRF cookies), same device cookie, same session limit — and
+// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+//
+// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+// the user's second-factor counter: past the threshold the answer is
+// `429 rate_limited` with `Retry-After`, whatever the challenge.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+func (c *ClientWithResponses) VerifyMfaWithBodyWithResponse(ctx context.Context, params *VerifyMfaParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyMfaResponse, error) {
+	rsp, err := c.VerifyMfaWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyMfaResponse(rsp)
+}
+
+// VerifyMfaWithResponse Answer a sign-in's second-factor challenge
+//
+// The second step of a sign-in for a user with a confirmed second factor
+// (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+// challenge token and exactly one of `code` (the authenticator's current
+// TOTP code; one step of clock skew either way is accepted, and a code is
+// accepted once) or `recovery_code` (each works once). On success the
+// session is opened exactly as by a sign-in without a second factor —
+// same body, same transports (`X-Session-Transport: cookie` sets the
+// refresh and CSRF cookies), same device cookie, same session limit — and
+// its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+//
+// A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+// answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+// `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+// the user's second-factor counter: past the threshold the answer is
+// `429 rate_limited` with `Retry-After`, whatever the challenge.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/mfa/verify (the `VerifyMfa` operationId).
+func (c *ClientWithResponses) VerifyMfaWithResponse(ctx context.Context, params *VerifyMfaParams, body VerifyMfaJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyMfaResponse, error) {
+	rsp, err := c.VerifyMfa(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyMfaResponse(rsp)
+}
+
 // ConfirmPasswordResetWithBodyWithResponse Set a new password with a reset token
 //
 // Consumes a password-reset token (single use, expiring) and sets the new
@@ -13370,6 +15622,54 @@ func (c *ClientWithResponses) RequestPasswordResetWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseRequestPasswordResetResponse(rsp)
+}
+
+// ReauthenticateWithBodyWithResponse Prove the caller's identity again (recent authentication)
+//
+// Renews the session's authentication with the password and, when the
+// caller has a confirmed second factor, a TOTP `code`. The session's
+// `auth_time` becomes now, which opens the recent-authentication window
+// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+// the changes that need it: change password, second-factor changes,
+// revoking another of one's sessions, and every owner write. The answer
+// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+// refresh token is unchanged and its next rotation carries the same.
+// Wrong passwords and codes count like change-password's and sign-in's
+// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+func (c *ClientWithResponses) ReauthenticateWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error) {
+	rsp, err := c.ReauthenticateWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReauthenticateResponse(rsp)
+}
+
+// ReauthenticateWithResponse Prove the caller's identity again (recent authentication)
+//
+// Renews the session's authentication with the password and, when the
+// caller has a confirmed second factor, a TOTP `code`. The session's
+// `auth_time` becomes now, which opens the recent-authentication window
+// (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+// the changes that need it: change password, second-factor changes,
+// revoking another of one's sessions, and every owner write. The answer
+// is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+// refresh token is unchanged and its next rotation carries the same.
+// Wrong passwords and codes count like change-password's and sign-in's
+// second step (`401`, then `429`). Audited `auth.reauthenticated`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/auth/reauthenticate (the `Reauthenticate` operationId).
+func (c *ClientWithResponses) ReauthenticateWithResponse(ctx context.Context, body ReauthenticateJSONRequestBody, reqEditors ...RequestEditorFn) (*ReauthenticateResponse, error) {
+	rsp, err := c.Reauthenticate(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReauthenticateResponse(rsp)
 }
 
 // RefreshTokenWithBodyWithResponse Rotate the refresh token and get a new token pair
@@ -13649,8 +15949,9 @@ func (c *ClientWithResponses) ListSessionsWithResponse(ctx context.Context, reqE
 //
 // Revokes one of the caller's own sessions (signs that device out). A
 // session that does not exist, is already revoked, or belongs to another
-// user gives `404 not_found`. Revoking the current session is allowed and
-// equivalent to logging out.
+// user gives `404 not_found`. The current session is refused with
+// `400 cannot_revoke_current_session` (sign out instead). Needs a recent
+// authentication (`403 reauthentication_required`).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14616,6 +16917,94 @@ func ParseUpdateMemberResponse(rsp *http.Response) (*UpdateMemberResponse, error
 	switch {
 	case rsp.StatusCode == 503:
 		var headers UpdateMemberResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResetMemberMfaResponse parses an HTTP response from a ResetMemberMfaWithResponse call
+func ParseResetMemberMfaResponse(rsp *http.Response) (*ResetMemberMfaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResetMemberMfaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokedCount
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ResetMemberMfaResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -16202,6 +18591,13 @@ func ParseLoginFormResponse(rsp *http.Response) (*LoginFormResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MfaChallengeIssued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16292,6 +18688,16 @@ func ParseLoginFormResponse(rsp *http.Response) (*LoginFormResponse, error) {
 			headers.SetCookie = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers LoginFormResponse202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers202 = &headers
 	case rsp.StatusCode == 429:
 		var headers LoginFormResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -16337,6 +18743,13 @@ func ParseLoginJsonResponse(rsp *http.Response) (*LoginJsonResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest MfaChallengeIssued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
@@ -16428,6 +18841,16 @@ func ParseLoginJsonResponse(rsp *http.Response) (*LoginJsonResponse, error) {
 			headers.SetCookie = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers LoginJsonResponse202Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers202 = &headers
 	case rsp.StatusCode == 429:
 		var headers LoginJsonResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -16797,6 +19220,597 @@ func ParseUpdateMeResponse(rsp *http.Response) (*UpdateMeResponse, error) {
 	return response, nil
 }
 
+// ParseGetMfaStatusResponse parses an HTTP response from a GetMfaStatusWithResponse call
+func ParseGetMfaStatusResponse(rsp *http.Response) (*GetMfaStatusResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMfaStatusResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MfaStatus
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers GetMfaStatusResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegenerateRecoveryCodesResponse parses an HTTP response from a RegenerateRecoveryCodesWithResponse call
+func ParseRegenerateRecoveryCodesResponse(rsp *http.Response) (*RegenerateRecoveryCodesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegenerateRecoveryCodesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RecoveryCodes
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RegenerateRecoveryCodesResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 503:
+		var headers RegenerateRecoveryCodesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDisableTotpResponse parses an HTTP response from a DisableTotpWithResponse call
+func ParseDisableTotpResponse(rsp *http.Response) (*DisableTotpResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DisableTotpResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers DisableTotpResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseEnrolTotpResponse parses an HTTP response from a EnrolTotpWithResponse call
+func ParseEnrolTotpResponse(rsp *http.Response) (*EnrolTotpResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnrolTotpResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest TotpEnrolment
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers EnrolTotpResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnrolTotpResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmTotpResponse parses an HTTP response from a ConfirmTotpWithResponse call
+func ParseConfirmTotpResponse(rsp *http.Response) (*ConfirmTotpResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmTotpResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MfaConfirmed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConfirmTotpResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConfirmTotpResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConfirmTotpResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyMfaResponse parses an HTTP response from a VerifyMfaWithResponse call
+func ParseVerifyMfaResponse(rsp *http.Response) (*VerifyMfaResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyMfaResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenIssued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest SessionLimitReached
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VerifyMfaResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers VerifyMfaResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyMfaResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseConfirmPasswordResetResponse parses an HTTP response from a ConfirmPasswordResetWithResponse call
 func ParseConfirmPasswordResetResponse(rsp *http.Response) (*ConfirmPasswordResetResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -16976,6 +19990,128 @@ func ParseRequestPasswordResetResponse(rsp *http.Response) (*RequestPasswordRese
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers RequestPasswordResetResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReauthenticateResponse parses an HTTP response from a ReauthenticateWithResponse call
+func ParseReauthenticateResponse(rsp *http.Response) (*ReauthenticateResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReauthenticateResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessTokenResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest UnprocessableEntity
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ReauthenticateResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReauthenticateResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReauthenticateResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {

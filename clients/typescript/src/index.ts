@@ -37,6 +37,16 @@ export type ProblemCode = components["schemas"]["ProblemCode"];
 export type Problem = components["schemas"]["Problem"];
 export type User = components["schemas"]["User"];
 export type TokenResponse = components["schemas"]["TokenResponse"];
+/** A sign-in that needs a second factor: answer it with verifyMfa(). */
+export type MfaChallenge = components["schemas"]["MfaChallenge"];
+/**
+ * What signIn() resolves to: the session's tokens (`kind: "tokens"`), or a
+ * second-factor challenge (`kind: "mfa"`, the server's 202) to answer with
+ * verifyMfa() before the session exists.
+ */
+export type SignInResult = ({ kind: "tokens" } & TokenResponse) | { kind: "mfa"; challenge: MfaChallenge };
+/** The answer to a challenge: the authenticator's code, or one recovery code. */
+export type MfaAnswer = { code: string; recoveryCode?: never } | { recoveryCode: string; code?: never };
 export type Api = Client<paths>;
 
 /** Refresh answers after which the session cannot continue. */
@@ -136,6 +146,7 @@ const PUBLIC_PATHS = new Set([
   "/api/v1/auth/register",
   "/api/v1/auth/login/json",
   "/api/v1/auth/login",
+  "/api/v1/auth/mfa/verify",
   "/api/v1/auth/refresh",
   "/api/v1/auth/csrf",
   "/api/v1/auth/password-reset/request",
@@ -319,15 +330,59 @@ export class SessiondClient {
     }
   }
 
-  /** Signs in with the cookie transport. Throws SessiondError (e.g. invalid_credentials). */
-  async signIn(email: string, password: string, deviceId?: string): Promise<TokenResponse> {
+  /**
+   * Signs in with the cookie transport. Resolves to the tokens, or, for a
+   * user with a second factor, to `{ kind: "mfa", challenge }`: no session
+   * yet, answer it with verifyMfa(). Throws SessiondError (e.g.
+   * invalid_credentials).
+   */
+  async signIn(email: string, password: string, deviceId?: string): Promise<SignInResult> {
     const header: { "X-Session-Transport": "cookie"; "X-Device-Id"?: string } = { "X-Session-Transport": "cookie" };
     if (deviceId) header["X-Device-Id"] = deviceId;
     const r = await this.call(() => this.raw.POST("/api/v1/auth/login/json", { body: { email, password }, params: { header } }));
     if (!r.data) throw new SessiondError(r.response.status, r.error?.code ?? "network_error", r.error);
-    const held = this.accept(r.data, "sign-in");
+    if (r.response.status === 202 && "mfa_challenge_token" in r.data) return { kind: "mfa", challenge: r.data };
+    return { kind: "tokens", ...this.signedInWith(r.data as TokenResponse) };
+  }
+
+  /**
+   * Answers a sign-in's second-factor challenge with a TOTP code or a
+   * recovery code; the session then starts as with signIn(). Throws
+   * SessiondError: invalid_mfa_code (try again), invalid_mfa_challenge
+   * (expired, used or spent: sign in again), rate_limited.
+   */
+  async verifyMfa(challenge: MfaChallenge | string, answer: MfaAnswer, deviceId?: string): Promise<TokenResponse> {
+    const token = typeof challenge === "string" ? challenge : challenge.mfa_challenge_token;
+    const header: { "X-Session-Transport": "cookie"; "X-Device-Id"?: string } = { "X-Session-Transport": "cookie" };
+    if (deviceId) header["X-Device-Id"] = deviceId;
+    const body = answer.code !== undefined ? { mfa_challenge_token: token, code: answer.code } : { mfa_challenge_token: token, recovery_code: answer.recoveryCode };
+    const r = await this.call(() => this.raw.POST("/api/v1/auth/mfa/verify", { body, params: { header } }));
+    if (!r.data) throw new SessiondError(r.response.status, r.error?.code ?? "network_error", r.error);
+    return this.signedInWith(r.data);
+  }
+
+  private signedInWith(t: TokenResponse): TokenResponse {
+    const held = this.accept(t, "sign-in");
     this.post({ type: "token", token: held.value, exp: held.exp, sessionId: held.sessionId, csrf: this.csrf });
-    return r.data;
+    return t;
+  }
+
+  /**
+   * Proves the user's identity again (password, and the TOTP code when a
+   * second factor is enrolled), so that changes needing a recent
+   * authentication (403 reauthentication_required) go through. The session
+   * continues with the fresh access token (its auth_time is now). Throws
+   * SessiondError: invalid_credentials, invalid_mfa_code, rate_limited.
+   */
+  async reauthenticate(password: string, code?: string): Promise<void> {
+    const body = code === undefined ? { password } : { password, code };
+    const r = await this.call(() => this.api.POST("/api/v1/auth/reauthenticate", { body }));
+    if (!r.data) throw this.errorOf(r.response, r.error);
+    const sessionId = this.token?.sessionId;
+    if (!sessionId) return;
+    const lifetime = r.data.expires_in * 1000;
+    const held = this.hold({ value: r.data.access_token, exp: Date.now() + lifetime, lifetime, sessionId }, "sign-in");
+    this.post({ type: "token", token: held.value, exp: held.exp, sessionId: held.sessionId, csrf: this.csrf });
   }
 
   /**

@@ -4,7 +4,7 @@
 // BroadcastChannel), so every tab shows the same state.
 
 import { createContext, createElement, useContext, useEffect, useMemo, useSyncExternalStore, type ReactElement, type ReactNode } from "react";
-import { SessiondError, type SessiondClient, type SignedOutReason, type User, type Warning } from "./index.js";
+import { SessiondError, type MfaAnswer, type MfaChallenge, type SessiondClient, type SignInResult, type SignedOutReason, type User, type Warning } from "./index.js";
 
 export type SessionStatus = "loading" | "signed-in" | "signed-out";
 
@@ -22,8 +22,14 @@ export interface SessionState {
 
 export interface UseSession extends SessionState {
   client: SessiondClient;
-  /** Signs in (cookie transport); rejects with SessiondError, also kept in `error`. */
-  signIn(email: string, password: string, deviceId?: string): Promise<void>;
+  /**
+   * Signs in (cookie transport); resolves `{ kind: "mfa", challenge }` when a
+   * second factor is needed (answer with verifyMfa). Rejects with
+   * SessiondError, also kept in `error`.
+   */
+  signIn(email: string, password: string, deviceId?: string): Promise<SignInResult>;
+  /** Answers a sign-in's second-factor challenge; rejects like signIn. */
+  verifyMfa(challenge: MfaChallenge | string, answer: MfaAnswer, deviceId?: string): Promise<void>;
   /** Ends the session on the server and in every tab; rejects with SessiondError when it could not. */
   signOut(): Promise<void>;
   /** Reloads `user`. */
@@ -96,9 +102,19 @@ class SessionStore {
     }
   }
 
-  signIn = async (email: string, password: string, deviceId?: string): Promise<void> => {
+  signIn = async (email: string, password: string, deviceId?: string): Promise<SignInResult> => {
     try {
-      await this.client.signIn(email, password, deviceId);
+      return await this.client.signIn(email, password, deviceId);
+    } catch (e) {
+      const err = asError(e);
+      this.set({ error: err });
+      throw err;
+    }
+  };
+
+  verifyMfa = async (challenge: MfaChallenge | string, answer: MfaAnswer, deviceId?: string): Promise<void> => {
+    try {
+      await this.client.verifyMfa(challenge, answer, deviceId);
     } catch (e) {
       const err = asError(e);
       this.set({ error: err });
@@ -145,7 +161,7 @@ export function useSession(): UseSession {
   if (!store) throw new SessiondError(0, "invalid_options", undefined, { message: "useSession() must be used inside <SessionProvider>" });
   const state = useSyncExternalStore(store.subscribe, store.get, store.get);
   return useMemo(
-    () => ({ ...state, client: store.client, signIn: store.signIn, signOut: store.signOut, reload: store.reload }),
+    () => ({ ...state, client: store.client, signIn: store.signIn, verifyMfa: store.verifyMfa, signOut: store.signOut, reload: store.reload }),
     [state, store],
   );
 }

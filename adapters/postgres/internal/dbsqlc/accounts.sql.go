@@ -48,7 +48,8 @@ func (q *Queries) AccountDelete(ctx context.Context, accountID uuid.UUID) (int64
 }
 
 const accountGetPolicy = `-- name: AccountGetPolicy :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days,
+       mfa_required, reauth_max_age_minutes
 FROM accounts
 WHERE id = $1
 `
@@ -59,6 +60,8 @@ type AccountGetPolicyRow struct {
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
 	AuditRetentionDays     *int32
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
 }
 
 func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGetPolicyRow, error) {
@@ -70,12 +73,15 @@ func (q *Queries) AccountGetPolicy(ctx context.Context, id uuid.UUID) (AccountGe
 		&i.MaxSessionsPerUser,
 		&i.SessionLimitAction,
 		&i.AuditRetentionDays,
+		&i.MfaRequired,
+		&i.ReauthMaxAgeMinutes,
 	)
 	return i, err
 }
 
 const accountGetPolicyForUpdate = `-- name: AccountGetPolicyForUpdate :one
-SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days
+SELECT session_idle_minutes, session_absolute_minutes, max_sessions_per_user, session_limit_action, audit_retention_days,
+       mfa_required, reauth_max_age_minutes
 FROM accounts
 WHERE id = $1
 FOR UPDATE
@@ -87,6 +93,8 @@ type AccountGetPolicyForUpdateRow struct {
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
 	AuditRetentionDays     *int32
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
 }
 
 // Locks the account row for a policy change, so concurrent changes apply
@@ -100,6 +108,8 @@ func (q *Queries) AccountGetPolicyForUpdate(ctx context.Context, id uuid.UUID) (
 		&i.MaxSessionsPerUser,
 		&i.SessionLimitAction,
 		&i.AuditRetentionDays,
+		&i.MfaRequired,
+		&i.ReauthMaxAgeMinutes,
 	)
 	return i, err
 }
@@ -111,18 +121,22 @@ SET session_idle_minutes = $1::integer,
     max_sessions_per_user = $3::integer,
     session_limit_action = $4::text,
     audit_retention_days = $5::integer,
-    updated_at = $6
-WHERE id = $7
+    mfa_required = $6::text,
+    reauth_max_age_minutes = $7::integer,
+    updated_at = $8
+WHERE id = $9
 `
 
 type AccountUpdatePolicyParams struct {
-	IdleMinutes        *int32
-	AbsoluteMinutes    *int32
-	MaxSessionsPerUser *int32
-	SessionLimitAction string
-	AuditRetentionDays *int32
-	Now                time.Time
-	ID                 uuid.UUID
+	IdleMinutes         *int32
+	AbsoluteMinutes     *int32
+	MaxSessionsPerUser  *int32
+	SessionLimitAction  string
+	AuditRetentionDays  *int32
+	MfaRequired         *string
+	ReauthMaxAgeMinutes *int32
+	Now                 time.Time
+	ID                  uuid.UUID
 }
 
 // Writes the whole policy at once (NULL = system default, or no session
@@ -135,6 +149,8 @@ func (q *Queries) AccountUpdatePolicy(ctx context.Context, arg AccountUpdatePoli
 		arg.MaxSessionsPerUser,
 		arg.SessionLimitAction,
 		arg.AuditRetentionDays,
+		arg.MfaRequired,
+		arg.ReauthMaxAgeMinutes,
 		arg.Now,
 		arg.ID,
 	)

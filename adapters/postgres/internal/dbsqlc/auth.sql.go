@@ -34,6 +34,22 @@ func (q *Queries) AuthInvitationAccount(ctx context.Context, tokenHash []byte) (
 	return account_id, err
 }
 
+const authMFAChallengeOwner = `-- name: AuthMFAChallengeOwner :one
+SELECT o.account_id::uuid AS account_id, o.user_id::uuid AS user_id FROM auth_mfa_challenge_owner($1::bytea) AS o
+`
+
+type AuthMFAChallengeOwnerRow struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+}
+
+func (q *Queries) AuthMFAChallengeOwner(ctx context.Context, tokenHash []byte) (AuthMFAChallengeOwnerRow, error) {
+	row := q.db.QueryRow(ctx, authMFAChallengeOwner, tokenHash)
+	var i AuthMFAChallengeOwnerRow
+	err := row.Scan(&i.AccountID, &i.UserID)
+	return i, err
+}
+
 const authPasswordResetAccount = `-- name: AuthPasswordResetAccount :one
 SELECT auth_password_reset_account($1::bytea)::uuid AS account_id
 `

@@ -21,6 +21,8 @@ type Account struct {
 	MaxSessionsPerUser     *int32
 	SessionLimitAction     string
 	AuditRetentionDays     *int32
+	MfaRequired            *string
+	ReauthMaxAgeMinutes    *int32
 }
 
 type AuditEvent struct {
@@ -68,6 +70,17 @@ type AuditEventsLegacy struct {
 	DeliverySeq   *int64
 }
 
+type AuthFactor struct {
+	AccountID    uuid.UUID
+	ID           uuid.UUID
+	UserID       uuid.UUID
+	Kind         string
+	SecretSealed []byte
+	ConfirmedAt  *time.Time
+	LastUsedStep *int64
+	CreatedAt    time.Time
+}
+
 type EmailVerificationToken struct {
 	AccountID uuid.UUID
 	TokenHash []byte
@@ -102,11 +115,32 @@ type LoginThrottle struct {
 	ExpiresAt     time.Time
 }
 
+type MfaChallenge struct {
+	AccountID uuid.UUID
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	TokenHash []byte
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	Attempts  int32
+	IpAddress *netip.Addr
+	UserAgent *string
+	CreatedAt time.Time
+}
+
 type PasswordResetToken struct {
 	AccountID uuid.UUID
 	TokenHash []byte
 	UserID    uuid.UUID
 	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
+type RecoveryCode struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+	CodeHash  []byte
 	UsedAt    *time.Time
 	CreatedAt time.Time
 }
@@ -135,6 +169,10 @@ type Session struct {
 	RevokeReason      *string
 	LastIp            *netip.Addr
 	LastUserAgent     *string
+	Aal               int16
+	Amr               []string
+	LastAuthAt        *time.Time
+	MfaEnrolOnly      bool
 }
 
 type User struct {

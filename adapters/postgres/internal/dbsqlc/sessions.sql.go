@@ -40,11 +40,13 @@ const sessionCreate = `-- name: SessionCreate :exec
 INSERT INTO sessions (
     account_id, id, user_id, device_name, device_id, ip_address, user_agent,
     last_ip, last_user_agent, auth_time, idle_seconds, absolute_seconds, created_at, last_used_at,
-    idle_expires_at, absolute_expires_at, current_jti_hash)
+    idle_expires_at, absolute_expires_at, current_jti_hash,
+    aal, amr, last_auth_at, mfa_enrol_only)
 VALUES (
     $1, $2, $3, $4, $5, $6, $7,
     $6, $7, $8, $9, $10, $11, $11,
-    $12, $13, $14)
+    $12, $13, $14,
+    $15::smallint, $16::text[], $8, $17::boolean)
 `
 
 type SessionCreateParams struct {
@@ -62,6 +64,9 @@ type SessionCreateParams struct {
 	IdleExpiresAt     time.Time
 	AbsoluteExpiresAt time.Time
 	JtiHash           []byte
+	Aal               int16
+	Amr               []string
+	MfaEnrolOnly      bool
 }
 
 // A LIVE session, the one definition used by every query below that says
@@ -93,6 +98,9 @@ func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) er
 		arg.IdleExpiresAt,
 		arg.AbsoluteExpiresAt,
 		arg.JtiHash,
+		arg.Aal,
+		arg.Amr,
+		arg.MfaEnrolOnly,
 	)
 	return err
 }
@@ -348,7 +356,8 @@ const sessionLockForRefresh = `-- name: SessionLockForRefresh :one
 SELECT s.id, s.user_id, s.auth_time, s.idle_seconds, s.absolute_seconds,
        s.idle_expires_at, s.absolute_expires_at, s.current_jti_hash,
        s.previous_jti_hash, s.current_jti_sealed, s.rotated_at, s.generation,
-       s.revoked_at, u.is_active AS user_is_active, u.account_role
+       s.revoked_at, u.is_active AS user_is_active, u.account_role,
+       s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
 WHERE s.account_id = $1 AND s.id = $2
@@ -376,6 +385,10 @@ type SessionLockForRefreshRow struct {
 	RevokedAt         *time.Time
 	UserIsActive      bool
 	AccountRole       string
+	Aal               int16
+	Amr               []string
+	LastAuthAt        time.Time
+	MfaEnrolOnly      bool
 }
 
 // The refresh slow path: locks the family's session row (by the token's sid)
@@ -401,6 +414,10 @@ func (q *Queries) SessionLockForRefresh(ctx context.Context, arg SessionLockForR
 		&i.RevokedAt,
 		&i.UserIsActive,
 		&i.AccountRole,
+		&i.Aal,
+		&i.Amr,
+		&i.LastAuthAt,
+		&i.MfaEnrolOnly,
 	)
 	return i, err
 }
@@ -561,7 +578,8 @@ WHERE s.account_id = $7 AND s.id = $8
   AND s.idle_seconds = $13
   AND s.absolute_seconds = $14
   AND u.account_id = s.account_id AND u.id = s.user_id AND u.is_active
-RETURNING u.account_role, s.generation
+RETURNING u.account_role, s.generation, s.aal, s.amr,
+    coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_auth_at, s.mfa_enrol_only
 `
 
 type SessionRotateIfCurrentParams struct {
@@ -582,8 +600,12 @@ type SessionRotateIfCurrentParams struct {
 }
 
 type SessionRotateIfCurrentRow struct {
-	AccountRole string
-	Generation  int32
+	AccountRole  string
+	Generation   int32
+	Aal          int16
+	Amr          []string
+	LastAuthAt   time.Time
+	MfaEnrolOnly bool
 }
 
 // The refresh fast path: one statement, sent in the same round trip as the
@@ -613,7 +635,14 @@ func (q *Queries) SessionRotateIfCurrent(ctx context.Context, arg SessionRotateI
 		arg.AbsoluteSeconds,
 	)
 	var i SessionRotateIfCurrentRow
-	err := row.Scan(&i.AccountRole, &i.Generation)
+	err := row.Scan(
+		&i.AccountRole,
+		&i.Generation,
+		&i.Aal,
+		&i.Amr,
+		&i.LastAuthAt,
+		&i.MfaEnrolOnly,
+	)
 	return i, err
 }
 

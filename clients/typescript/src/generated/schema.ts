@@ -456,8 +456,173 @@ export interface paths {
          *     passwords count on the same per-account brute-force counter as sign-in
          *     and are audited (`auth.password_change_failed`); past the threshold the
          *     answer is `429 rate_limited` with `Retry-After`, here and on sign-in.
+         *     Needs a recent authentication (`403 reauthentication_required`).
          */
         post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer a sign-in's second-factor challenge
+         * @description The second step of a sign-in for a user with a confirmed second factor
+         *     (`202` from `POST /api/v1/auth/login/json` or `/auth/login`). Give the
+         *     challenge token and exactly one of `code` (the authenticator's current
+         *     TOTP code; one step of clock skew either way is accepted, and a code is
+         *     accepted once) or `recovery_code` (each works once). On success the
+         *     session is opened exactly as by a sign-in without a second factor —
+         *     same body, same transports (`X-Session-Transport: cookie` sets the
+         *     refresh and CSRF cookies), same device cookie, same session limit — and
+         *     its access tokens carry `amr: ["pwd","otp"]` and `acr: "aal2"`.
+         *
+         *     A challenge lives 5 minutes, is used once, and is spent after 5 wrong
+         *     answers (`401 invalid_mfa_challenge`: sign in again). Wrong codes give
+         *     `401 invalid_mfa_code`, are audited (`auth.mfa_failed`) and count on
+         *     the user's second-factor counter: past the threshold the answer is
+         *     `429 rate_limited` with `Retry-After`, whatever the challenge.
+         */
+        post: operations["verifyMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's second-factor status
+         * @description Whether the caller has a confirmed second factor, and how many unused recovery codes remain.
+         */
+        get: operations["getMfaStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a TOTP enrolment
+         * @description Creates a new TOTP secret for the caller, stored encrypted and not yet
+         *     confirmed, and returns it once with its `otpauth://` URI (show it as a
+         *     QR code). Confirm it with `POST /api/v1/auth/mfa/totp/confirm`. A
+         *     caller who already has a confirmed factor needs a recent
+         *     authentication (`403 reauthentication_required`), and the new
+         *     enrolment replaces the old factor at once. Allowed to an enrol-only
+         *     session. Audited `auth.mfa_enrollment_started`.
+         */
+        post: operations["enrolTotp"];
+        /**
+         * Remove the caller's second factor
+         * @description Deletes the caller's TOTP factor and recovery codes. Needs a recent
+         *     authentication (`403 reauthentication_required`). `404 not_found`
+         *     when none is enrolled. Audited `auth.mfa_disabled`.
+         */
+        delete: operations["disableTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a TOTP enrolment with a first code
+         * @description Confirms the pending enrolment with the authenticator's current code
+         *     and returns ten recovery codes, shown once. The session becomes `aal2`
+         *     (and, if it was enrol-only, a full session): the fresh access token in
+         *     the answer says so; the refresh token is unchanged and its next
+         *     rotation carries the same. Wrong codes: `401 invalid_mfa_code`,
+         *     counted like sign-in's second step. `404 not_found` without a pending
+         *     enrolment, `409 conflict` when it is already confirmed. Audited
+         *     `auth.mfa_enabled`.
+         */
+        post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the caller's recovery codes
+         * @description Issues ten new recovery codes (shown once); the old ones stop working.
+         *     Needs a recent authentication and a confirmed factor. Audited
+         *     `auth.mfa_recovery_codes_regenerated`.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prove the caller's identity again (recent authentication)
+         * @description Renews the session's authentication with the password and, when the
+         *     caller has a confirmed second factor, a TOTP `code`. The session's
+         *     `auth_time` becomes now, which opens the recent-authentication window
+         *     (`reauth_max_age_minutes` of the account's policy, 15 by default) for
+         *     the changes that need it: change password, second-factor changes,
+         *     revoking another of one's sessions, and every owner write. The answer
+         *     is a fresh access token whose `auth_time`, `amr` and `acr` say so; the
+         *     refresh token is unchanged and its next rotation carries the same.
+         *     Wrong passwords and codes count like change-password's and sign-in's
+         *     second step (`401`, then `429`). Audited `auth.reauthenticated`.
+         */
+        post: operations["reauthenticate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -508,8 +673,9 @@ export interface paths {
          * Revoke one of the caller's sessions
          * @description Revokes one of the caller's own sessions (signs that device out). A
          *     session that does not exist, is already revoked, or belongs to another
-         *     user gives `404 not_found`. Revoking the current session is allowed and
-         *     equivalent to logging out.
+         *     user gives `404 not_found`. The current session is refused with
+         *     `400 cannot_revoke_current_session` (sign out instead). Needs a recent
+         *     authentication (`403 reauthentication_required`).
          */
         delete: operations["revokeSession"];
         options?: never;
@@ -798,6 +964,37 @@ export interface paths {
          *     invitation is `409 conflict`. Writes an audit event. Owner only.
          */
         post: operations["resendInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/accounts/me/members/{user_id}/mfa/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id.
+                 * @example 9b2d4c1e-6a7f-4e3b-8c5d-1f2a3b4c5d6e
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a member's second factor
+         * @description Removes a user's second factor and recovery codes and ends every
+         *     session of theirs (they sign in with the password again and, if the
+         *     policy requires it, enrol anew). Owner only; needs a recent
+         *     authentication (`403 reauthentication_required`). `404 not_found`
+         *     for a user of another account, or one without a factor. Audited
+         *     `member.mfa_reset`.
+         */
+        post: operations["resetMemberMfa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1203,7 +1400,7 @@ export interface components {
          * @example invalid_credentials
          * @enum {string}
          */
-        ProblemCode: "bad_request" | "conflict" | "csrf_failed" | "email_not_verified" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_invitation_token" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "invalid_verification_token" | "invitation_email_taken" | "invitation_expired" | "invitation_revoked" | "invitation_used" | "last_owner" | "member_passwords_disabled" | "method_not_allowed" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed";
+        ProblemCode: "bad_request" | "cannot_revoke_current_session" | "conflict" | "csrf_failed" | "email_not_verified" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_invitation_token" | "invalid_mfa_challenge" | "invalid_mfa_code" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "invalid_verification_token" | "invitation_email_taken" | "invitation_expired" | "invitation_revoked" | "invitation_used" | "last_owner" | "member_passwords_disabled" | "method_not_allowed" | "mfa_enrollment_required" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "reauthentication_required" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed";
         /** @description One invalid field of a request. */
         FieldError: {
             /**
@@ -1308,6 +1505,13 @@ export interface components {
             session_limit_action?: components["schemas"]["SessionLimitAction"];
             /** @description Days the account's audit events are kept (bounds checked by the server), or `null` for the server's default. */
             audit_retention_days?: number | null;
+            /**
+             * @description Who must have a second factor (see MfaRequirement), or `null` to clear the override (default `off`).
+             * @enum {string|null}
+             */
+            mfa_required?: "off" | "owners" | "all" | null;
+            /** @description The recent-authentication window in minutes (bounds checked by the server, 1…1440), or `null` for the default (15). */
+            reauth_max_age_minutes?: number | null;
         };
         /**
          * @description What a sign-in beyond `max_sessions_per_user` does. `evict_oldest` (the
@@ -1439,6 +1643,11 @@ export interface components {
              * @description When the user was created (RFC 3339, UTC).
              */
             created_at: string;
+            /**
+             * @description Whether the user has a confirmed second factor. Only in the owner's
+             *     member list (`GET /api/v1/accounts/me/members`).
+             */
+            mfa_enabled?: boolean;
         };
         /** @description A token pair and the session's deadlines. */
         TokenResponse: {
@@ -1476,6 +1685,75 @@ export interface components {
              */
             csrf_token?: string;
         };
+        /**
+         * @description A sign-in that needs a second factor (`202` from sign-in): no session
+         *     yet. Answer it with `POST /api/v1/auth/mfa/verify` before `expires_at`.
+         */
+        MfaChallenge: {
+            /** @description Single-use token naming the challenge. */
+            mfa_challenge_token: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** @description The ways the challenge may be answered. */
+            methods: ("totp" | "recovery_code")[];
+        };
+        MfaVerifyRequest: {
+            mfa_challenge_token: string;
+            /** @description The authenticator's current six-digit code. */
+            code?: string;
+            /** @description One of the user's recovery codes (used once). */
+            recovery_code?: string;
+        };
+        MfaStatus: {
+            /** @description A confirmed second factor (TOTP) is enrolled. */
+            enabled: boolean;
+            recovery_codes_remaining: number;
+        };
+        TotpEnrolment: {
+            /** @description The base32 TOTP secret (SHA-1, 6 digits, 30 s), shown once. */
+            secret: string;
+            /** @description The `otpauth://totp/…` URI of the secret, for a QR code. */
+            otpauth_uri: string;
+        };
+        TotpConfirmRequest: {
+            code: string;
+        };
+        RecoveryCodes: {
+            /** @description Ten single-use recovery codes, shown once. */
+            recovery_codes: string[];
+        };
+        MfaConfirmed: {
+            /** @description Ten single-use recovery codes, shown once. */
+            recovery_codes: string[];
+            /** @description A fresh access token of the session, now `aal2`. */
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            expires_in: number;
+        };
+        ReauthenticateRequest: {
+            password: string;
+            /** @description The TOTP code; required when the caller has a confirmed second factor. */
+            code?: string;
+        };
+        AccessTokenResponse: {
+            access_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+            expires_in: number;
+            /**
+             * Format: date-time
+             * @description The session's renewed authentication time (the token's `auth_time`).
+             */
+            auth_time: string;
+        };
+        /**
+         * @description Who must have a second factor: nobody (`off`, the default), owners, or
+         *     every user. A user who must and has none signs in to an enrol-only
+         *     session. Applies from each user's next sign-in.
+         * @enum {string}
+         */
+        MfaRequirement: "off" | "owners" | "all";
         /** @description The CSRF token of the session whose cookies the browser sent. */
         CsrfTokenResponse: {
             /** @description The value to send in `X-CSRF-Token` on cookie-borne refresh and logout. */
@@ -1632,6 +1910,20 @@ export interface components {
             audit_retention_days_min: number;
             /** @description Largest allowed `audit_retention_days` (the server maximum). */
             audit_retention_days_max: number;
+            /**
+             * @description The account's second-factor override; `null` = system default (`off`).
+             * @enum {string|null}
+             */
+            mfa_required: "off" | "owners" | "all" | null;
+            effective_mfa_required: components["schemas"]["MfaRequirement"];
+            /** @description The account's recent-authentication window override in minutes; `null` = system default. */
+            reauth_max_age_minutes: number | null;
+            /** @description The recent-authentication window in force, in minutes. */
+            effective_reauth_max_age_minutes: number;
+            /** @description Smallest allowed `reauth_max_age_minutes`. */
+            reauth_max_age_minutes_min: number;
+            /** @description Largest allowed `reauth_max_age_minutes`. */
+            reauth_max_age_minutes_max: number;
         };
         /** @description One page of the users of the caller's account. */
         MemberPage: {
@@ -1652,7 +1944,7 @@ export interface components {
          * @example member.updated
          * @enum {string}
          */
-        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.refresh_reuse_detected" | "invitation.accepted" | "invitation.created" | "invitation.resent" | "invitation.revoked" | "member.created" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.email_verified" | "user.profile_updated" | "user.verification_requested" | "webhook.created" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.updated";
+        AuditAction: "account.created" | "account.session_policy_update" | "account.sessions_revoked_bulk" | "auth.login_failed" | "auth.login_succeeded" | "auth.logout" | "auth.logout_all" | "auth.mfa_challenge_issued" | "auth.mfa_disabled" | "auth.mfa_enabled" | "auth.mfa_enrollment_started" | "auth.mfa_failed" | "auth.mfa_recovery_codes_regenerated" | "auth.password_change_failed" | "auth.password_changed" | "auth.password_reset" | "auth.password_reset_requested" | "auth.reauthenticated" | "auth.reauthentication_failed" | "auth.refresh_reuse_detected" | "invitation.accepted" | "invitation.created" | "invitation.resent" | "invitation.revoked" | "member.created" | "member.mfa_reset" | "member.removed" | "member.sessions_revoked" | "member.updated" | "session.evicted" | "session.expired_absolute" | "session.revoked" | "user.email_verified" | "user.profile_updated" | "user.verification_requested" | "webhook.created" | "webhook.deleted" | "webhook.secret_rotated" | "webhook.updated";
         /** @description One recorded change or security event of the account. */
         AuditEvent: {
             /**
@@ -1938,11 +2230,28 @@ export interface components {
             };
         };
         /**
+         * @description The password was right and the user has a second factor: no session
+         *     yet, but a challenge to answer with `POST /api/v1/auth/mfa/verify`.
+         *     The status (`202`, not `200`) tells the two answers of a sign-in
+         *     apart, so a generated client types each.
+         */
+        MfaChallengeIssued: {
+            headers: {
+                "Cache-Control": components["headers"]["CacheControlNoStore"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["MfaChallenge"];
+            };
+        };
+        /**
          * @description The request could not be read. Codes: `bad_request` (malformed JSON or
          *     form body, unreadable request), `unknown_parameter` (a query
          *     parameter the operation does not declare, or a declared one given
          *     twice; `errors` names it), `invalid_reset_token` (password-reset
-         *     token unknown, used or expired).
+         *     token unknown, used or expired), `cannot_revoke_current_session`
+         *     (`DELETE /api/v1/sessions/{session_id}` naming the current session:
+         *     sign out with `POST /api/v1/auth/logout`).
          */
         BadRequest: {
             headers: {
@@ -1957,7 +2266,10 @@ export interface components {
          *     current password), `invalid_token` (missing, malformed, expired or revoked
          *     access token, or its session has ended), `invalid_refresh_token`,
          *     `session_expired_idle`, `session_expired_absolute`,
-         *     `refresh_token_reused` (refresh only; see `POST /api/v1/auth/refresh`).
+         *     `refresh_token_reused` (refresh only; see `POST /api/v1/auth/refresh`),
+         *     `invalid_mfa_code` (a wrong, reused or missing second-factor code),
+         *     `invalid_mfa_challenge` (a sign-in challenge unknown, used, expired or
+         *     spent).
          */
         Unauthorized: {
             headers: {
@@ -1974,7 +2286,12 @@ export interface components {
          *     `tenant_mismatch` (an authenticated request whose `X-Tenant-ID`,
          *     `X-Account-ID` or `X-Tenant` header names another tenant than its
          *     access token's), `member_passwords_disabled` (creating a member with a
-         *     password while `MEMBER_PASSWORDS` is off).
+         *     password while `MEMBER_PASSWORDS` is off),
+         *     `reauthentication_required` (the change needs a
+         *     recent authentication: `POST /api/v1/auth/reauthenticate`, then
+         *     retry), `mfa_enrollment_required` (an enrol-only session — the
+         *     policy requires a second factor the user has not enrolled — may only
+         *     enrol one, read `/auth/me`, get the CSRF token and sign out).
          */
         Forbidden: {
             headers: {
@@ -2374,6 +2691,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["TokenIssued"];
+            202: components["responses"]["MfaChallengeIssued"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["EmailNotVerified"];
@@ -2413,6 +2731,7 @@ export interface operations {
         };
         responses: {
             200: components["responses"]["TokenIssued"];
+            202: components["responses"]["MfaChallengeIssued"];
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["EmailNotVerified"];
@@ -2846,6 +3165,216 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    verifyMfa: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description A stable client-chosen identifier of the device, stored with the session and shown in the session list.
+                 * @example laptop-7f3a
+                 */
+                "X-Device-Id"?: components["parameters"]["DeviceId"];
+                /**
+                 * @description How the refresh token is delivered. `body` (default): in the JSON body.
+                 *     `cookie`: in the HttpOnly refresh cookie only (plus the HttpOnly CSRF
+                 *     cookie), omitted from the body, which carries the CSRF token
+                 *     `csrf_token` instead — for browser clients.
+                 */
+                "X-Session-Transport"?: components["parameters"]["SessionTransport"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaVerifyRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["TokenIssued"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["SessionLimitReached"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getMfaStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's second-factor status. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatus"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    enrolTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret, shown once. */
+            201: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    disableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The second factor was removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Enrolment confirmed; recovery codes shown once. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaConfirmed"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new recovery codes, shown once. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthenticateRequest"];
+            };
+        };
+        responses: {
+            /** @description The session was reauthenticated. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessTokenResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableEntity"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listSessions: {
         parameters: {
             query?: never;
@@ -2968,7 +3497,13 @@ export interface operations {
                      *       "audit_retention_days": null,
                      *       "effective_audit_retention_days": 90,
                      *       "audit_retention_days_min": 7,
-                     *       "audit_retention_days_max": 365
+                     *       "audit_retention_days_max": 365,
+                     *       "mfa_required": "owners",
+                     *       "effective_mfa_required": "owners",
+                     *       "reauth_max_age_minutes": null,
+                     *       "effective_reauth_max_age_minutes": 15,
+                     *       "reauth_max_age_minutes_min": 1,
+                     *       "reauth_max_age_minutes_max": 1440
                      *     }
                      */
                     "application/json": components["schemas"]["AccountSecurity"];
@@ -3017,7 +3552,13 @@ export interface operations {
                      *       "audit_retention_days": null,
                      *       "effective_audit_retention_days": 90,
                      *       "audit_retention_days_min": 7,
-                     *       "audit_retention_days_max": 365
+                     *       "audit_retention_days_max": 365,
+                     *       "mfa_required": "owners",
+                     *       "effective_mfa_required": "owners",
+                     *       "reauth_max_age_minutes": null,
+                     *       "effective_reauth_max_age_minutes": 15,
+                     *       "reauth_max_age_minutes_min": 1,
+                     *       "reauth_max_age_minutes_max": 1440
                      *     }
                      */
                     "application/json": components["schemas"]["AccountSecurity"];
@@ -3435,6 +3976,39 @@ export interface operations {
             409: components["responses"]["Conflict"];
             422: components["responses"]["UnprocessableEntity"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    resetMemberMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's id.
+                 * @example 9b2d4c1e-6a7f-4e3b-8c5d-1f2a3b4c5d6e
+                 */
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The factor was removed; the count of the member's sessions that ended. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevokedCount"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            422: components["responses"]["UnprocessableEntity"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
