@@ -120,7 +120,7 @@ func TestWebhooks_WHK03_ServerKilledBetweenCommitAndDelivery_EventStillArrives(t
 		"WEBHOOK_SECRETS_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
 		"CLEANUP_INTERVAL":    "0", "RATE_LIMIT_ENABLED": "false", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
 		"EMAIL_VERIFICATION": "off",
-		"WEBHOOK_CA_FILE": caFile, "WEBHOOK_LEASE": "2s", "WEBHOOK_TIMEOUT": "500ms", "WEBHOOK_POLL_INTERVAL": "50ms",
+		"WEBHOOK_CA_FILE":    caFile, "WEBHOOK_LEASE": "2s", "WEBHOOK_TIMEOUT": "500ms", "WEBHOOK_POLL_INTERVAL": "50ms",
 	}
 	procA, base := startServer(t, env)
 
