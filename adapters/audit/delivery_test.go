@@ -192,25 +192,52 @@ func (e *env) dispatcher(metrics *audit.Metrics) *audit.Dispatcher {
 
 // tenant is an account with its owner.
 type tenant struct {
-	account, owner uuid.UUID
+	account, owner, session uuid.UUID
 }
 
+// principal is the owner on a session signed in when the tenant was made:
+// webhook changes are owner writes that need a recent authentication
+// (docs/session-rules.md §11), and the tests drive the clock by hours.
 func (t tenant) principal() core.Principal {
-	return core.Principal{UserID: t.owner, AccountID: t.account, Role: core.RoleOwner}
+	return core.Principal{UserID: t.owner, AccountID: t.account, SessionID: t.session, Role: core.RoleOwner}
 }
 
 func (e *env) tenant() tenant {
 	e.t.Helper()
-	tn := tenant{account: uuid.New(), owner: uuid.New()}
+	tn := tenant{account: uuid.New(), owner: uuid.New(), session: uuid.New()}
 	ctx := context.Background()
 	err := e.store.InTenantTx(ctx, tn.account, func(tx core.TenantTx) error {
 		if err := tx.AccountCreate(ctx, core.Account{ID: tn.account, Name: "acct", CreatedAt: e.clock.Now()}); err != nil {
 			return err
 		}
-		return tx.UserCreate(ctx, core.User{ID: tn.owner, Email: "o-" + tn.owner.String() + "@example.com", Name: "O",
-			Role: core.RoleOwner, Active: true, CreatedAt: e.clock.Now()}, "$argon2id$x")
+		if err := tx.UserCreate(ctx, core.User{ID: tn.owner, Email: "o-" + tn.owner.String() + "@example.com", Name: "O",
+			Role: core.RoleOwner, Active: true, CreatedAt: e.clock.Now()}, "$argon2id$x"); err != nil {
+			return err
+		}
+		return tx.SessionCreate(ctx, e.session(tn))
 	})
 	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tn
+}
+
+// session is a session row of tn's owner, signed in now.
+func (e *env) session(tn tenant) core.NewSession {
+	now := e.clock.Now()
+	return core.NewSession{ID: tn.session, UserID: tn.owner, DeviceName: "test",
+		AuthTime: now, Now: now, Snapshot: core.Snapshot{IdleSeconds: 3600, AbsoluteSeconds: 86400},
+		IdleExpiresAt: now.Add(time.Hour), AbsoluteExpiresAt: now.Add(24 * time.Hour), TokenExpiresAt: now.Add(time.Hour),
+		JTIHash: core.HashJTI(core.NewJTI()),
+		Auth:    core.AuthLevel{AAL: 1, AMR: []string{core.AMRPassword}, LastAuthAt: now}}
+}
+
+// signIn gives tn's owner a new session, signed in now.
+func (e *env) signIn(tn tenant) tenant {
+	e.t.Helper()
+	tn.session = uuid.New()
+	ctx := context.Background()
+	if err := e.store.InTenantTx(ctx, tn.account, func(tx core.TenantTx) error { return tx.SessionCreate(ctx, e.session(tn)) }); err != nil {
 		e.t.Fatal(err)
 	}
 	return tn
@@ -455,6 +482,7 @@ func TestDelivery_WHK02_RetriesExhausted_EndpointFailingWithReason_EnableResumes
 		t.Fatalf("a failing endpoint received %d deliveries", n)
 	}
 	on := true
+	tn = e.signIn(tn) // a day later: the owner signs in again to re-enable it
 	if _, err := e.hooks.UpdateWebhookEndpoint(context.Background(), tn.principal(), ep.ID, core.WebhookEndpointInput{Enabled: &on}, core.Client{}); err != nil {
 		t.Fatal(err)
 	}
