@@ -52,9 +52,15 @@ function expectProblem(r: { error?: Problem; response: Response }, status: numbe
   return r.error;
 }
 
-function tokenPair(r: { data?: TokenResponse; response: Response }, what: string): TokenResponse & { refresh_token: string } {
-  check(r.response.status === 200 && r.data !== undefined, `${what}: status ${r.response.status}`);
+// A sign-in answers 200 with tokens or, for a user with a second factor,
+// 202 with a challenge: narrow to the tokens before reading them.
+function isTokens(d: unknown): d is TokenResponse {
+  return typeof d === "object" && d !== null && "access_token" in d;
+}
+
+function tokenPair(r: { data?: unknown; response: Response }, what: string): TokenResponse & { refresh_token: string } {
   const t = r.data;
+  check(r.response.status === 200 && isTokens(t), `${what}: status ${r.response.status}`, t);
   check(t.token_type === "Bearer" && t.access_token.split(".").length === 3, `${what}: not a bearer JWT`, t);
   check(t.refresh_token !== undefined, `${what}: body transport must return the refresh token`);
   check(t.expires_in > 0, `${what}: expires_in`, t.expires_in);
