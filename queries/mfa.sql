@@ -87,6 +87,13 @@ WITH factor AS (
 UPDATE mfa_challenges AS c SET used_at = @now::timestamptz
 WHERE c.account_id = @account_id AND c.id = @id;
 
+-- name: MFAChallengeMarkUsed :execrows
+-- A right answer with a recovery code: only the challenge changes. (Not
+-- MFAChallengeSpend with a null step: its WITH would then be constant-false,
+-- and Citus prunes such a statement to no shard at all.)
+UPDATE mfa_challenges SET used_at = @now::timestamptz
+WHERE account_id = @account_id AND id = @id;
+
 -- name: MFAChallengeUpdate :execrows
 UPDATE mfa_challenges SET attempts = @attempts::integer, used_at = sqlc.narg(used_at)::timestamptz
 WHERE account_id = @account_id AND id = @id;

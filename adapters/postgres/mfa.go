@@ -114,7 +114,15 @@ func (t *tenantTx) MFAChallengeLockForAnswer(ctx context.Context, tokenHash []by
 }
 
 func (t *tenantTx) MFAChallengeSpend(ctx context.Context, id, factorID uuid.UUID, step *int64, now time.Time) error {
-	n, err := t.q.MFAChallengeSpend(ctx, dbsqlc.MFAChallengeSpendParams{AccountID: t.accountID, ID: id, FactorID: factorID, Step: step, Now: now})
+	var (
+		n   int64
+		err error
+	)
+	if step == nil {
+		n, err = t.q.MFAChallengeMarkUsed(ctx, dbsqlc.MFAChallengeMarkUsedParams{AccountID: t.accountID, ID: id, Now: now})
+	} else {
+		n, err = t.q.MFAChallengeSpend(ctx, dbsqlc.MFAChallengeSpendParams{AccountID: t.accountID, ID: id, FactorID: factorID, Step: step, Now: now})
+	}
 	if err != nil {
 		return mapErr(err)
 	}

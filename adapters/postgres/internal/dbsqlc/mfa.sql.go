@@ -344,6 +344,28 @@ func (q *Queries) MFAChallengeLockForAnswer(ctx context.Context, arg MFAChalleng
 	return i, err
 }
 
+const mFAChallengeMarkUsed = `-- name: MFAChallengeMarkUsed :execrows
+UPDATE mfa_challenges SET used_at = $1::timestamptz
+WHERE account_id = $2 AND id = $3
+`
+
+type MFAChallengeMarkUsedParams struct {
+	Now       time.Time
+	AccountID uuid.UUID
+	ID        uuid.UUID
+}
+
+// A right answer with a recovery code: only the challenge changes. (Not
+// MFAChallengeSpend with a null step: its WITH would then be constant-false,
+// and Citus prunes such a statement to no shard at all.)
+func (q *Queries) MFAChallengeMarkUsed(ctx context.Context, arg MFAChallengeMarkUsedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, mFAChallengeMarkUsed, arg.Now, arg.AccountID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const mFAChallengeSpend = `-- name: MFAChallengeSpend :execrows
 WITH factor AS (
     UPDATE auth_factors AS f SET last_used_step = $4::bigint
