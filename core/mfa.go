@@ -277,6 +277,20 @@ func hashRecoveryCode(code string) []byte {
 	return keyOf("sessiond/recovery-code/v1", code)
 }
 
+// spendTOTP accepts code for the factor f (matchTOTP) and records its step
+// on the factor, so the same code is refused next time; a wrong code is
+// CodeInvalidMFACode.
+func (s *Service) spendTOTP(ctx context.Context, tx TenantTx, f Factor, code string, now time.Time) error {
+	step, ok, err := s.matchTOTP(f, code, now)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errInvalidMFACode
+	}
+	return tx.FactorMarkUsed(ctx, f.ID, step, now)
+}
+
 // matchTOTP checks code against the factor: a step within ±1 of now, newer
 // than the last step accepted (a code is accepted once). It returns the
 // step to record.
@@ -406,14 +420,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, code string, cli
 		if f.Confirmed() {
 			return errAlreadyEnrolled
 		}
-		step, ok, err := s.matchTOTP(f, code, now)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errInvalidMFACode
-		}
-		if err := tx.FactorMarkUsed(ctx, f.ID, step, now); err != nil {
+		if err := s.spendTOTP(ctx, tx, f, code, now); err != nil {
 			return err
 		}
 		codes, hashes := newRecoveryCodes()
@@ -774,14 +781,7 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, cod
 			if err != nil {
 				return err
 			}
-			step, ok, err := s.matchTOTP(f, code, now)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return errInvalidMFACode
-			}
-			if err := tx.FactorMarkUsed(ctx, f.ID, step, now); err != nil {
+			if err := s.spendTOTP(ctx, tx, f, code, now); err != nil {
 				return err
 			}
 		}
