@@ -49,9 +49,11 @@ func TestInTenantTx_SerializationFailure_RetriedOnceThenUnavailable(t *testing.T
 func TestPool_AcquireTimeout_IsUnavailable(t *testing.T) {
 	db := pgtest.Shared(t)
 	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL,
-		// Long enough for the pool's first connection on a loaded machine
-		// (on Citus a new backend also loads the cluster's metadata).
-		postgres.PoolOptions{MaxConns: 1, AcquireTimeout: 500 * time.Millisecond})
+		// Long enough for the pool's first connection (connect, prepare the
+		// hot statements) on a loaded two-core machine, where 500 ms was seen
+		// to fail; on Citus a new backend also loads the cluster's metadata.
+		// The two refused acquisitions below each wait this long.
+		postgres.PoolOptions{MaxConns: 1, AcquireTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
