@@ -7,6 +7,8 @@
 #   pg.sh status DATADIR            exit 0 and print the port if running, else exit 3
 #   pg.sh destroy DATADIR           stop, then delete the cluster (and its relocated copy)
 #   pg.sh ensure-db PORT DBNAME     create DBNAME (owner postgres) if missing
+#   pg.sh has-binaries              exit 0 when the server binaries are there, else 3
+#                                   (installs nothing)
 #   pg.sh with-temp-cluster CMD...  run CMD against a fresh temporary cluster,
 #                                   with TEST_DATABASE_URL exported; the cluster
 #                                   is always stopped and removed afterwards
@@ -462,7 +464,7 @@ cmd_with_temp_citus() {
 
 usage() {
   local rc=${1:-2}
-  sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit "$rc"
 }
 
@@ -472,6 +474,7 @@ main() {
   shift
   case $cmd in
     start) cmd_start "$@" ;;
+    has-binaries) find_bindir >/dev/null || exit 3 ;;
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
     destroy) cmd_destroy "$@" ;;

@@ -46,9 +46,7 @@ func (c *privateCluster) start() { c.pg("start", c.data, strconv.Itoa(c.port)) }
 // where the other database tests run (TEST_DATABASE_URL set).
 func startPrivateCluster(t *testing.T) *privateCluster {
 	t.Helper()
-	if os.Getenv("TEST_DATABASE_URL") == "" {
-		t.Fatal("TEST_DATABASE_URL is not set: run the tests with `make test`, which starts a throwaway PostgreSQL cluster")
-	}
+	pgtest.ServerURL(t) // the server binaries are there
 	// A directory the postgres OS user can reach when the tests run as root
 	// (t.TempDir is 0700).
 	dir, err := os.MkdirTemp("", "sessiond-db01-")

@@ -839,10 +839,7 @@ func TestDistributionRules_Bite_Catalog(t *testing.T) {
 func freshUpTo(t *testing.T, version int64) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		t.Fatal("TEST_DATABASE_URL is not set")
-	}
+	base := pgtest.ServerURL(t)
 	root, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatal(err)

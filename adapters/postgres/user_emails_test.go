@@ -7,7 +7,6 @@ import (
 	"errors"
 	"math"
 	"net/url"
-	"os"
 	"testing"
 
 	"github.com/google/uuid"
@@ -157,10 +156,7 @@ func TestUserEmails_IsolatedByTenant(t *testing.T) {
 // Migration 00007 backfills user_emails from the users that exist, and
 // sign-in keeps finding them.
 func TestMigration00007_BackfillsUserEmails(t *testing.T) {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		t.Fatal("TEST_DATABASE_URL is not set")
-	}
+	base := pgtest.ServerURL(t)
 	ctx := context.Background()
 	root, err := pgx.Connect(ctx, base)
 	if err != nil {

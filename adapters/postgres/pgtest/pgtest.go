@@ -1,7 +1,8 @@
 // Package pgtest gives tests a real, migrated PostgreSQL database and
 // connections as the production runtime role. The database cluster comes
 // from TEST_DATABASE_URL (a superuser URL), which `make test` sets after
-// starting a throwaway cluster.
+// starting a throwaway cluster; under a plain `go test`, Main (called from
+// each database-using package's TestMain) starts one per test binary.
 //
 // With TEST_CITUS_WORKERS set as well (`make test-citus`: TEST_DATABASE_URL
 // is then a Citus coordinator and TEST_CITUS_WORKERS its two workers,
@@ -109,10 +110,7 @@ func Fresh(t testing.TB) *DB {
 
 func fresh(t testing.TB, citus bool) *DB {
 	t.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		t.Fatal("TEST_DATABASE_URL is not set: run the tests with `make test`, which starts a throwaway PostgreSQL cluster")
-	}
+	base := ServerURL(t)
 	ctx := context.Background()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
