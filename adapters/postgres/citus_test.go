@@ -253,9 +253,8 @@ func TestMigration00009_DownAndUpAgain(t *testing.T) {
 	}
 	// Up to 00009 only: this is 00009's repair of a database distributed
 	// by the old script. The later migrations (00013's partitioned audit
-	// table, 00014's and 00015's tables) are applied before distribute.sql,
-	// never to a database that is distributed already (README, "Scaling
-	// out on Citus", upgrading).
+	// table, 00014's and 00015's tables) need the table-moving upgrade
+	// path (undistribute.sql first: TestCitusUpgrade_…).
 	if err := postgres.MigrateUpTo(ctx, db.AdminURL, 9); err != nil {
 		t.Fatalf("up again: %v", err)
 	}

@@ -108,7 +108,15 @@ func Fresh(t testing.TB) *DB {
 	return fresh(t, Citus())
 }
 
-func fresh(t testing.TB, citus bool) *DB {
+// Empty creates a database (on Citus: on every node, with the extension
+// and the workers added) and migrates nothing: for tests of a migration
+// path, which bring it to the version they start from themselves.
+func Empty(t testing.TB) *DB {
+	t.Helper()
+	return create(t, Citus())
+}
+
+func create(t testing.TB, citus bool) *DB {
 	t.Helper()
 	base := ServerURL(t)
 	ctx := context.Background()
@@ -116,7 +124,6 @@ func fresh(t testing.TB, citus bool) *DB {
 	_, _ = rand.Read(b)
 	name := "test_" + hex.EncodeToString(b)
 	db := &DB{Name: name, AdminURL: withDB(t, base, name, ""), AppURL: withDB(t, base, name, "sessiond_app"), Citus: citus}
-	start := time.Now()
 	if db.Citus {
 		if err := citusDatabase(ctx, base, name); err != nil {
 			t.Fatalf("citus database %s: %v", name, err)
@@ -124,6 +131,15 @@ func fresh(t testing.TB, citus bool) *DB {
 	} else if err := createDatabase(ctx, base, name); err != nil {
 		t.Fatalf("create database: %v", err)
 	}
+	return db
+}
+
+func fresh(t testing.TB, citus bool) *DB {
+	t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	db := create(t, citus)
+	name := db.Name
 	if err := postgres.Migrate(ctx, db.AdminURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
@@ -259,16 +275,21 @@ func Distribute(ctx context.Context, adminURL string) error {
 	if err != nil {
 		return err
 	}
+	return RunSQLFile(ctx, adminURL, filepath.Join(root, "migrations", "citus", "distribute.sql"))
+}
+
+// RunSQLFile runs a script with psql (stopping at the first error), as an
+// operator runs the scripts of migrations/citus.
+func RunSQLFile(ctx context.Context, adminURL, path string) error {
 	psql, err := psqlPath()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", adminURL,
-		"-f", filepath.Join(root, "migrations", "citus", "distribute.sql"))
+	cmd := exec.CommandContext(ctx, psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", adminURL, "-f", path)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("psql -f distribute.sql: %w\n%s", err, out.String())
+		return fmt.Errorf("psql -f %s: %w\n%s", filepath.Base(path), err, out.String())
 	}
 	return nil
 }
