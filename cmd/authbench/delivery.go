@@ -36,13 +36,16 @@ type DeliveryResult struct {
 	Scenario        string    `json:"scenario"`
 	StartedAt       time.Time `json:"started_at"`
 	Events          int       `json:"events"`
+	Tenants         int       `json:"tenants"` // each with one endpoint; events round robin
 	Received        int       `json:"received"`
 	Rejected        int64     `json:"rejected_signatures"`
 	Seconds         float64   `json:"seconds"`
 	EventsPerSecond float64   `json:"events_per_second"`
-	FirstAfterMs    float64   `json:"first_delivery_after_ms"`
-	CPU             CPU       `json:"cpu"` // per event
-	Machine         Machine   `json:"machine"`
+	FirstAfterMs    float64   `json:"first_delivery_after_ms"` // the worker polls (WEBHOOK_POLL_INTERVAL, 1 s)
+	// SteadyPerSecond: events/s from the first delivery to the last.
+	SteadyPerSecond float64 `json:"steady_events_per_second"`
+	CPU             CPU     `json:"cpu"` // per event
+	Machine         Machine `json:"machine"`
 }
 
 // writeReceiverCert writes a self-signed ECDSA P-256 certificate for
@@ -76,12 +79,13 @@ func writeReceiverCert(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
 }
 
-// benchDelivery measures the server's own delivery worker: the owner of
-// tenant 0 (a real sign-in) registers an endpoint on a local TLS receiver
+// benchDelivery measures the server's own delivery worker: the owners of
+// tenants 0 … -delivery-tenants − 1 (real sign-ins) each register an
+// endpoint on a local TLS receiver
 // (-receiver: the certificate the server trusts through WEBHOOK_CA_FILE;
 // the server runs with WEBHOOK_ALLOW_PRIVATE_TARGETS, scripts/bench.sh)
-// for auth.login_failed; then -delivery-events events are committed at
-// once (one INSERT … generate_series as the superuser, as seeding does),
+// for auth.login_failed; then -delivery-events events, round robin over
+// those tenants, are committed at once (one INSERT … generate_series as the superuser, as seeding does),
 // and the clock runs from that commit until the receiver has received and
 // verified (standardwebhooks, the official Go package) every one of them.
 // The server's and PostgreSQL's CPU over that window, divided by the
@@ -95,9 +99,14 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 	if err != nil {
 		return r, fmt.Errorf("receiver certificate: %w", err)
 	}
+	k := o.deliveryTenants
+	if k < 1 || k > o.tenants {
+		return r, fmt.Errorf("-delivery-tenants %d: want 1 … -tenants (%d)", k, o.tenants)
+	}
+	r.Tenants = k
 	var (
 		mu       sync.Mutex
-		wh       *standardwebhooks.Webhook
+		whs      = map[string]*standardwebhooks.Webhook{} // by path: /hook/<tenant>
 		got      atomic.Int64
 		rejected atomic.Int64
 		first    atomic.Int64 // unix nanos of the first delivery
@@ -106,7 +115,7 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 		mu.Lock()
-		v := wh
+		v := whs[req.URL.Path]
 		mu.Unlock()
 		if v == nil || v.Verify(body, req.Header) != nil {
 			rejected.Add(1)
@@ -127,35 +136,45 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 	defer func() { _ = srv.Close() }()
 	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
 
-	s, err := e.signIn(ctx, seededEmail(0, 0))
-	if err != nil {
-		return r, err
-	}
-	c := e.api.do(ctx, "POST", "/accounts/me/webhooks", s.tp.AccessToken, jsonBody(map[string]any{
-		"url": fmt.Sprintf("https://127.0.0.1:%d/hook", port), "description": "authbench", "event_types": []string{"auth.login_failed"}}))
-	if c.status == http.StatusServiceUnavailable {
-		return r, errors.New("the server has no WEBHOOK_SECRETS_KEY (webhooks not configured): run it through make bench with -scenario webhook-delivery")
-	}
-	if !c.ok() {
-		return r, fmt.Errorf("create endpoint: %w: %s", c.err(), c.body)
-	}
-	var ep struct {
-		ID     string `json:"id"`
-		Secret string `json:"secret"`
-	}
-	if err := json.Unmarshal(c.body, &ep); err != nil {
-		return r, err
-	}
-	v, err := standardwebhooks.NewWebhook(ep.Secret)
-	if err != nil {
-		return r, err
-	}
-	mu.Lock()
-	wh = v
-	mu.Unlock()
+	// One endpoint per tenant, each registered by its owner (a real
+	// sign-in), each with its own secret.
+	type endpoint struct{ bearer, id string }
+	var eps []endpoint
 	defer func() { // leave no endpoint behind for a later scenario
-		e.api.do(context.Background(), "DELETE", "/accounts/me/webhooks/"+ep.ID, s.tp.AccessToken, nil)
+		for _, ep := range eps {
+			e.api.do(context.Background(), "DELETE", "/accounts/me/webhooks/"+ep.id, ep.bearer, nil)
+		}
 	}()
+	for j := range k {
+		s, err := e.signIn(ctx, seededEmail(j, 0))
+		if err != nil {
+			return r, err
+		}
+		path := fmt.Sprintf("/hook/%d", j)
+		c := e.api.do(ctx, "POST", "/accounts/me/webhooks", s.tp.AccessToken, jsonBody(map[string]any{
+			"url": fmt.Sprintf("https://127.0.0.1:%d%s", port, path), "description": "authbench", "event_types": []string{"auth.login_failed"}}))
+		if c.status == http.StatusServiceUnavailable {
+			return r, errors.New("the server has no WEBHOOK_SECRETS_KEY (webhooks not configured): run it through make bench with -scenario webhook-delivery")
+		}
+		if !c.ok() {
+			return r, fmt.Errorf("create endpoint: %w: %s", c.err(), c.body)
+		}
+		var ep struct {
+			ID     string `json:"id"`
+			Secret string `json:"secret"`
+		}
+		if err := json.Unmarshal(c.body, &ep); err != nil {
+			return r, err
+		}
+		v, err := standardwebhooks.NewWebhook(ep.Secret)
+		if err != nil {
+			return r, err
+		}
+		mu.Lock()
+		whs[path] = v
+		mu.Unlock()
+		eps = append(eps, endpoint{bearer: s.tp.AccessToken, id: ep.ID})
+	}
 	time.Sleep(50 * time.Millisecond) // events strictly after the endpoint's creation
 
 	conn, err := pgx.Connect(ctx, o.db)
@@ -166,9 +185,9 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 	log.Info("committing events, then waiting for the server to deliver them", "events", o.deliveryEvents)
 	cpu0 := probe.snapshot()
 	if _, err := conn.Exec(ctx, `INSERT INTO audit_events (account_id, id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at)
-		SELECT md5('bench-t-0')::uuid, gen_random_uuid(), NULL, 'auth.login_failed', 'user', md5('bench-u-0-' || (i % 10))::uuid::text,
+		SELECT md5('bench-t-' || (i % $2::int))::uuid, gen_random_uuid(), NULL, 'auth.login_failed', 'user', md5('bench-u-' || (i % $2::int) || '-0')::uuid::text,
 		       jsonb_build_object('reason', 'invalid_password', 'n', i), ('203.0.113.' || (1 + i % 250))::inet, 'authbench', clock_timestamp()
-		FROM generate_series(1, $1::int) i`, o.deliveryEvents); err != nil {
+		FROM generate_series(1, $1::int) i`, o.deliveryEvents, k); err != nil {
 		return r, fmt.Errorf("commit events: %w", err)
 	}
 	start := time.Now()
@@ -187,6 +206,9 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 	r.EventsPerSecond = roundTo(float64(r.Received)/el.Seconds(), 1)
 	if f := first.Load(); f > 0 {
 		r.FirstAfterMs = roundTo(float64(f-start.UnixNano())/1e6, 1)
+		if d := end.Sub(time.Unix(0, f)).Seconds(); d > 0 {
+			r.SteadyPerSecond = roundTo(float64(r.Received-1)/d, 1)
+		}
 	}
 	r.CPU = cpuPerRequest(cpu0, cpu1, r.Received)
 	return r, nil
@@ -195,8 +217,8 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 func deliveryTable(r DeliveryResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nwebhook-delivery: one server instance (its own delivery worker) to a local TLS receiver verifying every signature (standardwebhooks)\n\n")
-	b.WriteString("| events | received | rejected signatures | seconds | events/s | first after ms | server CPU ms/event | PG CPU ms/event | server cores | PG cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| %d | %d | %d | %.2f | %.0f | %.0f | %s | %s | %s | %s |\n", r.Events, r.Received, r.Rejected, r.Seconds, r.EventsPerSecond, r.FirstAfterMs,
+	b.WriteString("| tenants (endpoints) | events | received | rejected signatures | seconds | events/s | first after ms | steady events/s | server CPU ms/event | PG CPU ms/event | server cores | PG cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %.2f | %.0f | %.0f | %.0f | %s | %s | %s | %s |\n", r.Tenants, r.Events, r.Received, r.Rejected, r.Seconds, r.EventsPerSecond, r.FirstAfterMs, r.SteadyPerSecond,
 		cpuCell(r.CPU.ServerMsPerReq), cpuCell(r.CPU.PostgresMsPerReq), cpuCell(r.CPU.ServerCores), cpuCell(r.CPU.PostgresCores))
 	return b.String()
 }

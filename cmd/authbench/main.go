@@ -36,39 +36,40 @@ import (
 )
 
 type options struct {
-	scenarios      []string
-	concurrency    int
-	loginC         int
-	floodLogins    int
-	perChain       int
-	mix            string
-	d, warmup      time.Duration
-	pprof          string
-	base           string
-	tenants, users int
-	sessions       int
-	password       string
-	out            string
-	serverPID      int
-	pgPIDs         []int
-	pgDatadir      string
-	db, appDB      string
-	doSeed, floors bool
-	floorD         time.Duration
-	pgbench        string
-	pgbenchC       int
-	argon2N        int
-	oraclePairs    int
-	oracleWarm     int
-	wait           time.Duration
-	keygen         string
-	auditEvents    int
-	auditTenants   int
-	auditUsers     int
-	auditDays      int
-	deliveryEvents int
-	receiverCert   string
-	receiver       string
+	scenarios       []string
+	concurrency     int
+	loginC          int
+	floodLogins     int
+	perChain        int
+	mix             string
+	d, warmup       time.Duration
+	pprof           string
+	base            string
+	tenants, users  int
+	sessions        int
+	password        string
+	out             string
+	serverPID       int
+	pgPIDs          []int
+	pgDatadir       string
+	db, appDB       string
+	doSeed, floors  bool
+	floorD          time.Duration
+	pgbench         string
+	pgbenchC        int
+	argon2N         int
+	oraclePairs     int
+	oracleWarm      int
+	wait            time.Duration
+	keygen          string
+	auditEvents     int
+	auditTenants    int
+	auditUsers      int
+	auditDays       int
+	deliveryEvents  int
+	deliveryTenants int
+	receiverCert    string
+	receiver        string
 }
 
 func main() {
@@ -114,6 +115,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.auditUsers, "audit-users", 20, "audit: users per audit tenant (u0 the owner), the events' actors and subjects")
 	fs.IntVar(&o.auditDays, "audit-days", 90, "audit: the seeded events span this many days back from now (the default retention)")
 	fs.IntVar(&o.deliveryEvents, "delivery-events", 5000, "webhook-delivery: events the server delivers to the local receiver")
+	fs.IntVar(&o.deliveryTenants, "delivery-tenants", 4, "webhook-delivery: tenants with an endpoint each, the events round robin over them (the server serves WEBHOOK_CONCURRENCY, 4, accounts at once)")
 	fs.StringVar(&o.receiverCert, "receiver-cert", "", "write a TLS certificate and key for 127.0.0.1 (cert.pem, key.pem) into this directory and exit")
 	fs.StringVar(&o.receiver, "receiver", "", "webhook-delivery: directory with the receiver's cert.pem and key.pem (the server trusts cert.pem: WEBHOOK_CA_FILE)")
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
