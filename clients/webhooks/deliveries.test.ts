@@ -1,5 +1,6 @@
-// Real deliveries of a live sessiond, verified in TypeScript with the
-// official `standardwebhooks` package through the README's receiver
+// WHK-09 (docs/security-checklist.md): real deliveries of a live sessiond,
+// verified in TypeScript with the official `standardwebhooks` package
+// through the README's receiver
 // (webhooks/receiver.ts). Run by scripts/clients-matrix.sh webhooks (make
 // clients-webhooks): the server runs with WEBHOOK_ALLOW_PRIVATE_TARGETS
 // (the guard's development setting, as the Go delivery tests' guard) and
