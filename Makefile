@@ -20,7 +20,7 @@ FUZZ_MULTIPLIER ?= 1
 .PHONY: all generate check-generated run run-citus db-start db-stop db-destroy \
         test test-go test-citus test-short bench bench-go lint build clean tools \
         contract-deps spec-lint contract-client fuzz-smoke docs-assets \
-        browser-deps browser-test clients-deps clients-matrix browser-client-tests
+        browser-deps browser-test clients-deps clients-matrix clients-webhooks browser-client-tests
 
 all: build
 
@@ -117,6 +117,9 @@ $(CLIENTS_STAMP): clients/package.json clients/package-lock.json
 #                    server: browser-tests/*.test.js
 #   clients-matrix   openapi-fetch, hey-api, orval, oapi-codegen's and ogen's
 #                    Go clients, generated unedited, compiled, run live
+#   clients-webhooks the README's TypeScript webhook receiver
+#                    (clients/webhooks, the standardwebhooks package)
+#                    verifying real deliveries of a live server
 #   browser-client-tests  @sessiond/client packed and installed into a fresh
 #                    Vite app (tsc, vite build), then the deployment matrix
 #                    (same origin, sibling subdomains, localhost port) in
@@ -132,6 +135,7 @@ test:
 	$(MAKE) --no-print-directory contract-client
 	$(MAKE) --no-print-directory browser-test
 	$(MAKE) --no-print-directory clients-matrix
+	$(MAKE) --no-print-directory clients-webhooks
 	$(MAKE) --no-print-directory browser-client-tests
 	$(MAKE) --no-print-directory fuzz-smoke
 
@@ -167,6 +171,9 @@ browser-test: $(BROWSER_STAMP)
 
 clients-matrix: $(CLIENTS_STAMP)
 	scripts/pg.sh with-temp-cluster scripts/clients-matrix.sh matrix
+
+clients-webhooks: $(CLIENTS_STAMP)
+	scripts/pg.sh with-temp-cluster scripts/clients-matrix.sh webhooks
 
 # SKIP_VITE_APP=1 skips the Vite app (no npm install) while iterating.
 browser-client-tests: $(CLIENTS_STAMP)

@@ -99,6 +99,18 @@ if [[ -n ${BENCH_PROFILE:-} ]]; then
   PPROF_ARGS=(-pprof "http://127.0.0.1:$PPROF_PORT")
 fi
 "$WORK/authbench" -keygen "$WORK/jwks.private.json"
+# webhook-delivery (named only, not in "all"): the server's own delivery
+# worker posts to authbench's receiver on 127.0.0.1, so the server gets a
+# secrets key, trusts the receiver's throwaway certificate and lifts the
+# SSRF guard's public-address rule (WEBHOOK_ALLOW_PRIVATE_TARGETS, the
+# development setting). Without it, no webhook settings at all.
+WEBHOOK_ENV=() WEBHOOK_ARGS=()
+if [[ " $* " == *webhook-delivery* ]]; then
+  "$WORK/authbench" -receiver-cert "$WORK/receiver"
+  WEBHOOK_ENV=(WEBHOOK_SECRETS_KEY="$(head -c 32 /dev/urandom | base64)" WEBHOOK_ALLOW_PRIVATE_TARGETS=true
+    WEBHOOK_CA_FILE="$WORK/receiver/cert.pem")
+  WEBHOOK_ARGS=(-receiver "$WORK/receiver")
+fi
 log "starting sessiond on 127.0.0.1:$HTTP_PORT (production settings, rate limits off)"
 env DEV_MODE=false \
   SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
@@ -107,14 +119,14 @@ env DEV_MODE=false \
   RATE_LIMIT_ENABLED=false \
   METRICS_ADDR="${METRICS_ADDR:-off}" \
   LOG_LEVEL="${LOG_LEVEL:-warn}" \
-  "${PPROF_ENV[@]}" \
+  "${PPROF_ENV[@]}" "${WEBHOOK_ENV[@]}" \
   "$WORK/sessiond" serve 2>"$WORK/server.log" &
 SERVER_PID=$!
 
 "$WORK/authbench" -base "http://127.0.0.1:$HTTP_PORT" \
   -server-pid "$SERVER_PID" -pg-pids "$PG_PID" \
   -db "$MIGRATION_DATABASE_URL" -app-db "$DATABASE_URL" \
-  -out "$ROOT/bench/results" "${PPROF_ARGS[@]}" "$@" &
+  -out "$ROOT/bench/results" "${PPROF_ARGS[@]}" "${WEBHOOK_ARGS[@]}" "$@" &
 # In the background, so that a signal reaches the trap at once.
 BENCH_PID=$!
 rc=0

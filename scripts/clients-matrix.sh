@@ -26,6 +26,12 @@
 #     configuration) × the client's cells, the insecure-context fallback and
 #     the Vite app, all with a 4-second access-token lifetime.
 #
+#   scripts/clients-matrix.sh webhooks  (make clients-webhooks)
+#     The README's TypeScript webhook receiver (clients/webhooks/receiver.ts,
+#     standardwebhooks' Webhook.verify) against real deliveries of a live
+#     server: several event types and a secret rotation verify; a tampered
+#     body, a tampered id and a wrong secret are rejected.
+#
 # Runs under `scripts/pg.sh with-temp-cluster` (TEST_DATABASE_URL is the
 # superuser URL of a throwaway cluster). Servers and temporary files are
 # removed on exit, the cluster by pg.sh.
@@ -230,8 +236,31 @@ browser() {
     node clients/browser/matrix.mjs
 }
 
+# webhooks: the README's TypeScript receiver (clients/webhooks/receiver.ts,
+# the official standardwebhooks package) against real deliveries: the
+# server's own delivery worker signs and posts to it over TLS on 127.0.0.1
+# (WEBHOOK_ALLOW_PRIVATE_TARGETS, the guard's development setting, and
+# WEBHOOK_CA_FILE trusting the receiver's throwaway certificate, made by Go's
+# own generate_cert.go); clients/webhooks/deliveries.test.ts drives the
+# events and checks every delivery verifies and that tampered ones do not.
+webhooks() {
+  log "tsc --noEmit --strict (clients/webhooks)"
+  "$BIN/tsc" -p clients/webhooks --noEmit --strict
+  mkdir -p clients/.out
+  "$BIN/esbuild" clients/webhooks/deliveries.test.ts --bundle --platform=node --format=esm --target=node20 \
+    --log-level=warning --outfile=clients/.out/webhooks.test.mjs
+  log "receiver certificate for 127.0.0.1 (generate_cert.go, ECDSA P-256, 1 h)"
+  (cd "$WORK" && go run "$(go env GOROOT)/src/crypto/tls/generate_cert.go" --host 127.0.0.1 --ecdsa-curve P256 --duration 1h) 2>"$WORK/cert.log" ||
+    { cat "$WORK/cert.log" >&2; die "generate_cert.go failed"; }
+  start_server WEBHOOK_SECRETS_KEY="$(head -c 32 /dev/urandom | base64)" WEBHOOK_ALLOW_PRIVATE_TARGETS=true \
+    WEBHOOK_CA_FILE="$WORK/cert.pem" WEBHOOK_POLL_INTERVAL=50ms WEBHOOK_TIMEOUT=2s
+  SESSIOND_URL=$URL WEBHOOK_RECEIVER_CERT="$WORK/cert.pem" WEBHOOK_RECEIVER_KEY="$WORK/key.pem" \
+    node clients/.out/webhooks.test.mjs
+}
+
 case $MODE in
   matrix) matrix ;;
   browser) browser ;;
-  *) die "usage: $0 matrix|browser" ;;
+  webhooks) webhooks ;;
+  *) die "usage: $0 matrix|browser|webhooks" ;;
 esac

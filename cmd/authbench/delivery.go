@@ -2,125 +2,223 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
-	"net/http/httptest"
-	"slices"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/sessiond/sessiond/adapters/audit"
-	"github.com/sessiond/sessiond/adapters/clock"
-	"github.com/sessiond/sessiond/adapters/postgres"
-	"github.com/sessiond/sessiond/core"
+	"github.com/jackc/pgx/v5"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // DeliveryResult is the webhook-delivery scenario's figure: how many events
-// per second one instance delivers to a local receiver.
+// per second one server instance delivers to a local receiver, and what
+// each costs in CPU.
 type DeliveryResult struct {
 	Scenario        string    `json:"scenario"`
 	StartedAt       time.Time `json:"started_at"`
 	Events          int       `json:"events"`
+	Tenants         int       `json:"tenants"` // each with one endpoint; events round robin
+	Received        int       `json:"received"`
+	Rejected        int64     `json:"rejected_signatures"`
 	Seconds         float64   `json:"seconds"`
 	EventsPerSecond float64   `json:"events_per_second"`
-	AttemptP50Ms    float64   `json:"attempt_p50_ms"`
-	AttemptP99Ms    float64   `json:"attempt_p99_ms"`
+	FirstAfterMs    float64   `json:"first_delivery_after_ms"` // the worker polls (WEBHOOK_POLL_INTERVAL, 1 s)
+	// SteadyPerSecond: events/s from the first delivery to the last.
+	SteadyPerSecond float64 `json:"steady_events_per_second"`
+	CPU             CPU     `json:"cpu"` // per event
+	Machine         Machine `json:"machine"`
 }
 
-// benchDelivery measures the cost of delivery: a tenant of its own with one
-// endpoint on a local TLS receiver (answering 204 at once), n audit events
-// committed first, then one dispatcher (adapters/audit, as serve runs it,
-// against the runtime role) delivering them all: stamping, reading,
-// signing, posting, recording each attempt and moving the cursor.
-func benchDelivery(ctx context.Context, appDB string, n int, log *slog.Logger) (DeliveryResult, error) {
-	r := DeliveryResult{Scenario: "webhook-delivery", StartedAt: time.Now().UTC(), Events: n}
-	if appDB == "" {
-		return r, errors.New("webhook-delivery needs -app-db (the runtime role's DSN)")
-	}
-	pool, closePool, err := postgres.NewPool(ctx, appDB, 8)
+// writeReceiverCert writes a self-signed ECDSA P-256 certificate for
+// 127.0.0.1 (cert.pem) and its key (key.pem) into dir: the receiver's,
+// which the server under test trusts through WEBHOOK_CA_FILE.
+func writeReceiverCert(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return r, err
+		return err
 	}
-	defer closePool()
-	store := postgres.NewStore(pool)
-	var got atomic.Int64
-	recv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer recv.Close()
-	roots := x509.NewCertPool()
-	roots.AddCert(recv.Certificate())
-	clk := clock.System{}
-	sealer, err := audit.NewSealer(make([]byte, 32))
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "authbench webhook receiver"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(7 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return r, err
+		return err
 	}
-	guard := &audit.Guard{AllowPrivate: true} // the receiver is on 127.0.0.1
-	sender := audit.NewSender(guard, clk, audit.SenderOptions{TLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}})
-	svc, err := core.NewService(store, nil, nil, clk, core.DefaultConfig(), nil, nil, log)
+	kd, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return r, err
+		return err
 	}
-	hooks := core.NewWebhookService(svc, sealer, sender, nil)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600)
+}
 
-	account, owner := uuid.New(), uuid.New()
-	if err := store.InTenantTx(ctx, account, func(tx core.TenantTx) error {
-		if err := tx.AccountCreate(ctx, core.Account{ID: account, Name: "delivery bench", CreatedAt: clk.Now()}); err != nil {
-			return err
+// benchDelivery measures the server's own delivery worker: the owners of
+// tenants 0 … -delivery-tenants − 1 (real sign-ins) each register an
+// endpoint on a local TLS receiver
+// (-receiver: the certificate the server trusts through WEBHOOK_CA_FILE;
+// the server runs with WEBHOOK_ALLOW_PRIVATE_TARGETS, scripts/bench.sh)
+// for auth.login_failed; then -delivery-events events, round robin over
+// those tenants, are committed at once (one INSERT … generate_series as the superuser, as seeding does),
+// and the clock runs from that commit until the receiver has received and
+// verified (standardwebhooks, the official Go package) every one of them.
+// The server's and PostgreSQL's CPU over that window, divided by the
+// events, is the CPU per event.
+func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *slog.Logger) (DeliveryResult, error) {
+	r := DeliveryResult{Scenario: "webhook-delivery", StartedAt: time.Now().UTC(), Events: o.deliveryEvents}
+	if o.receiver == "" || o.db == "" {
+		return r, errors.New("webhook-delivery needs -receiver (a directory from -receiver-cert, trusted by the server) and -db: run it through make bench")
+	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(o.receiver, "cert.pem"), filepath.Join(o.receiver, "key.pem"))
+	if err != nil {
+		return r, fmt.Errorf("receiver certificate: %w", err)
+	}
+	k := o.deliveryTenants
+	if k < 1 || k > o.tenants {
+		return r, fmt.Errorf("-delivery-tenants %d: want 1 … -tenants (%d)", k, o.tenants)
+	}
+	r.Tenants = k
+	var (
+		mu       sync.Mutex
+		whs      = map[string]*standardwebhooks.Webhook{} // by path: /hook/<tenant>
+		got      atomic.Int64
+		rejected atomic.Int64
+		first    atomic.Int64 // unix nanos of the first delivery
+		seen     sync.Map
+	)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		mu.Lock()
+		v := whs[req.URL.Path]
+		mu.Unlock()
+		if v == nil || v.Verify(body, req.Header) != nil {
+			rejected.Add(1)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
 		}
-		return tx.UserCreate(ctx, core.User{ID: owner, Email: "owner-" + owner.String() + "@delivery.bench", Name: "Owner",
-			Role: core.RoleOwner, Active: true, CreatedAt: clk.Now()}, "x")
-	}); err != nil {
-		return r, fmt.Errorf("delivery bench tenant: %w", err)
-	}
-	u, types := recv.URL+"/hook", []string{core.ActionLoginFailed}
-	p := core.Principal{UserID: owner, AccountID: account, Role: core.RoleOwner}
-	if _, _, err := hooks.CreateWebhookEndpoint(ctx, p, core.WebhookEndpointInput{URL: &u, EventTypes: &types}, core.Client{}); err != nil {
-		return r, fmt.Errorf("delivery bench endpoint: %w", err)
-	}
-	time.Sleep(2 * time.Millisecond) // events strictly after the endpoint's creation
-	for i := range n {
-		if err := store.InTenantTx(ctx, account, func(tx core.TenantTx) error {
-			return tx.Audit(ctx, core.AuditEvent{AccountID: account, Action: core.ActionLoginFailed, ResourceType: "user",
-				Details: map[string]any{"i": i}, At: clk.Now()})
-		}); err != nil {
-			return r, fmt.Errorf("delivery bench events: %w", err)
+		if _, dup := seen.LoadOrStore(req.Header.Get("webhook-id"), true); !dup {
+			first.CompareAndSwap(0, time.Now().UnixNano())
+			got.Add(1)
 		}
-	}
-	log.Info("delivering", "events", n)
-	d, err := audit.NewDispatcher(store, sender, sealer, clk, audit.Settings{Batch: 500}, nil, log)
+		w.WriteHeader(http.StatusNoContent)
+	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return r, err
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	defer func() { _ = srv.Close() }()
+	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
+
+	// One endpoint per tenant, each registered by its owner (a real
+	// sign-in), each with its own secret.
+	type endpoint struct{ bearer, id string }
+	var eps []endpoint
+	defer func() { // leave no endpoint behind for a later scenario
+		for _, ep := range eps {
+			e.api.do(context.Background(), "DELETE", "/accounts/me/webhooks/"+ep.id, ep.bearer, nil)
+		}
+	}()
+	for j := range k {
+		s, err := e.signIn(ctx, seededEmail(j, 0))
+		if err != nil {
+			return r, err
+		}
+		path := fmt.Sprintf("/hook/%d", j)
+		c := e.api.do(ctx, "POST", "/accounts/me/webhooks", s.tp.AccessToken, jsonBody(map[string]any{
+			"url": fmt.Sprintf("https://127.0.0.1:%d%s", port, path), "description": "authbench", "event_types": []string{"auth.login_failed"}}))
+		if c.status == http.StatusServiceUnavailable {
+			return r, errors.New("the server has no WEBHOOK_SECRETS_KEY (webhooks not configured): run it through make bench with -scenario webhook-delivery")
+		}
+		if !c.ok() {
+			return r, fmt.Errorf("create endpoint: %w: %s", c.err(), c.body)
+		}
+		var ep struct {
+			ID     string `json:"id"`
+			Secret string `json:"secret"`
+		}
+		if err := json.Unmarshal(c.body, &ep); err != nil {
+			return r, err
+		}
+		v, err := standardwebhooks.NewWebhook(ep.Secret)
+		if err != nil {
+			return r, err
+		}
+		mu.Lock()
+		whs[path] = v
+		mu.Unlock()
+		eps = append(eps, endpoint{bearer: s.tp.AccessToken, id: ep.ID})
+	}
+	time.Sleep(50 * time.Millisecond) // events strictly after the endpoint's creation
+
+	conn, err := pgx.Connect(ctx, o.db)
+	if err != nil {
+		return r, err
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	log.Info("committing events, then waiting for the server to deliver them", "events", o.deliveryEvents)
+	cpu0 := probe.snapshot()
+	if _, err := conn.Exec(ctx, `INSERT INTO audit_events (account_id, id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at)
+		SELECT md5('bench-t-' || (i % $2::int))::uuid, gen_random_uuid(), NULL, 'auth.login_failed', 'user', md5('bench-u-' || (i % $2::int) || '-0')::uuid::text,
+		       jsonb_build_object('reason', 'invalid_password', 'n', i), ('203.0.113.' || (1 + i % 250))::inet, 'authbench', clock_timestamp()
+		FROM generate_series(1, $1::int) i`, o.deliveryEvents, k); err != nil {
+		return r, fmt.Errorf("commit events: %w", err)
 	}
 	start := time.Now()
-	for got.Load() < int64(n) && ctx.Err() == nil {
-		if _, err := d.Tick(ctx); err != nil {
-			return r, fmt.Errorf("delivery round: %w", err)
-		}
-		if time.Since(start) > 10*time.Minute {
-			return r, fmt.Errorf("only %d of %d delivered in 10 minutes", got.Load(), n)
-		}
+	deadline := start.Add(10 * time.Minute)
+	for got.Load() < int64(o.deliveryEvents) && ctx.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
-	el := time.Since(start)
+	end := time.Now()
+	cpu1 := probe.snapshot()
+	r.Received, r.Rejected = int(got.Load()), rejected.Load()
+	if r.Received < o.deliveryEvents {
+		return r, fmt.Errorf("only %d of %d events delivered in %s", r.Received, o.deliveryEvents, end.Sub(start).Round(time.Second))
+	}
+	el := end.Sub(start)
 	r.Seconds = roundTo(el.Seconds(), 3)
-	r.EventsPerSecond = roundTo(float64(n)/el.Seconds(), 1)
-	page, err := hooks.ListWebhookEndpoints(ctx, p)
-	if err == nil && len(page) == 1 {
-		if at, err := hooks.ListWebhookAttempts(ctx, p, page[0].ID, 200, ""); err == nil && len(at.Attempts) > 0 {
-			var ms []float64
-			for _, a := range at.Attempts {
-				ms = append(ms, float64(a.Latency.Microseconds())/1000)
-			}
-			slices.Sort(ms)
-			r.AttemptP50Ms, r.AttemptP99Ms = ms[len(ms)/2], ms[min(len(ms)-1, len(ms)*99/100)]
+	r.EventsPerSecond = roundTo(float64(r.Received)/el.Seconds(), 1)
+	if f := first.Load(); f > 0 {
+		r.FirstAfterMs = roundTo(float64(f-start.UnixNano())/1e6, 1)
+		if d := end.Sub(time.Unix(0, f)).Seconds(); d > 0 {
+			r.SteadyPerSecond = roundTo(float64(r.Received-1)/d, 1)
 		}
 	}
+	r.CPU = cpuPerRequest(cpu0, cpu1, r.Received)
 	return r, nil
+}
+
+func deliveryTable(r DeliveryResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nwebhook-delivery: one server instance (its own delivery worker) to a local TLS receiver verifying every signature (standardwebhooks)\n\n")
+	b.WriteString("| tenants (endpoints) | events | received | rejected signatures | seconds | events/s | first after ms | steady events/s | server CPU ms/event | PG CPU ms/event | server cores | PG cores |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| %d | %d | %d | %d | %.2f | %.0f | %.0f | %.0f | %s | %s | %s | %s |\n", r.Tenants, r.Events, r.Received, r.Rejected, r.Seconds, r.EventsPerSecond, r.FirstAfterMs, r.SteadyPerSecond,
+		cpuCell(r.CPU.ServerMsPerReq), cpuCell(r.CPU.PostgresMsPerReq), cpuCell(r.CPU.ServerCores), cpuCell(r.CPU.PostgresCores))
+	return b.String()
 }

@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,34 +36,40 @@ import (
 )
 
 type options struct {
-	scenarios      []string
-	concurrency    int
-	loginC         int
-	floodLogins    int
-	perChain       int
-	mix            string
-	d, warmup      time.Duration
-	pprof          string
-	base           string
-	tenants, users int
-	sessions       int
-	password       string
-	out            string
-	serverPID      int
-	pgPIDs         []int
-	pgDatadir      string
-	db, appDB      string
-	doSeed, floors bool
-	floorD         time.Duration
-	pgbench        string
-	pgbenchC       int
-	argon2N        int
-	oraclePairs    int
-	oracleWarm     int
-	wait           time.Duration
-	keygen         string
-	auditEvents    int
-	deliveryEvents int
+	scenarios       []string
+	concurrency     int
+	loginC          int
+	floodLogins     int
+	perChain        int
+	mix             string
+	d, warmup       time.Duration
+	pprof           string
+	base            string
+	tenants, users  int
+	sessions        int
+	password        string
+	out             string
+	serverPID       int
+	pgPIDs          []int
+	pgDatadir       string
+	db, appDB       string
+	doSeed, floors  bool
+	floorD          time.Duration
+	pgbench         string
+	pgbenchC        int
+	argon2N         int
+	oraclePairs     int
+	oracleWarm      int
+	wait            time.Duration
+	keygen          string
+	auditEvents     int
+	auditTenants    int
+	auditUsers      int
+	auditDays       int
+	deliveryEvents  int
+	deliveryTenants int
+	receiverCert    string
+	receiver        string
 }
 
 func main() {
@@ -103,8 +110,14 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.oraclePairs, "oracle-pairs", 200, "oracle: measured pairs (known, unknown email) of each kind")
 	fs.IntVar(&o.oracleWarm, "oracle-warm", 20, "oracle: unrecorded pairs of each kind first")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server's /readyz")
-	fs.IntVar(&o.auditEvents, "audit-events", 0, "seeded audit events, spread over the tenants and the last 8 weeks (the audit scenario; e.g. 10000000 with -tenants 1000)")
-	fs.IntVar(&o.deliveryEvents, "delivery-events", 5000, "webhook-delivery: events delivered to the local receiver")
+	fs.IntVar(&o.auditEvents, "audit-events", 10_000_000, "audit: seeded audit events (only when the audit scenario runs), spread over -audit-tenants and -audit-days")
+	fs.IntVar(&o.auditTenants, "audit-tenants", 1000, "audit: tenants the seeded audit events belong to")
+	fs.IntVar(&o.auditUsers, "audit-users", 20, "audit: users per audit tenant (u0 the owner), the events' actors and subjects")
+	fs.IntVar(&o.auditDays, "audit-days", 90, "audit: the seeded events span this many days back from now (the default retention)")
+	fs.IntVar(&o.deliveryEvents, "delivery-events", 5000, "webhook-delivery: events the server delivers to the local receiver")
+	fs.IntVar(&o.deliveryTenants, "delivery-tenants", 4, "webhook-delivery: tenants with an endpoint each, the events round robin over them (the server serves WEBHOOK_CONCURRENCY, 4, accounts at once)")
+	fs.StringVar(&o.receiverCert, "receiver-cert", "", "write a TLS certificate and key for 127.0.0.1 (cert.pem, key.pem) into this directory and exit")
+	fs.StringVar(&o.receiver, "receiver", "", "webhook-delivery: directory with the receiver's cert.pem and key.pem (the server trusts cert.pem: WEBHOOK_CA_FILE)")
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
 	fs.StringVar(&o.pprof, "pprof", "", "the server's PPROF_ADDR root URL (e.g. http://127.0.0.1:6060): capture a CPU profile of each scenario's measured window into -out")
 	if err := fs.Parse(args); err != nil {
@@ -189,6 +202,9 @@ func mainErr(args []string, stdout io.Writer) error {
 	if o.keygen != "" {
 		return writeKeySet(o.keygen)
 	}
+	if o.receiverCert != "" {
+		return writeReceiverCert(o.receiverCert)
+	}
 	mixMe, mixLogin, err := parseMix(o.mix)
 	if err != nil {
 		return err
@@ -215,7 +231,12 @@ func mainErr(args []string, stdout io.Writer) error {
 			log.Warn("PostgreSQL runs with fsync off: the figures do not represent a durable setup")
 		}
 	}
-	sp := seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password, auditEvents: o.auditEvents}
+	sp := seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password}
+	var auditSeedSeconds float64
+	if slices.Contains(o.scenarios, "audit") {
+		sp.auditEvents, sp.auditTenants, sp.auditUsers, sp.auditDays = o.auditEvents, o.auditTenants, o.auditUsers, o.auditDays
+		sp.auditSeedSeconds = &auditSeedSeconds
+	}
 	if o.doSeed {
 		if o.db == "" {
 			return errors.New("seeding needs -db (or MIGRATION_DATABASE_URL): a superuser DSN")
@@ -263,9 +284,11 @@ func mainErr(args []string, stdout io.Writer) error {
 
 	a := newAPI(o.base, max(o.concurrency+o.floodLogins, o.loginC))
 	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}}
-	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
+	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin,
+		auditTenants: o.auditTenants, auditUsers: o.auditUsers, auditDays: o.auditDays}
 	var results []Result
 	var oracle []OraclePair
+	var auditPlans []AuditPlan
 	// flood is read against its readers alone, measured just before it in
 	// the same run (flood-solo): the ratios compare like with like.
 	var names []string
@@ -290,16 +313,23 @@ func mainErr(args []string, stdout io.Writer) error {
 			continue
 		}
 		if name == "webhook-delivery" {
-			r, err := benchDelivery(ctx, o.appDB, o.deliveryEvents, log)
+			r, err := benchDelivery(ctx, e, o, probe, log)
 			if err != nil {
 				return err
 			}
+			r.Machine = machine
 			if err := writeFile(filepath.Join(o.out, stamp+"-"+name+".json"), r); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "\nwebhook-delivery: %d events delivered by one instance to a local TLS receiver in %.2f s: %.0f events/s (attempt p50 %.2f ms, p99 %.2f ms)\n",
-				r.Events, r.Seconds, r.EventsPerSecond, r.AttemptP50Ms, r.AttemptP99Ms)
+			fmt.Fprint(stdout, deliveryTable(r))
 			continue
+		}
+		if name == "audit" {
+			plans, err := explainAudit(ctx, o.appDB, o.auditTenants, o.auditUsers, o.auditDays)
+			if err != nil {
+				return fmt.Errorf("audit: EXPLAIN: %w", err)
+			}
+			auditPlans = plans
 		}
 		spec, err := newScenario(name, e, so)
 		if err != nil {
@@ -331,6 +361,11 @@ func mainErr(args []string, stdout io.Writer) error {
 			Floors:    floors, Machine: machine,
 		}
 		r.Floor = floorFor(name, r.RPS, floors)
+		if name == "audit" {
+			r.Audit = &AuditInfo{Events: o.auditEvents, Tenants: o.auditTenants, UsersPerTenant: o.auditUsers, Days: o.auditDays,
+				SeedSeconds: auditSeedSeconds, Plans: auditPlans}
+			r.Tenants, r.Users = o.auditTenants, o.auditUsers
+		}
 		if err := writeFile(filepath.Join(o.out, stamp+"-"+name+".json"), r); err != nil {
 			return err
 		}
@@ -347,6 +382,11 @@ func mainErr(args []string, stdout io.Writer) error {
 		for _, r := range results {
 			if line := outcomesLine(r); line != "" {
 				fmt.Fprintln(stdout, "\n"+line)
+			}
+		}
+		for _, r := range results {
+			if r.Audit != nil {
+				fmt.Fprint(stdout, "\n"+auditInfoTable(*r.Audit))
 			}
 		}
 		if s := floodSummary(results, floors); s != "" {

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 )
@@ -254,6 +252,8 @@ type scenarioOptions struct {
 	floodLogins      int     // flood: sign-in clients besides the concurrency readers
 	perChain         int     // refresh-contended: clients per session
 	mixMe, mixLogin  float64 // mixed: shares of me and login
+	// audit: the seeded audit tenants, their users and the days spanned
+	auditTenants, auditUsers, auditDays int
 }
 
 func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
@@ -311,11 +311,12 @@ func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
 			return &floodReader{me: meWorker{env: e, s: s}, turn: i}, err
 		}
 	case "audit":
-		// Owners page their audit trail with the common filters: the first
-		// page, by action, and the next page (the cursor of the first).
+		// Owners of -c tenants (real sign-ins) list their audit trail with
+		// the common filters in turn (audit.go).
 		sp.build = func(ctx context.Context, i int) (worker, error) {
-			s, err := e.signIn(ctx, seededEmail(i%e.pop.tenants, 0))
-			return &auditWorker{meWorker: meWorker{env: e, s: s}}, err
+			tenant := i * max(1, o.auditTenants/max(1, o.concurrency)) % max(1, o.auditTenants)
+			s, err := e.signIn(ctx, seededEmail(tenant, 0))
+			return &auditWorker{meWorker: meWorker{env: e, s: s}, tenant: tenant, users: o.auditUsers, days: o.auditDays}, err
 		}
 	default:
 		return sp, fmt.Errorf("unknown scenario %q (want one of %v, audit, webhook-delivery, or all)", name, scenarioNames)
@@ -324,34 +325,6 @@ func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
 		return sp, fmt.Errorf("%s: concurrency must be at least 1", name)
 	}
 	return sp, nil
-}
-
-// --- audit: GET /accounts/me/audit-events as an owner, rotating through the
-// first page, an action filter and the second page.
-
-type auditWorker struct {
-	meWorker
-	n int
-}
-
-func (w *auditWorker) step(ctx context.Context, _ *rand.Rand) sample {
-	w.fresh(ctx)
-	w.n++
-	op, path := "audit", "/accounts/me/audit-events?limit=50"
-	switch w.n % 3 {
-	case 1:
-		op, path = "audit-action", "/accounts/me/audit-events?limit=50&action=auth.login_failed"
-	case 2:
-		first := w.api.do(ctx, "GET", path, w.s.tp.AccessToken, nil) // not recorded
-		var p struct {
-			Next *string `json:"next_cursor"`
-		}
-		if json.Unmarshal(first.body, &p) == nil && p.Next != nil {
-			op, path = "audit-page2", path+"&cursor="+url.QueryEscape(*p.Next)
-		}
-	}
-	c := w.api.do(ctx, "GET", path, w.s.tp.AccessToken, nil)
-	return sample{op: op, dur: c.dur, status: c.status, code: c.code}
 }
 
 // runResult is what one closed-loop run recorded.

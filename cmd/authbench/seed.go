@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +24,12 @@ import (
 type seedSpec struct {
 	tenants, users, sessions int
 	password                 string
-	// auditEvents: audit rows spread over the tenants (round robin) and the
-	// last 8 weeks, in their weekly partitions (migrations/00013).
-	auditEvents int
+	// auditEvents: audit rows spread over auditTenants tenants (round
+	// robin; each with auditUsers users, u0 the owner) and the last
+	// auditDays days, in their weekly partitions (migrations/00013).
+	auditEvents, auditTenants, auditUsers, auditDays int
+	// auditSeedSeconds: how long the audit rows took (reported).
+	auditSeedSeconds *float64
 }
 
 // seed creates the tenants, users and background sessions as the superuser
@@ -89,7 +93,37 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 	if err := seedSessions(ctx, dsn, s, idle, abs, log); err != nil {
 		return err
 	}
-	if err := seedAudit(ctx, conn, s, log); err != nil {
+	if s.auditEvents > 0 && s.auditTenants > 0 {
+		// The audit tenants and their users (owner u0): real sign-ins, and
+		// the actors and subjects of the seeded events.
+		t := time.Now()
+		for _, q := range []string{
+			`INSERT INTO accounts (id, name, created_at, updated_at)
+			SELECT md5('bench-t-' || j)::uuid, 'Bench tenant ' || j, now(), now()
+			FROM generate_series(0, $1::int - 1) j ON CONFLICT DO NOTHING`,
+			`INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
+			SELECT md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid,
+			       'u' || k || '@t' || j || '.bench', 'Bench user ' || k, $3::text,
+			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now(), now()
+			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k ON CONFLICT DO NOTHING`,
+			`INSERT INTO user_emails (email, account_id, user_id)
+			SELECT 'u' || k || '@t' || j || '.bench', md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid
+			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k ON CONFLICT DO NOTHING`,
+		} {
+			args := []any{s.auditTenants}
+			if strings.Contains(q, "$2") {
+				args = append(args, s.auditUsers)
+			}
+			if strings.Contains(q, "$3") {
+				args = append(args, hash)
+			}
+			if _, err := conn.Exec(ctx, q, args...); err != nil {
+				return fmt.Errorf("seed audit tenants: %w", err)
+			}
+		}
+		log.Info("seeded", "what", "audit tenants and users", "tenants", s.auditTenants, "users each", s.auditUsers, "took", time.Since(t).Round(time.Millisecond))
+	}
+	if err := seedAudit(ctx, dsn, conn, s, log); err != nil {
 		return err
 	}
 	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) accounts, users, user_emails, sessions, audit_events"); err != nil {
@@ -194,12 +228,54 @@ func dbFacts(ctx context.Context, dsn string) (fsync, version string, err error)
 	return fsync, version, nil
 }
 
+// auditActions is the seeded action mix: percent ranges [lo, hi) of a
+// row's hash, the resource type, and who acted (self: the user the event is
+// about; owner: the tenant's owner; none: nobody signed in). Roughly what a
+// live tenant's trail holds: sign-ins and sign-outs dominate, failures and
+// administration are rarer.
+var auditActions = []struct {
+	lo, hi        int
+	action, rtype string
+	actor         string
+}{
+	{0, 40, "auth.login_succeeded", "session", "self"},
+	{40, 55, "auth.logout", "session", "self"},
+	{55, 67, "auth.login_failed", "user", "none"},
+	{67, 75, "session.revoked", "session", "self"},
+	{75, 80, "session.evicted", "session", "none"},
+	{80, 84, "auth.reauthenticated", "session", "self"},
+	{84, 87, "auth.password_changed", "user", "self"},
+	{87, 90, "member.updated", "user", "owner"},
+	{90, 92, "member.created", "user", "owner"},
+	{92, 94, "auth.mfa_failed", "user", "none"},
+	{94, 96, "auth.refresh_reuse_detected", "session", "none"},
+	{96, 98, "account.session_policy_update", "account", "owner"},
+	{98, 99, "webhook.updated", "webhook", "owner"},
+	{99, 100, "member.removed", "user", "owner"},
+}
+
+func auditMixValues() string {
+	var b strings.Builder
+	for i, a := range auditActions {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d, %d, '%s', '%s', '%s')", a.lo, a.hi, a.action, a.rtype, a.actor)
+	}
+	return b.String()
+}
+
 // seedAudit inserts s.auditEvents audit rows (skipped when the table
-// already holds that many): event i belongs to tenant i mod T, is
-// i div T steps of 8 weeks / (events / T) old, and has one of five
-// actions. The weekly partitions of those 8 weeks are created first
-// (audit_partition_create), so the rows land where production ones would.
-func seedAudit(ctx context.Context, conn *pgx.Conn, s seedSpec, log *slog.Logger) error {
+// already holds that many) over s.auditTenants tenants and the retention
+// window (s.auditDays, newest now), so they land in the weekly partitions
+// production rows would (audit_partition_create, migrations/00013). Row i
+// belongs to tenant i mod T and is the (i div T)-th newest of that tenant,
+// evenly spaced over the window; its hash picks the action (auditActions),
+// the user (one of s.auditUsers: the actor or the subject, with the
+// session of a session event in details.user_id as the server writes it)
+// and a session id shared by 64 consecutive events of that user. Batches of
+// 250k rows on one connection per core.
+func seedAudit(ctx context.Context, dsn string, conn *pgx.Conn, s seedSpec, log *slog.Logger) error {
 	if s.auditEvents <= 0 {
 		return nil
 	}
@@ -208,27 +284,80 @@ func seedAudit(ctx context.Context, conn *pgx.Conn, s seedSpec, log *slog.Logger
 		return fmt.Errorf("seed audit: %w", err)
 	}
 	if have >= int64(s.auditEvents) {
+		log.Info("audit_events already seeded", "rows", have)
 		return nil
 	}
 	t0 := time.Now()
 	if _, err := conn.Exec(ctx, `SELECT audit_partition_create(w)
-		FROM generate_series(date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '9 weeks',
-		                     date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', interval '1 week') w`); err != nil {
+		FROM generate_series(date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(weeks => ($1::int + 13) / 7),
+		                     date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', interval '1 week') w`, s.auditDays); err != nil {
 		return fmt.Errorf("seed audit partitions: %w", err)
 	}
-	perTenant := max(1, s.auditEvents/s.tenants)
-	const batch = 500_000
-	for lo := 0; lo < s.auditEvents; lo += batch {
-		hi := min(lo+batch, s.auditEvents) - 1
-		if _, err := conn.Exec(ctx, `INSERT INTO audit_events (account_id, id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at)
-			SELECT md5('bench-t-' || (i % $1))::uuid, gen_random_uuid(), md5('bench-u-' || (i % $1) || '-0')::uuid,
-			       (ARRAY['auth.login_succeeded','auth.login_failed','auth.logout','session.revoked','auth.password_changed'])[1 + i % 5],
-			       'session', gen_random_uuid()::text, '{"n":1}'::jsonb, '203.0.113.7'::inet, 'bench',
-			       now() - ((i / $1)::float8 / $2 * 56 * 86400) * interval '1 second'
-			FROM generate_series($3::bigint, $4::bigint) i`, s.tenants, perTenant, lo, hi); err != nil {
-			return fmt.Errorf("seed audit %d-%d: %w", lo, hi, err)
+	perTenant := (s.auditEvents + s.auditTenants - 1) / s.auditTenants
+	q := `INSERT INTO audit_events (account_id, id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at)
+		SELECT md5('bench-t-' || x.j)::uuid, gen_random_uuid(),
+		       CASE m.actor WHEN 'self' THEN x.u WHEN 'owner' THEN x.o END,
+		       m.action, m.rtype,
+		       CASE m.rtype WHEN 'session' THEN md5('bench-as-' || x.j || '-' || x.k || '-' || (x.n / 64))::uuid::text
+		                    WHEN 'user' THEN x.u::text
+		                    WHEN 'account' THEN md5('bench-t-' || x.j)::uuid::text
+		                    ELSE md5('bench-wh-' || x.j)::uuid::text END,
+		       CASE WHEN m.rtype = 'session' THEN jsonb_build_object('user_id', x.u) ELSE '{}'::jsonb END,
+		       ('203.0.113.' || (1 + x.r % 250))::inet, 'Mozilla/5.0 (X11; Linux x86_64) authbench',
+		       now() - (x.n::float8 / $2::int * $5::int * 86400 + x.r % 1000 / 1000.0) * interval '1 second'
+		FROM (SELECT i % $1::int AS j, i / $1::int AS n, h.r, h.r / 100 % $6::int AS k,
+		             md5('bench-u-' || (i % $1::int) || '-' || (h.r / 100 % $6::int))::uuid AS u,
+		             md5('bench-u-' || (i % $1::int) || '-0')::uuid AS o
+		      FROM generate_series($3::bigint, $4::bigint) i,
+		           LATERAL (SELECT hashint8(i) & 2147483647 AS r) h) x
+		JOIN (VALUES ` + auditMixValues() + `) AS m(lo, hi, action, rtype, actor)
+		  ON x.r % 100 >= m.lo AND x.r % 100 < m.hi`
+	const batch = 250_000
+	batches := make(chan int)
+	go func() {
+		defer close(batches)
+		for lo := 0; lo < s.auditEvents; lo += batch {
+			select {
+			case batches <- lo:
+			case <-ctx.Done():
+				return
+			}
 		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, runtime.NumCPU())
+	for range runtime.NumCPU() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := pgx.Connect(ctx, dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer func() { _ = c.Close(context.Background()) }()
+			if _, err := c.Exec(ctx, "SET session_replication_role = replica"); err != nil {
+				errs <- err
+				return
+			}
+			for lo := range batches {
+				hi := min(lo+batch, s.auditEvents) - 1
+				if _, err := c.Exec(ctx, q, s.auditTenants, perTenant, lo, hi, s.auditDays, s.auditUsers); err != nil {
+					errs <- fmt.Errorf("seed audit %d-%d: %w", lo, hi, err)
+					return
+				}
+			}
+		}()
 	}
-	log.Info("seeded", "what", "audit_events", "rows", s.auditEvents, "took", time.Since(t0).Round(time.Millisecond))
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	took := time.Since(t0)
+	log.Info("seeded", "what", "audit_events", "rows", s.auditEvents, "tenants", s.auditTenants, "days", s.auditDays, "took", took.Round(time.Millisecond))
+	if s.auditSeedSeconds != nil {
+		*s.auditSeedSeconds = roundTo(took.Seconds(), 1)
+	}
 	return nil
 }

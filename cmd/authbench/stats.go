@@ -100,6 +100,7 @@ type Result struct {
 	Ops         map[string]OpSummary `json:"ops,omitempty"` // per kind, when a scenario mixes kinds
 	Floor       *FloorRatio          `json:"floor,omitempty"`
 	Floors      *Floors              `json:"floors,omitempty"`
+	Audit       *AuditInfo           `json:"audit,omitempty"` // the audit scenario's data and plans
 	Machine     Machine              `json:"machine"`
 }
 
