@@ -63,6 +63,7 @@ type options struct {
 	keygen         string
 	auditEvents    int
 	deliveryEvents int
+	totp           totpOptions
 }
 
 func main() {
@@ -105,6 +106,7 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "how long to wait for the server's /readyz")
 	fs.IntVar(&o.auditEvents, "audit-events", 0, "seeded audit events, spread over the tenants and the last 8 weeks (the audit scenario; e.g. 10000000 with -tenants 1000)")
 	fs.IntVar(&o.deliveryEvents, "delivery-events", 5000, "webhook-delivery: events delivered to the local receiver")
+	totpFlags(fs, &o.totp)
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
 	fs.StringVar(&o.pprof, "pprof", "", "the server's PPROF_ADDR root URL (e.g. http://127.0.0.1:6060): capture a CPU profile of each scenario's measured window into -out")
 	if err := fs.Parse(args); err != nil {
@@ -224,9 +226,17 @@ func mainErr(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	var totpUsers *totpPool
+	if wantsTOTP(o.scenarios) {
+		if totpUsers, err = prepareTOTP(ctx, o.totp, o.db, o.doSeed, o.tenants, o.password, log); err != nil {
+			return err
+		}
+	}
 	if err := waitReady(ctx, o.base, o.wait); err != nil {
 		return err
 	}
+	probe.db = newDBProbe(ctx, o.db)
+	defer probe.db.close()
 
 	stamp := time.Now().UTC().Format("2006-01-02T15-04-05Z")
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -262,7 +272,7 @@ func mainErr(args []string, stdout io.Writer) error {
 	}
 
 	a := newAPI(o.base, max(o.concurrency+o.floodLogins, o.loginC))
-	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}}
+	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}, totp: totpUsers}
 	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin}
 	var results []Result
 	var oracle []OraclePair
@@ -352,6 +362,9 @@ func mainErr(args []string, stdout io.Writer) error {
 		if s := floodSummary(results, floors); s != "" {
 			fmt.Fprint(stdout, "\n"+s)
 		}
+		if s := totpSummary(results, totpUsers); s != "" {
+			fmt.Fprint(stdout, "\n"+s)
+		}
 	}
 	if oracle != nil {
 		fmt.Fprintf(stdout, "\n%s, %d cores, PostgreSQL %s (fsync %s)\n", time.Now().UTC().Format("2006-01-02"), machine.Cores, machine.PGVer, machine.Fsync)
@@ -377,7 +390,7 @@ func floorFor(scenario string, rps float64, f *Floors) *FloorRatio {
 		name, rate = "pgbench rotate", f.RotatePerS
 	case "me":
 		name, rate = "pgbench read", f.ReadPerS
-	case "login":
+	case "login", "login-totp": // one argon2id hash per sign-in either way
 		name, rate = "argon2id", f.LoginFloorPerS
 	}
 	if rate <= 0 {
