@@ -328,6 +328,10 @@ func totpSummary(results []Result, pool *totpPool) string {
 		return b.String()
 	}
 	pw, vf := mfa.Ops[opTOTPPassword], mfa.Ops[opTOTPVerify]
+	if shed := plain.Errors["503 service_unavailable"] + mfa.Errors["503 service_unavailable"]; shed > 0 {
+		fmt.Fprintf(&b, "NOTE: %d sign-ins were shed (503) by the hashing admission control; their quick answers are in the latencies and the per-sign-in costs below. "+
+			"To compare the costs, run with HASH_CONCURRENCY=<cores> HASH_QUEUE=64 HASH_QUEUE_WAIT=0 (bench/README.md)\n\n", shed)
+	}
 	b.WriteString("login-totp vs login (same run, same clients; a sign-in with TOTP is two requests, the password step (202) and mfa/verify (200))\n\n")
 	b.WriteString("| per complete sign-in | login | login-totp | ratio |\n|---|---:|---:|---:|\n")
 	row := func(what string, a, m float64, format string) {
@@ -352,6 +356,13 @@ func totpSummary(results []Result, pool *totpPool) string {
 	row("PG CPU ms", plain.CPU.PostgresMsPerReq, mfa.CPU.PostgresMsPerReq, "%.3f")
 	row("PG transactions (pg_stat_database, ≈)", plain.CPU.PGXactsPerReq, mfa.CPU.PGXactsPerReq, "%.2f")
 	row("server write syscalls (≈ PG round trips + HTTP answers)", plain.CPU.ServerWritesPerReq, mfa.CPU.ServerWritesPerReq, "%.2f")
+	roundTrips := func(writes, answers float64) float64 {
+		if writes < 0 {
+			return -1
+		}
+		return writes - answers
+	}
+	row("≈ PG round trips (those writes − HTTP answers)", roundTrips(plain.CPU.ServerWritesPerReq, 1), roundTrips(mfa.CPU.ServerWritesPerReq, 2), "%.2f")
 	fmt.Fprintf(&b, "\nlogin-totp steps: password (202) p50 %.2f ms, p99 %.2f ms, %.1f/s; mfa/verify (200) p50 %.2f ms, p99 %.2f ms, %.1f/s; errors: %s\n",
 		pw.Latency.P50, pw.Latency.P99, pw.RPS, vf.Latency.P50, vf.Latency.P99, vf.RPS, errorsCell(mfa.Errors))
 	b.WriteString("exact PostgreSQL round trips per request, counted on the wire: go test -v -run 'TestMFA11_|TestRoundTrips_PerRequest' ./adapters/http/\n")
