@@ -208,11 +208,13 @@ func EnrolmentRequired() error { return errEnrolmentRequired }
 
 // ---- sealing ---------------------------------------------------------
 
-func (s *Service) mfaAEAD() (cipher.AEAD, error) {
-	if len(s.cfg.MFAKey) != 32 {
+func (s *Service) mfaAEAD() (cipher.AEAD, error) { return mfaAEAD(s.cfg.MFAKey) }
+
+func mfaAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
 		return nil, errors.New("mfa: MFA_ENCRYPTION_KEY is not set (32 bytes)")
 	}
-	block, err := aes.NewCipher(s.cfg.MFAKey)
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +224,15 @@ func (s *Service) mfaAEAD() (cipher.AEAD, error) {
 // sealSecret encrypts a TOTP secret for storage, bound to its user
 // (additional data), so a sealed secret copied to another row does not open.
 func (s *Service) sealSecret(userID uuid.UUID, secret string) ([]byte, error) {
-	aead, err := s.mfaAEAD()
+	return SealTOTPSecret(s.cfg.MFAKey, userID, secret)
+}
+
+// SealTOTPSecret is the stored form of a user's TOTP secret
+// (auth_factors.secret_sealed): AES-256-GCM under key (MFA_ENCRYPTION_KEY),
+// nonce || ciphertext, the user id as additional data. Enrolment uses it;
+// so does cmd/authbench, which seeds confirmed factors directly.
+func SealTOTPSecret(key []byte, userID uuid.UUID, secret string) ([]byte, error) {
+	aead, err := mfaAEAD(key)
 	if err != nil {
 		return nil, err
 	}

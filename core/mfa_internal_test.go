@@ -29,6 +29,12 @@ func TestMFA10_SecretSealedAndBoundToUser_RecoveryCodesHashed(t *testing.T) {
 	if _, err := (&Service{}).sealSecret(u, "x"); err == nil {
 		t.Fatal("sealed without a key")
 	}
+	// What cmd/authbench seeds with the server's key opens in the server.
+	if ext, err := SealTOTPSecret(s.cfg.MFAKey, u, "JBSWY3DPEHPK3PXP"); err != nil {
+		t.Fatal(err)
+	} else if got, err := s.openSecret(u, ext); err != nil || got != "JBSWY3DPEHPK3PXP" {
+		t.Fatalf("open SealTOTPSecret's: %q %v", got, err)
+	}
 	codes, hashes := newRecoveryCodes()
 	if len(codes) != RecoveryCodeCount || len(hashes) != RecoveryCodeCount {
 		t.Fatalf("%d codes", len(codes))

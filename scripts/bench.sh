@@ -11,6 +11,8 @@
 #
 #   scripts/bench.sh -scenario flood          flood-solo then flood (sign-in storm), with their ratios
 #
+#   scripts/bench.sh -scenario login,login-totp   sign-in without and with TOTP, side by side
+#
 # Extra server settings pass through the environment (e.g. DB_MAX_CONNS=40,
 # or HASH_CONCURRENCY / HASH_QUEUE / HASH_QUEUE_WAIT for the hashing
 # admission control that flood exercises).
@@ -111,10 +113,14 @@ if [[ " $* " == *webhook-delivery* ]]; then
     WEBHOOK_CA_FILE="$WORK/receiver/cert.pem")
   WEBHOOK_ARGS=(-receiver "$WORK/receiver")
 fi
+# The key that seals TOTP secrets: the server's, and authbench's to seal the
+# factors it seeds for the login-totp scenario.
+MFA_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+export MFA_ENCRYPTION_KEY
 log "starting sessiond on 127.0.0.1:$HTTP_PORT (production settings, rate limits off)"
 env DEV_MODE=false \
   SIGNING_KEYS_FILE="$WORK/jwks.private.json" \
-  MFA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+  MFA_ENCRYPTION_KEY="$MFA_ENCRYPTION_KEY" \
   HTTP_ADDR="127.0.0.1:$HTTP_PORT" \
   RATE_LIMIT_ENABLED=false \
   METRICS_ADDR="${METRICS_ADDR:-off}" \

@@ -55,16 +55,22 @@ func parseStat(s string) (ppid int, self, children int64, err error) {
 type cpuProbe struct {
 	serverPID int
 	pgRoots   []int
+	db        *dbProbe // transactions (dbprobe.go); nil: not measured
 }
 
 type cpuSnap struct {
 	at                  time.Time
 	server, pg, loadgen int64 // clock ticks
 	serverOK, pgOK      bool
+	// xacts and writes: dbprobe.go.
+	xacts, writes     int64
+	xactsOK, writesOK bool
 }
 
 func (p cpuProbe) snapshot() cpuSnap {
 	s := cpuSnap{at: time.Now()}
+	s.xacts, s.xactsOK = p.db.xacts()
+	s.writes, s.writesOK = procWrites(p.serverPID)
 	if p.serverPID > 0 {
 		if _, self, ch, err := procTimes(p.serverPID); err == nil {
 			s.server, s.serverOK = self+ch, true
@@ -103,7 +109,7 @@ func (p cpuProbe) snapshot() cpuSnap {
 // cpuPerRequest turns two snapshots into CPU ms per request (-1 where a
 // party was not measured).
 func cpuPerRequest(a, b cpuSnap, requests int) CPU {
-	c := CPU{ServerMsPerReq: -1, PostgresMsPerReq: -1, ClientMsPerReq: -1, ServerCores: -1, PostgresCores: -1}
+	c := CPU{ServerMsPerReq: -1, PostgresMsPerReq: -1, ClientMsPerReq: -1, ServerCores: -1, PostgresCores: -1, PGXactsPerReq: -1, ServerWritesPerReq: -1}
 	if requests <= 0 {
 		return c
 	}
@@ -124,6 +130,12 @@ func cpuPerRequest(a, b cpuSnap, requests int) CPU {
 		c.PostgresMsPerReq, c.PostgresCores = perReq(b.pg-a.pg), cores(b.pg-a.pg)
 	}
 	c.ClientMsPerReq = perReq(b.loadgen - a.loadgen)
+	if a.xactsOK && b.xactsOK {
+		c.PGXactsPerReq = roundTo(float64(b.xacts-a.xacts)/float64(requests), 2)
+	}
+	if a.writesOK && b.writesOK {
+		c.ServerWritesPerReq = roundTo(float64(b.writes-a.writes)/float64(requests), 2)
+	}
 	return c
 }
 

@@ -70,6 +70,7 @@ type options struct {
 	deliveryTenants int
 	receiverCert    string
 	receiver        string
+	totp            totpOptions
 }
 
 func main() {
@@ -118,6 +119,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.deliveryTenants, "delivery-tenants", 4, "webhook-delivery: tenants with an endpoint each, the events round robin over them (the server serves WEBHOOK_CONCURRENCY, 4, accounts at once)")
 	fs.StringVar(&o.receiverCert, "receiver-cert", "", "write a TLS certificate and key for 127.0.0.1 (cert.pem, key.pem) into this directory and exit")
 	fs.StringVar(&o.receiver, "receiver", "", "webhook-delivery: directory with the receiver's cert.pem and key.pem (the server trusts cert.pem: WEBHOOK_CA_FILE)")
+	totpFlags(fs, &o.totp)
 	fs.StringVar(&o.keygen, "keygen", "", "write a private Ed25519 JWK Set to this file and exit")
 	fs.StringVar(&o.pprof, "pprof", "", "the server's PPROF_ADDR root URL (e.g. http://127.0.0.1:6060): capture a CPU profile of each scenario's measured window into -out")
 	if err := fs.Parse(args); err != nil {
@@ -245,9 +247,17 @@ func mainErr(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	var totpUsers *totpPool
+	if wantsTOTP(o.scenarios) {
+		if totpUsers, err = prepareTOTP(ctx, o.totp, o.db, o.doSeed, o.tenants, o.password, log); err != nil {
+			return err
+		}
+	}
 	if err := waitReady(ctx, o.base, o.wait); err != nil {
 		return err
 	}
+	probe.db = newDBProbe(ctx, o.db)
+	defer probe.db.close()
 
 	stamp := time.Now().UTC().Format("2006-01-02T15-04-05Z")
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -283,7 +293,7 @@ func mainErr(args []string, stdout io.Writer) error {
 	}
 
 	a := newAPI(o.base, max(o.concurrency+o.floodLogins, o.loginC))
-	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}}
+	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}, totp: totpUsers}
 	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin,
 		auditTenants: o.auditTenants, auditUsers: o.auditUsers, auditDays: o.auditDays}
 	var results []Result
@@ -392,6 +402,9 @@ func mainErr(args []string, stdout io.Writer) error {
 		if s := floodSummary(results, floors); s != "" {
 			fmt.Fprint(stdout, "\n"+s)
 		}
+		if s := totpSummary(results, totpUsers); s != "" {
+			fmt.Fprint(stdout, "\n"+s)
+		}
 	}
 	if oracle != nil {
 		fmt.Fprintf(stdout, "\n%s, %d cores, PostgreSQL %s (fsync %s)\n", time.Now().UTC().Format("2006-01-02"), machine.Cores, machine.PGVer, machine.Fsync)
@@ -417,7 +430,7 @@ func floorFor(scenario string, rps float64, f *Floors) *FloorRatio {
 		name, rate = "pgbench rotate", f.RotatePerS
 	case "me":
 		name, rate = "pgbench read", f.ReadPerS
-	case "login":
+	case "login", "login-totp": // one argon2id hash per sign-in either way
 		name, rate = "argon2id", f.LoginFloorPerS
 	}
 	if rate <= 0 {

@@ -11,7 +11,7 @@ import (
 
 // scenarioNames are the scenarios in the order "all" runs them.
 // oracle (oracle.go) is not closed-loop: one client, interleaved pairs.
-var scenarioNames = []string{"refresh", "me", "login", "refresh-contended", "mixed", "flood", "oracle"}
+var scenarioNames = []string{"refresh", "me", "login", "login-totp", "refresh-contended", "mixed", "flood", "oracle"}
 
 // population names the seeded users a virtual client may sign in as.
 type population struct {
@@ -40,8 +40,9 @@ type worker interface {
 }
 
 type env struct {
-	api *api
-	pop population
+	api  *api
+	pop  population
+	totp *totpPool // login-totp's enrolled users (totp.go); nil unless it runs
 }
 
 // session is a signed-in client's token pair.
@@ -272,6 +273,8 @@ func newScenario(name string, e env, o scenarioOptions) (scenarioSpec, error) {
 	case "login":
 		sp.clients = o.loginConcurrency
 		sp.build = func(context.Context, int) (worker, error) { return &loginWorker{env: e}, nil }
+	case "login-totp":
+		return newLoginTOTP(e, o)
 	case "refresh-contended":
 		chains := make([]*chain, max(1, (o.concurrency+o.perChain-1)/o.perChain))
 		var mu sync.Mutex

@@ -18,6 +18,9 @@ type sample struct {
 	status  int           // HTTP status, 0 for a transport error
 	code    string        // problem "code" of an error answer, or a transport error kind
 	outcome string        // optional scenario-specific label ("rotated", "converged")
+	// parts are the requests of a sample that spans several (login-totp's
+	// two steps), recorded with it and summarised per op beside it.
+	parts []sample
 }
 
 // ok reports whether the request succeeded (2xx).
@@ -73,6 +76,10 @@ type CPU struct {
 	ClientMsPerReq   float64 `json:"loadgen_ms_per_req"`
 	ServerCores      float64 `json:"server_cores"`
 	PostgresCores    float64 `json:"postgres_cores"`
+	// Approximate (dbprobe.go): PostgreSQL transactions (pg_stat_database)
+	// and the server's write system calls per recorded request.
+	PGXactsPerReq      float64 `json:"pg_xacts_per_req"`
+	ServerWritesPerReq float64 `json:"server_write_syscalls_per_req"`
 }
 
 // OpSummary is the summary of one kind of request within a scenario.
@@ -145,11 +152,15 @@ func summarize(samples []sample, window time.Duration) OpSummary {
 	return s
 }
 
-// byOp splits samples by op; nil when there is only one kind.
+// byOp splits samples (and their parts) by op; nil when there is only one
+// kind.
 func byOp(samples []sample, window time.Duration) map[string]OpSummary {
 	groups := map[string][]sample{}
 	for _, x := range samples {
 		groups[x.op] = append(groups[x.op], x)
+		for _, p := range x.parts {
+			groups[p.op] = append(groups[p.op], p)
+		}
 	}
 	if len(groups) < 2 {
 		return nil

@@ -164,12 +164,16 @@ func TestResultJSONShape(t *testing.T) {
 
 func TestCPUPerRequest(t *testing.T) {
 	t0 := time.Unix(0, 0)
-	a := cpuSnap{at: t0, server: 100, pg: 50, loadgen: 10, serverOK: true, pgOK: true}
-	b := cpuSnap{at: t0.Add(2 * time.Second), server: 300, pg: 150, loadgen: 30, serverOK: true, pgOK: true}
+	a := cpuSnap{at: t0, server: 100, pg: 50, loadgen: 10, serverOK: true, pgOK: true, xacts: 7, writes: 40, xactsOK: true, writesOK: true}
+	b := cpuSnap{at: t0.Add(2 * time.Second), server: 300, pg: 150, loadgen: 30, serverOK: true, pgOK: true, xacts: 3007, writes: 8040, xactsOK: true, writesOK: true}
 	got := cpuPerRequest(a, b, 1000)
-	want := CPU{ServerMsPerReq: 2, PostgresMsPerReq: 1, ClientMsPerReq: 0.2, ServerCores: 1, PostgresCores: 0.5}
+	want := CPU{ServerMsPerReq: 2, PostgresMsPerReq: 1, ClientMsPerReq: 0.2, ServerCores: 1, PostgresCores: 0.5, PGXactsPerReq: 3, ServerWritesPerReq: 8}
 	if got != want {
 		t.Fatalf("cpuPerRequest = %+v, want %+v", got, want)
+	}
+	a.xactsOK, a.writesOK = false, false
+	if got := cpuPerRequest(a, b, 1000); got.PGXactsPerReq != -1 || got.ServerWritesPerReq != -1 {
+		t.Fatalf("unmeasured transactions and writes should read -1: %+v", got)
 	}
 	b.pgOK = false
 	if got := cpuPerRequest(a, b, 1000); got.PostgresMsPerReq != -1 || got.ServerMsPerReq != 2 {
