@@ -87,8 +87,10 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 // prepareHotStatements prepares, on a new connection, the statements the
 // one-round-trip paths send as prepared statements (prefixedDB): a few
 // round trips once per connection instead of one per statement on its
-// first request.
+// first request. It first teaches the connection's type map to encode
+// google/uuid values directly (registerUUIDEncoding).
 func prepareHotStatements(ctx context.Context, conn *pgx.Conn) error {
+	registerUUIDEncoding(conn.TypeMap())
 	for _, sql := range hotStatements() {
 		if _, err := conn.Prepare(ctx, stmtName(sql), sql); err != nil {
 			return fmt.Errorf("prepare hot statement: %w", err)
