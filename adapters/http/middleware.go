@@ -68,9 +68,9 @@ func (g *requestIDs) next() string {
 
 // accessLog logs one structured line per request: method, path (never the
 // query string, which is where misplaced tokens would be), status, latency
-// and a request id. No headers, no bodies. Cheap: LogAttrs (no boxing of
-// key-value pairs), one clock read for metrics and log, and the line is
-// skipped before any formatting when info is not enabled.
+// and a request id. No headers, no bodies. Cheap: one clock read at each
+// end, shared by the metrics, the duration and the line's time; the line is
+// skipped before any formatting when info is not enabled (logRequest).
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,15 +81,29 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		h["X-Content-Type-Options"] = []string{"nosniff"}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
-		took := time.Since(start)
+		end := time.Now()
+		took := end.Sub(start)
 		s.metrics.observe(rec.op, rec.status, took)
 		s.metrics.observeOutcome(rec)
-		ctx := r.Context()
-		if !s.log.Enabled(ctx, slog.LevelInfo) {
-			return
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status), slog.Duration("duration", took))
+		s.logRequest(r, end, id, rec.status, took)
 	})
+}
+
+// logRequest writes the access-log line straight to the handler: the same
+// record Logger.LogAttrs would build, with its time the clock read that
+// ended the request, and without the caller's program counter, which
+// LogAttrs captures (runtime.Callers) for a source location that no
+// handler of sessiond prints (cmd/sessiond: JSON, no AddSource). Under load
+// the unwinding and the second clock read were a third of the line's cost
+// (BenchmarkAccessLogLine; bench/README.md "CPU per request").
+func (s *Server) logRequest(r *http.Request, end time.Time, id string, status int, took time.Duration) {
+	ctx := r.Context()
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	line := slog.NewRecord(end, slog.LevelInfo, "request", 0)
+	line.AddAttrs(slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.Duration("duration", took))
+	_ = h.Handle(ctx, line) // as Logger.LogAttrs: a failed log write is not the request's failure
 }
