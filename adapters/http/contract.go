@@ -76,6 +76,7 @@ func newContract(doc *openapi3.T) (*contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
+	router = newStaticRoutes(doc, router)
 	c := &contract{router: router, operations: map[string]bool{}, bearerOps: map[string]bool{}, liveOptional: map[string]bool{"logout": true},
 		queryParams: map[string][]string{}}
 	for _, item := range doc.Paths.Map() {
