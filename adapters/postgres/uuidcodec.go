@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -16,8 +18,38 @@ import (
 // encoding), so a *uuid.UUID, a []uuid.UUID and a uuid parameter sent as
 // text encode through it too; the bytes on the wire are those pgx writes
 // for a pgtype.UUID, which is what the valuer path ended with.
+//
+// Reading is the same story backwards: a uuid column scanned into a
+// uuid.UUID went through its sql.Scanner (pgx formats the 16 bytes as text,
+// uuid.Parse reads them back). The uuid type registered here scans binary
+// uuids into a *uuid.UUID by copying the bytes, and leaves every other
+// target and format to pgx's own uuid codec, as before.
 func registerUUIDEncoding(m *pgtype.Map) {
 	m.TryWrapEncodePlanFuncs = append([]pgtype.TryWrapEncodePlanFunc{tryWrapUUIDEncodePlan}, m.TryWrapEncodePlanFuncs...)
+	m.RegisterType(&pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}})
+}
+
+// uuidCodec is pgx's uuid codec with a direct binary scan into uuid.UUID.
+type uuidCodec struct{ pgtype.UUIDCodec }
+
+func (c uuidCodec) PlanScan(m *pgtype.Map, oid uint32, format int16, target any) pgtype.ScanPlan {
+	if _, ok := target.(*uuid.UUID); ok && format == pgtype.BinaryFormatCode {
+		return scanBinaryUUID{}
+	}
+	return c.UUIDCodec.PlanScan(m, oid, format, target)
+}
+
+type scanBinaryUUID struct{}
+
+func (scanBinaryUUID) Scan(src []byte, dst any) error {
+	if src == nil {
+		return nil // as uuid.UUID's Scan(nil): NULL leaves the value as it is
+	}
+	if len(src) != len(uuid.UUID{}) {
+		return fmt.Errorf("invalid length for UUID: %v", len(src)) // pgx's words
+	}
+	copy(dst.(*uuid.UUID)[:], src)
+	return nil
 }
 
 func tryWrapUUIDEncodePlan(value any) (pgtype.WrappedEncodePlanNextSetter, any, bool) {

@@ -66,3 +66,56 @@ func BenchmarkUUIDEncode(b *testing.B) {
 		})
 	}
 }
+
+// Scanning a uuid column into a uuid.UUID gives what the sql.Scanner path
+// gave: the value for 16 bytes, the value untouched for NULL, an error for
+// any other length, and the text format still parses.
+func TestUUIDScan_SameAsTheScannerPath(t *testing.T) {
+	id := uuid.MustParse("9b2d4c1e-6a7f-4e3b-8c5d-1f2a3b4c5d6e")
+	prev := uuid.MustParse("11111111-2222-4333-8444-555555555555")
+	cases := []struct {
+		name   string
+		format int16
+		src    []byte
+	}{
+		{"binary", pgtype.BinaryFormatCode, id[:]},
+		{"null", pgtype.BinaryFormatCode, nil},
+		{"short", pgtype.BinaryFormatCode, id[:15]},
+		{"text", pgtype.TextFormatCode, []byte(id.String())},
+		{"text null", pgtype.TextFormatCode, nil},
+	}
+	for _, c := range cases {
+		old := pgtype.NewMap()
+		want := prev
+		wantErr := old.Scan(pgtype.UUIDOID, c.format, c.src, &want)
+		m := pgtype.NewMap()
+		registerUUIDEncoding(m)
+		got := prev
+		gotErr := m.Scan(pgtype.UUIDOID, c.format, c.src, &got)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%s: (%v, %v), scanner path (%v, %v)", c.name, got, gotErr, want, wantErr)
+		}
+	}
+}
+
+// BenchmarkUUIDScan is one uuid column read into a uuid.UUID (binary):
+// old = pgx's sql.Scanner path, new = registerUUIDEncoding.
+func BenchmarkUUIDScan(b *testing.B) {
+	id := uuid.New()
+	for _, name := range []string{"old", "new"} {
+		b.Run(name, func(b *testing.B) {
+			m := pgtype.NewMap()
+			if name == "new" {
+				registerUUIDEncoding(m)
+			}
+			plan := m.PlanScan(pgtype.UUIDOID, pgtype.BinaryFormatCode, new(uuid.UUID))
+			var dst uuid.UUID
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := plan.Scan(id[:], &dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
