@@ -125,9 +125,11 @@ GRANT EXECUTE ON FUNCTION maintenance_purge_expired(interval, integer) TO sessio
 -- Never removed: a verified user, a user without any verification token
 -- (created without the verification flow), an account with another user,
 -- a session, a pending invitation or a usable password-reset token (the
--- owner may still prove the mailbox with it: core verifiedByMail). Each
--- candidate is locked — its user, then its account, the order of the
--- reclaim — and judged again by a statement run after the locks: a
+-- owner may still prove the mailbox with it: core verifiedByMail). The
+-- batch is chosen by all of these conditions (a registration kept for one
+-- of them never takes a batch's place, so the purge always progresses);
+-- each candidate is then locked — its user, then its account, the order of
+-- the reclaim — and judged again by a statement run after the locks: a
 -- verification, a resend or anything else that writes a row of the
 -- account (every such row's foreign key share-locks the account) either
 -- committed before, and is seen, or waits and then fails its foreign key.
@@ -157,11 +159,18 @@ BEGIN
         FROM public.users u
         WHERE u.email_verified_at IS NULL
           AND u.created_at < v_cutoff
+          AND NOT EXISTS (SELECT 1 FROM public.users o
+                          WHERE o.account_id = u.account_id AND (o.id <> u.id OR o.email_verified_at IS NOT NULL))
           AND EXISTS (SELECT 1 FROM public.email_verification_tokens t
                       WHERE t.account_id = u.account_id AND t.user_id = u.id)
           AND NOT EXISTS (SELECT 1 FROM public.email_verification_tokens t
-                          WHERE t.account_id = u.account_id AND t.user_id = u.id
-                            AND (t.expires_at >= v_cutoff OR t.used_at IS NOT NULL))
+                          WHERE t.account_id = u.account_id AND (t.expires_at >= v_cutoff OR t.used_at IS NOT NULL))
+          AND NOT EXISTS (SELECT 1 FROM public.sessions s WHERE s.account_id = u.account_id)
+          AND NOT EXISTS (SELECT 1 FROM public.invitations i
+                          WHERE i.account_id = u.account_id AND i.accepted_at IS NULL AND i.revoked_at IS NULL
+                            AND i.expires_at > pg_catalog.now())
+          AND NOT EXISTS (SELECT 1 FROM public.password_reset_tokens p
+                          WHERE p.account_id = u.account_id AND p.used_at IS NULL AND p.expires_at > pg_catalog.now())
         ORDER BY u.created_at
         LIMIT GREATEST(p_batch, 0)) c;
 

@@ -95,14 +95,18 @@ func TestPurge_VER09_UnverifiedRegistrations_OnlyDeadOnesGo(t *testing.T) {
 	// A dead registration whose account has another user (its owner signed
 	// in and invited while EMAIL_VERIFICATION was off): kept, as the
 	// reclaim keeps it.
-	shared := registration(t, admin, old, nil, old.Add(24*time.Hour))
+	// The kept ones below are older than the dead ones: with batches of
+	// one, a kept registration must not take a batch's place (the purge
+	// would never get past it).
+	older := old.Add(-time.Hour)
+	shared := registration(t, admin, older, nil, old.Add(24*time.Hour))
 	if _, err := admin.Exec(ctx, `INSERT INTO users (account_id, id, email, name, password_hash, account_role, created_at, updated_at, email_verified_at)
 		VALUES ($1, $2, $3, 'M', 'x', 'member', $4, $4, $4)`, shared.AccountID, uuid.New(), uuid.NewString()+"@purge.test", old); err != nil {
 		t.Fatal(err)
 	}
 	// A dead registration with a usable password-reset token: the owner
 	// can still prove the mailbox with it (a reset verifies): kept.
-	resettable := registration(t, admin, old, nil, old.Add(24*time.Hour))
+	resettable := registration(t, admin, older, nil, old.Add(24*time.Hour))
 	addResetToken(t, admin, resettable, now.Add(-time.Minute), now.Add(time.Hour), nil)
 	kept := []tenant{verified, withinTTL, withinRetention, resent, noToken, shared, resettable}
 
