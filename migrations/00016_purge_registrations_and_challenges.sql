@@ -1,6 +1,6 @@
 -- +goose Up
--- The purge (docs/session-rules.md §9 "Expiry", docs/architecture.md
--- "Purge") also removes two kinds of dead rows that nothing removed:
+-- The purge (docs/session-rules.md §5 and §9 "Expiry"; checklist VER-09)
+-- also removes two kinds of dead rows that nothing removed:
 --
 --   * second-factor challenges (migrations/00015) that were used or have
 --     expired, more than the retention ago: maintenance_purge_expired
