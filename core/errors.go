@@ -52,6 +52,11 @@ const (
 	// CodeInvalidVerificationToken: an email-verification token that is
 	// unknown, used or expired.
 	CodeInvalidVerificationToken Code = "invalid_verification_token"
+	// CodeVerificationPasswordMismatch: a usable verification token given
+	// with a password other than its registration's (the pre-hijacking
+	// defence, docs/session-rules.md §9): the link belongs to a
+	// registration somebody made with another password.
+	CodeVerificationPasswordMismatch Code = "verification_password_mismatch"
 	// Invitation acceptance (invitations.go): a token that is no
 	// invitation's (or was replaced by a resend), one that was revoked,
 	// has expired or was accepted already, and one whose email is a

@@ -33,7 +33,8 @@ func (f *Fault) Error() string { return "unavailable (" + f.Kind + "): " + f.Err
 func (f *Fault) Unwrap() []error { return []error{ErrUnavailable, f.Err} }
 
 // ThrottleRule is the brute-force defence (docs/session-rules.md §8): after Threshold
-// failed sign-ins (or failed current-password checks) on one email, each
+// failed sign-ins (or failed current-password checks, or wrong passwords
+// at email verification) on one email, each
 // further failure locks sign-in for that email for BaseDelay, doubling per
 // failure up to MaxDelay. Failures are forgotten once Window passes with
 // none. Threshold 0 turns the defence off.

@@ -7,6 +7,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -177,12 +178,34 @@ func (s *Service) reclaimUnverified(ctx context.Context, lu LoginUser) error {
 	})
 }
 
-// VerifyEmail uses an email-verification token: the user's email is
-// verified and every other verification token of theirs spent. It does not
-// sign in (the link may be opened on another device than the one signing
-// in; a mailed link is no sign-in credential): the client signs in next.
-// Errors: CodeInvalidVerificationToken.
-func (s *Service) VerifyEmail(ctx context.Context, token string, client Client) error {
+var errVerificationPasswordMismatch = &Error{Code: CodeVerificationPasswordMismatch,
+	Message: "this link belongs to a registration made with another password: register again with your password to get a new link"}
+
+// VerifyEmail uses an email-verification token with the password of the
+// registration it was mailed for: the user's email is verified and every
+// other verification token of theirs spent. It does not sign in (the link
+// may be opened on another device than the one signing in; a mailed link
+// is no sign-in credential): the client signs in next.
+//
+// The password is the pre-hijacking defence (VER-08, docs/session-rules.md
+// §9): without it, whoever registered the victim's address first — with a
+// password of their choosing — would get the account verified by the
+// victim's click, and sign in to it. The mailbox owner proves the mail
+// reached them (the token) and that the registration is theirs (its
+// password); a link of somebody else's registration is refused with
+// CodeVerificationPasswordMismatch, and the owner registers again (which
+// replaces that registration and mails a new link).
+//
+// The password is checked as a sign-in checks it: judged and counted on
+// the email's brute-force counter (ThrottleKey; a wrong password is a
+// failure there, audited as auth.login_failed), through the same hasher
+// (shed when saturated: 503, nothing written). A wrong password does not
+// spend the token: the registrant may retry a typo; the token is a 256-bit
+// secret that only the mailbox holds, and guesses of the password are
+// bounded by the counter.
+// Errors: CodeInvalidVerificationToken, CodeVerificationPasswordMismatch,
+// CodeRateLimited (*ThrottledError).
+func (s *Service) VerifyEmail(ctx context.Context, token, password string, client Client) error {
 	if token == "" {
 		return errInvalidVerificationToken
 	}
@@ -194,8 +217,13 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client Client) 
 	if err != nil {
 		return err
 	}
-	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	// The registration the token is for, read in a short transaction: no
+	// lock is held while the password is hashed.
+	var (
+		userID        uuid.UUID
+		email, pwHash string
+	)
+	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
 		t, err := tx.EmailVerificationTokenLock(ctx, hash)
 		if errors.Is(err, ErrNotFound) {
 			return errInvalidVerificationToken
@@ -203,7 +231,43 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client Client) 
 		if err != nil {
 			return err
 		}
-		if !t.Usable(now) {
+		if !t.Usable(s.clock.Now()) {
+			return errInvalidVerificationToken
+		}
+		userID = t.UserID
+		if email, _, _, err = tx.UserLockEmailVerified(ctx, t.UserID); errors.Is(err, ErrNotFound) {
+			return errInvalidVerificationToken
+		} else if err != nil {
+			return err
+		}
+		pwHash, _, err = tx.UserLockCredentials(ctx, t.UserID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	key := ThrottleKey(email)
+	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(pwHash, password)
+	if err != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return s.verificationRefused(ctx, accountID, userID, key, client)
+	}
+	now := s.clock.Now()
+	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+		t, err := tx.EmailVerificationTokenLock(ctx, hash)
+		if errors.Is(err, ErrNotFound) {
+			return errInvalidVerificationToken
+		}
+		if err != nil {
+			return err
+		}
+		if !t.Usable(now) || t.UserID != userID {
 			return errInvalidVerificationToken
 		}
 		_, verified, _, err := tx.UserLockEmailVerified(ctx, t.UserID)
@@ -212,6 +276,21 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client Client) 
 		}
 		if err != nil {
 			return err
+		}
+		// The password checked above must still be the registration's
+		// (under the row lock now): a changed hash is checked again.
+		locked, _, err := tx.UserLockCredentials(ctx, t.UserID)
+		if err != nil {
+			return err
+		}
+		if locked != pwHash {
+			ok, _, err := s.hasher.Verify(locked, password)
+			if err != nil {
+				return fmt.Errorf("verify password: %w", err)
+			}
+			if !ok {
+				return errVerificationPasswordMismatch
+			}
 		}
 		if err := tx.EmailVerificationTokensConsume(ctx, t.UserID, now); err != nil {
 			return err
@@ -224,6 +303,31 @@ func (s *Service) VerifyEmail(ctx context.Context, token string, client Client) 
 		}
 		return tx.Audit(ctx, s.event(accountID, &t.UserID, ActionEmailVerified, "user", t.UserID.String(), nil, client, now))
 	})
+	if errors.Is(err, errVerificationPasswordMismatch) {
+		return s.verificationRefused(ctx, accountID, userID, key, client)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
+		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
+	}
+	return nil
+}
+
+// verificationRefused records a verification with the wrong password as a
+// failed sign-in of the email (its counter and an auth.login_failed event,
+// in one round trip) and answers CodeVerificationPasswordMismatch. The
+// token is not spent.
+func (s *Service) verificationRefused(ctx context.Context, accountID, userID uuid.UUID, key []byte, client Client) error {
+	now := s.clock.Now()
+	s.log.InfoContext(ctx, "email verification refused", "reason", "verification_password_mismatch", "account_id", accountID, "user_id", userID)
+	e := s.event(accountID, &userID, ActionLoginFailed, "user", userID.String(),
+		map[string]any{"reason": "verification_password_mismatch"}, client, now)
+	if err := s.recordFailure(ctx, [][]byte{key}, &e, now); err != nil {
+		return err
+	}
+	return errVerificationPasswordMismatch
 }
 
 // ResendVerification mails a new verification link to the address when it

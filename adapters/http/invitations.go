@@ -20,9 +20,10 @@ const registrationPendingMessage = "If this email can be registered, a verificat
 // verificationResentMessage is the one answer to a resend request.
 const verificationResentMessage = "If the address has a registration waiting for verification, a new link has been sent to it."
 
-// VerifyEmail uses an email-verification token; it does not sign in.
+// VerifyEmail uses an email-verification token with the registration's
+// password (VER-08); it does not sign in.
 func (s *Server) VerifyEmail(ctx context.Context, req api.VerifyEmailRequestObject) (api.VerifyEmailResponseObject, error) {
-	if err := s.svc.VerifyEmail(ctx, req.Body.Token, requestFrom(ctx).client); err != nil {
+	if err := s.svc.VerifyEmail(ctx, req.Body.Token, req.Body.Password, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
 	return noStore204{}, nil

@@ -46,7 +46,9 @@ var (
 	// kind.
 	dbFaultKinds = []string{"connect", "connection", "shutdown", "too_many_connections", "statement_timeout",
 		"timeout", "serialization", "deadlock", "read_only", "pool_closed", "unavailable"}
-	purgedKinds = []string{"sessions", "password_reset_tokens", "login_throttle"}
+	// purgedKinds mirrors adapters/postgres.PurgedKinds (metrics_test.go
+	// keeps them equal).
+	purgedKinds = []string{"sessions", "password_reset_tokens", "login_throttle", "mfa_challenges", "unverified_registrations"}
 	// hashShedReasons mirrors adapters/argon2's ShedQueueFull, ShedWaitTimed.
 	hashShedReasons = []string{"queue_full", "wait_timeout"}
 )

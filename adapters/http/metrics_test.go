@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/adapters/postgres"
 )
 
 // Every series an operator alerts on is exposed (README "Operating it"), and the
@@ -59,6 +60,12 @@ func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 		`sessiond_purge_rows_removed_total{kind="sessions"}`,
 	} {
 		if !strings.Contains(text, "\n"+series) {
+			t.Errorf("want %s in /metrics", series)
+		}
+	}
+	// Every kind the purge reports has its series from the start.
+	for _, kind := range postgres.PurgedKinds {
+		if series := `sessiond_purge_rows_removed_total{kind="` + kind + `"}`; !strings.Contains(text, "\n"+series) {
 			t.Errorf("want %s in /metrics", series)
 		}
 	}

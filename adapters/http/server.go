@@ -85,9 +85,11 @@ func (s *Server) SetHashAdmission(a HashAdmission) { s.hashes = a }
 // hashedBeforeRead are the operations whose first costly step is a password
 // hash preceded by reads (the throttle row, the user's hash): when the
 // hasher is saturated they are shed before those reads, alike for every
-// email (no oracle: the decision does not depend on the request). Other
-// operations that hash are shed by the hasher itself, before they write.
-var hashedBeforeRead = map[string]bool{"loginJson": true, "loginForm": true}
+// email (no oracle: the decision does not depend on the request). The
+// email verification checks the registration's password (VER-08) the same
+// way. Other operations that hash are shed by the hasher itself, before
+// they write.
+var hashedBeforeRead = map[string]bool{"loginJson": true, "loginForm": true, "verifyEmail": true}
 
 // shedSignIn is the early refusal of a sign-in the hasher would shed.
 func (s *Server) shedSignIn(opID string) error {

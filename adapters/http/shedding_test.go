@@ -203,3 +203,66 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// VER-08 with LOAD-01: the email verification checks the registration's
+// password through the same hasher as a sign-in, and is shed the same way
+// (early, before its reads, as cmd/sessiond wires it; or by the hasher
+// itself): 503 with Retry-After, nothing written — the email stays
+// unverified, the token unspent, no failure counted or audited — and the
+// link works once the hasher is free.
+func TestShedding_VER08_SaturatedHasher_VerifyEmailShed503_NothingWritten(t *testing.T) {
+	for _, early := range []bool{true, false} {
+		t.Run("early="+strconv.FormatBool(early), func(t *testing.T) {
+			lim, err := argon2.NewLimiter(argon2.Limits{Concurrency: 1, Queue: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bh := newBlockingHasher(lim)
+			var once sync.Once
+			letGo := func() { once.Do(func() { bh.holding.Store(false); close(bh.gate) }) }
+			setup := harnessSetup{WrapHasher: bh.wrap}
+			if early {
+				setup.HashLimiter = lim
+			}
+			h := newHarnessOn(t, setup, withProductionSettings())
+			t.Cleanup(letGo)
+
+			owner, _ := h.verifiedOwner(t, "shed-ver-owner")
+			email := uniqueEmail("shed-ver")
+			const pw = "the registrant's password"
+			_, token := h.registerPending(t, email, pw)
+			var accountID uuid.UUID
+			if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT account_id FROM users WHERE email = $1`, email).Scan(&accountID); err != nil {
+				t.Fatal(err)
+			}
+
+			bh.holding.Store(true)
+			var wg sync.WaitGroup
+			var held, queued response
+			wg.Go(func() { held = h.signIn(t, owner.Email, owner.Password) })
+			<-bh.entered
+			wg.Go(func() { queued = h.signIn(t, uniqueEmail("shed-nobody"), "whatever password") })
+			for !lim.Saturated() {
+				time.Sleep(time.Millisecond) // waiting for a state, not timing
+			}
+			before := footprint(t, h, accountID, []string{email})
+			for _, p := range []string{pw, "a wrong password"} {
+				res := h.verifyEmail(t, token, p)
+				expectProblem(t, res, http.StatusServiceUnavailable, "service_unavailable")
+				retryAfter(t, res)
+			}
+			if after := footprint(t, h, accountID, []string{email}); after != before {
+				t.Errorf("shed verifications wrote: before %+v, after %+v", before, after)
+			}
+			letGo()
+			wg.Wait()
+			if held.Status != http.StatusOK {
+				t.Errorf("held sign-in: %d %s", held.Status, held.Body)
+			}
+			expectProblem(t, queued, http.StatusUnauthorized, "invalid_credentials")
+			h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email",
+				body: map[string]string{"token": token, "password": pw}}, http.StatusNoContent)
+			h.login(t, registered{Email: email, Password: pw}, nil)
+		})
+	}
+}

@@ -3,6 +3,8 @@ package http_test
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,9 +30,11 @@ func (h *harness) registerPending(t testing.TB, email, password string) (respons
 	return res, mails[len(mails)-1].Token
 }
 
-func (h *harness) verifyEmail(t testing.TB, token string) response {
+// verifyEmail uses a verification token with the password of its
+// registration (VER-08).
+func (h *harness) verifyEmail(t testing.TB, token, password string) response {
 	t.Helper()
-	return h.do(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token}})
+	return h.do(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token, "password": password}})
 }
 
 // verifiedOwner registers, verifies and signs in an owner under
@@ -40,7 +44,7 @@ func (h *harness) verifiedOwner(t testing.TB, prefix string) (registered, tokens
 	email := uniqueEmail(prefix)
 	u := registered{Email: email, Password: "correct horse " + email}
 	_, token := h.registerPending(t, email, u.Password)
-	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token}}, http.StatusNoContent)
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token, "password": u.Password}}, http.StatusNoContent)
 	tk := h.login(t, u, nil)
 	var me struct {
 		ID        uuid.UUID `json:"id"`
@@ -70,9 +74,9 @@ func TestVerification_VER01_RegisterUnverified_SignIn403OnlyWithRightPassword_Ve
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: map[string]string{"email": email, "password": "wrong password"}}),
 		http.StatusUnauthorized, "invalid_credentials")
 
-	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token}}, http.StatusNoContent)
-	expectProblem(t, h.verifyEmail(t, token), http.StatusBadRequest, "invalid_verification_token")
-	expectProblem(t, h.verifyEmail(t, "no-such-token"), http.StatusBadRequest, "invalid_verification_token")
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token, "password": u.Password}}, http.StatusNoContent)
+	expectProblem(t, h.verifyEmail(t, token, u.Password), http.StatusBadRequest, "invalid_verification_token")
+	expectProblem(t, h.verifyEmail(t, "no-such-token", u.Password), http.StatusBadRequest, "invalid_verification_token")
 	tk := h.login(t, u, nil)
 	var me struct {
 		ID        uuid.UUID `json:"id"`
@@ -117,8 +121,9 @@ func TestVerification_VER03_ReRegisterUnverified_NewMail_OldLinkDead(t *testing.
 	if second == "" || second == first {
 		t.Fatalf("no new verification mail")
 	}
-	expectProblem(t, h.verifyEmail(t, first), http.StatusBadRequest, "invalid_verification_token")
-	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": second}}, http.StatusNoContent)
+	expectProblem(t, h.verifyEmail(t, first, "first password here"), http.StatusBadRequest, "invalid_verification_token")
+	expectProblem(t, h.verifyEmail(t, first, "second password here"), http.StatusBadRequest, "invalid_verification_token")
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": second, "password": "second password here"}}, http.StatusNoContent)
 	h.login(t, registered{Email: email, Password: "second password here"}, nil)
 	var accounts int
 	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT count(*) FROM accounts WHERE name = $1`, "Acme "+email).Scan(&accounts); err != nil {
@@ -136,9 +141,9 @@ func TestVerification_VER04_UnverifiedExpires_LinkDead_EmailFreed(t *testing.T) 
 	email := uniqueEmail("expire")
 	_, stale := h.registerPending(t, email, "squatter's password")
 	h.clock.Advance(24*time.Hour + time.Second)
-	expectProblem(t, h.verifyEmail(t, stale), http.StatusBadRequest, "invalid_verification_token")
+	expectProblem(t, h.verifyEmail(t, stale, "squatter's password"), http.StatusBadRequest, "invalid_verification_token")
 	_, fresh := h.registerPending(t, email, "the real owner's password")
-	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": fresh}}, http.StatusNoContent)
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": fresh, "password": "the real owner's password"}}, http.StatusNoContent)
 	h.login(t, registered{Email: email, Password: "the real owner's password"}, nil)
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
 		body: map[string]string{"email": email, "password": "squatter's password"}}), http.StatusUnauthorized, "invalid_credentials")
@@ -179,8 +184,8 @@ func TestVerification_VER05_Resend_SameAnswerForEveryEmail_MailsOnlyPending_Boun
 		t.Errorf("a resend inside the interval mailed (%d mails)", n)
 	}
 	// Both links work until one is used.
-	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": mails[1].Token}}, http.StatusNoContent)
-	expectProblem(t, h.verifyEmail(t, mails[0].Token), http.StatusBadRequest, "invalid_verification_token")
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": mails[1].Token, "password": "pending's password"}}, http.StatusNoContent)
+	expectProblem(t, h.verifyEmail(t, mails[0].Token, "pending's password"), http.StatusBadRequest, "invalid_verification_token")
 }
 
 // A password reset proves the mailbox as a verification link does: the
@@ -195,7 +200,7 @@ func TestVerification_VER06_PasswordResetOfUnverified_VerifiesEmail(t *testing.T
 	const next = "the mailbox owner's password"
 	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/password-reset/confirm",
 		body: map[string]string{"token": token, "new_password": next}}, http.StatusNoContent)
-	expectProblem(t, h.verifyEmail(t, link), http.StatusBadRequest, "invalid_verification_token")
+	expectProblem(t, h.verifyEmail(t, link, next), http.StatusBadRequest, "invalid_verification_token")
 	tk := h.login(t, registered{Email: email, Password: next}, nil)
 	var me struct {
 		AccountID uuid.UUID `json:"account_id"`
@@ -236,4 +241,108 @@ func TestVerification_VER07_ReRegisterUnverifiedOwnerWithMembers_NothingReclaime
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
 		body: map[string]string{"email": owner.Email, "password": owner.Password}}), http.StatusForbidden, "email_not_verified")
 	h.login(t, registered{Email: member, Password: "the member's password"}, nil)
+}
+
+// Account pre-hijacking (VER-08, docs/session-rules.md §9): an attacker
+// registers the victim's address first with a password of their own; the
+// victim's click on the mailed link does not verify that registration
+// (the link needs its registration's password), the victim registers
+// again, which kills the attacker's links, and ends up the only holder of
+// the account.
+func TestVerification_VER08_PreHijacking_VerifyNeedsTheRegistrationsPassword(t *testing.T) {
+	h := newHarness(t, withProductionSettings())
+	victim := uniqueEmail("victim")
+	const attackerPW, victimPW = "the attacker's password", "the victim's own password"
+	_, planted := h.registerPending(t, victim, attackerPW)
+	if planted == "" {
+		t.Fatal("no verification mail for the attacker's registration")
+	}
+	// The victim opens the link from their mailbox with their password.
+	p := expectProblem(t, h.verifyEmail(t, planted, victimPW), http.StatusBadRequest, "verification_password_mismatch")
+	if !strings.Contains(p.Detail, "register again") {
+		t.Errorf("detail %q", p.Detail)
+	}
+	var accountID uuid.UUID
+	var verified *time.Time
+	if err := h.db.Admin(t).QueryRow(context.Background(),
+		`SELECT account_id, email_verified_at FROM users WHERE email = $1`, victim).Scan(&accountID, &verified); err != nil {
+		t.Fatal(err)
+	}
+	if verified != nil {
+		t.Fatalf("the attacker's registration was verified at %v", verified)
+	}
+	// Audited as a failed sign-in of the email.
+	if a := auditRows(t, h, accountID, "auth.login_failed"); len(a) != 1 || a[0].Details["reason"] != "verification_password_mismatch" {
+		t.Fatalf("auth.login_failed rows %+v", a)
+	}
+	expectProblem(t, h.signIn(t, victim, attackerPW), http.StatusForbidden, "email_not_verified")
+
+	// The victim registers again after the mail interval: a new mail, the
+	// attacker's registration (and every link of it) gone.
+	h.clock.Advance(2 * time.Minute)
+	_, own := h.registerPending(t, victim, victimPW)
+	if own == "" || own == planted {
+		t.Fatal("no new verification mail for the victim's registration")
+	}
+	expectProblem(t, h.verifyEmail(t, planted, attackerPW), http.StatusBadRequest, "invalid_verification_token")
+	expectProblem(t, h.verifyEmail(t, planted, victimPW), http.StatusBadRequest, "invalid_verification_token")
+	// Nor can the attacker use the victim's link (were it to leak) with
+	// their password.
+	expectProblem(t, h.verifyEmail(t, own, attackerPW), http.StatusBadRequest, "verification_password_mismatch")
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email",
+		body: map[string]string{"token": own, "password": victimPW}}, http.StatusNoContent)
+	h.login(t, registered{Email: victim, Password: victimPW}, nil)
+	expectProblem(t, h.signIn(t, victim, attackerPW), http.StatusUnauthorized, "invalid_credentials")
+
+	// The password is required (the schema), not just checked.
+	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/verify-email",
+		body: map[string]string{"token": own}}), http.StatusUnprocessableEntity, "validation_failed")
+}
+
+// The attacker re-registers after the victim (replacing the victim's
+// password with theirs): the newest link in the victim's mailbox is the
+// attacker's registration's, and the victim's password does not verify it.
+func TestVerification_VER08_AttackerReRegistersAfterVictim_NewestLinkRefused(t *testing.T) {
+	h := newHarness(t, withProductionSettings())
+	victim := uniqueEmail("victim-late")
+	const attackerPW, victimPW = "the attacker's password", "the victim's own password"
+	_, first := h.registerPending(t, victim, victimPW)
+	h.clock.Advance(2 * time.Minute)
+	_, newest := h.registerPending(t, victim, attackerPW)
+	if newest == "" || newest == first {
+		t.Fatal("no mail for the attacker's re-registration")
+	}
+	expectProblem(t, h.verifyEmail(t, first, victimPW), http.StatusBadRequest, "invalid_verification_token")
+	expectProblem(t, h.verifyEmail(t, newest, victimPW), http.StatusBadRequest, "verification_password_mismatch")
+	expectProblem(t, h.signIn(t, victim, attackerPW), http.StatusForbidden, "email_not_verified")
+}
+
+// Wrong passwords on the verification count on the email's brute-force
+// counter as failed sign-ins (LGN-05 rule): past the threshold the
+// verification and the sign-in of the email are 429; the token survives
+// and, after the lock, works with the right password.
+func TestVerification_VER08_WrongPasswordBurst_HitsTheSignInCounter(t *testing.T) {
+	h := newHarness(t, withProductionSettings())
+	email := uniqueEmail("ver-bf")
+	const pw = "the registrant's password"
+	_, token := h.registerPending(t, email, pw)
+	threshold := h.cfg.Throttle.Threshold
+	for i := range threshold {
+		expectProblem(t, h.verifyEmail(t, token, "guess "+strconv.Itoa(i)), http.StatusBadRequest, "verification_password_mismatch")
+	}
+	res := h.verifyEmail(t, token, pw)
+	expectProblem(t, res, http.StatusTooManyRequests, "rate_limited")
+	retryAfter(t, res)
+	expectProblem(t, h.signIn(t, email, pw), http.StatusTooManyRequests, "rate_limited")
+	var accountID uuid.UUID
+	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT account_id FROM users WHERE email = $1`, email).Scan(&accountID); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(auditRows(t, h, accountID, "auth.login_failed")); n != threshold {
+		t.Fatalf("%d auth.login_failed rows, want %d", n, threshold)
+	}
+	h.clock.Advance(h.cfg.Throttle.BaseDelay)
+	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email",
+		body: map[string]string{"token": token, "password": pw}}, http.StatusNoContent)
+	h.login(t, registered{Email: email, Password: pw}, nil)
 }

@@ -17,6 +17,13 @@ type PurgeCounts struct {
 	ResetTokens int64 `json:"password_reset_tokens"`
 	// LoginThrottle counts brute-force counters that expired (migrations/00005).
 	LoginThrottle int64 `json:"login_throttle"`
+	// MFAChallenges counts second-factor challenges used or expired before
+	// the cutoff (migrations/00016).
+	MFAChallenges int64 `json:"mfa_challenges"`
+	// UnverifiedRegistrations counts registrations (account, unverified
+	// owner, tokens) that could no longer be verified (migrations/00016;
+	// only with WithUnverifiedRegistrations).
+	UnverifiedRegistrations int64 `json:"unverified_registrations"`
 	// WebhookAttempts counts delivery attempts past their retention
 	// (migrations/00013; PurgeWebhookAttempts, run by the caller).
 	WebhookAttempts int64 `json:"webhook_attempts"`
@@ -25,6 +32,34 @@ type PurgeCounts struct {
 func (c *PurgeCounts) add(r dbsqlc.MaintenancePurgeExpiredRow) {
 	c.Sessions += r.Sessions
 	c.ResetTokens += r.ResetTokens
+	c.MFAChallenges += r.MfaChallenges
+}
+
+// kinds is the counts by the metrics' kind label (PurgedKinds).
+func (c PurgeCounts) kinds() map[string]int64 {
+	return map[string]int64{
+		"sessions": c.Sessions, "password_reset_tokens": c.ResetTokens, "login_throttle": c.LoginThrottle,
+		"mfa_challenges": c.MFAChallenges, "unverified_registrations": c.UnverifiedRegistrations,
+	}
+}
+
+// PurgedKinds are the kinds of rows PurgeExpired reports to the Observer.
+var PurgedKinds = []string{"sessions", "password_reset_tokens", "login_throttle", "mfa_challenges", "unverified_registrations"}
+
+// PurgeOption widens a purge (PurgeExpired).
+type PurgeOption func(*purgeOptions)
+
+type purgeOptions struct{ registrations bool }
+
+// WithUnverifiedRegistrations makes the purge also delete the unverified
+// registrations that can no longer be verified: every verification token
+// of the registration expired more than the retention (at least a day)
+// ago, by the database's clock (maintenance_purge_unverified_registrations,
+// migrations/00016; docs/session-rules.md §9). Only while
+// EMAIL_VERIFICATION is required: with it off an unverified owner signs in,
+// and their account is live.
+func WithUnverifiedRegistrations() PurgeOption {
+	return func(o *purgeOptions) { o.registrations = true }
 }
 
 // MinPurgeRetention is the floor the database puts under the retention
@@ -49,11 +84,13 @@ const MinPurgeRetention = 24 * time.Hour
 // purge in turns, one batch at a time, and each row is removed (and
 // counted) by exactly one of them. The loop ends when a batch comes back
 // short: the rest, if any, was taken by another instance's batch.
-func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batchSize int) (total PurgeCounts, err error) {
+func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batchSize int, opts ...PurgeOption) (total PurgeCounts, err error) {
+	var o purgeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if s.observer != nil {
-		defer func() {
-			s.observer.PurgeRun(map[string]int64{"sessions": total.Sessions, "password_reset_tokens": total.ResetTokens, "login_throttle": total.LoginThrottle}, err)
-		}()
+		defer func() { s.observer.PurgeRun(total.kinds(), err) }()
 	}
 	if batchSize < 1 || batchSize > 1<<20 {
 		return total, fmt.Errorf("purge: batch size %d out of range", batchSize)
@@ -79,7 +116,17 @@ func (s *Store) PurgeExpired(ctx context.Context, retention time.Duration, batch
 			return total, fmt.Errorf("purge login throttle: %w", asFault(err))
 		}
 		total.LoginThrottle += nt
-		if r.Sessions < int64(batchSize) && r.ResetTokens < int64(batchSize) && nt < int64(batchSize) {
+		var nr int64
+		if o.registrations {
+			if nr, err = s.q.MaintenancePurgeUnverifiedRegistrations(ctx, dbsqlc.MaintenancePurgeUnverifiedRegistrationsParams{
+				Retention: pgtype.Interval{Microseconds: retention.Microseconds(), Valid: true}, BatchSize: int32(batchSize),
+			}); err != nil {
+				return total, fmt.Errorf("purge unverified registrations: %w", asFault(err))
+			}
+			total.UnverifiedRegistrations += nr
+		}
+		full := int64(batchSize)
+		if r.Sessions < full && r.ResetTokens < full && r.MfaChallenges < full && nt < full && nr < full {
 			return total, nil
 		}
 	}

@@ -16,7 +16,7 @@ type Observer interface {
 	// SessionsRevoked counts n sessions revoked for reason (core.Reason*).
 	SessionsRevoked(reason string, n int64)
 	// PurgeRun counts one purge run and the rows it removed by kind
-	// (sessions, password_reset_tokens, login_throttle).
+	// (PurgedKinds).
 	PurgeRun(removed map[string]int64, err error)
 }
 

@@ -22,9 +22,11 @@ type program struct {
 	webhooks *audit.Dispatcher
 }
 
-// cleanupJob purges expired sessions (with their token families) and spent
-// password-reset tokens (postgres.Store.PurgeExpired). Safe to run on
-// several instances at once and from cron at the same time.
+// cleanupJob purges expired sessions (with their token families), spent
+// password-reset tokens, used or expired second-factor challenges and,
+// with EMAIL_VERIFICATION=required, unverified registrations that can no
+// longer be verified (postgres.Store.PurgeExpired). Safe to run on several
+// instances at once and from cron at the same time.
 type cleanupJob struct {
 	store *postgres.Store
 	clock core.Clock
@@ -33,16 +35,25 @@ type cleanupJob struct {
 	// created ahead); attempts is how long webhook attempts are kept.
 	audit    AuditSettings
 	attempts time.Duration
-	log      *slog.Logger
+	// registrations: EMAIL_VERIFICATION=required, so unverified
+	// registrations are purged once dead (with it off, an unverified owner
+	// signs in: their account is live).
+	registrations bool
+	log           *slog.Logger
 }
 
 // runOnce purges everything that is due now and logs the counts.
 func (j *cleanupJob) runOnce(ctx context.Context) (postgres.PurgeCounts, error) {
 	start := time.Now()
-	n, err := j.store.PurgeExpired(ctx, j.cfg.Retention, j.cfg.BatchSize)
+	var opts []postgres.PurgeOption
+	if j.registrations {
+		opts = append(opts, postgres.WithUnverifiedRegistrations())
+	}
+	n, err := j.store.PurgeExpired(ctx, j.cfg.Retention, j.cfg.BatchSize, opts...)
 	if err != nil {
 		j.log.ErrorContext(ctx, "cleanup failed", "err", err, "removed_sessions", n.Sessions,
-			"removed_password_reset_tokens", n.ResetTokens)
+			"removed_password_reset_tokens", n.ResetTokens, "removed_mfa_challenges", n.MFAChallenges,
+			"removed_unverified_registrations", n.UnverifiedRegistrations)
 		return n, err
 	}
 	parts, err := j.store.MaintainAuditPartitions(ctx, j.audit.PartitionsAheadWeeks, j.audit.RetentionDefaultDays, j.audit.RetentionMaxDays)
@@ -60,7 +71,8 @@ func (j *cleanupJob) runOnce(ctx context.Context) (postgres.PurgeCounts, error) 
 		}
 	}
 	j.log.InfoContext(ctx, "cleanup done", "removed_sessions", n.Sessions,
-		"removed_password_reset_tokens", n.ResetTokens, "removed_webhook_attempts", n.WebhookAttempts,
+		"removed_password_reset_tokens", n.ResetTokens, "removed_mfa_challenges", n.MFAChallenges,
+		"removed_unverified_registrations", n.UnverifiedRegistrations, "removed_webhook_attempts", n.WebhookAttempts,
 		"retention", j.cfg.Retention.String(), "duration", time.Since(start))
 	return n, nil
 }

@@ -112,7 +112,8 @@ func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
 }
 
 func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *cleanupJob {
-	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, audit: c.Audit, attempts: c.Webhooks.AttemptRetention, log: log}
+	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, audit: c.Audit, attempts: c.Webhooks.AttemptRetention,
+		registrations: c.Core.EmailVerification, log: log}
 }
 
 // provideWebhooks wires the webhook administration into the API and

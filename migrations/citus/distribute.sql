@@ -139,6 +139,14 @@ GRANT SELECT (account_id, token_hash) ON mfa_challenges TO sessiond_definer;
 GRANT SELECT (email, account_id, user_id) ON user_emails TO sessiond_definer;
 GRANT SELECT (account_id, id, absolute_expires_at), DELETE ON sessions TO sessiond_janitor;
 GRANT SELECT (account_id, token_hash, expires_at, used_at), DELETE ON password_reset_tokens TO sessiond_janitor;
+-- The purge of migrations/00016 (second-factor challenges, unverified
+-- registrations): what the janitor reads, locks and deletes.
+GRANT SELECT (account_id, id, expires_at, used_at), DELETE ON mfa_challenges TO sessiond_janitor;
+GRANT SELECT (account_id, id, email, email_verified_at, created_at), UPDATE (email_verified_at) ON users TO sessiond_janitor;
+GRANT SELECT (id), UPDATE (updated_at), DELETE ON accounts TO sessiond_janitor;
+GRANT SELECT (email, account_id, user_id), DELETE ON user_emails TO sessiond_janitor;
+GRANT SELECT (account_id, user_id, expires_at, used_at) ON email_verification_tokens TO sessiond_janitor;
+GRANT SELECT (account_id, accepted_at, revoked_at, expires_at) ON invitations TO sessiond_janitor;
 
 DO $$
 DECLARE
@@ -172,7 +180,12 @@ BEGIN
                      ('email_verification_tokens', 'token_hash', 'sessiond_definer'),
                      ('invitations', 'token_hash', 'sessiond_definer'),
                      ('sessions', 'absolute_expires_at', 'sessiond_janitor'),
-                     ('password_reset_tokens', 'used_at', 'sessiond_janitor')) AS t(tbl, col, rol),
+                     ('password_reset_tokens', 'used_at', 'sessiond_janitor'),
+                     ('mfa_challenges', 'expires_at', 'sessiond_janitor'),
+                     ('users', 'email_verified_at', 'sessiond_janitor'),
+                     ('user_emails', 'user_id', 'sessiond_janitor'),
+                     ('email_verification_tokens', 'expires_at', 'sessiond_janitor'),
+                     ('invitations', 'accepted_at', 'sessiond_janitor')) AS t(tbl, col, rol),
         LATERAL run_command_on_shards(t.tbl::regclass, format($cmd$
             SELECT CASE WHEN has_column_privilege(%L, '%%s'::regclass, %L, 'SELECT') THEN 'ok' ELSE 'missing' END
         $cmd$, t.rol, t.col)) AS s

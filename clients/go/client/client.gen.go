@@ -341,47 +341,48 @@ func (e MfaRequirement) Valid() bool {
 
 // Defines values for ProblemCode.
 const (
-	ProblemCodeBadRequest                 ProblemCode = "bad_request"
-	ProblemCodeCannotRevokeCurrentSession ProblemCode = "cannot_revoke_current_session"
-	ProblemCodeConflict                   ProblemCode = "conflict"
-	ProblemCodeCsrfFailed                 ProblemCode = "csrf_failed"
-	ProblemCodeEmailNotVerified           ProblemCode = "email_not_verified"
-	ProblemCodeEmailTaken                 ProblemCode = "email_taken"
-	ProblemCodeForbidden                  ProblemCode = "forbidden"
-	ProblemCodeInternalError              ProblemCode = "internal_error"
-	ProblemCodeInvalidCredentials         ProblemCode = "invalid_credentials"
-	ProblemCodeInvalidCursor              ProblemCode = "invalid_cursor"
-	ProblemCodeInvalidInvitationToken     ProblemCode = "invalid_invitation_token"
-	ProblemCodeInvalidMfaChallenge        ProblemCode = "invalid_mfa_challenge"
-	ProblemCodeInvalidMfaCode             ProblemCode = "invalid_mfa_code"
-	ProblemCodeInvalidRefreshToken        ProblemCode = "invalid_refresh_token"
-	ProblemCodeInvalidResetToken          ProblemCode = "invalid_reset_token"
-	ProblemCodeInvalidToken               ProblemCode = "invalid_token"
-	ProblemCodeInvalidVerificationToken   ProblemCode = "invalid_verification_token"
-	ProblemCodeInvitationEmailTaken       ProblemCode = "invitation_email_taken"
-	ProblemCodeInvitationExpired          ProblemCode = "invitation_expired"
-	ProblemCodeInvitationRevoked          ProblemCode = "invitation_revoked"
-	ProblemCodeInvitationUsed             ProblemCode = "invitation_used"
-	ProblemCodeLastOwner                  ProblemCode = "last_owner"
-	ProblemCodeMemberPasswordsDisabled    ProblemCode = "member_passwords_disabled"
-	ProblemCodeMethodNotAllowed           ProblemCode = "method_not_allowed"
-	ProblemCodeMfaEnrollmentRequired      ProblemCode = "mfa_enrollment_required"
-	ProblemCodeNotFound                   ProblemCode = "not_found"
-	ProblemCodeNotImplemented             ProblemCode = "not_implemented"
-	ProblemCodePayloadTooLarge            ProblemCode = "payload_too_large"
-	ProblemCodePolicyInvariantViolated    ProblemCode = "policy_invariant_violated"
-	ProblemCodePolicyOutOfBounds          ProblemCode = "policy_out_of_bounds"
-	ProblemCodeRateLimited                ProblemCode = "rate_limited"
-	ProblemCodeReauthenticationRequired   ProblemCode = "reauthentication_required"
-	ProblemCodeRefreshTokenReused         ProblemCode = "refresh_token_reused"
-	ProblemCodeServiceUnavailable         ProblemCode = "service_unavailable"
-	ProblemCodeSessionExpiredAbsolute     ProblemCode = "session_expired_absolute"
-	ProblemCodeSessionExpiredIdle         ProblemCode = "session_expired_idle"
-	ProblemCodeSessionLimitReached        ProblemCode = "session_limit_reached"
-	ProblemCodeTenantMismatch             ProblemCode = "tenant_mismatch"
-	ProblemCodeUnknownParameter           ProblemCode = "unknown_parameter"
-	ProblemCodeUnsupportedMediaType       ProblemCode = "unsupported_media_type"
-	ProblemCodeValidationFailed           ProblemCode = "validation_failed"
+	ProblemCodeBadRequest                   ProblemCode = "bad_request"
+	ProblemCodeCannotRevokeCurrentSession   ProblemCode = "cannot_revoke_current_session"
+	ProblemCodeConflict                     ProblemCode = "conflict"
+	ProblemCodeCsrfFailed                   ProblemCode = "csrf_failed"
+	ProblemCodeEmailNotVerified             ProblemCode = "email_not_verified"
+	ProblemCodeEmailTaken                   ProblemCode = "email_taken"
+	ProblemCodeForbidden                    ProblemCode = "forbidden"
+	ProblemCodeInternalError                ProblemCode = "internal_error"
+	ProblemCodeInvalidCredentials           ProblemCode = "invalid_credentials"
+	ProblemCodeInvalidCursor                ProblemCode = "invalid_cursor"
+	ProblemCodeInvalidInvitationToken       ProblemCode = "invalid_invitation_token"
+	ProblemCodeInvalidMfaChallenge          ProblemCode = "invalid_mfa_challenge"
+	ProblemCodeInvalidMfaCode               ProblemCode = "invalid_mfa_code"
+	ProblemCodeInvalidRefreshToken          ProblemCode = "invalid_refresh_token"
+	ProblemCodeInvalidResetToken            ProblemCode = "invalid_reset_token"
+	ProblemCodeInvalidToken                 ProblemCode = "invalid_token"
+	ProblemCodeInvalidVerificationToken     ProblemCode = "invalid_verification_token"
+	ProblemCodeInvitationEmailTaken         ProblemCode = "invitation_email_taken"
+	ProblemCodeInvitationExpired            ProblemCode = "invitation_expired"
+	ProblemCodeInvitationRevoked            ProblemCode = "invitation_revoked"
+	ProblemCodeInvitationUsed               ProblemCode = "invitation_used"
+	ProblemCodeLastOwner                    ProblemCode = "last_owner"
+	ProblemCodeMemberPasswordsDisabled      ProblemCode = "member_passwords_disabled"
+	ProblemCodeMethodNotAllowed             ProblemCode = "method_not_allowed"
+	ProblemCodeMfaEnrollmentRequired        ProblemCode = "mfa_enrollment_required"
+	ProblemCodeNotFound                     ProblemCode = "not_found"
+	ProblemCodeNotImplemented               ProblemCode = "not_implemented"
+	ProblemCodePayloadTooLarge              ProblemCode = "payload_too_large"
+	ProblemCodePolicyInvariantViolated      ProblemCode = "policy_invariant_violated"
+	ProblemCodePolicyOutOfBounds            ProblemCode = "policy_out_of_bounds"
+	ProblemCodeRateLimited                  ProblemCode = "rate_limited"
+	ProblemCodeReauthenticationRequired     ProblemCode = "reauthentication_required"
+	ProblemCodeRefreshTokenReused           ProblemCode = "refresh_token_reused"
+	ProblemCodeServiceUnavailable           ProblemCode = "service_unavailable"
+	ProblemCodeSessionExpiredAbsolute       ProblemCode = "session_expired_absolute"
+	ProblemCodeSessionExpiredIdle           ProblemCode = "session_expired_idle"
+	ProblemCodeSessionLimitReached          ProblemCode = "session_limit_reached"
+	ProblemCodeTenantMismatch               ProblemCode = "tenant_mismatch"
+	ProblemCodeUnknownParameter             ProblemCode = "unknown_parameter"
+	ProblemCodeUnsupportedMediaType         ProblemCode = "unsupported_media_type"
+	ProblemCodeValidationFailed             ProblemCode = "validation_failed"
+	ProblemCodeVerificationPasswordMismatch ProblemCode = "verification_password_mismatch"
 )
 
 // Valid indicates whether the value is a known member of the ProblemCode enum.
@@ -468,6 +469,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeUnsupportedMediaType:
 		return true
 	case ProblemCodeValidationFailed:
+		return true
+	case ProblemCodeVerificationPasswordMismatch:
 		return true
 	default:
 		return false
@@ -1433,8 +1436,11 @@ type User struct {
 	Name string `json:"name"`
 }
 
-// VerifyEmailRequest An email-verification token.
+// VerifyEmailRequest An email-verification token and the password the registration was made with.
 type VerifyEmailRequest struct {
+	// Password The password given at registration (checked as at sign-in).
+	Password string `json:"password"`
+
 	// Token The token from the verification mail.
 	Token string `json:"token"`
 }
@@ -3257,11 +3263,25 @@ type ClientInterface interface {
 
 	// VerifyEmailWithBody Verify an email address with the mailed token
 	//
-	// Uses the single-use, expiring token of a verification mail: the
-	// registration's email is verified and every other verification token of
-	// the user is spent. It does not sign in (a mailed link is no sign-in
-	// credential, and it may be opened on another device): sign in next. An
-	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Uses the single-use, expiring token of a verification mail together
+	// with the password the registration was made with: the registration's
+	// email is verified and every other verification token of the user is
+	// spent. It does not sign in (a mailed link is no sign-in credential,
+	// and it may be opened on another device): sign in next. An unknown,
+	// used or expired token is `400 invalid_verification_token`.
+	//
+	// The password defends against account pre-hijacking: somebody who
+	// registered your address first, with a password of their own, cannot
+	// have their registration verified by your click. A usable token with
+	// another password is `400 verification_password_mismatch` (this link
+	// belongs to a registration made with another password: register again
+	// to get a new link, which replaces that registration); the token is
+	// not spent, so a mistyped password can be retried. The password is
+	// checked as at sign-in: a wrong one counts as a failed sign-in of the
+	// email (audited `auth.login_failed`, reason
+	// `verification_password_mismatch`) and past the brute-force threshold
+	// the answer is `429 rate_limited` with `Retry-After`; when the password
+	// hasher is saturated, `503 service_unavailable`.
 	// Rate limited per client IP.
 	//
 	// Takes any type of body and a specified content type.
@@ -3271,11 +3291,25 @@ type ClientInterface interface {
 
 	// VerifyEmail Verify an email address with the mailed token
 	//
-	// Uses the single-use, expiring token of a verification mail: the
-	// registration's email is verified and every other verification token of
-	// the user is spent. It does not sign in (a mailed link is no sign-in
-	// credential, and it may be opened on another device): sign in next. An
-	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Uses the single-use, expiring token of a verification mail together
+	// with the password the registration was made with: the registration's
+	// email is verified and every other verification token of the user is
+	// spent. It does not sign in (a mailed link is no sign-in credential,
+	// and it may be opened on another device): sign in next. An unknown,
+	// used or expired token is `400 invalid_verification_token`.
+	//
+	// The password defends against account pre-hijacking: somebody who
+	// registered your address first, with a password of their own, cannot
+	// have their registration verified by your click. A usable token with
+	// another password is `400 verification_password_mismatch` (this link
+	// belongs to a registration made with another password: register again
+	// to get a new link, which replaces that registration); the token is
+	// not spent, so a mistyped password can be retried. The password is
+	// checked as at sign-in: a wrong one counts as a failed sign-in of the
+	// email (audited `auth.login_failed`, reason
+	// `verification_password_mismatch`) and past the brute-force threshold
+	// the answer is `429 rate_limited` with `Retry-After`; when the password
+	// hasher is saturated, `503 service_unavailable`.
 	// Rate limited per client IP.
 	//
 	// Takes a body of the `application/json` content type.
@@ -5156,11 +5190,25 @@ func (c *Client) RegisterUser(ctx context.Context, body RegisterUserJSONRequestB
 
 // VerifyEmailWithBody Verify an email address with the mailed token
 //
-// Uses the single-use, expiring token of a verification mail: the
-// registration's email is verified and every other verification token of
-// the user is spent. It does not sign in (a mailed link is no sign-in
-// credential, and it may be opened on another device): sign in next. An
-// unknown, used or expired token is `400 invalid_verification_token`.
+// Uses the single-use, expiring token of a verification mail together
+// with the password the registration was made with: the registration's
+// email is verified and every other verification token of the user is
+// spent. It does not sign in (a mailed link is no sign-in credential,
+// and it may be opened on another device): sign in next. An unknown,
+// used or expired token is `400 invalid_verification_token`.
+//
+// The password defends against account pre-hijacking: somebody who
+// registered your address first, with a password of their own, cannot
+// have their registration verified by your click. A usable token with
+// another password is `400 verification_password_mismatch` (this link
+// belongs to a registration made with another password: register again
+// to get a new link, which replaces that registration); the token is
+// not spent, so a mistyped password can be retried. The password is
+// checked as at sign-in: a wrong one counts as a failed sign-in of the
+// email (audited `auth.login_failed`, reason
+// `verification_password_mismatch`) and past the brute-force threshold
+// the answer is `429 rate_limited` with `Retry-After`; when the password
+// hasher is saturated, `503 service_unavailable`.
 // Rate limited per client IP.
 //
 // Takes any type of body and a specified content type.
@@ -5180,11 +5228,25 @@ func (c *Client) VerifyEmailWithBody(ctx context.Context, contentType string, bo
 
 // VerifyEmail Verify an email address with the mailed token
 //
-// Uses the single-use, expiring token of a verification mail: the
-// registration's email is verified and every other verification token of
-// the user is spent. It does not sign in (a mailed link is no sign-in
-// credential, and it may be opened on another device): sign in next. An
-// unknown, used or expired token is `400 invalid_verification_token`.
+// Uses the single-use, expiring token of a verification mail together
+// with the password the registration was made with: the registration's
+// email is verified and every other verification token of the user is
+// spent. It does not sign in (a mailed link is no sign-in credential,
+// and it may be opened on another device): sign in next. An unknown,
+// used or expired token is `400 invalid_verification_token`.
+//
+// The password defends against account pre-hijacking: somebody who
+// registered your address first, with a password of their own, cannot
+// have their registration verified by your click. A usable token with
+// another password is `400 verification_password_mismatch` (this link
+// belongs to a registration made with another password: register again
+// to get a new link, which replaces that registration); the token is
+// not spent, so a mistyped password can be retried. The password is
+// checked as at sign-in: a wrong one counts as a failed sign-in of the
+// email (audited `auth.login_failed`, reason
+// `verification_password_mismatch`) and past the brute-force threshold
+// the answer is `429 rate_limited` with `Retry-After`; when the password
+// hasher is saturated, `503 service_unavailable`.
 // Rate limited per client IP.
 //
 // Takes a body of the `application/json` content type.
@@ -8886,11 +8948,25 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyEmailWithBodyWithResponse Verify an email address with the mailed token
 	//
-	// Uses the single-use, expiring token of a verification mail: the
-	// registration's email is verified and every other verification token of
-	// the user is spent. It does not sign in (a mailed link is no sign-in
-	// credential, and it may be opened on another device): sign in next. An
-	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Uses the single-use, expiring token of a verification mail together
+	// with the password the registration was made with: the registration's
+	// email is verified and every other verification token of the user is
+	// spent. It does not sign in (a mailed link is no sign-in credential,
+	// and it may be opened on another device): sign in next. An unknown,
+	// used or expired token is `400 invalid_verification_token`.
+	//
+	// The password defends against account pre-hijacking: somebody who
+	// registered your address first, with a password of their own, cannot
+	// have their registration verified by your click. A usable token with
+	// another password is `400 verification_password_mismatch` (this link
+	// belongs to a registration made with another password: register again
+	// to get a new link, which replaces that registration); the token is
+	// not spent, so a mistyped password can be retried. The password is
+	// checked as at sign-in: a wrong one counts as a failed sign-in of the
+	// email (audited `auth.login_failed`, reason
+	// `verification_password_mismatch`) and past the brute-force threshold
+	// the answer is `429 rate_limited` with `Retry-After`; when the password
+	// hasher is saturated, `503 service_unavailable`.
 	// Rate limited per client IP.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -8900,11 +8976,25 @@ type ClientWithResponsesInterface interface {
 
 	// VerifyEmailWithResponse Verify an email address with the mailed token
 	//
-	// Uses the single-use, expiring token of a verification mail: the
-	// registration's email is verified and every other verification token of
-	// the user is spent. It does not sign in (a mailed link is no sign-in
-	// credential, and it may be opened on another device): sign in next. An
-	// unknown, used or expired token is `400 invalid_verification_token`.
+	// Uses the single-use, expiring token of a verification mail together
+	// with the password the registration was made with: the registration's
+	// email is verified and every other verification token of the user is
+	// spent. It does not sign in (a mailed link is no sign-in credential,
+	// and it may be opened on another device): sign in next. An unknown,
+	// used or expired token is `400 invalid_verification_token`.
+	//
+	// The password defends against account pre-hijacking: somebody who
+	// registered your address first, with a password of their own, cannot
+	// have their registration verified by your click. A usable token with
+	// another password is `400 verification_password_mismatch` (this link
+	// belongs to a registration made with another password: register again
+	// to get a new link, which replaces that registration); the token is
+	// not spent, so a mistyped password can be retried. The password is
+	// checked as at sign-in: a wrong one counts as a failed sign-in of the
+	// email (audited `auth.login_failed`, reason
+	// `verification_password_mismatch`) and past the brute-force threshold
+	// the answer is `429 rate_limited` with `Retry-After`; when the password
+	// hasher is saturated, `503 service_unavailable`.
 	// Rate limited per client IP.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
@@ -15846,11 +15936,25 @@ func (c *ClientWithResponses) RegisterUserWithResponse(ctx context.Context, body
 
 // VerifyEmailWithBodyWithResponse Verify an email address with the mailed token
 //
-// Uses the single-use, expiring token of a verification mail: the
-// registration's email is verified and every other verification token of
-// the user is spent. It does not sign in (a mailed link is no sign-in
-// credential, and it may be opened on another device): sign in next. An
-// unknown, used or expired token is `400 invalid_verification_token`.
+// Uses the single-use, expiring token of a verification mail together
+// with the password the registration was made with: the registration's
+// email is verified and every other verification token of the user is
+// spent. It does not sign in (a mailed link is no sign-in credential,
+// and it may be opened on another device): sign in next. An unknown,
+// used or expired token is `400 invalid_verification_token`.
+//
+// The password defends against account pre-hijacking: somebody who
+// registered your address first, with a password of their own, cannot
+// have their registration verified by your click. A usable token with
+// another password is `400 verification_password_mismatch` (this link
+// belongs to a registration made with another password: register again
+// to get a new link, which replaces that registration); the token is
+// not spent, so a mistyped password can be retried. The password is
+// checked as at sign-in: a wrong one counts as a failed sign-in of the
+// email (audited `auth.login_failed`, reason
+// `verification_password_mismatch`) and past the brute-force threshold
+// the answer is `429 rate_limited` with `Retry-After`; when the password
+// hasher is saturated, `503 service_unavailable`.
 // Rate limited per client IP.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -15866,11 +15970,25 @@ func (c *ClientWithResponses) VerifyEmailWithBodyWithResponse(ctx context.Contex
 
 // VerifyEmailWithResponse Verify an email address with the mailed token
 //
-// Uses the single-use, expiring token of a verification mail: the
-// registration's email is verified and every other verification token of
-// the user is spent. It does not sign in (a mailed link is no sign-in
-// credential, and it may be opened on another device): sign in next. An
-// unknown, used or expired token is `400 invalid_verification_token`.
+// Uses the single-use, expiring token of a verification mail together
+// with the password the registration was made with: the registration's
+// email is verified and every other verification token of the user is
+// spent. It does not sign in (a mailed link is no sign-in credential,
+// and it may be opened on another device): sign in next. An unknown,
+// used or expired token is `400 invalid_verification_token`.
+//
+// The password defends against account pre-hijacking: somebody who
+// registered your address first, with a password of their own, cannot
+// have their registration verified by your click. A usable token with
+// another password is `400 verification_password_mismatch` (this link
+// belongs to a registration made with another password: register again
+// to get a new link, which replaces that registration); the token is
+// not spent, so a mistyped password can be retried. The password is
+// checked as at sign-in: a wrong one counts as a failed sign-in of the
+// email (audited `auth.login_failed`, reason
+// `verification_password_mismatch`) and past the brute-force threshold
+// the answer is `429 rate_limited` with `Retry-After`; when the password
+// hasher is saturated, `503 service_unavailable`.
 // Rate limited per client IP.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).

@@ -13,9 +13,10 @@ import (
 
 const maintenancePurgeExpired = `-- name: MaintenancePurgeExpired :one
 
-SELECT f.purged_sessions::bigint AS sessions, f.purged_reset_tokens::bigint AS reset_tokens
+SELECT f.purged_sessions::bigint AS sessions, f.purged_reset_tokens::bigint AS reset_tokens,
+       f.purged_mfa_challenges::bigint AS mfa_challenges
 FROM maintenance_purge_expired($1::interval, $2::integer)
-    AS f(purged_sessions, purged_reset_tokens)
+    AS f(purged_sessions, purged_reset_tokens, purged_mfa_challenges)
 `
 
 type MaintenancePurgeExpiredParams struct {
@@ -24,15 +25,34 @@ type MaintenancePurgeExpiredParams struct {
 }
 
 type MaintenancePurgeExpiredRow struct {
-	Sessions    int64
-	ResetTokens int64
+	Sessions      int64
+	ResetTokens   int64
+	MfaChallenges int64
 }
 
-// Housekeeping across tenants, through the SECURITY DEFINER purge (see
-// migrations/00004: the database's clock and a retention floor decide).
+// Housekeeping across tenants, through the SECURITY DEFINER purges (see
+// migrations/00004 and 00016: the database's clock and a retention floor
+// decide).
 func (q *Queries) MaintenancePurgeExpired(ctx context.Context, arg MaintenancePurgeExpiredParams) (MaintenancePurgeExpiredRow, error) {
 	row := q.db.QueryRow(ctx, maintenancePurgeExpired, arg.Retention, arg.BatchSize)
 	var i MaintenancePurgeExpiredRow
-	err := row.Scan(&i.Sessions, &i.ResetTokens)
+	err := row.Scan(&i.Sessions, &i.ResetTokens, &i.MfaChallenges)
 	return i, err
+}
+
+const maintenancePurgeUnverifiedRegistrations = `-- name: MaintenancePurgeUnverifiedRegistrations :one
+SELECT maintenance_purge_unverified_registrations($1::interval, $2::integer)::bigint AS purged
+`
+
+type MaintenancePurgeUnverifiedRegistrationsParams struct {
+	Retention pgtype.Interval
+	BatchSize int32
+}
+
+// Only while EMAIL_VERIFICATION is required (Store.PurgeExpired's option).
+func (q *Queries) MaintenancePurgeUnverifiedRegistrations(ctx context.Context, arg MaintenancePurgeUnverifiedRegistrationsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, maintenancePurgeUnverifiedRegistrations, arg.Retention, arg.BatchSize)
+	var purged int64
+	err := row.Scan(&purged)
+	return purged, err
 }

@@ -369,11 +369,25 @@ export interface paths {
         put?: never;
         /**
          * Verify an email address with the mailed token
-         * @description Uses the single-use, expiring token of a verification mail: the
-         *     registration's email is verified and every other verification token of
-         *     the user is spent. It does not sign in (a mailed link is no sign-in
-         *     credential, and it may be opened on another device): sign in next. An
-         *     unknown, used or expired token is `400 invalid_verification_token`.
+         * @description Uses the single-use, expiring token of a verification mail together
+         *     with the password the registration was made with: the registration's
+         *     email is verified and every other verification token of the user is
+         *     spent. It does not sign in (a mailed link is no sign-in credential,
+         *     and it may be opened on another device): sign in next. An unknown,
+         *     used or expired token is `400 invalid_verification_token`.
+         *
+         *     The password defends against account pre-hijacking: somebody who
+         *     registered your address first, with a password of their own, cannot
+         *     have their registration verified by your click. A usable token with
+         *     another password is `400 verification_password_mismatch` (this link
+         *     belongs to a registration made with another password: register again
+         *     to get a new link, which replaces that registration); the token is
+         *     not spent, so a mistyped password can be retried. The password is
+         *     checked as at sign-in: a wrong one counts as a failed sign-in of the
+         *     email (audited `auth.login_failed`, reason
+         *     `verification_password_mismatch`) and past the brute-force threshold
+         *     the answer is `429 rate_limited` with `Retry-After`; when the password
+         *     hasher is saturated, `503 service_unavailable`.
          *     Rate limited per client IP.
          */
         post: operations["verifyEmail"];
@@ -1400,7 +1414,7 @@ export interface components {
          * @example invalid_credentials
          * @enum {string}
          */
-        ProblemCode: "bad_request" | "cannot_revoke_current_session" | "conflict" | "csrf_failed" | "email_not_verified" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_invitation_token" | "invalid_mfa_challenge" | "invalid_mfa_code" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "invalid_verification_token" | "invitation_email_taken" | "invitation_expired" | "invitation_revoked" | "invitation_used" | "last_owner" | "member_passwords_disabled" | "method_not_allowed" | "mfa_enrollment_required" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "reauthentication_required" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed";
+        ProblemCode: "bad_request" | "cannot_revoke_current_session" | "conflict" | "csrf_failed" | "email_not_verified" | "email_taken" | "forbidden" | "internal_error" | "invalid_credentials" | "invalid_cursor" | "invalid_invitation_token" | "invalid_mfa_challenge" | "invalid_mfa_code" | "invalid_refresh_token" | "invalid_reset_token" | "invalid_token" | "invalid_verification_token" | "invitation_email_taken" | "invitation_expired" | "invitation_revoked" | "invitation_used" | "last_owner" | "member_passwords_disabled" | "method_not_allowed" | "mfa_enrollment_required" | "not_found" | "not_implemented" | "payload_too_large" | "policy_invariant_violated" | "policy_out_of_bounds" | "rate_limited" | "reauthentication_required" | "refresh_token_reused" | "service_unavailable" | "session_expired_absolute" | "session_expired_idle" | "session_limit_reached" | "tenant_mismatch" | "unknown_parameter" | "unsupported_media_type" | "validation_failed" | "verification_password_mismatch";
         /** @description One invalid field of a request. */
         FieldError: {
             /**
@@ -1553,10 +1567,12 @@ export interface components {
             name: string;
             role: components["schemas"]["AccountRole"];
         };
-        /** @description An email-verification token. */
+        /** @description An email-verification token and the password the registration was made with. */
         VerifyEmailRequest: {
             /** @description The token from the verification mail. */
             token: string;
+            /** @description The password given at registration (checked as at sign-in). */
+            password: string;
         };
         /** @description Ask for a new verification mail. */
         ResendVerificationRequest: {
@@ -2251,7 +2267,8 @@ export interface components {
          *     twice; `errors` names it), `invalid_reset_token` (password-reset
          *     token unknown, used or expired), `cannot_revoke_current_session`
          *     (`DELETE /api/v1/sessions/{session_id}` naming the current session:
-         *     sign out with `POST /api/v1/auth/logout`).
+         *     sign out with `POST /api/v1/auth/logout`), `invalid_verification_token`
+         *     and `verification_password_mismatch` (`POST /api/v1/auth/verify-email`).
          */
         BadRequest: {
             headers: {
@@ -3026,7 +3043,8 @@ export interface operations {
             content: {
                 /**
                  * @example {
-                 *       "token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                 *       "token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                 *       "password": "correct-horse-battery-staple"
                  *     }
                  */
                 "application/json": components["schemas"]["VerifyEmailRequest"];
