@@ -146,53 +146,53 @@ func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
 	return nil
 }
 
-// MinutesChange is one nullable integer field of a PolicyPatch (minutes, or
-// a session count). Set false leaves the field unchanged; Set with a nil
-// Minutes clears it.
-type MinutesChange struct {
-	Set     bool
-	Minutes *int
+// IntChange is one nullable integer field of a PolicyPatch (minutes, days
+// or a session count, as the field says). Set false leaves the field
+// unchanged; Set with a nil Value clears it.
+type IntChange struct {
+	Set   bool
+	Value *int
 }
 
 // PolicyPatch is a partial update of an account's override (JSON merge
 // semantics: omitted = unchanged, null = clear).
 type PolicyPatch struct {
-	Idle     MinutesChange
-	Absolute MinutesChange
+	Idle     IntChange
+	Absolute IntChange
 	// MaxSessions is max_sessions_per_user (null = unlimited).
-	MaxSessions MinutesChange
+	MaxSessions IntChange
 	// LimitAction, when not nil, sets session_limit_action (not nullable).
 	LimitAction *SessionLimitAction
 	// AuditRetention is audit_retention_days (days; null = default).
-	AuditRetention MinutesChange
+	AuditRetention IntChange
 	// MFARequired (null = default) and ReauthMaxAge (minutes, null =
 	// default): mfa.go.
 	MFARequired  MFARequirementChange
-	ReauthMaxAge MinutesChange
+	ReauthMaxAge IntChange
 }
 
 // Apply returns o with the patch applied.
 func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
 	if p.Idle.Set {
-		o.IdleMinutes = p.Idle.Minutes
+		o.IdleMinutes = p.Idle.Value
 	}
 	if p.Absolute.Set {
-		o.AbsoluteMinutes = p.Absolute.Minutes
+		o.AbsoluteMinutes = p.Absolute.Value
 	}
 	if p.MaxSessions.Set {
-		o.MaxSessionsPerUser = p.MaxSessions.Minutes
+		o.MaxSessionsPerUser = p.MaxSessions.Value
 	}
 	if p.LimitAction != nil {
 		o.SessionLimitAction = *p.LimitAction
 	}
 	if p.AuditRetention.Set {
-		o.AuditRetentionDays = p.AuditRetention.Minutes
+		o.AuditRetentionDays = p.AuditRetention.Value
 	}
 	if p.MFARequired.Set {
 		o.MFARequired = p.MFARequired.Value
 	}
 	if p.ReauthMaxAge.Set {
-		o.ReauthMaxAgeMinutes = p.ReauthMaxAge.Minutes
+		o.ReauthMaxAgeMinutes = p.ReauthMaxAge.Value
 	}
 	return o
 }
