@@ -7,8 +7,8 @@ import (
 )
 
 func TestPolicyPatch_Apply_OmittedUnchangedNullClearsValueSets(t *testing.T) {
-	set := func(v int) core.MinutesChange { return core.MinutesChange{Set: true, Minutes: intp(v)} }
-	unset := core.MinutesChange{Set: true}
+	set := func(v int) core.IntChange { return core.IntChange{Set: true, Value: intp(v)} }
+	unset := core.IntChange{Set: true}
 	old := core.PolicyOverride{IdleMinutes: intp(60), AbsoluteMinutes: intp(240)}
 
 	cases := []struct {
@@ -41,7 +41,7 @@ func TestPolicyPatch_Apply_OmittedUnchangedNullClearsValueSets(t *testing.T) {
 func TestPolicyPatch_ClearingAbsoluteUnderLongIdle_BreaksEffectiveInvariant(t *testing.T) {
 	s := core.DefaultPolicySettings()
 	old := core.PolicyOverride{IdleMinutes: intp(43200), AbsoluteMinutes: intp(43200)}
-	got := core.PolicyPatch{Absolute: core.MinutesChange{Set: true}}.Apply(old)
+	got := core.PolicyPatch{Absolute: core.IntChange{Set: true}}.Apply(old)
 	wantError(t, s.ValidateOverride(got), core.CodePolicyInvariant, "idle_minutes",
 		"effective idle (43200 min) cannot exceed effective absolute (20160 min)")
 }

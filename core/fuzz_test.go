@@ -128,7 +128,7 @@ func checkDecision(t *testing.T, in core.RefreshInput, d core.RefreshDecision) {
 	t.Helper()
 	f, c, now := in.Family, in.Claims, in.Now
 	valid := f.RevokedAt == nil && f.UserActive && c.Subject == f.UserID && c.SessionID == f.SessionID &&
-		(c.NotBefore.IsZero() || !c.NotBefore.After(now.Add(core.NotBeforeLeeway)))
+		(c.NotBefore.IsZero() || !c.NotBefore.After(now.Add(core.TokenClockSkew)))
 	isCurrent := string(in.PresentedHash) == string(f.CurrentJTIHash)
 	isParent := !isCurrent && len(f.PreviousJTIHash) > 0 && string(in.PresentedHash) == string(f.PreviousJTIHash)
 	// The deadlines the decision must respect: the row's, and the signed

@@ -120,8 +120,8 @@ func (s *Service) ListMembers(ctx context.Context, p Principal, f MemberFilter, 
 		return MemberPage{}, FieldError(CodeValidation, "role", "role must be %q or %q", RoleOwner, RoleMember)
 	}
 	f.EmailPrefix = NormalizeEmail(f.EmailPrefix)
-	if len(f.EmailPrefix) > 254 || strings.ContainsRune(f.EmailPrefix, 0) {
-		return MemberPage{}, FieldError(CodeValidation, "email_prefix", "email_prefix must be at most 254 characters, without NUL")
+	if len(f.EmailPrefix) > EmailMaxLen || strings.ContainsRune(f.EmailPrefix, 0) {
+		return MemberPage{}, FieldError(CodeValidation, "email_prefix", "email_prefix must be at most %d characters, without NUL", EmailMaxLen)
 	}
 	q := MemberQuery{MemberFilter: f, Sort: sort, Limit: limit + 1} // one more: is there a next page?
 	if cursor != "" {

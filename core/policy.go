@@ -1,6 +1,24 @@
 package core
 
-import "time"
+import (
+	"math"
+	"time"
+)
+
+// Hard limits of the configurable policy settings, whatever the
+// configuration says: what the database can hold (a test compares them
+// with its CHECK constraints and column types).
+const (
+	// PolicyMinutesCeiling bounds the idle and absolute maxima: a session
+	// stores its snapshot in seconds in an integer column
+	// (sessions.idle_seconds, absolute_seconds), so minutes × 60 must fit
+	// in an int32 (about 68 years).
+	PolicyMinutesCeiling = math.MaxInt32 / 60
+	// AuditRetentionFloorDays and AuditRetentionCeilingDays bound the audit
+	// retention settings (accounts_audit_retention_days_bounds).
+	AuditRetentionFloorDays   = 1
+	AuditRetentionCeilingDays = 3660
+)
 
 // PolicySettings are the system-wide session-policy settings: the defaults
 // used where an account has no override, and the bounds an override must
@@ -37,11 +55,14 @@ func DefaultPolicySettings() PolicySettings {
 }
 
 // Validate checks the settings themselves: bounds ordered and defaults
-// inside them, default idle ≤ default absolute.
+// inside them, default idle ≤ default absolute, maxima within the hard
+// limits above.
 func (s PolicySettings) Validate() error {
 	switch {
 	case s.IdleMin <= 0 || s.AbsoluteMin <= 0:
 		return Errorf(CodeValidation, "policy minimums must be positive")
+	case s.IdleMax > PolicyMinutesCeiling || s.AbsoluteMax > PolicyMinutesCeiling:
+		return Errorf(CodeValidation, "policy maximums must be at most %d minutes", PolicyMinutesCeiling)
 	case s.IdleMin > s.IdleMax:
 		return Errorf(CodeValidation, "idle bounds are inverted (%d > %d)", s.IdleMin, s.IdleMax)
 	case s.AbsoluteMin > s.AbsoluteMax:
@@ -52,10 +73,10 @@ func (s PolicySettings) Validate() error {
 		return Errorf(CodeValidation, "absolute default %d is outside %d..%d", s.AbsoluteDefault, s.AbsoluteMin, s.AbsoluteMax)
 	case s.IdleDefault > s.AbsoluteDefault:
 		return Errorf(CodeValidation, "idle default %d exceeds absolute default %d", s.IdleDefault, s.AbsoluteDefault)
-	case s.AuditRetentionMin < 1 || s.AuditRetentionMin > s.AuditRetentionDefault || s.AuditRetentionDefault > s.AuditRetentionMax ||
-		s.AuditRetentionMax > 3660:
-		return Errorf(CodeValidation, "audit retention: want 1 ≤ min %d ≤ default %d ≤ max %d ≤ 3660 days",
-			s.AuditRetentionMin, s.AuditRetentionDefault, s.AuditRetentionMax)
+	case s.AuditRetentionMin < AuditRetentionFloorDays || s.AuditRetentionMin > s.AuditRetentionDefault ||
+		s.AuditRetentionDefault > s.AuditRetentionMax || s.AuditRetentionMax > AuditRetentionCeilingDays:
+		return Errorf(CodeValidation, "audit retention: want %d ≤ min %d ≤ default %d ≤ max %d ≤ %d days",
+			AuditRetentionFloorDays, s.AuditRetentionMin, s.AuditRetentionDefault, s.AuditRetentionMax, AuditRetentionCeilingDays)
 	}
 	return nil
 }
@@ -146,53 +167,53 @@ func (s PolicySettings) ValidateOverride(o PolicyOverride) error {
 	return nil
 }
 
-// MinutesChange is one nullable integer field of a PolicyPatch (minutes, or
-// a session count). Set false leaves the field unchanged; Set with a nil
-// Minutes clears it.
-type MinutesChange struct {
-	Set     bool
-	Minutes *int
+// IntChange is one nullable integer field of a PolicyPatch (minutes, days
+// or a session count, as the field says). Set false leaves the field
+// unchanged; Set with a nil Value clears it.
+type IntChange struct {
+	Set   bool
+	Value *int
 }
 
 // PolicyPatch is a partial update of an account's override (JSON merge
 // semantics: omitted = unchanged, null = clear).
 type PolicyPatch struct {
-	Idle     MinutesChange
-	Absolute MinutesChange
+	Idle     IntChange
+	Absolute IntChange
 	// MaxSessions is max_sessions_per_user (null = unlimited).
-	MaxSessions MinutesChange
+	MaxSessions IntChange
 	// LimitAction, when not nil, sets session_limit_action (not nullable).
 	LimitAction *SessionLimitAction
 	// AuditRetention is audit_retention_days (days; null = default).
-	AuditRetention MinutesChange
+	AuditRetention IntChange
 	// MFARequired (null = default) and ReauthMaxAge (minutes, null =
 	// default): mfa.go.
 	MFARequired  MFARequirementChange
-	ReauthMaxAge MinutesChange
+	ReauthMaxAge IntChange
 }
 
 // Apply returns o with the patch applied.
 func (p PolicyPatch) Apply(o PolicyOverride) PolicyOverride {
 	if p.Idle.Set {
-		o.IdleMinutes = p.Idle.Minutes
+		o.IdleMinutes = p.Idle.Value
 	}
 	if p.Absolute.Set {
-		o.AbsoluteMinutes = p.Absolute.Minutes
+		o.AbsoluteMinutes = p.Absolute.Value
 	}
 	if p.MaxSessions.Set {
-		o.MaxSessionsPerUser = p.MaxSessions.Minutes
+		o.MaxSessionsPerUser = p.MaxSessions.Value
 	}
 	if p.LimitAction != nil {
 		o.SessionLimitAction = *p.LimitAction
 	}
 	if p.AuditRetention.Set {
-		o.AuditRetentionDays = p.AuditRetention.Minutes
+		o.AuditRetentionDays = p.AuditRetention.Value
 	}
 	if p.MFARequired.Set {
 		o.MFARequired = p.MFARequired.Value
 	}
 	if p.ReauthMaxAge.Set {
-		o.ReauthMaxAgeMinutes = p.ReauthMaxAge.Minutes
+		o.ReauthMaxAgeMinutes = p.ReauthMaxAge.Value
 	}
 	return o
 }

@@ -192,6 +192,11 @@ func TestPolicySettingsValidate_RejectsInconsistentSettings(t *testing.T) {
 		{"absolute default above max", mod(func(s *core.PolicySettings) { s.AbsoluteDefault = 129601 }), "absolute default 129601 is outside 60..129600"},
 		{"idle default above absolute default", mod(func(s *core.PolicySettings) { s.IdleDefault = 30000 }), "idle default 30000 exceeds absolute default 20160"},
 		{"defaults exactly at bounds valid", mod(func(s *core.PolicySettings) { s.IdleDefault, s.AbsoluteDefault = 15, 129600 }), ""},
+		// A session stores its snapshot in seconds in integer columns: a
+		// maximum whose seconds overflow an int32 would be cut on the way in.
+		{"absolute maximum at the ceiling valid", mod(func(s *core.PolicySettings) { s.AbsoluteMax = core.PolicyMinutesCeiling }), ""},
+		{"absolute maximum past the ceiling", mod(func(s *core.PolicySettings) { s.AbsoluteMax = core.PolicyMinutesCeiling + 1 }), "policy maximums must be at most 35791394 minutes"},
+		{"idle maximum past the ceiling", mod(func(s *core.PolicySettings) { s.IdleMax = core.PolicyMinutesCeiling + 1 }), "policy maximums must be at most 35791394 minutes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,10 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// NotBeforeLeeway is the clock skew allowed for a refresh token's nbf, the
-// same as for access tokens (adapters/jose).
-const NotBeforeLeeway = 30 * time.Second
-
 // RefreshOutcome is what a refresh attempt leads to.
 type RefreshOutcome int
 
@@ -72,7 +68,7 @@ func revokeFamily(code Code, reason string) RefreshDecision {
 //
 // The order matters:
 //  1. A revoked family, an inactive user, claims that do not match the
-//     row, or a token not valid yet (nbf after now + NotBeforeLeeway) are
+//     row, or a token not valid yet (nbf after now + TokenClockSkew) are
 //     plainly invalid.
 //  2. A token that is neither current nor the immediate parent is an older
 //     ancestor: reuse, so the family is revoked (theft signal).
@@ -93,7 +89,7 @@ func DecideRefresh(in RefreshInput) RefreshDecision {
 	if f.RevokedAt != nil || !f.UserActive || c.Subject != f.UserID || c.SessionID != f.SessionID {
 		return reject(CodeInvalidRefreshToken)
 	}
-	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(NotBeforeLeeway)) {
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(TokenClockSkew)) {
 		return reject(CodeInvalidRefreshToken)
 	}
 	isCurrent := bytes.Equal(in.PresentedHash, f.CurrentJTIHash)
@@ -201,7 +197,7 @@ func PlanFastRotation(c RefreshClaims, presentedHash []byte, now time.Time) (Rot
 	if c.Legacy() || c.ExpiresAt.IsZero() || !now.Before(c.ExpiresAt) {
 		return RotationGuard{}, RefreshDecision{}, false
 	}
-	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(NotBeforeLeeway)) {
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(TokenClockSkew)) {
 		return RotationGuard{}, RefreshDecision{}, false
 	}
 	snap := Snapshot{IdleSeconds: c.IdleMax, AbsoluteSeconds: c.AbsMax}

@@ -276,12 +276,12 @@ func TestDecideRefresh(t *testing.T) {
 		},
 		{
 			name: "JWT05_NotBeforeBeyondLeeway_InvalidRefreshToken_FamilyKept",
-			in:   with(base, func(in *core.RefreshInput) { in.Claims.NotBefore = now.Add(core.NotBeforeLeeway + sec) }),
+			in:   with(base, func(in *core.RefreshInput) { in.Claims.NotBefore = now.Add(core.TokenClockSkew + sec) }),
 			want: decInvalid,
 		},
 		{
 			name: "JWT05_NotBeforeWithinLeeway_Rotates",
-			in:   with(base, func(in *core.RefreshInput) { in.Claims.NotBefore = now.Add(core.NotBeforeLeeway) }),
+			in:   with(base, func(in *core.RefreshInput) { in.Claims.NotBefore = now.Add(core.TokenClockSkew) }),
 			want: rotated(authT, snapDefault, now.Add(hour), absFromAuthT, now.Add(hour)),
 		},
 

@@ -11,6 +11,13 @@ import (
 	"github.com/google/uuid"
 )
 
+// TokenClockSkew is the leeway allowed for a token's iat and nbf in the
+// future, for every token type: access and device tokens (adapters/jose)
+// and refresh tokens (DecideRefresh, PlanFastRotation). exp has none: the
+// issuer and the verifier are the same service (checklist JWT-05: at most
+// 60 s).
+const TokenClockSkew = 30 * time.Second
+
 // AccessClaims are the claims of an access token (typ at+jwt, RFC 9068).
 // Issuer and audience are the token adapter's configuration.
 type AccessClaims struct {

@@ -27,11 +27,16 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 // quoted or bang-laden local parts that zod then rejected on the way back).
 var emailPattern = regexp.MustCompile(`^[a-z0-9_'+-]+(\.[a-z0-9_'+-]+)*@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
 
+// EmailMaxLen is the longest email address, in bytes (RFC 5321's path
+// limit less its angle brackets; the address syntax is ASCII, so bytes and
+// characters agree). openapi.yaml bounds every email field the same.
+const EmailMaxLen = 254
+
 // ValidateEmail checks a normalised (trimmed, lower-cased) address: at most
-// 254 bytes, a local part of at most 64, and emailPattern.
+// EmailMaxLen bytes, a local part of at most 64, and emailPattern.
 func ValidateEmail(email string) error {
-	if email == "" || len(email) > 254 {
-		return FieldError(CodeValidation, "email", "email must be 1 to 254 characters")
+	if email == "" || len(email) > EmailMaxLen {
+		return FieldError(CodeValidation, "email", "email must be 1 to %d characters", EmailMaxLen)
 	}
 	at := strings.LastIndexByte(email, '@')
 	if at < 1 || at > 64 || !emailPattern.MatchString(email) || strings.HasSuffix(email[:at], "'") {

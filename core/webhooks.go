@@ -343,11 +343,18 @@ type WebhookAttempt struct {
 	Error      string // "" when delivered
 }
 
+// WebhookAttemptPosition is a place in an endpoint's attempt list's order
+// (attempted_at, then id, both descending).
+type WebhookAttemptPosition struct {
+	AttemptedAt time.Time
+	ID          uuid.UUID
+}
+
 // WebhookAttemptQuery selects attempts of one endpoint, newest first.
 type WebhookAttemptQuery struct {
 	EndpointID uuid.UUID
 	Limit      int
-	After      *AuditPosition // (attempted_at, id) of the last item of the previous page
+	After      *WebhookAttemptPosition // the last item of the previous page
 }
 
 // WebhookTarget is where one message goes and how it is signed.

@@ -352,7 +352,7 @@ func (w *WebhookService) ListWebhookAttempts(ctx context.Context, p Principal, i
 		if err != nil {
 			return WebhookAttemptPage{}, err
 		}
-		q.After = &AuditPosition{CreatedAt: pos.T, ID: pos.ID}
+		q.After = &WebhookAttemptPosition{AttemptedAt: pos.T, ID: pos.ID}
 	}
 	var out []WebhookAttempt
 	err := w.svc.asOwner(ctx, p, func(tx TenantTx) error {

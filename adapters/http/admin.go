@@ -28,16 +28,16 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 	p, _ := principalFrom(ctx)
 	var patch core.PolicyPatch
 	if req.Body != nil {
-		patch.Idle = minutesChange(req.Body.IdleMinutes)
-		patch.Absolute = minutesChange(req.Body.AbsoluteMinutes)
-		patch.MaxSessions = minutesChange(req.Body.MaxSessionsPerUser)
-		patch.AuditRetention = minutesChange(req.Body.AuditRetentionDays)
+		patch.Idle = intChange(req.Body.IdleMinutes)
+		patch.Absolute = intChange(req.Body.AbsoluteMinutes)
+		patch.MaxSessions = intChange(req.Body.MaxSessionsPerUser)
+		patch.AuditRetention = intChange(req.Body.AuditRetentionDays)
 		if a := req.Body.SessionLimitAction; a != nil {
 			action := core.SessionLimitAction(*a)
 			patch.LimitAction = &action
 		}
 		patch.MFARequired = mfaRequirementChange(req.Body.MfaRequired)
-		patch.ReauthMaxAge = minutesChange(req.Body.ReauthMaxAgeMinutes)
+		patch.ReauthMaxAge = intChange(req.Body.ReauthMaxAgeMinutes)
 	}
 	sec, err := s.svc.UpdateAccountSecurity(ctx, p, patch, requestFrom(ctx).client)
 	if err != nil {
@@ -46,25 +46,25 @@ func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccoun
 	return api.UpdateAccountSecurity200JSONResponse(accountSecurityBody(sec)), nil
 }
 
-// minutesChange maps a JSON merge-patch field: absent = unchanged, null =
+// intChange maps a JSON merge-patch field: absent = unchanged, null =
 // clear, a number = set. The field is nullable.Nullable twice over: the spec
 // types it `x-go-type: nullable.Nullable[int]` so that every oapi-codegen
 // client can send null, and this server's nullable-type option wraps
 // nullable fields once more. JSON null lands in the outer layer, a number in
 // the inner one.
-func minutesChange(v nullable.Nullable[nullable.Nullable[int]]) core.MinutesChange {
+func intChange(v nullable.Nullable[nullable.Nullable[int]]) core.IntChange {
 	if !v.IsSpecified() {
-		return core.MinutesChange{}
+		return core.IntChange{}
 	}
 	if v.IsNull() {
-		return core.MinutesChange{Set: true}
+		return core.IntChange{Set: true}
 	}
 	inner := v.MustGet()
 	if !inner.IsSpecified() || inner.IsNull() {
-		return core.MinutesChange{Set: true}
+		return core.IntChange{Set: true}
 	}
 	n := inner.MustGet()
-	return core.MinutesChange{Set: true, Minutes: &n}
+	return core.IntChange{Set: true, Value: &n}
 }
 
 // accountSecurityBody is the policy in the seed's flat shape.
@@ -98,7 +98,7 @@ func accountSecurityBody(sec core.AccountSecurity) api.AccountSecurity {
 	}
 }
 
-// mfaRequirementChange maps mfa_required like minutesChange maps minutes.
+// mfaRequirementChange maps mfa_required like intChange maps the integers.
 func mfaRequirementChange(v nullable.Nullable[nullable.Nullable[string]]) core.MFARequirementChange {
 	if !v.IsSpecified() {
 		return core.MFARequirementChange{}

@@ -28,10 +28,6 @@ const (
 // MaxTokenLength bounds what is parsed at all.
 const MaxTokenLength = 4096
 
-// clockSkew is the leeway allowed for iat/nbf in the future. exp is strict:
-// the issuer and the verifier are the same service.
-const clockSkew = 30 * time.Second
-
 // Codec implements core.TokenCodec.
 type Codec struct {
 	keys     *KeySet
@@ -226,7 +222,7 @@ func (c *Codec) VerifyAccess(token string, now time.Time) (core.AccessClaims, er
 	if !now.Before(cl.Expiry.Time()) {
 		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token has expired")
 	}
-	if cl.IssuedAt.Time().After(now.Add(clockSkew)) || (cl.NotBefore != nil && cl.NotBefore.Time().After(now.Add(clockSkew))) {
+	if cl.IssuedAt.Time().After(now.Add(core.TokenClockSkew)) || (cl.NotBefore != nil && cl.NotBefore.Time().After(now.Add(core.TokenClockSkew))) {
 		return core.AccessClaims{}, invalid(core.CodeInvalidToken, "access token is not valid yet")
 	}
 	sub, err1 := uuid.Parse(cl.Subject)
@@ -326,7 +322,7 @@ func (c *Codec) VerifyDevice(token string, now time.Time) (core.DeviceClaims, er
 	if cl.Issuer != c.issuer || !cl.Audience.Contains(c.deviceAudience()) || cl.ID == "" || cl.Expiry == nil || cl.IssuedAt == nil {
 		return core.DeviceClaims{}, bad
 	}
-	if !now.Before(cl.Expiry.Time()) || cl.IssuedAt.Time().After(now.Add(clockSkew)) {
+	if !now.Before(cl.Expiry.Time()) || cl.IssuedAt.Time().After(now.Add(core.TokenClockSkew)) {
 		return core.DeviceClaims{}, bad
 	}
 	edh, err := base64.RawURLEncoding.DecodeString(cl.EmailDigest)

@@ -129,7 +129,7 @@ func (t *tenantTx) WebhookAttemptList(ctx context.Context, q core.WebhookAttempt
 	}
 	p := dbsqlc.WebhookAttemptListParams{AccountID: t.accountID, EndpointID: q.EndpointID, MaxRows: int32(q.Limit)}
 	if q.After != nil {
-		at, id := q.After.CreatedAt, q.After.ID
+		at, id := q.After.AttemptedAt, q.After.ID
 		p.BeforeAt, p.BeforeID = &at, &id
 	}
 	rows, err := t.q.WebhookAttemptList(ctx, p)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/postgres"
-	"github.com/sessiond/sessiond/core"
 )
 
 // program is what serve runs: the HTTP server and the background purge.
@@ -29,7 +28,6 @@ type program struct {
 // instances at once and from cron at the same time.
 type cleanupJob struct {
 	store *postgres.Store
-	clock core.Clock
 	cfg   CleanupSettings
 	// audit bounds the audit trail (partitions dropped past the retention,
 	// created ahead); attempts is how long webhook attempts are kept.

@@ -112,7 +112,7 @@ func provideMailer(c Config, log *slog.Logger) (core.Mailer, func(), error) {
 }
 
 func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *cleanupJob {
-	return &cleanupJob{store: store, clock: clock.System{}, cfg: c.Cleanup, audit: c.Audit, attempts: c.Webhooks.AttemptRetention,
+	return &cleanupJob{store: store, cfg: c.Cleanup, audit: c.Audit, attempts: c.Webhooks.AttemptRetention,
 		registrations: c.Core.EmailVerification, log: log}
 }
 
