@@ -217,7 +217,7 @@ func (s *SMTP) close() {
 // deadline within the delivery's one. It also dials SMTP_ADDR as given
 // (go-mail would join host and port with "%s:%d", wrong for an IPv6
 // literal) and closes the connection whatever happened (go-mail leaves
-// it open when the greeting, STARTTLS or AUTH fails).
+// it open when EHLO, STARTTLS or AUTH fails).
 func (s *SMTP) deliver(m outgoing) error {
 	end := time.Now().Add(s.cfg.Timeout)
 	var conn net.Conn
