@@ -1,8 +1,9 @@
 // Package mailer implements core.Mailer: a log mailer for development and
-// an SMTP mailer (net/smtp) for production, both fed by one template set
-// (templates.go) and, in production, one queue (queue.go). Neither ever
-// logs a token, except the development mailer made with NewDevLog, which
-// logs the links so that `make run` can be used without a mail server.
+// an SMTP mailer (github.com/wneessen/go-mail) for production, both fed by
+// one template set (templates.go) and, in production, one queue
+// (queue.go). Neither ever logs a token, except the development mailer
+// made with NewDevLog, which logs the links so that `make run` can be used
+// without a mail server.
 package mailer
 
 import (

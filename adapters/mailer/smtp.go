@@ -1,18 +1,20 @@
 package mailer
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/mail"
-	"net/smtp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 
 	"github.com/sessiond/sessiond/core"
 )
@@ -24,8 +26,9 @@ type SMTPConfig struct {
 	// From is the sender address (SMTP_FROM).
 	From string
 	// Username and Password enable PLAIN authentication when Username is
-	// set. net/smtp refuses to send them over an unencrypted connection
-	// except to localhost.
+	// set (the server must offer AUTH PLAIN). They are never sent over an
+	// unencrypted connection, except to localhost, 127.0.0.1 or ::1: so
+	// with them, STARTTLS is required of any other server.
 	Username, Password string
 	// ResetURL, when set, is the link mailed to the user, with "{token}"
 	// replaced by the reset token (e.g. https://app.example.com/reset#token={token}).
@@ -40,15 +43,17 @@ type SMTPConfig struct {
 	QueueSize int
 }
 
-// SMTP delivers mail through an SMTP server, using STARTTLS when the
-// server offers it. Sending only queues the mail: a worker delivers it in
+// SMTP delivers mail through an SMTP server with github.com/wneessen/go-mail
+// (MIME, header encoding, STARTTLS, AUTH), using STARTTLS when the server
+// offers it. Sending only queues the mail: a worker delivers it in
 // the background, so neither a slow server nor the time delivery takes
 // shows in the response to a reset request (which must not reveal whether
 // the address is known).
 type SMTP struct {
 	cfg   SMTPConfig
 	host  string
-	from  string
+	from  *mail.Address
+	opts  []gomail.Option // every delivery's client: see deliver
 	log   *slog.Logger
 	queue chan outgoing
 	wg    sync.WaitGroup
@@ -61,7 +66,7 @@ var _ core.Mailer = (*SMTP)(nil)
 
 type outgoing struct {
 	to  string
-	msg []byte
+	msg *gomail.Msg
 }
 
 // ErrQueueFull is returned when the delivery queue is full.
@@ -89,7 +94,23 @@ func NewSMTP(cfg SMTPConfig, log *slog.Logger) (*SMTP, func(), error) {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 256
 	}
-	s := &SMTP{cfg: cfg, host: host, from: from.Address, log: log, queue: make(chan outgoing, cfg.QueueSize)}
+	// STARTTLS when the server offers it (go-mail's default policy would
+	// be TLSMandatory), the certificate verified for host against the
+	// system roots; a failed STARTTLS fails the delivery, never falling
+	// back to plain text.
+	opts := []gomail.Option{
+		gomail.WithTimeout(cfg.Timeout),
+		gomail.WithTLSPolicy(gomail.TLSOpportunistic),
+		gomail.WithTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}),
+	}
+	if cfg.Username != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain),
+			gomail.WithUsername(cfg.Username), gomail.WithPassword(cfg.Password))
+	}
+	if _, err := gomail.NewClient(host, opts...); err != nil {
+		return nil, nil, fmt.Errorf("SMTP_ADDR %q: %w", cfg.Addr, err)
+	}
+	s := &SMTP{cfg: cfg, host: host, from: from, opts: opts, log: log, queue: make(chan outgoing, cfg.QueueSize)}
 	s.wg.Add(1)
 	go s.work()
 	return s, s.close, nil
@@ -126,26 +147,25 @@ func (s *SMTP) sendMail(to string, m Mail, err error) error {
 	if err != nil || addr.Address != to || strings.ContainsAny(to, "\r\n") {
 		return fmt.Errorf("mailer: recipient is not a plain address")
 	}
-	return s.enqueue(outgoing{to: to, msg: s.message(to, m)})
+	return s.enqueue(outgoing{to: to, msg: s.message(addr, m)})
 }
 
-// mailBoundary separates the text and HTML parts; it cannot occur in
-// either (rendered text never holds this sequence of dashes and letters).
-const mailBoundary = "sessiond-alt-7f3a9c1e5b"
-
-func (s *SMTP) message(to string, m Mail) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", s.cfg.From, to, m.Subject, time.Now().UTC().Format(time.RFC1123Z))
-	b.WriteString("MIME-Version: 1.0\r\nAuto-Submitted: auto-generated\r\n")
-	b.WriteString("Content-Type: multipart/alternative; boundary=\"" + mailBoundary + "\"\r\n\r\n")
-	for _, part := range []struct{ typ, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
-		b.WriteString("--" + mailBoundary + "\r\n")
-		b.WriteString("Content-Type: " + part.typ + "; charset=UTF-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(part.body, "\r\n", "\n"), "\n", "\r\n"))
-		b.WriteString("\r\n")
-	}
-	b.WriteString("--" + mailBoundary + "--\r\n")
-	return b.Bytes()
+// message composes the mail: multipart/alternative (text, then HTML),
+// UTF-8 in quoted-printable, header words RFC 2047-encoded where they are
+// not ASCII.
+func (s *SMTP) message(to *mail.Address, m Mail) *gomail.Msg {
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	msg.FromMailAddress(s.from)
+	msg.ToMailAddress(to)
+	msg.Subject(m.Subject)
+	msg.SetDateWithValue(time.Now().UTC())
+	// go-mail's own Message-ID would name this host; the sender's domain
+	// is the usual right-hand side.
+	msg.SetMessageIDWithValue(rand.Text() + "@" + s.from.Address[strings.LastIndexByte(s.from.Address, '@')+1:])
+	msg.SetGenHeader("Auto-Submitted", "auto-generated")
+	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	return msg
 }
 
 func (s *SMTP) enqueue(m outgoing) error {
@@ -192,46 +212,50 @@ func (s *SMTP) close() {
 }
 
 // deliver sends one mail: connect, STARTTLS when offered, authenticate
-// when configured, send, quit — all within cfg.Timeout.
+// when configured, send, quit — all within cfg.Timeout. go-mail renews
+// its timeout at each step; the connection dialled here keeps every
+// deadline within the delivery's one. It also dials SMTP_ADDR as given
+// (go-mail would join host and port with "%s:%d", wrong for an IPv6
+// literal) and closes the connection whatever happened (go-mail leaves
+// it open when EHLO, STARTTLS or AUTH fails).
 func (s *SMTP) deliver(m outgoing) error {
-	conn, err := net.DialTimeout("tcp", s.cfg.Addr, s.cfg.Timeout)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(s.cfg.Timeout)); err != nil {
-		return err
-	}
-	c, err := smtp.NewClient(conn, s.host)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}); err != nil {
-			return err
+	end := time.Now().Add(s.cfg.Timeout)
+	var conn net.Conn
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer // ctx ends at end (or sooner)
+		c, err := d.DialContext(ctx, "tcp", s.cfg.Addr)
+		if err != nil {
+			return nil, err
 		}
+		conn = deadlineConn{Conn: c, end: end}
+		return conn, nil
 	}
-	if s.cfg.Username != "" {
-		if err := c.Auth(smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.host)); err != nil {
-			return err
-		}
-	}
-	if err := c.Mail(s.from); err != nil {
-		return err
-	}
-	if err := c.Rcpt(m.to); err != nil {
-		return err
-	}
-	w, err := c.Data()
+	c, err := gomail.NewClient(s.host, append(slices.Clip(s.opts), gomail.WithDialContextFunc(dial))...)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(m.msg); err != nil {
-		return err
+	ctx, cancel := context.WithDeadline(context.Background(), end)
+	defer cancel()
+	err = c.DialAndSendWithContext(ctx, m.msg)
+	if conn != nil {
+		_ = conn.Close()
 	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
+	return err
 }
+
+// deadlineConn is a connection whose deadlines never pass end.
+type deadlineConn struct {
+	net.Conn
+	end time.Time
+}
+
+func (c deadlineConn) bound(t time.Time) time.Time {
+	if t.IsZero() || t.After(c.end) {
+		return c.end
+	}
+	return t
+}
+
+func (c deadlineConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.bound(t)) }
+func (c deadlineConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.bound(t)) }
+func (c deadlineConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.bound(t)) }
