@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,278 +124,309 @@ type TokenSettings struct {
 // scraper reaches.
 const DefaultMetricsAddr = "127.0.0.1:9090"
 
+// loadConfig reads the configuration from the environment (parseEnv),
+// builds it (envVars.config) and checks it (checkConfig). Every problem is
+// reported at once, one line each, naming its variables; none quotes a
+// secret.
 func loadConfig() (Config, error) {
-	var errs []string
-	env := func(k, def string) string {
-		if v, ok := os.LookupEnv(k); ok && v != "" {
-			return v
-		}
-		return def
+	e, problems := parseEnv()
+	c, more := e.config()
+	problems = append(problems, more...)
+	problems = append(problems, checkConfig(c)...)
+	if len(problems) > 0 {
+		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
-	boolean := func(k string, def bool) bool {
-		v := env(k, strconv.FormatBool(def))
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %q is not a boolean", k, v))
-		}
-		return b
-	}
-	integer := func(k string, def int) int {
-		v := env(k, strconv.Itoa(def))
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %q is not an integer", k, v))
-		}
-		return n
-	}
-	duration := func(k string, def time.Duration) time.Duration {
-		v := env(k, def.String())
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %q is not a duration (e.g. 5m, 10s)", k, v))
-		}
-		return d
-	}
+	return c, nil
+}
 
+// config builds the Config, with the defaults that depend on another
+// variable and the problems of the values that need more than parsing.
+func (e envVars) config() (Config, []string) {
+	keysFile, webhookKeyFile := "", ""
+	if e.DevMode {
+		keysFile, webhookKeyFile = ".data/jwks.private.json", ".data/webhook-secrets.key"
+	}
 	c := Config{
-		DatabaseURL:        env("DATABASE_URL", ""),
-		DBMaxConns:         int32(integer("DB_MAX_CONNS", 0)),
-		DBStatementTimeout: duration("DB_STATEMENT_TIMEOUT", 5*time.Second),
-		DBAcquireTimeout:   duration("DB_ACQUIRE_TIMEOUT", 5*time.Second),
-		HTTPAddr:           env("HTTP_ADDR", ":8080"),
-		MetricsAddr:        env("METRICS_ADDR", DefaultMetricsAddr),
-		PprofAddr:          env("PPROF_ADDR", ""),
-		ShutdownTimeout:    duration("SHUTDOWN_TIMEOUT", 20*time.Second),
-		DevMode:            boolean("DEV_MODE", false),
-		TokenIssuer:        env("TOKEN_ISSUER", "sessiond"),
-		TokenAudience:      env("TOKEN_AUDIENCE", "sessiond-api"),
-		TokenClientID:      env("TOKEN_CLIENT_ID", "sessiond"),
-		RateLimitEnabled:   boolean("RATE_LIMIT_ENABLED", true),
-		LogLevel:           env("LOG_LEVEL", "info"),
+		DatabaseURL:          e.DatabaseURL,
+		MigrationDatabaseURL: cmp.Or(e.MigrationDatabaseURL, e.DatabaseURL),
+		DBMaxConns:           int32(e.DBMaxConns),
+		DBStatementTimeout:   e.DBStatementTimeout,
+		DBAcquireTimeout:     e.DBAcquireTimeout,
+		AccessTokenCacheSize: e.AccessTokenCacheSize,
+		HTTPAddr:             e.HTTPAddr,
+		MetricsAddr:          e.MetricsAddr,
+		PprofAddr:            e.PprofAddr,
+		ShutdownTimeout:      e.ShutdownTimeout,
+		DevMode:              e.DevMode,
+		SigningKeysFile:      cmp.Or(e.SigningKeysFile, keysFile),
+		TokenIssuer:          e.TokenIssuer,
+		TokenAudience:        e.TokenAudience,
+		TokenClientID:        e.TokenClientID,
+		HTTP: httpadapter.Config{CookieSecure: e.CookieSecure, DocsEnabled: e.DocsEnabled, MetricsOnAPI: e.MetricsOnAPI,
+			AllowedOrigins: splitList(e.AllowedOrigins)},
+		Argon2:           e.argon2Params(),
+		HashLimits:       argon2.Limits{Concurrency: e.HashConcurrency, Queue: e.HashConcurrency, Wait: e.HashQueueWait},
+		RateLimitEnabled: e.RateLimitEnabled,
+		RateLimits: RateLimitSettings{LoginPerIPPerMinute: e.RateLogin, RefreshPerIPPerMinute: e.RateRefresh,
+			RegisterPerIPPerHour: e.RateRegister, ResetPerIPPerHour: e.RateReset},
+		LogLevel: e.LogLevel,
+		// Mail: SMTP when SMTP_ADDR is set, else the log mailer (development).
+		SMTP: mailer.SMTPConfig{Addr: e.SMTPAddr, From: e.SMTPFrom, Username: e.SMTPUsername, Password: e.SMTPPassword,
+			ResetURL: e.ResetURL, VerifyURL: e.VerifyURL, InviteURL: e.InviteURL},
+		Cleanup: CleanupSettings{Interval: e.CleanupInterval, Retention: e.CleanupRetention, BatchSize: e.CleanupBatchSize},
+		Webhooks: WebhookSettings{AllowPrivate: e.WebhookAllowPrivate, CAFile: e.WebhookCAFile, Deliver: e.WebhookDelivery,
+			PollInterval: e.WebhookPollInterval, Lease: e.WebhookLease, Timeout: e.WebhookTimeout,
+			RetryPeriod: e.WebhookRetryPeriod, AttemptRetention: e.WebhookAttemptKeep, Accounts: e.WebhookConcurrency},
+		Audit: AuditSettings{RetentionDefaultDays: e.AuditRetentionDefault, RetentionMaxDays: e.AuditRetentionMax,
+			PartitionsAheadWeeks: e.AuditPartitionsAhead},
 	}
-	c.AccessTokenCacheSize = integer("ACCESS_TOKEN_CACHE_SIZE", 65536)
-	if c.DBMaxConns < 0 || c.AccessTokenCacheSize < 0 {
-		errs = append(errs, "DB_MAX_CONNS and ACCESS_TOKEN_CACHE_SIZE must not be negative")
-	}
-	c.RateLimits = RateLimitSettings{
-		LoginPerIPPerMinute:   integer("RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", 30),
-		RefreshPerIPPerMinute: integer("RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE", 120),
-		RegisterPerIPPerHour:  integer("RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", 20),
-		ResetPerIPPerHour:     integer("RATE_LIMIT_RESET_PER_IP_PER_HOUR", 20),
-	}
-	for name, v := range map[string]int{
-		"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE":   c.RateLimits.LoginPerIPPerMinute,
-		"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE": c.RateLimits.RefreshPerIPPerMinute, "RATE_LIMIT_REGISTER_PER_IP_PER_HOUR": c.RateLimits.RegisterPerIPPerHour,
-		"RATE_LIMIT_RESET_PER_IP_PER_HOUR": c.RateLimits.ResetPerIPPerHour,
-	} {
-		if v <= 0 {
-			errs = append(errs, fmt.Sprintf("%s must be positive (disable limits with RATE_LIMIT_ENABLED=false)", name))
-		}
-	}
-	c.MigrationDatabaseURL = env("MIGRATION_DATABASE_URL", c.DatabaseURL)
-	keysDefault := ""
-	if c.DevMode {
-		keysDefault = ".data/jwks.private.json"
-	}
-	c.SigningKeysFile = env("SIGNING_KEYS_FILE", keysDefault)
-
-	d := core.DefaultConfig()
-	c.Core = core.Config{
-		Policy: core.PolicySettings{
-			IdleDefault:     integer("SESSION_IDLE_DEFAULT_MINUTES", d.Policy.IdleDefault),
-			AbsoluteDefault: integer("SESSION_ABSOLUTE_DEFAULT_MINUTES", d.Policy.AbsoluteDefault),
-			IdleMin:         integer("SESSION_IDLE_MIN_MINUTES", d.Policy.IdleMin),
-			IdleMax:         integer("SESSION_IDLE_MAX_MINUTES", d.Policy.IdleMax),
-			AbsoluteMin:     integer("SESSION_ABSOLUTE_MIN_MINUTES", d.Policy.AbsoluteMin),
-			AbsoluteMax:     integer("SESSION_ABSOLUTE_MAX_MINUTES", d.Policy.AbsoluteMax),
-
-			AuditRetentionDefault: integer("AUDIT_RETENTION_DEFAULT_DAYS", d.Policy.AuditRetentionDefault),
-			AuditRetentionMin:     integer("AUDIT_RETENTION_MIN_DAYS", d.Policy.AuditRetentionMin),
-			AuditRetentionMax:     integer("AUDIT_RETENTION_MAX_DAYS", d.Policy.AuditRetentionMax),
-		},
-		AccessTTL:     duration("ACCESS_TOKEN_TTL", d.AccessTTL),
-		Grace:         duration("REFRESH_GRACE_WINDOW", d.Grace),
-		ResetTokenTTL: duration("PASSWORD_RESET_TTL", d.ResetTokenTTL),
-		Throttle: core.ThrottleRule{
-			Threshold: integer("LOGIN_THROTTLE_THRESHOLD", d.Throttle.Threshold),
-			BaseDelay: duration("LOGIN_THROTTLE_BASE_DELAY", d.Throttle.BaseDelay),
-			MaxDelay:  duration("LOGIN_THROTTLE_MAX_DELAY", d.Throttle.MaxDelay),
-			Window:    duration("LOGIN_THROTTLE_WINDOW", d.Throttle.Window),
-		},
-		DeviceTTL: duration("LOGIN_DEVICE_TTL", d.DeviceTTL),
-		ResetMail: core.ThrottleRule{
-			Threshold: 1,
-			BaseDelay: duration("PASSWORD_RESET_MAIL_INTERVAL", d.ResetMail.BaseDelay),
-			MaxDelay:  duration("PASSWORD_RESET_MAIL_MAX_INTERVAL", d.ResetMail.MaxDelay),
-		},
-	}
-	// Verified emails and invitations (README "Settings").
-	switch v := strings.ToLower(env("EMAIL_VERIFICATION", "required")); v {
-	case "required":
-		c.Core.EmailVerification = true
-	case "off":
-		c.Core.EmailVerification = false
-	default:
-		errs = append(errs, fmt.Sprintf("EMAIL_VERIFICATION: %q is not required or off", v))
-	}
-	switch v := strings.ToLower(env("MEMBER_PASSWORDS", "off")); v {
-	case "on":
-		c.Core.MemberPasswords = true
-	case "off":
-		c.Core.MemberPasswords = false
-	default:
-		errs = append(errs, fmt.Sprintf("MEMBER_PASSWORDS: %q is not on or off", v))
-	}
-	c.Core.VerificationTTL = duration("EMAIL_VERIFICATION_TTL", d.VerificationTTL)
-	c.Core.InvitationTTL = duration("INVITATION_TTL", d.InvitationTTL)
-	c.Core.InvitationResendInterval = duration("INVITATION_RESEND_INTERVAL", d.InvitationResendInterval)
-	if c.Core.VerificationTTL <= 0 || c.Core.InvitationTTL <= 0 || c.Core.InvitationResendInterval < 0 {
-		errs = append(errs, "EMAIL_VERIFICATION_TTL, INVITATION_TTL: must be positive; INVITATION_RESEND_INTERVAL: must not be negative")
-	}
-	// The mail rate's streak is forgotten after an hour without a mail, or
-	// four of its longest intervals when that is longer.
-	c.Core.ResetMail.Window = max(time.Hour, 4*c.Core.ResetMail.MaxDelay)
-	// The key that seals TOTP secrets at rest (base64 of 32 bytes). In
-	// development a fixed, public key stands in (like the generated
-	// development signing keys); the server refuses to start without a
-	// real one otherwise (provideService).
-	if v := env("MFA_ENCRYPTION_KEY", ""); v != "" {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
-		if err != nil || len(k) != 32 {
-			errs = append(errs, "MFA_ENCRYPTION_KEY: must be the base64 of 32 random bytes (openssl rand -base64 32)")
-		}
-		c.Core.MFAKey = k
-	} else if c.DevMode {
-		k := sha256.Sum256([]byte("sessiond development MFA key: never use in production"))
-		c.Core.MFAKey = k[:]
-	}
-	c.Core.MFAIssuer = env("MFA_ISSUER", "sessiond")
-	if err := c.Core.Throttle.Validate(); err != nil {
-		errs = append(errs, "LOGIN_THROTTLE_*: "+err.Error()+" (LOGIN_THROTTLE_THRESHOLD=0 turns it off)")
-	}
-	if c.Core.DeviceTTL <= 0 {
-		errs = append(errs, "LOGIN_DEVICE_TTL: must be positive")
-	}
-	if m := c.Core.ResetMail; m.BaseDelay < time.Second || m.MaxDelay < m.BaseDelay || m.MaxDelay > c.Core.ResetTokenTTL {
-		errs = append(errs, "PASSWORD_RESET_MAIL_INTERVAL, PASSWORD_RESET_MAIL_MAX_INTERVAL: want 1s ≤ interval ≤ max interval ≤ PASSWORD_RESET_TTL "+
-			"(so that the newest mail always holds a token that still works)")
-	}
-	// Whole milliseconds: statement_timeout is set in ms; below 100 ms
-	// ordinary statements would fail under load.
-	if c.DBStatementTimeout != 0 && (c.DBStatementTimeout < 100*time.Millisecond || c.DBStatementTimeout%time.Millisecond != 0) {
-		errs = append(errs, fmt.Sprintf("DB_STATEMENT_TIMEOUT: %s must be 0 (the server's) or at least 100ms, in whole milliseconds", c.DBStatementTimeout))
-	}
-	if c.DBAcquireTimeout != 0 && c.DBAcquireTimeout < 10*time.Millisecond {
-		errs = append(errs, fmt.Sprintf("DB_ACQUIRE_TIMEOUT: %s must be 0 (no bound) or at least 10ms", c.DBAcquireTimeout))
-	}
-	if c.DBStatementTimeout < 0 || c.DBAcquireTimeout < 0 {
-		errs = append(errs, "DB_STATEMENT_TIMEOUT, DB_ACQUIRE_TIMEOUT: must not be negative")
-	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, "SHUTDOWN_TIMEOUT: must be positive")
-	}
-	c.HTTP = httpadapter.Config{CookieSecure: boolean("COOKIE_SECURE", true), DocsEnabled: boolean("DOCS_ENABLED", true),
-		MetricsOnAPI: boolean("METRICS_ON_API_LISTENER", false)}
 	if strings.EqualFold(c.MetricsAddr, "off") {
 		c.MetricsAddr = ""
 	}
-	for _, s := range splitList(env("TRUSTED_PROXIES", "")) {
+	if e.HashQueue != nil { // else one waiting hash per slot
+		c.HashLimits.Queue = *e.HashQueue
+	}
+	var problems, more []string
+	c.Core, problems = e.coreConfig()
+	c.HTTP.TrustedProxies, more = parseTrustedProxies(e.TrustedProxies)
+	problems = append(problems, more...)
+	if e.WebhookSecretsKey != "" {
+		keys, err := audit.ParseKeys(e.WebhookSecretsKey) // its errors never quote the key
+		if err != nil {
+			problems = append(problems, "WEBHOOK_SECRETS_KEY: "+err.Error())
+		}
+		c.Webhooks.Keys = keys
+	} else {
+		c.Webhooks.KeyFile = cmp.Or(e.WebhookSecretsKeyFile, webhookKeyFile)
+	}
+	return c, problems
+}
+
+func (e envVars) argon2Params() argon2.Params {
+	a := argon2.OWASPParams()
+	a.MemoryKiB = uint32(e.Argon2MemoryKiB)
+	a.Iterations = uint32(e.Argon2Iterations)
+	a.Parallelism = uint8(e.Argon2Parallelism)
+	return a
+}
+
+// coreConfig builds core's settings: the session policy, the token
+// lifetimes, the brute-force and reset-mail rates, verified emails and
+// invitations (README "Configuration"), the second factor.
+func (e envVars) coreConfig() (core.Config, []string) {
+	c := core.Config{
+		Policy: core.PolicySettings{
+			IdleDefault: e.IdleDefault, AbsoluteDefault: e.AbsoluteDefault,
+			IdleMin: e.IdleMin, IdleMax: e.IdleMax, AbsoluteMin: e.AbsoluteMin, AbsoluteMax: e.AbsoluteMax,
+			AuditRetentionDefault: e.AuditRetentionDefault, AuditRetentionMin: e.AuditRetentionMin, AuditRetentionMax: e.AuditRetentionMax,
+		},
+		AccessTTL:     e.AccessTTL,
+		Grace:         e.Grace,
+		ResetTokenTTL: e.ResetTokenTTL,
+		Throttle: core.ThrottleRule{Threshold: e.ThrottleThreshold, BaseDelay: e.ThrottleBaseDelay,
+			MaxDelay: e.ThrottleMaxDelay, Window: e.ThrottleWindow},
+		DeviceTTL: e.DeviceTTL,
+		// The mail rate's streak is forgotten after an hour without a mail,
+		// or four of its longest intervals when that is longer.
+		ResetMail: core.ThrottleRule{Threshold: 1, BaseDelay: e.ResetMailInterval, MaxDelay: e.ResetMailMaxInterval,
+			Window: max(time.Hour, 4*e.ResetMailMaxInterval)},
+		VerificationTTL:          e.VerificationTTL,
+		InvitationTTL:            e.InvitationTTL,
+		InvitationResendInterval: e.InvitationResend,
+		MFAIssuer:                e.MFAIssuer,
+	}
+	var problems []string
+	var ok bool
+	if c.EmailVerification, ok = choice(e.EmailVerification, "required", "off"); !ok {
+		problems = append(problems, fmt.Sprintf("EMAIL_VERIFICATION: %q is not required or off", strings.ToLower(e.EmailVerification)))
+	}
+	if c.MemberPasswords, ok = choice(e.MemberPasswords, "on", "off"); !ok {
+		problems = append(problems, fmt.Sprintf("MEMBER_PASSWORDS: %q is not on or off", strings.ToLower(e.MemberPasswords)))
+	}
+	var err error
+	if c.MFAKey, err = mfaKey(e.MFAEncryptionKey, e.DevMode); err != nil {
+		problems = append(problems, err.Error())
+	}
+	return c, problems
+}
+
+// choice reads a two-way setting, in any case: true for yes, false for no;
+// ok false for anything else.
+func choice(v, yes, no string) (value, ok bool) {
+	switch strings.ToLower(v) {
+	case yes:
+		return true, true
+	case no:
+		return false, true
+	}
+	return false, false
+}
+
+// mfaKey is the key that seals TOTP secrets at rest (base64 of 32 bytes).
+// In development a fixed, public key stands in (like the generated
+// development signing keys); the server refuses to start without a real
+// one otherwise (provideService). The error never quotes the key.
+func mfaKey(v string, devMode bool) ([]byte, error) {
+	if v == "" {
+		if !devMode {
+			return nil, nil
+		}
+		k := sha256.Sum256([]byte("sessiond development MFA key: never use in production"))
+		return k[:], nil
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("MFA_ENCRYPTION_KEY: must be the base64 of 32 random bytes (openssl rand -base64 32)")
+	}
+	return k, nil
+}
+
+// parseTrustedProxies reads TRUSTED_PROXIES: CIDR prefixes, or bare
+// addresses as one-address prefixes (127.0.0.1 = 127.0.0.1/32). The
+// problems name every bad entry.
+func parseTrustedProxies(list string) ([]netip.Prefix, []string) {
+	var out []netip.Prefix
+	var problems []string
+	for _, s := range splitList(list) {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			// A bare address is the one-address prefix (127.0.0.1 = 127.0.0.1/32).
 			a, aerr := netip.ParseAddr(s)
 			if aerr != nil || a.Zone() != "" {
-				errs = append(errs, fmt.Sprintf("TRUSTED_PROXIES: %q is neither a CIDR prefix nor an IP address", s))
+				problems = append(problems, fmt.Sprintf("TRUSTED_PROXIES: %q is neither a CIDR prefix nor an IP address", s))
 				continue
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 		}
-		c.HTTP.TrustedProxies = append(c.HTTP.TrustedProxies, p.Masked())
+		out = append(out, p.Masked())
+	}
+	return out, problems
+}
+
+// checkConfig applies the rules a parsed configuration must follow: bounds
+// and rules between variables, one problem per broken rule.
+func checkConfig(c Config) []string {
+	var problems []string
+	for _, check := range []func(Config) []string{
+		checkDatabase, checkServer, checkRateLimits, checkSessions, checkMail, checkHashing, checkCleanup, checkWebhooks, checkAudit,
+	} {
+		problems = append(problems, check(c)...)
+	}
+	return problems
+}
+
+func checkDatabase(c Config) []string {
+	var problems []string
+	if c.DBMaxConns < 0 || c.AccessTokenCacheSize < 0 {
+		problems = append(problems, "DB_MAX_CONNS and ACCESS_TOKEN_CACHE_SIZE must not be negative")
+	}
+	// Whole milliseconds: statement_timeout is set in ms; below 100 ms
+	// ordinary statements would fail under load.
+	if c.DBStatementTimeout != 0 && (c.DBStatementTimeout < 100*time.Millisecond || c.DBStatementTimeout%time.Millisecond != 0) {
+		problems = append(problems, fmt.Sprintf("DB_STATEMENT_TIMEOUT: %s must be 0 (the server's) or at least 100ms, in whole milliseconds", c.DBStatementTimeout))
+	}
+	if c.DBAcquireTimeout != 0 && c.DBAcquireTimeout < 10*time.Millisecond {
+		problems = append(problems, fmt.Sprintf("DB_ACQUIRE_TIMEOUT: %s must be 0 (no bound) or at least 10ms", c.DBAcquireTimeout))
+	}
+	if c.DBStatementTimeout < 0 || c.DBAcquireTimeout < 0 {
+		problems = append(problems, "DB_STATEMENT_TIMEOUT, DB_ACQUIRE_TIMEOUT: must not be negative")
+	}
+	return problems
+}
+
+func checkServer(c Config) []string {
+	var problems []string
+	if c.ShutdownTimeout <= 0 {
+		problems = append(problems, "SHUTDOWN_TIMEOUT: must be positive")
 	}
 	// One parsed list for CORS and the CSRF origin check: refused here,
 	// with every bad entry named, rather than at the first request.
-	c.HTTP.AllowedOrigins = splitList(env("ALLOWED_ORIGINS", ""))
 	if _, err := httpadapter.ParseOrigins(c.HTTP.AllowedOrigins); err != nil {
-		errs = append(errs, "ALLOWED_ORIGINS: "+err.Error())
+		problems = append(problems, "ALLOWED_ORIGINS: "+err.Error())
 	}
-	a := argon2.OWASPParams()
-	a.MemoryKiB = uint32(integer("ARGON2_MEMORY_KIB", int(a.MemoryKiB)))
-	a.Iterations = uint32(integer("ARGON2_ITERATIONS", int(a.Iterations)))
-	a.Parallelism = uint8(integer("ARGON2_PARALLELISM", int(a.Parallelism)))
-	c.Argon2 = a
-	hl := argon2.DefaultLimits()
-	hl.Concurrency = integer("HASH_CONCURRENCY", hl.Concurrency)
-	hl.Queue = integer("HASH_QUEUE", hl.Concurrency) // one waiting hash per slot unless told
-	hl.Wait = duration("HASH_QUEUE_WAIT", hl.Wait)
-	c.HashLimits = hl
-	if err := hl.Validate(); err != nil {
-		errs = append(errs, "HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT: want concurrency ≥ 1, queue ≥ 0, wait ≥ 0 (0 = no bound)")
-	}
+	return problems
+}
 
-	// Mail: SMTP when SMTP_ADDR is set, else the log mailer (development).
-	c.SMTP = mailer.SMTPConfig{
-		Addr: env("SMTP_ADDR", ""), From: env("SMTP_FROM", ""),
-		Username: env("SMTP_USERNAME", ""), Password: env("SMTP_PASSWORD", ""),
-		ResetURL:  env("PASSWORD_RESET_URL", ""),
-		VerifyURL: env("EMAIL_VERIFICATION_URL", ""), InviteURL: env("INVITATION_URL", ""),
+func checkRateLimits(c Config) []string {
+	var problems []string
+	r := c.RateLimits
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"RATE_LIMIT_LOGIN_PER_IP_PER_MINUTE", r.LoginPerIPPerMinute},
+		{"RATE_LIMIT_REFRESH_PER_IP_PER_MINUTE", r.RefreshPerIPPerMinute},
+		{"RATE_LIMIT_REGISTER_PER_IP_PER_HOUR", r.RegisterPerIPPerHour},
+		{"RATE_LIMIT_RESET_PER_IP_PER_HOUR", r.ResetPerIPPerHour},
+	} {
+		if l.v <= 0 {
+			problems = append(problems, l.name+" must be positive (disable limits with RATE_LIMIT_ENABLED=false)")
+		}
 	}
+	return problems
+}
+
+// checkSessions checks the token, brute-force, reset-mail, verification
+// and invitation settings (the session policy's bounds are core's:
+// core.NewService).
+func checkSessions(c Config) []string {
+	var problems []string
+	k := c.Core
+	if k.VerificationTTL <= 0 || k.InvitationTTL <= 0 || k.InvitationResendInterval < 0 {
+		problems = append(problems, "EMAIL_VERIFICATION_TTL, INVITATION_TTL: must be positive; INVITATION_RESEND_INTERVAL: must not be negative")
+	}
+	if err := k.Throttle.Validate(); err != nil {
+		problems = append(problems, "LOGIN_THROTTLE_*: "+err.Error()+" (LOGIN_THROTTLE_THRESHOLD=0 turns it off)")
+	}
+	if k.DeviceTTL <= 0 {
+		problems = append(problems, "LOGIN_DEVICE_TTL: must be positive")
+	}
+	if m := k.ResetMail; m.BaseDelay < time.Second || m.MaxDelay < m.BaseDelay || m.MaxDelay > k.ResetTokenTTL {
+		problems = append(problems, "PASSWORD_RESET_MAIL_INTERVAL, PASSWORD_RESET_MAIL_MAX_INTERVAL: want 1s ≤ interval ≤ max interval ≤ PASSWORD_RESET_TTL "+
+			"(so that the newest mail always holds a token that still works)")
+	}
+	return problems
+}
+
+func checkMail(c Config) []string {
 	if c.SMTP.Addr != "" && c.SMTP.From == "" {
-		errs = append(errs, "SMTP_FROM: required when SMTP_ADDR is set")
+		return []string{"SMTP_FROM: required when SMTP_ADDR is set"}
 	}
+	return nil
+}
 
-	c.Cleanup = CleanupSettings{
-		Interval:  duration("CLEANUP_INTERVAL", 10*time.Minute),
-		Retention: duration("CLEANUP_RETENTION", 168*time.Hour),
-		BatchSize: integer("CLEANUP_BATCH_SIZE", 1000),
+func checkHashing(c Config) []string {
+	if err := c.HashLimits.Validate(); err != nil {
+		return []string{"HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT: want concurrency ≥ 1, queue ≥ 0, wait ≥ 0 (0 = no bound)"}
 	}
+	return nil
+}
+
+func checkCleanup(c Config) []string {
+	var problems []string
 	if c.Cleanup.Interval < 0 || c.Cleanup.Retention < 0 {
-		errs = append(errs, "CLEANUP_INTERVAL, CLEANUP_RETENTION: must not be negative")
+		problems = append(problems, "CLEANUP_INTERVAL, CLEANUP_RETENTION: must not be negative")
 	}
 	if c.Cleanup.BatchSize < 1 || c.Cleanup.BatchSize > 100000 {
-		errs = append(errs, fmt.Sprintf("CLEANUP_BATCH_SIZE: %d is not between 1 and 100000", c.Cleanup.BatchSize))
+		problems = append(problems, fmt.Sprintf("CLEANUP_BATCH_SIZE: %d is not between 1 and 100000", c.Cleanup.BatchSize))
 	}
+	return problems
+}
 
-	c.Webhooks = WebhookSettings{
-		AllowPrivate:     boolean("WEBHOOK_ALLOW_PRIVATE_TARGETS", false),
-		Deliver:          boolean("WEBHOOK_DELIVERY", true),
-		PollInterval:     duration("WEBHOOK_POLL_INTERVAL", time.Second),
-		Lease:            duration("WEBHOOK_LEASE", 60*time.Second),
-		Timeout:          duration("WEBHOOK_TIMEOUT", 10*time.Second),
-		RetryPeriod:      duration("WEBHOOK_RETRY_PERIOD", 24*time.Hour),
-		AttemptRetention: duration("WEBHOOK_ATTEMPT_RETENTION", 168*time.Hour),
-		Accounts:         integer("WEBHOOK_CONCURRENCY", 4),
-		CAFile:           env("WEBHOOK_CA_FILE", ""),
-	}
-	if v := env("WEBHOOK_SECRETS_KEY", ""); v != "" {
-		keys, err := audit.ParseKeys(v)
-		if err != nil {
-			errs = append(errs, "WEBHOOK_SECRETS_KEY: "+err.Error())
-		}
-		c.Webhooks.Keys = keys
-	} else if c.DevMode {
-		c.Webhooks.KeyFile = env("WEBHOOK_SECRETS_KEY_FILE", ".data/webhook-secrets.key")
-	} else {
-		c.Webhooks.KeyFile = env("WEBHOOK_SECRETS_KEY_FILE", "")
-	}
+func checkWebhooks(c Config) []string {
 	w := c.Webhooks
 	if w.PollInterval < 10*time.Millisecond || w.Lease < time.Second || w.Timeout < 100*time.Millisecond || w.Timeout > w.Lease/4 ||
 		w.RetryPeriod < time.Minute || w.AttemptRetention < 24*time.Hour || w.Accounts < 1 || w.Accounts > 256 {
-		errs = append(errs, "WEBHOOK_*: want POLL_INTERVAL ≥ 10ms, LEASE ≥ 1s, 100ms ≤ TIMEOUT ≤ LEASE/4, RETRY_PERIOD ≥ 1m, ATTEMPT_RETENTION ≥ 24h, 1 ≤ CONCURRENCY ≤ 256")
+		return []string{"WEBHOOK_*: want POLL_INTERVAL ≥ 10ms, LEASE ≥ 1s, 100ms ≤ TIMEOUT ≤ LEASE/4, RETRY_PERIOD ≥ 1m, ATTEMPT_RETENTION ≥ 24h, 1 ≤ CONCURRENCY ≤ 256"}
 	}
-	c.Audit = AuditSettings{
-		RetentionDefaultDays: c.Core.Policy.AuditRetentionDefault,
-		RetentionMaxDays:     c.Core.Policy.AuditRetentionMax,
-		PartitionsAheadWeeks: integer("AUDIT_PARTITIONS_AHEAD_WEEKS", 4),
-	}
+	return nil
+}
+
+func checkAudit(c Config) []string {
 	if a := c.Audit; a.RetentionDefaultDays < 7 || a.RetentionMaxDays < a.RetentionDefaultDays || a.RetentionMaxDays > 3660 ||
 		a.PartitionsAheadWeeks < 1 || a.PartitionsAheadWeeks > 52 {
-		errs = append(errs, "AUDIT_RETENTION_*: want 7 ≤ DEFAULT_DAYS ≤ MAX_DAYS ≤ 3660; AUDIT_PARTITIONS_AHEAD_WEEKS 1..52")
+		return []string{"AUDIT_RETENTION_*: want 7 ≤ DEFAULT_DAYS ≤ MAX_DAYS ≤ 3660; AUDIT_PARTITIONS_AHEAD_WEEKS 1..52"}
 	}
-
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("configuration:\n  %s", strings.Join(errs, "\n  "))
-	}
-	return c, nil
+	return nil
 }
 
 func (c Config) tokenSettings() TokenSettings {
