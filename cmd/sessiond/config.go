@@ -422,9 +422,9 @@ func checkWebhooks(c Config) []string {
 }
 
 func checkAudit(c Config) []string {
-	if a := c.Audit; a.RetentionDefaultDays < 7 || a.RetentionMaxDays < a.RetentionDefaultDays || a.RetentionMaxDays > 3660 ||
+	if a := c.Audit; a.RetentionDefaultDays < 7 || a.RetentionMaxDays < a.RetentionDefaultDays || a.RetentionMaxDays > core.AuditRetentionCeilingDays ||
 		a.PartitionsAheadWeeks < 1 || a.PartitionsAheadWeeks > 52 {
-		return []string{"AUDIT_RETENTION_*: want 7 ≤ DEFAULT_DAYS ≤ MAX_DAYS ≤ 3660; AUDIT_PARTITIONS_AHEAD_WEEKS 1..52"}
+		return []string{fmt.Sprintf("AUDIT_RETENTION_*: want 7 ≤ DEFAULT_DAYS ≤ MAX_DAYS ≤ %d; AUDIT_PARTITIONS_AHEAD_WEEKS 1..52", core.AuditRetentionCeilingDays)}
 	}
 	return nil
 }

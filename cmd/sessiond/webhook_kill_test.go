@@ -44,7 +44,9 @@ func startServer(t *testing.T, env map[string]string) (*exec.Cmd, string) {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcessServe$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "SESSIOND_TEST_SERVE=1", "HTTP_ADDR="+addr)
+	// METRICS_ADDR off: the default metrics listener (127.0.0.1:9090) is one
+	// port for the whole machine, and another server may hold it.
+	cmd.Env = append(os.Environ(), "SESSIOND_TEST_SERVE=1", "HTTP_ADDR="+addr, "METRICS_ADDR=off")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
