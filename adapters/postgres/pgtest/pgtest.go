@@ -253,17 +253,34 @@ func citusDatabase(ctx context.Context, coordinatorURL, name string) error {
 	if err != nil {
 		return fmt.Errorf("coordinator address %q: %w", u.Host, err)
 	}
-	sqls := []string{"CREATE EXTENSION citus",
-		fmt.Sprintf("SELECT citus_set_coordinator_host(%s, %s)", quote(host), port)}
+	dbURL, _ := workerURL(coordinatorURL, u.Host, name)
+	if err := execOn(ctx, dbURL, "CREATE EXTENSION citus",
+		fmt.Sprintf("SELECT citus_set_coordinator_host(%s, %s)", quote(host), port)); err != nil {
+		return err
+	}
 	for _, w := range workers {
 		wh, wp, err := net.SplitHostPort(w)
 		if err != nil {
 			return fmt.Errorf("TEST_CITUS_WORKERS: %q: %w", w, err)
 		}
-		sqls = append(sqls, fmt.Sprintf("SELECT citus_add_node(%s, %s)", quote(wh), wp))
+		// citus_add_node connects to the worker at once; on a loaded
+		// two-core machine, with many test databases each keeping its own
+		// connections and maintenance daemon, that connection has failed
+		// now and then ("failure on connection marked as essential").
+		// Adding a node is idempotent, so it is tried again.
+		add := fmt.Sprintf("SELECT citus_add_node(%s, %s)", quote(wh), wp)
+		for attempt := 1; ; attempt++ {
+			err = execOn(ctx, dbURL, add)
+			if err == nil || attempt == 5 {
+				break
+			}
+			time.Sleep(time.Duration(attempt) * time.Second)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	dbURL, _ := workerURL(coordinatorURL, u.Host, name)
-	return execOn(ctx, dbURL, sqls...)
+	return nil
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
