@@ -2527,8 +2527,12 @@ export interface components {
         /**
          * @description The service cannot serve requests right now: the database is unreachable,
          *     restarting, out of connections or too slow (statement or connection-wait
-         *     timeout). Code `service_unavailable`; nothing was written; retry after
-         *     `Retry-After` seconds.
+         *     timeout), or, for an operation that checks or sets a password
+         *     (sign-in, registration, reauthentication, password change or reset,
+         *     email verification, accepting an invitation), every password-hashing
+         *     slot is busy and its queue full (admission control,
+         *     `HASH_CONCURRENCY`). Code `service_unavailable`;
+         *     nothing was written; retry after `Retry-After` seconds.
          */
         ServiceUnavailable: {
             headers: {
