@@ -252,7 +252,12 @@ webhooks() {
   log "receiver certificate for 127.0.0.1 (generate_cert.go, ECDSA P-256, 1 h)"
   (cd "$WORK" && go run "$(go env GOROOT)/src/crypto/tls/generate_cert.go" --host 127.0.0.1 --ecdsa-curve P256 --duration 1h) 2>"$WORK/cert.log" ||
     { cat "$WORK/cert.log" >&2; die "generate_cert.go failed"; }
-  start_server WEBHOOK_SECRETS_KEY="$(head -c 32 /dev/urandom | base64)" WEBHOOK_ALLOW_PRIVATE_TARGETS=true \
+  # Production settings (DEV_MODE=false: Secure cookies, no development
+  # keys, so a signing key is made here as make bench makes it) but for the
+  # one guard setting that lets the receiver be loopback.
+  go run ./cmd/authbench -keygen "$WORK/jwks.private.json"
+  start_server DEV_MODE=false MFA_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+    WEBHOOK_SECRETS_KEY="$(head -c 32 /dev/urandom | base64)" WEBHOOK_ALLOW_PRIVATE_TARGETS=true \
     WEBHOOK_CA_FILE="$WORK/cert.pem" WEBHOOK_POLL_INTERVAL=50ms WEBHOOK_TIMEOUT=2s
   SESSIOND_URL=$URL WEBHOOK_RECEIVER_CERT="$WORK/cert.pem" WEBHOOK_RECEIVER_KEY="$WORK/key.pem" \
     node clients/.out/webhooks.test.mjs
