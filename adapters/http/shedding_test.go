@@ -32,6 +32,26 @@ func newBlockingHasher(lim *argon2.Limiter) *blockingHasher {
 	return &blockingHasher{lim: lim, gate: make(chan struct{}), entered: make(chan struct{}, 16)}
 }
 
+// blockedHasherSetup is a one-slot, one-queue limiter (the queued hash
+// waits without bound) with a blockingHasher over it, the harness setup
+// that wires them (the limiter also as the HTTP layer's early check when
+// early), and letGo, which frees the held hashes (once).
+func blockedHasherSetup(t *testing.T, early bool) (*argon2.Limiter, *blockingHasher, harnessSetup, func()) {
+	t.Helper()
+	lim, err := argon2.NewLimiter(argon2.Limits{Concurrency: 1, Queue: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bh := newBlockingHasher(lim)
+	var once sync.Once
+	letGo := func() { once.Do(func() { bh.holding.Store(false); close(bh.gate) }) }
+	setup := harnessSetup{WrapHasher: bh.wrap}
+	if early {
+		setup.HashLimiter = lim
+	}
+	return lim, bh, setup, letGo
+}
+
 func (b *blockingHasher) wrap(h core.PasswordHasher) core.PasswordHasher { b.inner = h; return b }
 
 func (b *blockingHasher) slot(f func() error) error {
@@ -108,17 +128,7 @@ func footprint(t *testing.T, h *harness, accountID uuid.UUID, emails []string) d
 func TestShedding_LOAD01_LOAD02_SaturatedHasher_Sheds503BeforeWrites_SessionsServed(t *testing.T) {
 	for _, early := range []bool{true, false} {
 		t.Run("early="+strconv.FormatBool(early), func(t *testing.T) {
-			lim, err := argon2.NewLimiter(argon2.Limits{Concurrency: 1, Queue: 1}) // the queued hash waits without bound
-			if err != nil {
-				t.Fatal(err)
-			}
-			bh := newBlockingHasher(lim)
-			var once sync.Once
-			letGo := func() { once.Do(func() { bh.holding.Store(false); close(bh.gate) }) }
-			setup := harnessSetup{WrapHasher: bh.wrap}
-			if early {
-				setup.HashLimiter = lim
-			}
+			lim, bh, setup, letGo := blockedHasherSetup(t, early)
 			h := newHarnessOn(t, setup, withHTTPConfig(func(c *httpadapter.Config) { c.MetricsOnAPI = true }))
 			// After the harness's cleanups are registered, so it runs first:
 			// a failing test must not leave handlers blocked in the hasher.
@@ -213,17 +223,7 @@ func grepLines(s, substr string) string {
 func TestShedding_VER08_SaturatedHasher_VerifyEmailShed503_NothingWritten(t *testing.T) {
 	for _, early := range []bool{true, false} {
 		t.Run("early="+strconv.FormatBool(early), func(t *testing.T) {
-			lim, err := argon2.NewLimiter(argon2.Limits{Concurrency: 1, Queue: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			bh := newBlockingHasher(lim)
-			var once sync.Once
-			letGo := func() { once.Do(func() { bh.holding.Store(false); close(bh.gate) }) }
-			setup := harnessSetup{WrapHasher: bh.wrap}
-			if early {
-				setup.HashLimiter = lim
-			}
+			lim, bh, setup, letGo := blockedHasherSetup(t, early)
 			h := newHarnessOn(t, setup, withProductionSettings())
 			t.Cleanup(letGo)
 
