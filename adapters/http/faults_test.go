@@ -143,7 +143,10 @@ func TestFaults_DB01_DatabaseStopped_503WithRetryAfter_RecoversWithoutRestart(t 
 // lock the test holds) is cancelled by the server and answered 503 with
 // Retry-After; once the lock is gone the same request succeeds.
 func TestFaults_StatementTimeout_503WithRetryAfter(t *testing.T) {
-	h := newHarnessOn(t, harnessSetup{Pool: postgres.PoolOptions{StatementTimeout: 300 * time.Millisecond}})
+	// One second: long enough for every statement of a sign-in under -race
+	// on a loaded two-core machine (300 ms was not: the sign-in got 503),
+	// short enough that the held lock below trips it at once.
+	h := newHarnessOn(t, harnessSetup{Pool: postgres.PoolOptions{StatementTimeout: time.Second}})
 	u := h.register(t, uniqueEmail("stmt-timeout"))
 	tk := h.login(t, u, nil)
 	ctx := context.Background()
