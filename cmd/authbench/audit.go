@@ -145,76 +145,91 @@ func explainAudit(ctx context.Context, appDB string, tenants, users, days int) (
 			lit(since.Add(24*time.Hour).Format(time.RFC3339)) + "::timestamptz",
 		"audit-page2": "AND (created_at, id) < (" + lit(curAt.UTC().Format(time.RFC3339Nano)) + "::timestamptz, " + lit(curID) + "::uuid)",
 	}
-	idx := regexp.MustCompile(`(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\S+)`)
-	// the relation a node reads (a Bitmap Index Scan names an index)
-	scan := regexp.MustCompile(`^(?:Seq Scan|Index Scan(?: Backward)? using \S+|Index Only Scan(?: Backward)? using \S+|Bitmap Heap Scan) on (\S+)`)
-	seq := regexp.MustCompile(`^Seq Scan on (\S+)`)
-	exec := regexp.MustCompile(`Execution Time: ([0-9.]+) ms`)
-	rows := regexp.MustCompile(`^Limit \(actual rows=(\d+)`)
 	var out []AuditPlan
 	for _, op := range auditOps {
 		q := `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
 			SELECT id, actor_user_id, action, resource_type, resource_id, details, ip_address, user_agent, created_at
 			FROM audit_events WHERE account_id = ` + lit(account) + `::uuid AND created_at >= ` + lit(notBefore) + `::timestamptz ` + filters[op] + `
 			ORDER BY created_at DESC, id DESC LIMIT 51`
-		rs, err := tx.Query(ctx, q)
+		lines, err := queryLines(ctx, tx, q)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		var lines []string
-		for rs.Next() {
-			var l string
-			if err := rs.Scan(&l); err != nil {
-				rs.Close()
-				return nil, err
-			}
-			lines = append(lines, l)
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		p := AuditPlan{Op: op, Plan: strings.Join(lines, "\n")}
-		parts := map[string]bool{}
-		for _, l := range lines {
-			t := strings.TrimLeft(l, " ->")
-			if m := idx.FindStringSubmatch(t); m != nil {
-				// a partition's index: report the parent's (which of the
-				// migration's indexes it is)
-				name := m[1]
-				var parent string
-				if tx.QueryRow(ctx, `SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = $1::regclass`, name).Scan(&parent) == nil {
-					name = parent
-				}
-				if !slices.Contains(p.Indexes, name) {
-					p.Indexes = append(p.Indexes, name)
-				}
-			}
-			if m := seq.FindStringSubmatch(t); m != nil {
-				// A sequential scan of an empty partition (a week ahead, the
-				// default partition) reads nothing: only one of a
-				// partition with rows counts.
-				var tuples float64
-				if tx.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, m[1]).Scan(&tuples) == nil && tuples > 0 {
-					p.SeqScan = true
-				} else {
-					p.EmptySeqScans++
-				}
-			}
-			if m := scan.FindStringSubmatch(t); m != nil {
-				parts[m[1]] = true
-			}
-			if m := exec.FindStringSubmatch(t); m != nil {
-				_, _ = fmt.Sscanf(m[1], "%g", &p.ExecMs)
-			}
-			if m := rows.FindStringSubmatch(t); m != nil {
-				_, _ = fmt.Sscanf(m[1], "%d", &p.Rows)
-			}
-		}
-		p.Partitions = len(parts)
-		out = append(out, p)
+		out = append(out, readAuditPlan(ctx, tx, op, lines))
 	}
 	return out, nil
+}
+
+// queryLines runs q and returns its one text column's rows.
+func queryLines(ctx context.Context, tx pgx.Tx, q string) ([]string, error) {
+	rs, err := tx.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var lines []string
+	for rs.Next() {
+		var l string
+		if err := rs.Scan(&l); err != nil {
+			return nil, err
+		}
+		lines = append(lines, l)
+	}
+	return lines, rs.Err()
+}
+
+var (
+	planIndex = regexp.MustCompile(`(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\S+)`)
+	// the relation a node reads (a Bitmap Index Scan names an index)
+	planScan = regexp.MustCompile(`^(?:Seq Scan|Index Scan(?: Backward)? using \S+|Index Only Scan(?: Backward)? using \S+|Bitmap Heap Scan) on (\S+)`)
+	planSeq  = regexp.MustCompile(`^Seq Scan on (\S+)`)
+	planExec = regexp.MustCompile(`Execution Time: ([0-9.]+) ms`)
+	planRows = regexp.MustCompile(`^Limit \(actual rows=(\d+)`)
+)
+
+// readAuditPlan reads what the table reports from one plan's lines,
+// asking the catalog (through tx) which index a partition's index is of
+// and whether a scanned partition has rows.
+func readAuditPlan(ctx context.Context, tx pgx.Tx, op string, lines []string) AuditPlan {
+	p := AuditPlan{Op: op, Plan: strings.Join(lines, "\n")}
+	parts := map[string]bool{}
+	for _, l := range lines {
+		t := strings.TrimLeft(l, " ->")
+		if m := planIndex.FindStringSubmatch(t); m != nil {
+			// a partition's index: report the parent's (which of the
+			// migration's indexes it is)
+			name := m[1]
+			var parent string
+			if tx.QueryRow(ctx, `SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = $1::regclass`, name).Scan(&parent) == nil {
+				name = parent
+			}
+			if !slices.Contains(p.Indexes, name) {
+				p.Indexes = append(p.Indexes, name)
+			}
+		}
+		if m := planSeq.FindStringSubmatch(t); m != nil {
+			// A sequential scan of an empty partition (a week ahead, the
+			// default partition) reads nothing: only one of a partition
+			// with rows counts.
+			var tuples float64
+			if tx.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = $1::regclass`, m[1]).Scan(&tuples) == nil && tuples > 0 {
+				p.SeqScan = true
+			} else {
+				p.EmptySeqScans++
+			}
+		}
+		if m := planScan.FindStringSubmatch(t); m != nil {
+			parts[m[1]] = true
+		}
+		if m := planExec.FindStringSubmatch(t); m != nil {
+			_, _ = fmt.Sscanf(m[1], "%g", &p.ExecMs)
+		}
+		if m := planRows.FindStringSubmatch(t); m != nil {
+			_, _ = fmt.Sscanf(m[1], "%d", &p.Rows)
+		}
+	}
+	p.Partitions = len(parts)
+	return p
 }
 
 // md5UUID is PostgreSQL's md5(s)::uuid.

@@ -95,85 +95,24 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 	if o.receiver == "" || o.db == "" {
 		return r, errors.New("webhook-delivery needs -receiver (a directory from -receiver-cert, trusted by the server) and -db: run it through make bench")
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(o.receiver, "cert.pem"), filepath.Join(o.receiver, "key.pem"))
-	if err != nil {
-		return r, fmt.Errorf("receiver certificate: %w", err)
-	}
 	k := o.deliveryTenants
 	if k < 1 || k > o.tenants {
 		return r, fmt.Errorf("-delivery-tenants %d: want 1 … -tenants (%d)", k, o.tenants)
 	}
 	r.Tenants = k
-	var (
-		mu       sync.Mutex
-		whs      = map[string]*standardwebhooks.Webhook{} // by path: /hook/<tenant>
-		got      atomic.Int64
-		rejected atomic.Int64
-		first    atomic.Int64 // unix nanos of the first delivery
-		seen     sync.Map
-	)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-		mu.Lock()
-		v := whs[req.URL.Path]
-		mu.Unlock()
-		if v == nil || v.Verify(body, req.Header) != nil {
-			rejected.Add(1)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		if _, dup := seen.LoadOrStore(req.Header.Get("webhook-id"), true); !dup {
-			first.CompareAndSwap(0, time.Now().UnixNano())
-			got.Add(1)
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	rc, err := startReceiver(o.receiver)
 	if err != nil {
 		return r, err
 	}
-	go func() { _ = srv.ServeTLS(ln, "", "") }()
-	defer func() { _ = srv.Close() }()
-	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
-
-	// One endpoint per tenant, each registered by its owner (a real
-	// sign-in), each with its own secret.
-	type endpoint struct{ bearer, id string }
-	var eps []endpoint
+	defer rc.close()
+	eps, err := registerEndpoints(ctx, e, rc, k)
 	defer func() { // leave no endpoint behind for a later scenario
 		for _, ep := range eps {
 			e.api.do(context.Background(), "DELETE", "/accounts/me/webhooks/"+ep.id, ep.bearer, nil)
 		}
 	}()
-	for j := range k {
-		s, err := e.signIn(ctx, seededEmail(j, 0))
-		if err != nil {
-			return r, err
-		}
-		path := fmt.Sprintf("/hook/%d", j)
-		c := e.api.do(ctx, "POST", "/accounts/me/webhooks", s.tp.AccessToken, jsonBody(map[string]any{
-			"url": fmt.Sprintf("https://127.0.0.1:%d%s", port, path), "description": "authbench", "event_types": []string{"auth.login_failed"}}))
-		if c.status == http.StatusServiceUnavailable {
-			return r, errors.New("the server has no WEBHOOK_SECRETS_KEY (webhooks not configured): run it through make bench with -scenario webhook-delivery")
-		}
-		if !c.ok() {
-			return r, fmt.Errorf("create endpoint: %w: %s", c.err(), c.body)
-		}
-		var ep struct {
-			ID     string `json:"id"`
-			Secret string `json:"secret"`
-		}
-		if err := json.Unmarshal(c.body, &ep); err != nil {
-			return r, err
-		}
-		v, err := standardwebhooks.NewWebhook(ep.Secret)
-		if err != nil {
-			return r, err
-		}
-		mu.Lock()
-		whs[path] = v
-		mu.Unlock()
-		eps = append(eps, endpoint{bearer: s.tp.AccessToken, id: ep.ID})
+	if err != nil {
+		return r, err
 	}
 	time.Sleep(50 * time.Millisecond) // events strictly after the endpoint's creation
 
@@ -191,27 +130,139 @@ func benchDelivery(ctx context.Context, e env, o options, probe cpuProbe, log *s
 		return r, fmt.Errorf("commit events: %w", err)
 	}
 	start := time.Now()
-	deadline := start.Add(10 * time.Minute)
-	for got.Load() < int64(o.deliveryEvents) && ctx.Err() == nil && time.Now().Before(deadline) {
+	end := rc.waitFor(ctx, int64(o.deliveryEvents), start.Add(10*time.Minute))
+	r.CPU = cpuPerRequest(cpu0, probe.snapshot(), int(rc.got.Load()))
+	return r, rc.summarize(&r, start, end)
+}
+
+// receiver is the local TLS endpoint every registered webhook points at:
+// it verifies each delivery's signature with the endpoint's secret
+// (standardwebhooks, the official Go package) and counts distinct
+// deliveries.
+type receiver struct {
+	srv  *http.Server
+	port uint16
+
+	mu  sync.Mutex
+	whs map[string]*standardwebhooks.Webhook // by path: /hook/<tenant>
+
+	got, rejected atomic.Int64
+	first         atomic.Int64 // unix nanos of the first delivery
+	seen          sync.Map
+}
+
+// startReceiver serves on a loopback port with the certificate in dir.
+func startReceiver(dir string) (*receiver, error) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("receiver certificate: %w", err)
+	}
+	rc := &receiver{whs: map[string]*standardwebhooks.Webhook{}}
+	rc.srv = &http.Server{Handler: http.HandlerFunc(rc.serve), TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = rc.srv.ServeTLS(ln, "", "") }()
+	rc.port = netip.MustParseAddrPort(ln.Addr().String()).Port()
+	return rc, nil
+}
+
+func (rc *receiver) close() { _ = rc.srv.Close() }
+
+func (rc *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	rc.mu.Lock()
+	v := rc.whs[req.URL.Path]
+	rc.mu.Unlock()
+	if v == nil || v.Verify(body, req.Header) != nil {
+		rc.rejected.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if _, dup := rc.seen.LoadOrStore(req.Header.Get("webhook-id"), true); !dup {
+		rc.first.CompareAndSwap(0, time.Now().UnixNano())
+		rc.got.Add(1)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// trust lets the receiver verify deliveries to path with secret.
+func (rc *receiver) trust(path, secret string) error {
+	v, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return err
+	}
+	rc.mu.Lock()
+	rc.whs[path] = v
+	rc.mu.Unlock()
+	return nil
+}
+
+// waitFor waits until n deliveries arrived, the deadline passed or ctx
+// ended, and returns when it stopped.
+func (rc *receiver) waitFor(ctx context.Context, n int64, deadline time.Time) time.Time {
+	for rc.got.Load() < n && ctx.Err() == nil && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	end := time.Now()
-	cpu1 := probe.snapshot()
-	r.Received, r.Rejected = int(got.Load()), rejected.Load()
-	if r.Received < o.deliveryEvents {
-		return r, fmt.Errorf("only %d of %d events delivered in %s", r.Received, o.deliveryEvents, end.Sub(start).Round(time.Second))
+	return time.Now()
+}
+
+// summarize fills r's counts and rates for the window start … end.
+func (rc *receiver) summarize(r *DeliveryResult, start, end time.Time) error {
+	r.Received, r.Rejected = int(rc.got.Load()), rc.rejected.Load()
+	if r.Received < r.Events {
+		return fmt.Errorf("only %d of %d events delivered in %s", r.Received, r.Events, end.Sub(start).Round(time.Second))
 	}
 	el := end.Sub(start)
 	r.Seconds = roundTo(el.Seconds(), 3)
 	r.EventsPerSecond = roundTo(float64(r.Received)/el.Seconds(), 1)
-	if f := first.Load(); f > 0 {
+	if f := rc.first.Load(); f > 0 {
 		r.FirstAfterMs = roundTo(float64(f-start.UnixNano())/1e6, 1)
 		if d := end.Sub(time.Unix(0, f)).Seconds(); d > 0 {
 			r.SteadyPerSecond = roundTo(float64(r.Received-1)/d, 1)
 		}
 	}
-	r.CPU = cpuPerRequest(cpu0, cpu1, r.Received)
-	return r, nil
+	return nil
+}
+
+// deliveryEndpoint is a registered endpoint and its owner's bearer token
+// (to delete it afterwards).
+type deliveryEndpoint struct{ bearer, id string }
+
+// registerEndpoints has the owners of tenants 0 … k−1 (real sign-ins)
+// register one endpoint each on the receiver, each with its own secret.
+// It returns what it registered, also on error.
+func registerEndpoints(ctx context.Context, e env, rc *receiver, k int) ([]deliveryEndpoint, error) {
+	var eps []deliveryEndpoint
+	for j := range k {
+		s, err := e.signIn(ctx, seededEmail(j, 0))
+		if err != nil {
+			return eps, err
+		}
+		path := fmt.Sprintf("/hook/%d", j)
+		c := e.api.do(ctx, "POST", "/accounts/me/webhooks", s.tp.AccessToken, jsonBody(map[string]any{
+			"url": fmt.Sprintf("https://127.0.0.1:%d%s", rc.port, path), "description": "authbench", "event_types": []string{"auth.login_failed"}}))
+		if c.status == http.StatusServiceUnavailable {
+			return eps, errors.New("the server has no WEBHOOK_SECRETS_KEY (webhooks not configured): run it through make bench with -scenario webhook-delivery")
+		}
+		if !c.ok() {
+			return eps, fmt.Errorf("create endpoint: %w: %s", c.err(), c.body)
+		}
+		var ep struct {
+			ID     string `json:"id"`
+			Secret string `json:"secret"`
+		}
+		if err := json.Unmarshal(c.body, &ep); err != nil {
+			return eps, err
+		}
+		eps = append(eps, deliveryEndpoint{bearer: s.tp.AccessToken, id: ep.ID})
+		if err := rc.trust(path, ep.Secret); err != nil {
+			return eps, err
+		}
+	}
+	return eps, nil
 }
 
 func deliveryTable(r DeliveryResult) string {

@@ -211,10 +211,52 @@ func mainErr(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	b := &benchRun{o: o, mixMe: mixMe, mixLogin: mixLogin, stdout: stdout, log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	if err := b.prepare(ctx); err != nil {
+		return err
+	}
+	defer b.probe.db.close()
+	if o.floors {
+		if err := b.measureFloors(ctx); err != nil {
+			return err
+		}
+	}
+	if err := b.runScenarios(ctx); err != nil {
+		return err
+	}
+	b.print()
+	return nil
+}
 
+// benchRun is one invocation: its options, what it learnt of the machine
+// and what it measured, in the order mainErr takes the steps.
+type benchRun struct {
+	o       options
+	stdout  io.Writer
+	log     *slog.Logger
+	machine Machine
+	probe   cpuProbe
+	stamp   string // the JSON files' common prefix
+	sp      seedSpec
+
+	mixMe, mixLogin float64 // the mixed scenario's shares (-mix)
+
+	auditSeedSeconds float64
+	totpUsers        *totpPool
+	floors           *Floors
+	api              *api
+
+	results    []Result
+	oracle     []OraclePair
+	auditPlans []AuditPlan
+}
+
+// prepare learns the machine, seeds when asked, enrols the TOTP users the
+// scenarios need and waits for the server.
+func (b *benchRun) prepare(ctx context.Context) error {
+	o := &b.o
 	if o.pgDatadir != "" {
 		pid, err := postmasterPID(o.pgDatadir)
 		if err != nil {
@@ -222,198 +264,242 @@ func mainErr(args []string, stdout io.Writer) error {
 		}
 		o.pgPIDs = append(o.pgPIDs, pid)
 	}
-	probe := cpuProbe{serverPID: o.serverPID, pgRoots: o.pgPIDs}
+	b.probe = cpuProbe{serverPID: o.serverPID, pgRoots: o.pgPIDs}
 	host, _ := os.Hostname()
-	machine := Machine{Cores: runtime.NumCPU(), GoOS: runtime.GOOS + "/" + runtime.GOARCH, Hostname: host}
+	b.machine = Machine{Cores: runtime.NumCPU(), GoOS: runtime.GOOS + "/" + runtime.GOARCH, Hostname: host}
 	if o.db != "" {
-		if machine.Fsync, machine.PGVer, err = dbFacts(ctx, o.db); err != nil {
+		var err error
+		if b.machine.Fsync, b.machine.PGVer, err = dbFacts(ctx, o.db); err != nil {
 			return fmt.Errorf("database: %w", err)
 		}
-		if machine.Fsync != "on" {
-			log.Warn("PostgreSQL runs with fsync off: the figures do not represent a durable setup")
+		if b.machine.Fsync != "on" {
+			b.log.Warn("PostgreSQL runs with fsync off: the figures do not represent a durable setup")
 		}
 	}
-	sp := seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password}
-	var auditSeedSeconds float64
+	b.sp = seedSpec{tenants: o.tenants, users: o.users, sessions: o.sessions, password: o.password}
 	if slices.Contains(o.scenarios, "audit") {
-		sp.auditEvents, sp.auditTenants, sp.auditUsers, sp.auditDays = o.auditEvents, o.auditTenants, o.auditUsers, o.auditDays
-		sp.auditSeedSeconds = &auditSeedSeconds
+		b.sp.auditEvents, b.sp.auditTenants, b.sp.auditUsers, b.sp.auditDays = o.auditEvents, o.auditTenants, o.auditUsers, o.auditDays
+		b.sp.auditSeedSeconds = &b.auditSeedSeconds
 	}
 	if o.doSeed {
 		if o.db == "" {
 			return errors.New("seeding needs -db (or MIGRATION_DATABASE_URL): a superuser DSN")
 		}
-		if err := seed(ctx, o.db, sp, log); err != nil {
+		if err := seed(ctx, o.db, b.sp, b.log); err != nil {
 			return err
 		}
 	}
-	var totpUsers *totpPool
 	if wantsTOTP(o.scenarios) {
-		if totpUsers, err = prepareTOTP(ctx, o.totp, o.db, o.doSeed, o.tenants, o.password, log); err != nil {
+		var err error
+		if b.totpUsers, err = prepareTOTP(ctx, o.totp, o.db, o.doSeed, o.tenants, o.password, b.log); err != nil {
 			return err
 		}
 	}
 	if err := waitReady(ctx, o.base, o.wait); err != nil {
 		return err
 	}
-	probe.db = newDBProbe(ctx, o.db)
-	defer probe.db.close()
-
-	stamp := time.Now().UTC().Format("2006-01-02T15-04-05Z")
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	var floors *Floors
-	if o.floors {
-		floors = &Floors{}
-		log.Info("measuring floors: argon2id, Ed25519")
-		if err := measureCrypto(floors, o.argon2N); err != nil {
+	b.probe.db = newDBProbe(ctx, o.db)
+	b.stamp = time.Now().UTC().Format("2006-01-02T15-04-05Z")
+	b.api = newAPI(o.base, max(o.concurrency+o.floodLogins, o.loginC))
+	return nil
+}
+
+// measureFloors measures what the scenarios are compared with: argon2id
+// and Ed25519 in process, and pgbench's rotation write and authenticated
+// read when it can.
+func (b *benchRun) measureFloors(ctx context.Context) error {
+	o := b.o
+	b.floors = &Floors{}
+	b.log.Info("measuring floors: argon2id, Ed25519")
+	if err := measureCrypto(b.floors, o.argon2N); err != nil {
+		return fmt.Errorf("floors: %w", err)
+	}
+	switch bin, err := findPgbench(o.pgbench); {
+	case err != nil:
+		b.floors.PgbenchSkipped = "pgbench not found"
+	case o.appDB == "":
+		b.floors.PgbenchSkipped = "no -app-db"
+	case o.sessions < 1:
+		b.floors.PgbenchSkipped = "no seeded sessions"
+	default:
+		b.log.Info("measuring floors: pgbench", "bin", bin, "clients", o.pgbenchC, "each", o.floorD)
+		if err := measurePgbench(ctx, b.floors, bin, o.appDB, o.pgbenchC, o.floorD, b.sp); err != nil {
 			return fmt.Errorf("floors: %w", err)
 		}
-		switch bin, err := findPgbench(o.pgbench); {
-		case err != nil:
-			floors.PgbenchSkipped = "pgbench not found"
-		case o.appDB == "":
-			floors.PgbenchSkipped = "no -app-db"
-		case o.sessions < 1:
-			floors.PgbenchSkipped = "no seeded sessions"
-		default:
-			log.Info("measuring floors: pgbench", "bin", bin, "clients", o.pgbenchC, "each", o.floorD)
-			if err := measurePgbench(ctx, floors, bin, o.appDB, o.pgbenchC, o.floorD, sp); err != nil {
-				return fmt.Errorf("floors: %w", err)
-			}
-		}
-		if floors.PgbenchSkipped != "" {
-			log.Warn("pgbench floor skipped", "why", floors.PgbenchSkipped)
-		}
-		if err := writeFile(filepath.Join(o.out, stamp+"-floors.json"), floors); err != nil {
-			return err
-		}
-		fmt.Fprint(stdout, floorsTable(*floors))
 	}
+	if b.floors.PgbenchSkipped != "" {
+		b.log.Warn("pgbench floor skipped", "why", b.floors.PgbenchSkipped)
+	}
+	if err := b.write("floors", b.floors); err != nil {
+		return err
+	}
+	fmt.Fprint(b.stdout, floorsTable(*b.floors))
+	return nil
+}
 
-	a := newAPI(o.base, max(o.concurrency+o.floodLogins, o.loginC))
-	e := env{api: a, pop: population{tenants: o.tenants, users: o.users, password: o.password}, totp: totpUsers}
-	so := scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins, perChain: o.perChain, mixMe: mixMe, mixLogin: mixLogin,
-		auditTenants: o.auditTenants, auditUsers: o.auditUsers, auditDays: o.auditDays}
-	var results []Result
-	var oracle []OraclePair
-	var auditPlans []AuditPlan
-	// flood is read against its readers alone, measured just before it in
-	// the same run (flood-solo): the ratios compare like with like.
+// write stores one JSON result beside the run's others.
+func (b *benchRun) write(name string, v any) error {
+	return writeFile(filepath.Join(b.o.out, b.stamp+"-"+name+".json"), v)
+}
+
+// runScenarios runs the scenarios in order. flood is read against its
+// readers alone, measured just before it in the same run (flood-solo): the
+// ratios compare like with like.
+func (b *benchRun) runScenarios(ctx context.Context) error {
 	var names []string
-	for _, name := range o.scenarios {
+	for _, name := range b.o.scenarios {
 		if name == "flood" {
 			names = append(names, "flood-solo")
 		}
 		names = append(names, name)
 	}
 	for _, name := range names {
-		if name == "oracle" {
-			log.Info("running", "scenario", name, "pairs", o.oraclePairs, "warm-up pairs", o.oracleWarm)
-			started := time.Now().UTC()
-			ps, err := runOracle(ctx, a, e.pop, o.oraclePairs, o.oracleWarm)
-			if err != nil {
-				return err
-			}
-			if err := writeFile(filepath.Join(o.out, stamp+"-oracle.json"), OracleResult{Scenario: name, StartedAt: started, Kinds: ps, Machine: machine}); err != nil {
-				return err
-			}
-			oracle = ps
-			continue
+		var err error
+		switch name {
+		case "oracle":
+			err = b.runOracle(ctx)
+		case "webhook-delivery":
+			err = b.runDelivery(ctx)
+		default:
+			err = b.runLoad(ctx, name)
 		}
-		if name == "webhook-delivery" {
-			r, err := benchDelivery(ctx, e, o, probe, log)
-			if err != nil {
-				return err
-			}
-			r.Machine = machine
-			if err := writeFile(filepath.Join(o.out, stamp+"-"+name+".json"), r); err != nil {
-				return err
-			}
-			fmt.Fprint(stdout, deliveryTable(r))
-			continue
-		}
-		if name == "audit" {
-			plans, err := explainAudit(ctx, o.appDB, o.auditTenants, o.auditUsers, o.auditDays)
-			if err != nil {
-				return fmt.Errorf("audit: EXPLAIN: %w", err)
-			}
-			auditPlans = plans
-		}
-		spec, err := newScenario(name, e, so)
 		if err != nil {
 			return err
 		}
-		log.Info("running", "scenario", name, "clients", spec.clients, "warmup", o.warmup, "duration", o.d)
-		var profiled func() (string, error)
-		if o.pprof != "" {
-			profiled = captureProfile(ctx, o.pprof, o.out, stamp, name, o.warmup, o.d)
-		}
-		rr, err := run(ctx, spec, o.warmup, o.d, probe)
-		if err != nil {
-			return err
-		}
-		if profiled != nil {
-			if path, err := profiled(); err != nil {
-				log.Warn("no CPU profile", "scenario", name, "err", err)
-			} else {
-				log.Info("CPU profile", "scenario", name, "file", path)
-			}
-		}
-		r := Result{
-			Scenario: name, StartedAt: rr.started.UTC(), Concurrency: spec.clients,
-			Duration: roundTo(rr.window.Seconds(), 3), Warmup: o.warmup.Seconds(),
-			Sessions: o.sessions, Tenants: o.tenants, Users: o.users,
-			OpSummary: summarize(rr.samples, rr.window),
-			CPU:       cpuPerRequest(rr.cpuStart, rr.cpuEnd, len(rr.samples)),
-			Ops:       byOp(rr.samples, rr.window),
-			Floors:    floors, Machine: machine,
-		}
-		r.Floor = floorFor(name, r.RPS, floors)
-		if name == "audit" {
-			r.Audit = &AuditInfo{Events: o.auditEvents, Tenants: o.auditTenants, UsersPerTenant: o.auditUsers, Days: o.auditDays,
-				SeedSeconds: auditSeedSeconds, Plans: auditPlans}
-			r.Tenants, r.Users = o.auditTenants, o.auditUsers
-		}
-		if err := writeFile(filepath.Join(o.out, stamp+"-"+name+".json"), r); err != nil {
-			return err
-		}
-		results = append(results, r)
-		a.hc.CloseIdleConnections()
-	}
-	if len(results) > 0 {
-		fmt.Fprintf(stdout, "\n%s, %d cores, PostgreSQL %s (fsync %s), %d tenants x %d users, %d background sessions\n\n",
-			time.Now().UTC().Format("2006-01-02"), machine.Cores, machine.PGVer, machine.Fsync, o.tenants, o.users, o.sessions)
-		fmt.Fprint(stdout, tableHeader)
-		for _, r := range results {
-			fmt.Fprint(stdout, tableRow(r))
-		}
-		for _, r := range results {
-			if line := outcomesLine(r); line != "" {
-				fmt.Fprintln(stdout, "\n"+line)
-			}
-		}
-		for _, r := range results {
-			if r.Audit != nil {
-				fmt.Fprint(stdout, "\n"+auditInfoTable(*r.Audit))
-			}
-		}
-		if s := floodSummary(results, floors); s != "" {
-			fmt.Fprint(stdout, "\n"+s)
-		}
-		if s := totpSummary(results, totpUsers); s != "" {
-			fmt.Fprint(stdout, "\n"+s)
-		}
-	}
-	if oracle != nil {
-		fmt.Fprintf(stdout, "\n%s, %d cores, PostgreSQL %s (fsync %s)\n", time.Now().UTC().Format("2006-01-02"), machine.Cores, machine.PGVer, machine.Fsync)
-		fmt.Fprint(stdout, oracleTable(oracle))
-	}
-	if len(results) > 0 || oracle != nil {
-		fmt.Fprintf(stdout, "\nJSON: %s/%s-*.json\n", o.out, stamp)
 	}
 	return nil
+}
+
+// runOracle runs the known/unknown email pairs (not closed-loop).
+func (b *benchRun) runOracle(ctx context.Context) error {
+	o := b.o
+	b.log.Info("running", "scenario", "oracle", "pairs", o.oraclePairs, "warm-up pairs", o.oracleWarm)
+	started := time.Now().UTC()
+	ps, err := runOracle(ctx, b.api, b.population(), o.oraclePairs, o.oracleWarm)
+	if err != nil {
+		return err
+	}
+	b.oracle = ps
+	return b.write("oracle", OracleResult{Scenario: "oracle", StartedAt: started, Kinds: ps, Machine: b.machine})
+}
+
+// runDelivery measures the webhook delivery worker.
+func (b *benchRun) runDelivery(ctx context.Context) error {
+	r, err := benchDelivery(ctx, b.env(), b.o, b.probe, b.log)
+	if err != nil {
+		return err
+	}
+	r.Machine = b.machine
+	if err := b.write("webhook-delivery", r); err != nil {
+		return err
+	}
+	fmt.Fprint(b.stdout, deliveryTable(r))
+	return nil
+}
+
+func (b *benchRun) population() population {
+	return population{tenants: b.o.tenants, users: b.o.users, password: b.o.password}
+}
+
+func (b *benchRun) env() env { return env{api: b.api, pop: b.population(), totp: b.totpUsers} }
+
+// runLoad runs one closed-loop scenario and keeps its result.
+func (b *benchRun) runLoad(ctx context.Context, name string) error {
+	o := b.o
+	var err error
+	if name == "audit" {
+		if b.auditPlans, err = explainAudit(ctx, o.appDB, o.auditTenants, o.auditUsers, o.auditDays); err != nil {
+			return fmt.Errorf("audit: EXPLAIN: %w", err)
+		}
+	}
+	spec, err := newScenario(name, b.env(), scenarioOptions{concurrency: o.concurrency, loginConcurrency: o.loginC, floodLogins: o.floodLogins,
+		perChain: o.perChain, mixMe: b.mixMe, mixLogin: b.mixLogin, auditTenants: o.auditTenants, auditUsers: o.auditUsers, auditDays: o.auditDays})
+	if err != nil {
+		return err
+	}
+	b.log.Info("running", "scenario", name, "clients", spec.clients, "warmup", o.warmup, "duration", o.d)
+	var profiled func() (string, error)
+	if o.pprof != "" {
+		profiled = captureProfile(ctx, o.pprof, o.out, b.stamp, name, o.warmup, o.d)
+	}
+	rr, err := run(ctx, spec, o.warmup, o.d, b.probe)
+	if err != nil {
+		return err
+	}
+	if profiled != nil {
+		if path, err := profiled(); err != nil {
+			b.log.Warn("no CPU profile", "scenario", name, "err", err)
+		} else {
+			b.log.Info("CPU profile", "scenario", name, "file", path)
+		}
+	}
+	r := b.result(name, spec, rr)
+	if err := b.write(name, r); err != nil {
+		return err
+	}
+	b.results = append(b.results, r)
+	b.api.hc.CloseIdleConnections()
+	return nil
+}
+
+// result summarises one closed-loop run.
+func (b *benchRun) result(name string, spec scenarioSpec, rr runResult) Result {
+	o := b.o
+	r := Result{
+		Scenario: name, StartedAt: rr.started.UTC(), Concurrency: spec.clients,
+		Duration: roundTo(rr.window.Seconds(), 3), Warmup: o.warmup.Seconds(),
+		Sessions: o.sessions, Tenants: o.tenants, Users: o.users,
+		OpSummary: summarize(rr.samples, rr.window),
+		CPU:       cpuPerRequest(rr.cpuStart, rr.cpuEnd, len(rr.samples)),
+		Ops:       byOp(rr.samples, rr.window),
+		Floors:    b.floors, Machine: b.machine,
+	}
+	r.Floor = floorFor(name, r.RPS, b.floors)
+	if name == "audit" {
+		r.Audit = &AuditInfo{Events: o.auditEvents, Tenants: o.auditTenants, UsersPerTenant: o.auditUsers, Days: o.auditDays,
+			SeedSeconds: b.auditSeedSeconds, Plans: b.auditPlans}
+		r.Tenants, r.Users = o.auditTenants, o.auditUsers
+	}
+	return r
+}
+
+// print writes the tables of everything measured.
+func (b *benchRun) print() {
+	o, m, w := b.o, b.machine, b.stdout
+	if len(b.results) > 0 {
+		fmt.Fprintf(w, "\n%s, %d cores, PostgreSQL %s (fsync %s), %d tenants x %d users, %d background sessions\n\n",
+			time.Now().UTC().Format("2006-01-02"), m.Cores, m.PGVer, m.Fsync, o.tenants, o.users, o.sessions)
+		fmt.Fprint(w, tableHeader)
+		for _, r := range b.results {
+			fmt.Fprint(w, tableRow(r))
+		}
+		for _, r := range b.results {
+			if line := outcomesLine(r); line != "" {
+				fmt.Fprintln(w, "\n"+line)
+			}
+		}
+		for _, r := range b.results {
+			if r.Audit != nil {
+				fmt.Fprint(w, "\n"+auditInfoTable(*r.Audit))
+			}
+		}
+		if s := floodSummary(b.results, b.floors); s != "" {
+			fmt.Fprint(w, "\n"+s)
+		}
+		if s := totpSummary(b.results, b.totpUsers); s != "" {
+			fmt.Fprint(w, "\n"+s)
+		}
+	}
+	if b.oracle != nil {
+		fmt.Fprintf(w, "\n%s, %d cores, PostgreSQL %s (fsync %s)\n", time.Now().UTC().Format("2006-01-02"), m.Cores, m.PGVer, m.Fsync)
+		fmt.Fprint(w, oracleTable(b.oracle))
+	}
+	if len(b.results) > 0 || b.oracle != nil {
+		fmt.Fprintf(w, "\nJSON: %s/%s-*.json\n", o.out, b.stamp)
+	}
 }
 
 // floorFor relates a scenario's rate to its floor: refresh to the pgbench

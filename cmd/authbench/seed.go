@@ -59,36 +59,8 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 	if _, err := conn.Exec(ctx, "SET session_replication_role = replica"); err != nil {
 		return fmt.Errorf("seed: %w (the seeding role must be a superuser)", err)
 	}
-	for _, st := range []struct {
-		what string
-		sql  string
-		args []any
-	}{
-		{"tenants", `INSERT INTO accounts (id, name, created_at, updated_at)
-			SELECT md5('bench-t-' || j)::uuid, 'Bench tenant ' || j, now(), now()
-			FROM generate_series(0, $1::int - 1) j
-			ON CONFLICT DO NOTHING`, []any{s.tenants}},
-		// Verified emails (migrations/00014): the bench server runs with
-		// the production default EMAIL_VERIFICATION=required.
-		{"users", `INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
-			SELECT md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid,
-			       'u' || k || '@t' || j || '.bench', 'Bench user ' || k, $3::text,
-			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now(), now()
-			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
-			ON CONFLICT DO NOTHING`, []any{s.tenants, s.users, hash}},
-		// The global email key of each user (migrations/00007), which
-		// sign-in looks up first.
-		{"user_emails", `INSERT INTO user_emails (email, account_id, user_id)
-			SELECT 'u' || k || '@t' || j || '.bench', md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid
-			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
-			ON CONFLICT DO NOTHING`, []any{s.tenants, s.users}},
-	} {
-		t := time.Now()
-		tag, err := conn.Exec(ctx, st.sql, st.args...)
-		if err != nil {
-			return fmt.Errorf("seed %s: %w", st.what, err)
-		}
-		log.Info("seeded", "what", st.what, "rows", tag.RowsAffected(), "took", time.Since(t).Round(time.Millisecond))
+	if err := seedPeople(ctx, conn, s.tenants, s.users, hash, log); err != nil {
+		return err
 	}
 	if err := seedSessions(ctx, dsn, s, idle, abs, log); err != nil {
 		return err
@@ -96,32 +68,9 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 	if s.auditEvents > 0 && s.auditTenants > 0 {
 		// The audit tenants and their users (owner u0): real sign-ins, and
 		// the actors and subjects of the seeded events.
-		t := time.Now()
-		for _, q := range []string{
-			`INSERT INTO accounts (id, name, created_at, updated_at)
-			SELECT md5('bench-t-' || j)::uuid, 'Bench tenant ' || j, now(), now()
-			FROM generate_series(0, $1::int - 1) j ON CONFLICT DO NOTHING`,
-			`INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
-			SELECT md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid,
-			       'u' || k || '@t' || j || '.bench', 'Bench user ' || k, $3::text,
-			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now(), now()
-			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k ON CONFLICT DO NOTHING`,
-			`INSERT INTO user_emails (email, account_id, user_id)
-			SELECT 'u' || k || '@t' || j || '.bench', md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid
-			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k ON CONFLICT DO NOTHING`,
-		} {
-			args := []any{s.auditTenants}
-			if strings.Contains(q, "$2") {
-				args = append(args, s.auditUsers)
-			}
-			if strings.Contains(q, "$3") {
-				args = append(args, hash)
-			}
-			if _, err := conn.Exec(ctx, q, args...); err != nil {
-				return fmt.Errorf("seed audit tenants: %w", err)
-			}
+		if err := seedPeople(ctx, conn, s.auditTenants, s.auditUsers, hash, log); err != nil {
+			return fmt.Errorf("audit tenants: %w", err)
 		}
-		log.Info("seeded", "what", "audit tenants and users", "tenants", s.auditTenants, "users each", s.auditUsers, "took", time.Since(t).Round(time.Millisecond))
 	}
 	if err := seedAudit(ctx, dsn, conn, s, log); err != nil {
 		return err
@@ -130,6 +79,44 @@ func seed(ctx context.Context, dsn string, s seedSpec, log *slog.Logger) error {
 		return fmt.Errorf("seed: vacuum: %w", err)
 	}
 	log.Info("seed done", "tenants", s.tenants, "users", s.tenants*s.users, "sessions", s.sessions, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// seedPeople creates tenants 0 … tenants−1 and users 0 … users−1 of each
+// (u0 the owner), every one with hash as password hash, and their email
+// keys; rows that exist are kept.
+func seedPeople(ctx context.Context, conn *pgx.Conn, tenants, users int, hash string, log *slog.Logger) error {
+	for _, st := range []struct {
+		what string
+		sql  string
+		args []any
+	}{
+		{"tenants", `INSERT INTO accounts (id, name, created_at, updated_at)
+			SELECT md5('bench-t-' || j)::uuid, 'Bench tenant ' || j, now(), now()
+			FROM generate_series(0, $1::int - 1) j
+			ON CONFLICT DO NOTHING`, []any{tenants}},
+		// Verified emails (migrations/00014): the bench server runs with
+		// the production default EMAIL_VERIFICATION=required.
+		{"users", `INSERT INTO users (account_id, id, email, name, password_hash, account_role, is_active, created_at, updated_at, email_verified_at)
+			SELECT md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid,
+			       'u' || k || '@t' || j || '.bench', 'Bench user ' || k, $3::text,
+			       CASE WHEN k = 0 THEN 'owner' ELSE 'member' END, true, now(), now(), now()
+			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
+			ON CONFLICT DO NOTHING`, []any{tenants, users, hash}},
+		// The global email key of each user (migrations/00007), which
+		// sign-in looks up first.
+		{"user_emails", `INSERT INTO user_emails (email, account_id, user_id)
+			SELECT 'u' || k || '@t' || j || '.bench', md5('bench-t-' || j)::uuid, md5('bench-u-' || j || '-' || k)::uuid
+			FROM generate_series(0, $1::int - 1) j, generate_series(0, $2::int - 1) k
+			ON CONFLICT DO NOTHING`, []any{tenants, users}},
+	} {
+		t := time.Now()
+		tag, err := conn.Exec(ctx, st.sql, st.args...)
+		if err != nil {
+			return fmt.Errorf("seed %s: %w", st.what, err)
+		}
+		log.Info("seeded", "what", st.what, "rows", tag.RowsAffected(), "took", time.Since(t).Round(time.Millisecond))
+	}
 	return nil
 }
 
@@ -148,10 +135,32 @@ func seedSessions(ctx context.Context, dsn string, s seedSpec, idle, abs int, lo
 		       sha256(uuid_send(gen_random_uuid())), 0
 		FROM generate_series($1::int, $2::int) i
 		ON CONFLICT DO NOTHING`
+	t0 := time.Now()
+	rows, err := inBatches(ctx, dsn, s.sessions, batch, func(ctx context.Context, conn *pgx.Conn, lo, hi int) (int64, error) {
+		tag, err := conn.Exec(ctx, q, lo, hi, s.tenants, s.users, idle, abs)
+		if err != nil {
+			return 0, fmt.Errorf("seed sessions %d-%d: %w", lo, hi, err)
+		}
+		return tag.RowsAffected(), nil
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("seeded", "what", "sessions", "rows", rows, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// inBatches runs fn over [0, total) in batches of batch rows (lo … hi
+// inclusive), on as many connections as there are cores (no more than
+// there are batches), each a superuser's with foreign-key triggers off
+// (session_replication_role = replica). The first error stops the
+// batches not yet started and is returned; the rows are fn's counts
+// summed.
+func inBatches(ctx context.Context, dsn string, total, batch int, fn func(ctx context.Context, conn *pgx.Conn, lo, hi int) (int64, error)) (int64, error) {
 	batches := make(chan int)
 	go func() {
 		defer close(batches)
-		for lo := 0; lo < s.sessions; lo += batch {
+		for lo := 0; lo < total; lo += batch {
 			select {
 			case batches <- lo:
 			case <-ctx.Done():
@@ -159,60 +168,47 @@ func seedSessions(ctx context.Context, dsn string, s seedSpec, idle, abs int, lo
 			}
 		}
 	}()
-	t0 := time.Now()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 		rows  int64
 	)
-	fail := func(err error) {
+	fail := func(err error) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		if first == nil {
+		if first == nil && err != nil {
 			first = err
 		}
+		return first != nil
 	}
-	for range max(1, min(runtime.NumCPU(), (s.sessions+batch-1)/batch)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				fail(err)
-				for range batches {
-				}
-				return
-			}
+	work := func() {
+		defer wg.Done()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err == nil {
 			defer func() { _ = conn.Close(context.Background()) }()
-			if _, err := conn.Exec(ctx, "SET session_replication_role = replica"); err != nil {
-				fail(err)
+			_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+		}
+		fail(err)
+		for lo := range batches { // drained to the end, so the producer never blocks
+			if fail(nil) {
+				continue
 			}
-			for lo := range batches {
-				mu.Lock()
-				stop := first != nil
-				mu.Unlock()
-				if stop {
-					continue
-				}
-				hi := min(lo+batch, s.sessions) - 1
-				tag, err := conn.Exec(ctx, q, lo, hi, s.tenants, s.users, idle, abs)
-				if err != nil {
-					fail(fmt.Errorf("seed sessions %d-%d: %w", lo, hi, err))
-					continue
-				}
-				mu.Lock()
-				rows += tag.RowsAffected()
-				mu.Unlock()
+			n, err := fn(ctx, conn, lo, min(lo+batch, total)-1)
+			if fail(err) {
+				continue
 			}
-		}()
+			mu.Lock()
+			rows += n
+			mu.Unlock()
+		}
+	}
+	for range max(1, min(runtime.NumCPU(), (total+batch-1)/batch)) {
+		wg.Add(1)
+		go work()
 	}
 	wg.Wait()
-	if first != nil {
-		return first
-	}
-	log.Info("seeded", "what", "sessions", "rows", rows, "took", time.Since(t0).Round(time.Millisecond))
-	return nil
+	return rows, first
 }
 
 // dbFacts reads settings worth recording next to the figures.
@@ -313,45 +309,12 @@ func seedAudit(ctx context.Context, dsn string, conn *pgx.Conn, s seedSpec, log 
 		JOIN (VALUES ` + auditMixValues() + `) AS m(lo, hi, action, rtype, actor)
 		  ON x.r % 100 >= m.lo AND x.r % 100 < m.hi`
 	const batch = 250_000
-	batches := make(chan int)
-	go func() {
-		defer close(batches)
-		for lo := 0; lo < s.auditEvents; lo += batch {
-			select {
-			case batches <- lo:
-			case <-ctx.Done():
-				return
-			}
+	if _, err := inBatches(ctx, dsn, s.auditEvents, batch, func(ctx context.Context, c *pgx.Conn, lo, hi int) (int64, error) {
+		if _, err := c.Exec(ctx, q, s.auditTenants, perTenant, lo, hi, s.auditDays, s.auditUsers); err != nil {
+			return 0, fmt.Errorf("seed audit %d-%d: %w", lo, hi, err)
 		}
-	}()
-	var wg sync.WaitGroup
-	errs := make(chan error, runtime.NumCPU())
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer func() { _ = c.Close(context.Background()) }()
-			if _, err := c.Exec(ctx, "SET session_replication_role = replica"); err != nil {
-				errs <- err
-				return
-			}
-			for lo := range batches {
-				hi := min(lo+batch, s.auditEvents) - 1
-				if _, err := c.Exec(ctx, q, s.auditTenants, perTenant, lo, hi, s.auditDays, s.auditUsers); err != nil {
-					errs <- fmt.Errorf("seed audit %d-%d: %w", lo, hi, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+		return 0, nil
+	}); err != nil {
 		return err
 	}
 	took := time.Since(t0)
