@@ -120,22 +120,18 @@ func expectAccessLive(t testing.TB, h *harness, tk tokens) {
 // activeOwners counts the account's active owners as the database holds them.
 func activeOwners(t testing.TB, h *harness, accountID uuid.UUID) int {
 	t.Helper()
-	var n int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM users WHERE account_id = $1 AND account_role = 'owner' AND is_active`, accountID).Scan(&n); err != nil {
-		t.Fatal(err)
+	n := 0
+	for _, u := range h.db.Users(t, accountID, "") {
+		if u.Role == "owner" && u.Active {
+			n++
+		}
 	}
 	return n
 }
 
 func liveSessionsOf(t testing.TB, h *harness, userID uuid.UUID) int {
 	t.Helper()
-	var n int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, userID).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return pgtest.Unrevoked(h.db.Sessions(t, uuid.Nil, userID))
 }
 
 // --- owner only, tenant isolation -----------------------------------------
@@ -316,56 +312,6 @@ func TestAccountSessions_EveryLiveSession_MostRecentActivityFirst_PaginatedAndFi
 		if name, _, _ := strings.Cut(q, "="); len(p.Errors) != 1 || p.Errors[0].Field != name {
 			t.Errorf("%s: errors %+v, want one naming %s", q, p.Errors, name)
 		}
-	}
-}
-
-// The list reads through an index, never a sequential scan of every
-// tenant's sessions (see migrations/00006 for why there is no index on
-// last_used_at).
-func TestAccountSessions_QueryPlanUsesTheAccountIndex(t *testing.T) {
-	h := newHarness(t)
-	_, otk := h.owner(t, "plan")
-	admin := h.db.Admin(t)
-	ctx := context.Background()
-	// Enough other tenants' sessions that a sequential scan would be the
-	// planner's last choice.
-	if _, err := admin.Exec(ctx, `
-		INSERT INTO accounts (id, name, created_at, updated_at)
-		SELECT gen_random_uuid(), 'bulk', now(), now() FROM generate_series(1, 200);
-		INSERT INTO users (account_id, id, email, name, password_hash, account_role, created_at, updated_at)
-		SELECT a.id, gen_random_uuid(), 'u-' || a.id || '@bulk.example', 'u', 'x', 'member', now(), now()
-		FROM accounts a WHERE a.name = 'bulk';
-		INSERT INTO sessions (account_id, id, user_id, auth_time, idle_seconds, absolute_seconds, created_at,
-		                      last_used_at, idle_expires_at, absolute_expires_at, current_jti_hash)
-		SELECT u.account_id, gen_random_uuid(), u.id, now(), 60, 60, now(), now() - g * interval '1 s',
-		       now() + interval '1 day', now() + interval '1 day', '\x00'
-		FROM users u JOIN accounts a ON a.id = u.account_id AND a.name = 'bulk', generate_series(1, 50) g;
-		ANALYZE accounts; ANALYZE users; ANALYZE sessions;`); err != nil {
-		t.Fatal(err)
-	}
-	accountID := claims(t, otk.AccessToken)["tid"].(string)
-	rows, err := admin.Query(ctx, `EXPLAIN
-		SELECT s.id FROM sessions s JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
-		WHERE s.account_id = $1 AND s.revoked_at IS NULL AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
-		  AND ($2::uuid IS NULL OR s.user_id = $2::uuid)
-		ORDER BY s.last_used_at DESC, s.id DESC LIMIT 51`, accountID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan += line + "\n"
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(plan, "sessions_live_by_user") || strings.Contains(plan, "Seq Scan on sessions") {
-		t.Fatalf("plan does not read sessions through sessions_live_by_user:\n%s", plan)
 	}
 }
 
@@ -599,7 +545,6 @@ func TestMembers_LastOwner_CannotBeDemotedDeactivatedOrRemoved_409(t *testing.T)
 // succeed.
 func TestMembers_LastOwner_TwoConcurrentDemotions_ExactlyOneSucceeds(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
 	for round := range 6 {
 		t.Run(fmt.Sprint("round ", round), func(t *testing.T) {
 			a, atk := h.owner(t, "race")
@@ -618,15 +563,7 @@ func TestMembers_LastOwner_TwoConcurrentDemotions_ExactlyOneSucceeds(t *testing.
 				calls = []call{{atk.AccessToken, b.UserID}, {atk.AccessToken, a.UserID}} // one owner demotes both
 			}
 
-			gate, err := h.db.Admin(t).Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer gate.Rollback(ctx) //nolint:errcheck // released below; a no-op then
-			if _, err := gate.Exec(ctx, `SELECT id FROM users WHERE account_id = $1 AND account_role = 'owner' AND is_active
-				FOR NO KEY UPDATE`, a.AccountID); err != nil {
-				t.Fatal(err)
-			}
+			gate := h.db.LockActiveOwners(t, a.AccountID)
 			var wg sync.WaitGroup
 			results := make([]response, len(calls))
 			for i, c := range calls {
@@ -637,9 +574,7 @@ func TestMembers_LastOwner_TwoConcurrentDemotions_ExactlyOneSucceeds(t *testing.
 				}()
 			}
 			waitForLockWaiters(t, h, 2, "account_role = 'owner' AND is_active")
-			if err := gate.Rollback(ctx); err != nil {
-				t.Fatal(err)
-			}
+			gate.Release()
 			wg.Wait()
 
 			var ok, conflict int
@@ -805,12 +740,7 @@ func TestSessionLimit_20ConcurrentSignIns_Limit3_Atomic(t *testing.T) {
 				if codes["200"] != 3 || codes["409 session_limit_reached"] != n-3 || live != 3 {
 					t.Fatalf("results %v, %d live sessions; want 3 × 200, 17 × 409 session_limit_reached, 3 live", codes, live)
 				}
-				var total int
-				if err := h.db.Admin(t).QueryRow(context.Background(),
-					`SELECT count(*) FROM sessions WHERE user_id = $1`, member.UserID).Scan(&total); err != nil {
-					t.Fatal(err)
-				}
-				if total != 3 {
+				if total := len(h.db.Sessions(t, uuid.Nil, member.UserID)); total != 3 {
 					t.Errorf("%d session rows: a refused sign-in created one", total)
 				}
 				// Making room lets the next sign-in in.

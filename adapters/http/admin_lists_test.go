@@ -9,7 +9,6 @@ package http_test
 // handler and PostgreSQL.
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -448,19 +447,12 @@ func TestAudit_ADM04_ChangesThatChangeNothingWriteNoEvent(t *testing.T) {
 	if n := total(); n != before {
 		t.Errorf("no-op member and profile patches wrote %d events", n-before)
 	}
-	var updatedAt time.Time
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT updated_at FROM users WHERE id = $1`, member.UserID).Scan(&updatedAt); err != nil {
-		t.Fatal(err)
-	}
+	updatedAt := h.db.User(t, member.UserID).UpdatedAt
 	h.clock.Advance(time.Hour)
 	at = h.login(t, owner, nil).AccessToken
 	h.mustDo(t, req{method: "PATCH", path: "/api/v1/accounts/me/members/" + member.UserID.String(), bearer: at,
 		body: map[string]any{"name": "Bob"}}, http.StatusOK)
-	var again time.Time
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT updated_at FROM users WHERE id = $1`, member.UserID).Scan(&again); err != nil {
-		t.Fatal(err)
-	}
-	if !again.Equal(updatedAt) {
+	if again := h.db.User(t, member.UserID).UpdatedAt; !again.Equal(updatedAt) {
 		t.Errorf("a no-op member patch rewrote the row (updated_at %v → %v)", updatedAt, again)
 	}
 }
@@ -538,18 +530,9 @@ func TestIsolation_ProfileAndListFilters_StayInTheCallersTenant(t *testing.T) {
 		body: map[string]any{"name": "Renamed A"}}, http.StatusOK)
 	noneOf(t, "PATCH /auth/me", res.Body, bIDs)
 	var names []string
-	rows, err := h.db.Admin(t).Query(context.Background(), `SELECT name FROM users WHERE account_id = $1`, b.owner.AccountID)
-	if err != nil {
-		t.Fatal(err)
+	for _, u := range h.db.Users(t, b.owner.AccountID, "") {
+		names = append(names, u.Name)
 	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, n)
-	}
-	rows.Close()
 	if slices.Contains(names, "Renamed A") || len(names) == 0 {
 		t.Errorf("tenant B's names: %v", names)
 	}

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 )
 
 // --- helpers ---------------------------------------------------------------
@@ -129,23 +130,13 @@ func rawFields(t testing.TB, res response) map[string]json.RawMessage {
 // sessionRevocation returns a session's revoked_at and revoke_reason.
 func sessionRevocation(t testing.TB, h *harness, sid uuid.UUID) (*time.Time, *string) {
 	t.Helper()
-	var at *time.Time
-	var reason *string
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT revoked_at, revoke_reason FROM sessions WHERE id = $1`, sid).Scan(&at, &reason); err != nil {
-		t.Fatal(err)
-	}
-	return at, reason
+	s := h.db.Session(t, sid)
+	return s.RevokedAt, s.RevokeReason
 }
 
 func liveSessions(t testing.TB, h *harness, accountID uuid.UUID) int {
 	t.Helper()
-	var n int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM sessions WHERE account_id = $1 AND revoked_at IS NULL`, accountID).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return pgtest.Unrevoked(h.db.Sessions(t, accountID, uuid.Nil))
 }
 
 func expectRefreshDead(t testing.TB, h *harness, tk tokens) {
@@ -222,11 +213,7 @@ func TestAccountSecurity_TMO03_PatchPersists_NextLoginSnapshotsIt_LiveSessionsKe
 	if got := h.getSecurity(t, tk.AccessToken); got.Effective != (policyMinutes{60, 240}) {
 		t.Fatalf("GET after PATCH: effective %+v", got.Effective)
 	}
-	var idle, abs *int32
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT session_idle_minutes, session_absolute_minutes FROM accounts WHERE id = $1`, u.AccountID).Scan(&idle, &abs); err != nil {
-		t.Fatal(err)
-	}
+	idle, abs := h.db.AccountPolicyMinutes(t, u.AccountID)
 	if idle == nil || *idle != 60 || abs == nil || *abs != 240 {
 		t.Fatalf("stored override = %v / %v", idle, abs)
 	}
@@ -429,19 +416,9 @@ func TestAccountSecurity_TMO03_PatchRacingLogins_EverySnapshotIsOneWholePolicy(t
 		return
 	}
 
-	rows, err := h.db.Admin(t).Query(context.Background(),
-		`SELECT id, idle_seconds, absolute_seconds FROM sessions WHERE account_id = $1`, owner.AccountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	seen := 0
-	for rows.Next() {
-		var id uuid.UUID
-		var s snap
-		if err := rows.Scan(&id, &s.idle, &s.abs); err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range h.db.Sessions(t, owner.AccountID, uuid.Nil) {
+		id, s := row.ID, snap{int64(row.IdleSeconds), int64(row.AbsoluteSeconds)}
 		seen++
 		if s.idle > s.abs {
 			t.Errorf("session %s: idle %d s > absolute %d s", id, s.idle, s.abs)
@@ -452,9 +429,6 @@ func TestAccountSecurity_TMO03_PatchRacingLogins_EverySnapshotIsOneWholePolicy(t
 		if c, ok := issued[id]; ok && c != s {
 			t.Errorf("session %s: token claims %+v differ from the row %+v", id, c, s)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if want := loginers*rounds + 1; seen != want {
 		t.Errorf("%d sessions, want %d", seen, want)
@@ -520,11 +494,12 @@ func TestAccountAdmin_MemberGets403OnEveryEndpoint_AndChangesNothing(t *testing.
 // An access token outlives a role change by up to its lifetime; admin
 // rights must not.
 func TestAccountAdmin_DemotedOrDeactivatedOwner_RefusedWithStillValidToken(t *testing.T) {
-	for _, change := range []string{
-		`UPDATE users SET account_role = 'member' WHERE id = $1`,
-		`UPDATE users SET is_active = false WHERE id = $1`,
+	inactive := false
+	for name, change := range map[string]pgtest.UserChange{
+		"demoted":     {Role: "member"},
+		"deactivated": {Active: &inactive},
 	} {
-		t.Run(change, func(t *testing.T) {
+		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
 			_, otk := h.owner(t, "demote")
 			second := h.addMember(t, otk.AccessToken, "owner")
@@ -534,9 +509,7 @@ func TestAccountAdmin_DemotedOrDeactivatedOwner_RefusedWithStillValidToken(t *te
 			}
 			h.getSecurity(t, stk.AccessToken) // allowed while an owner
 
-			if _, err := h.db.Admin(t).Exec(context.Background(), change, second.UserID); err != nil {
-				t.Fatal(err)
-			}
+			h.db.ChangeUser(t, second.UserID, change)
 			expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/accounts/me/security", bearer: stk.AccessToken}),
 				http.StatusForbidden, "forbidden")
 			expectProblem(t, h.revokeAccountSessions(t, stk.AccessToken, map[string]string{"scope": "all"}),
@@ -574,12 +547,7 @@ func TestBulkRevoke_REV05_ScopeAll_EveryAccountSessionIncludingCallers_OtherTena
 			t.Errorf("session %s revoked_at=%v reason=%v", sid, at, reason)
 		}
 	}
-	var unrevoked int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM sessions WHERE account_id = $1 AND revoked_at IS NULL`, owner.AccountID).Scan(&unrevoked); err != nil {
-		t.Fatal(err)
-	}
-	if unrevoked != 0 {
+	if unrevoked := liveSessions(t, h, owner.AccountID); unrevoked != 0 {
 		t.Errorf("%d sessions (token families) of the account left unrevoked", unrevoked)
 	}
 

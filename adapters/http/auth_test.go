@@ -1,10 +1,10 @@
 package http_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -79,9 +79,7 @@ func TestLogin_LGN01_EveryFailureIsTheSameGenericAnswer(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("generic"))
 	inactive := h.register(t, uniqueEmail("inactive"))
-	if _, err := h.db.Admin(t).Exec(context.Background(), "UPDATE users SET is_active = false WHERE id = $1", inactive.UserID); err != nil {
-		t.Fatal(err)
-	}
+	deactivate(t, h, inactive.UserID)
 	attempts := map[string]map[string]string{
 		"unknown user":   {"email": uniqueEmail("nobody"), "password": "whatever password"},
 		"wrong password": {"email": u.Email, "password": u.Password + "x"},
@@ -201,15 +199,7 @@ func TestSES03_DatabaseHoldsNoRawTokens(t *testing.T) {
 
 	// The session row holds the whole token family (migrations/00004):
 	// hashes of the current and previous jti, and the current one sealed.
-	var dump string
-	err := h.db.Admin(t).QueryRow(context.Background(), `
-		SELECT concat_ws('|',
-			(SELECT string_agg(s::text, '|') FROM sessions s WHERE s.account_id = $1),
-			(SELECT string_agg(a::text, '|') FROM audit_events a WHERE a.account_id = $1),
-			(SELECT string_agg(u::text, '|') FROM users u WHERE u.account_id = $1))`, u.AccountID).Scan(&dump)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dump := h.db.TenantText(t, u.AccountID)
 	for name, secret := range map[string]string{
 		"refresh token": next.RefreshToken, "access token": next.AccessToken, "jti": jti, "password": u.Password,
 		"first refresh token": tk.RefreshToken,
@@ -265,20 +255,10 @@ func TestAudit_LoginSuccessAndFailure_AreRecordedWithoutSecrets(t *testing.T) {
 	h.do(t, req{method: "POST", path: "/api/v1/auth/login/json", body: map[string]string{"email": u.Email, "password": "wrong password!"}})
 	tk := h.login(t, u, map[string]string{"User-Agent": "audit-agent/2"})
 
-	rows, err := h.db.Admin(t).Query(context.Background(),
-		`SELECT action, actor_user_id, resource_type, coalesce(resource_id, ''), details::text, host(ip_address), coalesce(user_agent, '')
-		   FROM audit_events WHERE account_id = $1 ORDER BY created_at, action`, u.AccountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	got := map[string]int{}
-	for rows.Next() {
-		var action, rtype, rid, details, ip, ua string
-		var actor *uuid.UUID
-		if err := rows.Scan(&action, &actor, &rtype, &rid, &details, &ip, &ua); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range h.db.AuditEvents(t, u.AccountID, time.Time{}) {
+		action, actor, details := r.Action, r.ActorUserID, r.Details
+		rid, ip, ua := deref(r.ResourceID), deref(r.IP), deref(r.UserAgent)
 		got[action]++
 		if actor == nil || *actor != u.UserID || ip != "127.0.0.1" {
 			t.Errorf("%s: actor %v ip %q", action, actor, ip)

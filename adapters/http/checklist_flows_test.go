@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -178,10 +179,7 @@ type phcHash struct {
 
 func storedHash(t testing.TB, db *pgtest.DB, userID uuid.UUID) (string, phcHash) {
 	t.Helper()
-	var enc string
-	if err := db.Admin(t).QueryRow(context.Background(), `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&enc); err != nil {
-		t.Fatal(err)
-	}
+	enc := db.User(t, userID).PasswordHash
 	m := phc.FindStringSubmatch(enc)
 	if m == nil {
 		t.Fatalf("stored hash %q is not an argon2id PHC string", enc)
@@ -323,21 +321,14 @@ func TestAudit_AUD01_FullFlow_OneRowPerEventWithEveryField(t *testing.T) {
 		body: map[string]string{"scope": "others"}}, http.StatusOK)
 	want = append(want, expected{"account.sessions_revoked_bulk", "account", owner.AccountID.String(), owner.UserID, "", at})
 
-	rows, err := h.db.Admin(t).Query(context.Background(),
-		`SELECT action, resource_type, actor_user_id, resource_id, details, host(ip_address), user_agent, created_at
-		 FROM audit_events WHERE account_id = $1 AND created_at >= $2 ORDER BY created_at, id`, owner.AccountID, since)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got []auditFull
-	for rows.Next() {
-		var r auditFull
-		if err := rows.Scan(&r.Action, &r.ResourceType, &r.Actor, &r.ResourceID, &r.Details, &r.IP, &r.UserAgent, &r.At); err != nil {
+	for _, e := range h.db.AuditEvents(t, owner.AccountID, since) {
+		r := auditFull{Action: e.Action, ResourceType: e.ResourceType, Actor: e.ActorUserID, ResourceID: e.ResourceID, IP: e.IP, UserAgent: e.UserAgent, At: e.CreatedAt}
+		if err := json.Unmarshal([]byte(e.Details), &r.Details); err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, r)
 	}
-	rows.Close()
 	if len(got) != len(want) {
 		var names []string
 		for _, r := range got {

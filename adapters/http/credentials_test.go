@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"net/http"
 	"strings"
@@ -81,11 +80,7 @@ func TestChangePassword_REV04_RevokesOtherSessionsKeepsCurrent(t *testing.T) {
 		t.Errorf("auth.password_changed events = %d", n)
 	}
 	// LGN-03: the new hash is argon2id.
-	var hash string
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT password_hash FROM users WHERE id = $1`, u.UserID).Scan(&hash); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(hash, "$argon2id$v=19$") || strings.Contains(hash, next) {
+	if hash := h.db.User(t, u.UserID).PasswordHash; !strings.HasPrefix(hash, "$argon2id$v=19$") || strings.Contains(hash, next) {
 		t.Errorf("stored hash %q", hash)
 	}
 }
@@ -128,9 +123,7 @@ func TestPasswordReset_RequestAnswersIdenticallyForUnknownAndKnownEmails(t *test
 	h := newHarness(t)
 	known := h.register(t, uniqueEmail("reset-known"))
 	inactive := h.register(t, uniqueEmail("reset-inactive"))
-	if _, err := h.db.Admin(t).Exec(context.Background(), `UPDATE users SET is_active = false WHERE id = $1`, inactive.UserID); err != nil {
-		t.Fatal(err)
-	}
+	deactivate(t, h, inactive.UserID)
 	unknown := uniqueEmail("reset-nobody")
 
 	responses := map[string]response{
@@ -180,18 +173,9 @@ func TestPasswordReset_TokenRandomHashedAndExpiring(t *testing.T) {
 	if !mail.ExpiresAt.Equal(t0.Add(30 * time.Minute)) {
 		t.Errorf("expires_at = %v, want now + 30 min", mail.ExpiresAt)
 	}
-	rows, err := h.db.Admin(t).Query(context.Background(), `SELECT token_hash, expires_at FROM password_reset_tokens WHERE user_id = $1`, u.UserID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	stored := map[string]bool{}
-	for rows.Next() {
-		var hash []byte
-		var exp time.Time
-		if err := rows.Scan(&hash, &exp); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range h.db.ResetTokens(t, u.UserID) {
+		hash := r.Hash
 		stored[string(hash)] = true
 		if strings.Contains(string(hash), a) || strings.Contains(string(hash), b) {
 			t.Error("raw token stored")

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,11 +13,8 @@ import (
 // assertions only).
 func sessionRowDeadlines(t testing.TB, h *harness, id uuid.UUID) (idle, abs time.Time) {
 	t.Helper()
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT idle_expires_at, absolute_expires_at FROM sessions WHERE id = $1`, id).Scan(&idle, &abs); err != nil {
-		t.Fatal(err)
-	}
-	return idle, abs
+	s := h.db.Session(t, id)
+	return s.IdleExpiresAt, s.AbsoluteExpiresAt
 }
 
 // TMO-04: the deadlines are shown as they are enforced. A session can never

@@ -149,18 +149,9 @@ func TestFaults_StatementTimeout_503WithRetryAfter(t *testing.T) {
 	h := newHarnessOn(t, harnessSetup{Pool: postgres.PoolOptions{StatementTimeout: time.Second}})
 	u := h.register(t, uniqueEmail("stmt-timeout"))
 	tk := h.login(t, u, nil)
-	ctx := context.Background()
-	tx, err := h.db.Admin(t).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM users WHERE account_id = $1 AND id = $2 FOR UPDATE", u.AccountID, u.UserID); err != nil {
-		t.Fatal(err)
-	}
+	lock := h.db.LockUser(t, u.AccountID, u.UserID)
 	expectUnavailable(t, "change-password behind a held row lock", h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"))
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	lock.Release()
 	if res := h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"); res.Status != http.StatusNoContent {
 		t.Fatalf("change-password once the lock is gone: %d %s", res.Status, res.Body)
 	}
@@ -210,15 +201,8 @@ func TestFaults_MI01_TwoInstancesOneDatabase(t *testing.T) {
 	}
 	// The purge judges expiry by the database's clock (docs/session-rules.md §5),
 	// not the fake one: move these sessions' deadlines into its past.
-	if _, err := db.Admin(t).Exec(ctx, `UPDATE sessions SET idle_expires_at = now() - interval '3 days',
-		absolute_expires_at = now() - interval '2 days' WHERE user_id = $1`, u.UserID); err != nil {
-		t.Fatal(err)
-	}
-	const dueSQL = "SELECT count(*) FROM sessions WHERE absolute_expires_at < now() - interval '1 day'"
-	var due int64
-	if err := db.Admin(t).QueryRow(ctx, dueSQL).Scan(&due); err != nil {
-		t.Fatal(err)
-	}
+	db.ExpireSessionsOfUser(t, u.UserID, 3*24*time.Hour, 2*24*time.Hour)
+	due := db.SessionsPastAbsoluteBy(t, 24*time.Hour)
 	if due < 41 {
 		t.Fatalf("%d sessions due, want at least 41", due)
 	}
@@ -238,11 +222,7 @@ func TestFaults_MI01_TwoInstancesOneDatabase(t *testing.T) {
 	if got := counts[0].Sessions + counts[1].Sessions; got != due {
 		t.Fatalf("the two purges removed %d + %d sessions, want %d in all (each once)", counts[0].Sessions, counts[1].Sessions, due)
 	}
-	var left int64
-	if err := db.Admin(t).QueryRow(ctx, dueSQL).Scan(&left); err != nil {
-		t.Fatal(err)
-	}
-	if left != 0 {
+	if left := db.SessionsPastAbsoluteBy(t, 24*time.Hour); left != 0 {
 		t.Fatalf("%d expired sessions left after both purges", left)
 	}
 }

@@ -670,28 +670,34 @@ type auditTrail []auditRow
 // assertions only).
 func auditRows(t testing.TB, h *harness, accountID uuid.UUID, action string) auditTrail {
 	t.Helper()
-	rows, err := h.db.Admin(t).Query(context.Background(),
-		`SELECT id, actor_user_id, resource_type, resource_id, details::text FROM audit_events
-		 WHERE account_id = $1 AND ($2 = '' OR action = $2) ORDER BY created_at, id`, accountID, action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var out auditTrail
-	for rows.Next() {
-		var r auditRow
-		if err := rows.Scan(&r.ID, &r.ActorUserID, &r.ResourceType, &r.ResourceID, &r.RawDetails); err != nil {
-			t.Fatal(err)
+	for _, e := range h.db.AuditEvents(t, accountID, time.Time{}) {
+		if action != "" && e.Action != action {
+			continue
 		}
+		r := auditRow{ID: e.ID, ActorUserID: e.ActorUserID, ResourceType: e.ResourceType, ResourceID: e.ResourceID, RawDetails: e.Details}
 		if err := json.Unmarshal([]byte(r.RawDetails), &r.Details); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
 	return out
+}
+
+// deactivate sets a user inactive behind the API's back (an owner would
+// through PATCH members; these tests need it without one).
+func deactivate(t testing.TB, h *harness, userID uuid.UUID) {
+	t.Helper()
+	inactive := false
+	h.db.ChangeUser(t, userID, pgtest.UserChange{Active: &inactive})
+}
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // about keeps the events about one resource (resource_id).

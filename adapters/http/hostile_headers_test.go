@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,11 +45,8 @@ func TestSignIn_HDR01_Finding1_HostileHeaders_AnsweredLikeCleanOnes(t *testing.T
 			sameAnswer(t, "known vs unknown email", known, unknown)
 
 			tk := h.login(t, u, headers) // a legitimate sign-in succeeds
-			var ua, device *string
-			if err := h.db.Admin(t).QueryRow(context.Background(),
-				"SELECT user_agent, device_id FROM sessions WHERE id = $1", tk.SessionID).Scan(&ua, &device); err != nil {
-				t.Fatal(err)
-			}
+			row := h.db.Session(t, tk.SessionID)
+			ua, device := row.UserAgent, row.DeviceID
 			for field, v := range map[string]*string{"user_agent": ua, "device_id": device} {
 				if v != nil && (!utf8.ValidString(*v) || strings.ContainsRune(*v, 0)) {
 					t.Errorf("stored %s %q is not clean text", field, *v)

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -186,12 +185,7 @@ func TestInvitations_INV03_ConcurrentAcceptOfOneToken_ExactlyOneMember(t *testin
 	if ok.Load() != 1 || used.Load() != 7 {
 		t.Fatalf("ok %d, used %d", ok.Load(), used.Load())
 	}
-	var n int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM users WHERE account_id = $1 AND email = $2`, owner.AccountID, email).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 1 {
+	if n := len(h.db.Users(t, owner.AccountID, email)); n != 1 {
 		t.Fatalf("%d users with the invited email", n)
 	}
 }

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -195,24 +194,11 @@ var checkBound = regexp.MustCompile(`\(((?:\w+\()?\w+\)?) (>=|<=|>|<) (-?\d+)\)`
 // migrated database.
 func dbBounds(t *testing.T) (map[dbRef]span, func(table, column string) string) {
 	t.Helper()
-	ctx := context.Background()
-	conn := pgtest.Shared(t).Admin(t)
-	rows, err := conn.Query(ctx, `
-		SELECT r.relname, pg_get_constraintdef(c.oid)
-		FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
-		WHERE c.contype = 'c' AND r.relnamespace = 'public'::regnamespace AND NOT r.relispartition`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
+	db := pgtest.Shared(t)
 	shard := regexp.MustCompile(`_\d+$`)
 	out := map[dbRef]span{}
-	for rows.Next() {
-		var table, def string
-		if err := rows.Scan(&table, &def); err != nil {
-			t.Fatal(err)
-		}
-		table = shard.ReplaceAllString(table, "")
+	for _, c := range db.CheckConstraints(t) {
+		table, def := shard.ReplaceAllString(c[0], ""), c[1]
 		for _, m := range checkBound.FindAllStringSubmatch(def, -1) {
 			ref := dbRef{table, m[1]}
 			n, _ := strconv.Atoi(m[3])
@@ -232,18 +218,7 @@ func dbBounds(t *testing.T) (map[dbRef]span, func(table, column string) string) 
 			out[ref] = s
 		}
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	columnType := func(table, column string) string {
-		var typ string
-		if err := conn.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-			WHERE attrelid = $1::regclass AND attname = $2 AND NOT attisdropped`, table, column).Scan(&typ); err != nil {
-			t.Fatalf("column %s.%s: %v", table, column, err)
-		}
-		return typ
-	}
-	return out, columnType
+	return out, func(table, column string) string { return db.ColumnType(t, table, column) }
 }
 
 // limit is one client-supplied value whose bound core enforces: every place

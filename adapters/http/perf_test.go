@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,25 +134,33 @@ func TestRoundTrips_PerRequest(t *testing.T) {
 // path decides with the same codes as ever, and nothing rotates.
 func TestRefresh_FastPathBoundary_RowChangedBehindTheClaims(t *testing.T) {
 	h := newHarness(t)
-	ctx := context.Background()
 	for _, c := range []struct {
 		name   string
-		change string // run as owner with $1 = session id, $2 = now
+		change func(t testing.TB, h *harness, r0 tokens, now time.Time) // behind the API's back
 		code   string
 	}{
-		{"user deactivated", `UPDATE users u SET is_active = false FROM sessions s WHERE s.id = $1 AND u.account_id = s.account_id AND u.id = s.user_id AND $2::timestamptz IS NOT NULL`, "invalid_refresh_token"},
-		{"session revoked", `UPDATE sessions SET revoked_at = $2, revoke_reason = 'logout' WHERE id = $1`, "invalid_refresh_token"},
-		{"idle deadline passed", `UPDATE sessions SET idle_expires_at = $2::timestamptz - interval '1 second' WHERE id = $1`, "session_expired_idle"},
-		{"idle deadline is now", `UPDATE sessions SET idle_expires_at = $2 WHERE id = $1`, "session_expired_idle"},
-		{"absolute deadline passed on the row", `UPDATE sessions SET absolute_expires_at = $2 WHERE id = $1`, "session_expired_absolute"},
+		{"user deactivated", func(t testing.TB, h *harness, r0 tokens, _ time.Time) {
+			deactivate(t, h, h.db.Session(t, r0.SessionID).UserID)
+		}, "invalid_refresh_token"},
+		{"session revoked", func(t testing.TB, h *harness, r0 tokens, now time.Time) {
+			h.db.ChangeSession(t, r0.SessionID, pgtest.SessionChange{RevokedAt: &now, RevokeReason: "logout"})
+		}, "invalid_refresh_token"},
+		{"idle deadline passed", func(t testing.TB, h *harness, r0 tokens, now time.Time) {
+			at := now.Add(-time.Second)
+			h.db.ChangeSession(t, r0.SessionID, pgtest.SessionChange{IdleExpiresAt: &at})
+		}, "session_expired_idle"},
+		{"idle deadline is now", func(t testing.TB, h *harness, r0 tokens, now time.Time) {
+			h.db.ChangeSession(t, r0.SessionID, pgtest.SessionChange{IdleExpiresAt: &now})
+		}, "session_expired_idle"},
+		{"absolute deadline passed on the row", func(t testing.TB, h *harness, r0 tokens, now time.Time) {
+			h.db.ChangeSession(t, r0.SessionID, pgtest.SessionChange{AbsoluteExpiresAt: &now})
+		}, "session_expired_absolute"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			u := h.register(t, uniqueEmail("boundary"))
 			r0 := h.login(t, u, nil)
 			h.clock.Advance(time.Minute)
-			if _, err := h.db.Admin(t).Exec(ctx, c.change, r0.SessionID, h.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
+			c.change(t, h, r0, h.clock.Now())
 			expectProblem(t, h.refresh(t, r0.RefreshToken), http.StatusUnauthorized, c.code)
 			if gen, _ := familyGeneration(t, h, r0.SessionID); gen != 0 {
 				t.Errorf("generation %d after a refused refresh, want 0 (nothing rotated)", gen)
@@ -189,11 +198,11 @@ func TestRefresh_Finding5_AbsoluteCapRevocationIsAudited(t *testing.T) {
 	if at, reason := sessionRevocation(t, h, tk.SessionID); at == nil || reason == nil || *reason != "absolute_timeout" {
 		t.Errorf("session revoked_at=%v reason=%v", at, reason)
 	}
-	var audited int
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT count(*) FROM audit_events WHERE account_id = $1 AND action NOT IN ('account.created', 'auth.login_succeeded', 'session.expired_absolute')`,
-		u.AccountID).Scan(&audited); err != nil {
-		t.Fatal(err)
+	audited := 0
+	for _, e := range h.db.AuditEvents(t, u.AccountID, time.Time{}) {
+		if !slices.Contains([]string{"account.created", "auth.login_succeeded", "session.expired_absolute"}, e.Action) {
+			audited++
+		}
 	}
 	if audited != 0 {
 		t.Errorf("%d other audit rows: successful rotations must write none", audited)

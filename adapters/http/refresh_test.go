@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -229,13 +228,7 @@ func TestRefresh_RT01_ReplayAfterGrace_RevokesFamily_AndAudits(t *testing.T) {
 	expectProblem(t, h.refresh(t, r3.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: r3.AccessToken}), http.StatusUnauthorized, "invalid_token")
 
-	admin := h.db.Admin(t)
-	var revokedAt *time.Time
-	var reason *string
-	if err := admin.QueryRow(context.Background(),
-		`SELECT revoked_at, revoke_reason FROM sessions WHERE id = $1`, r0.SessionID).Scan(&revokedAt, &reason); err != nil {
-		t.Fatal(err)
-	}
+	revokedAt, reason := sessionRevocation(t, h, r0.SessionID)
 	if revokedAt == nil || reason == nil || *reason != "refresh_token_reused" {
 		t.Errorf("session not revoked for reuse: %v %v", revokedAt, reason)
 	}
@@ -299,13 +292,12 @@ func concurrentRefresh(t *testing.T, h *harness, rt string, n int) []response {
 // current and the previous token hash on the row).
 func familyGeneration(t *testing.T, h *harness, sid uuid.UUID) (generation, tokens int) {
 	t.Helper()
-	admin := h.db.Admin(t)
-	if err := admin.QueryRow(context.Background(),
-		`SELECT s.generation, 1 + (s.previous_jti_hash IS NOT NULL)::int FROM sessions s WHERE s.id = $1`,
-		sid).Scan(&generation, &tokens); err != nil {
-		t.Fatal(err)
+	s := h.db.Session(t, sid)
+	tokens = 1
+	if s.HasPrevious {
+		tokens++
 	}
-	return generation, tokens
+	return int(s.Generation), tokens
 }
 
 func TestRefresh_RT03_TwentyConcurrent_OneRotation_AllConverge(t *testing.T) {

@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,27 +87,13 @@ type dbFootprint struct{ audit, sessions, throttle, users int }
 
 func footprint(t *testing.T, h *harness, accountID uuid.UUID, emails []string) dbFootprint {
 	t.Helper()
-	ctx := context.Background()
-	conn := h.db.Admin(t)
-	var f dbFootprint
 	keys := make([][]byte, len(emails))
+	f := dbFootprint{audit: len(h.db.AuditEvents(t, accountID, time.Time{})), sessions: len(h.db.Sessions(t, accountID, uuid.Nil))}
 	for i, e := range emails {
 		keys[i] = core.ThrottleKey(core.NormalizeEmail(e))
+		f.users += len(h.db.Users(t, uuid.Nil, e))
 	}
-	for _, q := range []struct {
-		dst  *int
-		sql  string
-		args []any
-	}{
-		{&f.audit, `SELECT count(*) FROM audit_events WHERE account_id = $1`, []any{accountID}},
-		{&f.sessions, `SELECT count(*) FROM sessions WHERE account_id = $1`, []any{accountID}},
-		{&f.throttle, `SELECT coalesce(sum(failures), 0) + count(*) FROM login_throttle WHERE key_hash = ANY($1)`, []any{keys}},
-		{&f.users, `SELECT count(*) FROM users WHERE email = ANY($1)`, []any{emails}},
-	} {
-		if err := conn.QueryRow(ctx, q.sql, q.args...).Scan(q.dst); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.throttle = h.db.ThrottleWeight(t, keys)
 	return f
 }
 
@@ -231,10 +216,7 @@ func TestShedding_VER08_SaturatedHasher_VerifyEmailShed503_NothingWritten(t *tes
 			email := uniqueEmail("shed-ver")
 			const pw = "the registrant's password"
 			_, token := h.registerPending(t, email, pw)
-			var accountID uuid.UUID
-			if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT account_id FROM users WHERE email = $1`, email).Scan(&accountID); err != nil {
-				t.Fatal(err)
-			}
+			accountID := h.db.UserByEmail(t, email).AccountID
 
 			bh.holding.Store(true)
 			var wg sync.WaitGroup

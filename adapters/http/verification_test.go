@@ -1,7 +1,6 @@
 package http_test
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 )
 
 // Verified emails in the production settings (EMAIL_VERIFICATION=required;
@@ -125,11 +126,7 @@ func TestVerification_VER03_ReRegisterUnverified_NewMail_OldLinkDead(t *testing.
 	expectProblem(t, h.verifyEmail(t, first, "second password here"), http.StatusBadRequest, "invalid_verification_token")
 	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": second, "password": "second password here"}}, http.StatusNoContent)
 	h.login(t, registered{Email: email, Password: "second password here"}, nil)
-	var accounts int
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT count(*) FROM accounts WHERE name = $1`, "Acme "+email).Scan(&accounts); err != nil {
-		t.Fatal(err)
-	}
-	if accounts != 1 {
+	if accounts := h.db.AccountsNamed(t, "Acme "+email); accounts != 1 {
 		t.Fatalf("%d accounts of the email's registrations, want the reclaimed one gone", accounts)
 	}
 }
@@ -226,16 +223,10 @@ func TestVerification_VER07_ReRegisterUnverifiedOwnerWithMembers_NothingReclaime
 	if res := h.accept(t, token, "Member", "the member's password", nil); res.Status != http.StatusOK {
 		t.Fatalf("accept: %d %s", res.Status, res.Body)
 	}
-	if _, err := h.db.Admin(t).Exec(context.Background(), `UPDATE users SET email_verified_at = NULL WHERE id = $1`, owner.UserID); err != nil {
-		t.Fatal(err)
-	}
+	h.db.ChangeUser(t, owner.UserID, pgtest.UserChange{EmailUnverified: true})
 	h.clock.Advance(h.cfg.ResetMail.MaxDelay)
 	h.registerPending(t, owner.Email, "a squatter's password")
-	var users int
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT count(*) FROM users WHERE account_id = $1`, owner.AccountID).Scan(&users); err != nil {
-		t.Fatal(err)
-	}
-	if users != 2 {
+	if users := len(h.db.Users(t, owner.AccountID, "")); users != 2 {
 		t.Fatalf("%d users left in the owner's account, want 2", users)
 	}
 	expectProblem(t, h.do(t, req{method: "POST", path: "/api/v1/auth/login/json",
@@ -262,12 +253,8 @@ func TestVerification_VER08_PreHijacking_VerifyNeedsTheRegistrationsPassword(t *
 	if !strings.Contains(p.Detail, "register again") {
 		t.Errorf("detail %q", p.Detail)
 	}
-	var accountID uuid.UUID
-	var verified *time.Time
-	if err := h.db.Admin(t).QueryRow(context.Background(),
-		`SELECT account_id, email_verified_at FROM users WHERE email = $1`, victim).Scan(&accountID, &verified); err != nil {
-		t.Fatal(err)
-	}
+	row := h.db.UserByEmail(t, victim)
+	accountID, verified := row.AccountID, row.EmailVerifiedAt
 	if verified != nil {
 		t.Fatalf("the attacker's registration was verified at %v", verified)
 	}
@@ -334,10 +321,7 @@ func TestVerification_VER08_WrongPasswordBurst_HitsTheSignInCounter(t *testing.T
 	expectProblem(t, res, http.StatusTooManyRequests, "rate_limited")
 	retryAfter(t, res)
 	expectProblem(t, h.signIn(t, email, pw), http.StatusTooManyRequests, "rate_limited")
-	var accountID uuid.UUID
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT account_id FROM users WHERE email = $1`, email).Scan(&accountID); err != nil {
-		t.Fatal(err)
-	}
+	accountID := h.db.UserByEmail(t, email).AccountID
 	if n := len(auditRows(t, h, accountID, "auth.login_failed")); n != threshold {
 		t.Fatalf("%d auth.login_failed rows, want %d", n, threshold)
 	}

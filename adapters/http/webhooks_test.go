@@ -77,10 +77,8 @@ func TestWebhooks_WHK07_CRUD_SecretShownOnce_Audited(t *testing.T) {
 			t.Errorf("a read shows the secret: %s", r.Body)
 		}
 	}
-	var stored int
-	if err := h.db.Admin(t).QueryRow(context.Background(), `SELECT count(*) FROM webhook_endpoints WHERE position($1::bytea IN secret_sealed) > 0`,
-		[]byte(ep.Secret)).Scan(&stored); err != nil || stored != 0 {
-		t.Errorf("the secret is stored in clear (%d, %v)", stored, err)
+	if stored := h.db.WebhookSecretsHolding(t, []byte(ep.Secret)); stored != 0 {
+		t.Errorf("the secret is stored in clear (%d endpoints)", stored)
 	}
 	res = h.mustDo(t, req{method: "PATCH", path: "/api/v1/accounts/me/webhooks/" + ep.ID.String(), bearer: tk.AccessToken,
 		body: map[string]any{"enabled": false, "event_types": []string{"session.revoked"}}}, http.StatusOK)
@@ -221,10 +219,7 @@ func TestAuditRetention_WHK08_PolicyField_BoundsAndListingHorizon(t *testing.T) 
 	}
 	// An event 11 days old (written directly, as the database holds it)
 	// is not listed; today's are.
-	if _, err := h.db.Admin(t).Exec(context.Background(), `INSERT INTO audit_events (account_id, id, action, resource_type, created_at)
-		VALUES ($1, $2, 'auth.logout', 'session', $3)`, u.AccountID, uuid.New(), t0.AddDate(0, 0, -11)); err != nil {
-		t.Fatal(err)
-	}
+	h.db.InsertAuditEvent(t, u.AccountID, "auth.logout", "session", t0.AddDate(0, 0, -11))
 	res = h.mustDo(t, req{method: "GET", path: "/api/v1/accounts/me/audit-events?action=auth.logout", bearer: tk.AccessToken}, http.StatusOK)
 	if strings.Contains(string(res.Body), `"auth.logout"`) {
 		t.Fatalf("an event past the retention is listed: %s", res.Body)

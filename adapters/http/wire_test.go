@@ -53,20 +53,9 @@ func wiredPool(t *testing.T, db *pgtest.DB) (*pgxpool.Pool, *wireRecorder) {
 	t.Helper()
 	rec := &wireRecorder{}
 	var names []string
-	rows, err := db.Admin(t).Query(context.Background(),
-		`SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-		 WHERE n.nspname = 'public' AND p.provolatile = 'v'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
+	for _, n := range db.VolatileFunctions(t) {
 		names = append(names, regexp.QuoteMeta(n))
 	}
-	rows.Close()
 	if len(names) == 0 {
 		t.Fatal("no volatile functions in the schema: is the query broken?")
 	}
