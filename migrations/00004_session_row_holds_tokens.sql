@@ -1,5 +1,5 @@
 -- +goose Up
--- The session row is the whole refresh-token family (SPEC §2): it holds the
+-- The session row is the whole refresh-token family (docs/session-rules.md §3): it holds the
 -- hash of the current token's jti and of its immediate parent, which is all
 -- that rotation, the grace window and reuse detection need (any other token
 -- of the family, signed by us, is an older ancestor). The per-token
@@ -44,7 +44,7 @@ ALTER FUNCTION auth_session_account(uuid) OWNER TO sessiond_definer;
 REVOKE ALL ON FUNCTION auth_session_account(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth_session_account(uuid) TO sessiond_app;
 
--- maintenance_purge_expired, finding 4 of the outside review: the old
+-- maintenance_purge_expired: an earlier version of the
 -- function took the caller's cutoff and "now", so the runtime role could
 -- call it with ('infinity', 'infinity', n) and delete every tenant's live
 -- sessions. Now the database's own clock decides, and the retention has a

@@ -1,5 +1,5 @@
 -- +goose Up
--- Brute-force defence (SPEC §8): failed sign-ins and failed current-password
+-- Brute-force defence (docs/session-rules.md §8): failed sign-ins and failed current-password
 -- checks counted per email, in the database, so every instance shares one
 -- count and a restart forgets nothing.
 --

@@ -1,5 +1,5 @@
 -- +goose Up
--- Account administration (SPEC §4): the per-user session limit of the
+-- Account administration (docs/session-rules.md §5): the per-user session limit of the
 -- tenant policy.
 --
 -- max_sessions_per_user: how many live sessions one user of the account may

@@ -1,5 +1,5 @@
 -- +goose Up
--- Distributable by tenant (issue 14): the schema can be distributed on
+-- Distributable by tenant (README, "Scaling out on Citus"): the schema can be distributed on
 -- Citus by account_id (migrations/citus/distribute.sql) and still behaves
 -- exactly as before on plain PostgreSQL. The rules this keeps are checked
 -- by adapters/postgres/distribution_rules_test.go.

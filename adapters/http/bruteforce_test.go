@@ -109,7 +109,7 @@ func TestBruteForce_CorrectSignInsNeverThrottle(t *testing.T) {
 // Retry-After, even for the right password), and are audited. Today's main
 // answered 401 to every guess, wrote no audit row, and then accepted the
 // right one.
-func TestChangePassword_LGN08_Finding3_WrongCurrentPasswordsThrottledAndAudited(t *testing.T) {
+func TestChangePassword_LGN08_WrongCurrentPasswordsThrottledAndAudited(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("chpw-bf"))
 	tk := h.login(t, u, nil)

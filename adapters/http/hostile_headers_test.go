@@ -32,7 +32,7 @@ var hostileHeaders = map[string]map[string]string{
 	"100-character CJK device id":       {"X-Device-Id": cjkDeviceID},
 }
 
-func TestSignIn_HDR01_Finding1_HostileHeaders_AnsweredLikeCleanOnes(t *testing.T) {
+func TestSignIn_HDR01_HostileHeaders_AnsweredLikeCleanOnes(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("hdr"))
 	for name, headers := range hostileHeaders {
@@ -67,7 +67,7 @@ func TestSignIn_HDR01_Finding1_HostileHeaders_AnsweredLikeCleanOnes(t *testing.T
 	}
 }
 
-func TestPasswordResetRequest_HDR01_Finding1_InvalidUTF8UserAgent_NoOracle(t *testing.T) {
+func TestPasswordResetRequest_HDR01_InvalidUTF8UserAgent_NoOracle(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("hdr-reset"))
 	for name, headers := range hostileHeaders {
@@ -84,7 +84,7 @@ func TestPasswordResetRequest_HDR01_Finding1_InvalidUTF8UserAgent_NoOracle(t *te
 	}
 }
 
-func TestRefreshReuse_HDR01_Finding1_HostileHeaders_StillRevokeTheFamily(t *testing.T) {
+func TestRefreshReuse_HDR01_HostileHeaders_StillRevokeTheFamily(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("hdr-reuse"))
 	for name, headers := range hostileHeaders {

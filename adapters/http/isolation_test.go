@@ -127,7 +127,7 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 		bLive(t)
 	})
 
-	// RT-04 (outside review, finding 6): B's current refresh token, signed
+	// RT-04: B's current refresh token, signed
 	// by us with the real key, presented as tenant A's, or as A's user's.
 	// Only the tenant or the user differs from the genuine token; both are
 	// refused and B's family is untouched: the genuine token still rotates.

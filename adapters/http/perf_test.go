@@ -169,11 +169,11 @@ func TestRefresh_FastPathBoundary_RowChangedBehindTheClaims(t *testing.T) {
 	}
 }
 
-// Finding 5 of the outside review: a refresh that reaches the absolute cap
+// AUD-01: a refresh that reaches the absolute cap
 // revokes the family and, in the same transaction, writes an audit row
 // session.expired_absolute. A successful rotation writes none (the session
 // row records it: generation, rotated_at, last_used_at).
-func TestRefresh_Finding5_AbsoluteCapRevocationIsAudited(t *testing.T) {
+func TestRefresh_AbsoluteCapRevocationIsAudited(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("abscap"))
 	tk := h.login(t, u, nil)

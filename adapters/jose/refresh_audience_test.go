@@ -16,7 +16,7 @@ import (
 // access tokens offline with the published JWKS and go-jose's standard
 // claim validation — issuer and audience, no typ check — must refuse every
 // refresh token, and accept access tokens.
-func TestRefreshToken_JWT10_Finding2_FailsAnAccessTokenCheckThatIgnoresTyp(t *testing.T) {
+func TestRefreshToken_JWT10_FailsAnAccessTokenCheckThatIgnoresTyp(t *testing.T) {
 	c := codec(t, newEd25519(t))
 	published := c.JWKS() // what /.well-known/jwks.json serves
 	rt, err := c.SignRefresh(core.RefreshClaims{

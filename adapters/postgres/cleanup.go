@@ -77,8 +77,8 @@ const MinPurgeRetention = 24 * time.Hour
 // function maintenance_purge_expired (migrations/00004): row-level security
 // hides every row from the runtime role without a tenant, so a cross-tenant
 // purge needs that one narrow, audited path. The function takes no time
-// from its caller (finding 4 of the outside review: a caller-chosen "now"
-// let the runtime role purge live sessions). No cross-tenant FOR UPDATE
+// from its caller (a caller-chosen "now" would let the runtime role purge
+// live sessions). No cross-tenant FOR UPDATE
 // SKIP LOCKED (Citus refuses it across shards; migrations/00007): each
 // batch takes a per-database advisory lock first, so several instances
 // purge in turns, one batch at a time, and each row is removed (and

@@ -136,12 +136,11 @@ func TestPurgeExpired_RemovesOnlyWhatIsPastDeadlinePlusRetention(t *testing.T) {
 	}
 }
 
-// Finding 4 of the outside review: the runtime role could call the purge
-// with times of its choosing, ('infinity', 'infinity', 100000), and delete
-// every tenant's live sessions. Now the function takes no time from its
-// caller and the retention has a floor: whatever the runtime role passes,
+// The runtime role must not be able to call the purge with times of its
+// choosing, ('infinity', 'infinity', 100000), and delete every tenant's
+// live sessions: the function takes no time from its caller and the retention has a floor: whatever the runtime role passes,
 // live sessions (and sessions expired less than the floor ago) survive.
-func TestPurge_Finding4_RuntimeRoleCannotPurgeLiveSessions(t *testing.T) {
+func TestPurge_RuntimeRoleCannotPurgeLiveSessions(t *testing.T) {
 	db := pgtest.Shared(t)
 	admin := db.Admin(t)
 	now := time.Now()

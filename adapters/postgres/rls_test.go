@@ -544,7 +544,7 @@ var globalUniqueKeys = map[string]string{
 	"user_emails_pkey": "email is globally unique (sign-in by email alone)",
 }
 
-// RLS-05 (outside review, finding 6), from the catalog: every primary key
+// RLS-05, from the catalog: every primary key
 // and unique index of a table that has account_id includes account_id, but
 // the documented global keys. A unique key without the tenant would let one
 // tenant learn that a value exists in another (a duplicate-key oracle).
