@@ -74,37 +74,34 @@ db-stop:
 db-destroy:
 	scripts/pg.sh destroy $(DEV_PG_DIR)
 
-## Contract tooling (Node, from the npm registry) ------------------------------
-# Pinned in contract/package-lock.json and installed into contract/node_modules
-# only (no global installs). The stamp makes a second run a no-op until the
-# lock file changes. Works as root (CI) as well.
+## Client-side code (Node, from the npm registry) ----------------------------
+# clients/ is one npm workspace with one lock file, clients/package-lock.json:
+# matrix/ (the generator matrix), typescript/ (@sessiond/client) with
+# browser/ and vite-app/, webhooks/, contract/ (Redocly lint, the typed
+# client) and browser-tests/. npm ci installs every workspace into
+# clients/node_modules only (no global installs). The stamp makes a second
+# run a no-op until a package.json or the lock file changes. Works as root
+# (CI) as well.
 
 NPM_ENV := npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 # Redocly: no usage telemetry, no update banner.
 REDOCLY_ENV := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true
-CONTRACT_STAMP := contract/node_modules/.installed
-
-contract-deps: $(CONTRACT_STAMP)
-
-$(CONTRACT_STAMP): contract/package.json contract/package-lock.json
-	$(NPM_ENV) npm ci --prefix contract --no-audit --no-fund --loglevel=error
-	@touch $@
-
-# Lint openapi.yaml with Redocly CLI (contract/redocly.yaml: recommended rules
-# plus stricter ones; zero errors, zero warnings).
-spec-lint: $(CONTRACT_STAMP)
-	cd contract && $(REDOCLY_ENV) node_modules/.bin/redocly lint --config redocly.yaml --max-problems 200 ../openapi.yaml
-
-## Generated clients and the browser client (Node, from the npm registry) ----
-# Pinned in clients/package-lock.json, installed into clients/node_modules.
-
 CLIENTS_STAMP := clients/node_modules/.installed
+CLIENTS_MANIFESTS := clients/package.json clients/package-lock.json \
+	clients/typescript/package.json clients/contract/package.json clients/browser-tests/package.json
 
 clients-deps: $(CLIENTS_STAMP)
+# The former per-folder installs, kept as names for the one install.
+contract-deps browser-deps: clients-deps
 
-$(CLIENTS_STAMP): clients/package.json clients/package-lock.json
+$(CLIENTS_STAMP): $(CLIENTS_MANIFESTS)
 	$(NPM_ENV) npm ci --prefix clients --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Lint openapi.yaml with Redocly CLI (clients/contract/redocly.yaml:
+# recommended rules plus stricter ones; zero errors, zero warnings).
+spec-lint: $(CLIENTS_STAMP)
+	cd clients/contract && $(REDOCLY_ENV) ../node_modules/.bin/redocly lint --config redocly.yaml --max-problems 200 ../../openapi.yaml
 
 ## Tests -----------------------------------------------------------------------
 # make test is the whole gate, in this order, stopping at the first failure:
@@ -114,7 +111,7 @@ $(CLIENTS_STAMP): clients/package.json clients/package-lock.json
 #   contract-client  TypeScript types from the spec, tsc --noEmit, and the
 #                    typed client's flow against a live server
 #   browser-test     Debian's Chromium (playwright-core) against a live
-#                    server: browser-tests/*.test.js
+#                    server: clients/browser-tests/*.test.js
 #   clients-matrix   openapi-fetch, hey-api, orval, oapi-codegen's and ogen's
 #                    Go clients, generated unedited, compiled, run live
 #   clients-webhooks the README's TypeScript webhook receiver
@@ -150,23 +147,16 @@ test-go:
 test-citus:
 	scripts/pg.sh with-temp-citus go test -count=1 $(TEST_FLAGS) ./...
 
-contract-client: $(CONTRACT_STAMP)
+contract-client: $(CLIENTS_STAMP)
 	scripts/pg.sh with-temp-cluster scripts/contract-client.sh
 
-# Browser tests: playwright-core pinned in browser-tests/package-lock.json
-# (installed like the contract tooling, never a downloaded browser), driving
-# Debian's chromium (scripts/ensure-chromium.sh). BROWSER_TEST_FLAGS go to
+# Browser tests (clients/browser-tests): playwright-core pinned in
+# clients/package-lock.json (never a downloaded browser), driving Debian's
+# chromium (scripts/ensure-chromium.sh). BROWSER_TEST_FLAGS go to
 # node --test (e.g. --test-name-pattern=docs).
-BROWSER_STAMP := browser-tests/node_modules/.installed
 BROWSER_TEST_FLAGS ?=
 
-browser-deps: $(BROWSER_STAMP)
-
-$(BROWSER_STAMP): browser-tests/package.json browser-tests/package-lock.json
-	$(NPM_ENV) npm ci --prefix browser-tests --no-audit --no-fund --loglevel=error
-	@touch $@
-
-browser-test: $(BROWSER_STAMP)
+browser-test: $(CLIENTS_STAMP)
 	scripts/pg.sh with-temp-cluster env BROWSER_TEST_FLAGS="$(BROWSER_TEST_FLAGS)" scripts/browser-tests.sh
 
 clients-matrix: $(CLIENTS_STAMP)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317  # the trap handler is reached indirectly
-# browser-tests.sh (make browser-test): the browser tests in browser-tests/
+# browser-tests.sh (make browser-test): the browser tests in clients/browser-tests/
 # (node --test, playwright-core driving Debian's Chromium) against a live
 # sessiond built from this tree, on a private database, with development
 # signing keys and rate limits off.
@@ -9,7 +9,7 @@
 # superuser URL of a throwaway cluster); the server and its temporary files
 # are removed on exit, the cluster by pg.sh. Extra node --test flags come
 # from BROWSER_TEST_FLAGS (e.g. --test-name-pattern=docs); test files from
-# the arguments (default: every browser-tests/*.test.js).
+# the arguments (default: every clients/browser-tests/*.test.js).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +18,7 @@ log() { printf 'browser-tests: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 [[ -n ${TEST_DATABASE_URL:-} ]] || die "TEST_DATABASE_URL is not set: run via make browser-test"
-[[ -d browser-tests/node_modules/playwright-core ]] || die "browser-tests/node_modules missing: run make browser-deps"
+[[ -d clients/node_modules/playwright-core ]] || die "clients/node_modules missing: run make clients-deps"
 CHROMIUM=$(scripts/ensure-chromium.sh)
 export CHROMIUM
 
@@ -26,7 +26,7 @@ if (($#)); then
   TESTS=("$@")
 else
   shopt -s nullglob
-  TESTS=(browser-tests/*.test.js)
+  TESTS=(clients/browser-tests/*.test.js)
   shopt -u nullglob
 fi
 ((${#TESTS[@]})) || die "no browser tests found"

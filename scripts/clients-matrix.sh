@@ -11,8 +11,8 @@
 #     sessions → refresh → policy read/patch/clear-with-null → JWKS → logout
 #     (ogen's also members, audit filters and paging, and typed 503s from a
 #     second server whose database cannot answer). Zero hand edits: the
-#     TypeScript output and the ogen client are generated here (clients/gen,
-#     clients/ogen/client, gitignored); the oapi-codegen client is committed
+#     TypeScript output and the ogen client are generated here (clients/matrix/gen,
+#     clients/matrix/ogen/client, gitignored); the oapi-codegen client is committed
 #     and must equal a fresh generation.
 #
 #   scripts/clients-matrix.sh browser   (make browser-client-tests)
@@ -54,34 +54,34 @@ live_init "clients_$MODE"
 
 matrix() {
   # 1. Generate, each with its documented config (clients/README.md).
-  rm -rf clients/gen clients/.out
+  rm -rf clients/matrix/gen clients/matrix/.out
   log "generating: openapi-typescript, @hey-api/openapi-ts, orval"
-  (cd clients && node_modules/.bin/openapi-typescript ../openapi.yaml -o gen/openapi-typescript/schema.d.ts) >"$WORK/gen.log" 2>&1 ||
+  (cd clients/matrix && ../node_modules/.bin/openapi-typescript ../../openapi.yaml -o gen/openapi-typescript/schema.d.ts) >"$WORK/gen.log" 2>&1 ||
     { cat "$WORK/gen.log" >&2; die "openapi-typescript failed"; }
-  (cd clients && node_modules/.bin/openapi-ts -f openapi-ts.config.mjs) >>"$WORK/gen.log" 2>&1 ||
+  (cd clients/matrix && ../node_modules/.bin/openapi-ts -f openapi-ts.config.mjs) >>"$WORK/gen.log" 2>&1 ||
     { cat "$WORK/gen.log" >&2; die "@hey-api/openapi-ts failed"; }
-  (cd clients && node_modules/.bin/orval --config orval.config.cjs) >>"$WORK/gen.log" 2>&1 ||
+  (cd clients/matrix && ../node_modules/.bin/orval --config orval.config.cjs) >>"$WORK/gen.log" 2>&1 ||
     { cat "$WORK/gen.log" >&2; die "orval failed"; }
   log "oapi-codegen Go client: the committed one must equal a fresh generation"
   sed "s#^output: .*#output: $WORK/client.gen.go#" clients/go/oapi-codegen.yaml >"$WORK/oapi-codegen.yaml"
   go tool -modfile=tools/go.mod oapi-codegen -config "$WORK/oapi-codegen.yaml" openapi.yaml
   cmp -s "$WORK/client.gen.go" clients/go/client/client.gen.go ||
     die "clients/go/client is stale: run make generate and commit"
-  log "ogen Go client (pinned in clients/ogen/go.mod, config clients/ogen/ogen.yml)"
-  (cd clients/ogen && go tool ogen -config ogen.yml -package client -target client -clean ../../openapi.yaml) >"$WORK/ogen.log" 2>&1 ||
+  log "ogen Go client (pinned in clients/matrix/ogen/go.mod, config clients/matrix/ogen/ogen.yml)"
+  (cd clients/matrix/ogen && go tool ogen -config ogen.yml -package client -target client -clean ../../../openapi.yaml) >"$WORK/ogen.log" 2>&1 ||
     { cat "$WORK/ogen.log" >&2; die "ogen failed"; }
 
   # 2. Compile, unedited.
   log "tsc --noEmit --strict (generated clients and flows)"
-  "$BIN/tsc" -p clients --noEmit --strict
+  "$BIN/tsc" -p clients/matrix --noEmit --strict
   log "go build (oapi-codegen client and its flow)"
   go build -o "$WORK/go-flow" ./clients/go/flow
   log "go build (ogen client and its flow)"
-  (cd clients/ogen && go build -o "$WORK/ogen-flow" ./flow)
+  (cd clients/matrix/ogen && go build -o "$WORK/ogen-flow" ./flow)
   local f
   for f in openapi-fetch hey-api orval; do
-    "$BIN/esbuild" "clients/flows/$f.flow.ts" --bundle --platform=node --format=esm --target=node20 \
-      --log-level=warning --outfile="clients/.out/$f.mjs"
+    "$BIN/esbuild" "clients/matrix/flows/$f.flow.ts" --bundle --platform=node --format=esm --target=node20 \
+      --log-level=warning --outfile="clients/matrix/.out/$f.mjs"
   done
 
   # 3. Run against a live server (Secure cookies on, as in production: the
@@ -89,7 +89,7 @@ matrix() {
   start_server
   local failed=0 results=()
   for f in openapi-fetch hey-api orval; do
-    if SESSIOND_URL=$URL node "clients/.out/$f.mjs"; then results+=("$f: ok"); else results+=("$f: FAILED"); failed=1; fi
+    if SESSIOND_URL=$URL node "clients/matrix/.out/$f.mjs"; then results+=("$f: ok"); else results+=("$f: FAILED"); failed=1; fi
   done
   if SESSIOND_URL=$URL "$WORK/go-flow"; then results+=("oapi-codegen-go: ok"); else results+=("oapi-codegen-go: FAILED"); failed=1; fi
   start_fault_server

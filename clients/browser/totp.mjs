@@ -1,6 +1,6 @@
 // RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s steps) as an authenticator app
 // computes it, from the base32 secret sessiond returns at enrolment. For the
-// browser matrix (node:crypto); clients/flows/common.ts has the same for the
+// browser matrix (node:crypto); clients/matrix/flows/common.ts has the same for the
 // generator flows.
 import { createHmac } from "node:crypto";
 

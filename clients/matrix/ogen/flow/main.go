@@ -1,6 +1,6 @@
 // Command flow runs a Go service's flow through the ogen client generated
-// from openapi.yaml (clients/ogen/client, generated unedited by
-// scripts/clients-matrix.sh with clients/ogen/ogen.yml) against a live
+// from openapi.yaml (clients/matrix/ogen/client, generated unedited by
+// scripts/clients-matrix.sh with clients/matrix/ogen/ogen.yml) against a live
 // server: register → login → me → rename → sessions → refresh → policy
 // read/patch/clear-with-null → members (create, rename, list filtered,
 // sorted and paged) → audit (filtered, paged) → JWKS → logout; then, against
@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/sessiond/sessiond/clients/ogen/client"
+	"github.com/sessiond/sessiond/clients/matrix/ogen/client"
 )
 
 var passed int

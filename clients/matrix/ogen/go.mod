@@ -1,4 +1,4 @@
-module github.com/sessiond/sessiond/clients/ogen
+module github.com/sessiond/sessiond/clients/matrix/ogen
 
 go 1.26.0
 
