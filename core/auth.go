@@ -278,43 +278,6 @@ func (s *Service) signInKey(email, deviceToken string, now time.Time) []byte {
 	return ThrottleKey(email)
 }
 
-// Authenticate verifies an access token and, when requireLive, that its
-// session is still live, so that revocation bites at once (JWT-09).
-// Failures are CodeInvalidToken.
-func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive bool) (Principal, error) {
-	now := s.clock.Now()
-	c, err := s.tokens.VerifyAccess(rawToken, now)
-	if err != nil {
-		return Principal{}, err
-	}
-	if requireLive {
-		live, err := s.store.SessionIsLive(ctx, c.AccountID, c.SessionID, now)
-		if err != nil {
-			return Principal{}, err
-		}
-		if !live {
-			return Principal{}, errSessionEnded
-		}
-	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly}, nil
-}
-
-// AuthenticateDeferred verifies an access token like Authenticate but
-// leaves the session-liveness check to the operation's own store call, so
-// that an authenticated request costs one round trip, not two. Only
-// operations that honour the deferral may be given its principal: Me,
-// ListSessions, RevokeSession and LogoutAll (each checks liveness in its
-// first round trip, or in its one statement, and answers CodeInvalidToken
-// when the session ended);
-// any other method taking a Principal expects Authenticate's.
-func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Principal, error) {
-	c, err := s.tokens.VerifyAccess(rawToken, s.clock.Now())
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly, liveDeferred: true}, nil
-}
-
 // Logout ends the caller's current session and, when a refresh token of
 // the caller's is given, that token's session too. A given refresh token
 // that is not the caller's — another user's or tenant's, or one that does
@@ -322,8 +285,11 @@ func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Prin
 // and the audit row of that logout says a token was ignored (REV-06,
 // docs/security-checklist.md). Signing out never fails because of a token
 // mix-up, which would leave the caller signed in believing they are not;
-// another user's session is not the caller's to end. Idempotent.
-func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, client Client) error {
+// another user's session is not the caller's to end. Idempotent: the
+// caller's session may have ended already, so it takes a Bearer and checks
+// no liveness.
+func (s *Service) Logout(ctx context.Context, b Bearer, rawRefresh string, client Client) error {
+	p := b.claimed
 	ids := []uuid.UUID{p.SessionID}
 	ignored := false
 	if rawRefresh != "" {
@@ -368,10 +334,13 @@ func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, cl
 }
 
 // LogoutAll ends every session of the caller, the current one included.
-func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (int64, error) {
+// The session's liveness is checked in the transaction's first round trip
+// (CodeInvalidToken when it has ended; nothing is revoked then).
+func (s *Service) LogoutAll(ctx context.Context, b Bearer, client Client) (int64, error) {
 	now := s.clock.Now()
+	p := b.claimed
 	var n int64
-	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err := bearerTx(ctx, s.store, b, now, func(tx TenantTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
 			return err
@@ -382,27 +351,14 @@ func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (in
 	return n, err
 }
 
-// Me returns the caller's profile. A token whose subject is not a user of
-// its tenant identifies nobody: CodeInvalidToken, like any other bad token.
-// With a deferred liveness check it is one round trip: the user row only
-// while the session is live.
-func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
-	var u User
-	var err error
-	if p.liveDeferred {
-		u, err = s.store.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
-		if errors.Is(err, ErrNotFound) {
-			return User{}, errSessionEnded
-		}
-		return u, err
-	}
-	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		var err error
-		u, err = tx.UserGet(ctx, p.UserID)
-		return err
-	})
+// Me returns the caller's profile, in one round trip: the user row only
+// while the bearer's session is live (CodeInvalidToken otherwise, as for a
+// token whose subject is not a user of its tenant: it identifies nobody).
+func (s *Service) Me(ctx context.Context, b Bearer) (User, error) {
+	p := b.claimed
+	u, err := s.store.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
 	if errors.Is(err, ErrNotFound) {
-		return User{}, Errorf(CodeInvalidToken, "the access token does not identify a user")
+		return User{}, errSessionEnded
 	}
 	return u, err
 }

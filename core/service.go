@@ -165,21 +165,9 @@ func (s *Service) signAccess(accountID, userID, sessionID uuid.UUID, role Role, 
 	return at, nil
 }
 
-// errSessionEnded answers an access token whose session is no longer live.
-var errSessionEnded = &Error{Code: CodeInvalidToken, Message: "session has ended"}
-
-// callerTx runs fn in the caller's tenant transaction. For a principal whose
-// liveness check was deferred, the transaction's first round trip checks it
-// too, and fn does not run when the session has ended.
-func (s *Service) callerTx(ctx context.Context, p Principal, now time.Time, fn func(TenantTx) error) error {
-	if !p.liveDeferred {
-		return s.store.InTenantTx(ctx, p.AccountID, fn)
-	}
-	err := s.store.InSessionTx(ctx, p.AccountID, p.SessionID, now, fn)
-	if errors.Is(err, ErrSessionNotLive) {
-		return errSessionEnded
-	}
-	return err
+// callerTx runs fn in the live caller's tenant transaction.
+func (s *Service) callerTx(ctx context.Context, p Principal, _ time.Time, fn func(TenantTx) error) error {
+	return s.store.InTenantTx(ctx, p.AccountID, fn)
 }
 
 // event builds an audit event of the caller's request (where it came from,
