@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -169,15 +170,13 @@ func (s *Store) UserIfSessionLive(ctx context.Context, accountID, sessionID, use
 // RotateIfCurrent implements core.Store: the tenant setting and the
 // conditional UPDATE in one round trip, one implicit transaction.
 func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (core.RotatedSession, bool, error) {
+	params, err := rotateIfCurrentParams(accountID, g, r)
+	if err != nil {
+		return core.RotatedSession{}, false, err
+	}
 	var out core.RotatedSession
-	err := s.oneShot(ctx, accountID, func(q *dbsqlc.Queries) error {
-		row, err := q.SessionRotateIfCurrent(ctx, dbsqlc.SessionRotateIfCurrentParams{
-			AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
-			Now: g.Now, AuthTime: g.AuthTime, IdleSeconds: int32(g.Snapshot.IdleSeconds), AbsoluteSeconds: int32(g.Snapshot.AbsoluteSeconds),
-			AbsoluteExpiresAt: g.AbsoluteExpiresAt,
-			NewJtiHash:        r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
-			LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
-		})
+	err = s.oneShot(ctx, accountID, func(q *dbsqlc.Queries) error {
+		row, err := q.SessionRotateIfCurrent(ctx, params)
 		if err != nil {
 			return err
 		}
@@ -192,6 +191,28 @@ func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core
 		return core.RotatedSession{}, false, mapErr(err)
 	}
 	return out, true, nil
+}
+
+// rotateIfCurrentParams fills the fast path's statement: every parameter
+// of its WHERE (queries/sessions.sql, SessionRotateIfCurrent) comes from
+// the guard core planned, and nothing else, so the statement applies
+// exactly core's rule (core.PlanFastRotation). The write takes the new
+// token, its seal, the idle deadline and the client from r; r must be the
+// guard's own rotation (same session, presented token and now, the one
+// @now the statement has), or nothing is sent.
+func rotateIfCurrentParams(accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (dbsqlc.SessionRotateIfCurrentParams, error) {
+	if r.SessionID != g.SessionID || !bytes.Equal(r.OldJTIHash, g.PresentedHash) || !r.Now.Equal(g.Now) {
+		return dbsqlc.SessionRotateIfCurrentParams{}, errors.New("postgres: the rotation is not the guard's")
+	}
+	return dbsqlc.SessionRotateIfCurrentParams{
+		// The guard (WHERE).
+		AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
+		Now: g.Now, AuthTime: g.AuthTime, AbsoluteExpiresAt: g.AbsoluteExpiresAt,
+		IdleSeconds: int32(g.Snapshot.IdleSeconds), AbsoluteSeconds: int32(g.Snapshot.AbsoluteSeconds),
+		// The write (SET).
+		NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
+		LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
+	}, nil
 }
 
 // sessionInfoFromUserRow converts a row of the user's own device list
