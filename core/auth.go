@@ -340,7 +340,7 @@ func (s *Service) LogoutAll(ctx context.Context, b Bearer, client Client) (int64
 	now := s.clock.Now()
 	p := b.claimed
 	var n int64
-	err := bearerTx(ctx, s.store, b, now, func(tx TenantTx) error {
+	err := bearerTx(ctx, s.bearers, b, now, func(tx TenantTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
 			return err
@@ -356,7 +356,7 @@ func (s *Service) LogoutAll(ctx context.Context, b Bearer, client Client) (int64
 // token whose subject is not a user of its tenant: it identifies nobody).
 func (s *Service) Me(ctx context.Context, b Bearer) (User, error) {
 	p := b.claimed
-	u, err := s.store.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
+	u, err := s.bearers.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
 	if errors.Is(err, ErrNotFound) {
 		return User{}, errSessionEnded
 	}

@@ -52,7 +52,7 @@ func (s *Service) VerifyBearer(_ context.Context, rawToken string) (Bearer, erro
 // ended is CodeInvalidToken.
 func (s *Service) RequireLive(ctx context.Context, b Bearer) (Principal, error) {
 	p := b.claimed
-	live, err := s.store.SessionIsLive(ctx, p.AccountID, p.SessionID, s.clock.Now())
+	live, err := s.bearers.SessionIsLive(ctx, p.AccountID, p.SessionID, s.clock.Now())
 	if err != nil {
 		return Principal{}, err
 	}

@@ -384,7 +384,7 @@ func (s *Service) refreshClaims(ctx context.Context, rawToken string) (RefreshCl
 	if claims.AccountID != uuid.Nil {
 		return claims, claims.AccountID, nil
 	}
-	accountID, err := s.store.SessionAccount(ctx, claims.SessionID)
+	accountID, err := s.refreshes.SessionAccount(ctx, claims.SessionID)
 	if errors.Is(err, ErrNotFound) {
 		return RefreshClaims{}, uuid.Nil, refreshReject(CodeInvalidRefreshToken)
 	}
@@ -398,7 +398,7 @@ func (s *Service) refreshFast(ctx context.Context, in RefreshInput, accountID uu
 	if !ok {
 		return RotatedSession{}, RefreshDecision{}, false, nil
 	}
-	rotated, ok, err := s.store.RotateIfCurrent(ctx, accountID, guard, d.Rotation(in, newJTI, client))
+	rotated, ok, err := s.refreshes.RotateIfCurrent(ctx, accountID, guard, d.Rotation(in, newJTI, client))
 	return rotated, d, ok, err
 }
 
@@ -409,7 +409,7 @@ func (s *Service) refreshFast(ctx context.Context, in RefreshInput, accountID uu
 func (s *Service) refreshLocked(ctx context.Context, in RefreshInput, accountID uuid.UUID, newJTI string, client Client) (RefreshInput, RefreshDecision, error) {
 	var d RefreshDecision
 	var warning string
-	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	err := s.refreshes.inRefreshTx(ctx, accountID, func(tx refreshTx) error {
 		var err error
 		in.Family, err = tx.SessionLockForRefresh(ctx, in.Claims.SessionID)
 		if errors.Is(err, ErrNotFound) {

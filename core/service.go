@@ -77,14 +77,17 @@ type DeviceNamer func(userAgent string) string
 // admin.go, members.go and account_sessions.go (owner administration);
 // users.go holds the rules for user input, policy.go the session policy.
 type Service struct {
-	store  Store
-	tokens TokenCodec
-	hasher PasswordHasher
-	clock  Clock
-	cfg    Config
-	device DeviceNamer
-	mailer Mailer
-	log    *slog.Logger
+	store Store
+	// The use cases' narrow ports (usecase_ports.go) over store.
+	refreshes refreshStore
+	bearers   bearerStore
+	tokens    TokenCodec
+	hasher    PasswordHasher
+	clock     Clock
+	cfg       Config
+	device    DeviceNamer
+	mailer    Mailer
+	log       *slog.Logger
 }
 
 // NewService wires a Service. device may be nil (no device names); mailer
@@ -131,7 +134,7 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
+	return &Service{store: store, refreshes: storePorts{store}, bearers: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
 // issue signs an access token and the given refresh claims.

@@ -26,7 +26,7 @@ var errSessionNotFound = &Error{Code: CodeNotFound, Message: "session not found"
 // (CodeInvalidToken) and nothing is returned.
 func (s *Service) ListSessions(ctx context.Context, b Bearer) ([]SessionInfo, error) {
 	p := b.claimed
-	out, err := s.store.SessionListLive(ctx, p.AccountID, p.UserID, s.clock.Now())
+	out, err := s.bearers.SessionListLive(ctx, p.AccountID, p.UserID, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (s *Service) RevokeSession(ctx context.Context, b Bearer, sessionID uuid.UU
 		return errCannotRevokeCurrent // REV-03: logout ends the current session
 	}
 	now := s.clock.Now()
-	return bearerTx(ctx, s.store, b, now, func(tx TenantTx) error {
+	return bearerTx(ctx, s.bearers, b, now, func(tx TenantTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}
