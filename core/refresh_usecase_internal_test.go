@@ -21,9 +21,11 @@ func (c refreshCodec) SignRefresh(RefreshClaims) (string, error) { return "rt", 
 func (c refreshCodec) VerifyAccess(string, time.Time) (AccessClaims, error) {
 	return AccessClaims{}, errors.New("not an access token")
 }
-func (c refreshCodec) VerifyRefresh(string) (RefreshClaims, error)          { return c.claims, nil }
-func (c refreshCodec) SignDevice(DeviceClaims) (string, error)              { return "dt", nil }
-func (c refreshCodec) VerifyDevice(string, time.Time) (DeviceClaims, error) { return DeviceClaims{}, errors.New("no") }
+func (c refreshCodec) VerifyRefresh(string) (RefreshClaims, error) { return c.claims, nil }
+func (c refreshCodec) SignDevice(DeviceClaims) (string, error)     { return "dt", nil }
+func (c refreshCodec) VerifyDevice(string, time.Time) (DeviceClaims, error) {
+	return DeviceClaims{}, errors.New("no")
+}
 
 type fixedNow time.Time
 
