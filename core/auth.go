@@ -95,83 +95,11 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 	if err != nil {
 		return TokenPair{}, err
 	}
-	var lu LoginUser
-	if strings.ContainsRune(email, 0) {
-		// No stored email has a NUL (PostgreSQL text cannot hold one), so
-		// this is an unknown email, answered like any other.
-		err = ErrNotFound
-	} else {
-		lu, err = s.store.UserForLogin(ctx, email)
-	}
-	if errors.Is(err, ErrNotFound) {
-		if err := s.hasher.VerifyDummy(in.Password); err != nil {
-			return TokenPair{}, err // shed, as Verify would be for a known email
-		}
-		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
-		if err := s.recordFailure(ctx, [][]byte{key}, nil, s.clock.Now()); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, errInvalidCredentials
-	}
+	lu, newHash, now, err := s.checkSignInPassword(ctx, email, in.Password, key, client)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, in.Password)
-	if err != nil {
-		return TokenPair{}, fmt.Errorf("verify password: %w", err)
-	}
-	now := s.clock.Now()
-	if !ok || !lu.Active {
-		reason := "wrong_password"
-		if ok {
-			reason = "inactive_user"
-		}
-		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
-		e := s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(), map[string]any{"reason": reason}, client, now)
-		if err := s.recordFailure(ctx, [][]byte{key}, &e, now); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, errInvalidCredentials
-	}
-	if s.cfg.EmailVerification && !lu.EmailVerified {
-		// Only after the correct password, so it tells nothing to a guesser.
-		s.log.InfoContext(ctx, "login refused", "reason", "email_not_verified", "account_id", lu.AccountID, "user_id", lu.UserID)
-		return TokenPair{}, errEmailNotVerified
-	}
-	var newHash string
-	if rehash {
-		if newHash, err = s.hasher.Hash(in.Password); err != nil {
-			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
-		}
-	}
-
-	authTime := now.Truncate(time.Second) // auth_time travels as Unix seconds
-	var (
-		opened    openedSession
-		challenge *MFAChallengeIssued
-	)
-	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
-		if err != nil {
-			return err
-		}
-		if newHash != "" {
-			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
-				return err
-			}
-		}
-		// The second factor (docs/session-rules.md §11): a user with a
-		// confirmed factor gets a challenge, not a session.
-		if hasFactor {
-			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
-			return err
-		}
-		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: authTime,
-			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
-		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
-			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != "", "mfa_enrol_only": auth.EnrolOnly})
-		return err
-	})
+	opened, challenge, err := s.signInTx(ctx, lu, newHash, client, now)
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -193,6 +121,96 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		return TokenPair{}, err
 	}
 	return pair, nil
+}
+
+// checkSignInPassword is the credential step of SignIn: the lookup, the
+// one hash (VerifyDummy for an unknown email), the failure recorded on the
+// counter key (with its audit row for a known email, LGN-10), the
+// verified-email rule, and a rehash when the stored hash is weaker than
+// today's (newHash, "" when none). Every failure is errInvalidCredentials,
+// after the password was right errEmailNotVerified, or the hasher's shed.
+func (s *Service) checkSignInPassword(ctx context.Context, email, password string, key []byte, client Client) (lu LoginUser, newHash string, now time.Time, err error) {
+	if strings.ContainsRune(email, 0) {
+		// No stored email has a NUL (PostgreSQL text cannot hold one), so
+		// this is an unknown email, answered like any other.
+		err = ErrNotFound
+	} else {
+		lu, err = s.store.UserForLogin(ctx, email)
+	}
+	if errors.Is(err, ErrNotFound) {
+		if err := s.hasher.VerifyDummy(password); err != nil {
+			return LoginUser{}, "", time.Time{}, err // shed, as Verify would be for a known email
+		}
+		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
+		if err := s.recordFailure(ctx, [][]byte{key}, nil, s.clock.Now()); err != nil {
+			return LoginUser{}, "", time.Time{}, err
+		}
+		return LoginUser{}, "", time.Time{}, errInvalidCredentials
+	}
+	if err != nil {
+		return LoginUser{}, "", time.Time{}, err
+	}
+	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, password)
+	if err != nil {
+		return LoginUser{}, "", time.Time{}, fmt.Errorf("verify password: %w", err)
+	}
+	now = s.clock.Now()
+	if !ok || !lu.Active {
+		reason := "wrong_password"
+		if ok {
+			reason = "inactive_user"
+		}
+		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
+		e := s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(), map[string]any{"reason": reason}, client, now)
+		if err := s.recordFailure(ctx, [][]byte{key}, &e, now); err != nil {
+			return LoginUser{}, "", time.Time{}, err
+		}
+		return LoginUser{}, "", time.Time{}, errInvalidCredentials
+	}
+	if s.cfg.EmailVerification && !lu.EmailVerified {
+		// Only after the correct password, so it tells nothing to a guesser.
+		s.log.InfoContext(ctx, "login refused", "reason", "email_not_verified", "account_id", lu.AccountID, "user_id", lu.UserID)
+		return LoginUser{}, "", time.Time{}, errEmailNotVerified
+	}
+	if rehash {
+		if newHash, err = s.hasher.Hash(password); err != nil {
+			return LoginUser{}, "", time.Time{}, fmt.Errorf("rehash password: %w", err)
+		}
+	}
+	return lu, newHash, now, nil
+}
+
+// signInTx is SignIn's tenant transaction, after the password was right:
+// the policy and whether the user has a second factor (one round trip),
+// the upgraded hash when there is one, then a challenge for a user with a
+// confirmed factor (docs/session-rules.md §11) or the session.
+func (s *Service) signInTx(ctx context.Context, lu LoginUser, newHash string, client Client, now time.Time) (openedSession, *MFAChallengeIssued, error) {
+	authTime := now.Truncate(time.Second) // auth_time travels as Unix seconds
+	var (
+		opened    openedSession
+		challenge *MFAChallengeIssued
+	)
+	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
+		if err != nil {
+			return err
+		}
+		if newHash != "" {
+			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
+				return err
+			}
+		}
+		if hasFactor {
+			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
+			return err
+		}
+		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: authTime,
+			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
+		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
+			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != "", "mfa_enrol_only": auth.EnrolOnly})
+		return err
+	})
+	return opened, challenge, err
 }
 
 // attachDevice issues a fresh device token for email with a successful
