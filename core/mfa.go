@@ -721,31 +721,11 @@ type Reauthenticated struct {
 // counted like change-password's (the session's and the email's counter)
 // and the second factor's. Audited auth.reauthenticated.
 func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, code string, client Client) (Reauthenticated, error) {
-	var (
-		email, hash string
-		active      bool
-		factor      *Factor
-	)
-	err := s.callerTx(ctx, p, s.clock.Now(), func(tx TenantTx) error {
-		u, err := tx.UserGet(ctx, p.UserID)
-		if err != nil {
-			return err
-		}
-		email, active = u.Email, u.Active
-		if hash, _, err = tx.UserLockCredentials(ctx, p.UserID); err != nil {
-			return err
-		}
-		f, err := tx.FactorGet(ctx, p.UserID)
-		if err == nil && f.Confirmed() {
-			factor = &f
-		} else if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		return nil
-	})
+	cred, err := s.reauthCredentials(ctx, p)
 	if err != nil {
 		return Reauthenticated{}, err
 	}
+	email, hash, active, factor := cred.email, cred.hash, cred.active, cred.factor
 	key := SessionThrottleKey(p.SessionID)
 	keys := [][]byte{key, ThrottleKey(email)}
 	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
@@ -778,28 +758,7 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, cod
 		auth = AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: auth.LastAuthAt}
 	}
 	err = s.callerTx(ctx, p, now, func(tx TenantTx) error {
-		st, err := tx.SessionAuthState(ctx, p.SessionID, now)
-		if errors.Is(err, ErrNotFound) {
-			return errSessionEnded
-		}
-		if err != nil {
-			return err
-		}
-		auth.EnrolOnly = st.EnrolOnly
-		if factor != nil {
-			f, err := tx.FactorLock(ctx, p.UserID)
-			if err != nil {
-				return err
-			}
-			if err := s.spendTOTP(ctx, tx, f, code, now); err != nil {
-				return err
-			}
-		}
-		if err := tx.SessionSetAuth(ctx, p.SessionID, auth); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionReauthenticated, "session", p.SessionID.String(),
-			map[string]any{"aal": auth.AAL, "amr": auth.Methods()}, client, now))
+		return s.renewSessionAuth(ctx, tx, p, &auth, factor, code, client, now)
 	})
 	if errors.Is(err, errInvalidMFACode) {
 		return Reauthenticated{}, s.mfaFailure(ctx, p.AccountID, p.UserID, mfaKey, "reauthenticate", client, now)
@@ -820,6 +779,68 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, cod
 		return Reauthenticated{}, err
 	}
 	return Reauthenticated{AccessToken: at, AccessTTL: s.cfg.AccessTTL, AuthTime: auth.LastAuthAt}, nil
+}
+
+// reauthRead is what Reauthenticate checks the password and code against.
+type reauthRead struct {
+	email, hash string
+	active      bool
+	factor      *Factor // the confirmed factor; nil when none
+}
+
+// reauthCredentials reads the caller's email, password hash, active flag
+// and confirmed factor in one short transaction: no lock is held while the
+// password is hashed.
+func (s *Service) reauthCredentials(ctx context.Context, p Principal) (reauthRead, error) {
+	var r reauthRead
+	err := s.callerTx(ctx, p, s.clock.Now(), func(tx TenantTx) error {
+		u, err := tx.UserGet(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		r.email, r.active = u.Email, u.Active
+		if r.hash, _, err = tx.UserLockCredentials(ctx, p.UserID); err != nil {
+			return err
+		}
+		f, err := tx.FactorGet(ctx, p.UserID)
+		if err == nil && f.Confirmed() {
+			r.factor = &f
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	return r, err
+}
+
+// renewSessionAuth is Reauthenticate's write: the session still live
+// (errSessionEnded), its enrol-only flag kept in auth, the TOTP code spent
+// when there is a factor (errInvalidMFACode), the new authentication state
+// written and audited.
+func (s *Service) renewSessionAuth(ctx context.Context, tx TenantTx, p Principal, auth *AuthLevel, factor *Factor,
+	code string, client Client, now time.Time) error {
+	st, err := tx.SessionAuthState(ctx, p.SessionID, now)
+	if errors.Is(err, ErrNotFound) {
+		return errSessionEnded
+	}
+	if err != nil {
+		return err
+	}
+	auth.EnrolOnly = st.EnrolOnly
+	if factor != nil {
+		f, err := tx.FactorLock(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		if err := s.spendTOTP(ctx, tx, f, code, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.SessionSetAuth(ctx, p.SessionID, *auth); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionReauthenticated, "session", p.SessionID.String(),
+		map[string]any{"aal": auth.AAL, "amr": auth.Methods()}, client, now))
 }
 
 // ---- owners -----------------------------------------------------------------
