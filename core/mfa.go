@@ -626,45 +626,8 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 		method = "recovery_code"
 	}
 	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		// The challenge, its user and the factor in one statement; any of
-		// them gone (a factor reset meanwhile) ends the challenge.
-		st, err := tx.MFAChallengeLockForAnswer(ctx, hash)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidMFAChallenge
-		}
-		if err != nil {
-			return err
-		}
-		c, u, f := st.Challenge, st.User, st.Factor
-		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= MFAChallengeMaxAttempts || !f.Confirmed() {
-			return errInvalidMFAChallenge
-		}
-		lu = LoginUser{UserID: u.ID, AccountID: accountID, Active: u.Active, Role: u.Role}
-		email = u.Email
-		ok := false
-		var usedStep *int64 // a TOTP code's step, recorded on the factor
-		if in.RecoveryCode != "" {
-			if ok, err = tx.RecoveryCodeUse(ctx, c.UserID, hashRecoveryCode(in.RecoveryCode), now); err != nil {
-				return err
-			}
-		} else {
-			var step int64
-			if step, ok, err = s.matchTOTP(f, in.Code, now); err != nil {
-				return err
-			}
-			usedStep = &step
-		}
-		if !ok {
-			return errCounted{errInvalidMFACode} // rolls back; counted below
-		}
-		// The challenge used and the step recorded in one statement.
-		if err := tx.MFAChallengeSpend(ctx, c.ID, f.ID, usedStep, now); err != nil {
-			return err
-		}
-		override := st.Policy
-		auth := AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: now.Truncate(time.Second)}
-		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
-			map[string]any{"device_id": client.DeviceID, "mfa_method": method, "challenge_id": c.ID.String()})
+		var err error
+		lu, email, opened, err = s.answerChallenge(ctx, tx, accountID, hash, in, method, client, now)
 		return err
 	})
 	var counted errCounted
@@ -690,6 +653,54 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 		return TokenPair{}, err
 	}
 	return pair, nil
+}
+
+// answerChallenge is VerifyMFA's transaction: the challenge still
+// answerable (unused, unexpired, attempts left, the factor confirmed), the
+// answer checked (a TOTP code once per step, or a recovery code spent), the
+// challenge spent, and the session opened at aal2. A wrong answer is
+// errCounted (the caller rolls back and counts it).
+func (s *Service) answerChallenge(ctx context.Context, tx TenantTx, accountID uuid.UUID, hash []byte, in MFAAnswer, method string,
+	client Client, now time.Time) (LoginUser, string, openedSession, error) {
+	// The challenge, its user and the factor in one statement; any of
+	// them gone (a factor reset meanwhile) ends the challenge.
+	st, err := tx.MFAChallengeLockForAnswer(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return LoginUser{}, "", openedSession{}, errInvalidMFAChallenge
+	}
+	if err != nil {
+		return LoginUser{}, "", openedSession{}, err
+	}
+	c, u, f := st.Challenge, st.User, st.Factor
+	if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= MFAChallengeMaxAttempts || !f.Confirmed() {
+		return LoginUser{}, "", openedSession{}, errInvalidMFAChallenge
+	}
+	lu := LoginUser{UserID: u.ID, AccountID: accountID, Active: u.Active, Role: u.Role}
+	ok := false
+	var usedStep *int64 // a TOTP code's step, recorded on the factor
+	if in.RecoveryCode != "" {
+		if ok, err = tx.RecoveryCodeUse(ctx, c.UserID, hashRecoveryCode(in.RecoveryCode), now); err != nil {
+			return LoginUser{}, "", openedSession{}, err
+		}
+	} else {
+		var step int64
+		if step, ok, err = s.matchTOTP(f, in.Code, now); err != nil {
+			return LoginUser{}, "", openedSession{}, err
+		}
+		usedStep = &step
+	}
+	if !ok {
+		return LoginUser{}, "", openedSession{}, errCounted{errInvalidMFACode} // rolls back; counted by VerifyMFA
+	}
+	// The challenge used and the step recorded in one statement.
+	if err := tx.MFAChallengeSpend(ctx, c.ID, f.ID, usedStep, now); err != nil {
+		return LoginUser{}, "", openedSession{}, err
+	}
+	override := st.Policy
+	auth := AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: now.Truncate(time.Second)}
+	opened, err := s.openSession(ctx, tx, lu, override, auth, client, now,
+		map[string]any{"device_id": client.DeviceID, "mfa_method": method, "challenge_id": c.ID.String()})
+	return lu, u.Email, opened, err
 }
 
 // countChallengeAttempt records one wrong answer on a challenge.
