@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -170,13 +169,9 @@ func (s *Store) UserIfSessionLive(ctx context.Context, accountID, sessionID, use
 // RotateIfCurrent implements core.Store: the tenant setting and the
 // conditional UPDATE in one round trip, one implicit transaction.
 func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (core.RotatedSession, bool, error) {
-	params, err := rotateIfCurrentParams(accountID, g, r)
-	if err != nil {
-		return core.RotatedSession{}, false, err
-	}
 	var out core.RotatedSession
-	err = s.oneShot(ctx, accountID, func(q *dbsqlc.Queries) error {
-		row, err := q.SessionRotateIfCurrent(ctx, params)
+	err := s.oneShot(ctx, accountID, func(q *dbsqlc.Queries) error {
+		row, err := q.SessionRotateIfCurrent(ctx, rotateIfCurrentParams(accountID, g, r))
 		if err != nil {
 			return err
 		}
@@ -196,14 +191,11 @@ func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core
 // rotateIfCurrentParams fills the fast path's statement: every parameter
 // of its WHERE (queries/sessions.sql, SessionRotateIfCurrent) comes from
 // the guard core planned, and nothing else, so the statement applies
-// exactly core's rule (core.PlanFastRotation). The write takes the new
-// token, its seal, the idle deadline and the client from r; r must be the
-// guard's own rotation (same session, presented token and now, the one
-// @now the statement has), or nothing is sent.
-func rotateIfCurrentParams(accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (dbsqlc.SessionRotateIfCurrentParams, error) {
-	if r.SessionID != g.SessionID || !bytes.Equal(r.OldJTIHash, g.PresentedHash) || !r.Now.Equal(g.Now) {
-		return dbsqlc.SessionRotateIfCurrentParams{}, errors.New("postgres: the rotation is not the guard's")
-	}
+// exactly core's rule (core.PlanFastRotation). The write takes only the
+// new token, its seal, the idle deadline and the client from r: the
+// session, the presented token and the time (the statement's one @now,
+// also rotated_at and last_used_at) are the guard's.
+func rotateIfCurrentParams(accountID uuid.UUID, g core.RotationGuard, r core.Rotation) dbsqlc.SessionRotateIfCurrentParams {
 	return dbsqlc.SessionRotateIfCurrentParams{
 		// The guard (WHERE).
 		AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
@@ -212,7 +204,7 @@ func rotateIfCurrentParams(accountID uuid.UUID, g core.RotationGuard, r core.Rot
 		// The write (SET).
 		NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
 		LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
-	}, nil
+	}
 }
 
 // sessionInfoFromUserRow converts a row of the user's own device list
