@@ -95,83 +95,11 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 	if err != nil {
 		return TokenPair{}, err
 	}
-	var lu LoginUser
-	if strings.ContainsRune(email, 0) {
-		// No stored email has a NUL (PostgreSQL text cannot hold one), so
-		// this is an unknown email, answered like any other.
-		err = ErrNotFound
-	} else {
-		lu, err = s.store.UserForLogin(ctx, email)
-	}
-	if errors.Is(err, ErrNotFound) {
-		if err := s.hasher.VerifyDummy(in.Password); err != nil {
-			return TokenPair{}, err // shed, as Verify would be for a known email
-		}
-		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
-		if err := s.recordFailure(ctx, [][]byte{key}, nil, s.clock.Now()); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, errInvalidCredentials
-	}
+	lu, newHash, now, err := s.checkSignInPassword(ctx, email, in.Password, key, client)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, in.Password)
-	if err != nil {
-		return TokenPair{}, fmt.Errorf("verify password: %w", err)
-	}
-	now := s.clock.Now()
-	if !ok || !lu.Active {
-		reason := "wrong_password"
-		if ok {
-			reason = "inactive_user"
-		}
-		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
-		e := s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(), map[string]any{"reason": reason}, client, now)
-		if err := s.recordFailure(ctx, [][]byte{key}, &e, now); err != nil {
-			return TokenPair{}, err
-		}
-		return TokenPair{}, errInvalidCredentials
-	}
-	if s.cfg.EmailVerification && !lu.EmailVerified {
-		// Only after the correct password, so it tells nothing to a guesser.
-		s.log.InfoContext(ctx, "login refused", "reason", "email_not_verified", "account_id", lu.AccountID, "user_id", lu.UserID)
-		return TokenPair{}, errEmailNotVerified
-	}
-	var newHash string
-	if rehash {
-		if newHash, err = s.hasher.Hash(in.Password); err != nil {
-			return TokenPair{}, fmt.Errorf("rehash password: %w", err)
-		}
-	}
-
-	authTime := now.Truncate(time.Second) // auth_time travels as Unix seconds
-	var (
-		opened    openedSession
-		challenge *MFAChallengeIssued
-	)
-	err = s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
-		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
-		if err != nil {
-			return err
-		}
-		if newHash != "" {
-			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
-				return err
-			}
-		}
-		// The second factor (docs/session-rules.md §11): a user with a
-		// confirmed factor gets a challenge, not a session.
-		if hasFactor {
-			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
-			return err
-		}
-		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: authTime,
-			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
-		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
-			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != "", "mfa_enrol_only": auth.EnrolOnly})
-		return err
-	})
+	opened, challenge, err := s.signInTx(ctx, lu, newHash, client, now)
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -193,6 +121,96 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		return TokenPair{}, err
 	}
 	return pair, nil
+}
+
+// checkSignInPassword is the credential step of SignIn: the lookup, the
+// one hash (VerifyDummy for an unknown email), the failure recorded on the
+// counter key (with its audit row for a known email, LGN-10), the
+// verified-email rule, and a rehash when the stored hash is weaker than
+// today's (newHash, "" when none). Every failure is errInvalidCredentials,
+// after the password was right errEmailNotVerified, or the hasher's shed.
+func (s *Service) checkSignInPassword(ctx context.Context, email, password string, key []byte, client Client) (lu LoginUser, newHash string, now time.Time, err error) {
+	if strings.ContainsRune(email, 0) {
+		// No stored email has a NUL (PostgreSQL text cannot hold one), so
+		// this is an unknown email, answered like any other.
+		err = ErrNotFound
+	} else {
+		lu, err = s.store.UserForLogin(ctx, email)
+	}
+	if errors.Is(err, ErrNotFound) {
+		if err := s.hasher.VerifyDummy(password); err != nil {
+			return LoginUser{}, "", time.Time{}, err // shed, as Verify would be for a known email
+		}
+		s.log.InfoContext(ctx, "login failed", "reason", "unknown_email")
+		if err := s.recordFailure(ctx, [][]byte{key}, nil, s.clock.Now()); err != nil {
+			return LoginUser{}, "", time.Time{}, err
+		}
+		return LoginUser{}, "", time.Time{}, errInvalidCredentials
+	}
+	if err != nil {
+		return LoginUser{}, "", time.Time{}, err
+	}
+	ok, rehash, err := s.hasher.Verify(lu.PasswordHash, password)
+	if err != nil {
+		return LoginUser{}, "", time.Time{}, fmt.Errorf("verify password: %w", err)
+	}
+	now = s.clock.Now()
+	if !ok || !lu.Active {
+		reason := "wrong_password"
+		if ok {
+			reason = "inactive_user"
+		}
+		s.log.InfoContext(ctx, "login failed", "reason", reason, "account_id", lu.AccountID, "user_id", lu.UserID)
+		e := s.event(lu.AccountID, &lu.UserID, ActionLoginFailed, "user", lu.UserID.String(), map[string]any{"reason": reason}, client, now)
+		if err := s.recordFailure(ctx, [][]byte{key}, &e, now); err != nil {
+			return LoginUser{}, "", time.Time{}, err
+		}
+		return LoginUser{}, "", time.Time{}, errInvalidCredentials
+	}
+	if s.cfg.EmailVerification && !lu.EmailVerified {
+		// Only after the correct password, so it tells nothing to a guesser.
+		s.log.InfoContext(ctx, "login refused", "reason", "email_not_verified", "account_id", lu.AccountID, "user_id", lu.UserID)
+		return LoginUser{}, "", time.Time{}, errEmailNotVerified
+	}
+	if rehash {
+		if newHash, err = s.hasher.Hash(password); err != nil {
+			return LoginUser{}, "", time.Time{}, fmt.Errorf("rehash password: %w", err)
+		}
+	}
+	return lu, newHash, now, nil
+}
+
+// signInTx is SignIn's tenant transaction, after the password was right:
+// the policy and whether the user has a second factor (one round trip),
+// the upgraded hash when there is one, then a challenge for a user with a
+// confirmed factor (docs/session-rules.md §11) or the session.
+func (s *Service) signInTx(ctx context.Context, lu LoginUser, newHash string, client Client, now time.Time) (openedSession, *MFAChallengeIssued, error) {
+	authTime := now.Truncate(time.Second) // auth_time travels as Unix seconds
+	var (
+		opened    openedSession
+		challenge *MFAChallengeIssued
+	)
+	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
+		if err != nil {
+			return err
+		}
+		if newHash != "" {
+			if err := tx.UserSetPasswordHash(ctx, lu.UserID, newHash, now); err != nil {
+				return err
+			}
+		}
+		if hasFactor {
+			challenge, err = s.issueChallenge(ctx, tx, lu, client, now)
+			return err
+		}
+		auth := AuthLevel{AAL: 1, AMR: []string{AMRPassword}, LastAuthAt: authTime,
+			EnrolOnly: s.cfg.Policy.Effective(override).MFARequiredFor(lu.Role)}
+		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
+			map[string]any{"device_id": client.DeviceID, "hash_upgraded": newHash != "", "mfa_enrol_only": auth.EnrolOnly})
+		return err
+	})
+	return opened, challenge, err
 }
 
 // attachDevice issues a fresh device token for email with a successful
@@ -278,43 +296,6 @@ func (s *Service) signInKey(email, deviceToken string, now time.Time) []byte {
 	return ThrottleKey(email)
 }
 
-// Authenticate verifies an access token and, when requireLive, that its
-// session is still live, so that revocation bites at once (JWT-09).
-// Failures are CodeInvalidToken.
-func (s *Service) Authenticate(ctx context.Context, rawToken string, requireLive bool) (Principal, error) {
-	now := s.clock.Now()
-	c, err := s.tokens.VerifyAccess(rawToken, now)
-	if err != nil {
-		return Principal{}, err
-	}
-	if requireLive {
-		live, err := s.store.SessionIsLive(ctx, c.AccountID, c.SessionID, now)
-		if err != nil {
-			return Principal{}, err
-		}
-		if !live {
-			return Principal{}, errSessionEnded
-		}
-	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly}, nil
-}
-
-// AuthenticateDeferred verifies an access token like Authenticate but
-// leaves the session-liveness check to the operation's own store call, so
-// that an authenticated request costs one round trip, not two. Only
-// operations that honour the deferral may be given its principal: Me,
-// ListSessions, RevokeSession and LogoutAll (each checks liveness in its
-// first round trip, or in its one statement, and answers CodeInvalidToken
-// when the session ended);
-// any other method taking a Principal expects Authenticate's.
-func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Principal, error) {
-	c, err := s.tokens.VerifyAccess(rawToken, s.clock.Now())
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{UserID: c.Subject, AccountID: c.AccountID, SessionID: c.SessionID, Role: c.Role, EnrolOnly: c.EnrolOnly, liveDeferred: true}, nil
-}
-
 // Logout ends the caller's current session and, when a refresh token of
 // the caller's is given, that token's session too. A given refresh token
 // that is not the caller's — another user's or tenant's, or one that does
@@ -322,8 +303,11 @@ func (s *Service) AuthenticateDeferred(_ context.Context, rawToken string) (Prin
 // and the audit row of that logout says a token was ignored (REV-06,
 // docs/security-checklist.md). Signing out never fails because of a token
 // mix-up, which would leave the caller signed in believing they are not;
-// another user's session is not the caller's to end. Idempotent.
-func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, client Client) error {
+// another user's session is not the caller's to end. Idempotent: the
+// caller's session may have ended already, so it takes a Bearer and checks
+// no liveness.
+func (s *Service) Logout(ctx context.Context, b Bearer, rawRefresh string, client Client) error {
+	p := b.claimed
 	ids := []uuid.UUID{p.SessionID}
 	ignored := false
 	if rawRefresh != "" {
@@ -368,10 +352,13 @@ func (s *Service) Logout(ctx context.Context, p Principal, rawRefresh string, cl
 }
 
 // LogoutAll ends every session of the caller, the current one included.
-func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (int64, error) {
+// The session's liveness is checked in the transaction's first round trip
+// (CodeInvalidToken when it has ended; nothing is revoked then).
+func (s *Service) LogoutAll(ctx context.Context, b Bearer, client Client) (int64, error) {
 	now := s.clock.Now()
+	p := b.claimed
 	var n int64
-	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err := bearerTx(ctx, s.bearers, b, now, func(tx TenantTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
 			return err
@@ -382,27 +369,14 @@ func (s *Service) LogoutAll(ctx context.Context, p Principal, client Client) (in
 	return n, err
 }
 
-// Me returns the caller's profile. A token whose subject is not a user of
-// its tenant identifies nobody: CodeInvalidToken, like any other bad token.
-// With a deferred liveness check it is one round trip: the user row only
-// while the session is live.
-func (s *Service) Me(ctx context.Context, p Principal) (User, error) {
-	var u User
-	var err error
-	if p.liveDeferred {
-		u, err = s.store.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
-		if errors.Is(err, ErrNotFound) {
-			return User{}, errSessionEnded
-		}
-		return u, err
-	}
-	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		var err error
-		u, err = tx.UserGet(ctx, p.UserID)
-		return err
-	})
+// Me returns the caller's profile, in one round trip: the user row only
+// while the bearer's session is live (CodeInvalidToken otherwise, as for a
+// token whose subject is not a user of its tenant: it identifies nobody).
+func (s *Service) Me(ctx context.Context, b Bearer) (User, error) {
+	p := b.claimed
+	u, err := s.bearers.UserIfSessionLive(ctx, p.AccountID, p.SessionID, p.UserID, s.clock.Now())
 	if errors.Is(err, ErrNotFound) {
-		return User{}, Errorf(CodeInvalidToken, "the access token does not identify a user")
+		return User{}, errSessionEnded
 	}
 	return u, err
 }

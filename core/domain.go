@@ -57,8 +57,9 @@ type Client struct {
 	DeviceID  string
 }
 
-// Principal is the verified caller of an authenticated request, derived only
-// from a verified access token.
+// Principal is the caller of an authenticated request: a verified access
+// token whose session was found live (Service.RequireLive; Bearer is the
+// caller before that check).
 type Principal struct {
 	UserID    uuid.UUID
 	AccountID uuid.UUID
@@ -67,9 +68,6 @@ type Principal struct {
 	// EnrolOnly: the access token is of an enrol-only session (AuthLevel);
 	// it may only enrol a second factor (docs/session-rules.md §11).
 	EnrolOnly bool
-	// liveDeferred: the session's liveness is still to be checked, by the
-	// operation's first round trip (Service.AuthenticateDeferred).
-	liveDeferred bool
 }
 
 // NewSession is one sign-in to persist: the session row and its first

@@ -626,45 +626,8 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 		method = "recovery_code"
 	}
 	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		// The challenge, its user and the factor in one statement; any of
-		// them gone (a factor reset meanwhile) ends the challenge.
-		st, err := tx.MFAChallengeLockForAnswer(ctx, hash)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidMFAChallenge
-		}
-		if err != nil {
-			return err
-		}
-		c, u, f := st.Challenge, st.User, st.Factor
-		if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= MFAChallengeMaxAttempts || !f.Confirmed() {
-			return errInvalidMFAChallenge
-		}
-		lu = LoginUser{UserID: u.ID, AccountID: accountID, Active: u.Active, Role: u.Role}
-		email = u.Email
-		ok := false
-		var usedStep *int64 // a TOTP code's step, recorded on the factor
-		if in.RecoveryCode != "" {
-			if ok, err = tx.RecoveryCodeUse(ctx, c.UserID, hashRecoveryCode(in.RecoveryCode), now); err != nil {
-				return err
-			}
-		} else {
-			var step int64
-			if step, ok, err = s.matchTOTP(f, in.Code, now); err != nil {
-				return err
-			}
-			usedStep = &step
-		}
-		if !ok {
-			return errCounted{errInvalidMFACode} // rolls back; counted below
-		}
-		// The challenge used and the step recorded in one statement.
-		if err := tx.MFAChallengeSpend(ctx, c.ID, f.ID, usedStep, now); err != nil {
-			return err
-		}
-		override := st.Policy
-		auth := AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: now.Truncate(time.Second)}
-		opened, err = s.openSession(ctx, tx, lu, override, auth, client, now,
-			map[string]any{"device_id": client.DeviceID, "mfa_method": method, "challenge_id": c.ID.String()})
+		var err error
+		lu, email, opened, err = s.answerChallenge(ctx, tx, accountID, hash, in, method, client, now)
 		return err
 	})
 	var counted errCounted
@@ -690,6 +653,54 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 		return TokenPair{}, err
 	}
 	return pair, nil
+}
+
+// answerChallenge is VerifyMFA's transaction: the challenge still
+// answerable (unused, unexpired, attempts left, the factor confirmed), the
+// answer checked (a TOTP code once per step, or a recovery code spent), the
+// challenge spent, and the session opened at aal2. A wrong answer is
+// errCounted (the caller rolls back and counts it).
+func (s *Service) answerChallenge(ctx context.Context, tx TenantTx, accountID uuid.UUID, hash []byte, in MFAAnswer, method string,
+	client Client, now time.Time) (LoginUser, string, openedSession, error) {
+	// The challenge, its user and the factor in one statement; any of
+	// them gone (a factor reset meanwhile) ends the challenge.
+	st, err := tx.MFAChallengeLockForAnswer(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return LoginUser{}, "", openedSession{}, errInvalidMFAChallenge
+	}
+	if err != nil {
+		return LoginUser{}, "", openedSession{}, err
+	}
+	c, u, f := st.Challenge, st.User, st.Factor
+	if c.UsedAt != nil || !now.Before(c.ExpiresAt) || c.Attempts >= MFAChallengeMaxAttempts || !f.Confirmed() {
+		return LoginUser{}, "", openedSession{}, errInvalidMFAChallenge
+	}
+	lu := LoginUser{UserID: u.ID, AccountID: accountID, Active: u.Active, Role: u.Role}
+	ok := false
+	var usedStep *int64 // a TOTP code's step, recorded on the factor
+	if in.RecoveryCode != "" {
+		if ok, err = tx.RecoveryCodeUse(ctx, c.UserID, hashRecoveryCode(in.RecoveryCode), now); err != nil {
+			return LoginUser{}, "", openedSession{}, err
+		}
+	} else {
+		var step int64
+		if step, ok, err = s.matchTOTP(f, in.Code, now); err != nil {
+			return LoginUser{}, "", openedSession{}, err
+		}
+		usedStep = &step
+	}
+	if !ok {
+		return LoginUser{}, "", openedSession{}, errCounted{errInvalidMFACode} // rolls back; counted by VerifyMFA
+	}
+	// The challenge used and the step recorded in one statement.
+	if err := tx.MFAChallengeSpend(ctx, c.ID, f.ID, usedStep, now); err != nil {
+		return LoginUser{}, "", openedSession{}, err
+	}
+	override := st.Policy
+	auth := AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: now.Truncate(time.Second)}
+	opened, err := s.openSession(ctx, tx, lu, override, auth, client, now,
+		map[string]any{"device_id": client.DeviceID, "mfa_method": method, "challenge_id": c.ID.String()})
+	return lu, u.Email, opened, err
 }
 
 // countChallengeAttempt records one wrong answer on a challenge.
@@ -721,31 +732,11 @@ type Reauthenticated struct {
 // counted like change-password's (the session's and the email's counter)
 // and the second factor's. Audited auth.reauthenticated.
 func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, code string, client Client) (Reauthenticated, error) {
-	var (
-		email, hash string
-		active      bool
-		factor      *Factor
-	)
-	err := s.callerTx(ctx, p, s.clock.Now(), func(tx TenantTx) error {
-		u, err := tx.UserGet(ctx, p.UserID)
-		if err != nil {
-			return err
-		}
-		email, active = u.Email, u.Active
-		if hash, _, err = tx.UserLockCredentials(ctx, p.UserID); err != nil {
-			return err
-		}
-		f, err := tx.FactorGet(ctx, p.UserID)
-		if err == nil && f.Confirmed() {
-			factor = &f
-		} else if err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		return nil
-	})
+	cred, err := s.reauthCredentials(ctx, p)
 	if err != nil {
 		return Reauthenticated{}, err
 	}
+	email, hash, active, factor := cred.email, cred.hash, cred.active, cred.factor
 	key := SessionThrottleKey(p.SessionID)
 	keys := [][]byte{key, ThrottleKey(email)}
 	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
@@ -778,28 +769,7 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, cod
 		auth = AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: auth.LastAuthAt}
 	}
 	err = s.callerTx(ctx, p, now, func(tx TenantTx) error {
-		st, err := tx.SessionAuthState(ctx, p.SessionID, now)
-		if errors.Is(err, ErrNotFound) {
-			return errSessionEnded
-		}
-		if err != nil {
-			return err
-		}
-		auth.EnrolOnly = st.EnrolOnly
-		if factor != nil {
-			f, err := tx.FactorLock(ctx, p.UserID)
-			if err != nil {
-				return err
-			}
-			if err := s.spendTOTP(ctx, tx, f, code, now); err != nil {
-				return err
-			}
-		}
-		if err := tx.SessionSetAuth(ctx, p.SessionID, auth); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionReauthenticated, "session", p.SessionID.String(),
-			map[string]any{"aal": auth.AAL, "amr": auth.Methods()}, client, now))
+		return s.renewSessionAuth(ctx, tx, p, &auth, factor, code, client, now)
 	})
 	if errors.Is(err, errInvalidMFACode) {
 		return Reauthenticated{}, s.mfaFailure(ctx, p.AccountID, p.UserID, mfaKey, "reauthenticate", client, now)
@@ -820,6 +790,68 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, cod
 		return Reauthenticated{}, err
 	}
 	return Reauthenticated{AccessToken: at, AccessTTL: s.cfg.AccessTTL, AuthTime: auth.LastAuthAt}, nil
+}
+
+// reauthRead is what Reauthenticate checks the password and code against.
+type reauthRead struct {
+	email, hash string
+	active      bool
+	factor      *Factor // the confirmed factor; nil when none
+}
+
+// reauthCredentials reads the caller's email, password hash, active flag
+// and confirmed factor in one short transaction: no lock is held while the
+// password is hashed.
+func (s *Service) reauthCredentials(ctx context.Context, p Principal) (reauthRead, error) {
+	var r reauthRead
+	err := s.callerTx(ctx, p, s.clock.Now(), func(tx TenantTx) error {
+		u, err := tx.UserGet(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		r.email, r.active = u.Email, u.Active
+		if r.hash, _, err = tx.UserLockCredentials(ctx, p.UserID); err != nil {
+			return err
+		}
+		f, err := tx.FactorGet(ctx, p.UserID)
+		if err == nil && f.Confirmed() {
+			r.factor = &f
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	return r, err
+}
+
+// renewSessionAuth is Reauthenticate's write: the session still live
+// (errSessionEnded), its enrol-only flag kept in auth, the TOTP code spent
+// when there is a factor (errInvalidMFACode), the new authentication state
+// written and audited.
+func (s *Service) renewSessionAuth(ctx context.Context, tx TenantTx, p Principal, auth *AuthLevel, factor *Factor,
+	code string, client Client, now time.Time) error {
+	st, err := tx.SessionAuthState(ctx, p.SessionID, now)
+	if errors.Is(err, ErrNotFound) {
+		return errSessionEnded
+	}
+	if err != nil {
+		return err
+	}
+	auth.EnrolOnly = st.EnrolOnly
+	if factor != nil {
+		f, err := tx.FactorLock(ctx, p.UserID)
+		if err != nil {
+			return err
+		}
+		if err := s.spendTOTP(ctx, tx, f, code, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.SessionSetAuth(ctx, p.SessionID, *auth); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionReauthenticated, "session", p.SessionID.String(),
+		map[string]any{"aal": auth.AAL, "amr": auth.Methods()}, client, now))
 }
 
 // ---- owners -----------------------------------------------------------------

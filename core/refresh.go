@@ -164,10 +164,13 @@ func IdleDeadline(idle, absolute time.Time) time.Time { return earliest(idle, ab
 
 // RotationGuard is the exact state the session row must be in for the
 // refresh fast path: the store writes the rotation only if every condition
-// holds, in the same statement (RotateIfCurrent). A row that meets it is one
-// on which DecideRefresh decides RefreshRotate with the decision
-// PlanFastRotation returned (TestPlanFastRotation_AgreesWithDecideRefresh),
-// so the fast path never decides anything the slow path would not.
+// holds, in the same statement (RotateIfCurrent), and its conditions are
+// these fields and nothing else. PlanFastRotation derives it from the
+// claims and lets DecideRefresh decide on the row it admits (admitted), so
+// every row that meets it gets, from DecideRefresh, exactly the rotation
+// the plan carries: the fast path never decides anything the slow path
+// would not (TestPlanFastRotation_AgreesWithDecideRefresh; against
+// PostgreSQL, TestRotateIfCurrent_AppliesExactlyWhatDecideRefreshRotates).
 type RotationGuard struct {
 	SessionID     uuid.UUID
 	UserID        uuid.UUID // the row's user; that user active
@@ -180,6 +183,20 @@ type RotationGuard struct {
 	AbsoluteExpiresAt time.Time
 }
 
+// admitted is the session row the guard admits, as DecideRefresh reads it:
+// live, of an active user, presenting its current token, with the guard's
+// snapshot and deadlines. Every admitted row gets the same decision:
+// DecideRefresh reads the row's idle deadline only to compare it with now
+// (an admitted row's is after Now; idle, here the token's exp, stands for
+// all of them, since the claims' exp is checked in the same comparison),
+// and a current token reads neither the previous token nor rotated_at.
+func (g RotationGuard) admitted(idle time.Time) FamilyState {
+	return FamilyState{
+		SessionID: g.SessionID, UserID: g.UserID, UserActive: true, AuthTime: g.AuthTime, Snapshot: g.Snapshot,
+		IdleExpiresAt: idle, AbsoluteExpiresAt: g.AbsoluteExpiresAt, CurrentJTIHash: g.PresentedHash,
+	}
+}
+
 // RotatedSession is what the fast path's write reads back.
 type RotatedSession struct {
 	Role       Role // the user's current role, for the access token
@@ -188,36 +205,37 @@ type RotatedSession struct {
 }
 
 // PlanFastRotation computes, from the verified claims alone, the rotation of
-// the refresh fast path and the conditions the row must meet for it. ok is
-// false when the claims already rule the fast path out (a legacy token, a
-// token not valid yet or past its exp, the absolute cap reached): the slow
-// path then reads the row and DecideRefresh decides (and, for the cap,
-// revokes and audits).
+// the refresh fast path and the conditions the row must meet for it. The
+// rule is DecideRefresh's, stated once: the guard is the row the claims
+// describe, and the decision is DecideRefresh's on that row. ok is false
+// when the claims rule the fast path out: a legacy token or one without
+// exp (its successor needs the policy in force, which only the slow path
+// reads), or any claim DecideRefresh refuses or expires (not valid yet,
+// past its exp, the absolute cap reached). The slow path then reads the
+// row and DecideRefresh decides (and, for the cap, revokes and audits).
 func PlanFastRotation(c RefreshClaims, presentedHash []byte, now time.Time) (RotationGuard, RefreshDecision, bool) {
-	if c.Legacy() || c.ExpiresAt.IsZero() || !now.Before(c.ExpiresAt) {
-		return RotationGuard{}, RefreshDecision{}, false
-	}
-	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(TokenClockSkew)) {
+	if c.Legacy() || c.ExpiresAt.IsZero() {
 		return RotationGuard{}, RefreshDecision{}, false
 	}
 	snap := Snapshot{IdleSeconds: c.IdleMax, AbsoluteSeconds: c.AbsMax}
-	abs := c.AuthTime.Add(snap.Absolute())
-	if !now.Before(abs) {
-		return RotationGuard{}, RefreshDecision{}, false
-	}
 	g := RotationGuard{
 		SessionID: c.SessionID, UserID: c.Subject, PresentedHash: presentedHash, Now: now,
-		AuthTime: *c.AuthTime, Snapshot: snap, AbsoluteExpiresAt: abs,
+		AuthTime: *c.AuthTime, Snapshot: snap, AbsoluteExpiresAt: c.AuthTime.Add(snap.Absolute()),
 	}
-	// As DecideRefresh's rotation: the row's idle snapshot is the claims'
-	// (guarded), so the idle deadline is the new token's exp, capped at the
-	// absolute deadline.
-	tokenExp := IdleDeadline(now.Add(snap.Idle()), abs)
-	d := RefreshDecision{
-		Outcome: RefreshRotate, AuthTime: *c.AuthTime, Snapshot: snap,
-		IdleExpiresAt: tokenExp, AbsoluteExpiresAt: abs, TokenExpiresAt: tokenExp,
+	d := DecideRefresh(RefreshInput{Now: now, Claims: c, PresentedHash: presentedHash, Family: g.admitted(c.ExpiresAt)})
+	if d.Outcome != RefreshRotate {
+		return RotationGuard{}, RefreshDecision{}, false
 	}
 	return g, d, true
+}
+
+// SameRotation reports whether d and o rotate to the same successor
+// (snapshot, auth_time and deadlines): whether a decision of the slow path
+// is the one a fast-path plan carries.
+func (d RefreshDecision) SameRotation(o RefreshDecision) bool {
+	return d.Outcome == RefreshRotate && o.Outcome == RefreshRotate && d.Snapshot == o.Snapshot &&
+		d.AuthTime.Equal(o.AuthTime) && d.IdleExpiresAt.Equal(o.IdleExpiresAt) &&
+		d.AbsoluteExpiresAt.Equal(o.AbsoluteExpiresAt) && d.TokenExpiresAt.Equal(o.TokenExpiresAt)
 }
 
 // refreshAnswer is what a successful refresh signs: the refresh token's
@@ -273,10 +291,12 @@ func (d RefreshDecision) answer(in RefreshInput, accountID uuid.UUID, newJTI str
 	return refreshAnswer{}, refreshReject(d.Code)
 }
 
-// rotation is the write of a RefreshRotate decision: the presented token
+// Rotation is the write of a RefreshRotate decision for the presented
+// token (in.Claims, in.PresentedHash) at in.Now: the presented token
 // becomes the parent, the successor (newJTI) the current token, sealed
-// under the parent's jti for a grace-window convergence.
-func (d RefreshDecision) rotation(in RefreshInput, newJTI string, client Client) Rotation {
+// under the parent's jti for a grace-window convergence. For the fast
+// path, the session, the presented token and now are the guard's too.
+func (d RefreshDecision) Rotation(in RefreshInput, newJTI string, client Client) Rotation {
 	return Rotation{
 		SessionID: in.Claims.SessionID, OldJTIHash: in.PresentedHash,
 		NewJTIHash: HashJTI(newJTI), NewJTISealed: SealSuccessor(in.Claims.JTI, newJTI),
@@ -364,7 +384,7 @@ func (s *Service) refreshClaims(ctx context.Context, rawToken string) (RefreshCl
 	if claims.AccountID != uuid.Nil {
 		return claims, claims.AccountID, nil
 	}
-	accountID, err := s.store.SessionAccount(ctx, claims.SessionID)
+	accountID, err := s.refreshes.SessionAccount(ctx, claims.SessionID)
 	if errors.Is(err, ErrNotFound) {
 		return RefreshClaims{}, uuid.Nil, refreshReject(CodeInvalidRefreshToken)
 	}
@@ -378,7 +398,7 @@ func (s *Service) refreshFast(ctx context.Context, in RefreshInput, accountID uu
 	if !ok {
 		return RotatedSession{}, RefreshDecision{}, false, nil
 	}
-	rotated, ok, err := s.store.RotateIfCurrent(ctx, accountID, guard, d.rotation(in, newJTI, client))
+	rotated, ok, err := s.refreshes.RotateIfCurrent(ctx, accountID, guard, d.Rotation(in, newJTI, client))
 	return rotated, d, ok, err
 }
 
@@ -389,7 +409,7 @@ func (s *Service) refreshFast(ctx context.Context, in RefreshInput, accountID uu
 func (s *Service) refreshLocked(ctx context.Context, in RefreshInput, accountID uuid.UUID, newJTI string, client Client) (RefreshInput, RefreshDecision, error) {
 	var d RefreshDecision
 	var warning string
-	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	err := s.refreshes.inRefreshTx(ctx, accountID, func(tx refreshTx) error {
 		var err error
 		in.Family, err = tx.SessionLockForRefresh(ctx, in.Claims.SessionID)
 		if errors.Is(err, ErrNotFound) {
@@ -409,7 +429,7 @@ func (s *Service) refreshLocked(ctx context.Context, in RefreshInput, accountID 
 		d = DecideRefresh(in)
 		switch {
 		case d.Outcome == RefreshRotate:
-			return tx.SessionRotate(ctx, d.rotation(in, newJTI, client))
+			return tx.SessionRotate(ctx, d.Rotation(in, newJTI, client))
 		case d.RevokeFamily:
 			if _, err := tx.SessionRevoke(ctx, in.Family.SessionID, in.Now, d.RevokeReason); err != nil {
 				return err

@@ -77,14 +77,17 @@ type DeviceNamer func(userAgent string) string
 // admin.go, members.go and account_sessions.go (owner administration);
 // users.go holds the rules for user input, policy.go the session policy.
 type Service struct {
-	store  Store
-	tokens TokenCodec
-	hasher PasswordHasher
-	clock  Clock
-	cfg    Config
-	device DeviceNamer
-	mailer Mailer
-	log    *slog.Logger
+	store Store
+	// The use cases' narrow ports (usecase_ports.go) over store.
+	refreshes refreshStore
+	bearers   bearerStore
+	tokens    TokenCodec
+	hasher    PasswordHasher
+	clock     Clock
+	cfg       Config
+	device    DeviceNamer
+	mailer    Mailer
+	log       *slog.Logger
 }
 
 // NewService wires a Service. device may be nil (no device names); mailer
@@ -131,7 +134,7 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
+	return &Service{store: store, refreshes: storePorts{store}, bearers: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
 // issue signs an access token and the given refresh claims.
@@ -165,21 +168,9 @@ func (s *Service) signAccess(accountID, userID, sessionID uuid.UUID, role Role, 
 	return at, nil
 }
 
-// errSessionEnded answers an access token whose session is no longer live.
-var errSessionEnded = &Error{Code: CodeInvalidToken, Message: "session has ended"}
-
-// callerTx runs fn in the caller's tenant transaction. For a principal whose
-// liveness check was deferred, the transaction's first round trip checks it
-// too, and fn does not run when the session has ended.
-func (s *Service) callerTx(ctx context.Context, p Principal, now time.Time, fn func(TenantTx) error) error {
-	if !p.liveDeferred {
-		return s.store.InTenantTx(ctx, p.AccountID, fn)
-	}
-	err := s.store.InSessionTx(ctx, p.AccountID, p.SessionID, now, fn)
-	if errors.Is(err, ErrSessionNotLive) {
-		return errSessionEnded
-	}
-	return err
+// callerTx runs fn in the live caller's tenant transaction.
+func (s *Service) callerTx(ctx context.Context, p Principal, _ time.Time, fn func(TenantTx) error) error {
+	return s.store.InTenantTx(ctx, p.AccountID, fn)
 }
 
 // event builds an audit event of the caller's request (where it came from,

@@ -20,23 +20,13 @@ var errSessionNotFound = &Error{Code: CodeNotFound, Message: "session not found"
 // ListSessions returns the caller's live sessions, most recently used
 // first, marking the one the caller's access token belongs to.
 //
-// With a deferred liveness check it is one round trip: the caller's own
-// session is one of the user's sessions, listed exactly when it is live, so
-// a list without it means the session has ended (CodeInvalidToken) and
-// nothing is returned.
-func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
-	now := s.clock.Now()
-	var out []SessionInfo
-	var err error
-	if p.liveDeferred {
-		out, err = s.store.SessionListLive(ctx, p.AccountID, p.UserID, now)
-	} else {
-		err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-			var err error
-			out, err = tx.SessionListLive(ctx, p.UserID, now)
-			return err
-		})
-	}
+// It is one round trip, and checks the bearer's liveness itself: the
+// caller's own session is one of the user's sessions, listed exactly when
+// it is live, so a list without it means the session has ended
+// (CodeInvalidToken) and nothing is returned.
+func (s *Service) ListSessions(ctx context.Context, b Bearer) ([]SessionInfo, error) {
+	p := b.claimed
+	out, err := s.bearers.SessionListLive(ctx, p.AccountID, p.UserID, s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +35,7 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 		out[i].Current = out[i].ID == p.SessionID
 		current = current || out[i].Current
 	}
-	if p.liveDeferred && !current {
+	if !current {
 		return nil, errSessionEnded
 	}
 	return out, nil
@@ -58,12 +48,15 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 // CodeCannotRevokeCurrent (400; REV-03): logout ends it. Errors:
 // CodeNotFound, the same for every other session the caller may not revoke
 // (see errSessionNotFound), CodeReauthRequired.
-func (s *Service) RevokeSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
+//
+// The bearer's liveness is checked in the transaction's first round trip.
+func (s *Service) RevokeSession(ctx context.Context, b Bearer, sessionID uuid.UUID, client Client) error {
+	p := b.claimed
 	if sessionID == p.SessionID {
 		return errCannotRevokeCurrent // REV-03: logout ends the current session
 	}
 	now := s.clock.Now()
-	return s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	return bearerTx(ctx, s.bearers, b, now, func(tx TenantTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}

@@ -217,12 +217,43 @@ func (s *Service) VerifyEmail(ctx context.Context, token, password string, clien
 	if err != nil {
 		return err
 	}
-	// The registration the token is for, read in a short transaction: no
-	// lock is held while the password is hashed.
-	var (
-		userID        uuid.UUID
-		email, pwHash string
-	)
+	userID, email, pwHash, err := s.verificationRegistration(ctx, accountID, hash)
+	if err != nil {
+		return err
+	}
+	key := ThrottleKey(email)
+	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(pwHash, password)
+	if err != nil {
+		return fmt.Errorf("verify password: %w", err)
+	}
+	if !ok {
+		return s.verificationRefused(ctx, accountID, userID, key, client)
+	}
+	now := s.clock.Now()
+	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+		return s.markEmailVerified(ctx, tx, accountID, hash, userID, pwHash, password, client, now)
+	})
+	if errors.Is(err, errVerificationPasswordMismatch) {
+		return s.verificationRefused(ctx, accountID, userID, key, client)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
+		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
+	}
+	return nil
+}
+
+// verificationRegistration reads the registration a verification token is
+// for, in a short transaction: no lock is held while the password is
+// hashed. An unknown, used or expired token, or a user gone, is
+// errInvalidVerificationToken.
+func (s *Service) verificationRegistration(ctx context.Context, accountID uuid.UUID, hash []byte) (userID uuid.UUID, email, pwHash string, err error) {
 	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
 		t, err := tx.EmailVerificationTokenLock(ctx, hash)
 		if errors.Is(err, ErrNotFound) {
@@ -243,76 +274,58 @@ func (s *Service) VerifyEmail(ctx context.Context, token, password string, clien
 		pwHash, _, err = tx.UserLockCredentials(ctx, t.UserID)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	key := ThrottleKey(email)
-	throttle, err := s.throttleCheck(ctx, key, s.clock.Now())
-	if err != nil {
-		return err
-	}
-	ok, _, err := s.hasher.Verify(pwHash, password)
-	if err != nil {
-		return fmt.Errorf("verify password: %w", err)
-	}
-	if !ok {
-		return s.verificationRefused(ctx, accountID, userID, key, client)
-	}
-	now := s.clock.Now()
-	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
-		t, err := tx.EmailVerificationTokenLock(ctx, hash)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidVerificationToken
-		}
-		if err != nil {
-			return err
-		}
-		if !t.Usable(now) || t.UserID != userID {
-			return errInvalidVerificationToken
-		}
-		_, verified, _, err := tx.UserLockEmailVerified(ctx, t.UserID)
-		if errors.Is(err, ErrNotFound) {
-			return errInvalidVerificationToken
-		}
-		if err != nil {
-			return err
-		}
-		// The password checked above must still be the registration's
-		// (under the row lock now): a changed hash is checked again.
-		locked, _, err := tx.UserLockCredentials(ctx, t.UserID)
-		if err != nil {
-			return err
-		}
-		if locked != pwHash {
-			ok, _, err := s.hasher.Verify(locked, password)
-			if err != nil {
-				return fmt.Errorf("verify password: %w", err)
-			}
-			if !ok {
-				return errVerificationPasswordMismatch
-			}
-		}
-		if err := tx.EmailVerificationTokensConsume(ctx, t.UserID, now); err != nil {
-			return err
-		}
-		if verified != nil {
-			return nil // verified already (another of its mails): nothing changes
-		}
-		if err := tx.UserSetEmailVerified(ctx, t.UserID, now); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(accountID, &t.UserID, ActionEmailVerified, "user", t.UserID.String(), nil, client, now))
-	})
-	if errors.Is(err, errVerificationPasswordMismatch) {
-		return s.verificationRefused(ctx, accountID, userID, key, client)
+	return userID, email, pwHash, err
+}
+
+// markEmailVerified is VerifyEmail's write, under the locks of the token
+// and the user: the token still usable and the registration's, the
+// password checked again if the hash changed since pwHash was read
+// (errVerificationPasswordMismatch), every token consumed, and, unless it
+// was already, the email marked verified and audited.
+func (s *Service) markEmailVerified(ctx context.Context, tx TenantTx, accountID uuid.UUID, hash []byte, userID uuid.UUID,
+	pwHash, password string, client Client, now time.Time) error {
+	t, err := tx.EmailVerificationTokenLock(ctx, hash)
+	if errors.Is(err, ErrNotFound) {
+		return errInvalidVerificationToken
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
-		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
+	if !t.Usable(now) || t.UserID != userID {
+		return errInvalidVerificationToken
 	}
-	return nil
+	_, verified, _, err := tx.UserLockEmailVerified(ctx, t.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return errInvalidVerificationToken
+	}
+	if err != nil {
+		return err
+	}
+	// The password checked before must still be the registration's (under
+	// the row lock now): a changed hash is checked again.
+	locked, _, err := tx.UserLockCredentials(ctx, t.UserID)
+	if err != nil {
+		return err
+	}
+	if locked != pwHash {
+		ok, _, err := s.hasher.Verify(locked, password)
+		if err != nil {
+			return fmt.Errorf("verify password: %w", err)
+		}
+		if !ok {
+			return errVerificationPasswordMismatch
+		}
+	}
+	if err := tx.EmailVerificationTokensConsume(ctx, t.UserID, now); err != nil {
+		return err
+	}
+	if verified != nil {
+		return nil // verified already (another of its mails): nothing changes
+	}
+	if err := tx.UserSetEmailVerified(ctx, t.UserID, now); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, s.event(accountID, &t.UserID, ActionEmailVerified, "user", t.UserID.String(), nil, client, now))
 }
 
 // verificationRefused records a verification with the wrong password as a

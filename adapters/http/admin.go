@@ -15,7 +15,10 @@ import (
 
 // GetAccountSecurity returns the account's session policy.
 func (s *Server) GetAccountSecurity(ctx context.Context, _ api.GetAccountSecurityRequestObject) (api.GetAccountSecurityResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	sec, err := s.svc.AccountSecurity(ctx, p)
 	if err != nil {
 		return nil, err
@@ -25,7 +28,10 @@ func (s *Server) GetAccountSecurity(ctx context.Context, _ api.GetAccountSecurit
 
 // UpdateAccountSecurity sets or clears the account's policy override.
 func (s *Server) UpdateAccountSecurity(ctx context.Context, req api.UpdateAccountSecurityRequestObject) (api.UpdateAccountSecurityResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var patch core.PolicyPatch
 	if req.Body != nil {
 		patch.Idle = intChange(req.Body.IdleMinutes)
@@ -130,7 +136,10 @@ func nullableInt(v *int) nullable.Nullable[int] {
 
 // RevokeAccountSessions revokes sessions across the account.
 func (s *Server) RevokeAccountSessions(ctx context.Context, req api.RevokeAccountSessionsRequestObject) (api.RevokeAccountSessionsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	scope := core.RevokeAll // an absent body or scope means all (the contract's default)
 	if req.Body != nil && req.Body.Scope != nil {
 		scope = core.RevokeScope(*req.Body.Scope)
@@ -144,7 +153,10 @@ func (s *Server) RevokeAccountSessions(ctx context.Context, req api.RevokeAccoun
 
 // ListMembers returns one page of the account's users.
 func (s *Server) ListMembers(ctx context.Context, req api.ListMembersRequestObject) (api.ListMembersResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	prm := req.Params
 	var f core.MemberFilter
 	if prm.Role != nil {
@@ -182,7 +194,10 @@ func deref[T any](v *T) T {
 
 // CreateMember adds a user to the account.
 func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestObject) (api.CreateMemberResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	b := req.Body
 	u, err := s.svc.CreateMember(ctx, p, core.CreateMemberInput{
 		NewUser: core.NewUser{Email: b.Email, Password: b.Password, Name: b.Name}, Role: core.Role(b.Role),
@@ -195,7 +210,10 @@ func (s *Server) CreateMember(ctx context.Context, req api.CreateMemberRequestOb
 
 // ListAuditEvents returns one page of the account's audit trail.
 func (s *Server) ListAuditEvents(ctx context.Context, req api.ListAuditEventsRequestObject) (api.ListAuditEventsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	prm := req.Params
 	f := core.AuditFilter{
 		ActorUserID: prm.ActorUserId, SubjectUserID: prm.UserId, SessionID: prm.SessionId,

@@ -171,7 +171,7 @@ func (s *Server) RefreshToken(ctx context.Context, req api.RefreshTokenRequestOb
 // given in the body or cookie, if it is the caller's; any other is
 // ignored). Idempotent.
 func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.LogoutResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	b, _ := bearerFrom(ctx)
 	r := requestFrom(ctx).r
 	var raw string
 	var cookies []*http.Cookie
@@ -190,7 +190,7 @@ func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.L
 	// A stale or foreign refresh token (cookie or body) does not keep the
 	// caller from signing out: the service ignores it and ends the current
 	// session anyway (REV-06); the cookies are cleared.
-	if err := s.svc.Logout(ctx, p, raw, requestFrom(ctx).client); err != nil {
+	if err := s.svc.Logout(ctx, b, raw, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
 	return loggedOut{cookies: cookies}, nil
@@ -198,8 +198,8 @@ func (s *Server) Logout(ctx context.Context, req api.LogoutRequestObject) (api.L
 
 // LogoutAll ends every session of the caller.
 func (s *Server) LogoutAll(ctx context.Context, _ api.LogoutAllRequestObject) (api.LogoutAllResponseObject, error) {
-	p, _ := principalFrom(ctx)
-	n, err := s.svc.LogoutAll(ctx, p, requestFrom(ctx).client)
+	b, _ := bearerFrom(ctx)
+	n, err := s.svc.LogoutAll(ctx, b, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +208,8 @@ func (s *Server) LogoutAll(ctx context.Context, _ api.LogoutAllRequestObject) (a
 
 // GetMe returns the caller's profile.
 func (s *Server) GetMe(ctx context.Context, _ api.GetMeRequestObject) (api.GetMeResponseObject, error) {
-	p, _ := principalFrom(ctx)
-	u, err := s.svc.Me(ctx, p)
+	b, _ := bearerFrom(ctx)
+	u, err := s.svc.Me(ctx, b)
 	if err != nil {
 		return nil, err
 	}

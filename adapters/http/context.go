@@ -21,22 +21,36 @@ const (
 	requestKey
 )
 
-// withPrincipal puts the verified caller into the request context.
+// withBearer puts the verified caller into the request context.
 //
-// SECURITY: this is the only way a principal (and so a tenant) enters a
+// SECURITY: this is the only way a caller (and so a tenant) enters a
 // context, and it is called only by the authentication middleware after
-// the access token's signature, type, issuer, audience, expiry and session
-// liveness were checked. The tenant is never taken from anything else the
-// client sends (headers, paths, bodies).
-func withPrincipal(ctx context.Context, p core.Principal) context.Context {
-	return context.WithValue(ctx, principalKey, p)
+// the access token's signature, type, issuer, audience and expiry were
+// checked. The tenant is never taken from anything else the client sends
+// (headers, paths, bodies). The session's liveness (JWT-09) is core's to
+// check: a handler hands the core.Bearer to a use case that checks it in
+// its own round trip, or gets a core.Principal through Server.caller,
+// which checks it; there is no other way to a Principal.
+func withBearer(ctx context.Context, b core.Bearer) context.Context {
+	return context.WithValue(ctx, principalKey, b)
 }
 
-// principalFrom returns the authenticated caller; ok is false on public
-// operations.
-func principalFrom(ctx context.Context) (core.Principal, bool) {
-	p, ok := ctx.Value(principalKey).(core.Principal)
-	return p, ok
+// bearerFrom returns the authenticated caller, liveness not checked; ok is
+// false on public operations.
+func bearerFrom(ctx context.Context) (core.Bearer, bool) {
+	b, ok := ctx.Value(principalKey).(core.Bearer)
+	return b, ok
+}
+
+// caller returns the authenticated caller once core found its session
+// live (one round trip): what every handler whose use case takes a
+// core.Principal uses.
+func (s *Server) caller(ctx context.Context) (core.Principal, error) {
+	b, ok := bearerFrom(ctx)
+	if !ok {
+		return core.Principal{}, core.Errorf(core.CodeInvalidToken, "an access token is required")
+	}
+	return s.svc.RequireLive(ctx, b)
 }
 
 // requestInfo carries what handlers need from the raw request.

@@ -42,9 +42,6 @@ type contract struct {
 	operations map[string]bool
 	// bearerOps are the operations whose security requires an access token.
 	bearerOps map[string]bool
-	// liveOptional are bearer operations that accept an access token whose
-	// session has already ended (logout is idempotent).
-	liveOptional map[string]bool
 	// queryParams are the query parameters each operation declares (path
 	// item and operation level), sorted; no other is accepted (ADM-01).
 	queryParams map[string][]string
@@ -54,16 +51,6 @@ type contract struct {
 // in the Authorization header: bearerAuth, and oauth2Password, the same
 // token obtained through the OAuth2 password form (for Swagger UI at /docs).
 var accessTokenSchemes = map[string]bool{"bearerAuth": true, "oauth2Password": true}
-
-// liveInHandler are the bearer operations whose service call checks the
-// session's liveness in its own first round trip (core.Service.
-// AuthenticateDeferred), so the request costs one round trip less. Every
-// other bearer operation has it checked here, before the handler: an
-// operation added later is safe by default (revocation bites at once,
-// JWT-09; TestJWT09_EveryBearerOperation_RefusesRevokedSession).
-var liveInHandler = map[string]bool{
-	"getMe": true, "listSessions": true, "revokeSession": true, "logoutAll": true,
-}
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
@@ -77,7 +64,7 @@ func newContract(doc *openapi3.T) (*contract, error) {
 		return nil, fmt.Errorf("openapi router: %w", err)
 	}
 	router = newStaticRoutes(doc, router)
-	c := &contract{router: router, operations: map[string]bool{}, bearerOps: map[string]bool{}, liveOptional: map[string]bool{"logout": true},
+	c := &contract{router: router, operations: map[string]bool{}, bearerOps: map[string]bool{},
 		queryParams: map[string][]string{}}
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
@@ -161,28 +148,24 @@ func (s *Server) gate(next http.Handler) http.Handler {
 				writeError(w, r, s.log, core.Errorf(core.CodeInvalidToken, "an access token is required"))
 				return
 			}
-			var p core.Principal
-			var err error
-			if liveInHandler[opID] {
-				p, err = s.svc.AuthenticateDeferred(ctx, raw)
-			} else {
-				p, err = s.svc.Authenticate(ctx, raw, !s.contract.liveOptional[opID])
-			}
+			// The signature only: the session's liveness is checked by core,
+			// in the round trip of the handler's use case (withBearer).
+			b, err := s.svc.VerifyBearer(ctx, raw)
 			if err != nil {
 				writeError(w, r, s.log, err)
 				return
 			}
-			if err := checkTenantHeaders(r, p); err != nil {
+			if err := checkTenantHeaders(r, b.AccountID()); err != nil {
 				writeError(w, r, s.log, err)
 				return
 			}
 			// An enrol-only session (docs/session-rules.md §11) may only
 			// enrol a second factor.
-			if p.EnrolOnly && !enrolOnlyAllowed[opID] {
+			if b.EnrolOnly() && !enrolOnlyAllowed[opID] {
 				writeError(w, r, s.log, core.EnrolmentRequired())
 				return
 			}
-			ctx = withPrincipal(ctx, p)
+			ctx = withBearer(ctx, b)
 		}
 		if err := s.contract.checkQuery(opID, r.URL.Query()); err != nil {
 			writeError(w, r, s.log, err)
@@ -288,10 +271,10 @@ var tenantHeaders = []string{"X-Tenant-ID", "X-Account-ID", "X-Tenant"}
 // names another tenant than its token, or no tenant at all: 403
 // tenant_mismatch, before the operation runs. The header's value is not
 // echoed.
-func checkTenantHeaders(r *http.Request, p core.Principal) error {
+func checkTenantHeaders(r *http.Request, accountID uuid.UUID) error {
 	for _, name := range tenantHeaders {
 		for _, v := range r.Header.Values(name) {
-			if id, err := uuid.Parse(strings.TrimSpace(v)); err != nil || id != p.AccountID {
+			if id, err := uuid.Parse(strings.TrimSpace(v)); err != nil || id != accountID {
 				return core.Errorf(codeTenantMismatch, "the request names another tenant than its access token")
 			}
 		}

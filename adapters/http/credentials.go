@@ -10,7 +10,10 @@ import (
 // ChangePassword changes the caller's password; the caller's other
 // sessions end, the current one survives.
 func (s *Server) ChangePassword(ctx context.Context, req api.ChangePasswordRequestObject) (api.ChangePasswordResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.svc.ChangePassword(ctx, p, req.Body.CurrentPassword, req.Body.NewPassword, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}

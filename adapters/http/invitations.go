@@ -50,7 +50,10 @@ func (s *Server) AcceptInvitation(ctx context.Context, req api.AcceptInvitationR
 
 // ListInvitations returns one page of pending invitations.
 func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsRequestObject) (api.ListInvitationsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	limit, cursor := 0, ""
 	if req.Params.Limit != nil {
 		limit = *req.Params.Limit
@@ -72,7 +75,10 @@ func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsReq
 
 // CreateInvitation invites an email into the caller's account.
 func (s *Server) CreateInvitation(ctx context.Context, req api.CreateInvitationRequestObject) (api.CreateInvitationResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := s.svc.CreateInvitation(ctx, p, core.InviteInput{Email: req.Body.Email, Role: core.Role(req.Body.Role)}, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -82,7 +88,10 @@ func (s *Server) CreateInvitation(ctx context.Context, req api.CreateInvitationR
 
 // ResendInvitation mails an invitation again with a new token.
 func (s *Server) ResendInvitation(ctx context.Context, req api.ResendInvitationRequestObject) (api.ResendInvitationResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	inv, err := s.svc.ResendInvitation(ctx, p, req.InvitationId, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -92,7 +101,10 @@ func (s *Server) ResendInvitation(ctx context.Context, req api.ResendInvitationR
 
 // RevokeInvitation revokes a pending invitation.
 func (s *Server) RevokeInvitation(ctx context.Context, req api.RevokeInvitationRequestObject) (api.RevokeInvitationResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.svc.RevokeInvitation(ctx, p, req.InvitationId, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}

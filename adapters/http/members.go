@@ -15,7 +15,10 @@ import (
 
 // ListAccountSessions returns one page of the account's live sessions.
 func (s *Server) ListAccountSessions(ctx context.Context, req api.ListAccountSessionsRequestObject) (api.ListAccountSessionsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	limit, cursor := 0, "" // 0: the service's default
 	if req.Params.Limit != nil {
 		limit = *req.Params.Limit
@@ -51,7 +54,10 @@ func accountSessionBody(si core.SessionInfo) api.AccountSession {
 
 // RevokeAccountSession revokes any session of the account.
 func (s *Server) RevokeAccountSession(ctx context.Context, req api.RevokeAccountSessionRequestObject) (api.RevokeAccountSessionResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.svc.RevokeAccountSession(ctx, p, req.SessionId, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
@@ -60,7 +66,10 @@ func (s *Server) RevokeAccountSession(ctx context.Context, req api.RevokeAccount
 
 // UpdateMember changes a member's role, active flag or name.
 func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestObject) (api.UpdateMemberResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var patch core.MemberPatch
 	if b := req.Body; b != nil {
 		if b.Role != nil {
@@ -79,7 +88,10 @@ func (s *Server) UpdateMember(ctx context.Context, req api.UpdateMemberRequestOb
 
 // RemoveMember deletes a member.
 func (s *Server) RemoveMember(ctx context.Context, req api.RemoveMemberRequestObject) (api.RemoveMemberResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.svc.RemoveMember(ctx, p, req.UserId, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
@@ -88,7 +100,10 @@ func (s *Server) RemoveMember(ctx context.Context, req api.RemoveMemberRequestOb
 
 // RevokeMemberSessions ends every live session of one member.
 func (s *Server) RevokeMemberSessions(ctx context.Context, req api.RevokeMemberSessionsRequestObject) (api.RevokeMemberSessionsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	n, err := s.svc.RevokeMemberSessions(ctx, p, req.UserId, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err

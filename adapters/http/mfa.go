@@ -40,7 +40,10 @@ func (s *Server) VerifyMfa(ctx context.Context, req api.VerifyMfaRequestObject) 
 
 // GetMfaStatus returns the caller's second-factor state.
 func (s *Server) GetMfaStatus(ctx context.Context, _ api.GetMfaStatusRequestObject) (api.GetMfaStatusResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := s.svc.MFAStatusOf(ctx, p)
 	if err != nil {
 		return nil, err
@@ -67,7 +70,10 @@ func (n noStore) VisitReauthenticateResponse(w http.ResponseWriter) error       
 
 // EnrolTotp starts a TOTP enrolment.
 func (s *Server) EnrolTotp(ctx context.Context, _ api.EnrolTotpRequestObject) (api.EnrolTotpResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	e, err := s.svc.EnrolTOTP(ctx, p, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -77,7 +83,10 @@ func (s *Server) EnrolTotp(ctx context.Context, _ api.EnrolTotpRequestObject) (a
 
 // ConfirmTotp confirms the pending enrolment.
 func (s *Server) ConfirmTotp(ctx context.Context, req api.ConfirmTotpRequestObject) (api.ConfirmTotpResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	c, err := s.svc.ConfirmTOTP(ctx, p, req.Body.Code, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -88,7 +97,10 @@ func (s *Server) ConfirmTotp(ctx context.Context, req api.ConfirmTotpRequestObje
 
 // DisableTotp removes the caller's second factor.
 func (s *Server) DisableTotp(ctx context.Context, _ api.DisableTotpRequestObject) (api.DisableTotpResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.svc.DisableTOTP(ctx, p, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
@@ -97,7 +109,10 @@ func (s *Server) DisableTotp(ctx context.Context, _ api.DisableTotpRequestObject
 
 // RegenerateRecoveryCodes replaces the caller's recovery codes.
 func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ api.RegenerateRecoveryCodesRequestObject) (api.RegenerateRecoveryCodesResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	codes, err := s.svc.RegenerateRecoveryCodes(ctx, p, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -107,7 +122,10 @@ func (s *Server) RegenerateRecoveryCodes(ctx context.Context, _ api.RegenerateRe
 
 // Reauthenticate renews the session's authentication.
 func (s *Server) Reauthenticate(ctx context.Context, req api.ReauthenticateRequestObject) (api.ReauthenticateResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	code := ""
 	if req.Body.Code != nil {
 		code = *req.Body.Code
@@ -122,7 +140,10 @@ func (s *Server) Reauthenticate(ctx context.Context, req api.ReauthenticateReque
 
 // ResetMemberMfa removes a member's second factor and ends their sessions.
 func (s *Server) ResetMemberMfa(ctx context.Context, req api.ResetMemberMfaRequestObject) (api.ResetMemberMfaResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	n, err := s.svc.ResetMemberMFA(ctx, p, req.UserId, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err

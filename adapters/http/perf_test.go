@@ -213,8 +213,9 @@ func TestRefresh_AbsoluteCapRevocationIsAudited(t *testing.T) {
 
 // JWT-09 for every bearer operation: once the session is revoked, its
 // still-unexpired access token is refused by every authenticated endpoint,
-// whether the liveness check runs before the handler or inside it
-// (liveInHandler). Logout alone accepts it (idempotent).
+// whether its use case checks liveness in its own round trip (it takes a
+// core.Bearer) or the handler asks core first (Server.caller). Logout alone
+// accepts it (idempotent).
 func TestJWT09_EveryBearerOperation_RefusesRevokedSession(t *testing.T) {
 	h := newHarness(t)
 	u := h.register(t, uniqueEmail("jwt09"))

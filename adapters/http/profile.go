@@ -9,7 +9,10 @@ import (
 
 // UpdateMe changes the caller's own profile (their display name).
 func (s *Server) UpdateMe(ctx context.Context, req api.UpdateMeRequestObject) (api.UpdateMeResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var patch core.ProfilePatch
 	if req.Body != nil {
 		patch.Name = req.Body.Name

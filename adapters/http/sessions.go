@@ -10,8 +10,8 @@ import (
 // ListSessions returns the caller's live sessions (REV-02: only the
 // caller's, and no token material).
 func (s *Server) ListSessions(ctx context.Context, _ api.ListSessionsRequestObject) (api.ListSessionsResponseObject, error) {
-	p, _ := principalFrom(ctx)
-	list, err := s.svc.ListSessions(ctx, p)
+	b, _ := bearerFrom(ctx)
+	list, err := s.svc.ListSessions(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -48,8 +48,8 @@ func sessionBody(si core.SessionInfo) api.Session {
 // logout (the refresh cookie, path-scoped to /api/v1/auth, is not sent
 // here and so is not cleared; it is dead server-side all the same).
 func (s *Server) RevokeSession(ctx context.Context, req api.RevokeSessionRequestObject) (api.RevokeSessionResponseObject, error) {
-	p, _ := principalFrom(ctx)
-	if err := s.svc.RevokeSession(ctx, p, req.SessionId, requestFrom(ctx).client); err != nil {
+	b, _ := bearerFrom(ctx)
+	if err := s.svc.RevokeSession(ctx, b, req.SessionId, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
 	return api.RevokeSession204Response{}, nil

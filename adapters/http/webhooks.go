@@ -81,7 +81,10 @@ func attemptBody(a core.WebhookAttempt) api.WebhookAttempt {
 
 // ListWebhookEndpoints lists the account's endpoints.
 func (s *Server) ListWebhookEndpoints(ctx context.Context, _ api.ListWebhookEndpointsRequestObject) (api.ListWebhookEndpointsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	eps, err := s.webhooks.ListWebhookEndpoints(ctx, p)
 	if err != nil {
 		return nil, err
@@ -96,7 +99,10 @@ func (s *Server) ListWebhookEndpoints(ctx context.Context, _ api.ListWebhookEndp
 // CreateWebhookEndpoint registers an endpoint; the secret is in this
 // answer only.
 func (s *Server) CreateWebhookEndpoint(ctx context.Context, req api.CreateWebhookEndpointRequestObject) (api.CreateWebhookEndpointResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	b := req.Body
 	types := eventTypesIn(b.EventTypes)
 	in := core.WebhookEndpointInput{URL: &b.Url, Description: b.Description, EventTypes: &types, Enabled: b.Enabled}
@@ -109,7 +115,10 @@ func (s *Server) CreateWebhookEndpoint(ctx context.Context, req api.CreateWebhoo
 
 // GetWebhookEndpoint returns one endpoint.
 func (s *Server) GetWebhookEndpoint(ctx context.Context, req api.GetWebhookEndpointRequestObject) (api.GetWebhookEndpointResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	e, err := s.webhooks.GetWebhookEndpoint(ctx, p, req.EndpointId)
 	if err != nil {
 		return nil, err
@@ -119,7 +128,10 @@ func (s *Server) GetWebhookEndpoint(ctx context.Context, req api.GetWebhookEndpo
 
 // UpdateWebhookEndpoint changes an endpoint.
 func (s *Server) UpdateWebhookEndpoint(ctx context.Context, req api.UpdateWebhookEndpointRequestObject) (api.UpdateWebhookEndpointResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var in core.WebhookEndpointInput
 	if b := req.Body; b != nil {
 		in.URL, in.Description, in.Enabled = b.Url, b.Description, b.Enabled
@@ -137,7 +149,10 @@ func (s *Server) UpdateWebhookEndpoint(ctx context.Context, req api.UpdateWebhoo
 
 // DeleteWebhookEndpoint removes an endpoint.
 func (s *Server) DeleteWebhookEndpoint(ctx context.Context, req api.DeleteWebhookEndpointRequestObject) (api.DeleteWebhookEndpointResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.webhooks.DeleteWebhookEndpoint(ctx, p, req.EndpointId, requestFrom(ctx).client); err != nil {
 		return nil, err
 	}
@@ -146,7 +161,10 @@ func (s *Server) DeleteWebhookEndpoint(ctx context.Context, req api.DeleteWebhoo
 
 // RotateWebhookSecret gives an endpoint a new secret, in this answer only.
 func (s *Server) RotateWebhookSecret(ctx context.Context, req api.RotateWebhookSecretRequestObject) (api.RotateWebhookSecretResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	e, secret, err := s.webhooks.RotateWebhookSecret(ctx, p, req.EndpointId, requestFrom(ctx).client)
 	if err != nil {
 		return nil, err
@@ -156,7 +174,10 @@ func (s *Server) RotateWebhookSecret(ctx context.Context, req api.RotateWebhookS
 
 // SendWebhookTest delivers a test event now and answers with the attempt.
 func (s *Server) SendWebhookTest(ctx context.Context, req api.SendWebhookTestRequestObject) (api.SendWebhookTestResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	a, err := s.webhooks.SendWebhookTest(ctx, p, req.EndpointId)
 	if err != nil {
 		return nil, err
@@ -166,7 +187,10 @@ func (s *Server) SendWebhookTest(ctx context.Context, req api.SendWebhookTestReq
 
 // ListWebhookAttempts returns one page of an endpoint's attempts.
 func (s *Server) ListWebhookAttempts(ctx context.Context, req api.ListWebhookAttemptsRequestObject) (api.ListWebhookAttemptsResponseObject, error) {
-	p, _ := principalFrom(ctx)
+	p, err := s.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
 	limit, cursor := 0, ""
 	if req.Params.Limit != nil {
 		limit = *req.Params.Limit

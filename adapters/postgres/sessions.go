@@ -171,13 +171,7 @@ func (s *Store) UserIfSessionLive(ctx context.Context, accountID, sessionID, use
 func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core.RotationGuard, r core.Rotation) (core.RotatedSession, bool, error) {
 	var out core.RotatedSession
 	err := s.oneShot(ctx, accountID, func(q *dbsqlc.Queries) error {
-		row, err := q.SessionRotateIfCurrent(ctx, dbsqlc.SessionRotateIfCurrentParams{
-			AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
-			Now: g.Now, AuthTime: g.AuthTime, IdleSeconds: int32(g.Snapshot.IdleSeconds), AbsoluteSeconds: int32(g.Snapshot.AbsoluteSeconds),
-			AbsoluteExpiresAt: g.AbsoluteExpiresAt,
-			NewJtiHash:        r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
-			LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
-		})
+		row, err := q.SessionRotateIfCurrent(ctx, rotateIfCurrentParams(accountID, g, r))
 		if err != nil {
 			return err
 		}
@@ -192,6 +186,25 @@ func (s *Store) RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g core
 		return core.RotatedSession{}, false, mapErr(err)
 	}
 	return out, true, nil
+}
+
+// rotateIfCurrentParams fills the fast path's statement: every parameter
+// of its WHERE (queries/sessions.sql, SessionRotateIfCurrent) comes from
+// the guard core planned, and nothing else, so the statement applies
+// exactly core's rule (core.PlanFastRotation). The write takes only the
+// new token, its seal, the idle deadline and the client from r: the
+// session, the presented token and the time (the statement's one @now,
+// also rotated_at and last_used_at) are the guard's.
+func rotateIfCurrentParams(accountID uuid.UUID, g core.RotationGuard, r core.Rotation) dbsqlc.SessionRotateIfCurrentParams {
+	return dbsqlc.SessionRotateIfCurrentParams{
+		// The guard (WHERE).
+		AccountID: accountID, SessionID: g.SessionID, UserID: g.UserID, PresentedJtiHash: g.PresentedHash,
+		Now: g.Now, AuthTime: g.AuthTime, AbsoluteExpiresAt: g.AbsoluteExpiresAt,
+		IdleSeconds: int32(g.Snapshot.IdleSeconds), AbsoluteSeconds: int32(g.Snapshot.AbsoluteSeconds),
+		// The write (SET).
+		NewJtiHash: r.NewJTIHash, NewJtiSealed: r.NewJTISealed, IdleExpiresAt: r.IdleExpiresAt,
+		LastIp: optAddr(r.Client.IP), LastUserAgent: optString(r.Client.UserAgent),
+	}
 }
 
 // sessionInfoFromUserRow converts a row of the user's own device list
