@@ -30,7 +30,8 @@ func HashResetToken(token string) []byte { return digest(token) }
 // judged on the session's own counter, and counted on the session's and
 // on the email's (so a thief holding a session gets no budget the email's
 // other clients do not lose) — but never judged on the email's, so that
-// guessing at sign-in does not lock the owner's change-password (LGN-09). The write is one transaction with the user row locked; if the
+// guessing at sign-in does not lock the owner's change-password (LGN-09).
+// The write is one transaction with the user row locked; if the
 // hash changed since it was verified (a concurrent change), the current
 // password is checked again against the new hash, so each change checks
 // the hash the other left. Errors: CodeValidation (new password),
@@ -77,36 +78,8 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	var revoked int64
 	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
-		locked, active, err := tx.UserLockCredentials(ctx, p.UserID)
-		if err != nil {
-			return err
-		}
-		if locked != hash {
-			ok, _, err := s.hasher.Verify(locked, current)
-			if err != nil {
-				return fmt.Errorf("verify password: %w", err)
-			}
-			if !ok {
-				return errInvalidCredentials
-			}
-		}
-		if !active {
-			return errInvalidCredentials
-		}
-		if err := tx.UserSetPasswordHash(ctx, p.UserID, newHash, now); err != nil {
-			return err
-		}
-		sid := p.SessionID
-		if revoked, err = tx.SessionRevokeAllForUser(ctx, p.UserID, &sid, now, ReasonPasswordChanged); err != nil {
-			return err
-		}
-		if _, err := tx.PasswordResetTokensConsume(ctx, p.UserID, now); err != nil {
-			return err
-		}
-		return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionPasswordChanged, "user", p.UserID.String(),
-			map[string]any{"revoked_sessions": revoked, "kept_session_id": p.SessionID.String()}, client, now))
+		return s.setPassword(ctx, tx, p, hash, current, newHash, client, now)
 	})
 	if errors.Is(err, errInvalidCredentials) {
 		return s.changePasswordRefused(ctx, p, keys, client, now)
@@ -118,6 +91,43 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		s.log.WarnContext(ctx, "login throttle not reset", "err", err)
 	}
 	return nil
+}
+
+// setPassword is ChangePassword's write, in tx: with the user row locked,
+// the current password checked again when the hash changed since it was
+// verified (a concurrent change), the new hash stored, every other session
+// of the user ended, outstanding reset tokens spent, and the change
+// audited.
+func (s *Service) setPassword(ctx context.Context, tx TenantTx, p Principal, verified, current, newHash string, client Client, now time.Time) error {
+	locked, active, err := tx.UserLockCredentials(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	if locked != verified {
+		ok, _, err := s.hasher.Verify(locked, current)
+		if err != nil {
+			return fmt.Errorf("verify password: %w", err)
+		}
+		if !ok {
+			return errInvalidCredentials
+		}
+	}
+	if !active {
+		return errInvalidCredentials
+	}
+	if err := tx.UserSetPasswordHash(ctx, p.UserID, newHash, now); err != nil {
+		return err
+	}
+	sid := p.SessionID
+	revoked, err := tx.SessionRevokeAllForUser(ctx, p.UserID, &sid, now, ReasonPasswordChanged)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.PasswordResetTokensConsume(ctx, p.UserID, now); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, s.event(p.AccountID, &p.UserID, ActionPasswordChanged, "user", p.UserID.String(),
+		map[string]any{"revoked_sessions": revoked, "kept_session_id": p.SessionID.String()}, client, now))
 }
 
 // changePasswordRefused counts, audits and answers a wrong current

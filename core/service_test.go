@@ -236,7 +236,7 @@ func TestLogin_FailureOfKnownUser_IsAudited_UnknownIsNot(t *testing.T) {
 // LGN-08: a wrong current password is refused before
 // the new password is hashed, audited, and counted on the sign-in counter:
 // the threshold-th failure locks change-password and sign-in alike.
-func TestChangePassword_LGN08_Finding3_VerifiesFirst_CountsAndAuditsFailures(t *testing.T) {
+func TestChangePassword_LGN08_VerifiesFirst_CountsAndAuditsFailures(t *testing.T) {
 	h := &spyHasher{}
 	st := &fakeStore{user: core.LoginUser{UserID: uuid.New(), AccountID: uuid.New(), PasswordHash: "hash-of:right", Active: true, Role: core.RoleMember, EmailVerified: true}}
 	cfg := core.DefaultConfig()
