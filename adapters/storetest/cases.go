@@ -14,7 +14,8 @@ import (
 )
 
 // testTenantIsolation: inside tenant A's transaction nothing of tenant B is
-// visible or changeable (RLS-01 … RLS-07, docs/security-checklist.md).
+// visible or changeable (RLS-01 … RLS-07, docs/security-checklist.md;
+// docs/session-rules.md §7).
 func testTenantIsolation(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	bs := e.newSession(b.account, b.owner.ID, defaultSpec)
@@ -160,7 +161,7 @@ func testNotFound(t *testing.T, e *env) {
 // testSessionLiveness: SessionIsLive, Store.SessionListLive,
 // TenantTx.SessionListLive and UserIfSessionLive agree on live, revoked,
 // idle-expired and absolute-expired sessions; a deadline's instant itself
-// is already past (docs/session-rules.md §2, §3).
+// is already past (docs/session-rules.md §3).
 func testSessionLiveness(t *testing.T, e *env) {
 	tn := e.newTenant()
 	u := tn.owner.ID
@@ -210,7 +211,7 @@ func rotation(fs core.FamilyState, now time.Time) core.Rotation {
 
 // testSessionLockAndRotate: the refresh slow path reads the row as created
 // and SessionRotate moves current to previous, the new token current,
-// generation up by one, idle deadline slid (docs/session-rules.md §4).
+// generation up by one, idle deadline slid (docs/session-rules.md §3).
 func testSessionLockAndRotate(t *testing.T, e *env) {
 	tn := e.newTenant()
 	s := e.newSession(tn.account, tn.owner.ID, defaultSpec)
@@ -245,7 +246,8 @@ func testSessionLockAndRotate(t *testing.T, e *env) {
 }
 
 // testSessionRevoke: revoking a live session is true once, then false
-// (already revoked), and false for an unknown session (TenantTx).
+// (already revoked), and false for an unknown session (TenantTx,
+// docs/session-rules.md §5).
 func testSessionRevoke(t *testing.T, e *env) {
 	tn := e.newTenant()
 	s := e.newSession(tn.account, tn.owner.ID, defaultSpec)
@@ -272,7 +274,8 @@ func testSessionRevoke(t *testing.T, e *env) {
 }
 
 // testRevokeAllForUser: all the user's live sessions but except, counted;
-// other users' untouched (SES-*: logout-all, password change).
+// other users' untouched (docs/session-rules.md §5: logout-all, password
+// change).
 func testRevokeAllForUser(t *testing.T, e *env) {
 	tn := e.newTenant()
 	u, other := tn.owner.ID, e.newUser(tn).ID
@@ -348,7 +351,7 @@ func guard(fs core.FamilyState, hash []byte, now time.Time) core.RotationGuard {
 
 // testRotateIfCurrent: the refresh fast path writes only when every
 // condition of the guard holds; otherwise ok=false, nil error, nothing
-// written (Store.RotateIfCurrent, docs/session-rules.md §4).
+// written (Store.RotateIfCurrent, docs/session-rules.md §3, §4).
 func testRotateIfCurrent(t *testing.T, e *env) {
 	tn := e.newTenant()
 	s := e.newSession(tn.account, tn.owner.ID, defaultSpec)
@@ -593,7 +596,7 @@ func testPreTenantLookups(t *testing.T, e *env) {
 
 // testAuditRollback: an audit event is written in the transaction of its
 // change, so a transaction whose fn fails stores neither (AuditEvent,
-// AUD-*); fn's error comes back as it is.
+// AUD-01); fn's error comes back as it is.
 func testAuditRollback(t *testing.T, e *env) {
 	tn := e.newTenant()
 	boom := errors.New("fn failed")
