@@ -489,7 +489,7 @@ func testRecordFailure(t *testing.T, e *env) {
 		{5 * time.Second, core.ThrottleState{Failures: 2, LockedUntil: t0.Add(11 * time.Second)}}, // locked: not counted
 		{11 * time.Second, core.ThrottleState{Failures: 3, LockedUntil: t0.Add(31 * time.Second)}},
 		{31 * time.Second, core.ThrottleState{Failures: 4, LockedUntil: t0.Add(56 * time.Second)}}, // 40 s capped at 25 s
-		{56*time.Second + time.Hour, core.ThrottleState{Failures: 1}},                                // window passed
+		{56*time.Second + time.Hour, core.ThrottleState{Failures: 1}},                              // window passed
 	}
 	for _, s := range steps {
 		got := record(t0.Add(s.at), k1)[0]
@@ -531,7 +531,9 @@ func testRecordResetRequest(t *testing.T, e *env) {
 		}
 		return b, a
 	}
-	eq := func(x, y core.ThrottleState) bool { return x.Failures == y.Failures && x.LockedUntil.Equal(y.LockedUntil) }
+	eq := func(x, y core.ThrottleState) bool {
+		return x.Failures == y.Failures && x.LockedUntil.Equal(y.LockedUntil)
+	}
 	for _, s := range []struct {
 		at            time.Duration
 		before, after core.ThrottleState
