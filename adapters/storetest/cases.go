@@ -273,14 +273,16 @@ func testSessionRevoke(t *testing.T, e *env) {
 	}
 }
 
-// testRevokeAllForUser: all the user's live sessions but except, counted;
-// other users' untouched (docs/session-rules.md §5: logout-all, password
+// testRevokeAllForUser: all the user's live sessions but except, counted
+// (an idle-expired one is not live: neither counted nor stamped); other
+// users' untouched (docs/session-rules.md §5: logout-all, password
 // change).
 func testRevokeAllForUser(t *testing.T, e *env) {
 	tn := e.newTenant()
 	u, other := tn.owner.ID, e.newUser(tn).ID
 	keep, s1, s2 := e.newSession(tn.account, u, defaultSpec), e.newSession(tn.account, u, defaultSpec), e.newSession(tn.account, u, defaultSpec)
 	os := e.newSession(tn.account, other, defaultSpec)
+	expired := e.newSession(tn.account, u, sessionSpec{idle: time.Second, abs: time.Hour})
 	now := t0.Add(time.Minute)
 	e.tx(tn.account, func(tx core.TenantTx) error {
 		if _, err := tx.SessionRevoke(e.ctx, s2.ID, t0.Add(time.Second), core.ReasonLogout); err != nil {
@@ -288,7 +290,7 @@ func testRevokeAllForUser(t *testing.T, e *env) {
 		}
 		n, err := tx.SessionRevokeAllForUser(e.ctx, u, &keep.ID, now, core.ReasonLogoutAll)
 		if n != 1 {
-			t.Errorf("SessionRevokeAllForUser = %d, want 1 (s1; s2 was revoked, keep excepted)", n)
+			t.Errorf("SessionRevokeAllForUser = %d, want 1 (s1; s2 was revoked, expired is not live, keep excepted)", n)
 		}
 		return err
 	})
@@ -299,6 +301,9 @@ func testRevokeAllForUser(t *testing.T, e *env) {
 		if ok, _ := e.s.SessionIsLive(e.ctx, tn.account, c.id, now); ok != c.live {
 			t.Errorf("session %s live = %v, want %v", c.id, ok, c.live)
 		}
+	}
+	if fs := e.lock(tn.account, expired.ID); fs.RevokedAt != nil {
+		t.Errorf("idle-expired session revoked at %v, want left as it was", fs.RevokedAt)
 	}
 	e.tx(tn.account, func(tx core.TenantTx) error {
 		n, err := tx.SessionRevokeAllForUser(e.ctx, u, nil, now, core.ReasonLogoutAll)
