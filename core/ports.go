@@ -102,7 +102,8 @@ type Deferrer interface {
 // Store is the persistence port. Methods outside InTenantTx are the narrow
 // pre-tenant path; everything else runs inside one tenant transaction.
 type Store interface {
-	// UserForLogin finds a user by normalised email across tenants.
+	// UserForLogin finds a user by email across tenants. The caller
+	// normalises it (NormalizeEmail): only the normalised form matches.
 	// ErrNotFound when there is none.
 	UserForLogin(ctx context.Context, email string) (LoginUser, error)
 	// SessionAccount returns the tenant of a session by id, for refresh
@@ -204,7 +205,10 @@ type TenantTx interface {
 	// UserCreate creates a user whose email is verified (at u.CreatedAt):
 	// an owner provisioned them, an invitation was accepted, or
 	// verification is off. UserCreateUnverified creates a registration's
-	// owner before they verified. A duplicate email is ErrConflict.
+	// owner before they verified. The email arrives normalised
+	// (NormalizeEmail; the schema refuses any other form, as a
+	// CodeConflict error naming the rule). A duplicate email is
+	// ErrConflict.
 	UserCreate(ctx context.Context, u User, passwordHash string) error
 	UserCreateUnverified(ctx context.Context, u User, passwordHash string) error
 	UserGet(ctx context.Context, id uuid.UUID) (User, error)
@@ -229,8 +233,9 @@ type TenantTx interface {
 	// when the row's current token is no longer r.OldJTIHash (cannot happen
 	// under the lock).
 	SessionRotate(ctx context.Context, r Rotation) error
-	// SessionRevoke revokes one live session (its whole token family); false when it
-	// was already revoked or does not exist.
+	// SessionRevoke revokes one session not yet revoked (its whole token
+	// family; an expired one is stamped too, which changes nothing it can
+	// do); false when it was already revoked or does not exist.
 	SessionRevoke(ctx context.Context, sessionID uuid.UUID, now time.Time, reason string) (bool, error)
 	// SessionRevokeAllForUser revokes the user's live sessions except
 	// `except` (when not nil) and returns how many.
