@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -35,12 +36,15 @@ type metrics struct {
 // Label values declared up front, so every series exists (at 0) from the
 // start and an alert on a rate has something to compare against.
 var (
-	signInOutcomes  = []string{"success", "invalid_credentials", "throttled", "unavailable", "error"}
-	refreshOutcomes = []string{"rotated", "converged", string(core.CodeInvalidRefreshToken), string(core.CodeSessionExpiredIdle),
-		string(core.CodeSessionExpiredAbsolute), string(core.CodeRefreshTokenReused), string(codeCSRFFailed),
-		"rate_limited", "unavailable", "error"}
-	revokeReasons = []string{core.ReasonLogout, core.ReasonLogoutAll, core.ReasonRefreshReuse, core.ReasonAbsoluteTimeout,
-		core.ReasonRevokedByUser, core.ReasonPasswordChanged, core.ReasonPasswordReset, core.ReasonBulkRevoke}
+	signInOutcomes = []string{"success", "invalid_credentials", "throttled", "unavailable", "error"}
+	// refreshRejections are the refusals of a refresh counted under their
+	// own problem code; any other refusal is "error".
+	refreshRejections = []core.Code{core.CodeInvalidRefreshToken, core.CodeSessionExpiredIdle,
+		core.CodeSessionExpiredAbsolute, core.CodeRefreshTokenReused, codeCSRFFailed}
+	refreshOutcomes = slices.Concat([]string{"rotated", "converged"}, codeStrings(refreshRejections),
+		[]string{"rate_limited", "unavailable", "error"})
+	// revokeReasons are core's, every one (core.RevokeReasons).
+	revokeReasons = core.RevokeReasons()
 	// DBFaultKinds mirrors adapters/postgres.FaultKinds (this package does
 	// not import the database adapter); "unavailable" is a fault of unknown
 	// kind.
@@ -178,12 +182,20 @@ func refreshOutcomeLabel(rec *statusRecorder) string {
 	case rec.code == string(core.CodeUnavailable):
 		return "unavailable"
 	}
-	for _, c := range refreshOutcomes[2:7] {
-		if rec.code == c {
-			return c
+	for _, c := range refreshRejections {
+		if rec.code == string(c) {
+			return rec.code
 		}
 	}
 	return "error"
+}
+
+func codeStrings(codes []core.Code) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		out[i] = string(c)
+	}
+	return out
 }
 
 // refreshOutcome is the metric label of a successful refresh.
