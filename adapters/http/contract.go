@@ -125,12 +125,13 @@ func (s *Server) gate(next http.Handler) http.Handler {
 		ctx := r.Context()
 		// SECURITY: header text is made valid UTF-8 without NUL and cut by
 		// characters here, at the edge (core.CleanText explains why).
-		ri := requestInfo{r: r, client: core.Client{
+		st := stateFrom(ctx)
+		st.client = core.Client{
 			IP:        clientIP(r, s.cfg.TrustedProxies),
 			UserAgent: r.UserAgent(),
 			DeviceID:  r.Header.Get("X-Device-Id"),
-		}.Clean()}
-		ctx = context.WithValue(ctx, requestKey, ri)
+		}.Clean()
+		ri := requestInfo{r: r, client: st.client}
 
 		route, params, err := s.contract.router.FindRoute(r)
 		if err != nil {
@@ -142,9 +143,7 @@ func (s *Server) gate(next http.Handler) http.Handler {
 			return
 		}
 		opID := route.Operation.OperationID
-		if rec, ok := w.(*statusRecorder); ok {
-			rec.op = opID
-		}
+		st.op = opID
 		if err := s.limitIP(opID, ri.client); err != nil {
 			writeError(w, r, s.log, err)
 			return

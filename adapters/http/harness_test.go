@@ -30,6 +30,7 @@ import (
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
@@ -205,14 +206,17 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As cmd/sessiond wires it: pool statistics and the store's counts in
-	// the server's metrics.
-	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+	// As cmd/sessiond wires it: one telemetry that the server, the pool,
+	// the store and the hasher report into.
+	tel := telemetry.New()
+	if err := tel.ObservePool(pool); err != nil {
 		t.Fatal(err)
 	}
-	store.SetObserver(api.StoreObserver())
+	api.SetObserver(tel)
+	api.SetMetricsHandler(tel.Handler())
+	store.SetObserver(tel)
 	if setup.HashLimiter != nil {
-		setup.HashLimiter.SetObserver(api.HashObserver())
+		setup.HashLimiter.SetObserver(tel)
 		api.SetHashAdmission(setup.HashLimiter)
 	}
 	if setup.Webhooks != nil {

@@ -12,8 +12,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/sessiond/sessiond/adapters/http/api"
 	"github.com/sessiond/sessiond/adapters/http/docs"
 	"github.com/sessiond/sessiond/core"
@@ -38,7 +36,7 @@ type Config struct {
 	// MetricsOnAPI serves /metrics on the API handler too. Off by default
 	// (the zero value): metrics are operator data — pool acquires and
 	// sign-in outcomes per request were an account oracle when public — and
-	// MetricsHandler serves them on their own listener (METRICS_ADDR,
+	// adapters/telemetry serves them on their own listener (METRICS_ADDR,
 	// loopback by default; MET-01, docs/security-checklist.md).
 	MetricsOnAPI bool
 }
@@ -57,7 +55,11 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	contract *contract
-	metrics  *metrics
+	// obs receives every answered request (SetObserver; nothing by default).
+	obs Observer
+	// metricsHandler serves /metrics on the API listener when
+	// Config.MetricsOnAPI (SetMetricsHandler).
+	metricsHandler http.Handler
 	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
 	// origin check both read it.
 	origins  Origins
@@ -118,7 +120,7 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 	if err != nil {
 		return nil, fmt.Errorf("allowed origins: %w", err)
 	}
-	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics(), origins: origins}, nil
+	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, obs: nopObserver{}, origins: origins}, nil
 }
 
 // Handler returns the complete HTTP handler.
@@ -145,8 +147,8 @@ func (s *Server) Handler() http.Handler {
 	// /api/v1, the platform paths at the root (docs/architecture.md).
 	root := http.NewServeMux()
 	root.Handle("/", inner)
-	if s.cfg.MetricsOnAPI {
-		root.Handle("/metrics", s.MetricsHandler())
+	if s.cfg.MetricsOnAPI && s.metricsHandler != nil {
+		root.Handle("/metrics", s.metricsHandler)
 	} else {
 		root.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "no such resource"})
@@ -177,16 +179,11 @@ func (s *Server) withDocs(api http.Handler) http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
-		if rec, ok := w.(*statusRecorder); ok {
-			rec.op = "docs"
+		if st := stateFrom(r.Context()); st != nil {
+			st.op = "docs"
 		}
 		ui.ServeHTTP(w, r)
 	})
-}
-
-// MetricsHandler serves the Prometheus metrics.
-func (s *Server) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 }
 
 // writeJSON writes a JSON response with the given status.

@@ -21,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/ratelimit"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
@@ -119,7 +120,7 @@ func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *clean
 // provideWebhooks wires the webhook administration into the API and
 // returns the delivery worker (nil when webhooks are not configured or
 // WEBHOOK_DELIVERY=false).
-func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.Server, c Config, log *slog.Logger) (*audit.Dispatcher, error) {
+func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.Server, tel *telemetry.Telemetry, c Config, log *slog.Logger) (*audit.Dispatcher, error) {
 	w := c.Webhooks
 	keys := w.Keys
 	if len(keys) == 0 && w.KeyFile != "" {
@@ -161,29 +162,29 @@ func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.
 	if !w.Deliver {
 		return nil, nil
 	}
-	metrics := audit.NewMetrics()
-	if err := api.Register(metrics); err != nil {
-		return nil, err
-	}
 	retry := core.DefaultWebhookRetry()
 	retry.Period = w.RetryPeriod
 	return audit.NewDispatcher(store, sender, sealer, clock.System{}, audit.Settings{
 		PollInterval: w.PollInterval, Lease: w.Lease, Accounts: w.Accounts, Retry: retry,
-	}, metrics, log)
+	}, tel, log)
 }
 
-func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, hooks *audit.Dispatcher, c Config) *program {
+func provideProgram(srv *http.Server, tel *telemetry.Telemetry, job *cleanupJob, hooks *audit.Dispatcher, c Config) *program {
 	p := &program{http: srv, cleanup: job, webhooks: hooks}
 	if c.MetricsAddr != "" {
 		p.metrics = &http.Server{
-			Addr: c.MetricsAddr, Handler: api.MetricsHandler(),
+			Addr: c.MetricsAddr, Handler: tel.Handler(),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
 		}
 	}
 	return p
 }
 
-func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, c Config, log *slog.Logger) (*httpadapter.Server, error) {
+// provideTelemetry builds the metrics (and the tracer provider) every
+// adapter reports into.
+func provideTelemetry() *telemetry.Telemetry { return telemetry.New() }
+
+func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, tel *telemetry.Telemetry, c Config, log *slog.Logger) (*httpadapter.Server, error) {
 	hc := c.HTTP
 	if c.RateLimitEnabled {
 		hc.Limits = rateLimits(c.RateLimits)
@@ -192,11 +193,13 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 	if err != nil {
 		return nil, err
 	}
-	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+	if err := tel.ObservePool(pool); err != nil {
 		return nil, err
 	}
-	store.SetObserver(api.StoreObserver())
-	hasher.Limiter().SetObserver(api.HashObserver())
+	api.SetObserver(tel)
+	api.SetMetricsHandler(tel.Handler())
+	store.SetObserver(tel)
+	hasher.Limiter().SetObserver(tel)
 	api.SetHashAdmission(hasher.Limiter())
 	return api, nil
 }

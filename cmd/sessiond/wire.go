@@ -23,6 +23,7 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		provideDeviceNamer,
 		provideMailer,
 		provideService,
+		provideTelemetry,
 		provideAPI,
 		provideHTTPServer,
 		provideCleanupJob,

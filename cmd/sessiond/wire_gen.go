@@ -47,7 +47,8 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		cleanup()
 		return nil, nil, err
 	}
-	server, err := provideAPI(service, codec, store, pool, hasher, c, log)
+	telemetry := provideTelemetry()
+	server, err := provideAPI(service, codec, store, pool, hasher, telemetry, c, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -55,13 +56,13 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 	}
 	httpServer := provideHTTPServer(server, c)
 	mainCleanupJob := provideCleanupJob(store, c, log)
-	dispatcher, err := provideWebhooks(service, store, server, c, log)
+	dispatcher, err := provideWebhooks(service, store, server, telemetry, c, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	mainProgram := provideProgram(httpServer, server, mainCleanupJob, dispatcher, c)
+	mainProgram := provideProgram(httpServer, telemetry, mainCleanupJob, dispatcher, c)
 	return mainProgram, func() {
 		cleanup2()
 		cleanup()
