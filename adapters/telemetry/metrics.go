@@ -248,7 +248,9 @@ func (t *Telemetry) HashAdmitted(wait time.Duration) { t.hashWait.Observe(wait.S
 func (t *Telemetry) HashShed(reason string) { t.hashShed.WithLabelValues(reason).Inc() }
 
 // WebhookDelivery implements adapters/audit.Observer.
-func (t *Telemetry) WebhookDelivery(o core.WebhookOutcome) { t.deliveries.WithLabelValues(string(o)).Inc() }
+func (t *Telemetry) WebhookDelivery(o core.WebhookOutcome) {
+	t.deliveries.WithLabelValues(string(o)).Inc()
+}
 
 // WebhookQueueLag implements adapters/audit.Observer.
 func (t *Telemetry) WebhookQueueLag(lag time.Duration) { t.queueLag.Set(lag.Seconds()) }
