@@ -127,7 +127,7 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 func (s *Server) Handler() http.Handler {
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			// The contract was already validated by gate; what reaches here is
+			// The contract was already validated (validate); what reaches here is
 			// a body that validates but does not decode into the Go types.
 			writeError(w, r, s.log, core.Errorf(codeBadRequest, "the request body could not be decoded"))
 		},
@@ -154,12 +154,25 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "no such resource"})
 		})
 	}
-	return s.accessLog(s.recoverer(s.cors(s.withDocs(s.gate(root)))))
+	return chain(root,
+		s.accessLog,        // request id, the request's state, the access log line and the metrics
+		s.recoverer,        // a panic answers 500
+		s.cors,             // CORS answers (cors.go)
+		s.withDocs,         // /docs, outside the contract
+		s.cleanClient,      // the gate (gate.go): who calls from where
+		s.route,            // the contract's operation; 404, 405
+		s.limitPerIP,       // 429 by per-IP rule
+		s.shedSignIns,      // 503 for a sign-in the hasher would shed
+		s.authenticate,     // the access token (contract.go)
+		s.checkQueryParams, // undeclared query parameters
+		capBody,            // 413 past maxBodyBytes
+		s.validate,         // openapi.yaml
+	)
 }
 
 // withDocs serves /docs and the files under /docs/ (see package docs) and
 // hands every other request to api. The documentation is not part of the
-// contract, so it bypasses gate rather than widening it: gate still routes,
+// contract, so it bypasses the gate rather than widening it: the gate still routes,
 // authenticates and validates every other path exactly as before (and so
 // still answers 404 for /docs when the documentation is off).
 func (s *Server) withDocs(api http.Handler) http.Handler {
