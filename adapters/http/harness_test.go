@@ -24,6 +24,7 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
 	"github.com/sessiond/sessiond/adapters/clock"
@@ -120,6 +121,9 @@ type harnessSetup struct {
 	// Webhooks, when set, builds the webhook administration the server
 	// serves (webhooks_test.go); nil: not configured.
 	Webhooks func(svc *core.Service, clk *clock.Fake) *core.WebhookService
+	// Tracer, when set, traces requests and database round trips as
+	// cmd/sessiond does with OTEL_TRACES_EXPORTER=otlp (tracing_test.go).
+	Tracer trace.TracerProvider
 }
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
@@ -131,6 +135,7 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if setup.Pool.MaxConns == 0 {
 		setup.Pool.MaxConns = 30
 	}
+	setup.Pool.TracerProvider = setup.Tracer
 	pool := setup.AppPool
 	if pool == nil {
 		var closePool func()
@@ -214,6 +219,9 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	}
 	api.SetObserver(tel)
 	api.SetMetricsHandler(tel.Handler())
+	if setup.Tracer != nil {
+		api.SetTracerProvider(setup.Tracer)
+	}
 	store.SetObserver(tel)
 	if setup.HashLimiter != nil {
 		setup.HashLimiter.SetObserver(tel)

@@ -46,6 +46,7 @@ type statusRecorder struct {
 // later layer sets its own fields through stateFrom.
 type requestState struct {
 	r      *http.Request // the request as it arrived (handlers read headers and cookies)
+	rec    *statusRecorder
 	client core.Client   // cleaned (cleanClient)
 	op     string        // operationId, set once routed; "docs" for the documentation
 	// route and params are the contract's route of the request (route).
@@ -108,6 +109,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			rec statusRecorder
 			st  requestState
 		}{rec: statusRecorder{ResponseWriter: w}, st: requestState{r: r}}
+		a.st.rec = &a.rec
 		r = r.WithContext(context.WithValue(r.Context(), stateKey, &a.st))
 		next.ServeHTTP(&a.rec, r)
 		end := time.Now()

@@ -12,6 +12,8 @@ import (
 	"net/netip"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sessiond/sessiond/adapters/http/api"
 	"github.com/sessiond/sessiond/adapters/http/docs"
 	"github.com/sessiond/sessiond/core"
@@ -60,6 +62,8 @@ type Server struct {
 	// metricsHandler serves /metrics on the API listener when
 	// Config.MetricsOnAPI (SetMetricsHandler).
 	metricsHandler http.Handler
+	// tracer makes the request spans (SetTracerProvider); nil: no tracing.
+	tracer trace.Tracer
 	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
 	// origin check both read it.
 	origins  Origins
@@ -156,6 +160,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	return chain(root,
 		s.accessLog,        // request id, the request's state, the access log line and the metrics
+		s.traceRequests,    // a span per request, W3C traceparent in and out (off by default)
 		s.recoverer,        // a panic answers 500
 		s.cors,             // CORS answers (cors.go)
 		s.withDocs,         // /docs, outside the contract

@@ -11,6 +11,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -39,9 +40,12 @@ type envVars struct {
 	DBAcquireTimeout     time.Duration `env:"DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
 	AccessTokenCacheSize int           `env:"ACCESS_TOKEN_CACHE_SIZE" envDefault:"65536"`
 
-	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:":8080"`
-	MetricsAddr     string        `env:"METRICS_ADDR"` // DefaultMetricsAddr; "off": no listener
-	MetricsOnAPI    bool          `env:"METRICS_ON_API_LISTENER" envDefault:"false"`
+	HTTPAddr     string `env:"HTTP_ADDR" envDefault:":8080"`
+	MetricsAddr  string `env:"METRICS_ADDR"` // DefaultMetricsAddr; "off": no listener
+	MetricsOnAPI bool   `env:"METRICS_ON_API_LISTENER" envDefault:"false"`
+	// Tracing: OpenTelemetry's standard names; off unless
+	// OTEL_TRACES_EXPORTER=otlp (adapters/telemetry).
+	Tracing         telemetry.TracingConfig
 	PprofAddr       string        `env:"PPROF_ADDR"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	DevMode         bool          `env:"DEV_MODE" envDefault:"false"`

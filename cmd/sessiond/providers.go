@@ -30,12 +30,13 @@ import (
 // Providers for the wire graph (see wire.go). Each owns at most one
 // resource and returns its cleanup.
 
-func providePool(ctx context.Context, c Config) (*pgxpool.Pool, func(), error) {
+func providePool(ctx context.Context, c Config, tel *telemetry.Telemetry) (*pgxpool.Pool, func(), error) {
 	if c.DatabaseURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set (make run starts a private database for you)")
 	}
 	return postgres.NewPoolWithOptions(ctx, c.DatabaseURL, postgres.PoolOptions{
 		MaxConns: c.DBMaxConns, StatementTimeout: c.DBStatementTimeout, AcquireTimeout: c.DBAcquireTimeout,
+		TracerProvider: tel.TracerProvider(),
 	})
 }
 
@@ -180,9 +181,17 @@ func provideProgram(srv *http.Server, tel *telemetry.Telemetry, job *cleanupJob,
 	return p
 }
 
-// provideTelemetry builds the metrics (and the tracer provider) every
-// adapter reports into.
-func provideTelemetry() *telemetry.Telemetry { return telemetry.New() }
+// provideTelemetry builds the metrics and the tracer provider every
+// adapter reports into (tracing off unless OTEL_TRACES_EXPORTER=otlp). The
+// cleanup flushes the buffered spans.
+func provideTelemetry(c Config) (*telemetry.Telemetry, func(), error) {
+	t := telemetry.New()
+	stop, err := t.StartTracing(c.Tracing)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, stop, nil
+}
 
 func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, tel *telemetry.Telemetry, c Config, log *slog.Logger) (*httpadapter.Server, error) {
 	hc := c.HTTP
@@ -198,6 +207,7 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 	}
 	api.SetObserver(tel)
 	api.SetMetricsHandler(tel.Handler())
+	api.SetTracerProvider(tel.TracerProvider())
 	store.SetObserver(tel)
 	hasher.Limiter().SetObserver(tel)
 	api.SetHashAdmission(hasher.Limiter())
