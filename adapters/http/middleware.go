@@ -47,8 +47,8 @@ type statusRecorder struct {
 type requestState struct {
 	r      *http.Request // the request as it arrived (handlers read headers and cookies)
 	rec    *statusRecorder
-	client core.Client   // cleaned (cleanClient)
-	op     string        // operationId, set once routed; "docs" for the documentation
+	client core.Client // cleaned (cleanClient)
+	op     string      // operationId, set once routed; "docs" for the documentation
 	// route and params are the contract's route of the request (route).
 	route     *routers.Route
 	params    map[string]string
