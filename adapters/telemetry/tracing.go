@@ -20,12 +20,12 @@ type TracingConfig struct {
 	// Exporter is OTEL_TRACES_EXPORTER: "none" (the default: no tracer
 	// provider at all, so no span is made and the request path pays
 	// nothing) or "otlp" (OTLP over HTTP).
-	Exporter string `env:"OTEL_TRACES_EXPORTER" envDefault:"none"`
+	Exporter string
 	// Endpoint is OTEL_EXPORTER_OTLP_ENDPOINT, the collector's base URL
 	// (http://host:4318); spans go to its /v1/traces.
-	Endpoint string `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	Endpoint string
 	// ServiceName is OTEL_SERVICE_NAME (default sessiond).
-	ServiceName string `env:"OTEL_SERVICE_NAME" envDefault:"sessiond"`
+	ServiceName string
 }
 
 // tracing is the tracer provider, when tracing is on.

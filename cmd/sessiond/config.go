@@ -158,7 +158,7 @@ func (e envVars) config() (Config, []string) {
 		AccessTokenCacheSize: e.AccessTokenCacheSize,
 		HTTPAddr:             e.HTTPAddr,
 		MetricsAddr:          e.MetricsAddr,
-		Tracing:              e.Tracing,
+		Tracing:              telemetry.TracingConfig{Exporter: e.OTELTracesExporter, Endpoint: e.OTELEndpoint, ServiceName: e.OTELServiceName},
 		PprofAddr:            e.PprofAddr,
 		ShutdownTimeout:      e.ShutdownTimeout,
 		DevMode:              e.DevMode,
