@@ -146,6 +146,15 @@ const (
 	ReasonMFAReset          = "mfa_reset"
 )
 
+// RevokeReasons lists every revoke reason above, for the metrics that
+// declare one series per reason (adapters/telemetry keeps the list and the
+// constants equal in a test).
+func RevokeReasons() []string {
+	return []string{ReasonLogout, ReasonLogoutAll, ReasonRefreshReuse, ReasonAbsoluteTimeout, ReasonRevokedByUser,
+		ReasonPasswordChanged, ReasonPasswordReset, ReasonBulkRevoke, ReasonRevokedByOwner, ReasonMemberDeactivated,
+		ReasonMemberRemoved, ReasonEvicted, ReasonMFAReset}
+}
+
 // TokenPair is what sign-in and refresh hand to the client.
 type TokenPair struct {
 	// IssuedAt is when the pair was issued (the service clock): cookie

@@ -72,8 +72,8 @@ const (
 	ShedWaitTimed = "wait_timeout" // waited Wait without a slot freeing
 )
 
-// Observer receives the Limiter's events (the HTTP layer's metrics:
-// adapters/http.HashObserver).
+// Observer receives the Limiter's events (the metrics:
+// adapters/telemetry).
 type Observer interface {
 	// HashAdmitted reports a hash that got a slot after waiting wait
 	// (0 when a slot was free).

@@ -23,6 +23,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/clock"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -182,7 +183,7 @@ func (e *env) sender() *audit.Sender {
 	return s
 }
 
-func (e *env) dispatcher(metrics *audit.Metrics) *audit.Dispatcher {
+func (e *env) dispatcher(metrics audit.Observer) *audit.Dispatcher {
 	d, err := audit.NewDispatcher(e.store, e.sender(), e.sealer, e.clock, audit.Settings{Batch: 7, Lease: 30 * time.Second}, metrics, quiet)
 	if err != nil {
 		e.t.Fatal(err)
@@ -302,7 +303,7 @@ func TestDelivery_WHK01_EveryEventType_ArrivesSigned_VerifiedByStandardWebhooks(
 	for _, a := range core.AuditActions {
 		want[a] = e.event(tn, a)
 	}
-	m := audit.NewMetrics()
+	m := telemetry.New()
 	drain(t, e.dispatcher(m))
 
 	got := r.accepted()

@@ -63,19 +63,19 @@ func (s Settings) withDefaults() Settings {
 // once whatever happens (the cursor moves only after the receiver's 2xx;
 // a crash between the two re-sends the event, same webhook-id).
 type Dispatcher struct {
-	outbox  core.WebhookOutbox
-	sender  core.WebhookSender
-	sealer  core.WebhookSecretSealer
-	clock   core.Clock
-	cfg     Settings
-	log     *slog.Logger
-	metrics *Metrics
-	id      uuid.UUID
-	random  func() float64
+	outbox core.WebhookOutbox
+	sender core.WebhookSender
+	sealer core.WebhookSecretSealer
+	clock  core.Clock
+	cfg    Settings
+	log    *slog.Logger
+	obs    Observer
+	id     uuid.UUID
+	random func() float64
 }
 
-// NewDispatcher wires a dispatcher. metrics may be nil.
-func NewDispatcher(outbox core.WebhookOutbox, sender core.WebhookSender, sealer core.WebhookSecretSealer, clock core.Clock, cfg Settings, metrics *Metrics, log *slog.Logger) (*Dispatcher, error) {
+// NewDispatcher wires a dispatcher. obs may be nil (nothing observed).
+func NewDispatcher(outbox core.WebhookOutbox, sender core.WebhookSender, sealer core.WebhookSecretSealer, clock core.Clock, cfg Settings, obs Observer, log *slog.Logger) (*Dispatcher, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Retry.Validate(); err != nil {
 		return nil, err
@@ -83,8 +83,11 @@ func NewDispatcher(outbox core.WebhookOutbox, sender core.WebhookSender, sealer 
 	if log == nil {
 		log = slog.Default()
 	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	return &Dispatcher{outbox: outbox, sender: sender, sealer: sealer, clock: clock, cfg: cfg, log: log,
-		metrics: metrics, id: uuid.New(), random: rand.Float64}, nil
+		obs: obs, id: uuid.New(), random: rand.Float64}, nil
 }
 
 // Run delivers until ctx ends: a round as soon as the last one found work,
@@ -125,10 +128,10 @@ func (d *Dispatcher) Tick(ctx context.Context) (int, error) {
 			lag = now.Sub(*w.OldestPending)
 		}
 	}
-	if d.metrics != nil {
-		d.metrics.queueLag.Set(lag.Seconds())
+	if _, none := d.obs.(nopObserver); !none { // the count is a query: only when someone reads it
+		d.obs.WebhookQueueLag(lag)
 		if n, err := d.outbox.WebhookFailingEndpoints(ctx); err == nil {
-			d.metrics.failing.Set(float64(n))
+			d.obs.WebhookEndpointsFailing(n)
 		}
 	}
 	sem := make(chan struct{}, d.cfg.Accounts)
@@ -305,7 +308,5 @@ func (d *Dispatcher) failed(ctx context.Context, ep core.WebhookEndpoint, cursor
 }
 
 func (d *Dispatcher) count(o core.WebhookOutcome) {
-	if d.metrics != nil {
-		d.metrics.deliveries.WithLabelValues(string(o)).Inc()
-	}
+	d.obs.WebhookDelivery(o)
 }

@@ -1,50 +1,33 @@
 package audit
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
+	"time"
 
 	"github.com/sessiond/sessiond/core"
 )
 
-// Metrics of webhook delivery: a prometheus.Collector.
-type Metrics struct {
-	deliveries *prometheus.CounterVec
-	queueLag   prometheus.Gauge
-	failing    prometheus.Gauge
+// Observer receives what webhook delivery counts (adapters/telemetry
+// implements it; cmd/sessiond wires it). A nil Observer given to
+// NewDispatcher observes nothing.
+type Observer interface {
+	// WebhookDelivery counts one delivery attempt by outcome
+	// (WebhookOutcomes).
+	WebhookDelivery(outcome core.WebhookOutcome)
+	// WebhookQueueLag reports, once per round, the age of the oldest event
+	// not yet delivered to every active endpoint (0: none).
+	WebhookQueueLag(lag time.Duration)
+	// WebhookEndpointsFailing reports, once per round, how many enabled
+	// endpoints are marked failing, across accounts.
+	WebhookEndpointsFailing(n int64)
 }
 
-// NewMetrics returns the delivery metrics, every outcome at 0.
-func NewMetrics() *Metrics {
-	m := &Metrics{
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sessiond_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by outcome (delivered, http_error, network_error, blocked).",
-		}, []string{"outcome"}),
-		queueLag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sessiond_webhook_queue_lag_seconds",
-			Help: "Age of the oldest audit event not yet delivered to every active endpoint (0: none), as of the last round.",
-		}),
-		failing: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "sessiond_webhook_endpoints_failing",
-			Help: "Enabled webhook endpoints marked failing (retries exhausted), across accounts.",
-		}),
-	}
-	for _, o := range []core.WebhookOutcome{core.WebhookDelivered, core.WebhookHTTPError, core.WebhookNetworkError, core.WebhookBlocked} {
-		m.deliveries.WithLabelValues(string(o))
-	}
-	return m
+// WebhookOutcomes are the outcomes a delivery attempt reports, every one.
+func WebhookOutcomes() []core.WebhookOutcome {
+	return []core.WebhookOutcome{core.WebhookDelivered, core.WebhookHTTPError, core.WebhookNetworkError, core.WebhookBlocked}
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.deliveries.Describe(ch)
-	m.queueLag.Describe(ch)
-	m.failing.Describe(ch)
-}
+type nopObserver struct{}
 
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.deliveries.Collect(ch)
-	m.queueLag.Collect(ch)
-	m.failing.Collect(ch)
-}
+func (nopObserver) WebhookDelivery(core.WebhookOutcome) {}
+func (nopObserver) WebhookQueueLag(time.Duration)       {}
+func (nopObserver) WebhookEndpointsFailing(int64)       {}

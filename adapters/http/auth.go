@@ -19,7 +19,6 @@ import (
 type tokenIssued struct {
 	body    api.TokenResponse
 	cookies []*http.Cookie
-	outcome string // refresh only: "rotated" or "converged" (metrics)
 	// challenge, when set, is the answer instead of tokens: 202 with the
 	// second-factor challenge (sign-in only).
 	challenge *core.MFAChallengeIssued
@@ -35,9 +34,6 @@ func (t tokenIssued) write(w http.ResponseWriter) error {
 			methods[i] = api.MfaChallengeMethods(m)
 		}
 		return writeJSON(w, http.StatusAccepted, api.MfaChallenge{MfaChallengeToken: c.Token, ExpiresAt: c.ExpiresAt.UTC(), Methods: methods})
-	}
-	if rec, ok := w.(*statusRecorder); ok {
-		rec.outcome = t.outcome
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -162,9 +158,10 @@ func (s *Server) RefreshToken(ctx context.Context, req api.RefreshTokenRequestOb
 			csrf = c.Value
 		}
 	}
-	t := s.tokenResponse(p, fromCookie, csrf)
-	t.outcome = refreshOutcome(p)
-	return t, nil
+	if st := stateFrom(ctx); st != nil {
+		st.outcome = refreshOutcome(p)
+	}
+	return s.tokenResponse(p, fromCookie, csrf), nil
 }
 
 // Logout ends the current session (and the session of a refresh token

@@ -18,7 +18,7 @@ type ctxKey int
 
 const (
 	principalKey ctxKey = iota
-	requestKey
+	stateKey
 )
 
 // withBearer puts the verified caller into the request context.
@@ -60,8 +60,11 @@ type requestInfo struct {
 }
 
 func requestFrom(ctx context.Context) requestInfo {
-	ri, _ := ctx.Value(requestKey).(requestInfo)
-	return ri
+	st := stateFrom(ctx)
+	if st == nil {
+		return requestInfo{}
+	}
+	return requestInfo{r: st.r, client: st.client}
 }
 
 // clientIP returns the caller's address: the peer address, unless the peer

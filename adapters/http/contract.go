@@ -1,8 +1,9 @@
 package http
 
-// The contract: openapi.yaml loaded and prepared, and the gate every API
-// request passes before a handler runs (route, authenticate, validate),
-// with the mapping of its validation failures to problem codes.
+// The contract: openapi.yaml loaded and prepared, the authentication of
+// the operations that require an access token, and the mapping of
+// validation failures to problem codes. The other steps every API request
+// passes before a handler runs are in gate.go.
 
 import (
 	"context"
@@ -99,88 +100,43 @@ func newContract(doc *openapi3.T) (*contract, error) {
 // parsing or password hashing (LGN-04).
 const maxBodyBytes = 64 << 10
 
-// gate routes the request against the contract, authenticates it when the
-// operation requires an access token, and validates it (parameters, body,
-// content type) before any handler runs. Authentication comes first: an
+// authenticate checks the access token of an operation that requires one
+// (bearerOps): its signature and claims only — the session's liveness is
+// checked by core, in the round trip of the handler's use case (a
+// core.Bearer becomes a core.Principal there); then the tenant headers
+// (JWT-08) and the enrol-only restriction. It runs before validation: an
 // anonymous caller learns nothing about what a valid body would be.
-func (s *Server) gate(next http.Handler) http.Handler {
-	opts := &openapi3filter.Options{
-		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-		MultiError:         false,
-	}
+func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opID := stateFrom(r.Context()).op
+		if !s.contract.bearerOps[opID] {
+			next.ServeHTTP(w, r)
+			return
+		}
 		ctx := r.Context()
-		// SECURITY: header text is made valid UTF-8 without NUL and cut by
-		// characters here, at the edge (core.CleanText explains why).
-		ri := requestInfo{r: r, client: core.Client{
-			IP:        clientIP(r, s.cfg.TrustedProxies),
-			UserAgent: r.UserAgent(),
-			DeviceID:  r.Header.Get("X-Device-Id"),
-		}.Clean()}
-		ctx = context.WithValue(ctx, requestKey, ri)
-
-		route, params, err := s.contract.router.FindRoute(r)
+		// Only the Authorization header is read: a token in the query
+		// string (CK-03) is never accepted, so it authenticates nothing.
+		raw, ok := bearerToken(r)
+		if !ok {
+			writeError(w, r, s.log, core.Errorf(core.CodeInvalidToken, "an access token is required"))
+			return
+		}
+		b, err := s.svc.VerifyBearer(ctx, raw)
 		if err != nil {
-			if errors.Is(err, routers.ErrMethodNotAllowed) {
-				writeError(w, r, s.log, &core.Error{Code: codeMethodNotAllowed, Message: "method not allowed"})
-				return
-			}
-			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "no such resource"})
-			return
-		}
-		opID := route.Operation.OperationID
-		if rec, ok := w.(*statusRecorder); ok {
-			rec.op = opID
-		}
-		if err := s.limitIP(opID, ri.client); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if err := s.shedSignIn(opID); err != nil {
+		if err := checkTenantHeaders(r, b.AccountID()); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
-		if s.contract.bearerOps[opID] {
-			// Only the Authorization header is read: a token in the query
-			// string (CK-03) is never accepted, so it authenticates nothing.
-			raw, ok := bearerToken(r)
-			if !ok {
-				writeError(w, r, s.log, core.Errorf(core.CodeInvalidToken, "an access token is required"))
-				return
-			}
-			// The signature only: the session's liveness is checked by core,
-			// in the round trip of the handler's use case (withBearer).
-			b, err := s.svc.VerifyBearer(ctx, raw)
-			if err != nil {
-				writeError(w, r, s.log, err)
-				return
-			}
-			if err := checkTenantHeaders(r, b.AccountID()); err != nil {
-				writeError(w, r, s.log, err)
-				return
-			}
-			// An enrol-only session (docs/session-rules.md §11) may only
-			// enrol a second factor.
-			if b.EnrolOnly() && !enrolOnlyAllowed[opID] {
-				writeError(w, r, s.log, core.EnrolmentRequired())
-				return
-			}
-			ctx = withBearer(ctx, b)
-		}
-		if err := s.contract.checkQuery(opID, r.URL.Query()); err != nil {
-			writeError(w, r, s.log, err)
+		// An enrol-only session (docs/session-rules.md §11) may only
+		// enrol a second factor.
+		if b.EnrolOnly() && !enrolOnlyAllowed[opID] {
+			writeError(w, r, s.log, core.EnrolmentRequired())
 			return
 		}
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-		}
-		r = r.WithContext(ctx)
-		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: opts}
-		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
-			writeError(w, r, s.log, requestValidationError(err, route))
-			return
-		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(withBearer(ctx, b)))
 	})
 }
 

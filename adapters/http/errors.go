@@ -107,16 +107,16 @@ func problemFor(e *core.Error) (int, api.Problem) {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *core.Error
 	var wait time.Duration
-	if le, lw, ok := asLimited(w, err); ok {
+	if le, lw, ok := asLimited(r, err); ok {
 		e, wait = le, lw
-	} else if fe, ok := asUnavailable(w, r, log, err); ok {
+	} else if fe, ok := asUnavailable(r, log, err); ok {
 		e = fe
 	} else if !errors.As(err, &e) {
 		log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
 		e = &core.Error{Code: core.CodeInternal, Message: "an internal error occurred"}
 	}
 	status, p := problemFor(e)
-	writeProblem(w, status, p, wait)
+	writeProblem(w, r, status, p, wait)
 }
 
 // unavailableRetryAfter is the Retry-After of a 503: long enough for a
@@ -140,15 +140,15 @@ func retryAfter(status int, wait time.Duration) (string, bool) {
 
 // writeProblem writes the problem body with the headers every error
 // answer carries; wait is the limiter's, for a 429.
-func writeProblem(w http.ResponseWriter, status int, p api.Problem, wait time.Duration) {
+func writeProblem(w http.ResponseWriter, r *http.Request, status int, p api.Problem, wait time.Duration) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if v, ok := retryAfter(status, wait); ok {
 		h.Set("Retry-After", v)
 	}
-	if rec, ok := w.(*statusRecorder); ok {
-		rec.code = string(p.Code)
+	if st := stateFrom(r.Context()); st != nil {
+		st.code = string(p.Code)
 	}
 	if status == http.StatusUnauthorized && h.Get("WWW-Authenticate") == "" {
 		h.Set("WWW-Authenticate", `Bearer realm="sessiond"`)

@@ -23,7 +23,7 @@ import (
 // 503, but neither a database fault nor news worth a log line per request:
 // under a sign-in storm there is one per refused sign-in, and the hasher's
 // own counter (sessiond_hash_shed_total) already counts them.
-func asUnavailable(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) (*core.Error, bool) {
+func asUnavailable(r *http.Request, log *slog.Logger, err error) (*core.Error, bool) {
 	kind := faultKind(err)
 	if kind == "" {
 		return nil, false
@@ -32,11 +32,19 @@ func asUnavailable(w http.ResponseWriter, r *http.Request, log *slog.Logger, err
 		return core.ErrUnavailable, true
 	}
 	log.WarnContext(r.Context(), "dependency unavailable", "kind", kind, "err", err, "method", r.Method, "path", r.URL.Path)
-	if rec, ok := w.(*statusRecorder); ok {
-		rec.faultKind = kind
+	if st := stateFrom(r.Context()); st != nil {
+		st.faultKind = kind
 	}
 	return core.ErrUnavailable, true
 }
+
+// The fault kinds faultKind names itself (FaultKinds): the same words as
+// the database adapter's kinds for the same faults.
+const (
+	faultUnavailable = "unavailable" // a fault of unknown kind
+	faultTimeout     = "timeout"
+	faultConnection  = "connection"
+)
 
 func faultKind(err error) string {
 	var f *core.Fault
@@ -44,15 +52,15 @@ func faultKind(err error) string {
 		return f.Kind
 	}
 	if errors.Is(err, core.ErrUnavailable) {
-		return "unavailable"
+		return faultUnavailable
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout"
+		return faultTimeout
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
-		return "connection"
+		return faultConnection
 	}
 	return ""
 }

@@ -24,6 +24,7 @@ import (
 	gojose "github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
 	"github.com/sessiond/sessiond/adapters/clock"
@@ -31,6 +32,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
@@ -119,6 +121,9 @@ type harnessSetup struct {
 	// Webhooks, when set, builds the webhook administration the server
 	// serves (webhooks_test.go); nil: not configured.
 	Webhooks func(svc *core.Service, clk *clock.Fake) *core.WebhookService
+	// Tracer, when set, traces requests and database round trips as
+	// cmd/sessiond does with OTEL_TRACES_EXPORTER=otlp (tracing_test.go).
+	Tracer trace.TracerProvider
 }
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
@@ -130,6 +135,7 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if setup.Pool.MaxConns == 0 {
 		setup.Pool.MaxConns = 30
 	}
+	setup.Pool.TracerProvider = setup.Tracer
 	pool := setup.AppPool
 	if pool == nil {
 		var closePool func()
@@ -205,14 +211,20 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	// As cmd/sessiond wires it: pool statistics and the store's counts in
-	// the server's metrics.
-	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+	// As cmd/sessiond wires it: one telemetry that the server, the pool,
+	// the store and the hasher report into.
+	tel := telemetry.New()
+	if err := tel.ObservePool(pool); err != nil {
 		t.Fatal(err)
 	}
-	store.SetObserver(api.StoreObserver())
+	api.SetObserver(tel)
+	api.SetMetricsHandler(tel.Handler())
+	if setup.Tracer != nil {
+		api.SetTracerProvider(setup.Tracer)
+	}
+	store.SetObserver(tel)
 	if setup.HashLimiter != nil {
-		setup.HashLimiter.SetObserver(api.HashObserver())
+		setup.HashLimiter.SetObserver(tel)
 		api.SetHashAdmission(setup.HashLimiter)
 	}
 	if setup.Webhooks != nil {

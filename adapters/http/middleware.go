@@ -4,6 +4,7 @@ package http
 // status recorder the metrics read.
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/google/uuid"
+
+	"github.com/sessiond/sessiond/core"
 )
 
 // recoverer answers a panic with a 500 problem instead of a dropped
@@ -30,14 +34,35 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
+// statusRecorder remembers the status of the answer.
 type statusRecorder struct {
 	http.ResponseWriter
-	status    int
-	op        string // operationId, set by gate once routed
+	status int
+}
+
+// requestState is what the layers of one request learn about it and the
+// access log and the metrics read once it was answered. The outermost
+// middleware (accessLog) puts it into the request's context, once; every
+// later layer sets its own fields through stateFrom.
+type requestState struct {
+	r      *http.Request // the request as it arrived (handlers read headers and cookies)
+	rec    *statusRecorder
+	client core.Client // cleaned (cleanClient)
+	op     string      // operationId, set once routed; "docs" for the documentation
+	// route and params are the contract's route of the request (route).
+	route     *routers.Route
+	params    map[string]string
 	code      string // the problem code of an error answer
 	limitRule string // the rate-limit rule that refused, if any
 	faultKind string // the dependency fault behind a 503, if any
 	outcome   string // a successful refresh: "rotated" or "converged"
+}
+
+// stateFrom returns the request's state, or nil outside a request served
+// by Handler.
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey).(*requestState)
+	return st
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -79,13 +104,18 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		h := w.Header()
 		h["X-Request-Id"] = []string{id}
 		h["X-Content-Type-Options"] = []string{"nosniff"}
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
+		// One allocation for the recorder and the state.
+		a := &struct {
+			rec statusRecorder
+			st  requestState
+		}{rec: statusRecorder{ResponseWriter: w}, st: requestState{r: r}}
+		a.st.rec = &a.rec
+		r = r.WithContext(context.WithValue(r.Context(), stateKey, &a.st))
+		next.ServeHTTP(&a.rec, r)
 		end := time.Now()
 		took := end.Sub(start)
-		s.metrics.observe(rec.op, rec.status, took)
-		s.metrics.observeOutcome(rec)
-		s.logRequest(r, end, id, rec.status, took)
+		s.obs.RequestServed(outcomeOf(&a.st, a.rec.status, took))
+		s.logRequest(r, end, id, a.rec.status, took)
 	})
 }
 

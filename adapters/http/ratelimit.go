@@ -92,7 +92,7 @@ func ipKey(a netip.Addr) string {
 // asLimited reports a rate-limit refusal — an in-process bucket, or the
 // shared per-email brute-force throttle (*core.ThrottledError) — and how
 // long the caller must wait (writeError's Retry-After).
-func asLimited(w http.ResponseWriter, err error) (*core.Error, time.Duration, bool) {
+func asLimited(r *http.Request, err error) (*core.Error, time.Duration, bool) {
 	var (
 		wait time.Duration
 		rule string
@@ -109,8 +109,8 @@ func asLimited(w http.ResponseWriter, err error) (*core.Error, time.Duration, bo
 	default:
 		return nil, 0, false
 	}
-	if rec, ok := w.(*statusRecorder); ok {
-		rec.limitRule = rule
+	if st := stateFrom(r.Context()); st != nil {
+		st.limitRule = rule
 	}
 	return e, wait, true
 }

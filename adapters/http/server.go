@@ -12,7 +12,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiond/sessiond/adapters/http/api"
 	"github.com/sessiond/sessiond/adapters/http/docs"
@@ -38,7 +38,7 @@ type Config struct {
 	// MetricsOnAPI serves /metrics on the API handler too. Off by default
 	// (the zero value): metrics are operator data — pool acquires and
 	// sign-in outcomes per request were an account oracle when public — and
-	// MetricsHandler serves them on their own listener (METRICS_ADDR,
+	// adapters/telemetry serves them on their own listener (METRICS_ADDR,
 	// loopback by default; MET-01, docs/security-checklist.md).
 	MetricsOnAPI bool
 }
@@ -57,7 +57,13 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	contract *contract
-	metrics  *metrics
+	// obs receives every answered request (SetObserver; nothing by default).
+	obs Observer
+	// metricsHandler serves /metrics on the API listener when
+	// Config.MetricsOnAPI (SetMetricsHandler).
+	metricsHandler http.Handler
+	// tracer makes the request spans (SetTracerProvider); nil: no tracing.
+	tracer trace.Tracer
 	// origins is Config.AllowedOrigins parsed once: CORS and the CSRF
 	// origin check both read it.
 	origins  Origins
@@ -118,14 +124,14 @@ func NewServer(svc *core.Service, jwks JWKSource, ready Readiness, cfg Config, l
 	if err != nil {
 		return nil, fmt.Errorf("allowed origins: %w", err)
 	}
-	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, metrics: newMetrics(), origins: origins}, nil
+	return &Server{svc: svc, jwks: jwks, ready: ready, cfg: cfg, log: log, contract: c, obs: nopObserver{}, origins: origins}, nil
 }
 
 // Handler returns the complete HTTP handler.
 func (s *Server) Handler() http.Handler {
 	strict := api.NewStrictHandlerWithOptions(s, nil, api.StrictHTTPServerOptions{
 		RequestErrorHandlerFunc: func(w http.ResponseWriter, r *http.Request, err error) {
-			// The contract was already validated by gate; what reaches here is
+			// The contract was already validated (validate); what reaches here is
 			// a body that validates but does not decode into the Go types.
 			writeError(w, r, s.log, core.Errorf(codeBadRequest, "the request body could not be decoded"))
 		},
@@ -145,19 +151,33 @@ func (s *Server) Handler() http.Handler {
 	// /api/v1, the platform paths at the root (docs/architecture.md).
 	root := http.NewServeMux()
 	root.Handle("/", inner)
-	if s.cfg.MetricsOnAPI {
-		root.Handle("/metrics", s.MetricsHandler())
+	if s.cfg.MetricsOnAPI && s.metricsHandler != nil {
+		root.Handle("/metrics", s.metricsHandler)
 	} else {
 		root.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, s.log, &core.Error{Code: core.CodeNotFound, Message: "no such resource"})
 		})
 	}
-	return s.accessLog(s.recoverer(s.cors(s.withDocs(s.gate(root)))))
+	return chain(root,
+		s.accessLog,        // request id, the request's state, the access log line and the metrics
+		s.traceRequests,    // a span per request, W3C traceparent in and out (off by default)
+		s.recoverer,        // a panic answers 500
+		s.cors,             // CORS answers (cors.go)
+		s.withDocs,         // /docs, outside the contract
+		s.cleanClient,      // the gate (gate.go): who calls from where
+		s.route,            // the contract's operation; 404, 405
+		s.limitPerIP,       // 429 by per-IP rule
+		s.shedSignIns,      // 503 for a sign-in the hasher would shed
+		s.authenticate,     // the access token (contract.go)
+		s.checkQueryParams, // undeclared query parameters
+		capBody,            // 413 past maxBodyBytes
+		s.validate,         // openapi.yaml
+	)
 }
 
 // withDocs serves /docs and the files under /docs/ (see package docs) and
 // hands every other request to api. The documentation is not part of the
-// contract, so it bypasses gate rather than widening it: gate still routes,
+// contract, so it bypasses the gate rather than widening it: the gate still routes,
 // authenticates and validates every other path exactly as before (and so
 // still answers 404 for /docs when the documentation is off).
 func (s *Server) withDocs(api http.Handler) http.Handler {
@@ -177,16 +197,11 @@ func (s *Server) withDocs(api http.Handler) http.Handler {
 			api.ServeHTTP(w, r)
 			return
 		}
-		if rec, ok := w.(*statusRecorder); ok {
-			rec.op = "docs"
+		if st := stateFrom(r.Context()); st != nil {
+			st.op = "docs"
 		}
 		ui.ServeHTTP(w, r)
 	})
-}
-
-// MetricsHandler serves the Prometheus metrics.
-func (s *Server) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})
 }
 
 // writeJSON writes a JSON response with the given status.

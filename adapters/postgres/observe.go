@@ -9,8 +9,8 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// Observer receives what the store's metrics count (adapters/http's
-// metrics implement it). Calls happen after the fact: revocations once their
+// Observer receives what the store's metrics count (adapters/telemetry
+// implements it; cmd/sessiond wires it). Without one nothing is observed. Calls happen after the fact: revocations once their
 // transaction committed, purges once the run ended.
 type Observer interface {
 	// SessionsRevoked counts n sessions revoked for reason (core.Reason*).

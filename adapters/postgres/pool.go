@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 )
@@ -43,6 +44,9 @@ type PoolOptions struct {
 	// included; past it the request fails → 503. 0: the request's own
 	// deadline only.
 	AcquireTimeout time.Duration
+	// TracerProvider, when set, makes a span per round trip (tracing.go);
+	// nil: no tracing, no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // NewPool connects to databaseURL (the runtime role) and checks the
@@ -70,8 +74,15 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 	if o.StatementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
+	var tracers []pgx.QueryTracer
 	if o.AcquireTimeout > 0 {
-		cfg.ConnConfig.Tracer = acquireTimeout{d: o.AcquireTimeout}
+		tracers = append(tracers, acquireTimeout{d: o.AcquireTimeout})
+	}
+	if o.TracerProvider != nil {
+		tracers = append(tracers, newRoundTrips(o.TracerProvider))
+	}
+	if t := poolTracer(tracers...); t != nil {
+		cfg.ConnConfig.Tracer = t
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/audit"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/mailer"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	// MetricsAddr is the metrics listener's address; "" when METRICS_ADDR
 	// is "off" (no listener).
 	MetricsAddr string
+	// Tracing selects the trace exporter (OTEL_*; off by default).
+	Tracing telemetry.TracingConfig
 	// PprofAddr serves net/http/pprof on a loopback address; "" (the
 	// default) serves nothing.
 	PprofAddr       string
@@ -155,6 +158,7 @@ func (e envVars) config() (Config, []string) {
 		AccessTokenCacheSize: e.AccessTokenCacheSize,
 		HTTPAddr:             e.HTTPAddr,
 		MetricsAddr:          e.MetricsAddr,
+		Tracing:              telemetry.TracingConfig{Exporter: e.OTELTracesExporter, Endpoint: e.OTELEndpoint, ServiceName: e.OTELServiceName},
 		PprofAddr:            e.PprofAddr,
 		ShutdownTimeout:      e.ShutdownTimeout,
 		DevMode:              e.DevMode,

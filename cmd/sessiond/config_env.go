@@ -39,17 +39,22 @@ type envVars struct {
 	DBAcquireTimeout     time.Duration `env:"DB_ACQUIRE_TIMEOUT" envDefault:"5s"`
 	AccessTokenCacheSize int           `env:"ACCESS_TOKEN_CACHE_SIZE" envDefault:"65536"`
 
-	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:":8080"`
-	MetricsAddr     string        `env:"METRICS_ADDR"` // DefaultMetricsAddr; "off": no listener
-	MetricsOnAPI    bool          `env:"METRICS_ON_API_LISTENER" envDefault:"false"`
-	PprofAddr       string        `env:"PPROF_ADDR"`
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
-	DevMode         bool          `env:"DEV_MODE" envDefault:"false"`
-	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
-	CookieSecure    bool          `env:"COOKIE_SECURE" envDefault:"true"`
-	DocsEnabled     bool          `env:"DOCS_ENABLED" envDefault:"true"`
-	TrustedProxies  string        `env:"TRUSTED_PROXIES"` // comma-separated
-	AllowedOrigins  string        `env:"ALLOWED_ORIGINS"` // comma-separated
+	HTTPAddr     string `env:"HTTP_ADDR" envDefault:":8080"`
+	MetricsAddr  string `env:"METRICS_ADDR"` // DefaultMetricsAddr; "off": no listener
+	MetricsOnAPI bool   `env:"METRICS_ON_API_LISTENER" envDefault:"false"`
+	// Tracing: OpenTelemetry's standard names; off unless
+	// OTEL_TRACES_EXPORTER=otlp (adapters/telemetry.TracingConfig).
+	OTELTracesExporter string        `env:"OTEL_TRACES_EXPORTER" envDefault:"none"`
+	OTELEndpoint       string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT"`
+	OTELServiceName    string        `env:"OTEL_SERVICE_NAME" envDefault:"sessiond"`
+	PprofAddr          string        `env:"PPROF_ADDR"`
+	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	DevMode            bool          `env:"DEV_MODE" envDefault:"false"`
+	LogLevel           string        `env:"LOG_LEVEL" envDefault:"info"`
+	CookieSecure       bool          `env:"COOKIE_SECURE" envDefault:"true"`
+	DocsEnabled        bool          `env:"DOCS_ENABLED" envDefault:"true"`
+	TrustedProxies     string        `env:"TRUSTED_PROXIES"` // comma-separated
+	AllowedOrigins     string        `env:"ALLOWED_ORIGINS"` // comma-separated
 
 	SigningKeysFile string `env:"SIGNING_KEYS_FILE"` // "": .data/jwks.private.json in dev mode
 	TokenIssuer     string `env:"TOKEN_ISSUER" envDefault:"sessiond"`

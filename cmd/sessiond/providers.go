@@ -21,6 +21,7 @@ import (
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/ratelimit"
+	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/core"
@@ -29,12 +30,13 @@ import (
 // Providers for the wire graph (see wire.go). Each owns at most one
 // resource and returns its cleanup.
 
-func providePool(ctx context.Context, c Config) (*pgxpool.Pool, func(), error) {
+func providePool(ctx context.Context, c Config, tel *telemetry.Telemetry) (*pgxpool.Pool, func(), error) {
 	if c.DatabaseURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set (make run starts a private database for you)")
 	}
 	return postgres.NewPoolWithOptions(ctx, c.DatabaseURL, postgres.PoolOptions{
 		MaxConns: c.DBMaxConns, StatementTimeout: c.DBStatementTimeout, AcquireTimeout: c.DBAcquireTimeout,
+		TracerProvider: tel.TracerProvider(),
 	})
 }
 
@@ -119,7 +121,7 @@ func provideCleanupJob(store *postgres.Store, c Config, log *slog.Logger) *clean
 // provideWebhooks wires the webhook administration into the API and
 // returns the delivery worker (nil when webhooks are not configured or
 // WEBHOOK_DELIVERY=false).
-func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.Server, c Config, log *slog.Logger) (*audit.Dispatcher, error) {
+func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.Server, tel *telemetry.Telemetry, c Config, log *slog.Logger) (*audit.Dispatcher, error) {
 	w := c.Webhooks
 	keys := w.Keys
 	if len(keys) == 0 && w.KeyFile != "" {
@@ -161,29 +163,37 @@ func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.
 	if !w.Deliver {
 		return nil, nil
 	}
-	metrics := audit.NewMetrics()
-	if err := api.Register(metrics); err != nil {
-		return nil, err
-	}
 	retry := core.DefaultWebhookRetry()
 	retry.Period = w.RetryPeriod
 	return audit.NewDispatcher(store, sender, sealer, clock.System{}, audit.Settings{
 		PollInterval: w.PollInterval, Lease: w.Lease, Accounts: w.Accounts, Retry: retry,
-	}, metrics, log)
+	}, tel, log)
 }
 
-func provideProgram(srv *http.Server, api *httpadapter.Server, job *cleanupJob, hooks *audit.Dispatcher, c Config) *program {
+func provideProgram(srv *http.Server, tel *telemetry.Telemetry, job *cleanupJob, hooks *audit.Dispatcher, c Config) *program {
 	p := &program{http: srv, cleanup: job, webhooks: hooks}
 	if c.MetricsAddr != "" {
 		p.metrics = &http.Server{
-			Addr: c.MetricsAddr, Handler: api.MetricsHandler(),
+			Addr: c.MetricsAddr, Handler: tel.Handler(),
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
 		}
 	}
 	return p
 }
 
-func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, c Config, log *slog.Logger) (*httpadapter.Server, error) {
+// provideTelemetry builds the metrics and the tracer provider every
+// adapter reports into (tracing off unless OTEL_TRACES_EXPORTER=otlp). The
+// cleanup flushes the buffered spans.
+func provideTelemetry(c Config) (*telemetry.Telemetry, func(), error) {
+	t := telemetry.New()
+	stop, err := t.StartTracing(c.Tracing)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, stop, nil
+}
+
+func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, tel *telemetry.Telemetry, c Config, log *slog.Logger) (*httpadapter.Server, error) {
 	hc := c.HTTP
 	if c.RateLimitEnabled {
 		hc.Limits = rateLimits(c.RateLimits)
@@ -192,11 +202,14 @@ func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, poo
 	if err != nil {
 		return nil, err
 	}
-	if err := api.Register(postgres.NewPoolCollector(pool)); err != nil {
+	if err := tel.ObservePool(pool); err != nil {
 		return nil, err
 	}
-	store.SetObserver(api.StoreObserver())
-	hasher.Limiter().SetObserver(api.HashObserver())
+	api.SetObserver(tel)
+	api.SetMetricsHandler(tel.Handler())
+	api.SetTracerProvider(tel.TracerProvider())
+	store.SetObserver(tel)
+	hasher.Limiter().SetObserver(tel)
 	api.SetHashAdmission(hasher.Limiter())
 	return api, nil
 }

@@ -15,6 +15,7 @@ import (
 // initServer builds the serving program from its configuration.
 func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
 	wire.Build(
+		provideTelemetry,
 		providePool,
 		postgres.NewStore,
 		wire.Bind(new(core.Store), new(*postgres.Store)),
@@ -34,6 +35,6 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 
 // initCleanup builds the one-shot purge of the cleanup command.
 func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
-	wire.Build(providePool, postgres.NewStore, provideCleanupJob)
+	wire.Build(provideTelemetry, providePool, postgres.NewStore, provideCleanupJob)
 	return nil, nil, nil
 }

@@ -16,53 +16,66 @@ import (
 
 // initServer builds the serving program from its configuration.
 func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
-	pool, cleanup, err := providePool(ctx, c)
+	telemetry, cleanup, err := provideTelemetry(c)
 	if err != nil {
+		return nil, nil, err
+	}
+	pool, cleanup2, err := providePool(ctx, c, telemetry)
+	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	store := postgres.NewStore(pool)
 	codec, err := provideCodec(c)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	hasher, err := provideHasher(c)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	deviceNamer, err := provideDeviceNamer()
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	mailer, cleanup2, err := provideMailer(c, log)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	service, err := provideService(store, codec, hasher, deviceNamer, mailer, c, log)
+	mailer, cleanup3, err := provideMailer(c, log)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	server, err := provideAPI(service, codec, store, pool, hasher, c, log)
+	service, err := provideService(store, codec, hasher, deviceNamer, mailer, c, log)
 	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	server, err := provideAPI(service, codec, store, pool, hasher, telemetry, c, log)
+	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	httpServer := provideHTTPServer(server, c)
 	mainCleanupJob := provideCleanupJob(store, c, log)
-	dispatcher, err := provideWebhooks(service, store, server, c, log)
+	dispatcher, err := provideWebhooks(service, store, server, telemetry, c, log)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	mainProgram := provideProgram(httpServer, server, mainCleanupJob, dispatcher, c)
+	mainProgram := provideProgram(httpServer, telemetry, mainCleanupJob, dispatcher, c)
 	return mainProgram, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil
@@ -70,13 +83,19 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 
 // initCleanup builds the one-shot purge of the cleanup command.
 func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
-	pool, cleanup, err := providePool(ctx, c)
+	telemetry, cleanup, err := provideTelemetry(c)
 	if err != nil {
+		return nil, nil, err
+	}
+	pool, cleanup2, err := providePool(ctx, c, telemetry)
+	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	store := postgres.NewStore(pool)
 	mainCleanupJob := provideCleanupJob(store, c, log)
 	return mainCleanupJob, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }

@@ -1,4 +1,4 @@
-package postgres
+package telemetry
 
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
