@@ -112,9 +112,7 @@ func expectAccessDead(t testing.TB, h *harness, tk tokens) {
 
 func expectAccessLive(t testing.TB, h *harness, tk tokens) {
 	t.Helper()
-	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("access token of a live session refused: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusOK, "access token of a live session refused")
 }
 
 // activeOwners counts the account's active owners as the database holds them.
@@ -323,9 +321,7 @@ func TestAccountSessions_RevokeAnyOne_TokensDieAtOnce_Audited_SecondTimeIs404(t 
 	member := h.addMember(t, otk.AccessToken, "member")
 	m1, m2 := h.login(t, member, nil), h.login(t, member, nil)
 
-	if res := h.revokeAccountSession(t, otk.AccessToken, m1.SessionID); res.Status != http.StatusNoContent {
-		t.Fatalf("revoke: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.revokeAccountSession(t, otk.AccessToken, m1.SessionID), http.StatusNoContent, "revoke")
 	expectRefreshDead(t, h, m1) // access token (liveness) and refresh token, at once
 	expectAlive(t, h, m2)
 	if _, reason := sessionRevocation(t, h, m1.SessionID); reason == nil || *reason != "revoked_by_owner" {
@@ -351,9 +347,7 @@ func TestMembers_RevokeSessions_CountsEndsAllOfThem_OthersKept_Audited(t *testin
 	o := h.login(t, other, nil)
 
 	res := h.revokeMemberSessions(t, otk.AccessToken, member.UserID)
-	if res.Status != http.StatusOK {
-		t.Fatalf("revoke member sessions: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "revoke member sessions")
 	var n struct {
 		RevokedCount int `json:"revoked_count"`
 	}
@@ -392,9 +386,7 @@ func TestMembers_Deactivate_KillsLiveTokensAtOnce_SignInGeneric401_ReactivateSig
 	expectAccessLive(t, h, mtk)
 
 	res := h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"is_active": false})
-	if res.Status != http.StatusOK {
-		t.Fatalf("deactivate: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "deactivate")
 	var u userBody
 	res.JSON(t, &u)
 	if u.IsActive || u.AccountRole != "member" || u.ID != member.UserID {
@@ -420,15 +412,11 @@ func TestMembers_Deactivate_KillsLiveTokensAtOnce_SignInGeneric401_ReactivateSig
 	}
 
 	// Reactivation lets them in again; nothing else changed.
-	if res := h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"is_active": true}); res.Status != http.StatusOK {
-		t.Fatalf("reactivate: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"is_active": true}), http.StatusOK, "reactivate")
 	expectAccessLive(t, h, h.login(t, member, nil))
 	// An empty or no-op patch changes and audits nothing.
 	for _, body := range []any{map[string]any{}, map[string]any{"is_active": true, "role": "member"}} {
-		if res := h.patchMember(t, otk.AccessToken, member.UserID, body); res.Status != http.StatusOK {
-			t.Fatalf("no-op patch: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, h.patchMember(t, otk.AccessToken, member.UserID, body), http.StatusOK, "no-op patch")
 	}
 	if n := len(auditRows(t, h, owner.AccountID, "member.updated")); n != 2 {
 		t.Errorf("%d member.updated events, want 2", n)
@@ -443,9 +431,7 @@ func TestMembers_PromoteAndDemote_RoleTakesEffectOnAdminRights(t *testing.T) {
 	member := h.addMember(t, otk.AccessToken, "member")
 	mtk := h.login(t, member, nil)
 
-	if res := h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"role": "owner"}); res.Status != http.StatusOK {
-		t.Fatalf("promote: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"role": "owner"}), http.StatusOK, "promote")
 	// A fresh token carries the new role and has admin rights.
 	ntk := h.mustRefresh(t, mtk.RefreshToken)
 	if c := claims(t, ntk.AccessToken); c["role"] != "owner" {
@@ -453,9 +439,7 @@ func TestMembers_PromoteAndDemote_RoleTakesEffectOnAdminRights(t *testing.T) {
 	}
 	h.getSecurity(t, ntk.AccessToken)
 	// Demoted again: the still-valid owner token loses admin rights at once.
-	if res := h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"role": "member"}); res.Status != http.StatusOK {
-		t.Fatalf("demote: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"role": "member"}), http.StatusOK, "demote")
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/accounts/me/sessions", bearer: ntk.AccessToken}),
 		http.StatusForbidden, "forbidden")
 }
@@ -466,14 +450,10 @@ func TestMembers_Remove_SessionsEnd_SignInImpossible_EmailReusable_AuditKeepsAct
 	member := h.addMember(t, otk.AccessToken, "member")
 	mtk := h.login(t, member, nil)
 	// The member acts (an audited change of their own) before removal.
-	if res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: h.login(t, member, nil).AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("logout-all: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "POST", path: "/api/v1/auth/logout-all", bearer: h.login(t, member, nil).AccessToken}), http.StatusOK, "logout-all")
 	mtk = h.login(t, member, nil)
 
-	if res := h.removeMember(t, otk.AccessToken, member.UserID); res.Status != http.StatusNoContent {
-		t.Fatalf("remove: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.removeMember(t, otk.AccessToken, member.UserID), http.StatusNoContent, "remove")
 	expectRefreshDead(t, h, mtk)
 	expectProblem(t, h.loginRes(t, member), http.StatusUnauthorized, "invalid_credentials")
 	for _, m := range h.listMembers(t, otk.AccessToken) {
@@ -520,15 +500,11 @@ func TestMembers_LastOwner_CannotBeDemotedDeactivatedOrRemoved_409(t *testing.T)
 	// An inactive owner does not count: promote, deactivate the second
 	// owner, and the first is still the last active one.
 	h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"role": "owner"})
-	if res := h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"is_active": false}); res.Status != http.StatusOK {
-		t.Fatalf("deactivate second owner: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"is_active": false}), http.StatusOK, "deactivate second owner")
 	expectProblem(t, h.patchMember(t, otk.AccessToken, owner.UserID, map[string]any{"role": "member"}), http.StatusConflict, "last_owner")
 	// With another active owner, an owner may step down or leave.
 	h.patchMember(t, otk.AccessToken, member.UserID, map[string]any{"is_active": true})
-	if res := h.removeMember(t, otk.AccessToken, owner.UserID); res.Status != http.StatusNoContent {
-		t.Fatalf("owner leaving with another owner left: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.removeMember(t, otk.AccessToken, owner.UserID), http.StatusNoContent, "owner leaving with another owner left")
 	expectAccessDead(t, h, otk)
 	if n := len(auditRows(t, h, owner.AccountID, "member.removed")); n != 1 {
 		t.Errorf("%d member.removed events", n)
@@ -639,9 +615,7 @@ func TestSessionLimit_Patch_BoundsNullAndAction_AuditedOldNewEffective(t *testin
 		}
 	}
 	res := h.patchSecurity(t, otk.AccessToken, map[string]any{"max_sessions_per_user": 3, "session_limit_action": "deny"})
-	if res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "patch")
 	var b securityBody
 	res.JSON(t, &b)
 	if b.MaxSessions == nil || *b.MaxSessions != 3 || b.SessionLimitAction != "deny" || b.IdleMinutes != nil {
@@ -677,9 +651,7 @@ func TestSessionLimit_EvictOldest_RevokesLeastRecentlyUsed_Audited(t *testing.T)
 	h := newHarness(t)
 	owner, otk := h.owner(t, "limevict")
 	member := h.addMember(t, otk.AccessToken, "member")
-	if res := h.patchSecurity(t, otk.AccessToken, map[string]any{"max_sessions_per_user": 2}); res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]any{"max_sessions_per_user": 2}), http.StatusOK, "patch")
 	h.clock.Advance(time.Minute)
 	s1 := h.login(t, member, nil)
 	h.clock.Advance(time.Minute)
@@ -713,9 +685,7 @@ func TestSessionLimit_20ConcurrentSignIns_Limit3_Atomic(t *testing.T) {
 			h := newHarness(t)
 			owner, otk := h.owner(t, "lim20")
 			member := h.addMember(t, otk.AccessToken, "member")
-			if res := h.patchSecurity(t, otk.AccessToken, map[string]any{"max_sessions_per_user": 3, "session_limit_action": action}); res.Status != http.StatusOK {
-				t.Fatalf("patch: %d %s", res.Status, res.Body)
-			}
+			expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]any{"max_sessions_per_user": 3, "session_limit_action": action}), http.StatusOK, "patch")
 			const n = 20
 			results := make([]response, n)
 			concurrently(n, func(i int) { results[i] = h.loginRes(t, member) })

@@ -247,9 +247,7 @@ func TestAuditEvents_ADM03_FiltersByActorSubjectSessionActionAndTime_Paged(t *te
 	h.clock.Advance(30 * time.Second)
 	h.logout(t, s2.AccessToken) // auth.logout, actor member, on s2
 	h.clock.Advance(30 * time.Second)
-	if res := h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 60}); res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 60}), http.StatusOK, "patch")
 	end := h.clock.Now()
 
 	cases := []struct {

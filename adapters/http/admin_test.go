@@ -147,9 +147,7 @@ func expectRefreshDead(t testing.TB, h *harness, tk tokens) {
 
 func expectAlive(t testing.TB, h *harness, tk tokens) tokens {
 	t.Helper()
-	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("access token of a surviving session refused: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusOK, "access token of a surviving session refused")
 	return h.mustRefresh(t, tk.RefreshToken)
 }
 
@@ -201,9 +199,7 @@ func TestAccountSecurity_TMO03_PatchPersists_NextLoginSnapshotsIt_LiveSessionsKe
 	u, tk := h.owner(t, "secpatch")
 
 	res := h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 60, "absolute_minutes": 240})
-	if res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "patch")
 	var b securityBody
 	res.JSON(t, &b)
 	if b.IdleMinutes == nil || *b.IdleMinutes != 60 || b.AbsoluteMinutes == nil || *b.AbsoluteMinutes != 240 ||
@@ -245,21 +241,15 @@ func TestAccountSecurity_Patch_OmittedUnchanged_NullClears(t *testing.T) {
 	h := newHarness(t)
 	_, tk := h.owner(t, "secmerge")
 
-	if res := h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 60, "absolute_minutes": 240}); res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 60, "absolute_minutes": 240}), http.StatusOK, "patch")
 	// Omitted absolute: unchanged.
-	if res := h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 30}); res.Status != http.StatusOK {
-		t.Fatalf("patch idle: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 30}), http.StatusOK, "patch idle")
 	if b := h.getSecurity(t, tk.AccessToken); *b.IdleMinutes != 30 || *b.AbsoluteMinutes != 240 {
 		t.Fatalf("after idle-only patch: %+v", b)
 	}
 	// Null: cleared back to the default; the other override stays.
 	res := h.patchSecurity(t, tk.AccessToken, `{"absolute_minutes": null}`)
-	if res.Status != http.StatusOK {
-		t.Fatalf("patch null: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "patch null")
 	raw := rawFields(t, res)
 	if string(raw["absolute_minutes"]) != "null" || string(raw["idle_minutes"]) != "30" {
 		t.Fatalf("after clearing absolute: %s", res.Body)
@@ -268,9 +258,7 @@ func TestAccountSecurity_Patch_OmittedUnchanged_NullClears(t *testing.T) {
 		t.Fatalf("effective after clearing absolute: %+v", b.Effective)
 	}
 	// An empty patch changes nothing.
-	if res := h.patchSecurity(t, tk.AccessToken, map[string]any{}); res.Status != http.StatusOK {
-		t.Fatalf("empty patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, tk.AccessToken, map[string]any{}), http.StatusOK, "empty patch")
 	if b := h.getSecurity(t, tk.AccessToken); b.IdleMinutes == nil || *b.IdleMinutes != 30 || b.AbsoluteMinutes != nil {
 		t.Fatalf("after empty patch: %+v", b)
 	}
@@ -331,9 +319,7 @@ func TestAccountSecurity_Patch_AUD01_OneAuditEventWithOldNewAndEffective(t *test
 	h := newHarness(t)
 	u, tk := h.owner(t, "secaudit")
 
-	if res := h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 60}); res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, tk.AccessToken, map[string]any{"idle_minutes": 60}), http.StatusOK, "patch")
 	rows := auditRows(t, h, u.AccountID, "account.session_policy_update")
 	if len(rows) != 1 {
 		t.Fatalf("%d policy audit events, want exactly 1", len(rows))
@@ -615,9 +601,7 @@ func TestBulkRevoke_REV05_AlreadyRevokedRowsNotRestamped_DefaultScopeIsAll(t *te
 
 	h.clock.Advance(time.Minute)
 	res := h.revokeAccountSessions(t, otk.AccessToken, nil) // no body: scope all
-	if res.Status != http.StatusOK {
-		t.Fatalf("revoke-sessions: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "revoke-sessions")
 	var b struct {
 		RevokedCount int `json:"revoked_count"`
 	}
@@ -851,9 +835,7 @@ func TestAuditEvents_AUD01_PaginatesWithoutGapsOrRepeats_NeverAnotherTenants(t *
 		h.login(t, owner, nil)
 		h.login(t, other, nil)
 		if i%6 == 0 {
-			if res := h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 60 + i}); res.Status != http.StatusOK {
-				t.Fatalf("patch: %d %s", res.Status, res.Body)
-			}
+			expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 60 + i}), http.StatusOK, "patch")
 		}
 	}
 	h.clock.Advance(time.Minute)
@@ -914,9 +896,7 @@ func TestAuditEvents_FilterByAction_DetailsIsAnObject(t *testing.T) {
 	owner, otk := h.owner(t, "auditfilter")
 	for i := range 5 {
 		h.clock.Advance(time.Second) // distinct instants: "newest" is then the last patch
-		if res := h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 60 + i}); res.Status != http.StatusOK {
-			t.Fatalf("patch: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 60 + i}), http.StatusOK, "patch")
 		h.login(t, owner, nil)
 	}
 
@@ -984,9 +964,7 @@ func TestAuditEvents_BadCursorOrLimit_422NamingTheParameter(t *testing.T) {
 func TestBulkRevoke_ExpiredSessionsNotCounted(t *testing.T) {
 	h := newHarness(t)
 	owner, otk := h.owner(t, "bulkexpired")
-	if res := h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 15, "absolute_minutes": 60}); res.Status != http.StatusOK {
-		t.Fatalf("patch: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]any{"idle_minutes": 15, "absolute_minutes": 60}), http.StatusOK, "patch")
 	member := h.addMember(t, otk.AccessToken, "member")
 	stale := h.login(t, member, nil) // idle window 15 min
 

@@ -328,9 +328,7 @@ func TestAttack_AccessToken_EveryForgeryIs401InvalidToken(t *testing.T) {
 	// Control: the forging helpers make tokens the server accepts when
 	// nothing is wrong, so each refusal below is due to its one change.
 	t.Run("control: genuine claims re-signed with our key are accepted", func(t *testing.T) {
-		if res := me(t, partsOf(t, tk.AccessToken).signEdDSA(t, h.priv(t))); res.Status != http.StatusOK {
-			t.Fatalf("re-signed genuine token refused: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, me(t, partsOf(t, tk.AccessToken).signEdDSA(t, h.priv(t))), http.StatusOK, "re-signed genuine token refused")
 	})
 
 	for _, c := range attackSuite(h, h.publicKeyMaterials(t), attacker, attackerJWK) {
@@ -393,9 +391,7 @@ func TestAttack_AccessToken_EveryForgeryIs401InvalidToken(t *testing.T) {
 		t.Errorf("JWT-07: the server made %d outbound request(s) to a key URL named in a token", n)
 	}
 	// The genuine token still works: nothing above disturbed the session.
-	if res := me(t, tk.AccessToken); res.Status != http.StatusOK {
-		t.Fatalf("genuine token refused after the attacks: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, me(t, tk.AccessToken), http.StatusOK, "genuine token refused after the attacks")
 }
 
 func TestAttack_RefreshToken_EveryForgeryIs401InvalidRefreshToken(t *testing.T) {
@@ -407,9 +403,7 @@ func TestAttack_RefreshToken_EveryForgeryIs401InvalidRefreshToken(t *testing.T) 
 	}
 	t.Run("control: genuine claims re-signed with our key rotate", func(t *testing.T) {
 		tk := h.login(t, u, nil)
-		if res := refresh(t, partsOf(t, tk.RefreshToken).signEdDSA(t, h.priv(t))); res.Status != http.StatusOK {
-			t.Fatalf("re-signed genuine token refused: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, refresh(t, partsOf(t, tk.RefreshToken).signEdDSA(t, h.priv(t))), http.StatusOK, "re-signed genuine token refused")
 	})
 
 	for _, c := range attackSuite(h, h.publicKeyMaterials(t), attacker, attackerJWK) {
@@ -421,9 +415,7 @@ func TestAttack_RefreshToken_EveryForgeryIs401InvalidRefreshToken(t *testing.T) 
 			// The session the forgery was made from is untouched: its
 			// genuine token still rotates (the forgery neither rotated it
 			// nor revoked its family).
-			if res := refresh(t, tk.RefreshToken); res.Status != http.StatusOK {
-				t.Fatalf("genuine refresh token of the attacked session refused afterwards: %d %s", res.Status, res.Body)
-			}
+			expectStatus(t, refresh(t, tk.RefreshToken), http.StatusOK, "genuine refresh token of the attacked session refused afterwards")
 		})
 	}
 

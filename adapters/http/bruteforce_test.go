@@ -126,7 +126,5 @@ func TestChangePassword_LGN08_WrongCurrentPasswordsThrottledAndAudited(t *testin
 	expectProblem(t, h.signIn(t, u.Email, u.Password), http.StatusTooManyRequests, "rate_limited")
 	// The password did not change, and after the delay the change works.
 	h.clock.Advance(30 * time.Second)
-	if res := h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"); res.Status != http.StatusNoContent {
-		t.Fatalf("change after the delay: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"), http.StatusNoContent, "change after the delay")
 }

@@ -100,9 +100,7 @@ func TestLogs_SES03_CK03_FullFlow_NoTokensOrPasswordsInLogs(t *testing.T) {
 	next := h.mustRefresh(t, tk.RefreshToken)
 	keep(next.AccessToken, next.RefreshToken)
 	cr := h.cookieRefresh(t, refreshCookie, csrf, csrfHeader(csrf))
-	if cr.Status != http.StatusOK {
-		t.Fatalf("cookie refresh: %d %s", cr.Status, cr.Body)
-	}
+	expectStatus(t, cr, http.StatusOK, "cookie refresh")
 	for _, c := range setCookies(cr) {
 		keep(c.Value)
 	}

@@ -158,9 +158,7 @@ func TestCookie_CK02_RefreshWithoutCSRFDefence_Refused(t *testing.T) {
 	// The refusals consumed nothing: with the defence the same cookie works.
 	h.clock.Advance(time.Hour)
 	res := h.cookieRefresh(t, refresh, csrf, map[string]string{"X-CSRF-Token": csrf.Value, "Origin": same, "Sec-Fetch-Site": "same-origin"})
-	if res.Status != http.StatusOK {
-		t.Fatalf("refresh with the CSRF header: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "refresh with the CSRF header")
 	cs := setCookies(res)
 	next := cs[secureRefreshCookie]
 	if next == nil || cs[secureCSRFCookie] == nil {
@@ -245,9 +243,7 @@ func TestCookie_LogoutWithStaleCookie_StillEndsSessionAndClears(t *testing.T) {
 	assertCleared(t, res, secureRefreshCookie, true)
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	// The other user's session is not touched by someone else's logout.
-	if res := h.cookieRefresh(t, foreign, csrf, csrfHeader(csrf)); res.Status != http.StatusOK {
-		t.Fatalf("other user's session was ended: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.cookieRefresh(t, foreign, csrf, csrfHeader(csrf)), http.StatusOK, "other user's session was ended")
 }
 
 // COOKIE_SECURE=false (local plain HTTP): the plain name and no Secure
@@ -331,9 +327,7 @@ func TestCookie_CK05_CSRFTokenInAnswer_CookieHttpOnly(t *testing.T) {
 			}
 			h.clock.Advance(time.Minute)
 			r2 := h.cookieRefresh(t, refresh, csrf, map[string]string{"X-CSRF-Token": token})
-			if r2.Status != http.StatusOK {
-				t.Fatalf("cookie refresh with the answer's token: %d %s", r2.Status, r2.Body)
-			}
+			expectStatus(t, r2, http.StatusOK, "cookie refresh with the answer's token")
 			if got := csrfOf(t, r2); got != token {
 				t.Errorf("refresh answer csrf_token = %q, want the session's %q", got, token)
 			}
@@ -417,15 +411,11 @@ func TestCookie_CK05_GetCSRFToken(t *testing.T) {
 	// The browser kept the refresh cookie but dropped the CSRF cookie: a
 	// new token, set HttpOnly, that the next refresh accepts.
 	res := get([]*http.Cookie{refresh}, nil)
-	if res.Status != http.StatusOK {
-		t.Fatalf("refresh cookie alone: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "refresh cookie alone")
 	fresh := setCookies(res)[secureCSRFCookie]
 	if fresh == nil || !fresh.HttpOnly || !fresh.Secure || fresh.Path != "/" || fresh.Value != csrfOf(t, res) || fresh.Value == csrf.Value {
 		t.Fatalf("new CSRF cookie = %+v, body %s", fresh, res.Body)
 	}
 	h.clock.Advance(time.Minute)
-	if r := h.cookieRefresh(t, refresh, fresh, map[string]string{"X-CSRF-Token": fresh.Value}); r.Status != http.StatusOK {
-		t.Fatalf("refresh with the new token: %d %s", r.Status, r.Body)
-	}
+	expectStatus(t, h.cookieRefresh(t, refresh, fresh, map[string]string{"X-CSRF-Token": fresh.Value}), http.StatusOK, "refresh with the new token")
 }

@@ -35,9 +35,7 @@ func (h *harness) resetToken(t testing.TB, u registered) string {
 		// that this request mails again.
 		h.clock.Advance(h.cfg.ResetMail.MaxDelay)
 	}
-	if res := h.requestReset(t, u.Email); res.Status != http.StatusOK {
-		t.Fatalf("reset request: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.requestReset(t, u.Email), http.StatusOK, "reset request")
 	mails := h.mailer.mails(u.Email)
 	if len(mails) != before+1 {
 		t.Fatalf("%d reset mails to %s, want %d", len(mails), u.Email, before+1)
@@ -58,13 +56,9 @@ func TestChangePassword_REV04_RevokesOtherSessionsKeepsCurrent(t *testing.T) {
 	laptop, phone := twoDevices(t, h, u)
 	const next = "a brand new passphrase"
 
-	if res := h.changePassword(t, laptop.AccessToken, u.Password, next); res.Status != http.StatusNoContent {
-		t.Fatalf("change password: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.changePassword(t, laptop.AccessToken, u.Password, next), http.StatusNoContent, "change password")
 	// The current session carries on…
-	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: laptop.AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("current session's access token refused: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: laptop.AccessToken}), http.StatusOK, "current session's access token refused")
 	h.mustRefresh(t, laptop.RefreshToken)
 	// …the other one is over.
 	expectProblem(t, h.refresh(t, phone.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
@@ -134,9 +128,7 @@ func TestPasswordReset_RequestAnswersIdenticallyForUnknownAndKnownEmails(t *test
 		"not even an e-mail": h.requestReset(t, "not an address"),
 	}
 	ref := responses["unknown"]
-	if ref.Status != http.StatusOK {
-		t.Fatalf("unknown: %d %s", ref.Status, ref.Body)
-	}
+	expectStatus(t, ref, http.StatusOK, "unknown")
 	for name, res := range responses {
 		if res.Status != ref.Status || !bytes.Equal(res.Body, ref.Body) || res.Header.Get("Content-Type") != ref.Header.Get("Content-Type") {
 			t.Errorf("%s: %d %s differs from unknown's %d %s", name, res.Status, res.Body, ref.Status, ref.Body)
@@ -202,9 +194,7 @@ func TestPasswordReset_TokenWorksOnce_RevokesAllSessions(t *testing.T) {
 	const next = "recovered passphrase"
 
 	h.clock.Advance(29 * time.Minute)
-	if res := h.confirmReset(t, token, next); res.Status != http.StatusNoContent {
-		t.Fatalf("confirm: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.confirmReset(t, token, next), http.StatusNoContent, "confirm")
 	for _, tk := range []tokens{laptop, phone} {
 		expectProblem(t, h.refresh(t, tk.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 		expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
@@ -237,24 +227,18 @@ func TestPasswordReset_ExpiredUnknownOrSupersededToken_400(t *testing.T) {
 	// A password change spends outstanding reset mails.
 	pending := h.resetToken(t, u)
 	tk := h.login(t, u, nil)
-	if res := h.changePassword(t, tk.AccessToken, u.Password, "changed in the meantime"); res.Status != http.StatusNoContent {
-		t.Fatalf("change password: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.changePassword(t, tk.AccessToken, u.Password, "changed in the meantime"), http.StatusNoContent, "change password")
 	expectProblem(t, h.confirmReset(t, pending, "recovered passphrase"), http.StatusBadRequest, "invalid_reset_token")
 
 	// Using one token spends the user's other tokens too.
 	first, second := h.resetToken(t, u), h.resetToken(t, u)
-	if res := h.confirmReset(t, second, "recovered passphrase"); res.Status != http.StatusNoContent {
-		t.Fatalf("confirm: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.confirmReset(t, second, "recovered passphrase"), http.StatusNoContent, "confirm")
 	expectProblem(t, h.confirmReset(t, first, "yet another passphrase"), http.StatusBadRequest, "invalid_reset_token")
 
 	// Validation comes before the token is spent.
 	third := h.resetToken(t, u)
 	expectProblem(t, h.confirmReset(t, third, "short"), http.StatusUnprocessableEntity, "validation_failed")
-	if res := h.confirmReset(t, third, "long enough passphrase"); res.Status != http.StatusNoContent {
-		t.Fatalf("token spent by a refused confirm: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.confirmReset(t, third, "long enough passphrase"), http.StatusNoContent, "token spent by a refused confirm")
 }
 
 // Single use under concurrency: the token row is locked, so exactly one of

@@ -29,9 +29,7 @@ func TestDeadlines_TMO04_IdleNeverAfterAbsolute_InAnswersAndRows(t *testing.T) {
 	for _, policy := range []policyMinutes{{Idle: 60, Abs: 60}, {Idle: 50, Abs: 90}} {
 		t.Run(time.Duration(policy.Idle*int(time.Minute)).String()+"/"+time.Duration(policy.Abs*int(time.Minute)).String(), func(t *testing.T) {
 			otk := h.login(t, owner, nil)
-			if res := h.patchSecurity(t, otk.AccessToken, map[string]int{"idle_minutes": policy.Idle, "absolute_minutes": policy.Abs}); res.Status != http.StatusOK {
-				t.Fatalf("patch policy: %d %s", res.Status, res.Body)
-			}
+			expectStatus(t, h.patchSecurity(t, otk.AccessToken, map[string]int{"idle_minutes": policy.Idle, "absolute_minutes": policy.Abs}), http.StatusOK, "patch policy")
 			h.clock.Advance(500 * time.Millisecond) // off the whole second
 			check := func(what string, tk tokens) {
 				t.Helper()
@@ -82,9 +80,7 @@ func TestTimeouts_TMO01_TwoTenantsDifferentIdleWindows_SideBySide(t *testing.T) 
 		at   string
 		idle int
 	}{{atk.AccessToken, 15}, {btk.AccessToken, 60}} {
-		if res := h.patchSecurity(t, p.at, map[string]int{"idle_minutes": p.idle}); res.Status != http.StatusOK {
-			t.Fatalf("patch: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, h.patchSecurity(t, p.at, map[string]int{"idle_minutes": p.idle}), http.StatusOK, "patch")
 	}
 	ta := h.login(t, a, nil)
 	tb := h.login(t, b, nil)

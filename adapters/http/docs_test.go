@@ -215,7 +215,5 @@ func TestLoginForm_AcceptsSwaggerUIsPasswordGrant(t *testing.T) {
 	if tk.AccessToken == "" || !strings.EqualFold(tk.TokenType, "bearer") {
 		t.Fatalf("token response %+v", tk)
 	}
-	if me := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); me.Status != http.StatusOK {
-		t.Fatalf("me with the granted token: %d %s", me.Status, me.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusOK, "me with the granted token")
 }

@@ -152,9 +152,7 @@ func TestFaults_StatementTimeout_503WithRetryAfter(t *testing.T) {
 	lock := h.db.LockUser(t, u.AccountID, u.UserID)
 	expectUnavailable(t, "change-password behind a held row lock", h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"))
 	lock.Release()
-	if res := h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"); res.Status != http.StatusNoContent {
-		t.Fatalf("change-password once the lock is gone: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.changePassword(t, tk.AccessToken, u.Password, "a brand new password"), http.StatusNoContent, "change-password once the lock is gone")
 }
 
 // MI-01: two server instances (two handlers, services and pools) on one
@@ -186,14 +184,10 @@ func TestFaults_MI01_TwoInstancesOneDatabase(t *testing.T) {
 
 	// Revocation through one is seen by the other at once.
 	tk := a.login(t, u, nil)
-	if res := b.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("instance b: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, b.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusOK, "instance b")
 	a.logout(t, tk.AccessToken)
 	expectProblem(t, b.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusUnauthorized, "invalid_token")
-	if res := b.refresh(t, tk.RefreshToken); res.Status != http.StatusUnauthorized {
-		t.Fatalf("refresh on b after logout on a: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, b.refresh(t, tk.RefreshToken), http.StatusUnauthorized, "refresh on b after logout on a")
 
 	// The purge on both instances at once: no row twice, none left.
 	for range 40 {

@@ -580,9 +580,7 @@ func (h *harness) refresh(t testing.TB, rt string) response {
 func (h *harness) mustRefresh(t testing.TB, rt string) tokens {
 	t.Helper()
 	res := h.refresh(t, rt)
-	if res.Status != http.StatusOK {
-		t.Fatalf("refresh: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "refresh")
 	var tk tokens
 	res.JSON(t, &tk)
 	return tk
@@ -733,4 +731,13 @@ func auditIDs(t testing.TB, h *harness, accountID uuid.UUID, action string) []uu
 		ids[len(rows)-1-i] = r.ID
 	}
 	return ids
+}
+
+// expectStatus fails the test at once when res has another status than
+// want, naming what was asked (what) and showing the body.
+func expectStatus(t testing.TB, res response, want int, what string) {
+	t.Helper()
+	if res.Status != want {
+		t.Fatalf("%s: status %d, want %d; body %s", what, res.Status, want, res.Body)
+	}
 }

@@ -70,9 +70,7 @@ func TestInvitations_INV01_InviteAcceptListRevoke_SignedInLikeLogin(t *testing.T
 
 	// Accepted in cookie transport: the answer of a cookie sign-in.
 	res := h.accept(t, token, "  Ivy Invitee ", "ivy's own password", cookieTransport)
-	if res.Status != http.StatusOK {
-		t.Fatalf("accept: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "accept")
 	assertNoRefreshInBody(t, res)
 	cs := setCookies(res)
 	if cs[secureRefreshCookie] == nil || cs[secureCSRFCookie] == nil || len(cs) < 3 {
@@ -154,9 +152,7 @@ func TestInvitations_INV02_ExpiredThenResent_OldLinkDead_ResendRateLimited(t *te
 		t.Fatalf("mails %+v", mails)
 	}
 	expectProblem(t, h.accept(t, oldToken, "Late", "late's own password", nil), http.StatusBadRequest, "invalid_invitation_token")
-	if res := h.accept(t, mails[1].Token, "Late", "late's own password", nil); res.Status != http.StatusOK {
-		t.Fatalf("accept resent: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.accept(t, mails[1].Token, "Late", "late's own password", nil), http.StatusOK, "accept resent")
 	if a := auditRows(t, h, owner.AccountID, "invitation.resent").about(inv.ID.String()); len(a) != 1 {
 		t.Fatalf("resent audit %+v", a)
 	}
@@ -302,7 +298,5 @@ func TestIsolation_INV07_ForeignInvitationIDsAre404_ListsStayInTheTenant(t *test
 	if got := h.pendingInvitations(t, btk.AccessToken); len(got) != 1 || got[0].ID != bInv.ID || got[0].SendCount != 1 {
 		t.Fatalf("B lists %+v", got)
 	}
-	if res := h.accept(t, bToken, "B Guest", "b guest's password", nil); res.Status != http.StatusOK {
-		t.Fatalf("B's invitation after A's attempts: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.accept(t, bToken, "B Guest", "b guest's password", nil), http.StatusOK, "B's invitation after A's attempts")
 }

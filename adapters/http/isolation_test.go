@@ -113,9 +113,7 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 	t.Run("POST /auth/refresh", func(t *testing.T) {
 		tk := aFresh(t)
 		res := h.refresh(t, tk.RefreshToken)
-		if res.Status != http.StatusOK {
-			t.Fatalf("refresh: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, res, http.StatusOK, "refresh")
 		noneOf(t, "refresh", res.Body, bIDs)
 		// B's refresh token in the body with A's access token in the
 		// Authorization header: the header is read as the refresh token
@@ -164,9 +162,7 @@ func TestIsolation_TenantAWithTenantBsIds_NeverSeesOrChangesB(t *testing.T) {
 		res := h.do(t, req{method: "POST", path: "/api/v1/auth/logout", bearer: tk.AccessToken,
 			body: map[string]string{"refresh_token": b.devices[0].RefreshToken}})
 		// A's session ends, B's token is ignored (REV-06).
-		if res.Status != http.StatusNoContent {
-			t.Fatalf("logout: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, res, http.StatusNoContent, "logout")
 		bLive(t)
 		// B's refresh token still rotates, so its family was not revoked.
 		next := h.mustRefresh(t, b.devices[0].RefreshToken)

@@ -105,9 +105,7 @@ func TestLockout_LGN09_AttackerThousandGuesses_OwnerFromKnownDeviceSignsInAtOnce
 	const ownerIP, attackerIP = "198.51.100.20", "203.0.113.66"
 
 	first := h.signInFrom(t, ownerIP, owner.Email, owner.Password, nil)
-	if first.Status != http.StatusOK {
-		t.Fatalf("owner's first sign-in: %d %s", first.Status, first.Body)
-	}
+	expectStatus(t, first, http.StatusOK, "owner's first sign-in")
 	device := jarOf(first)
 	attackerDevice := jarOf(h.signInFrom(t, attackerIP, attacker.Email, attacker.Password, nil))
 
@@ -158,9 +156,7 @@ func TestLockout_LGN09_AttackerThousandGuesses_OwnerFromKnownDeviceSignsInAtOnce
 	expectProblem(t, h.signInFrom(t, "192.0.2.77", owner.Email, owner.Password, nil), http.StatusTooManyRequests, "rate_limited")
 	// The owner's device: in at once.
 	res := h.signInFrom(t, ownerIP, owner.Email, owner.Password, device)
-	if res.Status != http.StatusOK {
-		t.Fatalf("after the attack the owner's known device was refused: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "after the attack the owner's known device was refused")
 	var session tokens
 	res.JSON(t, &session)
 	// And the owner's change-password is not locked by the attack.
@@ -191,12 +187,8 @@ func TestLockout_LGN09_DeviceCookieHasItsOwnBudget(t *testing.T) {
 	}
 	expectProblem(t, h.signInFrom(t, "203.0.113.5", owner.Email, owner.Password, laptop), http.StatusTooManyRequests, "rate_limited")
 	// The phone and an unknown client are judged on their own counters.
-	if res := h.signInFrom(t, "198.51.100.2", owner.Email, owner.Password, phone); res.Status != http.StatusOK {
-		t.Fatalf("the phone: %d %s", res.Status, res.Body)
-	}
-	if res := h.signInFrom(t, "192.0.2.1", owner.Email, owner.Password, nil); res.Status != http.StatusOK {
-		t.Fatalf("a new device: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.signInFrom(t, "198.51.100.2", owner.Email, owner.Password, phone), http.StatusOK, "the phone")
+	expectStatus(t, h.signInFrom(t, "192.0.2.1", owner.Email, owner.Password, nil), http.StatusOK, "a new device")
 	// Another email's sign-in with the owner's cookie counts on that
 	// email's counter: ten failures there lock it.
 	other := h.register(t, uniqueEmail("lgn09-other"))
@@ -228,9 +220,7 @@ func TestLockout_LGN11_ResetMailAtABoundedRate_OwnerNeverRefused(t *testing.T) {
 		h.clock.Advance(time.Minute)
 	}
 	res := reset("198.51.100.80")
-	if res.Status != http.StatusOK {
-		t.Fatalf("the owner's own request was refused: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "the owner's own request was refused")
 	mails := h.mailer.mails(owner.Email)
 	elapsed := h.clock.Now().Sub(start)
 	// One mail at once, then at least 1, 2, 4, … minutes apart: over 20

@@ -21,9 +21,7 @@ func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 	// A replay inside the grace window, in the same second as the rotation:
 	// the outcome comes from the refresh decision, not from comparing the
 	// tokens' whole-second iat claims (which would call this a rotation).
-	if res := h.refresh(t, tk.RefreshToken); res.Status != http.StatusOK {
-		t.Fatalf("grace replay: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.refresh(t, tk.RefreshToken), http.StatusOK, "grace replay")
 	expectProblem(t, h.refresh(t, "not-a-token"), http.StatusUnauthorized, "invalid_refresh_token")
 	h.logout(t, next.AccessToken)
 	if _, err := h.store.PurgeExpired(context.Background(), 0, 100); err != nil {

@@ -103,9 +103,7 @@ func TestMFA01_EnrolConfirm_SignInNeedsTheCode_TokensCarryAmrAcrAuthTime_Refresh
 		t.Fatalf("challenge expires %v, want now+5m", c.ExpiresAt)
 	}
 	res := h.verify(t, c, "code", totpCode(t, secret, h.clock.Now()))
-	if res.Status != http.StatusOK {
-		t.Fatalf("verify: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, res, http.StatusOK, "verify")
 	var pair tokens
 	res.JSON(t, &pair)
 	ac := claims(t, pair.AccessToken)
@@ -158,9 +156,7 @@ func TestMFA02_ReplayedCodeRefused_SkewOneStepAccepted_TwoRefused(t *testing.T) 
 	expectProblem(t, h.verify(t, c, "code", prev), http.StatusUnauthorized, "invalid_mfa_code")
 	// One step ahead is accepted once.
 	ahead := totpCode(t, secret, now.Add(30*time.Second))
-	if res := h.verify(t, c, "code", ahead); res.Status != http.StatusOK {
-		t.Fatalf("+1 step: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.verify(t, c, "code", ahead), http.StatusOK, "+1 step")
 	c = h.loginChallenge(t, u)
 	expectProblem(t, h.verify(t, c, "code", ahead), http.StatusUnauthorized, "invalid_mfa_code")
 	// The current step's code is older than the last accepted one: refused.
@@ -203,9 +199,7 @@ func TestMFA03_WrongCodes_CountedOnChallengeAndUser_Throttled(t *testing.T) {
 	// After the lock, the right code works.
 	h.clock.Advance(time.Hour)
 	c = h.loginChallenge(t, u)
-	if res := h.verify(t, c, "code", totpCode(t, secret, h.clock.Now())); res.Status != http.StatusOK {
-		t.Fatalf("after the lock: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.verify(t, c, "code", totpCode(t, secret, h.clock.Now())), http.StatusOK, "after the lock")
 }
 
 func TestMFA04_RecoveryCodeWorksOnce_ChallengeSingleUseAndExpires(t *testing.T) {
@@ -215,9 +209,7 @@ func TestMFA04_RecoveryCodeWorksOnce_ChallengeSingleUseAndExpires(t *testing.T) 
 	_, codes, _ := h.enrolTOTP(t, tk.AccessToken)
 
 	c := h.loginChallenge(t, u)
-	if res := h.verify(t, c, "recovery_code", codes[3]); res.Status != http.StatusOK {
-		t.Fatalf("recovery code: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.verify(t, c, "recovery_code", codes[3]), http.StatusOK, "recovery code")
 	// The challenge is spent.
 	expectProblem(t, h.verify(t, c, "recovery_code", codes[4]), http.StatusUnauthorized, "invalid_mfa_challenge")
 	// The code is spent.
@@ -522,7 +514,5 @@ func TestIsolation_MFA_FactorsStayInTheirTenant(t *testing.T) {
 	// and A's recovery code works.
 	h.mustDo(t, req{method: "POST", path: "/api/v1/auth/mfa/totp", bearer: btk.AccessToken}, http.StatusCreated)
 	c := h.loginChallenge(t, a)
-	if res := h.verify(t, c, "recovery_code", codes[0]); res.Status != http.StatusOK {
-		t.Fatalf("A's recovery code: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.verify(t, c, "recovery_code", codes[0]), http.StatusOK, "A's recovery code")
 }

@@ -207,9 +207,7 @@ func TestOracle_LGN10_ResetRequestAnswersBeforeMailWork(t *testing.T) {
 	}()
 	select {
 	case res := <-done:
-		if res.Status != http.StatusOK {
-			t.Fatalf("reset request: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, res, http.StatusOK, "reset request")
 	case <-time.After(10 * time.Second):
 		close(stuck.release)
 		t.Fatal("the reset request waited for the mailer")

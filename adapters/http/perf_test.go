@@ -223,9 +223,7 @@ func TestJWT09_EveryBearerOperation_RefusesRevokedSession(t *testing.T) {
 	other := h.login(t, u, nil)
 	// The token is verified once while live, so the verified-token cache
 	// holds it: liveness must still be checked.
-	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("me: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}), http.StatusOK, "me")
 	h.mustDo(t, req{method: "DELETE", path: "/api/v1/sessions/" + tk.SessionID.String(), bearer: other.AccessToken}, http.StatusNoContent)
 	for _, rq := range []req{
 		{method: "GET", path: "/api/v1/auth/me"},
@@ -244,9 +242,7 @@ func TestJWT09_EveryBearerOperation_RefusesRevokedSession(t *testing.T) {
 		expectProblem(t, h.do(t, rq), http.StatusUnauthorized, "invalid_token")
 	}
 	// Nothing the dead token asked for happened: the other session lives.
-	if res := h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: other.AccessToken}); res.Status != http.StatusOK {
-		t.Fatalf("the other session: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: other.AccessToken}), http.StatusOK, "the other session")
 }
 
 // MFA-11: the round trips of a sign-in with a second factor, measured like
@@ -277,9 +273,7 @@ func TestMFA11_RoundTrips_SignInWithTOTP(t *testing.T) {
 		c = h.loginChallenge(t, u)
 		challengeTrips = n.Load() - before
 		before = n.Load()
-		if res := h.verify(t, c, "code", totpCode(t, secret, h.clock.Now())); res.Status != http.StatusOK {
-			t.Fatalf("verify: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, h.verify(t, c, "code", totpCode(t, secret, h.clock.Now())), http.StatusOK, "verify")
 		verifyTrips = n.Load() - before
 	}
 	t.Logf("sign-in without a factor %d round trip(s); with TOTP: password step (202) %d, verify (tokens) %d", withoutFactor, challengeTrips, verifyTrips)

@@ -84,9 +84,7 @@ func TestRateLimit_IPv6_AddressesOfOneSlash64ShareABucket(t *testing.T) {
 	}
 	res := register("2001:db8:1:2:abcd::77")
 	expectProblem(t, res, http.StatusTooManyRequests, "rate_limited")
-	if res := register("2001:db8:1:3::1"); res.Status != http.StatusCreated {
-		t.Fatalf("another /64 shares the bucket: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, register("2001:db8:1:3::1"), http.StatusCreated, "another /64 shares the bucket")
 	// IPv4 stays per address.
 	for _, ip := range []string{"198.51.100.1", "198.51.100.2"} {
 		if res := register(ip); res.Status != http.StatusCreated {

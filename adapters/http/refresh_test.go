@@ -308,9 +308,7 @@ func TestRefresh_RT03_TwentyConcurrent_OneRotation_AllConverge(t *testing.T) {
 	results := concurrentRefresh(t, h, r0.RefreshToken, 20)
 	jtis := map[any]int{}
 	for _, res := range results {
-		if res.Status != http.StatusOK {
-			t.Fatalf("concurrent refresh: %d %s", res.Status, res.Body)
-		}
+		expectStatus(t, res, http.StatusOK, "concurrent refresh")
 		var tk tokens
 		res.JSON(t, &tk)
 		jtis[claims(t, tk.RefreshToken)["jti"]]++

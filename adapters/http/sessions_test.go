@@ -166,9 +166,7 @@ func TestSessions_RevokeOtherDevice_ItsTokensStopWorking(t *testing.T) {
 	u := h.register(t, uniqueEmail("revoke"))
 	laptop, phone := twoDevices(t, h, u)
 
-	if res := h.revokeSession(t, laptop.AccessToken, phone.SessionID); res.Status != http.StatusNoContent {
-		t.Fatalf("revoke: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.revokeSession(t, laptop.AccessToken, phone.SessionID), http.StatusNoContent, "revoke")
 	expectProblem(t, h.refresh(t, phone.RefreshToken), http.StatusUnauthorized, "invalid_refresh_token")
 	expectProblem(t, h.do(t, req{method: "GET", path: "/api/v1/auth/me", bearer: phone.AccessToken}), http.StatusUnauthorized, "invalid_token")
 	items := h.listSessions(t, laptop.AccessToken)
@@ -203,9 +201,7 @@ func TestSessions_REV03_ForeignOrUnknownSessionID_Same404(t *testing.T) {
 	u3 := h.register(t, uniqueEmail("rev03-u3"))
 	me := h.login(t, u1, nil)
 	ended := h.login(t, u1, nil)
-	if res := h.revokeSession(t, me.AccessToken, ended.SessionID); res.Status != http.StatusNoContent {
-		t.Fatalf("revoke own: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.revokeSession(t, me.AccessToken, ended.SessionID), http.StatusNoContent, "revoke own")
 	colleague := h.login(t, u2, nil)
 	stranger := h.login(t, u3, nil)
 

@@ -150,9 +150,7 @@ func TestVerification_VER04_UnverifiedExpires_LinkDead_EmailFreed(t *testing.T) 
 	held := uniqueEmail("held")
 	h.registerPending(t, held, "held's password here")
 	_, token := h.invite(t, otk.AccessToken, held, "member")
-	if res := h.accept(t, token, "Held", "held's invited password", nil); res.Status != http.StatusOK {
-		t.Fatalf("accept over an unverified registration: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.accept(t, token, "Held", "held's invited password", nil), http.StatusOK, "accept over an unverified registration")
 }
 
 // The resend answers the same for every address and mails only an
@@ -220,9 +218,7 @@ func TestVerification_VER07_ReRegisterUnverifiedOwnerWithMembers_NothingReclaime
 	owner, otk := h.verifiedOwner(t, "shared")
 	member := uniqueEmail("member")
 	_, token := h.invite(t, otk.AccessToken, member, "member")
-	if res := h.accept(t, token, "Member", "the member's password", nil); res.Status != http.StatusOK {
-		t.Fatalf("accept: %d %s", res.Status, res.Body)
-	}
+	expectStatus(t, h.accept(t, token, "Member", "the member's password", nil), http.StatusOK, "accept")
 	h.db.ChangeUser(t, owner.UserID, pgtest.UserChange{EmailUnverified: true})
 	h.clock.Advance(h.cfg.ResetMail.MaxDelay)
 	h.registerPending(t, owner.Email, "a squatter's password")
