@@ -223,7 +223,7 @@ func (r batchRow) Scan(dest ...any) error {
 // worker (README "Scaling out on Citus", rule (1)). Inside a tenant transaction the statements run in
 // order and the first error aborts the transaction (the caller rolls back).
 func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
-	rec := &execRecorder{}
+	rec := &recorder{queryErr: errNotPipelinable}
 	if err := fn(dbsqlc.New(rec)); err != nil {
 		return err
 	}
@@ -232,14 +232,14 @@ func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Querie
 		values                  [][]byte
 		paramFormats, rsFormats []int16
 	}
-	stmts := make([]prepared, 0, len(rec.stmts))
-	for _, st := range rec.stmts {
-		sd, err := d.conn.Prepare(ctx, stmtName(st.sql), st.sql) // a map lookup once prepared on this connection
+	stmts := make([]prepared, 0, len(rec.sql))
+	for i, sql := range rec.sql {
+		sd, err := d.conn.Prepare(ctx, stmtName(sql), sql) // a map lookup once prepared on this connection
 		if err != nil {
 			return err
 		}
 		var eqb pgx.ExtendedQueryBuilder // one per statement: Build reuses its buffers
-		if err := eqb.Build(d.conn.TypeMap(), sd, st.args); err != nil {
+		if err := eqb.Build(d.conn.TypeMap(), sd, rec.args[i]); err != nil {
 			return err
 		}
 		stmts = append(stmts, prepared{sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats})
@@ -273,32 +273,43 @@ func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Querie
 	return nil
 }
 
-// execRecorder is a dbsqlc.DBTX that records the Exec calls of generated
-// code (SQL and arguments) and runs nothing; a query that returns rows
-// cannot be pipelined this way.
-type execRecorder struct {
-	stmts []struct {
-		sql  string
-		args []any
-	}
+// recorder is a dbsqlc.DBTX that records the SQL and the arguments the
+// generated code sends and runs nothing: the one fake of sqlc's DBTX, used
+// to pipeline Exec statements (execPipelined), to take the hot statements'
+// SQL from the generated code (pool.go) and by the tests (RecordQueries).
+// Exec succeeds; Query and QueryRow fail with queryErr (errRecorded when
+// nil), so a query that returns rows is never taken for run.
+type recorder struct {
+	sql      []string
+	args     [][]any
+	queryErr error
 }
 
-var errNotPipelinable = errors.New("postgres: only Exec statements can be pipelined")
+var (
+	errRecorded       = errors.New("recorded, not run")
+	errNotPipelinable = errors.New("postgres: only Exec statements can be pipelined")
+)
 
-func (r *execRecorder) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	r.stmts = append(r.stmts, struct {
-		sql  string
-		args []any
-	}{sql, args})
+func (r *recorder) record(sql string, args []any) error {
+	r.sql = append(r.sql, sql)
+	r.args = append(r.args, args)
+	if r.queryErr != nil {
+		return r.queryErr
+	}
+	return errRecorded
+}
+
+func (r *recorder) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	_ = r.record(sql, args)
 	return pgconn.CommandTag{}, nil
 }
 
-func (r *execRecorder) Query(context.Context, string, ...any) (pgx.Rows, error) {
-	return nil, errNotPipelinable
+func (r *recorder) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return nil, r.record(sql, args)
 }
 
-func (r *execRecorder) QueryRow(context.Context, string, ...any) pgx.Row {
-	return recordedRowErr{errNotPipelinable}
+func (r *recorder) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	return recordedRowErr{r.record(sql, args)}
 }
 
 type recordedRowErr struct{ err error }
