@@ -68,6 +68,10 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 	if o.StatementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
+	// The one place the pool's tracer is set. pgx takes a single Tracer: the
+	// acquire deadline (DB_ACQUIRE_TIMEOUT, faults.go) is one; another
+	// tracer set here has to wrap it (call its TraceAcquireStart/End) or
+	// the deadline is lost.
 	if o.AcquireTimeout > 0 {
 		cfg.ConnConfig.Tracer = acquireTimeout{d: o.AcquireTimeout}
 	}
