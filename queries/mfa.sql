@@ -107,8 +107,8 @@ SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_
        a.reauth_max_age_minutes
 FROM sessions s
 JOIN accounts a ON a.id = s.account_id
-WHERE s.account_id = @account_id AND s.id = @session_id AND s.revoked_at IS NULL
-  AND s.idle_expires_at > @now::timestamptz AND s.absolute_expires_at > @now::timestamptz;
+WHERE s.account_id = @account_id AND s.id = @session_id
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, @now::timestamptz);
 
 -- name: SessionSetAuth :execrows
 -- A new authentication on a live session (reauthenticate, an enrolment

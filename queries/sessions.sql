@@ -1,13 +1,12 @@
--- A LIVE session, the one definition used by every query below that says
--- "live" (and by the definer function auth_session_is_live,
--- migrations/00007):
---     revoked_at IS NULL AND idle_expires_at > now AND absolute_expires_at > now
--- Both deadlines strictly after now: a session is dead at its deadline
--- (core's rule, core/refresh.go). It is written out in each query, not
--- called as a function, so the planner sees the plain predicates and
+-- A LIVE session: session_live(revoked_at, idle_expires_at,
+-- absolute_expires_at, now) (migrations/00017), the one definition, called
+-- by every query below that says "live" and by the definer function
+-- auth_session_is_live. Both deadlines strictly after now: a session is
+-- dead at its deadline (core's rule, core/refresh.go). The function is an
+-- inlinable SQL expression, so the planner sees the plain predicates and
 -- matches the partial index sessions_live_by_user (WHERE revoked_at IS
--- NULL); adapters/postgres/explain_test.go checks the plans. Change it
--- here and in every query marked "live (see the top)".
+-- NULL); adapters/postgres/explain_test.go checks the plans, and
+-- TestQueries_LiveConditionWrittenOnce that no query spells it out.
 
 -- name: SessionCreate :exec
 -- One sign-in: the session row, which holds its first refresh token's hash.
@@ -46,9 +45,7 @@ FROM users u
 WHERE s.account_id = @account_id AND s.id = @session_id
   AND s.current_jti_hash = @presented_jti_hash
   AND s.user_id = @user_id
-  AND s.revoked_at IS NULL
-  AND s.idle_expires_at > @now::timestamptz
-  AND s.absolute_expires_at > @now::timestamptz
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, @now::timestamptz)
   AND s.absolute_expires_at = @absolute_expires_at
   AND s.auth_time = @auth_time
   AND s.idle_seconds = @idle_seconds
@@ -97,8 +94,8 @@ WHERE account_id = @account_id AND id = @session_id AND current_jti_hash = @old_
 -- tenant's transaction (its first round trip).
 SELECT EXISTS (
     SELECT 1 FROM sessions
-    WHERE account_id = @account_id AND id = @session_id AND revoked_at IS NULL
-      AND idle_expires_at > @now AND absolute_expires_at > @now) AS live;
+    WHERE account_id = @account_id AND id = @session_id
+      AND session_live(revoked_at, idle_expires_at, absolute_expires_at, @now)) AS live;
 
 -- name: UserGetIfSessionLive :one
 -- GET /auth/me in one statement: the caller's user row, only while the
@@ -108,7 +105,7 @@ SELECT u.account_id, u.id, u.email, u.name, u.account_role, u.is_active, u.creat
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
 WHERE s.account_id = @account_id AND s.id = @session_id AND s.user_id = @user_id
-  AND s.revoked_at IS NULL AND s.idle_expires_at > @now AND s.absolute_expires_at > @now;
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, @now);
 
 -- name: SessionRevoke :one
 -- Revokes one live session (and so every token of its family); returns how
@@ -135,8 +132,7 @@ WITH s AS (
     UPDATE sessions SET revoked_at = @now::timestamptz, revoke_reason = @reason::text
     WHERE sessions.account_id = @account_id
       AND (sqlc.narg(user_id)::uuid IS NULL OR sessions.user_id = sqlc.narg(user_id)::uuid)
-      AND sessions.revoked_at IS NULL
-      AND sessions.idle_expires_at > @now::timestamptz AND sessions.absolute_expires_at > @now::timestamptz
+      AND session_live(sessions.revoked_at, sessions.idle_expires_at, sessions.absolute_expires_at, @now::timestamptz)
       AND (sqlc.narg(except_session_id)::uuid IS NULL OR sessions.id <> sqlc.narg(except_session_id)::uuid)
       AND (sqlc.narg(except_user_id)::uuid IS NULL OR sessions.user_id <> sqlc.narg(except_user_id)::uuid)
     RETURNING sessions.account_id, sessions.id
@@ -148,8 +144,8 @@ SELECT count(*) AS revoked FROM s;
 SELECT id, device_name, device_id, ip_address, user_agent, last_ip, last_user_agent,
        created_at, last_used_at, idle_expires_at, absolute_expires_at
 FROM sessions
-WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
-  AND idle_expires_at > @now AND absolute_expires_at > @now
+WHERE account_id = @account_id AND user_id = @user_id
+  AND session_live(revoked_at, idle_expires_at, absolute_expires_at, @now)
 ORDER BY last_used_at DESC, id;
 
 -- Account administration (docs/session-rules.md §5) -----------------------------
@@ -170,8 +166,8 @@ SELECT s.id, s.user_id, u.email AS user_email, s.device_name, s.device_id,
        s.last_used_at, s.idle_expires_at, s.absolute_expires_at
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
-WHERE s.account_id = @account_id AND s.revoked_at IS NULL
-  AND s.idle_expires_at > @now AND s.absolute_expires_at > @now
+WHERE s.account_id = @account_id
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, @now)
   AND (sqlc.narg(user_id)::uuid IS NULL OR s.user_id = sqlc.narg(user_id)::uuid)
   AND (sqlc.narg(before_last_used_at)::timestamptz IS NULL
        OR (s.last_used_at, s.id) < (sqlc.narg(before_last_used_at)::timestamptz, sqlc.narg(before_id)::uuid))
@@ -183,8 +179,8 @@ LIMIT @max_rows;
 -- count, read with the user's row locked.
 SELECT count(*) AS live
 FROM sessions
-WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
-  AND idle_expires_at > @now AND absolute_expires_at > @now;
+WHERE account_id = @account_id AND user_id = @user_id
+  AND session_live(revoked_at, idle_expires_at, absolute_expires_at, @now);
 
 -- name: SessionEvictLeastRecentlyUsed :many
 -- Revokes the user's live sessions (see the top) beyond the `keep` most
@@ -194,8 +190,8 @@ WHERE account_id = @account_id AND user_id = @user_id AND revoked_at IS NULL
 WITH victims AS (
     SELECT x.account_id, x.id
     FROM sessions x
-    WHERE x.account_id = @account_id AND x.user_id = @user_id AND x.revoked_at IS NULL
-      AND x.idle_expires_at > @now::timestamptz AND x.absolute_expires_at > @now::timestamptz
+    WHERE x.account_id = @account_id AND x.user_id = @user_id
+      AND session_live(x.revoked_at, x.idle_expires_at, x.absolute_expires_at, @now::timestamptz)
     ORDER BY x.last_used_at DESC, x.id DESC
     OFFSET @keep::integer
     FOR UPDATE

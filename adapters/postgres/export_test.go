@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
@@ -15,31 +13,10 @@ import (
 // SetLocalTenant exposes the tenant statement to the external tests.
 var SetLocalTenant = setLocalTenant
 
-// argRecorder records the SQL and the arguments the generated code sends.
-type argRecorder struct {
-	sqlRecorder
-	args [][]any
-}
-
-func (r *argRecorder) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	r.args = append(r.args, args)
-	return r.sqlRecorder.QueryRow(ctx, sql, args...)
-}
-
-func (r *argRecorder) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	r.args = append(r.args, args)
-	return r.sqlRecorder.Query(ctx, sql, args...)
-}
-
-func (r *argRecorder) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	r.args = append(r.args, args)
-	return r.sqlRecorder.Exec(ctx, sql, args...)
-}
-
 // RecordQueries runs fn against a recorder and returns, per generated call,
 // the SQL and the arguments it would have sent (nothing runs).
 func RecordQueries(fn func(q *dbsqlc.Queries)) (sql []string, args [][]any) {
-	rec := &argRecorder{}
+	rec := &recorder{}
 	fn(dbsqlc.New(rec))
 	return rec.sql, rec.args
 }

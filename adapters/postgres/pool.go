@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
 
@@ -74,6 +72,10 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 	if o.StatementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
+	// The one place the pool's tracer is set. pgx takes a single Tracer, so
+	// poolTracer composes them (pgx's multitracer), which passes the
+	// acquire hooks on too: the acquire deadline (DB_ACQUIRE_TIMEOUT,
+	// faults.go) keeps working beside the round-trip spans.
 	var tracers []pgx.QueryTracer
 	if o.AcquireTimeout > 0 {
 		tracers = append(tracers, acquireTimeout{d: o.AcquireTimeout})
@@ -114,7 +116,7 @@ func prepareHotStatements(ctx context.Context, conn *pgx.Conn) error {
 // from the generated code (never copied by hand) by running the generated
 // methods against a recorder.
 var hotStatements = sync.OnceValue(func() []string {
-	rec := &sqlRecorder{}
+	rec := &recorder{}
 	q := dbsqlc.New(rec)
 	ctx := context.Background()
 	_, _ = q.SessionRotateIfCurrent(ctx, dbsqlc.SessionRotateIfCurrentParams{})
@@ -124,28 +126,3 @@ var hotStatements = sync.OnceValue(func() []string {
 	_, _ = q.SessionListLiveByUser(ctx, dbsqlc.SessionListLiveByUserParams{})
 	return rec.sql
 })
-
-// sqlRecorder is a dbsqlc.DBTX that records the SQL it is given and runs
-// nothing.
-type sqlRecorder struct{ sql []string }
-
-var errRecorded = errors.New("recorded, not run")
-
-func (r *sqlRecorder) Exec(_ context.Context, sql string, _ ...any) (pgconn.CommandTag, error) {
-	r.sql = append(r.sql, sql)
-	return pgconn.CommandTag{}, errRecorded
-}
-
-func (r *sqlRecorder) Query(_ context.Context, sql string, _ ...any) (pgx.Rows, error) {
-	r.sql = append(r.sql, sql)
-	return nil, errRecorded
-}
-
-func (r *sqlRecorder) QueryRow(_ context.Context, sql string, _ ...any) pgx.Row {
-	r.sql = append(r.sql, sql)
-	return recordedRow{}
-}
-
-type recordedRow struct{}
-
-func (recordedRow) Scan(...any) error { return errRecorded }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +263,11 @@ func TestMigration00016_DownAndUpAgain(t *testing.T) {
 	}
 	if r := result(); !strings.Contains(r, "purged_mfa_challenges") {
 		t.Fatalf("after up: %s", r)
+	}
+	// The later migrations too: the store's statements call session_live
+	// (migrations/00017).
+	if err := postgres.MigrateUpTo(ctx, db.AdminURL, math.MaxInt64); err != nil {
+		t.Fatalf("up to the latest: %v", err)
 	}
 	store := newStore(t, db, 1)
 	if _, err := store.PurgeExpired(ctx, retention, 10, postgres.WithUnverifiedRegistrations()); err != nil {

@@ -16,9 +16,7 @@ SELECT EXISTS (
     SELECT 1 FROM sessions
      WHERE account_id = md5('bench-t-' || :t::text)::uuid
        AND id = md5('bench-s-' || :i::text)::uuid
-       AND revoked_at IS NULL
-       AND idle_expires_at > now()
-       AND absolute_expires_at > now());
+       AND session_live(revoked_at, idle_expires_at, absolute_expires_at, now()));
 SELECT id, email, name, account_role, is_active, created_at, updated_at
   FROM users
  WHERE account_id = md5('bench-t-' || :t::text)::uuid

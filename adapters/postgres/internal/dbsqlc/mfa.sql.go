@@ -513,8 +513,8 @@ SELECT s.aal, s.amr, coalesce(s.last_auth_at, s.auth_time)::timestamptz AS last_
        a.reauth_max_age_minutes
 FROM sessions s
 JOIN accounts a ON a.id = s.account_id
-WHERE s.account_id = $1 AND s.id = $2 AND s.revoked_at IS NULL
-  AND s.idle_expires_at > $3::timestamptz AND s.absolute_expires_at > $3::timestamptz
+WHERE s.account_id = $1 AND s.id = $2
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, $3::timestamptz)
 `
 
 type SessionAuthStateParams struct {

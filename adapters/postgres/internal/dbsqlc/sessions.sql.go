@@ -16,8 +16,8 @@ import (
 const sessionCountLiveByUser = `-- name: SessionCountLiveByUser :one
 SELECT count(*) AS live
 FROM sessions
-WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL
-  AND idle_expires_at > $3 AND absolute_expires_at > $3
+WHERE account_id = $1 AND user_id = $2
+  AND session_live(revoked_at, idle_expires_at, absolute_expires_at, $3)
 `
 
 type SessionCountLiveByUserParams struct {
@@ -69,18 +69,15 @@ type SessionCreateParams struct {
 	MfaEnrolOnly      bool
 }
 
-// A LIVE session, the one definition used by every query below that says
-// "live" (and by the definer function auth_session_is_live,
-// migrations/00007):
-//
-//	revoked_at IS NULL AND idle_expires_at > now AND absolute_expires_at > now
-//
-// Both deadlines strictly after now: a session is dead at its deadline
-// (core's rule, core/refresh.go). It is written out in each query, not
-// called as a function, so the planner sees the plain predicates and
+// A LIVE session: session_live(revoked_at, idle_expires_at,
+// absolute_expires_at, now) (migrations/00017), the one definition, called
+// by every query below that says "live" and by the definer function
+// auth_session_is_live. Both deadlines strictly after now: a session is
+// dead at its deadline (core's rule, core/refresh.go). The function is an
+// inlinable SQL expression, so the planner sees the plain predicates and
 // matches the partial index sessions_live_by_user (WHERE revoked_at IS
-// NULL); adapters/postgres/explain_test.go checks the plans. Change it
-// here and in every query marked "live (see the top)".
+// NULL); adapters/postgres/explain_test.go checks the plans, and
+// TestQueries_LiveConditionWrittenOnce that no query spells it out.
 // One sign-in: the session row, which holds its first refresh token's hash.
 func (q *Queries) SessionCreate(ctx context.Context, arg SessionCreateParams) error {
 	_, err := q.db.Exec(ctx, sessionCreate,
@@ -109,8 +106,8 @@ const sessionEvictLeastRecentlyUsed = `-- name: SessionEvictLeastRecentlyUsed :m
 WITH victims AS (
     SELECT x.account_id, x.id
     FROM sessions x
-    WHERE x.account_id = $3 AND x.user_id = $4 AND x.revoked_at IS NULL
-      AND x.idle_expires_at > $1::timestamptz AND x.absolute_expires_at > $1::timestamptz
+    WHERE x.account_id = $3 AND x.user_id = $4
+      AND session_live(x.revoked_at, x.idle_expires_at, x.absolute_expires_at, $1::timestamptz)
     ORDER BY x.last_used_at DESC, x.id DESC
     OFFSET $5::integer
     FOR UPDATE
@@ -178,8 +175,8 @@ func (q *Queries) SessionGetOwner(ctx context.Context, arg SessionGetOwnerParams
 const sessionIsLive = `-- name: SessionIsLive :one
 SELECT EXISTS (
     SELECT 1 FROM sessions
-    WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL
-      AND idle_expires_at > $3 AND absolute_expires_at > $3) AS live
+    WHERE account_id = $1 AND id = $2
+      AND session_live(revoked_at, idle_expires_at, absolute_expires_at, $3)) AS live
 `
 
 type SessionIsLiveParams struct {
@@ -204,8 +201,8 @@ SELECT s.id, s.user_id, u.email AS user_email, s.device_name, s.device_id,
        s.last_used_at, s.idle_expires_at, s.absolute_expires_at
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
-WHERE s.account_id = $1 AND s.revoked_at IS NULL
-  AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2
+WHERE s.account_id = $1
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, $2)
   AND ($3::uuid IS NULL OR s.user_id = $3::uuid)
   AND ($4::timestamptz IS NULL
        OR (s.last_used_at, s.id) < ($4::timestamptz, $5::uuid))
@@ -294,8 +291,8 @@ const sessionListLiveByUser = `-- name: SessionListLiveByUser :many
 SELECT id, device_name, device_id, ip_address, user_agent, last_ip, last_user_agent,
        created_at, last_used_at, idle_expires_at, absolute_expires_at
 FROM sessions
-WHERE account_id = $1 AND user_id = $2 AND revoked_at IS NULL
-  AND idle_expires_at > $3 AND absolute_expires_at > $3
+WHERE account_id = $1 AND user_id = $2
+  AND session_live(revoked_at, idle_expires_at, absolute_expires_at, $3)
 ORDER BY last_used_at DESC, id
 `
 
@@ -458,8 +455,7 @@ WITH s AS (
     UPDATE sessions SET revoked_at = $1::timestamptz, revoke_reason = $2::text
     WHERE sessions.account_id = $3
       AND ($4::uuid IS NULL OR sessions.user_id = $4::uuid)
-      AND sessions.revoked_at IS NULL
-      AND sessions.idle_expires_at > $1::timestamptz AND sessions.absolute_expires_at > $1::timestamptz
+      AND session_live(sessions.revoked_at, sessions.idle_expires_at, sessions.absolute_expires_at, $1::timestamptz)
       AND ($5::uuid IS NULL OR sessions.id <> $5::uuid)
       AND ($6::uuid IS NULL OR sessions.user_id <> $6::uuid)
     RETURNING sessions.account_id, sessions.id
@@ -570,9 +566,7 @@ FROM users u
 WHERE s.account_id = $7 AND s.id = $8
   AND s.current_jti_hash = $9
   AND s.user_id = $10
-  AND s.revoked_at IS NULL
-  AND s.idle_expires_at > $3::timestamptz
-  AND s.absolute_expires_at > $3::timestamptz
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, $3::timestamptz)
   AND s.absolute_expires_at = $11
   AND s.auth_time = $12
   AND s.idle_seconds = $13
@@ -651,7 +645,7 @@ SELECT u.account_id, u.id, u.email, u.name, u.account_role, u.is_active, u.creat
 FROM sessions s
 JOIN users u ON u.account_id = s.account_id AND u.id = s.user_id
 WHERE s.account_id = $1 AND s.id = $2 AND s.user_id = $3
-  AND s.revoked_at IS NULL AND s.idle_expires_at > $4 AND s.absolute_expires_at > $4
+  AND session_live(s.revoked_at, s.idle_expires_at, s.absolute_expires_at, $4)
 `
 
 type UserGetIfSessionLiveParams struct {
