@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -53,7 +52,6 @@ func run(args []string) error {
 
 	switch cmd {
 	case "serve":
-		dedicateHashProcs(c.HashLimits.Concurrency, log)
 		return serve(ctx, c, log)
 	case "migrate":
 		if c.MigrationDatabaseURL == "" {
@@ -68,28 +66,6 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q (want serve, migrate or cleanup)", cmd)
 	}
-}
-
-// dedicateHashProcs gives each password-hashing slot a processor of its
-// own: GOMAXPROCS becomes the CPUs the runtime found plus the slots
-// (docs/architecture.md, "Admission control"). An argon2id hash runs tens
-// of milliseconds; on a processor shared with requests, Go's scheduler
-// lets it run 10 ms slices during which the requests queued behind it on
-// that processor wait, and gives it no more than its turn among them. On
-// a processor of its own it is one more thread for the kernel, which
-// interleaves it with the request threads at a far finer grain: requests
-// stop waiting behind hash slices and the hash gets a steady share of the
-// CPU (bench/README.md, flood and mixed). The hash slots themselves stay
-// bounded by HASH_CONCURRENCY (by default one fewer than the CPUs, decided
-// before this), so hashing can never take every CPU. An explicit
-// GOMAXPROCS wins.
-func dedicateHashProcs(slots int, log *slog.Logger) {
-	if os.Getenv("GOMAXPROCS") != "" || slots < 1 {
-		return
-	}
-	cpus := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(cpus + slots)
-	log.Debug("processors", "cpus", cpus, "hash_slots", slots, "gomaxprocs", cpus+slots)
 }
 
 // serve runs the API (and the metrics listener, the background purge)
