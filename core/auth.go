@@ -113,14 +113,7 @@ func (s *Service) SignIn(ctx context.Context, in SignInRequest, client Client) (
 		// (MFAThrottleKey). No device token yet: that needs the factor too.
 		return TokenPair{MFAChallenge: challenge}, nil
 	}
-	pair, err := s.sessionTokens(lu, opened, now)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if err := s.attachDevice(&pair, email, now); err != nil {
-		return TokenPair{}, err
-	}
-	return pair, nil
+	return s.signedIn(lu, opened, email, now)
 }
 
 // checkSignInPassword is the credential step of SignIn: the lookup, the
@@ -213,16 +206,20 @@ func (s *Service) signInTx(ctx context.Context, lu LoginUser, newHash string, cl
 	return opened, challenge, err
 }
 
-// attachDevice issues a fresh device token for email with a successful
-// sign-in's pair (LGN-09).
-func (s *Service) attachDevice(pair *TokenPair, email string, now time.Time) error {
+// signedIn is the answer to every successful sign-in (password, second
+// factor, accepted invitation): the opened session's token pair and a
+// fresh device token for email (LGN-09).
+func (s *Service) signedIn(lu LoginUser, opened openedSession, email string, now time.Time) (TokenPair, error) {
+	pair, err := s.sessionTokens(lu, opened, now)
+	if err != nil {
+		return TokenPair{}, err
+	}
 	device := DeviceClaims{ID: newSecret(), EmailDigest: DeviceEmailDigest(email), IssuedAt: now, ExpiresAt: now.Add(s.cfg.DeviceTTL)}
-	var err error
 	if pair.DeviceToken, err = s.tokens.SignDevice(device); err != nil {
-		return fmt.Errorf("sign device token: %w", err)
+		return TokenPair{}, fmt.Errorf("sign device token: %w", err)
 	}
 	pair.DeviceExpiresAt = device.ExpiresAt
-	return nil
+	return pair, nil
 }
 
 // openedSession is a session created by openSession, with the raw jti of

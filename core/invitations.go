@@ -368,10 +368,6 @@ func (s *Service) acceptOnce(ctx context.Context, accountID uuid.UUID, tokenHash
 	if err != nil {
 		return TokenPair{}, email, err
 	}
-	pair, err := s.sessionTokens(lu, opened, now)
-	if err != nil {
-		return TokenPair{}, email, err
-	}
-	err = s.attachDevice(&pair, email, now)
+	pair, err := s.signedIn(lu, opened, email, now)
 	return pair, email, err
 }

@@ -645,14 +645,7 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 	if err := s.throttleSuccess(ctx, key, throttle); err != nil {
 		s.log.WarnContext(ctx, "mfa throttle not reset", "err", err)
 	}
-	pair, err := s.sessionTokens(lu, opened, now)
-	if err != nil {
-		return TokenPair{}, err
-	}
-	if err := s.attachDevice(&pair, email, now); err != nil {
-		return TokenPair{}, err
-	}
-	return pair, nil
+	return s.signedIn(lu, opened, email, now)
 }
 
 // answerChallenge is VerifyMFA's transaction: the challenge still
