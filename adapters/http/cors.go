@@ -18,10 +18,13 @@ import (
 const (
 	corsAllowMethods = "GET, POST, PATCH, DELETE"
 	// The request headers the API reads. Content-Type is listed because
-	// application/json is not a CORS-safelisted content type.
-	corsAllowHeaders = "Authorization, Content-Type, X-CSRF-Token, X-Device-Id, X-Session-Transport, X-Request-Id"
-	// The response headers a page may read besides the safelisted ones.
-	corsExposeHeaders = "Retry-After, X-Request-Id, WWW-Authenticate"
+	// application/json is not a CORS-safelisted content type; traceparent
+	// and tracestate because a traced page (OpenTelemetry in the browser)
+	// sends them, and a preflight that refuses them fails its every call.
+	corsAllowHeaders = "Authorization, Content-Type, X-CSRF-Token, X-Device-Id, X-Session-Transport, X-Request-Id, traceparent, tracestate"
+	// The response headers a page may read besides the safelisted ones
+	// (traceparent: the request's trace, when tracing is on).
+	corsExposeHeaders = "Retry-After, X-Request-Id, WWW-Authenticate, traceparent"
 	// How long a browser may cache a preflight answer, in seconds (Chromium
 	// caps it at 7200).
 	corsMaxAge = "600"

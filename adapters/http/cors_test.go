@@ -63,7 +63,7 @@ func TestCORS_AllowedOriginPreflightAndActual(t *testing.T) {
 		if !hasToken(hd.Get("Access-Control-Allow-Methods"), c.method) {
 			t.Errorf("preflight %s: methods %q lack %s", c.path, hd.Get("Access-Control-Allow-Methods"), c.method)
 		}
-		for _, want := range []string{"Authorization", "Content-Type", "X-CSRF-Token", "X-Device-Id", "X-Session-Transport", "X-Request-Id"} {
+		for _, want := range []string{"Authorization", "Content-Type", "X-CSRF-Token", "X-Device-Id", "X-Session-Transport", "X-Request-Id", "traceparent", "tracestate"} {
 			if !hasToken(hd.Get("Access-Control-Allow-Headers"), want) {
 				t.Errorf("preflight %s: allowed headers %q lack %s", c.path, hd.Get("Access-Control-Allow-Headers"), want)
 			}
@@ -84,7 +84,7 @@ func TestCORS_AllowedOriginPreflightAndActual(t *testing.T) {
 		if hd.Get("Access-Control-Allow-Origin") != appOrigin || hd.Get("Access-Control-Allow-Credentials") != "true" || !varies(res, "Origin") {
 			t.Errorf("%d: allow-origin %q credentials %q vary %q", res.Status, hd.Get("Access-Control-Allow-Origin"), hd.Get("Access-Control-Allow-Credentials"), hd.Values("Vary"))
 		}
-		for _, want := range []string{"Retry-After", "X-Request-Id"} {
+		for _, want := range []string{"Retry-After", "X-Request-Id", "traceparent"} {
 			if !hasToken(hd.Get("Access-Control-Expose-Headers"), want) {
 				t.Errorf("%d: exposed headers %q lack %s", res.Status, hd.Get("Access-Control-Expose-Headers"), want)
 			}
