@@ -54,13 +54,7 @@ func (s *Server) ListInvitations(ctx context.Context, req api.ListInvitationsReq
 	if err != nil {
 		return nil, err
 	}
-	limit, cursor := 0, ""
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
-	}
-	if req.Params.Cursor != nil {
-		cursor = *req.Params.Cursor
-	}
+	limit, cursor := pageParams(req.Params.Limit, req.Params.Cursor)
 	page, err := s.svc.ListInvitations(ctx, p, limit, cursor)
 	if err != nil {
 		return nil, err

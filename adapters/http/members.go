@@ -19,13 +19,7 @@ func (s *Server) ListAccountSessions(ctx context.Context, req api.ListAccountSes
 	if err != nil {
 		return nil, err
 	}
-	limit, cursor := 0, "" // 0: the service's default
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
-	}
-	if req.Params.Cursor != nil {
-		cursor = *req.Params.Cursor
-	}
+	limit, cursor := pageParams(req.Params.Limit, req.Params.Cursor)
 	page, err := s.svc.ListAccountSessions(ctx, p, req.Params.UserId, limit, cursor)
 	if err != nil {
 		return nil, err

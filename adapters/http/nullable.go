@@ -22,3 +22,16 @@ func nullableAddr(a netip.Addr) nullable.Nullable[string] {
 	}
 	return nullable.NewNullableWithValue(a.String())
 }
+
+// pageParams reads a list operation's optional limit and cursor: absent is
+// 0 (the service's default page size) and "" (the first page).
+func pageParams(limit *int, cursor *string) (int, string) {
+	l, c := 0, ""
+	if limit != nil {
+		l = *limit
+	}
+	if cursor != nil {
+		c = *cursor
+	}
+	return l, c
+}

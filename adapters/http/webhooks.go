@@ -191,13 +191,7 @@ func (s *Server) ListWebhookAttempts(ctx context.Context, req api.ListWebhookAtt
 	if err != nil {
 		return nil, err
 	}
-	limit, cursor := 0, ""
-	if req.Params.Limit != nil {
-		limit = *req.Params.Limit
-	}
-	if req.Params.Cursor != nil {
-		cursor = *req.Params.Cursor
-	}
+	limit, cursor := pageParams(req.Params.Limit, req.Params.Cursor)
 	page, err := s.webhooks.ListWebhookAttempts(ctx, p, req.EndpointId, limit, cursor)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,7 @@ import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS } from "../browser-tests/lib/browser.js";
 import { totpAt, totpStep } from "./totp.mjs";
 
 const env = (k, optional = false) => {
@@ -616,13 +617,7 @@ async function main() {
     executablePath: env("CHROMIUM"),
     headless: true,
     args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
+      ...CHROMIUM_ARGS,
       `--host-resolver-rules=MAP *.example.test ${proxy}, MAP evil.test ${proxy}, MAP devbox.test 127.0.0.1, EXCLUDE localhost`,
       `--ignore-certificate-errors-spki-list=${env("SPKI")}`,
     ],
