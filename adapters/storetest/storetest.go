@@ -7,9 +7,11 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +61,23 @@ var cases = []struct {
 	{"RecordResetRequest", testRecordResetRequest},
 	{"PreTenantLookups", testPreTenantLookups},
 	{"AuditRolledBackWithTx", testAuditRollback},
+	{"AccountPolicy", testAccountPolicy},
+	{"UserListPageOrders", testMemberPaging},
+	{"UserListPageFilters", testMemberFilters},
+	{"SessionLimitCountAndEvict", testSessionLimit},
+	{"SessionListAccount", testSessionListAccount},
+	{"Factor", testFactor},
+	{"RecoveryCodes", testRecoveryCodes},
+	{"WebhookEndpoints", testWebhookEndpoints},
+	{"WebhookAttempts", testWebhookAttempts},
+	{"WebhookOutboxCommittedOnly", testWebhookOutbox},
+	{"Invitation", testInvitation},
+	{"InvitationListPending", testInvitationListPending},
+	{"ConcurrentRotateIfCurrent", testConcurrentRotateIfCurrent},
+	{"ConcurrentLockAndRotate", testConcurrentLockAndRotate},
+	{"ConcurrentRecordFailure", testConcurrentRecordFailure},
+	{"ConcurrentInvitationAccept", testConcurrentInvitationAccept},
+	{"ConcurrentSignInEviction", testConcurrentSignInEviction},
 }
 
 // env holds a sub-test's store and the helpers that call it: the suite's
@@ -101,8 +120,14 @@ func (e *env) newTenant() tenant {
 // newUser adds an active member to the tenant.
 func (e *env) newUser(tn tenant) core.User {
 	e.t.Helper()
+	return e.newUserAs(tn, "Member", t0)
+}
+
+// newUserAs adds an active member with this name, created at created.
+func (e *env) newUserAs(tn tenant, name string, created time.Time) core.User {
+	e.t.Helper()
 	u := core.User{ID: uuid.New(), AccountID: tn.account, Email: "m-" + uuid.NewString() + "@example.com",
-		Name: "Member", Role: core.RoleMember, Active: true, CreatedAt: t0}
+		Name: name, Role: core.RoleMember, Active: true, CreatedAt: created}
 	e.tx(tn.account, func(tx core.TenantTx) error { return tx.UserCreate(e.ctx, u, "$argon2id$stub") })
 	return u
 }
@@ -116,17 +141,29 @@ var defaultSpec = sessionSpec{idle: 10 * time.Minute, abs: time.Hour}
 // created (its id and first token's hash in JTIHash).
 func (e *env) newSession(account uuid.UUID, u uuid.UUID, sp sessionSpec) core.NewSession {
 	e.t.Helper()
-	s := core.NewSession{
-		ID: uuid.New(), UserID: u, DeviceName: "laptop",
-		Client:   core.Client{IP: netip.MustParseAddr("192.0.2.10"), UserAgent: "storetest"},
-		AuthTime: t0, Now: t0,
-		Snapshot:      core.Snapshot{IdleSeconds: int64(sp.idle / time.Second), AbsoluteSeconds: int64(sp.abs / time.Second)},
-		IdleExpiresAt: t0.Add(sp.idle), AbsoluteExpiresAt: t0.Add(sp.abs),
-		JTIHash: core.HashJTI(core.NewJTI()), TokenExpiresAt: t0.Add(sp.idle),
-		Auth: core.AuthLevel{AAL: 1, AMR: []string{core.AMRPassword}, LastAuthAt: t0},
-	}
+	return e.newSessionAt(account, u, t0, sp)
+}
+
+// newSessionAt is newSession for a sign-in at at: its last use, and the
+// start of its deadlines.
+func (e *env) newSessionAt(account uuid.UUID, u uuid.UUID, at time.Time, sp sessionSpec) core.NewSession {
+	e.t.Helper()
+	s := sessionAt(u, at, sp)
 	e.tx(account, func(tx core.TenantTx) error { return tx.SessionCreate(e.ctx, s) })
 	return s
+}
+
+// sessionAt is a new session of u signed in at at.
+func sessionAt(u uuid.UUID, at time.Time, sp sessionSpec) core.NewSession {
+	return core.NewSession{
+		ID: uuid.New(), UserID: u, DeviceName: "laptop",
+		Client:   core.Client{IP: netip.MustParseAddr("192.0.2.10"), UserAgent: "storetest"},
+		AuthTime: at, Now: at,
+		Snapshot:      core.Snapshot{IdleSeconds: int64(sp.idle / time.Second), AbsoluteSeconds: int64(sp.abs / time.Second)},
+		IdleExpiresAt: at.Add(sp.idle), AbsoluteExpiresAt: at.Add(sp.abs),
+		JTIHash: core.HashJTI(core.NewJTI()), TokenExpiresAt: at.Add(sp.idle),
+		Auth: core.AuthLevel{AAL: 1, AMR: []string{core.AMRPassword}, LastAuthAt: at},
+	}
 }
 
 // live is what every liveness reading of the store says about one
@@ -201,3 +238,46 @@ func wantErr(t *testing.T, what string, err, want error) {
 		t.Errorf("%s: err = %v, want %v", what, err, want)
 	}
 }
+
+// together runs fn(0) … fn(n-1) in n goroutines released at the same
+// moment and waits for them all: the concurrency cases' race, decided by
+// the store's locks, never by timing. fn must not call t.Fatal (it runs
+// off the test's goroutine).
+func together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+// sessionIDs lists the ids of a session list, in its order.
+func sessionIDs(list []core.SessionInfo) []uuid.UUID {
+	out := make([]uuid.UUID, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
+}
+
+// userIDs lists the ids of a user list, in its order.
+func userIDs(list []core.User) []uuid.UUID {
+	out := make([]uuid.UUID, len(list))
+	for i, u := range list {
+		out[i] = u.ID
+	}
+	return out
+}
+
+// compareIDs orders uuids as the stores do: byte by byte (PostgreSQL's
+// uuid order, and the order of their canonical text).
+func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
+
+func ptr[T any](v T) *T { return &v }
