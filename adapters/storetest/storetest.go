@@ -22,7 +22,8 @@ import (
 
 // Harness is what an implementation gives each sub-test: a store whose
 // data the sub-test may share with others (every sub-test makes its own
-// tenants, users and keys with fresh ids).
+// tenants, users and keys with fresh ids), and which serves at least four
+// transactions at once (the concurrency cases race three).
 type Harness struct {
 	Store core.Store
 }
@@ -239,23 +240,68 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 }
 
+// racers is how many requests each concurrency case races; a Harness's
+// store serves at least racers+1 transactions at once.
+const racers = 3
+
 // together runs fn(0) … fn(n-1) in n goroutines released at the same
 // moment and waits for them all: the concurrency cases' race, decided by
 // the store's locks, never by timing. fn must not call t.Fatal (it runs
-// off the test's goroutine).
-func together(n int, fn func(i int)) {
+// off the test's goroutine). b is a barrier of the n racers, each of
+// which passes it (b.arrive) at the latest when fn returns.
+func together(n int, fn func(i int, b *barrier)) {
+	b := &barrier{once: make([]sync.Once, n)}
+	b.all.Add(n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer b.arrive(i)
 			<-start
-			fn(i)
+			fn(i, b)
 		}()
 	}
 	close(start)
 	wg.Wait()
+}
+
+// barrier holds racers until all of them have arrived. A racer waits at
+// it inside its transaction, after a first statement and before the
+// statement whose lock decides the race: then every racer's transaction
+// is open at once, and the store's lock — not the scheduler letting one
+// finish before the next begins — orders them. Arriving twice (a
+// transaction the store retried) counts once.
+type barrier struct {
+	once []sync.Once
+	all  sync.WaitGroup
+}
+
+func (b *barrier) arrive(i int) { b.once[i].Do(b.all.Done) }
+
+// wait is racer i's arrival, then its wait for the others.
+func (b *barrier) wait(i int) {
+	b.arrive(i)
+	b.all.Wait()
+}
+
+// warm opens n transactions of the tenant at once, so that the store has
+// n connections ready before a race of single statements (which take no
+// barrier) starts: the racers then reach the database together.
+func (e *env) warm(account uuid.UUID, n int) {
+	e.t.Helper()
+	errs := make([]error, n)
+	together(n, func(i int, b *barrier) {
+		errs[i] = e.s.InTenantTx(e.ctx, account, func(tx core.TenantTx) error {
+			_, err := tx.AccountPolicy(e.ctx)
+			b.wait(i)
+			return err
+		})
+	})
+	if err := errors.Join(errs...); err != nil {
+		e.t.Fatalf("warm: %v", err)
+	}
 }
 
 // sessionIDs lists the ids of a session list, in its order.
