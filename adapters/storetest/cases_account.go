@@ -148,7 +148,7 @@ func checkPages(t *testing.T, what string, pages [][]core.User, limit int, want 
 // testMemberPaging: UserListPage in each of the four orders (the key,
 // then id; ties on the key broken by id), walked in pages: each at most
 // the limit, together every user of the tenant once, in order, and no
-// other tenant's user (docs/session-rules.md §5).
+// other tenant's user (ADM-03).
 func testMemberPaging(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	// Names are one capital then lower case, so any collation orders them
@@ -176,7 +176,7 @@ func testMemberPaging(t *testing.T, e *env) {
 
 // testMemberFilters: the filters of UserListPage (role, active flag,
 // email prefix, compared lower-case) select exactly the matching users,
-// also when paged.
+// also when paged (ADM-03: filters combine).
 func testMemberFilters(t *testing.T, e *env) {
 	a := e.newTenant()
 	tag := "f" + uuid.NewString()[:8]

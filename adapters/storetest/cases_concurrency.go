@@ -62,7 +62,8 @@ func testConcurrentRotateIfCurrent(t *testing.T, e *env) {
 // of several transactions that lock the session and rotate the token they
 // present when it is still current, exactly one rotates; every other one,
 // once it holds the lock, reads the winner's token as current and its own
-// as previous — it sees it lost (docs/session-rules.md §4).
+// as previous — it sees it lost (docs/session-rules.md §4: "exactly one
+// rotation happens (row lock)").
 func testConcurrentLockAndRotate(t *testing.T, e *env) {
 	tn := e.newTenant()
 	s := e.newSession(tn.account, tn.owner.ID, defaultSpec)
@@ -157,7 +158,7 @@ func testConcurrentRecordFailure(t *testing.T, e *env) {
 // testConcurrentInvitationAccept: an invitation accepted by several
 // requests at once is accepted once: each locks it by its token
 // (InvitationLockByToken) and accepts only while it is not accepted yet;
-// exactly one does, and the row names that one's user.
+// exactly one does, and the row names that one's user (INV-03).
 func testConcurrentInvitationAccept(t *testing.T, e *env) {
 	tn := e.newTenant()
 	inv := invitationAt(tn, t0, time.Hour)

@@ -11,8 +11,8 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// Invitations (docs/session-rules.md, "Invitations"): stored with the hash
-// of their token, locked and judged in the tenant's transaction.
+// Invitations (docs/session-rules.md §10): stored with the hash of their
+// token, locked and judged in the tenant's transaction.
 
 // invitationAt is a pending invitation of the tenant created at at,
 // expiring after ttl.
@@ -59,7 +59,8 @@ func invitationEqual(a, b core.Invitation) bool {
 // expiry too, which the tenant transaction judges (Invitation.State);
 // accept and revoke stamp it; a resend replaces the token (the old hash
 // finds nothing, here or in the pre-tenant lookup), the expiry, and counts
-// the send; a duplicate token is a conflict; another tenant finds none.
+// the send (INV-02); a duplicate token is a conflict; another tenant finds
+// none (INV-07).
 func testInvitation(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	inv := invitationAt(a, t0, time.Hour)
@@ -124,7 +125,7 @@ func testInvitation(t *testing.T, e *env) {
 // testInvitationListPending: the pending list holds the invitations
 // neither accepted nor revoked — expired ones too — oldest first
 // (created_at, then id), in pages of at most limit with neither gap nor
-// repeat, and no other tenant's.
+// repeat, and no other tenant's (INV-05).
 func testInvitationListPending(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	var want []core.Invitation

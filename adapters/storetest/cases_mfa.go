@@ -52,7 +52,7 @@ func (e *env) withMFA(account, user uuid.UUID) (ok bool) {
 // conflict); FactorMarkUsed records the step and confirms it once (a later
 // use keeps the first confirmation); only a confirmed factor counts in
 // UsersWithMFA and AccountPolicyForSignIn; FactorsDelete removes it; no
-// other tenant reads or removes it (docs/session-rules.md §11, §7).
+// other tenant reads or removes it (docs/session-rules.md §11, MFA-08).
 func testFactor(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	u := a.owner.ID
@@ -120,7 +120,8 @@ func testFactor(t *testing.T, e *env) {
 
 // testRecoveryCodes: RecoveryCodesReplace replaces the set; each code is
 // spent once (RecoveryCodeUse true, then false); the count of the unused
-// follows; another user's or tenant's codes are not spent by the hash.
+// follows; another user's or tenant's codes are not spent by the hash
+// (MFA-04).
 func testRecoveryCodes(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	u, m := a.owner.ID, e.newUser(a).ID

@@ -47,7 +47,7 @@ func (e *env) endpoints(account uuid.UUID) (ids []uuid.UUID) {
 // testWebhookEndpoints: endpoints are listed oldest first and read back as
 // created; Save writes what an owner changes; Delete removes one, then
 // ErrNotFound; an endpoint created in a transaction that fails is not
-// stored; another tenant neither sees, changes nor deletes them.
+// stored; another tenant neither sees, changes nor deletes them (WHK-07).
 func testWebhookEndpoints(t *testing.T, e *env) {
 	a, b := e.newTenant(), e.newTenant()
 	if ids := e.endpoints(a.account); len(ids) != 0 {
@@ -184,7 +184,8 @@ func testWebhookAttempts(t *testing.T, e *env) {
 // testWebhookOutbox: the audit table is the webhook outbox
 // (core.WebhookOutbox): an event is stamped, and so delivered, only once
 // its transaction has committed — never while it is open, never after it
-// rolled back (AUD-01) — and the stream's sequence numbers follow.
+// rolled back (the transactional outbox of WHK-03) — and the stream's
+// sequence numbers follow.
 func testWebhookOutbox(t *testing.T, e *env) {
 	outbox, ok := e.s.(core.WebhookOutbox)
 	if !ok {
