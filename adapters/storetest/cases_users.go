@@ -256,3 +256,71 @@ func testMFAChallenge(t *testing.T, e *env) {
 		return err
 	}), core.ErrNotFound)
 }
+
+// testRegistrationReclaim: a registration's owner is created unverified
+// (sign-in reads EmailVerified false, UserLockEmailVerified no time) until
+// UserSetEmailVerified; AccountDelete removes an account with its rows
+// (sessions, tokens, invitations: the pre-tenant lookups find none) — but
+// only once no user is left in it: while one is, it is ErrNotFound and
+// nothing goes, which is what core's reclaim relies on
+// (docs/session-rules.md §9).
+func testRegistrationReclaim(t *testing.T, e *env) {
+	acct := uuid.New()
+	u := core.User{ID: uuid.New(), AccountID: acct, Email: "r-" + uuid.NewString() + "@example.com", Name: "Registrant",
+		Role: core.RoleOwner, Active: true, CreatedAt: t0}
+	verify, inv := core.HashJTI(core.NewJTI()), core.HashJTI(core.NewJTI())
+	e.tx(acct, func(tx core.TenantTx) error {
+		if err := tx.AccountCreate(e.ctx, core.Account{ID: acct, Name: "reg", CreatedAt: t0}); err != nil {
+			return err
+		}
+		if err := tx.UserCreateUnverified(e.ctx, u, "$argon2id$stub"); err != nil {
+			return err
+		}
+		if err := tx.EmailVerificationTokenCreate(e.ctx, core.PasswordResetToken{Hash: verify, UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+			return err
+		}
+		return tx.InvitationCreate(e.ctx, invitationAt(tenant{account: acct, owner: u}, t0, time.Hour), inv)
+	})
+	s := e.newSession(acct, u.ID, defaultSpec)
+	verified := func() (at *time.Time) {
+		e.tx(acct, func(tx core.TenantTx) error {
+			email, v, created, err := tx.UserLockEmailVerified(e.ctx, u.ID)
+			if err == nil && (email != u.Email || !created.Equal(t0)) {
+				t.Errorf("UserLockEmailVerified = %s, created %v; want %s, %v", email, created, u.Email, t0)
+			}
+			at = v
+			return err
+		})
+		if lu, err := e.s.UserForLogin(e.ctx, u.Email); err != nil || lu.EmailVerified != (at != nil) {
+			t.Errorf("UserForLogin = %+v, %v; want EmailVerified %v", lu, err, at != nil)
+		}
+		return at
+	}
+	if at := verified(); at != nil {
+		t.Errorf("unverified user's email verified at %v", at)
+	}
+	wantErr(t, "AccountDelete(a user left)", e.s.InTenantTx(e.ctx, acct, func(tx core.TenantTx) error { return tx.AccountDelete(e.ctx) }), core.ErrNotFound)
+	now := t0.Add(time.Minute)
+	e.tx(acct, func(tx core.TenantTx) error { return tx.UserSetEmailVerified(e.ctx, u.ID, now) })
+	if at := verified(); !timeEqual(at, &now) {
+		t.Errorf("email verified at %v, want %v", at, now)
+	}
+
+	e.tx(acct, func(tx core.TenantTx) error {
+		if err := tx.UserDelete(e.ctx, u.ID); err != nil {
+			return err
+		}
+		return tx.AccountDelete(e.ctx)
+	})
+	wantErr(t, "AccountPolicy(deleted account)", e.s.InTenantTx(e.ctx, acct, func(tx core.TenantTx) error {
+		_, err := tx.AccountPolicy(e.ctx)
+		return err
+	}), core.ErrNotFound)
+	_, err := e.s.SessionAccount(e.ctx, s.ID)
+	wantErr(t, "SessionAccount(deleted account's session)", err, core.ErrNotFound)
+	_, err = e.s.EmailVerificationAccount(e.ctx, verify)
+	wantErr(t, "EmailVerificationAccount(deleted account's token)", err, core.ErrNotFound)
+	_, err = e.s.InvitationAccount(e.ctx, inv)
+	wantErr(t, "InvitationAccount(deleted account's invitation)", err, core.ErrNotFound)
+	wantErr(t, "AccountDelete(deleted)", e.s.InTenantTx(e.ctx, acct, func(tx core.TenantTx) error { return tx.AccountDelete(e.ctx) }), core.ErrNotFound)
+}

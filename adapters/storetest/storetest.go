@@ -78,6 +78,7 @@ var cases = []struct {
 	{"TokensConsume", testTokensConsume},
 	{"SessionAuth", testSessionAuth},
 	{"MFAChallenge", testMFAChallenge},
+	{"RegistrationReclaim", testRegistrationReclaim},
 	{"ConcurrentRotateIfCurrent", testConcurrentRotateIfCurrent},
 	{"ConcurrentLockAndRotate", testConcurrentLockAndRotate},
 	{"ConcurrentRecordFailure", testConcurrentRecordFailure},
