@@ -79,6 +79,7 @@ var cases = []struct {
 	{"SessionAuth", testSessionAuth},
 	{"MFAChallenge", testMFAChallenge},
 	{"RegistrationReclaim", testRegistrationReclaim},
+	{"AuditListFilters", testAuditList},
 	{"ConcurrentRotateIfCurrent", testConcurrentRotateIfCurrent},
 	{"ConcurrentLockAndRotate", testConcurrentLockAndRotate},
 	{"ConcurrentRecordFailure", testConcurrentRecordFailure},
