@@ -7,9 +7,11 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +22,8 @@ import (
 
 // Harness is what an implementation gives each sub-test: a store whose
 // data the sub-test may share with others (every sub-test makes its own
-// tenants, users and keys with fresh ids).
+// tenants, users and keys with fresh ids), and which serves at least four
+// transactions at once (the concurrency cases race three).
 type Harness struct {
 	Store core.Store
 }
@@ -59,6 +62,29 @@ var cases = []struct {
 	{"RecordResetRequest", testRecordResetRequest},
 	{"PreTenantLookups", testPreTenantLookups},
 	{"AuditRolledBackWithTx", testAuditRollback},
+	{"AccountPolicy", testAccountPolicy},
+	{"UserListPageOrders", testMemberPaging},
+	{"UserListPageFilters", testMemberFilters},
+	{"SessionLimitCountAndEvict", testSessionLimit},
+	{"SessionListAccount", testSessionListAccount},
+	{"Factor", testFactor},
+	{"RecoveryCodes", testRecoveryCodes},
+	{"WebhookEndpoints", testWebhookEndpoints},
+	{"WebhookAttempts", testWebhookAttempts},
+	{"WebhookOutboxCommittedOnly", testWebhookOutbox},
+	{"Invitation", testInvitation},
+	{"InvitationListPending", testInvitationListPending},
+	{"UserAdministration", testUserAdministration},
+	{"TokensConsume", testTokensConsume},
+	{"SessionAuth", testSessionAuth},
+	{"MFAChallenge", testMFAChallenge},
+	{"RegistrationReclaim", testRegistrationReclaim},
+	{"AuditListFilters", testAuditList},
+	{"ConcurrentRotateIfCurrent", testConcurrentRotateIfCurrent},
+	{"ConcurrentLockAndRotate", testConcurrentLockAndRotate},
+	{"ConcurrentRecordFailure", testConcurrentRecordFailure},
+	{"ConcurrentInvitationAccept", testConcurrentInvitationAccept},
+	{"ConcurrentSignInEviction", testConcurrentSignInEviction},
 }
 
 // env holds a sub-test's store and the helpers that call it: the suite's
@@ -101,8 +127,14 @@ func (e *env) newTenant() tenant {
 // newUser adds an active member to the tenant.
 func (e *env) newUser(tn tenant) core.User {
 	e.t.Helper()
+	return e.newUserAs(tn, "Member", t0)
+}
+
+// newUserAs adds an active member with this name, created at created.
+func (e *env) newUserAs(tn tenant, name string, created time.Time) core.User {
+	e.t.Helper()
 	u := core.User{ID: uuid.New(), AccountID: tn.account, Email: "m-" + uuid.NewString() + "@example.com",
-		Name: "Member", Role: core.RoleMember, Active: true, CreatedAt: t0}
+		Name: name, Role: core.RoleMember, Active: true, CreatedAt: created}
 	e.tx(tn.account, func(tx core.TenantTx) error { return tx.UserCreate(e.ctx, u, "$argon2id$stub") })
 	return u
 }
@@ -116,17 +148,29 @@ var defaultSpec = sessionSpec{idle: 10 * time.Minute, abs: time.Hour}
 // created (its id and first token's hash in JTIHash).
 func (e *env) newSession(account uuid.UUID, u uuid.UUID, sp sessionSpec) core.NewSession {
 	e.t.Helper()
-	s := core.NewSession{
-		ID: uuid.New(), UserID: u, DeviceName: "laptop",
-		Client:   core.Client{IP: netip.MustParseAddr("192.0.2.10"), UserAgent: "storetest"},
-		AuthTime: t0, Now: t0,
-		Snapshot:      core.Snapshot{IdleSeconds: int64(sp.idle / time.Second), AbsoluteSeconds: int64(sp.abs / time.Second)},
-		IdleExpiresAt: t0.Add(sp.idle), AbsoluteExpiresAt: t0.Add(sp.abs),
-		JTIHash: core.HashJTI(core.NewJTI()), TokenExpiresAt: t0.Add(sp.idle),
-		Auth: core.AuthLevel{AAL: 1, AMR: []string{core.AMRPassword}, LastAuthAt: t0},
-	}
+	return e.newSessionAt(account, u, t0, sp)
+}
+
+// newSessionAt is newSession for a sign-in at at: its last use, and the
+// start of its deadlines.
+func (e *env) newSessionAt(account uuid.UUID, u uuid.UUID, at time.Time, sp sessionSpec) core.NewSession {
+	e.t.Helper()
+	s := sessionAt(u, at, sp)
 	e.tx(account, func(tx core.TenantTx) error { return tx.SessionCreate(e.ctx, s) })
 	return s
+}
+
+// sessionAt is a new session of u signed in at at.
+func sessionAt(u uuid.UUID, at time.Time, sp sessionSpec) core.NewSession {
+	return core.NewSession{
+		ID: uuid.New(), UserID: u, DeviceName: "laptop",
+		Client:   core.Client{IP: netip.MustParseAddr("192.0.2.10"), UserAgent: "storetest"},
+		AuthTime: at, Now: at,
+		Snapshot:      core.Snapshot{IdleSeconds: int64(sp.idle / time.Second), AbsoluteSeconds: int64(sp.abs / time.Second)},
+		IdleExpiresAt: at.Add(sp.idle), AbsoluteExpiresAt: at.Add(sp.abs),
+		JTIHash: core.HashJTI(core.NewJTI()), TokenExpiresAt: at.Add(sp.idle),
+		Auth: core.AuthLevel{AAL: 1, AMR: []string{core.AMRPassword}, LastAuthAt: at},
+	}
 }
 
 // live is what every liveness reading of the store says about one
@@ -201,3 +245,91 @@ func wantErr(t *testing.T, what string, err, want error) {
 		t.Errorf("%s: err = %v, want %v", what, err, want)
 	}
 }
+
+// racers is how many requests each concurrency case races; a Harness's
+// store serves at least racers+1 transactions at once.
+const racers = 3
+
+// together runs fn(0) … fn(n-1) in n goroutines released at the same
+// moment and waits for them all: the concurrency cases' race, decided by
+// the store's locks, never by timing. fn must not call t.Fatal (it runs
+// off the test's goroutine). b is a barrier of the n racers, each of
+// which passes it (b.arrive) at the latest when fn returns.
+func together(n int, fn func(i int, b *barrier)) {
+	b := &barrier{once: make([]sync.Once, n)}
+	b.all.Add(n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer b.arrive(i)
+			<-start
+			fn(i, b)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+// barrier holds racers until all of them have arrived. A racer waits at
+// it inside its transaction, after a first statement and before the
+// statement whose lock decides the race: then every racer's transaction
+// is open at once, and the store's lock — not the scheduler letting one
+// finish before the next begins — orders them. Arriving twice (a
+// transaction the store retried) counts once.
+type barrier struct {
+	once []sync.Once
+	all  sync.WaitGroup
+}
+
+func (b *barrier) arrive(i int) { b.once[i].Do(b.all.Done) }
+
+// wait is racer i's arrival, then its wait for the others.
+func (b *barrier) wait(i int) {
+	b.arrive(i)
+	b.all.Wait()
+}
+
+// warm opens n transactions of the tenant at once, so that the store has
+// n connections ready before a race of single statements (which take no
+// barrier) starts: the racers then reach the database together.
+func (e *env) warm(account uuid.UUID, n int) {
+	e.t.Helper()
+	errs := make([]error, n)
+	together(n, func(i int, b *barrier) {
+		errs[i] = e.s.InTenantTx(e.ctx, account, func(tx core.TenantTx) error {
+			_, err := tx.AccountPolicy(e.ctx)
+			b.wait(i)
+			return err
+		})
+	})
+	if err := errors.Join(errs...); err != nil {
+		e.t.Fatalf("warm: %v", err)
+	}
+}
+
+// sessionIDs lists the ids of a session list, in its order.
+func sessionIDs(list []core.SessionInfo) []uuid.UUID {
+	out := make([]uuid.UUID, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
+}
+
+// userIDs lists the ids of a user list, in its order.
+func userIDs(list []core.User) []uuid.UUID {
+	out := make([]uuid.UUID, len(list))
+	for i, u := range list {
+		out[i] = u.ID
+	}
+	return out
+}
+
+// compareIDs orders uuids as the stores do: byte by byte (PostgreSQL's
+// uuid order, and the order of their canonical text).
+func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
+
+func ptr[T any](v T) *T { return &v }
