@@ -98,7 +98,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbs
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant statement without a tenant")
 	}
-	pc, err := s.pool.Acquire(ctx)
+	pc, err := s.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbs
 	defer pc.Release()
 	conn := pc.Conn()
 	defer rollback(conn)
-	return fn(dbsqlc.New(&prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}}))
+	return fn(dbsqlc.New(&prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}, spans: s.spans}))
 }
 
 // inTenantTx runs fn inside one tenant-scoped transaction: commit on nil,
@@ -119,7 +119,7 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant transaction without a tenant")
 	}
-	pc, err := s.pool.Acquire(ctx)
+	pc, err := s.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 	// idle), the last line of defence against a leaked tenant scope.
 	defer pc.Release()
 	conn := pc.Conn()
-	db := &prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, once: true}
+	db := &prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, once: true, spans: s.spans}
 	q := dbsqlc.New(db)
 	defer func() {
 		if p := recover(); p != nil {
