@@ -150,7 +150,7 @@ var hotStatements = sync.OnceValue(func() []string {
 // trip paths and tenant transactions in tx.go, oneTx, the pre-tenant
 // queries through pooledDB, Ping), so none escapes the bound. The wait,
 // connecting included, is bounded by DB_ACQUIRE_TIMEOUT (acquireWait);
-// past it the call fails with a deadline, a FaultTimeout (503, faults.go).
+// past it the call fails with a FaultTimeout (503, faults.go).
 // The bound is the acquire's only: the statements that follow run under
 // the request's context and the server's statement_timeout.
 //
@@ -162,15 +162,21 @@ var hotStatements = sync.OnceValue(func() []string {
 // would leave this call waiting without the bound exactly when the pool
 // is saturated.
 func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
-	if s.acquireWait <= 0 {
-		return s.pool.Acquire(ctx)
+	actx := ctx
+	if s.acquireWait > 0 {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.acquireWait {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithTimeout(ctx, s.acquireWait)
+			defer cancel()
+		}
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.acquireWait {
-		return s.pool.Acquire(ctx)
+	c, err := s.pool.Acquire(actx)
+	if err != nil {
+		// Classified here, so that no caller can hand a bare deadline on
+		// as an internal error.
+		return nil, asFault(err)
 	}
-	actx, cancel := context.WithTimeout(ctx, s.acquireWait)
-	defer cancel()
-	return s.pool.Acquire(actx)
+	return c, nil
 }
 
 // pooledDB is the dbsqlc.DBTX of the pre-tenant queries (Store.q): each
