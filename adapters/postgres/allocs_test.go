@@ -56,4 +56,7 @@ func TestPipelined_TracingOff_AddsNoAllocations(t *testing.T) {
 	noopMe, noopRotate, noopTx := pipelinedAllocs(t, noop.NewTracerProvider())
 	t.Logf("allocs per call, tracing off / no-op provider: UserIfSessionLive %v/%v, RotateIfCurrent %v/%v, InSessionTx %v/%v",
 		offMe, noopMe, offRotate, noopRotate, offTx, noopTx)
+	if noopMe > offMe || noopRotate > offRotate || noopTx > offTx {
+		t.Errorf("a no-op tracer provider adds allocations to the one-round-trip paths")
+	}
 }

@@ -190,7 +190,7 @@ func (s *Store) oneTx(ctx context.Context, tenant uuid.UUID, stmts []stmt) error
 		err = readBatch(conn, conn.PgConn().ExecBatch(ctx, b), len(prefix), stmts)
 		endPipelined(span, err)
 		if err != nil {
-			rollback(conn)
+			rollback(ctx, conn)
 		}
 		return err
 	})

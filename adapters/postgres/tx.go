@@ -106,7 +106,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbs
 	// first (a failed query skips the batch's COMMIT) to keep it.
 	defer pc.Release()
 	conn := pc.Conn()
-	defer rollback(conn)
+	defer rollback(ctx, conn)
 	return fn(dbsqlc.New(&prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}, spans: s.spans}))
 }
 
@@ -131,7 +131,7 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 	q := dbsqlc.New(db)
 	defer func() {
 		if p := recover(); p != nil {
-			rollback(conn)
+			rollback(ctx, conn)
 			panic(p)
 		}
 	}()
@@ -145,12 +145,12 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 		return err // nothing was sent: no transaction was opened
 	}
 	if err != nil {
-		rollback(conn)
+		rollback(ctx, conn)
 		return err
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
 	if err != nil {
-		rollback(conn)
+		rollback(ctx, conn)
 		return err
 	}
 	if tag.String() == "ROLLBACK" {
@@ -160,12 +160,14 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 }
 
 // rollback ends a transaction that failed; a connection that cannot roll
-// back is closed (the pool then drops it).
-func rollback(conn *pgx.Conn) {
+// back is closed (the pool then drops it). It runs even when the request's
+// context is done, hence a context of its own, which keeps the request's
+// values: its ROLLBACK's span (tracing.go) belongs to the request's trace.
+func rollback(ctx context.Context, conn *pgx.Conn) {
 	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
 		_ = conn.Close(ctx)
