@@ -10,6 +10,21 @@
 // (pgx.Batch) cannot put BEGIN/SET LOCAL ahead of a :one query nor leave
 // the transaction open for the caller's next decision, which is why the
 // batch is built here at the pgconn level (docs/architecture.md).
+//
+// Spans. pgx's tracer (tracing.go, roundTrips) sees only what goes through
+// pgx.Conn; a pgconn batch bypasses it, so every batch sent here (send,
+// execPipelined, and oneTx in records.go) makes its own client span, with
+// the tracer's attributes and naming: "db " plus the caller's statement's
+// first word ("db UPDATE" for a refresh, "db SELECT" for /auth/me), or
+// "db batch" when it carries several statements, db.operation.batch.size
+// counting BEGIN, SET LOCAL and COMMIT too, an error status (the fault's
+// kind, never its text) when the batch failed. It is a child of the span in
+// the request's context and ends once the batch is read to its end
+// (batchRows.Close for a query's rows). Statements sent plainly inside an
+// open transaction, COMMIT and ROLLBACK go through pgx.Conn and are traced
+// by pgx. Tracing off (no provider, or a no-op one) leaves prefixedDB.spans
+// nil, and nothing is built: the hot paths pay a nil check
+// (TestPipelined_TracingOff_AddsNoAllocations).
 
 package postgres
 

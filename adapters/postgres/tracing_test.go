@@ -34,27 +34,25 @@ type dbSpan struct {
 // for several), a child of the request's span, failed when the batch
 // failed. Never the SQL's text or the arguments.
 func TestPipelined_Spans_ChildrenOfTheRequestSpan(t *testing.T) {
-	db := pgtest.Shared(t)
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL,
-		postgres.PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second, TracerProvider: tp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closePool)
-	store := postgres.NewStore(pool)
+	store, rec, tp := tracedStore(t)
 	account, session, user := uuid.New(), uuid.New(), uuid.New()
 	now := time.Now()
 	op := func(fn func(q *dbsqlc.Queries)) string {
 		sql, _ := postgres.RecordQueries(fn)
 		return "db " + postgres.OperationOf(sql[0])
 	}
-	me := op(func(q *dbsqlc.Queries) { _, _ = q.UserGetIfSessionLive(context.Background(), dbsqlc.UserGetIfSessionLiveParams{}) })
-	rotate := op(func(q *dbsqlc.Queries) { _, _ = q.SessionRotateIfCurrent(context.Background(), dbsqlc.SessionRotateIfCurrentParams{}) })
-	count := op(func(q *dbsqlc.Queries) { _, _ = q.SessionCountLiveByUser(context.Background(), dbsqlc.SessionCountLiveByUserParams{}) })
-	throttle := op(func(q *dbsqlc.Queries) { _, _ = q.LoginThrottleFailure(context.Background(), dbsqlc.LoginThrottleFailureParams{}) })
+	me := op(func(q *dbsqlc.Queries) {
+		_, _ = q.UserGetIfSessionLive(context.Background(), dbsqlc.UserGetIfSessionLiveParams{})
+	})
+	rotate := op(func(q *dbsqlc.Queries) {
+		_, _ = q.SessionRotateIfCurrent(context.Background(), dbsqlc.SessionRotateIfCurrentParams{})
+	})
+	count := op(func(q *dbsqlc.Queries) {
+		_, _ = q.SessionCountLiveByUser(context.Background(), dbsqlc.SessionCountLiveByUserParams{})
+	})
+	throttle := op(func(q *dbsqlc.Queries) {
+		_, _ = q.LoginThrottleFailure(context.Background(), dbsqlc.LoginThrottleFailureParams{})
+	})
 	key := func() []byte { k := make([]byte, 32); _, _ = rand.Read(k); return k }
 	rule := core.ThrottleRule{Threshold: 5, BaseDelay: time.Second, MaxDelay: time.Minute, Window: time.Hour}
 
@@ -99,28 +97,7 @@ func TestPipelined_Spans_ChildrenOfTheRequestSpan(t *testing.T) {
 		}, []dbSpan{{name: throttle, batch: 3}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rec.Reset()
-			ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
-			if err := c.call(ctx); err != nil {
-				t.Fatal(err)
-			}
-			parent.End()
-			var got []dbSpan
-			for _, s := range rec.Ended() {
-				if s.Parent().SpanID() != parent.SpanContext().SpanID() {
-					continue
-				}
-				if s.SpanKind() != trace.SpanKindClient || !hasAttr(s.Attributes(), attribute.String("db.system.name", "postgresql")) {
-					t.Errorf("span %q: kind %v, attributes %v", s.Name(), s.SpanKind(), s.Attributes())
-				}
-				d := dbSpan{name: s.Name(), failed: s.Status().Code == codes.Error}
-				for _, a := range s.Attributes() {
-					if a.Key == "db.operation.batch.size" {
-						d.batch = a.Value.AsInt64()
-					}
-				}
-				got = append(got, d)
-			}
+			got := dbSpansUnder(t, rec, tp, c.call)
 			if len(got) != len(c.want) {
 				t.Fatalf("database spans under the request: %+v, want %+v", got, c.want)
 			}
@@ -131,6 +108,50 @@ func TestPipelined_Spans_ChildrenOfTheRequestSpan(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tracedStore is a Store over a pool traced into the returned recorder.
+func tracedStore(t *testing.T) (*postgres.Store, *tracetest.SpanRecorder, trace.TracerProvider) {
+	t.Helper()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), pgtest.Shared(t).AppURL,
+		postgres.PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second, TracerProvider: tp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closePool)
+	return postgres.NewStore(pool), rec, tp
+}
+
+// dbSpansUnder runs call under a request's span and returns the database
+// spans made as its children, in the order they ended.
+func dbSpansUnder(t *testing.T, rec *tracetest.SpanRecorder, tp trace.TracerProvider, call func(context.Context) error) []dbSpan {
+	t.Helper()
+	rec.Reset()
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "request")
+	if err := call(ctx); err != nil {
+		t.Fatal(err)
+	}
+	parent.End()
+	var got []dbSpan
+	for _, s := range rec.Ended() {
+		if s.Parent().SpanID() != parent.SpanContext().SpanID() {
+			continue
+		}
+		if s.SpanKind() != trace.SpanKindClient || !hasAttr(s.Attributes(), attribute.String("db.system.name", "postgresql")) {
+			t.Errorf("span %q: kind %v, attributes %v", s.Name(), s.SpanKind(), s.Attributes())
+		}
+		d := dbSpan{name: s.Name(), failed: s.Status().Code == codes.Error}
+		for _, a := range s.Attributes() {
+			if a.Key == "db.operation.batch.size" {
+				d.batch = a.Value.AsInt64()
+			}
+		}
+		got = append(got, d)
+	}
+	return got
 }
 
 func hasAttr(attrs []attribute.KeyValue, want attribute.KeyValue) bool {
