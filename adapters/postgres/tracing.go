@@ -10,8 +10,9 @@ import (
 )
 
 // roundTrips makes one client span per database round trip: a statement
-// (pgx.QueryTracer) or a batch sent as one pipeline (pgx.BatchTracer),
-// as a child of the request's span. Attributes: the system, the operation
+// (pgx.QueryTracer), a batch sent as one pipeline (pgx.BatchTracer), or a
+// pgconn batch that pgxwire.go sends itself (pipelined), as a child of the
+// request's span. Attributes: the system, the operation
 // (the first word of the SQL) and, for a batch, its size. Never the
 // arguments (tokens' hashes, emails) and never the SQL's text beyond its
 // first word, so that nothing a caller sent reaches a span.
