@@ -77,3 +77,55 @@ func TestTrace_OffByDefault_NoTraceparent(t *testing.T) {
 		t.Fatalf("traceparent %q answered with tracing off", v)
 	}
 }
+
+// The one-round-trip paths (refresh, /auth/me) send their transaction as
+// one pgconn batch that pgx's tracer never sees; each is spanned all the
+// same (adapters/postgres/pgxwire.go): a database client span under the
+// server span, carrying the whole batch (BEGIN, SET LOCAL, the statement,
+// COMMIT).
+func TestTrace_RefreshAndMe_DatabaseSpanUnderServerSpan(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
+	h := newHarnessOn(t, harnessSetup{Tracer: tp})
+	tk := h.login(t, h.register(t, uniqueEmail("trace-hot")), nil)
+	for _, c := range []struct {
+		route string
+		call  func()
+	}{
+		{"POST /api/v1/auth/refresh", func() { tk = h.mustRefresh(t, tk.RefreshToken) }},
+		{"GET /api/v1/auth/me", func() {
+			h.mustDo(t, req{method: "GET", path: "/api/v1/auth/me", bearer: tk.AccessToken}, http.StatusOK)
+		}},
+	} {
+		exp.Reset()
+		c.call()
+		spans := exp.GetSpans()
+		var server *tracetest.SpanStub
+		for i := range spans {
+			if spans[i].SpanKind == trace.SpanKindServer && spans[i].Name == c.route {
+				server = &spans[i]
+			}
+		}
+		if server == nil {
+			t.Fatalf("%s: no server span among %d spans", c.route, len(spans))
+		}
+		var names []string
+		pipelined := 0
+		for _, s := range spans {
+			if s.SpanKind != trace.SpanKindClient || s.Parent.SpanID() != server.SpanContext.SpanID() {
+				continue
+			}
+			names = append(names, s.Name)
+			for _, a := range s.Attributes {
+				if a.Key == "db.operation.batch.size" && a.Value.AsInt64() == 4 {
+					pipelined++
+				}
+			}
+		}
+		t.Logf("%s: database spans %v", c.route, names)
+		if pipelined != 1 {
+			t.Errorf("%s: database spans %v under the server span, want one for the one-round-trip batch", c.route, names)
+		}
+	}
+}

@@ -53,3 +53,6 @@ func withMigrations(databaseURL string, fn func(p *goose.Provider) error) error 
 	}
 	return fn(p)
 }
+
+// OperationOf exposes the span's operation name of a statement (tracing.go).
+var OperationOf = operationOf

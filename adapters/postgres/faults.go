@@ -6,11 +6,8 @@ import (
 	"io"
 	"net"
 	"syscall"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/puddle/v2"
 
 	"github.com/sessiond/sessiond/core"
@@ -134,30 +131,3 @@ func retryOnce(ctx context.Context, run func() error) error {
 	}
 	return asFault(err)
 }
-
-// acquireTimeout bounds how long a request waits for a pooled connection
-// (DB_ACQUIRE_TIMEOUT), connecting included: pgxpool has no such setting,
-// but it hands the context of every Acquire to an AcquireTracer, which may
-// replace it. The deadline covers the acquire only; the statements that
-// follow run under the request's context (and statement_timeout).
-type acquireTimeout struct{ d time.Duration }
-
-type acquireCancelKey struct{}
-
-func (a acquireTimeout) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	ctx, cancel := context.WithTimeout(ctx, a.d)
-	return context.WithValue(ctx, acquireCancelKey{}, cancel)
-}
-
-func (a acquireTimeout) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireEndData) {
-	if cancel, ok := ctx.Value(acquireCancelKey{}).(context.CancelFunc); ok {
-		cancel()
-	}
-}
-
-// ConnConfig.Tracer must be a pgx.QueryTracer; queries are not traced.
-func (acquireTimeout) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-
-func (acquireTimeout) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

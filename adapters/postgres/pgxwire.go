@@ -10,6 +10,21 @@
 // (pgx.Batch) cannot put BEGIN/SET LOCAL ahead of a :one query nor leave
 // the transaction open for the caller's next decision, which is why the
 // batch is built here at the pgconn level (docs/architecture.md).
+//
+// Spans. pgx's tracer (tracing.go, roundTrips) sees only what goes through
+// pgx.Conn; a pgconn batch bypasses it, so every batch sent here (send,
+// execPipelined, and oneTx in records.go) makes its own client span, with
+// the tracer's attributes and naming: "db " plus the caller's statement's
+// first word ("db UPDATE" for a refresh, "db SELECT" for /auth/me), or
+// "db batch" when it carries several statements, db.operation.batch.size
+// counting BEGIN, SET LOCAL and COMMIT too, an error status (the fault's
+// kind, never its text) when the batch failed. It is a child of the span in
+// the request's context and ends once the batch is read to its end
+// (batchRows.Close for a query's rows). Statements sent plainly inside an
+// open transaction, COMMIT and ROLLBACK go through pgx.Conn and are traced
+// by pgx. Tracing off (no provider, or a no-op one) leaves prefixedDB.spans
+// nil, and nothing is built: the hot paths pay a nil check
+// (TestPipelined_TracingOff_AddsNoAllocations).
 
 package postgres
 
@@ -22,6 +37,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 )
@@ -46,6 +62,7 @@ type prefixedDB struct {
 	suffix []string // sent after the query whenever the prefix is
 	once   bool     // send the prefix with the first query only
 	sent   bool
+	spans  *roundTrips // the span of each batch sent here; nil: tracing off
 }
 
 var _ dbsqlc.DBTX = (*prefixedDB)(nil)
@@ -67,15 +84,17 @@ func stmtName(sql string) string {
 func (d *prefixedDB) pending() bool { return len(d.prefix) > 0 && !(d.once && d.sent) }
 
 // send runs the prefix (when pending) and the query in one round trip and
-// returns the reader positioned on the query's result.
-func (d *prefixedDB) send(ctx context.Context, sql string, args []any) (*pgconn.MultiResultReader, error) {
+// returns the reader positioned on the query's result, and the round
+// trip's span, which the caller ends once it read the batch to its end
+// (endPipelined; nil when tracing is off).
+func (d *prefixedDB) send(ctx context.Context, sql string, args []any) (*pgconn.MultiResultReader, trace.Span, error) {
 	sd, err := d.conn.Prepare(ctx, stmtName(sql), sql) // a map lookup once prepared on this connection
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var eqb pgx.ExtendedQueryBuilder
 	if err := eqb.Build(d.conn.TypeMap(), sd, args); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := &pgconn.Batch{}
 	n := 0
@@ -96,20 +115,35 @@ func (d *prefixedDB) send(ctx context.Context, sql string, args []any) (*pgconn.
 			b.ExecParams(s, nil, nil, nil, nil)
 		}
 	}
+	span := d.spans.pipelined(ctx, sql, 1, batchLen(1, withSuffix, d))
 	mrr := d.conn.PgConn().ExecBatch(ctx, b)
 	for range n {
 		if !mrr.NextResult() {
-			return nil, closeErr(mrr)
+			err := closeErr(mrr)
+			endPipelined(span, err)
+			return nil, nil, err
 		}
 		if _, err := mrr.ResultReader().Close(); err != nil {
 			_ = mrr.Close()
-			return nil, err
+			endPipelined(span, err)
+			return nil, nil, err
 		}
 	}
 	if !mrr.NextResult() {
-		return nil, closeErr(mrr)
+		err := closeErr(mrr)
+		endPipelined(span, err)
+		return nil, nil, err
 	}
-	return mrr, nil
+	return mrr, span, nil
+}
+
+// batchLen is the number of statements in a batch of n queries, framed by
+// the prefix and suffix when they were sent (the span's batch size).
+func batchLen(n int, framed bool, d *prefixedDB) int {
+	if framed {
+		n += len(d.prefix) + len(d.suffix)
+	}
+	return n
 }
 
 func closeErr(mrr *pgconn.MultiResultReader) error {
@@ -123,7 +157,7 @@ func (d *prefixedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	if !d.pending() {
 		return d.conn.Exec(ctx, sql, args...)
 	}
-	mrr, err := d.send(ctx, sql, args)
+	mrr, span, err := d.send(ctx, sql, args)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -131,6 +165,7 @@ func (d *prefixedDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	if cerr := mrr.Close(); err == nil {
 		err = cerr
 	}
+	endPipelined(span, err)
 	return tag, err
 }
 
@@ -138,11 +173,11 @@ func (d *prefixedDB) Query(ctx context.Context, sql string, args ...any) (pgx.Ro
 	if !d.pending() {
 		return d.conn.Query(ctx, sql, args...)
 	}
-	mrr, err := d.send(ctx, sql, args)
+	mrr, span, err := d.send(ctx, sql, args)
 	if err != nil {
 		return nil, err
 	}
-	return &batchRows{Rows: pgx.RowsFromResultReader(d.conn.TypeMap(), mrr.ResultReader()), mrr: mrr}, nil
+	return &batchRows{Rows: pgx.RowsFromResultReader(d.conn.TypeMap(), mrr.ResultReader()), mrr: mrr, span: span}, nil
 }
 
 func (d *prefixedDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -154,10 +189,11 @@ func (d *prefixedDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.
 }
 
 // batchRows are the rows of the batch's last statement; closing them reads
-// the batch to its end.
+// the batch to its end, which ends the round trip's span.
 type batchRows struct {
 	pgx.Rows
 	mrr    *pgconn.MultiResultReader
+	span   trace.Span // nil: tracing off
 	closed bool
 	err    error
 }
@@ -172,6 +208,7 @@ func (r *batchRows) Close() {
 	if err := r.mrr.Close(); r.err == nil {
 		r.err = err
 	}
+	endPipelined(r.span, r.err)
 }
 
 func (r *batchRows) Next() bool {
@@ -261,7 +298,19 @@ func (d *prefixedDB) execPipelined(ctx context.Context, fn func(q *dbsqlc.Querie
 			b.ExecParams(s, nil, nil, nil, nil)
 		}
 	}
-	results, err := d.conn.PgConn().ExecBatch(ctx, b).ReadAll()
+	var first string
+	if len(rec.sql) > 0 {
+		first = rec.sql[0]
+	}
+	span := d.spans.pipelined(ctx, first, len(rec.sql), batchLen(len(rec.sql), withSuffix, d))
+	err := readAll(d.conn.PgConn().ExecBatch(ctx, b))
+	endPipelined(span, err)
+	return err
+}
+
+// readAll reads a batch of Exec statements to its end: the first error.
+func readAll(mrr *pgconn.MultiResultReader) error {
+	results, err := mrr.ReadAll()
 	if err != nil {
 		return err
 	}

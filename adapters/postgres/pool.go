@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sessiond/sessiond/adapters/postgres/internal/dbsqlc"
 )
@@ -40,10 +42,11 @@ type PoolOptions struct {
 	StatementTimeout time.Duration
 	// AcquireTimeout bounds the wait for a pooled connection, connecting
 	// included; past it the request fails → 503. 0: the request's own
-	// deadline only.
+	// deadline only. The Store applies it (Store.acquire), on every path
+	// that takes a connection.
 	AcquireTimeout time.Duration
-	// TracerProvider, when set, makes a span per round trip (tracing.go);
-	// nil: no tracing, no cost.
+	// TracerProvider, when set, makes a span per round trip (tracing.go,
+	// pgxwire.go); nil or a no-op provider: no tracing, no cost.
 	TracerProvider trace.TracerProvider
 }
 
@@ -72,19 +75,17 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 	if o.StatementTimeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
-	// The one place the pool's tracer is set. pgx takes a single Tracer, so
-	// poolTracer composes them (pgx's multitracer), which passes the
-	// acquire hooks on too: the acquire deadline (DB_ACQUIRE_TIMEOUT,
-	// faults.go) keeps working beside the round-trip spans.
-	var tracers []pgx.QueryTracer
-	if o.AcquireTimeout > 0 {
-		tracers = append(tracers, acquireTimeout{d: o.AcquireTimeout})
-	}
+	// The one place the pool's tracer is set: pgx's tracer spans the
+	// statements that go through pgx.Conn; pgxwire.go spans the batches it
+	// sends itself, with the same tracer (storeSettings). A no-op provider
+	// is no provider: nothing would be recorded, so nothing is built.
+	var spans *roundTrips
 	if o.TracerProvider != nil {
-		tracers = append(tracers, newRoundTrips(o.TracerProvider))
-	}
-	if t := poolTracer(tracers...); t != nil {
-		cfg.ConnConfig.Tracer = t
+		if _, isNoop := o.TracerProvider.(noop.TracerProvider); !isNoop {
+			rt := newRoundTrips(o.TracerProvider)
+			spans = &rt
+			cfg.ConnConfig.Tracer = rt
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -94,8 +95,25 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 		pool.Close()
 		return nil, nil, fmt.Errorf("ping database: %w", err)
 	}
-	return pool, pool.Close, nil
+	poolSettings.Store(pool, storeSettings{acquireWait: o.AcquireTimeout, spans: spans})
+	return pool, func() {
+		poolSettings.Delete(pool)
+		pool.Close()
+	}, nil
 }
+
+// storeSettings are the options of NewPoolWithOptions that the Store
+// applies itself: the acquire bound (Store.acquire) and the spans of the
+// batches pgxwire.go sends (pgx's tracer never sees them). NewStore takes
+// only the pool (the wire graph, cmd/sessiond), so they travel with it in
+// poolSettings, from the pool's creation to its cleanup. A pool made
+// otherwise has none: no acquire bound but the request's, no spans.
+type storeSettings struct {
+	acquireWait time.Duration // 0: the request's deadline only
+	spans       *roundTrips   // nil: tracing off, nothing is built
+}
+
+var poolSettings sync.Map // *pgxpool.Pool -> storeSettings
 
 // prepareHotStatements prepares, on a new connection, the statements the
 // one-round-trip paths send as prepared statements (prefixedDB): a few
@@ -126,3 +144,95 @@ var hotStatements = sync.OnceValue(func() []string {
 	_, _ = q.SessionListLiveByUser(ctx, dbsqlc.SessionListLiveByUserParams{})
 	return rec.sql
 })
+
+// acquire takes a connection from the pool for one store call: every path
+// of the Store that needs a connection comes through here (the one-round-
+// trip paths and tenant transactions in tx.go, oneTx, the pre-tenant
+// queries through pooledDB, Ping), so none escapes the bound. The wait,
+// connecting included, is bounded by DB_ACQUIRE_TIMEOUT (acquireWait);
+// past it the call fails with a FaultTimeout (503, faults.go).
+// The bound is the acquire's only: the statements that follow run under
+// the request's context and the server's statement_timeout.
+//
+// The deadline is a context.WithTimeout (a timer, five allocations, about
+// a microsecond) unless the request's own deadline comes first. A fast
+// path that skips it when the pool looks idle (pgxpool's Stat) was not
+// taken: Stat allocates and walks the pool under its lock too, and a
+// connection seen idle may be handed to a waiter an instant later, which
+// would leave this call waiting without the bound exactly when the pool
+// is saturated.
+func (s *Store) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	actx := ctx
+	if s.acquireWait > 0 {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.acquireWait {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithTimeout(ctx, s.acquireWait)
+			defer cancel()
+		}
+	}
+	c, err := s.pool.Acquire(actx)
+	if err != nil {
+		// Classified here, so that no caller can hand a bare deadline on
+		// as an internal error.
+		return nil, asFault(err)
+	}
+	return c, nil
+}
+
+// pooledDB is the dbsqlc.DBTX of the pre-tenant queries (Store.q): each
+// statement takes a connection through Store.acquire, as pgxpool.Pool's
+// own Exec/Query/QueryRow would without the bound, and gives it back when
+// its result is read (Exec) or its rows are closed (Query, QueryRow).
+type pooledDB struct{ s *Store }
+
+var _ dbsqlc.DBTX = pooledDB{}
+
+func (p pooledDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c, err := p.s.acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	return c.Exec(ctx, sql, args...)
+}
+
+func (p pooledDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c, err := p.s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.Query(ctx, sql, args...)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return &releasingRows{Rows: rows, conn: c}, nil
+}
+
+func (p pooledDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := p.Query(ctx, sql, args...)
+	return batchRow{rows: rows, err: err}
+}
+
+// releasingRows give their connection back to the pool once closed, as
+// pgxpool's own rows do; reading them to the end closes them.
+type releasingRows struct {
+	pgx.Rows
+	conn *pgxpool.Conn
+}
+
+func (r *releasingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *releasingRows) Close() {
+	r.Rows.Close()
+	if r.conn != nil {
+		r.conn.Release()
+		r.conn = nil
+	}
+}

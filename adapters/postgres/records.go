@@ -156,7 +156,7 @@ func (s *Store) RecordResetRequest(ctx context.Context, r core.ResetRequestRecor
 // one); a serialization failure or deadlock runs it once more.
 func (s *Store) oneTx(ctx context.Context, tenant uuid.UUID, stmts []stmt) error {
 	return retryOnce(ctx, func() error {
-		pc, err := s.pool.Acquire(ctx)
+		pc, err := s.acquire(ctx)
 		if err != nil {
 			return err
 		}
@@ -182,9 +182,15 @@ func (s *Store) oneTx(ctx context.Context, tenant uuid.UUID, stmts []stmt) error
 			b.ExecPrepared(sd.Name, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
 		}
 		b.ExecParams("COMMIT", nil, nil, nil, nil)
+		var first string
+		if len(stmts) > 0 {
+			first = stmts[0].sql
+		}
+		span := s.spans.pipelined(ctx, first, len(stmts), len(prefix)+len(stmts)+1)
 		err = readBatch(conn, conn.PgConn().ExecBatch(ctx, b), len(prefix), stmts)
+		endPipelined(span, err)
 		if err != nil {
-			rollback(conn)
+			rollback(ctx, conn)
 		}
 		return err
 	})

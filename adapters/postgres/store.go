@@ -19,21 +19,35 @@ import (
 // Store implements core.Store.
 type Store struct {
 	pool     *pgxpool.Pool
-	q        *dbsqlc.Queries
+	q        *dbsqlc.Queries // the pre-tenant queries, each on a connection of its own (pooledDB)
 	observer Observer
+	storeSettings
 }
 
 var _ core.Store = (*Store)(nil)
 
 // NewStore returns a Store over pool. Audit events are written by the
 // tenant transaction itself (tenantTx.Audit), in the transaction of the
-// change they record.
+// change they record. The acquire bound and the spans are those pool was
+// made with (NewPoolWithOptions, storeSettings).
 func NewStore(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, q: dbsqlc.New(pool)}
+	s := &Store{pool: pool}
+	if o, ok := poolSettings.Load(pool); ok {
+		s.storeSettings = o.(storeSettings)
+	}
+	s.q = dbsqlc.New(pooledDB{s})
+	return s
 }
 
 // Ping checks the database (readiness).
-func (s *Store) Ping(ctx context.Context) error { return asFault(s.pool.Ping(ctx)) }
+func (s *Store) Ping(ctx context.Context) error {
+	c, err := s.acquire(ctx)
+	if err != nil {
+		return asFault(err)
+	}
+	defer c.Release()
+	return asFault(c.Ping(ctx))
+}
 
 // mapErr turns driver errors into core errors by type and SQLSTATE, never
 // by message text.

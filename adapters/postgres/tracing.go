@@ -4,15 +4,15 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/multitracer"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // roundTrips makes one client span per database round trip: a statement
-// (pgx.QueryTracer) or a batch sent as one pipeline (pgx.BatchTracer),
-// as a child of the request's span. Attributes: the system, the operation
+// (pgx.QueryTracer), a batch sent as one pipeline (pgx.BatchTracer), or a
+// pgconn batch that pgxwire.go sends itself (pipelined), as a child of the
+// request's span. Attributes: the system, the operation
 // (the first word of the SQL) and, for a batch, its size. Never the
 // arguments (tokens' hashes, emails) and never the SQL's text beyond its
 // first word, so that nothing a caller sent reaches a span.
@@ -40,9 +40,39 @@ func (t roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.Trac
 	if d.Batch != nil {
 		n = d.Batch.Len()
 	}
-	ctx, _ = t.tracer.Start(ctx, "db batch", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(dbSystem, attribute.String("db.operation.name", "batch"), attribute.Int("db.operation.batch.size", n)))
+	ctx, _ = t.startBatch(ctx, "batch", n)
 	return ctx
+}
+
+func (t roundTrips) startBatch(ctx context.Context, op string, n int) (context.Context, trace.Span) {
+	return t.tracer.Start(ctx, "db "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(dbSystem, attribute.String("db.operation.name", op), attribute.Int("db.operation.batch.size", n)))
+}
+
+// pipelined starts the span of a round trip pgxwire.go (or oneTx) sends
+// itself as a pgconn batch, which pgx's tracer never sees: named after the
+// caller's statement ("db SELECT", "db UPDATE") when the batch carries one
+// (BEGIN, SET LOCAL and COMMIT around it are the transaction's framing,
+// counted in the batch size), "db batch" when it carries several. A nil
+// t is tracing off: no span, nothing built, so the hot paths pay nothing
+// (allocs_test.go); end it with endPipelined.
+func (t *roundTrips) pipelined(ctx context.Context, sql string, statements, messages int) trace.Span {
+	if t == nil {
+		return nil
+	}
+	op := "batch"
+	if statements == 1 {
+		op = operationOf(sql)
+	}
+	_, span := t.startBatch(ctx, op, messages)
+	return span
+}
+
+// endPipelined ends a span of pipelined (nil: tracing off).
+func endPipelined(span trace.Span, err error) {
+	if span != nil {
+		end(span, err)
+	}
 }
 
 func (roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
@@ -96,16 +126,4 @@ func operationOf(sql string) string {
 		}
 	}
 	return string(b)
-}
-
-// poolTracer composes the pool's tracers: nil when none, the one, or all
-// of them (multitracer forwards the acquire, query and batch events).
-func poolTracer(tracers ...pgx.QueryTracer) pgx.QueryTracer {
-	switch len(tracers) {
-	case 0:
-		return nil
-	case 1:
-		return tracers[0]
-	}
-	return multitracer.New(tracers...)
 }

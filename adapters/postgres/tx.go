@@ -98,7 +98,7 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbs
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant statement without a tenant")
 	}
-	pc, err := s.pool.Acquire(ctx)
+	pc, err := s.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -106,8 +106,8 @@ func (s *Store) oneShot(ctx context.Context, accountID uuid.UUID, fn func(q *dbs
 	// first (a failed query skips the batch's COMMIT) to keep it.
 	defer pc.Release()
 	conn := pc.Conn()
-	defer rollback(conn)
-	return fn(dbsqlc.New(&prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}}))
+	defer rollback(ctx, conn)
+	return fn(dbsqlc.New(&prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, suffix: []string{"COMMIT"}, spans: s.spans}))
 }
 
 // inTenantTx runs fn inside one tenant-scoped transaction: commit on nil,
@@ -119,7 +119,7 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 	if accountID == uuid.Nil {
 		return fmt.Errorf("postgres: tenant transaction without a tenant")
 	}
-	pc, err := s.pool.Acquire(ctx)
+	pc, err := s.acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -127,11 +127,11 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 	// idle), the last line of defence against a leaked tenant scope.
 	defer pc.Release()
 	conn := pc.Conn()
-	db := &prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, once: true}
+	db := &prefixedDB{conn: conn, prefix: []string{beginReadCommitted, setLocalTenant(accountID)}, once: true, spans: s.spans}
 	q := dbsqlc.New(db)
 	defer func() {
 		if p := recover(); p != nil {
-			rollback(conn)
+			rollback(ctx, conn)
 			panic(p)
 		}
 	}()
@@ -145,12 +145,12 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 		return err // nothing was sent: no transaction was opened
 	}
 	if err != nil {
-		rollback(conn)
+		rollback(ctx, conn)
 		return err
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
 	if err != nil {
-		rollback(conn)
+		rollback(ctx, conn)
 		return err
 	}
 	if tag.String() == "ROLLBACK" {
@@ -160,12 +160,14 @@ func (s *Store) inTenantTx(ctx context.Context, accountID uuid.UUID, first func(
 }
 
 // rollback ends a transaction that failed; a connection that cannot roll
-// back is closed (the pool then drops it).
-func rollback(conn *pgx.Conn) {
+// back is closed (the pool then drops it). It runs even when the request's
+// context is done, hence a context of its own, which keeps the request's
+// values: its ROLLBACK's span (tracing.go) belongs to the request's trace.
+func rollback(ctx context.Context, conn *pgx.Conn) {
 	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
 		_ = conn.Close(ctx)
