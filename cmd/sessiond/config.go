@@ -269,7 +269,7 @@ func choice(v, yes, no string) (value, ok bool) {
 // mfaKey is the key that seals TOTP secrets at rest (base64 of 32 bytes).
 // In development a fixed, public key stands in (like the generated
 // development signing keys); the server refuses to start without a real
-// one otherwise (provideService). The error never quotes the key.
+// one otherwise (provideServiceOptions). The error never quotes the key.
 func mfaKey(v string, devMode bool) ([]byte, error) {
 	if v == "" {
 		if !devMode {
