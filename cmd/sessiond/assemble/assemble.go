@@ -6,7 +6,7 @@
 // server through these functions, so a step added here reaches both, and
 // the HTTP tests run the server production runs; what differs is only
 // what each brings in (configuration and real adapters, or the harness's
-// fake clock, fake mailer and options). docs/architecture.md, "Wiring".
+// fake clock, fake mailer and options). docs/architecture.md, "Shape".
 //
 // A step that joins two adapters belongs here, not in a cmd/sessiond
 // provider: there the HTTP tests would never see it.
