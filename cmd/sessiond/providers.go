@@ -20,7 +20,6 @@ import (
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/postgres"
-	"github.com/sessiond/sessiond/adapters/ratelimit"
 	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/adapters/useragent"
 	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
@@ -181,30 +180,9 @@ func provideProgram(srv *http.Server, tel *telemetry.Telemetry, job *cleanupJob,
 func provideHTTPConfig(c Config) httpadapter.Config {
 	hc := c.HTTP
 	if c.RateLimitEnabled {
-		hc.Limits = rateLimits(c.RateLimits)
+		hc.Limits = assemble.RateLimits(c.RateLimits, time.Now)
 	}
 	return hc
-}
-
-// rateLimits builds the per-IP and per-email rules (docs/session-rules.md §8).
-func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
-	rule := func(n int, per time.Duration) httpadapter.Limiter {
-		return ratelimit.New(ratelimit.Rule{Events: n, Per: per, Burst: n}, time.Now)
-	}
-	loginIP := rule(r.LoginPerIPPerMinute, time.Minute)
-	resetIP := rule(r.ResetPerIPPerHour, time.Hour)
-	return httpadapter.RateLimits{
-		ByIP: map[httpadapter.Operation]httpadapter.Limiter{
-			"loginJson": loginIP, "loginForm": loginIP, "verifyMfa": loginIP,
-			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
-			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
-			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
-			// The other token-taking and mail-sending unauthenticated
-			// operations share the reset's budget.
-			"verifyEmail": resetIP, "resendVerification": resetIP,
-			"acceptInvitation": loginIP,
-		},
-	}
 }
 
 func provideHTTPServer(api *httpadapter.Server, c Config) *http.Server {

@@ -15,6 +15,7 @@ package assemble
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/google/wire"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -24,6 +25,7 @@ import (
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/adapters/ratelimit"
 	"github.com/sessiond/sessiond/adapters/telemetry"
 	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/core"
@@ -111,4 +113,35 @@ func API(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxp
 // it the webhook operations answer 503.
 func Webhooks(api *httpadapter.Server, svc *core.Service, sealer *audit.Sealer, sender *audit.Sender, guard *audit.Guard) {
 	api.SetWebhooks(core.NewWebhookService(svc, sealer, sender, guard.CheckURL))
+}
+
+// RateLimitSettings are the abuse-defence rates (RATE_LIMIT_*): N events
+// per window, with a burst of N.
+type RateLimitSettings struct {
+	LoginPerIPPerMinute   int
+	RefreshPerIPPerMinute int
+	RegisterPerIPPerHour  int
+	ResetPerIPPerHour     int
+}
+
+// RateLimits builds the per-IP rules (docs/session-rules.md §8): which
+// operation spends which budget, the buckets refilled on now's clock.
+func RateLimits(r RateLimitSettings, now func() time.Time) httpadapter.RateLimits {
+	rule := func(n int, per time.Duration) httpadapter.Limiter {
+		return ratelimit.New(ratelimit.Rule{Events: n, Per: per, Burst: n}, now)
+	}
+	loginIP := rule(r.LoginPerIPPerMinute, time.Minute)
+	resetIP := rule(r.ResetPerIPPerHour, time.Hour)
+	return httpadapter.RateLimits{
+		ByIP: map[httpadapter.Operation]httpadapter.Limiter{
+			"loginJson": loginIP, "loginForm": loginIP, "verifyMfa": loginIP,
+			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
+			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
+			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
+			// The other token-taking and mail-sending unauthenticated
+			// operations share the reset's budget.
+			"verifyEmail": resetIP, "resendVerification": resetIP,
+			"acceptInvitation": loginIP,
+		},
+	}
 }
