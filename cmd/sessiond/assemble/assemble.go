@@ -32,7 +32,9 @@ import (
 )
 
 // ProviderSet is the assembly as wire providers; cmd/sessiond's injector
-// supplies their inputs from its configuration.
+// supplies their inputs from its configuration. Pool, RateLimits and
+// Webhooks are called by its providers, which first read what they need
+// from the configuration (a URL, rates, key files).
 var ProviderSet = wire.NewSet(Telemetry, Service, API)
 
 // Telemetry builds the metrics and the tracer provider every adapter
