@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -27,14 +28,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sessiond/sessiond/adapters/argon2"
+	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/clock"
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/adapters/postgres/pgtest"
 	"github.com/sessiond/sessiond/adapters/telemetry"
-	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -114,13 +116,14 @@ type harnessSetup struct {
 	WrapHasher func(core.PasswordHasher) core.PasswordHasher
 	// Mailer replaces the fake mailer (h.mailer then records nothing).
 	Mailer core.Mailer
-	// HashLimiter, when set, is wired as cmd/sessiond wires the hasher's
-	// admission control: the server's early sign-in shedding and its
-	// metrics (the hasher itself is WrapHasher's to limit).
+	// HashLimiter, when set, is the hasher's admission control as
+	// cmd/sessiond wires it: the server's early sign-in shedding and its
+	// metrics (the hasher itself is WrapHasher's to limit); nil: the
+	// hasher's own limiter, which sheds nothing.
 	HashLimiter *argon2.Limiter
-	// Webhooks, when set, builds the webhook administration the server
-	// serves (webhooks_test.go); nil: not configured.
-	Webhooks func(svc *core.Service, clk *clock.Fake) *core.WebhookService
+	// Webhooks, when set, gives the parts of the webhook administration
+	// the server serves (webhooks_test.go); nil: not configured.
+	Webhooks func(clk *clock.Fake) (*audit.Sealer, *audit.Sender, *audit.Guard)
 	// Tracer, when set, traces requests and database round trips as
 	// cmd/sessiond does with OTEL_TRACES_EXPORTER=otlp (tracing_test.go).
 	Tracer trace.TracerProvider
@@ -128,39 +131,53 @@ type harnessSetup struct {
 
 func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harness {
 	t.Helper()
+	// The server is built as cmd/sessiond builds it, through the same
+	// calls (cmd/sessiond/assemble); what goes in differs, each difference
+	// named where it is made.
 	db := setup.DB
 	if db == nil {
 		db = pgtest.Shared(t)
 	}
+	log := setup.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	// Tracing: no exporter (OTEL_TRACES_EXPORTER=none), or the test's
+	// in-memory one instead of OTLP.
+	tel, flush, err := assemble.Telemetry(telemetry.TracingConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(flush)
+	tel.SetTracerProvider(setup.Tracer)
+	// The pool: 30 connections (DB_MAX_CONNS) unless the test sizes it, or
+	// a ready pool of the test's (untraced).
 	if setup.Pool.MaxConns == 0 {
 		setup.Pool.MaxConns = 30
 	}
-	setup.Pool.TracerProvider = setup.Tracer
 	pool := setup.AppPool
 	if pool == nil {
 		var closePool func()
-		var err error
-		pool, closePool, err = postgres.NewPoolWithOptions(context.Background(), db.AppURL, setup.Pool)
+		pool, closePool, err = assemble.Pool(context.Background(), db.AppURL, setup.Pool, tel)
 		if err != nil {
 			t.Fatalf("app pool: %v", err)
 		}
 		t.Cleanup(closePool)
 	}
+	store := postgres.NewStore(pool)
+	// Settings: most tests register and sign in at once and create members
+	// with a password: verification off and member passwords on, unless a
+	// test asks for the production settings (withProductionSettings); a
+	// fixed MFA_ENCRYPTION_KEY.
 	cfg := core.DefaultConfig()
-	// Most tests register and sign in at once and create members with a
-	// password: verification off and member passwords on, unless a test
-	// asks for the production settings (withProductionSettings).
 	cfg.EmailVerification, cfg.MemberPasswords = false, true
-	cfg.TOTP, cfg.MFAKey = totp.New(), testMFAKey
+	cfg.MFAKey = testMFAKey
 	hcfg := httpadapter.Config{CookieSecure: true}
 	for _, o := range opts {
 		o(&cfg, &hcfg)
 	}
-	namer, err := deviceNamer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mail := &fakeMailer{}
+	// Signing: a fresh key (or the test's) instead of SIGNING_KEYS_FILE,
+	// test issuer, audience and client id.
 	key, err := jose.GenerateEd25519()
 	if err != nil {
 		t.Fatal(err)
@@ -168,13 +185,14 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if setup.Key != nil {
 		key = *setup.Key
 	}
-	keys := mustKeySet(t, key)
-	codec, err := jose.NewCodec(keys, "sessiond-test", "sessiond-api", "test-client")
+	codec, err := jose.NewCodec(mustKeySet(t, key), "sessiond-test", "sessiond-api", "test-client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Cheap argon2 parameters keep the suite fast under -race; the
-	// production parameters are tested in adapters/argon2.
+	// Hashing: cheap argon2 parameters keep the suite fast under -race
+	// (the production ones are tested in adapters/argon2), within no
+	// admission limits (argon2.New: nothing is shed) unless the test
+	// brings a limiter (setup.HashLimiter) or wraps the hasher.
 	params := setup.Argon2
 	if params == (argon2.Params{}) {
 		params = argon2.Params{MemoryKiB: 1024, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
@@ -187,48 +205,36 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 	if setup.WrapHasher != nil {
 		hasher = setup.WrapHasher(hasher)
 	}
-	clk := clock.NewFake(t0)
-	store := postgres.NewStore(pool)
-	log := setup.Log
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	admission := cmp.Or(setup.HashLimiter, argonHasher.Limiter())
+	namer, err := deviceNamer()
+	if err != nil {
+		t.Fatal(err)
 	}
+	// The fakes: the clock, and the mailer (unless the test brings one).
+	clk := clock.NewFake(t0)
+	mail := &fakeMailer{}
 	var mailer core.Mailer = mail
 	if setup.Mailer != nil {
 		mailer = setup.Mailer
 	}
-	// The verified-token cache as in production: revocation must bite
-	// through it (TestJWT09_EveryBearerOperation_RefusesRevokedSession).
-	tokens, err := jose.NewVerifyCache(codec, 1024)
+	// A smaller verified-token cache than ACCESS_TOKEN_CACHE_SIZE's
+	// default; revocation must bite through it
+	// (TestJWT09_EveryBearerOperation_RefusesRevokedSession).
+	svc, err := assemble.Service(store, codec, hasher, clk, namer.DeviceNamer(), mailer,
+		assemble.ServiceOptions{Core: cfg, VerifyCacheSize: 1024}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := core.NewService(store, tokens, hasher, clk, cfg, namer.DeviceNamer(), mailer, log)
+	api, err := assemble.API(svc, codec, store, pool, admission, tel, hcfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hcfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As cmd/sessiond wires it: one telemetry that the server, the pool,
-	// the store and the hasher report into.
-	tel := telemetry.New()
-	if err := tel.ObservePool(pool); err != nil {
-		t.Fatal(err)
-	}
-	api.SetObserver(tel)
-	api.SetMetricsHandler(tel.Handler())
-	if setup.Tracer != nil {
-		api.SetTracerProvider(setup.Tracer)
-	}
-	store.SetObserver(tel)
-	if setup.HashLimiter != nil {
-		setup.HashLimiter.SetObserver(tel)
-		api.SetHashAdmission(setup.HashLimiter)
-	}
+	// Webhooks: administered only when the test asks (no
+	// WEBHOOK_SECRETS_KEY otherwise: 503), with its own sealer, guard and
+	// sender; no delivery worker (WEBHOOK_DELIVERY=false).
 	if setup.Webhooks != nil {
-		api.SetWebhooks(setup.Webhooks(svc, clk))
+		sealer, sender, guard := setup.Webhooks(clk)
+		assemble.Webhooks(api, svc, sealer, sender, guard)
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)

@@ -9,30 +9,24 @@ import (
 	"time"
 
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
-	"github.com/sessiond/sessiond/adapters/ratelimit"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 	"github.com/sessiond/sessiond/core"
 )
 
 // productionHarness is the server as cmd/sessiond wires it by default —
-// Secure cookies, the production rate-limit rules (RATE_LIMIT_* defaults,
-// on the harness's clock) — behind a trusted local proxy, so that a test
-// can speak from several client addresses with X-Forwarded-For.
+// Secure cookies, the production rate-limit rules (assemble.RateLimits
+// with the RATE_LIMIT_* defaults, on the harness's clock) — behind a
+// trusted local proxy, so that a test can speak from several client
+// addresses with X-Forwarded-For.
 func productionHarness(t *testing.T) *harness {
 	t.Helper()
 	var h *harness
 	now := func() time.Time { return h.clock.Now() }
-	rule := func(n int, per time.Duration) httpadapter.Limiter {
-		return ratelimit.New(ratelimit.Rule{Events: n, Per: per, Burst: n}, now)
-	}
 	h = newHarness(t, withCookieSecure(true), withHTTPConfig(func(c *httpadapter.Config) {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-		loginIP, resetIP := rule(30, time.Minute), rule(20, time.Hour)
-		c.Limits = httpadapter.RateLimits{
-			ByIP: map[httpadapter.Operation]httpadapter.Limiter{
-				"loginJson": loginIP, "loginForm": loginIP, "refreshToken": rule(120, time.Minute),
-				"registerUser": rule(20, time.Hour), "requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
-			},
-		}
+		c.Limits = assemble.RateLimits(assemble.RateLimitSettings{
+			LoginPerIPPerMinute: 30, RefreshPerIPPerMinute: 120, RegisterPerIPPerHour: 20, ResetPerIPPerHour: 20,
+		}, now)
 	}))
 	return h
 }

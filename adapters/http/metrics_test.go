@@ -61,6 +61,12 @@ func TestMetrics_ExposeEverySeries_AndCountOutcomes(t *testing.T) {
 			t.Errorf("want %s in /metrics", series)
 		}
 	}
+	// The hasher's admission control reports as well (the harness's own
+	// limiter sheds nothing, but counts every admitted hash), as
+	// cmd/sessiond/assemble wires it.
+	if strings.Contains(text, "\nsessiond_hash_queue_wait_seconds_count 0\n") || !strings.Contains(text, "\nsessiond_hash_queue_wait_seconds_count ") {
+		t.Error("no admitted hash counted in sessiond_hash_queue_wait_seconds: the hasher's limiter does not report")
+	}
 	// Every kind the purge reports has its series from the start.
 	for _, kind := range postgres.PurgedKinds {
 		if series := `sessiond_purge_rows_removed_total{kind="` + kind + `"}`; !strings.Contains(text, "\n"+series) {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sessiond/sessiond/adapters/audit"
 	"github.com/sessiond/sessiond/adapters/clock"
-	"github.com/sessiond/sessiond/core"
 )
 
 // The owner's webhook API over the real handler and database, every answer
@@ -32,7 +31,7 @@ func (s stubResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Ad
 
 func newWebhookHarness(t *testing.T) *harness {
 	t.Helper()
-	return newHarnessOn(t, harnessSetup{Webhooks: func(svc *core.Service, clk *clock.Fake) *core.WebhookService {
+	return newHarnessOn(t, harnessSetup{Webhooks: func(clk *clock.Fake) (*audit.Sealer, *audit.Sender, *audit.Guard) {
 		sealer, err := audit.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
 		if err != nil {
 			t.Fatal(err)
@@ -44,7 +43,7 @@ func newWebhookHarness(t *testing.T) *harness {
 				return errors.New("test: no connection")
 			},
 		}
-		return core.NewWebhookService(svc, sealer, audit.NewSender(guard, clk, audit.SenderOptions{}), guard.CheckURL)
+		return sealer, audit.NewSender(guard, clk, audit.SenderOptions{}), guard
 	}})
 }
 

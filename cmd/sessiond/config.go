@@ -15,6 +15,7 @@ import (
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/telemetry"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 	"github.com/sessiond/sessiond/core"
 )
 
@@ -106,14 +107,9 @@ type CleanupSettings struct {
 	BatchSize int
 }
 
-// RateLimitSettings are the abuse-defence rates: N events per window, with
-// a burst of N.
-type RateLimitSettings struct {
-	LoginPerIPPerMinute   int
-	RefreshPerIPPerMinute int
-	RegisterPerIPPerHour  int
-	ResetPerIPPerHour     int
-}
+// RateLimitSettings are the abuse-defence rates (RATE_LIMIT_*); the rules
+// they make are the assembly's, shared with the HTTP tests.
+type RateLimitSettings = assemble.RateLimitSettings
 
 // TokenSettings groups what the token codec needs.
 type TokenSettings struct {
@@ -269,7 +265,7 @@ func choice(v, yes, no string) (value, ok bool) {
 // mfaKey is the key that seals TOTP secrets at rest (base64 of 32 bytes).
 // In development a fixed, public key stands in (like the generated
 // development signing keys); the server refuses to start without a real
-// one otherwise (provideService). The error never quotes the key.
+// one otherwise (provideServiceOptions). The error never quotes the key.
 func mfaKey(v string, devMode bool) ([]byte, error) {
 	if v == "" {
 		if !devMode {

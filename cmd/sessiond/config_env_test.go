@@ -96,7 +96,7 @@ func checkDefaults(t *testing.T, c Config, dev bool) {
 		{"TOKEN_*", [3]string{c.TokenIssuer, c.TokenAudience, c.TokenClientID}, [3]string{"sessiond", "sessiond-api", "sessiond"}},
 		{"COOKIE_SECURE, DOCS_ENABLED, METRICS_ON_API_LISTENER", [3]bool{c.HTTP.CookieSecure, c.HTTP.DocsEnabled, c.HTTP.MetricsOnAPI}, [3]bool{true, true, false}},
 		{"RATE_LIMIT_ENABLED", c.RateLimitEnabled, true},
-		{"RATE_LIMIT_*", c.RateLimits, RateLimitSettings{30, 120, 20, 20}},
+		{"RATE_LIMIT_*", c.RateLimits, RateLimitSettings{LoginPerIPPerMinute: 30, RefreshPerIPPerMinute: 120, RegisterPerIPPerHour: 20, ResetPerIPPerHour: 20}},
 		{"LOG_LEVEL", c.LogLevel, "info"},
 		{"SESSION_*, AUDIT_RETENTION_*", c.Core.Policy, d.Policy},
 		{"LOGIN_THROTTLE_*", c.Core.Throttle, d.Throttle},

@@ -20,24 +20,24 @@ import (
 	"github.com/sessiond/sessiond/adapters/jose"
 	"github.com/sessiond/sessiond/adapters/mailer"
 	"github.com/sessiond/sessiond/adapters/postgres"
-	"github.com/sessiond/sessiond/adapters/ratelimit"
 	"github.com/sessiond/sessiond/adapters/telemetry"
-	"github.com/sessiond/sessiond/adapters/totp"
 	"github.com/sessiond/sessiond/adapters/useragent"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 	"github.com/sessiond/sessiond/core"
 )
 
-// Providers for the wire graph (see wire.go). Each owns at most one
-// resource and returns its cleanup.
+// Providers for the wire graph (see wire.go): what the configuration
+// selects. How the parts are joined is cmd/sessiond/assemble's, shared
+// with the HTTP tests; a step that joins adapters belongs there. Each
+// provider owns at most one resource and returns its cleanup.
 
 func providePool(ctx context.Context, c Config, tel *telemetry.Telemetry) (*pgxpool.Pool, func(), error) {
 	if c.DatabaseURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set (make run starts a private database for you)")
 	}
-	return postgres.NewPoolWithOptions(ctx, c.DatabaseURL, postgres.PoolOptions{
+	return assemble.Pool(ctx, c.DatabaseURL, postgres.PoolOptions{
 		MaxConns: c.DBMaxConns, StatementTimeout: c.DBStatementTimeout, AcquireTimeout: c.DBAcquireTimeout,
-		TracerProvider: tel.TracerProvider(),
-	})
+	}, tel)
 }
 
 func provideCodec(c Config) (*jose.Codec, error) {
@@ -52,31 +52,25 @@ func provideCodec(c Config) (*jose.Codec, error) {
 	return jose.NewCodec(keys, t.Issuer, t.Audience, t.ClientID)
 }
 
-// provideHasher builds the hasher within its admission control
-// (HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT; docs/architecture.md).
-func provideHasher(c Config) (*argon2.Hasher, error) {
-	lim, err := argon2.NewLimiter(c.HashLimits)
-	if err != nil {
-		return nil, err
-	}
+// provideHashLimiter is the hasher's admission control (HASH_CONCURRENCY,
+// HASH_QUEUE, HASH_QUEUE_WAIT; docs/architecture.md), also the server's
+// early sign-in shedding (assemble.API).
+func provideHashLimiter(c Config) (*argon2.Limiter, error) {
+	return argon2.NewLimiter(c.HashLimits)
+}
+
+// provideHasher builds the hasher within its admission control.
+func provideHasher(c Config, lim *argon2.Limiter) (*argon2.Hasher, error) {
 	return argon2.NewLimited(c.Argon2, lim)
 }
 
-func provideService(store core.Store, codec *jose.Codec, hasher *argon2.Hasher, device core.DeviceNamer, mail core.Mailer, c Config, log *slog.Logger) (*core.Service, error) {
-	var tokens core.TokenCodec = codec
-	if c.AccessTokenCacheSize > 0 {
-		cache, err := jose.NewVerifyCache(codec, c.AccessTokenCacheSize)
-		if err != nil {
-			return nil, err
-		}
-		tokens = cache
-	}
+// provideServiceOptions are the core service's settings; without an MFA
+// key the server refuses to start (outside DEV_MODE, config.go mfaKey).
+func provideServiceOptions(c Config) (assemble.ServiceOptions, error) {
 	if len(c.Core.MFAKey) == 0 {
-		return nil, errors.New("MFA_ENCRYPTION_KEY is required outside development (DEV_MODE=false): base64 of 32 random bytes")
+		return assemble.ServiceOptions{}, errors.New("MFA_ENCRYPTION_KEY is required outside development (DEV_MODE=false): base64 of 32 random bytes")
 	}
-	cfg := c.Core
-	cfg.TOTP = totp.New()
-	return core.NewService(store, tokens, hasher, clock.System{}, cfg, device, mail, log)
+	return assemble.ServiceOptions{Core: c.Core, VerifyCacheSize: c.AccessTokenCacheSize}, nil
 }
 
 func provideDeviceNamer() (core.DeviceNamer, error) {
@@ -159,7 +153,7 @@ func provideWebhooks(svc *core.Service, store *postgres.Store, api *httpadapter.
 		opts.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
 	sender := audit.NewSender(guard, clock.System{}, opts)
-	api.SetWebhooks(core.NewWebhookService(svc, sealer, sender, guard.CheckURL))
+	assemble.Webhooks(api, svc, sealer, sender, guard)
 	if !w.Deliver {
 		return nil, nil
 	}
@@ -181,58 +175,14 @@ func provideProgram(srv *http.Server, tel *telemetry.Telemetry, job *cleanupJob,
 	return p
 }
 
-// provideTelemetry builds the metrics and the tracer provider every
-// adapter reports into (tracing off unless OTEL_TRACES_EXPORTER=otlp). The
-// cleanup flushes the buffered spans.
-func provideTelemetry(c Config) (*telemetry.Telemetry, func(), error) {
-	t := telemetry.New()
-	stop, err := t.StartTracing(c.Tracing)
-	if err != nil {
-		return nil, nil, err
-	}
-	return t, stop, nil
-}
-
-func provideAPI(svc *core.Service, codec *jose.Codec, store *postgres.Store, pool *pgxpool.Pool, hasher *argon2.Hasher, tel *telemetry.Telemetry, c Config, log *slog.Logger) (*httpadapter.Server, error) {
+// provideHTTPConfig is the HTTP server's configuration, with the per-IP
+// rate limits when RATE_LIMIT_ENABLED.
+func provideHTTPConfig(c Config) httpadapter.Config {
 	hc := c.HTTP
 	if c.RateLimitEnabled {
-		hc.Limits = rateLimits(c.RateLimits)
+		hc.Limits = assemble.RateLimits(c.RateLimits, time.Now)
 	}
-	api, err := httpadapter.NewServer(svc, func() any { return codec.JWKS() }, store.Ping, hc, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := tel.ObservePool(pool); err != nil {
-		return nil, err
-	}
-	api.SetObserver(tel)
-	api.SetMetricsHandler(tel.Handler())
-	api.SetTracerProvider(tel.TracerProvider())
-	store.SetObserver(tel)
-	hasher.Limiter().SetObserver(tel)
-	api.SetHashAdmission(hasher.Limiter())
-	return api, nil
-}
-
-// rateLimits builds the per-IP and per-email rules (docs/session-rules.md §8).
-func rateLimits(r RateLimitSettings) httpadapter.RateLimits {
-	rule := func(n int, per time.Duration) httpadapter.Limiter {
-		return ratelimit.New(ratelimit.Rule{Events: n, Per: per, Burst: n}, time.Now)
-	}
-	loginIP := rule(r.LoginPerIPPerMinute, time.Minute)
-	resetIP := rule(r.ResetPerIPPerHour, time.Hour)
-	return httpadapter.RateLimits{
-		ByIP: map[httpadapter.Operation]httpadapter.Limiter{
-			"loginJson": loginIP, "loginForm": loginIP, "verifyMfa": loginIP,
-			"refreshToken":         rule(r.RefreshPerIPPerMinute, time.Minute),
-			"registerUser":         rule(r.RegisterPerIPPerHour, time.Hour),
-			"requestPasswordReset": resetIP, "confirmPasswordReset": resetIP,
-			// The other token-taking and mail-sending unauthenticated
-			// operations share the reset's budget.
-			"verifyEmail": resetIP, "resendVerification": resetIP,
-			"acceptInvitation": loginIP,
-		},
-	}
+	return hc
 }
 
 func provideHTTPServer(api *httpadapter.Server, c Config) *http.Server {

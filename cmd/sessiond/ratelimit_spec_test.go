@@ -2,8 +2,10 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 )
 
 // TestRateLimitedOperations_Document429 is the rate-limit half of the
@@ -15,7 +17,7 @@ func TestRateLimitedOperations_Document429(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limits := rateLimits(RateLimitSettings{LoginPerIPPerMinute: 1, RefreshPerIPPerMinute: 1, RegisterPerIPPerHour: 1, ResetPerIPPerHour: 1})
+	limits := assemble.RateLimits(RateLimitSettings{LoginPerIPPerMinute: 1, RefreshPerIPPerMinute: 1, RegisterPerIPPerHour: 1, ResetPerIPPerHour: 1}, time.Now)
 	if len(limits.ByIP) == 0 {
 		t.Fatal("no per-IP rule: is the wiring broken?")
 	}

@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	httpadapter "github.com/sessiond/sessiond/adapters/http"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 )
 
 // The production http.Server bounds request headers (MaxHeaderBytes), so an
@@ -53,7 +55,7 @@ func TestHTTPServer_OversizedAuthorizationHeader_431BeforeRouting(t *testing.T) 
 // misspelt operationId would refuse to start; see adapters/http's
 // TestNewServer_RateLimitRuleUnknownToTheContract_IsAStartUpError).
 func TestRateLimits_ProductionRulesStart(t *testing.T) {
-	limits := rateLimits(RateLimitSettings{LoginPerIPPerMinute: 1, RefreshPerIPPerMinute: 1, RegisterPerIPPerHour: 1, ResetPerIPPerHour: 1})
+	limits := assemble.RateLimits(RateLimitSettings{LoginPerIPPerMinute: 1, RefreshPerIPPerMinute: 1, RegisterPerIPPerHour: 1, ResetPerIPPerHour: 1}, time.Now)
 	if _, err := httpadapter.NewServer(nil, func() any { return nil }, nil, httpadapter.Config{Limits: limits}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}

@@ -8,15 +8,20 @@ package main
 
 import (
 	"context"
+	"github.com/sessiond/sessiond/adapters/clock"
 	"github.com/sessiond/sessiond/adapters/postgres"
+	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 	"log/slog"
 )
 
 // Injectors from wire.go:
 
-// initServer builds the serving program from its configuration.
+// initServer builds the serving program from its configuration: the
+// parts the configuration selects (providers.go) joined by the assembly
+// the HTTP tests share (assemble.ProviderSet).
 func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
-	telemetry, cleanup, err := provideTelemetry(c)
+	tracingConfig := c.Tracing
+	telemetry, cleanup, err := assemble.Telemetry(tracingConfig)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -32,12 +37,19 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		cleanup()
 		return nil, nil, err
 	}
-	hasher, err := provideHasher(c)
+	limiter, err := provideHashLimiter(c)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
+	hasher, err := provideHasher(c, limiter)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	clock := _wireSystemValue
 	deviceNamer, err := provideDeviceNamer()
 	if err != nil {
 		cleanup2()
@@ -50,14 +62,22 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 		cleanup()
 		return nil, nil, err
 	}
-	service, err := provideService(store, codec, hasher, deviceNamer, mailer, c, log)
+	serviceOptions, err := provideServiceOptions(c)
 	if err != nil {
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	server, err := provideAPI(service, codec, store, pool, hasher, telemetry, c, log)
+	service, err := assemble.Service(store, codec, hasher, clock, deviceNamer, mailer, serviceOptions, log)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	config := provideHTTPConfig(c)
+	server, err := assemble.API(service, codec, store, pool, limiter, telemetry, config, log)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -81,9 +101,14 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 	}, nil
 }
 
+var (
+	_wireSystemValue = clock.System{}
+)
+
 // initCleanup builds the one-shot purge of the cleanup command.
 func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
-	telemetry, cleanup, err := provideTelemetry(c)
+	tracingConfig := c.Tracing
+	telemetry, cleanup, err := assemble.Telemetry(tracingConfig)
 	if err != nil {
 		return nil, nil, err
 	}
