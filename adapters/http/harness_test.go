@@ -164,7 +164,7 @@ func newHarnessOn(t testing.TB, setup harnessSetup, opts ...harnessOption) *harn
 		}
 		t.Cleanup(closePool)
 	}
-	store := postgres.NewStore(pool)
+	store := assemble.Store(pool, setup.Pool, tel)
 	// Settings: most tests register and sign in at once and create members
 	// with a password: verification off and member passwords on, unless a
 	// test asks for the production settings (withProductionSettings); a

@@ -20,13 +20,13 @@ import (
 func pipelinedAllocs(t *testing.T, tp trace.TracerProvider) (me, rotate, sessionTx float64) {
 	t.Helper()
 	db := pgtest.Shared(t)
-	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL,
-		postgres.PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second, TracerProvider: tp})
+	opts := postgres.PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second, TracerProvider: tp}
+	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closePool)
-	store := postgres.NewStore(pool)
+	store := postgres.NewStoreWithOptions(pool, opts)
 	ctx := context.Background()
 	account, session, user := uuid.New(), uuid.New(), uuid.New()
 	now := time.Now()

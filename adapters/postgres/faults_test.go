@@ -55,13 +55,13 @@ func TestInTenantTx_SerializationFailure_RetriedOnceThenUnavailable(t *testing.T
 // cancelled (a minute), which is not a deadline and so not the bound's 503.
 func TestPool_AcquireTimeout_EveryStoreEntryPoint_IsUnavailable(t *testing.T) {
 	db := pgtest.Shared(t)
-	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL,
-		postgres.PoolOptions{MaxConns: 1, AcquireTimeout: 50 * time.Millisecond})
+	opts := postgres.PoolOptions{MaxConns: 1, AcquireTimeout: 50 * time.Millisecond}
+	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), db.AppURL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closePool)
-	store := postgres.NewStore(pool)
+	store := postgres.NewStoreWithOptions(pool, opts)
 	held, err := pool.Acquire(context.Background()) // the pool's only connection, no bound
 	if err != nil {
 		t.Fatal(err)

@@ -76,16 +76,10 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(o.StatementTimeout.Milliseconds(), 10)
 	}
 	// The one place the pool's tracer is set: pgx's tracer spans the
-	// statements that go through pgx.Conn; pgxwire.go spans the batches it
-	// sends itself, with the same tracer (storeSettings). A no-op provider
-	// is no provider: nothing would be recorded, so nothing is built.
-	var spans *roundTrips
-	if o.TracerProvider != nil {
-		if _, isNoop := o.TracerProvider.(noop.TracerProvider); !isNoop {
-			rt := newRoundTrips(o.TracerProvider)
-			spans = &rt
-			cfg.ConnConfig.Tracer = rt
-		}
+	// statements that go through pgx.Conn; pgxwire.go spans the batches the
+	// Store sends itself (NewStoreWithOptions, the same provider).
+	if spans := newSpans(o.TracerProvider); spans != nil {
+		cfg.ConnConfig.Tracer = *spans
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -95,25 +89,30 @@ func NewPoolWithOptions(ctx context.Context, databaseURL string, o PoolOptions) 
 		pool.Close()
 		return nil, nil, fmt.Errorf("ping database: %w", err)
 	}
-	poolSettings.Store(pool, storeSettings{acquireWait: o.AcquireTimeout, spans: spans})
-	return pool, func() {
-		poolSettings.Delete(pool)
-		pool.Close()
-	}, nil
+	return pool, pool.Close, nil
 }
 
-// storeSettings are the options of NewPoolWithOptions that the Store
-// applies itself: the acquire bound (Store.acquire) and the spans of the
-// batches pgxwire.go sends (pgx's tracer never sees them). NewStore takes
-// only the pool (the wire graph, cmd/sessiond), so they travel with it in
-// poolSettings, from the pool's creation to its cleanup. A pool made
-// otherwise has none: no acquire bound but the request's, no spans.
+// newSpans is the round-trip spans of tp, or nil when tracing is off: no
+// provider, or a no-op one (nothing would be recorded, so nothing is
+// built and the hot path pays one nil check).
+func newSpans(tp trace.TracerProvider) *roundTrips {
+	if tp == nil {
+		return nil
+	}
+	if _, isNoop := tp.(noop.TracerProvider); isNoop {
+		return nil
+	}
+	rt := newRoundTrips(tp)
+	return &rt
+}
+
+// storeSettings are the options the Store applies itself
+// (NewStoreWithOptions): the acquire bound (Store.acquire) and the spans
+// of the batches pgxwire.go sends (pgx's tracer never sees them).
 type storeSettings struct {
 	acquireWait time.Duration // 0: the request's deadline only
 	spans       *roundTrips   // nil: tracing off, nothing is built
 }
-
-var poolSettings sync.Map // *pgxpool.Pool -> storeSettings
 
 // prepareHotStatements prepares, on a new connection, the statements the
 // one-round-trip paths send as prepared statements (prefixedDB): a few

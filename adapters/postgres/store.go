@@ -26,15 +26,21 @@ type Store struct {
 
 var _ core.Store = (*Store)(nil)
 
-// NewStore returns a Store over pool. Audit events are written by the
-// tenant transaction itself (tenantTx.Audit), in the transaction of the
-// change they record. The acquire bound and the spans are those pool was
-// made with (NewPoolWithOptions, storeSettings).
+// NewStore returns a Store over pool with no acquire bound but the
+// request's and no spans (tools and tests); the server uses
+// NewStoreWithOptions. Audit events are written by the tenant transaction
+// itself (tenantTx.Audit), in the transaction of the change they record.
 func NewStore(pool *pgxpool.Pool) *Store {
-	s := &Store{pool: pool}
-	if o, ok := poolSettings.Load(pool); ok {
-		s.storeSettings = o.(storeSettings)
-	}
+	return NewStoreWithOptions(pool, PoolOptions{})
+}
+
+// NewStoreWithOptions returns a Store over pool that applies o's
+// AcquireTimeout on every path that takes a connection (Store.acquire)
+// and spans, with o's TracerProvider, the batches it sends itself
+// (pgxwire.go). Pass the options pool was made with (NewPoolWithOptions),
+// so the two kinds of span come from one provider.
+func NewStoreWithOptions(pool *pgxpool.Pool, o PoolOptions) *Store {
+	s := &Store{pool: pool, storeSettings: storeSettings{acquireWait: o.AcquireTimeout, spans: newSpans(o.TracerProvider)}}
 	s.q = dbsqlc.New(pooledDB{s})
 	return s
 }

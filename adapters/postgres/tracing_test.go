@@ -116,13 +116,13 @@ func tracedStore(t *testing.T) (*postgres.Store, *tracetest.SpanRecorder, trace.
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), pgtest.Shared(t).AppURL,
-		postgres.PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second, TracerProvider: tp})
+	opts := postgres.PoolOptions{MaxConns: 2, AcquireTimeout: 5 * time.Second, TracerProvider: tp}
+	pool, closePool, err := postgres.NewPoolWithOptions(context.Background(), pgtest.Shared(t).AppURL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closePool)
-	return postgres.NewStore(pool), rec, tp
+	return postgres.NewStoreWithOptions(pool, opts), rec, tp
 }
 
 // dbSpansUnder runs call under a request's span and returns the database

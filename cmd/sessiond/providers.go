@@ -31,13 +31,17 @@ import (
 // with the HTTP tests; a step that joins adapters belongs there. Each
 // provider owns at most one resource and returns its cleanup.
 
-func providePool(ctx context.Context, c Config, tel *telemetry.Telemetry) (*pgxpool.Pool, func(), error) {
+func providePool(ctx context.Context, c Config, o postgres.PoolOptions, tel *telemetry.Telemetry) (*pgxpool.Pool, func(), error) {
 	if c.DatabaseURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set (make run starts a private database for you)")
 	}
-	return assemble.Pool(ctx, c.DatabaseURL, postgres.PoolOptions{
-		MaxConns: c.DBMaxConns, StatementTimeout: c.DBStatementTimeout, AcquireTimeout: c.DBAcquireTimeout,
-	}, tel)
+	return assemble.Pool(ctx, c.DatabaseURL, o, tel)
+}
+
+// providePoolOptions are the pool's and the store's database settings
+// (DB_MAX_CONNS, DB_STATEMENT_TIMEOUT, DB_ACQUIRE_TIMEOUT).
+func providePoolOptions(c Config) postgres.PoolOptions {
+	return postgres.PoolOptions{MaxConns: c.DBMaxConns, StatementTimeout: c.DBStatementTimeout, AcquireTimeout: c.DBAcquireTimeout}
 }
 
 func provideCodec(c Config) (*jose.Codec, error) {

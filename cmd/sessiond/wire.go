@@ -22,8 +22,9 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 	wire.Build(
 		assemble.ProviderSet,
 		wire.FieldsOf(new(Config), "Tracing"),
+		providePoolOptions,
 		providePool,
-		postgres.NewStore,
+		assemble.Store,
 		wire.Bind(new(core.Store), new(*postgres.Store)),
 		provideCodec,
 		provideHashLimiter,
@@ -44,6 +45,6 @@ func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func
 
 // initCleanup builds the one-shot purge of the cleanup command.
 func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
-	wire.Build(assemble.Telemetry, wire.FieldsOf(new(Config), "Tracing"), providePool, postgres.NewStore, provideCleanupJob)
+	wire.Build(assemble.Telemetry, wire.FieldsOf(new(Config), "Tracing"), providePoolOptions, providePool, assemble.Store, provideCleanupJob)
 	return nil, nil, nil
 }

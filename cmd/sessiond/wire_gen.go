@@ -9,7 +9,6 @@ package main
 import (
 	"context"
 	"github.com/sessiond/sessiond/adapters/clock"
-	"github.com/sessiond/sessiond/adapters/postgres"
 	"github.com/sessiond/sessiond/cmd/sessiond/assemble"
 	"log/slog"
 )
@@ -20,17 +19,18 @@ import (
 // parts the configuration selects (providers.go) joined by the assembly
 // the HTTP tests share (assemble.ProviderSet).
 func initServer(ctx context.Context, c Config, log *slog.Logger) (*program, func(), error) {
+	poolOptions := providePoolOptions(c)
 	tracingConfig := c.Tracing
 	telemetry, cleanup, err := assemble.Telemetry(tracingConfig)
 	if err != nil {
 		return nil, nil, err
 	}
-	pool, cleanup2, err := providePool(ctx, c, telemetry)
+	pool, cleanup2, err := providePool(ctx, c, poolOptions, telemetry)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	store := postgres.NewStore(pool)
+	store := assemble.Store(pool, poolOptions, telemetry)
 	codec, err := provideCodec(c)
 	if err != nil {
 		cleanup2()
@@ -107,17 +107,18 @@ var (
 
 // initCleanup builds the one-shot purge of the cleanup command.
 func initCleanup(ctx context.Context, c Config, log *slog.Logger) (*cleanupJob, func(), error) {
+	poolOptions := providePoolOptions(c)
 	tracingConfig := c.Tracing
 	telemetry, cleanup, err := assemble.Telemetry(tracingConfig)
 	if err != nil {
 		return nil, nil, err
 	}
-	pool, cleanup2, err := providePool(ctx, c, telemetry)
+	pool, cleanup2, err := providePool(ctx, c, poolOptions, telemetry)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	store := postgres.NewStore(pool)
+	store := assemble.Store(pool, poolOptions, telemetry)
 	mainCleanupJob := provideCleanupJob(store, c, log)
 	return mainCleanupJob, func() {
 		cleanup2()

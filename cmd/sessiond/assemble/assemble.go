@@ -56,6 +56,14 @@ func Pool(ctx context.Context, databaseURL string, o postgres.PoolOptions, tel *
 	return postgres.NewPoolWithOptions(ctx, databaseURL, o)
 }
 
+// Store is the PostgreSQL store over pool, applying o's acquire bound on
+// every path and spanning its own batches with tel's tracer provider (the
+// options pool was made with, as Pool sets them).
+func Store(pool *pgxpool.Pool, o postgres.PoolOptions, tel *telemetry.Telemetry) *postgres.Store {
+	o.TracerProvider = tel.TracerProvider()
+	return postgres.NewStoreWithOptions(pool, o)
+}
+
 // ServiceOptions are the core service's settings.
 type ServiceOptions struct {
 	// Core is the service's configuration; its TOTP, when nil, is the
