@@ -45,7 +45,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		email, hash string
 		active      bool
 	)
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err := s.passwords.inPasswordTx(ctx, p.AccountID, func(tx passwordTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err = s.passwords.inPasswordTx(ctx, p.AccountID, func(tx passwordTx) error {
 		return s.setPassword(ctx, tx, p, hash, current, newHash, client, now)
 	})
 	if errors.Is(err, errInvalidCredentials) {
@@ -98,7 +98,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 // verified (a concurrent change), the new hash stored, every other session
 // of the user ended, outstanding reset tokens spent, and the change
 // audited.
-func (s *Service) setPassword(ctx context.Context, tx TenantTx, p Principal, verified, current, newHash string, client Client, now time.Time) error {
+func (s *Service) setPassword(ctx context.Context, tx passwordTx, p Principal, verified, current, newHash string, client Client, now time.Time) error {
 	locked, active, err := tx.UserLockCredentials(ctx, p.UserID)
 	if err != nil {
 		return err

@@ -81,6 +81,12 @@ type Service struct {
 	// The use cases' narrow ports (usecase_ports.go) over store.
 	refreshes refreshStore
 	bearers   bearerStore
+	counter   failureCounter
+	signIns   signInStore
+	policies  policyStore
+	members   memberStore
+	mfas      mfaStore
+	passwords passwordStore
 	tokens    TokenCodec
 	hasher    PasswordHasher
 	clock     Clock
@@ -134,7 +140,10 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, refreshes: storePorts{store}, bearers: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
+	ports := storePorts{store}
+	return &Service{store: store, refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
+		members: ports, mfas: ports, passwords: ports,
+		tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
 // issue signs an access token and the given refresh claims.

@@ -1,11 +1,22 @@
 package core
 
-// The narrow ports of the use cases: each declares the few store methods it
-// needs, next to it, and Service hands it the Store seen through that port
-// (storePorts). A fake of one is a handful of methods. Store and TenantTx
-// stay the union every adapter implements (ports.go); how a need is met in
-// one round trip (a one-statement variant, a pipelined transaction) is the
-// adapter's business, not the use case's.
+// The narrow ports of the use cases. Each use case declares the few store
+// methods it needs — an xxxStore for what it does before or outside the
+// tenant transaction, and an xxxTx for what it does inside it — and
+// Service hands it the Store seen through that port (storePorts). A fake
+// of one is a handful of methods, and a use case that reaches for a method
+// outside its port does not compile. Store and TenantTx stay the union
+// every adapter implements (ports.go); how a need is met in one round trip
+// (a one-statement variant, a pipelined transaction) is the adapter's
+// business, not the use case's.
+//
+// Steps several use cases share have ports of their own, which the use
+// cases' ports embed: failureCounter (the brute-force counter, throttle.go),
+// sessionOpenTx (openSession, admitSession), recentAuthTx
+// (RequireRecentAuth) and ownerTx (asOwnerIn). The use cases not listed
+// here (registration, logout, password reset, email verification,
+// invitations, account sessions, the audit trail, webhooks, the profile)
+// still take the whole TenantTx.
 
 import (
 	"context"
@@ -14,9 +25,50 @@ import (
 	"github.com/google/uuid"
 )
 
-// refreshStore is what a refresh needs (refresh.go): the tenant of a
-// legacy token, the fast path's guarded write, and the slow path's
-// transaction, which sees only refreshTx.
+// ---- shared steps ---------------------------------------------------------
+
+// failureCounter is the brute-force counter as the credential checks use
+// it (throttle.go): judge a key, forget it after a success, record a
+// failure with its audit row in one round trip.
+type failureCounter interface {
+	ThrottleCheck(ctx context.Context, key []byte, now time.Time) (ThrottleState, error)
+	ThrottleReset(ctx context.Context, key []byte) error
+	RecordFailure(ctx context.Context, f FailureRecord) ([]ThrottleState, error)
+}
+
+// sessionOpenTx is what opening a session needs inside its transaction
+// (openSession, admitSession): the user's row locked, the session limit
+// applied, the row written and audited.
+type sessionOpenTx interface {
+	UserLockForSignIn(ctx context.Context, id uuid.UUID) (bool, error)
+	SessionCountLive(ctx context.Context, userID uuid.UUID, now time.Time) (int, error)
+	SessionEvictBeyond(ctx context.Context, userID uuid.UUID, keep int, now time.Time, reason string) ([]uuid.UUID, error)
+	SessionCreate(ctx context.Context, s NewSession) error
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// recentAuthTx is what RequireRecentAuth reads: the session's
+// authentication state.
+type recentAuthTx interface {
+	SessionAuthState(ctx context.Context, sessionID uuid.UUID, now time.Time) (SessionAuth, error)
+}
+
+// ownerTx is what asOwnerIn re-reads: the caller's current role; an owner
+// write (asOwnerWriteIn) checks the recent authentication too.
+type ownerTx interface {
+	UserAccess(ctx context.Context, id uuid.UUID) (Role, bool, error)
+}
+
+type ownerWriteTx interface {
+	ownerTx
+	recentAuthTx
+}
+
+// ---- refresh (refresh.go) -------------------------------------------------
+
+// refreshStore is what a refresh needs: the tenant of a legacy token, the
+// fast path's guarded write, and the slow path's transaction, which sees
+// only refreshTx.
 type refreshStore interface {
 	SessionAccount(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error)
 	RotateIfCurrent(ctx context.Context, accountID uuid.UUID, g RotationGuard, r Rotation) (RotatedSession, bool, error)
@@ -33,9 +85,11 @@ type refreshTx interface {
 	Audit(ctx context.Context, e AuditEvent) error
 }
 
+// ---- the bearer's own session (caller.go, Me, ListSessions) ---------------
+
 // bearerStore is what the use cases that check their bearer's liveness
-// themselves need (caller.go, Me, ListSessions): each answer in one round
-// trip, the liveness check included.
+// themselves need: each answer in one round trip, the liveness check
+// included.
 type bearerStore interface {
 	// SessionIsLive: RequireLive.
 	SessionIsLive(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time) (bool, error)
@@ -48,14 +102,184 @@ type bearerStore interface {
 	liveSessionTx
 }
 
-// storePorts is the Store seen through the use cases' narrow ports.
+// ---- sign-in (auth.go SignIn, mfa.go VerifyMFA) ----------------------------
+
+// signInStore is what a sign-in needs besides the counter: the
+// pre-tenant lookups of the password step (the user by email) and of the
+// second step (the challenge's owner), and the transaction of each.
+type signInStore interface {
+	UserForLogin(ctx context.Context, email string) (LoginUser, error)
+	MFAChallengeOwner(ctx context.Context, tokenHash []byte) (accountID, userID uuid.UUID, err error)
+	inSignInTx(ctx context.Context, accountID uuid.UUID, fn func(signInTx) error) error
+	inChallengeTx(ctx context.Context, accountID uuid.UUID, fn func(challengeTx) error) error
+}
+
+// signInTx is the password step's transaction (signInTx): the policy and
+// whether a factor exists, the upgraded hash, then a challenge or the
+// session.
+type signInTx interface {
+	AccountPolicyForSignIn(ctx context.Context, userID uuid.UUID) (PolicyOverride, bool, error)
+	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
+	MFAChallengeCreate(ctx context.Context, c MFAChallenge) error
+	sessionOpenTx
+}
+
+// challengeTx is the second step's transaction (answerChallenge,
+// countChallengeAttempt): the challenge judged and spent, the session
+// opened; or one wrong answer counted on the challenge.
+type challengeTx interface {
+	MFAChallengeLockForAnswer(ctx context.Context, tokenHash []byte) (MFAAnswerState, error)
+	RecoveryCodeUse(ctx context.Context, userID uuid.UUID, hash []byte, now time.Time) (bool, error)
+	MFAChallengeSpend(ctx context.Context, id, factorID uuid.UUID, step *int64, now time.Time) error
+	MFAChallengeLock(ctx context.Context, tokenHash []byte) (MFAChallenge, error)
+	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
+	sessionOpenTx
+}
+
+// ---- the account's session policy (admin.go) ------------------------------
+
+// policyStore is what reading and updating an account's policy needs.
+type policyStore interface {
+	inPolicyTx(ctx context.Context, accountID uuid.UUID, fn func(policyTx) error) error
+}
+
+// policyTx: the owner checked, the override read (locked for a change),
+// written and audited in the same transaction.
+type policyTx interface {
+	ownerWriteTx
+	AccountPolicy(ctx context.Context) (PolicyOverride, error)
+	AccountPolicyForUpdate(ctx context.Context) (PolicyOverride, error)
+	AccountSetPolicy(ctx context.Context, o PolicyOverride, now time.Time) error
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ---- members (members.go, admin.go CreateMember) ---------------------------
+
+// memberStore is what an owner's member administration needs.
+type memberStore interface {
+	inMemberTx(ctx context.Context, accountID uuid.UUID, fn func(memberTx) error) error
+}
+
+// memberTx: the owner checked; members listed, created, changed under the
+// owners' locks (lockMemberChange), removed; their sessions ended; each
+// change audited.
+type memberTx interface {
+	ownerWriteTx
+	UserListPage(ctx context.Context, q MemberQuery) ([]User, error)
+	UsersWithMFA(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
+	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	UserCreate(ctx context.Context, u User, passwordHash string) error
+	UserLockActiveOwners(ctx context.Context) ([]uuid.UUID, error)
+	UserLockForUpdate(ctx context.Context, id uuid.UUID) (User, error)
+	UserUpdate(ctx context.Context, u User, now time.Time) error
+	UserDelete(ctx context.Context, id uuid.UUID) error
+	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ---- the caller's second factor and reauthentication (mfa.go) -------------
+
+// mfaStore is what the second factor's self-service (enrol, confirm,
+// disable, recovery codes, status), reauthentication, and an owner's
+// reset of a member's factor need, besides the counter.
+type mfaStore interface {
+	inMFATx(ctx context.Context, accountID uuid.UUID, fn func(mfaTx) error) error
+	inMFAResetTx(ctx context.Context, accountID uuid.UUID, fn func(mfaResetTx) error) error
+}
+
+// mfaTx is the caller's own factor: read, created, confirmed, removed; the
+// recovery codes; the session's authentication state renewed.
+type mfaTx interface {
+	recentAuthTx
+	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	UserLockCredentials(ctx context.Context, id uuid.UUID) (passwordHash string, active bool, err error)
+	FactorGet(ctx context.Context, userID uuid.UUID) (Factor, error)
+	FactorLock(ctx context.Context, userID uuid.UUID) (Factor, error)
+	FactorCreate(ctx context.Context, f Factor) error
+	FactorsDelete(ctx context.Context, userID uuid.UUID) (int64, error)
+	FactorMarkUsed(ctx context.Context, id uuid.UUID, step int64, now time.Time) error
+	RecoveryCodesReplace(ctx context.Context, userID uuid.UUID, hashes [][]byte, now time.Time) error
+	RecoveryCodesRemaining(ctx context.Context, userID uuid.UUID) (int, error)
+	SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a AuthLevel) error
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// mfaResetTx is an owner's reset of a member's factor (ResetMemberMFA).
+type mfaResetTx interface {
+	ownerWriteTx
+	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	FactorsDelete(ctx context.Context, userID uuid.UUID) (int64, error)
+	RecoveryCodesReplace(ctx context.Context, userID uuid.UUID, hashes [][]byte, now time.Time) error
+	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ---- change of the caller's password (credentials.go) ---------------------
+
+// passwordStore is what ChangePassword needs besides the counter.
+type passwordStore interface {
+	inPasswordTx(ctx context.Context, accountID uuid.UUID, fn func(passwordTx) error) error
+}
+
+// passwordTx: the recent authentication, the credentials read (then
+// locked), the new hash written, the other sessions ended, outstanding
+// reset tokens spent, the change audited.
+type passwordTx interface {
+	recentAuthTx
+	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	UserLockCredentials(ctx context.Context, id uuid.UUID) (passwordHash string, active bool, err error)
+	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
+	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error)
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ---- the Store through the ports -------------------------------------------
+
+// storePorts is the Store seen through the use cases' narrow ports: each
+// inXxxTx is InTenantTx handing fn the TenantTx as that port's
+// transaction.
 type storePorts struct{ Store }
 
 func (p storePorts) inRefreshTx(ctx context.Context, accountID uuid.UUID, fn func(refreshTx) error) error {
 	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
 }
 
+func (p storePorts) inSignInTx(ctx context.Context, accountID uuid.UUID, fn func(signInTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inChallengeTx(ctx context.Context, accountID uuid.UUID, fn func(challengeTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inPolicyTx(ctx context.Context, accountID uuid.UUID, fn func(policyTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inMemberTx(ctx context.Context, accountID uuid.UUID, fn func(memberTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inMFATx(ctx context.Context, accountID uuid.UUID, fn func(mfaTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inMFAResetTx(ctx context.Context, accountID uuid.UUID, fn func(mfaResetTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inPasswordTx(ctx context.Context, accountID uuid.UUID, fn func(passwordTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
 var (
-	_ refreshStore = storePorts{}
-	_ bearerStore  = Store(nil)
+	_ refreshStore   = storePorts{}
+	_ bearerStore    = Store(nil)
+	_ failureCounter = Store(nil)
+	_ signInStore    = storePorts{}
+	_ policyStore    = storePorts{}
+	_ memberStore    = storePorts{}
+	_ mfaStore       = storePorts{}
+	_ passwordStore  = storePorts{}
 )
