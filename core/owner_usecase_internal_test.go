@@ -224,7 +224,9 @@ func TestMembers_LastActiveOwner_CannotBeRemovedDemotedOrDeactivated(t *testing.
 		name string
 		do   func(s *Service, p Principal) error
 	}{
-		{"remove oneself", func(s *Service, p Principal) error { return s.RemoveMember(context.Background(), p, p.UserID, Client{}) }},
+		{"remove oneself", func(s *Service, p Principal) error {
+			return s.RemoveMember(context.Background(), p, p.UserID, Client{})
+		}},
 		{"demote oneself", func(s *Service, p Principal) error {
 			_, err := s.UpdateMember(context.Background(), p, p.UserID, MemberPatch{Role: &member}, Client{})
 			return err
@@ -322,4 +324,3 @@ func TestCreateMember_MemberPasswordsSetting_ThenOneTransaction(t *testing.T) {
 		t.Fatal("the audit event holds the password")
 	}
 }
-
