@@ -856,7 +856,7 @@ func (s *Service) renewSessionAuth(ctx context.Context, tx mfaTx, p Principal, a
 func (s *Service) ResetMemberMFA(ctx context.Context, p Principal, userID uuid.UUID, client Client) (int64, error) {
 	now := s.clock.Now()
 	var revoked int64
-	err := asOwnerWriteIn(ctx, s, p, s.mfas.inMFAResetTx, func(tx mfaResetTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.mfaResets.inMFAResetTx, func(tx mfaResetTx) error {
 		if _, err := tx.UserGet(ctx, userID); errors.Is(err, ErrNotFound) {
 			return errMemberNotFound
 		} else if err != nil {

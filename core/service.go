@@ -86,6 +86,7 @@ type Service struct {
 	policies  policyStore
 	members   memberStore
 	mfas      mfaStore
+	mfaResets mfaResetStore
 	passwords passwordStore
 	tokens    TokenCodec
 	hasher    PasswordHasher
@@ -142,7 +143,7 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	}
 	ports := storePorts{store}
 	return &Service{store: store, refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
-		members: ports, mfas: ports, passwords: ports,
+		members: ports, mfas: ports, mfaResets: ports, passwords: ports,
 		tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 

@@ -180,11 +180,10 @@ type memberTx interface {
 // ---- the caller's second factor and reauthentication (mfa.go) -------------
 
 // mfaStore is what the second factor's self-service (enrol, confirm,
-// disable, recovery codes, status), reauthentication, and an owner's
-// reset of a member's factor need, besides the counter.
+// disable, recovery codes, status) and reauthentication need, besides
+// the counter.
 type mfaStore interface {
 	inMFATx(ctx context.Context, accountID uuid.UUID, fn func(mfaTx) error) error
-	inMFAResetTx(ctx context.Context, accountID uuid.UUID, fn func(mfaResetTx) error) error
 }
 
 // mfaTx is the caller's own factor: read, created, confirmed, removed; the
@@ -204,7 +203,14 @@ type mfaTx interface {
 	Audit(ctx context.Context, e AuditEvent) error
 }
 
-// mfaResetTx is an owner's reset of a member's factor (ResetMemberMFA).
+// mfaResetStore is what an owner's reset of a member's factor needs
+// (ResetMemberMFA).
+type mfaResetStore interface {
+	inMFAResetTx(ctx context.Context, accountID uuid.UUID, fn func(mfaResetTx) error) error
+}
+
+// mfaResetTx: the owner checked, the member's factor and recovery codes
+// removed, their sessions ended, the reset audited.
 type mfaResetTx interface {
 	ownerWriteTx
 	UserGet(ctx context.Context, id uuid.UUID) (User, error)
@@ -281,5 +287,6 @@ var (
 	_ policyStore    = storePorts{}
 	_ memberStore    = storePorts{}
 	_ mfaStore       = storePorts{}
+	_ mfaResetStore  = storePorts{}
 	_ passwordStore  = storePorts{}
 )
