@@ -168,14 +168,14 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, client
 		err error = ErrNotFound
 	)
 	if !strings.ContainsRune(email, 0) { // a NUL is no stored address (see SignIn)
-		lu, err = s.store.UserForLogin(ctx, email)
+		lu, err = s.resets.UserForLogin(ctx, email)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	known := err == nil && lu.Active
 	now := s.clock.Now()
-	before, after, err := s.store.RecordResetRequest(ctx, ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail})
+	before, after, err := s.resets.RecordResetRequest(ctx, ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail})
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *Service) completeResetRequest(ctx context.Context, r resetRequest) {
 	if r.mail {
 		details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+	err := s.resets.inResetTx(ctx, lu.AccountID, func(tx resetTx) error {
 		if r.mail {
 			if err := tx.PasswordResetTokenCreate(ctx, t); err != nil {
 				return err
@@ -254,7 +254,7 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, next string, 
 		return errInvalidResetToken
 	}
 	hash := HashResetToken(token)
-	accountID, err := s.store.PasswordResetAccount(ctx, hash)
+	accountID, err := s.resets.PasswordResetAccount(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return errInvalidResetToken
 	}
@@ -266,7 +266,7 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, next string, 
 		return fmt.Errorf("hash password: %w", err)
 	}
 	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	return s.resets.inResetTx(ctx, accountID, func(tx resetTx) error {
 		t, err := tx.PasswordResetTokenLock(ctx, hash)
 		if errors.Is(err, ErrNotFound) {
 			return errInvalidResetToken

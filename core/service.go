@@ -88,6 +88,8 @@ type Service struct {
 	mfas      mfaStore
 	mfaResets mfaResetStore
 	passwords passwordStore
+	resets    resetStore
+	invites   invitationStore
 	tokens    TokenCodec
 	hasher    PasswordHasher
 	clock     Clock
@@ -143,7 +145,7 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	}
 	ports := storePorts{store}
 	return &Service{store: store, refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
-		members: ports, mfas: ports, mfaResets: ports, passwords: ports,
+		members: ports, mfas: ports, mfaResets: ports, passwords: ports, resets: ports, invites: ports,
 		tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 

@@ -29,7 +29,7 @@ func portService(t *testing.T, h PasswordHasher, cfg Config) *Service {
 		t.Fatal(err)
 	}
 	s.store, s.refreshes, s.bearers, s.counter, s.signIns = nil, nil, nil, nil, nil
-	s.policies, s.members, s.mfas, s.mfaResets, s.passwords = nil, nil, nil, nil, nil
+	s.policies, s.members, s.mfas, s.mfaResets, s.passwords, s.resets, s.invites = nil, nil, nil, nil, nil, nil, nil
 	return s
 }
 

@@ -240,6 +240,77 @@ type passwordTx interface {
 	Audit(ctx context.Context, e AuditEvent) error
 }
 
+// ---- password reset (credentials.go) ----------------------------------------
+
+// resetStore is what a password reset needs: the address's user and the
+// request counted on its mail rate (RequestPasswordReset), the token's
+// tenant (ConfirmPasswordReset), and their transactions.
+type resetStore interface {
+	UserForLogin(ctx context.Context, email string) (LoginUser, error)
+	RecordResetRequest(ctx context.Context, r ResetRequestRecord) (before, after ThrottleState, err error)
+	PasswordResetAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	inResetTx(ctx context.Context, accountID uuid.UUID, fn func(resetTx) error) error
+}
+
+// resetTx: the token stored (a request) or locked and judged, the new
+// hash written, every outstanding token spent, the email marked verified
+// (verifiedByMail), every session ended, each step audited.
+type resetTx interface {
+	PasswordResetTokenCreate(ctx context.Context, t PasswordResetToken) error
+	PasswordResetTokenLock(ctx context.Context, tokenHash []byte) (PasswordResetToken, error)
+	UserGet(ctx context.Context, id uuid.UUID) (User, error)
+	UserSetPasswordHash(ctx context.Context, id uuid.UUID, hash string, now time.Time) error
+	PasswordResetTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) (int64, error)
+	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	mailVerifiedTx
+}
+
+// mailVerifiedTx is what verifiedByMail needs: the user's verification
+// state locked, set, its links spent, audited.
+type mailVerifiedTx interface {
+	UserLockEmailVerified(ctx context.Context, id uuid.UUID) (email string, verifiedAt *time.Time, createdAt time.Time, err error)
+	UserSetEmailVerified(ctx context.Context, id uuid.UUID, now time.Time) error
+	EmailVerificationTokensConsume(ctx context.Context, userID uuid.UUID, now time.Time) error
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ---- invitations (invitations.go) -------------------------------------------
+
+// invitationStore is what invitations need: whether the address is an
+// account already (the mail says so), the token's tenant, the owners'
+// transaction and the acceptance's. An acceptance that meets an unverified
+// registration of the address reclaims it through reclaimUnverified,
+// which is email verification's (the whole Store).
+type invitationStore interface {
+	UserForLogin(ctx context.Context, email string) (LoginUser, error)
+	InvitationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	inInvitationTx(ctx context.Context, accountID uuid.UUID, fn func(invitationTx) error) error
+	inAcceptTx(ctx context.Context, accountID uuid.UUID, fn func(acceptTx) error) error
+}
+
+// invitationTx: the owner checked; invitations created, listed, locked,
+// mailed again, revoked; each change audited.
+type invitationTx interface {
+	ownerWriteTx
+	InvitationCreate(ctx context.Context, inv Invitation, tokenHash []byte) error
+	InvitationListPending(ctx context.Context, after *InvitationPosition, limit int) ([]Invitation, error)
+	InvitationLock(ctx context.Context, id uuid.UUID) (Invitation, error)
+	InvitationResend(ctx context.Context, id uuid.UUID, tokenHash []byte, expiresAt, now time.Time) error
+	InvitationRevoke(ctx context.Context, id uuid.UUID, now time.Time) error
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// acceptTx is an acceptance: the invitation locked and judged, the user
+// created, the invitation accepted, then the session opened under the
+// account's policy.
+type acceptTx interface {
+	InvitationLockByToken(ctx context.Context, tokenHash []byte) (Invitation, error)
+	UserCreate(ctx context.Context, u User, passwordHash string) error
+	InvitationAccept(ctx context.Context, id, userID uuid.UUID, now time.Time) error
+	AccountPolicy(ctx context.Context) (PolicyOverride, error)
+	sessionOpenTx
+}
+
 // ---- the Store through the ports -------------------------------------------
 
 // storePorts is the Store seen through the use cases' narrow ports: each
@@ -279,14 +350,28 @@ func (p storePorts) inPasswordTx(ctx context.Context, accountID uuid.UUID, fn fu
 	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
 }
 
+func (p storePorts) inResetTx(ctx context.Context, accountID uuid.UUID, fn func(resetTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inInvitationTx(ctx context.Context, accountID uuid.UUID, fn func(invitationTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inAcceptTx(ctx context.Context, accountID uuid.UUID, fn func(acceptTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
 var (
-	_ refreshStore   = storePorts{}
-	_ bearerStore    = Store(nil)
-	_ failureCounter = Store(nil)
-	_ signInStore    = storePorts{}
-	_ policyStore    = storePorts{}
-	_ memberStore    = storePorts{}
-	_ mfaStore       = storePorts{}
-	_ mfaResetStore  = storePorts{}
-	_ passwordStore  = storePorts{}
+	_ refreshStore    = storePorts{}
+	_ bearerStore     = Store(nil)
+	_ failureCounter  = Store(nil)
+	_ signInStore     = storePorts{}
+	_ policyStore     = storePorts{}
+	_ memberStore     = storePorts{}
+	_ mfaStore        = storePorts{}
+	_ mfaResetStore   = storePorts{}
+	_ passwordStore   = storePorts{}
+	_ resetStore      = storePorts{}
+	_ invitationStore = storePorts{}
 )

@@ -406,7 +406,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, client C
 // refused with email_not_verified; and whoever reads the mailbox, not
 // whoever registered the address first, ends up holding the password.
 // Nothing changes (and nothing is recorded) for a verified user.
-func (s *Service) verifiedByMail(ctx context.Context, tx TenantTx, accountID, userID uuid.UUID, client Client, now time.Time) error {
+func (s *Service) verifiedByMail(ctx context.Context, tx mailVerifiedTx, accountID, userID uuid.UUID, client Client, now time.Time) error {
 	_, verified, _, err := tx.UserLockEmailVerified(ctx, userID)
 	if err != nil || verified != nil {
 		return err
