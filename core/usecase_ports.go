@@ -3,20 +3,36 @@ package core
 // The narrow ports of the use cases. Each use case declares the few store
 // methods it needs — an xxxStore for what it does before or outside the
 // tenant transaction, and an xxxTx for what it does inside it — and
-// Service hands it the Store seen through that port (storePorts). A fake
-// of one is a handful of methods, and a use case that reaches for a method
-// outside its port does not compile. Store and TenantTx stay the union
-// every adapter implements (ports.go); how a need is met in one round trip
-// (a one-statement variant, a pipelined transaction) is the adapter's
-// business, not the use case's.
+// Service hands it the Store seen through that port (storePorts: each
+// inXxxTx is InTenantTx handing fn the TenantTx as that port's
+// transaction). Its tests fake a handful of methods, and a use case that
+// reaches for a store method outside its port does not compile against
+// them. Store and TenantTx stay the union every adapter implements
+// (ports.go); how a need is met in one round trip (a one-statement
+// variant, a pipelined transaction) is the adapter's business, not the
+// use case's.
 //
-// Steps several use cases share have ports of their own, which the use
-// cases' ports embed: failureCounter (the brute-force counter, throttle.go),
-// sessionOpenTx (openSession, admitSession), recentAuthTx
-// (RequireRecentAuth) and ownerTx (asOwnerIn). The use cases not listed
-// here (registration, logout, password reset, email verification,
-// invitations, account sessions, the audit trail, webhooks, the profile)
-// still take the whole TenantTx.
+// Ports: refresh (refreshStore/refreshTx), the bearer's own session
+// (bearerStore), sign-in and its second step (signInStore, signInTx,
+// challengeTx), the account's policy (policyStore/policyTx), members
+// (memberStore/memberTx), the caller's second factor and reauthentication
+// (mfaStore/mfaTx), an owner's reset of a member's factor
+// (mfaResetStore/mfaResetTx), change of password (passwordStore/passwordTx),
+// password reset (resetStore/resetTx), invitations (invitationStore,
+// invitationTx, acceptTx). Steps several use cases share have ports of
+// their own, which the use cases' ports embed or which Service holds:
+// failureCounter (the brute-force counter, throttle.go), sessionOpenTx
+// (openSession, admitSession), recentAuthTx (RequireRecentAuth), ownerTx
+// and ownerWriteTx (asOwnerIn, asOwnerWriteIn), mailVerifiedTx
+// (verifiedByMail).
+//
+// Still on the whole TenantTx (Service.store): registration and email
+// verification (auth.go Register, verification.go, which an invitation's
+// reclaim of an unverified registration reuses), Logout, the transactions
+// of LogoutAll and RevokeSession (bearerTx), the profile (users.go), an
+// owner's view of the account's sessions and bulk revocation
+// (account_sessions.go, RevokeAccountSessions), the audit trail and
+// webhooks (webhooks_service.go).
 
 import (
 	"context"
