@@ -44,7 +44,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 	if s.cfg.EmailVerification {
 		return s.registerPending(ctx, acct, user, hash, client)
 	}
-	err = s.store.InTenantTx(ctx, acct.ID, func(tx TenantTx) error {
+	err = s.registrations.inRegistrationTx(ctx, acct.ID, func(tx registrationTx) error {
 		if err := tx.AccountCreate(ctx, acct); err != nil {
 			return err
 		}

@@ -79,24 +79,25 @@ type DeviceNamer func(userAgent string) string
 type Service struct {
 	store Store
 	// The use cases' narrow ports (usecase_ports.go) over store.
-	refreshes refreshStore
-	bearers   bearerStore
-	counter   failureCounter
-	signIns   signInStore
-	policies  policyStore
-	members   memberStore
-	mfas      mfaStore
-	mfaResets mfaResetStore
-	passwords passwordStore
-	resets    resetStore
-	invites   invitationStore
-	tokens    TokenCodec
-	hasher    PasswordHasher
-	clock     Clock
-	cfg       Config
-	device    DeviceNamer
-	mailer    Mailer
-	log       *slog.Logger
+	refreshes     refreshStore
+	bearers       bearerStore
+	counter       failureCounter
+	signIns       signInStore
+	policies      policyStore
+	members       memberStore
+	mfas          mfaStore
+	mfaResets     mfaResetStore
+	passwords     passwordStore
+	resets        resetStore
+	invites       invitationStore
+	registrations registrationStore
+	tokens        TokenCodec
+	hasher        PasswordHasher
+	clock         Clock
+	cfg           Config
+	device        DeviceNamer
+	mailer        Mailer
+	log           *slog.Logger
 }
 
 // NewService wires a Service. device may be nil (no device names); mailer
@@ -145,7 +146,7 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	}
 	ports := storePorts{store}
 	return &Service{store: store, refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
-		members: ports, mfas: ports, mfaResets: ports, passwords: ports, resets: ports, invites: ports,
+		members: ports, mfas: ports, mfaResets: ports, passwords: ports, resets: ports, invites: ports, registrations: ports,
 		tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 

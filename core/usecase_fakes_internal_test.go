@@ -30,6 +30,7 @@ func portService(t *testing.T, h PasswordHasher, cfg Config) *Service {
 	}
 	s.store, s.refreshes, s.bearers, s.counter, s.signIns = nil, nil, nil, nil, nil
 	s.policies, s.members, s.mfas, s.mfaResets, s.passwords, s.resets, s.invites = nil, nil, nil, nil, nil, nil, nil
+	s.registrations = nil
 	return s
 }
 

@@ -19,16 +19,15 @@ package core
 // (mfaStore/mfaTx), an owner's reset of a member's factor
 // (mfaResetStore/mfaResetTx), change of password (passwordStore/passwordTx),
 // password reset (resetStore/resetTx), invitations (invitationStore,
-// invitationTx, acceptTx). Steps several use cases share have ports of
+// invitationTx, acceptTx), registration and email verification
+// (registrationStore, registrationTx, verifyTx). Steps several use cases share have ports of
 // their own, which the use cases' ports embed or which Service holds:
 // failureCounter (the brute-force counter, throttle.go), sessionOpenTx
 // (openSession, admitSession), recentAuthTx (RequireRecentAuth), ownerTx
 // and ownerWriteTx (asOwnerIn, asOwnerWriteIn), mailVerifiedTx
 // (verifiedByMail).
 //
-// Still on the whole TenantTx (Service.store): registration and email
-// verification (auth.go Register, verification.go, which an invitation's
-// reclaim of an unverified registration reuses), Logout, the transactions
+// Still on the whole TenantTx (Service.store): Logout, the transactions
 // of LogoutAll and RevokeSession (bearerTx), the profile (users.go), an
 // owner's view of the account's sessions and bulk revocation
 // (account_sessions.go, RevokeAccountSessions), the audit trail and
@@ -296,7 +295,7 @@ type mailVerifiedTx interface {
 // account already (the mail says so), the token's tenant, the owners'
 // transaction and the acceptance's. An acceptance that meets an unverified
 // registration of the address reclaims it through reclaimUnverified,
-// which is email verification's (the whole Store).
+// which is registration's (registrationStore).
 type invitationStore interface {
 	UserForLogin(ctx context.Context, email string) (LoginUser, error)
 	InvitationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
@@ -325,6 +324,43 @@ type acceptTx interface {
 	InvitationAccept(ctx context.Context, id, userID uuid.UUID, now time.Time) error
 	AccountPolicy(ctx context.Context) (PolicyOverride, error)
 	sessionOpenTx
+}
+
+// ---- registration and email verification (auth.go Register, verification.go)
+
+// registrationStore is what registration and email verification need:
+// the address's user and its verification-mail rate, a verification
+// token's tenant, the registration's transaction (create, reclaim, mail
+// again) and the verification's.
+type registrationStore interface {
+	UserForLogin(ctx context.Context, email string) (LoginUser, error)
+	RecordResetRequest(ctx context.Context, r ResetRequestRecord) (before, after ThrottleState, err error)
+	EmailVerificationAccount(ctx context.Context, tokenHash []byte) (uuid.UUID, error)
+	inRegistrationTx(ctx context.Context, accountID uuid.UUID, fn func(registrationTx) error) error
+	inVerifyTx(ctx context.Context, accountID uuid.UUID, fn func(verifyTx) error) error
+}
+
+// registrationTx: an account and its owner created (verified or not) with
+// a verification token, an unverified registration reclaimed
+// (reclaimUnverified, which an invitation's acceptance reuses), a new
+// token stored for a resend; each audited.
+type registrationTx interface {
+	AccountCreate(ctx context.Context, a Account) error
+	UserCreate(ctx context.Context, u User, passwordHash string) error
+	UserCreateUnverified(ctx context.Context, u User, passwordHash string) error
+	EmailVerificationTokenCreate(ctx context.Context, t PasswordResetToken) error
+	UserLockEmailVerified(ctx context.Context, id uuid.UUID) (email string, verifiedAt *time.Time, createdAt time.Time, err error)
+	UserDelete(ctx context.Context, id uuid.UUID) error
+	AccountDelete(ctx context.Context) error
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// verifyTx is VerifyEmail's: the token and the user locked and judged,
+// the password's hash read, the tokens spent, the email marked verified.
+type verifyTx interface {
+	EmailVerificationTokenLock(ctx context.Context, tokenHash []byte) (PasswordResetToken, error)
+	UserLockCredentials(ctx context.Context, id uuid.UUID) (passwordHash string, active bool, err error)
+	mailVerifiedTx
 }
 
 // ---- the Store through the ports -------------------------------------------
@@ -378,16 +414,25 @@ func (p storePorts) inAcceptTx(ctx context.Context, accountID uuid.UUID, fn func
 	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
 }
 
+func (p storePorts) inRegistrationTx(ctx context.Context, accountID uuid.UUID, fn func(registrationTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inVerifyTx(ctx context.Context, accountID uuid.UUID, fn func(verifyTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
 var (
-	_ refreshStore    = storePorts{}
-	_ bearerStore     = Store(nil)
-	_ failureCounter  = Store(nil)
-	_ signInStore     = storePorts{}
-	_ policyStore     = storePorts{}
-	_ memberStore     = storePorts{}
-	_ mfaStore        = storePorts{}
-	_ mfaResetStore   = storePorts{}
-	_ passwordStore   = storePorts{}
-	_ resetStore      = storePorts{}
-	_ invitationStore = storePorts{}
+	_ refreshStore      = storePorts{}
+	_ bearerStore       = Store(nil)
+	_ failureCounter    = Store(nil)
+	_ signInStore       = storePorts{}
+	_ policyStore       = storePorts{}
+	_ memberStore       = storePorts{}
+	_ mfaStore          = storePorts{}
+	_ mfaResetStore     = storePorts{}
+	_ passwordStore     = storePorts{}
+	_ resetStore        = storePorts{}
+	_ invitationStore   = storePorts{}
+	_ registrationStore = storePorts{}
 )
