@@ -77,6 +77,8 @@ type DeviceNamer func(userAgent string) string
 // admin.go, members.go and account_sessions.go (owner administration);
 // users.go holds the rules for user input, policy.go the session policy.
 type Service struct {
+	// store is the whole Store, for the use cases without a port of their
+	// own (usecase_ports.go lists them).
 	store Store
 	// The use cases' narrow ports (usecase_ports.go) over store.
 	refreshes     refreshStore
