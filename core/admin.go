@@ -22,16 +22,25 @@ var errMemberPasswordsDisabled = &Error{Code: CodeMemberPasswordsDisabled,
 var errOwnerOnly = &Error{Code: CodeForbidden, Message: "only account owners may do this"}
 
 // asOwner runs fn in the caller's tenant transaction after checking that
-// the caller is an owner. The token's role claim is checked first (cheap,
-// and a member is turned away before any work); the user's current role is
-// then re-read inside the transaction, because an access token outlives a
-// demotion or deactivation by up to its lifetime and must not keep admin
-// rights that long.
+// the caller is an owner (asOwnerIn), for the use cases that still take
+// the whole TenantTx.
 func (s *Service) asOwner(ctx context.Context, p Principal, fn func(TenantTx) error) error {
+	return asOwnerIn(ctx, s, p, s.store.InTenantTx, fn)
+}
+
+// asOwnerIn runs fn in the caller's tenant transaction, opened by inTx (a
+// narrow port's), after checking that the caller is an owner. The token's
+// role claim is checked first (cheap, and a member is turned away before
+// any work); the user's current role is then re-read inside the
+// transaction, because an access token outlives a demotion or
+// deactivation by up to its lifetime and must not keep admin rights that
+// long.
+func asOwnerIn[T ownerTx](ctx context.Context, s *Service, p Principal,
+	inTx func(context.Context, uuid.UUID, func(T) error) error, fn func(T) error) error {
 	if p.Role != RoleOwner {
 		return errOwnerOnly
 	}
-	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	return inTx(ctx, p.AccountID, func(tx T) error {
 		role, active, err := tx.UserAccess(ctx, p.UserID)
 		if errors.Is(err, ErrNotFound) {
 			return errOwnerOnly
@@ -62,7 +71,7 @@ func (s *Service) accountSecurity(o PolicyOverride) AccountSecurity {
 // Errors: CodeForbidden for anyone but a current owner.
 func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecurity, error) {
 	var o PolicyOverride
-	err := s.asOwner(ctx, p, func(tx TenantTx) error {
+	err := asOwnerIn(ctx, s, p, s.policies.inPolicyTx, func(tx policyTx) error {
 		var err error
 		o, err = tx.AccountPolicy(ctx)
 		return err
@@ -84,7 +93,7 @@ func (s *Service) AccountSecurity(ctx context.Context, p Principal) (AccountSecu
 func (s *Service) UpdateAccountSecurity(ctx context.Context, p Principal, patch PolicyPatch, client Client) (AccountSecurity, error) {
 	now := s.clock.Now()
 	var updated PolicyOverride
-	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.policies.inPolicyTx, func(tx policyTx) error {
 		old, err := tx.AccountPolicyForUpdate(ctx)
 		if err != nil {
 			return err
@@ -234,7 +243,7 @@ func (s *Service) CreateMember(ctx context.Context, p Principal, in CreateMember
 	}
 	now := s.clock.Now()
 	user := User{ID: uuid.New(), AccountID: p.AccountID, Email: u.Email, Name: u.Name, Role: in.Role, Active: true, CreatedAt: now}
-	err = s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err = asOwnerWriteIn(ctx, s, p, s.members.inMemberTx, func(tx memberTx) error {
 		if err := tx.UserCreate(ctx, user, hash); err != nil {
 			return err
 		}

@@ -44,7 +44,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput, client Client)
 	if s.cfg.EmailVerification {
 		return s.registerPending(ctx, acct, user, hash, client)
 	}
-	err = s.store.InTenantTx(ctx, acct.ID, func(tx TenantTx) error {
+	err = s.registrations.inRegistrationTx(ctx, acct.ID, func(tx registrationTx) error {
 		if err := tx.AccountCreate(ctx, acct); err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func (s *Service) checkSignInPassword(ctx context.Context, email, password strin
 		// this is an unknown email, answered like any other.
 		err = ErrNotFound
 	} else {
-		lu, err = s.store.UserForLogin(ctx, email)
+		lu, err = s.signIns.UserForLogin(ctx, email)
 	}
 	if errors.Is(err, ErrNotFound) {
 		if err := s.hasher.VerifyDummy(password); err != nil {
@@ -183,7 +183,7 @@ func (s *Service) signInTx(ctx context.Context, lu LoginUser, newHash string, cl
 		opened    openedSession
 		challenge *MFAChallengeIssued
 	)
-	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+	err := s.signIns.inSignInTx(ctx, lu.AccountID, func(tx signInTx) error {
 		override, hasFactor, err := tx.AccountPolicyForSignIn(ctx, lu.UserID)
 		if err != nil {
 			return err
@@ -234,7 +234,7 @@ type openedSession struct {
 // transaction tx, it admits the session (session_limit.go: user lock,
 // still active, session limit), snapshots the policy, writes the row and
 // records auth.login_succeeded with details.
-func (s *Service) openSession(ctx context.Context, tx TenantTx, lu LoginUser, override PolicyOverride, auth AuthLevel,
+func (s *Service) openSession(ctx context.Context, tx sessionOpenTx, lu LoginUser, override PolicyOverride, auth AuthLevel,
 	client Client, now time.Time, details map[string]any) (openedSession, error) {
 	sess := NewSession{
 		ID:         uuid.New(),

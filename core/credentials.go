@@ -45,7 +45,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		email, hash string
 		active      bool
 	)
-	err := s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err := s.passwords.inPasswordTx(ctx, p.AccountID, func(tx passwordTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	err = s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err = s.passwords.inPasswordTx(ctx, p.AccountID, func(tx passwordTx) error {
 		return s.setPassword(ctx, tx, p, hash, current, newHash, client, now)
 	})
 	if errors.Is(err, errInvalidCredentials) {
@@ -98,7 +98,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 // verified (a concurrent change), the new hash stored, every other session
 // of the user ended, outstanding reset tokens spent, and the change
 // audited.
-func (s *Service) setPassword(ctx context.Context, tx TenantTx, p Principal, verified, current, newHash string, client Client, now time.Time) error {
+func (s *Service) setPassword(ctx context.Context, tx passwordTx, p Principal, verified, current, newHash string, client Client, now time.Time) error {
 	locked, active, err := tx.UserLockCredentials(ctx, p.UserID)
 	if err != nil {
 		return err
@@ -168,14 +168,14 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, client
 		err error = ErrNotFound
 	)
 	if !strings.ContainsRune(email, 0) { // a NUL is no stored address (see SignIn)
-		lu, err = s.store.UserForLogin(ctx, email)
+		lu, err = s.resets.UserForLogin(ctx, email)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	known := err == nil && lu.Active
 	now := s.clock.Now()
-	before, after, err := s.store.RecordResetRequest(ctx, ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail})
+	before, after, err := s.resets.RecordResetRequest(ctx, ResetRequestRecord{Key: ResetMailKey(email), Now: now, Rule: s.cfg.ResetMail})
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *Service) completeResetRequest(ctx context.Context, r resetRequest) {
 	if r.mail {
 		details["expires_at"] = t.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+	err := s.resets.inResetTx(ctx, lu.AccountID, func(tx resetTx) error {
 		if r.mail {
 			if err := tx.PasswordResetTokenCreate(ctx, t); err != nil {
 				return err
@@ -254,7 +254,7 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, next string, 
 		return errInvalidResetToken
 	}
 	hash := HashResetToken(token)
-	accountID, err := s.store.PasswordResetAccount(ctx, hash)
+	accountID, err := s.resets.PasswordResetAccount(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return errInvalidResetToken
 	}
@@ -266,7 +266,7 @@ func (s *Service) ConfirmPasswordReset(ctx context.Context, token, next string, 
 		return fmt.Errorf("hash password: %w", err)
 	}
 	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	return s.resets.inResetTx(ctx, accountID, func(tx resetTx) error {
 		t, err := tx.PasswordResetTokenLock(ctx, hash)
 		if errors.Is(err, ErrNotFound) {
 			return errInvalidResetToken

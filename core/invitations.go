@@ -108,7 +108,7 @@ func (s *Service) CreateInvitation(ctx context.Context, p Principal, in InviteIn
 	if !in.Role.Valid() {
 		return Invitation{}, FieldError(CodeValidation, "role", "role must be %q or %q", RoleOwner, RoleMember)
 	}
-	lu, err := s.store.UserForLogin(ctx, email)
+	lu, err := s.invites.UserForLogin(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Invitation{}, err
 	}
@@ -118,7 +118,7 @@ func (s *Service) CreateInvitation(ctx context.Context, p Principal, in InviteIn
 	inv := Invitation{ID: uuid.New(), AccountID: p.AccountID, Email: email, Role: in.Role, InvitedBy: &inviter,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.InvitationTTL), LastSentAt: now, SendCount: 1}
 	token := newSecret()
-	err = s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err = asOwnerWriteIn(ctx, s, p, s.invites.inInvitationTx, func(tx invitationTx) error {
 		if err := tx.InvitationCreate(ctx, inv, HashResetToken(token)); err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (s *Service) ListInvitations(ctx context.Context, p Principal, limit int, c
 		after = &InvitationPosition{CreatedAt: pos.T, ID: pos.ID}
 	}
 	var invs []Invitation
-	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = asOwnerIn(ctx, s, p, s.invites.inInvitationTx, func(tx invitationTx) error {
 		var err error
 		invs, err = tx.InvitationListPending(ctx, after, limit+1)
 		return err
@@ -191,7 +191,7 @@ func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUI
 	token := newSecret()
 	var inv Invitation
 	var hasAccount bool
-	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.invites.inInvitationTx, func(tx invitationTx) error {
 		var err error
 		inv, err = tx.InvitationLock(ctx, id)
 		if errors.Is(err, ErrNotFound) {
@@ -218,7 +218,7 @@ func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUI
 	if err != nil {
 		return Invitation{}, err
 	}
-	if lu, err := s.store.UserForLogin(ctx, inv.Email); err == nil {
+	if lu, err := s.invites.UserForLogin(ctx, inv.Email); err == nil {
 		hasAccount = lu.EmailVerified
 	}
 	s.sendInvitation(ctx, inv, token, hasAccount)
@@ -232,7 +232,7 @@ func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUI
 // recent-auth: owner write (asOwnerWrite)
 func (s *Service) RevokeInvitation(ctx context.Context, p Principal, id uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	return asOwnerWriteIn(ctx, s, p, s.invites.inInvitationTx, func(tx invitationTx) error {
 		inv, err := tx.InvitationLock(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			return errInvitationNotFound
@@ -282,7 +282,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInvitationInput
 		return TokenPair{}, errInvalidInvitationToken
 	}
 	hash := HashResetToken(in.Token)
-	accountID, err := s.store.InvitationAccount(ctx, hash)
+	accountID, err := s.invites.InvitationAccount(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return TokenPair{}, errInvalidInvitationToken
 	}
@@ -298,7 +298,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInvitationInput
 		if !errors.Is(err, errInvitationEmailTaken) || attempt > 0 {
 			return pair, err
 		}
-		lu, lerr := s.store.UserForLogin(ctx, email)
+		lu, lerr := s.invites.UserForLogin(ctx, email)
 		if lerr != nil || lu.EmailVerified {
 			return pair, err
 		}
@@ -312,7 +312,7 @@ func (s *Service) acceptOnce(ctx context.Context, accountID uuid.UUID, tokenHash
 	now := s.clock.Now()
 	user := User{ID: uuid.New(), AccountID: accountID, Name: name, Active: true, CreatedAt: now}
 	var email string
-	create := func(tx TenantTx) (LoginUser, error) {
+	create := func(tx acceptTx) (LoginUser, error) {
 		inv, err := tx.InvitationLockByToken(ctx, tokenHash)
 		if errors.Is(err, ErrNotFound) {
 			return LoginUser{}, errInvalidInvitationToken
@@ -348,7 +348,7 @@ func (s *Service) acceptOnce(ctx context.Context, accountID uuid.UUID, tokenHash
 		lu     LoginUser
 		opened openedSession
 	)
-	err := s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	err := s.invites.inAcceptTx(ctx, accountID, func(tx acceptTx) error {
 		var err error
 		if lu, err = create(tx); err != nil {
 			return err

@@ -133,7 +133,7 @@ func (s *Service) ListMembers(ctx context.Context, p Principal, f MemberFilter, 
 	}
 	var users []User
 	var mfa map[uuid.UUID]bool
-	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = asOwnerIn(ctx, s, p, s.members.inMemberTx, func(tx memberTx) error {
 		var err error
 		if users, err = tx.UserListPage(ctx, q); err != nil {
 			return err
@@ -174,7 +174,7 @@ func (s *Service) ListMembers(ctx context.Context, p Principal, f MemberFilter, 
 // re-reads the rows the first changed and no longer counts a demoted,
 // deactivated or removed owner. Two concurrent demotions of an account's
 // two owners therefore end with exactly one of them refused.
-func (s *Service) lockMemberChange(ctx context.Context, tx TenantTx, p Principal, target uuid.UUID, keepsOwner func(User) bool) (User, error) {
+func (s *Service) lockMemberChange(ctx context.Context, tx memberTx, p Principal, target uuid.UUID, keepsOwner func(User) bool) (User, error) {
 	owners, err := tx.UserLockActiveOwners(ctx)
 	if err != nil {
 		return User{}, err
@@ -231,7 +231,7 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 	}
 	now := s.clock.Now()
 	var updated User
-	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.members.inMemberTx, func(tx memberTx) error {
 		old, err := s.lockMemberChange(ctx, tx, p, userID, func(u User) bool {
 			n := apply(u)
 			return n.Role == RoleOwner && n.Active
@@ -282,7 +282,7 @@ func (s *Service) UpdateMember(ctx context.Context, p Principal, userID uuid.UUI
 // active owner remains. Errors: CodeForbidden, CodeNotFound, CodeLastOwner.
 func (s *Service) RemoveMember(ctx context.Context, p Principal, userID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	return asOwnerWriteIn(ctx, s, p, s.members.inMemberTx, func(tx memberTx) error {
 		u, err := s.lockMemberChange(ctx, tx, p, userID, func(User) bool { return false })
 		if err != nil {
 			return err
@@ -310,7 +310,7 @@ func (s *Service) RemoveMember(ctx context.Context, p Principal, userID uuid.UUI
 func (s *Service) RevokeMemberSessions(ctx context.Context, p Principal, userID uuid.UUID, client Client) (int64, error) {
 	now := s.clock.Now()
 	var n int64
-	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.members.inMemberTx, func(tx memberTx) error {
 		if _, err := tx.UserGet(ctx, userID); errors.Is(err, ErrNotFound) {
 			return errMemberNotFound
 		} else if err != nil {

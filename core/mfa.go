@@ -290,7 +290,7 @@ func hashRecoveryCode(code string) []byte {
 // spendTOTP accepts code for the factor f (matchTOTP) and records its step
 // on the factor, so the same code is refused next time; a wrong code is
 // CodeInvalidMFACode.
-func (s *Service) spendTOTP(ctx context.Context, tx TenantTx, f Factor, code string, now time.Time) error {
+func (s *Service) spendTOTP(ctx context.Context, tx mfaTx, f Factor, code string, now time.Time) error {
 	step, ok, err := s.matchTOTP(f, code, now)
 	if err != nil {
 		return err
@@ -335,7 +335,7 @@ func (e errCounted) Error() string { return e.err.Error() }
 // ago, else CodeReauthRequired (403). Every owner write and every
 // sensitive self-service change calls it; mark new ones
 // `// recent-auth: owner write`.
-func (s *Service) RequireRecentAuth(ctx context.Context, tx TenantTx, p Principal) error {
+func (s *Service) RequireRecentAuth(ctx context.Context, tx recentAuthTx, p Principal) error {
 	now := s.clock.Now()
 	st, err := tx.SessionAuthState(ctx, p.SessionID, now)
 	if errors.Is(err, ErrNotFound) {
@@ -360,7 +360,7 @@ func (s *Service) RequireRecentAuth(ctx context.Context, tx TenantTx, p Principa
 func (s *Service) EnrolTOTP(ctx context.Context, p Principal, client Client) (TOTPEnrolment, error) {
 	now := s.clock.Now()
 	var out TOTPEnrolment
-	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err := s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		u, err := tx.UserGet(ctx, p.UserID)
 		if err != nil {
 			return err
@@ -419,7 +419,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p Principal, code string, cli
 	now := s.clock.Now()
 	var out MFAConfirmation
 	var auth AuthLevel
-	err = s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err = s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		f, err := tx.FactorLock(ctx, p.UserID)
 		if errors.Is(err, ErrNotFound) {
 			return errNoPendingEnrolment
@@ -476,7 +476,7 @@ func (s *Service) mfaFailure(ctx context.Context, accountID, userID uuid.UUID, k
 // (recent authentication required). Audited auth.mfa_disabled.
 func (s *Service) DisableTOTP(ctx context.Context, p Principal, client Client) error {
 	now := s.clock.Now()
-	return s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	return s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}
@@ -501,7 +501,7 @@ func (s *Service) DisableTOTP(ctx context.Context, p Principal, client Client) e
 func (s *Service) RegenerateRecoveryCodes(ctx context.Context, p Principal, client Client) ([]string, error) {
 	now := s.clock.Now()
 	var codes []string
-	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err := s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}
@@ -532,7 +532,7 @@ type MFAStatus struct {
 // MFAStatusOf returns the caller's second-factor state.
 func (s *Service) MFAStatusOf(ctx context.Context, p Principal) (MFAStatus, error) {
 	var st MFAStatus
-	err := s.callerTx(ctx, p, s.clock.Now(), func(tx TenantTx) error {
+	err := s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		f, err := tx.FactorGet(ctx, p.UserID)
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -553,7 +553,7 @@ func (s *Service) MFAStatusOf(ctx context.Context, p Principal) (MFAStatus, erro
 
 // issueChallenge stores a sign-in challenge for lu inside the sign-in's
 // tenant transaction and audits auth.mfa_challenge_issued.
-func (s *Service) issueChallenge(ctx context.Context, tx TenantTx, lu LoginUser, client Client, now time.Time) (*MFAChallengeIssued, error) {
+func (s *Service) issueChallenge(ctx context.Context, tx signInTx, lu LoginUser, client Client, now time.Time) (*MFAChallengeIssued, error) {
 	token := newSecret()
 	c := MFAChallenge{ID: uuid.New(), UserID: lu.UserID, TokenHash: digest(token), ExpiresAt: now.Add(MFAChallengeTTL),
 		Client: client, CreatedAt: now}
@@ -603,7 +603,7 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 	hash := digest(in.ChallengeToken)
 	// Whose challenge it is decides the counter, checked before the tenant
 	// transaction; the lookup answers both in one statement.
-	accountID, userID, err := s.store.MFAChallengeOwner(ctx, hash)
+	accountID, userID, err := s.signIns.MFAChallengeOwner(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return TokenPair{}, errInvalidMFAChallenge
 	}
@@ -625,7 +625,7 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 	if in.RecoveryCode != "" {
 		method = "recovery_code"
 	}
-	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	err = s.signIns.inChallengeTx(ctx, accountID, func(tx challengeTx) error {
 		var err error
 		lu, email, opened, err = s.answerChallenge(ctx, tx, accountID, hash, in, method, client, now)
 		return err
@@ -653,7 +653,7 @@ func (s *Service) VerifyMFA(ctx context.Context, in MFAAnswer, client Client) (T
 // answer checked (a TOTP code once per step, or a recovery code spent), the
 // challenge spent, and the session opened at aal2. A wrong answer is
 // errCounted (the caller rolls back and counts it).
-func (s *Service) answerChallenge(ctx context.Context, tx TenantTx, accountID uuid.UUID, hash []byte, in MFAAnswer, method string,
+func (s *Service) answerChallenge(ctx context.Context, tx challengeTx, accountID uuid.UUID, hash []byte, in MFAAnswer, method string,
 	client Client, now time.Time) (LoginUser, string, openedSession, error) {
 	// The challenge, its user and the factor in one statement; any of
 	// them gone (a factor reset meanwhile) ends the challenge.
@@ -698,7 +698,7 @@ func (s *Service) answerChallenge(ctx context.Context, tx TenantTx, accountID uu
 
 // countChallengeAttempt records one wrong answer on a challenge.
 func (s *Service) countChallengeAttempt(ctx context.Context, accountID uuid.UUID, hash []byte) error {
-	return s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	return s.signIns.inChallengeTx(ctx, accountID, func(tx challengeTx) error {
 		c, err := tx.MFAChallengeLock(ctx, hash)
 		if err != nil {
 			return err
@@ -761,7 +761,7 @@ func (s *Service) Reauthenticate(ctx context.Context, p Principal, password, cod
 		}
 		auth = AuthLevel{AAL: 2, AMR: []string{AMRPassword, AMROTP}, LastAuthAt: auth.LastAuthAt}
 	}
-	err = s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err = s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		return s.renewSessionAuth(ctx, tx, p, &auth, factor, code, client, now)
 	})
 	if errors.Is(err, errInvalidMFACode) {
@@ -797,7 +797,7 @@ type reauthRead struct {
 // password is hashed.
 func (s *Service) reauthCredentials(ctx context.Context, p Principal) (reauthRead, error) {
 	var r reauthRead
-	err := s.callerTx(ctx, p, s.clock.Now(), func(tx TenantTx) error {
+	err := s.mfas.inMFATx(ctx, p.AccountID, func(tx mfaTx) error {
 		u, err := tx.UserGet(ctx, p.UserID)
 		if err != nil {
 			return err
@@ -821,7 +821,7 @@ func (s *Service) reauthCredentials(ctx context.Context, p Principal) (reauthRea
 // (errSessionEnded), its enrol-only flag kept in auth, the TOTP code spent
 // when there is a factor (errInvalidMFACode), the new authentication state
 // written and audited.
-func (s *Service) renewSessionAuth(ctx context.Context, tx TenantTx, p Principal, auth *AuthLevel, factor *Factor,
+func (s *Service) renewSessionAuth(ctx context.Context, tx mfaTx, p Principal, auth *AuthLevel, factor *Factor,
 	code string, client Client, now time.Time) error {
 	st, err := tx.SessionAuthState(ctx, p.SessionID, now)
 	if errors.Is(err, ErrNotFound) {
@@ -856,7 +856,7 @@ func (s *Service) renewSessionAuth(ctx context.Context, tx TenantTx, p Principal
 func (s *Service) ResetMemberMFA(ctx context.Context, p Principal, userID uuid.UUID, client Client) (int64, error) {
 	now := s.clock.Now()
 	var revoked int64
-	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.mfaResets.inMFAResetTx, func(tx mfaResetTx) error {
 		if _, err := tx.UserGet(ctx, userID); errors.Is(err, ErrNotFound) {
 			return errMemberNotFound
 		} else if err != nil {
@@ -882,9 +882,16 @@ func (s *Service) ResetMemberMFA(ctx context.Context, p Principal, userID uuid.U
 }
 
 // asOwnerWrite is asOwner for an owner write: the recent-auth check runs
-// first in the same transaction.
+// first in the same transaction (asOwnerWriteIn).
 func (s *Service) asOwnerWrite(ctx context.Context, p Principal, fn func(TenantTx) error) error {
-	return s.asOwner(ctx, p, func(tx TenantTx) error {
+	return asOwnerWriteIn(ctx, s, p, s.store.InTenantTx, fn)
+}
+
+// asOwnerWriteIn is asOwnerIn for an owner write: the recent-auth check
+// runs first in the same transaction.
+func asOwnerWriteIn[T ownerWriteTx](ctx context.Context, s *Service, p Principal,
+	inTx func(context.Context, uuid.UUID, func(T) error) error, fn func(T) error) error {
+	return asOwnerIn(ctx, s, p, inTx, func(tx T) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}

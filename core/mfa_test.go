@@ -13,10 +13,10 @@ import (
 	"github.com/sessiond/sessiond/core"
 )
 
-// sudoTx is a tenant transaction as RequireRecentAuth sees it: the
-// session's authentication time and the account's policy.
+// sudoTx is a tenant transaction as RequireRecentAuth sees it (its port,
+// SessionAuthState only): the session's authentication time and the
+// account's policy.
 type sudoTx struct {
-	fakeTx
 	lastAuth time.Time
 	live     bool
 	policy   core.PolicyOverride
@@ -29,9 +29,13 @@ func (t *sudoTx) SessionAuthState(context.Context, uuid.UUID, time.Time) (core.S
 	return core.SessionAuth{AuthLevel: core.AuthLevel{AAL: 1, LastAuthAt: t.lastAuth}, ReauthMaxAgeMinutes: t.policy.ReauthMaxAgeMinutes}, nil
 }
 
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
 func TestSUDO03_RequireRecentAuth_WindowFromThePolicy_FakeClock(t *testing.T) {
 	now := time.Unix(2_000_000_000, 0)
-	svc, err := core.NewService(&fakeStore{}, nopCodec{}, &spyHasher{}, fixedClock{now}, core.DefaultConfig(), nil, nil, nil)
+	svc, err := core.NewService(nil, nil, nil, fixedClock{now}, core.DefaultConfig(), nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

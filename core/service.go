@@ -77,17 +77,29 @@ type DeviceNamer func(userAgent string) string
 // admin.go, members.go and account_sessions.go (owner administration);
 // users.go holds the rules for user input, policy.go the session policy.
 type Service struct {
+	// store is the whole Store, for the use cases without a port of their
+	// own (usecase_ports.go lists them).
 	store Store
 	// The use cases' narrow ports (usecase_ports.go) over store.
-	refreshes refreshStore
-	bearers   bearerStore
-	tokens    TokenCodec
-	hasher    PasswordHasher
-	clock     Clock
-	cfg       Config
-	device    DeviceNamer
-	mailer    Mailer
-	log       *slog.Logger
+	refreshes     refreshStore
+	bearers       bearerStore
+	counter       failureCounter
+	signIns       signInStore
+	policies      policyStore
+	members       memberStore
+	mfas          mfaStore
+	mfaResets     mfaResetStore
+	passwords     passwordStore
+	resets        resetStore
+	invites       invitationStore
+	registrations registrationStore
+	tokens        TokenCodec
+	hasher        PasswordHasher
+	clock         Clock
+	cfg           Config
+	device        DeviceNamer
+	mailer        Mailer
+	log           *slog.Logger
 }
 
 // NewService wires a Service. device may be nil (no device names); mailer
@@ -134,7 +146,10 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{store: store, refreshes: storePorts{store}, bearers: store, tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
+	ports := storePorts{store}
+	return &Service{store: store, refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
+		members: ports, mfas: ports, mfaResets: ports, passwords: ports, resets: ports, invites: ports, registrations: ports,
+		tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
 // issue signs an access token and the given refresh claims.

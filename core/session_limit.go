@@ -74,7 +74,7 @@ var errSessionLimitReached = &Error{Code: CodeSessionLimitReached,
 //     back: no session); with "evict_oldest", the least recently used live
 //     sessions beyond limit-1 are revoked (the new one makes limit), each
 //     audited session.evicted in this transaction.
-func (s *Service) admitSession(ctx context.Context, tx TenantTx, lu LoginUser, policy PolicyOverride, newSessionID uuid.UUID, client Client, now time.Time) error {
+func (s *Service) admitSession(ctx context.Context, tx sessionOpenTx, lu LoginUser, policy PolicyOverride, newSessionID uuid.UUID, client Client, now time.Time) error {
 	active, err := tx.UserLockForSignIn(ctx, lu.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !active) {
 		s.log.InfoContext(ctx, "login failed", "reason", "inactive_user", "account_id", lu.AccountID, "user_id", lu.UserID)

@@ -204,7 +204,7 @@ func (s *Service) throttleCheck(ctx context.Context, key []byte, now time.Time) 
 	if s.cfg.Throttle.Threshold == 0 {
 		return ThrottleState{}, nil
 	}
-	st, err := s.store.ThrottleCheck(ctx, key, now)
+	st, err := s.counter.ThrottleCheck(ctx, key, now)
 	if err != nil {
 		return st, err
 	}
@@ -221,7 +221,7 @@ func (s *Service) recordFailure(ctx context.Context, keys [][]byte, audit *Audit
 	if rule.Threshold == 0 {
 		rule = countOnly
 	}
-	states, err := s.store.RecordFailure(ctx, FailureRecord{Keys: keys, Now: now, Rule: rule, Audit: audit})
+	states, err := s.counter.RecordFailure(ctx, FailureRecord{Keys: keys, Now: now, Rule: rule, Audit: audit})
 	if err != nil {
 		return err
 	}
@@ -236,5 +236,5 @@ func (s *Service) throttleSuccess(ctx context.Context, key []byte, st ThrottleSt
 	if s.cfg.Throttle.Threshold == 0 || st.Failures == 0 {
 		return nil
 	}
-	return s.store.ThrottleReset(ctx, key)
+	return s.counter.ThrottleReset(ctx, key)
 }

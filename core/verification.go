@@ -62,14 +62,14 @@ func (s *Service) registerPending(ctx context.Context, acct Account, user User, 
 		err error = ErrNotFound
 	)
 	if !strings.ContainsRune(user.Email, 0) {
-		lu, err = s.store.UserForLogin(ctx, user.Email)
+		lu, err = s.registrations.UserForLogin(ctx, user.Email)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Registration{}, err
 	}
 	found := err == nil
 	now := acct.CreatedAt
-	before, after, err := s.store.RecordResetRequest(ctx, ResetRequestRecord{Key: VerifyMailKey(user.Email), Now: now, Rule: s.cfg.ResetMail})
+	before, after, err := s.registrations.RecordResetRequest(ctx, ResetRequestRecord{Key: VerifyMailKey(user.Email), Now: now, Rule: s.cfg.ResetMail})
 	if err != nil {
 		return Registration{}, err
 	}
@@ -110,7 +110,7 @@ func (s *Service) completeRegistration(ctx context.Context, r pendingRegistratio
 		}
 	}
 	expires := r.now.Add(s.cfg.VerificationTTL)
-	err := s.store.InTenantTx(ctx, r.acct.ID, func(tx TenantTx) error {
+	err := s.registrations.inRegistrationTx(ctx, r.acct.ID, func(tx registrationTx) error {
 		if err := tx.AccountCreate(ctx, r.acct); err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func (s *Service) sendVerification(ctx context.Context, accountID, userID uuid.U
 // another user (its owner signed in and invited while EMAIL_VERIFICATION
 // was off); that is ErrConflict.
 func (s *Service) reclaimUnverified(ctx context.Context, lu LoginUser) error {
-	return s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+	return s.registrations.inRegistrationTx(ctx, lu.AccountID, func(tx registrationTx) error {
 		_, verified, _, err := tx.UserLockEmailVerified(ctx, lu.UserID)
 		if errors.Is(err, ErrNotFound) {
 			return nil // gone already
@@ -210,7 +210,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token, password string, clien
 		return errInvalidVerificationToken
 	}
 	hash := HashResetToken(token)
-	accountID, err := s.store.EmailVerificationAccount(ctx, hash)
+	accountID, err := s.registrations.EmailVerificationAccount(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
 		return errInvalidVerificationToken
 	}
@@ -234,7 +234,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token, password string, clien
 		return s.verificationRefused(ctx, accountID, userID, key, client)
 	}
 	now := s.clock.Now()
-	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	err = s.registrations.inVerifyTx(ctx, accountID, func(tx verifyTx) error {
 		return s.markEmailVerified(ctx, tx, accountID, hash, userID, pwHash, password, client, now)
 	})
 	if errors.Is(err, errVerificationPasswordMismatch) {
@@ -254,7 +254,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token, password string, clien
 // hashed. An unknown, used or expired token, or a user gone, is
 // errInvalidVerificationToken.
 func (s *Service) verificationRegistration(ctx context.Context, accountID uuid.UUID, hash []byte) (userID uuid.UUID, email, pwHash string, err error) {
-	err = s.store.InTenantTx(ctx, accountID, func(tx TenantTx) error {
+	err = s.registrations.inVerifyTx(ctx, accountID, func(tx verifyTx) error {
 		t, err := tx.EmailVerificationTokenLock(ctx, hash)
 		if errors.Is(err, ErrNotFound) {
 			return errInvalidVerificationToken
@@ -282,7 +282,7 @@ func (s *Service) verificationRegistration(ctx context.Context, accountID uuid.U
 // password checked again if the hash changed since pwHash was read
 // (errVerificationPasswordMismatch), every token consumed, and, unless it
 // was already, the email marked verified and audited.
-func (s *Service) markEmailVerified(ctx context.Context, tx TenantTx, accountID uuid.UUID, hash []byte, userID uuid.UUID,
+func (s *Service) markEmailVerified(ctx context.Context, tx verifyTx, accountID uuid.UUID, hash []byte, userID uuid.UUID,
 	pwHash, password string, client Client, now time.Time) error {
 	t, err := tx.EmailVerificationTokenLock(ctx, hash)
 	if errors.Is(err, ErrNotFound) {
@@ -357,14 +357,14 @@ func (s *Service) ResendVerification(ctx context.Context, email string, client C
 		err error = ErrNotFound
 	)
 	if !strings.ContainsRune(email, 0) {
-		lu, err = s.store.UserForLogin(ctx, email)
+		lu, err = s.registrations.UserForLogin(ctx, email)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	pending := err == nil && !lu.EmailVerified && lu.Active
 	now := s.clock.Now()
-	before, after, err := s.store.RecordResetRequest(ctx, ResetRequestRecord{Key: VerifyMailKey(email), Now: now, Rule: s.cfg.ResetMail})
+	before, after, err := s.registrations.RecordResetRequest(ctx, ResetRequestRecord{Key: VerifyMailKey(email), Now: now, Rule: s.cfg.ResetMail})
 	if err != nil {
 		return err
 	}
@@ -375,7 +375,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, client C
 	}
 	work := func(ctx context.Context) {
 		expires := now.Add(s.cfg.VerificationTTL)
-		err := s.store.InTenantTx(ctx, lu.AccountID, func(tx TenantTx) error {
+		err := s.registrations.inRegistrationTx(ctx, lu.AccountID, func(tx registrationTx) error {
 			if err := tx.EmailVerificationTokenCreate(ctx, PasswordResetToken{Hash: HashResetToken(token), UserID: lu.UserID, CreatedAt: now, ExpiresAt: expires}); err != nil {
 				return err
 			}
@@ -406,7 +406,7 @@ func (s *Service) ResendVerification(ctx context.Context, email string, client C
 // refused with email_not_verified; and whoever reads the mailbox, not
 // whoever registered the address first, ends up holding the password.
 // Nothing changes (and nothing is recorded) for a verified user.
-func (s *Service) verifiedByMail(ctx context.Context, tx TenantTx, accountID, userID uuid.UUID, client Client, now time.Time) error {
+func (s *Service) verifiedByMail(ctx context.Context, tx mailVerifiedTx, accountID, userID uuid.UUID, client Client, now time.Time) error {
 	_, verified, _, err := tx.UserLockEmailVerified(ctx, userID)
 	if err != nil || verified != nil {
 		return err
