@@ -156,7 +156,9 @@ type Store interface {
 	// key of f.Keys, and f.Audit (when set) in its tenant. A known email
 	// (with its audit row) and an unknown one (without) cost the same: one
 	// round trip, one commit that writes (LGN-10). It returns the keys' new
-	// states, in f.Keys' order.
+	// states, in f.Keys' order. Concurrent calls may name the same keys in
+	// any order: the store takes their locks in one fixed order, so they
+	// queue instead of deadlocking, and every failure is counted.
 	RecordFailure(ctx context.Context, f FailureRecord) ([]ThrottleState, error)
 	// RecordResetRequest counts a password-reset request on its address's
 	// mail rate in one transaction sent in one round trip: the counter
@@ -188,7 +190,9 @@ type ResetRequestRecord struct {
 var ErrSessionNotLive = errors.New("session is not live")
 
 // TenantTx is the set of operations available inside a tenant transaction.
-// The tenant is implicit. Not-found is ErrNotFound; a unique-key violation
+// The tenant is implicit. A read or lock of a row that does not exist is
+// ErrNotFound; a write that matches no row is nil unless its comment says
+// otherwise (the caller has locked the row first); a unique-key violation
 // is ErrConflict.
 type TenantTx interface {
 	AccountCreate(ctx context.Context, a Account) error
@@ -198,8 +202,11 @@ type TenantTx interface {
 	// ErrNotFound when the account does not exist.
 	AccountPolicyForUpdate(ctx context.Context) (PolicyOverride, error)
 	// AccountSetPolicy replaces the whole override (nil fields clear it).
-	// ErrNotFound when the account does not exist; a conflict error when
-	// the database CHECK (idle ≤ absolute, both set) refuses it.
+	// ErrNotFound when the account does not exist; a conflict error when a
+	// database CHECK refuses it (idle ≤ absolute when both are set, every
+	// bound of the policy: positive windows, 1..100 sessions, the audit
+	// retention and reauthentication ranges) — core validates first, so
+	// the CHECKs are the last line.
 	AccountSetPolicy(ctx context.Context, o PolicyOverride, now time.Time) error
 
 	// UserCreate creates a user whose email is verified (at u.CreatedAt):
@@ -262,7 +269,9 @@ type TenantTx interface {
 	// Verified emails and invitations (verification.go, invitations.go).
 
 	// AccountDelete removes the transaction's account (an unverified
-	// registration reclaimed); its rows go with it. ErrNotFound.
+	// registration reclaimed), and only when no user is left in it (the
+	// caller deletes the unverified owner first); its rows go with it.
+	// ErrNotFound when there is no such account or it still has a user.
 	AccountDelete(ctx context.Context) error
 	// UserLockEmailVerified locks the user's row and returns their email,
 	// when it was verified (nil: not yet) and when they were created.
@@ -349,6 +358,9 @@ type TenantTx interface {
 	// MFAChallengeSpend marks a challenge used and, when step is given,
 	// records it as the factor's last accepted step, in one statement.
 	MFAChallengeSpend(ctx context.Context, id, factorID uuid.UUID, step *int64, now time.Time) error
+	// MFAChallengeUpdate records a challenge's attempts and, when set, its
+	// use. The challenge is locked by the caller (MFAChallengeLock); one
+	// that matches no row is an error (not ErrNotFound).
 	MFAChallengeUpdate(ctx context.Context, id uuid.UUID, attempts int, usedAt *time.Time) error
 	// UsersWithMFA returns which of ids have a confirmed second factor.
 	UsersWithMFA(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]bool, error)
@@ -359,7 +371,11 @@ type TenantTx interface {
 	// AccountPolicyForSignIn is AccountPolicy and whether the user has a
 	// confirmed second factor, in one round trip.
 	AccountPolicyForSignIn(ctx context.Context, userID uuid.UUID) (PolicyOverride, bool, error)
-	// SessionSetAuth writes a new authentication state on a live session.
+	// SessionSetAuth writes a new authentication state on a session that
+	// is not revoked. It takes no now, so it does not judge the deadlines:
+	// the caller has checked the session live in this request (RequireLive,
+	// SessionAuthState); one that expired since carries the state
+	// harmlessly, as it can never be refreshed.
 	SessionSetAuth(ctx context.Context, sessionID uuid.UUID, a AuthLevel) error
 
 	// Audit records an event in this transaction.
@@ -371,8 +387,9 @@ type TenantTx interface {
 	WebhookEndpointCount(ctx context.Context) (int, error)
 	// WebhookStreamEnsure makes the account's event stream exist, locks it
 	// until the transaction ends and returns its last sequence number;
-	// restart moves the stream's start to now (no endpoint existed, so no
-	// event before now is ever delivered).
+	// restart moves the stream's start forward to now (no endpoint existed,
+	// so no event before now is ever delivered); a start already later
+	// than now stays, so the start never moves back.
 	WebhookStreamEnsure(ctx context.Context, now time.Time, restart bool) (lastSeq int64, err error)
 	WebhookEndpointCreate(ctx context.Context, e WebhookEndpoint) error
 	// WebhookEndpointList returns the account's endpoints, oldest first.

@@ -10,28 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// ErrUnavailable is the answer when a dependency the request needs (the
-// database) is unreachable or too slow: the caller may retry later
-// (503 service_unavailable with Retry-After). Nothing was written partially:
-// a tenant transaction that fails this way rolled back.
-var ErrUnavailable = &Error{Code: CodeUnavailable, Message: "the service is temporarily unavailable; retry later"}
-
-// Fault is a dependency failure classified by its adapter (the database
-// unreachable, a statement or pool-acquire timeout, a serialization failure
-// that survived its retry). It is ErrUnavailable to errors.Is and errors.As
-// (*Error), and keeps the driver's error for the logs. Kind is a short,
-// stable label ("connect", "statement_timeout", ...) for metrics.
-type Fault struct {
-	Kind string
-	Err  error
-}
-
-func (f *Fault) Error() string { return "unavailable (" + f.Kind + "): " + f.Err.Error() }
-
-// Unwrap lists ErrUnavailable first, so errors.As(err, **Error) finds the
-// domain error, and the driver's error second, for the logs.
-func (f *Fault) Unwrap() []error { return []error{ErrUnavailable, f.Err} }
-
 // ThrottleRule is the brute-force defence (docs/session-rules.md §8): after Threshold
 // failed sign-ins (or failed current-password checks, or wrong passwords
 // at email verification) on one email, each
