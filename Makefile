@@ -42,6 +42,9 @@ check-generated: generate
 	@if ! git diff --exit-code --stat; then \
 		echo "generated code is out of date: run make generate and commit" >&2; exit 1; \
 	fi
+	@if ! go mod tidy -diff >/dev/null; then \
+		echo "go.mod/go.sum are not tidy: run go mod tidy and commit" >&2; exit 1; \
+	fi
 	@untracked="$$(git status --porcelain --untracked-files=all -- $(GENERATED_DIRS))"; \
 	if [[ -n "$$untracked" ]]; then \
 		echo "$$untracked" >&2; \
