@@ -13,25 +13,28 @@ package core
 // use case's.
 //
 // Ports: refresh (refreshStore/refreshTx), the bearer's own session
-// (bearerStore), sign-in and its second step (signInStore, signInTx,
-// challengeTx), the account's policy (policyStore/policyTx), members
-// (memberStore/memberTx), the caller's second factor and reauthentication
-// (mfaStore/mfaTx), an owner's reset of a member's factor
+// (bearerStore), the caller's own sessions ended (ownSessionStore/
+// ownSessionTx: Logout, LogoutAll, RevokeSession), the profile
+// (profileStore/profileTx), sign-in and its second step (signInStore,
+// signInTx, challengeTx), the account's policy (policyStore/policyTx),
+// members (memberStore/memberTx), an owner's view and revocation of the
+// account's sessions (accountSessionStore/accountSessionTx), the audit
+// trail (auditStore/auditTx), webhook administration
+// (webhookStore/webhookTx), the caller's second factor and
+// reauthentication (mfaStore/mfaTx), an owner's reset of a member's factor
 // (mfaResetStore/mfaResetTx), change of password (passwordStore/passwordTx),
 // password reset (resetStore/resetTx), invitations (invitationStore,
 // invitationTx, acceptTx), registration and email verification
-// (registrationStore, registrationTx, verifyTx). Steps several use cases share have ports of
-// their own, which the use cases' ports embed or which Service holds:
-// failureCounter (the brute-force counter, throttle.go), sessionOpenTx
-// (openSession, admitSession), recentAuthTx (RequireRecentAuth), ownerTx
-// and ownerWriteTx (asOwnerIn, asOwnerWriteIn), mailVerifiedTx
+// (registrationStore, registrationTx, verifyTx). Steps several use cases
+// share have ports of their own, which the use cases' ports embed or which
+// Service holds: failureCounter (the brute-force counter, throttle.go),
+// sessionOpenTx (openSession, admitSession), sessionRevokeTx
+// (revokeSession), recentAuthTx (RequireRecentAuth), ownerTx and
+// ownerWriteTx (asOwnerIn, asOwnerWriteIn), mailVerifiedTx
 // (verifiedByMail).
 //
-// Still on the whole TenantTx (Service.store): Logout, the transactions
-// of LogoutAll and RevokeSession (bearerTx), the profile (users.go), an
-// owner's view of the account's sessions and bulk revocation
-// (account_sessions.go, RevokeAccountSessions), the audit trail and
-// webhooks (webhooks_service.go).
+// No use case reaches the whole Store or TenantTx: Service holds only the
+// ports, which NewService builds over the Store it is given.
 
 import (
 	"context"
