@@ -65,7 +65,7 @@ func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *
 		q.After = &SessionPosition{LastUsedAt: pos.T, ID: pos.ID}
 	}
 	var list []SessionInfo
-	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = asOwnerIn(ctx, s, p, s.accountSessions.inAccountSessionTx, func(tx accountSessionTx) error {
 		var err error
 		list, err = tx.SessionListAccount(ctx, q)
 		return err
@@ -92,7 +92,7 @@ func (s *Service) ListAccountSessions(ctx context.Context, p Principal, userID *
 // thing) or already revoked.
 func (s *Service) RevokeAccountSession(ctx context.Context, p Principal, sessionID uuid.UUID, client Client) error {
 	now := s.clock.Now()
-	return s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	return asOwnerWriteIn(ctx, s, p, s.accountSessions.inAccountSessionTx, func(tx accountSessionTx) error {
 		return s.revokeSession(ctx, tx, p, sessionID, false, client, now)
 	})
 }

@@ -21,13 +21,6 @@ var errMemberPasswordsDisabled = &Error{Code: CodeMemberPasswordsDisabled,
 
 var errOwnerOnly = &Error{Code: CodeForbidden, Message: "only account owners may do this"}
 
-// asOwner runs fn in the caller's tenant transaction after checking that
-// the caller is an owner (asOwnerIn), for the use cases that still take
-// the whole TenantTx.
-func (s *Service) asOwner(ctx context.Context, p Principal, fn func(TenantTx) error) error {
-	return asOwnerIn(ctx, s, p, s.store.InTenantTx, fn)
-}
-
 // asOwnerIn runs fn in the caller's tenant transaction, opened by inTx (a
 // narrow port's), after checking that the caller is an owner. The token's
 // role claim is checked first (cheap, and a member is turned away before
@@ -199,7 +192,7 @@ func (s *Service) RevokeAccountSessions(ctx context.Context, p Principal, scope 
 	}
 	now := s.clock.Now()
 	var n int64
-	err := s.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, s, p, s.accountSessions.inAccountSessionTx, func(tx accountSessionTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForAccount(ctx, except, now, ReasonBulkRevoke); err != nil {
 			return err
@@ -382,7 +375,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, p Principal, f AuditFilte
 	}
 	var events []AuditEvent
 	now := s.clock.Now()
-	err = s.asOwner(ctx, p, func(tx TenantTx) error {
+	err = asOwnerIn(ctx, s, p, s.audits.inAuditTx, func(tx auditTx) error {
 		o, err := tx.AccountPolicy(ctx)
 		if err != nil {
 			return err

@@ -321,7 +321,7 @@ func (s *Service) Logout(ctx context.Context, b Bearer, rawRefresh string, clien
 			"account_id", p.AccountID, "user_id", p.UserID, "session_id", p.SessionID)
 	}
 	now := s.clock.Now()
-	return s.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	return s.ownSessions.inOwnSessionTx(ctx, p.AccountID, func(tx ownSessionTx) error {
 		for _, id := range ids {
 			owner, err := tx.SessionOwner(ctx, id)
 			if errors.Is(err, ErrNotFound) || (err == nil && owner != p.UserID) {
@@ -355,7 +355,7 @@ func (s *Service) LogoutAll(ctx context.Context, b Bearer, client Client) (int64
 	now := s.clock.Now()
 	p := b.claimed
 	var n int64
-	err := bearerTx(ctx, s.bearers, b, now, func(tx TenantTx) error {
+	err := bearerTx(ctx, s.ownSessions, b, now, func(tx ownSessionTx) error {
 		var err error
 		if n, err = tx.SessionRevokeAllForUser(ctx, p.UserID, nil, now, ReasonLogoutAll); err != nil {
 			return err

@@ -65,18 +65,11 @@ func (s *Service) RequireLive(ctx context.Context, b Bearer) (Principal, error) 
 // errSessionEnded answers an access token whose session is no longer live.
 var errSessionEnded = &Error{Code: CodeInvalidToken, Message: "session has ended"}
 
-// liveSessionTx is the port of a use case that checks its bearer's
-// liveness in its own transaction's first round trip.
-type liveSessionTx interface {
-	// InSessionTx is Store.InSessionTx.
-	InSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(TenantTx) error) error
-}
-
-// bearerTx runs fn in the bearer's tenant transaction once its first round
-// trip found the session live; fn does not run when it has ended
+// bearerTx runs fn in the bearer's own-session transaction once its first
+// round trip found the session live; fn does not run when it has ended
 // (errSessionEnded).
-func bearerTx(ctx context.Context, st liveSessionTx, b Bearer, now time.Time, fn func(TenantTx) error) error {
-	err := st.InSessionTx(ctx, b.claimed.AccountID, b.claimed.SessionID, now, fn)
+func bearerTx(ctx context.Context, st ownSessionStore, b Bearer, now time.Time, fn func(ownSessionTx) error) error {
+	err := st.inLiveOwnSessionTx(ctx, b.claimed.AccountID, b.claimed.SessionID, now, fn)
 	if errors.Is(err, ErrSessionNotLive) {
 		return errSessionEnded
 	}

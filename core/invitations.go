@@ -96,7 +96,7 @@ type InviteInput struct {
 // way; only the mail differs (it tells an existing account's owner what
 // to do). Audited invitation.created. Errors: CodeForbidden,
 // CodeValidation.
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (s *Service) CreateInvitation(ctx context.Context, p Principal, in InviteInput, client Client) (Invitation, error) {
 	if p.Role != RoleOwner {
 		return Invitation{}, errOwnerOnly
@@ -185,7 +185,7 @@ func (s *Service) ListInvitations(ctx context.Context, p Principal, limit int, c
 // a resend inside it is CodeRateLimited (429, Retry-After). Audited
 // invitation.resent. Errors: CodeForbidden, CodeNotFound, CodeConflict
 // (accepted or revoked), CodeRateLimited.
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUID, client Client) (Invitation, error) {
 	now := s.clock.Now()
 	token := newSecret()
@@ -229,7 +229,7 @@ func (s *Service) ResendInvitation(ctx context.Context, p Principal, id uuid.UUI
 // (CodeInvitationRevoked). Revoking a revoked one changes nothing and
 // records nothing. Audited invitation.revoked. Errors: CodeForbidden,
 // CodeNotFound, CodeConflict (accepted already).
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (s *Service) RevokeInvitation(ctx context.Context, p Principal, id uuid.UUID, client Client) error {
 	now := s.clock.Now()
 	return asOwnerWriteIn(ctx, s, p, s.invites.inInvitationTx, func(tx invitationTx) error {

@@ -190,7 +190,7 @@ func (s *Service) lockMemberChange(ctx context.Context, tx memberTx, p Principal
 	if isOwner && !keepsOwner(u) && len(owners) <= 1 {
 		return User{}, errLastOwner
 	}
-	// asOwner checked the caller before the locks; a concurrent change may
+	// asOwnerIn checked the caller before the locks; a concurrent change may
 	// have demoted or removed them since.
 	if !slices.Contains(owners, p.UserID) {
 		return User{}, errOwnerOnly

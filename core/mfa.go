@@ -881,12 +881,6 @@ func (s *Service) ResetMemberMFA(ctx context.Context, p Principal, userID uuid.U
 	return revoked, err
 }
 
-// asOwnerWrite is asOwner for an owner write: the recent-auth check runs
-// first in the same transaction (asOwnerWriteIn).
-func (s *Service) asOwnerWrite(ctx context.Context, p Principal, fn func(TenantTx) error) error {
-	return asOwnerWriteIn(ctx, s, p, s.store.InTenantTx, fn)
-}
-
 // asOwnerWriteIn is asOwnerIn for an owner write: the recent-auth check
 // runs first in the same transaction.
 func asOwnerWriteIn[T ownerWriteTx](ctx context.Context, s *Service, p Principal,

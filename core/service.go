@@ -1,7 +1,6 @@
 package core
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,29 +76,32 @@ type DeviceNamer func(userAgent string) string
 // admin.go, members.go and account_sessions.go (owner administration);
 // users.go holds the rules for user input, policy.go the session policy.
 type Service struct {
-	// store is the whole Store, for the use cases without a port of their
-	// own (usecase_ports.go lists them).
-	store Store
-	// The use cases' narrow ports (usecase_ports.go) over store.
-	refreshes     refreshStore
-	bearers       bearerStore
-	counter       failureCounter
-	signIns       signInStore
-	policies      policyStore
-	members       memberStore
-	mfas          mfaStore
-	mfaResets     mfaResetStore
-	passwords     passwordStore
-	resets        resetStore
-	invites       invitationStore
-	registrations registrationStore
-	tokens        TokenCodec
-	hasher        PasswordHasher
-	clock         Clock
-	cfg           Config
-	device        DeviceNamer
-	mailer        Mailer
-	log           *slog.Logger
+	// The use cases' narrow ports (usecase_ports.go): NewService sees the
+	// Store through them (storePorts), and no use case holds more.
+	refreshes       refreshStore
+	bearers         bearerStore
+	counter         failureCounter
+	signIns         signInStore
+	policies        policyStore
+	members         memberStore
+	mfas            mfaStore
+	mfaResets       mfaResetStore
+	passwords       passwordStore
+	resets          resetStore
+	invites         invitationStore
+	registrations   registrationStore
+	ownSessions     ownSessionStore
+	profiles        profileStore
+	accountSessions accountSessionStore
+	audits          auditStore
+	webhooks        webhookStore
+	tokens          TokenCodec
+	hasher          PasswordHasher
+	clock           Clock
+	cfg             Config
+	device          DeviceNamer
+	mailer          Mailer
+	log             *slog.Logger
 }
 
 // NewService wires a Service. device may be nil (no device names); mailer
@@ -147,8 +149,9 @@ func NewService(store Store, tokens TokenCodec, hasher PasswordHasher, clock Clo
 		log = slog.Default()
 	}
 	ports := storePorts{store}
-	return &Service{store: store, refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
+	return &Service{refreshes: ports, bearers: store, counter: store, signIns: ports, policies: ports,
 		members: ports, mfas: ports, mfaResets: ports, passwords: ports, resets: ports, invites: ports, registrations: ports,
+		ownSessions: ports, profiles: ports, accountSessions: ports, audits: ports, webhooks: ports,
 		tokens: tokens, hasher: hasher, clock: clock, cfg: cfg, device: device, mailer: mailer, log: log}, nil
 }
 
@@ -181,11 +184,6 @@ func (s *Service) signAccess(accountID, userID, sessionID uuid.UUID, role Role, 
 		return "", fmt.Errorf("sign access token: %w", err)
 	}
 	return at, nil
-}
-
-// callerTx runs fn in the live caller's tenant transaction.
-func (s *Service) callerTx(ctx context.Context, p Principal, _ time.Time, fn func(TenantTx) error) error {
-	return s.store.InTenantTx(ctx, p.AccountID, fn)
 }
 
 // event builds an audit event of the caller's request (where it came from,

@@ -56,7 +56,7 @@ func (s *Service) RevokeSession(ctx context.Context, b Bearer, sessionID uuid.UU
 		return errCannotRevokeCurrent // REV-03: logout ends the current session
 	}
 	now := s.clock.Now()
-	return bearerTx(ctx, s.bearers, b, now, func(tx TenantTx) error {
+	return bearerTx(ctx, s.ownSessions, b, now, func(tx ownSessionTx) error {
 		if err := s.RequireRecentAuth(ctx, tx, p); err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (s *Service) RevokeSession(ctx context.Context, b Bearer, sessionID uuid.UU
 // One answer, errSessionNotFound, for a session that is unknown, another
 // tenant's (invisible, so the same thing), not the caller's to end, or
 // already ended.
-func (s *Service) revokeSession(ctx context.Context, tx TenantTx, p Principal, sessionID uuid.UUID, ownOnly bool, client Client, now time.Time) error {
+func (s *Service) revokeSession(ctx context.Context, tx sessionRevokeTx, p Principal, sessionID uuid.UUID, ownOnly bool, client Client, now time.Time) error {
 	// SECURITY: the tenant transaction already hides other tenants'
 	// sessions; with ownOnly the owner check hides other users' sessions of
 	// this tenant.

@@ -28,9 +28,9 @@ func portService(t *testing.T, h PasswordHasher, cfg Config) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.store, s.refreshes, s.bearers, s.counter, s.signIns = nil, nil, nil, nil, nil
+	s.refreshes, s.bearers, s.counter, s.signIns = nil, nil, nil, nil
 	s.policies, s.members, s.mfas, s.mfaResets, s.passwords, s.resets, s.invites = nil, nil, nil, nil, nil, nil, nil
-	s.registrations = nil
+	s.registrations, s.ownSessions, s.profiles, s.accountSessions, s.audits, s.webhooks = nil, nil, nil, nil, nil, nil
 	return s
 }
 

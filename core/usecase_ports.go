@@ -13,25 +13,28 @@ package core
 // use case's.
 //
 // Ports: refresh (refreshStore/refreshTx), the bearer's own session
-// (bearerStore), sign-in and its second step (signInStore, signInTx,
-// challengeTx), the account's policy (policyStore/policyTx), members
-// (memberStore/memberTx), the caller's second factor and reauthentication
-// (mfaStore/mfaTx), an owner's reset of a member's factor
+// (bearerStore), the caller's own sessions ended (ownSessionStore/
+// ownSessionTx: Logout, LogoutAll, RevokeSession), the profile
+// (profileStore/profileTx), sign-in and its second step (signInStore,
+// signInTx, challengeTx), the account's policy (policyStore/policyTx),
+// members (memberStore/memberTx), an owner's view and revocation of the
+// account's sessions (accountSessionStore/accountSessionTx), the audit
+// trail (auditStore/auditTx), webhook administration
+// (webhookStore/webhookTx), the caller's second factor and
+// reauthentication (mfaStore/mfaTx), an owner's reset of a member's factor
 // (mfaResetStore/mfaResetTx), change of password (passwordStore/passwordTx),
 // password reset (resetStore/resetTx), invitations (invitationStore,
 // invitationTx, acceptTx), registration and email verification
-// (registrationStore, registrationTx, verifyTx). Steps several use cases share have ports of
-// their own, which the use cases' ports embed or which Service holds:
-// failureCounter (the brute-force counter, throttle.go), sessionOpenTx
-// (openSession, admitSession), recentAuthTx (RequireRecentAuth), ownerTx
-// and ownerWriteTx (asOwnerIn, asOwnerWriteIn), mailVerifiedTx
+// (registrationStore, registrationTx, verifyTx). Steps several use cases
+// share have ports of their own, which the use cases' ports embed or which
+// Service holds: failureCounter (the brute-force counter, throttle.go),
+// sessionOpenTx (openSession, admitSession), sessionRevokeTx
+// (revokeSession), recentAuthTx (RequireRecentAuth), ownerTx and
+// ownerWriteTx (asOwnerIn, asOwnerWriteIn), mailVerifiedTx
 // (verifiedByMail).
 //
-// Still on the whole TenantTx (Service.store): Logout, the transactions
-// of LogoutAll and RevokeSession (bearerTx), the profile (users.go), an
-// owner's view of the account's sessions and bulk revocation
-// (account_sessions.go, RevokeAccountSessions), the audit trail and
-// webhooks (webhooks_service.go).
+// No use case reaches the whole Store or TenantTx: Service holds only the
+// ports, which NewService builds over the Store it is given.
 
 import (
 	"context"
@@ -113,8 +116,48 @@ type bearerStore interface {
 	// SessionListLive: ListSessions (the caller's own session is listed
 	// exactly when it is live).
 	SessionListLive(ctx context.Context, accountID, userID uuid.UUID, now time.Time) ([]SessionInfo, error)
-	// InSessionTx: RevokeSession and LogoutAll (bearerTx).
-	liveSessionTx
+}
+
+// ---- the caller's own sessions (auth.go Logout, LogoutAll; sessions.go) ---
+
+// ownSessionStore is what ending the caller's own sessions needs: Logout's
+// transaction, which checks no liveness (signing out is idempotent), and
+// the transaction of LogoutAll and RevokeSession, whose first round trip
+// finds the bearer's session live (Store.InSessionTx; bearerTx).
+type ownSessionStore interface {
+	inOwnSessionTx(ctx context.Context, accountID uuid.UUID, fn func(ownSessionTx) error) error
+	inLiveOwnSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(ownSessionTx) error) error
+}
+
+// sessionRevokeTx is what revokeSession needs, for the caller's own
+// session or an owner's revocation of any: whose the session is, the
+// revocation, its audit row.
+type sessionRevokeTx interface {
+	SessionOwner(ctx context.Context, sessionID uuid.UUID) (uuid.UUID, error)
+	SessionRevoke(ctx context.Context, sessionID uuid.UUID, now time.Time, reason string) (bool, error)
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ownSessionTx: one session ended (Logout, RevokeSession after the
+// recent authentication) or all of the caller's (LogoutAll), audited.
+type ownSessionTx interface {
+	sessionRevokeTx
+	recentAuthTx
+	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+}
+
+// ---- the caller's profile (users.go UpdateProfile) --------------------------
+
+// profileStore is what UpdateProfile needs.
+type profileStore interface {
+	inProfileTx(ctx context.Context, accountID uuid.UUID, fn func(profileTx) error) error
+}
+
+// profileTx: the caller's row locked, written, the change audited.
+type profileTx interface {
+	UserLockForUpdate(ctx context.Context, id uuid.UUID) (User, error)
+	UserUpdate(ctx context.Context, u User, now time.Time) error
+	Audit(ctx context.Context, e AuditEvent) error
 }
 
 // ---- sign-in (auth.go SignIn, mfa.go VerifyMFA) ----------------------------
@@ -189,6 +232,65 @@ type memberTx interface {
 	UserUpdate(ctx context.Context, u User, now time.Time) error
 	UserDelete(ctx context.Context, id uuid.UUID) error
 	SessionRevokeAllForUser(ctx context.Context, userID uuid.UUID, except *uuid.UUID, now time.Time, reason string) (int64, error)
+	Audit(ctx context.Context, e AuditEvent) error
+}
+
+// ---- the account's sessions (account_sessions.go, RevokeAccountSessions) ---
+
+// accountSessionStore is what an owner's view and revocation of the
+// account's sessions needs.
+type accountSessionStore interface {
+	inAccountSessionTx(ctx context.Context, accountID uuid.UUID, fn func(accountSessionTx) error) error
+}
+
+// accountSessionTx: the owner checked; the live sessions listed, one
+// revoked (revokeSession) or all but the caller's or all (one statement);
+// each revocation audited.
+type accountSessionTx interface {
+	ownerWriteTx
+	sessionRevokeTx
+	SessionListAccount(ctx context.Context, q AccountSessionQuery) ([]SessionInfo, error)
+	SessionRevokeAllForAccount(ctx context.Context, exceptUser *uuid.UUID, now time.Time, reason string) (int64, error)
+}
+
+// ---- the audit trail (admin.go ListAuditEvents) ------------------------------
+
+// auditStore is what an owner's reading of the audit trail needs.
+type auditStore interface {
+	inAuditTx(ctx context.Context, accountID uuid.UUID, fn func(auditTx) error) error
+}
+
+// auditTx: the owner checked, the account's retention read (its override),
+// one page of events listed.
+type auditTx interface {
+	ownerTx
+	AccountPolicy(ctx context.Context) (PolicyOverride, error)
+	AuditList(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}
+
+// ---- webhook administration (webhooks_service.go) ----------------------------
+
+// webhookStore is what the owner's administration of webhook endpoints
+// needs.
+type webhookStore interface {
+	inWebhookTx(ctx context.Context, accountID uuid.UUID, fn func(webhookTx) error) error
+}
+
+// webhookTx: the owner checked; endpoints counted, created (with the
+// account's event stream), listed, read (locked for a change), saved,
+// deleted; a test delivery's attempt recorded; attempts listed; each
+// change audited.
+type webhookTx interface {
+	ownerWriteTx
+	WebhookEndpointCount(ctx context.Context) (int, error)
+	WebhookStreamEnsure(ctx context.Context, now time.Time, restart bool) (lastSeq int64, err error)
+	WebhookEndpointCreate(ctx context.Context, e WebhookEndpoint) error
+	WebhookEndpointList(ctx context.Context) ([]WebhookEndpoint, error)
+	WebhookEndpointGet(ctx context.Context, id uuid.UUID, forUpdate bool) (WebhookEndpoint, error)
+	WebhookEndpointSave(ctx context.Context, e WebhookEndpoint) error
+	WebhookEndpointDelete(ctx context.Context, id uuid.UUID) error
+	WebhookAttemptRecord(ctx context.Context, a WebhookAttempt) error
+	WebhookAttemptList(ctx context.Context, q WebhookAttemptQuery) ([]WebhookAttempt, error)
 	Audit(ctx context.Context, e AuditEvent) error
 }
 
@@ -422,17 +524,46 @@ func (p storePorts) inVerifyTx(ctx context.Context, accountID uuid.UUID, fn func
 	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
 }
 
+func (p storePorts) inOwnSessionTx(ctx context.Context, accountID uuid.UUID, fn func(ownSessionTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inLiveOwnSessionTx(ctx context.Context, accountID, sessionID uuid.UUID, now time.Time, fn func(ownSessionTx) error) error {
+	return p.InSessionTx(ctx, accountID, sessionID, now, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inProfileTx(ctx context.Context, accountID uuid.UUID, fn func(profileTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inAccountSessionTx(ctx context.Context, accountID uuid.UUID, fn func(accountSessionTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inAuditTx(ctx context.Context, accountID uuid.UUID, fn func(auditTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
+func (p storePorts) inWebhookTx(ctx context.Context, accountID uuid.UUID, fn func(webhookTx) error) error {
+	return p.InTenantTx(ctx, accountID, func(tx TenantTx) error { return fn(tx) })
+}
+
 var (
-	_ refreshStore      = storePorts{}
-	_ bearerStore       = Store(nil)
-	_ failureCounter    = Store(nil)
-	_ signInStore       = storePorts{}
-	_ policyStore       = storePorts{}
-	_ memberStore       = storePorts{}
-	_ mfaStore          = storePorts{}
-	_ mfaResetStore     = storePorts{}
-	_ passwordStore     = storePorts{}
-	_ resetStore        = storePorts{}
-	_ invitationStore   = storePorts{}
-	_ registrationStore = storePorts{}
+	_ ownSessionStore     = storePorts{}
+	_ profileStore        = storePorts{}
+	_ accountSessionStore = storePorts{}
+	_ auditStore          = storePorts{}
+	_ webhookStore        = storePorts{}
+	_ refreshStore        = storePorts{}
+	_ bearerStore         = Store(nil)
+	_ failureCounter      = Store(nil)
+	_ signInStore         = storePorts{}
+	_ policyStore         = storePorts{}
+	_ memberStore         = storePorts{}
+	_ mfaStore            = storePorts{}
+	_ mfaResetStore       = storePorts{}
+	_ passwordStore       = storePorts{}
+	_ resetStore          = storePorts{}
+	_ invitationStore     = storePorts{}
+	_ registrationStore   = storePorts{}
 )

@@ -131,7 +131,7 @@ func (s *Service) UpdateProfile(ctx context.Context, p Principal, patch ProfileP
 	}
 	now := s.clock.Now()
 	var updated User
-	err := s.callerTx(ctx, p, now, func(tx TenantTx) error {
+	err := s.profiles.inProfileTx(ctx, p.AccountID, func(tx profileTx) error {
 		old, err := tx.UserLockForUpdate(ctx, p.UserID)
 		if err != nil {
 			return err

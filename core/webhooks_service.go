@@ -90,7 +90,7 @@ func endpointDetails(e WebhookEndpoint) map[string]any {
 // MaxWebhookEndpoints per account. The endpoint receives the events that
 // happen from now on. Errors: CodeForbidden, CodeValidation, CodeConflict
 // (too many endpoints), CodeUnavailable (webhooks not configured).
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (w *WebhookService) CreateWebhookEndpoint(ctx context.Context, p Principal, in WebhookEndpointInput, client Client) (WebhookEndpoint, string, error) {
 	if err := w.ready(); err != nil {
 		return WebhookEndpoint{}, "", err
@@ -112,7 +112,7 @@ func (w *WebhookService) CreateWebhookEndpoint(ctx context.Context, p Principal,
 		return WebhookEndpoint{}, "", err
 	}
 	e.SecretSealed = sealed
-	err = w.svc.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err = asOwnerWriteIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		n, err := tx.WebhookEndpointCount(ctx)
 		if err != nil {
 			return err
@@ -146,7 +146,7 @@ func (w *WebhookService) ListWebhookEndpoints(ctx context.Context, p Principal) 
 		return nil, err
 	}
 	var out []WebhookEndpoint
-	err := w.svc.asOwner(ctx, p, func(tx TenantTx) error {
+	err := asOwnerIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		var err error
 		out, err = tx.WebhookEndpointList(ctx)
 		return err
@@ -160,7 +160,7 @@ func (w *WebhookService) GetWebhookEndpoint(ctx context.Context, p Principal, id
 		return WebhookEndpoint{}, err
 	}
 	var e WebhookEndpoint
-	err := w.svc.asOwner(ctx, p, func(tx TenantTx) error {
+	err := asOwnerIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		var err error
 		e, err = tx.WebhookEndpointGet(ctx, id, false)
 		return notFound(err)
@@ -172,14 +172,14 @@ func (w *WebhookService) GetWebhookEndpoint(ctx context.Context, p Principal, id
 // types or enabled switch. Enabling a failing endpoint (enabled: true)
 // resumes it: its queue is retried from the event it stopped at, nothing
 // was dropped. Errors: CodeNotFound, CodeValidation.
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (w *WebhookService) UpdateWebhookEndpoint(ctx context.Context, p Principal, id uuid.UUID, in WebhookEndpointInput, client Client) (WebhookEndpoint, error) {
 	if err := w.ready(); err != nil {
 		return WebhookEndpoint{}, err
 	}
 	now := w.svc.clock.Now()
 	var e WebhookEndpoint
-	err := w.svc.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		var err error
 		if e, err = tx.WebhookEndpointGet(ctx, id, true); err != nil {
 			return notFound(err)
@@ -203,13 +203,13 @@ func (w *WebhookService) UpdateWebhookEndpoint(ctx context.Context, p Principal,
 
 // DeleteWebhookEndpoint removes an endpoint and its attempts. Errors:
 // CodeNotFound.
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (w *WebhookService) DeleteWebhookEndpoint(ctx context.Context, p Principal, id uuid.UUID, client Client) error {
 	if err := w.ready(); err != nil {
 		return err
 	}
 	now := w.svc.clock.Now()
-	return w.svc.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	return asOwnerWriteIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		e, err := tx.WebhookEndpointGet(ctx, id, true)
 		if err != nil {
 			return notFound(err)
@@ -225,7 +225,7 @@ func (w *WebhookService) DeleteWebhookEndpoint(ctx context.Context, p Principal,
 // RotateWebhookSecret gives an endpoint a new signing secret, returned
 // this once. The previous secret keeps signing (a second signature) for
 // WebhookSecretGrace, so the receiver can switch without a gap.
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (w *WebhookService) RotateWebhookSecret(ctx context.Context, p Principal, id uuid.UUID, client Client) (WebhookEndpoint, string, error) {
 	if err := w.ready(); err != nil {
 		return WebhookEndpoint{}, "", err
@@ -237,7 +237,7 @@ func (w *WebhookService) RotateWebhookSecret(ctx context.Context, p Principal, i
 		return WebhookEndpoint{}, "", err
 	}
 	var e WebhookEndpoint
-	err = w.svc.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err = asOwnerWriteIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		var err error
 		if e, err = tx.WebhookEndpointGet(ctx, id, true); err != nil {
 			return notFound(err)
@@ -278,14 +278,14 @@ func WebhookSecrets(sealer WebhookSecretSealer, e WebhookEndpoint, now time.Time
 // signing and address checks as every delivery, records the attempt and
 // returns it. The attempt's outcome is the answer: a failed delivery is
 // not an error of this call.
-// recent-auth: owner write (asOwnerWrite)
+// recent-auth: owner write (asOwnerWriteIn)
 func (w *WebhookService) SendWebhookTest(ctx context.Context, p Principal, id uuid.UUID) (WebhookAttempt, error) {
 	if err := w.ready(); err != nil {
 		return WebhookAttempt{}, err
 	}
 	now := w.svc.clock.Now()
 	var e WebhookEndpoint
-	err := w.svc.asOwnerWrite(ctx, p, func(tx TenantTx) error {
+	err := asOwnerWriteIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		var err error
 		e, err = tx.WebhookEndpointGet(ctx, id, false)
 		return notFound(err)
@@ -309,7 +309,7 @@ func (w *WebhookService) SendWebhookTest(ctx context.Context, p Principal, id uu
 	if a.At.IsZero() {
 		a.At = now
 	}
-	err = w.svc.store.InTenantTx(ctx, p.AccountID, func(tx TenantTx) error {
+	err = w.svc.webhooks.inWebhookTx(ctx, p.AccountID, func(tx webhookTx) error {
 		return tx.WebhookAttemptRecord(ctx, a)
 	})
 	if errors.Is(err, ErrNotFound) || ErrorCode(err) == CodeConflict {
@@ -355,7 +355,7 @@ func (w *WebhookService) ListWebhookAttempts(ctx context.Context, p Principal, i
 		q.After = &WebhookAttemptPosition{AttemptedAt: pos.T, ID: pos.ID}
 	}
 	var out []WebhookAttempt
-	err := w.svc.asOwner(ctx, p, func(tx TenantTx) error {
+	err := asOwnerIn(ctx, w.svc, p, w.svc.webhooks.inWebhookTx, func(tx webhookTx) error {
 		if _, err := tx.WebhookEndpointGet(ctx, id, false); err != nil {
 			return notFound(err)
 		}
