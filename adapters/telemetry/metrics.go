@@ -153,6 +153,18 @@ func New() *Telemetry {
 			Help: "Enabled webhook endpoints marked failing (retries exhausted), across accounts.",
 		}),
 	}
+	t.zeroSeries()
+	t.registry.MustRegister(t.requests, t.duration, t.signIns, t.refreshes, t.revoked, t.rateLimited, t.dbErrors,
+		t.purgeRuns, t.purgedRows, t.hashWait, t.hashShed, t.deliveries, t.queueLag, t.failing,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	t.tracing = noTracing()
+	return t
+}
+
+// zeroSeries makes every label value the code can emit a series at 0 from
+// the start, so a rate or an alert on it works before its first event;
+// the values come from the constants the code uses (labels_test.go).
+func (t *Telemetry) zeroSeries() {
 	for _, pre := range []struct {
 		vec    *prometheus.CounterVec
 		labels []string
@@ -171,11 +183,6 @@ func New() *Telemetry {
 			pre.vec.WithLabelValues(v)
 		}
 	}
-	t.registry.MustRegister(t.requests, t.duration, t.signIns, t.refreshes, t.revoked, t.rateLimited, t.dbErrors,
-		t.purgeRuns, t.purgedRows, t.hashWait, t.hashShed, t.deliveries, t.queueLag, t.failing,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	t.tracing = noTracing()
-	return t
 }
 
 // Handler serves the metrics (the METRICS_ADDR listener, or /metrics on
