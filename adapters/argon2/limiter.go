@@ -1,6 +1,7 @@
 package argon2
 
 import (
+	"context"
 	"errors"
 	"math"
 	"runtime"
@@ -32,6 +33,15 @@ type Limits struct {
 	// Wait is the longest a hash waits for a slot before it is shed.
 	// 0: no bound (only Queue sheds).
 	Wait time.Duration
+	// ShedHold is how long a request refused because every slot was busy
+	// and the queue full waits before it is answered (a tarpit, spent
+	// asleep, before any work of the request). A client that retries at
+	// once, ignoring Retry-After — a sign-in storm's clients do — then
+	// retries at most once per hold instead of as fast as refusals come,
+	// and the refusals stop eating the CPU the sessions and the admitted
+	// hashes need. 0: refuse at once. A hash shed after waiting Wait is
+	// not held again.
+	ShedHold time.Duration
 }
 
 // DefaultConcurrency is one hash per CPU the Go runtime uses, minus one
@@ -43,7 +53,7 @@ func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 // wait short enough that a shed answer comes back within 50 ms.
 func DefaultLimits() Limits {
 	c := DefaultConcurrency()
-	return Limits{Concurrency: c, Queue: c, Wait: 40 * time.Millisecond}
+	return Limits{Concurrency: c, Queue: c, Wait: 40 * time.Millisecond, ShedHold: 25 * time.Millisecond}
 }
 
 // unlimited is what New uses: one hash per CPU, and everything else waits
@@ -55,8 +65,8 @@ func unlimited() Limits {
 
 // Validate checks the limits' bounds.
 func (l Limits) Validate() error {
-	if l.Concurrency < 1 || l.Queue < 0 || l.Wait < 0 {
-		return errors.New("argon2: hash limits: concurrency must be at least 1, queue and wait not negative")
+	if l.Concurrency < 1 || l.Queue < 0 || l.Wait < 0 || l.ShedHold < 0 {
+		return errors.New("argon2: hash limits: concurrency must be at least 1, queue, wait and shed hold not negative")
 	}
 	return nil
 }
@@ -88,6 +98,8 @@ type Limiter struct {
 	slots   chan struct{}
 	queue   int64
 	wait    time.Duration
+	hold    time.Duration
+	sleep   func(ctx context.Context, d time.Duration) // the hold's sleep (sleepCtx; tests record it)
 	waiting atomic.Int64
 	obs     atomic.Pointer[Observer]
 }
@@ -97,7 +109,7 @@ func NewLimiter(l Limits) (*Limiter, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	return &Limiter{slots: make(chan struct{}, l.Concurrency), queue: int64(l.Queue), wait: l.Wait}, nil
+	return &Limiter{slots: make(chan struct{}, l.Concurrency), queue: int64(l.Queue), wait: l.Wait, hold: l.ShedHold, sleep: sleepCtx}, nil
 }
 
 // SetObserver sets where the Limiter reports admissions and sheds.
@@ -122,6 +134,7 @@ func (l *Limiter) Acquire() (release func(), err error) {
 	}
 	if l.waiting.Add(1) > l.queue {
 		l.waiting.Add(-1)
+		l.holdShed(context.Background())
 		return nil, l.shed(ShedQueueFull)
 	}
 	defer l.waiting.Add(-1)
@@ -150,10 +163,31 @@ func (l *Limiter) Saturated() bool {
 	return len(l.slots) == cap(l.slots) && l.waiting.Load() >= l.queue
 }
 
-// Shed counts a request refused by a Saturated check (reason
-// ShedQueueFull) and returns ErrOverloaded, so that every shed is counted
-// alike whichever check refused it.
-func (l *Limiter) Shed() error { return l.shed(ShedQueueFull) }
+// Shed holds a request refused by a Saturated check for ShedHold (less
+// when ctx ends first: the client has gone), then counts it (reason
+// ShedQueueFull) and returns ErrOverloaded, so that every shed is held
+// and counted alike whichever check refused it.
+func (l *Limiter) Shed(ctx context.Context) error {
+	l.holdShed(ctx)
+	return l.shed(ShedQueueFull)
+}
+
+// holdShed sleeps ShedHold, or until ctx ends.
+func (l *Limiter) holdShed(ctx context.Context) {
+	if l.hold > 0 {
+		l.sleep(ctx, l.hold)
+	}
+}
+
+// sleepCtx sleeps d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
 
 func (l *Limiter) release() { <-l.slots }
 

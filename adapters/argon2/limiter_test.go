@@ -1,6 +1,7 @@
 package argon2
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func TestLimiter_LOAD01_FullQueue_ShedsAtOnce(t *testing.T) {
 			t.Fatalf("Acquire with a full queue: %v, want ErrOverloaded", err)
 		}
 	}
-	if err := l.Shed(); !errors.Is(err, ErrOverloaded) {
+	if err := l.Shed(context.Background()); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("Shed: %v", err)
 	}
 	var f *core.Fault
@@ -173,5 +174,55 @@ func TestLimits_Validate(t *testing.T) {
 	}
 	if d := DefaultLimits(); d.Concurrency < 1 || d.Queue != d.Concurrency || d.Wait <= 0 || d.Validate() != nil {
 		t.Errorf("DefaultLimits() = %+v", d)
+	}
+}
+
+// LOAD-01: a request shed because every slot is busy and the queue full is
+// held ShedHold before its answer (the tarpit), whether the HTTP layer's
+// early check (Shed) or the hasher (Acquire) refused it; a hash shed after
+// waiting Wait is not held again; the hold ends with the request's context.
+// The sleep is recorded, not timed.
+func TestLimiter_LOAD01_ShedHold_HoldsQueueFullShedsOnly(t *testing.T) {
+	l, err := NewLimiter(Limits{Concurrency: 1, Queue: 1, Wait: time.Millisecond, ShedHold: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var holds []time.Duration
+	l.sleep = func(ctx context.Context, d time.Duration) {
+		mu.Lock()
+		holds = append(holds, d)
+		mu.Unlock()
+	}
+	release, err := l.Acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := l.Acquire(); !errors.Is(err, ErrOverloaded) { // queued, then shed after Wait: not held
+		t.Fatalf("queued Acquire: %v, want ErrOverloaded after Wait", err)
+	}
+	if len(holds) != 0 {
+		t.Fatalf("a wait_timeout shed was held: %v", holds)
+	}
+	l.waiting.Add(1) // the queue's one place taken: the next ones are queue_full
+	defer l.waiting.Add(-1)
+	if _, err := l.Acquire(); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Acquire, queue full: %v", err)
+	}
+	if err := l.Shed(context.Background()); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Shed: %v", err)
+	}
+	if len(holds) != 2 || holds[0] != time.Hour || holds[1] != time.Hour {
+		t.Fatalf("holds = %v, want two of ShedHold (1h)", holds)
+	}
+
+	// The real sleep ends with the request: a client that has gone is not
+	// held (an hour's hold would otherwise outlast the test's deadline).
+	l.sleep = sleepCtx
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Shed(ctx); !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("Shed with an ended context: %v", err)
 	}
 }

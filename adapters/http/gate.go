@@ -74,7 +74,7 @@ func (s *Server) limitPerIP(next http.Handler) http.Handler {
 // database read (shedSignIn).
 func (s *Server) shedSignIns(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := s.shedSignIn(stateFrom(r.Context()).op); err != nil {
+		if err := s.shedSignIn(r.Context(), stateFrom(r.Context()).op); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}

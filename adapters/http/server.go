@@ -79,9 +79,10 @@ type Server struct {
 type HashAdmission interface {
 	// Saturated reports whether a hash asked for now would be shed.
 	Saturated() bool
-	// Shed counts one shed request and returns the error to answer with
-	// (a *core.Fault of kind core.FaultHashOverloaded).
-	Shed() error
+	// Shed holds one shed request (argon2.Limits.ShedHold, a tarpit; less
+	// when ctx ends), counts it and returns the error to answer with (a
+	// *core.Fault of kind core.FaultHashOverloaded).
+	Shed(ctx context.Context) error
 }
 
 // SetHashAdmission lets sign-ins be shed before any database work when the
@@ -98,11 +99,11 @@ func (s *Server) SetHashAdmission(a HashAdmission) { s.hashes = a }
 var hashedBeforeRead = map[string]bool{"loginJson": true, "loginForm": true, "verifyEmail": true}
 
 // shedSignIn is the early refusal of a sign-in the hasher would shed.
-func (s *Server) shedSignIn(opID string) error {
+func (s *Server) shedSignIn(ctx context.Context, opID string) error {
 	if s.hashes == nil || !hashedBeforeRead[opID] || !s.hashes.Saturated() {
 		return nil
 	}
-	return s.hashes.Shed()
+	return s.hashes.Shed(ctx)
 }
 
 var _ api.StrictServerInterface = (*Server)(nil)

@@ -51,7 +51,7 @@ type Config struct {
 	HTTP            httpadapter.Config
 	Argon2          argon2.Params
 	// HashLimits is the password hasher's admission control
-	// (HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT).
+	// (HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT, HASH_SHED_HOLD).
 	HashLimits       argon2.Limits
 	RateLimitEnabled bool
 	RateLimits       RateLimitSettings
@@ -165,7 +165,7 @@ func (e envVars) config() (Config, []string) {
 		HTTP: httpadapter.Config{CookieSecure: e.CookieSecure, DocsEnabled: e.DocsEnabled, MetricsOnAPI: e.MetricsOnAPI,
 			AllowedOrigins: splitList(e.AllowedOrigins)},
 		Argon2:           e.argon2Params(),
-		HashLimits:       argon2.Limits{Concurrency: e.HashConcurrency, Queue: e.HashConcurrency, Wait: e.HashQueueWait},
+		HashLimits:       argon2.Limits{Concurrency: e.HashConcurrency, Queue: e.HashConcurrency, Wait: e.HashQueueWait, ShedHold: e.HashShedHold},
 		RateLimitEnabled: e.RateLimitEnabled,
 		RateLimits: RateLimitSettings{LoginPerIPPerMinute: e.RateLogin, RefreshPerIPPerMinute: e.RateRefresh,
 			RegisterPerIPPerHour: e.RateRegister, ResetPerIPPerHour: e.RateReset},
@@ -396,7 +396,7 @@ func checkMail(c Config) []string {
 
 func checkHashing(c Config) []string {
 	if err := c.HashLimits.Validate(); err != nil {
-		return []string{"HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT: want concurrency ≥ 1, queue ≥ 0, wait ≥ 0 (0 = no bound)"}
+		return []string{"HASH_CONCURRENCY, HASH_QUEUE, HASH_QUEUE_WAIT, HASH_SHED_HOLD: want concurrency ≥ 1, queue ≥ 0, wait ≥ 0 (0 = no bound), hold ≥ 0"}
 	}
 	return nil
 }

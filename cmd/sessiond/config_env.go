@@ -103,6 +103,7 @@ type envVars struct {
 	HashConcurrency   int           `env:"HASH_CONCURRENCY"`
 	HashQueue         *int          `env:"HASH_QUEUE"` // nil: HASH_CONCURRENCY
 	HashQueueWait     time.Duration `env:"HASH_QUEUE_WAIT"`
+	HashShedHold      time.Duration `env:"HASH_SHED_HOLD"`
 
 	SMTPAddr     string `env:"SMTP_ADDR"`
 	SMTPFrom     string `env:"SMTP_FROM"`
@@ -150,7 +151,7 @@ func defaultEnvVars() envVars {
 		VerificationTTL: d.VerificationTTL, InvitationTTL: d.InvitationTTL, InvitationResend: d.InvitationResendInterval,
 
 		Argon2MemoryKiB: int(a.MemoryKiB), Argon2Iterations: int(a.Iterations), Argon2Parallelism: int(a.Parallelism),
-		HashConcurrency: hl.Concurrency, HashQueueWait: hl.Wait,
+		HashConcurrency: hl.Concurrency, HashQueueWait: hl.Wait, HashShedHold: hl.ShedHold,
 	}
 }
 

@@ -22,6 +22,7 @@ func TestConfig_LOAD01_HashLimits_DefaultsAndValidation(t *testing.T) {
 
 	t.Setenv("HASH_CONCURRENCY", "3")
 	t.Setenv("HASH_QUEUE_WAIT", "100ms")
+	t.Setenv("HASH_SHED_HOLD", "0")
 	if c, err = loadConfig(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestConfig_LOAD01_HashLimits_DefaultsAndValidation(t *testing.T) {
 		t.Errorf("HASH_QUEUE=0: %+v, %v", c.HashLimits, err)
 	}
 
-	for _, bad := range [][2]string{{"HASH_CONCURRENCY", "0"}, {"HASH_QUEUE", "-1"}, {"HASH_QUEUE_WAIT", "-1s"}} {
+	for _, bad := range [][2]string{{"HASH_CONCURRENCY", "0"}, {"HASH_QUEUE", "-1"}, {"HASH_QUEUE_WAIT", "-1s"}, {"HASH_SHED_HOLD", "-1ms"}} {
 		t.Run(bad[0], func(t *testing.T) {
 			t.Setenv(bad[0], bad[1])
 			if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "HASH_") {
