@@ -53,7 +53,7 @@ func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 // wait short enough that a shed answer comes back within 50 ms.
 func DefaultLimits() Limits {
 	c := DefaultConcurrency()
-	return Limits{Concurrency: c, Queue: c, Wait: 40 * time.Millisecond, ShedHold: 25 * time.Millisecond}
+	return Limits{Concurrency: c, Queue: c, Wait: 40 * time.Millisecond, ShedHold: 10 * time.Millisecond}
 }
 
 // unlimited is what New uses: one hash per CPU, and everything else waits
