@@ -37,21 +37,7 @@ func testConcurrentRotateIfCurrent(t *testing.T, e *env) {
 		b.wait(i)
 		_, ok[i], errs[i] = e.s.RotateIfCurrent(e.ctx, tn.account, guard(fs, s.JTIHash, now), rs[i])
 	})
-	winner := -1
-	for i := range racers {
-		if errs[i] != nil {
-			t.Errorf("RotateIfCurrent #%d: %v", i, errs[i])
-		}
-		if ok[i] {
-			if winner >= 0 {
-				t.Errorf("RotateIfCurrent: #%d and #%d both rotated the same token", winner, i)
-			}
-			winner = i
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("RotateIfCurrent: no request rotated")
-	}
+	winner := onlyWinner(t, "RotateIfCurrent: rotated the same token", errs[:], func(i int) bool { return ok[i] })
 	after := e.lock(tn.account, s.ID)
 	if !bytes.Equal(after.CurrentJTIHash, rs[winner].NewJTIHash) || after.Generation != fs.Generation+1 {
 		t.Errorf("row after the race: generation %d (want %d), current token not the winner's", after.Generation, fs.Generation+1)
@@ -90,21 +76,7 @@ func testConcurrentLockAndRotate(t *testing.T, e *env) {
 			return tx.SessionRotate(e.ctx, r)
 		})
 	})
-	winner := -1
-	for i := range racers {
-		if errs[i] != nil {
-			t.Fatalf("transaction #%d: %v", i, errs[i])
-		}
-		if rotated[i] != nil {
-			if winner >= 0 {
-				t.Errorf("#%d and #%d both rotated: the lock did not serialise them", winner, i)
-			}
-			winner = i
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("no transaction rotated")
-	}
+	winner := onlyWinner(t, "rotated (the lock did not serialise them)", errs[:], func(i int) bool { return rotated[i] != nil })
 	for i := range racers {
 		if i != winner && (!bytes.Equal(seen[i].CurrentJTIHash, rotated[winner]) || !bytes.Equal(seen[i].PreviousJTIHash, s.JTIHash)) {
 			t.Errorf("#%d read under the lock a row that does not show the winner's rotation: %+v", i, seen[i])
@@ -184,21 +156,7 @@ func testConcurrentInvitationAccept(t *testing.T, e *env) {
 			return tx.InvitationAccept(e.ctx, got.ID, users[i], now)
 		})
 	})
-	winner := -1
-	for i := range racers {
-		if errs[i] != nil {
-			t.Fatalf("acceptance #%d: %v", i, errs[i])
-		}
-		if accepted[i] {
-			if winner >= 0 {
-				t.Errorf("#%d and #%d both accepted the invitation", winner, i)
-			}
-			winner = i
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("no request accepted the invitation")
-	}
+	winner := onlyWinner(t, "accepted the invitation", errs[:], func(i int) bool { return accepted[i] })
 	if got, err := e.invitationByToken(tn.account, h); err != nil || got.AcceptedUserID == nil || *got.AcceptedUserID != users[winner] {
 		t.Errorf("invitation after the race = %+v, %v; want accepted by #%d's user", got, err, winner)
 	}
@@ -248,4 +206,26 @@ func testConcurrentSignInEviction(t *testing.T, e *env) {
 	if n != limit || len(all) != racers || len(slices.Compact(all)) != racers {
 		t.Errorf("after %d concurrent sign-ins: %d live sessions (want %d), evicted %v (want %d distinct)", racers, n, limit, all, racers)
 	}
+}
+
+// onlyWinner checks a race's outcome: no racer failed, and exactly one won
+// (did what); it returns the winner's index.
+func onlyWinner(t *testing.T, did string, errs []error, won func(i int) bool) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("racer #%d: %v", i, err)
+		}
+		if won(i) {
+			if winner >= 0 {
+				t.Errorf("#%d and #%d both %s", winner, i, did)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no racer %s", did)
+	}
+	return winner
 }
