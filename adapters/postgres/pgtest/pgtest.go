@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessiond/sessiond/adapters/postgres"
@@ -140,7 +141,7 @@ func fresh(t testing.TB, citus bool) *DB {
 	start := time.Now()
 	db := create(t, citus)
 	name := db.Name
-	if err := postgres.Migrate(ctx, db.AdminURL, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	if err := migrate(ctx, db); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	if db.Citus {
@@ -150,6 +151,29 @@ func fresh(t testing.TB, citus bool) *DB {
 		t.Logf("pgtest: distributed database %s ready in %v", name, time.Since(start).Round(time.Millisecond))
 	}
 	return db
+}
+
+// migrate brings db to the latest version. On Citus, a migration that
+// creates an object depending on a role makes the coordinator create or
+// ALTER that role on every worker (Citus's worker_create_or_alter_role).
+// Roles are cluster-wide, so two test databases of one cluster migrating
+// at once (test packages run in parallel) can update the same role row on a
+// worker together, and PostgreSQL refuses one: "tuple concurrently updated"
+// (XX000). A deployment's single database never meets this. The failed
+// migration rolled back whole (each runs in its own transaction), so
+// migrate runs again, up to three times.
+func migrate(ctx context.Context, db *DB) error {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	err := postgres.Migrate(ctx, db.AdminURL, log)
+	for try := 1; try < 3 && db.Citus && roleRowCollision(err); try++ {
+		err = postgres.Migrate(ctx, db.AdminURL, log)
+	}
+	return err
+}
+
+func roleRowCollision(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "XX000" && pgErr.Message == "tuple concurrently updated"
 }
 
 func createDatabase(ctx context.Context, serverURL, name string) error {
